@@ -1,0 +1,41 @@
+# Quick start:  make demo   (sets up .venv, simulates the default district, diagnoses a month)
+#               make test   (sets up .venv, runs the whole test suite)
+PYTHON ?= $(shell command -v python3.11 || echo python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR := var/demo
+DEMO_PERIOD := 2025-12
+DEMO_BRANCH := B00002
+
+.PHONY: venv demo test lint bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt setup.cfg pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (durable-rules does not build on 3.13); set PYTHON=/path/to/python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/diagnosis-service simulate --out $(DEMO_DIR)
+	$(BIN)/diagnosis-service diagnose --data $(DEMO_DIR) --period $(DEMO_PERIOD)
+	@echo
+	$(BIN)/diagnosis-service report --data $(DEMO_DIR) --period $(DEMO_PERIOD) --branch $(DEMO_BRANCH)
+
+test: $(STAMP)
+	$(BIN)/ruff check diagnosis_service tests benchmarks
+	$(BIN)/diagnosis-service rules check
+	$(BIN)/diagnosis-service rules test
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check diagnosis_service tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_diagnose.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis *.egg-info

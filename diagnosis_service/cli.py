@@ -1,0 +1,199 @@
+"""The command line: thin wrappers over the library, no logic of its own.
+
+Exit codes: 0 fine; 1 rule problems or failed rule tests; 2 bad input data or usage.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import Settings
+from .errors import DiagnosisError
+
+MAX_PRINTED_PROBLEMS = 200
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def handle_errors(func):
+    """Turn DiagnosisError into a listing on stderr and its exit code; never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except DiagnosisError as exc:
+            for problem in exc.problems[:MAX_PRINTED_PROBLEMS]:
+                click.echo(str(problem), err=True)
+            if len(exc.problems) > MAX_PRINTED_PROBLEMS:
+                click.echo(f"... and {len(exc.problems) - MAX_PRINTED_PROBLEMS} more", err=True)
+            label = "input" if exc.exit_code == 2 else "rule"
+            click.echo(f"error: {len(exc.problems)} {label} problem(s); nothing was written", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper
+
+
+rules_option = click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None,
+                            help="Rules directory (default: $DIAGNOSIS_RULES or the bundled rules/).")
+lang_option = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+                           help="Language of human-readable output.")
+
+
+def _rules_dir(rules_dir: Path | None) -> Path:
+    return rules_dir or _settings().rules_dir
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="diagnosis-service")
+def main() -> None:
+    """Diagnosis and prescriptions for grassroots party branches (党建诊疗).
+
+    Typical use: `simulate` a district, `diagnose` a month, read a branch `report`;
+    administrators `rules check` and `rules test` their rule files.
+    """
+
+
+# ------------------------------------------------------------------------------------------- simulate
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Directory to write.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same bytes).")
+@click.option("--months", type=click.IntRange(1, 120), default=12, show_default=True, help="Months of history.")
+@click.option("--end", default="2025-12", show_default=True, help="Last period, YYYY-MM.")
+@click.option("--branches", type=click.IntRange(1), default=2654, show_default=True, help="Number of organisations.")
+@click.option("--members", type=click.IntRange(1), default=47411, show_default=True, help="Number of members.")
+@rules_option
+@handle_errors
+def simulate(out_dir: Path, seed: int, months: int, end: str, branches: int, members: int,
+             rules_dir: Path | None) -> None:
+    """Generate a synthetic district as a CSV data directory (deterministic for a seed)."""
+    from .data.csvdir import write_dir
+    from .rules import load_ruleset
+    from .simulate import SimulationSpec
+    from .simulate import simulate as run
+
+    ruleset = load_ruleset(_rules_dir(rules_dir))
+    spec = SimulationSpec(branches=branches, members=members, months=months, end=end, seed=seed)
+    try:
+        spec.validate()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    start = time.perf_counter()
+    dataset = run(spec, ruleset.registry)
+    write_dir(dataset, out_dir, ruleset.registry)
+    periods = dataset.periods()
+    click.echo(f"wrote {out_dir}: {len(dataset.branches)} branches, {len(dataset.members)} members, "
+               f"{len(periods)} months ({periods[0]} to {periods[-1]}) in {time.perf_counter() - start:.1f} s")
+
+
+# ------------------------------------------------------------------------------------------- diagnose
+
+@main.command()
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True,
+              help="Data directory (branches.csv, members.csv, branch_metrics.csv, member_metrics.csv).")
+@click.option("--period", required=True, help="Month to diagnose, YYYY-MM (earlier months are its history).")
+@rules_option
+@click.option("--out", "out_file", type=click.Path(path_type=Path), default=None,
+              help="Write JSON Lines here (one object per branch, then per member). Without it: a summary.")
+@click.option("--explain", "explain_id", default=None, metavar="BRANCH_ID",
+              help="Print why each rule did or did not fire for this branch (or member id).")
+@click.option("--engine", type=click.Choice(["vectorized"]), default="vectorized", show_default=True,
+              help="Evaluation engine.")
+@lang_option
+@handle_errors
+def diagnose(data_dir: Path, period: str, rules_dir: Path | None, out_file: Path | None, explain_id: str | None,
+             engine: str, lang: str) -> None:
+    """Diagnose one period: lamps, findings, weaknesses and vanguard points."""
+    from .diagnose import diagnose_dir, write_lines
+    from .report import render_explain, summary
+
+    start = time.perf_counter()
+    diag = diagnose_dir(data_dir, _rules_dir(rules_dir), period)
+    if explain_id:
+        subject = "member" if any(m.id == explain_id for m in diag.members) else "branch"
+        if subject == "branch" and not any(b.id == explain_id for b in diag.branches):
+            raise click.BadParameter(f"no branch or member '{explain_id}' with data in {period}",
+                                     param_hint="--explain")
+        click.echo(render_explain(diag, subject, explain_id, lang))
+        return
+    if out_file:
+        write_lines(diag.lines(), out_file)
+        click.echo(f"wrote {len(diag.branches)} branches and {len(diag.members)} members to {out_file} "
+                   f"in {time.perf_counter() - start:.2f} s", err=True)
+    else:
+        click.echo(summary(diag, lang))
+
+
+# ------------------------------------------------------------------------------------------- report
+
+@main.command()
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True, help="Data directory.")
+@click.option("--period", required=True, help="Month, YYYY-MM.")
+@click.option("--branch", "branch_id", required=True, help="Branch id, e.g. B00017.")
+@rules_option
+@lang_option
+@handle_errors
+def report(data_dir: Path, period: str, branch_id: str, rules_dir: Path | None, lang: str) -> None:
+    """A branch's diagnosis report, as its secretary reads it."""
+    from .diagnose import diagnose_dir
+    from .report import render_branch_text
+
+    diag = diagnose_dir(data_dir, _rules_dir(rules_dir), period)
+    if not any(b.id == branch_id for b in diag.branches):
+        raise click.BadParameter(f"no branch '{branch_id}' with data in {period}", param_hint="--branch")
+    click.echo(render_branch_text(diag, branch_id, lang))
+
+
+# ------------------------------------------------------------------------------------------- rules
+
+@main.group()
+def rules() -> None:
+    """Check and test rule files."""
+
+
+@rules.command("check")
+@rules_option
+def rules_check(rules_dir: Path | None) -> None:
+    """Validate the rule files against the indicator registry and the rule schema."""
+    from .rules import check_rules, load_ruleset
+
+    directory = _rules_dir(rules_dir)
+    problems = check_rules(directory)
+    if problems:
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"{len(problems)} problem(s) in {directory}", err=True)
+        sys.exit(1)
+    ruleset = load_ruleset(directory)
+    counts = {s: len(ruleset.for_subject(s)) for s in ("branch", "member")}
+    click.echo(f"ok: {len(ruleset.rules)} rules ({counts['branch']} branch, {counts['member']} member) "
+               f"in {len(ruleset.files)} files, version {ruleset.version}")
+
+
+@rules.command("test")
+@rules_option
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@handle_errors
+def rules_test(rules_dir: Path | None, files: tuple[Path, ...]) -> None:
+    """Run rule unit tests (RULES/tests/*.yaml, or the FILES given) and print a diff for each failure."""
+    from .ruletests import format_report, run_tests
+
+    report = run_tests(_rules_dir(rules_dir), list(files) if files else None)
+    click.echo(format_report(report))
+    if not report.results and not report.problems:
+        click.echo("no rule tests found", err=True)
+        sys.exit(1)
+    sys.exit(0 if report.ok else 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,223 @@
+"""The CSV directory format: branches.csv, members.csv, branch_metrics.csv, member_metrics.csv."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError, Problem
+from ..rules.model import Registry
+from .model import BRANCH_COLUMNS, KEYS, MEMBER_COLUMNS, Dataset
+from .validate import (
+    Problems,
+    check_choice,
+    check_header,
+    check_ids,
+    check_periods,
+    key_text,
+    metric_columns,
+    numeric_column,
+)
+
+FILES = ("branches.csv", "members.csv", "branch_metrics.csv", "member_metrics.csv")
+MAX_CSV_BYTES = 2_000_000_000
+
+
+class _Lines:
+    """Row position -> line number as an editor shows it (header = line 1).
+
+    Built lazily, only when a problem is reported: clean data never pays for it. Quoted cells
+    may span lines, so the exact map needs a real CSV pass.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.name = str(path)
+        self._map: list[int] | None = None
+
+    def __call__(self, pos: int) -> tuple[str, int]:
+        if self._map is None:
+            self._map = []
+            with self.path.open(encoding="utf-8", newline="") as fh:
+                reader = csv.reader(fh)
+                start = 1
+                for i, _row in enumerate(reader):
+                    if i > 0:
+                        self._map.append(start)
+                    start = reader.line_num + 1
+        line = self._map[pos] if pos < len(self._map) else pos + 2
+        return self.name, line
+
+
+def _read(path: Path, problems: Problems, text_columns: tuple[str, ...] | None = None) -> pd.DataFrame | None:
+    name = str(path)
+    if not path.is_file():
+        problems.add(Problem("file not found", file=name, suggestion="a data directory holds " + ", ".join(FILES)))
+        return None
+    if path.stat().st_size > MAX_CSV_BYTES:
+        problems.add(Problem(f"file is over the limit of {MAX_CSV_BYTES} bytes", file=name))
+        return None
+    if path.stat().st_size == 0:
+        problems.add(Problem("file is empty; it needs at least a header line", file=name, line=1))
+        return None
+    dtype: object = str if text_columns is None else dict.fromkeys(text_columns, str)
+    try:
+        frame = pd.read_csv(path, dtype=dtype, keep_default_na=False, na_values=[""], encoding="utf-8",
+                            skipinitialspace=False)
+    except UnicodeDecodeError as exc:
+        problems.add(Problem(f"not UTF-8 text (byte {exc.start})", file=name, suggestion="save the file as UTF-8"))
+        return None
+    except pd.errors.ParserError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        problems.add(Problem(f"malformed CSV: {str(exc).strip()}", file=name,
+                             line=int(match.group(1)) if match else None))
+        return None
+    except pd.errors.EmptyDataError:
+        problems.add(Problem("file is empty; it needs at least a header line", file=name, line=1))
+        return None
+    except ValueError as exc:
+        # e.g. a text column asked for that the header lacks: reported by the header check instead
+        problems.add(Problem(f"cannot read: {exc}", file=name))
+        return None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.columns.size and frame.columns[0].startswith("\ufeff"):
+        frame.columns = [frame.columns[0].lstrip("\ufeff")] + list(frame.columns[1:])
+    return frame
+
+
+def load_dir(directory: Path, registry: Registry) -> Dataset:
+    """Read and validate a data directory; raise InputError listing every problem found."""
+    directory = Path(directory)
+    problems = Problems()
+    if not directory.is_dir():
+        raise InputError(Problem("data directory not found", file=str(directory)))
+    branches = _read(directory / "branches.csv", problems)
+    members = _read(directory / "members.csv", problems)
+    frames: dict[str, pd.DataFrame | None] = {}
+    for subject in ("branch", "member"):
+        frames[subject] = _read(directory / f"{subject}_metrics.csv", problems,
+                                text_columns=("period", KEYS[subject]))
+
+    branch_ids = pd.Index([])
+    if branches is not None:
+        file = str(directory / "branches.csv")
+        check_header(list(branches.columns), BRANCH_COLUMNS, (), file, problems)
+        if set(BRANCH_COLUMNS) <= set(branches.columns):
+            where = _Lines(directory / "branches.csv")
+            check_ids(branches, "branch_id", file, where, problems, unique=True)
+            check_ids(branches, "name", file, where, problems)
+            check_choice(branches, "type", list(registry.branch_types), file, where, problems)
+            branch_ids = pd.Index(branches["branch_id"].fillna("").str.strip())
+    member_ids = pd.Index([])
+    if members is not None:
+        file = str(directory / "members.csv")
+        check_header(list(members.columns), MEMBER_COLUMNS, (), file, problems)
+        if set(MEMBER_COLUMNS) <= set(members.columns):
+            where = _Lines(directory / "members.csv")
+            check_ids(members, "member_id", file, where, problems, unique=True)
+            if branches is not None:
+                check_ids(members, "branch_id", file, where, problems, known=branch_ids, known_what="branch")
+            member_ids = pd.Index(members["member_id"].fillna("").str.strip())
+
+    known = {"branch": branch_ids, "member": member_ids}
+    clean: dict[str, pd.DataFrame] = {}
+    for subject, frame in frames.items():
+        if frame is None:
+            continue
+        path = directory / f"{subject}_metrics.csv"
+        clean_frame = validate_metrics(frame, subject, registry, str(path), _Lines(path), problems,
+                                       known[subject] if (branches is not None and members is not None) else None)
+        if clean_frame is not None:
+            clean[subject] = clean_frame
+    if problems:
+        raise InputError(problems.final())
+    return Dataset(
+        branches=_strip(branches).set_index("branch_id")[["name", "type", "street"]],
+        members=_strip(members).set_index("member_id")[["branch_id", "name"]],
+        branch_metrics=clean["branch"],
+        member_metrics=clean["member"],
+        source=str(directory),
+    )
+
+
+def _strip(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.fillna("").apply(lambda col: col.str.strip())
+
+
+def validate_metrics(frame: pd.DataFrame, subject: str, registry: Registry, file: str, where,
+                     problems: Problems, known_ids: pd.Index | None) -> pd.DataFrame | None:
+    """Validate one metrics table; return it as (pidx, period, key, indicators...) or None."""
+    key = KEYS[subject]
+    required, derived = metric_columns(registry, subject)
+    check_header(list(frame.columns), required, (), file, problems, derived=derived)
+    if not set(required) <= set(frame.columns) or frame.columns.duplicated().any():
+        return None
+    periods = key_text(frame, "period")
+    ids = key_text(frame, key)
+    pidx = check_periods(periods, where, problems)
+    check_ids(frame, key, file, where, problems, known=known_ids, known_what=subject, values=ids)
+    good = (pidx >= 0) & (ids != "").to_numpy()
+    dup = np.zeros(len(pidx), dtype=bool)
+    if good.any():
+        keys = pd.DataFrame({"p": pidx, "k": pd.factorize(ids)[0]})
+        dup = keys.duplicated(keep="first").to_numpy() & good
+    for pos in np.flatnonzero(dup):
+        f, line = where(int(pos))
+        problems.add(Problem(f"duplicate row for {key} '{ids.iloc[pos]}' in period {periods.iloc[pos]}", file=f,
+                             line=line, column=key, suggestion="one row per subject and period"))
+    out = {"pidx": pidx, "period": periods, key: ids}
+    for ind in registry.reported(subject):
+        out[ind.id] = numeric_column(frame, ind, where, problems)
+    if problems:
+        return None
+    result = pd.DataFrame(out)
+    return result.sort_values(["pidx", key], kind="stable").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------- writing
+
+def write_dir(dataset: Dataset, directory: Path, registry: Registry) -> None:
+    """Write a dataset as a CSV directory, atomically: a temp directory renamed into place."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    os.chmod(tmp, 0o755)  # noqa: S103 -- mkdtemp makes it private; a data directory is shared like any other
+    try:
+        dataset.branches.reset_index()[list(BRANCH_COLUMNS)].to_csv(tmp / "branches.csv", index=False)
+        dataset.members.reset_index()[list(MEMBER_COLUMNS)].to_csv(tmp / "members.csv", index=False)
+        for subject in ("branch", "member"):
+            required, _ = metric_columns(registry, subject)
+            _csv_ready(dataset.metrics(subject)[list(required)]).to_csv(
+                tmp / f"{subject}_metrics.csv", index=False, float_format="%.10g")
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(directory, old)
+            os.replace(tmp, directory)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """Whole-number float columns as nullable integers: '3' instead of '3.0', and much faster to write."""
+    out = frame.copy()
+    for col in out.columns:
+        values = out[col]
+        if values.dtype.kind == "f":
+            arr = values.to_numpy()
+            finite = arr[~np.isnan(arr)]
+            if np.all(finite == np.floor(finite)) and (not len(finite) or np.abs(finite).max() < 2**53):
+                out[col] = values.astype("Int64")
+    return out

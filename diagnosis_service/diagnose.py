@@ -1,0 +1,73 @@
+"""Diagnosis as a library call: load, evaluate, write JSON Lines. The CLI and the service call this."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .data.csvdir import load_dir
+from .data.model import Dataset, parse_period
+from .engine.findings import SubjectResult
+from .engine.vectorized import Evaluator
+from .errors import InputError, Problem
+from .rules import load_ruleset
+from .rules.model import RuleSet
+
+
+@dataclass
+class Diagnosis:
+    period: str
+    ruleset: RuleSet
+    branches: list[SubjectResult]
+    members: list[SubjectResult]
+    evaluator: Evaluator
+
+    def lines(self) -> Iterable[str]:
+        for result in self.branches:
+            yield result.to_json()
+        for result in self.members:
+            yield result.to_json()
+
+
+def check_period(dataset: Dataset, period: str) -> None:
+    try:
+        pidx = parse_period(period)
+    except ValueError as exc:
+        raise InputError(Problem(str(exc), column="--period")) from None
+    if pidx not in set(dataset.branch_metrics["pidx"]).union(dataset.member_metrics["pidx"]):
+        have = dataset.periods()
+        span = f"{have[0]} to {have[-1]}" if have else "none"
+        raise InputError(Problem(f"no data for period {period}", file=dataset.source, column="period",
+                                 suggestion=f"periods in the data: {span}"))
+
+
+def diagnose(dataset: Dataset, ruleset: RuleSet, period: str) -> Diagnosis:
+    check_period(dataset, period)
+    evaluator = Evaluator(dataset, ruleset)
+    branches, members = evaluator.run(period)
+    return Diagnosis(period, ruleset, branches, members, evaluator)
+
+
+def diagnose_dir(data_dir: Path, rules_dir: Path, period: str) -> Diagnosis:
+    ruleset = load_ruleset(rules_dir)
+    dataset = load_dir(data_dir, ruleset.registry)
+    return diagnose(dataset, ruleset, period)
+
+
+def write_lines(lines: Iterable[str], out: Path) -> None:
+    """Write to a temp file beside ``out`` and rename: a reader never sees half a file."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            for line in lines:
+                fh.write(line)
+                fh.write("\n")
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

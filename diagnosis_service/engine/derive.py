@@ -1,0 +1,121 @@
+"""Derived indicators that depend only on a subject's own rows (sums, runs, points, year to date).
+
+Indicators derived from the members of a branch (red_member_share, avg_vanguard_points) need the
+members' lamps, so the evaluator computes those per period; see ``member_aggregates``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..data.model import KEYS
+from ..rules.model import OP_ALIASES, Indicator, RuleSet
+
+MEMBER_BASED = ("member_share", "member_mean")
+
+_CMP = {
+    "lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
+    "eq": np.equal, "ne": np.not_equal,
+}
+
+
+def derivation_order(ruleset: RuleSet, subject: str) -> list[Indicator]:
+    """Derived indicators of a subject in an order where each comes after what it uses."""
+    derived = {i.id: i for i in ruleset.registry.derived(subject)}
+    done: list[Indicator] = []
+    seen: set[str] = set()
+
+    def needs(ind: Indicator) -> list[str]:
+        kind, arg = next(iter(ind.derived.items()))
+        if kind == "sum":
+            return list(arg)
+        if kind == "run":
+            return [arg["indicator"]]
+        if kind == "year_to_date":
+            return [arg]
+        if kind == "points":
+            return list(ruleset.points)
+        return []
+
+    def visit(ind: Indicator, stack: tuple[str, ...]) -> None:
+        if ind.id in seen:
+            return
+        if ind.id in stack:
+            raise ValueError(f"derived indicators form a cycle: {' -> '.join(stack + (ind.id,))}")
+        for dep in needs(ind):
+            if dep in derived:
+                visit(derived[dep], stack + (ind.id,))
+        seen.add(ind.id)
+        done.append(ind)
+
+    for ind in derived.values():
+        visit(ind, ())
+    return done
+
+
+def derive_own(frame: pd.DataFrame, subject: str, ruleset: RuleSet) -> pd.DataFrame:
+    """Add the derived columns that need only the subject's own rows. ``frame`` is sorted by (pidx, key)."""
+    key = KEYS[subject]
+    out = frame.copy()
+    # Runs and year-to-date sums walk each subject's months in order.
+    order = np.lexsort((out["pidx"].to_numpy(), out[key].to_numpy()))
+    ids = out[key].to_numpy()[order]
+    pidx = out["pidx"].to_numpy()[order]
+    new_seg = np.ones(len(order), dtype=bool)
+    if len(order):
+        new_seg[1:] = (ids[1:] != ids[:-1]) | (pidx[1:] != pidx[:-1] + 1)
+    for ind in derivation_order(ruleset, subject):
+        kind, arg = next(iter(ind.derived.items()))
+        if kind in MEMBER_BASED:
+            continue
+        if kind == "sum":
+            out[ind.id] = out[list(arg)].to_numpy().sum(axis=1)  # NaN if any part is missing
+        elif kind == "points":
+            total = np.zeros(len(out))
+            for name, weight in ruleset.points.items():
+                total += np.nan_to_num(out[name].to_numpy(), nan=0.0) * weight
+            out[ind.id] = total
+        elif kind == "run":
+            src = out[arg["indicator"]].to_numpy()[order]
+            op = OP_ALIASES[arg["op"]]
+            with np.errstate(invalid="ignore"):
+                cond = _CMP[op](src, float(arg["value"])) & ~np.isnan(src)
+            out[ind.id] = _scatter(order, _run_lengths(cond, new_seg, np.isnan(src)))
+        elif kind == "year_to_date":
+            src = np.nan_to_num(out[arg].to_numpy()[order], nan=0.0)
+            year = pidx // 12
+            seg = np.ones(len(order), dtype=bool)
+            if len(order):
+                seg[1:] = (ids[1:] != ids[:-1]) | (year[1:] != year[:-1])
+            out[ind.id] = _scatter(order, _segment_cumsum(src, seg))
+    return out
+
+
+def _run_lengths(cond: np.ndarray, new_seg: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Length of the run of True ending at each row; a row with a gap before it starts afresh.
+
+    A missing value breaks the run and its own run length is missing (NaN): we never guess.
+    """
+    n = len(cond)
+    idx = np.arange(n)
+    start = np.where(~cond, idx + 1, np.where(new_seg, idx, 0))
+    start = np.maximum.accumulate(start) if n else start
+    run = np.where(cond, idx - start + 1, 0).astype(float)
+    run[missing] = np.nan
+    return run
+
+
+def _segment_cumsum(values: np.ndarray, seg_start: np.ndarray) -> np.ndarray:
+    total = np.cumsum(values)
+    if not len(values):
+        return total
+    before = np.where(seg_start, total - values, np.nan)
+    before = pd.Series(before).ffill().to_numpy()
+    return total - before
+
+
+def _scatter(order: np.ndarray, values: np.ndarray) -> np.ndarray:
+    out = np.empty(len(order))
+    out[order] = values
+    return out

@@ -1,0 +1,151 @@
+"""Findings, lamps and the output objects: one shape, whichever engine produced them.
+
+Engines only decide which rules fired for a subject and with which value and reference; everything
+after that (supersession, lamp, ordering, messages, weaknesses, JSON) happens here, once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from ..rules.model import SEVERITY_RANK, Rule, RuleSet, render
+
+
+@dataclass(frozen=True)
+class Hit:
+    """What an engine reports for one fired rule of one subject."""
+
+    rule: Rule
+    value: float | None
+    reference: float | None
+    periods: int
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    indicator: str
+    severity: str
+    topic: str
+    value: float | None
+    reference: float | None
+    message_zh: str
+    message_en: str
+    lamp: bool = field(default=False, compare=False)
+
+    def as_dict(self) -> dict:
+        return {
+            "rule": self.rule,
+            "indicator": self.indicator,
+            "severity": self.severity,
+            "topic": self.topic,
+            "value": clean_number(self.value),
+            "reference": clean_number(self.reference),
+            "message_zh": self.message_zh,
+            "message_en": self.message_en,
+        }
+
+
+@dataclass
+class SubjectResult:
+    subject: str
+    id: str
+    period: str
+    lamp: str
+    findings: list[Finding]
+    branch_type: str | None = None
+    branch_id: str | None = None
+    vanguard_points: float | None = None
+    vanguard_points_ytd: float | None = None
+    weaknesses: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        if self.subject == "branch":
+            out = {"subject": "branch", "id": self.id, "period": self.period, "type": self.branch_type,
+                   "lamp": self.lamp, "findings": [f.as_dict() for f in self.findings],
+                   "weaknesses": list(self.weaknesses)}
+        else:
+            out = {"subject": "member", "id": self.id, "branch_id": self.branch_id, "period": self.period,
+                   "lamp": self.lamp, "vanguard_points": clean_number(self.vanguard_points),
+                   "vanguard_points_ytd": clean_number(self.vanguard_points_ytd),
+                   "findings": [f.as_dict() for f in self.findings]}
+        out.update(self.extra)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+def clean_number(x: float | None) -> float | int | None:
+    """JSON-ready number: None for missing, int when whole, else rounded to 4 places (stable bytes)."""
+    if x is None:
+        return None
+    x = float(x)
+    if math.isnan(x) or math.isinf(x):
+        return None
+    x = round(x, 4)
+    return int(x) if x.is_integer() else x
+
+
+def finalize(ruleset: RuleSet, subject: str, subject_id: str, period: str, hits: list[Hit]) -> tuple[str, list[Finding], list[str]]:
+    """Apply supersession, pick the lamp, order the findings, render messages, rank weaknesses."""
+    if not hits:
+        return "green", [], []
+    fired = {h.rule.id for h in hits}
+    kept = [h for h in hits if not any(other in fired for other in h.rule.superseded_by)]
+    kept.sort(key=lambda h: (-SEVERITY_RANK[h.rule.severity], h.rule.id))
+    lamp = "green"
+    for h in kept:
+        if h.rule.lamp and SEVERITY_RANK[h.rule.severity] > SEVERITY_RANK[lamp]:
+            lamp = h.rule.severity
+    findings = [_finding(ruleset, h, subject_id) for h in kept]
+    weaknesses: list[str] = []
+    if subject == "branch":
+        score: dict[str, tuple[int, float]] = {}
+        for h in kept:
+            gap = _shortfall(h.value, h.reference)
+            sev = SEVERITY_RANK[h.rule.severity]
+            old = score.get(h.rule.topic, (0, 0.0))
+            score[h.rule.topic] = (max(old[0], sev), max(old[1], gap))
+        weaknesses = sorted(score, key=lambda t: (-score[t][0], -score[t][1], t))
+    return lamp, findings, weaknesses
+
+
+def _shortfall(value: float | None, reference: float | None) -> float:
+    v, r = clean_number(value), clean_number(reference)
+    if v is None or r is None:
+        return 0.0
+    return round(abs(v - r) / max(abs(r), 1.0), 6)
+
+
+def _finding(ruleset: RuleSet, hit: Hit, subject_id: str) -> Finding:
+    rule = hit.rule
+    ind = ruleset.registry.get(rule.subject, rule.indicator)
+    names = (ind.name_zh, ind.name_en) if ind else (rule.indicator, rule.indicator)
+    value, reference = clean_number(hit.value), clean_number(hit.reference)
+    # Most findings of a rule share value and reference (e.g. dues missed: 0 vs 0), so rendered
+    # messages are cached unless the template shows the subject id.
+    if "{id" in rule.message_zh or "{id" in rule.message_en:
+        return _render_finding(rule, value, reference, hit.periods, names, subject_id)
+    return _cached_finding(rule, value, reference, hit.periods, names)
+
+
+@lru_cache(maxsize=65536)
+def _cached_finding(rule: Rule, value, reference, periods: int, names: tuple[str, str]) -> Finding:
+    return _render_finding(rule, value, reference, periods, names, "")
+
+
+def _render_finding(rule: Rule, value, reference, periods: int, names: tuple[str, str], subject_id: str) -> Finding:
+    common = {"value": value, "reference": reference, "indicator": rule.indicator, "periods": periods,
+              "id": subject_id}
+    return Finding(
+        rule=rule.id, indicator=rule.indicator, severity=rule.severity, topic=rule.topic,
+        value=value, reference=reference,
+        message_zh=render(rule.message_zh, name=names[0], **common),
+        message_en=render(rule.message_en, name=names[1], **common),
+        lamp=rule.lamp,
+    )

@@ -1,0 +1,149 @@
+"""Load administrator-written YAML safely and remember where every value came from.
+
+Why not plain ``yaml.safe_load``: we need line and column of each value for error messages, we
+refuse aliases outright (the "billion laughs" bomb is built from them, and rule files have no use
+for them), we refuse duplicate keys (YAML silently keeps the last one), and we bound file size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import Problem, RuleError
+
+MAX_FILE_BYTES = 1_000_000  # a generous bound: the default rule files are a few kB
+MAX_NODES = 200_000
+
+Path_ = tuple[Any, ...]
+
+
+@dataclass
+class Located:
+    """A parsed YAML document plus the (line, column) of every value and key, both 1-based."""
+
+    file: str
+    data: Any
+    positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    key_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, path: Path_, key: bool = False) -> tuple[int | None, int | None]:
+        """Position of the value at ``path`` (or of its key); falls back to the nearest parent."""
+        table = self.key_positions if key else self.positions
+        probe = tuple(path)
+        while probe:
+            if probe in table:
+                return table[probe]
+            if probe in self.positions:
+                return self.positions[probe]
+            probe = probe[:-1]
+        return self.positions.get((), (1, 1))
+
+    def problem(self, path: Path_, message: str, *, key: bool = False, rule_id: str | None = None,
+                suggestion: str | None = None) -> Problem:
+        line, col = self.where(path, key=key)
+        return Problem(message, file=self.file, line=line, column=col, rule_id=rule_id, suggestion=suggestion)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases and anchors before anything is built."""
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not allowed in rule files", event.start_mark)
+        event = self.peek_event()
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            raise yaml.composer.ComposerError(
+                None, None, f"YAML anchors (&{anchor}) are not allowed in rule files", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def load_text(text: str, file: str) -> Located:
+    """Parse YAML text; raise RuleError with file:line:column on any problem."""
+    if len(text.encode("utf-8")) > MAX_FILE_BYTES:
+        raise RuleError(Problem(
+            f"file is {len(text.encode('utf-8'))} bytes, over the limit of {MAX_FILE_BYTES}",
+            file=file, line=1, column=1, suggestion="split it into several files"))
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise RuleError(Problem(f"YAML syntax: {exc.problem or exc.context}", file=file, line=line,
+                                column=col)) from None
+    except yaml.YAMLError as exc:
+        raise RuleError(Problem(f"YAML syntax: {exc}", file=file)) from None
+    finally:
+        loader.dispose()
+    doc = Located(file=file, data=None)
+    if node is None:
+        doc.positions[()] = (1, 1)
+        return doc
+    constructor = yaml.constructor.SafeConstructor()
+    count = [0]
+    doc.data = _build(node, (), doc, constructor, count)
+    return doc
+
+
+def _build(node: yaml.Node, path: Path_, doc: Located, constructor: yaml.constructor.SafeConstructor,
+           count: list[int]) -> Any:
+    count[0] += 1
+    if count[0] > MAX_NODES:
+        raise RuleError(Problem(f"document has more than {MAX_NODES} values", file=doc.file,
+                                line=_mark(node)[0], column=_mark(node)[1]))
+    doc.positions[path] = _mark(node)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                line, col = _mark(key_node)
+                raise RuleError(Problem("mapping keys must be plain words", file=doc.file, line=line,
+                                        column=col))
+            key = constructor.construct_object(key_node)
+            if key == "<<":
+                line, col = _mark(key_node)
+                raise RuleError(Problem("YAML merge keys (<<) are not allowed", file=doc.file,
+                                        line=line, column=col))
+            if not isinstance(key, str):
+                key = str(key)
+            if key in out:
+                line, col = _mark(key_node)
+                raise RuleError(Problem(f"duplicate key '{key}'", file=doc.file, line=line, column=col))
+            doc.key_positions[path + (key,)] = _mark(key_node)
+            out[key] = _build(value_node, path + (key,), doc, constructor, count)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, path + (i,), doc, constructor, count) for i, item in enumerate(node.value)]
+    value = constructor.construct_object(node)
+    # Dates and binary blobs have no place in rule files; keep their text so validation reports them.
+    if not isinstance(value, (str, int, float, bool, type(None))):
+        return node.value
+    return value
+
+
+def load_file(path: Path) -> Located:
+    """Read and parse one YAML file with the size bound checked before reading it whole."""
+    name = str(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise RuleError(Problem(f"cannot read: {exc.strerror}", file=name)) from None
+    if size > MAX_FILE_BYTES:
+        raise RuleError(Problem(f"file is {size} bytes, over the limit of {MAX_FILE_BYTES}", file=name,
+                                line=1, column=1, suggestion="split it into several files"))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise RuleError(Problem(f"not UTF-8 text (byte {exc.start})", file=name)) from None
+    return load_text(text, name)
