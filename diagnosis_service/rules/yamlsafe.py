@@ -19,6 +19,7 @@ MAX_FILE_BYTES = 1_000_000  # a generous bound: the default rule files are a few
 MAX_NODES = 200_000
 
 Path_ = tuple[Any, ...]
+ALLOWED_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")}
 
 
 @dataclass
@@ -80,8 +81,9 @@ def load_text(text: str, file: str) -> Located:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise RuleError(Problem(f"YAML syntax: {exc.problem or exc.context}", file=file, line=line,
-                                column=col)) from None
+        text = str(exc.problem or exc.context)
+        raise RuleError(Problem(text if text.startswith("YAML") else f"YAML syntax: {text}", file=file,
+                                line=line, column=col)) from None
     except yaml.YAMLError as exc:
         raise RuleError(Problem(f"YAML syntax: {exc}", file=file)) from None
     finally:
@@ -103,6 +105,10 @@ def _build(node: yaml.Node, path: Path_, doc: Located, constructor: yaml.constru
         raise RuleError(Problem(f"document has more than {MAX_NODES} values", file=doc.file,
                                 line=_mark(node)[0], column=_mark(node)[1]))
     doc.positions[path] = _mark(node)
+    if node.tag not in ALLOWED_TAGS:
+        line, col = _mark(node)
+        raise RuleError(Problem(f"YAML tag {node.tag!r} is not allowed", file=doc.file, line=line, column=col,
+                                suggestion="write plain values"))
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -110,8 +116,8 @@ def _build(node: yaml.Node, path: Path_, doc: Located, constructor: yaml.constru
                 line, col = _mark(key_node)
                 raise RuleError(Problem("mapping keys must be plain words", file=doc.file, line=line,
                                         column=col))
-            key = constructor.construct_object(key_node)
-            if key == "<<":
+            key = None if key_node.tag.endswith(":merge") else _scalar(key_node, doc, constructor)
+            if key is None or key == "<<":
                 line, col = _mark(key_node)
                 raise RuleError(Problem("YAML merge keys (<<) are not allowed", file=doc.file,
                                         line=line, column=col))
@@ -125,11 +131,20 @@ def _build(node: yaml.Node, path: Path_, doc: Located, constructor: yaml.constru
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, path + (i,), doc, constructor, count) for i, item in enumerate(node.value)]
-    value = constructor.construct_object(node)
+    value = _scalar(node, doc, constructor)
     # Dates and binary blobs have no place in rule files; keep their text so validation reports them.
     if not isinstance(value, (str, int, float, bool, type(None))):
         return node.value
     return value
+
+
+def _scalar(node: yaml.Node, doc: Located, constructor: yaml.constructor.SafeConstructor) -> Any:
+    try:
+        return constructor.construct_object(node)
+    except yaml.YAMLError as exc:
+        line, col = _mark(node)
+        raise RuleError(Problem(f"bad YAML value: {getattr(exc, 'problem', exc)}", file=doc.file, line=line,
+                                column=col)) from None
 
 
 def load_file(path: Path) -> Located:
