@@ -109,10 +109,9 @@ def branch_report(diag: Diagnosis, branch_id: str) -> dict:
         pts = sum(np.nan_to_num(rows[c].to_numpy(), nan=0.0) * w for c, w in zip(cols, weights, strict=True))
         categories[cat] = float(np.mean(pts)) if len(ids) else None
     weak_values = []
-    branch_frame = ev.frame("branch", pidx)
     for f in result.findings:
         ind = diag.ruleset.registry.get("branch", f.indicator)
-        column = branch_frame.get(f.indicator)
+        column = ev.column("branch", f.indicator, pidx)
         mean = aggregate(column.dropna().to_numpy(), Ref("mean")) if column is not None else None
         weak_values.append({"finding": f, "indicator": ind, "district_mean": mean})
     ranked = sorted(members, key=lambda m: (-(m.vanguard_points or 0), m.id))

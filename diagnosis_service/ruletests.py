@@ -292,9 +292,12 @@ def _actual(got, want: dict, diag, subject: str) -> dict:
         elif key in ("vanguard_points", "vanguard_points_ytd"):
             out[key] = clean_number(getattr(got, key))
         elif key == "values":
-            frame = diag.evaluator.frame(subject, parse_period(diag.period))
-            out[key] = {k: clean_number(frame.at[got.id, k]) if k in frame.columns else "unknown indicator"
-                        for k in (want.get("values") or {})}
+            pidx = parse_period(diag.period)
+            values = {}
+            for k in want.get("values") or {}:
+                column = diag.evaluator.column(subject, k, pidx)
+                values[k] = "unknown indicator" if column is None else clean_number(column.get(got.id))
+            out[key] = values
     return out
 
 

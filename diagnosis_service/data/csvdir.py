@@ -16,6 +16,7 @@ from ..errors import InputError, Problem
 from ..rules.model import Registry
 from .model import BRANCH_COLUMNS, KEYS, MEMBER_COLUMNS, Dataset
 from .validate import (
+    KeyColumn,
     Problems,
     check_choice,
     check_header,
@@ -67,7 +68,7 @@ def _read(path: Path, problems: Problems, text_columns: tuple[str, ...] | None =
     if path.stat().st_size == 0:
         problems.add(Problem("file is empty; it needs at least a header line", file=name, line=1))
         return None
-    dtype: object = str if text_columns is None else dict.fromkeys(text_columns, str)
+    dtype: object = object if text_columns is None else dict.fromkeys(text_columns, object)
     try:
         frame = pd.read_csv(path, dtype=dtype, keep_default_na=False, na_values=[""], encoding="utf-8",
                             skipinitialspace=False)
@@ -148,7 +149,7 @@ def load_dir(directory: Path, registry: Registry) -> Dataset:
 
 
 def _strip(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.fillna("").apply(lambda col: col.str.strip())
+    return pd.DataFrame({col: key_text(frame, col) for col in frame.columns})
 
 
 def validate_metrics(frame: pd.DataFrame, subject: str, registry: Registry, file: str, where,
@@ -159,25 +160,36 @@ def validate_metrics(frame: pd.DataFrame, subject: str, registry: Registry, file
     check_header(list(frame.columns), required, (), file, problems, derived=derived)
     if not set(required) <= set(frame.columns) or frame.columns.duplicated().any():
         return None
-    periods = key_text(frame, "period")
-    ids = key_text(frame, key)
+    periods = KeyColumn(frame["period"])
+    ids = KeyColumn(frame[key])
     pidx = check_periods(periods, where, problems)
-    check_ids(frame, key, file, where, problems, known=known_ids, known_what=subject, values=ids)
-    good = (pidx >= 0) & (ids != "").to_numpy()
+    check_ids(frame, key, file, where, problems, known=known_ids, known_what=subject, key=ids)
+    good = (pidx >= 0) & ~ids.empty()
+    # Codes ranked like the ids themselves: the duplicate and order checks stay in integers.
+    id_codes = ids.sorted_codes()
     dup = np.zeros(len(pidx), dtype=bool)
     if good.any():
-        keys = pd.DataFrame({"p": pidx, "k": pd.factorize(ids)[0]})
-        dup = keys.duplicated(keep="first").to_numpy() & good
+        combined = pidx * (len(ids.uniques) + 1) + id_codes
+        dup = pd.Series(combined).duplicated(keep="first").to_numpy() & good
     for pos in np.flatnonzero(dup):
         f, line = where(int(pos))
-        problems.add(Problem(f"duplicate row for {key} '{ids.iloc[pos]}' in period {periods.iloc[pos]}", file=f,
+        problems.add(Problem(f"duplicate row for {key} '{ids.text(pos)}' in period {periods.text(pos)}", file=f,
                              line=line, column=key, suggestion="one row per subject and period"))
-    out = {"pidx": pidx, "period": periods, key: ids}
-    for ind in registry.reported(subject):
-        out[ind.id] = numeric_column(frame, ind, where, problems)
+    reported = registry.reported(subject)
+    # One float block for all indicators: building a frame from many columns costs more than the checks.
+    matrix = np.empty((len(frame), len(reported)), dtype=np.float64, order="F")
+    for j, ind in enumerate(reported):
+        matrix[:, j] = numeric_column(frame, ind, where, problems)
     if problems:
         return None
-    result = pd.DataFrame(out)
+    result = pd.DataFrame(matrix, columns=[i.id for i in reported], copy=False)
+    result.insert(0, key, ids.values())
+    result.insert(0, "period", periods.values())
+    result.insert(0, "pidx", pidx)
+    ordered = len(pidx) < 2 or bool(np.all((pidx[1:] > pidx[:-1])
+                                           | ((pidx[1:] == pidx[:-1]) & (id_codes[1:] > id_codes[:-1]))))
+    if ordered:
+        return result
     return result.sort_values(["pidx", key], kind="stable").reset_index(drop=True)
 
 

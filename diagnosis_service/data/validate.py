@@ -62,34 +62,68 @@ def check_header(columns: list[str], required: tuple[str, ...], optional: tuple[
             problems.add(Problem(f"missing column '{col}'", file=file, line=1, column=col))
 
 
+class KeyColumn:
+    """A key column (ids, periods) as codes into its distinct stripped values.
+
+    Keys repeat a lot (12 periods; one id per month), so checks run once per distinct value and are
+    mapped back through the codes: a district's half a million rows cost what 47,000 do.
+    """
+
+    def __init__(self, raw: pd.Series):
+        codes, uniques = pd.factorize(raw.to_numpy(dtype=object), use_na_sentinel=True)
+        values = uniques.tolist()
+        if all(type(u) is str for u in values):
+            values = pd.Series(values, dtype=object).str.strip().tolist()
+        else:
+            values = ["" if isinstance(u, float) else str(u).strip() for u in values]
+        self.uniques = np.array(values + [""], dtype=object)  # code -1 (a missing cell) maps to ""
+        self.codes = codes
+
+    def per_row(self, per_unique: np.ndarray) -> np.ndarray:
+        """Spread a per-distinct-value array (one extra slot for missing) over the rows."""
+        return per_unique[self.codes]
+
+    def values(self) -> np.ndarray:
+        return self.uniques[self.codes]
+
+    def text(self, pos: int) -> str:
+        return self.uniques[self.codes[pos]]
+
+    def empty(self) -> np.ndarray:
+        return self.per_row(self.uniques == "")
+
+    def sorted_codes(self) -> np.ndarray:
+        """Codes whose order is the order of the values (for sortedness checks in integers)."""
+        rank = np.empty(len(self.uniques), dtype=np.int64)
+        rank[np.argsort(self.uniques, kind="stable")] = np.arange(len(self.uniques))
+        return rank[self.codes]
+
+
 def key_text(frame: pd.DataFrame, col: str) -> pd.Series:
-    """A key column as stripped text. Keys repeat a lot (12 periods, one id per month), so the
-    work is done once per distinct value and mapped back."""
-    codes, uniques = pd.factorize(frame[col], use_na_sentinel=True)
-    cleaned = np.array(["" if isinstance(u, float) else str(u).strip() for u in uniques] + [""], dtype=object)
-    return pd.Series(cleaned[codes], index=frame.index, dtype=object)
+    """A key column as stripped text."""
+    return pd.Series(KeyColumn(frame[col]).values(), index=frame.index, dtype=object)
 
 
 def check_ids(frame: pd.DataFrame, col: str, file: str, where: Locator, problems: Problems,
               known: pd.Index | None = None, known_what: str = "", unique: bool = False,
-              values: pd.Series | None = None) -> None:
-    values = key_text(frame, col) if values is None else values
-    for pos in np.flatnonzero((values == "").to_numpy()):
+              key: KeyColumn | None = None) -> None:
+    key = KeyColumn(frame[col]) if key is None else key
+    for pos in np.flatnonzero(key.empty()):
         f, line = where(int(pos))
         problems.add(Problem(f"{col} is empty", file=f, line=line, column=col))
     if unique:
-        dup = values.duplicated(keep="first") & (values != "")
-        for pos in np.flatnonzero(dup.to_numpy()):
+        dup = pd.Series(key.codes).duplicated(keep="first").to_numpy() & ~key.empty()
+        for pos in np.flatnonzero(dup):
             f, line = where(int(pos))
-            first = int(np.flatnonzero((values == values.iloc[pos]).to_numpy())[0])
-            problems.add(Problem(f"duplicate {col} '{values.iloc[pos]}' (first at line {where(first)[1]})",
+            first = int(np.flatnonzero(key.codes == key.codes[pos])[0])
+            problems.add(Problem(f"duplicate {col} '{key.text(pos)}' (first at line {where(first)[1]})",
                                  file=f, line=line, column=col))
     if known is not None:
-        unknown = ~values.isin(known) & (values != "")
-        for pos in np.flatnonzero(unknown.to_numpy()):
+        unknown_unique = ~pd.Index(key.uniques).isin(known) & (key.uniques != "")
+        for pos in np.flatnonzero(key.per_row(unknown_unique)):
             f, line = where(int(pos))
-            problems.add(Problem(f"unknown {known_what} '{values.iloc[pos]}'", file=f, line=line, column=col,
-                                 suggestion=did_you_mean(values.iloc[pos], known[:5000])))
+            problems.add(Problem(f"unknown {known_what} '{key.text(pos)}'", file=f, line=line, column=col,
+                                 suggestion=did_you_mean(key.text(pos), known[:5000])))
 
 
 def check_choice(frame: pd.DataFrame, col: str, allowed: list[str], file: str, where: Locator,
@@ -101,53 +135,69 @@ def check_choice(frame: pd.DataFrame, col: str, allowed: list[str], file: str, w
                              suggestion="one of " + ", ".join(allowed)))
 
 
-def check_periods(periods: pd.Series, where: Locator, problems: Problems) -> np.ndarray:
-    """Validate a period column (stripped text); returns month indexes, -1 where the period is bad."""
-    codes, uniques = pd.factorize(periods)
-    index = np.array([parse_period(u) if PERIOD_RE.match(u) else -1 for u in uniques] + [-1], dtype=np.int64)
-    pidx = index[codes]
+def check_periods(periods: KeyColumn, where: Locator, problems: Problems) -> np.ndarray:
+    """Validate a period column; returns month indexes, -1 where the period is bad."""
+    index = np.array([parse_period(u) if PERIOD_RE.match(u) else -1 for u in periods.uniques], dtype=np.int64)
+    pidx = periods.per_row(index)
     for pos in np.flatnonzero(pidx < 0):
         f, line = where(int(pos))
-        problems.add(Problem(f"bad period '{periods.iloc[pos]}'", file=f, line=line, column="period",
+        problems.add(Problem(f"bad period '{periods.text(pos)}'", file=f, line=line, column="period",
                              suggestion="write it as YYYY-MM, e.g. 2025-03"))
     return pidx
 
 
-def numeric_column(frame: pd.DataFrame, ind: Indicator, where: Locator, problems: Problems) -> pd.Series:
-    """The column as float64 (NaN = missing); bad numbers and out-of-range values become problems."""
+def numeric_column(frame: pd.DataFrame, ind: Indicator, where: Locator, problems: Problems) -> np.ndarray:
+    """The column as float64 (NaN = missing); bad numbers and out-of-range values become problems.
+
+    Clean columns (the common case) cost a few whole-array reductions; per-cell work happens only
+    in a column that has a problem.
+    """
     raw = frame[ind.id]
-    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
-        values = raw.astype("float64")
+    kind = raw.dtype.kind
+    if kind in "iu":
+        arr = raw.to_numpy(dtype=np.float64)
+    elif kind == "f":
+        arr = raw.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
-        text = raw.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
-        values = pd.to_numeric(text.where(text != "", None), errors="coerce").astype("float64")
-        bad = values.isna() & (text != "")
-        bools = raw.map(lambda v: isinstance(v, bool))
-        bad |= bools
-        values[bools] = np.nan
-        for pos in np.flatnonzero(bad.to_numpy()):
-            f, line = where(int(pos))
-            problems.add(Problem(f"bad number '{text.iloc[pos]}' for {ind.id} ({ind.unit})", file=f, line=line,
-                                 column=ind.id, suggestion="write a plain number, or leave the cell empty "
-                                                           "for a missing value"))
-    arr = values.to_numpy()
+        arr = _parse_text_column(raw, ind, where, problems)
     finite = ~np.isnan(arr)
-    out = np.zeros(len(arr), dtype=bool)
-    out[finite] = arr[finite] < ind.min
-    if ind.max is not None:
-        out[finite] |= arr[finite] > ind.max
-    out |= np.isinf(arr)
-    rng = f"{_n(ind.min)} to {_n(ind.max) if ind.max is not None else 'any'}"
-    for pos in np.flatnonzero(out):
-        f, line = where(int(pos))
-        problems.add(Problem(f"{ind.id} = {_n(arr[pos])} is out of range ({ind.unit}: {rng})", file=f, line=line,
-                             column=ind.id))
-    if ind.integer:
-        frac = finite & ~np.isinf(arr) & (np.floor(np.where(finite, arr, 0)) != np.where(finite, arr, 0))
+    if not finite.any():
+        return arr
+    lo, hi = np.min(arr[finite]), np.max(arr[finite])
+    if lo < ind.min or (ind.max is not None and hi > ind.max) or np.isinf(lo) or np.isinf(hi):
+        out = np.zeros(len(arr), dtype=bool)
+        out[finite] = arr[finite] < ind.min
+        if ind.max is not None:
+            out[finite] |= arr[finite] > ind.max
+        out |= np.isinf(arr)
+        rng = f"{_n(ind.min)} to {_n(ind.max) if ind.max is not None else 'any'}"
+        for pos in np.flatnonzero(out):
+            f, line = where(int(pos))
+            problems.add(Problem(f"{ind.id} = {_n(arr[pos])} is out of range ({ind.unit}: {rng})", file=f,
+                                 line=line, column=ind.id))
+    if ind.integer and kind not in "iu":
+        safe = np.where(finite & ~np.isinf(arr), arr, 0.0)
+        frac = safe != np.floor(safe)
         for pos in np.flatnonzero(frac):
             f, line = where(int(pos))
             problems.add(Problem(f"{ind.id} = {_n(arr[pos])} must be a whole number ({ind.unit})", file=f,
                                  line=line, column=ind.id))
+    return arr
+
+
+def _parse_text_column(raw: pd.Series, ind: Indicator, where: Locator, problems: Problems) -> np.ndarray:
+    """A column that did not parse as numbers (or came from JSON): find and report the bad cells."""
+    text = raw.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
+    values = pd.to_numeric(text.where(text != "", None), errors="coerce").to_numpy(dtype=np.float64,
+                                                                                    na_value=np.nan, copy=True)
+    bools = raw.map(lambda v: isinstance(v, bool)).to_numpy(dtype=bool)
+    bad = (np.isnan(values) & (text != "").to_numpy()) | bools
+    values[bools] = np.nan
+    for pos in np.flatnonzero(bad):
+        f, line = where(int(pos))
+        problems.add(Problem(f"bad number '{text.iloc[pos]}' for {ind.id} ({ind.unit})", file=f, line=line,
+                             column=ind.id, suggestion="write a plain number, or leave the cell empty "
+                                                       "for a missing value"))
     return values
 
 
@@ -163,6 +213,7 @@ def metric_columns(registry: Registry, subject: str) -> tuple[tuple[str, ...], t
 
 
 __all__ = [
+    "KeyColumn",
     "key_text",
     "BRANCH_COLUMNS",
     "MEMBER_COLUMNS",

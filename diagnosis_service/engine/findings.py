@@ -77,7 +77,26 @@ class SubjectResult:
         return out
 
     def to_json(self) -> str:
+        if self.subject == "member" and not self.findings and not self.extra:
+            return self._member_json_fast()
         return json.dumps(self.as_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    def _member_json_fast(self) -> str:
+        """Most members have no findings; writing their line by hand halves the time of a district's
+        output. Byte-identical to the json.dumps path (a test checks this)."""
+        return "".join((
+            '{"subject":"member","id":', _dumps(self.id), ',"branch_id":', _dumps(self.branch_id),
+            ',"period":', _dumps(self.period), ',"lamp":', _dumps(self.lamp),
+            ',"vanguard_points":', _number_json(self.vanguard_points),
+            ',"vanguard_points_ytd":', _number_json(self.vanguard_points_ytd), ',"findings":[]}'))
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _number_json(x: float | None) -> str:
+    value = clean_number(x)
+    return "null" if value is None else repr(value)
 
 
 def clean_number(x: float | None) -> float | int | None:

@@ -81,7 +81,7 @@ class Evaluator:
             "member": PeriodTable(derive_own(dataset.member_metrics, "member", ruleset), "member_id"),
         }
         self._member_results: dict[int, tuple[pd.Index, np.ndarray, list[SubjectResult] | None]] = {}
-        self._branch_frames: dict[int, pd.DataFrame] = {}
+        self._branch_columns: dict[tuple[str, int], pd.Series] = {}
 
     @cached_property
     def types(self) -> dict[str, pd.Series]:
@@ -93,28 +93,35 @@ class Evaluator:
     # ---------------------------------------------------------------- tables with member-based columns
 
     def frame(self, subject: str, pidx: int) -> pd.DataFrame:
-        if subject == "member":
-            return self.tables["member"].at(pidx)
-        if pidx not in self._branch_frames:
-            frame = self.tables["branch"].at(pidx)
-            member_based = [i for i in self.ruleset.registry.derived("branch")
-                            if next(iter(i.derived)) in ("member_share", "member_mean")]
-            if member_based:
-                frame = frame.copy()
-                ids, lamps, _ = self.members_at(pidx, build=False)
-                members = self.tables["member"].at(pidx)
-                branch_of = self.dataset.members["branch_id"].reindex(ids).to_numpy()
-                for ind in member_based:
-                    kind, arg = next(iter(ind.derived.items()))
-                    if kind == "member_share":
-                        share = pd.Series((lamps == arg["lamp"]).astype(float) * 100.0).groupby(branch_of).mean()
-                        frame[ind.id] = share.reindex(frame.index).to_numpy()
-                    else:
-                        vals = members[arg].reindex(ids).to_numpy()
-                        mean = pd.Series(vals).groupby(branch_of).mean()
-                        frame[ind.id] = mean.reindex(frame.index).to_numpy()
-            self._branch_frames[pidx] = frame
-        return self._branch_frames[pidx]
+        """The subject's rows of one period, indexed by id, with the derived columns of its own rows."""
+        return self.tables[subject].at(pidx)
+
+    def column(self, subject: str, indicator: str, pidx: int) -> pd.Series | None:
+        """One indicator of one period, indexed by id; None for an unknown indicator.
+
+        Indicators derived from a branch's members (red_member_share, avg_vanguard_points) need the
+        members evaluated in that period, so they are computed only when a rule or report asks.
+        """
+        frame = self.frame(subject, pidx)
+        if indicator in frame.columns:
+            return frame[indicator]
+        ind = self.ruleset.registry.get(subject, indicator)
+        if subject != "branch" or ind is None or ind.derived is None:
+            return None
+        kind, arg = next(iter(ind.derived.items()))
+        if kind not in ("member_share", "member_mean"):
+            return None
+        key = (indicator, pidx)
+        if key not in self._branch_columns:
+            ids, lamps, _ = self.members_at(pidx, build=False)
+            branch_of = self.dataset.members["branch_id"].reindex(ids).to_numpy()
+            if kind == "member_share":
+                values = pd.Series((lamps == arg["lamp"]).astype(float) * 100.0)
+            else:
+                values = pd.Series(self.frame("member", pidx)[arg].reindex(ids).to_numpy())
+            per_branch = values.groupby(branch_of).mean() if len(ids) else pd.Series(dtype=float)
+            self._branch_columns[key] = per_branch.reindex(frame.index)
+        return self._branch_columns[key]
 
     def members_at(self, pidx: int, build: bool = True) -> tuple[pd.Index, np.ndarray, list[SubjectResult] | None]:
         cached = self._member_results.get(pidx)
@@ -133,7 +140,7 @@ class Evaluator:
         return branches or [], members or []
 
     def subject_ids(self, subject: str, pidx: int) -> pd.Index:
-        return pd.Index(sorted(self.frame(subject, pidx).index))
+        return pd.Index(sorted(self.frame(subject, pidx).index.tolist()))
 
     def _evaluate(self, subject: str, pidx: int, build: bool,
                   traces: list[Trace] | None = None) -> tuple[pd.Index, np.ndarray, list[SubjectResult] | None]:
@@ -154,8 +161,10 @@ class Evaluator:
             values = ctx.measure(primary.indicator, primary.change, 0)
             refs = ctx.reference(primary, 0)
             periods = _span(rule.when, primary)
-            for pos in np.flatnonzero(fired):
-                hits[pos].append(Hit(rule, _f(values[pos]), _f(refs[pos]), periods))
+            fired_pos = np.flatnonzero(fired)
+            for pos, value, ref in zip(fired_pos.tolist(), values[fired_pos].tolist(), refs[fired_pos].tolist(),
+                                       strict=True):
+                hits[pos].append(Hit(rule, _f(value), _f(ref), periods))
         # Lamps are needed (for red_member_share) even when no result objects are built.
         for rule in self.ruleset.for_subject(subject):
             if rule.id not in fired_by_rule or not rule.lamp:
@@ -174,24 +183,25 @@ class Evaluator:
 
     def _results(self, subject: str, pidx: int, ids: pd.Index, hits: list[list[Hit]]) -> list[SubjectResult]:
         period = period_str(pidx)
-        results = []
         frame = self.frame(subject, pidx)
+        id_list = ids.tolist()
         if subject == "member":
-            branch_of = self.dataset.members["branch_id"].reindex(ids).to_numpy()
-            points = frame["vanguard_points"].reindex(ids).to_numpy() if "vanguard_points" in frame else None
-            ytd = frame["vanguard_points_ytd"].reindex(ids).to_numpy() if "vanguard_points_ytd" in frame else None
-        else:
-            types = self.types["branch"].reindex(ids).to_numpy()
-        for pos, subject_id in enumerate(ids):
+            branch_of = self.dataset.members["branch_id"].reindex(ids).tolist()
+            points = _floats(frame, "vanguard_points", ids)
+            ytd = _floats(frame, "vanguard_points_ytd", ids)
+            results = []
+            for pos, subject_id in enumerate(id_list):
+                lamp, findings, _ = finalize(self.ruleset, subject, subject_id, period, hits[pos])
+                results.append(SubjectResult("member", subject_id, period, lamp, findings,
+                                             branch_id=branch_of[pos], vanguard_points=points[pos],
+                                             vanguard_points_ytd=ytd[pos]))
+            return results
+        types = self.types["branch"].reindex(ids).tolist()
+        results = []
+        for pos, subject_id in enumerate(id_list):
             lamp, findings, weaknesses = finalize(self.ruleset, subject, subject_id, period, hits[pos])
-            if subject == "member":
-                results.append(SubjectResult(
-                    "member", subject_id, period, lamp, findings, branch_id=branch_of[pos],
-                    vanguard_points=_f(points[pos]) if points is not None else None,
-                    vanguard_points_ytd=_f(ytd[pos]) if ytd is not None else None))
-            else:
-                results.append(SubjectResult("branch", subject_id, period, lamp, findings,
-                                             branch_type=types[pos], weaknesses=weaknesses))
+            results.append(SubjectResult("branch", subject_id, period, lamp, findings,
+                                         branch_type=types[pos], weaknesses=weaknesses))
         return results
 
     def explain(self, subject: str, subject_id: str, period: str) -> list[tuple[Rule, bool | None, list[Trace], int]]:
@@ -252,10 +262,10 @@ class _Context:
         return result
 
     def _column(self, indicator: str, pidx: int, ids: pd.Index) -> np.ndarray:
-        frame = self.ev.frame(self.subject, pidx)
-        if indicator not in frame.columns:
+        column = self.ev.column(self.subject, indicator, pidx)
+        if column is None:
             return np.full(len(ids), np.nan)
-        return frame[indicator].reindex(ids).to_numpy(dtype=float)
+        return column.reindex(ids).to_numpy(dtype=float)
 
     def _measure_for(self, indicator: str, change: str | None, pidx: int, ids: pd.Index) -> np.ndarray:
         now = self._column(indicator, pidx, ids)
@@ -322,7 +332,14 @@ def _span(cond: Condition, target: Compare) -> int:
 
 
 def _f(x: float) -> float | None:
-    return None if x is None or np.isnan(x) else float(x)
+    return None if x is None or x != x else float(x)
+
+
+def _floats(frame: pd.DataFrame, column: str, ids: pd.Index) -> list[float | None]:
+    """A column as Python floats aligned to ids, None where missing (lists are much faster to walk)."""
+    if column not in frame.columns:
+        return [None] * len(ids)
+    return [None if v != v else v for v in frame[column].reindex(ids).tolist()]
 
 
 def evaluate_period(dataset: Dataset, ruleset: RuleSet, period: str) -> tuple[list[SubjectResult], list[SubjectResult]]:
