@@ -57,7 +57,7 @@ def derivation_order(ruleset: RuleSet, subject: str) -> list[Indicator]:
 def derive_own(frame: pd.DataFrame, subject: str, ruleset: RuleSet) -> pd.DataFrame:
     """Add the derived columns that need only the subject's own rows. ``frame`` is sorted by (pidx, key)."""
     key = KEYS[subject]
-    out = frame.copy()
+    out = frame.copy(deep=False)  # new columns only; the caller's frame is left as it was
     # Runs and year-to-date sums walk each subject's months in order.
     order = np.lexsort((out["pidx"].to_numpy(), out[key].to_numpy()))
     ids = out[key].to_numpy()[order]

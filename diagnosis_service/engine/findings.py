@@ -14,7 +14,7 @@ from functools import lru_cache
 from ..rules.model import SEVERITY_RANK, Rule, RuleSet, render
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hit:
     """What an engine reports for one fired rule of one subject."""
 
@@ -24,7 +24,7 @@ class Hit:
     periods: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     rule: str
     indicator: str
@@ -49,7 +49,7 @@ class Finding:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class SubjectResult:
     subject: str
     id: str

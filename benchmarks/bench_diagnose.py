@@ -1,0 +1,118 @@
+"""Benchmark: diagnose one month of the default simulated district, end to end.
+
+Prints wall time and peak memory of the real command (`diagnosis-service diagnose --out`), a
+breakdown by stage measured in-process, and ratios against two baselines measured in the same run:
+the targets of the diagnosis-core issue (3 s, 1.5 GiB) and the floor of merely reading the four CSV
+files with pandas (what no diagnosis can go below).
+
+    python benchmarks/bench_diagnose.py [--runs 3] [--data var/bench/district] [--period 2025-12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from diagnosis_service.data.csvdir import FILES, load_dir, write_dir  # noqa: E402
+from diagnosis_service.diagnose import Diagnosis, write_lines  # noqa: E402
+from diagnosis_service.engine.vectorized import Evaluator  # noqa: E402
+from diagnosis_service.rules import load_ruleset  # noqa: E402
+from diagnosis_service.simulate import SimulationSpec, simulate  # noqa: E402
+
+TARGET_SECONDS = 3.0
+TARGET_BYTES = 1.5 * 1024**3
+
+
+def ensure_district(directory: Path, ruleset) -> None:
+    if all((directory / f).is_file() for f in FILES):
+        return
+    print(f"simulating the default district into {directory} (not timed) ...", flush=True)
+    write_dir(simulate(SimulationSpec(), ruleset.registry), directory, ruleset.registry)
+
+
+def run_cli(data: Path, period: str, out: Path) -> tuple[float, int]:
+    exe = Path(sys.executable).parent / "diagnosis-service"
+    cmd = [str(exe), "diagnose", "--data", str(data), "--period", period, "--out", str(out)]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, peak_kib * 1024
+
+
+def stages(data: Path, period: str, out: Path, rules_dir: Path) -> dict[str, float]:
+    times = {}
+    t = time.perf_counter()
+    ruleset = load_ruleset(rules_dir)
+    times["load rules"] = time.perf_counter() - t
+    t = time.perf_counter()
+    dataset = load_dir(data, ruleset.registry)
+    times["read + validate CSV"] = time.perf_counter() - t
+    t = time.perf_counter()
+    evaluator = Evaluator(dataset, ruleset)
+    times["derive indicators"] = time.perf_counter() - t
+    t = time.perf_counter()
+    branches, members = evaluator.run(period)
+    times["evaluate rules"] = time.perf_counter() - t
+    t = time.perf_counter()
+    write_lines(Diagnosis(period, ruleset, branches, members, evaluator).lines(), out)
+    times["write JSON Lines"] = time.perf_counter() - t
+    return times
+
+
+def read_floor(data: Path) -> float:
+    t = time.perf_counter()
+    for name in FILES:
+        pd.read_csv(data / name, keep_default_na=False, na_values=[""])
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=REPO / "var" / "bench" / "district")
+    parser.add_argument("--period", default="2025-12")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    rules_dir = REPO / "rules"
+    ensure_district(args.data, load_ruleset(rules_dir))
+    out = args.data.parent / "diagnosis.jsonl"
+    sizes = {f: (args.data / f).stat().st_size for f in FILES}
+    print(f"district: {args.data} ({sum(sizes.values()) / 1e6:.1f} MB of CSV), period {args.period}")
+
+    walls, peak = [], 0
+    for _ in range(args.runs):
+        wall, peak_run = run_cli(args.data, args.period, out)
+        walls.append(wall)
+        peak = max(peak, peak_run)
+    lines = sum(1 for _ in out.open(encoding="utf-8"))
+    median = statistics.median(walls)
+    floors = [read_floor(args.data) for _ in range(args.runs)]
+    floor = statistics.median(floors)
+    parts = [stages(args.data, args.period, out, rules_dir) for _ in range(args.runs)]
+
+    print(f"\nend to end (diagnosis-service diagnose --out, {args.runs} runs, {lines} lines written)")
+    print(f"  wall time   median {median:6.2f} s   min {min(walls):.2f} s   max {max(walls):.2f} s")
+    print(f"  peak memory {peak / 1024**2:8.0f} MiB")
+    print("\nstages, in-process (median)")
+    for name in parts[0]:
+        print(f"  {name:22s} {statistics.median(p[name] for p in parts):6.3f} s")
+    print("\nratios")
+    print(f"  wall / target {TARGET_SECONDS:.1f} s          {median / TARGET_SECONDS:5.2f}  "
+          f"({'met' if median < TARGET_SECONDS else 'MISSED'})")
+    print(f"  memory / target 1.5 GiB      {peak / TARGET_BYTES:5.2f}  "
+          f"({'met' if peak < TARGET_BYTES else 'MISSED'})")
+    print(f"  wall / pandas read floor     {median / floor:5.2f}  (reading the 4 CSV files alone: {floor:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()
