@@ -176,7 +176,7 @@ def rules_check(rules_dir: Path | None) -> None:
     ruleset = load_ruleset(directory)
     counts = {s: len(ruleset.for_subject(s)) for s in ("branch", "member")}
     click.echo(f"ok: {len(ruleset.rules)} rules ({counts['branch']} branch, {counts['member']} member) "
-               f"in {len(ruleset.files)} files, version {ruleset.version}")
+               f"in {len(ruleset.files) - 2} rule files, version {ruleset.version}")
 
 
 @rules.command("test")

@@ -135,10 +135,9 @@ def finalize(ruleset: RuleSet, subject: str, subject_id: str, period: str, hits:
 
 
 def _shortfall(value: float | None, reference: float | None) -> float:
-    v, r = clean_number(value), clean_number(reference)
-    if v is None or r is None:
+    if value is None or reference is None:
         return 0.0
-    return round(abs(v - r) / max(abs(r), 1.0), 6)
+    return round(abs(value - reference) / max(abs(reference), 1.0), 6)
 
 
 def _finding(ruleset: RuleSet, hit: Hit, subject_id: str) -> Finding:

@@ -191,7 +191,9 @@ class Evaluator:
             ytd = _floats(frame, "vanguard_points_ytd", ids)
             results = []
             for pos, subject_id in enumerate(id_list):
-                lamp, findings, _ = finalize(self.ruleset, subject, subject_id, period, hits[pos])
+                # Most members have no findings: skip the call (it adds up over a district).
+                lamp, findings, _ = (finalize(self.ruleset, subject, subject_id, period, hits[pos]) if hits[pos]
+                                     else ("green", [], []))
                 results.append(SubjectResult("member", subject_id, period, lamp, findings,
                                              branch_id=branch_of[pos], vanguard_points=points[pos],
                                              vanguard_points_ytd=ytd[pos]))

@@ -165,7 +165,7 @@ def history_needed(cond: Condition) -> int:
 TEMPLATE_FIELDS = ("value", "reference", "indicator", "name", "periods", "id")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity: a rule is one object of one rule set, and hashing is cheap
 class Rule:
     id: str
     subject: str
