@@ -262,3 +262,18 @@ def test_result_shape(ruleset, small_district):
         assert len(b.weaknesses) == len(set(b.weaknesses))
         assert set(b.weaknesses) == {f.topic for f in b.findings}
     assert pd.Series([b.lamp for b in diag.branches]).isin(["red", "yellow", "green"]).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(sid=st.text(min_size=1, max_size=8), bid=st.text(min_size=1, max_size=8),
+       lamp=st.sampled_from(["green", "yellow", "red"]),
+       points=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=False, width=64)),
+       ytd=st.one_of(st.none(), st.floats(min_value=0, max_value=1e6)))
+def test_fast_member_json_is_byte_identical_to_json_dumps(sid, bid, lamp, points, ytd):
+    import json
+
+    from diagnosis_service.engine.findings import SubjectResult
+
+    result = SubjectResult("member", sid, "2025-01", lamp, [], branch_id=bid, vanguard_points=points,
+                           vanguard_points_ytd=ytd)
+    assert result.to_json() == json.dumps(result.as_dict(), ensure_ascii=False, separators=(",", ":"))
