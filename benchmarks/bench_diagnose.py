@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from diagnosis_service.data.csvdir import FILES, load_dir, write_dir  # noqa: E402
 from diagnosis_service.diagnose import Diagnosis, write_lines  # noqa: E402
-from diagnosis_service.engine.vectorized import Evaluator  # noqa: E402
+from diagnosis_service.engine import make_evaluator  # noqa: E402
 from diagnosis_service.rules import load_ruleset  # noqa: E402
 from diagnosis_service.simulate import SimulationSpec, simulate  # noqa: E402
 
@@ -59,7 +59,7 @@ def stages(data: Path, period: str, out: Path, rules_dir: Path) -> dict[str, flo
     dataset = load_dir(data, ruleset.registry)
     times["read + validate CSV"] = time.perf_counter() - t
     t = time.perf_counter()
-    evaluator = Evaluator(dataset, ruleset)
+    evaluator = make_evaluator(dataset, ruleset)
     times["derive indicators"] = time.perf_counter() - t
     t = time.perf_counter()
     branches, members = evaluator.run(period)

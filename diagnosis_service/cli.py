@@ -106,8 +106,9 @@ def simulate(out_dir: Path, seed: int, months: int, end: str, branches: int, mem
               help="Write JSON Lines here (one object per branch, then per member). Without it: a summary.")
 @click.option("--explain", "explain_id", default=None, metavar="BRANCH_ID",
               help="Print why each rule did or did not fire for this branch (or member id).")
-@click.option("--engine", type=click.Choice(["vectorized"]), default="vectorized", show_default=True,
-              help="Evaluation engine.")
+@click.option("--engine", type=click.Choice(["vectorized", "durable"]), default="vectorized", show_default=True,
+              help="Evaluation engine: vectorized (whole month at once) or durable (durable_rules, subject by "
+                   "subject); both give the same output.")
 @lang_option
 @handle_errors
 def diagnose(data_dir: Path, period: str, rules_dir: Path | None, out_file: Path | None, explain_id: str | None,
@@ -117,7 +118,7 @@ def diagnose(data_dir: Path, period: str, rules_dir: Path | None, out_file: Path
     from .report import render_explain, summary
 
     start = time.perf_counter()
-    diag = diagnose_dir(data_dir, _rules_dir(rules_dir), period)
+    diag = diagnose_dir(data_dir, _rules_dir(rules_dir), period, engine)
     if explain_id:
         subject = "member" if any(m.id == explain_id for m in diag.members) else "branch"
         if subject == "branch" and not any(b.id == explain_id for b in diag.branches):
@@ -174,6 +175,14 @@ def rules_check(rules_dir: Path | None) -> None:
         click.echo(f"{len(problems)} problem(s) in {directory}", err=True)
         sys.exit(1)
     ruleset = load_ruleset(directory)
+    from .engine.durable import compile_problems
+
+    problems = compile_problems(ruleset)  # every accepted rule must also run on durable_rules
+    if problems:
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"{len(problems)} problem(s) in {directory}", err=True)
+        sys.exit(1)
     counts = {s: len(ruleset.for_subject(s)) for s in ("branch", "member")}
     click.echo(f"ok: {len(ruleset.rules)} rules ({counts['branch']} branch, {counts['member']} member) "
                f"in {len(ruleset.files) - 2} rule files, version {ruleset.version}")

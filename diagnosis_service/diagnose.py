@@ -10,8 +10,8 @@ from pathlib import Path
 
 from .data.csvdir import load_dir
 from .data.model import Dataset, parse_period
+from .engine import Evaluator, make_evaluator
 from .engine.findings import SubjectResult
-from .engine.vectorized import Evaluator
 from .errors import InputError, Problem
 from .rules import load_ruleset
 from .rules.model import RuleSet
@@ -44,17 +44,17 @@ def check_period(dataset: Dataset, period: str) -> None:
                                  suggestion=f"periods in the data: {span}"))
 
 
-def diagnose(dataset: Dataset, ruleset: RuleSet, period: str) -> Diagnosis:
+def diagnose(dataset: Dataset, ruleset: RuleSet, period: str, engine: str = "vectorized") -> Diagnosis:
     check_period(dataset, period)
-    evaluator = Evaluator(dataset, ruleset)
+    evaluator = make_evaluator(dataset, ruleset, engine)
     branches, members = evaluator.run(period)
     return Diagnosis(period, ruleset, branches, members, evaluator)
 
 
-def diagnose_dir(data_dir: Path, rules_dir: Path, period: str) -> Diagnosis:
+def diagnose_dir(data_dir: Path, rules_dir: Path, period: str, engine: str = "vectorized") -> Diagnosis:
     ruleset = load_ruleset(rules_dir)
     dataset = load_dir(data_dir, ruleset.registry)
-    return diagnose(dataset, ruleset, period)
+    return diagnose(dataset, ruleset, period, engine)
 
 
 def write_lines(lines: Iterable[str], out: Path) -> None:

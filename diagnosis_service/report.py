@@ -12,8 +12,9 @@ import numpy as np
 
 from .data.model import parse_period, period_str
 from .diagnose import Diagnosis
+from .engine.evaluator import aggregate
 from .engine.findings import clean_number
-from .engine.vectorized import aggregate
+from .engine.vectorized import explain
 from .rules.model import OPS, Ref
 
 LABELS = {
@@ -169,7 +170,7 @@ def render_branch_text(diag: Diagnosis, branch_id: str, lang: str = "zh") -> str
 def render_explain(diag: Diagnosis, subject: str, subject_id: str, lang: str = "zh") -> str:
     t = LABELS[lang]
     lines = [t["explain_title"].format(id=subject_id, period=diag.period)]
-    for rule, state, traces, pos in diag.evaluator.explain(subject, subject_id, diag.period):
+    for rule, state, traces, pos in explain(diag.evaluator, subject, subject_id, diag.period):
         if rule.months and not traces:
             verdict = t["skipped"]
         else:

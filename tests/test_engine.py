@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from diagnosis_service.diagnose import diagnose
+from diagnosis_service.engine import make_evaluator
 from diagnosis_service.engine.derive import _run_lengths
-from diagnosis_service.engine.vectorized import Evaluator
+from diagnosis_service.engine.vectorized import explain
 from diagnosis_service.rules.model import AllOf, AnyOf, Compare, Not, Ref, Rule, RuleSet
 
 from .builders import Builder
@@ -115,7 +116,7 @@ def test_missing_value_makes_the_rule_unknown_not_fired(ruleset):
     ds = b.dataset(ruleset.registry)
     diag = diagnose(ds, ruleset, "2025-05")
     assert "theory_study_below_average" not in rules_fired(by_id(diag.branches)["B1"])
-    explained = {rule.id: state for rule, state, _, _ in diag.evaluator.explain("branch", "B1", "2025-05")}
+    explained = {rule.id: state for rule, state, _, _ in explain(diag.evaluator, "branch", "B1", "2025-05")}
     assert explained["theory_study_below_average"] is None
 
 
@@ -197,7 +198,7 @@ def test_vectorized_matches_a_plain_kleene_oracle(ruleset, cond, table, absent):
         for lag in range(3):
             present = [r[ind] for (s, g), r in rows.items() if g == lag and not math.isnan(r[ind])]
             refs[(ind, lag)] = float(np.mean(present)) if present else None
-    results = by_id(Evaluator(b.dataset(ruleset.registry), rs).run("2025-06")[0])
+    results = by_id(make_evaluator(b.dataset(ruleset.registry), rs).run("2025-06")[0])
     for i in range(len(table)):
         sid = f"B{i}"
         expected = oracle(cond, rows, sid, 0, refs) is True

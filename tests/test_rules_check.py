@@ -159,3 +159,21 @@ def test_rules_check_cli_ok(runner):
 
 def test_template_fields_are_documented():
     assert TEMPLATE_FIELDS == ("value", "reference", "indicator", "name", "periods", "id")
+
+
+def test_rules_check_refuses_rules_the_durable_engine_cannot_run(rules_copy, runner):
+    write_rule(rules_copy, """\
+  - id: deep_rule
+    source: default
+    subject: branch
+    when:
+      all:
+        - {indicator: theory_study_sessions, op: lt, ref: district_mean, for_periods: 36}
+        - {indicator: democratic_consultations, op: lt, ref: district_mean, for_periods: 36}
+    severity: yellow
+    topic: theory_study
+    message: {zh: x, en: x}
+""")
+    result = runner.invoke(main, ["rules", "check", "--rules", str(rules_copy)])
+    assert result.exit_code == 1
+    assert "rule deep_rule: condition has 72 comparisons once for_periods is expanded" in result.stderr

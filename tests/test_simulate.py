@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from diagnosis_service.engine.vectorized import Evaluator
+from diagnosis_service.engine import make_evaluator
 from diagnosis_service.simulate import SimulationSpec, _types, simulate
 
 
@@ -35,7 +35,7 @@ def test_small_district_is_consistent(ruleset):
 def test_default_district_has_realistic_lamp_rates(ruleset):
     ds = simulate(SimulationSpec(), ruleset.registry)
     assert len(ds.branches) == 2654 and len(ds.members) == 47411
-    branches, members = Evaluator(ds, ruleset).run("2025-12")
+    branches, members = make_evaluator(ds, ruleset).run("2025-12")
     branch_lamps = pd.Series([b.lamp for b in branches]).value_counts(normalize=True)
     member_lamps = pd.Series([m.lamp for m in members]).value_counts(normalize=True)
     assert branch_lamps["green"] > 0.8 and 0.005 < branch_lamps.get("red", 0) < 0.05

@@ -58,6 +58,11 @@ def derive_own(frame: pd.DataFrame, subject: str, ruleset: RuleSet) -> pd.DataFr
     """Add the derived columns that need only the subject's own rows. ``frame`` is sorted by (pidx, key)."""
     key = KEYS[subject]
     out = frame.copy(deep=False)  # new columns only; the caller's frame is left as it was
+    if out.empty:  # nothing to derive (the single-subject path has one empty table)
+        for ind in derivation_order(ruleset, subject):
+            if next(iter(ind.derived)) not in MEMBER_BASED:
+                out[ind.id] = pd.Series(dtype=float)
+        return out
     # Runs and year-to-date sums walk each subject's months in order.
     order = np.lexsort((out["pidx"].to_numpy(), out[key].to_numpy()))
     ids = out[key].to_numpy()[order]

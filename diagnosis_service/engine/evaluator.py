@@ -1,0 +1,304 @@
+"""What both engines share: a period's values and references, derived columns, lamps and results.
+
+An engine is a *matcher*: given the rules of a subject kind and a ``Context`` (the values and
+references of every subject of one period), it says which rules fired for which subjects. Everything
+before (derivations, aggregates, history) and after (findings, lamps, output) is done here, once, so
+the vectorized and the durable_rules engines cannot disagree on anything but matching itself.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from ..data.model import Dataset, parse_period, period_month, period_str
+from ..rules.model import Compare, Condition, Not, Ref, Rule, RuleSet
+from .derive import derive_own
+from .findings import Hit, SubjectResult, finalize
+
+
+class PeriodTable:
+    """A subject's metric rows, looked up by period."""
+
+    def __init__(self, frame: pd.DataFrame, key: str):
+        self.frame = frame
+        self.key = key
+        self._pidx = frame["pidx"].to_numpy()
+        self._cache: dict[int, pd.DataFrame] = {}
+
+    def at(self, pidx: int) -> pd.DataFrame:
+        if pidx not in self._cache:
+            lo, hi = np.searchsorted(self._pidx, [pidx, pidx + 1])
+            self._cache[pidx] = self.frame.iloc[lo:hi].set_index(self.key)
+        return self._cache[pidx]
+
+
+class Evaluator:
+    """Evaluates a rule set on a dataset. Derived columns are computed once and reused per period."""
+
+    def __init__(self, dataset: Dataset, ruleset: RuleSet, matcher: Matcher,
+                 references: dict[tuple, float | dict[str, float]] | None = None,
+                 columns: dict[tuple[str, int], pd.Series] | None = None):
+        """``references`` and ``columns`` let a caller supply what a small dataset cannot know: the
+        period's district aggregates (keyed like ``Context.aggregate``) and member-based branch values."""
+        self.dataset = dataset
+        self.ruleset = ruleset
+        self.matcher = matcher
+        self.fixed_references = references or {}
+        self.tables = {
+            "branch": PeriodTable(derive_own(dataset.branch_metrics, "branch", ruleset), "branch_id"),
+            "member": PeriodTable(derive_own(dataset.member_metrics, "member", ruleset), "member_id"),
+        }
+        self._member_results: dict[int, tuple[pd.Index, np.ndarray, list[SubjectResult] | None]] = {}
+        self._branch_columns: dict[tuple[str, int], pd.Series] = dict(columns or {})
+
+    @cached_property
+    def types(self) -> dict[str, pd.Series]:
+        """Branch type of each subject, for peer references."""
+        branch_type = self.dataset.branches["type"]
+        member_type = self.dataset.members["branch_id"].map(branch_type)
+        return {"branch": branch_type, "member": member_type}
+
+    # ---------------------------------------------------------------- tables with member-based columns
+
+    def frame(self, subject: str, pidx: int) -> pd.DataFrame:
+        """The subject's rows of one period, indexed by id, with the derived columns of its own rows."""
+        return self.tables[subject].at(pidx)
+
+    def column(self, subject: str, indicator: str, pidx: int) -> pd.Series | None:
+        """One indicator of one period, indexed by id; None for an unknown indicator.
+
+        Indicators derived from a branch's members (red_member_share, avg_vanguard_points) need the
+        members evaluated in that period, so they are computed only when a rule or report asks.
+        """
+        frame = self.frame(subject, pidx)
+        if indicator in frame.columns:
+            return frame[indicator]
+        ind = self.ruleset.registry.get(subject, indicator)
+        if subject != "branch" or ind is None or ind.derived is None:
+            return None
+        kind, arg = next(iter(ind.derived.items()))
+        if kind not in ("member_share", "member_mean"):
+            return None
+        key = (indicator, pidx)
+        if key not in self._branch_columns:
+            ids, lamps, _ = self.members_at(pidx, build=False)
+            branch_of = self.dataset.members["branch_id"].reindex(ids).to_numpy()
+            if kind == "member_share":
+                values = pd.Series((lamps == arg["lamp"]).astype(float) * 100.0)
+            else:
+                values = pd.Series(self.frame("member", pidx)[arg].reindex(ids).to_numpy())
+            per_branch = values.groupby(branch_of).mean() if len(ids) else pd.Series(dtype=float)
+            self._branch_columns[key] = per_branch.reindex(frame.index)
+        return self._branch_columns[key]
+
+    def members_at(self, pidx: int, build: bool = True) -> tuple[pd.Index, np.ndarray, list[SubjectResult] | None]:
+        cached = self._member_results.get(pidx)
+        if cached is None or (build and cached[2] is None):
+            cached = self._evaluate("member", pidx, build=build)
+            self._member_results[pidx] = cached
+        return cached
+
+    # ---------------------------------------------------------------- evaluation
+
+    def run(self, period: str) -> tuple[list[SubjectResult], list[SubjectResult]]:
+        """Branch results (sorted by id) and member results (sorted by id) for one period."""
+        pidx = parse_period(period)
+        _, _, members = self.members_at(pidx)
+        _, _, branches = self._evaluate("branch", pidx, build=True)
+        return branches or [], members or []
+
+    def subject_ids(self, subject: str, pidx: int) -> pd.Index:
+        return pd.Index(sorted(self.frame(subject, pidx).index.tolist()))
+
+    def context(self, subject: str, pidx: int) -> Context:
+        return Context(self, subject, pidx, self.subject_ids(subject, pidx))
+
+    def applicable(self, subject: str, pidx: int) -> list[Rule]:
+        """The subject's rules that apply in this calendar month."""
+        month = period_month(pidx)
+        return [r for r in self.ruleset.for_subject(subject) if not r.months or month in r.months]
+
+    def _evaluate(self, subject: str, pidx: int, build: bool) -> tuple[pd.Index, np.ndarray, list[SubjectResult] | None]:
+        ctx = self.context(subject, pidx)
+        ids = ctx.ids
+        hits: list[list[Hit]] = [[] for _ in range(len(ids))]
+        lamps = np.full(len(ids), "green", dtype=object)
+        rules = self.applicable(subject, pidx)
+        fired_by_rule = self.matcher.fired(rules, ctx)
+        for rule in rules:
+            fired = fired_by_rule[rule.id]
+            if not fired.any():
+                continue
+            primary = rule.primary
+            values = ctx.measure(primary.indicator, primary.change, 0)
+            refs = ctx.reference(primary, 0)
+            periods = _span(rule.when, primary)
+            fired_pos = np.flatnonzero(fired)
+            for pos, value, ref in zip(fired_pos.tolist(), values[fired_pos].tolist(), refs[fired_pos].tolist(),
+                                       strict=True):
+                hits[pos].append(Hit(rule, _f(value), _f(ref), periods))
+        # Lamps are needed (for red_member_share) even when no result objects are built.
+        for rule in self.ruleset.for_subject(subject):
+            if rule.id not in fired_by_rule or not rule.lamp:
+                continue
+            fired = fired_by_rule[rule.id].copy()
+            for other in rule.superseded_by:
+                if other in fired_by_rule:
+                    fired &= ~fired_by_rule[other]
+            if rule.severity == "red":
+                lamps[fired] = "red"
+            else:
+                lamps[fired & (lamps == "green")] = "yellow"
+        if not build:
+            return ids, lamps, None
+        return ids, lamps, self._results(subject, pidx, ids, hits)
+
+    def _results(self, subject: str, pidx: int, ids: pd.Index, hits: list[list[Hit]]) -> list[SubjectResult]:
+        period = period_str(pidx)
+        frame = self.frame(subject, pidx)
+        id_list = ids.tolist()
+        if subject == "member":
+            branch_of = self.dataset.members["branch_id"].reindex(ids).tolist()
+            points = _floats(frame, "vanguard_points", ids)
+            ytd = _floats(frame, "vanguard_points_ytd", ids)
+            results = []
+            for pos, subject_id in enumerate(id_list):
+                # Most members have no findings: skip the call (it adds up over a district).
+                lamp, findings, _ = (finalize(self.ruleset, subject, subject_id, period, hits[pos]) if hits[pos]
+                                     else ("green", [], []))
+                results.append(SubjectResult("member", subject_id, period, lamp, findings,
+                                             branch_id=branch_of[pos], vanguard_points=points[pos],
+                                             vanguard_points_ytd=ytd[pos]))
+            return results
+        types = self.types["branch"].reindex(ids).tolist()
+        results = []
+        for pos, subject_id in enumerate(id_list):
+            lamp, findings, weaknesses = finalize(self.ruleset, subject, subject_id, period, hits[pos])
+            results.append(SubjectResult("branch", subject_id, period, lamp, findings,
+                                         branch_type=types[pos], weaknesses=weaknesses))
+        return results
+
+class Matcher(Protocol):
+    """An engine: which of ``rules`` fired for each subject of ``ctx`` (rule id -> boolean array)."""
+
+    def fired(self, rules: list[Rule], ctx: Context) -> dict[str, np.ndarray]: ...
+
+
+class Context:
+    """Values and references of one subject kind for one period, cached per (indicator, lag)."""
+
+    def __init__(self, ev: Evaluator, subject: str, pidx: int, ids: pd.Index):
+        self.ev = ev
+        self.subject = subject
+        self.pidx = pidx
+        self.ids = ids
+        self._values: dict[tuple, np.ndarray] = {}
+        self._refs: dict[tuple, np.ndarray] = {}
+
+    def _column(self, indicator: str, pidx: int, ids: pd.Index) -> np.ndarray:
+        column = self.ev.column(self.subject, indicator, pidx)
+        if column is None:
+            return np.full(len(ids), np.nan)
+        return column.reindex(ids).to_numpy(dtype=float)
+
+    def _measure_for(self, indicator: str, change: str | None, pidx: int, ids: pd.Index) -> np.ndarray:
+        now = self._column(indicator, pidx, ids)
+        if change is None:
+            return now
+        before = self._column(indicator, pidx - 1, ids)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if change == "delta":
+                return now - before
+            return np.where(before == 0, np.nan, (now - before) / before * 100.0)
+
+    def measure(self, indicator: str, change: str | None, lag: int) -> np.ndarray:
+        key = (indicator, change, lag)
+        if key not in self._values:
+            self._values[key] = self._measure_for(indicator, change, self.pidx - lag, self.ids)
+        return self._values[key]
+
+    def reference(self, node: Compare, lag: int) -> np.ndarray:
+        ref = node.ref
+        if ref.kind == "const":
+            return np.full(len(self.ids), ref.value, dtype=float)
+        key = (node.indicator, node.change, lag, ref)
+        if key not in self._refs:
+            agg = self.aggregate(node, lag)
+            if isinstance(agg, dict):
+                own = self.ev.types[self.subject].reindex(self.ids).to_numpy()
+                self._refs[key] = np.array([agg.get(t, np.nan) for t in own], dtype=float)
+            else:
+                self._refs[key] = np.full(len(self.ids), agg, dtype=float)
+        return self._refs[key]
+
+    def aggregate(self, node: Compare, lag: int) -> float | dict[str, float]:
+        """The district aggregate a reference stands for, or, for peers, one per branch type."""
+        key = (node.indicator, node.change, lag, node.ref)
+        fixed = self.ev.fixed_references.get((self.subject,) + key)
+        if fixed is not None:
+            return fixed
+        pidx = self.pidx - lag
+        population = pd.Index(sorted(self.ev.frame(self.subject, pidx).index))
+        values = pd.Series(self._measure_for(node.indicator, node.change, pidx, population), index=population)
+        values = values.dropna()
+        if node.ref.peers == "district":
+            return aggregate(values.to_numpy(), node.ref)
+        types = self.ev.types[self.subject]
+        return {t: aggregate(group.to_numpy(), node.ref)
+                for t, group in values.groupby(types.reindex(values.index).to_numpy())}
+
+
+def aggregate(values: np.ndarray, ref: Ref) -> float:
+    """The aggregate a reference stands for, over the non-missing values of a population."""
+    if len(values) == 0:
+        return float("nan")
+    base = float(np.mean(values)) if ref.kind == "mean" else float(np.quantile(values, ref.q))
+    return base * ref.scale
+
+
+def _span(cond: Condition, target: Compare) -> int:
+    """Months a finding spans: the for_periods along the path to its comparison."""
+
+    def walk(node: Condition) -> int | None:
+        if node is target:
+            return node.for_periods
+        children = [node.item] if isinstance(node, Not) else list(getattr(node, "items", ()))
+        for child in children:
+            found = walk(child)
+            if found is not None:
+                return found + node.for_periods - 1
+        return None
+
+    return walk(cond) or 1
+
+
+def _f(x: float) -> float | None:
+    return None if x is None or x != x else float(x)
+
+
+def _floats(frame: pd.DataFrame, column: str, ids: pd.Index) -> list[float | None]:
+    """A column as Python floats aligned to ids, None where missing (lists are much faster to walk)."""
+    if column not in frame.columns:
+        return [None] * len(ids)
+    return [None if v != v else v for v in frame[column].reindex(ids).tolist()]
+
+
+def slots(cond: Condition, lag: int = 0) -> list[tuple[Compare, int]]:
+    """Every (comparison, lag) a condition looks at, in reading order."""
+    out: list[tuple[Compare, int]] = []
+    for extra in range(cond.for_periods):
+        if isinstance(cond, Compare):
+            out.append((cond, lag + extra))
+        elif isinstance(cond, Not):
+            out += slots(cond.item, lag + extra)
+        else:
+            for item in cond.items:
+                out += slots(item, lag + extra)
+    return out
+
+
+__all__ = ["Context", "Evaluator", "Matcher", "aggregate", "slots"]
