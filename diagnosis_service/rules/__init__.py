@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..errors import Problem, RuleError
 from .model import RuleSet
-from .parse import cross_check, parse_points, parse_registry, parse_rules
+from .parse import cross_check, parse_rules
+from .registry import parse_points, parse_registry
 from .yamlsafe import load_file
 
 REGISTRY_FILE = "indicators.yaml"

@@ -1,11 +1,10 @@
-"""Turn located YAML documents into the validated rule model, collecting every problem.
+"""Turn located rule files into the validated rule model, collecting every problem.
 
 Validation never stops at the first problem: administrators fix a file in one pass.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ..errors import Problem, did_you_mean
@@ -16,13 +15,10 @@ from .model import (
     SEVERITIES,
     SOURCES,
     SUBJECTS,
-    UNIT_RANGES,
     AllOf,
     AnyOf,
     Compare,
     Condition,
-    Indicator,
-    Named,
     Not,
     Ref,
     Registry,
@@ -30,11 +26,10 @@ from .model import (
     leaves,
     template_problems,
 )
+from .parse_common import ID_RE, is_number, unknown_keys
 from .yamlsafe import Located
 
-ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_FOR_PERIODS = 36
-DERIVATIONS = ("sum", "run", "points", "year_to_date", "member_share", "member_mean")
 
 RULE_KEYS = ("id", "subject", "when", "severity", "lamp", "topic", "message", "source", "description",
              "indicator", "superseded_by", "remedy_kinds", "months")
@@ -42,163 +37,6 @@ COMPARE_KEYS = ("indicator", "op", "value", "ref", "change", "for_periods")
 REF_KEYS = ("mean", "quantile", "peers", "scale")
 REF_SHORTCUTS = {"district_mean": Ref("mean"), "peer_mean": Ref("mean", peers="type")}
 PEERS = {"district": "district", "peers": "type", "type": "type"}
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def _unknown_keys(doc: Located, path: tuple, mapping: dict, allowed: tuple, problems: list[Problem],
-                  what: str, rule_id: str | None = None) -> None:
-    for key in mapping:
-        if key not in allowed:
-            problems.append(doc.problem(path + (key,), f"unknown key '{key}' in {what}", key=True,
-                                        rule_id=rule_id,
-                                        suggestion=did_you_mean(key, allowed) or "allowed: " + ", ".join(allowed)))
-
-
-# --------------------------------------------------------------------------------------------- registry
-
-def parse_registry(doc: Located, problems: list[Problem]) -> Registry:
-    data = doc.data
-    if not isinstance(data, dict):
-        problems.append(doc.problem((), "the indicator registry must be a mapping with 'branch' and 'member'"))
-        return Registry({"branch": {}, "member": {}}, {}, {})
-    _unknown_keys(doc, (), data, ("version", "branch", "member", "topics", "branch_types"), problems,
-                  "the indicator registry")
-    topics = _parse_named(doc, data, "topics", problems)
-    types = _parse_named(doc, data, "branch_types", problems)
-    indicators: dict[str, dict[str, Indicator]] = {}
-    for subject in SUBJECTS:
-        table: dict[str, Indicator] = {}
-        items = data.get(subject)
-        if not isinstance(items, list):
-            problems.append(doc.problem((subject,), f"'{subject}' must be a list of indicators"))
-            indicators[subject] = table
-            continue
-        for i, item in enumerate(items):
-            ind = _parse_indicator(doc, (subject, i), item, subject, problems)
-            if ind is None:
-                continue
-            if ind.id in table:
-                problems.append(doc.problem((subject, i, "id"), f"duplicate indicator id '{ind.id}'"))
-            table[ind.id] = ind
-        indicators[subject] = table
-    registry = Registry(indicators, topics, types)
-    _check_derivations(doc, registry, problems)
-    return registry
-
-
-def _parse_named(doc: Located, data: dict, key: str, problems: list[Problem]) -> dict[str, Named]:
-    out: dict[str, Named] = {}
-    items = data.get(key)
-    if not isinstance(items, list) or not items:
-        problems.append(doc.problem((key,), f"'{key}' must be a non-empty list of {{id, zh, en}}"))
-        return out
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in ("id", "zh", "en")):
-            problems.append(doc.problem((key, i), f"each entry of '{key}' needs id, zh and en"))
-            continue
-        out[item["id"]] = Named(item["id"], item["zh"], item["en"])
-    return out
-
-
-def _parse_indicator(doc: Located, path: tuple, item: Any, subject: str,
-                     problems: list[Problem]) -> Indicator | None:
-    if not isinstance(item, dict):
-        problems.append(doc.problem(path, "an indicator must be a mapping with id, zh, en, unit"))
-        return None
-    _unknown_keys(doc, path, item, ("id", "zh", "en", "unit", "range", "derived", "norm"), problems,
-                  "an indicator")
-    ind_id = item.get("id")
-    if not isinstance(ind_id, str) or not ID_RE.match(ind_id):
-        problems.append(doc.problem(path + ("id",), f"bad indicator id {ind_id!r}",
-                                    suggestion="lower-case letters, digits and _"))
-        return None
-    ok = True
-    for key in ("zh", "en"):
-        if not isinstance(item.get(key), str) or not item[key].strip():
-            problems.append(doc.problem(path + (key,), f"indicator {ind_id}: '{key}' name is required"))
-            ok = False
-    unit = item.get("unit")
-    if unit not in UNIT_RANGES:
-        problems.append(doc.problem(path + ("unit",), f"indicator {ind_id}: unknown unit {unit!r}",
-                                    suggestion="one of " + ", ".join(UNIT_RANGES)))
-        return None
-    lo, hi, integer = UNIT_RANGES[unit]
-    if "range" in item:
-        rng = item["range"]
-        if (not isinstance(rng, list) or len(rng) != 2 or not _is_number(rng[0])
-                or not (rng[1] is None or _is_number(rng[1]))):
-            problems.append(doc.problem(path + ("range",), f"indicator {ind_id}: range must be [min, max]"))
-            ok = False
-        else:
-            lo, hi = rng
-    derived = item.get("derived")
-    if derived is not None and (not isinstance(derived, dict) or len(derived) != 1
-                                or next(iter(derived)) not in DERIVATIONS):
-        problems.append(doc.problem(path + ("derived",), f"indicator {ind_id}: unknown derivation",
-                                    suggestion="one of " + ", ".join(DERIVATIONS)))
-        ok = False
-    if not ok:
-        return None
-    return Indicator(ind_id, subject, item["zh"], item["en"], unit, lo, hi, integer, derived,
-                     item.get("norm"))
-
-
-def _check_derivations(doc: Located, registry: Registry, problems: list[Problem]) -> None:
-    # Derivations name other indicators; a typo here would silently produce empty columns.
-    for subject, table in registry.indicators.items():
-        items = doc.data.get(subject) or []
-        index = {it.get("id"): i for i, it in enumerate(items) if isinstance(it, dict)}
-        for ind in table.values():
-            if ind.derived is None:
-                continue
-            kind, arg = next(iter(ind.derived.items()))
-            path = (subject, index.get(ind.id, 0), "derived", kind)
-            names: list[tuple[str, str]] = []
-            if kind == "sum":
-                names = [(subject, n) for n in arg] if isinstance(arg, list) else [(subject, "")]
-            elif kind == "run":
-                if not isinstance(arg, dict) or arg.get("op") not in OP_ALIASES or not _is_number(arg.get("value")):
-                    problems.append(doc.problem(path, f"indicator {ind.id}: run needs indicator, op and value"))
-                    continue
-                names = [(subject, arg.get("indicator"))]
-            elif kind == "year_to_date":
-                names = [(subject, arg)]
-            elif kind == "member_mean":
-                names = [("member", arg)]
-            elif kind == "member_share" and (not isinstance(arg, dict) or arg.get("lamp") not in ("red", "yellow")):
-                problems.append(doc.problem(path, f"indicator {ind.id}: member_share needs lamp: red|yellow"))
-            for subj, name in names:
-                if not isinstance(name, str) or registry.get(subj, name) is None:
-                    problems.append(doc.problem(path, f"indicator {ind.id}: derivation names unknown "
-                                                      f"{subj} indicator {name!r}",
-                                                suggestion=did_you_mean(str(name), registry.indicators[subj])))
-
-
-# --------------------------------------------------------------------------------------------- points
-
-def parse_points(doc: Located, registry: Registry, problems: list[Problem]) -> dict[str, float]:
-    data = doc.data
-    if not isinstance(data, dict) or not isinstance(data.get("points"), dict):
-        problems.append(doc.problem((), "the points file must have a 'points' mapping of member indicator -> weight"))
-        return {}
-    _unknown_keys(doc, (), data, ("version", "points"), problems, "the points file")
-    out: dict[str, float] = {}
-    for name, spec in data["points"].items():
-        path = ("points", name)
-        ind = registry.get("member", name)
-        if ind is None or not ind.reported:
-            problems.append(doc.problem(path, f"'{name}' is not a reported member indicator", key=True,
-                                        suggestion=did_you_mean(name, [i.id for i in registry.reported("member")])))
-            continue
-        weight = spec.get("weight") if isinstance(spec, dict) else spec
-        if not _is_number(weight) or weight < 0:
-            problems.append(doc.problem(path, f"weight of '{name}' must be a number >= 0, got {weight!r}"))
-            continue
-        out[name] = float(weight)
-    return out
 
 
 # --------------------------------------------------------------------------------------------- rules
@@ -219,7 +57,7 @@ class _RuleParser:
         if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
             self.err((), "a rule file must be a mapping with a 'rules' list", None)
             return []
-        _unknown_keys(self.doc, (), data, ("version", "rules", "description"), self.problems, "a rule file")
+        unknown_keys(self.doc, (), data, ("version", "rules", "description"), self.problems, "a rule file")
         rules = []
         for i, item in enumerate(data["rules"]):
             rule = self.parse_rule(("rules", i), item)
@@ -237,7 +75,7 @@ class _RuleParser:
                      suggestion="lower-case letters, digits and _, starting with a letter")
             rule_id = None
         before = len(self.problems)
-        _unknown_keys(self.doc, path, item, RULE_KEYS, self.problems, "a rule", rule_id)
+        unknown_keys(self.doc, path, item, RULE_KEYS, self.problems, "a rule", rule_id)
         subject = item.get("subject")
         if subject not in SUBJECTS:
             self.err(path + ("subject",), f"subject must be branch or member, got {subject!r}", rule_id)
@@ -304,7 +142,7 @@ class _RuleParser:
         if not isinstance(value, dict):
             self.err(path, "message must be a mapping with zh and en templates", rule_id)
             return None
-        _unknown_keys(self.doc, path, value, ("zh", "en"), self.problems, "message", rule_id)
+        unknown_keys(self.doc, path, value, ("zh", "en"), self.problems, "message", rule_id)
         out = []
         for lang in ("zh", "en"):
             text = value.get(lang)
@@ -330,7 +168,7 @@ class _RuleParser:
         kind = kinds[0]
         if kind == "indicator":
             return self.parse_compare(path, node, subject, rule_id, for_periods, node_id)
-        _unknown_keys(self.doc, path, node, (kind, "for_periods"), self.problems, f"an '{kind}' condition", rule_id)
+        unknown_keys(self.doc, path, node, (kind, "for_periods"), self.problems, f"an '{kind}' condition", rule_id)
         if kind == "not":
             inner = self.parse_condition(path + ("not",), node["not"], subject, rule_id)
             return None if inner is None else Not(inner, for_periods, path, node_id)
@@ -354,7 +192,7 @@ class _RuleParser:
 
     def parse_compare(self, path: tuple, node: dict, subject: str, rule_id: str | None, for_periods: int,
                       node_id: int) -> Compare | None:
-        _unknown_keys(self.doc, path, node, COMPARE_KEYS, self.problems, "a comparison", rule_id)
+        unknown_keys(self.doc, path, node, COMPARE_KEYS, self.problems, "a comparison", rule_id)
         ok = True
         name = node.get("indicator")
         if not isinstance(name, str) or self.registry.get(subject, name) is None:
@@ -386,7 +224,7 @@ class _RuleParser:
             return None
         if "value" in node:
             value = node["value"]
-            if not _is_number(value):
+            if not is_number(value):
                 self.err(path + ("value",), f"value must be a number, got {value!r}", rule_id)
                 return None
             return Ref("const", value=float(value))
@@ -400,12 +238,12 @@ class _RuleParser:
         if not isinstance(ref, dict):
             self.err(path + ("ref",), "ref must be district_mean, peer_mean or a mapping", rule_id)
             return None
-        _unknown_keys(self.doc, path + ("ref",), ref, REF_KEYS, self.problems, "a reference", rule_id)
+        unknown_keys(self.doc, path + ("ref",), ref, REF_KEYS, self.problems, "a reference", rule_id)
         if ("mean" in ref) == ("quantile" in ref):
             self.err(path + ("ref",), "ref needs exactly one of 'mean' or 'quantile'", rule_id)
             return None
         scale = ref.get("scale", 1.0)
-        if not _is_number(scale) or scale <= 0:
+        if not is_number(scale) or scale <= 0:
             self.err(path + ("ref", "scale"), f"scale must be a number > 0, got {scale!r}", rule_id)
             return None
         if "mean" in ref:
@@ -415,7 +253,7 @@ class _RuleParser:
                 return None
             return Ref("mean", peers=peers, scale=float(scale))
         q = ref["quantile"]
-        if not _is_number(q) or not 0 <= q <= 1:
+        if not is_number(q) or not 0 <= q <= 1:
             self.err(path + ("ref", "quantile"), f"quantile must be a number from 0 to 1, got {q!r}", rule_id)
             return None
         peers_name = ref.get("peers", "district")

@@ -1,0 +1,158 @@
+"""Parse and validate the indicator registry (indicators.yaml) and the points file (points.yaml)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import Problem, did_you_mean
+from .model import OP_ALIASES, SUBJECTS, UNIT_RANGES, Indicator, Named, Registry
+from .parse_common import ID_RE, is_number, unknown_keys
+from .yamlsafe import Located
+
+DERIVATIONS = ("sum", "run", "points", "year_to_date", "member_share", "member_mean")
+
+
+# --------------------------------------------------------------------------------------------- registry
+
+def parse_registry(doc: Located, problems: list[Problem]) -> Registry:
+    data = doc.data
+    if not isinstance(data, dict):
+        problems.append(doc.problem((), "the indicator registry must be a mapping with 'branch' and 'member'"))
+        return Registry({"branch": {}, "member": {}}, {}, {})
+    unknown_keys(doc, (), data, ("version", "branch", "member", "topics", "branch_types"), problems,
+                  "the indicator registry")
+    topics = _parse_named(doc, data, "topics", problems)
+    types = _parse_named(doc, data, "branch_types", problems)
+    indicators: dict[str, dict[str, Indicator]] = {}
+    for subject in SUBJECTS:
+        table: dict[str, Indicator] = {}
+        items = data.get(subject)
+        if not isinstance(items, list):
+            problems.append(doc.problem((subject,), f"'{subject}' must be a list of indicators"))
+            indicators[subject] = table
+            continue
+        for i, item in enumerate(items):
+            ind = _parse_indicator(doc, (subject, i), item, subject, problems)
+            if ind is None:
+                continue
+            if ind.id in table:
+                problems.append(doc.problem((subject, i, "id"), f"duplicate indicator id '{ind.id}'"))
+            table[ind.id] = ind
+        indicators[subject] = table
+    registry = Registry(indicators, topics, types)
+    _check_derivations(doc, registry, problems)
+    return registry
+
+
+def _parse_named(doc: Located, data: dict, key: str, problems: list[Problem]) -> dict[str, Named]:
+    out: dict[str, Named] = {}
+    items = data.get(key)
+    if not isinstance(items, list) or not items:
+        problems.append(doc.problem((key,), f"'{key}' must be a non-empty list of {{id, zh, en}}"))
+        return out
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in ("id", "zh", "en")):
+            problems.append(doc.problem((key, i), f"each entry of '{key}' needs id, zh and en"))
+            continue
+        out[item["id"]] = Named(item["id"], item["zh"], item["en"])
+    return out
+
+
+def _parse_indicator(doc: Located, path: tuple, item: Any, subject: str,
+                     problems: list[Problem]) -> Indicator | None:
+    if not isinstance(item, dict):
+        problems.append(doc.problem(path, "an indicator must be a mapping with id, zh, en, unit"))
+        return None
+    unknown_keys(doc, path, item, ("id", "zh", "en", "unit", "range", "derived", "norm"), problems,
+                  "an indicator")
+    ind_id = item.get("id")
+    if not isinstance(ind_id, str) or not ID_RE.match(ind_id):
+        problems.append(doc.problem(path + ("id",), f"bad indicator id {ind_id!r}",
+                                    suggestion="lower-case letters, digits and _"))
+        return None
+    ok = True
+    for key in ("zh", "en"):
+        if not isinstance(item.get(key), str) or not item[key].strip():
+            problems.append(doc.problem(path + (key,), f"indicator {ind_id}: '{key}' name is required"))
+            ok = False
+    unit = item.get("unit")
+    if unit not in UNIT_RANGES:
+        problems.append(doc.problem(path + ("unit",), f"indicator {ind_id}: unknown unit {unit!r}",
+                                    suggestion="one of " + ", ".join(UNIT_RANGES)))
+        return None
+    lo, hi, integer = UNIT_RANGES[unit]
+    if "range" in item:
+        rng = item["range"]
+        if (not isinstance(rng, list) or len(rng) != 2 or not is_number(rng[0])
+                or not (rng[1] is None or is_number(rng[1]))):
+            problems.append(doc.problem(path + ("range",), f"indicator {ind_id}: range must be [min, max]"))
+            ok = False
+        else:
+            lo, hi = rng
+    derived = item.get("derived")
+    if derived is not None and (not isinstance(derived, dict) or len(derived) != 1
+                                or next(iter(derived)) not in DERIVATIONS):
+        problems.append(doc.problem(path + ("derived",), f"indicator {ind_id}: unknown derivation",
+                                    suggestion="one of " + ", ".join(DERIVATIONS)))
+        ok = False
+    if not ok:
+        return None
+    return Indicator(ind_id, subject, item["zh"], item["en"], unit, lo, hi, integer, derived,
+                     item.get("norm"))
+
+
+def _check_derivations(doc: Located, registry: Registry, problems: list[Problem]) -> None:
+    # Derivations name other indicators; a typo here would silently produce empty columns.
+    for subject, table in registry.indicators.items():
+        items = doc.data.get(subject) or []
+        index = {it.get("id"): i for i, it in enumerate(items) if isinstance(it, dict)}
+        for ind in table.values():
+            if ind.derived is None:
+                continue
+            kind, arg = next(iter(ind.derived.items()))
+            path = (subject, index.get(ind.id, 0), "derived", kind)
+            names: list[tuple[str, str]] = []
+            if kind == "sum":
+                names = [(subject, n) for n in arg] if isinstance(arg, list) else [(subject, "")]
+            elif kind == "run":
+                if not isinstance(arg, dict) or arg.get("op") not in OP_ALIASES or not is_number(arg.get("value")):
+                    problems.append(doc.problem(path, f"indicator {ind.id}: run needs indicator, op and value"))
+                    continue
+                names = [(subject, arg.get("indicator"))]
+            elif kind == "year_to_date":
+                names = [(subject, arg)]
+            elif kind == "member_mean":
+                names = [("member", arg)]
+            elif kind == "member_share" and (not isinstance(arg, dict) or arg.get("lamp") not in ("red", "yellow")):
+                problems.append(doc.problem(path, f"indicator {ind.id}: member_share needs lamp: red|yellow"))
+            for subj, name in names:
+                if not isinstance(name, str) or registry.get(subj, name) is None:
+                    problems.append(doc.problem(path, f"indicator {ind.id}: derivation names unknown "
+                                                      f"{subj} indicator {name!r}",
+                                                suggestion=did_you_mean(str(name), registry.indicators[subj])))
+
+
+# --------------------------------------------------------------------------------------------- points
+
+def parse_points(doc: Located, registry: Registry, problems: list[Problem]) -> dict[str, float]:
+    data = doc.data
+    if not isinstance(data, dict) or not isinstance(data.get("points"), dict):
+        problems.append(doc.problem((), "the points file must have a 'points' mapping of member indicator -> weight"))
+        return {}
+    unknown_keys(doc, (), data, ("version", "points"), problems, "the points file")
+    out: dict[str, float] = {}
+    for name, spec in data["points"].items():
+        path = ("points", name)
+        ind = registry.get("member", name)
+        if ind is None or not ind.reported:
+            problems.append(doc.problem(path, f"'{name}' is not a reported member indicator", key=True,
+                                        suggestion=did_you_mean(name, [i.id for i in registry.reported("member")])))
+            continue
+        weight = spec.get("weight") if isinstance(spec, dict) else spec
+        if not is_number(weight) or weight < 0:
+            problems.append(doc.problem(path, f"weight of '{name}' must be a number >= 0, got {weight!r}"))
+            continue
+        out[name] = float(weight)
+    return out
+
+
