@@ -98,7 +98,7 @@ class Evaluator:
     def members_at(self, pidx: int, build: bool = True) -> tuple[pd.Index, np.ndarray, list[SubjectResult] | None]:
         cached = self._member_results.get(pidx)
         if cached is None or (build and cached[2] is None):
-            cached = self._evaluate("member", pidx, build=build)
+            cached = self.evaluate_subjects("member", pidx, build=build)
             self._member_results[pidx] = cached
         return cached
 
@@ -108,7 +108,7 @@ class Evaluator:
         """Branch results (sorted by id) and member results (sorted by id) for one period."""
         pidx = parse_period(period)
         _, _, members = self.members_at(pidx)
-        _, _, branches = self._evaluate("branch", pidx, build=True)
+        _, _, branches = self.evaluate_subjects("branch", pidx, build=True)
         return branches or [], members or []
 
     def subject_ids(self, subject: str, pidx: int) -> pd.Index:
@@ -122,7 +122,9 @@ class Evaluator:
         month = period_month(pidx)
         return [r for r in self.ruleset.for_subject(subject) if not r.months or month in r.months]
 
-    def _evaluate(self, subject: str, pidx: int, build: bool) -> tuple[pd.Index, np.ndarray, list[SubjectResult] | None]:
+    def evaluate_subjects(self, subject: str, pidx: int,
+                          build: bool) -> tuple[pd.Index, np.ndarray, list[SubjectResult] | None]:
+        """Every subject of one kind in one period: (ids, lamps, results or None when not ``build``)."""
         ctx = self.context(subject, pidx)
         ids = ctx.ids
         hits: list[list[Hit]] = [[] for _ in range(len(ids))]

@@ -103,7 +103,7 @@ class SubjectEngine:
                 columns[(indicator, parse_period(p))] = pd.Series([value], index=[subject_id], dtype=float)
         evaluator = Evaluator(dataset, ruleset, DurableMatcher(ruleset, compiled),
                               references={k: v for k, v in references.values.items()}, columns=columns)
-        _, _, results = evaluator._evaluate(subject, pidx, build=True)
+        _, _, results = evaluator.evaluate_subjects(subject, pidx, build=True)
         return results[0]
 
     @staticmethod
