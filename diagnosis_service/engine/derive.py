@@ -55,18 +55,24 @@ def derivation_order(ruleset: RuleSet, subject: str) -> list[Indicator]:
 
 
 def derive_own(frame: pd.DataFrame, subject: str, ruleset: RuleSet) -> pd.DataFrame:
-    """Add the derived columns that need only the subject's own rows. ``frame`` is sorted by (pidx, key)."""
+    """Add the derived columns that need only the subject's own rows. ``frame`` is sorted by (pidx, key).
+
+    Columns are computed as numpy arrays and joined to the frame once: on a one-subject table (the
+    event path) each pandas column operation costs more than the arithmetic.
+    """
     key = KEYS[subject]
-    out = frame.copy(deep=False)  # new columns only; the caller's frame is left as it was
-    if out.empty:  # nothing to derive (the single-subject path has one empty table)
-        for ind in derivation_order(ruleset, subject):
-            if next(iter(ind.derived)) not in MEMBER_BASED:
-                out[ind.id] = pd.Series(dtype=float)
-        return out
+    columns: dict[str, np.ndarray] = {}
+
+    def col(name: str) -> np.ndarray:
+        if name not in columns:
+            columns[name] = frame[name].to_numpy(dtype=float)
+        return columns[name]
+
+    new: dict[str, np.ndarray] = {}
     # Runs and year-to-date sums walk each subject's months in order.
-    order = np.lexsort((out["pidx"].to_numpy(), out[key].to_numpy()))
-    ids = out[key].to_numpy()[order]
-    pidx = out["pidx"].to_numpy()[order]
+    order = np.lexsort((frame["pidx"].to_numpy(), frame[key].to_numpy()))
+    ids = frame[key].to_numpy()[order]
+    pidx = frame["pidx"].to_numpy()[order]
     new_seg = np.ones(len(order), dtype=bool)
     if len(order):
         new_seg[1:] = (ids[1:] != ids[:-1]) | (pidx[1:] != pidx[:-1] + 1)
@@ -75,26 +81,30 @@ def derive_own(frame: pd.DataFrame, subject: str, ruleset: RuleSet) -> pd.DataFr
         if kind in MEMBER_BASED:
             continue
         if kind == "sum":
-            out[ind.id] = out[list(arg)].to_numpy().sum(axis=1)  # NaN if any part is missing
+            values = np.zeros(len(frame))
+            for name in arg:
+                values = values + col(name)  # NaN if any part is missing
         elif kind == "points":
-            total = np.zeros(len(out))
+            values = np.zeros(len(frame))
             for name, weight in ruleset.points.items():
-                total += np.nan_to_num(out[name].to_numpy(), nan=0.0) * weight
-            out[ind.id] = total
+                values = values + np.nan_to_num(col(name), nan=0.0) * weight
         elif kind == "run":
-            src = out[arg["indicator"]].to_numpy()[order]
+            src = col(arg["indicator"])[order]
             op = OP_ALIASES[arg["op"]]
             with np.errstate(invalid="ignore"):
                 cond = _CMP[op](src, float(arg["value"])) & ~np.isnan(src)
-            out[ind.id] = _scatter(order, _run_lengths(cond, new_seg, np.isnan(src)))
-        elif kind == "year_to_date":
-            src = np.nan_to_num(out[arg].to_numpy()[order], nan=0.0)
+            values = _scatter(order, _run_lengths(cond, new_seg, np.isnan(src)))
+        else:  # year_to_date
+            src = np.nan_to_num(col(arg)[order], nan=0.0)
             year = pidx // 12
             seg = np.ones(len(order), dtype=bool)
             if len(order):
                 seg[1:] = (ids[1:] != ids[:-1]) | (year[1:] != year[:-1])
-            out[ind.id] = _scatter(order, _segment_cumsum(src, seg))
-    return out
+            values = _scatter(order, _segment_cumsum(src, seg))
+        columns[ind.id] = new[ind.id] = values
+    if not new:
+        return frame.copy(deep=False)
+    return pd.concat([frame, pd.DataFrame(new, index=frame.index)], axis=1)
 
 
 def _run_lengths(cond: np.ndarray, new_seg: np.ndarray, missing: np.ndarray) -> np.ndarray:
