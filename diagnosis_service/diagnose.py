@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .data.csvdir import load_dir
-from .data.model import Dataset, parse_period
+from .data.model import Dataset, parse_period, period_str
 from .engine import Evaluator, make_evaluator
 from .engine.findings import SubjectResult
 from .errors import InputError, Problem
@@ -37,8 +37,8 @@ def check_period(dataset: Dataset, period: str) -> None:
         pidx = parse_period(period)
     except ValueError as exc:
         raise InputError(Problem(str(exc), column="--period")) from None
-    if pidx not in set(dataset.branch_metrics["pidx"]).union(dataset.member_metrics["pidx"]):
-        have = dataset.periods()
+    have = dataset.periods()
+    if period_str(pidx) not in have:
         span = f"{have[0]} to {have[-1]}" if have else "none"
         raise InputError(Problem(f"no data for period {period}", file=dataset.source, column="period",
                                  suggestion=f"periods in the data: {span}"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -48,5 +49,5 @@ class Dataset:
         return self.branch_metrics if subject == "branch" else self.member_metrics
 
     def periods(self) -> list[str]:
-        idx = sorted(set(self.branch_metrics["pidx"]).union(self.member_metrics["pidx"]))
+        idx = np.union1d(self.branch_metrics["pidx"].to_numpy(), self.member_metrics["pidx"].to_numpy())
         return [period_str(int(i)) for i in idx]

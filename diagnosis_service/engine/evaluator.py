@@ -112,7 +112,9 @@ class Evaluator:
         return branches or [], members or []
 
     def subject_ids(self, subject: str, pidx: int) -> pd.Index:
-        return pd.Index(sorted(self.frame(subject, pidx).index.tolist()))
+        """Ids with data in the period, sorted (period tables usually are already: no re-sort then)."""
+        index = self.frame(subject, pidx).index
+        return index if index.is_monotonic_increasing else pd.Index(sorted(index.tolist()))
 
     def context(self, subject: str, pidx: int) -> Context:
         return Context(self, subject, pidx, self.subject_ids(subject, pidx))
@@ -244,7 +246,7 @@ class Context:
         if fixed is not None:
             return fixed
         pidx = self.pidx - lag
-        population = pd.Index(sorted(self.ev.frame(self.subject, pidx).index))
+        population = self.ev.subject_ids(self.subject, pidx)
         values = pd.Series(self._measure_for(node.indicator, node.change, pidx, population), index=population)
         values = values.dropna()
         if node.ref.peers == "district":
