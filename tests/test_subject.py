@@ -4,15 +4,23 @@ import random
 import threading
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from diagnosis_service.data.csvdir import load_dir
-from diagnosis_service.data.model import parse_period
+from diagnosis_service.data.model import parse_period, period_str
 from diagnosis_service.engine import make_evaluator
+from diagnosis_service.engine.derive import derive_own
+from diagnosis_service.engine.durable import compile_problems
+from diagnosis_service.engine.single import Plan, own_values
 from diagnosis_service.engine.subject import SubjectEngine, period_references
 from diagnosis_service.errors import InputError
 from diagnosis_service.rules import load_ruleset
+from diagnosis_service.rules.model import RuleSet
 
+from .builders import Builder
 from .conftest import RULES
+from .test_durable import INDICATORS, cell, conditions, make_rules
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +108,55 @@ def test_rules_are_replaced_without_restart_while_threads_evaluate(ruleset, dist
 
 def test_shipped_rules_path_is_the_default(ruleset):
     assert load_ruleset(RULES).version == ruleset.version
+
+
+# ------------------------------------------------------------------ plain-Python values vs. the column path
+
+member_cell = st.one_of(st.none(), st.integers(0, 1))
+member_rows = st.lists(st.tuples(st.integers(0, 14), st.tuples(member_cell, member_cell, member_cell)),
+                       min_size=1, max_size=12, unique_by=lambda t: t[0])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=member_rows)
+def test_own_values_equal_derive_own_bit_for_bit(ruleset, rows):
+    """Runs with gaps and missing months, year-to-date across a new year, points with missing parts."""
+    start = parse_period("2024-10")
+    records = [{"period": period_str(start + k), "member_id": "M1", "dues_paid": d,
+                "group_meetings_attended": g, "party_lectures_attended": p} for k, (d, g, p) in rows]
+    b = Builder().branch("B1").member("M1", "B1")
+    for r in records:
+        b.row("member", "M1", r["period"], **{k: v for k, v in r.items() if k not in ("period", "member_id")})
+    frame = derive_own(b.dataset(ruleset.registry).member_metrics, "member", ruleset)
+    plan = Plan(ruleset, "member")
+    got = own_values(plan, {int(p): row for p, row in zip(frame["pidx"], frame.to_dict("records"), strict=True)})
+    for _, row in frame.iterrows():
+        for name, _, _ in plan.derived:
+            want, have = row[name], got[int(row["pidx"])][name]
+            assert (want != want and have != have) or want == have, (name, row["period"], want, have)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                HealthCheck.too_slow])
+@given(conds=st.lists(conditions, min_size=1, max_size=3), lamps=st.lists(st.booleans(), min_size=3, max_size=3),
+       table=st.lists(st.tuples(st.sampled_from(["village", "community"]),
+                                st.lists(st.tuples(cell, cell, cell), min_size=3, max_size=3)),
+                      min_size=1, max_size=5))
+def test_random_rules_one_subject_at_a_time_equal_the_whole_month(ruleset, conds, lamps, table):
+    rules = make_rules(ruleset.registry, conds, lamps[:len(conds)])
+    rs = RuleSet(ruleset.registry, ruleset.points, tuple(rules), "single")
+    assume(not compile_problems(rs))
+    b = Builder()
+    for i, (btype, months) in enumerate(table):
+        b.branch(f"B{i}", btype)
+        for lag, values in enumerate(months):
+            b.row("branch", f"B{i}", f"2025-{6 - lag:02d}", **dict(zip(INDICATORS, values, strict=True)))
+    ds = b.dataset(ruleset.registry)
+    ev = make_evaluator(ds, rs)
+    branches, _ = ev.run("2025-06")
+    refs = period_references(ev, "2025-06")
+    engine = SubjectEngine(rs)
+    for result in branches:
+        got = engine.evaluate("branch", result.id, "2025-06", history(ds.branch_metrics, "branch_id", result.id),
+                              refs, branch_type=result.branch_type, validate=False)
+        assert got.to_json() == result.to_json()

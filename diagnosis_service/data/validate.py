@@ -170,17 +170,17 @@ def numeric_column(frame: pd.DataFrame, ind: Indicator, where: Locator, problems
         if ind.max is not None:
             out[finite] |= arr[finite] > ind.max
         out |= np.isinf(arr)
-        rng = f"{_n(ind.min)} to {_n(ind.max) if ind.max is not None else 'any'}"
+        rng = f"{fmt_number(ind.min)} to {fmt_number(ind.max) if ind.max is not None else 'any'}"
         for pos in np.flatnonzero(out):
             f, line = where(int(pos))
-            problems.add(Problem(f"{ind.id} = {_n(arr[pos])} is out of range ({ind.unit}: {rng})", file=f,
+            problems.add(Problem(f"{ind.id} = {fmt_number(arr[pos])} is out of range ({ind.unit}: {rng})", file=f,
                                  line=line, column=ind.id))
     if ind.integer and kind not in "iu":
         safe = np.where(finite & ~np.isinf(arr), arr, 0.0)
         frac = safe != np.floor(safe)
         for pos in np.flatnonzero(frac):
             f, line = where(int(pos))
-            problems.add(Problem(f"{ind.id} = {_n(arr[pos])} must be a whole number ({ind.unit})", file=f,
+            problems.add(Problem(f"{ind.id} = {fmt_number(arr[pos])} must be a whole number ({ind.unit})", file=f,
                                  line=line, column=ind.id))
     return arr
 
@@ -201,7 +201,7 @@ def _parse_text_column(raw: pd.Series, ind: Indicator, where: Locator, problems:
     return values
 
 
-def _n(x: float) -> str:
+def fmt_number(x: float) -> str:
     return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 

@@ -16,17 +16,16 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
-from ..data.csvdir import validate_metrics
-from ..data.model import KEYS, Dataset, parse_period
-from ..data.validate import Problems
+from ..data.model import KEYS, parse_period, period_month, period_str
+from ..data.rows import check_rows
 from ..errors import InputError, Problem
 from ..rules.model import RuleSet
-from .durable import DurableMatcher, DurableRules
+from .durable import DurableRules
 from .evaluator import Evaluator, slots
-from .findings import SubjectResult
+from .findings import Hit, SubjectResult, finalize
+from .single import Plan, SubjectValues, own_values
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ def period_references(evaluator: Evaluator, period: str) -> PeriodReferences:
 
 class SubjectEngine:
     def __init__(self, ruleset: RuleSet):
-        self._state = (ruleset, DurableRules(ruleset), _templates(ruleset))
+        self._state = _compile(ruleset)
         self._swap = threading.Lock()
 
     @property
@@ -62,10 +61,9 @@ class SubjectEngine:
 
     def replace(self, ruleset: RuleSet) -> None:
         """Serve a new rule set from now on; calls already running finish with the old one."""
-        compiled = DurableRules(ruleset)  # slow part first, outside the lock
-        templates = _templates(ruleset)
+        state = _compile(ruleset)  # slow part first, outside the lock
         with self._swap:
-            self._state = (ruleset, compiled, templates)
+            self._state = state
 
     def evaluate(self, subject: str, subject_id: str, period: str, history: pd.DataFrame | list[dict],
                  references: PeriodReferences, *, branch_type: str | None = None, branch_id: str | None = None,
@@ -76,83 +74,71 @@ class SubjectEngine:
         ``history``: the subject's rows (``period`` plus indicator columns), including ``period``
         itself and the months before it that runs, changes and year-to-date points need.
         ``member_values``: for a branch, values derived from its members by period, e.g.
-        ``{"2025-06": {"red_member_share": 12.5}}``.
+        ``{"2025-06": {"red_member_share": 12.5}}``. ``validate=False`` skips the checks of the rows
+        (for rows that come from the store, already validated).
         """
-        ruleset, compiled, empty = self._state  # one read: consistent even during a replace
+        ruleset, compiled, plans = self._state  # one read: consistent even during a replace
         if subject not in KEYS:
             raise InputError(Problem(f"subject must be branch or member, got {subject!r}", column="subject"))
-        pidx = parse_period(period)
-        frame = self._frame(subject, subject_id, history, ruleset, validate)
-        if pidx not in set(frame["pidx"].tolist()):
+        pidx = _period(period, "period")
+        plan = plans[subject]
+        rows = self._rows(subject, history, ruleset, validate)
+        values = own_values(plan, rows)
+        if pidx not in values:
             raise InputError(Problem(f"history has no row for period {period}", column="period"))
+        extra = {}
+        if subject == "branch":
+            extra = {_period(p, "member_values"): v for p, v in (member_values or {}).items()}
         btype = branch_type or "other"
+        ctx = SubjectValues(subject, pidx, values, extra, references.values, btype)
+        names = compiled.subjects[subject].names
+        fact = {}
+        for name, (indicator, change, lag) in names.values.items():
+            v = ctx.measure(indicator, change, lag)
+            if v == v:
+                fact[name] = v
+        for name, (node, lag) in names.diff_nodes.items():
+            v = ctx.measure(node.indicator, node.change, lag) - ctx.reference(node, lag)
+            if v == v:
+                fact[name] = v
+        fired = compiled.match(subject, [fact])[0]
+        month = period_month(pidx)
+        hits = []
+        for rule in plan.rules:
+            if rule.id in fired and (not rule.months or month in rule.months):
+                _, primary, periods = plan.primaries[rule.id]
+                hits.append(Hit(rule, _f(ctx.measure(primary.indicator, primary.change, 0)),
+                                _f(ctx.reference(primary, 0)), periods))
+        lamp, findings, weaknesses = finalize(ruleset, subject, subject_id, period_str(pidx), hits)
         if subject == "member":
-            bid = branch_id or "?"
-            branches = pd.DataFrame([(bid, bid, btype, "")], columns=["branch_id", "name", "type", "street"])
-            members = pd.DataFrame([(subject_id, bid, subject_id)], columns=["member_id", "branch_id", "name"])
-            dataset = Dataset(branches.set_index("branch_id"), members.set_index("member_id"), empty["branch"], frame)
-        else:
-            branches = pd.DataFrame([(subject_id, subject_id, btype, "")],
-                                    columns=["branch_id", "name", "type", "street"])
-            members = pd.DataFrame(columns=["member_id", "branch_id", "name"])
-            dataset = Dataset(branches.set_index("branch_id"), members.set_index("member_id"), frame,
-                              empty["member"])
-        columns = {}
-        for p, vals in (member_values or {}).items():
-            for indicator, value in vals.items():
-                columns[(indicator, parse_period(p))] = pd.Series([value], index=[subject_id], dtype=float)
-        evaluator = Evaluator(dataset, ruleset, DurableMatcher(ruleset, compiled),
-                              references={k: v for k, v in references.values.items()}, columns=columns)
-        _, _, results = evaluator.evaluate_subjects(subject, pidx, build=True)
-        return results[0]
+            own = values[pidx]
+            return SubjectResult("member", subject_id, period_str(pidx), lamp, findings,
+                                 branch_id=branch_id or "?",
+                                 vanguard_points=_f(own["vanguard_points"]) if plan.has_points else None,
+                                 vanguard_points_ytd=_f(own["vanguard_points_ytd"]) if plan.has_ytd else None)
+        return SubjectResult("branch", subject_id, period_str(pidx), lamp, findings, branch_type=btype,
+                             weaknesses=weaknesses)
 
     @staticmethod
-    def _frame(subject: str, subject_id: str, history, ruleset: RuleSet, validate: bool) -> pd.DataFrame:
-        key = KEYS[subject]
-        reported = [i.id for i in ruleset.registry.reported(subject)]
-        if not validate and isinstance(history, list):
-            return _fast_frame(history, key, subject_id, reported)
-        rows = pd.DataFrame(history)
-        if "period" not in rows:
-            raise InputError(Problem("history rows need a 'period'", column="period"))
-        rows = rows.assign(**{key: subject_id})
-        for name in reported:
-            if name not in rows:
-                rows[name] = np.nan
+    def _rows(subject: str, history: pd.DataFrame | list[dict], ruleset: RuleSet,
+              validate: bool) -> Mapping[int, Mapping[str, object]]:
+        """The history as month index -> row."""
+        records = history.to_dict("records") if isinstance(history, pd.DataFrame) else history
         if validate:
-            problems = Problems()
-            frame = validate_metrics(rows[["period", key] + [c for c in rows.columns if c not in ("period", key)]],
-                                     subject, ruleset.registry, "history", lambda pos: ("history", pos + 1),
-                                     problems, None)
-            if problems or frame is None:
-                raise InputError(problems.final() or [Problem("bad history", file="history")])
-            return frame
-        return _fast_frame(rows.to_dict("records"), key, subject_id, reported)
+            return check_rows(records, subject, ruleset.registry)
+        return {_period(str(row["period"]), "period"): row for row in records}
 
 
-def _fast_frame(records: list[dict], key: str, subject_id: str, reported: list[str]) -> pd.DataFrame:
-    """Already-validated rows as a metrics table, built straight from numpy (pandas' column-by-column
-    construction would cost more than the evaluation itself)."""
-    nan = float("nan")
-    matrix = np.array([[nan if (v := row.get(name)) is None else float(v) for name in reported] for row in records],
-                      dtype=float).reshape(len(records), len(reported))
-    frame = pd.DataFrame(matrix, columns=reported, copy=False)
-    periods = [str(row["period"]) for row in records]
-    frame.insert(0, key, np.array([subject_id] * len(records), dtype=object))
-    frame.insert(0, "period", np.array(periods, dtype=object))
-    frame.insert(0, "pidx", np.array([parse_period(p) for p in periods], dtype=np.int64))
-    return frame.sort_values("pidx").reset_index(drop=True)
+def _compile(ruleset: RuleSet) -> tuple[RuleSet, DurableRules, dict[str, Plan]]:
+    return ruleset, DurableRules(ruleset), {s: Plan(ruleset, s) for s in ("branch", "member")}
 
 
-def _templates(ruleset: RuleSet) -> dict[str, pd.DataFrame]:
-    """Empty metric tables, built once per rule set (building them costs more than an evaluation)."""
-    return {s: _empty_metrics(ruleset, s) for s in ("branch", "member")}
+def _period(text: str, field: str) -> int:
+    try:
+        return parse_period(text)
+    except ValueError as exc:
+        raise InputError(Problem(str(exc), column=field)) from None
 
 
-def _empty_metrics(ruleset: RuleSet, subject: str) -> pd.DataFrame:
-    columns = ["pidx", "period", KEYS[subject]] + [i.id for i in ruleset.registry.reported(subject)]
-    frame = pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
-    frame["pidx"] = frame["pidx"].astype(np.int64)
-    frame["period"] = frame["period"].astype(object)
-    frame[KEYS[subject]] = frame[KEYS[subject]].astype(object)
-    return frame
+def _f(x: float) -> float | None:
+    return None if x != x else float(x)
