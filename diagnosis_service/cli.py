@@ -97,34 +97,52 @@ def simulate(out_dir: Path, seed: int, months: int, end: str, branches: int, mem
 
 # ------------------------------------------------------------------------------------------- diagnose
 
+catalog_option = click.option("--catalog", "catalog_dir", type=click.Path(path_type=Path), default=None,
+                              help="Remedy catalog directory (default: $DIAGNOSIS_CATALOG or the bundled "
+                                   "resources_catalog/).")
+
+
 @main.command()
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True,
               help="Data directory (branches.csv, members.csv, branch_metrics.csv, member_metrics.csv).")
 @click.option("--period", required=True, help="Month to diagnose, YYYY-MM (earlier months are its history).")
 @rules_option
+@catalog_option
 @click.option("--out", "out_file", type=click.Path(path_type=Path), default=None,
               help="Write JSON Lines here (one object per branch, then per member). Without it: a summary.")
-@click.option("--explain", "explain_id", default=None, metavar="BRANCH_ID",
-              help="Print why each rule did or did not fire for this branch (or member id).")
+@click.option("--explain", "explain_id", default=None, metavar="ID",
+              help="Print why each rule did or did not fire for this branch (or member), and why each "
+                   "prescription was chosen.")
 @click.option("--engine", type=click.Choice(["vectorized", "durable"]), default="vectorized", show_default=True,
               help="Evaluation engine: vectorized (whole month at once) or durable (durable_rules, subject by "
                    "subject); both give the same output.")
+@click.option("--prescriptions", "per_weakness", type=click.IntRange(0, 50), default=5, show_default=True,
+              help="Prescriptions per weakness on each branch (0: none, and no catalog is read).")
+@click.option("--history", "history_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Earlier `diagnose --out` files: resources prescribed there in the 3 months before "
+                   "--period are not prescribed again for the same weakness. Repeatable.")
 @lang_option
 @handle_errors
-def diagnose(data_dir: Path, period: str, rules_dir: Path | None, out_file: Path | None, explain_id: str | None,
-             engine: str, lang: str) -> None:
-    """Diagnose one period: lamps, findings, weaknesses and vanguard points."""
+def diagnose(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Path | None, out_file: Path | None,
+             explain_id: str | None, engine: str, per_weakness: int, history_files: tuple[Path, ...],
+             lang: str) -> None:
+    """Diagnose one period: lamps, findings, weaknesses, vanguard points and prescriptions."""
     from .diagnose import diagnose_dir, write_lines
-    from .report import render_explain, summary
+    from .report import render_explain, render_prescriptions_explain, summary
 
     start = time.perf_counter()
-    diag = diagnose_dir(data_dir, _rules_dir(rules_dir), period, engine)
+    history = _history(history_files)
+    diag = diagnose_dir(data_dir, _rules_dir(rules_dir), period, engine, catalog_dir or _settings().catalog_dir,
+                        per_weakness, history)
     if explain_id:
         subject = "member" if any(m.id == explain_id for m in diag.members) else "branch"
         if subject == "branch" and not any(b.id == explain_id for b in diag.branches):
             raise click.BadParameter(f"no branch or member '{explain_id}' with data in {period}",
                                      param_hint="--explain")
         click.echo(render_explain(diag, subject, explain_id, lang))
+        if subject == "branch" and per_weakness:
+            click.echo("")
+            click.echo(render_prescriptions_explain(diag, explain_id, lang))
         return
     if out_file:
         write_lines(diag.lines(), out_file)
@@ -134,6 +152,16 @@ def diagnose(data_dir: Path, period: str, rules_dir: Path | None, out_file: Path
         click.echo(summary(diag, lang))
 
 
+def _history(files: tuple[Path, ...]):
+    from .prescribe import History
+
+    history = History()
+    for path in files:
+        with open(path, encoding="utf-8") as fh:
+            history.update(History.from_lines(fh, str(path)))
+    return history
+
+
 # ------------------------------------------------------------------------------------------- report
 
 @main.command()
@@ -141,17 +169,89 @@ def diagnose(data_dir: Path, period: str, rules_dir: Path | None, out_file: Path
 @click.option("--period", required=True, help="Month, YYYY-MM.")
 @click.option("--branch", "branch_id", required=True, help="Branch id, e.g. B00017.")
 @rules_option
+@catalog_option
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "html"]), default="text", show_default=True,
+              help="Output format (html: a complete page).")
+@click.option("--history", "history_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Earlier `diagnose --out` files (see diagnose --help).")
 @lang_option
 @handle_errors
-def report(data_dir: Path, period: str, branch_id: str, rules_dir: Path | None, lang: str) -> None:
-    """A branch's diagnosis report, as its secretary reads it."""
+def report(data_dir: Path, period: str, branch_id: str, rules_dir: Path | None, catalog_dir: Path | None, fmt: str,
+           history_files: tuple[Path, ...], lang: str) -> None:
+    """A branch's diagnosis report with its prescriptions, as its secretary reads it."""
+    from .branch_report import render_branch
     from .diagnose import diagnose_dir
-    from .report import render_branch_text
 
-    diag = diagnose_dir(data_dir, _rules_dir(rules_dir), period)
+    diag = diagnose_dir(data_dir, _rules_dir(rules_dir), period, catalog_dir=catalog_dir or _settings().catalog_dir,
+                        history=_history(history_files))
     if not any(b.id == branch_id for b in diag.branches):
         raise click.BadParameter(f"no branch '{branch_id}' with data in {period}", param_hint="--branch")
-    click.echo(render_branch_text(diag, branch_id, lang))
+    click.echo(render_branch(diag, branch_id, lang, fmt))
+
+
+# ------------------------------------------------------------------------------------------- catalog
+
+@main.group()
+def catalog() -> None:
+    """Check and list the remedy catalog (锋领汇)."""
+
+
+@catalog.command("check")
+@catalog_option
+@rules_option
+@handle_errors
+def catalog_check(catalog_dir: Path | None, rules_dir: Path | None) -> None:
+    """Validate the catalog: schema, duplicate ids, unknown topics, types and streets, coverage."""
+    from collections import Counter
+
+    from .catalog import check_catalog, load_catalog
+    from .rules import load_ruleset
+
+    directory = catalog_dir or _settings().catalog_dir
+    registry = load_ruleset(_rules_dir(rules_dir)).registry
+    problems = check_catalog(directory, registry)
+    if problems:
+        for problem in problems[:MAX_PRINTED_PROBLEMS]:
+            click.echo(str(problem), err=True)
+        click.echo(f"{len(problems)} problem(s) in {directory}", err=True)
+        sys.exit(1)
+    cat = load_catalog(directory, registry)
+    kinds = Counter(r.kind for r in cat.resources)
+    active = sum(r.active for r in cat.resources)
+    click.echo(f"ok: {len(cat.resources)} resources ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}; "
+               f"{active} active) covering {len(registry.topics)} topics, version {cat.version}")
+
+
+@catalog.command("list")
+@catalog_option
+@rules_option
+@click.option("--kind", type=click.Choice(["lecturer", "lesson", "video", "base", "activity"]), default=None,
+              help="Only this kind.")
+@click.option("--topic", default=None, help="Only resources tagged with this topic (e.g. theory_study).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, every field of the schema.")
+@lang_option
+@handle_errors
+def catalog_list(catalog_dir: Path | None, rules_dir: Path | None, kind: str | None, topic: str | None,
+                 as_json: bool, lang: str) -> None:
+    """List catalog resources: a table, or JSON Lines with --json."""
+    import json
+
+    from .catalog import load_catalog
+    from .errors import did_you_mean
+    from .report import catalog_table
+    from .rules import load_ruleset
+
+    registry = load_ruleset(_rules_dir(rules_dir)).registry
+    if topic is not None and topic not in registry.topics:
+        hint = did_you_mean(topic, registry.topics) or "topics: " + ", ".join(registry.topics)
+        raise click.BadParameter(f"unknown topic '{topic}' ({hint})", param_hint="--topic")
+    cat = load_catalog(catalog_dir or _settings().catalog_dir, registry)
+    items = cat.select(kind, topic)
+    if as_json:
+        for r in items:
+            click.echo(json.dumps(r.as_dict(), ensure_ascii=False, separators=(",", ":")))
+    else:
+        click.echo(catalog_table(items, registry, lang))
 
 
 # ------------------------------------------------------------------------------------------- rules

@@ -6,19 +6,25 @@ first (``branch_report``) so that every format renders the same content.
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 
-import numpy as np
-
+from .catalog import FORMAT_NAMES, KIND_NAMES, Resource
 from .data.model import parse_period, period_str
 from .diagnose import Diagnosis
-from .engine.evaluator import aggregate
 from .engine.findings import clean_number
 from .engine.vectorized import explain
-from .rules.model import OPS, Ref
+from .rules.model import OPS, Registry
 
 LABELS = {
     "zh": {
+        "prescriptions": "药方（推荐资源）", "kind_col": "类别", "title_col": "名称", "topics_col": "主题",
+        "format_col": "形式", "active_col": "启用", "yes": "是", "no": "否", "id_col": "编号",
+        "rx_explain_title": "{id} 在 {period} 的药方依据（排序：{ranker}）",
+        "rx_pool": "候选 {n} 个：停用 {inactive}，不适合本支部 {unsuitable}，近 {months} 个月已推荐 {recent}",
+        "rx_repeats": "（无其他合适资源，沿用近期推荐）", "weakness_of": "短板「{topic}」（规则 {rule}）",
+        "no_weakness": "本月没有短板，无需药方。", "no_findings": "本月未发现问题。",
+        "value_col": "本支部", "mean_col": "全区平均", "severity_col": "程度",
         "summary": "{period} 诊断结果（规则版本 {version}）：支部 {branches} 个，党员 {members} 名",
         "branch_lamps": "支部亮灯", "member_lamps": "党员亮灯",
         "red": "红灯", "yellow": "黄灯", "green": "绿灯",
@@ -34,6 +40,15 @@ LABELS = {
         "explain_title": "{id} 在 {period} 的规则判断", "colon": "：", "sep": "、",
     },
     "en": {
+        "prescriptions": "Prescriptions (suggested resources)", "kind_col": "kind", "title_col": "title",
+        "topics_col": "topics", "format_col": "format", "active_col": "active", "yes": "yes", "no": "no",
+        "id_col": "id",
+        "rx_explain_title": "Why these prescriptions for {id} in {period} (ranking: {ranker})",
+        "rx_pool": "{n} candidates: {inactive} inactive, {unsuitable} unsuitable for this branch, {recent} "
+                   "prescribed in the last {months} months",
+        "rx_repeats": "(nothing else fits: recent prescriptions repeated)", "weakness_of": "weakness '{topic}' (rule {rule})",
+        "no_weakness": "No weaknesses this month: nothing to prescribe.", "no_findings": "No findings this month.",
+        "value_col": "this branch", "mean_col": "district average", "severity_col": "severity",
         "summary": "Diagnosis of {period} (rules {version}): {branches} branches, {members} members",
         "branch_lamps": "Branch lamps", "member_lamps": "Member lamps",
         "red": "red", "yellow": "yellow", "green": "green",
@@ -49,16 +64,6 @@ LABELS = {
         "explain_title": "Rules for {id} in {period}", "colon": ": ", "sep": ", ",
     },
 }
-
-CATEGORIES = {
-    "org_life": ("组织生活", "org life", ["member_assemblies_attended", "committee_meetings_attended",
-                                           "group_meetings_attended", "party_lectures_attended",
-                                           "theme_party_days_attended"]),
-    "dues": ("党费", "dues", ["dues_paid"]),
-    "vanguard_role": ("示范岗", "model posts", ["model_posts_created"]),
-    "volunteer_service": ("志愿服务", "volunteering", ["volunteer_hours"]),
-}
-
 
 def _fmt(x) -> str:
     x = clean_number(x)
@@ -91,82 +96,6 @@ def summary(diag: Diagnosis, lang: str = "zh", limit: int = 10) -> str:
     return "\n".join(lines)
 
 
-def branch_report(diag: Diagnosis, branch_id: str) -> dict:
-    """Everything a secretary's report shows, as data (no language yet)."""
-    result = next((r for r in diag.branches if r.id == branch_id), None)
-    if result is None:
-        raise KeyError(branch_id)
-    ev = diag.evaluator
-    pidx = parse_period(diag.period)
-    info = ev.dataset.branches.loc[branch_id]
-    members = [m for m in diag.members if m.branch_id == branch_id]
-    frame = ev.frame("member", pidx)
-    ids = [m.id for m in members]
-    rows = frame.reindex(ids)
-    district_pts = frame["vanguard_points"].mean() if "vanguard_points" in frame else np.nan
-    categories = {}
-    for cat, (_zh, _en, cols) in CATEGORIES.items():
-        weights = [diag.ruleset.points.get(c, 0.0) for c in cols]
-        pts = sum(np.nan_to_num(rows[c].to_numpy(), nan=0.0) * w for c, w in zip(cols, weights, strict=True))
-        categories[cat] = float(np.mean(pts)) if len(ids) else None
-    weak_values = []
-    for f in result.findings:
-        ind = diag.ruleset.registry.get("branch", f.indicator)
-        column = ev.column("branch", f.indicator, pidx)
-        mean = aggregate(column.dropna().to_numpy(), Ref("mean")) if column is not None else None
-        weak_values.append({"finding": f, "indicator": ind, "district_mean": mean})
-    ranked = sorted(members, key=lambda m: (-(m.vanguard_points or 0), m.id))
-    return {
-        "result": result, "info": info, "members": members, "findings": weak_values, "categories": categories,
-        "avg_points": float(np.nanmean([m.vanguard_points for m in members if m.vanguard_points is not None]))
-        if members else None,
-        "avg_ytd": float(np.nanmean([m.vanguard_points_ytd for m in members if m.vanguard_points_ytd is not None]))
-        if members else None,
-        "district_points": float(district_pts), "top": ranked[:5],
-        "red_members": [m for m in members if m.lamp == "red"],
-    }
-
-
-def render_branch_text(diag: Diagnosis, branch_id: str, lang: str = "zh") -> str:
-    t = LABELS[lang]
-    data = branch_report(diag, branch_id)
-    r, info = data["result"], data["info"]
-    reg = diag.ruleset.registry
-    zh = lang == "zh"
-    btype = reg.branch_types.get(r.branch_type)
-    lines = [f"{t['report_title']} · {info['name']} ({r.id})",
-             f"{t['period']}{t['colon']}{r.period}    {t['type']}{t['colon']}{(btype.name_zh if zh else btype.name_en) if btype else r.branch_type}"
-             f"    {t['street']}{t['colon']}{info['street']}",
-             f"{t['lamp']}{t['colon']}{t[r.lamp]}", ""]
-    lines.append(f"{t['weak']}{t['colon']}" + t["sep"].join(
-        (reg.topics[w].name_zh if zh else reg.topics[w].name_en) for w in r.weaknesses) if r.weaknesses
-        else f"{t['weak']}{t['colon']}{t['none']}")
-    lines.append(f"{t['findings']}{t['colon']}" if data["findings"] else f"{t['findings']}{t['colon']}{t['none']}")
-    for item in data["findings"]:
-        f = item["finding"]
-        msg = f.message_zh if zh else f.message_en
-        mark = {"red": "●", "yellow": "○"}[f.severity]
-        lines.append(f"  {mark} [{t[f.severity]}] {msg}")
-        if item["district_mean"] is not None and f.value is not None:
-            lines.append("      " + t["value_vs"].format(value=_fmt(f.value), mean=_fmt(item["district_mean"])))
-    lines += ["", f"{t['members']}{t['colon']}"]
-    counts = Counter(m.lamp for m in data["members"])
-    lines.append("  " + t["member_lamps_line"].format(n=len(data["members"]), red=counts.get("red", 0),
-                                                       yellow=counts.get("yellow", 0), green=counts.get("green", 0)))
-    lines.append("  " + t["points"].format(avg=_fmt(data["avg_points"]), district=_fmt(data["district_points"]),
-                                            ytd=_fmt(data["avg_ytd"])))
-    lines.append(f"  {t['categories']}{t['colon']}" + t["sep"].join(
-        f"{(CATEGORIES[c][0] if zh else CATEGORIES[c][1])} {_fmt(v)}" for c, v in data["categories"].items()))
-    if data["top"]:
-        lines.append(f"  {t['top_members']}{t['colon']}" + t["sep"].join(
-            f"{m.id} {_fmt(m.vanguard_points)}" for m in data["top"]))
-    if data["red_members"]:
-        reds = data["red_members"]
-        lines.append(f"  {t['red_members']}{t['colon']}" + t["sep"].join(
-            f"{m.id} ({(m.findings[0].message_zh if zh else m.findings[0].message_en)})" for m in reds[:10]))
-    return "\n".join(lines)
-
-
 def render_explain(diag: Diagnosis, subject: str, subject_id: str, lang: str = "zh") -> str:
     t = LABELS[lang]
     lines = [t["explain_title"].format(id=subject_id, period=diag.period)]
@@ -185,3 +114,51 @@ def render_explain(diag: Diagnosis, subject: str, subject_id: str, lang: str = "
             lines.append(f"    {period}: {what} = {_fmt(tr.value[pos])} {OPS[tr.node.op]} {ref}"
                          f"{'' if tr.node.ref.kind == 'const' else ' = ' + _fmt(tr.reference[pos])} -> {res}")
     return "\n".join(lines)
+
+
+def render_prescriptions_explain(diag: Diagnosis, branch_id: str, lang: str = "zh") -> str:
+    """Why each prescription of a branch was chosen: filters, score factors, diversity discount."""
+    t = LABELS[lang]
+    choices = diag.choices.get(branch_id, [])
+    ranker = "prior"
+    lines = [t["rx_explain_title"].format(id=branch_id, period=diag.period, ranker=ranker)]
+    if not choices:
+        lines.append(t["no_weakness"])
+    topics = diag.ruleset.registry.topics
+    for choice in choices:
+        need = choice.need
+        name = topics[need.topic].name_zh if lang == "zh" else topics[need.topic].name_en
+        lines.append(t["weakness_of"].format(topic=name, rule=need.rule))
+        lines.append("  " + t["rx_pool"].format(n=choice.candidates, inactive=choice.inactive,
+                                                unsuitable=choice.unsuitable, recent=len(choice.recent),
+                                                months=3) + (" " + t["rx_repeats"] if choice.used_repeats else ""))
+        for k, p in enumerate(choice.prescriptions, start=1):
+            factors = " x ".join(f"{name} {_fmt(v)}" for name, v in p.parts)
+            discount = f" x diversity {_fmt(0.6 ** p.same_kind_before)}" if p.same_kind_before else ""
+            lines.append(f"  {k}. {p.resource.id} [{p.resource.kind}] {p.resource.title(lang)}")
+            lines.append(f"     score {_fmt(p.score)} = {factors}{discount}")
+    return "\n".join(lines)
+
+
+def catalog_table(resources: list[Resource], registry: Registry, lang: str = "zh") -> str:
+    """A plain table of resources for a terminal."""
+    t = LABELS[lang]
+    rows = [(t["id_col"], t["kind_col"], t["format_col"], t["active_col"], t["topics_col"], t["title_col"])]
+    for r in resources:
+        kind = KIND_NAMES[r.kind][0 if lang == "zh" else 1]
+        fmt = FORMAT_NAMES[r.format][0 if lang == "zh" else 1]
+        topics = t["sep"].join((registry.topics[x].name_zh if lang == "zh" else registry.topics[x].name_en)
+                               for x in r.topics)
+        rows.append((r.id, kind, fmt, t["yes"] if r.active else t["no"], topics, r.title(lang)))
+    widths = [max(_width(row[c]) for row in rows) for c in range(5)]
+    out = []
+    for row in rows:
+        cells = [row[c] + " " * (widths[c] - _width(row[c])) for c in range(5)]
+        out.append("  ".join(cells + [row[5]]))
+    out.append(f"({len(resources)})")
+    return "\n".join(out)
+
+
+def _width(text: str) -> int:
+    """Columns a string takes in a terminal: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)

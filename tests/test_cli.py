@@ -79,7 +79,7 @@ def test_explain_says_why(runner, small_district):
 def test_branch_report_in_both_languages(runner, small_district):
     zh = runner.invoke(main, ["report", "--data", str(small_district), "--period", "2025-12", "--branch", "B00002"])
     assert zh.exit_code == 0, zh.output
-    assert zh.stdout.startswith("支部党建诊疗报告 · ") and "亮灯：" in zh.stdout and "党员情况：" in zh.stdout
+    assert zh.stdout.startswith("支部党建诊疗报告 · ") and "亮灯：" in zh.stdout and "\n党员情况\n" in zh.stdout and "药方（推荐资源）" in zh.stdout
     en = runner.invoke(main, ["report", "--data", str(small_district), "--period", "2025-12", "--branch", "B00002",
                               "--lang", "en"])
     assert en.stdout.startswith("Branch diagnosis report · ") and "Vanguard points:" in en.stdout

@@ -4,6 +4,8 @@ from diagnosis_service.errors import RuleError
 from diagnosis_service.rules import yamlsafe
 from diagnosis_service.rules.yamlsafe import load_text
 
+from .conftest import RULES
+
 
 def only_problem(exc_info):
     assert len(exc_info.value.problems) == 1
@@ -76,3 +78,32 @@ def test_python_tags_are_not_constructed():
 
 def test_dates_stay_text():
     assert load_text("period: 2025-03-01\n", "d.yaml").data == {"period": "2025-03-01"}
+
+
+BAD_TEXTS = ["a: [1, 2\n", "a: 1\na: 2\n", "a: !!python/object:os.system x\n", "<<: {a: 1}\n", "a: *nope\n",
+             "x: &y 1\n", "- 1\n- {b: 2}\n", "k: {a: 1, a: 2}\n"]
+
+
+@pytest.mark.parametrize("path", sorted(RULES.glob("*.yaml")) + sorted((RULES.parent / "resources_catalog").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_libyaml_and_pure_python_loaders_agree_on_shipped_files(monkeypatch, path):
+    text = path.read_text(encoding="utf-8")
+    fast = load_text(text, path.name)
+    monkeypatch.setattr(yamlsafe, "_CLoader", None)
+    slow = load_text(text, path.name)
+    assert (fast.data, fast.positions, fast.key_positions) == (slow.data, slow.positions, slow.key_positions)
+
+
+@pytest.mark.parametrize("text", BAD_TEXTS)
+def test_libyaml_and_pure_python_loaders_agree_on_bad_input(monkeypatch, text):
+    def outcome():
+        try:
+            doc = load_text(text, "f.yaml")
+        except RuleError as exc:
+            (p,) = exc.problems
+            return ("error", p.line, p.column, "not allowed" in p.message or "duplicate" in p.message)
+        return ("ok", doc.data, doc.positions)
+
+    fast = outcome()
+    monkeypatch.setattr(yamlsafe, "_CLoader", None)
+    assert outcome() == fast

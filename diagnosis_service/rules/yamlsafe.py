@@ -65,6 +65,22 @@ class _Loader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+# libyaml's parser and composer, when PyYAML has them: ~5x faster on the catalog's files. Aliases and
+# anchors are then refused from the event stream before composing (the C composer cannot be hooked).
+_CLoader = getattr(yaml, "CSafeLoader", None)
+
+
+def _refuse_aliases(text: str) -> None:
+    for event in yaml.parse(text, Loader=_CLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not allowed in rule files", event.start_mark)
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            raise yaml.composer.ComposerError(
+                None, None, f"YAML anchors (&{anchor}) are not allowed in rule files", event.start_mark)
+
+
 def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
@@ -75,8 +91,10 @@ def load_text(text: str, file: str) -> Located:
         raise RuleError(Problem(
             f"file is {len(text.encode('utf-8'))} bytes, over the limit of {MAX_FILE_BYTES}",
             file=file, line=1, column=1, suggestion="split it into several files"))
-    loader = _Loader(text)
+    loader = _Loader(text) if _CLoader is None else _CLoader(text)
     try:
+        if _CLoader is not None:
+            _refuse_aliases(text)
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

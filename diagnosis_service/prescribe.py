@@ -1,0 +1,277 @@
+"""Prescriptions (药方): for each weakness of a branch, a short, explained list of remedies.
+
+For one weakness (a topic, with the finding that raised it):
+1. candidates: catalog resources tagged with the topic;
+2. hard filters: active; suitable for the branch's type and street; not prescribed to this branch for
+   this topic in the last ``repeat_months`` months (unless nothing else is left: then the repeats are
+   used and flagged);
+3. scores from a ``Ranker`` (the documented prior, or the effectiveness model);
+4. a greedy pick with diversity: each further resource of a kind already chosen has its score
+   multiplied by ``diversity`` (0.6), so a list is not five videos.
+
+Everything is deterministic: ties break on resource id. See docs/prescriptions.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .catalog import FORMAT_NAMES, Catalog, Resource
+from .data.model import parse_period
+from .engine.findings import Finding, SubjectResult, clean_number
+from .errors import InputError, Problem
+from .ranking import Need, PriorRanker, Ranker, Scored
+from .rules.model import SEVERITY_RANK, RuleSet
+
+DEFAULT_PER_WEAKNESS = 5
+DEFAULT_REPEAT_MONTHS = 3
+DIVERSITY = 0.6
+
+
+@dataclass(frozen=True)
+class Prescription:
+    topic: str
+    rule: str
+    resource: Resource
+    score: float
+    reason_zh: str
+    reason_en: str
+    repeated: bool = False
+    raw_score: float = 0.0
+    parts: tuple[tuple[str, float], ...] = ()
+    same_kind_before: int = 0
+    advice_zh: str = ""  # the reason without the finding it answers (reports show the finding once)
+    advice_en: str = ""
+
+    @property
+    def resource_id(self) -> str:
+        return self.resource.id
+
+    def as_dict(self) -> dict:
+        return {
+            "topic": self.topic, "rule": self.rule, "resource_id": self.resource.id, "kind": self.resource.kind,
+            "title_zh": self.resource.title_zh, "title_en": self.resource.title_en,
+            "score": clean_number(self.score), "reason_zh": self.reason_zh, "reason_en": self.reason_en,
+            "repeated": self.repeated,
+        }
+
+
+@dataclass
+class Choice:
+    """What happened for one weakness: the picks, and what the filters removed (for --explain)."""
+
+    need: Need
+    prescriptions: list[Prescription]
+    candidates: int = 0
+    inactive: int = 0
+    unsuitable: int = 0
+    recent: list[str] = field(default_factory=list)
+    used_repeats: bool = False
+
+
+class History:
+    """Which resources were prescribed to which branch for which topic, by month."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], dict[str, int]] = {}
+
+    def add(self, branch_id: str, period: str, topic: str, resource_id: str) -> None:
+        self.add_month(branch_id, parse_period(period), topic, resource_id)
+
+    def add_month(self, branch_id: str, pidx: int, topic: str, resource_id: str) -> None:
+        months = self._seen.setdefault((branch_id, topic), {})
+        months[resource_id] = max(months.get(resource_id, pidx), pidx)
+
+    def update(self, other: History) -> None:
+        for (branch_id, topic), seen in other._seen.items():
+            for resource_id, pidx in seen.items():
+                self.add_month(branch_id, pidx, topic, resource_id)
+
+    def recent(self, branch_id: str, topic: str, period: str, months: int) -> set[str]:
+        """Resources prescribed in the ``months`` months before ``period`` (not counting it)."""
+        pidx = parse_period(period)
+        seen = self._seen.get((branch_id, topic), {})
+        return {rid for rid, p in seen.items() if pidx - months <= p < pidx}
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._seen.values())
+
+    @classmethod
+    def from_lines(cls, lines: Iterable[str], file: str) -> History:
+        """Read earlier ``diagnose`` output (JSON Lines): the branch objects' prescriptions."""
+        history = cls()
+        problems = []
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                if obj.get("subject") != "branch":
+                    continue
+                for p in obj.get("prescriptions", []):
+                    history.add(obj["id"], obj["period"], p["topic"], p["resource_id"])
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                problems.append(Problem(f"not a diagnose output line ({exc.__class__.__name__}: {exc})", file=file,
+                                        line=n, suggestion="pass files written by `diagnose --out`"))
+                if len(problems) >= 20:
+                    break
+        if problems:
+            raise InputError(problems)
+        return history
+
+
+class Prescriber:
+    def __init__(self, catalog: Catalog, ruleset: RuleSet, ranker: Ranker | None = None,
+                 per_weakness: int = DEFAULT_PER_WEAKNESS, repeat_months: int = DEFAULT_REPEAT_MONTHS,
+                 diversity: float = DIVERSITY):
+        self.catalog = catalog
+        self.ruleset = ruleset
+        self.ranker: Ranker = ranker or PriorRanker()
+        self.per_weakness = per_weakness
+        self.repeat_months = repeat_months
+        self.diversity = diversity
+        self._ranked: dict[tuple, list[Scored]] = {}
+
+    # ---------------------------------------------------------------- needs
+
+    def needs(self, result: SubjectResult, street: str | None, members: int | None = None) -> list[Need]:
+        """One need per weakness, in the order of the weaknesses (most serious first)."""
+        out = []
+        for topic in result.weaknesses:
+            findings = [f for f in result.findings if f.topic == topic]
+            main = min(findings, key=lambda f: (-SEVERITY_RANK[f.severity], -_shortfall(f), f.rule))
+            kinds: list[str] = []
+            for f in [main] + [f for f in findings if f is not main]:
+                rule = self.ruleset.rule(f.rule)
+                for kind in (rule.remedy_kinds if rule else ()):
+                    if kind not in kinds:
+                        kinds.append(kind)
+            out.append(Need(result.id, result.branch_type or "other", street, result.period, topic, main.rule,
+                            main.indicator, main.severity, main.value, main.reference, tuple(kinds), members))
+        return out
+
+    # ---------------------------------------------------------------- choosing
+
+    def choose(self, need: Need, history: History | None = None, finding: Finding | None = None) -> Choice:
+        pool = self.catalog.for_topic(need.topic)
+        choice = Choice(need, [], candidates=len(pool))
+        suitable = []
+        for r in pool:
+            if not r.active:
+                choice.inactive += 1
+            elif not r.suits(need.branch_type, need.street):
+                choice.unsuitable += 1
+            else:
+                suitable.append(r)
+        scored = self._scores(need, suitable)
+        recent = history.recent(need.branch_id, need.topic, need.period, self.repeat_months) if history else set()
+        fresh = [s for s in scored if s.resource.id not in recent]
+        choice.recent = sorted(s.resource.id for s in scored if s.resource.id in recent)
+        if not fresh and scored:
+            fresh, choice.used_repeats = scored, True
+        for s, adjusted, before in self._diverse(fresh):
+            (lead_zh, advice_zh), (lead_en, advice_en) = self._reason(need, s, finding, choice.used_repeats)
+            choice.prescriptions.append(Prescription(
+                need.topic, need.rule, s.resource, round(adjusted, 6), f"{lead_zh}。{advice_zh}",
+                f"{lead_en}. {advice_en}", choice.used_repeats, s.score, s.parts, before, advice_zh, advice_en))
+        return choice
+
+    def for_branch(self, result: SubjectResult, street: str | None, history: History | None = None,
+                   members: int | None = None) -> list[Choice]:
+        findings = {f.rule: f for f in result.findings}
+        return [self.choose(need, history, findings.get(need.rule))
+                for need in self.needs(result, street, members)]
+
+    def _scores(self, need: Need, resources: list[Resource]) -> list[Scored]:
+        """Scores, best first (ties by id); reused between needs the ranker cannot tell apart."""
+        key = self.ranker.cache_key(need)
+        if key is not None and key in self._ranked:
+            return self._ranked[key]
+        scored = sorted(self.ranker.rank(need, resources), key=lambda s: (-s.score, s.resource.id))
+        if key is not None:
+            self._ranked[key] = scored
+        return scored
+
+    def _diverse(self, ranked: list[Scored]) -> list[tuple[Scored, float, int]]:
+        """Greedy pick: the best score after the diversity discount of its kind, per step."""
+        queues: dict[str, list[Scored]] = {}
+        for s in ranked:  # already best first: each kind's queue is too
+            queues.setdefault(s.resource.kind, []).append(s)
+        heads = dict.fromkeys(queues, 0)
+        taken: Counter[str] = Counter()
+        out = []
+        while len(out) < self.per_weakness:
+            best = None
+            for kind, queue in queues.items():
+                if heads[kind] >= len(queue):
+                    continue
+                s = queue[heads[kind]]
+                adjusted = s.score * self.diversity ** taken[kind]
+                key = (-adjusted, -s.score, s.resource.id)
+                if best is None or key < best[0]:
+                    best = (key, s, adjusted)
+            if best is None:
+                break
+            _, s, adjusted = best
+            out.append((s, adjusted, taken[s.resource.kind]))
+            taken[s.resource.kind] += 1
+            heads[s.resource.kind] += 1
+        return out
+
+    # ---------------------------------------------------------------- reasons
+
+    def _reason(self, need: Need, scored: Scored, finding: Finding | None,
+                repeated: bool) -> tuple[tuple[str, str], tuple[str, str]]:
+        """((finding, advice) in zh, (finding, advice) in en)."""
+        r = scored.resource
+        reg = self.ruleset.registry
+        topic = reg.topics.get(need.topic)
+        topic_zh, topic_en = (topic.name_zh, topic.name_en) if topic else (need.topic, need.topic)
+        fmt_zh, fmt_en = FORMAT_NAMES[r.format]
+        why_zh = [f"针对{topic_zh}" if r.topics[0] == need.topic else f"兼顾{topic_zh}"]
+        why_en = [f"made for {topic_en}" if r.topics[0] == need.topic else f"also covers {topic_en}"]
+        if r.branch_types and need.branch_type in r.branch_types:
+            btype = reg.branch_types.get(need.branch_type)
+            why_zh.append(f"适合{btype.name_zh if btype else need.branch_type}")
+            why_en.append(f"suited to {btype.name_en if btype else need.branch_type} branches")
+        if r.streets and need.street in r.streets:
+            why_zh.append(f"面向{need.street}")
+            why_en.append(f"serves {need.street}")
+        why_zh.append(f"{fmt_zh}，约{r.duration_minutes}分钟")
+        why_en.append(f"{fmt_en}, about {r.duration_minutes} min")
+        if repeated:
+            why_zh.append(f"近{self.repeat_months}个月曾推荐，暂无其他合适资源")
+            why_en.append(f"prescribed in the last {self.repeat_months} months; nothing else fits")
+        if scored.note_zh:
+            why_zh.append(scored.note_zh)
+        if scored.note_en:
+            why_en.append(scored.note_en)
+        action_zh, action_en = _action(r)
+        lead_zh = finding.message_zh if finding else f"{topic_zh}存在短板"
+        lead_en = finding.message_en if finding else f"A weakness in {topic_en}"
+        return ((lead_zh.rstrip("。"), f"推荐{action_zh}（{'，'.join(why_zh)}）。"),
+                (lead_en.rstrip("."), f"Suggested: {action_en} ({'; '.join(why_en)})."))
+
+
+def _action(r: Resource) -> tuple[str, str]:
+    if r.kind == "base":
+        return f"组织党员到「{r.title_zh}」开展现场教学", f"on-site teaching at {r.title_en}"
+    if r.kind == "lecturer":
+        return f"邀请红色讲师宣讲「{r.title_zh}」", f"invite a red lecturer: {r.title_en}"
+    if r.kind == "lesson":
+        return f"开展{r.title_zh}", f"hold the {r.title_en}"
+    if r.kind == "video":
+        return f"组织集体观看「{r.title_zh}」", f"watch together \"{r.title_en}\""
+    return f"开展「{r.title_zh}」", f"run the activity \"{r.title_en}\""
+
+
+def _shortfall(f: Finding) -> float:
+    if f.value is None or f.reference is None:
+        return 0.0
+    return abs(f.value - f.reference) / max(abs(f.reference), 1.0)
+
+
+__all__ = ["Choice", "History", "Prescriber", "Prescription"]
