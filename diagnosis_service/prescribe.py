@@ -111,8 +111,10 @@ class History:
                 obj = json.loads(line)
                 if obj.get("subject") != "branch":
                     continue
+                branch_id, period = obj["id"], obj["period"]
+                parse_period(period)
                 for p in obj.get("prescriptions", []):
-                    history.add(obj["id"], obj["period"], p["topic"], p["resource_id"])
+                    history.add(branch_id, period, p["topic"], p["resource_id"])
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 problems.append(Problem(f"not a diagnose output line ({exc.__class__.__name__}: {exc})", file=file,
                                         line=n, suggestion="pass files written by `diagnose --out`"))
