@@ -29,6 +29,7 @@ test: $(STAMP)
 	$(BIN)/ruff check diagnosis_service tests benchmarks
 	$(BIN)/diagnosis-service rules check
 	$(BIN)/diagnosis-service rules test
+	$(BIN)/diagnosis-service catalog check
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

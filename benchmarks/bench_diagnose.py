@@ -23,9 +23,11 @@ import pandas as pd
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from diagnosis_service.catalog import load_catalog  # noqa: E402
 from diagnosis_service.data.csvdir import FILES, load_dir, write_dir  # noqa: E402
 from diagnosis_service.diagnose import Diagnosis, write_lines  # noqa: E402
 from diagnosis_service.engine import make_evaluator  # noqa: E402
+from diagnosis_service.prescribe import Prescriber  # noqa: E402
 from diagnosis_service.rules import load_ruleset  # noqa: E402
 from diagnosis_service.simulate import SimulationSpec, simulate  # noqa: E402
 
@@ -40,9 +42,9 @@ def ensure_district(directory: Path, ruleset) -> None:
     write_dir(simulate(SimulationSpec(), ruleset.registry), directory, ruleset.registry)
 
 
-def run_cli(data: Path, period: str, out: Path) -> tuple[float, int]:
+def run_cli(data: Path, period: str, out: Path, extra: tuple[str, ...] = ()) -> tuple[float, int]:
     exe = Path(sys.executable).parent / "diagnosis-service"
-    cmd = [str(exe), "diagnose", "--data", str(data), "--period", period, "--out", str(out)]
+    cmd = [str(exe), "diagnose", "--data", str(data), "--period", period, "--out", str(out), *extra]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
     wall = time.perf_counter() - start
@@ -64,6 +66,18 @@ def stages(data: Path, period: str, out: Path, rules_dir: Path) -> dict[str, flo
     t = time.perf_counter()
     branches, members = evaluator.run(period)
     times["evaluate rules"] = time.perf_counter() - t
+    t = time.perf_counter()
+    catalog = load_catalog(REPO / "resources_catalog", ruleset.registry)
+    times["load catalog"] = time.perf_counter() - t
+    t = time.perf_counter()
+    prescriber = Prescriber(catalog, ruleset)
+    streets = dataset.branches["street"].to_dict()
+    weaknesses = 0
+    for result in branches:
+        choices = prescriber.for_branch(result, streets.get(result.id))
+        result.extra["prescriptions"] = [p.as_dict() for c in choices for p in c.prescriptions]
+        weaknesses += len(choices)
+    times[f"prescribe ({weaknesses} weaknesses)"] = time.perf_counter() - t
     t = time.perf_counter()
     write_lines(Diagnosis(period, ruleset, branches, members, evaluator).lines(), out)
     times["write JSON Lines"] = time.perf_counter() - t
@@ -100,6 +114,8 @@ def main() -> None:
     print(f"district: {args.data} ({sum(sizes.values()) / 1e6:.1f} MB of CSV), period {args.period}")
 
     calib_before = calibration()
+    plain = statistics.median(run_cli(args.data, args.period, out, ("--prescriptions", "0"))[0]
+                              for _ in range(args.runs))
     walls, peak = [], 0
     for _ in range(args.runs):
         wall, peak_run = run_cli(args.data, args.period, out)
@@ -114,12 +130,15 @@ def main() -> None:
 
     print(f"\nend to end (diagnosis-service diagnose --out, {args.runs} runs, {lines} lines written)")
     print(f"  wall time   median {median:6.2f} s   min {min(walls):.2f} s   max {max(walls):.2f} s")
+    print(f"  without prescriptions (--prescriptions 0): median {plain:.2f} s "
+          f"(target {TARGET_SECONDS:.1f} s: ratio {plain / TARGET_SECONDS:.2f})")
     print(f"  peak memory {peak / 1024**2:8.0f} MiB")
     print("\nstages, in-process (median)")
     for name in parts[0]:
         print(f"  {name:22s} {statistics.median(p[name] for p in parts):6.3f} s")
     print("\nratios")
     print(f"  wall / target {TARGET_SECONDS:.1f} s          {median / TARGET_SECONDS:5.2f}  "
+          "(with prescriptions) "
           f"({'met' if median < TARGET_SECONDS else 'MISSED'})")
     print(f"  memory / target 1.5 GiB      {peak / TARGET_BYTES:5.2f}  "
           f"({'met' if peak < TARGET_BYTES else 'MISSED'})")

@@ -31,7 +31,7 @@ DEFAULT_REPEAT_MONTHS = 3
 DIVERSITY = 0.6
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: created by the ten thousand; treat as read-only
 class Prescription:
     topic: str
     rule: str
@@ -70,6 +70,9 @@ class Choice:
     unsuitable: int = 0
     recent: list[str] = field(default_factory=list)
     used_repeats: bool = False
+    ranker: str = "prior"
+    repeat_months: int = DEFAULT_REPEAT_MONTHS
+    diversity: float = DIVERSITY
 
 
 class History:
@@ -135,7 +138,8 @@ class Prescriber:
         self.per_weakness = per_weakness
         self.repeat_months = repeat_months
         self.diversity = diversity
-        self._ranked: dict[tuple, list[Scored]] = {}
+        self._ranked: dict[tuple, tuple] = {}
+        self._advice_cache: dict[tuple, tuple[str, str]] = {}
 
     # ---------------------------------------------------------------- needs
 
@@ -158,24 +162,20 @@ class Prescriber:
     # ---------------------------------------------------------------- choosing
 
     def choose(self, need: Need, history: History | None = None, finding: Finding | None = None) -> Choice:
-        pool = self.catalog.for_topic(need.topic)
-        choice = Choice(need, [], candidates=len(pool))
-        suitable = []
-        for r in pool:
-            if not r.active:
-                choice.inactive += 1
-            elif not r.suits(need.branch_type, need.street):
-                choice.unsuitable += 1
-            else:
-                suitable.append(r)
-        scored = self._scores(need, suitable)
+        counts, scored, picks = self._ranked_pool(need)
+        candidates, inactive, unsuitable = counts
+        choice = Choice(need, [], candidates, inactive, unsuitable, ranker=self.ranker.name,
+                        repeat_months=self.repeat_months, diversity=self.diversity)
         recent = history.recent(need.branch_id, need.topic, need.period, self.repeat_months) if history else set()
-        fresh = [s for s in scored if s.resource.id not in recent]
-        choice.recent = sorted(s.resource.id for s in scored if s.resource.id in recent)
-        if not fresh and scored:
-            fresh, choice.used_repeats = scored, True
-        for s, adjusted, before in self._diverse(fresh):
-            (lead_zh, advice_zh), (lead_en, advice_en) = self._reason(need, s, finding, choice.used_repeats)
+        if recent and any(s.resource.id in recent for s in scored):
+            fresh = [s for s in scored if s.resource.id not in recent]
+            choice.recent = sorted(s.resource.id for s in scored if s.resource.id in recent)
+            if not fresh:
+                fresh, choice.used_repeats = scored, True
+            picks = self._diverse(fresh)
+        lead_zh, lead_en = self._lead(need, finding)
+        for s, adjusted, before in picks:
+            advice_zh, advice_en = self._advice(need, s, choice.used_repeats)
             choice.prescriptions.append(Prescription(
                 need.topic, need.rule, s.resource, round(adjusted, 6), f"{lead_zh}。{advice_zh}",
                 f"{lead_en}. {advice_en}", choice.used_repeats, s.score, s.parts, before, advice_zh, advice_en))
@@ -187,15 +187,21 @@ class Prescriber:
         return [self.choose(need, history, findings.get(need.rule))
                 for need in self.needs(result, street, members)]
 
-    def _scores(self, need: Need, resources: list[Resource]) -> list[Scored]:
-        """Scores, best first (ties by id); reused between needs the ranker cannot tell apart."""
+    def _ranked_pool(self, need: Need) -> tuple[tuple[int, int, int], list[Scored], list[tuple[Scored, float, int]]]:
+        """(candidates, inactive, unsuitable), the suitable resources scored best first (ties by id) and
+        the pick without history; reused between needs the ranker cannot tell apart (a district has a
+        few thousand weaknesses but only some hundred distinct ones for the prior)."""
         key = self.ranker.cache_key(need)
         if key is not None and key in self._ranked:
             return self._ranked[key]
-        scored = sorted(self.ranker.rank(need, resources), key=lambda s: (-s.score, s.resource.id))
+        pool = self.catalog.for_topic(need.topic)
+        inactive = sum(not r.active for r in pool)
+        suitable = [r for r in pool if r.active and r.suits(need.branch_type, need.street)]
+        scored = sorted(self.ranker.rank(need, suitable), key=lambda s: (-s.score, s.resource.id))
+        entry = ((len(pool), inactive, len(pool) - inactive - len(suitable)), scored, self._diverse(scored))
         if key is not None:
-            self._ranked[key] = scored
-        return scored
+            self._ranked[key] = entry
+        return entry
 
     def _diverse(self, ranked: list[Scored]) -> list[tuple[Scored, float, int]]:
         """Greedy pick: the best score after the diversity discount of its kind, per step."""
@@ -225,10 +231,22 @@ class Prescriber:
 
     # ---------------------------------------------------------------- reasons
 
-    def _reason(self, need: Need, scored: Scored, finding: Finding | None,
-                repeated: bool) -> tuple[tuple[str, str], tuple[str, str]]:
-        """((finding, advice) in zh, (finding, advice) in en)."""
+    def _lead(self, need: Need, finding: Finding | None) -> tuple[str, str]:
+        """The finding a prescription answers, in both languages."""
+        if finding is not None:
+            return finding.message_zh.rstrip("。"), finding.message_en.rstrip(".")
+        topic = self.ruleset.registry.topics.get(need.topic)
+        return (f"{topic.name_zh if topic else need.topic}存在短板",
+                f"A weakness in {topic.name_en if topic else need.topic}")
+
+    def _advice(self, need: Need, scored: Scored, repeated: bool) -> tuple[str, str]:
+        """What to do and why, in both languages (cached: it depends on few things)."""
         r = scored.resource
+        key = (r.id, need.topic, need.branch_type if r.branch_types else None, need.street if r.streets else None,
+               repeated, scored.note_zh, scored.note_en)
+        cached = self._advice_cache.get(key)
+        if cached is not None:
+            return cached
         reg = self.ruleset.registry
         topic = reg.topics.get(need.topic)
         topic_zh, topic_en = (topic.name_zh, topic.name_en) if topic else (need.topic, need.topic)
@@ -252,10 +270,10 @@ class Prescriber:
         if scored.note_en:
             why_en.append(scored.note_en)
         action_zh, action_en = _action(r)
-        lead_zh = finding.message_zh if finding else f"{topic_zh}存在短板"
-        lead_en = finding.message_en if finding else f"A weakness in {topic_en}"
-        return ((lead_zh.rstrip("。"), f"推荐{action_zh}（{'，'.join(why_zh)}）。"),
-                (lead_en.rstrip("."), f"Suggested: {action_en} ({'; '.join(why_en)})."))
+        advice = (f"推荐{action_zh}（{'，'.join(why_zh)}）。", f"Suggested: {action_en} ({'; '.join(why_en)}).")
+        if len(self._advice_cache) < 100_000:
+            self._advice_cache[key] = advice
+        return advice
 
 
 def _action(r: Resource) -> tuple[str, str]:

@@ -56,7 +56,7 @@ class Need:
         return abs(self.value - self.reference) / max(abs(self.reference), 1.0)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a district creates ~100,000 of these and frozen init is slow
 class Scored:
     resource: Resource
     score: float
@@ -82,10 +82,11 @@ class PriorRanker:
     name = "prior"
 
     def rank(self, need: Need, resources: Sequence[Resource]) -> list[Scored]:
+        kinds = {k: kind_preference(k, need.preferred_kinds) for k in {r.kind for r in resources}}
         out = []
         for r in resources:
             topic = TOPIC_MAIN if r.topics[0] == need.topic else TOPIC_OTHER
-            kind = kind_preference(r.kind, need.preferred_kinds)
+            kind = kinds[r.kind]
             btype = TYPE_SPECIFIC if r.branch_types and need.branch_type in r.branch_types else TYPE_GENERAL
             place = LOCAL if r.streets and need.street in r.streets else DISTRICT_WIDE
             score = round(topic * kind * btype * place, 6)

@@ -120,7 +120,7 @@ def render_prescriptions_explain(diag: Diagnosis, branch_id: str, lang: str = "z
     """Why each prescription of a branch was chosen: filters, score factors, diversity discount."""
     t = LABELS[lang]
     choices = diag.choices.get(branch_id, [])
-    ranker = "prior"
+    ranker = choices[0].ranker if choices else "-"
     lines = [t["rx_explain_title"].format(id=branch_id, period=diag.period, ranker=ranker)]
     if not choices:
         lines.append(t["no_weakness"])
@@ -131,12 +131,13 @@ def render_prescriptions_explain(diag: Diagnosis, branch_id: str, lang: str = "z
         lines.append(t["weakness_of"].format(topic=name, rule=need.rule))
         lines.append("  " + t["rx_pool"].format(n=choice.candidates, inactive=choice.inactive,
                                                 unsuitable=choice.unsuitable, recent=len(choice.recent),
-                                                months=3) + (" " + t["rx_repeats"] if choice.used_repeats else ""))
+                                                months=choice.repeat_months) + (" " + t["rx_repeats"] if choice.used_repeats else ""))
         for k, p in enumerate(choice.prescriptions, start=1):
-            factors = " x ".join(f"{name} {_fmt(v)}" for name, v in p.parts)
-            discount = f" x diversity {_fmt(0.6 ** p.same_kind_before)}" if p.same_kind_before else ""
+            factors = " x ".join(f"{name} {clean_number(v)}" for name, v in p.parts)
+            discount = (f" x diversity {clean_number(choice.diversity ** p.same_kind_before)}"
+                        if p.same_kind_before else "")
             lines.append(f"  {k}. {p.resource.id} [{p.resource.kind}] {p.resource.title(lang)}")
-            lines.append(f"     score {_fmt(p.score)} = {factors}{discount}")
+            lines.append(f"     score {clean_number(p.score)} = {factors}{discount}")
     return "\n".join(lines)
 
 
