@@ -49,7 +49,8 @@ def branch_report(diag: Diagnosis, branch_id: str) -> dict:
         pts = sum(np.nan_to_num(rows[c].to_numpy(), nan=0.0) * w for c, w in zip(cols, weights, strict=True))
         categories[cat] = float(np.mean(pts)) if len(ids) else None
     weak_values = []
-    for f in result.findings:
+    order = {topic: k for k, topic in enumerate(result.weaknesses)}
+    for f in sorted(result.findings, key=lambda f: order.get(f.topic, len(order))):  # stable: severity kept
         ind = diag.ruleset.registry.get("branch", f.indicator)
         column = ev.column("branch", f.indicator, pidx)
         mean = aggregate(column.dropna().to_numpy(), Ref("mean")) if column is not None else None

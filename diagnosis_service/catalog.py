@@ -85,6 +85,11 @@ class Catalog:
     streets: tuple[str, ...]
     version: str
     directory: str
+    street_names_en: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def street_en(self, street: str | None) -> str | None:
+        """A street's English name (the data spells streets in Chinese)."""
+        return self.street_names_en.get(street or "", street)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", {r.id: r for r in self.resources})
@@ -143,6 +148,7 @@ def _collect(directory: Path, registry: Registry, problems: list[Problem]) -> Ca
         return None
     digest = hashlib.sha256()
     streets = _streets(directory / DISTRICT_FILE, problems, digest)
+    names_en = dict(streets)
     known = {p.name for p in directory.glob("*.yaml")}
     for name in sorted(known - set(FILES.values()) - {DISTRICT_FILE}):
         problems.append(Problem(f"unexpected file '{name}' in the catalog", file=str(directory / name),
@@ -167,10 +173,11 @@ def _collect(directory: Path, registry: Registry, problems: list[Problem]) -> Ca
         return None
     ordered = tuple(sorted(resources.values(), key=lambda r: r.id))
     problems.extend(_coverage(ordered, registry, directory))
-    return Catalog(ordered, tuple(streets), digest.hexdigest()[:12], str(directory))
+    return Catalog(ordered, tuple(names_en), digest.hexdigest()[:12], str(directory), names_en)
 
 
-def _streets(path: Path, problems: list[Problem], digest) -> list[str]:
+def _streets(path: Path, problems: list[Problem], digest) -> list[tuple[str, str]]:
+    """(zh, en) names of the district's streets and towns."""
     if not path.exists():
         problems.append(Problem("missing district file (the streets and towns resources may be limited to)",
                                 file=str(path)))
@@ -189,11 +196,11 @@ def _streets(path: Path, problems: list[Problem], digest) -> list[str]:
         if not isinstance(item, dict) or not all(isinstance(item.get(k), str) and item[k] for k in ("zh", "en")):
             problems.append(doc.problem(("streets", i), "each street needs 'zh' and 'en' names"))
             continue
-        out.append(item["zh"])
+        out.append((item["zh"], item["en"]))
     return out
 
 
-def _parse_file(doc: Located, kind: str, registry: Registry, streets: list[str],
+def _parse_file(doc: Located, kind: str, registry: Registry, streets: list[tuple[str, str]],
                 problems: list[Problem]) -> Iterable[Resource]:
     data = doc.data
     if not isinstance(data, dict):
@@ -219,7 +226,8 @@ def _parse_file(doc: Located, kind: str, registry: Registry, streets: list[str],
             yield res
 
 
-def _parse_resource(doc: Located, path: tuple, item: Any, kind: str, registry: Registry, streets: list[str],
+def _parse_resource(doc: Located, path: tuple, item: Any, kind: str, registry: Registry,
+                    streets: list[tuple[str, str]],
                     problems: list[Problem]) -> Resource | None:
     if not isinstance(item, dict):
         problems.append(doc.problem(path, "a resource must be a mapping (id, title_zh, title_en, topics, ...)"))
@@ -271,7 +279,7 @@ def _parse_resource(doc: Located, path: tuple, item: Any, kind: str, registry: R
     if "active" in item and not isinstance(item["active"], bool):
         bad("active", f"active must be true or false, got {item['active']!r}")
     types = _all_or_list(doc, path, item, "branch_types", registry.branch_types, what, problems)
-    where = _all_or_list(doc, path, item, "streets", streets, what, problems)
+    where = _all_or_list(doc, path, item, "streets", [zh for zh, _ in streets], what, problems)
     if len(problems) > before or rid is None:
         return None
     line, _ = doc.where(path)

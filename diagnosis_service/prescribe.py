@@ -259,7 +259,7 @@ class Prescriber:
             why_en.append(f"suited to {btype.name_en if btype else need.branch_type} branches")
         if r.streets and need.street in r.streets:
             why_zh.append(f"面向{need.street}")
-            why_en.append(f"serves {need.street}")
+            why_en.append(f"serves {self.catalog.street_en(need.street)}")
         why_zh.append(f"{fmt_zh}，约{r.duration_minutes}分钟")
         why_en.append(f"{fmt_en}, about {r.duration_minutes} min")
         if repeated:
