@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .catalog import KIND_NAMES
+from .catalog import KIND_NAMES, Resource
 from .data.model import parse_period
 from .diagnose import Diagnosis
 from .engine.evaluator import aggregate
 from .report import LABELS, _fmt
-from .rules.model import Ref
+from .rules.model import Ref, Registry
 
 CATEGORIES = {
     "org_life": ("组织生活", "org life", ["member_assemblies_attended", "committee_meetings_attended",
@@ -64,8 +64,17 @@ def branch_report(diag: Diagnosis, branch_id: str) -> dict:
         if members else None,
         "district_points": float(district_pts), "top": ranked[:5],
         "red_members": [m for m in members if m.lamp == "red"],
-        "choices": diag.choices.get(branch_id, []),
+        "prescriptions": [(c.need.topic, [prescription_view(p.as_dict(), p.resource, p.advice_zh, p.advice_en)
+                                          for p in c.prescriptions])
+                          for c in diag.choices.get(branch_id, [])],
     }
+
+
+def prescription_view(item: dict, resource: Resource | None, advice_zh: str, advice_en: str) -> dict:
+    """What the report shows of one prescription (the service builds the same from its log)."""
+    text = resource.text if resource is not None else {}
+    return {"kind": item["kind"], "advice_zh": advice_zh, "advice_en": advice_en,
+            "booking_zh": text.get("booking_zh"), "booking_en": text.get("booking_en")}
 
 
 # ------------------------------------------------------------------------------------------- document
@@ -88,11 +97,14 @@ class Document:
 
 
 def report_document(diag: Diagnosis, branch_id: str, lang: str = "zh") -> Document:
+    return document_from(branch_report(diag, branch_id), diag.ruleset.registry, lang)
+
+
+def document_from(data: dict, reg: Registry, lang: str = "zh") -> Document:
+    """The report document from report data (``branch_report``, or the service's equivalent)."""
     t = LABELS[lang]
     zh = lang == "zh"
-    data = branch_report(diag, branch_id)
     r, info = data["result"], data["info"]
-    reg = diag.ruleset.registry
 
     def topic_name(topic: str) -> str:
         named = reg.topics.get(topic)
@@ -138,15 +150,15 @@ def report_document(diag: Diagnosis, branch_id: str, lang: str = "zh") -> Docume
     sections.append(people)
 
     rx = Section(t["prescriptions"])
-    if not data["choices"]:
+    if not data["prescriptions"]:
         rx.blocks.append(("p", t["no_weakness"]))
-    for choice in data["choices"]:
-        rx.blocks.append(("h", topic_name(choice.need.topic)))
+    for topic, views in data["prescriptions"]:
+        rx.blocks.append(("h", topic_name(topic)))
         items = []
-        for p in choice.prescriptions:
-            kind = KIND_NAMES[p.resource.kind][0 if zh else 1]
-            booking = p.resource.text.get("booking_zh" if zh else "booking_en")
-            items.append((f"[{kind}] {p.advice_zh if zh else p.advice_en}", [booking] if booking else []))
+        for v in views:
+            kind = KIND_NAMES[v["kind"]][0 if zh else 1]
+            booking = v["booking_zh" if zh else "booking_en"]
+            items.append((f"[{kind}] {v['advice_zh' if zh else 'advice_en']}", [booking] if booking else []))
         rx.blocks.append(("list", items) if items else ("p", t["none"]))
     sections.append(rx)
     return Document(lang, f"{t['report_title']} · {info['name']} ({r.id})", facts, r.lamp, t[r.lamp], sections)
@@ -155,7 +167,10 @@ def report_document(diag: Diagnosis, branch_id: str, lang: str = "zh") -> Docume
 # ------------------------------------------------------------------------------------------- renderers
 
 def render_branch(diag: Diagnosis, branch_id: str, lang: str = "zh", fmt: str = "text") -> str:
-    doc = report_document(diag, branch_id, lang)
+    return render(report_document(diag, branch_id, lang), fmt)
+
+
+def render(doc: Document, fmt: str = "text") -> str:
     return {"text": render_text, "markdown": render_markdown, "html": render_html}[fmt](doc)
 
 
@@ -265,4 +280,5 @@ def render_html(doc: Document) -> str:
     return "\n".join(out) + "\n"
 
 
-__all__ = ["FORMATS", "branch_report", "render_branch", "report_document"]
+__all__ = ["FORMATS", "branch_report", "document_from", "prescription_view", "render", "render_branch",
+           "report_document"]

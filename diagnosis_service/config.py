@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,13 +17,46 @@ class Settings:
     catalog_dir: Path
     models_dir: Path
     var_dir: Path
+    database_url: str = ""  # empty: an SQLite file under var_dir
+    secret_key: str = ""  # empty: kept in var_dir/secret_key (signs the report page's login cookie)
+    max_body_bytes: int = 64 * 1024 * 1024
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
+        var_dir = Path(env.get("DIAGNOSIS_VAR", REPO_DIR / "var"))
         return cls(
             rules_dir=Path(env.get("DIAGNOSIS_RULES", REPO_DIR / "rules")),
             catalog_dir=Path(env.get("DIAGNOSIS_CATALOG", REPO_DIR / "resources_catalog")),
             models_dir=Path(env.get("DIAGNOSIS_MODELS", REPO_DIR / "models")),
-            var_dir=Path(env.get("DIAGNOSIS_VAR", REPO_DIR / "var")),
+            var_dir=var_dir,
+            database_url=env.get("DATABASE_URL", ""),
+            secret_key=env.get("DIAGNOSIS_SECRET_KEY", ""),
+            max_body_bytes=int(float(env.get("DIAGNOSIS_MAX_BODY_MB", "64")) * 1024 * 1024),
+            log_level=env.get("DIAGNOSIS_LOG_LEVEL", "INFO").upper(),
         )
+
+    def db_url(self) -> str:
+        from .store import default_url
+
+        return self.database_url or default_url(self.var_dir)
+
+    def secret(self) -> str:
+        """The configured secret, or one created once in var_dir (mode 0600) and reused after."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret_key"
+        if not path.exists():
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".secret_key.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+            try:
+                os.link(tmp, path)  # atomic, and never replaces a key another process made first
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_text().strip()

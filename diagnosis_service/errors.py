@@ -77,6 +77,18 @@ class CatalogError(DiagnosisError):
     exit_code = 1
 
 
+class NotFound(DiagnosisError):
+    """Something a request names does not exist (HTTP 404)."""
+
+    exit_code = 2
+
+
+class Conflict(DiagnosisError):
+    """A valid request the current state does not allow yet, e.g. prescriptions before a diagnosis (HTTP 409)."""
+
+    exit_code = 2
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """A 'did you mean' hint for a misspelled id, or None when nothing is close."""
     close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)

@@ -1,0 +1,55 @@
+"""The HTTP service: a Flask application factory (as flaskr), one blueprint per area.
+
+    create_app()                 settings from the environment (config.Settings)
+    create_app({"DATABASE_URL": ..., "AUTO_UPGRADE": True, ...})   tests and tools
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from ..config import Settings
+from ..runtime import Runtime
+from ..store import make_engine
+from ..store.migrate import upgrade
+from . import auth, db, logs, problems
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    settings: Settings = (test_config or {}).get("SETTINGS") or Settings.from_env()
+    app.config.from_mapping(
+        DATABASE_URL=settings.db_url(),
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        AUTO_UPGRADE=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+    )
+    if test_config:
+        app.config.update({k: v for k, v in test_config.items() if k != "SETTINGS"})
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = settings.secret()
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    logs.configure(settings.log_level)
+
+    engine = make_engine(app.config["DATABASE_URL"])
+    if app.config["AUTO_UPGRADE"]:
+        upgrade(engine)
+    runtime = Runtime(settings, engine)
+    app.extensions["diagnosis"] = runtime
+    try:
+        runtime.start()
+    except Exception as exc:  # no schema yet, broken rules: /readyz says why, /healthz still answers
+        app.extensions["diagnosis_start_error"] = f"{exc.__class__.__name__}: {exc}"
+
+    logs.register(app)
+    app.before_request(auth.load_identity)
+    app.teardown_appcontext(db.close_db)
+    problems.register(app)
+
+    from . import api_data, api_diagnoses, api_prescriptions, api_reference, api_rules, health, openapi, pages
+
+    for module in (health, api_reference, api_data, api_diagnoses, api_prescriptions, api_rules, openapi, pages):
+        app.register_blueprint(module.bp)
+    return app

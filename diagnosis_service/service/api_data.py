@@ -1,0 +1,31 @@
+"""Metrics in: a whole period (PUT) and single events (POST)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify
+
+from .. import workflows
+from .auth import actor, roles
+from .db import runtime, transaction
+from .request_args import json_body
+
+bp = Blueprint("data", __name__, url_prefix="/v1")
+
+
+@bp.put("/periods/<period>/metrics")
+@roles("platform")
+def put_metrics(period: str):
+    """Store a period's metrics: validated whole first; all or nothing; idempotent; corrections recorded."""
+    body = json_body()
+    with transaction() as conn:
+        out = workflows.ingest_period(conn, runtime().registry, period, body, actor(), g.request_id)
+    return jsonify(out)
+
+
+@bp.post("/events")
+@roles("platform")
+def post_event():
+    """One subject's new values for a period, re-evaluated at once (durable_rules single-subject path)."""
+    body = json_body()
+    rt = runtime()
+    return jsonify(workflows.apply_event(rt, rt.engine, body, actor(), g.request_id))

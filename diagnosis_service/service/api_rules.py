@@ -1,0 +1,93 @@
+"""Rule administration: read, validate, preview and publish rule-set versions; roll back."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from .. import workflows
+from ..errors import InputError, NotFound, Problem
+from ..store import rulesets as versions_store
+from .auth import actor, roles
+from .db import get_db, runtime
+from .problems import problem_item
+from .request_args import json_body
+
+bp = Blueprint("rules", __name__, url_prefix="/v1/rules")
+
+
+def _files_from_request() -> tuple[object, dict]:
+    """Rule files from the body: JSON {"files": {...}, ...}, or raw YAML with ?file=NAME.yaml."""
+    if request.mimetype in ("application/yaml", "application/x-yaml", "text/yaml", "text/plain"):
+        name = request.args.get("file")
+        if not name:
+            raise InputError(Problem("with a YAML body, say which file it is: ?file=NAME.yaml", file="query",
+                                     column="file"))
+        return {name: request.get_data(as_text=True)}, {}
+    body = json_body()
+    if not isinstance(body, dict):
+        raise InputError(Problem("the body must be an object with 'files'", file="body"))
+    return body.get("files"), body
+
+
+@bp.get("")
+@roles("platform", "admin")
+def active_rules():
+    """The active rule-set version with its files."""
+    active = runtime().current()
+    row = versions_store.get(get_db(), active.version)
+    return jsonify(workflows.rule_version_json({k: v for k, v in row.items() if k != "diff"}))
+
+
+@bp.post("/validate")
+@roles("platform", "admin")
+def validate():
+    """Check rule files (merged over the active version) without publishing: errors with line and column."""
+    files, _ = _files_from_request()
+    problems = workflows.validate_rules(runtime(), files)
+    return jsonify(valid=not problems, errors=[problem_item(p) for p in problems])
+
+
+@bp.post("/preview")
+@roles("platform", "admin")
+def preview():
+    """Which branches and members would change lamp or findings in a period under the candidate rules."""
+    body = json_body()
+    if not isinstance(body, dict):
+        raise InputError(Problem("the body must be an object with 'files' and 'period'", file="body"))
+    rt = runtime()
+    return jsonify(workflows.preview_rules(rt, rt.engine, body.get("files"), body.get("period")))
+
+
+@bp.put("")
+@roles("admin")
+def publish():
+    """Publish a new version atomically: refused whole if any check fails (the active one keeps serving)."""
+    files, body = _files_from_request()
+    comment = body.get("comment") if body else request.args.get("comment")
+    rt = runtime()
+    return jsonify(workflows.publish_rules(rt, rt.engine, files, comment, actor())), 201
+
+
+@bp.get("/versions")
+@roles("platform", "admin")
+def versions():
+    """Every version: who published it, when, why, and whether it is active."""
+    return jsonify(versions=[workflows.rule_version_json(v) for v in versions_store.listing(get_db())])
+
+
+@bp.get("/versions/<int:version>")
+@roles("platform", "admin")
+def version(version: int):
+    """One version with its files and the diff against the version it was based on."""
+    row = versions_store.get(get_db(), version)
+    if row is None:
+        raise NotFound(Problem(f"no rule-set version {version}", column="version"))
+    return jsonify(workflows.rule_version_json(row))
+
+
+@bp.post("/versions/<int:version>/activate")
+@roles("admin")
+def activate(version: int):
+    """Make a stored version the active one (roll back), without a restart."""
+    rt = runtime()
+    return jsonify(workflows.activate_version(rt, rt.engine, version))

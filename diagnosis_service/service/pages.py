@@ -1,0 +1,86 @@
+"""The secretary's page: the branch report as HTML (zh by default, ?lang=en), behind a token login."""
+
+from __future__ import annotations
+
+import html
+
+from flask import Blueprint, Response, g, redirect, request, session, url_for
+
+from .. import workflows
+from ..branch_report import document_from, render_html
+from ..store import tokens as tokens_store
+from .auth import require_branch
+from .db import get_db, runtime, transaction
+from .request_args import period_arg
+
+bp = Blueprint("pages", __name__)
+
+LOGIN = {
+    "zh": ("登录", "请输入您的访问令牌（由管理员发放）", "令牌", "登录", "令牌无效或已停用"),
+    "en": ("Sign in", "Enter your access token (issued by the administrator)", "Token", "Sign in",
+           "The token is not valid or has been revoked"),
+}
+
+
+def _login_page(lang: str, next_url: str, error: bool = False, status: int = 200) -> Response:
+    title, intro, label, button, bad = LOGIN[lang]
+    e = html.escape
+    body = f"""<!doctype html>
+<html lang="{'zh-CN' if lang == 'zh' else 'en'}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{e(title)}</title>
+<style>body{{font-family:system-ui,"PingFang SC","Microsoft YaHei",sans-serif;max-width:28rem;margin:4rem auto;
+padding:0 1rem}}input{{width:100%;padding:.5rem;margin:.5rem 0}}button{{padding:.5rem 1.5rem}}
+.error{{color:#c62828}}</style></head><body>
+<h1>{e(title)}</h1><p>{e(intro)}</p>{f'<p class="error">{e(bad)}</p>' if error else ''}
+<form method="post" action="{e(url_for('pages.login_post'))}">
+<input type="hidden" name="next" value="{e(next_url)}"><input type="hidden" name="lang" value="{e(lang)}">
+<label>{e(label)}<input type="password" name="token" autocomplete="off" required></label>
+<button type="submit">{e(button)}</button></form></body></html>"""
+    return Response(body, status=status, mimetype="text/html")
+
+
+def _lang() -> str:
+    return "en" if request.values.get("lang") == "en" else "zh"
+
+
+def _safe_next(url: str) -> str:
+    # Only paths of this site: never an open redirect.
+    return url if url.startswith("/") and not url.startswith("//") else url_for("pages.login")
+
+
+@bp.get("/login")
+def login():
+    return _login_page(_lang(), request.args.get("next", "/"))
+
+
+@bp.post("/login")
+def login_post():
+    token = request.form.get("token", "").strip()
+    identity = tokens_store.verify(get_db(), token) if token else None
+    next_url = _safe_next(request.form.get("next", "/"))
+    if identity is None:
+        return _login_page(_lang(), next_url, error=True, status=401)
+    session.clear()
+    session["token_hash"] = tokens_store.token_hash(token)
+    return redirect(next_url, code=303)
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    return redirect(url_for("pages.login"), code=303)
+
+
+@bp.get("/branches/<branch_id>/report")
+def branch_page(branch_id: str):
+    """The branch diagnosis report (支部党建诊疗报告) of a period, for its secretary."""
+    if g.get("identity") is None:
+        return redirect(url_for("pages.login", next=request.full_path.rstrip("?"), lang=_lang()), code=303)
+    require_branch(branch_id)
+    period = period_arg()
+    rt = runtime()
+    who = f"{g.identity.role}:{g.identity.name}"
+    with transaction() as conn:  # the page serves (and logs) a prescription list when none was served yet
+        data = workflows.branch_report_data(rt, conn, branch_id, period, who)
+    page = render_html(document_from(data, rt.registry, _lang()))
+    return Response(page, mimetype="text/html")

@@ -1,0 +1,77 @@
+"""Errors as application/problem+json (RFC 9457): status, title, detail, and for validation an
+``errors`` list of {path, message} (plus file, line, column, rule_id, suggestion where known)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, g, json
+from werkzeug.exceptions import HTTPException
+
+from ..errors import CatalogError, Conflict, DiagnosisError, InputError, NotFound, Problem, RuleError
+
+log = logging.getLogger("diagnosis_service.http")
+JSON_FIELDS = ("body", "branches", "members", "values")
+
+
+def problem_path(p: Problem) -> str:
+    """Where the problem is: a JSON path into the request body, or file:line:column in a rule file."""
+    if p.file in JSON_FIELDS:
+        base = "" if p.file == "body" else p.file
+        if isinstance(p.line, int) and p.file != "body":
+            base += f"[{p.line}]"
+        if p.column not in (None, ""):
+            base += ("." if base else "") + str(p.column)
+        return base or "body"
+    if p.file:
+        return p.location()
+    return str(p.column) if p.column not in (None, "") else ""
+
+
+def problem_item(p: Problem) -> dict:
+    item = {"path": problem_path(p), "message": p.message}
+    if p.file and p.file not in JSON_FIELDS:
+        item.update({k: v for k, v in p.as_dict().items() if k != "message"})
+    else:
+        for key in ("rule_id", "suggestion"):
+            if getattr(p, key):
+                item[key] = getattr(p, key)
+    return item
+
+
+def problem(status: int, title: str, detail: str, errors: list[dict] | None = None, **extra) -> Response:
+    body = {"type": "about:blank", "status": status, "title": title, "detail": detail, **extra}
+    if errors is not None:
+        body["errors"] = errors
+    if "request_id" in g:
+        body["request_id"] = g.request_id
+    resp = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/problem+json")
+    return resp
+
+
+STATUS = [(NotFound, 404, "Not Found"), (Conflict, 409, "Conflict"), (InputError, 422, "Unprocessable Content"),
+          (RuleError, 422, "Unprocessable Content"), (CatalogError, 422, "Unprocessable Content")]
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(DiagnosisError)
+    def _diagnosis_error(exc: DiagnosisError):
+        status, title = next(((s, t) for cls, s, t in STATUS if isinstance(exc, cls)), (422, "Unprocessable Content"))
+        items = [problem_item(p) for p in exc.problems]
+        detail = items[0]["message"] if len(items) == 1 else f"{len(items)} problems; see errors"
+        return problem(status, title, detail, errors=items)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        detail = exc.description or exc.name
+        if exc.code == 413:
+            detail = f"the request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
+        resp = problem(exc.code or 500, exc.name, detail)
+        if exc.code == 405 and exc.valid_methods:
+            resp.headers["Allow"] = ", ".join(exc.valid_methods)
+        return resp
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error", extra={"request_id": g.get("request_id")})
+        return problem(500, "Internal Server Error", "an unexpected error; the request id identifies it in the log")

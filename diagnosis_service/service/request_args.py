@@ -1,0 +1,52 @@
+"""Reading requests: the JSON body and query parameters, with clear 400/422 problems."""
+
+from __future__ import annotations
+
+from flask import abort, request
+
+from ..data.model import PERIOD_RE
+from ..errors import InputError, Problem
+
+
+def json_body() -> object:
+    """The parsed JSON body; 400 when it is missing or not JSON."""
+    if not request.data:
+        abort(400, description="a JSON body is required")
+    data = request.get_json(force=True, silent=True)
+    if data is None:
+        abort(400, description="the body is not valid JSON (UTF-8)")
+    return data
+
+
+def period_arg(name: str = "period", required: bool = True) -> str | None:
+    value = request.args.get(name)
+    if value is None:
+        if required:
+            raise InputError(Problem(f"query parameter '{name}' is required (YYYY-MM)", file="query", column=name))
+        return None
+    if not PERIOD_RE.match(value):
+        raise InputError(Problem(f"bad period {value!r}", file="query", column=name,
+                                 suggestion="write it as YYYY-MM, e.g. 2025-03"))
+    return value
+
+
+def choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
+    value = request.args.get(name)
+    if value is not None and value not in choices:
+        raise InputError(Problem(f"{name} must be one of {', '.join(choices)}, got {value!r}", file="query",
+                                 column=name))
+    return value
+
+
+def int_arg(name: str, default: int, low: int, high: int) -> int:
+    value = request.args.get(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise InputError(Problem(f"{name} must be a whole number from {low} to {high}, got {value!r}", file="query",
+                                 column=name))
+    return number

@@ -1,0 +1,61 @@
+"""Persistence through SQLAlchemy: SQLite (embedded, the default) or PostgreSQL, chosen by a URL.
+
+Modules: ``schema`` (tables), ``migrate`` (Alembic), ``metrics`` (organisations and monthly metrics:
+ingestion and loading a dataset), ``results`` (stored diagnoses), ``served`` (prescriptions served
+and feedback), ``rulesets`` (rule-set versions), ``tokens`` (API tokens). Every write runs in one
+transaction: a rejected request stores nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import Engine
+
+from .schema import METRICS
+
+
+def default_url(var_dir: Path) -> str:
+    return f"sqlite:///{Path(var_dir).resolve() / 'diagnosis.db'}"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; for SQLite, one that threads may share, with foreign keys and WAL on."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def now() -> datetime:
+    """UTC, without tzinfo (SQLite has no time zones), to the second."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def missing_columns(engine: Engine, registry) -> list[str]:
+    """Reported indicators of the registry that the metric tables lack (a migration is needed)."""
+    insp = inspect(engine)
+    out = []
+    for subject, (table, _, _) in METRICS.items():
+        if not insp.has_table(table.name):
+            return [f"table {table.name}"]
+        have = {c["name"] for c in insp.get_columns(table.name)}
+        out += [f"{table.name}.{i.id}" for i in registry.reported(subject) if i.id not in have]
+    return out
+
+
+__all__ = ["default_url", "make_engine", "missing_columns", "now"]

@@ -1,0 +1,187 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create them.
+
+Metrics are wide tables, one float column per reported indicator of the domain contract: a month of
+the district is ~50,000 rows and the diagnosis reads a year of them at once, which a key-value layout
+would make twenty times longer. A change of the indicator registry therefore needs a migration; the
+service refuses to start serving (``/readyz``) when the registry names a column the tables lack.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+# The reported indicators of the domain contract at schema revision 0001 (derived ones are computed).
+BRANCH_COLUMNS = (
+    "member_assemblies", "committee_meetings", "group_meetings", "party_lectures", "theme_party_days",
+    "org_life_attendance_rate", "theory_study_sessions", "democratic_consultations", "democratic_appraisal_done",
+    "org_life_meeting_done", "dues_on_time_rate", "transfer_completion_rate", "mobile_member_contact_rate",
+    "heart_to_heart_talks", "activists_in_training", "volunteer_hours_per_member", "micro_wishes_fulfilled",
+    "model_post_rate", "in_service_report_rate", "affairs_disclosures", "base_activities", "star_rating",
+    "secretary_project_progress",
+)
+MEMBER_COLUMNS = (
+    "member_assemblies_attended", "committee_meetings_attended", "group_meetings_attended",
+    "party_lectures_attended", "theme_party_days_attended", "dues_paid", "theory_study_hours",
+    "online_study_points", "study_test_score", "volunteer_hours", "volunteer_activities", "model_posts_created",
+    "micro_wishes_claimed", "micro_wishes_fulfilled", "community_report_done", "community_service_hours",
+    "contact_households", "suggestions_adopted", "lectures_given", "heart_to_heart_talks", "base_visits",
+    "emergency_duty_days", "commendations", "disciplinary_actions", "mass_complaints",
+    "democratic_appraisal_grade", "transfer_pending", "platform_active_days",
+)
+ID = String(64)
+PERIOD = String(7)
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_name)s", "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s", "pk": "pk_%(table_name)s",
+})
+
+branches = Table(
+    "branches", metadata,
+    Column("branch_id", ID, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("street", String(100), nullable=False, default=""),
+)
+
+members = Table(
+    "members", metadata,
+    Column("member_id", ID, primary_key=True),
+    Column("branch_id", ID, ForeignKey("branches.branch_id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+)
+
+branch_metrics = Table(
+    "branch_metrics", metadata,
+    Column("period", PERIOD, primary_key=True),
+    Column("branch_id", ID, ForeignKey("branches.branch_id"), primary_key=True),
+    *[Column(name, Float, nullable=True) for name in BRANCH_COLUMNS],
+)
+
+member_metrics = Table(
+    "member_metrics", metadata,
+    Column("period", PERIOD, primary_key=True),
+    Column("member_id", ID, ForeignKey("members.member_id"), primary_key=True),
+    *[Column(name, Float, nullable=True) for name in MEMBER_COLUMNS],
+)
+
+metric_revisions = Table(
+    "metric_revisions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject", String(8), nullable=False),
+    Column("subject_id", ID, nullable=False),
+    Column("period", PERIOD, nullable=False),
+    Column("source", String(16), nullable=False),  # import | api | event
+    Column("previous", Text, nullable=True),  # JSON of the changed fields before; null for a new row
+    Column("current", Text, nullable=False),  # JSON of the changed fields after
+    Column("actor", String(100), nullable=False),
+    Column("request_id", String(64), nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_metric_revisions_subject", "subject", "subject_id", "period"),
+)
+
+diagnosis_runs = Table(
+    "diagnosis_runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("period", PERIOD, nullable=False, index=True),
+    Column("ruleset_version", Integer, nullable=False),
+    Column("ruleset_digest", String(32), nullable=False),
+    Column("branches", Integer, nullable=False),
+    Column("members", Integer, nullable=False),
+    Column("summary", Text, nullable=False),  # JSON: references and district means of the period
+    Column("actor", String(100), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+results = Table(
+    "results", metadata,
+    Column("period", PERIOD, primary_key=True),
+    Column("subject", String(8), primary_key=True),
+    Column("subject_id", ID, primary_key=True),
+    Column("branch_id", ID, nullable=False),
+    Column("lamp", String(8), nullable=False),
+    Column("vanguard_points", Float, nullable=True),
+    Column("vanguard_points_ytd", Float, nullable=True),
+    Column("run_id", Integer, ForeignKey("diagnosis_runs.id"), nullable=False),
+    Column("body", Text, nullable=False),  # the JSON line of diagnose
+    Index("ix_results_lamp", "period", "subject", "lamp"),
+    Index("ix_results_branch", "period", "branch_id"),
+)
+
+served_lists = Table(
+    "served_lists", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("branch_id", ID, nullable=False),
+    Column("period", PERIOD, nullable=False),
+    Column("ranker", String(64), nullable=False),
+    Column("source", String(16), nullable=False),  # api | page
+    Column("actor", String(100), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_served_lists_branch", "branch_id", "period"),
+)
+
+served = Table(
+    "served", metadata,
+    Column("prescription_id", Integer, primary_key=True, autoincrement=True),
+    Column("list_id", Integer, ForeignKey("served_lists.id"), nullable=False, index=True),
+    Column("position", Integer, nullable=False),  # 0-based place in the list as shown
+    Column("branch_id", ID, nullable=False),
+    Column("period", PERIOD, nullable=False),
+    Column("topic", String(64), nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("resource_id", String(40), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("propensity", Float, nullable=False),  # probability the policy showed this item here
+    Column("body", Text, nullable=False),  # the prescription as served (JSON)
+    Index("ix_served_branch_topic", "branch_id", "topic", "period"),
+)
+
+feedback = Table(
+    "feedback", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("prescription_id", Integer, ForeignKey("served.prescription_id"), nullable=False, index=True),
+    Column("status", String(16), nullable=False),  # adopted | declined | completed
+    Column("note", Text, nullable=True),
+    Column("actor", String(100), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+rule_versions = Table(
+    "rule_versions", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("digest", String(32), nullable=False),
+    Column("files", Text, nullable=False),  # JSON: file name -> YAML text (every rule file of the version)
+    Column("active", Boolean, nullable=False, default=False),
+    Column("based_on", Integer, nullable=True),
+    Column("diff", Text, nullable=False),  # unified diff against based_on
+    Column("comment", Text, nullable=False),
+    Column("author", String(100), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("activated_at", DateTime, nullable=True),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # platform | admin | secretary
+    Column("branch_id", ID, nullable=True),
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex of the token
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime, nullable=True),
+)
+
+METRICS = {"branch": (branch_metrics, "branch_id", BRANCH_COLUMNS), "member": (member_metrics, "member_id", MEMBER_COLUMNS)}

@@ -1,0 +1,67 @@
+"""Prescriptions as served (what was shown, in which order, with which scores and probabilities) and
+the feedback on them: the log the effectiveness model learns from."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from ..data.model import parse_period, period_str
+from ..prescribe import History
+from . import now
+from .schema import feedback, served, served_lists
+
+STATUSES = ("adopted", "declined", "completed")
+
+
+def log_list(conn: Connection, branch_id: str, period: str, ranker: str, source: str, actor: str,
+             items: list[dict]) -> tuple[int, list[int]]:
+    """Store one shown list; ``items`` in the order shown, each with topic, rule, resource_id, kind,
+    score, propensity and body. Returns (list id, prescription ids)."""
+    list_id = conn.execute(served_lists.insert().values(branch_id=branch_id, period=period, ranker=ranker,
+                                                        source=source, actor=actor, created_at=now())
+                           ).inserted_primary_key[0]
+    ids = []
+    for position, item in enumerate(items):
+        pid = conn.execute(served.insert().values(
+            list_id=list_id, position=position, branch_id=branch_id, period=period, topic=item["topic"],
+            rule=item["rule"], resource_id=item["resource_id"], kind=item["kind"], score=item["score"],
+            propensity=item["propensity"], body=json.dumps(item["body"], ensure_ascii=False, sort_keys=True))
+        ).inserted_primary_key[0]
+        ids.append(int(pid))
+    return int(list_id), ids
+
+
+def latest_list(conn: Connection, branch_id: str, period: str) -> list[dict] | None:
+    list_id = conn.execute(select(served_lists.c.id).where(served_lists.c.branch_id == branch_id,
+                                                           served_lists.c.period == period)
+                           .order_by(served_lists.c.id.desc()).limit(1)).scalar()
+    if list_id is None:
+        return None
+    rows = conn.execute(select(served.c.prescription_id, served.c.body).where(served.c.list_id == list_id)
+                        .order_by(served.c.position)).all()
+    return [dict(json.loads(body), prescription_id=pid) for pid, body in rows]
+
+
+def history(conn: Connection, branch_id: str, period: str, months: int) -> History:
+    """What was served to the branch in the ``months`` months before ``period``."""
+    last = parse_period(period)
+    wanted = [period_str(p) for p in range(last - months, last)]
+    h = History()
+    rows = conn.execute(select(served.c.period, served.c.topic, served.c.resource_id).where(
+        served.c.branch_id == branch_id, served.c.period.in_(wanted)))
+    for p, topic, rid in rows:
+        h.add(branch_id, p, topic, rid)
+    return h
+
+
+def get(conn: Connection, prescription_id: int) -> dict | None:
+    row = conn.execute(select(served).where(served.c.prescription_id == prescription_id)).mappings().first()
+    return None if row is None else dict(row)
+
+
+def add_feedback(conn: Connection, prescription_id: int, status: str, note: str | None, actor: str) -> int:
+    return int(conn.execute(feedback.insert().values(prescription_id=prescription_id, status=status, note=note,
+                                                     actor=actor, created_at=now())).inserted_primary_key[0])

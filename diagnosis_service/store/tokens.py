@@ -1,0 +1,79 @@
+"""API tokens: random, shown once, stored only as a SHA-256 hash (a random 256-bit token needs no slow
+hash: there is nothing to guess)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from ..errors import InputError, Problem
+from . import now
+from .schema import api_tokens, branches
+
+ROLES = ("platform", "admin", "secretary")
+PREFIX = "ds_"
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    role: str
+    branch_id: str | None = None
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create(conn: Connection, name: str, role: str, branch_id: str | None = None) -> str:
+    """A new token (returned once, never stored in clear)."""
+    problems = []
+    if role not in ROLES:
+        problems.append(Problem(f"unknown role '{role}'", column="role", suggestion="roles: " + ", ".join(ROLES)))
+    if not name or len(name) > 100:
+        problems.append(Problem("a token needs a name of 1 to 100 characters", column="name"))
+    if role == "secretary" and not branch_id:
+        problems.append(Problem("a secretary's token needs --branch", column="branch"))
+    if role != "secretary" and branch_id:
+        problems.append(Problem("only a secretary's token is tied to a branch", column="branch"))
+    if branch_id and conn.execute(select(branches.c.branch_id).where(branches.c.branch_id == branch_id)).first() is None:
+        problems.append(Problem(f"unknown branch '{branch_id}'", column="branch",
+                                suggestion="import the district first (diagnosis-service import DIR)"))
+    if name and conn.execute(select(api_tokens.c.id).where(api_tokens.c.name == name)).first() is not None:
+        problems.append(Problem(f"a token named '{name}' exists", column="name",
+                                suggestion="choose another name, or revoke that one"))
+    if problems:
+        raise InputError(problems)
+    token = PREFIX + secrets.token_urlsafe(32)
+    conn.execute(api_tokens.insert().values(name=name, role=role, branch_id=branch_id, token_hash=token_hash(token),
+                                            created_at=now()))
+    return token
+
+
+def revoke(conn: Connection, name: str) -> bool:
+    done = conn.execute(update(api_tokens).where(api_tokens.c.name == name, api_tokens.c.revoked_at.is_(None))
+                        .values(revoked_at=now()))
+    return done.rowcount > 0
+
+
+def verify(conn: Connection, token: str) -> Identity | None:
+    if not token.startswith(PREFIX) or len(token) > 200:
+        return None
+    return verify_hash(conn, token_hash(token))
+
+
+def verify_hash(conn: Connection, digest: str) -> Identity | None:
+    """The identity of an unrevoked token by its hash (the report page keeps only the hash in its cookie)."""
+    row = conn.execute(select(api_tokens.c.name, api_tokens.c.role, api_tokens.c.branch_id).where(
+        api_tokens.c.token_hash == digest, api_tokens.c.revoked_at.is_(None))).first()
+    return None if row is None else Identity(row[0], row[1], row[2])
+
+
+def listing(conn: Connection) -> list[dict]:
+    rows = conn.execute(select(api_tokens.c.name, api_tokens.c.role, api_tokens.c.branch_id, api_tokens.c.created_at,
+                               api_tokens.c.revoked_at).order_by(api_tokens.c.name)).mappings()
+    return [dict(r) for r in rows]
