@@ -80,7 +80,9 @@ def ingest_period(conn: Connection, registry: Registry, period: str, body: objec
         if len(rows) > MAX_ROWS:
             problems.add(Problem(f"{len(rows)} rows; at most {MAX_ROWS} per request", file="body", column=field))
             continue
-        frames[subject], profiles[subject] = _rows_frame(conn, subject, field, rows, period, registry, problems)
+        new_branches = set() if profiles.get("branch") is None else set(profiles["branch"]["branch_id"])
+        frames[subject], profiles[subject] = _rows_frame(conn, subject, field, rows, period, registry, problems,
+                                                         new_branches)
     if problems:
         raise InputError(problems.final())
     out: dict[str, dict] = {}
@@ -95,7 +97,7 @@ def ingest_period(conn: Connection, registry: Registry, period: str, body: objec
 
 
 def _rows_frame(conn: Connection, subject: str, field: str, rows: list, period: str, registry: Registry,
-                problems: Problems) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+                problems: Problems, new_branches: set[str]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     key = KEYS[subject]
     reported = [i.id for i in registry.reported(subject)]
     profile_cols = PROFILE[subject]
@@ -129,7 +131,7 @@ def _rows_frame(conn: Connection, subject: str, field: str, rows: list, period: 
                 problems.add(Problem(f"unknown branch type {profile.get('type')!r}", file=field, line=n, column="type",
                                      suggestion=did_you_mean(str(profile.get("type")), registry.branch_types)
                                      or "types: " + ", ".join(registry.branch_types)))
-            profile_rows.append(profile)
+            profile_rows.append((n, profile))
     metric_rows = [{"period": period, **{k: v for k, v in r.items() if k not in profile_cols and k != "period"}}
                    for r in records]
     frame = pd.DataFrame(metric_rows)
@@ -148,14 +150,14 @@ def _rows_frame(conn: Connection, subject: str, field: str, rows: list, period: 
             first = next((n for n, r in enumerate(records) if p.column in r), 0)
             problems.items[i] = Problem(p.message, file=field, line=first, column=p.column, suggestion=p.suggestion)
     if subject == "member" and profile_rows:
-        owners = {r["branch_id"] for r in profile_rows}
-        missing = owners - metrics_store.known_ids(conn, "branch", owners)
-        for n, r in enumerate(profile_rows):
+        owners = {r["branch_id"] for _, r in profile_rows if isinstance(r["branch_id"], str)}
+        missing = owners - metrics_store.known_ids(conn, "branch", owners) - new_branches
+        for n, r in profile_rows:
             if r["branch_id"] in missing:
                 problems.add(Problem(f"unknown branch '{r['branch_id']}'", file=field, line=n, column="branch_id",
                                      suggestion="register the branch first (in 'branches' of this or an earlier "
                                                 "request)"))
-    profiles = pd.DataFrame(profile_rows, columns=[key, *profile_cols]) if profile_rows else None
+    profiles = pd.DataFrame([r for _, r in profile_rows], columns=[key, *profile_cols]) if profile_rows else None
     return clean, profiles
 
 
@@ -440,7 +442,8 @@ def preview_rules(runtime: Runtime, engine: Engine, changes: object, period: str
     check_period(period)
     active = runtime.current()
     files = merged_files(active.files, changes)
-    candidate, problems = check_files(runtime.settings.rules_dir, files)
+    # A preview shows impact; rule tests are for validate and publish (a change may need new tests).
+    candidate, problems = check_files(runtime.settings.rules_dir, files, run_rule_tests=False)
     if candidate is None:
         raise InputError(problems)
     with engine.connect() as conn:

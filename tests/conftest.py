@@ -49,3 +49,53 @@ def district_copy(tmp_path: Path, small_district: Path) -> Path:
 @pytest.fixture()
 def runner() -> CliRunner:
     return CliRunner()
+
+
+# ------------------------------------------------------------------ the HTTP service, on SQLite and PostgreSQL
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _backend(request) -> str:
+    from .service_support import postgres_unavailable
+
+    backend = request.param
+    if backend == "postgresql":
+        reason = postgres_unavailable()
+        if reason:
+            pytest.skip(reason)
+    return backend
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def service(request, tmp_path_factory):
+    """A seeded service (read-mostly tests share it within a module)."""
+    from .service_support import make_service
+
+    backend = _backend(request)
+    svc = make_service(backend, tmp_path_factory.mktemp(f"svc-{backend}"))
+    yield svc
+    svc.engine.dispose()
+    svc.db.drop()
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_service(request, tmp_path):
+    """A seeded service of its own, for tests that change rules or data."""
+    from .service_support import make_service
+
+    backend = _backend(request)
+    svc = make_service(backend, tmp_path)
+    yield svc
+    svc.engine.dispose()
+    svc.db.drop()
+
+
+@pytest.fixture()
+def app(fresh_service):
+    return fresh_service.app
+
+
+@pytest.fixture()
+def client(fresh_service):
+    return fresh_service.client

@@ -11,14 +11,14 @@ from werkzeug.exceptions import HTTPException
 from ..errors import CatalogError, Conflict, DiagnosisError, InputError, NotFound, Problem, RuleError
 
 log = logging.getLogger("diagnosis_service.http")
-JSON_FIELDS = ("body", "branches", "members", "values")
+JSON_FIELDS = ("body", "query", "branches", "members", "values")
 
 
 def problem_path(p: Problem) -> str:
     """Where the problem is: a JSON path into the request body, or file:line:column in a rule file."""
     if p.file in JSON_FIELDS:
         base = "" if p.file == "body" else p.file
-        if isinstance(p.line, int) and p.file != "body":
+        if isinstance(p.line, int) and p.file not in ("body", "query"):
             base += f"[{p.line}]"
         if p.column not in (None, ""):
             base += ("." if base else "") + str(p.column)
