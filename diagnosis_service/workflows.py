@@ -90,6 +90,8 @@ def ingest_period(conn: Connection, registry: Registry, period: str, body: objec
     member_profiles = profiles.get("member")
     changed = metrics_store.upsert_profiles(conn, branch_profiles, member_profiles)
     for subject, frame in frames.items():
+        if frame is None:
+            continue
         out[subject] = metrics_store.upsert_metrics(conn, subject, frame, source="api", actor=actor,
                                                     request_id=request_id).as_dict()
     return {"period": period, "branches": out.get("branch"), "members": out.get("member"),
@@ -101,10 +103,18 @@ def _rows_frame(conn: Connection, subject: str, field: str, rows: list, period: 
     key = KEYS[subject]
     reported = [i.id for i in registry.reported(subject)]
     profile_cols = PROFILE[subject]
+    if not rows:
+        return None, None
     records = []
     for n, row in enumerate(rows):
         if not isinstance(row, dict):
             problems.add(Problem("a row must be an object", file=field, line=n))
+            records.append({})
+            continue
+        rid = row.get(key)
+        if not isinstance(rid, str) or not rid.strip() or len(rid) > 64:
+            problems.add(Problem(f"{key} must be an id of 1 to 64 characters, got {rid!r}"[:200], file=field, line=n,
+                                 column=key))
             records.append({})
             continue
         if "period" in row and row["period"] != period:
@@ -123,26 +133,34 @@ def _rows_frame(conn: Connection, subject: str, field: str, rows: list, period: 
                 problems.add(Problem(f"unknown {subject} '{rid}': give {', '.join(missing)} to register it",
                                      file=field, line=n, column=missing[0]))
                 continue
-            profile = {key: rid, **{c: given.get(c, "") for c in profile_cols}}
-            for c, v in profile.items():
-                if not isinstance(v, str) or (c != "street" and not v.strip()):
-                    problems.add(Problem(f"'{c}' must be non-empty text", file=field, line=n, column=c))
+            profile = {key: rid, **{c: "" if given.get(c) is None and c == "street" else given.get(c, "")
+                                    for c in profile_cols}}
+            bad = [c for c, v in profile.items() if not isinstance(v, str) or (c != "street" and not v.strip())
+                   or len(v) > 200]
+            for c in bad:
+                problems.add(Problem(f"'{c}' must be non-empty text (at most 200 characters)", file=field, line=n,
+                                     column=c))
+            if bad:
+                continue
             if subject == "branch" and profile.get("type") not in registry.branch_types:
                 problems.add(Problem(f"unknown branch type {profile.get('type')!r}", file=field, line=n, column="type",
                                      suggestion=did_you_mean(str(profile.get("type")), registry.branch_types)
                                      or "types: " + ", ".join(registry.branch_types)))
             profile_rows.append((n, profile))
     metric_rows = [{"period": period, **{k: v for k, v in r.items() if k not in profile_cols and k != "period"}}
-                   for r in records]
+                   for r in records if r]
     frame = pd.DataFrame(metric_rows)
     if key not in frame:
         frame[key] = None
     for name in reported:
         if name not in frame:
             frame[name] = None
+    if not metric_rows:
+        return None, None
     ordered = frame[["period", key] + [c for c in frame.columns if c not in ("period", key)]]
     before = len(problems.items)
-    clean = validate_metrics(ordered, subject, registry, field, lambda pos: (field, pos), problems, None)
+    index_of = [n for n, r in enumerate(records) if r]  # frame position -> the row's index in the request
+    clean = validate_metrics(ordered, subject, registry, field, lambda pos: (field, index_of[pos]), problems, None)
     # validate_metrics reports unknown columns at "line 1" of a file's header; for JSON rows, say which rows.
     for i in range(before, len(problems.items)):
         p = problems.items[i]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+PERIOD_RE = re.compile(r"^((?:19|20)\d\d)-(0[1-9]|1[0-2])$")  # 1900-01 to 2099-12
 
 BRANCH_COLUMNS = ("branch_id", "name", "type", "street")
 MEMBER_COLUMNS = ("member_id", "branch_id", "name")

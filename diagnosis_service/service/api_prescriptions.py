@@ -9,7 +9,7 @@ from ..errors import InputError, NotFound, Problem
 from ..store import served as served_store
 from .auth import actor, require_branch, roles
 from .db import runtime, transaction
-from .request_args import json_body
+from .request_args import check_id, json_body
 
 bp = Blueprint("prescriptions", __name__, url_prefix="/v1")
 
@@ -32,6 +32,7 @@ def post_prescriptions():
 def post_feedback(prescription_id: int):
     """adopted, declined or completed (platform, or the secretary of the branch it was served to)."""
     body = json_body()
+    check_id(prescription_id, "prescription_id")
     with transaction() as conn:
         served = served_store.get(conn, prescription_id)
         if served is None:

@@ -10,7 +10,7 @@ from ..store import rulesets as versions_store
 from .auth import actor, roles
 from .db import get_db, runtime
 from .problems import problem_item
-from .request_args import json_body
+from .request_args import check_id, json_body
 
 bp = Blueprint("rules", __name__, url_prefix="/v1/rules")
 
@@ -79,7 +79,7 @@ def versions():
 @roles("platform", "admin")
 def version(version: int):
     """One version with its files and the diff against the version it was based on."""
-    row = versions_store.get(get_db(), version)
+    row = versions_store.get(get_db(), check_id(version, "version"))
     if row is None:
         raise NotFound(Problem(f"no rule-set version {version}", column="version"))
     return jsonify(workflows.rule_version_json(row))
@@ -90,4 +90,4 @@ def version(version: int):
 def activate(version: int):
     """Make a stored version the active one (roll back), without a restart."""
     rt = runtime()
-    return jsonify(workflows.activate_version(rt, rt.engine, version))
+    return jsonify(workflows.activate_version(rt, rt.engine, check_id(version, "version")))

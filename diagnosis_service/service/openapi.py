@@ -10,11 +10,14 @@ from flask import Blueprint, jsonify
 
 from .. import __version__
 from .auth import READERS, roles
+from .db import runtime
 
 bp = Blueprint("openapi", __name__)
 
-PERIOD = {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$", "example": "2025-12"}
+PERIOD = {"type": "string", "pattern": "^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$", "example": "2025-12"}
+ANY_PERIOD = {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"}  # e.g. the month before 1900-01
 NUM = {"type": ["number", "null"]}
+ID_SCHEMA = {"type": "integer", "minimum": 0}
 STR_NULL = {"type": ["string", "null"]}
 
 
@@ -85,7 +88,7 @@ SCHEMAS = {
                   "lamps": arr(obj({"subject": {"type": "string"}, "id": {"type": "string"},
                                     "branch_id": {"type": "string"}, "lamp": LAMP}))},
                  ["period", "total", "lamps"]),
-    "LampChanges": obj({"period": PERIOD, "previous": PERIOD, "count": {"type": "integer"},
+    "LampChanges": obj({"period": PERIOD, "previous": ANY_PERIOD, "count": {"type": "integer"},
                         "changes": arr(obj({"subject": {"type": "string"}, "id": {"type": "string"},
                                             "branch_id": {"type": "string"}, "from": {"type": ["string", "null"]},
                                             "to": LAMP}))}, ["period", "previous", "changes"]),
@@ -189,7 +192,9 @@ ALL = READERS
 ADMIN_READ = ("platform", "admin")
 
 
-def document() -> dict:
+def document(topics: tuple[str, ...] = ()) -> dict:
+    """The document; ``topics`` (the registry's topic ids) make the topic parameter an enum."""
+    topic_schema = {"enum": list(topics)} if topics else {"type": "string"}
     paths = {
         "/healthz": {"get": _op("Liveness", (), "200", ref("Health"), secured=False)},
         "/readyz": {"get": _op("Readiness: database, schema, rules, catalog, ranking", ALL, "200", ref("Ready"))
@@ -200,7 +205,7 @@ def document() -> dict:
         "/v1/catalog/resources": {"get": _op(
             "Catalog resources", ALL, "200", ref("Catalog"), codes=("409", "422"),
             params=[q("kind", {"enum": ["lecturer", "lesson", "video", "base", "activity"]}),
-                    q("topic", {"type": "string"})])},
+                    q("topic", topic_schema)])},
         "/v1/periods/{period}/metrics": {"put": _op(
             "Store a period's metrics (all or nothing, idempotent, corrections recorded)", ("platform",), "200",
             ref("MetricsPutResult"), body=ref("MetricsPut"), params=[p("period", PERIOD)],
@@ -229,7 +234,7 @@ def document() -> dict:
             "201", ref("PrescriptionList"), body=ref("PrescriptionRequest"), codes=("400", "404", "409", "422"))},
         "/v1/prescriptions/{prescription_id}/feedback": {"post": _op(
             "Feedback on a served prescription", ("platform", "secretary (own branch)"), "201",
-            ref("FeedbackResult"), body=ref("Feedback"), params=[p("prescription_id", {"type": "integer"})],
+            ref("FeedbackResult"), body=ref("Feedback"), params=[p("prescription_id", ID_SCHEMA)],
             codes=("400", "404", "422"))},
         "/v1/rules": {
             "get": _op("The active rule-set version", ADMIN_READ, "200", ref("RuleVersion")),
@@ -244,11 +249,11 @@ def document() -> dict:
         "/v1/rules/versions": {"get": _op("Every rule-set version with its audit", ADMIN_READ, "200",
                                           ref("RuleVersions"))},
         "/v1/rules/versions/{version}": {"get": _op("One rule-set version with files and diff", ADMIN_READ, "200",
-                                                    ref("RuleVersion"), params=[p("version", {"type": "integer"})],
+                                                    ref("RuleVersion"), params=[p("version", ID_SCHEMA)],
                                                     codes=("404",))},
         "/v1/rules/versions/{version}/activate": {"post": _op(
             "Activate (roll back to) a version", ("admin",), "200", ref("Published"),
-            params=[p("version", {"type": "integer"})], codes=("404", "422"))},
+            params=[p("version", ID_SCHEMA)], codes=("404", "422"))},
         "/v1/rankings": {"get": _op(
             "Vanguard-index ranking", ("platform", "admin", "secretary (own branch, branch_id required)"), "200",
             ref("Ranking"), codes=("422",),
@@ -277,4 +282,4 @@ def document() -> dict:
 @bp.get("/openapi.json")
 @roles(*ALL)
 def openapi_json():
-    return jsonify(document())
+    return jsonify(document(tuple(runtime().registry.topics)))

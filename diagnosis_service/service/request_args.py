@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, request
 
 from ..data.model import PERIOD_RE
-from ..errors import InputError, Problem
+from ..errors import InputError, NotFound, Problem
 
 
 def json_body() -> object:
@@ -50,3 +50,13 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
         raise InputError(Problem(f"{name} must be a whole number from {low} to {high}, got {value!r}", file="query",
                                  column=name))
     return number
+
+
+MAX_ID = 2**31 - 1  # ids are 32-bit in the store
+
+
+def check_id(value: int, what: str) -> int:
+    """A path id the store can hold; larger ones cannot exist (404, not a database overflow)."""
+    if value > MAX_ID:
+        raise NotFound(Problem(f"no {what} {value}", column=what))
+    return value

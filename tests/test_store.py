@@ -1,0 +1,124 @@
+"""The store itself, on SQLite and on PostgreSQL: migrations, round trips, atomicity, tokens, versions."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from diagnosis_service.data.csvdir import load_dir
+from diagnosis_service.store import make_engine, missing_columns, rulesets, served, tokens
+from diagnosis_service.store import metrics as metrics_store
+from diagnosis_service.store.migrate import current, head, upgrade
+from diagnosis_service.store.schema import BRANCH_COLUMNS, MEMBER_COLUMNS, member_metrics, metric_revisions
+
+from .conftest import BACKENDS, _backend
+from .service_support import Database
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request, tmp_path):
+    backend = _backend(request)
+    db = Database(backend, tmp_path)
+    eng = make_engine(db.url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+    db.drop()
+
+
+def test_schema_follows_the_registry(engine, ruleset):
+    assert current(engine) == head() == "0001"
+    upgrade(engine)  # again: nothing to do
+    assert missing_columns(engine, ruleset.registry) == []
+    assert list(BRANCH_COLUMNS) == [i.id for i in ruleset.registry.reported("branch")]
+    assert list(MEMBER_COLUMNS) == [i.id for i in ruleset.registry.reported("member")]
+
+
+def test_import_round_trip_is_exact_and_idempotent(engine, ruleset, small_district):
+    ds = load_dir(small_district, ruleset.registry)
+    with engine.begin() as conn:
+        first = metrics_store.import_dataset(conn, ds, "test")
+    assert first["member_metrics"].inserted == len(ds.member_metrics)
+    with engine.begin() as conn:
+        second = metrics_store.import_dataset(conn, ds, "test")
+    assert all(c.inserted == 0 and c.updated == 0 for c in second.values())
+    with engine.connect() as conn:
+        back = metrics_store.load_dataset(conn, ruleset.registry, "2025-12")
+    for subject in ("branch", "member"):
+        pd.testing.assert_frame_equal(back.metrics(subject), ds.metrics(subject), check_dtype=False)
+    pd.testing.assert_frame_equal(back.branches.sort_index(), ds.branches.sort_index(), check_dtype=False,
+                                  check_index_type=False)
+    pd.testing.assert_frame_equal(back.members.sort_index(), ds.members.sort_index(), check_dtype=False,
+                                  check_index_type=False)
+
+
+def test_a_failed_transaction_leaves_nothing(engine, ruleset, small_district):
+    ds = load_dir(small_district, ruleset.registry)
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        metrics_store.import_dataset(conn, ds, "test")
+        raise RuntimeError("fail after writing")
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(member_metrics)).scalar() == 0
+
+
+def test_corrections_are_recorded_and_partial_updates_keep_the_rest(engine, ruleset, small_district):
+    ds = load_dir(small_district, ruleset.registry)
+    with engine.begin() as conn:
+        metrics_store.import_dataset(conn, ds, "test")
+    row = ds.member_metrics.iloc[[0]].copy()
+    mid, period = row["member_id"].iloc[0], row["period"].iloc[0]
+    before = {k: (None if (isinstance(v, float) and np.isnan(v)) else v)
+              for k, v in row.drop(columns=["pidx"]).iloc[0].to_dict().items()}
+    with engine.begin() as conn:
+        changes = metrics_store.upsert_metrics(conn, "member", pd.DataFrame([{"period": period, "member_id": mid,
+                                                                               "volunteer_hours": 99.5}]),
+                                               source="event", actor="t", partial=True)
+    assert changes.updated == 1
+    with engine.connect() as conn:
+        (stored,) = metrics_store.subject_history(conn, "member", mid, period, months=1)
+        revs = conn.execute(select(metric_revisions)).mappings().all()
+    assert stored["volunteer_hours"] == 99.5
+    assert all(stored[k] == v for k, v in before.items() if k not in ("volunteer_hours", "member_id"))
+    assert len(revs) == 1 and revs[0]["source"] == "event"
+
+
+def test_tokens_are_hashed_and_revocable(engine, ruleset, small_district):
+    ds = load_dir(small_district, ruleset.registry)
+    with engine.begin() as conn:
+        metrics_store.import_dataset(conn, ds, "test")
+        token = tokens.create(conn, "sec", "secretary", "B00002")
+    with engine.connect() as conn:
+        stored = conn.execute(select(tokens.api_tokens.c.token_hash)).scalar()
+        assert token not in stored and stored == tokens.token_hash(token)
+        assert tokens.verify(conn, token) == tokens.Identity("sec", "secretary", "B00002")
+        assert tokens.verify(conn, token + "x") is None
+    with engine.begin() as conn:
+        assert tokens.revoke(conn, "sec")
+    with engine.connect() as conn:
+        assert tokens.verify(conn, token) is None
+
+
+def test_exactly_one_active_rule_version(engine):
+    with engine.begin() as conn:
+        v1 = rulesets.publish(conn, {"a.yaml": "x"}, "d1", comment="one", author="t", based_on=None, diff="")
+        v2 = rulesets.publish(conn, {"a.yaml": "y"}, "d2", comment="two", author="t", based_on=v1, diff="")
+    with engine.begin() as conn:
+        assert rulesets.active_version(conn) == v2
+        assert rulesets.activate(conn, v1) and not rulesets.activate(conn, 99)
+    with engine.connect() as conn:
+        assert rulesets.active_version(conn) == v1
+        assert [v["active"] for v in rulesets.listing(conn)] == [False, True]
+        assert rulesets.get(conn, v2)["files"] == {"a.yaml": "y"}
+
+
+def test_served_history_window(engine, ruleset, small_district):
+    ds = load_dir(small_district, ruleset.registry)
+    with engine.begin() as conn:
+        metrics_store.import_dataset(conn, ds, "test")
+        for period, rid in (("2025-08", "OLD"), ("2025-09", "A"), ("2025-11", "B"), ("2025-12", "NOW")):
+            served.log_list(conn, "B00002", period, "prior", "api", "t", [{
+                "topic": "dues", "rule": "r", "resource_id": rid, "kind": "video", "score": 1.0, "propensity": 1.0,
+                "body": {}}])
+    with engine.connect() as conn:
+        h = served.history(conn, "B00002", "2025-12", 3)
+    assert h.recent("B00002", "dues", "2025-12", 3) == {"A", "B"}
