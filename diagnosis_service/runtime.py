@@ -136,9 +136,11 @@ def unified_diff(old: dict[str, str], new: dict[str, str]) -> str:
 class Runtime:
     """Shared by every request of a process (thread-safe)."""
 
-    def __init__(self, settings: Settings, engine: Engine, ranker: Ranker | None = None):
+    def __init__(self, settings: Settings, engine: Engine, ranker: Ranker | None = None,
+                 read_engine: Engine | None = None):
         self.settings = settings
-        self.engine = engine
+        self.engine = engine  # transactions
+        self.read_engine = read_engine or engine  # single reads, autocommit
         self.catalog: Catalog | None = None
         self.catalog_error: list[Problem] = []
         self.ranker: Ranker = ranker or PriorRanker()

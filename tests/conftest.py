@@ -75,8 +75,7 @@ def service(request, tmp_path_factory):
     backend = _backend(request)
     svc = make_service(backend, tmp_path_factory.mktemp(f"svc-{backend}"))
     yield svc
-    svc.engine.dispose()
-    svc.db.drop()
+    svc.close()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -87,8 +86,7 @@ def fresh_service(request, tmp_path):
     backend = _backend(request)
     svc = make_service(backend, tmp_path)
     yield svc
-    svc.engine.dispose()
-    svc.db.drop()
+    svc.close()
 
 
 @pytest.fixture()

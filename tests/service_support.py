@@ -75,6 +75,12 @@ class Service:
     def h(self, who: str) -> dict:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
 
+    def close(self) -> None:
+        runtime = self.app.extensions["diagnosis"]
+        for engine in {id(e): e for e in (runtime.engine, runtime.read_engine, self.engine)}.values():
+            engine.dispose()
+        self.db.drop()
+
 
 def settings_for(tmp: Path) -> Settings:
     return Settings(rules_dir=REPO / "rules", catalog_dir=REPO / "resources_catalog", models_dir=tmp / "models",

@@ -18,7 +18,7 @@ ADMIN_PATHS = ("/v1/rules",)
 def fuzz_service(tmp_path_factory):
     svc = make_service("sqlite", tmp_path_factory.mktemp("fuzz"))
     yield svc
-    svc.engine.dispose()
+    svc.close()
 
 
 def operations(svc):

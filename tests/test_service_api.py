@@ -219,7 +219,7 @@ def test_bodies_over_the_limit_get_413(tmp_path):
     r = svc.client.put("/v1/periods/2026-01/metrics", data=json.dumps({"branches": [{"x": "y" * 2000}]}),
                        headers={**svc.h("platform"), "Content-Type": "application/json"})
     assert r.status_code == 413 and r.mimetype == "application/problem+json"
-    svc.engine.dispose()
+    svc.close()
 
 
 def test_logs_carry_request_ids_and_never_tokens(service, caplog):
@@ -261,3 +261,16 @@ def test_role_matrix_for_rule_publishing(service, who):
     r = service.client.put("/v1/rules", json={"files": {"x.yaml": "rules: []"}, "comment": "try"},
                            headers=service.h(who))
     assert (r.status_code == 403) == (who != "admin")
+
+
+def test_a_revoked_token_stops_working_within_a_second(fresh_service):
+    import time
+
+    from diagnosis_service.store import tokens as tokens_store
+
+    svc = fresh_service
+    assert svc.client.get("/v1/indicators", headers=svc.h("other_secretary")).status_code == 200
+    with svc.engine.begin() as conn:
+        assert tokens_store.revoke(conn, "sec-B00003")
+    time.sleep(1.1)
+    assert svc.client.get("/v1/indicators", headers=svc.h("other_secretary")).status_code == 401

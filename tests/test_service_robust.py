@@ -28,7 +28,7 @@ events = st.fixed_dictionaries({}, optional={
 def robust_service(tmp_path_factory):
     svc = make_service("sqlite", tmp_path_factory.mktemp("robust"), diagnose=("2025-12",))
     yield svc
-    svc.engine.dispose()
+    svc.close()
 
 
 def counts(svc):

@@ -36,7 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     engine = make_engine(app.config["DATABASE_URL"])
     if app.config["AUTO_UPGRADE"]:
         upgrade(engine)
-    runtime = Runtime(settings, engine)
+    runtime = Runtime(settings, engine, read_engine=make_engine(app.config["DATABASE_URL"], autocommit=True))
     app.extensions["diagnosis"] = runtime
     try:
         runtime.start()

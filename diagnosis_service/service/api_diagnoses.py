@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, jsonify, request
+from flask import Blueprint, Response, abort, g, jsonify, request
 from sqlalchemy import select
 
 from .. import workflows
@@ -35,11 +35,11 @@ def branch_diagnosis(branch_id: str):
     """A branch's stored diagnosis for a period: lamp, findings, weaknesses."""
     require_branch(branch_id)
     period = period_arg()
-    found = results_store.result(get_db(), period, "branch", branch_id)
+    found = results_store.result_text(get_db(), period, "branch", branch_id)
     if found is None:
         raise NotFound(Problem(f"no diagnosis of branch '{branch_id}' for {period}", file="query", column="period",
                                suggestion="POST /v1/diagnoses for the period first"))
-    return jsonify(found)
+    return Response(found, mimetype="application/json")  # stored as JSON: served as it is
 
 
 @bp.get("/members/<member_id>/report")

@@ -7,6 +7,7 @@ manages rules and reads everything; a ``secretary`` reads and acts for their own
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 
 from flask import abort, g, request, session
@@ -16,18 +17,39 @@ from .db import get_db
 
 PUBLIC = {"health.healthz", "pages.login", "pages.login_post", "static"}
 READERS = ("platform", "admin", "secretary")
+# Verified tokens are remembered for a second: a lookup per request costs as much as the cheapest
+# endpoints themselves. A revoked token therefore stops working within a second, in every process.
+IDENTITY_TTL = 1.0
+MAX_CACHED = 10_000
+_verified: dict[str, tuple[tokens_store.Identity, float]] = {}
+
+
+def _by_hash(digest: str) -> tokens_store.Identity | None:
+    now = time.monotonic()
+    hit = _verified.get(digest)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    identity = tokens_store.verify_hash(get_db(), digest)
+    if identity is not None:
+        if len(_verified) >= MAX_CACHED:
+            _verified.clear()
+        _verified[digest] = (identity, now + IDENTITY_TTL)
+    else:
+        _verified.pop(digest, None)
+    return identity
 
 
 def identify() -> tokens_store.Identity | None:
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token.startswith(tokens_store.PREFIX) or len(token) > 200:
             return None
-        return tokens_store.verify(get_db(), token.strip())
+        return _by_hash(tokens_store.token_hash(token))
     digest = session.get("token_hash")
-    if digest and request.blueprint == "pages":
-        return tokens_store.verify_hash(get_db(), digest)
+    if isinstance(digest, str) and request.blueprint == "pages":
+        return _by_hash(digest)
     return None
 
 

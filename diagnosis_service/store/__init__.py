@@ -21,13 +21,18 @@ def default_url(var_dir: Path) -> str:
     return f"sqlite:///{Path(var_dir).resolve() / 'diagnosis.db'}"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; for SQLite, one that threads may share, with foreign keys and WAL on."""
+def make_engine(url: str, autocommit: bool = False) -> Engine:
+    """An engine for ``url``; for SQLite, one that threads may share, with foreign keys and WAL on.
+
+    ``autocommit``: an engine for reads only, whose connections are in autocommit mode from the
+    start (switching a pooled connection's mode costs a round trip on PostgreSQL, per request).
+    """
+    extra = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **extra)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:
@@ -38,7 +43,8 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # No pre-ping (a round trip per checkout); connections older than 30 minutes are replaced instead.
+    return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800, **extra)
 
 
 def now() -> datetime:

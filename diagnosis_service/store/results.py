@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from sqlalchemy import and_, case, delete, func, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from ..data.model import parse_period, period_str
@@ -74,9 +74,17 @@ def latest_run(conn: Connection, period: str) -> dict | None:
     return out
 
 
+_BODY = select(results.c.body).where(results.c.period == bindparam("period"), results.c.subject == bindparam("subject"),
+                                     results.c.subject_id == bindparam("sid"))
+
+
+def result_text(conn: Connection, period: str, subject: str, subject_id: str) -> str | None:
+    """The stored JSON of one subject's result, as text (served as it is)."""
+    return conn.execute(_BODY, {"period": period, "subject": subject, "sid": subject_id}).scalar()
+
+
 def result(conn: Connection, period: str, subject: str, subject_id: str) -> dict | None:
-    body = conn.execute(select(results.c.body).where(
-        results.c.period == period, results.c.subject == subject, results.c.subject_id == subject_id)).scalar()
+    body = result_text(conn, period, subject, subject_id)
     return None if body is None else json.loads(body)
 
 
