@@ -274,3 +274,12 @@ def test_a_revoked_token_stops_working_within_a_second(fresh_service):
         assert tokens_store.revoke(conn, "sec-B00003")
     time.sleep(1.1)
     assert svc.client.get("/v1/indicators", headers=svc.h("other_secretary")).status_code == 401
+
+
+def test_json_bodies_are_read_whatever_the_content_type_says(service):
+    """curl -d sends application/x-www-form-urlencoded; the body is still JSON."""
+    r = service.client.post("/v1/prescriptions", data='{"branch_id": "B00002", "period": "2025-12"}',
+                            content_type="application/x-www-form-urlencoded", headers=service.h("secretary"))
+    assert r.status_code == 201 and r.get_json()["branch_id"] == "B00002"
+    bad = service.client.post("/v1/prescriptions", data=b"\xff\xfe", headers=service.h("secretary"))
+    assert bad.status_code == 400 and "not valid JSON" in bad.get_json()["detail"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import abort, request
 
 from ..data.model import PERIOD_RE
@@ -9,13 +11,15 @@ from ..errors import InputError, NotFound, Problem
 
 
 def json_body() -> object:
-    """The parsed JSON body; 400 when it is missing or not JSON."""
-    if not request.data:
+    """The parsed JSON body, whatever the Content-Type says (curl -d sends a form type); 400 when it is
+    missing or not JSON."""
+    raw = request.get_data(cache=True)  # read before any form parsing could consume it
+    if not raw:
         abort(400, description="a JSON body is required")
-    data = request.get_json(force=True, silent=True)
-    if data is None:
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
         abort(400, description="the body is not valid JSON (UTF-8)")
-    return data
 
 
 def period_arg(name: str = "period", required: bool = True) -> str | None:
