@@ -64,8 +64,9 @@ def main() -> None:
 
 # ------------------------------------------------------------------------------------------- simulate
 
-@main.command()
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Directory to write.")
+@main.group(invoke_without_command=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Directory to write (required unless a subcommand is given).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same bytes).")
 @click.option("--months", type=click.IntRange(1, 120), default=12, show_default=True, help="Months of history.")
 @click.option("--end", default="2025-12", show_default=True, help="Last period, YYYY-MM.")
@@ -73,9 +74,17 @@ def main() -> None:
 @click.option("--members", type=click.IntRange(1), default=47411, show_default=True, help="Number of members.")
 @rules_option
 @handle_errors
-def simulate(out_dir: Path, seed: int, months: int, end: str, branches: int, members: int,
+@click.pass_context
+def simulate(ctx: click.Context, out_dir: Path | None, seed: int, months: int, end: str, branches: int, members: int,
              rules_dir: Path | None) -> None:
-    """Generate a synthetic district as a CSV data directory (deterministic for a seed)."""
+    """Generate a synthetic district as a CSV data directory (deterministic for a seed).
+
+    `simulate loop` runs the closed-loop simulation of remedies instead (see `simulate loop --help`).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if out_dir is None:
+        raise click.UsageError("Missing option '--out'.")
     from .data.csvdir import write_dir
     from .rules import load_ruleset
     from .simulate import SimulationSpec
@@ -414,6 +423,11 @@ def serve(host: str, port: int, threads: int) -> None:
                f"{_safe_url(app.config['DATABASE_URL'])}", err=True)
     waitress.serve(app, host=host, port=port, threads=threads, ident="diagnosis-service")
 
+
+from .cli_model import loop, model  # noqa: E402 -- registered after the group they join is defined
+
+simulate.add_command(loop)
+main.add_command(model)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
+MODEL_FILE = "effectiveness.json"  # the trained effectiveness model, in the models directory
 
 
 @dataclass(frozen=True)

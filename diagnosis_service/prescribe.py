@@ -71,6 +71,7 @@ class Choice:
     recent: list[str] = field(default_factory=list)
     used_repeats: bool = False
     ranker: str = "prior"
+    propensity: float = 1.0  # probability with which the shown list was chosen (1: deterministic)
     repeat_months: int = DEFAULT_REPEAT_MONTHS
     diversity: float = DIVERSITY
 
@@ -167,12 +168,18 @@ class Prescriber:
         choice = Choice(need, [], candidates, inactive, unsuitable, ranker=self.ranker.name,
                         repeat_months=self.repeat_months, diversity=self.diversity)
         recent = history.recent(need.branch_id, need.topic, need.period, self.repeat_months) if history else set()
+        fresh = scored
         if recent and any(s.resource.id in recent for s in scored):
             fresh = [s for s in scored if s.resource.id not in recent]
             choice.recent = sorted(s.resource.id for s in scored if s.resource.id in recent)
             if not fresh:
                 fresh, choice.used_repeats = scored, True
             picks = self._diverse(fresh)
+        explore = getattr(self.ranker, "explore", None)
+        if explore is not None and fresh:
+            # The ranker chooses the first recommendation (exploring); the probability it had is logged.
+            index, choice.propensity = explore(need, fresh)
+            picks = self._diverse(fresh, fresh[index])
         lead_zh, lead_en = self._lead(need, finding)
         for s, adjusted, before in picks:
             advice_zh, advice_en = self._advice(need, s, choice.used_repeats)
@@ -203,21 +210,27 @@ class Prescriber:
             self._ranked[key] = entry
         return entry
 
-    def _diverse(self, ranked: list[Scored]) -> list[tuple[Scored, float, int]]:
-        """Greedy pick: the best score after the diversity discount of its kind, per step."""
+    def _diverse(self, ranked: list[Scored], first: Scored | None = None) -> list[tuple[Scored, float, int]]:
+        """Greedy pick: the best score after the diversity discount of its kind, per step. ``first``,
+        when given, is the first pick (chosen by the ranker's exploration)."""
         queues: dict[str, list[Scored]] = {}
         for s in ranked:  # already best first: each kind's queue is too
-            queues.setdefault(s.resource.kind, []).append(s)
+            if s is not first:
+                queues.setdefault(s.resource.kind, []).append(s)
         heads = dict.fromkeys(queues, 0)
         taken: Counter[str] = Counter()
         out = []
+        if first is not None:
+            out.append((first, first.score, 0))
+            taken[first.resource.kind] += 1
         while len(out) < self.per_weakness:
             best = None
             for kind, queue in queues.items():
                 if heads[kind] >= len(queue):
                     continue
                 s = queue[heads[kind]]
-                adjusted = s.score * self.diversity ** taken[kind]
+                factor = self.diversity ** taken[kind]
+                adjusted = s.score * factor if s.score >= 0 else s.score / factor  # always a penalty
                 key = (-adjusted, -s.score, s.resource.id)
                 if best is None or key < best[0]:
                     best = (key, s, adjusted)

@@ -11,6 +11,7 @@ single reference assignment, so a request sees one version from start to end.
 from __future__ import annotations
 
 import difflib
+import logging
 import shutil
 import tempfile
 import threading
@@ -21,7 +22,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from .catalog import Catalog, load_catalog
-from .config import Settings
+from .config import MODEL_FILE, Settings
 from .engine.durable import compile_problems
 from .engine.subject import SubjectEngine
 from .errors import Problem, RuleError
@@ -34,6 +35,9 @@ from .store import rulesets as versions_store
 
 MAX_RULE_BYTES = 1_000_000
 CHECK_EVERY = 1.0  # seconds between checks of the active version
+MODEL_CHECK_EVERY = 5.0  # seconds between checks of the model file (a retrained model is picked up)
+
+log = logging.getLogger("diagnosis_service.runtime")
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,9 @@ class Runtime:
         self._lock = threading.Lock()
         self._checked = 0.0
         self.references_cache: dict[tuple[str, str], object] = {}  # (period, rules digest) -> references
+        self.model_status: dict = {"ranker": "prior", "fallback": "not loaded yet"}
+        self._model_stamp: int | None = None
+        self._model_checked = time.monotonic()
         self.registry = load_ruleset(settings.rules_dir).registry
 
     # ---------------------------------------------------------------- start
@@ -159,6 +166,7 @@ class Runtime:
             self.catalog = load_catalog(self.settings.catalog_dir, self.registry)
         except Exception as exc:  # a CatalogError, or an unreadable directory
             self.catalog_error = list(getattr(exc, "problems", [Problem(str(exc))]))
+        self.load_model()
         self.ensure_initial_version()
         self.current(force=True)
 
@@ -210,9 +218,44 @@ class Runtime:
             self._checked = time.monotonic()
         return active
 
+    # ---------------------------------------------------------------- the ranking model
+
+    def load_model(self) -> None:
+        """Use the trained effectiveness model if there is a usable one; else the documented prior,
+        saying why (log and /readyz). Called at start and whenever the model file changes."""
+        from .effectiveness import LearnedRanker, ModelError, load
+
+        path = self.settings.models_dir / MODEL_FILE
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            stamp = None
+        self._model_stamp = stamp
+        try:
+            model, card = load(path)
+        except ModelError as exc:
+            self.ranker = PriorRanker()
+            self.model_status = {"ranker": "prior", "fallback": str(exc.problems[0])}
+            log.warning("ranking with the prior: %s", exc.problems[0])
+            return
+        names = {t: (n.name_zh, n.name_en) for t, n in self.registry.topics.items()}
+        self.ranker = LearnedRanker(model, topic_names=names)
+        self.model_status = {"ranker": "learned", "model": str(path), "trained_at": card.get("trained_at"),
+                             "data_window": card.get("data_window"), "fingerprint": card.get("fingerprint")}
+        log.info("ranking with the learned model %s", card.get("fingerprint"))
+
     def prescriber(self, ruleset: RuleSet) -> Prescriber | None:
         if self.catalog is None:
             return None
+        now = time.monotonic()
+        if now - self._model_checked > MODEL_CHECK_EVERY:
+            self._model_checked = now
+            try:
+                stamp = (self.settings.models_dir / MODEL_FILE).stat().st_mtime_ns
+            except OSError:
+                stamp = None
+            if stamp != self._model_stamp:
+                self.load_model()
         return Prescriber(self.catalog, ruleset, self.ranker)
 
 

@@ -337,16 +337,20 @@ def serve_prescriptions(runtime: Runtime, conn: Connection, branch_id: str, peri
     choices = prescriber.for_branch(result_from_json(stored), street, history, size)
     items = []
     for c in choices:
+        need = {"indicator": c.need.indicator, "value": c.need.value, "reference": c.need.reference,
+                "members": c.need.members, "severity": c.need.severity}
         for p in c.prescriptions:
             body = p.as_dict()
+            # propensity: the probability with which this list was chosen (its first item's, when the
+            # ranker explores; 1 for the deterministic prior). The need is kept to measure the outcome.
             items.append({"topic": p.topic, "rule": p.rule, "resource_id": p.resource_id, "kind": p.resource.kind,
-                          "score": float(p.score), "propensity": 1.0,
-                          "body": {**body, "advice_zh": p.advice_zh, "advice_en": p.advice_en}})
+                          "score": float(p.score), "propensity": c.propensity,
+                          "body": {**body, "advice_zh": p.advice_zh, "advice_en": p.advice_en, "need": need}})
     list_id, ids = served_store.log_list(conn, branch_id, period, prescriber.ranker.name, source, actor, items)
     return {"branch_id": branch_id, "period": period, "list_id": list_id, "ranker": prescriber.ranker.name,
             "weaknesses": stored.get("weaknesses", []),
             "prescriptions": [{"prescription_id": pid, **{k: v for k, v in item["body"].items()
-                                                          if k not in ("advice_zh", "advice_en")}}
+                                                          if k not in ("advice_zh", "advice_en", "need")}}
                               for pid, item in zip(ids, items, strict=True)]}
 
 

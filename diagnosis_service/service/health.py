@@ -48,6 +48,7 @@ def readyz():
     checks["catalog"] = ({"ok": True, "resources": len(rt.catalog.resources), "version": rt.catalog.version}
                          if rt.catalog is not None else
                          {"ok": False, "detail": "; ".join(str(p) for p in rt.catalog_error[:5]) or start_error})
-    checks["ranking"] = {"ok": True, "ranker": rt.ranker.name}
+    # A missing or incompatible model is not an outage: the prior ranks, and this says so.
+    checks["ranking"] = {"ok": True, **rt.model_status}
     ready = all(c["ok"] for c in checks.values())
     return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503

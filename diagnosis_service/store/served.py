@@ -65,3 +65,37 @@ def get(conn: Connection, prescription_id: int) -> dict | None:
 def add_feedback(conn: Connection, prescription_id: int, status: str, note: str | None, actor: str) -> int:
     return int(conn.execute(feedback.insert().values(prescription_id=prescription_id, status=status, note=note,
                                                      actor=actor, created_at=now())).inserted_primary_key[0])
+
+
+def decisions(conn: Connection, ruleset) -> tuple:
+    """The served log as the effectiveness model reads it: one row per served list (its first item),
+    with the latest feedback as status (none: ignored) and the branch's metrics to measure outcomes."""
+    import pandas as pd
+
+    from ..engine.derive import derive_own
+    from ..outcomes import LOG_COLUMNS
+    from .metrics import load_dataset
+    from .schema import branches
+
+    status = {pid: st for pid, st in conn.execute(select(feedback.c.prescription_id, feedback.c.status)
+                                                   .order_by(feedback.c.id))}
+    info = {r[0]: (r[1], r[2]) for r in conn.execute(select(branches.c.branch_id, branches.c.type,
+                                                            branches.c.street))}
+    rows = []
+    for pid, branch_id, period, topic, rule, rid, kind, prop, body in conn.execute(
+            select(served.c.prescription_id, served.c.branch_id, served.c.period, served.c.topic, served.c.rule,
+                   served.c.resource_id, served.c.kind, served.c.propensity, served.c.body)
+            .where(served.c.position == 0).order_by(served.c.prescription_id)):
+        need = json.loads(body).get("need", {})
+        btype, street = info.get(branch_id, ("other", None))
+        rows.append({"branch_id": branch_id, "period": period, "pidx": parse_period(period), "topic": topic,
+                     "rule": rule, "indicator": need.get("indicator"), "resource_id": rid, "kind": kind,
+                     "propensity": prop, "status": status.get(pid, "ignored"), "branch_type": btype,
+                     "street": street, "members": need.get("members", 0), "value": need.get("value"),
+                     "reference": need.get("reference")})
+    log = pd.DataFrame(rows, columns=list(LOG_COLUMNS))
+    if log.empty:
+        return log, pd.DataFrame(columns=["pidx", "branch_id"])
+    last = period_str(int(log["pidx"].max()) + 3)
+    dataset = load_dataset(conn, ruleset.registry, last, months=int(log["pidx"].max() - log["pidx"].min()) + 4)
+    return log, derive_own(dataset.branch_metrics, "branch", ruleset)
