@@ -143,7 +143,8 @@ class OracleRanker:
 
 @dataclass
 class ExploringPrior:
-    """The prior, exploring: how the service serves before a model exists (the history months)."""
+    """The prior, exploring: how the service serves before a model exists (the history months), and the
+    learned policy before its first outcome."""
 
     epsilon: float
     seed: int
@@ -157,24 +158,6 @@ class ExploringPrior:
 
     def explore(self, need: Need, ranked: list[Scored]) -> tuple[int, float]:
         return LearnedRanker(EffectivenessModel(), self.epsilon, self.seed, thompson=False).explore(need, ranked)
-
-
-@dataclass
-class ColdLearnedRanker:
-    """The learned policy before any outcome exists: the prior's order, with the same exploration."""
-
-    epsilon: float
-    seed: int
-    name: str = "learned"
-
-    def rank(self, need: Need, resources: Sequence[Resource]) -> list[Scored]:
-        return PriorRanker().rank(need, resources)
-
-    def cache_key(self, need: Need) -> tuple | None:
-        return None
-
-    def explore(self, need: Need, ranked: list[Scored]) -> tuple[int, float]:
-        return LearnedRanker(EffectivenessModel(), self.epsilon, self.seed).explore(need, ranked)
 
 
 # ------------------------------------------------------------------------------------------- the loop
@@ -327,7 +310,7 @@ def _ranker(spec: LoopSpec, truth: Truth, popularity: PopularityRanker, model: E
     if spec.policy == "oracle":
         return OracleRanker(truth)
     if model is None:
-        return ColdLearnedRanker(spec.epsilon, spec.seed)
+        return ExploringPrior(spec.epsilon, spec.seed, name="learned")
     return LearnedRanker(model, spec.epsilon, spec.seed, topic_names=names)
 
 
