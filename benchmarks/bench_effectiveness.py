@@ -82,6 +82,11 @@ def ope_check(seed: int, branches: int, members: int) -> list[dict]:
     keep = np.isfinite(outcomes["improvement"]).to_numpy()
     outcomes = outcomes[keep].reset_index(drop=True)
     truth = result.truth
+    # True values are realized changes against the district without remedies (the logged decision's own
+    # remedy is not yet in it at decision time).
+    from diagnosis_service.simloop import _Adjuster
+
+    untouched = _Adjuster(result.base_metrics, ruleset.registry)
     history_catalog = _catalog_at(catalog, truth, -1, spec.months)
     # The greedy learned policy is trained on the first half of the log and every policy is evaluated
     # on the second half: evaluating a model on the data it was fitted to would flatter it.
@@ -105,7 +110,7 @@ def ope_check(seed: int, branches: int, members: int) -> list[dict]:
             ranked = sorted(ranker.rank(need, pool), key=lambda s: (-s.score, s.resource.id))
             probs = probabilities(ranker, need, ranked)
             target_p[i] = probs.get(row.resource_id, 0.0)
-            true_v[i] = sum(p * truth.value(rid, need) for rid, p in probs.items())
+            true_v[i] = sum(p * truth.true_value(rid, need, untouched) for rid, p in probs.items())
         est = estimate(name, reward, outcomes["propensity"].to_numpy(dtype=float), target_p, boot=300)
         value = float(true_v.mean())
         out.append({**est.as_dict(), "true_value": round(value, 5),

@@ -11,8 +11,9 @@ attractive but useless), a fit by kind and branch type, full effect on its main 
 others; each kind has an adoption rate by branch type, varied per resource. A tenth of the resources
 are new: unavailable for the first half of the loop, and better than average. An adopted remedy raises
 the weakness's indicator by ``effect x max(|reference - value|, 1)`` (it closes that share of the gap
-to the norm) for the next three months (counts are
-rounded at random, rates and flags clipped to their range), plus the noise the district has anyway.
+to the norm) for the next three months (counts are rounded at random, rates and flags capped at their
+range), plus the noise the district has anyway. What counts as true improvement is the realized change
+(after the caps: a rate already at 100% gains nothing), for the totals and for the oracle alike.
 Weaknesses of red-member share are out of the remedies' reach (effect 0).
 """
 
@@ -89,9 +90,17 @@ class Truth:
         return float(np.clip(base + self.adopt_tweak[resource_id], 0.02, 0.98))
 
     def value(self, resource_id: str, need: Need) -> float:
-        """Expected true improvement of recommending this resource first."""
+        """Expected nominal improvement of recommending this resource first."""
         return self.adoption(resource_id, need.branch_type) * self.effect(resource_id, need.topic, need.branch_type,
                                                                            need.indicator)
+
+    def true_value(self, resource_id: str, need: Need, adjust: _Adjuster | None) -> float:
+        """Expected realized improvement of recommending it first, given the district's metrics."""
+        effect = self.effect(resource_id, need.topic, need.branch_type, need.indicator)
+        if adjust is not None:
+            effect = adjust.realized(need.branch_id, need.indicator, parse_period(need.period), effect, need.reference,
+                                     need.value)
+        return self.adoption(resource_id, need.branch_type) * effect
 
 
 # ------------------------------------------------------------------------------------------- policies
@@ -129,13 +138,14 @@ class PopularityRanker:
 
 @dataclass
 class OracleRanker:
-    """Knows the truth: the best possible first recommendation."""
+    """Knows the truth: the best possible first recommendation (adoption x realized effect)."""
 
     truth: Truth
+    adjust: _Adjuster | None = None
     name: str = "oracle"
 
     def rank(self, need: Need, resources: Sequence[Resource]) -> list[Scored]:
-        return [Scored(r, self.truth.value(r.id, need)) for r in resources]
+        return [Scored(r, self.truth.true_value(r.id, need, self.adjust)) for r in resources]
 
     def cache_key(self, need: Need) -> tuple | None:
         return None
@@ -194,6 +204,7 @@ class LoopResult:
     truth: Truth = dataclasses.field(repr=False)
     branch_metrics: pd.DataFrame | None = dataclasses.field(default=None, repr=False)  # with the effects
     dataset: Dataset | None = dataclasses.field(default=None, repr=False)  # the district at the end
+    base_metrics: pd.DataFrame | None = dataclasses.field(default=None, repr=False)  # without any effect
 
     @property
     def true_improvement(self) -> float:
@@ -224,6 +235,7 @@ def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=Non
     truth = Truth(catalog, sorted(ruleset.registry.branch_types), spec.seed)
     reg = ruleset.registry
     branch_metrics = base.branch_metrics.copy()
+    untouched = base.branch_metrics.copy()
     first = int(branch_metrics["pidx"].min()) + WARMUP
     rng = np.random.default_rng(spec.seed + 7)
     adjust = _Adjuster(branch_metrics, reg)
@@ -240,7 +252,7 @@ def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=Non
         pidx = first + step
         period = period_str(pidx)
         available = _catalog_at(catalog, truth, step - spec.history, spec.months)
-        ranker = _ranker(spec, truth, popularity, model, reg) if counted else ExploringPrior(spec.history_epsilon,
+        ranker = _ranker(spec, truth, popularity, model, reg, adjust) if counted else ExploringPrior(spec.history_epsilon,
                                                                                              spec.seed)
         prescriber = Prescriber(available, ruleset, ranker, per_weakness=1)
         dataset = Dataset(base.branches, base.members, adjust.frame, base.member_metrics, source="loop")
@@ -258,10 +270,11 @@ def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=Non
                 adopted = rng.random() < truth.adoption(rid, types[result.id])
                 status = "adopted" if adopted else ("ignored" if rng.random() < spec.ignore_share else "declined")
                 month["weaknesses"] += 1
+                effect = truth.effect(rid, need.topic, types[result.id], need.indicator)
+                realized = adjust.realized(result.id, need.indicator, pidx, effect, need.reference, need.value)
                 if adopted:
-                    effect = truth.effect(rid, need.topic, types[result.id], need.indicator)
                     month["adopted"] += 1
-                    month["true_improvement"] += effect
+                    month["true_improvement"] += realized
                     popularity.adoptions[rid] += 1
                     adjust.apply(result.id, need.indicator, pidx, effect, need.reference, need.value, rng)
                 log_rows.append({
@@ -270,8 +283,7 @@ def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=Non
                     "propensity": choice.propensity, "status": status, "branch_type": types[result.id],
                     "street": streets.get(result.id), "members": sizes.get(result.id, 0),
                     "value": need.value, "reference": need.reference, "policy": spec.policy,
-                    "truth_value": truth.value(rid, need),
-                    "truth_effect": truth.effect(rid, need.topic, types[result.id], need.indicator)})
+                    "truth_value": truth.adoption(rid, types[result.id]) * realized, "truth_effect": realized})
         month["weaknesses_resolved"] = len(previous_weak - weak_now)
         month["true_improvement"] = round(month["true_improvement"], 6)
         previous_weak = weak_now
@@ -282,7 +294,8 @@ def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=Non
         if on_month is not None and counted:
             on_month(month)
     return LoopResult(spec, monthly, pd.DataFrame(log_rows), truth, adjust.frame,
-                      Dataset(base.branches, base.members, adjust.frame, base.member_metrics, source="loop"))
+                      Dataset(base.branches, base.members, adjust.frame, base.member_metrics, source="loop"),
+                      untouched)
 
 
 def train_from_log(log: pd.DataFrame, branch_metrics: pd.DataFrame, ruleset: RuleSet, catalog: Catalog,
@@ -299,7 +312,8 @@ def train_from_log(log: pd.DataFrame, branch_metrics: pd.DataFrame, ruleset: Rul
     return (model or EffectivenessModel()).fit(X, y)
 
 
-def _ranker(spec: LoopSpec, truth: Truth, popularity: PopularityRanker, model: EffectivenessModel | None, reg):
+def _ranker(spec: LoopSpec, truth: Truth, popularity: PopularityRanker, model: EffectivenessModel | None, reg,
+            adjust: _Adjuster | None = None):
     names = {t: (n.name_zh, n.name_en) for t, n in reg.topics.items()}
     if spec.policy == "prior":
         return PriorRanker()
@@ -308,7 +322,7 @@ def _ranker(spec: LoopSpec, truth: Truth, popularity: PopularityRanker, model: E
     if spec.policy == "popularity":
         return popularity
     if spec.policy == "oracle":
-        return OracleRanker(truth)
+        return OracleRanker(truth, adjust)
     if model is None:
         return ExploringPrior(spec.epsilon, spec.seed, name="learned")
     return LearnedRanker(model, spec.epsilon, spec.seed, topic_names=names)
@@ -330,21 +344,27 @@ class _Adjuster:
         self.registry = registry
         self.row = {(b, p): i for i, (b, p) in enumerate(zip(frame["branch_id"], frame["pidx"], strict=True))}
 
-    def apply(self, branch_id: str, indicator: str, pidx: int, effect: float, reference: float | None,
-              value: float | None, rng: np.random.Generator) -> None:
+    def _target(self, indicator: str):
         ind = self.registry.get("branch", indicator)
-        if ind is None or effect == 0.0:
-            return
-        target = indicator
+        if ind is None:
+            return None, None
         if ind.derived is not None:
             kind, arg = next(iter(ind.derived.items()))
             if kind != "sum":
-                return
+                return None, None
             target = arg[2] if len(arg) > 2 else arg[0]  # raise one of the summed parts
-            ind = self.registry.get("branch", target)
-        gap = abs((reference or 0.0) - (value or 0.0))
-        delta = effect * max(gap, 1.0)  # closes ``effect`` of the gap to the norm
+            return target, self.registry.get("branch", target)
+        return indicator, ind
+
+    def _steps(self, branch_id: str, indicator: str, pidx: int, effect: float, reference: float | None,
+               value: float | None) -> list[tuple[int, int, float, float]]:
+        """(row, column, old, expected new) for the months the effect reaches (ranges applied)."""
+        target, ind = self._target(indicator)
+        if target is None or effect == 0.0:
+            return []
+        gap = max(abs((reference or 0.0) - (value or 0.0)), 1.0)
         col = self.frame.columns.get_loc(target)
+        out = []
         for h in range(1, HORIZON + 1):
             i = self.row.get((branch_id, pidx + h))
             if i is None:
@@ -352,12 +372,32 @@ class _Adjuster:
             old = self.frame.iat[i, col]
             if old != old:
                 continue
-            new = old + delta
-            if ind.integer:
-                new = math.floor(new) + (rng.random() < new - math.floor(new))
+            new = old + effect * gap  # closes ``effect`` of the gap to the norm
             if ind.max is not None:
                 new = min(new, ind.max)
-            self.frame.iat[i, col] = max(new, ind.min)
+            out.append((i, col, old, max(new, ind.min)))
+        return out
+
+    def realized(self, branch_id: str, indicator: str, pidx: int, effect: float, reference: float | None,
+                 value: float | None) -> float:
+        """What the effect would actually change, in shares of the gap (a rate at its ceiling gains
+        little): the truth the improvement totals and the oracle count."""
+        steps = self._steps(branch_id, indicator, pidx, effect, reference, value)
+        if not steps:
+            return 0.0
+        gap = max(abs((reference or 0.0) - (value or 0.0)), 1.0)
+        return float(sum(new - old for _, _, old, new in steps) / len(steps) / gap)
+
+    def apply(self, branch_id: str, indicator: str, pidx: int, effect: float, reference: float | None,
+              value: float | None, rng: np.random.Generator) -> float:
+        """Add the effect to the following months; returns the realized share of the gap."""
+        realized = self.realized(branch_id, indicator, pidx, effect, reference, value)
+        _, ind = self._target(indicator)
+        for i, col, _old, new in self._steps(branch_id, indicator, pidx, effect, reference, value):
+            if ind.integer:  # counts: rounded at random, the expected value kept
+                new = math.floor(new) + (rng.random() < new - math.floor(new))
+            self.frame.iat[i, col] = new
+        return realized
 
 
 __all__ = ["POLICIES", "LoopResult", "LoopSpec", "OracleRanker", "PopularityRanker", "RandomRanker", "Truth",
