@@ -8,13 +8,13 @@ months after P (docs/effectiveness.md):
     control_change = mean own_change of comparable branches: same period, same weakness (the same rule,
                      so the same indicator), same branch type, whose secretary did not adopt
                      (declined or ignored); the same period and rule across types when that is empty
-    improvement    = direction x (own_change - control_change) / max(|reference - value at P|, 1)
+    improvement    = direction x (own_change - control_change) / max(|reference - value at P|, floor)
 
 ``direction`` is +1 when higher is better for the rule (a "below the norm" rule: lt, le, eq) and -1
 otherwise (gt, ge). Comparing with non-adopters removes what happens anyway (a branch far below the
 district average tends to move back toward it); dividing by the gap to the norm puts indicators of
 different units on one scale: 0.3 means "closed 30% of the gap" (for a rule that compares with 0,
-such as "none held", the gap counts as 1). The baseline is the mean of three months, not the month of
+such as "none held", the gap counts as 1; for rates and scores the floor is 5 points). The baseline is the mean of three months, not the month of
 the diagnosis alone: month-to-month noise is as large as many remedies' effects, and a single-month
 baseline doubles its weight in the outcome. Adopted, declined and ignored stay apart in
 ``status``; the model learns effects from adopted lists and adoption rates from all of them.
@@ -37,6 +37,17 @@ def _mean(stacked: np.ndarray) -> np.ndarray:
     """Column means over the non-missing values; NaN where a column has none."""
     counts = (~np.isnan(stacked)).sum(axis=0)
     return np.where(counts > 0, np.nansum(stacked, axis=0) / np.maximum(counts, 1), np.nan)
+
+
+GAP_FLOOR = {"percent": 5.0, "score": 5.0}  # other units: 1
+
+
+def gap_scale(unit: str | None, reference: float | None, value: float | None) -> float:
+    """The gap to the norm an outcome is measured in, never below the unit's floor: a rate a point
+    below 100% moves by several points a month on its own, and dividing that noise by one point would
+    let it swamp every effect."""
+    gap = abs((reference or 0.0) - (value or 0.0))
+    return max(gap, GAP_FLOOR.get(unit or "", 1.0))
 
 
 def direction(ruleset: RuleSet, rule_id: str) -> float:
@@ -86,8 +97,9 @@ def compute(log: pd.DataFrame, branch_metrics: pd.DataFrame, ruleset: RuleSet, h
     out = out.join(fallback, on=["pidx", "rule"])
     out["control_change"] = out["control_change"].fillna(out["_fallback"]).fillna(0.0)
     dirs = out["rule"].map(lambda r: direction(ruleset, r))
-    gap = (out["reference"] - out["value"]).abs().to_numpy(dtype=float)
-    scale = np.maximum(np.nan_to_num(gap, nan=1.0), 1.0)
+    units = out["indicator"].map(lambda i: getattr(ruleset.registry.get("branch", i), "unit", None))
+    scale = np.array([gap_scale(u, r, v) for u, r, v in zip(units, out["reference"].fillna(0.0),
+                                                               out["value"].fillna(0.0), strict=True)])
     out["improvement"] = dirs.to_numpy() * (out["own_change"] - out["control_change"]).to_numpy() / scale
     return out.drop(columns=["_fallback"])
 

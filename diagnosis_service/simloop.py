@@ -34,7 +34,7 @@ from .data.model import Dataset, parse_period, period_str
 from .diagnose import diagnose
 from .effectiveness import EffectivenessModel, LearnedRanker, training_frame
 from .engine.derive import derive_own
-from .outcomes import compute
+from .outcomes import compute, gap_scale
 from .prescribe import Prescriber
 from .ranking import Need, PriorRanker, Scored
 from .rules.model import RuleSet
@@ -362,7 +362,7 @@ class _Adjuster:
         target, ind = self._target(indicator)
         if target is None or effect == 0.0:
             return []
-        gap = max(abs((reference or 0.0) - (value or 0.0)), 1.0)
+        gap = gap_scale(self.registry.get("branch", indicator).unit, reference, value)
         col = self.frame.columns.get_loc(target)
         out = []
         for h in range(1, HORIZON + 1):
@@ -385,7 +385,7 @@ class _Adjuster:
         steps = self._steps(branch_id, indicator, pidx, effect, reference, value)
         if not steps:
             return 0.0
-        gap = max(abs((reference or 0.0) - (value or 0.0)), 1.0)
+        gap = gap_scale(self.registry.get("branch", indicator).unit, reference, value)
         return float(sum(new - old for _, _, old, new in steps) / len(steps) / gap)
 
     def apply(self, branch_id: str, indicator: str, pidx: int, effect: float, reference: float | None,
