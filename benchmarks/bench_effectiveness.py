@@ -79,41 +79,46 @@ def ope_check(seed: int, branches: int, members: int) -> list[dict]:
     result = run_loop(spec, ruleset, catalog)
     log = result.log[result.log["period"] < result.log["period"].max()].reset_index(drop=True)  # history months
     outcomes = compute(log, derive_own(result.branch_metrics, "branch", ruleset), ruleset, HORIZON)
-    keep = np.isfinite(outcomes["improvement"]).to_numpy()
-    outcomes = outcomes[keep].reset_index(drop=True)
-    truth = result.truth
+    outcomes = outcomes[np.isfinite(outcomes["improvement"]).to_numpy()].reset_index(drop=True)
     # True values are realized changes against the district without remedies (the logged decision's own
     # remedy is not yet in it at decision time).
     from diagnosis_service.simloop import _Adjuster
 
     untouched = _Adjuster(result.base_metrics, ruleset.registry)
+    truth = result.truth
     history_catalog = _catalog_at(catalog, truth, -1, spec.months)
-    # The greedy learned policy is trained on the first half of the log and every policy is evaluated
-    # on the second half: evaluating a model on the data it was fitted to would flatter it.
+    reward = rewards(outcomes)
+    propensity = outcomes["propensity"].to_numpy(dtype=float)
+    # The greedy learned policy is cross-fitted: trained on one half of the months, evaluated on the
+    # other, and the other way round (evaluating a model on the data it was fitted to would flatter it).
     periods = sorted(set(outcomes["period"]))
     half = periods[len(periods) // 2]
-    model = train_from_log(log[log["period"] < half], result.branch_metrics, ruleset, catalog)
-    outcomes = outcomes[outcomes["period"] >= half].reset_index(drop=True)
-    reward = rewards(outcomes)
-    targets = {"prior": PriorRanker(), "random": RandomRanker(),
-               "greedy-learned": LearnedRanker(model, epsilon=0.0, thompson=False)}
+    first = (outcomes["period"] < half).to_numpy()
+    models = {fold: train_from_log(log[(log["period"] < half) != fold], result.branch_metrics, ruleset, catalog)
+              for fold in (True, False)}
+    targets = {"prior": lambda _fold: PriorRanker(), "random": lambda _fold: RandomRanker(),
+               "greedy-learned": lambda fold: LearnedRanker(models[fold], epsilon=0.0, thompson=False)}
     out = []
-    for name, ranker in targets.items():
-        prescriber = Prescriber(history_catalog, ruleset, ranker, per_weakness=1)
+    for name, make in targets.items():
         target_p, true_v = np.zeros(len(outcomes)), np.zeros(len(outcomes))
-        for i, row in enumerate(outcomes.itertuples(index=False)):
-            need = need_of(row)
-            rule = ruleset.rule(row.rule)
-            need = type(need)(**{**need.__dict__, "preferred_kinds": rule.remedy_kinds if rule else ()})
-            pool = [r for r in prescriber.catalog.for_topic(need.topic)
-                    if r.active and r.suits(need.branch_type, need.street)]
-            ranked = sorted(ranker.rank(need, pool), key=lambda s: (-s.score, s.resource.id))
-            probs = probabilities(ranker, need, ranked)
-            target_p[i] = probs.get(row.resource_id, 0.0)
-            true_v[i] = sum(p * truth.true_value(rid, need, untouched) for rid, p in probs.items())
-        est = estimate(name, reward, outcomes["propensity"].to_numpy(dtype=float), target_p, boot=300)
+        for fold in (True, False):
+            ranker = make(fold)
+            prescriber = Prescriber(history_catalog, ruleset, ranker, per_weakness=1)
+            for i in np.flatnonzero(first == fold):
+                row = outcomes.iloc[i]
+                need = need_of(row)
+                rule = ruleset.rule(row.rule)
+                need = type(need)(**{**need.__dict__, "preferred_kinds": rule.remedy_kinds if rule else ()})
+                pool = [r for r in prescriber.catalog.for_topic(need.topic)
+                        if r.active and r.suits(need.branch_type, need.street)]
+                ranked = sorted(ranker.rank(need, pool), key=lambda s: (-s.score, s.resource.id))
+                probs = probabilities(ranker, need, ranked)
+                target_p[i] = probs.get(row.resource_id, 0.0)
+                true_v[i] = sum(p * truth.true_value(rid, need, untouched) for rid, p in probs.items())
+        est = estimate(name, reward, propensity, target_p, boot=300)
         value = float(true_v.mean())
-        out.append({**est.as_dict(), "true_value": round(value, 5),
+        covered = est.snips_ci[0] <= value <= est.snips_ci[1]
+        out.append({**est.as_dict(), "true_value": round(value, 5), "snips_ci_covers_truth": covered,
                     "snips_error": round(abs(est.snips - value) / abs(value), 4) if value else None,
                     "ips_error": round(abs(est.ips - value) / abs(value), 4) if value else None})
     return out

@@ -44,14 +44,13 @@ from sklearn.linear_model import Ridge
 
 from .catalog import Resource
 from .errors import DiagnosisError, Problem
-from .outcomes import ADOPTED
+from .outcomes import ADOPTED, CLIP
 from .ranking import Need, Scored
 
 FORMAT = 1
 FEATURES = ("resource_id", "kind", "topic", "main_topic", "branch_type", "street", "members", "shortfall")
 MAX_MODEL_BYTES = 50_000_000
 DRAWS = 256  # Thompson draws per decision
-CLIP = 2.0  # measured improvements are clipped to [-CLIP, CLIP] for training
 
 
 class ModelError(DiagnosisError):

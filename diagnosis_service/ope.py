@@ -22,11 +22,12 @@ import numpy as np
 import pandas as pd
 
 from .catalog import Catalog
-from .effectiveness import CLIP
 from .outcomes import ADOPTED
 from .prescribe import Prescriber
 from .ranking import Need
 from .rules.model import RuleSet
+
+REWARD_CLIP = 10.0  # shares of the gap: ten times closing it
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,12 @@ class Estimate:
                 "decisions": self.decisions, "effective_sample_size": round(self.effective_sample_size, 1)}
 
 
-def rewards(outcomes: pd.DataFrame) -> np.ndarray:
-    """Measured improvement minus its zero point (the mean of the same rule's non-adopted lists, after
-    clipping like training), so that a list not adopted is worth 0 on average."""
-    y = pd.Series(np.clip(outcomes["improvement"].to_numpy(dtype=float), -CLIP, CLIP), index=outcomes.index)
+def rewards(outcomes: pd.DataFrame, clip: float = REWARD_CLIP) -> np.ndarray:
+    """Measured improvement minus its zero point (the mean of the same rule's non-adopted lists), so
+    that a list not adopted is worth 0 on average. Bounded far wider than for training: clipping at
+    the training bound (2) shrank estimates by 3% (heavy-tailed noise of small counts); the bound is
+    only a guard against broken data."""
+    y = pd.Series(np.clip(outcomes["improvement"].to_numpy(dtype=float), -clip, clip), index=outcomes.index)
     adopted = outcomes["status"].isin(ADOPTED)
     zero = y[~adopted].groupby(outcomes.loc[~adopted, "rule"]).mean()
     return (y - outcomes["rule"].map(zero).fillna(0.0)).to_numpy(dtype=float)

@@ -4,20 +4,33 @@ For each served list (one weakness of one branch in period P; its first item is 
 acted on) the weakness's indicator (the rule's primary indicator) is followed for up to ``horizon``
 months after P (docs/effectiveness.md):
 
-    own_change     = mean(value at P+1 .. P+h) - mean(value at P-2 .. P)   (the months with data)
-    control_change = mean own_change of comparable branches: same period, same weakness (the same rule,
+    after          = mean(value at P+1 .. P+h); baseline = mean(value at P-2 .. P)   (months with data)
+    others_*       = the part of each mean due to the branch's other adopted remedies on the same
+                     indicator (earlier or later than P) whose months fall in that window
+    change         = (after - others_after) - w_rule x (baseline - others_baseline)
+    control_change = mean change of comparable branches: same period, same weakness (the same rule,
                      so the same indicator), same branch type, whose secretary did not adopt
                      (declined or ignored); the same period and rule across types when that is empty
-    improvement    = direction x (own_change - control_change) / max(|reference - value at P|, floor)
+    improvement    = direction x (change - control_change) / max(|reference - value at P|, floor)
 
 ``direction`` is +1 when higher is better for the rule (a "below the norm" rule: lt, le, eq) and -1
 otherwise (gt, ge). Comparing with non-adopters removes what happens anyway (a branch far below the
 district average tends to move back toward it); dividing by the gap to the norm puts indicators of
 different units on one scale: 0.3 means "closed 30% of the gap" (for a rule that compares with 0,
-such as "none held", the gap counts as 1; for rates and scores the floor is 5 points). The baseline is the mean of three months, not the month of
-the diagnosis alone: month-to-month noise is as large as many remedies' effects, and a single-month
-baseline doubles its weight in the outcome. Adopted, declined and ignored stay apart in
-``status``; the model learns effects from adopted lists and adoption rates from all of them.
+such as "none held", the gap counts as 1; for rates and scores the floor is 5 points). The baseline
+is the mean of three months, not the month of the diagnosis alone: month-to-month noise is as large
+as many remedies' effects, and a single-month baseline doubles its weight in the outcome. The
+baseline weight ``w_rule`` is the slope of the after-mean on the baseline among comparable lists (a
+regression adjustment): where months are mostly noise, subtracting the whole baseline adds its noise.
+
+Other remedies: a secretary who did not adopt this month is likely to be prescribed for the same
+weakness next month and to adopt then, so the non-adopters' later months carry more remedies than the
+adopters'; an earlier remedy lifts the baseline months. Left in, they made every effect look 10-30%
+smaller (measured in the closed loop). A remedy is taken to act for ``horizon`` months from the month
+after its decision, by its expected improvement (its resource's measured mean for the rule, shrunk
+toward the rule's mean), re-estimated from the corrected outcomes until the estimates settle.
+Adopted, declined and ignored stay apart in ``status``; the model learns effects from adopted lists
+and adoption rates from all of them.
 """
 
 from __future__ import annotations
@@ -40,6 +53,13 @@ def _mean(stacked: np.ndarray) -> np.ndarray:
 
 
 GAP_FLOOR = {"percent": 5.0, "score": 5.0}  # other units: 1
+CLIP = 2.0  # measured improvements are clipped to [-CLIP, CLIP] for training and effect estimates
+BASELINE = 3  # months in the baseline: P-2 .. P
+EFFECT_SHRINK = 5.0  # pseudo-observations pulling a resource's effect toward its rule's mean
+ROUNDS = 10  # at most this many re-estimations of the other remedies' effects ...
+SETTLED = 1e-3  # ... stopping when no resource's estimate moves more than this (shares of the gap)
+MIN_SLOPE_ROWS = 50  # a rule's baseline weight is estimated from at least this many lists (else 1)
+SLOPE_BOUND = 2.0  # and kept within [0, 2] (a guard against degenerate data)
 
 
 def gap_scale(unit: str | None, reference: float | None, value: float | None) -> float:
@@ -57,51 +77,165 @@ def direction(ruleset: RuleSet, rule_id: str) -> float:
     return -1.0 if rule.primary.op in ("gt", "ge") else 1.0
 
 
-def compute(log: pd.DataFrame, branch_metrics: pd.DataFrame, ruleset: RuleSet, horizon: int = 3) -> pd.DataFrame:
+def compute(log: pd.DataFrame, branch_metrics: pd.DataFrame, ruleset: RuleSet, horizon: int = 3,
+            rounds: int = ROUNDS) -> pd.DataFrame:
     """``log``: one row per served list (LOG_COLUMNS). ``branch_metrics``: pidx, branch_id and indicator
-    columns (derived ones included where rules use them). Returns the log with own_change,
-    control_change, improvement (NaN when no later month has data) and adopted."""
-    out = log.copy()
+    columns (derived ones included where rules use them). Returns the log (index reset) with
+    own_change (after - baseline), other_remedies, baseline_weight, control_change, improvement (NaN
+    when no later month has data) and adopted. ``rounds=0``: no correction for other remedies and a
+    baseline weight of 1 (the plain difference in differences)."""
+    out = log.copy().reset_index(drop=True)
     if out.empty:
-        for col in ("own_change", "control_change", "improvement"):
+        for col in ("own_change", "other_remedies", "baseline_weight", "control_change", "improvement"):
             out[col] = pd.Series(dtype=float)
         out["adopted"] = pd.Series(dtype=bool)
         return out
+    after, baseline, after_has, base_has = _windows(out, branch_metrics, horizon)
+    out["own_change"] = after - baseline
+    out["adopted"] = out["status"].isin(ADOPTED)
+    dirs = out["rule"].map(lambda r: direction(ruleset, r)).to_numpy(dtype=float)
+    units = out["indicator"].map(lambda i: getattr(ruleset.registry.get("branch", i), "unit", None))
+    scale = np.array([gap_scale(u, r, v) for u, r, v in zip(units, out["reference"].fillna(0.0),
+                                                               out["value"].fillna(0.0), strict=True)])
+    weights = _overlap_weights(after_has, base_has, horizon)
+    other_after, other_base = np.zeros(len(out)), np.zeros(len(out))
+    theta = np.ones(len(out))
+    control, improvement = _against_control(out, after - baseline, dirs, scale)
+    # The other remedies' effects and the baseline weight are estimated from the outcomes being
+    # corrected: iterate to a fixed point (each round removes part of the bias the last one left).
+    effect = np.zeros(len(out))
+    for _ in range(rounds):
+        previous, effect = effect, _effect_estimates(out, improvement)
+        if np.max(np.abs(effect - previous), initial=0.0) < SETTLED:
+            break
+        lift = np.where(out["adopted"], effect * scale * dirs, 0.0)
+        other_after = _other_remedies(out, lift, weights["after"])
+        other_base = _other_remedies(out, lift, weights["baseline"])
+        theta = _baseline_weights(out, after - other_after, baseline - other_base)
+        changed = (after - other_after) - theta * (baseline - other_base)
+        control, improvement = _against_control(out, changed, dirs, scale)
+    out["other_remedies"] = other_after - theta * other_base
+    out["baseline_weight"] = theta
+    out["control_change"] = control
+    out["improvement"] = improvement
+    return out
+
+
+def _windows(out: pd.DataFrame, branch_metrics: pd.DataFrame,
+             horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each list's mean after P and baseline mean, and which months of the windows have data (rows x
+    horizon months after P; rows x BASELINE months P-2 .. P)."""
     values = branch_metrics.set_index(["branch_id", "pidx"])
-    own = np.full(len(out), np.nan)
+    after, baseline = np.full(len(out), np.nan), np.full(len(out), np.nan)
+    after_has = np.zeros((len(out), horizon), dtype=bool)
+    base_has = np.zeros((len(out), BASELINE), dtype=bool)
     for indicator, rows in out.groupby("indicator").groups.items():
         if indicator not in values.columns:
             continue
         series = values[indicator]
         sub = out.loc[rows]
-        later = []
-        for h in range(1, horizon + 1):
-            keys = pd.MultiIndex.from_arrays([sub["branch_id"].to_numpy(), sub["pidx"].to_numpy() + h])
-            later.append(series.reindex(keys).to_numpy(dtype=float))
-        earlier = [series.reindex(pd.MultiIndex.from_arrays([sub["branch_id"].to_numpy(),
-                                                             sub["pidx"].to_numpy() - h])).to_numpy(dtype=float)
-                   for h in (1, 2)]
+        at = out.index.get_indexer(rows)
+
+        def months(offsets, sub=sub, series=series) -> np.ndarray:
+            return np.vstack([series.reindex(pd.MultiIndex.from_arrays(
+                [sub["branch_id"].to_numpy(), sub["pidx"].to_numpy() + h])).to_numpy(dtype=float) for h in offsets])
+
+        later = months(range(1, horizon + 1))
+        # The month of the diagnosis from the log (what the rule saw), the two before from the metrics.
+        earlier = np.vstack([months(range(1 - BASELINE, 0)), sub["value"].to_numpy(dtype=float)])
         with np.errstate(all="ignore"):
-            future = _mean(np.vstack(later))
-            # The month of the diagnosis from the log (what the rule saw), the two before from the metrics.
-            before = _mean(np.vstack([sub["value"].to_numpy(dtype=float), *earlier]))
-        own[out.index.get_indexer(rows)] = future - before
-    out["own_change"] = own
-    out["adopted"] = out["status"].isin(ADOPTED)
+            after[at], baseline[at] = _mean(later), _mean(earlier)
+        after_has[at] = ~np.isnan(later.T)
+        base_has[at] = ~np.isnan(earlier.T)
+    return after, baseline, after_has, base_has
+
+
+def _baseline_weights(out: pd.DataFrame, after: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+    """Per rule, how much of the baseline to subtract: the slope of the after-mean on the baseline
+    within comparable lists (same period, rule and branch type; adoption held apart), the regression
+    adjustment of a randomised comparison. Subtracting all of it (weight 1) is right only when a
+    branch's months are strongly correlated; where they are mostly noise it adds the baseline's noise
+    to every outcome. Weight 1 for rules with fewer than MIN_SLOPE_ROWS measurable lists."""
+    frame = pd.DataFrame({"rule": out["rule"], "after": after, "baseline": baseline,
+                          "adopted": out["adopted"].to_numpy(dtype=float),
+                          "group": list(zip(out["pidx"], out["rule"], out["branch_type"], strict=True))})
+    frame = frame[np.isfinite(frame["after"]) & np.isfinite(frame["baseline"])]
+    slopes: dict[str, float] = {}
+    cols = ["after", "baseline", "adopted"]
+    for rule, rows in frame.groupby("rule"):
+        if len(rows) < MIN_SLOPE_ROWS:
+            continue
+        centred = rows[cols] - rows.groupby("group")[cols].transform("mean")
+        design = centred[["baseline", "adopted"]].to_numpy()
+        if np.linalg.matrix_rank(design) < 2:
+            continue
+        slope = np.linalg.lstsq(design, centred["after"].to_numpy(), rcond=None)[0][0]
+        slopes[rule] = float(np.clip(slope, 0.0, SLOPE_BOUND))
+    return out["rule"].map(slopes).fillna(1.0).to_numpy(dtype=float)
+
+
+def _against_control(out: pd.DataFrame, own: np.ndarray, dirs: np.ndarray,
+                     scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(control_change, improvement) for the given own changes."""
+    frame = pd.DataFrame({"pidx": out["pidx"], "rule": out["rule"], "branch_type": out["branch_type"], "own": own})
+    rest = frame[~out["adopted"].to_numpy()]
     # Indicators of one topic drift differently (regression to the mean is stronger for some): the
     # comparison is with the same rule, not merely the same topic.
-    control = (out[~out["adopted"]].groupby(["pidx", "rule", "branch_type"])["own_change"].mean()
-               .rename("control_change"))
-    out = out.join(control, on=["pidx", "rule", "branch_type"])
-    fallback = out[~out["adopted"]].groupby(["pidx", "rule"])["own_change"].mean().rename("_fallback")
-    out = out.join(fallback, on=["pidx", "rule"])
-    out["control_change"] = out["control_change"].fillna(out["_fallback"]).fillna(0.0)
-    dirs = out["rule"].map(lambda r: direction(ruleset, r))
-    units = out["indicator"].map(lambda i: getattr(ruleset.registry.get("branch", i), "unit", None))
-    scale = np.array([gap_scale(u, r, v) for u, r, v in zip(units, out["reference"].fillna(0.0),
-                                                               out["value"].fillna(0.0), strict=True)])
-    out["improvement"] = dirs.to_numpy() * (out["own_change"] - out["control_change"]).to_numpy() / scale
-    return out.drop(columns=["_fallback"])
+    by_type = rest.groupby(["pidx", "rule", "branch_type"])["own"].mean().rename("by_type")
+    by_rule = rest.groupby(["pidx", "rule"])["own"].mean().rename("by_rule")
+    joined = frame.join(by_type, on=["pidx", "rule", "branch_type"]).join(by_rule, on=["pidx", "rule"])
+    control = joined["by_type"].fillna(joined["by_rule"]).fillna(0.0).to_numpy(dtype=float)
+    return control, dirs * (own - control) / scale
 
 
-__all__ = ["ADOPTED", "LOG_COLUMNS", "STATUSES", "compute", "direction"]
+def _overlap_weights(after_has: np.ndarray, base_has: np.ndarray, horizon: int) -> dict[str, dict[int, np.ndarray]]:
+    """For another remedy decided ``d`` months after this list's (d < 0: before), the share of its
+    effect in this list's after-mean and in its baseline mean: it lasts ``horizon`` months from the
+    month after its decision. Per row, over the months that have data."""
+    windows = {"after": (after_has, np.arange(1, horizon + 1)), "baseline": (base_has, np.arange(1 - BASELINE, 1))}
+    weights: dict[str, dict[int, np.ndarray]] = {"after": {}, "baseline": {}}
+    for d in range(-(BASELINE + horizon - 1), horizon):
+        for name, (has, months) in windows.items():
+            covered = (months >= d + 1) & (months <= d + horizon)
+            w = has[:, covered].sum(axis=1) / np.maximum(has.sum(axis=1), 1)
+            if np.any(w != 0):
+                weights[name][d] = w
+    return weights
+
+
+def _effect_estimates(out: pd.DataFrame, improvement: np.ndarray) -> np.ndarray:
+    """Each adopted list's expected improvement in shares of its gap: its resource's mean for the rule,
+    shrunk toward the rule's mean (EFFECT_SHRINK pseudo-observations)."""
+    y = pd.Series(np.clip(improvement, -CLIP, CLIP))
+    ok = out["adopted"].to_numpy() & np.isfinite(improvement)
+    if not ok.any():
+        return np.zeros(len(out))
+    rule = out["rule"][ok]
+    rule_mean = y[ok].groupby(rule).mean()
+    per = y[ok].groupby([rule, out["resource_id"][ok]]).agg(["sum", "count"])
+    prior = per.index.get_level_values(0).map(rule_mean).to_numpy(dtype=float)
+    shrunk = pd.Series((per["sum"].to_numpy() + EFFECT_SHRINK * prior) / (per["count"].to_numpy() + EFFECT_SHRINK),
+                       index=per.index)
+    keys = pd.MultiIndex.from_arrays([out["rule"], out["resource_id"]])
+    effect = shrunk.reindex(keys).to_numpy(dtype=float)
+    fallback = out["rule"].map(rule_mean).to_numpy(dtype=float)
+    return np.nan_to_num(np.where(np.isnan(effect), fallback, effect))
+
+
+def _other_remedies(out: pd.DataFrame, lift: np.ndarray, weights: dict[int, np.ndarray]) -> np.ndarray:
+    """The part of each list's own change due to the other adopted remedies on the same branch and
+    indicator (``lift``: what each adopted list adds per month, in the indicator's units)."""
+    keys = [out["branch_id"].to_numpy(), out["indicator"].to_numpy()]
+    by_month = pd.Series(lift, index=pd.MultiIndex.from_arrays([*keys, out["pidx"].to_numpy()]))
+    by_month = by_month.groupby(level=[0, 1, 2]).sum()
+    total = np.zeros(len(out))
+    for d, w in weights.items():
+        shifted = by_month.reindex(pd.MultiIndex.from_arrays([*keys, out["pidx"].to_numpy() + d]))
+        others = shifted.fillna(0.0).to_numpy(dtype=float)
+        if d == 0:
+            others = others - lift  # the list's own remedy is what is measured
+        total += w * others
+    return total
+
+
+__all__ = ["ADOPTED", "CLIP", "LOG_COLUMNS", "STATUSES", "compute", "direction"]
