@@ -5,14 +5,16 @@ In one run:
    months (after the same history months served by the exploring prior): total true improvement,
    weaknesses resolved; means with 95% intervals over seeds; learned / oracle (target >= 0.85) and the
    learned policy's margin over the others (paired by seed, with 95% intervals);
-2. off-policy evaluation: from the history months' log of one seed (the exploring prior's, with its
-   logged probabilities), IPS and SNIPS estimates of other policies' value against their true value on
-   the same decisions (target: within 10%);
+2. off-policy evaluation: from the history months' log of each of ``--ope-seeds`` seeds on a district
+   of ``--ope-branches`` (default: the default district; the exploring prior's log, with its logged
+   probabilities), IPS and SNIPS estimates of other policies' value against their true value on the
+   same decisions (target: within 10%), and whether each 95% interval covers the truth;
 3. training on a year of the default district's logs (target < 60 s) and ranking one branch's
    prescriptions with the trained model (target p99 < 20 ms);
 4. docs/effectiveness_cumulative.png: cumulative true improvement per policy, month by month.
 
     python benchmarks/bench_effectiveness.py [--seeds 3] [--branches 1000] [--members 17000] [--jobs 2]
+                                             [--ope-seeds 3] [--ope-branches 2654] [--ope-members 47411]
 """
 
 from __future__ import annotations
@@ -192,15 +194,18 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--plot", type=Path, default=REPO / "docs" / "effectiveness_cumulative.png")
+    parser.add_argument("--ope-seeds", type=int, default=3)
+    parser.add_argument("--ope-branches", type=int, default=LoopSpec().branches)
+    parser.add_argument("--ope-members", type=int, default=LoopSpec().members)
     parser.add_argument("--skip-scale", action="store_true", help="skip training/latency on the default district")
     args = parser.parse_args()
     calib = calibration()
     tasks = [(p, s, args.branches, args.members, args.months) for s in range(args.seeds) for p in POLICIES]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         runs = list(pool.map(one_run, tasks))
-        ope_future = pool.submit(ope_check, 0, args.branches, args.members)
+        ope_futures = [pool.submit(ope_check, s, args.ope_branches, args.ope_members) for s in range(args.ope_seeds)]
         scale_future = None if args.skip_scale else pool.submit(training_and_latency, 0)
-        ope = ope_future.result()
+        ope = [{"seed": s, **e} for s, f in enumerate(ope_futures) for e in f.result()]
         scale = scale_future.result() if scale_future else None
     by = {p: [r for r in runs if r["policy"] == p] for p in POLICIES}
     print(f"closed loop: {args.branches} branches, {args.members} members, {args.months} months after "
@@ -220,13 +225,21 @@ def main() -> None:
         rel = [a["true_improvement"] / o["true_improvement"] for a, o in zip(by["learned"], by[other], strict=True)]
         m, lo, hi = ci(diffs)
         print(f"learned - {other:10s}: {m:+9.1f} [{lo:+9.1f}, {hi:+9.1f}]  (learned = {statistics.mean(rel):.2f}x)")
-    print("\noff-policy evaluation from the history log (logging policy: the exploring prior)")
+    print(f"\noff-policy evaluation from the history log (logging policy: the exploring prior; "
+          f"{args.ope_branches} branches)")
     for e in ope:
         ok = e["snips_error"] is not None and e["snips_error"] <= OPE_TOLERANCE
-        print(f"  {e['policy']:15s} true {e['true_value']:.4f}   IPS {e['ips']:.4f} [{e['ips_ci95'][0]:.4f}, "
-              f"{e['ips_ci95'][1]:.4f}] (error {e['ips_error']:.1%})   SNIPS {e['snips']:.4f} "
+        print(f"  seed {e['seed']} {e['policy']:15s} true {e['true_value']:.4f}   IPS {e['ips']:.4f} "
+              f"[{e['ips_ci95'][0]:.4f}, {e['ips_ci95'][1]:.4f}] (error {e['ips_error']:.1%})   SNIPS {e['snips']:.4f} "
               f"[{e['snips_ci95'][0]:.4f}, {e['snips_ci95'][1]:.4f}] (error {e['snips_error']:.1%}, "
-              f"{'within' if ok else 'OUTSIDE'} {OPE_TOLERANCE:.0%})   effective sample {e['effective_sample_size']:.0f}")
+              f"{'within' if ok else 'OUTSIDE'} {OPE_TOLERANCE:.0%}; interval "
+              f"{'covers' if e['snips_ci_covers_truth'] else 'misses'} the truth)   "
+              f"effective sample {e['effective_sample_size']:.0f} of {e['decisions']}")
+    within = sum(e["snips_error"] is not None and e["snips_error"] <= OPE_TOLERANCE for e in ope)
+    covered = sum(bool(e["snips_ci_covers_truth"]) for e in ope)
+    errors = [e["snips_error"] for e in ope if e["snips_error"] is not None]
+    print(f"  SNIPS within {OPE_TOLERANCE:.0%} of the truth: {within} of {len(ope)} (largest error "
+          f"{max(errors, default=float('nan')):.1%}); 95% intervals covering the truth: {covered} of {len(ope)}")
     if scale:
         print(f"\ntraining on a year of the default district's logs: {scale['rows']} lists, {scale['periods']} months "
               f"with outcomes, {scale['train_seconds']:.1f} s (target < {TRAIN_TARGET:.0f} s: "

@@ -197,15 +197,22 @@ def _holdout(measurable, X, y) -> dict:
               help="A `simulate loop --out` directory (default: the store).")
 @click.option("--policy", "policies", multiple=True, type=click.Choice(["prior", "learned", "greedy", "random"]),
               default=("prior", "learned", "greedy", "random"), show_default=True)
+@click.option("--fit", "fit_mode", type=click.Choice(["cross", "file"]), default="cross", show_default=True,
+              help="learned and greedy policies: 'cross' fits a model on each half of the months and evaluates "
+                   "it on the other half (what a model trained like `model train` is worth on decisions it has "
+                   "not seen); 'file' evaluates the trained model file as it is (flattering where the log "
+                   "overlaps the months it was trained on).")
 @click.option("--model", "model_file", type=click.Path(path_type=Path), default=None,
-              help="Model for the learned and greedy policies (default: the trained one).")
+              help="With --fit file: the model (default: the trained one).")
 @click.option("--json", "as_json", is_flag=True)
 @with_common
-def evaluate(source: Path | None, policies: tuple[str, ...], model_file: Path | None, as_json: bool,
+def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, model_file: Path | None, as_json: bool,
              rules_dir: Path | None, catalog_dir: Path | None) -> None:
     """Off-policy estimates (IPS, SNIPS, 95% bootstrap intervals) of policies' value from the served log."""
-    from .effectiveness import LearnedRanker, ModelError, load
-    from .ope import estimate, rewards, target_probabilities
+    import numpy as np
+
+    from .effectiveness import EffectivenessModel, LearnedRanker, ModelError, load, training_frame
+    from .ope import cross_fitted_probabilities, estimate, rewards, target_probabilities
     from .outcomes import compute
     from .ranking import PriorRanker
     from .simloop import HORIZON, RandomRanker
@@ -216,23 +223,37 @@ def evaluate(source: Path | None, policies: tuple[str, ...], model_file: Path | 
         _die(exc)
     log, metrics = _decisions(source, ruleset)
     outcomes = compute(log, metrics, ruleset, HORIZON)
-    import numpy as np
-
     outcomes = outcomes[np.isfinite(outcomes["improvement"])].reset_index(drop=True)
+    if outcomes.empty:
+        click.echo("no served prescription has a measurable outcome yet (a month after it is needed)", err=True)
+        sys.exit(2)
     reward = rewards(outcomes)
+    modelled = {"learned": lambda m: LearnedRanker(m), "greedy": lambda m: LearnedRanker(m, epsilon=0.0, thompson=False)}
     fitted = None
-    if {"learned", "greedy"} & set(policies):
+    if fit_mode == "file" and set(modelled) & set(policies):
         try:
-            fitted, _ = load(model_file or settings.models_dir / MODEL_FILE)
+            fitted, card = load(model_file or settings.models_dir / MODEL_FILE)
         except ModelError as exc:
             _die(exc)
-    rankers = {"prior": PriorRanker(), "random": RandomRanker(),
-               "learned": LearnedRanker(fitted) if fitted else None,
-               "greedy": LearnedRanker(fitted, epsilon=0.0, thompson=False) if fitted else None}
+        window = card.get("data_window", {})
+        if window.get("from", "9999") <= outcomes["period"].max() and window.get("to", "") >= outcomes["period"].min():
+            click.echo(f"warning: the model was trained on {window['from']}..{window['to']}, which overlaps the "
+                       "evaluated months: its estimates are flattering (--fit cross avoids this)", err=True)
+    if fit_mode == "cross" and set(modelled) & set(policies) and outcomes["period"].nunique() < 2:
+        click.echo("--fit cross needs outcomes in at least two months; use --fit file with a model trained "
+                   "on earlier months", err=True)
+        sys.exit(2)
     results = []
     for name in policies:
-        target = target_probabilities(outcomes, rankers[name], lambda _p: catalog, ruleset)
-        results.append(estimate(name, reward, outcomes["propensity"].to_numpy(dtype=float), target).as_dict())
+        if name in modelled and fit_mode == "cross":
+            target = cross_fitted_probabilities(
+                outcomes, modelled[name], lambda rows: EffectivenessModel().fit(*training_frame(rows, catalog)),
+                lambda _p: catalog, ruleset)
+        else:
+            ranker = modelled[name](fitted) if name in modelled else {"prior": PriorRanker(), "random": RandomRanker()}[name]
+            target = target_probabilities(outcomes, ranker, lambda _p: catalog, ruleset)
+        results.append({**estimate(name, reward, outcomes["propensity"].to_numpy(dtype=float), target).as_dict(),
+                        "fit": fit_mode if name in modelled else None})
     logged = {"policy": "logged", "value": round(float(np.mean(reward)), 5), "decisions": len(reward)}
     if as_json:
         click.echo(json.dumps({"logged": logged, "estimates": results}, ensure_ascii=False))
@@ -241,7 +262,7 @@ def evaluate(source: Path | None, policies: tuple[str, ...], model_file: Path | 
     for r in results:
         click.echo(f"  {r['policy']:8s} IPS {r['ips']:8.4f} [{r['ips_ci95'][0]:.4f}, {r['ips_ci95'][1]:.4f}]   "
                    f"SNIPS {r['snips']:8.4f} [{r['snips_ci95'][0]:.4f}, {r['snips_ci95'][1]:.4f}]   "
-                   f"effective sample {r['effective_sample_size']:.0f}")
+                   f"effective sample {r['effective_sample_size']:.0f}" + (f"   (model: {r['fit']})" if r["fit"] else ""))
 
 
 @model.command("info")

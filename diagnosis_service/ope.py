@@ -118,6 +118,23 @@ def target_probabilities(log: pd.DataFrame, ranker, catalog_at: Callable[[str], 
     return out
 
 
+def cross_fitted_probabilities(outcomes: pd.DataFrame, make_ranker: Callable, fit: Callable,
+                               catalog_at: Callable[[str], Catalog], ruleset: RuleSet) -> np.ndarray:
+    """pi(logged first recommendation | context) for a policy built on a model, cross-fitted: a model is
+    fitted (``fit(outcome_rows)``) on each half of the months and ranks (``make_ranker(model)``) the
+    other half. A model evaluated on the decisions it learned from looks better than it is. Needs two
+    months or more with outcomes."""
+    periods = sorted(set(outcomes["period"]))
+    if len(periods) < 2:
+        raise ValueError("cross-fitting needs outcomes in at least two months")
+    first = (outcomes["period"] < periods[len(periods) // 2]).to_numpy()
+    out = np.zeros(len(outcomes))
+    for fold in (True, False):
+        model = fit(outcomes[first != fold])
+        out[first == fold] = target_probabilities(outcomes[first == fold], make_ranker(model), catalog_at, ruleset)
+    return out
+
+
 def action_probability(prescriber: Prescriber, need: Need, resource_id: str) -> float:
     """Probability that the prescriber's policy puts ``resource_id`` first for ``need``."""
     pool = [r for r in prescriber.catalog.for_topic(need.topic) if r.active and r.suits(need.branch_type, need.street)]
@@ -139,5 +156,5 @@ def probabilities(ranker, need: Need, ranked) -> dict[str, float]:
     return {ranked[0].resource.id: 1.0}
 
 
-__all__ = ["Estimate", "action_probability", "estimate", "need_of", "probabilities", "rewards",
+__all__ = ["Estimate", "action_probability", "cross_fitted_probabilities", "estimate", "need_of", "probabilities", "rewards",
            "target_probabilities"]

@@ -50,6 +50,37 @@ def test_the_oracle_is_an_upper_bound_and_the_service_never_reads_the_truth(rule
         assert "simloop" not in Path(module.__file__).read_text(encoding="utf-8")
 
 
+def test_cross_fitting_never_ranks_a_month_with_a_model_that_saw_it(ruleset, catalog):
+    import numpy as np
+
+    from diagnosis_service.effectiveness import EffectivenessModel, LearnedRanker, training_frame
+    from diagnosis_service.engine.derive import derive_own
+    from diagnosis_service.ope import cross_fitted_probabilities
+    from diagnosis_service.outcomes import compute
+    from diagnosis_service.simloop import HORIZON
+
+    result = run_loop(LoopSpec(policy="prior", seed=2, branches=40, members=500, months=1, history=6), ruleset, catalog)
+    outcomes = compute(result.log, derive_own(result.branch_metrics, "branch", ruleset), ruleset, HORIZON)
+    outcomes = outcomes[np.isfinite(outcomes["improvement"])].reset_index(drop=True)
+    seen: list[set] = []
+
+    def fit(rows):
+        seen.append(set(rows["period"]))
+        return EffectivenessModel().fit(*training_frame(rows, catalog))
+
+    def make(model):
+        return LearnedRanker(model, epsilon=0.0, thompson=False)
+
+    probs = cross_fitted_probabilities(outcomes, make, fit, lambda _p: catalog, ruleset)
+    months = set(outcomes["period"])
+    # Each model learned from one half of the months and ranked the other: no month in both.
+    assert len(seen) == 2 and seen[0] | seen[1] == months and not seen[0] & seen[1]
+    assert probs.shape == (len(outcomes),) and ((probs == 0) | (probs == 1)).all() and probs.any()
+    with pytest.raises(ValueError, match="two months"):
+        one = outcomes[outcomes["period"] == min(months)]
+        cross_fitted_probabilities(one, make, fit, lambda _p: catalog, ruleset)
+
+
 def test_train_info_and_evaluate_from_a_loop_directory(runner, tmp_path):
     out = tmp_path / "loop"
     r = runner.invoke(main, ["simulate", "loop", "--policy", "learned", "--out", str(out), *TINY])
@@ -71,5 +102,15 @@ def test_train_info_and_evaluate_from_a_loop_directory(runner, tmp_path):
     assert [e["policy"] for e in res["estimates"]] == ["prior", "random"]
     for e in res["estimates"]:
         assert e["ips_ci95"][0] <= e["ips"] <= e["ips_ci95"][1] and e["decisions"] > 0
+    # Policies built on a model: cross-fitted by default; the model file as it is on request, with a
+    # warning when it was trained on the evaluated months.
+    cross = runner.invoke(main, ["model", "evaluate", "--from", str(out), "--json", "--policy", "greedy"])
+    assert cross.exit_code == 0, cross.output
+    (greedy,) = json.loads(cross.stdout)["estimates"]
+    assert greedy["fit"] == "cross" and greedy["effective_sample_size"] > 0
+    as_is = runner.invoke(main, ["model", "evaluate", "--from", str(out), "--json", "--policy", "greedy",
+                                 "--fit", "file", "--model", str(model)])
+    assert as_is.exit_code == 0 and "overlaps the evaluated months" in as_is.stderr
+    assert json.loads(as_is.stdout)["estimates"][0]["fit"] == "file"
     missing = runner.invoke(main, ["model", "info", "--model", str(tmp_path / "none.json")])
     assert missing.exit_code == 1 and "no trained model" in missing.stderr and "prior" in missing.stderr
