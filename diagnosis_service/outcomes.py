@@ -104,9 +104,9 @@ def compute(log: pd.DataFrame, branch_metrics: pd.DataFrame, ruleset: RuleSet, h
     # The other remedies' effects and the baseline weight are estimated from the outcomes being
     # corrected: iterate to a fixed point (each round removes part of the bias the last one left).
     effect = np.zeros(len(out))
-    for _ in range(rounds):
+    for done in range(rounds):
         previous, effect = effect, _effect_estimates(out, improvement)
-        if np.max(np.abs(effect - previous), initial=0.0) < SETTLED:
+        if done and np.max(np.abs(effect - previous), initial=0.0) < SETTLED:
             break
         lift = np.where(out["adopted"], effect * scale * dirs, 0.0)
         other_after = _other_remedies(out, lift, weights["after"])

@@ -114,14 +114,15 @@ def test_outcomes_discount_the_other_remedies_in_their_windows(ruleset, seed):
     assert (naive["other_remedies"] == 0).all() and out["other_remedies"].abs().gt(0).any()
 
 
-@pytest.mark.parametrize(("levels", "weight"), [(0.0, 0.0), (3.0, 1.0)])
-def test_the_baseline_counts_as_much_as_it_predicts(ruleset, levels, weight):
+@pytest.mark.parametrize(("levels", "effect", "weight"), [(0.0, 0.5, 0.0), (3.0, 0.5, 1.0), (0.0, 0.0, 0.0)])
+def test_the_baseline_counts_as_much_as_it_predicts(ruleset, levels, effect, weight):
     # Months that are pure noise: the baseline predicts nothing and subtracting it would only add its
-    # noise (weight 0). Branches with lasting levels: the baseline carries the level (weight 1).
-    log, m = overlapping_district(seed=3, levels=levels)
+    # noise (weight 0). Branches with lasting levels: the baseline carries the level (weight 1). The
+    # same when no remedy works.
+    log, m = overlapping_district(seed=3, levels=levels, effect=effect)
     out = compute(log, m, ruleset, horizon=3)
     assert out["baseline_weight"].to_numpy() == pytest.approx(weight, abs=0.08)
-    assert out.loc[out["adopted"], "improvement"].mean() == pytest.approx(0.5, abs=0.03)
+    assert out.loc[out["adopted"], "improvement"].mean() == pytest.approx(effect, abs=0.03)
     assert (compute(log, m, ruleset, horizon=3, rounds=0)["baseline_weight"] == 1.0).all()
 
 
