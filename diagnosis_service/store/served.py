@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
 from ..data.model import parse_period, period_str
@@ -68,8 +68,10 @@ def add_feedback(conn: Connection, prescription_id: int, status: str, note: str 
 
 
 def decisions(conn: Connection, ruleset) -> tuple:
-    """The served log as the effectiveness model reads it: one row per served list (its first item),
-    with the latest feedback as status (none: ignored) and the branch's metrics to measure outcomes."""
+    """The served log as the effectiveness model reads it: one row per weakness of a branch in a month
+    (its first recommendation, from the latest list that showed it: a list shown again is the same
+    decision, not a new one), with the latest feedback on that recommendation as status (none:
+    ignored) and the branch's metrics to measure outcomes."""
     import pandas as pd
 
     from ..engine.derive import derive_own
@@ -77,23 +79,29 @@ def decisions(conn: Connection, ruleset) -> tuple:
     from .metrics import load_dataset
     from .schema import branches
 
-    status = {pid: st for pid, st in conn.execute(select(feedback.c.prescription_id, feedback.c.status)
-                                                   .order_by(feedback.c.id))}
+    first = (select(served.c.list_id, served.c.rule, func.min(served.c.position).label("position"))
+             .group_by(served.c.list_id, served.c.rule).subquery())
+    # Feedback may be given on any showing of the same recommendation: keyed by what was recommended.
+    status = {tuple(key): st for *key, st in conn.execute(
+        select(served.c.branch_id, served.c.period, served.c.rule, served.c.resource_id, feedback.c.status)
+        .join(served, served.c.prescription_id == feedback.c.prescription_id).order_by(feedback.c.id))}
     info = {r[0]: (r[1], r[2]) for r in conn.execute(select(branches.c.branch_id, branches.c.type,
                                                             branches.c.street))}
-    rows = []
-    for pid, branch_id, period, topic, rule, rid, kind, prop, body in conn.execute(
-            select(served.c.prescription_id, served.c.branch_id, served.c.period, served.c.topic, served.c.rule,
-                   served.c.resource_id, served.c.kind, served.c.propensity, served.c.body)
-            .where(served.c.position == 0).order_by(served.c.prescription_id)):
+    latest: dict[tuple, dict] = {}
+    for branch_id, period, topic, rule, rid, kind, prop, body in conn.execute(
+            select(served.c.branch_id, served.c.period, served.c.topic, served.c.rule, served.c.resource_id,
+                   served.c.kind, served.c.propensity, served.c.body)
+            .join(first, and_(served.c.list_id == first.c.list_id, served.c.rule == first.c.rule,
+                              served.c.position == first.c.position))
+            .order_by(served.c.list_id, served.c.position)):
         need = json.loads(body).get("need", {})
         btype, street = info.get(branch_id, ("other", None))
-        rows.append({"branch_id": branch_id, "period": period, "pidx": parse_period(period), "topic": topic,
-                     "rule": rule, "indicator": need.get("indicator"), "resource_id": rid, "kind": kind,
-                     "propensity": prop, "status": status.get(pid, "ignored"), "branch_type": btype,
-                     "street": street, "members": need.get("members", 0), "value": need.get("value"),
-                     "reference": need.get("reference")})
-    log = pd.DataFrame(rows, columns=list(LOG_COLUMNS))
+        latest[(branch_id, period, rule)] = {
+            "branch_id": branch_id, "period": period, "pidx": parse_period(period), "topic": topic, "rule": rule,
+            "indicator": need.get("indicator"), "resource_id": rid, "kind": kind, "propensity": prop,
+            "status": status.get((branch_id, period, rule, rid), "ignored"), "branch_type": btype, "street": street,
+            "members": need.get("members", 0), "value": need.get("value"), "reference": need.get("reference")}
+    log = pd.DataFrame([latest[k] for k in sorted(latest)], columns=list(LOG_COLUMNS))
     if log.empty:
         return log, pd.DataFrame(columns=["pidx", "branch_id"])
     last = period_str(int(log["pidx"].max()) + 3)
