@@ -122,3 +122,31 @@ def test_served_history_window(engine, ruleset, small_district):
     with engine.connect() as conn:
         h = served.history(conn, "B00002", "2025-12", 3)
     assert h.recent("B00002", "dues", "2025-12", 3) == {"A", "B"}
+
+
+def test_decisions_are_one_per_weakness_and_follow_the_feedback(engine, ruleset, small_district):
+    ds = load_dir(small_district, ruleset.registry)
+
+    def item(rule, rid, prop):
+        return {"topic": "dues", "rule": rule, "resource_id": rid, "kind": "video", "score": 1.0, "propensity": prop,
+                "body": {"need": {"indicator": "dues_on_time_rate", "value": 90.0, "reference": 100.0}}}
+
+    with engine.begin() as conn:
+        metrics_store.import_dataset(conn, ds, "test")
+        # Two weaknesses in one list, three items each; shown again later with another first pick for r1.
+        _, first_ids = served.log_list(conn, "B00002", "2025-10", "learned", "api", "t",
+                                       [item("r1", "A", 0.5), item("r1", "B", 0.5), item("r1", "C", 0.5),
+                                        item("r2", "D", 0.9), item("r2", "E", 0.9), item("r2", "F", 0.9)])
+        _, again_ids = served.log_list(conn, "B00002", "2025-10", "learned", "api", "t",
+                                       [item("r1", "B", 0.25), item("r1", "A", 0.25), item("r2", "D", 0.9)])
+        served.add_feedback(conn, first_ids[0], "declined", None, "t")
+        served.add_feedback(conn, first_ids[0], "adopted", None, "t")  # the latest word counts
+        served.add_feedback(conn, again_ids[2], "completed", None, "t")  # any showing of D counts
+        served.log_list(conn, "B00003", "2025-10", "prior", "api", "t", [item("r1", "G", 1.0)])
+    with engine.connect() as conn:
+        log, metrics = served.decisions(conn, ruleset)
+    got = {(r.branch_id, r.rule): (r.resource_id, r.status, r.propensity) for r in log.itertuples()}
+    assert got == {("B00002", "r1"): ("A", "adopted", 0.5),  # the showing the secretary answered
+                   ("B00002", "r2"): ("D", "completed", 0.9),
+                   ("B00003", "r1"): ("G", "ignored", 1.0)}
+    assert {"branch_id", "pidx", "dues_on_time_rate"} <= set(metrics.columns)

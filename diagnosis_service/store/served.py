@@ -69,9 +69,9 @@ def add_feedback(conn: Connection, prescription_id: int, status: str, note: str 
 
 def decisions(conn: Connection, ruleset) -> tuple:
     """The served log as the effectiveness model reads it: one row per weakness of a branch in a month
-    (its first recommendation, from the latest list that showed it: a list shown again is the same
-    decision, not a new one), with the latest feedback on that recommendation as status (none:
-    ignored) and the branch's metrics to measure outcomes."""
+    (a list shown again is the same decision, not a new one): the first recommendation of the latest
+    showing that got feedback, else of the latest showing, with the latest feedback on it as status
+    (none: ignored), and the branch's metrics to measure outcomes."""
     import pandas as pd
 
     from ..engine.derive import derive_own
@@ -87,7 +87,7 @@ def decisions(conn: Connection, ruleset) -> tuple:
         .join(served, served.c.prescription_id == feedback.c.prescription_id).order_by(feedback.c.id))}
     info = {r[0]: (r[1], r[2]) for r in conn.execute(select(branches.c.branch_id, branches.c.type,
                                                             branches.c.street))}
-    latest: dict[tuple, dict] = {}
+    shown: dict[tuple, list[dict]] = {}
     for branch_id, period, topic, rule, rid, kind, prop, body in conn.execute(
             select(served.c.branch_id, served.c.period, served.c.topic, served.c.rule, served.c.resource_id,
                    served.c.kind, served.c.propensity, served.c.body)
@@ -96,12 +96,15 @@ def decisions(conn: Connection, ruleset) -> tuple:
             .order_by(served.c.list_id, served.c.position)):
         need = json.loads(body).get("need", {})
         btype, street = info.get(branch_id, ("other", None))
-        latest[(branch_id, period, rule)] = {
+        shown.setdefault((branch_id, period, rule), []).append({
             "branch_id": branch_id, "period": period, "pidx": parse_period(period), "topic": topic, "rule": rule,
             "indicator": need.get("indicator"), "resource_id": rid, "kind": kind, "propensity": prop,
             "status": status.get((branch_id, period, rule, rid), "ignored"), "branch_type": btype, "street": street,
-            "members": need.get("members", 0), "value": need.get("value"), "reference": need.get("reference")}
-    log = pd.DataFrame([latest[k] for k in sorted(latest)], columns=list(LOG_COLUMNS))
+            "members": need.get("members", 0), "value": need.get("value"), "reference": need.get("reference")})
+    # A retrained model may have put another resource first in a later showing: the one the secretary
+    # answered is the decision.
+    rows = [next((r for r in reversed(shown[k]) if r["status"] != "ignored"), shown[k][-1]) for k in sorted(shown)]
+    log = pd.DataFrame(rows, columns=list(LOG_COLUMNS))
     if log.empty:
         return log, pd.DataFrame(columns=["pidx", "branch_id"])
     last = period_str(int(log["pidx"].max()) + 3)
