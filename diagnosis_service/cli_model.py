@@ -243,12 +243,18 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
         click.echo("--fit cross needs outcomes in at least two months; use --fit file with a model trained "
                    "on earlier months", err=True)
         sys.exit(2)
+    fits: dict[tuple, EffectivenessModel] = {}
+
+    def fit(rows):  # learned and greedy share the model of each half: fitted once
+        key = tuple(sorted(set(rows["period"])))
+        if key not in fits:
+            fits[key] = EffectivenessModel().fit(*training_frame(rows, catalog))
+        return fits[key]
+
     results = []
     for name in policies:
         if name in modelled and fit_mode == "cross":
-            target = cross_fitted_probabilities(
-                outcomes, modelled[name], lambda rows: EffectivenessModel().fit(*training_frame(rows, catalog)),
-                lambda _p: catalog, ruleset)
+            target = cross_fitted_probabilities(outcomes, modelled[name], fit, lambda _p: catalog, ruleset)
         else:
             ranker = modelled[name](fitted) if name in modelled else {"prior": PriorRanker(), "random": RandomRanker()}[name]
             target = target_probabilities(outcomes, ranker, lambda _p: catalog, ruleset)
