@@ -23,13 +23,13 @@ import pandas as pd
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from diagnosis_service.catalog import load_catalog  # noqa: E402
 from diagnosis_service.data.csvdir import FILES, load_dir, write_dir  # noqa: E402
-from diagnosis_service.diagnose import Diagnosis, write_lines  # noqa: E402
 from diagnosis_service.engine import make_evaluator  # noqa: E402
-from diagnosis_service.prescribe import Prescriber  # noqa: E402
+from diagnosis_service.pipeline.month import Diagnosis, write_lines  # noqa: E402
+from diagnosis_service.remedies.catalog import load_catalog  # noqa: E402
+from diagnosis_service.remedies.prescribe import Prescriber  # noqa: E402
 from diagnosis_service.rules import load_ruleset  # noqa: E402
-from diagnosis_service.simulate import SimulationSpec, simulate  # noqa: E402
+from diagnosis_service.simulation.district import SimulationSpec, simulate  # noqa: E402
 
 TARGET_SECONDS = 3.0
 TARGET_BYTES = 1.5 * 1024**3

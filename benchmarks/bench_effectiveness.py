@@ -35,15 +35,22 @@ sys.path.insert(0, str(REPO))
 
 from bench_diagnose import calibration  # noqa: E402
 
-from diagnosis_service.catalog import load_catalog  # noqa: E402
-from diagnosis_service.effectiveness import LearnedRanker, training_frame  # noqa: E402
 from diagnosis_service.engine.derive import derive_own  # noqa: E402
-from diagnosis_service.ope import estimate, need_of, probabilities, rewards  # noqa: E402
-from diagnosis_service.outcomes import compute  # noqa: E402
-from diagnosis_service.prescribe import Prescriber  # noqa: E402
-from diagnosis_service.ranking import PriorRanker  # noqa: E402
+from diagnosis_service.learning.estimator import LearnedRanker, training_frame  # noqa: E402
+from diagnosis_service.learning.ope import estimate, need_of, probabilities, rewards  # noqa: E402
+from diagnosis_service.learning.outcomes import compute  # noqa: E402
+from diagnosis_service.remedies.catalog import load_catalog  # noqa: E402
+from diagnosis_service.remedies.prescribe import Prescriber  # noqa: E402
+from diagnosis_service.remedies.ranking import PriorRanker  # noqa: E402
 from diagnosis_service.rules import load_ruleset  # noqa: E402
-from diagnosis_service.simloop import HORIZON, LoopSpec, RandomRanker, _catalog_at, run_loop, train_from_log  # noqa: E402
+from diagnosis_service.simulation.loop import (  # noqa: E402
+    HORIZON,
+    LoopSpec,
+    RandomRanker,
+    _catalog_at,
+    run_loop,
+    train_from_log,
+)
 
 POLICIES = ("learned", "prior", "popularity", "random", "oracle")
 RATIO_TARGET, OPE_TOLERANCE, TRAIN_TARGET, RANK_TARGET_MS = 0.85, 0.10, 60.0, 20.0
@@ -85,7 +92,7 @@ def ope_check(seed: int, branches: int, members: int) -> list[dict]:
     outcomes = outcomes[np.isfinite(outcomes["improvement"]).to_numpy()].reset_index(drop=True)
     # True values are realized changes against the district without remedies (the logged decision's own
     # remedy is not yet in it at decision time).
-    from diagnosis_service.simloop import _Adjuster
+    from diagnosis_service.simulation.loop import _Adjuster
 
     untouched = _Adjuster(result.base_metrics, ruleset.registry)
     truth = result.truth
@@ -136,13 +143,13 @@ def training_and_latency(seed: int) -> dict:
     outcomes = compute(result.log, derived, ruleset, HORIZON)
     measurable = outcomes[np.isfinite(outcomes["improvement"])]
     X, y = training_frame(measurable, catalog)
-    from diagnosis_service.effectiveness import EffectivenessModel
+    from diagnosis_service.learning.estimator import EffectivenessModel
 
     model = EffectivenessModel().fit(X, y)
     train_s = time.perf_counter() - start
     ranker = LearnedRanker(model, topic_names={t: (n.name_zh, n.name_en) for t, n in ruleset.registry.topics.items()})
     prescriber = Prescriber(catalog, ruleset, ranker)
-    from diagnosis_service.diagnose import diagnose
+    from diagnosis_service.pipeline.month import diagnose
 
     period = result.log["period"].max()
     ds = result.dataset
@@ -166,7 +173,7 @@ def store_training(result, ruleset, catalog) -> dict:
     decisions, outcomes computed and the model fitted."""
     import tempfile
 
-    from diagnosis_service.effectiveness import EffectivenessModel
+    from diagnosis_service.learning.estimator import EffectivenessModel
     from diagnosis_service.store import make_engine, served
     from diagnosis_service.store import metrics as metrics_store
     from diagnosis_service.store.migrate import upgrade

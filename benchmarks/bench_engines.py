@@ -27,9 +27,9 @@ from bench_diagnose import calibration, ensure_district  # noqa: E402
 
 from diagnosis_service.data.csvdir import load_dir  # noqa: E402
 from diagnosis_service.data.model import parse_period  # noqa: E402
-from diagnosis_service.diagnose import diagnose  # noqa: E402
 from diagnosis_service.engine.durable import build_facts, compiled_for  # noqa: E402
 from diagnosis_service.engine.subject import SubjectEngine, period_references  # noqa: E402
+from diagnosis_service.pipeline.month import diagnose  # noqa: E402
 from diagnosis_service.rules import load_ruleset  # noqa: E402
 
 TARGET_P99_MS = 5.0

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from diagnosis_service.data.csvdir import write_dir
 from diagnosis_service.rules import load_ruleset
-from diagnosis_service.simulate import SimulationSpec, simulate
+from diagnosis_service.simulation.district import SimulationSpec, simulate
 
 REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / "rules"
@@ -57,7 +57,7 @@ BACKENDS = ["sqlite", "postgresql"]
 
 
 def _backend(request) -> str:
-    from .service_support import postgres_unavailable
+    from tests.service_support import postgres_unavailable
 
     backend = request.param
     if backend == "postgresql":
@@ -70,7 +70,7 @@ def _backend(request) -> str:
 @pytest.fixture(scope="module", params=BACKENDS)
 def service(request, tmp_path_factory):
     """A seeded service (read-mostly tests share it within a module)."""
-    from .service_support import make_service
+    from tests.service_support import make_service
 
     backend = _backend(request)
     svc = make_service(backend, tmp_path_factory.mktemp(f"svc-{backend}"))
@@ -81,7 +81,7 @@ def service(request, tmp_path_factory):
 @pytest.fixture(params=BACKENDS)
 def fresh_service(request, tmp_path):
     """A seeded service of its own, for tests that change rules or data."""
-    from .service_support import make_service
+    from tests.service_support import make_service
 
     backend = _backend(request)
     svc = make_service(backend, tmp_path)

@@ -11,13 +11,13 @@ from sqlalchemy import create_engine, text
 
 from diagnosis_service.config import Settings
 from diagnosis_service.data.csvdir import write_dir
+from diagnosis_service.pipeline import import_dir
 from diagnosis_service.rules import load_ruleset
 from diagnosis_service.service import create_app
-from diagnosis_service.simulate import SimulationSpec, simulate
+from diagnosis_service.simulation.district import SimulationSpec, simulate
 from diagnosis_service.store import make_engine
 from diagnosis_service.store import tokens as tokens_store
 from diagnosis_service.store.migrate import upgrade
-from diagnosis_service.workflows import import_dir
 
 REPO = Path(__file__).resolve().parent.parent
 PG_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"

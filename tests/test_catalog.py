@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from diagnosis_service.catalog import FILES, check_catalog, is_valid, load_catalog
-from diagnosis_service.cli import main
+from diagnosis_service.cli.main import main
 from diagnosis_service.errors import CatalogError
+from diagnosis_service.remedies.catalog import FILES, check_catalog, is_valid, load_catalog
 from diagnosis_service.rules.model import REMEDY_KINDS
-
-from .conftest import REPO
+from tests.conftest import REPO
 
 CATALOG = REPO / "resources_catalog"
 

@@ -3,9 +3,8 @@
 import json
 import shutil
 
-from diagnosis_service.cli import main
-
-from .conftest import RULES
+from diagnosis_service.cli.main import main
+from tests.conftest import RULES
 
 
 def test_simulate_is_deterministic_for_a_seed(runner, tmp_path):

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from diagnosis_service.cli import main
+from diagnosis_service.cli.main import main
 from diagnosis_service.data.csvdir import load_dir
 from diagnosis_service.errors import InputError
 

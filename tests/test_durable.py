@@ -7,12 +7,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from diagnosis_service.data.csvdir import load_dir
-from diagnosis_service.diagnose import diagnose
 from diagnosis_service.engine import make_evaluator
 from diagnosis_service.engine.durable import DurableRules, compile_condition, compile_problems
+from diagnosis_service.pipeline.month import diagnose
 from diagnosis_service.rules.model import AllOf, AnyOf, Compare, Not, Ref, Rule, RuleSet
-
-from .builders import Builder
+from tests.builders import Builder
 
 INDICATORS = ["theory_study_sessions", "democratic_consultations", "heart_to_heart_talks"]
 OPS = ["lt", "le", "gt", "ge", "eq", "ne"]

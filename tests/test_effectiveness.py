@@ -11,8 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 
-from diagnosis_service.catalog import load_catalog
-from diagnosis_service.effectiveness import (
+from diagnosis_service.learning.estimator import (
     FEATURES,
     EffectivenessModel,
     LearnedRanker,
@@ -21,12 +20,12 @@ from diagnosis_service.effectiveness import (
     save,
     training_frame,
 )
-from diagnosis_service.ope import estimate
-from diagnosis_service.outcomes import compute
-from diagnosis_service.prescribe import Prescriber
-from diagnosis_service.ranking import Need
-
-from .conftest import REPO
+from diagnosis_service.learning.ope import estimate
+from diagnosis_service.learning.outcomes import compute
+from diagnosis_service.remedies.catalog import load_catalog
+from diagnosis_service.remedies.prescribe import Prescriber
+from diagnosis_service.remedies.ranking import Need
+from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +231,7 @@ def test_train_and_evaluate_from_the_store(fresh_service, runner):
     """The whole path on a real database: lists served over HTTP (probabilities logged), feedback,
     later months' metrics, then `model train` and `model evaluate` from the store, and the service
     ranking with the trained model."""
-    from diagnosis_service.cli import main
+    from diagnosis_service.cli.main import main
 
     svc = fresh_service
     c, h = svc.client, svc.h

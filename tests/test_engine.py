@@ -8,13 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from diagnosis_service.diagnose import diagnose
 from diagnosis_service.engine import make_evaluator
 from diagnosis_service.engine.derive import _run_lengths
 from diagnosis_service.engine.vectorized import explain
+from diagnosis_service.pipeline.month import diagnose
 from diagnosis_service.rules.model import AllOf, AnyOf, Compare, Not, Ref, Rule, RuleSet
-
-from .builders import Builder
+from tests.builders import Builder
 
 
 def by_id(results):

@@ -9,7 +9,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
-from .service_support import make_service
+from tests.service_support import make_service
 
 ADMIN_PATHS = ("/v1/rules",)
 

@@ -7,15 +7,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from diagnosis_service.catalog import load_catalog
-from diagnosis_service.cli import main
+from diagnosis_service.cli.main import main
 from diagnosis_service.data.csvdir import load_dir
-from diagnosis_service.diagnose import diagnose
 from diagnosis_service.engine.findings import Finding, SubjectResult
-from diagnosis_service.prescribe import History, Prescriber
+from diagnosis_service.pipeline.month import diagnose
+from diagnosis_service.remedies.catalog import load_catalog
+from diagnosis_service.remedies.prescribe import History, Prescriber
 from diagnosis_service.rules import load_ruleset
-
-from .conftest import REPO, RULES
+from tests.conftest import REPO, RULES
 
 CATALOG_DIR = REPO / "resources_catalog"
 RULESET = load_ruleset(RULES)

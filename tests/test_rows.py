@@ -9,8 +9,7 @@ from diagnosis_service.data.rows import check_rows
 from diagnosis_service.data.validate import Problems
 from diagnosis_service.errors import InputError
 from diagnosis_service.rules import load_ruleset
-
-from .conftest import RULES
+from tests.conftest import RULES
 
 FIELDS = ["dues_paid", "group_meetings_attended", "party_lectures_attended"]
 cells = st.one_of(st.none(), st.integers(-2, 3), st.sampled_from([0.5, 1.0, 250.0]), st.booleans(),

@@ -2,12 +2,11 @@ from pathlib import Path
 
 import pytest
 
-from diagnosis_service.cli import main
+from diagnosis_service.cli.main import main
 from diagnosis_service.errors import RuleError
 from diagnosis_service.rules import check_rules, is_valid, load_ruleset
 from diagnosis_service.rules.model import SOURCES, TEMPLATE_FIELDS
-
-from .conftest import RULES
+from tests.conftest import RULES
 
 CONTRACT_TOPICS = {"theory_study", "democratic_consultation", "org_life", "dues", "member_management",
                    "volunteer_service", "vanguard_role", "member_development", "openness"}

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from diagnosis_service.data.csvdir import load_dir
-from diagnosis_service.diagnose import diagnose
+from diagnosis_service.pipeline.month import diagnose
 from diagnosis_service.service.openapi import document
 from diagnosis_service.store.schema import branch_metrics, metric_revisions, results, served
 
@@ -213,7 +213,7 @@ def test_prescriptions_are_logged_and_take_feedback(fresh_service):
 
 
 def test_bodies_over_the_limit_get_413(tmp_path):
-    from .service_support import make_service
+    from tests.service_support import make_service
 
     svc = make_service("sqlite", tmp_path, diagnose=(), extra_config={"MAX_CONTENT_LENGTH": 1000})
     r = svc.client.put("/v1/periods/2026-01/metrics", data=json.dumps({"branches": [{"x": "y" * 2000}]}),

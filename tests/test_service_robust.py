@@ -6,8 +6,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from diagnosis_service.store.schema import branch_metrics, member_metrics, served
-
-from .service_support import make_service
+from tests.service_support import make_service
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=False),
                     st.text(max_size=8), st.sampled_from(["B00002", "M000001", "2025-12", "dues_paid", "village"]))

@@ -1,6 +1,6 @@
 """Rule administration over HTTP: validate, preview, publish (or be refused whole), roll back."""
 
-from .conftest import RULES
+from tests.conftest import RULES
 
 LAMPS = (RULES / "member_lamps.yaml").read_text(encoding="utf-8")
 TESTS = (RULES / "tests" / "member_lamps_test.yaml").read_text(encoding="utf-8")
@@ -101,8 +101,7 @@ def test_publish_runs_the_rule_tests(service):
 def test_a_published_version_is_seen_by_another_process(fresh_service, tmp_path):
     """Two apps on one database (two processes in production): the second picks up the new version."""
     from diagnosis_service.service import create_app
-
-    from .service_support import settings_for
+    from tests.service_support import settings_for
 
     other = create_app({"SETTINGS": settings_for(tmp_path), "DATABASE_URL": fresh_service.db.url, "TESTING": True})
     r = fresh_service.client.put("/v1/rules", json={"files": STRICTER_FILES, "comment": "x"},

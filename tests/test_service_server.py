@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from diagnosis_service.cli import main
+from diagnosis_service.cli.main import main
 from diagnosis_service.store.schema import member_metrics
 
 EXE = str(Path(sys.executable).parent / "diagnosis-service")

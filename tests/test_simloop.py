@@ -5,11 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from diagnosis_service.catalog import load_catalog
-from diagnosis_service.cli import main
-from diagnosis_service.simloop import LoopSpec, Truth, run_loop
-
-from .conftest import REPO
+from diagnosis_service.cli.main import main
+from diagnosis_service.remedies.catalog import load_catalog
+from diagnosis_service.simulation.loop import LoopSpec, Truth, run_loop
+from tests.conftest import REPO
 
 TINY = ["--branches", "30", "--members", "300", "--months", "2"]
 
@@ -41,23 +40,23 @@ def test_the_oracle_is_an_upper_bound_and_the_service_never_reads_the_truth(rule
     truth = runs["oracle"].truth
     assert (runs["oracle"].log["truth_value"].mean() >= runs["random"].log["truth_value"].mean())
     assert isinstance(truth, Truth)
-    import diagnosis_service.effectiveness as eff
-    import diagnosis_service.prescribe as pre
-    import diagnosis_service.workflows as wf
+    import diagnosis_service.learning.estimator as eff
+    import diagnosis_service.pipeline as wf
+    import diagnosis_service.remedies.prescribe as pre
 
     for module in (eff, pre, wf):
         assert "Truth" not in vars(module)
-        assert "simloop" not in Path(module.__file__).read_text(encoding="utf-8")
+        assert "simulation" not in Path(module.__file__).read_text(encoding="utf-8")
 
 
 def test_cross_fitting_never_ranks_a_month_with_a_model_that_saw_it(ruleset, catalog):
     import numpy as np
 
-    from diagnosis_service.effectiveness import EffectivenessModel, LearnedRanker, training_frame
     from diagnosis_service.engine.derive import derive_own
-    from diagnosis_service.ope import cross_fitted_probabilities
-    from diagnosis_service.outcomes import compute
-    from diagnosis_service.simloop import HORIZON
+    from diagnosis_service.learning.estimator import EffectivenessModel, LearnedRanker, training_frame
+    from diagnosis_service.learning.ope import cross_fitted_probabilities
+    from diagnosis_service.learning.outcomes import compute
+    from diagnosis_service.simulation.loop import HORIZON
 
     result = run_loop(LoopSpec(policy="prior", seed=2, branches=40, members=500, months=1, history=6), ruleset, catalog)
     outcomes = compute(result.log, derive_own(result.branch_metrics, "branch", ruleset), ruleset, HORIZON)

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 
 from diagnosis_service.engine import make_evaluator
-from diagnosis_service.simulate import SimulationSpec, _types, simulate
+from diagnosis_service.simulation.district import SimulationSpec, _types, simulate
 
 
 def test_default_district_has_the_seed_scale():

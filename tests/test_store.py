@@ -10,9 +10,8 @@ from diagnosis_service.store import make_engine, missing_columns, rulesets, serv
 from diagnosis_service.store import metrics as metrics_store
 from diagnosis_service.store.migrate import current, head, upgrade
 from diagnosis_service.store.schema import BRANCH_COLUMNS, MEMBER_COLUMNS, member_metrics, metric_revisions
-
-from .conftest import BACKENDS, _backend
-from .service_support import Database
+from tests.conftest import BACKENDS, _backend
+from tests.service_support import Database
 
 
 @pytest.fixture(params=BACKENDS)

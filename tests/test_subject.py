@@ -17,10 +17,9 @@ from diagnosis_service.engine.subject import SubjectEngine, period_references
 from diagnosis_service.errors import InputError
 from diagnosis_service.rules import load_ruleset
 from diagnosis_service.rules.model import RuleSet
-
-from .builders import Builder
-from .conftest import RULES
-from .test_durable import INDICATORS, cell, conditions, make_rules
+from tests.builders import Builder
+from tests.conftest import RULES
+from tests.test_durable import INDICATORS, cell, conditions, make_rules
 
 
 @pytest.fixture(scope="module")

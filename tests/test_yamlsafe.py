@@ -3,8 +3,7 @@ import pytest
 from diagnosis_service.errors import RuleError
 from diagnosis_service.rules import yamlsafe
 from diagnosis_service.rules.yamlsafe import load_text
-
-from .conftest import RULES
+from tests.conftest import RULES
 
 
 def only_problem(exc_info):

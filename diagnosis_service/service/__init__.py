@@ -9,10 +9,10 @@ from __future__ import annotations
 from flask import Flask
 
 from ..config import Settings
-from ..runtime import Runtime
 from ..store import make_engine
 from ..store.migrate import upgrade
 from . import auth, db, logs, problems
+from .runtime import Runtime
 
 
 def create_app(test_config: dict | None = None) -> Flask:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify
 
-from .. import workflows
+from .. import pipeline as workflows
 from .auth import actor, roles
 from .db import runtime, transaction
 from .request_args import json_body

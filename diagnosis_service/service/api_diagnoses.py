@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, g, jsonify, request
 from sqlalchemy import select
 
-from .. import workflows
+from .. import pipeline as workflows
 from ..errors import InputError, NotFound, Problem
 from ..store import results as results_store
 from ..store.schema import members

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from .. import workflows
+from .. import pipeline as workflows
 from ..errors import InputError, NotFound, Problem
 from ..store import served as served_store
 from .auth import actor, require_branch, roles

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from ..catalog import FILES
 from ..errors import Conflict, InputError, Problem, did_you_mean
+from ..remedies.catalog import FILES
 from .auth import READERS, roles
 from .db import runtime
 from .request_args import choice_arg

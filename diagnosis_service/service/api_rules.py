@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from .. import workflows
+from .. import pipeline as workflows
 from ..errors import InputError, NotFound, Problem
 from ..store import rulesets as versions_store
 from .auth import actor, roles

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from flask import current_app, g
 from sqlalchemy.engine import Connection
 
-from ..runtime import Runtime
+from .runtime import Runtime
 
 
 def runtime() -> Runtime:

@@ -6,8 +6,8 @@ import html
 
 from flask import Blueprint, Response, g, redirect, request, session, url_for
 
-from .. import workflows
-from ..branch_report import document_from, render_html
+from .. import pipeline as workflows
+from ..reports.branch import document_from, render_html
 from ..store import tokens as tokens_store
 from .auth import require_branch
 from .db import get_db, runtime, transaction

@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
 from ..data.model import parse_period, period_str
-from ..prescribe import History
+from ..remedies.prescribe import History
 from . import now
 from .schema import feedback, served, served_lists
 
@@ -75,7 +75,7 @@ def decisions(conn: Connection, ruleset) -> tuple:
     import pandas as pd
 
     from ..engine.derive import derive_own
-    from ..outcomes import LOG_COLUMNS
+    from ..learning.outcomes import LOG_COLUMNS
     from .metrics import load_dataset
     from .schema import branches
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .rules.model import RuleSet
+from ..rules.model import RuleSet
 
 ADOPTED = ("adopted", "completed")
 STATUSES = ("adopted", "completed", "declined", "ignored")

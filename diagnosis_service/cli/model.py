@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from .config import MODEL_FILE, Settings
-from .errors import DiagnosisError
+from ..config import MODEL_FILE, Settings
+from ..errors import DiagnosisError
 
 
 def _die(exc: DiagnosisError) -> None:
@@ -20,8 +20,8 @@ def _die(exc: DiagnosisError) -> None:
 
 
 def _setup(rules_dir: Path | None, catalog_dir: Path | None):
-    from .catalog import load_catalog
-    from .rules import load_ruleset
+    from ..remedies.catalog import load_catalog
+    from ..rules import load_ruleset
 
     settings = Settings.from_env()
     ruleset = load_ruleset(rules_dir or settings.rules_dir)
@@ -64,7 +64,7 @@ def loop(policy: str, months: int, seed: int, branches: int, members: int, epsil
     Remedies have true effects known only to the simulator (and the oracle policy). Prints the weaknesses
     resolved and the total true improvement (in shares of the gap to the norm closed).
     """
-    from .simloop import LoopSpec, run_loop
+    from ..simulation.loop import LoopSpec, run_loop
 
     try:
         _, ruleset, catalog = _setup(rules_dir, catalog_dir)
@@ -118,7 +118,7 @@ def _decisions(source: Path | None, ruleset):
     """(log, branch metrics) from a `simulate loop --out` directory, or from the store."""
     import pandas as pd
 
-    from .engine.derive import derive_own
+    from ..engine.derive import derive_own
 
     if source is not None:
         if not (source / "log.csv").exists():
@@ -127,8 +127,8 @@ def _decisions(source: Path | None, ruleset):
         log = pd.read_csv(source / "log.csv", keep_default_na=True)
         metrics = pd.read_csv(source / "branch_metrics.csv")
         return log, derive_own(metrics, "branch", ruleset)
-    from .store import make_engine
-    from .store import served as served_store
+    from ..store import make_engine
+    from ..store import served as served_store
 
     engine = make_engine(Settings.from_env().db_url())
     with engine.connect() as conn:
@@ -145,9 +145,9 @@ def train(source: Path | None, out_file: Path | None, rules_dir: Path | None, ca
     """Compute outcomes of the served prescriptions and fit the model; writes it with its model card."""
     import numpy as np
 
-    from .effectiveness import EffectivenessModel, model_card, save, training_frame
-    from .outcomes import compute
-    from .simloop import HORIZON
+    from ..learning.estimator import EffectivenessModel, model_card, save, training_frame
+    from ..learning.outcomes import compute
+    from ..simulation.loop import HORIZON
 
     try:
         settings, ruleset, catalog = _setup(rules_dir, catalog_dir)
@@ -176,7 +176,7 @@ def _holdout(measurable, X, y) -> dict:
     """Fit on the earlier months, score on the latest fifth: correlation of predicted and measured."""
     import numpy as np
 
-    from .effectiveness import EffectivenessModel
+    from ..learning.estimator import EffectivenessModel
 
     periods = sorted(set(measurable["period"]))
     if len(periods) < 3:
@@ -211,11 +211,11 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
     """Off-policy estimates (IPS, SNIPS, 95% bootstrap intervals) of policies' value from the served log."""
     import numpy as np
 
-    from .effectiveness import EffectivenessModel, LearnedRanker, ModelError, load, training_frame
-    from .ope import cross_fitted_probabilities, estimate, rewards, target_probabilities
-    from .outcomes import compute
-    from .ranking import PriorRanker
-    from .simloop import HORIZON, RandomRanker
+    from ..learning.estimator import EffectivenessModel, LearnedRanker, ModelError, load, training_frame
+    from ..learning.ope import cross_fitted_probabilities, estimate, rewards, target_probabilities
+    from ..learning.outcomes import compute
+    from ..remedies.ranking import PriorRanker
+    from ..simulation.loop import HORIZON, RandomRanker
 
     try:
         settings, ruleset, catalog = _setup(rules_dir, catalog_dir)
@@ -275,7 +275,7 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
 @click.option("--model", "model_file", type=click.Path(path_type=Path), default=None)
 def info(model_file: Path | None) -> None:
     """The model card of the trained model, and whether this version can load it."""
-    from .effectiveness import ModelError, load
+    from ..learning.estimator import ModelError, load
 
     path = model_file or Settings.from_env().models_dir / MODEL_FILE
     try:

@@ -19,12 +19,12 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ..data.model import parse_period
+from ..engine.findings import Finding, SubjectResult, clean_number
+from ..errors import InputError, Problem
+from ..rules.model import SEVERITY_RANK, RuleSet
 from .catalog import FORMAT_NAMES, Catalog, Resource
-from .data.model import parse_period
-from .engine.findings import Finding, SubjectResult, clean_number
-from .errors import InputError, Problem
 from .ranking import Need, PriorRanker, Ranker, Scored
-from .rules.model import SEVERITY_RANK, RuleSet
 
 DEFAULT_PER_WEAKNESS = 5
 DEFAULT_REPEAT_MONTHS = 3

@@ -29,16 +29,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .catalog import Catalog, Resource
-from .data.model import Dataset, parse_period, period_str
-from .diagnose import diagnose
-from .effectiveness import EffectivenessModel, LearnedRanker, training_frame
-from .engine.derive import derive_own
-from .outcomes import compute, gap_scale
-from .prescribe import Prescriber
-from .ranking import Need, PriorRanker, Scored
-from .rules.model import RuleSet
-from .simulate import SimulationSpec, simulate
+from ..data.model import Dataset, parse_period, period_str
+from ..engine.derive import derive_own
+from ..learning.estimator import EffectivenessModel, LearnedRanker, training_frame
+from ..learning.outcomes import compute, gap_scale
+from ..pipeline.month import diagnose
+from ..remedies.catalog import Catalog, Resource
+from ..remedies.prescribe import Prescriber
+from ..remedies.ranking import Need, PriorRanker, Scored
+from ..rules.model import RuleSet
+from .district import SimulationSpec, simulate
 
 POLICIES = ("learned", "prior", "random", "popularity", "oracle")
 HORIZON = 3

@@ -21,17 +21,16 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from .catalog import Catalog, load_catalog
-from .config import MODEL_FILE, Settings
-from .engine.durable import compile_problems
-from .engine.subject import SubjectEngine
-from .errors import Problem, RuleError
-from .prescribe import Prescriber
-from .ranking import PriorRanker, Ranker
-from .rules import POINTS_FILE, REGISTRY_FILE, load_ruleset, rule_files
-from .rules.model import RuleSet
-from .ruletests import run_tests
-from .store import rulesets as versions_store
+from ..config import MODEL_FILE, Settings
+from ..engine.durable import compile_problems
+from ..engine.subject import SubjectEngine
+from ..errors import Problem, RuleError
+from ..remedies.catalog import Catalog, load_catalog
+from ..remedies.prescribe import Prescriber
+from ..remedies.ranking import PriorRanker, Ranker
+from ..rules import POINTS_FILE, REGISTRY_FILE, load_ruleset, rule_files
+from ..rules.model import RuleSet
+from ..store import rulesets as versions_store
 
 MAX_RULE_BYTES = 1_000_000
 CHECK_EVERY = 1.0  # seconds between checks of the active version
@@ -80,6 +79,8 @@ def check_files(rules_dir: Path, files: dict[str, str], run_rule_tests: bool = T
             return None, [_relative(p, tmp) for p in exc.problems]
         problems = [_relative(p, tmp) for p in compile_problems(ruleset)]
         if not problems and run_rule_tests and any(n.startswith("tests/") for n in files):
+            from ..pipeline.rule_tests import run_tests  # temporary: pipeline imports this module
+
             report = run_tests(tmp, ruleset=ruleset)
             problems += [_relative(p, tmp) for p in report.problems]
             for case in report.results:
@@ -223,7 +224,7 @@ class Runtime:
     def load_model(self) -> None:
         """Use the trained effectiveness model if there is a usable one; else the documented prior,
         saying why (log and /readyz). Called at start and whenever the model file changes."""
-        from .effectiveness import LearnedRanker, ModelError, load
+        from ..learning.estimator import LearnedRanker, ModelError, load
 
         path = self.settings.models_dir / MODEL_FILE
         try:

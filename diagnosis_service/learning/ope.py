@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .catalog import Catalog
+from ..remedies.catalog import Catalog
+from ..remedies.prescribe import Prescriber
+from ..remedies.ranking import Need
+from ..rules.model import RuleSet
 from .outcomes import ADOPTED
-from .prescribe import Prescriber
-from .ranking import Need
-from .rules.model import RuleSet
 
 REWARD_CLIP = 10.0  # shares of the gap: ten times closing it
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import unicodedata
 from collections import Counter
 
-from .catalog import FORMAT_NAMES, KIND_NAMES, Resource
-from .data.model import parse_period, period_str
-from .diagnose import Diagnosis
-from .engine.findings import clean_number
-from .engine.vectorized import explain
-from .rules.model import OPS, Registry
+from ..data.model import parse_period, period_str
+from ..engine.findings import clean_number
+from ..engine.vectorized import explain
+from ..pipeline.month import Diagnosis
+from ..remedies.catalog import FORMAT_NAMES, KIND_NAMES, Resource
+from ..rules.model import OPS, Registry
 
 LABELS = {
     "zh": {

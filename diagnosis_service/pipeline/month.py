@@ -8,15 +8,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .catalog import load_catalog
-from .data.csvdir import load_dir
-from .data.model import Dataset, parse_period, period_str
-from .engine import Evaluator, make_evaluator
-from .engine.findings import SubjectResult
-from .errors import InputError, Problem
-from .prescribe import DEFAULT_PER_WEAKNESS, Choice, History, Prescriber
-from .rules import load_ruleset
-from .rules.model import RuleSet
+from ..data.csvdir import load_dir
+from ..data.model import Dataset, parse_period, period_str
+from ..engine import Evaluator, make_evaluator
+from ..engine.findings import SubjectResult
+from ..errors import InputError, Problem
+from ..remedies.catalog import load_catalog
+from ..remedies.prescribe import DEFAULT_PER_WEAKNESS, Choice, History, Prescriber
+from ..rules import load_ruleset
+from ..rules.model import RuleSet
 
 
 @dataclass

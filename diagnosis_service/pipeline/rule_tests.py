@@ -34,15 +34,15 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .data.csvdir import validate_metrics
-from .data.model import Dataset, parse_period, period_str
-from .data.validate import Problems
-from .diagnose import diagnose
-from .engine.findings import clean_number
-from .errors import InputError, Problem, RuleError
-from .rules import load_ruleset
-from .rules.model import RuleSet
-from .rules.yamlsafe import Located, load_file
+from ..data.csvdir import validate_metrics
+from ..data.model import Dataset, parse_period, period_str
+from ..data.validate import Problems
+from ..engine.findings import clean_number
+from ..errors import InputError, Problem, RuleError
+from ..rules import load_ruleset
+from ..rules.model import RuleSet
+from ..rules.yamlsafe import Located, load_file
+from .month import diagnose
 
 TEST_KEYS = ("name", "period", "branches", "members", "expect")
 EXPECT_KEYS = ("lamp", "findings", "weaknesses", "vanguard_points", "vanguard_points_ytd", "values")

@@ -42,10 +42,10 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import Ridge
 
-from .catalog import Resource
-from .errors import DiagnosisError, Problem
+from ..errors import DiagnosisError, Problem
+from ..remedies.catalog import Resource
+from ..remedies.ranking import Need, Scored
 from .outcomes import ADOPTED, CLIP
-from .ranking import Need, Scored
 
 FORMAT = 1
 FEATURES = ("resource_id", "kind", "topic", "main_topic", "branch_type", "street", "members", "shortfall")

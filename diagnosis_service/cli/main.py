@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .config import Settings
-from .errors import DiagnosisError
+from .. import __version__
+from ..config import Settings
+from ..errors import DiagnosisError
 
 MAX_PRINTED_PROBLEMS = 200
 
@@ -85,10 +85,10 @@ def simulate(ctx: click.Context, out_dir: Path | None, seed: int, months: int, e
         return
     if out_dir is None:
         raise click.UsageError("Missing option '--out'.")
-    from .data.csvdir import write_dir
-    from .rules import load_ruleset
-    from .simulate import SimulationSpec
-    from .simulate import simulate as run
+    from ..data.csvdir import write_dir
+    from ..rules import load_ruleset
+    from ..simulation.district import SimulationSpec
+    from ..simulation.district import simulate as run
 
     ruleset = load_ruleset(_rules_dir(rules_dir))
     spec = SimulationSpec(branches=branches, members=members, months=months, end=end, seed=seed)
@@ -136,8 +136,8 @@ def diagnose(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: P
              explain_id: str | None, engine: str, per_weakness: int, history_files: tuple[Path, ...],
              lang: str) -> None:
     """Diagnose one period: lamps, findings, weaknesses, vanguard points and prescriptions."""
-    from .diagnose import diagnose_dir, write_lines
-    from .report import render_explain, render_prescriptions_explain, summary
+    from ..pipeline.month import diagnose_dir, write_lines
+    from ..reports.summary import render_explain, render_prescriptions_explain, summary
 
     start = time.perf_counter()
     history = _history(history_files)
@@ -162,7 +162,7 @@ def diagnose(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: P
 
 
 def _history(files: tuple[Path, ...]):
-    from .prescribe import History
+    from ..remedies.prescribe import History
 
     history = History()
     for path in files:
@@ -188,8 +188,8 @@ def _history(files: tuple[Path, ...]):
 def report(data_dir: Path, period: str, branch_id: str, rules_dir: Path | None, catalog_dir: Path | None, fmt: str,
            history_files: tuple[Path, ...], lang: str) -> None:
     """A branch's diagnosis report with its prescriptions, as its secretary reads it."""
-    from .branch_report import render_branch
-    from .diagnose import diagnose_dir
+    from ..pipeline.month import diagnose_dir
+    from ..reports.branch import render_branch
 
     diag = diagnose_dir(data_dir, _rules_dir(rules_dir), period, catalog_dir=catalog_dir or _settings().catalog_dir,
                         history=_history(history_files))
@@ -213,8 +213,8 @@ def catalog_check(catalog_dir: Path | None, rules_dir: Path | None) -> None:
     """Validate the catalog: schema, duplicate ids, unknown topics, types and streets, coverage."""
     from collections import Counter
 
-    from .catalog import check_catalog, load_catalog
-    from .rules import load_ruleset
+    from ..remedies.catalog import check_catalog, load_catalog
+    from ..rules import load_ruleset
 
     directory = catalog_dir or _settings().catalog_dir
     registry = load_ruleset(_rules_dir(rules_dir)).registry
@@ -245,10 +245,10 @@ def catalog_list(catalog_dir: Path | None, rules_dir: Path | None, kind: str | N
     """List catalog resources: a table, or JSON Lines with --json."""
     import json
 
-    from .catalog import load_catalog
-    from .errors import did_you_mean
-    from .report import catalog_table
-    from .rules import load_ruleset
+    from ..errors import did_you_mean
+    from ..remedies.catalog import load_catalog
+    from ..reports.summary import catalog_table
+    from ..rules import load_ruleset
 
     registry = load_ruleset(_rules_dir(rules_dir)).registry
     if topic is not None and topic not in registry.topics:
@@ -274,7 +274,7 @@ def rules() -> None:
 @rules_option
 def rules_check(rules_dir: Path | None) -> None:
     """Validate the rule files against the indicator registry and the rule schema."""
-    from .rules import check_rules, load_ruleset
+    from ..rules import check_rules, load_ruleset
 
     directory = _rules_dir(rules_dir)
     problems = check_rules(directory)
@@ -284,7 +284,7 @@ def rules_check(rules_dir: Path | None) -> None:
         click.echo(f"{len(problems)} problem(s) in {directory}", err=True)
         sys.exit(1)
     ruleset = load_ruleset(directory)
-    from .engine.durable import compile_problems
+    from ..engine.durable import compile_problems
 
     problems = compile_problems(ruleset)  # every accepted rule must also run on durable_rules
     if problems:
@@ -303,7 +303,7 @@ def rules_check(rules_dir: Path | None) -> None:
 @handle_errors
 def rules_test(rules_dir: Path | None, files: tuple[Path, ...]) -> None:
     """Run rule unit tests (RULES/tests/*.yaml, or the FILES given) and print a diff for each failure."""
-    from .ruletests import format_report, run_tests
+    from ..pipeline.rule_tests import format_report, run_tests
 
     report = run_tests(_rules_dir(rules_dir), list(files) if files else None)
     click.echo(format_report(report))
@@ -316,7 +316,7 @@ def rules_test(rules_dir: Path | None, files: tuple[Path, ...]) -> None:
 # ------------------------------------------------------------------------------------------- store and service
 
 def _engine():
-    from .store import make_engine
+    from ..store import make_engine
 
     return make_engine(_settings().db_url())
 
@@ -335,7 +335,7 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database schema to the latest revision (safe to run again)."""
-    from .store.migrate import current, head, upgrade
+    from ..store.migrate import current, head, upgrade
 
     engine = _engine()
     before = current(engine)
@@ -350,8 +350,8 @@ def db_upgrade() -> None:
 @handle_errors
 def import_cmd(data_dir: Path, rules_dir: Path | None) -> None:
     """Import a CSV data directory into the store: validated whole first, all or nothing, idempotent."""
-    from .rules import load_ruleset
-    from .workflows import import_dir
+    from ..pipeline import import_dir
+    from ..rules import load_ruleset
 
     registry = load_ruleset(_rules_dir(rules_dir)).registry
     start = time.perf_counter()
@@ -373,7 +373,7 @@ def tokens() -> None:
 @handle_errors
 def tokens_create(role: str, branch_id: str | None, name: str) -> None:
     """Create a token and print it once."""
-    from .store import tokens as tokens_store
+    from ..store import tokens as tokens_store
 
     with _engine().begin() as conn:
         token = tokens_store.create(conn, name, role, branch_id)
@@ -386,7 +386,7 @@ def tokens_create(role: str, branch_id: str | None, name: str) -> None:
 @click.option("--name", required=True)
 def tokens_revoke(name: str) -> None:
     """Revoke a token by name (at once, in every process)."""
-    from .store import tokens as tokens_store
+    from ..store import tokens as tokens_store
 
     with _engine().begin() as conn:
         done = tokens_store.revoke(conn, name)
@@ -399,7 +399,7 @@ def tokens_revoke(name: str) -> None:
 @tokens.command("list")
 def tokens_list() -> None:
     """Token names, roles and dates (never the tokens)."""
-    from .store import tokens as tokens_store
+    from ..store import tokens as tokens_store
 
     with _engine().connect() as conn:
         for t in tokens_store.listing(conn):
@@ -416,7 +416,7 @@ def serve(host: str, port: int, threads: int) -> None:
     """Serve the HTTP API with waitress (a production WSGI server)."""
     import waitress
 
-    from .service import create_app
+    from ..service import create_app
 
     app = create_app()
     click.echo(f"serving on http://{host}:{port} ({threads} threads), database "
@@ -424,7 +424,7 @@ def serve(host: str, port: int, threads: int) -> None:
     waitress.serve(app, host=host, port=port, threads=threads, ident="diagnosis-service")
 
 
-from .cli_model import loop, model  # noqa: E402 -- registered after the group they join is defined
+from .model import loop, model  # noqa: E402 -- registered after the group they join is defined
 
 simulate.add_command(loop)
 main.add_command(model)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .data.model import Dataset, parse_period, period_str
-from .rules.model import Registry
+from ..data.model import Dataset, parse_period, period_str
+from ..rules.model import Registry
 
 DEFAULT_BRANCHES = 2654
 DEFAULT_MEMBERS = 47411

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import CatalogError, DiagnosisError, Problem, did_you_mean
-from .rules.model import Registry
-from .rules.parse_common import is_number
-from .rules.yamlsafe import Located, load_file
+from ..errors import CatalogError, DiagnosisError, Problem, did_you_mean
+from ..rules.model import Registry
+from ..rules.parse_common import is_number
+from ..rules.yamlsafe import Located, load_file
 
 FILES = {"lecturer": "lecturers.yaml", "lesson": "lessons.yaml", "video": "videos.yaml", "base": "bases.yaml",
          "activity": "activities.yaml"}

@@ -11,17 +11,17 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..data.model import KEYS, PERIOD_RE, parse_period
 from ..data.rows import check_rows
-from ..diagnose import diagnose
 from ..engine.evaluator import aggregate
 from ..engine.findings import Finding, SubjectResult, clean_number
 from ..engine.subject import PeriodReferences, period_references
 from ..errors import Conflict, InputError, NotFound, Problem
 from ..rules.model import Ref
-from ..runtime import Runtime
+from ..service.runtime import Runtime
 from ..store import metrics as metrics_store
 from ..store import results as results_store
 from ..store.schema import branches, members
 from .common import check_period
+from .month import diagnose
 
 
 def diagnose_period(runtime: Runtime, engine: Engine, period: str, actor: str) -> dict:

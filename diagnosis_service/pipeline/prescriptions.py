@@ -7,10 +7,10 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from ..branch_report import CATEGORIES, prescription_view
 from ..errors import Conflict, InputError, NotFound, Problem
-from ..prescribe import DEFAULT_REPEAT_MONTHS
-from ..runtime import Runtime
+from ..remedies.prescribe import DEFAULT_REPEAT_MONTHS
+from ..reports.branch import CATEGORIES, prescription_view
+from ..service.runtime import Runtime
 from ..store import results as results_store
 from ..store import served as served_store
 from ..store.schema import branches, member_metrics

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .catalog import KIND_NAMES, Resource
-from .data.model import parse_period
-from .diagnose import Diagnosis
-from .engine.evaluator import aggregate
-from .report import LABELS, _fmt
-from .rules.model import Ref, Registry
+from ..data.model import parse_period
+from ..engine.evaluator import aggregate
+from ..pipeline.month import Diagnosis
+from ..remedies.catalog import KIND_NAMES, Resource
+from ..rules.model import Ref, Registry
+from .summary import LABELS, _fmt
 
 CATEGORIES = {
     "org_life": ("组织生活", "org life", ["member_assemblies_attended", "committee_meetings_attended",

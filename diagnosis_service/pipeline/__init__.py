@@ -10,7 +10,7 @@ from .common import check_period
 from .diagnoses import apply_event, diagnose_period, result_from_json
 from .ingest import import_dir, ingest_period
 from .prescriptions import branch_report_data, member_report, record_feedback, serve_prescriptions
-from .rules_admin import (
+from .publish import (
            activate_version,
            merged_files,
            preview_rules,

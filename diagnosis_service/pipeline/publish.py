@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from ..diagnose import diagnose
 from ..errors import Conflict, InputError, NotFound, Problem
-from ..runtime import Runtime, check_files, unified_diff
+from ..service.runtime import Runtime, check_files, unified_diff
 from ..store import metrics as metrics_store
 from ..store import rulesets as versions_store
 from .common import check_period
+from .month import diagnose
 
 
 def merged_files(active_files: dict[str, str], changes: object) -> dict[str, str]:
