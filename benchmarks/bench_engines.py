@@ -28,7 +28,8 @@ from bench_diagnose import calibration, ensure_district  # noqa: E402
 from diagnosis_service.data.csvdir import load_dir  # noqa: E402
 from diagnosis_service.data.model import parse_period  # noqa: E402
 from diagnosis_service.engine.durable import build_facts, compiled_for  # noqa: E402
-from diagnosis_service.engine.subject import SubjectEngine, period_references  # noqa: E402
+from diagnosis_service.engine.references import period_references
+from diagnosis_service.engine.subject import SubjectEngine  # noqa: E402
 from diagnosis_service.pipeline.month import diagnose  # noqa: E402
 from diagnosis_service.rules import load_ruleset  # noqa: E402
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +40,18 @@ class Settings:
         )
 
     def db_url(self) -> str:
-        from .store import default_url
+        """DATABASE_URL, or the embedded default: an SQLite file in the var directory."""
+        return self.database_url or f"sqlite:///{self.var_dir.resolve() / 'diagnosis.db'}"
 
-        return self.database_url or default_url(self.var_dir)
+    def safe_db_url(self) -> str:
+        """The database URL as it may be shown or logged: without its password."""
+        url = self.db_url()
+        try:
+            from sqlalchemy.engine import make_url
+
+            return make_url(url).render_as_string(hide_password=True)
+        except Exception:  # not a URL SQLAlchemy can read: hide anything between ':' and '@'
+            return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", url)
 
     def secret(self) -> str:
         """The configured secret, or one created once in var_dir (mode 0600) and reused after."""

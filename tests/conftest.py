@@ -1,4 +1,9 @@
-"""Shared fixtures: the shipped rules, a small simulated district on disk, and a CLI runner."""
+"""Shared fixtures: the shipped rules and catalog, a small simulated district on disk, a CLI runner, and
+real databases and services on SQLite and PostgreSQL (as flaskr's ``app``/``client``/``runner``).
+
+Markers (setup.cfg): ``postgresql`` (the PostgreSQL leg), ``server`` (real processes and sockets),
+``slow`` (closed loops and long fuzzing); ``make test-fast`` leaves those three out.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +14,22 @@ import pytest
 from click.testing import CliRunner
 
 from diagnosis_service.data.csvdir import write_dir
+from diagnosis_service.remedies.catalog import load_catalog
 from diagnosis_service.rules import load_ruleset
 from diagnosis_service.simulation.district import SimulationSpec, simulate
+from tests.support.paths import CATALOG, RULES
 
-REPO = Path(__file__).resolve().parent.parent
-RULES = REPO / "rules"
 SMALL = SimulationSpec(branches=60, members=900, months=12, end="2025-12", seed=7)
 
 
 @pytest.fixture(scope="session")
 def ruleset():
     return load_ruleset(RULES)
+
+
+@pytest.fixture(scope="session")
+def catalog(ruleset):
+    return load_catalog(CATALOG, ruleset.registry)
 
 
 @pytest.fixture()
@@ -51,13 +61,13 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
-# ------------------------------------------------------------------ the HTTP service, on SQLite and PostgreSQL
+# ------------------------------------------------------------------ databases and the HTTP service
 
-BACKENDS = ["sqlite", "postgresql"]
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
 
 def _backend(request) -> str:
-    from tests.service_support import postgres_unavailable
+    from tests.support.service import postgres_unavailable
 
     backend = request.param
     if backend == "postgresql":
@@ -67,10 +77,25 @@ def _backend(request) -> str:
     return backend
 
 
+@pytest.fixture(params=BACKENDS)
+def db_engine(request, tmp_path):
+    """A migrated, empty database of its own: an SQLite file, or a fresh schema in the local PostgreSQL."""
+    from diagnosis_service.store import make_engine
+    from diagnosis_service.store.migrate import upgrade
+    from tests.support.service import Database
+
+    db = Database(_backend(request), tmp_path)
+    engine = make_engine(db.url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+    db.drop()
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def service(request, tmp_path_factory):
     """A seeded service (read-mostly tests share it within a module)."""
-    from tests.service_support import make_service
+    from tests.support.service import make_service
 
     backend = _backend(request)
     svc = make_service(backend, tmp_path_factory.mktemp(f"svc-{backend}"))
@@ -81,7 +106,7 @@ def service(request, tmp_path_factory):
 @pytest.fixture(params=BACKENDS)
 def fresh_service(request, tmp_path):
     """A seeded service of its own, for tests that change rules or data."""
-    from tests.service_support import make_service
+    from tests.support.service import make_service
 
     backend = _backend(request)
     svc = make_service(backend, tmp_path)

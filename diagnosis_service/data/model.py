@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-PERIOD_RE = re.compile(r"^((?:19|20)\d\d)-(0[1-9]|1[0-2])$")  # 1900-01 to 2099-12
+from ..periods import period_str
 
 BRANCH_COLUMNS = ("branch_id", "name", "type", "street")
 MEMBER_COLUMNS = ("member_id", "branch_id", "name")
 KEYS = {"branch": "branch_id", "member": "member_id"}
-
-
-def parse_period(text: str) -> int:
-    """'YYYY-MM' -> a month index (year * 12 + month - 1), so that periods can be subtracted."""
-    match = PERIOD_RE.match(text or "")
-    if not match:
-        raise ValueError(f"bad period {text!r}: expected YYYY-MM, e.g. 2025-03")
-    return int(match.group(1)) * 12 + int(match.group(2)) - 1
-
-
-def period_str(index: int) -> str:
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def period_month(index: int) -> int:
-    return index % 12 + 1
 
 
 @dataclass

@@ -12,8 +12,9 @@ import re
 from collections.abc import Mapping, Sequence
 
 from ..errors import InputError, Problem, did_you_mean
+from ..periods import is_period, parse_period
 from ..rules.model import Registry
-from .model import KEYS, PERIOD_RE, parse_period
+from .model import KEYS
 from .validate import MAX_PROBLEMS, fmt_number
 
 # What a metrics cell may hold as text: a plain decimal number (no "nan", "inf" or "1_000").
@@ -42,7 +43,7 @@ def check_rows(rows: Sequence[object], subject: str, registry: Registry,
             continue
         period = row.get("period")
         text = period.strip() if isinstance(period, str) else ""
-        pidx = parse_period(text) if PERIOD_RE.match(text) else -1
+        pidx = parse_period(text) if is_period(text) else -1
         if pidx < 0:
             add(f"bad period '{'' if period is None else period}'", n, "period",
                 "write it as YYYY-MM, e.g. 2025-03")

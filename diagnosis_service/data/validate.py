@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Problem, did_you_mean
+from ..periods import is_period, parse_period
 from ..rules.model import Indicator, Registry
-from .model import BRANCH_COLUMNS, KEYS, MEMBER_COLUMNS, PERIOD_RE, parse_period
+from .model import BRANCH_COLUMNS, KEYS, MEMBER_COLUMNS
 
 MAX_PROBLEMS = 1000
 
@@ -137,7 +138,7 @@ def check_choice(frame: pd.DataFrame, col: str, allowed: list[str], file: str, w
 
 def check_periods(periods: KeyColumn, where: Locator, problems: Problems) -> np.ndarray:
     """Validate a period column; returns month indexes, -1 where the period is bad."""
-    index = np.array([parse_period(u) if PERIOD_RE.match(u) else -1 for u in periods.uniques], dtype=np.int64)
+    index = np.array([parse_period(u) if is_period(u) else -1 for u in periods.uniques], dtype=np.int64)
     pidx = periods.per_row(index)
     for pos in np.flatnonzero(pidx < 0):
         f, line = where(int(pos))

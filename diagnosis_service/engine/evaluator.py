@@ -14,7 +14,8 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from ..data.model import Dataset, parse_period, period_month, period_str
+from ..data.model import Dataset
+from ..periods import parse_period, period_month, period_str
 from ..rules.model import Compare, Condition, Not, Ref, Rule, RuleSet
 from .derive import derive_own
 from .findings import Hit, SubjectResult, finalize

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -75,6 +76,17 @@ class SubjectResult:
                    "findings": [f.as_dict() for f in self.findings]}
         out.update(self.extra)
         return out
+
+    @classmethod
+    def from_dict(cls, obj: Mapping) -> SubjectResult:
+        """The result back from its JSON object (as ``diagnose --out`` writes it and the store keeps it)."""
+        findings = [Finding(f["rule"], f["indicator"], f["severity"], f["topic"], f["value"], f["reference"],
+                            f["message_zh"], f["message_en"]) for f in obj.get("findings", [])]
+        if obj["subject"] == "branch":
+            return cls("branch", obj["id"], obj["period"], obj["lamp"], findings, branch_type=obj.get("type"),
+                       weaknesses=list(obj.get("weaknesses", [])))
+        return cls("member", obj["id"], obj["period"], obj["lamp"], findings, branch_id=obj.get("branch_id"),
+                   vanguard_points=obj.get("vanguard_points"), vanguard_points_ytd=obj.get("vanguard_points_ytd"))
 
     def to_json(self) -> str:
         if self.subject == "member" and not self.findings and not self.extra:

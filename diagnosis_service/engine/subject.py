@@ -2,7 +2,7 @@
 
 The caller gives the subject's own rows (this month and the months its rules look back on) and the
 period's references (district and peer aggregates, computed once per period from the whole
-district with ``period_references``). The answer is the same ``SubjectResult`` the whole-period
+district with ``references.period_references``). The answer is the same ``SubjectResult`` the whole-period
 diagnosis gives for that subject: the differential tests hold the two paths to it.
 
 ``SubjectEngine`` is safe to share between the threads of a WSGI server (durable_rules calls are
@@ -14,40 +14,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import pandas as pd
 
-from ..data.model import KEYS, parse_period, period_month, period_str
+from ..data.model import KEYS
 from ..data.rows import check_rows
 from ..errors import InputError, Problem
+from ..periods import parse_period, period_month, period_str
 from ..rules.model import RuleSet
 from .durable import DurableRules
-from .evaluator import Evaluator, slots
 from .findings import Hit, SubjectResult, finalize
+from .references import PeriodReferences
 from .single import Plan, SubjectValues, own_values
-
-
-@dataclass(frozen=True)
-class PeriodReferences:
-    """The aggregates a period's rules compare with: (subject, indicator, change, lag, ref) -> value,
-    or a mapping branch type -> value for peer references."""
-
-    period: str
-    values: Mapping[tuple, float | dict[str, float]]
-
-
-def period_references(evaluator: Evaluator, period: str) -> PeriodReferences:
-    """Compute every aggregate the rule set needs for ``period`` from a whole-district evaluator."""
-    pidx = parse_period(period)
-    values: dict[tuple, float | dict[str, float]] = {}
-    for subject in ("member", "branch"):
-        ctx = evaluator.context(subject, pidx)
-        for rule in evaluator.ruleset.for_subject(subject):
-            for node, lag in slots(rule.when):
-                if node.ref.kind != "const":
-                    values[(subject, node.indicator, node.change, lag, node.ref)] = ctx.aggregate(node, lag)
-    return PeriodReferences(period, values)
 
 
 class SubjectEngine:
@@ -79,13 +57,13 @@ class SubjectEngine:
         """
         ruleset, compiled, plans = self._state  # one read: consistent even during a replace
         if subject not in KEYS:
-            raise InputError(Problem(f"subject must be branch or member, got {subject!r}", column="subject"))
+            raise InputError(Problem(f"subject must be branch or member, got {subject!r}", field=("subject",)))
         pidx = _period(period, "period")
         plan = plans[subject]
         rows = self._rows(subject, history, ruleset, validate)
         values = own_values(plan, rows)
         if pidx not in values:
-            raise InputError(Problem(f"history has no row for period {period}", column="period"))
+            raise InputError(Problem(f"history has no row for period {period}", field=("period",)))
         extra = {}
         if subject == "branch":
             extra = {_period(p, "member_values"): v for p, v in (member_values or {}).items()}
@@ -137,7 +115,7 @@ def _period(text: str, field: str) -> int:
     try:
         return parse_period(text)
     except ValueError as exc:
-        raise InputError(Problem(str(exc), column=field)) from None
+        raise InputError(Problem(str(exc), field=(field,))) from None
 
 
 def _f(x: float) -> float | None:

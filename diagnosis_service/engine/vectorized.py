@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.model import parse_period
+from ..periods import parse_period
 from ..rules.model import AllOf, Compare, Condition, Not, Rule
 from .evaluator import Context, Evaluator
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..remedies.catalog import Catalog
-from ..remedies.prescribe import Prescriber
+from ..remedies.prescribe import suitable
 from ..remedies.ranking import Need
 from ..rules.model import RuleSet
 from .outcomes import ADOPTED
@@ -104,17 +104,11 @@ def target_probabilities(log: pd.DataFrame, ranker, catalog_at: Callable[[str], 
     one; the preferred kinds of the rule as in the service). Candidates: the suitable active resources
     of the topic in the catalog of that month."""
     out = np.zeros(len(log))
-    cache: dict[tuple, Prescriber] = {}
     for i, row in enumerate(log.itertuples(index=False)):
-        cat = catalog_at(row.period)
-        key = (id(cat),)
-        prescriber = cache.get(key)
-        if prescriber is None:
-            prescriber = cache[key] = Prescriber(cat, ruleset, ranker, per_weakness=1)
         base = need_of(row)
         rule = ruleset.rule(row.rule)
         need = Need(**{**base.__dict__, "preferred_kinds": rule.remedy_kinds if rule else ()})
-        out[i] = action_probability(prescriber, need, row.resource_id)
+        out[i] = action_probability(catalog_at(row.period), ranker, need, row.resource_id)
     return out
 
 
@@ -135,13 +129,13 @@ def cross_fitted_probabilities(outcomes: pd.DataFrame, make_ranker: Callable, fi
     return out
 
 
-def action_probability(prescriber: Prescriber, need: Need, resource_id: str) -> float:
-    """Probability that the prescriber's policy puts ``resource_id`` first for ``need``."""
-    pool = [r for r in prescriber.catalog.for_topic(need.topic) if r.active and r.suits(need.branch_type, need.street)]
+def action_probability(catalog: Catalog, ranker, need: Need, resource_id: str) -> float:
+    """Probability that ``ranker`` puts ``resource_id`` first for ``need`` among the catalog's candidates."""
+    pool = suitable(catalog, need)
     if not pool:
         return 0.0
-    ranked = sorted(prescriber.ranker.rank(need, pool), key=lambda s: (-s.score, s.resource.id))
-    probs = probabilities(prescriber.ranker, need, ranked)
+    ranked = sorted(ranker.rank(need, pool), key=lambda s: (-s.score, s.resource.id))
+    probs = probabilities(ranker, need, ranked)
     return float(probs.get(resource_id, 0.0))
 
 

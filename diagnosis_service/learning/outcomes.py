@@ -40,6 +40,7 @@ import pandas as pd
 
 from ..rules.model import RuleSet
 
+HORIZON = 3  # months after a decision its outcome is followed for
 ADOPTED = ("adopted", "completed")
 STATUSES = ("adopted", "completed", "declined", "ignored")
 LOG_COLUMNS = ("branch_id", "period", "pidx", "topic", "rule", "indicator", "resource_id", "kind", "propensity",
@@ -77,7 +78,7 @@ def direction(ruleset: RuleSet, rule_id: str) -> float:
     return -1.0 if rule.primary.op in ("gt", "ge") else 1.0
 
 
-def compute(log: pd.DataFrame, branch_metrics: pd.DataFrame, ruleset: RuleSet, horizon: int = 3,
+def compute(log: pd.DataFrame, branch_metrics: pd.DataFrame, ruleset: RuleSet, horizon: int = HORIZON,
             rounds: int = ROUNDS) -> pd.DataFrame:
     """``log``: one row per served list (LOG_COLUMNS). ``branch_metrics``: pidx, branch_id and indicator
     columns (derived ones included where rules use them). Returns the log (index reset) with

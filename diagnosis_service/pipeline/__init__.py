@@ -1,24 +1,11 @@
-"""What the service and the command line do with the store: the library calls behind their faces.
+"""The one pipeline behind both faces: a month = load (a source) -> evaluate -> prescribe -> keep (a sink).
 
-Each function takes a Runtime (rules, catalog, ranker) and a connection or engine, does one job in
-one transaction, and raises ``DiagnosisError`` subclasses for bad input (the faces turn those into
-problem+json or exit codes). One module per area: ingest, diagnoses (and events), prescriptions (and
-reports), rules_admin.
+The command line and the HTTP service call these steps and hold no logic of their own. Modules:
+``snapshot`` (the rules, catalog and ranker one job works with), ``month`` (diagnose a period; the
+JSON Lines sink), ``store_io`` (the store as source and sink), ``report_data`` (the one builder of a
+branch report), ``ingest`` (metrics in), ``diagnoses`` (the stored period and reads of it), ``events``
+(one subject re-evaluated), ``prescriptions`` (served lists and feedback), ``publish`` (rule-set
+versions), ``rule_tests`` (rule authors' tests), ``training`` (the model's inputs from the store or
+files). Steps take a ``Snapshot`` and a database engine or connection, do one job in one
+transaction, and raise the ``errors`` tree for bad input.
 """
-
-from .common import check_period
-from .diagnoses import apply_event, diagnose_period, result_from_json
-from .ingest import import_dir, ingest_period
-from .prescriptions import branch_report_data, member_report, record_feedback, serve_prescriptions
-from .publish import (
-           activate_version,
-           merged_files,
-           preview_rules,
-           publish_rules,
-           rule_version_json,
-           validate_rules,
-)
-
-__all__ = ["activate_version", "apply_event", "branch_report_data", "check_period", "diagnose_period", "import_dir",
-           "ingest_period", "member_report", "merged_files", "preview_rules", "publish_rules", "record_feedback",
-           "result_from_json", "rule_version_json", "serve_prescriptions", "validate_rules"]

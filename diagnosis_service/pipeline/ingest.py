@@ -1,149 +1,194 @@
-"""Metrics in: a CSV directory (import) or a JSON period (PUT), validated whole, stored all or nothing."""
+"""Metrics in: a data source (``import``) or a JSON period (PUT), validated whole, stored all or nothing.
+
+A row of a PUT body names the fields it changes: an indicator it does not carry keeps its stored value
+(send ``null`` to clear one). A CSV row carries every column, so an empty cell clears the value.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pandas as pd
 from sqlalchemy.engine import Connection, Engine
 
-from ..data.csvdir import load_dir, validate_metrics
-from ..data.model import KEYS
+from ..data.csvdir import validate_metrics
+from ..data.model import KEYS, Dataset
+from ..data.sources import Source
 from ..data.validate import Problems
 from ..errors import InputError, Problem, did_you_mean
+from ..periods import check_period
 from ..rules.model import Registry
 from ..store import metrics as metrics_store
-from .common import MAX_ROWS, PROFILE, check_period
+from .common import MAX_ROWS, PROFILE
 
 
-def import_dir(engine: Engine, registry: Registry, data_dir: Path, actor: str) -> dict[str, dict[str, int]]:
-    """Validate a CSV data directory whole, then store it in one transaction (idempotent)."""
-    dataset = load_dir(data_dir, registry)
+def import_source(engine: Engine, registry: Registry, source: Source, actor: str) -> dict[str, dict[str, int]]:
+    """Validate a whole source (e.g. a CSV directory), then store it in one transaction (idempotent)."""
+    dataset = source.load(registry)
     with engine.begin() as conn:
-        changes = metrics_store.import_dataset(conn, dataset, actor)
+        changes = store_dataset(conn, dataset, actor)
     return {k: v.as_dict() for k, v in changes.items()}
+
+
+def store_dataset(conn: Connection, dataset: Dataset, actor: str, source: str = "import") -> dict:
+    """Every organisation and metric row of a validated dataset, in the caller's transaction."""
+    out = metrics_store.upsert_profiles(conn, dataset.branches.reset_index().to_dict("records"),
+                                        dataset.members.reset_index().to_dict("records"))
+    for subject, name in (("branch", "branch_metrics"), ("member", "member_metrics")):
+        frame = dataset.metrics(subject)
+        out[name] = metrics_store.upsert_metrics(conn, subject, frame.drop(columns="pidx").to_dict("records"),
+                                                 source=source, actor=actor)
+    return out
 
 
 def ingest_period(conn: Connection, registry: Registry, period: str, body: object, actor: str,
                   request_id: str | None = None) -> dict:
     """PUT /v1/periods/{period}/metrics: validate every row first; store all or nothing."""
-    check_period(period)
+    check_period(period, "period")
     if not isinstance(body, dict):
-        raise InputError(Problem("the body must be an object with 'branches' and/or 'members'", file="body"))
-    unknown = [k for k in body if k not in ("branches", "members")]
+        raise InputError(Problem("the body must be an object with 'branches' and/or 'members'", field=()))
     problems = Problems()
-    for k in unknown:
-        problems.add(Problem(f"unknown field '{k}'", file="body", column=k,
-                             suggestion=did_you_mean(k, ("branches", "members")) or "fields: branches, members"))
+    for k in body:
+        if k not in ("branches", "members"):
+            problems.add(Problem(f"unknown field '{k}'"[:200], field=(str(k)[:100],),
+                                 suggestion=did_you_mean(str(k), ("branches", "members")) or "fields: branches, members"))
     if "branches" not in body and "members" not in body:
-        problems.add(Problem("nothing to store: give 'branches' and/or 'members'", file="body"))
-    frames, profiles = {}, {}
+        problems.add(Problem("nothing to store: give 'branches' and/or 'members'", field=()))
+    rows_of, profiles = {}, {}
     for subject, field in (("branch", "branches"), ("member", "members")):
         rows = body.get(field)
         if rows is None:
             continue
         if not isinstance(rows, list):
-            problems.add(Problem(f"'{field}' must be a list of rows", file="body", column=field))
+            problems.add(Problem(f"'{field}' must be a list of rows", field=(field,)))
             continue
         if len(rows) > MAX_ROWS:
-            problems.add(Problem(f"{len(rows)} rows; at most {MAX_ROWS} per request", file="body", column=field))
+            problems.add(Problem(f"{len(rows)} rows; at most {MAX_ROWS} per request", field=(field,)))
             continue
-        new_branches = set() if profiles.get("branch") is None else set(profiles["branch"]["branch_id"])
-        frames[subject], profiles[subject] = _rows_frame(conn, subject, field, rows, period, registry, problems,
-                                                         new_branches)
+        new_branches = {r["branch_id"] for r in profiles.get("branch") or []}
+        rows_of[subject], profiles[subject] = _rows(conn, subject, field, rows, period, registry, problems,
+                                                    new_branches)
     if problems:
         raise InputError(problems.final())
+    changed = metrics_store.upsert_profiles(conn, profiles.get("branch"), profiles.get("member"))
     out: dict[str, dict] = {}
-    branch_profiles = profiles.get("branch")
-    member_profiles = profiles.get("member")
-    changed = metrics_store.upsert_profiles(conn, branch_profiles, member_profiles)
-    for subject, frame in frames.items():
-        if frame is None:
-            continue
-        out[subject] = metrics_store.upsert_metrics(conn, subject, frame, source="api", actor=actor,
-                                                    request_id=request_id).as_dict()
+    for subject, records in rows_of.items():
+        if records:
+            out[subject] = metrics_store.upsert_metrics(conn, subject, records, source="api", actor=actor,
+                                                        request_id=request_id).as_dict()
     return {"period": period, "branches": out.get("branch"), "members": out.get("member"),
             "profiles": {k: v.as_dict() for k, v in changed.items()}}
 
 
-def _rows_frame(conn: Connection, subject: str, field: str, rows: list, period: str, registry: Registry,
-                problems: Problems, new_branches: set[str]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+def _rows(conn: Connection, subject: str, field: str, rows: list, period: str, registry: Registry,
+          problems: Problems, new_branches: set[str]) -> tuple[list[dict], list[dict]]:
+    """(metric records, profile records) of one list of rows; their problems go to ``problems``."""
     key = KEYS[subject]
-    reported = [i.id for i in registry.reported(subject)]
     profile_cols = PROFILE[subject]
-    if not rows:
-        return None, None
-    records = []
+    records: list[dict] = []
+    seen: set[str] = set()
     for n, row in enumerate(rows):
         if not isinstance(row, dict):
-            problems.add(Problem("a row must be an object", file=field, line=n))
+            problems.add(Problem("a row must be an object", field=(field, n)))
             records.append({})
             continue
         rid = row.get(key)
         if not isinstance(rid, str) or not rid.strip() or len(rid) > 64:
-            problems.add(Problem(f"{key} must be an id of 1 to 64 characters, got {rid!r}"[:200], file=field, line=n,
-                                 column=key))
+            problems.add(Problem(f"{key} must be an id of 1 to 64 characters, got {rid!r}"[:200], field=(field, n, key)))
             records.append({})
             continue
+        if rid in seen:
+            problems.add(Problem(f"duplicate row for {key} '{rid}'", field=(field, n, key),
+                                 suggestion="one row per subject and period"))
+            records.append({})
+            continue
+        seen.add(rid)
         if "period" in row and row["period"] != period:
-            problems.add(Problem(f"row period {row['period']!r} differs from the period in the path ({period})",
-                                 file=field, line=n, column="period"))
+            problems.add(Problem(f"row period {row['period']!r} differs from the period in the path ({period})"[:300],
+                                 field=(field, n, "period")))
         records.append(row)
-    ids = [r.get(key) for r in records]
-    known = metrics_store.known_ids(conn, subject, [i for i in ids if isinstance(i, str)])
-    profile_rows = []
-    for n, r in enumerate(records):
-        given = {c: r[c] for c in profile_cols if c in r}
-        rid = r.get(key)
-        if given or (isinstance(rid, str) and rid not in known):
-            missing = [c for c in profile_cols if c not in given and c != "street"]
-            if missing and isinstance(rid, str) and rid not in known:
-                problems.add(Problem(f"unknown {subject} '{rid}': give {', '.join(missing)} to register it",
-                                     file=field, line=n, column=missing[0]))
-                continue
-            profile = {key: rid, **{c: "" if given.get(c) is None and c == "street" else given.get(c, "")
-                                    for c in profile_cols}}
-            bad = [c for c, v in profile.items() if not isinstance(v, str) or (c != "street" and not v.strip())
-                   or len(v) > 200]
-            for c in bad:
-                problems.add(Problem(f"'{c}' must be non-empty text (at most 200 characters)", file=field, line=n,
-                                     column=c))
-            if bad:
-                continue
-            if subject == "branch" and profile.get("type") not in registry.branch_types:
-                problems.add(Problem(f"unknown branch type {profile.get('type')!r}", file=field, line=n, column="type",
-                                     suggestion=did_you_mean(str(profile.get("type")), registry.branch_types)
-                                     or "types: " + ", ".join(registry.branch_types)))
-            profile_rows.append((n, profile))
-    metric_rows = [{"period": period, **{k: v for k, v in r.items() if k not in profile_cols and k != "period"}}
-                   for r in records if r]
-    frame = pd.DataFrame(metric_rows)
-    if key not in frame:
-        frame[key] = None
-    for name in reported:
-        if name not in frame:
-            frame[name] = None
-    if not metric_rows:
-        return None, None
-    ordered = frame[["period", key] + [c for c in frame.columns if c not in ("period", key)]]
-    before = len(problems.items)
-    index_of = [n for n, r in enumerate(records) if r]  # frame position -> the row's index in the request
-    clean = validate_metrics(ordered, subject, registry, field, lambda pos: (field, index_of[pos]), problems, None)
-    # validate_metrics reports unknown columns at "line 1" of a file's header; for JSON rows, say which rows.
-    for i in range(before, len(problems.items)):
-        p = problems.items[i]
-        if p.line == 1 and p.file == field and ("unknown column" in p.message or "derived" in p.message):
-            first = next((n for n, r in enumerate(records) if p.column in r), 0)
-            problems.items[i] = Problem(p.message, file=field, line=first, column=p.column, suggestion=p.suggestion)
+    known = metrics_store.known_ids(conn, subject, [r[key] for r in records if r])
+    profile_rows = _profiles(subject, field, records, known, registry, problems)
+    metric_rows = [(n, {k: v for k, v in r.items() if k not in profile_cols and k not in ("period", key)})
+                   for n, r in enumerate(records) if r]
+    # A row with no indicator still says the organisation has a row this month: a new one is stored
+    # with every value missing; a stored one keeps its values.
+    metrics = [{"period": period, key: records[n][key]} for n, values in metric_rows if not values]
+    with_values = [(n, values) for n, values in metric_rows if values]
+    if with_values:
+        metrics += _checked_metrics(subject, field, period, records, with_values, registry, problems)
     if subject == "member" and profile_rows:
         owners = {r["branch_id"] for _, r in profile_rows if isinstance(r["branch_id"], str)}
         missing = owners - metrics_store.known_ids(conn, "branch", owners) - new_branches
         for n, r in profile_rows:
             if r["branch_id"] in missing:
-                problems.add(Problem(f"unknown branch '{r['branch_id']}'", file=field, line=n, column="branch_id",
+                problems.add(Problem(f"unknown branch '{r['branch_id']}'", field=(field, n, "branch_id"),
                                      suggestion="register the branch first (in 'branches' of this or an earlier "
                                                 "request)"))
-    profiles = pd.DataFrame([r for _, r in profile_rows], columns=[key, *profile_cols]) if profile_rows else None
-    return clean, profiles
+    return metrics, [r for _, r in profile_rows]
 
 
+def _profiles(subject: str, field: str, records: list[dict], known: set[str], registry: Registry,
+              problems: Problems) -> list[tuple[int, dict]]:
+    """The profile part of rows that carry one, or that name an organisation the store does not know."""
+    key = KEYS[subject]
+    cols = PROFILE[subject]
+    out = []
+    for n, r in enumerate(records):
+        given = {c: r[c] for c in cols if c in r}
+        rid = r.get(key)
+        if not given and (not isinstance(rid, str) or rid in known):
+            continue
+        missing = [c for c in cols if c not in given and c != "street"]
+        if missing and rid not in known:
+            problems.add(Problem(f"unknown {subject} '{rid}': give {', '.join(missing)} to register it",
+                                 field=(field, n, missing[0])))
+            continue
+        profile = {key: rid, **{c: "" if given.get(c) is None and c == "street" else given.get(c, "") for c in cols}}
+        bad = [c for c, v in profile.items() if not isinstance(v, str) or (c != "street" and not v.strip())
+               or len(v) > 200]
+        for c in bad:
+            problems.add(Problem(f"'{c}' must be non-empty text (at most 200 characters)", field=(field, n, c)))
+        if bad:
+            continue
+        if subject == "branch" and profile.get("type") not in registry.branch_types:
+            problems.add(Problem(f"unknown branch type {profile.get('type')!r}"[:200], field=(field, n, "type"),
+                                 suggestion=did_you_mean(str(profile.get("type")), registry.branch_types)
+                                 or "types: " + ", ".join(registry.branch_types)))
+        out.append((n, profile))
+    return out
+
+
+def _checked_metrics(subject: str, field: str, period: str, records: list[dict], rows: list[tuple[int, dict]],
+                     registry: Registry, problems: Problems) -> list[dict]:
+    """Validate the indicator values of ``rows`` ((index in the request, values)) as a table, then give
+    back, per row, only the indicators it carried, as numbers."""
+    key = KEYS[subject]
+    reported = [i.id for i in registry.reported(subject)]
+    frame = pd.DataFrame([{"period": period, key: records[n][key], **values} for n, values in rows])
+    for name in reported:
+        if name not in frame:
+            frame[name] = None
+    ordered = frame[["period", key] + [c for c in frame.columns if c not in ("period", key)]]
+    local = Problems()
+    clean = validate_metrics(ordered, subject, registry, field, lambda pos: (field, rows[pos][0]), local, None)
+    for p in local.items:
+        # validate_metrics locates header problems (unknown or derived columns) on line 1 of a file;
+        # for JSON rows, the first row that carries the column is the place.
+        at = p.line
+        if p.line == 1 and ("unknown column" in p.message or "derived" in p.message):
+            at = next((n for n, values in rows if p.column in values), rows[0][0])
+        parts = (field, at, p.column) if p.column is not None else (field, at)
+        problems.add(Problem(p.message, rule_id=p.rule_id, suggestion=p.suggestion, field=parts))
+    if local.dropped:
+        problems.dropped += local.dropped
+    if clean is None or local:
+        return []
+    # The table is sorted by (period, id) and ids are unique in a period: map back by id.
+    by_id = {rid: i for i, rid in enumerate(clean[key])}
+    out = []
+    for n, values in rows:
+        i = by_id[records[n][key]]
+        out.append({"period": period, key: records[n][key], **{c: clean.at[i, c] for c in values}})
+    return out
+
+
+__all__ = ["import_source", "ingest_period", "store_dataset"]

@@ -1,26 +1,35 @@
-"""Diagnosis as a library call: load, evaluate, write JSON Lines. The CLI and the service call this."""
+"""A month through the pipeline: load (a source) -> evaluate -> prescribe -> keep (a sink).
+
+``diagnose_month`` is the one function the command line, the service and the closed-loop simulation
+call to diagnose a period; ``Month`` is what it gives back: every subject's result, the evaluator
+(for explanations and reports) and, when asked, each branch's prescriptions. A sink keeps a month:
+``JsonLinesSink`` writes ``diagnose --out`` files, ``store_io.StoreSink`` the store's results.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-from ..data.csvdir import load_dir
-from ..data.model import Dataset, parse_period, period_str
+from ..data.model import Dataset
 from ..engine import Evaluator, make_evaluator
 from ..engine.findings import SubjectResult
+from ..engine.references import district_summary
 from ..errors import InputError, Problem
-from ..remedies.catalog import load_catalog
-from ..remedies.prescribe import DEFAULT_PER_WEAKNESS, Choice, History, Prescriber
-from ..rules import load_ruleset
+from ..periods import check_period
+from ..remedies.history import History
+from ..remedies.prescribe import Choice
 from ..rules.model import RuleSet
+from .snapshot import Snapshot
 
 
 @dataclass
-class Diagnosis:
+class Month:
     period: str
     ruleset: RuleSet
     branches: list[SubjectResult]
@@ -29,56 +38,67 @@ class Diagnosis:
     choices: dict[str, list[Choice]] = field(default_factory=dict)  # branch id -> one per weakness
 
     def lines(self) -> Iterable[str]:
+        """The JSON Lines of ``diagnose --out``: every branch, then every member, each sorted by id."""
         for result in self.branches:
             yield result.to_json()
         for result in self.members:
             yield result.to_json()
 
+    def summary(self) -> dict:
+        """References and district means, as the store keeps them with the period's results."""
+        return district_summary(self.evaluator, self.period)
 
-def check_period(dataset: Dataset, period: str) -> None:
-    try:
-        pidx = parse_period(period)
-    except ValueError as exc:
-        raise InputError(Problem(str(exc), column="--period")) from None
+    def branch(self, branch_id: str) -> SubjectResult | None:
+        return next((r for r in self.branches if r.id == branch_id), None)
+
+
+class Sink(Protocol):
+    def keep(self, month: Month) -> object: ...
+
+
+def require_period(dataset: Dataset, period: str) -> None:
+    """InputError unless ``period`` is a period with data in ``dataset``."""
+    check_period(period, "period")
     have = dataset.periods()
-    if period_str(pidx) not in have:
+    if period not in have:
         span = f"{have[0]} to {have[-1]}" if have else "none"
-        raise InputError(Problem(f"no data for period {period}", file=dataset.source, column="period",
+        raise InputError(Problem(f"no data for period {period}", field=("period",),
                                  suggestion=f"periods in the data: {span}"))
 
 
-def diagnose(dataset: Dataset, ruleset: RuleSet, period: str, engine: str = "vectorized",
-             prescriber: Prescriber | None = None, history: History | None = None) -> Diagnosis:
-    """Lamps, findings and points of every subject in ``period``; with a prescriber, each branch's
-    prescriptions too (``prescriptions`` in its JSON)."""
-    check_period(dataset, period)
-    evaluator = make_evaluator(dataset, ruleset, engine)
+def diagnose_month(dataset: Dataset, snapshot: Snapshot, period: str, engine: str = "vectorized",
+                   per_weakness: int = 0, history: History | None = None) -> Month:
+    """Lamps, findings and points of every subject in ``period``; with ``per_weakness`` > 0, each
+    branch's prescriptions too (``prescriptions`` in its JSON, and ``Month.choices``)."""
+    require_period(dataset, period)
+    evaluator = make_evaluator(dataset, snapshot.ruleset, engine)
     branches, members = evaluator.run(period)
-    diag = Diagnosis(period, ruleset, branches, members, evaluator)
-    if prescriber is not None:
+    month = Month(period, snapshot.ruleset, branches, members, evaluator)
+    if per_weakness > 0:
+        prescriber = snapshot.prescriber(per_weakness)
         streets = dataset.branches["street"].to_dict()
         sizes = dataset.members.groupby("branch_id").size().to_dict()
         for result in branches:
             choices = prescriber.for_branch(result, streets.get(result.id), history, sizes.get(result.id, 0))
-            diag.choices[result.id] = choices
+            month.choices[result.id] = choices
             result.extra["prescriptions"] = [p.as_dict() for c in choices for p in c.prescriptions]
-    return diag
+    return month
 
 
-def diagnose_dir(data_dir: Path, rules_dir: Path, period: str, engine: str = "vectorized",
-                 catalog_dir: Path | None = None, per_weakness: int = DEFAULT_PER_WEAKNESS,
-                 history: History | None = None) -> Diagnosis:
-    """``diagnose`` on a data directory; prescriptions when a catalog directory is given."""
-    ruleset = load_ruleset(rules_dir)
-    prescriber = None
-    if catalog_dir is not None and per_weakness > 0:
-        prescriber = Prescriber(load_catalog(catalog_dir, ruleset.registry), ruleset, per_weakness=per_weakness)
-    dataset = load_dir(data_dir, ruleset.registry)
-    return diagnose(dataset, ruleset, period, engine, prescriber, history)
+class JsonLinesSink:
+    """``diagnose --out``: the month's JSON Lines, written whole or not at all."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def keep(self, month: Month) -> Path:
+        write_lines(month.lines(), self.path)
+        return self.path
 
 
 def write_lines(lines: Iterable[str], out: Path) -> None:
-    """Write to a temp file beside ``out`` and rename: a reader never sees half a file."""
+    """Write to a temp file beside ``out`` and rename: a reader never sees half a file. The file gets
+    the mode a new file gets under the umask (a temp file alone would be private)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
@@ -87,7 +107,27 @@ def write_lines(lines: Iterable[str], out: Path) -> None:
             for line in lines:
                 fh.write(line)
                 fh.write("\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def history_from_files(paths: Iterable[Path]) -> History:
+    """What earlier ``diagnose --out`` files prescribed (not to prescribe it again too soon)."""
+    history = History()
+    for path in paths:
+        with open(path, encoding="utf-8") as fh:
+            history.update(History.from_lines(fh, str(path)))
+    return history
+
+
+def summary_json(summary: dict) -> str:
+    return json.dumps(summary, ensure_ascii=False, sort_keys=True)
+
+
+__all__ = ["JsonLinesSink", "Month", "Sink", "diagnose_month", "history_from_files", "require_period",
+           "summary_json", "write_lines"]

@@ -1,55 +1,145 @@
-"""Rule administration: validate, preview, publish and activate rule-set versions."""
+"""Rule administration: check a set of rule files, preview its effect, publish it as a version, roll back.
+
+A rule-set version is a set of rule files (``NAME.yaml``) and their rule tests (``tests/NAME.yaml``),
+as text; the indicator registry and the points file come with the deployment. ``check_files`` is the
+one check of a version, used to publish, to preview, to activate and by the service to compile the
+active version: parsed in memory against the deployment's registry (no temporary files), compiled
+for durable_rules, and its rule tests run.
+"""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
+from pathlib import Path
+
 from sqlalchemy.engine import Engine
 
-from ..errors import Conflict, InputError, NotFound, Problem
-from ..service.runtime import Runtime, check_files, unified_diff
-from ..store import metrics as metrics_store
+from ..engine.durable import compile_problems
+from ..errors import Conflict, InputError, NotFound, Problem, RuleError
+from ..periods import check_period
+from ..rules import POINTS_FILE, REGISTRY_FILE, load_ruleset, rule_files
+from ..rules.model import RuleSet
 from ..store import rulesets as versions_store
-from .common import check_period
-from .month import diagnose
+from .month import diagnose_month
+from .rule_tests import run_texts
+from .snapshot import Snapshot
+from .store_io import StoreSource
+
+MAX_RULE_BYTES = 1_000_000
+MAX_COMMENT = 2000
 
 
-def merged_files(active_files: dict[str, str], changes: object) -> dict[str, str]:
+def bundled_files(rules_dir: Path) -> dict[str, str]:
+    """The rule files (and rule tests) of a rules directory, as name -> text."""
+    files = {p.name: p.read_text(encoding="utf-8") for p in rule_files(rules_dir)}
+    tests = rules_dir / "tests"
+    if tests.is_dir():
+        files.update({f"tests/{p.name}": p.read_text(encoding="utf-8") for p in sorted(tests.glob("*.yaml"))})
+    return files
+
+
+def check_files(rules_dir: Path, files: Mapping[str, str],
+                run_rule_tests: bool = True) -> tuple[RuleSet | None, list[Problem]]:
+    """Validate a complete set of rule files against the deployment's registry and points: parse,
+    compile for durable_rules, run the included rule tests. Problems name the files as given."""
+    problems = _file_name_problems(files)
+    if problems:
+        return None, problems
+    try:
+        ruleset = load_ruleset(rules_dir, overrides=files, only_overrides=True)
+    except RuleError as exc:
+        return None, [_relative(p, rules_dir) for p in exc.problems]
+    problems = list(compile_problems(ruleset))
+    if not problems and run_rule_tests and any(n.startswith("tests/") for n in files):
+        report = run_texts(files, ruleset)
+        problems += report.problems
+        for case in report.results:
+            if not case.passed:
+                problems.append(Problem(f"rule test '{case.name}' failed: {case.error or case.diff}".strip(),
+                                        file=case.file, line=case.line))
+    return (None if problems else ruleset), problems
+
+
+def _file_name_problems(files: object) -> list[Problem]:
+    if not isinstance(files, Mapping) or not files:
+        return [Problem("files must be a non-empty object of file name -> YAML text", field=("files",))]
+    problems = []
+    total = 0
+    for name, text in files.items():
+        if not isinstance(text, str):
+            problems.append(Problem("file content must be text", field=("files", str(name))))
+            continue
+        total += len(text.encode("utf-8", "surrogatepass"))
+        base = name[len("tests/"):] if name.startswith("tests/") else name
+        if (not base.endswith(".yaml") or "/" in base or "\\" in base or base.startswith(".")
+                or base in (REGISTRY_FILE, POINTS_FILE) or len(base) > 100):
+            problems.append(Problem(f"bad rule file name '{name}'"[:200], field=("files", str(name)[:100]),
+                                    suggestion="NAME.yaml or tests/NAME.yaml; the registry and points files "
+                                               "come with the deployment"))
+    if total > MAX_RULE_BYTES:
+        problems.append(Problem(f"rule files total {total} bytes, over the limit of {MAX_RULE_BYTES}", field=("files",)))
+    if not any(not n.startswith("tests/") for n in files):
+        problems.append(Problem("no rule file", field=("files",)))
+    return problems
+
+
+def _relative(p: Problem, rules_dir: Path) -> Problem:
+    """Files of the deployment named as in a version (``indicators.yaml``), not by their path here."""
+    prefix = str(rules_dir).rstrip("/") + "/"
+    if p.file is None or not p.file.startswith(prefix):
+        return p
+    return Problem(p.message, file=p.file[len(prefix):], line=p.line, column=p.column, rule_id=p.rule_id,
+                   suggestion=p.suggestion)
+
+
+def unified_diff(old: Mapping[str, str], new: Mapping[str, str]) -> str:
+    out = []
+    for name in sorted(set(old) | set(new)):
+        a, b = old.get(name, ""), new.get(name, "")
+        if a != b:
+            out += difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
+                                        fromfile=f"a/{name}" if name in old else "/dev/null",
+                                        tofile=f"b/{name}" if name in new else "/dev/null")
+    return "".join(out)
+
+
+def merged_files(active_files: Mapping[str, str], changes: object) -> dict[str, str]:
     """The active version's files with ``changes`` applied (a file set to null is removed)."""
     if not isinstance(changes, dict) or not changes:
         raise InputError(Problem("files must be a non-empty object of file name -> YAML text (null removes a file)",
-                                 file="body", column="files"))
+                                 field=("files",)))
     files = dict(active_files)
     for name, text in changes.items():
         if text is None:
             if name not in files:
-                raise InputError(Problem(f"cannot remove '{name}': no such file in the active version",
-                                         file="body", column=f"files.{name}"))
+                raise InputError(Problem(f"cannot remove '{name}': no such file in the active version"[:300],
+                                         field=("files", str(name)[:100])))
             files.pop(name)
         else:
             files[name] = text
     return files
 
 
-def validate_rules(runtime: Runtime, changes: object) -> list[Problem]:
-    files = merged_files(runtime.current().files, changes)
-    _, problems = check_files(runtime.settings.rules_dir, files)
-    return problems
+def validate_rules(snapshot: Snapshot, rules_dir: Path, changes: object) -> list[Problem]:
+    files = merged_files(snapshot.files, changes)
+    return check_files(rules_dir, files)[1]
 
 
-def preview_rules(runtime: Runtime, engine: Engine, changes: object, period: str, limit: int = 500) -> dict:
+def preview_rules(snapshot: Snapshot, rules_dir: Path, engine: Engine, changes: object, period: object,
+                  limit: int = 500) -> dict:
     """Which subjects would change lamp or findings in ``period`` under the candidate rules."""
-    check_period(period)
-    active = runtime.current()
-    files = merged_files(active.files, changes)
+    check_period(period, "period")
+    files = merged_files(snapshot.files, changes)
     # A preview shows impact; rule tests are for validate and publish (a change may need new tests).
-    candidate, problems = check_files(runtime.settings.rules_dir, files, run_rule_tests=False)
+    candidate, problems = check_files(rules_dir, files, run_rule_tests=False)
     if candidate is None:
         raise InputError(problems)
-    with engine.connect() as conn:
-        dataset = metrics_store.load_dataset(conn, runtime.registry, period)
+    dataset = StoreSource(engine).load(snapshot.ruleset.registry, period)
     if period not in dataset.periods():
-        raise NotFound(Problem(f"no metrics stored for period {period}", column="period"))
-    before = diagnose(dataset, active.ruleset, period)
-    after = diagnose(dataset, candidate, period)
+        raise NotFound(Problem(f"no metrics stored for period {period}", field=("period",)))
+    before = diagnose_month(dataset, snapshot, period)
+    after = diagnose_month(dataset, snapshot.replace(ruleset=candidate), period)
     changed, counts = [], {"branch": 0, "member": 0}
     for old_list, new_list in ((before.branches, after.branches), (before.members, after.members)):
         for old, new in zip(old_list, new_list, strict=True):
@@ -62,49 +152,53 @@ def preview_rules(runtime: Runtime, engine: Engine, changes: object, period: str
                                     "lamp_after": new.lamp,
                                     "findings_added": sorted(set(new_rules) - set(old_rules)),
                                     "findings_removed": sorted(set(old_rules) - set(new_rules))})
-    return {"period": period, "active_version": active.version, "candidate_digest": candidate.version,
+    return {"period": period, "active_version": snapshot.version, "candidate_digest": candidate.version,
             "changed": counts, "subjects": changed, "truncated": sum(counts.values()) > len(changed),
-            "diff": unified_diff(active.files, files)}
+            "diff": unified_diff(snapshot.files, files)}
 
 
-def publish_rules(runtime: Runtime, engine: Engine, changes: object, comment: object, author: str) -> dict:
-    """PUT /v1/rules: a new version, checked whole (rule tests included), active at once; or nothing."""
-    if not isinstance(comment, str) or not comment.strip() or len(comment) > 2000:
-        raise InputError(Problem("a comment (1 to 2,000 characters) says why the rules change", file="body",
-                                 column="comment"))
-    active = runtime.current(force=True)
-    files = merged_files(active.files, changes)
-    candidate, problems = check_files(runtime.settings.rules_dir, files)
+def publish_rules(snapshot: Snapshot, rules_dir: Path, engine: Engine, changes: object, comment: object,
+                  author: str) -> tuple[int, dict[str, str], dict]:
+    """PUT /v1/rules: a new version, checked whole (rule tests included) and made active; or nothing.
+    Returns (version, files, answer); the caller serves the new version from then on."""
+    if not isinstance(comment, str) or not comment.strip() or len(comment) > MAX_COMMENT:
+        raise InputError(Problem(f"a comment (1 to {MAX_COMMENT:,} characters) says why the rules change",
+                                 field=("comment",)))
+    files = merged_files(snapshot.files, changes)
+    candidate, problems = check_files(rules_dir, files)
     if candidate is None:
         raise InputError(problems)
-    if files == active.files:
-        raise Conflict(Problem("no change: the files equal the active version's", file="body", column="files"))
+    if files == dict(snapshot.files):
+        raise Conflict(Problem("no change: the files equal the active version's", field=("files",)))
     with engine.begin() as conn:
         version = versions_store.publish(conn, files, candidate.version, comment=comment.strip(), author=author,
-                                         based_on=active.version, diff=unified_diff(active.files, files))
-    runtime.switch_to(version, files)
-    return {"version": version, "digest": candidate.version, "rules": len(candidate.rules), "based_on": active.version}
+                                         based_on=snapshot.version, diff=unified_diff(snapshot.files, files))
+    return version, files, {"version": version, "digest": candidate.version, "rules": len(candidate.rules),
+                            "based_on": snapshot.version}
 
 
-def activate_version(runtime: Runtime, engine: Engine, version: int) -> dict:
-    """Roll back (or forward) to a stored version, re-checked against today's registry first."""
+def activate_version(rules_dir: Path, engine: Engine, version: int) -> tuple[dict[str, str], dict]:
+    """Roll back (or forward) to a stored version, re-checked against today's registry first.
+    Returns (files, answer); the caller serves the version from then on."""
     with engine.connect() as conn:
         row = versions_store.get(conn, version)
     if row is None:
-        raise NotFound(Problem(f"no rule-set version {version}", column="version"))
-    candidate, problems = check_files(runtime.settings.rules_dir, row["files"], run_rule_tests=False)
+        raise NotFound(Problem(f"no rule-set version {version}", field=("version",)))
+    candidate, problems = check_files(rules_dir, row["files"], run_rule_tests=False)
     if candidate is None:
         raise InputError(problems)
     with engine.begin() as conn:
         versions_store.activate(conn, version)
-    runtime.switch_to(version, row["files"])
-    return {"version": version, "digest": candidate.version, "rules": len(candidate.rules)}
+    return row["files"], {"version": version, "digest": candidate.version, "rules": len(candidate.rules)}
 
 
-def rule_version_json(row: dict) -> dict:
-    out = {k: v for k, v in row.items()}
+def rule_version_json(row: Mapping) -> dict:
+    out = dict(row)
     for k in ("created_at", "activated_at"):
         if out.get(k) is not None:
             out[k] = out[k].isoformat() + "Z"
     return out
 
+
+__all__ = ["activate_version", "bundled_files", "check_files", "merged_files", "preview_rules", "publish_rules",
+           "rule_version_json", "unified_diff", "validate_rules"]

@@ -26,6 +26,7 @@ indicators, e.g. ``consecutive_unpaid_months: 6``). Subjects not named under ``e
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,14 +36,16 @@ import pandas as pd
 import yaml
 
 from ..data.csvdir import validate_metrics
-from ..data.model import Dataset, parse_period, period_str
+from ..data.model import Dataset
 from ..data.validate import Problems
 from ..engine.findings import clean_number
 from ..errors import InputError, Problem, RuleError
+from ..periods import parse_period, period_str
 from ..rules import load_ruleset
 from ..rules.model import RuleSet
-from ..rules.yamlsafe import Located, load_file
-from .month import diagnose
+from ..rules.yamlsafe import Located, load_file, load_text
+from .month import diagnose_month
+from .snapshot import Snapshot
 
 TEST_KEYS = ("name", "period", "branches", "members", "expect")
 EXPECT_KEYS = ("lamp", "findings", "weaknesses", "vanguard_points", "vanguard_points_ytd", "values")
@@ -83,20 +86,20 @@ def find_test_files(rules_dir: Path) -> list[Path]:
     return sorted(p for p in (Path(rules_dir) / "tests").glob("*.yaml") if p.name != SHARED_DEFAULTS)
 
 
-def _shared_defaults(directory: Path, report: RuleTestReport) -> dict:
-    """Row defaults shared by the test files of a directory (tests/defaults.yaml), if any."""
-    path = directory / SHARED_DEFAULTS
-    if not path.is_file():
-        return {}
-    try:
-        doc = load_file(path)
-    except RuleError as exc:
-        report.problems.extend(exc.problems)
-        return {}
+def _defaults_doc(doc: Located, report: RuleTestReport) -> dict:
+    """Row defaults shared by the test files of a directory (tests/defaults.yaml)."""
     if not isinstance(doc.data, dict) or set(doc.data) - {"branch", "member"}:
         report.problems.append(doc.problem((), "defaults.yaml maps 'branch' and 'member' to indicator values"))
         return {}
     return doc.data
+
+
+def _load(load, report: RuleTestReport) -> Located | None:
+    try:
+        return load()
+    except RuleError as exc:
+        report.problems.extend(exc.problems)
+        return None
 
 
 def run_tests(rules_dir: Path, files: list[Path] | None = None, ruleset: RuleSet | None = None) -> RuleTestReport:
@@ -107,13 +110,30 @@ def run_tests(rules_dir: Path, files: list[Path] | None = None, ruleset: RuleSet
     for path in files if files is not None else find_test_files(rules_dir):
         path = Path(path)
         if path.parent not in shared:
-            shared[path.parent] = _shared_defaults(path.parent, report)
-        try:
-            doc = load_file(path)
-        except RuleError as exc:
-            report.problems.extend(exc.problems)
-            continue
-        _run_file(doc, ruleset, report, shared[path.parent])
+            defaults = path.parent / SHARED_DEFAULTS
+            doc = _load(lambda d=defaults: load_file(d), report) if defaults.is_file() else None
+            shared[path.parent] = _defaults_doc(doc, report) if doc is not None else {}
+        doc = _load(lambda p=path: load_file(p), report)
+        if doc is not None:
+            _run_file(doc, ruleset, report, shared[path.parent])
+    return report
+
+
+def run_texts(texts: Mapping[str, str], ruleset: RuleSet) -> RuleTestReport:
+    """Run rule tests given as text (``tests/NAME.yaml`` -> YAML, as a rule-set version holds them;
+    ``tests/defaults.yaml`` is their shared defaults) against ``ruleset``; never raises."""
+    report = RuleTestReport()
+    tests = {name: text for name, text in texts.items() if name.startswith("tests/")}
+    shared: dict = {}
+    defaults = f"tests/{SHARED_DEFAULTS}"
+    if defaults in tests:
+        doc = _load(lambda: load_text(tests[defaults], defaults), report)
+        shared = _defaults_doc(doc, report) if doc is not None else {}
+    for name in sorted(tests):
+        if name != defaults:
+            doc = _load(lambda n=name: load_text(tests[n], n), report)
+            if doc is not None:
+                _run_file(doc, ruleset, report, shared)
     return report
 
 
@@ -239,7 +259,7 @@ def _run_case(doc: Located, path: tuple, case: Any, defaults: dict, ruleset: Rul
         if key not in TEST_KEYS:
             raise _bad(doc, path + (key,), f"unknown key '{key}' in a test (allowed: {', '.join(TEST_KEYS)})")
     dataset = _dataset(doc, path, case, defaults, ruleset)
-    diag = diagnose(dataset, ruleset, str(case["period"]))
+    diag = diagnose_month(dataset, Snapshot(ruleset), str(case["period"]))
     expect = case.get("expect") or {}
     if not isinstance(expect, dict) or not expect:
         raise _bad(doc, path + ("expect",), "a test needs 'expect' with branches and/or members")

@@ -14,16 +14,13 @@ Everything is deterministic: ties break on resource id. See docs/prescriptions.m
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..data.model import parse_period
 from ..engine.findings import Finding, SubjectResult, clean_number
-from ..errors import InputError, Problem
 from ..rules.model import SEVERITY_RANK, RuleSet
 from .catalog import FORMAT_NAMES, Catalog, Resource
+from .history import History
 from .ranking import Need, PriorRanker, Ranker, Scored
 
 DEFAULT_PER_WEAKNESS = 5
@@ -74,59 +71,6 @@ class Choice:
     propensity: float = 1.0  # probability with which the shown list was chosen (1: deterministic)
     repeat_months: int = DEFAULT_REPEAT_MONTHS
     diversity: float = DIVERSITY
-
-
-class History:
-    """Which resources were prescribed to which branch for which topic, by month."""
-
-    def __init__(self) -> None:
-        self._seen: dict[tuple[str, str], dict[str, int]] = {}
-
-    def add(self, branch_id: str, period: str, topic: str, resource_id: str) -> None:
-        self.add_month(branch_id, parse_period(period), topic, resource_id)
-
-    def add_month(self, branch_id: str, pidx: int, topic: str, resource_id: str) -> None:
-        months = self._seen.setdefault((branch_id, topic), {})
-        months[resource_id] = max(months.get(resource_id, pidx), pidx)
-
-    def update(self, other: History) -> None:
-        for (branch_id, topic), seen in other._seen.items():
-            for resource_id, pidx in seen.items():
-                self.add_month(branch_id, pidx, topic, resource_id)
-
-    def recent(self, branch_id: str, topic: str, period: str, months: int) -> set[str]:
-        """Resources prescribed in the ``months`` months before ``period`` (not counting it)."""
-        pidx = parse_period(period)
-        seen = self._seen.get((branch_id, topic), {})
-        return {rid for rid, p in seen.items() if pidx - months <= p < pidx}
-
-    def __len__(self) -> int:
-        return sum(len(v) for v in self._seen.values())
-
-    @classmethod
-    def from_lines(cls, lines: Iterable[str], file: str) -> History:
-        """Read earlier ``diagnose`` output (JSON Lines): the branch objects' prescriptions."""
-        history = cls()
-        problems = []
-        for n, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                if obj.get("subject") != "branch":
-                    continue
-                branch_id, period = obj["id"], obj["period"]
-                parse_period(period)
-                for p in obj.get("prescriptions", []):
-                    history.add(branch_id, period, p["topic"], p["resource_id"])
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                problems.append(Problem(f"not a diagnose output line ({exc.__class__.__name__}: {exc})", file=file,
-                                        line=n, suggestion="pass files written by `diagnose --out`"))
-                if len(problems) >= 20:
-                    break
-        if problems:
-            raise InputError(problems)
-        return history
 
 
 class Prescriber:
@@ -203,9 +147,9 @@ class Prescriber:
             return self._ranked[key]
         pool = self.catalog.for_topic(need.topic)
         inactive = sum(not r.active for r in pool)
-        suitable = [r for r in pool if r.active and r.suits(need.branch_type, need.street)]
-        scored = sorted(self.ranker.rank(need, suitable), key=lambda s: (-s.score, s.resource.id))
-        entry = ((len(pool), inactive, len(pool) - inactive - len(suitable)), scored, self._diverse(scored))
+        fits = suitable(self.catalog, need)
+        scored = sorted(self.ranker.rank(need, fits), key=lambda s: (-s.score, s.resource.id))
+        entry = ((len(pool), inactive, len(pool) - inactive - len(fits)), scored, self._diverse(scored))
         if key is not None:
             self._ranked[key] = entry
         return entry
@@ -289,6 +233,11 @@ class Prescriber:
         return advice
 
 
+def suitable(catalog: Catalog, need: Need) -> list[Resource]:
+    """The candidates of a need: active resources of its topic that suit the branch's type and street."""
+    return [r for r in catalog.for_topic(need.topic) if r.active and r.suits(need.branch_type, need.street)]
+
+
 def _action(r: Resource) -> tuple[str, str]:
     if r.kind == "base":
         return f"组织党员到「{r.title_zh}」开展现场教学", f"on-site teaching at {r.title_en}"
@@ -307,4 +256,4 @@ def _shortfall(f: Finding) -> float:
     return abs(f.value - f.reference) / max(abs(f.reference), 1.0)
 
 
-__all__ = ["Choice", "History", "Prescriber", "Prescription"]
+__all__ = ["Choice", "Prescriber", "Prescription", "suitable"]

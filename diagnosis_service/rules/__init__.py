@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import Problem, RuleError
 from .model import RuleSet
 from .parse import cross_check, parse_rules
 from .registry import parse_points, parse_registry
-from .yamlsafe import load_file
+from .yamlsafe import load_file, load_text
 
 REGISTRY_FILE = "indicators.yaml"
 POINTS_FILE = "points.yaml"
@@ -21,12 +22,15 @@ def rule_files(rules_dir: Path) -> list[Path]:
     return sorted(p for p in rules_dir.glob("*.yaml") if p.name not in (REGISTRY_FILE, POINTS_FILE))
 
 
-def _collect(rules_dir: Path, problems: list[Problem], overrides: dict[str, str] | None = None) -> RuleSet | None:
-    from .yamlsafe import load_text
+def _collect(rules_dir: Path, problems: list[Problem], overrides: Mapping[str, str] | None = None,
+             only_overrides: bool = False) -> RuleSet | None:
+    """Parse a rules directory; ``overrides`` (file name -> YAML text) replace or add rule files, and with
+    ``only_overrides`` they are the rule files (the directory gives just the registry and points)."""
+    overrides = {k: v for k, v in (overrides or {}).items() if not k.startswith("tests/")}
 
     def load(path: Path):
         if overrides and path.name in overrides:
-            return load_text(overrides[path.name], str(path))
+            return load_text(overrides[path.name], path.name)  # given as text: named as given
         return load_file(path)
 
     rules_dir = Path(rules_dir)
@@ -36,7 +40,8 @@ def _collect(rules_dir: Path, problems: list[Problem], overrides: dict[str, str]
         return None
     digest = hashlib.sha256()
     docs = {}
-    paths = [rules_dir / REGISTRY_FILE, rules_dir / POINTS_FILE] + rule_files(rules_dir)
+    own = [] if only_overrides else rule_files(rules_dir)
+    paths = [rules_dir / REGISTRY_FILE, rules_dir / POINTS_FILE] + own
     extra = sorted(set(overrides or {}) - {p.name for p in paths})
     paths += [rules_dir / name for name in extra]
     if len(paths) > MAX_RULE_FILES:
@@ -66,10 +71,11 @@ def _collect(rules_dir: Path, problems: list[Problem], overrides: dict[str, str]
                    files=tuple(str(p) for p in paths))
 
 
-def check_rules(rules_dir: Path, overrides: dict[str, str] | None = None) -> list[Problem]:
+def check_rules(rules_dir: Path, overrides: Mapping[str, str] | None = None,
+                only_overrides: bool = False) -> list[Problem]:
     """Every problem of a rule directory, without raising (empty list: the rules are valid)."""
     problems: list[Problem] = []
-    _collect(Path(rules_dir), problems, overrides)
+    _collect(Path(rules_dir), problems, overrides, only_overrides)
     return problems
 
 
@@ -77,10 +83,11 @@ def is_valid(rules_dir: Path) -> bool:
     return not check_rules(rules_dir)
 
 
-def load_ruleset(rules_dir: Path, overrides: dict[str, str] | None = None) -> RuleSet:
-    """Parse and validate once; raise RuleError listing every problem."""
+def load_ruleset(rules_dir: Path, overrides: Mapping[str, str] | None = None, only_overrides: bool = False) -> RuleSet:
+    """Parse and validate once; raise RuleError listing every problem. ``overrides`` and
+    ``only_overrides``: rule files given as text (see ``_collect``), e.g. a version to publish."""
     problems: list[Problem] = []
-    ruleset = _collect(Path(rules_dir), problems, overrides)
+    ruleset = _collect(Path(rules_dir), problems, overrides, only_overrides)
     if problems or ruleset is None:
         raise RuleError(problems or [Problem("no rules loaded", file=str(rules_dir))])
     return ruleset

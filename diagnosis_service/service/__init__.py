@@ -1,7 +1,10 @@
 """The HTTP service: a Flask application factory (as flaskr), one blueprint per area.
 
     create_app()                 settings from the environment (config.Settings)
-    create_app({"DATABASE_URL": ..., "AUTO_UPGRADE": True, ...})   tests and tools
+    create_app({"SETTINGS": Settings(...), "DATABASE_URL": ..., "AUTO_UPGRADE": True, ...})   tests and tools
+
+Views hold no logic of their own: they read the request, check the caller's role and scope, call
+the pipeline with the request's ``Snapshot`` and answer.
 """
 
 from __future__ import annotations
@@ -9,10 +12,8 @@ from __future__ import annotations
 from flask import Flask
 
 from ..config import Settings
-from ..store import make_engine
 from ..store.migrate import upgrade
-from . import auth, db, logs, problems
-from .runtime import Runtime
+from . import auth, db, logs, problems, runtime
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -33,15 +34,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.json.sort_keys = False
     logs.configure(settings.log_level)
 
-    engine = make_engine(app.config["DATABASE_URL"])
+    rt = runtime.init_app(app, settings)
     if app.config["AUTO_UPGRADE"]:
-        upgrade(engine)
-    runtime = Runtime(settings, engine, read_engine=make_engine(app.config["DATABASE_URL"], autocommit=True))
-    app.extensions["diagnosis"] = runtime
-    try:
-        runtime.start()
-    except Exception as exc:  # no schema yet, broken rules: /readyz says why, /healthz still answers
-        app.extensions["diagnosis_start_error"] = f"{exc.__class__.__name__}: {exc}"
+        upgrade(rt.engine)
+    rt.start()
 
     logs.register(app)
     app.before_request(auth.load_identity)

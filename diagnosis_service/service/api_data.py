@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify
 
-from .. import pipeline as workflows
+from ..pipeline import events, ingest
 from .auth import actor, roles
-from .db import runtime, transaction
+from .db import runtime, snapshot, transaction
 from .request_args import json_body
 
 bp = Blueprint("data", __name__, url_prefix="/v1")
@@ -17,8 +17,9 @@ bp = Blueprint("data", __name__, url_prefix="/v1")
 def put_metrics(period: str):
     """Store a period's metrics: validated whole first; all or nothing; idempotent; corrections recorded."""
     body = json_body()
+    registry = snapshot().ruleset.registry
     with transaction() as conn:
-        out = workflows.ingest_period(conn, runtime().registry, period, body, actor(), g.request_id)
+        out = ingest.ingest_period(conn, registry, period, body, actor(), g.request_id)
     return jsonify(out)
 
 
@@ -27,5 +28,4 @@ def put_metrics(period: str):
 def post_event():
     """One subject's new values for a period, re-evaluated at once (durable_rules single-subject path)."""
     body = json_body()
-    rt = runtime()
-    return jsonify(workflows.apply_event(rt, rt.engine, body, actor(), g.request_id))
+    return jsonify(events.apply_event(snapshot(), runtime().engine, body, actor(), g.request_id))

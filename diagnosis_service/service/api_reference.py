@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify, request
 from ..errors import Conflict, InputError, Problem, did_you_mean
 from ..remedies.catalog import FILES
 from .auth import READERS, roles
-from .db import runtime
+from .db import snapshot
 from .request_args import choice_arg
 
 bp = Blueprint("reference", __name__, url_prefix="/v1")
@@ -17,7 +17,7 @@ bp = Blueprint("reference", __name__, url_prefix="/v1")
 @roles(*READERS)
 def indicators():
     """The indicator registry: branch and member indicators, topics, branch types."""
-    reg = runtime().registry
+    reg = snapshot().ruleset.registry
     out = {}
     for subject in ("branch", "member"):
         out[subject] = [{"id": i.id, "name_zh": i.name_zh, "name_en": i.name_en, "unit": i.unit, "min": i.min,
@@ -32,14 +32,14 @@ def indicators():
 @roles(*READERS)
 def resources():
     """Catalog resources, optionally of one kind and/or topic."""
-    rt = runtime()
+    snap = snapshot()
+    topics = snap.ruleset.registry.topics
     kind = choice_arg("kind", tuple(FILES))
     topic = request.args.get("topic")
-    if topic is not None and topic not in rt.registry.topics:
-        raise InputError(Problem(f"unknown topic {topic!r}", file="query", column="topic",
-                                 suggestion=did_you_mean(topic, rt.registry.topics)
-                                 or "topics: " + ", ".join(rt.registry.topics)))
-    if rt.catalog is None:
+    if topic is not None and topic not in topics:
+        raise InputError(Problem(f"unknown topic {topic!r}"[:200], field=("query", "topic"),
+                                 suggestion=did_you_mean(topic, topics) or "topics: " + ", ".join(topics)))
+    if snap.catalog is None:
         raise Conflict(Problem("the remedy catalog is not loaded", suggestion="see /readyz"))
-    items = [r.as_dict() for r in rt.catalog.select(kind, topic)]
-    return jsonify(version=rt.catalog.version, count=len(items), resources=items)
+    items = [r.as_dict() for r in snap.catalog.select(kind, topic)]
+    return jsonify(version=snap.catalog.version, count=len(items), resources=items)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from .. import pipeline as workflows
 from ..errors import InputError, NotFound, Problem
+from ..pipeline import publish
 from ..store import rulesets as versions_store
 from .auth import actor, roles
-from .db import get_db, runtime
+from .db import get_db, runtime, snapshot
 from .problems import problem_item
 from .request_args import check_id, json_body
 
@@ -20,12 +20,11 @@ def _files_from_request() -> tuple[object, dict]:
     if request.mimetype in ("application/yaml", "application/x-yaml", "text/yaml", "text/plain"):
         name = request.args.get("file")
         if not name:
-            raise InputError(Problem("with a YAML body, say which file it is: ?file=NAME.yaml", file="query",
-                                     column="file"))
+            raise InputError(Problem("with a YAML body, say which file it is: ?file=NAME.yaml", field=("query", "file")))
         return {name: request.get_data(as_text=True)}, {}
     body = json_body()
     if not isinstance(body, dict):
-        raise InputError(Problem("the body must be an object with 'files'", file="body"))
+        raise InputError(Problem("the body must be an object with 'files'", field=()))
     return body.get("files"), body
 
 
@@ -33,9 +32,8 @@ def _files_from_request() -> tuple[object, dict]:
 @roles("platform", "admin")
 def active_rules():
     """The active rule-set version with its files."""
-    active = runtime().current()
-    row = versions_store.get(get_db(), active.version)
-    return jsonify(workflows.rule_version_json({k: v for k, v in row.items() if k != "diff"}))
+    row = versions_store.get(get_db(), snapshot().version)
+    return jsonify(publish.rule_version_json({k: v for k, v in row.items() if k != "diff"}))
 
 
 @bp.post("/validate")
@@ -43,7 +41,7 @@ def active_rules():
 def validate():
     """Check rule files (merged over the active version) without publishing: errors with line and column."""
     files, _ = _files_from_request()
-    problems = workflows.validate_rules(runtime(), files)
+    problems = publish.validate_rules(snapshot(), runtime().settings.rules_dir, files)
     return jsonify(valid=not problems, errors=[problem_item(p) for p in problems])
 
 
@@ -53,26 +51,30 @@ def preview():
     """Which branches and members would change lamp or findings in a period under the candidate rules."""
     body = json_body()
     if not isinstance(body, dict):
-        raise InputError(Problem("the body must be an object with 'files' and 'period'", file="body"))
+        raise InputError(Problem("the body must be an object with 'files' and 'period'", field=()))
     rt = runtime()
-    return jsonify(workflows.preview_rules(rt, rt.engine, body.get("files"), body.get("period")))
+    return jsonify(publish.preview_rules(snapshot(), rt.settings.rules_dir, rt.engine, body.get("files"),
+                                         body.get("period")))
 
 
 @bp.put("")
 @roles("admin")
-def publish():
+def publish_version():
     """Publish a new version atomically: refused whole if any check fails (the active one keeps serving)."""
     files, body = _files_from_request()
     comment = body.get("comment") if body else request.args.get("comment")
     rt = runtime()
-    return jsonify(workflows.publish_rules(rt, rt.engine, files, comment, actor())), 201
+    version, new_files, out = publish.publish_rules(snapshot(force=True), rt.settings.rules_dir, rt.engine, files,
+                                                    comment, actor())
+    rt.switch_to(version, new_files)
+    return jsonify(out), 201
 
 
 @bp.get("/versions")
 @roles("platform", "admin")
 def versions():
     """Every version: who published it, when, why, and whether it is active."""
-    return jsonify(versions=[workflows.rule_version_json(v) for v in versions_store.listing(get_db())])
+    return jsonify(versions=[publish.rule_version_json(v) for v in versions_store.listing(get_db())])
 
 
 @bp.get("/versions/<int:version>")
@@ -81,8 +83,8 @@ def version(version: int):
     """One version with its files and the diff against the version it was based on."""
     row = versions_store.get(get_db(), check_id(version, "version"))
     if row is None:
-        raise NotFound(Problem(f"no rule-set version {version}", column="version"))
-    return jsonify(workflows.rule_version_json(row))
+        raise NotFound(Problem(f"no rule-set version {version}", field=("version",)))
+    return jsonify(publish.rule_version_json(row))
 
 
 @bp.post("/versions/<int:version>/activate")
@@ -90,4 +92,6 @@ def version(version: int):
 def activate(version: int):
     """Make a stored version the active one (roll back), without a restart."""
     rt = runtime()
-    return jsonify(workflows.activate_version(rt, rt.engine, check_id(version, "version")))
+    files, out = publish.activate_version(rt.settings.rules_dir, rt.engine, check_id(version, "version"))
+    rt.switch_to(version, files)
+    return jsonify(out)

@@ -1,4 +1,4 @@
-"""One place that opens the database per request (as flaskr's ``get_db``)."""
+"""One place that opens the database per request (as flaskr's ``get_db``), and the request's snapshot."""
 
 from __future__ import annotations
 
@@ -8,11 +8,19 @@ from contextlib import contextmanager
 from flask import current_app, g
 from sqlalchemy.engine import Connection
 
+from ..pipeline.snapshot import Snapshot
 from .runtime import Runtime
 
 
 def runtime() -> Runtime:
     return current_app.extensions["diagnosis"]
+
+
+def snapshot(force: bool = False) -> Snapshot:
+    """The active rules, catalog and ranker for this request: read once, the same to its end."""
+    if "snapshot" not in g or force:
+        g.snapshot = runtime().snapshot(force)
+    return g.snapshot
 
 
 def get_db() -> Connection:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from sqlalchemy import text
 
 from ..store import missing_columns
@@ -34,14 +34,16 @@ def readyz():
         checks["database"] = {"ok": False, "detail": exc.__class__.__name__}
     if checks["database"]["ok"]:
         revision, latest = current_revision(rt.engine), head()
-        missing = missing_columns(rt.engine, rt.registry) if revision else []
+        wanted = ({s: [i.id for i in rt.registry.reported(s)] for s in ("branch", "member")}
+                  if rt.registry is not None else {})
+        missing = missing_columns(rt.engine, wanted) if revision else []
         checks["schema"] = {"ok": revision == latest and not missing, "revision": revision, "head": latest,
                             **({"detail": "run: diagnosis-service db upgrade"} if revision != latest else {}),
                             **({"missing": missing} if missing else {})}
-    start_error = current_app.extensions.get("diagnosis_start_error")
+    start_error = rt.problems.get("rules") or rt.problems.get("start")
     try:
-        active = rt.current()
-        checks["rules"] = {"ok": True, "version": active.version, "digest": active.digest,
+        active = rt.versions.active()
+        checks["rules"] = {"ok": True, "version": active.version, "digest": active.ruleset.version,
                            "rules": len(active.ruleset.rules)}
     except Exception as exc:  # broken or missing rule set
         checks["rules"] = {"ok": False, "detail": start_error or f"{exc.__class__.__name__}: {exc}"}
@@ -49,6 +51,6 @@ def readyz():
                          if rt.catalog is not None else
                          {"ok": False, "detail": "; ".join(str(p) for p in rt.catalog_error[:5]) or start_error})
     # A missing or incompatible model is not an outage: the prior ranks, and this says so.
-    checks["ranking"] = {"ok": True, **rt.model_status}
+    checks["ranking"] = {"ok": True, **rt.rankers.status}
     ready = all(c["ok"] for c in checks.values())
     return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503

@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify
 
 from .. import __version__
 from .auth import READERS, roles
-from .db import runtime
+from .db import snapshot
 
 bp = Blueprint("openapi", __name__)
 
@@ -282,4 +282,4 @@ def document(topics: tuple[str, ...] = ()) -> dict:
 @bp.get("/openapi.json")
 @roles(*ALL)
 def openapi_json():
-    return jsonify(document(tuple(runtime().registry.topics)))
+    return jsonify(document(tuple(snapshot().ruleset.registry.topics)))

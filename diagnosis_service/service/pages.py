@@ -6,11 +6,12 @@ import html
 
 from flask import Blueprint, Response, g, redirect, request, session, url_for
 
-from .. import pipeline as workflows
-from ..reports.branch import document_from, render_html
+from ..pipeline import report_data
+from ..reports.branch import document
+from ..reports.render import render_html
 from ..store import tokens as tokens_store
 from .auth import require_branch
-from .db import get_db, runtime, transaction
+from .db import get_db, snapshot, transaction
 from .request_args import period_arg
 
 bp = Blueprint("pages", __name__)
@@ -78,9 +79,9 @@ def branch_page(branch_id: str):
         return redirect(url_for("pages.login", next=request.full_path.rstrip("?"), lang=_lang()), code=303)
     require_branch(branch_id)
     period = period_arg()
-    rt = runtime()
+    snap = snapshot()
     who = f"{g.identity.role}:{g.identity.name}"
     with transaction() as conn:  # the page serves (and logs) a prescription list when none was served yet
-        data = workflows.branch_report_data(rt, conn, branch_id, period, who)
-    page = render_html(document_from(data, rt.registry, _lang()))
+        inputs = report_data.from_store(snap, conn, branch_id, period, who)
+    page = render_html(document(report_data.build(inputs, snap), snap.ruleset.registry, _lang()))
     return Response(page, mimetype="text/html")

@@ -8,34 +8,35 @@ import logging
 from flask import Flask, Response, g, json
 from werkzeug.exceptions import HTTPException
 
-from ..errors import CatalogError, Conflict, DiagnosisError, InputError, NotFound, Problem, RuleError
+from ..errors import (
+    CatalogError,
+    Conflict,
+    DiagnosisError,
+    FileSpan,
+    InputError,
+    NotFound,
+    Problem,
+    RuleError,
+    Unavailable,
+)
 
 log = logging.getLogger("diagnosis_service.http")
-JSON_FIELDS = ("body", "query", "branches", "members", "values")
-
-
-def problem_path(p: Problem) -> str:
-    """Where the problem is: a JSON path into the request body, or file:line:column in a rule file."""
-    if p.file in JSON_FIELDS:
-        base = "" if p.file == "body" else p.file
-        if isinstance(p.line, int) and p.file not in ("body", "query"):
-            base += f"[{p.line}]"
-        if p.column not in (None, ""):
-            base += ("." if base else "") + str(p.column)
-        return base or "body"
-    if p.file:
-        return p.location()
-    return str(p.column) if p.column not in (None, "") else ""
+RETRY_AFTER = "5"  # seconds a client waits before retrying a 503
 
 
 def problem_item(p: Problem) -> dict:
-    item = {"path": problem_path(p), "message": p.message}
-    if p.file and p.file not in JSON_FIELDS:
-        item.update({k: v for k, v in p.as_dict().items() if k != "message"})
-    else:
-        for key in ("rule_id", "suggestion"):
-            if getattr(p, key):
-                item[key] = getattr(p, key)
+    """One problem for the ``errors`` list: ``path`` (a path into the request, or ``file:line:column`` of
+    a rule file, with ``file``, ``line`` and ``column`` too), ``message``, and a suggestion or rule id."""
+    where = p.where
+    item: dict = {"path": "" if where is None else str(where), "message": p.message}
+    if isinstance(where, FileSpan):
+        item["file"] = where.file
+        for key in ("line", "column"):
+            if getattr(where, key) is not None:
+                item[key] = getattr(where, key)
+    for key in ("rule_id", "suggestion"):
+        if getattr(p, key):
+            item[key] = getattr(p, key)
     return item
 
 
@@ -50,7 +51,8 @@ def problem(status: int, title: str, detail: str, errors: list[dict] | None = No
 
 
 STATUS = [(NotFound, 404, "Not Found"), (Conflict, 409, "Conflict"), (InputError, 422, "Unprocessable Content"),
-          (RuleError, 422, "Unprocessable Content"), (CatalogError, 422, "Unprocessable Content")]
+          (RuleError, 422, "Unprocessable Content"), (CatalogError, 422, "Unprocessable Content"),
+          (Unavailable, 503, "Service Unavailable")]
 
 
 def register(app: Flask) -> None:
@@ -59,7 +61,10 @@ def register(app: Flask) -> None:
         status, title = next(((s, t) for cls, s, t in STATUS if isinstance(exc, cls)), (422, "Unprocessable Content"))
         items = [problem_item(p) for p in exc.problems]
         detail = items[0]["message"] if len(items) == 1 else f"{len(items)} problems; see errors"
-        return problem(status, title, detail, errors=items)
+        resp = problem(status, title, detail, errors=items)
+        if status == 503:
+            resp.headers["Retry-After"] = RETRY_AFTER
+        return resp
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -6,8 +6,8 @@ import json
 
 from flask import abort, request
 
-from ..data.model import PERIOD_RE
 from ..errors import InputError, NotFound, Problem
+from ..periods import is_period
 
 
 def json_body() -> object:
@@ -26,10 +26,10 @@ def period_arg(name: str = "period", required: bool = True) -> str | None:
     value = request.args.get(name)
     if value is None:
         if required:
-            raise InputError(Problem(f"query parameter '{name}' is required (YYYY-MM)", file="query", column=name))
+            raise InputError(Problem(f"query parameter '{name}' is required (YYYY-MM)", field=("query", name)))
         return None
-    if not PERIOD_RE.match(value):
-        raise InputError(Problem(f"bad period {value!r}", file="query", column=name,
+    if not is_period(value):
+        raise InputError(Problem(f"bad period {value!r}"[:200], field=("query", name),
                                  suggestion="write it as YYYY-MM, e.g. 2025-03"))
     return value
 
@@ -37,8 +37,8 @@ def period_arg(name: str = "period", required: bool = True) -> str | None:
 def choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
     value = request.args.get(name)
     if value is not None and value not in choices:
-        raise InputError(Problem(f"{name} must be one of {', '.join(choices)}, got {value!r}", file="query",
-                                 column=name))
+        raise InputError(Problem(f"{name} must be one of {', '.join(choices)}, got {value!r}"[:300],
+                                 field=("query", name)))
     return value
 
 
@@ -51,8 +51,8 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
     except ValueError:
         number = None
     if number is None or not low <= number <= high:
-        raise InputError(Problem(f"{name} must be a whole number from {low} to {high}, got {value!r}", file="query",
-                                 column=name))
+        raise InputError(Problem(f"{name} must be a whole number from {low} to {high}, got {value!r}"[:300],
+                                 field=("query", name)))
     return number
 
 
@@ -62,5 +62,5 @@ MAX_ID = 2**31 - 1  # ids are 32-bit in the store
 def check_id(value: int, what: str) -> int:
     """A path id the store can hold; larger ones cannot exist (404, not a database overflow)."""
     if value > MAX_ID:
-        raise NotFound(Problem(f"no {what} {value}", column=what))
+        raise NotFound(Problem(f"no {what} {value}", field=(what,)))
     return value

@@ -1,38 +1,42 @@
-"""What a running service holds: the active rule-set version, its engines, the catalog and the ranker.
+"""What a running service holds: the active rule-set version, the catalog and the ranker, and the one
+``Snapshot`` of them a request works with.
 
 Rule-set versions live in the store (``rule_versions``); version 1 is the bundled ``rules/``
-directory, stored on first start. A version is a set of rule files (plus, optionally, rule tests under
-``tests/``); the indicator registry and the points file come with the deployment (the store's tables
-follow them). ``Runtime.current()`` checks, at most once a second, which version is active, so a
-version published through any process is served by every process without a restart; swapping is a
-single reference assignment, so a request sees one version from start to end.
+directory, stored on first start. The indicator registry and the points file come with the
+deployment. ``RuleVersions.active()`` checks, at most once a second, which version is active, so a
+version published through any process is served by every process without a restart; ``Runtime.
+snapshot()`` reads the active version once, so a request sees one version from start to end.
+``RankerLoader`` follows the model file: a retrained model is picked up within seconds; without a
+usable one the documented prior ranks, and ``/readyz`` says why. Problems at start (no schema yet,
+broken rules, a broken catalog) are kept for ``/readyz``: the process still starts and answers.
 """
 
 from __future__ import annotations
 
-import difflib
 import logging
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from flask import Flask
 from sqlalchemy.engine import Engine
 
 from ..config import MODEL_FILE, Settings
-from ..engine.durable import compile_problems
+from ..engine.references import PeriodReferences
 from ..engine.subject import SubjectEngine
-from ..errors import Problem, RuleError
+from ..errors import DiagnosisError, ModelError, Problem, RuleError, Unavailable
+from ..learning.persist import load as load_model
+from ..learning.policy import LearnedRanker
+from ..pipeline.publish import bundled_files, check_files, unified_diff
+from ..pipeline.snapshot import Snapshot
 from ..remedies.catalog import Catalog, load_catalog
-from ..remedies.prescribe import Prescriber
 from ..remedies.ranking import PriorRanker, Ranker
-from ..rules import POINTS_FILE, REGISTRY_FILE, load_ruleset, rule_files
-from ..rules.model import RuleSet
+from ..rules import load_ruleset
+from ..rules.model import Registry, RuleSet
+from ..store import make_engine
 from ..store import rulesets as versions_store
 
-MAX_RULE_BYTES = 1_000_000
 CHECK_EVERY = 1.0  # seconds between checks of the active version
 MODEL_CHECK_EVERY = 5.0  # seconds between checks of the model file (a retrained model is picked up)
 
@@ -40,150 +44,37 @@ log = logging.getLogger("diagnosis_service.runtime")
 
 
 @dataclass(frozen=True)
-class Active:
+class Version:
     """One rule-set version, compiled: replaced whole, never changed in place."""
 
     version: int
-    digest: str
     files: dict[str, str]
     ruleset: RuleSet
     subject_engine: SubjectEngine
 
 
-def bundled_files(rules_dir: Path) -> dict[str, str]:
-    """The rule files (and rule tests) of a rules directory, as name -> text."""
-    files = {p.name: p.read_text(encoding="utf-8") for p in rule_files(rules_dir)}
-    tests = rules_dir / "tests"
-    if tests.is_dir():
-        files.update({f"tests/{p.name}": p.read_text(encoding="utf-8") for p in sorted(tests.glob("*.yaml"))})
-    return files
+class RuleVersions:
+    """The store's active rule-set version, compiled once per version and shared by the threads."""
 
-
-def check_files(rules_dir: Path, files: dict[str, str], run_rule_tests: bool = True) -> tuple[RuleSet | None,
-                                                                                              list[Problem]]:
-    """Validate a complete set of rule files against the deployment's registry: parse, compile for
-    durable_rules, run the included rule tests. Problems name the files as given (not temp paths)."""
-    problems = _file_name_problems(files)
-    if problems:
-        return None, problems
-    tmp = Path(tempfile.mkdtemp(prefix="rules-"))
-    try:
-        for name in (REGISTRY_FILE, POINTS_FILE):
-            shutil.copy(rules_dir / name, tmp / name)
-        (tmp / "tests").mkdir()
-        for name, text in files.items():
-            (tmp / name).write_text(text, encoding="utf-8")
-        try:
-            ruleset = load_ruleset(tmp)
-        except RuleError as exc:
-            return None, [_relative(p, tmp) for p in exc.problems]
-        problems = [_relative(p, tmp) for p in compile_problems(ruleset)]
-        if not problems and run_rule_tests and any(n.startswith("tests/") for n in files):
-            from ..pipeline.rule_tests import run_tests  # temporary: pipeline imports this module
-
-            report = run_tests(tmp, ruleset=ruleset)
-            problems += [_relative(p, tmp) for p in report.problems]
-            for case in report.results:
-                if not case.passed:
-                    problems.append(Problem(f"rule test '{case.name}' failed: {case.error or case.diff}".strip(),
-                                            file=_strip(case.file, tmp), line=case.line))
-        return (None if problems else ruleset), problems
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _file_name_problems(files: dict[str, str]) -> list[Problem]:
-    problems = []
-    if not isinstance(files, dict) or not files:
-        return [Problem("files must be a non-empty object of file name -> YAML text", column="files")]
-    total = 0
-    for name, text in files.items():
-        if not isinstance(text, str):
-            problems.append(Problem("file content must be text", file=str(name), column="files"))
-            continue
-        total += len(text.encode("utf-8"))
-        base = name[len("tests/"):] if name.startswith("tests/") else name
-        if (not base.endswith(".yaml") or "/" in base or "\\" in base or base.startswith(".")
-                or base in (REGISTRY_FILE, POINTS_FILE) or len(base) > 100):
-            problems.append(Problem(f"bad rule file name '{name}'", file=str(name), column="files",
-                                    suggestion="NAME.yaml or tests/NAME.yaml; the registry and points files "
-                                               "come with the deployment"))
-    if total > MAX_RULE_BYTES:
-        problems.append(Problem(f"rule files total {total} bytes, over the limit of {MAX_RULE_BYTES}", column="files"))
-    if not any(not n.startswith("tests/") for n in files):
-        problems.append(Problem("no rule file", column="files"))
-    return problems
-
-
-def _strip(file: str | None, tmp: Path) -> str | None:
-    if file is None:
-        return None
-    prefix = str(tmp) + "/"
-    return file[len(prefix):] if file.startswith(prefix) else file
-
-
-def _relative(p: Problem, tmp: Path) -> Problem:
-    return Problem(p.message, file=_strip(p.file, tmp), line=p.line, column=p.column, rule_id=p.rule_id,
-                   suggestion=p.suggestion)
-
-
-def unified_diff(old: dict[str, str], new: dict[str, str]) -> str:
-    out = []
-    for name in sorted(set(old) | set(new)):
-        a, b = old.get(name, ""), new.get(name, "")
-        if a != b:
-            out += difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
-                                        fromfile=f"a/{name}" if name in old else "/dev/null",
-                                        tofile=f"b/{name}" if name in new else "/dev/null")
-    return "".join(out)
-
-
-class Runtime:
-    """Shared by every request of a process (thread-safe)."""
-
-    def __init__(self, settings: Settings, engine: Engine, ranker: Ranker | None = None,
-                 read_engine: Engine | None = None):
-        self.settings = settings
-        self.engine = engine  # transactions
-        self.read_engine = read_engine or engine  # single reads, autocommit
-        self.catalog: Catalog | None = None
-        self.catalog_error: list[Problem] = []
-        self.ranker: Ranker = ranker or PriorRanker()
-        self._active: Active | None = None
-        self._lock = threading.Lock()
+    def __init__(self, rules_dir: Path, engine: Engine):
+        self.rules_dir = rules_dir
+        self.engine = engine
+        self._active: Version | None = None
         self._checked = 0.0
-        self.references_cache: dict[tuple[str, str], object] = {}  # (period, rules digest) -> references
-        self.model_status: dict = {"ranker": "prior", "fallback": "not loaded yet"}
-        self._model_stamp: int | None = None
-        self._model_checked = time.monotonic()
-        self.registry = load_ruleset(settings.rules_dir).registry
+        self._lock = threading.Lock()
 
-    # ---------------------------------------------------------------- start
-
-    def start(self) -> None:
-        """Load the catalog and the active rule set (storing the bundled rules as version 1 if the
-        store has none). Errors are kept for /readyz, not raised: health stays reachable."""
-        try:
-            self.catalog = load_catalog(self.settings.catalog_dir, self.registry)
-        except Exception as exc:  # a CatalogError, or an unreadable directory
-            self.catalog_error = list(getattr(exc, "problems", [Problem(str(exc))]))
-        self.load_model()
-        self.ensure_initial_version()
-        self.current(force=True)
-
-    def ensure_initial_version(self) -> None:
+    def ensure_initial(self) -> None:
+        """Store the bundled rules as version 1 when the store has no version yet."""
         with self.engine.begin() as conn:
             if versions_store.active_version(conn) is None and not versions_store.listing(conn):
-                files = bundled_files(self.settings.rules_dir)
-                ruleset, problems = check_files(self.settings.rules_dir, files, run_rule_tests=False)
+                files = bundled_files(self.rules_dir)
+                ruleset, problems = check_files(self.rules_dir, files, run_rule_tests=False)
                 if ruleset is None:
                     raise RuleError(problems)
                 versions_store.publish(conn, files, ruleset.version, comment="bundled rules", author="system",
                                        based_on=None, diff=unified_diff({}, files))
 
-    # ---------------------------------------------------------------- the active version
-
-    def current(self, force: bool = False) -> Active:
+    def active(self, force: bool = False) -> Version:
         """The active version, reloaded when another process (or this one) switched it."""
         active = self._active
         if active is not None and not force and time.monotonic() - self._checked < CHECK_EVERY:
@@ -195,8 +86,9 @@ class Runtime:
             with self.engine.connect() as conn:
                 version = versions_store.active_version(conn)
                 if version is None:
-                    raise RuleError(Problem("the store has no active rule set", suggestion="run db upgrade, "
-                                            "then start the service once to store the bundled rules"))
+                    raise RuleError(Problem("the store has no active rule set",
+                                            suggestion="run `diagnosis-service db upgrade`, then start the service "
+                                                       "once to store the bundled rules"))
                 if active is None or active.version != version:
                     row = versions_store.get(conn, version)
                     active = self._compile(row["version"], row["files"])
@@ -204,14 +96,7 @@ class Runtime:
             self._checked = time.monotonic()
             return active
 
-    def _compile(self, version: int, files: dict[str, str]) -> Active:
-        ruleset, problems = check_files(self.settings.rules_dir, files, run_rule_tests=False)
-        if ruleset is None:
-            raise RuleError(problems)
-        # A fresh engine per version: calls still running on the old one finish with it.
-        return Active(version, ruleset.version, files, ruleset, SubjectEngine(ruleset))
-
-    def switch_to(self, version: int, files: dict[str, str]) -> Active:
+    def switch_to(self, version: int, files: dict[str, str]) -> Version:
         """Serve ``version`` from now on in this process (after it was committed as active)."""
         active = self._compile(version, files)
         with self._lock:
@@ -219,45 +104,111 @@ class Runtime:
             self._checked = time.monotonic()
         return active
 
-    # ---------------------------------------------------------------- the ranking model
+    def _compile(self, version: int, files: dict[str, str]) -> Version:
+        ruleset, problems = check_files(self.rules_dir, files, run_rule_tests=False)
+        if ruleset is None:
+            raise RuleError(problems)
+        # A fresh engine per version: calls still running on the old one finish with it.
+        return Version(version, files, ruleset, SubjectEngine(ruleset))
 
-    def load_model(self) -> None:
-        """Use the trained effectiveness model if there is a usable one; else the documented prior,
-        saying why (log and /readyz). Called at start and whenever the model file changes."""
-        from ..learning.estimator import LearnedRanker, ModelError, load
 
-        path = self.settings.models_dir / MODEL_FILE
+class RankerLoader:
+    """The ranker: the trained effectiveness model when a usable one is present, else the prior."""
+
+    def __init__(self, models_dir: Path, registry: Registry | None):
+        self.path = models_dir / MODEL_FILE
+        self.names = {t: (n.name_zh, n.name_en) for t, n in registry.topics.items()} if registry else {}
+        self._ranker: Ranker = PriorRanker()
+        self.status: dict = {"ranker": "prior", "fallback": "not loaded yet"}
+        self._stamp: int | None = None
+        self._checked = time.monotonic()
+
+    def _file_stamp(self) -> int | None:
         try:
-            stamp = path.stat().st_mtime_ns
+            return self.path.stat().st_mtime_ns
         except OSError:
-            stamp = None
-        self._model_stamp = stamp
+            return None
+
+    def load(self) -> None:
+        """Use the model file if it is usable; else the documented prior, saying why (log and /readyz)."""
+        self._stamp = self._file_stamp()
         try:
-            model, card = load(path)
+            model, card = load_model(self.path)
         except ModelError as exc:
-            self.ranker = PriorRanker()
-            self.model_status = {"ranker": "prior", "fallback": str(exc.problems[0])}
+            self._ranker = PriorRanker()
+            self.status = {"ranker": "prior", "fallback": str(exc.problems[0])}
             log.warning("ranking with the prior: %s", exc.problems[0])
             return
-        names = {t: (n.name_zh, n.name_en) for t, n in self.registry.topics.items()}
-        self.ranker = LearnedRanker(model, topic_names=names)
-        self.model_status = {"ranker": "learned", "model": str(path), "trained_at": card.get("trained_at"),
-                             "data_window": card.get("data_window"), "fingerprint": card.get("fingerprint")}
+        self._ranker = LearnedRanker(model, topic_names=self.names)
+        self.status = {"ranker": "learned", "model": self.path.name, "trained_at": card.get("trained_at"),
+                       "data_window": card.get("data_window"), "fingerprint": card.get("fingerprint")}
         log.info("ranking with the learned model %s", card.get("fingerprint"))
 
-    def prescriber(self, ruleset: RuleSet) -> Prescriber | None:
-        if self.catalog is None:
-            return None
+    def ranker(self) -> Ranker:
         now = time.monotonic()
-        if now - self._model_checked > MODEL_CHECK_EVERY:
-            self._model_checked = now
+        if now - self._checked > MODEL_CHECK_EVERY:
+            self._checked = now
+            if self._file_stamp() != self._stamp:
+                self.load()
+        return self._ranker
+
+
+class Runtime:
+    """Shared by every request of a process (thread-safe)."""
+
+    def __init__(self, settings: Settings, engine: Engine, read_engine: Engine | None = None):
+        self.settings = settings
+        self.engine = engine  # transactions
+        self.read_engine = read_engine or engine  # single reads, autocommit
+        self.problems: dict[str, str] = {}  # what failed at start, for /readyz
+        self.registry: Registry | None = None
+        self.catalog: Catalog | None = None
+        self.catalog_error: list[Problem] = []
+        try:
+            self.registry = load_ruleset(settings.rules_dir).registry
+        except DiagnosisError as exc:
+            self.problems["rules"] = "; ".join(str(p) for p in exc.problems[:5])
+        self.versions = RuleVersions(settings.rules_dir, engine)
+        self.rankers = RankerLoader(settings.models_dir, self.registry)
+        self.references: dict[tuple[str, str], PeriodReferences] = {}  # shared by this process's snapshots
+
+    def start(self) -> None:
+        """Load the catalog, the model and the active rule set (storing the bundled rules as version 1
+        if the store has none). Errors are kept for /readyz, not raised: health stays reachable."""
+        if self.registry is not None:
             try:
-                stamp = (self.settings.models_dir / MODEL_FILE).stat().st_mtime_ns
-            except OSError:
-                stamp = None
-            if stamp != self._model_stamp:
-                self.load_model()
-        return Prescriber(self.catalog, ruleset, self.ranker)
+                self.catalog = load_catalog(self.settings.catalog_dir, self.registry)
+            except DiagnosisError as exc:
+                self.catalog_error = list(exc.problems)
+        self.rankers.load()
+        if self.registry is None:
+            return
+        try:
+            self.versions.ensure_initial()
+            self.versions.active(force=True)
+        except Exception as exc:  # no schema yet, an unreachable database, broken rules: /readyz says why
+            self.problems["start"] = f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:300]}"
+
+    def snapshot(self, force: bool = False) -> Snapshot:
+        """The active rules, the catalog and the ranker, read once for one request."""
+        try:
+            active = self.versions.active(force)
+        except RuleError as exc:
+            raise Unavailable(Problem("the service is not ready: " + str(exc.problems[0]),
+                                      suggestion="see /readyz")) from None
+        return Snapshot(active.ruleset, self.catalog, self.rankers.ranker(), active.version, active.files,
+                        active.subject_engine, self.references)
+
+    def switch_to(self, version: int, files: dict[str, str]) -> None:
+        self.versions.switch_to(version, files)
 
 
-__all__ = ["Active", "Runtime", "bundled_files", "check_files", "unified_diff"]
+def init_app(app: Flask, settings: Settings) -> Runtime:
+    """Create the process's runtime for ``app`` (its database engines, rules, catalog and ranker)."""
+    url = app.config["DATABASE_URL"]
+    runtime = Runtime(settings, make_engine(url), read_engine=make_engine(url, autocommit=True))
+    app.extensions["diagnosis"] = runtime
+    return runtime
+
+
+__all__ = ["RankerLoader", "RuleVersions", "Runtime", "Version", "init_app"]

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..data.model import Dataset, parse_period, period_str
+from ..data.model import Dataset
+from ..errors import InputError, Problem
+from ..periods import HINT, is_period, parse_period, period_str
 from ..rules.model import Registry
 
 DEFAULT_BRANCHES = 2654
@@ -49,13 +51,19 @@ class SimulationSpec:
     seed: int = 0
 
     def validate(self) -> None:
+        """InputError naming each field out of its range."""
+        problems = []
         if self.branches < 1:
-            raise ValueError("--branches must be at least 1")
+            problems.append(Problem("must be at least 1", field=("branches",)))
         if self.members < self.branches:
-            raise ValueError("--members must be at least --branches (every branch has a member)")
+            problems.append(Problem("must be at least the number of branches (every branch has a member)",
+                                    field=("members",)))
         if not 1 <= self.months <= 120:
-            raise ValueError("--months must be from 1 to 120")
-        parse_period(self.end)
+            problems.append(Problem("must be from 1 to 120", field=("months",)))
+        if not is_period(self.end):
+            problems.append(Problem(f"bad period {self.end!r}", field=("end",), suggestion=HINT))
+        if problems:
+            raise InputError(problems)
 
 
 def simulate(spec: SimulationSpec, registry: Registry) -> Dataset:

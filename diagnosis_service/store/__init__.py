@@ -1,13 +1,15 @@
 """Persistence through SQLAlchemy: SQLite (embedded, the default) or PostgreSQL, chosen by a URL.
 
-Modules: ``schema`` (tables), ``migrate`` (Alembic), ``metrics`` (organisations and monthly metrics:
-ingestion and loading a dataset), ``results`` (stored diagnoses), ``served`` (prescriptions served
-and feedback), ``rulesets`` (rule-set versions), ``tokens`` (API tokens). Every write runs in one
-transaction: a rejected request stores nothing.
+Modules: ``schema`` (tables), ``migrate`` (Alembic), ``metrics`` (organisations and monthly metrics),
+``results`` (stored diagnoses), ``served`` (prescriptions served and feedback), ``rulesets`` (rule-set
+versions), ``tokens`` (API tokens). The store keeps rows and gives rows back: it imports nothing of
+the package but ``errors`` and ``periods``, and what a row *means* (a result, a decision, a dataset)
+is decided above it. Every write runs in the caller's transaction: a rejected request stores nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,10 +17,6 @@ from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
 
 from .schema import METRICS
-
-
-def default_url(var_dir: Path) -> str:
-    return f"sqlite:///{Path(var_dir).resolve() / 'diagnosis.db'}"
 
 
 def make_engine(url: str, autocommit: bool = False) -> Engine:
@@ -52,16 +50,16 @@ def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
-def missing_columns(engine: Engine, registry) -> list[str]:
-    """Reported indicators of the registry that the metric tables lack (a migration is needed)."""
+def missing_columns(engine: Engine, wanted: Mapping[str, Sequence[str]]) -> list[str]:
+    """Columns of ``wanted`` (subject -> indicator ids) that the metric tables lack (a migration is needed)."""
     insp = inspect(engine)
     out = []
     for subject, (table, _, _) in METRICS.items():
         if not insp.has_table(table.name):
             return [f"table {table.name}"]
         have = {c["name"] for c in insp.get_columns(table.name)}
-        out += [f"{table.name}.{i.id}" for i in registry.reported(subject) if i.id not in have]
+        out += [f"{table.name}.{c}" for c in wanted.get(subject, ()) if c not in have]
     return out
 
 
-__all__ = ["default_url", "make_engine", "missing_columns", "now"]
+__all__ = ["make_engine", "missing_columns", "now"]

@@ -1,67 +1,46 @@
-"""Stored diagnoses: one run per POST, the latest result per (period, subject, id), and what a period's
-single-subject evaluations need later (references, district means)."""
+"""Stored diagnoses: one run per diagnosed period, the latest result per (period, subject, id), and the
+run's summary (what a period's single-subject evaluations and reports need later).
+
+A result row is ``subject``, ``subject_id``, ``branch_id``, ``lamp``, ``vanguard_points``,
+``vanguard_points_ytd`` and ``body`` (the result's JSON text); the caller builds rows from results.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import and_, bindparam, case, delete, func, select, update
 from sqlalchemy.engine import Connection
 
-from ..data.model import parse_period, period_str
-from ..engine.findings import SubjectResult, clean_number
-from ..engine.subject import PeriodReferences
-from ..rules.model import Ref
 from . import now
 from .schema import diagnosis_runs, results
 
 
-def references_to_json(refs: PeriodReferences) -> list[dict]:
-    out = []
-    for (subject, indicator, change, lag, ref), value in refs.values.items():
-        out.append({"subject": subject, "indicator": indicator, "change": change, "lag": lag, "ref": asdict(ref),
-                    "value": value})
-    return sorted(out, key=lambda e: json.dumps(e, sort_keys=True))
-
-
-def references_from_json(period: str, items: list[dict]) -> PeriodReferences:
-    values = {}
-    for e in items:
-        values[(e["subject"], e["indicator"], e["change"], e["lag"], Ref(**e["ref"]))] = e["value"]
-    return PeriodReferences(period, values)
-
-
-def save_run(conn: Connection, period: str, branches: list[SubjectResult], members: list[SubjectResult],
-             version: int, digest: str, summary: dict, actor: str) -> int:
-    """Replace the period's stored results with these; returns the run id."""
+def save_run(conn: Connection, period: str, rows: Sequence[Mapping], *, version: int, digest: str, summary: str,
+             actor: str) -> int:
+    """Replace the period's stored results with ``rows`` (``summary``: JSON text); returns the run id."""
+    counts = {"branch": 0, "member": 0}
+    for r in rows:
+        counts[r["subject"]] += 1
     run_id = conn.execute(diagnosis_runs.insert().values(
-        period=period, ruleset_version=version, ruleset_digest=digest, branches=len(branches), members=len(members),
-        summary=json.dumps(summary, ensure_ascii=False, sort_keys=True), actor=actor, created_at=now())
-    ).inserted_primary_key[0]
+        period=period, ruleset_version=version, ruleset_digest=digest, branches=counts["branch"],
+        members=counts["member"], summary=summary, actor=actor, created_at=now())).inserted_primary_key[0]
     conn.execute(delete(results).where(results.c.period == period))
-    rows = [_row(r, period, run_id) for r in branches] + [_row(r, period, run_id) for r in members]
-    for i in range(0, len(rows), 10_000):
-        conn.execute(results.insert(), rows[i:i + 10_000])
+    full = [{**r, "period": period, "run_id": run_id} for r in rows]
+    for i in range(0, len(full), 10_000):
+        conn.execute(results.insert(), full[i:i + 10_000])
     return int(run_id)
 
 
-def _row(r: SubjectResult, period: str, run_id: int) -> dict:
-    return {"period": period, "subject": r.subject, "subject_id": r.id,
-            "branch_id": r.id if r.subject == "branch" else (r.branch_id or ""), "lamp": r.lamp,
-            "vanguard_points": clean_number(r.vanguard_points), "vanguard_points_ytd": clean_number(r.vanguard_points_ytd),
-            "run_id": run_id, "body": r.to_json()}
-
-
-def replace_result(conn: Connection, result: SubjectResult, run_id: int) -> None:
+def replace_result(conn: Connection, period: str, row: Mapping, run_id: int) -> None:
     """One subject's new result (an event), in place of the stored one."""
-    row = _row(result, result.period, run_id)
-    done = conn.execute(update(results).where(and_(results.c.period == result.period,
-                                                   results.c.subject == result.subject,
-                                                   results.c.subject_id == result.id))
-                        .values({k: v for k, v in row.items() if k not in ("period", "subject", "subject_id")}))
+    values = {k: v for k, v in row.items() if k not in ("subject", "subject_id")}
+    done = conn.execute(update(results).where(and_(results.c.period == period, results.c.subject == row["subject"],
+                                                   results.c.subject_id == row["subject_id"]))
+                        .values({**values, "run_id": run_id}))
     if done.rowcount == 0:
-        conn.execute(results.insert().values(row))
+        conn.execute(results.insert().values({**row, "period": period, "run_id": run_id}))
 
 
 def latest_run(conn: Connection, period: str) -> dict | None:
@@ -133,42 +112,24 @@ def lamps(conn: Connection, period: str, color: str | None = None, subject: str 
                    for r in rows]
 
 
-def lamp_changes(conn: Connection, period: str, subject: str | None = None) -> tuple[str, list[dict]]:
-    """Subjects whose lamp differs from the previous period's (new subjects count as from none)."""
-    previous = period_str(parse_period(period) - 1)
+def lamps_of(conn: Connection, period: str, subject: str | None = None) -> dict[tuple[str, str], tuple[str, str]]:
+    """(subject, id) -> (branch_id, lamp) of every stored result of a period."""
     cond = [] if subject is None else [results.c.subject == subject]
-
-    def table(p: str) -> dict[tuple[str, str], tuple[str, str]]:
-        rows = conn.execute(select(results.c.subject, results.c.subject_id, results.c.branch_id, results.c.lamp)
-                            .where(results.c.period == p, *cond))
-        return {(r[0], r[1]): (r[2], r[3]) for r in rows}
-
-    now_, before = table(period), table(previous)
-    out = []
-    for key in sorted(now_):
-        branch_id, lamp = now_[key]
-        old = before.get(key, (None, None))[1]
-        if old != lamp:
-            out.append({"subject": key[0], "id": key[1], "branch_id": branch_id, "from": old, "to": lamp})
-    return previous, out
+    rows = conn.execute(select(results.c.subject, results.c.subject_id, results.c.branch_id, results.c.lamp)
+                        .where(results.c.period == period, *cond))
+    return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
 
-def rankings(conn: Connection, period: str, branch_id: str | None = None, limit: int = 100) -> list[dict]:
+def rankings(conn: Connection, period: str, branch_id: str | None = None, limit: int = 100) -> list[tuple]:
+    """(member_id, branch_id, points, points so far this year) of the best members, best first."""
     cond = [results.c.period == period, results.c.subject == "member", results.c.vanguard_points.is_not(None)]
     if branch_id:
         cond.append(results.c.branch_id == branch_id)
-    rows = conn.execute(select(results.c.subject_id, results.c.branch_id, results.c.vanguard_points,
-                               results.c.vanguard_points_ytd)
-                        .where(*cond).order_by(results.c.vanguard_points.desc(), results.c.subject_id)
-                        .limit(limit)).all()
-    out, rank, last = [], 0, None
-    for i, (mid, bid, pts, ytd) in enumerate(rows, start=1):
-        if pts != last:
-            rank, last = i, pts
-        out.append({"rank": rank, "member_id": mid, "branch_id": bid, "vanguard_points": clean_number(pts),
-                    "vanguard_points_ytd": clean_number(ytd)})
-    return out
+    return [tuple(r) for r in conn.execute(select(results.c.subject_id, results.c.branch_id, results.c.vanguard_points,
+                                                  results.c.vanguard_points_ytd)
+                                           .where(*cond).order_by(results.c.vanguard_points.desc(),
+                                                                  results.c.subject_id).limit(limit))]
 
 
-__all__ = ["branch_members", "lamp_changes", "lamps", "latest_run", "member_ranks", "rankings", "red_member_share",
-           "references_from_json", "references_to_json", "replace_result", "result", "save_run"]
+__all__ = ["branch_members", "lamps", "lamps_of", "latest_run", "member_ranks", "rankings", "red_member_share",
+           "replace_result", "result", "result_text", "save_run"]

@@ -4,12 +4,11 @@ the feedback on them: the log the effectiveness model learns from."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
-from ..data.model import parse_period, period_str
-from ..remedies.prescribe import History
 from . import now
 from .schema import feedback, served, served_lists
 
@@ -45,16 +44,10 @@ def latest_list(conn: Connection, branch_id: str, period: str) -> list[dict] | N
     return [dict(json.loads(body), prescription_id=pid) for pid, body in rows]
 
 
-def history(conn: Connection, branch_id: str, period: str, months: int) -> History:
-    """What was served to the branch in the ``months`` months before ``period``."""
-    last = parse_period(period)
-    wanted = [period_str(p) for p in range(last - months, last)]
-    h = History()
-    rows = conn.execute(select(served.c.period, served.c.topic, served.c.resource_id).where(
-        served.c.branch_id == branch_id, served.c.period.in_(wanted)))
-    for p, topic, rid in rows:
-        h.add(branch_id, p, topic, rid)
-    return h
+def served_in(conn: Connection, branch_id: str, periods: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(period, topic, resource_id) of everything served to the branch in ``periods``."""
+    return [tuple(r) for r in conn.execute(select(served.c.period, served.c.topic, served.c.resource_id).where(
+        served.c.branch_id == branch_id, served.c.period.in_(periods)))]
 
 
 def get(conn: Connection, prescription_id: int) -> dict | None:
@@ -67,46 +60,25 @@ def add_feedback(conn: Connection, prescription_id: int, status: str, note: str 
                                                      actor=actor, created_at=now())).inserted_primary_key[0])
 
 
-def decisions(conn: Connection, ruleset) -> tuple:
-    """The served log as the effectiveness model reads it: one row per weakness of a branch in a month
-    (a list shown again is the same decision, not a new one): the first recommendation of the latest
-    showing that got feedback, else of the latest showing, with the latest feedback on it as status
-    (none: ignored), and the branch's metrics to measure outcomes."""
-    import pandas as pd
-
-    from ..engine.derive import derive_own
-    from ..learning.outcomes import LOG_COLUMNS
-    from .metrics import load_dataset
-    from .schema import branches
-
+def first_items(conn: Connection) -> list[tuple]:
+    """The first recommendation for each weakness (rule) of every shown list, in the order shown:
+    (list_id, branch_id, period, topic, rule, resource_id, kind, propensity, body)."""
     first = (select(served.c.list_id, served.c.rule, func.min(served.c.position).label("position"))
              .group_by(served.c.list_id, served.c.rule).subquery())
-    # Feedback may be given on any showing of the same recommendation: keyed by what was recommended.
-    status = {tuple(key): st for *key, st in conn.execute(
+    return [tuple(r) for r in conn.execute(
+        select(served.c.list_id, served.c.branch_id, served.c.period, served.c.topic, served.c.rule,
+               served.c.resource_id, served.c.kind, served.c.propensity, served.c.body)
+        .join(first, and_(served.c.list_id == first.c.list_id, served.c.rule == first.c.rule,
+                          served.c.position == first.c.position))
+        .order_by(served.c.list_id, served.c.position))]
+
+
+def feedback_given(conn: Connection) -> list[tuple]:
+    """Every feedback in the order given, with what it answered: (branch_id, period, rule, resource_id,
+    status)."""
+    return [tuple(r) for r in conn.execute(
         select(served.c.branch_id, served.c.period, served.c.rule, served.c.resource_id, feedback.c.status)
-        .join(served, served.c.prescription_id == feedback.c.prescription_id).order_by(feedback.c.id))}
-    info = {r[0]: (r[1], r[2]) for r in conn.execute(select(branches.c.branch_id, branches.c.type,
-                                                            branches.c.street))}
-    shown: dict[tuple, list[dict]] = {}
-    for branch_id, period, topic, rule, rid, kind, prop, body in conn.execute(
-            select(served.c.branch_id, served.c.period, served.c.topic, served.c.rule, served.c.resource_id,
-                   served.c.kind, served.c.propensity, served.c.body)
-            .join(first, and_(served.c.list_id == first.c.list_id, served.c.rule == first.c.rule,
-                              served.c.position == first.c.position))
-            .order_by(served.c.list_id, served.c.position)):
-        need = json.loads(body).get("need", {})
-        btype, street = info.get(branch_id, ("other", None))
-        shown.setdefault((branch_id, period, rule), []).append({
-            "branch_id": branch_id, "period": period, "pidx": parse_period(period), "topic": topic, "rule": rule,
-            "indicator": need.get("indicator"), "resource_id": rid, "kind": kind, "propensity": prop,
-            "status": status.get((branch_id, period, rule, rid), "ignored"), "branch_type": btype, "street": street,
-            "members": need.get("members", 0), "value": need.get("value"), "reference": need.get("reference")})
-    # A retrained model may have put another resource first in a later showing: the one the secretary
-    # answered is the decision.
-    rows = [next((r for r in reversed(shown[k]) if r["status"] != "ignored"), shown[k][-1]) for k in sorted(shown)]
-    log = pd.DataFrame(rows, columns=list(LOG_COLUMNS))
-    if log.empty:
-        return log, pd.DataFrame(columns=["pidx", "branch_id"])
-    last = period_str(int(log["pidx"].max()) + 3)
-    dataset = load_dataset(conn, ruleset.registry, last, months=int(log["pidx"].max() - log["pidx"].min()) + 4)
-    return log, derive_own(dataset.branch_metrics, "branch", ruleset)
+        .join(served, served.c.prescription_id == feedback.c.prescription_id).order_by(feedback.c.id))]
+
+
+__all__ = ["STATUSES", "add_feedback", "feedback_given", "first_items", "get", "latest_list", "log_list", "served_in"]

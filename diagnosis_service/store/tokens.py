@@ -33,18 +33,18 @@ def create(conn: Connection, name: str, role: str, branch_id: str | None = None)
     """A new token (returned once, never stored in clear)."""
     problems = []
     if role not in ROLES:
-        problems.append(Problem(f"unknown role '{role}'", column="role", suggestion="roles: " + ", ".join(ROLES)))
+        problems.append(Problem(f"unknown role '{role}'", field=("role",), suggestion="roles: " + ", ".join(ROLES)))
     if not name or len(name) > 100:
-        problems.append(Problem("a token needs a name of 1 to 100 characters", column="name"))
+        problems.append(Problem("a token needs a name of 1 to 100 characters", field=("name",)))
     if role == "secretary" and not branch_id:
-        problems.append(Problem("a secretary's token needs --branch", column="branch"))
+        problems.append(Problem("a secretary's token needs a branch", field=("branch",)))
     if role != "secretary" and branch_id:
-        problems.append(Problem("only a secretary's token is tied to a branch", column="branch"))
+        problems.append(Problem("only a secretary's token is tied to a branch", field=("branch",)))
     if branch_id and conn.execute(select(branches.c.branch_id).where(branches.c.branch_id == branch_id)).first() is None:
-        problems.append(Problem(f"unknown branch '{branch_id}'", column="branch",
+        problems.append(Problem(f"unknown branch '{branch_id}'", field=("branch",),
                                 suggestion="import the district first (diagnosis-service import DIR)"))
     if name and conn.execute(select(api_tokens.c.id).where(api_tokens.c.name == name)).first() is not None:
-        problems.append(Problem(f"a token named '{name}' exists", column="name",
+        problems.append(Problem(f"a token named '{name}' exists", field=("name",),
                                 suggestion="choose another name, or revoke that one"))
     if problems:
         raise InputError(problems)

@@ -1,0 +1,94 @@
+"""What every command shares: settings, common options, and errors as one-line messages and exit codes.
+
+Exit codes: 0 fine; 1 rule or catalog problems, failed rule tests, an unusable model; 2 bad input,
+a bad command line, or a store that cannot do what was asked (each with the command that fixes it).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from ..config import Settings
+from ..errors import DiagnosisError, Problem
+
+MAX_PRINTED_PROBLEMS = 200
+
+
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+rules_option = click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None,
+                            help="Rules directory (default: $DIAGNOSIS_RULES or the bundled rules/).")
+catalog_option = click.option("--catalog", "catalog_dir", type=click.Path(path_type=Path), default=None,
+                              help="Remedy catalog directory (default: $DIAGNOSIS_CATALOG or the bundled "
+                                   "resources_catalog/).")
+lang_option = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+                           help="Language of human-readable output.")
+
+
+def resolve_rules(given: Path | None) -> Path:
+    return given or settings().rules_dir
+
+
+def resolve_catalog(given: Path | None) -> Path:
+    return given or settings().catalog_dir
+
+
+def _option_name(name: str) -> str:
+    """A field the library names (``period``) as the option of the running command (``--period``)."""
+    ctx = click.get_current_context(silent=True)
+    for param in ctx.command.params if ctx else ():
+        if isinstance(param, click.Option) and (param.name == name or f"--{name.replace('_', '-')}" in param.opts):
+            return max(param.opts, key=len)
+    return name
+
+
+def describe(problem: Problem) -> str:
+    """A problem as the command line shows it: fields named like the command's options."""
+    if problem.field is not None and len(problem.field) == 1 and isinstance(problem.field[0], str):
+        option = _option_name(problem.field[0])
+        if option != problem.field[0]:
+            text = str(Problem(problem.message, rule_id=problem.rule_id, suggestion=problem.suggestion))
+            return f"{option}: {text}"
+    return str(problem)
+
+
+def echo_problems(problems: list[Problem], limit: int = MAX_PRINTED_PROBLEMS) -> None:
+    for problem in problems[:limit]:
+        click.echo(describe(problem), err=True)
+    if len(problems) > limit:
+        click.echo(f"... and {len(problems) - limit} more", err=True)
+
+
+def handle_errors(func):
+    """The error tree (and database failures) as a listing on stderr and an exit code; never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from ..store.errors import SQLAlchemyError
+        from ..store.errors import describe as describe_store
+
+        try:
+            return func(*args, **kwargs)
+        except DiagnosisError as exc:
+            fail(exc)
+        except SQLAlchemyError as exc:
+            fail(describe_store(exc, settings().safe_db_url()))
+
+    return wrapper
+
+
+def fail(exc: DiagnosisError) -> None:
+    from ..errors import CatalogError, InputError, ModelError, RuleError, StoreError
+
+    echo_problems(exc.problems)
+    if not isinstance(exc, StoreError):  # a store error's one line says it all
+        label = {InputError: "input ", RuleError: "rule ", CatalogError: "catalog ", ModelError: "model "}.get(
+            type(exc), "")
+        click.echo(f"error: {len(exc.problems)} {label}problem(s); nothing was written", err=True)
+    sys.exit(exc.exit_code)

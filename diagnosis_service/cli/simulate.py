@@ -1,0 +1,47 @@
+"""`simulate`: a synthetic district as a CSV data directory (and `simulate loop`, in ``model``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from . import main
+from .common import handle_errors, resolve_rules, rules_option
+
+
+@main.group(invoke_without_command=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Directory to write (required unless a subcommand is given).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same bytes).")
+@click.option("--months", type=click.IntRange(1, 120), default=12, show_default=True, help="Months of history.")
+@click.option("--end", default="2025-12", show_default=True, help="Last period, YYYY-MM.")
+@click.option("--branches", type=click.IntRange(1), default=2654, show_default=True, help="Number of organisations.")
+@click.option("--members", type=click.IntRange(1), default=47411, show_default=True, help="Number of members.")
+@rules_option
+@handle_errors
+@click.pass_context
+def simulate(ctx: click.Context, out_dir: Path | None, seed: int, months: int, end: str, branches: int, members: int,
+             rules_dir: Path | None) -> None:
+    """Generate a synthetic district as a CSV data directory (deterministic for a seed).
+
+    `simulate loop` runs the closed-loop simulation of remedies instead (see `simulate loop --help`).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if out_dir is None:
+        raise click.UsageError("Missing option '--out'.")
+    from ..data.csvdir import write_dir
+    from ..rules import load_ruleset
+    from ..simulation.district import SimulationSpec
+    from ..simulation.district import simulate as run
+
+    ruleset = load_ruleset(resolve_rules(rules_dir))
+    spec = SimulationSpec(branches=branches, members=members, months=months, end=end, seed=seed)
+    start = time.perf_counter()
+    dataset = run(spec, ruleset.registry)
+    write_dir(dataset, out_dir, ruleset.registry)
+    periods = dataset.periods()
+    click.echo(f"wrote {out_dir}: {len(dataset.branches)} branches, {len(dataset.members)} members, "
+               f"{len(periods)} months ({periods[0]} to {periods[-1]}) in {time.perf_counter() - start:.1f} s")

@@ -1,0 +1,119 @@
+"""The store and the service: `db upgrade`, `import`, `tokens`, `serve`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from . import main
+from .common import handle_errors, resolve_rules, rules_option, settings
+
+
+def _engine():
+    from ..store import make_engine
+
+    return make_engine(settings().db_url())
+
+
+@main.group()
+def db() -> None:
+    """The store (DATABASE_URL; default an SQLite file under var/)."""
+
+
+@db.command("upgrade")
+@handle_errors
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the latest revision (safe to run again)."""
+    from ..store.migrate import current, head, upgrade
+
+    engine = _engine()
+    before = current(engine)
+    upgrade(engine)
+    after = current(engine)
+    click.echo(f"database {settings().safe_db_url()}: revision {before or 'none'} -> {after} (head {head()})")
+
+
+@main.command("import")
+@click.argument("data_dir", type=click.Path(path_type=Path))
+@rules_option
+@handle_errors
+def import_cmd(data_dir: Path, rules_dir: Path | None) -> None:
+    """Import a CSV data directory into the store: validated whole first, all or nothing, idempotent."""
+    from ..data.sources import CsvDir
+    from ..pipeline.ingest import import_source
+    from ..rules import load_ruleset
+
+    registry = load_ruleset(resolve_rules(rules_dir)).registry
+    start = time.perf_counter()
+    changes = import_source(_engine(), registry, CsvDir(data_dir), actor="cli:import")
+    for table, c in changes.items():
+        click.echo(f"{table:15s} inserted {c['inserted']:7d}  updated {c['updated']:7d}  unchanged {c['unchanged']:7d}")
+    click.echo(f"imported {data_dir} in {time.perf_counter() - start:.1f} s")
+
+
+@main.group()
+def tokens() -> None:
+    """API tokens (stored hashed; a token is shown once, when created)."""
+
+
+@tokens.command("create")
+@click.option("--role", type=click.Choice(["platform", "admin", "secretary"]), required=True)
+@click.option("--branch", "branch_id", default=None, help="The branch of a secretary's token.")
+@click.option("--name", required=True, help="Who or what holds the token (unique), e.g. platform-prod.")
+@handle_errors
+def tokens_create(role: str, branch_id: str | None, name: str) -> None:
+    """Create a token and print it once."""
+    from ..store import tokens as tokens_store
+
+    with _engine().begin() as conn:
+        token = tokens_store.create(conn, name, role, branch_id)
+    click.echo(token)
+    click.echo(f"token '{name}' ({role}{' of ' + branch_id if branch_id else ''}) created; it is not shown again",
+               err=True)
+
+
+@tokens.command("revoke")
+@click.option("--name", required=True)
+@handle_errors
+def tokens_revoke(name: str) -> None:
+    """Revoke a token by name (at once, in every process)."""
+    from ..store import tokens as tokens_store
+
+    with _engine().begin() as conn:
+        done = tokens_store.revoke(conn, name)
+    if not done:
+        click.echo(f"no active token named '{name}'", err=True)
+        sys.exit(2)
+    click.echo(f"token '{name}' revoked")
+
+
+@tokens.command("list")
+@handle_errors
+def tokens_list() -> None:
+    """Token names, roles and dates (never the tokens)."""
+    from ..store import tokens as tokens_store
+
+    with _engine().connect() as conn:
+        for t in tokens_store.listing(conn):
+            state = f"revoked {t['revoked_at']:%Y-%m-%d}" if t["revoked_at"] else "active"
+            click.echo(f"{t['name']:30s} {t['role']:10s} {t['branch_id'] or '-':10s} "
+                       f"created {t['created_at']:%Y-%m-%d}  {state}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
+@handle_errors
+def serve(host: str, port: int, threads: int) -> None:
+    """Serve the HTTP API with waitress (a production WSGI server)."""
+    import waitress
+
+    from ..service import create_app
+
+    app = create_app()
+    click.echo(f"serving on http://{host}:{port} ({threads} threads), database {settings().safe_db_url()}", err=True)
+    waitress.serve(app, host=host, port=port, threads=threads, ident="diagnosis-service")

@@ -1,0 +1,41 @@
+"""Where a month's data comes from: a small interface, and the CSV directory behind it.
+
+A ``Source`` gives a validated ``Dataset``: every organisation, and the metric rows of the period
+asked for and of the months before it that its rules look back on. The pipeline works with any
+source: a CSV directory (here), the store (``pipeline.store_io.StoreSource``), and later a columnar
+dataset. To add one, implement ``load`` and ``name``; the rest of the path does not change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from ..rules.model import Registry
+from .csvdir import load_dir
+from .model import Dataset
+
+HISTORY_MONTHS = 24  # months a diagnosis reads before its period: runs and changes look back this far at most
+
+
+class Source(Protocol):
+    name: str
+
+    def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS) -> Dataset:
+        """Organisations and validated metrics; with ``period``, at least the ``months`` months up to it."""
+        ...
+
+
+class CsvDir:
+    """A data directory of four CSV files (docs/data.md), validated whole when read."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.name = str(directory)
+
+    def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS) -> Dataset:
+        # The whole directory: a CSV file cannot be read in part, and validating all of it is the promise.
+        return load_dir(self.directory, registry)
+
+
+__all__ = ["HISTORY_MONTHS", "CsvDir", "Source"]

@@ -1,0 +1,68 @@
+"""The effectiveness model's features: what is known of a (remedy, branch, weakness) when ranking, and
+the training frame built from measured outcomes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..remedies.catalog import Resource
+from ..remedies.ranking import Need
+from .outcomes import ADOPTED, CLIP
+
+FEATURES = ("resource_id", "kind", "topic", "main_topic", "branch_type", "street", "members", "shortfall")
+
+
+def one_hot(row) -> dict[str, float]:
+    """The model's features of one (remedy, branch, weakness): categorical ones one-hot, two numbers."""
+    shortfall = 0.0 if row.shortfall != row.shortfall else min(float(row.shortfall), 5.0)
+    return {f"resource={row.resource_id}": 1.0, f"kind={row.kind}": 1.0,
+            f"kind_type={row.kind}|{row.branch_type}": 1.0, f"topic={row.topic}": 1.0,
+            f"kind_topic={row.kind}|{row.topic}": 1.0, f"main={bool(row.main_topic)}": 1.0,
+            f"street={row.street}": 1.0, "shortfall": shortfall,
+            "log_members": math.log1p(max(float(row.members), 0.0)) / 5.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    resource_id: str
+    kind: str
+    topic: str
+    main_topic: bool
+    branch_type: str
+    street: str | None
+    members: float
+    shortfall: float
+
+
+def features_for(need: Need, resources: Sequence[Resource]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "resource_id": [r.id for r in resources], "kind": [r.kind for r in resources],
+        "topic": need.topic, "main_topic": [r.topics[0] == need.topic for r in resources],
+        "branch_type": need.branch_type, "street": need.street, "members": float(need.members or 0),
+        "shortfall": need.shortfall if need.shortfall is not None else float("nan"),
+    }, columns=list(FEATURES))
+
+
+def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.ndarray]:
+    """(X, y) from outcomes.compute's result: one row per served list, its first item."""
+    main = {r.id: r.topics[0] for r in catalog.resources}
+    X = pd.DataFrame({
+        "resource_id": outcomes["resource_id"], "kind": outcomes["kind"], "topic": outcomes["topic"],
+        "main_topic": [main.get(r) == t for r, t in zip(outcomes["resource_id"], outcomes["topic"], strict=True)],
+        "branch_type": outcomes["branch_type"], "street": outcomes["street"],
+        "members": outcomes["members"].astype(float),
+        "shortfall": (outcomes["value"] - outcomes["reference"]).abs() / np.maximum(outcomes["reference"].abs(), 1.0),
+        "adopted": outcomes["status"].isin(ADOPTED),
+    })
+    # Winsorized: an indicator that swings a lot next to a small gap (e.g. project progress in percent)
+    # would otherwise dominate every mean.
+    y = np.clip(outcomes["improvement"].to_numpy(dtype=float), -CLIP, CLIP)
+    return X.reset_index(drop=True), y
+
+
+__all__ = ["FEATURES", "Row", "features_for", "one_hot", "training_frame"]

@@ -1,0 +1,86 @@
+"""Model files: the effectiveness model as JSON (no pickle: a model file is data, like rules and the
+catalog), with the parameters, the library versions and a model card; written atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sklearn
+
+from ..errors import ModelError, Problem
+from .estimator import EffectivenessModel
+from .features import FEATURES
+
+FORMAT = 1
+MAX_MODEL_BYTES = 50_000_000
+
+
+def library_versions() -> dict[str, str]:
+    return {"scikit-learn": sklearn.__version__, "numpy": np.__version__, "pandas": pd.__version__}
+
+
+def save(model: EffectivenessModel, path: Path, card: dict) -> Path:
+    """Write the model as JSON, atomically (temp file + rename); the model card beside it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"format": FORMAT, "estimator": "EffectivenessModel", "params": model.get_params(),
+           "libraries": library_versions(), "state": model.state(), "card": card}
+    text = json.dumps(doc, ensure_ascii=False, sort_keys=True, indent=1)
+    for target, content in ((path, text), (path.with_suffix(".card.json"),
+                                           json.dumps(card, ensure_ascii=False, sort_keys=True, indent=2))):
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(content + "\n")
+        os.replace(tmp, target)
+    return path
+
+
+def load(path: Path) -> tuple[EffectivenessModel, dict]:
+    """The model and its card; ModelError when missing, unreadable or incompatible."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(Problem("no trained model", file=str(path), suggestion="diagnosis-service model train"))
+    if path.stat().st_size > MAX_MODEL_BYTES:
+        raise ModelError(Problem(f"model file over {MAX_MODEL_BYTES} bytes", file=str(path)))
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(Problem(f"unreadable model ({exc.__class__.__name__})", file=str(path))) from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("estimator") != "EffectivenessModel":
+        raise ModelError(Problem(f"incompatible model format {doc.get('format') if isinstance(doc, dict) else None!r}"
+                                 f" (this version reads format {FORMAT})", file=str(path),
+                                 suggestion="retrain: diagnosis-service model train"))
+    trained = str(doc.get("libraries", {}).get("scikit-learn", ""))
+    if trained.split(".")[:2] != sklearn.__version__.split(".")[:2]:
+        raise ModelError(Problem(f"model trained with scikit-learn {trained}, this is {sklearn.__version__}",
+                                 file=str(path), suggestion="retrain: diagnosis-service model train"))
+    try:
+        model = EffectivenessModel.from_state(doc["params"], doc["state"])
+    except (KeyError, TypeError) as exc:
+        raise ModelError(Problem(f"model file is incomplete ({exc})", file=str(path))) from None
+    return model, doc.get("card", {})
+
+
+def model_card(X: pd.DataFrame, y: np.ndarray, outcomes: pd.DataFrame, model: EffectivenessModel,
+               source: str, holdout: dict) -> dict:
+    periods = sorted(set(outcomes["period"]))
+    return {
+        "model": "EffectivenessModel (expected improvement = P(adopted) x improvement if adopted)",
+        "trained_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "source": source, "data_window": {"from": periods[0] if periods else None,
+                                          "to": periods[-1] if periods else None},
+        "rows": int(len(X)), "adopted_measured": int(model.n_effect_obs_),
+        "features": list(FEATURES), "params": model.get_params(), "libraries": library_versions(),
+        "metrics": holdout,
+        "fingerprint": hashlib.sha256(json.dumps(model.state(), sort_keys=True).encode()).hexdigest()[:12],
+    }
+
+
+__all__ = ["FORMAT", "library_versions", "load", "model_card", "save"]

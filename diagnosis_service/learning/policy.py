@@ -1,0 +1,135 @@
+"""Ranking policies built on the effectiveness model, and the plain ones off-policy evaluation compares.
+
+``LearnedRanker`` ranks by the model's expected improvement and explores (Thompson sampling over the
+estimates' uncertainty, mixed with ``epsilon`` of uniform choice, seeded by branch, period and topic so
+that reruns give the same bytes). The probability with which the shown list was chosen is exact and
+logged with it, so that other policies can be evaluated offline from the logs (``ope``).
+``RandomRanker`` is uniform over the suitable candidates; ``ExploringPrior`` is the documented prior
+exploring like the learned policy: how a service serves before any model exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..remedies.catalog import Resource
+from ..remedies.ranking import Need, PriorRanker, Scored
+from .estimator import EffectivenessModel
+from .features import Row
+
+DRAWS = 256  # Thompson draws per decision
+
+
+@dataclass
+class LearnedRanker:
+    """Ranks by the model's expected improvement, exploring with probability ``epsilon``."""
+
+    model: EffectivenessModel
+    epsilon: float = 0.05
+    seed: int = 0
+    name: str = "learned"
+    topic_names: dict | None = None
+    thompson: bool = True  # False: always the best estimate (with epsilon 0, a greedy policy)
+    # Thompson draws use the estimates' standard deviation times this: the ridge's shrinkage already
+    # starts new resources at their kind's average, so full-width draws explore more than they learn
+    # (measured in the closed loop: 0.3 gave the most true improvement of 0.3, 0.5 and 1).
+    temperature: float = 0.3
+
+    def rank(self, need: Need, resources: Sequence[Resource]) -> list[Scored]:
+        if not resources:
+            return []
+        members = float(need.members or 0)
+        shortfall = need.shortfall if need.shortfall is not None else float("nan")
+        rows = [Row(r.id, r.kind, need.topic, r.topics[0] == need.topic, need.branch_type, need.street, members,
+                     shortfall) for r in resources]
+        effect, adopt = self.model.predict_rows(rows)
+        out = []
+        for r, e, p in zip(resources, effect, adopt, strict=True):
+            n = self.model.evidence(r.id, need.topic)
+            zh, en = _note(need.topic, e, n, self.topic_names)
+            sd = p * self.model.uncertainty(r.id)
+            out.append(Scored(r, round(p * e, 6), (("adoption", round(p, 4)), ("effect", round(e, 4)),
+                                                   ("evidence", float(n)), ("sd", round(sd, 6))), zh, en))
+        return out
+
+    def cache_key(self, need: Need) -> tuple | None:
+        return None
+
+    def distribution(self, need: Need, ranked: list[Scored]) -> np.ndarray:
+        """The probability of each candidate (in ``ranked`` order) to be recommended first.
+
+        Thompson sampling over the estimates' uncertainty, made exact: ``DRAWS`` seeded draws define the
+        policy (a candidate's probability is the share of draws it wins), mixed with ``epsilon`` of
+        uniform choice so that every candidate keeps a chance (what unbiased offline evaluation needs).
+        """
+        n = len(ranked)
+        mu = np.array([s.score for s in ranked])
+        sd = (np.array([dict(s.parts).get("sd", 0.0) for s in ranked]) * self.temperature if self.thompson
+              else np.zeros(n))
+        wins = np.bincount((mu + sd * self._rng(need, "draws").standard_normal((DRAWS, n))).argmax(axis=1),
+                           minlength=n) / DRAWS
+        probs = (1.0 - self.epsilon) * wins + self.epsilon / n
+        return probs / probs.sum()
+
+    def explore(self, need: Need, ranked: list[Scored]) -> tuple[int, float]:
+        """Index of the first recommendation in ``ranked`` and the exact probability it had."""
+        probs = self.distribution(need, ranked)
+        pick = int(self._rng(need, "pick").choice(len(ranked), p=probs))
+        return pick, float(probs[pick])
+
+    def _rng(self, need: Need, purpose: str) -> np.random.Generator:
+        digest = hashlib.sha256(f"{self.seed}:{purpose}:{need.branch_id}:{need.period}:{need.topic}".encode()).digest()
+        return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def _note(topic: str, effect: float, n: int, names: dict | None) -> tuple[str, str]:
+    zh_name, en_name = (names or {}).get(topic, (topic, topic))
+    if n == 0:
+        return ("尚无本资源的采纳记录，按同类资源估计", "no adoptions of this resource yet: estimated from similar ones")
+    pct = effect * 100
+    verb_zh = "提升" if pct >= 0 else "下降"
+    return (f"在类似支部中采纳后{zh_name}平均{verb_zh}{abs(pct):.0f}%（参考线的百分比，{n}次采纳）",
+            f"after adoption in similar branches, {en_name} moved {pct:+.0f}% of the norm on average ({n} adoptions)")
+
+
+class RandomRanker:
+    """Uniform over the suitable candidates."""
+
+    name = "random"
+
+    def rank(self, need: Need, resources: Sequence[Resource]) -> list[Scored]:
+        return [Scored(r, 0.0) for r in resources]
+
+    def cache_key(self, need: Need) -> tuple | None:
+        return None
+
+    def explore(self, need: Need, ranked: list[Scored]) -> tuple[int, float]:
+        rng = random.Random(f"random:{need.branch_id}:{need.period}:{need.topic}")  # noqa: S311 -- not secret
+        return rng.randrange(len(ranked)), 1.0 / len(ranked)
+
+
+@dataclass
+class ExploringPrior:
+    """The prior, exploring as the learned policy does (with an empty model): how a service serves
+    before a model exists, and the learned policy before its first outcome."""
+
+    epsilon: float
+    seed: int
+    name: str = "prior"
+
+    def rank(self, need: Need, resources: Sequence[Resource]) -> list[Scored]:
+        return PriorRanker().rank(need, resources)
+
+    def cache_key(self, need: Need) -> tuple | None:
+        return None
+
+    def explore(self, need: Need, ranked: list[Scored]) -> tuple[int, float]:
+        return LearnedRanker(EffectivenessModel(), self.epsilon, self.seed, thompson=False).explore(need, ranked)
+
+
+__all__ = ["DRAWS", "ExploringPrior", "LearnedRanker", "RandomRanker"]

@@ -1,0 +1,68 @@
+"""Training: from decisions and the metrics that followed them to a fitted model.
+
+One path for every caller: ``model train`` (from the store or a closed loop's files) and the closed
+loop's monthly retraining both go through ``measurable`` and ``fit``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..engine.derive import derive_own
+from ..remedies.catalog import Catalog
+from ..rules.model import RuleSet
+from .estimator import EffectivenessModel
+from .features import training_frame
+from .outcomes import HORIZON, compute
+
+HOLDOUT_SHARE = 0.2  # the latest fifth of the months
+
+
+@dataclass
+class Training:
+    model: EffectivenessModel
+    outcomes: pd.DataFrame  # the measurable outcomes it learned from
+    X: pd.DataFrame
+    y: np.ndarray
+
+
+def measurable(log: pd.DataFrame, branch_metrics: pd.DataFrame, ruleset: RuleSet, derived: bool = False,
+               horizon: int = HORIZON) -> pd.DataFrame:
+    """Outcomes of the decisions that have one yet (a month after the decision or later), index reset.
+    ``branch_metrics``: reported indicators (``derived=True``: derived ones already added)."""
+    if log.empty:
+        return compute(log, branch_metrics, ruleset, horizon)
+    metrics = branch_metrics if derived else derive_own(branch_metrics, "branch", ruleset)
+    outcomes = compute(log, metrics, ruleset, horizon)
+    return outcomes[np.isfinite(outcomes["improvement"])].reset_index(drop=True)
+
+
+def fit(outcomes: pd.DataFrame, catalog: Catalog, model: EffectivenessModel | None = None) -> Training | None:
+    """The model fitted on measurable outcomes; None while there are none."""
+    if outcomes.empty:
+        return None
+    X, y = training_frame(outcomes, catalog)
+    return Training((model or EffectivenessModel()).fit(X, y), outcomes, X, y)
+
+
+def holdout(outcomes: pd.DataFrame, catalog: Catalog) -> dict:
+    """Fit on the earlier months, score on the latest fifth: correlation of predicted and measured."""
+    periods = sorted(set(outcomes["period"]))
+    if len(periods) < 3:
+        return {"note": "too few months for a holdout"}
+    X, y = training_frame(outcomes, catalog)
+    cut = periods[int(len(periods) * (1 - HOLDOUT_SHARE))]
+    train = (outcomes["period"] < cut).to_numpy()
+    m = EffectivenessModel().fit(X[train], y[train])
+    pred = m.predict(X[~train])
+    test = y[~train]
+    ok = np.isfinite(test)
+    corr = float(np.corrcoef(pred[ok], test[ok])[0, 1]) if ok.sum() > 2 else float("nan")
+    return {"from": cut, "rows": int((~train).sum()), "correlation": round(corr, 4),
+            "r2": round(float(m.score(X[~train][ok], test[ok])), 4) if ok.sum() > 2 else None}
+
+
+__all__ = ["HOLDOUT_SHARE", "Training", "fit", "holdout", "measurable"]

@@ -1,0 +1,68 @@
+"""The one period parser: ``YYYY-MM`` in ASCII digits, months as integers, calendar quarters and years.
+
+A period is stored and exchanged as text (``2025-03``); arithmetic uses a month index (year x 12 +
+month - 1), so that periods can be subtracted and compared. Every face (CSV, JSON, query strings, the
+command line) checks periods here, so that one rule decides what a period is: exactly seven ASCII
+characters, years 1900 to 2099 (``\\d`` would also take full-width digits, and ``$`` a trailing
+newline; neither is a period).
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import InputError, Problem
+
+PERIOD_RE = re.compile(r"(19|20)[0-9]{2}-(0[1-9]|1[0-2])", re.ASCII)  # use with fullmatch
+EXAMPLE = "2025-03"
+HINT = f"write it as YYYY-MM, e.g. {EXAMPLE}"
+
+
+def is_period(text: object) -> bool:
+    """True for a well-formed period (never raises)."""
+    return isinstance(text, str) and PERIOD_RE.fullmatch(text) is not None
+
+
+def parse_period(text: str) -> int:
+    """'YYYY-MM' -> a month index (year * 12 + month - 1); ValueError for anything else."""
+    if not is_period(text):
+        raise ValueError(f"bad period {text!r}: expected YYYY-MM, e.g. {EXAMPLE}")
+    return int(text[:4]) * 12 + int(text[5:7]) - 1
+
+
+def period_str(index: int) -> str:
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def period_month(index: int) -> int:
+    """The calendar month (1 to 12) of a month index."""
+    return index % 12 + 1
+
+
+def months_before(period: str, months: int, include: bool = True) -> list[str]:
+    """The ``months`` periods ending at ``period`` (with it) or just before it (without), oldest first."""
+    last = parse_period(period) - (0 if include else 1)
+    return [period_str(p) for p in range(last - months + 1, last + 1)]
+
+
+def quarter_start(index: int) -> int:
+    """Month index of the first month of the calendar quarter that holds ``index``."""
+    return index - (index % 12) % 3
+
+
+def year_start(index: int) -> int:
+    """Month index of January of the year that holds ``index``."""
+    return index - index % 12
+
+
+def check_period(value: object, *field: str | int) -> str:
+    """``value`` if it is a period, else InputError located at ``field`` (a field path such as
+    ``("query", "period")``; ``("period",)`` by default)."""
+    if is_period(value):
+        return value  # type: ignore[return-value]
+    shown = value if isinstance(value, str | int | float | None) else type(value).__name__
+    raise InputError(Problem(f"bad period {shown!r}"[:200], field=field or ("period",), suggestion=HINT))
+
+
+__all__ = ["EXAMPLE", "HINT", "PERIOD_RE", "check_period", "is_period", "months_before", "parse_period",
+           "period_month", "period_str", "quarter_start", "year_start"]

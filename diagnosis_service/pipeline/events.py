@@ -1,0 +1,114 @@
+"""Events: one subject's new values, stored and re-evaluated at once (the durable_rules path).
+
+A member's new lamp can change its branch's share of red members, so the branch is re-evaluated too.
+The subject is compared with the period's references: those kept with the period's diagnosis, or,
+when the rules changed since, recomputed once from the stored district and cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy.engine import Connection, Engine
+
+from ..data.rows import check_rows
+from ..data.sources import HISTORY_MONTHS
+from ..engine.findings import SubjectResult, clean_number
+from ..engine.references import PeriodReferences, period_references
+from ..errors import Conflict, InputError, NotFound, Problem
+from ..periods import HINT, is_period, months_before
+from ..store import metrics as metrics_store
+from ..store import results as results_store
+from .month import diagnose_month
+from .snapshot import Snapshot
+from .store_io import StoreSource, result_row
+
+FIELDS = ("subject", "id", "period", "values")
+
+
+def check_event(body: object) -> tuple[str, str, str, dict]:
+    """(subject, id, period, values) of an event body, or InputError naming every bad field."""
+    if not isinstance(body, dict):
+        raise InputError(Problem("the body must be an object: subject, id, period, values", field=()))
+    problems = [Problem(f"unknown field '{k}'", field=(str(k),), suggestion="fields: " + ", ".join(FIELDS))
+                for k in body if k not in FIELDS]
+    subject, sid, period, values = (body.get(k) for k in FIELDS)
+    if subject not in ("branch", "member"):
+        problems.append(Problem(f"subject must be 'branch' or 'member', got {subject!r}"[:200], field=("subject",)))
+    if not isinstance(sid, str) or not sid:
+        problems.append(Problem("id must be a branch or member id", field=("id",)))
+    if not is_period(period):
+        problems.append(Problem(f"bad period {period!r}"[:200], field=("period",), suggestion=HINT))
+    if not isinstance(values, dict) or not values:
+        problems.append(Problem("values must be a non-empty object of indicator: value", field=("values",)))
+    if problems:
+        raise InputError(problems)
+    return subject, sid, period, values
+
+
+def apply_event(snapshot: Snapshot, engine: Engine, body: object, actor: str, request_id: str | None = None) -> dict:
+    """POST /v1/events: store one subject's new values and re-evaluate it (and a member's branch)."""
+    subject, sid, period, values = check_event(body)
+    try:
+        (parsed,) = check_rows([{"period": period, **values}], subject, snapshot.ruleset.registry,
+                               file="values").values()
+    except InputError as exc:
+        raise InputError([Problem(p.message, field=("values", *((p.column,) if p.column else ())),
+                                  suggestion=p.suggestion) for p in exc.problems]) from None
+    with engine.begin() as conn:
+        if not metrics_store.known_ids(conn, subject, [sid]):
+            raise NotFound(Problem(f"unknown {subject} '{sid}'", field=("id",)))
+        run = results_store.latest_run(conn, period)
+        if run is None:
+            raise Conflict(Problem(f"period {period} has not been diagnosed", field=("period",),
+                                   suggestion="POST /v1/diagnoses first: events are evaluated against the period's "
+                                              "district references"))
+        row = {"period": period, metrics_store.KEYS[subject]: sid, **{k: parsed[k] for k in values}}
+        metrics_store.upsert_metrics(conn, subject, [row], source="event", actor=actor, request_id=request_id)
+        refs = references(snapshot, engine, run, period)
+        first = _reevaluate(snapshot, conn, subject, sid, period, refs, run["id"])
+        out = dict(first)
+        if subject == "member" and first["changed"]:
+            out["branch"] = _reevaluate(snapshot, conn, "branch", first["branch_id"], period, refs, run["id"])
+    return out
+
+
+def references(snapshot: Snapshot, engine: Engine, run: Mapping, period: str) -> PeriodReferences:
+    """The period's references for the snapshot's rules: stored with the run, recomputed if the rules changed."""
+    if run["ruleset_digest"] == snapshot.digest:
+        return PeriodReferences.from_json(period, run["summary"]["references"])
+    key = (period, snapshot.digest)
+    cached = snapshot.references.get(key)
+    if cached is None:
+        month = diagnose_month(StoreSource(engine).load(snapshot.ruleset.registry, period), snapshot, period)
+        cached = period_references(month.evaluator, period)
+        snapshot.references[key] = cached
+    return cached
+
+
+def _reevaluate(snapshot: Snapshot, conn: Connection, subject: str, sid: str, period: str, refs: PeriodReferences,
+                run_id: int) -> dict:
+    previous = results_store.result(conn, period, subject, sid)
+    history = metrics_store.subject_history(conn, subject, sid, months_before(period, HISTORY_MONTHS))
+    branch_id = metrics_store.member_branch(conn, sid) if subject == "member" else sid
+    info = metrics_store.branch(conn, branch_id) if branch_id else None
+    member_values = None
+    if subject == "branch":
+        share = results_store.red_member_share(conn, period, sid)
+        member_values = {period: {"red_member_share": share}} if share is not None else None
+    if not any(r["period"] == period for r in history):
+        raise Conflict(Problem(f"{subject} '{sid}' has no metrics for {period}", field=("period",)))
+    result: SubjectResult = snapshot.engine().evaluate(
+        subject, sid, period, history, refs, branch_type=info["type"] if info else None, branch_id=branch_id,
+        member_values=member_values, validate=False)
+    results_store.replace_result(conn, period, result_row(result), run_id)
+    before = previous["lamp"] if previous else None
+    return {"subject": subject, "id": sid, "branch_id": branch_id, "period": period, "lamp": result.lamp,
+            "previous_lamp": before, "changed": before != result.lamp,
+            "push": result.lamp == "red" and before != "red",
+            "findings": [f.as_dict() for f in result.findings],
+            **({"vanguard_points": clean_number(result.vanguard_points)} if subject == "member" else
+               {"weaknesses": result.weaknesses})}
+
+
+__all__ = ["apply_event", "check_event", "references"]

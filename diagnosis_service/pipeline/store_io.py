@@ -1,0 +1,84 @@
+"""The store as a source of months and as their sink: datasets from its rows, results into its rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Connection, Engine
+
+from ..data.model import Dataset
+from ..data.sources import HISTORY_MONTHS
+from ..engine.findings import SubjectResult, clean_number
+from ..periods import months_before, parse_period
+from ..rules.model import Registry
+from ..store import metrics as metrics_store
+from ..store import results as results_store
+from .month import Month, summary_json
+from .snapshot import Snapshot
+
+
+class StoreSource:
+    """Organisations and metrics stored by ``import`` and ``PUT /v1/periods/{period}/metrics``."""
+
+    name = "store"
+
+    def __init__(self, engine: Engine | Connection):
+        self.engine = engine
+
+    def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS) -> Dataset:
+        if isinstance(self.engine, Connection):
+            return dataset_from_rows(self.engine, registry, period, months)
+        with self.engine.connect() as conn:
+            return dataset_from_rows(conn, registry, period, months)
+
+
+def dataset_from_rows(conn: Connection, registry: Registry, period: str | None,
+                      months: int = HISTORY_MONTHS) -> Dataset:
+    """Every organisation and the ``months`` months up to ``period`` (every stored month without one)."""
+    wanted = months_before(period, months) if period else metrics_store.periods(conn)
+    branch_rows, member_rows = metrics_store.profiles(conn)
+    branch_frame = pd.DataFrame(branch_rows, columns=["branch_id", "name", "type", "street"])
+    member_frame = pd.DataFrame(member_rows, columns=["member_id", "branch_id", "name"])
+    frames = {}
+    for subject in ("branch", "member"):
+        key = metrics_store.KEYS[subject]
+        reported = [i.id for i in registry.reported(subject)]
+        rows = metrics_store.metric_rows(conn, subject, reported, wanted)
+        frame = pd.DataFrame(rows, columns=["period", key, *reported])
+        matrix = frame[reported].to_numpy(dtype=float, na_value=np.nan) if len(frame) else np.empty((0, len(reported)))
+        out = pd.DataFrame(matrix, columns=reported)
+        out.insert(0, key, frame[key].to_numpy(dtype=object))
+        out.insert(0, "period", frame["period"].to_numpy(dtype=object))
+        pidx = {p: parse_period(p) for p in set(frame["period"])}
+        out.insert(0, "pidx", np.array([pidx[p] for p in frame["period"]], dtype=np.int64))
+        # Sorted here, not by the database: its collation may order ids differently from Python.
+        frames[subject] = out.sort_values(["pidx", key], kind="stable").reset_index(drop=True)
+    return Dataset(branch_frame.set_index("branch_id"), member_frame.set_index("member_id"), frames["branch"],
+                   frames["member"], source="store")
+
+
+def result_row(result: SubjectResult) -> dict:
+    """What the store keeps of one result: the columns it queries by, and the JSON line itself."""
+    return {"subject": result.subject, "subject_id": result.id,
+            "branch_id": result.id if result.subject == "branch" else (result.branch_id or ""), "lamp": result.lamp,
+            "vanguard_points": clean_number(result.vanguard_points),
+            "vanguard_points_ytd": clean_number(result.vanguard_points_ytd), "body": result.to_json()}
+
+
+class StoreSink:
+    """Keeps a month as the period's stored run: every result, and the summary later steps need."""
+
+    def __init__(self, engine: Engine, snapshot: Snapshot, actor: str):
+        self.engine = engine
+        self.snapshot = snapshot
+        self.actor = actor
+
+    def keep(self, month: Month) -> int:
+        rows = [result_row(r) for r in month.branches] + [result_row(r) for r in month.members]
+        with self.engine.begin() as conn:
+            return results_store.save_run(conn, month.period, rows, version=self.snapshot.version or 0,
+                                          digest=self.snapshot.digest, summary=summary_json(month.summary()),
+                                          actor=self.actor)
+
+
+__all__ = ["StoreSink", "StoreSource", "dataset_from_rows", "result_row"]

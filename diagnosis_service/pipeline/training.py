@@ -1,0 +1,50 @@
+"""The effectiveness model's inputs, from where they are kept: the store, or a directory of logs.
+
+Both give the decisions (``learning.decisions``) and the branch metrics that followed them; training,
+evaluation and the closed loop then share ``learning.train`` and ``learning.evaluate``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from ..errors import InputError, Problem
+from ..learning.decisions import decisions
+from ..learning.outcomes import BASELINE, HORIZON
+from ..periods import period_str
+from ..rules.model import RuleSet
+from ..store import metrics as metrics_store
+from ..store import served as served_store
+from .store_io import dataset_from_rows
+
+LOG_FILE = "log.csv"
+METRICS_FILE = "branch_metrics.csv"
+
+
+def from_store(engine: Engine, ruleset: RuleSet) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(decisions, reported branch metrics from the first decision's baseline to its last's outcome)."""
+    with engine.connect() as conn:
+        branches, _ = metrics_store.profiles(conn)
+        log = decisions(served_store.first_items(conn), served_store.feedback_given(conn),
+                        {b: (btype, street) for b, _name, btype, street in branches})
+        if log.empty:
+            return log, pd.DataFrame(columns=["pidx", "branch_id"])
+        # From the first decision's baseline (BASELINE months up to it) to the last one's outcome.
+        first, last = int(log["pidx"].min()) - (BASELINE - 1), int(log["pidx"].max()) + HORIZON
+        dataset = dataset_from_rows(conn, ruleset.registry, period_str(last), months=last - first + 1)
+    return log, dataset.branch_metrics
+
+
+def from_dir(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(decisions, branch metrics) written by ``simulate loop --out``."""
+    directory = Path(directory)
+    if not (directory / LOG_FILE).exists():
+        raise InputError(Problem(f"{directory} has no {LOG_FILE} (write one with simulate loop --out)",
+                                 file=str(directory)))
+    return pd.read_csv(directory / LOG_FILE, keep_default_na=True), pd.read_csv(directory / METRICS_FILE)
+
+
+__all__ = ["from_dir", "from_store"]

@@ -1,0 +1,65 @@
+"""What was prescribed to which branch for which weakness, and when: not to prescribe it again too soon."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from ..errors import InputError, Problem
+from ..periods import parse_period
+
+
+class History:
+    """Which resources were prescribed to which branch for which topic, by month."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], dict[str, int]] = {}
+
+    def add(self, branch_id: str, period: str, topic: str, resource_id: str) -> None:
+        self.add_month(branch_id, parse_period(period), topic, resource_id)
+
+    def add_month(self, branch_id: str, pidx: int, topic: str, resource_id: str) -> None:
+        months = self._seen.setdefault((branch_id, topic), {})
+        months[resource_id] = max(months.get(resource_id, pidx), pidx)
+
+    def update(self, other: History) -> None:
+        for (branch_id, topic), seen in other._seen.items():
+            for resource_id, pidx in seen.items():
+                self.add_month(branch_id, pidx, topic, resource_id)
+
+    def recent(self, branch_id: str, topic: str, period: str, months: int) -> set[str]:
+        """Resources prescribed in the ``months`` months before ``period`` (not counting it)."""
+        pidx = parse_period(period)
+        seen = self._seen.get((branch_id, topic), {})
+        return {rid for rid, p in seen.items() if pidx - months <= p < pidx}
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._seen.values())
+
+    @classmethod
+    def from_lines(cls, lines: Iterable[str], file: str) -> History:
+        """Read earlier ``diagnose`` output (JSON Lines): the branch objects' prescriptions."""
+        history = cls()
+        problems = []
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                if obj.get("subject") != "branch":
+                    continue
+                branch_id, period = obj["id"], obj["period"]
+                parse_period(period)
+                for p in obj.get("prescriptions", []):
+                    history.add(branch_id, period, p["topic"], p["resource_id"])
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                problems.append(Problem(f"not a diagnose output line ({exc.__class__.__name__}: {exc})", file=file,
+                                        line=n, suggestion="pass files written by `diagnose --out`"))
+                if len(problems) >= 20:
+                    break
+        if problems:
+            raise InputError(problems)
+        return history
+
+
+__all__ = ["History"]

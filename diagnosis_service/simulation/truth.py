@@ -1,0 +1,110 @@
+"""The hidden truth of the closed loop, and the policies that read it or need no model.
+
+``Truth`` holds each resource's true quality and adoption behaviour (seeded); only the simulator and
+the ``oracle`` policy read it. See ``loop`` for how it acts on the district.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..periods import parse_period
+from ..remedies.catalog import Catalog, Resource
+from ..remedies.ranking import Need, PriorRanker, Scored
+
+if TYPE_CHECKING:
+    from .adjust import Adjuster
+
+
+class Truth:
+    """Hidden effects and adoption behaviour. Read by the simulator and the oracle only."""
+
+    KIND_ADOPTION = {"activity": 0.65, "lesson": 0.55, "video": 0.6, "lecturer": 0.45, "base": 0.4}
+
+    def __init__(self, catalog: Catalog, types: Sequence[str], seed: int):
+        rng = np.random.default_rng(seed + 104_729)
+        self.quality: dict[str, float] = {}
+        self.adopt_tweak: dict[str, float] = {}
+        self.new: set[str] = set()
+        for r in catalog.resources:
+            u = rng.random()
+            if u < 0.2:
+                q = abs(rng.normal(0.0, 0.03))  # useless
+            elif u < 0.9:
+                q = rng.gamma(4.0, 0.1)  # mean 0.4: closes 40% of the gap to the norm
+            else:
+                q = rng.uniform(0.8, 1.2)  # excellent
+            if r.kind == "video" and rng.random() < 0.3:
+                q = 0.0  # watched, not acted on
+            if rng.random() < 0.1:
+                self.new.add(r.id)
+                q = max(q, rng.uniform(0.6, 1.0))
+            self.quality[r.id] = float(q)
+            self.adopt_tweak[r.id] = float(rng.uniform(-0.15, 0.15))
+        self.kind_type = {(k, t): float(rng.uniform(0.5, 1.5)) for k in self.KIND_ADOPTION for t in types}
+        self.adopt_type = {(k, t): float(np.clip(a * rng.uniform(0.8, 1.2), 0.05, 0.95))
+                           for k, a in self.KIND_ADOPTION.items() for t in types}
+        self.topics = {r.id: r.topics for r in catalog.resources}
+        self.kinds = {r.id: r.kind for r in catalog.resources}
+
+    def effect(self, resource_id: str, topic: str, branch_type: str, indicator: str) -> float:
+        if indicator == "red_member_share":
+            return 0.0
+        topics = self.topics[resource_id]
+        fit = 1.0 if topics[0] == topic else (0.5 if topic in topics else 0.0)
+        return self.quality[resource_id] * fit * self.kind_type.get((self.kinds[resource_id], branch_type), 1.0)
+
+    def adoption(self, resource_id: str, branch_type: str) -> float:
+        base = self.adopt_type.get((self.kinds[resource_id], branch_type), 0.5)
+        return float(np.clip(base + self.adopt_tweak[resource_id], 0.02, 0.98))
+
+    def value(self, resource_id: str, need: Need) -> float:
+        """Expected nominal improvement of recommending this resource first."""
+        return self.adoption(resource_id, need.branch_type) * self.effect(resource_id, need.topic, need.branch_type,
+                                                                           need.indicator)
+
+    def true_value(self, resource_id: str, need: Need, adjust: Adjuster | None) -> float:
+        """Expected realized improvement of recommending it first, given the district's metrics."""
+        effect = self.effect(resource_id, need.topic, need.branch_type, need.indicator)
+        if adjust is not None:
+            effect = adjust.realized(need.branch_id, need.indicator, parse_period(need.period), effect, need.reference,
+                                     need.value)
+        return self.adoption(resource_id, need.branch_type) * effect
+
+
+@dataclass
+class PopularityRanker:
+    """The resources adopted most often so far (ties: the prior)."""
+
+    adoptions: Counter = field(default_factory=Counter)
+    name: str = "popularity"
+
+    def rank(self, need: Need, resources: Sequence[Resource]) -> list[Scored]:
+        prior = {s.resource.id: s.score for s in PriorRanker().rank(need, resources)}
+        return [Scored(r, self.adoptions[r.id] + prior[r.id] / 10) for r in resources]
+
+    def cache_key(self, need: Need) -> tuple | None:
+        return None
+
+
+@dataclass
+class OracleRanker:
+    """Knows the truth: the best possible first recommendation (adoption x realized effect)."""
+
+    truth: Truth
+    adjust: Adjuster | None = None
+    name: str = "oracle"
+
+    def rank(self, need: Need, resources: Sequence[Resource]) -> list[Scored]:
+        return [Scored(r, self.truth.true_value(r.id, need, self.adjust)) for r in resources]
+
+    def cache_key(self, need: Need) -> tuple | None:
+        return None
+
+
+__all__ = ["OracleRanker", "PopularityRanker", "Truth"]

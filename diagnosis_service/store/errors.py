@@ -1,0 +1,36 @@
+"""Database failures as the operator should read them: one line saying what is wrong and what fixes it."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
+
+from ..errors import Problem, StoreError
+
+UPGRADE = "run `diagnosis-service db upgrade`"
+
+
+def describe(exc: BaseException, url: str = "") -> StoreError:
+    """A StoreError for a failure of the database or its driver (``url`` shown without its password)."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    lowered = text.lower()
+    where = f" ({url})" if url else ""
+    if isinstance(exc, NoSuchModuleError) or "can't load plugin" in lowered:
+        return StoreError(Problem(f"DATABASE_URL{where} names a database driver that is not installed",
+                                  suggestion="use sqlite:///PATH or postgresql+psycopg2://USER@HOST:PORT/DB"))
+    if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
+        return StoreError(Problem(f"the database{where} has no schema", suggestion=UPGRADE))
+    if "database" in lowered and "does not exist" in lowered:
+        return StoreError(Problem(f"the database named in DATABASE_URL{where} does not exist",
+                                  suggestion="create it (e.g. createdb NAME), or fix DATABASE_URL"))
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated or any(
+            k in lowered for k in ("could not connect", "connection refused", "unable to open database",
+                                   "timeout expired", "server closed the connection", "could not translate host")):
+        return StoreError(Problem(f"cannot reach the database{where}: {text[:200]}",
+                                  suggestion="check that it runs and that DATABASE_URL is right"))
+    if "canceling statement due to statement timeout" in lowered or "database is locked" in lowered:
+        return StoreError(Problem(f"the database{where} is too slow to answer: {text[:200]}",
+                                  suggestion="try again in a moment"))
+    return StoreError(Problem(f"the database{where} failed: {exc.__class__.__name__}: {text[:200]}"))
+
+
+__all__ = ["SQLAlchemyError", "describe"]

@@ -1,0 +1,118 @@
+"""The command line as a new user meets it: simulate, diagnose, report, explain, rule tests."""
+
+import json
+import shutil
+
+from diagnosis_service.cli import main
+from tests.support.paths import RULES
+
+
+def test_simulate_is_deterministic_for_a_seed(runner, tmp_path):
+    args = ["simulate", "--branches", "20", "--members", "200", "--months", "3", "--end", "2025-03"]
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        result = runner.invoke(main, args + ["--seed", str(seed), "--out", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        assert "20 branches, 200 members, 3 months (2025-01 to 2025-03)" in result.stdout
+    for file in ("branches.csv", "members.csv", "branch_metrics.csv", "member_metrics.csv"):
+        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
+    assert (tmp_path / "a" / "member_metrics.csv").read_bytes() != (tmp_path / "c" / "member_metrics.csv").read_bytes()
+
+
+def test_simulate_rejects_bad_sizes(runner, tmp_path):
+    result = runner.invoke(main, ["simulate", "--out", str(tmp_path / "x"), "--branches", "10", "--members", "5"])
+    assert result.exit_code == 2 and "--members: must be at least the number of branches" in result.output
+    result = runner.invoke(main, ["simulate", "--out", str(tmp_path / "x"), "--end", "2025-13"])
+    assert result.exit_code == 2 and "bad period" in result.output
+
+
+def test_diagnose_writes_identical_json_lines(runner, small_district, tmp_path):
+    outs = []
+    for name in ("one.jsonl", "two.jsonl"):
+        out = tmp_path / name
+        result = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", "2025-12",
+                                      "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+    objects = [json.loads(line) for line in outs[0].decode("utf-8").splitlines()]
+    subjects = [o["subject"] for o in objects]
+    assert subjects == sorted(subjects), "all branches first, then all members"
+    branches = [o for o in objects if o["subject"] == "branch"]
+    members = [o for o in objects if o["subject"] == "member"]
+    assert len(branches) == 60 and [b["id"] for b in branches] == sorted(b["id"] for b in branches)
+    assert all(o["period"] == "2025-12" for o in objects)
+    assert {b["lamp"] for b in branches} <= {"red", "yellow", "green"}
+    assert all(isinstance(m["vanguard_points"], (int, float)) for m in members)
+
+
+def test_diagnose_summary_in_chinese_and_english(runner, small_district):
+    zh = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", "2025-12"])
+    assert zh.exit_code == 0, zh.output
+    assert "支部亮灯：红灯" in zh.stdout and "主要短板（支部数）" in zh.stdout
+    en = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", "2025-12", "--lang", "en"])
+    assert "Branch lamps: red" in en.stdout and "Top weaknesses (branches)" in en.stdout
+
+
+def test_diagnose_bad_period(runner, small_district):
+    result = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", "2025-1"])
+    assert result.exit_code == 2 and "bad period '2025-1'" in result.stderr
+    result = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", "2030-01"])
+    assert result.exit_code == 2
+    assert "no data for period 2030-01 (periods in the data: 2025-01 to 2025-12)" in result.stderr
+
+
+def test_explain_says_why(runner, small_district):
+    result = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", "2025-12",
+                                  "--explain", "B00002", "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.startswith("Rules for B00002 in 2025-12")
+    assert "theory_study_below_average [yellow]" in out
+    assert "2025-12: theory_study_sessions = " in out and "< district mean = " in out
+    assert "2025-11: org_life_sessions = " in out, "the two-month rule shows both months"
+    result = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", "2025-12",
+                                  "--explain", "NOPE"])
+    assert result.exit_code == 2 and "no branch or member 'NOPE'" in result.output
+
+
+def test_branch_report_in_both_languages(runner, small_district):
+    zh = runner.invoke(main, ["report", "--data", str(small_district), "--period", "2025-12", "--branch", "B00002"])
+    assert zh.exit_code == 0, zh.output
+    assert zh.stdout.startswith("支部党建诊疗报告 · ") and "亮灯：" in zh.stdout and "\n党员情况\n" in zh.stdout and "药方（推荐资源）" in zh.stdout
+    en = runner.invoke(main, ["report", "--data", str(small_district), "--period", "2025-12", "--branch", "B00002",
+                              "--lang", "en"])
+    assert en.stdout.startswith("Branch diagnosis report · ") and "Vanguard points:" in en.stdout
+    bad = runner.invoke(main, ["report", "--data", str(small_district), "--period", "2025-12", "--branch", "B0"])
+    assert bad.exit_code == 2 and "no branch 'B0'" in bad.output
+
+
+def test_rules_test_command_passes_and_fails_with_a_diff(runner, tmp_path):
+    result = runner.invoke(main, ["rules", "test", "--rules", str(RULES)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.rstrip().endswith(" passed, 0 failed")
+    copy = tmp_path / "rules"
+    shutil.copytree(RULES, copy)
+    test_file = copy / "tests" / "member_lamps_test.yaml"
+    text = test_file.read_text(encoding="utf-8")
+    test_file.write_text(text.replace("M6: {lamp: red", "M6: {lamp: green", 1), encoding="utf-8")
+    result = runner.invoke(main, ["rules", "test", "--rules", str(copy)])
+    assert result.exit_code == 1
+    assert "FAIL " in result.stdout and "-  lamp: green" in result.stdout and "+  lamp: red" in result.stdout
+    assert result.stdout.rstrip().endswith(" passed, 1 failed")
+
+
+def test_rules_test_reports_bad_test_files(runner, tmp_path):
+    copy = tmp_path / "rules"
+    shutil.copytree(RULES, copy)
+    (copy / "tests" / "broken_test.yaml").write_text(
+        "tests:\n  - name: bad\n    period: 2025-06\n    branches: {B1: {series: {theory_study_sesions: '1'}}}\n"
+        "    expect: {branches: {B1: {lamp: green}}}\n", encoding="utf-8")
+    result = runner.invoke(main, ["rules", "test", "--rules", str(copy), str(copy / "tests" / "broken_test.yaml")])
+    assert result.exit_code == 1
+    assert "broken_test.yaml:2: bad" in result.stdout and "theory_study_sesions" in result.stdout
+
+
+def test_help_and_version(runner):
+    result = runner.invoke(main, ["--help"])
+    assert result.exit_code == 0 and "diagnose" in result.stdout and "simulate" in result.stdout
+    assert runner.invoke(main, ["--version"]).stdout.startswith("diagnosis-service, version ")

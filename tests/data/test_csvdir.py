@@ -1,0 +1,135 @@
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from diagnosis_service.cli import main
+from diagnosis_service.data.csvdir import load_dir
+from diagnosis_service.errors import InputError
+
+
+def read_rows(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.reader(fh))
+
+
+def edit_cell(path: Path, line: int, column: str, value: str) -> None:
+    """Set one cell, addressed as an editor would: line number (header = 1) and column name."""
+    rows = read_rows(path)
+    rows[line - 1][rows[0].index(column)] = value
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    path.write_text(buf.getvalue(), encoding="utf-8")
+
+
+def problems_of(directory: Path, registry) -> list[str]:
+    with pytest.raises(InputError) as exc:
+        load_dir(directory, registry)
+    assert exc.value.exit_code == 2
+    return [str(p) for p in exc.value.problems]
+
+
+def test_clean_directory_loads(small_district, ruleset):
+    ds = load_dir(small_district, ruleset.registry)
+    assert len(ds.branches) == 60 and len(ds.members) == 900
+    assert ds.periods()[0] == "2025-01" and ds.periods()[-1] == "2025-12"
+    assert ds.member_metrics["study_test_score"].isna().any(), "empty cells are missing values"
+
+
+@pytest.mark.parametrize(("file", "line", "column", "value", "expected"), [
+    ("member_metrics.csv", 5, "dues_paid", "yes", "member_metrics.csv:5:dues_paid: bad number 'yes' for dues_paid"),
+    ("member_metrics.csv", 5, "dues_paid", "NA", "member_metrics.csv:5:dues_paid: bad number 'NA'"),
+    ("member_metrics.csv", 7, "dues_paid", "2", "member_metrics.csv:7:dues_paid: dues_paid = 2 is out of range (flag: 0 to 1)"),
+    ("branch_metrics.csv", 3, "dues_on_time_rate", "100.5", "branch_metrics.csv:3:dues_on_time_rate: dues_on_time_rate = 100.5 is out of range"),
+    ("branch_metrics.csv", 4, "group_meetings", "-1", "branch_metrics.csv:4:group_meetings: group_meetings = -1 is out of range"),
+    ("branch_metrics.csv", 4, "group_meetings", "1.5", "branch_metrics.csv:4:group_meetings: group_meetings = 1.5 must be a whole number"),
+    ("branch_metrics.csv", 4, "star_rating", "0", "branch_metrics.csv:4:star_rating: star_rating = 0 is out of range (rating: 1 to 5)"),
+    ("branch_metrics.csv", 6, "branch_id", "B99999", "branch_metrics.csv:6:branch_id: unknown branch 'B99999'"),
+    ("member_metrics.csv", 9, "member_id", "M999999", "member_metrics.csv:9:member_id: unknown member 'M999999'"),
+    ("branch_metrics.csv", 2, "period", "2025-13", "branch_metrics.csv:2:period: bad period '2025-13' (write it as YYYY-MM"),
+    ("member_metrics.csv", 2, "period", "2025/03", "member_metrics.csv:2:period: bad period '2025/03'"),
+    ("members.csv", 4, "branch_id", "B77777", "members.csv:4:branch_id: unknown branch 'B77777'"),
+    ("branches.csv", 3, "type", "factory", "branches.csv:3:type: type 'factory' is not valid (one of village"),
+    ("branches.csv", 3, "branch_id", "B00001", "branches.csv:3:branch_id: duplicate branch_id 'B00001' (first at line 2)"),
+    ("branches.csv", 3, "name", "", "branches.csv:3:name: name is empty"),
+])
+def test_each_kind_of_bad_cell_is_located(district_copy, ruleset, file, line, column, value, expected):
+    edit_cell(district_copy / file, line, column, value)
+    problems = problems_of(district_copy, ruleset.registry)
+    assert any(p.startswith(str(district_copy / expected.split(":")[0]) + ":" + ":".join(expected.split(":")[1:]))
+               for p in problems), problems
+
+
+def test_duplicate_rows_and_header_problems(district_copy, ruleset):
+    path = district_copy / "branch_metrics.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = lines[0].replace("theory_study_sessions", "theory_study_sesions") + ",org_life_sessions"
+    body = [line + "," for line in lines[1:]] + [lines[3] + ","]
+    path.write_text("\n".join([header] + body) + "\n", encoding="utf-8")
+    problems = problems_of(district_copy, ruleset.registry)
+    name = str(path)
+    assert f"{name}:1:theory_study_sesions: unknown column 'theory_study_sesions' (did you mean 'theory_study_sessions'?)" in problems
+    assert f"{name}:1:theory_study_sessions: missing column 'theory_study_sessions'" in problems
+    assert any(p.startswith(f"{name}:1:org_life_sessions: 'org_life_sessions' is derived by the service") for p in problems)
+
+
+def test_duplicate_key_row(district_copy, ruleset):
+    path = district_copy / "member_metrics.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(lines + [lines[10]]) + "\n", encoding="utf-8")
+    problems = problems_of(district_copy, ruleset.registry)
+    member = lines[10].split(",")[1]
+    assert f"{path}:{len(lines) + 1}:member_id: duplicate row for member_id '{member}' in period 2025-01 " \
+           f"(one row per subject and period)" in problems
+
+
+def test_every_problem_in_every_file_is_listed(district_copy, ruleset):
+    edit_cell(district_copy / "member_metrics.csv", 5, "dues_paid", "7")
+    edit_cell(district_copy / "member_metrics.csv", 8, "volunteer_hours", "lots")
+    edit_cell(district_copy / "branch_metrics.csv", 2, "period", "bad")
+    edit_cell(district_copy / "branches.csv", 2, "type", "")
+    problems = problems_of(district_copy, ruleset.registry)
+    assert len(problems) == 4, problems
+
+
+def test_line_numbers_follow_quoted_cells_over_several_lines(district_copy, ruleset):
+    edit_cell(district_copy / "branches.csv", 2, "name", "第一行\n第二行")
+    edit_cell(district_copy / "branches.csv", 5, "type", "bogus")
+    problems = problems_of(district_copy, ruleset.registry)
+    assert any(p.startswith(f"{district_copy / 'branches.csv'}:6:type:") for p in problems), problems
+
+
+def test_missing_files_not_utf8_and_empty(district_copy, ruleset):
+    (district_copy / "members.csv").unlink()
+    (district_copy / "branch_metrics.csv").write_bytes("period,branch_id\n2025-01,\xff\n".encode("latin-1"))
+    (district_copy / "member_metrics.csv").write_text("", encoding="utf-8")
+    problems = problems_of(district_copy, ruleset.registry)
+    assert any("members.csv: file not found" in p for p in problems)
+    assert any("branch_metrics.csv: not UTF-8 text" in p for p in problems)
+    assert any("member_metrics.csv:1: file is empty" in p for p in problems)
+
+
+def test_cli_exit_2_and_nothing_written(district_copy, tmp_path, runner):
+    edit_cell(district_copy / "member_metrics.csv", 5, "dues_paid", "9")
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(main, ["diagnose", "--data", str(district_copy), "--period", "2025-12", "--out", str(out)])
+    assert result.exit_code == 2
+    assert f"{district_copy / 'member_metrics.csv'}:5:dues_paid: dues_paid = 9 is out of range" in result.stderr
+    assert "nothing was written" in result.stderr
+    assert not out.exists()
+    out.write_text("previous results\n", encoding="utf-8")
+    result = runner.invoke(main, ["diagnose", "--data", str(district_copy), "--period", "2025-12", "--out", str(out)])
+    assert result.exit_code == 2 and out.read_text(encoding="utf-8") == "previous results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out.jsonl"], "no temp file left behind"
+
+
+def test_empty_cell_is_missing_never_guessed(district_copy, ruleset):
+    path = district_copy / "branch_metrics.csv"
+    rows = read_rows(path)
+    target = next(i for i, r in enumerate(rows) if r[0] == "2025-12" and r[1] == "B00003") + 1
+    edit_cell(path, target, "theory_study_sessions", "")
+    ds = load_dir(district_copy, ruleset.registry)
+    value = ds.branch_metrics.query("period == '2025-12' and branch_id == 'B00003'")["theory_study_sessions"]
+    assert np.isnan(value.iloc[0])

@@ -1,0 +1,67 @@
+"""The effectiveness model: scikit-learn's estimator contract, cold start, training frames and model files."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from diagnosis_service.errors import ModelError
+from diagnosis_service.learning.estimator import EffectivenessModel
+from diagnosis_service.learning.features import FEATURES, training_frame
+from diagnosis_service.learning.outcomes import compute
+from diagnosis_service.learning.persist import load, save
+from tests.support.learning import frame, log_row, metrics
+
+
+def test_the_estimator_contract():
+    X, y, true = frame()
+    model = EffectivenessModel(prior_strength=3.0)
+    assert model.get_params() == {"prior_strength": 3.0, "adoption_strength": 10.0, "ridge_alpha": 2.0}
+    assert not any(k.endswith("_") for k in vars(model)), "no learned state before fit"
+    assert model.fit(X, y) is model
+    assert model.n_features_in_ == len(FEATURES) and list(model.feature_names_in_) == list(FEATURES)
+    twin = clone(model)
+    assert twin.get_params() == model.get_params() and not hasattr(twin, "coef_")
+    effects = dict(zip(X["resource_id"], model.predict_effect(X), strict=True))
+    assert effects["BASE01"] > effects["LEC001"] > effects["VID001"] > effects["BASE02"] - 0.05
+    pred = model.predict(X)
+    assert pred.shape == (len(X),) and np.all(np.isfinite(pred))
+    assert model.score(X, y) > 0.2  # R2 of the expected value: bounded by whether each list was adopted
+    with pytest.raises(ValueError, match="lacks columns"):
+        EffectivenessModel().fit(X.drop(columns=["adopted"]), y)
+
+def test_a_new_resource_starts_at_its_kind_average():
+    X, y, _ = frame()
+    model = EffectivenessModel().fit(X, y)
+    new = X.iloc[:1].assign(resource_id="BASE99", kind="base")
+    bases = X[X["kind"] == "base"].iloc[:1]
+    assert model.evidence("BASE99") == 0 and model.uncertainty("BASE99") > model.uncertainty("BASE01")
+    kind_only = model.predict_effect(new)[0]
+    assert min(model.predict_effect(bases.assign(resource_id="BASE01"))[0],
+               model.predict_effect(bases.assign(resource_id="BASE02"))[0]) <= kind_only + 1e-9
+
+def test_save_load_and_incompatible_files(tmp_path):
+    X, y, _ = frame()
+    model = EffectivenessModel().fit(X, y)
+    path = save(model, tmp_path / "m.json", {"note": "test"})
+    back, card = load(path)
+    assert card == {"note": "test"} and json.loads((tmp_path / "m.card.json").read_text()) == card
+    assert np.allclose(back.predict(X), model.predict(X))
+    doc = json.loads(path.read_text())
+    doc["libraries"]["scikit-learn"] = "0.1.0"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ModelError, match="trained with scikit-learn 0.1.0"):
+        load(path)
+    path.write_text('{"format": 99}')
+    with pytest.raises(ModelError, match="incompatible model format 99"):
+        load(path)
+    with pytest.raises(ModelError, match="no trained model"):
+        load(tmp_path / "missing.json")
+
+def test_training_frame_clips_and_marks_adoption(ruleset, catalog):
+    log = pd.DataFrame([log_row("A", "adopted"), log_row("B", "declined")])
+    out = compute(log, metrics({"A": [1, 30, 30, 30], "B": [1, 1, 1, 1]}), ruleset)
+    X, y = training_frame(out, catalog)
+    assert list(X["adopted"]) == [True, False] and y[0] == 2.0 and bool(X["main_topic"].iloc[0])

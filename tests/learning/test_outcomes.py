@@ -1,0 +1,81 @@
+"""Outcomes of served prescriptions on hand-made cases: against non-adopters, by the rule's direction, with other remedies and the baseline accounted for."""
+
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from diagnosis_service.learning.outcomes import compute
+from tests.support.learning import log_row, metrics
+
+
+def test_outcome_is_the_change_against_comparable_non_adopters(ruleset):
+    log = pd.DataFrame([log_row("A", "adopted"), log_row("B", "declined"), log_row("C", "ignored"),
+                        log_row("D", "completed", value=0.0, reference=4.0)])
+    m = metrics({"A": [1, 3, 3, 3], "B": [1, 1, 2, 1], "C": [1, 2, 2, 2], "D": [0, 2, 2, 2]})
+    out = compute(log, m, ruleset, horizon=3).set_index("branch_id")
+    # A: own change 2; control (B, C): mean of (1/3, 1) = 2/3; gap |2 - 1| = 1.
+    assert out.loc["A", "own_change"] == pytest.approx(2.0)
+    assert out.loc["A", "control_change"] == pytest.approx(2 / 3)
+    assert out.loc["A", "improvement"] == pytest.approx(4 / 3)
+    # D (completed counts as adopted): own 2, same control, gap 4 -> (2 - 2/3) / 4.
+    assert out.loc["D", "improvement"] == pytest.approx((2 - 2 / 3) / 4)
+    assert list(out["adopted"]) == [True, False, False, True]
+    # Declined and ignored stay apart.
+    assert set(out["status"]) == {"adopted", "declined", "ignored", "completed"}
+
+def test_outcomes_follow_the_rule_direction_and_need_later_months(ruleset):
+    # A "greater than" rule: lower is better (no such shipped branch rule: use a made-up one by id).
+    log = pd.DataFrame([log_row("A", "adopted"), log_row("B", "declined")])
+    m = metrics({"A": [1], "B": [1]})  # no later month
+    out = compute(log, m, ruleset, horizon=3)
+    assert out["improvement"].isna().all()
+    m2 = metrics({"A": [1, 3], "B": [1, 1]})
+    out2 = compute(log, m2, ruleset, horizon=3)
+    assert out2.set_index("branch_id").loc["A", "improvement"] == pytest.approx(2.0)
+
+def overlapping_district(n=600, months=14, effect=0.5, seed=0, levels=0.0):
+    """Every branch weak every month (gap 1); a secretary who did not adopt last month adopts more often
+    this month, so the non-adopters' later months carry more remedies than the adopters': the bias
+    an outcome must not have. Each adopted remedy lifts the next three months by ``effect``."""
+    rng = np.random.default_rng(seed)
+    base = 2025 * 12
+    values = rng.normal(0.0, levels, (n, 1)) + rng.normal(0.0, 0.4, (n, months))  # a level per branch + noise
+    adopted = np.zeros((n, months), dtype=bool)
+    for t in range(3, months - 3):
+        adopted[:, t] = rng.random(n) < np.where(adopted[:, t - 1], 0.25, 0.75)
+        for h in (1, 2, 3):
+            values[adopted[:, t], t + h] += effect
+    log = [{**log_row(f"B{b:04d}", "adopted" if adopted[b, t] else rng.choice(["declined", "ignored"]),
+                      value=values[b, t], reference=values[b, t] + 1.0),
+            "period": f"2025-{t + 1:02d}" if t < 12 else f"2026-{t - 11:02d}", "pidx": base + t}
+           for b in range(n) for t in range(3, months - 3)]
+    rows = [{"branch_id": f"B{b:04d}", "pidx": base + t, "theory_study_sessions": values[b, t]}
+            for b in range(n) for t in range(months)]
+    return pd.DataFrame(log), pd.DataFrame(rows)
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_outcomes_discount_the_other_remedies_in_their_windows(ruleset, seed):
+    log, m = overlapping_district(seed=seed)
+    out = compute(log, m, ruleset, horizon=3)
+    naive = compute(log, m, ruleset, horizon=3, rounds=0)
+    adopted = out["adopted"]
+    # The true effect of every adopted remedy is 0.5 of the gap. Without accounting for the others,
+    # the non-adopters' later remedies make it look much smaller; with it, it is recovered.
+    assert naive.loc[adopted, "improvement"].mean() < 0.4
+    assert out.loc[adopted, "improvement"].mean() == pytest.approx(0.5, abs=0.03)
+    # Not adopted: no effect of their own, measured as none.
+    assert out.loc[~adopted, "improvement"].mean() == pytest.approx(0.0, abs=1e-9)
+    # The discounted share is reported, and zero where no other remedy is near.
+    assert (naive["other_remedies"] == 0).all() and out["other_remedies"].abs().gt(0).any()
+
+@pytest.mark.parametrize(("levels", "effect", "weight"), [(0.0, 0.5, 0.0), (3.0, 0.5, 1.0), (0.0, 0.0, 0.0)])
+def test_the_baseline_counts_as_much_as_it_predicts(ruleset, levels, effect, weight):
+    # Months that are pure noise: the baseline predicts nothing and subtracting it would only add its
+    # noise (weight 0). Branches with lasting levels: the baseline carries the level (weight 1). The
+    # same when no remedy works.
+    log, m = overlapping_district(seed=3, levels=levels, effect=effect)
+    out = compute(log, m, ruleset, horizon=3)
+    assert out["baseline_weight"].to_numpy() == pytest.approx(weight, abs=0.08)
+    assert out.loc[out["adopted"], "improvement"].mean() == pytest.approx(effect, abs=0.03)
+    assert (compute(log, m, ruleset, horizon=3, rounds=0)["baseline_weight"] == 1.0).all()

@@ -1,0 +1,285 @@
+"""The HTTP API through Flask's test client, on SQLite and on PostgreSQL."""
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from diagnosis_service.data.csvdir import load_dir
+from diagnosis_service.service.openapi import document
+from diagnosis_service.store.schema import branch_metrics, metric_revisions, results, served
+from tests.support.diagnose import diagnose
+
+ENDPOINTS = [
+    ("get", "/readyz"), ("get", "/v1/indicators"), ("get", "/v1/catalog/resources"),
+    ("put", "/v1/periods/2025-12/metrics"), ("post", "/v1/diagnoses"), ("get", "/v1/branches/B00002/diagnosis"),
+    ("get", "/v1/members/M000001/report"), ("post", "/v1/events"), ("get", "/v1/lamps"),
+    ("get", "/v1/lamps/changes"), ("post", "/v1/prescriptions"), ("post", "/v1/prescriptions/1/feedback"),
+    ("get", "/v1/rules"), ("post", "/v1/rules/validate"), ("post", "/v1/rules/preview"), ("put", "/v1/rules"),
+    ("get", "/v1/rules/versions"), ("post", "/v1/rules/versions/1/activate"), ("get", "/v1/rankings"),
+    ("get", "/openapi.json"),
+]
+
+
+def count(engine, table, *where):
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar()
+
+
+def test_health_needs_no_token_everything_else_does(service):
+    assert service.client.get("/healthz").get_json() == {"status": "ok"}
+    for method, path in ENDPOINTS:
+        for headers in ({}, {"Authorization": "Bearer ds_not-a-token"}, {"Authorization": "Basic abc"}):
+            r = getattr(service.client, method)(path, headers=headers)
+            assert r.status_code == 401, (method, path)
+            assert r.mimetype == "application/problem+json"
+            body = r.get_json()
+            assert body["status"] == 401 and body["title"] == "Unauthorized" and body["request_id"]
+
+
+def test_readyz_reports_every_check(service):
+    r = service.client.get("/readyz", headers=service.h("secretary"))
+    body = r.get_json()
+    assert r.status_code == 200 and body["status"] == "ready"
+    assert body["checks"]["rules"]["rules"] == 32 and body["checks"]["catalog"]["resources"] == 376
+    assert body["checks"]["schema"]["revision"] == body["checks"]["schema"]["head"]
+
+
+def test_indicators_and_catalog(service):
+    ind = service.client.get("/v1/indicators", headers=service.h("secretary")).get_json()
+    assert len(ind["branch"]) == 26 and len(ind["member"]) == 33 and len(ind["topics"]) == 9
+    cat = service.client.get("/v1/catalog/resources?kind=base&topic=theory_study", headers=service.h("platform"))
+    items = cat.get_json()["resources"]
+    assert items and all(r["kind"] == "base" and "theory_study" in r["topics"] for r in items)
+    bad = service.client.get("/v1/catalog/resources?topic=theory", headers=service.h("platform"))
+    assert bad.status_code == 422 and bad.get_json()["errors"][0]["path"] == "query.topic"
+
+
+def test_stored_diagnosis_equals_the_command_line_one(service, ruleset):
+    """Import, store, load back, diagnose: the stored JSON is byte for byte the CSV path's."""
+    ds = load_dir(service.data_dir, ruleset.registry)
+    want = list(diagnose(ds, ruleset, "2025-12").lines())
+    with service.engine.connect() as conn:
+        rows = conn.execute(select(results.c.subject, results.c.subject_id, results.c.body)
+                            .where(results.c.period == "2025-12")).all()
+    got = [body for _, _, body in sorted(rows, key=lambda r: (r[0] != "branch", r[1]))]
+    assert got == want
+
+
+def test_branch_diagnosis_and_member_report_with_roles(service):
+    c, h = service.client, service.h
+    r = c.get("/v1/branches/B00002/diagnosis?period=2025-12", headers=h("secretary"))
+    assert r.status_code == 200 and r.get_json()["id"] == "B00002"
+    assert c.get("/v1/branches/B00003/diagnosis?period=2025-12", headers=h("secretary")).status_code == 403
+    assert c.get("/v1/branches/B00003/diagnosis?period=2025-12", headers=h("admin")).status_code == 200
+    assert c.get("/v1/branches/B99999/diagnosis?period=2025-12", headers=h("platform")).status_code == 404
+    bad = c.get("/v1/branches/B00002/diagnosis?period=2025-13", headers=h("platform"))
+    assert bad.status_code == 422 and bad.get_json()["errors"][0]["path"] == "query.period"
+    assert c.get("/v1/branches/B00002/diagnosis", headers=h("platform")).status_code == 422
+    ranking = c.get("/v1/rankings?period=2025-12&limit=10000", headers=h("platform")).get_json()["ranking"]
+    top = ranking[0]
+    rep = c.get(f"/v1/members/{top['member_id']}/report?period=2025-12", headers=h("platform")).get_json()
+    assert rep["rank"]["district"] == 1 and rep["vanguard_points"] == top["vanguard_points"]
+    assert rep["rank"]["district_of"] == len(ranking)
+    # A secretary sees their own members only.
+    own = next(m for m in ranking if m["branch_id"] == "B00002")
+    other = next(m for m in ranking if m["branch_id"] != "B00002")
+    assert c.get(f"/v1/members/{own['member_id']}/report?period=2025-12", headers=h("secretary")).status_code == 200
+    assert c.get(f"/v1/members/{other['member_id']}/report?period=2025-12", headers=h("secretary")).status_code == 403
+
+
+def test_rankings_are_ordered_and_scoped(service):
+    c, h = service.client, service.h
+    rows = c.get("/v1/rankings?period=2025-12&branch_id=B00002", headers=h("secretary")).get_json()["ranking"]
+    assert rows and all(r["branch_id"] == "B00002" for r in rows)
+    points = [r["vanguard_points"] for r in rows]
+    assert points == sorted(points, reverse=True) and rows[0]["rank"] == 1
+    assert c.get("/v1/rankings?period=2025-12", headers=h("secretary")).status_code == 403
+    assert c.get("/v1/rankings?period=2025-12&branch_id=B00003", headers=h("secretary")).status_code == 403
+    assert c.get("/v1/rankings?period=2025-12&limit=0", headers=h("platform")).status_code == 422
+
+
+def test_lamps_and_changes(service):
+    c, h = service.client, service.h
+    all_ = c.get("/v1/lamps?period=2025-12&limit=10000", headers=h("admin")).get_json()
+    red = c.get("/v1/lamps?period=2025-12&color=red&subject=member", headers=h("admin")).get_json()
+    assert red["total"] == sum(1 for x in all_["lamps"] if x["lamp"] == "red" and x["subject"] == "member")
+    changes = c.get("/v1/lamps/changes?period=2025-12", headers=h("platform")).get_json()
+    nov = {(x["subject"], x["id"]): x["lamp"] for x in
+           c.get("/v1/lamps?period=2025-11&limit=10000", headers=h("admin")).get_json()["lamps"]}
+    dec = {(x["subject"], x["id"]): x["lamp"] for x in all_["lamps"]}
+    expected = sorted(k for k in dec if nov.get(k) != dec[k])
+    assert sorted((x["subject"], x["id"]) for x in changes["changes"]) == expected and changes["previous"] == "2025-11"
+    assert c.get("/v1/lamps?period=2025-12", headers=h("secretary")).status_code == 403
+    assert c.get("/v1/lamps?period=2025-12&color=blue", headers=h("admin")).status_code == 422
+
+
+def test_put_metrics_validates_whole_and_stores_nothing_when_rejected(fresh_service):
+    svc = fresh_service
+    c, h = svc.client, svc.h
+    before = count(svc.engine, branch_metrics)
+    rows = [{"branch_id": "B00002", "theory_study_sessions": 3, "dues_on_time_rate": 100},
+            {"branch_id": "B00003", "theory_study_sessions": "many", "dues_on_time_rate": 101},
+            {"branch_id": "B09999", "theory_study_sessions": 1},
+            {"branch_id": "B00004", "theory_study_sesions": 1}]
+    r = c.put("/v1/periods/2026-01/metrics", json={"branches": rows}, headers=h("platform"))
+    assert r.status_code == 422 and r.mimetype == "application/problem+json"
+    paths = {e["path"]: e["message"] for e in r.get_json()["errors"]}
+    assert "branches[1].theory_study_sessions" in paths and "branches[1].dues_on_time_rate" in paths
+    assert "out of range" in paths["branches[1].dues_on_time_rate"]
+    assert any(p.startswith("branches[2].") and "unknown branch 'B09999'" in m for p, m in paths.items())
+    assert "unknown column 'theory_study_sesions'" in paths["branches[3].theory_study_sesions"]
+    assert count(svc.engine, branch_metrics) == before, "a rejected request stores nothing"
+    good = {"branches": [{"branch_id": "B00002", "theory_study_sessions": 3},
+                         {"branch_id": "B00100", "name": "新社区党支部", "type": "community", "street": "鼓楼街道",
+                          "theory_study_sessions": 1}],
+            "members": [{"member_id": "M900000", "branch_id": "B00100", "name": "新党员", "dues_paid": 1}]}
+    first = c.put("/v1/periods/2026-01/metrics", json=good, headers=h("platform")).get_json()
+    assert first["branches"]["inserted"] == 2 and first["members"]["inserted"] == 1
+    again = c.put("/v1/periods/2026-01/metrics", json=good, headers=h("platform")).get_json()
+    assert again["branches"] == {"inserted": 0, "updated": 0, "unchanged": 2}, "idempotent"
+    revisions = count(svc.engine, metric_revisions)
+    good["branches"][0]["theory_study_sessions"] = 4
+    fix = c.put("/v1/periods/2026-01/metrics", json=good, headers=h("platform")).get_json()
+    assert fix["branches"] == {"inserted": 0, "updated": 1, "unchanged": 1}
+    with svc.engine.connect() as conn:
+        rev = conn.execute(select(metric_revisions).order_by(metric_revisions.c.id.desc())).mappings().first()
+    assert count(svc.engine, metric_revisions) == revisions + 1
+    assert json.loads(rev["previous"]) == {"theory_study_sessions": 3.0}
+    assert json.loads(rev["current"]) == {"theory_study_sessions": 4.0}
+    assert rev["actor"] == "platform:platform" and rev["source"] == "api"
+    for who in ("admin", "secretary"):
+        assert c.put("/v1/periods/2026-01/metrics", json=good, headers=h(who)).status_code == 403
+    assert c.put("/v1/periods/2026-01/metrics", data="{not json", headers=h("platform")).status_code == 400
+    assert c.put("/v1/periods/26-01/metrics", json=good, headers=h("platform")).status_code == 422
+
+
+def test_an_event_reevaluates_at_once_and_agrees_with_a_full_diagnosis(fresh_service):
+    svc = fresh_service
+    c, h = svc.client, svc.h
+    lamps = c.get("/v1/lamps?period=2025-12&subject=member&limit=10000", headers=h("admin")).get_json()["lamps"]
+    green = next(x for x in lamps if x["lamp"] == "green")
+    r = c.post("/v1/events", json={"subject": "member", "id": green["id"], "period": "2025-12",
+                                   "values": {"dues_paid": 0}}, headers=h("platform"))
+    body = r.get_json()
+    assert r.status_code == 200 and body["previous_lamp"] == "green" and body["lamp"] == "yellow" and body["changed"]
+    assert "member_dues_missed" in [f["rule"] for f in body["findings"]]
+    stored = c.get(f"/v1/members/{green['id']}/report?period=2025-12", headers=h("platform")).get_json()
+    assert stored["lamp"] == "yellow"
+    # The same numbers diagnosed whole give the same answer for that member.
+    c.post("/v1/diagnoses", json={"period": "2025-12"}, headers=h("platform"))
+    again = c.get(f"/v1/members/{green['id']}/report?period=2025-12", headers=h("platform")).get_json()
+    assert again["lamp"] == body["lamp"] and again["findings"] == body["findings"]
+    bad = c.post("/v1/events", json={"subject": "member", "id": green["id"], "period": "2025-12",
+                                     "values": {"dues_paid": 2}}, headers=h("platform"))
+    assert bad.status_code == 422 and bad.get_json()["errors"][0]["path"] == "values.dues_paid"
+    assert c.post("/v1/events", json={"subject": "member", "id": "M999999", "period": "2025-12",
+                                      "values": {"dues_paid": 1}}, headers=h("platform")).status_code == 404
+    assert c.post("/v1/events", json={"subject": "member", "id": green["id"], "period": "2024-01",
+                                      "values": {"dues_paid": 1}}, headers=h("platform")).status_code == 409
+    assert c.post("/v1/events", json={"subject": "team", "id": "x"}, headers=h("platform")).status_code == 422
+
+
+def test_prescriptions_are_logged_and_take_feedback(fresh_service):
+    svc = fresh_service
+    c, h = svc.client, svc.h
+    r = c.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"}, headers=h("secretary"))
+    body = r.get_json()
+    assert r.status_code == 201 and body["prescriptions"]
+    ids = [p["prescription_id"] for p in body["prescriptions"]]
+    assert count(svc.engine, served, served.c.list_id == body["list_id"]) == len(ids)
+    with svc.engine.connect() as conn:
+        logged = conn.execute(select(served.c.position, served.c.resource_id, served.c.score, served.c.propensity)
+                              .where(served.c.list_id == body["list_id"]).order_by(served.c.position)).all()
+    assert [row[1] for row in logged] == [p["resource_id"] for p in body["prescriptions"]]
+    assert all(row[3] == 1.0 for row in logged)
+    topics = set(body["weaknesses"])
+    assert topics == {p["topic"] for p in body["prescriptions"]}
+    fb = c.post(f"/v1/prescriptions/{ids[0]}/feedback", json={"status": "adopted", "note": "下周去基地"},
+                headers=h("secretary"))
+    assert fb.status_code == 201 and fb.get_json()["status"] == "adopted"
+    assert c.post(f"/v1/prescriptions/{ids[0]}/feedback", json={"status": "adopted"},
+                  headers=h("other_secretary")).status_code == 403
+    assert c.post(f"/v1/prescriptions/{ids[0]}/feedback", json={"status": "maybe"},
+                  headers=h("platform")).status_code == 422
+    assert c.post("/v1/prescriptions/999999/feedback", json={"status": "adopted"},
+                  headers=h("platform")).status_code == 404
+    assert c.post("/v1/prescriptions", json={"branch_id": "B00003", "period": "2025-12"},
+                  headers=h("secretary")).status_code == 403
+    assert c.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"},
+                  headers=h("admin")).status_code == 403
+    assert c.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2024-12"},
+                  headers=h("platform")).status_code == 404
+
+
+def test_bodies_over_the_limit_get_413(tmp_path):
+    from tests.support.service import make_service
+
+    svc = make_service("sqlite", tmp_path, diagnose=(), extra_config={"MAX_CONTENT_LENGTH": 1000})
+    r = svc.client.put("/v1/periods/2026-01/metrics", data=json.dumps({"branches": [{"x": "y" * 2000}]}),
+                       headers={**svc.h("platform"), "Content-Type": "application/json"})
+    assert r.status_code == 413 and r.mimetype == "application/problem+json"
+    svc.close()
+
+
+def test_logs_carry_request_ids_and_never_tokens(service, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="diagnosis_service")
+    logger = logging.getLogger("diagnosis_service")
+    logger.addHandler(caplog.handler)
+    try:
+        r = service.client.get("/v1/indicators", headers={**service.h("platform"), "X-Request-Id": "req-42"})
+        service.client.get("/v1/indicators", headers={"Authorization": "Bearer ds_wrong-token-value"})
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert r.headers["X-Request-Id"] == "req-42"
+    records = [rec for rec in caplog.records if rec.getMessage() == "request"]
+    assert any(getattr(rec, "request_id", None) == "req-42" and rec.who == "platform:platform" for rec in records)
+    text = "\n".join(f"{rec.__dict__}" for rec in caplog.records)
+    assert service.tokens["platform"] not in text and "wrong-token-value" not in text
+
+
+def test_openapi_describes_every_route(service):
+    doc = service.client.get("/openapi.json", headers=service.h("admin")).get_json()
+    assert doc["openapi"].startswith("3.") and doc == json.loads(json.dumps(document(tuple(service.app.extensions[
+        "diagnosis"].registry.topics))))
+    routes = set()
+    for rule in service.app.url_map.iter_rules():
+        if rule.endpoint in ("static", "pages.login", "pages.login_post", "pages.logout"):
+            continue
+        path = rule.rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            routes.add((path, method.lower()))
+    documented = {(p, m) for p, ops in doc["paths"].items() for m in ops}
+    assert routes == documented
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+@pytest.mark.parametrize("who", ["platform", "admin", "secretary"])
+def test_role_matrix_for_rule_publishing(service, who):
+    r = service.client.put("/v1/rules", json={"files": {"x.yaml": "rules: []"}, "comment": "try"},
+                           headers=service.h(who))
+    assert (r.status_code == 403) == (who != "admin")
+
+
+def test_a_revoked_token_stops_working_within_a_second(fresh_service):
+    import time
+
+    from diagnosis_service.store import tokens as tokens_store
+
+    svc = fresh_service
+    assert svc.client.get("/v1/indicators", headers=svc.h("other_secretary")).status_code == 200
+    with svc.engine.begin() as conn:
+        assert tokens_store.revoke(conn, "sec-B00003")
+    time.sleep(1.1)
+    assert svc.client.get("/v1/indicators", headers=svc.h("other_secretary")).status_code == 401
+
+
+def test_json_bodies_are_read_whatever_the_content_type_says(service):
+    """curl -d sends application/x-www-form-urlencoded; the body is still JSON."""
+    r = service.client.post("/v1/prescriptions", data='{"branch_id": "B00002", "period": "2025-12"}',
+                            content_type="application/x-www-form-urlencoded", headers=service.h("secretary"))
+    assert r.status_code == 201 and r.get_json()["branch_id"] == "B00002"
+    bad = service.client.post("/v1/prescriptions", data=b"\xff\xfe", headers=service.h("secretary"))
+    assert bad.status_code == 400 and "not valid JSON" in bad.get_json()["detail"]

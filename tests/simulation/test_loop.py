@@ -1,0 +1,103 @@
+"""The closed loop and the model's command line, on a tiny district (the figures are the benchmark's)."""
+
+import json
+
+import pytest
+
+from diagnosis_service.cli import main
+from diagnosis_service.simulation.loop import LoopSpec, run_loop
+from diagnosis_service.simulation.truth import Truth
+
+TINY = ["--branches", "30", "--members", "300", "--months", "2"]
+
+
+def test_loop_json_has_the_promised_fields_and_is_deterministic(runner):
+    first = runner.invoke(main, ["simulate", "loop", "--policy", "prior", "--seed", "3", "--json", *TINY])
+    assert first.exit_code == 0, first.output
+    obj = json.loads(first.stdout)
+    assert {"policy", "seed", "months", "true_improvement", "weaknesses_resolved"} <= set(obj)
+    assert obj["policy"] == "prior" and obj["seed"] == 3 and obj["months"] == 2 and len(obj["cumulative"]) == 2
+    again = runner.invoke(main, ["simulate", "loop", "--policy", "prior", "--seed", "3", "--json", *TINY])
+    assert again.stdout == first.stdout
+    assert runner.invoke(main, ["simulate", "loop", "--policy", "best", *TINY]).exit_code == 2
+    # The plain simulate command still works beside its new subcommand.
+    assert "Missing option '--out'" in runner.invoke(main, ["simulate"]).output
+
+
+def test_the_oracle_is_an_upper_bound(ruleset, catalog):
+    spec = dict(seed=5, branches=40, members=500, months=2, history=2)
+    runs = {p: run_loop(LoopSpec(policy=p, **spec), ruleset, catalog) for p in ("oracle", "random")}
+    for p in ("oracle", "random"):
+        assert [m["weaknesses"] for m in runs[p].monthly] and runs[p].true_improvement >= 0
+    # Per decision, the oracle's first recommendation has the highest true value among the candidates.
+    truth = runs["oracle"].truth
+    assert (runs["oracle"].log["truth_value"].mean() >= runs["random"].log["truth_value"].mean())
+    assert isinstance(truth, Truth)
+    # That no production module reads the truth (imports `simulation`) is an import-linter contract.
+
+
+def test_cross_fitting_never_ranks_a_month_with_a_model_that_saw_it(ruleset, catalog):
+    import numpy as np
+
+    from diagnosis_service.engine.derive import derive_own
+    from diagnosis_service.learning.estimator import EffectivenessModel
+    from diagnosis_service.learning.features import training_frame
+    from diagnosis_service.learning.ope import cross_fitted_probabilities
+    from diagnosis_service.learning.outcomes import HORIZON, compute
+    from diagnosis_service.learning.policy import LearnedRanker
+
+    result = run_loop(LoopSpec(policy="prior", seed=2, branches=40, members=500, months=1, history=6), ruleset, catalog)
+    outcomes = compute(result.log, derive_own(result.branch_metrics, "branch", ruleset), ruleset, HORIZON)
+    outcomes = outcomes[np.isfinite(outcomes["improvement"])].reset_index(drop=True)
+    seen: list[set] = []
+
+    def fit(rows):
+        seen.append(set(rows["period"]))
+        return EffectivenessModel().fit(*training_frame(rows, catalog))
+
+    def make(model):
+        return LearnedRanker(model, epsilon=0.0, thompson=False)
+
+    probs = cross_fitted_probabilities(outcomes, make, fit, lambda _p: catalog, ruleset)
+    months = set(outcomes["period"])
+    # Each model learned from one half of the months and ranked the other: no month in both.
+    assert len(seen) == 2 and seen[0] | seen[1] == months and not seen[0] & seen[1]
+    assert probs.shape == (len(outcomes),) and ((probs == 0) | (probs == 1)).all() and probs.any()
+    with pytest.raises(ValueError, match="two months"):
+        one = outcomes[outcomes["period"] == min(months)]
+        cross_fitted_probabilities(one, make, fit, lambda _p: catalog, ruleset)
+
+
+def test_train_info_and_evaluate_from_a_loop_directory(runner, tmp_path):
+    out = tmp_path / "loop"
+    r = runner.invoke(main, ["simulate", "loop", "--policy", "learned", "--out", str(out), *TINY])
+    assert r.exit_code == 0, r.output
+    assert {"log.csv", "truth.csv", "branch_metrics.csv", "summary.json"} <= {p.name for p in out.iterdir()}
+    assert "truth" not in (out / "log.csv").read_text(encoding="utf-8").split("\n")[0]
+    model = tmp_path / "models" / "effectiveness.json"
+    r = runner.invoke(main, ["model", "train", "--from", str(out), "--out", str(model)])
+    assert r.exit_code == 0, r.output
+    assert "trained on" in r.stdout and model.exists() and (tmp_path / "models" / "effectiveness.card.json").exists()
+    info = runner.invoke(main, ["model", "info", "--model", str(model)])
+    card = json.loads(info.stdout)
+    assert info.exit_code == 0 and card["features"] and card["libraries"]["scikit-learn"]
+    assert card["data_window"]["from"] <= card["data_window"]["to"]
+    ev = runner.invoke(main, ["model", "evaluate", "--from", str(out), "--model", str(model), "--json",
+                              "--policy", "prior", "--policy", "random"])
+    assert ev.exit_code == 0, ev.output
+    res = json.loads(ev.stdout)
+    assert [e["policy"] for e in res["estimates"]] == ["prior", "random"]
+    for e in res["estimates"]:
+        assert e["ips_ci95"][0] <= e["ips"] <= e["ips_ci95"][1] and e["decisions"] > 0
+    # Policies built on a model: cross-fitted by default; the model file as it is on request, with a
+    # warning when it was trained on the evaluated months.
+    cross = runner.invoke(main, ["model", "evaluate", "--from", str(out), "--json", "--policy", "greedy"])
+    assert cross.exit_code == 0, cross.output
+    (greedy,) = json.loads(cross.stdout)["estimates"]
+    assert greedy["fit"] == "cross" and greedy["effective_sample_size"] > 0
+    as_is = runner.invoke(main, ["model", "evaluate", "--from", str(out), "--json", "--policy", "greedy",
+                                 "--fit", "file", "--model", str(model)])
+    assert as_is.exit_code == 0 and "overlaps the evaluated months" in as_is.stderr
+    assert json.loads(as_is.stdout)["estimates"][0]["fit"] == "file"
+    missing = runner.invoke(main, ["model", "info", "--model", str(tmp_path / "none.json")])
+    assert missing.exit_code == 1 and "no trained model" in missing.stderr and "prior" in missing.stderr

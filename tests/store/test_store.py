@@ -1,0 +1,147 @@
+"""The store itself, on SQLite and on PostgreSQL: migrations, round trips, atomicity, tokens, versions."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from diagnosis_service.data.csvdir import load_dir
+from diagnosis_service.pipeline import training
+from diagnosis_service.pipeline.ingest import store_dataset
+from diagnosis_service.pipeline.prescriptions import history_for
+from diagnosis_service.pipeline.store_io import dataset_from_rows
+from diagnosis_service.store import metrics as metrics_store
+from diagnosis_service.store import missing_columns, rulesets, served, tokens
+from diagnosis_service.store.migrate import current, head, upgrade
+from diagnosis_service.store.schema import BRANCH_COLUMNS, MEMBER_COLUMNS, member_metrics, metric_revisions
+
+
+@pytest.fixture()
+def engine(db_engine):
+    return db_engine
+
+
+def test_schema_follows_the_registry(engine, ruleset):
+    assert current(engine) == head() == "0001"
+    upgrade(engine)  # again: nothing to do
+    wanted = {s: [i.id for i in ruleset.registry.reported(s)] for s in ("branch", "member")}
+    assert missing_columns(engine, wanted) == []
+    assert missing_columns(engine, {"branch": ["no_such_indicator"]}) == ["branch_metrics.no_such_indicator"]
+    assert list(BRANCH_COLUMNS) == [i.id for i in ruleset.registry.reported("branch")]
+    assert list(MEMBER_COLUMNS) == [i.id for i in ruleset.registry.reported("member")]
+
+
+def test_import_round_trip_is_exact_and_idempotent(engine, ruleset, small_district):
+    ds = load_dir(small_district, ruleset.registry)
+    with engine.begin() as conn:
+        first = store_dataset(conn, ds, "test")
+    assert first["member_metrics"].inserted == len(ds.member_metrics)
+    with engine.begin() as conn:
+        second = store_dataset(conn, ds, "test")
+    assert all(c.inserted == 0 and c.updated == 0 for c in second.values())
+    with engine.connect() as conn:
+        back = dataset_from_rows(conn, ruleset.registry, "2025-12")
+    for subject in ("branch", "member"):
+        pd.testing.assert_frame_equal(back.metrics(subject), ds.metrics(subject), check_dtype=False)
+    pd.testing.assert_frame_equal(back.branches.sort_index(), ds.branches.sort_index(), check_dtype=False,
+                                  check_index_type=False)
+    pd.testing.assert_frame_equal(back.members.sort_index(), ds.members.sort_index(), check_dtype=False,
+                                  check_index_type=False)
+
+
+def test_a_failed_transaction_leaves_nothing(engine, ruleset, small_district):
+    ds = load_dir(small_district, ruleset.registry)
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        store_dataset(conn, ds, "test")
+        raise RuntimeError("fail after writing")
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(member_metrics)).scalar() == 0
+
+
+def test_corrections_are_recorded_and_partial_updates_keep_the_rest(engine, ruleset, small_district):
+    ds = load_dir(small_district, ruleset.registry)
+    with engine.begin() as conn:
+        store_dataset(conn, ds, "test")
+    row = ds.member_metrics.iloc[[0]].copy()
+    mid, period = row["member_id"].iloc[0], row["period"].iloc[0]
+    before = {k: (None if (isinstance(v, float) and np.isnan(v)) else v)
+              for k, v in row.drop(columns=["pidx"]).iloc[0].to_dict().items()}
+    with engine.begin() as conn:
+        changes = metrics_store.upsert_metrics(conn, "member", [{"period": period, "member_id": mid,
+                                                                 "volunteer_hours": 99.5}], source="event", actor="t")
+    assert changes.updated == 1
+    with engine.connect() as conn:
+        (stored,) = metrics_store.subject_history(conn, "member", mid, [period])
+        revs = conn.execute(select(metric_revisions)).mappings().all()
+    assert stored["volunteer_hours"] == 99.5
+    assert all(stored[k] == v for k, v in before.items() if k not in ("volunteer_hours", "member_id"))
+    assert len(revs) == 1 and revs[0]["source"] == "event"
+
+
+def test_tokens_are_hashed_and_revocable(engine, ruleset, small_district):
+    ds = load_dir(small_district, ruleset.registry)
+    with engine.begin() as conn:
+        store_dataset(conn, ds, "test")
+        token = tokens.create(conn, "sec", "secretary", "B00002")
+    with engine.connect() as conn:
+        stored = conn.execute(select(tokens.api_tokens.c.token_hash)).scalar()
+        assert token not in stored and stored == tokens.token_hash(token)
+        assert tokens.verify(conn, token) == tokens.Identity("sec", "secretary", "B00002")
+        assert tokens.verify(conn, token + "x") is None
+    with engine.begin() as conn:
+        assert tokens.revoke(conn, "sec")
+    with engine.connect() as conn:
+        assert tokens.verify(conn, token) is None
+
+
+def test_exactly_one_active_rule_version(engine):
+    with engine.begin() as conn:
+        v1 = rulesets.publish(conn, {"a.yaml": "x"}, "d1", comment="one", author="t", based_on=None, diff="")
+        v2 = rulesets.publish(conn, {"a.yaml": "y"}, "d2", comment="two", author="t", based_on=v1, diff="")
+    with engine.begin() as conn:
+        assert rulesets.active_version(conn) == v2
+        assert rulesets.activate(conn, v1) and not rulesets.activate(conn, 99)
+    with engine.connect() as conn:
+        assert rulesets.active_version(conn) == v1
+        assert [v["active"] for v in rulesets.listing(conn)] == [False, True]
+        assert rulesets.get(conn, v2)["files"] == {"a.yaml": "y"}
+
+
+def test_served_history_window(engine, ruleset, small_district):
+    ds = load_dir(small_district, ruleset.registry)
+    with engine.begin() as conn:
+        store_dataset(conn, ds, "test")
+        for period, rid in (("2025-08", "OLD"), ("2025-09", "A"), ("2025-11", "B"), ("2025-12", "NOW")):
+            served.log_list(conn, "B00002", period, "prior", "api", "t", [{
+                "topic": "dues", "rule": "r", "resource_id": rid, "kind": "video", "score": 1.0, "propensity": 1.0,
+                "body": {}}])
+    with engine.connect() as conn:
+        h = history_for(conn, "B00002", "2025-12", 3)
+    assert h.recent("B00002", "dues", "2025-12", 3) == {"A", "B"}
+
+
+def test_decisions_are_one_per_weakness_and_follow_the_feedback(engine, ruleset, small_district):
+    ds = load_dir(small_district, ruleset.registry)
+
+    def item(rule, rid, prop):
+        return {"topic": "dues", "rule": rule, "resource_id": rid, "kind": "video", "score": 1.0, "propensity": prop,
+                "body": {"need": {"indicator": "dues_on_time_rate", "value": 90.0, "reference": 100.0}}}
+
+    with engine.begin() as conn:
+        store_dataset(conn, ds, "test")
+        # Two weaknesses in one list, three items each; shown again later with another first pick for r1.
+        _, first_ids = served.log_list(conn, "B00002", "2025-10", "learned", "api", "t",
+                                       [item("r1", "A", 0.5), item("r1", "B", 0.5), item("r1", "C", 0.5),
+                                        item("r2", "D", 0.9), item("r2", "E", 0.9), item("r2", "F", 0.9)])
+        _, again_ids = served.log_list(conn, "B00002", "2025-10", "learned", "api", "t",
+                                       [item("r1", "B", 0.25), item("r1", "A", 0.25), item("r2", "D", 0.9)])
+        served.add_feedback(conn, first_ids[0], "declined", None, "t")
+        served.add_feedback(conn, first_ids[0], "adopted", None, "t")  # the latest word counts
+        served.add_feedback(conn, again_ids[2], "completed", None, "t")  # any showing of D counts
+        served.log_list(conn, "B00003", "2025-10", "prior", "api", "t", [item("r1", "G", 1.0)])
+    log, metrics = training.from_store(engine, ruleset)
+    got = {(r.branch_id, r.rule): (r.resource_id, r.status, r.propensity) for r in log.itertuples()}
+    assert got == {("B00002", "r1"): ("A", "adopted", 0.5),  # the showing the secretary answered
+                   ("B00002", "r2"): ("D", "completed", 0.9),
+                   ("B00003", "r1"): ("G", "ignored", 1.0)}
+    assert {"branch_id", "pidx", "dues_on_time_rate"} <= set(metrics.columns)

@@ -1,0 +1,111 @@
+"""Building real service instances for tests: a database (SQLite file or a fresh PostgreSQL schema),
+migrated, loaded with a small simulated district, diagnosed, with one token per role."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from diagnosis_service.config import Settings
+from diagnosis_service.data.csvdir import write_dir
+from diagnosis_service.data.sources import CsvDir
+from diagnosis_service.pipeline.ingest import import_source
+from diagnosis_service.rules import load_ruleset
+from diagnosis_service.service import create_app
+from diagnosis_service.simulation.district import SimulationSpec, simulate
+from diagnosis_service.store import make_engine
+from diagnosis_service.store import tokens as tokens_store
+from diagnosis_service.store.migrate import upgrade
+from tests.support.paths import CATALOG, RULES
+
+PG_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+SERVICE_DISTRICT = SimulationSpec(branches=24, members=360, months=12, end="2025-12", seed=11)
+_PG_STATE: dict[str, str | None] = {}
+
+
+def postgres_unavailable() -> str | None:
+    """Why the PostgreSQL leg cannot run here (None when a server answers)."""
+    if "reason" not in _PG_STATE:
+        try:
+            engine = create_engine(PG_SERVER, connect_args={"connect_timeout": 3})
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            engine.dispose()
+            _PG_STATE["reason"] = None
+        except Exception as exc:  # any failure to connect: skip with the reason shown
+            _PG_STATE["reason"] = f"no PostgreSQL server at 127.0.0.1:5432 ({exc.__class__.__name__})"
+    return _PG_STATE["reason"]
+
+
+class Database:
+    """A private database: an SQLite file, or a schema of its own in the local PostgreSQL."""
+
+    def __init__(self, backend: str, tmp: Path):
+        self.backend = backend
+        self.schema = None
+        if backend == "sqlite":
+            self.url = f"sqlite:///{tmp / 'service.db'}"
+        else:
+            self.schema = f"t_{secrets.token_hex(6)}"
+            admin = create_engine(PG_SERVER)
+            with admin.begin() as conn:
+                conn.execute(text(f"CREATE SCHEMA {self.schema}"))
+            admin.dispose()
+            self.url = f"{PG_SERVER}?options=-csearch_path%3D{self.schema}"
+
+    def drop(self) -> None:
+        if self.schema:
+            admin = create_engine(PG_SERVER)
+            with admin.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA {self.schema} CASCADE"))
+            admin.dispose()
+
+
+@dataclass
+class Service:
+    app: object
+    client: object
+    engine: object
+    db: Database
+    data_dir: Path
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def h(self, who: str) -> dict:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    def close(self) -> None:
+        runtime = self.app.extensions["diagnosis"]
+        for engine in {id(e): e for e in (runtime.engine, runtime.read_engine, self.engine)}.values():
+            engine.dispose()
+        self.db.drop()
+
+
+def settings_for(tmp: Path) -> Settings:
+    return Settings(rules_dir=RULES, catalog_dir=CATALOG, models_dir=tmp / "models",
+                    var_dir=tmp / "var", secret_key="test-secret", log_level="WARNING")
+
+
+def make_service(backend: str, tmp: Path, *, spec: SimulationSpec = SERVICE_DISTRICT, diagnose: tuple = ("2025-11",
+                 "2025-12"), extra_config: dict | None = None) -> Service:
+    db = Database(backend, tmp)
+    engine = make_engine(db.url)
+    upgrade(engine)
+    ruleset = load_ruleset(RULES)
+    data_dir = tmp / "district"
+    write_dir(simulate(spec, ruleset.registry), data_dir, ruleset.registry)
+    import_source(engine, ruleset.registry, CsvDir(data_dir), actor="test")
+    tokens = {}
+    with engine.begin() as conn:
+        tokens["platform"] = tokens_store.create(conn, "platform", "platform")
+        tokens["admin"] = tokens_store.create(conn, "admin", "admin")
+        tokens["secretary"] = tokens_store.create(conn, "sec-B00002", "secretary", "B00002")
+        tokens["other_secretary"] = tokens_store.create(conn, "sec-B00003", "secretary", "B00003")
+    app = create_app({"SETTINGS": settings_for(tmp), "DATABASE_URL": db.url, "TESTING": True, **(extra_config or {})})
+    service = Service(app, app.test_client(), engine, db, data_dir, tokens)
+    for period in diagnose:
+        r = service.client.post("/v1/diagnoses", json={"period": period}, headers=service.h("platform"))
+        assert r.status_code == 201, r.get_json()
+    return service

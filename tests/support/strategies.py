@@ -1,0 +1,33 @@
+"""Hypothesis strategies for rules and metric tables, shared by the engine tests."""
+
+from hypothesis import strategies as st
+
+from diagnosis_service.rules.model import AllOf, AnyOf, Compare, Not, Ref, Rule
+
+INDICATORS = ["theory_study_sessions", "democratic_consultations", "heart_to_heart_talks"]
+OPS = ["lt", "le", "gt", "ge", "eq", "ne"]
+
+refs = st.one_of(
+    st.builds(Ref, kind=st.just("const"), value=st.integers(0, 4).map(float)),
+    st.just(Ref("mean")), st.just(Ref("mean", peers="type")), st.just(Ref("mean", scale=0.8)),
+    st.builds(Ref, kind=st.just("quantile"), q=st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0]),
+              peers=st.sampled_from(["district", "type"])))
+leaf = st.builds(Compare, indicator=st.sampled_from(INDICATORS), op=st.sampled_from(OPS), ref=refs,
+                 change=st.sampled_from([None, None, "delta", "percent"]), for_periods=st.integers(1, 2))
+conditions = st.recursive(leaf, lambda inner: st.one_of(
+    st.builds(AllOf, items=st.lists(inner, min_size=1, max_size=3).map(tuple), for_periods=st.integers(1, 2)),
+    st.builds(AnyOf, items=st.lists(inner, min_size=1, max_size=3).map(tuple), for_periods=st.integers(1, 2)),
+    st.builds(Not, item=inner, for_periods=st.integers(1, 2))), max_leaves=5)
+cell = st.one_of(st.none(), st.integers(0, 4))
+
+
+def make_rules(registry, conds, lamps):
+    rules = []
+    for i, (cond, lamp) in enumerate(zip(conds, lamps, strict=True)):
+        first = cond
+        while not isinstance(first, Compare):
+            first = first.item if isinstance(first, Not) else first.items[0]
+        rules.append(Rule(id=f"r{i}", subject="branch", when=cond, severity=["yellow", "red"][i % 2], lamp=lamp,
+                          topic="org_life", message_zh="{value} {reference}", message_en="{value} {reference}",
+                          source="default", indicator=first.indicator))
+    return rules
