@@ -3,7 +3,9 @@
 Prints wall time and peak memory of the real command (`diagnosis-service diagnose --out`), a
 breakdown by stage measured in-process, and ratios against two baselines measured in the same run:
 the targets of the diagnosis-core issue (3 s, 1.5 GiB) and the floor of merely reading the four CSV
-files with pandas (what no diagnosis can go below).
+files with pandas (what no diagnosis can go below). It also checks that the output is byte-identical
+to the one recorded before the pipeline was unified (issue 12): its SHA-256 for the default district
+(seed 0) and 2025-12 is ``RECORDED_SHA256``.
 
     python benchmarks/bench_diagnose.py [--runs 3] [--data var/bench/district] [--period 2025-12]
 """
@@ -11,6 +13,7 @@ files with pandas (what no diagnosis can go below).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import resource
 import statistics
 import subprocess
@@ -23,16 +26,22 @@ import pandas as pd
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from diagnosis_service.data.csvdir import FILES, load_dir, write_dir  # noqa: E402
+from diagnosis_service.data.csvdir import FILES, write_dir  # noqa: E402
+from diagnosis_service.data.sources import CsvDir  # noqa: E402
 from diagnosis_service.engine import make_evaluator  # noqa: E402
-from diagnosis_service.pipeline.month import Diagnosis, write_lines  # noqa: E402
+from diagnosis_service.pipeline.month import Month, write_lines  # noqa: E402
+from diagnosis_service.pipeline.snapshot import Snapshot  # noqa: E402
 from diagnosis_service.remedies.catalog import load_catalog  # noqa: E402
-from diagnosis_service.remedies.prescribe import Prescriber  # noqa: E402
 from diagnosis_service.rules import load_ruleset  # noqa: E402
 from diagnosis_service.simulation.district import SimulationSpec, simulate  # noqa: E402
 
 TARGET_SECONDS = 3.0
 TARGET_BYTES = 1.5 * 1024**3
+# `diagnose --out` of the default district, 2025-12, recorded at commit 7b7d152 (before issue 12).
+RECORDED_SHA256 = "2f511bcea84eca37c3f4726e15500be85ae913d0f6dafb6725cedbaef0f7e58e"
+
+
+DEFAULT_DATA = REPO / "var" / "bench" / "district"
 
 
 def ensure_district(directory: Path, ruleset) -> None:
@@ -58,7 +67,7 @@ def stages(data: Path, period: str, out: Path, rules_dir: Path) -> dict[str, flo
     ruleset = load_ruleset(rules_dir)
     times["load rules"] = time.perf_counter() - t
     t = time.perf_counter()
-    dataset = load_dir(data, ruleset.registry)
+    dataset = CsvDir(data).load(ruleset.registry, period)
     times["read + validate CSV"] = time.perf_counter() - t
     t = time.perf_counter()
     evaluator = make_evaluator(dataset, ruleset)
@@ -70,7 +79,7 @@ def stages(data: Path, period: str, out: Path, rules_dir: Path) -> dict[str, flo
     catalog = load_catalog(REPO / "resources_catalog", ruleset.registry)
     times["load catalog"] = time.perf_counter() - t
     t = time.perf_counter()
-    prescriber = Prescriber(catalog, ruleset)
+    prescriber = Snapshot(ruleset, catalog).prescriber()
     streets = dataset.branches["street"].to_dict()
     weaknesses = 0
     for result in branches:
@@ -79,7 +88,7 @@ def stages(data: Path, period: str, out: Path, rules_dir: Path) -> dict[str, flo
         weaknesses += len(choices)
     times[f"prescribe ({weaknesses} weaknesses)"] = time.perf_counter() - t
     t = time.perf_counter()
-    write_lines(Diagnosis(period, ruleset, branches, members, evaluator).lines(), out)
+    write_lines(Month(period, ruleset, branches, members, evaluator).lines(), out)
     times["write JSON Lines"] = time.perf_counter() - t
     return times
 
@@ -103,7 +112,7 @@ def read_floor(data: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=REPO / "var" / "bench" / "district")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--period", default="2025-12")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
@@ -122,6 +131,7 @@ def main() -> None:
         walls.append(wall)
         peak = max(peak, peak_run)
     lines = sum(1 for _ in out.open(encoding="utf-8"))
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
     median = statistics.median(walls)
     floors = [read_floor(args.data) for _ in range(args.runs)]
     floor = statistics.median(floors)
@@ -133,6 +143,10 @@ def main() -> None:
     print(f"  without prescriptions (--prescriptions 0): median {plain:.2f} s "
           f"(target {TARGET_SECONDS:.1f} s: ratio {plain / TARGET_SECONDS:.2f})")
     print(f"  peak memory {peak / 1024**2:8.0f} MiB")
+    default = args.period == "2025-12" and args.data == DEFAULT_DATA
+    verdict = ("byte-identical to the recorded output" if digest == RECORDED_SHA256 else
+               "DIFFERS from the recorded output") if default else "(no recorded output for this district)"
+    print(f"  output sha256 {digest[:16]}...: {verdict}")
     print("\nstages, in-process (median)")
     for name in parts[0]:
         print(f"  {name:22s} {statistics.median(p[name] for p in parts):6.3f} s")

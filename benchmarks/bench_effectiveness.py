@@ -35,22 +35,17 @@ sys.path.insert(0, str(REPO))
 
 from bench_diagnose import calibration  # noqa: E402
 
-from diagnosis_service.engine.derive import derive_own  # noqa: E402
-from diagnosis_service.learning.estimator import LearnedRanker, training_frame  # noqa: E402
+from diagnosis_service.learning import train  # noqa: E402
 from diagnosis_service.learning.ope import estimate, need_of, probabilities, rewards  # noqa: E402
-from diagnosis_service.learning.outcomes import compute  # noqa: E402
+from diagnosis_service.learning.policy import LearnedRanker, RandomRanker  # noqa: E402
+from diagnosis_service.pipeline.month import diagnose_month  # noqa: E402
+from diagnosis_service.pipeline.snapshot import Snapshot  # noqa: E402
 from diagnosis_service.remedies.catalog import load_catalog  # noqa: E402
-from diagnosis_service.remedies.prescribe import Prescriber  # noqa: E402
+from diagnosis_service.remedies.prescribe import suitable  # noqa: E402
 from diagnosis_service.remedies.ranking import PriorRanker  # noqa: E402
 from diagnosis_service.rules import load_ruleset  # noqa: E402
-from diagnosis_service.simulation.loop import (  # noqa: E402
-    HORIZON,
-    LoopSpec,
-    RandomRanker,
-    _catalog_at,
-    run_loop,
-    train_from_log,
-)
+from diagnosis_service.simulation.adjust import Adjuster  # noqa: E402
+from diagnosis_service.simulation.loop import LoopSpec, catalog_at, run_loop, train_from_log  # noqa: E402
 
 POLICIES = ("learned", "prior", "popularity", "random", "oracle")
 RATIO_TARGET, OPE_TOLERANCE, TRAIN_TARGET, RANK_TARGET_MS = 0.85, 0.10, 60.0, 20.0
@@ -88,15 +83,12 @@ def ope_check(seed: int, branches: int, members: int) -> list[dict]:
     spec = LoopSpec(policy="prior", seed=seed, branches=branches, members=members, months=1)
     result = run_loop(spec, ruleset, catalog)
     log = result.log[result.log["period"] < result.log["period"].max()].reset_index(drop=True)  # history months
-    outcomes = compute(log, derive_own(result.branch_metrics, "branch", ruleset), ruleset, HORIZON)
-    outcomes = outcomes[np.isfinite(outcomes["improvement"]).to_numpy()].reset_index(drop=True)
+    outcomes = train.measurable(log, result.branch_metrics, ruleset)
     # True values are realized changes against the district without remedies (the logged decision's own
     # remedy is not yet in it at decision time).
-    from diagnosis_service.simulation.loop import _Adjuster
-
-    untouched = _Adjuster(result.base_metrics, ruleset.registry)
+    untouched = Adjuster(result.base_metrics, ruleset.registry)
     truth = result.truth
-    history_catalog = _catalog_at(catalog, truth, -1, spec.months)
+    history_catalog = catalog_at(catalog, truth, -1, spec.months)
     reward = rewards(outcomes)
     propensity = outcomes["propensity"].to_numpy(dtype=float)
     # The greedy learned policy is cross-fitted: trained on one half of the months, evaluated on the
@@ -113,14 +105,12 @@ def ope_check(seed: int, branches: int, members: int) -> list[dict]:
         target_p, true_v = np.zeros(len(outcomes)), np.zeros(len(outcomes))
         for fold in (True, False):
             ranker = make(fold)
-            prescriber = Prescriber(history_catalog, ruleset, ranker, per_weakness=1)
             for i in np.flatnonzero(first == fold):
                 row = outcomes.iloc[i]
                 need = need_of(row)
                 rule = ruleset.rule(row.rule)
                 need = type(need)(**{**need.__dict__, "preferred_kinds": rule.remedy_kinds if rule else ()})
-                pool = [r for r in prescriber.catalog.for_topic(need.topic)
-                        if r.active and r.suits(need.branch_type, need.street)]
+                pool = suitable(history_catalog, need)
                 ranked = sorted(ranker.rank(need, pool), key=lambda s: (-s.score, s.resource.id))
                 probs = probabilities(ranker, need, ranked)
                 target_p[i] = probs.get(row.resource_id, 0.0)
@@ -139,21 +129,16 @@ def training_and_latency(seed: int) -> dict:
     ruleset, catalog = setup()
     result = run_loop(LoopSpec(policy="prior", seed=seed, months=1), ruleset, catalog)
     start = time.perf_counter()
-    derived = derive_own(result.branch_metrics, "branch", ruleset)
-    outcomes = compute(result.log, derived, ruleset, HORIZON)
-    measurable = outcomes[np.isfinite(outcomes["improvement"])]
-    X, y = training_frame(measurable, catalog)
-    from diagnosis_service.learning.estimator import EffectivenessModel
-
-    model = EffectivenessModel().fit(X, y)
+    measurable = train.measurable(result.log, result.branch_metrics, ruleset)
+    trained = train.fit(measurable, catalog)
+    X, model = trained.X, trained.model
     train_s = time.perf_counter() - start
     ranker = LearnedRanker(model, topic_names={t: (n.name_zh, n.name_en) for t, n in ruleset.registry.topics.items()})
-    prescriber = Prescriber(catalog, ruleset, ranker)
-    from diagnosis_service.pipeline.month import diagnose
-
+    snapshot = Snapshot(ruleset, catalog, ranker)
+    prescriber = snapshot.prescriber()
     period = result.log["period"].max()
     ds = result.dataset
-    diag = diagnose(ds, ruleset, period)
+    diag = diagnose_month(ds, snapshot, period)
     streets = ds.branches["street"].to_dict()
     weak = [b for b in diag.branches if b.weaknesses][:1000]
     times = []
@@ -173,16 +158,16 @@ def store_training(result, ruleset, catalog) -> dict:
     decisions, outcomes computed and the model fitted."""
     import tempfile
 
-    from diagnosis_service.learning.estimator import EffectivenessModel
+    from diagnosis_service.pipeline import training
+    from diagnosis_service.pipeline.ingest import store_dataset
     from diagnosis_service.store import make_engine, served
-    from diagnosis_service.store import metrics as metrics_store
     from diagnosis_service.store.migrate import upgrade
 
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{tmp}/store.db")
         upgrade(engine)
         with engine.begin() as conn:
-            metrics_store.import_dataset(conn, result.dataset, "bench")
+            store_dataset(conn, result.dataset, "bench")
             for (branch_id, period), rows in result.log.groupby(["branch_id", "period"], sort=True):
                 items = [{"topic": r.topic, "rule": r.rule, "resource_id": r.resource_id if k == 0 else f"{r.resource_id}.{k}",
                           "kind": r.kind, "score": 1.0, "propensity": r.propensity,
@@ -194,12 +179,9 @@ def store_training(result, ruleset, catalog) -> dict:
                     if r.status != "ignored":
                         served.add_feedback(conn, ids[3 * j], r.status, None, "bench")
         start = time.perf_counter()
-        with engine.connect() as conn:
-            log, metrics = served.decisions(conn, ruleset)
+        log, metrics = training.from_store(engine, ruleset)
         read_s = time.perf_counter() - start
-        outcomes = compute(log, metrics, ruleset, HORIZON)
-        measurable = outcomes[np.isfinite(outcomes["improvement"])]
-        EffectivenessModel().fit(*training_frame(measurable, catalog))
+        train.fit(train.measurable(log, metrics, ruleset), catalog)
         total_s = time.perf_counter() - start
         engine.dispose()
     return {"store_decisions": len(log), "store_read_seconds": round(read_s, 2), "store_train_seconds": round(total_s, 2)}

@@ -25,12 +25,13 @@ sys.path.insert(0, str(REPO))
 
 from bench_diagnose import calibration, ensure_district  # noqa: E402
 
-from diagnosis_service.data.csvdir import load_dir  # noqa: E402
-from diagnosis_service.data.model import parse_period  # noqa: E402
+from diagnosis_service.data.sources import CsvDir  # noqa: E402
 from diagnosis_service.engine.durable import build_facts, compiled_for  # noqa: E402
-from diagnosis_service.engine.references import period_references
+from diagnosis_service.engine.references import period_references  # noqa: E402
 from diagnosis_service.engine.subject import SubjectEngine  # noqa: E402
-from diagnosis_service.pipeline.month import diagnose  # noqa: E402
+from diagnosis_service.periods import parse_period  # noqa: E402
+from diagnosis_service.pipeline.month import diagnose_month  # noqa: E402
+from diagnosis_service.pipeline.snapshot import Snapshot  # noqa: E402
 from diagnosis_service.rules import load_ruleset  # noqa: E402
 
 TARGET_P99_MS = 5.0
@@ -54,12 +55,13 @@ def main() -> None:
     ruleset = load_ruleset(REPO / "rules")
     ensure_district(args.data, ruleset)
     calib = calibration()
-    dataset = load_dir(args.data, ruleset.registry)
+    dataset = CsvDir(args.data).load(ruleset.registry, args.period)
+    snapshot = Snapshot(ruleset)
 
     timings, outputs = {}, {}
     for engine in ("vectorized", "durable"):
         start = time.perf_counter()
-        diag = diagnose(dataset, ruleset, args.period, engine=engine)
+        diag = diagnose_month(dataset, snapshot, args.period, engine=engine)
         lines = list(diag.lines())
         timings[engine] = time.perf_counter() - start
         outputs[engine] = lines
@@ -72,7 +74,7 @@ def main() -> None:
           f"output byte-identical: {identical}")
 
     # Single subjects: the event path.
-    diag = diagnose(dataset, ruleset, args.period)
+    diag = diagnose_month(dataset, snapshot, args.period)
     refs = period_references(diag.evaluator, args.period)
     engine = SubjectEngine(ruleset)
     pidx = parse_period(args.period)

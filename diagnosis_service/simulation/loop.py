@@ -131,7 +131,7 @@ def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=Non
         counted = step >= spec.history
         pidx = first + step
         period = period_str(pidx)
-        available = _catalog_at(catalog, truth, step - spec.history, spec.months)
+        available = catalog_at(catalog, truth, step - spec.history, spec.months)
         ranker = _ranker(spec, truth, popularity, model, reg, adjust) if counted else ExploringPrior(spec.history_epsilon,
                                                                                              spec.seed)
         dataset = Dataset(base.branches, base.members, adjust.frame, base.member_metrics, source="loop")
@@ -200,7 +200,7 @@ def _ranker(spec: LoopSpec, truth: Truth, popularity: PopularityRanker, model: E
     return LearnedRanker(model, spec.epsilon, spec.seed, topic_names=names)
 
 
-def _catalog_at(catalog: Catalog, truth: Truth, step: int, months: int) -> Catalog:
+def catalog_at(catalog: Catalog, truth: Truth, step: int, months: int) -> Catalog:
     """New resources join the catalog halfway through the loop."""
     if step >= months // 2:
         return catalog
@@ -208,4 +208,4 @@ def _catalog_at(catalog: Catalog, truth: Truth, step: int, months: int) -> Catal
     return Catalog(resources, catalog.streets, catalog.version, catalog.directory, catalog.street_names_en)
 
 
-__all__ = ["HORIZON", "POLICIES", "LoopResult", "LoopSpec", "run_loop", "train_from_log"]
+__all__ = ["HORIZON", "POLICIES", "LoopResult", "LoopSpec", "catalog_at", "run_loop", "train_from_log"]
