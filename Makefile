@@ -8,7 +8,7 @@ DEMO_DIR := var/demo
 DEMO_PERIOD := 2025-12
 DEMO_BRANCH := B00002
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test test-fast lint bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (durable-rules does not build on 3.13); set PYTHON=/path/to/python3.11")'
@@ -27,13 +27,21 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check diagnosis_service tests benchmarks
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/diagnosis-service rules check
 	$(BIN)/diagnosis-service rules test
 	$(BIN)/diagnosis-service catalog check
 	$(BIN)/python -m pytest
 
+# The inner loop: lint, layers and the tests without PostgreSQL, real servers or closed loops (< 60 s).
+test-fast: $(STAMP)
+	$(BIN)/ruff check diagnosis_service tests benchmarks
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m pytest -q -m "not postgresql and not server and not slow"
+
 lint: $(STAMP)
 	$(BIN)/ruff check diagnosis_service tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_diagnose.py

@@ -31,7 +31,7 @@ from diagnosis_service.data.sources import CsvDir  # noqa: E402
 from diagnosis_service.engine import make_evaluator  # noqa: E402
 from diagnosis_service.pipeline.month import Month, write_lines  # noqa: E402
 from diagnosis_service.pipeline.snapshot import Snapshot  # noqa: E402
-from diagnosis_service.remedies.catalog import load_catalog  # noqa: E402
+from diagnosis_service.remedies.catalog_files import load_catalog  # noqa: E402
 from diagnosis_service.rules import load_ruleset  # noqa: E402
 from diagnosis_service.simulation.district import SimulationSpec, simulate  # noqa: E402
 

@@ -40,7 +40,7 @@ from diagnosis_service.learning.ope import estimate, need_of, probabilities, rew
 from diagnosis_service.learning.policy import LearnedRanker, RandomRanker  # noqa: E402
 from diagnosis_service.pipeline.month import diagnose_month  # noqa: E402
 from diagnosis_service.pipeline.snapshot import Snapshot  # noqa: E402
-from diagnosis_service.remedies.catalog import load_catalog  # noqa: E402
+from diagnosis_service.remedies.catalog_files import load_catalog  # noqa: E402
 from diagnosis_service.remedies.prescribe import suitable  # noqa: E402
 from diagnosis_service.remedies.ranking import PriorRanker  # noqa: E402
 from diagnosis_service.rules import load_ruleset  # noqa: E402

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from diagnosis_service.data.csvdir import write_dir
-from diagnosis_service.remedies.catalog import load_catalog
+from diagnosis_service.remedies.catalog_files import load_catalog
 from diagnosis_service.rules import load_ruleset
 from diagnosis_service.simulation.district import SimulationSpec, simulate
 from tests.support.paths import CATALOG, RULES

@@ -32,7 +32,7 @@ def catalog() -> None:
 @handle_errors
 def catalog_check(catalog_dir: Path | None, rules_dir: Path | None) -> None:
     """Validate the catalog: schema, duplicate ids, unknown topics, types and streets, coverage."""
-    from ..remedies.catalog import check_catalog, load_catalog
+    from ..remedies.catalog_files import check_catalog, load_catalog
     from ..rules import load_ruleset
 
     directory = resolve_catalog(catalog_dir)
@@ -62,7 +62,7 @@ def catalog_list(catalog_dir: Path | None, rules_dir: Path | None, kind: str | N
                  as_json: bool, lang: str) -> None:
     """List catalog resources: a table, or JSON Lines with --json."""
     from ..errors import did_you_mean
-    from ..remedies.catalog import load_catalog
+    from ..remedies.catalog_files import load_catalog
     from ..reports.summary import catalog_table
     from ..rules import load_ruleset
 

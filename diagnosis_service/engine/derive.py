@@ -93,7 +93,7 @@ def derive_own(frame: pd.DataFrame, subject: str, ruleset: RuleSet) -> pd.DataFr
             op = OP_ALIASES[arg["op"]]
             with np.errstate(invalid="ignore"):
                 cond = _CMP[op](src, float(arg["value"])) & ~np.isnan(src)
-            values = _scatter(order, _run_lengths(cond, new_seg, np.isnan(src)))
+            values = _scatter(order, run_lengths(cond, new_seg, np.isnan(src)))
         else:  # year_to_date
             src = np.nan_to_num(col(arg)[order], nan=0.0)
             year = pidx // 12
@@ -107,7 +107,7 @@ def derive_own(frame: pd.DataFrame, subject: str, ruleset: RuleSet) -> pd.DataFr
     return pd.concat([frame, pd.DataFrame(new, index=frame.index)], axis=1)
 
 
-def _run_lengths(cond: np.ndarray, new_seg: np.ndarray, missing: np.ndarray) -> np.ndarray:
+def run_lengths(cond: np.ndarray, new_seg: np.ndarray, missing: np.ndarray) -> np.ndarray:
     """Length of the run of True ending at each row; a row with a gap before it starts afresh.
 
     A missing value breaks the run and its own run length is missing (NaN): we never guess.

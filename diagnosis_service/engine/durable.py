@@ -58,7 +58,7 @@ def value_name(indicator: str, change: str | None, lag: int) -> str:
 
 
 @dataclass
-class _Names:
+class FactNames:
     """Property names of one subject kind's facts, shared by its rules."""
 
     values: dict[str, tuple[str, str | None, int]] = field(default_factory=dict)
@@ -80,13 +80,13 @@ class _Names:
         return self.diffs[key]
 
 
-def compile_condition(node: Condition, names: _Names, lag: int = 0, negated: bool = False) -> dict:
+def compile_condition(node: Condition, names: FactNames, lag: int = 0, negated: bool = False) -> dict:
     """A durable_rules condition (JSON form) in negation normal form."""
     parts = [_compile_once(node, names, lag + extra, negated) for extra in range(node.for_periods)]
     return _join("$or" if negated else "$and", parts)
 
 
-def _compile_once(node: Condition, names: _Names, lag: int, negated: bool) -> dict:
+def _compile_once(node: Condition, names: FactNames, lag: int, negated: bool) -> dict:
     if isinstance(node, Compare):
         op = NEGATED_OP[node.op] if negated else node.op
         if node.ref.kind == "const":
@@ -143,7 +143,7 @@ class _SubjectRules:
 
     def __init__(self, subject: str, rules: list[Rule], tag: str, sink: list[str]):
         self.subject = subject
-        self.names = _Names()
+        self.names = FactNames()
         compiled = []
         for rule in rules:
             condition = compile_condition(rule.when, self.names)
@@ -277,7 +277,7 @@ class DurableMatcher:
         return out
 
 
-def build_facts(names: _Names, ctx: Context) -> list[dict[str, float]]:
+def build_facts(names: FactNames, ctx: Context) -> list[dict[str, float]]:
     """One fact per subject of the context: every value and reference its rules compare, if known."""
     columns = [(name, ctx.measure(ind, change, lag)) for name, (ind, change, lag) in names.values.items()]
     columns += [(name, ctx.measure(node.indicator, node.change, lag) - ctx.reference(node, lag))
@@ -304,7 +304,7 @@ def compile_problems(ruleset: RuleSet) -> list[Problem]:
                 f"at most {MAX_COMPARISONS}", file=rule.file, line=rule.line, column=1, rule_id=rule.id,
                 suggestion="split the rule, or use a derived indicator for long runs"))
             continue
-        names = _Names()
+        names = FactNames()
         condition = compile_condition(rule.when, names)
         props = _properties(condition)
         if len(props) > MAX_PROPERTIES:

@@ -16,7 +16,8 @@ from pathlib import Path
 from ..engine.references import PeriodReferences
 from ..engine.subject import SubjectEngine
 from ..errors import Conflict, Problem
-from ..remedies.catalog import Catalog, load_catalog
+from ..remedies.catalog import Catalog
+from ..remedies.catalog_files import load_catalog
 from ..remedies.prescribe import DEFAULT_PER_WEAKNESS, Prescriber
 from ..remedies.ranking import PriorRanker, Ranker
 from ..rules import load_ruleset

@@ -15,7 +15,7 @@ from flask import abort, g, request, session
 from ..store import tokens as tokens_store
 from .db import get_db
 
-PUBLIC = {"health.healthz", "pages.login", "pages.login_post", "static"}
+PUBLIC = {"health.healthz", "health.readyz", "pages.login", "pages.login_post", "static"}
 READERS = ("platform", "admin", "secretary")
 # Verified tokens are remembered for a second: a lookup per request costs as much as the cheapest
 # endpoints themselves. A revoked token therefore stops working within a second, in every process.

@@ -145,7 +145,9 @@ SCHEMAS = {
     "Published": obj({"version": {"type": "integer"}, "digest": {"type": "string"}, "rules": {"type": "integer"},
                       "based_on": {"type": "integer"}}, ["version", "digest", "rules"]),
     "Health": obj({"status": {"type": "string"}}, ["status"]),
-    "Ready": obj({"status": {"enum": ["ready", "not ready"]}, "checks": {"type": "object"}}, ["status", "checks"]),
+    "Ready": obj({"status": {"enum": ["ready", "not ready"]},
+                  "reason": {"enum": ["database", "schema", "rules", "catalog", "ranking"]},
+                  "checks": {"type": "object"}}, ["status"]),
 }
 
 ERRORS = {
@@ -197,8 +199,10 @@ def document(topics: tuple[str, ...] = ()) -> dict:
     topic_schema = {"enum": list(topics)} if topics else {"type": "string"}
     paths = {
         "/healthz": {"get": _op("Liveness", (), "200", ref("Health"), secured=False)},
-        "/readyz": {"get": _op("Readiness: database, schema, rules, catalog, ranking", ALL, "200", ref("Ready"))
-                    | {"responses": {**_responses("200", ref("Ready"), ("401", "403")),
+        "/readyz": {"get": _op("Readiness: database, schema, rules, catalog, ranking (the first failing one as "
+                               "'reason'; every check's details for a platform or admin token)", (), "200",
+                               ref("Ready"), secured=False)
+                    | {"responses": {**_responses("200", ref("Ready"), ()),
                                      "503": {"description": "Not ready",
                                              "content": {"application/json": {"schema": ref("Ready")}}}}}},
         "/v1/indicators": {"get": _op("The indicator registry", ALL, "200", ref("Indicators"))},

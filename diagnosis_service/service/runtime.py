@@ -30,7 +30,8 @@ from ..learning.persist import load as load_model
 from ..learning.policy import LearnedRanker
 from ..pipeline.publish import bundled_files, check_files, unified_diff
 from ..pipeline.snapshot import Snapshot
-from ..remedies.catalog import Catalog, load_catalog
+from ..remedies.catalog import Catalog
+from ..remedies.catalog_files import load_catalog
 from ..remedies.ranking import PriorRanker, Ranker
 from ..rules import load_ruleset
 from ..rules.model import Registry, RuleSet

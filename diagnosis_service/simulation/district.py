@@ -93,7 +93,7 @@ def simulate(spec: SimulationSpec, registry: Registry) -> Dataset:
     )
 
 
-def _types(n: int) -> list[str]:
+def branch_types(n: int) -> list[str]:
     village = round(n * VILLAGE_SHARE)
     community = round(n * COMMUNITY_SHARE)
     if n >= 2:
@@ -112,7 +112,7 @@ def _name(rng: np.random.Generator, k: int) -> str:
 
 
 def _branches(spec: SimulationSpec, rng: np.random.Generator) -> pd.DataFrame:
-    types = _types(spec.branches)
+    types = branch_types(spec.branches)
     rows = []
     for i, t in enumerate(types):
         if t == "village":

@@ -116,3 +116,14 @@ def test_help_and_version(runner):
     result = runner.invoke(main, ["--help"])
     assert result.exit_code == 0 and "diagnose" in result.stdout and "simulate" in result.stdout
     assert runner.invoke(main, ["--version"]).stdout.startswith("diagnosis-service, version ")
+
+
+def test_store_commands_on_a_database_without_a_schema_say_what_to_run(runner, tmp_path):
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}", "DIAGNOSIS_MODELS": str(tmp_path)}
+    for args in (["model", "train"], ["model", "evaluate"], ["tokens", "list"],
+                 ["tokens", "create", "--role", "admin", "--name", "a"]):
+        r = runner.invoke(main, args, env=env)
+        assert r.exit_code == 2, (args, r.output)
+        assert r.stderr.strip().splitlines() == [
+            f"the database (sqlite:///{tmp_path / 'empty.db'}) has no schema (run `diagnosis-service db upgrade`)"], args
+        assert "Traceback" not in r.output

@@ -50,12 +50,12 @@ def test_simulated_month_is_byte_identical(ruleset, small_district):
 
 
 def test_negation_is_pushed_to_the_comparisons():
-    from diagnosis_service.engine.durable import _Names
+    from diagnosis_service.engine.durable import FactNames
 
     cond = Not(AllOf((Compare("x", "lt", Ref("const", value=1.0)), Compare("y", "eq", Ref("mean")))))
-    compiled = compile_condition(cond, _Names())
+    compiled = compile_condition(cond, FactNames())
     assert compiled == {"$or": [{"$gte": {"v_x_level_0": 1.0}}, {"$neq": {"d0": 0.0}}]}
-    runs = compile_condition(Compare("x", "eq", Ref("const", value=0.0), for_periods=2), _Names())
+    runs = compile_condition(Compare("x", "eq", Ref("const", value=0.0), for_periods=2), FactNames())
     assert runs == {"$and": [{"v_x_level_0": 0.0}, {"v_x_level_1": 0.0}]}
 
 

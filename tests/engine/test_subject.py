@@ -19,7 +19,6 @@ from diagnosis_service.periods import parse_period, period_str
 from diagnosis_service.rules import load_ruleset
 from diagnosis_service.rules.model import RuleSet
 from tests.support.builders import Builder
-from tests.support.paths import RULES
 from tests.support.strategies import INDICATORS, cell, conditions, make_rules
 
 
@@ -104,10 +103,6 @@ def test_rules_are_replaced_without_restart_while_threads_evaluate(ruleset, dist
     assert engine.ruleset is flipped
     assert engine.evaluate("member", "M1", "2025-12", rows, refs).lamp == "yellow"
     assert seen <= {"green", "yellow"}
-
-
-def test_shipped_rules_path_is_the_default(ruleset):
-    assert load_ruleset(RULES).version == ruleset.version
 
 
 # ------------------------------------------------------------------ plain-Python values vs. the column path

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from diagnosis_service.engine import make_evaluator
-from diagnosis_service.engine.derive import _run_lengths
+from diagnosis_service.engine.derive import run_lengths
 from diagnosis_service.engine.vectorized import explain
 from diagnosis_service.rules.model import AllOf, AnyOf, Compare, Not, Ref, Rule, RuleSet
 from tests.support.builders import Builder
@@ -223,7 +223,7 @@ def test_run_lengths_match_a_loop(cells):
         new_seg[0] = True
     missing = np.isnan(values)
     cond = (values == 0) & ~missing
-    got = _run_lengths(cond, new_seg, missing)
+    got = run_lengths(cond, new_seg, missing)
     run = 0
     for k, (value, _) in enumerate(cells):
         if new_seg[k]:

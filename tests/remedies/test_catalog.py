@@ -8,7 +8,8 @@ import pytest
 
 from diagnosis_service.cli import main
 from diagnosis_service.errors import CatalogError
-from diagnosis_service.remedies.catalog import FILES, check_catalog, is_valid, load_catalog
+from diagnosis_service.remedies.catalog import FILES
+from diagnosis_service.remedies.catalog_files import check_catalog, is_valid, load_catalog
 from diagnosis_service.rules.model import REMEDY_KINDS
 from tests.support.paths import REPO
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from diagnosis_service.cli import main
 from diagnosis_service.data.csvdir import load_dir
 from diagnosis_service.engine.findings import Finding, SubjectResult
-from diagnosis_service.remedies.catalog import load_catalog
+from diagnosis_service.remedies.catalog_files import load_catalog
 from diagnosis_service.remedies.history import History
 from diagnosis_service.remedies.prescribe import Prescriber
 from diagnosis_service.rules import load_ruleset

@@ -156,8 +156,20 @@ def test_rules_check_cli_ok(runner):
     assert result.stdout.startswith("ok: ")
 
 
-def test_template_fields_are_documented():
-    assert TEMPLATE_FIELDS == ("value", "reference", "indicator", "name", "periods", "id")
+def test_every_template_placeholder_is_documented_and_accepted(rules_copy):
+    """docs/rules.md lists the placeholders rule authors may use; each one is accepted by the checker,
+    and a name that is not one of them is refused."""
+    docs = (RULES.parent / "docs" / "rules.md").read_text(encoding="utf-8")
+
+    def with_message(text: str) -> str:
+        return GOOD.replace("少于平均 {reference}", text).replace("below average {reference}", text)
+
+    for field in TEMPLATE_FIELDS:
+        assert f"`{{{field}}}`" in docs, f"{{{field}}} is accepted but not documented"
+        write_rule(rules_copy, with_message(f"{{{field}}}"))
+        assert check_rules(rules_copy) == [], field
+    write_rule(rules_copy, with_message("{branch_name}"))
+    assert any("unknown placeholder {branch_name}" in p.message for p in check_rules(rules_copy))
 
 
 def test_rules_check_refuses_rules_the_durable_engine_cannot_run(rules_copy, runner):

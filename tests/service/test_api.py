@@ -11,7 +11,7 @@ from diagnosis_service.store.schema import branch_metrics, metric_revisions, res
 from tests.support.diagnose import diagnose
 
 ENDPOINTS = [
-    ("get", "/readyz"), ("get", "/v1/indicators"), ("get", "/v1/catalog/resources"),
+    ("get", "/v1/indicators"), ("get", "/v1/catalog/resources"),
     ("put", "/v1/periods/2025-12/metrics"), ("post", "/v1/diagnoses"), ("get", "/v1/branches/B00002/diagnosis"),
     ("get", "/v1/members/M000001/report"), ("post", "/v1/events"), ("get", "/v1/lamps"),
     ("get", "/v1/lamps/changes"), ("post", "/v1/prescriptions"), ("post", "/v1/prescriptions/1/feedback"),
@@ -38,7 +38,9 @@ def test_health_needs_no_token_everything_else_does(service):
 
 
 def test_readyz_reports_every_check(service):
-    r = service.client.get("/readyz", headers=service.h("secretary"))
+    assert service.client.get("/readyz").get_json() == {"status": "ready"}  # no token needed, no details
+    assert service.client.get("/readyz", headers=service.h("secretary")).get_json() == {"status": "ready"}
+    r = service.client.get("/readyz", headers=service.h("admin"))
     body = r.get_json()
     assert r.status_code == 200 and body["status"] == "ready"
     assert body["checks"]["rules"]["rules"] == 32 and body["checks"]["catalog"]["resources"] == 376

@@ -83,6 +83,7 @@ def call(url, token=None, method="GET", body=None):
 
 
 @pytest.mark.slow
+@pytest.mark.server
 def test_a_real_server_process_over_http(env, small_district, tmp_path):
     full_env = {**os.environ, **env}
     run = lambda *args: subprocess.run([EXE, *args], env=full_env, capture_output=True, text=True, check=True)  # noqa: E731

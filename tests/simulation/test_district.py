@@ -1,13 +1,14 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from diagnosis_service.engine import make_evaluator
-from diagnosis_service.simulation.district import SimulationSpec, _types, simulate
+from diagnosis_service.simulation.district import SimulationSpec, branch_types, simulate
 
 
 def test_default_district_has_the_seed_scale():
-    types = pd.Series(_types(2654)).value_counts()
-    assert len(_types(2654)) == 2654
+    types = pd.Series(branch_types(2654)).value_counts()
+    assert len(branch_types(2654)) == 2654
     assert types["village"] == 167 and types["community"] == 103
     assert set(types.index) == {"village", "community", "enterprise", "social_org", "government", "school",
                                 "hospital", "other"}
@@ -32,6 +33,7 @@ def test_small_district_is_consistent(ruleset):
                 assert (values <= ind.max).all(), ind.id
 
 
+@pytest.mark.slow  # the whole default district
 def test_default_district_has_realistic_lamp_rates(ruleset):
     ds = simulate(SimulationSpec(), ruleset.registry)
     assert len(ds.branches) == 2654 and len(ds.members) == 47411

@@ -8,6 +8,8 @@ from diagnosis_service.cli import main
 from diagnosis_service.simulation.loop import LoopSpec, run_loop
 from diagnosis_service.simulation.truth import Truth
 
+pytestmark = pytest.mark.slow  # closed loops
+
 TINY = ["--branches", "30", "--members", "300", "--months", "2"]
 
 

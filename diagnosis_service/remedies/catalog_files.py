@@ -1,0 +1,253 @@
+"""Reading and checking the remedy catalog: one YAML file per kind in the catalog directory (schema:
+docs/catalog.md), plus ``district.yaml`` naming the streets and towns a resource may be limited to.
+
+Files are read with the same safe loader as rule files (size bound, no aliases, no duplicate keys) and
+every problem is reported with ``file:line:column``. A catalog that loads is complete: every topic
+has an active resource for every branch type, so every weakness can get a prescription.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..errors import CatalogError, DiagnosisError, Problem, did_you_mean
+from ..rules.model import Registry
+from ..rules.parse_common import is_number
+from ..rules.yamlsafe import Located, load_file
+from .catalog import (
+    ALL,
+    DISTRICT_FILE,
+    FILES,
+    FORMATS,
+    ID_RE,
+    MAX_RESOURCES,
+    OPTIONAL,
+    OPTIONAL_TEXT,
+    REQUIRED,
+    Catalog,
+    Resource,
+)
+
+
+def check_catalog(directory: Path, registry: Registry) -> list[Problem]:
+    """Every problem of a catalog directory (empty when it is fine); never raises for bad content."""
+    problems: list[Problem] = []
+    _collect(Path(directory), registry, problems)
+    return problems
+
+
+def is_valid(directory: Path, registry: Registry) -> bool:
+    return not check_catalog(directory, registry)
+
+
+def load_catalog(directory: Path, registry: Registry) -> Catalog:
+    """The catalog, or CatalogError listing every problem."""
+    problems: list[Problem] = []
+    catalog = _collect(Path(directory), registry, problems)
+    if problems or catalog is None:
+        raise CatalogError(problems or [Problem("catalog could not be read", file=str(directory))])
+    return catalog
+
+
+def _load(path: Path, problems: list[Problem]) -> Located | None:
+    try:
+        return load_file(path)
+    except DiagnosisError as exc:  # YAML syntax, size, aliases: reported as catalog problems
+        problems.extend(exc.problems)
+        return None
+
+
+def _collect(directory: Path, registry: Registry, problems: list[Problem]) -> Catalog | None:
+    if not directory.is_dir():
+        problems.append(Problem("catalog directory not found", file=str(directory),
+                                suggestion="pass --catalog DIR or set DIAGNOSIS_CATALOG"))
+        return None
+    digest = hashlib.sha256()
+    streets = _streets(directory / DISTRICT_FILE, problems, digest)
+    names_en = dict(streets)
+    known = {p.name for p in directory.glob("*.yaml")}
+    for name in sorted(known - set(FILES.values()) - {DISTRICT_FILE}):
+        problems.append(Problem(f"unexpected file '{name}' in the catalog", file=str(directory / name),
+                                suggestion="expected: " + ", ".join(sorted(FILES.values()) + [DISTRICT_FILE])))
+    resources: dict[str, Resource] = {}
+    for kind, name in FILES.items():
+        path = directory / name
+        if not path.exists():
+            problems.append(Problem(f"missing catalog file for kind '{kind}'", file=str(path)))
+            continue
+        digest.update(path.read_bytes())
+        doc = _load(path, problems)
+        if doc is not None:
+            for res in _parse_file(doc, kind, registry, streets, problems):
+                if res.id in resources:
+                    other = resources[res.id]
+                    problems.append(Problem(f"duplicate resource id '{res.id}' (first at {other.file}:{other.line})",
+                                            file=res.file, line=res.line, column=1))
+                    continue
+                resources[res.id] = res
+    if problems:
+        return None
+    ordered = tuple(sorted(resources.values(), key=lambda r: r.id))
+    problems.extend(_coverage(ordered, registry, directory))
+    return Catalog(ordered, tuple(names_en), digest.hexdigest()[:12], str(directory), names_en)
+
+
+def _streets(path: Path, problems: list[Problem], digest) -> list[tuple[str, str]]:
+    """(zh, en) names of the district's streets and towns."""
+    if not path.exists():
+        problems.append(Problem("missing district file (the streets and towns resources may be limited to)",
+                                file=str(path)))
+        return []
+    digest.update(path.read_bytes())
+    doc = _load(path, problems)
+    if doc is None:
+        return []
+    data = doc.data
+    items = data.get("streets") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not items:
+        problems.append(doc.problem(("streets",), "'streets' must be a non-empty list of {zh, en}"))
+        return []
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not all(isinstance(item.get(k), str) and item[k] for k in ("zh", "en")):
+            problems.append(doc.problem(("streets", i), "each street needs 'zh' and 'en' names"))
+            continue
+        out.append((item["zh"], item["en"]))
+    return out
+
+
+def _parse_file(doc: Located, kind: str, registry: Registry, streets: list[tuple[str, str]],
+                problems: list[Problem]) -> Iterable[Resource]:
+    data = doc.data
+    if not isinstance(data, dict):
+        problems.append(doc.problem((), "a catalog file must be a mapping with 'kind' and 'resources'"))
+        return
+    for key in data:
+        if key not in ("kind", "resources"):
+            problems.append(doc.problem((key,), f"unknown key '{key}' in a catalog file", key=True,
+                                        suggestion="allowed: kind, resources"))
+    if data.get("kind") != kind:
+        problems.append(doc.problem(("kind",), f"kind must be '{kind}' in this file, got {data.get('kind')!r}",
+                                    suggestion=f"one file per kind: {kind} resources go in {FILES[kind]}"))
+    items = data.get("resources")
+    if not isinstance(items, list):
+        problems.append(doc.problem(("resources",), "'resources' must be a list"))
+        return
+    if len(items) > MAX_RESOURCES:
+        problems.append(doc.problem(("resources",), f"{len(items)} resources; at most {MAX_RESOURCES} per file"))
+        return
+    for i, item in enumerate(items):
+        res = _parse_resource(doc, ("resources", i), item, kind, registry, streets, problems)
+        if res is not None:
+            yield res
+
+
+def _parse_resource(doc: Located, path: tuple, item: Any, kind: str, registry: Registry,
+                    streets: list[tuple[str, str]],
+                    problems: list[Problem]) -> Resource | None:
+    if not isinstance(item, dict):
+        problems.append(doc.problem(path, "a resource must be a mapping (id, title_zh, title_en, topics, ...)"))
+        return None
+    before = len(problems)
+    rid = item.get("id")
+    if not isinstance(rid, str) or not ID_RE.match(rid):
+        problems.append(doc.problem(path + ("id",), f"bad resource id {rid!r}",
+                                    suggestion="a letter, then letters, digits, _ or -; e.g. LEC001"))
+        rid = None
+    what = f"resource {rid}" if rid else "a resource"
+
+    def bad(key: str, message: str, suggestion: str | None = None) -> None:
+        problems.append(doc.problem(path + (key,), f"{what}: {message}", suggestion=suggestion))
+
+    for key in item:
+        if key not in REQUIRED + OPTIONAL:
+            problems.append(doc.problem(path + (key,), f"{what}: unknown field '{key}'", key=True,
+                                        suggestion=did_you_mean(key, REQUIRED + OPTIONAL)
+                                        or "allowed: " + ", ".join(REQUIRED + OPTIONAL)))
+    for key in REQUIRED:
+        if key not in item:
+            problems.append(doc.problem(path, f"{what}: missing field '{key}'"))
+    for key in ("title_zh", "title_en") + OPTIONAL_TEXT:
+        if key in item and (not isinstance(item[key], str) or not item[key].strip()):
+            bad(key, f"'{key}' must be non-empty text")
+    topics = item.get("topics")
+    if "topics" in item:
+        if not isinstance(topics, list) or not topics:
+            bad("topics", "'topics' must be a non-empty list of topic ids")
+            topics = []
+        for j, t in enumerate(topics):
+            if t not in registry.topics:
+                problems.append(doc.problem(path + ("topics", j), f"{what}: unknown topic {t!r}",
+                                            suggestion=did_you_mean(str(t), registry.topics)
+                                            or "topics: " + ", ".join(registry.topics)))
+        if len(set(map(str, topics))) != len(topics):
+            bad("topics", "a topic is listed twice")
+    fmt = item.get("format")
+    if "format" in item and fmt not in FORMATS:
+        bad("format", f"unknown format {fmt!r}", did_you_mean(str(fmt), FORMATS) or "formats: " + ", ".join(FORMATS))
+    duration = item.get("duration_minutes")
+    if "duration_minutes" in item and not (is_number(duration) and float(duration).is_integer()
+                                           and 1 <= duration <= 24 * 60 * 31):
+        bad("duration_minutes", f"duration_minutes must be a whole number of minutes (1 to 44640), got {duration!r}")
+    capacity = item.get("capacity")
+    if capacity is not None and not (is_number(capacity) and float(capacity).is_integer() and capacity >= 1):
+        bad("capacity", f"capacity must be a whole number of people (at least 1), got {capacity!r}")
+    if "active" in item and not isinstance(item["active"], bool):
+        bad("active", f"active must be true or false, got {item['active']!r}")
+    types = _all_or_list(doc, path, item, "branch_types", registry.branch_types, what, problems)
+    where = _all_or_list(doc, path, item, "streets", [zh for zh, _ in streets], what, problems)
+    if len(problems) > before or rid is None:
+        return None
+    line, _ = doc.where(path)
+    return Resource(
+        id=rid, kind=kind, title_zh=item["title_zh"].strip(), title_en=item["title_en"].strip(),
+        topics=tuple(topics), format=fmt, duration_minutes=int(duration), branch_types=types, streets=where,
+        active=item["active"], capacity=int(capacity) if capacity is not None else None,
+        text={k: item[k].strip() for k in OPTIONAL_TEXT if k in item}, file=doc.file, line=line)
+
+
+def _all_or_list(doc: Located, path: tuple, item: dict, key: str, known, what: str,
+                 problems: list[Problem]) -> tuple[str, ...]:
+    """A list of known names, or [all] (returned as the empty tuple)."""
+    if key not in item:
+        return ()
+    value = item[key]
+    if not isinstance(value, list) or not value:
+        problems.append(doc.problem(path + (key,), f"{what}: '{key}' must be [all] or a non-empty list"))
+        return ()
+    if value == [ALL]:
+        return ()
+    out = []
+    for j, name in enumerate(value):
+        if name not in known:
+            problems.append(doc.problem(path + (key, j), f"{what}: unknown {key[:-1].replace('_', ' ')} {name!r}",
+                                        suggestion=did_you_mean(str(name), known)
+                                        or "use [all] or names from " + ("the registry" if key == "branch_types"
+                                                                          else DISTRICT_FILE)))
+        else:
+            out.append(name)
+    return tuple(out)
+
+
+def _coverage(resources: tuple[Resource, ...], registry: Registry, directory: Path) -> list[Problem]:
+    """Every topic needs an active, district-wide resource for every branch type: then every weakness of
+    every branch can be prescribed something."""
+    problems = []
+    for topic in registry.topics:
+        pool = [r for r in resources if r.active and topic in r.topics and not r.streets]
+        if not any(r for r in resources if r.active and topic in r.topics):
+            problems.append(Problem(f"topic '{topic}' has no active resource", file=str(directory),
+                                    suggestion="add one, or set active: true on an existing one"))
+            continue
+        for btype in registry.branch_types:
+            if not any(not r.branch_types or btype in r.branch_types for r in pool):
+                problems.append(Problem(f"topic '{topic}' has no active district-wide resource for branch type "
+                                        f"'{btype}'", file=str(directory),
+                                        suggestion="add one with branch_types: [all] or including it"))
+    return problems
+
+
+__all__ = ["check_catalog", "is_valid", "load_catalog"]
