@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, g, jsonify
-from sqlalchemy import text
 
-from ..store import missing_columns
+from ..store import missing_columns, ping
 from ..store.migrate import current as current_revision
 from ..store.migrate import head
 from .auth import identify
@@ -40,8 +39,7 @@ def readyz():
     rt = runtime()
     checks: dict[str, dict] = {}
     try:
-        with rt.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        ping(rt.engine)
         checks["database"] = {"ok": True}
     except Exception as exc:  # any driver error means not ready
         checks["database"] = {"ok": False, "detail": exc.__class__.__name__}

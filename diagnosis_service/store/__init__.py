@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 
 from .schema import METRICS
@@ -45,6 +45,12 @@ def make_engine(url: str, autocommit: bool = False) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800, **extra)
 
 
+def ping(engine: Engine) -> None:
+    """One round trip to the database (raises what the driver raises when it does not answer)."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
 def now() -> datetime:
     """UTC, without tzinfo (SQLite has no time zones), to the second."""
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
@@ -62,4 +68,4 @@ def missing_columns(engine: Engine, wanted: Mapping[str, Sequence[str]]) -> list
     return out
 
 
-__all__ = ["make_engine", "missing_columns", "now"]
+__all__ = ["make_engine", "ping", "missing_columns", "now"]
