@@ -5,12 +5,36 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from .errors import Problem, SetupError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 MODEL_FILE = "effectiveness.json"  # the trained effectiveness model, in the models directory
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    text = env.get(name)
+    if text is None or text == "":
+        return float(default)
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:
+        raise SetupError(Problem(f"must be a number from {low:g} to {high:g}, got {text!r}"[:200],
+                                 field=(name,)))
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (env.get(name) or default).upper()
+    if value not in choices:
+        raise SetupError(Problem(f"must be one of {', '.join(choices)}, got {value!r}"[:200], field=(name,)))
+    return value
 
 
 @dataclass(frozen=True)
@@ -23,9 +47,12 @@ class Settings:
     secret_key: str = ""  # empty: kept in var_dir/secret_key (signs the report page's login cookie)
     max_body_bytes: int = 64 * 1024 * 1024
     log_level: str = "INFO"
+    db_timeout: float = 1.5  # seconds the service waits on a silent database (then 503 with Retry-After)
+    db_statement_timeout: float = 30.0  # seconds a statement of the service may run on PostgreSQL
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Every setting from the environment; SetupError naming the variable when one is malformed."""
         env = os.environ if env is None else env
         var_dir = Path(env.get("DIAGNOSIS_VAR", REPO_DIR / "var"))
         return cls(
@@ -35,8 +62,10 @@ class Settings:
             var_dir=var_dir,
             database_url=env.get("DATABASE_URL", ""),
             secret_key=env.get("DIAGNOSIS_SECRET_KEY", ""),
-            max_body_bytes=int(float(env.get("DIAGNOSIS_MAX_BODY_MB", "64")) * 1024 * 1024),
-            log_level=env.get("DIAGNOSIS_LOG_LEVEL", "INFO").upper(),
+            max_body_bytes=int(_number(env, "DIAGNOSIS_MAX_BODY_MB", 64, 0.001, 4096) * 1024 * 1024),
+            log_level=_choice(env, "DIAGNOSIS_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            db_timeout=_number(env, "DIAGNOSIS_DB_TIMEOUT", 1.5, 0.1, 600),
+            db_statement_timeout=_number(env, "DIAGNOSIS_DB_STATEMENT_TIMEOUT", 30, 1, 86400),
         )
 
     def db_url(self) -> str:

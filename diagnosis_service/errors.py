@@ -13,6 +13,7 @@ and never names a command-line option.
       ModelError      a model file that is missing, unreadable or made by an incompatible version
       NotFound        something a request names does not exist
       Conflict        a valid request the current state does not allow (yet)
+      SetupError      the installation or its settings are wrong (a malformed setting, a port in use)
       Unavailable     the service cannot answer now (HTTP 503)
         StoreError    the database cannot do what was asked (no schema, unreachable, too slow)
 """
@@ -168,6 +169,12 @@ class Conflict(DiagnosisError):
     exit_code = 2
 
 
+class SetupError(DiagnosisError):
+    """The installation or its settings are wrong: a malformed setting, a port in use (exit code 2)."""
+
+    exit_code = 2
+
+
 class Unavailable(DiagnosisError):
     """The service cannot answer now: not ready (no schema, no active rules) or its database is down or
     slow (HTTP 503 with Retry-After)."""
@@ -186,5 +193,5 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
 
 
 __all__ = ["Conflict", "DiagnosisError", "FieldPath", "FileSpan", "InputError", "Location", "ModelError", "NotFound",
-           "Problem", "RuleError", "StoreError", "Unavailable",
+           "Problem", "RuleError", "SetupError", "StoreError", "Unavailable",
            "did_you_mean"]

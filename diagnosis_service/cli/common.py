@@ -84,10 +84,10 @@ def handle_errors(func):
 
 
 def fail(exc: DiagnosisError) -> None:
-    from ..errors import CatalogError, InputError, ModelError, RuleError, StoreError
+    from ..errors import CatalogError, InputError, ModelError, RuleError, SetupError, StoreError
 
     echo_problems(exc.problems)
-    if not isinstance(exc, StoreError):  # a store error's one line says it all
+    if not isinstance(exc, StoreError | SetupError):  # a setup mistake's one line says it all
         label = {InputError: "input ", RuleError: "rule ", CatalogError: "catalog ", ModelError: "model "}.get(
             type(exc), "")
         click.echo(f"error: {len(exc.problems)} {label}problem(s); nothing was written", err=True)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -74,15 +72,13 @@ def loop(policy: str, months: int, seed: int, branches: int, members: int, epsil
 
 
 def _write_loop(out_dir: Path, result, summary: dict) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from ..data.files import write_atomic
+
     hidden = [c for c in result.log.columns if c.startswith("truth_")]  # the simulator's, not the service's
     for name, frame in (("log.csv", result.log.drop(columns=hidden)), ("truth.csv", result.log[hidden]),
                         ("branch_metrics.csv", result.branch_metrics)):
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            frame.to_csv(fh, index=False)
-        os.replace(tmp, out_dir / name)
-    (out_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        write_atomic(out_dir / name, (frame.to_csv(index=False),))
+    write_atomic(out_dir / "summary.json", (json.dumps(summary, ensure_ascii=False, indent=1), "\n"))
 
 
 # ------------------------------------------------------------------------------------------- model

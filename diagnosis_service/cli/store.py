@@ -109,11 +109,33 @@ def tokens_list() -> None:
 @click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
 @handle_errors
 def serve(host: str, port: int, threads: int) -> None:
-    """Serve the HTTP API with waitress (a production WSGI server)."""
+    """Serve the HTTP API with waitress (a production WSGI server).
+
+    Refuses to start on a database without the schema (run `db upgrade`); starts whatever else the
+    database does (down, slow) and says so in /readyz until it answers."""
     import waitress
 
+    from ..errors import Problem, SetupError, StoreError
     from ..service import create_app
+    from ..store.errors import UPGRADE
+    from ..store.migrate import current
 
+    config = settings()
     app = create_app()
-    click.echo(f"serving on http://{host}:{port} ({threads} threads), database {settings().safe_db_url()}", err=True)
-    waitress.serve(app, host=host, port=port, threads=threads, ident="diagnosis-service")
+    engine = app.extensions["diagnosis"].engine
+    try:
+        revision = current(engine)
+    except Exception as exc:  # unreachable or slow: serve anyway; /readyz answers 503 until it comes back
+        click.echo(f"warning: the database does not answer ({exc.__class__.__name__}); serving anyway, "
+                   "/readyz says when it is ready", err=True)
+    else:
+        if revision is None:
+            raise StoreError(Problem(f"the database ({config.safe_db_url()}) has no schema", suggestion=UPGRADE))
+    try:
+        server = waitress.create_server(app, host=host, port=port, threads=threads, ident="diagnosis-service",
+                                        max_request_body_size=config.max_body_bytes)
+    except OSError as exc:
+        raise SetupError(Problem(f"cannot listen on {host}:{port}: {exc.strerror or exc}", field=("port",),
+                                 suggestion="choose another port with --port, or stop what uses this one")) from None
+    click.echo(f"serving on http://{host}:{port} ({threads} threads), database {config.safe_db_url()}", err=True)
+    server.run()

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..errors import InputError, Problem
 from ..rules.model import Registry
+from .files import umask_mode
 from .model import BRANCH_COLUMNS, KEYS, MEMBER_COLUMNS, Dataset
 from .validate import (
     KeyColumn,
@@ -200,7 +201,7 @@ def write_dir(dataset: Dataset, directory: Path, registry: Registry) -> None:
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    os.chmod(tmp, 0o755)  # noqa: S103 -- mkdtemp makes it private; a data directory is shared like any other
+    os.chmod(tmp, umask_mode(0o777))  # mkdtemp makes it private; a data directory is like any other
     try:
         dataset.branches.reset_index()[list(BRANCH_COLUMNS)].to_csv(tmp / "branches.csv", index=False)
         dataset.members.reset_index()[list(MEMBER_COLUMNS)].to_csv(tmp / "members.csv", index=False)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import numpy as np
 import pandas as pd
 import sklearn
 
+from ..data.files import write_atomic
 from ..errors import ModelError, Problem
 from .estimator import EffectivenessModel
 from .features import FEATURES
@@ -35,10 +34,7 @@ def save(model: EffectivenessModel, path: Path, card: dict) -> Path:
     text = json.dumps(doc, ensure_ascii=False, sort_keys=True, indent=1)
     for target, content in ((path, text), (path.with_suffix(".card.json"),
                                            json.dumps(card, ensure_ascii=False, sort_keys=True, indent=2))):
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(content + "\n")
-        os.replace(tmp, target)
+        write_atomic(target, (content, "\n"))
     return path
 
 

@@ -1,6 +1,40 @@
-"""Limits shared by the pipeline steps that take requests."""
+"""Limits shared by the pipeline steps that take requests, and writing in one transaction that is run
+again when a concurrent one wrote the same rows first."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
 MAX_ROWS = 200_000
 PROFILE = {"branch": ("name", "type", "street"), "member": ("branch_id", "name")}
+ATTEMPTS = 3
+RETRYABLE_PGCODES = ("40001", "40P01")  # serialization failure, deadlock
+
+T = TypeVar("T")
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, IntegrityError):
+        return True  # e.g. two first writes of the same period: the second now finds the rows and updates
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "pgcode", None) in RETRYABLE_PGCODES
+
+
+def in_transaction(engine: Engine, step: Callable[[Connection], T]) -> T:
+    """``step(conn)`` in one transaction, run again (at most ``ATTEMPTS`` times in all) when it lost a race
+    to a concurrent transaction; the last failure is raised (the service answers 409)."""
+    attempt = 1
+    while True:
+        try:
+            with engine.begin() as conn:
+                return step(conn)
+        except DBAPIError as exc:
+            if attempt >= ATTEMPTS or not _retryable(exc):
+                raise
+            attempt += 1
+
+
+__all__ = ["ATTEMPTS", "MAX_ROWS", "PROFILE", "in_transaction"]

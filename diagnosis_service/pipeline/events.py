@@ -13,12 +13,14 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..data.rows import check_rows
 from ..data.sources import HISTORY_MONTHS
+from ..data.text import id_problem
 from ..engine.findings import SubjectResult, clean_number
 from ..engine.references import PeriodReferences, period_references
 from ..errors import Conflict, InputError, NotFound, Problem
 from ..periods import HINT, is_period, months_before
 from ..store import metrics as metrics_store
 from ..store import results as results_store
+from .common import in_transaction
 from .month import diagnose_month
 from .snapshot import Snapshot
 from .store_io import StoreSource, result_row
@@ -35,8 +37,8 @@ def check_event(body: object) -> tuple[str, str, str, dict]:
     subject, sid, period, values = (body.get(k) for k in FIELDS)
     if subject not in ("branch", "member"):
         problems.append(Problem(f"subject must be 'branch' or 'member', got {subject!r}"[:200], field=("subject",)))
-    if not isinstance(sid, str) or not sid:
-        problems.append(Problem("id must be a branch or member id", field=("id",)))
+    if id_problem(sid):
+        problems.append(Problem(f"id must be a branch or member id: it {id_problem(sid)}", field=("id",)))
     if not is_period(period):
         problems.append(Problem(f"bad period {period!r}"[:200], field=("period",), suggestion=HINT))
     if not isinstance(values, dict) or not values:
@@ -55,7 +57,7 @@ def apply_event(snapshot: Snapshot, engine: Engine, body: object, actor: str, re
     except InputError as exc:
         raise InputError([Problem(p.message, field=("values", *((p.column,) if p.column else ())),
                                   suggestion=p.suggestion) for p in exc.problems]) from None
-    with engine.begin() as conn:
+    def step(conn: Connection) -> dict:
         if not metrics_store.known_ids(conn, subject, [sid]):
             raise NotFound(Problem(f"unknown {subject} '{sid}'", field=("id",)))
         run = results_store.latest_run(conn, period)
@@ -70,7 +72,9 @@ def apply_event(snapshot: Snapshot, engine: Engine, body: object, actor: str, re
         out = dict(first)
         if subject == "member" and first["changed"]:
             out["branch"] = _reevaluate(snapshot, conn, "branch", first["branch_id"], period, refs, run["id"])
-    return out
+        return out
+
+    return in_transaction(engine, step)
 
 
 def references(snapshot: Snapshot, engine: Engine, run: Mapping, period: str) -> PeriodReferences:

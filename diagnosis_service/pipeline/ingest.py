@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 from ..data.csvdir import validate_metrics
 from ..data.model import KEYS, Dataset
 from ..data.sources import Source
+from ..data.text import NAME_LENGTH, STREET_LENGTH, id_problem, text_problem
 from ..data.validate import Problems
 from ..errors import InputError, Problem, did_you_mean
 from ..periods import check_period
@@ -91,8 +92,9 @@ def _rows(conn: Connection, subject: str, field: str, rows: list, period: str, r
             records.append({})
             continue
         rid = row.get(key)
-        if not isinstance(rid, str) or not rid.strip() or len(rid) > 64:
-            problems.add(Problem(f"{key} must be an id of 1 to 64 characters, got {rid!r}"[:200], field=(field, n, key)))
+        bad_id = id_problem(rid)
+        if bad_id:
+            problems.add(Problem(f"{key} {bad_id}", field=(field, n, key)))
             records.append({})
             continue
         if rid in seen:
@@ -143,11 +145,11 @@ def _profiles(subject: str, field: str, records: list[dict], known: set[str], re
                                  field=(field, n, missing[0])))
             continue
         profile = {key: rid, **{c: "" if given.get(c) is None and c == "street" else given.get(c, "") for c in cols}}
-        bad = [c for c, v in profile.items() if not isinstance(v, str) or (c != "street" and not v.strip())
-               or len(v) > 200]
-        for c in bad:
-            problems.add(Problem(f"'{c}' must be non-empty text (at most 200 characters)", field=(field, n, c)))
-        if bad:
+        bad = {c: _profile_problem(c, v) for c, v in profile.items() if c != key}
+        for c, problem in bad.items():
+            if problem:
+                problems.add(Problem(f"'{c}' {problem}", field=(field, n, c)))
+        if any(bad.values()):
             continue
         if subject == "branch" and profile.get("type") not in registry.branch_types:
             problems.add(Problem(f"unknown branch type {profile.get('type')!r}"[:200], field=(field, n, "type"),
@@ -155,6 +157,14 @@ def _profiles(subject: str, field: str, records: list[dict], known: set[str], re
                                  or "types: " + ", ".join(registry.branch_types)))
         out.append((n, profile))
     return out
+
+
+def _profile_problem(column: str, value: object) -> str | None:
+    if column == "branch_id":
+        return id_problem(value)
+    if column != "street" and (not isinstance(value, str) or not value.strip()):
+        return "must be non-empty text"
+    return text_problem(value, STREET_LENGTH if column == "street" else NAME_LENGTH)
 
 
 def _checked_metrics(subject: str, field: str, period: str, records: list[dict], rows: list[tuple[int, dict]],

@@ -9,13 +9,12 @@ call to diagnose a period; ``Month`` is what it gives back: every subject's resu
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from ..data.files import write_atomic
 from ..data.model import Dataset
 from ..engine import Evaluator, make_evaluator
 from ..engine.findings import SubjectResult
@@ -97,23 +96,8 @@ class JsonLinesSink:
 
 
 def write_lines(lines: Iterable[str], out: Path) -> None:
-    """Write to a temp file beside ``out`` and rename: a reader never sees half a file. The file gets
-    the mode a new file gets under the umask (a temp file alone would be private)."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            for line in lines:
-                fh.write(line)
-                fh.write("\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """JSON Lines written whole or not at all (a reader never sees half a file)."""
+    write_atomic(out, (f"{line}\n" for line in lines))
 
 
 def history_from_files(paths: Iterable[Path]) -> History:

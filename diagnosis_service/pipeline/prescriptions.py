@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Connection
 
+from ..data.text import id_problem, text_problem
 from ..engine.findings import SubjectResult
 from ..errors import InputError, NotFound, Problem
 from ..periods import check_period, months_before
@@ -44,6 +45,8 @@ def serve_prescriptions(snapshot: Snapshot, conn: Connection, branch_id: str, pe
                         source: str = "api") -> dict:
     """POST /v1/prescriptions: rank, log what is shown (order, scores, probabilities), answer."""
     check_period(period, "period")
+    if id_problem(branch_id):
+        raise InputError(Problem(f"branch_id {id_problem(branch_id)}", field=("branch_id",)))
     stored = results_store.result(conn, period, "branch", branch_id)
     if stored is None:
         raise NotFound(Problem(f"no diagnosis of branch '{branch_id}' for {period}", field=("branch_id",),
@@ -86,8 +89,8 @@ def record_feedback(conn: Connection, prescription_id: int, body: object, actor:
     if status not in served_store.STATUSES:
         problems.append(Problem(f"status must be one of {', '.join(served_store.STATUSES)}, got {status!r}"[:300],
                                 field=("status",)))
-    if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
-        problems.append(Problem(f"note must be text of at most {MAX_NOTE:,} characters", field=("note",)))
+    if note is not None and text_problem(note, MAX_NOTE, lines=True):
+        problems.append(Problem(f"note {text_problem(note, MAX_NOTE, lines=True)}", field=("note",)))
     if problems:
         raise InputError(problems)
     fid = served_store.add_feedback(conn, prescription_id, status, note, actor)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from ..data.text import text_problem
 from ..engine.durable import compile_problems
 from ..errors import Conflict, InputError, NotFound, Problem, RuleError
 from ..periods import check_period
@@ -68,12 +69,12 @@ def _file_name_problems(files: object) -> list[Problem]:
     total = 0
     for name, text in files.items():
         if not isinstance(text, str):
-            problems.append(Problem("file content must be text", field=("files", str(name))))
+            problems.append(Problem("file content must be text", field=("files", str(name)[:100])))
             continue
         total += len(text.encode("utf-8", "surrogatepass"))
         base = name[len("tests/"):] if name.startswith("tests/") else name
         if (not base.endswith(".yaml") or "/" in base or "\\" in base or base.startswith(".")
-                or base in (REGISTRY_FILE, POINTS_FILE) or len(base) > 100):
+                or base in (REGISTRY_FILE, POINTS_FILE) or text_problem(base, 100)):
             problems.append(Problem(f"bad rule file name '{name}'"[:200], field=("files", str(name)[:100]),
                                     suggestion="NAME.yaml or tests/NAME.yaml; the registry and points files "
                                                "come with the deployment"))
@@ -158,12 +159,24 @@ def preview_rules(snapshot: Snapshot, rules_dir: Path, engine: Engine, changes: 
 
 
 def publish_rules(snapshot: Snapshot, rules_dir: Path, engine: Engine, changes: object, comment: object,
-                  author: str) -> tuple[int, dict[str, str], dict]:
+                  author: str, base_version: object = None) -> tuple[int, dict[str, str], dict]:
     """PUT /v1/rules: a new version, checked whole (rule tests included) and made active; or nothing.
-    Returns (version, files, answer); the caller serves the new version from then on."""
-    if not isinstance(comment, str) or not comment.strip() or len(comment) > MAX_COMMENT:
-        raise InputError(Problem(f"a comment (1 to {MAX_COMMENT:,} characters) says why the rules change",
+
+    ``base_version``: the version the client edited (``If-Match`` or ``base_version``); when another
+    version is active by now, the publish is refused (Conflict), never applied over what the client did
+    not see. Without it, the version active at the start of the request is the base. Returns (version,
+    files, answer); the caller serves the new version from then on."""
+    if not isinstance(comment, str) or not comment.strip() or text_problem(comment, MAX_COMMENT, lines=True):
+        raise InputError(Problem(f"a comment (1 to {MAX_COMMENT:,} characters of text) says why the rules change",
                                  field=("comment",)))
+    if base_version is not None:
+        if isinstance(base_version, bool) or not isinstance(base_version, int) or base_version < 1:
+            raise InputError(Problem(f"base_version must be a version number, got {base_version!r}"[:200],
+                                     field=("base_version",)))
+        if base_version != snapshot.version:
+            raise Conflict(Problem(f"version {base_version} is no longer the active one: version {snapshot.version} "
+                                   "is", field=("base_version",),
+                                   suggestion="read GET /v1/rules again, apply your change to it and publish that"))
     files = merged_files(snapshot.files, changes)
     candidate, problems = check_files(rules_dir, files)
     if candidate is None:

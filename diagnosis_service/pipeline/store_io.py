@@ -13,6 +13,7 @@ from ..periods import months_before, parse_period
 from ..rules.model import Registry
 from ..store import metrics as metrics_store
 from ..store import results as results_store
+from .common import in_transaction
 from .month import Month, summary_json
 from .snapshot import Snapshot
 
@@ -75,10 +76,10 @@ class StoreSink:
 
     def keep(self, month: Month) -> int:
         rows = [result_row(r) for r in month.branches] + [result_row(r) for r in month.members]
-        with self.engine.begin() as conn:
-            return results_store.save_run(conn, month.period, rows, version=self.snapshot.version or 0,
-                                          digest=self.snapshot.digest, summary=summary_json(month.summary()),
-                                          actor=self.actor)
+        summary = summary_json(month.summary())
+        return in_transaction(self.engine, lambda conn: results_store.save_run(
+            conn, month.period, rows, version=self.snapshot.version or 0, digest=self.snapshot.digest,
+            summary=summary, actor=self.actor))
 
 
 __all__ = ["StoreSink", "StoreSource", "dataset_from_rows", "result_row"]

@@ -21,11 +21,12 @@ OPS: dict[str, str] = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==",
 OP_ALIASES: dict[str, str] = {sym: name for name, sym in OPS.items()} | {"=": "eq"} | {n: n for n in OPS}
 NEGATED_OP: dict[str, str] = {"lt": "ge", "le": "gt", "gt": "le", "ge": "lt", "eq": "ne", "ne": "eq"}
 
-UNIT_RANGES: dict[str, tuple[float, float | None, bool]] = {
-    # unit: (min, max or None, integer only)
-    "count": (0, None, True),
-    "hours": (0, None, False),
-    "points": (0, None, False),
+UNIT_RANGES: dict[str, tuple[float, float, bool]] = {
+    # unit: (min, max, integer only). Every range is finite: a value the store or durable_rules cannot
+    # hold (1e308, infinity) is bad input, not a number to diagnose. Counts and hours are per month.
+    "count": (0, 10_000, True),
+    "hours": (0, 744, False),  # the hours of a month
+    "points": (0, 100_000, False),
     "percent": (0, 100, False),
     "flag": (0, 1, True),
     "rating": (1, 5, True),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..errors import Problem, did_you_mean
@@ -13,6 +14,9 @@ DERIVATIONS = ("sum", "run", "points", "year_to_date", "member_share", "member_m
 
 
 # --------------------------------------------------------------------------------------------- registry
+
+MAX_RANGE = 1e12  # what a float column, durable_rules and JSON all hold exactly enough
+
 
 def parse_registry(doc: Located, problems: list[Problem]) -> Registry:
     data = doc.data
@@ -83,9 +87,10 @@ def _parse_indicator(doc: Located, path: tuple, item: Any, subject: str,
     lo, hi, integer = UNIT_RANGES[unit]
     if "range" in item:
         rng = item["range"]
-        if (not isinstance(rng, list) or len(rng) != 2 or not is_number(rng[0])
-                or not (rng[1] is None or is_number(rng[1]))):
-            problems.append(doc.problem(path + ("range",), f"indicator {ind_id}: range must be [min, max]"))
+        if (not isinstance(rng, list) or len(rng) != 2 or not all(is_number(x) and math.isfinite(x) for x in rng)
+                or not rng[0] <= rng[1] or max(abs(rng[0]), abs(rng[1])) > MAX_RANGE):
+            problems.append(doc.problem(path + ("range",), f"indicator {ind_id}: range must be [min, max], two "
+                                        f"finite numbers with min <= max, within ±{MAX_RANGE:g}"))
             ok = False
         else:
             lo, hi = rng

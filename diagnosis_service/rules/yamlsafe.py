@@ -7,6 +7,7 @@ for them), we refuse duplicate keys (YAML silently keeps the last one), and we b
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from ..errors import Problem, RuleError
 
 MAX_FILE_BYTES = 1_000_000  # a generous bound: the default rule files are a few kB
 MAX_NODES = 200_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_NUMBER = 1e12  # numbers beyond it (a 400-digit integer, .inf) are no threshold anyone means
 
 Path_ = tuple[Any, ...]
 ALLOWED_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")}
@@ -87,10 +90,15 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 
 def load_text(text: str, file: str) -> Located:
     """Parse YAML text; raise RuleError with file:line:column on any problem."""
-    if len(text.encode("utf-8")) > MAX_FILE_BYTES:
-        raise RuleError(Problem(
-            f"file is {len(text.encode('utf-8'))} bytes, over the limit of {MAX_FILE_BYTES}",
-            file=file, line=1, column=1, suggestion="split it into several files"))
+    size = len(text.encode("utf-8", "surrogatepass"))
+    broken = _SURROGATE.search(text)
+    if broken:
+        line = text.count("\n", 0, broken.start()) + 1
+        column = broken.start() - (text.rfind("\n", 0, broken.start()) + 1) + 1
+        raise RuleError(Problem("not valid Unicode text (a lone surrogate)", file=file, line=line, column=column))
+    if size > MAX_FILE_BYTES:
+        raise RuleError(Problem(f"file is {size} bytes, over the limit of {MAX_FILE_BYTES}",
+                                file=file, line=1, column=1, suggestion="split it into several files"))
     loader = _Loader(text) if _CLoader is None else _CLoader(text)
     try:
         if _CLoader is not None:
@@ -153,6 +161,15 @@ def _build(node: yaml.Node, path: Path_, doc: Located, constructor: yaml.constru
     # Dates and binary blobs have no place in rule files; keep their text so validation reports them.
     if not isinstance(value, (str, int, float, bool, type(None))):
         return node.value
+    if isinstance(value, str) and _SURROGATE.search(value):
+        line, col = _mark(node)
+        raise RuleError(Problem("not valid Unicode text (an escaped lone surrogate)", file=doc.file, line=line,
+                                column=col))
+    if isinstance(value, int | float) and not isinstance(value, bool) and not abs(value) <= MAX_NUMBER:
+        line, col = _mark(node)
+        raise RuleError(Problem(f"number {node.value[:20]}{'...' if len(node.value) > 20 else ''} is out of range",
+                                file=doc.file, line=line, column=col,
+                                suggestion=f"numbers in rule files are finite and within ±{MAX_NUMBER:g}"))
     return value
 
 

@@ -13,7 +13,7 @@ from flask import Flask
 
 from ..config import Settings
 from ..store.migrate import upgrade
-from . import auth, db, logs, problems, runtime
+from . import auth, db, logs, problems, request_args, runtime
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -41,6 +41,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     logs.register(app)
     app.before_request(auth.load_identity)
+    app.before_request(request_args.check_request_text)
     app.teardown_appcontext(db.close_db)
     problems.register(app)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify
 
 from ..pipeline import events, ingest
+from ..pipeline.common import in_transaction
 from .auth import actor, roles
-from .db import runtime, snapshot, transaction
+from .db import runtime, snapshot
 from .request_args import json_body
 
 bp = Blueprint("data", __name__, url_prefix="/v1")
@@ -17,10 +18,9 @@ bp = Blueprint("data", __name__, url_prefix="/v1")
 def put_metrics(period: str):
     """Store a period's metrics: validated whole first; all or nothing; idempotent; corrections recorded."""
     body = json_body()
-    registry = snapshot().ruleset.registry
-    with transaction() as conn:
-        out = ingest.ingest_period(conn, registry, period, body, actor(), g.request_id)
-    return jsonify(out)
+    registry, who = snapshot().ruleset.registry, actor()
+    return jsonify(in_transaction(runtime().engine,
+                                  lambda conn: ingest.ingest_period(conn, registry, period, body, who, g.request_id)))
 
 
 @bp.post("/events")

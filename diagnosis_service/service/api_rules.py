@@ -33,7 +33,9 @@ def _files_from_request() -> tuple[object, dict]:
 def active_rules():
     """The active rule-set version with its files."""
     row = versions_store.get(get_db(), snapshot().version)
-    return jsonify(publish.rule_version_json({k: v for k, v in row.items() if k != "diff"}))
+    resp = jsonify(publish.rule_version_json({k: v for k, v in row.items() if k != "diff"}))
+    resp.headers["ETag"] = f'"{row["version"]}"'  # send it back as If-Match when publishing an edit of it
+    return resp
 
 
 @bp.post("/validate")
@@ -65,9 +67,23 @@ def publish_version():
     comment = body.get("comment") if body else request.args.get("comment")
     rt = runtime()
     version, new_files, out = publish.publish_rules(snapshot(force=True), rt.settings.rules_dir, rt.engine, files,
-                                                    comment, actor())
+                                                    comment, actor(), _base_version(body))
     rt.switch_to(version, new_files)
-    return jsonify(out), 201
+    resp = jsonify(out)
+    resp.headers["ETag"] = f'"{version}"'
+    return resp, 201
+
+
+def _base_version(body: dict) -> object:
+    """The version the client edited: If-Match (the ETag of GET /v1/rules) or base_version in the body."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return body.get("base_version")
+    text = header.strip().removeprefix("W/").strip('"')
+    if not text.isdigit() or len(text) > 9:
+        raise InputError(Problem(f"If-Match must be the ETag of a rule-set version, e.g. \"3\", got {header!r}"[:200],
+                                 field=("headers", "If-Match")))
+    return int(text)
 
 
 @bp.get("/versions")

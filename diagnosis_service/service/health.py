@@ -51,6 +51,8 @@ def readyz():
         checks["schema"] = {"ok": revision == latest and not missing, "revision": revision, "head": latest,
                             **({"detail": "run: diagnosis-service db upgrade"} if revision != latest else {}),
                             **({"missing": missing} if missing else {})}
+    if checks["database"]["ok"]:
+        rt.ensure_started()  # the database may have come back since the start
     start_error = rt.problems.get("rules") or rt.problems.get("start")
     try:
         active = rt.versions.active()

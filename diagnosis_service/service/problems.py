@@ -19,6 +19,8 @@ from ..errors import (
     RuleError,
     Unavailable,
 )
+from ..store.errors import SQLAlchemyError
+from ..store.errors import describe as describe_store
 
 log = logging.getLogger("diagnosis_service.http")
 RETRY_AFTER = "5"  # seconds a client waits before retrying a 503
@@ -65,6 +67,15 @@ def register(app: Flask) -> None:
         if status == 503:
             resp.headers["Retry-After"] = RETRY_AFTER
         return resp
+
+    @app.errorhandler(SQLAlchemyError)
+    def _database_error(exc: SQLAlchemyError):
+        """The database down, slow or without a schema: 503 with Retry-After; a lost race: 409."""
+        known = describe_store(exc, strict=True)
+        if known is None:
+            return _unexpected(exc)
+        log.warning("database: %s", known.problems[0], extra={"request_id": g.get("request_id")})
+        return _diagnosis_error(known)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -13,6 +13,7 @@ broken rules, a broken catalog) are kept for ``/readyz``: the process still star
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -25,9 +26,10 @@ from sqlalchemy.engine import Engine
 from ..config import MODEL_FILE, Settings
 from ..engine.references import PeriodReferences
 from ..engine.subject import SubjectEngine
-from ..errors import DiagnosisError, ModelError, Problem, RuleError, Unavailable
+from ..errors import Conflict, DiagnosisError, ModelError, Problem, RuleError, Unavailable
 from ..learning.persist import load as load_model
 from ..learning.policy import LearnedRanker
+from ..pipeline.common import in_transaction
 from ..pipeline.publish import bundled_files, check_files, unified_diff
 from ..pipeline.snapshot import Snapshot
 from ..remedies.catalog import Catalog
@@ -65,8 +67,10 @@ class RuleVersions:
         self._lock = threading.Lock()
 
     def ensure_initial(self) -> None:
-        """Store the bundled rules as version 1 when the store has no version yet."""
-        with self.engine.begin() as conn:
+        """Store the bundled rules as version 1 when the store has no version yet (two processes starting
+        at once: the second finds the first's)."""
+
+        def store_bundled(conn) -> None:
             if versions_store.active_version(conn) is None and not versions_store.listing(conn):
                 files = bundled_files(self.rules_dir)
                 ruleset, problems = check_files(self.rules_dir, files, run_rule_tests=False)
@@ -74,6 +78,9 @@ class RuleVersions:
                     raise RuleError(problems)
                 versions_store.publish(conn, files, ruleset.version, comment="bundled rules", author="system",
                                        based_on=None, diff=unified_diff({}, files))
+
+        with contextlib.suppress(Conflict):  # another process stored them between our look and our write
+            in_transaction(self.engine, store_bundled)
 
     def active(self, force: bool = False) -> Version:
         """The active version, reloaded when another process (or this one) switched it."""
@@ -172,26 +179,47 @@ class Runtime:
         self.versions = RuleVersions(settings.rules_dir, engine)
         self.rankers = RankerLoader(settings.models_dir, self.registry)
         self.references: dict[tuple[str, str], PeriodReferences] = {}  # shared by this process's snapshots
+        self._start_lock = threading.Lock()
+        self._start_tried = -CHECK_EVERY
+        self._rules_ready = False
 
     def start(self) -> None:
-        """Load the catalog, the model and the active rule set (storing the bundled rules as version 1
-        if the store has none). Errors are kept for /readyz, not raised: health stays reachable."""
+        """Load the catalog, the model and the active rule set (storing the bundled rules as version 1 if the
+        store has none). Errors are kept for /readyz, not raised: the process starts and answers whatever
+        the database does, and tries again (at most once a second) when a request needs the rules."""
         if self.registry is not None:
             try:
                 self.catalog = load_catalog(self.settings.catalog_dir, self.registry)
             except DiagnosisError as exc:
                 self.catalog_error = list(exc.problems)
         self.rankers.load()
+        self.ensure_started()
+
+    def ensure_started(self) -> bool:
+        """True once the rules are loaded; else tries (at most once a second) and says whether it worked."""
         if self.registry is None:
-            return
-        try:
-            self.versions.ensure_initial()
-            self.versions.active(force=True)
-        except Exception as exc:  # no schema yet, an unreachable database, broken rules: /readyz says why
-            self.problems["start"] = f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:300]}"
+            return False
+        with self._start_lock:
+            if self._rules_ready:
+                return True
+            if time.monotonic() - self._start_tried < CHECK_EVERY:
+                return False
+            self._start_tried = time.monotonic()
+            try:
+                self.versions.ensure_initial()
+                self.versions.active(force=True)
+            except Exception as exc:  # no schema yet, an unreachable database, broken rules: /readyz says why
+                self.problems["start"] = f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:300]}"
+                return False
+            self.problems.pop("start", None)
+            self._rules_ready = True
+            return True
 
     def snapshot(self, force: bool = False) -> Snapshot:
         """The active rules, the catalog and the ranker, read once for one request."""
+        if not self._rules_ready and not self.ensure_started():
+            reason = self.problems.get("rules") or self.problems.get("start") or "starting"
+            raise Unavailable(Problem(f"the service is not ready: {reason}", suggestion="see /readyz"))
         try:
             active = self.versions.active(force)
         except RuleError as exc:
@@ -207,7 +235,8 @@ class Runtime:
 def init_app(app: Flask, settings: Settings) -> Runtime:
     """Create the process's runtime for ``app`` (its database engines, rules, catalog and ranker)."""
     url = app.config["DATABASE_URL"]
-    runtime = Runtime(settings, make_engine(url), read_engine=make_engine(url, autocommit=True))
+    timeouts = {"timeout": settings.db_timeout, "statement_timeout": settings.db_statement_timeout}
+    runtime = Runtime(settings, make_engine(url, **timeouts), read_engine=make_engine(url, autocommit=True, **timeouts))
     app.extensions["diagnosis"] = runtime
     return runtime
 

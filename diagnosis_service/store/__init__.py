@@ -11,38 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
-from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
+from .connect import make_engine
 from .schema import METRICS
-
-
-def make_engine(url: str, autocommit: bool = False) -> Engine:
-    """An engine for ``url``; for SQLite, one that threads may share, with foreign keys and WAL on.
-
-    ``autocommit``: an engine for reads only, whose connections are in autocommit mode from the
-    start (switching a pooled connection's mode costs a round trip on PostgreSQL, per request).
-    """
-    extra = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **extra)
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
-
-        return engine
-    # No pre-ping (a round trip per checkout); connections older than 30 minutes are replaced instead.
-    return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800, **extra)
 
 
 def ping(engine: Engine) -> None:

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ..errors import Problem, StoreError
+from ..errors import Conflict, DiagnosisError, Problem, StoreError
 
 UPGRADE = "run `diagnosis-service db upgrade`"
 
 
-def describe(exc: BaseException, url: str = "") -> StoreError:
-    """A StoreError for a failure of the database or its driver (``url`` shown without its password)."""
+def describe(exc: BaseException, url: str = "", strict: bool = False) -> DiagnosisError | None:
+    """A StoreError (or a Conflict, for a write that lost a race) for a failure of the database or its
+    driver (``url`` shown without its password). ``strict``: None for a failure that is not the
+    database's (a bug: the caller reports it as one) instead of a generic StoreError."""
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
     lowered = text.lower()
     where = f" ({url})" if url else ""
+    if isinstance(exc, IntegrityError):
+        return Conflict(Problem("a concurrent request changed the same data first", suggestion="send it again"))
+    if isinstance(exc, PoolTimeout):
+        return StoreError(Problem(f"the database{where} is busy: no connection was free in time",
+                                  suggestion="try again in a moment"))
     if isinstance(exc, NoSuchModuleError) or "can't load plugin" in lowered:
         return StoreError(Problem(f"DATABASE_URL{where} names a database driver that is not installed",
                                   suggestion="use sqlite:///PATH or postgresql+psycopg2://USER@HOST:PORT/DB"))
@@ -30,6 +38,10 @@ def describe(exc: BaseException, url: str = "") -> StoreError:
     if "canceling statement due to statement timeout" in lowered or "database is locked" in lowered:
         return StoreError(Problem(f"the database{where} is too slow to answer: {text[:200]}",
                                   suggestion="try again in a moment"))
+    if "did not answer within" in lowered or "could not receive data" in lowered or "terminating connection" in lowered:
+        return StoreError(Problem(f"the database{where} did not answer in time", suggestion="try again in a moment"))
+    if strict and not (isinstance(exc, DBAPIError) and exc.__class__.__name__ in ("OperationalError", "InterfaceError")):
+        return None
     return StoreError(Problem(f"the database{where} failed: {exc.__class__.__name__}: {text[:200]}"))
 
 

@@ -11,6 +11,7 @@ import json
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
+from ..errors import Conflict, Problem
 from . import now
 from .schema import rule_versions
 
@@ -35,10 +36,22 @@ def listing(conn: Connection) -> list[dict]:
 
 def publish(conn: Connection, files: dict[str, str], digest: str, *, comment: str, author: str,
             based_on: int | None, diff: str) -> int:
-    """Store a new version and make it the active one (in the caller's transaction)."""
-    version = (conn.execute(select(func.max(rule_versions.c.version))).scalar() or 0) + 1
+    """Store a new version and make it the active one (in the caller's transaction), provided the active
+    version is still ``based_on`` (None: the store has none yet). Otherwise Conflict: another publish or
+    rollback came first, and this one was made on what is no longer there (never a lost update).
+    The check is the update itself, so two publishes at once cannot both pass it."""
     stamp = now()
-    conn.execute(update(rule_versions).where(rule_versions.c.active.is_(True)).values(active=False))
+    if based_on is None:
+        if active_version(conn) is not None:
+            raise Conflict(Problem("the store has an active rule set already", field=("base_version",)))
+    else:
+        done = conn.execute(update(rule_versions).where(rule_versions.c.active.is_(True),
+                                                        rule_versions.c.version == based_on).values(active=False))
+        if done.rowcount != 1:
+            raise Conflict(Problem(f"version {based_on} is no longer the active one: version "
+                                   f"{active_version(conn)} is", field=("base_version",),
+                                   suggestion="read GET /v1/rules again, apply your change to it and publish that"))
+    version = (conn.execute(select(func.max(rule_versions.c.version))).scalar() or 0) + 1
     conn.execute(rule_versions.insert().values(
         version=version, digest=digest, files=json.dumps(files, ensure_ascii=False, sort_keys=True), active=True,
         based_on=based_on, diff=diff, comment=comment, author=author, created_at=stamp, activated_at=stamp))

@@ -15,6 +15,7 @@ from . import now
 from .schema import api_tokens, branches
 
 ROLES = ("platform", "admin", "secretary")
+MAX_NAME = 64  # "role:name" is what the audit columns (100 characters) keep of who did what
 PREFIX = "ds_"
 
 
@@ -34,16 +35,19 @@ def create(conn: Connection, name: str, role: str, branch_id: str | None = None)
     problems = []
     if role not in ROLES:
         problems.append(Problem(f"unknown role '{role}'", field=("role",), suggestion="roles: " + ", ".join(ROLES)))
-    if not name or len(name) > 100:
-        problems.append(Problem("a token needs a name of 1 to 100 characters", field=("name",)))
+    if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME or not name.isprintable() or name != name.strip():
+        problems.append(Problem(f"a token needs a name of 1 to {MAX_NAME} printable characters (no surrounding "
+                                "spaces)", field=("name",)))
     if role == "secretary" and not branch_id:
         problems.append(Problem("a secretary's token needs a branch", field=("branch",)))
     if role != "secretary" and branch_id:
         problems.append(Problem("only a secretary's token is tied to a branch", field=("branch",)))
-    if branch_id and conn.execute(select(branches.c.branch_id).where(branches.c.branch_id == branch_id)).first() is None:
+    if branch_id is not None and (not branch_id.isprintable() or len(branch_id) > 64):
+        problems.append(Problem("a branch id is at most 64 printable characters", field=("branch",)))
+    elif branch_id and conn.execute(select(branches.c.branch_id).where(branches.c.branch_id == branch_id)).first() is None:
         problems.append(Problem(f"unknown branch '{branch_id}'", field=("branch",),
                                 suggestion="import the district first (diagnosis-service import DIR)"))
-    if name and conn.execute(select(api_tokens.c.id).where(api_tokens.c.name == name)).first() is not None:
+    if not problems and conn.execute(select(api_tokens.c.id).where(api_tokens.c.name == name)).first() is not None:
         problems.append(Problem(f"a token named '{name}' exists", field=("name",),
                                 suggestion="choose another name, or revoke that one"))
     if problems:

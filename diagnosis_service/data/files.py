@@ -1,0 +1,37 @@
+"""Writing files atomically: to a temporary name beside the target, then renamed over it, so a reader
+never sees half a file; the file gets the mode any new file gets under the umask (a temporary file
+alone would be private)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def umask_mode(mode: int = 0o666) -> int:
+    """``mode`` as the process's umask leaves it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
+def write_atomic(target: Path, chunks: Iterable[str]) -> Path:
+    """Write the text ``chunks`` to ``target`` (UTF-8, newlines as given), whole or not at all."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
+        os.chmod(tmp, umask_mode())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+__all__ = ["umask_mode", "write_atomic"]

@@ -1,0 +1,36 @@
+"""What text the service accepts in ids, names and notes: bounded, and free of what databases, logs
+and HTTP headers choke on (NUL and other control characters, lone surrogates)."""
+
+from __future__ import annotations
+
+import unicodedata
+
+ID_LENGTH, NAME_LENGTH, STREET_LENGTH = 64, 200, 100  # the store's columns
+
+
+def text_problem(value: object, max_length: int, lines: bool = False) -> str | None:
+    """Why ``value`` is not acceptable text of at most ``max_length`` characters (None when it is);
+    ``lines``: line breaks and tabs are allowed (a note, a comment)."""
+    if not isinstance(value, str):
+        return f"must be text, got {type(value).__name__}"
+    if len(value) > max_length:
+        return f"must be at most {max_length} characters, got {len(value)}"
+    for ch in value:
+        category = unicodedata.category(ch)
+        if category == "Cs":
+            return "must be valid Unicode (a lone surrogate was sent)"
+        if category == "Cc" and not (lines and ch in "\t\n\r"):
+            return f"must not contain control characters (U+{ord(ch):04X})"
+        if category in ("Zl", "Zp") and not lines:
+            return "must be one line"
+    return None
+
+
+def id_problem(value: object) -> str | None:
+    """Why ``value`` is not a usable id: non-empty text without surrounding spaces, at most 64 characters."""
+    if isinstance(value, str) and (not value.strip() or value != value.strip()):
+        return "must be a non-empty id without surrounding spaces"
+    return text_problem(value, ID_LENGTH)
+
+
+__all__ = ["ID_LENGTH", "NAME_LENGTH", "STREET_LENGTH", "id_problem", "text_problem"]

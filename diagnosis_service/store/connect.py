@@ -1,0 +1,124 @@
+"""Database engines that never wait on the database for long.
+
+A database that is down refuses connections at once; one that hangs (a frozen server, a stalled
+network) would keep every thread of the service waiting. So no call waits longer than ``timeout``
+seconds of silence: on PostgreSQL a psycopg2 wait callback polls the connection's socket with that
+timeout (connecting included) and fails the call with ``DatabaseTimeout``, and the connection is
+discarded; the server also ends statements that run longer than ``statement_timeout``. SQLite waits at
+most ``timeout`` for a lock. Pooled connections that broke meanwhile are replaced on their next use, so
+the service recovers by itself when the database comes back.
+"""
+
+from __future__ import annotations
+
+import select
+import threading
+import weakref
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+
+DEFAULT_TIMEOUT = 60.0  # seconds of silence a command-line job accepts (the service sets its own)
+_local = threading.local()  # the timeout of the connection being made in this thread
+_timeouts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # psycopg2 connection -> timeout
+
+
+def _psycopg2_timeout_error():
+    import psycopg2
+
+    class DatabaseTimeout(psycopg2.OperationalError):
+        """The database stayed silent for longer than the engine's timeout."""
+
+    return DatabaseTimeout
+
+
+_DatabaseTimeout = None
+
+
+def database_timeout() -> type[Exception]:
+    global _DatabaseTimeout
+    if _DatabaseTimeout is None:
+        _DatabaseTimeout = _psycopg2_timeout_error()
+    return _DatabaseTimeout
+
+
+def _wait(conn) -> None:
+    """psycopg2's wait callback: the blocking calls, driven by ``poll`` with a timeout per wait."""
+    from psycopg2 import extensions
+
+    timeout = _timeouts.get(conn) or getattr(_local, "timeout", DEFAULT_TIMEOUT)
+    while True:
+        state = conn.poll()
+        if state == extensions.POLL_OK:
+            return
+        if state == extensions.POLL_READ:
+            ready = select.select([conn.fileno()], [], [], timeout)[0]
+        elif state == extensions.POLL_WRITE:
+            ready = select.select([], [conn.fileno()], [], timeout)[1]
+        else:
+            raise database_timeout()(f"unexpected state {state} from the database connection")
+        if not ready:
+            raise database_timeout()(f"the database did not answer within {timeout:g} s")
+
+
+def make_engine(url: str, autocommit: bool = False, timeout: float = DEFAULT_TIMEOUT,
+                statement_timeout: float = 300.0) -> Engine:
+    """An engine for ``url``. SQLite: threads may share it, foreign keys and WAL on. PostgreSQL: a pool
+    whose callers wait at most ``timeout`` seconds for a connection, and no call waits longer than
+    ``timeout`` seconds of silence from the server.
+
+    ``autocommit``: an engine for reads only, whose connections are in autocommit mode from the
+    start (switching a pooled connection's mode costs a round trip on PostgreSQL, per request).
+    """
+    extra = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:" and not path.startswith("file:"):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": timeout}, **extra)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    # No pre-ping (a round trip per checkout): a connection that broke is discarded when it fails, and
+    # connections older than 30 minutes are replaced.
+    engine = create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800, pool_timeout=timeout, **extra)
+    if engine.dialect.driver == "psycopg2":
+        _guard_psycopg2(engine, timeout, statement_timeout)
+    return engine
+
+
+def _guard_psycopg2(engine: Engine, timeout: float, statement_timeout: float) -> None:
+    from psycopg2 import extensions
+
+    if extensions.get_wait_callback() is not _wait:
+        extensions.set_wait_callback(_wait)
+    timeout_error = database_timeout()
+
+    @event.listens_for(engine, "do_connect")
+    def _connecting(_dialect, _record, _cargs, _cparams) -> None:
+        _local.timeout = timeout  # read by _wait while the connection is being made
+
+    @event.listens_for(engine, "connect")
+    def _connected(dbapi_conn, _record) -> None:
+        _timeouts[dbapi_conn] = timeout
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True
+        with dbapi_conn.cursor() as cur:
+            cur.execute(f"SET statement_timeout = {int(statement_timeout * 1000)}")
+        dbapi_conn.autocommit = autocommit
+
+    @event.listens_for(engine, "handle_error")
+    def _timed_out(ctx) -> None:
+        if isinstance(ctx.original_exception, timeout_error):
+            ctx.is_disconnect = True  # the connection is mid-call: discard it, never reuse it
+
+
+__all__ = ["DEFAULT_TIMEOUT", "database_timeout", "make_engine"]
