@@ -43,6 +43,14 @@ FINDING = obj({"rule": {"type": "string"}, "indicator": {"type": "string"},
                "message_zh": {"type": "string"}, "message_en": {"type": "string"}},
               ["rule", "indicator", "severity", "topic", "value", "reference", "message_zh", "message_en"])
 LAMP = {"enum": ["red", "yellow", "green"]}
+# An id: 1 to 64 characters, no control characters, no spaces around it.
+ID_TEXT = {"type": "string", "minLength": 1, "maxLength": 64,
+           "pattern": "^[^\\s\\u0000-\\u001f\\u007f](?:[^\\u0000-\\u001f\\u007f]*[^\\s\\u0000-\\u001f\\u007f])?$"}
+RULE_FILES = {"type": "object", "minProperties": 1,
+              "description": "file name (NAME.yaml or tests/NAME.yaml) -> YAML text; null removes the file. Merged "
+                             "over the active version.",
+              "propertyNames": {"pattern": "^(tests/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,94}[.]yaml$"},
+              "additionalProperties": {"type": ["string", "null"]}}
 SCHEMAS = {
     "Problem": obj({"type": {"type": "string"}, "status": {"type": "integer"}, "title": {"type": "string"},
                     "detail": {"type": "string"}, "request_id": {"type": "string"},
@@ -64,14 +72,17 @@ SCHEMAS = {
     "MetricRow": {"type": "object", "description": "branch_id or member_id, optional profile fields (branch: name, "
                   "type, street; member: branch_id, name; required for a subject not yet known), and indicator "
                   "values (number or null; a missing indicator is null)", "additionalProperties": True},
-    "MetricsPut": obj({"branches": arr(ref("MetricRow")), "members": arr(ref("MetricRow"))}),
+    "MetricsPut": obj({"branches": arr(ref("MetricRow")), "members": arr(ref("MetricRow"))}, extra=False)
+    | {"minProperties": 1, "description": "A row updates only the fields it carries: an indicator it does not name "
+                                         "keeps its stored value (send null to clear one)."},
     "Changes": obj({"inserted": {"type": "integer"}, "updated": {"type": "integer"},
                     "unchanged": {"type": "integer"}}),
     "MetricsPutResult": obj({"period": PERIOD, "branches": {"oneOf": [ref("Changes"), {"type": "null"}]},
                              "members": {"oneOf": [ref("Changes"), {"type": "null"}]},
                              "profiles": {"type": "object"}}, ["period"]),
     "Event": obj({"subject": {"enum": ["branch", "member"]}, "id": {"type": "string"}, "period": PERIOD,
-                  "values": {"type": "object", "additionalProperties": {"type": ["number", "null"]}}},
+                  "values": {"type": "object", "minProperties": 1,
+                             "additionalProperties": {"type": ["number", "null"]}}},
                  ["subject", "id", "period", "values"], extra=False),
     "EventResult": obj({"subject": {"type": "string"}, "id": {"type": "string"}, "branch_id": STR_NULL,
                         "period": PERIOD, "lamp": LAMP, "previous_lamp": {"type": ["string", "null"]},
@@ -96,7 +107,7 @@ SCHEMAS = {
                     "ranking": arr(obj({"rank": {"type": "integer"}, "member_id": {"type": "string"},
                                         "branch_id": {"type": "string"}, "vanguard_points": NUM,
                                         "vanguard_points_ytd": NUM}))}, ["period", "ranking"]),
-    "PrescriptionRequest": obj({"branch_id": {"type": "string"}, "period": PERIOD}, ["branch_id", "period"],
+    "PrescriptionRequest": obj({"branch_id": ID_TEXT, "period": PERIOD}, ["branch_id", "period"],
                                extra=False),
     "Prescription": obj({"prescription_id": {"type": "integer"}, "topic": {"type": "string"},
                          "rule": {"type": "string"}, "resource_id": {"type": "string"},
@@ -110,7 +121,9 @@ SCHEMAS = {
                              "prescriptions": arr(ref("Prescription"))},
                             ["branch_id", "period", "list_id", "prescriptions"]),
     "Feedback": obj({"status": {"enum": ["adopted", "declined", "completed"]},
-                     "note": {"type": ["string", "null"], "maxLength": 2000}}, ["status"], extra=False),
+                     "note": {"type": ["string", "null"], "maxLength": 2000,
+                              "pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"}},
+                    ["status"], extra=False),
     "FeedbackResult": obj({"feedback_id": {"type": "integer"}, "prescription_id": {"type": "integer"},
                            "status": {"type": "string"}}, ["feedback_id", "prescription_id", "status"]),
     "Indicators": obj({"branch": arr({"type": "object"}), "member": arr({"type": "object"}),
@@ -124,12 +137,12 @@ SCHEMAS = {
                     ["id", "kind", "title_zh", "title_en", "topics", "active"]),
     "Catalog": obj({"version": {"type": "string"}, "count": {"type": "integer"}, "resources": arr(ref("Resource"))},
                    ["count", "resources"]),
-    "RuleFiles": obj({"files": {"type": "object", "description": "file name (NAME.yaml or tests/NAME.yaml) -> YAML "
-                                "text; null removes the file. Merged over the active version.",
-                                "additionalProperties": {"type": ["string", "null"]}},
-                      "comment": {"type": "string"}}, ["files"]),
-    "RulePreviewRequest": obj({"files": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
-                               "period": PERIOD}, ["files", "period"]),
+    "RuleFiles": obj({"files": RULE_FILES,
+                      "comment": {"type": "string", "minLength": 1, "maxLength": 2000},
+                      "base_version": {"type": "integer", "minimum": 1,
+                                       "description": "the version edited (or If-Match: its ETag); 409 when "
+                                                      "another is active by now"}}, ["files"]),
+    "RulePreviewRequest": obj({"files": RULE_FILES, "period": PERIOD}, ["files", "period"]),
     "RuleVersion": obj({"version": {"type": "integer"}, "digest": {"type": "string"}, "active": {"type": "boolean"},
                         "based_on": {"type": ["integer", "null"]}, "comment": {"type": "string"},
                         "author": {"type": "string"}, "created_at": {"type": "string"},
@@ -154,6 +167,7 @@ ERRORS = {
     "400": "Malformed request (not JSON)", "401": "No or bad token", "403": "The role may not do this",
     "404": "Not found", "405": "Method not allowed", "409": "Not possible in the current state",
     "413": "Body too large", "422": "Validation failed: see errors",
+    "503": "Not ready, or the database is down or slow: try again after Retry-After seconds",
 }
 
 
@@ -171,7 +185,7 @@ def _op(summary: str, roles_: tuple[str, ...], ok: str, schema: dict | None, *, 
         params: list[dict] | None = None, codes: tuple[str, ...] = (), secured: bool = True,
         media: str = "application/json", body_required: bool = True) -> dict:
     op = {"summary": summary, "description": f"Roles: {', '.join(roles_)}." if secured else "No token needed.",
-          "responses": _responses(ok, schema, (("401", "403") if secured else ()) + codes, media)}
+          "responses": _responses(ok, schema, (("401", "403", "503") if secured else ()) + codes, media)}
     if not secured:
         op["security"] = []
     if params:
@@ -229,7 +243,7 @@ def document(topics: tuple[str, ...] = ()) -> dict:
             params=[PERIOD_Q, q("color", {"enum": ["red", "yellow", "green"]}),
                     q("subject", {"enum": ["branch", "member"]}),
                     q("limit", {"type": "integer", "minimum": 1, "maximum": 10000}),
-                    q("offset", {"type": "integer", "minimum": 0})])},
+                    q("offset", {"type": "integer", "minimum": 0, "maximum": 10_000_000})])},
         "/v1/lamps/changes": {"get": _op("Lamps changed since the previous period", ADMIN_READ, "200",
                                          ref("LampChanges"), codes=("422",),
                                          params=[PERIOD_Q, q("subject", {"enum": ["branch", "member"]})])},
@@ -266,9 +280,12 @@ def document(topics: tuple[str, ...] = ()) -> dict:
         "/branches/{branch_id}/report": {"get": _op(
             "The branch report page (HTML; zh, or lang=en); without a token, a redirect to the login form", ALL,
             "200", {"type": "string"}, media="text/html", codes=("404", "422"),
-            params=[p("branch_id"), PERIOD_Q, q("lang", {"enum": ["zh", "en"]})])},
+            params=[p("branch_id"), PERIOD_Q, q("lang", {"enum": ["zh", "en"]})])
+            | {"security": [{"bearer": []}, {}]}},  # without a token: the login form (303), not a 401
         "/openapi.json": {"get": _op("This document", ALL, "200", {"type": "object"})},
     }
+    paths["/branches/{branch_id}/report"]["get"]["responses"]["303"] = {
+        "description": "No token or session: a redirect to the login form (Location: /login?next=...)"}
     return {
         "openapi": "3.1.0",
         "info": {"title": "diagnosis-service", "version": __version__,

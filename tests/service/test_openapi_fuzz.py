@@ -12,6 +12,10 @@ from schemathesis.checks import positive_data_acceptance
 from tests.support.service import make_service
 
 ADMIN_PATHS = ("/v1/rules",)
+# Bodies the JSON schema cannot fully describe: whether a rule file parses and passes its tests, and
+# whether an indicator belongs to the subject, whether a row names a known organisation or registers a
+# new one. A schema-valid body there may still get a 422.
+CONTENT_CHECKED = ("/v1/rules", "/v1/events", "/v1/periods")
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +31,16 @@ def operations(svc):
 
 
 def fuzz(op, headers: dict, calls: list) -> None:
-    """Run schemathesis' generated cases of one operation with the given credentials."""
+    """Run schemathesis' generated cases of one operation with the given credentials: every check
+    (status codes, content types, headers, response schemas, no 5xx, schema-valid data accepted), but
+    the acceptance of schema-valid bodies where the schema cannot say what valid is."""
+    excluded = [positive_data_acceptance] if op.path.startswith(CONTENT_CHECKED) else []
 
     @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
               database=None)
     @given(case=op.as_strategy())
     def run(case):
-        # Checked: no 5xx, documented status codes, content types, headers, and every response body
-        # against its schema. Not checked: that every schema-valid body is accepted; bodies that pass
-        # the JSON schema can still fail business rules (an unknown branch, a rule file that does not
-        # parse), and those are answered with a documented 422.
-        response = case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
+        response = case.call_and_validate(headers=headers, excluded_checks=excluded)
         calls.append(response.status_code)
 
     run()
