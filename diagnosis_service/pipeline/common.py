@@ -3,6 +3,7 @@ again when a concurrent one wrote the same rows first."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -12,7 +13,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 MAX_ROWS = 200_000
 PROFILE = {"branch": ("name", "type", "street"), "member": ("branch_id", "name")}
 ATTEMPTS = 3
-RETRYABLE_PGCODES = ("40001", "40P01")  # serialization failure, deadlock
+RETRYABLE_PGCODES = ("40001", "40P01", "55P03")  # serialization failure, deadlock, lock not available
+BACKOFF = 0.05  # seconds before the second attempt, twice that before the third
+RETRY_WITHIN = 1.0  # a race is lost quickly; a transaction that failed after longer waited on a lock: no retry
 
 T = TypeVar("T")
 
@@ -20,20 +23,25 @@ T = TypeVar("T")
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, IntegrityError):
         return True  # e.g. two first writes of the same period: the second now finds the rows and updates
-    return isinstance(exc, DBAPIError) and getattr(exc.orig, "pgcode", None) in RETRYABLE_PGCODES
+    if not isinstance(exc, DBAPIError):
+        return False
+    # SQLite: another writer committed since this transaction began reading (or held the lock too long).
+    return getattr(exc.orig, "pgcode", None) in RETRYABLE_PGCODES or "database is locked" in str(exc.orig)
 
 
 def in_transaction(engine: Engine, step: Callable[[Connection], T]) -> T:
     """``step(conn)`` in one transaction, run again (at most ``ATTEMPTS`` times in all) when it lost a race
-    to a concurrent transaction; the last failure is raised (the service answers 409)."""
-    attempt = 1
+    to a concurrent transaction; the last failure is raised (the service answers 409, or 503 for a
+    database that stayed locked)."""
+    attempt, start = 1, time.monotonic()
     while True:
         try:
             with engine.begin() as conn:
                 return step(conn)
         except DBAPIError as exc:
-            if attempt >= ATTEMPTS or not _retryable(exc):
+            if attempt >= ATTEMPTS or not _retryable(exc) or time.monotonic() - start > RETRY_WITHIN:
                 raise
+            time.sleep(BACKOFF * attempt)
             attempt += 1
 
 

@@ -22,6 +22,7 @@ from ..periods import check_period
 from ..rules import POINTS_FILE, REGISTRY_FILE, load_ruleset, rule_files
 from ..rules.model import RuleSet
 from ..store import rulesets as versions_store
+from .common import in_transaction
 from .month import diagnose_month
 from .rule_tests import run_texts
 from .snapshot import Snapshot
@@ -183,9 +184,9 @@ def publish_rules(snapshot: Snapshot, rules_dir: Path, engine: Engine, changes: 
         raise InputError(problems)
     if files == dict(snapshot.files):
         raise Conflict(Problem("no change: the files equal the active version's", field=("files",)))
-    with engine.begin() as conn:
-        version = versions_store.publish(conn, files, candidate.version, comment=comment.strip(), author=author,
-                                         based_on=snapshot.version, diff=unified_diff(snapshot.files, files))
+    diff = unified_diff(snapshot.files, files)
+    version = in_transaction(engine, lambda conn: versions_store.publish(
+        conn, files, candidate.version, comment=comment.strip(), author=author, based_on=snapshot.version, diff=diff))
     return version, files, {"version": version, "digest": candidate.version, "rules": len(candidate.rules),
                             "based_on": snapshot.version}
 
@@ -200,8 +201,7 @@ def activate_version(rules_dir: Path, engine: Engine, version: int) -> tuple[dic
     candidate, problems = check_files(rules_dir, row["files"], run_rule_tests=False)
     if candidate is None:
         raise InputError(problems)
-    with engine.begin() as conn:
-        versions_store.activate(conn, version)
+    in_transaction(engine, lambda conn: versions_store.activate(conn, version))
     return row["files"], {"version": version, "digest": candidate.version, "rules": len(candidate.rules)}
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify
 
 from ..pipeline import events, ingest
-from ..pipeline.common import in_transaction
 from .auth import actor, roles
-from .db import runtime, snapshot
+from .db import runtime, snapshot, write
 from .request_args import json_body
 
 bp = Blueprint("data", __name__, url_prefix="/v1")
@@ -19,8 +18,7 @@ def put_metrics(period: str):
     """Store a period's metrics: validated whole first; all or nothing; idempotent; corrections recorded."""
     body = json_body()
     registry, who = snapshot().ruleset.registry, actor()
-    return jsonify(in_transaction(runtime().engine,
-                                  lambda conn: ingest.ingest_period(conn, registry, period, body, who, g.request_id)))
+    return jsonify(write(lambda conn: ingest.ingest_period(conn, registry, period, body, who, g.request_id)))
 
 
 @bp.post("/events")

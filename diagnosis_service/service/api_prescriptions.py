@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify
 from ..errors import InputError, Problem
 from ..pipeline import prescriptions
 from .auth import actor, require_branch, roles
-from .db import snapshot, transaction
+from .db import snapshot, write
 from .request_args import check_id, json_body
 
 bp = Blueprint("prescriptions", __name__, url_prefix="/v1")
@@ -21,9 +21,8 @@ def post_prescriptions():
     if not isinstance(body, dict) or set(body) - {"branch_id", "period"} or not isinstance(body.get("branch_id"), str):
         raise InputError(Problem('the body must be {"branch_id": "...", "period": "YYYY-MM"}', field=()))
     require_branch(body["branch_id"])
-    snap = snapshot()
-    with transaction() as conn:
-        out = prescriptions.serve_prescriptions(snap, conn, body["branch_id"], body.get("period"), actor())
+    snap, who = snapshot(), actor()
+    out = write(lambda conn: prescriptions.serve_prescriptions(snap, conn, body["branch_id"], body.get("period"), who))
     return jsonify(out), 201
 
 
@@ -33,7 +32,10 @@ def post_feedback(prescription_id: int):
     """adopted, declined or completed (platform, or the secretary of the branch it was served to)."""
     body = json_body()
     check_id(prescription_id, "prescription_id")
-    with transaction() as conn:
+    who = actor()
+
+    def step(conn):
         require_branch(prescriptions.served_prescription(conn, prescription_id)["branch_id"])
-        out = prescriptions.record_feedback(conn, prescription_id, body, actor())
-    return jsonify(out), 201
+        return prescriptions.record_feedback(conn, prescription_id, body, who)
+
+    return jsonify(write(step)), 201

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from typing import TypeVar
 
 from flask import current_app, g
 from sqlalchemy.engine import Connection
 
+from ..pipeline.common import in_transaction
 from ..pipeline.snapshot import Snapshot
 from .runtime import Runtime
+
+T = TypeVar("T")
 
 
 def runtime() -> Runtime:
@@ -27,18 +30,17 @@ def get_db() -> Connection:
     """The request's connection for reads, opened on first use and closed when the request ends.
 
     In autocommit mode: a read needs no BEGIN and ROLLBACK round trips (on PostgreSQL they cost as much
-    as the query itself). Writes go through ``transaction()``.
+    as the query itself). Writes go through ``write()``.
     """
     if "db" not in g:
         g.db = runtime().read_engine.connect()
     return g.db
 
 
-@contextmanager
-def transaction() -> Iterator[Connection]:
-    """A connection inside one transaction: committed at the end, rolled back on any error."""
-    with runtime().engine.begin() as conn:
-        yield conn
+def write(step: Callable[[Connection], T]) -> T:
+    """``step(conn)`` in one transaction, committed at the end, rolled back on any error, and run again
+    when it lost a race to a concurrent write (``pipeline.common.in_transaction``)."""
+    return in_transaction(runtime().engine, step)
 
 
 def close_db(_exc: BaseException | None = None) -> None:

@@ -12,7 +12,7 @@ from ..reports.branch import document
 from ..reports.render import render_html
 from ..store import tokens as tokens_store
 from .auth import require_branch
-from .db import get_db, snapshot, transaction
+from .db import get_db, snapshot, write
 from .request_args import period_arg
 
 bp = Blueprint("pages", __name__)
@@ -102,7 +102,7 @@ def branch_page(branch_id: str):
     period = period_arg()
     snap = snapshot()
     who = f"{g.identity.role}:{g.identity.name}"
-    with transaction() as conn:  # the page serves (and logs) a prescription list when none was served yet
-        inputs = report_data.from_store(snap, conn, branch_id, period, who)
+    # The page serves (and logs) a prescription list when none was served yet: a write.
+    inputs = write(lambda conn: report_data.from_store(snap, conn, branch_id, period, who))
     page = render_html(document(report_data.build(inputs, snap), snap.ruleset.registry, _lang()))
     return Response(page, mimetype="text/html")

@@ -104,6 +104,10 @@ class RuleVersions:
             self._checked = time.monotonic()
             return active
 
+    def cached(self) -> Version | None:
+        """The version this process serves, without asking the store."""
+        return self._active
+
     def switch_to(self, version: int, files: dict[str, str]) -> Version:
         """Serve ``version`` from now on in this process (after it was committed as active)."""
         active = self._compile(version, files)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ..errors import Conflict, DiagnosisError, Problem, StoreError
@@ -22,6 +22,9 @@ def describe(exc: BaseException, url: str = "", strict: bool = False) -> Diagnos
     if isinstance(exc, PoolTimeout):
         return StoreError(Problem(f"the database{where} is busy: no connection was free in time",
                                   suggestion="try again in a moment"))
+    if isinstance(exc, ArgumentError) and "url" in lowered:
+        return StoreError(Problem("DATABASE_URL is not a database URL",
+                                  suggestion="e.g. sqlite:///var/diagnosis.db or postgresql+psycopg2://USER@HOST:5432/DB"))
     if isinstance(exc, NoSuchModuleError) or "can't load plugin" in lowered:
         return StoreError(Problem(f"DATABASE_URL{where} names a database driver that is not installed",
                                   suggestion="use sqlite:///PATH or postgresql+psycopg2://USER@HOST:PORT/DB"))

@@ -2,12 +2,8 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,6 +11,7 @@ from sqlalchemy import create_engine, func, select
 
 from diagnosis_service.cli import main
 from diagnosis_service.store.schema import member_metrics
+from tests.support.http import call, free_port, wait_until_up
 
 EXE = str(Path(sys.executable).parent / "diagnosis-service")
 
@@ -63,25 +60,6 @@ def test_db_upgrade_import_and_tokens(runner, env, small_district, district_copy
     engine.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(url, token=None, method="GET", body=None):
-    req = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode())
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    if body is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, resp.headers, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, err.headers, json.loads(err.read())
-
-
 @pytest.mark.slow
 @pytest.mark.server
 def test_a_real_server_process_over_http(env, small_district, tmp_path):
@@ -96,12 +74,7 @@ def test_a_real_server_process_over_http(env, small_district, tmp_path):
     server = subprocess.Popen([EXE, "serve", "--port", str(port)], env=full_env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                if call(f"{base}/healthz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
+        wait_until_up(base)
         status, headers, body = call(f"{base}/healthz")
         assert status == 200 and body == {"status": "ok"} and headers["Server"] == "diagnosis-service"
         assert call(f"{base}/v1/indicators")[0] == 401

@@ -3,6 +3,7 @@ passes: a hung server) or take down (connections closed, new ones refused) and b
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import threading
@@ -52,10 +53,8 @@ class Proxy:
             pairs, self._pairs = self._pairs, []
         for a, b in pairs:
             for s in (a, b):
-                try:
+                with contextlib.suppress(OSError):
                     s.close()
-                except OSError:
-                    pass
         self.frozen.clear()
 
     def close(self) -> None:
@@ -70,7 +69,7 @@ class Proxy:
         while not self._stop.is_set() and self._listener is listener:
             try:
                 client, _ = listener.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -104,7 +103,5 @@ class Proxy:
             return
         finally:
             for s in (client, server):
-                try:
+                with contextlib.suppress(OSError):
                     s.close()
-                except OSError:
-                    pass

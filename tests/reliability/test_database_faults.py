@@ -1,0 +1,165 @@
+"""A database that is down, frozen or locked: /healthz answers at once, /readyz and every API call answer
+503 with Retry-After within 2 s, the service starts whatever the database does, and it recovers by
+itself when the database comes back. PostgreSQL behind a proxy on 127.0.0.1 that the test freezes and
+takes down; SQLite held by an exclusive lock."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from diagnosis_service.service import create_app
+from tests.support.http import call, free_port, wait_until_up
+from tests.support.proxy import Proxy
+from tests.support.service import make_service, postgres_unavailable, settings_for
+
+DEADLINE = 2.0  # seconds within which a call must answer while the database does not
+
+
+def timed(call):
+    start = time.perf_counter()
+    response = call()
+    return response, time.perf_counter() - start
+
+
+def until_ok(call, attempts: int = 40, pause: float = 0.25):
+    """The call again until it answers 2xx (bounded); the last answer."""
+    for _ in range(attempts):
+        r = call()
+        if r.status_code < 300:
+            return r
+        time.sleep(pause)
+    return r
+
+
+@pytest.fixture()
+def proxied(tmp_path):
+    reason = postgres_unavailable()
+    if reason:
+        pytest.skip(reason)
+    svc = make_service("postgresql", tmp_path, diagnose=("2025-12",))
+    proxy = Proxy(5432)
+    url = svc.db.url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{proxy.port}/")
+    app = create_app({"SETTINGS": settings_for(tmp_path), "DATABASE_URL": url, "TESTING": True})
+    yield svc, proxy, app, url
+    proxy.close()
+    for engine in (app.extensions["diagnosis"].engine, app.extensions["diagnosis"].read_engine):
+        engine.dispose()
+    svc.close()
+
+
+def answers_503_quickly(client, headers):
+    for method, path, body in (("get", "/v1/lamps?period=2025-12", None), ("get", "/readyz", None),
+                               ("post", "/v1/diagnoses", {"period": "2025-12"}),
+                               ("get", "/v1/branches/B00002/diagnosis?period=2025-12", None)):
+        r, seconds = timed(lambda m=method, p=path, b=body: getattr(client, m)(p, json=b, headers=headers))
+        assert r.status_code == 503, (path, r.status_code, r.get_data(as_text=True)[:300])
+        assert seconds < DEADLINE, (path, seconds)
+        if path != "/readyz":
+            assert r.mimetype == "application/problem+json" and r.headers["Retry-After"]
+    r, seconds = timed(lambda: client.get("/healthz"))
+    assert r.status_code == 200 and seconds < 0.2
+
+
+@pytest.mark.postgresql
+def test_a_frozen_postgresql(proxied):
+    svc, proxy, app, _ = proxied
+    client, h = app.test_client(), svc.h("admin")
+    assert client.get("/v1/lamps?period=2025-12", headers=h).status_code == 200
+    proxy.freeze()
+    time.sleep(1.1)  # past the one-second identity cache
+    answers_503_quickly(client, h)
+    proxy.up()
+    assert until_ok(lambda: client.get("/v1/lamps?period=2025-12", headers=h)).status_code == 200, "recovered"
+    assert client.get("/readyz").status_code == 200
+
+
+@pytest.mark.postgresql
+def test_a_postgresql_that_goes_down_and_comes_back(proxied):
+    svc, proxy, app, _ = proxied
+    client, h = app.test_client(), svc.h("admin")
+    assert client.get("/v1/lamps?period=2025-12", headers=h).status_code == 200
+    proxy.down()
+    time.sleep(1.1)
+    answers_503_quickly(client, h)
+    assert client.get("/readyz").get_json() == {"status": "not ready", "reason": "database"}
+    proxy.up()
+    assert until_ok(lambda: client.get("/v1/lamps?period=2025-12", headers=h)).status_code == 200, "recovered"
+
+
+@pytest.mark.postgresql
+def test_the_service_starts_while_postgresql_is_frozen_and_becomes_ready(proxied, tmp_path):
+    svc, proxy, _, url = proxied
+    proxy.freeze()
+    start = time.perf_counter()
+    app = create_app({"SETTINGS": settings_for(tmp_path / "second"), "DATABASE_URL": url, "TESTING": True})
+    assert time.perf_counter() - start < 10, "create_app does not wait on the database for long"
+    client = app.test_client()
+    r, seconds = timed(lambda: client.get("/readyz"))
+    assert r.status_code == 503 and seconds < DEADLINE
+    proxy.up()
+    assert until_ok(lambda: client.get("/readyz")).status_code == 200
+    assert client.get("/v1/lamps?period=2025-12", headers=svc.h("admin")).status_code == 200
+    for engine in (app.extensions["diagnosis"].engine, app.extensions["diagnosis"].read_engine):
+        engine.dispose()
+
+
+@pytest.mark.postgresql
+@pytest.mark.server
+def test_a_real_server_stays_responsive_while_postgresql_is_frozen(proxied, tmp_path):
+    """waitress with 2 threads: calls held by the frozen database end within the timeout, so /healthz
+    and the next calls are answered within 2 s, and the server recovers without a restart."""
+    svc, proxy, _, url = proxied
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "DIAGNOSIS_VAR": str(tmp_path / "var"), "DIAGNOSIS_LOG_LEVEL": "ERROR"}
+    exe = str(Path(sys.executable).parent / "diagnosis-service")
+    server = subprocess.Popen([exe, "serve", "--port", str(port), "--threads", "2"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    token = svc.tokens["admin"]
+    try:
+        wait_until_up(base)
+        assert call(f"{base}/v1/lamps?period=2025-12", token)[0] == 200
+        proxy.freeze()
+        time.sleep(1.1)
+        for path in ("/v1/lamps?period=2025-12", "/readyz", "/healthz", "/v1/lamps?period=2025-12"):
+            start = time.perf_counter()
+            status = call(f"{base}{path}", token)[0]
+            assert time.perf_counter() - start < DEADLINE, path
+            assert status == (200 if path == "/healthz" else 503), (path, status)
+        proxy.up()
+        for _ in range(40):
+            if call(f"{base}/v1/lamps?period=2025-12", token)[0] == 200:
+                break
+            time.sleep(0.25)
+        assert call(f"{base}/v1/lamps?period=2025-12", token)[0] == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_a_locked_sqlite_answers_writes_with_503_and_keeps_reading(tmp_path):
+    svc = make_service("sqlite", tmp_path, diagnose=("2025-12",))
+    try:
+        path = svc.db.url.split("///", 1)[1]
+        holder = sqlite3.connect(path, timeout=0.1, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            r, seconds = timed(lambda: svc.client.put(
+                "/v1/periods/2025-12/metrics", json={"branches": [{"branch_id": "B00002", "theory_study_sessions": 4}]},
+                headers=svc.h("platform")))
+            assert r.status_code == 503 and r.headers["Retry-After"] and seconds < DEADLINE + 0.5, (r.status_code,
+                                                                                                   seconds)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        r = svc.client.put("/v1/periods/2025-12/metrics", json={"branches": [{"branch_id": "B00002",
+                                                                             "theory_study_sessions": 4}]},
+                           headers=svc.h("platform"))
+        assert r.status_code == 200
+    finally:
+        svc.close()
