@@ -77,6 +77,16 @@ def _backend(request) -> str:
     return backend
 
 
+@pytest.fixture()
+def postgres_server():
+    """For a test that needs the local PostgreSQL itself (behind a proxy, a database of its own)."""
+    from tests.support.service import postgres_unavailable
+
+    reason = postgres_unavailable()
+    if reason:
+        pytest.skip(reason)
+
+
 @pytest.fixture(params=BACKENDS)
 def db_engine(request, tmp_path):
     """A migrated, empty database of its own: an SQLite file, or a fresh schema in the local PostgreSQL."""

@@ -42,7 +42,7 @@ def from_dir(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(decisions, branch metrics) written by ``simulate loop --out``."""
     directory = Path(directory)
     if not (directory / LOG_FILE).exists():
-        raise InputError(Problem(f"{directory} has no {LOG_FILE} (write one with simulate loop --out)",
+        raise InputError(Problem(f"{directory} has no {LOG_FILE} (a served log as the closed-loop simulation writes it)",
                                  file=str(directory)))
     return pd.read_csv(directory / LOG_FILE, keep_default_na=True), pd.read_csv(directory / METRICS_FILE)
 

@@ -63,7 +63,7 @@ def _load(path: Path, problems: list[Problem]) -> Located | None:
 def _collect(directory: Path, registry: Registry, problems: list[Problem]) -> Catalog | None:
     if not directory.is_dir():
         problems.append(Problem("catalog directory not found", file=str(directory),
-                                suggestion="pass --catalog DIR or set DIAGNOSIS_CATALOG"))
+                                suggestion="name an existing catalog directory (DIAGNOSIS_CATALOG)"))
         return None
     digest = hashlib.sha256()
     streets = _streets(directory / DISTRICT_FILE, problems, digest)

@@ -54,7 +54,7 @@ class History:
                     history.add(branch_id, period, p["topic"], p["resource_id"])
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 problems.append(Problem(f"not a diagnose output line ({exc.__class__.__name__}: {exc})", file=file,
-                                        line=n, suggestion="pass files written by `diagnose --out`"))
+                                        line=n, suggestion="JSON Lines as a diagnosis writes them"))
                 if len(problems) >= 20:
                     break
         if problems:

@@ -36,7 +36,7 @@ def _collect(rules_dir: Path, problems: list[Problem], overrides: Mapping[str, s
     rules_dir = Path(rules_dir)
     if not rules_dir.is_dir():
         problems.append(Problem("rules directory not found", file=str(rules_dir),
-                                suggestion="pass --rules DIR or set DIAGNOSIS_RULES"))
+                                suggestion="name an existing rules directory (DIAGNOSIS_RULES)"))
         return None
     digest = hashlib.sha256()
     docs = {}

@@ -4,10 +4,12 @@ on a version that is no longer active gets 409 and, re-read and sent again, keep
 
 import threading
 
+import pytest
 from sqlalchemy import func, select
 
 from diagnosis_service.store.schema import branch_metrics, results
 
+pytestmark = pytest.mark.slow  # threads racing, some rounds of each
 ROUNDS = 4  # bounded: each round is one race
 
 

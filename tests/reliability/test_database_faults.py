@@ -15,7 +15,7 @@ import pytest
 from diagnosis_service.service import create_app
 from tests.support.http import call, free_port, wait_until_up
 from tests.support.proxy import Proxy
-from tests.support.service import make_service, postgres_unavailable, settings_for
+from tests.support.service import make_service, settings_for
 
 DEADLINE = 2.0  # seconds within which a call must answer while the database does not
 
@@ -37,10 +37,7 @@ def until_ok(call, attempts: int = 40, pause: float = 0.25):
 
 
 @pytest.fixture()
-def proxied(tmp_path):
-    reason = postgres_unavailable()
-    if reason:
-        pytest.skip(reason)
+def proxied(postgres_server, tmp_path):
     svc = make_service("postgresql", tmp_path, diagnose=("2025-12",))
     proxy = Proxy(5432)
     url = svc.db.url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{proxy.port}/")
@@ -167,6 +164,7 @@ def test_serve_starts_and_listens_while_postgresql_is_down(proxied, tmp_path):
         server.wait(timeout=30)
 
 
+@pytest.mark.slow  # waits out the lock timeout
 def test_a_locked_sqlite_answers_writes_with_503_and_keeps_reading(tmp_path):
     svc = make_service("sqlite", tmp_path, diagnose=("2025-12",))
     try:

@@ -33,8 +33,8 @@ def paths(r, status=422):
 
 
 @pytest.mark.parametrize("value", [1e308, -1e308, 1e19, 10_001, 123456789012345678901234567890])
-def test_huge_numbers_are_refused_and_do_not_poison_the_branch(fresh_service, value):
-    svc, c, h = fresh_service, fresh_service.client, fresh_service.h
+def test_huge_numbers_are_refused_and_do_not_poison_the_branch(service, value):
+    svc, c, h = service, service.client, service.h
     before = rows(svc, branch_metrics)
     r = c.put(PUT, json={"branches": [{"branch_id": "B00002", "theory_study_sessions": value}]}, headers=h("platform"))
     assert "branches[0].theory_study_sessions" in paths(r)
@@ -69,8 +69,8 @@ def test_deeply_nested_json_is_refused_everywhere(service, depth):
 
 
 @pytest.mark.parametrize("bad", ["B\u0000002", "B00002\ud800", "B\n0002", " B00002", "x" * 65])
-def test_bad_ids_are_refused_with_their_path(fresh_service, bad):
-    svc, c, h = fresh_service, fresh_service.client, fresh_service.h
+def test_bad_ids_are_refused_with_their_path(service, bad):
+    svc, c, h = service, service.client, service.h
     before = rows(svc, branch_metrics)
     r = send(c, "put", PUT, {"branches": [{"branch_id": bad, "name": "n", "type": "village",
                                            "theory_study_sessions": 1}]}, h("platform"))
@@ -85,15 +85,15 @@ def test_bad_ids_are_refused_with_their_path(fresh_service, bad):
 @pytest.mark.parametrize(("field", "value", "path"), [
     ("name", "支部\u0000", "branches[0].name"), ("name", "\ud800", "branches[0].name"),
     ("street", "街" * 101, "branches[0].street"), ("name", "名" * 201, "branches[0].name")])
-def test_names_are_bounded_printable_text(fresh_service, field, value, path):
-    c, h = fresh_service.client, fresh_service.h
+def test_names_are_bounded_printable_text(service, field, value, path):
+    c, h = service.client, service.h
     row = {"branch_id": "B09999", "name": "新支部", "type": "village", "street": "鼓楼街道", field: value}
     assert path in paths(send(c, "put", PUT, {"branches": [row]}, h("platform")))
 
 
 @pytest.mark.parametrize("note", ["\u0000", "a\ud800b", "x" * 2001])
-def test_a_secretarys_note_is_bounded_text(fresh_service, note):
-    c, h = fresh_service.client, fresh_service.h
+def test_a_secretarys_note_is_bounded_text(service, note):
+    c, h = service.client, service.h
     served = c.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"}, headers=h("secretary"))
     pid = served.get_json()["prescriptions"][0]["prescription_id"]
     r = send(c, "post", f"/v1/prescriptions/{pid}/feedback", {"status": "adopted", "note": note}, h("secretary"))
@@ -104,8 +104,8 @@ def test_a_secretarys_note_is_bounded_text(fresh_service, note):
 
 
 @pytest.mark.parametrize("number", ["9" * 400, ".inf", "-.inf"])
-def test_a_huge_number_in_a_rule_file_is_refused_at_its_place(fresh_service, number):
-    c, h = fresh_service.client, fresh_service.h
+def test_a_huge_number_in_a_rule_file_is_refused_at_its_place(service, number):
+    c, h = service.client, service.h
     files = c.get("/v1/rules", headers=h("admin")).get_json()["files"]
     text = files["branch_weaknesses.yaml"].replace("value: 0", f"value: {number}", 1)
     assert text != files["branch_weaknesses.yaml"]
@@ -115,8 +115,8 @@ def test_a_huge_number_in_a_rule_file_is_refused_at_its_place(fresh_service, num
 
 
 @pytest.mark.parametrize("period", ["２０２５-１２", "2025-12\n", "2025-12 ", "2025-1", "9999-99"])
-def test_only_ascii_periods_are_periods(fresh_service, period):
-    svc, c, h = fresh_service, fresh_service.client, fresh_service.h
+def test_only_ascii_periods_are_periods(service, period):
+    svc, c, h = service, service.client, service.h
     before = rows(svc, branch_metrics)
     r = c.put(f"/v1/periods/{quote(period)}/metrics",
               json={"branches": [{"branch_id": "B00002", "theory_study_sessions": 1}]}, headers=h("platform"))

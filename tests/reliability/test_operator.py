@@ -11,7 +11,6 @@ import pytest
 
 from diagnosis_service.cli import main
 from tests.support.http import free_port
-from tests.support.service import postgres_unavailable
 
 EXE = str(Path(sys.executable).parent / "diagnosis-service")
 
@@ -41,9 +40,7 @@ def test_urls_that_name_no_database(runner, url, says):
 
 
 @pytest.mark.postgresql
-def test_a_missing_postgresql_database(runner):
-    if postgres_unavailable():
-        pytest.skip(postgres_unavailable())
+def test_a_missing_postgresql_database(runner, postgres_server):
     url = "postgresql+psycopg2://postgres@127.0.0.1:5432/no_such_database_here"
     line = one_line(runner.invoke(main, ["db", "upgrade"], env={"DATABASE_URL": url}))
     assert "does not exist" in line and "createdb" in line and "password" not in line
