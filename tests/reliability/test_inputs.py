@@ -13,7 +13,7 @@ PUT = "/v1/periods/2025-12/metrics"
 
 
 def send(client, method, path, body, headers):
-    """JSON with every non-ASCII character escaped: lone surrogates travel as the \\udXXX a client sends."""
+    """JSON with every non-ASCII character escaped: lone surrogates travel as the \\ud800-style escapes a client sends."""
     return getattr(client, method)(path, data=json.dumps(body), content_type="application/json", headers=headers)
 
 

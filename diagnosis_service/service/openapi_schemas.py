@@ -1,0 +1,156 @@
+"""The schemas of the OpenAPI document (``openapi``): every request and response body the API knows."""
+
+from __future__ import annotations
+
+PERIOD = {"type": "string", "pattern": "^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$", "example": "2025-12"}
+ANY_PERIOD = {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"}  # e.g. the month before 1900-01
+NUM = {"type": ["number", "null"]}
+ID_SCHEMA = {"type": "integer", "minimum": 0}
+STR_NULL = {"type": ["string", "null"]}
+
+
+def ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(props: dict, required: list[str] | None = None, extra: bool = True) -> dict:
+    out = {"type": "object", "properties": props}
+    if required:
+        out["required"] = required
+    if not extra:
+        out["additionalProperties"] = False
+    return out
+
+
+def arr(item: dict) -> dict:
+    return {"type": "array", "items": item}
+
+
+FINDING = obj({"rule": {"type": "string"}, "indicator": {"type": "string"},
+               "severity": {"enum": ["red", "yellow"]}, "topic": {"type": "string"}, "value": NUM, "reference": NUM,
+               "message_zh": {"type": "string"}, "message_en": {"type": "string"}},
+              ["rule", "indicator", "severity", "topic", "value", "reference", "message_zh", "message_en"])
+LAMP = {"enum": ["red", "yellow", "green"]}
+# An id: 1 to 64 characters, no control characters, no spaces around it.
+ID_TEXT = {"type": "string", "minLength": 1, "maxLength": 64,
+           "pattern": ("^[^\\s\\u0000-\\u001f\\u007f-\\u009f](?:[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*"
+                       "[^\\s\\u0000-\\u001f\\u007f-\\u009f])?$")}
+RULE_FILES = {"type": "object", "minProperties": 1,
+              "description": "file name (NAME.yaml or tests/NAME.yaml) -> YAML text; null removes the file. Merged "
+                             "over the active version.",
+              "propertyNames": {"pattern": "^(tests/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,94}[.]yaml$"},
+              "additionalProperties": {"type": ["string", "null"]}}
+SCHEMAS = {
+    "Problem": obj({"type": {"type": "string"}, "status": {"type": "integer"}, "title": {"type": "string"},
+                    "detail": {"type": "string"}, "request_id": {"type": "string"},
+                    "errors": arr(ref("ProblemItem"))}, ["status", "title", "detail"]),
+    "ProblemItem": obj({"path": {"type": "string"}, "message": {"type": "string"}, "file": {"type": "string"},
+                        "line": {"type": "integer"}, "column": {"type": ["integer", "string"]},
+                        "rule_id": {"type": "string"}, "suggestion": {"type": "string"}}, ["path", "message"]),
+    "Finding": FINDING,
+    "BranchResult": obj({"subject": {"const": "branch"}, "id": {"type": "string"}, "period": PERIOD,
+                         "type": STR_NULL, "lamp": LAMP, "findings": arr(ref("Finding")),
+                         "weaknesses": arr({"type": "string"})},
+                        ["subject", "id", "period", "lamp", "findings", "weaknesses"]),
+    "MemberReport": obj({"subject": {"const": "member"}, "id": {"type": "string"}, "branch_id": STR_NULL,
+                         "period": PERIOD, "lamp": LAMP, "vanguard_points": NUM, "vanguard_points_ytd": NUM,
+                         "findings": arr(ref("Finding")),
+                         "rank": obj({"district": {"type": ["integer", "null"]}, "district_of": {"type": "integer"},
+                                      "branch": {"type": ["integer", "null"]}, "branch_of": {"type": "integer"}})},
+                        ["id", "period", "lamp", "findings", "rank"]),
+    "MetricRow": {"type": "object", "description": "branch_id or member_id, optional profile fields (branch: name, "
+                  "type, street; member: branch_id, name; required for a subject not yet known), and indicator "
+                  "values (number or null; a missing indicator is null)", "additionalProperties": True},
+    "MetricsPut": obj({"branches": arr(ref("MetricRow")), "members": arr(ref("MetricRow"))}, extra=False)
+    | {"minProperties": 1, "description": "A row updates only the fields it carries: an indicator it does not name "
+                                         "keeps its stored value (send null to clear one)."},
+    "Changes": obj({"inserted": {"type": "integer"}, "updated": {"type": "integer"},
+                    "unchanged": {"type": "integer"}}),
+    "MetricsPutResult": obj({"period": PERIOD, "branches": {"oneOf": [ref("Changes"), {"type": "null"}]},
+                             "members": {"oneOf": [ref("Changes"), {"type": "null"}]},
+                             "profiles": {"type": "object"}}, ["period"]),
+    "Event": obj({"subject": {"enum": ["branch", "member"]}, "id": {"type": "string"}, "period": PERIOD,
+                  "values": {"type": "object", "minProperties": 1,
+                             "additionalProperties": {"type": ["number", "null"]}}},
+                 ["subject", "id", "period", "values"], extra=False),
+    "EventResult": obj({"subject": {"type": "string"}, "id": {"type": "string"}, "branch_id": STR_NULL,
+                        "period": PERIOD, "lamp": LAMP, "previous_lamp": {"type": ["string", "null"]},
+                        "changed": {"type": "boolean"}, "push": {"type": "boolean"},
+                        "findings": arr(ref("Finding")), "branch": {"type": "object"}},
+                       ["subject", "id", "period", "lamp", "changed", "push", "findings"]),
+    "DiagnosisRequest": obj({"period": PERIOD}, ["period"], extra=False),
+    "DiagnosisRun": obj({"period": PERIOD, "run_id": {"type": "integer"}, "rules_version": {"type": "integer"},
+                         "branches": {"type": "integer"}, "members": {"type": "integer"},
+                         "lamps": {"type": "object"}, "seconds": {"type": "number"}},
+                        ["period", "run_id", "rules_version", "branches", "members", "lamps"]),
+    "Lamps": obj({"period": PERIOD, "total": {"type": "integer"}, "limit": {"type": "integer"},
+                  "offset": {"type": "integer"},
+                  "lamps": arr(obj({"subject": {"type": "string"}, "id": {"type": "string"},
+                                    "branch_id": {"type": "string"}, "lamp": LAMP}))},
+                 ["period", "total", "lamps"]),
+    "LampChanges": obj({"period": PERIOD, "previous": ANY_PERIOD, "count": {"type": "integer"},
+                        "changes": arr(obj({"subject": {"type": "string"}, "id": {"type": "string"},
+                                            "branch_id": {"type": "string"}, "from": {"type": ["string", "null"]},
+                                            "to": LAMP}))}, ["period", "previous", "changes"]),
+    "Ranking": obj({"period": PERIOD, "branch_id": STR_NULL,
+                    "ranking": arr(obj({"rank": {"type": "integer"}, "member_id": {"type": "string"},
+                                        "branch_id": {"type": "string"}, "vanguard_points": NUM,
+                                        "vanguard_points_ytd": NUM}))}, ["period", "ranking"]),
+    "PrescriptionRequest": obj({"branch_id": ID_TEXT, "period": PERIOD}, ["branch_id", "period"],
+                               extra=False),
+    "Prescription": obj({"prescription_id": {"type": "integer"}, "topic": {"type": "string"},
+                         "rule": {"type": "string"}, "resource_id": {"type": "string"},
+                         "kind": {"enum": ["lecturer", "lesson", "video", "base", "activity"]},
+                         "title_zh": {"type": "string"}, "title_en": {"type": "string"}, "score": {"type": "number"},
+                         "reason_zh": {"type": "string"}, "reason_en": {"type": "string"},
+                         "repeated": {"type": "boolean"}},
+                        ["prescription_id", "topic", "resource_id", "kind", "score", "reason_zh", "reason_en"]),
+    "PrescriptionList": obj({"branch_id": {"type": "string"}, "period": PERIOD, "list_id": {"type": "integer"},
+                             "ranker": {"type": "string"}, "weaknesses": arr({"type": "string"}),
+                             "prescriptions": arr(ref("Prescription"))},
+                            ["branch_id", "period", "list_id", "prescriptions"]),
+    "Feedback": obj({"status": {"enum": ["adopted", "declined", "completed"]},
+                     "note": {"type": ["string", "null"], "maxLength": 2000,
+                              "pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"}},
+                    ["status"], extra=False),
+    "FeedbackResult": obj({"feedback_id": {"type": "integer"}, "prescription_id": {"type": "integer"},
+                           "status": {"type": "string"}}, ["feedback_id", "prescription_id", "status"]),
+    "Indicators": obj({"branch": arr({"type": "object"}), "member": arr({"type": "object"}),
+                       "topics": arr({"type": "object"}), "branch_types": arr({"type": "object"})},
+                      ["branch", "member", "topics", "branch_types"]),
+    "Resource": obj({"id": {"type": "string"}, "kind": {"type": "string"}, "title_zh": {"type": "string"},
+                     "title_en": {"type": "string"}, "topics": arr({"type": "string"}), "active": {"type": "boolean"},
+                     "format": {"type": "string"}, "duration_minutes": {"type": "integer"},
+                     "branch_types": arr({"type": "string"}), "streets": arr({"type": "string"}),
+                     "capacity": {"type": ["integer", "null"]}},
+                    ["id", "kind", "title_zh", "title_en", "topics", "active"]),
+    "Catalog": obj({"version": {"type": "string"}, "count": {"type": "integer"}, "resources": arr(ref("Resource"))},
+                   ["count", "resources"]),
+    "RuleFiles": obj({"files": RULE_FILES,
+                      "comment": {"type": "string", "minLength": 1, "maxLength": 2000},
+                      "base_version": {"type": "integer", "minimum": 1,
+                                       "description": "the version edited (or If-Match: its ETag); 409 when "
+                                                      "another is active by now"}}, ["files"]),
+    "RulePreviewRequest": obj({"files": RULE_FILES, "period": PERIOD}, ["files", "period"]),
+    "RuleVersion": obj({"version": {"type": "integer"}, "digest": {"type": "string"}, "active": {"type": "boolean"},
+                        "based_on": {"type": ["integer", "null"]}, "comment": {"type": "string"},
+                        "author": {"type": "string"}, "created_at": {"type": "string"},
+                        "activated_at": {"type": ["string", "null"]},
+                        "files": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "diff": {"type": "string"}}, ["version", "digest", "active", "comment", "author"]),
+    "RuleVersions": obj({"versions": arr(ref("RuleVersion"))}, ["versions"]),
+    "RuleValidation": obj({"valid": {"type": "boolean"}, "errors": arr(ref("ProblemItem"))}, ["valid", "errors"]),
+    "RulePreview": obj({"period": PERIOD, "active_version": {"type": "integer"}, "candidate_digest": {"type": "string"},
+                        "changed": {"type": "object"}, "subjects": arr({"type": "object"}),
+                        "truncated": {"type": "boolean"}, "diff": {"type": "string"}},
+                       ["period", "changed", "subjects"]),
+    "Published": obj({"version": {"type": "integer"}, "digest": {"type": "string"}, "rules": {"type": "integer"},
+                      "based_on": {"type": "integer"}}, ["version", "digest", "rules"]),
+    "Health": obj({"status": {"type": "string"}}, ["status"]),
+    "Ready": obj({"status": {"enum": ["ready", "not ready"]},
+                  "reason": {"enum": ["database", "schema", "rules", "catalog", "ranking"]},
+                  "checks": {"type": "object"}}, ["status"]),
+}
+
+
+__all__ = ["ANY_PERIOD", "ID_SCHEMA", "ID_TEXT", "NUM", "PERIOD", "SCHEMAS", "STR_NULL", "arr", "obj", "ref"]
