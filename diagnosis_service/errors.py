@@ -16,6 +16,7 @@ and never names a command-line option.
       SetupError      the installation or its settings are wrong (a malformed setting, a port in use)
       Unavailable     the service cannot answer now (HTTP 503)
         StoreError    the database cannot do what was asked (no schema, unreachable, too slow)
+          DatabaseDown  it does not answer at all
 """
 
 from __future__ import annotations
@@ -186,12 +187,16 @@ class StoreError(Unavailable):
     """The database cannot do what was asked: no schema yet, unreachable, or too slow."""
 
 
+class DatabaseDown(StoreError):
+    """The database does not answer at all (refused, or silent past the timeout): an outage, not a busy moment."""
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """A 'did you mean' hint for a misspelled id, or None when nothing is close."""
     close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 
 
-__all__ = ["Conflict", "DiagnosisError", "FieldPath", "FileSpan", "InputError", "Location", "ModelError", "NotFound",
+__all__ = ["Conflict", "DatabaseDown", "DiagnosisError", "FieldPath", "FileSpan", "InputError", "Location", "ModelError", "NotFound",
            "Problem", "RuleError", "SetupError", "StoreError", "Unavailable",
            "did_you_mean"]

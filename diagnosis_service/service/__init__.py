@@ -40,6 +40,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     rt.start()
 
     logs.register(app)
+    app.before_request(db.fail_fast)
     app.before_request(auth.load_identity)
     app.before_request(request_args.check_request_text)
     app.teardown_appcontext(db.close_db)

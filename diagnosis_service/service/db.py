@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import current_app, g
+from flask import current_app, g, request
 from sqlalchemy.engine import Connection
 
+from ..errors import DatabaseDown, Problem
 from ..pipeline.common import in_transaction
 from ..pipeline.snapshot import Snapshot
 from .runtime import Runtime
@@ -17,6 +18,13 @@ T = TypeVar("T")
 
 def runtime() -> Runtime:
     return current_app.extensions["diagnosis"]
+
+
+def fail_fast() -> None:
+    """before_request: while the database is known to be down (it just did not answer), a call that needs
+    it answers 503 at once; /healthz and /readyz (which looks for itself) are not held back."""
+    if request.endpoint not in ("health.healthz", "health.readyz", "static") and runtime().database_seems_down():
+        raise DatabaseDown(Problem("the database does not answer", suggestion="try again in a moment"))
 
 
 def snapshot(force: bool = False) -> Snapshot:

@@ -41,8 +41,10 @@ def readyz():
     try:
         ping(rt.engine)
         checks["database"] = {"ok": True}
+        rt.database_up()
     except Exception as exc:  # any driver error means not ready
         checks["database"] = {"ok": False, "detail": exc.__class__.__name__}
+        rt.database_down()
     if checks["database"]["ok"]:
         revision, latest = current_revision(rt.engine), head()
         wanted = ({s: [i.id for i in rt.registry.reported(s)] for s in ("branch", "member")}

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, g, json
+from flask import Flask, Response, current_app, g, json
 from werkzeug.exceptions import HTTPException
 
 from ..errors import (
     CatalogError,
     Conflict,
+    DatabaseDown,
     DiagnosisError,
     FileSpan,
     InputError,
@@ -65,7 +66,7 @@ def register(app: Flask) -> None:
         detail = items[0]["message"] if len(items) == 1 else f"{len(items)} problems; see errors"
         resp = problem(status, title, detail, errors=items)
         if status == 503:
-            resp.headers["Retry-After"] = RETRY_AFTER
+            resp.headers["Retry-After"] = "1" if isinstance(exc, DatabaseDown) else RETRY_AFTER
         return resp
 
     @app.errorhandler(SQLAlchemyError)
@@ -74,6 +75,8 @@ def register(app: Flask) -> None:
         known = describe_store(exc, strict=True)
         if known is None:
             return _unexpected(exc)
+        if isinstance(known, DatabaseDown):
+            current_app.extensions["diagnosis"].database_down()
         log.warning("database: %s", known.problems[0], extra={"request_id": g.get("request_id")})
         return _diagnosis_error(known)
 

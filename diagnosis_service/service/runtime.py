@@ -42,6 +42,7 @@ from ..store import rulesets as versions_store
 
 CHECK_EVERY = 1.0  # seconds between checks of the active version
 MODEL_CHECK_EVERY = 5.0  # seconds between checks of the model file (a retrained model is picked up)
+DOWN_FOR = 1.0  # seconds calls answer 503 at once after the database did not answer (then they try again)
 
 log = logging.getLogger("diagnosis_service.runtime")
 
@@ -184,6 +185,7 @@ class Runtime:
         self.rankers = RankerLoader(settings.models_dir, self.registry)
         self.references: dict[tuple[str, str], PeriodReferences] = {}  # shared by this process's snapshots
         self._start_lock = threading.Lock()
+        self._down_until = 0.0
         self._start_tried = -CHECK_EVERY
         self._rules_ready = False
 
@@ -231,6 +233,19 @@ class Runtime:
                                       suggestion="see /readyz")) from None
         return Snapshot(active.ruleset, self.catalog, self.rankers.ranker(), active.version, active.files,
                         active.subject_engine, self.references)
+
+    # ---------------------------------------------------------------- a database outage
+
+    def database_down(self) -> None:
+        """The database did not answer: for the next DOWN_FOR seconds, calls answer 503 at once instead
+        of each waiting out the timeout (a frozen database would otherwise hold every thread)."""
+        self._down_until = time.monotonic() + DOWN_FOR
+
+    def database_up(self) -> None:
+        self._down_until = 0.0
+
+    def database_seems_down(self) -> bool:
+        return time.monotonic() < self._down_until
 
     def switch_to(self, version: int, files: dict[str, str]) -> None:
         self.versions.switch_to(version, files)

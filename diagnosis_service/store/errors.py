@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ..errors import Conflict, DiagnosisError, Problem, StoreError
+from ..errors import Conflict, DatabaseDown, DiagnosisError, Problem, StoreError
 
 UPGRADE = "run `diagnosis-service db upgrade`"
 
@@ -36,13 +36,13 @@ def describe(exc: BaseException, url: str = "", strict: bool = False) -> Diagnos
     if isinstance(exc, DBAPIError) and exc.connection_invalidated or any(
             k in lowered for k in ("could not connect", "connection refused", "unable to open database",
                                    "timeout expired", "server closed the connection", "could not translate host")):
-        return StoreError(Problem(f"cannot reach the database{where}: {text[:200]}",
+        return DatabaseDown(Problem(f"cannot reach the database{where}: {text[:200]}",
                                   suggestion="check that it runs and that DATABASE_URL is right"))
     if "canceling statement due to statement timeout" in lowered or "database is locked" in lowered:
         return StoreError(Problem(f"the database{where} is too slow to answer: {text[:200]}",
                                   suggestion="try again in a moment"))
     if "did not answer within" in lowered or "could not receive data" in lowered or "terminating connection" in lowered:
-        return StoreError(Problem(f"the database{where} did not answer in time", suggestion="try again in a moment"))
+        return DatabaseDown(Problem(f"the database{where} did not answer in time", suggestion="try again in a moment"))
     if strict and not (isinstance(exc, DBAPIError) and exc.__class__.__name__ in ("OperationalError", "InterfaceError")):
         return None
     return StoreError(Problem(f"the database{where} failed: {exc.__class__.__name__}: {text[:200]}"))

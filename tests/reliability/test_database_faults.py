@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -118,6 +119,22 @@ def test_a_real_server_stays_responsive_while_postgresql_is_frozen(proxied, tmp_
             status = call(f"{base}{path}", token)[0]
             assert time.perf_counter() - start < DEADLINE, path
             assert status == (200 if path == "/healthz" else 503), (path, status)
+        # Twelve calls at once on two threads: the first ones find the database silent, the others are
+        # answered at once while it is known to be down; none waits past the deadline.
+        latencies: list[tuple[int, float]] = []
+
+        def one() -> None:
+            start = time.perf_counter()
+            status = call(f"{base}/v1/branches/B00002/diagnosis?period=2025-12", token)[0]
+            latencies.append((status, time.perf_counter() - start))
+
+        threads = [threading.Thread(target=one) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert len(latencies) == 12 and {s for s, _ in latencies} == {503}, latencies
+        assert max(seconds for _, seconds in latencies) < DEADLINE, latencies
         proxy.up()
         for _ in range(40):
             if call(f"{base}/v1/lamps?period=2025-12", token)[0] == 200:
