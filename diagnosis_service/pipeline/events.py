@@ -102,7 +102,7 @@ def _reevaluate(snapshot: Snapshot, conn: Connection, subject: str, sid: str, pe
         member_values = {period: {"red_member_share": share}} if share is not None else None
     if not any(r["period"] == period for r in history):
         raise Conflict(Problem(f"{subject} '{sid}' has no metrics for {period}", field=("period",)))
-    result: SubjectResult = snapshot.engine().evaluate(
+    result: SubjectResult = snapshot.single_subject().evaluate(
         subject, sid, period, history, refs, branch_type=info["type"] if info else None, branch_id=branch_id,
         member_values=member_values, validate=False)
     results_store.replace_result(conn, period, result_row(result), run_id)

@@ -56,7 +56,7 @@ class Snapshot:
             raise Conflict(Problem("the remedy catalog is not loaded", suggestion="see /readyz or `catalog check`"))
         return Prescriber(self.catalog, self.ruleset, self.ranker, per_weakness=per_weakness)
 
-    def engine(self) -> SubjectEngine:
+    def single_subject(self) -> SubjectEngine:
         """The single-subject engine of this rule set (compiled now if the service did not)."""
         return self.subject_engine if self.subject_engine is not None else SubjectEngine(self.ruleset)
 
