@@ -37,6 +37,10 @@ def in_transaction(engine: Engine, step: Callable[[Connection], T]) -> T:
     while True:
         try:
             with engine.begin() as conn:
+                if conn.dialect.name == "sqlite":
+                    # Take the write lock now, waiting for it if need be: a transaction that reads first
+                    # and writes later fails at once when another writer committed in between.
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
                 return step(conn)
         except DBAPIError as exc:
             if attempt >= ATTEMPTS or not _retryable(exc) or time.monotonic() - start > RETRY_WITHIN:

@@ -4,8 +4,8 @@ A database that is down refuses connections at once; one that hangs (a frozen se
 network) would keep every thread of the service waiting. So no call waits longer than ``timeout``
 seconds of silence: on PostgreSQL a psycopg2 wait callback polls the connection's socket with that
 timeout (connecting included) and fails the call with ``DatabaseTimeout``, and the connection is
-discarded; the server also ends statements that run longer than ``statement_timeout``. SQLite waits at
-most ``timeout`` for a lock. Pooled connections that broke meanwhile are replaced on their next use, so
+discarded; the server also ends statements that run longer than ``statement_timeout``. SQLite, whose
+one write lock writers take in turns, waits for it at most ``SQLITE_BUSY_TIMEOUT`` (or ``timeout``). Pooled connections that broke meanwhile are replaced on their next use, so
 the service recovers by itself when the database comes back.
 """
 
@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
 DEFAULT_TIMEOUT = 60.0  # seconds of silence a command-line job accepts (the service sets its own)
+SQLITE_BUSY_TIMEOUT = 5.0  # seconds at least that a write waits for SQLite's one write lock
 _local = threading.local()  # the timeout of the connection being made in this thread
 _timeouts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # psycopg2 connection -> timeout
 
@@ -76,7 +77,10 @@ def make_engine(url: str, autocommit: bool = False, timeout: float = DEFAULT_TIM
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:" and not path.startswith("file:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": timeout}, **extra)
+        # One writer at a time is SQLite's way: a writer may hold the lock for a few seconds (a month's
+        # results), so the wait for it is longer than for a silent server.
+        busy = max(timeout, SQLITE_BUSY_TIMEOUT)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy}, **extra)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:
