@@ -170,8 +170,9 @@ def _cached_finding(rule: Rule, value, reference, periods: int, names: tuple[str
 
 
 def _render_finding(rule: Rule, value, reference, periods: int, names: tuple[str, str], subject_id: str) -> Finding:
+    # size: the value without its sign, for phrases that carry the direction in words (下降 2.6 个百分点).
     common = {"value": value, "reference": reference, "indicator": rule.indicator, "periods": periods,
-              "id": subject_id}
+              "id": subject_id, "size": None if value is None else clean_number(abs(value))}
     return Finding(
         rule=rule.id, indicator=rule.indicator, severity=rule.severity, topic=rule.topic,
         value=value, reference=reference,

@@ -213,7 +213,7 @@ class Prescriber:
         if r.branch_types and need.branch_type in r.branch_types:
             btype = reg.branch_types.get(need.branch_type)
             why_zh.append(f"适合{btype.name_zh if btype else need.branch_type}")
-            why_en.append(f"suited to {btype.name_en if btype else need.branch_type} branches")
+            why_en.append(f"suited to {btype.name_en if btype else need.branch_type}s")
         if r.streets and need.street in r.streets:
             why_zh.append(f"面向{need.street}")
             why_en.append(f"serves {self.catalog.street_en(need.street)}")

@@ -40,11 +40,12 @@ def summary(diag: DiagnosedMonth, lang: str = "zh", limit: int = 10) -> str:
     lines.append(t["top_weak"] + t["colon"])
     for topic, n in sorted(weak.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]:
         name = topics[topic].name_zh if lang == "zh" else topics[topic].name_en
-        lines.append(f"  {name} ({topic}): {n}")
+        lines.append(f"  {name}: {n}")
     rules = Counter(f.rule for r in diag.branches + diag.members for f in r.findings)
     lines.append(t["top_rules"] + t["colon"])
-    for rule, n in sorted(rules.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]:
-        lines.append(f"  {rule}: {n}")
+    for rule_id, n in sorted(rules.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]:
+        rule = diag.ruleset.rule(rule_id)
+        lines.append(f"  {rule.title(lang) if rule else rule_id}: {n}")
     red = [r.id for r in diag.branches if r.lamp == "red"]
     if red:
         more = f" {t['more'].format(n=len(red) - limit)}" if len(red) > limit else ""

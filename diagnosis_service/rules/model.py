@@ -163,7 +163,7 @@ def history_needed(cond: Condition) -> int:
     return own + max(history_needed(c) for c in children)
 
 
-TEMPLATE_FIELDS = ("value", "reference", "indicator", "name", "periods", "id")
+TEMPLATE_FIELDS = ("value", "reference", "indicator", "name", "periods", "id", "size")
 
 
 @dataclass(frozen=True, eq=False)  # identity: a rule is one object of one rule set, and hashing is cheap
@@ -184,6 +184,11 @@ class Rule:
     months: tuple[int, ...] = ()  # calendar months (1-12) the rule applies in; empty: every month
     file: str | None = None
     line: int | None = None
+    title_zh: str = ""  # what the rule looks for, in a few words (summaries list rules by it)
+    title_en: str = ""
+
+    def title(self, lang: str = "zh") -> str:
+        return (self.title_zh if lang == "zh" else self.title_en) or self.id
 
     @property
     def primary(self) -> Compare:
@@ -250,7 +255,7 @@ def template_problems(text: str) -> list[str]:
             problems.append(f"conversion !{conv} is not allowed in {{{name}}}")
         elif spec:
             try:
-                sample = {"value": 1.5, "reference": 1.5, "periods": 1}.get(name, "x")
+                sample = {"value": 1.5, "reference": 1.5, "periods": 1, "size": 1.5}.get(name, "x")
                 format(sample, spec)
             except ValueError:
                 problems.append(f"bad format '{spec}' in {{{name}}}")

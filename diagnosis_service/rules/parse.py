@@ -32,7 +32,7 @@ from .yamlsafe import Located
 MAX_FOR_PERIODS = 36
 
 RULE_KEYS = ("id", "subject", "when", "severity", "lamp", "topic", "message", "source", "description",
-             "indicator", "superseded_by", "remedy_kinds", "months")
+             "indicator", "superseded_by", "remedy_kinds", "months", "title")
 COMPARE_KEYS = ("indicator", "op", "value", "ref", "change", "for_periods")
 REF_KEYS = ("mean", "quantile", "peers", "scale")
 REF_SHORTCUTS = {"district_mean": Ref("mean"), "peer_mean": Ref("mean", peers="type")}
@@ -122,13 +122,20 @@ class _RuleParser:
         description = item.get("description")
         if description is not None and not isinstance(description, str):
             self.err(path + ("description",), "description must be text", rule_id)
+        title = item.get("title", {})
+        if (not isinstance(title, dict) or set(title) - {"zh", "en"}
+                or not all(isinstance(t, str) and t.strip() and len(t) <= 60 for t in title.values())):
+            self.err(path + ("title",), "title must be a mapping of zh and en texts of at most 60 characters",
+                     rule_id)
+            title = {}
         if len(self.problems) > before or rule_id is None or when is None or messages is None:
             return None
         line, _ = self.doc.where(path)
         return Rule(id=rule_id, subject=subject, when=when, severity=severity, lamp=lamp, topic=topic,
                     message_zh=messages[0], message_en=messages[1], source=source, indicator=indicator,
                     description=description, superseded_by=superseded, remedy_kinds=kinds,
-                    months=tuple(sorted(set(months))), file=self.doc.file, line=line)
+                    months=tuple(sorted(set(months))), file=self.doc.file, line=line,
+                    title_zh=title.get("zh", ""), title_en=title.get("en", ""))
 
     def parse_id_list(self, path: tuple, value: Any, rule_id: str | None) -> tuple[str, ...]:
         if isinstance(value, str):

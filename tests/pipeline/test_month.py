@@ -1,5 +1,6 @@
 """A month through the pipeline gives the same bytes as before the pipeline was one (the output of
-`diagnose --out` recorded at commit 7b7d152 for the small district), on both engines, and the sinks
+`diagnose --out` recorded at commit 7b7d152 for the small district, re-recorded with issue 13's
+wording: only messages and reasons changed), on both engines, and the sinks
 and sources keep what they promise."""
 
 import gzip

@@ -67,8 +67,8 @@ def test_two_publishes_at_once_never_lose_an_update(fresh_service):
     first = svc.client.get("/v1/rules", headers=h)
     files, etag = first.get_json()["files"], first.headers["ETag"]
     assert etag == '"1"'
-    mine = edit(files, "请及时补缴", "请于本月底前补缴")
-    theirs = edit(files, "请及时补缴", "请尽快补缴")
+    mine = edit(files, "请及时补交", "请于本月底前补交")
+    theirs = edit(files, "请及时补交", "请尽快补交")
     answers = race(*[lambda change=change: svc.app.test_client().put(
         "/v1/rules", json={"files": change, "comment": "edit"}, headers={**h, "If-Match": etag})
         for change in (mine, theirs)])
@@ -80,7 +80,7 @@ def test_two_publishes_at_once_never_lose_an_update(fresh_service):
     now = svc.client.get("/v1/rules", headers=h)
     assert now.headers["ETag"] == '"2"'
     winner_text = now.get_json()["files"]["member_lamps.yaml"]
-    assert "请及时补缴" not in winner_text
+    assert "请及时补交" not in winner_text
     again = svc.client.put("/v1/rules", json={"files": {"member_lamps.yaml": winner_text + "\n# reviewed\n"},
                                               "comment": "on top"}, headers={**h, "If-Match": '"2"'})
     assert again.status_code == 201 and again.headers["ETag"] == '"3"'
@@ -96,7 +96,7 @@ def test_publishes_without_if_match_still_cannot_overwrite_each_other(fresh_serv
     files = svc.client.get("/v1/rules", headers=h).get_json()["files"]
     answers = race(*[lambda change=change: svc.app.test_client().put(
         "/v1/rules", json={"files": change, "comment": "edit"}, headers=h)
-        for change in (edit(files, "请及时补缴", "请于本月底前补缴"), edit(files, "请及时补缴", "请尽快补缴"))])
+        for change in (edit(files, "请及时补交", "请于本月底前补交"), edit(files, "请及时补交", "请尽快补交"))])
     codes = sorted(a.status_code for a in answers)
     assert codes in ([201, 201], [201, 409]), [a.get_json() for a in answers]
     if codes == [201, 201]:  # the second started after the first was active: it was based on it

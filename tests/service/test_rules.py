@@ -25,9 +25,11 @@ def test_validate_reports_line_and_column(service):
     body = r.get_json()
     assert r.status_code == 200 and body["valid"] is False
     (err,) = body["errors"]
-    assert err["file"] == "member_lamps.yaml" and err["line"] == 10 and err["column"] == 15
+    line = next(k for k, text in enumerate(broken.splitlines(), start=1) if "severity: orange" in text)
+    column = broken.splitlines()[line - 1].index("orange") + 1
+    assert err["file"] == "member_lamps.yaml" and err["line"] == line and err["column"] == column
     assert err["rule_id"] == "member_dues_missed" and "orange" in err["message"]
-    assert err["path"] == "member_lamps.yaml:10:15"
+    assert err["path"] == f"member_lamps.yaml:{line}:{column}"
     yaml_body = service.client.post("/v1/rules/validate?file=member_lamps.yaml", data=LAMPS,
                                     headers={**service.h("platform"), "Content-Type": "application/yaml"})
     assert yaml_body.get_json() == {"valid": True, "errors": []}

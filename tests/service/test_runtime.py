@@ -39,10 +39,10 @@ def test_one_request_sees_one_rule_version(fresh_service):
     from diagnosis_service.service.db import snapshot
 
     files = dict(rt.snapshot().files)
-    files["member_lamps.yaml"] = files["member_lamps.yaml"].replace("请及时补缴", "请于本月底前补缴")
+    files["member_lamps.yaml"] = files["member_lamps.yaml"].replace("请及时补交", "请于本月底前补交")
     with svc.app.test_request_context():
         first = snapshot()
         rt.switch_to(2, files)  # as a publish in another thread does, after its commit
-        assert snapshot() is first and first.version == 1 and "请及时补缴" in first.files["member_lamps.yaml"]
+        assert snapshot() is first and first.version == 1 and "请及时补交" in first.files["member_lamps.yaml"]
     with svc.app.test_request_context():
         assert snapshot().version == 2
