@@ -5,7 +5,11 @@ In one run, for each database (SQLite by default; --db postgresql or --db both):
 2. PUT the 12th month (2,654 branches, 47,411 members) in one request: wall time (target < 30 s);
 3. POST /v1/diagnoses for that month: wall time;
 4. 8 concurrent keep-alive clients for --seconds each: GET /healthz, then GET /v1/branches/{id}/diagnosis
-   of random branches: throughput and p50/p99 latency, and the ratio (target >= 50% of /healthz).
+   of random branches: throughput and p50/p99 latency, and the ratio (target >= 50% of /healthz);
+5. the secretary's page GET /branches/{id}/report of 200 branches, one client: each first view (which
+   serves and logs the month's prescriptions), then a second view: p50/p99 (target: p99 < 0.5 s, a
+   person is waiting); then the concurrent clients on the same pages: throughput and p99 under a load
+   far above a district's (2,600 secretaries opening their page a few times a month).
 
     python benchmarks/bench_service.py [--db sqlite|postgresql|both] [--seconds 10] [--clients 8]
 """
@@ -38,6 +42,7 @@ from diagnosis_service.rules import load_ruleset  # noqa: E402
 EXE = str(Path(sys.executable).parent / "diagnosis-service")
 PG = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 PUT_TARGET = 30.0
+PAGE_TARGET_MS = 500.0
 
 
 def free_port() -> int:
@@ -150,6 +155,20 @@ def run(db: str, args, district: Path, ruleset) -> None:
         branch_paths = [f"/v1/branches/{b}/diagnosis?period={last}" for b in ds.branches.index[:2654]]
         health = load(port, ["/healthz"], None, args.seconds, args.clients)
         branch = load(port, branch_paths, platform, args.seconds, args.clients)
+        page_paths = [f"/branches/{b}/report?period={last}" for b in random.Random(1).sample(list(ds.branches.index),
+                                                                                            200)]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        views: dict[str, list[float]] = {"first": [], "again": []}
+        for kind in views:
+            for path in page_paths:
+                t = time.perf_counter()
+                status, out = request(conn, "GET", path, platform)
+                views[kind].append(time.perf_counter() - t)
+                assert status == 200, out[:300]
+        conn.close()
+        first, again = ({"p50": sorted(v)[len(v) // 2] * 1000, "p99": sorted(v)[int(len(v) * 0.99)] * 1000}
+                        for v in views.values())
+        pages = load(port, page_paths, platform, args.seconds, args.clients)
         ratio = branch["rps"] / health["rps"]
         print(f"\n== {db} ({env['DATABASE_URL'].split('?')[0].split('@')[-1]})")
         print(f"import months 1-11 (CLI, not a target): {imported:.1f} s")
@@ -162,6 +181,14 @@ def run(db: str, args, district: Path, ruleset) -> None:
             print(f"  {name:34s} {r['rps']:8.0f} req/s   p50 {r['p50']:6.2f} ms   p99 {r['p99']:6.2f} ms   "
                   f"({r['requests']} requests, {r['errors']} errors)")
         print(f"  diagnosis / healthz throughput: {ratio:.2f} (target >= 0.50: {'met' if ratio >= 0.5 else 'MISSED'})")
+        print("the secretary's page GET /branches/{id}/report, 200 branches, one client:")
+        print(f"  first view (serves and logs the prescriptions): p50 {first['p50']:.0f} ms, p99 {first['p99']:.0f} ms")
+        print(f"  second view:                                     p50 {again['p50']:.0f} ms, p99 {again['p99']:.0f} ms")
+        worst = max(first["p99"], again["p99"])
+        print(f"  page p99 / target {PAGE_TARGET_MS:.0f} ms: {worst / PAGE_TARGET_MS:.2f} "
+              f"({'met' if worst < PAGE_TARGET_MS else 'MISSED'})")
+        print(f"  {args.clients} clients at once (capacity): {pages['rps']:.0f} pages/s   p50 {pages['p50']:.0f} ms   "
+              f"p99 {pages['p99']:.0f} ms   ({pages['requests']} requests, {pages['errors']} errors)")
     finally:
         if server is not None:
             server.terminate()

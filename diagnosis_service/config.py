@@ -49,6 +49,9 @@ class Settings:
     log_level: str = "INFO"
     db_timeout: float = 1.5  # seconds the service waits on a silent database (then 503 with Retry-After)
     db_statement_timeout: float = 30.0  # seconds a statement of the service may run on PostgreSQL
+    session_hours: float = 8.0  # a page login lasts at most this long
+    session_idle_minutes: float = 30.0  # ... and ends sooner after this long without a page opened
+    cookie_secure: bool = False  # send the login cookie over HTTPS only (set it when served over HTTPS)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +69,10 @@ class Settings:
             log_level=_choice(env, "DIAGNOSIS_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             db_timeout=_number(env, "DIAGNOSIS_DB_TIMEOUT", 1.5, 0.1, 600),
             db_statement_timeout=_number(env, "DIAGNOSIS_DB_STATEMENT_TIMEOUT", 30, 1, 86400),
+            session_hours=_number(env, "DIAGNOSIS_SESSION_HOURS", 8, 0.01, 720),
+            session_idle_minutes=_number(env, "DIAGNOSIS_SESSION_IDLE_MINUTES", 30, 1, 43200),
+            cookie_secure=_choice(env, "DIAGNOSIS_COOKIE_SECURE", "false", ("TRUE", "FALSE", "1", "0"))
+            in ("TRUE", "1"),
         )
 
     def db_url(self) -> str:

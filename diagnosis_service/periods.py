@@ -10,6 +10,7 @@ newline; neither is a period).
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from .errors import InputError, Problem
 
@@ -64,5 +65,18 @@ def check_period(value: object, *field: str | int) -> str:
     raise InputError(Problem(f"bad period {shown!r}"[:200], field=field or ("period",), suggestion=HINT))
 
 
-__all__ = ["EXAMPLE", "HINT", "PERIOD_RE", "check_period", "is_period", "months_before", "parse_period",
+DAY_RE = re.compile(r"(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}", re.ASCII)
+
+
+def parse_day(text: object) -> date | None:
+    """A calendar day written YYYY-MM-DD (ASCII digits, a real date), or None."""
+    if not isinstance(text, str) or not DAY_RE.fullmatch(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:  # 2025-02-30
+        return None
+
+
+__all__ = ["EXAMPLE", "HINT", "PERIOD_RE", "check_period", "is_period", "months_before", "parse_day", "parse_period",
            "period_month", "period_str", "quarter_start", "year_start"]

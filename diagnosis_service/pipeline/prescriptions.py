@@ -7,12 +7,14 @@ is ``served_body``, which is also what a report built from a diagnosed month sho
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from sqlalchemy.engine import Connection
 
 from ..data.text import id_problem, text_problem
 from ..engine.findings import SubjectResult
 from ..errors import InputError, NotFound, Problem
-from ..periods import check_period, months_before
+from ..periods import check_period, months_before, parse_day
 from ..remedies.history import History
 from ..remedies.prescribe import DEFAULT_REPEAT_MONTHS, Choice, Prescription
 from ..store import metrics as metrics_store
@@ -79,22 +81,49 @@ def served_prescription(conn: Connection, prescription_id: int) -> dict:
     return found
 
 
-def record_feedback(conn: Connection, prescription_id: int, body: object, actor: str) -> dict:
-    """adopted, declined or completed, with an optional note, for a served prescription."""
+def record_feedback(conn: Connection, prescription_id: int, body: object, actor: str,
+                    today: date | None = None) -> dict:
+    """adopted, declined or completed (with the day it was done, ``done_on``, when known), with an optional
+    note, for a served prescription. The day may not be before the month diagnosed nor after tomorrow
+    (a day of slack: the branch may be a time zone ahead of the server)."""
     if not isinstance(body, dict):
-        raise InputError(Problem("the body must be an object: status, note", field=()))
-    problems = [Problem(f"unknown field '{k}'", field=(str(k),), suggestion="fields: status, note")
-                for k in body if k not in ("status", "note")]
-    status, note = body.get("status"), body.get("note")
+        raise InputError(Problem("the body must be an object: status, done_on, note", field=()))
+    problems = [Problem(f"unknown field '{k}'", field=(str(k),), suggestion="fields: status, done_on, note")
+                for k in body if k not in ("status", "note", "done_on")]
+    status, note, done_on = body.get("status"), body.get("note"), body.get("done_on")
     if status not in served_store.STATUSES:
         problems.append(Problem(f"status must be one of {', '.join(served_store.STATUSES)}, got {status!r}"[:300],
                                 field=("status",)))
     if note is not None and text_problem(note, MAX_NOTE, lines=True):
         problems.append(Problem(f"note {text_problem(note, MAX_NOTE, lines=True)}", field=("note",)))
+    if done_on is not None:
+        problems += _done_on_problems(conn, prescription_id, status, done_on, today or date.today())
     if problems:
         raise InputError(problems)
-    fid = served_store.add_feedback(conn, prescription_id, status, note, actor)
-    return {"feedback_id": fid, "prescription_id": prescription_id, "status": status}
+    fid = served_store.add_feedback(conn, prescription_id, status, note, actor, done_on)
+    out = {"feedback_id": fid, "prescription_id": prescription_id, "status": status}
+    if done_on is not None:
+        out["done_on"] = done_on
+    return out
+
+
+def _done_on_problems(conn: Connection, prescription_id: int, status: object, done_on: object,
+                      today: date) -> list[Problem]:
+    if status != "completed":
+        return [Problem("done_on goes with status completed", field=("done_on",),
+                        suggestion="leave done_on out, or send status completed")]
+    day = parse_day(done_on)
+    if day is None:
+        return [Problem(f"done_on must be a date YYYY-MM-DD, got {done_on!r}"[:200], field=("done_on",))]
+    row = served_store.get(conn, prescription_id)
+    first = date(*(int(x) for x in row["period"].split("-")), 1) if row else None
+    if day > today + timedelta(days=1):  # a day of slack: the branch may be a time zone ahead
+        return [Problem(f"done_on {done_on} is in the future", field=("done_on",),
+                        suggestion=f"a day up to {today.isoformat()}")]
+    if first is not None and day < first:
+        return [Problem(f"done_on {done_on} is before the month diagnosed ({row['period']})", field=("done_on",),
+                        suggestion=f"a day from {first.isoformat()} on")]
+    return []
 
 
 __all__ = ["history_for", "record_feedback", "serve_prescriptions", "served_body", "served_prescription"]

@@ -1,8 +1,10 @@
-"""The branch diagnosis report (支部党建诊疗报告) as a secretary reads it.
+"""The branch diagnosis report (支部党建诊疗报告) as a secretary reads and acts on it.
 
-``BranchReport`` is its data; ``document`` resolves it into one language as a document (title, facts,
-sections of paragraphs, lists and tables) that ``render`` turns into text, Markdown or HTML, so the
-three formats always say the same thing.
+``BranchReport`` is its data (built by ``pipeline.report_data``); ``document`` resolves it into one
+language as a document: the lamp and what lit it, the weaknesses (labelled by how serious they are,
+never by a lamp colour), named lists of members to act on, the month's plan of at most three
+remedies, the last six months, and the members' points. ``render`` turns the document into text,
+Markdown or HTML, so every format says the same thing.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..engine.findings import SubjectResult
-from ..remedies.catalog import KIND_NAMES, Resource
+from ..engine.findings import Finding, SubjectResult
+from ..remedies.catalog import KIND_NAMES
+from ..remedies.plan import PlanItem
 from ..rules.model import Registry
 from .labels import LABELS, fmt
 
@@ -23,6 +26,17 @@ CATEGORIES = {
     "vanguard_role": ("示范岗", "model posts", ["model_posts_created"]),
     "volunteer_service": ("志愿服务", "volunteering", ["volunteer_hours"]),
 }
+ABSENT_MONTHS = 2  # months in a row away from organisational life that call for a talk
+
+
+@dataclass
+class MonthLine:
+    """One month of the branch's last six: its lamp, its weaknesses (new or continuing), and those resolved."""
+
+    period: str
+    lamp: str | None  # None: not diagnosed
+    weaknesses: list[tuple[str, str]]  # (topic, "new" | "continuing")
+    resolved: list[str]
 
 
 @dataclass
@@ -31,23 +45,33 @@ class BranchReport:
     ``pipeline.report_data`` from a diagnosed month or from the store, the same way for both."""
 
     result: SubjectResult
-    info: dict  # name, type, street
+    info: dict  # name, type, street, street_en
     members: list[SubjectResult]
+    names: dict[str, str]  # member id -> name
+    lamp_reasons: list[Finding]  # the findings of lamp rules at the branch's lamp
     findings: list[dict]  # {finding, indicator, district_mean}, in the order of the weaknesses
+    dues_unpaid: list[tuple[str, int]]  # (member id, months unpaid in a row), longest first
+    absent: list[tuple[str, int]]  # (member id, months absent in a row), ABSENT_MONTHS or more
+    flagged: list[SubjectResult]  # red, then yellow members, each with every reason
+    plan: list[PlanItem]
+    more: list[PlanItem]
+    history: list[MonthLine]  # oldest first, ending with this month
     categories: dict[str, float | None]  # points per member by category
     avg_points: float | None
     avg_ytd: float | None
     district_points: float | None
     top: list[SubjectResult]
-    red_members: list[SubjectResult]
-    prescriptions: list[tuple[str, list[dict]]]  # (topic, prescription views) per weakness
+    bookings: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)  # resource -> (zh, en)
+    # prescription id -> (status, date, feedback id) of its latest feedback
+    feedback: dict[int, tuple[str, str, int]] = field(default_factory=dict)
 
+    def status(self, item: PlanItem) -> tuple[str, str] | None:
+        """The latest feedback given on any of the item's prescriptions: (status, date), or None."""
+        known = [self.feedback[p] for p in item.prescription_ids if p in self.feedback]
+        return max(known, key=lambda s: s[2])[:2] if known else None
 
-def prescription_view(item: dict, resource: Resource | None, advice_zh: str, advice_en: str) -> dict:
-    """What the report shows of one prescription (the service builds the same from its log)."""
-    text = resource.text if resource is not None else {}
-    return {"kind": item["kind"], "advice_zh": advice_zh, "advice_en": advice_en,
-            "booking_zh": text.get("booking_zh"), "booking_en": text.get("booking_en")}
+    def name(self, member_id: str) -> str:
+        return self.names.get(member_id) or member_id
 
 
 # ------------------------------------------------------------------------------------------- document
@@ -55,8 +79,10 @@ def prescription_view(item: dict, resource: Resource | None, advice_zh: str, adv
 @dataclass
 class Section:
     heading: str
-    blocks: list[tuple] = field(default_factory=list)  # ("p", text) | ("h", text) | ("list", [(text, [sub])])
-    #                                                    | ("table", headers, rows)
+    key: str = ""  # what the section is (lamp, weaknesses, actions, plan, history, members), for pages
+    blocks: list[tuple] = field(default_factory=list)
+    # ("p", text) | ("h", text) | ("list", [(text, [sub])]) | ("table", headers, rows)
+    # | ("plan", [(text, [sub], PlanItem)]) | ("more", heading, [(text, [sub])])
 
 
 @dataclass
@@ -79,27 +105,92 @@ def document(data: BranchReport, reg: Registry, lang: str = "zh") -> Document:
         named = reg.topics.get(topic)
         return (named.name_zh if zh else named.name_en) if named else topic
 
+    def message(f: Finding) -> str:
+        return f.message_zh if zh else f.message_en
+
     btype = reg.branch_types.get(r.branch_type)
     facts = [(t["period"], r.period),
              (t["type"], (btype.name_zh if zh else btype.name_en) if btype else str(r.branch_type)),
-             (t["street"], str(info["street"])), (t["lamp"], t[r.lamp])]
-    sections = []
+             (t["street"], str(info["street"] if zh else info.get("street_en") or info["street"])),
+             (t["lamp"], t[r.lamp])]
+    sections = [_lamp(data, t, message), _weaknesses(data, t, topic_name, message), _actions(data, t, message),
+                _plan(data, t, zh, topic_name), _history(data, t, topic_name), _members(data, t, zh)]
+    return Document(lang, f"{t['report_title']} · {info['name']} ({r.id})", facts, r.lamp, t[r.lamp], sections)
 
-    weak = Section(f"{t['weak']}{t['colon']}" + (t["sep"].join(topic_name(w) for w in r.weaknesses)
-                                                  if r.weaknesses else t["none"]))
+
+def _lamp(data: BranchReport, t: dict, message) -> Section:
+    section = Section(t["lamp_section"], "lamp")
+    if data.result.lamp == "green":
+        section.blocks.append(("p", t["lamp_green"]))
+    else:
+        section.blocks.append(("p", t["lamp_because"].format(lamp=t[data.result.lamp])))
+        section.blocks.append(("list", [(message(f), []) for f in data.lamp_reasons]))
+    return section
+
+
+def _weaknesses(data: BranchReport, t: dict, topic_name, message) -> Section:
+    r = data.result
+    section = Section(f"{t['weak']}{t['colon']}" + (t["sep"].join(topic_name(w) for w in r.weaknesses)
+                                                     if r.weaknesses else t["none"]), "weaknesses")
     if data.findings:
         headers = [t["findings"], t["value_col"], t["mean_col"], t["severity_col"]]
-        rows = []
-        for item in data.findings:
-            f = item["finding"]
-            rows.append([f.message_zh if zh else f.message_en, fmt(f.value), fmt(item["district_mean"]),
-                         t[f.severity]])
-        weak.blocks.append(("table", headers, rows))
+        rows = [[message(item["finding"]), fmt(item["finding"].value), fmt(item["district_mean"]),
+                 t[f"sev_{item['finding'].severity}"]] for item in data.findings]
+        section.blocks.append(("table", headers, rows))
     else:
-        weak.blocks.append(("p", t["no_findings"]))
-    sections.append(weak)
+        section.blocks.append(("p", t["no_findings"]))
+    return section
 
-    people = Section(t["members"])
+
+def _actions(data: BranchReport, t: dict, message) -> Section:
+    section = Section(t["actions"], "actions")
+    section.blocks.append(("h", t["dues_list"]))
+    section.blocks.append(("list", [(t["dues_line"].format(name=data.name(m), id=m, months=n), [])
+                                    for m, n in data.dues_unpaid]) if data.dues_unpaid else ("p", t["dues_none"]))
+    section.blocks.append(("h", t["talk_list"]))
+    section.blocks.append(("list", [(t["talk_line"].format(name=data.name(m), id=m, months=n), [])
+                                    for m, n in data.absent]) if data.absent else ("p", t["talk_none"]))
+    section.blocks.append(("h", t["flagged_list"]))
+    section.blocks.append(("list", [(t["flagged_line"].format(name=data.name(m.id), id=m.id, lamp=t[m.lamp]),
+                                     [message(f) for f in m.findings]) for m in data.flagged])
+                          if data.flagged else ("p", t["flagged_none"]))
+    return section
+
+
+def _plan(data: BranchReport, t: dict, zh: bool, topic_name) -> Section:
+    section = Section(t["plan"], "plan")
+    if not data.plan:
+        section.blocks.append(("p", t["plan_none"]))
+        return section
+
+    def lines(item: PlanItem) -> tuple[str, list[str]]:
+        kind = KIND_NAMES[item.kind][0 if zh else 1]
+        subs = [t["covers"] + t["sep"].join(topic_name(c) for c in item.covers)]
+        booking = data.bookings.get(item.resource_id, (None, None))[0 if zh else 1]
+        if booking:
+            subs.append(booking)
+        return f"[{kind}] {item.advice_zh if zh else item.advice_en}", subs
+
+    section.blocks.append(("plan", [(*lines(item), item) for item in data.plan]))
+    if data.more:
+        section.blocks.append(("more", t["more_rx"], [lines(item) for item in data.more]))
+    return section
+
+
+def _history(data: BranchReport, t: dict, topic_name) -> Section:
+    section = Section(t["history"], "history")
+    rows = []
+    for line in data.history:
+        weak = t["sep"].join(t["with_state"].format(topic=topic_name(topic), state=t[state])
+                             for topic, state in line.weaknesses)
+        rows.append([line.period, t[line.lamp] if line.lamp else t["no_data"], weak or t["none"],
+                     t["sep"].join(topic_name(x) for x in line.resolved) or t["none"]])
+    section.blocks.append(("table", [t["month_col"], t["lamp_col"], t["weak_col"], t["resolved_col"]], rows))
+    return section
+
+
+def _members(data: BranchReport, t: dict, zh: bool) -> Section:
+    section = Section(t["members"], "members")
     counts = Counter(m.lamp for m in data.members)
     lines = [t["member_lamps_line"].format(n=len(data.members), red=counts.get("red", 0),
                                            yellow=counts.get("yellow", 0), green=counts.get("green", 0)),
@@ -109,28 +200,9 @@ def document(data: BranchReport, reg: Registry, lang: str = "zh") -> Document:
                  f"{(CATEGORIES[c][0] if zh else CATEGORIES[c][1])} {fmt(v)}" for c, v in data.categories.items())]
     if data.top:
         lines.append(f"{t['top_members']}{t['colon']}" + t["sep"].join(
-            f"{m.id} {fmt(m.vanguard_points)}" for m in data.top))
-    if data.red_members:
-        reds = data.red_members
-        more = f" {t['more'].format(n=len(reds) - 10)}" if len(reds) > 10 else ""
-        lines.append(f"{t['red_members']}{t['colon']}" + t["sep"].join(
-            f"{m.id} ({(m.findings[0].message_zh if zh else m.findings[0].message_en)})" for m in reds[:10]) + more)
-    people.blocks.append(("list", [(line, []) for line in lines]))
-    sections.append(people)
-
-    rx = Section(t["prescriptions"])
-    if not data.prescriptions:
-        rx.blocks.append(("p", t["no_weakness"]))
-    for topic, views in data.prescriptions:
-        rx.blocks.append(("h", topic_name(topic)))
-        items = []
-        for v in views:
-            kind = KIND_NAMES[v["kind"]][0 if zh else 1]
-            booking = v["booking_zh" if zh else "booking_en"]
-            items.append((f"[{kind}] {v['advice_zh' if zh else 'advice_en']}", [booking] if booking else []))
-        rx.blocks.append(("list", items) if items else ("p", t["none"]))
-    sections.append(rx)
-    return Document(lang, f"{t['report_title']} · {info['name']} ({r.id})", facts, r.lamp, t[r.lamp], sections)
+            f"{data.name(m.id)} {fmt(m.vanguard_points)}" for m in data.top))
+    section.blocks.append(("list", [(line, []) for line in lines]))
+    return section
 
 
-__all__ = ["CATEGORIES", "BranchReport", "Document", "Section", "document", "prescription_view"]
+__all__ = ["ABSENT_MONTHS", "CATEGORIES", "BranchReport", "Document", "MonthLine", "Section", "document"]

@@ -1,11 +1,24 @@
-"""The branch report document rendered as text, Markdown or HTML (escaped for each)."""
+"""The branch report document rendered as text, Markdown or HTML (escaped for each).
+
+The HTML page can carry what a served page adds (``Controls``): a navigation bar, a notice, and for each
+item of the plan its feedback form. The renderer places them; the service writes them.
+"""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from .branch import Document
 from .labels import LABELS
+
+
+@dataclass
+class Controls:
+    nav: str = ""  # HTML, placed above the title (hidden in print)
+    notice: str = ""  # HTML, placed under the facts
+    plan: Mapping[str, str] = field(default_factory=dict)  # resource id -> HTML under that plan item
 
 FORMATS = ("text", "markdown", "html")
 
@@ -24,15 +37,22 @@ def render_text(doc: Document) -> str:
                 lines.append(f"  {block[1]}")
             elif block[0] == "h":
                 lines.append(f"  【{block[1]}】")
-            elif block[0] == "list":
-                for text, subs in block[1]:
-                    lines.append(f"  · {text}")
+            elif block[0] in ("list", "plan", "more"):
+                if block[0] == "more":
+                    lines.append(f"  【{block[1]}】")
+                for k, (text, subs, *_) in enumerate(block[-1], start=1):
+                    lines.append(f"  {k}. {text}" if block[0] == "plan" else f"  · {text}")
                     lines.extend(f"      {sub}" for sub in subs)
-            else:
+            elif section.key == "weaknesses":
                 _, headers, rows = block
                 for row in rows:
                     lines.append(f"  · [{row[3]}] {row[0]}")
                     lines.append(f"      {headers[1]} {row[1]}{LABELS[doc.lang]['sep']}{headers[2]} {row[2]}")
+            else:
+                _, headers, rows = block
+                colon = LABELS[doc.lang]["colon"]
+                for row in rows:
+                    lines.append("  · " + "    ".join(f"{h}{colon}{c}" for h, c in zip(headers, row, strict=True)))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -56,9 +76,11 @@ def render_markdown(doc: Document) -> str:
                 lines += [_md(block[1]), ""]
             elif block[0] == "h":
                 lines += [f"### {_md(block[1])}", ""]
-            elif block[0] == "list":
-                for text, subs in block[1]:
-                    lines.append(f"- {_md(text)}")
+            elif block[0] in ("list", "plan", "more"):
+                if block[0] == "more":
+                    lines += [f"### {_md(block[1])}", ""]
+                for k, (text, subs, *_) in enumerate(block[-1], start=1):
+                    lines.append(f"{k}. {_md(text)}" if block[0] == "plan" else f"- {_md(text)}")
                     lines.extend(f"  - {_md(sub)}" for sub in subs)
                 lines.append("")
             else:
@@ -79,45 +101,87 @@ dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dl.fa
 .lamp{display:inline-block;padding:0 .6rem;border-radius:1rem;color:#fff;font-weight:600}
 .lamp-red{background:#c62828}.lamp-yellow{background:#f9a825;color:#222}.lamp-green{background:#2e7d32}
 table{border-collapse:collapse;width:100%}th,td{border:1px solid #ddd;padding:.35rem .5rem;text-align:left;
-vertical-align:top}th{background:#f6f1f1}td.num{text-align:right;white-space:nowrap}
+vertical-align:top}th{background:#f6f1f1;white-space:nowrap}td.num{text-align:right;white-space:nowrap}
+td.short{white-space:nowrap}
 li{margin:.25rem 0}li .note{color:#666;font-size:.9em}
+ol.plan>li{margin:.8rem 0;padding:.5rem .7rem;border-left:4px solid #c00;background:#fbf6f6}
+details summary{cursor:pointer;font-weight:600;margin:.6rem 0}
+nav.bar{display:flex;flex-wrap:wrap;gap:.4rem 1rem;align-items:center;font-size:.95em;padding:.4rem 0;
+border-bottom:1px solid #eee}nav.bar form{display:inline;margin:0}
+.notice{padding:.5rem .8rem;background:#e8f5e9;border:1px solid #a5d6a7;border-radius:.3rem}
+.feedback{margin-top:.4rem;display:flex;flex-wrap:wrap;gap:.4rem;align-items:center}
+.feedback form{display:inline-flex;gap:.3rem;align-items:center;margin:0}
+.feedback button{padding:.2rem .8rem;cursor:pointer}.status{font-weight:600;color:#2e7d32}
+.feedback[data-status=""] .status{color:#666;font-weight:400}
+@media print{nav.bar,.feedback,.notice,details{display:none}
+body{max-width:none;margin:0;padding:0;font-size:11pt;color:#000}@page{size:A4;margin:15mm}
+section{break-inside:avoid-page}h2{break-after:avoid}a{color:#000;text-decoration:none}
+.lamp{border:1px solid #000;color:#000!important;background:none!important}}
 """
 
 
-def render_html(doc: Document) -> str:
+def render_html(doc: Document, controls: Controls | None = None) -> str:
     e = html.escape
+    c = controls or Controls()
     lang = "zh-CN" if doc.lang == "zh" else "en"
     out = ["<!doctype html>", f'<html lang="{lang}">', "<head>", '<meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">', f"<title>{e(doc.title)}</title>",
-           f"<style>{CSS}</style>", "</head>", "<body>", f"<h1>{e(doc.title)}</h1>", '<dl class="facts">']
+           f"<style>{CSS}</style>", "</head>", "<body>"]
+    if c.nav:
+        out.append(c.nav)
+    out += [f"<h1>{e(doc.title)}</h1>", '<dl class="facts">']
     for k, v in doc.facts[:-1]:
         out.append(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>")
     k, _ = doc.facts[-1]
-    out.append(f'<dt>{e(k)}</dt><dd><span class="lamp lamp-{e(doc.lamp)}">{e(doc.lamp_label)}</span></dd>')
+    out.append(f'<dt>{e(k)}</dt><dd><span class="lamp lamp-{e(doc.lamp)}" id="lamp-badge">{e(doc.lamp_label)}</span></dd>')
     out.append("</dl>")
+    if c.notice:
+        out.append(c.notice)
     for section in doc.sections:
-        out.append(f"<section><h2>{e(section.heading)}</h2>")
+        out.append(f'<section id="{e(section.key)}"><h2>{e(section.heading)}</h2>' if section.key
+                   else f"<section><h2>{e(section.heading)}</h2>")
         for block in section.blocks:
-            if block[0] == "p":
-                out.append(f"<p>{e(block[1])}</p>")
-            elif block[0] == "h":
-                out.append(f"<h3>{e(block[1])}</h3>")
-            elif block[0] == "list":
-                out.append("<ul>")
-                for text, subs in block[1]:
-                    notes = "".join(f'<br><span class="note">{e(s)}</span>' for s in subs)
-                    out.append(f"<li>{e(text)}{notes}</li>")
-                out.append("</ul>")
-            else:
-                _, headers, rows = block
-                out.append("<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead><tbody>")
-                for row in rows:
-                    out.append(f"<tr><td>{e(row[0])}</td><td class=\"num\">{e(row[1])}</td>"
-                               f"<td class=\"num\">{e(row[2])}</td><td>{e(row[3])}</td></tr>")
-                out.append("</tbody></table>")
+            out += _html_block(block, c, e)
         out.append("</section>")
     out += ["</body>", "</html>"]
     return "\n".join(out) + "\n"
 
 
-__all__ = ["FORMATS", "render", "render_html", "render_markdown", "render_text"]
+def _html_block(block: tuple, c: Controls, e) -> list[str]:
+    def item(text: str, subs: list[str], extra: str = "", attrs: str = "") -> str:
+        notes = "".join(f'<br><span class="note">{e(s)}</span>' for s in subs)
+        return f"<li{attrs}>{e(text)}{notes}{extra}</li>"
+
+    if block[0] == "p":
+        return [f"<p>{e(block[1])}</p>"]
+    if block[0] == "h":
+        return [f"<h3>{e(block[1])}</h3>"]
+    if block[0] == "list":
+        return ["<ul>", *[item(text, subs) for text, subs in block[1]], "</ul>"]
+    if block[0] == "plan":
+        return ['<ol class="plan">', *[item(text, subs, c.plan.get(p.resource_id, ""),
+                                             f' data-resource="{e(p.resource_id)}"') for text, subs, p in block[1]],
+                "</ol>"]
+    if block[0] == "more":
+        return [f"<details><summary>{e(block[1])}</summary><ul>", *[item(text, subs) for text, subs in block[2]],
+                "</ul></details>"]
+    _, headers, rows = block
+    out = ["<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead><tbody>"]
+    for row in rows:
+        out.append("<tr>" + "".join(_cell(k, v, len(row), e) for k, v in enumerate(row)) + "</tr>")
+    out.append("</tbody></table>")
+    return out
+
+
+def _cell(k: int, v: str, width: int, e) -> str:
+    if 0 < k < 3 and width == 4 and _numeric(v):
+        return f'<td class="num">{e(v)}</td>'
+    short = len(v) <= (16 if v.isascii() else 8)  # a month, a lamp, a severity: on one line
+    return f'<td class="short">{e(v)}</td>' if short else f"<td>{e(v)}</td>"
+
+
+def _numeric(text: str) -> bool:
+    return text.replace(".", "", 1).replace("-", "", 1).replace("—", "0").isdigit()
+
+
+__all__ = ["FORMATS", "Controls", "render", "render_html", "render_markdown", "render_text"]

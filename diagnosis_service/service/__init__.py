@@ -9,6 +9,8 @@ the pipeline with the request's ``Snapshot`` and answer.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Flask
 
 from ..config import Settings
@@ -24,7 +26,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         AUTO_UPGRADE=False,
         SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Strict",
+        # Lax: a secretary who follows the platform's link arrives signed in; another site still cannot
+        # post with the cookie (and every form checks its CSRF token besides).
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_hours),
+        SESSION_IDLE_SECONDS=settings.session_idle_minutes * 60,
+        LOGIN_TICKET_SECONDS=300,
     )
     if test_config:
         app.config.update({k: v for k, v in test_config.items() if k != "SETTINGS"})
@@ -46,8 +54,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.teardown_appcontext(db.close_db)
     problems.register(app)
 
-    from . import api_data, api_diagnoses, api_prescriptions, api_reference, api_rules, health, openapi, pages
+    from . import (
+        api_data,
+        api_diagnoses,
+        api_logins,
+        api_prescriptions,
+        api_reference,
+        api_rules,
+        health,
+        openapi,
+        pages,
+    )
 
-    for module in (health, api_reference, api_data, api_diagnoses, api_prescriptions, api_rules, openapi, pages):
+    for module in (health, api_reference, api_data, api_diagnoses, api_prescriptions, api_rules, api_logins, openapi,
+                   pages):
         app.register_blueprint(module.bp)
     return app

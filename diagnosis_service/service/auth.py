@@ -1,4 +1,4 @@
-"""Who is calling: a bearer token (or, for the report page, the login cookie), and what that role may do.
+"""Who is calling: a bearer token (or, for the pages, the login session), and what that role may do.
 
 Roles are enforced here, on the server: ``platform`` may do everything but publish rules; ``admin``
 manages rules and reads everything; a ``secretary`` reads and acts for their own branch only.
@@ -10,12 +10,15 @@ import functools
 import time
 from collections.abc import Callable
 
-from flask import abort, g, request, session
+from flask import abort, g, request
 
+from ..store import tickets as tickets_store
 from ..store import tokens as tokens_store
 from .db import get_db
+from .session import current_login
 
-PUBLIC = {"health.healthz", "health.readyz", "pages.login", "pages.login_post", "static"}
+PUBLIC = {"health.healthz", "health.readyz", "pages.login", "pages.login_post", "pages.ticket_login", "pages.ticket_post",
+          "static"}
 READERS = ("platform", "admin", "secretary")
 # Verified tokens are remembered for a second: a lookup per request costs as much as the cheapest
 # endpoints themselves. A revoked token therefore stops working within a second, in every process.
@@ -47,16 +50,26 @@ def identify() -> tokens_store.Identity | None:
         if scheme.lower() != "bearer" or not token.startswith(tokens_store.PREFIX) or len(token) > 200:
             return None
         return _by_hash(tokens_store.token_hash(token))
-    digest = session.get("token_hash")
-    if isinstance(digest, str) and request.blueprint == "pages":
-        return _by_hash(digest)
+    if request.blueprint != "pages":
+        return None
+    login = current_login()
+    if login is None:
+        return None
+    kind, value = login
+    if kind == "token_hash" and isinstance(value, str):
+        return _by_hash(value)
+    if kind == "ticket_id" and isinstance(value, int):
+        return tickets_store.identity(get_db(), value)
     return None
 
 
 def load_identity() -> None:
-    """before_request: 401 for a missing or bad token, except on public endpoints."""
+    """before_request: 401 for a missing or bad token, except on public endpoints (the sign-in pages
+    still learn whether a session just ended, to say so)."""
     g.identity = None
     if request.endpoint in PUBLIC or request.endpoint is None:
+        if request.blueprint == "pages":
+            current_login()
         return
     identity = identify()
     if identity is None:

@@ -44,6 +44,9 @@ def configure(level: str) -> None:
     root.propagate = False
 
 
+SECRET_PATHS = ("pages.ticket_login", "pages.ticket_post")  # their path carries a login ticket
+
+
 def register(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
@@ -56,7 +59,9 @@ def register(app: Flask) -> None:
         response.headers["X-Request-Id"] = g.get("request_id", "")
         identity = g.get("identity")
         log.info("request", extra={
-            "request_id": g.get("request_id"), "method": request.method, "path": request.path,
+            "request_id": g.get("request_id"), "method": request.method,
+            # A login ticket is a secret (once): its route is logged, not its value.
+            "path": request.url_rule.rule if request.endpoint in SECRET_PATHS else request.path,
             "status": response.status_code, "ms": round((time.perf_counter() - g.get("started", time.perf_counter()))
                                                         * 1000, 1),
             "who": f"{identity.role}:{identity.name}" if identity else None})

@@ -129,15 +129,25 @@ def document(topics: tuple[str, ...] = ()) -> dict:
             ref("Ranking"), codes=("422",),
             params=[PERIOD_Q, q("branch_id", ID_TEXT),
                     q("limit", {"type": "integer", "minimum": 1, "maximum": 10000})])},
+        "/v1/login-tickets": {"post": _op(
+            "A one-time login ticket for a branch's secretary: open `url` within five minutes, once, to arrive "
+            "signed in on the branch's page", ("platform",), "201", ref("LoginTicket"), body=ref("LoginTicketRequest"),
+            codes=("400", "404", "422"))},
         "/branches/{branch_id}/report": {"get": _op(
-            "The branch report page (HTML; zh, or lang=en); without a token, a redirect to the login form", ALL,
+            "The branch's month as the secretary's page (HTML; zh, or lang=en; without period, the latest month "
+            "diagnosed); without a token or session, a redirect to the login form", ALL,
             "200", {"type": "string"}, media="text/html", codes=("404", "422"),
-            params=[p("branch_id"), PERIOD_Q, q("lang", {"enum": ["zh", "en"]})])
+            params=[p("branch_id"), q("period", PERIOD, False, "YYYY-MM (default: the latest diagnosed)"),
+                    q("lang", {"enum": ["zh", "en"]})])
             | {"security": [{"bearer": []}, {}]}},  # without a token: the login form (303), not a 401
         "/openapi.json": {"get": _op("This document", ALL, "200", {"type": "object"})},
     }
-    paths["/branches/{branch_id}/report"]["get"]["responses"]["303"] = {
-        "description": "No token or session: a redirect to the login form (Location: /login?next=...)"}
+    page = paths["/branches/{branch_id}/report"]["get"]["responses"]
+    page.pop("401")  # never: without a token or session, the login form
+    for code, answer in page.items():  # a page's errors are pages too (what happened, what to do next)
+        if code != "200":
+            answer["content"] = {"text/html": {"schema": {"type": "string"}}}
+    page["303"] = {"description": "No token or session: a redirect to the login form (Location: /login?next=...)"}
     return {
         "openapi": "3.1.0",
         "info": {"title": "diagnosis-service", "version": __version__,

@@ -1,62 +1,46 @@
-"""The secretary's page: the branch report as HTML (zh by default, ?lang=en), behind a token login."""
+"""The secretary's pages: sign-in (a token, or a one-time ticket from the platform), the branch's month
+as a workbench (zh by default, ?lang=en), and feedback on the month's plan from the page.
+
+Page views read the request, check the login, the caller's scope and the form's CSRF token, then call
+the pipeline (``report_data``, ``prescriptions.record_feedback``) as the API does; errors are pages.
+"""
 
 from __future__ import annotations
 
-import html
+import base64
+import hashlib
 import re
+from datetime import date
 
-from flask import Blueprint, Response, g, redirect, request, session, url_for
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
+from markupsafe import Markup
 
-from ..pipeline import report_data
-from ..reports.branch import document
-from ..reports.render import render_html
+from ..errors import InputError
+from ..periods import is_period
+from ..pipeline import prescriptions, report_data
+from ..reports.branch import BranchReport, document
+from ..reports.render import Controls, render_html
+from ..store import metrics as metrics_store
+from ..store import results as results_store
+from ..store import served as served_store
+from ..store import tickets as tickets_store
 from ..store import tokens as tokens_store
 from .auth import require_branch
 from .db import get_db, snapshot, write
-from .request_args import period_arg
+from .page_errors import PageProblem, page_lang
+from .page_text import PAGE_TEXT
+from .session import check_csrf, csrf_token, end, start
 
 bp = Blueprint("pages", __name__)
 
-LOGIN = {
-    "zh": ("登录", "请输入您的访问令牌（由管理员发放）", "令牌", "登录", "令牌无效或已停用"),
-    "en": ("Sign in", "Enter your access token (issued by the administrator)", "Token", "Sign in",
-           "The token is not valid or has been revoked"),
-}
-
-
-def _login_page(lang: str, next_url: str, error: bool = False, status: int = 200) -> Response:
-    title, intro, label, button, bad = LOGIN[lang]
-    e = html.escape
-    body = f"""<!doctype html>
-<html lang="{'zh-CN' if lang == 'zh' else 'en'}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>{e(title)}</title>
-<style>body{{font-family:system-ui,"PingFang SC","Microsoft YaHei",sans-serif;max-width:28rem;margin:4rem auto;
-padding:0 1rem}}input{{width:100%;padding:.5rem;margin:.5rem 0}}button{{padding:.5rem 1.5rem}}
-.error{{color:#c62828}}</style></head><body>
-<h1>{e(title)}</h1><p>{e(intro)}</p>{f'<p class="error">{e(bad)}</p>' if error else ''}
-<form method="post" action="{e(url_for('pages.login_post'))}">
-<input type="hidden" name="next" value="{e(next_url)}"><input type="hidden" name="lang" value="{e(lang)}">
-<label>{e(label)}<input type="password" name="token" autocomplete="off" required></label>
-<button type="submit">{e(button)}</button></form></body></html>"""
-    return Response(body, status=status, mimetype="text/html")
-
-
-def _lang() -> str:
-    return "en" if request.values.get("lang") == "en" else "zh"
-
-
+PRINT_JS = "document.getElementById('print').addEventListener('click',function(){window.print();});"
+PRINT_JS_HASH = base64.b64encode(hashlib.sha256(PRINT_JS.encode()).digest()).decode()
+# The pages' own inline style and the print button's one script; nothing else loads, nothing frames
+# them, forms post only here.
+CSP = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{PRINT_JS_HASH}'; img-src 'self' data:; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+FEEDBACK_ROLES = ("platform", "secretary")  # as POST /v1/prescriptions/{id}/feedback
 SAFE_NEXT = re.compile(r"/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*")  # a path of this site, in URL characters
-
-
-def _safe_next(url: str) -> str:
-    """Where to go after the login: only a path of this site (no scheme, no host, no '//' or '/\\' that a
-    browser reads as another host, no whitespace or control characters a browser would drop)."""
-    return url if isinstance(url, str) and len(url) <= 2000 and SAFE_NEXT.fullmatch(url) else url_for("pages.login")
-
-
-# The pages' own inline style; nothing else loads, nothing frames them, forms post only here.
-CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
 
 
 @bp.after_app_request
@@ -65,44 +49,235 @@ def security_headers(response: Response) -> Response:
     if response.mimetype == "text/html":
         response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Referrer-Policy"] = "same-origin"  # a ticket in the address never leaves the site
         response.headers["Cache-Control"] = "no-store"  # a branch's report is not for shared caches
     return response
 
 
+def _safe_next(url: object) -> str:
+    """Where to go after the login: only a path of this site (no scheme, no host, no '//' or '/\\' that a
+    browser reads as another host, no whitespace or control characters a browser would drop)."""
+    return url if isinstance(url, str) and len(url) <= 2000 and SAFE_NEXT.fullmatch(url) else url_for("pages.index")
+
+
+def _login_redirect(next_url: str | None = None) -> Response:
+    """To the login form, then back here (the address rebuilt percent-encoded, as the form accepts it)."""
+    ended = "expired" if g.get("session_expired") else None
+    here = url_for(request.endpoint, **(request.view_args or {}), **request.args.to_dict())
+    return redirect(url_for("pages.login", next=next_url or here, lang=page_lang(), m=ended), code=303)
+
+
+def _login_page(next_url: str, message_key: str | None = None, status: int = 200) -> Response:
+    lang = page_lang()
+    t = PAGE_TEXT[lang]
+    kind = "notice" if message_key == "logged_out" else "error"
+    body = render_template("login.html", t=t, lang=lang, next_url=next_url, csrf=csrf_token(),
+                           message=t[message_key] if message_key else None, message_kind=kind)
+    return Response(body, status=status, mimetype="text/html")
+
+
 @bp.get("/login")
 def login():
-    return _login_page(_lang(), request.args.get("next", "/"))
+    key = "expired" if g.get("session_expired") else request.args.get("m")
+    return _login_page(_safe_next(request.args.get("next", url_for("pages.index"))),
+                       key if key in ("expired", "logged_out") else None)
 
 
 @bp.post("/login")
 def login_post():
+    check_csrf()
     token = request.form.get("token", "").strip()
     identity = tokens_store.verify(get_db(), token) if token else None
-    next_url = _safe_next(request.form.get("next", "/"))
+    next_url = _safe_next(request.form.get("next", url_for("pages.index")))
     if identity is None:
-        return _login_page(_lang(), next_url, error=True, status=401)
-    session.clear()
-    session["token_hash"] = tokens_store.token_hash(token)
+        return _login_page(next_url, "bad_token", status=401)
+    start("token_hash", tokens_store.token_hash(token))
     return redirect(next_url, code=303)
+
+
+@bp.get("/login/ticket/<ticket>")
+def ticket_login(ticket: str):
+    """A one-time link from the platform: a page that says who is signing in, with one button. The ticket
+    is redeemed by the button (a POST), so a mail or chat preview that opens the link does not use it up."""
+    lang = page_lang()
+    found = tickets_store.peek(get_db(), ticket)
+    if found is None:
+        return _login_page(url_for("pages.index", lang=lang), "ticket_bad", status=403)
+    branch = metrics_store.branch(get_db(), found[0]) or {}
+    body = render_template("ticket.html", t=PAGE_TEXT[lang], lang=lang, csrf=csrf_token(), user=found[1],
+                           branch=branch.get("name", found[0]), period=request.args.get("period", ""),
+                           action=url_for("pages.ticket_post", ticket=ticket))
+    return Response(body, mimetype="text/html")
+
+
+@bp.post("/login/ticket/<ticket>")
+def ticket_post(ticket: str):
+    check_csrf()
+    ticket_id = write(lambda conn: tickets_store.redeem(conn, ticket))
+    if ticket_id is None:  # used or expired meanwhile: a session already open stays open
+        return _login_page(url_for("pages.index", lang=page_lang()), "ticket_bad", status=403)
+    identity = tickets_store.identity(get_db(), ticket_id)
+    start("ticket_id", ticket_id)
+    period = request.form.get("period")
+    return redirect(url_for("pages.branch_page", branch_id=identity.branch_id, lang=page_lang(),
+                            period=period if is_period(period) else None), code=303)
 
 
 @bp.post("/logout")
 def logout():
-    session.clear()
-    return redirect(url_for("pages.login"), code=303)
+    if g.get("identity") is not None:  # signing out of a session that already ended needs no token
+        check_csrf()
+    end()
+    return redirect(url_for("pages.login", m="logged_out", lang=page_lang()), code=303)
+
+
+@bp.get("/")
+def index():
+    """Home: a secretary goes straight to their branch's latest month; others choose a branch."""
+    identity = g.get("identity")
+    if identity is None:
+        return _login_redirect()
+    if identity.role == "secretary":
+        return redirect(url_for("pages.branch_page", branch_id=identity.branch_id, lang=page_lang()), code=303)
+    lang = page_lang()
+    periods = results_store.diagnosed_periods(get_db())
+    return render_template("index.html", t=PAGE_TEXT[lang], lang=lang, periods=periods, csrf=csrf_token(),
+                           user=identity.name)
+
+
+@bp.get("/open")
+def open_branch():
+    """The home page's form: to the branch's report (its id checked like any other)."""
+    if g.get("identity") is None:
+        return _login_redirect()
+    branch_id = request.args.get("branch_id", "").strip()
+    period = request.args.get("period")
+    return redirect(url_for("pages.branch_page", branch_id=branch_id or "-", lang=page_lang(),
+                            period=period if is_period(period) else None), code=303)
+
+
+def _period_for(branch_id: str, periods: list[str]) -> str:
+    """The month asked for (?period), or the branch's latest; a page explaining what is wrong otherwise."""
+    lang = page_lang()
+    t = PAGE_TEXT[lang]
+    asked = request.args.get("period")
+    months = [(p, url_for("pages.branch_page", branch_id=branch_id, period=p, lang=lang)) for p in periods[::-1][:12]]
+    if asked is not None and not is_period(asked):
+        raise PageProblem(422, t["bad_period"].format(value=asked[:20]), months)
+    if asked is None:
+        if not periods:
+            raise PageProblem(404, t["no_branch_diagnosis"])
+        return periods[-1]
+    if asked not in periods:
+        text = t["no_diagnosis"].format(branch=branch_id, period=asked)
+        if periods:
+            text += " " + t["months_available"]
+        raise PageProblem(404, text, months)
+    return asked
 
 
 @bp.get("/branches/<branch_id>/report")
 def branch_page(branch_id: str):
-    """The branch diagnosis report (支部党建诊疗报告) of a period, for its secretary."""
-    if g.get("identity") is None:
-        return redirect(url_for("pages.login", next=request.full_path.rstrip("?"), lang=_lang()), code=303)
+    """The branch's month (支部党建诊疗报告) as a workbench: lamp, weaknesses, named lists, the plan
+    with its feedback buttons, six months, the members' points."""
+    identity = g.get("identity")
+    if identity is None:
+        return _login_redirect()
     require_branch(branch_id)
-    period = period_arg()
+    periods = results_store.subject_periods(get_db(), "branch", branch_id)
+    period = _period_for(branch_id, periods)
     snap = snapshot()
-    who = f"{g.identity.role}:{g.identity.name}"
-    # The page serves (and logs) a prescription list when none was served yet: a write.
-    inputs = write(lambda conn: report_data.from_store(snap, conn, branch_id, period, who))
-    page = render_html(document(report_data.build(inputs, snap), snap.ruleset.registry, _lang()))
-    return Response(page, mimetype="text/html")
+    who = f"{identity.role}:{identity.name}"
+    # The first view of a month serves (and logs) its prescription list: a write, once; then reads only.
+    if report_data.needs_serving(get_db(), branch_id, period):
+        write(lambda conn: report_data.ensure_served(snap, conn, branch_id, period, who))
+    data = report_data.build(report_data.from_store(snap, get_db(), branch_id, period), snap)
+    lang = page_lang()
+    controls = _controls(data, branch_id, period, periods, lang, identity.name, identity.role in FEEDBACK_ROLES)
+    return Response(render_html(document(data, snap.ruleset.registry, lang), controls), mimetype="text/html")
+
+
+def _controls(data: BranchReport, branch_id: str, period: str, periods: list[str], lang: str, user: str,
+              answers: bool) -> Controls:
+    t = PAGE_TEXT[lang]
+    k = periods.index(period)
+    csrf = csrf_token()
+    nav = render_template("_nav.html", t=t, lang=lang, branch_id=branch_id, period=period, periods=periods,
+                          prev=periods[k - 1] if k > 0 else None, next=periods[k + 1] if k + 1 < len(periods) else None,
+                          csrf=csrf, user=user, print_js=PRINT_JS)
+    notice = ""
+    saved = session.pop("notice", None)
+    if isinstance(saved, dict) and saved.get("branch_id") == branch_id and saved.get("period") == period:
+        notice = str(Markup('<p class="notice" id="notice" role="status">{}</p>').format(saved.get(lang, "")))
+    today = date.today().isoformat()
+    plan = {}
+    for item in data.plan:
+        if not item.prescription_ids or not answers:
+            continue
+        status = data.status(item)
+        plan[item.resource_id] = render_template(
+            "_feedback.html", t=t, lang=lang, csrf=csrf, period=period, resource_id=item.resource_id,
+            action=url_for("pages.feedback_post", branch_id=branch_id), status=status[0] if status else None,
+            status_text=_status_text(t, status), today=today, first_day=f"{period}-01")
+    return Controls(nav=nav, notice=notice, plan=plan)
+
+
+def _status_text(t: dict, status: tuple[str, str] | None) -> str:
+    return t[f"st_{status[0]}"].format(date=status[1]) if status else t["st_none"]
+
+
+@bp.post("/branches/<branch_id>/feedback")
+def feedback_post(branch_id: str):
+    """采纳 / 不采纳 / 已完成 on an item of the month's plan: the same feedback as the API's, on every
+    prescription of that resource in the branch's list for the month."""
+    identity = g.get("identity")
+    if identity is None:  # the session ended while the page was open: sign in, then back to the month
+        period = request.form.get("period")
+        return _login_redirect(url_for("pages.branch_page", branch_id=branch_id,
+                                       period=period if is_period(period) else None, lang=page_lang()))
+    check_csrf()
+    if identity.role not in FEEDBACK_ROLES:
+        abort(403, description=f"the {identity.role} role may not give feedback")
+    require_branch(branch_id)
+    lang = page_lang()
+    t = PAGE_TEXT[lang]
+    period, resource_id, status = (request.form.get(k, "") for k in ("period", "resource_id", "status"))
+    if not is_period(period):
+        raise PageProblem(422, t["bad_period"].format(value=period[:20]))
+    body = {"status": status}
+    if status == "completed":
+        body["done_on"] = request.form.get("done_on", "")
+    who = f"{identity.role}:{identity.name}"
+
+    def step(conn) -> dict | None:
+        items = [s for s in served_store.latest_list(conn, branch_id, period) or [] if s["resource_id"] == resource_id]
+        if not items:
+            return None
+        for s in items:
+            prescriptions.record_feedback(conn, s["prescription_id"], body, who)
+        return items[0]
+
+    back = url_for("pages.branch_page", branch_id=branch_id, period=period, lang=lang, _anchor="plan")
+    try:
+        item = write(step)
+    except InputError as exc:
+        if status == "completed" and any(p.field == ("done_on",) for p in exc.problems):
+            _notice(branch_id, period, {code: PAGE_TEXT[code]["bad_day"].format(
+                first=f"{period}-01", today=date.today().isoformat()) for code in PAGE_TEXT})
+            return redirect(back, code=303)
+        raise
+    if item is None:
+        raise PageProblem(404, t["not_in_list"], [(t["own_report"] if identity.role == "secretary" else t["go"], back)])
+    when = body.get("done_on") or date.today().isoformat()
+    _notice(branch_id, period, {code: PAGE_TEXT[code]["saved"].format(
+        title=item.get(f"title_{code}", ""), status=PAGE_TEXT[code][f"st_{status}"].format(date=when))
+        for code in PAGE_TEXT})
+    return redirect(back, code=303)
+
+
+def _notice(branch_id: str, period: str, texts: dict[str, str]) -> None:
+    """A message shown once, on the next view of that month (Post/Redirect/Get)."""
+    session["notice"] = {"branch_id": branch_id, "period": period, **texts}
+
+
+__all__ = ["CSP", "SAFE_NEXT", "bp"]

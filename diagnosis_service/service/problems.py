@@ -22,6 +22,8 @@ from ..errors import (
 )
 from ..store.errors import SQLAlchemyError
 from ..store.errors import describe as describe_store
+from .page_errors import PageProblem, error_page, wants_page
+from .session import CsrfError
 
 log = logging.getLogger("diagnosis_service.http")
 RETRY_AFTER = "5"  # seconds a client waits before retrying a 503
@@ -63,8 +65,12 @@ def register(app: Flask) -> None:
     def _diagnosis_error(exc: DiagnosisError):
         status, title = next(((s, t) for cls, s, t in STATUS if isinstance(exc, cls)), (422, "Unprocessable Content"))
         items = [problem_item(p) for p in exc.problems]
-        detail = items[0]["message"] if len(items) == 1 else f"{len(items)} problems; see errors"
-        resp = problem(status, title, detail, errors=items)
+        if wants_page():
+            resp = error_page(status, details=[f"{i['path']}: {i['message']}" if i["path"] else i["message"]
+                                               for i in items])
+        else:
+            detail = items[0]["message"] if len(items) == 1 else f"{len(items)} problems; see errors"
+            resp = problem(status, title, detail, errors=items)
         if status == 503:
             resp.headers["Retry-After"] = "1" if isinstance(exc, DatabaseDown) else RETRY_AFTER
         return resp
@@ -80,12 +86,20 @@ def register(app: Flask) -> None:
         log.warning("database: %s", known.problems[0], extra={"request_id": g.get("request_id")})
         return _diagnosis_error(known)
 
+    @app.errorhandler(PageProblem)
+    def _page_problem(exc: PageProblem):
+        return error_page(exc.status, exc.text, exc.links)
+
+    @app.errorhandler(CsrfError)
+    def _csrf_error(_exc: CsrfError):
+        return error_page(400)
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         detail = exc.description or exc.name
         if exc.code == 413:
             detail = f"the request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
-        resp = problem(exc.code or 500, exc.name, detail)
+        resp = error_page(exc.code or 500) if wants_page() else problem(exc.code or 500, exc.name, detail)
         if exc.code == 405 and exc.valid_methods:
             resp.headers["Allow"] = ", ".join(exc.valid_methods)
         return resp
@@ -93,4 +107,6 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unhandled error", extra={"request_id": g.get("request_id")})
+        if wants_page():
+            return error_page(500)
         return problem(500, "Internal Server Error", "an unexpected error; the request id identifies it in the log")

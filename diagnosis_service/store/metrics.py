@@ -176,6 +176,25 @@ def member_values(conn: Connection, period: str, member_ids: Sequence[str], colu
     return rows
 
 
+def member_names(conn: Connection, member_ids: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for chunk in _chunks(sorted(set(member_ids)), 5000):
+        out.update(dict(conn.execute(select(members.c.member_id, members.c.name)
+                                     .where(members.c.member_id.in_(chunk))).all()))
+    return out
+
+
+def subject_rows(conn: Connection, subject: str, ids: Sequence[str],
+                 periods: Sequence[str]) -> tuple[list[str], list[tuple]]:
+    """(column names, rows) of the given subjects in ``periods``: period, key and every indicator column."""
+    table, key, cols = METRICS[subject]
+    names = [c.name for c in table.columns]
+    out: list[tuple] = []
+    for chunk in _chunks(sorted(set(ids)), 5000):
+        out += conn.execute(select(table).where(table.c[key].in_(chunk), table.c.period.in_(periods))).all()
+    return names, out
+
+
 def subject_history(conn: Connection, subject: str, subject_id: str, periods: Sequence[str]) -> list[dict]:
     """One subject's rows (period + every indicator column) in ``periods``, oldest first."""
     table, key, cols = METRICS[subject]
@@ -189,5 +208,6 @@ def _chunks(items: list, size: int) -> Iterable[list]:
         yield items[i:i + size]
 
 
-__all__ = ["KEYS", "PROFILE_COLUMNS", "Changes", "branch", "known_ids", "member_branch", "member_values",
-           "metric_rows", "periods", "profiles", "subject_history", "upsert_metrics", "upsert_profiles"]
+__all__ = ["KEYS", "PROFILE_COLUMNS", "Changes", "branch", "known_ids", "member_branch", "member_names",
+           "member_values", "metric_rows", "periods", "profiles", "subject_history", "subject_rows", "upsert_metrics",
+           "upsert_profiles"]

@@ -67,6 +67,30 @@ def result(conn: Connection, period: str, subject: str, subject_id: str) -> dict
     return None if body is None else json.loads(body)
 
 
+def subject_results(conn: Connection, subject: str, subject_id: str, periods: Sequence[str]) -> dict[str, dict]:
+    """period -> the stored result (parsed) of one subject, for the periods that have one."""
+    rows = conn.execute(select(results.c.period, results.c.body).where(
+        results.c.subject == subject, results.c.subject_id == subject_id, results.c.period.in_(periods)))
+    return {period: json.loads(body) for period, body in rows}
+
+
+def diagnosed_periods(conn: Connection) -> list[str]:
+    """Every period with a stored diagnosis, oldest first."""
+    return list(conn.execute(select(diagnosis_runs.c.period).distinct().order_by(diagnosis_runs.c.period)).scalars())
+
+
+def subject_periods(conn: Connection, subject: str, subject_id: str) -> list[str]:
+    """The periods with a stored result of one subject, oldest first."""
+    # Through the diagnosed periods (a few dozen rows), so the lookups use the primary key.
+    periods = diagnosed_periods(conn)
+    if not periods:
+        return []
+    return list(conn.execute(select(results.c.period).where(results.c.period.in_(periods),
+                                                            results.c.subject == subject,
+                                                            results.c.subject_id == subject_id)
+                             .order_by(results.c.period)).scalars())
+
+
 def branch_members(conn: Connection, period: str, branch_id: str) -> list[dict]:
     rows = conn.execute(select(results.c.body).where(results.c.period == period, results.c.subject == "member",
                                                      results.c.branch_id == branch_id)
@@ -131,5 +155,5 @@ def rankings(conn: Connection, period: str, branch_id: str | None = None, limit:
                                                                   results.c.subject_id).limit(limit))]
 
 
-__all__ = ["branch_members", "lamps", "lamps_of", "latest_run", "member_ranks", "rankings", "red_member_share",
-           "replace_result", "result", "result_text", "save_run"]
+__all__ = ["branch_members", "diagnosed_periods", "lamps", "lamps_of", "latest_run", "member_ranks", "rankings", "red_member_share",
+           "replace_result", "result", "result_text", "save_run", "subject_periods", "subject_results"]

@@ -157,6 +157,7 @@ feedback = Table(
     Column("note", Text, nullable=True),
     Column("actor", String(100), nullable=False),
     Column("created_at", DateTime, nullable=False),
+    Column("done_on", String(10), nullable=True),  # YYYY-MM-DD a completed remedy was done, as the branch says
 )
 
 rule_versions = Table(
@@ -182,6 +183,18 @@ api_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex of the token
     Column("created_at", DateTime, nullable=False),
     Column("revoked_at", DateTime, nullable=True),
+)
+
+login_tickets = Table(
+    "login_tickets", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ticket_hash", String(64), nullable=False, unique=True),  # sha256 hex of the ticket
+    Column("branch_id", ID, nullable=False),
+    Column("user_name", String(64), nullable=False),  # the secretary, as the platform names them
+    Column("issued_by", String(100), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("used_at", DateTime, nullable=True),  # redeemed (once): the session it opened reads this row
 )
 
 METRICS = {"branch": (branch_metrics, "branch_id", BRANCH_COLUMNS), "member": (member_metrics, "member_id", MEMBER_COLUMNS)}

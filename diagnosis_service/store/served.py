@@ -55,9 +55,25 @@ def get(conn: Connection, prescription_id: int) -> dict | None:
     return None if row is None else dict(row)
 
 
-def add_feedback(conn: Connection, prescription_id: int, status: str, note: str | None, actor: str) -> int:
+def add_feedback(conn: Connection, prescription_id: int, status: str, note: str | None, actor: str,
+                 done_on: str | None = None) -> int:
     return int(conn.execute(feedback.insert().values(prescription_id=prescription_id, status=status, note=note,
+                                                     done_on=done_on,
                                                      actor=actor, created_at=now())).inserted_primary_key[0])
+
+
+def latest_feedback(conn: Connection, prescription_ids: Sequence[int]) -> dict[int, tuple[str, str, int]]:
+    """prescription id -> (status, date, feedback id) of the latest feedback on each of them that has one;
+    the date is the day it was done for a completed remedy, else the day the feedback was given."""
+    out: dict[int, tuple[str, str, int]] = {}
+    if not prescription_ids:
+        return out
+    rows = conn.execute(select(feedback.c.prescription_id, feedback.c.status, feedback.c.done_on,
+                               feedback.c.created_at, feedback.c.id)
+                        .where(feedback.c.prescription_id.in_(list(prescription_ids))).order_by(feedback.c.id))
+    for pid, status, done_on, created, fid in rows:
+        out[int(pid)] = (status, done_on or created.strftime("%Y-%m-%d"), int(fid))
+    return out
 
 
 def first_items(conn: Connection) -> list[tuple]:
@@ -81,4 +97,5 @@ def feedback_given(conn: Connection) -> list[tuple]:
         .join(served, served.c.prescription_id == feedback.c.prescription_id).order_by(feedback.c.id))]
 
 
-__all__ = ["STATUSES", "add_feedback", "feedback_given", "first_items", "get", "latest_list", "log_list", "served_in"]
+__all__ = ["STATUSES", "add_feedback", "feedback_given", "first_items", "get", "latest_feedback", "latest_list",
+           "log_list", "served_in"]

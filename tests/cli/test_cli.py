@@ -78,10 +78,13 @@ def test_explain_says_why(runner, small_district):
 def test_branch_report_in_both_languages(runner, small_district):
     zh = runner.invoke(main, ["report", "--data", str(small_district), "--period", "2025-12", "--branch", "B00002"])
     assert zh.exit_code == 0, zh.output
-    assert zh.stdout.startswith("支部党建诊疗报告 · ") and "亮灯：" in zh.stdout and "\n党员情况\n" in zh.stdout and "药方（推荐资源）" in zh.stdout
+    for heading in ("亮灯情况", "行动清单", "本月计划（最多三项）", "近六个月", "党员情况"):
+        assert f"\n{heading}\n" in zh.stdout, heading
+    assert zh.stdout.startswith("支部党建诊疗报告 · ") and "亮灯：" in zh.stdout and "催缴名单" in zh.stdout
     en = runner.invoke(main, ["report", "--data", str(small_district), "--period", "2025-12", "--branch", "B00002",
                               "--lang", "en"])
     assert en.stdout.startswith("Branch diagnosis report · ") and "Vanguard points:" in en.stdout
+    assert "This month's plan (three at most)" in en.stdout and "Type: village Party organisation" in en.stdout
     bad = runner.invoke(main, ["report", "--data", str(small_district), "--period", "2025-12", "--branch", "B0"])
     assert bad.exit_code == 2 and "no branch 'B0'" in bad.output
 

@@ -1,52 +1,105 @@
 """The command line's report and the secretary's page come from the same data: the one builder, fed
-from a month diagnosed in memory (CLI) and from the store (service), says the same for every branch."""
+from a month diagnosed in memory (CLI) and from the store (service), says the same for every branch;
+the page is the command line's HTML report plus its controls."""
+
+import re
 
 import pytest
 
 from diagnosis_service.cli import main
 from diagnosis_service.data.sources import CsvDir
+from diagnosis_service.periods import months_before
 from diagnosis_service.pipeline import report_data
 from diagnosis_service.pipeline.month import diagnose_month
 from diagnosis_service.pipeline.snapshot import Snapshot
+from diagnosis_service.remedies.plan import PLAN_SIZE, title_key
 from diagnosis_service.reports.branch import document
 from diagnosis_service.reports.render import render_html
+from tests.conftest import BACKENDS, _backend
 from tests.support.paths import CATALOG, RULES
+
+MONTHS = tuple(months_before("2025-12", 7))  # the six months of the strip, and the one before them
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def stored(request, tmp_path_factory):
+    """A service with the last seven months diagnosed, as the page's six-month strip needs."""
+    from tests.support.service import make_service
+
+    backend = _backend(request)
+    svc = make_service(backend, tmp_path_factory.mktemp(f"history-{backend}"), diagnose=MONTHS)
+    yield svc
+    svc.close()
 
 
 @pytest.fixture(scope="module")
-def cli_month(service):
+def cli_month(stored):
     snapshot = Snapshot.from_dirs(RULES, CATALOG)
-    dataset = CsvDir(service.data_dir).load(snapshot.ruleset.registry, "2025-12")
+    dataset = CsvDir(stored.data_dir).load(snapshot.ruleset.registry, "2025-12")
     return snapshot, diagnose_month(dataset, snapshot, "2025-12", per_weakness=5)
 
 
-def test_report_data_from_the_month_equals_the_one_from_the_store(service, cli_month):
+def test_report_data_from_the_month_equals_the_one_from_the_store(stored, cli_month):
     snapshot, month = cli_month
-    rt = service.app.extensions["diagnosis"]
-    weak = [b.id for b in month.branches if b.weaknesses]
-    assert len(weak) >= 3
+    rt = stored.app.extensions["diagnosis"]
     for branch_id in [b.id for b in month.branches]:
         from_cli = report_data.build(report_data.from_month(month, branch_id), snapshot)
         with rt.engine.begin() as conn:  # serves (and logs) the branch's first list, as the page does
-            from_store = report_data.build(report_data.from_store(rt.snapshot(), conn, branch_id, "2025-12", "t"),
+            assert report_data.needs_serving(conn, branch_id, "2025-12")
+            report_data.ensure_served(rt.snapshot(), conn, branch_id, "2025-12", "t")
+            assert not report_data.needs_serving(conn, branch_id, "2025-12")
+        with rt.engine.connect() as conn:
+            from_store = report_data.build(report_data.from_store(rt.snapshot(), conn, branch_id, "2025-12"),
                                            rt.snapshot())
+        # The store's plan knows the logged prescriptions (the page's buttons answer them); the rest is equal.
+        assert all(item.prescription_ids for item in from_store.plan + from_store.more)
+        for item in from_store.plan + from_store.more:
+            item.prescription_ids = []
         assert from_store == from_cli, branch_id
-        assert [t for t, _ in from_cli.prescriptions] == from_cli.result.weaknesses
-        if branch_id in weak:
-            assert any(views for _, views in from_cli.prescriptions)
+        assert [line.period for line in from_cli.history] == list(MONTHS[1:])
+
+
+def test_the_data_keeps_the_reports_promises(stored, cli_month):
+    """The plan: three at most, no subject twice, only the branch's weaknesses, and each weakness with a
+    prescription answered when there are three or fewer; the lists name every member they list."""
+    snapshot, month = cli_month
+    for b in month.branches:
+        data = report_data.build(report_data.from_month(month, b.id), snapshot)
+        keys = [title_key(i.kind, i.title_zh) for i in data.plan + data.more]
+        assert len(data.plan) <= PLAN_SIZE and len(keys) == len(set(keys)), b.id
+        assert bool(data.plan) == bool(b.weaknesses)
+        covered = {t for item in data.plan for t in item.covers}
+        assert covered <= set(b.weaknesses)
+        if len(b.weaknesses) <= PLAN_SIZE:
+            assert covered == set(b.weaknesses), b.id
+        listed = [m for m, _ in data.dues_unpaid] + [m for m, _ in data.absent] + [m.id for m in data.flagged]
+        assert all(data.names.get(m) for m in listed), b.id
+        assert all(n >= 2 for _, n in data.absent) and all(n >= 1 for _, n in data.dues_unpaid)
+        assert [m.lamp for m in data.flagged] == sorted((m.lamp for m in data.flagged), key=["red", "yellow"].index)
+        # The lamp's reasons are lamp rules at the lamp's colour: never a reason for another colour.
+        assert all(f.severity == b.lamp for f in data.lamp_reasons) and (b.lamp == "green") == (not data.lamp_reasons)
+
+
+CONTROLS = [re.compile(r'<nav class="bar".*?</nav>\n<script>.*?</script>\n', re.S),
+            re.compile(r'<div class="feedback".*?</div>', re.S)]
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
-def test_the_page_is_the_command_lines_html_report(service, runner, lang):
-    """Byte for byte: GET /branches/{id}/report and `report --format html` for the same branch and month."""
+def test_the_page_is_the_command_lines_html_report_plus_its_controls(stored, runner, lang):
+    """GET /branches/{id}/report without its navigation bar and feedback forms is, byte for byte, what
+    `report --format html` writes for the same branch and month."""
     for branch_id in ("B00002", "B00007"):
-        page = service.client.get(f"/branches/{branch_id}/report?period=2025-12&lang={lang}",
-                                  headers=service.h("admin"))
+        page = stored.client.get(f"/branches/{branch_id}/report?period=2025-12&lang={lang}",
+                                 headers=stored.h("platform"))
         assert page.status_code == 200
-        cli = runner.invoke(main, ["report", "--data", str(service.data_dir), "--period", "2025-12", "--branch",
+        html = page.get_data(as_text=True)
+        assert html.count('<div class="feedback"') == len(re.findall(r'<li data-resource="', html)) >= 1
+        for pattern in CONTROLS:
+            html = pattern.sub("", html)
+        cli = runner.invoke(main, ["report", "--data", str(stored.data_dir), "--period", "2025-12", "--branch",
                                    branch_id, "--format", "html", "--lang", lang])
         assert cli.exit_code == 0, cli.output
-        assert page.get_data(as_text=True) == cli.stdout.rstrip("\n") + "\n"
+        assert html == cli.stdout.rstrip("\n") + "\n"
 
 
 def test_the_document_renders_what_the_data_says(cli_month):
@@ -57,3 +110,5 @@ def test_the_document_renders_what_the_data_says(cli_month):
     assert f"lamp-{b.lamp}" in html and data.info["name"] in html
     for item in data.findings:
         assert item["finding"].message_zh in html
+    for item in data.plan:
+        assert item.advice_zh.replace('"', "&quot;") in html or item.advice_zh in html

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from diagnosis_service.store.schema import branch_metrics, member_metrics, metric_revisions
+from tests.support.pages import login
 
 PUT = "/v1/periods/2025-12/metrics"
 
@@ -156,10 +157,9 @@ def test_the_login_form_redirects_only_within_the_site(service):
     client = service.app.test_client()
     for next_url in ("/\t/evil.example", "//evil.example", "/\\evil.example", "https://evil.example/",
                      "/ok\r\nSet-Cookie: a=b", "javascript:alert(1)"):
-        r = client.post("/login", data={"token": service.tokens["secretary"], "next": next_url})
-        assert r.status_code == 303 and r.headers["Location"] == "/login", next_url
-    r = client.post("/login", data={"token": service.tokens["secretary"],
-                                    "next": "/branches/B00002/report?period=2025-12&lang=en"})
+        r = login(client, service.tokens["secretary"], next_url)
+        assert r.status_code == 303 and r.headers["Location"] == "/", next_url
+    r = login(client, service.tokens["secretary"], "/branches/B00002/report?period=2025-12&lang=en")
     assert r.headers["Location"] == "/branches/B00002/report?period=2025-12&lang=en"
 
 
@@ -167,7 +167,10 @@ def test_pages_carry_security_headers_and_readyz_no_paths(service):
     page = service.client.get("/branches/B00002/report?period=2025-12", headers=service.h("admin"))
     assert page.status_code == 200
     csp = page.headers["Content-Security-Policy"]
-    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "form-action 'self'" in csp
+    # The one script (the print button) is allowed by its hash; no other script may run.
+    script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
+    assert "'sha256-" in script_src and "unsafe" not in script_src
     assert page.headers["X-Frame-Options"] == "DENY" and page.headers["X-Content-Type-Options"] == "nosniff"
     assert page.headers["Referrer-Policy"] == "same-origin"
     ready = service.client.get("/readyz", headers=service.h("admin")).get_data(as_text=True)

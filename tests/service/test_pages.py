@@ -1,47 +1,274 @@
-"""The secretary's report page: login with a token, own branch only, Chinese first."""
+"""The secretary's pages over HTTP (Flask's client): sign-in, the workbench, feedback from the page,
+sessions that end, one-time tickets, and errors as pages. A real browser walks them in tests/browser."""
 
 import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from diagnosis_service.config import Settings
+from diagnosis_service.pipeline import training
+from diagnosis_service.store import now
+from diagnosis_service.store.schema import feedback, login_tickets, served
+from tests.support.pages import csrf_of, login
+
+PAGE = "/branches/B00002/report?period=2025-12"
 
 
-def login(client, token, next_url="/branches/B00002/report?period=2025-12"):
-    return client.post("/login", data={"token": token, "next": next_url})
+def signed_in(svc, who: str = "secretary", lang: str = "zh"):
+    c = svc.app.test_client()
+    r = login(c, svc.tokens[who], PAGE, lang)
+    assert r.status_code == 303, r.get_data(as_text=True)
+    return c
 
 
-def test_page_asks_for_a_login_then_shows_the_own_branch(fresh_service):
+def text_of(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"<(style|script)>.*?</\1>", "", html, flags=re.S)))
+
+
+def test_sign_in_then_the_own_branchs_workbench(fresh_service):
     svc = fresh_service
     c = svc.app.test_client()
-    first = c.get("/branches/B00002/report?period=2025-12")
+    first = c.get(PAGE)
     assert first.status_code == 303 and first.headers["Location"].startswith("/login?next=")
     form = c.get(first.headers["Location"])
     assert form.status_code == 200 and "访问令牌" in form.get_data(as_text=True)
-    bad = login(c, "ds_wrong")
+    no_csrf = c.post("/login", data={"token": svc.tokens["secretary"], "next": PAGE})
+    assert no_csrf.status_code == 400 and "页面已过期" in no_csrf.get_data(as_text=True)
+    bad = login(c, "ds_wrong", PAGE)
     assert bad.status_code == 401 and "令牌无效" in bad.get_data(as_text=True)
-    ok = login(c, svc.tokens["secretary"])
-    assert ok.status_code == 303 and ok.headers["Location"] == "/branches/B00002/report?period=2025-12"
+    ok = login(c, svc.tokens["secretary"], PAGE)
+    assert ok.status_code == 303 and ok.headers["Location"] == PAGE
     cookie = ok.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and svc.tokens["secretary"] not in cookie
-    page = c.get("/branches/B00002/report?period=2025-12")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    assert svc.tokens["secretary"] not in cookie
+    page = c.get(PAGE)
     html = page.get_data(as_text=True)
-    assert page.status_code == 200 and page.mimetype == "text/html"
-    assert '<html lang="zh-CN">' in html and "支部党建诊疗报告" in html and "药方（推荐资源）" in html
-    assert re.search(r'class="lamp lamp-(red|yellow|green)"', html)
-    en = c.get("/branches/B00002/report?period=2025-12&lang=en").get_data(as_text=True)
-    assert '<html lang="en">' in en and "Branch diagnosis report" in en and "Prescriptions" in en
-    assert c.get("/branches/B00003/report?period=2025-12").status_code == 403
-    # The page showed (and logged) one list of prescriptions, reused on the next view.
-    api = svc.client.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"},
-                          headers=svc.h("platform")).get_json()
-    assert api["list_id"] == 2
-    # Logging out ends the session.
-    c.post("/logout")
-    assert c.get("/branches/B00002/report?period=2025-12").status_code == 303
+    assert page.status_code == 200 and page.mimetype == "text/html" and '<html lang="zh-CN">' in html
+    for section in ("lamp", "weaknesses", "actions", "plan", "history", "members"):
+        assert f'<section id="{section}">' in html
+    text = text_of(html)
+    for words in ("支部党建诊疗报告", "亮灯情况", "催缴名单", "谈心谈话名单", "红黄灯党员", "本月计划（最多三项）", "近六个月",
+                  "退出登录", "打印", "English", "上个月 2025-11"):
+        assert words in text, words
+    assert re.search(r'class="lamp lamp-(red|yellow|green)" id="lamp-badge"', html)
+    assert len(re.findall(r'<li data-resource="', html)) <= 3
+    en = c.get(PAGE + "&lang=en").get_data(as_text=True)
+    assert '<html lang="en">' in en and "This month's plan" in en.replace("&#x27;", "'") and "中文" in en
+    # Home and the page without a month: the secretary's branch, its latest month.
+    home = c.get("/")
+    assert home.status_code == 303 and home.headers["Location"].startswith("/branches/B00002/report")
+    latest = c.get(home.headers["Location"])
+    assert latest.status_code == 200 and "2025-12" in text_of(latest.get_data(as_text=True))
 
 
-def test_page_with_a_bearer_token_and_bad_input(service):
-    c, h = service.client, service.h
-    assert c.get("/branches/B00003/report?period=2025-12", headers=h("admin")).status_code == 200
-    assert c.get("/branches/B00002/report?period=2024-01", headers=h("admin")).status_code == 404
-    assert c.get("/branches/B00002/report?period=bad", headers=h("admin")).status_code == 422
-    # An open redirect is not possible through the login form.
-    r = login(service.app.test_client(), service.tokens["secretary"], next_url="https://evil.example/")
-    assert r.status_code == 303 and r.headers["Location"] == "/login"
+def test_errors_are_pages_that_say_what_to_do(fresh_service):
+    svc = fresh_service
+    c = signed_in(svc)
+    other = c.get("/branches/B00003/report?period=2025-12")
+    html = other.get_data(as_text=True)
+    assert other.status_code == 403 and other.mimetype == "text/html" and "无权查看" in html
+    assert 'href="/branches/B00002/report?lang=zh"' in html, "it links to the secretary's own report"
+    missing = c.get("/branches/B00002/report?period=2024-01")
+    html = missing.get_data(as_text=True)
+    assert missing.status_code == 404 and "2024-01 还没有诊断结果" in html and "period=2025-11" in html
+    bad = c.get("/branches/B00002/report?period=2025-13&lang=en")
+    assert bad.status_code == 422 and "not written right" in bad.get_data(as_text=True)
+    assert '<html lang="en">' in bad.get_data(as_text=True)
+    nowhere = c.get("/no/such/page", headers={"Accept": "text/html"})
+    assert nowhere.status_code == 404 and nowhere.mimetype == "text/html" and "未找到" in nowhere.get_data(as_text=True)
+    # The API keeps problem+json, whatever the client accepts.
+    api = c.get("/v1/nothing", headers={"Accept": "text/html"})
+    assert api.status_code in (401, 404) and api.mimetype == "application/problem+json"
+    assert svc.client.get("/no/such/page").mimetype == "application/problem+json"
+    # A broken stored result is a 500 page with the request id, not a traceback.
+    with svc.engine.begin() as conn:
+        from diagnosis_service.store.schema import results
+
+        conn.execute(update(results).where(results.c.subject == "branch", results.c.subject_id == "B00002",
+                                           results.c.period == "2025-11").values(body="{not json"))
+    broken = c.get("/branches/B00002/report?period=2025-11", headers={"X-Request-Id": "req-broken-1"})
+    html = broken.get_data(as_text=True)
+    assert broken.status_code == 500 and "服务出错" in html and "req-broken-1" in html and "Traceback" not in html
+
+
+def first_plan_item(client) -> tuple[str, str]:
+    """(resource id of the plan's first item, the page's CSRF token)."""
+    html = client.get(PAGE).get_data(as_text=True)
+    return re.search(r'<li data-resource="([^"]+)"', html).group(1), csrf_of(html)
+
+
+def test_feedback_from_the_page_is_stored_and_seen_by_training(fresh_service):
+    svc = fresh_service
+    c = signed_in(svc)
+    first, token = first_plan_item(c)
+    adopt = c.post("/branches/B00002/feedback", data={"csrf": token, "period": "2025-12", "resource_id": first,
+                                                      "status": "adopted"})
+    assert adopt.status_code == 303 and adopt.headers["Location"].endswith("#plan")
+    after = c.get(adopt.headers["Location"]).get_data(as_text=True)
+    assert 'id="notice"' in after and "已记录" in after and "已采纳" in after
+    done = c.post("/branches/B00002/feedback", data={"csrf": token, "period": "2025-12", "resource_id": first,
+                                                     "status": "completed", "done_on": "2026-01-15"})
+    assert done.status_code == 303
+    assert "已完成（2026-01-15）" in c.get(PAGE).get_data(as_text=True)
+    with svc.engine.connect() as conn:
+        rows = conn.execute(select(feedback.c.status, feedback.c.done_on, feedback.c.actor, served.c.resource_id)
+                            .join(served, served.c.prescription_id == feedback.c.prescription_id)
+                            .order_by(feedback.c.id)).all()
+    assert [r[:2] for r in rows if r[0] == "adopted"] and all(r[3] == first for r in rows)
+    assert {(r[0], r[1]) for r in rows} == {("adopted", None), ("completed", "2026-01-15")}
+    assert all(r[2] == "secretary:sec-B00002" for r in rows)
+    # The model's training reads it: the branch's decision for that month is no longer "ignored".
+    log, _ = training.from_store(svc.engine, svc.app.extensions["diagnosis"].snapshot().ruleset)
+    mine = log[(log["branch_id"] == "B00002") & (log["period"] == "2025-12") & (log["resource_id"] == first)]
+    assert list(mine["status"]) and set(mine["status"]) == {"completed"}
+
+
+def test_page_feedback_is_refused_whole_when_it_should_be(fresh_service):
+    svc = fresh_service
+    c = signed_in(svc)
+    first, token = first_plan_item(c)
+
+    def post(data, client=c):
+        return client.post("/branches/B00002/feedback", data={"period": "2025-12", "resource_id": first, **data})
+
+    assert post({"status": "adopted"}).status_code == 400, "no CSRF token"
+    assert post({"status": "adopted", "csrf": "x" * len(token)}).status_code == 400, "a wrong CSRF token"
+    future = post({"status": "completed", "done_on": "2999-01-01", "csrf": token})
+    assert future.status_code == 303 and "完成日期应在" in c.get(PAGE).get_data(as_text=True)
+    assert post({"status": "maybe", "csrf": token}).status_code == 422
+    assert post({"status": "adopted", "csrf": token, "resource_id": "NOPE"}).status_code == 404
+    other = signed_in(svc, "other_secretary")
+    other_token = csrf_of(other.get("/branches/B00003/report?period=2025-12").get_data(as_text=True))
+    assert post({"status": "adopted", "csrf": other_token}, client=other).status_code == 403
+    admin = signed_in(svc, "admin")
+    admin_page = admin.get(PAGE).get_data(as_text=True)
+    assert 'class="feedback"' not in admin_page, "an administrator reads the plan but does not answer it"
+    assert post({"status": "adopted", "csrf": csrf_of(admin_page)}, client=admin).status_code == 403
+    anonymous = svc.app.test_client().post("/branches/B00002/feedback", data={"status": "adopted", "period": "2025-12"})
+    assert anonymous.status_code == 303
+    assert anonymous.headers["Location"] == "/login?next=/branches/B00002/report?period%3D2025-12%26lang%3Dzh&lang=zh"
+    with svc.engine.connect() as conn:
+        assert conn.execute(select(feedback.c.id)).all() == []
+
+
+def test_sessions_end_by_logout_idle_time_and_lifetime(fresh_service):
+    svc = fresh_service
+    c = signed_in(svc)
+    page = c.get(PAGE).get_data(as_text=True)
+    assert c.post("/logout").status_code == 400, "logging out needs the form's token too"
+    out = c.post("/logout", data={"csrf": csrf_of(page)})
+    assert out.status_code == 303 and "m=logged_out" in out.headers["Location"]
+    assert "您已退出登录" in c.get(out.headers["Location"]).get_data(as_text=True)
+    assert c.get(PAGE).status_code == 303
+    again = c.post("/logout")  # signing out of a session that already ended: no error, the login form
+    assert again.status_code == 303 and "/login" in again.headers["Location"]
+    idle = svc.app.config["SESSION_IDLE_SECONDS"]
+    for key, age in (("seen_at", idle + 5), ("login_at", svc.app.permanent_session_lifetime.total_seconds() + 5)):
+        c = signed_in(svc)
+        assert c.get(PAGE).status_code == 200
+        with c.session_transaction() as session:
+            session[key] -= int(age)
+        ended = c.get(PAGE)
+        assert ended.status_code == 303, key
+        assert "登录已超时" in c.get(ended.headers["Location"]).get_data(as_text=True)
+
+
+def test_session_settings_reach_the_cookie(tmp_path):
+    settings = Settings.from_env({"DIAGNOSIS_VAR": str(tmp_path), "DIAGNOSIS_SESSION_HOURS": "2",
+                                  "DIAGNOSIS_SESSION_IDLE_MINUTES": "15", "DIAGNOSIS_COOKIE_SECURE": "true"})
+    assert (settings.session_hours, settings.session_idle_minutes, settings.cookie_secure) == (2, 15, True)
+    assert Settings.from_env({"DIAGNOSIS_VAR": str(tmp_path)}).cookie_secure is False
+    from diagnosis_service.errors import SetupError
+
+    with pytest.raises(SetupError, match="DIAGNOSIS_COOKIE_SECURE"):
+        Settings.from_env({"DIAGNOSIS_VAR": str(tmp_path), "DIAGNOSIS_COOKIE_SECURE": "sometimes"})
+    from tests.support.service import make_service
+
+    (tmp_path / "svc").mkdir()
+    svc = make_service("sqlite", tmp_path / "svc", diagnose=(),
+                       settings={"cookie_secure": True, "session_hours": 2, "session_idle_minutes": 15})
+    try:
+        r = login(svc.app.test_client(), svc.tokens["secretary"], "/")
+        assert "Secure" in r.headers["Set-Cookie"] and "SameSite=Lax" in r.headers["Set-Cookie"]
+        assert svc.app.permanent_session_lifetime == timedelta(hours=2)
+        assert svc.app.config["SESSION_IDLE_SECONDS"] == 15 * 60
+    finally:
+        svc.close()
+
+
+def test_a_login_ticket_works_once_within_five_minutes(fresh_service, caplog):
+    import logging
+
+    svc = fresh_service
+    c, h = svc.client, svc.h
+    for who in ("admin", "secretary"):
+        assert c.post("/v1/login-tickets", json={"branch_id": "B00002", "user": "张书记"},
+                      headers=h(who)).status_code == 403
+    bad = c.post("/v1/login-tickets", json={"branch_id": "", "user": " x"}, headers=h("platform"))
+    assert bad.status_code == 422 and {e["path"] for e in bad.get_json()["errors"]} == {"branch_id", "user"}
+    unknown = c.post("/v1/login-tickets", json={"branch_id": "B99999", "user": "张书记"}, headers=h("platform"))
+    assert unknown.status_code == 404 and unknown.get_json()["errors"][0]["path"] == "branch_id"
+    r = c.post("/v1/login-tickets", json={"branch_id": "B00002", "user": "张书记", "period": "2025-11"},
+               headers=h("platform"))
+    body = r.get_json()
+    assert r.status_code == 201 and body["expires_in"] == 300 and body["url"].startswith("/login/ticket/lt_")
+    caplog.set_level(logging.INFO, logger="diagnosis_service")
+    logger = logging.getLogger("diagnosis_service")
+    logger.addHandler(caplog.handler)
+    try:
+        browser = svc.app.test_client()
+        # Opening the link (as a chat preview would) only shows who is signing in: the ticket is not used.
+        for _ in range(2):
+            confirm = browser.get(body["url"])
+            assert confirm.status_code == 200 and "张书记" in confirm.get_data(as_text=True)
+        token = csrf_of(confirm.get_data(as_text=True))
+        assert browser.post(body["url"], data={"period": "2025-11"}).status_code == 400, "no CSRF token"
+        arrive = browser.post(body["url"], data={"csrf": token, "period": "2025-11"})
+        assert arrive.status_code == 303 and arrive.headers["Location"] == "/branches/B00002/report?lang=zh&period=2025-11"
+        page = browser.get(arrive.headers["Location"])
+        assert page.status_code == 200 and "当前用户：张书记" in text_of(page.get_data(as_text=True))
+        assert browser.get("/branches/B00003/report").status_code == 403
+        again = svc.app.test_client().get(body["url"])
+        assert again.status_code == 403 and "登录链接无效" in again.get_data(as_text=True)
+        # A used ticket posted again does not end the session it opened.
+        assert browser.post(body["url"], data={"csrf": token}).status_code == 400, "a new session, a new token"
+        assert browser.post(body["url"], data={"csrf": csrf_of(page.get_data(as_text=True))}).status_code == 403
+        assert browser.get("/branches/B00002/report").status_code == 200
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert body["ticket"] not in "\n".join(f"{rec.__dict__}" for rec in caplog.records)
+    # An expired ticket is refused, unused.
+    late = c.post("/v1/login-tickets", json={"branch_id": "B00002", "user": "张书记"}, headers=h("platform")).get_json()
+    with svc.engine.begin() as conn:
+        conn.execute(update(login_tickets).where(login_tickets.c.used_at.is_(None))
+                     .values(expires_at=now() - timedelta(seconds=1)))
+    assert svc.app.test_client().get(late["url"]).status_code == 403
+    assert svc.app.test_client().get("/login/ticket/lt_made-up").status_code == 403
+    with svc.engine.connect() as conn:
+        assert conn.execute(select(login_tickets.c.used_at).where(login_tickets.c.expires_at < now())).all() == [(None,)]
+
+
+def test_a_form_too_large_gets_the_413_page(tmp_path):
+    from tests.support.service import make_service
+
+    svc = make_service("sqlite", tmp_path, diagnose=(), extra_config={"MAX_CONTENT_LENGTH": 1000})
+    try:
+        c = svc.app.test_client()
+        r = c.post("/login?lang=en", data={"token": "x" * 5000, "lang": "en"})
+        assert r.status_code == 413 and r.mimetype == "text/html" and "Too large" in r.get_data(as_text=True)
+        assert r.headers["X-Request-Id"] and "Content-Security-Policy" in r.headers
+    finally:
+        svc.close()
+
+
+def test_others_choose_a_branch_from_home(fresh_service):
+    svc = fresh_service
+    c = signed_in(svc, "admin")
+    home = c.get("/")
+    html = home.get_data(as_text=True)
+    assert home.status_code == 200 and "打开支部报告" in html and '<option value="2025-12">' in html
+    go = c.get("/open?branch_id=B00007&period=2025-11")
+    assert go.status_code == 303 and go.headers["Location"] == "/branches/B00007/report?lang=zh&period=2025-11"
+    assert c.get(go.headers["Location"]).status_code == 200

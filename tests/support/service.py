@@ -7,7 +7,7 @@ import secrets
 import shutil
 import sqlite3
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -92,15 +92,16 @@ def settings_for(tmp: Path) -> Settings:
 
 
 def make_service(backend: str, tmp: Path, *, spec: SimulationSpec = SERVICE_DISTRICT, diagnose: tuple = ("2025-11",
-                 "2025-12"), extra_config: dict | None = None) -> Service:
+                 "2025-12"), extra_config: dict | None = None, settings: dict | None = None) -> Service:
+    """``settings``: Settings fields to change (e.g. cookie_secure), as the environment would."""
     if backend == "sqlite":
         db, data_dir, tokens = _sqlite_copy(tmp, spec, diagnose)
         engine = make_engine(db.url)
-        return _serve(db, engine, data_dir, tokens, tmp, (), extra_config)
+        return _serve(db, engine, data_dir, tokens, tmp, (), extra_config, settings)
     db = Database(backend, tmp)
     engine = make_engine(db.url)
     data_dir, tokens = _fill(engine, tmp, spec)
-    return _serve(db, engine, data_dir, tokens, tmp, diagnose, extra_config)
+    return _serve(db, engine, data_dir, tokens, tmp, diagnose, extra_config, settings)
 
 
 def _fill(engine, tmp: Path, spec: SimulationSpec) -> tuple[Path, dict[str, str]]:
@@ -120,8 +121,8 @@ def _fill(engine, tmp: Path, spec: SimulationSpec) -> tuple[Path, dict[str, str]
 
 
 def _serve(db: Database, engine, data_dir: Path, tokens: dict, tmp: Path, diagnose: tuple,
-           extra_config: dict | None) -> Service:
-    app = create_app({"SETTINGS": settings_for(tmp), "DATABASE_URL": db.url, "TESTING": True, **(extra_config or {})})
+           extra_config: dict | None, settings: dict | None = None) -> Service:
+    app = create_app({"SETTINGS": replace(settings_for(tmp), **(settings or {})), "DATABASE_URL": db.url, "TESTING": True, **(extra_config or {})})
     service = Service(app, app.test_client(), engine, db, data_dir, tokens)
     for period in diagnose:
         r = service.client.post("/v1/diagnoses", json={"period": period}, headers=service.h("platform"))
