@@ -60,19 +60,22 @@ def tokens() -> None:
 
 
 @tokens.command("create")
-@click.option("--role", type=click.Choice(["platform", "admin", "secretary"]), required=True)
+@click.option("--role", type=click.Choice(["platform", "admin", "street", "secretary"]), required=True,
+              help="platform: the main platform; admin: rules and the whole district; street: one street's "
+                   "branches (read only); secretary: one branch.")
 @click.option("--branch", "branch_id", default=None, help="The branch of a secretary's token.")
+@click.option("--street", default=None, help="The street (街道/镇, as in branches.csv) of a street role's token.")
 @click.option("--name", required=True, help="Who or what holds the token (unique), e.g. platform-prod.")
 @handle_errors
-def tokens_create(role: str, branch_id: str | None, name: str) -> None:
+def tokens_create(role: str, branch_id: str | None, street: str | None, name: str) -> None:
     """Create a token and print it once."""
     from ..store import tokens as tokens_store
 
     with _engine().begin() as conn:
-        token = tokens_store.create(conn, name, role, branch_id)
+        token = tokens_store.create(conn, name, role, branch_id, street)
     click.echo(token)
-    click.echo(f"token '{name}' ({role}{' of ' + branch_id if branch_id else ''}) created; it is not shown again",
-               err=True)
+    of = f" of {branch_id}" if branch_id else f" of {street}" if street else ""
+    click.echo(f"token '{name}' ({role}{of}) created; it is not shown again", err=True)
 
 
 @tokens.command("revoke")
@@ -99,7 +102,7 @@ def tokens_list() -> None:
     with _engine().connect() as conn:
         for t in tokens_store.listing(conn):
             state = f"revoked {t['revoked_at']:%Y-%m-%d}" if t["revoked_at"] else "active"
-            click.echo(f"{t['name']:30s} {t['role']:10s} {t['branch_id'] or '-':10s} "
+            click.echo(f"{t['name']:30s} {t['role']:10s} {t['branch_id'] or t['street'] or '-':10s} "
                        f"created {t['created_at']:%Y-%m-%d}  {state}")
 
 

@@ -6,11 +6,11 @@ import time
 
 from sqlalchemy.engine import Connection, Engine
 
-from ..engine.findings import clean_number
 from ..errors import NotFound, Problem
 from ..periods import check_period, parse_period, period_str
 from ..store import results as results_store
 from .month import diagnose_month
+from .rankings import member_rank
 from .snapshot import Snapshot
 from .store_io import StoreSink, StoreSource
 
@@ -41,24 +41,25 @@ def branch_diagnosis(conn: Connection, branch_id: str, period: str) -> str:
 
 
 def member_report(conn: Connection, member_id: str, period: str) -> dict:
-    """A member's stored result with its competition rank in the district and in the branch."""
+    """A member's stored result with its rank by the year's points in the district and in the branch."""
     check_period(period, "query", "period")
     stored = results_store.result(conn, period, "member", member_id)
     if stored is None:
         raise NotFound(Problem(f"no diagnosis of member '{member_id}' for {period}", field=("member_id",)))
-    ranks = results_store.member_ranks(conn, period, member_id, stored["branch_id"], stored.get("vanguard_points"))
-    return {**stored, "rank": ranks}
+    return {**stored, "rank": member_rank(conn, period, stored["branch_id"], stored.get("vanguard_points_ytd"))}
 
 
-def lamps(conn: Connection, period: str, color: str | None, subject: str | None, limit: int, offset: int) -> dict:
-    total, items = results_store.lamps(conn, period, color, subject, limit, offset)
+def lamps(conn: Connection, period: str, color: str | None, subject: str | None, limit: int, offset: int,
+          street: str | None = None) -> dict:
+    total, items = results_store.lamps(conn, period, color, subject, limit, offset, street)
     return {"period": period, "total": total, "limit": limit, "offset": offset, "lamps": items}
 
 
-def lamp_changes(conn: Connection, period: str, subject: str | None) -> dict:
+def lamp_changes(conn: Connection, period: str, subject: str | None, street: str | None = None) -> dict:
     """Subjects whose lamp differs from the previous period's (new subjects count as from none)."""
     previous = period_str(parse_period(period) - 1)
-    now, before = results_store.lamps_of(conn, period, subject), results_store.lamps_of(conn, previous, subject)
+    now = results_store.lamps_of(conn, period, subject, street)
+    before = results_store.lamps_of(conn, previous, subject, street)
     changes = []
     for key in sorted(now):
         branch_id, lamp = now[key]
@@ -68,15 +69,4 @@ def lamp_changes(conn: Connection, period: str, subject: str | None) -> dict:
     return {"period": period, "previous": previous, "count": len(changes), "changes": changes}
 
 
-def rankings(conn: Connection, period: str, branch_id: str | None, limit: int) -> dict:
-    """The members with the most points, ranked by competition (equal points, equal rank)."""
-    out, rank, last = [], 0, None
-    for i, (mid, bid, pts, ytd) in enumerate(results_store.rankings(conn, period, branch_id, limit), start=1):
-        if pts != last:
-            rank, last = i, pts
-        out.append({"rank": rank, "member_id": mid, "branch_id": bid, "vanguard_points": clean_number(pts),
-                    "vanguard_points_ytd": clean_number(ytd)})
-    return {"period": period, "branch_id": branch_id, "ranking": out}
-
-
-__all__ = ["branch_diagnosis", "diagnose_period", "lamp_changes", "lamps", "member_report", "rankings"]
+__all__ = ["branch_diagnosis", "diagnose_period", "lamp_changes", "lamps", "member_report"]

@@ -1,7 +1,8 @@
 """Who is calling: a bearer token (or, for the pages, the login session), and what that role may do.
 
 Roles are enforced here, on the server: ``platform`` may do everything but publish rules; ``admin``
-manages rules and reads everything; a ``secretary`` reads and acts for their own branch only.
+manages rules and reads everything; ``street`` reads the branches and members of its street (街道/镇);
+a ``secretary`` reads and acts for their own branch only.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Callable
 
 from flask import abort, g, request
 
+from ..pipeline.rankings import Scope
+from ..store import metrics as metrics_store
 from ..store import tickets as tickets_store
 from ..store import tokens as tokens_store
 from .db import get_db
@@ -19,7 +22,7 @@ from .session import current_login
 
 PUBLIC = {"health.healthz", "health.readyz", "pages.login", "pages.login_post", "pages.ticket_login", "pages.ticket_post",
           "static"}
-READERS = ("platform", "admin", "secretary")
+READERS = ("platform", "admin", "street", "secretary")
 # Verified tokens are remembered for a second: a lookup per request costs as much as the cheapest
 # endpoints themselves. A revoked token therefore stops working within a second, in every process.
 IDENTITY_TTL = 1.0
@@ -100,10 +103,41 @@ def roles(*allowed: str) -> Callable:
 
 
 def require_branch(branch_id: str | None) -> None:
-    """A secretary may only touch their own branch."""
+    """A secretary may only touch their own branch; a street role only the branches of its street (an
+    unknown branch gets the same 403 as another's: the answer says nothing of what exists)."""
     identity = g.identity
     if identity.role == "secretary" and branch_id != identity.branch_id:
         abort(403, description="a secretary may only see their own branch")
+    if identity.role == "street" and (branch_id is None or _street_of(branch_id) != identity.street):
+        abort(403, description="a street role may only see the branches of its street")
+
+
+def require_member(member_id: str) -> None:
+    """A member is seen by whoever may see their branch."""
+    if g.identity.role in ("secretary", "street"):
+        require_branch(metrics_store.member_branch(get_db(), member_id))
+
+
+def _street_of(branch_id: str) -> str | None:
+    found = metrics_store.branch(get_db(), branch_id)
+    return None if found is None else found["street"]
+
+
+def scoped(street: str | None = None, branch_type: str | None = None, branch_id: str | None = None) -> Scope:
+    """The scope a caller asked for, narrowed to what its role may see: a street role sees its street
+    (asking for another is 403), a secretary their branch (``branch_id`` required: 403 without it)."""
+    identity = g.identity
+    if identity.role == "street":
+        if street is not None and street != identity.street:
+            abort(403, description="a street role may only see its own street")
+        if branch_id is not None:
+            require_branch(branch_id)
+        return Scope(identity.street, branch_type, branch_id)
+    if identity.role == "secretary":
+        if branch_id is None:
+            abort(403, description="a secretary may only see their own branch (give branch_id)")
+        require_branch(branch_id)
+    return Scope(street, branch_type, branch_id)
 
 
 def actor() -> str:

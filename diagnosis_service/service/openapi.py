@@ -56,13 +56,16 @@ def p(name: str, schema: dict | None = None) -> dict:
 
 
 PERIOD_Q = q("period", PERIOD, True, "YYYY-MM")
+STREET_Q = q("street", ID_TEXT | {"maxLength": 100}, description="a street (街道/镇)")
 ALL = READERS
 ADMIN_READ = ("platform", "admin")
 
 
-def document(topics: tuple[str, ...] = ()) -> dict:
-    """The document; ``topics`` (the registry's topic ids) make the topic parameter an enum."""
+def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -> dict:
+    """The document; ``topics`` and ``branch_types`` (the registry's ids) make those parameters enums."""
     topic_schema = {"enum": list(topics)} if topics else {"type": "string"}
+    type_q = q("type", {"enum": list(branch_types)} if branch_types else {"type": "string"},
+               description="a branch type id")
     paths = {
         "/healthz": {"get": _op("Liveness", (), "200", ref("Health"), secured=False)},
         "/readyz": {"get": _op("Readiness: database, schema, rules, catalog, ranking (the first failing one as "
@@ -91,14 +94,15 @@ def document(topics: tuple[str, ...] = ()) -> dict:
         "/v1/events": {"post": _op("One subject's new values, re-evaluated at once", ("platform",), "200",
                                    ref("EventResult"), body=ref("Event"), codes=("400", "404", "409", "422"))},
         "/v1/lamps": {"get": _op(
-            "Lamps of a period", ADMIN_READ, "200", ref("Lamps"), codes=("422",),
+            "Lamps of a period", ("platform", "admin", "street (its street)"), "200", ref("Lamps"), codes=("422",),
             params=[PERIOD_Q, q("color", {"enum": ["red", "yellow", "green"]}),
-                    q("subject", {"enum": ["branch", "member"]}),
+                    q("subject", {"enum": ["branch", "member"]}), STREET_Q,
                     q("limit", {"type": "integer", "minimum": 1, "maximum": 10000}),
                     q("offset", {"type": "integer", "minimum": 0, "maximum": 10_000_000})])},
-        "/v1/lamps/changes": {"get": _op("Lamps changed since the previous period", ADMIN_READ, "200",
+        "/v1/lamps/changes": {"get": _op("Lamps changed since the previous period",
+                                         ("platform", "admin", "street (its street)"), "200",
                                          ref("LampChanges"), codes=("422",),
-                                         params=[PERIOD_Q, q("subject", {"enum": ["branch", "member"]})])},
+                                         params=[PERIOD_Q, q("subject", {"enum": ["branch", "member"]}), STREET_Q])},
         "/v1/prescriptions": {"post": _op(
             "Ranked prescriptions for a branch (the shown list is logged)", ("platform", "secretary (own branch)"),
             "201", ref("PrescriptionList"), body=ref("PrescriptionRequest"), codes=("400", "404", "409", "422"))},
@@ -125,10 +129,16 @@ def document(topics: tuple[str, ...] = ()) -> dict:
             "Activate (roll back to) a version", ("admin",), "200", ref("Published"),
             params=[p("version", ID_SCHEMA)], codes=("404", "422"))},
         "/v1/rankings": {"get": _op(
-            "Vanguard-index ranking", ("platform", "admin", "secretary (own branch, branch_id required)"), "200",
+            "Vanguard-index ranking: members by the year's points (by=month: the month's), or branches by their "
+            "members' mean (by=ytd|month|lamp); ties ranked alike", ("platform", "admin", "street (its street)",
+                                                                     "secretary (members of own branch, branch_id "
+                                                                     "required)"), "200",
             ref("Ranking"), codes=("422",),
-            params=[PERIOD_Q, q("branch_id", ID_TEXT),
-                    q("limit", {"type": "integer", "minimum": 1, "maximum": 10000})])},
+            params=[PERIOD_Q, q("subject", {"enum": ["member", "branch"]}),
+                    q("by", {"enum": ["ytd", "month", "lamp"]}, description="lamp: branches only"),
+                    STREET_Q, type_q, q("branch_id", ID_TEXT),
+                    q("limit", {"type": "integer", "minimum": 1, "maximum": 10000}),
+                    q("offset", {"type": "integer", "minimum": 0, "maximum": 10_000_000})])},
         "/v1/login-tickets": {"post": _op(
             "A one-time login ticket for a branch's secretary: open `url` within five minutes, once, to arrive "
             "signed in on the branch's page", ("platform",), "201", ref("LoginTicket"), body=ref("LoginTicketRequest"),
@@ -165,4 +175,5 @@ def document(topics: tuple[str, ...] = ()) -> dict:
 @bp.get("/openapi.json")
 @roles(*ALL)
 def openapi_json():
-    return jsonify(document(tuple(snapshot().ruleset.registry.topics)))
+    registry = snapshot().ruleset.registry
+    return jsonify(document(tuple(registry.topics), tuple(registry.branch_types)))

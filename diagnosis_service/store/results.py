@@ -14,7 +14,7 @@ from sqlalchemy import and_, bindparam, case, delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from . import now
-from .schema import diagnosis_runs, results
+from .schema import branches, diagnosis_runs, results
 
 
 def save_run(conn: Connection, period: str, rows: Sequence[Mapping], *, version: int, digest: str, summary: str,
@@ -107,23 +107,15 @@ def red_member_share(conn: Connection, period: str, branch_id: str) -> float | N
     return float(red or 0) * 100.0 / float(total)
 
 
-def member_ranks(conn: Connection, period: str, member_id: str, branch_id: str, points: float | None) -> dict:
-    """Competition rank (1 + members with more points) in the district and in the branch."""
-    base = and_(results.c.period == period, results.c.subject == "member", results.c.vanguard_points.is_not(None))
-    total = conn.execute(select(func.count()).where(base)).scalar() or 0
-    in_branch = conn.execute(select(func.count()).where(base, results.c.branch_id == branch_id)).scalar() or 0
-    if points is None:
-        return {"district": None, "district_of": total, "branch": None, "branch_of": in_branch}
-    higher = conn.execute(select(func.count()).where(base, results.c.vanguard_points > points)).scalar() or 0
-    higher_b = conn.execute(select(func.count()).where(base, results.c.branch_id == branch_id,
-                                                       results.c.vanguard_points > points)).scalar() or 0
-    return {"district": higher + 1, "district_of": total, "branch": higher_b + 1, "branch_of": in_branch}
+def _in_street(street: str | None) -> list:
+    return [] if street is None else [results.c.branch_id.in_(select(branches.c.branch_id)
+                                                              .where(branches.c.street == street))]
 
 
 def lamps(conn: Connection, period: str, color: str | None = None, subject: str | None = None,
-          limit: int = 1000, offset: int = 0) -> tuple[int, list[dict]]:
-    """(total, page) of subjects with their lamp, reds first then by subject and id."""
-    cond = [results.c.period == period]
+          limit: int = 1000, offset: int = 0, street: str | None = None) -> tuple[int, list[dict]]:
+    """(total, page) of subjects with their lamp (of one street, when given), by subject and id."""
+    cond = [results.c.period == period, *_in_street(street)]
     if color:
         cond.append(results.c.lamp == color)
     if subject:
@@ -136,24 +128,14 @@ def lamps(conn: Connection, period: str, color: str | None = None, subject: str 
                    for r in rows]
 
 
-def lamps_of(conn: Connection, period: str, subject: str | None = None) -> dict[tuple[str, str], tuple[str, str]]:
-    """(subject, id) -> (branch_id, lamp) of every stored result of a period."""
-    cond = [] if subject is None else [results.c.subject == subject]
+def lamps_of(conn: Connection, period: str, subject: str | None = None,
+             street: str | None = None) -> dict[tuple[str, str], tuple[str, str]]:
+    """(subject, id) -> (branch_id, lamp) of every stored result of a period (of one street, when given)."""
+    cond = ([] if subject is None else [results.c.subject == subject]) + _in_street(street)
     rows = conn.execute(select(results.c.subject, results.c.subject_id, results.c.branch_id, results.c.lamp)
                         .where(results.c.period == period, *cond))
     return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
 
-def rankings(conn: Connection, period: str, branch_id: str | None = None, limit: int = 100) -> list[tuple]:
-    """(member_id, branch_id, points, points so far this year) of the best members, best first."""
-    cond = [results.c.period == period, results.c.subject == "member", results.c.vanguard_points.is_not(None)]
-    if branch_id:
-        cond.append(results.c.branch_id == branch_id)
-    return [tuple(r) for r in conn.execute(select(results.c.subject_id, results.c.branch_id, results.c.vanguard_points,
-                                                  results.c.vanguard_points_ytd)
-                                           .where(*cond).order_by(results.c.vanguard_points.desc(),
-                                                                  results.c.subject_id).limit(limit))]
-
-
-__all__ = ["branch_members", "diagnosed_periods", "lamps", "lamps_of", "latest_run", "member_ranks", "rankings", "red_member_share",
+__all__ = ["branch_members", "diagnosed_periods", "lamps", "lamps_of", "latest_run", "red_member_share",
            "replace_result", "result", "result_text", "save_run", "subject_periods", "subject_results"]

@@ -178,8 +178,9 @@ api_tokens = Table(
     "api_tokens", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(100), nullable=False, unique=True),
-    Column("role", String(16), nullable=False),  # platform | admin | secretary
+    Column("role", String(16), nullable=False),  # platform | admin | street | secretary
     Column("branch_id", ID, nullable=True),
+    Column("street", String(100), nullable=True),  # a street role's street
     Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex of the token
     Column("created_at", DateTime, nullable=False),
     Column("revoked_at", DateTime, nullable=True),

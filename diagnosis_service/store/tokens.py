@@ -14,7 +14,7 @@ from ..errors import InputError, Problem
 from . import now
 from .schema import api_tokens, branches
 
-ROLES = ("platform", "admin", "secretary")
+ROLES = ("platform", "admin", "street", "secretary")
 MAX_NAME = 64  # "role:name" is what the audit columns (100 characters) keep of who did what
 PREFIX = "ds_"
 
@@ -23,15 +23,17 @@ PREFIX = "ds_"
 class Identity:
     name: str
     role: str
-    branch_id: str | None = None
+    branch_id: str | None = None  # a secretary's branch
+    street: str | None = None  # a street role's street (街道/镇)
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create(conn: Connection, name: str, role: str, branch_id: str | None = None) -> str:
-    """A new token (returned once, never stored in clear)."""
+def create(conn: Connection, name: str, role: str, branch_id: str | None = None, street: str | None = None) -> str:
+    """A new token (returned once, never stored in clear): a secretary's is tied to a branch, a street
+    role's to a street (街道/镇) that has branches."""
     problems = []
     if role not in ROLES:
         problems.append(Problem(f"unknown role '{role}'", field=("role",), suggestion="roles: " + ", ".join(ROLES)))
@@ -42,6 +44,15 @@ def create(conn: Connection, name: str, role: str, branch_id: str | None = None)
         problems.append(Problem("a secretary's token needs a branch", field=("branch",)))
     if role != "secretary" and branch_id:
         problems.append(Problem("only a secretary's token is tied to a branch", field=("branch",)))
+    if role == "street" and not street:
+        problems.append(Problem("a street role's token needs a street", field=("street",)))
+    if role != "street" and street:
+        problems.append(Problem("only a street role's token is tied to a street", field=("street",)))
+    if street and conn.execute(select(branches.c.branch_id).where(branches.c.street == street).limit(1)).first() is None:
+        known = sorted(set(conn.execute(select(branches.c.street).distinct()).scalars()))
+        problems.append(Problem(f"no branch is in street '{street}'"[:200], field=("street",),
+                                suggestion=("streets: " + ", ".join(known[:20])) if known else
+                                "import the district first (diagnosis-service import DIR)"))
     if branch_id is not None and (not branch_id.isprintable() or len(branch_id) > 64):
         problems.append(Problem("a branch id is at most 64 printable characters", field=("branch",)))
     elif branch_id and conn.execute(select(branches.c.branch_id).where(branches.c.branch_id == branch_id)).first() is None:
@@ -53,8 +64,8 @@ def create(conn: Connection, name: str, role: str, branch_id: str | None = None)
     if problems:
         raise InputError(problems)
     token = PREFIX + secrets.token_urlsafe(32)
-    conn.execute(api_tokens.insert().values(name=name, role=role, branch_id=branch_id, token_hash=token_hash(token),
-                                            created_at=now()))
+    conn.execute(api_tokens.insert().values(name=name, role=role, branch_id=branch_id, street=street,
+                                            token_hash=token_hash(token), created_at=now()))
     return token
 
 
@@ -71,17 +82,17 @@ def verify(conn: Connection, token: str) -> Identity | None:
 
 
 # Built once: every request runs it, and building a statement costs more than running it.
-_BY_HASH = select(api_tokens.c.name, api_tokens.c.role, api_tokens.c.branch_id).where(
+_BY_HASH = select(api_tokens.c.name, api_tokens.c.role, api_tokens.c.branch_id, api_tokens.c.street).where(
     api_tokens.c.token_hash == bindparam("digest"), api_tokens.c.revoked_at.is_(None))
 
 
 def verify_hash(conn: Connection, digest: str) -> Identity | None:
     """The identity of an unrevoked token by its hash (the report page keeps only the hash in its cookie)."""
     row = conn.execute(_BY_HASH, {"digest": digest}).first()
-    return None if row is None else Identity(row[0], row[1], row[2])
+    return None if row is None else Identity(row[0], row[1], row[2], row[3])
 
 
 def listing(conn: Connection) -> list[dict]:
-    rows = conn.execute(select(api_tokens.c.name, api_tokens.c.role, api_tokens.c.branch_id, api_tokens.c.created_at,
-                               api_tokens.c.revoked_at).order_by(api_tokens.c.name)).mappings()
+    rows = conn.execute(select(api_tokens.c.name, api_tokens.c.role, api_tokens.c.branch_id, api_tokens.c.street,
+                               api_tokens.c.created_at, api_tokens.c.revoked_at).order_by(api_tokens.c.name)).mappings()
     return [dict(r) for r in rows]

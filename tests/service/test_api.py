@@ -94,10 +94,12 @@ def test_rankings_are_ordered_and_scoped(service):
     c, h = service.client, service.h
     rows = c.get("/v1/rankings?period=2025-12&branch_id=B00002", headers=h("secretary")).get_json()["ranking"]
     assert rows and all(r["branch_id"] == "B00002" for r in rows)
-    points = [r["vanguard_points"] for r in rows]
+    points = [r["vanguard_points_ytd"] for r in rows]
     assert points == sorted(points, reverse=True) and rows[0]["rank"] == 1
     assert c.get("/v1/rankings?period=2025-12", headers=h("secretary")).status_code == 403
     assert c.get("/v1/rankings?period=2025-12&branch_id=B00003", headers=h("secretary")).status_code == 403
+    assert c.get("/v1/rankings?period=2025-12&subject=branch&branch_id=B00002",
+                 headers=h("secretary")).status_code == 403
     assert c.get("/v1/rankings?period=2025-12&limit=0", headers=h("platform")).status_code == 422
 
 
@@ -244,8 +246,9 @@ def test_logs_carry_request_ids_and_never_tokens(service, caplog):
 
 def test_openapi_describes_every_route(service):
     doc = service.client.get("/openapi.json", headers=service.h("admin")).get_json()
-    assert doc["openapi"].startswith("3.") and doc == json.loads(json.dumps(document(tuple(service.app.extensions[
-        "diagnosis"].registry.topics))))
+    registry = service.app.extensions["diagnosis"].registry
+    assert doc["openapi"].startswith("3.") and doc == json.loads(json.dumps(document(tuple(registry.topics),
+                                                                                     tuple(registry.branch_types))))
     routes = set()
     for rule in service.app.url_map.iter_rules():
         if rule.endpoint == "static" or (rule.endpoint.startswith("pages.") and rule.endpoint != "pages.branch_page"):

@@ -14,8 +14,9 @@ from tests.support.service import make_service
 ADMIN_PATHS = ("/v1/rules",)
 # Bodies the JSON schema cannot fully describe: whether a rule file parses and passes its tests, and
 # whether an indicator belongs to the subject, whether a row names a known organisation or registers a
-# new one. A schema-valid body there may still get a 422.
-CONTENT_CHECKED = ("/v1/rules", "/v1/events", "/v1/periods")
+# new one; which `by` goes with which `subject` of a ranking (a constraint across parameters). A
+# schema-valid request there may still get a 422.
+CONTENT_CHECKED = ("/v1/rules", "/v1/events", "/v1/periods", "/v1/rankings")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from diagnosis_service.config import Settings
 from diagnosis_service.data.csvdir import write_dir
@@ -22,6 +22,7 @@ from diagnosis_service.simulation.district import SimulationSpec, simulate
 from diagnosis_service.store import make_engine
 from diagnosis_service.store import tokens as tokens_store
 from diagnosis_service.store.migrate import upgrade
+from diagnosis_service.store.schema import branches
 from tests.support.paths import CATALOG, RULES
 
 PG_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
@@ -117,6 +118,8 @@ def _fill(engine, tmp: Path, spec: SimulationSpec) -> tuple[Path, dict[str, str]
         tokens["admin"] = tokens_store.create(conn, "admin", "admin")
         tokens["secretary"] = tokens_store.create(conn, "sec-B00002", "secretary", "B00002")
         tokens["other_secretary"] = tokens_store.create(conn, "sec-B00003", "secretary", "B00003")
+        street = conn.execute(select(branches.c.street).where(branches.c.branch_id == "B00002")).scalar_one()
+        tokens["street"] = tokens_store.create(conn, "street-of-B00002", "street", street=street)
     return data_dir, tokens
 
 

@@ -1,0 +1,97 @@
+"""The street role reads every branch and member of its street (街道/镇), and nothing else, on every
+endpoint and page where a secretary reads one branch; it changes nothing."""
+
+import pytest
+from sqlalchemy import select
+
+from diagnosis_service.store.schema import branches, members
+from tests.support.pages import login
+
+
+@pytest.fixture(scope="module")
+def layout(service):
+    with service.engine.connect() as conn:
+        rows = conn.execute(select(branches.c.branch_id, branches.c.street)).all()
+        member_rows = conn.execute(select(members.c.member_id, members.c.branch_id)).all()
+    street = dict(rows)["B00002"]
+    mine = sorted(b for b, s in rows if s == street)
+    others = sorted(b for b, s in rows if s != street)
+    member_of = dict(member_rows)
+    return street, mine, others, member_of
+
+
+def test_branches_and_members_of_its_street_only(service, layout):
+    c, h = service.client, service.h("street")
+    street, mine, others, member_of = layout
+    assert len(mine) == 2
+    for b in mine:
+        assert c.get(f"/v1/branches/{b}/diagnosis?period=2025-12", headers=h).status_code == 200
+    for b in [*others, "B99999"]:
+        assert c.get(f"/v1/branches/{b}/diagnosis?period=2025-12", headers=h).status_code == 403
+    own = next(m for m, b in member_of.items() if b in mine)
+    other = next(m for m, b in member_of.items() if b not in mine)
+    assert c.get(f"/v1/members/{own}/report?period=2025-12", headers=h).status_code == 200
+    assert c.get(f"/v1/members/{other}/report?period=2025-12", headers=h).status_code == 403
+    assert c.get("/v1/members/M999999/report?period=2025-12", headers=h).status_code == 403
+
+
+def test_rankings_and_lamps_are_its_streets(service, layout):
+    c, h = service.client, service.h("street")
+    street, mine, others, member_of = layout
+    ranking = c.get("/v1/rankings?period=2025-12&limit=10000", headers=h).get_json()
+    assert ranking["scope"]["street"] == street and {r["branch_id"] for r in ranking["ranking"]} == set(mine)
+    assert ranking["ranking"][0]["rank"] == 1
+    branch_rank = c.get("/v1/rankings?period=2025-12&subject=branch", headers=h).get_json()
+    assert [r["branch_id"] for r in branch_rank["ranking"]] and {r["branch_id"] for r in branch_rank["ranking"]} \
+        == set(mine)
+    assert c.get("/v1/rankings?period=2025-12&street=江厦街道", headers=h).status_code == 403
+    assert c.get(f"/v1/rankings?period=2025-12&branch_id={others[0]}", headers=h).status_code == 403
+    lamps = c.get("/v1/lamps?period=2025-12&limit=10000", headers=h).get_json()["lamps"]
+    assert lamps and {x["branch_id"] for x in lamps} == set(mine)
+    changes = c.get("/v1/lamps/changes?period=2025-12", headers=h).get_json()["changes"]
+    assert {x["branch_id"] for x in changes} <= set(mine)
+    admin = c.get(f"/v1/lamps?period=2025-12&limit=10000&street={street}", headers=service.h("admin")).get_json()
+    assert admin["total"] == len(lamps)
+
+
+def test_it_changes_nothing(service, layout):
+    c, h = service.client, service.h("street")
+    _, mine, _, _ = layout
+    for method, path, body in (
+            ("post", "/v1/diagnoses", {"period": "2025-12"}),
+            ("put", "/v1/periods/2025-12/metrics", {"branches": []}),
+            ("post", "/v1/events", {"subject": "branch", "id": mine[0], "period": "2025-12", "values": {}}),
+            ("post", "/v1/prescriptions", {"branch_id": mine[0], "period": "2025-12"}),
+            ("post", "/v1/prescriptions/1/feedback", {"status": "adopted"}),
+            ("put", "/v1/rules", {"files": {"x.yaml": "rules: []"}, "comment": "x"}),
+            ("post", "/v1/login-tickets", {"branch_id": mine[0], "user": "x"})):
+        assert getattr(c, method)(path, json=body, headers=h).status_code == 403, path
+
+
+def test_the_pages_of_its_street(service, layout):
+    _, mine, others, _ = layout
+    browser = service.app.test_client()
+    assert login(browser, service.tokens["street"], f"/branches/{mine[1]}/report?period=2025-12").status_code == 303
+    page = browser.get(f"/branches/{mine[1]}/report?period=2025-12")
+    assert page.status_code == 200 and 'class="feedback"' not in page.get_data(as_text=True)
+    other = browser.get(f"/branches/{others[0]}/report?period=2025-12")
+    assert other.status_code == 403 and "无权查看" in other.get_data(as_text=True)
+
+
+def test_a_street_token_names_a_street_that_exists(runner, tmp_path, small_district):
+    from diagnosis_service.cli import main
+
+    env = {"DIAGNOSIS_VAR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}"}
+    assert runner.invoke(main, ["db", "upgrade"], env=env).exit_code == 0
+    assert runner.invoke(main, ["import", str(small_district)], env=env).exit_code == 0
+    ok = runner.invoke(main, ["tokens", "create", "--role", "street", "--street", "古林镇", "--name", "gl"], env=env)
+    assert ok.exit_code == 0 and ok.stdout.startswith("ds_") and "(street of 古林镇)" in ok.stderr
+    none = runner.invoke(main, ["tokens", "create", "--role", "street", "--name", "s1"], env=env)
+    assert none.exit_code == 2 and "--street: a street role's token needs a street" in none.stderr
+    wrong = runner.invoke(main, ["tokens", "create", "--role", "street", "--street", "古林", "--name", "s2"], env=env)
+    assert wrong.exit_code == 2 and "no branch is in street '古林'" in wrong.stderr and "古林镇" in wrong.stderr
+    mixed = runner.invoke(main, ["tokens", "create", "--role", "secretary", "--branch", "B00002", "--street", "古林镇",
+                                 "--name", "s3"], env=env)
+    assert mixed.exit_code == 2 and "only a street role's token is tied to a street" in mixed.stderr
+    listing = runner.invoke(main, ["tokens", "list"], env=env).stdout
+    assert "gl" in listing and "street" in listing and "古林镇" in listing
