@@ -21,6 +21,6 @@ def main() -> None:
     """
 
 
-from . import catalog, diagnose, model, rules, simulate, store  # noqa: E402 -- they register on ``main``
+from . import catalog, diagnose, model, overview, rules, simulate, store  # noqa: E402 -- they register on ``main``
 
-__all__ = ["catalog", "diagnose", "main", "model", "rules", "simulate", "store"]
+__all__ = ["catalog", "diagnose", "main", "model", "overview", "rules", "simulate", "store"]

@@ -19,11 +19,21 @@ def umask_mode(mode: int = 0o666) -> int:
 
 def write_atomic(target: Path, chunks: Iterable[str]) -> Path:
     """Write the text ``chunks`` to ``target`` (UTF-8, newlines as given), whole or not at all."""
+    return _write(target, chunks, "w")
+
+
+def write_bytes_atomic(target: Path, data: bytes) -> Path:
+    """Write ``data`` to ``target``, whole or not at all."""
+    return _write(target, (data,), "wb")
+
+
+def _write(target: Path, chunks: Iterable, mode: str) -> Path:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+        text = {"encoding": "utf-8", "newline": "\n"} if mode == "w" else {}
+        with os.fdopen(fd, mode, **text) as fh:
             for chunk in chunks:
                 fh.write(chunk)
         os.chmod(tmp, umask_mode())
@@ -34,4 +44,4 @@ def write_atomic(target: Path, chunks: Iterable[str]) -> Path:
     return target
 
 
-__all__ = ["umask_mode", "write_atomic"]
+__all__ = ["umask_mode", "write_atomic", "write_bytes_atomic"]

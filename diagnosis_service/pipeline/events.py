@@ -19,9 +19,11 @@ from ..engine.references import PeriodReferences, period_references
 from ..errors import Conflict, InputError, NotFound, Problem
 from ..periods import HINT, is_period, months_before
 from ..store import metrics as metrics_store
+from ..store import overview as overview_store
 from ..store import results as results_store
 from .common import in_transaction
 from .month import diagnose_month
+from .overview import branch_month_row
 from .snapshot import Snapshot
 from .store_io import StoreSource, result_row
 
@@ -72,6 +74,7 @@ def apply_event(snapshot: Snapshot, engine: Engine, body: object, actor: str, re
         out = dict(first)
         if subject == "member" and first["changed"]:
             out["branch"] = _reevaluate(snapshot, conn, "branch", first["branch_id"], period, refs, run["id"])
+        _keep_branch_month(conn, period, first["branch_id"])
         return out
 
     return in_transaction(engine, step)
@@ -88,6 +91,14 @@ def references(snapshot: Snapshot, engine: Engine, run: Mapping, period: str) ->
         cached = period_references(month.evaluator, period)
         snapshot.references[key] = cached
     return cached
+
+
+def _keep_branch_month(conn: Connection, period: str, branch_id: str | None) -> None:
+    """The overview's row of the branch, from its stored results as they now are."""
+    branch = results_store.result(conn, period, "branch", branch_id) if branch_id else None
+    if branch is not None:
+        overview_store.replace_row(conn, period, branch_month_row(branch, results_store.branch_members(
+            conn, period, branch_id)))
 
 
 def _reevaluate(snapshot: Snapshot, conn: Connection, subject: str, sid: str, period: str, refs: PeriodReferences,

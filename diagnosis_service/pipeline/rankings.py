@@ -36,7 +36,10 @@ class Scope:
         return {"street": self.street, "branch_type": self.branch_type, "branch_id": self.branch_id}
 
 
-def member_ranking(conn: Connection, period: str, by: str = "ytd", scope: Scope = Scope(), limit: int = 100,
+DISTRICT = Scope()  # the whole district: the default scope
+
+
+def member_ranking(conn: Connection, period: str, by: str = "ytd", scope: Scope = DISTRICT, limit: int = 100,
                    offset: int = 0) -> dict:
     check_period(period, "query", "period")
     total, rows = rankings_store.member_ranking(conn, period, by, limit=limit, offset=offset, **scope.store_args())
@@ -75,7 +78,7 @@ def ranked_branches(rows: list[dict], by: str = "ytd") -> list[dict]:
     return out
 
 
-def branch_ranking(conn: Connection, period: str, by: str = "ytd", scope: Scope = Scope(), limit: int = 100,
+def branch_ranking(conn: Connection, period: str, by: str = "ytd", scope: Scope = DISTRICT, limit: int = 100,
                    offset: int = 0) -> dict:
     check_period(period, "query", "period")
     ranked = ranked_branches(rankings_store.branch_points(conn, period, **scope.store_args()), by)
@@ -90,4 +93,4 @@ def member_rank(conn: Connection, period: str, branch_id: str | None, points_ytd
     return {"by": "ytd", "district": district, "district_of": district_of, "branch": branch, "branch_of": branch_of}
 
 
-__all__ = ["BRANCH_BY", "MEMBER_BY", "Scope", "branch_ranking", "member_rank", "member_ranking", "ranked_branches"]
+__all__ = ["BRANCH_BY", "DISTRICT", "MEMBER_BY", "Scope", "branch_ranking", "member_rank", "member_ranking", "ranked_branches"]

@@ -12,9 +12,11 @@ from ..engine.findings import SubjectResult, clean_number
 from ..periods import months_before, parse_period
 from ..rules.model import Registry
 from ..store import metrics as metrics_store
+from ..store import overview as overview_store
 from ..store import results as results_store
 from .common import in_transaction
 from .month import Month, summary_json
+from .overview import branch_month_rows
 from .snapshot import Snapshot
 
 
@@ -67,7 +69,8 @@ def result_row(result: SubjectResult) -> dict:
 
 
 class StoreSink:
-    """Keeps a month as the period's stored run: every result, and the summary later steps need."""
+    """Keeps a month as the period's stored run: every result, the summary later steps need and the
+    per-branch rows of the overviews, in one transaction."""
 
     def __init__(self, engine: Engine, snapshot: Snapshot, actor: str):
         self.engine = engine
@@ -77,9 +80,15 @@ class StoreSink:
     def keep(self, month: Month) -> int:
         rows = [result_row(r) for r in month.branches] + [result_row(r) for r in month.members]
         summary = summary_json(month.summary())
-        return in_transaction(self.engine, lambda conn: results_store.save_run(
-            conn, month.period, rows, version=self.snapshot.version or 0, digest=self.snapshot.digest,
-            summary=summary, actor=self.actor))
+        aggregates = branch_month_rows(month.branches, month.members)
+
+        def step(conn: Connection) -> int:
+            run_id = results_store.save_run(conn, month.period, rows, version=self.snapshot.version or 0,
+                                            digest=self.snapshot.digest, summary=summary, actor=self.actor)
+            overview_store.save_period(conn, month.period, aggregates)
+            return run_id
+
+        return in_transaction(self.engine, step)
 
 
 __all__ = ["StoreSink", "StoreSource", "dataset_from_rows", "result_row"]

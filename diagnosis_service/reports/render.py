@@ -147,6 +147,11 @@ def render_html(doc: Document, controls: Controls | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
+def html_block(block: tuple) -> list[str]:
+    """One block of a document as HTML (for pages that lay out documents of their own)."""
+    return _html_block(block, Controls(), html.escape)
+
+
 def _html_block(block: tuple, c: Controls, e) -> list[str]:
     def item(text: str, subs: list[str], extra: str = "", attrs: str = "") -> str:
         notes = "".join(f'<br><span class="note">{e(s)}</span>' for s in subs)
@@ -184,4 +189,4 @@ def _numeric(text: str) -> bool:
     return text.replace(".", "", 1).replace("-", "", 1).replace("—", "0").isdigit()
 
 
-__all__ = ["FORMATS", "Controls", "render", "render_html", "render_markdown", "render_text"]
+__all__ = ["FORMATS", "Controls", "html_block", "render", "render_html", "render_markdown", "render_text"]

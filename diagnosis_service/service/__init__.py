@@ -58,15 +58,17 @@ def create_app(test_config: dict | None = None) -> Flask:
         api_data,
         api_diagnoses,
         api_logins,
+        api_overview,
         api_prescriptions,
         api_reference,
         api_rules,
         health,
         openapi,
+        page_overview,  # noqa: F401 -- its views register on pages.bp
         pages,
     )
 
-    for module in (health, api_reference, api_data, api_diagnoses, api_prescriptions, api_rules, api_logins, openapi,
-                   pages):
+    for module in (health, api_reference, api_data, api_diagnoses, api_prescriptions, api_rules, api_logins, api_overview,
+                   openapi, pages):
         app.register_blueprint(module.bp)
     return app

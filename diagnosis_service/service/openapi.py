@@ -139,6 +139,21 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
                     STREET_Q, type_q, q("branch_id", ID_TEXT),
                     q("limit", {"type": "integer", "minimum": 1, "maximum": 10000}),
                     q("offset", {"type": "integer", "minimum": 0, "maximum": 10_000_000})])},
+        "/v1/overview": {"get": _op(
+            "The overview of a range of months: branches and members by lamp, lamp rates and their change (against "
+            "the first month and the same month a year before), top weaknesses and findings, streets side by side, "
+            "branches red 2+ months in a row", ("platform", "admin", "street (its street)"), "200", ref("Overview"),
+            codes=("422",), params=[q("from", PERIOD, True, "first month, YYYY-MM"),
+                                    q("to", PERIOD, True, "last month, YYYY-MM (at most 60 months in all)"),
+                                    STREET_Q, type_q, q("top", {"type": "integer", "minimum": 1, "maximum": 100},
+                                                        description="weaknesses and findings listed (10)")])},
+        "/v1/exports/{kind}.xlsx": {"get": _op(
+            "A workbook of the monthly circular (通报): circular (every sheet), branch-lamps, member-lamps, "
+            "rankings, weaknesses (by street) or dues (reminders); Chinese sheets, or lang=en",
+            ("platform", "admin", "street (its street)"), "200", {"type": "string", "format": "binary"},
+            media="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", codes=("404", "422"),
+            params=[p("kind", {"enum": ["circular", "branch-lamps", "member-lamps", "rankings", "weaknesses",
+                                        "dues"]}), PERIOD_Q, STREET_Q, type_q, q("lang", {"enum": ["zh", "en"]})])},
         "/v1/login-tickets": {"post": _op(
             "A one-time login ticket for a branch's secretary: open `url` within five minutes, once, to arrive "
             "signed in on the branch's page", ("platform",), "201", ref("LoginTicket"), body=ref("LoginTicketRequest"),

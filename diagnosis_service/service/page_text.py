@@ -36,6 +36,14 @@ PAGE_TEXT = {
         "months_available": "有诊断结果的月份：", "bad_period": "月份“{value}”的格式不对，应为“年-月”，例如 2025-12。",
         "own_report": "打开本支部的报告", "to_login": "重新登录", "to_home": "返回首页",
         "not_in_list": "这项资源不在本月的药方中，请刷新页面后再试。",
+        "overview": "概览", "open_overview": "查看全区概览（红黄灯走势、各街道对比、月度通报下载）",
+        "from": "起", "to": "止", "street": "街道（镇）", "all_streets": "全区", "branch_type": "类型",
+        "all_types": "全部类型", "download": "下载 {period} 月度通报（Excel）",
+        "bad_type": "没有“{value}”这种支部类型，请从列表中选择。",
+        "bad_range": "起始月份 {start} 晚于结束月份 {end}，请重新选择。", "long_range": "一次最多查看 {n} 个月。",
+        "branches_of": "{period} 支部一览（共 {n} 个，红灯在前）", "branch_name": "支部名称", "lamp": "亮灯",
+        "members": "党员数", "mean_ytd": "年度锋领指数（人均）", "lamp_red": "红灯", "lamp_yellow": "黄灯",
+        "lamp_green": "绿灯", "prev_page": "上一页", "next_page": "下一页", "page_of": "第 {k} 页，共 {n} 页",
     },
     "en": {
         "site": "Smart Party building · branch diagnosis",
@@ -77,6 +85,16 @@ PAGE_TEXT = {
         "bad_period": "The month “{value}” is not written right: write it year-month, e.g. 2025-12.",
         "own_report": "Open your branch's report", "to_login": "Sign in again", "to_home": "Go to the home page",
         "not_in_list": "This resource is not among this month's prescriptions: reload the page and try again.",
+        "overview": "Overview", "open_overview": "Open the district's overview (lamp trends, streets side by side, the "
+                                                  "monthly circular)",
+        "from": "From", "to": "To", "street": "Street", "all_streets": "the whole district", "branch_type": "Type",
+        "all_types": "all types", "download": "Download the circular of {period} (Excel)",
+        "bad_type": "There is no branch type “{value}”: choose one from the list.",
+        "bad_range": "The first month {start} is after the last month {end}: choose again.",
+        "long_range": "At most {n} months at a time.",
+        "branches_of": "Branches in {period} ({n}, red first)", "branch_name": "Branch", "lamp": "Lamp",
+        "members": "Members", "mean_ytd": "Mean points, year to date", "lamp_red": "red", "lamp_yellow": "yellow",
+        "lamp_green": "green", "prev_page": "Previous page", "next_page": "Next page", "page_of": "Page {k} of {n}",
     },
 }
 

@@ -60,7 +60,7 @@ def _safe_next(url: object) -> str:
     return url if isinstance(url, str) and len(url) <= 2000 and SAFE_NEXT.fullmatch(url) else url_for("pages.index")
 
 
-def _login_redirect(next_url: str | None = None) -> Response:
+def login_redirect(next_url: str | None = None) -> Response:
     """To the login form, then back here (the address rebuilt percent-encoded, as the form accepts it)."""
     ended = "expired" if g.get("session_expired") else None
     here = url_for(request.endpoint, **(request.view_args or {}), **request.args.to_dict())
@@ -133,12 +133,15 @@ def logout():
 
 @bp.get("/")
 def index():
-    """Home: a secretary goes straight to their branch's latest month; others choose a branch."""
+    """Home: a secretary goes straight to their branch's latest month, a street role to its street's
+    overview; administrators choose a branch or open the overview."""
     identity = g.get("identity")
     if identity is None:
-        return _login_redirect()
+        return login_redirect()
     if identity.role == "secretary":
         return redirect(url_for("pages.branch_page", branch_id=identity.branch_id, lang=page_lang()), code=303)
+    if identity.role == "street":
+        return redirect(url_for("pages.overview_page", lang=page_lang()), code=303)
     lang = page_lang()
     periods = results_store.diagnosed_periods(get_db())
     return render_template("index.html", t=PAGE_TEXT[lang], lang=lang, periods=periods, csrf=csrf_token(),
@@ -149,7 +152,7 @@ def index():
 def open_branch():
     """The home page's form: to the branch's report (its id checked like any other)."""
     if g.get("identity") is None:
-        return _login_redirect()
+        return login_redirect()
     branch_id = request.args.get("branch_id", "").strip()
     period = request.args.get("period")
     return redirect(url_for("pages.branch_page", branch_id=branch_id or "-", lang=page_lang(),
@@ -182,7 +185,7 @@ def branch_page(branch_id: str):
     with its feedback buttons, six months, the members' points."""
     identity = g.get("identity")
     if identity is None:
-        return _login_redirect()
+        return login_redirect()
     require_branch(branch_id)
     periods = results_store.subject_periods(get_db(), "branch", branch_id)
     period = _period_for(branch_id, periods)
@@ -233,7 +236,7 @@ def feedback_post(branch_id: str):
     identity = g.get("identity")
     if identity is None:  # the session ended while the page was open: sign in, then back to the month
         period = request.form.get("period")
-        return _login_redirect(url_for("pages.branch_page", branch_id=branch_id,
+        return login_redirect(url_for("pages.branch_page", branch_id=branch_id,
                                        period=period if is_period(period) else None, lang=page_lang()))
     check_csrf()
     if identity.role not in FEEDBACK_ROLES:

@@ -107,9 +107,20 @@ def red_member_share(conn: Connection, period: str, branch_id: str) -> float | N
     return float(red or 0) * 100.0 / float(total)
 
 
-def _in_street(street: str | None) -> list:
-    return [] if street is None else [results.c.branch_id.in_(select(branches.c.branch_id)
-                                                              .where(branches.c.street == street))]
+def _in_street(street: str | None, branch_type: str | None = None) -> list:
+    cond = ([] if street is None else [branches.c.street == street]) + (
+        [] if branch_type is None else [branches.c.type == branch_type])
+    return [results.c.branch_id.in_(select(branches.c.branch_id).where(*cond))] if cond else []
+
+
+def period_rows(conn: Connection, period: str, subject: str, *, street: str | None = None,
+                branch_type: str | None = None) -> list[tuple]:
+    """(subject_id, branch_id, lamp, vanguard_points, vanguard_points_ytd, body) of every stored result
+    of one kind in a period (of one street or branch type, when given), in no particular order."""
+    return [tuple(r) for r in conn.execute(
+        select(results.c.subject_id, results.c.branch_id, results.c.lamp, results.c.vanguard_points,
+               results.c.vanguard_points_ytd, results.c.body)
+        .where(results.c.period == period, results.c.subject == subject, *_in_street(street, branch_type)))]
 
 
 def lamps(conn: Connection, period: str, color: str | None = None, subject: str | None = None,
@@ -137,5 +148,5 @@ def lamps_of(conn: Connection, period: str, subject: str | None = None,
     return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
 
-__all__ = ["branch_members", "diagnosed_periods", "lamps", "lamps_of", "latest_run", "red_member_share",
+__all__ = ["branch_members", "diagnosed_periods", "lamps", "lamps_of", "latest_run", "period_rows", "red_member_share",
            "replace_result", "result", "result_text", "save_run", "subject_periods", "subject_results"]

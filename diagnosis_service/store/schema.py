@@ -120,6 +120,25 @@ results = Table(
     Index("ix_results_branch", "period", "branch_id"),
 )
 
+branch_months = Table(
+    # One row per diagnosed branch and period, kept with the results (and by events): what the district
+    # and street overviews count, so twelve months of a district read 32,000 small rows, not 570,000 JSON.
+    "branch_months", metadata,
+    Column("period", PERIOD, primary_key=True),
+    Column("branch_id", ID, ForeignKey("branches.branch_id"), primary_key=True),
+    Column("lamp", String(8), nullable=False),
+    Column("members", Integer, nullable=False),  # members with a result this period
+    Column("members_red", Integer, nullable=False),
+    Column("members_yellow", Integer, nullable=False),
+    Column("points_sum", Float, nullable=False),  # the month's vanguard points of the members that have some
+    Column("points_n", Integer, nullable=False),
+    Column("ytd_sum", Float, nullable=False),
+    Column("ytd_n", Integer, nullable=False),
+    Column("weaknesses", Text, nullable=False),  # JSON list of the branch's weakness topics
+    Column("findings", Text, nullable=False),  # JSON list of the branch's fired rule ids
+    Column("member_findings", Text, nullable=False),  # JSON object: rule id -> members it fired for
+)
+
 served_lists = Table(
     "served_lists", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),

@@ -15,8 +15,9 @@ ADMIN_PATHS = ("/v1/rules",)
 # Bodies the JSON schema cannot fully describe: whether a rule file parses and passes its tests, and
 # whether an indicator belongs to the subject, whether a row names a known organisation or registers a
 # new one; which `by` goes with which `subject` of a ranking (a constraint across parameters). A
-# schema-valid request there may still get a 422.
-CONTENT_CHECKED = ("/v1/rules", "/v1/events", "/v1/periods", "/v1/rankings")
+# schema-valid request there may still get a 422; and whether a period was diagnosed, or a range's
+# 'from' comes before its 'to' (the overview, the circular's workbooks).
+CONTENT_CHECKED = ("/v1/rules", "/v1/events", "/v1/periods", "/v1/rankings", "/v1/overview", "/v1/exports")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,96 @@
+"""`overview`: the district's (a street's, a branch type's) months side by side, and the circular's `export`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import main
+from .common import handle_errors, lang_option, resolve_rules, rules_option, settings
+
+
+def _check_scope(street: str | None, branch_type: str | None, streets: set[str], registry) -> None:
+    if branch_type is not None and branch_type not in registry.branch_types:
+        raise click.BadParameter(f"unknown branch type '{branch_type}' (types: {', '.join(registry.branch_types)})",
+                                 param_hint="--type")
+    if street is not None and street not in streets:
+        raise click.BadParameter(f"no branch in street '{street}' (streets: {'、'.join(sorted(streets))})",
+                                 param_hint="--street")
+
+
+def _type_name(registry, lang: str):
+    def name(t: str) -> str:
+        named = registry.branch_types.get(t)
+        return (named.name_zh if lang == "zh" else named.name_en) if named else t
+
+    return name
+
+
+def _write(out_file: Path | None, text: str | None = None, data: bytes | None = None) -> None:
+    from ..data.files import write_atomic, write_bytes_atomic
+
+    if out_file is None:
+        click.echo(text, nl=False)
+    elif data is not None:
+        write_bytes_atomic(out_file, data)
+        click.echo(f"wrote {out_file}", err=True)
+    else:
+        write_atomic(out_file, [text or ""])
+        click.echo(f"wrote {out_file}", err=True)
+
+
+@main.command()
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="Data directory: diagnose its months here. Without it: the months stored by the service "
+                   "(DATABASE_URL), as GET /v1/overview gives them.")
+@click.option("--from", "period_from", required=True, help="First month, YYYY-MM.")
+@click.option("--to", "period_to", required=True, help="Last month, YYYY-MM (at most 60 months in all).")
+@click.option("--street", default=None, help="Only this street (街道/镇), as in branches.csv.")
+@click.option("--type", "branch_type", default=None, help="Only this branch type (e.g. village, community).")
+@rules_option
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "html", "xlsx", "json"]), default="text",
+              show_default=True, help="Output format (html: a page with the trend chart and the heat map; xlsx "
+                                      "needs --out).")
+@click.option("--out", "out_file", type=click.Path(path_type=Path), default=None,
+              help="Write the output to this file (whole or not at all) instead of standard output.")
+@lang_option
+@handle_errors
+def overview(data_dir: Path | None, period_from: str, period_to: str, street: str | None, branch_type: str | None,
+             rules_dir: Path | None, fmt: str, out_file: Path | None, lang: str) -> None:
+    """Lamps and lamp rates month by month and their change, the top weaknesses and findings, streets side
+    by side, and the branches red two months or more in a row."""
+    import json
+
+    from ..pipeline import overview as overview_
+    from ..pipeline.rankings import Scope
+    from ..reports import overview as report
+    from ..rules import load_ruleset
+
+    if fmt == "xlsx" and out_file is None:
+        raise click.BadParameter("an xlsx workbook is written to a file: give --out FILE.xlsx", param_hint="--out")
+    ruleset = load_ruleset(resolve_rules(rules_dir))
+    overview_.check_range(period_from, period_to)
+    scope = Scope(street, branch_type)
+    if data_dir is not None:
+        from ..data.sources import CsvDir
+
+        dataset = CsvDir(data_dir).load(ruleset.registry)
+        _check_scope(street, branch_type, set(dataset.branches["street"]), ruleset.registry)
+        data = overview_.from_dataset(dataset, ruleset, period_from, period_to, scope, progress=lambda p, k, n: click.echo(
+            f"diagnosed {p} ({k}/{n})", err=True))
+    else:
+        from ..store import make_engine
+        from ..store import metrics as metrics_store
+
+        engine = make_engine(settings().db_url())
+        with engine.connect() as conn:
+            _check_scope(street, branch_type, {b[3] for b in metrics_store.profiles(conn)[0]}, ruleset.registry)
+            data = overview_.from_store(conn, ruleset, period_from, period_to, scope)
+    type_name = _type_name(ruleset.registry, lang)
+    if fmt == "xlsx":
+        _write(out_file, data=report.workbook(data, lang, type_name))
+    elif fmt == "json":
+        _write(out_file, json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+    else:
+        _write(out_file, report.render(data, fmt, lang, type_name))

@@ -1,0 +1,299 @@
+"""The district's (or a street's, or a branch type's) months side by side: lamps and lamp rates, their
+change, the most frequent weaknesses and findings, streets compared, branches red month after month.
+
+Computed from per-branch rows (``store.overview``: kept when a month is diagnosed and when an event
+re-evaluates a branch), so twelve months of the district cost one query of ~32,000 small rows; the
+command line builds the same rows from months it diagnoses itself (``rows_from_month``).
+
+A lamp rate is the share of subjects with a red or yellow lamp (红黄灯率, as the seed reports it); the
+red rate counts red lamps only. A change is given in percentage points and relative to the earlier
+rate (the seed's "fell by 17%" is relative).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from sqlalchemy.engine import Connection
+
+from ..data.model import Dataset
+from ..engine import make_evaluator
+from ..engine.findings import SubjectResult, clean_number
+from ..errors import InputError, Problem
+from ..periods import check_period, parse_period, period_str
+from ..rules.model import RuleSet
+from ..store import overview as overview_store
+from .rankings import DISTRICT, Scope
+
+MAX_MONTHS = 60
+TOP = 10  # weaknesses and findings listed, unless asked otherwise
+LAMPS = ("red", "yellow", "green")
+
+
+# -- rows: what is kept per branch and period ------------------------------------------------------
+
+def _fields(result: SubjectResult | Mapping) -> tuple:
+    """(lamp, branch id, month's points, year's points, weakness topics, fired rule ids) of a result
+    object or of its JSON (as stored)."""
+    if isinstance(result, SubjectResult):
+        rules = sorted({f.rule for f in result.findings})
+        return (result.lamp, result.branch_id, clean_number(result.vanguard_points),
+                clean_number(result.vanguard_points_ytd), list(result.weaknesses), rules)
+    rules = sorted({f["rule"] for f in result.get("findings", [])})
+    return (result["lamp"], result.get("branch_id"), result.get("vanguard_points"),
+            result.get("vanguard_points_ytd"), list(result.get("weaknesses", [])), rules)
+
+
+def branch_month_row(branch: SubjectResult | Mapping, members: Iterable[SubjectResult | Mapping]) -> dict:
+    """The ``branch_months`` row of one branch's result and its members' results."""
+    lamp, _, _, _, weaknesses, rules = _fields(branch)
+    row = {"branch_id": branch.id if isinstance(branch, SubjectResult) else branch["id"], "lamp": lamp,
+           "members": 0, "members_red": 0, "members_yellow": 0, "points_sum": 0.0, "points_n": 0,
+           "ytd_sum": 0.0, "ytd_n": 0}
+    member_rules: Counter = Counter()
+    for m in members:
+        m_lamp, _, points, ytd, _, m_rules = _fields(m)
+        row["members"] += 1
+        row["members_red"] += m_lamp == "red"
+        row["members_yellow"] += m_lamp == "yellow"
+        if points is not None:
+            row["points_sum"] += points
+            row["points_n"] += 1
+        if ytd is not None:
+            row["ytd_sum"] += ytd
+            row["ytd_n"] += 1
+        member_rules.update(m_rules)
+    row["weaknesses"] = json.dumps(weaknesses)
+    row["findings"] = json.dumps(rules)
+    row["member_findings"] = json.dumps(dict(sorted(member_rules.items())))
+    return row
+
+
+def branch_month_rows(branches: Sequence[SubjectResult], members: Sequence[SubjectResult]) -> list[dict]:
+    """The rows of a diagnosed month, one per branch, by branch id."""
+    by_branch: dict[str, list[SubjectResult]] = defaultdict(list)
+    for m in members:
+        by_branch[m.branch_id or ""].append(m)
+    return [branch_month_row(b, by_branch.get(b.id, ())) for b in sorted(branches, key=lambda b: b.id)]
+
+
+def rows_from_month(period: str, branches: Sequence[SubjectResult], members: Sequence[SubjectResult],
+                    profiles: Mapping[str, Mapping]) -> list[dict]:
+    """Rows as ``store.overview.rows`` gives them, of a month diagnosed here (the command line):
+    ``profiles`` is branch id -> name, street, type."""
+    out = []
+    for row in branch_month_rows(branches, members):
+        info = profiles.get(row["branch_id"], {})
+        out.append({**row, "period": period, "name": info.get("name", ""), "street": info.get("street", ""),
+                    "type": info.get("type", "")})
+    return out
+
+
+# -- the overview ------------------------------------------------------------------------------------
+
+def check_range(period_from: object, period_to: object) -> list[str]:
+    """The months from ``period_from`` to ``period_to``, both included, or InputError."""
+    check_period(period_from, "query", "from")
+    check_period(period_to, "query", "to")
+    first, last = parse_period(str(period_from)), parse_period(str(period_to))
+    if last < first:
+        raise InputError(Problem(f"'from' ({period_from}) is after 'to' ({period_to})", field=("query", "from"),
+                                 suggestion="give the earlier month as from, the later as to"))
+    if last - first + 1 > MAX_MONTHS:
+        raise InputError(Problem(f"{last - first + 1} months asked: at most {MAX_MONTHS}", field=("query", "from"),
+                                 suggestion=f"ask for a range of up to {MAX_MONTHS} months"))
+    return [period_str(i) for i in range(first, last + 1)]
+
+
+def year_before(period: str) -> str:
+    return period_str(parse_period(period) - 12)
+
+
+def from_store(conn: Connection, ruleset: RuleSet, period_from: str, period_to: str,
+               scope: Scope = DISTRICT, top: int = TOP) -> dict:
+    """The overview of stored months (``GET /v1/overview``, the page, ``overview --db``)."""
+    months = check_range(period_from, period_to)
+    wanted = sorted(set(months) | {year_before(p) for p in months})
+    rows = overview_store.rows(conn, wanted, street=scope.street, branch_type=scope.branch_type)
+    return build(rows, months, ruleset, scope, top)
+
+
+def from_dataset(dataset: Dataset, ruleset: RuleSet, period_from: str, period_to: str, scope: Scope = DISTRICT,
+                 top: int = TOP, progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """The overview of months diagnosed here, from a dataset (``overview --data``): every month of the
+    range with data, and the months a year before them that have data too. ``progress(period, k, n)``
+    is called after each month."""
+    months = check_range(period_from, period_to)
+    have = set(dataset.periods())
+    wanted = sorted(have & (set(months) | {year_before(p) for p in months}))
+    if not have & set(months):
+        span = f"{min(have)} to {max(have)}" if have else "none"
+        raise InputError(Problem(f"no data from {months[0]} to {months[-1]}", field=("from",),
+                                 suggestion=f"periods in the data: {span}"))
+    evaluator = make_evaluator(dataset, ruleset, "vectorized")
+    profiles = dataset.branches[["name", "street", "type"]].to_dict("index")
+    rows = []
+    for k, period in enumerate(wanted, start=1):
+        branches, members = evaluator.run(period)
+        rows += [r for r in rows_from_month(period, branches, members, profiles)
+                 if (scope.street is None or r["street"] == scope.street)
+                 and (scope.branch_type is None or r["type"] == scope.branch_type)]
+        if progress:
+            progress(period, k, len(wanted))
+    return build(rows, months, ruleset, scope, top)
+
+
+def _parse(row: Mapping) -> dict:
+    out = dict(row)
+    for key in ("weaknesses", "findings", "member_findings"):
+        if isinstance(out[key], str):
+            out[key] = json.loads(out[key])
+    return out
+
+
+def _rate(part: int, total: int) -> float | None:
+    return round(part * 100.0 / total, 2) if total else None
+
+
+def _counts(rows: Sequence[dict]) -> dict:
+    """Branches and members by lamp, and their rates, of one month's rows."""
+    lamps = Counter(r["lamp"] for r in rows)
+    n = len(rows)
+    members = sum(r["members"] for r in rows)
+    m_red = sum(r["members_red"] for r in rows)
+    m_yellow = sum(r["members_yellow"] for r in rows)
+    return {
+        "branches": {"total": n, "red": lamps["red"], "yellow": lamps["yellow"], "green": lamps["green"],
+                     "red_rate": _rate(lamps["red"], n), "lamp_rate": _rate(lamps["red"] + lamps["yellow"], n)},
+        "members": {"total": members, "red": m_red, "yellow": m_yellow, "green": members - m_red - m_yellow,
+                    "red_rate": _rate(m_red, members), "lamp_rate": _rate(m_red + m_yellow, members)},
+    }
+
+
+def _change(now: dict | None, before: dict | None) -> dict | None:
+    """Per subject and rate: the change in percentage points and relative to ``before`` (percent)."""
+    if not now or not before or not now["branches"]["total"] or not before["branches"]["total"]:
+        return None
+    out = {}
+    for subject in ("branches", "members"):
+        out[subject] = {}
+        for rate in ("red_rate", "lamp_rate"):
+            a, b = now[subject][rate], before[subject][rate]
+            if a is None or b is None:
+                out[subject][rate] = None
+                continue
+            out[subject][rate] = {"points": round(a - b, 2), "relative": round((a - b) * 100.0 / b, 1) if b else None}
+    return out
+
+
+def _red_streaks(months: Sequence[str], lamps: Mapping[str, str]) -> tuple[int, str | None, str | None, int]:
+    """(longest run of red months, its first and last month, the run ending with the last month)."""
+    best, best_end, run = 0, None, 0
+    for p in months:
+        run = run + 1 if lamps.get(p) == "red" else 0
+        if run > best:
+            best, best_end = run, p
+    start = period_str(parse_period(best_end) - best + 1) if best_end else None
+    return best, start, best_end, run
+
+
+def build(rows: Iterable[Mapping], months: Sequence[str], ruleset: RuleSet, scope: Scope = DISTRICT,
+          top: int = TOP) -> dict:
+    """The overview of ``months`` from per-branch rows (those of the months a year before as well, when
+    known, for the year-on-year change). Deterministic: every list has a stable order."""
+    by_period: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_period[r["period"]].append(_parse(r))
+    for period_rows in by_period.values():
+        period_rows.sort(key=lambda r: r["branch_id"])
+    counts = {p: _counts(by_period[p]) for p in sorted(by_period)}
+    diagnosed = [p for p in months if by_period.get(p)]
+    first = diagnosed[0] if diagnosed else None
+    out_months = []
+    for p in months:
+        entry = {"period": p, "diagnosed": p in diagnosed, **(counts.get(p) or _counts([]))}
+        entry["change_vs_first"] = _change(counts.get(p), counts.get(first)) if first and p != first else None
+        entry["change_vs_year_before"] = _change(counts.get(p), counts.get(year_before(p)))
+        out_months.append(entry)
+    in_range = [r for p in diagnosed for r in by_period[p]]
+    last = diagnosed[-1] if diagnosed else None
+    return {
+        "from": months[0], "to": months[-1], "scope": scope.as_dict(), "months": out_months,
+        "diagnosed": diagnosed, "last": last,
+        "weaknesses": _top_weaknesses(in_range, last, ruleset, top),
+        "findings": _top_findings(in_range, last, ruleset, top),
+        "streets": _streets(by_period, diagnosed, first),
+        "persistent_red": _persistent_red(by_period, months),
+    }
+
+
+def _top_weaknesses(rows: Sequence[dict], last: str | None, ruleset: RuleSet, top: int) -> list[dict]:
+    total = Counter(t for r in rows for t in r["weaknesses"])
+    now = Counter(t for r in rows if r["period"] == last for t in r["weaknesses"])
+    topics = ruleset.registry.topics
+    out = []
+    for topic, n in sorted(total.items(), key=lambda kv: (-now[kv[0]], -kv[1], kv[0]))[:top]:
+        info = topics.get(topic)
+        out.append({"topic": topic, "name_zh": info.name_zh if info else topic,
+                    "name_en": info.name_en if info else topic, "branches_last": now[topic], "branch_months": n})
+    return out
+
+
+def _top_findings(rows: Sequence[dict], last: str | None, ruleset: RuleSet, top: int) -> list[dict]:
+    total: Counter = Counter()
+    now: Counter = Counter()
+    for r in rows:
+        here = Counter(r["findings"]) + Counter(r["member_findings"])
+        total.update(here)
+        if r["period"] == last:
+            now.update(here)
+    out = []
+    for rule_id, n in sorted(total.items(), key=lambda kv: (-now[kv[0]], -kv[1], kv[0]))[:top]:
+        rule = ruleset.rule(rule_id)
+        out.append({"rule": rule_id, "subject": rule.subject if rule else None,
+                    "title_zh": rule.title("zh") if rule else rule_id, "title_en": rule.title("en") if rule else rule_id,
+                    "count_last": now[rule_id], "count": n})
+    return out
+
+
+def _streets(by_period: Mapping[str, list[dict]], diagnosed: Sequence[str], first: str | None) -> list[dict]:
+    streets = sorted({r["street"] for p in diagnosed for r in by_period[p]})
+    out = []
+    for street in streets:
+        per = {p: _counts([r for r in by_period[p] if r["street"] == street]) for p in diagnosed}
+        last = per[diagnosed[-1]]
+        months = [{"period": p, "branches": per[p]["branches"]["total"], "members": per[p]["members"]["total"],
+                   "branch_red_rate": per[p]["branches"]["red_rate"],
+                   "branch_lamp_rate": per[p]["branches"]["lamp_rate"],
+                   "member_red_rate": per[p]["members"]["red_rate"],
+                   "member_lamp_rate": per[p]["members"]["lamp_rate"]} for p in diagnosed]
+        out.append({"street": street, "branches": last["branches"]["total"], "members": last["members"]["total"],
+                    "last": last, "months": months,
+                    "change_vs_first": _change(last, per[first]) if first and len(diagnosed) > 1 else None})
+    return out
+
+
+def _persistent_red(by_period: Mapping[str, list[dict]], months: Sequence[str]) -> list[dict]:
+    lamps: dict[str, dict[str, str]] = defaultdict(dict)
+    info: dict[str, dict] = {}
+    for p in months:
+        for r in by_period.get(p, ()):
+            lamps[r["branch_id"]][p] = r["lamp"]
+            info[r["branch_id"]] = r
+    out = []
+    for branch_id in sorted(lamps):
+        longest, start, end, current = _red_streaks(months, lamps[branch_id])
+        if longest < 2:
+            continue
+        r = info[branch_id]
+        out.append({"branch_id": branch_id, "name": r["name"], "street": r["street"], "type": r["type"],
+                    "months": longest, "from": start, "to": end, "red_months_now": current,
+                    "red_months": sum(v == "red" for v in lamps[branch_id].values())})
+    out.sort(key=lambda b: (-b["red_months_now"], -b["months"], b["branch_id"]))
+    return out
+
+
+__all__ = ["MAX_MONTHS", "branch_month_row", "branch_month_rows", "build", "check_range", "from_dataset", "from_store",
+           "rows_from_month", "year_before"]

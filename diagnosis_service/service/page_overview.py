@@ -1,0 +1,127 @@
+"""The district's and a street's overview as a page (/overview): the months' lamp rates as a chart, the
+streets × months heat map, the top weaknesses and findings, and the branches of the last month with
+links to their pages; the circular's workbooks to download. For district administrators (platform,
+admin) and street roles (their street); a secretary has their branch's page instead.
+"""
+
+from __future__ import annotations
+
+from flask import Response, abort, g, render_template, request, url_for
+
+from ..periods import is_period, months_before, parse_period
+from ..pipeline import exports, overview
+from ..pipeline.rankings import LAMP_ORDER, branch_ranking
+from ..reports.overview import render_html
+from ..store import metrics as metrics_store
+from ..store import results as results_store
+from .api_overview import XLSX
+from .auth import scoped
+from .db import get_db, snapshot
+from .page_errors import PageProblem, page_lang
+from .page_text import PAGE_TEXT
+from .pages import PRINT_JS, bp, login_redirect
+from .session import csrf_token
+
+OVERVIEW_ROLES = ("platform", "admin", "street")
+PAGE_SIZE = 100  # branches listed per page
+
+
+def _identity():
+    identity = g.get("identity")
+    if identity is not None and identity.role not in OVERVIEW_ROLES:
+        abort(403, description="the overview is for district administrators and street roles")
+    return identity
+
+
+def _arg(name: str) -> str | None:
+    value = request.args.get(name, "").strip()
+    return value or None
+
+
+def _scope_args(t: dict, registry):
+    street, branch_type = _arg("street"), _arg("type")
+    if branch_type is not None and branch_type not in registry.branch_types:
+        raise PageProblem(422, t["bad_type"].format(value=branch_type[:40]))
+    return scoped(street, branch_type)
+
+
+def _type_name(registry, lang: str):
+    def name(t: str) -> str:
+        named = registry.branch_types.get(t)
+        return (named.name_zh if lang == "zh" else named.name_en) if named else t
+
+    return name
+
+
+@bp.get("/overview")
+def overview_page():
+    """Lamp rates month by month (the last twelve diagnosed, or ?from=&to=), streets side by side, the
+    top weaknesses and the last month's branches, red first."""
+    identity = _identity()
+    if identity is None:
+        return login_redirect()
+    lang = page_lang()
+    t = PAGE_TEXT[lang]
+    snap = snapshot()
+    registry = snap.ruleset.registry
+    periods = results_store.diagnosed_periods(get_db())
+    if not periods:
+        raise PageProblem(404, t["no_months"])
+    end, start = _arg("to") or periods[-1], _arg("from")
+    for value in (end, start):
+        if value is not None and not is_period(value):
+            raise PageProblem(422, t["bad_period"].format(value=value[:20]))
+    start = start or max(periods[0], months_before(end, 12)[0])
+    if start > end:
+        raise PageProblem(422, t["bad_range"].format(start=start, end=end))
+    if parse_period(end) - parse_period(start) >= overview.MAX_MONTHS:
+        raise PageProblem(422, t["long_range"].format(n=overview.MAX_MONTHS))
+    scope = _scope_args(t, registry)
+    data = overview.from_store(get_db(), snap.ruleset, start, end, scope)
+    type_name = _type_name(registry, lang)
+    streets = [] if identity.role == "street" else sorted({b[3] for b in metrics_store.profiles(get_db())[0]})
+    args = {"from": start, "to": end, "street": scope.street if identity.role != "street" else None,
+            "type": scope.branch_type}
+    nav = render_template("_overview_nav.html", t=t, lang=lang, periods=periods, start=start, end=end,
+                          street=scope.street, streets=streets, branch_type=scope.branch_type,
+                          types=[(k, type_name(k)) for k in registry.branch_types], args=args,
+                          last=data["last"], csrf=csrf_token(), user=identity.name, print_js=PRINT_JS,
+                          kinds=exports.KINDS)
+    extra = _branches(data, scope, lang, t, type_name, args) if data["last"] else ""
+    return Response(render_html(data, lang, type_name, nav=nav, extra=extra), mimetype="text/html")
+
+
+def _branches(data: dict, scope, lang: str, t: dict, type_name, args: dict) -> str:
+    """The last month's branches of the scope, red first, paged, each linked to its page."""
+    ranked = branch_ranking(get_db(), data["last"], "ytd", scope, limit=10_000_000)["ranking"]
+    ranked.sort(key=lambda b: (-LAMP_ORDER.get(b["lamp"], -1), b["branch_id"]))
+    pages = max(1, -(-len(ranked) // PAGE_SIZE))
+    try:
+        page = min(max(int(request.args.get("page", "1")), 1), pages)
+    except ValueError:
+        page = 1
+    rows = ranked[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
+    return render_template(
+        "_overview_branches.html", t=t, lang=lang, rows=rows, period=data["last"], page=page, pages=pages,
+        total=len(ranked), type_name=type_name,
+        prev_url=url_for("pages.overview_page", lang=lang, page=page - 1, **args) if page > 1 else None,
+        next_url=url_for("pages.overview_page", lang=lang, page=page + 1, **args) if page < pages else None)
+
+
+@bp.get("/overview/<kind>.xlsx")
+def overview_export(kind: str):
+    """The circular's workbooks for the page's users (their session; the API has GET /v1/exports)."""
+    identity = _identity()
+    if identity is None:
+        return login_redirect()
+    lang = page_lang()
+    t = PAGE_TEXT[lang]
+    period = _arg("period")
+    if period is None or not is_period(period):
+        raise PageProblem(422, t["bad_period"].format(value=(period or "")[:20]))
+    snap = snapshot()
+    scope = _scope_args(t, snap.ruleset.registry)
+    data = exports.workbook(get_db(), snap.ruleset, period, kind, scope, lang)
+    response = Response(data, mimetype=XLSX)
+    response.headers["Content-Disposition"] = f'attachment; filename="{kind}-{period}.xlsx"'
+    return response

@@ -1,0 +1,98 @@
+"""A street party worker and a district administrator in Chromium: the overview's chart, heat map and
+branch list, the street's scope, choosing a street and a language, and the circular's workbook.
+Screenshots are saved under var/screenshots/."""
+
+from __future__ import annotations
+
+import io
+import urllib.request
+
+import pytest
+from openpyxl import load_workbook
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+from sqlalchemy import create_engine, select
+
+from diagnosis_service.store.schema import branches
+from tests.browser.test_secretary import SHOTS, click_and_wait, sign_in, wait_for
+from tests.support.browser import full_page_png
+
+pytestmark = [pytest.mark.server]
+
+
+@pytest.fixture(scope="module")
+def streets(live):
+    engine = create_engine(live.db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(branches.c.branch_id, branches.c.street)).all()
+    engine.dispose()
+    return dict(rows)
+
+
+def test_a_street_worker_sees_her_streets_months_and_branches(live, browser, streets):
+    sign_in(browser, live, "street", "/")
+    assert browser.current_url.startswith(live.base + "/overview")
+    street = streets["B00002"]
+    mine = sorted(b for b, s in streets.items() if s == street)
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
+    assert street in browser.find_element(By.TAG_NAME, "h1").text
+    # The chart: four lines' points for each of the two diagnosed months, with Chinese labels.
+    chart = browser.find_element(By.CSS_SELECTOR, "#trend svg.chart")
+    assert len(chart.find_elements(By.TAG_NAME, "circle")) == 4 * 2
+    assert "支部红黄灯率" in chart.text and "2025-12" in chart.text
+    assert chart.size["width"] > 300 and chart.size["height"] > 100
+    # Only her street, in the heat map and in the branch list; no street to choose.
+    heat_rows = browser.find_elements(By.CSS_SELECTOR, "#heatmap tbody tr")
+    assert [r.find_element(By.CSS_SELECTOR, "td.street").text for r in heat_rows] == [street]
+    assert not browser.find_elements(By.ID, "street-select")
+    listed = [r.get_attribute("data-branch") for r in browser.find_elements(By.CSS_SELECTOR, "#branches tbody tr")]
+    assert sorted(listed) == mine
+    assert "党员红黄灯率" in browser.find_element(By.ID, "change").text
+    full_page_png(browser, SHOTS / "overview-street-zh.png")
+    # A branch of the list opens its page; a branch of another street is refused.
+    click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, f"#branches tr[data-branch='{mine[0]}'] a"))
+    assert f"/branches/{mine[0]}/report" in browser.current_url
+    assert wait_for(browser, "#lamp-badge").text in ("红灯", "黄灯", "绿灯")
+    other = next(b for b, s in sorted(streets.items()) if s != street)
+    browser.get(f"{live.base}/branches/{other}/report?period=2025-12")
+    assert "无权查看" in wait_for(browser, "h1").text
+
+
+def test_an_administrator_chooses_a_street_and_a_language_and_downloads_the_circular(live, browser, streets):
+    sign_in(browser, live, "admin", "/overview")
+    all_streets = sorted(set(streets.values()))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#heatmap tbody tr")) == len(all_streets)
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#branches tbody tr")) == len(streets)
+    # Red branches come first in the list.
+    lamps = [e.get_attribute("class").split("lamp-")[-1] for e in browser.find_elements(By.CSS_SELECTOR,
+                                                                                           "#branches .lamp")]
+    order = {"red": 0, "yellow": 1, "green": 2}
+    assert [order[x] for x in lamps] == sorted(order[x] for x in lamps)
+    full_page_png(browser, SHOTS / "overview-zh.png")
+    street = streets["B00003"]
+    Select(browser.find_element(By.ID, "street-select")).select_by_value(street)
+    click_and_wait(browser, browser.find_element(By.ID, "overview-go"))
+    assert street in browser.find_element(By.TAG_NAME, "h1").text
+    listed = {r.get_attribute("data-branch") for r in browser.find_elements(By.CSS_SELECTOR, "#branches tbody tr")}
+    assert listed == {b for b, s in streets.items() if s == street}
+    click_and_wait(browser, browser.find_element(By.ID, "other-lang"))
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+    assert "Diagnosis overview" in browser.find_element(By.TAG_NAME, "h1").text
+    assert street in browser.find_element(By.TAG_NAME, "h1").text, "the street stays chosen"
+    assert "branch lamp rate" in browser.find_element(By.CSS_SELECTOR, "#trend svg").text
+    full_page_png(browser, SHOTS / "overview-en.png")
+    # The circular: the link downloads, with the page's session, the street's workbook in English.
+    href = browser.find_element(By.ID, "download-circular").get_attribute("href")
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in browser.get_cookies())
+    req = urllib.request.Request(href, headers={"Cookie": cookie})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.headers["Content-Type"].startswith("application/vnd.openxmlformats")
+        book = load_workbook(io.BytesIO(resp.read()), read_only=True)
+    assert book.sheetnames[:3] == ["Summary", "Branch lamps", "Member lamps"]
+    rows = list(book["Branch lamps"].iter_rows(values_only=True))
+    assert rows[0][0] == "Branch id" and {r[2] for r in rows[1:]} == {street}
+
+
+def test_a_secretary_has_no_overview(live, browser):
+    sign_in(browser, live, "secretary", "/overview")
+    assert "无权查看" in wait_for(browser, "h1").text

@@ -1,0 +1,119 @@
+"""`overview`: the command line and the API give the same overview (one pipeline), in every format."""
+
+import io
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from openpyxl import load_workbook
+
+from diagnosis_service.cli import main
+from diagnosis_service.periods import parse_period, period_str
+from diagnosis_service.pipeline.overview import _red_streaks, build
+from diagnosis_service.pipeline.rankings import Scope
+
+ARGS = ["overview", "--from", "2025-11", "--to", "2025-12"]
+
+
+@pytest.fixture(scope="module")
+def api_overview(service):
+    mine = service.client.get("/v1/overview?from=2025-11&to=2025-12", headers=service.h("street")).get_json()
+    district = service.client.get("/v1/overview?from=2025-11&to=2025-12", headers=service.h("admin")).get_json()
+    return district, mine
+
+
+def test_the_command_line_says_what_the_api_says(runner, service, api_overview):
+    district, mine = api_overview
+    result = runner.invoke(main, [*ARGS, "--data", str(service.data_dir), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == district
+    street = mine["scope"]["street"]
+    result = runner.invoke(main, [*ARGS, "--data", str(service.data_dir), "--format", "json", "--street", street])
+    assert json.loads(result.stdout) == mine
+    assert "diagnosed 2025-12 (2/2)" in result.stderr
+
+
+def test_text_markdown_html_and_xlsx(runner, service, tmp_path):
+    data = str(service.data_dir)
+    text = runner.invoke(main, [*ARGS, "--data", data]).stdout
+    assert text.startswith("党建诊断概览：全区（2025-11 至 2025-12）") and "各街道（镇）对比" in text
+    english = runner.invoke(main, [*ARGS, "--data", data, "--lang", "en", "--format", "markdown"]).stdout
+    assert english.startswith("# Diagnosis overview: the district") and "| Street |" in english
+    out = tmp_path / "ov.html"
+    assert runner.invoke(main, [*ARGS, "--data", data, "--format", "html", "--out", str(out)]).exit_code == 0
+    page = out.read_text(encoding="utf-8")
+    assert page.count("<circle") == 8 and "<script" not in page and 'lang="zh-CN"' in page
+    book = tmp_path / "ov.xlsx"
+    assert runner.invoke(main, [*ARGS, "--data", data, "--format", "xlsx", "--out", str(book)]).exit_code == 0
+    wb = load_workbook(io.BytesIO(book.read_bytes()))
+    assert wb.sheetnames[:3] == ["每月亮灯情况", "主要短板", "最常见的问题"]
+    assert [r[0] for r in wb["每月亮灯情况"].iter_rows(values_only=True)] == ["月份", "2025-11", "2025-12"]
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--format", "xlsx"], "--out"), (["--street", "火星街道"], "streets:"), (["--type", "castle"], "types:"),
+    (["--from", "2025-12", "--to", "2025-01"], "after"), (["--from", "2023-01", "--to", "2023-03"], "no data")])
+def test_bad_options_say_what_would_be_valid(runner, service, extra, words):
+    result = runner.invoke(main, [*ARGS, "--data", str(service.data_dir), *extra])
+    assert result.exit_code == 2 and words in result.output
+
+
+# -- the computation itself, on made-up rows --------------------------------------------------------
+
+LAMP = st.sampled_from(["red", "yellow", "green"])
+
+
+@st.composite
+def district(draw):
+    n_months = draw(st.integers(1, 8))
+    months = [period_str(parse_period("2025-01") + k) for k in range(n_months)]
+    n_branches = draw(st.integers(1, 6))
+    rows = []
+    for p in months:
+        for b in range(n_branches):
+            if draw(st.booleans()) and draw(st.booleans()):
+                continue  # not every branch every month
+            size = draw(st.integers(0, 5))
+            red = draw(st.integers(0, size))
+            yellow = draw(st.integers(0, size - red))
+            rows.append({"period": p, "branch_id": f"B{b}", "name": f"n{b}", "street": f"S{b % 2}", "type": "village",
+                         "lamp": draw(LAMP), "members": size, "members_red": red, "members_yellow": yellow,
+                         "points_sum": 0.0, "points_n": 0, "ytd_sum": 0.0, "ytd_n": 0,
+                         "weaknesses": draw(st.lists(st.sampled_from(["dues", "theory_study"]), unique=True)),
+                         "findings": [], "member_findings": {}})
+    return months, rows
+
+
+@settings(max_examples=150, deadline=None)
+@given(district())
+def test_the_overview_adds_up(ruleset, case):
+    months, rows = case
+    out = build(rows, months, ruleset, Scope())
+    for m in out["months"]:
+        here = [r for r in rows if r["period"] == m["period"]]
+        b = m["branches"]
+        assert b["total"] == len(here) == b["red"] + b["yellow"] + b["green"]
+        assert m["members"]["total"] == sum(r["members"] for r in here)
+        assert m["diagnosed"] == bool(here)
+        if here:
+            assert b["lamp_rate"] == round((b["red"] + b["yellow"]) * 100 / b["total"], 2)
+            assert sum(s["months"][out["diagnosed"].index(m["period"])]["branches"] for s in out["streets"]) == len(here)
+    # A branch is listed as red 2+ months in a row exactly when it was, with its longest run.
+    for b in {r["branch_id"] for r in rows}:
+        lamps = [next((r["lamp"] for r in rows if r["branch_id"] == b and r["period"] == p), None) for p in months]
+        longest = run = 0
+        for lamp in lamps:
+            run = run + 1 if lamp == "red" else 0
+            longest = max(longest, run)
+        listed = [x for x in out["persistent_red"] if x["branch_id"] == b]
+        assert (longest >= 2) == bool(listed)
+        if listed:
+            assert listed[0]["months"] == longest and listed[0]["red_months_now"] == run
+
+
+def test_red_streaks():
+    months = ["2025-01", "2025-02", "2025-03", "2025-04"]
+    lamps = {"2025-01": "red", "2025-02": "red", "2025-03": "green", "2025-04": "red"}
+    assert _red_streaks(months, lamps) == (2, "2025-01", "2025-02", 1)
+    assert _red_streaks(months, {}) == (0, None, None, 0)
