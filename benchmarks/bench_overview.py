@@ -18,7 +18,6 @@ import argparse
 import http.client
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from urllib.parse import quote
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench_service import EXE, PG, free_port, request  # noqa: E402
+from bench_service import EXE, database, request, server  # noqa: E402
 
 from diagnosis_service.data.csvdir import FILES, write_dir  # noqa: E402
 from diagnosis_service.rules import load_ruleset  # noqa: E402
@@ -63,96 +62,66 @@ def timed(conn, path: str, token: str | None, repeat: int) -> tuple[dict, bytes]
 
 def run(db: str, args) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-overview-"))
-    env = {**os.environ, "DIAGNOSIS_VAR": str(tmp / "var"), "DIAGNOSIS_LOG_LEVEL": "WARNING"}
-    schema = None
-    if db == "postgresql":
-        from sqlalchemy import create_engine, text
-
-        schema = f"bench_ov_{os.getpid()}"
-        engine = create_engine(PG)
-        with engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        engine.dispose()
-        env["DATABASE_URL"] = f"{PG}?options=-csearch_path%3D{schema}"
-    else:
-        env["DATABASE_URL"] = f"sqlite:///{tmp / 'var' / 'bench.db'}"
-    server = None
     try:
-        cli = lambda *a: subprocess.run([EXE, *a], env=env, check=True, capture_output=True, text=True)  # noqa: E731
-        cli("db", "upgrade")
-        cli("import", str(DATA))
-        admin = cli("tokens", "create", "--role", "admin", "--name", "bench-admin").stdout.strip()
-        platform = cli("tokens", "create", "--role", "platform", "--name", "bench").stdout.strip()
-        port = free_port()
-        server = subprocess.Popen([EXE, "serve", "--port", str(port), "--threads", "4"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-        for _ in range(300):
-            try:
-                if request(conn, "GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-                time.sleep(0.1)
-        diag = []
-        for period in MONTHS:
-            t = time.perf_counter()
-            status, out = request(conn, "POST", "/v1/diagnoses", platform, json.dumps({"period": period}).encode())
-            diag.append(time.perf_counter() - t)
-            assert status == 201, out[:300]
-            print(f"  diagnosed {period} in {diag[-1]:.1f} s", flush=True)
-        health, _ = timed(conn, "/healthz", None, args.repeat)
-        span = f"from={MONTHS[0]}&to={MONTHS[-1]}"
-        district, body = timed(conn, f"/v1/overview?{span}", admin, args.repeat)
-        data = json.loads(body)
-        street_name = data["streets"][0]["street"]
-        street, _ = timed(conn, f"/v1/overview?{span}&street={quote(street_name)}", admin, args.repeat)
-        page, _ = timed(conn, f"/overview?{span}", admin, max(3, args.repeat // 4))
-        t = time.perf_counter()
-        status, xlsx = request(conn, "GET", "/v1/exports/member-lamps.xlsx?period=2025-12", admin)
-        member_xlsx = time.perf_counter() - t
-        assert status == 200, xlsx[:300]
-        t = time.perf_counter()
-        status, circular = request(conn, "GET", "/v1/exports/circular.xlsx?period=2025-12", admin)
-        circular_s = time.perf_counter() - t
-        assert status == 200, circular[:300]
-        conn.close()
-        from openpyxl import load_workbook
-
-        book = load_workbook(io.BytesIO(xlsx), read_only=True)
-        rows = sum(1 for _ in book.active.iter_rows(values_only=True)) - 1
-        last = data["months"][-1]
-        print(f"\n== {db} ({env['DATABASE_URL'].split('?')[0].split('@')[-1]})")
-        print(f"POST /v1/diagnoses, 12 months: {sum(diag):.0f} s in all, {sum(diag) / len(diag):.1f} s a month "
-              f"(results and the overview's rows in one transaction)")
-        print(f"one keep-alive client, {args.repeat} requests each:")
-        for name, r in (("GET /healthz", health), ("GET /v1/overview, district, 12 months", district),
-                        (f"GET /v1/overview, {street_name}, 12 months", street),
-                        ("GET /overview (the page), district", page)):
-            print(f"  {name:44s} p50 {r['p50']:8.1f} ms   p99 {r['p99']:8.1f} ms   max {r['max']:8.1f} ms")
-        ratio = district["p50"] / health["p50"]
-        print(f"  district overview p50 / healthz p50: {ratio:.1f}x;  p99 / target {TARGET_S * 1000:.0f} ms: "
-              f"{district['p99'] / (TARGET_S * 1000):.2f} ({'met' if district['p99'] < TARGET_S * 1000 else 'MISSED'})")
-        print(f"  {last['period']}: branches lamp rate {last['branches']['lamp_rate']}%, members "
-              f"{last['members']['lamp_rate']}% (change vs {MONTHS[0]}: "
-              f"{last['change_vs_first']['branches']['lamp_rate']}, {last['change_vs_first']['members']['lamp_rate']})")
-        print(f"GET /v1/exports/member-lamps.xlsx 2025-12: {member_xlsx:.1f} s, {len(xlsx) / 1e6:.1f} MB, "
-              f"{rows} member rows (opened with openpyxl)")
-        print(f"GET /v1/exports/circular.xlsx 2025-12 (7 sheets): {circular_s:.1f} s, {len(circular) / 1e6:.1f} MB")
+        with database(db, tmp) as env:
+            cli = lambda *a: subprocess.run([EXE, *a], env=env, check=True, capture_output=True, text=True)  # noqa: E731
+            cli("db", "upgrade")
+            cli("import", str(DATA))
+            admin = cli("tokens", "create", "--role", "admin", "--name", "bench-admin").stdout.strip()
+            platform = cli("tokens", "create", "--role", "platform", "--name", "bench").stdout.strip()
+            with server(env, 4) as port:
+                measure(db, args, env, port, admin, platform)
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-        if schema:
-            from sqlalchemy import create_engine, text
-
-            engine = create_engine(PG)
-            with engine.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            engine.dispose()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure(db: str, args, env: dict, port: int, admin: str, platform: str) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    diag = []
+    for period in MONTHS:
+        t = time.perf_counter()
+        status, out = request(conn, "POST", "/v1/diagnoses", platform, json.dumps({"period": period}).encode())
+        diag.append(time.perf_counter() - t)
+        assert status == 201, out[:300]
+        print(f"  diagnosed {period} in {diag[-1]:.1f} s", flush=True)
+    health, _ = timed(conn, "/healthz", None, args.repeat)
+    span = f"from={MONTHS[0]}&to={MONTHS[-1]}"
+    district, body = timed(conn, f"/v1/overview?{span}", admin, args.repeat)
+    data = json.loads(body)
+    street_name = data["streets"][0]["street"]
+    street, _ = timed(conn, f"/v1/overview?{span}&street={quote(street_name)}", admin, args.repeat)
+    page, _ = timed(conn, f"/overview?{span}", admin, max(3, args.repeat // 4))
+    t = time.perf_counter()
+    status, xlsx = request(conn, "GET", "/v1/exports/member-lamps.xlsx?period=2025-12", admin)
+    member_xlsx = time.perf_counter() - t
+    assert status == 200, xlsx[:300]
+    t = time.perf_counter()
+    status, circular = request(conn, "GET", "/v1/exports/circular.xlsx?period=2025-12", admin)
+    circular_s = time.perf_counter() - t
+    assert status == 200, circular[:300]
+    conn.close()
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(xlsx), read_only=True)
+    rows = sum(1 for _ in book.active.iter_rows(values_only=True)) - 1
+    last = data["months"][-1]
+    print(f"\n== {db} ({env['DATABASE_URL'].split('?')[0].split('@')[-1]})")
+    print(f"POST /v1/diagnoses, 12 months: {sum(diag):.0f} s in all, {sum(diag) / len(diag):.1f} s a month "
+          f"(results and the overview's rows in one transaction)")
+    print(f"one keep-alive client, {args.repeat} requests each:")
+    for name, r in (("GET /healthz", health), ("GET /v1/overview, district, 12 months", district),
+                    (f"GET /v1/overview, {street_name}, 12 months", street),
+                    ("GET /overview (the page), district", page)):
+        print(f"  {name:44s} p50 {r['p50']:8.1f} ms   p99 {r['p99']:8.1f} ms   max {r['max']:8.1f} ms")
+    ratio = district["p50"] / health["p50"]
+    print(f"  district overview p50 / healthz p50: {ratio:.1f}x;  p99 / target {TARGET_S * 1000:.0f} ms: "
+          f"{district['p99'] / (TARGET_S * 1000):.2f} ({'met' if district['p99'] < TARGET_S * 1000 else 'MISSED'})")
+    print(f"  {last['period']}: branches lamp rate {last['branches']['lamp_rate']}%, members "
+          f"{last['members']['lamp_rate']}% (change vs {MONTHS[0]}: "
+          f"{last['change_vs_first']['branches']['lamp_rate']}, {last['change_vs_first']['members']['lamp_rate']})")
+    print(f"GET /v1/exports/member-lamps.xlsx 2025-12: {member_xlsx:.1f} s, {len(xlsx) / 1e6:.1f} MB, "
+          f"{rows} member rows (opened with openpyxl)")
+    print(f"GET /v1/exports/circular.xlsx 2025-12 (7 sheets): {circular_s:.1f} s, {len(circular) / 1e6:.1f} MB")
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ In one run, for each database (SQLite by default; --db postgresql or --db both):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -100,10 +101,12 @@ def load(port: int, paths: list[str], token: str | None, seconds: float, clients
             "p99": flat[int(len(flat) * 0.99)] * 1000, "errors": sum(errors)}
 
 
-def run(db: str, args, district: Path, ruleset) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="bench-service-"))
-    schema = None
+@contextlib.contextmanager
+def database(db: str, tmp: Path):
+    """The environment of a service on a database of its own: an SQLite file under ``tmp``, or a fresh
+    schema in the local PostgreSQL (dropped afterwards)."""
     env = {**os.environ, "DIAGNOSIS_VAR": str(tmp / "var"), "DIAGNOSIS_LOG_LEVEL": "WARNING"}
+    schema = None
     if db == "postgresql":
         from sqlalchemy import create_engine, text
 
@@ -116,32 +119,64 @@ def run(db: str, args, district: Path, ruleset) -> None:
         env["DATABASE_URL"] = f"{PG}?options=-csearch_path%3D{schema}"
     else:
         env["DATABASE_URL"] = f"sqlite:///{tmp / 'var' / 'bench.db'}"
-    cli = lambda *a: subprocess.run([EXE, *a], env=env, check=True, capture_output=True, text=True)  # noqa: E731
-    server = None
     try:
-        ds = load_dir(district, ruleset.registry)
-        last = ds.periods()[-1]
-        head = Dataset(ds.branches, ds.members, ds.branch_metrics[ds.branch_metrics["period"] != last],
-                       ds.member_metrics[ds.member_metrics["period"] != last])
-        write_dir(head, tmp / "head", ruleset.registry)
-        cli("db", "upgrade")
-        t = time.perf_counter()
-        cli("import", str(tmp / "head"))
-        imported = time.perf_counter() - t
-        platform = cli("tokens", "create", "--role", "platform", "--name", "bench").stdout.strip()
-        body = json.dumps(month_body(ds, last)).encode()
-        port = free_port()
-        server = subprocess.Popen([EXE, "serve", "--port", str(port), "--threads", "8"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        yield env
+    finally:
+        if schema:
+            from sqlalchemy import create_engine, text
+
+            engine = create_engine(PG)
+            with engine.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            engine.dispose()
+
+
+@contextlib.contextmanager
+def server(env: dict, threads: int = 8):
+    """``diagnosis-service serve`` on a free port, once /healthz answers; yields the port."""
+    port = free_port()
+    proc = subprocess.Popen([EXE, "serve", "--port", str(port), "--threads", str(threads)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
         for _ in range(300):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             try:
                 if request(conn, "GET", "/healthz")[0] == 200:
                     break
             except OSError:
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
                 time.sleep(0.1)
+            finally:
+                conn.close()
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def run(db: str, args, district: Path, ruleset) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-service-"))
+    try:
+        with database(db, tmp) as env:
+            measure(db, args, district, ruleset, env, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure(db: str, args, district: Path, ruleset, env: dict, tmp: Path) -> None:
+    cli = lambda *a: subprocess.run([EXE, *a], env=env, check=True, capture_output=True, text=True)  # noqa: E731
+    ds = load_dir(district, ruleset.registry)
+    last = ds.periods()[-1]
+    head = Dataset(ds.branches, ds.members, ds.branch_metrics[ds.branch_metrics["period"] != last],
+                   ds.member_metrics[ds.member_metrics["period"] != last])
+    write_dir(head, tmp / "head", ruleset.registry)
+    cli("db", "upgrade")
+    t = time.perf_counter()
+    cli("import", str(tmp / "head"))
+    imported = time.perf_counter() - t
+    platform = cli("tokens", "create", "--role", "platform", "--name", "bench").stdout.strip()
+    body = json.dumps(month_body(ds, last)).encode()
+    with server(env, 8) as port:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
         t = time.perf_counter()
         status, out = request(conn, "PUT", f"/v1/periods/{last}/metrics", platform, body)
         put = time.perf_counter() - t
@@ -189,18 +224,6 @@ def run(db: str, args, district: Path, ruleset) -> None:
               f"({'met' if worst < PAGE_TARGET_MS else 'MISSED'})")
         print(f"  {args.clients} clients at once (capacity): {pages['rps']:.0f} pages/s   p50 {pages['p50']:.0f} ms   "
               f"p99 {pages['p99']:.0f} ms   ({pages['requests']} requests, {pages['errors']} errors)")
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-        if schema:
-            from sqlalchemy import create_engine, text
-
-            engine = create_engine(PG)
-            with engine.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            engine.dispose()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
@@ -17,14 +18,6 @@ def _check_scope(street: str | None, branch_type: str | None, streets: set[str],
     if street is not None and street not in streets:
         raise click.BadParameter(f"no branch in street '{street}' (streets: {'、'.join(sorted(streets))})",
                                  param_hint="--street")
-
-
-def _type_name(registry, lang: str):
-    def name(t: str) -> str:
-        named = registry.branch_types.get(t)
-        return (named.name_zh if lang == "zh" else named.name_en) if named else t
-
-    return name
 
 
 def _write(out_file: Path | None, text: str | None = None, data: bytes | None = None) -> None:
@@ -65,6 +58,7 @@ def overview(data_dir: Path | None, period_from: str, period_to: str, street: st
     from ..pipeline import overview as overview_
     from ..pipeline.rankings import Scope
     from ..reports import overview as report
+    from ..reports.labels import name_of
     from ..rules import load_ruleset
 
     if fmt == "xlsx" and out_file is None:
@@ -87,7 +81,7 @@ def overview(data_dir: Path | None, period_from: str, period_to: str, street: st
         with engine.connect() as conn:
             _check_scope(street, branch_type, {b[3] for b in metrics_store.profiles(conn)[0]}, ruleset.registry)
             data = overview_.from_store(conn, ruleset, period_from, period_to, scope)
-    type_name = _type_name(ruleset.registry, lang)
+    type_name = functools.partial(name_of, ruleset.registry.branch_types, lang=lang)
     if fmt == "xlsx":
         _write(out_file, data=report.workbook(data, lang, type_name))
     elif fmt == "json":

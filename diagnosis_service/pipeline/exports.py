@@ -55,7 +55,7 @@ def records(conn: Connection, ruleset: RuleSet, period: str, kind: str = "circul
         member_results = {sid: (branch_id, lamp, points, ytd, json.loads(body)) for sid, branch_id, lamp, points, ytd, body
                           in results_store.period_rows(conn, period, "member", street=scope.street,
                                                        branch_type=scope.branch_type)}
-    if "branches" in parts or kind == "circular":
+    if "branches" in parts:
         out["branches"] = _branches(conn, period, scope, info)
     if "members" in parts:
         out["members"] = _members(member_rows, info, member_results)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ..rules.model import Registry
+from .labels import name_of
 from .xlsx import Sheet
 
 WORDS = {
@@ -42,15 +43,7 @@ WORDS = {
 
 
 def _names(registry: Registry, lang: str):
-    def topic(t: str) -> str:
-        named = registry.topics.get(t)
-        return (named.name_zh if lang == "zh" else named.name_en) if named else t
-
-    def branch_type(t: str) -> str:
-        named = registry.branch_types.get(t)
-        return (named.name_zh if lang == "zh" else named.name_en) if named else t
-
-    return topic, branch_type
+    return (lambda t: name_of(registry.topics, t, lang)), (lambda t: name_of(registry.branch_types, t, lang))
 
 
 def _reasons(findings: list[dict], lang: str, w: dict) -> str:

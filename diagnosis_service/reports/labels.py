@@ -3,6 +3,8 @@ numbers are written in it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ..engine.findings import clean_number
 
 LABELS = {
@@ -87,4 +89,11 @@ def fmt(x) -> str:
     return str(x) if isinstance(x, int) else f"{x:.2f}".rstrip("0").rstrip(".")
 
 
-__all__ = ["LABELS", "fmt"]
+def name_of(names: Mapping, key: str, lang: str = "zh") -> str:
+    """The name of a topic or branch type (``Registry.topics``, ``Registry.branch_types``) in ``lang``;
+    the id itself when the registry does not know it."""
+    named = names.get(key)
+    return (named.name_zh if lang == "zh" else named.name_en) if named else key
+
+
+__all__ = ["LABELS", "fmt", "name_of"]

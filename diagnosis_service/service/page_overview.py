@@ -6,11 +6,14 @@ admin) and street roles (their street); a secretary has their branch's page inst
 
 from __future__ import annotations
 
+import functools
+
 from flask import Response, abort, g, render_template, request, url_for
 
 from ..periods import is_period, months_before, parse_period
 from ..pipeline import exports, overview
 from ..pipeline.rankings import LAMP_ORDER, branch_ranking
+from ..reports.labels import name_of
 from ..reports.overview import render_html
 from ..store import metrics as metrics_store
 from ..store import results as results_store
@@ -45,14 +48,6 @@ def _scope_args(t: dict, registry):
     return scoped(street, branch_type)
 
 
-def _type_name(registry, lang: str):
-    def name(t: str) -> str:
-        named = registry.branch_types.get(t)
-        return (named.name_zh if lang == "zh" else named.name_en) if named else t
-
-    return name
-
-
 @bp.get("/overview")
 def overview_page():
     """Lamp rates month by month (the last twelve diagnosed, or ?from=&to=), streets side by side, the
@@ -78,7 +73,7 @@ def overview_page():
         raise PageProblem(422, t["long_range"].format(n=overview.MAX_MONTHS))
     scope = _scope_args(t, registry)
     data = overview.from_store(get_db(), snap.ruleset, start, end, scope)
-    type_name = _type_name(registry, lang)
+    type_name = functools.partial(name_of, registry.branch_types, lang=lang)
     streets = [] if identity.role == "street" else sorted({b[3] for b in metrics_store.profiles(get_db())[0]})
     args = {"from": start, "to": end, "street": scope.street if identity.role != "street" else None,
             "type": scope.branch_type}
