@@ -1,4 +1,4 @@
-# Quick start:  make demo   (sets up .venv, simulates the default district, diagnoses a month)
+# Quick start:  make demo   (sets up .venv, simulates the default district, diagnoses a month, the year's overview)
 #               make test   (sets up .venv, runs the whole test suite)
 PYTHON ?= $(shell command -v python3.11 || echo python3)
 VENV := .venv
@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR := var/demo
 DEMO_PERIOD := 2025-12
+DEMO_FROM := 2025-01
 DEMO_BRANCH := B00002
 
 .PHONY: venv demo test test-fast lint bench clean
@@ -24,6 +25,10 @@ demo: $(STAMP)
 	$(BIN)/diagnosis-service diagnose --data $(DEMO_DIR) --period $(DEMO_PERIOD)
 	@echo
 	$(BIN)/diagnosis-service report --data $(DEMO_DIR) --period $(DEMO_PERIOD) --branch $(DEMO_BRANCH)
+	@echo
+	$(BIN)/diagnosis-service overview --data $(DEMO_DIR) --from $(DEMO_FROM) --to $(DEMO_PERIOD) --format html --out $(DEMO_DIR)/overview.html
+	$(BIN)/diagnosis-service overview --data $(DEMO_DIR) --from $(DEMO_FROM) --to $(DEMO_PERIOD) | sed -n '1,10p'
+	@echo "... the whole overview (chart, heat map, streets, branches red 2+ months): $(DEMO_DIR)/overview.html"
 
 test: $(STAMP)
 	$(BIN)/ruff check diagnosis_service tests benchmarks

@@ -11,20 +11,29 @@ from . import main
 from .common import handle_errors, resolve_rules, rules_option
 
 
+# The defaults are DEFAULT_SPEC's (diagnosis_service/simulation/district.py), written out so that the command
+# line starts without importing numpy and pandas; tests/simulation/test_platform_effect.py keeps them equal.
 @main.group(invoke_without_command=True)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Directory to write (required unless a subcommand is given).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same bytes).")
-@click.option("--months", type=click.IntRange(1, 120), default=12, show_default=True, help="Months of history.")
+@click.option("--months", type=click.IntRange(1, 120), default=24, show_default=True, help="Months of history.")
 @click.option("--end", default="2025-12", show_default=True, help="Last period, YYYY-MM.")
 @click.option("--branches", type=click.IntRange(1), default=2654, show_default=True, help="Number of organisations.")
 @click.option("--members", type=click.IntRange(1), default=47411, show_default=True, help="Number of members.")
+@click.option("--platform-from", "platform_from", default="2025-01", show_default=True, metavar="YYYY-MM|none",
+              help="Month the district's platform launches: from then on lamp rates fall over about a year "
+                   "(weak branches pick up, drifting members are brought back, fewer forgotten dues), after "
+                   "a steady history. 'none': no platform, lamp rates rise as drifting members pile up.")
 @rules_option
 @handle_errors
 @click.pass_context
 def simulate(ctx: click.Context, out_dir: Path | None, seed: int, months: int, end: str, branches: int, members: int,
-             rules_dir: Path | None) -> None:
+             platform_from: str, rules_dir: Path | None) -> None:
     """Generate a synthetic district as a CSV data directory (deterministic for a seed).
+
+    The defaults are the demo district (DEFAULT_SPEC): 2024-01 to 2025-12, a year of history and then
+    the platform's first year, over which red and yellow lamps fall.
 
     `simulate loop` runs the closed-loop simulation of remedies instead (see `simulate loop --help`).
     """
@@ -38,7 +47,8 @@ def simulate(ctx: click.Context, out_dir: Path | None, seed: int, months: int, e
     from ..simulation.district import simulate as run
 
     ruleset = load_ruleset(resolve_rules(rules_dir))
-    spec = SimulationSpec(branches=branches, members=members, months=months, end=end, seed=seed)
+    spec = SimulationSpec(branches=branches, members=members, months=months, end=end, seed=seed,
+                          platform_from=None if platform_from.strip().lower() == "none" else platform_from)
     start = time.perf_counter()
     dataset = run(spec, ruleset.registry)
     write_dir(dataset, out_dir, ruleset.registry)
