@@ -23,7 +23,7 @@ from ..store import overview as overview_store
 from ..store import results as results_store
 from .common import in_transaction
 from .month import diagnose_month
-from .overview import branch_month_row
+from .overview import branch_month_row, keep_branch
 from .snapshot import Snapshot
 from .store_io import StoreSource, result_row
 
@@ -94,11 +94,14 @@ def references(snapshot: Snapshot, engine: Engine, run: Mapping, period: str) ->
 
 
 def _keep_branch_month(conn: Connection, period: str, branch_id: str | None) -> None:
-    """The overview's row of the branch, from its stored results as they now are."""
+    """The overview's row of the branch, from its stored results as they now are, and its cell (the street
+    and type it was diagnosed under: its cell is the one that counts it)."""
     branch = results_store.result(conn, period, "branch", branch_id) if branch_id else None
-    if branch is not None:
-        overview_store.replace_row(conn, period, branch_month_row(branch, results_store.branch_members(
-            conn, period, branch_id)))
+    if branch is None:
+        return
+    kept = overview_store.row(conn, period, branch_id) or metrics_store.branch(conn, branch_id) or {}
+    keep_branch(conn, period, branch_month_row(period, branch, results_store.branch_members(conn, period, branch_id),
+                                               str(kept.get("street") or ""), str(kept.get("type") or "")))
 
 
 def _reevaluate(snapshot: Snapshot, conn: Connection, subject: str, sid: str, period: str, refs: PeriodReferences,

@@ -1,9 +1,11 @@
 """The district's (or a street's, or a branch type's) months side by side: lamps and lamp rates, their
 change, the most frequent weaknesses and findings, streets compared, branches red month after month.
 
-Computed from per-branch rows (``store.overview``: kept when a month is diagnosed and when an event
-re-evaluates a branch), so twelve months of the district cost one query of ~32,000 small rows; the
-command line builds the same rows from months it diagnoses itself (``rows_from_month``).
+Kept when a month is diagnosed (and when an event re-evaluates a branch): one row per branch
+(``branch_months``: its street and type then, its lamp, its members' lamps and points, what fired) and
+those rows added up per street and branch type (``cells``). The overview reads the cells of its months
+(~1,600 for twelve months of the district, whatever the scope) and the red branches' rows; the command
+line builds the same rows and cells from the months it diagnoses itself (``from_dataset``).
 
 A lamp rate is the share of subjects with a red or yellow lamp (红黄灯率, as the seed reports it); the
 red rate counts red lamps only. A change is given in percentage points and relative to the earlier
@@ -32,29 +34,28 @@ TOP = 10  # weaknesses and findings listed, unless asked otherwise
 LAMPS = ("red", "yellow", "green")
 
 
-# -- rows: what is kept per branch and period ------------------------------------------------------
+# -- rows and cells: what is kept per branch, and per street and type, for each period ---------------
 
 def _fields(result: SubjectResult | Mapping) -> tuple:
-    """(lamp, branch id, month's points, year's points, weakness topics, fired rule ids) of a result
-    object or of its JSON (as stored)."""
+    """(lamp, month's points, year's points, weakness topics, fired rule ids) of a result object or of its
+    JSON (as stored)."""
     if isinstance(result, SubjectResult):
-        rules = sorted({f.rule for f in result.findings})
-        return (result.lamp, result.branch_id, clean_number(result.vanguard_points),
-                clean_number(result.vanguard_points_ytd), list(result.weaknesses), rules)
-    rules = sorted({f["rule"] for f in result.get("findings", [])})
-    return (result["lamp"], result.get("branch_id"), result.get("vanguard_points"),
-            result.get("vanguard_points_ytd"), list(result.get("weaknesses", [])), rules)
+        return (result.lamp, clean_number(result.vanguard_points), clean_number(result.vanguard_points_ytd),
+                list(result.weaknesses), sorted({f.rule for f in result.findings}))
+    return (result["lamp"], result.get("vanguard_points"), result.get("vanguard_points_ytd"),
+            list(result.get("weaknesses", [])), sorted({f["rule"] for f in result.get("findings", [])}))
 
 
-def branch_month_row(branch: SubjectResult | Mapping, members: Iterable[SubjectResult | Mapping]) -> dict:
+def branch_month_row(period: str, branch: SubjectResult | Mapping, members: Iterable[SubjectResult | Mapping],
+                     street: str, branch_type: str) -> dict:
     """The ``branch_months`` row of one branch's result and its members' results."""
-    lamp, _, _, _, weaknesses, rules = _fields(branch)
-    row = {"branch_id": branch.id if isinstance(branch, SubjectResult) else branch["id"], "lamp": lamp,
-           "members": 0, "members_red": 0, "members_yellow": 0, "points_sum": 0.0, "points_n": 0,
-           "ytd_sum": 0.0, "ytd_n": 0}
+    lamp, _, _, weaknesses, rules = _fields(branch)
+    row = {"period": period, "branch_id": branch.id if isinstance(branch, SubjectResult) else branch["id"],
+           "street": street, "type": branch_type, "lamp": lamp, "members": 0, "members_red": 0,
+           "members_yellow": 0, "points_sum": 0.0, "points_n": 0, "ytd_sum": 0.0, "ytd_n": 0}
     member_rules: Counter = Counter()
     for m in members:
-        m_lamp, _, points, ytd, _, m_rules = _fields(m)
+        m_lamp, points, ytd, _, m_rules = _fields(m)
         row["members"] += 1
         row["members_red"] += m_lamp == "red"
         row["members_yellow"] += m_lamp == "yellow"
@@ -71,24 +72,49 @@ def branch_month_row(branch: SubjectResult | Mapping, members: Iterable[SubjectR
     return row
 
 
-def branch_month_rows(branches: Sequence[SubjectResult], members: Sequence[SubjectResult]) -> list[dict]:
-    """The rows of a diagnosed month, one per branch, by branch id."""
+def branch_month_rows(period: str, branches: Sequence[SubjectResult], members: Sequence[SubjectResult],
+                      profiles: Mapping[str, Mapping]) -> list[dict]:
+    """The rows of a diagnosed month, one per branch, by branch id (``profiles``: branch id -> street,
+    type)."""
     by_branch: dict[str, list[SubjectResult]] = defaultdict(list)
     for m in members:
         by_branch[m.branch_id or ""].append(m)
-    return [branch_month_row(b, by_branch.get(b.id, ())) for b in sorted(branches, key=lambda b: b.id)]
-
-
-def rows_from_month(period: str, branches: Sequence[SubjectResult], members: Sequence[SubjectResult],
-                    profiles: Mapping[str, Mapping]) -> list[dict]:
-    """Rows as ``store.overview.rows`` gives them, of a month diagnosed here (the command line):
-    ``profiles`` is branch id -> name, street, type."""
     out = []
-    for row in branch_month_rows(branches, members):
-        info = profiles.get(row["branch_id"], {})
-        out.append({**row, "period": period, "name": info.get("name", ""), "street": info.get("street", ""),
-                    "type": info.get("type", "")})
+    for b in sorted(branches, key=lambda b: b.id):
+        info = profiles.get(b.id, {})
+        out.append(branch_month_row(period, b, by_branch.get(b.id, ()), str(info.get("street") or ""),
+                                    str(info.get("type") or b.branch_type or "")))
     return out
+
+
+def cells(rows: Iterable[Mapping]) -> list[dict]:
+    """``branch_months`` rows added up per period, street and branch type (the ``overview_cells`` rows),
+    in key order."""
+    out: dict[tuple, dict] = {}
+    for r in rows:
+        key = (r["period"], r["street"], r["type"])
+        c = out.get(key)
+        if c is None:
+            c = out[key] = {"period": key[0], "street": key[1], "type": key[2], "branches": 0, "branches_red": 0,
+                            "branches_yellow": 0, "members": 0, "members_red": 0, "members_yellow": 0,
+                            "weaknesses": Counter(), "findings": Counter()}
+        c["branches"] += 1
+        c["branches_red"] += r["lamp"] == "red"
+        c["branches_yellow"] += r["lamp"] == "yellow"
+        for k in ("members", "members_red", "members_yellow"):
+            c[k] += r[k]
+        c["weaknesses"].update(json.loads(r["weaknesses"]))
+        c["findings"].update(json.loads(r["findings"]))
+        c["findings"].update(json.loads(r["member_findings"]))
+    return [{**c, "weaknesses": json.dumps(dict(sorted(c["weaknesses"].items()))),
+             "findings": json.dumps(dict(sorted(c["findings"].items())))} for _, c in sorted(out.items())]
+
+
+def keep_branch(conn: Connection, period: str, row: Mapping) -> None:
+    """After an event: the branch's new row, and its cell added up again from the rows it now holds."""
+    overview_store.replace_row(conn, period, row)
+    (cell,) = cells(overview_store.cell_rows(conn, period, row["street"], row["type"]))
+    overview_store.replace_cell(conn, cell)
 
 
 # -- the overview ------------------------------------------------------------------------------------
@@ -113,11 +139,22 @@ def year_before(period: str) -> str:
 
 def from_store(conn: Connection, ruleset: RuleSet, period_from: str, period_to: str,
                scope: Scope = DISTRICT, top: int = TOP) -> dict:
-    """The overview of stored months (``GET /v1/overview``, the page, ``overview --db``)."""
+    """The overview of stored months (``GET /v1/overview``, the page, ``overview`` without ``--data``)."""
     months = check_range(period_from, period_to)
     wanted = sorted(set(months) | {year_before(p) for p in months})
-    rows = overview_store.rows(conn, wanted, street=scope.street, branch_type=scope.branch_type)
-    return build(rows, months, ruleset, scope, top)
+    found = overview_store.cells(conn, wanted, street=scope.street, branch_type=scope.branch_type)
+    red = overview_store.red_rows(conn, months, street=scope.street, branch_type=scope.branch_type)
+    return build(found, red, months, ruleset, scope, top)
+
+
+def from_rows(rows: Iterable[Mapping], months: Sequence[str], ruleset: RuleSet, scope: Scope = DISTRICT,
+              top: int = TOP, names: Mapping[str, str] | None = None) -> dict:
+    """The overview of ``branch_months`` rows held in memory (those of the scope are used)."""
+    mine = [r for r in rows if (scope.street is None or r["street"] == scope.street)
+            and (scope.branch_type is None or r["type"] == scope.branch_type)]
+    red = [{"period": r["period"], "branch_id": r["branch_id"], "street": r["street"], "type": r["type"],
+            "name": (names or {}).get(r["branch_id"], "")} for r in mine if r["lamp"] == "red" and r["period"] in months]
+    return build(cells(mine), red, months, ruleset, scope, top)
 
 
 def from_dataset(dataset: Dataset, ruleset: RuleSet, period_from: str, period_to: str, scope: Scope = DISTRICT,
@@ -137,36 +174,25 @@ def from_dataset(dataset: Dataset, ruleset: RuleSet, period_from: str, period_to
     rows = []
     for k, period in enumerate(wanted, start=1):
         branches, members = evaluator.run(period)
-        rows += [r for r in rows_from_month(period, branches, members, profiles)
-                 if (scope.street is None or r["street"] == scope.street)
-                 and (scope.branch_type is None or r["type"] == scope.branch_type)]
+        rows += branch_month_rows(period, branches, members, profiles)
         if progress:
             progress(period, k, len(wanted))
-    return build(rows, months, ruleset, scope, top)
-
-
-def _parse(row: Mapping) -> dict:
-    out = dict(row)
-    for key in ("weaknesses", "findings", "member_findings"):
-        if isinstance(out[key], str):
-            out[key] = json.loads(out[key])
-    return out
+    return from_rows(rows, months, ruleset, scope, top, {b: str(p["name"]) for b, p in profiles.items()})
 
 
 def _rate(part: int, total: int) -> float | None:
     return round(part * 100.0 / total, 2) if total else None
 
 
-def _counts(rows: Sequence[dict]) -> dict:
-    """Branches and members by lamp, and their rates, of one month's rows."""
-    lamps = Counter(r["lamp"] for r in rows)
-    n = len(rows)
-    members = sum(r["members"] for r in rows)
-    m_red = sum(r["members_red"] for r in rows)
-    m_yellow = sum(r["members_yellow"] for r in rows)
+def _counts(found: Iterable[Mapping]) -> dict:
+    """Branches and members by lamp, and their rates, of cells."""
+    n = red = yellow = members = m_red = m_yellow = 0
+    for c in found:
+        n, red, yellow = n + c["branches"], red + c["branches_red"], yellow + c["branches_yellow"]
+        members, m_red, m_yellow = members + c["members"], m_red + c["members_red"], m_yellow + c["members_yellow"]
     return {
-        "branches": {"total": n, "red": lamps["red"], "yellow": lamps["yellow"], "green": lamps["green"],
-                     "red_rate": _rate(lamps["red"], n), "lamp_rate": _rate(lamps["red"] + lamps["yellow"], n)},
+        "branches": {"total": n, "red": red, "yellow": yellow, "green": n - red - yellow,
+                     "red_rate": _rate(red, n), "lamp_rate": _rate(red + yellow, n)},
         "members": {"total": members, "red": m_red, "yellow": m_yellow, "green": members - m_red - m_yellow,
                     "red_rate": _rate(m_red, members), "lamp_rate": _rate(m_red + m_yellow, members)},
     }
@@ -199,39 +225,53 @@ def _red_streaks(months: Sequence[str], lamps: Mapping[str, str]) -> tuple[int, 
     return best, start, best_end, run
 
 
-def build(rows: Iterable[Mapping], months: Sequence[str], ruleset: RuleSet, scope: Scope = DISTRICT,
-          top: int = TOP) -> dict:
-    """The overview of ``months`` from per-branch rows (those of the months a year before as well, when
-    known, for the year-on-year change). Deterministic: every list has a stable order."""
+def build(found: Iterable[Mapping], red: Iterable[Mapping], months: Sequence[str], ruleset: RuleSet,
+          scope: Scope = DISTRICT, top: int = TOP) -> dict:
+    """The overview of ``months`` from cells (those of the months a year before as well, when known, for
+    the year-on-year change) and the rows of the branches red in ``months``. Deterministic: every list
+    has a stable order."""
     by_period: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        by_period[r["period"]].append(_parse(r))
-    for period_rows in by_period.values():
-        period_rows.sort(key=lambda r: r["branch_id"])
+    for c in found:
+        by_period[c["period"]].append({**c, "weaknesses": _json(c["weaknesses"]), "findings": _json(c["findings"])})
     counts = {p: _counts(by_period[p]) for p in sorted(by_period)}
-    diagnosed = [p for p in months if by_period.get(p)]
+    diagnosed = [p for p in months if counts.get(p, {}).get("branches", {}).get("total")]
     first = diagnosed[0] if diagnosed else None
     out_months = []
     for p in months:
-        entry = {"period": p, "diagnosed": p in diagnosed, **(counts.get(p) or _counts([]))}
+        entry = {"period": p, "diagnosed": p in diagnosed, **(counts.get(p) if p in diagnosed else _counts([]))}
         entry["change_vs_first"] = _change(counts.get(p), counts.get(first)) if first and p != first else None
         entry["change_vs_year_before"] = _change(counts.get(p), counts.get(year_before(p)))
         out_months.append(entry)
-    in_range = [r for p in diagnosed for r in by_period[p]]
     last = diagnosed[-1] if diagnosed else None
     return {
         "from": months[0], "to": months[-1], "scope": scope.as_dict(), "months": out_months,
         "diagnosed": diagnosed, "last": last,
-        "weaknesses": _top_weaknesses(in_range, last, ruleset, top),
-        "findings": _top_findings(in_range, last, ruleset, top),
+        "weaknesses": _top_weaknesses(by_period, diagnosed, last, ruleset, top),
+        "findings": _top_findings(by_period, diagnosed, last, ruleset, top),
         "streets": _streets(by_period, diagnosed, first),
-        "persistent_red": _persistent_red(by_period, months),
+        "persistent_red": _persistent_red(red, months),
     }
 
 
-def _top_weaknesses(rows: Sequence[dict], last: str | None, ruleset: RuleSet, top: int) -> list[dict]:
-    total = Counter(t for r in rows for t in r["weaknesses"])
-    now = Counter(t for r in rows if r["period"] == last for t in r["weaknesses"])
+def _json(value: str | Mapping) -> Mapping:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _totals(by_period: Mapping[str, list[dict]], diagnosed: Sequence[str], last: str | None,
+            key: str) -> tuple[Counter, Counter]:
+    total: Counter = Counter()
+    now: Counter = Counter()
+    for p in diagnosed:
+        for c in by_period[p]:
+            total.update(c[key])
+            if p == last:
+                now.update(c[key])
+    return total, now
+
+
+def _top_weaknesses(by_period: Mapping[str, list[dict]], diagnosed: Sequence[str], last: str | None,
+                    ruleset: RuleSet, top: int) -> list[dict]:
+    total, now = _totals(by_period, diagnosed, last, "weaknesses")
     topics = ruleset.registry.topics
     out = []
     for topic, n in sorted(total.items(), key=lambda kv: (-now[kv[0]], -kv[1], kv[0]))[:top]:
@@ -241,14 +281,9 @@ def _top_weaknesses(rows: Sequence[dict], last: str | None, ruleset: RuleSet, to
     return out
 
 
-def _top_findings(rows: Sequence[dict], last: str | None, ruleset: RuleSet, top: int) -> list[dict]:
-    total: Counter = Counter()
-    now: Counter = Counter()
-    for r in rows:
-        here = Counter(r["findings"]) + Counter(r["member_findings"])
-        total.update(here)
-        if r["period"] == last:
-            now.update(here)
+def _top_findings(by_period: Mapping[str, list[dict]], diagnosed: Sequence[str], last: str | None,
+                  ruleset: RuleSet, top: int) -> list[dict]:
+    total, now = _totals(by_period, diagnosed, last, "findings")
     out = []
     for rule_id, n in sorted(total.items(), key=lambda kv: (-now[kv[0]], -kv[1], kv[0]))[:top]:
         rule = ruleset.rule(rule_id)
@@ -259,10 +294,13 @@ def _top_findings(rows: Sequence[dict], last: str | None, ruleset: RuleSet, top:
 
 
 def _streets(by_period: Mapping[str, list[dict]], diagnosed: Sequence[str], first: str | None) -> list[dict]:
-    streets = sorted({r["street"] for p in diagnosed for r in by_period[p]})
+    per_street: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for p in diagnosed:
+        for c in by_period[p]:
+            per_street[c["street"]][p].append(c)
     out = []
-    for street in streets:
-        per = {p: _counts([r for r in by_period[p] if r["street"] == street]) for p in diagnosed}
+    for street in sorted(per_street):
+        per = {p: _counts(per_street[street].get(p, ())) for p in diagnosed}
         last = per[diagnosed[-1]]
         months = [{"period": p, "branches": per[p]["branches"]["total"], "members": per[p]["members"]["total"],
                    "branch_red_rate": per[p]["branches"]["red_rate"],
@@ -275,13 +313,12 @@ def _streets(by_period: Mapping[str, list[dict]], diagnosed: Sequence[str], firs
     return out
 
 
-def _persistent_red(by_period: Mapping[str, list[dict]], months: Sequence[str]) -> list[dict]:
+def _persistent_red(red: Iterable[Mapping], months: Sequence[str]) -> list[dict]:
     lamps: dict[str, dict[str, str]] = defaultdict(dict)
-    info: dict[str, dict] = {}
-    for p in months:
-        for r in by_period.get(p, ()):
-            lamps[r["branch_id"]][p] = r["lamp"]
-            info[r["branch_id"]] = r
+    info: dict[str, Mapping] = {}
+    for r in sorted(red, key=lambda r: (r["period"], r["branch_id"])):
+        lamps[r["branch_id"]][r["period"]] = "red"
+        info[r["branch_id"]] = r  # the last month's street and type
     out = []
     for branch_id in sorted(lamps):
         longest, start, end, current = _red_streaks(months, lamps[branch_id])
@@ -290,10 +327,10 @@ def _persistent_red(by_period: Mapping[str, list[dict]], months: Sequence[str]) 
         r = info[branch_id]
         out.append({"branch_id": branch_id, "name": r["name"], "street": r["street"], "type": r["type"],
                     "months": longest, "from": start, "to": end, "red_months_now": current,
-                    "red_months": sum(v == "red" for v in lamps[branch_id].values())})
+                    "red_months": len(lamps[branch_id])})
     out.sort(key=lambda b: (-b["red_months_now"], -b["months"], b["branch_id"]))
     return out
 
 
-__all__ = ["MAX_MONTHS", "branch_month_row", "branch_month_rows", "build", "check_range", "from_dataset", "from_store",
-           "rows_from_month", "year_before"]
+__all__ = ["MAX_MONTHS", "branch_month_row", "branch_month_rows", "build", "cells", "check_range", "from_dataset",
+           "from_rows", "from_store", "keep_branch", "year_before"]

@@ -16,7 +16,7 @@ from ..store import overview as overview_store
 from ..store import results as results_store
 from .common import in_transaction
 from .month import Month, summary_json
-from .overview import branch_month_rows
+from .overview import branch_month_rows, cells
 from .snapshot import Snapshot
 
 
@@ -80,12 +80,14 @@ class StoreSink:
     def keep(self, month: Month) -> int:
         rows = [result_row(r) for r in month.branches] + [result_row(r) for r in month.members]
         summary = summary_json(month.summary())
-        aggregates = branch_month_rows(month.branches, month.members)
+        profiles = month.evaluator.dataset.branches[["street", "type"]].to_dict("index")
+        aggregates = branch_month_rows(month.period, month.branches, month.members, profiles)
+        added = cells(aggregates)
 
         def step(conn: Connection) -> int:
             run_id = results_store.save_run(conn, month.period, rows, version=self.snapshot.version or 0,
                                             digest=self.snapshot.digest, summary=summary, actor=self.actor)
-            overview_store.save_period(conn, month.period, aggregates)
+            overview_store.save_period(conn, month.period, aggregates, added)
             return run_id
 
         return in_transaction(self.engine, step)

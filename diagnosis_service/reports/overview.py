@@ -270,7 +270,7 @@ def heat_table(data: dict, lang: str = "zh") -> str:
     e = html.escape
     diagnosed = data["diagnosed"]
     rates = [m["branch_red_rate"] for s in data["streets"] for m in s["months"] if m["branch_red_rate"] is not None]
-    scale = max([10.0, *rates])
+    scale = max([1.0, *rates])  # the darkest cell is the highest rate shown (at least 1%)
     out = ['<div class="scroll"><table class="heat"><thead><tr><th>' + e(w["h_street"]) + "</th>"
            + "".join(f"<th>{e(p[2:])}</th>" for p in diagnosed) + "</tr></thead><tbody>"]
     for s in data["streets"]:

@@ -1,9 +1,10 @@
-"""Per branch and period, what the overviews count (``branch_months``): kept with a period's results in
-the same transaction, replaced when an event re-evaluates a branch or one of its members.
+"""What the overviews count, kept with a period's results in the same transaction: per branch
+(``branch_months``: its street and type when diagnosed, lamp, members' lamps and points, what fired) and
+per street and branch type (``overview_cells``: those rows added up). An event replaces one branch's row
+and its cell.
 
-A row is ``branch_id``, ``lamp``, ``members``, ``members_red``, ``members_yellow``, the sums and counts
-of the members' month's and year's points, and three JSON texts (``weaknesses``, ``findings``,
-``member_findings``); the caller builds rows from results and reads the JSON.
+Rows and cells carry JSON texts (``weaknesses``, ``findings``, ``member_findings``); the caller builds
+them and reads the JSON.
 """
 
 from __future__ import annotations
@@ -13,22 +14,23 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.engine import Connection
 
-from .schema import branch_months, branches
-
-COLUMNS = tuple(c.name for c in branch_months.columns if c.name != "period")
+from .schema import branch_months, branches, overview_cells
 
 
-def save_period(conn: Connection, period: str, rows: Sequence[Mapping]) -> None:
-    """Replace the period's rows with ``rows``."""
+def save_period(conn: Connection, period: str, rows: Sequence[Mapping], cells: Sequence[Mapping]) -> None:
+    """Replace the period's branch rows and cells."""
     conn.execute(delete(branch_months).where(branch_months.c.period == period))
+    conn.execute(delete(overview_cells).where(overview_cells.c.period == period))
     full = [{**r, "period": period} for r in rows]
     for i in range(0, len(full), 5_000):
         conn.execute(branch_months.insert(), full[i:i + 5_000])
+    if cells:
+        conn.execute(overview_cells.insert(), [{**c, "period": period} for c in cells])
 
 
 def replace_row(conn: Connection, period: str, row: Mapping) -> None:
     """One branch's row, in place of the stored one."""
-    values = {k: v for k, v in row.items() if k != "branch_id"}
+    values = {k: v for k, v in row.items() if k not in ("branch_id", "period")}
     done = conn.execute(update(branch_months).where(and_(branch_months.c.period == period,
                                                          branch_months.c.branch_id == row["branch_id"]))
                         .values(values))
@@ -36,24 +38,57 @@ def replace_row(conn: Connection, period: str, row: Mapping) -> None:
         conn.execute(branch_months.insert().values({**row, "period": period}))
 
 
-def rows(conn: Connection, periods: Sequence[str], *, street: str | None = None,
-         branch_type: str | None = None) -> list[dict]:
-    """The stored rows of ``periods`` in the scope, with each branch's name, street and type; by period
-    and branch id."""
-    cond = [branch_months.c.period.in_(list(periods))]
-    if street is not None:
-        cond.append(branches.c.street == street)
-    if branch_type is not None:
-        cond.append(branches.c.type == branch_type)
-    query = (select(branch_months, branches.c.name, branches.c.street, branches.c.type)
-             .select_from(branch_months.join(branches, branches.c.branch_id == branch_months.c.branch_id))
-             .where(*cond).order_by(branch_months.c.period, branch_months.c.branch_id))
+def row(conn: Connection, period: str, branch_id: str) -> dict | None:
+    found = conn.execute(select(branch_months).where(branch_months.c.period == period,
+                                                     branch_months.c.branch_id == branch_id)).mappings().first()
+    return None if found is None else dict(found)
+
+
+def cell_rows(conn: Connection, period: str, street: str, branch_type: str) -> list[dict]:
+    """The branch rows one cell adds up."""
+    return [dict(r) for r in conn.execute(select(branch_months).where(
+        branch_months.c.period == period, branch_months.c.street == street,
+        branch_months.c.type == branch_type)).mappings()]
+
+
+def replace_cell(conn: Connection, cell: Mapping) -> None:
+    conn.execute(delete(overview_cells).where(overview_cells.c.period == cell["period"],
+                                              overview_cells.c.street == cell["street"],
+                                              overview_cells.c.type == cell["type"]))
+    conn.execute(overview_cells.insert().values(dict(cell)))
+
+
+def _scope(table, street: str | None, branch_type: str | None) -> list:
+    return ([] if street is None else [table.c.street == street]) + (
+        [] if branch_type is None else [table.c.type == branch_type])
+
+
+def cells(conn: Connection, periods: Sequence[str], *, street: str | None = None,
+          branch_type: str | None = None) -> list[dict]:
+    """The stored cells of ``periods`` in the scope."""
+    query = select(overview_cells).where(overview_cells.c.period.in_(list(periods)),
+                                         *_scope(overview_cells, street, branch_type))
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
-def periods(conn: Connection) -> list[str]:
-    """Every period with stored rows, oldest first."""
-    return list(conn.execute(select(branch_months.c.period).distinct().order_by(branch_months.c.period)).scalars())
+def red_rows(conn: Connection, periods: Sequence[str], *, street: str | None = None,
+             branch_type: str | None = None) -> list[dict]:
+    """period, branch_id, name, street and type of the branches of the scope with a red lamp in ``periods``."""
+    query = (select(branch_months.c.period, branch_months.c.branch_id, branches.c.name, branch_months.c.street,
+                    branch_months.c.type)
+             .select_from(branch_months.join(branches, branches.c.branch_id == branch_months.c.branch_id))
+             .where(branch_months.c.period.in_(list(periods)), branch_months.c.lamp == "red",
+                    *_scope(branch_months, street, branch_type)))
+    return [dict(r) for r in conn.execute(query).mappings()]
 
 
-__all__ = ["COLUMNS", "periods", "replace_row", "rows", "save_period"]
+def rows(conn: Connection, periods: Sequence[str], *, street: str | None = None,
+         branch_type: str | None = None) -> list[dict]:
+    """The stored branch rows of ``periods`` in the scope, with each branch's name."""
+    query = (select(branch_months, branches.c.name)
+             .select_from(branch_months.join(branches, branches.c.branch_id == branch_months.c.branch_id))
+             .where(branch_months.c.period.in_(list(periods)), *_scope(branch_months, street, branch_type)))
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+__all__ = ["cell_rows", "cells", "red_rows", "replace_cell", "replace_row", "row", "rows", "save_period"]

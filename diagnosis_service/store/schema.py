@@ -121,11 +121,13 @@ results = Table(
 )
 
 branch_months = Table(
-    # One row per diagnosed branch and period, kept with the results (and by events): what the district
-    # and street overviews count, so twelve months of a district read 32,000 small rows, not 570,000 JSON.
+    # One row per diagnosed branch and period, kept with the results (and by events): the branch's street
+    # and type as they were when it was diagnosed, its lamp, its members' lamps and points, what fired.
     "branch_months", metadata,
     Column("period", PERIOD, primary_key=True),
     Column("branch_id", ID, ForeignKey("branches.branch_id"), primary_key=True),
+    Column("street", String(100), nullable=False),
+    Column("type", String(32), nullable=False),
     Column("lamp", String(8), nullable=False),
     Column("members", Integer, nullable=False),  # members with a result this period
     Column("members_red", Integer, nullable=False),
@@ -137,6 +139,24 @@ branch_months = Table(
     Column("weaknesses", Text, nullable=False),  # JSON list of the branch's weakness topics
     Column("findings", Text, nullable=False),  # JSON list of the branch's fired rule ids
     Column("member_findings", Text, nullable=False),  # JSON object: rule id -> members it fired for
+    Index("ix_branch_months_lamp", "period", "lamp"),
+)
+
+overview_cells = Table(
+    # The branch_months of one period, street and branch type added up: what the overviews read, so that
+    # twelve months of the district are ~1,600 rows, whatever the scope (district, street, type, both).
+    "overview_cells", metadata,
+    Column("period", PERIOD, primary_key=True),
+    Column("street", String(100), primary_key=True),
+    Column("type", String(32), primary_key=True),
+    Column("branches", Integer, nullable=False),
+    Column("branches_red", Integer, nullable=False),
+    Column("branches_yellow", Integer, nullable=False),
+    Column("members", Integer, nullable=False),
+    Column("members_red", Integer, nullable=False),
+    Column("members_yellow", Integer, nullable=False),
+    Column("weaknesses", Text, nullable=False),  # JSON object: topic -> branches with that weakness
+    Column("findings", Text, nullable=False),  # JSON object: rule id -> branches and members it fired for
 )
 
 served_lists = Table(

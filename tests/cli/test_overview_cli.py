@@ -10,7 +10,7 @@ from openpyxl import load_workbook
 
 from diagnosis_service.cli import main
 from diagnosis_service.periods import parse_period, period_str
-from diagnosis_service.pipeline.overview import _red_streaks, build
+from diagnosis_service.pipeline.overview import _red_streaks, from_rows
 from diagnosis_service.pipeline.rankings import Scope
 
 ARGS = ["overview", "--from", "2025-11", "--to", "2025-12"]
@@ -80,8 +80,9 @@ def district(draw):
             rows.append({"period": p, "branch_id": f"B{b}", "name": f"n{b}", "street": f"S{b % 2}", "type": "village",
                          "lamp": draw(LAMP), "members": size, "members_red": red, "members_yellow": yellow,
                          "points_sum": 0.0, "points_n": 0, "ytd_sum": 0.0, "ytd_n": 0,
-                         "weaknesses": draw(st.lists(st.sampled_from(["dues", "theory_study"]), unique=True)),
-                         "findings": [], "member_findings": {}})
+                         "weaknesses": json.dumps(draw(st.lists(st.sampled_from(["dues", "theory_study"]),
+                                                                unique=True))),
+                         "findings": "[]", "member_findings": json.dumps({"member_dues_missed": red})})
     return months, rows
 
 
@@ -89,7 +90,7 @@ def district(draw):
 @given(district())
 def test_the_overview_adds_up(ruleset, case):
     months, rows = case
-    out = build(rows, months, ruleset, Scope())
+    out = from_rows(rows, months, ruleset, Scope())
     for m in out["months"]:
         here = [r for r in rows if r["period"] == m["period"]]
         b = m["branches"]
@@ -98,7 +99,10 @@ def test_the_overview_adds_up(ruleset, case):
         assert m["diagnosed"] == bool(here)
         if here:
             assert b["lamp_rate"] == round((b["red"] + b["yellow"]) * 100 / b["total"], 2)
+            assert b["red"] == sum(r["lamp"] == "red" for r in here)
             assert sum(s["months"][out["diagnosed"].index(m["period"])]["branches"] for s in out["streets"]) == len(here)
+    dues = [f for f in out["findings"] if f["rule"] == "member_dues_missed"]
+    assert sum(f["count"] for f in dues) == sum(r["members_red"] for r in rows)
     # A branch is listed as red 2+ months in a row exactly when it was, with its longest run.
     for b in {r["branch_id"] for r in rows}:
         lamps = [next((r["lamp"] for r in rows if r["branch_id"] == b and r["period"] == p), None) for p in months]

@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select, update
 
 from diagnosis_service.store.migrate import alembic_config, upgrade
-from diagnosis_service.store.schema import branch_months, branches, members, results
+from diagnosis_service.store.schema import branch_months, branches, members, overview_cells, results
 
 RANGE = "/v1/overview?from=2025-11&to=2025-12"
 
@@ -161,7 +161,14 @@ def test_the_migration_fills_what_the_diagnosis_keeps(fresh_service):
             found = conn.execute(select(branch_months).order_by(branch_months.c.period, branch_months.c.branch_id))
             return [dict(r) for r in found.mappings()]
 
-    kept = rows()
+    def cells():
+        with engine.connect() as conn:
+            found = conn.execute(select(overview_cells).order_by(overview_cells.c.period, overview_cells.c.street,
+                                                                 overview_cells.c.type))
+            return [dict(r) for r in found.mappings()]
+
+    kept, kept_cells = rows(), cells()
+    assert sum(c["branches"] for c in kept_cells) == 2 * 24
     assert len(kept) == 2 * 24
     config = alembic_config(engine)
     with engine.begin() as conn:
@@ -173,6 +180,7 @@ def test_the_migration_fills_what_the_diagnosis_keeps(fresh_service):
            [{k: v for k, v in r.items() if k not in ("points_sum", "ytd_sum")} for r in kept]
     for a, b in zip(backfilled, kept, strict=True):
         assert a["points_sum"] == pytest.approx(b["points_sum"]) and a["ytd_sum"] == pytest.approx(b["ytd_sum"])
+    assert cells() == kept_cells
 
 
 def sheet_rows(data: bytes, title: str | None = None) -> tuple[object, list[tuple]]:
