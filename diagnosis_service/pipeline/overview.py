@@ -27,7 +27,7 @@ from ..errors import InputError, Problem
 from ..periods import check_period, parse_period, period_str
 from ..rules.model import RuleSet
 from ..store import overview as overview_store
-from .rankings import DISTRICT, Scope
+from .rankings import DISTRICT, LAMP_ORDER, Scope
 
 MAX_MONTHS = 60
 TOP = 10  # weaknesses and findings listed, unless asked otherwise
@@ -145,6 +145,18 @@ def from_store(conn: Connection, ruleset: RuleSet, period_from: str, period_to: 
     found = overview_store.cells(conn, wanted, street=scope.street, branch_type=scope.branch_type)
     red = overview_store.red_rows(conn, months, street=scope.street, branch_type=scope.branch_type)
     return build(found, red, months, ruleset, scope, top)
+
+
+def branch_list(conn: Connection, period: str, scope: Scope = DISTRICT) -> list[dict]:
+    """The period's branches of the scope, red first, then yellow, then green, each by id: lamp, members,
+    red members and the members' mean year's points (the overview page's list)."""
+    out = []
+    for r in overview_store.rows(conn, [period], street=scope.street, branch_type=scope.branch_type):
+        out.append({"branch_id": r["branch_id"], "name": r["name"], "street": r["street"], "type": r["type"],
+                    "lamp": r["lamp"], "members": r["members"], "members_red": r["members_red"],
+                    "mean_points_ytd": clean_number(r["ytd_sum"] / r["ytd_n"]) if r["ytd_n"] else None})
+    out.sort(key=lambda b: (-LAMP_ORDER.get(b["lamp"], -1), b["branch_id"]))
+    return out
 
 
 def from_rows(rows: Iterable[Mapping], months: Sequence[str], ruleset: RuleSet, scope: Scope = DISTRICT,
@@ -332,5 +344,5 @@ def _persistent_red(red: Iterable[Mapping], months: Sequence[str]) -> list[dict]
     return out
 
 
-__all__ = ["MAX_MONTHS", "branch_month_row", "branch_month_rows", "build", "cells", "check_range", "from_dataset",
+__all__ = ["MAX_MONTHS", "branch_list", "branch_month_row", "branch_month_rows", "build", "cells", "check_range", "from_dataset",
            "from_rows", "from_store", "keep_branch", "year_before"]

@@ -8,6 +8,7 @@ the same overview; its words are text the browser renders in the page's font (Ch
 from __future__ import annotations
 
 import html
+import re
 from datetime import datetime
 
 from .branch import Document, Section
@@ -290,6 +291,21 @@ def heat_table(data: dict, lang: str = "zh") -> str:
     return "\n".join(out)
 
 
+_NUMBER = re.compile(r"^[-+]?[0-9][0-9,.]*%?$|^—$")
+
+
+def _table(block: tuple) -> list[str]:
+    """A table of the overview: numbers (counts, rates) right-aligned in every column alike."""
+    e = html.escape
+    _, headers, rows = block
+    out = ["<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead><tbody>"]
+    for row in rows:
+        out.append("<tr>" + "".join(f'<td class="num">{e(v)}</td>' if _NUMBER.match(v) else f"<td>{e(v)}</td>"
+                                    for v in row) + "</tr>")
+    out.append("</tbody></table>")
+    return out
+
+
 def render_html(data: dict, lang: str = "zh", type_name=lambda t: t, nav: str = "", extra: str = "") -> str:
     """The overview as a complete page: facts, the trend chart, the heat map, then the document's tables.
     ``nav`` goes above the title and ``extra`` (HTML) at the end (a served page's links)."""
@@ -310,7 +326,7 @@ def render_html(data: dict, lang: str = "zh", type_name=lambda t: t, nav: str = 
     for section in doc.sections:
         out.append(f'<section id="{e(section.key)}"><h2>{e(section.heading)}</h2>')
         for block in section.blocks:
-            out += html_block(block)
+            out += _table(block) if block[0] == "table" else html_block(block)
         out.append("</section>")
     if extra:
         out.append(extra)

@@ -12,7 +12,6 @@ from flask import Response, abort, g, render_template, request, url_for
 
 from ..periods import is_period, months_before, parse_period
 from ..pipeline import exports, overview
-from ..pipeline.rankings import LAMP_ORDER, branch_ranking
 from ..reports.labels import name_of
 from ..reports.overview import render_html
 from ..store import metrics as metrics_store
@@ -88,8 +87,7 @@ def overview_page():
 
 def _branches(data: dict, scope, lang: str, t: dict, type_name, args: dict) -> str:
     """The last month's branches of the scope, red first, paged, each linked to its page."""
-    ranked = branch_ranking(get_db(), data["last"], "ytd", scope, limit=10_000_000)["ranking"]
-    ranked.sort(key=lambda b: (-LAMP_ORDER.get(b["lamp"], -1), b["branch_id"]))
+    ranked = overview.branch_list(get_db(), data["last"], scope)
     pages = max(1, -(-len(ranked) // PAGE_SIZE))
     try:
         page = min(max(int(request.args.get("page", "1")), 1), pages)

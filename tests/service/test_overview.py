@@ -261,3 +261,22 @@ def test_a_name_that_looks_like_a_formula_stays_text(fresh_service):
     ws, rows = sheet_rows(data)
     cell = ws["B2"]
     assert rows[1][0] == "M000001" and cell.value == evil and cell.data_type == "s"
+
+
+def test_the_pages_branch_list_agrees_with_the_ranking(service):
+    from diagnosis_service.pipeline import overview, rankings
+
+    with service.engine.connect() as conn:
+        listed = overview.branch_list(conn, "2025-12")
+        ranked = rankings.branch_ranking(conn, "2025-12", "ytd", limit=1000)["ranking"]
+        street = streets_of(service.engine)["B00002"]
+        mine = overview.branch_list(conn, "2025-12", rankings.Scope(street=street))
+    by_id = {b["branch_id"]: b for b in ranked}
+    assert len(listed) == len(ranked) == 24
+    for b in listed:
+        r = by_id[b["branch_id"]]
+        assert (b["lamp"], b["members"], b["mean_points_ytd"]) == (r["lamp"], r["members"], r["mean_points_ytd"])
+    order = {"red": 0, "yellow": 1, "green": 2}
+    assert [(order[b["lamp"]], b["branch_id"]) for b in listed] == sorted((order[b["lamp"]], b["branch_id"])
+                                                                         for b in listed)
+    assert {b["branch_id"] for b in mine} == {b for b, s in streets_of(service.engine).items() if s == street}
