@@ -38,8 +38,9 @@ from diagnosis_service.simulation.district import SimulationSpec, simulate  # no
 TARGET_SECONDS = 3.0
 TARGET_BYTES = 1.5 * 1024**3
 # `diagnose --out` of the default district, 2025-12, recorded at commit 7b7d152 (before issue 12), then
-# again after issue 13's wording (only findings' messages and prescriptions' reasons changed).
-RECORDED_SHA256 = "b366d84bfa0d13ba39ef309f05339f9913b5926aa4a6773a1fc9bfb0f7d1e863"
+# again after issue 13's wording (only findings' messages and prescriptions' reasons changed), and after
+# issue 15's calendar quarters (in December the same findings: the quarter's three months are the last three).
+RECORDED_SHA256 = "1f5134adaebdaeb0fd992d0c13979d09bc4155ed611cdced447c755295501860"
 
 
 DEFAULT_DATA = REPO / "var" / "bench" / "district"

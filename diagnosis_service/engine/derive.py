@@ -34,6 +34,8 @@ def derivation_order(ruleset: RuleSet, subject: str) -> list[Indicator]:
             return [arg["indicator"]]
         if kind == "year_to_date":
             return [arg]
+        if kind == "window":
+            return [arg["indicator"]]
         if kind == "points":
             return list(ruleset.points)
         return []
@@ -94,6 +96,10 @@ def derive_own(frame: pd.DataFrame, subject: str, ruleset: RuleSet) -> pd.DataFr
             with np.errstate(invalid="ignore"):
                 cond = _CMP[op](src, float(arg["value"])) & ~np.isnan(src)
             values = _scatter(order, run_lengths(cond, new_seg, np.isnan(src)))
+        elif kind == "remaining_months":
+            values = (WINDOW_MONTHS[arg] - 1 - frame["pidx"].to_numpy() % WINDOW_MONTHS[arg]).astype(float)
+        elif kind == "window":
+            values = _scatter(order, window_values(col(arg["indicator"])[order], ids, pidx, arg["period"], arg["agg"]))
         else:  # year_to_date
             src = np.nan_to_num(col(arg)[order], nan=0.0)
             year = pidx // 12
@@ -105,6 +111,37 @@ def derive_own(frame: pd.DataFrame, subject: str, ruleset: RuleSet) -> pd.DataFr
     if not new:
         return frame.copy(deep=False)
     return pd.concat([frame, pd.DataFrame(new, index=frame.index)], axis=1)
+
+
+WINDOW_MONTHS = {"quarter": 3, "year": 12}
+
+
+def window_values(src: np.ndarray, ids: np.ndarray, pidx: np.ndarray, period: str, agg: str) -> np.ndarray:
+    """The calendar window so far (quarter or year, up to and with each row's month) aggregated, for rows
+    sorted by (subject, month). Missing (NaN) from the first month of the window without a row or without
+    a value on: a gap is reported as missing, never counted as zero."""
+    n = len(src)
+    size = WINDOW_MONTHS[period]
+    window = pidx // size
+    seg = np.ones(n, dtype=bool)
+    if n:
+        seg[1:] = (ids[1:] != ids[:-1]) | (window[1:] != window[:-1])
+    # A row is bad when its window started before the data did, when the month before it is missing, or
+    # when its own value is missing; from a bad row on, the rest of its window is missing too.
+    prev_ok = np.zeros(n, dtype=bool)
+    if n:
+        prev_ok[1:] = pidx[1:] == pidx[:-1] + 1
+    bad = np.where(seg, pidx % size != 0, ~prev_ok) | np.isnan(src)
+    seg_id = np.cumsum(seg)
+    bad_so_far = _segment_cumsum(bad.astype(float), seg) > 0 if n else bad
+    clean = np.nan_to_num(src, nan=0.0)
+    if agg == "sum":
+        values = _segment_cumsum(clean, seg)
+    elif agg == "count_nonzero":
+        values = _segment_cumsum((clean != 0).astype(float), seg)
+    else:  # max
+        values = pd.Series(clean).groupby(seg_id).cummax().to_numpy(dtype=float) if n else clean
+    return np.where(bad_so_far, np.nan, values)
 
 
 def run_lengths(cond: np.ndarray, new_seg: np.ndarray, missing: np.ndarray) -> np.ndarray:

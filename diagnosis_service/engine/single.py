@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..rules.model import OP_ALIASES, Compare, Rule, RuleSet
-from .derive import MEMBER_BASED, derivation_order
+from .derive import MEMBER_BASED, WINDOW_MONTHS, derivation_order
 from .evaluator import _span, aggregate
 
 NAN = float("nan")
@@ -78,6 +78,12 @@ def own_values(plan: Plan, rows: Mapping[int, Mapping[str, float]]) -> dict[int,
                 v = values.get(source, NAN)
                 run = run + 1 if v == v and test(v, limit) else 0
                 values[name] = NAN if v != v else float(run)
+        elif kind == "remaining_months":
+            size = WINDOW_MONTHS[arg]
+            for pidx in months:
+                out[pidx][name] = float(size - 1 - pidx % size)
+        elif kind == "window":
+            _window(out, months, name, arg)
         else:  # year_to_date: running total within the calendar year
             total, year = 0.0, None
             for pidx in months:
@@ -88,6 +94,29 @@ def own_values(plan: Plan, rows: Mapping[int, Mapping[str, float]]) -> dict[int,
                 total = total + (0.0 if v != v else v)
                 values[name] = total
     return out
+
+
+def _window(out: dict[int, dict[str, float]], months: list[int], name: str, arg: Mapping) -> None:
+    """The calendar window so far, aggregated, as ``derive.window_values`` computes it for many subjects:
+    missing from the first gap of the window (a month without a row or a value) to its end."""
+    size, source, agg = WINDOW_MONTHS[arg["period"]], arg["indicator"], arg["agg"]
+    total, window, bad, previous = 0.0, None, False, None
+    for pidx in months:
+        v = out[pidx].get(source, NAN)
+        if pidx // size != window:
+            total, window, bad = 0.0, pidx // size, pidx % size != 0
+        elif pidx != previous + 1:
+            bad = True
+        previous = pidx
+        bad = bad or v != v
+        clean = 0.0 if v != v else v
+        if agg == "sum":
+            total = total + clean
+        elif agg == "count_nonzero":
+            total = total + (1.0 if clean != 0 else 0.0)
+        else:
+            total = clean if pidx % size == 0 or pidx == months[0] else max(total, clean)
+        out[pidx][name] = NAN if bad else total
 
 
 class SubjectValues:

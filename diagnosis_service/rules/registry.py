@@ -10,7 +10,9 @@ from .model import OP_ALIASES, SUBJECTS, UNIT_RANGES, Indicator, Named, Registry
 from .parse_common import ID_RE, is_number, unknown_keys
 from .yamlsafe import Located
 
-DERIVATIONS = ("sum", "run", "points", "year_to_date", "member_share", "member_mean")
+DERIVATIONS = ("sum", "run", "points", "year_to_date", "window", "remaining_months", "member_share", "member_mean")
+WINDOWS = ("quarter", "year")  # calendar windows: what "once a quarter" and "once a year" mean
+WINDOW_AGGS = ("sum", "max", "count_nonzero")
 
 
 # --------------------------------------------------------------------------------------------- registry
@@ -126,6 +128,21 @@ def _check_derivations(doc: Located, registry: Registry, problems: list[Problem]
                 names = [(subject, arg.get("indicator"))]
             elif kind == "year_to_date":
                 names = [(subject, arg)]
+            elif kind == "window":
+                if not isinstance(arg, dict) or set(arg) != {"indicator", "period", "agg"}:
+                    problems.append(doc.problem(path, f"indicator {ind.id}: window needs indicator, period and agg",
+                                                suggestion="e.g. {indicator: member_assemblies, period: quarter, "
+                                                           "agg: sum}"))
+                    continue
+                for key, allowed in (("period", WINDOWS), ("agg", WINDOW_AGGS)):
+                    if arg[key] not in allowed:
+                        problems.append(doc.problem(path + (key,), f"indicator {ind.id}: window {key} must be one "
+                                                    f"of {', '.join(allowed)}, got {arg[key]!r}",
+                                                    suggestion=did_you_mean(str(arg[key]), allowed)))
+                names = [(subject, arg["indicator"])]
+            elif kind == "remaining_months" and arg not in WINDOWS:
+                problems.append(doc.problem(path, f"indicator {ind.id}: remaining_months must be one of "
+                                            f"{', '.join(WINDOWS)}, got {arg!r}", suggestion=did_you_mean(str(arg), WINDOWS)))
             elif kind == "member_mean":
                 names = [("member", arg)]
             elif kind == "member_share" and (not isinstance(arg, dict) or arg.get("lamp") not in ("red", "yellow")):

@@ -1,0 +1,101 @@
+"""Calendar windows (the quarter or year so far) and the months left in them: the vectorized derivation
+and the single-subject path agree on every series, gaps and missing values included, and say what the
+regulations mean by "once a quarter"."""
+
+import math
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from diagnosis_service.engine.derive import derive_own, window_values
+from diagnosis_service.engine.single import Plan, own_values
+from diagnosis_service.periods import parse_period
+from diagnosis_service.rules import check_rules
+from tests.support.paths import RULES
+
+JAN = parse_period("2025-01")
+
+
+def frame_of(series: dict[str, list[float | None]], start: int = JAN) -> pd.DataFrame:
+    """One branch's rows: None is a month without a row, nan a row without the value."""
+    rows = []
+    for k, value in enumerate(series["member_assemblies"]):
+        if value is not None:
+            rows.append({"pidx": start + k, "branch_id": "B1", "member_assemblies": value})
+    return pd.DataFrame(rows)
+
+
+def test_quarter_so_far_with_gaps_and_missing_values():
+    src = np.array([0, 1, 0, 2, 0, 0, 1, np.nan, 1, 0, 0, 0], dtype=float)
+    pidx = JAN + np.arange(12)
+    ids = np.array(["B1"] * 12)
+    got = window_values(src, ids, pidx, "quarter", "sum")
+    expect = [0, 1, 1, 2, 2, 2, 1, math.nan, math.nan, 0, 0, 0]
+    assert np.array_equal(np.isnan(got), np.isnan(expect))
+    assert np.allclose(np.nan_to_num(got, nan=-1), np.nan_to_num(expect, nan=-1))
+    # A quarter whose first months are not in the data is unknown to its end; the next starts afresh.
+    late = window_values(np.array([1.0, 0, 0, 0]), np.array(["B1"] * 4), JAN + 1 + np.arange(4), "quarter", "sum")
+    assert np.isnan(late[:2]).all() and late[2:].tolist() == [0, 0]
+    # A month without a row inside the quarter: unknown from there on.
+    gap = window_values(np.array([1.0, 0]), np.array(["B1"] * 2), np.array([JAN + 3, JAN + 5]), "quarter", "sum")
+    assert gap[0] == 1 and math.isnan(gap[1])
+    assert window_values(src[:6], ids[:6], pidx[:6], "year", "count_nonzero").tolist() == [0, 1, 1, 2, 2, 2]
+    assert window_values(src[:6], ids[:6], pidx[:6], "year", "max").tolist() == [0, 1, 1, 2, 2, 2]
+
+
+series = st.lists(st.one_of(st.none(), st.just(math.nan), st.integers(0, 3).map(float)), min_size=1, max_size=28)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=series, start=st.integers(0, 11), agg=st.sampled_from(["sum", "max", "count_nonzero"]),
+       period=st.sampled_from(["quarter", "year"]))
+def test_both_paths_agree(ruleset, values, start, agg, period):
+    frame = frame_of({"member_assemblies": values}, JAN + start)
+    if frame.empty:
+        return
+    got = window_values(frame["member_assemblies"].to_numpy(dtype=float), frame["branch_id"].to_numpy(),
+                        frame["pidx"].to_numpy(), period, agg)
+    plan = Plan(ruleset, "branch")
+    plan.derived = [("w", "window", {"indicator": "member_assemblies", "period": period, "agg": agg}),
+                    ("left", "remaining_months", period)]
+    rows = {int(p): {"member_assemblies": v} for p, v in zip(frame["pidx"], frame["member_assemblies"], strict=True)}
+    single = own_values(plan, rows)
+    size = 3 if period == "quarter" else 12
+    for k, p in enumerate(frame["pidx"]):
+        a, b = got[k], single[int(p)]["w"]
+        assert (math.isnan(a) and math.isnan(b)) or a == b
+        assert single[int(p)]["left"] == size - 1 - int(p) % size
+
+
+def test_the_shipped_quarter_indicators_are_derived(ruleset, small_district):
+    from diagnosis_service.data.csvdir import load_dir
+
+    ds = load_dir(small_district, ruleset.registry)
+    out = derive_own(ds.branch_metrics, "branch", ruleset)
+    one = out[out["branch_id"] == "B00001"].sort_values("pidx")
+    quarter = one["pidx"].to_numpy() // 3
+    for q in sorted(set(quarter)):
+        rows = one[quarter == q]
+        assert rows["member_assemblies_this_quarter"].tolist() == rows["member_assemblies"].cumsum().tolist()
+        assert rows["months_left_in_quarter"].tolist() == [2 - int(p) % 3 for p in rows["pidx"]]
+
+
+def test_a_wrong_window_is_explained(tmp_path):
+    import shutil
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    text = (rules / "indicators.yaml").read_text(encoding="utf-8")
+    text = text.replace("{indicator: member_assemblies, period: quarter, agg: sum}",
+                        "{indicator: member_assemblies, period: quater, agg: total}")
+    text = text.replace("derived: {remaining_months: year}", "derived: {remaining_months: yaer}")
+    (rules / "indicators.yaml").write_text(text, encoding="utf-8")
+    problems = [str(p) for p in check_rules(rules)]
+    assert any("window period must be one of quarter, year, got 'quater'" in p and "did you mean 'quarter'" in p
+               for p in problems)
+    assert any("window agg must be one of sum, max, count_nonzero, got 'total'" in p for p in problems)
+    assert any("remaining_months must be one of quarter, year, got 'yaer'" in p and "did you mean 'year'" in p
+               for p in problems)
+    assert all("indicators.yaml:" in p for p in problems[:3])
