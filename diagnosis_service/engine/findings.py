@@ -6,10 +6,12 @@ after that (supersession, lamp, ordering, messages, weaknesses, JSON) happens he
 
 from __future__ import annotations
 
+import calendar
 import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 
 from ..rules.model import SEVERITY_RANK, Rule, RuleSet, render
@@ -133,11 +135,13 @@ def finalize(ruleset: RuleSet, subject: str, subject_id: str, period: str, hits:
     for h in kept:
         if h.rule.lamp and SEVERITY_RANK[h.rule.severity] > SEVERITY_RANK[lamp]:
             lamp = h.rule.severity
-    findings = [_finding(ruleset, h, subject_id) for h in kept]
+    findings = [_finding(ruleset, h, subject_id, period) for h in kept]
     weaknesses: list[str] = []
     if subject == "branch":
         score: dict[str, tuple[int, float]] = {}
         for h in kept:
+            if h.rule.severity == "reminder":
+                continue  # what is still to be done is not (yet) a weakness
             gap = _shortfall(h.value, h.reference)
             sev = SEVERITY_RANK[h.rule.severity]
             old = score.get(h.rule.topic, (0, 0.0))
@@ -152,7 +156,7 @@ def _shortfall(value: float | None, reference: float | None) -> float:
     return round(abs(value - reference) / max(abs(reference), 1.0), 6)
 
 
-def _finding(ruleset: RuleSet, hit: Hit, subject_id: str) -> Finding:
+def _finding(ruleset: RuleSet, hit: Hit, subject_id: str, period: str) -> Finding:
     rule = hit.rule
     ind = ruleset.registry.get(rule.subject, rule.indicator)
     names = (ind.name_zh, ind.name_en) if ind else (rule.indicator, rule.indicator)
@@ -160,23 +164,40 @@ def _finding(ruleset: RuleSet, hit: Hit, subject_id: str) -> Finding:
     # Most findings of a rule share value and reference (e.g. dues missed: 0 vs 0), so rendered
     # messages are cached unless the template shows the subject id.
     if "{id" in rule.message_zh or "{id" in rule.message_en:
-        return _render_finding(rule, value, reference, hit.periods, names, subject_id)
-    return _cached_finding(rule, value, reference, hit.periods, names)
+        return _render_finding(rule, value, reference, hit.periods, names, subject_id, period)
+    return _cached_finding(rule, value, reference, hit.periods, names, period)
 
 
 @lru_cache(maxsize=65536)
-def _cached_finding(rule: Rule, value, reference, periods: int, names: tuple[str, str]) -> Finding:
-    return _render_finding(rule, value, reference, periods, names, "")
+def _cached_finding(rule: Rule, value, reference, periods: int, names: tuple[str, str], period: str) -> Finding:
+    return _render_finding(rule, value, reference, periods, names, "", period)
 
 
-def _render_finding(rule: Rule, value, reference, periods: int, names: tuple[str, str], subject_id: str) -> Finding:
+MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+             "November", "December")  # not the locale's: the same bytes on every machine
+
+
+def window_end(period: str, months: int) -> date:
+    """The last day of the quarter (``months`` 3) or year (12) that ``period`` (YYYY-MM) is in."""
+    year, month = int(period[:4]), int(period[5:7])
+    last = ((month - 1) // months + 1) * months
+    return date(year, last, calendar.monthrange(year, last)[1])
+
+
+def _render_finding(rule: Rule, value, reference, periods: int, names: tuple[str, str], subject_id: str,
+                    period: str) -> Finding:
     # size: the value without its sign, for phrases that carry the direction in words (下降 2.6 个百分点).
+    quarter, year = window_end(period, 3), window_end(period, 12)
     common = {"value": value, "reference": reference, "indicator": rule.indicator, "periods": periods,
               "id": subject_id, "size": None if value is None else clean_number(abs(value))}
+    # Deadlines as each language writes a day: 3月31日, 31 March.
+    zh_days = {"quarter_end": f"{quarter.month}月{quarter.day}日", "year_end": f"{year.month}月{year.day}日"}
+    en_days = {"quarter_end": f"{quarter.day} {MONTHS_EN[quarter.month - 1]}",
+               "year_end": f"{year.day} {MONTHS_EN[year.month - 1]}"}
     return Finding(
         rule=rule.id, indicator=rule.indicator, severity=rule.severity, topic=rule.topic,
         value=value, reference=reference,
-        message_zh=render(rule.message_zh, name=names[0], **common),
-        message_en=render(rule.message_en, name=names[1], **common),
+        message_zh=render(rule.message_zh, name=names[0], **common, **zh_days),
+        message_en=render(rule.message_en, name=names[1], **common, **en_days),
         lamp=rule.lamp,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from sqlalchemy.engine import Connection, Engine
@@ -10,7 +11,7 @@ from ..errors import NotFound, Problem
 from ..periods import check_period, parse_period, period_str
 from ..store import results as results_store
 from .month import diagnose_month
-from .rankings import member_rank
+from .rankings import DISTRICT, Scope, member_rank
 from .snapshot import Snapshot
 from .store_io import StoreSink, StoreSource
 
@@ -69,4 +70,23 @@ def lamp_changes(conn: Connection, period: str, subject: str | None, street: str
     return {"period": period, "previous": previous, "count": len(changes), "changes": changes}
 
 
-__all__ = ["branch_diagnosis", "diagnose_period", "lamp_changes", "lamps", "member_report"]
+def reminders(conn: Connection, period: str, scope: Scope = DISTRICT) -> dict:
+    """GET /v1/reminders: the reminder findings (what must still be done, and by when) of a period's
+    stored branch results in the scope, by branch and rule."""
+    check_period(period, "query", "period")
+    if results_store.latest_run(conn, period) is None:
+        raise NotFound(Problem(f"period {period} has not been diagnosed", field=("query", "period")))
+    out = []
+    for sid, _, _, _, _, body in results_store.period_rows(conn, period, "branch", street=scope.street,
+                                                            branch_type=scope.branch_type):
+        if scope.branch_id is not None and sid != scope.branch_id:
+            continue
+        for f in json.loads(body).get("findings", []):
+            if f.get("severity") == "reminder":
+                out.append({"subject": "branch", "id": sid, "branch_id": sid, "rule": f["rule"], "topic": f["topic"],
+                            "message_zh": f["message_zh"], "message_en": f["message_en"]})
+    out.sort(key=lambda r: (r["branch_id"], r["rule"]))
+    return {"period": period, "scope": scope.as_dict(), "count": len(out), "reminders": out}
+
+
+__all__ = ["reminders", "branch_diagnosis", "diagnose_period", "lamp_changes", "lamps", "member_report"]

@@ -117,7 +117,9 @@ def build(inputs: ReportInputs, snapshot: Snapshot) -> BranchReport:
     means = inputs.summary.get("branch_means", {})
     order = {topic: k for k, topic in enumerate(result.weaknesses)}
     findings = [{"finding": f, "indicator": reg.get("branch", f.indicator), "district_mean": means.get(f.indicator)}
-                for f in sorted(result.findings, key=lambda f: order.get(f.topic, len(order)))]  # stable: severity kept
+                for f in sorted(result.findings, key=lambda f: order.get(f.topic, len(order)))  # stable: severity kept
+                if f.severity != "reminder"]
+    reminders = [f for f in result.findings if f.severity == "reminder"]
     lamp_reasons = [f for f in result.findings
                     if f.severity == result.lamp and (rule := ruleset.rule(f.rule)) is not None and rule.lamp]
     values = _member_values(inputs.member_rows, result.period, [m.id for m in members], snapshot)
@@ -138,7 +140,8 @@ def build(inputs: ReportInputs, snapshot: Snapshot) -> BranchReport:
                              "street_en": snapshot.catalog.street_en(inputs.info["street"]) if snapshot.catalog
                              else inputs.info["street"]},
         members=members,
-        names=dict(inputs.names), lamp_reasons=lamp_reasons, findings=findings, dues_unpaid=dues, absent=absent,
+        names=dict(inputs.names), lamp_reasons=lamp_reasons, findings=findings, reminders=reminders,
+        dues_unpaid=dues, absent=absent,
         flagged=flagged, plan=plan, more=more, history=_history(inputs.history),
         categories=_categories(members, values, ruleset.points),
         avg_points=_mean([m.vanguard_points for m in members]), avg_ytd=_mean([m.vanguard_points_ytd for m in members]),

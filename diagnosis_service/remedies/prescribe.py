@@ -92,7 +92,9 @@ class Prescriber:
         """One need per weakness, in the order of the weaknesses (most serious first)."""
         out = []
         for topic in result.weaknesses:
-            findings = [f for f in result.findings if f.topic == topic]
+            # A reminder is not a problem; a weakness always has one (stored results of older rules aside).
+            findings = ([f for f in result.findings if f.topic == topic and f.severity != "reminder"]
+                        or [f for f in result.findings if f.topic == topic])
             main = min(findings, key=lambda f: (-SEVERITY_RANK[f.severity], -_shortfall(f), f.rule))
             kinds: list[str] = []
             for f in [main] + [f for f in findings if f is not main]:

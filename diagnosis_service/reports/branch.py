@@ -50,6 +50,7 @@ class BranchReport:
     names: dict[str, str]  # member id -> name
     lamp_reasons: list[Finding]  # the findings of lamp rules at the branch's lamp
     findings: list[dict]  # {finding, indicator, district_mean}, in the order of the weaknesses
+    reminders: list[Finding]  # what must still be done, and by when (severity reminder)
     dues_unpaid: list[tuple[str, int]]  # (member id, months unpaid in a row), longest first
     absent: list[tuple[str, int]]  # (member id, months absent in a row), ABSENT_MONTHS or more
     flagged: list[SubjectResult]  # red, then yellow members, each with every reason
@@ -113,7 +114,8 @@ def document(data: BranchReport, reg: Registry, lang: str = "zh") -> Document:
              (t["type"], (btype.name_zh if zh else btype.name_en) if btype else str(r.branch_type)),
              (t["street"], str(info["street"] if zh else info.get("street_en") or info["street"])),
              (t["lamp"], t[r.lamp])]
-    sections = [_lamp(data, t, message), _weaknesses(data, t, topic_name, message), _actions(data, t, message),
+    sections = [_lamp(data, t, message), *_reminders(data, t, message), _weaknesses(data, t, topic_name, message),
+                _actions(data, t, message),
                 _plan(data, t, zh, topic_name), _history(data, t, topic_name), _members(data, t, zh)]
     return Document(lang, f"{t['report_title']} · {info['name']} ({r.id})", facts, r.lamp, t[r.lamp], sections)
 
@@ -126,6 +128,13 @@ def _lamp(data: BranchReport, t: dict, message) -> Section:
         section.blocks.append(("p", t["lamp_because"].format(lamp=t[data.result.lamp])))
         section.blocks.append(("list", [(message(f), []) for f in data.lamp_reasons]))
     return section
+
+
+def _reminders(data: BranchReport, t: dict, message) -> list[Section]:
+    """What is still to be done this quarter or year, and by when (only when there is something)."""
+    if not data.reminders:
+        return []
+    return [Section(t["reminders"], "reminders", [("list", [(message(f), []) for f in data.reminders])])]
 
 
 def _weaknesses(data: BranchReport, t: dict, topic_name, message) -> Section:

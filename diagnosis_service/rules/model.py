@@ -11,8 +11,9 @@ from typing import Literal
 
 Subject = Literal["branch", "member"]
 SUBJECTS: tuple[str, ...] = ("branch", "member")
-SEVERITIES: tuple[str, ...] = ("yellow", "red")
-SEVERITY_RANK = {"green": 0, "yellow": 1, "red": 2}
+SEVERITIES: tuple[str, ...] = ("yellow", "red", "reminder")
+# A reminder (what must still be done, and by when) ranks below any problem and never lights a lamp.
+SEVERITY_RANK = {"reminder": -1, "green": 0, "yellow": 1, "red": 2}
 SOURCES: tuple[str, ...] = ("seed", "rule", "default")
 REMEDY_KINDS: tuple[str, ...] = ("lecturer", "lesson", "video", "base", "activity")
 
@@ -163,7 +164,7 @@ def history_needed(cond: Condition) -> int:
     return own + max(history_needed(c) for c in children)
 
 
-TEMPLATE_FIELDS = ("value", "reference", "indicator", "name", "periods", "id", "size")
+TEMPLATE_FIELDS = ("value", "reference", "indicator", "name", "periods", "id", "size", "quarter_end", "year_end")
 
 
 @dataclass(frozen=True, eq=False)  # identity: a rule is one object of one rule set, and hashing is cheap

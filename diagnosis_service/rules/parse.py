@@ -82,10 +82,14 @@ class _RuleParser:
             subject = None
         severity = item.get("severity")
         if severity not in SEVERITIES:
-            self.err(path + ("severity",), f"severity must be yellow or red, got {severity!r}", rule_id)
+            self.err(path + ("severity",), f"severity must be yellow, red or reminder, got {severity!r}", rule_id,
+                     suggestion=did_you_mean(str(severity), SEVERITIES))
         lamp = item.get("lamp", False)
         if not isinstance(lamp, bool):
             self.err(path + ("lamp",), f"lamp must be true or false, got {lamp!r}", rule_id)
+        elif lamp and severity == "reminder":
+            self.err(path + ("lamp",), "a reminder never lights a lamp", rule_id,
+                     suggestion="remove 'lamp: true', or make the rule yellow or red")
         topic = item.get("topic")
         if topic not in self.registry.topics:
             self.err(path + ("topic",), f"unknown topic {topic!r}", rule_id,

@@ -82,3 +82,14 @@ def rankings():
     offset = int_arg("offset", 0, 0, 10_000_000)
     rank = rankings_.branch_ranking if subject == "branch" else rankings_.member_ranking
     return jsonify(rank(get_db(), period, by, scope, limit, offset))
+
+
+@bp.get("/reminders")
+@roles(*READERS)
+def reminders():
+    """What branches must still do this quarter or year, and by when (a street role: its street's; a
+    secretary: their branch, branch_id required)."""
+    period = period_arg()
+    branch_type = choice_arg("type", tuple(snapshot().ruleset.registry.branch_types))
+    scope = scoped(request.args.get("street"), branch_type, request.args.get("branch_id"))
+    return jsonify(diagnoses.reminders(get_db(), period, scope))

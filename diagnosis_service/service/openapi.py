@@ -139,6 +139,11 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
                     STREET_Q, type_q, q("branch_id", ID_TEXT),
                     q("limit", {"type": "integer", "minimum": 1, "maximum": 10000}),
                     q("offset", {"type": "integer", "minimum": 0, "maximum": 10_000_000})])},
+        "/v1/reminders": {"get": _op(
+            "What branches must still do this quarter or year, and by when (the reminder findings of the "
+            "period's diagnosis)", ("platform", "admin", "street (its street)",
+                                   "secretary (own branch, branch_id required)"), "200", ref("Reminders"),
+            codes=("404", "422"), params=[PERIOD_Q, STREET_Q, type_q, q("branch_id", ID_TEXT)])},
         "/v1/overview": {"get": _op(
             "The overview of a range of months: branches and members by lamp, lamp rates and their change (against "
             "the first month and the same month a year before), top weaknesses and findings, streets side by side, "

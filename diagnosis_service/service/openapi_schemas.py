@@ -27,7 +27,7 @@ def arr(item: dict) -> dict:
 
 
 FINDING = obj({"rule": {"type": "string"}, "indicator": {"type": "string"},
-               "severity": {"enum": ["red", "yellow"]}, "topic": {"type": "string"}, "value": NUM, "reference": NUM,
+               "severity": {"enum": ["red", "yellow", "reminder"]}, "topic": {"type": "string"}, "value": NUM, "reference": NUM,
                "message_zh": {"type": "string"}, "message_en": {"type": "string"}},
               ["rule", "indicator", "severity", "topic", "value", "reference", "message_zh", "message_en"])
 LAMP = {"enum": ["red", "yellow", "green"]}
@@ -126,6 +126,14 @@ SCHEMAS = {
                                    "to": PERIOD, "red_months_now": {"type": "integer"}},
                                   ["branch_id", "months", "from", "to"])),
     }, ["from", "to", "scope", "months", "diagnosed", "weaknesses", "findings", "streets", "persistent_red"]),
+    "Reminders": obj({"period": PERIOD, "count": {"type": "integer"},
+                      "scope": obj({"street": STR_NULL, "type": STR_NULL, "branch_id": STR_NULL}),
+                      "reminders": arr(obj({"subject": {"const": "branch"}, "id": {"type": "string"},
+                                            "branch_id": {"type": "string"}, "rule": {"type": "string"},
+                                            "topic": {"type": "string"}, "message_zh": {"type": "string"},
+                                            "message_en": {"type": "string"}},
+                                           ["id", "rule", "message_zh", "message_en"]))},
+                     ["period", "count", "reminders"]),
     "LampCounts": obj({"total": {"type": "integer"}, "red": {"type": "integer"}, "yellow": {"type": "integer"},
                        "green": {"type": "integer"}, "red_rate": NUM, "lamp_rate": NUM},
                       ["total", "red", "yellow", "green", "red_rate", "lamp_rate"]),

@@ -99,3 +99,12 @@ def test_a_wrong_window_is_explained(tmp_path):
     assert any("remaining_months must be one of quarter, year, got 'yaer'" in p and "did you mean 'year'" in p
                for p in problems)
     assert all("indicators.yaml:" in p for p in problems[:3])
+
+
+def test_deadlines_are_the_last_day_of_the_window():
+    from datetime import date
+
+    from diagnosis_service.engine.findings import window_end
+
+    assert window_end("2025-02", 3) == date(2025, 3, 31) and window_end("2025-04", 3) == date(2025, 6, 30)
+    assert window_end("2024-11", 3) == date(2024, 12, 31) and window_end("2025-10", 12) == date(2025, 12, 31)

@@ -23,7 +23,8 @@ RULESET = load_ruleset(RULES)
 CATALOG = load_catalog(CATALOG_DIR, RULESET.registry)
 TOPIC_RULES = {}
 for _rule in RULESET.for_subject("branch"):
-    TOPIC_RULES.setdefault(_rule.topic, []).append(_rule)
+    if _rule.severity != "reminder":  # a reminder never makes a weakness
+        TOPIC_RULES.setdefault(_rule.topic, []).append(_rule)
 
 
 def finding(rule, value=0.0, reference=2.0):

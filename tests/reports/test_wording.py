@@ -21,7 +21,8 @@ TEMPLATES = REPO / "diagnosis_service" / "service" / "templates"
 # A sign right after a word that already says the direction: "下降-2.6", "fell by -2.6".
 SIGNED_CHANGE_ZH = re.compile(r"(上升|下降|增加|减少|提高|降低|增长|回落)[^0-9，。；、）)]{0,4}[-−+]\s*\d")
 SIGNED_CHANGE_EN = re.compile(r"\b(rose|fell|dropped|grew|up|down|increased|decreased)\b\D{0,8}[-−+]\s*\d", re.I)
-SAMPLE = {"value": -2.6, "size": 2.6, "reference": 0.73, "periods": 3, "indicator": "x", "name": "x", "id": "B00001"}
+SAMPLE = {"value": -2.6, "size": 2.6, "reference": 0.73, "periods": 3, "indicator": "x", "name": "x", "id": "B00001",
+          "quarter_end": "3月31日", "year_end": "12月31日"}
 
 
 @pytest.fixture(scope="module")

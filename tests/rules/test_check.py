@@ -82,7 +82,7 @@ def test_indicator_of_the_other_subject_is_explained(rules_copy):
     ("op: lt,", "op: lt, for_periods: 0,", "for_periods must be a whole number"),
     ("op: lt,", "op: lt, change: ratio,", "change must be delta or percent"),
     ("topic: theory_study", "topic: theory", "unknown topic 'theory'"),
-    ("severity: yellow", "severity: orange", "severity must be yellow or red"),
+    ("severity: yellow", "severity: orange", "severity must be yellow, red or reminder"),
     ("source: default", "source: rumour", "source must be one of"),
     ("subject: branch", "subject: street", "subject must be branch or member"),
     ("en: \"below average {reference}\"", "en: \"below {avg}\"", "unknown placeholder {avg}"),

@@ -43,7 +43,7 @@ def test_readyz_reports_every_check(service):
     r = service.client.get("/readyz", headers=service.h("admin"))
     body = r.get_json()
     assert r.status_code == 200 and body["status"] == "ready"
-    assert body["checks"]["rules"]["rules"] == 32 and body["checks"]["catalog"]["resources"] == 376
+    assert body["checks"]["rules"]["rules"] == 36 and body["checks"]["catalog"]["resources"] == 376
     assert body["checks"]["schema"]["revision"] == body["checks"]["schema"]["head"]
 
 

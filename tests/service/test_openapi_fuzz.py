@@ -17,7 +17,8 @@ ADMIN_PATHS = ("/v1/rules",)
 # new one; which `by` goes with which `subject` of a ranking (a constraint across parameters). A
 # schema-valid request there may still get a 422; and whether a period was diagnosed, or a range's
 # 'from' comes before its 'to' (the overview, the circular's workbooks).
-CONTENT_CHECKED = ("/v1/rules", "/v1/events", "/v1/periods", "/v1/rankings", "/v1/overview", "/v1/exports")
+CONTENT_CHECKED = ("/v1/rules", "/v1/events", "/v1/periods", "/v1/rankings", "/v1/overview", "/v1/exports",
+                   "/v1/reminders")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,66 @@
+"""Reminders (issue 15, part 2): what a branch must still do this quarter, and by when, in the diagnosis,
+on the secretary's page and at GET /v1/reminders, scoped like everything else; never a lamp or a
+weakness."""
+
+import json
+
+from sqlalchemy import select
+
+from diagnosis_service.store.schema import branches, results
+
+# The service district's 2025-11 is the second month of Q4: one month left in the quarter and the year.
+
+
+def stored_reminders(engine, period: str) -> dict[str, list[dict]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(results.c.subject_id, results.c.body).where(
+            results.c.period == period, results.c.subject == "branch")).all()
+    out = {}
+    for sid, body in rows:
+        data = json.loads(body)
+        found = [f for f in data["findings"] if f["severity"] == "reminder"]
+        if found:
+            out[sid] = (data, found)
+    return out
+
+
+def test_reminders_say_what_and_by_when_and_are_never_weaknesses(service):
+    found = stored_reminders(service.engine, "2025-11")
+    assert found, "the simulated district has branches with a duty still due in November"
+    for data, reminders in found.values():
+        for f in reminders:
+            assert f["rule"].endswith(("_due_quarter", "_due_year"))
+            assert "12月31日" in f["message_zh"] and "31 December" in f["message_en"]
+        reminded = {f["topic"] for f in reminders}
+        problems = {f["topic"] for f in data["findings"] if f["severity"] != "reminder"}
+        assert set(data["weaknesses"]) == problems and (reminded - problems).isdisjoint(data["weaknesses"])
+    assert not stored_reminders(service.engine, "2025-12"), "December closes the quarter: weaknesses, no reminders"
+
+
+def test_get_reminders_is_scoped(service):
+    c = service.client
+    found = stored_reminders(service.engine, "2025-11")
+    r = c.get("/v1/reminders?period=2025-11", headers=service.h("admin"))
+    assert r.status_code == 200
+    body = r.get_json()
+    assert body["count"] == sum(len(v[1]) for v in found.values())
+    assert sorted({x["branch_id"] for x in body["reminders"]}) == sorted(found)
+    with service.engine.connect() as conn:
+        streets = dict(conn.execute(select(branches.c.branch_id, branches.c.street)).all())
+    mine = c.get("/v1/reminders?period=2025-11", headers=service.h("street")).get_json()
+    assert {streets[x["branch_id"]] for x in mine["reminders"]} <= {streets["B00002"]}
+    own = c.get("/v1/reminders?period=2025-11&branch_id=B00002", headers=service.h("secretary"))
+    assert own.status_code == 200 and {x["branch_id"] for x in own.get_json()["reminders"]} <= {"B00002"}
+    assert c.get("/v1/reminders?period=2025-11", headers=service.h("secretary")).status_code == 403
+    assert c.get("/v1/reminders?period=2025-11&branch_id=B00003", headers=service.h("secretary")).status_code == 403
+    assert c.get("/v1/reminders?period=2025-03", headers=service.h("admin")).status_code == 404
+
+
+def test_the_secretarys_page_shows_what_is_still_to_do(service):
+    found = stored_reminders(service.engine, "2025-11")
+    branch_id = sorted(found)[0]
+    page = service.client.get(f"/branches/{branch_id}/report?period=2025-11", headers=service.h("admin"))
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="reminders"' in html and "待办提醒" in html
+    for f in found[branch_id][1]:
+        assert f["message_zh"] in html
