@@ -67,7 +67,11 @@ def lamp_changes(conn: Connection, period: str, subject: str | None, street: str
         old = before.get(key, (None, None))[1]
         if old != lamp:
             changes.append({"subject": key[0], "id": key[1], "branch_id": branch_id, "from": old, "to": lamp})
-    return {"period": period, "previous": previous, "count": len(changes), "changes": changes}
+    # The feed also carries the reminders that are new this period (a branch told once, not every month).
+    scope = Scope(street=street)
+    seen = {(r["id"], r["rule"]) for r in _reminders(conn, previous, scope)} if subject != "member" else set()
+    fresh = [r for r in _reminders(conn, period, scope) if (r["id"], r["rule"]) not in seen] if subject != "member" else []
+    return {"period": period, "previous": previous, "count": len(changes), "changes": changes, "reminders": fresh}
 
 
 def reminders(conn: Connection, period: str, scope: Scope = DISTRICT) -> dict:
@@ -76,6 +80,11 @@ def reminders(conn: Connection, period: str, scope: Scope = DISTRICT) -> dict:
     check_period(period, "query", "period")
     if results_store.latest_run(conn, period) is None:
         raise NotFound(Problem(f"period {period} has not been diagnosed", field=("query", "period")))
+    out = _reminders(conn, period, scope)
+    return {"period": period, "scope": scope.as_dict(), "count": len(out), "reminders": out}
+
+
+def _reminders(conn: Connection, period: str, scope: Scope) -> list[dict]:
     out = []
     for sid, _, _, _, _, body in results_store.period_rows(conn, period, "branch", street=scope.street,
                                                             branch_type=scope.branch_type):
@@ -86,7 +95,7 @@ def reminders(conn: Connection, period: str, scope: Scope = DISTRICT) -> dict:
                 out.append({"subject": "branch", "id": sid, "branch_id": sid, "rule": f["rule"], "topic": f["topic"],
                             "message_zh": f["message_zh"], "message_en": f["message_en"]})
     out.sort(key=lambda r: (r["branch_id"], r["rule"]))
-    return {"period": period, "scope": scope.as_dict(), "count": len(out), "reminders": out}
+    return out
 
 
 __all__ = ["reminders", "branch_diagnosis", "diagnose_period", "lamp_changes", "lamps", "member_report"]

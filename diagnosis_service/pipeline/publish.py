@@ -130,7 +130,8 @@ def validate_rules(snapshot: Snapshot, rules_dir: Path, changes: object) -> list
 
 def preview_rules(snapshot: Snapshot, rules_dir: Path, engine: Engine, changes: object, period: object,
                   limit: int = 500) -> dict:
-    """Which subjects would change lamp or findings in ``period`` under the candidate rules."""
+    """Which subjects would change lamp or findings in ``period`` under the candidate rules, and for each
+    rule whose count changes, how many subjects it flags (or reminds) now and would then."""
     check_period(period, "period")
     files = merged_files(snapshot.files, changes)
     # A preview shows impact; rule tests are for validate and publish (a change may need new tests).
@@ -143,10 +144,14 @@ def preview_rules(snapshot: Snapshot, rules_dir: Path, engine: Engine, changes: 
     before = diagnose_month(dataset, snapshot, period)
     after = diagnose_month(dataset, snapshot.replace(ruleset=candidate), period)
     changed, counts = [], {"branch": 0, "member": 0}
+    per_rule: dict[str, list[int]] = {}
     for old_list, new_list in ((before.branches, after.branches), (before.members, after.members)):
         for old, new in zip(old_list, new_list, strict=True):
             old_rules = [f.rule for f in old.findings]
             new_rules = [f.rule for f in new.findings]
+            for k, fired in enumerate((old_rules, new_rules)):
+                for rule_id in fired:
+                    per_rule.setdefault(rule_id, [0, 0])[k] += 1
             if old.lamp != new.lamp or old_rules != new_rules:
                 counts[old.subject] += 1
                 if len(changed) < limit:
@@ -154,8 +159,15 @@ def preview_rules(snapshot: Snapshot, rules_dir: Path, engine: Engine, changes: 
                                     "lamp_after": new.lamp,
                                     "findings_added": sorted(set(new_rules) - set(old_rules)),
                                     "findings_removed": sorted(set(old_rules) - set(new_rules))})
+    rules = []
+    for rule_id in sorted(per_rule):
+        n_before, n_after = per_rule[rule_id]
+        rule = candidate.rule(rule_id) or snapshot.ruleset.rule(rule_id)
+        if n_before != n_after:
+            rules.append({"rule": rule_id, "severity": rule.severity if rule else None, "subject": rule.subject if rule
+                          else None, "before": n_before, "after": n_after})
     return {"period": period, "active_version": snapshot.version, "candidate_digest": candidate.version,
-            "changed": counts, "subjects": changed, "truncated": sum(counts.values()) > len(changed),
+            "changed": counts, "rules": rules, "subjects": changed, "truncated": sum(counts.values()) > len(changed),
             "diff": unified_diff(snapshot.files, files)}
 
 

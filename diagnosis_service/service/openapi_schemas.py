@@ -31,6 +31,9 @@ FINDING = obj({"rule": {"type": "string"}, "indicator": {"type": "string"},
                "message_zh": {"type": "string"}, "message_en": {"type": "string"}},
               ["rule", "indicator", "severity", "topic", "value", "reference", "message_zh", "message_en"])
 LAMP = {"enum": ["red", "yellow", "green"]}
+REMINDER = obj({"subject": {"const": "branch"}, "id": {"type": "string"}, "branch_id": {"type": "string"},
+                "rule": {"type": "string"}, "topic": {"type": "string"}, "message_zh": {"type": "string"},
+                "message_en": {"type": "string"}}, ["id", "rule", "message_zh", "message_en"])
 # An id: 1 to 64 characters, no control characters, no spaces around it.
 ID_TEXT = {"type": "string", "minLength": 1, "maxLength": 64,
            "pattern": ("^[^\\s\\u0000-\\u001f\\u007f-\\u009f](?:[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*"
@@ -92,7 +95,8 @@ SCHEMAS = {
     "LampChanges": obj({"period": PERIOD, "previous": ANY_PERIOD, "count": {"type": "integer"},
                         "changes": arr(obj({"subject": {"type": "string"}, "id": {"type": "string"},
                                             "branch_id": {"type": "string"}, "from": {"type": ["string", "null"]},
-                                            "to": LAMP}))}, ["period", "previous", "changes"]),
+                                            "to": LAMP})),
+                        "reminders": arr(REMINDER)}, ["period", "previous", "changes"]),
     "Ranking": obj({"period": PERIOD, "subject": {"enum": ["member", "branch"]},
                     "by": {"enum": ["ytd", "month", "lamp"]}, "branch_id": STR_NULL, "total": {"type": "integer"},
                     "scope": obj({"street": STR_NULL, "type": STR_NULL, "branch_id": STR_NULL}),
@@ -128,11 +132,7 @@ SCHEMAS = {
     }, ["from", "to", "scope", "months", "diagnosed", "weaknesses", "findings", "streets", "persistent_red"]),
     "Reminders": obj({"period": PERIOD, "count": {"type": "integer"},
                       "scope": obj({"street": STR_NULL, "type": STR_NULL, "branch_id": STR_NULL}),
-                      "reminders": arr(obj({"subject": {"const": "branch"}, "id": {"type": "string"},
-                                            "branch_id": {"type": "string"}, "rule": {"type": "string"},
-                                            "topic": {"type": "string"}, "message_zh": {"type": "string"},
-                                            "message_en": {"type": "string"}},
-                                           ["id", "rule", "message_zh", "message_en"]))},
+                      "reminders": arr(REMINDER)},
                      ["period", "count", "reminders"]),
     "LampCounts": obj({"total": {"type": "integer"}, "red": {"type": "integer"}, "yellow": {"type": "integer"},
                        "green": {"type": "integer"}, "red_rate": NUM, "lamp_rate": NUM},
@@ -194,6 +194,9 @@ SCHEMAS = {
     "RuleValidation": obj({"valid": {"type": "boolean"}, "errors": arr(ref("ProblemItem"))}, ["valid", "errors"]),
     "RulePreview": obj({"period": PERIOD, "active_version": {"type": "integer"}, "candidate_digest": {"type": "string"},
                         "changed": {"type": "object"}, "subjects": arr({"type": "object"}),
+                        "rules": arr(obj({"rule": {"type": "string"}, "severity": STR_NULL, "subject": STR_NULL,
+                                          "before": {"type": "integer"}, "after": {"type": "integer"}},
+                                         ["rule", "before", "after"])),
                         "truncated": {"type": "boolean"}, "diff": {"type": "string"}},
                        ["period", "changed", "subjects"]),
     "Published": obj({"version": {"type": "integer"}, "digest": {"type": "string"}, "rules": {"type": "integer"},

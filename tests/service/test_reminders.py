@@ -64,3 +64,16 @@ def test_the_secretarys_page_shows_what_is_still_to_do(service):
     assert page.status_code == 200 and 'id="reminders"' in html and "待办提醒" in html
     for f in found[branch_id][1]:
         assert f["message_zh"] in html
+
+
+def test_the_lamp_change_feed_carries_new_reminders(service):
+    c = service.client
+    nov = c.get("/v1/lamps/changes?period=2025-11", headers=service.h("platform")).get_json()
+    listed = c.get("/v1/reminders?period=2025-11", headers=service.h("platform")).get_json()["reminders"]
+    assert nov["reminders"] == listed and listed  # 2025-10 was not diagnosed: every reminder is new
+    dec = c.get("/v1/lamps/changes?period=2025-12", headers=service.h("platform")).get_json()
+    assert dec["reminders"] == []
+    mine = c.get("/v1/lamps/changes?period=2025-11", headers=service.h("street")).get_json()
+    assert {r["branch_id"] for r in mine["reminders"]} <= {r["branch_id"] for r in listed}
+    members_only = c.get("/v1/lamps/changes?period=2025-11&subject=member", headers=service.h("platform")).get_json()
+    assert members_only["reminders"] == []

@@ -49,8 +49,25 @@ def test_preview_says_who_would_change(service):
     assert all(s["subject"] == "member" for s in body["subjects"])
     assert any(s["lamp_before"] == "green" and s["lamp_after"] == "yellow" for s in body["subjects"])
     assert "-    when: {indicator: consecutive_absent_months, op: ge, value: 3}" in body["diff"]
+    rule = next(x for x in body["rules"] if x["rule"] == "member_absent_3_months")
+    assert rule["after"] > rule["before"] and rule["severity"] == "yellow" and rule["subject"] == "member"
     # Nothing was published.
     assert service.client.get("/v1/rules", headers=service.h("admin")).get_json()["version"] == 1
+
+
+def test_preview_counts_reminders_too(service):
+    """An administrator sees how many branches a reminder would no longer remind before publishing."""
+    weak = (RULES / "branch_weaknesses.yaml").read_text(encoding="utf-8")
+    later = weak.replace("{indicator: months_left_in_year, op: ge, value: 1}",
+                         "{indicator: months_left_in_year, op: ge, value: 2}")
+    r = service.client.post("/v1/rules/preview", json={"files": {"branch_weaknesses.yaml": later}, "period": "2025-11"},
+                            headers=service.h("admin"))
+    body = r.get_json()
+    assert r.status_code == 200
+    by_rule = {x["rule"]: x for x in body["rules"]}
+    assert by_rule["appraisal_due_year"]["after"] == 0 < by_rule["appraisal_due_year"]["before"]
+    assert by_rule["appraisal_due_year"]["severity"] == "reminder"
+    assert all(s["lamp_before"] == s["lamp_after"] for s in body["subjects"]), "a reminder never changes a lamp"
 
 
 def test_publish_refuses_a_broken_set_whole_then_publishes_and_rolls_back(fresh_service):
