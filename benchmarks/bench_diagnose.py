@@ -39,8 +39,9 @@ TARGET_SECONDS = 3.0
 TARGET_BYTES = 1.5 * 1024**3
 # `diagnose --out` of the default district, 2025-12, recorded at commit 7b7d152 (before issue 12), then
 # again after issue 13's wording (only findings' messages and prescriptions' reasons changed), and after
-# issue 15's calendar quarters (in December the same findings: the quarter's three months are the last three).
-RECORDED_SHA256 = "1f5134adaebdaeb0fd992d0c13979d09bc4155ed611cdced447c755295501860"
+# issue 15's calendar quarters (in December the same findings: the quarter's three months are the last three)
+# and its size bands (talks and volunteer hours compared with branches of similar size).
+RECORDED_SHA256 = "f2c8d9956ffe688c01330b7449da079b062dafe2239c246a466ec30b6f082ea7"
 
 
 DEFAULT_DATA = REPO / "var" / "bench" / "district"

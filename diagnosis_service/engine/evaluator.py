@@ -63,6 +63,19 @@ class Evaluator:
         member_type = self.dataset.members["branch_id"].map(branch_type)
         return {"branch": branch_type, "member": member_type}
 
+    @cached_property
+    def size_bands(self) -> dict[str, pd.Series]:
+        """Size band of each subject's branch (by its members on the roll), for size-band references."""
+        registry = self.ruleset.registry
+        roll = self.dataset.members.groupby("branch_id").size()
+        index = self.dataset.branches.index
+        band = pd.Series([registry.size_band(int(roll.get(b, 0))) for b in index], index=index, dtype=object)
+        return {"branch": band, "member": self.dataset.members["branch_id"].map(band)}
+
+    def peer_groups(self, subject: str, peers: str) -> pd.Series:
+        """The group of each subject for a peer reference: its branch type, or its branch's size band."""
+        return (self.size_bands if peers == "size" else self.types)[subject]
+
     # ---------------------------------------------------------------- tables with member-based columns
 
     def frame(self, subject: str, pidx: int) -> pd.DataFrame:
@@ -234,14 +247,14 @@ class Context:
         if key not in self._refs:
             agg = self.aggregate(node, lag)
             if isinstance(agg, dict):
-                own = self.ev.types[self.subject].reindex(self.ids).to_numpy()
+                own = self.ev.peer_groups(self.subject, ref.peers).reindex(self.ids).to_numpy()
                 self._refs[key] = np.array([agg.get(t, np.nan) for t in own], dtype=float)
             else:
                 self._refs[key] = np.full(len(self.ids), agg, dtype=float)
         return self._refs[key]
 
     def aggregate(self, node: Compare, lag: int) -> float | dict[str, float]:
-        """The district aggregate a reference stands for, or, for peers, one per branch type."""
+        """The district aggregate a reference stands for, or, for peers, one per branch type or size band."""
         key = (node.indicator, node.change, lag, node.ref)
         fixed = self.ev.fixed_references.get((self.subject,) + key)
         if fixed is not None:
@@ -252,9 +265,9 @@ class Context:
         values = values.dropna()
         if node.ref.peers == "district":
             return aggregate(values.to_numpy(), node.ref)
-        types = self.ev.types[self.subject]
+        groups = self.ev.peer_groups(self.subject, node.ref.peers)
         return {t: aggregate(group.to_numpy(), node.ref)
-                for t, group in values.groupby(types.reindex(values.index).to_numpy())}
+                for t, group in values.groupby(groups.reindex(values.index).to_numpy())}
 
 
 def aggregate(values: np.ndarray, ref: Ref) -> float:

@@ -124,8 +124,9 @@ class SubjectValues:
 
     def __init__(self, subject: str, pidx: int, values: dict[int, dict[str, float]],
                  extra: Mapping[int, Mapping[str, float]], references: Mapping[tuple, float | dict[str, float]],
-                 branch_type: str):
+                 branch_type: str, size_band: str | None = None):
         self.subject = subject
+        self.size_band = size_band
         self.pidx = pidx
         self.values = values
         self.extra = extra
@@ -166,7 +167,7 @@ class SubjectValues:
             agg = aggregate(np.array([own] if own == own else [], dtype=float), ref)
             return agg
         if isinstance(agg, dict):
-            return float(agg.get(self.branch_type, NAN))
+            return float(agg.get(self.size_band if ref.peers == "size" else self.branch_type, NAN))
         return float(agg)
 
 

@@ -46,14 +46,15 @@ class SubjectEngine:
     def evaluate(self, subject: str, subject_id: str, period: str, history: pd.DataFrame | list[dict],
                  references: PeriodReferences, *, branch_type: str | None = None, branch_id: str | None = None,
                  member_values: Mapping[str, Mapping[str, float]] | None = None,
-                 validate: bool = True) -> SubjectResult:
+                 validate: bool = True, roll: int | None = None) -> SubjectResult:
         """Lamp, findings (and for a member, points) of one subject in ``period``.
 
         ``history``: the subject's rows (``period`` plus indicator columns), including ``period``
         itself and the months before it that runs, changes and year-to-date points need.
         ``member_values``: for a branch, values derived from its members by period, e.g.
         ``{"2025-06": {"red_member_share": 12.5}}``. ``validate=False`` skips the checks of the rows
-        (for rows that come from the store, already validated).
+        (for rows that come from the store, already validated). ``roll``: the members on the roll of the
+        (member's) branch, for size-band references (without it, they find no value: unknown).
         """
         ruleset, compiled, plans = self._state  # one read: consistent even during a replace
         if subject not in KEYS:
@@ -68,7 +69,8 @@ class SubjectEngine:
         if subject == "branch":
             extra = {_period(p, "member_values"): v for p, v in (member_values or {}).items()}
         btype = branch_type or "other"
-        ctx = SubjectValues(subject, pidx, values, extra, references.values, btype)
+        band = None if roll is None else ruleset.registry.size_band(roll)
+        ctx = SubjectValues(subject, pidx, values, extra, references.values, btype, band)
         names = compiled.subjects[subject].names
         fact = {}
         for name, (indicator, change, lag) in names.values.items():

@@ -118,7 +118,7 @@ def _reevaluate(snapshot: Snapshot, conn: Connection, subject: str, sid: str, pe
         raise Conflict(Problem(f"{subject} '{sid}' has no metrics for {period}", field=("period",)))
     result: SubjectResult = snapshot.single_subject().evaluate(
         subject, sid, period, history, refs, branch_type=info["type"] if info else None, branch_id=branch_id,
-        member_values=member_values, validate=False)
+        member_values=member_values, validate=False, roll=metrics_store.roll(conn, branch_id) if branch_id else None)
     results_store.replace_result(conn, period, result_row(result), run_id)
     before = previous["lamp"] if previous else None
     return {"subject": subject, "id": sid, "branch_id": branch_id, "period": period, "lamp": result.lamp,

@@ -69,6 +69,16 @@ class Registry:
     indicators: dict[str, dict[str, Indicator]]  # subject -> id -> indicator, in file order
     topics: dict[str, Named]
     branch_types: dict[str, Named]
+    size_bands: tuple[int, ...] = (10, 30)  # members on the roll where a band ends: <10, 10-29, 30+
+
+    def size_band(self, members: int) -> str:
+        """The band a branch of ``members`` members is in, as references name it ('<10', '10-29', '30+')."""
+        low = 0
+        for bound in self.size_bands:
+            if members < bound:
+                return f"<{bound}" if low == 0 else f"{low}-{bound - 1}"
+            low = bound
+        return f"{low}+"
 
     def get(self, subject: str, indicator_id: str) -> Indicator | None:
         return self.indicators.get(subject, {}).get(indicator_id)
@@ -85,20 +95,21 @@ class Ref:
     """What a value is compared with: a constant or an aggregate over the period's subjects.
 
     kind: ``const`` (value), ``mean`` or ``quantile`` (q); peers: ``district`` (all subjects with
-    data in the period) or ``type`` (branches of the same type; for members, members of branches of
-    the same type). The aggregate is multiplied by ``scale``.
+    data in the period), ``type`` (branches of the same type; for members, members of branches of
+    the same type) or ``size`` (branches of the same size band, by members on the roll: see
+    ``Registry.size_bands``). The aggregate is multiplied by ``scale``.
     """
 
     kind: Literal["const", "mean", "quantile"]
     value: float | None = None
     q: float | None = None
-    peers: Literal["district", "type"] = "district"
+    peers: Literal["district", "type", "size"] = "district"
     scale: float = 1.0
 
     def describe(self) -> str:
         if self.kind == "const":
             return _num(self.value)
-        base = "district" if self.peers == "district" else "peer"
+        base = {"district": "district", "type": "peer", "size": "size-band"}[self.peers]
         what = f"{base} mean" if self.kind == "mean" else f"{base} quantile {_num(self.q)}"
         return what if self.scale == 1.0 else f"{_num(self.scale)} x {what}"
 

@@ -36,7 +36,7 @@ RULE_KEYS = ("id", "subject", "when", "severity", "lamp", "topic", "message", "s
 COMPARE_KEYS = ("indicator", "op", "value", "ref", "change", "for_periods")
 REF_KEYS = ("mean", "quantile", "peers", "scale")
 REF_SHORTCUTS = {"district_mean": Ref("mean"), "peer_mean": Ref("mean", peers="type")}
-PEERS = {"district": "district", "peers": "type", "type": "type"}
+PEERS = {"district": "district", "peers": "type", "type": "type", "size": "size"}
 
 
 # --------------------------------------------------------------------------------------------- rules
@@ -260,7 +260,8 @@ class _RuleParser:
         if "mean" in ref:
             peers = PEERS.get(ref["mean"]) if isinstance(ref["mean"], str) else None
             if peers is None:
-                self.err(path + ("ref", "mean"), f"mean must be 'district' or 'peers', got {ref['mean']!r}", rule_id)
+                self.err(path + ("ref", "mean"), f"mean must be 'district', 'peers' (same type) or 'size' (same size band), got {ref['mean']!r}", rule_id,
+                         suggestion=did_you_mean(str(ref["mean"]), PEERS))
                 return None
             return Ref("mean", peers=peers, scale=float(scale))
         q = ref["quantile"]
@@ -270,7 +271,8 @@ class _RuleParser:
         peers_name = ref.get("peers", "district")
         peers = PEERS.get(peers_name) if isinstance(peers_name, str) else None
         if peers is None:
-            self.err(path + ("ref", "peers"), f"peers must be 'district' or 'peers', got {peers_name!r}", rule_id)
+            self.err(path + ("ref", "peers"), f"peers must be 'district', 'peers' (same type) or 'size' (same size band), got {peers_name!r}",
+                     rule_id, suggestion=did_you_mean(str(peers_name), PEERS))
             return None
         return Ref("quantile", q=float(q), peers=peers, scale=float(scale))
 

@@ -25,8 +25,14 @@ def parse_registry(doc: Located, problems: list[Problem]) -> Registry:
     if not isinstance(data, dict):
         problems.append(doc.problem((), "the indicator registry must be a mapping with 'branch' and 'member'"))
         return Registry({"branch": {}, "member": {}}, {}, {})
-    unknown_keys(doc, (), data, ("version", "branch", "member", "topics", "branch_types"), problems,
+    unknown_keys(doc, (), data, ("version", "branch", "member", "topics", "branch_types", "size_bands"), problems,
                   "the indicator registry")
+    bands = data.get("size_bands", [10, 30])
+    if (not isinstance(bands, list) or not bands or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0
+                                                            for b in bands) or sorted(set(bands)) != bands):
+        problems.append(doc.problem(("size_bands",), f"size_bands must be increasing whole numbers > 0, got {bands!r}",
+                                    suggestion="e.g. [10, 30]: fewer than 10 members, 10 to 29, 30 and more"))
+        bands = [10, 30]
     topics = _parse_named(doc, data, "topics", problems)
     types = _parse_named(doc, data, "branch_types", problems)
     indicators: dict[str, dict[str, Indicator]] = {}
@@ -45,7 +51,7 @@ def parse_registry(doc: Located, problems: list[Problem]) -> Registry:
                 problems.append(doc.problem((subject, i, "id"), f"duplicate indicator id '{ind.id}'"))
             table[ind.id] = ind
         indicators[subject] = table
-    registry = Registry(indicators, topics, types)
+    registry = Registry(indicators, topics, types, tuple(bands))
     _check_derivations(doc, registry, problems)
     return registry
 

@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from . import now
@@ -154,6 +154,11 @@ def branch(conn: Connection, branch_id: str) -> dict | None:
     return None if row is None else dict(row)
 
 
+def roll(conn: Connection, branch_id: str) -> int:
+    """How many members the branch has on its roll (what its size band counts)."""
+    return int(conn.execute(select(func.count()).where(members.c.branch_id == branch_id)).scalar() or 0)
+
+
 def member_branch(conn: Connection, member_id: str) -> str | None:
     return conn.execute(select(members.c.branch_id).where(members.c.member_id == member_id)).scalar()
 
@@ -209,5 +214,5 @@ def _chunks(items: list, size: int) -> Iterable[list]:
 
 
 __all__ = ["KEYS", "PROFILE_COLUMNS", "Changes", "branch", "known_ids", "member_branch", "member_names",
-           "member_values", "metric_rows", "periods", "profiles", "subject_history", "subject_rows", "upsert_metrics",
+           "member_values", "metric_rows", "periods", "profiles", "roll", "subject_history", "subject_rows", "upsert_metrics",
            "upsert_profiles"]

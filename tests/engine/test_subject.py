@@ -40,17 +40,20 @@ def test_single_subjects_match_the_whole_month(ruleset, district, validate):
     engine = SubjectEngine(ruleset)
     rng = random.Random(4)
     reds = [m for m in members if m.lamp != "green"]
+    roll = ds.members.groupby("branch_id").size()  # members on the roll: what a size band counts
     for m in rng.sample(members, 15) + reds[:10]:
         got = engine.evaluate("member", m.id, "2025-12", history(ds.member_metrics, "member_id", m.id), refs,
                               branch_type=ds.branches.loc[m.branch_id, "type"], branch_id=m.branch_id,
-                              validate=validate)
+                              validate=validate, roll=int(roll[m.branch_id]))
         assert got.to_json() == m.to_json()
     share = ev.column("branch", "red_member_share", parse_period("2025-12"))
     for b in rng.sample(branches, 15) + [b for b in branches if b.lamp == "red"][:5]:
         got = engine.evaluate("branch", b.id, "2025-12", history(ds.branch_metrics, "branch_id", b.id), refs,
-                              branch_type=b.branch_type, validate=validate,
+                              branch_type=b.branch_type, validate=validate, roll=int(roll[b.id]),
                               member_values={"2025-12": {"red_member_share": float(share.get(b.id))}})
         assert got.to_json() == b.to_json()
+    # Every size band is tried: a branch compared with branches of another size would differ.
+    assert len({ruleset.registry.size_band(int(roll[b.id])) for b in branches}) >= 2
 
 
 def test_an_event_changes_the_lamp(ruleset, district):

@@ -1,6 +1,7 @@
 """A month through the pipeline gives the same bytes as before the pipeline was one (the output of
 `diagnose --out` recorded at commit 7b7d152 for the small district, re-recorded with issue 13's
-wording and with issue 15's calendar quarters: only messages and reported indicators changed), on
+wording and with issue 15's calendar quarters and size bands: messages, reported indicators and the
+two rules now compared with branches of similar size changed), on
 both engines, and the sinks
 and sources keep what they promise."""
 

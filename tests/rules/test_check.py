@@ -76,7 +76,7 @@ def test_indicator_of_the_other_subject_is_explained(rules_copy):
     ("op: lt", "op: less", "unknown operator 'less'"),
     ("ref: district_mean", "ref: district_meen", "unknown reference 'district_meen'"),
     ("ref: district_mean", "ref: {quantile: 1.5}", "quantile must be a number from 0 to 1"),
-    ("ref: district_mean", "ref: {mean: county}", "mean must be 'district' or 'peers'"),
+    ("ref: district_mean", "ref: {mean: county}", "mean must be 'district', 'peers' (same type) or 'size' (same size band)"),
     ("ref: district_mean", "value: ten", "value must be a number"),
     ("ref: district_mean", "ref: district_mean, value: 3", "exactly one of 'value'"),
     ("op: lt,", "op: lt, for_periods: 0,", "for_periods must be a whole number"),
