@@ -6,6 +6,8 @@ members' lamps, so the evaluator computes those per period; see ``member_aggrega
 
 from __future__ import annotations
 
+import calendar
+
 import numpy as np
 import pandas as pd
 
@@ -96,6 +98,11 @@ def derive_own(frame: pd.DataFrame, subject: str, ruleset: RuleSet) -> pd.DataFr
             with np.errstate(invalid="ignore"):
                 cond = _CMP[op](src, float(arg["value"])) & ~np.isnan(src)
             values = _scatter(order, run_lengths(cond, new_seg, np.isnan(src)))
+        elif kind in ("day_of_month", "days_left_in_month"):
+            # A month's data describes the month as closed: its last day, none left. An event may say
+            # it was recorded on an earlier day (the single-subject path).
+            last = np.array([month_days(int(p)) for p in frame["pidx"].to_numpy()], dtype=float)
+            values = last if kind == "day_of_month" else np.zeros(len(frame))
         elif kind == "remaining_months":
             values = (WINDOW_MONTHS[arg] - 1 - frame["pidx"].to_numpy() % WINDOW_MONTHS[arg]).astype(float)
         elif kind == "window":
@@ -114,6 +121,11 @@ def derive_own(frame: pd.DataFrame, subject: str, ruleset: RuleSet) -> pd.DataFr
 
 
 WINDOW_MONTHS = {"quarter": 3, "year": 12}
+
+
+def month_days(pidx: int) -> int:
+    """The days of the month with index ``pidx`` (year * 12 + month - 1)."""
+    return calendar.monthrange(pidx // 12, pidx % 12 + 1)[1]
 
 
 def window_values(src: np.ndarray, ids: np.ndarray, pidx: np.ndarray, period: str, agg: str) -> np.ndarray:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..rules.model import OP_ALIASES, Compare, Rule, RuleSet
-from .derive import MEMBER_BASED, WINDOW_MONTHS, derivation_order
+from .derive import MEMBER_BASED, WINDOW_MONTHS, derivation_order, month_days
 from .evaluator import _span, aggregate
 
 NAN = float("nan")
@@ -78,6 +78,9 @@ def own_values(plan: Plan, rows: Mapping[int, Mapping[str, float]]) -> dict[int,
                 v = values.get(source, NAN)
                 run = run + 1 if v == v and test(v, limit) else 0
                 values[name] = NAN if v != v else float(run)
+        elif kind in ("day_of_month", "days_left_in_month"):
+            for pidx in months:
+                out[pidx][name] = float(month_days(pidx)) if kind == "day_of_month" else 0.0
         elif kind == "remaining_months":
             size = WINDOW_MONTHS[arg]
             for pidx in months:

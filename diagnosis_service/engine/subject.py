@@ -22,6 +22,7 @@ from ..data.rows import check_rows
 from ..errors import InputError, Problem
 from ..periods import parse_period, period_month, period_str
 from ..rules.model import RuleSet
+from .derive import month_days
 from .durable import DurableRules
 from .findings import Hit, SubjectResult, finalize
 from .references import PeriodReferences
@@ -46,7 +47,7 @@ class SubjectEngine:
     def evaluate(self, subject: str, subject_id: str, period: str, history: pd.DataFrame | list[dict],
                  references: PeriodReferences, *, branch_type: str | None = None, branch_id: str | None = None,
                  member_values: Mapping[str, Mapping[str, float]] | None = None,
-                 validate: bool = True, roll: int | None = None) -> SubjectResult:
+                 validate: bool = True, roll: int | None = None, day: int | None = None) -> SubjectResult:
         """Lamp, findings (and for a member, points) of one subject in ``period``.
 
         ``history``: the subject's rows (``period`` plus indicator columns), including ``period``
@@ -54,7 +55,9 @@ class SubjectEngine:
         ``member_values``: for a branch, values derived from its members by period, e.g.
         ``{"2025-06": {"red_member_share": 12.5}}``. ``validate=False`` skips the checks of the rows
         (for rows that come from the store, already validated). ``roll``: the members on the roll of the
-        (member's) branch, for size-band references (without it, they find no value: unknown).
+        (member's) branch, for size-band references (without it, they find no value: unknown). ``day``:
+        the day of ``period`` the values were recorded on (an event before the month is over); without
+        it the month is taken as closed (``day_of_month`` its last day, ``days_left_in_month`` 0).
         """
         ruleset, compiled, plans = self._state  # one read: consistent even during a replace
         if subject not in KEYS:
@@ -65,6 +68,12 @@ class SubjectEngine:
         values = own_values(plan, rows)
         if pidx not in values:
             raise InputError(Problem(f"history has no row for period {period}", field=("period",)))
+        if day is not None:
+            for name, kind, _ in plan.derived:
+                if kind == "day_of_month":
+                    values[pidx][name] = float(day)
+                elif kind == "days_left_in_month":
+                    values[pidx][name] = float(month_days(pidx) - day)
         extra = {}
         if subject == "branch":
             extra = {_period(p, "member_values"): v for p, v in (member_values or {}).items()}

@@ -17,7 +17,7 @@ from ..data.text import id_problem
 from ..engine.findings import SubjectResult, clean_number
 from ..engine.references import PeriodReferences, period_references
 from ..errors import Conflict, InputError, NotFound, Problem
-from ..periods import HINT, is_period, months_before
+from ..periods import HINT, is_period, months_before, parse_day
 from ..store import metrics as metrics_store
 from ..store import overview as overview_store
 from ..store import results as results_store
@@ -27,16 +27,18 @@ from .overview import branch_month_row, keep_branch
 from .snapshot import Snapshot
 from .store_io import StoreSource, result_row
 
-FIELDS = ("subject", "id", "period", "values")
+FIELDS = ("subject", "id", "period", "values", "on")
 
 
-def check_event(body: object) -> tuple[str, str, str, dict]:
-    """(subject, id, period, values) of an event body, or InputError naming every bad field."""
+def check_event(body: object) -> tuple[str, str, str, dict, int | None]:
+    """(subject, id, period, values, day) of an event body, or InputError naming every bad field. ``on``
+    (optional, YYYY-MM-DD within ``period``) is the day the values were recorded: before the month is
+    over, a month's norm is reminded rather than missed."""
     if not isinstance(body, dict):
-        raise InputError(Problem("the body must be an object: subject, id, period, values", field=()))
+        raise InputError(Problem("the body must be an object: subject, id, period, values[, on]", field=()))
     problems = [Problem(f"unknown field '{k}'", field=(str(k),), suggestion="fields: " + ", ".join(FIELDS))
                 for k in body if k not in FIELDS]
-    subject, sid, period, values = (body.get(k) for k in FIELDS)
+    subject, sid, period, values = (body.get(k) for k in FIELDS[:4])
     if subject not in ("branch", "member"):
         problems.append(Problem(f"subject must be 'branch' or 'member', got {subject!r}"[:200], field=("subject",)))
     if id_problem(sid):
@@ -45,14 +47,22 @@ def check_event(body: object) -> tuple[str, str, str, dict]:
         problems.append(Problem(f"bad period {period!r}"[:200], field=("period",), suggestion=HINT))
     if not isinstance(values, dict) or not values:
         problems.append(Problem("values must be a non-empty object of indicator: value", field=("values",)))
+    day = None
+    if body.get("on") is not None:
+        on = parse_day(body["on"])
+        if on is None or not is_period(period) or f"{on:%Y-%m}" != period:
+            problems.append(Problem(f"on must be a day of {period} written YYYY-MM-DD, got {body['on']!r}"[:200],
+                                    field=("on",), suggestion=f"e.g. {period}-21" if is_period(period) else HINT))
+        else:
+            day = on.day
     if problems:
         raise InputError(problems)
-    return subject, sid, period, values
+    return subject, sid, period, values, day
 
 
 def apply_event(snapshot: Snapshot, engine: Engine, body: object, actor: str, request_id: str | None = None) -> dict:
     """POST /v1/events: store one subject's new values and re-evaluate it (and a member's branch)."""
-    subject, sid, period, values = check_event(body)
+    subject, sid, period, values, day = check_event(body)
     try:
         (parsed,) = check_rows([{"period": period, **values}], subject, snapshot.ruleset.registry,
                                file="values").values()
@@ -70,10 +80,10 @@ def apply_event(snapshot: Snapshot, engine: Engine, body: object, actor: str, re
         row = {"period": period, metrics_store.KEYS[subject]: sid, **{k: parsed[k] for k in values}}
         metrics_store.upsert_metrics(conn, subject, [row], source="event", actor=actor, request_id=request_id)
         refs = references(snapshot, engine, run, period)
-        first = _reevaluate(snapshot, conn, subject, sid, period, refs, run["id"])
+        first = _reevaluate(snapshot, conn, subject, sid, period, refs, run["id"], day)
         out = dict(first)
         if subject == "member" and first["changed"]:
-            out["branch"] = _reevaluate(snapshot, conn, "branch", first["branch_id"], period, refs, run["id"])
+            out["branch"] = _reevaluate(snapshot, conn, "branch", first["branch_id"], period, refs, run["id"], day)
         _keep_branch_month(conn, period, first["branch_id"])
         return out
 
@@ -105,7 +115,7 @@ def _keep_branch_month(conn: Connection, period: str, branch_id: str | None) -> 
 
 
 def _reevaluate(snapshot: Snapshot, conn: Connection, subject: str, sid: str, period: str, refs: PeriodReferences,
-                run_id: int) -> dict:
+                run_id: int, day: int | None = None) -> dict:
     previous = results_store.result(conn, period, subject, sid)
     history = metrics_store.subject_history(conn, subject, sid, months_before(period, HISTORY_MONTHS))
     branch_id = metrics_store.member_branch(conn, sid) if subject == "member" else sid
@@ -118,7 +128,8 @@ def _reevaluate(snapshot: Snapshot, conn: Connection, subject: str, sid: str, pe
         raise Conflict(Problem(f"{subject} '{sid}' has no metrics for {period}", field=("period",)))
     result: SubjectResult = snapshot.single_subject().evaluate(
         subject, sid, period, history, refs, branch_type=info["type"] if info else None, branch_id=branch_id,
-        member_values=member_values, validate=False, roll=metrics_store.roll(conn, branch_id) if branch_id else None)
+        member_values=member_values, validate=False, roll=metrics_store.roll(conn, branch_id) if branch_id else None,
+        day=day)
     results_store.replace_result(conn, period, result_row(result), run_id)
     before = previous["lamp"] if previous else None
     return {"subject": subject, "id": sid, "branch_id": branch_id, "period": period, "lamp": result.lamp,

@@ -10,7 +10,8 @@ from .model import OP_ALIASES, SUBJECTS, UNIT_RANGES, Indicator, Named, Registry
 from .parse_common import ID_RE, is_number, unknown_keys
 from .yamlsafe import Located
 
-DERIVATIONS = ("sum", "run", "points", "year_to_date", "window", "remaining_months", "member_share", "member_mean")
+DERIVATIONS = ("sum", "run", "points", "year_to_date", "window", "remaining_months", "day_of_month",
+               "days_left_in_month", "member_share", "member_mean")
 WINDOWS = ("quarter", "year")  # calendar windows: what "once a quarter" and "once a year" mean
 WINDOW_AGGS = ("sum", "max", "count_nonzero")
 
@@ -146,6 +147,8 @@ def _check_derivations(doc: Located, registry: Registry, problems: list[Problem]
                                                     f"of {', '.join(allowed)}, got {arg[key]!r}",
                                                     suggestion=did_you_mean(str(arg[key]), allowed)))
                 names = [(subject, arg["indicator"])]
+            elif kind in ("day_of_month", "days_left_in_month") and arg is not True:
+                problems.append(doc.problem(path, f"indicator {ind.id}: write {kind}: true"))
             elif kind == "remaining_months" and arg not in WINDOWS:
                 problems.append(doc.problem(path, f"indicator {ind.id}: remaining_months must be one of "
                                             f"{', '.join(WINDOWS)}, got {arg!r}", suggestion=did_you_mean(str(arg), WINDOWS)))

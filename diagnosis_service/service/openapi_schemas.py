@@ -75,7 +75,10 @@ SCHEMAS = {
                              "profiles": {"type": "object"}}, ["period"]),
     "Event": obj({"subject": {"enum": ["branch", "member"]}, "id": {"type": "string"}, "period": PERIOD,
                   "values": {"type": "object", "minProperties": 1,
-                             "additionalProperties": {"type": ["number", "null"]}}},
+                             "additionalProperties": {"type": ["number", "null"]}},
+                  "on": {"type": ["string", "null"], "format": "date",
+                         "description": "the day the values were recorded (within period): before the month is "
+                                        "over, a month's norm is reminded (e.g. dues after the 20th), not missed"}},
                  ["subject", "id", "period", "values"], extra=False),
     "EventResult": obj({"subject": {"type": "string"}, "id": {"type": "string"}, "branch_id": STR_NULL,
                         "period": PERIOD, "lamp": LAMP, "previous_lamp": {"type": ["string", "null"]},

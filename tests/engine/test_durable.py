@@ -73,7 +73,8 @@ def test_rule_sets_are_replaced_by_new_names_and_states_are_cleaned(ruleset):
     names = {c.name for s in (first, second) for sub in s.subjects.values() for c in sub.chunks}
     assert len(names) == 4, "each compiled version registers under names of its own"
     fact = {"v_dues_paid_level_0": 0.0, "v_consecutive_unpaid_months_level_0": 1.0,
-            "v_consecutive_absent_months_level_0": 0.0}
+            "v_consecutive_absent_months_level_0": 0.0, "v_days_left_in_month_level_0": 0.0,
+            "v_day_of_month_level_0": 31.0}
     # Far more evaluations than the engine's ~1,024 live states: each one deletes its state.
     for _ in range(3000):
         assert first.match("member", [fact]) == [{"member_dues_missed"}]
@@ -82,7 +83,8 @@ def test_rule_sets_are_replaced_by_new_names_and_states_are_cleaned(ruleset):
 def test_concurrent_evaluations_from_threads(ruleset):
     engine = DurableRules(ruleset)
     paid = {"v_dues_paid_level_0": 1.0, "v_consecutive_unpaid_months_level_0": 0.0,
-            "v_consecutive_absent_months_level_0": 0.0}
+            "v_consecutive_absent_months_level_0": 0.0, "v_days_left_in_month_level_0": 0.0,
+            "v_day_of_month_level_0": 31.0}
     unpaid = dict(paid, v_dues_paid_level_0=0.0, v_consecutive_unpaid_months_level_0=6.0)
     errors = []
 

@@ -82,7 +82,8 @@ def test_rules_are_replaced_without_restart_while_threads_evaluate(ruleset, dist
     _, _, _, _, refs = district
     text = (rules_copy / "member_lamps.yaml").read_text(encoding="utf-8")
     (rules_copy / "member_lamps.yaml").write_text(
-        text.replace("when: {indicator: dues_paid, op: eq, value: 0}", "when: {indicator: dues_paid, op: eq, value: 1}"),
+        text.replace("{indicator: dues_paid, op: eq, value: 0}, {indicator: days_left_in_month",
+                     "{indicator: dues_paid, op: eq, value: 1}, {indicator: days_left_in_month"),
         encoding="utf-8")
     flipped = load_ruleset(rules_copy)
     engine = SubjectEngine(ruleset)

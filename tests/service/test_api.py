@@ -43,13 +43,13 @@ def test_readyz_reports_every_check(service):
     r = service.client.get("/readyz", headers=service.h("admin"))
     body = r.get_json()
     assert r.status_code == 200 and body["status"] == "ready"
-    assert body["checks"]["rules"]["rules"] == 36 and body["checks"]["catalog"]["resources"] == 376
+    assert body["checks"]["rules"]["rules"] == 37 and body["checks"]["catalog"]["resources"] == 376
     assert body["checks"]["schema"]["revision"] == body["checks"]["schema"]["head"]
 
 
 def test_indicators_and_catalog(service):
     ind = service.client.get("/v1/indicators", headers=service.h("secretary")).get_json()
-    assert len(ind["branch"]) == 31 and len(ind["member"]) == 33 and len(ind["topics"]) == 9
+    assert len(ind["branch"]) == 31 and len(ind["member"]) == 35 and len(ind["topics"]) == 9
     cat = service.client.get("/v1/catalog/resources?kind=base&topic=theory_study", headers=service.h("platform"))
     items = cat.get_json()["resources"]
     assert items and all(r["kind"] == "base" and "theory_study" in r["topics"] for r in items)

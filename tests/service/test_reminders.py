@@ -77,3 +77,29 @@ def test_the_lamp_change_feed_carries_new_reminders(service):
     assert {r["branch_id"] for r in mine["reminders"]} <= {r["branch_id"] for r in listed}
     members_only = c.get("/v1/lamps/changes?period=2025-11&subject=member", headers=service.h("platform")).get_json()
     assert members_only["reminders"] == []
+
+
+def test_dues_unpaid_after_the_20th_are_reminded_not_missed(fresh_service):
+    """An event recorded before the month is over ("on") reminds; the same values for a closed month
+    light the yellow lamp, as the seed tells it."""
+    svc = fresh_service
+    c, h = svc.client, svc.h("platform")
+    with svc.engine.connect() as conn:
+        bodies = conn.execute(select(results.c.subject_id, results.c.body).where(
+            results.c.period == "2025-12", results.c.subject == "member")).all()
+    quiet = [sid for sid, body in bodies if not json.loads(body)["findings"]][:3]
+    early = c.post("/v1/events", json={"subject": "member", "id": quiet[0], "period": "2025-12",
+                                       "values": {"dues_paid": 0}, "on": "2025-12-15"}, headers=h).get_json()
+    assert early["lamp"] == "green" and early["findings"] == []  # the 15th: nothing to say yet
+    late = c.post("/v1/events", json={"subject": "member", "id": quiet[1], "period": "2025-12",
+                                      "values": {"dues_paid": 0}, "on": "2025-12-21"}, headers=h).get_json()
+    assert late["lamp"] == "green" and late["push"] is False
+    assert [(f["rule"], f["severity"]) for f in late["findings"]] == [("member_dues_due", "reminder")]
+    assert "月底前" in late["findings"][0]["message_zh"]
+    closed = c.post("/v1/events", json={"subject": "member", "id": quiet[2], "period": "2025-12",
+                                        "values": {"dues_paid": 0}}, headers=h).get_json()
+    assert closed["lamp"] == "yellow" and [f["rule"] for f in closed["findings"]] == ["member_dues_missed"]
+    for bad in ("2025-11-30", "2025-12-32", "21", 21):
+        r = c.post("/v1/events", json={"subject": "member", "id": quiet[0], "period": "2025-12",
+                                       "values": {"dues_paid": 0}, "on": bad}, headers=h)
+        assert r.status_code == 422 and r.get_json()["errors"][0]["path"] == "on"
