@@ -101,8 +101,11 @@ def derive_own(frame: pd.DataFrame, subject: str, ruleset: RuleSet) -> pd.DataFr
         elif kind in ("day_of_month", "days_left_in_month"):
             # A month's data describes the month as closed: its last day, none left. An event may say
             # it was recorded on an earlier day (the single-subject path).
-            last = np.array([month_days(int(p)) for p in frame["pidx"].to_numpy()], dtype=float)
-            values = last if kind == "day_of_month" else np.zeros(len(frame))
+            if kind == "day_of_month":
+                months, where = np.unique(frame["pidx"].to_numpy(), return_inverse=True)
+                values = np.array([month_days(int(p)) for p in months], dtype=float)[where]
+            else:
+                values = np.zeros(len(frame))
         elif kind == "remaining_months":
             values = (WINDOW_MONTHS[arg] - 1 - frame["pidx"].to_numpy() % WINDOW_MONTHS[arg]).astype(float)
         elif kind == "window":
