@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import Problem, RuleError
@@ -60,11 +61,15 @@ def _collect(rules_dir: Path, problems: list[Problem], overrides: Mapping[str, s
     registry = parse_registry(docs[REGISTRY_FILE], problems)
     points = parse_points(docs[POINTS_FILE], registry, problems) if POINTS_FILE in docs else {}
     rules = []
+    implied: dict[str, dict] = {"branch": {}, "member": {}}
     for name, doc in docs.items():
         if name in (REGISTRY_FILE, POINTS_FILE):
             continue
-        rules.extend(parse_rules(doc, registry, problems))
+        rules.extend(parse_rules(doc, registry, problems, implied))
     cross_check(rules, problems)
+    if any(implied.values()):
+        registry = replace(registry, indicators={s: {**registry.indicators[s], **dict(sorted(implied[s].items()))}
+                                                 for s in registry.indicators})
     for name in sorted(docs):
         digest.update(name.encode() + b"\0" + repr(docs[name].data).encode("utf-8") + b"\0")
     return RuleSet(registry=registry, points=points, rules=tuple(rules), version=digest.hexdigest()[:12],

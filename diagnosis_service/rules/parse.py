@@ -19,6 +19,7 @@ from .model import (
     AnyOf,
     Compare,
     Condition,
+    Indicator,
     Not,
     Ref,
     Registry,
@@ -27,13 +28,17 @@ from .model import (
     template_problems,
 )
 from .parse_common import ID_RE, is_number, unknown_keys
+from .registry import WINDOW_AGGS, WINDOWS
 from .yamlsafe import Located
 
 MAX_FOR_PERIODS = 36
 
 RULE_KEYS = ("id", "subject", "when", "severity", "lamp", "topic", "message", "source", "description",
              "indicator", "superseded_by", "remedy_kinds", "months", "title")
-COMPARE_KEYS = ("indicator", "op", "value", "ref", "change", "for_periods")
+COMPARE_KEYS = ("indicator", "op", "value", "ref", "change", "for_periods", "window", "agg")
+LEFT_KEYS = ("remaining_months", "op", "value", "for_periods")
+WINDOW_WORDS = {"quarter": ("本季度", "this quarter so far", "本季度剩余月数", "months left in the quarter"),
+                "year": ("本年度", "this year so far", "本年度剩余月数", "months left in the year")}
 REF_KEYS = ("mean", "quantile", "peers", "scale")
 REF_SHORTCUTS = {"district_mean": Ref("mean"), "peer_mean": Ref("mean", peers="type")}
 PEERS = {"district": "district", "peers": "type", "type": "type", "size": "size"}
@@ -42,11 +47,15 @@ PEERS = {"district": "district", "peers": "type", "type": "type", "size": "size"
 # --------------------------------------------------------------------------------------------- rules
 
 class _RuleParser:
-    def __init__(self, doc: Located, registry: Registry, problems: list[Problem]):
+    def __init__(self, doc: Located, registry: Registry, problems: list[Problem],
+                 implied: dict[str, dict[str, Indicator]] | None = None):
         self.doc = doc
         self.registry = registry
         self.problems = problems
         self.node_counter = 0
+        # Indicators a condition implies (a calendar window of an indicator, the months left in one),
+        # added to the rule set's registry so that every engine derives them like declared ones.
+        self.implied = implied if implied is not None else {"branch": {}, "member": {}}
 
     def err(self, path: tuple, message: str, rule_id: str | None, *, key: bool = False,
             suggestion: str | None = None) -> None:
@@ -169,9 +178,10 @@ class _RuleParser:
         if not isinstance(node, dict):
             self.err(path, "a condition must be a mapping (indicator/op/value, all, any or not)", rule_id)
             return None
-        kinds = [k for k in ("indicator", "all", "any", "not") if k in node]
+        kinds = [k for k in ("indicator", "remaining_months", "all", "any", "not") if k in node]
         if len(kinds) != 1:
-            self.err(path, "a condition needs exactly one of: indicator (a comparison), all, any, not", rule_id)
+            self.err(path, "a condition needs exactly one of: indicator (a comparison), remaining_months, all, any, "
+                           "not", rule_id)
             return None
         for_periods = self.parse_for_periods(path, node, rule_id)
         self.node_counter += 1
@@ -179,6 +189,8 @@ class _RuleParser:
         kind = kinds[0]
         if kind == "indicator":
             return self.parse_compare(path, node, subject, rule_id, for_periods, node_id)
+        if kind == "remaining_months":
+            return self.parse_left(path, node, subject, rule_id, for_periods, node_id)
         unknown_keys(self.doc, path, node, (kind, "for_periods"), self.problems, f"an '{kind}' condition", rule_id)
         if kind == "not":
             inner = self.parse_condition(path + ("not",), node["not"], subject, rule_id)
@@ -223,10 +235,74 @@ class _RuleParser:
         if change not in (None, "delta", "percent"):
             self.err(path + ("change",), f"change must be delta or percent, got {change!r}", rule_id)
             ok = False
+        if "window" in node or "agg" in node:
+            if change is not None:
+                self.err(path + ("change",), "a calendar window and a change cannot be combined", rule_id,
+                         suggestion="compare the window's total with a value or a reference")
+                ok = False
+            if ok:
+                name = self.window_indicator(path, node, subject, name, rule_id)
+                ok = name is not None
         ref = self.parse_ref(path, node, subject, rule_id)
         if ref is None or not ok:
             return None
         return Compare(name, op, ref, change, for_periods, path, node_id)
+
+    def _imply(self, path: tuple, subject: str, ind: Indicator, rule_id: str | None) -> str | None:
+        have = self.registry.get(subject, ind.id) or self.implied[subject].get(ind.id)
+        if have is not None and have.derived != ind.derived:
+            self.err(path, f"the condition implies indicator '{ind.id}', which indicators.yaml defines otherwise",
+                     rule_id, suggestion=f"use indicator: {ind.id}, or rename that indicator")
+            return None
+        if have is None:
+            self.implied[subject][ind.id] = ind
+        return ind.id
+
+    def window_indicator(self, path: tuple, node: dict, subject: str, name: str, rule_id: str | None) -> str | None:
+        """{indicator, window: quarter|year, agg: sum|max|count_nonzero}: the window so far, as an implied
+        derived indicator ``<indicator>_<window>_<agg>``."""
+        window, agg = node.get("window"), node.get("agg", "sum")
+        bad = False
+        for key, value, allowed in (("window", window, WINDOWS), ("agg", agg, WINDOW_AGGS)):
+            if value not in allowed:
+                self.err(path + (key,), f"{key} must be one of {', '.join(allowed)}, got {value!r}", rule_id,
+                         suggestion=did_you_mean(str(value), allowed))
+                bad = True
+        if bad:
+            return None
+        base = self.registry.get(subject, name)
+        zh, en = WINDOW_WORDS[window][:2]
+        what = {"sum": ("合计", "total"), "max": ("最大值", "highest"), "count_nonzero": ("有记录月数", "months with any")}[agg]
+        ind = Indicator(f"{name}_{window}_{agg}", subject, f"{zh}{base.name_zh}{what[0]}", f"{base.name_en}, {en} "
+                        f"({what[1]})", base.unit, base.min, None, base.integer,
+                        {"window": {"indicator": name, "period": window, "agg": agg}})
+        return self._imply(path, subject, ind, rule_id)
+
+    def parse_left(self, path: tuple, node: dict, subject: str, rule_id: str | None, for_periods: int,
+                   node_id: int) -> Compare | None:
+        """{remaining_months: quarter|year, op, value}: the months of the window after this one."""
+        unknown_keys(self.doc, path, node, LEFT_KEYS, self.problems, "a remaining_months comparison", rule_id)
+        window = node.get("remaining_months")
+        if window not in WINDOWS:
+            self.err(path + ("remaining_months",), f"remaining_months must be one of {', '.join(WINDOWS)}, got "
+                     f"{window!r}", rule_id, suggestion=did_you_mean(str(window), WINDOWS))
+            return None
+        op = OP_ALIASES.get(node.get("op")) if isinstance(node.get("op"), str) else None
+        if op is None:
+            self.err(path + ("op",), f"unknown operator {node.get('op')!r}", rule_id,
+                     suggestion="one of " + ", ".join(f"{k} ({v})" for k, v in OPS.items()))
+            return None
+        if "value" not in node or not is_number(node["value"]):
+            self.err(path + ("value",), f"remaining_months compares with a number (value), got {node.get('value')!r}",
+                     rule_id)
+            return None
+        _, _, zh, en = WINDOW_WORDS[window]
+        ind = Indicator(f"months_left_in_{window}", subject, zh, en, "count", 0, 11, True,
+                        {"remaining_months": window})
+        name = self._imply(path, subject, ind, rule_id)
+        if name is None:
+            return None
+        return Compare(name, op, Ref("const", value=float(node["value"])), None, for_periods, path, node_id)
 
     def parse_ref(self, path: tuple, node: dict, subject: str, rule_id: str | None) -> Ref | None:
         if ("value" in node) == ("ref" in node):
@@ -277,8 +353,10 @@ class _RuleParser:
         return Ref("quantile", q=float(q), peers=peers, scale=float(scale))
 
 
-def parse_rules(doc: Located, registry: Registry, problems: list[Problem]) -> list[Rule]:
-    return _RuleParser(doc, registry, problems).parse_file()
+def parse_rules(doc: Located, registry: Registry, problems: list[Problem],
+                implied: dict[str, dict[str, Indicator]] | None = None) -> list[Rule]:
+    """The rules of one file; indicators its conditions imply (calendar windows) are added to ``implied``."""
+    return _RuleParser(doc, registry, problems, implied).parse_file()
 
 
 def cross_check(rules: list[Rule], problems: list[Problem]) -> None:

@@ -108,3 +108,64 @@ def test_deadlines_are_the_last_day_of_the_window():
 
     assert window_end("2025-02", 3) == date(2025, 3, 31) and window_end("2025-04", 3) == date(2025, 6, 30)
     assert window_end("2024-11", 3) == date(2024, 12, 31) and window_end("2025-10", 12) == date(2025, 12, 31)
+
+
+INLINE = """version: 1
+rules:
+  - id: lectures_missing_quarter_inline
+    title: {zh: 本季度未上党课, en: "no party lecture this quarter"}
+    source: default
+    subject: branch
+    when: {all: [{remaining_months: quarter, op: eq, value: 0},
+                 {indicator: party_lectures, window: quarter, agg: sum, op: eq, value: 0}]}
+    severity: yellow
+    topic: theory_study
+    message: {zh: "{name}：{value}次", en: "{name}: {value}"}
+"""
+
+
+def test_a_condition_may_name_the_window_itself(tmp_path, small_district):
+    """`window:` on a comparison and `remaining_months:` as a condition do what the declared indicators
+    do, on both engines, month after month."""
+    import shutil
+
+    from diagnosis_service.data.csvdir import load_dir
+    from diagnosis_service.engine import make_evaluator
+    from diagnosis_service.rules import load_ruleset
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    (rules / "inline.yaml").write_text(INLINE, encoding="utf-8")
+    ruleset = load_ruleset(rules)
+    implied = ruleset.registry.get("branch", "party_lectures_quarter_sum")
+    assert implied is not None and implied.name_zh == "本季度党课合计"
+    ds = load_dir(small_district, ruleset.registry)
+    fired_somewhere = 0
+    for engine in ("vectorized", "durable"):
+        ev = make_evaluator(ds, ruleset, engine)
+        for month in ("2025-03", "2025-05", "2025-06", "2025-09", "2025-12"):
+            branches, _ = ev.run(month)
+            inline = {b.id for b in branches for f in b.findings if f.rule == "lectures_missing_quarter_inline"}
+            shipped = {b.id for b in branches for f in b.findings if f.rule == "party_lecture_missing_quarter"}
+            assert inline == shipped
+            fired_somewhere += len(inline)
+    assert fired_somewhere > 0
+
+
+def test_a_wrong_window_in_a_condition_is_explained(tmp_path):
+    import shutil
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    bad = INLINE.replace("window: quarter, agg: sum", "window: quater, agg: total").replace(
+        "{remaining_months: quarter,", "{remaining_months: yaer,")
+    (rules / "inline.yaml").write_text(bad, encoding="utf-8")
+    problems = [str(p) for p in check_rules(rules)]
+    assert any("inline.yaml:" in p and "window must be one of quarter, year, got 'quater'" in p
+               and "did you mean 'quarter'" in p and "lectures_missing_quarter_inline" in p for p in problems)
+    assert any("agg must be one of sum, max, count_nonzero, got 'total'" in p for p in problems)
+    assert any("remaining_months must be one of quarter, year, got 'yaer'" in p and "did you mean 'year'" in p
+               for p in problems)
+    mixed = INLINE.replace("window: quarter, agg: sum, op: eq", "window: quarter, change: delta, op: eq")
+    (rules / "inline.yaml").write_text(mixed, encoding="utf-8")
+    assert any("a calendar window and a change cannot be combined" in str(p) for p in check_rules(rules))
