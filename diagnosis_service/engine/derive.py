@@ -36,7 +36,7 @@ def derivation_order(ruleset: RuleSet, subject: str) -> list[Indicator]:
             return [arg["indicator"]]
         if kind == "year_to_date":
             return [arg]
-        if kind == "window":
+        if kind in ("window", "per_members"):
             return [arg["indicator"]]
         if kind == "points":
             return list(ruleset.points)
@@ -58,8 +58,9 @@ def derivation_order(ruleset: RuleSet, subject: str) -> list[Indicator]:
     return done
 
 
-def derive_own(frame: pd.DataFrame, subject: str, ruleset: RuleSet) -> pd.DataFrame:
+def derive_own(frame: pd.DataFrame, subject: str, ruleset: RuleSet, roll: pd.Series | None = None) -> pd.DataFrame:
     """Add the derived columns that need only the subject's own rows. ``frame`` is sorted by (pidx, key).
+    ``roll``: branch id -> members on its roll, for ``per_members`` (missing without it).
 
     Columns are computed as numpy arrays and joined to the frame once: on a one-subject table (the
     event path) each pandas column operation costs more than the arithmetic.
@@ -98,6 +99,12 @@ def derive_own(frame: pd.DataFrame, subject: str, ruleset: RuleSet) -> pd.DataFr
             with np.errstate(invalid="ignore"):
                 cond = _CMP[op](src, float(arg["value"])) & ~np.isnan(src)
             values = _scatter(order, run_lengths(cond, new_seg, np.isnan(src)))
+        elif kind == "per_members":
+            # Per ``per`` members on the roll: a count a 5-member branch can match a 60-member one on.
+            size = (np.full(len(frame), np.nan) if roll is None else
+                    frame[key].map(roll).to_numpy(dtype=float, na_value=np.nan))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                values = np.where(size > 0, col(arg["indicator"]) / size * float(arg["per"]), np.nan)
         elif kind in ("day_of_month", "days_left_in_month"):
             # A month's data describes the month as closed: its last day, none left. An event may say
             # it was recorded on an earlier day (the single-subject path).

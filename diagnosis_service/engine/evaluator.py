@@ -50,7 +50,8 @@ class Evaluator:
         self.matcher = matcher
         self.fixed_references = references or {}
         self.tables = {
-            "branch": PeriodTable(derive_own(dataset.branch_metrics, "branch", ruleset), "branch_id"),
+            "branch": PeriodTable(derive_own(dataset.branch_metrics, "branch", ruleset,
+                                             dataset.members.groupby("branch_id").size()), "branch_id"),
             "member": PeriodTable(derive_own(dataset.member_metrics, "member", ruleset), "member_id"),
         }
         self._member_results: dict[int, tuple[pd.Index, np.ndarray, list[SubjectResult] | None]] = {}

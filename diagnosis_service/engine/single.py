@@ -44,8 +44,10 @@ class Plan:
         self.has_ytd = any(i == "vanguard_points_ytd" for i, _, _ in self.derived)
 
 
-def own_values(plan: Plan, rows: Mapping[int, Mapping[str, float]]) -> dict[int, dict[str, float]]:
-    """Each month's reported and derived values (NaN = missing), months in order."""
+def own_values(plan: Plan, rows: Mapping[int, Mapping[str, float]],
+               roll: int | None = None) -> dict[int, dict[str, float]]:
+    """Each month's reported and derived values (NaN = missing), months in order; ``roll``: the branch's
+    members on the roll, for ``per_members``."""
     out: dict[int, dict[str, float]] = {}
     for pidx in sorted(rows):
         row = rows[pidx]
@@ -78,6 +80,10 @@ def own_values(plan: Plan, rows: Mapping[int, Mapping[str, float]]) -> dict[int,
                 v = values.get(source, NAN)
                 run = run + 1 if v == v and test(v, limit) else 0
                 values[name] = NAN if v != v else float(run)
+        elif kind == "per_members":
+            for pidx in months:
+                v = out[pidx].get(arg["indicator"], NAN)
+                out[pidx][name] = v / roll * float(arg["per"]) if roll else NAN
         elif kind in ("day_of_month", "days_left_in_month"):
             for pidx in months:
                 out[pidx][name] = float(month_days(pidx)) if kind == "day_of_month" else 0.0

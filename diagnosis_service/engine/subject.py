@@ -65,7 +65,7 @@ class SubjectEngine:
         pidx = _period(period, "period")
         plan = plans[subject]
         rows = self._rows(subject, history, ruleset, validate)
-        values = own_values(plan, rows)
+        values = own_values(plan, rows, roll if subject == "branch" else None)
         if pidx not in values:
             raise InputError(Problem(f"history has no row for period {period}", field=("period",)))
         if day is not None:

@@ -34,6 +34,7 @@ UNIT_RANGES: dict[str, tuple[float, float, bool]] = {
     "grade": (0, 4, True),
     "days": (0, 31, True),
     "score": (0, 100, False),
+    "ratio": (0, 10_000, False),  # a derived count per so many members
 }
 
 

@@ -11,7 +11,7 @@ from .parse_common import ID_RE, is_number, unknown_keys
 from .yamlsafe import Located
 
 DERIVATIONS = ("sum", "run", "points", "year_to_date", "window", "remaining_months", "day_of_month",
-               "days_left_in_month", "member_share", "member_mean")
+               "days_left_in_month", "per_members", "member_share", "member_mean")
 WINDOWS = ("quarter", "year")  # calendar windows: what "once a quarter" and "once a year" mean
 WINDOW_AGGS = ("sum", "max", "count_nonzero")
 
@@ -146,6 +146,14 @@ def _check_derivations(doc: Located, registry: Registry, problems: list[Problem]
                         problems.append(doc.problem(path + (key,), f"indicator {ind.id}: window {key} must be one "
                                                     f"of {', '.join(allowed)}, got {arg[key]!r}",
                                                     suggestion=did_you_mean(str(arg[key]), allowed)))
+                names = [(subject, arg["indicator"])]
+            elif kind == "per_members":
+                if subject != "branch" or not isinstance(arg, dict) or set(arg) != {"indicator", "per"} \
+                        or not is_number(arg["per"]) or arg["per"] <= 0:
+                    problems.append(doc.problem(path, f"indicator {ind.id}: per_members is a branch indicator with "
+                                                      "indicator and per (a number > 0)",
+                                                suggestion="e.g. {indicator: activists_in_training, per: 10}"))
+                    continue
                 names = [(subject, arg["indicator"])]
             elif kind in ("day_of_month", "days_left_in_month") and arg is not True:
                 problems.append(doc.problem(path, f"indicator {ind.id}: write {kind}: true"))

@@ -64,3 +64,61 @@ def test_bad_size_bands_are_refused(tmp_path):
                     encoding="utf-8")
     problems = [str(p) for p in check_rules(rules)]
     assert any("size_bands must be increasing whole numbers > 0" in p and "indicators.yaml:" in p for p in problems)
+
+
+PER_MEMBERS = """version: 1
+rules:
+  - id: activists_per_member_low
+    title: {zh: 入党积极分子偏少（按人数）, en: "few activists for the branch's size"}
+    source: default
+    subject: branch
+    when: {indicator: activists_per_10_members, op: lt, ref: {mean: district, scale: 0.8}}
+    severity: yellow
+    topic: member_development
+    message: {zh: "{name}{value}", en: "{name} {value}"}
+"""
+
+
+def test_a_count_per_members_on_the_roll_is_derived_alike_everywhere(tmp_path, small_district):
+    import shutil
+
+    from diagnosis_service.data.csvdir import load_dir
+    from diagnosis_service.rules import load_ruleset
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    (rules / "per_members.yaml").write_text(PER_MEMBERS, encoding="utf-8")
+    ruleset = load_ruleset(rules)
+    ds = load_dir(small_district, ruleset.registry)
+    roll = ds.members.groupby("branch_id").size()
+    ev = make_evaluator(ds, ruleset)
+    frame = ev.frame("branch", ev.dataset.branch_metrics["pidx"].max())
+    for bid in frame.index[:10]:
+        expect = frame.loc[bid, "activists_in_training"] / roll[bid] * 10
+        assert frame.loc[bid, "activists_per_10_members"] == pytest.approx(expect)
+    branches, _ = ev.run("2025-12")
+    durable, _ = make_evaluator(ds, ruleset, "durable").run("2025-12")
+    assert [b.to_json() for b in branches] == [b.to_json() for b in durable]
+    assert any(f.rule == "activists_per_member_low" for b in branches for f in b.findings)
+    refs = period_references(ev, "2025-12")
+    engine = SubjectEngine(ruleset)
+    share = ev.column("branch", "red_member_share", 2025 * 12 + 11)
+    for b in branches[:12]:
+        rows = ds.branch_metrics[ds.branch_metrics["branch_id"] == b.id].drop(columns=["pidx", "branch_id"])
+        got = engine.evaluate("branch", b.id, "2025-12", rows.to_dict("records"), refs, branch_type=b.branch_type,
+                              roll=int(roll[b.id]),
+                              member_values={"2025-12": {"red_member_share": float(share.get(b.id))}})
+        assert got.to_json() == b.to_json()
+
+
+def test_per_members_is_a_branch_derivation_with_a_positive_per(tmp_path):
+    import shutil
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    path = rules / "indicators.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("{indicator: activists_in_training, per: 10}",
+                                                             "{indicator: activists_in_training, per: 0}"),
+                    encoding="utf-8")
+    assert any("per_members is a branch indicator with indicator and per (a number > 0)" in str(p)
+               for p in check_rules(rules))

@@ -49,7 +49,7 @@ def test_readyz_reports_every_check(service):
 
 def test_indicators_and_catalog(service):
     ind = service.client.get("/v1/indicators", headers=service.h("secretary")).get_json()
-    assert len(ind["branch"]) == 31 and len(ind["member"]) == 35 and len(ind["topics"]) == 9
+    assert len(ind["branch"]) == 32 and len(ind["member"]) == 35 and len(ind["topics"]) == 9
     cat = service.client.get("/v1/catalog/resources?kind=base&topic=theory_study", headers=service.h("platform"))
     items = cat.get_json()["resources"]
     assert items and all(r["kind"] == "base" and "theory_study" in r["topics"] for r in items)
