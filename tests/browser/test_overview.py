@@ -96,3 +96,26 @@ def test_an_administrator_chooses_a_street_and_a_language_and_downloads_the_circ
 def test_a_secretary_has_no_overview(live, browser):
     sign_in(browser, live, "secretary", "/overview")
     assert "无权查看" in wait_for(browser, "h1").text
+
+
+def test_a_branch_page_shows_what_is_still_to_do(live, browser):
+    """November is the quarter's second month and the year's eleventh: the page lists the reminders
+    (待办提醒) above the weaknesses, each saying by when."""
+    import json
+
+    from diagnosis_service.store.schema import results
+
+    engine = create_engine(live.db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(results.c.subject_id, results.c.body).where(
+            results.c.period == "2025-11", results.c.subject == "branch")).all()
+    engine.dispose()
+    reminded = {sid: [f for f in json.loads(body)["findings"] if f["severity"] == "reminder"] for sid, body in rows}
+    branch_id, found = next((sid, fs) for sid, fs in sorted(reminded.items()) if fs)
+    sign_in(browser, live, "admin", f"/branches/{branch_id}/report?period=2025-11")
+    section = wait_for(browser, "section#reminders")
+    assert section.text.startswith("待办提醒")
+    assert all(f["message_zh"] in section.text for f in found)
+    order = [s.get_attribute("id") for s in browser.find_elements(By.CSS_SELECTOR, "section[id]")]
+    assert order.index("reminders") < order.index("weaknesses")
+    full_page_png(browser, SHOTS / "reminders-zh.png")
