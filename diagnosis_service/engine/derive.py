@@ -123,7 +123,7 @@ def derive_own(frame: pd.DataFrame, subject: str, ruleset: RuleSet, roll: pd.Ser
             seg = np.ones(len(order), dtype=bool)
             if len(order):
                 seg[1:] = (ids[1:] != ids[:-1]) | (year[1:] != year[:-1])
-            values = _scatter(order, _segment_cumsum(src, seg))
+            values = _scatter(order, running_sum(src, seg))
         columns[ind.id] = new[ind.id] = values
     if not new:
         return frame.copy(deep=False)
@@ -158,9 +158,9 @@ def window_values(src: np.ndarray, ids: np.ndarray, pidx: np.ndarray, period: st
     bad_so_far = _segment_cumsum(bad.astype(float), seg) > 0 if n else bad
     clean = np.nan_to_num(src, nan=0.0)
     if agg == "sum":
-        values = _segment_cumsum(clean, seg)
+        values = running_sum(clean, seg)
     elif agg == "count_nonzero":
-        values = _segment_cumsum((clean != 0).astype(float), seg)
+        values = running_sum((clean != 0).astype(float), seg)
     else:  # max
         values = pd.Series(clean).groupby(seg_id).cummax().to_numpy(dtype=float) if n else clean
     return np.where(bad_so_far, np.nan, values)
@@ -178,6 +178,22 @@ def run_lengths(cond: np.ndarray, new_seg: np.ndarray, missing: np.ndarray) -> n
     run = np.where(cond, idx - start + 1, 0).astype(float)
     run[missing] = np.nan
     return run
+
+
+def running_sum(values: np.ndarray, seg_start: np.ndarray) -> np.ndarray:
+    """Each segment's running total, added left to right from zero as the single-subject path adds it
+    (a cumulative sum over all segments minus the total before each differs in the last bits)."""
+    n = len(values)
+    out = values.astype(float).copy()
+    if not n:
+        return out
+    idx = np.arange(n)
+    start = np.maximum.accumulate(np.where(seg_start, idx, 0))
+    position = idx - start
+    for k in range(1, int(position.max()) + 1):
+        at = np.flatnonzero(position == k)
+        out[at] = out[at - 1] + values[at]
+    return out
 
 
 def _segment_cumsum(values: np.ndarray, seg_start: np.ndarray) -> np.ndarray:

@@ -81,12 +81,17 @@ def _branches(conn: Connection, period: str, scope: Scope, info: dict) -> list[d
         data = json.loads(body)
         m = months.get(sid, {})
         out.append({"branch_id": sid, **info.get(sid, {"name": "", "type": "", "street": ""}), "lamp": lamp,
-                    "weaknesses": data.get("weaknesses", []), "findings": data.get("findings", []),
+                    "weaknesses": data.get("weaknesses", []), "findings": _problems(data),
                     "members": m.get("members", 0), "members_red": m.get("members_red", 0),
                     "members_yellow": m.get("members_yellow", 0),
                     "mean_points_ytd": clean_number(m["ytd_sum"] / m["ytd_n"]) if m.get("ytd_n") else None})
     out.sort(key=lambda b: b["branch_id"])
     return out
+
+
+def _problems(data: dict) -> list[dict]:
+    """A result's findings but its reminders: the reasons of a lamp and of weaknesses."""
+    return [f for f in data.get("findings", []) if f.get("severity") != "reminder"]
 
 
 def _members(member_rows: list[tuple], info: dict, results: dict) -> list[dict]:
@@ -102,7 +107,7 @@ def _members(member_rows: list[tuple], info: dict, results: dict) -> list[dict]:
         if found is not None:
             _, lamp, points, ytd, data = found
             row.update(lamp=lamp, vanguard_points=clean_number(points), vanguard_points_ytd=clean_number(ytd),
-                       findings=data.get("findings", []))
+                       findings=_problems(data))
         out.append(row)
     return out
 

@@ -37,13 +37,15 @@ LAMPS = ("red", "yellow", "green")
 # -- rows and cells: what is kept per branch, and per street and type, for each period ---------------
 
 def _fields(result: SubjectResult | Mapping) -> tuple:
-    """(lamp, month's points, year's points, weakness topics, fired rule ids) of a result object or of its
-    JSON (as stored)."""
+    """(lamp, month's points, year's points, weakness topics, fired rule ids but reminders) of a result
+    object or of its JSON (as stored)."""
+    # Reminders (what is still to be done) are not problems: the overview counts problems.
     if isinstance(result, SubjectResult):
         return (result.lamp, clean_number(result.vanguard_points), clean_number(result.vanguard_points_ytd),
-                list(result.weaknesses), sorted({f.rule for f in result.findings}))
+                list(result.weaknesses), sorted({f.rule for f in result.findings if f.severity != "reminder"}))
     return (result["lamp"], result.get("vanguard_points"), result.get("vanguard_points_ytd"),
-            list(result.get("weaknesses", [])), sorted({f["rule"] for f in result.get("findings", [])}))
+            list(result.get("weaknesses", [])),
+            sorted({f["rule"] for f in result.get("findings", []) if f.get("severity") != "reminder"}))
 
 
 def branch_month_row(period: str, branch: SubjectResult | Mapping, members: Iterable[SubjectResult | Mapping],

@@ -28,7 +28,7 @@ from .model import (
     template_problems,
 )
 from .parse_common import ID_RE, is_number, unknown_keys
-from .registry import WINDOW_AGGS, WINDOWS
+from .registry import WINDOW_AGGS, WINDOWS, member_based
 from .yamlsafe import Located
 
 MAX_FOR_PERIODS = 36
@@ -117,8 +117,12 @@ class _RuleParser:
         if when is not None:
             names = [leaf.indicator for leaf in leaves(when)]
             if indicator is None:
-                indicator = names[0]
+                # The finding reports what the rule is about, not the calendar it checks it by.
+                indicator = next((n for n in names if self._derived_kind(subject, n) != "remaining_months"), names[0])
             elif indicator not in names:
+                # The indicator a window of the condition sums up names that window.
+                indicator = next((n for n in names if self._window_of(subject, n) == indicator), indicator)
+            if indicator not in names:
                 self.err(path + ("indicator",), f"indicator '{indicator}' does not appear in the condition",
                          rule_id, suggestion="one of " + ", ".join(dict.fromkeys(names)))
         superseded = self.parse_id_list(path + ("superseded_by",), item.get("superseded_by", []), rule_id)
@@ -248,7 +252,22 @@ class _RuleParser:
             return None
         return Compare(name, op, ref, change, for_periods, path, node_id)
 
+    def _derived(self, subject: str, name: str) -> dict | None:
+        ind = self.registry.get(subject, name) or self.implied[subject].get(name)
+        return ind.derived if ind is not None else None
+
+    def _derived_kind(self, subject: str, name: str) -> str | None:
+        derived = self._derived(subject, name)
+        return next(iter(derived)) if derived else None
+
+    def _window_of(self, subject: str, name: str) -> str | None:
+        derived = self._derived(subject, name)
+        return derived["window"]["indicator"] if derived and "window" in derived else None
+
     def _imply(self, path: tuple, subject: str, ind: Indicator, rule_id: str | None) -> str | None:
+        declared = next((i.id for i in self.registry.indicators[subject].values() if i.derived == ind.derived), None)
+        if declared is not None:
+            return declared  # e.g. party_lectures_this_quarter: its name reads better in messages
         have = self.registry.get(subject, ind.id) or self.implied[subject].get(ind.id)
         if have is not None and have.derived != ind.derived:
             self.err(path, f"the condition implies indicator '{ind.id}', which indicators.yaml defines otherwise",
@@ -271,6 +290,10 @@ class _RuleParser:
         if bad:
             return None
         base = self.registry.get(subject, name)
+        if member_based(base):
+            self.err(path + ("window",), f"'{name}' is computed from the members' results: it has no window",
+                     rule_id, suggestion="compare with it directly")
+            return None
         zh, en = WINDOW_WORDS[window][:2]
         what = {"sum": ("合计", "total"), "max": ("最大值", "highest"), "count_nonzero": ("有记录月数", "months with any")}[agg]
         ind = Indicator(f"{name}_{window}_{agg}", subject, f"{zh}{base.name_zh}{what[0]}", f"{base.name_en}, {en} "

@@ -165,10 +165,59 @@ def _check_derivations(doc: Located, registry: Registry, problems: list[Problem]
             elif kind == "member_share" and (not isinstance(arg, dict) or arg.get("lamp") not in ("red", "yellow")):
                 problems.append(doc.problem(path, f"indicator {ind.id}: member_share needs lamp: red|yellow"))
             for subj, name in names:
-                if not isinstance(name, str) or registry.get(subj, name) is None:
+                source = registry.get(subj, name) if isinstance(name, str) else None
+                if source is None:
                     problems.append(doc.problem(path, f"indicator {ind.id}: derivation names unknown "
                                                       f"{subj} indicator {name!r}",
                                                 suggestion=did_you_mean(str(name), registry.indicators[subj])))
+                elif kind != "member_mean" and member_based(source):
+                    # Computed per period from the members' lamps, after a subject's own rows: nothing
+                    # of the subject's own can be derived from it.
+                    problems.append(doc.problem(path, f"indicator {ind.id}: {kind} cannot use '{name}', which is "
+                                                      "computed from the members' results",
+                                                suggestion="compare with it directly in a rule"))
+            cycle = _cycle(registry, subject, ind.id)
+            if cycle:
+                problems.append(doc.problem(path, f"indicator {ind.id}: derived indicators form a cycle: "
+                                                  f"{' -> '.join(cycle)}"))
+
+
+MEMBER_BASED = ("member_share", "member_mean")
+
+
+def member_based(ind: Indicator) -> bool:
+    """Whether an indicator is derived from a branch's members' results (not from its own rows)."""
+    return ind.derived is not None and next(iter(ind.derived)) in MEMBER_BASED
+
+
+def sources(ind: Indicator) -> list[str]:
+    """The indicators of the same subject a derived indicator is computed from."""
+    if ind.derived is None:
+        return []
+    kind, arg = next(iter(ind.derived.items()))
+    if kind == "sum" and isinstance(arg, list):
+        return [a for a in arg if isinstance(a, str)]
+    if kind in ("run", "window", "per_members") and isinstance(arg, dict) and isinstance(arg.get("indicator"), str):
+        return [arg["indicator"]]
+    if kind == "year_to_date" and isinstance(arg, str):
+        return [arg]
+    return []
+
+
+def _cycle(registry: Registry, subject: str, start: str) -> list[str]:
+    """A path of derivations from ``start`` back to itself, or [] (a bounded walk: the registry is small)."""
+    def walk(name: str, path: list[str]) -> list[str]:
+        ind = registry.get(subject, name)
+        for dep in sources(ind) if ind else []:
+            if dep == start:
+                return path + [dep]
+            if dep not in path and len(path) < 64:
+                found = walk(dep, path + [dep])
+                if found:
+                    return found
+        return []
+
+    return walk(start, [start])
 
 
 # --------------------------------------------------------------------------------------------- points

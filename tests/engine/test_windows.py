@@ -45,7 +45,9 @@ def test_quarter_so_far_with_gaps_and_missing_values():
     assert window_values(src[:6], ids[:6], pidx[:6], "year", "max").tolist() == [0, 1, 1, 2, 2, 2]
 
 
-series = st.lists(st.one_of(st.none(), st.just(math.nan), st.integers(0, 3).map(float)), min_size=1, max_size=28)
+# Decimals too: a running total must be added in the same order on both paths (0.7 + 0.1 is not 0.8).
+series = st.lists(st.one_of(st.none(), st.just(math.nan), st.integers(0, 3).map(float),
+                            st.floats(0, 100, allow_nan=False).map(lambda x: round(x, 1))), min_size=1, max_size=28)
 
 
 @settings(max_examples=200, deadline=None)
@@ -136,9 +138,17 @@ def test_a_condition_may_name_the_window_itself(tmp_path, small_district):
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
     (rules / "inline.yaml").write_text(INLINE, encoding="utf-8")
+    (rules / "inline_year.yaml").write_text(INLINE.replace("lectures_missing_quarter_inline", "study_year_inline")
+                                            .replace("party_lectures, window: quarter", "theory_study_sessions, window: year")
+                                            .replace("remaining_months: quarter", "remaining_months: year"),
+                                            encoding="utf-8")
     ruleset = load_ruleset(rules)
-    implied = ruleset.registry.get("branch", "party_lectures_quarter_sum")
-    assert implied is not None and implied.name_zh == "本季度党课合计"
+    # A window indicators.yaml declares is reused (its name reads better); another is implied.
+    assert ruleset.registry.get("branch", "party_lectures_quarter_sum") is None
+    implied = ruleset.registry.get("branch", "theory_study_sessions_year_sum")
+    assert implied is not None and implied.name_zh == "本年度理论学习次数合计"
+    inline = ruleset.rule("lectures_missing_quarter_inline")
+    assert inline.indicator == "party_lectures_this_quarter", "the finding reports the window, not the calendar"
     ds = load_dir(small_district, ruleset.registry)
     fired_somewhere = 0
     for engine in ("vectorized", "durable"):
@@ -149,6 +159,10 @@ def test_a_condition_may_name_the_window_itself(tmp_path, small_district):
             shipped = {b.id for b in branches for f in b.findings if f.rule == "party_lecture_missing_quarter"}
             assert inline == shipped
             fired_somewhere += len(inline)
+            for b in branches:
+                for f in b.findings:
+                    if f.rule == "lectures_missing_quarter_inline":
+                        assert f.indicator == "party_lectures_this_quarter" and f.message_zh.startswith("本季度党课次数")
     assert fired_somewhere > 0
 
 
@@ -166,6 +180,33 @@ def test_a_wrong_window_in_a_condition_is_explained(tmp_path):
     assert any("agg must be one of sum, max, count_nonzero, got 'total'" in p for p in problems)
     assert any("remaining_months must be one of quarter, year, got 'yaer'" in p and "did you mean 'year'" in p
                for p in problems)
+    named = INLINE.replace("    severity: yellow", "    indicator: party_lectures\n    severity: yellow")
+    (rules / "inline.yaml").write_text(named, encoding="utf-8")
+    assert check_rules(rules) == [], "the window's source indicator names the window"
+    member_based = INLINE.replace("party_lectures, window", "red_member_share, window")
+    (rules / "inline.yaml").write_text(member_based, encoding="utf-8")
+    assert any("computed from the members' results" in str(p) for p in check_rules(rules))
     mixed = INLINE.replace("window: quarter, agg: sum, op: eq", "window: quarter, change: delta, op: eq")
     (rules / "inline.yaml").write_text(mixed, encoding="utf-8")
     assert any("a calendar window and a change cannot be combined" in str(p) for p in check_rules(rules))
+
+
+def test_derivations_that_cannot_be_computed_are_refused(tmp_path):
+    """A window of what the members' results give, or a derivation of itself, is a problem for
+    `rules check`, never an error when the month is diagnosed."""
+    import shutil
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    path = rules / "indicators.yaml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("{window: {indicator: affairs_disclosures, period: quarter, agg: sum}}",
+                        "{window: {indicator: red_member_share, period: quarter, agg: max}}")
+    text = text.replace("{window: {indicator: party_lectures, period: quarter, agg: sum}}",
+                        "{window: {indicator: party_lectures_this_quarter, period: year, agg: sum}}")
+    path.write_text(text, encoding="utf-8")
+    problems = [str(p) for p in check_rules(rules)]
+    assert any("window cannot use 'red_member_share', which is computed from the members' results" in p
+               for p in problems)
+    assert any("derived indicators form a cycle: party_lectures_this_quarter -> party_lectures_this_quarter" in p
+               for p in problems)

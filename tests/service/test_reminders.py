@@ -103,3 +103,16 @@ def test_dues_unpaid_after_the_20th_are_reminded_not_missed(fresh_service):
         r = c.post("/v1/events", json={"subject": "member", "id": quiet[0], "period": "2025-12",
                                        "values": {"dues_paid": 0}, "on": bad}, headers=h)
         assert r.status_code == 422 and r.get_json()["errors"][0]["path"] == "on"
+
+
+def test_the_overview_and_the_circular_count_problems_not_reminders(service):
+    import io
+
+    from openpyxl import load_workbook
+
+    c, h = service.client, service.h("admin")
+    ov = c.get("/v1/overview?from=2025-11&to=2025-11&top=100", headers=h).get_json()
+    assert ov["findings"] and not any(f["rule"].endswith(("_due_quarter", "_due_year")) for f in ov["findings"])
+    book = load_workbook(io.BytesIO(c.get("/v1/exports/branch-lamps.xlsx?period=2025-11", headers=h).data))
+    reasons = [r[6] or "" for r in list(book.active.iter_rows(values_only=True))[1:]]
+    assert reasons and not any("请于" in r and "前" in r for r in reasons)

@@ -74,7 +74,7 @@ def _backfill(conn: sa.Connection, months: sa.Table, cells: sa.Table) -> None:
                           results.c.vanguard_points, results.c.vanguard_points_ytd, results.c.body)
                 .where(results.c.period == period)):
             data = json.loads(body)
-            rules = sorted({f["rule"] for f in data.get("findings", [])})
+            rules = sorted({f["rule"] for f in data.get("findings", []) if f.get("severity") != "reminder"})
             if subject == "branch":
                 branch_rows[sid] = (lamp, list(data.get("weaknesses", [])), rules)
                 continue
