@@ -86,10 +86,13 @@ def reminders(conn: Connection, period: str, scope: Scope = DISTRICT) -> dict:
 
 def _reminders(conn: Connection, period: str, scope: Scope) -> list[dict]:
     out = []
-    for sid, _, _, _, _, body in results_store.period_rows(conn, period, "branch", street=scope.street,
-                                                            branch_type=scope.branch_type):
-        if scope.branch_id is not None and sid != scope.branch_id:
-            continue
+    if scope.branch_id is not None:  # one branch (a secretary): one row, not the street's
+        body = results_store.result_text(conn, period, "branch", scope.branch_id)
+        rows = [] if body is None else [(scope.branch_id, body)]
+    else:
+        rows = [(sid, body) for sid, _, _, _, _, body in results_store.period_rows(
+            conn, period, "branch", street=scope.street, branch_type=scope.branch_type)]
+    for sid, body in rows:
         for f in json.loads(body).get("findings", []):
             if f.get("severity") == "reminder":
                 out.append({"subject": "branch", "id": sid, "branch_id": sid, "rule": f["rule"], "topic": f["topic"],

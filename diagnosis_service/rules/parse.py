@@ -399,3 +399,8 @@ def cross_check(rules: list[Rule], problems: list[Problem]) -> None:
                 problems.append(Problem(f"superseded_by names '{other}', which is not another {rule.subject} rule",
                                         file=rule.file, line=rule.line, column=1, rule_id=rule.id,
                                         suggestion=did_you_mean(other, [r.id for r in rules if r.subject == rule.subject])))
+            elif target.severity == "reminder" and rule.severity != "reminder":
+                # A reminder says what is still to be done; it must never hide a problem.
+                problems.append(Problem(f"superseded_by names the reminder '{other}': a reminder never hides a "
+                                        "problem", file=rule.file, line=rule.line, column=1, rule_id=rule.id,
+                                        suggestion=f"remove '{other}' from superseded_by"))

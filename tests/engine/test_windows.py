@@ -210,3 +210,22 @@ def test_derivations_that_cannot_be_computed_are_refused(tmp_path):
                for p in problems)
     assert any("derived indicators form a cycle: party_lectures_this_quarter -> party_lectures_this_quarter" in p
                for p in problems)
+
+
+def test_a_reminder_never_hides_a_problem(tmp_path):
+    import shutil
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    path = rules / "branch_weaknesses.yaml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("  - id: member_assembly_missing_quarter\n",
+                        "  - id: member_assembly_missing_quarter\n    superseded_by: [member_assembly_due_quarter]\n", 1)
+    path.write_text(text, encoding="utf-8")
+    problems = [str(p) for p in check_rules(rules)]
+    assert any("superseded_by names the reminder 'member_assembly_due_quarter'" in p
+               and "member_assembly_missing_quarter" in p for p in problems)
+    lamp = (rules / "member_lamps.yaml").read_text(encoding="utf-8")
+    (rules / "member_lamps.yaml").write_text(lamp.replace("    severity: reminder\n", "    severity: reminder\n"
+                                                          "    lamp: true\n", 1), encoding="utf-8")
+    assert any("a reminder never lights a lamp" in str(p) for p in check_rules(rules))
