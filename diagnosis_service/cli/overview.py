@@ -79,7 +79,7 @@ def overview(data_dir: Path | None, period_from: str, period_to: str, street: st
 
         engine = make_engine(settings().db_url())
         with engine.connect() as conn:
-            _check_scope(street, branch_type, {b[3] for b in metrics_store.profiles(conn)[0]}, ruleset.registry)
+            _check_scope(street, branch_type, set(metrics_store.streets(conn)), ruleset.registry)
             data = overview_.from_store(conn, ruleset, period_from, period_to, scope)
     type_name = functools.partial(name_of, ruleset.registry.branch_types, lang=lang)
     if fmt == "xlsx":

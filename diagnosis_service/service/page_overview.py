@@ -73,7 +73,7 @@ def overview_page():
     scope = _scope_args(t, registry)
     data = overview.from_store(get_db(), snap.ruleset, start, end, scope)
     type_name = functools.partial(name_of, registry.branch_types, lang=lang)
-    streets = [] if identity.role == "street" else sorted({b[3] for b in metrics_store.profiles(get_db())[0]})
+    streets = [] if identity.role == "street" else metrics_store.streets(get_db())
     args = {"from": start, "to": end, "street": scope.street if identity.role != "street" else None,
             "type": scope.branch_type}
     nav = render_template("_overview_nav.html", t=t, lang=lang, periods=periods, start=start, end=end,

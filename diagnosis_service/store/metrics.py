@@ -148,6 +148,11 @@ def profiles(conn: Connection) -> tuple[list[tuple], list[tuple]]:
             [tuple(r) for r in conn.execute(select(members.c.member_id, members.c.branch_id, members.c.name))])
 
 
+def streets(conn: Connection) -> list[str]:
+    """Every street (街道/镇) some branch is in, sorted."""
+    return sorted(set(conn.execute(select(branches.c.street).distinct()).scalars()))
+
+
 def branch(conn: Connection, branch_id: str) -> dict | None:
     """One branch's profile (branch_id, name, type, street)."""
     row = conn.execute(select(branches).where(branches.c.branch_id == branch_id)).mappings().first()
@@ -214,5 +219,5 @@ def _chunks(items: list, size: int) -> Iterable[list]:
 
 
 __all__ = ["KEYS", "PROFILE_COLUMNS", "Changes", "branch", "known_ids", "member_branch", "member_names",
-           "member_values", "metric_rows", "periods", "profiles", "roll", "subject_history", "subject_rows", "upsert_metrics",
+           "member_values", "metric_rows", "periods", "profiles", "roll", "streets", "subject_history", "subject_rows", "upsert_metrics",
            "upsert_profiles"]

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from ..errors import InputError, Problem
 from . import now
+from .metrics import streets
 from .schema import api_tokens, branches
 
 ROLES = ("platform", "admin", "street", "secretary")
@@ -49,7 +50,7 @@ def create(conn: Connection, name: str, role: str, branch_id: str | None = None,
     if role != "street" and street:
         problems.append(Problem("only a street role's token is tied to a street", field=("street",)))
     if street and conn.execute(select(branches.c.branch_id).where(branches.c.street == street).limit(1)).first() is None:
-        known = sorted(set(conn.execute(select(branches.c.street).distinct()).scalars()))
+        known = streets(conn)
         problems.append(Problem(f"no branch is in street '{street}'"[:200], field=("street",),
                                 suggestion=("streets: " + ", ".join(known[:20])) if known else
                                 "import the district first (diagnosis-service import DIR)"))
