@@ -59,6 +59,8 @@ def overview(data_dir: Path | None, period_from: str, period_to: str, street: st
     from ..pipeline.rankings import Scope
     from ..reports import overview as report
     from ..reports.labels import name_of
+    from ..reports.overview_page import render_html
+    from ..reports.render import render_markdown, render_text
     from ..rules import load_ruleset
 
     if fmt == "xlsx" and out_file is None:
@@ -87,4 +89,5 @@ def overview(data_dir: Path | None, period_from: str, period_to: str, street: st
     elif fmt == "json":
         _write(out_file, json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
     else:
-        _write(out_file, report.render(data, fmt, lang, type_name))
+        _write(out_file, render_html(data, lang, type_name) if fmt == "html" else
+               (render_markdown if fmt == "markdown" else render_text)(report.document(data, lang, type_name)))

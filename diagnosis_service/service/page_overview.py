@@ -13,7 +13,7 @@ from flask import Response, abort, g, render_template, request, url_for
 from ..periods import is_period, months_before, parse_period
 from ..pipeline import exports, overview
 from ..reports.labels import name_of
-from ..reports.overview import render_html
+from ..reports.overview_page import render_html
 from ..store import metrics as metrics_store
 from ..store import results as results_store
 from .api_overview import XLSX
