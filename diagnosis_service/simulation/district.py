@@ -11,7 +11,7 @@ Without a platform (``platform_from=None``, what ``SimulationSpec()`` gives) dri
 so lamp rates rise over the window. With ``platform_from`` (``DEFAULT_SPEC``: 2024-01..2025-12, the
 platform from 2025-01) the district tells the seed story instead: steady before the launch, then red and
 yellow lamps fall over the platform's first year as weak branches pick up, drifting members are brought
-back and reminders cut forgotten dues (the PLATFORM_* parameters below).
+back and reminders cut forgotten dues (simulation/platform.py).
 """
 
 from __future__ import annotations
@@ -25,6 +25,13 @@ from ..data.model import Dataset
 from ..errors import InputError, Problem
 from ..periods import HINT, is_period, parse_period, period_str
 from ..rules.model import Registry
+from .platform import (
+    DRIFT_PER_MONTH,
+    DRIFT_SPELL,
+    MonthByMonth,
+    Platform,
+    platform_for,
+)
 
 DEFAULT_BRANCHES = 2654
 DEFAULT_MEMBERS = 47411
@@ -48,30 +55,6 @@ ORG_SUFFIX = {"enterprise": ["科技有限公司", "制造有限公司", "物流
               "hospital": ["医院", "社区卫生服务中心", "中医院"],
               "other": ["市场", "商务楼宇", "产业园", "联合"]}
 
-# The platform's effect (only with SimulationSpec.platform_from; None leaves every figure as it was).
-# It comes in gradually, r(t) = clip((t - p0 + 1) / PLATFORM_RAMP, 0, 1) for month t and launch month p0:
-# branches and members learn to use it over most of its first year. Calibrated on DEFAULT_SPEC (seed 0)
-# to the seed story: over 2025 the share of branches with a red or yellow lamp falls by about 17%,
-# that of members by about 20% (both relative), with 2024 flat.
-PLATFORM_RAMP = 10
-PLATFORM_HEALTH_GAIN = 0.3        # share of a branch's gap to full health (1 - h) closed at full effect
-PLATFORM_ENGAGEMENT_GAIN = 0.05   # the same for a member's engagement (a slight rise)
-PLATFORM_FORGET_CUT = 0.6         # share of forgotten dues that the platform's reminders prevent
-PLATFORM_LAPSE_CUT = 0.5          # share of lapses (no org life for a while) it prevents once in full effect
-# Drifting members with a platform. Before the launch a drifting member comes back only after a long
-# spell (DRIFT_SPELL months, unnoticed until then), and new ones start at DRIFT_PER_MONTH of the members
-# a month (the rate without a platform: 3% over 30 months), so the number drifting is steady and the year
-# before the launch has no trend of its own (without a platform they never come back and pile up).
-# The first months of any window still have fewer red lamps: a six-month run needs six months of data.
-# From the launch, their red lamp reaches the secretary, who brings a share of them (PLATFORM_BRING_BACK)
-# back FOLLOW_UP months after the launch or after they start drifting; the others stay away for their
-# whole spell.
-DRIFT_SPELL = (12, 24)
-DRIFT_PER_MONTH = 0.001
-PLATFORM_BRING_BACK = 0.2
-FOLLOW_UP = (3, 12)
-
-
 @dataclass(frozen=True)
 class SimulationSpec:
     branches: int = DEFAULT_BRANCHES
@@ -79,7 +62,7 @@ class SimulationSpec:
     months: int = DEFAULT_MONTHS
     end: str = DEFAULT_END
     seed: int = 0
-    platform_from: str | None = None    # YYYY-MM the platform launches (see _platform); None: no platform
+    platform_from: str | None = None    # YYYY-MM the platform launches (see simulation/platform.py); None: no platform
 
     def validate(self) -> None:
         """InputError naming each field out of its range."""
@@ -111,10 +94,10 @@ def simulate(spec: SimulationSpec, registry: Registry) -> Dataset:
     members, branch_index = _members(spec, branches, rng)
     end = parse_period(spec.end)
     pidx = np.arange(end - spec.months + 1, end + 1)
-    platform = _platform(spec, pidx)
-    # With a platform the monthly figures are drawn month by month (see _MonthByMonth), so that the months
+    platform = platform_for(spec.platform_from, pidx)
+    # With a platform the monthly figures are drawn month by month (see platform.MonthByMonth), so that the months
     # before the launch are exactly those of the same district with a later launch; without, as always.
-    draws = rng if platform is None else _MonthByMonth(np.random.SeedSequence(spec.seed))
+    draws = rng if platform is None else MonthByMonth(np.random.SeedSequence(spec.seed))
     branch_metrics, held = _branch_metrics(branches, pidx, draws, platform)
     member_metrics = _member_metrics(members, branch_index, held, branches, pidx, draws, platform)
     _rates_from_members(branch_metrics, member_metrics, members)
@@ -133,57 +116,6 @@ def simulate(spec: SimulationSpec, registry: Registry) -> Dataset:
         member_metrics=member_metrics[key_m + reported_m].sort_values(["pidx", "member_id"]).reset_index(drop=True),
         source=f"simulate(seed={spec.seed})",
     )
-
-
-class _Platform:
-    """When the platform launches (p0, a month number of the window: negative before it, >= months after
-    it) and how far its effect has come in each month of the window (ramp, 0 before p0, 1 at full effect)."""
-
-    def __init__(self, p0: int, months: int):
-        self.p0 = p0
-        self.ramp = np.clip((np.arange(months) - p0 + 1) / PLATFORM_RAMP, 0, 1)
-
-
-def _platform(spec: SimulationSpec, pidx: np.ndarray) -> _Platform | None:
-    if spec.platform_from is None:
-        return None
-    return _Platform(parse_period(spec.platform_from) - int(pidx[0]), len(pidx))
-
-
-def _spread(n: int, step: float) -> np.ndarray:
-    """n fractions in [0, 1) spread evenly by an irrational step: a deterministic stand-in for one uniform
-    draw per subject, so the platform's effect needs no random numbers of its own."""
-    return (np.arange(n) * step) % 1.0
-
-
-class _MonthByMonth:
-    """The drawing methods of a numpy Generator (rng.poisson(lam), rng.random(size=(n, m)), ...), each call
-    from a fresh stream of its own, filling an (n subjects, m months) array month by month.
-
-    Used with a platform: its effect raises the parameters of later months, and rates that change how many
-    random numbers a draw uses (Poisson, binomial) would otherwise shift every figure drawn after them,
-    earlier months included. This way a month's figures depend only on that month's parameters and the
-    months before, so every month before the launch is identical to the same district with a later launch
-    (or one after the window): the platform's effect can be read off against its counterfactual."""
-
-    def __init__(self, seeds: np.random.SeedSequence):
-        self._seeds = seeds
-
-    def __getattr__(self, name: str):
-        method = getattr(np.random.default_rng(self._seeds.spawn(1)[0]), name)
-
-        def draw(*args, size=None, **kwargs):
-            if name == "random" and args:
-                (size,), args = args, ()
-            lead, params = (args[:1], args[1:]) if name == "choice" else ((), args)
-            shapes = [np.shape(p) for p in params] + ([] if size is None else [np.atleast_1d(size).tolist()])
-            shape = np.broadcast_shapes(*[tuple(s) for s in shapes])
-            if len(shape) != 2:
-                return method(*args, size=size, **kwargs)
-            flipped = [np.broadcast_to(p, shape).T if np.ndim(p) else p for p in params]
-            return method(*lead, *flipped, size=shape[::-1], **kwargs).T
-
-        return draw
 
 
 def branch_types(n: int) -> list[str]:
@@ -260,17 +192,13 @@ def _members(spec: SimulationSpec, branches: pd.DataFrame, rng: np.random.Genera
 
 
 def _branch_metrics(branches: pd.DataFrame, pidx: np.ndarray, rng: np.random.Generator,
-                    platform: _Platform | None = None) -> tuple[pd.DataFrame, dict]:
+                    platform: Platform | None = None) -> tuple[pd.DataFrame, dict]:
     n, m = len(branches), len(pidx)
     h = branches["health"].to_numpy()[:, None] * np.ones((1, m))
     month_no = np.arange(m)[None, :]
     start = branches["lapse_start"].to_numpy()[:, None]
     if platform is not None:
-        # Weak branches gain most: the platform shows them what they miss, month after month.
-        h = h + (1 - h) * PLATFORM_HEALTH_GAIN * platform.ramp[None, :]
-        # A lapse that would start once the platform is in use is caught in time, more so at full effect.
-        caught = _spread(n, 0.6180339887498949)[:, None] < PLATFORM_LAPSE_CUT * platform.ramp[np.maximum(start, 0)]
-        start = np.where((start >= 0) & caught, -1, start)
+        h, start = platform.health(h), platform.lapse_starts(start)
     lapsed = (start >= 0) & (month_no >= start) & (month_no < start + branches["lapse_len"].to_numpy()[:, None])
     active = ~lapsed
     calendar = (pidx % 12 + 1)[None, :]
@@ -323,7 +251,7 @@ def _branch_metrics(branches: pd.DataFrame, pidx: np.ndarray, rng: np.random.Gen
 
 
 def _member_metrics(members: pd.DataFrame, branch_index: np.ndarray, held: dict, branches: pd.DataFrame,
-                    pidx: np.ndarray, rng: np.random.Generator, platform: _Platform | None = None) -> pd.DataFrame:
+                    pidx: np.ndarray, rng: np.random.Generator, platform: Platform | None = None) -> pd.DataFrame:
     n, m = len(members), len(pidx)
     month_no = np.arange(m)[None, :]
     present = (month_no >= members["first"].to_numpy()[:, None]) & (month_no <= members["last"].to_numpy()[:, None])
@@ -332,18 +260,9 @@ def _member_metrics(members: pd.DataFrame, branch_index: np.ndarray, held: dict,
     drifting = month_no >= drift_from[:, None]
     forget_p = 0.12
     if platform is not None:
-        e = e + (1 - e) * PLATFORM_ENGAGEMENT_GAIN * platform.ramp[None, :]
-        # Each drifting member comes back after a spell of their own (DRIFT_SPELL), or, if they answer the
-        # secretary the platform alerts, after a follow-up of their own (FOLLOW_UP) from the launch or from
-        # when they start drifting, whichever is later.
-        spell = DRIFT_SPELL[0] + (_spread(n, 0.6180339887498949) * (DRIFT_SPELL[1] - DRIFT_SPELL[0] + 1)).astype(int)
-        follow = FOLLOW_UP[0] + (_spread(n, 0.4142135623730951) * (FOLLOW_UP[1] - FOLLOW_UP[0] + 1)).astype(int)
-        answers = _spread(n, 0.7320508075688772) < PLATFORM_BRING_BACK
-        back = np.where(answers, np.minimum(drift_from + spell, np.maximum(drift_from, platform.p0) + follow),
-                        drift_from + spell)
-        drifting &= month_no < back[:, None]
-        # Reminders before the due date: forgetful members forget less often.
-        forget_p = 0.12 * (1 - PLATFORM_FORGET_CUT * platform.ramp[None, :])
+        e = platform.engagement(e)
+        drifting &= month_no < platform.back(drift_from)[:, None]
+        forget_p = platform.forgetting(forget_p)
     e = np.where(drifting, 0.0, e)
     health = branches["health"].to_numpy()[branch_index][:, None]
     cols: dict[str, np.ndarray] = {}

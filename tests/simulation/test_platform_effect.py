@@ -18,7 +18,7 @@ LAUNCH = "2025-01"
 # The same district with the platform launched after its window: its counterfactual without the platform.
 LATER = replace(SMALL, platform_from="2026-01")
 ORG_LIFE = ["member_assemblies", "committee_meetings", "group_meetings", "party_lectures", "theme_party_days"]
-# Branch counts drawn as "uniform < p(health)": with the same draws (month-by-month streams, see _MonthByMonth), a
+# Branch counts drawn as "uniform < p(health)": with the same draws (month-by-month streams, see platform.MonthByMonth), a
 # healthier branch never holds fewer than it would without the platform.
 BERN = ["member_assemblies", "party_lectures", "theme_party_days", "affairs_disclosures"]
 # Every activity count of a branch is 0 in a month it lapses.
