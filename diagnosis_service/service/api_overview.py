@@ -29,6 +29,13 @@ def get_overview():
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+def workbook_response(data: bytes, kind: str, period: str) -> Response:
+    """A workbook as a download named after its kind and month."""
+    response = Response(data, mimetype=XLSX)
+    response.headers["Content-Disposition"] = f'attachment; filename="{kind}-{period}.xlsx"'
+    return response
+
+
 @bp.get("/exports/<kind>.xlsx")
 @roles("platform", "admin", "street")
 def export(kind: str):
@@ -39,6 +46,4 @@ def export(kind: str):
     lang = choice_arg("lang", ("zh", "en")) or "zh"
     scope = scoped(request.args.get("street"), branch_type)
     data = exports.workbook(get_db(), snapshot().ruleset, period, kind, scope, lang)
-    response = Response(data, mimetype=XLSX)
-    response.headers["Content-Disposition"] = f'attachment; filename="{kind}-{period}.xlsx"'
-    return response
+    return workbook_response(data, kind, period)

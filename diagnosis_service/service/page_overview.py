@@ -16,7 +16,7 @@ from ..reports.labels import name_of
 from ..reports.overview_page import render_html
 from ..store import metrics as metrics_store
 from ..store import results as results_store
-from .api_overview import XLSX
+from .api_overview import workbook_response
 from .auth import scoped
 from .db import get_db, snapshot
 from .page_errors import PageProblem, page_lang
@@ -115,6 +115,4 @@ def overview_export(kind: str):
     snap = snapshot()
     scope = _scope_args(t, snap.ruleset.registry)
     data = exports.workbook(get_db(), snap.ruleset, period, kind, scope, lang)
-    response = Response(data, mimetype=XLSX)
-    response.headers["Content-Disposition"] = f'attachment; filename="{kind}-{period}.xlsx"'
-    return response
+    return workbook_response(data, kind, period)
