@@ -37,6 +37,24 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return value
 
 
+_HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:[0-9]{1,5})?$|^\[[0-9a-f:.]+\](:[0-9]{1,5})?$")
+
+
+def _hosts(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of host patterns: ``host``, ``host:port``, ``*.domain`` (any subdomain)."""
+    out = []
+    for item in (env.get(name) or "").split(","):
+        item = item.strip().lower()
+        if not item:
+            continue
+        if not _HOST.match(item):
+            raise SetupError(Problem(f"{item!r} is not a host pattern"[:200], field=(name,),
+                                     suggestion="comma-separated hosts: receiver.example.org, 10.0.0.5:8443, "
+                                                "*.example.org"))
+        out.append(item)
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Settings:
     rules_dir: Path
@@ -52,6 +70,15 @@ class Settings:
     session_hours: float = 8.0  # a page login lasts at most this long
     session_idle_minutes: float = 30.0  # ... and ends sooner after this long without a page opened
     cookie_secure: bool = False  # send the login cookie over HTTPS only (set it when served over HTTPS)
+    # Webhooks (docs/webhooks.md). Empty allow-list: no subscription can be made.
+    webhook_allowed_hosts: tuple[str, ...] = ()  # host, host:port or *.domain patterns a target may name
+    webhook_max_attempts: int = 12  # then the delivery is dead-lettered
+    webhook_retry_base: float = 10.0  # seconds before the 2nd attempt; doubles each time, with jitter
+    webhook_retry_max: float = 3600.0  # ... up to this long between two attempts
+    webhook_timeout: float = 5.0  # seconds to connect and to answer, each
+    webhook_lease: float = 60.0  # seconds a worker owns a subscription's queue without renewing it
+    webhook_poll: float = 0.2  # seconds an idle worker waits before looking for due deliveries again
+    webhook_deliver_in_serve: bool = False  # `serve` runs a delivery worker thread beside the HTTP server
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -72,6 +99,15 @@ class Settings:
             session_hours=_number(env, "DIAGNOSIS_SESSION_HOURS", 8, 0.01, 720),
             session_idle_minutes=_number(env, "DIAGNOSIS_SESSION_IDLE_MINUTES", 30, 1, 43200),
             cookie_secure=_choice(env, "DIAGNOSIS_COOKIE_SECURE", "false", ("TRUE", "FALSE", "1", "0"))
+            in ("TRUE", "1"),
+            webhook_allowed_hosts=_hosts(env, "WEBHOOK_ALLOWED_HOSTS"),
+            webhook_max_attempts=int(_number(env, "WEBHOOK_MAX_ATTEMPTS", 12, 1, 100)),
+            webhook_retry_base=_number(env, "WEBHOOK_RETRY_BASE_SECONDS", 10, 0.01, 86400),
+            webhook_retry_max=_number(env, "WEBHOOK_RETRY_MAX_SECONDS", 3600, 0.01, 7 * 86400),
+            webhook_timeout=_number(env, "WEBHOOK_TIMEOUT_SECONDS", 5, 0.1, 120),
+            webhook_lease=_number(env, "WEBHOOK_LEASE_SECONDS", 60, 1, 3600),
+            webhook_poll=_number(env, "WEBHOOK_POLL_SECONDS", 0.2, 0.01, 60),
+            webhook_deliver_in_serve=_choice(env, "WEBHOOK_DELIVER_IN_SERVE", "false", ("TRUE", "FALSE", "1", "0"))
             in ("TRUE", "1"),
         )
 

@@ -17,10 +17,10 @@ def main() -> None:
 
     Typical use: `simulate` a district, `diagnose` a month, read a branch `report`;
     administrators `rules check` and `rules test` their rule files; `db upgrade`, `import`,
-    `tokens create` and `serve` run the HTTP service.
+    `tokens create` and `serve` run the HTTP service; `deliver` sends its webhooks.
     """
 
 
-from . import catalog, diagnose, model, overview, rules, simulate, store  # noqa: E402 -- they register on ``main``
+from . import catalog, diagnose, model, overview, rules, simulate, store, webhooks  # noqa: E402 -- they register on ``main``
 
-__all__ = ["catalog", "diagnose", "main", "model", "overview", "rules", "simulate", "store"]
+__all__ = ["catalog", "diagnose", "main", "model", "overview", "rules", "simulate", "store", "webhooks"]

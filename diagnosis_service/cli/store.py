@@ -141,4 +141,17 @@ def serve(host: str, port: int, threads: int) -> None:
         raise SetupError(Problem(f"cannot listen on {host}:{port}: {exc.strerror or exc}", field=("port",),
                                  suggestion="choose another port with --port, or stop what uses this one")) from None
     click.echo(f"serving on http://{host}:{port} ({threads} threads), database {config.safe_db_url()}", err=True)
-    server.run()
+    worker = None
+    if config.webhook_deliver_in_serve:
+        import threading
+
+        from ..pipeline.deliver import DeliveryConfig, Worker
+
+        worker = Worker(engine, DeliveryConfig.from_settings(config))
+        threading.Thread(target=worker.run, name="webhook-delivery", daemon=True).start()
+        click.echo("delivering webhooks in this process (WEBHOOK_DELIVER_IN_SERVE)", err=True)
+    try:
+        server.run()
+    finally:
+        if worker is not None:
+            worker.stop.set()

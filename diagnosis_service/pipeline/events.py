@@ -21,6 +21,7 @@ from ..periods import HINT, is_period, months_before, parse_day
 from ..store import metrics as metrics_store
 from ..store import overview as overview_store
 from ..store import results as results_store
+from . import notify
 from .common import in_transaction
 from .month import diagnose_month
 from .overview import branch_month_row, keep_branch
@@ -80,11 +81,14 @@ def apply_event(snapshot: Snapshot, engine: Engine, body: object, actor: str, re
         row = {"period": period, metrics_store.KEYS[subject]: sid, **{k: parsed[k] for k in values}}
         metrics_store.upsert_metrics(conn, subject, [row], source="event", actor=actor, request_id=request_id)
         refs = references(snapshot, engine, run, period)
-        first = _reevaluate(snapshot, conn, subject, sid, period, refs, run["id"], day)
+        outbox = notify.Outbox(conn)
+        first = _reevaluate(snapshot, conn, subject, sid, period, refs, run["id"], day, outbox)
         out = dict(first)
         if subject == "member" and first["changed"]:
-            out["branch"] = _reevaluate(snapshot, conn, "branch", first["branch_id"], period, refs, run["id"], day)
+            out["branch"] = _reevaluate(snapshot, conn, "branch", first["branch_id"], period, refs, run["id"], day,
+                                        outbox)
         _keep_branch_month(conn, period, first["branch_id"])
+        outbox.flush()
         return out
 
     return in_transaction(engine, step)
@@ -115,7 +119,7 @@ def _keep_branch_month(conn: Connection, period: str, branch_id: str | None) -> 
 
 
 def _reevaluate(snapshot: Snapshot, conn: Connection, subject: str, sid: str, period: str, refs: PeriodReferences,
-                run_id: int, day: int | None = None) -> dict:
+                run_id: int, day: int | None, outbox: notify.Outbox) -> dict:
     previous = results_store.result(conn, period, subject, sid)
     history = metrics_store.subject_history(conn, subject, sid, months_before(period, HISTORY_MONTHS))
     branch_id = metrics_store.member_branch(conn, sid) if subject == "member" else sid
@@ -132,6 +136,13 @@ def _reevaluate(snapshot: Snapshot, conn: Connection, subject: str, sid: str, pe
         day=day)
     results_store.replace_result(conn, period, result_row(result), run_id)
     before = previous["lamp"] if previous else None
+    street = info["street"] if info else None
+    if before != result.lamp:
+        notify.lamp_changed(outbox, subject=subject, sid=sid, branch_id=branch_id, street=street, period=period,
+                            before=before, after=result.lamp, source="event")
+    if subject == "branch":
+        notify.reminders_due(outbox, branch_id=sid, street=street, period=period,
+                             findings=[f.as_dict() for f in result.findings], before=notify.reminder_rules(previous))
     return {"subject": subject, "id": sid, "branch_id": branch_id, "period": period, "lamp": result.lamp,
             "previous_lamp": before, "changed": before != result.lamp,
             "push": result.lamp == "red" and before != "red",

@@ -13,7 +13,7 @@ import difflib
 from collections.abc import Mapping
 from pathlib import Path
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from ..data.text import text_problem
 from ..engine.durable import compile_problems
@@ -22,6 +22,7 @@ from ..periods import check_period
 from ..rules import POINTS_FILE, REGISTRY_FILE, load_ruleset, rule_files
 from ..rules.model import RuleSet
 from ..store import rulesets as versions_store
+from . import notify
 from .common import in_transaction
 from .month import diagnose_month
 from .rule_tests import run_texts
@@ -197,13 +198,21 @@ def publish_rules(snapshot: Snapshot, rules_dir: Path, engine: Engine, changes: 
     if files == dict(snapshot.files):
         raise Conflict(Problem("no change: the files equal the active version's", field=("files",)))
     diff = unified_diff(snapshot.files, files)
-    version = in_transaction(engine, lambda conn: versions_store.publish(
-        conn, files, candidate.version, comment=comment.strip(), author=author, based_on=snapshot.version, diff=diff))
+    def step(conn: Connection) -> int:
+        number = versions_store.publish(conn, files, candidate.version, comment=comment.strip(), author=author,
+                                        based_on=snapshot.version, diff=diff)
+        outbox = notify.Outbox(conn)
+        notify.rules_changed(outbox, action="published", version=number, digest=candidate.version, author=author,
+                             comment=comment.strip(), based_on=snapshot.version)
+        outbox.flush()
+        return number
+
+    version = in_transaction(engine, step)
     return version, files, {"version": version, "digest": candidate.version, "rules": len(candidate.rules),
                             "based_on": snapshot.version}
 
 
-def activate_version(rules_dir: Path, engine: Engine, version: int) -> tuple[dict[str, str], dict]:
+def activate_version(rules_dir: Path, engine: Engine, version: int, author: str = "") -> tuple[dict[str, str], dict]:
     """Roll back (or forward) to a stored version, re-checked against today's registry first.
     Returns (files, answer); the caller serves the version from then on."""
     with engine.connect() as conn:
@@ -213,7 +222,14 @@ def activate_version(rules_dir: Path, engine: Engine, version: int) -> tuple[dic
     candidate, problems = check_files(rules_dir, row["files"], run_rule_tests=False)
     if candidate is None:
         raise InputError(problems)
-    in_transaction(engine, lambda conn: versions_store.activate(conn, version))
+    def step(conn: Connection) -> None:
+        versions_store.activate(conn, version)
+        outbox = notify.Outbox(conn)
+        notify.rules_changed(outbox, action="activated", version=version, digest=candidate.version, author=author,
+                             comment=None, based_on=None)
+        outbox.flush()
+
+    in_transaction(engine, step)
     return row["files"], {"version": version, "digest": candidate.version, "rules": len(candidate.rules)}
 
 

@@ -14,6 +14,7 @@ from ..rules.model import Registry
 from ..store import metrics as metrics_store
 from ..store import overview as overview_store
 from ..store import results as results_store
+from . import notify
 from .common import in_transaction
 from .month import Month, summary_json
 from .overview import branch_month_rows, cells
@@ -69,8 +70,8 @@ def result_row(result: SubjectResult) -> dict:
 
 
 class StoreSink:
-    """Keeps a month as the period's stored run: every result, the summary later steps need and the
-    per-branch rows of the overviews, in one transaction."""
+    """Keeps a month as the period's stored run: every result, the summary later steps need, the
+    per-branch rows of the overviews and the events it causes (the outbox), in one transaction."""
 
     def __init__(self, engine: Engine, snapshot: Snapshot, actor: str):
         self.engine = engine
@@ -84,10 +85,17 @@ class StoreSink:
         aggregates = branch_month_rows(month.period, month.branches, month.members, profiles)
         added = cells(aggregates)
 
+        streets = {b: str(p.get("street") or "") for b, p in profiles.items()}
+
         def step(conn: Connection) -> int:
+            outbox = notify.Outbox(conn)
+            notify.diagnosis_changes(outbox, month.period, month.branches, month.members, streets)
             run_id = results_store.save_run(conn, month.period, rows, version=self.snapshot.version or 0,
                                             digest=self.snapshot.digest, summary=summary, actor=self.actor)
             overview_store.save_period(conn, month.period, aggregates, added)
+            notify.diagnosis_completed(outbox, month.period, run_id, self.snapshot.version, month.branches,
+                                       month.members)
+            outbox.flush()
             return run_id
 
         return in_transaction(self.engine, step)

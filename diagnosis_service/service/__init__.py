@@ -62,6 +62,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         api_prescriptions,
         api_reference,
         api_rules,
+        api_webhooks,
         health,
         openapi,
         page_overview,  # noqa: F401 -- its views register on pages.bp
@@ -69,6 +70,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
 
     for module in (health, api_reference, api_data, api_diagnoses, api_prescriptions, api_rules, api_logins, api_overview,
-                   openapi, pages):
+                   api_webhooks, openapi, pages):
         app.register_blueprint(module.bp)
     return app

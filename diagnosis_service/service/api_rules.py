@@ -108,6 +108,7 @@ def version(version: int):
 def activate(version: int):
     """Make a stored version the active one (roll back), without a restart."""
     rt = runtime()
-    files, out = publish.activate_version(rt.settings.rules_dir, rt.engine, check_id(version, "version"))
+    files, out = publish.activate_version(rt.settings.rules_dir, rt.engine, check_id(version, "version"),
+                                         author=actor())
     rt.switch_to(version, files)
     return jsonify(out)

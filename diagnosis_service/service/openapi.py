@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from .. import __version__
+from . import openapi_webhooks
 from .auth import READERS, roles
 from .db import snapshot
 from .openapi_schemas import ID_SCHEMA, ID_TEXT, PERIOD, SCHEMAS, ref
@@ -171,6 +172,7 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
                     q("lang", {"enum": ["zh", "en"]})])
             | {"security": [{"bearer": []}, {}]}},  # without a token: the login form (303), not a 401
         "/openapi.json": {"get": _op("This document", ALL, "200", {"type": "object"})},
+        **openapi_webhooks.paths(_op, p, q),
     }
     page = paths["/branches/{branch_id}/report"]["get"]["responses"]
     page.pop("401")  # never: without a token or session, the login form
@@ -186,7 +188,8 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": paths,
-        "components": {"schemas": SCHEMAS,
+        "webhooks": openapi_webhooks.webhooks(),
+        "components": {"schemas": {**SCHEMAS, **openapi_webhooks.SCHEMAS},
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                                       "description": "diagnosis-service tokens create ..."}}},
     }

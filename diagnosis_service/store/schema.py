@@ -237,4 +237,59 @@ login_tickets = Table(
     Column("used_at", DateTime, nullable=True),  # redeemed (once): the session it opened reads this row
 )
 
+webhook_subscriptions = Table(
+    "webhook_subscriptions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("url", String(2000), nullable=False),
+    Column("salt", String(64), nullable=False),  # the signing secret is derived from it and the service's key
+    Column("events", Text, nullable=False),  # JSON list of event types
+    Column("street", String(100), nullable=True),  # scope: one street's branches and members ...
+    Column("branches", Text, nullable=True),  # ... or a JSON list of branch ids; neither: the district
+    Column("description", String(200), nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("deleted_at", DateTime, nullable=True),
+    Column("retry_at", DateTime, nullable=True),  # the queue's first delivery failed: nothing before then
+    Column("lease_owner", String(64), nullable=True),  # the worker delivering the queue now ...
+    Column("lease_until", DateTime, nullable=True),  # ... until then, unless it renews the lease
+)
+
+webhook_events = Table(
+    # The outbox: written in the transaction of the change that causes the event, and only when a
+    # subscription wants it; ``body`` is the exact JSON every delivery of the event sends.
+    "webhook_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(40), nullable=False, unique=True),
+    Column("type", String(32), nullable=False),
+    Column("street", String(100), nullable=True),
+    Column("branch_id", ID, nullable=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscription_id", Integer, ForeignKey("webhook_subscriptions.id"), nullable=False),
+    Column("event", Integer, ForeignKey("webhook_events.id"), nullable=False),
+    Column("status", String(12), nullable=False),  # pending | delivered | dead | cancelled
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("last_attempt_at", DateTime, nullable=True),
+    Column("last_status", Integer, nullable=True),  # the receiver's HTTP status, if it answered
+    Column("last_error", Text, nullable=True),
+    Column("delivered_at", DateTime, nullable=True),
+    Column("redelivery_of", Integer, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_webhook_deliveries_queue", "subscription_id", "status", "id"),
+)
+
+worker_locks = Table(
+    # One row per lock that a single worker holds at a time (the delivery worker on SQLite).
+    "worker_locks", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+)
+
 METRICS = {"branch": (branch_metrics, "branch_id", BRANCH_COLUMNS), "member": (member_metrics, "member_id", MEMBER_COLUMNS)}

@@ -1,0 +1,254 @@
+"""The delivery worker: sends the outbox's deliveries to the subscribers, at least once and in order.
+
+A round leases a few subscriptions with something pending (``store.outbox.claim``), sends each one's
+queue in event order and writes every attempt's outcome before the next, renewing the lease as it
+goes. 2xx is delivered; anything else (an HTTP error, a refused or timed-out connection, a redirect)
+is retried after an exponential backoff with jitter, holding the subscription's later events back so
+that they keep their order, until ``max_attempts``: then the delivery is dead-lettered and the queue
+moves on. A worker that dies mid-send loses its lease after ``lease`` seconds and the next worker sends
+again what was not marked: the receiver de-duplicates by ``X-Event-Id``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import random
+import socket
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import Engine
+
+from .. import __version__
+from ..store import outbox as outbox_store
+from ..store import webhooks as webhooks_store
+from .common import in_transaction
+from .signing import sign, subscription_secret
+from .webhooks import host_allowed
+
+log = logging.getLogger("diagnosis_service.deliver")
+SQLITE_LOCK = "webhook-delivery"
+MAX_ERROR = 500  # characters of a failure kept in the delivery log
+MAX_RESPONSE = 64 * 1024  # bytes of a receiver's answer read (the rest is not waited for)
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    service_key: str
+    allowed_hosts: tuple[str, ...]
+    max_attempts: int = 12
+    retry_base: float = 10.0
+    retry_max: float = 3600.0
+    timeout: float = 5.0
+    lease: float = 60.0
+    poll: float = 0.2
+    batch: int = 200  # deliveries of one subscription sent per lease round
+    claim: int = 4  # subscriptions leased per round
+
+    @classmethod
+    def from_settings(cls, settings, **changes) -> DeliveryConfig:
+        """The settings' values; ``changes`` override some (tests, benchmarks)."""
+        values = {"service_key": settings.secret(), "allowed_hosts": settings.webhook_allowed_hosts,
+                  "max_attempts": settings.webhook_max_attempts, "retry_base": settings.webhook_retry_base,
+                  "retry_max": settings.webhook_retry_max, "timeout": settings.webhook_timeout,
+                  "lease": settings.webhook_lease, "poll": settings.webhook_poll}
+        return cls(**(values | changes))
+
+    def backoff(self, delivery_id: int, attempts: int) -> float:
+        """Seconds before the next attempt: doubling from ``retry_base``, capped, with "equal jitter"
+        (half fixed, half random) seeded by the delivery and attempt, so a run is reproducible."""
+        ceiling = min(self.retry_max, self.retry_base * 2 ** min(attempts - 1, 40))
+        return ceiling / 2 + random.Random(f"{delivery_id}:{attempts}").uniform(0, ceiling / 2)  # noqa: S311 -- timing, not secrets
+
+
+@dataclass
+class Stats:
+    attempts: int = 0
+    delivered: int = 0
+    failed: int = 0  # attempts that will be retried
+    dead: int = 0
+    rounds: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Sender:
+    """POSTs over kept-alive connections (one per scheme, host and port); never follows redirects."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self.connections: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
+        """(HTTP status, None) when the receiver answered, (None, why) when it could not be reached."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        for fresh in (False, True):  # a kept-alive connection the receiver closed meanwhile: once more, anew
+            conn = self.connections.get(key)
+            if conn is None or fresh:
+                self.close(key)
+                conn = self._open(*key)
+                self.connections[key] = conn
+            try:
+                conn.request("POST", path, body=body, headers=headers)
+                response = conn.getresponse()
+                answer = response.read(MAX_RESPONSE)
+                if response.will_close or not response.isclosed():
+                    self.close(key)
+                return response.status, None if 200 <= response.status < 300 else \
+                    f"HTTP {response.status}: {answer[:200].decode('utf-8', 'replace')}"
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                self.close(key)
+                if fresh:
+                    return None, f"{exc.__class__.__name__}: {exc}"
+            except (OSError, http.client.HTTPException) as exc:
+                self.close(key)
+                kind = "timed out" if isinstance(exc, socket.timeout | TimeoutError) else exc.__class__.__name__
+                return None, f"{kind}: {exc}"
+        return None, "no answer"
+
+    def _open(self, scheme: str, host: str, port: int) -> http.client.HTTPConnection:
+        if scheme == "https":
+            return http.client.HTTPSConnection(host, port, timeout=self.timeout, context=ssl.create_default_context())
+        return http.client.HTTPConnection(host, port, timeout=self.timeout)
+
+    def close(self, key=None) -> None:
+        for k in ([key] if key is not None else list(self.connections)):
+            conn = self.connections.pop(k, None)
+            if conn is not None:
+                conn.close()
+
+
+class Worker:
+    """One delivery worker; ``run`` until stopped, or ``round`` at a time."""
+
+    def __init__(self, engine: Engine, config: DeliveryConfig, owner: str | None = None):
+        self.engine = engine
+        self.config = config
+        self.owner = owner or f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.sender = Sender(config.timeout)
+        self.stats = Stats()
+        self.sqlite = engine.dialect.name == "sqlite"
+        self.stop = threading.Event()
+
+    def run(self, max_seconds: float | None = None, until_idle: bool = False,
+            report: Callable[[Stats], None] | None = None) -> Stats:
+        """Deliver until ``stop`` is set, ``max_seconds`` have passed or (``until_idle``) nothing is pending."""
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        waiting_logged = False
+        try:
+            while not self.stop.is_set() and (deadline is None or time.monotonic() < deadline):
+                if self.sqlite and not self._hold_sqlite_lock():
+                    if not waiting_logged:
+                        log.info("another worker delivers on this SQLite database; waiting for its lock")
+                        waiting_logged = True
+                    self.stop.wait(self.config.poll * 5)
+                    continue
+                sent = self.round()
+                if report is not None and sent:
+                    report(self.stats)
+                if not sent:
+                    if until_idle and self.backlog()["pending"] == 0:
+                        break
+                    self.stop.wait(self.config.poll)
+        finally:
+            self.sender.close()
+            if self.sqlite:
+                in_transaction(self.engine, lambda c: outbox_store.drop_lock(c, SQLITE_LOCK, self.owner))
+        return self.stats
+
+    def backlog(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return outbox_store.backlog(conn)
+
+    def _hold_sqlite_lock(self) -> bool:
+        return in_transaction(self.engine, lambda c: outbox_store.take_lock(
+            c, SQLITE_LOCK, self.owner, webhooks_store.clock(), self.config.lease))
+
+    def round(self) -> int:
+        """Lease some subscriptions with pending deliveries, send their queues; the attempts made."""
+        self.stats.rounds += 1
+        ids = in_transaction(self.engine, lambda c: outbox_store.claim(
+            c, self.owner, webhooks_store.clock(), self.config.lease, self.config.claim))
+        before = self.stats.attempts
+        try:
+            for sid in ids:
+                if self.stop.is_set():
+                    break
+                self._send_queue(sid)
+        finally:
+            if ids:
+                in_transaction(self.engine, lambda c: outbox_store.release(c, ids, self.owner))
+        return self.stats.attempts - before
+
+    def _send_queue(self, subscription_id: int) -> None:
+        with self.engine.connect() as conn:
+            sub = webhooks_store.get(conn, subscription_id)
+            items = outbox_store.queue(conn, subscription_id, self.config.batch) if sub else []
+        if not items:
+            return
+        secret = subscription_secret(self.config.service_key, sub["salt"])
+        for item in items:
+            if self.stop.is_set():
+                return
+            outcome, retry_at = self._attempt(sub, secret, item)
+
+            def write(conn, outcome=outcome, retry_at=retry_at) -> bool:
+                now = webhooks_store.clock()
+                if not outbox_store.renew(conn, subscription_id, self.owner, now, self.config.lease, retry_at):
+                    return False
+                if self.sqlite:  # a long queue must not let the single-worker lock run out meanwhile
+                    outbox_store.take_lock(conn, SQLITE_LOCK, self.owner, now, self.config.lease)
+                outbox_store.record(conn, [outcome])
+                return True
+
+            if not in_transaction(self.engine, write):
+                log.warning("lost the lease of subscription %s (deleted, or this worker was too slow); stopping it",
+                            subscription_id)
+                return
+            if retry_at is not None:
+                return  # its later events wait: they keep their order
+
+    def _attempt(self, sub: dict, secret: str, item: dict) -> tuple[dict, object]:
+        body = item["body"].encode("utf-8")
+        attempts = item["attempts"] + 1
+        if host_allowed(sub["url"], self.config.allowed_hosts):
+            timestamp = int(time.time())
+            status, error = self.sender.post(sub["url"], body, {
+                "Content-Type": "application/json; charset=utf-8", "User-Agent": f"diagnosis-service/{__version__}",
+                "X-Event-Id": item["event_id"], "X-Event-Type": item["type"], "X-Timestamp": str(timestamp),
+                "X-Signature": sign(secret, timestamp, body), "X-Subscription-Id": str(sub["id"]),
+                "X-Delivery-Id": str(item["id"]),
+                "X-Delivery-Attempt": str(attempts)})
+        else:
+            status, error = None, "the target's host is no longer in WEBHOOK_ALLOWED_HOSTS"
+            attempts = max(attempts, self.config.max_attempts)
+        now = webhooks_store.clock()
+        self.stats.attempts += 1
+        outcome = {"id": item["id"], "attempts": attempts, "last_attempt_at": now, "last_status": status,
+                   "last_error": None if error is None else error[:MAX_ERROR]}
+        if error is None:
+            self.stats.delivered += 1
+            return outcome | {"status": "delivered", "delivered_at": now}, None
+        if attempts >= self.config.max_attempts:
+            self.stats.dead += 1
+            log.warning("delivery %s of event %s to subscription %s is dead after %d attempts: %s", item["id"],
+                        item["event_id"], sub["id"], attempts, error[:200])
+            return outcome | {"status": "dead"}, None
+        self.stats.failed += 1
+        wait = self.config.backoff(item["id"], attempts)
+        log.info("delivery %s to subscription %s failed (attempt %d, next in %.1f s): %s", item["id"], sub["id"],
+                 attempts, wait, error[:200])
+        next_at = now + timedelta(seconds=wait)
+        return outcome | {"next_attempt_at": next_at}, next_at
+
+
+__all__ = ["DeliveryConfig", "Sender", "Stats", "Worker"]
