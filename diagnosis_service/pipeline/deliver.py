@@ -26,6 +26,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from .. import __version__
 from ..store import outbox as outbox_store
@@ -38,6 +39,9 @@ log = logging.getLogger("diagnosis_service.deliver")
 SQLITE_LOCK = "webhook-delivery"
 MAX_ERROR = 500  # characters of a failure kept in the delivery log
 MAX_RESPONSE = 64 * 1024  # bytes of a receiver's answer read (the rest is not waited for)
+FLUSH_EVERY = 50  # deliveries whose outcomes are written in one transaction ...
+FLUSH_SECONDS = 0.5  # ... or after this long
+LOCK_SPIN = 0.002  # seconds between two tries for SQLite's write lock
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,8 @@ class Worker:
         self.stats = Stats()
         self.sqlite = engine.dialect.name == "sqlite"
         self.stop = threading.Event()
+        self.held: list[int] = []  # subscriptions leased now
+        self.lock_renewed = 0.0  # when the SQLite lock was last taken or renewed (monotonic)
 
     def run(self, max_seconds: float | None = None, until_idle: bool = False,
             report: Callable[[Stats], None] | None = None) -> Stats:
@@ -161,61 +167,126 @@ class Worker:
                     self.stop.wait(self.config.poll)
         finally:
             self.sender.close()
+            self._release(self.held)
             if self.sqlite:
-                in_transaction(self.engine, lambda c: outbox_store.drop_lock(c, SQLITE_LOCK, self.owner))
+                self._tx(lambda c: outbox_store.drop_lock(c, SQLITE_LOCK, self.owner))
         return self.stats
+
+    def _tx(self, step):
+        """``step(conn)`` in a write transaction. On SQLite the worker does not sleep in SQLite's busy
+        handler (whose waits grow to 100 ms, so a steady stream of event transactions starves it): it
+        tries for the write lock every few milliseconds instead, so a delivery waits for one event's
+        transaction, not for a dozen."""
+        if not self.sqlite:
+            return in_transaction(self.engine, step)
+        deadline = time.monotonic() + max(5.0, self.config.lease / 2)
+        with self.engine.connect() as conn:
+            before = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+            conn.commit()
+            try:
+                while True:
+                    try:
+                        with conn.begin():
+                            conn.exec_driver_sql("BEGIN IMMEDIATE")
+                            return step(conn)
+                    except OperationalError as exc:
+                        if "locked" not in str(exc.orig) or time.monotonic() > deadline:
+                            raise
+                    time.sleep(LOCK_SPIN)
+            finally:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(before)}")
+                conn.commit()
 
     def backlog(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             return outbox_store.backlog(conn)
 
     def _hold_sqlite_lock(self) -> bool:
-        return in_transaction(self.engine, lambda c: outbox_store.take_lock(
+        """Take or renew the single-worker lock when a third of its time has gone (not at every poll:
+        each renewal is a write, and SQLite has one writer at a time)."""
+        if time.monotonic() - self.lock_renewed < self.config.lease / 3:
+            return True
+        held = self._tx(lambda c: outbox_store.take_lock(
             c, SQLITE_LOCK, self.owner, webhooks_store.clock(), self.config.lease))
+        if held:
+            self.lock_renewed = time.monotonic()
+        return held
 
     def round(self) -> int:
-        """Lease some subscriptions with pending deliveries, send their queues; the attempts made."""
+        """Lease subscriptions with pending deliveries (up to ``claim``, keeping those it holds while their
+        queues have more), send their queues; returns the attempts made."""
         self.stats.rounds += 1
-        ids = in_transaction(self.engine, lambda c: outbox_store.claim(
-            c, self.owner, webhooks_store.clock(), self.config.lease, self.config.claim))
+        if len(self.held) < self.config.claim:
+            with self.engine.connect() as conn:  # a read first: an idle poll takes no lock
+                found = outbox_store.claimable(conn, webhooks_store.clock())
+            if found:
+                self.held += self._tx(lambda c: outbox_store.claim(
+                    c, self.owner, webhooks_store.clock(), self.config.lease, self.config.claim - len(self.held)))
         before = self.stats.attempts
+        done: list[int] = []
         try:
-            for sid in ids:
+            for sid in list(self.held):
                 if self.stop.is_set():
                     break
-                self._send_queue(sid)
+                if not self._send_queue(sid):
+                    done.append(sid)
         finally:
-            if ids:
-                in_transaction(self.engine, lambda c: outbox_store.release(c, ids, self.owner))
+            self._release(self.held if self.stop.is_set() else done)
         return self.stats.attempts - before
 
-    def _send_queue(self, subscription_id: int) -> None:
+    def _release(self, ids: list[int]) -> None:
+        ids = list(ids)
+        if ids:
+            self._tx(lambda c: outbox_store.release(c, ids, self.owner))
+            self.held = [s for s in self.held if s not in ids]
+
+    def _send_queue(self, subscription_id: int) -> bool:
+        """Send what the subscription's queue holds now; True when the worker should keep its lease (it
+        sent everything it read and more may follow), False when the queue was empty, waits for a retry,
+        or the lease was lost."""
         with self.engine.connect() as conn:
             sub = webhooks_store.get(conn, subscription_id)
             items = outbox_store.queue(conn, subscription_id, self.config.batch) if sub else []
         if not items:
-            return
+            return False
         secret = subscription_secret(self.config.service_key, sub["salt"])
+        # Outcomes are written a batch at a time (one transaction per FLUSH_EVERY deliveries or seconds, and
+        # at once on a failure): on SQLite every write waits for the one write lock that the event path
+        # holds most of the time. A worker that dies re-sends at most the batch it had not written.
+        outcomes: list[dict] = []
+        written = time.monotonic()
         for item in items:
             if self.stop.is_set():
-                return
+                break
             outcome, retry_at = self._attempt(sub, secret, item)
-
-            def write(conn, outcome=outcome, retry_at=retry_at) -> bool:
-                now = webhooks_store.clock()
-                if not outbox_store.renew(conn, subscription_id, self.owner, now, self.config.lease, retry_at):
+            outcomes.append(outcome)
+            if retry_at is not None or len(outcomes) >= FLUSH_EVERY or \
+                    time.monotonic() - written > min(FLUSH_SECONDS, self.config.lease / 3):
+                if not self._write(subscription_id, outcomes, retry_at):
                     return False
-                if self.sqlite:  # a long queue must not let the single-worker lock run out meanwhile
-                    outbox_store.take_lock(conn, SQLITE_LOCK, self.owner, now, self.config.lease)
-                outbox_store.record(conn, [outcome])
-                return True
-
-            if not in_transaction(self.engine, write):
-                log.warning("lost the lease of subscription %s (deleted, or this worker was too slow); stopping it",
-                            subscription_id)
-                return
+                outcomes, written = [], time.monotonic()
             if retry_at is not None:
-                return  # its later events wait: they keep their order
+                return False  # its later events wait: they keep their order
+        return self._write(subscription_id, outcomes, None) if outcomes else not self.stop.is_set()
+
+    def _write(self, subscription_id: int, outcomes: list[dict], retry_at) -> bool:
+        """Record outcomes if this worker still holds the subscription's lease (renewing it)."""
+        def write(conn) -> bool:
+            now = webhooks_store.clock()
+            if not outbox_store.renew(conn, subscription_id, self.owner, now, self.config.lease, retry_at):
+                return False
+            if self.sqlite:  # a long queue must not let the single-worker lock run out meanwhile
+                outbox_store.take_lock(conn, SQLITE_LOCK, self.owner, now, self.config.lease)
+                self.lock_renewed = time.monotonic()
+            outbox_store.record(conn, outcomes)
+            return True
+
+        if self._tx(write):
+            return True
+        log.warning("lost the lease of subscription %s (deleted, or this worker was too slow); stopping it",
+                    subscription_id)
+        return False
 
     def _attempt(self, sub: dict, secret: str, item: dict) -> tuple[dict, object]:
         body = item["body"].encode("utf-8")

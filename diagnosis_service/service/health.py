@@ -13,6 +13,7 @@ import re
 from flask import Blueprint, g, jsonify
 
 from ..store import missing_columns, ping
+from ..store import outbox as outbox_store
 from ..store.migrate import current as current_revision
 from ..store.migrate import head
 from .auth import identify
@@ -72,6 +73,9 @@ def readyz():
                          {"ok": False, "detail": "; ".join(str(p) for p in rt.catalog_error[:5]) or start_error})
     # A missing or incompatible model is not an outage: the prior ranks, and this says so.
     checks["ranking"] = {"ok": True, **rt.rankers.status}
+    if checks.get("schema", {}).get("ok"):  # informational: a failing receiver is not an outage of this service
+        with rt.engine.connect() as conn:
+            checks["webhooks"] = {"ok": True, **outbox_store.backlog(conn)}
     failed = next((name for name, c in checks.items() if not c["ok"]), None)
     body: dict = {"status": "ready" if failed is None else "not ready"}
     if failed is not None:

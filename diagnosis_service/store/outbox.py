@@ -37,14 +37,23 @@ def add(conn: Connection, events: Sequence[Mapping], targets: Sequence[Sequence[
     return count
 
 
+def _due(now: datetime) -> list:
+    """Subscriptions with pending deliveries, not leased by a live worker, not waiting for a retry."""
+    return [SUBS.c.deleted_at.is_(None), or_(SUBS.c.lease_until.is_(None), SUBS.c.lease_until < now),
+            or_(SUBS.c.retry_at.is_(None), SUBS.c.retry_at <= now),
+            exists().where(DELIVERIES.c.subscription_id == SUBS.c.id, DELIVERIES.c.status == "pending")]
+
+
+def claimable(conn: Connection, now: datetime) -> bool:
+    """Whether ``claim`` would find something (a read, without locks)."""
+    return conn.execute(select(SUBS.c.id).where(*_due(now)).limit(1)).first() is not None
+
+
 def claim(conn: Connection, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[int]:
     """Lease up to ``limit`` subscriptions that have pending deliveries, are not leased by a live worker
     and are not waiting for a retry; returns their ids."""
-    due = exists().where(DELIVERIES.c.subscription_id == SUBS.c.id, DELIVERIES.c.status == "pending")
     ids = conn.execute(
-        select(SUBS.c.id)
-        .where(SUBS.c.deleted_at.is_(None), or_(SUBS.c.lease_until.is_(None), SUBS.c.lease_until < now),
-               or_(SUBS.c.retry_at.is_(None), SUBS.c.retry_at <= now), due)
+        select(SUBS.c.id).where(*_due(now))
         .order_by(SUBS.c.lease_until.is_not(None), SUBS.c.id).limit(limit)
         .with_for_update(skip_locked=True, of=SUBS)).scalars().all()
     if ids:
@@ -116,4 +125,4 @@ def backlog(conn: Connection) -> dict[str, int]:
     return out
 
 
-__all__ = ["add", "backlog", "claim", "drop_lock", "queue", "record", "release", "renew", "take_lock"]
+__all__ = ["add", "backlog", "claim", "claimable", "drop_lock", "queue", "record", "release", "renew", "take_lock"]

@@ -92,10 +92,11 @@ def subject_periods(conn: Connection, subject: str, subject_id: str) -> list[str
 
 
 def branch_members(conn: Connection, period: str, branch_id: str) -> list[dict]:
-    rows = conn.execute(select(results.c.body).where(results.c.period == period, results.c.subject == "member",
-                                                     results.c.branch_id == branch_id)
-                        .order_by(results.c.subject_id)).scalars()
-    return [json.loads(b) for b in rows]
+    """The stored results of a branch's members in a period, by member id."""
+    # Sorted here: ORDER BY subject_id would lead SQLite to walk the primary key through the whole period.
+    rows = conn.execute(select(results.c.subject_id, results.c.body).where(
+        results.c.period == period, results.c.subject == "member", results.c.branch_id == branch_id)).all()
+    return [json.loads(body) for _, body in sorted(rows)]
 
 
 def red_member_share(conn: Connection, period: str, branch_id: str) -> float | None:

@@ -117,7 +117,9 @@ results = Table(
     Column("run_id", Integer, ForeignKey("diagnosis_runs.id"), nullable=False),
     Column("body", Text, nullable=False),  # the JSON line of diagnose
     Index("ix_results_lamp", "period", "subject", "lamp"),
-    Index("ix_results_branch", "period", "branch_id"),
+    # With the subject: a branch's members are found without reading the period's other members (SQLite
+    # would otherwise prefer the lamp index, equally long, and scan the whole period).
+    Index("ix_results_branch", "period", "branch_id", "subject"),
 )
 
 branch_months = Table(
