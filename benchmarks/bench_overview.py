@@ -18,10 +18,7 @@ import argparse
 import http.client
 import io
 import json
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -29,7 +26,7 @@ from urllib.parse import quote
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench_service import EXE, database, request, server  # noqa: E402
+from bench_service import district_service, request  # noqa: E402
 
 from diagnosis_service.data.csvdir import FILES, write_dir  # noqa: E402
 from diagnosis_service.rules import load_ruleset  # noqa: E402
@@ -61,18 +58,8 @@ def timed(conn, path: str, token: str | None, repeat: int) -> tuple[dict, bytes]
 
 
 def run(db: str, args) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="bench-overview-"))
-    try:
-        with database(db, tmp) as env:
-            cli = lambda *a: subprocess.run([EXE, *a], env=env, check=True, capture_output=True, text=True)  # noqa: E731
-            cli("db", "upgrade")
-            cli("import", str(DATA))
-            admin = cli("tokens", "create", "--role", "admin", "--name", "bench-admin").stdout.strip()
-            platform = cli("tokens", "create", "--role", "platform", "--name", "bench").stdout.strip()
-            with server(env, 4) as port:
-                measure(db, args, env, port, admin, platform)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with district_service(db, DATA, "bench-overview-") as (env, port, admin, platform):
+        measure(db, args, env, port, admin, platform)
 
 
 def measure(db: str, args, env: dict, port: int, admin: str, platform: str) -> None:

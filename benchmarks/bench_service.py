@@ -153,6 +153,25 @@ def server(env: dict, threads: int = 8):
         proc.wait(timeout=30)
 
 
+@contextlib.contextmanager
+def district_service(db: str, data: Path, prefix: str, extra_env: dict | None = None):
+    """A served district on a database of its own: schema, ``data`` imported, an admin and a platform
+    token, `serve` (4 threads) running. Yields (env, port, admin token, platform token)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        with database(db, tmp) as env:
+            env = {**env, **(extra_env or {})}
+            cli = lambda *a: subprocess.run([EXE, *a], env=env, check=True, capture_output=True, text=True)  # noqa: E731
+            cli("db", "upgrade")
+            cli("import", str(data))
+            admin = cli("tokens", "create", "--role", "admin", "--name", "bench-admin").stdout.strip()
+            platform = cli("tokens", "create", "--role", "platform", "--name", "bench").stdout.strip()
+            with server(env, 4) as port:
+                yield env, port, admin, platform
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def run(db: str, args, district: Path, ruleset) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-service-"))
     try:
