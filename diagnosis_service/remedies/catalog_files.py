@@ -9,14 +9,14 @@ has an active resource for every branch type, so every weakness can get a prescr
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import CatalogError, DiagnosisError, Problem, did_you_mean
 from ..rules.model import Registry
 from ..rules.parse_common import is_number
-from ..rules.yamlsafe import Located, load_file
+from ..rules.yamlsafe import MAX_FILE_BYTES, Located, load_text
 from .catalog import (
     ALL,
     DISTRICT_FILE,
@@ -52,34 +52,75 @@ def load_catalog(directory: Path, registry: Registry) -> Catalog:
     return catalog
 
 
-def _load(path: Path, problems: list[Problem]) -> Located | None:
-    try:
-        return load_file(path)
-    except DiagnosisError as exc:  # YAML syntax, size, aliases: reported as catalog problems
-        problems.extend(exc.problems)
-        return None
+def read_files(directory: Path) -> tuple[dict[str, str], list[Problem]]:
+    """The catalog's YAML files of a directory as texts by file name (what a stored catalog version holds),
+    and the problems of reading them (a missing directory, a file too big or not UTF-8)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return {}, [Problem("catalog directory not found", file=str(directory),
+                            suggestion="name an existing catalog directory (DIAGNOSIS_CATALOG)")]
+    files, problems = {}, []
+    for path in sorted(directory.glob("*.yaml")):
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            problems.append(Problem(f"file is {size} bytes, over the limit of {MAX_FILE_BYTES}", file=str(path),
+                                    line=1, column=1, suggestion="split it into several files"))
+            continue
+        try:
+            files[path.name] = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(Problem(f"not UTF-8 text (byte {exc.start})", file=str(path)))
+    return files, problems
+
+
+def check_texts(files: Mapping[str, str], registry: Registry) -> list[Problem]:
+    """Every problem of a catalog given as texts by file name (locations: ``name:line:column``)."""
+    problems: list[Problem] = []
+    collect_texts(files, registry, problems)
+    return problems
+
+
+def load_texts(files: Mapping[str, str], registry: Registry, label: str = "") -> Catalog:
+    """The catalog of texts by file name, or CatalogError listing every problem."""
+    problems: list[Problem] = []
+    catalog = collect_texts(files, registry, problems, label)
+    if problems or catalog is None:
+        raise CatalogError(problems or [Problem("catalog could not be read", file=label or None)])
+    return catalog
 
 
 def _collect(directory: Path, registry: Registry, problems: list[Problem]) -> Catalog | None:
-    if not directory.is_dir():
-        problems.append(Problem("catalog directory not found", file=str(directory),
-                                suggestion="name an existing catalog directory (DIAGNOSIS_CATALOG)"))
+    files, read_problems = read_files(directory)
+    if not Path(directory).is_dir():
+        problems.extend(read_problems)
         return None
+    problems.extend(read_problems)
+    unread = {Path(p.file).name for p in read_problems if p.file}
+    return collect_texts(files, registry, problems, str(directory), unread)
+
+
+def collect_texts(files: Mapping[str, str], registry: Registry, problems: list[Problem],
+                  label: str = "", unread: set[str] | frozenset = frozenset()) -> Catalog | None:
+    """The catalog, adding every problem to ``problems``; ``label``: the directory the files are named
+    under in locations (none: the bare file names, as a stored version's); ``unread``: files that could
+    not be read (their problem is told already)."""
+    def where(name: str) -> str:
+        return str(Path(label) / name) if label else name
+
     digest = hashlib.sha256()
-    streets = _streets(directory / DISTRICT_FILE, problems, digest)
+    streets = _streets(files, where, problems, digest, unread)
     names_en = dict(streets)
-    known = {p.name for p in directory.glob("*.yaml")}
-    for name in sorted(known - set(FILES.values()) - {DISTRICT_FILE}):
-        problems.append(Problem(f"unexpected file '{name}' in the catalog", file=str(directory / name),
+    for name in sorted(set(files) - set(FILES.values()) - {DISTRICT_FILE}):
+        problems.append(Problem(f"unexpected file '{name}' in the catalog", file=where(name),
                                 suggestion="expected: " + ", ".join(sorted(FILES.values()) + [DISTRICT_FILE])))
     resources: dict[str, Resource] = {}
     for kind, name in FILES.items():
-        path = directory / name
-        if not path.exists():
-            problems.append(Problem(f"missing catalog file for kind '{kind}'", file=str(path)))
+        if name not in files:
+            if name not in unread:
+                problems.append(Problem(f"missing catalog file for kind '{kind}'", file=where(name)))
             continue
-        digest.update(path.read_bytes())
-        doc = _load(path, problems)
+        digest.update(files[name].encode("utf-8"))
+        doc = _load(files[name], where(name), problems)
         if doc is not None:
             for res in _parse_file(doc, kind, registry, streets, problems):
                 if res.id in resources:
@@ -91,18 +132,29 @@ def _collect(directory: Path, registry: Registry, problems: list[Problem]) -> Ca
     if problems:
         return None
     ordered = tuple(sorted(resources.values(), key=lambda r: r.id))
-    problems.extend(_coverage(ordered, registry, directory))
-    return Catalog(ordered, tuple(names_en), digest.hexdigest()[:12], str(directory), names_en)
+    problems.extend(_coverage(ordered, registry, label or "catalog"))
+    return Catalog(ordered, tuple(names_en), digest.hexdigest()[:12], label, names_en)
 
 
-def _streets(path: Path, problems: list[Problem], digest) -> list[tuple[str, str]]:
+def _load(text: str, name: str, problems: list[Problem]) -> Located | None:
+    try:
+        return load_text(text, name)
+    except DiagnosisError as exc:  # YAML syntax, size, aliases: reported as catalog problems
+        problems.extend(exc.problems)
+        return None
+
+
+def _streets(files: Mapping[str, str], where, problems: list[Problem], digest,
+             unread: set[str] | frozenset) -> list[tuple[str, str]]:
     """(zh, en) names of the district's streets and towns."""
-    if not path.exists():
+    if DISTRICT_FILE not in files:
+        if DISTRICT_FILE in unread:
+            return []
         problems.append(Problem("missing district file (the streets and towns resources may be limited to)",
-                                file=str(path)))
+                                file=where(DISTRICT_FILE)))
         return []
-    digest.update(path.read_bytes())
-    doc = _load(path, problems)
+    digest.update(files[DISTRICT_FILE].encode("utf-8"))
+    doc = _load(files[DISTRICT_FILE], where(DISTRICT_FILE), problems)
     if doc is None:
         return []
     data = doc.data
@@ -232,7 +284,7 @@ def _all_or_list(doc: Located, path: tuple, item: dict, key: str, known, what: s
     return tuple(out)
 
 
-def _coverage(resources: tuple[Resource, ...], registry: Registry, directory: Path) -> list[Problem]:
+def _coverage(resources: tuple[Resource, ...], registry: Registry, directory: str) -> list[Problem]:
     """Every topic needs an active, district-wide resource for every branch type: then every weakness of
     every branch can be prescribed something."""
     problems = []
@@ -250,4 +302,4 @@ def _coverage(resources: tuple[Resource, ...], registry: Registry, directory: Pa
     return problems
 
 
-__all__ = ["check_catalog", "is_valid", "load_catalog"]
+__all__ = ["check_catalog", "check_texts", "collect_texts", "is_valid", "load_catalog", "load_texts", "read_files"]

@@ -80,6 +80,11 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
             "Catalog resources", ALL, "200", ref("Catalog"), codes=("409", "422"),
             params=[q("kind", {"enum": ["lecturer", "lesson", "video", "base", "activity"]}),
                     q("topic", topic_schema)])},
+        "/v1/catalog": {"get": _op("The active remedy catalog: its YAML files, digest, resources by kind",
+                                   ADMIN_READ, "200", ref("CatalogFiles"), codes=("409",))},
+        "/v1/catalog/validate": {"post": _op(
+            "Check catalog files merged over the active ones (null removes a file); nothing is stored",
+            ADMIN_READ, "200", ref("CatalogValidation"), body=ref("CatalogChange"), codes=("400", "409", "422"))},
         "/v1/periods/{period}/metrics": {"put": _op(
             "Store a period's metrics (all or nothing, idempotent, corrections recorded)", ("platform",), "200",
             ref("MetricsPutResult"), body=ref("MetricsPut"), params=[p("period", PERIOD)],

@@ -33,7 +33,7 @@ from ..pipeline.common import in_transaction
 from ..pipeline.publish import bundled_files, check_files, unified_diff
 from ..pipeline.snapshot import Snapshot
 from ..remedies.catalog import Catalog
-from ..remedies.catalog_files import load_catalog
+from ..remedies.catalog_files import collect_texts, read_files
 from ..remedies.ranking import PriorRanker, Ranker
 from ..rules import load_ruleset
 from ..rules.model import Registry, RuleSet
@@ -176,6 +176,7 @@ class Runtime:
         self.problems: dict[str, str] = {}  # what failed at start, for /readyz
         self.registry: Registry | None = None
         self.catalog: Catalog | None = None
+        self.catalog_files: dict[str, str] = {}  # the catalog's YAML texts by file name
         self.catalog_error: list[Problem] = []
         try:
             self.registry = load_ruleset(settings.rules_dir).registry
@@ -194,10 +195,10 @@ class Runtime:
         store has none). Errors are kept for /readyz, not raised: the process starts and answers whatever
         the database does, and tries again (at most once a second) when a request needs the rules."""
         if self.registry is not None:
-            try:
-                self.catalog = load_catalog(self.settings.catalog_dir, self.registry)
-            except DiagnosisError as exc:
-                self.catalog_error = list(exc.problems)
+            files, problems = read_files(self.settings.catalog_dir)
+            catalog = None if problems else collect_texts(files, self.registry, problems,
+                                                          str(self.settings.catalog_dir))
+            self.catalog, self.catalog_files, self.catalog_error = catalog, files, problems
         self.rankers.load()
         self.ensure_started()
 

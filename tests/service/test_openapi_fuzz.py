@@ -16,9 +16,10 @@ ADMIN_PATHS = ("/v1/rules",)
 # whether an indicator belongs to the subject, whether a row names a known organisation or registers a
 # new one; which `by` goes with which `subject` of a ranking (a constraint across parameters). A
 # schema-valid request there may still get a 422; and whether a period was diagnosed, or a range's
-# 'from' comes before its 'to' (the overview, the circular's workbooks).
+# 'from' comes before its 'to' (the overview, the circular's workbooks); which catalog files exist to be
+# removed.
 CONTENT_CHECKED = ("/v1/rules", "/v1/events", "/v1/periods", "/v1/rankings", "/v1/overview", "/v1/exports",
-                   "/v1/reminders")
+                   "/v1/reminders", "/v1/catalog/validate")
 
 
 @pytest.fixture(scope="module")
