@@ -65,8 +65,10 @@ def serve_prescriptions(snapshot: Snapshot, conn: Connection, branch_id: str, pe
             # ranker explores; 1 for the deterministic prior).
             items.append({"topic": p.topic, "rule": p.rule, "resource_id": p.resource_id, "kind": p.resource.kind,
                           "score": float(p.score), "propensity": c.propensity, "body": served_body(p, c)})
-    list_id, ids = served_store.log_list(conn, branch_id, period, prescriber.ranker.name, source, actor, items)
+    list_id, ids = served_store.log_list(conn, branch_id, period, prescriber.ranker.name, source, actor, items,
+                                         catalog_version=snapshot.catalog_version)
     return {"branch_id": branch_id, "period": period, "list_id": list_id, "ranker": prescriber.ranker.name,
+            "catalog_version": snapshot.catalog_version,
             "weaknesses": stored.get("weaknesses", []),
             "prescriptions": [{"prescription_id": pid, **{k: v for k, v in item["body"].items()
                                                           if k not in ("advice_zh", "advice_en", "need")}}

@@ -172,6 +172,23 @@ def preview_rules(snapshot: Snapshot, rules_dir: Path, engine: Engine, changes: 
             "diff": unified_diff(snapshot.files, files)}
 
 
+def check_publish(comment: object, base_version: object, active_version: int | None, what: str,
+                  read_again: str) -> None:
+    """A publish's comment (why ``what`` change) and the version the client edited (``base_version``:
+    when another version is active by now, Conflict: never applied over what the client did not see)."""
+    if not isinstance(comment, str) or not comment.strip() or text_problem(comment, MAX_COMMENT, lines=True):
+        raise InputError(Problem(f"a comment (1 to {MAX_COMMENT:,} characters of text) says why {what} change",
+                                 field=("comment",)))
+    if base_version is not None:
+        if isinstance(base_version, bool) or not isinstance(base_version, int) or base_version < 1:
+            raise InputError(Problem(f"base_version must be a version number, got {base_version!r}"[:200],
+                                     field=("base_version",)))
+        if base_version != active_version:
+            raise Conflict(Problem(f"version {base_version} is no longer the active one: version {active_version} "
+                                   "is", field=("base_version",),
+                                   suggestion=f"read {read_again} again, apply your change to it and publish that"))
+
+
 def publish_rules(snapshot: Snapshot, rules_dir: Path, engine: Engine, changes: object, comment: object,
                   author: str, base_version: object = None) -> tuple[int, dict[str, str], dict]:
     """PUT /v1/rules: a new version, checked whole (rule tests included) and made active; or nothing.
@@ -180,17 +197,7 @@ def publish_rules(snapshot: Snapshot, rules_dir: Path, engine: Engine, changes: 
     version is active by now, the publish is refused (Conflict), never applied over what the client did
     not see. Without it, the version active at the start of the request is the base. Returns (version,
     files, answer); the caller serves the new version from then on."""
-    if not isinstance(comment, str) or not comment.strip() or text_problem(comment, MAX_COMMENT, lines=True):
-        raise InputError(Problem(f"a comment (1 to {MAX_COMMENT:,} characters of text) says why the rules change",
-                                 field=("comment",)))
-    if base_version is not None:
-        if isinstance(base_version, bool) or not isinstance(base_version, int) or base_version < 1:
-            raise InputError(Problem(f"base_version must be a version number, got {base_version!r}"[:200],
-                                     field=("base_version",)))
-        if base_version != snapshot.version:
-            raise Conflict(Problem(f"version {base_version} is no longer the active one: version {snapshot.version} "
-                                   "is", field=("base_version",),
-                                   suggestion="read GET /v1/rules again, apply your change to it and publish that"))
+    check_publish(comment, base_version, snapshot.version, "the rules", "GET /v1/rules")
     files = merged_files(snapshot.files, changes)
     candidate, problems = check_files(rules_dir, files)
     if candidate is None:
@@ -241,5 +248,5 @@ def rule_version_json(row: Mapping) -> dict:
     return out
 
 
-__all__ = ["activate_version", "bundled_files", "check_files", "merged_files", "preview_rules", "publish_rules",
+__all__ = ["activate_version", "bundled_files", "check_files", "check_publish", "merged_files", "preview_rules", "publish_rules",
            "rule_version_json", "unified_diff", "validate_rules"]

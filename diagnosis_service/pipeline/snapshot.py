@@ -35,6 +35,7 @@ class Snapshot:
     # (period, rules digest) -> references recomputed for rules newer than a period's diagnosis; shared
     # by the snapshots of one process, so that it is computed once.
     references: dict[tuple[str, str], PeriodReferences] = field(default_factory=dict, compare=False)
+    catalog_version: int | None = None  # the catalog version in the store; None for a catalog directory
 
     @property
     def digest(self) -> str:

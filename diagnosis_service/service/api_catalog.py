@@ -1,4 +1,5 @@
-"""Catalog administration: the active catalog's files, and checking a change of them."""
+"""Catalog administration: the active catalog version's files, checking and publishing a change, the
+versions and rollback (as the rules: docs/catalog.md)."""
 
 from __future__ import annotations
 
@@ -6,27 +7,31 @@ from flask import Blueprint, jsonify, request
 
 from ..errors import Conflict, InputError, Problem
 from ..pipeline import catalog_admin
-from .auth import roles
-from .db import runtime, snapshot
+from .api_rules import base_version
+from .auth import actor, roles
+from .db import get_db, runtime, snapshot
 from .problems import problem_item
-from .request_args import json_body
+from .request_args import check_id, json_body
 
 bp = Blueprint("catalog", __name__, url_prefix="/v1/catalog")
 
 
-def _loaded():
-    snap = snapshot()
-    if snap.catalog is None:
+def _active():
+    snapshot()  # the rules first: a service that is not ready says so (503)
+    active = runtime().catalog()
+    if active is None:
         raise Conflict(Problem("the remedy catalog is not loaded", suggestion="see /readyz"))
-    return snap
+    return active
 
 
 @bp.get("")
 @roles("platform", "admin")
 def active_catalog():
-    """The active catalog: its YAML files, digest and resources by kind."""
-    snap = _loaded()
-    return jsonify(catalog_admin.active_json(runtime().catalog_files, snap.catalog))
+    """The active catalog version: its YAML files, digest and resources by kind (ETag: the version)."""
+    active = _active()
+    resp = jsonify(catalog_admin.active_json(active.version, active.files, active.catalog))
+    resp.headers["ETag"] = f'"{active.version}"'
+    return resp
 
 
 @bp.post("/validate")
@@ -34,18 +39,64 @@ def active_catalog():
 def validate():
     """Check changed catalog files (merged over the active ones) without using them: every problem with
     file, line and column. JSON {"files": {NAME.yaml: text | null}}, or a YAML body with ?file=NAME.yaml."""
-    snap = _loaded()
+    active = _active()
+    changes, _ = _changes(("files",))
+    out = catalog_admin.validate(active.files, snapshot().ruleset.registry, changes)
+    out["errors"] = [problem_item(p) for p in out["errors"]]
+    return jsonify(out)
+
+
+def _changes(fields: tuple[str, ...]) -> tuple[object, dict]:
+    """Changed files from the body: JSON {"files": {...}, ...}, or one file as YAML with ?file=NAME.yaml."""
     if request.mimetype in ("application/yaml", "application/x-yaml", "text/yaml", "text/plain"):
         name = request.args.get("file")
         if not name:
             raise InputError(Problem("with a YAML body, say which file it is: ?file=NAME.yaml",
                                      field=("query", "file")))
-        changes: object = {name: request.get_data(as_text=True)}
-    else:
-        body = json_body()
-        if not isinstance(body, dict) or set(body) - {"files"}:
-            raise InputError(Problem("the body must be {\"files\": {NAME.yaml: text, ...}}", field=()))
-        changes = body.get("files")
-    out = catalog_admin.validate(runtime().catalog_files, snap.ruleset.registry, changes)
-    out["errors"] = [problem_item(p) for p in out["errors"]]
+        return {name: request.get_data(as_text=True)}, {}
+    body = json_body()
+    if not isinstance(body, dict) or set(body) - set(fields):
+        raise InputError(Problem("the body must be an object with " + ", ".join(fields), field=(),
+                                 suggestion='{"files": {"lecturers.yaml": "..."}, ...}'))
+    return body.get("files"), body
+
+
+@bp.put("")
+@roles("admin")
+def publish():
+    """Publish a new catalog version: refused whole on any problem (the active one keeps serving); the
+    next prescriptions use it, in every process, without a restart."""
+    active = _active()
+    changes, body = _changes(("files", "comment", "base_version"))
+    comment = body.get("comment") if body else request.args.get("comment")
+    rt = runtime()
+    version, files, out = catalog_admin.publish(active.version, active.files, snapshot().ruleset.registry, rt.engine,
+                                                changes, comment, actor(), base_version(body))
+    rt.switch_catalog(version, files)
+    resp = jsonify(out)
+    resp.headers["ETag"] = f'"{version}"'
+    return resp, 201
+
+
+@bp.get("/versions")
+@roles("platform", "admin")
+def versions():
+    """Every catalog version: who published it, when, why, and whether it is active."""
+    return jsonify(catalog_admin.versions(get_db()))
+
+
+@bp.get("/versions/<int:version>")
+@roles("platform", "admin")
+def version(version: int):
+    """One version with its files and the diff against the version it was based on."""
+    return jsonify(catalog_admin.version_json(get_db(), check_id(version, "version")))
+
+
+@bp.post("/versions/<int:version>/activate")
+@roles("admin")
+def activate(version: int):
+    """Make a stored catalog version the active one (roll back), without a restart."""
+    rt = runtime()
+    files, out = catalog_admin.activate(rt.engine, snapshot().ruleset.registry, check_id(version, "version"))
+    rt.switch_catalog(version, files)
     return jsonify(out)

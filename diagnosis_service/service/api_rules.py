@@ -67,21 +67,21 @@ def publish_version():
     comment = body.get("comment") if body else request.args.get("comment")
     rt = runtime()
     version, new_files, out = publish.publish_rules(snapshot(force=True), rt.settings.rules_dir, rt.engine, files,
-                                                    comment, actor(), _base_version(body))
+                                                    comment, actor(), base_version(body))
     rt.switch_to(version, new_files)
     resp = jsonify(out)
     resp.headers["ETag"] = f'"{version}"'
     return resp, 201
 
 
-def _base_version(body: dict) -> object:
-    """The version the client edited: If-Match (the ETag of GET /v1/rules) or base_version in the body."""
+def base_version(body: dict) -> object:
+    """The version the client edited: If-Match (the ETag of the GET it read) or base_version in the body."""
     header = request.headers.get("If-Match")
     if header is None:
         return body.get("base_version")
     text = header.strip().removeprefix("W/").strip('"')
     if not text.isdigit() or len(text) > 9:
-        raise InputError(Problem(f"If-Match must be the ETag of a rule-set version, e.g. \"3\", got {header!r}"[:200],
+        raise InputError(Problem(f"If-Match must be the ETag of a version, e.g. \"3\", got {header!r}"[:200],
                                  field=("headers", "If-Match")))
     return int(text)
 

@@ -68,12 +68,15 @@ def readyz():
                             "rules": len(cached.ruleset.rules)} if cached else
                            {"ok": False, "detail": rt.problems.get("rules") or "not loaded yet"})
     start_error = rt.problems.get("rules") or rt.problems.get("start")
-    checks["catalog"] = ({"ok": True, "resources": len(rt.catalog.resources), "version": rt.catalog.version}
-                         if rt.catalog is not None else
+    schema_ok = checks.get("schema", {}).get("ok")
+    catalog = rt.catalog() if schema_ok else (rt.catalogs.cached() if rt.catalogs else None)
+    checks["catalog"] = ({"ok": True, "resources": len(catalog.catalog.resources), "version": catalog.catalog.version,
+                          "stored_version": catalog.version}
+                         if catalog is not None else
                          {"ok": False, "detail": "; ".join(str(p) for p in rt.catalog_error[:5]) or start_error})
     # A missing or incompatible model is not an outage: the prior ranks, and this says so.
     checks["ranking"] = {"ok": True, **rt.rankers.status}
-    if checks.get("schema", {}).get("ok"):  # informational: a failing receiver is not an outage of this service
+    if schema_ok:  # informational: a failing receiver is not an outage of this service
         with rt.engine.connect() as conn:
             checks["webhooks"] = {"ok": True, **outbox_store.backlog(conn)}
     failed = next((name for name, c in checks.items() if not c["ok"]), None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from .. import __version__
-from . import openapi_webhooks
+from . import openapi_catalog, openapi_webhooks
 from .auth import READERS, roles
 from .db import snapshot
 from .openapi_schemas import ID_SCHEMA, ID_TEXT, PERIOD, SCHEMAS, ref
@@ -80,11 +80,6 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
             "Catalog resources", ALL, "200", ref("Catalog"), codes=("409", "422"),
             params=[q("kind", {"enum": ["lecturer", "lesson", "video", "base", "activity"]}),
                     q("topic", topic_schema)])},
-        "/v1/catalog": {"get": _op("The active remedy catalog: its YAML files, digest, resources by kind",
-                                   ADMIN_READ, "200", ref("CatalogFiles"), codes=("409",))},
-        "/v1/catalog/validate": {"post": _op(
-            "Check catalog files merged over the active ones (null removes a file); nothing is stored",
-            ADMIN_READ, "200", ref("CatalogValidation"), body=ref("CatalogChange"), codes=("400", "409", "422"))},
         "/v1/periods/{period}/metrics": {"put": _op(
             "Store a period's metrics (all or nothing, idempotent, corrections recorded)", ("platform",), "200",
             ref("MetricsPutResult"), body=ref("MetricsPut"), params=[p("period", PERIOD)],
@@ -177,6 +172,7 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
                     q("lang", {"enum": ["zh", "en"]})])
             | {"security": [{"bearer": []}, {}]}},  # without a token: the login form (303), not a 401
         "/openapi.json": {"get": _op("This document", ALL, "200", {"type": "object"})},
+        **openapi_catalog.paths(_op, p),
         **openapi_webhooks.paths(_op, p, q),
     }
     page = paths["/branches/{branch_id}/report"]["get"]["responses"]
@@ -194,7 +190,7 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
         "security": [{"bearer": []}],
         "paths": paths,
         "webhooks": openapi_webhooks.webhooks(),
-        "components": {"schemas": {**SCHEMAS, **openapi_webhooks.SCHEMAS},
+        "components": {"schemas": {**SCHEMAS, **openapi_catalog.SCHEMAS, **openapi_webhooks.SCHEMAS},
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                                       "description": "diagnosis-service tokens create ..."}}},
     }

@@ -1,11 +1,11 @@
-"""What a running service holds: the active rule-set version, the catalog and the ranker, and the one
+"""What a running service holds: the active rule-set and catalog versions, the ranker, and the one
 ``Snapshot`` of them a request works with.
 
-Rule-set versions live in the store (``rule_versions``); version 1 is the bundled ``rules/``
+Rule-set and catalog versions live in the store (``versions``); version 1 of each is the deployed
 directory, stored on first start. The indicator registry and the points file come with the
-deployment. ``RuleVersions.active()`` checks, at most once a second, which version is active, so a
-version published through any process is served by every process without a restart; ``Runtime.
-snapshot()`` reads the active version once, so a request sees one version from start to end.
+deployment. A version published through any process is served by every process within a second,
+without a restart; ``Runtime.snapshot()`` reads the active versions once, so a request sees one
+version of each from start to end.
 ``RankerLoader`` follows the model file: a retrained model is picked up within seconds; without a
 usable one the documented prior ranks, and ``/readyz`` says why. Problems at start (no schema yet,
 broken rules, a broken catalog) are kept for ``/readyz``: the process still starts and answers.
@@ -13,116 +13,31 @@ broken rules, a broken catalog) are kept for ``/readyz``: the process still star
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import MODEL_FILE, Settings
 from ..engine.references import PeriodReferences
-from ..engine.subject import SubjectEngine
-from ..errors import Conflict, DiagnosisError, ModelError, Problem, RuleError, Unavailable
+from ..errors import DiagnosisError, ModelError, Problem, RuleError, Unavailable
 from ..learning.persist import load as load_model
 from ..learning.policy import LearnedRanker
-from ..pipeline.common import in_transaction
-from ..pipeline.publish import bundled_files, check_files, unified_diff
 from ..pipeline.snapshot import Snapshot
-from ..remedies.catalog import Catalog
-from ..remedies.catalog_files import collect_texts, read_files
 from ..remedies.ranking import PriorRanker, Ranker
 from ..rules import load_ruleset
-from ..rules.model import Registry, RuleSet
+from ..rules.model import Registry
 from ..store import make_engine
-from ..store import rulesets as versions_store
+from .versions import CHECK_EVERY, CatalogVersion, CatalogVersions, RuleVersions
 
-CHECK_EVERY = 1.0  # seconds between checks of the active version
 MODEL_CHECK_EVERY = 5.0  # seconds between checks of the model file (a retrained model is picked up)
 DOWN_FOR = 1.0  # seconds calls answer 503 at once after the database did not answer (then they try again)
 
 log = logging.getLogger("diagnosis_service.runtime")
-
-
-@dataclass(frozen=True)
-class Version:
-    """One rule-set version, compiled: replaced whole, never changed in place."""
-
-    version: int
-    files: dict[str, str]
-    ruleset: RuleSet
-    subject_engine: SubjectEngine
-
-
-class RuleVersions:
-    """The store's active rule-set version, compiled once per version and shared by the threads."""
-
-    def __init__(self, rules_dir: Path, engine: Engine):
-        self.rules_dir = rules_dir
-        self.engine = engine
-        self._active: Version | None = None
-        self._checked = 0.0
-        self._lock = threading.Lock()
-
-    def ensure_initial(self) -> None:
-        """Store the bundled rules as version 1 when the store has no version yet (two processes starting
-        at once: the second finds the first's)."""
-
-        def store_bundled(conn) -> None:
-            if versions_store.active_version(conn) is None and not versions_store.listing(conn):
-                files = bundled_files(self.rules_dir)
-                ruleset, problems = check_files(self.rules_dir, files, run_rule_tests=False)
-                if ruleset is None:
-                    raise RuleError(problems)
-                versions_store.publish(conn, files, ruleset.version, comment="bundled rules", author="system",
-                                       based_on=None, diff=unified_diff({}, files))
-
-        with contextlib.suppress(Conflict):  # another process stored them between our look and our write
-            in_transaction(self.engine, store_bundled)
-
-    def active(self, force: bool = False) -> Version:
-        """The active version, reloaded when another process (or this one) switched it."""
-        active = self._active
-        if active is not None and not force and time.monotonic() - self._checked < CHECK_EVERY:
-            return active
-        with self._lock:
-            active = self._active
-            if active is not None and not force and time.monotonic() - self._checked < CHECK_EVERY:
-                return active
-            with self.engine.connect() as conn:
-                version = versions_store.active_version(conn)
-                if version is None:
-                    raise RuleError(Problem("the store has no active rule set",
-                                            suggestion="run `diagnosis-service db upgrade`, then start the service "
-                                                       "once to store the bundled rules"))
-                if active is None or active.version != version:
-                    row = versions_store.get(conn, version)
-                    active = self._compile(row["version"], row["files"])
-                    self._active = active
-            self._checked = time.monotonic()
-            return active
-
-    def cached(self) -> Version | None:
-        """The version this process serves, without asking the store."""
-        return self._active
-
-    def switch_to(self, version: int, files: dict[str, str]) -> Version:
-        """Serve ``version`` from now on in this process (after it was committed as active)."""
-        active = self._compile(version, files)
-        with self._lock:
-            self._active = active
-            self._checked = time.monotonic()
-        return active
-
-    def _compile(self, version: int, files: dict[str, str]) -> Version:
-        ruleset, problems = check_files(self.rules_dir, files, run_rule_tests=False)
-        if ruleset is None:
-            raise RuleError(problems)
-        # A fresh engine per version: calls still running on the old one finish with it.
-        return Version(version, files, ruleset, SubjectEngine(ruleset))
 
 
 class RankerLoader:
@@ -175,30 +90,25 @@ class Runtime:
         self.read_engine = read_engine or engine  # single reads, autocommit
         self.problems: dict[str, str] = {}  # what failed at start, for /readyz
         self.registry: Registry | None = None
-        self.catalog: Catalog | None = None
-        self.catalog_files: dict[str, str] = {}  # the catalog's YAML texts by file name
-        self.catalog_error: list[Problem] = []
+        self.catalog_error: list[Problem] = []  # why the catalog could not be loaded (for /readyz)
         try:
             self.registry = load_ruleset(settings.rules_dir).registry
         except DiagnosisError as exc:
             self.problems["rules"] = "; ".join(str(p) for p in exc.problems[:5])
         self.versions = RuleVersions(settings.rules_dir, engine)
+        self.catalogs = CatalogVersions(settings.catalog_dir, engine, self.registry) if self.registry else None
         self.rankers = RankerLoader(settings.models_dir, self.registry)
         self.references: dict[tuple[str, str], PeriodReferences] = {}  # shared by this process's snapshots
         self._start_lock = threading.Lock()
         self._down_until = 0.0
         self._start_tried = -CHECK_EVERY
         self._rules_ready = False
+        self._catalog_tried = -CHECK_EVERY
 
     def start(self) -> None:
         """Load the catalog, the model and the active rule set (storing the bundled rules as version 1 if the
         store has none). Errors are kept for /readyz, not raised: the process starts and answers whatever
         the database does, and tries again (at most once a second) when a request needs the rules."""
-        if self.registry is not None:
-            files, problems = read_files(self.settings.catalog_dir)
-            catalog = None if problems else collect_texts(files, self.registry, problems,
-                                                          str(self.settings.catalog_dir))
-            self.catalog, self.catalog_files, self.catalog_error = catalog, files, problems
         self.rankers.load()
         self.ensure_started()
 
@@ -220,7 +130,36 @@ class Runtime:
                 return False
             self.problems.pop("start", None)
             self._rules_ready = True
+            self._load_catalog()
             return True
+
+    def _load_catalog(self) -> None:
+        """The active catalog (the deployed one stored as version 1 first): a broken one is kept for
+        /readyz and prescriptions answer 409; the rest of the service works."""
+        if self.catalogs is None or time.monotonic() - self._catalog_tried < CHECK_EVERY:
+            return
+        self._catalog_tried = time.monotonic()
+        try:
+            self.catalogs.ensure_initial()
+            self.catalogs.active(force=True)
+            self.catalog_error = []
+        except DiagnosisError as exc:
+            self.catalog_error = list(exc.problems)
+        except SQLAlchemyError as exc:  # no schema yet, or the database went away: tried again later
+            self.catalog_error = [Problem(f"the catalog could not be read from the store ({exc.__class__.__name__})")]
+
+    def catalog(self) -> CatalogVersion | None:
+        """The active catalog version (None while none could be loaded)."""
+        if self.catalogs is None:
+            return None
+        if self.catalogs.cached() is None:
+            self._load_catalog()
+            return self.catalogs.cached()
+        try:
+            return self.catalogs.active()
+        except DiagnosisError as exc:  # a version another process activated does not load here
+            self.catalog_error = list(exc.problems)
+            return self.catalogs.cached()
 
     def snapshot(self, force: bool = False) -> Snapshot:
         """The active rules, the catalog and the ranker, read once for one request."""
@@ -232,8 +171,10 @@ class Runtime:
         except RuleError as exc:
             raise Unavailable(Problem("the service is not ready: " + str(exc.problems[0]),
                                       suggestion="see /readyz")) from None
-        return Snapshot(active.ruleset, self.catalog, self.rankers.ranker(), active.version, active.files,
-                        active.subject_engine, self.references)
+        catalog = self.catalog()
+        return Snapshot(active.ruleset, catalog.catalog if catalog else None, self.rankers.ranker(), active.version,
+                        active.files, active.subject_engine, self.references,
+                        catalog_version=catalog.version if catalog else None)
 
     # ---------------------------------------------------------------- a database outage
 
@@ -251,6 +192,10 @@ class Runtime:
     def switch_to(self, version: int, files: dict[str, str]) -> None:
         self.versions.switch_to(version, files)
 
+    def switch_catalog(self, version: int, files: dict[str, str]) -> None:
+        if self.catalogs is not None:
+            self.catalogs.switch_to(version, files)
+
 
 def init_app(app: Flask, settings: Settings) -> Runtime:
     """Create the process's runtime for ``app`` (its database engines, rules, catalog and ranker)."""
@@ -261,4 +206,4 @@ def init_app(app: Flask, settings: Settings) -> Runtime:
     return runtime
 
 
-__all__ = ["RankerLoader", "RuleVersions", "Runtime", "Version", "init_app"]
+__all__ = ["RankerLoader", "Runtime", "init_app"]

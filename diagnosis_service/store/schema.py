@@ -167,6 +167,7 @@ served_lists = Table(
     Column("branch_id", ID, nullable=False),
     Column("period", PERIOD, nullable=False),
     Column("ranker", String(64), nullable=False),
+    Column("catalog_version", Integer, nullable=True),  # the stored catalog it came from (null: before 0007)
     Column("source", String(16), nullable=False),  # api | page
     Column("actor", String(100), nullable=False),
     Column("created_at", DateTime, nullable=False),
@@ -209,6 +210,21 @@ rule_versions = Table(
     Column("active", Boolean, nullable=False, default=False),
     Column("based_on", Integer, nullable=True),
     Column("diff", Text, nullable=False),  # unified diff against based_on
+    Column("comment", Text, nullable=False),
+    Column("author", String(100), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("activated_at", DateTime, nullable=True),
+)
+
+catalog_versions = Table(
+    # As rule_versions: every published remedy catalog, its files as text.
+    "catalog_versions", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("digest", String(32), nullable=False),
+    Column("files", Text, nullable=False),  # JSON: file name -> YAML text (every catalog file of the version)
+    Column("active", Boolean, nullable=False, default=False),
+    Column("based_on", Integer, nullable=True),
+    Column("diff", Text, nullable=False),
     Column("comment", Text, nullable=False),
     Column("author", String(100), nullable=False),
     Column("created_at", DateTime, nullable=False),

@@ -16,11 +16,13 @@ STATUSES = ("adopted", "declined", "completed")
 
 
 def log_list(conn: Connection, branch_id: str, period: str, ranker: str, source: str, actor: str,
-             items: list[dict]) -> tuple[int, list[int]]:
+             items: list[dict], catalog_version: int | None = None) -> tuple[int, list[int]]:
     """Store one shown list; ``items`` in the order shown, each with topic, rule, resource_id, kind,
-    score, propensity and body. Returns (list id, prescription ids)."""
+    score, propensity and body; ``catalog_version``: the stored catalog it came from. Returns (list id,
+    prescription ids)."""
     list_id = conn.execute(served_lists.insert().values(branch_id=branch_id, period=period, ranker=ranker,
-                                                        source=source, actor=actor, created_at=now())
+                                                        catalog_version=catalog_version, source=source,
+                                                        actor=actor, created_at=now())
                            ).inserted_primary_key[0]
     ids = []
     for position, item in enumerate(items):

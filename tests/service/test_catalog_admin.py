@@ -50,3 +50,67 @@ def test_a_changed_catalog_is_checked_with_its_locations(service):
     assert c.post("/v1/catalog/validate", json={"files": {}}, headers=h("admin")).status_code == 422
     # Nothing changed: the active catalog is the same.
     assert c.get("/v1/catalog", headers=h("admin")).get_json()["files"] == files
+
+
+def _retire(files: dict, resource_id: str) -> dict:
+    """The catalog file holding the resource, with the resource set inactive."""
+    name, text = next((n, t) for n, t in files.items() if f"- id: {resource_id}\n" in t)
+    start = text.index(f"- id: {resource_id}\n")
+    end = text.find("- id:", start + 1)
+    end = len(text) if end < 0 else end
+    block = text[start:end].replace("active: true", "active: false")
+    return {name: text[:start] + block + text[end:]}
+
+
+def test_publish_serve_and_roll_back_a_catalog_without_a_restart(fresh_service):
+    svc = fresh_service
+    c, h = svc.client, svc.h
+    first = c.get("/v1/catalog", headers=h("admin"))
+    v1 = first.get_json()
+    assert v1["version"] == 1 and first.headers["ETag"] == '"1"'
+    before = c.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"}, headers=h("platform"))
+    assert before.status_code == 201 and before.get_json()["catalog_version"] == 1
+    shown = [p["resource_id"] for p in before.get_json()["prescriptions"]]
+    assert shown
+    for target in shown:  # the first shown resource the catalog can do without (coverage stays whole)
+        change = _retire(v1["files"], target)
+        if c.post("/v1/catalog/validate", json={"files": change}, headers=h("admin")).get_json()["valid"]:
+            break
+    name = next(iter(change))
+
+    broken = c.put("/v1/catalog", json={"files": {name: "resources: [\n"}, "comment": "oops"}, headers=h("admin"))
+    assert broken.status_code == 422 and broken.get_json()["errors"][0]["file"] == name
+    assert c.put("/v1/catalog", json={"files": change}, headers=h("admin")).status_code == 422  # no comment
+    assert c.put("/v1/catalog", json={"files": change, "comment": "x"}, headers=h("platform")).status_code == 403
+    assert c.put("/v1/catalog", json={"files": change, "comment": "x", "base_version": 7},
+                 headers=h("admin")).status_code == 409
+    put = c.put("/v1/catalog", json={"files": change, "comment": f"{target} retired"},
+                headers={**h("admin"), "If-Match": '"1"'})
+    assert put.status_code == 201 and put.get_json()["version"] == 2 and put.get_json()["based_on"] == 1
+    assert c.put("/v1/catalog", json={"files": change, "comment": "again"}, headers=h("admin")).status_code == 409
+
+    now = c.get("/v1/catalog", headers=h("admin")).get_json()
+    assert now["version"] == 2 and now["files"][name] == change[name]
+    listed = {r["id"]: r for r in c.get("/v1/catalog/resources", headers=h("admin")).get_json()["resources"]}
+    assert listed[target]["active"] is False
+    after = c.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"}, headers=h("platform"))
+    assert after.get_json()["catalog_version"] == 2
+    assert target not in [p["resource_id"] for p in after.get_json()["prescriptions"]]  # never prescribed again
+    history = c.get("/v1/catalog/versions", headers=h("admin")).get_json()["versions"]
+    assert [(v["version"], v["active"]) for v in history] == [(2, True), (1, False)]
+    one = c.get("/v1/catalog/versions/2", headers=h("admin")).get_json()
+    assert one["comment"] == f"{target} retired" and "-  active: true" in one["diff"] and one["author"]
+
+    back = c.post("/v1/catalog/versions/1/activate", headers=h("admin"))
+    assert back.status_code == 200 and back.get_json()["version"] == 1
+    assert c.get("/v1/catalog", headers=h("admin")).data == first.data  # byte for byte the first catalog
+    assert c.post("/v1/catalog/versions/99/activate", headers=h("admin")).status_code == 404
+    again = c.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"}, headers=h("platform"))
+    assert again.get_json()["catalog_version"] == 1
+    from sqlalchemy import select
+
+    from diagnosis_service.store.schema import served_lists
+
+    with svc.engine.connect() as conn:
+        kept = conn.execute(select(served_lists.c.catalog_version).order_by(served_lists.c.id)).scalars().all()
+    assert kept[-3:] == [1, 2, 1]

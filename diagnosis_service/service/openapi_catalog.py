@@ -1,0 +1,55 @@
+"""The catalog administration part of the OpenAPI document (published like the rules)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .openapi_schemas import ID_SCHEMA, arr, obj, ref
+
+COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
+FILES = {"type": "object", "minProperties": 1, "description": "file name -> YAML text; null removes the file. Merged "
+         "over the active version.", "propertyNames": {"pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,94}[.]yaml$"},
+         "additionalProperties": {"type": ["string", "null"]}}
+
+SCHEMAS = {
+    "CatalogFiles": obj({"version": {"type": "integer"}, "digest": {"type": "string"},
+                         "resources": {"type": "integer"}, "by_kind": COUNTS,
+                         "files": {"type": "object", "additionalProperties": {"type": "string"}}},
+                        ["version", "digest", "resources", "by_kind", "files"]),
+    "CatalogChange": obj({"files": FILES}, ["files"], extra=False),
+    "CatalogPublish": obj({"files": FILES, "comment": {"type": "string", "minLength": 1, "maxLength": 2000},
+                           "base_version": {"type": "integer", "minimum": 1, "description": "the version edited (or "
+                                            "If-Match: its ETag); 409 when another is active by now"}},
+                          ["files", "comment"], extra=False),
+    "CatalogValidation": obj({"valid": {"type": "boolean"}, "errors": arr(ref("ProblemItem")), "resources": COUNTS,
+                              "active": {"type": "integer"}, "digest": {"type": "string"}}, ["valid", "errors"]),
+    "CatalogPublished": obj({"version": {"type": "integer"}, "digest": {"type": "string"},
+                             "resources": {"type": "integer"}, "based_on": {"type": "integer"}},
+                            ["version", "digest", "resources"]),
+}
+
+
+def paths(op: Callable[..., dict], p: Callable[..., dict]) -> dict:
+    read, admin = ("platform", "admin"), ("admin",)
+    version = p("version", ID_SCHEMA)
+    return {
+        "/v1/catalog": {
+            "get": op("The active remedy catalog version: its YAML files, digest, resources by kind (ETag: the "
+                      "version)", read, "200", ref("CatalogFiles"), codes=("409",)),
+            "put": op("Publish a new catalog version (refused whole when any check fails; the next prescriptions "
+                      "use it)", admin, "201", ref("CatalogPublished"), body=ref("CatalogPublish"),
+                      codes=("400", "409", "422"))},
+        "/v1/catalog/validate": {"post": op(
+            "Check catalog files merged over the active ones (null removes a file); nothing is stored", read, "200",
+            ref("CatalogValidation"), body=ref("CatalogChange"), codes=("400", "409", "422"))},
+        "/v1/catalog/versions": {"get": op("Every catalog version with its audit", read, "200",
+                                           ref("RuleVersions"))},
+        "/v1/catalog/versions/{version}": {"get": op("One catalog version with its files and diff", read, "200",
+                                                     ref("RuleVersion"), params=[version], codes=("404",))},
+        "/v1/catalog/versions/{version}/activate": {"post": op(
+            "Activate (roll back to) a catalog version", admin, "200", ref("CatalogPublished"), params=[version],
+            codes=("404", "422"))},
+    }
+
+
+__all__ = ["SCHEMAS", "paths"]
