@@ -202,34 +202,25 @@ feedback = Table(
     Column("done_on", String(10), nullable=True),  # YYYY-MM-DD a completed remedy was done, as the branch says
 )
 
-rule_versions = Table(
-    "rule_versions", metadata,
-    Column("version", Integer, primary_key=True, autoincrement=False),
-    Column("digest", String(32), nullable=False),
-    Column("files", Text, nullable=False),  # JSON: file name -> YAML text (every rule file of the version)
-    Column("active", Boolean, nullable=False, default=False),
-    Column("based_on", Integer, nullable=True),
-    Column("diff", Text, nullable=False),  # unified diff against based_on
-    Column("comment", Text, nullable=False),
-    Column("author", String(100), nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("activated_at", DateTime, nullable=True),
-)
+def _versions(name: str) -> Table:
+    """A table of versioned file sets (``store.versions``): one row per published version."""
+    return Table(
+        name, metadata,
+        Column("version", Integer, primary_key=True, autoincrement=False),
+        Column("digest", String(32), nullable=False),
+        Column("files", Text, nullable=False),  # JSON: file name -> YAML text (every file of the version)
+        Column("active", Boolean, nullable=False, default=False),
+        Column("based_on", Integer, nullable=True),
+        Column("diff", Text, nullable=False),  # unified diff against based_on
+        Column("comment", Text, nullable=False),
+        Column("author", String(100), nullable=False),
+        Column("created_at", DateTime, nullable=False),
+        Column("activated_at", DateTime, nullable=True),
+    )
 
-catalog_versions = Table(
-    # As rule_versions: every published remedy catalog, its files as text.
-    "catalog_versions", metadata,
-    Column("version", Integer, primary_key=True, autoincrement=False),
-    Column("digest", String(32), nullable=False),
-    Column("files", Text, nullable=False),  # JSON: file name -> YAML text (every catalog file of the version)
-    Column("active", Boolean, nullable=False, default=False),
-    Column("based_on", Integer, nullable=True),
-    Column("diff", Text, nullable=False),
-    Column("comment", Text, nullable=False),
-    Column("author", String(100), nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("activated_at", DateTime, nullable=True),
-)
+
+rule_versions = _versions("rule_versions")  # the rule files and their rule tests
+catalog_versions = _versions("catalog_versions")  # the remedy catalog's files
 
 api_tokens = Table(
     "api_tokens", metadata,
