@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,7 @@ class CatalogVersion:
 V = TypeVar("V", Version, CatalogVersion)
 
 
-class StoredVersions(Generic[V]):
+class StoredVersions(ABC, Generic[V]):
     """The active version of one kind, shared by the threads of a process."""
 
     store: VersionTable
@@ -67,12 +68,13 @@ class StoredVersions(Generic[V]):
         self._checked = 0.0
         self._lock = threading.Lock()
 
+    @abstractmethod
     def bundled(self) -> tuple[dict[str, str], str]:
         """The deployment's files and their digest (checked): version 1."""
-        raise NotImplementedError
 
+    @abstractmethod
     def build(self, version: int, files: dict[str, str]) -> V:
-        raise NotImplementedError
+        """One stored version, checked and built (parsed, compiled) for serving."""
 
     def ensure_initial(self) -> None:
         """Store the deployment's files as version 1 when the store has no version yet (two processes
