@@ -99,7 +99,8 @@ class Proxy:
                     if not data:
                         return
                     peers[s].sendall(data)
-        except OSError:
+        except (OSError, ValueError):
+            # down() closes the sockets under this thread: select() then sees fileno -1 (ValueError)
             return
         finally:
             for s in (client, server):
