@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from ..errors import Conflict, InputError, Problem
-from ..pipeline import catalog_admin
+from ..pipeline import catalog_admin, catalog_preview
 from .api_rules import base_version
 from .auth import actor, roles
 from .db import get_db, runtime, snapshot
@@ -44,6 +44,21 @@ def validate():
     out = catalog_admin.validate(active.files, snapshot().ruleset.registry, changes)
     out["errors"] = [problem_item(p) for p in out["errors"]]
     return jsonify(out)
+
+
+@bp.post("/preview")
+@roles("platform", "admin")
+def preview():
+    """How a diagnosed month's prescriptions would change under changed catalog files: resources gained
+    and lost per topic and per branch type, weaknesses left without a remedy (nothing is served).
+    JSON {"files": {...}, "period": "YYYY-MM"}, or a YAML body with ?file=NAME.yaml&period=YYYY-MM."""
+    active = _active()
+    changes, body = _changes(("files", "period"))
+    period = body.get("period") or request.args.get("period")
+    rt = runtime()
+    snap = snapshot()
+    return jsonify(catalog_preview.preview(snap.replace(catalog=active.catalog, catalog_version=active.version),
+                                           active.files, snap.ruleset.registry, rt.engine, changes, period))
 
 
 def _changes(fields: tuple[str, ...]) -> tuple[object, dict]:

@@ -172,7 +172,7 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
                     q("lang", {"enum": ["zh", "en"]})])
             | {"security": [{"bearer": []}, {}]}},  # without a token: the login form (303), not a 401
         "/openapi.json": {"get": _op("This document", ALL, "200", {"type": "object"})},
-        **openapi_catalog.paths(_op, p),
+        **openapi_catalog.paths(_op, p, PERIOD_Q),
         **openapi_webhooks.paths(_op, p, q),
     }
     page = paths["/branches/{branch_id}/report"]["get"]["responses"]

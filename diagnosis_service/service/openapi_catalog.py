@@ -11,6 +11,15 @@ FILES = {"type": "object", "minProperties": 1, "description": "file name -> YAML
          "over the active version.", "propertyNames": {"pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,94}[.]yaml$"},
          "additionalProperties": {"type": ["string", "null"]}}
 
+BEFORE_AFTER = {"type": "object", "properties": {"before": {"type": "integer"}, "after": {"type": "integer"}}}
+GAINED = {"type": "object", "properties": {
+    "resource_id": {"type": "string"}, "kind": {"type": ["string", "null"]}, "title_zh": {"type": ["string", "null"]},
+    "title_en": {"type": ["string", "null"]}, "branches": {"type": "integer", "description": "weaknesses (of "
+                                                           "branches) whose list gains or loses it"}}}
+GROUP = {"type": "object", "properties": {
+    "weaknesses": {"type": "integer"}, "prescriptions": BEFORE_AFTER, "without_remedy": BEFORE_AFTER,
+    "gained": {"type": "array", "items": GAINED}, "lost": {"type": "array", "items": GAINED}}}
+
 SCHEMAS = {
     "CatalogFiles": obj({"version": {"type": "integer"}, "digest": {"type": "string"},
                          "resources": {"type": "integer"}, "by_kind": COUNTS,
@@ -23,13 +32,29 @@ SCHEMAS = {
                           ["files", "comment"], extra=False),
     "CatalogValidation": obj({"valid": {"type": "boolean"}, "errors": arr(ref("ProblemItem")), "resources": COUNTS,
                               "active": {"type": "integer"}, "digest": {"type": "string"}}, ["valid", "errors"]),
+    "CatalogPreview": obj({
+        "period": {"type": "string"}, "active_version": {"type": ["integer", "null"]},
+        "candidate_digest": {"type": "string"}, "branches": {"type": "integer"}, "weaknesses": {"type": "integer"},
+        "branches_changed": {"type": "integer"}, "prescriptions": BEFORE_AFTER,
+        "without_remedy": obj({"before": {"type": "integer"}, "after": {"type": "integer"},
+                               "weaknesses": arr(obj({"branch_id": {"type": "string"}, "topic": {"type": "string"},
+                                                      "rule": {"type": "string"}, "severity": {"type": "string"},
+                                                      "had_before": arr({"type": "string"})}))}),
+        "resources_gained": arr(GAINED), "resources_lost": arr(GAINED),
+        "by_topic": arr(GROUP | {"description": "one per topic with weaknesses in the period"}),
+        "by_branch_type": arr(GROUP), "truncated": {"type": "boolean"},
+        "changed": arr(obj({"branch_id": {"type": "string"}, "branch_type": {"type": ["string", "null"]},
+                            "gained": arr({"type": "string"}), "lost": arr({"type": "string"})})),
+        "diff": {"type": "string"}},
+        ["period", "branches", "weaknesses", "branches_changed", "prescriptions", "without_remedy", "by_topic",
+         "by_branch_type", "diff"]),
     "CatalogPublished": obj({"version": {"type": "integer"}, "digest": {"type": "string"},
                              "resources": {"type": "integer"}, "based_on": {"type": "integer"}},
                             ["version", "digest", "resources"]),
 }
 
 
-def paths(op: Callable[..., dict], p: Callable[..., dict]) -> dict:
+def paths(op: Callable[..., dict], p: Callable[..., dict], period: dict) -> dict:
     read, admin = ("platform", "admin"), ("admin",)
     version = p("version", ID_SCHEMA)
     return {
@@ -42,6 +67,11 @@ def paths(op: Callable[..., dict], p: Callable[..., dict]) -> dict:
         "/v1/catalog/validate": {"post": op(
             "Check catalog files merged over the active ones (null removes a file); nothing is stored", read, "200",
             ref("CatalogValidation"), body=ref("CatalogChange"), codes=("400", "409", "422"))},
+        "/v1/catalog/preview": {"post": op(
+            "How a diagnosed month's prescriptions would change under changed catalog files: resources gained and "
+            "lost per topic and branch type, weaknesses left without a remedy (nothing served or stored)", read,
+            "200", ref("CatalogPreview"), body=ref("CatalogChange"), params=[period], codes=("400", "404", "409",
+                                                                                         "422"))},
         "/v1/catalog/versions": {"get": op("Every catalog version with its audit", read, "200",
                                            ref("RuleVersions"))},
         "/v1/catalog/versions/{version}": {"get": op("One catalog version with its files and diff", read, "200",

@@ -99,6 +99,13 @@ def branch_members(conn: Connection, period: str, branch_id: str) -> list[dict]:
     return [json.loads(body) for _, body in sorted(rows)]
 
 
+def member_counts(conn: Connection, period: str) -> dict[str, int]:
+    """branch_id -> how many of its members have a stored result in ``period``."""
+    return {b: int(n) for b, n in conn.execute(
+        select(results.c.branch_id, func.count()).where(results.c.period == period, results.c.subject == "member")
+        .group_by(results.c.branch_id))}
+
+
 def red_member_share(conn: Connection, period: str, branch_id: str) -> float | None:
     """Percent of the branch's members with a red lamp in the stored results (None: no members)."""
     total, red = conn.execute(select(func.count(), func.sum(case((results.c.lamp == "red", 1), else_=0))).where(
@@ -149,5 +156,5 @@ def lamps_of(conn: Connection, period: str, subject: str | None = None,
     return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
 
-__all__ = ["branch_members", "diagnosed_periods", "lamps", "lamps_of", "latest_run", "period_rows", "red_member_share",
-           "replace_result", "result", "result_text", "save_run", "subject_periods", "subject_results"]
+__all__ = ["branch_members", "diagnosed_periods", "lamps", "lamps_of", "latest_run", "member_counts", "period_rows",
+           "red_member_share", "replace_result", "result", "result_text", "save_run", "subject_periods", "subject_results"]

@@ -52,6 +52,12 @@ def served_in(conn: Connection, branch_id: str, periods: Sequence[str]) -> list[
         served.c.branch_id == branch_id, served.c.period.in_(periods)))]
 
 
+def served_during(conn: Connection, periods: Sequence[str]) -> list[tuple[str, str, str, str]]:
+    """(branch_id, period, topic, resource_id) of everything served to any branch in ``periods``."""
+    return [tuple(r) for r in conn.execute(select(served.c.branch_id, served.c.period, served.c.topic,
+                                                  served.c.resource_id).where(served.c.period.in_(periods)))]
+
+
 def get(conn: Connection, prescription_id: int) -> dict | None:
     row = conn.execute(select(served).where(served.c.prescription_id == prescription_id)).mappings().first()
     return None if row is None else dict(row)
@@ -100,4 +106,4 @@ def feedback_given(conn: Connection) -> list[tuple]:
 
 
 __all__ = ["STATUSES", "add_feedback", "feedback_given", "first_items", "get", "latest_feedback", "latest_list",
-           "log_list", "served_in"]
+           "log_list", "served_during", "served_in"]

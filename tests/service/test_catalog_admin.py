@@ -114,3 +114,59 @@ def test_publish_serve_and_roll_back_a_catalog_without_a_restart(fresh_service):
     with svc.engine.connect() as conn:
         kept = conn.execute(select(served_lists.c.catalog_version).order_by(served_lists.c.id)).scalars().all()
     assert kept[-3:] == [1, 2, 1]
+
+
+def test_preview_shows_what_a_catalog_change_would_do_to_a_month(service):
+    c, h = service.client, service.h
+    files = c.get("/v1/catalog", headers=h("admin")).get_json()["files"]
+    served = [p["resource_id"] for p in c.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"},
+                                               headers=h("platform")).get_json()["prescriptions"]]
+    assert served
+    same = c.post("/v1/catalog/preview?period=2025-12", json={"files": {"lecturers.yaml": files["lecturers.yaml"]}},
+                  headers=h("admin")).get_json()
+    assert same["branches_changed"] == 0 and same["resources_gained"] == [] and same["resources_lost"] == []
+    assert same["prescriptions"]["before"] == same["prescriptions"]["after"] > 0 and same["diff"] == ""
+    assert same["branches"] > 0 and same["weaknesses"] >= same["branches"]
+
+    target = served[0]
+    change = _retire(files, target)
+    out = c.post("/v1/catalog/preview?period=2025-12", json={"files": change}, headers=h("admin")).get_json()
+    lost = {r["resource_id"]: r for r in out["resources_lost"]}
+    assert target in lost and lost[target]["branches"] >= 1 and target not in {r["resource_id"]
+                                                                                 for r in out["resources_gained"]}
+    assert out["branches_changed"] >= 1 and any(b["branch_id"] == "B00002" and target in b["lost"]
+                                                for b in out["changed"])
+    topics = {g["topic"]: g for g in out["by_topic"]}
+    assert sum(g["weaknesses"] for g in out["by_topic"]) == out["weaknesses"] == sum(
+        g["weaknesses"] for g in out["by_branch_type"])
+    assert any(target in {r["resource_id"] for r in g["lost"]} for g in topics.values())
+    assert "-  active: true" in out["diff"] or "+  active: false" in out["diff"]
+
+    assert out["without_remedy"] == {"before": 0, "after": 0, "weaknesses": []}
+    # A catalog that would leave some branch type's weakness without a remedy is refused before any
+    # preview: a topic's resources retired but one for a single street.
+    listed = c.get("/v1/catalog/resources", headers=h("admin")).get_json()["resources"]
+    def pool(topic):
+        return [r for r in listed if topic in r["topics"] and r["active"]]
+    topic = min((g["topic"] for g in same["by_topic"]), key=lambda t: (len(pool(t)), t))
+    kept = next(r for r in pool(topic) if r["streets"] != ["all"])
+    retired = dict(files)
+    for r in pool(topic):
+        if r["id"] != kept["id"]:
+            retired.update(_retire(retired, r["id"]))
+    changed = {n: t for n, t in retired.items() if t != files[n]}
+    empty = c.post("/v1/catalog/preview?period=2025-12", json={"files": changed}, headers=h("admin"))
+    messages = [e["message"] for e in empty.get_json()["errors"]]
+    assert empty.status_code == 422 and f"topic '{topic}' has no active district-wide resource for branch type " \
+        "'village'" in messages
+
+    assert c.post("/v1/catalog/preview?period=2031-01", json={"files": change},
+                  headers=h("admin")).status_code == 404
+    assert c.post("/v1/catalog/preview?period=13", json={"files": change}, headers=h("admin")).status_code == 422
+    broken = c.post("/v1/catalog/preview?period=2025-12", json={"files": {"bases.yaml": "resources: ["}},
+                    headers=h("admin"))
+    assert broken.status_code == 422 and broken.get_json()["errors"][0]["file"] == "bases.yaml"
+    assert c.post("/v1/catalog/preview?period=2025-12", json={"files": change},
+                  headers=h("secretary")).status_code == 403
+    # A preview serves nothing and changes nothing.
+    assert c.get("/v1/catalog", headers=h("admin")).get_json()["files"] == files
