@@ -18,6 +18,7 @@ from .common import (
     resolve_catalog,
     resolve_rules,
     rules_option,
+    settings,
 )
 
 
@@ -77,3 +78,107 @@ def catalog_list(catalog_dir: Path | None, rules_dir: Path | None, kind: str | N
             click.echo(json.dumps(r.as_dict(), ensure_ascii=False, separators=(",", ":")))
     else:
         click.echo(catalog_table(items, registry, lang))
+
+
+def _store_catalog(catalog_dir: Path, registry):
+    """The store's catalog versions (the deployed directory stored as version 1 when it has none)."""
+    from ..service.versions import CatalogVersions
+    from ..store import make_engine
+
+    engine = make_engine(settings().db_url())
+    versions = CatalogVersions(catalog_dir, engine, registry)
+    versions.ensure_initial()
+    return engine, versions.active(force=True)
+
+
+@catalog.command("export")
+@catalog_option
+@rules_option
+@click.option("--format", "fmt", type=click.Choice(["xlsx"]), default="xlsx", show_default=True,
+              help="xlsx: one sheet per kind (names, then field ids), the streets, and a 说明 sheet.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="The workbook to write (whole or not at all).")
+@click.option("--from-store", is_flag=True,
+              help="Export the store's active catalog version (DATABASE_URL) instead of the directory.")
+@handle_errors
+def catalog_export(catalog_dir: Path | None, rules_dir: Path | None, fmt: str, out: Path, from_store: bool) -> None:
+    """Write the catalog as a spreadsheet to edit and import again (same bytes for the same catalog)."""
+    from ..data.files import write_bytes_atomic
+    from ..pipeline.catalog_xlsx import export_xlsx
+    from ..remedies.catalog_files import load_catalog
+    from ..rules import load_ruleset
+
+    registry = load_ruleset(resolve_rules(rules_dir)).registry
+    directory = resolve_catalog(catalog_dir)
+    if from_store:
+        _, active = _store_catalog(directory, registry)
+        cat, where = active.catalog, f"the store's version {active.version}"
+    else:
+        cat, where = load_catalog(directory, registry), str(directory)
+    write_bytes_atomic(out, export_xlsx(cat, registry))
+    click.echo(f"wrote {out}: {len(cat.resources)} resources from {where}")
+
+
+@catalog.command("import")
+@click.argument("workbook", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@catalog_option
+@rules_option
+@click.option("--publish", "publish", is_flag=True,
+              help="Publish as a new version in the store (DATABASE_URL): running services use it within a "
+                   "second. Without it, the catalog directory's files are rewritten.")
+@click.option("--comment", default=None, help="Why the catalog changes (required with --publish).")
+@click.option("--dry-run", is_flag=True, help="Check the workbook and say what would change; write nothing.")
+@handle_errors
+def catalog_import(workbook: Path, catalog_dir: Path | None, rules_dir: Path | None, publish: bool,
+                   comment: str | None, dry_run: bool) -> None:
+    """Read a catalog workbook (.xlsx): every problem with its sheet!cell, and nothing changed when there
+    is one; else the files whose resources it changes are replaced (or published with --publish)."""
+    from ..data.files import write_atomic
+    from ..pipeline import catalog_admin
+    from ..pipeline.catalog_xlsx import workbook_changes
+    from ..remedies.catalog_files import load_catalog, read_files
+    from ..remedies.catalog_sheets import MAX_XLSX_BYTES
+    from ..rules import load_ruleset
+
+    registry = load_ruleset(resolve_rules(rules_dir)).registry
+    directory = resolve_catalog(catalog_dir)
+    if workbook.stat().st_size > MAX_XLSX_BYTES:
+        from ..errors import InputError, Problem
+
+        raise InputError(Problem(f"the workbook is {workbook.stat().st_size:,} bytes, over the limit of "
+                                 f"{MAX_XLSX_BYTES:,}", file=str(workbook)))
+    data = workbook.read_bytes()
+    if publish:
+        if not comment:
+            raise click.UsageError("--publish needs --comment (why the catalog changes)")
+        engine, active = _store_catalog(directory, registry)
+        cat, files = active.catalog, active.files
+    else:
+        cat, files = load_catalog(directory, registry), read_files(directory)[0]
+    changes = workbook_changes(data, registry, cat, files, name=workbook.name)
+    if not changes:
+        click.echo("no change: the workbook holds the catalog as it is")
+        return
+    merged = {**files, **changes}
+    checked, problems = catalog_admin.check(merged, registry)
+    if checked is None:  # the files written from a workbook that passed: a bug if this ever fails
+        from ..errors import CatalogError
+
+        raise CatalogError(problems)
+    before = {r.id: r for r in cat.resources}
+    added = [r.id for r in checked.resources if r.id not in before]
+    removed = [i for i in before if checked.get(i) is None]
+    edited = [r.id for r in checked.resources if r.id in before and r.as_dict() != before[r.id].as_dict()]
+    summary = (f"{', '.join(sorted(changes))}: {len(added)} added, {len(edited)} changed, {len(removed)} removed; "
+               f"{len(checked.resources)} resources, {sum(r.active for r in checked.resources)} active")
+    if dry_run:
+        click.echo(f"would change {summary}")
+        return
+    if publish:
+        version, _, _ = catalog_admin.publish(active.version, files, registry, engine, changes, comment,
+                                              "cli:catalog-import", base_version=active.version)
+        click.echo(f"published catalog version {version} ({summary})")
+        return
+    for name, text in sorted(changes.items()):
+        write_atomic(directory / name, [text])
+    click.echo(f"changed {summary} in {directory}")

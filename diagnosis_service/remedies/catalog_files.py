@@ -192,12 +192,12 @@ def _parse_file(doc: Located, kind: str, registry: Registry, streets: list[tuple
         problems.append(doc.problem(("resources",), f"{len(items)} resources; at most {MAX_RESOURCES} per file"))
         return
     for i, item in enumerate(items):
-        res = _parse_resource(doc, ("resources", i), item, kind, registry, streets, problems)
+        res = parse_resource(doc, ("resources", i), item, kind, registry, streets, problems)
         if res is not None:
             yield res
 
 
-def _parse_resource(doc: Located, path: tuple, item: Any, kind: str, registry: Registry,
+def parse_resource(doc: Located | Any, path: tuple, item: Any, kind: str, registry: Registry,
                     streets: list[tuple[str, str]],
                     problems: list[Problem]) -> Resource | None:
     if not isinstance(item, dict):
@@ -221,7 +221,9 @@ def _parse_resource(doc: Located, path: tuple, item: Any, kind: str, registry: R
                                         or "allowed: " + ", ".join(REQUIRED + OPTIONAL)))
     for key in REQUIRED:
         if key not in item:
-            problems.append(doc.problem(path, f"{what}: missing field '{key}'"))
+            # At the field's own place where the document has one (a spreadsheet's empty cell); a YAML
+            # mapping without the key falls back to the resource.
+            problems.append(doc.problem(path + (key,), f"{what}: missing field '{key}'"))
     for key in ("title_zh", "title_en") + OPTIONAL_TEXT:
         if key in item and (not isinstance(item[key], str) or not item[key].strip()):
             bad(key, f"'{key}' must be non-empty text")
@@ -302,4 +304,5 @@ def _coverage(resources: tuple[Resource, ...], registry: Registry, directory: st
     return problems
 
 
-__all__ = ["check_catalog", "check_texts", "collect_texts", "is_valid", "load_catalog", "load_texts", "read_files"]
+__all__ = ["check_catalog", "check_texts", "collect_texts", "is_valid", "load_catalog", "load_texts", "parse_resource",
+           "read_files"]

@@ -35,6 +35,7 @@ class Sheet:
     headers: Sequence[str]
     rows: Iterable[Sequence]  # str, int, float or None per cell
     widths: Sequence[float] | None = None  # in characters; fitted when None
+    subheader: Sequence[str] | None = None  # a second header row (e.g. the field ids under the names)
 
 
 def _width(value: object) -> float:
@@ -78,15 +79,18 @@ def workbook_bytes(sheets: Sequence[Sheet], stamp: datetime, title: str = "") ->
             for k in range(len(sheet.headers))]
         for k, w in enumerate(widths, start=1):
             ws.column_dimensions[get_column_letter(k)].width = w
-        ws.freeze_panes = "A2"
-        cells = []
-        for h in sheet.headers:
-            cell = WriteOnlyCell(ws, h)
-            cell.font = header_font
-            cell.fill = header_fill
-            cell.alignment = Alignment(vertical="center")
-            cells.append(cell)
-        ws.append(cells)
+        ws.freeze_panes = "A3" if sheet.subheader else "A2"
+        for header in (sheet.headers, sheet.subheader):
+            if header is None:
+                continue
+            cells = []
+            for h in header:
+                cell = WriteOnlyCell(ws, h)
+                cell.font = header_font
+                cell.fill = header_fill
+                cell.alignment = Alignment(vertical="center")
+                cells.append(cell)
+            ws.append(cells)
         for row in head:
             ws.append([_cell(ws, v) for v in row])
         for row in rows:

@@ -3,10 +3,11 @@ versions and rollback (as the rules: docs/catalog.md)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from ..errors import Conflict, InputError, Problem
-from ..pipeline import catalog_admin, catalog_preview
+from ..pipeline import catalog_admin, catalog_preview, catalog_xlsx
+from ..remedies.catalog_sheets import XLSX_MIME
 from .api_rules import base_version
 from .auth import actor, roles
 from .db import get_db, runtime, snapshot
@@ -27,8 +28,17 @@ def _active():
 @bp.get("")
 @roles("platform", "admin")
 def active_catalog():
-    """The active catalog version: its YAML files, digest and resources by kind (ETag: the version)."""
+    """The active catalog version: its YAML files, digest and resources by kind (ETag: the version);
+    with ?format=xlsx, the same catalog as a workbook to edit in a spreadsheet program and PUT back."""
     active = _active()
+    fmt = request.args.get("format", "json")
+    if fmt not in ("json", "xlsx"):
+        raise InputError(Problem(f"format must be json or xlsx, got {fmt[:20]!r}", field=("query", "format")))
+    if fmt == "xlsx":
+        resp = Response(catalog_xlsx.export_xlsx(active.catalog, snapshot().ruleset.registry), mimetype=XLSX_MIME)
+        resp.headers["Content-Disposition"] = f'attachment; filename="catalog-v{active.version}.xlsx"'
+        resp.headers["ETag"] = f'"{active.version}"'
+        return resp
     resp = jsonify(catalog_admin.active_json(active.version, active.files, active.catalog))
     resp.headers["ETag"] = f'"{active.version}"'
     return resp
@@ -40,7 +50,13 @@ def validate():
     """Check changed catalog files (merged over the active ones) without using them: every problem with
     file, line and column. JSON {"files": {NAME.yaml: text | null}}, or a YAML body with ?file=NAME.yaml."""
     active = _active()
-    changes, _ = _changes(("files",))
+    try:
+        changes, _ = _changes(("files",), active)
+    except InputError as exc:
+        if request.mimetype != XLSX_MIME:
+            raise
+        # A workbook's problems are the answer of a validation, as a file's are.
+        return jsonify(valid=False, errors=[problem_item(p) for p in exc.problems])
     out = catalog_admin.validate(active.files, snapshot().ruleset.registry, changes)
     out["errors"] = [problem_item(p) for p in out["errors"]]
     return jsonify(out)
@@ -53,7 +69,7 @@ def preview():
     and lost per topic and per branch type, weaknesses left without a remedy (nothing is served).
     JSON {"files": {...}, "period": "YYYY-MM"}, or a YAML body with ?file=NAME.yaml&period=YYYY-MM."""
     active = _active()
-    changes, body = _changes(("files", "period"))
+    changes, body = _changes(("files", "period"), active)
     period = body.get("period") or request.args.get("period")
     rt = runtime()
     snap = snapshot()
@@ -61,8 +77,15 @@ def preview():
                                            active.files, snap.ruleset.registry, rt.engine, changes, period))
 
 
-def _changes(fields: tuple[str, ...]) -> tuple[object, dict]:
-    """Changed files from the body: JSON {"files": {...}, ...}, or one file as YAML with ?file=NAME.yaml."""
+def _changes(fields: tuple[str, ...], active) -> tuple[object, dict]:
+    """Changed files from the body: JSON {"files": {...}, ...}, one file as YAML with ?file=NAME.yaml, or
+    a whole workbook (.xlsx; problems located sheet!cell)."""
+    if request.mimetype == XLSX_MIME:
+        changes = catalog_xlsx.workbook_changes(request.get_data(), snapshot().ruleset.registry, active.catalog,
+                                                active.files, name=request.args.get("name", "catalog.xlsx")[:100])
+        if not changes and "comment" in fields:
+            raise Conflict(Problem("no change: the workbook holds the active catalog as it is", field=("body",)))
+        return changes or dict(active.files), {}
     if request.mimetype in ("application/yaml", "application/x-yaml", "text/yaml", "text/plain"):
         name = request.args.get("file")
         if not name:
@@ -82,7 +105,7 @@ def publish():
     """Publish a new catalog version: refused whole on any problem (the active one keeps serving); the
     next prescriptions use it, in every process, without a restart."""
     active = _active()
-    changes, body = _changes(("files", "comment", "base_version"))
+    changes, body = _changes(("files", "comment", "base_version"), active)
     comment = body.get("comment") if body else request.args.get("comment")
     rt = runtime()
     version, files, out = catalog_admin.publish(active.version, active.files, snapshot().ruleset.registry, rt.engine,

@@ -170,3 +170,59 @@ def test_preview_shows_what_a_catalog_change_would_do_to_a_month(service):
                   headers=h("secretary")).status_code == 403
     # A preview serves nothing and changes nothing.
     assert c.get("/v1/catalog", headers=h("admin")).get_json()["files"] == files
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def test_a_spreadsheet_round_trip_through_the_api(fresh_service):
+    import io
+
+    import openpyxl
+
+    c, h = fresh_service.client, fresh_service.h
+    got = c.get("/v1/catalog?format=xlsx", headers=h("admin"))
+    assert got.status_code == 200 and got.mimetype == XLSX and got.headers["ETag"] == '"1"'
+    assert 'filename="catalog-v1.xlsx"' in got.headers["Content-Disposition"]
+    assert c.get("/v1/catalog?format=csv", headers=h("admin")).status_code == 422
+    assert c.get("/v1/catalog?format=xlsx", headers=h("secretary")).status_code == 403
+    unchanged = c.put("/v1/catalog?comment=same", data=got.data, headers={**h("admin"), "Content-Type": XLSX})
+    assert unchanged.status_code == 409 and "no change" in unchanged.get_json()["detail"]
+
+    before = c.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"}, headers=h("platform"))
+    target = before.get_json()["prescriptions"][0]["resource_id"]
+    wb = openpyxl.load_workbook(io.BytesIO(got.data))
+    sheet, row = next((ws, r) for ws in wb.worksheets[:5] for r in ws.iter_rows(min_row=3) if r[0].value == target)
+    ids = [cell.value for cell in sheet[2]]
+    row[ids.index("active")].value = False
+    topics_cell = row[ids.index("topics")]
+    good = io.BytesIO()
+    wb.save(good)
+    topics_cell.value = "theroy_study"
+    bad = io.BytesIO()
+    wb.save(bad)
+
+    checked = c.post("/v1/catalog/validate", data=bad.getvalue(), headers={**h("admin"), "Content-Type": XLSX})
+    out = checked.get_json()
+    assert checked.status_code == 200 and out["valid"] is False
+    assert out["errors"][0]["file"] == f"{sheet.title}!{topics_cell.coordinate}"
+    assert "unknown topic 'theroy_study'" in out["errors"][0]["message"]
+    refused = c.put("/v1/catalog?comment=broken", data=bad.getvalue(), headers={**h("admin"), "Content-Type": XLSX})
+    assert refused.status_code == 422 and refused.get_json()["errors"][0]["file"] == out["errors"][0]["file"]
+    assert c.get("/v1/catalog", headers=h("admin")).get_json()["version"] == 1  # nothing changed
+    huge = c.put("/v1/catalog?comment=huge", data=b"PK" + bytes(50 * 1024 * 1024),
+                 headers={**h("admin"), "Content-Type": XLSX})
+    assert huge.status_code == 422 and "over the limit" in huge.get_json()["errors"][0]["message"]
+
+    preview = c.post("/v1/catalog/preview?period=2025-12", data=good.getvalue(),
+                     headers={**h("admin"), "Content-Type": XLSX}).get_json()
+    assert target in {r["resource_id"] for r in preview["resources_lost"]}
+    put = c.put("/v1/catalog?comment=retired+from+the+sheet", data=good.getvalue(),
+                headers={**h("admin"), "Content-Type": XLSX, "If-Match": '"1"'})
+    assert put.status_code == 201 and put.get_json()["version"] == 2
+    after = c.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"}, headers=h("platform"))
+    assert after.get_json()["catalog_version"] == 2
+    assert target not in [p["resource_id"] for p in after.get_json()["prescriptions"]]
+    changed = c.get("/v1/catalog/versions/2", headers=h("admin")).get_json()
+    assert list(changed["files"]) == list(c.get("/v1/catalog", headers=h("admin")).get_json()["files"])
+    assert "+  active: false" in changed["diff"] and changed["comment"] == "retired from the sheet"

@@ -1,0 +1,44 @@
+"""The catalog to and from a spreadsheet: the workbook of a catalog, and the catalog files a workbook
+changes (checked with ``sheet!cell`` locations first, then as files like any other change)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from ..errors import InputError
+from ..remedies.catalog import Catalog
+from ..remedies.catalog_sheets import (
+    DISTRICT_SHEET,
+    README_SHEET,
+    changed_files,
+    read_workbook,
+    readme_rows,
+    sheet_rows,
+)
+from ..reports.xlsx import Sheet, workbook_bytes
+from ..rules.model import Registry
+
+# A fixed date in the document's properties: the same catalog gives the same bytes.
+STAMP = datetime(2000, 1, 1)
+
+
+def export_xlsx(catalog: Catalog, registry: Registry) -> bytes:
+    """The catalog as a workbook: one sheet per kind (names, then field ids), the streets, and 说明."""
+    sheets = [Sheet(title, labels, rows, subheader=ids, widths=None if title != DISTRICT_SHEET else [16, 28])
+              for title, labels, ids, rows in sheet_rows(catalog)]
+    sheets.append(Sheet(README_SHEET, ["项目 Item", "说明 Notes"], readme_rows(registry), widths=[34, 120]))
+    return workbook_bytes(sheets, STAMP, title="锋领汇 remedy catalog")
+
+
+def workbook_changes(data: bytes, registry: Registry, active: Catalog, active_files: Mapping[str, str],
+                     name: str = "catalog.xlsx") -> dict[str, str]:
+    """The catalog files a workbook replaces (those whose content it changes); InputError with every
+    problem, located ``sheet!cell``, when it does not pass the catalog's checks."""
+    data_by_file, problems = read_workbook(data, registry, name)
+    if problems:
+        raise InputError(problems)
+    return changed_files(data_by_file, active, active_files)
+
+
+__all__ = ["export_xlsx", "workbook_changes"]
