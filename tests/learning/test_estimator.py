@@ -65,3 +65,33 @@ def test_training_frame_clips_and_marks_adoption(ruleset, catalog):
     out = compute(log, metrics({"A": [1, 30, 30, 30], "B": [1, 1, 1, 1]}), ruleset)
     X, y = training_frame(out, catalog)
     assert list(X["adopted"]) == [True, False] and y[0] == 2.0 and bool(X["main_topic"].iloc[0])
+
+
+def test_a_retired_resource_keeps_counting_for_its_kind_and_keeps_its_past(ruleset, catalog):
+    """Retiring (active: false) changes what is prescribed, not what was learned: the resource's served
+    history still shapes its kind-and-topic average, and when it returns it has its own record."""
+    import dataclasses
+
+    from diagnosis_service.remedies.catalog import Catalog
+
+    rows = [log_row(f"A{i}", "adopted", resource="BASE09") for i in range(12)]
+    rows += [log_row(f"B{i}", "adopted", resource="BASE11") for i in range(12)]
+    rows += [log_row(f"C{i}", "declined", resource="BASE12") for i in range(12)]
+    series = {f"A{i}": [1, 9, 9, 9] for i in range(12)} | {f"B{i}": [1, 2, 2, 2] for i in range(12)}
+    series |= {f"C{i}": [1, 1, 1, 1] for i in range(12)}
+    out = compute(pd.DataFrame(rows), metrics(series), ruleset)
+    retired = Catalog(tuple(dataclasses.replace(r, active=False) if r.id == "BASE09" else r
+                            for r in catalog.resources), catalog.streets, catalog.version, catalog.directory,
+                      catalog.street_names_en)
+    assert retired.get("BASE09").active is False
+    X_active, y = training_frame(out, catalog)
+    X_retired, y_retired = training_frame(out, retired)
+    pd.testing.assert_frame_equal(X_active, X_retired)
+    model = EffectivenessModel().fit(X_retired, y_retired)
+    without = out[out["resource_id"] != "BASE09"]
+    forgotten = EffectivenessModel().fit(*training_frame(without, retired))
+    newcomer = X_retired.iloc[:1].assign(resource_id="BASE99")  # a base never served: its kind's average
+    assert model.predict_effect(newcomer)[0] > forgotten.predict_effect(newcomer)[0] + 0.1
+    assert model.evidence("BASE09") == 12  # it returns with its own record
+    back = X_retired.iloc[:1].assign(resource_id="BASE09")
+    assert model.predict_effect(back)[0] > model.predict_effect(newcomer)[0]
