@@ -34,8 +34,11 @@ MAX_COMMENT = 2000
 
 
 def bundled_files(rules_dir: Path) -> dict[str, str]:
-    """The rule files (and rule tests) of a rules directory, as name -> text."""
+    """The rule files (and rule tests) of a rules directory, and its points weights, as name -> text."""
     files = {p.name: p.read_text(encoding="utf-8") for p in rule_files(rules_dir)}
+    points = rules_dir / POINTS_FILE
+    if points.is_file():  # the weights are versioned with the rules (PUT /v1/points)
+        files[POINTS_FILE] = points.read_text(encoding="utf-8")
     tests = rules_dir / "tests"
     if tests.is_dir():
         files.update({f"tests/{p.name}": p.read_text(encoding="utf-8") for p in sorted(tests.glob("*.yaml"))})
@@ -76,13 +79,13 @@ def _file_name_problems(files: object) -> list[Problem]:
         total += len(text.encode("utf-8", "surrogatepass"))
         base = name[len("tests/"):] if name.startswith("tests/") else name
         if (not base.endswith(".yaml") or "/" in base or "\\" in base or base.startswith(".")
-                or base in (REGISTRY_FILE, POINTS_FILE) or text_problem(base, 100)):
+                or base == REGISTRY_FILE or (base == POINTS_FILE and name != base) or text_problem(base, 100)):
             problems.append(Problem(f"bad rule file name '{name}'"[:200], field=("files", str(name)[:100]),
-                                    suggestion="NAME.yaml or tests/NAME.yaml; the registry and points files "
-                                               "come with the deployment"))
+                                    suggestion="NAME.yaml, tests/NAME.yaml or points.yaml; the indicator "
+                                               "registry comes with the deployment"))
     if total > MAX_RULE_BYTES:
         problems.append(Problem(f"rule files total {total} bytes, over the limit of {MAX_RULE_BYTES}", field=("files",)))
-    if not any(not n.startswith("tests/") for n in files):
+    if not any(not n.startswith("tests/") and n != POINTS_FILE for n in files):
         problems.append(Problem("no rule file", field=("files",)))
     return problems
 

@@ -60,6 +60,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         api_diagnoses,
         api_logins,
         api_overview,
+        api_points,
         api_prescriptions,
         api_reference,
         api_rules,
@@ -70,7 +71,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         pages,
     )
 
-    for module in (health, api_reference, api_catalog, api_data, api_diagnoses, api_prescriptions, api_rules, api_logins, api_overview,
+    for module in (health, api_reference, api_catalog, api_data, api_diagnoses, api_points, api_prescriptions, api_rules,
+                   api_logins, api_overview,
                    api_webhooks, openapi, pages):
         app.register_blueprint(module.bp)
     return app

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from .. import __version__
-from . import openapi_catalog, openapi_webhooks
+from . import openapi_catalog, openapi_points, openapi_webhooks
 from .auth import READERS, roles
 from .db import snapshot
 from .openapi_schemas import ID_SCHEMA, ID_TEXT, PERIOD, SCHEMAS, ref
@@ -173,6 +173,7 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
             | {"security": [{"bearer": []}, {}]}},  # without a token: the login form (303), not a 401
         "/openapi.json": {"get": _op("This document", ALL, "200", {"type": "object"})},
         **openapi_catalog.paths(_op, p, PERIOD_Q),
+        **openapi_points.paths(_op, PERIOD_Q),
         **openapi_webhooks.paths(_op, p, q),
     }
     page = paths["/branches/{branch_id}/report"]["get"]["responses"]
@@ -190,7 +191,7 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
         "security": [{"bearer": []}],
         "paths": paths,
         "webhooks": openapi_webhooks.webhooks(),
-        "components": {"schemas": {**SCHEMAS, **openapi_catalog.SCHEMAS, **openapi_webhooks.SCHEMAS},
+        "components": {"schemas": {**SCHEMAS, **openapi_catalog.SCHEMAS, **openapi_points.SCHEMAS, **openapi_webhooks.SCHEMAS},
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                                       "description": "diagnosis-service tokens create ..."}}},
     }

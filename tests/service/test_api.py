@@ -17,6 +17,8 @@ ENDPOINTS = [
     ("get", "/v1/lamps/changes"), ("post", "/v1/prescriptions"), ("post", "/v1/prescriptions/1/feedback"),
     ("get", "/v1/rules"), ("post", "/v1/rules/validate"), ("post", "/v1/rules/preview"), ("put", "/v1/rules"),
     ("get", "/v1/rules/versions"), ("post", "/v1/rules/versions/1/activate"), ("get", "/v1/rankings"),
+    ("get", "/v1/points"), ("post", "/v1/points/validate"), ("post", "/v1/points/preview"), ("put", "/v1/points"),
+    ("get", "/v1/catalog"), ("post", "/v1/catalog/preview"), ("put", "/v1/catalog"),
     ("get", "/openapi.json"),
 ]
 
