@@ -23,7 +23,7 @@ from tests.support.http import call, free_port, wait_until_up
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 EXE = str(Path(sys.executable).parent / "diagnosis-service")
-BIG = SimulationSpec(branches=150, members=2500, months=6, end="2025-12", seed=3)
+BIG = SimulationSpec(branches=100, members=1500, months=4, end="2025-12", seed=3)  # an import of ~1 s: room for two kills
 
 
 def digest(engine) -> str:

@@ -3,6 +3,7 @@ migrated, loaded with a small simulated district, diagnosed, with one token per 
 
 from __future__ import annotations
 
+import atexit
 import secrets
 import shutil
 import sqlite3
@@ -45,13 +46,20 @@ def postgres_unavailable() -> str | None:
 
 
 class Database:
-    """A private database: an SQLite file, or a schema of its own in the local PostgreSQL."""
+    """A private database: an SQLite file, or in the local PostgreSQL a schema of its own, or a database
+    of its own copied from a seeded template database (``template``)."""
 
-    def __init__(self, backend: str, tmp: Path):
+    def __init__(self, backend: str, tmp: Path, template: str | None = None):
         self.backend = backend
         self.schema = None
+        self.database = None
         if backend == "sqlite":
             self.url = f"sqlite:///{tmp / 'service.db'}"
+        elif template is not None or tmp is None:
+            self.database = f"ds_t_{secrets.token_hex(6)}"
+            clause = f" TEMPLATE {template}" if template else ""
+            _pg_admin(f"CREATE DATABASE {self.database}{clause}")
+            self.url = PG_SERVER.rsplit("/", 1)[0] + f"/{self.database}"
         else:
             self.schema = f"t_{secrets.token_hex(6)}"
             admin = create_engine(PG_SERVER)
@@ -61,11 +69,21 @@ class Database:
             self.url = f"{PG_SERVER}?options=-csearch_path%3D{self.schema}"
 
     def drop(self) -> None:
+        if self.database:
+            _pg_admin(f"DROP DATABASE IF EXISTS {self.database} WITH (FORCE)")
         if self.schema:
             admin = create_engine(PG_SERVER)
             with admin.begin() as conn:
                 conn.execute(text(f"DROP SCHEMA {self.schema} CASCADE"))
             admin.dispose()
+
+
+def _pg_admin(statement: str) -> None:
+    """CREATE or DROP DATABASE: outside a transaction, on the server's own database."""
+    admin = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(statement))
+    admin.dispose()
 
 
 @dataclass
@@ -99,10 +117,9 @@ def make_service(backend: str, tmp: Path, *, spec: SimulationSpec = SERVICE_DIST
         db, data_dir, tokens = _sqlite_copy(tmp, spec, diagnose)
         engine = make_engine(db.url)
         return _serve(db, engine, data_dir, tokens, tmp, (), extra_config, settings)
-    db = Database(backend, tmp)
+    db, data_dir, tokens = _postgresql_copy(tmp, spec, diagnose)
     engine = make_engine(db.url)
-    data_dir, tokens = _fill(engine, tmp, spec)
-    return _serve(db, engine, data_dir, tokens, tmp, diagnose, extra_config, settings)
+    return _serve(db, engine, data_dir, tokens, tmp, (), extra_config, settings)
 
 
 def _fill(engine, tmp: Path, spec: SimulationSpec) -> tuple[Path, dict[str, str]]:
@@ -153,5 +170,29 @@ def _sqlite_copy(tmp: Path, spec: SimulationSpec, diagnose: tuple) -> tuple[Data
     db_file, data_dir, tokens = _TEMPLATES[key]
     db = Database("sqlite", tmp)
     shutil.copyfile(db_file, tmp / "service.db")
+    shutil.copytree(data_dir, tmp / "district")
+    return db, tmp / "district", dict(tokens)
+
+
+_PG_TEMPLATES: dict[tuple, tuple[str, Path, dict]] = {}  # (spec, periods) -> (template database, district, tokens)
+
+
+def _postgresql_copy(tmp: Path, spec: SimulationSpec, diagnose: tuple) -> tuple[Database, Path, dict]:
+    """A private database copied from a seeded template database (CREATE DATABASE ... TEMPLATE: a fraction
+    of a second, where seeding takes three), built once per session; the templates are dropped at exit."""
+    key = (spec, tuple(diagnose))
+    if key not in _PG_TEMPLATES:
+        home = Path(tempfile.mkdtemp(prefix="service-template-pg-"))
+        db = Database("postgresql", None)
+        engine = make_engine(db.url)
+        data_dir, tokens = _fill(engine, home, spec)
+        template = _serve(db, engine, data_dir, tokens, home, diagnose, None)
+        runtime = template.app.extensions["diagnosis"]
+        for e in {id(e): e for e in (runtime.engine, runtime.read_engine, engine)}.values():
+            e.dispose()
+        atexit.register(db.drop)
+        _PG_TEMPLATES[key] = (db.database, template.data_dir, template.tokens)
+    name, data_dir, tokens = _PG_TEMPLATES[key]
+    db = Database("postgresql", tmp, template=name)
     shutil.copytree(data_dir, tmp / "district")
     return db, tmp / "district", dict(tokens)
