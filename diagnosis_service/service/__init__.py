@@ -67,6 +67,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         api_webhooks,
         health,
         openapi,
+        page_catalog,  # noqa: F401 -- its views register on pages.bp
         page_overview,  # noqa: F401 -- its views register on pages.bp
         pages,
     )

@@ -145,7 +145,7 @@ def index():
     lang = page_lang()
     periods = results_store.diagnosed_periods(get_db())
     return render_template("index.html", t=PAGE_TEXT[lang], lang=lang, periods=periods, csrf=csrf_token(),
-                           user=identity.name)
+                           user=identity.name, catalog_link=identity.role in ("admin", "platform"))
 
 
 @bp.get("/open")

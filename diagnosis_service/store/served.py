@@ -84,6 +84,22 @@ def latest_feedback(conn: Connection, prescription_ids: Sequence[int]) -> dict[i
     return out
 
 
+def resource_counts(conn: Connection) -> dict[str, tuple[int, int, int]]:
+    """resource_id -> (times served, answered, adopted or completed), by each prescription's latest answer."""
+    out = {str(r): [int(n), 0, 0] for r, n in conn.execute(
+        select(served.c.resource_id, func.count()).group_by(served.c.resource_id))}
+    latest = (select(feedback.c.prescription_id, func.max(feedback.c.id).label("fid"))
+              .group_by(feedback.c.prescription_id).subquery())
+    for resource_id, status in conn.execute(
+            select(served.c.resource_id, feedback.c.status)
+            .join(latest, latest.c.prescription_id == served.c.prescription_id)
+            .join(feedback, feedback.c.id == latest.c.fid)):
+        counts = out.setdefault(str(resource_id), [0, 0, 0])
+        counts[1] += 1
+        counts[2] += status in ("adopted", "completed")
+    return {k: (v[0], v[1], v[2]) for k, v in out.items()}
+
+
 def first_items(conn: Connection) -> list[tuple]:
     """The first recommendation for each weakness (rule) of every shown list, in the order shown:
     (list_id, branch_id, period, topic, rule, resource_id, kind, propensity, body)."""
@@ -106,4 +122,4 @@ def feedback_given(conn: Connection) -> list[tuple]:
 
 
 __all__ = ["STATUSES", "add_feedback", "feedback_given", "first_items", "get", "latest_feedback", "latest_list",
-           "log_list", "served_during", "served_in"]
+           "log_list", "resource_counts", "served_during", "served_in"]
