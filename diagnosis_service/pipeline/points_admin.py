@@ -13,14 +13,11 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from ..errors import Conflict, InputError, NotFound, Problem
-from ..periods import check_period
+from ..errors import Conflict, InputError, Problem
 from ..rules import POINTS_FILE
 from ..rules.yamlsafe import MAX_FILE_BYTES
-from .month import diagnose_month
-from .publish import check_files, publish_rules, unified_diff
+from .publish import check_files, month_under, publish_rules, unified_diff
 from .snapshot import Snapshot
-from .store_io import StoreSource
 
 TOP = 20
 
@@ -96,16 +93,8 @@ def preview(snapshot: Snapshot, rules_dir: Path, engine: Engine, text: object, p
     """How a month's rankings would move under these weights: every member's points and rank (the year's
     points, as rankings order them by default; ties ranked alike) now and then, the members and branches
     that move most, and lamps that change where a rule reads the points."""
-    check_period(period, "period")
     files = _files(snapshot, rules_dir, text)
-    candidate, problems = check_files(rules_dir, files, run_rule_tests=False)
-    if candidate is None:
-        raise InputError(problems)
-    dataset = StoreSource(engine).load(snapshot.ruleset.registry, period)
-    if period not in dataset.periods():
-        raise NotFound(Problem(f"no metrics stored for period {period}", field=("period",)))
-    before = diagnose_month(dataset, snapshot, period)
-    after = diagnose_month(dataset, snapshot.replace(ruleset=candidate), period)
+    candidate, before, after = month_under(snapshot, rules_dir, engine, files, period)
     members = [(old.id, old.branch_id, _num(old.vanguard_points), _num(new.vanguard_points),
                 _num(old.vanguard_points_ytd), _num(new.vanguard_points_ytd), old.lamp != new.lamp)
                for old, new in zip(before.members, after.members, strict=True)]

@@ -24,7 +24,7 @@ from ..rules.model import RuleSet
 from ..store import rulesets as versions_store
 from . import notify
 from .common import in_transaction
-from .month import diagnose_month
+from .month import Month, diagnose_month
 from .rule_tests import run_texts
 from .snapshot import Snapshot
 from .store_io import StoreSource
@@ -132,12 +132,11 @@ def validate_rules(snapshot: Snapshot, rules_dir: Path, changes: object) -> list
     return check_files(rules_dir, files)[1]
 
 
-def preview_rules(snapshot: Snapshot, rules_dir: Path, engine: Engine, changes: object, period: object,
-                  limit: int = 500) -> dict:
-    """Which subjects would change lamp or findings in ``period`` under the candidate rules, and for each
-    rule whose count changes, how many subjects it flags (or reminds) now and would then."""
+def month_under(snapshot: Snapshot, rules_dir: Path, engine: Engine, files: Mapping[str, str],
+                period: object) -> tuple[RuleSet, Month, Month]:
+    """The candidate rule set of ``files`` and the stored month diagnosed under the active rules and
+    under it (a preview's two sides); InputError on a problem of the files, NotFound without the month."""
     check_period(period, "period")
-    files = merged_files(snapshot.files, changes)
     # A preview shows impact; rule tests are for validate and publish (a change may need new tests).
     candidate, problems = check_files(rules_dir, files, run_rule_tests=False)
     if candidate is None:
@@ -147,6 +146,15 @@ def preview_rules(snapshot: Snapshot, rules_dir: Path, engine: Engine, changes: 
         raise NotFound(Problem(f"no metrics stored for period {period}", field=("period",)))
     before = diagnose_month(dataset, snapshot, period)
     after = diagnose_month(dataset, snapshot.replace(ruleset=candidate), period)
+    return candidate, before, after
+
+
+def preview_rules(snapshot: Snapshot, rules_dir: Path, engine: Engine, changes: object, period: object,
+                  limit: int = 500) -> dict:
+    """Which subjects would change lamp or findings in ``period`` under the candidate rules, and for each
+    rule whose count changes, how many subjects it flags (or reminds) now and would then."""
+    files = merged_files(snapshot.files, changes)
+    candidate, before, after = month_under(snapshot, rules_dir, engine, files, period)
     changed, counts = [], {"branch": 0, "member": 0}
     per_rule: dict[str, list[int]] = {}
     for old_list, new_list in ((before.branches, after.branches), (before.members, after.members)):
@@ -251,5 +259,6 @@ def rule_version_json(row: Mapping) -> dict:
     return out
 
 
-__all__ = ["activate_version", "bundled_files", "check_files", "check_publish", "merged_files", "preview_rules", "publish_rules",
+__all__ = ["activate_version", "bundled_files", "check_files", "check_publish", "merged_files", "month_under",
+           "preview_rules", "publish_rules",
            "rule_version_json", "unified_diff", "validate_rules"]

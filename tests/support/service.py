@@ -150,49 +150,42 @@ def _serve(db: Database, engine, data_dir: Path, tokens: dict, tmp: Path, diagno
     return service
 
 
-_TEMPLATES: dict[tuple, tuple[Path, Path, dict]] = {}  # (spec, periods) -> (database file, district, tokens)
+_TEMPLATES: dict[tuple, tuple[Database, Path, dict]] = {}  # (backend, spec, periods) -> seeded template
 
 
-def _sqlite_copy(tmp: Path, spec: SimulationSpec, diagnose: tuple) -> tuple[Database, Path, dict]:
-    """A private copy of a seeded SQLite database, built once per session for each district and months
-    diagnosed: seeding takes a second, copying a file a millisecond."""
-    key = (spec, tuple(diagnose))
+def _template(backend: str, spec: SimulationSpec, diagnose: tuple) -> tuple[Database, Path, dict]:
+    """A seeded database (district, tokens, months diagnosed), built once per session for each backend,
+    district and months: seeding takes seconds, a copy of it a millisecond (an SQLite file) or half a
+    second (CREATE DATABASE ... TEMPLATE on PostgreSQL). PostgreSQL templates are dropped at exit."""
+    key = (backend, spec, tuple(diagnose))
     if key not in _TEMPLATES:
         home = Path(tempfile.mkdtemp(prefix="service-template-"))
-        db = Database("sqlite", home)
-        engine = make_engine(db.url)
-        data_dir, tokens = _fill(engine, home, spec)
-        template = _serve(db, engine, data_dir, tokens, home, diagnose, None)
-        template.close()
-        with sqlite3.connect(home / "service.db") as conn:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        _TEMPLATES[key] = (home / "service.db", template.data_dir, template.tokens)
-    db_file, data_dir, tokens = _TEMPLATES[key]
-    db = Database("sqlite", tmp)
-    shutil.copyfile(db_file, tmp / "service.db")
-    shutil.copytree(data_dir, tmp / "district")
-    return db, tmp / "district", dict(tokens)
-
-
-_PG_TEMPLATES: dict[tuple, tuple[str, Path, dict]] = {}  # (spec, periods) -> (template database, district, tokens)
-
-
-def _postgresql_copy(tmp: Path, spec: SimulationSpec, diagnose: tuple) -> tuple[Database, Path, dict]:
-    """A private database copied from a seeded template database (CREATE DATABASE ... TEMPLATE: a fraction
-    of a second, where seeding takes three), built once per session; the templates are dropped at exit."""
-    key = (spec, tuple(diagnose))
-    if key not in _PG_TEMPLATES:
-        home = Path(tempfile.mkdtemp(prefix="service-template-pg-"))
-        db = Database("postgresql", None)
+        db = Database(backend, home if backend == "sqlite" else None)
         engine = make_engine(db.url)
         data_dir, tokens = _fill(engine, home, spec)
         template = _serve(db, engine, data_dir, tokens, home, diagnose, None)
         runtime = template.app.extensions["diagnosis"]
         for e in {id(e): e for e in (runtime.engine, runtime.read_engine, engine)}.values():
             e.dispose()
-        atexit.register(db.drop)
-        _PG_TEMPLATES[key] = (db.database, template.data_dir, template.tokens)
-    name, data_dir, tokens = _PG_TEMPLATES[key]
-    db = Database("postgresql", tmp, template=name)
+        if backend == "sqlite":
+            with sqlite3.connect(home / "service.db") as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        else:
+            atexit.register(db.drop)
+        _TEMPLATES[key] = (db, template.data_dir, template.tokens)
+    return _TEMPLATES[key]
+
+
+def _sqlite_copy(tmp: Path, spec: SimulationSpec, diagnose: tuple) -> tuple[Database, Path, dict]:
+    template, data_dir, tokens = _template("sqlite", spec, diagnose)
+    db = Database("sqlite", tmp)
+    shutil.copyfile(template.url.removeprefix("sqlite:///"), tmp / "service.db")
+    shutil.copytree(data_dir, tmp / "district")
+    return db, tmp / "district", dict(tokens)
+
+
+def _postgresql_copy(tmp: Path, spec: SimulationSpec, diagnose: tuple) -> tuple[Database, Path, dict]:
+    template, data_dir, tokens = _template("postgresql", spec, diagnose)
+    db = Database("postgresql", tmp, template=template.database)
     shutil.copytree(data_dir, tmp / "district")
     return db, tmp / "district", dict(tokens)
