@@ -171,7 +171,7 @@ def test_a_broken_workbook_part_is_a_problem_not_a_crash(exported, shipped, regi
     assert len(out) == 1 and "the workbook cannot be read" in out[0]
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.tuples(st.integers(1, 500), st.sampled_from(["title_zh", "duration_minutes", "active",
                                                                       "capacity", "topics"])),
                      min_size=1, max_size=6))
