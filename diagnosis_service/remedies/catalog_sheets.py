@@ -329,11 +329,11 @@ def cell_value(name: str, value: object) -> object:
 
 # ---------------------------------------------------------------- the files they become
 
-class _Dumper(yaml.SafeDumper):
+class YamlDumper(yaml.SafeDumper):
     """Block style, with the lists of a resource inline (``topics: [theory_study]``) as people write them."""
 
 
-_Dumper.add_representer(tuple, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+YamlDumper.add_representer(tuple, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
 
 
 def yaml_text(name: str, data: Mapping) -> str:
@@ -353,7 +353,7 @@ def yaml_text(name: str, data: Mapping) -> str:
             items.append(item)
         body = {"kind": data["kind"], "resources": items}
         head = f"# {data['kind']} resources of the catalog (from a spreadsheet: catalog import). Schema: docs/catalog.md.\n"
-    return head + yaml.dump(body, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1_000_000)
+    return head + yaml.dump(body, Dumper=YamlDumper, allow_unicode=True, sort_keys=False, width=1_000_000)
 
 
 def changed_files(data: Mapping[str, Mapping], active: Catalog, active_files: Mapping[str, str]) -> dict[str, str]:
@@ -408,5 +408,6 @@ def readme_rows(registry: Registry) -> list[list[str]]:
     return rows
 
 
-__all__ = ["DISTRICT_SHEET", "MAX_XLSX_BYTES", "README_SHEET", "SHEETS", "XLSX_MIME", "SheetDoc", "archive_problems",
+__all__ = ["DISTRICT_SHEET", "MAX_XLSX_BYTES", "README_SHEET", "SHEETS", "XLSX_MIME", "YAML_ORDER", "SheetDoc", "YamlDumper",
+           "archive_problems",
            "cell_value", "changed_files", "read_workbook", "readme_rows", "sheet_rows", "yaml_text"]

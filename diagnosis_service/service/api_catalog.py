@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
+from ..data.text import id_problem
 from ..errors import Conflict, InputError, Problem
 from ..pipeline import catalog_admin, catalog_preview, catalog_xlsx
+from ..remedies.catalog_edit import resource_change
 from ..remedies.catalog_sheets import XLSX_MIME
 from .api_rules import base_version
 from .auth import actor, roles
@@ -114,6 +116,30 @@ def publish():
     resp = jsonify(out)
     resp.headers["ETag"] = f'"{version}"'
     return resp, 201
+
+
+@bp.put("/resources/<resource_id>")
+@roles("admin")
+def put_resource(resource_id: str):
+    """Change one resource (or add it), every field given as JSON: a new catalog version whose diff is
+    that resource; problems by field path (``resource.topics[0]``). {"resource": {...}, "comment": ...}."""
+    active = _active()
+    body = json_body()
+    if not isinstance(body, dict) or set(body) - {"resource", "comment", "base_version"}:
+        raise InputError(Problem("the body must be an object with resource, comment (and base_version)", field=(),
+                                 suggestion='{"resource": {"kind": "lecturer", "title_zh": ...}, "comment": "why"}'))
+    if id_problem(resource_id):
+        raise InputError(Problem(f"resource id {id_problem(resource_id)}", field=("resource_id",)))
+    registry = snapshot().ruleset.registry
+    changes = resource_change(active.catalog, active.files, registry, resource_id, body.get("resource"))
+    rt = runtime()
+    existed = active.catalog.get(resource_id) is not None
+    version, files, out = catalog_admin.publish(active.version, active.files, registry, rt.engine, changes,
+                                                body.get("comment"), actor(), base_version(body))
+    rt.switch_catalog(version, files)
+    resp = jsonify({**out, "resource_id": resource_id, "created": not existed})
+    resp.headers["ETag"] = f'"{version}"'
+    return resp, 200 if existed else 201
 
 
 @bp.get("/versions")

@@ -48,6 +48,10 @@ SCHEMAS = {
         "diff": {"type": "string"}},
         ["period", "branches", "weaknesses", "branches_changed", "prescriptions", "without_remedy", "by_topic",
          "by_branch_type", "diff"]),
+    "CatalogResourcePut": obj({"resource": {"type": "object", "description": "every field of the schema "
+                                                                      "(docs/catalog.md) and kind"},
+                               "comment": {"type": "string", "minLength": 1, "maxLength": 2000},
+                               "base_version": {"type": "integer", "minimum": 1}}, ["resource", "comment"], extra=False),
     "CatalogPublished": obj({"version": {"type": "integer"}, "digest": {"type": "string"},
                              "resources": {"type": "integer"}, "based_on": {"type": "integer"}},
                             ["version", "digest", "resources"]),
@@ -57,7 +61,7 @@ SCHEMAS = {
 def paths(op: Callable[..., dict], p: Callable[..., dict], period: dict) -> dict:
     read, admin = ("platform", "admin"), ("admin",)
     version = p("version", ID_SCHEMA)
-    return {
+    out = {
         "/v1/catalog": {
             "get": op("The active remedy catalog version: its YAML files, digest, resources by kind (ETag: the "
                       "version)", read, "200", ref("CatalogFiles"), codes=("409",)),
@@ -72,6 +76,11 @@ def paths(op: Callable[..., dict], p: Callable[..., dict], period: dict) -> dict
             "lost per topic and branch type, weaknesses left without a remedy (nothing served or stored)", read,
             "200", ref("CatalogPreview"), body=ref("CatalogChange"), params=[period], codes=("400", "404", "409",
                                                                                          "422"))},
+        "/v1/catalog/resources/{resource_id}": {"put": op(
+            "Change one resource (or add it) as a new catalog version whose diff is that resource; problems by "
+            "field path", admin, "200", ref("CatalogPublished"), body=ref("CatalogResourcePut"),
+            params=[p("resource_id", {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,39}$"})],
+            codes=("400", "409", "422"))},
         "/v1/catalog/versions": {"get": op("Every catalog version with its audit", read, "200",
                                            ref("RuleVersions"))},
         "/v1/catalog/versions/{version}": {"get": op("One catalog version with its files and diff", read, "200",
@@ -80,6 +89,9 @@ def paths(op: Callable[..., dict], p: Callable[..., dict], period: dict) -> dict
             "Activate (roll back to) a catalog version", admin, "200", ref("CatalogPublished"), params=[version],
             codes=("404", "422"))},
     }
+    put = out["/v1/catalog/resources/{resource_id}"]["put"]
+    put["responses"]["201"] = {**put["responses"]["200"], "description": "Created (a new resource)"}
+    return out
 
 
 __all__ = ["SCHEMAS", "paths"]

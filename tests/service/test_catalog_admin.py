@@ -226,3 +226,50 @@ def test_a_spreadsheet_round_trip_through_the_api(fresh_service):
     changed = c.get("/v1/catalog/versions/2", headers=h("admin")).get_json()
     assert list(changed["files"]) == list(c.get("/v1/catalog", headers=h("admin")).get_json()["files"])
     assert "+  active: false" in changed["diff"] and changed["comment"] == "retired from the sheet"
+
+
+def test_one_resource_changed_or_added_through_the_api(fresh_service):
+    c, h = fresh_service.client, fresh_service.h
+    before = c.get("/v1/catalog", headers=h("admin")).get_json()
+    lec = next(r for r in c.get("/v1/catalog/resources?kind=lecturer", headers=h("admin")).get_json()["resources"]
+               if r["id"] == "LEC001")
+    changed = {**{k: v for k, v in lec.items() if v is not None}, "active": False,
+               "booking_zh": "提前10个工作日预约"}
+    r = c.put("/v1/catalog/resources/LEC001", json={"resource": changed, "comment": "LEC001 on leave"},
+              headers={**h("admin"), "If-Match": '"1"'})
+    assert r.status_code == 200 and r.get_json()["version"] == 2 and r.get_json()["created"] is False
+    now = c.get("/v1/catalog", headers=h("admin")).get_json()
+    assert [n for n in now["files"] if now["files"][n] != before["files"][n]] == ["lecturers.yaml"]
+    text = now["files"]["lecturers.yaml"]
+    assert text.startswith(before["files"]["lecturers.yaml"].split("\n", 1)[0])  # its comments kept
+    diff = c.get("/v1/catalog/versions/2", headers=h("admin")).get_json()["diff"]
+    changed_lines = [x for x in diff.splitlines() if x[:1] in "+-" and x[:3] not in ("+++", "---")]
+    assert sorted(changed_lines) == sorted(["-  booking_zh: 提前7个工作日在平台预约讲师，注明支部人数与场地",
+                                            "+  booking_zh: 提前10个工作日预约", "-  active: true", "+  active: false"])
+    listed = {x["id"]: x for x in c.get("/v1/catalog/resources?kind=lecturer", headers=h("admin")).get_json()[
+        "resources"]}
+    assert listed["LEC001"]["active"] is False and listed["LEC001"]["booking_zh"] == "提前10个工作日预约"
+
+    new = {"kind": "lesson", "title_zh": "新党课", "title_en": "A new lesson", "topics": ["dues"],
+           "format": "online", "duration_minutes": 45, "branch_types": ["all"], "streets": ["all"], "active": True}
+    added = c.put("/v1/catalog/resources/LES999", json={"resource": new, "comment": "new lesson"},
+                  headers=h("admin"))
+    assert added.status_code == 201 and added.get_json()["created"] is True and added.get_json()["version"] == 3
+    assert "- id: LES999\n" in c.get("/v1/catalog", headers=h("admin")).get_json()["files"]["lessons.yaml"]
+
+    def problems(resource_id, resource, who="admin"):
+        out = c.put(f"/v1/catalog/resources/{resource_id}", json={"resource": resource, "comment": "x"},
+                    headers=h(who))
+        return out.status_code, {e.get("path"): e for e in out.get_json().get("errors", [])}
+
+    status, errs = problems("LES998", {**new, "topics": ["theroy_study"]})
+    assert status == 422 and "did you mean 'theory_study'?" in errs["resource.topics[0]"]["suggestion"]
+    status, errs = problems("LES998", {k: v for k, v in new.items() if k != "format"})
+    assert status == 422 and "missing field 'format'" in errs["resource.format"]["message"]
+    status, errs = problems("LEC001", {**changed, "kind": "video"})
+    assert status == 422 and "cannot change" in errs["resource.kind"]["message"]
+    status, errs = problems("LES998", {**new, "id": "LES997"})
+    assert status == 422 and "resource.id" in errs
+    assert problems("LES998", new, "platform")[0] == 403
+    assert c.put("/v1/catalog/resources/LES998", json={"resource": new}, headers=h("admin")).status_code == 422
+    assert c.get("/v1/catalog", headers=h("admin")).get_json()["version"] == 3  # nothing refused was stored

@@ -19,7 +19,8 @@ ADMIN_PATHS = ("/v1/rules",)
 # 'from' comes before its 'to' (the overview, the circular's workbooks); which catalog files exist to be
 # removed.
 CONTENT_CHECKED = ("/v1/rules", "/v1/events", "/v1/periods", "/v1/rankings", "/v1/overview", "/v1/exports",
-                   "/v1/reminders", "/v1/catalog/validate", "/v1/catalog/preview", "/v1/points")
+                   "/v1/reminders", "/v1/catalog/validate", "/v1/catalog/preview", "/v1/points",
+                   "/v1/catalog/resources/")
 
 
 @pytest.fixture(scope="module")
