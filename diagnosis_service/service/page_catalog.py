@@ -65,9 +65,9 @@ def catalog_page():
         return login_redirect()
     lang = page_lang()
     t = PAGE_TEXT[lang]
+    active = _active(t)  # the catalog first: without one there is nothing to list
     snap = snapshot()
     registry = snap.ruleset.registry
-    active = _active(t)
     conn = get_db()
     streets = metrics_store.streets(conn) or list(active.catalog.streets)
     f = _filters(t, registry, sorted(set(streets) | set(active.catalog.streets)))
