@@ -67,7 +67,7 @@ def measure(db: str, args, env: dict, port: int, admin: str, platform: str) -> N
     diag = []
     for period in MONTHS:
         t = time.perf_counter()
-        status, out = request(conn, "POST", "/v1/diagnoses", platform, json.dumps({"period": period}).encode())
+        status, out = request(conn, "POST", "/v1/diagnoses?wait=true", platform, json.dumps({"period": period}).encode())
         diag.append(time.perf_counter() - t)
         assert status == 201, out[:300]
         print(f"  diagnosed {period} in {diag[-1]:.1f} s", flush=True)

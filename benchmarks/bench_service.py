@@ -202,7 +202,7 @@ def measure(db: str, args, district: Path, ruleset, env: dict, tmp: Path) -> Non
         assert status == 200, out[:500]
         counts = json.loads(out)
         t = time.perf_counter()
-        status, out = request(conn, "POST", "/v1/diagnoses", platform, json.dumps({"period": last}).encode())
+        status, out = request(conn, "POST", "/v1/diagnoses?wait=true", platform, json.dumps({"period": last}).encode())
         diag = time.perf_counter() - t
         assert status == 201, out[:500]
         conn.close()

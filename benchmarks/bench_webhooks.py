@@ -95,7 +95,7 @@ def run(db: str, args) -> None:
 def measure(db: str, args, env: dict, port: int, admin: str, platform: str) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     for period in ("2025-11", "2025-12"):
-        status, out = request(conn, "POST", "/v1/diagnoses", platform, json.dumps({"period": period}).encode())
+        status, out = request(conn, "POST", "/v1/diagnoses?wait=true", platform, json.dumps({"period": period}).encode())
         assert status == 201, out[:300]
     status, out = request(conn, "GET", "/v1/lamps?period=2025-12&subject=member&color=green&limit=10000", admin)
     members = sorted(x["id"] for x in json.loads(out)["lamps"])[: args.events // 2]

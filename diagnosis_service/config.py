@@ -79,6 +79,10 @@ class Settings:
     webhook_lease: float = 60.0  # seconds a worker owns a subscription's queue without renewing it
     webhook_poll: float = 0.2  # seconds an idle worker waits before looking for due deliveries again
     webhook_deliver_in_serve: bool = False  # `serve` runs a delivery worker thread beside the HTTP server
+    # Jobs (POST /v1/diagnoses answers 202 and a worker thread of a serving process does the work).
+    job_lease: float = 120.0  # seconds a worker owns a job without renewing it (then another takes it over)
+    job_max_attempts: int = 3  # a job whose worker stopped this many times is failed
+    job_poll: float = 0.5  # seconds an idle job worker waits before looking for work again
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -109,6 +113,9 @@ class Settings:
             webhook_poll=_number(env, "WEBHOOK_POLL_SECONDS", 0.2, 0.01, 60),
             webhook_deliver_in_serve=_choice(env, "WEBHOOK_DELIVER_IN_SERVE", "false", ("TRUE", "FALSE", "1", "0"))
             in ("TRUE", "1"),
+            job_lease=_number(env, "DIAGNOSIS_JOB_LEASE_SECONDS", 120, 1, 86400),
+            job_max_attempts=int(_number(env, "DIAGNOSIS_JOB_MAX_ATTEMPTS", 3, 1, 100)),
+            job_poll=_number(env, "DIAGNOSIS_JOB_POLL_SECONDS", 0.5, 0.01, 60),
         )
 
     def db_url(self) -> str:

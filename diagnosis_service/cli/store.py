@@ -150,8 +150,11 @@ def serve(host: str, port: int, threads: int) -> None:
         worker = Worker(engine, DeliveryConfig.from_settings(config))
         threading.Thread(target=worker.run, name="webhook-delivery", daemon=True).start()
         click.echo("delivering webhooks in this process (WEBHOOK_DELIVER_IN_SERVE)", err=True)
+    # Jobs a stopped process left (its lease expires) or that were queued meanwhile are taken up here.
+    app.extensions["diagnosis"].jobs.start()
     try:
         server.run()
     finally:
+        app.extensions["diagnosis"].jobs.stop()
         if worker is not None:
             worker.stop.set()

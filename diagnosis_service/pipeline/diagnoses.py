@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -16,20 +17,31 @@ from .snapshot import Snapshot
 from .store_io import StoreSink, StoreSource
 
 
-def diagnose_period(snapshot: Snapshot, engine: Engine, period: str, actor: str) -> dict:
-    """POST /v1/diagnoses: the whole period through the vectorized engine, kept in the store."""
+def diagnose_period(snapshot: Snapshot, engine: Engine, period: str, actor: str,
+                    progress: Callable[[str, float], None] | None = None) -> dict:
+    """The monthly job (POST /v1/diagnoses): the whole period through the vectorized engine, kept in the
+    store in one transaction (all of it or, if anything stops it, none). ``progress(stage, fraction)``
+    is told as each stage starts."""
+    tell = progress or (lambda _stage, _fraction: None)
     check_period(period, "period")
     start = time.perf_counter()
+    tell("reading metrics", 0.05)
     dataset = StoreSource(engine).load(snapshot.ruleset.registry, period)
     if period not in dataset.periods():
-        raise NotFound(Problem(f"no metrics stored for period {period}", field=("period",),
-                               suggestion="PUT /v1/periods/{period}/metrics or import a data directory first"))
+        raise NotFound(no_metrics(period))
+    tell("diagnosing", 0.5)
     month = diagnose_month(dataset, snapshot, period)
+    tell("storing results", 0.7)
     run_id = StoreSink(engine, snapshot, actor).keep(month)
     lamps = {s: {c: sum(r.lamp == c for r in rs) for c in ("red", "yellow", "green")}
              for s, rs in (("branch", month.branches), ("member", month.members))}
     return {"period": period, "run_id": run_id, "rules_version": snapshot.version, "branches": len(month.branches),
             "members": len(month.members), "lamps": lamps, "seconds": round(time.perf_counter() - start, 3)}
+
+
+def no_metrics(period: str) -> Problem:
+    return Problem(f"no metrics stored for period {period}", field=("period",),
+                   suggestion="PUT /v1/periods/{period}/metrics or import a data directory first")
 
 
 def branch_diagnosis(conn: Connection, branch_id: str, period: str) -> str:
@@ -101,4 +113,4 @@ def _reminders(conn: Connection, period: str, scope: Scope) -> list[dict]:
     return out
 
 
-__all__ = ["reminders", "branch_diagnosis", "diagnose_period", "lamp_changes", "lamps", "member_report"]
+__all__ = ["branch_diagnosis", "diagnose_period", "lamp_changes", "lamps", "member_report", "no_metrics", "reminders"]

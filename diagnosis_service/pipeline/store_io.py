@@ -47,14 +47,9 @@ def dataset_from_rows(conn: Connection, registry: Registry, period: str | None,
     for subject in ("branch", "member"):
         key = metrics_store.KEYS[subject]
         reported = [i.id for i in registry.reported(subject)]
-        rows = metrics_store.metric_rows(conn, subject, reported, wanted)
-        frame = pd.DataFrame(rows, columns=["period", key, *reported])
-        matrix = frame[reported].to_numpy(dtype=float, na_value=np.nan) if len(frame) else np.empty((0, len(reported)))
-        out = pd.DataFrame(matrix, columns=reported)
-        out.insert(0, key, frame[key].to_numpy(dtype=object))
-        out.insert(0, "period", frame["period"].to_numpy(dtype=object))
-        pidx = {p: parse_period(p) for p in set(frame["period"])}
-        out.insert(0, "pidx", np.array([pidx[p] for p in frame["period"]], dtype=np.int64))
+        out = metrics_store.metric_frame(conn, subject, reported, wanted)
+        pidx = {p: parse_period(p) for p in set(out["period"])}
+        out.insert(0, "pidx", np.array([pidx[p] for p in out["period"]], dtype=np.int64))
         # Sorted here, not by the database: its collation may order ids differently from Python.
         frames[subject] = out.sort_values(["pidx", key], kind="stable").reset_index(drop=True)
     return Dataset(branch_frame.set_index("branch_id"), member_frame.set_index("member_id"), frames["branch"],

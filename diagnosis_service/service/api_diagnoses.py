@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, g, jsonify, request
 
-from ..errors import InputError, Problem
+from ..errors import InputError, NotFound, Problem
 from ..pipeline import diagnoses
 from ..pipeline import rankings as rankings_
+from ..pipeline.jobs import job_json, submit_diagnosis
+from ..store import jobs as jobs_store
 from .auth import READERS, actor, require_branch, require_member, roles, scoped
 from .db import get_db, runtime, snapshot
-from .request_args import choice_arg, int_arg, json_body, period_arg
+from .request_args import check_id, choice_arg, int_arg, json_body, period_arg
 
 bp = Blueprint("diagnoses", __name__, url_prefix="/v1")
 
@@ -17,11 +19,48 @@ bp = Blueprint("diagnoses", __name__, url_prefix="/v1")
 @bp.post("/diagnoses")
 @roles("platform")
 def post_diagnosis():
-    """Diagnose a whole period (vectorized engine) and store the results."""
+    """Diagnose a whole period (vectorized engine) and store the results: 202 with a job to follow
+    (GET /v1/jobs/{id}); with ?wait=true the work is done in the request and answered 201 (small
+    districts, scripts)."""
     body = json_body()
     if not isinstance(body, dict) or set(body) - {"period"}:
         raise InputError(Problem("the body must be {\"period\": \"YYYY-MM\"}", field=("period",)))
-    return jsonify(diagnoses.diagnose_period(snapshot(), runtime().engine, body.get("period"), actor())), 201
+    wait = request.args.get("wait", "false")
+    if wait not in ("true", "false"):
+        raise InputError(Problem(f"wait must be true or false, got {wait[:20]!r}", field=("query", "wait")))
+    rt = runtime()
+    if wait == "true":
+        return jsonify(diagnoses.diagnose_period(snapshot(), rt.engine, body.get("period"), actor())), 201
+    snapshot()  # a service that is not ready says so now (503), not in a failed job later
+    job, _ = submit_diagnosis(rt.engine, body.get("period"), actor())
+    rt.jobs.wake()
+    resp = jsonify(job_json(job))
+    resp.headers["Location"] = f"/v1/jobs/{job['id']}"
+    resp.headers["Retry-After"] = "2"
+    return resp, 202
+
+
+@bp.get("/jobs/<int:job_id>")
+@roles("platform", "admin")
+def get_job(job_id: int):
+    """A job's state (queued, running, succeeded, failed), stage, progress, result or error."""
+    job = jobs_store.get(get_db(), check_id(job_id, "job_id"))
+    if job is None:
+        raise NotFound(Problem(f"no job {job_id}", field=("job_id",)))
+    return jsonify(job_json(job))
+
+
+@bp.get("/jobs")
+@roles("platform", "admin")
+def list_jobs():
+    """The latest jobs, newest first (?state=queued|running|succeeded|failed, ?limit= up to 200)."""
+    state = request.args.get("state")
+    if state is not None and state not in jobs_store.STATES:
+        raise InputError(Problem(f"state must be one of {', '.join(jobs_store.STATES)}", field=("query", "state")))
+    limit = request.args.get("limit", "50")
+    if not limit.isdigit() or not 1 <= int(limit) <= 200:
+        raise InputError(Problem("limit must be a whole number from 1 to 200", field=("query", "limit")))
+    return jsonify(jobs=[job_json(j) for j in jobs_store.listing(get_db(), state, int(limit))])
 
 
 @bp.get("/branches/<branch_id>/diagnosis")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from .. import __version__
-from . import openapi_catalog, openapi_points, openapi_webhooks
+from . import openapi_catalog, openapi_jobs, openapi_points, openapi_webhooks
 from .auth import READERS, roles
 from .db import snapshot
 from .openapi_schemas import ID_SCHEMA, ID_TEXT, PERIOD, SCHEMAS, ref
@@ -84,8 +84,6 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
             "Store a period's metrics (all or nothing, idempotent, corrections recorded)", ("platform",), "200",
             ref("MetricsPutResult"), body=ref("MetricsPut"), params=[p("period", PERIOD)],
             codes=("400", "413", "422"))},
-        "/v1/diagnoses": {"post": _op("Diagnose a whole period and store it", ("platform",), "201",
-                                      ref("DiagnosisRun"), body=ref("DiagnosisRequest"), codes=("400", "404", "422"))},
         "/v1/branches/{branch_id}/diagnosis": {"get": _op(
             "A branch's diagnosis", ALL, "200", ref("BranchResult"), params=[p("branch_id"), PERIOD_Q],
             codes=("404", "422"))},
@@ -174,6 +172,7 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
         "/openapi.json": {"get": _op("This document", ALL, "200", {"type": "object"})},
         **openapi_catalog.paths(_op, p, PERIOD_Q),
         **openapi_points.paths(_op, PERIOD_Q),
+        **openapi_jobs.paths(_op, p, q),
         **openapi_webhooks.paths(_op, p, q),
     }
     page = paths["/branches/{branch_id}/report"]["get"]["responses"]
@@ -191,7 +190,7 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
         "security": [{"bearer": []}],
         "paths": paths,
         "webhooks": openapi_webhooks.webhooks(),
-        "components": {"schemas": {**SCHEMAS, **openapi_catalog.SCHEMAS, **openapi_points.SCHEMAS, **openapi_webhooks.SCHEMAS},
+        "components": {"schemas": {**SCHEMAS, **openapi_catalog.SCHEMAS, **openapi_points.SCHEMAS, **openapi_jobs.SCHEMAS, **openapi_webhooks.SCHEMAS},
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                                       "description": "diagnosis-service tokens create ..."}}},
     }

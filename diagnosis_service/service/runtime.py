@@ -27,6 +27,7 @@ from ..engine.references import PeriodReferences
 from ..errors import DiagnosisError, ModelError, Problem, RuleError, Unavailable
 from ..learning.persist import load as load_model
 from ..learning.policy import LearnedRanker
+from ..pipeline.jobs import JobConfig, JobWorker
 from ..pipeline.snapshot import Snapshot
 from ..remedies.ranking import PriorRanker, Ranker
 from ..rules import load_ruleset
@@ -104,6 +105,10 @@ class Runtime:
         self._start_tried = -CHECK_EVERY
         self._rules_ready = False
         self._catalog_tried = -CHECK_EVERY
+        # The monthly jobs' worker: started by `serve` (to take up jobs a stopped process left) and by
+        # the first job submitted here.
+        self.jobs = JobWorker(engine, self.snapshot, JobConfig(settings.job_lease, settings.job_max_attempts,
+                                                                settings.job_poll))
 
     def start(self) -> None:
         """Load the catalog, the model and the active rule set (storing the bundled rules as version 1 if the

@@ -301,4 +301,26 @@ worker_locks = Table(
     Column("expires_at", DateTime, nullable=False),
 )
 
+jobs = Table(
+    # Long work a request starts and a worker does (the monthly diagnosis): its state, progress and
+    # outcome, and the lease of the process running it (a process that dies leaves its lease to expire).
+    "jobs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),  # diagnosis
+    Column("params", Text, nullable=False),  # JSON
+    Column("state", String(12), nullable=False),  # queued | running | succeeded | failed
+    Column("stage", String(32), nullable=True),
+    Column("progress", Float, nullable=False),  # 0 to 1
+    Column("result", Text, nullable=True),  # JSON
+    Column("error", Text, nullable=True),  # JSON: the problem
+    Column("attempts", Integer, nullable=False),
+    Column("owner", String(64), nullable=True),
+    Column("lease_until", DateTime, nullable=True),
+    Column("actor", String(100), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("started_at", DateTime, nullable=True),
+    Column("finished_at", DateTime, nullable=True),
+    Index("ix_jobs_state", "state", "id"),
+)
+
 METRICS = {"branch": (branch_metrics, "branch_id", BRANCH_COLUMNS), "member": (member_metrics, "member_id", MEMBER_COLUMNS)}

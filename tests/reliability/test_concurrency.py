@@ -47,7 +47,7 @@ def test_first_writes_of_a_period_at_once(fresh_service):
 
 def test_two_diagnoses_of_one_period_at_once(fresh_service):
     svc = fresh_service
-    answers = race(*[lambda: svc.app.test_client().post("/v1/diagnoses", json={"period": "2025-10"},
+    answers = race(*[lambda: svc.app.test_client().post("/v1/diagnoses?wait=true", json={"period": "2025-10"},
                                                         headers=svc.h("platform")) for _ in range(2)])
     assert [a.status_code for a in answers] == [201, 201], [a.get_json() for a in answers]
     with svc.engine.connect() as conn:

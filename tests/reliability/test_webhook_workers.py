@@ -45,7 +45,7 @@ def subscribe(svc, url: str) -> dict:
 
 
 def diagnose(svc, period: str = "2025-10") -> None:
-    assert svc.client.post("/v1/diagnoses", json={"period": period}, headers=svc.h("platform")).status_code == 201
+    assert svc.client.post("/v1/diagnoses?wait=true", json={"period": period}, headers=svc.h("platform")).status_code == 201
 
 
 def events_in_order(svc) -> list[str]:

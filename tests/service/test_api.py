@@ -173,7 +173,7 @@ def test_an_event_reevaluates_at_once_and_agrees_with_a_full_diagnosis(fresh_ser
     stored = c.get(f"/v1/members/{green['id']}/report?period=2025-12", headers=h("platform")).get_json()
     assert stored["lamp"] == "yellow"
     # The same numbers diagnosed whole give the same answer for that member.
-    c.post("/v1/diagnoses", json={"period": "2025-12"}, headers=h("platform"))
+    c.post("/v1/diagnoses?wait=true", json={"period": "2025-12"}, headers=h("platform"))
     again = c.get(f"/v1/members/{green['id']}/report?period=2025-12", headers=h("platform")).get_json()
     assert again["lamp"] == body["lamp"] and again["findings"] == body["findings"]
     bad = c.post("/v1/events", json={"subject": "member", "id": green["id"], "period": "2025-12",

@@ -87,7 +87,7 @@ def test_publish_weights_then_roll_back(fresh_service):
     assert audit["comment"] == "2027 weights" and "volunteer_hours: {weight: 5," in audit["diff"]
 
     def points_of_month():
-        assert c.post("/v1/diagnoses", json={"period": "2025-12"}, headers=h("platform")).status_code in (200, 201)
+        assert c.post("/v1/diagnoses?wait=true", json={"period": "2025-12"}, headers=h("platform")).status_code in (200, 201)
         return c.get("/v1/rankings?period=2025-12&by=month&limit=5", headers=h("admin")).get_json()
 
     after = points_of_month()

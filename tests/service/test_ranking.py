@@ -41,7 +41,7 @@ def test_train_and_evaluate_from_the_store(fresh_service, runner):
     c, h = svc.client, svc.h
     served, unmeasurable, statuses = 0, 0, ("adopted", "declined", "adopted", "completed")
     for period in ("2025-08", "2025-09"):
-        assert c.post("/v1/diagnoses", json={"period": period}, headers=h("platform")).status_code == 201
+        assert c.post("/v1/diagnoses?wait=true", json={"period": period}, headers=h("platform")).status_code == 201
         for n in range(1, 25):
             body = c.post("/v1/prescriptions", json={"branch_id": f"B{n:05d}", "period": period},
                           headers=h("platform")).get_json()

@@ -84,7 +84,7 @@ def test_publish_refuses_a_broken_set_whole_then_publishes_and_rolls_back(fresh_
     # A good change: absent one month already lights a yellow lamp. Takes effect without a restart.
     r = c.put("/v1/rules", json={"files": STRICTER_FILES, "comment": "stricter attendance"}, headers=h("admin"))
     assert r.status_code == 201 and r.get_json()["version"] == 2 and r.get_json()["based_on"] == 1
-    assert c.post("/v1/diagnoses", json={"period": "2025-12"}, headers=h("platform")).get_json()["rules_version"] == 2
+    assert c.post("/v1/diagnoses?wait=true", json={"period": "2025-12"}, headers=h("platform")).get_json()["rules_version"] == 2
     assert yellow_members(svc) > yellow_before
     versions = c.get("/v1/rules/versions", headers=h("platform")).get_json()["versions"]
     assert [v["version"] for v in versions] == [2, 1] and versions[0]["active"] and not versions[1]["active"]
@@ -97,7 +97,7 @@ def test_publish_refuses_a_broken_set_whole_then_publishes_and_rolls_back(fresh_
     # Roll back.
     r = c.post("/v1/rules/versions/1/activate", headers=h("admin"))
     assert r.status_code == 200 and r.get_json()["version"] == 1
-    c.post("/v1/diagnoses", json={"period": "2025-12"}, headers=h("platform"))
+    c.post("/v1/diagnoses?wait=true", json={"period": "2025-12"}, headers=h("platform"))
     assert yellow_members(svc) == yellow_before
     assert c.post("/v1/rules/versions/9/activate", headers=h("admin")).status_code == 404
     assert c.post("/v1/rules/versions/1/activate", headers=h("platform")).status_code == 403

@@ -27,8 +27,8 @@ def env(tmp_path, monkeypatch):
 
 def test_db_upgrade_import_and_tokens(runner, env, small_district, district_copy):
     r = runner.invoke(main, ["db", "upgrade"])
-    assert r.exit_code == 0 and "revision none -> 0007" in r.stdout
-    assert "revision 0007 -> 0007" in runner.invoke(main, ["db", "upgrade"]).stdout
+    assert r.exit_code == 0 and "revision none -> 0008" in r.stdout
+    assert "revision 0008 -> 0008" in runner.invoke(main, ["db", "upgrade"]).stdout
     # A broken directory is refused whole: nothing stored.
     text = (district_copy / "member_metrics.csv").read_text(encoding="utf-8").split("\n")
     cells = text[5].split(",")
@@ -78,7 +78,7 @@ def test_a_real_server_process_over_http(env, small_district, tmp_path):
         status, headers, body = call(f"{base}/healthz")
         assert status == 200 and body == {"status": "ok"} and headers["Server"] == "diagnosis-service"
         assert call(f"{base}/v1/indicators")[0] == 401
-        status, _, body = call(f"{base}/v1/diagnoses", platform, "POST", {"period": "2025-12"})
+        status, _, body = call(f"{base}/v1/diagnoses?wait=true", platform, "POST", {"period": "2025-12"})
         assert status == 201 and body["branches"] == 60
         status, _, body = call(f"{base}/v1/branches/B00002/diagnosis?period=2025-12", secretary)
         assert status == 200 and body["id"] == "B00002"

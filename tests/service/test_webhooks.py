@@ -191,7 +191,7 @@ def test_a_rolled_back_change_emits_nothing(svc):
 def test_no_subscription_no_outbox_rows(svc):
     member = next(x for x in member_lamps(svc) if x["lamp"] == "green")
     flip(svc, member["id"], 0)
-    svc.client.post("/v1/diagnoses", json={"period": "2025-10"}, headers=svc.h("platform"))
+    svc.client.post("/v1/diagnoses?wait=true", json={"period": "2025-10"}, headers=svc.h("platform"))
     assert outbox_count(svc) == (0, 0)
 
 
@@ -201,9 +201,9 @@ def test_a_diagnosis_tells_its_lamp_changes_in_the_street_and_that_it_completed(
     with Receiver() as rx:
         subscribe(svc, rx.url, ["lamp.changed", "diagnosis.completed"], street=street)
         everything = subscribe(svc, rx.url, ["diagnosis.completed"])
-        r = c.post("/v1/diagnoses", json={"period": "2025-10"}, headers=h("platform"))
+        r = c.post("/v1/diagnoses?wait=true", json={"period": "2025-10"}, headers=h("platform"))
         assert r.status_code == 201
-        r2 = c.post("/v1/diagnoses", json={"period": "2025-10"}, headers=h("platform"))  # the same lamps again
+        r2 = c.post("/v1/diagnoses?wait=true", json={"period": "2025-10"}, headers=h("platform"))  # the same lamps again
         worker(svc).run(max_seconds=60, until_idle=True)
         got = rx.accepted()
     lamps = c.get(f"/v1/lamps?period=2025-10&street={street}&limit=10000", headers=h("admin")).get_json()["lamps"]

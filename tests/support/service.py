@@ -145,7 +145,7 @@ def _serve(db: Database, engine, data_dir: Path, tokens: dict, tmp: Path, diagno
     app = create_app({"SETTINGS": replace(settings_for(tmp), **(settings or {})), "DATABASE_URL": db.url, "TESTING": True, **(extra_config or {})})
     service = Service(app, app.test_client(), engine, db, data_dir, tokens)
     for period in diagnose:
-        r = service.client.post("/v1/diagnoses", json={"period": period}, headers=service.h("platform"))
+        r = service.client.post("/v1/diagnoses?wait=true", json={"period": period}, headers=service.h("platform"))
         assert r.status_code == 201, r.get_json()
     return service
 

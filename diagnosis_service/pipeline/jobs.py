@@ -1,0 +1,143 @@
+"""The monthly job as a job: submitted by a request (202), done by a worker thread of a serving process,
+its state and progress read back (``GET /v1/jobs/{id}``).
+
+A job's work is all or nothing (the results of a month are kept in one transaction), so a worker that
+dies mid-way leaves nothing half-stored: its lease expires and another worker (or the same process
+restarted) runs the job again. After ``max_attempts`` such starts the job is failed, visibly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+
+from ..errors import DiagnosisError, NotFound
+from ..periods import check_period
+from ..store import jobs as jobs_store
+from ..store import metrics as metrics_store
+from .common import in_transaction
+from .diagnoses import diagnose_period, no_metrics
+from .snapshot import Snapshot
+
+log = logging.getLogger("diagnosis_service.jobs")
+KIND = "diagnosis"
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    lease: float = 120.0
+    max_attempts: int = 3
+    poll: float = 0.5
+
+
+def submit_diagnosis(engine: Engine, period: object, actor: str) -> tuple[dict, bool]:
+    """The job diagnosing ``period``: a new one, or the one already queued or running for it (asking
+    twice does not run twice). (job, created). The period is checked now: a bad or unknown period is
+    answered at once (422, 404), not as a failed job later."""
+    check_period(period, "period")
+    with engine.connect() as conn:
+        if period not in metrics_store.periods(conn):
+            raise NotFound(no_metrics(str(period)))
+
+    def step(conn) -> tuple[dict, bool]:
+        found = jobs_store.open_job(conn, KIND, {"period": period})
+        if found is not None:
+            return found, False
+        return jobs_store.get(conn, jobs_store.create(conn, KIND, {"period": period}, actor)), True
+
+    return in_transaction(engine, step)
+
+
+def job_json(job: dict) -> dict:
+    out = {"job_id": job["id"], "kind": job["kind"], "state": job["state"], "stage": job["stage"],
+           "progress": job["progress"], "params": job["params"], "attempts": job["attempts"], "actor": job["actor"],
+           "result": job.get("result"), "error": job.get("error"), "links": {"self": f"/v1/jobs/{job['id']}"}}
+    for key in ("created_at", "started_at", "finished_at"):
+        out[key] = job[key].isoformat() + "Z" if job.get(key) is not None else None
+    return out
+
+
+def run_next(engine: Engine, snapshot: Callable[[], Snapshot], owner: str, config: JobConfig) -> bool:
+    """Claim one job and do it; False when there was none to claim."""
+    lease = timedelta(seconds=config.lease)
+    in_transaction(engine, lambda conn: jobs_store.fail_exhausted(conn, config.max_attempts))
+    job = in_transaction(engine, lambda conn: jobs_store.claim(conn, owner, lease))
+    if job is None:
+        return False
+    job_id = job["id"]
+    log.info("job %s (%s %s) started, attempt %s", job_id, job["kind"], job["params"], job["attempts"])
+
+    def progress(stage: str, fraction: float) -> None:
+        in_transaction(engine, lambda conn: jobs_store.progress(conn, job_id, owner, stage, fraction, lease))
+
+    try:
+        result = diagnose_period(snapshot(), engine, job["params"]["period"], job["actor"], progress)
+    except DiagnosisError as exc:
+        problem = exc.problems[0]
+        error = {"message": problem.message, "suggestion": problem.suggestion, "problems": len(exc.problems)}
+        in_transaction(engine, lambda conn: jobs_store.finish(conn, job_id, owner, error=error))
+        log.warning("job %s failed: %s", job_id, problem.message)
+        return True
+    except Exception as exc:  # any other failure ends the job visibly; the worker goes on
+        log.exception("job %s failed", job_id)
+        error = {"message": f"internal error ({exc.__class__.__name__})",
+                 "suggestion": "see the service's log; submit the job again"}
+        in_transaction(engine, lambda conn: jobs_store.finish(conn, job_id, owner, error=error))
+        return True
+    in_transaction(engine, lambda conn: jobs_store.finish(conn, job_id, owner, result=result))
+    log.info("job %s done in %.1f s", job_id, result.get("seconds", 0.0))
+    return True
+
+
+class JobWorker:
+    """A thread that does jobs one at a time until stopped (bounded waits: it looks again every ``poll``)."""
+
+    def __init__(self, engine: Engine, snapshot: Callable[[], Snapshot], config: JobConfig):
+        self.engine = engine
+        self.snapshot = snapshot
+        self.config = config
+        self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="job-worker", daemon=True)
+            self._thread.start()
+
+    def wake(self) -> None:
+        self.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = run_next(self.engine, self.snapshot, self.owner, self.config)
+            except Exception:  # the database went away: try again after a pause, never die
+                log.warning("job worker: could not reach the database; trying again", exc_info=True)
+                worked = False
+                self._stop.wait(min(5.0, self.config.poll * 10))
+            if not worked:
+                self._stop.wait(self.config.poll)
+            else:
+                time.sleep(0)  # let the request threads run between two jobs
+
+
+__all__ = ["JobConfig", "JobWorker", "job_json", "run_next", "submit_diagnosis"]

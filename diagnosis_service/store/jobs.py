@@ -1,0 +1,115 @@
+"""Jobs in the store: created by a request, claimed by one worker at a time under a lease, finished once.
+
+A worker claims the oldest queued job, or a running one whose lease expired (its process died), and
+renews the lease while it works. Claiming is one conditional UPDATE (``WHERE id = ? AND state = ...``):
+of two workers that saw the same job, only the one whose update matched a row has it. A job claimed
+more than ``max_attempts`` times is failed, so a job that kills its worker every time ends visibly.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.engine import Connection
+
+from . import now
+from .schema import jobs
+
+STATES = ("queued", "running", "succeeded", "failed")
+
+
+def create(conn: Connection, kind: str, params: dict, actor: str) -> int:
+    return int(conn.execute(jobs.insert().values(
+        kind=kind, params=json.dumps(params, sort_keys=True), state="queued", progress=0.0, attempts=0, actor=actor,
+        created_at=now())).inserted_primary_key[0])
+
+
+def get(conn: Connection, job_id: int) -> dict | None:
+    row = conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
+    return None if row is None else _decoded(row)
+
+
+def listing(conn: Connection, state: str | None = None, limit: int = 50) -> list[dict]:
+    query = select(jobs).order_by(jobs.c.id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(jobs.c.state == state)
+    return [_decoded(r) for r in conn.execute(query).mappings()]
+
+
+def open_job(conn: Connection, kind: str, params: dict) -> dict | None:
+    """A queued or running job of the same kind and parameters (asking twice does not run twice)."""
+    row = conn.execute(select(jobs).where(jobs.c.kind == kind, jobs.c.params == json.dumps(params, sort_keys=True),
+                                          jobs.c.state.in_(("queued", "running"))).order_by(jobs.c.id)).mappings().first()
+    return None if row is None else _decoded(row)
+
+
+def claim(conn: Connection, owner: str, lease: timedelta, at: datetime | None = None) -> dict | None:
+    """The next job this worker now holds (queued, or running with an expired lease), or None."""
+    at = at or now()
+    claimable = or_(jobs.c.state == "queued", and_(jobs.c.state == "running", jobs.c.lease_until < at))
+    for row in conn.execute(select(jobs.c.id, jobs.c.state, jobs.c.attempts).where(claimable)
+                            .order_by(jobs.c.id).limit(5)).all():
+        taken = conn.execute(update(jobs).where(jobs.c.id == row.id, jobs.c.state == row.state,
+                                                jobs.c.attempts == row.attempts)
+                             .values(state="running", owner=owner, lease_until=at + lease, attempts=row.attempts + 1,
+                                     started_at=at, stage="starting", progress=0.0))
+        if taken.rowcount == 1:
+            return get(conn, row.id)
+    return None
+
+
+def progress(conn: Connection, job_id: int, owner: str, stage: str, fraction: float, lease: timedelta) -> bool:
+    """Record progress and renew the lease; False when the job is no longer this worker's."""
+    done = conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.owner == owner, jobs.c.state == "running")
+                        .values(stage=stage, progress=round(min(max(fraction, 0.0), 1.0), 4),
+                                lease_until=now() + lease))
+    return done.rowcount == 1
+
+
+def finish(conn: Connection, job_id: int, owner: str, result: dict | None = None, error: dict | None = None) -> bool:
+    """succeeded with ``result``, or failed with ``error``; False when the job is no longer this worker's."""
+    values = {"state": "failed" if error is not None else "succeeded", "finished_at": now(), "lease_until": None,
+              "stage": "failed" if error is not None else "done"}
+    if error is None:
+        values["progress"] = 1.0
+        values["result"] = json.dumps(result, sort_keys=True, ensure_ascii=False)
+    else:
+        values["error"] = json.dumps(error, sort_keys=True, ensure_ascii=False)
+    done = conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.owner == owner, jobs.c.state == "running")
+                        .values(**values))
+    return done.rowcount == 1
+
+
+def fail_exhausted(conn: Connection, max_attempts: int, at: datetime | None = None) -> list[int]:
+    """Fail the jobs whose lease expired after their last allowed attempt (their worker died each time)."""
+    at = at or now()
+    ids = list(conn.execute(select(jobs.c.id).where(jobs.c.state == "running", jobs.c.lease_until < at,
+                                                    jobs.c.attempts >= max_attempts)).scalars())
+    for job_id in ids:
+        error = {"message": f"the worker running it stopped {max_attempts} times without finishing",
+                 "suggestion": "see the service's log for what stopped it; submit the job again"}
+        conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state == "running")
+                     .values(state="failed", stage="failed", finished_at=at, lease_until=None,
+                             error=json.dumps(error, sort_keys=True)))
+    return ids
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    out = dict.fromkeys(STATES, 0)
+    for state, n in conn.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state)):
+        out[state] = int(n)
+    return out
+
+
+def _decoded(row) -> dict:
+    out = dict(row)
+    for key in ("params", "result", "error"):
+        if out.get(key) is not None:
+            out[key] = json.loads(out[key])
+    return out
+
+
+__all__ = ["STATES", "claim", "counts", "create", "fail_exhausted", "finish", "get", "listing", "open_job",
+           "progress"]

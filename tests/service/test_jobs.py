@@ -1,0 +1,97 @@
+"""The monthly job as a job: 202 and a job to follow, its progress and result, one job per period at a
+time, visible failure, and a job taken over when its worker stopped (its lease expired)."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select
+
+from diagnosis_service.pipeline.jobs import JobConfig, run_next, submit_diagnosis
+from diagnosis_service.store import jobs as jobs_store
+from diagnosis_service.store.schema import branch_metrics, member_metrics, results
+
+
+def _wait(c, h, job_id: int, limit: float = 60.0) -> dict:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:  # bounded: a small district's month takes about a second
+        job = c.get(f"/v1/jobs/{job_id}", headers=h).get_json()
+        if job["state"] in ("succeeded", "failed"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {job['state']} after {limit} s")
+
+
+def test_a_diagnosis_is_a_job_to_follow(fresh_service):
+    c, h = fresh_service.client, fresh_service.h
+    r = c.post("/v1/diagnoses", json={"period": "2025-10"}, headers=h("platform"))
+    job = r.get_json()
+    assert r.status_code == 202 and r.headers["Location"] == f"/v1/jobs/{job['job_id']}"
+    assert job["state"] in ("queued", "running", "succeeded") and job["params"] == {"period": "2025-10"}
+    done = _wait(c, h("platform"), job["job_id"])
+    assert done["state"] == "succeeded" and done["progress"] == 1.0 and done["stage"] == "done"
+    assert done["attempts"] == 1 and done["finished_at"] >= done["started_at"] >= done["created_at"]
+    assert done["result"]["branches"] == 24 and done["result"]["period"] == "2025-10"
+    sync = c.post("/v1/diagnoses?wait=true", json={"period": "2025-10"}, headers=h("platform")).get_json()
+    assert {k: v for k, v in sync.items() if k not in ("run_id", "seconds")} == {
+        k: v for k, v in done["result"].items() if k not in ("run_id", "seconds")}
+    with fresh_service.engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(results).where(results.c.period == "2025-10")).scalar()
+    assert stored == done["result"]["branches"] + done["result"]["members"]
+    listed = c.get("/v1/jobs?state=succeeded", headers=h("admin")).get_json()["jobs"]
+    assert listed[0]["job_id"] == job["job_id"]
+    assert c.get(f"/v1/jobs/{job['job_id']}", headers=h("secretary")).status_code == 403
+    assert c.get("/v1/jobs/999999", headers=h("platform")).status_code == 404
+    assert c.get("/v1/jobs?state=lost", headers=h("platform")).status_code == 422
+    assert c.post("/v1/diagnoses?wait=maybe", json={"period": "2025-10"}, headers=h("platform")).status_code == 422
+
+
+def test_a_bad_or_unknown_period_is_answered_at_once(fresh_service):
+    c, h = fresh_service.client, fresh_service.h
+    assert c.post("/v1/diagnoses", json={"period": "2025-13"}, headers=h("platform")).status_code == 422
+    missing = c.post("/v1/diagnoses", json={"period": "2031-01"}, headers=h("platform"))
+    assert missing.status_code == 404 and "no metrics stored" in missing.get_json()["detail"]
+    with fresh_service.engine.connect() as conn:
+        assert jobs_store.counts(conn)["queued"] == 0
+
+
+def test_one_job_per_period_and_a_visible_failure(fresh_service):
+    svc = fresh_service
+    runtime = svc.app.extensions["diagnosis"]
+    first, created = submit_diagnosis(svc.engine, "2025-09", "test")
+    again, created_again = submit_diagnosis(svc.engine, "2025-09", "test")
+    assert created and not created_again and again["id"] == first["id"]
+    # The month's metrics vanish before a worker gets to it: the job fails, saying why.
+    with svc.engine.begin() as conn:
+        conn.execute(delete(member_metrics).where(member_metrics.c.period == "2025-09"))
+        conn.execute(delete(branch_metrics).where(branch_metrics.c.period == "2025-09"))
+    assert run_next(svc.engine, runtime.snapshot, "worker-a", JobConfig())
+    with svc.engine.connect() as conn:
+        job = jobs_store.get(conn, first["id"])
+    assert job["state"] == "failed" and "no metrics stored for period 2025-09" in job["error"]["message"]
+    assert not run_next(svc.engine, runtime.snapshot, "worker-a", JobConfig())  # nothing left to do
+
+
+def test_a_job_whose_worker_stopped_is_taken_over_then_failed_after_its_attempts(fresh_service):
+    svc = fresh_service
+    runtime = svc.app.extensions["diagnosis"]
+    job, _ = submit_diagnosis(svc.engine, "2025-08", "test")
+    with svc.engine.begin() as conn:  # a worker claims it and dies: its lease runs out
+        assert jobs_store.claim(conn, "dead-worker", timedelta(seconds=-1))["owner"] == "dead-worker"
+    config = JobConfig(lease=30, max_attempts=3)
+    assert run_next(svc.engine, runtime.snapshot, "worker-b", config)
+    with svc.engine.connect() as conn:
+        done = jobs_store.get(conn, job["id"])
+        stored = conn.execute(select(func.count()).select_from(results).where(results.c.period == "2025-08")).scalar()
+    assert done["state"] == "succeeded" and done["attempts"] == 2 and done["owner"] == "worker-b"
+    assert stored == done["result"]["branches"] + done["result"]["members"]
+    # A job that stops its worker every time: after the third start it is failed, not retried forever.
+    doomed, _ = submit_diagnosis(svc.engine, "2025-07", "test")
+    for n in range(3):
+        with svc.engine.begin() as conn:
+            assert jobs_store.claim(conn, f"dying-{n}", timedelta(seconds=-1))["id"] == doomed["id"]
+    assert not run_next(svc.engine, runtime.snapshot, "worker-c", config)
+    with svc.engine.connect() as conn:
+        failed = jobs_store.get(conn, doomed["id"])
+    assert failed["state"] == "failed" and "stopped 3 times" in failed["error"]["message"]
