@@ -183,7 +183,7 @@ def metric_frame(conn: Connection, subject: str, columns: Sequence[str], periods
     missing), in no particular order. Read column-wise, never a pandas frame over row objects (pandas
     then guesses each value's type: 15 s for a district's 24 months): PostgreSQL writes each month out
     as one CSV text for pandas' C parser; SQLite's rows come from the driver as tuples and become one
-    numpy array per column."""
+    float64 block."""
     table, key, _ = METRICS[subject]
     names = ["period", key, *columns]
     if conn.dialect.name == "postgresql":
@@ -196,10 +196,15 @@ def metric_frame(conn: Connection, subject: str, columns: Sequence[str], periods
         rows = cursor.fetchall()
     finally:
         cursor.close()
-    by_column = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-    data = {"period": np.array(by_column[0], dtype=object), key: np.array(by_column[1], dtype=object)}
-    for name, values in zip(columns, by_column[2:], strict=True):
-        data[name] = np.array(values, dtype=np.float64)  # None becomes NaN
+    # One object matrix from the tuples (numpy copies the pointers), then the indicator block as float64
+    # at once: column by column from tuples costs three times as long.
+    grid = np.array(rows, dtype=object).reshape(len(rows), len(names))
+    values = grid[:, 2:]
+    values[values == None] = np.nan  # noqa: E711 -- elementwise: numpy compares each cell with None
+    data = {"period": grid[:, 0], key: grid[:, 1]}
+    block = values.astype(np.float64)
+    for i, name in enumerate(columns):
+        data[name] = block[:, i]
     return pd.DataFrame(data, columns=names)
 
 
