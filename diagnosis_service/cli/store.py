@@ -41,17 +41,35 @@ def db_upgrade() -> None:
 @rules_option
 @handle_errors
 def import_cmd(data_dir: Path, rules_dir: Path | None) -> None:
-    """Import a CSV data directory into the store: validated whole first, all or nothing, idempotent."""
+    """Import a CSV data directory into the store: validated whole first (a bad row anywhere and nothing is
+    written), then month by month, each month all or nothing; idempotent (run it again to finish an
+    import that was stopped). A progress bar on a terminal."""
     from ..data.sources import CsvDir
     from ..pipeline.ingest import import_source
     from ..rules import load_ruleset
 
     registry = load_ruleset(resolve_rules(rules_dir)).registry
     start = time.perf_counter()
-    changes = import_source(_engine(), registry, CsvDir(data_dir), actor="cli:import")
+    bar = _progress_bar(start) if sys.stderr.isatty() else None
+    changes = import_source(_engine(), registry, CsvDir(data_dir), actor="cli:import", progress=bar)
+    if bar is not None:
+        click.echo("", err=True)
     for table, c in changes.items():
         click.echo(f"{table:15s} inserted {c['inserted']:7d}  updated {c['updated']:7d}  unchanged {c['unchanged']:7d}")
     click.echo(f"imported {data_dir} in {time.perf_counter() - start:.1f} s")
+
+
+def _progress_bar(start: float):
+    """A line on the terminal, redrawn after each month: rows stored, rate, time left."""
+    def show(done: int, total: int, period: str) -> None:
+        elapsed = max(time.perf_counter() - start, 1e-6)
+        rate = done / elapsed
+        left = (total - done) / rate if rate > 0 else 0.0
+        width = 30
+        filled = int(width * done / total) if total else width
+        click.echo(f"\r[{'#' * filled}{'.' * (width - filled)}] {period}  {done:,}/{total:,} rows  "
+                   f"{rate:,.0f} rows/s  {left:.0f} s left ", nl=False, err=True)
+    return show
 
 
 @main.group()

@@ -6,6 +6,8 @@ A row of a PUT body names the fields it changes: an indicator it does not carry 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 from sqlalchemy.engine import Connection, Engine
 
@@ -21,12 +23,59 @@ from ..store import metrics as metrics_store
 from .common import MAX_ROWS, PROFILE
 
 
-def import_source(engine: Engine, registry: Registry, source: Source, actor: str) -> dict[str, dict[str, int]]:
-    """Validate a whole source (e.g. a CSV directory), then store it in one transaction (idempotent)."""
+def import_source(engine: Engine, registry: Registry, source: Source, actor: str,
+                  progress: Callable[[int, int, str], None] | None = None) -> dict[str, dict[str, int]]:
+    """Validate a whole source (e.g. a CSV directory: a bad row anywhere and nothing is written), then
+    store it month by month, each month in its own transaction (all of a month or none of it), the
+    organisations first. Idempotent: importing again changes nothing, and an import stopped half-way
+    is finished by running it again. ``progress(rows done, rows in all, period)`` after each month."""
     dataset = source.load(registry)
+    total = len(dataset.branch_metrics) + len(dataset.member_metrics)
     with engine.begin() as conn:
-        changes = store_dataset(conn, dataset, actor)
-    return {k: v.as_dict() for k, v in changes.items()}
+        out = metrics_store.upsert_profiles(conn, dataset.branches.reset_index().to_dict("records"),
+                                            dataset.members.reset_index().to_dict("records"))
+    out["branch_metrics"], out["member_metrics"] = metrics_store.Changes(), metrics_store.Changes()
+    done = 0
+    for period, frames in _months(dataset):
+        with engine.begin() as conn:
+            for subject, frame in frames:
+                changes = metrics_store.upsert_metrics(conn, subject, _records(frame), source="import", actor=actor)
+                total_of = out[f"{subject}_metrics"]
+                total_of.inserted += changes.inserted
+                total_of.updated += changes.updated
+                total_of.unchanged += changes.unchanged
+                done += len(frame)
+        if progress is not None:
+            progress(done, total, period)
+    return {k: v.as_dict() for k, v in out.items()}
+
+
+def _months(dataset: Dataset):
+    """(period, [(subject, that month's rows)]) in period order; a month's rows are a slice, not a copy
+    of the whole (the memory an import needs is a month's records, not the district's)."""
+    by = {s: dataset.metrics(s) for s in ("branch", "member")}
+    by = {s: f if f["pidx"].is_monotonic_increasing else f.sort_values("pidx", kind="stable") for s, f in by.items()}
+    periods = sorted(set(by["branch"]["period"]) | set(by["member"]["period"]))
+    bounds = {s: _bounds(f) for s, f in by.items()}
+    for period in periods:
+        yield period, [(s, by[s].iloc[bounds[s][period][0]:bounds[s][period][1]]) for s in ("branch", "member")
+                       if period in bounds[s]]
+
+
+def _bounds(frame: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """period -> (first row, row after the last) in a frame sorted by period."""
+    periods = frame["period"].to_numpy()
+    out: dict[str, tuple[int, int]] = {}
+    start = 0
+    for i in range(1, len(periods) + 1):
+        if i == len(periods) or periods[i] != periods[start]:
+            out[str(periods[start])] = (start, i)
+            start = i
+    return out
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return frame.drop(columns="pidx").to_dict("records")
 
 
 def store_dataset(conn: Connection, dataset: Dataset, actor: str, source: str = "import") -> dict:
@@ -35,8 +84,7 @@ def store_dataset(conn: Connection, dataset: Dataset, actor: str, source: str = 
                                         dataset.members.reset_index().to_dict("records"))
     for subject, name in (("branch", "branch_metrics"), ("member", "member_metrics")):
         frame = dataset.metrics(subject)
-        out[name] = metrics_store.upsert_metrics(conn, subject, frame.drop(columns="pidx").to_dict("records"),
-                                                 source=source, actor=actor)
+        out[name] = metrics_store.upsert_metrics(conn, subject, _records(frame), source=source, actor=actor)
     return out
 
 
