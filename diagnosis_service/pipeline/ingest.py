@@ -39,7 +39,12 @@ def import_source(engine: Engine, registry: Registry, source: Source, actor: str
     for period, frames in _months(dataset):
         with engine.begin() as conn:
             for subject, frame in frames:
-                changes = metrics_store.upsert_metrics(conn, subject, _records(frame), source="import", actor=actor)
+                columns = [c for c in frame.columns if c not in ("pidx", "period", KEYS[subject])]
+                changes = metrics_store.insert_month(conn, subject, period, frame[KEYS[subject]].tolist(), columns,
+                                                     frame[columns].to_numpy(dtype=float))
+                if changes is None:  # the month is stored already: compared row by row, corrections recorded
+                    changes = metrics_store.upsert_metrics(conn, subject, _records(frame), source="import",
+                                                           actor=actor)
                 total_of = out[f"{subject}_metrics"]
                 total_of.inserted += changes.inserted
                 total_of.updated += changes.updated

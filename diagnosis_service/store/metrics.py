@@ -130,6 +130,36 @@ def upsert_metrics(conn: Connection, subject: str, records: Sequence[Mapping], *
     return changes
 
 
+def insert_month(conn: Connection, subject: str, period: str, ids: Sequence[str], columns: Sequence[str],
+                 values: np.ndarray) -> Changes | None:
+    """A month's rows written at once when the store has none of that month yet (an import appending
+    a month): plain tuples through the driver (SQLite's executemany, PostgreSQL's multi-row VALUES),
+    not a dict per row through the ORM's parameter handling (ten times the time). ``values``: float64,
+    one column per name in ``columns``, NaN where missing. None when the month has rows already (the
+    caller compares them: corrections are recorded)."""
+    table, key, all_cols = METRICS[subject]
+    if conn.execute(select(table.c[key]).where(table.c.period == period).limit(1)).first() is not None:
+        return None
+    cols = [c for c in columns if c in set(all_cols)]
+    block = values[:, [list(columns).index(c) for c in cols]]
+    cells = block.astype(object)
+    cells[np.isnan(block)] = None
+    rows = np.column_stack([np.full(len(ids), period, dtype=object), np.asarray(ids, dtype=object), cells]).tolist()
+    names = ", ".join(f'"{c}"' for c in ("period", key, *cols))
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        if conn.dialect.name == "postgresql":
+            from psycopg2.extras import execute_values
+
+            execute_values(cursor, f"INSERT INTO {table.name} ({names}) VALUES %s", rows, page_size=2000)  # noqa: S608
+        else:
+            marks = ", ".join("?" * (len(cols) + 2))
+            cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)  # noqa: S608
+    finally:
+        cursor.close()
+    return Changes(inserted=len(rows))
+
+
 def known_ids(conn: Connection, subject: str, ids: Iterable[str]) -> set[str]:
     table = branches if subject == "branch" else members
     key = KEYS[subject]
@@ -270,5 +300,5 @@ def _chunks(items: list, size: int) -> Iterable[list]:
 
 
 __all__ = ["KEYS", "PROFILE_COLUMNS", "Changes", "branch", "known_ids", "member_branch", "member_names",
-           "member_values", "metric_frame", "metric_rows", "periods", "profiles", "roll", "streets", "subject_history", "subject_rows", "upsert_metrics",
+           "insert_month", "member_values", "metric_frame", "metric_rows", "periods", "profiles", "roll", "streets", "subject_history", "subject_rows", "upsert_metrics",
            "upsert_profiles"]

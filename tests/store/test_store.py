@@ -78,6 +78,39 @@ def test_import_round_trip_is_exact_and_idempotent(engine, ruleset, small_distri
                                   check_index_type=False)
 
 
+def test_an_import_month_by_month_is_exact_idempotent_and_records_corrections(engine, ruleset, small_district,
+                                                                            tmp_path):
+    from diagnosis_service.data.csvdir import write_dir
+    from diagnosis_service.data.sources import CsvDir
+    from diagnosis_service.pipeline.ingest import import_source
+    from diagnosis_service.store.schema import metric_revisions
+
+    ds = load_dir(small_district, ruleset.registry)
+    seen = []
+    first = import_source(engine, ruleset.registry, CsvDir(small_district), "test",
+                          progress=lambda done, total, period: seen.append((done, total, period)))
+    assert first["member_metrics"]["inserted"] == len(ds.member_metrics)
+    periods = sorted(set(ds.member_metrics["period"]))
+    assert [p for _, _, p in seen] == periods and seen[-1][0] == seen[-1][1]  # one step a month, to the end
+    assert all(a[0] < b[0] for a, b in zip(seen, seen[1:], strict=False))
+    with engine.connect() as conn:
+        back = dataset_from_rows(conn, ruleset.registry, "2025-12")
+    for subject in ("branch", "member"):  # the fast path stores exactly what the checked path would
+        pd.testing.assert_frame_equal(back.metrics(subject), ds.metrics(subject), check_dtype=False)
+    again = import_source(engine, ruleset.registry, CsvDir(small_district), "test")
+    assert all(c["inserted"] == 0 and c["updated"] == 0 for c in again.values())
+    # A correction of one value in a month already stored: updated and recorded, nothing else touched.
+    changed = ds.member_metrics.copy()
+    first_row = changed.index[changed["period"] == periods[-1]][0]
+    changed.loc[first_row, "volunteer_hours"] = 99.5
+    corrected = ds.__class__(ds.branches, ds.members, ds.branch_metrics, changed)
+    write_dir(corrected, tmp_path / "corrected", ruleset.registry)
+    out = import_source(engine, ruleset.registry, CsvDir(tmp_path / "corrected"), "test")
+    assert out["member_metrics"]["updated"] == 1 and out["member_metrics"]["inserted"] == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(metric_revisions)).scalar() == 1
+
+
 def test_a_failed_transaction_leaves_nothing(engine, ruleset, small_district):
     ds = load_dir(small_district, ruleset.registry)
     with pytest.raises(RuntimeError), engine.begin() as conn:
