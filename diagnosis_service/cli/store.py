@@ -51,7 +51,10 @@ def import_cmd(data_dir: Path, rules_dir: Path | None) -> None:
     registry = load_ruleset(resolve_rules(rules_dir)).registry
     start = time.perf_counter()
     bar = _progress_bar(start) if sys.stderr.isatty() else None
-    changes = import_source(_engine(), registry, CsvDir(data_dir), actor="cli:import", progress=bar)
+    from ..store import make_engine
+
+    engine = make_engine(settings().db_url(), bulk=True)  # COPY on PostgreSQL: this process only imports
+    changes = import_source(engine, registry, CsvDir(data_dir), actor="cli:import", progress=bar)
     if bar is not None:
         click.echo("", err=True)
     for table, c in changes.items():

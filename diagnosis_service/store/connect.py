@@ -64,13 +64,17 @@ def _wait(conn) -> None:
 
 
 def make_engine(url: str, autocommit: bool = False, timeout: float = DEFAULT_TIMEOUT,
-                statement_timeout: float = 300.0) -> Engine:
+                statement_timeout: float = 300.0, bulk: bool = False) -> Engine:
     """An engine for ``url``. SQLite: threads may share it, foreign keys and WAL on. PostgreSQL: a pool
     whose callers wait at most ``timeout`` seconds for a connection, and no call waits longer than
     ``timeout`` seconds of silence from the server.
 
     ``autocommit``: an engine for reads only, whose connections are in autocommit mode from the
     start (switching a pooled connection's mode costs a round trip on PostgreSQL, per request).
+
+    ``bulk``: for a command that loads data and nothing else (``import``): on PostgreSQL without the
+    driver's wait callback that bounds each wait, because COPY does not work with it (the callback is
+    per process: never in a serving process). The statement timeout still bounds every statement.
     """
     extra = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     if url.startswith("sqlite"):
@@ -95,14 +99,14 @@ def make_engine(url: str, autocommit: bool = False, timeout: float = DEFAULT_TIM
     # connections older than 30 minutes are replaced.
     engine = create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800, pool_timeout=timeout, **extra)
     if engine.dialect.driver == "psycopg2":
-        _guard_psycopg2(engine, timeout, statement_timeout)
+        _guard_psycopg2(engine, timeout, statement_timeout, wait_callback=not bulk)
     return engine
 
 
-def _guard_psycopg2(engine: Engine, timeout: float, statement_timeout: float) -> None:
+def _guard_psycopg2(engine: Engine, timeout: float, statement_timeout: float, wait_callback: bool = True) -> None:
     from psycopg2 import extensions
 
-    if extensions.get_wait_callback() is not _wait:
+    if wait_callback and extensions.get_wait_callback() is not _wait:
         extensions.set_wait_callback(_wait)
     timeout_error = database_timeout()
 

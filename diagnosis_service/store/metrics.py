@@ -133,8 +133,9 @@ def upsert_metrics(conn: Connection, subject: str, records: Sequence[Mapping], *
 def insert_month(conn: Connection, subject: str, period: str, ids: Sequence[str], columns: Sequence[str],
                  values: np.ndarray) -> Changes | None:
     """A month's rows written at once when the store has none of that month yet (an import appending
-    a month): plain tuples through the driver (SQLite's executemany, PostgreSQL's multi-row VALUES),
-    not a dict per row through the ORM's parameter handling (ten times the time). ``values``: float64,
+    a month): plain tuples through the driver (SQLite's executemany; on PostgreSQL COPY from a bulk
+    engine, else multi-row VALUES), not a dict per row through the ORM's parameter handling (ten times
+    the time). ``values``: float64,
     one column per name in ``columns``, NaN where missing. None when the month has rows already (the
     caller compares them: corrections are recorded)."""
     table, key, all_cols = METRICS[subject]
@@ -142,12 +143,20 @@ def insert_month(conn: Connection, subject: str, period: str, ids: Sequence[str]
         return None
     cols = [c for c in columns if c in set(all_cols)]
     block = values[:, [list(columns).index(c) for c in cols]]
-    cells = block.astype(object)
-    cells[np.isnan(block)] = None
-    rows = np.column_stack([np.full(len(ids), period, dtype=object), np.asarray(ids, dtype=object), cells]).tolist()
     names = ", ".join(f'"{c}"' for c in ("period", key, *cols))
     cursor = conn.connection.dbapi_connection.cursor()
     try:
+        if conn.dialect.name == "postgresql" and _can_copy():
+            frame = pd.DataFrame(block, columns=cols)
+            frame.insert(0, key, np.asarray(ids, dtype=object))
+            frame.insert(0, "period", period)
+            buf = io.StringIO(frame.to_csv(index=False, header=False, na_rep=""))  # doubles written exactly
+            cursor.copy_expert(f"COPY {table.name} ({names}) FROM STDIN WITH (FORMAT csv)", buf)  # noqa: S608
+            return Changes(inserted=len(frame))
+        cells = block.astype(object)
+        cells[np.isnan(block)] = None
+        rows = np.column_stack([np.full(len(ids), period, dtype=object), np.asarray(ids, dtype=object),
+                                cells]).tolist()
         if conn.dialect.name == "postgresql":
             from psycopg2.extras import execute_values
 
@@ -158,6 +167,13 @@ def insert_month(conn: Connection, subject: str, period: str, ids: Sequence[str]
     finally:
         cursor.close()
     return Changes(inserted=len(rows))
+
+
+def _can_copy() -> bool:
+    """COPY works only without the driver's wait callback (a bulk engine: ``make_engine(bulk=True)``)."""
+    from psycopg2 import extensions
+
+    return extensions.get_wait_callback() is None
 
 
 def known_ids(conn: Connection, subject: str, ids: Iterable[str]) -> set[str]:
