@@ -1,0 +1,98 @@
+"""Benchmark: importing the default district and its monthly job over HTTP against the command line.
+
+In one run, for each database (SQLite by default; --db postgresql or --db both):
+1. `diagnosis-service import` of the default district (24 months, 2,654 branches, 47,411 members) into a
+   fresh database: wall time and the process's peak memory (target on PostgreSQL: < 20 s);
+2. the same month diagnosed by the command line (`diagnose --data DIR --period P --out FILE`, the baseline)
+   and by the service (`POST /v1/diagnoses`, 202, then `GET /v1/jobs/{id}` until it is done: the time
+   from the request to the job's end), with the ratio (target: within 1.5 times the command line).
+
+    python benchmarks/bench_jobs.py [--db sqlite|postgresql|both] [--period 2025-12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench_overview import DATA, ensure_data  # noqa: E402
+from bench_service import EXE, database, request, server  # noqa: E402
+
+from diagnosis_service.rules import load_ruleset  # noqa: E402
+
+IMPORT_TARGET = 20.0
+RATIO_TARGET = 1.5
+
+
+def timed(cmd: list[str], env: dict) -> tuple[float, float]:
+    """(seconds, peak MiB) of one command, its peak measured by GNU time (the children's maximum that
+    getrusage keeps would include the servers run before)."""
+    start = time.perf_counter()
+    done = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], env=env, check=True, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    return seconds, int(done.stderr.strip().splitlines()[-1]) / 1024
+
+
+def job_seconds(port: int, token: str, period: str) -> tuple[float, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    start = time.perf_counter()
+    status, body = request(conn, "POST", "/v1/diagnoses", token, json.dumps({"period": period}).encode())
+    assert status == 202, body
+    job = json.loads(body)
+    for _ in range(6000):  # bounded: ten minutes at most
+        status, body = request(conn, "GET", f"/v1/jobs/{job['job_id']}", token)
+        job = json.loads(body)
+        if job["state"] in ("succeeded", "failed"):
+            break
+        time.sleep(0.1)
+    conn.close()
+    assert job["state"] == "succeeded", job
+    return time.perf_counter() - start, job
+
+
+def run(db: str, district: Path, period: str, cli_seconds: float) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
+    with database(db, tmp) as env:
+        subprocess.run([EXE, "db", "upgrade"], env=env, check=True, capture_output=True)
+        seconds, peak = timed([EXE, "import", str(district)], env)
+        verdict = ("met" if seconds < IMPORT_TARGET else "MISSED") if db == "postgresql" else "(no target)"
+        print(f"[{db}] import of the district: {seconds:.1f} s, peak {peak:,.0f} MiB; target < {IMPORT_TARGET:.0f} s "
+              f"{verdict}", flush=True)
+        platform = subprocess.run([EXE, "tokens", "create", "--role", "platform", "--name", "bench"], env=env,
+                                  check=True, capture_output=True, text=True).stdout.strip()
+        with server(env, 4) as port:
+            wall, job = job_seconds(port, platform, period)
+        ratio = wall / cli_seconds
+        print(f"[{db}] POST /v1/diagnoses {period} as a job: {wall:.1f} s (the job says {job['result']['seconds']:.1f} s), "
+              f"{ratio:.2f} x the command line; target <= {RATIO_TARGET} x "
+              f"{'met' if ratio <= RATIO_TARGET else 'MISSED'}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite")
+    parser.add_argument("--period", default="2025-12")
+    args = parser.parse_args()
+    ruleset = load_ruleset(REPO / "rules")
+    district = DATA  # the district `simulate` writes by default: 24 months
+    ensure_data(ruleset)
+    with tempfile.TemporaryDirectory() as out:
+        cli_seconds, peak = timed([EXE, "diagnose", "--data", str(district), "--period", args.period, "--out",
+                                   str(Path(out) / "month.jsonl")], dict(os.environ))
+    print(f"baseline: diagnose --data (CSV) {args.period}: {cli_seconds:.1f} s, peak {peak:,.0f} MiB", flush=True)
+    for db in (("sqlite", "postgresql") if args.db == "both" else (args.db,)):
+        run(db, district, args.period, cli_seconds)
+
+
+if __name__ == "__main__":
+    main()
