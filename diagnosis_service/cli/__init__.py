@@ -21,6 +21,6 @@ def main() -> None:
     """
 
 
-from . import catalog, diagnose, model, overview, rules, simulate, store, webhooks  # noqa: E402 -- they register on ``main``
+from . import catalog, data, diagnose, model, overview, rules, simulate, store, webhooks  # noqa: E402 -- they register on ``main``
 
-__all__ = ["catalog", "diagnose", "main", "model", "overview", "rules", "simulate", "store", "webhooks"]
+__all__ = ["catalog", "data", "diagnose", "main", "model", "overview", "rules", "simulate", "store", "webhooks"]

@@ -18,12 +18,12 @@ history_option = click.option(
 
 def _month(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Path | None, engine: str = "vectorized",
            per_weakness: int = 5, history_files: tuple[Path, ...] = ()):
-    from ..data.sources import CsvDir
+    from ..data.sources import source_for
     from ..pipeline.month import diagnose_month, history_from_files
     from ..pipeline.snapshot import Snapshot
 
     snapshot = Snapshot.from_dirs(resolve_rules(rules_dir), resolve_catalog(catalog_dir) if per_weakness else None)
-    dataset = CsvDir(data_dir).load(snapshot.ruleset.registry, period)
+    dataset = source_for(data_dir).load(snapshot.ruleset.registry, period)
     return snapshot, diagnose_month(dataset, snapshot, period, engine, per_weakness, history_from_files(history_files))
 
 

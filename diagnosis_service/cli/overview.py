@@ -69,9 +69,9 @@ def overview(data_dir: Path | None, period_from: str, period_to: str, street: st
     overview_.check_range(period_from, period_to)
     scope = Scope(street, branch_type)
     if data_dir is not None:
-        from ..data.sources import CsvDir
+        from ..data.sources import source_for
 
-        dataset = CsvDir(data_dir).load(ruleset.registry)
+        dataset = source_for(data_dir).load(ruleset.registry)
         _check_scope(street, branch_type, set(dataset.branches["street"]), ruleset.registry)
         data = overview_.from_dataset(dataset, ruleset, period_from, period_to, scope, progress=lambda p, k, n: click.echo(
             f"diagnosed {p} ({k}/{n})", err=True))

@@ -44,7 +44,7 @@ def import_cmd(data_dir: Path, rules_dir: Path | None) -> None:
     """Import a CSV data directory into the store: validated whole first (a bad row anywhere and nothing is
     written), then month by month, each month all or nothing; idempotent (run it again to finish an
     import that was stopped). A progress bar on a terminal."""
-    from ..data.sources import CsvDir
+    from ..data.sources import source_for
     from ..pipeline.ingest import import_source
     from ..rules import load_ruleset
 
@@ -54,7 +54,7 @@ def import_cmd(data_dir: Path, rules_dir: Path | None) -> None:
     from ..store import make_engine
 
     engine = make_engine(settings().db_url(), bulk=True)  # COPY on PostgreSQL: this process only imports
-    changes = import_source(engine, registry, CsvDir(data_dir), actor="cli:import", progress=bar)
+    changes = import_source(engine, registry, source_for(data_dir), actor="cli:import", progress=bar)
     if bar is not None:
         click.echo("", err=True)
     for table, c in changes.items():

@@ -2,8 +2,9 @@
 
 A ``Source`` gives a validated ``Dataset``: every organisation, and the metric rows of the period
 asked for and of the months before it that its rules look back on. The pipeline works with any
-source: a CSV directory (here), the store (``pipeline.store_io.StoreSource``), and later a columnar
-dataset. To add one, implement ``load`` and ``name``; the rest of the path does not change.
+source: a CSV directory (here), the store (``pipeline.store_io.StoreSource``), and a columnar
+dataset (``columnar.ParquetDir``). To add one, implement ``load`` and ``name``; the rest of the path
+does not change.
 """
 
 from __future__ import annotations
@@ -38,4 +39,11 @@ class CsvDir:
         return load_dir(self.directory, registry)
 
 
-__all__ = ["HISTORY_MONTHS", "CsvDir", "Source"]
+def source_for(path: Path) -> Source:
+    """A CSV data directory, or a columnar dataset (``data convert``), by what the directory holds."""
+    from .columnar import ParquetDir, is_dataset
+
+    return ParquetDir(path) if is_dataset(path) else CsvDir(path)
+
+
+__all__ = ["HISTORY_MONTHS", "CsvDir", "Source", "source_for"]

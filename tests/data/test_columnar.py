@@ -1,0 +1,84 @@
+"""The columnar dataset (`data convert`): the same bytes out of every command as from the CSV files it
+came from, only the months asked for read, and clear errors for what is not a dataset."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from diagnosis_service.cli import main
+from diagnosis_service.data.columnar import MARKER, ParquetDir, street_file, street_name
+from diagnosis_service.data.sources import CsvDir, source_for
+from diagnosis_service.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def converted(small_district, tmp_path_factory):
+    from click.testing import CliRunner
+
+    out = tmp_path_factory.mktemp("columnar") / "dataset"
+    r = CliRunner().invoke(main, ["data", "convert", str(small_district), str(out)])
+    assert r.exit_code == 0, r.output
+    assert "wrote" in r.stdout and "metric rows" in r.stdout
+    return out
+
+
+def test_commands_give_the_same_bytes_from_the_dataset(runner, small_district, converted, tmp_path):
+    for args in (["diagnose", "--period", "2025-12"], ["report", "--period", "2025-12", "--branch", "B00002"]):
+        outs = []
+        for data in (small_district, converted):
+            extra = ["--out", str(tmp_path / f"{args[0]}-{data.name}.jsonl")] if args[0] == "diagnose" else []
+            r = runner.invoke(main, [*args, "--data", str(data), *extra])
+            assert r.exit_code == 0, r.output
+            outs.append(r.stdout if not extra else (tmp_path / f"{args[0]}-{data.name}.jsonl").read_bytes())
+        assert outs[0] == outs[1] and outs[0]
+
+
+def test_the_dataset_holds_the_csv_exactly_and_reads_only_the_months_asked(ruleset, small_district, converted):
+    whole = CsvDir(small_district).load(ruleset.registry)
+    back = source_for(converted).load(ruleset.registry)
+    assert isinstance(source_for(converted), ParquetDir) and isinstance(source_for(small_district), CsvDir)
+    for subject in ("branch", "member"):
+        pd.testing.assert_frame_equal(back.metrics(subject), whole.metrics(subject))
+    pd.testing.assert_frame_equal(back.branches, whole.branches)
+    pd.testing.assert_frame_equal(back.members, whole.members)
+    two = ParquetDir(converted).load(ruleset.registry, "2025-12", months=2)
+    assert two.periods() == ["2025-11", "2025-12"]
+    described = json.loads((converted / MARKER).read_text(encoding="utf-8"))
+    assert described["periods"] == whole.periods() and described["rows"]["member"] == len(whole.member_metrics)
+    # Each month a folder, each street a file: appending a month writes new files only.
+    assert sorted(p.name for p in (converted / "member_metrics").iterdir()) == whole.periods()
+    streets = {street_file(s) for s in whole.branches["street"]}
+    assert {f.stem for f in (converted / "member_metrics" / "2025-12").glob("*.parquet")} == streets
+    assert all(street_name(street_file(s)) == s for s in whole.branches["street"])
+
+
+def test_what_is_not_a_dataset_is_refused_clearly(ruleset, tmp_path, converted):
+    with pytest.raises(InputError, match="not a dataset directory"):
+        ParquetDir(tmp_path).load(ruleset.registry)
+    broken = tmp_path / "old"
+    broken.mkdir()
+    (broken / MARKER).write_text(json.dumps({"format": 99}), encoding="utf-8")
+    with pytest.raises(InputError, match="dataset format 99"):
+        ParquetDir(broken).load(ruleset.registry)
+    described = json.loads((converted / MARKER).read_text(encoding="utf-8"))
+    described["columns"]["member"] = described["columns"]["member"][1:]
+    short = tmp_path / "short"
+    short.mkdir()
+    (short / MARKER).write_text(json.dumps(described), encoding="utf-8")
+    with pytest.raises(InputError, match="no column for"):
+        ParquetDir(short).load(ruleset.registry)
+
+
+def test_a_bad_csv_directory_writes_nothing(runner, district_copy, tmp_path):
+    path = district_copy / "member_metrics.csv"
+    lines = path.read_text(encoding="utf-8").split("\n")
+    cells = lines[3].split(",")
+    cells[2] = "abc"
+    lines[3] = ",".join(cells)
+    path.write_text("\n".join(lines), encoding="utf-8")
+    r = runner.invoke(main, ["data", "convert", str(district_copy), str(tmp_path / "out")])
+    assert r.exit_code == 2 and "member_metrics.csv:4:" in r.stderr
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
