@@ -130,8 +130,9 @@ class JobWorker:
         while not self._stop.is_set():
             try:
                 worked = run_next(self.engine, self.snapshot, self.owner, self.config)
-            except Exception:  # the database went away: try again after a pause, never die
-                log.warning("job worker: could not reach the database; trying again", exc_info=True)
+            except Exception as exc:  # the database went away: try again after a pause, never die
+                log.warning("job worker: could not reach the database (%s: %s); trying again",
+                            exc.__class__.__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
                 worked = False
                 self._stop.wait(min(5.0, self.config.poll * 10))
             if not worked:

@@ -100,6 +100,7 @@ class Service:
 
     def close(self) -> None:
         runtime = self.app.extensions["diagnosis"]
+        runtime.jobs.stop()  # its worker thread would poll a database about to be dropped
         for engine in {id(e): e for e in (runtime.engine, runtime.read_engine, self.engine)}.values():
             engine.dispose()
         self.db.drop()
