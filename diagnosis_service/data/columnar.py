@@ -117,6 +117,7 @@ class ParquetDir:
         return description
 
     def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS) -> Dataset:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         description = self.describe()
@@ -131,15 +132,21 @@ class ParquetDir:
                                          file=str(self.directory / MARKER),
                                          suggestion="the registry changed since it was written: convert the data "
                                                     "again"))
-            files = sorted(str(f) for p in wanted for f in (self.directory / f"{subject}_metrics" / p).glob("*.parquet"))
             cols = ["period", key, *description["columns"][subject]]
-            if files:
-                frame = pq.ParquetDataset(files).read(columns=cols).to_pandas()
+            tables = []
+            for p in wanted:  # a month's files at a time: its month index is one number, not a lookup a row
+                files = sorted(str(f) for f in (self.directory / f"{subject}_metrics" / p).glob("*.parquet"))
+                if files:
+                    table = pq.ParquetDataset(files).read(columns=cols)
+                    tables.append(table.add_column(0, "pidx", pa.array(np.full(table.num_rows, parse_period(p),
+                                                                                  dtype=np.int64))))
+            if tables:
+                # Sorted by Arrow (month, then id by code point: as the CSV reader sorts), then to pandas.
+                frame = pa.concat_tables(tables).sort_by([("pidx", "ascending"), (key, "ascending")]).to_pandas()
             else:
-                frame = pd.DataFrame({c: pd.Series(dtype=object if c in ("period", key) else np.float64) for c in cols})
-            pidx = {p: parse_period(p) for p in set(frame["period"])}
-            frame.insert(0, "pidx", frame["period"].map(pidx).to_numpy(dtype=np.int64))
-            frames[subject] = frame.sort_values(["pidx", key], kind="stable").reset_index(drop=True)
+                frame = pd.DataFrame({c: pd.Series(dtype=np.int64 if c == "pidx" else object if c in ("period", key)
+                                                   else np.float64) for c in ["pidx", *cols]})
+            frames[subject] = frame.reset_index(drop=True)
         branches = pq.read_table(self.directory / "branches.parquet").to_pandas().set_index("branch_id")
         members = pq.read_table(self.directory / "members.parquet").to_pandas().set_index("member_id")
         # As the CSV reader gives them: plain objects, the ids in the index.
