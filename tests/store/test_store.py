@@ -207,3 +207,22 @@ def test_decisions_are_one_per_weakness_and_follow_the_feedback(engine, ruleset,
                    ("B00002", "r2"): ("D", "completed", 0.9),
                    ("B00003", "r1"): ("G", "ignored", 1.0)}
     assert {"branch_id", "pidx", "dues_on_time_rate"} <= set(metrics.columns)
+
+
+@pytest.mark.server
+def test_the_import_command_stores_exactly_what_the_files_say(engine, ruleset, small_district):
+    """`import` (a process of its own: COPY on PostgreSQL, tuples on SQLite) stores every value exactly."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = str(Path(sys.executable).parent / "diagnosis-service")
+    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    done = subprocess.run([exe, "import", str(small_district)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    ds = load_dir(small_district, ruleset.registry)
+    with engine.connect() as conn:
+        back = dataset_from_rows(conn, ruleset.registry, "2025-12")
+    for subject in ("branch", "member"):
+        pd.testing.assert_frame_equal(back.metrics(subject), ds.metrics(subject), check_dtype=False)
