@@ -4,6 +4,7 @@ migrated, loaded with a small simulated district, diagnosed, with one token per 
 from __future__ import annotations
 
 import atexit
+import os
 import secrets
 import shutil
 import sqlite3
@@ -56,7 +57,8 @@ class Database:
         if backend == "sqlite":
             self.url = f"sqlite:///{tmp / 'service.db'}"
         elif template is not None or tmp is None:
-            self.database = f"ds_t_{secrets.token_hex(6)}"
+            # The creating process's pid in the name: databases of a run that died are found and dropped.
+            self.database = f"ds_t_{os.getpid()}_{secrets.token_hex(4)}"
             clause = f" TEMPLATE {template}" if template else ""
             _pg_admin(f"CREATE DATABASE {self.database}{clause}")
             self.url = PG_SERVER.rsplit("/", 1)[0] + f"/{self.database}"
@@ -160,6 +162,8 @@ def _template(backend: str, spec: SimulationSpec, diagnose: tuple) -> tuple[Data
     second (CREATE DATABASE ... TEMPLATE on PostgreSQL). PostgreSQL templates are dropped at exit."""
     key = (backend, spec, tuple(diagnose))
     if key not in _TEMPLATES:
+        if backend == "postgresql" and not any(k[0] == "postgresql" for k in _TEMPLATES):
+            _drop_orphans()
         home = Path(tempfile.mkdtemp(prefix="service-template-"))
         db = Database(backend, home if backend == "sqlite" else None)
         engine = make_engine(db.url)
@@ -175,6 +179,29 @@ def _template(backend: str, spec: SimulationSpec, diagnose: tuple) -> tuple[Data
             atexit.register(db.drop)
         _TEMPLATES[key] = (db, template.data_dir, template.tokens)
     return _TEMPLATES[key]
+
+
+def _drop_orphans() -> None:
+    """Drop the test databases of runs whose process is gone (killed before its exit handlers ran)."""
+    admin = create_engine(PG_SERVER)
+    with admin.connect() as conn:
+        names = list(conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE 'ds\\_t\\_%'")).scalars())
+    admin.dispose()
+    for name in names:
+        parts = name.split("_")
+        if len(parts) != 4 or not parts[2].isdigit() or _alive(int(parts[2])):
+            continue
+        _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _sqlite_copy(tmp: Path, spec: SimulationSpec, diagnose: tuple) -> tuple[Database, Path, dict]:
