@@ -7,12 +7,13 @@ directory)::
     _dataset.json                        format, periods, streets, indicator columns, row counts
     branches.parquet                     branch_id, name, type, street
     members.parquet                      member_id, branch_id, name
-    branch_metrics/<period>/<street>.parquet   period, branch_id, one float64 column per indicator
-    member_metrics/<period>/<street>.parquet   period, member_id, ...: a branch's members in its street
+    branch_metrics/<period>/s0003.parquet      period, branch_id, one float64 column per indicator
+    member_metrics/<period>/s0003.parquet      period, member_id, ...: a branch's members in its street
 
-A month is one directory per subject and a street one file in it, so appending a month writes new
-files only. The whole directory is written next to its place and renamed into it: a reader never sees
-half a dataset. Street names are file names through a reversible escape (``street_file``).
+A month is one directory per subject and a street one file in it (named by the street's place in
+``_dataset.json``'s list: a street name may be longer than a file name can be, or differ from another
+only by case), so appending a month writes new files only. The whole directory is written next to its
+place and renamed into it: a reader sees the old dataset or the new one.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from urllib.parse import quote, unquote
 
 import numpy as np
 import pandas as pd
@@ -33,19 +33,21 @@ from ..rules.model import Registry
 from .model import KEYS, Dataset
 from .sources import HISTORY_MONTHS
 
-FORMAT = 1
+FORMAT = 2  # 2: street files named by their place in the list
 MARKER = "_dataset.json"
-NO_STREET = "_none"  # the partition of branches without a street
 
 
 def is_dataset(path: Path) -> bool:
     return (Path(path) / MARKER).is_file()
 
 
-def street_file(street: object) -> str:
-    """A street's file name: percent-escaped (Chinese names stay readable in most tools), never empty."""
-    text = "" if street is None or (isinstance(street, float) and np.isnan(street)) else str(street)
-    return quote(text, safe="") if text else NO_STREET
+def _street(value: object) -> str:
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def street_file(index: int) -> str:
+    """The file of the street at ``index`` in the dataset's list of streets ("" is no street)."""
+    return f"s{index:04d}"
 
 
 def write_dataset(dataset: Dataset, out: Path, registry: Registry) -> dict:
@@ -62,7 +64,9 @@ def write_dataset(dataset: Dataset, out: Path, registry: Registry) -> dict:
         members = dataset.members.reset_index()[["member_id", "branch_id", "name"]]
         pq.write_table(pa.Table.from_pandas(branches, preserve_index=False), tmp / "branches.parquet")
         pq.write_table(pa.Table.from_pandas(members, preserve_index=False), tmp / "members.parquet")
-        street_of = dataset.branches["street"].to_dict()
+        streets_list = sorted({_street(s) for s in dataset.branches["street"]})
+        file_of = {name: street_file(i) for i, name in enumerate(streets_list)}
+        street_of = {b: file_of[_street(s)] for b, s in dataset.branches["street"].items()}
         member_branch = dataset.members["branch_id"].to_dict()
         columns, counts = {}, {}
         for subject in ("branch", "member"):
@@ -72,7 +76,7 @@ def write_dataset(dataset: Dataset, out: Path, registry: Registry) -> dict:
             columns[subject] = cols
             counts[subject] = int(len(frame))
             branch = frame[key] if subject == "branch" else frame[key].map(member_branch)
-            streets = branch.map(street_of).map(street_file)
+            streets = branch.map(street_of)
             for (period, street), part in frame.groupby([frame["period"], streets], sort=True):
                 folder = tmp / f"{subject}_metrics" / str(period)
                 folder.mkdir(parents=True, exist_ok=True)
@@ -81,12 +85,13 @@ def write_dataset(dataset: Dataset, out: Path, registry: Registry) -> dict:
                 pq.write_table(table, folder / f"{street}.parquet")
         periods = dataset.periods()
         description = {"format": FORMAT, "periods": periods,
-                       "streets": sorted({street_file(s) for s in dataset.branches["street"]}),
+                       "streets": streets_list,
                        "columns": columns, "rows": counts, "branches": int(len(branches)),
                        "members": int(len(members))}
         (tmp / MARKER).write_text(json.dumps(description, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
                                   encoding="utf-8")
         old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)  # left by a convert that stopped between its two renames
         if out.exists():
             os.replace(out, old)
         os.replace(tmp, out)
@@ -156,8 +161,4 @@ class ParquetDir:
         return Dataset(branches, members, frames["branch"], frames["member"], source=str(self.directory))
 
 
-def street_name(file_stem: str) -> str | None:
-    return None if file_stem == NO_STREET else unquote(file_stem)
-
-
-__all__ = ["FORMAT", "MARKER", "ParquetDir", "is_dataset", "street_file", "street_name", "write_dataset"]
+__all__ = ["FORMAT", "MARKER", "ParquetDir", "is_dataset", "street_file", "write_dataset"]

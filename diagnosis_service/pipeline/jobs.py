@@ -66,35 +66,62 @@ def job_json(job: dict) -> dict:
     return out
 
 
+class LeaseLost(Exception):
+    """This worker's lease on its job expired and another worker has the job now: stop, store nothing."""
+
+
 def run_next(engine: Engine, snapshot: Callable[[], Snapshot], owner: str, config: JobConfig) -> bool:
-    """Claim one job and do it; False when there was none to claim."""
+    """Claim one job and do it; False when there was none to claim. While it runs, its lease is renewed
+    every third of the lease (a heartbeat), and before each stage the worker checks it still holds it."""
     lease = timedelta(seconds=config.lease)
     in_transaction(engine, lambda conn: jobs_store.fail_exhausted(conn, config.max_attempts))
-    job = in_transaction(engine, lambda conn: jobs_store.claim(conn, owner, lease))
+    job = in_transaction(engine, lambda conn: jobs_store.claim(conn, owner, lease, max_attempts=config.max_attempts))
     if job is None:
         return False
     job_id = job["id"]
     log.info("job %s (%s %s) started, attempt %s", job_id, job["kind"], job["params"], job["attempts"])
+    state = {"stage": "starting", "fraction": 0.0}
 
     def progress(stage: str, fraction: float) -> None:
-        in_transaction(engine, lambda conn: jobs_store.progress(conn, job_id, owner, stage, fraction, lease))
+        state.update(stage=stage, fraction=fraction)
+        held = in_transaction(engine, lambda conn: jobs_store.progress(conn, job_id, owner, stage, fraction, lease))
+        if not held:
+            raise LeaseLost(f"job {job_id}: lease lost before '{stage}'")
 
+    stop = threading.Event()
+
+    def heartbeat() -> None:
+        while not stop.wait(max(config.lease / 3.0, 0.05)):
+            try:
+                in_transaction(engine, lambda conn: jobs_store.progress(conn, job_id, owner, state["stage"],
+                                                                        state["fraction"], lease))
+            except Exception:  # a missed beat: the next one, or the lease's expiry, settles it
+                log.warning("job %s: could not renew its lease", job_id)
+
+    beat = threading.Thread(target=heartbeat, name=f"job-{job_id}-lease", daemon=True)
+    beat.start()
     try:
-        result = diagnose_period(snapshot(), engine, job["params"]["period"], job["actor"], progress)
+        outcome: dict = {"result": diagnose_period(snapshot(), engine, job["params"]["period"], job["actor"],
+                                                   progress)}
+    except LeaseLost as exc:
+        log.warning("%s: another worker has it now", exc)
+        return True
     except DiagnosisError as exc:
         problem = exc.problems[0]
-        error = {"message": problem.message, "suggestion": problem.suggestion, "problems": len(exc.problems)}
-        in_transaction(engine, lambda conn: jobs_store.finish(conn, job_id, owner, error=error))
+        outcome = {"error": {"message": problem.message, "suggestion": problem.suggestion,
+                             "problems": len(exc.problems)}}
         log.warning("job %s failed: %s", job_id, problem.message)
-        return True
     except Exception as exc:  # any other failure ends the job visibly; the worker goes on
         log.exception("job %s failed", job_id)
-        error = {"message": f"internal error ({exc.__class__.__name__})",
-                 "suggestion": "see the service's log; submit the job again"}
-        in_transaction(engine, lambda conn: jobs_store.finish(conn, job_id, owner, error=error))
-        return True
-    in_transaction(engine, lambda conn: jobs_store.finish(conn, job_id, owner, result=result))
-    log.info("job %s done in %.1f s", job_id, result.get("seconds", 0.0))
+        outcome = {"error": {"message": f"internal error ({exc.__class__.__name__})",
+                             "suggestion": "see the service's log; submit the job again"}}
+    finally:
+        stop.set()
+        beat.join(timeout=5)
+    if not in_transaction(engine, lambda conn: jobs_store.finish(conn, job_id, owner, **outcome)):
+        log.warning("job %s: finished, but another worker had taken it over", job_id)
+    elif "result" in outcome:
+        log.info("job %s done in %.1f s", job_id, outcome["result"].get("seconds", 0.0))
     return True
 
 
@@ -141,4 +168,4 @@ class JobWorker:
                 time.sleep(0)  # let the request threads run between two jobs
 
 
-__all__ = ["JobConfig", "JobWorker", "job_json", "run_next", "submit_diagnosis"]
+__all__ = ["JobConfig", "JobWorker", "LeaseLost", "job_json", "run_next", "submit_diagnosis"]

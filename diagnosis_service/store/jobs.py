@@ -20,10 +20,16 @@ from .schema import jobs
 STATES = ("queued", "running", "succeeded", "failed")
 
 
+def _open_key(kind: str, params: dict) -> str:
+    return f"{kind}:{json.dumps(params, sort_keys=True)}"[:200]
+
+
 def create(conn: Connection, kind: str, params: dict, actor: str) -> int:
+    """A queued job; IntegrityError when the same work is queued or running already (a concurrent request
+    made it: the caller's retry finds it with ``open_job``)."""
     return int(conn.execute(jobs.insert().values(
         kind=kind, params=json.dumps(params, sort_keys=True), state="queued", progress=0.0, attempts=0, actor=actor,
-        created_at=now())).inserted_primary_key[0])
+        created_at=now(), open_key=_open_key(kind, params))).inserted_primary_key[0])
 
 
 def get(conn: Connection, job_id: int) -> dict | None:
@@ -45,14 +51,17 @@ def open_job(conn: Connection, kind: str, params: dict) -> dict | None:
     return None if row is None else _decoded(row)
 
 
-def claim(conn: Connection, owner: str, lease: timedelta, at: datetime | None = None) -> dict | None:
-    """The next job this worker now holds (queued, or running with an expired lease), or None."""
+def claim(conn: Connection, owner: str, lease: timedelta, at: datetime | None = None,
+          max_attempts: int = 1_000_000) -> dict | None:
+    """The next job this worker now holds (queued, or running with an expired lease and attempts left),
+    or None. The UPDATE repeats the conditions: a lease renewed since the SELECT is not taken."""
     at = at or now()
-    claimable = or_(jobs.c.state == "queued", and_(jobs.c.state == "running", jobs.c.lease_until < at))
+    claimable = and_(jobs.c.attempts < max_attempts,
+                     or_(jobs.c.state == "queued", and_(jobs.c.state == "running", jobs.c.lease_until < at)))
     for row in conn.execute(select(jobs.c.id, jobs.c.state, jobs.c.attempts).where(claimable)
                             .order_by(jobs.c.id).limit(5)).all():
         taken = conn.execute(update(jobs).where(jobs.c.id == row.id, jobs.c.state == row.state,
-                                                jobs.c.attempts == row.attempts)
+                                                jobs.c.attempts == row.attempts, claimable)
                              .values(state="running", owner=owner, lease_until=at + lease, attempts=row.attempts + 1,
                                      started_at=at, stage="starting", progress=0.0))
         if taken.rowcount == 1:
@@ -71,7 +80,7 @@ def progress(conn: Connection, job_id: int, owner: str, stage: str, fraction: fl
 def finish(conn: Connection, job_id: int, owner: str, result: dict | None = None, error: dict | None = None) -> bool:
     """succeeded with ``result``, or failed with ``error``; False when the job is no longer this worker's."""
     values = {"state": "failed" if error is not None else "succeeded", "finished_at": now(), "lease_until": None,
-              "stage": "failed" if error is not None else "done"}
+              "stage": "failed" if error is not None else "done", "open_key": None}
     if error is None:
         values["progress"] = 1.0
         values["result"] = json.dumps(result, sort_keys=True, ensure_ascii=False)
@@ -87,13 +96,17 @@ def fail_exhausted(conn: Connection, max_attempts: int, at: datetime | None = No
     at = at or now()
     ids = list(conn.execute(select(jobs.c.id).where(jobs.c.state == "running", jobs.c.lease_until < at,
                                                     jobs.c.attempts >= max_attempts)).scalars())
+    failed = []
     for job_id in ids:
         error = {"message": f"the worker running it stopped {max_attempts} times without finishing",
                  "suggestion": "see the service's log for what stopped it; submit the job again"}
-        conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state == "running")
-                     .values(state="failed", stage="failed", finished_at=at, lease_until=None,
-                             error=json.dumps(error, sort_keys=True)))
-    return ids
+        done = conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state == "running", jobs.c.lease_until < at,
+                                               jobs.c.attempts >= max_attempts)
+                            .values(state="failed", stage="failed", finished_at=at, lease_until=None, open_key=None,
+                                    error=json.dumps(error, sort_keys=True)))
+        if done.rowcount == 1:
+            failed.append(job_id)
+    return failed
 
 
 def counts(conn: Connection) -> dict[str, int]:

@@ -320,6 +320,9 @@ jobs = Table(
     Column("created_at", DateTime, nullable=False),
     Column("started_at", DateTime, nullable=True),
     Column("finished_at", DateTime, nullable=True),
+    # kind and params while the job is queued or running, NULL once it ended: unique, so that two
+    # requests at once for the same work make one job (the second finds the first's).
+    Column("open_key", String(200), nullable=True, unique=True),
     Index("ix_jobs_state", "state", "id"),
 )
 

@@ -95,3 +95,22 @@ def test_a_job_whose_worker_stopped_is_taken_over_then_failed_after_its_attempts
     with svc.engine.connect() as conn:
         failed = jobs_store.get(conn, doomed["id"])
     assert failed["state"] == "failed" and "stopped 3 times" in failed["error"]["message"]
+
+
+def test_the_same_work_cannot_be_queued_twice_and_a_renewed_lease_is_not_taken(fresh_service):
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    svc = fresh_service
+    job, _ = submit_diagnosis(svc.engine, "2025-06", "test")
+    with pytest.raises(IntegrityError), svc.engine.begin() as conn:  # what a concurrent request would do
+        jobs_store.create(conn, "diagnosis", {"period": "2025-06"}, "other")
+    with svc.engine.begin() as conn:
+        held = jobs_store.claim(conn, "worker-a", timedelta(seconds=60))
+        assert held["id"] == job["id"]
+        assert jobs_store.claim(conn, "worker-b", timedelta(seconds=60)) is None  # a live lease is not taken
+        assert jobs_store.progress(conn, job["id"], "worker-a", "diagnosing", 0.5, timedelta(seconds=60))
+        assert not jobs_store.progress(conn, job["id"], "worker-b", "diagnosing", 0.5, timedelta(seconds=60))
+        assert jobs_store.finish(conn, job["id"], "worker-a", result={"ok": True})
+    again, created = submit_diagnosis(svc.engine, "2025-06", "test")  # the work ended: it may be asked again
+    assert created and again["id"] != job["id"]

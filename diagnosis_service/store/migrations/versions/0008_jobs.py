@@ -35,7 +35,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("started_at", sa.DateTime(), nullable=True),
         sa.Column("finished_at", sa.DateTime(), nullable=True),
+        sa.Column("open_key", sa.String(length=200), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),
+        sa.UniqueConstraint("open_key", name=op.f("uq_jobs_open_key")),
     )
     op.create_index("ix_jobs_state", "jobs", ["state", "id"], unique=False)
 
