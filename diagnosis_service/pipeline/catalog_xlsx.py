@@ -11,11 +11,11 @@ from ..remedies.catalog import Catalog
 from ..remedies.catalog_sheets import (
     DISTRICT_SHEET,
     README_SHEET,
-    changed_files,
     read_workbook,
     readme_rows,
     sheet_rows,
 )
+from ..remedies.catalog_yaml import changed_files
 from ..reports.xlsx import Sheet, workbook_bytes
 from ..rules.model import Registry
 

@@ -12,13 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import yaml
-
 from ..errors import InputError, Problem
 from ..rules.model import Registry
 from .catalog import FILES, Catalog
 from .catalog_files import parse_resource
-from .catalog_sheets import YAML_ORDER, YamlDumper, yaml_text
+from .catalog_yaml import resource_block, yaml_text
 
 
 @dataclass
@@ -63,22 +61,12 @@ def resource_change(catalog: Catalog, files: Mapping[str, str], registry: Regist
         raise InputError(problems)
     name = FILES[kind]
     text = files.get(name, f"kind: {kind}\nresources:\n")
-    new = _replace_block(text, resource_id, _block(res.as_dict()), known=old is not None)
+    new = _replace_block(text, resource_id, resource_block(res.as_dict()), known=old is not None)
     if new is None:  # a file laid out otherwise: written again whole, in the usual layout
         mine = [res.as_dict() if r.id == resource_id else r.as_dict()
                 for r in catalog.resources if r.kind == kind]
         new = yaml_text(name, {"kind": kind, "resources": mine})
     return {name: new}
-
-
-def _block(resource: Mapping) -> str:
-    """A resource as a block of the file's list (``- id: ...`` and its fields, two spaces in)."""
-    item = {}
-    for key in YAML_ORDER:
-        value = resource.get(key)
-        if value is not None:
-            item[key] = tuple(value) if isinstance(value, list) else value
-    return yaml.dump([item], Dumper=YamlDumper, allow_unicode=True, sort_keys=False, width=1_000_000)
 
 
 def _replace_block(text: str, resource_id: str, block: str, known: bool = False) -> str | None:

@@ -7,8 +7,8 @@ program (row 2; the columns may come in any order). Lists (topics, branch types,
 in one cell, separated by commas (``,`` ``，`` ``、``); ``all`` for every one. A workbook is untrusted
 input: its size, the archive's entries and their unpacked size are bounded before it is opened, its
 XML is parsed by defusedxml (through openpyxl), and formulas are refused (a catalog holds values).
-A workbook that passes becomes the YAML files the catalog is stored as (``catalog_files`` checks them
-again), so a spreadsheet and the files can never disagree.
+A workbook that passes becomes the YAML files the catalog is stored as (``catalog_yaml``; the files are
+checked again), so a spreadsheet and the files can never disagree.
 """
 
 from __future__ import annotations
@@ -16,11 +16,9 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-import yaml
 
 from ..errors import Problem, did_you_mean
 from ..rules.model import Registry
@@ -52,8 +50,6 @@ LABELS = {
     "location_en": "地点（英文）", "notes_zh": "备注", "notes_en": "备注（英文）",
 }
 DISTRICT_LABELS = {"zh": "街道（镇）名称", "en": "英文名称"}
-YAML_ORDER = ("id", "title_zh", "title_en", "topics", "format", "duration_minutes", "branch_types", "streets",
-              "capacity") + tuple(f for f in OPTIONAL if f != "capacity") + ("active",)
 LISTS = ("topics", "branch_types", "streets")
 SEPARATORS = re.compile(r"[,，、;；\n]+")
 TRUE, FALSE = ("true", "是", "yes", "y", "1", "启用"), ("false", "否", "no", "n", "0", "停用")
@@ -327,52 +323,6 @@ def cell_value(name: str, value: object) -> object:
     return str(value) if not isinstance(value, str) else value
 
 
-# ---------------------------------------------------------------- the files they become
-
-class YamlDumper(yaml.SafeDumper):
-    """Block style, with the lists of a resource inline (``topics: [theory_study]``) as people write them."""
-
-
-YamlDumper.add_representer(tuple, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
-
-
-def yaml_text(name: str, data: Mapping) -> str:
-    """The YAML file of one kind (or the district) as a spreadsheet import writes it."""
-    if name == DISTRICT_FILE:
-        body = {"streets": [{"zh": s["zh"], "en": s["en"]} for s in data["streets"]]}
-        head = "# The streets and towns of the district (from a spreadsheet: catalog import).\n"
-    else:
-        items = []
-        for r in data["resources"]:
-            item = {}
-            for key in YAML_ORDER:
-                value = r.get(key)
-                if value is None:
-                    continue
-                item[key] = tuple(value) if isinstance(value, list) else value
-            items.append(item)
-        body = {"kind": data["kind"], "resources": items}
-        head = f"# {data['kind']} resources of the catalog (from a spreadsheet: catalog import). Schema: docs/catalog.md.\n"
-    return head + yaml.dump(body, Dumper=YamlDumper, allow_unicode=True, sort_keys=False, width=1_000_000)
-
-
-def changed_files(data: Mapping[str, Mapping], active: Catalog, active_files: Mapping[str, str]) -> dict[str, str]:
-    """The files a workbook changes: a kind whose resources read the same as the active catalog's keeps
-    its file as it is (comments and layout), so exporting and importing again changes nothing."""
-    out = {}
-    for name, content in data.items():
-        if name == DISTRICT_FILE:
-            same = [(s["zh"], s["en"]) for s in content["streets"]] == list(active.street_names_en.items())
-        else:
-            kind = content["kind"]
-            mine = sorted((r for r in active.resources if r.kind == kind), key=lambda r: r.id)
-            same = (name in active_files and sorted(content["resources"], key=lambda r: r["id"])
-                    == [r.as_dict() for r in mine])
-        if not same:
-            out[name] = yaml_text(name, content)
-    return out
-
-
 # ---------------------------------------------------------------- writing (the rows; reports.xlsx writes them)
 
 def sheet_rows(catalog: Catalog) -> list[tuple[str, list[str], list[str], list[list]]]:
@@ -408,6 +358,5 @@ def readme_rows(registry: Registry) -> list[list[str]]:
     return rows
 
 
-__all__ = ["DISTRICT_SHEET", "MAX_XLSX_BYTES", "README_SHEET", "SHEETS", "XLSX_MIME", "YAML_ORDER", "SheetDoc", "YamlDumper",
-           "archive_problems",
-           "cell_value", "changed_files", "read_workbook", "readme_rows", "sheet_rows", "yaml_text"]
+__all__ = ["DISTRICT_SHEET", "MAX_XLSX_BYTES", "README_SHEET", "SHEETS", "XLSX_MIME", "SheetDoc", "archive_problems",
+           "cell_value", "read_workbook", "readme_rows", "sheet_rows"]

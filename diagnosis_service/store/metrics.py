@@ -217,13 +217,6 @@ def member_branch(conn: Connection, member_id: str) -> str | None:
     return conn.execute(select(members.c.branch_id).where(members.c.member_id == member_id)).scalar()
 
 
-def metric_rows(conn: Connection, subject: str, columns: Sequence[str], periods: Sequence[str]) -> list[tuple]:
-    """(period, id, *columns) of every subject in ``periods``, in no particular order."""
-    table, key, _ = METRICS[subject]
-    query = select(table.c.period, table.c[key], *[table.c[c] for c in columns]).where(table.c.period.in_(periods))
-    return [tuple(r) for r in conn.execute(query)]
-
-
 def metric_frame(conn: Connection, subject: str, columns: Sequence[str], periods: Sequence[str]) -> pd.DataFrame:
     """(period, id, *columns) of every subject in ``periods`` as a frame (indicators float64, NaN where
     missing), in no particular order. Read column-wise, never a pandas frame over row objects (pandas
@@ -316,5 +309,5 @@ def _chunks(items: list, size: int) -> Iterable[list]:
 
 
 __all__ = ["KEYS", "PROFILE_COLUMNS", "Changes", "branch", "known_ids", "member_branch", "member_names",
-           "insert_month", "member_values", "metric_frame", "metric_rows", "periods", "profiles", "roll", "streets", "subject_history", "subject_rows", "upsert_metrics",
+           "insert_month", "member_values", "metric_frame", "periods", "profiles", "roll", "streets", "subject_history", "subject_rows", "upsert_metrics",
            "upsert_profiles"]

@@ -21,6 +21,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.server]
 EXE = str(Path(sys.executable).parent / "diagnosis-service")
 
 
+def _serve(env: dict) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([EXE, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    return server, base
+
+
 def test_a_job_outlives_a_killed_server(fresh_service, tmp_path):
     svc = fresh_service
     env = {**os.environ, "DATABASE_URL": svc.db.url, "DIAGNOSIS_VAR": str(tmp_path / "var"),
@@ -28,10 +36,7 @@ def test_a_job_outlives_a_killed_server(fresh_service, tmp_path):
     platform = svc.tokens["platform"]
     seen = []
     for delay in (0.0, 0.3):  # bounded: killed at once, and a moment later (queued, running or done)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen([EXE, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
+        server, base = _serve(env)
         try:
             wait_until_up(base)
             period = "2025-10" if delay == 0.0 else "2025-09"
@@ -43,10 +48,7 @@ def test_a_job_outlives_a_killed_server(fresh_service, tmp_path):
             server.wait(timeout=30)
         seen.append((job["job_id"], period))
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([EXE, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    server, base = _serve(env)
     try:
         wait_until_up(base)
         for job_id, period in seen:
