@@ -8,6 +8,7 @@ import re
 from datetime import date
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
@@ -35,13 +36,29 @@ def sign_in(driver, live, who: str = "secretary", path: str = REPORT) -> None:
     wait_for(driver, "#token").send_keys(live.tokens[who])
     old = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.ID, "sign-in").click()
-    WebDriverWait(driver, WAIT).until(ec.staleness_of(old))
+    WebDriverWait(driver, WAIT).until(_replaced(old))
 
 
 def click_and_wait(driver, element) -> None:
     old = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, WAIT).until(ec.staleness_of(old))
+    WebDriverWait(driver, WAIT).until(_replaced(old))
+
+
+def _replaced(old):
+    """The page of ``old`` is gone. Chromium may say so as a stale element or, caught mid-navigation, as
+    "Node with given id does not belong to the document": both mean the new page has replaced it."""
+    def gone(_driver) -> bool:
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+    return gone
 
 
 def test_a_secretary_reads_the_month_reminds_and_acts(live, browser):

@@ -42,7 +42,11 @@ class Receiver:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):  # noqa: N802 -- http.server's name
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-request: not a delivery, and nobody awaits an answer
+                    self.close_connection = True
+                    return
                 key = self.headers.get("X-Delivery-Id", "")
                 with outer.lock:
                     if key in outer.in_flight:
