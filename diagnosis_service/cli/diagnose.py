@@ -29,7 +29,8 @@ def _month(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Pat
 
 @main.command()
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True,
-              help="Data directory (branches.csv, members.csv, branch_metrics.csv, member_metrics.csv).")
+              help="Data directory (branches.csv, members.csv, branch_metrics.csv, member_metrics.csv), or a "
+                   "columnar dataset (`data convert`, `simulate --scale`).")
 @click.option("--period", required=True, help="Month to diagnose, YYYY-MM (earlier months are its history).")
 @rules_option
 @catalog_option
@@ -38,22 +39,41 @@ def _month(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Pat
 @click.option("--explain", "explain_id", default=None, metavar="ID",
               help="Print why each rule did or did not fire for this branch (or member), and why each "
                    "prescription was chosen.")
-@click.option("--engine", type=click.Choice(["vectorized", "durable"]), default="vectorized", show_default=True,
-              help="Evaluation engine: vectorized (whole month at once) or durable (durable_rules, subject by "
-                   "subject); both give the same output.")
+@click.option("--engine", type=click.Choice(["vectorized", "durable", "dask"]), default="vectorized",
+              show_default=True,
+              help="Evaluation engine: vectorized (whole month at once), durable (durable_rules, subject by "
+                   "subject) or dask (a columnar dataset street by street on dask.distributed workers; needs "
+                   "--out); all give the same output.")
+@click.option("--scheduler", default="local", show_default=True, metavar="local[:N]|tcp://HOST:PORT",
+              help="With --engine dask: N worker processes on this machine (default: one per core), or a running "
+                   "dask scheduler whose workers see --data at the same path (docs/scale.md).")
+@click.option("--part-members", type=click.IntRange(1), default=None, metavar="N",
+              help="With --engine dask: streets are grouped into parts of about N members, one task each "
+                   "(default: four parts per worker, 2,000 to 200,000 members each).")
+@click.option("--worker-memory", default=None, metavar="SIZE",
+              help="With --engine dask and a local scheduler: memory limit per worker, e.g. 4GiB (default: this "
+                   "machine's memory shared among the workers).")
 @click.option("--prescriptions", "per_weakness", type=click.IntRange(0, 50), default=5, show_default=True,
               help="Prescriptions per weakness on each branch (0: none, and no catalog is read).")
 @history_option
 @lang_option
 @handle_errors
 def diagnose(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Path | None, out_file: Path | None,
-             explain_id: str | None, engine: str, per_weakness: int, history_files: tuple[Path, ...],
-             lang: str) -> None:
+             explain_id: str | None, engine: str, scheduler: str, part_members: int | None, worker_memory: str | None,
+             per_weakness: int,
+             history_files: tuple[Path, ...], lang: str) -> None:
     """Diagnose one period: lamps, findings, weaknesses, vanguard points and prescriptions."""
     from ..pipeline.month import JsonLinesSink
     from ..reports.summary import render_explain, render_prescriptions_explain, summary
 
     start = time.perf_counter()
+    if engine == "dask":
+        if explain_id or not out_file:
+            raise click.UsageError("--engine dask writes --out FILE and does not --explain; for a summary or an "
+                                   "explanation use --engine vectorized")
+        _diagnose_dask(data_dir, period, rules_dir, catalog_dir, out_file, scheduler, worker_memory, part_members,
+                       per_weakness, history_files)
+        return
     _, month = _month(data_dir, period, rules_dir, catalog_dir, engine, per_weakness, history_files)
     if explain_id:
         subject = "member" if any(m.id == explain_id for m in month.members) else "branch"
@@ -71,6 +91,32 @@ def diagnose(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: P
                    f"in {time.perf_counter() - start:.2f} s", err=True)
     else:
         click.echo(summary(month, lang))
+
+
+def _diagnose_dask(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Path | None, out_file: Path,
+                   scheduler: str, worker_memory: str | None, part_members: int | None, per_weakness: int,
+                   history_files: tuple[Path, ...]) -> None:
+    import sys
+
+    from ..pipeline.month import history_from_files
+    from ..pipeline.partitioned import diagnose_partitioned
+    from ..pipeline.snapshot import Snapshot
+
+    start = time.perf_counter()
+    snapshot = Snapshot.from_dirs(resolve_rules(rules_dir), resolve_catalog(catalog_dir) if per_weakness else None)
+    tty = sys.stderr.isatty()
+
+    def progress(name: str, done: int, total: int) -> None:
+        if tty or done == total:
+            click.echo(f"\r{name}: {done}/{total} parts, {time.perf_counter() - start:.1f} s", err=True,
+                       nl=done == total)
+
+    run = diagnose_partitioned(data_dir, snapshot, period, out_file, scheduler, per_weakness,
+                               history_from_files(history_files), worker_memory, part_members, progress)
+    lamps = ", ".join(f"{kind} {dict(sorted(c.items()))}" for kind, c in run.lamps.items())
+    click.echo(f"wrote {run.branches} branches and {run.members} members to {out_file} in "
+               f"{time.perf_counter() - start:.2f} s ({run.parts} parts on {run.workers} workers; lamps: {lamps})",
+               err=True)
 
 
 @main.command()

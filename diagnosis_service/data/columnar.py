@@ -2,18 +2,20 @@
 written, so that a diagnosis reads only the months and columns it needs and checks nothing again.
 
 Layout of a dataset directory (``diagnosis-service data convert DIR OUT`` writes it from a CSV
-directory)::
+directory, ``simulate --scale K`` a simulated province straight away)::
 
-    _dataset.json                        format, periods, streets, indicator columns, row counts
-    branches.parquet                     branch_id, name, type, street
-    members.parquet                      member_id, branch_id, name
+    _dataset.json                        format, periods, streets (and members in each), columns, counts
+    branches/s0003.parquet               branch_id, name, type, street: the street's branches
+    members/s0003.parquet                member_id, branch_id, name: their members
     branch_metrics/<period>/s0003.parquet      period, branch_id, one float64 column per indicator
-    member_metrics/<period>/s0003.parquet      period, member_id, ...: a branch's members in its street
+    member_metrics/<period>/s0003.parquet      period, member_id, ...
 
-A month is one directory per subject and a street one file in it (named by the street's place in
-``_dataset.json``'s list: a street name may be longer than a file name can be, or differ from another
-only by case), so appending a month writes new files only. The whole directory is written next to its
-place and renamed into it: a reader sees the old dataset or the new one.
+A street is a partition: its branches with all their members, so a part of the district can be
+diagnosed from its own files (``engine.partitioned``, ``diagnose --engine dask``). A street's files are
+named by its place in ``_dataset.json``'s list (a street name may be longer than a file name can be,
+or differ from another only by case), and a month is one directory per subject, so appending a month
+writes new files only. The whole directory is written next to its place and renamed into it: a reader
+sees the old dataset or the new one.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from ..rules.model import Registry
 from .model import KEYS, Dataset
 from .sources import HISTORY_MONTHS
 
-FORMAT = 2  # 2: street files named by their place in the list
+FORMAT = 3  # 2: street files named by their place in the list; 3: organisations per street too
 MARKER = "_dataset.json"
 
 
@@ -50,56 +52,94 @@ def street_file(index: int) -> str:
     return f"s{index:04d}"
 
 
-def write_dataset(dataset: Dataset, out: Path, registry: Registry) -> dict:
-    """Write a validated dataset as a partitioned Parquet directory, whole or not at all. Returns the
-    description kept in ``_dataset.json``."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+class DatasetWriter:
+    """Writes a dataset part by part (``add``: whole streets, e.g. a district at a time) into a directory
+    beside ``out``, renamed into place by ``commit``; a writer left without it leaves nothing behind.
+    Memory is one part's: what was added is on disk."""
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", dir=self.out.parent))
+        self.streets: list[str] = []
+        self.street_members: list[int] = []
+        self.periods: set[str] = set()
+        self.columns: dict[str, list[str]] | None = None
+        self.rows = {"branch": 0, "member": 0}
+        self.branches = self.members = 0
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)  # after commit the directory is gone already
+
+    def add(self, dataset: Dataset) -> None:
+        """Write every street of ``dataset`` (streets sorted by name); a street already written is refused."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        def write(frame: pd.DataFrame, path: Path) -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+
         branches = dataset.branches.reset_index()[["branch_id", "name", "type", "street"]]
         members = dataset.members.reset_index()[["member_id", "branch_id", "name"]]
-        pq.write_table(pa.Table.from_pandas(branches, preserve_index=False), tmp / "branches.parquet")
-        pq.write_table(pa.Table.from_pandas(members, preserve_index=False), tmp / "members.parquet")
-        streets_list = sorted({_street(s) for s in dataset.branches["street"]})
-        file_of = {name: street_file(i) for i, name in enumerate(streets_list)}
-        street_of = {b: file_of[_street(s)] for b, s in dataset.branches["street"].items()}
-        member_branch = dataset.members["branch_id"].to_dict()
-        columns, counts = {}, {}
+        names = sorted({_street(s) for s in branches["street"]})
+        again = sorted(set(names) & set(self.streets))
+        if again:
+            raise ValueError(f"street {again[0]!r} was written by an earlier part")
+        file_of = {name: street_file(len(self.streets) + i) for i, name in enumerate(names)}
+        street_of = pd.Series([file_of[_street(s)] for s in branches["street"]], index=branches["branch_id"])
+        member_street = members["branch_id"].map(street_of)
+        for name in names:
+            f = file_of[name]
+            write(branches[street_of.to_numpy() == f].sort_values("branch_id", kind="stable"),
+                  self.tmp / "branches" / f"{f}.parquet")
+            mine = members[member_street.to_numpy() == f]
+            write(mine.sort_values("member_id", kind="stable"), self.tmp / "members" / f"{f}.parquet")
+            self.street_members.append(int(len(mine)))
+        self.streets += names
+        columns = {}
         for subject in ("branch", "member"):
             key = KEYS[subject]
             frame = dataset.metrics(subject)
-            cols = [c for c in frame.columns if c not in ("pidx", "period", key)]
-            columns[subject] = cols
-            counts[subject] = int(len(frame))
-            branch = frame[key] if subject == "branch" else frame[key].map(member_branch)
-            streets = branch.map(street_of)
-            for (period, street), part in frame.groupby([frame["period"], streets], sort=True):
-                folder = tmp / f"{subject}_metrics" / str(period)
-                folder.mkdir(parents=True, exist_ok=True)
-                table = pa.Table.from_pandas(part[["period", key, *cols]].sort_values(key, kind="stable"),
-                                             preserve_index=False)
-                pq.write_table(table, folder / f"{street}.parquet")
-        periods = dataset.periods()
-        description = {"format": FORMAT, "periods": periods,
-                       "streets": streets_list,
-                       "columns": columns, "rows": counts, "branches": int(len(branches)),
-                       "members": int(len(members))}
-        (tmp / MARKER).write_text(json.dumps(description, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
-                                  encoding="utf-8")
-        old = out.with_name(f".{out.name}.old")
+            columns[subject] = [c for c in frame.columns if c not in ("pidx", "period", key)]
+            self.rows[subject] += int(len(frame))
+            streets = frame[key].map(street_of) if subject == "branch" else \
+                frame[key].map(pd.Series(member_street.to_numpy(), index=members["member_id"]))
+            for (period, f), part in frame.groupby([frame["period"], streets], sort=True):
+                write(part[["period", key, *columns[subject]]].sort_values(key, kind="stable"),
+                      self.tmp / f"{subject}_metrics" / str(period) / f"{f}.parquet")
+        if self.columns is not None and columns != self.columns:
+            raise ValueError("a part has other indicator columns than the parts before it")
+        self.columns = columns
+        self.periods |= set(dataset.periods())
+        self.branches += int(len(branches))
+        self.members += int(len(members))
+
+    def commit(self) -> dict:
+        """Describe what was written and put it in place (replacing a dataset there). Returns the description."""
+        description = {"format": FORMAT, "periods": sorted(self.periods), "streets": self.streets,
+                       "street_members": self.street_members, "columns": self.columns or {},
+                       "rows": self.rows, "branches": self.branches, "members": self.members}
+        (self.tmp / MARKER).write_text(json.dumps(description, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
+                                       encoding="utf-8")
+        old = self.out.with_name(f".{self.out.name}.old")
         shutil.rmtree(old, ignore_errors=True)  # left by a convert that stopped between its two renames
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
+        if self.out.exists():
+            os.replace(self.out, old)
+        os.replace(self.tmp, self.out)
         shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return description
+        return description
+
+
+def write_dataset(dataset: Dataset, out: Path, registry: Registry) -> dict:
+    """Write a validated dataset as a partitioned Parquet directory, whole or not at all. Returns the
+    description kept in ``_dataset.json``."""
+    with DatasetWriter(out) as writer:
+        writer.add(dataset)
+        return writer.commit()
 
 
 class ParquetDir:
@@ -121,13 +161,26 @@ class ParquetDir:
                                      file=str(self.directory / MARKER), suggestion="convert the data again"))
         return description
 
-    def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS) -> Dataset:
+    def partitions(self) -> list[tuple[int, int]]:
+        """Every street as (its index, its members): the parts ``load(streets=...)`` reads."""
+        description = self.describe()
+        return list(enumerate(description["street_members"]))
+
+    def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS,
+             streets: list[int] | None = None) -> Dataset:
+        """The dataset (``streets``: only those streets, by index), with the months up to ``period``."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         description = self.describe()
         have = description["periods"]
         wanted = [p for p in (months_before(period, months) if period else have) if p in set(have)]
+        names = [street_file(i) for i in (range(len(description["streets"])) if streets is None else streets)]
+
+        def read(folder: Path, columns: list[str] | None = None) -> pa.Table | None:
+            files = [str(folder / f"{n}.parquet") for n in names if (folder / f"{n}.parquet").is_file()]
+            return pq.ParquetDataset(files).read(columns=columns) if files else None
+
         frames = {}
         for subject in ("branch", "member"):
             key = KEYS[subject]
@@ -140,9 +193,8 @@ class ParquetDir:
             cols = ["period", key, *description["columns"][subject]]
             tables = []
             for p in wanted:  # a month's files at a time: its month index is one number, not a lookup a row
-                files = sorted(str(f) for f in (self.directory / f"{subject}_metrics" / p).glob("*.parquet"))
-                if files:
-                    table = pq.ParquetDataset(files).read(columns=cols)
+                table = read(self.directory / f"{subject}_metrics" / p, cols)
+                if table is not None:
                     tables.append(table.add_column(0, "pidx", pa.array(np.full(table.num_rows, parse_period(p),
                                                                                   dtype=np.int64))))
             if tables:
@@ -152,13 +204,18 @@ class ParquetDir:
                 frame = pd.DataFrame({c: pd.Series(dtype=np.int64 if c == "pidx" else object if c in ("period", key)
                                                    else np.float64) for c in ["pidx", *cols]})
             frames[subject] = frame.reset_index(drop=True)
-        branches = pq.read_table(self.directory / "branches.parquet").to_pandas().set_index("branch_id")
-        members = pq.read_table(self.directory / "members.parquet").to_pandas().set_index("member_id")
-        # As the CSV reader gives them: plain objects, the ids in the index.
-        branches, members = branches.astype(object), members.astype(object)
-        branches.index = branches.index.astype(object)
-        members.index = members.index.astype(object)
-        return Dataset(branches, members, frames["branch"], frames["member"], source=str(self.directory))
+        orgs = {}
+        for kind, key, cols in (("branches", "branch_id", ["branch_id", "name", "type", "street"]),
+                                ("members", "member_id", ["member_id", "branch_id", "name"])):
+            table = read(self.directory / kind)
+            frame = (table.sort_by([(key, "ascending")]).to_pandas() if table is not None
+                     else pd.DataFrame({c: pd.Series(dtype=object) for c in cols}))
+            # As the CSV reader gives them: plain objects, the ids in the index.
+            frame = frame.set_index(key).astype(object)
+            frame.index = frame.index.astype(object)
+            orgs[kind] = frame
+        return Dataset(orgs["branches"], orgs["members"], frames["branch"], frames["member"],
+                       source=str(self.directory))
 
 
-__all__ = ["FORMAT", "MARKER", "ParquetDir", "is_dataset", "street_file", "write_dataset"]
+__all__ = ["FORMAT", "MARKER", "DatasetWriter", "ParquetDir", "is_dataset", "street_file", "write_dataset"]

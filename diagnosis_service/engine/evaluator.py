@@ -42,13 +42,17 @@ class Evaluator:
 
     def __init__(self, dataset: Dataset, ruleset: RuleSet, matcher: Matcher,
                  references: dict[tuple, float | dict[str, float]] | None = None,
-                 columns: dict[tuple[str, int], pd.Series] | None = None):
-        """``references`` and ``columns`` let a caller supply what a small dataset cannot know: the
-        period's district aggregates (keyed like ``Context.aggregate``) and member-based branch values."""
+                 columns: dict[tuple[str, int], pd.Series] | None = None,
+                 references_at: dict[int, dict[tuple, float | dict[str, float]]] | None = None):
+        """``references``, ``references_at`` and ``columns`` let a caller supply what a part of the
+        district cannot know: the district aggregates (keyed ``(subject, indicator, change, lag, ref)``
+        like ``Context.aggregate``; ``references`` for whatever period is evaluated, ``references_at``
+        per month index) and member-based branch values."""
         self.dataset = dataset
         self.ruleset = ruleset
         self.matcher = matcher
         self.fixed_references = references or {}
+        self.references_at = references_at or {}
         self.tables = {
             "branch": PeriodTable(derive_own(dataset.branch_metrics, "branch", ruleset,
                                              dataset.members.groupby("branch_id").size()), "branch_id"),
@@ -72,6 +76,13 @@ class Evaluator:
         index = self.dataset.branches.index
         band = pd.Series([registry.size_band(int(roll.get(b, 0))) for b in index], index=index, dtype=object)
         return {"branch": band, "member": self.dataset.members["branch_id"].map(band)}
+
+    def fixed_reference(self, subject: str, pidx: int, key: tuple) -> float | dict[str, float] | None:
+        """A district aggregate the caller supplied for ``(subject,) + key`` at ``pidx``; None if none."""
+        at = self.references_at.get(pidx)
+        if at is not None and (subject,) + key in at:
+            return at[(subject,) + key]
+        return self.fixed_references.get((subject,) + key)
 
     def peer_groups(self, subject: str, peers: str) -> pd.Series:
         """The group of each subject for a peer reference: its branch type, or its branch's size band."""
@@ -257,18 +268,33 @@ class Context:
     def aggregate(self, node: Compare, lag: int) -> float | dict[str, float]:
         """The district aggregate a reference stands for, or, for peers, one per branch type or size band."""
         key = (node.indicator, node.change, lag, node.ref)
-        fixed = self.ev.fixed_references.get((self.subject,) + key)
+        fixed = self.ev.fixed_reference(self.subject, self.pidx, key)
         if fixed is not None:
             return fixed
+        values, groups = self.reference_input(node, lag)
+        return reduce_reference(values, groups, node.ref)
+
+    def reference_input(self, node: Compare, lag: int) -> tuple[pd.Series, pd.Series | None]:
+        """What a reference aggregates: the population's values (indexed by id, sorted) and, for peers,
+        each one's group. Partitions of a district give theirs, and ``reduce_reference`` over them all
+        (in id order) is the district's aggregate, to the last bit."""
         pidx = self.pidx - lag
         population = self.ev.subject_ids(self.subject, pidx)
         values = pd.Series(self._measure_for(node.indicator, node.change, pidx, population), index=population)
-        values = values.dropna()
         if node.ref.peers == "district":
-            return aggregate(values.to_numpy(), node.ref)
-        groups = self.ev.peer_groups(self.subject, node.ref.peers)
-        return {t: aggregate(group.to_numpy(), node.ref)
-                for t, group in values.groupby(groups.reindex(values.index).to_numpy())}
+            return values, None
+        groups = self.ev.peer_groups(self.subject, node.ref.peers).reindex(population)
+        return values, groups
+
+
+def reduce_reference(values: pd.Series, groups: pd.Series | None, ref: Ref) -> float | dict[str, float]:
+    """A reference's aggregate over ``values`` (ids in order; missing values left out): one number, or
+    with ``groups`` (aligned to ``values``), one per peer group."""
+    values = values.dropna()
+    if groups is None:
+        return aggregate(values.to_numpy(), ref)
+    return {t: aggregate(group.to_numpy(), ref)
+            for t, group in values.groupby(groups.reindex(values.index).to_numpy())}
 
 
 def aggregate(values: np.ndarray, ref: Ref) -> float:
@@ -320,4 +346,4 @@ def slots(cond: Condition, lag: int = 0) -> list[tuple[Compare, int]]:
     return out
 
 
-__all__ = ["Context", "Evaluator", "Matcher", "aggregate", "slots"]
+__all__ = ["Context", "Evaluator", "Matcher", "aggregate", "reduce_reference", "slots"]

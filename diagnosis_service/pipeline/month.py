@@ -66,11 +66,13 @@ def require_period(dataset: Dataset, period: str) -> None:
 
 
 def diagnose_month(dataset: Dataset, snapshot: Snapshot, period: str, engine: str = "vectorized",
-                   per_weakness: int = 0, history: History | None = None) -> Month:
+                   per_weakness: int = 0, history: History | None = None,
+                   references_at: dict[int, dict] | None = None) -> Month:
     """Lamps, findings and points of every subject in ``period``; with ``per_weakness`` > 0, each
-    branch's prescriptions too (``prescriptions`` in its JSON, and ``Month.choices``)."""
+    branch's prescriptions too (``prescriptions`` in its JSON, and ``Month.choices``). ``references_at``:
+    the district's references when ``dataset`` is a part of it (``pipeline.partitioned``)."""
     require_period(dataset, period)
-    evaluator = make_evaluator(dataset, snapshot.ruleset, engine)
+    evaluator = make_evaluator(dataset, snapshot.ruleset, engine, references_at)
     branches, members = evaluator.run(period)
     month = Month(period, snapshot.ruleset, branches, members, evaluator)
     if per_weakness > 0:

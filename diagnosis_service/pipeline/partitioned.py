@@ -1,0 +1,209 @@
+"""A month on dask.distributed (``diagnose --engine dask``): the district in parts, on a cluster.
+
+A columnar dataset (``data convert``, ``simulate --scale``) keeps each street's branches, members and
+metrics in files of their own, so a part (a street, or a few) is diagnosed from its files alone, given
+the district's references. Three passes over the parts (see ``engine.partitioned``): the members'
+references, the branches' references, then every subject evaluated with the same vectorized code and its
+branches prescribed. Each worker holds one part at a time; the client holds the references' inputs (one
+number per subject and reference) and writes each part's lines to a file as it arrives, then merges
+them in id order into ``--out``: byte-identical to ``--engine vectorized`` (differential tests say so).
+
+The scheduler is a ``LocalCluster`` on this machine (``local`` or ``local:N``) or a running one
+(``tcp://HOST:8786``): its workers need this package installed and the dataset at the same path
+(shared storage); docs/scale.md shows how.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from operator import itemgetter
+from pathlib import Path
+
+from ..data.columnar import ParquetDir, is_dataset
+from ..data.files import write_atomic
+from ..engine import make_evaluator
+from ..engine.partitioned import Inputs, References, member_periods, merge_references, reference_inputs
+from ..errors import InputError, Problem
+from ..periods import check_period, parse_period
+from ..remedies.history import History
+from .month import diagnose_month
+from .snapshot import Snapshot
+
+SCHEDULERS = "local, local:N (N worker processes on this machine) or tcp://HOST:PORT (a running scheduler)"
+Progress = Callable[[str, int, int], None]  # (pass name, parts done, parts)
+
+
+@dataclass
+class PartitionedRun:
+    """What a partitioned diagnosis did: parts, workers, and lamp counts per subject kind."""
+
+    out: Path
+    parts: int
+    workers: int
+    branches: int = 0
+    members: int = 0
+    lamps: dict[str, Counter] = field(default_factory=lambda: {"branch": Counter(), "member": Counter()})
+
+
+def plan_parts(partitions: list[tuple[int, int]], workers: int, part_members: int | None = None) -> list[list[int]]:
+    """Streets grouped into parts of about ``part_members`` members (default: enough parts for every
+    worker to have four, between 2,000 and 200,000 members each), in street order."""
+    total = sum(m for _, m in partitions)
+    target = part_members or max(2_000, min(200_000, total // max(4 * workers, 1)))
+    parts: list[list[int]] = []
+    size = 0
+    for street, members in partitions:
+        if not parts or size >= target:
+            parts.append([])
+            size = 0
+        parts[-1].append(street)
+        size += members
+    return parts
+
+
+@contextmanager
+def connect(scheduler: object = "local", worker_memory: str | None = None) -> Iterator:
+    """A dask.distributed client: a LocalCluster of worker processes on 127.0.0.1, a running scheduler, or
+    the client given (which stays open)."""
+    from distributed import Client, LocalCluster
+
+    if isinstance(scheduler, Client):
+        yield scheduler
+    elif not isinstance(scheduler, str):
+        raise TypeError("scheduler: an address or a distributed.Client")
+    elif scheduler == "local" or scheduler.startswith("local:"):
+        count = scheduler.partition(":")[2]
+        if count and not (count.isdigit() and 1 <= int(count) <= 256):
+            raise InputError(Problem(f"bad worker count {count!r}", field=("scheduler",), suggestion=SCHEDULERS))
+        workers = int(count) if count else max(1, os.cpu_count() or 1)
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address="127.0.0.1:0", memory_limit=worker_memory or "auto",
+                          silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+            yield client
+    elif scheduler.startswith(("tcp://", "tls://")):
+        with Client(scheduler, timeout="30s") as client:
+            yield client
+    else:
+        raise InputError(Problem(f"unknown scheduler {scheduler!r}", field=("scheduler",), suggestion=SCHEDULERS))
+
+
+# ------------------------------------------------------------------ tasks (run on workers, by name)
+
+def _load(directory: str, snapshot: Snapshot, period: str, streets: list[int]):
+    return ParquetDir(Path(directory)).load(snapshot.ruleset.registry, period, streets=streets)
+
+
+def member_inputs(streets: list[int], directory: str, snapshot: Snapshot, period: str,
+                  periods: list[int]) -> dict[int, Inputs]:
+    """Pass 1: this part's share of the members' references, at each month of ``periods``."""
+    evaluator = make_evaluator(_load(directory, snapshot, period, streets), snapshot.ruleset)
+    return {pidx: reference_inputs(evaluator, "member", pidx) for pidx in periods}
+
+
+def branch_inputs(streets: list[int], directory: str, snapshot: Snapshot, period: str,
+                  references_at: dict[int, References]) -> Inputs:
+    """Pass 2: this part's share of the branches' references (member lamps under the district's references)."""
+    evaluator = make_evaluator(_load(directory, snapshot, period, streets), snapshot.ruleset,
+                               references_at=references_at)
+    return reference_inputs(evaluator, "branch", parse_period(period))
+
+
+def evaluate_part(streets: list[int], directory: str, snapshot: Snapshot, period: str,
+                  references_at: dict[int, References], per_weakness: int,
+                  history: History | None) -> dict[str, tuple[list[tuple[str, str]], Counter]]:
+    """Pass 3: this part's (id, JSON line) of every branch and member, each sorted by id, and its lamps."""
+    dataset = _load(directory, snapshot, period, streets)
+    if period not in dataset.periods():
+        return {"branch": ([], Counter()), "member": ([], Counter())}
+    month = diagnose_month(dataset, snapshot, period, "vectorized", per_weakness, history, references_at)
+    return {kind: ([(r.id, r.to_json()) for r in results], Counter(r.lamp for r in results))
+            for kind, results in (("branch", month.branches), ("member", month.members))}
+
+
+# ------------------------------------------------------------------ the driver
+
+def _gather(client, futures: list, name: str, progress: Progress | None) -> Iterator[tuple[int, object]]:
+    """(index, result) of each future as it finishes (``futures`` is emptied: the caller keeps none)."""
+    from distributed import as_completed
+
+    index = {f.key: i for i, f in enumerate(futures)}
+    total = len(futures)
+    pending = as_completed(futures, with_results=True)
+    futures.clear()  # as_completed holds each until it is yielded: a part's result is freed once handled
+    for done, (future, result) in enumerate(pending, start=1):
+        if progress:
+            progress(name, done, total)
+        yield index[future.key], result
+
+
+def diagnose_partitioned(directory: Path, snapshot: Snapshot, period: str, out: Path, scheduler: object = "local",
+                         per_weakness: int = 5, history: History | None = None, worker_memory: str | None = None,
+                         part_members: int | None = None, progress: Progress | None = None) -> PartitionedRun:
+    """Diagnose ``period`` of the dataset at ``directory`` on dask.distributed; JSON Lines to ``out``
+    (as ``diagnose --out`` writes them), whole or not at all. ``scheduler``: see ``connect``."""
+    check_period(period, "period")
+    if not is_dataset(directory):
+        raise InputError(Problem("the dask engine reads a columnar dataset, not a CSV directory", file=str(directory),
+                                 suggestion=f"convert it first: diagnosis-service data convert {directory} OUT"))
+    source = ParquetDir(directory)
+    description = source.describe()
+    if period not in description["periods"]:
+        have = description["periods"]
+        raise InputError(Problem(f"no data for period {period}", field=("period",),
+                                 suggestion=f"periods in the data: {have[0]} to {have[-1]}" if have else "none"))
+    pidx = parse_period(period)
+    out = Path(out)
+    with connect(scheduler, worker_memory) as client:
+        workers = max(1, len(client.scheduler_info()["workers"]))
+        parts = plan_parts(source.partitions(), workers, part_members)
+        run = PartitionedRun(out, len(parts), workers)
+        common = {"directory": str(Path(directory).resolve()), "period": period,
+                  "snapshot": client.scatter(snapshot, broadcast=True, hash=False)}
+        months = member_periods(snapshot.ruleset, pidx)
+        futures = client.map(member_inputs, parts, periods=months, pure=False, **common)
+        shares = [r for _, r in _gather(client, futures, "member references", progress)]
+        references_at = {q: merge_references(s[q] for s in shares) for q in months}
+        del shares
+        futures = client.map(branch_inputs, parts, references_at=client.scatter(references_at, broadcast=True, hash=False),
+                             pure=False, **common)
+        branch_refs = merge_references(r for _, r in _gather(client, futures, "branch references", progress))
+        references_at[pidx] = {**references_at[pidx], **branch_refs}
+        futures = client.map(evaluate_part, parts, references_at=client.scatter(references_at, broadcast=True, hash=False),
+                             per_weakness=per_weakness, history=client.scatter(history, broadcast=True, hash=False),
+                             pure=False, **common)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{out.name}.parts.", dir=out.parent) as tmp:
+            for i, result in _gather(client, futures, "diagnosis", progress):
+                for kind, (rows, lamps) in result.items():
+                    with open(Path(tmp) / f"{i:06d}.{kind}", "w", encoding="utf-8") as fh:
+                        fh.writelines(f"{json.dumps(k)}\t{line}\n" for k, line in rows)
+                    run.lamps[kind].update(lamps)
+                run.branches += len(result["branch"][0])
+                run.members += len(result["member"][0])
+            write_atomic(out, _merged(Path(tmp), len(parts)))
+    return run
+
+
+def _merged(tmp: Path, parts: int) -> Iterator[str]:
+    """Every part's branches, then every part's members, each in id order (parts are sorted already)."""
+
+    def read(path: Path) -> Iterator[tuple[str, str]]:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                key, _, rest = line.partition("\t")
+                yield json.loads(key), rest
+
+    for kind in ("branch", "member"):
+        merged = heapq.merge(*(read(tmp / f"{i:06d}.{kind}") for i in range(parts)), key=itemgetter(0))
+        yield from (line for _, line in merged)
+
+
+__all__ = ["SCHEDULERS", "PartitionedRun", "connect", "diagnose_partitioned", "plan_parts"]

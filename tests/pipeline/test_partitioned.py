@@ -1,0 +1,172 @@
+"""The dask engine against the vectorized one: byte-identical output on a real LocalCluster (worker
+processes on 127.0.0.1), for the small district cut in many parts, for random districts, and for rules
+whose references reach members and earlier months."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from diagnosis_service.data.columnar import ParquetDir, write_dataset
+from diagnosis_service.data.sources import CsvDir
+from diagnosis_service.engine.partitioned import member_periods
+from diagnosis_service.errors import InputError
+from diagnosis_service.periods import parse_period
+from diagnosis_service.pipeline.month import diagnose_month, write_lines
+from diagnosis_service.pipeline.partitioned import diagnose_partitioned, plan_parts
+from diagnosis_service.pipeline.snapshot import Snapshot
+from diagnosis_service.rules import load_ruleset
+from diagnosis_service.simulation.district import SimulationSpec, simulate
+from tests.support.paths import CATALOG, RULES
+
+PERIOD = "2025-12"
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                      memory_limit="2GiB") as cluster, Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def snapshot():
+    return Snapshot.from_dirs(RULES, CATALOG)
+
+
+def vectorized_bytes(dataset, snapshot, period: str, out: Path) -> bytes:
+    write_lines(diagnose_month(dataset, snapshot, period, "vectorized", 5).lines(), out)
+    return out.read_bytes()
+
+
+def test_small_district_in_many_parts_is_byte_identical(client, snapshot, small_district, tmp_path):
+    dataset = CsvDir(small_district).load(snapshot.ruleset.registry, PERIOD)
+    write_dataset(dataset, tmp_path / "ds", snapshot.ruleset.registry)
+    expected = vectorized_bytes(dataset, snapshot, PERIOD, tmp_path / "vectorized.jsonl")
+    for part_members in (1, 150, None):  # a street a part, a few streets, the default
+        run = diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, tmp_path / "dask.jsonl", client,
+                                   part_members=part_members)
+        assert (tmp_path / "dask.jsonl").read_bytes() == expected, part_members
+        assert run.branches == 60 and run.members == expected.count(b'"subject":"member"')
+        assert sum(run.lamps["branch"].values()) == 60
+    assert run.parts == 1 and diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, tmp_path / "d2.jsonl", client,
+                                                   part_members=1).parts == len(ParquetDir(tmp_path / "ds").partitions())
+    assert not list(tmp_path.glob(".dask.jsonl.*")), "the parts' files are removed"
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(branches=st.integers(2, 40), per_branch=st.integers(1, 25), months=st.integers(2, 14),
+       seed=st.integers(0, 10_000), platform=st.booleans(), part_members=st.integers(1, 300))
+def test_random_districts_are_byte_identical(client, snapshot, tmp_path_factory, branches, per_branch, months, seed,
+                                             platform, part_members):
+    tmp = tmp_path_factory.mktemp("random")
+    spec = SimulationSpec(branches=branches, members=branches * per_branch, months=months, seed=seed,
+                          platform_from="2025-06" if platform else None)
+    dataset = simulate(spec, snapshot.ruleset.registry)
+    write_dataset(dataset, tmp / "ds", snapshot.ruleset.registry)
+    expected = vectorized_bytes(dataset, snapshot, PERIOD, tmp / "vectorized.jsonl")
+    diagnose_partitioned(tmp / "ds", snapshot, PERIOD, tmp / "dask.jsonl", client, part_members=part_members)
+    assert (tmp / "dask.jsonl").read_bytes() == expected
+
+
+MEMBER_RULE = """
+  - id: member_study_below_average
+    title: {zh: 学习低于平均, en: "studies less than the district"}
+    source: default
+    subject: member
+    when: {indicator: party_lectures_attended, op: lt, ref: {mean: peers, scale: 0.5}}
+    severity: yellow
+    lamp: true
+    topic: theory_study
+    message: {zh: 学习偏少, en: studies little}
+
+  - id: member_quantile
+    title: {zh: 分位, en: "quantile"}
+    source: default
+    subject: member
+    when: {indicator: theme_party_days_attended, op: le, ref: {quantile: 0.1, peers: size}}
+    severity: red
+    lamp: true
+    topic: theory_study
+    message: {zh: 分位, en: quantile}
+"""
+BRANCH_RULE = """
+  - id: branch_red_members_growing
+    title: {zh: 红灯党员增多, en: "more members with a red lamp"}
+    source: default
+    subject: branch
+    when: {indicator: red_member_share, change: delta, op: gt, ref: {mean: peers}, for_periods: 2}
+    severity: yellow
+    lamp: true
+    topic: member_management
+    message: {zh: 红灯党员增多, en: more red members}
+"""
+
+
+def test_references_over_members_and_earlier_months_are_the_districts(client, rules_copy, small_district, tmp_path):
+    """Member rules with peer means and quantiles; a branch rule on the change of red_member_share over
+    two months, so that member lamps (and their references) of three months feed branch references."""
+    (rules_copy / "member_lamps.yaml").write_text((rules_copy / "member_lamps.yaml").read_text(encoding="utf-8")
+                                                  .rstrip("\n") + "\n" + MEMBER_RULE, encoding="utf-8")
+    (rules_copy / "branch_lamps.yaml").write_text((rules_copy / "branch_lamps.yaml").read_text(encoding="utf-8")
+                                                  .rstrip("\n") + "\n" + BRANCH_RULE, encoding="utf-8")
+    snapshot = Snapshot.from_dirs(rules_copy, CATALOG)
+    assert member_periods(snapshot.ruleset, parse_period(PERIOD)) == [parse_period(PERIOD) - k for k in (2, 1, 0)]
+    dataset = CsvDir(small_district).load(snapshot.ruleset.registry, PERIOD)
+    write_dataset(dataset, tmp_path / "ds", snapshot.ruleset.registry)
+    expected = vectorized_bytes(dataset, snapshot, PERIOD, tmp_path / "vectorized.jsonl")
+    assert b"member_study_below_average" in expected and b"member_quantile" in expected
+    run = diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, tmp_path / "dask.jsonl", client, part_members=80)
+    assert run.parts > 3
+    assert (tmp_path / "dask.jsonl").read_bytes() == expected
+    # Without the district's references a part would judge its members against its own street only.
+    shipped = load_ruleset(RULES)
+    assert shipped.version != snapshot.ruleset.version
+
+
+def test_parts_keep_streets_whole_and_in_order():
+    partitions = [(0, 500), (1, 2500), (2, 10), (3, 3000), (4, 1)]
+    assert plan_parts(partitions, 2, part_members=2000) == [[0, 1], [2, 3], [4]]
+    assert plan_parts(partitions, 2, part_members=1) == [[0], [1], [2], [3], [4]]
+    assert plan_parts(partitions, 8) == [[0, 1], [2, 3], [4]]  # at least 2,000 members a part
+    assert plan_parts([], 2) == []
+
+
+def test_the_command_line_runs_a_local_cluster_and_refuses_what_it_cannot_do(runner, small_district, tmp_path):
+    from diagnosis_service.cli import main
+
+    converted = runner.invoke(main, ["data", "convert", str(small_district), str(tmp_path / "ds")])
+    assert converted.exit_code == 0, converted.output
+    vectorized = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", PERIOD,
+                                      "--out", str(tmp_path / "v.jsonl")])
+    assert vectorized.exit_code == 0, vectorized.output
+    result = runner.invoke(main, ["diagnose", "--data", str(tmp_path / "ds"), "--period", PERIOD, "--engine", "dask",
+                                  "--scheduler", "local:2", "--worker-memory", "1GiB", "--part-members", "200",
+                                  "--out", str(tmp_path / "d.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert "on 2 workers" in result.output and "wrote 60 branches" in result.output
+    assert (tmp_path / "d.jsonl").read_bytes() == (tmp_path / "v.jsonl").read_bytes()
+
+    no_out = runner.invoke(main, ["diagnose", "--data", str(tmp_path / "ds"), "--period", PERIOD, "--engine", "dask"])
+    assert no_out.exit_code == 2 and "--out" in no_out.output
+    csv = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", PERIOD, "--engine", "dask",
+                               "--out", str(tmp_path / "x.jsonl")])
+    assert csv.exit_code != 0 and "data convert" in csv.output and not (tmp_path / "x.jsonl").exists()
+    bad = runner.invoke(main, ["diagnose", "--data", str(tmp_path / "ds"), "--period", PERIOD, "--engine", "dask",
+                               "--scheduler", "local:0", "--out", str(tmp_path / "x.jsonl")])
+    assert bad.exit_code != 0 and "--scheduler" in bad.output and "local:N" in bad.output
+
+
+def test_a_period_without_data_is_refused_before_any_work(snapshot, small_district, tmp_path):
+    dataset = CsvDir(small_district).load(snapshot.ruleset.registry, PERIOD)
+    write_dataset(dataset, tmp_path / "ds", snapshot.ruleset.registry)
+    with pytest.raises(InputError) as info:
+        diagnose_partitioned(tmp_path / "ds", snapshot, "2031-01", tmp_path / "o.jsonl", "tcp://127.0.0.1:1")
+    assert "2031-01" in str(info.value) and "2025-12" in str(info.value)
+    assert not (tmp_path / "o.jsonl").exists()
