@@ -49,7 +49,7 @@ def _month(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Pat
                    "dask scheduler whose workers see --data at the same path (docs/scale.md).")
 @click.option("--part-members", type=click.IntRange(1), default=None, metavar="N",
               help="With --engine dask: streets are grouped into parts of about N members, one task each "
-                   "(default: four parts per worker, 2,000 to 200,000 members each).")
+                   "(default: four parts per worker, 2,000 to 50,000 members each).")
 @click.option("--worker-memory", default=None, metavar="SIZE",
               help="With --engine dask and a local scheduler: memory limit per worker, e.g. 4GiB (default: this "
                    "machine's memory shared among the workers).")
@@ -115,8 +115,9 @@ def _diagnose_dask(data_dir: Path, period: str, rules_dir: Path | None, catalog_
                                history_from_files(history_files), worker_memory, part_members, progress)
     lamps = ", ".join(f"{kind} {dict(sorted(c.items()))}" for kind, c in run.lamps.items())
     click.echo(f"wrote {run.branches} branches and {run.members} members to {out_file} in "
-               f"{time.perf_counter() - start:.2f} s ({run.parts} parts on {run.workers} workers; lamps: {lamps})",
-               err=True)
+               f"{time.perf_counter() - start:.2f} s ({run.parts} parts on {run.workers} workers, peak memory "
+               f"{max(run.worker_peaks, default=0) / 2**20:,.0f} MiB a worker, {run.client_peak / 2**20:,.0f} MiB "
+               f"here; lamps: {lamps})", err=True)
 
 
 @main.command()

@@ -25,11 +25,15 @@ from .common import handle_errors, resolve_rules, rules_option
               help="Month the district's platform launches: from then on lamp rates fall over about a year "
                    "(weak branches pick up, drifting members are brought back, fewer forgotten dues), after "
                    "a steady history. 'none': no platform, lamp rates rise as drifting members pile up.")
+@click.option("--scale", type=click.IntRange(1, 10_000), default=None, metavar="K",
+              help="A province of K such districts (each with a seed of its own, ids and streets prefixed D001-, "
+                   "D002-, ...), written district by district straight to a columnar dataset (`data convert`'s "
+                   "layout) instead of CSV: memory is one district's whatever K is.")
 @rules_option
 @handle_errors
 @click.pass_context
 def simulate(ctx: click.Context, out_dir: Path | None, seed: int, months: int, end: str, branches: int, members: int,
-             platform_from: str, rules_dir: Path | None) -> None:
+             platform_from: str, scale: int | None, rules_dir: Path | None) -> None:
     """Generate a synthetic district as a CSV data directory (deterministic for a seed).
 
     The defaults are the demo district (DEFAULT_SPEC): 2024-01 to 2025-12, a year of history and then
@@ -50,8 +54,32 @@ def simulate(ctx: click.Context, out_dir: Path | None, seed: int, months: int, e
     spec = SimulationSpec(branches=branches, members=members, months=months, end=end, seed=seed,
                           platform_from=None if platform_from.strip().lower() == "none" else platform_from)
     start = time.perf_counter()
+    if scale is not None:
+        _province(spec, scale, out_dir, ruleset.registry, start)
+        return
     dataset = run(spec, ruleset.registry)
     write_dir(dataset, out_dir, ruleset.registry)
     periods = dataset.periods()
     click.echo(f"wrote {out_dir}: {len(dataset.branches)} branches, {len(dataset.members)} members, "
                f"{len(periods)} months ({periods[0]} to {periods[-1]}) in {time.perf_counter() - start:.1f} s")
+
+
+def _province(spec, scale: int, out_dir: Path, registry, start: float) -> None:
+    import sys
+
+    from ..simulation.province import write_province
+
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int, district) -> None:
+        if tty or done == total:
+            rate = done / (time.perf_counter() - start)
+            click.echo(f"\rdistrict {done}/{total}, {rate:.2f} a second, about {(total - done) / rate:.0f} s left",
+                       err=True, nl=done == total)
+
+    described = write_province(spec, scale, out_dir, registry, progress)
+    periods = described["periods"]
+    click.echo(f"wrote {out_dir}: a province of {scale} districts, {described['branches']:,} branches, "
+               f"{described['members']:,} members, {described['rows']['member']:,} member rows, {len(periods)} months "
+               f"({periods[0]} to {periods[-1]}) in {len(described['streets'])} streets, "
+               f"{time.perf_counter() - start:.1f} s")

@@ -167,8 +167,9 @@ class ParquetDir:
         return list(enumerate(description["street_members"]))
 
     def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS,
-             streets: list[int] | None = None) -> Dataset:
-        """The dataset (``streets``: only those streets, by index), with the months up to ``period``."""
+             streets: list[int] | None = None, metrics: tuple[str, ...] = ("branch", "member")) -> Dataset:
+        """The dataset (``streets``: only those streets, by index), with the months up to ``period``;
+        the metric rows of the subjects in ``metrics`` only (the others' tables are empty)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -192,7 +193,7 @@ class ParquetDir:
                                                     "again"))
             cols = ["period", key, *description["columns"][subject]]
             tables = []
-            for p in wanted:  # a month's files at a time: its month index is one number, not a lookup a row
+            for p in wanted if subject in metrics else []:  # a month's files at a time: its month index is one number, not a lookup a row
                 table = read(self.directory / f"{subject}_metrics" / p, cols)
                 if table is not None:
                     tables.append(table.add_column(0, "pidx", pa.array(np.full(table.num_rows, parse_period(p),

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from pathlib import Path
 from ..data.columnar import ParquetDir, is_dataset
 from ..data.files import write_atomic
 from ..engine import make_evaluator
+from ..engine.evaluator import slots
 from ..engine.partitioned import Inputs, References, member_periods, merge_references, reference_inputs
 from ..errors import InputError, Problem
 from ..periods import check_period, parse_period
@@ -51,13 +53,24 @@ class PartitionedRun:
     branches: int = 0
     members: int = 0
     lamps: dict[str, Counter] = field(default_factory=lambda: {"branch": Counter(), "member": Counter()})
+    worker_peaks: list[int] = field(default_factory=list)  # each worker process's peak resident memory, bytes
+    client_peak: int = 0  # this process's
+    seconds: dict[str, float] = field(default_factory=dict)  # per pass, and the merge (which runs here alone)
+
+
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes (Linux reports KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def plan_parts(partitions: list[tuple[int, int]], workers: int, part_members: int | None = None) -> list[list[int]]:
     """Streets grouped into parts of about ``part_members`` members (default: enough parts for every
-    worker to have four, between 2,000 and 200,000 members each), in street order."""
+    worker to have four, between 2,000 and 50,000 members each: a worker's memory is
+    about one part's), in street order."""
     total = sum(m for _, m in partitions)
-    target = part_members or max(2_000, min(200_000, total // max(4 * workers, 1)))
+    target = part_members or max(2_000, min(50_000, total // max(4 * workers, 1)))
     parts: list[list[int]] = []
     size = 0
     for street, members in partitions:
@@ -97,8 +110,9 @@ def connect(scheduler: object = "local", worker_memory: str | None = None) -> It
 
 # ------------------------------------------------------------------ tasks (run on workers, by name)
 
-def _load(directory: str, snapshot: Snapshot, period: str, streets: list[int]):
-    return ParquetDir(Path(directory)).load(snapshot.ruleset.registry, period, streets=streets)
+def _load(directory: str, snapshot: Snapshot, period: str, streets: list[int],
+          metrics: tuple[str, ...] = ("branch", "member")):
+    return ParquetDir(Path(directory)).load(snapshot.ruleset.registry, period, streets=streets, metrics=metrics)
 
 
 def member_inputs(streets: list[int], directory: str, snapshot: Snapshot, period: str,
@@ -110,8 +124,10 @@ def member_inputs(streets: list[int], directory: str, snapshot: Snapshot, period
 
 def branch_inputs(streets: list[int], directory: str, snapshot: Snapshot, period: str,
                   references_at: dict[int, References]) -> Inputs:
-    """Pass 2: this part's share of the branches' references (member lamps under the district's references)."""
-    evaluator = make_evaluator(_load(directory, snapshot, period, streets), snapshot.ruleset,
+    """Pass 2: this part's share of the branches' references (member lamps under the district's references,
+    when a reference is over a member-based indicator; else the members' rows are not even read)."""
+    metrics = ("branch", "member") if branch_references_read_members(snapshot.ruleset) else ("branch",)
+    evaluator = make_evaluator(_load(directory, snapshot, period, streets, metrics), snapshot.ruleset,
                                references_at=references_at)
     return reference_inputs(evaluator, "branch", parse_period(period))
 
@@ -167,15 +183,26 @@ def diagnose_partitioned(directory: Path, snapshot: Snapshot, period: str, out: 
         run = PartitionedRun(out, len(parts), workers)
         common = {"directory": str(Path(directory).resolve()), "period": period,
                   "snapshot": client.scatter(snapshot, broadcast=True, hash=False)}
+        clock = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            run.seconds[name] = time.perf_counter() - clock
+            clock = time.perf_counter()
+
         months = member_periods(snapshot.ruleset, pidx)
-        futures = client.map(member_inputs, parts, periods=months, pure=False, **common)
-        shares = [r for _, r in _gather(client, futures, "member references", progress)]
-        references_at = {q: merge_references(s[q] for s in shares) for q in months}
-        del shares
+        references_at: dict[int, References] = {q: {} for q in months}
+        if needs_member_pass(snapshot.ruleset):
+            futures = client.map(member_inputs, parts, periods=months, pure=False, **common)
+            shares = [r for _, r in _gather(client, futures, "member references", progress)]
+            references_at = {q: merge_references(s[q] for s in shares) for q in months}
+            del shares
+        lap("member references")
         futures = client.map(branch_inputs, parts, references_at=client.scatter(references_at, broadcast=True, hash=False),
                              pure=False, **common)
         branch_refs = merge_references(r for _, r in _gather(client, futures, "branch references", progress))
         references_at[pidx] = {**references_at[pidx], **branch_refs}
+        lap("branch references")
         futures = client.map(evaluate_part, parts, references_at=client.scatter(references_at, broadcast=True, hash=False),
                              per_weakness=per_weakness, history=client.scatter(history, broadcast=True, hash=False),
                              pure=False, **common)
@@ -188,8 +215,25 @@ def diagnose_partitioned(directory: Path, snapshot: Snapshot, period: str, out: 
                     run.lamps[kind].update(lamps)
                 run.branches += len(result["branch"][0])
                 run.members += len(result["member"][0])
+            lap("diagnosis")
             write_atomic(out, _merged(Path(tmp), len(parts)))
+            lap("merge")
+        run.worker_peaks = sorted(client.run(peak_rss).values())
+    run.client_peak = peak_rss()
     return run
+
+
+def branch_references_read_members(ruleset) -> bool:
+    """Whether a branch rule compares a member-based indicator (red_member_share, ...) with an aggregate."""
+    member_based = {ind.id for ind in ruleset.registry.derived("branch")
+                    if ind.derived and next(iter(ind.derived)) in ("member_share", "member_mean")}
+    return any(node.ref.kind != "const" and node.indicator in member_based
+               for rule in ruleset.for_subject("branch") for node, _ in slots(rule.when))
+
+
+def needs_member_pass(ruleset) -> bool:
+    """Whether any member rule compares with a district aggregate (else pass 1 has nothing to compute)."""
+    return any(node.ref.kind != "const" for rule in ruleset.for_subject("member") for node, _ in slots(rule.when))
 
 
 def _merged(tmp: Path, parts: int) -> Iterator[str]:
@@ -206,4 +250,5 @@ def _merged(tmp: Path, parts: int) -> Iterator[str]:
         yield from (line for _, line in merged)
 
 
-__all__ = ["SCHEDULERS", "PartitionedRun", "connect", "diagnose_partitioned", "plan_parts"]
+__all__ = ["SCHEDULERS", "PartitionedRun", "connect", "diagnose_partitioned", "needs_member_pass", "peak_rss",
+           "plan_parts"]
