@@ -8,6 +8,8 @@ DEMO_DIR := var/demo
 DEMO_PERIOD := 2025-12
 DEMO_FROM := 2025-01
 DEMO_BRANCH := B00002
+# Test processes side by side (pytest-xdist; a module's tests stay in one, sharing its fixtures). 0: one process.
+TEST_WORKERS ?= 2
 
 .PHONY: venv demo test test-fast lint bench clean
 
@@ -36,13 +38,13 @@ test: $(STAMP)
 	$(BIN)/diagnosis-service rules check
 	$(BIN)/diagnosis-service rules test
 	$(BIN)/diagnosis-service catalog check
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 # The inner loop: lint, layers and the tests without PostgreSQL, real servers or closed loops (< 60 s).
 test-fast: $(STAMP)
 	$(BIN)/ruff check diagnosis_service tests benchmarks
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest -q -m "not postgresql and not server and not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope -m "not postgresql and not server and not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check diagnosis_service tests benchmarks

@@ -6,9 +6,11 @@ one is missing (as root, saying so), and fails with what to do otherwise.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 
 CHROMIUM = "/usr/bin/chromium"
@@ -28,8 +30,17 @@ def _missing() -> list[str]:
 
 
 def ensure_chromium(say: Callable[[str], None]) -> str | None:
-    """None when Chromium, its driver and CJK fonts are there (installed now if need be); else why not."""
-    missing = _missing()
+    """None when Chromium, its driver and CJK fonts are there (installed now if need be); else why not.
+    Test processes running side by side (pytest -n) install one at a time: apt holds a lock of its own."""
+    if not _missing():
+        return None
+    with open(os.path.join(tempfile.gettempdir(), "diagnosis-service-apt.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _install(say)
+
+
+def _install(say: Callable[[str], None]) -> str | None:
+    missing = _missing()  # again: another test process may have installed them while this one waited
     if not missing:
         return None
     if os.geteuid() != 0 or not shutil.which("apt-get"):
