@@ -22,6 +22,16 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
+class DataLocation(click.ParamType):
+    """A data directory, or a dataset's fsspec URL (``s3://bucket/province``, ``file:///mnt/x``) kept as text
+    (a path would fold its ``//``)."""
+
+    name = "DIR|URL"
+
+    def convert(self, value, param, ctx):
+        return value if isinstance(value, Path) or "://" in str(value) else Path(value)
+
+
 rules_option = click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None,
                             help="Rules directory (default: $DIAGNOSIS_RULES or the bundled rules/).")
 catalog_option = click.option("--catalog", "catalog_dir", type=click.Path(path_type=Path), default=None,

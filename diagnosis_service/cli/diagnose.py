@@ -8,7 +8,15 @@ from pathlib import Path
 import click
 
 from . import main
-from .common import catalog_option, handle_errors, lang_option, resolve_catalog, resolve_rules, rules_option
+from .common import (
+    DataLocation,
+    catalog_option,
+    handle_errors,
+    lang_option,
+    resolve_catalog,
+    resolve_rules,
+    rules_option,
+)
 
 history_option = click.option(
     "--history", "history_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -28,9 +36,10 @@ def _month(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Pat
 
 
 @main.command()
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True,
+@click.option("--data", "data_dir", type=DataLocation(), required=True,
               help="Data directory (branches.csv, members.csv, branch_metrics.csv, member_metrics.csv), or a "
-                   "columnar dataset (`data convert`, `simulate --scale`).")
+                   "columnar dataset (`data convert`, `simulate --scale`): a directory or an fsspec URL "
+                   "(s3://..., file://...).")
 @click.option("--period", required=True, help="Month to diagnose, YYYY-MM (earlier months are its history).")
 @rules_option
 @catalog_option

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import shutil
 import tempfile
 from pathlib import Path
@@ -39,8 +40,32 @@ FORMAT = 3  # 2: street files named by their place in the list; 3: organisations
 MARKER = "_dataset.json"
 
 
-def is_dataset(path: Path) -> bool:
-    return (Path(path) / MARKER).is_file()
+def is_url(location: str | Path) -> bool:
+    return "://" in str(location)
+
+
+def is_dataset(location: str | Path) -> bool:
+    """Whether ``location`` (a directory, or an fsspec URL such as s3://bucket/province) holds a dataset."""
+    if not is_url(location):
+        return (Path(location) / MARKER).is_file()
+    try:
+        fs, root = _filesystem(str(location))
+        return bool(fs.isfile(f"{root.rstrip('/')}/{MARKER}"))
+    except (InputError, OSError):
+        return False
+
+
+def _filesystem(url: str):
+    """(fsspec filesystem, path in it) for a URL; an InputError naming what to install when its scheme has
+    no implementation here."""
+    import fsspec
+
+    try:
+        return fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise InputError(Problem(f"cannot open {url}: {exc}", file=url,
+                                 suggestion="install the fsspec package of that storage (s3fs, gcsfs, adlfs) "
+                                            "on the client and every worker, or mount it as a directory")) from None
 
 
 def _street(value: object) -> str:
@@ -143,22 +168,46 @@ def write_dataset(dataset: Dataset, out: Path, registry: Registry) -> dict:
 
 
 class ParquetDir:
-    """A dataset written by ``data convert``: the months a diagnosis needs, read as typed columns."""
+    """A dataset written by ``data convert``: the months a diagnosis needs, read as typed columns. It is a
+    directory, or an fsspec URL (``s3://bucket/province``, ``file:///mnt/shared/province``: workers of a
+    cluster read it from shared storage), read only."""
 
-    def __init__(self, directory: Path):
-        self.directory = Path(directory)
+    def __init__(self, directory: str | Path):
         self.name = str(directory)
+        if is_url(directory):
+            self.fs, root = _filesystem(str(directory))
+            self.root = root.rstrip("/")
+        else:
+            self.fs, self.root = None, os.fspath(directory)
+        self.directory = Path(self.root) if self.fs is None else self.root
+
+    def _path(self, *parts: str) -> str:
+        return "/".join([self.root, *parts]) if self.fs is not None else os.path.join(self.root, *parts)
+
+    def _files(self, folder: str, names: list[str]) -> list[str]:
+        """The files ``<name>.parquet`` of ``folder`` that exist (a street may have no rows in a month)."""
+        if self.fs is None:
+            return [p for p in (os.path.join(folder, f"{n}.parquet") for n in names) if os.path.isfile(p)]
+        try:
+            there = {posixpath.basename(p) for p in self.fs.ls(folder, detail=False)}
+        except FileNotFoundError:
+            return []
+        return [f"{folder}/{n}.parquet" for n in names if f"{n}.parquet" in there]
 
     def describe(self) -> dict:
+        marker = self._path(MARKER)
         try:
-            description = json.loads((self.directory / MARKER).read_text(encoding="utf-8"))
+            if self.fs is None:
+                text = Path(marker).read_text(encoding="utf-8")
+            else:
+                text = self.fs.cat_file(marker).decode("utf-8")
+            description = json.loads(text)
         except (OSError, ValueError) as exc:
-            raise InputError(Problem(f"not a dataset directory ({exc.__class__.__name__})",
-                                     file=str(self.directory / MARKER),
+            raise InputError(Problem(f"not a dataset directory ({exc.__class__.__name__})", file=marker,
                                      suggestion="write one with: diagnosis-service data convert DIR OUT")) from None
         if description.get("format") != FORMAT:
             raise InputError(Problem(f"dataset format {description.get('format')!r}; this version reads {FORMAT}",
-                                     file=str(self.directory / MARKER), suggestion="convert the data again"))
+                                     file=marker, suggestion="convert the data again"))
         return description
 
     def partitions(self) -> list[tuple[int, int]]:
@@ -178,9 +227,9 @@ class ParquetDir:
         wanted = [p for p in (months_before(period, months) if period else have) if p in set(have)]
         names = [street_file(i) for i in (range(len(description["streets"])) if streets is None else streets)]
 
-        def read(folder: Path, columns: list[str] | None = None) -> pa.Table | None:
-            files = [str(folder / f"{n}.parquet") for n in names if (folder / f"{n}.parquet").is_file()]
-            return pq.ParquetDataset(files).read(columns=columns) if files else None
+        def read(folder: str, columns: list[str] | None = None) -> pa.Table | None:
+            files = self._files(folder, names)
+            return pq.ParquetDataset(files, filesystem=self.fs).read(columns=columns) if files else None
 
         frames = {}
         for subject in ("branch", "member"):
@@ -188,13 +237,14 @@ class ParquetDir:
             missing = [i.id for i in registry.reported(subject) if i.id not in description["columns"][subject]]
             if missing:
                 raise InputError(Problem(f"the dataset has no column for {', '.join(missing[:5])}",
-                                         file=str(self.directory / MARKER),
+                                         file=self._path(MARKER),
                                          suggestion="the registry changed since it was written: convert the data "
                                                     "again"))
             cols = ["period", key, *description["columns"][subject]]
             tables = []
-            for p in wanted if subject in metrics else []:  # a month's files at a time: its month index is one number, not a lookup a row
-                table = read(self.directory / f"{subject}_metrics" / p, cols)
+            # A month's files at a time: its month index is one number, not a lookup a row.
+            for p in wanted if subject in metrics else []:
+                table = read(self._path(f"{subject}_metrics", p), cols)
                 if table is not None:
                     tables.append(table.add_column(0, "pidx", pa.array(np.full(table.num_rows, parse_period(p),
                                                                                   dtype=np.int64))))
@@ -208,7 +258,7 @@ class ParquetDir:
         orgs = {}
         for kind, key, cols in (("branches", "branch_id", ["branch_id", "name", "type", "street"]),
                                 ("members", "member_id", ["member_id", "branch_id", "name"])):
-            table = read(self.directory / kind)
+            table = read(self._path(kind))
             frame = (table.sort_by([(key, "ascending")]).to_pandas() if table is not None
                      else pd.DataFrame({c: pd.Series(dtype=object) for c in cols}))
             # As the CSV reader gives them: plain objects, the ids in the index.
@@ -219,4 +269,4 @@ class ParquetDir:
                        source=str(self.directory))
 
 
-__all__ = ["FORMAT", "MARKER", "DatasetWriter", "ParquetDir", "is_dataset", "street_file", "write_dataset"]
+__all__ = ["FORMAT", "MARKER", "DatasetWriter", "ParquetDir", "is_dataset", "is_url", "street_file", "write_dataset"]

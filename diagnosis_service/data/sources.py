@@ -39,8 +39,9 @@ class CsvDir:
         return load_dir(self.directory, registry)
 
 
-def source_for(path: Path) -> Source:
-    """A CSV data directory, or a columnar dataset (``data convert``), by what the directory holds."""
+def source_for(path: Path | str) -> Source:
+    """A CSV data directory, or a columnar dataset (``data convert``; a directory or an fsspec URL), by what
+    the location holds."""
     from .columnar import ParquetDir, is_dataset
 
     return ParquetDir(path) if is_dataset(path) else CsvDir(path)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 
-from ..data.columnar import ParquetDir, is_dataset
+from ..data.columnar import ParquetDir, is_dataset, is_url
 from ..data.files import write_atomic
 from ..engine import make_evaluator
 from ..engine.evaluator import slots
@@ -112,7 +112,7 @@ def connect(scheduler: object = "local", worker_memory: str | None = None) -> It
 
 def _load(directory: str, snapshot: Snapshot, period: str, streets: list[int],
           metrics: tuple[str, ...] = ("branch", "member")):
-    return ParquetDir(Path(directory)).load(snapshot.ruleset.registry, period, streets=streets, metrics=metrics)
+    return ParquetDir(directory).load(snapshot.ruleset.registry, period, streets=streets, metrics=metrics)
 
 
 def member_inputs(streets: list[int], directory: str, snapshot: Snapshot, period: str,
@@ -160,10 +160,11 @@ def _gather(client, futures: list, name: str, progress: Progress | None) -> Iter
         yield index[future.key], result
 
 
-def diagnose_partitioned(directory: Path, snapshot: Snapshot, period: str, out: Path, scheduler: object = "local",
+def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str, out: Path, scheduler: object = "local",
                          per_weakness: int = 5, history: History | None = None, worker_memory: str | None = None,
                          part_members: int | None = None, progress: Progress | None = None) -> PartitionedRun:
-    """Diagnose ``period`` of the dataset at ``directory`` on dask.distributed; JSON Lines to ``out``
+    """Diagnose ``period`` of the dataset at ``directory`` (a path, or an fsspec URL the workers can read)
+    on dask.distributed; JSON Lines to ``out``
     (as ``diagnose --out`` writes them), whole or not at all. ``scheduler``: see ``connect``."""
     check_period(period, "period")
     if not is_dataset(directory):
@@ -181,7 +182,8 @@ def diagnose_partitioned(directory: Path, snapshot: Snapshot, period: str, out: 
         workers = max(1, len(client.scheduler_info()["workers"]))
         parts = plan_parts(source.partitions(), workers, part_members)
         run = PartitionedRun(out, len(parts), workers)
-        common = {"directory": str(Path(directory).resolve()), "period": period,
+        where = str(directory) if is_url(directory) else str(Path(directory).resolve())
+        common = {"directory": where, "period": period,
                   "snapshot": client.scatter(snapshot, broadcast=True, hash=False)}
         clock = time.perf_counter()
 

@@ -170,3 +170,27 @@ def test_a_period_without_data_is_refused_before_any_work(snapshot, small_distri
         diagnose_partitioned(tmp_path / "ds", snapshot, "2031-01", tmp_path / "o.jsonl", "tcp://127.0.0.1:1")
     assert "2031-01" in str(info.value) and "2025-12" in str(info.value)
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_a_dataset_at_an_fsspec_url_gives_the_same_bytes(client, snapshot, runner, small_district, tmp_path):
+    """Workers of a real cluster read the dataset from shared storage through fsspec (file:// here; s3://,
+    gs://, ... where their packages are installed)."""
+    from diagnosis_service.cli import main
+    from diagnosis_service.data.columnar import is_dataset
+
+    dataset = CsvDir(small_district).load(snapshot.ruleset.registry, PERIOD)
+    write_dataset(dataset, tmp_path / "ds", snapshot.ruleset.registry)
+    expected = vectorized_bytes(dataset, snapshot, PERIOD, tmp_path / "vectorized.jsonl")
+    url = (tmp_path / "ds").as_uri()
+    assert url.startswith("file:///") and is_dataset(url) and not is_dataset((tmp_path / "nothing").as_uri())
+    diagnose_partitioned(url, snapshot, PERIOD, tmp_path / "dask.jsonl", client, part_members=100)
+    assert (tmp_path / "dask.jsonl").read_bytes() == expected
+    one = runner.invoke(main, ["diagnose", "--data", url, "--period", PERIOD, "--out", str(tmp_path / "one.jsonl")])
+    assert one.exit_code == 0, one.output
+    assert (tmp_path / "one.jsonl").read_bytes() == expected
+    with pytest.raises(InputError) as info:
+        ParquetDir("nosuchscheme://bucket/province")
+    assert "nosuchscheme://bucket/province" in str(info.value) and "s3fs" in str(info.value)
+    with pytest.raises(InputError) as info:
+        ParquetDir((tmp_path / "nothing").as_uri()).describe()
+    assert "not a dataset" in str(info.value)
