@@ -14,6 +14,7 @@ from .errors import Problem, SetupError
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 MODEL_FILE = "effectiveness.json"  # the trained effectiveness model, in the models directory
+CANDIDATE_FILE = "candidate.json"  # what `model train` writes; `model promote` makes it MODEL_FILE
 
 
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:

@@ -1,4 +1,4 @@
-"""`simulate loop` (the closed loop) and `model train|evaluate|info` (the effectiveness model)."""
+"""`simulate loop` (the closed loop) and `model train|evaluate|promote|info` (the effectiveness model)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ..config import MODEL_FILE
+from ..config import CANDIDATE_FILE, MODEL_FILE
 from . import main
 from .common import catalog_option, handle_errors, resolve_catalog, resolve_rules, rules_option, settings
 from .simulate import simulate
@@ -92,6 +92,14 @@ source_option = click.option("--from", "source", type=click.Path(path_type=Path,
                              help="A `simulate loop --out` directory (default: the store's served log and metrics).")
 
 
+candidate_option = click.option(
+    "--candidate", "candidate_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help=f"The candidate model (default: $DIAGNOSIS_MODELS/{CANDIDATE_FILE}, what `model train` writes).")
+active_option = click.option(
+    "--active", "active_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help=f"The active model (default: $DIAGNOSIS_MODELS/{MODEL_FILE}; the prior when there is none).")
+
+
 def _outcomes(source: Path | None, ruleset):
     """Measurable outcomes of the logged decisions, from a directory or the store."""
     from ..learning.train import measurable
@@ -112,27 +120,46 @@ def _outcomes(source: Path | None, ruleset):
 @model.command("train")
 @source_option
 @click.option("--out", "out_file", type=click.Path(path_type=Path), default=None,
-              help=f"Model file (default: $DIAGNOSIS_MODELS/{MODEL_FILE}).")
+              help=f"Candidate model file (default: $DIAGNOSIS_MODELS/{CANDIDATE_FILE}; `model promote` makes it "
+                   f"the active {MODEL_FILE}).")
+@click.option("--holdout-months", type=click.IntRange(0, 24), default=2, show_default=True,
+              help="The latest months kept out of the fit, for `model evaluate --candidate` and `model promote` "
+                   "to compare the candidate with the active ranking on (0: fit on every month; then nothing "
+                   "can be compared until later months have outcomes).")
 @rules_option
 @catalog_option
 @handle_errors
-def train(source: Path | None, out_file: Path | None, rules_dir: Path | None, catalog_dir: Path | None) -> None:
-    """Compute outcomes of the served prescriptions and fit the model; writes it with its model card."""
+def train(source: Path | None, out_file: Path | None, holdout_months: int, rules_dir: Path | None,
+          catalog_dir: Path | None) -> None:
+    """Compute outcomes of the served prescriptions and fit a candidate model; writes it with its model card.
+
+    The service keeps ranking with the active model (or the prior) until `model promote` finds the
+    candidate better on the held-out months."""
     from ..learning import train as training
     from ..learning.persist import model_card, save
 
     ruleset, catalog = _setup(rules_dir, catalog_dir)
     start = time.perf_counter()
     outcomes = _outcomes(source, ruleset)
-    holdout = training.holdout(outcomes, catalog)
-    fitted = training.fit(outcomes, catalog)
+    months = sorted(set(outcomes["period"]))
+    if holdout_months and len(months) <= holdout_months:
+        click.echo(f"warning: outcomes in {len(months)} month(s) only: fitting on all of them, none held out "
+                   f"(a promotion needs later months' outcomes)", err=True)
+        holdout_months = 0
+    fit_on = outcomes[outcomes["period"] <= months[len(months) - holdout_months - 1]].reset_index(drop=True)
+    holdout = training.holdout(fit_on, catalog)
+    fitted = training.fit(fit_on, catalog)
     seconds = time.perf_counter() - start
-    card = model_card(fitted.X, fitted.y, outcomes, fitted.model, str(source) if source else "store", holdout)
+    card = model_card(fitted.X, fitted.y, fit_on, fitted.model, str(source) if source else "store", holdout)
+    card["held_out"] = ({"from": months[-holdout_months], "to": months[-1]} if holdout_months else None)
     card["training_seconds"] = round(seconds, 2)
-    path = save(fitted.model, out_file or settings().models_dir / MODEL_FILE, card)
+    path = save(fitted.model, out_file or settings().models_dir / CANDIDATE_FILE, card)
     click.echo(f"trained on {len(fitted.X)} lists ({fitted.model.n_effect_obs_} adopted with outcomes, "
                f"{card['data_window']['from']} to {card['data_window']['to']}) in {seconds:.1f} s -> {path}")
     click.echo(f"holdout (last fifth of the months): {json.dumps(holdout)}")
+    if card["held_out"]:
+        click.echo(f"held out for the comparison: {card['held_out']['from']} to {card['held_out']['to']}; "
+                   f"`model promote` activates the candidate only if it is better there")
 
 
 @model.command("evaluate")
@@ -147,15 +174,27 @@ def train(source: Path | None, out_file: Path | None, rules_dir: Path | None, ca
 @click.option("--model", "model_file", type=click.Path(path_type=Path), default=None,
               help="With --fit file: the model (default: the trained one).")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--candidate", "candidate_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              is_flag=False, flag_value=Path(""),
+              help=f"Compare a candidate model (alone: $DIAGNOSIS_MODELS/{CANDIDATE_FILE}) with the active ranking "
+                   "on the months it was not trained on, as `model promote` does, without promoting it.")
+@active_option
 @rules_option
 @catalog_option
 @handle_errors
 def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, model_file: Path | None, as_json: bool,
-             rules_dir: Path | None, catalog_dir: Path | None) -> None:
-    """Off-policy estimates (IPS, SNIPS, 95% bootstrap intervals) of policies' value from the served log."""
+             candidate_file: Path | None, active_file: Path | None, rules_dir: Path | None,
+             catalog_dir: Path | None) -> None:
+    """Off-policy estimates (IPS, SNIPS, 95% bootstrap intervals) of policies' value from the served log;
+    with --candidate, the candidate model against the active ranking."""
     from ..learning.evaluate import MODELLED, evaluate_policies, overlap
     from ..learning.persist import load
 
+    if candidate_file is not None:
+        result, *_ = _comparison(source, candidate_file if str(candidate_file) not in ("", ".") else None,
+                                 active_file, rules_dir, catalog_dir)
+        _print_comparison(result, as_json)
+        return
     ruleset, catalog = _setup(rules_dir, catalog_dir)
     outcomes = _outcomes(source, ruleset)
     fitted = None
@@ -175,6 +214,78 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
         click.echo(f"  {r['policy']:8s} IPS {r['ips']:8.4f} [{r['ips_ci95'][0]:.4f}, {r['ips_ci95'][1]:.4f}]   "
                    f"SNIPS {r['snips']:8.4f} [{r['snips_ci95'][0]:.4f}, {r['snips_ci95'][1]:.4f}]   "
                    f"effective sample {r['effective_sample_size']:.0f}" + (f"   (model: {r['fit']})" if r["fit"] else ""))
+
+
+def _comparison(source: Path | None, candidate_file: Path | None, active_file: Path | None,
+                rules_dir: Path | None, catalog_dir: Path | None):
+    """(comparison, candidate path, active path, candidate card)."""
+    from ..errors import ModelError
+    from ..learning.persist import load, ranker_name
+    from ..learning.policy import LearnedRanker
+    from ..learning.rollout import compare, held_out
+    from ..remedies.ranking import PriorRanker
+
+    ruleset, catalog = _setup(rules_dir, catalog_dir)
+    candidate_path = candidate_file or settings().models_dir / CANDIDATE_FILE
+    active_path = active_file or settings().models_dir / MODEL_FILE
+    model, card = load(candidate_path)
+    candidate = LearnedRanker(model, name=ranker_name(card))
+    try:
+        active_model, active_card = load(active_path)
+        active = LearnedRanker(active_model, name=ranker_name(active_card))
+    except ModelError as exc:
+        if active_path.exists():
+            click.echo(f"warning: the active model is not usable ({exc.problems[0]}): comparing with the prior, "
+                       f"as the service ranks", err=True)
+        active = PriorRanker()
+    outcomes = held_out(_outcomes(source, ruleset), card.get("data_window", {}).get("to"))
+    return compare(outcomes, catalog, ruleset, candidate, active), candidate_path, active_path, card
+
+
+def _print_comparison(result, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
+        return
+    months = f"{result.months[0]} to {result.months[-1]}" if result.months else "none"
+    click.echo(f"held-out months {months}, {result.decisions} decisions with outcomes")
+    click.echo(f"  candidate {result.candidate:<22} {result.candidate_value:+.4f}")
+    click.echo(f"  active    {result.active:<22} {result.active_value:+.4f}")
+    click.echo(f"  difference {result.difference:+.4f}, 95% interval [{result.ci95[0]:+.4f}, {result.ci95[1]:+.4f}]"
+               f"; effective samples {result.effective_sample}")
+    click.echo(f"{'promote' if result.promote else 'keep the active ranking'}: {result.reason}")
+
+
+@model.command("promote")
+@source_option
+@candidate_option
+@active_option
+@click.option("--force", is_flag=True, help="Activate the candidate even if it is not better (recorded as forced).")
+@click.option("--json", "as_json", is_flag=True)
+@rules_option
+@catalog_option
+@handle_errors
+def promote(source: Path | None, candidate_file: Path | None, active_file: Path | None, force: bool,
+            as_json: bool, rules_dir: Path | None, catalog_dir: Path | None) -> None:
+    """Activate the candidate model only if it is better than the active ranking, with confidence, on the
+    months it was not trained on; else keep the active one and say why (exit code 1).
+
+    Running services pick the new model up within a minute; the previous one is kept under
+    history/ and every promotion is recorded in promotions.jsonl."""
+    from datetime import UTC, datetime
+
+    from ..learning.persist import promote as activate
+
+    result, candidate_path, active_path, card = _comparison(source, candidate_file, active_file, rules_dir,
+                                                            catalog_dir)
+    _print_comparison(result, as_json)
+    if not (result.promote or force):
+        click.echo(f"not promoted: {result.reason}; {result.active} stays active", err=True)
+        sys.exit(1)
+    record = activate(candidate_path, active_path, {
+        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "promoted": result.candidate,
+        "replaced": result.active, "forced": bool(force and not result.promote), "comparison": result.as_dict()})
+    click.echo(f"promoted {result.candidate} (was {result.active}){' by --force' if record['forced'] else ''}: "
+               f"{active_path}", err=True)
 
 
 @model.command("info")

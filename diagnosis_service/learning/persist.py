@@ -42,7 +42,8 @@ def load(path: Path) -> tuple[EffectivenessModel, dict]:
     """The model and its card; ModelError when missing, unreadable or incompatible."""
     path = Path(path)
     if not path.exists():
-        raise ModelError(Problem("no trained model", file=str(path), suggestion="diagnosis-service model train"))
+        raise ModelError(Problem("no trained model", file=str(path),
+                                 suggestion="diagnosis-service model train, then model promote"))
     if path.stat().st_size > MAX_MODEL_BYTES:
         raise ModelError(Problem(f"model file over {MAX_MODEL_BYTES} bytes", file=str(path)))
     try:
@@ -64,6 +65,37 @@ def load(path: Path) -> tuple[EffectivenessModel, dict]:
     return model, doc.get("card", {})
 
 
+def ranker_name(card: dict) -> str:
+    """How served lists name a model's ranker: its version (the card's fingerprint)."""
+    return f"learned:{card.get('fingerprint', 'unknown')}"
+
+
+def promote(candidate: Path, active: Path, record: dict) -> dict:
+    """Make the candidate model the active one: the active file (if any) kept under ``history/``, the
+    candidate's bytes written in its place (temp file + rename: a running service sees the old model or
+    the new one), and ``record`` appended to ``promotions.jsonl`` beside it. Returns the record."""
+    candidate, active = Path(candidate), Path(active)
+    model_text = candidate.read_text(encoding="utf-8")
+    card_path = candidate.with_suffix(".card.json")
+    card_text = card_path.read_text(encoding="utf-8") if card_path.exists() else None
+    if active.exists():
+        try:
+            _, old_card = load(active)
+            tag = old_card.get("fingerprint", "unknown")
+        except ModelError:
+            tag = "unusable"
+        kept = active.parent / "history" / f"{active.stem}-{tag}.json"
+        write_atomic(kept, (active.read_text(encoding="utf-8"),))
+        record = {**record, "previous_kept_at": str(kept)}
+    write_atomic(active, (model_text,))
+    if card_text is not None:
+        write_atomic(active.with_suffix(".card.json"), (card_text,))
+    log_path = active.parent / "promotions.jsonl"
+    before = log_path.read_text(encoding="utf-8") if log_path.exists() else ""
+    write_atomic(log_path, (before, json.dumps(record, ensure_ascii=False, sort_keys=True), "\n"))
+    return record
+
+
 def model_card(X: pd.DataFrame, y: np.ndarray, outcomes: pd.DataFrame, model: EffectivenessModel,
                source: str, holdout: dict) -> dict:
     periods = sorted(set(outcomes["period"]))
@@ -79,4 +111,4 @@ def model_card(X: pd.DataFrame, y: np.ndarray, outcomes: pd.DataFrame, model: Ef
     }
 
 
-__all__ = ["FORMAT", "library_versions", "load", "model_card", "save"]
+__all__ = ["FORMAT", "library_versions", "load", "model_card", "promote", "ranker_name", "save"]

@@ -26,6 +26,7 @@ from ..config import MODEL_FILE, Settings
 from ..engine.references import PeriodReferences
 from ..errors import DiagnosisError, ModelError, Problem, RuleError, Unavailable
 from ..learning.persist import load as load_model
+from ..learning.persist import ranker_name
 from ..learning.policy import LearnedRanker
 from ..pipeline.jobs import JobConfig, JobWorker
 from ..pipeline.snapshot import Snapshot
@@ -68,8 +69,9 @@ class RankerLoader:
             self.status = {"ranker": "prior", "fallback": str(exc.problems[0])}
             log.warning("ranking with the prior: %s", exc.problems[0])
             return
-        self._ranker = LearnedRanker(model, topic_names=self.names)
-        self.status = {"ranker": "learned", "model": self.path.name, "trained_at": card.get("trained_at"),
+        # Served lists record this name: which model version ranked them.
+        self._ranker = LearnedRanker(model, topic_names=self.names, name=ranker_name(card))
+        self.status = {"ranker": ranker_name(card), "model": self.path.name, "trained_at": card.get("trained_at"),
                        "data_window": card.get("data_window"), "fingerprint": card.get("fingerprint")}
         log.info("ranking with the learned model %s", card.get("fingerprint"))
 

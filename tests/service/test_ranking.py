@@ -17,10 +17,10 @@ def test_service_falls_back_to_the_prior_visibly_and_uses_a_model(fresh_service,
     save(EffectivenessModel().fit(X, y), runtime.settings.models_dir / "effectiveness.json", {"fingerprint": "abc"})
     runtime.rankers.load()
     ready = svc.client.get("/readyz", headers=svc.h("admin")).get_json()
-    assert ready["checks"]["ranking"]["ranker"] == "learned" and ready["checks"]["ranking"]["fingerprint"] == "abc"
+    assert ready["checks"]["ranking"]["ranker"] == "learned:abc" and ready["checks"]["ranking"]["fingerprint"] == "abc"
     body = svc.client.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"},
                            headers=svc.h("platform")).get_json()
-    assert body["ranker"] == "learned"
+    assert body["ranker"] == "learned:abc"  # the model version that ranked the list
     if body["prescriptions"]:
         assert any("采纳" in p["reason_zh"] or "同类资源" in p["reason_zh"] for p in body["prescriptions"])
 
@@ -64,8 +64,17 @@ def test_train_and_evaluate_from_the_store(fresh_service, runner):
     r = runner.invoke(main, ["model", "train"], env=env)
     assert r.exit_code == 0, r.output
     assert f"trained on {served - unmeasurable} lists" in r.stdout and "2025-08 to 2025-09" in r.stdout
-    card = json.loads((settings.models_dir / "effectiveness.card.json").read_text(encoding="utf-8"))
-    assert card["data_window"] == {"from": "2025-08", "to": "2025-09"}
+    assert "none held out" in r.stderr  # two months of outcomes: nothing left to compare on
+    card = json.loads((settings.models_dir / "candidate.card.json").read_text(encoding="utf-8"))
+    assert card["data_window"] == {"from": "2025-08", "to": "2025-09"} and card["held_out"] is None
+    assert not (settings.models_dir / "effectiveness.json").exists()  # a candidate, not yet served
+    refused = runner.invoke(main, ["model", "promote"], env=env)
+    assert refused.exit_code == 1 and "no held-out decisions" in refused.stderr
+    assert not (settings.models_dir / "effectiveness.json").exists()
+    forced = runner.invoke(main, ["model", "promote", "--force"], env=env)
+    assert forced.exit_code == 0 and "by --force" in forced.stderr
+    record = json.loads((settings.models_dir / "promotions.jsonl").read_text(encoding="utf-8"))
+    assert record["forced"] is True and record["replaced"] == "prior"
     ev = runner.invoke(main, ["model", "evaluate", "--json"], env=env)
     assert ev.exit_code == 0, ev.output
     result = json.loads(ev.stdout)
@@ -76,4 +85,4 @@ def test_train_and_evaluate_from_the_store(fresh_service, runner):
     svc.app.extensions["diagnosis"].rankers.load()
     body = c.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"},
                   headers=h("platform")).get_json()
-    assert body["ranker"] == "learned"
+    assert body["ranker"] == f"learned:{card['fingerprint']}" == record["promoted"]  # the version that ranked it

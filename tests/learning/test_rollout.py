@@ -1,0 +1,101 @@
+"""Champion and challenger: `model train` writes a candidate, `model promote` activates it only when it
+is better than the active ranking with confidence on months it did not learn from; a deliberately bad
+model is never promoted, and the active model stays byte for byte."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from diagnosis_service.cli import main
+from diagnosis_service.learning.persist import load, model_card, save
+from diagnosis_service.learning.rollout import MIN_DECISIONS, verdict
+from diagnosis_service.learning.train import fit, measurable
+from diagnosis_service.pipeline import training
+from diagnosis_service.remedies.catalog_files import load_catalog
+from diagnosis_service.rules import load_ruleset
+from tests.support.paths import CATALOG, RULES
+
+# Months served by the exploring prior (epsilon 0.5: the logged decisions cover other rankings too).
+LOOP = ["--policy", "prior", "--epsilon", "0.5", "--months", "6", "--branches", "200", "--members", "3000"]
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory):
+    from click.testing import CliRunner
+
+    out = tmp_path_factory.mktemp("rollout") / "loop"
+    r = CliRunner().invoke(main, ["simulate", "loop", *LOOP, "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def bad_model(loop, path):
+    """A model fitted on the opposite of what happened: it prefers what did harm."""
+    ruleset = load_ruleset(RULES)
+    catalog = load_catalog(CATALOG, ruleset.registry)
+    log, metrics = training.from_dir(loop)
+    outcomes = measurable(log, metrics, ruleset)
+    months = sorted(set(outcomes["period"]))
+    outcomes = outcomes[outcomes["period"] <= months[-3]].reset_index(drop=True)
+    outcomes["improvement"] = -outcomes["improvement"]
+    fitted = fit(outcomes, catalog)
+    save(fitted.model, path, model_card(fitted.X, fitted.y, outcomes, fitted.model, "inverted", {}))
+    return path
+
+
+def test_a_better_candidate_is_promoted_and_a_bad_one_never(runner, loop, tmp_path):
+    models = tmp_path / "models"
+    common = ["--from", str(loop), "--active", str(models / "effectiveness.json")]
+    trained = runner.invoke(main, ["model", "train", "--from", str(loop), "--out", str(models / "candidate.json")])
+    assert trained.exit_code == 0, trained.output
+    _, card = load(models / "candidate.json")
+    assert card["held_out"]["to"] > card["data_window"]["to"] and not (models / "effectiveness.json").exists()
+
+    looked = runner.invoke(main, ["model", "evaluate", "--candidate", str(models / "candidate.json"), "--json",
+                                  *common])
+    assert looked.exit_code == 0, looked.output
+    seen = json.loads(looked.stdout)
+    assert seen["active"] == "prior" and seen["months"] == [card["held_out"]["from"], card["held_out"]["to"]]
+    assert seen["decisions"] >= MIN_DECISIONS and not (models / "effectiveness.json").exists()
+
+    promoted = runner.invoke(main, ["model", "promote", "--candidate", str(models / "candidate.json"), *common])
+    assert promoted.exit_code == 0, promoted.output
+    assert "better with confidence" in promoted.stdout and seen["ci95"][0] > 0
+    assert (models / "effectiveness.json").read_bytes() == (models / "candidate.json").read_bytes()
+    good = (models / "effectiveness.json").read_bytes()
+
+    bad = bad_model(loop, tmp_path / "bad" / "candidate.json")
+    refused = runner.invoke(main, ["model", "promote", "--candidate", str(bad), "--json", *common])
+    assert refused.exit_code == 1
+    result = json.loads(refused.stdout)
+    assert result["active"] == f"learned:{card['fingerprint']}" and result["promote"] is False
+    assert result["difference"] < 0 and result["ci95"][1] < 0 and "worse than" in result["reason"]
+    assert "stays active" in refused.stderr
+    assert (models / "effectiveness.json").read_bytes() == good  # nothing changed
+    # Against the prior as well: the bad model is worse than ranking by the documented prior.
+    against_prior = runner.invoke(main, ["model", "promote", "--candidate", str(bad), "--from", str(loop),
+                                         "--active", str(tmp_path / "none.json")])
+    assert against_prior.exit_code == 1 and "worse than" in against_prior.stdout
+
+    forced = runner.invoke(main, ["model", "promote", "--candidate", str(bad), "--force", *common])
+    assert forced.exit_code == 0 and "by --force" in forced.stderr
+    records = [json.loads(line) for line in (models / "promotions.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["forced"] for r in records] == [False, True]
+    assert records[1]["replaced"] == records[0]["promoted"] == f"learned:{card['fingerprint']}"
+    kept = models / "history" / f"effectiveness-{card['fingerprint']}.json"
+    assert kept.read_bytes() == good  # the previous model, to roll back to
+
+
+def test_the_verdict_needs_enough_decisions_overlap_and_an_interval_above_zero():
+    ess = {"candidate": 50.0, "active": 400.0}
+    assert verdict(500, 0.2, (0.05, 0.3), ess) == (True, verdict(500, 0.2, (0.05, 0.3), ess)[1])
+    assert not verdict(MIN_DECISIONS - 1, 0.2, (0.05, 0.3), ess)[0]
+    assert "effective sample" in verdict(500, 0.2, (0.05, 0.3), {"candidate": 3.0, "active": 400.0})[1]
+    promote, why = verdict(500, 0.1, (-0.01, 0.2), ess)
+    assert not promote and "not better with confidence" in why
+    promote, why = verdict(500, -0.1, (-0.2, -0.01), ess)
+    assert not promote and "worse than" in why
+    assert not verdict(500, math.nan, (math.nan, math.nan), ess)[0]
