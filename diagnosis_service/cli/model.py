@@ -33,6 +33,10 @@ def _setup(rules_dir: Path | None, catalog_dir: Path | None):
 @click.option("--members", type=click.IntRange(1), default=47411, show_default=True)
 @click.option("--epsilon", type=click.FloatRange(0, 1), default=0.05, show_default=True,
               help="Share of uniform exploration of the learned policy.")
+@click.option("--world", default="project", show_default=True,
+              type=click.Choice(["project", "silent", "fading", "street", "kindtype", "all"]),
+              help="The hidden truth's variant (simulation/worlds.py): silent secretaries, fading effects and "
+                   "repeats, street affinity of on-site resources, a kind x type table unlike the prior's, or all.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: policy, seed, months, true_improvement, "
                                                       "weaknesses_resolved (and more).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
@@ -40,8 +44,8 @@ def _setup(rules_dir: Path | None, catalog_dir: Path | None):
 @rules_option
 @catalog_option
 @handle_errors
-def loop(policy: str, months: int, seed: int, branches: int, members: int, epsilon: float, as_json: bool,
-         out_dir: Path | None, rules_dir: Path | None, catalog_dir: Path | None) -> None:
+def loop(policy: str, months: int, seed: int, branches: int, members: int, epsilon: float, world: str,
+         as_json: bool, out_dir: Path | None, rules_dir: Path | None, catalog_dir: Path | None) -> None:
     """Closed loop: diagnose, prescribe, simulated adoption and outcomes, feedback, retrain; month after month.
 
     Remedies have true effects known only to the simulator (and the oracle policy). Prints the weaknesses
@@ -50,7 +54,8 @@ def loop(policy: str, months: int, seed: int, branches: int, members: int, epsil
     from ..simulation.loop import LoopSpec, run_loop
 
     ruleset, catalog = _setup(rules_dir, catalog_dir)
-    spec = LoopSpec(policy=policy, months=months, seed=seed, branches=branches, members=members, epsilon=epsilon)
+    spec = LoopSpec(policy=policy, months=months, seed=seed, branches=branches, members=members, epsilon=epsilon,
+                    world=world)
     spec.validate()
     start = time.perf_counter()
 

@@ -13,9 +13,10 @@ from ..learning.outcomes import HORIZON, gap_scale
 class Adjuster:
     """The district's branch metrics with the true effects of adopted remedies added."""
 
-    def __init__(self, frame: pd.DataFrame, registry):
+    def __init__(self, frame: pd.DataFrame, registry, fade: tuple[float, ...] = (1.0,) * HORIZON):
         self.frame = frame
         self.registry = registry
+        self.fade = fade  # the share of the effect in each month after the adoption
         self.row = {(b, p): i for i, (b, p) in enumerate(zip(frame["branch_id"], frame["pidx"], strict=True))}
 
     def _target(self, indicator: str):
@@ -46,7 +47,7 @@ class Adjuster:
             old = self.frame.iat[i, col]
             if old != old:
                 continue
-            new = old + effect * gap  # closes ``effect`` of the gap to the norm
+            new = old + effect * self.fade[h - 1] * gap  # closes ``effect`` of the gap to the norm, fading
             if ind.max is not None:
                 new = min(new, ind.max)
             out.append((i, col, old, max(new, ind.min)))

@@ -40,6 +40,7 @@ from ..rules.model import RuleSet
 from .adjust import Adjuster
 from .district import SimulationSpec, simulate
 from .truth import OracleRanker, PopularityRanker, Truth
+from .worlds import WORLDS, world
 
 POLICIES = ("learned", "prior", "random", "popularity", "oracle")
 WARMUP = 3  # months of history before the first diagnosed month
@@ -57,6 +58,7 @@ class LoopSpec:
     ignore_share: float = 0.3  # of the lists not adopted, how many get no feedback at all
     history: int = 12  # months served before the evaluated ones, the same for every policy (see run_loop)
     history_epsilon: float = 0.5
+    world: str = "project"  # simulation/worlds.py: the truth's variant
 
     def validate(self) -> None:
         """InputError naming each field out of its range."""
@@ -70,6 +72,9 @@ class LoopSpec:
             problems.append(Problem("must be from 0 to 1", field=("epsilon",)))
         if not 0 <= self.history <= 36:
             problems.append(Problem("must be from 0 to 36", field=("history",)))
+        if self.world not in WORLDS:
+            problems.append(Problem(f"unknown world {self.world!r}", field=("world",),
+                                    suggestion="one of " + ", ".join(WORLDS)))
         if self.members < self.branches:
             problems.append(Problem("must be at least the number of branches", field=("members",)))
         if problems:
@@ -95,7 +100,7 @@ class LoopResult:
         return sum(m["weaknesses_resolved"] for m in self.monthly)
 
     def summary(self) -> dict:
-        return {"policy": self.spec.policy, "seed": self.spec.seed, "months": self.spec.months,
+        return {"policy": self.spec.policy, "world": self.spec.world, "seed": self.spec.seed, "months": self.spec.months,
                 "true_improvement": self.true_improvement, "weaknesses_resolved": self.weaknesses_resolved,
                 "prescribed": int(sum(m["weaknesses"] for m in self.monthly)),
                 "adopted": int(sum(m["adopted"] for m in self.monthly)),
@@ -112,13 +117,16 @@ def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=Non
     end = period_str(parse_period(spec.end) + HORIZON)
     base = simulate(SimulationSpec(branches=spec.branches, members=spec.members, months=total, end=end,
                                    seed=spec.seed), ruleset.registry)
-    truth = Truth(catalog, sorted(ruleset.registry.branch_types), spec.seed)
+    the_world = world(spec.world)
+    truth = Truth(catalog, sorted(ruleset.registry.branch_types), spec.seed, the_world,
+                  sorted({str(s) for s in base.branches["street"]}))
     reg = ruleset.registry
     branch_metrics = base.branch_metrics.copy()
     untouched = base.branch_metrics.copy()
     first = int(branch_metrics["pidx"].min()) + WARMUP
     rng = np.random.default_rng(spec.seed + 7)
-    adjust = Adjuster(branch_metrics, reg)
+    adjust = Adjuster(branch_metrics, reg, the_world.fade)
+    silent = _silent(base.branches.index, the_world.silent_share, spec.seed)
     popularity = PopularityRanker()
     log_rows: list[dict] = []
     monthly: list[dict] = []
@@ -148,14 +156,17 @@ def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=Non
                 rid = p.resource_id
                 adopted = rng.random() < truth.adoption(rid, types[result.id])
                 status = "adopted" if adopted else ("ignored" if rng.random() < spec.ignore_share else "declined")
+                if result.id in silent:
+                    status = "ignored"  # adopted or not, this secretary never says
                 month["weaknesses"] += 1
-                effect = truth.effect(rid, need.topic, types[result.id], need.indicator)
+                effect = truth.need_effect(rid, need)
                 realized = adjust.realized(result.id, need.indicator, pidx, effect, need.reference, need.value)
                 if adopted:
                     month["adopted"] += 1
                     month["true_improvement"] += realized
                     popularity.adoptions[rid] += 1
                     adjust.apply(result.id, need.indicator, pidx, effect, need.reference, need.value, rng)
+                    truth.adopted(result.id, rid, pidx)
                 log_rows.append({
                     "branch_id": result.id, "period": period, "pidx": pidx, "topic": need.topic, "rule": need.rule,
                     "indicator": need.indicator, "resource_id": rid, "kind": p.resource.kind,
@@ -175,6 +186,14 @@ def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=Non
     return LoopResult(spec, monthly, pd.DataFrame(log_rows), truth, adjust.frame,
                       Dataset(base.branches, base.members, adjust.frame, base.member_metrics, source="loop"),
                       untouched)
+
+
+def _silent(branches, share: float, seed: int) -> set[str]:
+    """The branches whose secretaries never answer (seeded)."""
+    if not share:
+        return set()
+    draws = np.random.default_rng(seed + 15_485_863).random(len(branches))
+    return {b for b, u in zip(branches, draws, strict=True) if u < share}
 
 
 def train_from_log(log: pd.DataFrame, branch_metrics: pd.DataFrame, ruleset: RuleSet, catalog: Catalog,

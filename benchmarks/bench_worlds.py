@@ -1,0 +1,94 @@
+"""Benchmark: the learned ranking in worlds it was not built for (simulation/worlds.py).
+
+In one run, for each world (project, silent, fading, street, kindtype, all) and each seed: the closed
+loop with --history months served by the exploring prior, then --months months by each policy
+(learned, prior, oracle) on the same district and draws; the learned and prior policies' true
+improvement as a share of the oracle's, mean and 95% interval over seeds (t-interval), and whether the
+learned policy stays above the prior in every seed.
+
+Targets of the effectiveness issue: learned >= 0.8 of the oracle in every world, never below the prior;
+the project's own world >= 0.94 (measured there on the 1,000-branch district).
+
+    python benchmarks/bench_worlds.py [--worlds project,all] [--seeds 3] [--branches 200] [--members 3000]
+                                      [--history 6] [--months 6] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from diagnosis_service.remedies.catalog_files import load_catalog  # noqa: E402
+from diagnosis_service.rules import load_ruleset  # noqa: E402
+from diagnosis_service.simulation.loop import LoopSpec, run_loop  # noqa: E402
+from diagnosis_service.simulation.worlds import WORLDS  # noqa: E402
+
+POLICIES = ("learned", "prior", "oracle")
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
+
+
+def one(args: tuple) -> dict:
+    world, policy, seed, branches, members, history, months = args
+    ruleset = load_ruleset(REPO / "rules")
+    catalog = load_catalog(REPO / "resources_catalog", ruleset.registry)
+    start = time.perf_counter()
+    result = run_loop(LoopSpec(policy=policy, seed=seed, branches=branches, members=members, months=months,
+                               history=history, world=world), ruleset, catalog)
+    return {"world": world, "policy": policy, "seed": seed, "true_improvement": result.true_improvement,
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+def interval(values: list[float]) -> tuple[float, float, float]:
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, float("nan"), float("nan")
+    half = T95.get(len(values) - 1, 1.96) * statistics.stdev(values) / len(values) ** 0.5
+    return mean, mean - half, mean + half
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worlds", default=",".join(WORLDS))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--branches", type=int, default=200)
+    parser.add_argument("--members", type=int, default=3000)
+    parser.add_argument("--history", type=int, default=6)
+    parser.add_argument("--months", type=int, default=6)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=REPO / "var" / "bench" / "worlds.json")
+    args = parser.parse_args()
+    worlds = args.worlds.split(",")
+    jobs = [(w, p, s, args.branches, args.members, args.history, args.months)
+            for w in worlds for s in range(args.seeds) for p in POLICIES]
+    start = time.perf_counter()
+    with ProcessPoolExecutor(args.jobs) as pool:
+        runs = list(pool.map(one, jobs))
+    print(f"{len(runs)} loops ({args.branches} branches, {args.history} months of history, {args.months} counted, "
+          f"{args.seeds} seeds) in {time.perf_counter() - start:.0f} s\n")
+    print(f"{'world':<9} {'learned/oracle':>24} {'prior/oracle':>24} {'learned > prior':>16}")
+    table = []
+    for w in worlds:
+        value = {(r["policy"], r["seed"]): r["true_improvement"] for r in runs if r["world"] == w}
+        learned = [value[("learned", s)] / value[("oracle", s)] for s in range(args.seeds)]
+        prior = [value[("prior", s)] / value[("oracle", s)] for s in range(args.seeds)]
+        above = sum(value[("learned", s)] > value[("prior", s)] for s in range(args.seeds))
+        lm, llo, lhi = interval(learned)
+        pm, plo, phi = interval(prior)
+        print(f"{w:<9} {lm:>6.3f} [{llo:6.3f}, {lhi:6.3f}]    {pm:>6.3f} [{plo:6.3f}, {phi:6.3f}]    "
+              f"{above}/{args.seeds} seeds")
+        table.append({"world": w, "learned_oracle": [lm, llo, lhi], "prior_oracle": [pm, plo, phi],
+                      "learned_above_prior": above, "seeds": args.seeds, "runs": [r for r in runs if r["world"] == w]})
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
