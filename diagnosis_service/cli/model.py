@@ -274,8 +274,8 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
     """Activate the candidate model only if it is better than the active ranking, with confidence, on the
     months it was not trained on; else keep the active one and say why (exit code 1).
 
-    Running services pick the new model up within a minute; the previous one is kept under
-    history/ and every promotion is recorded in promotions.jsonl."""
+    Running services pick the new model up within seconds (they check the file every 5 s); the previous
+    one is kept under history/ and every promotion is recorded in promotions.jsonl."""
     from datetime import UTC, datetime
 
     from ..learning.persist import promote as activate
