@@ -38,3 +38,27 @@ def data_convert(data_dir: Path, out: Path, rules_dir: Path | None) -> None:
                f"{described['rows']['branch'] + described['rows']['member']:,} metric rows, {len(periods)} months "
                f"({periods[0]} to {periods[-1]}) in {len(described['streets'])} streets, "
                f"{time.perf_counter() - start:.1f} s")
+
+
+@data.command("append")
+@click.argument("data_dir", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@rules_option
+@handle_errors
+def data_append(data_dir: Path, out: Path, rules_dir: Path | None) -> None:
+    """Add to the dataset OUT the months of the CSV data directory it does not hold yet: new files only
+    (a month's folder, and the organisation files of streets whose branches or members changed). The
+    months both hold must agree value for value; a correction, a branch that moved street or an
+    organisation gone is refused (convert again). Readers see the old months or the new ones."""
+    from ..data.append import append_months
+    from ..data.sources import CsvDir
+    from ..rules import load_ruleset
+
+    registry = load_ruleset(resolve_rules(rules_dir)).registry
+    start = time.perf_counter()
+    done = append_months(CsvDir(data_dir).load(registry), out, registry)
+    added = done["added"]
+    what = f"added {len(added)} month(s) ({added[0]} to {added[-1]})" if added else "no new month: nothing written"
+    click.echo(f"{out}: {what}; {len(done['checked'])} month(s) both hold checked equal; "
+               f"{done['streets_rewritten']} street(s) with new or changed organisations; "
+               f"{time.perf_counter() - start:.1f} s")

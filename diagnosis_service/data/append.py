@@ -1,0 +1,177 @@
+"""Keeping a columnar dataset up to date: the months a data directory has and the dataset does not yet,
+written as new files (``data append``, ``import --dataset``).
+
+Appending a month writes that month's folders (a file per street) and, for the streets whose branches
+or members changed, their organisation files; nothing else is touched. The months both hold must be
+the same, value for value: a correction to an earlier month is refused ("convert again"), as is a
+branch that moved to another street (its earlier rows are in its old street's files). The new files
+are written beside the dataset and renamed into it, and ``_dataset.json`` is replaced last: a reader
+sees the months it lists, so it sees the old dataset or the new one, never a month in part.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputError, Problem
+from ..periods import parse_period
+from ..rules.model import Registry
+from .columnar import MARKER, ParquetDir, _street, street_file
+from .model import KEYS, Dataset
+
+ORGS = {"branches": ("branch_id", ["branch_id", "name", "type", "street"]),
+        "members": ("member_id", ["member_id", "branch_id", "name"])}
+
+
+def append_months(dataset: Dataset, out: Path, registry: Registry) -> dict:
+    """Add to the dataset at ``out`` the months of ``dataset`` it does not hold. Returns
+    ``{"added": [...], "checked": [...], "streets_rewritten": n, "description": {...}}``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = Path(out)
+    source = ParquetDir(out)
+    description = source.describe()
+    have = set(description["periods"])
+    added = [p for p in dataset.periods() if p not in have]
+    checked = [p for p in dataset.periods() if p in have]
+    # The organisations, and the months both hold (to compare them), from the dataset.
+    span = parse_period(max(checked)) - parse_period(min(checked)) + 1 if checked else 1
+    stored = source.load(registry, max(checked) if checked else None, months=span,
+                         metrics=("branch", "member") if checked else ())
+    problems = _differences(dataset, stored, checked, description, out)
+    if problems:
+        raise InputError(problems)
+
+    streets = list(description["streets"])
+    counts = list(description.get("street_members", [0] * len(streets)))
+    branches = dataset.branches.reset_index()[ORGS["branches"][1]]
+    members = dataset.members.reset_index()[ORGS["members"][1]]
+    for name in sorted({_street(s) for s in branches["street"]} - set(streets)):
+        streets.append(name)
+        counts.append(0)
+    index = {name: i for i, name in enumerate(streets)}
+    street_of = pd.Series([street_file(index[_street(s)]) for s in branches["street"]], index=branches["branch_id"])
+    member_street = members["branch_id"].map(street_of)
+    changed = _changed_streets(stored, branches, members, street_of, member_street)
+
+    def write(frame: pd.DataFrame, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False), path)
+
+    tmp = Path(tempfile.mkdtemp(prefix=".append.", dir=out))
+    try:
+        for f in sorted(changed):
+            mine = members[member_street.to_numpy() == f]
+            write(branches[street_of.to_numpy() == f].sort_values("branch_id", kind="stable"),
+                  tmp / "branches" / f"{f}.parquet")
+            write(mine.sort_values("member_id", kind="stable"), tmp / "members" / f"{f}.parquet")
+            counts[int(f[1:])] = int(len(mine))
+        rows = dict(description["rows"])
+        for subject in ("branch", "member"):
+            key = KEYS[subject]
+            frame = dataset.metrics(subject)
+            frame = frame[frame["period"].isin(added)]
+            cols = description["columns"][subject]
+            rows[subject] += int(len(frame))
+            by = frame[key].map(street_of) if subject == "branch" else \
+                frame[key].map(pd.Series(member_street.to_numpy(), index=members["member_id"]))
+            for (period, f), part in frame.groupby([frame["period"], by], sort=True):
+                write(part[["period", key, *cols]].sort_values(key, kind="stable"),
+                      tmp / f"{subject}_metrics" / str(period) / f"{f}.parquet")
+        # Into place: the new months' folders (left over by an append that stopped: replaced), the changed
+        # streets' organisation files, then the description that makes them part of the dataset.
+        for subject in ("branch", "member"):
+            for folder in sorted((tmp / f"{subject}_metrics").glob("*")):
+                target = out / f"{subject}_metrics" / folder.name
+                shutil.rmtree(target, ignore_errors=True)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(folder, target)
+        for kind in ORGS:
+            for file in sorted((tmp / kind).glob("*.parquet")):
+                (out / kind).mkdir(parents=True, exist_ok=True)
+                os.replace(file, out / kind / file.name)
+        description = {**description, "periods": sorted(have | set(added)), "streets": streets,
+                       "street_members": counts, "rows": rows, "branches": int(len(branches)),
+                       "members": int(len(members))}
+        marker = tmp / MARKER
+        marker.write_text(json.dumps(description, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
+                          encoding="utf-8")
+        os.replace(marker, out / MARKER)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"added": added, "checked": checked, "streets_rewritten": len(changed), "description": description}
+
+
+def _differences(dataset: Dataset, stored: Dataset, checked: list[str], description: dict,
+                 out: Path) -> list[Problem]:
+    """What the data directory says otherwise than the dataset, for what both hold."""
+    problems = []
+    marker = str(out / MARKER)
+    for subject in ("branch", "member"):
+        cols = [c for c in dataset.metrics(subject).columns if c not in ("pidx", "period", KEYS[subject])]
+        if cols != description["columns"][subject]:
+            problems.append(Problem(f"the {subject} indicator columns differ from the dataset's", file=marker,
+                                    suggestion="convert the data again: diagnosis-service data convert DIR OUT"))
+    if problems:
+        return problems
+    for subject in ("branch", "member"):
+        ours = dataset.metrics(subject)
+        ours = ours[ours["period"].isin(checked)].reset_index(drop=True)
+        theirs = stored.metrics(subject)
+        theirs = theirs[theirs["period"].isin(checked)].reset_index(drop=True)[list(ours.columns)]
+        if not ours.equals(theirs):
+            month = next((p for p in checked if not ours[ours["period"] == p].reset_index(drop=True).equals(
+                theirs[theirs["period"] == p].reset_index(drop=True))), checked[0])
+            problems.append(Problem(f"{subject} metrics of {month} differ from the dataset's (a correction?)",
+                                    file=f"{subject}_metrics.csv",
+                                    suggestion="only new months are appended; to correct a month, convert the data "
+                                               "again: diagnosis-service data convert DIR OUT"))
+    # Every organisation's earlier rows are filed under its street: it must stay there, and stay listed.
+    old_street = stored.branches["street"].map(_street)
+    new_street = dataset.branches["street"].map(_street)
+    for kind, ids, before, after in (
+            ("branch", stored.branches.index, old_street, new_street),
+            ("member", stored.members.index, stored.members["branch_id"].map(old_street),
+             dataset.members["branch_id"].map(new_street))):
+        gone = ids.difference(after.index)
+        if len(gone):
+            problems.append(Problem(f"{kind} {gone[0]} is in the dataset but not in the data directory "
+                                    f"({len(gone)} such)", file=f"{kind}es.csv" if kind == "branch" else "members.csv",
+                                    suggestion="an append keeps every organisation: convert the data again"))
+            continue
+        moved = before.reindex(after.index)
+        bad = moved.notna() & (moved != after)
+        if bad.any():
+            i = bad[bad].index[0]
+            column = "street" if kind == "branch" else "branch_id"
+            problems.append(Problem(f"{kind} {i} moved from street {moved[i]!r} to {after[i]!r} (column {column})",
+                                    file="branches.csv" if kind == "branch" else "members.csv",
+                                    suggestion="its earlier months are filed under its old street: convert the "
+                                               "data again"))
+    return problems
+
+
+def _changed_streets(stored: Dataset, branches: pd.DataFrame, members: pd.DataFrame, street_of: pd.Series,
+                     member_street: pd.Series) -> set[str]:
+    """The street files whose branches or members differ from the dataset's (new ones included)."""
+    out = set()
+    for kind, frame, where in (("branches", branches, street_of.to_numpy()),
+                               ("members", members, member_street.to_numpy())):
+        key, cols = ORGS[kind]
+        old = getattr(stored, kind).reset_index()[cols]
+        merged = frame.assign(_f=where).merge(old, on=key, how="left", suffixes=("", "_old"), indicator=True)
+        diff = merged["_merge"] != "both"
+        for c in cols[1:]:
+            diff |= merged[c].astype(str) != merged[f"{c}_old"].astype(str)
+        out |= set(merged.loc[diff, "_f"])
+    return out
+
+
+__all__ = ["append_months"]

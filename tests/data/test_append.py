@@ -1,0 +1,118 @@
+"""`data append`: a dataset kept up to date month by month gives what a full convert gives, writes only
+new files, and refuses what it cannot append (a correction, a move, an organisation gone) untouched."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from diagnosis_service.cli import main
+from diagnosis_service.data.append import append_months
+from diagnosis_service.data.columnar import MARKER, ParquetDir, write_dataset
+from diagnosis_service.data.csvdir import write_dir
+from diagnosis_service.data.model import Dataset
+from diagnosis_service.data.sources import CsvDir
+from diagnosis_service.errors import InputError
+from diagnosis_service.pipeline.month import diagnose_month
+from diagnosis_service.pipeline.snapshot import Snapshot
+from tests.support.paths import CATALOG, RULES
+
+
+def months(dataset: Dataset, keep: list[str], branches: pd.DataFrame | None = None,
+           members: pd.DataFrame | None = None) -> Dataset:
+    b, m = dataset.branch_metrics, dataset.member_metrics
+    return Dataset(dataset.branches if branches is None else branches,
+                   dataset.members if members is None else members,
+                   b[b["period"].isin(keep)].reset_index(drop=True), m[m["period"].isin(keep)].reset_index(drop=True))
+
+
+@pytest.fixture()
+def district(ruleset, small_district):
+    return CsvDir(small_district).load(ruleset.registry)
+
+
+def lines(dataset: Dataset, period: str) -> list[str]:
+    return list(diagnose_month(dataset, Snapshot.from_dirs(RULES, CATALOG), period, per_weakness=2).lines())
+
+
+def test_months_appended_one_by_one_give_the_full_dataset(runner, ruleset, district, tmp_path):
+    periods = district.periods()
+    write_dataset(months(district, periods[:8]), tmp_path / "ds", ruleset.registry)
+    files_before = {p: p.stat().st_mtime_ns for p in (tmp_path / "ds").rglob("*.parquet")}
+    for n in range(9, len(periods) + 1):
+        done = append_months(months(district, periods[:n]), tmp_path / "ds", ruleset.registry)
+        assert done["added"] == [periods[n - 1]] and done["checked"] == periods[:n - 1]
+        assert done["streets_rewritten"] == 0
+    # Only new files: every file of the first convert is untouched.
+    assert all(p.stat().st_mtime_ns == t for p, t in files_before.items())
+    loaded = ParquetDir(tmp_path / "ds").load(ruleset.registry)
+    write_dataset(district, tmp_path / "full", ruleset.registry)
+    full = ParquetDir(tmp_path / "full").load(ruleset.registry)
+    for name in ("branches", "members", "branch_metrics", "member_metrics"):
+        pd.testing.assert_frame_equal(getattr(loaded, name), getattr(full, name))
+    assert ParquetDir(tmp_path / "ds").describe() == ParquetDir(tmp_path / "full").describe()
+    assert lines(loaded, periods[-1]) == lines(district, periods[-1])
+    again = runner.invoke(main, ["data", "append", str(district.source), str(tmp_path / "ds")])
+    assert again.exit_code == 0, again.output
+    assert "no new month: nothing written" in again.stdout
+    assert not [p for p in (tmp_path / "ds").iterdir() if p.name.startswith(".append")]
+
+
+def test_new_branches_and_streets_rewrite_only_their_streets(ruleset, district, tmp_path):
+    periods = district.periods()
+    early = district.branches.index[:-3]  # the last three branches (and their members) join later
+    old_members = district.members[district.members["branch_id"].isin(early)]
+    first = months(district, periods[:6], district.branches.loc[early], old_members)
+    first = Dataset(first.branches, first.members,
+                    first.branch_metrics[first.branch_metrics["branch_id"].isin(early)].reset_index(drop=True),
+                    first.member_metrics[first.member_metrics["member_id"].isin(old_members.index)]
+                    .reset_index(drop=True))
+    write_dataset(first, tmp_path / "ds", ruleset.registry)
+    later = district.branches.copy()
+    later.loc[later.index[-1], "street"] = "新设街道"  # a street the dataset has not seen
+    grown = Dataset(later, district.members, district.branch_metrics, district.member_metrics)
+    grown = months(grown, periods[:8], later, district.members)
+    grown = Dataset(later, district.members,
+                    grown.branch_metrics[grown.branch_metrics["branch_id"].isin(early) |
+                                         (grown.branch_metrics["period"] > periods[5])].reset_index(drop=True),
+                    grown.member_metrics[grown.member_metrics["member_id"].isin(old_members.index) |
+                                         (grown.member_metrics["period"] > periods[5])].reset_index(drop=True))
+    done = append_months(grown, tmp_path / "ds", ruleset.registry)
+    assert done["added"] == periods[6:8] and 1 <= done["streets_rewritten"] <= 3
+    described = ParquetDir(tmp_path / "ds").describe()
+    assert described["streets"][-1] == "新设街道" and described["branches"] == len(district.branches)
+    assert sum(described["street_members"]) == len(district.members)
+    loaded = ParquetDir(tmp_path / "ds").load(ruleset.registry)
+    pd.testing.assert_frame_equal(loaded.branches, later.sort_index())
+    assert lines(loaded, periods[7]) == lines(grown, periods[7])
+
+
+def test_what_cannot_be_appended_is_refused_and_nothing_changes(runner, ruleset, district, tmp_path):
+    periods = district.periods()
+    write_dataset(months(district, periods[:6]), tmp_path / "ds", ruleset.registry)
+    marker = (tmp_path / "ds" / MARKER).read_bytes()
+    corrected = district.member_metrics.copy()
+    row = corrected.index[(corrected["period"] == periods[2])][5]
+    corrected.loc[row, "dues_paid"] = 1.0 - corrected.loc[row, "dues_paid"]
+    fixed = Dataset(district.branches, district.members, district.branch_metrics, corrected)
+    with pytest.raises(InputError) as info:
+        append_months(months(fixed, periods[:8]), tmp_path / "ds", ruleset.registry)
+    assert f"member metrics of {periods[2]} differ" in str(info.value) and "convert" in str(info.value)
+
+    moved = district.branches.copy()
+    moved.loc[moved.index[0], "street"] = "别处街道"
+    with pytest.raises(InputError) as info:
+        append_months(months(district, periods[:8], moved), tmp_path / "ds", ruleset.registry)
+    assert f"branch {moved.index[0]} moved from street" in str(info.value)
+
+    fewer = district.members.iloc[1:]
+    with pytest.raises(InputError) as info:
+        append_months(months(district, periods[:8], members=fewer), tmp_path / "ds", ruleset.registry)
+    assert f"member {district.members.index[0]} is in the dataset but not in the data directory" in str(info.value)
+    assert (tmp_path / "ds" / MARKER).read_bytes() == marker
+    assert sorted(p.name for p in (tmp_path / "ds" / "member_metrics").iterdir()) == periods[:6]
+
+    write_dir(months(fixed, periods[:8]), tmp_path / "csv", ruleset.registry)
+    r = runner.invoke(main, ["data", "append", str(tmp_path / "csv"), str(tmp_path / "ds")])
+    assert r.exit_code == 2 and "differ from the dataset" in r.output
+    assert (tmp_path / "ds" / MARKER).read_bytes() == marker
