@@ -57,10 +57,59 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
             raise ValueError(f"X lacks columns {missing}")
         self.feature_names_in_ = np.array(FEATURES, dtype=object)
         self.n_features_in_ = len(FEATURES)
-        adopted = X["adopted"].astype(bool).to_numpy()
+        adopted = X["adopted"].astype(bool).to_numpy().astype(float)
+        silent = (X["silent_branch"].astype(bool).to_numpy() if "silent_branch" in X.columns
+                  else np.zeros(len(X), dtype=bool))
+        self.silent_adoption_ = None
+        weight = adopted.copy()
+        if silent.any() and (~silent).any():
+            weight[silent] = float(adopted[~silent].mean())  # to start with: as often as those who answer
+        self._fit_weighted(X, y, weight)
+        if silent.any() and self.n_effect_obs_ >= 10:
+            # Lists of secretaries who never answer: "no answer" is not "not adopted" there. Whether each
+            # was adopted is estimated from the outcome that followed (EM over a two-part mixture: the
+            # adopters' outcomes around the zero point plus the predicted effect, the others' around the
+            # zero point), and the model refitted with those estimates as weights.
+            self.silent_adoption_ = self._silent_em(X, y, adopted, silent)
+        return self
+
+    def _silent_em(self, X: pd.DataFrame, y: np.ndarray, adopted: np.ndarray, silent: np.ndarray,
+                   rounds: int = 20) -> float:
+        """Estimate adoption of the silent branches' lists; refit with it. Returns their adoption rate."""
+        answered = ~silent
+        ok = np.isfinite(y)
+        declined = answered & ok & (adopted == 0)
+        sd0 = float(np.std(y[declined])) if declined.sum() > 1 else 1.0
+        sd1 = max(self.sigma_, 1e-6)
+        rows = X[silent]
+        pi = float(np.mean(adopted[answered])) if answered.any() else 0.5
+        weight = adopted.copy()
+        weight[silent] = pi
+        ys = y[silent]
+        has = np.isfinite(ys)
+        for _ in range(rounds):
+            mu1 = self.zero_point_ + self._effects(rows)
+            l1 = pi * np.exp(-0.5 * ((ys - mu1) / sd1) ** 2) / sd1
+            l0 = (1 - pi) * np.exp(-0.5 * ((ys - self.zero_point_) / sd0) ** 2) / sd0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                r = np.where(has, l1 / (l1 + l0), pi)
+            r = np.nan_to_num(r, nan=pi)
+            weight[silent] = r
+            new_pi = float(np.mean(r))
+            self._fit_weighted(X, y, weight)
+            if abs(new_pi - pi) < 1e-4:
+                pi = new_pi
+                break
+            pi = new_pi
+        return round(pi, 6)
+
+    def _fit_weighted(self, X: pd.DataFrame, y: np.ndarray, weight: np.ndarray) -> None:
+        """Fit with each list's probability of having been adopted (1 or 0 when its secretary said)."""
+        binary = bool(np.isin(weight, (0.0, 1.0)).all())
+        adopted = weight > 0
 
         # Adoption, from every list.
-        a = X.assign(_a=adopted.astype(float))
+        a = X.assign(_a=weight)
         self.adoption_global_ = float(a["_a"].mean()) if len(a) else 0.5
         ka = float(self.adoption_strength)
         self.adoption_kind_type_ = _pool(a, ["kind", "branch_type"], "_a", {}, self.adoption_global_, ka, ())
@@ -73,27 +122,35 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         # record says otherwise, so new and rarely used resources start at their kind-and-topic average.
         # The target is measured against the non-adopters' average (the measurement's zero point).
         ok = np.isfinite(y)
-        zero = y[ok & ~adopted]
-        self.zero_point_ = float(zero.mean()) if len(zero) else 0.0
+        if binary:
+            zero = y[ok & ~adopted]
+            self.zero_point_ = float(zero.mean()) if len(zero) else 0.0
+        else:
+            w0 = (1.0 - weight)[ok]
+            self.zero_point_ = float(np.average(y[ok], weights=w0)) if w0.sum() > 0 else 0.0
         e = X[ok & adopted].reset_index(drop=True)
         target = y[ok & adopted] - self.zero_point_
-        self.n_effect_obs_ = int(len(e))
-        self.effect_global_ = float(target.mean()) if len(e) else 0.0
+        w1 = weight[ok & adopted]
+        self.n_effect_obs_ = int(len(e)) if binary else int(round(float(w1.sum())))
+        self.effect_global_ = (float(target.mean()) if binary else float(np.average(target, weights=w1))) \
+            if len(e) else 0.0
         self.streets_ = sorted({str(s) for s in X["street"].dropna().unique()})
         self.coef_: dict[str, float] = {}
         self.intercept_ = self.effect_global_
         if len(e) >= 10:
             vec = DictVectorizer(sort=True)
             design = vec.fit_transform([one_hot(r) for r in e[list(FEATURES)].itertuples(index=False)])
-            ridge = Ridge(alpha=float(self.ridge_alpha)).fit(design, target)
+            ridge = Ridge(alpha=float(self.ridge_alpha)).fit(design, target, sample_weight=None if binary else w1)
             self.coef_ = {name: float(c) for name, c in zip(vec.get_feature_names_out(), ridge.coef_, strict=True)
                           if c != 0.0}
             self.intercept_ = float(ridge.intercept_)
-        self.evidence_ = {str(r): int(n) for r, n in e.groupby("resource_id").size().items()} if len(e) else {}
-        self.counts_ = {f"{r}|{t}": int(n) for (r, t), n in e.groupby(["resource_id", "topic"]).size().items()}
+        # Evidence counts the lists known (or judged more likely than not) to have been adopted.
+        counted = e[w1 >= 0.5] if len(e) else e
+        self.evidence_ = {str(r): int(n) for r, n in counted.groupby("resource_id").size().items()} \
+            if len(counted) else {}
+        self.counts_ = {f"{r}|{t}": int(n) for (r, t), n in counted.groupby(["resource_id", "topic"]).size().items()}
         resid = target - (self._effects(e) if len(e) else np.array([]))
         self.sigma_ = float(np.std(resid)) if len(resid) > 1 else 1.0
-        return self
 
     # ---------------------------------------------------------------- prediction
 

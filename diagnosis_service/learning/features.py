@@ -48,6 +48,20 @@ def features_for(need: Need, resources: Sequence[Resource]) -> pd.DataFrame:
     }, columns=list(FEATURES))
 
 
+SILENT_MIN_LISTS = 2  # a branch with one unanswered list may just have ignored that one
+
+
+def silent_branches(outcomes: pd.DataFrame) -> np.ndarray:
+    """For each list: whether its branch never answered (at least SILENT_MIN_LISTS lists, all without
+    feedback): there, no answer says nothing about adoption."""
+    if outcomes.empty or "branch_id" not in outcomes.columns:
+        return np.zeros(len(outcomes), dtype=bool)
+    unanswered = outcomes["status"].eq("ignored")
+    per_branch = unanswered.groupby(outcomes["branch_id"]).agg(["all", "size"])
+    silent = per_branch.index[per_branch["all"] & (per_branch["size"] >= SILENT_MIN_LISTS)]
+    return outcomes["branch_id"].isin(silent).to_numpy()
+
+
 def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.ndarray]:
     """(X, y) from outcomes.compute's result: one row per served list, its first item."""
     main = {r.id: r.topics[0] for r in catalog.resources}
@@ -58,6 +72,7 @@ def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.nd
         "members": outcomes["members"].astype(float),
         "shortfall": (outcomes["value"] - outcomes["reference"]).abs() / np.maximum(outcomes["reference"].abs(), 1.0),
         "adopted": outcomes["status"].isin(ADOPTED),
+        "silent_branch": silent_branches(outcomes),
     })
     # Winsorized: an indicator that swings a lot next to a small gap (e.g. project progress in percent)
     # would otherwise dominate every mean.
@@ -65,4 +80,4 @@ def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.nd
     return X.reset_index(drop=True), y
 
 
-__all__ = ["FEATURES", "Row", "features_for", "one_hot", "training_frame"]
+__all__ = ["FEATURES", "Row", "SILENT_MIN_LISTS", "features_for", "one_hot", "silent_branches", "training_frame"]

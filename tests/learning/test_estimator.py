@@ -95,3 +95,30 @@ def test_a_retired_resource_keeps_counting_for_its_kind_and_keeps_its_past(rules
     assert model.evidence("BASE09") == 12  # it returns with its own record
     back = X_retired.iloc[:1].assign(resource_id="BASE09")
     assert model.predict_effect(back)[0] > model.predict_effect(newcomer)[0]
+
+
+def test_lists_of_secretaries_who_never_answer_are_learned_from_what_followed():
+    """Two fifths of the lists come from branches that never answer, though they adopt as often as the
+    others: treated as not adopted, their adopters pull the zero point up and BASE01's effect down; the
+    EM estimates their adoption from the outcomes and recovers the effects."""
+    X, y, true = frame(n=3000, seed=4)
+    rng = np.random.default_rng(9)
+    silent = rng.random(len(X)) < 0.4
+    said = X.assign(adopted=X["adopted"] & ~silent)  # what the log says: silent lists look "not adopted"
+    naive = EffectivenessModel().fit(said, y)
+    em = EffectivenessModel().fit(said.assign(silent_branch=silent), y)
+    assert naive.silent_adoption_ is None
+    assert em.silent_adoption_ == pytest.approx(X["adopted"][silent].mean(), abs=0.05)
+    rows = X.drop_duplicates("resource_id").set_index("resource_id")
+    for model, tolerance in ((em, 0.06),):
+        for rid, effect in true.items():
+            got = float(model.predict_effect(rows.loc[[rid]].reset_index())[0])
+            assert got == pytest.approx(effect, abs=tolerance), (rid, got)
+    base = rows.loc[["BASE01"]].reset_index()
+    assert abs(float(naive.predict_effect(base)[0]) - true["BASE01"]) > abs(float(em.predict_effect(base)[0]) -
+                                                                             true["BASE01"])
+    # Their adoption is counted (as estimated), not taken as refusals.
+    assert em.predict_adoption(base)[0] > naive.predict_adoption(base)[0]
+    # Without silent branches the fit is exactly what it was.
+    plain = EffectivenessModel().fit(said.assign(silent_branch=False), y)
+    assert plain.state() == naive.state()
