@@ -17,6 +17,9 @@ branch's weakness can expect from recommending a remedy first:
   ``adoption_strength`` pseudo-observations.
 - the uncertainty of a resource's effect (for Thompson sampling): the residual spread divided by
   sqrt(its adopted lists + ``prior_strength``).
+- lists of branches that never answer (``silent_branch``): whether each was adopted is estimated from
+  the outcome that followed (EM over a two-part mixture), and both parts above are fitted with those
+  probabilities as weights; elsewhere a list without an answer counts as not adopted.
 
 The ranker that uses it is ``policy.LearnedRanker``; persistence is ``persist`` (JSON, no pickle).
 """
