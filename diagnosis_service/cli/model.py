@@ -177,7 +177,7 @@ def train(source: Path | None, out_file: Path | None, holdout_months: int, rules
                    "not seen); 'file' evaluates the trained model file as it is (flattering where the log "
                    "overlaps the months it was trained on).")
 @click.option("--model", "model_file", type=click.Path(path_type=Path), default=None,
-              help="With --fit file: the model (default: the trained one).")
+              help=f"With --fit file: the model (default: the active one, $DIAGNOSIS_MODELS/{MODEL_FILE}).")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--candidate", "candidate_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
               is_flag=False, flag_value=Path(""),
@@ -280,9 +280,15 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
 
     from ..learning.persist import promote as activate
 
+    candidate_path = candidate_file or settings().models_dir / CANDIDATE_FILE
+    compared = candidate_path.read_bytes() if candidate_path.is_file() else None
     result, candidate_path, active_path, card = _comparison(source, candidate_file, active_file, rules_dir,
                                                             catalog_dir)
     _print_comparison(result, as_json)
+    if candidate_path.read_bytes() != compared:
+        click.echo(f"not promoted: {candidate_path} changed during the comparison (a new `model train`?); "
+                   f"run `model promote` again", err=True)
+        sys.exit(1)
     if not (result.promote or force):
         click.echo(f"not promoted: {result.reason}; {result.active} stays active", err=True)
         sys.exit(1)

@@ -6,7 +6,8 @@ or members changed, their organisation files; nothing else is touched. The month
 the same, value for value: a correction to an earlier month is refused ("convert again"), as is a
 branch that moved to another street (its earlier rows are in its old street's files). The new files
 are written beside the dataset and renamed into it, and ``_dataset.json`` is replaced last: a reader
-sees the months it lists, so it sees the old dataset or the new one, never a month in part.
+sees the months it lists, so it sees the old dataset or the new one, never a month in part (the
+streets' organisation files are swapped just before it and put back if the append stops there).
 """
 
 from __future__ import annotations
@@ -93,17 +94,36 @@ def append_months(dataset: Dataset, out: Path, registry: Registry) -> dict:
                 shutil.rmtree(target, ignore_errors=True)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(folder, target)
-        for kind in ORGS:
-            for file in sorted((tmp / kind).glob("*.parquet")):
-                (out / kind).mkdir(parents=True, exist_ok=True)
-                os.replace(file, out / kind / file.name)
         description = {**description, "periods": sorted(have | set(added)), "streets": streets,
                        "street_members": counts, "rows": rows, "branches": int(len(branches)),
                        "members": int(len(members))}
         marker = tmp / MARKER
         marker.write_text(json.dumps(description, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
                           encoding="utf-8")
-        os.replace(marker, out / MARKER)
+        # The changed streets' rosters are read with the months already held (size bands, member-based
+        # indicators): until the description is replaced, the old files are kept, and put back if the
+        # append stops before it.
+        kept: list[tuple[Path | None, Path]] = []
+        try:
+            for kind in ORGS:
+                for file in sorted((tmp / kind).glob("*.parquet")):
+                    (out / kind).mkdir(parents=True, exist_ok=True)
+                    target = out / kind / file.name
+                    if target.exists():
+                        backup = tmp / f"old-{kind}-{file.name}"
+                        os.replace(target, backup)
+                        kept.append((backup, target))
+                    else:
+                        kept.append((None, target))
+                    os.replace(file, target)
+            os.replace(marker, out / MARKER)
+        except BaseException:
+            for backup, target in reversed(kept):
+                if backup is None:
+                    target.unlink(missing_ok=True)
+                else:
+                    os.replace(backup, target)
+            raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {"added": added, "checked": checked, "streets_rewritten": len(changed), "description": description}

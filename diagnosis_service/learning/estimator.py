@@ -37,6 +37,8 @@ from sklearn.linear_model import Ridge
 
 from .features import FEATURES, one_hot
 
+SD_FLOOR = 0.01  # the least spread the silent-list EM assumes for an outcome (clipped outcomes repeat)
+
 
 class EffectivenessModel(BaseEstimator, RegressorMixin):
     """Expected improvement of a weakness when a remedy is recommended first (see module docs)."""
@@ -78,27 +80,29 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
 
     def _silent_em(self, X: pd.DataFrame, y: np.ndarray, adopted: np.ndarray, silent: np.ndarray,
                    rounds: int = 20) -> float:
-        """Estimate adoption of the silent branches' lists; refit with it. Returns their adoption rate."""
+        """Estimate adoption of the silent branches' lists; refit with it. Returns their adoption rate.
+        Spreads are re-estimated each round and kept above SD_FLOOR (clipped outcomes are often exactly
+        equal), likelihoods compared in log space, and the rate kept inside (0, 1)."""
         answered = ~silent
         ok = np.isfinite(y)
-        declined = answered & ok & (adopted == 0)
-        sd0 = float(np.std(y[declined])) if declined.sum() > 1 else 1.0
-        sd1 = max(self.sigma_, 1e-6)
         rows = X[silent]
-        pi = float(np.mean(adopted[answered])) if answered.any() else 0.5
+        pi = float(np.clip(np.mean(adopted[answered]) if answered.any() else 0.5, 0.02, 0.98))
         weight = adopted.copy()
         weight[silent] = pi
         ys = y[silent]
         has = np.isfinite(ys)
         for _ in range(rounds):
+            w0 = (1.0 - weight)[ok]
+            sd0 = max(math.sqrt(float(np.average((y[ok] - self.zero_point_) ** 2, weights=w0))) if w0.sum() > 0
+                      else 1.0, SD_FLOOR)
+            sd1 = max(self.sigma_, SD_FLOOR)
             mu1 = self.zero_point_ + self._effects(rows)
-            l1 = pi * np.exp(-0.5 * ((ys - mu1) / sd1) ** 2) / sd1
-            l0 = (1 - pi) * np.exp(-0.5 * ((ys - self.zero_point_) / sd0) ** 2) / sd0
-            with np.errstate(invalid="ignore", divide="ignore"):
-                r = np.where(has, l1 / (l1 + l0), pi)
-            r = np.nan_to_num(r, nan=pi)
+            log1 = math.log(pi) - 0.5 * ((ys - mu1) / sd1) ** 2 - math.log(sd1)
+            log0 = math.log(1 - pi) - 0.5 * ((ys - self.zero_point_) / sd0) ** 2 - math.log(sd0)
+            with np.errstate(invalid="ignore", over="ignore"):
+                r = np.where(has, 1.0 / (1.0 + np.exp(np.clip(log0 - log1, -700, 700))), pi)
             weight[silent] = r
-            new_pi = float(np.mean(r))
+            new_pi = float(np.clip(np.mean(r), 0.02, 0.98))
             self._fit_weighted(X, y, weight)
             if abs(new_pi - pi) < 1e-4:
                 pi = new_pi
@@ -153,7 +157,11 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
             if len(counted) else {}
         self.counts_ = {f"{r}|{t}": int(n) for (r, t), n in counted.groupby(["resource_id", "topic"]).size().items()}
         resid = target - (self._effects(e) if len(e) else np.array([]))
-        self.sigma_ = float(np.std(resid)) if len(resid) > 1 else 1.0
+        if binary:
+            self.sigma_ = float(np.std(resid)) if len(resid) > 1 else 1.0
+        else:  # lists judged unlikely to have been adopted must not widen the adopters' spread
+            self.sigma_ = math.sqrt(float(np.average((resid - np.average(resid, weights=w1)) ** 2, weights=w1))) \
+                if len(resid) > 1 and w1.sum() > 0 else 1.0
 
     # ---------------------------------------------------------------- prediction
 

@@ -238,18 +238,44 @@ def needs_member_pass(ruleset) -> bool:
     return any(node.ref.kind != "const" for rule in ruleset.for_subject("member") for node, _ in slots(rule.when))
 
 
+MERGE_FILES = 200  # files open at once in a merge: far below the usual limit of 1,024 per process
+
+
+def _read(path: Path) -> Iterator[tuple[str, str]]:
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            key, _, rest = line.partition("\t")
+            yield json.loads(key), rest
+
+
+def _merge_files(paths: list[Path], tmp: Path, kind: str) -> Path:
+    """One sorted file of many sorted ones, MERGE_FILES at a time (rounds of merges for more)."""
+    round_no = 0
+    while len(paths) > 1:
+        merged = []
+        for start in range(0, len(paths), MERGE_FILES):
+            group = paths[start:start + MERGE_FILES]
+            if len(group) == 1:
+                merged.append(group[0])
+                continue
+            target = tmp / f"merge-{round_no}-{start:06d}.{kind}"
+            with open(target, "w", encoding="utf-8") as fh:
+                fh.writelines(f"{json.dumps(k)}\t{line}" for k, line in
+                              heapq.merge(*(_read(p) for p in group), key=itemgetter(0)))
+            for p in group:
+                p.unlink()
+            merged.append(target)
+        paths, round_no = merged, round_no + 1
+    return paths[0]
+
+
 def _merged(tmp: Path, parts: int) -> Iterator[str]:
     """Every part's branches, then every part's members, each in id order (parts are sorted already)."""
-
-    def read(path: Path) -> Iterator[tuple[str, str]]:
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                key, _, rest = line.partition("\t")
-                yield json.loads(key), rest
-
     for kind in ("branch", "member"):
-        merged = heapq.merge(*(read(tmp / f"{i:06d}.{kind}") for i in range(parts)), key=itemgetter(0))
-        yield from (line for _, line in merged)
+        paths = [tmp / f"{i:06d}.{kind}" for i in range(parts)]
+        if not paths:
+            continue
+        yield from (line for _, line in _read(_merge_files(paths, tmp, kind)))
 
 
 __all__ = ["SCHEDULERS", "PartitionedRun", "connect", "diagnose_partitioned", "needs_member_pass", "peak_rss",

@@ -116,3 +116,42 @@ def test_what_cannot_be_appended_is_refused_and_nothing_changes(runner, ruleset,
     r = runner.invoke(main, ["data", "append", str(tmp_path / "csv"), str(tmp_path / "ds")])
     assert r.exit_code == 2 and "differ from the dataset" in r.output
     assert (tmp_path / "ds" / MARKER).read_bytes() == marker
+
+
+def test_an_append_that_stops_before_its_description_leaves_the_held_months_as_they_were(ruleset, district,
+                                                                                         tmp_path, monkeypatch):
+    """New members change their street's roster, which the months already held are read with: the old
+    roster is put back when the append stops before the description is replaced."""
+    import os
+
+    periods = district.periods()
+    newcomers = district.members.index[-15:]
+    before = Dataset(district.branches, district.members.drop(newcomers),
+                     district.branch_metrics[district.branch_metrics["period"].isin(periods[:6])]
+                     .reset_index(drop=True),
+                     district.member_metrics[district.member_metrics["period"].isin(periods[:6]) &
+                                             ~district.member_metrics["member_id"].isin(newcomers)]
+                     .reset_index(drop=True))
+    write_dataset(before, tmp_path / "ds", ruleset.registry)
+    files = {p: p.read_bytes() for p in (tmp_path / "ds").rglob("*") if p.is_file()}
+    held = lines(ParquetDir(tmp_path / "ds").load(ruleset.registry), periods[5])
+    replace = os.replace
+
+    def failing(src, dst):
+        if str(dst).endswith(MARKER):
+            raise OSError("disk full")
+        return replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    mm = district.member_metrics
+    joined = ~mm["member_id"].isin(newcomers) | (mm["period"] > periods[5])  # the newcomers' rows start later
+    grown = months(Dataset(district.branches, district.members, district.branch_metrics,
+                           mm[joined].reset_index(drop=True)), periods[:8])
+    with pytest.raises(OSError, match="disk full"):
+        append_months(grown, tmp_path / "ds", ruleset.registry)
+    monkeypatch.setattr(os, "replace", replace)
+    for path, data in files.items():
+        assert path.read_bytes() == data, path
+    assert lines(ParquetDir(tmp_path / "ds").load(ruleset.registry), periods[5]) == held
+    done = append_months(grown, tmp_path / "ds", ruleset.registry)  # and the next append goes through
+    assert done["added"] == periods[6:8] and done["streets_rewritten"] >= 1

@@ -122,3 +122,16 @@ def test_lists_of_secretaries_who_never_answer_are_learned_from_what_followed():
     # Without silent branches the fit is exactly what it was.
     plain = EffectivenessModel().fit(said.assign(silent_branch=False), y)
     assert plain.state() == naive.state()
+
+
+def test_the_silent_list_estimate_holds_when_refusals_all_measure_the_same():
+    """Clipped outcomes are often exactly equal: a zero spread among refusals must neither divide by zero
+    nor send every silent list back to the starting rate."""
+    X, y, _ = frame(n=600, seed=2)
+    rng = np.random.default_rng(3)
+    silent = rng.random(len(X)) < 0.4
+    y = np.where(~X["adopted"].to_numpy(), 0.0, y)  # every list not adopted measured exactly 0 (clipped)
+    said = X.assign(adopted=X["adopted"] & ~silent, silent_branch=silent)
+    model = EffectivenessModel().fit(said, y)
+    assert model.silent_adoption_ == pytest.approx(X["adopted"][silent].mean(), abs=0.08)
+    assert 0 < model.sigma_ < 0.2 and np.isfinite(model.zero_point_)

@@ -194,3 +194,16 @@ def test_a_dataset_at_an_fsspec_url_gives_the_same_bytes(client, snapshot, runne
     with pytest.raises(InputError) as info:
         ParquetDir((tmp_path / "nothing").as_uri()).describe()
     assert "not a dataset" in str(info.value)
+
+
+def test_many_parts_are_merged_in_rounds_with_few_files_open(client, snapshot, small_district, tmp_path, monkeypatch):
+    """A province of thousands of parts must not hit the open-file limit: the merge opens a few at a time."""
+    from diagnosis_service.pipeline import partitioned
+
+    monkeypatch.setattr(partitioned, "MERGE_FILES", 3)
+    dataset = CsvDir(small_district).load(snapshot.ruleset.registry, PERIOD)
+    write_dataset(dataset, tmp_path / "ds", snapshot.ruleset.registry)
+    expected = vectorized_bytes(dataset, snapshot, PERIOD, tmp_path / "vectorized.jsonl")
+    run = diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, tmp_path / "dask.jsonl", client, part_members=1)
+    assert run.parts > 9  # three rounds of merges
+    assert (tmp_path / "dask.jsonl").read_bytes() == expected
