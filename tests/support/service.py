@@ -64,7 +64,7 @@ class Database:
             self.url = PG_SERVER.rsplit("/", 1)[0] + f"/{self.database}"
         else:
             self.schema = f"t_{secrets.token_hex(6)}"
-            admin = create_engine(PG_SERVER)
+            admin = _admin_engine()
             with admin.begin() as conn:
                 conn.execute(text(f"CREATE SCHEMA {self.schema}"))
             admin.dispose()
@@ -74,15 +74,25 @@ class Database:
         if self.database:
             _pg_admin(f"DROP DATABASE IF EXISTS {self.database} WITH (FORCE)")
         if self.schema:
-            admin = create_engine(PG_SERVER)
+            admin = _admin_engine()
             with admin.begin() as conn:
                 conn.execute(text(f"DROP SCHEMA {self.schema} CASCADE"))
             admin.dispose()
 
 
+ADMIN_TIMEOUT = 300.0  # CREATE/DROP DATABASE wait for each other across test processes (pytest -n)
+
+
+def _admin_engine(autocommit: bool = False):
+    """An engine for the tests' own housekeeping, with a wait of its own: the service's engines in the
+    same process set a short one (1.5 s) for the connections they make, which an admin statement queued
+    behind another test process's CREATE DATABASE would exceed."""
+    return make_engine(PG_SERVER, autocommit=autocommit, timeout=ADMIN_TIMEOUT, statement_timeout=ADMIN_TIMEOUT)
+
+
 def _pg_admin(statement: str) -> None:
     """CREATE or DROP DATABASE: outside a transaction, on the server's own database."""
-    admin = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+    admin = _admin_engine(autocommit=True)
     with admin.connect() as conn:
         conn.execute(text(statement))
     admin.dispose()
@@ -183,7 +193,7 @@ def _template(backend: str, spec: SimulationSpec, diagnose: tuple) -> tuple[Data
 
 def _drop_orphans() -> None:
     """Drop the test databases of runs whose process is gone (killed before its exit handlers ran)."""
-    admin = create_engine(PG_SERVER)
+    admin = _admin_engine()
     with admin.connect() as conn:
         names = list(conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE 'ds\\_t\\_%'")).scalars())
     admin.dispose()
