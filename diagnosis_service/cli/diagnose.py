@@ -76,6 +76,8 @@ def diagnose(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: P
     from ..reports.summary import render_explain, render_prescriptions_explain, summary
 
     start = time.perf_counter()
+    if engine != "dask" and (scheduler != "local" or part_members is not None or worker_memory is not None):
+        raise click.UsageError("--scheduler, --part-members and --worker-memory apply to --engine dask only")
     if engine == "dask":
         if explain_id or not out_file:
             raise click.UsageError("--engine dask writes --out FILE and does not --explain; for a summary or an "

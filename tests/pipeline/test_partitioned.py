@@ -161,6 +161,9 @@ def test_the_command_line_runs_a_local_cluster_and_refuses_what_it_cannot_do(run
     bad = runner.invoke(main, ["diagnose", "--data", str(tmp_path / "ds"), "--period", PERIOD, "--engine", "dask",
                                "--scheduler", "local:0", "--out", str(tmp_path / "x.jsonl")])
     assert bad.exit_code != 0 and "--scheduler" in bad.output and "local:N" in bad.output
+    ignored = runner.invoke(main, ["diagnose", "--data", str(tmp_path / "ds"), "--period", PERIOD,
+                                   "--scheduler", "local:2", "--out", str(tmp_path / "x.jsonl")])
+    assert ignored.exit_code == 2 and "--engine dask only" in ignored.output and not (tmp_path / "x.jsonl").exists()
 
 
 def test_a_period_without_data_is_refused_before_any_work(snapshot, small_district, tmp_path):
