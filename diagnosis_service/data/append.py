@@ -23,7 +23,7 @@ import pandas as pd
 from ..errors import InputError, Problem
 from ..periods import parse_period
 from ..rules.model import Registry
-from .columnar import MARKER, ParquetDir, _street, street_file
+from .columnar import MARKER, ParquetDir, _street, street_file, write_street_metrics, write_street_orgs
 from .model import KEYS, Dataset
 
 ORGS = {"branches": ("branch_id", ["branch_id", "name", "type", "street"]),
@@ -33,9 +33,6 @@ ORGS = {"branches": ("branch_id", ["branch_id", "name", "type", "street"]),
 def append_months(dataset: Dataset, out: Path, registry: Registry) -> dict:
     """Add to the dataset at ``out`` the months of ``dataset`` it does not hold. Returns
     ``{"added": [...], "checked": [...], "streets_rewritten": n, "description": {...}}``."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     out = Path(out)
     source = ParquetDir(out)
     description = source.describe()
@@ -62,30 +59,17 @@ def append_months(dataset: Dataset, out: Path, registry: Registry) -> dict:
     member_street = members["branch_id"].map(street_of)
     changed = _changed_streets(stored, branches, members, street_of, member_street)
 
-    def write(frame: pd.DataFrame, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False), path)
-
     tmp = Path(tempfile.mkdtemp(prefix=".append.", dir=out))
     try:
         for f in sorted(changed):
-            mine = members[member_street.to_numpy() == f]
-            write(branches[street_of.to_numpy() == f].sort_values("branch_id", kind="stable"),
-                  tmp / "branches" / f"{f}.parquet")
-            write(mine.sort_values("member_id", kind="stable"), tmp / "members" / f"{f}.parquet")
-            counts[int(f[1:])] = int(len(mine))
+            counts[int(f[1:])] = write_street_orgs(tmp, f, branches, members, street_of, member_street)
         rows = dict(description["rows"])
         for subject in ("branch", "member"):
-            key = KEYS[subject]
             frame = dataset.metrics(subject)
             frame = frame[frame["period"].isin(added)]
-            cols = description["columns"][subject]
             rows[subject] += int(len(frame))
-            by = frame[key].map(street_of) if subject == "branch" else \
-                frame[key].map(pd.Series(member_street.to_numpy(), index=members["member_id"]))
-            for (period, f), part in frame.groupby([frame["period"], by], sort=True):
-                write(part[["period", key, *cols]].sort_values(key, kind="stable"),
-                      tmp / f"{subject}_metrics" / str(period) / f"{f}.parquet")
+            write_street_metrics(tmp, subject, frame, description["columns"][subject], street_of, member_street,
+                                 members)
         # Into place: the new months' folders (left over by an append that stopped: replaced), the changed
         # streets' organisation files, then the description that makes them part of the dataset.
         for subject in ("branch", "member"):

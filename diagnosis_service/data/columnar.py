@@ -77,6 +77,36 @@ def street_file(index: int) -> str:
     return f"s{index:04d}"
 
 
+def _write(frame: pd.DataFrame, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+
+
+def write_street_orgs(root: Path, street: str, branches: pd.DataFrame, members: pd.DataFrame,
+                      street_of: pd.Series, member_street: pd.Series) -> int:
+    """The branches and members files of one street (``street``: its file name) under ``root``; returns its
+    members. ``street_of``: each branch's street file; ``member_street``: each member's (aligned)."""
+    mine = members[member_street.to_numpy() == street]
+    _write(branches[street_of.to_numpy() == street].sort_values("branch_id", kind="stable"),
+           root / "branches" / f"{street}.parquet")
+    _write(mine.sort_values("member_id", kind="stable"), root / "members" / f"{street}.parquet")
+    return int(len(mine))
+
+
+def write_street_metrics(root: Path, subject: str, frame: pd.DataFrame, columns: list[str], street_of: pd.Series,
+                         member_street: pd.Series, members: pd.DataFrame) -> None:
+    """A subject's metric rows under ``root``, a file per month and street, each sorted by id."""
+    key = KEYS[subject]
+    streets = frame[key].map(street_of) if subject == "branch" else \
+        frame[key].map(pd.Series(member_street.to_numpy(), index=members["member_id"]))
+    for (period, f), part in frame.groupby([frame["period"], streets], sort=True):
+        _write(part[["period", key, *columns]].sort_values(key, kind="stable"),
+               root / f"{subject}_metrics" / str(period) / f"{f}.parquet")
+
+
 class DatasetWriter:
     """Writes a dataset part by part (``add``: whole streets, e.g. a district at a time) into a directory
     beside ``out``, renamed into place by ``commit``; a writer left without it leaves nothing behind.
@@ -101,13 +131,6 @@ class DatasetWriter:
 
     def add(self, dataset: Dataset) -> None:
         """Write every street of ``dataset`` (streets sorted by name); a street already written is refused."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        def write(frame: pd.DataFrame, path: Path) -> None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
-
         branches = dataset.branches.reset_index()[["branch_id", "name", "type", "street"]]
         members = dataset.members.reset_index()[["member_id", "branch_id", "name"]]
         names = sorted({_street(s) for s in branches["street"]})
@@ -118,24 +141,15 @@ class DatasetWriter:
         street_of = pd.Series([file_of[_street(s)] for s in branches["street"]], index=branches["branch_id"])
         member_street = members["branch_id"].map(street_of)
         for name in names:
-            f = file_of[name]
-            write(branches[street_of.to_numpy() == f].sort_values("branch_id", kind="stable"),
-                  self.tmp / "branches" / f"{f}.parquet")
-            mine = members[member_street.to_numpy() == f]
-            write(mine.sort_values("member_id", kind="stable"), self.tmp / "members" / f"{f}.parquet")
-            self.street_members.append(int(len(mine)))
+            self.street_members.append(write_street_orgs(self.tmp, file_of[name], branches, members, street_of,
+                                                         member_street))
         self.streets += names
         columns = {}
         for subject in ("branch", "member"):
-            key = KEYS[subject]
             frame = dataset.metrics(subject)
-            columns[subject] = [c for c in frame.columns if c not in ("pidx", "period", key)]
+            columns[subject] = [c for c in frame.columns if c not in ("pidx", "period", KEYS[subject])]
             self.rows[subject] += int(len(frame))
-            streets = frame[key].map(street_of) if subject == "branch" else \
-                frame[key].map(pd.Series(member_street.to_numpy(), index=members["member_id"]))
-            for (period, f), part in frame.groupby([frame["period"], streets], sort=True):
-                write(part[["period", key, *columns[subject]]].sort_values(key, kind="stable"),
-                      self.tmp / f"{subject}_metrics" / str(period) / f"{f}.parquet")
+            write_street_metrics(self.tmp, subject, frame, columns[subject], street_of, member_street, members)
         if self.columns is not None and columns != self.columns:
             raise ValueError("a part has other indicator columns than the parts before it")
         self.columns = columns
@@ -269,4 +283,5 @@ class ParquetDir:
                        source=str(self.directory))
 
 
-__all__ = ["FORMAT", "MARKER", "DatasetWriter", "ParquetDir", "is_dataset", "is_url", "street_file", "write_dataset"]
+__all__ = ["FORMAT", "MARKER", "DatasetWriter", "ParquetDir", "is_dataset", "is_url", "street_file", "write_dataset",
+           "write_street_metrics", "write_street_orgs"]

@@ -31,14 +31,30 @@ Inputs = dict[tuple, tuple[pd.Series, "pd.Series | None"]]
 References = dict[tuple, "float | dict[str, float]"]
 
 
+def member_based(ruleset: RuleSet, kinds: tuple[str, ...] = ("member_share", "member_mean")) -> set[str]:
+    """Branch indicators computed from the branch's members (``member_share``: from their lamps)."""
+    return {ind.id for ind in ruleset.registry.derived("branch") if ind.derived and next(iter(ind.derived)) in kinds}
+
+
+def needs_member_pass(ruleset: RuleSet) -> bool:
+    """Whether any member rule compares with a district aggregate (else there are no member references)."""
+    return any(node.ref.kind != "const" for rule in ruleset.for_subject("member") for node, _ in slots(rule.when))
+
+
+def branch_references_read_members(ruleset: RuleSet) -> bool:
+    """Whether a branch rule compares a member-based indicator (red_member_share, ...) with an aggregate."""
+    based = member_based(ruleset)
+    return any(node.ref.kind != "const" and node.indicator in based
+               for rule in ruleset.for_subject("branch") for node, _ in slots(rule.when))
+
+
 def member_periods(ruleset: RuleSet, pidx: int) -> list[int]:
     """Month indexes whose member lamps (so whose member references) a diagnosis of ``pidx`` needs."""
     needed = {pidx}
-    member_based = {ind.id for ind in ruleset.registry.derived("branch")
-                    if ind.derived and next(iter(ind.derived)) == "member_share"}
+    lamps_based = member_based(ruleset, ("member_share",))
     for rule in ruleset.for_subject("branch"):
         for node, lag in slots(rule.when):
-            if node.indicator in member_based:
+            if node.indicator in lamps_based:
                 needed.add(pidx - lag)
                 if node.change is not None:
                     needed.add(pidx - lag - 1)
@@ -73,4 +89,5 @@ def merge_references(parts: Iterable[Inputs]) -> References:
     return out
 
 
-__all__ = ["Inputs", "References", "member_periods", "merge_references", "reference_inputs"]
+__all__ = ["Inputs", "References", "branch_references_read_members", "member_based", "member_periods",
+           "merge_references", "needs_member_pass", "reference_inputs"]

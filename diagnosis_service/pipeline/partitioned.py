@@ -31,8 +31,15 @@ from pathlib import Path
 from ..data.columnar import ParquetDir, is_dataset, is_url
 from ..data.files import write_atomic
 from ..engine import make_evaluator
-from ..engine.evaluator import slots
-from ..engine.partitioned import Inputs, References, member_periods, merge_references, reference_inputs
+from ..engine.partitioned import (
+    Inputs,
+    References,
+    branch_references_read_members,
+    member_periods,
+    merge_references,
+    needs_member_pass,
+    reference_inputs,
+)
 from ..errors import InputError, Problem
 from ..periods import check_period, parse_period
 from ..remedies.history import History
@@ -225,19 +232,6 @@ def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str,
     return run
 
 
-def branch_references_read_members(ruleset) -> bool:
-    """Whether a branch rule compares a member-based indicator (red_member_share, ...) with an aggregate."""
-    member_based = {ind.id for ind in ruleset.registry.derived("branch")
-                    if ind.derived and next(iter(ind.derived)) in ("member_share", "member_mean")}
-    return any(node.ref.kind != "const" and node.indicator in member_based
-               for rule in ruleset.for_subject("branch") for node, _ in slots(rule.when))
-
-
-def needs_member_pass(ruleset) -> bool:
-    """Whether any member rule compares with a district aggregate (else pass 1 has nothing to compute)."""
-    return any(node.ref.kind != "const" for rule in ruleset.for_subject("member") for node, _ in slots(rule.when))
-
-
 MERGE_FILES = 200  # files open at once in a merge: far below the usual limit of 1,024 per process
 
 
@@ -278,5 +272,4 @@ def _merged(tmp: Path, parts: int) -> Iterator[str]:
         yield from (line for _, line in _read(_merge_files(paths, tmp, kind)))
 
 
-__all__ = ["SCHEDULERS", "PartitionedRun", "connect", "diagnose_partitioned", "needs_member_pass", "peak_rss",
-           "plan_parts"]
+__all__ = ["SCHEDULERS", "PartitionedRun", "connect", "diagnose_partitioned", "peak_rss", "plan_parts"]
