@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import NoSuchModuleError
 
 DEFAULT_TIMEOUT = 60.0  # seconds of silence a command-line job accepts (the service sets its own)
 SQLITE_BUSY_TIMEOUT = 5.0  # seconds at least that a write waits for SQLite's one write lock
@@ -63,6 +64,14 @@ def _wait(conn) -> None:
             raise database_timeout()(f"the database did not answer within {timeout:g} s")
 
 
+def _with_driver(url: str) -> str:
+    """``postgresql://`` (the form psql and libpq take) means the driver this package installs,
+    psycopg2: SQLAlchemy's own default for it is psycopg 3, which is not installed."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
+
+
 def make_engine(url: str, autocommit: bool = False, timeout: float = DEFAULT_TIMEOUT,
                 statement_timeout: float = 300.0, bulk: bool = False) -> Engine:
     """An engine for ``url``. SQLite: threads may share it, foreign keys and WAL on. PostgreSQL: a pool
@@ -97,7 +106,11 @@ def make_engine(url: str, autocommit: bool = False, timeout: float = DEFAULT_TIM
         return engine
     # No pre-ping (a round trip per checkout): a connection that broke is discarded when it fails, and
     # connections older than 30 minutes are replaced.
-    engine = create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800, pool_timeout=timeout, **extra)
+    try:
+        engine = create_engine(_with_driver(url), pool_size=10, max_overflow=10, pool_recycle=1800,
+                               pool_timeout=timeout, **extra)
+    except ModuleNotFoundError as exc:  # a driver SQLAlchemy knows of, not installed: the same error as an unknown one
+        raise NoSuchModuleError(f"Can't load plugin: the driver module {exc.name} is not installed") from None
     if engine.dialect.driver == "psycopg2":
         _guard_psycopg2(engine, timeout, statement_timeout, wait_callback=not bulk)
     return engine

@@ -33,6 +33,7 @@ def test_commands_before_db_upgrade(runner, tmp_path, small_district):
 @pytest.mark.parametrize(("url", "says"), [
     ("postgres://postgres@127.0.0.1:5432/test", "names a database driver that is not installed"),
     ("mysql+nosuchdriver://u@127.0.0.1/x", "names a database driver that is not installed"),
+    ("postgresql+psycopg://postgres@127.0.0.1:5432/test", "names a database driver that is not installed"),
     ("not a url", "DATABASE_URL is not a database URL"),
 ])
 def test_urls_that_name_no_database(runner, url, says):
