@@ -11,6 +11,7 @@ from ..data.sources import HISTORY_MONTHS
 from ..engine.findings import SubjectResult, clean_number
 from ..periods import months_before, parse_period
 from ..rules.model import Registry
+from ..store import blocks as blocks_store
 from ..store import metrics as metrics_store
 from ..store import overview as overview_store
 from ..store import results as results_store
@@ -33,13 +34,26 @@ class StoreSource:
         if isinstance(self.engine, Connection):
             return dataset_from_rows(self.engine, registry, period, months)
         with self.engine.connect() as conn:
+            wanted = _wanted(conn, period, months)
+            todo = {s: blocks_store.missing(conn, s, wanted, metrics_store.METRICS[s][2]) for s in metrics_store.KEYS}
+        # A month without its block (written through the API, corrected, or stored before blocks were)
+        # gets one now, each in a transaction of its own: the next job reads it at once.
+        for subject, periods in todo.items():
+            for p in periods:
+                in_transaction(self.engine, lambda conn, s=subject, p=p: metrics_store.rebuild_block(conn, s, p))
+        with self.engine.connect() as conn:
             return dataset_from_rows(conn, registry, period, months)
+
+
+def _wanted(conn: Connection, period: str | None, months: int) -> list[str]:
+    return months_before(period, months) if period else metrics_store.periods(conn)
 
 
 def dataset_from_rows(conn: Connection, registry: Registry, period: str | None,
                       months: int = HISTORY_MONTHS) -> Dataset:
-    """Every organisation and the ``months`` months up to ``period`` (every stored month without one)."""
-    wanted = months_before(period, months) if period else metrics_store.periods(conn)
+    """Every organisation and the ``months`` months up to ``period`` (every stored month without one):
+    each month from its columnar block where it has one, else from its rows."""
+    wanted = _wanted(conn, period, months)
     branch_rows, member_rows = metrics_store.profiles(conn)
     branch_frame = pd.DataFrame(branch_rows, columns=["branch_id", "name", "type", "street"])
     member_frame = pd.DataFrame(member_rows, columns=["member_id", "branch_id", "name"])
@@ -47,13 +61,37 @@ def dataset_from_rows(conn: Connection, registry: Registry, period: str | None,
     for subject in ("branch", "member"):
         key = metrics_store.KEYS[subject]
         reported = [i.id for i in registry.reported(subject)]
-        out = metrics_store.metric_frame(conn, subject, reported, wanted)
-        pidx = {p: parse_period(p) for p in set(out["period"])}
-        out.insert(0, "pidx", np.array([pidx[p] for p in out["period"]], dtype=np.int64))
-        # Sorted here, not by the database: its collation may order ids differently from Python.
-        frames[subject] = out.sort_values(["pidx", key], kind="stable").reset_index(drop=True)
+        held = blocks_store.read(conn, subject, wanted, reported)
+        rest = [p for p in wanted if p not in held]
+        out = _from_blocks(held, key, reported)
+        rows = metrics_store.metric_frame(conn, subject, reported, rest) if rest else None
+        if rows is not None and len(rows):
+            pidx = {p: parse_period(p) for p in set(rows["period"])}
+            rows.insert(0, "pidx", np.array([pidx[p] for p in rows["period"]], dtype=np.int64))
+            # Sorted here, not by the database: its collation may order ids differently from Python.
+            out = (pd.concat([out, rows], ignore_index=True) if len(out) else rows).sort_values(["pidx", key],
+                                                                                                  kind="stable")
+        frames[subject] = out.reset_index(drop=True)
     return Dataset(branch_frame.set_index("branch_id"), member_frame.set_index("member_id"), frames["branch"],
                    frames["member"], source="store")
+
+
+def _from_blocks(held: dict, key: str, reported: list[str]) -> pd.DataFrame:
+    """The blocks as one frame (pidx, period, the key, the indicators), months in order and each month
+    sorted by id already: the frame the rows would give, sorted."""
+    import pyarrow as pa
+
+    tables = []
+    for p in sorted(held, key=parse_period):
+        table = held[p]
+        n = table.num_rows
+        tables.append(pa.Table.from_arrays(
+            [pa.array(np.full(n, parse_period(p), dtype=np.int64)), pa.array([p] * n, pa.string()),
+             table.column("id"), *table.columns[1:]], names=["pidx", "period", key, *reported]))
+    if not tables:
+        return pd.DataFrame({c: pd.Series(dtype=np.int64 if c == "pidx" else object if c in ("period", key)
+                                          else np.float64) for c in ["pidx", "period", key, *reported]})
+    return pa.concat_tables(tables).to_pandas()
 
 
 def result_row(result: SubjectResult) -> dict:

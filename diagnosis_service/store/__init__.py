@@ -1,6 +1,7 @@
 """Persistence through SQLAlchemy: SQLite (embedded, the default) or PostgreSQL, chosen by a URL.
 
 Modules: ``schema`` (tables), ``migrate`` (Alembic), ``metrics`` (organisations and monthly metrics),
+``blocks`` (each month's metrics once more as one columnar block, for the monthly job),
 ``results`` (stored diagnoses), ``served`` (prescriptions served and feedback), ``rulesets`` (rule-set
 versions), ``tokens`` (API tokens). The store keeps rows and gives rows back: it imports nothing of
 the package but ``errors`` and ``periods``, and what a row *means* (a result, a decision, a dataset)

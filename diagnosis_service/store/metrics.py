@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import and_, bindparam, func, select, text
 from sqlalchemy.engine import Connection
 
-from . import now
+from . import blocks, now
 from .schema import METRICS, branches, member_metrics, members, metric_revisions
 
 KEYS = {"branch": "branch_id", "member": "member_id"}
@@ -92,6 +92,7 @@ def upsert_metrics(conn: Connection, subject: str, records: Sequence[Mapping], *
     by_period: dict[str, list[str]] = {}
     for rec in records:
         by_period.setdefault(rec["period"], []).append(rec[key])
+    blocks.lock(conn, subject, by_period)
     for period, ids in sorted(by_period.items()):
         query = select(table).where(table.c.period == period)
         if len(ids) < 1000:  # one subject or a few: don't read the whole month
@@ -126,6 +127,8 @@ def upsert_metrics(conn: Connection, subject: str, records: Sequence[Mapping], *
                      .values({c: bindparam(c) for c in cols}), rows)
     if revisions:
         conn.execute(metric_revisions.insert(), revisions)
+    touched = {r["period"] for r in inserts} | {r["_period"] for rows in updates.values() for r in rows}
+    blocks.drop(conn, subject, touched)
     changes.inserted, changes.updated = len(inserts), sum(len(r) for r in updates.values())
     return changes
 
@@ -139,10 +142,17 @@ def insert_month(conn: Connection, subject: str, period: str, ids: Sequence[str]
     one column per name in ``columns``, NaN where missing. None when the month has rows already (the
     caller compares them: corrections are recorded)."""
     table, key, all_cols = METRICS[subject]
+    blocks.lock(conn, subject, [period])
     if conn.execute(select(table.c[key]).where(table.c.period == period).limit(1)).first() is not None:
         return None
     cols = [c for c in columns if c in set(all_cols)]
     block = values[:, [list(columns).index(c) for c in cols]]
+    # The month's block holds every stored column (those the rows leave out are null there too).
+    whole = np.full((len(ids), len(all_cols)), np.nan)
+    for j, c in enumerate(all_cols):
+        if c in cols:
+            whole[:, j] = block[:, cols.index(c)]
+    blocks.put(conn, subject, period, ids, all_cols, whole)
     names = ", ".join(f'"{c}"' for c in ("period", key, *cols))
     cursor = conn.connection.dbapi_connection.cursor()
     try:
@@ -164,6 +174,21 @@ def insert_month(conn: Connection, subject: str, period: str, ids: Sequence[str]
     finally:
         cursor.close()
     return Changes(inserted=len(rows))
+
+
+def rebuild_block(conn: Connection, subject: str, period: str) -> bool:
+    """Write the month's block from its rows if it has none holding every stored column (under the
+    month's lock: a writer cannot change the rows between the read and the write). False when there
+    was nothing to do: a block is there, or the month has no rows of ``subject``."""
+    _, key, all_cols = METRICS[subject]
+    blocks.lock(conn, subject, [period])
+    if not blocks.missing(conn, subject, [period], all_cols):
+        return False
+    frame = metric_frame(conn, subject, all_cols, [period])
+    if frame.empty:
+        return False
+    blocks.put(conn, subject, period, frame[key].tolist(), all_cols, frame[list(all_cols)].to_numpy(dtype=np.float64))
+    return True
 
 
 def _csv(period: str, ids: Sequence[str], cols: Sequence[str], block: np.ndarray) -> io.BytesIO:
@@ -322,5 +347,5 @@ def _chunks(items: list, size: int) -> Iterable[list]:
 
 
 __all__ = ["KEYS", "PROFILE_COLUMNS", "Changes", "branch", "known_ids", "member_branch", "member_names",
-           "insert_month", "member_values", "metric_frame", "periods", "profiles", "roll", "streets", "subject_history", "subject_rows", "upsert_metrics",
+           "insert_month", "member_values", "rebuild_block", "metric_frame", "periods", "profiles", "roll", "streets", "subject_history", "subject_rows", "upsert_metrics",
            "upsert_profiles"]

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -324,6 +325,19 @@ jobs = Table(
     # requests at once for the same work make one job (the second finds the first's).
     Column("open_key", String(200), nullable=True, unique=True),
     Index("ix_jobs_state", "state", "id"),
+)
+
+metric_blocks = Table(
+    # Each month's metric rows once more as one columnar block (Arrow IPC, zstd): what the monthly job
+    # reads instead of a million rows. A copy, never the truth: a write to a month's rows drops its
+    # block in the same transaction, and a reader rebuilds a missing one from the rows.
+    "metric_blocks", metadata,
+    Column("subject", String(8), primary_key=True),
+    Column("period", PERIOD, primary_key=True),
+    Column("columns", Text, nullable=False),  # JSON list of the indicators it holds, in its order
+    Column("rows", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("written_at", DateTime, nullable=False),
 )
 
 METRICS = {"branch": (branch_metrics, "branch_id", BRANCH_COLUMNS), "member": (member_metrics, "member_id", MEMBER_COLUMNS)}

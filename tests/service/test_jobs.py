@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 
 from diagnosis_service.pipeline.jobs import JobConfig, run_next, submit_diagnosis
 from diagnosis_service.store import jobs as jobs_store
-from diagnosis_service.store.schema import branch_metrics, member_metrics, results
+from diagnosis_service.store.schema import branch_metrics, member_metrics, metric_blocks, results
 
 
 def _wait(c, h, job_id: int, limit: float = 60.0) -> dict:
@@ -62,10 +62,12 @@ def test_one_job_per_period_and_a_visible_failure(fresh_service):
     first, created = submit_diagnosis(svc.engine, "2025-09", "test")
     again, created_again = submit_diagnosis(svc.engine, "2025-09", "test")
     assert created and not created_again and again["id"] == first["id"]
-    # The month's metrics vanish before a worker gets to it: the job fails, saying why.
+    # The month's metrics vanish before a worker gets to it: the job fails, saying why. (Its columnar
+    # blocks go too: the store's own writers drop them; an edit by hand in SQL must as well.)
     with svc.engine.begin() as conn:
         conn.execute(delete(member_metrics).where(member_metrics.c.period == "2025-09"))
         conn.execute(delete(branch_metrics).where(branch_metrics.c.period == "2025-09"))
+        conn.execute(delete(metric_blocks).where(metric_blocks.c.period == "2025-09"))
     assert run_next(svc.engine, runtime.snapshot, "worker-a", JobConfig())
     with svc.engine.connect() as conn:
         job = jobs_store.get(conn, first["id"])

@@ -27,8 +27,8 @@ def env(tmp_path, monkeypatch):
 
 def test_db_upgrade_import_and_tokens(runner, env, small_district, district_copy):
     r = runner.invoke(main, ["db", "upgrade"])
-    assert r.exit_code == 0 and "revision none -> 0008" in r.stdout
-    assert "revision 0008 -> 0008" in runner.invoke(main, ["db", "upgrade"]).stdout
+    assert r.exit_code == 0 and "revision none -> 0009" in r.stdout
+    assert "revision 0009 -> 0009" in runner.invoke(main, ["db", "upgrade"]).stdout
     # A broken directory is refused whole: nothing stored.
     text = (district_copy / "member_metrics.csv").read_text(encoding="utf-8").split("\n")
     cells = text[5].split(",")
