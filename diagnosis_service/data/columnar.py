@@ -234,6 +234,7 @@ class ParquetDir:
         """The dataset (``streets``: only those streets, by index), with the months up to ``period``;
         the metric rows of the subjects in ``metrics`` only (the others' tables are empty)."""
         import pyarrow as pa
+        import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
         description = self.describe()
@@ -263,8 +264,11 @@ class ParquetDir:
                     tables.append(table.add_column(0, "pidx", pa.array(np.full(table.num_rows, parse_period(p),
                                                                                   dtype=np.int64))))
             if tables:
-                # Sorted by Arrow (month, then id by code point: as the CSV reader sorts), then to pandas.
-                frame = pa.concat_tables(tables).sort_by([("pidx", "ascending"), (key, "ascending")]).to_pandas()
+                # Sorted (month, then id by code point: as the CSV reader sorts) by Arrow's sort indices,
+                # applied to the pandas frame: Arrow's own take of a table of many chunks costs 3x that.
+                table = pa.concat_tables(tables)
+                order = pc.sort_indices(table, sort_keys=[("pidx", "ascending"), (key, "ascending")]).to_numpy()
+                frame = table.to_pandas().take(order)
             else:
                 frame = pd.DataFrame({c: pd.Series(dtype=np.int64 if c == "pidx" else object if c in ("period", key)
                                                    else np.float64) for c in ["pidx", *cols]})
