@@ -5,9 +5,11 @@ In one run, for each database (SQLite by default; --db postgresql or --db both):
    fresh database: wall time and the process's peak memory (target on PostgreSQL: < 20 s);
 2. the same month diagnosed by the command line (`diagnose --data DIR --period P --out FILE`, the baseline)
    and by the service (`POST /v1/diagnoses`, 202, then `GET /v1/jobs/{id}` until it is done: the time
-   from the request to the job's end), with the ratio (target: within 1.5 times the command line).
+   from the request to the job's end), with the ratio (target: within 1.5 times the command line);
+3. `import` of columnar datasets (`data convert`) of the district's first 6, 12 and 24 months: peak memory
+   against the months (target: flat in the number of months).
 
-    python benchmarks/bench_jobs.py [--db sqlite|postgresql|both] [--period 2025-12]
+    python benchmarks/bench_jobs.py [--db sqlite|postgresql|both] [--period 2025-12] [--import-months 6,12,24]
 """
 
 from __future__ import annotations
@@ -78,10 +80,44 @@ def run(db: str, district: Path, period: str, cli_seconds: float) -> None:
               f"{'met' if ratio <= RATIO_TARGET else 'MISSED'}", flush=True)
 
 
+def datasets_by_months(district: Path, ruleset, months: list[int], root: Path) -> dict[int, Path]:
+    """The district's first N months as a columnar dataset, for each N (written once, not timed)."""
+    from diagnosis_service.data.columnar import write_dataset
+    from diagnosis_service.data.model import Dataset
+    from diagnosis_service.data.sources import CsvDir
+
+    whole = CsvDir(district).load(ruleset.registry)
+    first = int(whole.branch_metrics["pidx"].min())
+    out = {}
+    for n in months:
+        cut = {s: f[f["pidx"] < first + n].reset_index(drop=True)
+               for s, f in (("branch", whole.branch_metrics), ("member", whole.member_metrics))}
+        out[n] = root / f"district-{n}m"
+        write_dataset(Dataset(whole.branches, whole.members, cut["branch"], cut["member"], source=str(district)),
+                      out[n], ruleset.registry)
+    return out
+
+
+def import_curve(db: str, datasets: dict[int, Path]) -> None:
+    """Import each dataset into a fresh database: time and peak memory against the months it holds."""
+    peaks = {}
+    for n, path in sorted(datasets.items()):
+        tmp = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
+        with database(db, tmp) as env:
+            subprocess.run([EXE, "db", "upgrade"], env=env, check=True, capture_output=True)
+            seconds, peaks[n] = timed([EXE, "import", str(path)], env)
+        print(f"[{db}] import of the dataset, {n} months: {seconds:.1f} s, peak {peaks[n]:,.0f} MiB", flush=True)
+    lo, hi = min(peaks), max(peaks)
+    print(f"[{db}] import peak memory, {hi} months against {lo}: {peaks[hi] / peaks[lo]:.2f} x "
+          f"(flat in the number of months: {'met' if peaks[hi] / peaks[lo] < 1.25 else 'MISSED'})", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite")
     parser.add_argument("--period", default="2025-12")
+    parser.add_argument("--import-months", default="6,12,24",
+                        help="import datasets of the district's first N months (comma-separated; '' to skip)")
     args = parser.parse_args()
     ruleset = load_ruleset(REPO / "rules")
     district = DATA  # the district `simulate` writes by default: 24 months
@@ -90,8 +126,15 @@ def main() -> None:
         cli_seconds, peak = timed([EXE, "diagnose", "--data", str(district), "--period", args.period, "--out",
                                    str(Path(out) / "month.jsonl")], dict(os.environ))
     print(f"baseline: diagnose --data (CSV) {args.period}: {cli_seconds:.1f} s, peak {peak:,.0f} MiB", flush=True)
-    for db in (("sqlite", "postgresql") if args.db == "both" else (args.db,)):
+    dbs = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
+    for db in dbs:
         run(db, district, args.period, cli_seconds)
+    if args.import_months:
+        with tempfile.TemporaryDirectory() as root:
+            datasets = datasets_by_months(district, ruleset, [int(n) for n in args.import_months.split(",")],
+                                          Path(root))
+            for db in dbs:
+                import_curve(db, datasets)
 
 
 if __name__ == "__main__":

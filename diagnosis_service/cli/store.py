@@ -38,28 +38,62 @@ def db_upgrade() -> None:
 
 @main.command("import")
 @click.argument("data_dir", type=click.Path(path_type=Path))
+@click.option("--dataset", "dataset_out", type=click.Path(path_type=Path), default=None,
+              help="Keep the columnar dataset at this path up to date as well: the directory's new months are "
+                   "appended to it (it is written whole the first time). A correction to a month it holds is "
+                   "refused before anything is stored.")
 @rules_option
 @handle_errors
-def import_cmd(data_dir: Path, rules_dir: Path | None) -> None:
-    """Import a CSV data directory into the store: validated whole first (a bad row anywhere and nothing is
-    written), then month by month, each month all or nothing; idempotent (run it again to finish an
-    import that was stopped). A progress bar on a terminal."""
+def import_cmd(data_dir: Path, dataset_out: Path | None, rules_dir: Path | None) -> None:
+    """Import a CSV data directory, or a dataset (`data convert`), into the store: validated whole first (a
+    bad row anywhere and nothing is written), then month by month, each month all or nothing; idempotent
+    (run it again to finish an import that was stopped). A dataset is read a month at a time (its memory
+    is a month's). A progress bar on a terminal."""
     from ..data.sources import source_for
     from ..pipeline.ingest import import_source
     from ..rules import load_ruleset
 
     registry = load_ruleset(resolve_rules(rules_dir)).registry
     start = time.perf_counter()
+    source = source_for(data_dir)
+    if dataset_out is not None:
+        source = _keep_dataset(source, dataset_out, registry)
     bar = _progress_bar(start) if sys.stderr.isatty() else None
     from ..store import make_engine
 
     engine = make_engine(settings().db_url(), bulk=True)  # COPY on PostgreSQL: this process only imports
-    changes = import_source(engine, registry, source_for(data_dir), actor="cli:import", progress=bar)
+    changes = import_source(engine, registry, source, actor="cli:import", progress=bar)
     if bar is not None:
         click.echo("", err=True)
     for table, c in changes.items():
         click.echo(f"{table:15s} inserted {c['inserted']:7d}  updated {c['updated']:7d}  unchanged {c['unchanged']:7d}")
     click.echo(f"imported {data_dir} in {time.perf_counter() - start:.1f} s")
+
+
+def _keep_dataset(source, out: Path, registry):
+    """Append the CSV directory's new months to the dataset ``out`` (or write it whole when there is none
+    yet), before the store: a month the dataset refuses stops the import with nothing stored. Returns the
+    directory, read once, as the store's source."""
+    from ..data.append import append_months
+    from ..data.columnar import ParquetDir, is_dataset, write_dataset
+    from ..data.sources import Loaded
+
+    if isinstance(source, ParquetDir):
+        raise click.UsageError(f"{source.name} is a dataset already: --dataset keeps one up to date from a CSV "
+                               "directory")
+    if not is_dataset(out) and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise click.UsageError(f"--dataset {out}: there is something else there, not a dataset (`data convert` "
+                               "writes one); give an empty or new path")
+    dataset = source.load(registry)
+    if is_dataset(out):
+        done = append_months(dataset, out, registry)
+        added = done["added"]
+        click.echo(f"dataset {out}: " + (f"added {len(added)} month(s) ({added[0]} to {added[-1]})" if added
+                                         else "no new month"))
+    else:
+        described = write_dataset(dataset, out, registry)
+        click.echo(f"dataset {out}: written, {len(described['periods'])} month(s)")
+    return Loaded(dataset)
 
 
 def _progress_bar(start: float):

@@ -230,9 +230,11 @@ class ParquetDir:
         return list(enumerate(description["street_members"]))
 
     def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS,
-             streets: list[int] | None = None, metrics: tuple[str, ...] = ("branch", "member")) -> Dataset:
+             streets: list[int] | None = None, metrics: tuple[str, ...] = ("branch", "member"),
+             organisations: bool = True) -> Dataset:
         """The dataset (``streets``: only those streets, by index), with the months up to ``period``;
-        the metric rows of the subjects in ``metrics`` only (the others' tables are empty)."""
+        the metric rows of the subjects in ``metrics`` only (the others' tables are empty), and without
+        the organisations' files when ``organisations`` is false (their tables are empty then)."""
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
@@ -276,7 +278,7 @@ class ParquetDir:
         orgs = {}
         for kind, key, cols in (("branches", "branch_id", ["branch_id", "name", "type", "street"]),
                                 ("members", "member_id", ["member_id", "branch_id", "name"])):
-            table = read(self._path(kind))
+            table = read(self._path(kind)) if organisations else None
             frame = (table.sort_by([(key, "ascending")]).to_pandas() if table is not None
                      else pd.DataFrame({c: pd.Series(dtype=object) for c in cols}))
             # As the CSV reader gives them: plain objects, the ids in the index.

@@ -39,6 +39,17 @@ class CsvDir:
         return load_dir(self.directory, registry)
 
 
+class Loaded:
+    """A dataset read and validated already, as a source (one read of a directory serving two writers)."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+        self.name = dataset.source
+
+    def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS) -> Dataset:
+        return self.dataset
+
+
 def source_for(path: Path | str) -> Source:
     """A CSV data directory, or a columnar dataset (``data convert``; a directory or an fsspec URL), by what
     the location holds."""
@@ -47,4 +58,4 @@ def source_for(path: Path | str) -> Source:
     return ParquetDir(path) if is_dataset(path) else CsvDir(path)
 
 
-__all__ = ["HISTORY_MONTHS", "CsvDir", "Source", "source_for"]
+__all__ = ["HISTORY_MONTHS", "CsvDir", "Loaded", "Source", "source_for"]

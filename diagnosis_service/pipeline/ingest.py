@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pandas as pd
 from sqlalchemy.engine import Connection, Engine
 
+from ..data.columnar import ParquetDir
 from ..data.csvdir import validate_metrics
 from ..data.model import KEYS, Dataset
 from ..data.sources import Source
@@ -28,15 +29,25 @@ def import_source(engine: Engine, registry: Registry, source: Source, actor: str
     """Validate a whole source (e.g. a CSV directory: a bad row anywhere and nothing is written), then
     store it month by month, each month in its own transaction (all of a month or none of it), the
     organisations first. Idempotent: importing again changes nothing, and an import stopped half-way
-    is finished by running it again. ``progress(rows done, rows in all, period)`` after each month."""
-    dataset = source.load(registry)
-    total = len(dataset.branch_metrics) + len(dataset.member_metrics)
+    is finished by running it again. ``progress(rows done, rows in all, period)`` after each month.
+
+    A columnar dataset (``data convert``) was validated when written: it is read a month at a time,
+    so the import's memory is one month's, however many months it holds."""
+    if isinstance(source, ParquetDir):
+        orgs = source.load(registry, metrics=())
+        described = source.describe()
+        total = int(described["rows"]["branch"]) + int(described["rows"]["member"])
+        months = _dataset_months(source, registry, described["periods"])
+    else:
+        orgs = source.load(registry)
+        total = len(orgs.branch_metrics) + len(orgs.member_metrics)
+        months = _months(orgs)
     with engine.begin() as conn:
-        out = metrics_store.upsert_profiles(conn, dataset.branches.reset_index().to_dict("records"),
-                                            dataset.members.reset_index().to_dict("records"))
+        out = metrics_store.upsert_profiles(conn, orgs.branches.reset_index().to_dict("records"),
+                                            orgs.members.reset_index().to_dict("records"))
     out["branch_metrics"], out["member_metrics"] = metrics_store.Changes(), metrics_store.Changes()
     done = 0
-    for period, frames in _months(dataset):
+    for period, frames in months:
         with engine.begin() as conn:
             for subject, frame in frames:
                 columns = [c for c in frame.columns if c not in ("pidx", "period", KEYS[subject])]
@@ -53,6 +64,14 @@ def import_source(engine: Engine, registry: Registry, source: Source, actor: str
         if progress is not None:
             progress(done, total, period)
     return {k: v.as_dict() for k, v in out.items()}
+
+
+def _dataset_months(source: ParquetDir, registry: Registry, periods: list[str]):
+    """(period, [(subject, that month's rows)]) read from the dataset one month at a time."""
+    for period in periods:
+        month = source.load(registry, period, months=1, organisations=False)
+        yield period, [(s, f) for s, f in (("branch", month.branch_metrics), ("member", month.member_metrics))
+                       if len(f)]
 
 
 def _months(dataset: Dataset):

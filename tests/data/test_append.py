@@ -15,15 +15,8 @@ from diagnosis_service.data.sources import CsvDir
 from diagnosis_service.errors import InputError
 from diagnosis_service.pipeline.month import diagnose_month
 from diagnosis_service.pipeline.snapshot import Snapshot
+from tests.support.builders import months
 from tests.support.paths import CATALOG, RULES
-
-
-def months(dataset: Dataset, keep: list[str], branches: pd.DataFrame | None = None,
-           members: pd.DataFrame | None = None) -> Dataset:
-    b, m = dataset.branch_metrics, dataset.member_metrics
-    return Dataset(dataset.branches if branches is None else branches,
-                   dataset.members if members is None else members,
-                   b[b["period"].isin(keep)].reset_index(drop=True), m[m["period"].isin(keep)].reset_index(drop=True))
 
 
 @pytest.fixture()

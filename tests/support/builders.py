@@ -70,3 +70,12 @@ class Builder:
             branches=pd.DataFrame(self.branches, columns=["branch_id", "name", "type", "street"]).set_index("branch_id"),
             members=pd.DataFrame(self.members, columns=["member_id", "branch_id", "name"]).set_index("member_id"),
             branch_metrics=frames["branch"], member_metrics=frames["member"], source="builder")
+
+
+def months(dataset: Dataset, keep: list[str], branches: pd.DataFrame | None = None,
+           members: pd.DataFrame | None = None) -> Dataset:
+    """The dataset with only the months ``keep`` (and other organisations, if given)."""
+    b, m = dataset.branch_metrics, dataset.member_metrics
+    return Dataset(dataset.branches if branches is None else branches,
+                   dataset.members if members is None else members,
+                   b[b["period"].isin(keep)].reset_index(drop=True), m[m["period"].isin(keep)].reset_index(drop=True))
