@@ -14,7 +14,7 @@ from ..store import results as results_store
 from .month import diagnose_month
 from .rankings import DISTRICT, Scope, member_rank
 from .snapshot import Snapshot
-from .store_io import StoreSink, StoreSource
+from .store_io import StoreSink, StoreSource, rebuild_blocks
 
 
 def diagnose_period(snapshot: Snapshot, engine: Engine, period: str, actor: str,
@@ -26,6 +26,7 @@ def diagnose_period(snapshot: Snapshot, engine: Engine, period: str, actor: str,
     check_period(period, "period")
     start = time.perf_counter()
     tell("reading metrics", 0.05)
+    rebuild_blocks(engine, period)
     dataset = StoreSource(engine).load(snapshot.ruleset.registry, period)
     if period not in dataset.periods():
         raise NotFound(no_metrics(period))

@@ -34,15 +34,20 @@ class StoreSource:
         if isinstance(self.engine, Connection):
             return dataset_from_rows(self.engine, registry, period, months)
         with self.engine.connect() as conn:
-            wanted = _wanted(conn, period, months)
-            todo = {s: blocks_store.missing(conn, s, wanted, metrics_store.METRICS[s][2]) for s in metrics_store.KEYS}
-        # A month without its block (written through the API, corrected, or stored before blocks were)
-        # gets one now, each in a transaction of its own: the next job reads it at once.
-        for subject, periods in todo.items():
-            for p in periods:
-                in_transaction(self.engine, lambda conn, s=subject, p=p: metrics_store.rebuild_block(conn, s, p))
-        with self.engine.connect() as conn:
             return dataset_from_rows(conn, registry, period, months)
+
+
+def rebuild_blocks(engine: Engine, period: str | None, months: int = HISTORY_MONTHS) -> int:
+    """Give each stored month of the window that lacks its columnar block (written through the API,
+    corrected, or stored before blocks were) one now, each in a transaction of its own; how many were
+    written. The monthly job's first step, never a side effect of reading: a reader may be inside a
+    write transaction of its own (an event), and a rebuild waits for the month's writers."""
+    with engine.connect() as conn:
+        wanted = _wanted(conn, period, months)
+        todo = {s: [p for p in blocks_store.missing(conn, s, wanted, metrics_store.METRICS[s][2])
+                    if metrics_store.has_rows(conn, s, p)] for s in metrics_store.KEYS}
+    return sum(in_transaction(engine, lambda conn, s=subject, p=p: metrics_store.rebuild_block(conn, s, p))
+               for subject, periods in todo.items() for p in periods)
 
 
 def _wanted(conn: Connection, period: str | None, months: int) -> list[str]:
@@ -134,4 +139,4 @@ class StoreSink:
         return in_transaction(self.engine, step)
 
 
-__all__ = ["StoreSink", "StoreSource", "dataset_from_rows", "result_row"]
+__all__ = ["StoreSink", "StoreSource", "dataset_from_rows", "rebuild_blocks", "result_row"]

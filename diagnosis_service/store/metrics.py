@@ -143,7 +143,7 @@ def insert_month(conn: Connection, subject: str, period: str, ids: Sequence[str]
     caller compares them: corrections are recorded)."""
     table, key, all_cols = METRICS[subject]
     blocks.lock(conn, subject, [period])
-    if conn.execute(select(table.c[key]).where(table.c.period == period).limit(1)).first() is not None:
+    if has_rows(conn, subject, period):
         return None
     cols = [c for c in columns if c in set(all_cols)]
     block = values[:, [list(columns).index(c) for c in cols]]
@@ -221,6 +221,12 @@ def known_ids(conn: Connection, subject: str, ids: Iterable[str]) -> set[str]:
     for chunk in _chunks(sorted(set(ids)), 5000):
         found |= set(conn.execute(select(table.c[key]).where(table.c[key].in_(chunk))).scalars())
     return found
+
+
+def has_rows(conn: Connection, subject: str, period: str) -> bool:
+    """Whether the month holds any metric row of ``subject`` (one index lookup)."""
+    table, key, _ = METRICS[subject]
+    return conn.execute(select(table.c[key]).where(table.c.period == period).limit(1)).first() is not None
 
 
 def periods(conn: Connection) -> list[str]:
@@ -347,5 +353,5 @@ def _chunks(items: list, size: int) -> Iterable[list]:
 
 
 __all__ = ["KEYS", "PROFILE_COLUMNS", "Changes", "branch", "known_ids", "member_branch", "member_names",
-           "insert_month", "member_values", "rebuild_block", "metric_frame", "periods", "profiles", "roll", "streets", "subject_history", "subject_rows", "upsert_metrics",
+           "has_rows", "insert_month", "member_values", "rebuild_block", "metric_frame", "periods", "profiles", "roll", "streets", "subject_history", "subject_rows", "upsert_metrics",
            "upsert_profiles"]

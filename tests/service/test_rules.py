@@ -131,3 +131,16 @@ def test_a_published_version_is_seen_by_another_process(fresh_service, tmp_path)
     time.sleep(1.1)  # the other process checks the active version at most once a second
     ready = other.test_client().get("/readyz", headers=fresh_service.h("admin")).get_json()
     assert ready["checks"]["rules"]["version"] == 2
+
+
+def test_an_event_after_a_rules_change_recomputes_the_references_without_waiting_on_itself(fresh_service):
+    """The event stores its values (dropping the month's columnar block) and, the rules having changed
+    since the month's run, recomputes the references from the store inside its own transaction: that
+    read must not wait for the transaction it is in (it reads the rows; only the job rebuilds blocks)."""
+    svc = fresh_service
+    c, h = svc.client, svc.h
+    assert c.put("/v1/rules", json={"files": STRICTER_FILES, "comment": "stricter"}, headers=h("admin")).status_code == 201
+    r = c.post("/v1/events", json={"subject": "member", "id": "M000001", "period": "2025-12",
+                                   "values": {"dues_paid": 1}}, headers=h("platform"))
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert "lamp" in r.get_json()

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
 from diagnosis_service.pipeline.common import in_transaction
-from diagnosis_service.pipeline.store_io import StoreSource, dataset_from_rows
+from diagnosis_service.pipeline.store_io import StoreSource, dataset_from_rows, rebuild_blocks
 from diagnosis_service.rules import load_ruleset
 from diagnosis_service.rules.model import Registry
 from diagnosis_service.store import blocks
@@ -81,7 +81,8 @@ def test_a_month_read_from_its_block_is_the_month_read_from_its_rows(db_engine, 
     with db_engine.connect() as conn:
         mixed = dataset_from_rows(conn, registry, "2025-03", months=3)
     _same(from_rows.member_metrics, mixed.member_metrics)
-    # Every month's block, rebuilt by a reader with an engine: the same frames once more.
+    # Every month's block, rebuilt as the monthly job does first: the same frames once more.
+    assert rebuild_blocks(db_engine, "2025-03", months=3) == len({p for _, p, _ in rows} - with_blocks)
     everything = StoreSource(db_engine).load(registry, "2025-03", months=3)
     _same(from_rows.member_metrics, everything.member_metrics)
     assert _block_count(db_engine) == len({p for _, p, _ in rows})
@@ -108,8 +109,11 @@ def test_a_new_month_writes_its_block_and_a_change_to_its_rows_drops_it(db_engin
     with db_engine.begin() as conn:
         metrics_store.upsert_metrics(conn, "member", [{**same[0], COLUMNS[0]: 7.5}], source="api", actor="t")
     assert _block_count(db_engine) == 0
-    frame = StoreSource(db_engine).load(registry, "2025-01", months=1).member_metrics
-    assert _block_count(db_engine) == 1  # rebuilt by the reader
+    frame = StoreSource(db_engine).load(registry, "2025-01", months=1).member_metrics  # from the rows
+    assert frame.loc[frame["member_id"] == "M1", COLUMNS[0]].item() == 7.5
+    assert rebuild_blocks(db_engine, "2025-01", months=1) == 1 and _block_count(db_engine) == 1
+    assert rebuild_blocks(db_engine, "2025-01", months=1) == 0  # nothing left to do
+    frame = StoreSource(db_engine).load(registry, "2025-01", months=1).member_metrics  # from the block
     assert frame.loc[frame["member_id"] == "M1", COLUMNS[0]].item() == 7.5
     assert frame["member_id"].tolist() == ["M1", "M10", "M2"]
 
