@@ -40,6 +40,11 @@ from .features import FEATURES, one_hot
 SD_FLOOR = 0.01  # the least spread the silent-list EM assumes for an outcome (clipped outcomes repeat)
 
 
+def _features(X: pd.DataFrame) -> pd.DataFrame:
+    """The FEATURES columns of ``X``; without ``repeat`` (a frame from before it), no repeats."""
+    return (X if "repeat" in X.columns else X.assign(repeat=0.0))[list(FEATURES)]
+
+
 class EffectivenessModel(BaseEstimator, RegressorMixin):
     """Expected improvement of a weakness when a remedy is recommended first (see module docs)."""
 
@@ -54,6 +59,8 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         """``X``: one row per served list (FEATURES plus ``adopted``); ``y``: the measured improvement
         of the weakness (outcomes.compute), NaN where not measurable yet."""
         X = X.reset_index(drop=True)
+        if "repeat" not in X.columns:  # a frame from before the repeat feature: no repeats known
+            X = X.assign(repeat=0.0)
         y = np.asarray(y, dtype=float)
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} rows and y {len(y)}")
@@ -146,7 +153,7 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         self.intercept_ = self.effect_global_
         if len(e) >= 10:
             vec = DictVectorizer(sort=True)
-            design = vec.fit_transform([one_hot(r) for r in e[list(FEATURES)].itertuples(index=False)])
+            design = vec.fit_transform([one_hot(r) for r in _features(e).itertuples(index=False)])
             ridge = Ridge(alpha=float(self.ridge_alpha)).fit(design, target, sample_weight=None if binary else w1)
             self.coef_ = {name: float(c) for name, c in zip(vec.get_feature_names_out(), ridge.coef_, strict=True)
                           if c != 0.0}
@@ -180,7 +187,7 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         return self.intercept_ + sum(coef.get(name, 0.0) * value for name, value in one_hot(row).items())
 
     def _effects(self, X: pd.DataFrame) -> np.ndarray:
-        return np.array([self._effect_one(row) for row in X[list(FEATURES)].itertuples(index=False)], dtype=float)
+        return np.array([self._effect_one(row) for row in _features(X).itertuples(index=False)], dtype=float)
 
     def predict_rows(self, rows: Sequence) -> tuple[list[float], list[float]]:
         """(improvement if adopted, P(adopted)) for rows with the FEATURES as attributes: the fast path
@@ -192,7 +199,7 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         return self._effects(X)
 
     def predict_adoption(self, X: pd.DataFrame) -> np.ndarray:
-        return np.array([self._adoption(r) for r in X[list(FEATURES)].itertuples(index=False)], dtype=float)
+        return np.array([self._adoption(r) for r in _features(X).itertuples(index=False)], dtype=float)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Expected improvement when recommended first: P(adopted) x improvement if adopted."""

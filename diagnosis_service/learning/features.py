@@ -10,21 +10,24 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..periods import parse_period
 from ..remedies.catalog import Resource
-from ..remedies.ranking import Need
+from ..remedies.ranking import REPEAT_WINDOW, Need
 from .outcomes import ADOPTED, CLIP
 
-FEATURES = ("resource_id", "kind", "topic", "main_topic", "branch_type", "street", "members", "shortfall")
+FEATURES = ("resource_id", "kind", "topic", "main_topic", "branch_type", "street", "members", "shortfall", "repeat")
 
 
 def one_hot(row) -> dict[str, float]:
-    """The model's features of one (remedy, branch, weakness): categorical ones one-hot, two numbers."""
+    """The model's features of one (remedy, branch, weakness): categorical ones one-hot, and numbers: how
+    far below the norm, branch size, and ``repeat`` (the same resource was the branch's first
+    recommendation within REPEAT_WINDOW months: its learned coefficient is the repeat penalty)."""
     shortfall = 0.0 if row.shortfall != row.shortfall else min(float(row.shortfall), 5.0)
     return {f"resource={row.resource_id}": 1.0, f"kind={row.kind}": 1.0,
             f"kind_type={row.kind}|{row.branch_type}": 1.0, f"topic={row.topic}": 1.0,
             f"kind_topic={row.kind}|{row.topic}": 1.0, f"main={bool(row.main_topic)}": 1.0,
             f"street={row.street}": 1.0, "shortfall": shortfall,
-            "log_members": math.log1p(max(float(row.members), 0.0)) / 5.0}
+            "log_members": math.log1p(max(float(row.members), 0.0)) / 5.0, "repeat": float(row.repeat)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,34 @@ class Row:
     street: str | None
     members: float
     shortfall: float
+    repeat: float = 0.0
+
+
+def repeats(need: Need, resources: Sequence[Resource]) -> list[float]:
+    """1.0 for each resource the branch had as a first recommendation within the window, else 0.0."""
+    recent = {rid for rid, _ in need.recent_first}
+    return [1.0 if r.id in recent else 0.0 for r in resources]
+
+
+def repeat_flags(log: pd.DataFrame, window: int = REPEAT_WINDOW) -> np.ndarray:
+    """For each served list (branch_id, resource_id, period): whether the branch had the same resource as
+    a first recommendation in the ``window`` months before (what ``repeats`` tells at ranking time)."""
+    if log.empty or "branch_id" not in log.columns:
+        return np.zeros(len(log))
+    pidx = log["pidx"].to_numpy() if "pidx" in log.columns else log["period"].map(parse_period).to_numpy()
+    order = np.lexsort((pidx, log["resource_id"].to_numpy(), log["branch_id"].to_numpy()))
+    keys = list(zip(log["branch_id"].to_numpy()[order], log["resource_id"].to_numpy()[order], strict=True))
+    months = pidx[order]
+    out = np.zeros(len(log))
+    last_before: int | None = None  # the latest month before this one that the same pair was served in
+    for n in range(len(order)):
+        if n == 0 or keys[n] != keys[n - 1]:
+            last_before = None
+        elif months[n] != months[n - 1]:
+            last_before = months[n - 1]
+        if last_before is not None and months[n] - last_before <= window:
+            out[order[n]] = 1.0
+    return out
 
 
 def features_for(need: Need, resources: Sequence[Resource]) -> pd.DataFrame:
@@ -45,6 +76,7 @@ def features_for(need: Need, resources: Sequence[Resource]) -> pd.DataFrame:
         "topic": need.topic, "main_topic": [r.topics[0] == need.topic for r in resources],
         "branch_type": need.branch_type, "street": need.street, "members": float(need.members or 0),
         "shortfall": need.shortfall if need.shortfall is not None else float("nan"),
+        "repeat": repeats(need, resources),
     }, columns=list(FEATURES))
 
 
@@ -71,6 +103,7 @@ def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.nd
         "branch_type": outcomes["branch_type"], "street": outcomes["street"],
         "members": outcomes["members"].astype(float),
         "shortfall": (outcomes["value"] - outcomes["reference"]).abs() / np.maximum(outcomes["reference"].abs(), 1.0),
+        "repeat": repeat_flags(outcomes),
         "adopted": outcomes["status"].isin(ADOPTED),
         "silent_branch": silent_branches(outcomes),
     })
@@ -80,4 +113,5 @@ def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.nd
     return X.reset_index(drop=True), y
 
 
-__all__ = ["FEATURES", "Row", "SILENT_MIN_LISTS", "features_for", "one_hot", "silent_branches", "training_frame"]
+__all__ = ["FEATURES", "Row", "SILENT_MIN_LISTS", "features_for", "one_hot", "repeat_flags", "repeats", "silent_branches",
+           "training_frame"]

@@ -17,6 +17,7 @@ from ..errors import InputError, NotFound, Problem
 from ..periods import check_period, months_before, parse_day
 from ..remedies.history import History
 from ..remedies.prescribe import DEFAULT_REPEAT_MONTHS, Choice, Prescription
+from ..remedies.ranking import REPEAT_WINDOW
 from ..store import metrics as metrics_store
 from ..store import results as results_store
 from ..store import served as served_store
@@ -34,12 +35,14 @@ def served_body(p: Prescription, choice: Choice) -> dict:
                      "members": need.members, "severity": need.severity}}
 
 
-def history_for(conn: Connection, branch_id: str, period: str, months: int = DEFAULT_REPEAT_MONTHS) -> History:
-    """What was served to the branch in the ``months`` months before ``period``."""
+def history_for(conn: Connection, branch_id: str, period: str,
+                months: int = max(DEFAULT_REPEAT_MONTHS, REPEAT_WINDOW)) -> History:
+    """What was served to the branch in the ``months`` months before ``period`` (the repeat filter reads
+    the last DEFAULT_REPEAT_MONTHS of it; the ranker's repeat feature REPEAT_WINDOW)."""
     history = History()
-    for served_period, topic, resource_id in served_store.served_in(conn, branch_id,
-                                                                    months_before(period, months, include=False)):
-        history.add(branch_id, served_period, topic, resource_id)
+    for served_period, topic, resource_id, first in served_store.served_in(
+            conn, branch_id, months_before(period, months, include=False)):
+        history.add(branch_id, served_period, topic, resource_id, first=first)
     return history
 
 

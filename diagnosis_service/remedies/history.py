@@ -14,18 +14,34 @@ class History:
 
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str], dict[str, int]] = {}
+        self._first: dict[str, dict[str, int]] = {}  # branch -> resource -> last month it was recommended first
 
-    def add(self, branch_id: str, period: str, topic: str, resource_id: str) -> None:
-        self.add_month(branch_id, parse_period(period), topic, resource_id)
+    def add(self, branch_id: str, period: str, topic: str, resource_id: str, first: bool = True) -> None:
+        self.add_month(branch_id, parse_period(period), topic, resource_id, first)
 
-    def add_month(self, branch_id: str, pidx: int, topic: str, resource_id: str) -> None:
+    def add_month(self, branch_id: str, pidx: int, topic: str, resource_id: str, first: bool = True) -> None:
+        """``first``: it was the list's first recommendation (the one a secretary acts on)."""
         months = self._seen.setdefault((branch_id, topic), {})
         months[resource_id] = max(months.get(resource_id, pidx), pidx)
+        if first:
+            firsts = self._first.setdefault(branch_id, {})
+            firsts[resource_id] = max(firsts.get(resource_id, pidx), pidx)
 
     def update(self, other: History) -> None:
         for (branch_id, topic), seen in other._seen.items():
             for resource_id, pidx in seen.items():
-                self.add_month(branch_id, pidx, topic, resource_id)
+                self.add_month(branch_id, pidx, topic, resource_id, first=False)
+        for branch_id, firsts in other._first.items():
+            for resource_id, pidx in firsts.items():
+                mine = self._first.setdefault(branch_id, {})
+                mine[resource_id] = max(mine.get(resource_id, pidx), pidx)
+
+    def first_before(self, branch_id: str, period: str, months: int) -> tuple[tuple[str, int], ...]:
+        """(resource, months ago) of what was recommended first to the branch, for any weakness, in the
+        ``months`` months before ``period``: what the effectiveness model's repeat feature reads."""
+        pidx = parse_period(period)
+        firsts = self._first.get(branch_id, {})
+        return tuple(sorted((rid, pidx - p) for rid, p in firsts.items() if pidx - months <= p < pidx))
 
     def recent(self, branch_id: str, topic: str, period: str, months: int) -> set[str]:
         """Resources prescribed in the ``months`` months before ``period`` (not counting it)."""
@@ -50,8 +66,10 @@ class History:
                     continue
                 branch_id, period = obj["id"], obj["period"]
                 parse_period(period)
-                for p in obj.get("prescriptions", []):
-                    history.add(branch_id, period, p["topic"], p["resource_id"])
+                topics: set[str] = set()
+                for p in obj.get("prescriptions", []):  # a weakness's prescriptions, its first one first
+                    history.add(branch_id, period, p["topic"], p["resource_id"], first=p["topic"] not in topics)
+                    topics.add(p["topic"])
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 problems.append(Problem(f"not a diagnose output line ({exc.__class__.__name__}: {exc})", file=file,
                                         line=n, suggestion="JSON Lines as a diagnosis writes them"))

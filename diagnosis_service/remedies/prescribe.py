@@ -14,6 +14,7 @@ Everything is deterministic: ties break on resource id. See docs/prescriptions.m
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -21,7 +22,7 @@ from ..engine.findings import Finding, SubjectResult, clean_number
 from ..rules.model import SEVERITY_RANK, RuleSet
 from .catalog import FORMAT_NAMES, Catalog, Resource
 from .history import History
-from .ranking import Need, PriorRanker, Ranker, Scored
+from .ranking import REPEAT_WINDOW, Need, PriorRanker, Ranker, Scored
 
 DEFAULT_PER_WEAKNESS = 5
 DEFAULT_REPEAT_MONTHS = 3
@@ -137,8 +138,12 @@ class Prescriber:
     def for_branch(self, result: SubjectResult, street: str | None, history: History | None = None,
                    members: int | None = None) -> list[Choice]:
         findings = {f.rule: f for f in result.findings}
-        return [self.choose(need, history, findings.get(need.rule))
-                for need in self.needs(result, street, members)]
+        needs = self.needs(result, street, members)
+        if history is not None:
+            recent = history.first_before(result.id, result.period, REPEAT_WINDOW)
+            if recent:
+                needs = [dataclasses.replace(n, recent_first=recent) for n in needs]
+        return [self.choose(need, history, findings.get(need.rule)) for need in needs]
 
     def _ranked_pool(self, need: Need) -> tuple[tuple[int, int, int], list[Scored], list[tuple[Scored, float, int]]]:
         """(candidates, inactive, unsuitable), the suitable resources scored best first (ties by id) and

@@ -31,6 +31,9 @@ TYPE_SPECIFIC, TYPE_GENERAL = 1.0, 0.9
 LOCAL, DISTRICT_WIDE = 1.0, 0.95
 
 
+REPEAT_WINDOW = 6  # months a branch's earlier first recommendations are told to the ranker (Need.recent_first)
+
+
 @dataclass(frozen=True)
 class Need:
     """One weakness of one branch in one period."""
@@ -47,6 +50,8 @@ class Need:
     reference: float | None
     preferred_kinds: tuple[str, ...] = ()
     members: int | None = None
+    # (resource, months ago) recommended first to this branch lately, for any weakness (History.first_before)
+    recent_first: tuple[tuple[str, int], ...] = ()
 
     @property
     def shortfall(self) -> float | None:

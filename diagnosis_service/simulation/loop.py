@@ -35,6 +35,7 @@ from ..periods import parse_period, period_str
 from ..pipeline.month import diagnose_month
 from ..pipeline.snapshot import Snapshot
 from ..remedies.catalog import Catalog
+from ..remedies.history import History
 from ..remedies.ranking import PriorRanker
 from ..rules.model import RuleSet
 from .adjust import Adjuster
@@ -131,6 +132,7 @@ def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=Non
     log_rows: list[dict] = []
     monthly: list[dict] = []
     previous_weak: set[tuple[str, str]] = set()
+    served = History()
     model: EffectivenessModel | None = None
     types = base.branches["type"].to_dict()
     streets = base.branches["street"].to_dict()
@@ -143,7 +145,10 @@ def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=Non
         ranker = _ranker(spec, truth, popularity, model, reg, adjust) if counted else ExploringPrior(spec.history_epsilon,
                                                                                              spec.seed)
         dataset = Dataset(base.branches, base.members, adjust.frame, base.member_metrics, source="loop")
-        diagnosed = diagnose_month(dataset, Snapshot(ruleset, available, ranker), period, per_weakness=1)
+        # As the service prescribes (POST /v1/prescriptions): what a branch was served for a topic in the
+        # months before is not recommended again for it (the Prescriber's repeat filter).
+        diagnosed = diagnose_month(dataset, Snapshot(ruleset, available, ranker), period, per_weakness=1,
+                                   history=served)
         weak_now = set()
         month = {"period": period, "weaknesses": 0, "adopted": 0, "true_improvement": 0.0}
         for result in diagnosed.branches:
@@ -154,6 +159,7 @@ def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=Non
                     continue
                 p = choice.prescriptions[0]
                 rid = p.resource_id
+                served.add_month(result.id, pidx, need.topic, rid)
                 adopted = rng.random() < truth.adoption(rid, types[result.id])
                 status = "adopted" if adopted else ("ignored" if rng.random() < spec.ignore_share else "declined")
                 if result.id in silent:

@@ -46,10 +46,19 @@ def latest_list(conn: Connection, branch_id: str, period: str) -> list[dict] | N
     return [dict(json.loads(body), prescription_id=pid) for pid, body in rows]
 
 
-def served_in(conn: Connection, branch_id: str, periods: Sequence[str]) -> list[tuple[str, str, str]]:
-    """(period, topic, resource_id) of everything served to the branch in ``periods``."""
-    return [tuple(r) for r in conn.execute(select(served.c.period, served.c.topic, served.c.resource_id).where(
-        served.c.branch_id == branch_id, served.c.period.in_(periods)))]
+def served_in(conn: Connection, branch_id: str, periods: Sequence[str]) -> list[tuple[str, str, str, bool]]:
+    """(period, topic, resource_id, first) of everything served to the branch in ``periods``; ``first``:
+    it was its topic's first item in its list."""
+    rows = conn.execute(select(served.c.list_id, served.c.position, served.c.period, served.c.topic,
+                               served.c.resource_id).where(served.c.branch_id == branch_id,
+                                                           served.c.period.in_(periods))
+                        .order_by(served.c.list_id, served.c.position)).all()
+    seen: set[tuple[int, str]] = set()
+    out = []
+    for list_id, _, period, topic, resource_id in rows:
+        out.append((period, topic, resource_id, (list_id, topic) not in seen))
+        seen.add((list_id, topic))
+    return out
 
 
 def served_during(conn: Connection, periods: Sequence[str]) -> list[tuple[str, str, str, str]]:

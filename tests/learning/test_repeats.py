@@ -1,0 +1,79 @@
+"""The repeat feature: a resource the branch had as its first recommendation lately. The flags at training
+time and at ranking time say the same thing, and a world where repeats work less teaches a penalty that
+moves a repeated resource down the list."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from diagnosis_service.learning.estimator import EffectivenessModel
+from diagnosis_service.learning.features import repeat_flags, repeats
+from diagnosis_service.learning.policy import LearnedRanker
+from diagnosis_service.periods import parse_period, period_str
+from diagnosis_service.remedies.catalog import Resource
+from diagnosis_service.remedies.history import History
+from diagnosis_service.remedies.ranking import REPEAT_WINDOW
+from tests.support.learning import frame, need
+
+BASE = parse_period("2025-01")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["B1", "B2"]), st.sampled_from(["R1", "R2", "R3"]),
+                          st.integers(min_value=0, max_value=14)), max_size=40))
+def test_training_flags_are_what_the_history_tells_the_ranker(served):
+    log = pd.DataFrame({"branch_id": [b for b, _, _ in served], "resource_id": [r for _, r, _ in served],
+                        "period": [period_str(BASE + m) for _, _, m in served]},
+                       columns=["branch_id", "resource_id", "period"])
+    flags = repeat_flags(log)
+    for i, (b, r, m) in enumerate(served):
+        # Brute force: an earlier month (not the same one) within the window, same branch and resource.
+        want = any(b2 == b and r2 == r and 1 <= m - m2 <= REPEAT_WINDOW for b2, r2, m2 in served)
+        history = History()  # what the ranker would know in month m: what was served before it
+        for b2, r2, m2 in served:
+            if m2 < m:
+                history.add_month(b2, BASE + m2, "theory_study", r2)
+        told = dict(history.first_before(b, period_str(BASE + m), REPEAT_WINDOW))
+        assert flags[i] == float(want) == float(r in told), (i, served)
+
+
+def test_only_a_lists_first_recommendation_counts_as_a_repeat():
+    history = History()
+    line = {"subject": "branch", "id": "B1", "period": "2025-03",
+            "prescriptions": [{"topic": "dues", "resource_id": "R1"}, {"topic": "dues", "resource_id": "R2"},
+                              {"topic": "theory_study", "resource_id": "R3"}]}
+    history.update(History.from_lines([json.dumps(line)], "earlier.jsonl"))
+    assert history.first_before("B1", "2025-05", REPEAT_WINDOW) == (("R1", 2), ("R3", 2))
+    assert history.first_before("B1", "2025-03", REPEAT_WINDOW) == ()  # not before its own month
+    assert history.first_before("B1", "2025-10", REPEAT_WINDOW) == ()  # past the window
+    assert history.recent("B1", "dues", "2025-04", 3) == {"R1", "R2"}  # the repeat filter sees every item
+
+
+def test_a_world_where_repeats_work_less_teaches_a_penalty_that_moves_a_repeat_down():
+    X, y, true = frame(n=600, seed=3)
+    rng = np.random.default_rng(5)
+    X["repeat"] = (rng.random(len(X)) < 0.3).astype(float)
+    adopted = X["adopted"].to_numpy()
+    # Adopted again within the window, a remedy does 30% of its effect.
+    y = np.where(adopted, [true[r] for r in X["resource_id"]] * np.where(X["repeat"] > 0, 0.3, 1.0), 0.0) \
+        + rng.normal(0, 0.05, len(X))
+    model = EffectivenessModel().fit(X, y)
+    assert model.coef_["repeat"] < -0.1
+    ranker = LearnedRanker(model, epsilon=0.0, thompson=False)
+    resources = [Resource(r, k, r, r, ("theory_study",), "on_site", 60, (), (), True)
+                 for r, k in (("BASE01", "base"), ("LEC001", "lecturer"))]
+    fresh = {s.resource.id: s.score for s in ranker.rank(need(), resources)}
+    assert fresh["BASE01"] > fresh["LEC001"]  # the better one, when neither was recommended lately
+    again = dataclasses.replace(need(), recent_first=(("BASE01", 2),))
+    assert repeats(again, resources) == [1.0, 0.0]
+    repeated = {s.resource.id: s.score for s in ranker.rank(again, resources)}
+    assert repeated["BASE01"] < repeated["LEC001"]  # 0.5 x 0.3 < 0.3: the other one first now
+    # Without the column (a frame from before the feature), the fit is the one it always was.
+    old = EffectivenessModel().fit(X.drop(columns=["repeat"]), y)
+    assert "repeat" not in old.coef_
