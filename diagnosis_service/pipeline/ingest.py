@@ -51,9 +51,11 @@ def import_source(engine: Engine, registry: Registry, source: Source, actor: str
         with engine.begin() as conn:
             for subject, frame in frames:
                 columns = [c for c in frame.columns if c not in ("pidx", "period", KEYS[subject])]
-                changes = metrics_store.insert_month(conn, subject, period, frame[KEYS[subject]].tolist(), columns,
-                                                     frame[columns].to_numpy(dtype=float))
-                if changes is None:  # the month is stored already: compared row by row, corrections recorded
+                ids, values = frame[KEYS[subject]].tolist(), frame[columns].to_numpy(dtype=float)
+                changes = metrics_store.insert_month(conn, subject, period, ids, columns, values)
+                if changes is None and metrics_store.month_unchanged(conn, subject, period, ids, columns, values):
+                    changes = metrics_store.Changes(unchanged=len(frame))  # imported before: nothing to do
+                elif changes is None:  # the month is stored already: compared row by row, corrections recorded
                     changes = metrics_store.upsert_metrics(conn, subject, _records(frame), source="import",
                                                            actor=actor)
                 total_of = out[f"{subject}_metrics"]

@@ -176,6 +176,25 @@ def insert_month(conn: Connection, subject: str, period: str, ids: Sequence[str]
     return Changes(inserted=len(rows))
 
 
+def month_unchanged(conn: Connection, subject: str, period: str, ids: Sequence[str], columns: Sequence[str],
+                    values: np.ndarray) -> bool:
+    """Whether the stored month already holds exactly these rows (the same ids, sorted, and equal values
+    in ``columns``; NaN for missing): checked against the month's block, so an import run again does not
+    compare a million rows one by one. False when there is no block, or anything differs (the caller
+    then compares row by row and records the corrections)."""
+    _, _, all_cols = METRICS[subject]
+    cols = [c for c in columns if c in set(all_cols)]
+    blocks.lock(conn, subject, [period])
+    held = blocks.read(conn, subject, [period], cols).get(period)
+    if held is None or held.num_rows != len(ids) or held.column("id").to_pylist() != list(ids):
+        return False
+    for c in cols:
+        stored = held.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
+        if not np.array_equal(stored, np.asarray(values[:, list(columns).index(c)], dtype=np.float64), equal_nan=True):
+            return False
+    return True
+
+
 def rebuild_block(conn: Connection, subject: str, period: str) -> bool:
     """Write the month's block from its rows if it has none holding every stored column (under the
     month's lock: a writer cannot change the rows between the read and the write). False when there
@@ -353,5 +372,5 @@ def _chunks(items: list, size: int) -> Iterable[list]:
 
 
 __all__ = ["KEYS", "PROFILE_COLUMNS", "Changes", "branch", "known_ids", "member_branch", "member_names",
-           "has_rows", "insert_month", "member_values", "rebuild_block", "metric_frame", "periods", "profiles", "roll", "streets", "subject_history", "subject_rows", "upsert_metrics",
+           "has_rows", "insert_month", "member_values", "month_unchanged", "rebuild_block", "metric_frame", "periods", "profiles", "roll", "streets", "subject_history", "subject_rows", "upsert_metrics",
            "upsert_profiles"]

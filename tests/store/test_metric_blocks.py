@@ -146,3 +146,21 @@ def test_a_rebuild_waits_for_a_writer_of_the_same_month(db_engine):
     with db_engine.connect() as conn:
         held = blocks.read(conn, "member", ["2025-01"], COLUMNS)["2025-01"]
     assert held.column(COLUMNS[0]).to_pylist() == [2.0, 1.0]  # the writer's value, not the one before
+
+
+def test_an_unchanged_month_is_recognised_from_its_block_and_any_difference_is_not(db_engine):
+    mids = ["M1", "M10", "M2"]  # sorted as the import's frames are
+    values = np.array([[7.0, 8.0, 9.0], [4.0, 5.0, 6.0], [1.0, np.nan, 3.0]])
+    with db_engine.begin() as conn:
+        _reset(conn, mids)
+        metrics_store.insert_month(conn, "member", "2025-01", mids, COLUMNS, values)
+    with db_engine.begin() as conn:
+        same = metrics_store.month_unchanged
+        assert same(conn, "member", "2025-01", mids, COLUMNS, values.copy())
+        assert same(conn, "member", "2025-01", mids, COLUMNS[:1], values[:, :1])  # only the columns given
+        for i, j, v in ((0, 0, 7.5), (2, 1, 0.0), (1, 2, np.nan)):
+            changed = values.copy()
+            changed[i, j] = v
+            assert not same(conn, "member", "2025-01", mids, COLUMNS, changed), (i, j, v)
+        assert not same(conn, "member", "2025-01", mids[:2], COLUMNS, values[:2])
+        assert not same(conn, "member", "2025-02", mids, COLUMNS, values)  # no block: compare row by row

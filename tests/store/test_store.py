@@ -99,6 +99,8 @@ def test_an_import_month_by_month_is_exact_idempotent_and_records_corrections(en
         pd.testing.assert_frame_equal(back.metrics(subject), ds.metrics(subject), check_dtype=False)
     again = import_source(engine, ruleset.registry, CsvDir(small_district), "test")
     assert all(c["inserted"] == 0 and c["updated"] == 0 for c in again.values())
+    # (found unchanged against each month's columnar block, not row by row)
+    assert again["member_metrics"]["unchanged"] == len(ds.member_metrics)
     # A correction of one value in a month already stored: updated and recorded, nothing else touched.
     changed = ds.member_metrics.copy()
     first_row = changed.index[changed["period"] == periods[-1]][0]
