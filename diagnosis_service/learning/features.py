@@ -103,7 +103,7 @@ def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.nd
         "branch_type": outcomes["branch_type"], "street": outcomes["street"],
         "members": outcomes["members"].astype(float),
         "shortfall": (outcomes["value"] - outcomes["reference"]).abs() / np.maximum(outcomes["reference"].abs(), 1.0),
-        "repeat": repeat_flags(outcomes),
+        "repeat": outcomes["repeat"].to_numpy(dtype=float) if "repeat" in outcomes.columns else repeat_flags(outcomes),
         "adopted": outcomes["status"].isin(ADOPTED),
         "silent_branch": silent_branches(outcomes),
     })

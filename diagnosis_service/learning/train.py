@@ -15,7 +15,7 @@ from ..engine.derive import derive_own
 from ..remedies.catalog import Catalog
 from ..rules.model import RuleSet
 from .estimator import EffectivenessModel
-from .features import training_frame
+from .features import repeat_flags, training_frame
 from .outcomes import HORIZON, compute
 
 HOLDOUT_SHARE = 0.2  # the latest fifth of the months
@@ -37,6 +37,9 @@ def measurable(log: pd.DataFrame, branch_metrics: pd.DataFrame, ruleset: RuleSet
         return compute(log, branch_metrics, ruleset, horizon)
     metrics = branch_metrics if derived else derive_own(branch_metrics, "branch", ruleset)
     outcomes = compute(log, metrics, ruleset, horizon)
+    # Repeats are judged on the whole log, as the ranker is told them: an earlier first recommendation
+    # whose own outcome is not measurable still makes a later one a repeat.
+    outcomes["repeat"] = repeat_flags(outcomes)
     return outcomes[np.isfinite(outcomes["improvement"])].reset_index(drop=True)
 
 

@@ -20,6 +20,7 @@ from ..periods import check_period, months_before
 from ..remedies.catalog import Catalog
 from ..remedies.history import History
 from ..remedies.prescribe import DEFAULT_REPEAT_MONTHS, Choice, Prescriber
+from ..remedies.ranking import REPEAT_WINDOW
 from ..rules.model import Registry
 from ..store import metrics as metrics_store
 from ..store import results as results_store
@@ -47,10 +48,10 @@ def preview(snapshot: Snapshot, active_files: Mapping[str, str], registry: Regis
                                    suggestion="POST /v1/diagnoses for the period first"))
         streets = {b[0]: b[3] for b in metrics_store.profiles(conn)[0]}
         sizes = results_store.member_counts(conn, period)
-        history = History()
-        for branch_id, served_period, topic, resource_id in served_store.served_during(
-                conn, months_before(period, DEFAULT_REPEAT_MONTHS, include=False)):
-            history.add(branch_id, served_period, topic, resource_id)
+        history = History()  # as POST /v1/prescriptions reads it (history_for): what the ranker is told too
+        for branch_id, served_period, topic, resource_id, first in served_store.served_during(
+                conn, months_before(period, max(DEFAULT_REPEAT_MONTHS, REPEAT_WINDOW), include=False)):
+            history.add(branch_id, served_period, topic, resource_id, first=first)
     active = snapshot.prescriber()
     after = Prescriber(candidate, snapshot.ruleset, snapshot.ranker)
     tally = _Tally(active.catalog, candidate)

@@ -21,7 +21,7 @@ from ..errors import InputError, Problem, did_you_mean
 from ..periods import check_period
 from ..rules.model import Registry
 from ..store import metrics as metrics_store
-from .common import MAX_ROWS, PROFILE
+from .common import MAX_ROWS, PROFILE, in_transaction
 
 
 def import_source(engine: Engine, registry: Registry, source: Source, actor: str,
@@ -48,7 +48,9 @@ def import_source(engine: Engine, registry: Registry, source: Source, actor: str
     out["branch_metrics"], out["member_metrics"] = metrics_store.Changes(), metrics_store.Changes()
     done = 0
     for period, frames in months:
-        with engine.begin() as conn:
+
+        def month(conn: Connection, frames=frames, period=period) -> list[tuple[str, metrics_store.Changes]]:
+            done_here = []
             for subject, frame in frames:
                 columns = [c for c in frame.columns if c not in ("pidx", "period", KEYS[subject])]
                 ids, values = frame[KEYS[subject]].tolist(), frame[columns].to_numpy(dtype=float)
@@ -58,11 +60,18 @@ def import_source(engine: Engine, registry: Registry, source: Source, actor: str
                 elif changes is None:  # the month is stored already: compared row by row, corrections recorded
                     changes = metrics_store.upsert_metrics(conn, subject, _records(frame), source="import",
                                                            actor=actor)
-                total_of = out[f"{subject}_metrics"]
-                total_of.inserted += changes.inserted
-                total_of.updated += changes.updated
-                total_of.unchanged += changes.unchanged
-                done += len(frame)
+                done_here.append((subject, changes))
+            return done_here
+
+        # One transaction a month, holding the write lock from its start (SQLite's BEGIN IMMEDIATE): a
+        # writer of the same month in between the check for its rows and its block would leave a block
+        # without that writer's rows.
+        for subject, changes in in_transaction(engine, month):
+            total_of = out[f"{subject}_metrics"]
+            total_of.inserted += changes.inserted
+            total_of.updated += changes.updated
+            total_of.unchanged += changes.unchanged
+        done += sum(len(f) for _, f in frames)
         if progress is not None:
             progress(done, total, period)
     return {k: v.as_dict() for k, v in out.items()}

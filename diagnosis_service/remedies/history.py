@@ -16,10 +16,10 @@ class History:
         self._seen: dict[tuple[str, str], dict[str, int]] = {}
         self._first: dict[str, dict[str, int]] = {}  # branch -> resource -> last month it was recommended first
 
-    def add(self, branch_id: str, period: str, topic: str, resource_id: str, first: bool = True) -> None:
-        self.add_month(branch_id, parse_period(period), topic, resource_id, first)
+    def add(self, branch_id: str, period: str, topic: str, resource_id: str, *, first: bool) -> None:
+        self.add_month(branch_id, parse_period(period), topic, resource_id, first=first)
 
-    def add_month(self, branch_id: str, pidx: int, topic: str, resource_id: str, first: bool = True) -> None:
+    def add_month(self, branch_id: str, pidx: int, topic: str, resource_id: str, *, first: bool) -> None:
         """``first``: it was the list's first recommendation (the one a secretary acts on)."""
         months = self._seen.setdefault((branch_id, topic), {})
         months[resource_id] = max(months.get(resource_id, pidx), pidx)

@@ -159,7 +159,7 @@ def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=Non
                     continue
                 p = choice.prescriptions[0]
                 rid = p.resource_id
-                served.add_month(result.id, pidx, need.topic, rid)
+                served.add_month(result.id, pidx, need.topic, rid, first=True)
                 adopted = rng.random() < truth.adoption(rid, types[result.id])
                 status = "adopted" if adopted else ("ignored" if rng.random() < spec.ignore_share else "declined")
                 if result.id in silent:

@@ -31,7 +31,9 @@ COMPRESSION = "zstd"
 
 
 def lock(conn: Connection, subject: str, periods: Iterable[str]) -> None:
-    """Hold the months' locks until the transaction ends (in one order: no two writers deadlock)."""
+    """Hold the months' locks until the transaction ends (in one order: no two writers deadlock). On
+    SQLite the database's one write lock serves: the caller's transaction must hold it from its start
+    (``pipeline.common.in_transaction``: BEGIN IMMEDIATE), not only from its first write."""
     if conn.dialect.name != "postgresql":
         return
     for period in sorted(set(periods)):
@@ -50,7 +52,8 @@ def encode(ids: Sequence[str], columns: Sequence[str], values: np.ndarray) -> by
     import pyarrow.ipc as ipc
 
     arrays = [pa.array(list(ids), pa.string())]
-    arrays += [pa.array(np.asarray(values[:, j], dtype=np.float64), pa.float64(), from_pandas=True)
+    # + 0.0: -0.0 as 0.0, as the databases keep it (the rows give 0.0 back)
+    arrays += [pa.array(np.asarray(values[:, j], dtype=np.float64) + 0.0, pa.float64(), from_pandas=True)
                for j in range(len(columns))]
     table = pa.Table.from_arrays(arrays, names=["id", *columns])
     table = table.take(pc.sort_indices(table, sort_keys=[("id", "ascending")]))

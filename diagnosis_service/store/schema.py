@@ -330,7 +330,7 @@ jobs = Table(
 metric_blocks = Table(
     # Each month's metric rows once more as one columnar block (Arrow IPC, zstd): what the monthly job
     # reads instead of a million rows. A copy, never the truth: a write to a month's rows drops its
-    # block in the same transaction, and a reader rebuilds a missing one from the rows.
+    # block in the same transaction, and the monthly job rebuilds a missing one from the rows.
     "metric_blocks", metadata,
     Column("subject", String(8), primary_key=True),
     Column("period", PERIOD, primary_key=True),

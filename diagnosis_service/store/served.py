@@ -49,22 +49,24 @@ def latest_list(conn: Connection, branch_id: str, period: str) -> list[dict] | N
 def served_in(conn: Connection, branch_id: str, periods: Sequence[str]) -> list[tuple[str, str, str, bool]]:
     """(period, topic, resource_id, first) of everything served to the branch in ``periods``; ``first``:
     it was its topic's first item in its list."""
-    rows = conn.execute(select(served.c.list_id, served.c.position, served.c.period, served.c.topic,
-                               served.c.resource_id).where(served.c.branch_id == branch_id,
-                                                           served.c.period.in_(periods))
+    return [row[1:] for row in _with_first(conn, [served.c.branch_id == branch_id, served.c.period.in_(periods)])]
+
+
+def served_during(conn: Connection, periods: Sequence[str]) -> list[tuple[str, str, str, str, bool]]:
+    """(branch_id, period, topic, resource_id, first) of everything served to any branch in ``periods``."""
+    return _with_first(conn, [served.c.period.in_(periods)])
+
+
+def _with_first(conn: Connection, where: list) -> list:
+    rows = conn.execute(select(served.c.list_id, served.c.position, served.c.branch_id, served.c.period,
+                               served.c.topic, served.c.resource_id).where(*where)
                         .order_by(served.c.list_id, served.c.position)).all()
     seen: set[tuple[int, str]] = set()
     out = []
-    for list_id, _, period, topic, resource_id in rows:
-        out.append((period, topic, resource_id, (list_id, topic) not in seen))
+    for list_id, _, branch_id, period, topic, resource_id in rows:
+        out.append((branch_id, period, topic, resource_id, (list_id, topic) not in seen))
         seen.add((list_id, topic))
     return out
-
-
-def served_during(conn: Connection, periods: Sequence[str]) -> list[tuple[str, str, str, str]]:
-    """(branch_id, period, topic, resource_id) of everything served to any branch in ``periods``."""
-    return [tuple(r) for r in conn.execute(select(served.c.branch_id, served.c.period, served.c.topic,
-                                                  served.c.resource_id).where(served.c.period.in_(periods)))]
 
 
 def get(conn: Connection, prescription_id: int) -> dict | None:

@@ -38,7 +38,7 @@ def test_training_flags_are_what_the_history_tells_the_ranker(served):
         history = History()  # what the ranker would know in month m: what was served before it
         for b2, r2, m2 in served:
             if m2 < m:
-                history.add_month(b2, BASE + m2, "theory_study", r2)
+                history.add_month(b2, BASE + m2, "theory_study", r2, first=True)
         told = dict(history.first_before(b, period_str(BASE + m), REPEAT_WINDOW))
         assert flags[i] == float(want) == float(r in told), (i, served)
 
@@ -77,3 +77,13 @@ def test_a_world_where_repeats_work_less_teaches_a_penalty_that_moves_a_repeat_d
     # Without the column (a frame from before the feature), the fit is the one it always was.
     old = EffectivenessModel().fit(X.drop(columns=["repeat"]), y)
     assert "repeat" not in old.coef_
+
+
+def test_a_first_recommendation_without_a_measurable_outcome_still_makes_a_later_one_a_repeat(ruleset):
+    from diagnosis_service.learning.train import measurable
+    from tests.support.learning import log_row, metrics
+
+    early = {**log_row("B1", "adopted"), "period": "2025-01", "pidx": parse_period("2025-01")}  # nothing measured after
+    later = log_row("B1", "declined")  # 2025-06, measured over the months after
+    out = measurable(pd.DataFrame([early, later]), metrics({"B1": [1, 1, 2, 2]}), ruleset, derived=True)
+    assert out["period"].tolist() == ["2025-06"] and out["repeat"].tolist() == [1.0]

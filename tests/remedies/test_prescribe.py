@@ -96,7 +96,7 @@ def test_recent_prescriptions_are_not_repeated_unless_nothing_else_fits():
     first = [p.resource_id for p in prescriber.for_branch(b, "鼓楼街道")[0].prescriptions]
     history = History()
     for rid in first:
-        history.add("B1", "2025-10", "dues", rid)
+        history.add("B1", "2025-10", "dues", rid, first=True)
     again = prescriber.for_branch(b, "鼓楼街道", history)[0]
     assert not set(first) & {p.resource_id for p in again.prescriptions}
     assert again.recent == sorted(first) and not again.used_repeats
@@ -107,7 +107,7 @@ def test_recent_prescriptions_are_not_repeated_unless_nothing_else_fits():
     pool = [r.id for r in CATALOG.for_topic("dues") if r.active and r.suits("school", "鼓楼街道")]
     full = History()
     for rid in pool:
-        full.add("B1", "2025-11", "dues", rid)
+        full.add("B1", "2025-11", "dues", rid, first=False)
     repeated = prescriber.for_branch(b, "鼓楼街道", full)[0]
     assert repeated.used_repeats and repeated.prescriptions
     assert all(p.repeated and "近3个月曾推荐" in p.reason_zh for p in repeated.prescriptions)
@@ -125,7 +125,7 @@ def test_never_inactive_or_unsuitable_always_something(topics, btype, street, k,
     history = History()
     for _ in range(rng.randint(0, 30)):
         r = rng.choice(CATALOG.resources)
-        history.add("B1", rng.choice(["2025-08", "2025-09", "2025-10", "2025-11"]), rng.choice(r.topics), r.id)
+        history.add("B1", rng.choice(["2025-08", "2025-09", "2025-10", "2025-11"]), rng.choice(r.topics), r.id, first=True)
     prescriber = Prescriber(CATALOG, RULESET, per_weakness=k)
     choices = prescriber.for_branch(branch(topics, btype, rule_index=rule_index), street, history)
     assert [c.need.topic for c in choices] == topics
