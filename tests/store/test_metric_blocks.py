@@ -164,3 +164,52 @@ def test_an_unchanged_month_is_recognised_from_its_block_and_any_difference_is_n
             assert not same(conn, "member", "2025-01", mids, COLUMNS, changed), (i, j, v)
         assert not same(conn, "member", "2025-01", mids[:2], COLUMNS, values[:2])
         assert not same(conn, "member", "2025-02", mids, COLUMNS, values)  # no block: compare row by row
+
+
+@pytest.mark.parametrize("db_engine", ["sqlite"], indirect=True)
+def test_an_import_waits_for_a_writer_of_its_new_month_and_its_block_holds_both(db_engine, small_district, ruleset):
+    """SQLite: the import holds the write lock from the start of each month's transaction, so a writer of
+    the same month cannot slip between its check for the month's rows and its block."""
+    from diagnosis_service.data.sources import CsvDir, Loaded
+    from diagnosis_service.pipeline.ingest import import_source
+    from tests.support.builders import months
+
+    whole = CsvDir(small_district).load(ruleset.registry)
+    periods = whole.periods()
+    import_source(db_engine, ruleset.registry, Loaded(months(whole, periods[:-1])), actor="test")
+    branch_id = str(whole.branches.index[0])
+    release, holding = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with db_engine.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            metrics_store.upsert_metrics(conn, "branch", [{"period": periods[-1], "branch_id": branch_id,
+                                                           "party_lectures": 77.0}], source="api", actor="t")
+            holding.set()
+            release.wait(30)
+            conn.commit()
+
+    outcome: dict = {}
+
+    def importer() -> None:
+        try:
+            outcome["changes"] = import_source(db_engine, ruleset.registry, Loaded(whole), actor="test")
+        except Exception as exc:  # noqa: BLE001 -- reported by the assertion below
+            outcome["error"] = exc
+
+    w = threading.Thread(target=writer, daemon=True)
+    w.start()
+    assert holding.wait(30)
+    i = threading.Thread(target=importer, daemon=True)
+    i.start()
+    i.join(0.5)
+    assert i.is_alive()  # waiting for the writer's lock
+    release.set()
+    w.join(30)
+    i.join(60)
+    assert not i.is_alive() and "error" not in outcome, outcome
+    assert outcome["changes"]["branch_metrics"]["updated"] == 1  # the writer's row, set back to the file's
+    rebuild_blocks(db_engine, periods[-1], months=1)
+    with db_engine.connect() as conn:
+        held = blocks.read(conn, "branch", [periods[-1]], ["party_lectures"])[periods[-1]]
+    assert held.column("id").to_pylist() == sorted(whole.branches.index)
