@@ -9,6 +9,10 @@ from ..errors import InputError, Problem
 from ..periods import parse_period
 
 
+def _latest(months: dict[str, int], resource_id: str, pidx: int) -> None:
+    months[resource_id] = max(months.get(resource_id, pidx), pidx)
+
+
 class History:
     """Which resources were prescribed to which branch for which topic, by month."""
 
@@ -21,11 +25,9 @@ class History:
 
     def add_month(self, branch_id: str, pidx: int, topic: str, resource_id: str, *, first: bool) -> None:
         """``first``: it was the list's first recommendation (the one a secretary acts on)."""
-        months = self._seen.setdefault((branch_id, topic), {})
-        months[resource_id] = max(months.get(resource_id, pidx), pidx)
+        _latest(self._seen.setdefault((branch_id, topic), {}), resource_id, pidx)
         if first:
-            firsts = self._first.setdefault(branch_id, {})
-            firsts[resource_id] = max(firsts.get(resource_id, pidx), pidx)
+            _latest(self._first.setdefault(branch_id, {}), resource_id, pidx)
 
     def update(self, other: History) -> None:
         for (branch_id, topic), seen in other._seen.items():
@@ -33,8 +35,7 @@ class History:
                 self.add_month(branch_id, pidx, topic, resource_id, first=False)
         for branch_id, firsts in other._first.items():
             for resource_id, pidx in firsts.items():
-                mine = self._first.setdefault(branch_id, {})
-                mine[resource_id] = max(mine.get(resource_id, pidx), pidx)
+                _latest(self._first.setdefault(branch_id, {}), resource_id, pidx)
 
     def first_before(self, branch_id: str, period: str, months: int) -> tuple[tuple[str, int], ...]:
         """(resource, months ago) of what was recommended first to the branch, for any weakness, in the

@@ -6,7 +6,8 @@ as Arrow blocks (compressed, a few MB each) read in a fraction of one. The rows 
 
 - a whole new month writes its block with its rows, in the same transaction (``put``);
 - any other write to a month's rows drops that month's block, in the same transaction (``drop``);
-- a reader that finds a block missing has it rebuilt from the rows (``metrics.rebuild_block``).
+- the monthly job rebuilds a missing block from the rows before it reads (``metrics.rebuild_block``);
+  other readers read such a month from its rows and write nothing.
 
 Writers and rebuilders of a month take the same lock first (``lock``: an advisory lock on PostgreSQL;
 SQLite has one writer at a time already), so a block never holds older values than its month's rows.

@@ -149,9 +149,7 @@ def insert_month(conn: Connection, subject: str, period: str, ids: Sequence[str]
     block = values[:, [list(columns).index(c) for c in cols]]
     # The month's block holds every stored column (those the rows leave out are null there too).
     whole = np.full((len(ids), len(all_cols)), np.nan)
-    for j, c in enumerate(all_cols):
-        if c in cols:
-            whole[:, j] = block[:, cols.index(c)]
+    whole[:, [all_cols.index(c) for c in cols]] = block
     blocks.put(conn, subject, period, ids, all_cols, whole)
     names = ", ".join(f'"{c}"' for c in ("period", key, *cols))
     cursor = conn.connection.dbapi_connection.cursor()
