@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -59,35 +60,51 @@ class _Lines:
 
 
 def _read(path: Path, problems: Problems, text_columns: tuple[str, ...] | None = None) -> pd.DataFrame | None:
+    """A CSV file read whole (None, with the problem added, when it cannot be read)."""
+    return next((frame for frame, _ in read_chunks(path, problems, text_columns)), None)
+
+
+def read_chunks(path: Path, problems: Problems, text_columns: tuple[str, ...] | None = None,
+                chunk_rows: int | None = None, limit: int = MAX_CSV_BYTES) -> Iterator[tuple[pd.DataFrame, int]]:
+    """A CSV file as (frame, bytes read so far): whole, or ``chunk_rows`` rows at a time (a chunk's index
+    goes on from the last one's, so positions are the file's). A file that cannot be read, or stops
+    parsing half-way, ends the chunks with the problem added."""
     name = str(path)
     if not path.is_file():
         problems.add(Problem("file not found", file=name, suggestion="a data directory holds " + ", ".join(FILES)))
-        return None
-    if path.stat().st_size > MAX_CSV_BYTES:
-        problems.add(Problem(f"file is over the limit of {MAX_CSV_BYTES} bytes", file=name))
-        return None
-    if path.stat().st_size == 0:
+        return
+    size = path.stat().st_size
+    if size > limit:
+        problems.add(Problem(f"file is over the limit of {limit} bytes", file=name))
+        return
+    if size == 0:
         problems.add(Problem("file is empty; it needs at least a header line", file=name, line=1))
-        return None
+        return
     dtype: object = object if text_columns is None else dict.fromkeys(text_columns, object)
     try:
-        frame = pd.read_csv(path, dtype=dtype, keep_default_na=False, na_values=[""], encoding="utf-8",
-                            skipinitialspace=False)
+        with path.open("rb") as fh:
+            read = pd.read_csv(fh, dtype=dtype, keep_default_na=False, na_values=[""], encoding="utf-8",
+                               skipinitialspace=False, chunksize=chunk_rows)
+            if chunk_rows is None:
+                yield _columns_stripped(read), size
+                return
+            with read as reader:
+                for frame in reader:
+                    yield _columns_stripped(frame), min(fh.tell(), size)
     except UnicodeDecodeError as exc:
         problems.add(Problem(f"not UTF-8 text (byte {exc.start})", file=name, suggestion="save the file as UTF-8"))
-        return None
     except pd.errors.ParserError as exc:
         match = re.search(r"line (\d+)", str(exc))
         problems.add(Problem(f"malformed CSV: {str(exc).strip()}", file=name,
                              line=int(match.group(1)) if match else None))
-        return None
     except pd.errors.EmptyDataError:
         problems.add(Problem("file is empty; it needs at least a header line", file=name, line=1))
-        return None
     except ValueError as exc:
         # e.g. a text column asked for that the header lacks: reported by the header check instead
         problems.add(Problem(f"cannot read: {exc}", file=name))
-        return None
+
+
+def _columns_stripped(frame: pd.DataFrame) -> pd.DataFrame:
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.columns.size and frame.columns[0].startswith("\ufeff"):
         frame.columns = [frame.columns[0].lstrip("\ufeff")] + list(frame.columns[1:])
@@ -98,15 +115,53 @@ def load_dir(directory: Path, registry: Registry) -> Dataset:
     """Read and validate a data directory; raise InputError listing every problem found."""
     directory = Path(directory)
     problems = Problems()
-    if not directory.is_dir():
-        raise InputError(Problem("data directory not found", file=str(directory)))
-    branches = _read(directory / "branches.csv", problems)
-    members = _read(directory / "members.csv", problems)
+    orgs = read_orgs(directory, registry, problems)
     frames: dict[str, pd.DataFrame | None] = {}
     for subject in ("branch", "member"):
         frames[subject] = _read(directory / f"{subject}_metrics.csv", problems,
                                 text_columns=("period", KEYS[subject]))
+    clean: dict[str, pd.DataFrame] = {}
+    for subject, frame in frames.items():
+        if frame is None:
+            continue
+        path = directory / f"{subject}_metrics.csv"
+        clean_frame = validate_metrics(frame, subject, registry, str(path), _Lines(path), problems,
+                                       orgs.known[subject])
+        if clean_frame is not None:
+            clean[subject] = clean_frame
+    if problems:
+        raise InputError(problems.final())
+    return orgs.dataset(clean["branch"], clean["member"], str(directory))
 
+
+class Orgs:
+    """A directory's branches and members, read and checked (``known``: each subject's ids, or None
+    when either file could not be read, so that no metric row is called unknown for it)."""
+
+    def __init__(self, branches: pd.DataFrame | None, members: pd.DataFrame | None, branch_ids: pd.Index,
+                 member_ids: pd.Index):
+        self.branches, self.members = branches, members
+        both = branches is not None and members is not None
+        self.known: dict[str, pd.Index | None] = {"branch": branch_ids if both else None,
+                                                  "member": member_ids if both else None}
+
+    def dataset(self, branch_metrics: pd.DataFrame, member_metrics: pd.DataFrame, source: str) -> Dataset:
+        """The organisations (stripped, indexed by id) with these metric tables."""
+        return Dataset(
+            branches=_strip(self.branches).set_index("branch_id")[["name", "type", "street"]],
+            members=_strip(self.members).set_index("member_id")[["branch_id", "name"]],
+            branch_metrics=branch_metrics,
+            member_metrics=member_metrics,
+            source=source,
+        )
+
+
+def read_orgs(directory: Path, registry: Registry, problems: Problems) -> Orgs:
+    """branches.csv and members.csv, read whole (a district's are a few MB) and checked."""
+    if not directory.is_dir():
+        raise InputError(Problem("data directory not found", file=str(directory)))
+    branches = _read(directory / "branches.csv", problems)
+    members = _read(directory / "members.csv", problems)
     branch_ids = pd.Index([])
     if branches is not None:
         file = str(directory / "branches.csv")
@@ -127,71 +182,77 @@ def load_dir(directory: Path, registry: Registry) -> Dataset:
             if branches is not None:
                 check_ids(members, "branch_id", file, where, problems, known=branch_ids, known_what="branch")
             member_ids = pd.Index(members["member_id"].fillna("").str.strip())
-
-    known = {"branch": branch_ids, "member": member_ids}
-    clean: dict[str, pd.DataFrame] = {}
-    for subject, frame in frames.items():
-        if frame is None:
-            continue
-        path = directory / f"{subject}_metrics.csv"
-        clean_frame = validate_metrics(frame, subject, registry, str(path), _Lines(path), problems,
-                                       known[subject] if (branches is not None and members is not None) else None)
-        if clean_frame is not None:
-            clean[subject] = clean_frame
-    if problems:
-        raise InputError(problems.final())
-    return Dataset(
-        branches=_strip(branches).set_index("branch_id")[["name", "type", "street"]],
-        members=_strip(members).set_index("member_id")[["branch_id", "name"]],
-        branch_metrics=clean["branch"],
-        member_metrics=clean["member"],
-        source=str(directory),
-    )
+    return Orgs(branches, members, branch_ids, member_ids)
 
 
 def _strip(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({col: key_text(frame, col) for col in frame.columns})
 
 
+def metrics_header_ok(columns: list[str], subject: str, registry: Registry, file: str, problems: Problems) -> bool:
+    """Check a metrics table's header; True when its rows can be checked (every required column, once)."""
+    required, derived = metric_columns(registry, subject)
+    check_header(columns, required, (), file, problems, derived=derived)
+    return set(required) <= set(columns) and not pd.Index(columns).duplicated().any()
+
+
 def validate_metrics(frame: pd.DataFrame, subject: str, registry: Registry, file: str, where,
                      problems: Problems, known_ids: pd.Index | None) -> pd.DataFrame | None:
     """Validate one metrics table; return it as (pidx, period, key, indicators...) or None."""
-    key = KEYS[subject]
-    required, derived = metric_columns(registry, subject)
-    check_header(list(frame.columns), required, (), file, problems, derived=derived)
-    if not set(required) <= set(frame.columns) or frame.columns.duplicated().any():
+    if not metrics_header_ok(list(frame.columns), subject, registry, file, problems):
         return None
-    periods = KeyColumn(frame["period"])
-    ids = KeyColumn(frame[key])
-    pidx = check_periods(periods, where, problems)
-    check_ids(frame, key, file, where, problems, known=known_ids, known_what=subject, key=ids)
-    good = (pidx >= 0) & ~ids.empty()
+    rows = check_metric_rows(frame, subject, registry, file, where, problems, known_ids)
+    key = KEYS[subject]
     # Codes ranked like the ids themselves: the duplicate and order checks stay in integers.
-    id_codes = ids.sorted_codes()
-    dup = np.zeros(len(pidx), dtype=bool)
-    if good.any():
-        combined = pidx * (len(ids.uniques) + 1) + id_codes
-        dup = pd.Series(combined).duplicated(keep="first").to_numpy() & good
+    id_codes = rows.ids.sorted_codes()
+    dup = np.zeros(len(rows.pidx), dtype=bool)
+    if rows.good.any():
+        combined = rows.pidx * (len(rows.ids.uniques) + 1) + id_codes
+        dup = pd.Series(combined).duplicated(keep="first").to_numpy() & rows.good
     for pos in np.flatnonzero(dup):
-        f, line = where(int(pos))
-        problems.add(Problem(f"duplicate row for {key} '{ids.text(pos)}' in period {periods.text(pos)}", file=f,
-                             line=line, column=key, suggestion="one row per subject and period"))
-    reported = registry.reported(subject)
-    # One float block for all indicators: building a frame from many columns costs more than the checks.
-    matrix = np.empty((len(frame), len(reported)), dtype=np.float64, order="F")
-    for j, ind in enumerate(reported):
-        matrix[:, j] = numeric_column(frame, ind, where, problems)
+        problems.add(duplicate_row(key, rows.ids.text(pos), rows.periods.text(pos), *where(int(pos))))
     if problems:
         return None
-    result = pd.DataFrame(matrix, columns=[i.id for i in reported], copy=False)
-    result.insert(0, key, ids.values())
-    result.insert(0, "period", periods.values())
-    result.insert(0, "pidx", pidx)
+    result, pidx = rows.frame, rows.pidx
     ordered = len(pidx) < 2 or bool(np.all((pidx[1:] > pidx[:-1])
                                            | ((pidx[1:] == pidx[:-1]) & (id_codes[1:] > id_codes[:-1]))))
     if ordered:
         return result
     return result.sort_values(["pidx", key], kind="stable").reset_index(drop=True)
+
+
+def duplicate_row(key: str, subject_id: str, period: str, file: str, line: int | str) -> Problem:
+    return Problem(f"duplicate row for {key} '{subject_id}' in period {period}", file=file, line=line, column=key,
+                   suggestion="one row per subject and period")
+
+
+class CheckedRows:
+    """A metrics table's rows checked one by one (``check_metric_rows``): everything but duplicates."""
+
+    def __init__(self, frame: pd.DataFrame, periods: KeyColumn, ids: KeyColumn, pidx: np.ndarray):
+        self.frame, self.periods, self.ids, self.pidx = frame, periods, ids, pidx
+        self.good = (pidx >= 0) & ~ids.empty()  # rows with a period and an id: the ones duplicates are among
+
+
+def check_metric_rows(frame: pd.DataFrame, subject: str, registry: Registry, file: str, where,
+                      problems: Problems, known_ids: pd.Index | None) -> CheckedRows:
+    """Check every row of a metrics table whose header passed (periods, ids, values; not duplicates, which
+    span rows): the rows as (pidx, period, key, indicators...) in the table's order, bad cells as NaN."""
+    key = KEYS[subject]
+    periods = KeyColumn(frame["period"])
+    ids = KeyColumn(frame[key])
+    pidx = check_periods(periods, where, problems)
+    check_ids(frame, key, file, where, problems, known=known_ids, known_what=subject, key=ids)
+    reported = registry.reported(subject)
+    # One float block for all indicators: building a frame from many columns costs more than the checks.
+    matrix = np.empty((len(frame), len(reported)), dtype=np.float64, order="F")
+    for j, ind in enumerate(reported):
+        matrix[:, j] = numeric_column(frame, ind, where, problems)
+    result = pd.DataFrame(matrix, columns=[i.id for i in reported], copy=False)
+    result.insert(0, key, ids.values())
+    result.insert(0, "period", periods.values())
+    result.insert(0, "pidx", pidx)
+    return CheckedRows(result, periods, ids, pidx)
 
 
 # --------------------------------------------------------------------------------------------- writing

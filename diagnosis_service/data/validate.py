@@ -120,7 +120,8 @@ def check_ids(frame: pd.DataFrame, col: str, file: str, where: Locator, problems
             problems.add(Problem(f"duplicate {col} '{key.text(pos)}' (first at line {where(first)[1]})",
                                  file=f, line=line, column=col))
     if known is not None:
-        unknown_unique = ~pd.Index(key.uniques).isin(known) & (key.uniques != "")
+        # Plain objects: an Index of pandas' Arrow strings makes a scalar of each known id in ``isin``.
+        unknown_unique = ~pd.Index(key.uniques, dtype=object).isin(known) & (key.uniques != "")
         for pos in np.flatnonzero(key.per_row(unknown_unique)):
             f, line = where(int(pos))
             problems.add(Problem(f"unknown {known_what} '{key.text(pos)}'", file=f, line=line, column=col,
