@@ -42,13 +42,17 @@ def db_upgrade() -> None:
               help="Keep the columnar dataset at this path up to date as well: the directory's new months are "
                    "appended to it (it is written whole the first time). A correction to a month it holds is "
                    "refused before anything is stored.")
+@click.option("--jobs", type=click.IntRange(1, 16), default=2, show_default=True,
+              help="Months stored at once on PostgreSQL, each in its own transaction and connection (SQLite "
+                   "stores one at a time).")
 @rules_option
 @handle_errors
-def import_cmd(data_dir: Path, dataset_out: Path | None, rules_dir: Path | None) -> None:
+def import_cmd(data_dir: Path, dataset_out: Path | None, jobs: int, rules_dir: Path | None) -> None:
     """Import a CSV data directory, or a dataset (`data convert`), into the store: validated whole first (a
     bad row anywhere and nothing is written), then month by month, each month all or nothing; idempotent
-    (run it again to finish an import that was stopped). A dataset is read a month at a time (its memory
-    is a month's). A progress bar on a terminal."""
+    (run it again to finish an import that was stopped). Memory is a month's, not the directory's: a CSV
+    directory is checked a chunk at a time and its rows kept meanwhile in a temporary directory ($TMPDIR,
+    about a third of the CSV's size), a dataset is read a month at a time. A progress bar on a terminal."""
     from ..data.sources import source_for
     from ..pipeline.ingest import import_source
     from ..rules import load_ruleset
@@ -58,11 +62,12 @@ def import_cmd(data_dir: Path, dataset_out: Path | None, rules_dir: Path | None)
     source = source_for(data_dir)
     if dataset_out is not None:
         source = _keep_dataset(source, dataset_out, registry)
-    bar = _progress_bar(start) if sys.stderr.isatty() else None
+    bar = _Bar(start) if sys.stderr.isatty() else None
     from ..store import make_engine
 
     engine = make_engine(settings().db_url(), bulk=True)  # COPY on PostgreSQL: this process only imports
-    changes = import_source(engine, registry, source, actor="cli:import", progress=bar)
+    changes = import_source(engine, registry, source, actor="cli:import", progress=bar and bar.storing,
+                            checking=bar and bar.checking, workers=jobs)
     if bar is not None:
         click.echo("", err=True)
     for table, c in changes.items():
@@ -96,17 +101,28 @@ def _keep_dataset(source, out: Path, registry):
     return Loaded(dataset)
 
 
-def _progress_bar(start: float):
-    """A line on the terminal, redrawn after each month: rows stored, rate, time left."""
-    def show(done: int, total: int, period: str) -> None:
-        elapsed = max(time.perf_counter() - start, 1e-6)
-        rate = done / elapsed
+class _Bar:
+    """A line on the terminal, redrawn: while a CSV directory is checked, how much of its metric files is
+    read; then, after each month stored, rows stored, rate and time left (from when storing began)."""
+
+    width = 30
+
+    def __init__(self, start: float):
+        self.start = self.storing_since = start
+
+    def _line(self, done: float, total: float, text: str) -> None:
+        filled = int(self.width * done / total) if total else self.width
+        click.echo(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {text} ", nl=False, err=True)
+
+    def checking(self, done: int, total: int) -> None:
+        self.storing_since = time.perf_counter()
+        self._line(done, total, f"checking  {done / 2**20:,.0f}/{total / 2**20:,.0f} MiB  "
+                                f"{self.storing_since - self.start:.0f} s")
+
+    def storing(self, done: int, total: int, period: str) -> None:
+        rate = done / max(time.perf_counter() - self.storing_since, 1e-6)
         left = (total - done) / rate if rate > 0 else 0.0
-        width = 30
-        filled = int(width * done / total) if total else width
-        click.echo(f"\r[{'#' * filled}{'.' * (width - filled)}] {period}  {done:,}/{total:,} rows  "
-                   f"{rate:,.0f} rows/s  {left:.0f} s left ", nl=False, err=True)
-    return show
+        self._line(done, total, f"{period}  {done:,}/{total:,} rows  {rate:,.0f} rows/s  {left:.0f} s left")
 
 
 @main.group()

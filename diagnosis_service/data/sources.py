@@ -9,12 +9,16 @@ does not change.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..rules.model import Registry
 from .csvdir import load_dir
 from .model import Dataset
+
+if TYPE_CHECKING:
+    from .csvstream import Spilled
 
 HISTORY_MONTHS = 24  # months a diagnosis reads before its period: runs and changes look back this far at most
 
@@ -37,6 +41,12 @@ class CsvDir:
     def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS) -> Dataset:
         # The whole directory: a CSV file cannot be read in part, and validating all of it is the promise.
         return load_dir(self.directory, registry)
+
+    def stream(self, registry: Registry, workdir: Path, progress: Callable[[int, int], None] | None = None) -> Spilled:
+        """The whole directory checked a chunk at a time, its months spilled to ``workdir`` (``csvstream``)."""
+        from .csvstream import stream_dir
+
+        return stream_dir(self.directory, registry, workdir, progress=progress)
 
 
 class Loaded:

@@ -6,7 +6,13 @@ A row of a PUT body names the fields it changes: an indicator it does not carry 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import functools
+import itertools
+import tempfile
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
 
 import pandas as pd
 from sqlalchemy.engine import Connection, Engine
@@ -14,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from ..data.columnar import ParquetDir
 from ..data.csvdir import validate_metrics
 from ..data.model import KEYS, Dataset
-from ..data.sources import Source
+from ..data.sources import CsvDir, Source
 from ..data.text import NAME_LENGTH, STREET_LENGTH, id_problem, text_problem
 from ..data.validate import Problems
 from ..errors import InputError, Problem, did_you_mean
@@ -25,56 +31,102 @@ from .common import MAX_ROWS, PROFILE, in_transaction
 
 
 def import_source(engine: Engine, registry: Registry, source: Source, actor: str,
-                  progress: Callable[[int, int, str], None] | None = None) -> dict[str, dict[str, int]]:
+                  progress: Callable[[int, int, str], None] | None = None,
+                  checking: Callable[[int, int], None] | None = None, workers: int = 2) -> dict[str, dict[str, int]]:
     """Validate a whole source (e.g. a CSV directory: a bad row anywhere and nothing is written), then
     store it month by month, each month in its own transaction (all of a month or none of it), the
     organisations first. Idempotent: importing again changes nothing, and an import stopped half-way
     is finished by running it again. ``progress(rows done, rows in all, period)`` after each month.
 
-    A columnar dataset (``data convert``) was validated when written: it is read a month at a time,
-    so the import's memory is one month's, however many months it holds."""
-    if isinstance(source, ParquetDir):
-        orgs = source.load(registry, metrics=())
-        described = source.describe()
-        total = int(described["rows"]["branch"]) + int(described["rows"]["member"])
-        months = _dataset_months(source, registry, described["periods"])
-    else:
-        orgs = source.load(registry)
-        total = len(orgs.branch_metrics) + len(orgs.member_metrics)
-        months = _months(orgs)
+    Memory is a month's, however many months the source holds: a CSV directory is checked a chunk at
+    a time, its rows spilled to a temporary directory a file per month (``checking(bytes read, bytes in
+    all)`` after each chunk), and stored from there; a columnar dataset (``data convert``) was validated
+    when written and is read a month at a time. On PostgreSQL, ``workers`` months are stored at once,
+    each in its own transaction."""
+    with contextlib.ExitStack() as stack:
+        if isinstance(source, ParquetDir):
+            orgs = source.load(registry, metrics=())
+            described = source.describe()
+            total = int(described["rows"]["branch"]) + int(described["rows"]["member"])
+            months = _dataset_months(source, registry, described["periods"])
+        elif isinstance(source, CsvDir):
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="diagnosis-import-")))
+            spilled = source.stream(registry, workdir, progress=checking)
+            orgs, total = spilled.orgs, sum(spilled.rows.values())
+            months = ((period, spilled.month(period)) for period in spilled.periods)
+        else:
+            orgs = source.load(registry)
+            total = len(orgs.branch_metrics) + len(orgs.member_metrics)
+            months = _months(orgs)
+        return _store_months(engine, orgs, months, total, actor, progress, workers)
+
+
+def _store_months(engine: Engine, orgs: Dataset, months: Iterable[tuple[str, list[tuple[str, pd.DataFrame]]]],
+                  total: int, actor: str, progress: Callable[[int, int, str], None] | None,
+                  workers: int) -> dict[str, dict[str, int]]:
     with engine.begin() as conn:
         out = metrics_store.upsert_profiles(conn, orgs.branches.reset_index().to_dict("records"),
                                             orgs.members.reset_index().to_dict("records"))
     out["branch_metrics"], out["member_metrics"] = metrics_store.Changes(), metrics_store.Changes()
     done = 0
-    for period, frames in months:
 
-        def month(conn: Connection, frames=frames, period=period) -> list[tuple[str, metrics_store.Changes]]:
-            done_here = []
-            for subject, frame in frames:
-                columns = [c for c in frame.columns if c not in ("pidx", "period", KEYS[subject])]
-                ids, values = frame[KEYS[subject]].tolist(), frame[columns].to_numpy(dtype=float)
-                changes = metrics_store.insert_month(conn, subject, period, ids, columns, values)
-                if changes is None and metrics_store.month_unchanged(conn, subject, period, ids, columns, values):
-                    changes = metrics_store.Changes(unchanged=len(frame))  # imported before: nothing to do
-                elif changes is None:  # the month is stored already: compared row by row, corrections recorded
-                    changes = metrics_store.upsert_metrics(conn, subject, _records(frame), source="import",
-                                                           actor=actor)
-                done_here.append((subject, changes))
-            return done_here
-
-        # One transaction a month, holding the write lock from its start (SQLite's BEGIN IMMEDIATE): a
-        # writer of the same month in between the check for its rows and its block would leave a block
-        # without that writer's rows.
-        for subject, changes in in_transaction(engine, month):
+    def stored(period: str, rows: int, changed: list[tuple[str, metrics_store.Changes]]) -> None:
+        nonlocal done
+        for subject, changes in changed:
             total_of = out[f"{subject}_metrics"]
             total_of.inserted += changes.inserted
             total_of.updated += changes.updated
             total_of.unchanged += changes.unchanged
-        done += sum(len(f) for _, f in frames)
+        done += rows
         if progress is not None:
             progress(done, total, period)
+
+    # One transaction a month, holding the write lock from its start (SQLite's BEGIN IMMEDIATE): a
+    # writer of the same month in between the check for its rows and its block would leave a block
+    # without that writer's rows.
+    if workers < 2 or engine.dialect.name != "postgresql":  # SQLite has one writer at a time
+        for period, frames in months:
+            stored(period, sum(len(f) for _, f in frames),
+                   in_transaction(engine, functools.partial(_store_month, frames=frames, period=period, actor=actor)))
+        return {k: v.as_dict() for k, v in out.items()}
+    # PostgreSQL: months in parallel transactions, each on its own connection (the server checks each
+    # row's foreign key and index on its own core), while the next month is read. A month that fails
+    # stops the submitting; the months under way finish (each all or nothing), then the error is raised.
+    pending: dict[Future, tuple[str, int]] = {}
+    queue = iter(months)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="import") as pool:
+
+        def submit() -> None:
+            for period, frames in itertools.islice(queue, 1):
+                step = functools.partial(_store_month, frames=frames, period=period, actor=actor)
+                pending[pool.submit(in_transaction, engine, step)] = (period, sum(len(f) for _, f in frames))
+
+        for _ in range(workers):
+            submit()
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in sorted(finished, key=lambda f: pending[f][0]):
+                period, rows = pending.pop(future)
+                stored(period, rows, future.result())
+                submit()
     return {k: v.as_dict() for k, v in out.items()}
+
+
+def _store_month(conn: Connection, frames: list[tuple[str, pd.DataFrame]], period: str,
+                 actor: str) -> list[tuple[str, metrics_store.Changes]]:
+    """A month's rows of each subject: written at once when the store has none of the month yet,
+    recognised as unchanged, or else compared row by row with its corrections recorded."""
+    done_here = []
+    for subject, frame in frames:
+        columns = [c for c in frame.columns if c not in ("pidx", "period", KEYS[subject])]
+        ids, values = frame[KEYS[subject]].tolist(), frame[columns].to_numpy(dtype=float)
+        changes = metrics_store.insert_month(conn, subject, period, ids, columns, values)
+        if changes is None and metrics_store.month_unchanged(conn, subject, period, ids, columns, values):
+            changes = metrics_store.Changes(unchanged=len(frame))  # imported before: nothing to do
+        elif changes is None:  # the month is stored already: compared row by row, corrections recorded
+            changes = metrics_store.upsert_metrics(conn, subject, _records(frame), source="import", actor=actor)
+        done_here.append((subject, changes))
+    return done_here
 
 
 def _dataset_months(source: ParquetDir, registry: Registry, periods: list[str]):

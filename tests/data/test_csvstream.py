@@ -1,0 +1,137 @@
+"""A CSV directory checked a chunk at a time (``stream_dir``) finds what ``load_dir`` finds, and its
+spilled months are the rows ``load_dir`` gives, bit for bit."""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from diagnosis_service.data import csvstream
+from diagnosis_service.data.csvdir import load_dir
+from diagnosis_service.data.csvstream import stream_dir
+from diagnosis_service.errors import InputError
+from diagnosis_service.pipeline.ingest import _months
+
+ROWS = 240  # metric rows kept of each file: enough for several chunks and months, quick to check twice
+
+BAD_CELLS = ["", "x", "-1", "1.5", "2", "1e400", " 3 ", "2025-13", "2025-3", "B99999", "M99999", "  "]
+
+
+@pytest.fixture(scope="module")
+def base(small_district, tmp_path_factory) -> Path:
+    """The small district with its metric files cut to their first ROWS rows, in a shuffled file order
+    (rows of many months in each chunk)."""
+    target = tmp_path_factory.mktemp("stream") / "data"
+    shutil.copytree(small_district, target)
+    for name in ("branch_metrics.csv", "member_metrics.csv"):
+        lines = (target / name).read_text(encoding="utf-8").splitlines()
+        body = lines[1:]
+        step = max(1, len(body) // ROWS)
+        (target / name).write_text("\n".join([lines[0], *body[::step][:ROWS]]) + "\n", encoding="utf-8")
+    return target
+
+
+def _outcome(load):
+    """("ok", months) or ("problems", sorted problem texts)."""
+    try:
+        return "ok", load()
+    except InputError as exc:
+        return "problems", sorted(str(p) for p in exc.problems)
+
+
+def _months_of(directory: Path, registry) -> dict:
+    return {p: [(s, f.reset_index(drop=True)) for s, f in frames] for p, frames in _months(load_dir(directory,
+                                                                                                     registry))}
+
+
+def _streamed(directory: Path, registry, chunk_rows: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        spilled = stream_dir(directory, registry, Path(tmp), chunk_rows=chunk_rows)
+        return {p: spilled.month(p) for p in spilled.periods}
+
+
+def _same(streamed: dict, whole: dict) -> None:
+    assert list(streamed) == list(whole)
+    for period, frames in whole.items():
+        assert [s for s, _ in streamed[period]] == [s for s, _ in frames]
+        for (_, got), (_, want) in zip(streamed[period], frames, strict=True):
+            pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+edits = st.lists(st.one_of(
+    st.tuples(st.just("cell"), st.sampled_from(["branch_metrics.csv", "member_metrics.csv"]),
+              st.integers(1, ROWS), st.integers(0, 40), st.sampled_from(BAD_CELLS)),
+    st.tuples(st.just("copy"), st.sampled_from(["branch_metrics.csv", "member_metrics.csv"]),
+              st.integers(1, ROWS), st.integers(1, ROWS), st.just("")),
+    st.tuples(st.just("move"), st.sampled_from(["branch_metrics.csv", "member_metrics.csv"]),
+              st.integers(1, ROWS), st.integers(1, ROWS), st.just("")),
+), max_size=4)
+
+
+def _apply(directory: Path, changes) -> None:
+    for kind, name, row, other, value in changes:
+        lines = (directory / name).read_text(encoding="utf-8").splitlines()
+        row = min(row, len(lines) - 1)
+        if kind == "cell":
+            cells = lines[row].split(",")
+            cells[other % len(cells)] = value
+            lines[row] = ",".join(cells)
+        elif kind == "copy":  # a duplicate row, perhaps chunks away from the first
+            lines.insert(min(other, len(lines)), lines[row])
+        else:  # out of order
+            lines.insert(min(other, len(lines) - 1) + 1, lines.pop(row))
+        (directory / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=edits, chunk_rows=st.integers(1, 300), max_open=st.sampled_from([1, 2, 64]))
+def test_a_directory_streamed_gives_what_it_gives_read_whole(base, ruleset, changes, chunk_rows, max_open):
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(csvstream._Spill, "MAX_OPEN", max_open)  # months split over parts, as many months at once
+        directory = Path(tmp) / "data"
+        shutil.copytree(base, directory)
+        _apply(directory, changes)
+        whole = _outcome(lambda: _months_of(directory, ruleset.registry))
+        streamed = _outcome(lambda: _streamed(directory, ruleset.registry, chunk_rows))
+    event(whole[0])
+    assert whole[0] == streamed[0], (whole, streamed)
+    if whole[0] == "ok":
+        _same(streamed[1], whole[1])
+    else:
+        assert streamed[1] == whole[1]  # the same problems, each at the same file, line and column
+
+
+def test_the_small_district_streamed_is_its_rows_and_organisations(small_district, ruleset):
+    whole = load_dir(small_district, ruleset.registry)
+    with tempfile.TemporaryDirectory() as tmp:
+        spilled = stream_dir(small_district, ruleset.registry, Path(tmp), chunk_rows=1000)
+        _same({p: spilled.month(p) for p in spilled.periods}, _months_of(small_district, ruleset.registry))
+        assert spilled.rows == {"branch": len(whole.branch_metrics), "member": len(whole.member_metrics)}
+        pd.testing.assert_frame_equal(spilled.orgs.branches, whole.branches)
+        pd.testing.assert_frame_equal(spilled.orgs.members, whole.members)
+        assert len(list(Path(tmp).glob("member-*.arrow"))) == 12  # a file a month: one month is read back at once
+
+
+def test_a_duplicate_row_chunks_apart_is_found_at_its_line(district_copy, ruleset, tmp_path):
+    path = district_copy / "member_metrics.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines.append(lines[3])  # the last line repeats line 4, thousands of rows (and many chunks) before
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as exc:
+        stream_dir(district_copy, ruleset.registry, tmp_path, chunk_rows=100)
+    period, member = lines[3].split(",")[:2]
+    assert [str(p) for p in exc.value.problems] == [
+        f"{path}:{len(lines)}:member_id: duplicate row for member_id '{member}' in period {period} "
+        "(one row per subject and period)"]
+
+
+def test_progress_reaches_the_metric_files_size(small_district, ruleset, tmp_path):
+    seen = []
+    stream_dir(small_district, ruleset.registry, tmp_path, chunk_rows=2000, progress=lambda d, t: seen.append((d, t)))
+    total = sum((small_district / f"{s}_metrics.csv").stat().st_size for s in ("branch", "member"))
+    assert len(seen) > 5 and all(t == total for _, t in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen) and seen[-1][0] == total
