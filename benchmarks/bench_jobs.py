@@ -6,8 +6,8 @@ In one run, for each database (SQLite by default; --db postgresql or --db both):
 2. the same month diagnosed by the command line (`diagnose --data DIR --period P --out FILE`, the baseline)
    and by the service (`POST /v1/diagnoses`, 202, then `GET /v1/jobs/{id}` until it is done: the time
    from the request to the job's end), with the ratio (target: within 1.5 times the command line);
-3. `import` of columnar datasets (`data convert`) of the district's first 6, 12 and 24 months: peak memory
-   against the months (target: flat in the number of months).
+3. `import` of CSV directories and of columnar datasets (`data convert`) of the district's first 6, 12 and 24
+   months: peak memory against the months (target: flat in the number of months).
 
     python benchmarks/bench_jobs.py [--db sqlite|postgresql|both] [--period 2025-12] [--import-months 6,12,24]
 """
@@ -80,36 +80,41 @@ def run(db: str, district: Path, period: str, cli_seconds: float) -> None:
               f"{'met' if ratio <= RATIO_TARGET else 'MISSED'}", flush=True)
 
 
-def datasets_by_months(district: Path, ruleset, months: list[int], root: Path) -> dict[int, Path]:
-    """The district's first N months as a columnar dataset, for each N (written once, not timed)."""
+def inputs_by_months(district: Path, ruleset, months: list[int], root: Path) -> dict[str, dict[int, Path]]:
+    """The district's first N months as a CSV directory and as a columnar dataset, for each N (written once,
+    not timed): {"CSV directory" | "dataset": {N: path}}."""
     from diagnosis_service.data.columnar import write_dataset
+    from diagnosis_service.data.csvdir import write_dir
     from diagnosis_service.data.model import Dataset
     from diagnosis_service.data.sources import CsvDir
 
     whole = CsvDir(district).load(ruleset.registry)
     first = int(whole.branch_metrics["pidx"].min())
-    out = {}
+    out: dict[str, dict[int, Path]] = {"CSV directory": {}, "dataset": {}}
     for n in months:
         cut = {s: f[f["pidx"] < first + n].reset_index(drop=True)
                for s, f in (("branch", whole.branch_metrics), ("member", whole.member_metrics))}
-        out[n] = root / f"district-{n}m"
-        write_dataset(Dataset(whole.branches, whole.members, cut["branch"], cut["member"], source=str(district)),
-                      out[n], ruleset.registry)
+        part = Dataset(whole.branches, whole.members, cut["branch"], cut["member"], source=str(district))
+        out["dataset"][n] = root / f"district-{n}m-dataset"
+        write_dataset(part, out["dataset"][n], ruleset.registry)
+        out["CSV directory"][n] = root / f"district-{n}m-csv"
+        write_dir(part, out["CSV directory"][n], ruleset.registry)
     return out
 
 
-def import_curve(db: str, datasets: dict[int, Path]) -> None:
-    """Import each dataset into a fresh database: time and peak memory against the months it holds."""
-    peaks = {}
-    for n, path in sorted(datasets.items()):
-        tmp = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
-        with database(db, tmp) as env:
-            subprocess.run([EXE, "db", "upgrade"], env=env, check=True, capture_output=True)
-            seconds, peaks[n] = timed([EXE, "import", str(path)], env)
-        print(f"[{db}] import of the dataset, {n} months: {seconds:.1f} s, peak {peaks[n]:,.0f} MiB", flush=True)
-    lo, hi = min(peaks), max(peaks)
-    print(f"[{db}] import peak memory, {hi} months against {lo}: {peaks[hi] / peaks[lo]:.2f} x "
-          f"(flat in the number of months: {'met' if peaks[hi] / peaks[lo] < 1.25 else 'MISSED'})", flush=True)
+def import_curve(db: str, inputs: dict[str, dict[int, Path]]) -> None:
+    """Import each input into a fresh database: time and peak memory against the months it holds."""
+    for kind, paths in inputs.items():
+        peaks = {}
+        for n, path in sorted(paths.items()):
+            tmp = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
+            with database(db, tmp) as env:
+                subprocess.run([EXE, "db", "upgrade"], env=env, check=True, capture_output=True)
+                seconds, peaks[n] = timed([EXE, "import", str(path)], env)
+            print(f"[{db}] import of the {kind}, {n} months: {seconds:.1f} s, peak {peaks[n]:,.0f} MiB", flush=True)
+        lo, hi = min(peaks), max(peaks)
+        print(f"[{db}] import peak memory of the {kind}, {hi} months against {lo}: {peaks[hi] / peaks[lo]:.2f} x "
+              f"(flat in the number of months: {'met' if peaks[hi] / peaks[lo] < 1.25 else 'MISSED'})", flush=True)
 
 
 def main() -> None:
@@ -117,7 +122,7 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite")
     parser.add_argument("--period", default="2025-12")
     parser.add_argument("--import-months", default="6,12,24",
-                        help="import datasets of the district's first N months (comma-separated; '' to skip)")
+                        help="import CSV directories and datasets of the district's first N months (comma-separated; '' to skip)")
     args = parser.parse_args()
     ruleset = load_ruleset(REPO / "rules")
     district = DATA  # the district `simulate` writes by default: 24 months
@@ -131,10 +136,10 @@ def main() -> None:
         run(db, district, args.period, cli_seconds)
     if args.import_months:
         with tempfile.TemporaryDirectory() as root:
-            datasets = datasets_by_months(district, ruleset, [int(n) for n in args.import_months.split(",")],
-                                          Path(root))
+            inputs = inputs_by_months(district, ruleset, [int(n) for n in args.import_months.split(",")],
+                                      Path(root))
             for db in dbs:
-                import_curve(db, datasets)
+                import_curve(db, inputs)
 
 
 if __name__ == "__main__":
