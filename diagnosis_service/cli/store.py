@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -50,9 +53,12 @@ def db_upgrade() -> None:
 def import_cmd(data_dir: Path, dataset_out: Path | None, jobs: int, rules_dir: Path | None) -> None:
     """Import a CSV data directory, or a dataset (`data convert`), into the store: validated whole first (a
     bad row anywhere and nothing is written), then month by month, each month all or nothing; idempotent
-    (run it again to finish an import that was stopped). Memory is a month's, not the directory's: a CSV
-    directory is checked a chunk at a time and its rows kept meanwhile in a temporary directory ($TMPDIR,
-    about a third of the CSV's size), a dataset is read a month at a time. A progress bar on a terminal."""
+    (run it again to finish an import that was stopped: months store in parallel on PostgreSQL, so a
+    failed import may hold later months without an earlier one). Memory is a month's per job, not the
+    directory's: a CSV directory is checked a chunk at a time and its rows kept meanwhile in a temporary
+    directory ($TMPDIR, about 60% of the CSV's size; removed at the end, on an error, Ctrl-C or SIGTERM
+    too), a dataset is read a month at a time (with --dataset, the directory is read whole). A progress
+    bar on a terminal."""
     from ..data.sources import source_for
     from ..pipeline.ingest import import_source
     from ..rules import load_ruleset
@@ -66,8 +72,9 @@ def import_cmd(data_dir: Path, dataset_out: Path | None, jobs: int, rules_dir: P
     from ..store import make_engine
 
     engine = make_engine(settings().db_url(), bulk=True)  # COPY on PostgreSQL: this process only imports
-    changes = import_source(engine, registry, source, actor="cli:import", progress=bar and bar.storing,
-                            checking=bar and bar.checking, workers=jobs)
+    with _sigterm_as_exit():
+        changes = import_source(engine, registry, source, actor="cli:import", progress=bar and bar.storing,
+                                checking=bar and bar.checking, workers=jobs)
     if bar is not None:
         click.echo("", err=True)
     for table, c in changes.items():
@@ -99,6 +106,24 @@ def _keep_dataset(source, out: Path, registry):
         described = write_dataset(dataset, out, registry)
         click.echo(f"dataset {out}: written, {len(described['periods'])} month(s)")
     return Loaded(dataset)
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit():
+    """SIGTERM ends what runs inside as Ctrl-C does: the months under way finish or roll back, and the
+    temporary directory is removed (SIGTERM's default action would leave it)."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+
+    def leave(signum: int, frame) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, leave)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _Bar:

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import tempfile
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,25 +38,33 @@ class _Lines:
     """Row position -> line number as an editor shows it (header = line 1).
 
     Built lazily, only when a problem is reported: clean data never pays for it. Quoted cells
-    may span lines, so the exact map needs a real CSV pass.
+    may span lines, so the exact map needs a real CSV pass; blank lines are skipped, as pandas skips
+    them. A file that stops being CSV (or UTF-8) further on maps the rows after that point by count: the
+    read reports that problem itself.
     """
 
     def __init__(self, path: Path):
         self.path = path
         self.name = str(path)
-        self._map: list[int] | None = None
+        self._map: array | None = None
 
     def __call__(self, pos: int) -> tuple[str, int]:
         if self._map is None:
-            self._map = []
-            with self.path.open(encoding="utf-8", newline="") as fh:
+            self._map = array("q")  # 8 bytes a row: a district's million rows are 9 MB, not 40
+            csv.field_size_limit(MAX_CSV_BYTES)
+            with self.path.open(encoding="utf-8", errors="replace", newline="") as fh:
                 reader = csv.reader(fh)
-                start = 1
-                for i, _row in enumerate(reader):
-                    if i > 0:
-                        self._map.append(start)
-                    start = reader.line_num + 1
-        line = self._map[pos] if pos < len(self._map) else pos + 2
+                start, header = 1, True
+                try:
+                    for row in reader:
+                        if row and not header:
+                            self._map.append(start)
+                        header = header and not row
+                        start = reader.line_num + 1
+                except csv.Error:
+                    pass
+        line = self._map[pos] if pos < len(self._map) else (self._map[-1] + pos - len(self._map) + 1
+                                                            if len(self._map) else pos + 2)
         return self.name, line
 
 

@@ -22,7 +22,7 @@ from ..periods import parse_period, period_str
 from ..rules.model import Registry
 from .csvdir import _Lines, check_metric_rows, duplicate_row, metrics_header_ok, read_chunks, read_orgs
 from .model import KEYS, Dataset
-from .validate import Problems
+from .validate import MAX_PROBLEMS, Problems
 
 CHUNK_ROWS = 100_000
 # Streamed files are never held whole, so their bound is the disk's rather than memory's.
@@ -172,19 +172,25 @@ class _Spill:
 
 
 def _duplicates(spill: _Spill, subject: str, where: _Lines, problems: Problems) -> None:
-    """A problem for each row whose (subject, period) an earlier row of the file has, in file order."""
+    """A problem for each row whose (subject, period) an earlier row of the file has, in file order; past
+    MAX_PROBLEMS only counted (a file written twice over has a million)."""
     key = KEYS[subject]
     found: list[tuple[int, str, str]] = []
+    total = 0
     for s, pidx in sorted(spill.written):
         if s != subject:
             continue
         table = _read_month(spill.workdir, subject, pidx).select([POS, key])
         ids = pd.Series(table.column(key).to_numpy(zero_copy_only=False))
         positions = table.column(POS).to_numpy()
-        for i in np.flatnonzero(ids.duplicated(keep="first").to_numpy()):
-            found.append((int(positions[i]), ids.iloc[i], period_str(pidx)))
-    for pos, subject_id, period in sorted(found):
+        again = np.flatnonzero(ids.duplicated(keep="first").to_numpy())
+        total += len(again)
+        # A month's rows are in file order: its first MAX_PROBLEMS are its earliest.
+        found += [(int(positions[i]), ids.iloc[i], period_str(pidx)) for i in again[:MAX_PROBLEMS]]
+        found = sorted(found)[:MAX_PROBLEMS]
+    for pos, subject_id, period in found:
         problems.add(duplicate_row(key, subject_id, period, *where(pos)))
+    problems.more(total - len(found))
 
 
 __all__ = ["CHUNK_ROWS", "Spilled", "stream_dir"]

@@ -35,6 +35,10 @@ class Problems:
         else:
             self.dropped += 1
 
+    def more(self, count: int) -> None:
+        """``count`` more problems found, beyond those worth keeping: counted, not listed."""
+        self.dropped += count
+
     def final(self) -> list[Problem]:
         if self.dropped:
             return self.items + [Problem(f"... and {self.dropped} more problems not listed")]
@@ -77,8 +81,10 @@ class KeyColumn:
             values = pd.Series(values, dtype=object).str.strip().tolist()
         else:
             values = ["" if isinstance(u, float) else str(u).strip() for u in values]
-        self.uniques = np.array(values + [""], dtype=object)  # code -1 (a missing cell) maps to ""
-        self.codes = codes
+        # Values that differ only in spaces around them are one key: " M1" and "M1" are the same member.
+        recodes, merged = pd.factorize(np.array(values, dtype=object))
+        self.uniques = np.array([*merged.tolist(), ""], dtype=object)  # code -1 (a missing cell) maps to ""
+        self.codes = np.where(codes >= 0, recodes[codes] if len(recodes) else codes, -1)
 
     def per_row(self, per_unique: np.ndarray) -> np.ndarray:
         """Spread a per-distinct-value array (one extra slot for missing) over the rows."""

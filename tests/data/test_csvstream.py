@@ -135,3 +135,53 @@ def test_progress_reaches_the_metric_files_size(small_district, ruleset, tmp_pat
     total = sum((small_district / f"{s}_metrics.csv").stat().st_size for s in ("branch", "member"))
     assert len(seen) > 5 and all(t == total for _, t in seen)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen) and seen[-1][0] == total
+
+
+def _both(directory: Path, registry, tmp_path: Path) -> tuple[list[str], list[str]]:
+    """The problems of the whole read and of the streamed one (small chunks)."""
+    out = []
+    for load in (lambda: load_dir(directory, registry),
+                 lambda: stream_dir(directory, registry, Path(tempfile.mkdtemp(dir=tmp_path)), chunk_rows=500)):
+        with pytest.raises(InputError) as exc:
+            load()
+        out.append([str(p) for p in exc.value.problems])
+    return out[0], out[1]
+
+
+def test_ids_that_differ_only_in_spaces_are_one_subject(district_copy, ruleset, tmp_path):
+    path = district_copy / "member_metrics.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    cells = lines[1].split(",")
+    cells[1] += " "  # the same member and month again, with a space after its id
+    lines.append(",".join(cells))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    whole, streamed = _both(district_copy, ruleset.registry, tmp_path)
+    assert whole == streamed == [f"{path}:{len(lines)}:member_id: duplicate row for member_id '{cells[1].strip()}' in "
+                                 f"period {cells[0]} (one row per subject and period)"]
+
+
+def test_a_file_written_twice_lists_a_thousand_duplicates_and_counts_the_rest(district_copy, ruleset, tmp_path):
+    path = district_copy / "member_metrics.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(lines + lines[1:]) + "\n", encoding="utf-8")
+    whole, streamed = _both(district_copy, ruleset.registry, tmp_path)
+    assert len(streamed) == 1001 and streamed == whole
+    assert streamed[-1] == f"... and {len(lines) - 1 - 1000} more problems not listed"
+
+
+def test_lines_are_an_editors_after_blank_lines_and_before_a_byte_that_is_not_utf8(district_copy, ruleset, tmp_path):
+    path = district_copy / "member_metrics.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines.insert(2, "")  # a blank line 3, which pandas skips
+    cells = lines[5].split(",")
+    cells[2] = "x"
+    lines[5] = ",".join(cells)  # line 6
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    whole, streamed = _both(district_copy, ruleset.registry, tmp_path)
+    assert whole == streamed and len(whole) == 1 and whole[0].startswith(f"{path}:6:")
+    # A byte that is not UTF-8 thousands of rows further: the stream has read the bad number by then;
+    # both name the file's problem, and the stream's map of lines survives it.
+    path.write_bytes(("\n".join(lines) + "\n").encode() + b"2025-12,M\xc9,1\n")
+    whole, streamed = _both(district_copy, ruleset.registry, tmp_path)
+    assert any("not UTF-8 text" in p for p in whole) and any("not UTF-8 text" in p for p in streamed)
+    assert streamed[0].startswith(f"{path}:6:") and "bad number 'x'" in streamed[0]
