@@ -36,12 +36,11 @@ sys.path.insert(0, str(REPO))
 from bench_diagnose import calibration  # noqa: E402
 
 from diagnosis_service.learning import train  # noqa: E402
-from diagnosis_service.learning.ope import estimate, need_of, probabilities, rewards  # noqa: E402
+from diagnosis_service.learning.ope import contexts, distribution, estimate, rewards, served_from_log  # noqa: E402
 from diagnosis_service.learning.policy import LearnedRanker, RandomRanker  # noqa: E402
 from diagnosis_service.pipeline.month import diagnose_month  # noqa: E402
 from diagnosis_service.pipeline.snapshot import Snapshot  # noqa: E402
 from diagnosis_service.remedies.catalog_files import load_catalog  # noqa: E402
-from diagnosis_service.remedies.prescribe import suitable  # noqa: E402
 from diagnosis_service.remedies.ranking import PriorRanker  # noqa: E402
 from diagnosis_service.rules import load_ruleset  # noqa: E402
 from diagnosis_service.simulation.adjust import Adjuster  # noqa: E402
@@ -84,6 +83,7 @@ def ope_check(seed: int, branches: int, members: int) -> list[dict]:
     result = run_loop(spec, ruleset, catalog)
     log = result.log[result.log["period"] < result.log["period"].max()].reset_index(drop=True)  # history months
     outcomes = train.measurable(log, result.branch_metrics, ruleset)
+    served = served_from_log(log)
     # True values are realized changes against the district without remedies (the logged decision's own
     # remedy is not yet in it at decision time).
     untouched = Adjuster(result.base_metrics, ruleset.registry)
@@ -105,16 +105,12 @@ def ope_check(seed: int, branches: int, members: int) -> list[dict]:
         target_p, true_v = np.zeros(len(outcomes)), np.zeros(len(outcomes))
         for fold in (True, False):
             ranker = make(fold)
-            for i in np.flatnonzero(first == fold):
-                row = outcomes.iloc[i]
-                need = need_of(row)
-                rule = ruleset.rule(row.rule)
-                need = type(need)(**{**need.__dict__, "preferred_kinds": rule.remedy_kinds if rule else ()})
-                pool = suitable(history_catalog, need)
-                ranked = sorted(ranker.rank(need, pool), key=lambda s: (-s.score, s.resource.id))
-                probs = probabilities(ranker, need, ranked)
-                target_p[i] = probs.get(row.resource_id, 0.0)
-                true_v[i] = sum(p * truth.true_value(rid, need, untouched) for rid, p in probs.items())
+            rows = np.flatnonzero(first == fold)
+            # Among the candidates the logged choice was made among (the repeat filter's, from what was served).
+            for j, need, recent in contexts(outcomes.iloc[rows], ruleset, served):
+                probs = distribution(history_catalog, ranker, need, recent)
+                target_p[rows[j]] = probs.get(outcomes["resource_id"].iat[rows[j]], 0.0)
+                true_v[rows[j]] = sum(p * truth.true_value(rid, need, untouched) for rid, p in probs.items())
         est = estimate(name, reward, propensity, target_p, boot=300)
         value = float(true_v.mean())
         covered = est.snips_ci[0] <= value <= est.snips_ci[1]

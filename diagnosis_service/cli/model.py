@@ -105,21 +105,24 @@ active_option = click.option(
     help=f"The active model (default: $DIAGNOSIS_MODELS/{MODEL_FILE}; the prior when there is none).")
 
 
-def _outcomes(source: Path | None, ruleset):
-    """Measurable outcomes of the logged decisions, from a directory or the store."""
+def _outcomes(source: Path | None, ruleset, with_served: bool = False):
+    """Measurable outcomes of the logged decisions, from a directory or the store; with ``with_served``,
+    (outcomes, everything served in the log's months) for off-policy estimates."""
     from ..learning.train import measurable
     from ..pipeline import training
     from ..store import make_engine
 
+    engine = None
     if source is not None:
         log, metrics = training.from_dir(source)
     else:
-        log, metrics = training.from_store(make_engine(settings().db_url()), ruleset)
+        engine = make_engine(settings().db_url())
+        log, metrics = training.from_store(engine, ruleset)
     outcomes = measurable(log, metrics, ruleset)
     if outcomes.empty:
         click.echo("no served prescription has a measurable outcome yet (a month after it is needed)", err=True)
         sys.exit(2)
-    return outcomes
+    return (outcomes, training.served_of(log, engine)) if with_served else outcomes
 
 
 @model.command("train")
@@ -201,14 +204,14 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
         _print_comparison(result, as_json)
         return
     ruleset, catalog = _setup(rules_dir, catalog_dir)
-    outcomes = _outcomes(source, ruleset)
+    outcomes, served = _outcomes(source, ruleset, with_served=True)
     fitted = None
     if fit_mode == "file" and set(MODELLED) & set(policies):
         fitted, card = load(model_file or settings().models_dir / MODEL_FILE)
         warning = overlap(card, outcomes)
         if warning:
             click.echo(f"warning: {warning} (--fit cross avoids this)", err=True)
-    out = evaluate_policies(outcomes, policies, catalog, ruleset, fit_mode, fitted)
+    out = evaluate_policies(outcomes, policies, catalog, ruleset, fit_mode, fitted, served)
     if as_json:
         click.echo(json.dumps(out, ensure_ascii=False))
         return
@@ -243,8 +246,9 @@ def _comparison(source: Path | None, candidate_file: Path | None, active_file: P
             click.echo(f"warning: the active model is not usable ({exc.problems[0]}): comparing with the prior, "
                        f"as the service ranks", err=True)
         active = PriorRanker()
-    outcomes = held_out(_outcomes(source, ruleset), card.get("data_window", {}).get("to"))
-    return compare(outcomes, catalog, ruleset, candidate, active), candidate_path, active_path, card
+    outcomes, served = _outcomes(source, ruleset, with_served=True)
+    outcomes = held_out(outcomes, card.get("data_window", {}).get("to"))
+    return compare(outcomes, catalog, ruleset, candidate, active, served=served), candidate_path, active_path, card
 
 
 def _print_comparison(result, as_json: bool) -> None:

@@ -37,7 +37,8 @@ def overlap(card: dict, outcomes: pd.DataFrame) -> str | None:
 
 
 def evaluate_policies(outcomes: pd.DataFrame, policies: Sequence[str], catalog: Catalog, ruleset: RuleSet,
-                      fit: str = "cross", model: EffectivenessModel | None = None) -> dict:
+                      fit: str = "cross", model: EffectivenessModel | None = None,
+                      served: pd.DataFrame | None = None) -> dict:
     """IPS and SNIPS (with 95% bootstrap intervals) of each policy, and the logging policy's value."""
     unknown = [p for p in policies if p not in POLICIES]
     if unknown or fit not in FIT_MODES:
@@ -61,11 +62,11 @@ def evaluate_policies(outcomes: pd.DataFrame, policies: Sequence[str], catalog: 
     estimates = []
     for name in policies:
         if name in MODELLED and fit == "cross":
-            target = cross_fitted_probabilities(outcomes, MODELLED[name], fitted, lambda _p: catalog, ruleset)
+            target = cross_fitted_probabilities(outcomes, MODELLED[name], fitted, lambda _p: catalog, ruleset, served)
         else:
             ranker = MODELLED[name](model) if name in MODELLED else {"prior": PriorRanker(),
                                                                      "random": RandomRanker()}[name]
-            target = target_probabilities(outcomes, ranker, lambda _p: catalog, ruleset)
+            target = target_probabilities(outcomes, ranker, lambda _p: catalog, ruleset, served)
         estimates.append({**estimate(name, reward, outcomes["propensity"].to_numpy(dtype=float), target).as_dict(),
                           "fit": fit if name in MODELLED else None})
     logged = {"policy": "logged", "value": round(float(np.mean(reward)), 5), "decisions": len(reward)}

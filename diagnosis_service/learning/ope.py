@@ -21,9 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..periods import parse_period
 from ..remedies.catalog import Catalog
-from ..remedies.prescribe import suitable
-from ..remedies.ranking import Need
+from ..remedies.history import History
+from ..remedies.prescribe import DEFAULT_REPEAT_MONTHS, suitable
+from ..remedies.ranking import REPEAT_WINDOW, Need
 from ..rules.model import RuleSet
 from .outcomes import ADOPTED
 
@@ -98,22 +100,67 @@ def _num(x) -> float | None:
     return None if x is None or x != x else float(x)
 
 
-def target_probabilities(log: pd.DataFrame, ranker, catalog_at: Callable[[str], Catalog],
-                         ruleset: RuleSet) -> np.ndarray:
+SERVED_COLUMNS = ("branch_id", "period", "topic", "resource_id", "first")
+
+
+def served_from_log(log: pd.DataFrame) -> pd.DataFrame:
+    """Everything a log says was served (SERVED_COLUMNS): each decision's ``shown`` items (space-separated,
+    the first first) when the log has them, else its first recommendation alone."""
+    rows = []
+    for branch_id, period, topic, rid, shown in zip(log["branch_id"], log["period"], log["topic"], log["resource_id"],
+                                                    log["shown"] if "shown" in log.columns else log["resource_id"],
+                                                    strict=True):
+        items = str(shown).split() if isinstance(shown, str) and shown.strip() else [rid]
+        rows += [(branch_id, period, topic, item, n == 0) for n, item in enumerate(items)]
+    return pd.DataFrame(rows, columns=list(SERVED_COLUMNS))
+
+
+def target_probabilities(log: pd.DataFrame, ranker, catalog_at: Callable[[str], Catalog], ruleset: RuleSet,
+                         served: pd.DataFrame | None = None) -> np.ndarray:
     """pi(logged first recommendation | context) under ``ranker`` (its exploration included when it has
-    one; the preferred kinds of the rule as in the service). Candidates: the suitable active resources
-    of the topic in the catalog of that month."""
+    one), in the contexts ``contexts`` gives: the candidates the logged choice was made among."""
     out = np.zeros(len(log))
-    for i, row in enumerate(log.itertuples(index=False)):
-        base = need_of(row)
-        rule = ruleset.rule(row.rule)
-        need = Need(**{**base.__dict__, "preferred_kinds": rule.remedy_kinds if rule else ()})
-        out[i] = action_probability(catalog_at(row.period), ranker, need, row.resource_id)
+    for i, need, recent in contexts(log, ruleset, served):
+        out[i] = distribution(catalog_at(need.period), ranker, need, recent).get(log["resource_id"].iat[i], 0.0)
     return out
 
 
+def contexts(log: pd.DataFrame, ruleset: RuleSet, served: pd.DataFrame | None = None):
+    """(row position, Need, resources left out) of each logged decision, in month order, as the service
+    met it: the Need with the rule's preferred kinds and what the branch had first in the months before
+    (the ranker's repeat feature), and what it was served for the topic in the months before (the
+    Prescriber's repeat filter leaves those out). ``served`` (SERVED_COLUMNS) holds every month of the
+    log, not only ``log``'s decisions. The logged probabilities were taken among those candidates: a
+    target policy judged among others would be judged on decisions it could not have made."""
+    rows = list(log.itertuples(index=False))
+    months = _served_by_month(served)
+    history, added = History(), 0
+    for i in sorted(range(len(rows)), key=lambda k: (parse_period(rows[k].period), k)):
+        row = rows[i]
+        pidx = parse_period(row.period)
+        while added < len(months) and months[added][0] < pidx:  # only the months before: as the service knew
+            for branch_id, period, topic, rid, first in months[added][1]:
+                history.add(branch_id, period, topic, rid, first=bool(first))
+            added += 1
+        base = need_of(row)
+        rule = ruleset.rule(row.rule)
+        need = Need(**{**base.__dict__, "preferred_kinds": rule.remedy_kinds if rule else (),
+                       "recent_first": history.first_before(row.branch_id, row.period, REPEAT_WINDOW)})
+        yield i, need, history.recent(row.branch_id, row.topic, row.period, DEFAULT_REPEAT_MONTHS)
+
+
+def _served_by_month(served: pd.DataFrame | None) -> list[tuple[int, list[tuple]]]:
+    if served is None or served.empty:
+        return []
+    by: dict[int, list[tuple]] = {}
+    for row in served[list(SERVED_COLUMNS)].itertuples(index=False):
+        by.setdefault(parse_period(row.period), []).append(tuple(row))
+    return sorted(by.items())
+
+
 def cross_fitted_probabilities(outcomes: pd.DataFrame, make_ranker: Callable, fit: Callable,
-                               catalog_at: Callable[[str], Catalog], ruleset: RuleSet) -> np.ndarray:
+                               catalog_at: Callable[[str], Catalog], ruleset: RuleSet,
+                               served: pd.DataFrame | None = None) -> np.ndarray:
     """pi(logged first recommendation | context) for a policy built on a model, cross-fitted: a model is
     fitted (``fit(outcome_rows)``) on each half of the months and ranks (``make_ranker(model)``) the
     other half. A model evaluated on the decisions it learned from looks better than it is. Needs two
@@ -125,18 +172,27 @@ def cross_fitted_probabilities(outcomes: pd.DataFrame, make_ranker: Callable, fi
     out = np.zeros(len(outcomes))
     for fold in (True, False):
         model = fit(outcomes[first != fold])
-        out[first == fold] = target_probabilities(outcomes[first == fold], make_ranker(model), catalog_at, ruleset)
+        out[first == fold] = target_probabilities(outcomes[first == fold], make_ranker(model), catalog_at, ruleset,
+                                                  served)
     return out
 
 
-def action_probability(catalog: Catalog, ranker, need: Need, resource_id: str) -> float:
-    """Probability that ``ranker`` puts ``resource_id`` first for ``need`` among the catalog's candidates."""
+def distribution(catalog: Catalog, ranker, need: Need, recent: set[str] | frozenset[str] = frozenset()
+                 ) -> dict[str, float]:
+    """``ranker``'s probability of putting each candidate first for ``need``: the catalog's suitable
+    resources, less ``recent`` (unless that leaves none, as the Prescriber does)."""
     pool = suitable(catalog, need)
     if not pool:
-        return 0.0
+        return {}
     ranked = sorted(ranker.rank(need, pool), key=lambda s: (-s.score, s.resource.id))
-    probs = probabilities(ranker, need, ranked)
-    return float(probs.get(resource_id, 0.0))
+    fresh = [s for s in ranked if s.resource.id not in recent] if recent else ranked
+    return probabilities(ranker, need, fresh or ranked)
+
+
+def action_probability(catalog: Catalog, ranker, need: Need, resource_id: str,
+                       recent: set[str] | frozenset[str] = frozenset()) -> float:
+    """Probability that ``ranker`` puts ``resource_id`` first for ``need`` (``distribution``)."""
+    return float(distribution(catalog, ranker, need, recent).get(resource_id, 0.0))
 
 
 def probabilities(ranker, need: Need, ranked) -> dict[str, float]:
@@ -150,5 +206,5 @@ def probabilities(ranker, need: Need, ranked) -> dict[str, float]:
     return {ranked[0].resource.id: 1.0}
 
 
-__all__ = ["Estimate", "action_probability", "cross_fitted_probabilities", "estimate", "need_of", "probabilities", "rewards",
-           "target_probabilities"]
+__all__ = ["SERVED_COLUMNS", "Estimate", "action_probability", "contexts", "cross_fitted_probabilities", "distribution",
+           "estimate", "need_of", "probabilities", "rewards", "served_from_log", "target_probabilities"]

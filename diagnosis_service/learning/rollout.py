@@ -53,9 +53,11 @@ def held_out(outcomes: pd.DataFrame, after: str | None) -> pd.DataFrame:
 
 
 def compare(outcomes: pd.DataFrame, catalog: Catalog, ruleset: RuleSet, candidate, active,
-            min_decisions: int = MIN_DECISIONS, boot: int = BOOTSTRAP, seed: int = 0) -> Comparison:
+            min_decisions: int = MIN_DECISIONS, boot: int = BOOTSTRAP, seed: int = 0,
+            served: pd.DataFrame | None = None) -> Comparison:
     """Candidate against active ranker (objects with ``rank`` and ``name``) on ``outcomes``: the decisions
-    neither was fitted on. Deterministic for a seed."""
+    neither was fitted on; ``served``: everything served in the log's months (``ope.SERVED_COLUMNS``), for
+    the repeat filter the logged choices were made under. Deterministic for a seed."""
     months = sorted(set(outcomes["period"]))
     if outcomes.empty:
         return Comparison(candidate.name, active.name, months, 0, float("nan"), float("nan"), float("nan"),
@@ -64,7 +66,7 @@ def compare(outcomes: pd.DataFrame, catalog: Catalog, ruleset: RuleSet, candidat
                           "(model train --holdout-months N) and wait for their outcomes")
     reward = rewards(outcomes)
     propensity = outcomes["propensity"].to_numpy(dtype=float)
-    targets = [target_probabilities(outcomes, r, lambda _p: catalog, ruleset) for r in (candidate, active)]
+    targets = [target_probabilities(outcomes, r, lambda _p: catalog, ruleset, served) for r in (candidate, active)]
     ok = np.isfinite(reward) & (propensity > 0)
     r = reward[ok]
     wc, wa = (t[ok] / propensity[ok] for t in targets)

@@ -13,8 +13,10 @@ from sqlalchemy.engine import Engine
 
 from ..errors import InputError, Problem
 from ..learning.decisions import decisions
+from ..learning.ope import SERVED_COLUMNS, served_from_log
 from ..learning.outcomes import BASELINE, HORIZON
 from ..periods import period_str
+from ..remedies.ranking import REPEAT_WINDOW
 from ..rules.model import RuleSet
 from ..store import metrics as metrics_store
 from ..store import served as served_store
@@ -38,6 +40,25 @@ def from_store(engine: Engine, ruleset: RuleSet) -> tuple[pd.DataFrame, pd.DataF
     return log, dataset.branch_metrics
 
 
+def served_in_store(engine: Engine, periods: list[str]) -> pd.DataFrame:
+    """Everything served in ``periods`` (``ope.SERVED_COLUMNS``): what the repeat filter and the repeat
+    feature knew when each logged choice was made."""
+    with engine.connect() as conn:
+        rows = served_store.served_during(conn, periods)
+    return pd.DataFrame(rows, columns=list(SERVED_COLUMNS))
+
+
+def served_of(log: pd.DataFrame, engine: Engine | None = None) -> pd.DataFrame:
+    """What was served in the log's months and the REPEAT_WINDOW before them: from the store, or (without
+    an engine) from the log itself (``simulate loop`` logs each decision's shown items)."""
+    if engine is None:
+        return served_from_log(log)
+    if log.empty:
+        return pd.DataFrame(columns=list(SERVED_COLUMNS))
+    first, last = int(log["pidx"].min()) - REPEAT_WINDOW, int(log["pidx"].max())
+    return served_in_store(engine, [period_str(p) for p in range(first, last + 1)])
+
+
 def from_dir(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(decisions, branch metrics) written by ``simulate loop --out``."""
     directory = Path(directory)
@@ -47,4 +68,4 @@ def from_dir(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.read_csv(directory / LOG_FILE, keep_default_na=True), pd.read_csv(directory / METRICS_FILE)
 
 
-__all__ = ["from_dir", "from_store"]
+__all__ = ["from_dir", "from_store", "served_in_store", "served_of"]

@@ -1,7 +1,7 @@
 """The closed loop: a simulated district whose remedies have true effects that only the simulator knows.
 
-Month after month: diagnose, prescribe with a policy, let simulated secretaries adopt (or not) the first
-recommendation for each weakness, apply the true effect of what was adopted to the following months'
+Month after month: diagnose, prescribe with a policy (lists of SHOWN items, as the service's), let
+simulated secretaries adopt (or not) the first recommendation for each weakness, apply the true effect of what was adopted to the following months'
 metrics, log what was served with its probability, compute outcomes from the metrics, retrain. Only
 this module and the ``oracle`` policy read the hidden truth (``Truth``); the learned policy sees what
 the service would see: the served log, the feedback and the metrics.
@@ -36,6 +36,7 @@ from ..pipeline.month import diagnose_month
 from ..pipeline.snapshot import Snapshot
 from ..remedies.catalog import Catalog
 from ..remedies.history import History
+from ..remedies.prescribe import DEFAULT_PER_WEAKNESS
 from ..remedies.ranking import PriorRanker
 from ..rules.model import RuleSet
 from .adjust import Adjuster
@@ -45,6 +46,7 @@ from .worlds import WORLDS, world
 
 POLICIES = ("learned", "prior", "random", "popularity", "oracle")
 WARMUP = 3  # months of history before the first diagnosed month
+SHOWN = DEFAULT_PER_WEAKNESS  # items a list shows, as the service's (the first is the one acted on)
 
 
 @dataclass(frozen=True)
@@ -97,12 +99,19 @@ class LoopResult:
         return round(sum(m["true_improvement"] for m in self.monthly), 4)
 
     @property
+    def of_best_shown(self) -> float:
+        """The expected worth of the first recommendations as a share of the best item of each list."""
+        best = sum(m["best_shown"] for m in self.monthly)
+        return round(sum(m["expected_first"] for m in self.monthly) / best, 4) if best > 0 else 1.0
+
+    @property
     def weaknesses_resolved(self) -> int:
         return sum(m["weaknesses_resolved"] for m in self.monthly)
 
     def summary(self) -> dict:
         return {"policy": self.spec.policy, "world": self.spec.world, "seed": self.spec.seed, "months": self.spec.months,
                 "true_improvement": self.true_improvement, "weaknesses_resolved": self.weaknesses_resolved,
+                "of_best_shown": self.of_best_shown,
                 "prescribed": int(sum(m["weaknesses"] for m in self.monthly)),
                 "adopted": int(sum(m["adopted"] for m in self.monthly)),
                 "cumulative": [round(x, 4) for x in np.cumsum([m["true_improvement"] for m in self.monthly])]}
@@ -145,12 +154,13 @@ def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=Non
         ranker = _ranker(spec, truth, popularity, model, reg, adjust) if counted else ExploringPrior(spec.history_epsilon,
                                                                                              spec.seed)
         dataset = Dataset(base.branches, base.members, adjust.frame, base.member_metrics, source="loop")
-        # As the service prescribes (POST /v1/prescriptions): what a branch was served for a topic in the
-        # months before is not recommended again for it (the Prescriber's repeat filter).
-        diagnosed = diagnose_month(dataset, Snapshot(ruleset, available, ranker), period, per_weakness=1,
+        # As the service prescribes (POST /v1/prescriptions): SHOWN items a weakness, and what a branch was
+        # served for a topic in the months before is not recommended again for it (the repeat filter).
+        diagnosed = diagnose_month(dataset, Snapshot(ruleset, available, ranker), period, per_weakness=SHOWN,
                                    history=served)
         weak_now = set()
-        month = {"period": period, "weaknesses": 0, "adopted": 0, "true_improvement": 0.0}
+        month = {"period": period, "weaknesses": 0, "adopted": 0, "true_improvement": 0.0, "expected_first": 0.0,
+                 "best_shown": 0.0}
         for result in diagnosed.branches:
             for choice in diagnosed.choices[result.id]:
                 need = choice.need
@@ -159,7 +169,13 @@ def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=Non
                     continue
                 p = choice.prescriptions[0]
                 rid = p.resource_id
-                served.add_month(result.id, pidx, need.topic, rid, first=True)
+                # The secretary acts on the first; what the list could have been worth had its best been
+                # first is learned/best-of-shown's denominator (expected values: the truth's, no draws).
+                worth = [truth.true_value(q.resource_id, need, adjust) for q in choice.prescriptions]
+                month["expected_first"] += worth[0]
+                month["best_shown"] += max(worth)
+                for n, q in enumerate(choice.prescriptions):
+                    served.add_month(result.id, pidx, need.topic, q.resource_id, first=n == 0)
                 adopted = rng.random() < truth.adoption(rid, types[result.id])
                 status = "adopted" if adopted else ("ignored" if rng.random() < spec.ignore_share else "declined")
                 if result.id in silent:
@@ -179,9 +195,11 @@ def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=Non
                     "propensity": choice.propensity, "status": status, "branch_type": types[result.id],
                     "street": streets.get(result.id), "members": sizes.get(result.id, 0),
                     "value": need.value, "reference": need.reference, "policy": spec.policy,
-                    "truth_value": truth.adoption(rid, types[result.id]) * realized, "truth_effect": realized})
+                    "truth_value": truth.adoption(rid, types[result.id]) * realized, "truth_effect": realized,
+                    "shown": " ".join(q.resource_id for q in choice.prescriptions)})
         month["weaknesses_resolved"] = len(previous_weak - weak_now)
-        month["true_improvement"] = round(month["true_improvement"], 6)
+        for k in ("true_improvement", "expected_first", "best_shown"):
+            month[k] = round(month[k], 6)
         previous_weak = weak_now
         if counted:
             monthly.append(month)

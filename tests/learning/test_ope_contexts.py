@@ -1,0 +1,76 @@
+"""Off-policy estimates judge a target policy among the candidates the logged choice was made among: the
+suitable resources less what the branch was served for the topic in the months before (the Prescriber's
+repeat filter), with the months after the decision unknown to it."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from diagnosis_service.learning.ope import SERVED_COLUMNS, action_probability, served_from_log, target_probabilities
+from diagnosis_service.remedies.ranking import PriorRanker
+from tests.support.learning import need
+
+NEED = need()
+
+
+def _decision(resource_id: str) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "branch_id": NEED.branch_id, "branch_type": NEED.branch_type, "street": NEED.street, "period": NEED.period,
+        "topic": NEED.topic, "rule": NEED.rule, "indicator": NEED.indicator, "value": NEED.value,
+        "reference": NEED.reference, "members": NEED.members, "resource_id": resource_id, "status": "adopted",
+        "propensity": 1.0}])
+
+
+def _served(*rows: tuple) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=list(SERVED_COLUMNS))
+
+
+def _prior_order(catalog, ruleset) -> list[str]:
+    """The prior's first choice for the decision, then its first once that one is left out."""
+    import dataclasses
+
+    rule = ruleset.rule(NEED.rule)
+    full = dataclasses.replace(NEED, preferred_kinds=rule.remedy_kinds if rule else ())
+    pool = [r.id for r in catalog.resources if action_probability(catalog, PriorRanker(), full, r.id) > 0]
+    top = pool[0]
+    second = next(r.id for r in catalog.resources
+                  if action_probability(catalog, PriorRanker(), full, r.id, recent={top}) > 0)
+    return [top, second]
+
+
+def test_a_resource_served_the_month_before_is_not_a_candidate(catalog, ruleset):
+    top, second = _prior_order(catalog, ruleset)
+    assert top != second
+    logged = _decision(second)
+    # Without what was served, the prior would have put `top` first: the logged `second` looks impossible.
+    assert target_probabilities(logged, PriorRanker(), lambda _p: catalog, ruleset)[0] == 0.0
+    # The branch had `top` for this topic in May (not first: any item shown counts for the filter).
+    served = _served((NEED.branch_id, "2025-05", NEED.topic, "R-other", True),
+                     (NEED.branch_id, "2025-05", NEED.topic, top, False))
+    assert target_probabilities(logged, PriorRanker(), lambda _p: catalog, ruleset, served)[0] == 1.0
+
+
+def test_what_was_served_later_or_elsewhere_or_long_ago_does_not_count(catalog, ruleset):
+    top, _ = _prior_order(catalog, ruleset)
+    logged = _decision(top)
+    for served in (_served((NEED.branch_id, "2025-07", NEED.topic, top, True)),  # after the decision
+                   _served((NEED.branch_id, "2025-06", NEED.topic, top, True)),  # the decision's own month
+                   _served(("B2", "2025-05", NEED.topic, top, True)),  # another branch
+                   _served((NEED.branch_id, "2025-05", "org_life", top, True)),  # another topic
+                   _served((NEED.branch_id, "2025-02", NEED.topic, top, True))):  # four months before
+        assert target_probabilities(logged, PriorRanker(), lambda _p: catalog, ruleset, served)[0] == 1.0, served
+
+
+def test_when_everything_was_served_recently_the_whole_pool_is_back(catalog, ruleset):
+    top, _ = _prior_order(catalog, ruleset)
+    everything = _served(*[(NEED.branch_id, "2025-04", NEED.topic, r.id, False) for r in catalog.resources])
+    assert target_probabilities(_decision(top), PriorRanker(), lambda _p: catalog, ruleset, everything)[0] == 1.0
+
+
+def test_a_logs_shown_items_are_what_was_served():
+    log = pd.DataFrame({"branch_id": ["B1", "B2"], "period": ["2025-05", "2025-05"], "topic": ["t", "u"],
+                        "resource_id": ["R1", "R9"], "shown": ["R1 R2 R3", float("nan")]})
+    served = served_from_log(log)
+    assert served.values.tolist() == [["B1", "2025-05", "t", "R1", True], ["B1", "2025-05", "t", "R2", False],
+                                      ["B1", "2025-05", "t", "R3", False], ["B2", "2025-05", "u", "R9", True]]
+    assert served_from_log(log.drop(columns="shown"))["resource_id"].tolist() == ["R1", "R9"]
