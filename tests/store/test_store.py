@@ -210,6 +210,12 @@ def test_decisions_are_one_per_weakness_and_follow_the_feedback(engine, ruleset,
                    ("B00002", "r2"): ("D", "completed", 0.9),
                    ("B00003", "r1"): ("G", "ignored", 1.0)}
     assert {"branch_id", "pidx", "dues_on_time_rate"} <= set(metrics.columns)
+    # Everything shown (not only the decisions' first items), for the repeat filter off-policy estimates
+    # reconstruct; the second showing's items are there again.
+    shown = training.served_of(log, engine)
+    assert sorted(set(zip(shown["branch_id"], shown["resource_id"], strict=True))) == [
+        ("B00002", r) for r in "ABCDEF"] + [("B00003", "G")]
+    assert set(shown["period"]) == {"2025-10"} and shown["first"].any() and not shown["first"].all()
 
 
 @pytest.mark.server
