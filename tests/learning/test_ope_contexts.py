@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from diagnosis_service.learning.ope import SERVED_COLUMNS, action_probability, served_from_log, target_probabilities
+from diagnosis_service.learning.ope import (
+    SERVED_COLUMNS,
+    action_probability,
+    served_from_log,
+    target_probabilities,
+)
 from diagnosis_service.remedies.ranking import PriorRanker
 from tests.support.learning import need
 
