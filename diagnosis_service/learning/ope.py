@@ -116,12 +116,14 @@ def served_from_log(log: pd.DataFrame) -> pd.DataFrame:
 
 
 def target_probabilities(log: pd.DataFrame, ranker, catalog_at: Callable[[str], Catalog], ruleset: RuleSet,
-                         served: pd.DataFrame | None = None) -> np.ndarray:
+                         served: pd.DataFrame | None = None, replayed: list | None = None) -> np.ndarray:
     """pi(logged first recommendation | context) under ``ranker`` (its exploration included when it has
-    one), in the contexts ``contexts`` gives: the candidates the logged choice was made among."""
+    one), in the contexts ``contexts`` gives: the candidates the logged choice was made among.
+    ``replayed``: ``list(contexts(log, ruleset, served))`` already made (for several rankers on one log)."""
     out = np.zeros(len(log))
-    for i, need, recent in contexts(log, ruleset, served):
-        out[i] = distribution(catalog_at(need.period), ranker, need, recent).get(log["resource_id"].iat[i], 0.0)
+    logged = log["resource_id"].to_numpy()
+    for i, need, recent in contexts(log, ruleset, served) if replayed is None else replayed:
+        out[i] = distribution(catalog_at(need.period), ranker, need, recent).get(logged[i], 0.0)
     return out
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..remedies.catalog import Catalog
 from ..rules.model import RuleSet
-from .ope import rewards, target_probabilities
+from .ope import contexts, rewards, target_probabilities
 
 MIN_DECISIONS = 100  # held-out decisions with outcomes below which nothing is promoted
 BOOTSTRAP = 2000
@@ -66,7 +66,9 @@ def compare(outcomes: pd.DataFrame, catalog: Catalog, ruleset: RuleSet, candidat
                           "(model train --holdout-months N) and wait for their outcomes")
     reward = rewards(outcomes)
     propensity = outcomes["propensity"].to_numpy(dtype=float)
-    targets = [target_probabilities(outcomes, r, lambda _p: catalog, ruleset, served) for r in (candidate, active)]
+    replayed = list(contexts(outcomes, ruleset, served))  # the same contexts for both rankers
+    targets = [target_probabilities(outcomes, r, lambda _p: catalog, ruleset, replayed=replayed)
+               for r in (candidate, active)]
     ok = np.isfinite(reward) & (propensity > 0)
     r = reward[ok]
     wc, wa = (t[ok] / propensity[ok] for t in targets)

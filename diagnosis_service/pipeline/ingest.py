@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -97,7 +96,9 @@ def _store_months(engine: Engine, orgs: Dataset, months: Iterable[tuple[str, lis
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="import") as pool:
 
         def submit() -> None:
-            for period, frames in itertools.islice(queue, 1):
+            month = next(queue, None)
+            if month is not None:
+                period, frames = month
                 step = functools.partial(_store_month, frames=frames, period=period, actor=actor)
                 pending[pool.submit(in_transaction, engine, step)] = (period, sum(len(f) for _, f in frames))
 

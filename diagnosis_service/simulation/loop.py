@@ -1,8 +1,9 @@
 """The closed loop: a simulated district whose remedies have true effects that only the simulator knows.
 
 Month after month: diagnose, prescribe with a policy (lists of SHOWN items, as the service's), let
-simulated secretaries adopt (or not) the first recommendation for each weakness, apply the true effect of what was adopted to the following months'
-metrics, log what was served with its probability, compute outcomes from the metrics, retrain. Only
+simulated secretaries adopt (or not) the first recommendation for each weakness, apply the true effect
+of what was adopted to the following months' metrics, log what was served with its probability,
+compute outcomes from the metrics, retrain. Only
 this module and the ``oracle`` policy read the hidden truth (``Truth``); the learned policy sees what
 the service would see: the served log, the feedback and the metrics.
 
