@@ -20,7 +20,7 @@ from .outcomes import LOG_COLUMNS
 
 def decisions(first_items: Iterable[tuple], feedback: Iterable[tuple],
               branches: Mapping[str, tuple[str, str | None]]) -> pd.DataFrame:
-    """The decisions (``outcomes.LOG_COLUMNS``), sorted by branch, period and rule.
+    """The decisions (``outcomes.LOG_COLUMNS`` and ``kinds``), sorted by branch, period and rule.
 
     ``first_items``: (list_id, branch_id, period, topic, rule, resource_id, kind, propensity, body) of
     each shown list's first item per rule, in the order shown (``store.served.first_items``);
@@ -36,9 +36,12 @@ def decisions(first_items: Iterable[tuple], feedback: Iterable[tuple],
             "branch_id": branch_id, "period": period, "pidx": parse_period(period), "topic": topic, "rule": rule,
             "indicator": need.get("indicator"), "resource_id": rid, "kind": kind, "propensity": prop,
             "status": status.get((branch_id, period, rule, rid), "ignored"), "branch_type": btype, "street": street,
-            "members": need.get("members", 0), "value": need.get("value"), "reference": need.get("reference")})
+            "members": need.get("members", 0), "value": need.get("value"), "reference": need.get("reference"),
+            # the kinds the ranker preferred (every finding's on the topic); lists logged before they were
+            # kept have none here, and the estimates fall back to the rule's
+            "kinds": " ".join(need["kinds"]) if isinstance(need.get("kinds"), list) else None})
     rows = [next((r for r in reversed(shown[k]) if r["status"] != "ignored"), shown[k][-1]) for k in sorted(shown)]
-    return pd.DataFrame(rows, columns=list(LOG_COLUMNS))
+    return pd.DataFrame(rows, columns=[*LOG_COLUMNS, "kinds"])
 
 
 __all__ = ["decisions"]

@@ -129,7 +129,7 @@ def target_probabilities(log: pd.DataFrame, ranker, catalog_at: Callable[[str], 
 
 def contexts(log: pd.DataFrame, ruleset: RuleSet, served: pd.DataFrame | None = None):
     """(row position, Need, resources left out) of each logged decision, in month order, as the service
-    met it: the Need with the rule's preferred kinds and what the branch had first in the months before
+    met it: the Need with its preferred kinds (``preferred_kinds``) and what the branch had first in the months before
     (the ranker's repeat feature), and what it was served for the topic in the months before (the
     Prescriber's repeat filter leaves those out). ``served`` (SERVED_COLUMNS) holds every month of the
     log, not only ``log``'s decisions. The logged probabilities were taken among those candidates: a
@@ -144,11 +144,20 @@ def contexts(log: pd.DataFrame, ruleset: RuleSet, served: pd.DataFrame | None = 
             for branch_id, period, topic, rid, first in months[added][1]:
                 history.add(branch_id, period, topic, rid, first=bool(first))
             added += 1
-        base = need_of(row)
-        rule = ruleset.rule(row.rule)
-        need = Need(**{**base.__dict__, "preferred_kinds": rule.remedy_kinds if rule else (),
+        need = Need(**{**need_of(row).__dict__, "preferred_kinds": preferred_kinds(row, ruleset),
                        "recent_first": history.first_before(row.branch_id, row.period, REPEAT_WINDOW)})
         yield i, need, history.recent(row.branch_id, row.topic, row.period, DEFAULT_REPEAT_MONTHS)
+
+
+def preferred_kinds(row, ruleset: RuleSet) -> tuple[str, ...]:
+    """The kinds the ranker preferred for a logged decision: as logged (``kinds``, space-separated: every
+    finding's on the topic, merged as the Prescriber merges them), else the logged rule's alone (a log
+    written before the kinds were kept; the service's merged kinds differ for about 7% of decisions)."""
+    kinds = getattr(row, "kinds", None)
+    if isinstance(kinds, str):
+        return tuple(kinds.split())
+    rule = ruleset.rule(row.rule)
+    return rule.remedy_kinds if rule else ()
 
 
 def _served_by_month(served: pd.DataFrame | None) -> list[tuple[int, list[tuple]]]:
@@ -209,4 +218,4 @@ def probabilities(ranker, need: Need, ranked) -> dict[str, float]:
 
 
 __all__ = ["SERVED_COLUMNS", "Estimate", "action_probability", "contexts", "cross_fitted_probabilities", "distribution",
-           "estimate", "need_of", "probabilities", "rewards", "served_from_log", "target_probabilities"]
+           "estimate", "need_of", "preferred_kinds", "probabilities", "rewards", "served_from_log", "target_probabilities"]

@@ -32,7 +32,7 @@ def served_body(p: Prescription, choice: Choice) -> dict:
     need = choice.need
     return {**p.as_dict(), "advice_zh": p.advice_zh, "advice_en": p.advice_en,
             "need": {"indicator": need.indicator, "value": need.value, "reference": need.reference,
-                     "members": need.members, "severity": need.severity}}
+                     "members": need.members, "severity": need.severity, "kinds": list(need.preferred_kinds)}}
 
 
 def history_for(conn: Connection, branch_id: str, period: str,

@@ -197,7 +197,8 @@ def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=Non
                     "street": streets.get(result.id), "members": sizes.get(result.id, 0),
                     "value": need.value, "reference": need.reference, "policy": spec.policy,
                     "truth_value": truth.adoption(rid, types[result.id]) * realized, "truth_effect": realized,
-                    "shown": " ".join(q.resource_id for q in choice.prescriptions)})
+                    "shown": " ".join(q.resource_id for q in choice.prescriptions),
+                    "kinds": " ".join(need.preferred_kinds)})
         month["weaknesses_resolved"] = len(previous_weak - weak_now)
         for k in ("true_improvement", "expected_first", "best_shown"):
             month[k] = round(month[k], 6)

@@ -79,3 +79,20 @@ def test_a_logs_shown_items_are_what_was_served():
     assert served.values.tolist() == [["B1", "2025-05", "t", "R1", True], ["B1", "2025-05", "t", "R2", False],
                                       ["B1", "2025-05", "t", "R3", False], ["B2", "2025-05", "u", "R9", True]]
     assert served_from_log(log.drop(columns="shown"))["resource_id"].tolist() == ["R1", "R9"]
+
+
+def test_a_decision_is_replayed_with_the_kinds_it_logged(catalog, ruleset):
+    """The kinds the ranker preferred (every finding's on the topic, merged) are logged; a log without
+    them falls back to the logged rule's."""
+    import dataclasses
+
+    top, _ = _prior_order(catalog, ruleset)
+    kind_of = {r.id: r.kind for r in catalog.resources}
+    other = next(r.kind for r in catalog.for_topic(NEED.topic) if r.kind != kind_of[top])
+    preferring = dataclasses.replace(NEED, preferred_kinds=(other,))
+    their_top = next(r.id for r in catalog.resources if action_probability(catalog, PriorRanker(), preferring, r.id))
+    assert kind_of[their_top] == other and their_top != top
+    logged = _decision(their_top).assign(kinds=other)
+    assert target_probabilities(logged, PriorRanker(), lambda _p: catalog, ruleset)[0] == 1.0
+    assert target_probabilities(logged.assign(kinds=None), PriorRanker(), lambda _p: catalog, ruleset)[0] == 0.0
+    assert target_probabilities(logged.drop(columns="kinds"), PriorRanker(), lambda _p: catalog, ruleset)[0] == 0.0

@@ -86,3 +86,37 @@ def test_train_and_evaluate_from_the_store(fresh_service, runner):
     body = c.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"},
                   headers=h("platform")).get_json()
     assert body["ranker"] == f"learned:{card['fingerprint']}" == record["promoted"]  # the version that ranked it
+
+
+def test_each_decision_keeps_the_kinds_its_ranker_preferred(fresh_service):
+    """A weakness found by several rules is ranked with every finding's remedy kinds merged (the main
+    finding's first); the served log keeps them, and the off-policy estimates replay the decision with
+    them, not with the logged rule's kinds alone."""
+    from diagnosis_service.engine.findings import SubjectResult
+    from diagnosis_service.learning.ope import contexts
+    from diagnosis_service.pipeline import training
+    from diagnosis_service.store import metrics as metrics_store
+    from diagnosis_service.store import results as results_store
+
+    svc = fresh_service
+    for n in range(1, 25):
+        assert svc.client.post("/v1/prescriptions", json={"branch_id": f"B{n:05d}", "period": "2025-12"},
+                               headers=svc.h("platform")).status_code == 201
+    snapshot = svc.app.extensions["diagnosis"].snapshot()
+    prescriber = snapshot.prescriber()
+    expected = {}
+    with svc.engine.connect() as conn:
+        for n in range(1, 25):
+            stored = results_store.result(conn, "2025-12", "branch", f"B{n:05d}")
+            street = (metrics_store.branch(conn, f"B{n:05d}") or {}).get("street")
+            for need in prescriber.needs(SubjectResult.from_dict(stored), street):
+                expected[(need.branch_id, need.rule)] = need.preferred_kinds
+    log, _ = training.from_store(svc.engine, snapshot.ruleset)
+    assert len(log) == len(expected) > 20
+    got = {(r.branch_id, r.rule): tuple(r.kinds.split()) for r in log.itertuples()}
+    assert got == expected
+    merged = [k for k, kinds in expected.items() if kinds != snapshot.ruleset.rule(k[1]).remedy_kinds]
+    assert merged, "the district should have weaknesses found by rules that prefer different kinds"
+    replayed = {(log.iloc[i].branch_id, log.iloc[i].rule): need.preferred_kinds
+                for i, need, _ in contexts(log, snapshot.ruleset)}
+    assert replayed == expected
