@@ -107,7 +107,8 @@ active_option = click.option(
 
 def _outcomes(source: Path | None, ruleset, with_served: bool = False):
     """Measurable outcomes of the logged decisions, from a directory or the store; with ``with_served``,
-    (outcomes, everything served in the log's months) for off-policy estimates."""
+    (outcomes, everything served in the log's months, the stored catalog versions the lists came from)
+    for off-policy estimates."""
     from ..learning.train import measurable
     from ..pipeline import training
     from ..store import make_engine
@@ -122,7 +123,12 @@ def _outcomes(source: Path | None, ruleset, with_served: bool = False):
     if outcomes.empty:
         click.echo("no served prescription has a measurable outcome yet (a month after it is needed)", err=True)
         sys.exit(2)
-    return (outcomes, training.served_of(log, engine)) if with_served else outcomes
+    if not with_served:
+        return outcomes
+    catalogs, warnings = training.catalogs_served(outcomes, engine, ruleset.registry)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return outcomes, training.served_of(log, engine), catalogs
 
 
 @model.command("train")
@@ -204,14 +210,14 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
         _print_comparison(result, as_json)
         return
     ruleset, catalog = _setup(rules_dir, catalog_dir)
-    outcomes, served = _outcomes(source, ruleset, with_served=True)
+    outcomes, served, catalogs = _outcomes(source, ruleset, with_served=True)
     fitted = None
     if fit_mode == "file" and set(MODELLED) & set(policies):
         fitted, card = load(model_file or settings().models_dir / MODEL_FILE)
         warning = overlap(card, outcomes)
         if warning:
             click.echo(f"warning: {warning} (--fit cross avoids this)", err=True)
-    out = evaluate_policies(outcomes, policies, catalog, ruleset, fit_mode, fitted, served)
+    out = evaluate_policies(outcomes, policies, catalog, ruleset, fit_mode, fitted, served, catalogs)
     if as_json:
         click.echo(json.dumps(out, ensure_ascii=False))
         return
@@ -246,9 +252,10 @@ def _comparison(source: Path | None, candidate_file: Path | None, active_file: P
             click.echo(f"warning: the active model is not usable ({exc.problems[0]}): comparing with the prior, "
                        f"as the service ranks", err=True)
         active = PriorRanker()
-    outcomes, served = _outcomes(source, ruleset, with_served=True)
+    outcomes, served, catalogs = _outcomes(source, ruleset, with_served=True)
     outcomes = held_out(outcomes, card.get("data_window", {}).get("to"))
-    return compare(outcomes, catalog, ruleset, candidate, active, served=served), candidate_path, active_path, card
+    return (compare(outcomes, catalog, ruleset, candidate, active, served=served, catalogs=catalogs), candidate_path,
+            active_path, card)
 
 
 def _print_comparison(result, as_json: bool) -> None:

@@ -20,16 +20,17 @@ from .outcomes import LOG_COLUMNS
 
 def decisions(first_items: Iterable[tuple], feedback: Iterable[tuple],
               branches: Mapping[str, tuple[str, str | None]]) -> pd.DataFrame:
-    """The decisions (``outcomes.LOG_COLUMNS`` and ``kinds``), sorted by branch, period and rule.
+    """The decisions (``outcomes.LOG_COLUMNS``, ``kinds`` and ``catalog_version``), sorted by branch, period and rule.
 
-    ``first_items``: (list_id, branch_id, period, topic, rule, resource_id, kind, propensity, body) of
-    each shown list's first item per rule, in the order shown (``store.served.first_items``);
+    ``first_items``: (list_id, branch_id, period, topic, rule, resource_id, kind, propensity, body,
+    catalog_version) of each shown list's first item per rule, in the order shown
+    (``store.served.first_items``; the catalog version is None for a list from a catalog directory);
     ``feedback``: (branch_id, period, rule, resource_id, status) in the order given;
     ``branches``: branch id -> (type, street).
     """
     status = {tuple(key): st for *key, st in feedback}  # later answers replace earlier ones
     shown: dict[tuple, list[dict]] = {}
-    for _list_id, branch_id, period, topic, rule, rid, kind, prop, body in first_items:
+    for _list_id, branch_id, period, topic, rule, rid, kind, prop, body, catalog_version in first_items:
         need = json.loads(body).get("need", {})
         btype, street = branches.get(branch_id, ("other", None))
         shown.setdefault((branch_id, period, rule), []).append({
@@ -39,9 +40,10 @@ def decisions(first_items: Iterable[tuple], feedback: Iterable[tuple],
             "members": need.get("members", 0), "value": need.get("value"), "reference": need.get("reference"),
             # the kinds the ranker preferred (every finding's on the topic); lists logged before they were
             # kept have none here, and the estimates fall back to the rule's
-            "kinds": " ".join(need["kinds"]) if isinstance(need.get("kinds"), list) else None})
+            "kinds": " ".join(need["kinds"]) if isinstance(need.get("kinds"), list) else None,
+            "catalog_version": catalog_version})
     rows = [next((r for r in reversed(shown[k]) if r["status"] != "ignored"), shown[k][-1]) for k in sorted(shown)]
-    return pd.DataFrame(rows, columns=[*LOG_COLUMNS, "kinds"])
+    return pd.DataFrame(rows, columns=[*LOG_COLUMNS, "kinds", "catalog_version"])
 
 
 __all__ = ["decisions"]

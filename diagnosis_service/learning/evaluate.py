@@ -8,7 +8,7 @@ given model (``fit="file"``), which flatters it where it saw the evaluated month
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,8 +38,9 @@ def overlap(card: dict, outcomes: pd.DataFrame) -> str | None:
 
 def evaluate_policies(outcomes: pd.DataFrame, policies: Sequence[str], catalog: Catalog, ruleset: RuleSet,
                       fit: str = "cross", model: EffectivenessModel | None = None,
-                      served: pd.DataFrame | None = None) -> dict:
-    """IPS and SNIPS (with 95% bootstrap intervals) of each policy, and the logging policy's value."""
+                      served: pd.DataFrame | None = None, catalogs: Mapping[int, Catalog] | None = None) -> dict:
+    """IPS and SNIPS (with 95% bootstrap intervals) of each policy, and the logging policy's value.
+    ``served`` and ``catalogs``: what each logged choice was made among (``ope.target_probabilities``)."""
     unknown = [p for p in policies if p not in POLICIES]
     if unknown or fit not in FIT_MODES:
         raise InputError(Problem(f"unknown policy or fit {unknown or fit!r}", field=("policy",),
@@ -62,11 +63,12 @@ def evaluate_policies(outcomes: pd.DataFrame, policies: Sequence[str], catalog: 
     estimates = []
     for name in policies:
         if name in MODELLED and fit == "cross":
-            target = cross_fitted_probabilities(outcomes, MODELLED[name], fitted, lambda _p: catalog, ruleset, served)
+            target = cross_fitted_probabilities(outcomes, MODELLED[name], fitted, lambda _p: catalog, ruleset, served,
+                                                catalogs)
         else:
             ranker = MODELLED[name](model) if name in MODELLED else {"prior": PriorRanker(),
                                                                      "random": RandomRanker()}[name]
-            target = target_probabilities(outcomes, ranker, lambda _p: catalog, ruleset, served)
+            target = target_probabilities(outcomes, ranker, lambda _p: catalog, ruleset, served, catalogs=catalogs)
         estimates.append({**estimate(name, reward, outcomes["propensity"].to_numpy(dtype=float), target).as_dict(),
                           "fit": fit if name in MODELLED else None})
     logged = {"policy": "logged", "value": round(float(np.mean(reward)), 5), "decisions": len(reward)}

@@ -15,7 +15,7 @@ estimate: a target policy far from the logging one is estimated from few decisio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,15 +116,29 @@ def served_from_log(log: pd.DataFrame) -> pd.DataFrame:
 
 
 def target_probabilities(log: pd.DataFrame, ranker, catalog_at: Callable[[str], Catalog], ruleset: RuleSet,
-                         served: pd.DataFrame | None = None, replayed: list | None = None) -> np.ndarray:
+                         served: pd.DataFrame | None = None, replayed: list | None = None,
+                         catalogs: Mapping[int, Catalog] | None = None) -> np.ndarray:
     """pi(logged first recommendation | context) under ``ranker`` (its exploration included when it has
     one), in the contexts ``contexts`` gives: the candidates the logged choice was made among.
-    ``replayed``: ``list(contexts(log, ruleset, served))`` already made (for several rankers on one log)."""
+    ``replayed``: ``list(contexts(log, ruleset, served))`` already made (for several rankers on one log).
+    ``catalogs``: stored catalog versions by number; a decision whose list came from one of them
+    (``catalog_version``) is judged among that catalog's resources, the others among ``catalog_at``'s
+    for their month."""
     out = np.zeros(len(log))
     logged = log["resource_id"].to_numpy()
+    versions = catalog_versions(log) if catalogs else [None] * len(log)
     for i, need, recent in contexts(log, ruleset, served) if replayed is None else replayed:
-        out[i] = distribution(catalog_at(need.period), ranker, need, recent).get(logged[i], 0.0)
+        catalog = catalogs.get(versions[i]) if catalogs and versions[i] is not None else None
+        out[i] = distribution(catalog or catalog_at(need.period), ranker, need, recent).get(logged[i], 0.0)
     return out
+
+
+def catalog_versions(log: pd.DataFrame) -> list[int | None]:
+    """Each decision's stored catalog version (None where the log has none: a catalog directory, a loop,
+    a list served before versions were kept)."""
+    if "catalog_version" not in log.columns:
+        return [None] * len(log)
+    return [None if v is None or v != v else int(v) for v in log["catalog_version"]]
 
 
 def contexts(log: pd.DataFrame, ruleset: RuleSet, served: pd.DataFrame | None = None):
@@ -171,7 +185,8 @@ def _served_by_month(served: pd.DataFrame | None) -> list[tuple[int, list[tuple]
 
 def cross_fitted_probabilities(outcomes: pd.DataFrame, make_ranker: Callable, fit: Callable,
                                catalog_at: Callable[[str], Catalog], ruleset: RuleSet,
-                               served: pd.DataFrame | None = None) -> np.ndarray:
+                               served: pd.DataFrame | None = None,
+                               catalogs: Mapping[int, Catalog] | None = None) -> np.ndarray:
     """pi(logged first recommendation | context) for a policy built on a model, cross-fitted: a model is
     fitted (``fit(outcome_rows)``) on each half of the months and ranks (``make_ranker(model)``) the
     other half. A model evaluated on the decisions it learned from looks better than it is. Needs two
@@ -184,7 +199,7 @@ def cross_fitted_probabilities(outcomes: pd.DataFrame, make_ranker: Callable, fi
     for fold in (True, False):
         model = fit(outcomes[first != fold])
         out[first == fold] = target_probabilities(outcomes[first == fold], make_ranker(model), catalog_at, ruleset,
-                                                  served)
+                                                  served, catalogs=catalogs)
     return out
 
 
@@ -217,5 +232,5 @@ def probabilities(ranker, need: Need, ranked) -> dict[str, float]:
     return {ranked[0].resource.id: 1.0}
 
 
-__all__ = ["SERVED_COLUMNS", "Estimate", "action_probability", "contexts", "cross_fitted_probabilities", "distribution",
+__all__ = ["SERVED_COLUMNS", "Estimate", "action_probability", "catalog_versions", "contexts", "cross_fitted_probabilities", "distribution",
            "estimate", "need_of", "preferred_kinds", "probabilities", "rewards", "served_from_log", "target_probabilities"]

@@ -12,6 +12,7 @@ ranking stays, with the reason.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -54,10 +55,11 @@ def held_out(outcomes: pd.DataFrame, after: str | None) -> pd.DataFrame:
 
 def compare(outcomes: pd.DataFrame, catalog: Catalog, ruleset: RuleSet, candidate, active,
             min_decisions: int = MIN_DECISIONS, boot: int = BOOTSTRAP, seed: int = 0,
-            served: pd.DataFrame | None = None) -> Comparison:
+            served: pd.DataFrame | None = None, catalogs: Mapping[int, Catalog] | None = None) -> Comparison:
     """Candidate against active ranker (objects with ``rank`` and ``name``) on ``outcomes``: the decisions
     neither was fitted on; ``served``: everything served in the log's months (``ope.SERVED_COLUMNS``), for
-    the repeat filter the logged choices were made under. Deterministic for a seed."""
+    the repeat filter the logged choices were made under; ``catalogs``: the stored catalog versions the
+    lists were served from (``ope.target_probabilities``). Deterministic for a seed."""
     months = sorted(set(outcomes["period"]))
     if outcomes.empty:
         return Comparison(candidate.name, active.name, months, 0, float("nan"), float("nan"), float("nan"),
@@ -67,7 +69,7 @@ def compare(outcomes: pd.DataFrame, catalog: Catalog, ruleset: RuleSet, candidat
     reward = rewards(outcomes)
     propensity = outcomes["propensity"].to_numpy(dtype=float)
     replayed = list(contexts(outcomes, ruleset, served))  # the same contexts for both rankers
-    targets = [target_probabilities(outcomes, r, lambda _p: catalog, ruleset, replayed=replayed)
+    targets = [target_probabilities(outcomes, r, lambda _p: catalog, ruleset, replayed=replayed, catalogs=catalogs)
                for r in (candidate, active)]
     ok = np.isfinite(reward) & (propensity > 0)
     r = reward[ok]

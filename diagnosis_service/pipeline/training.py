@@ -13,13 +13,16 @@ from sqlalchemy.engine import Engine
 
 from ..errors import InputError, Problem
 from ..learning.decisions import decisions
-from ..learning.ope import SERVED_COLUMNS, served_from_log
+from ..learning.ope import SERVED_COLUMNS, catalog_versions, served_from_log
 from ..learning.outcomes import BASELINE, HORIZON
 from ..periods import period_str
+from ..remedies.catalog import Catalog
 from ..remedies.ranking import REPEAT_WINDOW
-from ..rules.model import RuleSet
+from ..rules.model import Registry, RuleSet
 from ..store import metrics as metrics_store
 from ..store import served as served_store
+from ..store.catalogs import CATALOGS
+from .catalog_admin import check
 from .store_io import dataset_from_rows
 
 LOG_FILE = "log.csv"
@@ -48,6 +51,29 @@ def served_in_store(engine: Engine, periods: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(SERVED_COLUMNS))
 
 
+def catalogs_served(log: pd.DataFrame, engine: Engine | None, registry: Registry
+                    ) -> tuple[dict[int, Catalog], list[str]]:
+    """The stored catalog versions the log's lists were served from, by number, and a warning for each
+    that no longer loads against today's rules (a topic removed since): their decisions are judged
+    against the catalog given instead. Nothing without an engine (a log directory has no versions)."""
+    wanted = sorted({v for v in catalog_versions(log) if v is not None})
+    catalogs: dict[int, Catalog] = {}
+    warnings: list[str] = []
+    if engine is None or not wanted:
+        return catalogs, warnings
+    with engine.connect() as conn:
+        for version in wanted:
+            row = CATALOGS.get(conn, version)
+            catalog, problems = check(row["files"], registry) if row is not None else (None, [])
+            if catalog is None:
+                why = problems[0].message if problems else "not in the store"
+                warnings.append(f"catalog version {version} does not load ({why}): its lists are judged against "
+                                f"the catalog given")
+            else:
+                catalogs[version] = catalog
+    return catalogs, warnings
+
+
 def served_of(log: pd.DataFrame, engine: Engine | None = None) -> pd.DataFrame:
     """What was served in the log's months and the REPEAT_WINDOW before them: from the store, or (without
     an engine) from the log itself (``simulate loop`` logs each decision's shown items)."""
@@ -68,4 +94,4 @@ def from_dir(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.read_csv(directory / LOG_FILE, keep_default_na=True), pd.read_csv(directory / METRICS_FILE)
 
 
-__all__ = ["from_dir", "from_store", "served_in_store", "served_of"]
+__all__ = ["catalogs_served", "from_dir", "from_store", "served_in_store", "served_of"]

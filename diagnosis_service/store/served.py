@@ -113,14 +113,16 @@ def resource_counts(conn: Connection) -> dict[str, tuple[int, int, int]]:
 
 def first_items(conn: Connection) -> list[tuple]:
     """The first recommendation for each weakness (rule) of every shown list, in the order shown:
-    (list_id, branch_id, period, topic, rule, resource_id, kind, propensity, body)."""
+    (list_id, branch_id, period, topic, rule, resource_id, kind, propensity, body, catalog_version)."""
     first = (select(served.c.list_id, served.c.rule, func.min(served.c.position).label("position"))
              .group_by(served.c.list_id, served.c.rule).subquery())
     return [tuple(r) for r in conn.execute(
         select(served.c.list_id, served.c.branch_id, served.c.period, served.c.topic, served.c.rule,
-               served.c.resource_id, served.c.kind, served.c.propensity, served.c.body)
+               served.c.resource_id, served.c.kind, served.c.propensity, served.c.body,
+               served_lists.c.catalog_version)
         .join(first, and_(served.c.list_id == first.c.list_id, served.c.rule == first.c.rule,
                           served.c.position == first.c.position))
+        .join(served_lists, served_lists.c.id == served.c.list_id)
         .order_by(served.c.list_id, served.c.position))]
 
 

@@ -96,3 +96,18 @@ def test_a_decision_is_replayed_with_the_kinds_it_logged(catalog, ruleset):
     assert target_probabilities(logged, PriorRanker(), lambda _p: catalog, ruleset)[0] == 1.0
     assert target_probabilities(logged.assign(kinds=None), PriorRanker(), lambda _p: catalog, ruleset)[0] == 0.0
     assert target_probabilities(logged.drop(columns="kinds"), PriorRanker(), lambda _p: catalog, ruleset)[0] == 0.0
+
+
+def test_a_decision_is_judged_among_the_catalog_its_list_came_from(catalog, ruleset):
+    """A list served from a stored catalog version is replayed with that version's resources: here one
+    without the resource the prior would put first today."""
+    import dataclasses
+
+    top, second = _prior_order(catalog, ruleset)
+    then = dataclasses.replace(catalog, resources=tuple(r for r in catalog.resources if r.id != top))
+    logged = _decision(second).assign(catalog_version=3)
+    assert target_probabilities(logged, PriorRanker(), lambda _p: catalog, ruleset, catalogs={3: then})[0] == 1.0
+    # Without that version (a catalog directory, a version that does not load), today's catalog is used.
+    assert target_probabilities(logged, PriorRanker(), lambda _p: catalog, ruleset, catalogs={4: then})[0] == 0.0
+    assert target_probabilities(logged.assign(catalog_version=None), PriorRanker(), lambda _p: catalog, ruleset,
+                                catalogs={3: then})[0] == 0.0

@@ -88,7 +88,7 @@ def test_train_and_evaluate_from_the_store(fresh_service, runner):
     assert body["ranker"] == f"learned:{card['fingerprint']}" == record["promoted"]  # the version that ranked it
 
 
-def test_each_decision_keeps_the_kinds_its_ranker_preferred(fresh_service):
+def test_each_decision_keeps_the_kinds_and_the_catalog_it_was_ranked_with(fresh_service):
     """A weakness found by several rules is ranked with every finding's remedy kinds merged (the main
     finding's first); the served log keeps them, and the off-policy estimates replay the decision with
     them, not with the logged rule's kinds alone."""
@@ -120,3 +120,12 @@ def test_each_decision_keeps_the_kinds_its_ranker_preferred(fresh_service):
     replayed = {(log.iloc[i].branch_id, log.iloc[i].rule): need.preferred_kinds
                 for i, need, _ in contexts(log, snapshot.ruleset)}
     assert replayed == expected
+    # Each list keeps the stored catalog version it was served from, and that version loads again.
+    assert set(log["catalog_version"]) == {snapshot.catalog_version} and snapshot.catalog_version is not None
+    catalogs, warnings = training.catalogs_served(log, svc.engine, snapshot.ruleset.registry)
+    assert warnings == [] and list(catalogs) == [snapshot.catalog_version]
+    assert catalogs[snapshot.catalog_version].resources == snapshot.catalog.resources
+    catalogs, warnings = training.catalogs_served(log.assign(catalog_version=99), svc.engine,
+                                                  snapshot.ruleset.registry)
+    assert catalogs == {} and warnings == ["catalog version 99 does not load (not in the store): its lists are "
+                                           "judged against the catalog given"]
