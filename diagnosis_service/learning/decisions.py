@@ -20,7 +20,8 @@ from .outcomes import LOG_COLUMNS
 
 def decisions(first_items: Iterable[tuple], feedback: Iterable[tuple],
               branches: Mapping[str, tuple[str, str | None]]) -> pd.DataFrame:
-    """The decisions (``outcomes.LOG_COLUMNS``, ``kinds`` and ``catalog_version``), sorted by branch, period and rule.
+    """The decisions (``outcomes.LOG_COLUMNS``, ``kinds``, ``catalog_version`` and the showing's
+    ``list_id``), sorted by branch, period and rule.
 
     ``first_items``: (list_id, branch_id, period, topic, rule, resource_id, kind, propensity, body,
     catalog_version) of each shown list's first item per rule, in the order shown
@@ -30,7 +31,7 @@ def decisions(first_items: Iterable[tuple], feedback: Iterable[tuple],
     """
     status = {tuple(key): st for *key, st in feedback}  # later answers replace earlier ones
     shown: dict[tuple, list[dict]] = {}
-    for _list_id, branch_id, period, topic, rule, rid, kind, prop, body, catalog_version in first_items:
+    for list_id, branch_id, period, topic, rule, rid, kind, prop, body, catalog_version in first_items:
         need = json.loads(body).get("need", {})
         btype, street = branches.get(branch_id, ("other", None))
         shown.setdefault((branch_id, period, rule), []).append({
@@ -41,9 +42,9 @@ def decisions(first_items: Iterable[tuple], feedback: Iterable[tuple],
             # the kinds the ranker preferred (every finding's on the topic); lists logged before they were
             # kept have none here, and the estimates fall back to the rule's
             "kinds": " ".join(need["kinds"]) if isinstance(need.get("kinds"), list) else None,
-            "catalog_version": catalog_version})
+            "catalog_version": catalog_version, "list_id": list_id})
     rows = [next((r for r in reversed(shown[k]) if r["status"] != "ignored"), shown[k][-1]) for k in sorted(shown)]
-    return pd.DataFrame(rows, columns=[*LOG_COLUMNS, "kinds", "catalog_version"])
+    return pd.DataFrame(rows, columns=[*LOG_COLUMNS, "kinds", "catalog_version", "list_id"])
 
 
 __all__ = ["decisions"]

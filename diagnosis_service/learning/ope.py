@@ -147,9 +147,14 @@ def contexts(log: pd.DataFrame, ruleset: RuleSet, served: pd.DataFrame | None = 
     (the ranker's repeat feature), and what it was served for the topic in the months before (the
     Prescriber's repeat filter leaves those out). ``served`` (SERVED_COLUMNS) holds every month of the
     log, not only ``log``'s decisions. The logged probabilities were taken among those candidates: a
-    target policy judged among others would be judged on decisions it could not have made."""
+    target policy judged among others would be judged on decisions it could not have made.
+
+    When both carry ``list_id`` (the store's: ids grow in the order lists were served), a list of an
+    earlier month shown only after the decision's own list is left out too: the service did not know it
+    yet. Such branches (a secretary opening last month's list again) are replayed decision by decision."""
     rows = list(log.itertuples(index=False))
     months = _served_by_month(served)
+    late = _shown_late(rows, served)
     history, added = History(), 0
     for i in sorted(range(len(rows)), key=lambda k: (parse_period(rows[k].period), k)):
         row = rows[i]
@@ -158,9 +163,40 @@ def contexts(log: pd.DataFrame, ruleset: RuleSet, served: pd.DataFrame | None = 
             for branch_id, period, topic, rid, first in months[added][1]:
                 history.add(branch_id, period, topic, rid, first=bool(first))
             added += 1
+        known = (_known_then(row.branch_id, late[row.branch_id], pidx, int(row.list_id))
+                 if row.branch_id in late and row.list_id == row.list_id else history)
         need = Need(**{**need_of(row).__dict__, "preferred_kinds": preferred_kinds(row, ruleset),
-                       "recent_first": history.first_before(row.branch_id, row.period, REPEAT_WINDOW)})
-        yield i, need, history.recent(row.branch_id, row.topic, row.period, DEFAULT_REPEAT_MONTHS)
+                       "recent_first": known.first_before(row.branch_id, row.period, REPEAT_WINDOW)})
+        yield i, need, known.recent(row.branch_id, row.topic, row.period, DEFAULT_REPEAT_MONTHS)
+
+
+def _shown_late(rows: list, served: pd.DataFrame | None) -> dict[str, list[tuple]]:
+    """Branch -> its served items (pidx, list_id, topic, resource_id, first), for the branches where an
+    item of a month before a decision was served after the decision's list."""
+    if served is None or served.empty or "list_id" not in served.columns or not rows or \
+            not hasattr(rows[0], "list_id"):
+        return {}
+    items: dict[str, list[tuple]] = {}
+    for branch_id, period, topic, rid, first, list_id in served[[*SERVED_COLUMNS, "list_id"]].itertuples(index=False):
+        items.setdefault(branch_id, []).append((parse_period(period), int(list_id), topic, rid, bool(first)))
+    late = {}
+    for row in rows:
+        mine = items.get(row.branch_id)
+        if mine and row.branch_id not in late and row.list_id == row.list_id:  # NaN: no list id logged
+            pidx, list_id = parse_period(row.period), int(row.list_id)
+            if any(p < pidx and lid > list_id for p, lid, *_ in mine):
+                late[row.branch_id] = mine
+    return late
+
+
+def _known_then(branch_id: str, items: list[tuple], pidx: int, list_id: int) -> History:
+    """What the service knew of a branch when it served list ``list_id`` for month ``pidx``: the items of
+    earlier months in lists served before it."""
+    history = History()
+    for p, lid, topic, rid, first in items:
+        if p < pidx and lid < list_id:
+            history.add_month(branch_id, p, topic, rid, first=first)
+    return history
 
 
 def preferred_kinds(row, ruleset: RuleSet) -> tuple[str, ...]:

@@ -49,7 +49,7 @@ def preview(snapshot: Snapshot, active_files: Mapping[str, str], registry: Regis
         streets = {b[0]: b[3] for b in metrics_store.profiles(conn)[0]}
         sizes = results_store.member_counts(conn, period)
         history = History()  # as POST /v1/prescriptions reads it (history_for): what the ranker is told too
-        for branch_id, served_period, topic, resource_id, first in served_store.served_during(
+        for branch_id, served_period, topic, resource_id, first, _list_id in served_store.served_during(
                 conn, months_before(period, max(DEFAULT_REPEAT_MONTHS, REPEAT_WINDOW), include=False)):
             history.add(branch_id, served_period, topic, resource_id, first=first)
     active = snapshot.prescriber()

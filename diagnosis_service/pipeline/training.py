@@ -44,11 +44,11 @@ def from_store(engine: Engine, ruleset: RuleSet) -> tuple[pd.DataFrame, pd.DataF
 
 
 def served_in_store(engine: Engine, periods: list[str]) -> pd.DataFrame:
-    """Everything served in ``periods`` (``ope.SERVED_COLUMNS``): what the repeat filter and the repeat
-    feature knew when each logged choice was made."""
+    """Everything served in ``periods`` (``ope.SERVED_COLUMNS`` and ``list_id``): what the repeat filter
+    and the repeat feature knew when each logged choice was made."""
     with engine.connect() as conn:
         rows = served_store.served_during(conn, periods)
-    return pd.DataFrame(rows, columns=list(SERVED_COLUMNS))
+    return pd.DataFrame(rows, columns=[*SERVED_COLUMNS, "list_id"])
 
 
 def catalogs_served(log: pd.DataFrame, engine: Engine | None, registry: Registry

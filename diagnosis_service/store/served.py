@@ -49,11 +49,12 @@ def latest_list(conn: Connection, branch_id: str, period: str) -> list[dict] | N
 def served_in(conn: Connection, branch_id: str, periods: Sequence[str]) -> list[tuple[str, str, str, bool]]:
     """(period, topic, resource_id, first) of everything served to the branch in ``periods``; ``first``:
     it was its topic's first item in its list."""
-    return [row[1:] for row in _with_first(conn, [served.c.branch_id == branch_id, served.c.period.in_(periods)])]
+    return [row[1:5] for row in _with_first(conn, [served.c.branch_id == branch_id, served.c.period.in_(periods)])]
 
 
-def served_during(conn: Connection, periods: Sequence[str]) -> list[tuple[str, str, str, str, bool]]:
-    """(branch_id, period, topic, resource_id, first) of everything served to any branch in ``periods``."""
+def served_during(conn: Connection, periods: Sequence[str]) -> list[tuple[str, str, str, str, bool, int]]:
+    """(branch_id, period, topic, resource_id, first, list_id) of everything served to any branch in
+    ``periods``; list ids grow in the order lists were served."""
     return _with_first(conn, [served.c.period.in_(periods)])
 
 
@@ -64,7 +65,7 @@ def _with_first(conn: Connection, where: list) -> list:
     seen: set[tuple[int, str]] = set()
     out = []
     for list_id, _, branch_id, period, topic, resource_id in rows:
-        out.append((branch_id, period, topic, resource_id, (list_id, topic) not in seen))
+        out.append((branch_id, period, topic, resource_id, (list_id, topic) not in seen, list_id))
         seen.add((list_id, topic))
     return out
 

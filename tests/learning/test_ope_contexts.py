@@ -111,3 +111,23 @@ def test_a_decision_is_judged_among_the_catalog_its_list_came_from(catalog, rule
     assert target_probabilities(logged, PriorRanker(), lambda _p: catalog, ruleset, catalogs={4: then})[0] == 0.0
     assert target_probabilities(logged.assign(catalog_version=None), PriorRanker(), lambda _p: catalog, ruleset,
                                 catalogs={3: then})[0] == 0.0
+
+
+def test_a_list_of_an_earlier_month_served_after_the_decision_was_not_known_to_it(catalog, ruleset):
+    """The store's list ids give the order lists were served in: May's list opened again after June's
+    decision (a secretary looking back) did not hold `top` back from June's list."""
+    top, second = _prior_order(catalog, ruleset)
+    logged = _decision(top).assign(list_id=10)
+
+    def served(list_id: int) -> pd.DataFrame:
+        return _served((NEED.branch_id, "2025-05", NEED.topic, top, True)).assign(list_id=list_id)
+
+    assert target_probabilities(logged, PriorRanker(), lambda _p: catalog, ruleset, served(12))[0] == 1.0
+    assert target_probabilities(logged, PriorRanker(), lambda _p: catalog, ruleset, served(8))[0] == 0.0
+    # Without list ids (a loop's log), every list of an earlier month counts: it was served in its month.
+    assert target_probabilities(logged.drop(columns="list_id"), PriorRanker(), lambda _p: catalog, ruleset,
+                                served(12))[0] == 0.0
+    # Another branch's late list changes nothing for this one, and the second choice is unaffected.
+    other = pd.concat([served(8), _served(("B2", "2025-05", NEED.topic, top, True)).assign(list_id=30)])
+    assert target_probabilities(_decision(second).assign(list_id=10), PriorRanker(), lambda _p: catalog, ruleset,
+                                other)[0] == 1.0

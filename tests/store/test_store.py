@@ -195,10 +195,10 @@ def test_decisions_are_one_per_weakness_and_follow_the_feedback(engine, ruleset,
     with engine.begin() as conn:
         store_dataset(conn, ds, "test")
         # Two weaknesses in one list, three items each; shown again later with another first pick for r1.
-        _, first_ids = served.log_list(conn, "B00002", "2025-10", "learned", "api", "t",
+        first_list, first_ids = served.log_list(conn, "B00002", "2025-10", "learned", "api", "t",
                                        [item("r1", "A", 0.5), item("r1", "B", 0.5), item("r1", "C", 0.5),
                                         item("r2", "D", 0.9), item("r2", "E", 0.9), item("r2", "F", 0.9)])
-        _, again_ids = served.log_list(conn, "B00002", "2025-10", "learned", "api", "t",
+        again_list, again_ids = served.log_list(conn, "B00002", "2025-10", "learned", "api", "t",
                                        [item("r1", "B", 0.25), item("r1", "A", 0.25), item("r2", "D", 0.9)])
         served.add_feedback(conn, first_ids[0], "declined", None, "t")
         served.add_feedback(conn, first_ids[0], "adopted", None, "t")  # the latest word counts
@@ -209,6 +209,9 @@ def test_decisions_are_one_per_weakness_and_follow_the_feedback(engine, ruleset,
     assert got == {("B00002", "r1"): ("A", "adopted", 0.5),  # the showing the secretary answered
                    ("B00002", "r2"): ("D", "completed", 0.9),
                    ("B00003", "r1"): ("G", "ignored", 1.0)}
+    # Each decision keeps the showing it was (the answered one's list), for the order lists were served in.
+    lists = {(r.branch_id, r.rule): r.list_id for r in log.itertuples()}
+    assert lists[("B00002", "r1")] == first_list and lists[("B00002", "r2")] == again_list
     assert {"branch_id", "pidx", "dues_on_time_rate"} <= set(metrics.columns)
     # Everything shown (not only the decisions' first items), for the repeat filter off-policy estimates
     # reconstruct; the second showing's items are there again.
@@ -216,6 +219,7 @@ def test_decisions_are_one_per_weakness_and_follow_the_feedback(engine, ruleset,
     assert sorted(set(zip(shown["branch_id"], shown["resource_id"], strict=True))) == [
         ("B00002", r) for r in "ABCDEF"] + [("B00003", "G")]
     assert set(shown["period"]) == {"2025-10"} and shown["first"].any() and not shown["first"].all()
+    assert set(shown["list_id"]) >= {first_list, again_list}
 
 
 @pytest.mark.server
