@@ -19,7 +19,7 @@ from ..remedies.ranking import PriorRanker
 from ..rules.model import RuleSet
 from .estimator import EffectivenessModel
 from .features import training_frame
-from .ope import cross_fitted_probabilities, estimate, rewards, target_probabilities
+from .ope import contexts, cross_fitted_probabilities, estimate, rewards, target_probabilities
 from .policy import LearnedRanker, RandomRanker
 
 POLICIES = ("prior", "learned", "greedy", "random")
@@ -60,15 +60,17 @@ def evaluate_policies(outcomes: pd.DataFrame, policies: Sequence[str], catalog: 
             fits[key] = EffectivenessModel().fit(*training_frame(rows, catalog))
         return fits[key]
 
+    replayed = list(contexts(outcomes, ruleset, served))  # once, for every policy and fold
     estimates = []
     for name in policies:
         if name in MODELLED and fit == "cross":
             target = cross_fitted_probabilities(outcomes, MODELLED[name], fitted, lambda _p: catalog, ruleset, served,
-                                                catalogs)
+                                                catalogs, replayed)
         else:
             ranker = MODELLED[name](model) if name in MODELLED else {"prior": PriorRanker(),
                                                                      "random": RandomRanker()}[name]
-            target = target_probabilities(outcomes, ranker, lambda _p: catalog, ruleset, served, catalogs=catalogs)
+            target = target_probabilities(outcomes, ranker, lambda _p: catalog, ruleset, served, replayed,
+                                          catalogs=catalogs)
         estimates.append({**estimate(name, reward, outcomes["propensity"].to_numpy(dtype=float), target).as_dict(),
                           "fit": fit if name in MODELLED else None})
     logged = {"policy": "logged", "value": round(float(np.mean(reward)), 5), "decisions": len(reward)}

@@ -222,20 +222,27 @@ def _served_by_month(served: pd.DataFrame | None) -> list[tuple[int, list[tuple]
 def cross_fitted_probabilities(outcomes: pd.DataFrame, make_ranker: Callable, fit: Callable,
                                catalog_at: Callable[[str], Catalog], ruleset: RuleSet,
                                served: pd.DataFrame | None = None,
-                               catalogs: Mapping[int, Catalog] | None = None) -> np.ndarray:
+                               catalogs: Mapping[int, Catalog] | None = None,
+                               replayed: list | None = None) -> np.ndarray:
     """pi(logged first recommendation | context) for a policy built on a model, cross-fitted: a model is
     fitted (``fit(outcome_rows)``) on each half of the months and ranks (``make_ranker(model)``) the
     other half. A model evaluated on the decisions it learned from looks better than it is. Needs two
-    months or more with outcomes."""
+    months or more with outcomes. ``replayed``: ``list(contexts(outcomes, ruleset, served))`` already
+    made (a decision's context does not depend on the other decisions evaluated with it)."""
     periods = sorted(set(outcomes["period"]))
     if len(periods) < 2:
         raise ValueError("cross-fitting needs outcomes in at least two months")
     first = (outcomes["period"] < periods[len(periods) // 2]).to_numpy()
+    if replayed is None:
+        replayed = list(contexts(outcomes, ruleset, served))
     out = np.zeros(len(outcomes))
     for fold in (True, False):
         model = fit(outcomes[first != fold])
-        out[first == fold] = target_probabilities(outcomes[first == fold], make_ranker(model), catalog_at, ruleset,
-                                                  served, catalogs=catalogs)
+        rows = first == fold
+        at = np.cumsum(rows) - 1  # a decision's position among the fold's
+        out[rows] = target_probabilities(outcomes[rows], make_ranker(model), catalog_at, ruleset, served,
+                                         replayed=[(int(at[i]), need, recent) for i, need, recent in replayed
+                                                   if rows[i]], catalogs=catalogs)
     return out
 
 

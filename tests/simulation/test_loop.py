@@ -65,6 +65,16 @@ def test_cross_fitting_never_ranks_a_month_with_a_model_that_saw_it(ruleset, cat
     # Each model learned from one half of the months and ranked the other: no month in both.
     assert len(seen) == 2 and seen[0] | seen[1] == months and not seen[0] & seen[1]
     assert probs.shape == (len(outcomes),) and ((probs == 0) | (probs == 1)).all() and probs.any()
+    # The contexts are replayed once for both folds: each fold's decisions get what a replay of that fold
+    # alone, with everything served, gives them.
+    from diagnosis_service.learning.ope import served_from_log, target_probabilities
+
+    served = served_from_log(result.log)
+    probs = cross_fitted_probabilities(outcomes, make, fit, lambda _p: catalog, ruleset, served)
+    half = (outcomes["period"] < sorted(months)[len(months) // 2]).to_numpy()
+    for rows, model in ((half, fit(outcomes[~half])), (~half, fit(outcomes[half]))):
+        alone = target_probabilities(outcomes[rows], make(model), lambda _p: catalog, ruleset, served)
+        assert (alone == probs[rows]).all()
     with pytest.raises(ValueError, match="two months"):
         one = outcomes[outcomes["period"] == min(months)]
         cross_fitted_probabilities(one, make, fit, lambda _p: catalog, ruleset)
