@@ -229,6 +229,31 @@ class ParquetDir:
         description = self.describe()
         return list(enumerate(description["street_members"]))
 
+    def _months(self, subject: str, months: list[str], names: list[str], columns: list[str]):
+        """The metric rows of ``months`` (the streets ``names``) as one Arrow table: pidx, period, then
+        ``columns``; None when there are none. One scan over every file (a file costs about a
+        millisecond of its own, and a district has a thousand). A row's month is its folder's name, so
+        the stored ``period`` column is not read: a month index and a month name a folder, not a row."""
+        import pyarrow as pa
+        import pyarrow.dataset as pads
+
+        base = self._path(f"{subject}_metrics")
+        found = [(p, self._files(self._path(f"{subject}_metrics", p), names)) for p in months]
+        found = [(p, files) for p, files in found if files]
+        if not found:
+            return None
+        dictionary = pa.array([p for p, _ in found], pa.string())
+        partitioning = pads.partitioning(pa.schema([("month", pa.dictionary(pa.int32(), pa.string()))]),
+                                         dictionaries={"month": dictionary})
+        table = pads.dataset([f for _, files in found for f in files], format="parquet", filesystem=self.fs,
+                             partitioning=partitioning, partition_base_dir=base).to_table(columns=[*columns, "month"])
+        month = table.column("month").combine_chunks()
+        which = month.indices.to_numpy(zero_copy_only=False)
+        pidx = np.array([parse_period(p) for p in month.dictionary.to_pylist()], dtype=np.int64)[which]
+        table = table.drop_columns(["month"])
+        return (table.add_column(0, "period", month.dictionary.take(month.indices).cast(pa.large_string()))
+                .add_column(0, "pidx", pa.array(pidx)))
+
     def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS,
              streets: list[int] | None = None, metrics: tuple[str, ...] = ("branch", "member"),
              organisations: bool = True) -> Dataset:
@@ -258,17 +283,10 @@ class ParquetDir:
                                          suggestion="the registry changed since it was written: convert the data "
                                                     "again"))
             cols = ["period", key, *description["columns"][subject]]
-            tables = []
-            # A month's files at a time: its month index is one number, not a lookup a row.
-            for p in wanted if subject in metrics else []:
-                table = read(self._path(f"{subject}_metrics", p), cols)
-                if table is not None:
-                    tables.append(table.add_column(0, "pidx", pa.array(np.full(table.num_rows, parse_period(p),
-                                                                                  dtype=np.int64))))
-            if tables:
+            table = self._months(subject, wanted if subject in metrics else [], names, cols[1:])
+            if table is not None:
                 # Sorted (month, then id by code point: as the CSV reader sorts) by Arrow's sort indices,
                 # applied to the pandas frame: Arrow's own take of a table of many chunks costs 3x that.
-                table = pa.concat_tables(tables)
                 order = pc.sort_indices(table, sort_keys=[("pidx", "ascending"), (key, "ascending")]).to_numpy()
                 frame = table.to_pandas().take(order)
             else:
