@@ -100,17 +100,18 @@ def ope_check(seed: int, branches: int, members: int) -> list[dict]:
               for fold in (True, False)}
     targets = {"prior": lambda _fold: PriorRanker(), "random": lambda _fold: RandomRanker(),
                "greedy-learned": lambda fold: LearnedRanker(models[fold], epsilon=0.0, thompson=False)}
+    # Among the candidates the logged choice was made among (the repeat filter's, from what was served):
+    # replayed once, for every policy and fold.
+    replayed = list(contexts(outcomes, ruleset, served))
+    logged = outcomes["resource_id"].to_numpy()
     out = []
     for name, make in targets.items():
         target_p, true_v = np.zeros(len(outcomes)), np.zeros(len(outcomes))
-        for fold in (True, False):
-            ranker = make(fold)
-            rows = np.flatnonzero(first == fold)
-            # Among the candidates the logged choice was made among (the repeat filter's, from what was served).
-            for j, need, recent in contexts(outcomes.iloc[rows], ruleset, served):
-                probs = distribution(history_catalog, ranker, need, recent)
-                target_p[rows[j]] = probs.get(outcomes["resource_id"].iat[rows[j]], 0.0)
-                true_v[rows[j]] = sum(p * truth.true_value(rid, need, untouched) for rid, p in probs.items())
+        rankers = {fold: make(fold) for fold in (True, False)}
+        for i, need, recent in replayed:
+            probs = distribution(history_catalog, rankers[bool(first[i])], need, recent)
+            target_p[i] = probs.get(logged[i], 0.0)
+            true_v[i] = sum(p * truth.true_value(rid, need, untouched) for rid, p in probs.items())
         est = estimate(name, reward, propensity, target_p, boot=300)
         value = float(true_v.mean())
         covered = est.snips_ci[0] <= value <= est.snips_ci[1]

@@ -114,7 +114,9 @@ class Prescriber:
         candidates, inactive, unsuitable = counts
         choice = Choice(need, [], candidates, inactive, unsuitable, ranker=self.ranker.name,
                         repeat_months=self.repeat_months, diversity=self.diversity)
-        recent = history.recent(need.branch_id, need.topic, need.period, self.repeat_months) if history else set()
+        # `is not None`, not truthiness: a History's len() counts every entry (a loop's holds a district's year)
+        recent = (history.recent(need.branch_id, need.topic, need.period, self.repeat_months)
+                  if history is not None else set())
         fresh = scored
         if recent and any(s.resource.id in recent for s in scored):
             fresh = [s for s in scored if s.resource.id not in recent]
