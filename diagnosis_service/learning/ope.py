@@ -145,9 +145,9 @@ def catalog_versions(log: pd.DataFrame) -> list[int | None]:
 
 def contexts(log: pd.DataFrame, ruleset: RuleSet, served: pd.DataFrame | None = None):
     """(row position, Need, resources left out) of each logged decision, in month order, as the service
-    met it: the Need with its preferred kinds (``preferred_kinds``) and what the branch had first in the months before
-    (the ranker's repeat feature), and what it was served for the topic in the months before (the
-    Prescriber's repeat filter leaves those out). ``served`` (SERVED_COLUMNS) holds every month of the
+    met it: the Need with its preferred kinds (``preferred_kinds``) and what the branch had first in the
+    months before (the ranker's repeat feature), and what it was served for the topic in the months
+    before (the Prescriber's repeat filter leaves those out). ``served`` (SERVED_COLUMNS) holds every month of the
     log, not only ``log``'s decisions. The logged probabilities were taken among those candidates: a
     target policy judged among others would be judged on decisions it could not have made.
 
