@@ -200,7 +200,11 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
              candidate_file: Path | None, active_file: Path | None, rules_dir: Path | None,
              catalog_dir: Path | None) -> None:
     """Off-policy estimates (IPS, SNIPS, 95% bootstrap intervals) of policies' value from the served log;
-    with --candidate, the candidate model against the active ranking."""
+    with --candidate, the candidate model against the active ranking.
+
+    Each logged choice is replayed as the service made it: among the resources of the stored catalog
+    version its list came from (--catalog for lists without one), less what the branch had been served
+    before it, with the remedy kinds its ranker preferred."""
     from ..learning.evaluate import MODELLED, evaluate_policies, overlap
     from ..learning.persist import load
 
