@@ -128,9 +128,9 @@ def target_probabilities(log: pd.DataFrame, ranker, catalog_at: Callable[[str], 
     for their month."""
     out = np.zeros(len(log))
     logged = log["resource_id"].to_numpy()
-    versions = catalog_versions(log) if catalogs else [None] * len(log)
+    versions = catalog_versions(log) if catalogs else []
     for i, need, recent in contexts(log, ruleset, served) if replayed is None else replayed:
-        catalog = catalogs.get(versions[i]) if catalogs and versions[i] is not None else None
+        catalog = catalogs.get(versions[i]) if catalogs else None  # a version of None is never a key
         out[i] = distribution(catalog or catalog_at(need.period), ranker, need, recent).get(logged[i], 0.0)
     return out
 
@@ -147,9 +147,9 @@ def contexts(log: pd.DataFrame, ruleset: RuleSet, served: pd.DataFrame | None = 
     """(row position, Need, resources left out) of each logged decision, in month order, as the service
     met it: the Need with its preferred kinds (``preferred_kinds``) and what the branch had first in the
     months before (the ranker's repeat feature), and what it was served for the topic in the months
-    before (the Prescriber's repeat filter leaves those out). ``served`` (SERVED_COLUMNS) holds every month of the
-    log, not only ``log``'s decisions. The logged probabilities were taken among those candidates: a
-    target policy judged among others would be judged on decisions it could not have made.
+    before (the Prescriber's repeat filter leaves those out). ``served`` (SERVED_COLUMNS) holds every
+    month of the log, not only ``log``'s decisions. The logged probabilities were taken among those
+    candidates: a target policy judged among others would be judged on decisions it could not have made.
 
     When both carry ``list_id`` (the store's: ids grow in the order lists were served), a list of an
     earlier month shown only after the decision's own list is left out too: the service did not know it
@@ -179,12 +179,9 @@ def _shown_late(rows: list, served: pd.DataFrame | None) -> dict[str, list[tuple
             not hasattr(rows[0], "list_id"):
         return {}
     items: dict[str, list[tuple]] = {}
-    months: dict[str, int] = {}
-    for branch_id, period, topic, rid, first, list_id in zip(
-            *(served[c].to_numpy(dtype=object) for c in (*SERVED_COLUMNS, "list_id")), strict=True):
-        if period not in months:
-            months[period] = parse_period(period)
-        items.setdefault(branch_id, []).append((months[period], int(list_id), topic, rid, bool(first)))
+    columns = [*SERVED_COLUMNS, "list_id"]
+    for pidx, (branch_id, _, topic, rid, first, list_id) in _served_rows(served, columns):
+        items.setdefault(branch_id, []).append((pidx, int(list_id), topic, rid, bool(first)))
     # Per branch, by month: the latest list id among the items of each month and the months before.
     latest: dict[str, tuple[list[int], list[int]]] = {}
     for branch_id, mine in items.items():
@@ -192,8 +189,8 @@ def _shown_late(rows: list, served: pd.DataFrame | None) -> dict[str, list[tuple
         latest[branch_id] = ([p for p, *_ in mine], list(accumulate((lid for _, lid, *_ in mine), max)))
     late = {}
     for row in rows:
-        if row.branch_id in late or row.branch_id not in latest or row.list_id != row.list_id:  # NaN: none logged
-            continue
+        if row.branch_id in late or row.branch_id not in latest or row.list_id != row.list_id:
+            continue  # already late, nothing served, or no list id logged (NaN)
         pidx_of, upto = latest[row.branch_id]
         before = bisect_left(pidx_of, parse_period(row.period))  # the items of earlier months
         if before and upto[before - 1] > int(row.list_id):
@@ -226,14 +223,21 @@ def _served_by_month(served: pd.DataFrame | None) -> list[tuple[int, list[tuple]
     if served is None or served.empty:
         return []
     by: dict[int, list[tuple]] = {}
+    for pidx, row in _served_rows(served, SERVED_COLUMNS):
+        by.setdefault(pidx, []).append(row)
+    return sorted(by.items())
+
+
+def _served_rows(served: pd.DataFrame, columns: Sequence[str]):
+    """(month index, row of ``columns``) of each served item. Columns as plain arrays: iterating a
+    frame's Arrow-backed strings row by row costs ten times that."""
     months: dict[str, int] = {}
-    # Columns as plain arrays: iterating a frame's Arrow-backed strings row by row costs ten times that.
-    for row in zip(*(served[c].to_numpy(dtype=object) for c in SERVED_COLUMNS), strict=True):
-        period = row[1]
+    at = list(columns).index("period")
+    for row in zip(*(served[c].to_numpy(dtype=object) for c in columns), strict=True):
+        period = row[at]
         if period not in months:
             months[period] = parse_period(period)
-        by.setdefault(months[period], []).append(row)
-    return sorted(by.items())
+        yield months[period], row
 
 
 def cross_fitted_probabilities(outcomes: pd.DataFrame, make_ranker: Callable, fit: Callable,
@@ -292,5 +296,6 @@ def probabilities(ranker, need: Need, ranked) -> dict[str, float]:
     return {ranked[0].resource.id: 1.0}
 
 
-__all__ = ["SERVED_COLUMNS", "Estimate", "action_probability", "catalog_versions", "contexts", "cross_fitted_probabilities", "distribution",
-           "estimate", "need_of", "preferred_kinds", "probabilities", "rewards", "served_from_log", "target_probabilities"]
+__all__ = ["SERVED_COLUMNS", "Estimate", "action_probability", "catalog_versions", "contexts",
+           "cross_fitted_probabilities", "distribution", "estimate", "need_of", "preferred_kinds",
+           "probabilities", "rewards", "served_from_log", "target_probabilities"]
