@@ -10,6 +10,8 @@ from typing import TypeVar
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from diagnosis_service.store.connect import sqlite_write_turn
+
 MAX_ROWS = 200_000
 PROFILE = {"branch": ("name", "type", "street"), "member": ("branch_id", "name")}
 ATTEMPTS = 3
@@ -36,7 +38,7 @@ def in_transaction(engine: Engine, step: Callable[[Connection], T]) -> T:
     attempt, start = 1, time.monotonic()
     while True:
         try:
-            with engine.begin() as conn:
+            with sqlite_write_turn(engine), engine.begin() as conn:
                 if conn.dialect.name == "sqlite":
                     # Take the write lock now, waiting for it if need be: a transaction that reads first
                     # and writes later fails at once when another writer committed in between.

@@ -31,6 +31,7 @@ from sqlalchemy.exc import OperationalError
 from .. import __version__
 from ..store import outbox as outbox_store
 from ..store import webhooks as webhooks_store
+from ..store.connect import sqlite_write_turn
 from .common import in_transaction
 from .signing import sign, subscription_secret
 from .webhooks import host_allowed
@@ -173,7 +174,8 @@ class Worker:
         return self.stats
 
     def _tx(self, step):
-        """``step(conn)`` in a write transaction. On SQLite the worker does not wait out the service's long
+        """``step(conn)`` in a write transaction. On SQLite the worker takes its turn among this process's
+        writers (``sqlite_write_turn``); for writers of other processes it does not wait out the long
         busy timeout, whose sleeps grow to 100 ms so that a steady stream of event transactions starves
         it: it waits at most ``LOCK_WAIT_MS`` at a time (SQLite's handler looks at 1, 3, 8 ms) and tries
         again, so a delivery waits for about one event's transaction, not for a dozen."""
@@ -187,7 +189,8 @@ class Worker:
             try:
                 while True:
                     try:
-                        with conn.begin():
+                        wait = max(0.0, deadline - time.monotonic())
+                        with sqlite_write_turn(self.engine, wait), conn.begin():
                             conn.exec_driver_sql("BEGIN IMMEDIATE")
                             return step(conn)
                     except OperationalError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, current_app, g, json
+from flask import Flask, Response, current_app, g, json, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import (
@@ -83,7 +83,8 @@ def register(app: Flask) -> None:
             return _unexpected(exc)
         if isinstance(known, DatabaseDown):
             current_app.extensions["diagnosis"].database_down()
-        log.warning("database: %s", known.problems[0], extra={"request_id": g.get("request_id")})
+        log.warning("database: %s %s: %s", request.method, request.path, known.problems[0],
+                    extra={"request_id": g.get("request_id")})
         return _diagnosis_error(known)
 
     @app.errorhandler(PageProblem)

@@ -5,25 +5,36 @@ network) would keep every thread of the service waiting. So no call waits longer
 seconds of silence: on PostgreSQL a psycopg2 wait callback polls the connection's socket with that
 timeout (connecting included) and fails the call with ``DatabaseTimeout``, and the connection is
 discarded; the server also ends statements that run longer than ``statement_timeout``. SQLite, whose
-one write lock writers take in turns, waits for it at most ``SQLITE_BUSY_TIMEOUT`` (or ``timeout``). Pooled connections that broke meanwhile are replaced on their next use, so
-the service recovers by itself when the database comes back.
+one write lock writers take in turns, waits for it at most ``SQLITE_BUSY_TIMEOUT`` (or ``timeout``).
+Pooled connections that broke meanwhile are replaced on their next use, so the service recovers by
+itself when the database comes back.
+
+The writers of one process take SQLite's lock in turns through ``sqlite_write_turn``: SQLite's own
+wait polls with sleeps that grow to 100 ms, so under a steady stream of short writes from many threads
+one waiter can lose every race for seconds while the others go through.
 """
 
 from __future__ import annotations
 
 import select
+import sqlite3
 import threading
+import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import NoSuchModuleError
+from sqlalchemy.exc import NoSuchModuleError, OperationalError
 
 DEFAULT_TIMEOUT = 60.0  # seconds of silence a command-line job accepts (the service sets its own)
 SQLITE_BUSY_TIMEOUT = 5.0  # seconds at least that a write waits for SQLite's one write lock
 _local = threading.local()  # the timeout of the connection being made in this thread
 _timeouts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # psycopg2 connection -> timeout
+_turns: dict[str, threading.RLock] = {}  # SQLite database file -> the lock its writers in this process share
+_turns_guard = threading.Lock()
 
 
 def _psycopg2_timeout_error():
@@ -116,6 +127,28 @@ def make_engine(url: str, autocommit: bool = False, timeout: float = DEFAULT_TIM
     return engine
 
 
+@contextmanager
+def sqlite_write_turn(engine: Engine, timeout: float = SQLITE_BUSY_TIMEOUT) -> Iterator[None]:
+    """This thread's turn to write to ``engine``'s SQLite database, among the threads of this process:
+    waited for (in arrival order, near enough) at most ``timeout`` seconds, then the same "database is
+    locked" error SQLite gives. Re-entrant; nothing to wait for on other databases."""
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    key = str(engine.url.database or ":memory:")
+    with _turns_guard:
+        turn = _turns.setdefault(key, threading.RLock())
+    start = time.monotonic()
+    if not turn.acquire(timeout=timeout):
+        waited = time.monotonic() - start
+        raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(
+            f"database is locked (other writers of this process held it for {waited:.1f} s)"))
+    try:
+        yield
+    finally:
+        turn.release()
+
+
 def _guard_psycopg2(engine: Engine, timeout: float, statement_timeout: float, wait_callback: bool = True) -> None:
     from psycopg2 import extensions
 
@@ -142,4 +175,4 @@ def _guard_psycopg2(engine: Engine, timeout: float, statement_timeout: float, wa
             ctx.is_disconnect = True  # the connection is mid-call: discard it, never reuse it
 
 
-__all__ = ["DEFAULT_TIMEOUT", "database_timeout", "make_engine"]
+__all__ = ["DEFAULT_TIMEOUT", "SQLITE_BUSY_TIMEOUT", "database_timeout", "make_engine", "sqlite_write_turn"]
