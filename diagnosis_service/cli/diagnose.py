@@ -25,13 +25,16 @@ history_option = click.option(
 
 
 def _month(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Path | None, engine: str = "vectorized",
-           per_weakness: int = 5, history_files: tuple[Path, ...] = ()):
+           per_weakness: int = 5, history_files: tuple[Path, ...] = (), earlier_months: bool = False):
+    """The month diagnosed; ``earlier_months``: read every indicator of the months before it too (a report
+    shows them), not only those the rules look back at."""
     from ..data.sources import source_for
     from ..pipeline.month import diagnose_month, history_from_files
     from ..pipeline.snapshot import Snapshot
 
     snapshot = Snapshot.from_dirs(resolve_rules(rules_dir), resolve_catalog(catalog_dir) if per_weakness else None)
-    dataset = source_for(data_dir).load(snapshot.ruleset.registry, period)
+    dataset = source_for(data_dir).load(snapshot.ruleset.registry, period,
+                                        lookback=None if earlier_months else snapshot.lookback())
     return snapshot, diagnose_month(dataset, snapshot, period, engine, per_weakness, history_from_files(history_files))
 
 
@@ -149,7 +152,8 @@ def report(data_dir: Path, period: str, branch_id: str, rules_dir: Path | None, 
     from ..reports.branch import document
     from ..reports.render import render
 
-    snapshot, month = _month(data_dir, period, rules_dir, catalog_dir, history_files=history_files)
+    snapshot, month = _month(data_dir, period, rules_dir, catalog_dir, history_files=history_files,
+                             earlier_months=True)
     if month.branch(branch_id) is None:
         raise click.BadParameter(f"no branch '{branch_id}' with data in {period}", param_hint="--branch")
     data = report_data.build(report_data.from_month(month, branch_id), snapshot)

@@ -27,6 +27,9 @@ class Dataset:
     branch_metrics: pd.DataFrame
     member_metrics: pd.DataFrame
     source: str = ""
+    # Month index from which every indicator was read; before it, only those the rules look back at
+    # (``Source.load(lookback=...)``: the others are missing). None: every month is complete.
+    complete_from: int | None = None
 
     def metrics(self, subject: str) -> pd.DataFrame:
         return self.branch_metrics if subject == "branch" else self.member_metrics

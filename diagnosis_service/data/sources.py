@@ -9,7 +9,7 @@ does not change.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -21,13 +21,17 @@ if TYPE_CHECKING:
     from .csvstream import Spilled
 
 HISTORY_MONTHS = 24  # months a diagnosis reads before its period: runs and changes look back this far at most
+Lookback = Mapping[str, Collection[str]]  # subject -> the indicators needed of the months before the period
 
 
 class Source(Protocol):
     name: str
 
-    def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS) -> Dataset:
-        """Organisations and validated metrics; with ``period``, at least the ``months`` months up to it."""
+    def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS,
+             lookback: Lookback | None = None) -> Dataset:
+        """Organisations and validated metrics; with ``period``, at least the ``months`` months up to it.
+        ``lookback``: of the months before ``period`` only these indicators are needed (``engine.lookback``);
+        a source that reads by column reads only those and says so in ``Dataset.complete_from``."""
         ...
 
 
@@ -38,7 +42,8 @@ class CsvDir:
         self.directory = Path(directory)
         self.name = str(directory)
 
-    def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS) -> Dataset:
+    def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS,
+             lookback: Lookback | None = None) -> Dataset:
         # The whole directory: a CSV file cannot be read in part, and validating all of it is the promise.
         return load_dir(self.directory, registry)
 
@@ -56,7 +61,8 @@ class Loaded:
         self.dataset = dataset
         self.name = dataset.source
 
-    def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS) -> Dataset:
+    def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS,
+             lookback: Lookback | None = None) -> Dataset:
         return self.dataset
 
 
@@ -68,4 +74,4 @@ def source_for(path: Path | str) -> Source:
     return ParquetDir(path) if is_dataset(path) else CsvDir(path)
 
 
-__all__ = ["HISTORY_MONTHS", "CsvDir", "Loaded", "Source", "source_for"]
+__all__ = ["HISTORY_MONTHS", "Lookback", "CsvDir", "Loaded", "Source", "source_for"]

@@ -133,6 +133,11 @@ class Evaluator:
     def run(self, period: str) -> tuple[list[SubjectResult], list[SubjectResult]]:
         """Branch results (sorted by id) and member results (sorted by id) for one period."""
         pidx = parse_period(period)
+        complete = self.dataset.complete_from
+        if complete is not None and pidx < complete:
+            # A bug, not bad input: that month was read with only what later months look back at.
+            raise ValueError(f"{period} was read in part (the months before {period_str(complete)} hold only "
+                             "what the rules look back at): load the data without lookback to diagnose it")
         _, _, members = self.members_at(pidx)
         _, _, branches = self.evaluate_subjects("branch", pidx, build=True)
         return branches or [], members or []

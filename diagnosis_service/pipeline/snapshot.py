@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..engine.lookback import lookback_columns
 from ..engine.references import PeriodReferences
 from ..engine.subject import SubjectEngine
 from ..errors import Conflict, Problem
@@ -56,6 +57,10 @@ class Snapshot:
         if self.catalog is None:
             raise Conflict(Problem("the remedy catalog is not loaded", suggestion="see /readyz or `catalog check`"))
         return Prescriber(self.catalog, self.ruleset, self.ranker, per_weakness=per_weakness)
+
+    def lookback(self) -> dict[str, frozenset[str]]:
+        """The indicators a month's diagnosis reads of the months before it (``engine.lookback``)."""
+        return lookback_columns(self.ruleset)
 
     def single_subject(self) -> SubjectEngine:
         """The single-subject engine of this rule set (compiled now if the service did not)."""

@@ -10,8 +10,10 @@ import pytest
 
 from diagnosis_service.cli import main
 from diagnosis_service.data.columnar import MARKER, ParquetDir, street_file
+from diagnosis_service.data.model import KEYS
 from diagnosis_service.data.sources import CsvDir, source_for
 from diagnosis_service.errors import InputError
+from diagnosis_service.periods import parse_period
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +55,38 @@ def test_the_dataset_holds_the_csv_exactly_and_reads_only_the_months_asked(rules
     assert described["streets"] == sorted(set(whole.branches["street"]))
     files = {f.stem for f in (converted / "member_metrics" / "2025-12").glob("*.parquet")}
     assert files == {street_file(i) for i in range(len(described["streets"]))}
+
+
+def test_a_month_read_with_its_lookback_has_the_rest_of_earlier_months_missing(ruleset, small_district, converted):
+    from diagnosis_service.engine.lookback import lookback_columns
+
+    keep = lookback_columns(ruleset)
+    whole = CsvDir(small_district).load(ruleset.registry)
+    part = ParquetDir(converted).load(ruleset.registry, "2025-07", lookback=keep)
+    assert part.complete_from == parse_period("2025-07") and whole.complete_from is None
+    for subject in ("branch", "member"):
+        full = whole.metrics(subject)
+        full = full[full["pidx"] <= parse_period("2025-07")].reset_index(drop=True)
+        got = part.metrics(subject)
+        assert list(got.columns) == list(full.columns) and len(got) == len(full)
+        now = (got["pidx"] == parse_period("2025-07")).to_numpy()
+        pd.testing.assert_frame_equal(got[now], full[now])
+        kept = ["pidx", "period", KEYS[subject], *sorted(keep[subject])]
+        pd.testing.assert_frame_equal(got.loc[~now, kept], full.loc[~now, kept])
+        dropped = [i.id for i in ruleset.registry.reported(subject) if i.id not in keep[subject]]
+        assert dropped and got.loc[~now, dropped].isna().all().all()
+
+
+@pytest.mark.parametrize("period", ["2025-01", "2025-07"])
+def test_diagnose_reads_only_the_lookback_of_earlier_months_and_gives_the_same_bytes(runner, small_district,
+                                                                                    converted, tmp_path, period):
+    outs = []
+    for data in (small_district, converted):
+        out = tmp_path / f"{data.name}.jsonl"
+        r = runner.invoke(main, ["diagnose", "--period", period, "--data", str(data), "--out", str(out)])
+        assert r.exit_code == 0, r.output
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] and outs[0]
 
 
 def test_what_is_not_a_dataset_is_refused_clearly(ruleset, tmp_path, converted):
