@@ -14,6 +14,10 @@ from ..rules.model import RuleSet
 from .evaluator import slots
 
 LOOKING_BACK = ("run", "window", "year_to_date")  # derivations whose value in a month reads earlier months
+# Derivations that read their subject's (or its members') values of the same month only. A new kind of
+# derivation must be added to one of the two (a test checks every kind the registry accepts is here).
+SAME_MONTH = ("sum", "points", "per_members", "member_share", "member_mean", "remaining_months", "day_of_month",
+              "days_left_in_month")
 
 
 def _inputs(ruleset: RuleSet, subject: str, indicator: str) -> list[tuple[str, str]]:
@@ -63,4 +67,4 @@ def lookback_columns(ruleset: RuleSet) -> dict[str, frozenset[str]]:
             for subject in ("branch", "member")}
 
 
-__all__ = ["lookback_columns"]
+__all__ = ["LOOKING_BACK", "SAME_MONTH", "lookback_columns"]

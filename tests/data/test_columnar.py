@@ -77,6 +77,29 @@ def test_a_month_read_with_its_lookback_has_the_rest_of_earlier_months_missing(r
         assert dropped and got.loc[~now, dropped].isna().all().all()
 
 
+def test_earlier_months_written_with_another_string_type_read_with_the_lookback(ruleset, converted, tmp_path):
+    """Files written elsewhere (pandas 2 writes ``string`` ids, pandas 3 ``large_string``) in the earlier
+    months: the two reads of a month's lookback still stack into one frame, the same as one read."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from diagnosis_service.engine.lookback import lookback_columns
+    from tests.support.diagnose import diagnose
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(converted, mixed)
+    for subject in ("branch", "member"):
+        key = KEYS[subject]
+        for f in (mixed / f"{subject}_metrics").glob("2025-0*/*.parquet"):
+            t = pq.read_table(f)
+            pq.write_table(t.set_column(t.schema.get_field_index(key), key, t.column(key).cast(pa.string())), f)
+    whole = ParquetDir(mixed).load(ruleset.registry, "2025-12")
+    part = ParquetDir(mixed).load(ruleset.registry, "2025-12", lookback=lookback_columns(ruleset))
+    assert list(diagnose(part, ruleset, "2025-12").lines()) == list(diagnose(whole, ruleset, "2025-12").lines())
+
+
 @pytest.mark.parametrize("period", ["2025-01", "2025-07"])
 def test_diagnose_reads_only_the_lookback_of_earlier_months_and_gives_the_same_bytes(runner, small_district,
                                                                                     converted, tmp_path, period):

@@ -38,6 +38,14 @@ def blank_earlier(dataset: Dataset, ruleset: RuleSet, period: str) -> Dataset:
                                complete_from=complete)
 
 
+def test_every_kind_of_derivation_is_known_to_read_earlier_months_or_not():
+    from diagnosis_service.engine.lookback import LOOKING_BACK, SAME_MONTH
+    from diagnosis_service.rules.registry import DERIVATIONS
+
+    assert set(LOOKING_BACK) | set(SAME_MONTH) == set(DERIVATIONS)
+    assert not set(LOOKING_BACK) & set(SAME_MONTH)
+
+
 def test_the_shipped_rules_look_back_at_runs_windows_points_and_their_inputs(ruleset):
     keep = lookback_columns(ruleset)
     # consecutive_unpaid_months runs over dues_paid; consecutive_absent_months over the five attendances
