@@ -10,9 +10,8 @@ from diagnosis_service.data.csvdir import load_dir
 from diagnosis_service.engine import make_evaluator
 from diagnosis_service.engine.durable import DurableRules, compile_condition, compile_problems
 from diagnosis_service.rules.model import AllOf, Compare, Not, Ref, Rule, RuleSet
-from tests.support.builders import Builder
 from tests.support.diagnose import diagnose
-from tests.support.strategies import INDICATORS, cell, conditions, make_rules
+from tests.support.strategies import branch_table, cell, conditions, make_rules
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -26,15 +25,7 @@ def test_random_rules_and_tables_give_identical_output(ruleset, conds, lamps, ta
     rules = make_rules(ruleset.registry, conds, lamps[:len(conds)])
     rs = RuleSet(ruleset.registry, ruleset.points, tuple(rules), "diff")
     assume(not compile_problems(rs))  # rules check refuses these; tested below
-    b = Builder()
-    for i, (btype, months) in enumerate(table):
-        sid = f"B{i}"
-        b.branch(sid, btype)
-        for lag, values in enumerate(months):
-            if (i, lag) in absent:
-                continue
-            b.row("branch", sid, f"2025-{6 - lag:02d}", **dict(zip(INDICATORS, values, strict=True)))
-    ds = b.dataset(ruleset.registry)
+    ds = branch_table(ruleset.registry, table, absent)
     vec = diagnose(ds, rs, "2025-06", engine="vectorized")
     dur = diagnose(ds, rs, "2025-06", engine="durable")
     assert list(dur.lines()) == list(vec.lines())

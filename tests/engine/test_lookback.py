@@ -18,9 +18,8 @@ from diagnosis_service.engine import make_evaluator
 from diagnosis_service.engine.lookback import lookback_columns
 from diagnosis_service.periods import parse_period
 from diagnosis_service.rules.model import Compare, Ref, Rule, RuleSet
-from tests.support.builders import Builder
 from tests.support.diagnose import diagnose
-from tests.support.strategies import INDICATORS, cell, conditions, make_rules
+from tests.support.strategies import branch_table, cell, conditions, make_rules
 
 
 def blank_earlier(dataset: Dataset, ruleset: RuleSet, period: str) -> Dataset:
@@ -96,12 +95,7 @@ def test_a_branch_rule_over_its_members_lamps_last_month_keeps_the_members_rules
 def test_random_rules_that_look_back_give_the_same_month_from_their_lookback(ruleset, conds, table):
     rs = RuleSet(ruleset.registry, ruleset.points, tuple(make_rules(ruleset.registry, conds, [True] * len(conds))),
                  "lookback")
-    b = Builder()
-    for i, (btype, months) in enumerate(table):
-        b.branch(f"B{i}", btype)
-        for lag, values in enumerate(months):
-            b.row("branch", f"B{i}", f"2025-{6 - lag:02d}", **dict(zip(INDICATORS, values, strict=True)))
-    full = b.dataset(ruleset.registry)
+    full = branch_table(ruleset.registry, table)
     part = blank_earlier(full, rs, "2025-06")
     assert list(diagnose(part, rs, "2025-06").lines()) == list(diagnose(full, rs, "2025-06").lines())
 

@@ -19,7 +19,7 @@ from diagnosis_service.periods import parse_period, period_str
 from diagnosis_service.rules import load_ruleset
 from diagnosis_service.rules.model import RuleSet
 from tests.support.builders import Builder
-from tests.support.strategies import INDICATORS, cell, conditions, make_rules
+from tests.support.strategies import branch_table, cell, conditions, make_rules
 
 
 @pytest.fixture(scope="module")
@@ -145,12 +145,7 @@ def test_random_rules_one_subject_at_a_time_equal_the_whole_month(ruleset, conds
     rules = make_rules(ruleset.registry, conds, lamps[:len(conds)])
     rs = RuleSet(ruleset.registry, ruleset.points, tuple(rules), "single")
     assume(not compile_problems(rs))
-    b = Builder()
-    for i, (btype, months) in enumerate(table):
-        b.branch(f"B{i}", btype)
-        for lag, values in enumerate(months):
-            b.row("branch", f"B{i}", f"2025-{6 - lag:02d}", **dict(zip(INDICATORS, values, strict=True)))
-    ds = b.dataset(ruleset.registry)
+    ds = branch_table(ruleset.registry, table)
     ev = make_evaluator(ds, rs)
     branches, _ = ev.run("2025-06")
     refs = period_references(ev, "2025-06")

@@ -21,6 +21,20 @@ conditions = st.recursive(leaf, lambda inner: st.one_of(
 cell = st.one_of(st.none(), st.integers(0, 4))
 
 
+def branch_table(registry, table, absent=()):
+    """A dataset of the branches a ``table`` strategy drew: (type, one row of INDICATORS per month going
+    back from 2025-06); ``absent``: (branch, lag) pairs left without a row."""
+    from tests.support.builders import Builder
+
+    b = Builder()
+    for i, (btype, months) in enumerate(table):
+        b.branch(f"B{i}", btype)
+        for lag, values in enumerate(months):
+            if (i, lag) not in absent:
+                b.row("branch", f"B{i}", f"2025-{6 - lag:02d}", **dict(zip(INDICATORS, values, strict=True)))
+    return b.dataset(registry)
+
+
 def make_rules(registry, conds, lamps):
     rules = []
     for i, (cond, lamp) in enumerate(zip(conds, lamps, strict=True)):
