@@ -11,6 +11,7 @@ bit with the other columns of earlier months missing: ``tests/engine/test_lookba
 from __future__ import annotations
 
 from ..rules.model import RuleSet
+from ..rules.registry import sources
 from .evaluator import slots
 
 LOOKING_BACK = ("run", "window", "year_to_date")  # derivations whose value in a month reads earlier months
@@ -26,20 +27,14 @@ def _inputs(ruleset: RuleSet, subject: str, indicator: str) -> list[tuple[str, s
     if ind is None or ind.derived is None:
         return []
     kind, arg = next(iter(ind.derived.items()))
-    if kind == "sum":
-        return [(subject, a) for a in arg]
     if kind == "points":
         return [(subject, a) for a in ruleset.points]
-    if kind in ("run", "window", "per_members"):
-        return [(subject, arg["indicator"])]
-    if kind == "year_to_date":
-        return [(subject, arg)]
     if kind == "member_mean":
         return [("member", arg)]
     if kind == "member_share":  # the members' lamps: every comparison of every member rule
         return [("member", leaf.indicator) for rule in ruleset.for_subject("member")
                 for leaf, _lag in slots(rule.when)]
-    return []
+    return [(subject, a) for a in sources(ind)]
 
 
 def lookback_columns(ruleset: RuleSet) -> dict[str, frozenset[str]]:

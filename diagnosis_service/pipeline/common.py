@@ -10,7 +10,7 @@ from typing import TypeVar
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from diagnosis_service.store.connect import sqlite_write_turn
+from ..store.connect import sqlite_write_turn
 
 MAX_ROWS = 200_000
 PROFILE = {"branch": ("name", "type", "street"), "member": ("branch_id", "name")}

@@ -129,9 +129,9 @@ def make_engine(url: str, autocommit: bool = False, timeout: float = DEFAULT_TIM
 
 @contextmanager
 def sqlite_write_turn(engine: Engine, timeout: float = SQLITE_BUSY_TIMEOUT) -> Iterator[None]:
-    """This thread's turn to write to ``engine``'s SQLite database, among the threads of this process:
-    waited for (in arrival order, near enough) at most ``timeout`` seconds, then the same "database is
-    locked" error SQLite gives. Re-entrant; nothing to wait for on other databases."""
+    """This thread's turn to write to ``engine``'s SQLite database, one thread of this process at a
+    time: waited for at most ``timeout`` seconds, then the same "database is locked" error SQLite gives.
+    Re-entrant; nothing to wait for on other databases."""
     if engine.dialect.name != "sqlite":
         yield
         return
