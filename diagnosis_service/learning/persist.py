@@ -107,6 +107,9 @@ def model_card(X: pd.DataFrame, y: np.ndarray, outcomes: pd.DataFrame, model: Ef
         "rows": int(len(X)), "adopted_measured": int(model.n_effect_obs_),
         "features": list(FEATURES), "params": model.get_params(), "libraries": library_versions(),
         "metrics": holdout,
+        # How the outcomes weighed the months after a decision (outcomes.window_profile): ones when
+        # effects were found to last the horizon alike.
+        "outcome_window_profile": outcomes.attrs.get("window_profile"),
         "fingerprint": hashlib.sha256(json.dumps(model.state(), sort_keys=True).encode()).hexdigest()[:12],
     }
 

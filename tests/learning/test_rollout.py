@@ -19,7 +19,7 @@ from diagnosis_service.rules import load_ruleset
 from tests.support.paths import CATALOG, RULES
 
 # Months served by the exploring prior (epsilon 0.5: the logged decisions cover other rankings too).
-LOOP = ["--policy", "prior", "--epsilon", "0.5", "--months", "6", "--branches", "200", "--members", "3000"]
+LOOP = ["--policy", "prior", "--epsilon", "0.5", "--months", "8", "--branches", "200", "--members", "3000"]
 
 
 @pytest.fixture(scope="module")
