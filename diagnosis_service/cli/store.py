@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -57,8 +58,8 @@ def import_cmd(data_dir: Path, dataset_out: Path | None, jobs: int, rules_dir: P
     failed import may hold later months without an earlier one). Memory is a month's per job, not the
     directory's: a CSV directory is checked a chunk at a time and its rows kept meanwhile in a temporary
     directory ($TMPDIR, about 60% of the CSV's size; removed at the end, on an error, Ctrl-C or SIGTERM
-    too), a dataset is read a month at a time (with --dataset, the directory is read whole). A progress
-    bar on a terminal."""
+    too), a dataset is read a month at a time. With --dataset, the directory is checked once and both the
+    dataset and the store are written from its spilled months. A progress bar on a terminal."""
     from ..data.sources import source_for
     from ..pipeline.ingest import import_source
     from ..rules import load_ruleset
@@ -66,13 +67,14 @@ def import_cmd(data_dir: Path, dataset_out: Path | None, jobs: int, rules_dir: P
     registry = load_ruleset(resolve_rules(rules_dir)).registry
     start = time.perf_counter()
     source = source_for(data_dir)
-    if dataset_out is not None:
-        source = _keep_dataset(source, dataset_out, registry)
     bar = _Bar(start) if sys.stderr.isatty() else None
     from ..store import make_engine
 
-    engine = make_engine(settings().db_url(), bulk=True)  # COPY on PostgreSQL: this process only imports
-    with _sigterm_as_exit():
+    with _sigterm_as_exit(), contextlib.ExitStack() as stack:
+        if dataset_out is not None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="diagnosis-import-")))
+            source = _keep_dataset(source, dataset_out, registry, workdir, bar and bar.checking)
+        engine = make_engine(settings().db_url(), bulk=True)  # COPY on PostgreSQL: this process only imports
         changes = import_source(engine, registry, source, actor="cli:import", progress=bar and bar.storing,
                                 checking=bar and bar.checking, workers=jobs)
     if bar is not None:
@@ -82,13 +84,14 @@ def import_cmd(data_dir: Path, dataset_out: Path | None, jobs: int, rules_dir: P
     click.echo(f"imported {data_dir} in {time.perf_counter() - start:.1f} s")
 
 
-def _keep_dataset(source, out: Path, registry):
+def _keep_dataset(source, out: Path, registry, workdir: Path, checking=None):
     """Append the CSV directory's new months to the dataset ``out`` (or write it whole when there is none
-    yet), before the store: a month the dataset refuses stops the import with nothing stored. Returns the
-    directory, read once, as the store's source."""
+    yet), before the store: a month the dataset refuses stops the import with nothing stored. The
+    directory is checked once, a chunk at a time, its months spilled to ``workdir``; returns them as the
+    store's source. Memory is a month's."""
     from ..data.append import append_months
     from ..data.columnar import ParquetDir, is_dataset, write_dataset
-    from ..data.sources import Loaded
+    from ..data.sources import Streamed
 
     if isinstance(source, ParquetDir):
         raise click.UsageError(f"{source.name} is a dataset already: --dataset keeps one up to date from a CSV "
@@ -96,16 +99,16 @@ def _keep_dataset(source, out: Path, registry):
     if not is_dataset(out) and out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise click.UsageError(f"--dataset {out}: there is something else there, not a dataset (`data convert` "
                                "writes one); give an empty or new path")
-    dataset = source.load(registry)
+    spilled = source.stream(registry, workdir, progress=checking)
     if is_dataset(out):
-        done = append_months(dataset, out, registry)
+        done = append_months(spilled, out, registry)
         added = done["added"]
         click.echo(f"dataset {out}: " + (f"added {len(added)} month(s) ({added[0]} to {added[-1]})" if added
                                          else "no new month"))
     else:
-        described = write_dataset(dataset, out, registry)
+        described = write_dataset(spilled, out, registry)
         click.echo(f"dataset {out}: written, {len(described['periods'])} month(s)")
-    return Loaded(dataset)
+    return Streamed(spilled, source.name)
 
 
 @contextlib.contextmanager

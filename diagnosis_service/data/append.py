@@ -21,29 +21,36 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError, Problem
-from ..periods import parse_period
 from ..rules.model import Registry
-from .columnar import MARKER, ParquetDir, _street, street_file, write_street_metrics, write_street_orgs
-from .model import KEYS, Dataset
+from .columnar import (
+    MARKER,
+    ParquetDir,
+    _street,
+    street_file,
+    write_street_metrics,
+    write_street_orgs,
+)
+from .model import Dataset
+from .months import InMemoryMonths, Months
 
 ORGS = {"branches": ("branch_id", ["branch_id", "name", "type", "street"]),
         "members": ("member_id", ["member_id", "branch_id", "name"])}
 
 
-def append_months(dataset: Dataset, out: Path, registry: Registry) -> dict:
-    """Add to the dataset at ``out`` the months of ``dataset`` it does not hold. Returns
+def append_months(dataset: Dataset | Months, out: Path, registry: Registry) -> dict:
+    """Add to the dataset at ``out`` the months of ``dataset`` (in memory, or read a month at a time:
+    ``months.Months``) it does not hold. Memory is the organisations and a month of each side. Returns
     ``{"added": [...], "checked": [...], "streets_rewritten": n, "description": {...}}``."""
     out = Path(out)
+    months = InMemoryMonths(dataset) if isinstance(dataset, Dataset) else dataset
+    dataset = months.orgs
     source = ParquetDir(out)
     description = source.describe()
     have = set(description["periods"])
-    added = [p for p in dataset.periods() if p not in have]
-    checked = [p for p in dataset.periods() if p in have]
-    # The organisations, and the months both hold (to compare them), from the dataset.
-    span = parse_period(max(checked)) - parse_period(min(checked)) + 1 if checked else 1
-    stored = source.load(registry, max(checked) if checked else None, months=span,
-                         metrics=("branch", "member") if checked else ())
-    problems = _differences(dataset, stored, checked, description, out)
+    added = [p for p in months.periods if p not in have]
+    checked = [p for p in months.periods if p in have]
+    stored = source.load(registry, metrics=())  # the organisations; the months both hold are compared one by one
+    problems = _differences(months, source, registry, stored, checked, description, out)
     if problems:
         raise InputError(problems)
 
@@ -64,12 +71,11 @@ def append_months(dataset: Dataset, out: Path, registry: Registry) -> dict:
         for f in sorted(changed):
             counts[int(f[1:])] = write_street_orgs(tmp, f, branches, members, street_of, member_street)
         rows = dict(description["rows"])
-        for subject in ("branch", "member"):
-            frame = dataset.metrics(subject)
-            frame = frame[frame["period"].isin(added)]
-            rows[subject] += int(len(frame))
-            write_street_metrics(tmp, subject, frame, description["columns"][subject], street_of, member_street,
-                                 members)
+        for period in added:
+            for subject, frame in months.month(period):
+                rows[subject] += int(len(frame))
+                write_street_metrics(tmp, subject, frame, description["columns"][subject], street_of, member_street,
+                                     members)
         # Into place: the new months' folders (left over by an append that stopped: replaced), the changed
         # streets' organisation files, then the description that makes them part of the dataset.
         for subject in ("branch", "member"):
@@ -113,30 +119,39 @@ def append_months(dataset: Dataset, out: Path, registry: Registry) -> dict:
     return {"added": added, "checked": checked, "streets_rewritten": len(changed), "description": description}
 
 
-def _differences(dataset: Dataset, stored: Dataset, checked: list[str], description: dict,
-                 out: Path) -> list[Problem]:
-    """What the data directory says otherwise than the dataset, for what both hold."""
+def _differences(months: Months, source: ParquetDir, registry: Registry, stored: Dataset, checked: list[str],
+                 description: dict, out: Path) -> list[Problem]:
+    """What the data directory says otherwise than the dataset, for what both hold (the months a month at
+    a time)."""
     problems = []
     marker = str(out / MARKER)
+    columns = months.columns()
     for subject in ("branch", "member"):
-        cols = [c for c in dataset.metrics(subject).columns if c not in ("pidx", "period", KEYS[subject])]
-        if cols != description["columns"][subject]:
+        if columns[subject] != description["columns"][subject]:
             problems.append(Problem(f"the {subject} indicator columns differ from the dataset's", file=marker,
                                     suggestion="convert the data again: diagnosis-service data convert DIR OUT"))
     if problems:
         return problems
-    for subject in ("branch", "member"):
-        ours = dataset.metrics(subject)
-        ours = ours[ours["period"].isin(checked)].reset_index(drop=True)
-        theirs = stored.metrics(subject)
-        theirs = theirs[theirs["period"].isin(checked)].reset_index(drop=True)[list(ours.columns)]
-        if not ours.equals(theirs):
-            month = next((p for p in checked if not ours[ours["period"] == p].reset_index(drop=True).equals(
-                theirs[theirs["period"] == p].reset_index(drop=True))), checked[0])
-            problems.append(Problem(f"{subject} metrics of {month} differ from the dataset's (a correction?)",
-                                    file=f"{subject}_metrics.csv",
-                                    suggestion="only new months are appended; to correct a month, convert the data "
-                                               "again: diagnosis-service data convert DIR OUT"))
+    differ: dict[str, str] = {}
+    for period in checked:
+        ours = dict(months.month(period))
+        theirs = source.load(registry, period, months=1)
+        for subject in ("branch", "member"):
+            if subject in differ:
+                continue
+            mine = ours.get(subject)
+            held = theirs.metrics(subject)
+            held = held[held["period"] == period].reset_index(drop=True)
+            if mine is None:
+                mine = held.iloc[:0]
+            if not mine.reset_index(drop=True).equals(held[list(mine.columns)]):
+                differ[subject] = period
+    dataset = months.orgs
+    for subject, month in differ.items():
+        problems.append(Problem(f"{subject} metrics of {month} differ from the dataset's (a correction?)",
+                                file=f"{subject}_metrics.csv",
+                                suggestion="only new months are appended; to correct a month, convert the data "
+                                           "again: diagnosis-service data convert DIR OUT"))
     # Every organisation's earlier rows are filed under its street: it must stay there, and stay listed.
     old_street = stored.branches["street"].map(_street)
     new_street = dataset.branches["street"].map(_street)

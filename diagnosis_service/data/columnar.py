@@ -34,6 +34,7 @@ from ..errors import InputError, Problem
 from ..periods import months_before, parse_period
 from ..rules.model import Registry
 from .model import KEYS, Dataset
+from .months import InMemoryMonths, Months
 from .sources import HISTORY_MONTHS, Lookback
 
 FORMAT = 3  # 2: street files named by their place in the list; 3: organisations per street too
@@ -131,6 +132,12 @@ class DatasetWriter:
 
     def add(self, dataset: Dataset) -> None:
         """Write every street of ``dataset`` (streets sorted by name); a street already written is refused."""
+        self.add_months(InMemoryMonths(dataset))
+
+    def add_months(self, source: Months) -> None:
+        """``add`` from a source read a month at a time (e.g. a CSV directory checked and spilled to disk):
+        memory is the organisations and one month."""
+        dataset = source.orgs
         branches = dataset.branches.reset_index()[["branch_id", "name", "type", "street"]]
         members = dataset.members.reset_index()[["member_id", "branch_id", "name"]]
         names = sorted({_street(s) for s in branches["street"]})
@@ -144,16 +151,15 @@ class DatasetWriter:
             self.street_members.append(write_street_orgs(self.tmp, file_of[name], branches, members, street_of,
                                                          member_street))
         self.streets += names
-        columns = {}
-        for subject in ("branch", "member"):
-            frame = dataset.metrics(subject)
-            columns[subject] = [c for c in frame.columns if c not in ("pidx", "period", KEYS[subject])]
-            self.rows[subject] += int(len(frame))
-            write_street_metrics(self.tmp, subject, frame, columns[subject], street_of, member_street, members)
+        columns = source.columns()
         if self.columns is not None and columns != self.columns:
             raise ValueError("a part has other indicator columns than the parts before it")
         self.columns = columns
-        self.periods |= set(dataset.periods())
+        for period in source.periods:
+            for subject, frame in source.month(period):
+                self.rows[subject] += int(len(frame))
+                write_street_metrics(self.tmp, subject, frame, columns[subject], street_of, member_street, members)
+        self.periods |= set(source.periods)
         self.branches += int(len(branches))
         self.members += int(len(members))
 
@@ -173,11 +179,11 @@ class DatasetWriter:
         return description
 
 
-def write_dataset(dataset: Dataset, out: Path, registry: Registry) -> dict:
-    """Write a validated dataset as a partitioned Parquet directory, whole or not at all. Returns the
-    description kept in ``_dataset.json``."""
+def write_dataset(dataset: Dataset | Months, out: Path, registry: Registry) -> dict:
+    """Write a validated dataset (or a source read a month at a time) as a partitioned Parquet directory,
+    whole or not at all. Returns the description kept in ``_dataset.json``."""
     with DatasetWriter(out) as writer:
-        writer.add(dataset)
+        writer.add_months(InMemoryMonths(dataset) if isinstance(dataset, Dataset) else dataset)
         return writer.commit()
 
 

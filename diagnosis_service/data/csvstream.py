@@ -40,6 +40,10 @@ class Spilled:
         self.rows = rows  # metric rows in all, by subject
         self.periods = periods
 
+    def columns(self) -> dict[str, list[str]]:
+        """The indicator columns of each subject, as ``load_dir``'s tables have them."""
+        return {s: [i.id for i in self.registry.reported(s)] for s in ("branch", "member")}
+
     def month(self, period: str) -> list[tuple[str, pd.DataFrame]]:
         """(subject, the month's rows) for each subject with rows in ``period``: columns pidx, period, the
         key and the indicators, sorted by id, as ``load_dir`` gives them."""

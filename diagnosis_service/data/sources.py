@@ -54,6 +54,29 @@ class CsvDir:
         return stream_dir(self.directory, registry, workdir, progress=progress)
 
 
+class Streamed:
+    """A CSV directory checked and spilled already (``CsvDir.stream``), as a source: one check of a
+    directory serving two writers (``import DIR --dataset OUT``) with a month's memory. ``load`` reads it
+    whole; ``pipeline.ingest`` reads it a month at a time."""
+
+    def __init__(self, spilled: Spilled, name: str):
+        self.spilled = spilled
+        self.name = name
+
+    def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS,
+             lookback: Lookback | None = None) -> Dataset:
+        import pandas as pd
+
+        frames: dict[str, list] = {"branch": [], "member": []}
+        for p in self.spilled.periods:
+            for subject, frame in self.spilled.month(p):
+                frames[subject].append(frame)
+        orgs = self.spilled.orgs
+        return Dataset(orgs.branches, orgs.members, *(
+            pd.concat(frames[s], ignore_index=True) if frames[s] else orgs.metrics(s)
+            for s in ("branch", "member")), source=self.name)
+
+
 class Loaded:
     """A dataset read and validated already, as a source (one read of a directory serving two writers)."""
 
@@ -74,4 +97,4 @@ def source_for(path: Path | str) -> Source:
     return ParquetDir(path) if is_dataset(path) else CsvDir(path)
 
 
-__all__ = ["HISTORY_MONTHS", "Lookback", "CsvDir", "Loaded", "Source", "source_for"]
+__all__ = ["HISTORY_MONTHS", "Lookback", "CsvDir", "Loaded", "Source", "Streamed", "source_for"]

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from ..data.columnar import ParquetDir
 from ..data.csvdir import validate_metrics
 from ..data.model import KEYS, Dataset
-from ..data.sources import CsvDir, Source
+from ..data.sources import CsvDir, Source, Streamed
 from ..data.text import NAME_LENGTH, STREET_LENGTH, id_problem, text_problem
 from ..data.validate import Problems
 from ..errors import InputError, Problem, did_you_mean
@@ -48,9 +48,12 @@ def import_source(engine: Engine, registry: Registry, source: Source, actor: str
             described = source.describe()
             total = int(described["rows"]["branch"]) + int(described["rows"]["member"])
             months = _dataset_months(source, registry, described["periods"])
-        elif isinstance(source, CsvDir):
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="diagnosis-import-")))
-            spilled = source.stream(registry, workdir, progress=checking)
+        elif isinstance(source, CsvDir | Streamed):
+            if isinstance(source, Streamed):  # checked already (import DIR --dataset OUT)
+                spilled = source.spilled
+            else:
+                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="diagnosis-import-")))
+                spilled = source.stream(registry, workdir, progress=checking)
             orgs, total = spilled.orgs, sum(spilled.rows.values())
             months = ((period, spilled.month(period)) for period in spilled.periods)
         else:

@@ -148,3 +148,34 @@ def test_an_append_that_stops_before_its_description_leaves_the_held_months_as_t
     assert lines(ParquetDir(tmp_path / "ds").load(ruleset.registry), periods[5]) == held
     done = append_months(grown, tmp_path / "ds", ruleset.registry)  # and the next append goes through
     assert done["added"] == periods[6:8] and done["streets_rewritten"] >= 1
+
+
+def test_a_directory_checked_a_chunk_at_a_time_writes_and_appends_as_a_whole_read(ruleset, district, small_district,
+                                                                                   tmp_path):
+    # `data convert`, `data append` and `import --dataset` write from the directory's spilled months (a
+    # month's memory): file for file the dataset a whole read writes, and the same months appended.
+    from diagnosis_service.data.csvstream import stream_dir
+    from diagnosis_service.data.sources import Streamed
+
+    (tmp_path / "work").mkdir()
+    spilled = stream_dir(small_district, ruleset.registry, tmp_path / "work", chunk_rows=500)
+    write_dataset(spilled, tmp_path / "streamed", ruleset.registry)
+    write_dataset(district, tmp_path / "whole", ruleset.registry)
+    files = sorted(p.relative_to(tmp_path / "whole") for p in (tmp_path / "whole").rglob("*.parquet"))
+    assert files == sorted(p.relative_to(tmp_path / "streamed") for p in (tmp_path / "streamed").rglob("*.parquet"))
+    for f in files:
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "streamed" / f),
+                                      pd.read_parquet(tmp_path / "whole" / f))
+    assert ParquetDir(tmp_path / "streamed").describe() == ParquetDir(tmp_path / "whole").describe()
+    loaded = Streamed(spilled, "streamed").load(ruleset.registry)
+    for name in ("branch_metrics", "member_metrics"):
+        pd.testing.assert_frame_equal(getattr(loaded, name), getattr(district, name))
+
+    periods = district.periods()
+    write_dataset(months(district, periods[:-2]), tmp_path / "kept", ruleset.registry)
+    done = append_months(spilled, tmp_path / "kept", ruleset.registry)
+    assert done["added"] == periods[-2:] and done["checked"] == periods[:-2]
+    kept = ParquetDir(tmp_path / "kept").load(ruleset.registry)
+    whole = ParquetDir(tmp_path / "whole").load(ruleset.registry)
+    for name in ("branches", "members", "branch_metrics", "member_metrics"):
+        pd.testing.assert_frame_equal(getattr(kept, name), getattr(whole, name))
