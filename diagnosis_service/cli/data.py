@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from . import main
-from .common import handle_errors, resolve_rules, rules_option
+from .common import handle_errors, resolve_rules, rules_option, sigterm_as_exit
 
 
 @main.group()
@@ -74,5 +74,5 @@ def _checked(data_dir: Path, registry):
     removed afterwards (``data.csvstream``)."""
     from ..data.sources import CsvDir
 
-    with tempfile.TemporaryDirectory(prefix="diagnosis-data-") as work:
+    with sigterm_as_exit(), tempfile.TemporaryDirectory(prefix="diagnosis-data-") as work:
         yield CsvDir(data_dir).stream(registry, Path(work))

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import click
 
 from . import main
-from .common import handle_errors, resolve_rules, rules_option, settings
+from .common import handle_errors, resolve_rules, rules_option, settings, sigterm_as_exit
 
 
 def _engine():
@@ -70,7 +68,7 @@ def import_cmd(data_dir: Path, dataset_out: Path | None, jobs: int, rules_dir: P
     bar = _Bar(start) if sys.stderr.isatty() else None
     from ..store import make_engine
 
-    with _sigterm_as_exit(), contextlib.ExitStack() as stack:
+    with sigterm_as_exit(), contextlib.ExitStack() as stack:
         if dataset_out is not None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="diagnosis-import-")))
             source = _keep_dataset(source, dataset_out, registry, workdir, bar and bar.checking)
@@ -109,24 +107,6 @@ def _keep_dataset(source, out: Path, registry, workdir: Path, checking=None):
         described = write_dataset(spilled, out, registry)
         click.echo(f"dataset {out}: written, {len(described['periods'])} month(s)")
     return Streamed(spilled, source.name)
-
-
-@contextlib.contextmanager
-def _sigterm_as_exit():
-    """SIGTERM ends what runs inside as Ctrl-C does: the months under way finish or roll back, and the
-    temporary directory is removed (SIGTERM's default action would leave it)."""
-    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
-        yield
-        return
-
-    def leave(signum: int, frame) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, leave)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class _Bar:

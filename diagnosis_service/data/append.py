@@ -135,7 +135,7 @@ def _differences(months: Months, source: ParquetDir, registry: Registry, stored:
     differ: dict[str, str] = {}
     for period in checked:
         ours = dict(months.month(period))
-        theirs = source.load(registry, period, months=1)
+        theirs = source.load(registry, period, months=1, organisations=False)
         for subject in ("branch", "member"):
             if subject in differ:
                 continue

@@ -8,7 +8,8 @@ months after P (docs/effectiveness.md):
                      baseline = mean(value at P-2 .. P)
     others_*       = the part of each mean due to the branch's other adopted remedies on the same
                      indicator (earlier or later than P) whose months fall in that window
-    change         = (after - others_after) - w_rule x (baseline - others_baseline)
+    change         = (after - others_after) - w_rule x C x (baseline - others_baseline), C = the sum of
+                     the c_h (1 when every month weighs alike): a branch's level cancels
     control_change = mean change of comparable branches whose secretary did not adopt (declined or
                      ignored): same period, same weakness (the same rule, so the same indicator), same
                      branch type; shrunk toward the same period and rule across types, and that toward
@@ -96,8 +97,10 @@ def compute(log: pd.DataFrame, branch_metrics: pd.DataFrame, ruleset: RuleSet, h
             rounds: int = ROUNDS, profile: bool = True) -> pd.DataFrame:
     """``log``: one row per served list (LOG_COLUMNS). ``branch_metrics``: pidx, branch_id and indicator
     columns (derived ones included where rules use them). Returns the log (index reset) with
-    own_change (after - baseline), other_remedies, baseline_weight, control_change, improvement (NaN
-    when no later month has data) and adopted. ``rounds=0``: no correction for other remedies and a
+    own_change (after - baseline, the baseline weighed as the months after are), other_remedies,
+    baseline_weight, control_change, improvement (NaN when no later month with data carries any of the
+    effect's profile: none has data yet, or only months where effects were found to show none) and
+    adopted. ``rounds=0``: no correction for other remedies and a
     baseline weight of 1 (the plain difference in differences). ``profile=False``: every month after P
     weighs alike, however the effects are spread (``window_profile`` is then all ones)."""
     out = log.copy().reset_index(drop=True)
@@ -134,13 +137,18 @@ def compute(log: pd.DataFrame, branch_metrics: pd.DataFrame, ruleset: RuleSet, h
         if profile:
             shape = window_profile(out, later - later_lifts, theta * (baseline - other_base), dirs, scale)
             coef = _window_coefficients(has, shape)
-        after, other_after = _weighted(coef, later), (coef * later_lifts).sum(axis=1)
-        theta = _baseline_weights(out, after - other_after, baseline - other_base)
-        changed = (after - other_after) - theta * (baseline - other_base)
-        control, improvement = _against_control(out, changed, dirs, scale)
+        # The weights sum to 1 only for a flat profile: the baseline is weighed by their sum, and each
+        # month is compared with its own control, so that what is weighed are changes and a branch's
+        # level cancels whichever months it has.
+        after, other_after, weight = _weighted(coef, later), (coef * later_lifts).sum(axis=1), coef.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):  # the slope of a weighted mean of the months
+            theta = _baseline_weights(out, (after - other_after) / weight, baseline - other_base)
+        control, improvement = _by_month(out, later - later_lifts, theta * (baseline - other_base), coef, dirs,
+                                         scale)
     out.attrs["window_profile"] = [round(float(m), 4) for m in shape]
-    out["own_change"] = after - baseline
-    out["other_remedies"] = other_after - theta * other_base
+    weight = coef.sum(axis=1)
+    out["own_change"] = after - weight * baseline
+    out["other_remedies"] = other_after - theta * weight * other_base
     out["baseline_weight"] = theta
     out["control_change"] = control
     out["improvement"] = improvement
@@ -177,9 +185,9 @@ def window_profile(out: pd.DataFrame, later: np.ndarray, baseline: np.ndarray, d
                    scale: np.ndarray) -> np.ndarray:
     """How an adopted remedy's effect is spread over the months after its decision, relative to its
     mean (all ones: alike in every month). Measured on the adopted lists followed for the whole
-    horizon, each month's change against that month's control (before the other remedies are
-    accounted for: they weigh on every month alike); all ones with fewer than MIN_PROFILE_ROWS such
-    lists or no positive mean effect. Months with a negative mean count as carrying none."""
+    horizon, each month's change against that month's control (``later`` and ``baseline`` as given: the
+    caller takes the other remedies out); all ones with fewer than MIN_PROFILE_ROWS such lists or no
+    positive mean effect. Months with a negative mean count as carrying none."""
     horizon = later.shape[1]
     full = out["adopted"].to_numpy() & ~np.isnan(later).any(axis=1) & np.isfinite(baseline)
     if full.sum() < MIN_PROFILE_ROWS:
@@ -188,6 +196,20 @@ def window_profile(out: pd.DataFrame, later: np.ndarray, baseline: np.ndarray, d
                       for h in range(horizon)])
     means = np.clip(means, 0.0, None)
     return means / means.mean() if means.mean() > 0 else np.ones(horizon)
+
+
+def _by_month(out: pd.DataFrame, later: np.ndarray, baseline: np.ndarray, coef: np.ndarray, dirs: np.ndarray,
+              scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(control_change, improvement) of the months after P weighed by ``coef``: each month's change from
+    ``baseline`` against that month's control. NaN where no month with weight has data."""
+    control, improvement = np.zeros(len(out)), np.zeros(len(out))
+    for h in range(later.shape[1]):
+        month_control, month_improvement = _against_control(out, later[:, h] - baseline, dirs, scale)
+        w = coef[:, h]
+        control += w * month_control
+        improvement += np.where(w > 0, w * np.nan_to_num(month_improvement), 0.0)
+    measured = (coef.sum(axis=1) > 0) & np.isfinite(baseline)
+    return control, np.where(measured, improvement, np.nan)
 
 
 def _window_coefficients(has: np.ndarray, profile: np.ndarray) -> np.ndarray:

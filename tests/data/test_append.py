@@ -179,3 +179,24 @@ def test_a_directory_checked_a_chunk_at_a_time_writes_and_appends_as_a_whole_rea
     whole = ParquetDir(tmp_path / "whole").load(ruleset.registry)
     for name in ("branches", "members", "branch_metrics", "member_metrics"):
         pd.testing.assert_frame_equal(getattr(kept, name), getattr(whole, name))
+
+
+def test_sigterm_while_a_directory_is_spilled_removes_the_spill(ruleset, small_district, tmp_path, monkeypatch):
+    # `data convert` and `data append` keep the checked rows in $TMPDIR meanwhile (about 60% of the
+    # CSV's size): a SIGTERM (a stopped container, a job runner's timeout) must not leave them behind.
+    import os
+    import signal
+    import tempfile
+
+    from diagnosis_service.cli.data import _checked
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stopped, _checked(small_district, ruleset.registry) as spilled:
+        assert spilled.workdir.is_dir() and any(spilled.workdir.iterdir())
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert not any((tmp_path / "tmp").iterdir())
+    assert signal.getsignal(signal.SIGTERM) == previous

@@ -109,3 +109,23 @@ def test_effects_that_last_keep_the_plain_mean(ruleset):
     log, m = overlapping_district(seed=4)
     out = compute(log, m, ruleset, horizon=3)
     assert out.attrs["window_profile"] == pytest.approx([1.0, 1.0, 1.0], abs=0.1)
+
+
+@pytest.mark.parametrize(("levels", "drop"), [(0.0, 0.15), (2.0, 0.1)])
+def test_a_branch_level_cancels_whatever_the_profile_and_the_months_missing(ruleset, levels, drop):
+    # The months' weights sum to 1 only when every month weighs alike: the outcome must still measure
+    # changes, so that adding a constant to an indicator changes nothing, with months missing here and
+    # there (late reports) and with lasting branch levels.
+    fade = (1.0, 0.5, 0.25)
+    results = []
+    for shift in (0.0, 50.0):
+        log, m = overlapping_district(seed=0, fade=fade, levels=levels)
+        m = m[np.random.default_rng(1).random(len(m)) >= drop].copy()
+        log["value"] += shift
+        log["reference"] += shift
+        m["theory_study_sessions"] += shift
+        results.append(compute(log, m, ruleset, horizon=3))
+    plain, shifted = results
+    assert plain.attrs["window_profile"] == shifted.attrs["window_profile"]
+    np.testing.assert_allclose(plain["improvement"], shifted["improvement"], atol=1e-6)
+    assert plain.loc[plain["adopted"], "improvement"].mean() == pytest.approx(0.5 * np.mean(fade), abs=0.03)
