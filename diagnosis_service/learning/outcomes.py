@@ -100,9 +100,9 @@ def compute(log: pd.DataFrame, branch_metrics: pd.DataFrame, ruleset: RuleSet, h
     own_change (after - baseline, the baseline weighed as the months after are), other_remedies,
     baseline_weight, control_change, improvement (NaN when no later month with data carries any of the
     effect's profile: none has data yet, or only months where effects were found to show none) and
-    adopted. ``rounds=0``: no correction for other remedies and a
-    baseline weight of 1 (the plain difference in differences). ``profile=False``: every month after P
-    weighs alike, however the effects are spread (``window_profile`` is then all ones)."""
+    adopted. ``rounds=0``: no correction for other remedies and a baseline weight of 1 (the plain
+    difference in differences). ``profile=False``: every month after P weighs alike, however the
+    effects are spread (``window_profile`` is then all ones)."""
     out = log.copy().reset_index(drop=True)
     if out.empty:
         for col in ("own_change", "other_remedies", "baseline_weight", "control_change", "improvement"):
@@ -155,11 +155,12 @@ def compute(log: pd.DataFrame, branch_metrics: pd.DataFrame, ruleset: RuleSet, h
     return out
 
 
-def _windows(out: pd.DataFrame, branch_metrics: pd.DataFrame, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _windows(out: pd.DataFrame, branch_metrics: pd.DataFrame,
+             horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each list's values in the months after P (rows x horizon, NaN without data), its baseline mean,
     and which baseline months have data (rows x BASELINE months P-2 .. P)."""
     values = branch_metrics.set_index(["branch_id", "pidx"])
-    after, baseline = np.full((len(out), horizon), np.nan), np.full(len(out), np.nan)
+    later, baseline = np.full((len(out), horizon), np.nan), np.full(len(out), np.nan)
     base_has = np.zeros((len(out), BASELINE), dtype=bool)
     for indicator, rows in out.groupby("indicator").groups.items():
         if indicator not in values.columns:
@@ -172,13 +173,13 @@ def _windows(out: pd.DataFrame, branch_metrics: pd.DataFrame, horizon: int) -> t
             return np.vstack([series.reindex(pd.MultiIndex.from_arrays(
                 [sub["branch_id"].to_numpy(), sub["pidx"].to_numpy() + h])).to_numpy(dtype=float) for h in offsets])
 
-        after[at] = months(range(1, horizon + 1)).T
+        later[at] = months(range(1, horizon + 1)).T
         # The month of the diagnosis from the log (what the rule saw), the two before from the metrics.
         earlier = np.vstack([months(range(1 - BASELINE, 0)), sub["value"].to_numpy(dtype=float)])
         with np.errstate(all="ignore"):
             baseline[at] = _mean(earlier)
         base_has[at] = ~np.isnan(earlier.T)
-    return after, baseline, base_has
+    return later, baseline, base_has
 
 
 def window_profile(out: pd.DataFrame, later: np.ndarray, baseline: np.ndarray, dirs: np.ndarray,
