@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import signal
 import sys
 import threading
@@ -109,6 +110,20 @@ def fail(exc: DiagnosisError) -> None:
             type(exc), "")
         click.echo(f"error: {len(exc.problems)} {label}problem(s); nothing was written", err=True)
     sys.exit(exc.exit_code)
+
+
+@contextlib.contextmanager
+def collections_paused():
+    """No cyclic garbage collection inside: a month's diagnosis makes some million objects that all live
+    until its output is written, and each full collection walked every one of them again for nothing to
+    free (4% of a district month's instructions). Collections resume after, in a process that goes on."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from . import main
 from .common import (
     DataLocation,
     catalog_option,
+    collections_paused,
     handle_errors,
     lang_option,
     resolve_catalog,
@@ -88,23 +89,24 @@ def diagnose(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: P
         _diagnose_dask(data_dir, period, rules_dir, catalog_dir, out_file, scheduler, worker_memory, part_members,
                        per_weakness, history_files)
         return
-    _, month = _month(data_dir, period, rules_dir, catalog_dir, engine, per_weakness, history_files)
-    if explain_id:
-        subject = "member" if any(m.id == explain_id for m in month.members) else "branch"
-        if subject == "branch" and month.branch(explain_id) is None:
-            raise click.BadParameter(f"no branch or member '{explain_id}' with data in {period}",
-                                     param_hint="--explain")
-        click.echo(render_explain(month, subject, explain_id, lang))
-        if subject == "branch" and per_weakness:
-            click.echo("")
-            click.echo(render_prescriptions_explain(month, explain_id, lang))
-        return
-    if out_file:
-        JsonLinesSink(out_file).keep(month)
-        click.echo(f"wrote {len(month.branches)} branches and {len(month.members)} members to {out_file} "
-                   f"in {time.perf_counter() - start:.2f} s", err=True)
-    else:
-        click.echo(summary(month, lang))
+    with collections_paused():  # until the month is written, not only while it is made
+        _, month = _month(data_dir, period, rules_dir, catalog_dir, engine, per_weakness, history_files)
+        if explain_id:
+            subject = "member" if any(m.id == explain_id for m in month.members) else "branch"
+            if subject == "branch" and month.branch(explain_id) is None:
+                raise click.BadParameter(f"no branch or member '{explain_id}' with data in {period}",
+                                         param_hint="--explain")
+            click.echo(render_explain(month, subject, explain_id, lang))
+            if subject == "branch" and per_weakness:
+                click.echo("")
+                click.echo(render_prescriptions_explain(month, explain_id, lang))
+            return
+        if out_file:
+            JsonLinesSink(out_file).keep(month)
+            click.echo(f"wrote {len(month.branches)} branches and {len(month.members)} members to {out_file} "
+                       f"in {time.perf_counter() - start:.2f} s", err=True)
+        else:
+            click.echo(summary(month, lang))
 
 
 def _diagnose_dask(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Path | None, out_file: Path,

@@ -33,6 +33,7 @@ import pandas as pd
 from ..errors import InputError, Problem
 from ..periods import months_before, parse_period
 from ..rules.model import Registry
+from .arrowframes import stacked
 from .model import KEYS, Dataset
 from .months import InMemoryMonths, Months
 from .sources import HISTORY_MONTHS, Lookback
@@ -83,7 +84,10 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
     import pyarrow.parquet as pq
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    # No pandas or Arrow schema in the footer (Parquet's types suffice): a month's read opens 800 files,
+    # and decoding their 12 KB of base64 each cost more than reading what they hold.
+    table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+    pq.write_table(table, path, store_schema=False)
 
 
 def write_street_orgs(root: Path, street: str, branches: pd.DataFrame, members: pd.DataFrame,
@@ -298,7 +302,7 @@ class ParquetDir:
                          self._months(subject, [p for p in months_read if p == period], names, [key, *indicators])]
             else:
                 parts = [self._months(subject, months_read, names, [key, *indicators])]
-            frame = _stacked([p for p in parts if p is not None], key, indicators)
+            frame = stacked([p for p in parts if p is not None], key, indicators)
             frames[subject] = frame.reset_index(drop=True)
         orgs = {}
         for kind, key, cols in (("branches", "branch_id", ["branch_id", "name", "type", "street"]),
@@ -312,54 +316,6 @@ class ParquetDir:
             orgs[kind] = frame
         return Dataset(orgs["branches"], orgs["members"], frames["branch"], frames["member"],
                        source=str(self.directory), complete_from=parse_period(period) if pruned else None)
-
-
-def _order(table, key: str) -> np.ndarray:
-    """The rows of a metrics table (``_months``) in order of month, then id by code point, as the CSV reader
-    sorts them. Ids are ranked among their distinct values and the (month, rank) pairs sorted as integers:
-    the rows come month by month and in id order within each file, so the sort mostly finds runs, where a
-    sort on (month, id string) costs 2.5x that."""
-    import pyarrow.compute as pc
-
-    ids = table.column(key)
-    distinct = pc.unique(ids)
-    distinct = distinct.take(pc.sort_indices(distinct))
-    rank = pc.index_in(ids, value_set=distinct).to_numpy()
-    return np.argsort(table.column("pidx").to_numpy() * len(distinct) + rank, kind="stable")
-
-
-def _stacked(parts: list, key: str, indicators: list[str]) -> pd.DataFrame:
-    """Metric tables (``_months``, each of whole months, in month order) as one frame sorted by month and
-    id: pidx, period, the key, then ``indicators`` as float64, NaN where a part has not read one. The
-    indicators are written into one float block, straight from Arrow (a pandas take and concat of the
-    frames cost three times that)."""
-    import pyarrow as pa
-
-    if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=np.int64 if c == "pidx" else object if c in ("period", key)
-                                          else np.float64) for c in ["pidx", "period", key, *indicators]})
-    orders = [_order(part, key) for part in parts]
-    total = sum(len(order) for order in orders)
-    block = np.empty((len(indicators), total))
-    for row, name in enumerate(indicators):
-        start = 0
-        for part, order in zip(parts, orders, strict=True):
-            end = start + len(order)
-            if name in part.column_names:
-                np.take(part.column(name).to_numpy(), order, out=block[row, start:end])
-            else:
-                block[row, start:end] = np.nan
-            start = end
-    frame = pd.DataFrame(block.T, columns=indicators, copy=False)
-    frame.insert(0, "pidx", np.concatenate([part.column("pidx").to_numpy()[order]
-                                            for part, order in zip(parts, orders, strict=True)]))
-    for at, name in ((1, "period"), (2, key)):
-        # One string type for both parts: files written elsewhere may hold ``string`` ids where this
-        # writer's hold ``large_string`` (a scan matches later files to the first, two scans do not).
-        frame.insert(at, name, pa.chunked_array([part.column(name).combine_chunks().cast(pa.large_string())
-                                                 .take(pa.array(order))
-                                                 for part, order in zip(parts, orders, strict=True)]).to_pandas())
-    return frame
 
 
 __all__ = ["FORMAT", "MARKER", "DatasetWriter", "ParquetDir", "is_dataset", "is_url", "street_file", "write_dataset",

@@ -22,7 +22,7 @@ from ..engine.references import district_summary
 from ..errors import InputError, Problem
 from ..periods import check_period
 from ..remedies.history import History
-from ..remedies.prescribe import Choice
+from ..remedies.prescribe import Choice, prescriptions_json
 from ..rules.model import RuleSet
 from .snapshot import Snapshot
 
@@ -82,7 +82,7 @@ def diagnose_month(dataset: Dataset, snapshot: Snapshot, period: str, engine: st
         for result in branches:
             choices = prescriber.for_branch(result, streets.get(result.id), history, sizes.get(result.id, 0))
             month.choices[result.id] = choices
-            result.extra["prescriptions"] = [p.as_dict() for c in choices for p in c.prescriptions]
+            result.extra["prescriptions"] = prescriptions_json([p for c in choices for p in c.prescriptions])
     return month
 
 

@@ -18,7 +18,7 @@ import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..engine.findings import Finding, SubjectResult, clean_number
+from ..engine.findings import EncodedList, Finding, SubjectResult, clean_number, json_string_body
 from ..rules.model import SEVERITY_RANK, RuleSet
 from .catalog import FORMAT_NAMES, Catalog, Resource
 from .history import History
@@ -43,6 +43,11 @@ class Prescription:
     same_kind_before: int = 0
     advice_zh: str = ""  # the reason without the finding it answers (reports show the finding once)
     advice_en: str = ""
+    # JSON of the fields before "score", and the bodies (``json_string_body``) of the reasons' two parts,
+    # lead then advice, in each language: the prescriber encodes a finding's lead once for its five
+    # prescriptions and an advice once for the district (``prescriptions_json``).
+    json_head: str = ""
+    json_reasons: tuple[str, str, str, str] | None = None
 
     @property
     def resource_id(self) -> str:
@@ -55,6 +60,34 @@ class Prescription:
             "score": clean_number(self.score), "reason_zh": self.reason_zh, "reason_en": self.reason_en,
             "repeated": self.repeated,
         }
+
+
+def prescriptions_json(prescriptions: list[Prescription]) -> EncodedList:
+    """The prescriptions' ``as_dict`` objects, with their JSON array written from the parts encoded when
+    they were chosen (encoding a district's 50,000 objects whole wrote 40 MB of text a second time)."""
+    out = EncodedList()
+    parts = ["["]
+    for p in prescriptions:
+        obj = p.as_dict()
+        out.append(obj)
+        score = obj["score"]
+        zh_lead, zh_advice, en_lead, en_advice = p.json_reasons or (
+            json_string_body(p.reason_zh), "", json_string_body(p.reason_en), "")
+        head = p.json_head or prescription_head(p.topic, p.rule, p.resource)
+        parts += (head, "null" if score is None else repr(score), ',"reason_zh":"', zh_lead, zh_advice,
+                  '","reason_en":"', en_lead, en_advice, '","repeated":', "true" if p.repeated else "false", "},")
+    if prescriptions:
+        parts[-1] = "}"
+    parts.append("]")
+    out.json = "".join(parts)
+    return out
+
+
+def prescription_head(topic: str, rule: str, r: Resource) -> str:
+    """The JSON of a prescription's object up to its score's value."""
+    return (f'{{"topic":"{json_string_body(topic)}","rule":"{json_string_body(rule)}","resource_id":'
+            f'"{json_string_body(r.id)}","kind":"{json_string_body(r.kind)}","title_zh":'
+            f'"{json_string_body(r.title_zh)}","title_en":"{json_string_body(r.title_en)}","score":')
 
 
 @dataclass
@@ -85,7 +118,8 @@ class Prescriber:
         self.repeat_months = repeat_months
         self.diversity = diversity
         self._ranked: dict[tuple, tuple] = {}
-        self._advice_cache: dict[tuple, tuple[str, str]] = {}
+        self._advice_cache: dict[tuple, tuple[str, str, tuple[str, str]]] = {}
+        self._heads: dict[tuple, str] = {}
 
     # ---------------------------------------------------------------- needs
 
@@ -130,11 +164,18 @@ class Prescriber:
             index, choice.propensity = explore(need, fresh)
             picks = self._diverse(fresh, fresh[index])
         lead_zh, lead_en = self._lead(need, finding)
+        lead_json = json_string_body(f"{lead_zh}。"), json_string_body(f"{lead_en}. ")
         for s, adjusted, before in picks:
-            advice_zh, advice_en = self._advice(need, s, choice.used_repeats)
+            advice_zh, advice_en, advice_json = self._advice(need, s, choice.used_repeats)
+            r = s.resource
+            key = (need.topic, need.rule, r.id, r.kind, r.title_zh, r.title_en)  # what the head says
+            head = self._heads.get(key)
+            if head is None:
+                head = self._heads[key] = prescription_head(need.topic, need.rule, r)
             choice.prescriptions.append(Prescription(
                 need.topic, need.rule, s.resource, round(adjusted, 6), f"{lead_zh}。{advice_zh}",
-                f"{lead_en}. {advice_en}", choice.used_repeats, s.score, s.parts, before, advice_zh, advice_en))
+                f"{lead_en}. {advice_en}", choice.used_repeats, s.score, s.parts, before, advice_zh, advice_en,
+                head, (lead_json[0], advice_json[0], lead_json[1], advice_json[1])))
         return choice
 
     def for_branch(self, result: SubjectResult, street: str | None, history: History | None = None,
@@ -205,8 +246,9 @@ class Prescriber:
         return (f"{topic.name_zh if topic else need.topic}存在短板",
                 f"A weakness in {topic.name_en if topic else need.topic}")
 
-    def _advice(self, need: Need, scored: Scored, repeated: bool) -> tuple[str, str]:
-        """What to do and why, in both languages (cached: it depends on few things)."""
+    def _advice(self, need: Need, scored: Scored, repeated: bool) -> tuple[str, str, tuple[str, str]]:
+        """What to do and why, in both languages, and both as JSON string bodies (cached: it depends on few
+        things)."""
         r = scored.resource
         key = (r.id, need.topic, need.branch_type if r.branch_types else None, need.street if r.streets else None,
                repeated, scored.note_zh, scored.note_en)
@@ -236,7 +278,8 @@ class Prescriber:
         if scored.note_en:
             why_en.append(scored.note_en)
         action_zh, action_en = _action(r)
-        advice = (f"推荐{action_zh}（{'，'.join(why_zh)}）。", f"Suggested: {action_en} ({'; '.join(why_en)}).")
+        zh, en = f"推荐{action_zh}（{'，'.join(why_zh)}）。", f"Suggested: {action_en} ({'; '.join(why_en)})."
+        advice = zh, en, (json_string_body(zh), json_string_body(en))
         if len(self._advice_cache) < 100_000:
             self._advice_cache[key] = advice
         return advice
@@ -265,4 +308,4 @@ def _shortfall(f: Finding) -> float:
     return abs(f.value - f.reference) / max(abs(f.reference), 1.0)
 
 
-__all__ = ["Choice", "Prescriber", "Prescription", "suitable"]
+__all__ = ["Choice", "Prescriber", "Prescription", "prescriptions_json", "suitable"]

@@ -86,16 +86,28 @@ class PriorRanker:
 
     name = "prior"
 
+    def __init__(self) -> None:
+        # (topic, preferred kinds, branch type) -> resource id -> (the resource, {place: its Scored}). A
+        # district's needs differ mostly by street, which changes the score of the few local resources
+        # only: the others' Scored objects (read-only) are shared, not made again per street.
+        self._memo: dict[tuple, dict[str, tuple[Resource, dict[float, Scored]]]] = {}
+
     def rank(self, need: Need, resources: Sequence[Resource]) -> list[Scored]:
-        kinds = {k: kind_preference(k, need.preferred_kinds) for k in {r.kind for r in resources}}
+        memo = self._memo.setdefault((need.topic, need.preferred_kinds, need.branch_type), {})
         out = []
         for r in resources:
-            topic = TOPIC_MAIN if r.topics[0] == need.topic else TOPIC_OTHER
-            kind = kinds[r.kind]
-            btype = TYPE_SPECIFIC if r.branch_types and need.branch_type in r.branch_types else TYPE_GENERAL
             place = LOCAL if r.streets and need.street in r.streets else DISTRICT_WIDE
-            score = round(topic * kind * btype * place, 6)
-            out.append(Scored(r, score, (("topic", topic), ("kind", kind), ("branch_type", btype), ("place", place))))
+            entry = memo.get(r.id)
+            if entry is None or entry[0] is not r:  # another catalog's resource of that id
+                entry = memo[r.id] = (r, {})
+            scored = entry[1].get(place)
+            if scored is None:
+                topic = TOPIC_MAIN if r.topics[0] == need.topic else TOPIC_OTHER
+                kind = kind_preference(r.kind, need.preferred_kinds)
+                btype = TYPE_SPECIFIC if r.branch_types and need.branch_type in r.branch_types else TYPE_GENERAL
+                scored = entry[1][place] = Scored(r, round(topic * kind * btype * place, 6), (
+                    ("topic", topic), ("kind", kind), ("branch_type", btype), ("place", place)))
+            out.append(scored)
         return out
 
     def cache_key(self, need: Need) -> tuple | None:

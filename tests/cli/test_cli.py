@@ -1,9 +1,13 @@
 """The command line as a new user meets it: simulate, diagnose, report, explain, rule tests."""
 
+import gc
 import json
 import shutil
 
+import pytest
+
 from diagnosis_service.cli import main
+from diagnosis_service.cli.common import collections_paused
 from tests.support.paths import RULES
 
 
@@ -43,6 +47,25 @@ def test_diagnose_writes_identical_json_lines(runner, small_district, tmp_path):
     assert all(o["period"] == "2025-12" for o in objects)
     assert {b["lamp"] for b in branches} <= {"red", "yellow", "green"}
     assert all(isinstance(m["vanguard_points"], (int, float)) for m in members)
+
+
+def test_diagnose_pauses_garbage_collection_and_gives_it_back(runner, small_district, tmp_path):
+    assert gc.isenabled()
+    result = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", "2025-12",
+                                  "--out", str(tmp_path / "m.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert gc.isenabled(), "the command left collections off in a process that goes on"
+    with pytest.raises(RuntimeError), collections_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("a failure inside")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collections_paused():
+            pass
+        assert not gc.isenabled(), "a caller that had them off keeps them off"
+    finally:
+        gc.enable()
 
 
 def test_diagnose_summary_in_chinese_and_english(runner, small_district):
