@@ -47,8 +47,8 @@ def stacked(parts: list, key: str, indicators: list[str]) -> pd.DataFrame:
     frame.insert(0, "pidx", np.concatenate([part.column("pidx").to_numpy()[order]
                                             for part, order in zip(parts, orders, strict=True)]))
     for at, name in ((1, "period"), (2, key)):
-        # One string type for both parts: files written elsewhere may hold ``string`` ids where this
-        # writer's hold ``large_string`` (a scan matches later files to the first, two scans do not).
+        # One string type for both parts: this writer's files hold ``string`` ids, an earlier version's
+        # (or pandas 3's) ``large_string`` (a scan matches later files to the first, two scans do not).
         frame.insert(at, name, pa.chunked_array([part.column(name).combine_chunks().cast(pa.large_string())
                                                  .take(pa.array(order))
                                                  for part, order in zip(parts, orders, strict=True)]).to_pandas())

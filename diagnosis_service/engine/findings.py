@@ -9,7 +9,7 @@ from __future__ import annotations
 import calendar
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -94,11 +94,12 @@ class SubjectResult:
         if self.subject == "member" and not self.findings and not self.extra:
             return self._member_json_fast()
         out = self.as_dict()
-        if not any(isinstance(v, EncodedList) for v in self.extra.values()):
-            return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
+        if not any(isinstance(v, EncodedList) for v in self.extra.values()) or not all(
+                isinstance(k, str) for k in self.extra):
+            return json_value(out)
         # A branch's prescriptions are most of its line (a district's 50,000 weigh 40 MB) and come with
         # their JSON: written, not encoded again. Key by key, as json.dumps writes an object.
-        return "{" + ",".join(f"{_dumps(k)}:{v.json if isinstance(v, EncodedList) else _compact(v)}"
+        return "{" + ",".join(f"{_dumps(k)}:{v.json if isinstance(v, EncodedList) else json_value(v)}"
                               for k, v in out.items()) + "}"
 
     def _member_json_fast(self) -> str:
@@ -119,7 +120,9 @@ def _string(text: str | None) -> str:
     """A string (or None) as json.dumps writes it, without the encoder's Python-level dispatch (members'
     lines call this 200,000 times a district month)."""
     return "null" if text is None else _encode_str(text) if isinstance(text, str) else _dumps(text)
-_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+json_value = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # as the lines write any value
 
 
 class EncodedList(list):
@@ -128,6 +131,10 @@ class EncodedList(list):
     instead of encoding the items again). Built whole and not changed after; everything else sees a list."""
 
     __slots__ = ("json",)
+
+    def __init__(self, items: Iterable = (), text: str = "[]") -> None:
+        super().__init__(items)
+        self.json = text
 
 
 def json_string_body(text: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -121,9 +121,10 @@ class ExploringPrior:
     epsilon: float
     seed: int
     name: str = "prior"
+    prior: PriorRanker = field(default_factory=PriorRanker, repr=False, compare=False)  # its scores are kept
 
     def rank(self, need: Need, resources: Sequence[Resource]) -> list[Scored]:
-        return PriorRanker().rank(need, resources)
+        return self.prior.rank(need, resources)
 
     def cache_key(self, need: Need) -> tuple | None:
         return None

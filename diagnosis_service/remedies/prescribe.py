@@ -18,7 +18,7 @@ import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..engine.findings import EncodedList, Finding, SubjectResult, clean_number, json_string_body
+from ..engine.findings import EncodedList, Finding, SubjectResult, clean_number, json_string_body, json_value
 from ..rules.model import SEVERITY_RANK, RuleSet
 from .catalog import FORMAT_NAMES, Catalog, Resource
 from .history import History
@@ -43,11 +43,11 @@ class Prescription:
     same_kind_before: int = 0
     advice_zh: str = ""  # the reason without the finding it answers (reports show the finding once)
     advice_en: str = ""
-    # JSON of the fields before "score", and the bodies (``json_string_body``) of the reasons' two parts,
-    # lead then advice, in each language: the prescriber encodes a finding's lead once for its five
-    # prescriptions and an advice once for the district (``prescriptions_json``).
-    json_head: str = ""
-    json_reasons: tuple[str, str, str, str] | None = None
+    # What the prescriber had encoded (``prescriptions_json``): the fields before "score" as JSON, and the
+    # bodies (``json_string_body``) of each reason's two parts, lead and advice, in both languages; a
+    # finding's lead is encoded once for its five prescriptions, an advice once for the district. Used
+    # only while the fields they were made from are these very objects (not after a replace()).
+    json_parts: tuple | None = field(default=None, compare=False, repr=False)
 
     @property
     def resource_id(self) -> str:
@@ -65,22 +65,25 @@ class Prescription:
 def prescriptions_json(prescriptions: list[Prescription]) -> EncodedList:
     """The prescriptions' ``as_dict`` objects, with their JSON array written from the parts encoded when
     they were chosen (encoding a district's 50,000 objects whole wrote 40 MB of text a second time)."""
-    out = EncodedList()
+    objects = []
     parts = ["["]
     for p in prescriptions:
         obj = p.as_dict()
-        out.append(obj)
-        score = obj["score"]
-        zh_lead, zh_advice, en_lead, en_advice = p.json_reasons or (
-            json_string_body(p.reason_zh), "", json_string_body(p.reason_en), "")
-        head = p.json_head or prescription_head(p.topic, p.rule, p.resource)
+        objects.append(obj)
+        score, made = obj["score"], p.json_parts
+        if made is not None and all(a is b for a, b in zip(made[0], (p.topic, p.rule, p.resource, p.reason_zh,
+                                                                     p.reason_en), strict=True)):
+            head, zh_lead, zh_advice, en_lead, en_advice = made[1:]
+        else:
+            head = prescription_head(p.topic, p.rule, p.resource)
+            zh_lead, zh_advice, en_lead, en_advice = json_string_body(p.reason_zh), "", json_string_body(p.reason_en), ""
+        repeated = "true" if p.repeated is True else "false" if p.repeated is False else json_value(p.repeated)
         parts += (head, "null" if score is None else repr(score), ',"reason_zh":"', zh_lead, zh_advice,
-                  '","reason_en":"', en_lead, en_advice, '","repeated":', "true" if p.repeated else "false", "},")
+                  '","reason_en":"', en_lead, en_advice, '","repeated":', repeated, "},")
     if prescriptions:
         parts[-1] = "}"
     parts.append("]")
-    out.json = "".join(parts)
-    return out
+    return EncodedList(objects, "".join(parts))
 
 
 def prescription_head(topic: str, rule: str, r: Resource) -> str:
@@ -172,10 +175,12 @@ class Prescriber:
             head = self._heads.get(key)
             if head is None:
                 head = self._heads[key] = prescription_head(need.topic, need.rule, r)
+            reason_zh, reason_en = f"{lead_zh}。{advice_zh}", f"{lead_en}. {advice_en}"
             choice.prescriptions.append(Prescription(
-                need.topic, need.rule, s.resource, round(adjusted, 6), f"{lead_zh}。{advice_zh}",
-                f"{lead_en}. {advice_en}", choice.used_repeats, s.score, s.parts, before, advice_zh, advice_en,
-                head, (lead_json[0], advice_json[0], lead_json[1], advice_json[1])))
+                need.topic, need.rule, r, round(adjusted, 6), reason_zh, reason_en, choice.used_repeats, s.score,
+                s.parts, before, advice_zh, advice_en,
+                ((need.topic, need.rule, r, reason_zh, reason_en), head, lead_json[0], advice_json[0], lead_json[1],
+                 advice_json[1])))
         return choice
 
     def for_branch(self, result: SubjectResult, street: str | None, history: History | None = None,

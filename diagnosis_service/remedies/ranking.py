@@ -31,6 +31,7 @@ TYPE_SPECIFIC, TYPE_GENERAL = 1.0, 0.9
 LOCAL, DISTRICT_WIDE = 1.0, 0.95
 
 
+MEMO_NEEDS = 4096  # (topic, kinds, branch type) whose scores the prior keeps (a district has a few hundred)
 REPEAT_WINDOW = 6  # months a branch's earlier first recommendations are told to the ranker (Need.recent_first)
 
 
@@ -93,7 +94,12 @@ class PriorRanker:
         self._memo: dict[tuple, dict[str, tuple[Resource, dict[float, Scored]]]] = {}
 
     def rank(self, need: Need, resources: Sequence[Resource]) -> list[Scored]:
-        memo = self._memo.setdefault((need.topic, need.preferred_kinds, need.branch_type), {})
+        key = (need.topic, need.preferred_kinds, need.branch_type)
+        memo = self._memo.get(key)
+        if memo is None:
+            if len(self._memo) >= MEMO_NEEDS:  # a service's ranker lives on through catalog and rule changes
+                self._memo.clear()
+            memo = self._memo[key] = {}
         out = []
         for r in resources:
             place = LOCAL if r.streets and need.street in r.streets else DISTRICT_WIDE

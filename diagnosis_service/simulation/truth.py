@@ -113,9 +113,10 @@ class PopularityRanker:
 
     adoptions: Counter = field(default_factory=Counter)
     name: str = "popularity"
+    prior: PriorRanker = field(default_factory=PriorRanker, repr=False, compare=False)  # its scores are kept
 
     def rank(self, need: Need, resources: Sequence[Resource]) -> list[Scored]:
-        prior = {s.resource.id: s.score for s in PriorRanker().rank(need, resources)}
+        prior = {s.resource.id: s.score for s in self.prior.rank(need, resources)}
         return [Scored(r, self.adoptions[r.id] + prior[r.id] / 10) for r in resources]
 
     def cache_key(self, need: Need) -> tuple | None:

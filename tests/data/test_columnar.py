@@ -78,8 +78,9 @@ def test_a_month_read_with_its_lookback_has_the_rest_of_earlier_months_missing(r
 
 
 def test_earlier_months_written_with_another_string_type_read_with_the_lookback(ruleset, converted, tmp_path):
-    """Files written elsewhere (pandas 2 writes ``string`` ids, pandas 3 ``large_string``) in the earlier
-    months: the two reads of a month's lookback still stack into one frame, the same as one read."""
+    """Earlier months whose files hold ``large_string`` ids (written by an earlier version, whose footers
+    kept Arrow's schema, or elsewhere: pandas 3 writes them) beside this writer's ``string`` ones: the two
+    reads of a month's lookback still stack into one frame, the same as one read."""
     import shutil
 
     import pyarrow as pa
@@ -94,7 +95,9 @@ def test_earlier_months_written_with_another_string_type_read_with_the_lookback(
         key = KEYS[subject]
         for f in (mixed / f"{subject}_metrics").glob("2025-0*/*.parquet"):
             t = pq.read_table(f)
-            pq.write_table(t.set_column(t.schema.get_field_index(key), key, t.column(key).cast(pa.string())), f)
+            pq.write_table(t.set_column(t.schema.get_field_index(key), key, t.column(key).cast(pa.large_string())), f,
+                           store_schema=True)
+            assert pq.read_schema(f).field(key).type == pa.large_string()
     whole = ParquetDir(mixed).load(ruleset.registry, "2025-12")
     part = ParquetDir(mixed).load(ruleset.registry, "2025-12", lookback=lookback_columns(ruleset))
     assert list(diagnose(part, ruleset, "2025-12").lines()) == list(diagnose(whole, ruleset, "2025-12").lines())

@@ -37,9 +37,14 @@ def test_a_branch_line_is_what_json_dumps_writes(topics, messages, values, btype
     encoded = prescriptions_json(chosen)
     assert isinstance(encoded, EncodedList) and len(encoded) == len(chosen)
     assert encoded.json == dumps(list(encoded))
-    # Built without the prescriber's parts (as a caller constructing one by hand would), the same text.
-    bare = [dataclasses.replace(p, json_head="", json_reasons=None) for p in chosen]
+    # Built without the prescriber's parts (as a caller constructing one by hand would), the same text;
+    # and one changed after it was chosen is written as it is now, not as it was encoded then.
+    bare = [dataclasses.replace(p, json_parts=None) for p in chosen]
     assert prescriptions_json(bare).json == encoded.json
+    if chosen:
+        changed = [dataclasses.replace(chosen[0], reason_zh=messages[1][0], topic=messages[1][1], repeated=None),
+                   dataclasses.replace(chosen[-1], resource=CATALOG.resources[0], score=float("nan"))]
+        assert prescriptions_json(changed).json == dumps([p.as_dict() for p in changed])
     result.extra["prescriptions"] = encoded
     result.extra["note"] = {"text": messages[0][0], "n": values[0]}
     assert result.to_json() == dumps(result.as_dict())
@@ -72,3 +77,17 @@ def test_a_resource_changed_in_another_catalog_is_scored_as_it_is_there():
     after = ranker.rank(need, other.for_topic(topic))[0].score
     assert after < before
     assert after == PriorRanker().rank(need, [moved])[0].score
+
+
+def test_the_priors_kept_scores_are_bounded(monkeypatch):
+    from diagnosis_service.remedies import ranking
+
+    monkeypatch.setattr(ranking, "MEMO_NEEDS", 3)
+    ranker = PriorRanker()
+    for topic in TOPICS:
+        rule = TOPIC_RULES[topic][0]
+        need = Need("B1", "village", None, "2025-12", topic, rule.id, rule.indicator, "yellow", 1.0, 2.0, ())
+        pool = CATALOG.for_topic(topic)
+        assert ([(s.resource.id, s.score) for s in ranker.rank(need, pool)]
+                == [(s.resource.id, s.score) for s in PriorRanker().rank(need, pool)])
+        assert len(ranker._memo) <= 3
