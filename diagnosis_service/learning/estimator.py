@@ -41,8 +41,9 @@ SD_FLOOR = 0.01  # the least spread the silent-list EM assumes for an outcome (c
 
 
 def _features(X: pd.DataFrame) -> pd.DataFrame:
-    """The FEATURES columns of ``X``; without ``repeat`` (a frame from before it), no repeats."""
-    return (X if "repeat" in X.columns else X.assign(repeat=0.0))[list(FEATURES)]
+    """The FEATURES columns of ``X``; without ``repeat`` or ``repeat_kind`` (a frame from before them), no
+    repeats."""
+    return X.assign(**{c: 0.0 for c in ("repeat", "repeat_kind") if c not in X.columns})[list(FEATURES)]
 
 
 class EffectivenessModel(BaseEstimator, RegressorMixin):
@@ -59,8 +60,8 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         """``X``: one row per served list (FEATURES plus ``adopted``); ``y``: the measured improvement
         of the weakness (outcomes.compute), NaN where not measurable yet."""
         X = X.reset_index(drop=True)
-        if "repeat" not in X.columns:  # a frame from before the repeat feature: no repeats known
-            X = X.assign(repeat=0.0)
+        # A frame from before the repeat features: no repeats known.
+        X = X.assign(**{c: 0.0 for c in ("repeat", "repeat_kind") if c not in X.columns})
         y = np.asarray(y, dtype=float)
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} rows and y {len(y)}")

@@ -15,19 +15,22 @@ from ..remedies.catalog import Resource
 from ..remedies.ranking import REPEAT_WINDOW, Need
 from .outcomes import ADOPTED, CLIP
 
-FEATURES = ("resource_id", "kind", "topic", "main_topic", "branch_type", "street", "members", "shortfall", "repeat")
+FEATURES = ("resource_id", "kind", "topic", "main_topic", "branch_type", "street", "members", "shortfall", "repeat",
+            "repeat_kind")
 
 
 def one_hot(row) -> dict[str, float]:
     """The model's features of one (remedy, branch, weakness): categorical ones one-hot, and numbers: how
-    far below the norm, branch size, and ``repeat`` (the same resource was the branch's first
-    recommendation within REPEAT_WINDOW months: its learned coefficient is the repeat penalty)."""
+    far below the norm, branch size, ``repeat`` (the same resource was the branch's first
+    recommendation within REPEAT_WINDOW months: its learned coefficient is the repeat penalty) and
+    ``repeat_kind`` (one of the same kind was, this one or another: a kind the branch tires of)."""
     shortfall = 0.0 if row.shortfall != row.shortfall else min(float(row.shortfall), 5.0)
     return {f"resource={row.resource_id}": 1.0, f"kind={row.kind}": 1.0,
             f"kind_type={row.kind}|{row.branch_type}": 1.0, f"topic={row.topic}": 1.0,
             f"kind_topic={row.kind}|{row.topic}": 1.0, f"main={bool(row.main_topic)}": 1.0,
             f"street={row.street}": 1.0, "shortfall": shortfall,
-            "log_members": math.log1p(max(float(row.members), 0.0)) / 5.0, "repeat": float(row.repeat)}
+            "log_members": math.log1p(max(float(row.members), 0.0)) / 5.0, "repeat": float(row.repeat),
+            "repeat_kind": float(row.repeat_kind)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,7 @@ class Row:
     members: float
     shortfall: float
     repeat: float = 0.0
+    repeat_kind: float = 0.0
 
 
 def repeats(need: Need, resources: Sequence[Resource]) -> list[float]:
@@ -49,14 +53,20 @@ def repeats(need: Need, resources: Sequence[Resource]) -> list[float]:
     return [1.0 if r.id in recent else 0.0 for r in resources]
 
 
-def repeat_flags(log: pd.DataFrame, window: int = REPEAT_WINDOW) -> np.ndarray:
-    """For each served list (branch_id, resource_id, period): whether the branch had the same resource as
-    a first recommendation in the ``window`` months before (what ``repeats`` tells at ranking time)."""
-    if log.empty or "branch_id" not in log.columns:
+def kind_repeats(need: Need, resources: Sequence[Resource]) -> list[float]:
+    """1.0 for each resource of a kind the branch had as a first recommendation within the window."""
+    return [1.0 if r.kind in need.recent_kinds else 0.0 for r in resources]
+
+
+def repeat_flags(log: pd.DataFrame, window: int = REPEAT_WINDOW, by: str = "resource_id") -> np.ndarray:
+    """For each served list (branch_id, ``by``, period): whether the branch had the same resource (``by``
+    "kind": one of the same kind) as a first recommendation in the ``window`` months before (what
+    ``repeats`` and ``kind_repeats`` tell at ranking time)."""
+    if log.empty or "branch_id" not in log.columns or by not in log.columns:
         return np.zeros(len(log))
     pidx = log["pidx"].to_numpy() if "pidx" in log.columns else log["period"].map(parse_period).to_numpy()
-    order = np.lexsort((pidx, log["resource_id"].to_numpy(), log["branch_id"].to_numpy()))
-    keys = list(zip(log["branch_id"].to_numpy()[order], log["resource_id"].to_numpy()[order], strict=True))
+    order = np.lexsort((pidx, log[by].to_numpy(), log["branch_id"].to_numpy()))
+    keys = list(zip(log["branch_id"].to_numpy()[order], log[by].to_numpy()[order], strict=True))
     months = pidx[order]
     out = np.zeros(len(log))
     last_before: int | None = None  # the latest month before this one that the same pair was served in
@@ -76,7 +86,7 @@ def features_for(need: Need, resources: Sequence[Resource]) -> pd.DataFrame:
         "topic": need.topic, "main_topic": [r.topics[0] == need.topic for r in resources],
         "branch_type": need.branch_type, "street": need.street, "members": float(need.members or 0),
         "shortfall": need.shortfall if need.shortfall is not None else float("nan"),
-        "repeat": repeats(need, resources),
+        "repeat": repeats(need, resources), "repeat_kind": kind_repeats(need, resources),
     }, columns=list(FEATURES))
 
 
@@ -104,6 +114,8 @@ def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.nd
         "members": outcomes["members"].astype(float),
         "shortfall": (outcomes["value"] - outcomes["reference"]).abs() / np.maximum(outcomes["reference"].abs(), 1.0),
         "repeat": outcomes["repeat"].to_numpy(dtype=float) if "repeat" in outcomes.columns else repeat_flags(outcomes),
+        "repeat_kind": (outcomes["repeat_kind"].to_numpy(dtype=float) if "repeat_kind" in outcomes.columns
+                        else repeat_flags(outcomes, by="kind")),
         "adopted": outcomes["status"].isin(ADOPTED),
         "silent_branch": silent_branches(outcomes),
     })
@@ -113,5 +125,5 @@ def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.nd
     return X.reset_index(drop=True), y
 
 
-__all__ = ["FEATURES", "Row", "SILENT_MIN_LISTS", "features_for", "one_hot", "repeat_flags", "repeats", "silent_branches",
-           "training_frame"]
+__all__ = ["FEATURES", "Row", "SILENT_MIN_LISTS", "features_for", "kind_repeats", "one_hot", "repeat_flags", "repeats",
+           "silent_branches", "training_frame"]

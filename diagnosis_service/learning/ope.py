@@ -15,6 +15,7 @@ estimate: a target policy far from the logging one is estimated from few decisio
 
 from __future__ import annotations
 
+import dataclasses
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ import pandas as pd
 from ..periods import parse_period
 from ..remedies.catalog import Catalog
 from ..remedies.history import History
-from ..remedies.prescribe import DEFAULT_REPEAT_MONTHS, suitable
+from ..remedies.prescribe import DEFAULT_REPEAT_MONTHS, recent_kinds, suitable
 from ..remedies.ranking import REPEAT_WINDOW, Need
 from ..rules.model import RuleSet
 from .outcomes import ADOPTED
@@ -274,6 +275,8 @@ def distribution(catalog: Catalog, ranker, need: Need, recent: set[str] | frozen
     pool = suitable(catalog, need)
     if not pool:
         return {}
+    if need.recent_first and not need.recent_kinds:  # as the Prescriber tells the ranker, from this catalog
+        need = dataclasses.replace(need, recent_kinds=recent_kinds(catalog, need.recent_first))
     ranked = sorted(ranker.rank(need, pool), key=lambda s: (-s.score, s.resource.id))
     fresh = [s for s in ranked if s.resource.id not in recent] if recent else ranked
     return probabilities(ranker, need, fresh or ranked)

@@ -20,7 +20,7 @@ import numpy as np
 from ..remedies.catalog import Resource
 from ..remedies.ranking import Need, PriorRanker, Scored
 from .estimator import EffectivenessModel
-from .features import Row, repeats
+from .features import Row, kind_repeats, repeats
 
 DRAWS = 256  # Thompson draws per decision
 
@@ -46,7 +46,9 @@ class LearnedRanker:
         members = float(need.members or 0)
         shortfall = need.shortfall if need.shortfall is not None else float("nan")
         rows = [Row(r.id, r.kind, need.topic, r.topics[0] == need.topic, need.branch_type, need.street, members,
-                     shortfall, rep) for r, rep in zip(resources, repeats(need, resources), strict=True)]
+                    shortfall, rep, kind_rep)
+                for r, rep, kind_rep in zip(resources, repeats(need, resources), kind_repeats(need, resources),
+                                            strict=True)]
         effect, adopt = self.model.predict_rows(rows)
         out = []
         for r, e, p in zip(resources, effect, adopt, strict=True):

@@ -40,6 +40,7 @@ def measurable(log: pd.DataFrame, branch_metrics: pd.DataFrame, ruleset: RuleSet
     # Repeats are judged on the whole log, as the ranker is told them: an earlier first recommendation
     # whose own outcome is not measurable still makes a later one a repeat.
     outcomes["repeat"] = repeat_flags(outcomes)
+    outcomes["repeat_kind"] = repeat_flags(outcomes, by="kind")
     return outcomes[np.isfinite(outcomes["improvement"])].reset_index(drop=True)
 
 

@@ -76,7 +76,8 @@ def prescriptions_json(prescriptions: list[Prescription]) -> EncodedList:
             head, zh_lead, zh_advice, en_lead, en_advice = made[1:]
         else:
             head = prescription_head(p.topic, p.rule, p.resource)
-            zh_lead, zh_advice, en_lead, en_advice = json_string_body(p.reason_zh), "", json_string_body(p.reason_en), ""
+            zh_lead, en_lead = json_string_body(p.reason_zh), json_string_body(p.reason_en)
+            zh_advice = en_advice = ""
         repeated = "true" if p.repeated is True else "false" if p.repeated is False else json_value(p.repeated)
         parts += (head, "null" if score is None else repr(score), ',"reason_zh":"', zh_lead, zh_advice,
                   '","reason_en":"', en_lead, en_advice, '","repeated":', repeated, "},")
@@ -190,7 +191,8 @@ class Prescriber:
         if history is not None:
             recent = history.first_before(result.id, result.period, REPEAT_WINDOW)
             if recent:
-                needs = [dataclasses.replace(n, recent_first=recent) for n in needs]
+                kinds = recent_kinds(self.catalog, recent)
+                needs = [dataclasses.replace(n, recent_first=recent, recent_kinds=kinds) for n in needs]
         return [self.choose(need, history, findings.get(need.rule)) for need in needs]
 
     def _ranked_pool(self, need: Need) -> tuple[tuple[int, int, int], list[Scored], list[tuple[Scored, float, int]]]:
@@ -290,6 +292,13 @@ class Prescriber:
         return advice
 
 
+def recent_kinds(catalog: Catalog, recent_first: tuple[tuple[str, int], ...]) -> tuple[str, ...]:
+    """The kinds of a branch's recent first recommendations (``Need.recent_first``), as the catalog knows
+    them: what the effectiveness model's kind-repeat feature reads (a resource no longer in the catalog
+    is left out)."""
+    return tuple(sorted({r.kind for rid, _ in recent_first if (r := catalog.get(rid)) is not None}))
+
+
 def suitable(catalog: Catalog, need: Need) -> list[Resource]:
     """The candidates of a need: active resources of its topic that suit the branch's type and street."""
     return [r for r in catalog.for_topic(need.topic) if r.active and r.suits(need.branch_type, need.street)]
@@ -313,4 +322,4 @@ def _shortfall(f: Finding) -> float:
     return abs(f.value - f.reference) / max(abs(f.reference), 1.0)
 
 
-__all__ = ["Choice", "Prescriber", "Prescription", "prescriptions_json", "suitable"]
+__all__ = ["Choice", "Prescriber", "Prescription", "prescriptions_json", "recent_kinds", "suitable"]

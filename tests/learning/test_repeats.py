@@ -13,15 +13,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from diagnosis_service.learning.estimator import EffectivenessModel
-from diagnosis_service.learning.features import repeat_flags, repeats
+from diagnosis_service.learning.features import kind_repeats, repeat_flags, repeats
 from diagnosis_service.learning.policy import LearnedRanker
 from diagnosis_service.periods import parse_period, period_str
-from diagnosis_service.remedies.catalog import Resource
+from diagnosis_service.remedies.catalog import Catalog, Resource
 from diagnosis_service.remedies.history import History
-from diagnosis_service.remedies.ranking import REPEAT_WINDOW
+from diagnosis_service.remedies.prescribe import recent_kinds
+from diagnosis_service.remedies.ranking import REPEAT_WINDOW, Scored
 from tests.support.learning import frame, need
 
 BASE = parse_period("2025-01")
+
+
+KINDS = {"R1": "video", "R2": "video", "R3": "base", "R4": "lecturer"}
+KIND_CATALOG = Catalog(tuple(Resource(r, k, r, r, ("theory_study",), "online", 60, (), (), True)
+                             for r, k in sorted(KINDS.items()) if r != "R4"), (), "v", "test")  # R4: retired
 
 
 @settings(max_examples=60, deadline=None)
@@ -29,18 +35,48 @@ BASE = parse_period("2025-01")
                           st.integers(min_value=0, max_value=14)), max_size=40))
 def test_training_flags_are_what_the_history_tells_the_ranker(served):
     log = pd.DataFrame({"branch_id": [b for b, _, _ in served], "resource_id": [r for _, r, _ in served],
-                        "period": [period_str(BASE + m) for _, _, m in served]},
-                       columns=["branch_id", "resource_id", "period"])
-    flags = repeat_flags(log)
+                        "kind": [KINDS[r] for _, r, _ in served], "period": [period_str(BASE + m) for _, _, m in served]},
+                       columns=["branch_id", "resource_id", "kind", "period"])
+    flags, kind_flags = repeat_flags(log), repeat_flags(log, by="kind")
     for i, (b, r, m) in enumerate(served):
         # Brute force: an earlier month (not the same one) within the window, same branch and resource.
         want = any(b2 == b and r2 == r and 1 <= m - m2 <= REPEAT_WINDOW for b2, r2, m2 in served)
+        want_kind = any(b2 == b and KINDS[r2] == KINDS[r] and 1 <= m - m2 <= REPEAT_WINDOW for b2, r2, m2 in served)
         history = History()  # what the ranker would know in month m: what was served before it
         for b2, r2, m2 in served:
             if m2 < m:
                 history.add_month(b2, BASE + m2, "theory_study", r2, first=True)
-        told = dict(history.first_before(b, period_str(BASE + m), REPEAT_WINDOW))
-        assert flags[i] == float(want) == float(r in told), (i, served)
+        recent = history.first_before(b, period_str(BASE + m), REPEAT_WINDOW)
+        assert flags[i] == float(want) == float(r in dict(recent)), (i, served)
+        told = dataclasses.replace(need(), recent_first=recent, recent_kinds=recent_kinds(KIND_CATALOG, recent))
+        assert kind_flags[i] == float(want_kind) == kind_repeats(told, [KIND_CATALOG.get(r)])[0], (i, served)
+
+
+def test_the_kinds_told_come_from_the_catalog_and_the_prescriber_tells_them(ruleset, catalog):
+    assert recent_kinds(KIND_CATALOG, (("R3", 1), ("R1", 2), ("R2", 5), ("R4", 1))) == ("base", "video")
+    from diagnosis_service.engine.findings import Finding, SubjectResult
+    from diagnosis_service.remedies.prescribe import Prescriber
+
+    told = []
+
+    class Listening:
+        name = "listening"
+
+        def rank(self, need, resources):
+            told.append(need.recent_kinds)
+            return [Scored(r, 1.0) for r in resources]
+
+        def cache_key(self, need):
+            return None
+
+    rule = next(r for r in ruleset.for_subject("branch") if r.topic == "theory_study" and r.severity != "reminder")
+    result = SubjectResult("branch", "B1", "2025-06", "yellow", [Finding(rule.id, rule.indicator, rule.severity,
+                           rule.topic, 1.0, 2.0, "zh", "en")], branch_type="village", weaknesses=["theory_study"])
+    history = History()
+    lecturer = next(r for r in catalog.resources if r.kind == "lecturer")
+    history.add("B1", "2025-04", "dues", lecturer.id, first=True)
+    Prescriber(catalog, ruleset, Listening()).for_branch(result, None, history)
+    assert told == [("lecturer",)]
 
 
 def test_only_a_lists_first_recommendation_counts_as_a_repeat():
@@ -77,6 +113,28 @@ def test_a_world_where_repeats_work_less_teaches_a_penalty_that_moves_a_repeat_d
     # Without the column (a frame from before the feature), the fit is the one it always was.
     old = EffectivenessModel().fit(X.drop(columns=["repeat"]), y)
     assert "repeat" not in old.coef_
+
+
+def test_a_world_where_a_kind_tires_teaches_a_kind_penalty_that_moves_that_kind_down():
+    X, y, true = frame(n=800, seed=4)
+    rng = np.random.default_rng(6)
+    X["repeat_kind"] = (rng.random(len(X)) < 0.4).astype(float)
+    adopted = X["adopted"].to_numpy()
+    # A branch that had a remedy of the same kind lately gets 40% of the effect of any of that kind.
+    y = np.where(adopted, [true[r] for r in X["resource_id"]] * np.where(X["repeat_kind"] > 0, 0.4, 1.0), 0.0) \
+        + rng.normal(0, 0.05, len(X))
+    model = EffectivenessModel().fit(X, y)
+    assert model.coef_["repeat_kind"] < -0.1 and "repeat" not in model.coef_
+    ranker = LearnedRanker(model, epsilon=0.0, thompson=False)
+    resources = [Resource(r, k, r, r, ("theory_study",), "on_site", 60, (), (), True)
+                 for r, k in (("BASE01", "base"), ("LEC001", "lecturer"))]
+    fresh = {s.resource.id: s.score for s in ranker.rank(need(), resources)}
+    assert fresh["BASE01"] > fresh["LEC001"]
+    # Another base (not BASE01 itself) was recommended lately: bases as a kind move down.
+    tired = dataclasses.replace(need(), recent_first=(("BASE02", 1),), recent_kinds=("base",))
+    assert repeats(tired, resources) == [0.0, 0.0] and kind_repeats(tired, resources) == [1.0, 0.0]
+    after = {s.resource.id: s.score for s in ranker.rank(tired, resources)}
+    assert after["LEC001"] == fresh["LEC001"] and after["BASE01"] < fresh["BASE01"] - 0.05
 
 
 def test_a_first_recommendation_without_a_measurable_outcome_still_makes_a_later_one_a_repeat(ruleset):
