@@ -91,21 +91,28 @@ def test_only_a_lists_first_recommendation_counts_as_a_repeat():
     assert history.recent("B1", "dues", "2025-04", 3) == {"R1", "R2"}  # the repeat filter sees every item
 
 
-def test_a_world_where_repeats_work_less_teaches_a_penalty_that_moves_a_repeat_down():
-    X, y, true = frame(n=600, seed=3)
-    rng = np.random.default_rng(5)
-    X["repeat"] = (rng.random(len(X)) < 0.3).astype(float)
-    adopted = X["adopted"].to_numpy()
-    # Adopted again within the window, a remedy does 30% of its effect.
-    y = np.where(adopted, [true[r] for r in X["resource_id"]] * np.where(X["repeat"] > 0, 0.3, 1.0), 0.0) \
-        + rng.normal(0, 0.05, len(X))
+def taught(column: str, share: float, n: int, seed: int, rate: float):
+    """A world where a list with ``column`` set (``rate`` of them) gets ``share`` of its remedy's effect:
+    the frame, the model fitted on it, its greedy ranker, two candidates and their scores with nothing
+    recommended lately (the better one, BASE01, first)."""
+    X, y, true = frame(n=n, seed=seed)
+    rng = np.random.default_rng(seed + 2)
+    X[column] = (rng.random(len(X)) < rate).astype(float)
+    y = np.where(X["adopted"].to_numpy(), [true[r] for r in X["resource_id"]] * np.where(X[column] > 0, share, 1.0),
+                 0.0) + rng.normal(0, 0.05, len(X))
     model = EffectivenessModel().fit(X, y)
-    assert model.coef_["repeat"] < -0.1
     ranker = LearnedRanker(model, epsilon=0.0, thompson=False)
     resources = [Resource(r, k, r, r, ("theory_study",), "on_site", 60, (), (), True)
                  for r, k in (("BASE01", "base"), ("LEC001", "lecturer"))]
     fresh = {s.resource.id: s.score for s in ranker.rank(need(), resources)}
-    assert fresh["BASE01"] > fresh["LEC001"]  # the better one, when neither was recommended lately
+    assert fresh["BASE01"] > fresh["LEC001"]
+    return X, y, model, ranker, resources, fresh
+
+
+def test_a_world_where_repeats_work_less_teaches_a_penalty_that_moves_a_repeat_down():
+    # Adopted again within the window, a remedy does 30% of its effect.
+    X, y, model, ranker, resources, _ = taught("repeat", 0.3, n=600, seed=3, rate=0.3)
+    assert model.coef_["repeat"] < -0.1
     again = dataclasses.replace(need(), recent_first=(("BASE01", 2),))
     assert repeats(again, resources) == [1.0, 0.0]
     repeated = {s.resource.id: s.score for s in ranker.rank(again, resources)}
@@ -116,20 +123,9 @@ def test_a_world_where_repeats_work_less_teaches_a_penalty_that_moves_a_repeat_d
 
 
 def test_a_world_where_a_kind_tires_teaches_a_kind_penalty_that_moves_that_kind_down():
-    X, y, true = frame(n=800, seed=4)
-    rng = np.random.default_rng(6)
-    X["repeat_kind"] = (rng.random(len(X)) < 0.4).astype(float)
-    adopted = X["adopted"].to_numpy()
     # A branch that had a remedy of the same kind lately gets 40% of the effect of any of that kind.
-    y = np.where(adopted, [true[r] for r in X["resource_id"]] * np.where(X["repeat_kind"] > 0, 0.4, 1.0), 0.0) \
-        + rng.normal(0, 0.05, len(X))
-    model = EffectivenessModel().fit(X, y)
+    _, _, model, ranker, resources, fresh = taught("repeat_kind", 0.4, n=800, seed=4, rate=0.4)
     assert model.coef_["repeat_kind"] < -0.1 and "repeat" not in model.coef_
-    ranker = LearnedRanker(model, epsilon=0.0, thompson=False)
-    resources = [Resource(r, k, r, r, ("theory_study",), "on_site", 60, (), (), True)
-                 for r, k in (("BASE01", "base"), ("LEC001", "lecturer"))]
-    fresh = {s.resource.id: s.score for s in ranker.rank(need(), resources)}
-    assert fresh["BASE01"] > fresh["LEC001"]
     # Another base (not BASE01 itself) was recommended lately: bases as a kind move down.
     tired = dataclasses.replace(need(), recent_first=(("BASE02", 1),), recent_kinds=("base",))
     assert repeats(tired, resources) == [0.0, 0.0] and kind_repeats(tired, resources) == [1.0, 0.0]
