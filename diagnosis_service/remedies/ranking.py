@@ -53,7 +53,7 @@ class Need:
     members: int | None = None
     # (resource, months ago) recommended first to this branch lately, for any weakness (History.first_before)
     recent_first: tuple[tuple[str, int], ...] = ()
-    # the kinds of those, as the catalog knows them (``prescribe.with_recent_kinds``)
+    # the kinds of those, as the catalog knows them (``prescribe.recent_kinds``)
     recent_kinds: tuple[str, ...] = ()
 
     @property
