@@ -78,7 +78,8 @@ class Streamed:
 
 
 class Loaded:
-    """A dataset read and validated already, as a source (one read of a directory serving two writers)."""
+    """A dataset in memory, read and validated already, as a source (``Streamed`` is what serves
+    ``import DIR --dataset OUT`` now, with a month's memory)."""
 
     def __init__(self, dataset: Dataset):
         self.dataset = dataset
