@@ -32,7 +32,8 @@ def data_convert(data_dir: Path, out: Path, rules_dir: Path | None) -> None:
     from ..data.columnar import write_dataset
     from ..rules import load_ruleset
 
-    registry = load_ruleset(resolve_rules(rules_dir)).registry
+    ruleset = load_ruleset(resolve_rules(rules_dir))
+    registry = ruleset.registry
     start = time.perf_counter()
     with _checked(data_dir, registry) as spilled:
         described = write_dataset(spilled, out, registry)
@@ -41,6 +42,7 @@ def data_convert(data_dir: Path, out: Path, rules_dir: Path | None) -> None:
                f"{described['rows']['branch'] + described['rows']['member']:,} metric rows, {len(periods)} months "
                f"({periods[0]} to {periods[-1]}) in {len(described['streets'])} streets, "
                f"{time.perf_counter() - start:.1f} s")
+    keep_carried(out, ruleset)
 
 
 @data.command("append")
@@ -57,7 +59,8 @@ def data_append(data_dir: Path, out: Path, rules_dir: Path | None) -> None:
     from ..data.append import append_months
     from ..rules import load_ruleset
 
-    registry = load_ruleset(resolve_rules(rules_dir)).registry
+    ruleset = load_ruleset(resolve_rules(rules_dir))
+    registry = ruleset.registry
     start = time.perf_counter()
     with _checked(data_dir, registry) as spilled:
         done = append_months(spilled, out, registry)
@@ -66,6 +69,47 @@ def data_append(data_dir: Path, out: Path, rules_dir: Path | None) -> None:
     click.echo(f"{out}: {what}; {len(done['checked'])} month(s) both hold checked equal; "
                f"{done['streets_rewritten']} street(s) with new or changed organisations; "
                f"{time.perf_counter() - start:.1f} s")
+    keep_carried(out, ruleset)
+
+
+@data.command("carry")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@rules_option
+@handle_errors
+def data_carry(dataset: Path, rules_dir: Path | None) -> None:
+    """Keep with each month of DATASET the derived indicators that look back (runs of months, quarter
+    windows, year-to-date sums) as a diagnosis of that month computes them under these rules, so that
+    `diagnose` reads the month instead of two years of history (the same output). `data convert`, `data
+    append`, `import --dataset` and `simulate --scale` do it themselves; run it after changing how such an
+    indicator is derived (rules/indicators.yaml or points.yaml): until then a diagnosis under the changed
+    rules reads the history. Months that hold them already are left as they are."""
+    from ..data.columnar import is_dataset
+    from ..rules import load_ruleset
+
+    if not is_dataset(dataset):
+        raise click.BadParameter(f"{dataset} is not a dataset (`data convert` writes one)", param_hint="DATASET")
+    keep_carried(dataset, load_ruleset(resolve_rules(rules_dir)))
+
+
+def keep_carried(out: Path, ruleset) -> None:
+    """``pipeline.carry.keep_derived`` with a progress line on a terminal and a summary line."""
+    import sys
+
+    from ..pipeline.carry import describe, keep_derived
+
+    start = time.perf_counter()
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if tty:
+            click.echo(f"\rkeeping derived indicators: street {done}/{total}, {time.perf_counter() - start:.1f} s",
+                       err=True, nl=False)
+
+    with sigterm_as_exit():
+        kept = keep_derived(out, ruleset, progress)
+    if tty:
+        click.echo("", err=True)
+    click.echo(f"{out}: {describe(kept)}, {time.perf_counter() - start:.1f} s")
 
 
 @contextlib.contextmanager

@@ -36,7 +36,8 @@ def _month(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Pat
 
     snapshot = Snapshot.from_dirs(resolve_rules(rules_dir), resolve_catalog(catalog_dir) if per_weakness else None)
     dataset = source_for(data_dir).load(snapshot.ruleset.registry, period,
-                                        lookback=None if earlier_months else snapshot.lookback())
+                                        lookback=None if earlier_months else snapshot.lookback(),
+                                        carry=None if earlier_months else snapshot.carry())
     return snapshot, diagnose_month(dataset, snapshot, period, engine, per_weakness, history_from_files(history_files))
 
 

@@ -55,7 +55,7 @@ def simulate(ctx: click.Context, out_dir: Path | None, seed: int, months: int, e
                           platform_from=None if platform_from.strip().lower() == "none" else platform_from)
     start = time.perf_counter()
     if scale is not None:
-        _province(spec, scale, out_dir, ruleset.registry, start)
+        _province(spec, scale, out_dir, ruleset, start)
         return
     dataset = run(spec, ruleset.registry)
     write_dir(dataset, out_dir, ruleset.registry)
@@ -64,10 +64,11 @@ def simulate(ctx: click.Context, out_dir: Path | None, seed: int, months: int, e
                f"{len(periods)} months ({periods[0]} to {periods[-1]}) in {time.perf_counter() - start:.1f} s")
 
 
-def _province(spec, scale: int, out_dir: Path, registry, start: float) -> None:
+def _province(spec, scale: int, out_dir: Path, ruleset, start: float) -> None:
     import sys
 
     from ..simulation.province import write_province
+    from .data import keep_carried
 
     tty = sys.stderr.isatty()
 
@@ -77,9 +78,10 @@ def _province(spec, scale: int, out_dir: Path, registry, start: float) -> None:
             click.echo(f"\rdistrict {done}/{total}, {rate:.2f} a second, about {(total - done) / rate:.0f} s left",
                        err=True, nl=done == total)
 
-    described = write_province(spec, scale, out_dir, registry, progress)
+    described = write_province(spec, scale, out_dir, ruleset.registry, progress)
     periods = described["periods"]
     click.echo(f"wrote {out_dir}: a province of {scale} districts, {described['branches']:,} branches, "
                f"{described['members']:,} members, {described['rows']['member']:,} member rows, {len(periods)} months "
                f"({periods[0]} to {periods[-1]}) in {len(described['streets'])} streets, "
                f"{time.perf_counter() - start:.1f} s")
+    keep_carried(out_dir, ruleset)

@@ -62,7 +62,8 @@ def import_cmd(data_dir: Path, dataset_out: Path | None, jobs: int, rules_dir: P
     from ..pipeline.ingest import import_source
     from ..rules import load_ruleset
 
-    registry = load_ruleset(resolve_rules(rules_dir)).registry
+    ruleset = load_ruleset(resolve_rules(rules_dir))
+    registry = ruleset.registry
     start = time.perf_counter()
     source = source_for(data_dir)
     bar = _Bar(start) if sys.stderr.isatty() else None
@@ -71,7 +72,7 @@ def import_cmd(data_dir: Path, dataset_out: Path | None, jobs: int, rules_dir: P
     with sigterm_as_exit(), contextlib.ExitStack() as stack:
         if dataset_out is not None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="diagnosis-import-")))
-            source = _keep_dataset(source, dataset_out, registry, workdir, bar and bar.checking)
+            source = _keep_dataset(source, dataset_out, ruleset, workdir, bar and bar.checking)
         engine = make_engine(settings().db_url(), bulk=True)  # COPY on PostgreSQL: this process only imports
         changes = import_source(engine, registry, source, actor="cli:import", progress=bar and bar.storing,
                                 checking=bar and bar.checking, workers=jobs)
@@ -82,7 +83,7 @@ def import_cmd(data_dir: Path, dataset_out: Path | None, jobs: int, rules_dir: P
     click.echo(f"imported {data_dir} in {time.perf_counter() - start:.1f} s")
 
 
-def _keep_dataset(source, out: Path, registry, workdir: Path, checking=None):
+def _keep_dataset(source, out: Path, ruleset, workdir: Path, checking=None):
     """Append the CSV directory's new months to the dataset ``out`` (or write it whole when there is none
     yet), before the store: a month the dataset refuses stops the import with nothing stored. The
     directory is checked once, a chunk at a time, its months spilled to ``workdir``; returns them as the
@@ -90,6 +91,9 @@ def _keep_dataset(source, out: Path, registry, workdir: Path, checking=None):
     from ..data.append import append_months
     from ..data.columnar import ParquetDir, is_dataset, write_dataset
     from ..data.sources import Streamed
+    from .data import keep_carried
+
+    registry = ruleset.registry
 
     if isinstance(source, ParquetDir):
         raise click.UsageError(f"{source.name} is a dataset already: --dataset keeps one up to date from a CSV "
@@ -106,6 +110,7 @@ def _keep_dataset(source, out: Path, registry, workdir: Path, checking=None):
     else:
         described = write_dataset(spilled, out, registry)
         click.echo(f"dataset {out}: written, {len(described['periods'])} month(s)")
+    keep_carried(out, ruleset)
     return Streamed(spilled, source.name)
 
 

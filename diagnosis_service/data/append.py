@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..errors import InputError, Problem
 from ..rules.model import Registry
+from .carried import stale_dropped
 from .columnar import (
     MARKER,
     ParquetDir,
@@ -87,6 +88,7 @@ def append_months(dataset: Dataset | Months, out: Path, registry: Registry) -> d
         description = {**description, "periods": sorted(have | set(added)), "streets": streets,
                        "street_members": counts, "rows": rows, "branches": int(len(branches)),
                        "members": int(len(members))}
+        description = stale_dropped(description, added)  # a month filled in before kept values changes them
         marker = tmp / MARKER
         marker.write_text(json.dumps(description, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
                           encoding="utf-8")

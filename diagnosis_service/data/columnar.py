@@ -9,6 +9,7 @@ directory, ``simulate --scale K`` a simulated province straight away)::
     members/s0003.parquet                member_id, branch_id, name: their members
     branch_metrics/<period>/s0003.parquet      period, branch_id, one float64 column per indicator
     member_metrics/<period>/s0003.parquet      period, member_id, ...
+    carry/<set>/<subject>/<period>/s0003.parquet   derived values kept with the month (``carried``)
 
 A street is a partition: its branches with all their members, so a part of the district can be
 diagnosed from its own files (``engine.partitioned``, ``diagnose --engine dask``). A street's files are
@@ -34,9 +35,10 @@ from ..errors import InputError, Problem
 from ..periods import months_before, parse_period
 from ..rules.model import Registry
 from .arrowframes import stacked
+from .carried import usable, with_carried
 from .model import KEYS, Dataset
 from .months import InMemoryMonths, Months
-from .sources import HISTORY_MONTHS, Lookback
+from .sources import HISTORY_MONTHS, Carry, Lookback
 
 FORMAT = 3  # 2: street files named by their place in the list; 3: organisations per street too
 MARKER = "_dataset.json"
@@ -239,16 +241,19 @@ class ParquetDir:
         description = self.describe()
         return list(enumerate(description["street_members"]))
 
-    def _months(self, subject: str, months: list[str], names: list[str], columns: list[str]):
+    def _months(self, subject: str, months: list[str], names: list[str], columns: list[str],
+                folder: str | None = None):
         """The metric rows of ``months`` (the streets ``names``) as one Arrow table: pidx, period, then
         ``columns``; None when there are none. One scan over every file (a file costs about a
         millisecond of its own, and a district has a thousand). A row's month is its folder's name, so
-        the stored ``period`` column is not read: a month index and a month name a folder, not a row."""
+        the stored ``period`` column is not read: a month index and a month name a folder, not a row.
+        ``folder``: another folder of month folders than the subject's metrics (``data.carried``)."""
         import pyarrow as pa
         import pyarrow.dataset as pads
 
-        base = self._path(f"{subject}_metrics")
-        found = [(p, self._files(self._path(f"{subject}_metrics", p), names)) for p in months]
+        base = self._path(folder or f"{subject}_metrics")
+        found = [(p, self._files(posixpath.join(base, p) if self.fs else os.path.join(base, p), names))
+                 for p in months]
         found = [(p, files) for p, files in found if files]
         if not found:
             return None
@@ -266,7 +271,7 @@ class ParquetDir:
 
     def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS,
              streets: list[int] | None = None, metrics: tuple[str, ...] = ("branch", "member"),
-             organisations: bool = True, lookback: Lookback | None = None) -> Dataset:
+             organisations: bool = True, lookback: Lookback | None = None, carry: Carry | None = None) -> Dataset:
         """The dataset (``streets``: only those streets, by index), with the months up to ``period``;
         the metric rows of the subjects in ``metrics`` only (the others' tables are empty), and without
         the organisations' files when ``organisations`` is false (their tables are empty then).
@@ -286,6 +291,9 @@ class ParquetDir:
 
         frames = {}
         pruned = lookback is not None and period is not None
+        kept = usable(description, carry, period) if pruned and carry is not None else None
+        if kept is not None:
+            lookback = carry.lookback
         for subject in ("branch", "member"):
             key = KEYS[subject]
             missing = [i.id for i in registry.reported(subject) if i.id not in description["columns"][subject]]
@@ -296,13 +304,20 @@ class ParquetDir:
                                                     "again"))
             indicators = description["columns"][subject]
             months_read = wanted if subject in metrics else []
+            extra: list[str] = []
             if pruned:  # every earlier month comes before the period: two parts, stacked in that order
-                parts = [self._months(subject, [p for p in months_read if p != period], names,
-                                      [key, *(c for c in indicators if c in lookback[subject])]),
-                         self._months(subject, [p for p in months_read if p == period], names, [key, *indicators])]
+                earlier = [] if kept is not None and subject in carry.skip_earlier else \
+                    [p for p in months_read if p != period]
+                month = self._months(subject, [p for p in months_read if p == period], names, [key, *indicators])
+                if kept is not None and carry.indicators(subject):
+                    extra = carry.indicators(subject)  # NaN, with the rest, when the month has no rows
+                    if month is not None:
+                        month = with_carried(self, kept, subject, period, names, month, key, extra)
+                parts = [self._months(subject, earlier, names,
+                                      [key, *(c for c in indicators if c in lookback[subject])]), month]
             else:
                 parts = [self._months(subject, months_read, names, [key, *indicators])]
-            frame = stacked([p for p in parts if p is not None], key, indicators)
+            frame = stacked([p for p in parts if p is not None], key, [*indicators, *extra])
             frames[subject] = frame.reset_index(drop=True)
         orgs = {}
         for kind, key, cols in (("branches", "branch_id", ["branch_id", "name", "type", "street"]),
@@ -314,8 +329,11 @@ class ParquetDir:
             frame = frame.set_index(key).astype(object)
             frame.index = frame.index.astype(object)
             orgs[kind] = frame
+        carried = {} if kept is None else {s: frozenset(carry.indicators(s)) for s in ("branch", "member")
+                                           if carry.indicators(s)}
         return Dataset(orgs["branches"], orgs["members"], frames["branch"], frames["member"],
-                       source=str(self.directory), complete_from=parse_period(period) if pruned else None)
+                       source=str(self.directory), complete_from=parse_period(period) if pruned else None,
+                       carried=carried)
 
 
 __all__ = ["FORMAT", "MARKER", "DatasetWriter", "ParquetDir", "is_dataset", "is_url", "street_file", "write_dataset",

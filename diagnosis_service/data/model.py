@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,9 @@ class Dataset:
     # Month index from which every indicator was read; before it, only those the rules look back at
     # (``Source.load(lookback=...)``: the others are missing). None: every month is complete.
     complete_from: int | None = None
+    # Derived indicators (subject -> ids) a source gave as columns of month ``complete_from``, as a diagnosis
+    # of that month computes them (``Source.load(carry=...)``); their earlier rows are missing.
+    carried: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def metrics(self, subject: str) -> pd.DataFrame:
         return self.branch_metrics if subject == "branch" else self.member_metrics

@@ -10,6 +10,7 @@ does not change.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -24,14 +25,36 @@ HISTORY_MONTHS = 24  # months a diagnosis reads before its period: runs and chan
 Lookback = Mapping[str, Collection[str]]  # subject -> the indicators needed of the months before the period
 
 
+@dataclass(frozen=True)
+class Carry:
+    """Derived indicators that look back (runs, windows, year-to-date sums) which a dataset may keep with
+    each month, as a diagnosis of that month computes them (``engine.lookback.carry_plan``). When a
+    dataset holds every one of them under the same fingerprints, a month is read with ``lookback``
+    instead of the plain lookback, and the subjects in ``skip_earlier`` without their earlier months.
+
+    ``fingerprints``: subject -> indicator -> a digest of everything its values depend on but the data
+    (its derivation and its inputs', points weights, the months of history a diagnosis reads).
+    """
+
+    fingerprints: Mapping[str, Mapping[str, str]]
+    lookback: Lookback
+    skip_earlier: frozenset[str] = frozenset()
+
+    def indicators(self, subject: str) -> list[str]:
+        return sorted(self.fingerprints.get(subject, {}))
+
+
 class Source(Protocol):
     name: str
 
     def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS,
-             lookback: Lookback | None = None) -> Dataset:
+             lookback: Lookback | None = None, carry: Carry | None = None) -> Dataset:
         """Organisations and validated metrics; with ``period``, at least the ``months`` months up to it.
         ``lookback``: of the months before ``period`` only these indicators are needed (``engine.lookback``);
-        a source that reads by column reads only those and says so in ``Dataset.complete_from``."""
+        a source that reads by column reads only those and says so in ``Dataset.complete_from``.
+        ``carry``: a source that keeps those derived indicators with each month (a columnar dataset, after
+        ``data carry``) gives them as columns of ``period`` and says so in ``Dataset.carried``; others
+        ignore it."""
         ...
 
 
@@ -43,7 +66,7 @@ class CsvDir:
         self.name = str(directory)
 
     def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS,
-             lookback: Lookback | None = None) -> Dataset:
+             lookback: Lookback | None = None, carry: Carry | None = None) -> Dataset:
         # The whole directory: a CSV file cannot be read in part, and validating all of it is the promise.
         return load_dir(self.directory, registry)
 
@@ -64,7 +87,7 @@ class Streamed:
         self.name = name
 
     def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS,
-             lookback: Lookback | None = None) -> Dataset:
+             lookback: Lookback | None = None, carry: Carry | None = None) -> Dataset:
         import pandas as pd
 
         frames: dict[str, list] = {"branch": [], "member": []}
@@ -86,7 +109,7 @@ class Loaded:
         self.name = dataset.source
 
     def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS,
-             lookback: Lookback | None = None) -> Dataset:
+             lookback: Lookback | None = None, carry: Carry | None = None) -> Dataset:
         return self.dataset
 
 
@@ -98,4 +121,4 @@ def source_for(path: Path | str) -> Source:
     return ParquetDir(path) if is_dataset(path) else CsvDir(path)
 
 
-__all__ = ["HISTORY_MONTHS", "Lookback", "CsvDir", "Loaded", "Source", "Streamed", "source_for"]
+__all__ = ["HISTORY_MONTHS", "Carry", "Lookback", "CsvDir", "Loaded", "Source", "Streamed", "source_for"]

@@ -7,6 +7,7 @@ members' lamps, so the evaluator computes those per period; see ``member_aggrega
 from __future__ import annotations
 
 import calendar
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -58,9 +59,11 @@ def derivation_order(ruleset: RuleSet, subject: str) -> list[Indicator]:
     return done
 
 
-def derive_own(frame: pd.DataFrame, subject: str, ruleset: RuleSet, roll: pd.Series | None = None) -> pd.DataFrame:
+def derive_own(frame: pd.DataFrame, subject: str, ruleset: RuleSet, roll: pd.Series | None = None,
+               carried: Collection[str] = ()) -> pd.DataFrame:
     """Add the derived columns that need only the subject's own rows. ``frame`` is sorted by (pidx, key).
-    ``roll``: branch id -> members on its roll, for ``per_members`` (missing without it).
+    ``roll``: branch id -> members on its roll, for ``per_members`` (missing without it). ``carried``:
+    derived indicators the frame holds already (``Dataset.carried``), used as they are.
 
     Columns are computed as numpy arrays and joined to the frame once: on a one-subject table (the
     event path) each pandas column operation costs more than the arithmetic.
@@ -86,6 +89,8 @@ def derive_own(frame: pd.DataFrame, subject: str, ruleset: RuleSet, roll: pd.Ser
     for ind in derivation_order(ruleset, subject):
         kind, arg = next(iter(ind.derived.items()))
         if kind in MEMBER_BASED:
+            continue
+        if ind.id in carried:
             continue
         if kind == "sum":
             values = np.zeros(len(frame))

@@ -55,8 +55,10 @@ class Evaluator:
         self.references_at = references_at or {}
         self.tables = {
             "branch": PeriodTable(derive_own(dataset.branch_metrics, "branch", ruleset,
-                                             dataset.members.groupby("branch_id").size()), "branch_id"),
-            "member": PeriodTable(derive_own(dataset.member_metrics, "member", ruleset), "member_id"),
+                                             dataset.members.groupby("branch_id").size(),
+                                             dataset.carried.get("branch", ())), "branch_id"),
+            "member": PeriodTable(derive_own(dataset.member_metrics, "member", ruleset,
+                                             carried=dataset.carried.get("member", ())), "member_id"),
         }
         self._member_results: dict[int, tuple[pd.Index, np.ndarray, list[SubjectResult] | None]] = {}
         self._branch_columns: dict[tuple[str, int], pd.Series] = dict(columns or {})

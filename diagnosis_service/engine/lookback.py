@@ -6,10 +6,19 @@ year-to-date sums add up, and what those are derived from. Of the default distri
 indicators that is 8 (attendance, dues, points), so a source that can read columns (the columnar
 dataset) reads a third of the history. The evaluator's results for that month are the same to the last
 bit with the other columns of earlier months missing: ``tests/engine/test_lookback.py`` checks it.
+
+A dataset may also keep the runs, windows and year-to-date sums with each month (``carry_plan`` names
+which, ``pipeline.carry`` computes them): their history is then not read at all, and with the shipped
+rules a month reads no member history (``tests/data/test_carried.py``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Collection
+
+from ..data.sources import HISTORY_MONTHS, Carry
 from ..rules.model import RuleSet
 from ..rules.registry import sources
 from .evaluator import slots
@@ -37,9 +46,9 @@ def _inputs(ruleset: RuleSet, subject: str, indicator: str) -> list[tuple[str, s
     return [(subject, a) for a in sources(ind)]
 
 
-def lookback_columns(ruleset: RuleSet) -> dict[str, frozenset[str]]:
-    """Per subject, the reported indicators whose values in months before the diagnosed one can change
-    its results (a superset: an indicator a rule looks back at is kept whole)."""
+def _earlier(ruleset: RuleSet, carried: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+    """(subject, indicator) pairs whose values in months before the diagnosed one can change its results,
+    when the derived indicators ``carried`` are given in the diagnosed month (not computed from history)."""
     earlier: set[tuple[str, str]] = set()
     for subject in ("branch", "member"):
         for rule in ruleset.for_subject(subject):
@@ -49,17 +58,95 @@ def lookback_columns(ruleset: RuleSet) -> dict[str, frozenset[str]]:
         # Every derived indicator is computed in the diagnosed month; some of them look back.
         for ind in ruleset.registry.derived(subject):
             kind = next(iter(ind.derived))
-            if kind in LOOKING_BACK:
+            if kind in LOOKING_BACK and (subject, ind.id) not in carried:
                 earlier.update(_inputs(ruleset, subject, ind.id))
-    # What is needed in an earlier month needs, in that month, whatever it is computed from.
+    # What is needed in an earlier month needs, in that month, whatever it is computed from (a carried
+    # indicator needed there too is computed there, from its inputs).
     todo = list(earlier)
     while todo:
         for dep in _inputs(ruleset, *todo.pop()):
             if dep not in earlier:
                 earlier.add(dep)
                 todo.append(dep)
-    return {subject: frozenset(i.id for i in ruleset.registry.reported(subject) if (subject, i.id) in earlier)
+    return earlier
+
+
+def _reported(ruleset: RuleSet, pairs: set[tuple[str, str]]) -> dict[str, frozenset[str]]:
+    return {subject: frozenset(i.id for i in ruleset.registry.reported(subject) if (subject, i.id) in pairs)
             for subject in ("branch", "member")}
 
 
-__all__ = ["LOOKING_BACK", "SAME_MONTH", "lookback_columns"]
+def lookback_columns(ruleset: RuleSet) -> dict[str, frozenset[str]]:
+    """Per subject, the reported indicators whose values in months before the diagnosed one can change
+    its results (a superset: an indicator a rule looks back at is kept whole)."""
+    return _reported(ruleset, _earlier(ruleset, ()))
+
+
+def _closure(ruleset: RuleSet, subject: str, indicator: str) -> set[tuple[str, str]] | None:
+    """The indicator and everything it is computed from; None when that includes the members' lamps or
+    means (their values depend on the rules and the district, not on the subject's rows alone)."""
+    seen = {(subject, indicator)}
+    todo = [(subject, indicator)]
+    while todo:
+        pair = todo.pop()
+        ind = ruleset.registry.get(*pair)
+        if ind is not None and ind.derived is not None and next(iter(ind.derived)) in ("member_share", "member_mean"):
+            return None
+        for dep in _inputs(ruleset, *pair):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+def fingerprint(ruleset: RuleSet, subject: str, indicator: str) -> str | None:
+    """A digest of what a derived indicator's values depend on besides the data: its derivation and its
+    inputs' (a reported input by its id), the points weights when a points total is among them, and the
+    months of history a diagnosis reads (a run is counted within them). None: it cannot be kept."""
+    closure = _closure(ruleset, subject, indicator)
+    if closure is None:
+        return None
+    spec: dict[str, object] = {"history_months": HISTORY_MONTHS}
+    for s, i in sorted(closure):
+        ind = ruleset.registry.get(s, i)
+        derived = None if ind is None else ind.derived
+        spec[f"{s}.{i}"] = derived if derived is not None else "reported"
+        if derived is not None and next(iter(derived)) == "points":
+            spec["points"] = dict(sorted(ruleset.points.items()))
+    text = json.dumps(spec, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def carry_plan(ruleset: RuleSet) -> Carry | None:
+    """The derived indicators that look back which a dataset may keep with each month (``data carry``) so
+    that a month is read without the history they add up: those needed in the diagnosed month only. None
+    when keeping them would save nothing."""
+    candidates = set()
+    for subject in ("branch", "member"):
+        for ind in ruleset.registry.derived(subject):
+            if next(iter(ind.derived)) in LOOKING_BACK and fingerprint(ruleset, subject, ind.id) is not None:
+                candidates.add((subject, ind.id))
+    carried = set(candidates)
+    while True:  # one needed in an earlier month is computed there from its history: not carried
+        earlier = _earlier(ruleset, carried)
+        kept = {c for c in carried if c not in earlier}
+        if kept == carried:
+            break
+        carried = kept
+    if not carried:
+        return None
+    lookback = _reported(ruleset, earlier)
+    # A subject's earlier months are not read at all when nothing of them is needed: no reported column, and
+    # no looking-back indicator computed from history (a run over a day count needs its rows, not a column).
+    uncarried = {(s, i.id) for s in ("branch", "member") for i in ruleset.registry.derived(s)
+                 if next(iter(i.derived)) in LOOKING_BACK and (s, i.id) not in carried}
+    skip = frozenset(s for s in ("branch", "member")
+                     if not lookback[s] and not any(u[0] == s for u in uncarried)
+                     and not any(p[0] == s for p in earlier))
+    fingerprints: dict[str, dict[str, str]] = {}
+    for subject, indicator in sorted(carried):
+        fingerprints.setdefault(subject, {})[indicator] = fingerprint(ruleset, subject, indicator) or ""
+    return Carry(fingerprints, lookback, skip)
+
+
+__all__ = ["LOOKING_BACK", "SAME_MONTH", "carry_plan", "fingerprint", "lookback_columns"]

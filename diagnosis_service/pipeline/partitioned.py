@@ -120,7 +120,7 @@ def connect(scheduler: object = "local", worker_memory: str | None = None) -> It
 def _load(directory: str, snapshot: Snapshot, period: str, streets: list[int],
           metrics: tuple[str, ...] = ("branch", "member")):
     return ParquetDir(directory).load(snapshot.ruleset.registry, period, streets=streets, metrics=metrics,
-                                      lookback=snapshot.lookback())
+                                      lookback=snapshot.lookback(), carry=snapshot.carry())
 
 
 def member_inputs(streets: list[int], directory: str, snapshot: Snapshot, period: str,

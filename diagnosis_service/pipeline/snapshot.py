@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..engine.lookback import lookback_columns
+from ..data.sources import Carry
+from ..engine.lookback import carry_plan, lookback_columns
 from ..engine.references import PeriodReferences
 from ..engine.subject import SubjectEngine
 from ..errors import Conflict, Problem
@@ -61,6 +62,10 @@ class Snapshot:
     def lookback(self) -> dict[str, frozenset[str]]:
         """The indicators a month's diagnosis reads of the months before it (``engine.lookback``)."""
         return lookback_columns(self.ruleset)
+
+    def carry(self) -> Carry | None:
+        """The derived indicators a dataset may keep with each month for this rule set (``pipeline.carry``)."""
+        return carry_plan(self.ruleset)
 
     def single_subject(self) -> SubjectEngine:
         """The single-subject engine of this rule set (compiled now if the service did not)."""

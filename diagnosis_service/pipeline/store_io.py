@@ -7,7 +7,7 @@ import pandas as pd
 from sqlalchemy.engine import Connection, Engine
 
 from ..data.model import Dataset
-from ..data.sources import HISTORY_MONTHS, Lookback
+from ..data.sources import HISTORY_MONTHS, Carry, Lookback
 from ..engine.findings import SubjectResult, clean_number
 from ..periods import months_before, parse_period
 from ..rules.model import Registry
@@ -31,7 +31,7 @@ class StoreSource:
         self.engine = engine
 
     def load(self, registry: Registry, period: str | None = None, months: int = HISTORY_MONTHS,
-             lookback: Lookback | None = None) -> Dataset:
+             lookback: Lookback | None = None, carry: Carry | None = None) -> Dataset:
         # Every column: a month's rows are stored together (a block), so fewer columns save nothing.
         if isinstance(self.engine, Connection):
             return dataset_from_rows(self.engine, registry, period, months)
