@@ -306,8 +306,10 @@ class ParquetDir:
             months_read = wanted if subject in metrics else []
             extra: list[str] = []
             if pruned:  # every earlier month comes before the period: two parts, stacked in that order
-                earlier = [] if kept is not None and subject in carry.skip_earlier else \
-                    [p for p in months_read if p != period]
+                earlier = [p for p in months_read if p != period]
+                if kept is not None:
+                    earlier = [] if subject in carry.skip_earlier else \
+                        earlier[max(0, len(earlier) - carry.depth.get(subject, len(earlier))):]
                 month = self._months(subject, [p for p in months_read if p == period], names, [key, *indicators])
                 if kept is not None and carry.indicators(subject):
                     extra = carry.indicators(subject)  # NaN, with the rest, when the month has no rows

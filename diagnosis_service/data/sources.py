@@ -10,7 +10,7 @@ does not change.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -30,7 +30,8 @@ class Carry:
     """Derived indicators that look back (runs, windows, year-to-date sums) which a dataset may keep with
     each month, as a diagnosis of that month computes them (``engine.lookback.carry_plan``). When a
     dataset holds every one of them under the same fingerprints, a month is read with ``lookback``
-    instead of the plain lookback, and the subjects in ``skip_earlier`` without their earlier months.
+    instead of the plain lookback, of the ``depth`` months before it, and the subjects in ``skip_earlier``
+    without their earlier months.
 
     ``fingerprints``: subject -> indicator -> a digest of everything its values depend on but the data
     (its derivation and its inputs', points weights, the months of history a diagnosis reads).
@@ -39,6 +40,8 @@ class Carry:
     fingerprints: Mapping[str, Mapping[str, str]]
     lookback: Lookback
     skip_earlier: frozenset[str] = frozenset()
+    # subject -> months before the diagnosed one read (a rule's furthest comparison); absent: all of them
+    depth: Mapping[str, int] = field(default_factory=dict)
 
     def indicators(self, subject: str) -> list[str]:
         return sorted(self.fingerprints.get(subject, {}))

@@ -146,7 +146,24 @@ def carry_plan(ruleset: RuleSet) -> Carry | None:
     fingerprints: dict[str, dict[str, str]] = {}
     for subject, indicator in sorted(carried):
         fingerprints.setdefault(subject, {})[indicator] = fingerprint(ruleset, subject, indicator) or ""
-    return Carry(fingerprints, lookback, skip)
+    return Carry(fingerprints, lookback, skip, _depths(ruleset, earlier))
+
+
+def _depths(ruleset: RuleSet, earlier: set[tuple[str, str]]) -> dict[str, int]:
+    """Per subject, how many months before the diagnosed one are read, when nothing that adds up history
+    is computed from it: the furthest a rule compares (``for_periods``, a change reads the month before).
+    Empty (every month of the history) when something needed earlier looks back itself, or is computed
+    from the members' lamps (their rules' own lags add up)."""
+    for subject, indicator in earlier:
+        ind = ruleset.registry.get(subject, indicator)
+        if ind is not None and ind.derived is not None and next(iter(ind.derived)) not in SAME_MONTH:
+            return {}
+    depth = {"branch": 0, "member": 0}
+    for subject in depth:
+        for rule in ruleset.for_subject(subject):
+            for leaf, lag in slots(rule.when):
+                depth[subject] = max(depth[subject], lag + (1 if leaf.change else 0))
+    return depth
 
 
 __all__ = ["LOOKING_BACK", "SAME_MONTH", "carry_plan", "fingerprint", "lookback_columns"]

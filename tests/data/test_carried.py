@@ -18,12 +18,14 @@ from diagnosis_service.data.columnar import MARKER, ParquetDir
 from diagnosis_service.data.csvdir import load_dir, write_dir
 from diagnosis_service.data.model import Dataset
 from diagnosis_service.engine.derive import derive_own
+from diagnosis_service.engine.evaluator import slots
 from diagnosis_service.engine.lookback import carry_plan, lookback_columns
 from diagnosis_service.periods import parse_period
 from diagnosis_service.rules.model import Compare, Ref, Rule, RuleSet
 from diagnosis_service.simulation.district import SimulationSpec, simulate
 from tests.support.builders import Builder
 from tests.support.diagnose import diagnose
+from tests.support.strategies import branch_table, cell, conditions, make_rules
 
 
 def lines(dataset: Dataset, ruleset: RuleSet, period: str, catalog=None) -> list[str]:
@@ -184,6 +186,8 @@ def carried_view(full: Dataset, ruleset: RuleSet, period: str) -> Dataset:
             view[name] = np.where(earlier, np.nan, derived[name].to_numpy())
         if subject in plan.skip_earlier:
             view = view[~earlier].reset_index(drop=True)
+        elif subject in plan.depth:  # only the months a rule compares with
+            view = view[view["pidx"].to_numpy() >= complete - plan.depth[subject]].reset_index(drop=True)
         frames[subject] = view
     carried = {s: frozenset(plan.indicators(s)) for s in ("branch", "member") if plan.indicators(s)}
     return dataclasses.replace(full, branch_metrics=frames["branch"], member_metrics=frames["member"],
@@ -220,6 +224,22 @@ def test_random_member_histories_and_rules_give_the_same_month_with_kept_values(
     looked_back = {ind for ind, _, _, periods, change in leaves if periods > 1 or change}
     assert set(plan.indicators("member")).isdisjoint(looked_back)
     assert lines(carried_view(full, rs, "2025-12"), rs, "2025-12") == lines(full, rs, "2025-12")
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                HealthCheck.too_slow])
+@given(conds=st.lists(conditions, min_size=1, max_size=4),
+       table=st.lists(st.tuples(st.sampled_from(["village", "community"]),
+                                st.lists(st.tuples(cell, cell, cell), min_size=4, max_size=4)),
+                      min_size=1, max_size=6))
+def test_random_branch_rules_that_look_back_give_the_same_month_from_the_months_they_compare(ruleset, conds,
+                                                                                              table):
+    # Only the months the rules compare with are read (a change reads the month before its own).
+    rs = dataclasses.replace(ruleset, rules=tuple(make_rules(ruleset.registry, conds, [True] * len(conds))))
+    full = branch_table(ruleset.registry, table)
+    furthest = max(lag + (1 if leaf.change else 0) for rule in rs.rules for leaf, lag in slots(rule.when))
+    assert carry_plan(rs).depth["branch"] == furthest
+    assert lines(carried_view(full, rs, "2025-06"), rs, "2025-06") == lines(full, rs, "2025-06")
 
 
 def test_a_dataset_whose_kept_values_miss_a_member_says_so(ruleset, converted, tmp_path):
