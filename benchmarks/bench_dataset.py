@@ -7,8 +7,8 @@ In one run, on the default district (24 months, 2,654 branches, 47,411 members):
    the 24 months a diagnosis may look back on (the floor the target was set against), the lookback of
    24 months (what `diagnose` read before kept values), and what it reads now (every column of the
    month, its kept values, and of the branches' earlier months what the rules look back at);
-3. `diagnose --data DATASET --period P --out FILE` end to end, against the same dataset without its kept
-   values and against `diagnose --data CSVDIR`, run in turn; the ratios to the column reads (target:
+3. `diagnose --data DATASET --period P --out FILE` end to end, against the same with `--jobs 1`, the
+   same dataset without its kept values and `diagnose --data CSVDIR`, run in turn; the ratios to the column reads (target:
    < 1.5 s end to end, and at most 2x the read of every column).
 
     python benchmarks/bench_dataset.py [--period 2025-12] [--repeat 3]
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -53,6 +54,8 @@ def column_read(dataset: Path, period: str, repeat: int, lookback: dict | None =
             groups = [months[:-1], months[-1:]] if lookback else [months]
             if carry and subject in carry.skip_earlier:
                 groups = [months[-1:]]
+            elif carry and subject in carry.depth:  # only the months its rules compare with
+                groups = [months[-1 - carry.depth[subject]:-1], months[-1:]] if carry.depth[subject] else [months[-1:]]
             for group in groups:
                 files = [str(f) for p in group for f in (dataset / f"{subject}_metrics" / p).glob("*.parquet")]
                 columns = None
@@ -104,9 +107,9 @@ def main() -> None:
         read_lookback = column_read(dataset, args.period, args.repeat, lookback_columns(ruleset))
         read_kept = column_read(dataset, args.period, args.repeat, plan.lookback, plan)
         out = Path(tmp) / "month.jsonl"
-        from_dataset, from_history, from_csv = alternating(
-            [[EXE, "diagnose", "--data", str(data), "--period", args.period, "--out", str(out)]
-             for data in (dataset, history, DATA)], args.repeat)
+        from_dataset, one_job, from_history, from_csv = alternating(
+            [[EXE, "diagnose", "--data", str(data), "--period", args.period, "--out", str(out), *extra]
+             for data, extra in ((dataset, []), (dataset, ["--jobs", "1"]), (history, []), (DATA, []))], args.repeat)
     ratio, ratio_kept = from_dataset / read, from_dataset / read_kept
     print(f"reading the month's columns: every column of 24 months {read:.2f} s; the lookback of 24 months "
           f"{read_lookback:.2f} s; what diagnose reads now (the month, its kept values, the branches' lookback) "
@@ -115,6 +118,8 @@ def main() -> None:
           f"{'met' if from_dataset < END_TO_END_TARGET else 'MISSED'}); {ratio:.1f} x the read of every column "
           f"(target <= {RATIO_TARGET}: {'met' if ratio <= RATIO_TARGET else 'MISSED'}), {ratio_kept:.1f} x the "
           f"read of what it reads")
+    print(f"  in one process (--jobs 1; the default shares prescriptions and lines out among {os.cpu_count()} "
+          f"cores, at most 4): {one_job:.2f} s; the default takes {from_dataset / one_job:.2f} x that")
     print(f"  the same dataset without kept values (its history read): {from_history:.2f} s; with them "
           f"{from_dataset / from_history:.2f} x that")
     print(f"diagnose --data CSVDIR: {from_csv:.2f} s; the dataset takes {from_dataset / from_csv:.2f} x that")

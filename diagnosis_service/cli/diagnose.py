@@ -27,9 +27,11 @@ history_option = click.option(
 
 
 def _month(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Path | None, engine: str = "vectorized",
-           per_weakness: int = 5, history_files: tuple[Path, ...] = (), earlier_months: bool = False):
+           per_weakness: int = 5, history_files: tuple[Path, ...] = (), earlier_months: bool = False,
+           prescribe_now: bool = True):
     """The month diagnosed; ``earlier_months``: read every indicator of the months before it too (a report
-    shows them), not only those the rules look back at."""
+    shows them), not only those the rules look back at; ``prescribe_now`` false: ``Month.prescribe`` left
+    for the writer."""
     from ..data.sources import source_for
     from ..pipeline.month import diagnose_month, history_from_files
     from ..pipeline.snapshot import Snapshot
@@ -38,7 +40,8 @@ def _month(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Pat
     dataset = source_for(data_dir).load(snapshot.ruleset.registry, period,
                                         lookback=None if earlier_months else snapshot.lookback(),
                                         carry=None if earlier_months else snapshot.carry())
-    return snapshot, diagnose_month(dataset, snapshot, period, engine, per_weakness, history_from_files(history_files))
+    return snapshot, diagnose_month(dataset, snapshot, period, engine, per_weakness, history_from_files(history_files),
+                                    prescribe_now=prescribe_now)
 
 
 @main.command()
@@ -68,6 +71,9 @@ def _month(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Pat
 @click.option("--worker-memory", default=None, metavar="SIZE",
               help="With --engine dask and a local scheduler: memory limit per worker, e.g. 4GiB (default: this "
                    "machine's memory shared among the workers).")
+@click.option("--jobs", type=click.IntRange(1, 64), default=None, metavar="N",
+              help="With --out: processes that share out the prescriptions and the lines once the month is "
+                   "evaluated (default: this machine's cores, at most 4); the same bytes with any N.")
 @click.option("--prescriptions", "per_weakness", type=click.IntRange(0, 50), default=5, show_default=True,
               help="Prescriptions per weakness on each branch (0: none, and no catalog is read).")
 @history_option
@@ -75,12 +81,13 @@ def _month(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Pat
 @handle_errors
 def diagnose(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Path | None, out_file: Path | None,
              explain_id: str | None, engine: str, scheduler: str, part_members: int | None, worker_memory: str | None,
-             per_weakness: int,
-             history_files: tuple[Path, ...], lang: str) -> None:
+             jobs: int | None, per_weakness: int, history_files: tuple[Path, ...], lang: str) -> None:
     """Diagnose one period: lamps, findings, weaknesses, vanguard points and prescriptions."""
     start = time.perf_counter()
     if engine != "dask" and (scheduler != "local" or part_members is not None or worker_memory is not None):
         raise click.UsageError("--scheduler, --part-members and --worker-memory apply to --engine dask only")
+    if jobs is not None and (engine == "dask" or not out_file or explain_id):
+        raise click.UsageError("--jobs applies to --out with the vectorized or durable engine")
     if engine == "dask":
         if explain_id or not out_file:
             raise click.UsageError("--engine dask writes --out FILE and does not --explain; for a summary or an "
@@ -93,16 +100,18 @@ def diagnose(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: P
     # must be collected as it goes. The month is dropped (on return) before collections resume.
     with collections_paused() if engine == "vectorized" else contextlib.nullcontext():
         _diagnose_one(data_dir, period, rules_dir, catalog_dir, out_file, explain_id, engine, per_weakness,
-                      history_files, lang, start)
+                      history_files, lang, start, jobs)
 
 
 def _diagnose_one(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Path | None,
                   out_file: Path | None, explain_id: str | None, engine: str, per_weakness: int,
-                  history_files: tuple[Path, ...], lang: str, start: float) -> None:
-    from ..pipeline.month import JsonLinesSink
+                  history_files: tuple[Path, ...], lang: str, start: float, jobs: int | None) -> None:
+    from ..pipeline.forked import available_jobs, write_forked
     from ..reports.summary import render_explain, render_prescriptions_explain, summary
 
-    _, month = _month(data_dir, period, rules_dir, catalog_dir, engine, per_weakness, history_files)
+    writing = bool(out_file) and not explain_id
+    _, month = _month(data_dir, period, rules_dir, catalog_dir, engine, per_weakness, history_files,
+                      prescribe_now=not writing)
     if explain_id:
         subject = "member" if any(m.id == explain_id for m in month.members) else "branch"
         if subject == "branch" and month.branch(explain_id) is None:
@@ -114,7 +123,7 @@ def _diagnose_one(data_dir: Path, period: str, rules_dir: Path | None, catalog_d
             click.echo(render_prescriptions_explain(month, explain_id, lang))
         return
     if out_file:
-        JsonLinesSink(out_file).keep(month)
+        write_forked(month, out_file, jobs or available_jobs())
         click.echo(f"wrote {len(month.branches)} branches and {len(month.members)} members to {out_file} "
                    f"in {time.perf_counter() - start:.2f} s", err=True)
     else:

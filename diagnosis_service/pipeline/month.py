@@ -9,7 +9,7 @@ call to diagnose a period; ``Month`` is what it gives back: every subject's resu
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -35,6 +35,8 @@ class Month:
     members: list[SubjectResult]
     evaluator: Evaluator
     choices: dict[str, list[Choice]] = field(default_factory=dict)  # branch id -> one per weakness
+    # Prescribes for a branch's result, when ``diagnose_month`` left it for later (``prescribe_now``).
+    prescribe: Callable[[SubjectResult], list[Choice]] | None = None
 
     def lines(self) -> Iterable[str]:
         """The JSON Lines of ``diagnose --out``: every branch, then every member, each sorted by id."""
@@ -67,23 +69,38 @@ def require_period(dataset: Dataset, period: str) -> None:
 
 def diagnose_month(dataset: Dataset, snapshot: Snapshot, period: str, engine: str = "vectorized",
                    per_weakness: int = 0, history: History | None = None,
-                   references_at: dict[int, dict] | None = None) -> Month:
+                   references_at: dict[int, dict] | None = None, prescribe_now: bool = True) -> Month:
     """Lamps, findings and points of every subject in ``period``; with ``per_weakness`` > 0, each
     branch's prescriptions too (``prescriptions`` in its JSON, and ``Month.choices``). ``references_at``:
-    the district's references when ``dataset`` is a part of it (``pipeline.partitioned``)."""
+    the district's references when ``dataset`` is a part of it (``pipeline.partitioned``).
+    ``prescribe_now`` false: ``Month.prescribe`` does it, branch by branch, later (``pipeline.forked``
+    shares that out among processes)."""
     require_period(dataset, period)
     evaluator = make_evaluator(dataset, snapshot.ruleset, engine, references_at)
     branches, members = evaluator.run(period)
     month = Month(period, snapshot.ruleset, branches, members, evaluator)
     if per_weakness > 0:
-        prescriber = snapshot.prescriber(per_weakness)
-        streets = dataset.branches["street"].to_dict()
-        sizes = dataset.members.groupby("branch_id").size().to_dict()
-        for result in branches:
-            choices = prescriber.for_branch(result, streets.get(result.id), history, sizes.get(result.id, 0))
-            month.choices[result.id] = choices
-            result.extra["prescriptions"] = prescriptions_json([p for c in choices for p in c.prescriptions])
+        month.prescribe = branch_prescriber(dataset, snapshot, per_weakness, history)
+        if prescribe_now:
+            for result in branches:
+                month.choices[result.id] = month.prescribe(result)
+            month.prescribe = None
     return month
+
+
+def branch_prescriber(dataset: Dataset, snapshot: Snapshot, per_weakness: int,
+                      history: History | None) -> Callable[[SubjectResult], list[Choice]]:
+    """A function that prescribes for one branch's result: its choices, and its ``prescriptions`` JSON."""
+    prescriber = snapshot.prescriber(per_weakness)
+    streets = dataset.branches["street"].to_dict()
+    sizes = dataset.members.groupby("branch_id").size().to_dict()
+
+    def prescribe(result: SubjectResult) -> list[Choice]:
+        choices = prescriber.for_branch(result, streets.get(result.id), history, sizes.get(result.id, 0))
+        result.extra["prescriptions"] = prescriptions_json([p for c in choices for p in c.prescriptions])
+        return choices
+
+    return prescribe
 
 
 class JsonLinesSink:
@@ -115,5 +132,5 @@ def summary_json(summary: dict) -> str:
     return json.dumps(summary, ensure_ascii=False, sort_keys=True)
 
 
-__all__ = ["JsonLinesSink", "Month", "Sink", "diagnose_month", "history_from_files", "require_period",
+__all__ = ["JsonLinesSink", "Month", "Sink", "branch_prescriber", "diagnose_month", "history_from_files", "require_period",
            "summary_json", "write_lines"]

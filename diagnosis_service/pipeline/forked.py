@@ -1,0 +1,126 @@
+"""``diagnose --out`` on every core: a month's prescriptions and JSON Lines shared out among processes.
+
+Once a month is evaluated, what is left (each branch's prescriptions, every subject's line, writing
+them) is a third to a half of a district month, subject by subject and independent. ``write_forked``
+forks ``jobs - 1`` copies of this process (the evaluated month is shared, copy on write), gives each a
+slice of the branches and of the members in id order, and joins their parts in that order: the file is
+the same bytes as one process writes (tested). A part that fails fails the whole, with its message;
+nothing is written then, and no process is left behind (Ctrl-C and SIGTERM too).
+
+Where ``os.fork`` is missing, or with one job, the month is written in this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..data.files import umask_mode
+from ..engine.findings import SubjectResult
+from .month import Month, write_lines
+
+BUFFER = 1 << 20
+
+
+def available_jobs() -> int:
+    """Processes worth using here: the cores, at most 4 (past that, joining the parts costs more)."""
+    return max(1, min(4, os.cpu_count() or 1)) if hasattr(os, "fork") else 1
+
+
+def _slices(n: int, jobs: int) -> list[slice]:
+    return [slice(n * k // jobs, n * (k + 1) // jobs) for k in range(jobs)]
+
+
+def _write_part(month: Month, branches: Sequence[SubjectResult], members: Sequence[SubjectResult],
+                prefix: Path) -> None:
+    """One part: its branches prescribed (if the month left that for later), its two runs of lines."""
+    prescribe = month.prescribe
+    with open(f"{prefix}.branches", "w", encoding="utf-8", newline="\n", buffering=BUFFER) as fh:
+        for result in branches:
+            if prescribe is not None:
+                month.choices[result.id] = prescribe(result)
+            fh.write(result.to_json())
+            fh.write("\n")
+    with open(f"{prefix}.members", "w", encoding="utf-8", newline="\n", buffering=BUFFER) as fh:
+        for result in members:
+            fh.write(result.to_json())
+            fh.write("\n")
+
+
+def write_forked(month: Month, out: Path, jobs: int) -> Path:
+    """Write ``month``'s JSON Lines to ``out`` (whole or not at all), prescribing the branches it left for
+    later, with ``jobs`` processes. In this process ``Month.choices`` then holds the first part's only."""
+    out = Path(out)
+    if jobs <= 1 or not hasattr(os, "fork") or len(month.branches) + len(month.members) < 2 * jobs:
+        if month.prescribe is not None:
+            for result in month.branches:
+                month.choices[result.id] = month.prescribe(result)
+        write_lines(month.lines(), out)
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    children: list[int] = []
+    try:
+        b_parts, m_parts = _slices(len(month.branches), jobs), _slices(len(month.members), jobs)
+        for k in range(1, jobs):
+            pid = os.fork()
+            if pid == 0:  # the child: its part, then gone without running this process's exit handlers
+                _child(lambda k=k: _write_part(month, month.branches[b_parts[k]], month.members[m_parts[k]],
+                                               work / str(k)), work / f"{k}.error")
+            children.append(pid)
+        _write_part(month, month.branches[b_parts[0]], month.members[m_parts[0]], work / "0")
+        failures = _wait(children, work)
+        if failures:
+            raise RuntimeError("diagnose --out: a part written in another process failed:\n" + failures[0])
+        joined = work / "joined"
+        with open(joined, "wb") as fh:
+            for kind in ("branches", "members"):
+                for k in range(jobs):
+                    with open(work / f"{k}.{kind}", "rb") as part:
+                        shutil.copyfileobj(part, fh, BUFFER)
+        os.chmod(joined, umask_mode())
+        os.replace(joined, out)
+        return out
+    finally:
+        for pid in children:  # stopped early (an error here, Ctrl-C, SIGTERM): none is left running
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _child(work: Callable[[], None], error_file: Path) -> None:
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends a part at once; the parent cleans up
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        work()
+    except BaseException:  # noqa: BLE001 -- anything, told to the parent: this process must not go on
+        code = 1
+        with contextlib.suppress(BaseException):  # the parent says the part failed, with or without why
+            error_file.write_text(traceback.format_exc(), encoding="utf-8")
+    os._exit(code)
+
+
+def _wait(children: list[int], work: Path) -> list[str]:
+    """Wait for every part (each is taken off ``children`` once it is gone); what each that failed said."""
+    failures = []
+    for k in range(1, len(children) + 1):
+        _, status = os.waitpid(children[0], 0)
+        children.pop(0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            error = work / f"{k}.error"
+            failures.append(error.read_text(encoding="utf-8") if error.exists() else
+                            f"part {k} ended with status {os.waitstatus_to_exitcode(status)}")
+    return failures
+
+
+__all__ = ["available_jobs", "write_forked"]

@@ -1,0 +1,100 @@
+"""`diagnose --out --jobs N`: the month's prescriptions and lines shared out among processes give the
+recorded bytes with any N; a part that fails fails the whole with its message, and leaves no file, no
+temporary directory and no process behind."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from diagnosis_service.cli import main
+from diagnosis_service.data.sources import CsvDir
+from diagnosis_service.pipeline.forked import write_forked
+from diagnosis_service.pipeline.month import diagnose_month
+from diagnosis_service.pipeline.snapshot import Snapshot
+from tests.support.paths import CATALOG, REPO, RULES
+
+RECORDED = REPO / "tests" / "fixtures" / "diagnose-small-2025-12.jsonl.gz"
+
+
+def no_child_left() -> bool:
+    """No copy of this process (a part's fork: the same command line) is its child, running or not waited
+    for. Other children (a server another test started) are not counted."""
+    me = os.getpid()
+    mine = Path("/proc/self/cmdline").read_bytes()
+    comm = Path("/proc/self/comm").read_text()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            state, ppid = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            if int(ppid) != me:
+                continue
+            if (proc / "cmdline").read_bytes() == mine or (state == "Z" and (proc / "comm").read_text() == comm):
+                return False
+        except (OSError, IndexError, ValueError):
+            continue
+    return True
+
+
+@pytest.mark.parametrize("jobs", ["1", "2", "3", "7"])
+def test_any_number_of_jobs_writes_the_recorded_bytes(runner, small_district, tmp_path, jobs):
+    out = tmp_path / "out.jsonl"
+    r = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", "2025-12", "--out", str(out),
+                             "--jobs", jobs])
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes() == gzip.decompress(RECORDED.read_bytes())
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
+    assert no_child_left()
+
+
+@pytest.fixture()
+def month(small_district):
+    snapshot = Snapshot.from_dirs(RULES, CATALOG)
+    dataset = CsvDir(small_district).load(snapshot.ruleset.registry, "2025-12")
+    return diagnose_month(dataset, snapshot, "2025-12", per_weakness=5, prescribe_now=False)
+
+
+def failing(month, branch_id: str):
+    """The month's prescriber, failing on one branch (a fault, as a bug in a ranker would be)."""
+    prescribe = month.prescribe
+
+    def once(result):
+        if result.id == branch_id:
+            raise ValueError(f"no remedy for {branch_id}")
+        return prescribe(result)
+
+    month.prescribe = once
+    return month
+
+
+@pytest.mark.parametrize("where", ["another process", "this process"])
+def test_a_part_that_fails_fails_the_whole_and_leaves_nothing(month, tmp_path, where):
+    ids = [b.id for b in month.branches]
+    victim = ids[-1] if where == "another process" else ids[0]  # the last part is a child's, the first ours
+    out = tmp_path / "out.jsonl"
+    out.write_text("the month before\n", encoding="utf-8")
+    with pytest.raises((RuntimeError, ValueError), match=f"no remedy for {victim}"):
+        write_forked(failing(month, victim), out, 3)
+    assert out.read_text(encoding="utf-8") == "the month before\n", "the file there is kept as it was"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
+    assert no_child_left()
+
+
+def test_choices_stay_with_the_first_part_and_one_job_keeps_them_all(month, tmp_path):
+    write_forked(month, tmp_path / "a.jsonl", 2)
+    first_half = {b.id for b in month.branches[: len(month.branches) // 2]}
+    assert set(month.choices) == first_half
+    assert (tmp_path / "a.jsonl").read_bytes() == gzip.decompress(RECORDED.read_bytes())
+
+
+def test_jobs_apply_to_out_only(runner, small_district):
+    r = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", "2025-12", "--jobs", "2"])
+    assert r.exit_code == 2 and "--jobs applies to --out" in r.output
