@@ -80,9 +80,10 @@ def data_carry(dataset: Path, rules_dir: Path | None) -> None:
     """Keep with each month of DATASET the derived indicators that look back (runs of months, quarter
     windows, year-to-date sums) as a diagnosis of that month computes them under these rules, so that
     `diagnose` reads the month instead of two years of history (the same output). `data convert`, `data
-    append`, `import --dataset` and `simulate --scale` do it themselves; run it after changing how such an
-    indicator is derived (rules/indicators.yaml or points.yaml): until then a diagnosis under the changed
-    rules reads the history. Months that hold them already are left as they are."""
+    append`, `import --dataset` and `simulate --scale` do it themselves; run it after changing the rules
+    (how such an indicator is derived in rules/indicators.yaml or points.yaml, or lamp rules that look
+    back): until then a diagnosis under the changed rules reads the history, with the same result. Months
+    that hold them already are left as they are."""
     from ..data.columnar import is_dataset
     from ..rules import load_ruleset
 

@@ -18,6 +18,7 @@ from .common import (
     resolve_catalog,
     resolve_rules,
     rules_option,
+    sigterm_as_exit,
 )
 
 history_option = click.option(
@@ -98,7 +99,8 @@ def diagnose(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: P
     # The vectorized engine's month is a million objects that live until written, and full collections
     # walked them again for nothing; the durable engine leaves cyclic garbage (about 5 KB a subject) that
     # must be collected as it goes. The month is dropped (on return) before collections resume.
-    with collections_paused() if engine == "vectorized" else contextlib.nullcontext():
+    # SIGTERM as Ctrl-C: the parts of --jobs are stopped and the temporary files removed.
+    with sigterm_as_exit(), collections_paused() if engine == "vectorized" else contextlib.nullcontext():
         _diagnose_one(data_dir, period, rules_dir, catalog_dir, out_file, explain_id, engine, per_weakness,
                       history_files, lang, start, jobs)
 

@@ -276,7 +276,9 @@ class ParquetDir:
         the metric rows of the subjects in ``metrics`` only (the others' tables are empty), and without
         the organisations' files when ``organisations`` is false (their tables are empty then).
         ``lookback`` (with ``period``): of the months before it, only these indicators per subject are
-        read, the others are missing (``Dataset.complete_from``)."""
+        read, the others are missing (``Dataset.complete_from``). ``carry`` (with ``lookback``): when the
+        dataset keeps those derived values for ``period`` under the same fingerprints (``data.carried``),
+        they are read as columns of the month and the months before it only as far as ``Carry`` says."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 

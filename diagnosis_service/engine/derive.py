@@ -16,6 +16,9 @@ from ..data.model import KEYS
 from ..rules.model import OP_ALIASES, Indicator, RuleSet
 
 MEMBER_BASED = ("member_share", "member_mean")
+# The version of what the derivations compute: raise it when a run, window or year-to-date sum is computed
+# differently, and values a dataset kept under the old code (``data carry``) are computed again.
+DERIVATIONS_VERSION = 1
 
 _CMP = {
     "lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,

@@ -21,6 +21,7 @@ from collections.abc import Collection
 from ..data.sources import HISTORY_MONTHS, Carry
 from ..rules.model import RuleSet
 from ..rules.registry import sources
+from .derive import DERIVATIONS_VERSION
 from .evaluator import slots
 
 LOOKING_BACK = ("run", "window", "year_to_date")  # derivations whose value in a month reads earlier months
@@ -82,15 +83,25 @@ def lookback_columns(ruleset: RuleSet) -> dict[str, frozenset[str]]:
     return _reported(ruleset, _earlier(ruleset, ()))
 
 
+# Derivations whose values depend on more than the subject's own rows: the members' lamps or means (the
+# rules and the district), the roll of members (it changes when members join). Nothing computed from them
+# is kept.
+NOT_OWN_ROWS = ("member_share", "member_mean", "per_members")
+
+
+def _kind(ruleset: RuleSet, subject: str, indicator: str) -> str | None:
+    ind = ruleset.registry.get(subject, indicator)
+    return None if ind is None or ind.derived is None else next(iter(ind.derived))
+
+
 def _closure(ruleset: RuleSet, subject: str, indicator: str) -> set[tuple[str, str]] | None:
-    """The indicator and everything it is computed from; None when that includes the members' lamps or
-    means (their values depend on the rules and the district, not on the subject's rows alone)."""
+    """The indicator and everything it is computed from; None when that includes a derivation of
+    ``NOT_OWN_ROWS``."""
     seen = {(subject, indicator)}
     todo = [(subject, indicator)]
     while todo:
         pair = todo.pop()
-        ind = ruleset.registry.get(*pair)
-        if ind is not None and ind.derived is not None and next(iter(ind.derived)) in ("member_share", "member_mean"):
+        if _kind(ruleset, *pair) in NOT_OWN_ROWS:
             return None
         for dep in _inputs(ruleset, *pair):
             if dep not in seen:
@@ -101,18 +112,20 @@ def _closure(ruleset: RuleSet, subject: str, indicator: str) -> set[tuple[str, s
 
 def fingerprint(ruleset: RuleSet, subject: str, indicator: str) -> str | None:
     """A digest of what a derived indicator's values depend on besides the data: its derivation and its
-    inputs' (a reported input by its id), the points weights when a points total is among them, and the
-    months of history a diagnosis reads (a run is counted within them). None: it cannot be kept."""
+    inputs' (a reported input by its id), the points weights when a points total is among them (in their
+    order: a sum of floats depends on it), the months of history a diagnosis reads (a run is counted
+    within them) and the version of the derivations' code (``derive.DERIVATIONS_VERSION``). None: it
+    cannot be kept."""
     closure = _closure(ruleset, subject, indicator)
     if closure is None:
         return None
-    spec: dict[str, object] = {"history_months": HISTORY_MONTHS}
+    spec: dict[str, object] = {"history_months": HISTORY_MONTHS, "code": DERIVATIONS_VERSION}
     for s, i in sorted(closure):
         ind = ruleset.registry.get(s, i)
         derived = None if ind is None else ind.derived
         spec[f"{s}.{i}"] = derived if derived is not None else "reported"
         if derived is not None and next(iter(derived)) == "points":
-            spec["points"] = dict(sorted(ruleset.points.items()))
+            spec["points"] = [[name, weight] for name, weight in ruleset.points.items()]
     text = json.dumps(spec, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -140,25 +153,28 @@ def carry_plan(ruleset: RuleSet) -> Carry | None:
     # no looking-back indicator computed from history (a run over a day count needs its rows, not a column).
     uncarried = {(s, i.id) for s in ("branch", "member") for i in ruleset.registry.derived(s)
                  if next(iter(i.derived)) in LOOKING_BACK and (s, i.id) not in carried}
+    # A branch value from the members' lamps or means at an earlier month needs the members' rows there.
+    members_earlier = any(_kind(ruleset, *p) in ("member_share", "member_mean") for p in earlier)
     skip = frozenset(s for s in ("branch", "member")
                      if not lookback[s] and not any(u[0] == s for u in uncarried)
-                     and not any(p[0] == s for p in earlier))
+                     and not any(p[0] == s for p in earlier) and not (s == "member" and members_earlier))
     fingerprints: dict[str, dict[str, str]] = {}
     for subject, indicator in sorted(carried):
         fingerprints.setdefault(subject, {})[indicator] = fingerprint(ruleset, subject, indicator) or ""
-    return Carry(fingerprints, lookback, skip, _depths(ruleset, earlier))
+    return Carry(fingerprints, lookback, skip, _depths(ruleset, earlier, {u[0] for u in uncarried}))
 
 
-def _depths(ruleset: RuleSet, earlier: set[tuple[str, str]]) -> dict[str, int]:
+def _depths(ruleset: RuleSet, earlier: set[tuple[str, str]], adding_up: set[str]) -> dict[str, int]:
     """Per subject, how many months before the diagnosed one are read, when nothing that adds up history
     is computed from it: the furthest a rule compares (``for_periods``, a change reads the month before).
-    Empty (every month of the history) when something needed earlier looks back itself, or is computed
-    from the members' lamps (their rules' own lags add up)."""
+    Absent for the subjects in ``adding_up`` (a looking-back indicator not kept reads its whole history);
+    empty (every month of the history) when something needed earlier looks back itself, or is computed
+    from the members' lamps or means (their rules' own lags add up)."""
     for subject, indicator in earlier:
-        ind = ruleset.registry.get(subject, indicator)
-        if ind is not None and ind.derived is not None and next(iter(ind.derived)) not in SAME_MONTH:
+        kind = _kind(ruleset, subject, indicator)
+        if kind is not None and (kind not in SAME_MONTH or kind in ("member_share", "member_mean")):
             return {}
-    depth = {"branch": 0, "member": 0}
+    depth = {subject: 0 for subject in ("branch", "member") if subject not in adding_up}
     for subject in depth:
         for rule in ruleset.for_subject(subject):
             for leaf, lag in slots(rule.when):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.carried import FOLDER, set_id, write_month
+from ..data.carried import FOLDER, folder, set_id, write_month
 from ..data.columnar import MARKER, ParquetDir, street_file
 from ..data.files import write_atomic
 from ..data.model import KEYS
@@ -50,14 +50,18 @@ def keep_derived(directory: Path, ruleset: RuleSet, progress: Callable[[int, int
     if plan is None:
         return Kept(None)
     fingerprints = {s: dict(sorted(v.items())) for s, v in sorted(plan.fingerprints.items())}
-    name = set_id(fingerprints)
-    held = description.get("carry") or {}
-    done = set(held.get("periods", [])) if held.get("set") == name else set()
-    periods = description["periods"]
-    todo = [p for p in periods if p not in done]
     indicators = {s: plan.indicators(s) for s in ("branch", "member") if plan.indicators(s)}
+    periods = description["periods"]
+    held = description.get("carry") or {}
+    name = held.get("set") if held.get("fingerprints") == fingerprints else None
+    done = set(held.get("periods", [])) if name else set()
+    todo = [p for p in periods if p not in done]
     if not todo:
         return Kept(name, [], sorted(done), indicators)
+    if name and any((directory / folder(name, s) / p).exists() for s in indicators for p in todo):
+        name = None  # months gone stale are computed again, but never over files a reader may be reading
+    if name is None:  # a new set, every month
+        name, done, todo = _new_set(directory, fingerprints), set(), list(periods)
     first = parse_period(periods[0])
     # The months the values of ``todo`` are computed over: from HISTORY_MONTHS before the first of them.
     since, last = max(first, parse_period(todo[0]) - HISTORY_MONTHS + 1), parse_period(todo[-1])
@@ -78,9 +82,21 @@ def keep_derived(directory: Path, ruleset: RuleSet, progress: Callable[[int, int
     description["carry"] = {"set": name, "fingerprints": fingerprints,
                             "periods": sorted((before | set(todo)) & set(description["periods"]))}
     write_atomic(directory / MARKER, [json_text(description)])
-    if old.get("set") and old.get("set") != name:
-        shutil.rmtree(directory / FOLDER / old["set"], ignore_errors=True)
+    # The set held before stays for a reader that read the description before this one; older ones go.
+    for other in sorted((directory / FOLDER).iterdir()) if (directory / FOLDER).is_dir() else []:
+        if other.name not in (name, old.get("set")):
+            shutil.rmtree(other, ignore_errors=True)
     return Kept(name, todo, sorted(done), indicators)
+
+
+def _new_set(directory: Path, fingerprints: dict) -> str:
+    """A folder name for a new set of kept values: the fingerprints' digest and a generation not used yet."""
+    base = set_id(fingerprints)
+    there = {p.name for p in (directory / FOLDER).iterdir()} if (directory / FOLDER).is_dir() else set()
+    generation = 1
+    while f"{base}.{generation}" in there:
+        generation += 1
+    return f"{base}.{generation}"
 
 
 def _keep_street(directory: Path, name: str, subject: str, frame, names: list[str], todo: list[str], first: int,

@@ -29,8 +29,32 @@ BUFFER = 1 << 20
 
 
 def available_jobs() -> int:
-    """Processes worth using here: the cores, at most 4 (past that, joining the parts costs more)."""
-    return max(1, min(4, os.cpu_count() or 1)) if hasattr(os, "fork") else 1
+    """Processes worth using here: the cores this process may run on, at most 4 (past that, joining the
+    parts costs more)."""
+    if not hasattr(os, "fork"):
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _fork() -> int:
+    """``os.fork`` with Ctrl-C and SIGTERM held back until the child has taken their default actions: a
+    signal in between would run this process's cleanup in the child."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            for sig in SIGNALS:  # in a part, Ctrl-C and SIGTERM end it at once; the parent cleans up
+                signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        except BaseException:  # noqa: BLE001 -- the child must never return into the parent's code
+            os._exit(1)
+        return 0
+    signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return pid
 
 
 def _slices(n: int, jobs: int) -> list[slice]:
@@ -69,7 +93,7 @@ def write_forked(month: Month, out: Path, jobs: int) -> Path:
     try:
         b_parts, m_parts = _slices(len(month.branches), jobs), _slices(len(month.members), jobs)
         for k in range(1, jobs):
-            pid = os.fork()
+            pid = _fork()
             if pid == 0:  # the child: its part, then gone without running this process's exit handlers
                 _child(lambda k=k: _write_part(month, month.branches[b_parts[k]], month.members[m_parts[k]],
                                                work / str(k)), work / f"{k}.error")
@@ -98,24 +122,29 @@ def write_forked(month: Month, out: Path, jobs: int) -> Path:
 
 
 def _child(work: Callable[[], None], error_file: Path) -> None:
-    code = 0
+    code = 1
     try:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends a part at once; the parent cleans up
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         work()
+        code = 0
     except BaseException:  # noqa: BLE001 -- anything, told to the parent: this process must not go on
-        code = 1
         with contextlib.suppress(BaseException):  # the parent says the part failed, with or without why
             error_file.write_text(traceback.format_exc(), encoding="utf-8")
-    os._exit(code)
+    finally:
+        os._exit(code)
 
 
 def _wait(children: list[int], work: Path) -> list[str]:
     """Wait for every part (each is taken off ``children`` once it is gone); what each that failed said."""
     failures = []
     for k in range(1, len(children) + 1):
-        _, status = os.waitpid(children[0], 0)
-        children.pop(0)
+        # Signals held back between the wait and the bookkeeping: a part reaped but still listed would be
+        # killed by its pid, which may be another process's by then.
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        try:
+            _, status = os.waitpid(children[0], 0)
+            children.pop(0)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
         if os.waitstatus_to_exitcode(status) != 0:
             error = work / f"{k}.error"
             failures.append(error.read_text(encoding="utf-8") if error.exists() else

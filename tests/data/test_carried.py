@@ -19,9 +19,9 @@ from diagnosis_service.data.csvdir import load_dir, write_dir
 from diagnosis_service.data.model import Dataset
 from diagnosis_service.engine.derive import derive_own
 from diagnosis_service.engine.evaluator import slots
-from diagnosis_service.engine.lookback import carry_plan, lookback_columns
+from diagnosis_service.engine.lookback import carry_plan, fingerprint, lookback_columns
 from diagnosis_service.periods import parse_period
-from diagnosis_service.rules.model import Compare, Ref, Rule, RuleSet
+from diagnosis_service.rules.model import Compare, Indicator, Ref, Rule, RuleSet
 from diagnosis_service.simulation.district import SimulationSpec, simulate
 from tests.support.builders import Builder
 from tests.support.diagnose import diagnose
@@ -116,13 +116,19 @@ def test_values_kept_under_other_rules_are_not_used_until_kept_again(runner, rul
     assert r.exit_code == 0, r.output
     assert "for 12 month(s) now" in r.stdout
     held = json.loads((out / MARKER).read_text())["carry"]
-    assert held["set"] != first_set and not (out / "carry" / first_set).exists()
+    # The set held before stays, for a reader that read the description before: one set back, no more.
+    assert held["set"] != first_set and (out / "carry" / first_set).exists()
     fresh = read(out, other, "2025-12")
     assert fresh.carried and lines(fresh, other, "2025-12") == lines(full, other, "2025-12")
     # Run again, it has nothing to do; the shipped rules now read the history.
     r = runner.invoke(main, ["data", "carry", str(out), "--rules", str(rules_copy)])
     assert "for 0 month(s) now, 12 held already" in r.stdout
     assert not read(out, ruleset, "2025-12").carried
+    r = runner.invoke(main, ["data", "carry", str(out)])
+    assert r.exit_code == 0 and "for 12 month(s) now" in r.stdout
+    assert sorted(p.name for p in (out / "carry").iterdir()) == sorted([held["set"], json.loads(
+        (out / MARKER).read_text())["carry"]["set"]]) and not (out / "carry" / first_set).exists()
+    assert read(out, ruleset, "2025-12").carried
 
 
 def test_runs_longer_than_the_history_read_are_counted_within_it(runner, ruleset, tmp_path):
@@ -159,9 +165,13 @@ def test_months_appended_keep_their_values_and_a_month_filled_in_before_drops_th
     r = runner.invoke(main, ["data", "append", str(csv(periods[:6] + periods[7:])), str(out)])
     assert r.exit_code == 0, r.output
     assert "kept" in r.stdout and "for 5 month(s) now" in r.stdout
+    before = json.loads((out / MARKER).read_text())["carry"]["set"]
     r = runner.invoke(main, ["data", "append", str(csv(periods)), str(out)])
     assert r.exit_code == 0, r.output
-    assert "for 6 month(s) now, 6 held already" in r.stdout
+    # Months 8 to 12 are computed again, as a new set with all the months: never over the files a reader
+    # of the description before the append may be reading.
+    assert "for 12 month(s) now" in r.stdout
+    assert json.loads((out / MARKER).read_text())["carry"]["set"] != before
     assert json.loads((out / MARKER).read_text())["carry"]["periods"] == periods
     for period in (periods[6], periods[7], periods[-1]):
         assert lines(read(out, ruleset, period), ruleset, period) == lines(full, ruleset, period)
@@ -197,33 +207,68 @@ def carried_view(full: Dataset, ruleset: RuleSet, period: str) -> Dataset:
 RUN_INDICATORS = ["consecutive_unpaid_months", "consecutive_absent_months", "vanguard_points_ytd", "dues_paid"]
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+def const_rule(rid: str, subject: str, indicator: str, op: str, value: float, periods: int = 1,
+               change: str | None = None) -> Rule:
+    return Rule(id=rid, subject=subject, severity="red", lamp=True, topic="org_life",
+                when=Compare(indicator, op, Ref("const", value=float(value)), change=change, for_periods=periods),
+                message_zh="{value}", message_en="{value}", source="default", indicator=indicator)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                 HealthCheck.too_slow])
 @given(history=st.lists(st.lists(st.one_of(st.none(), st.integers(0, 2)), min_size=8, max_size=8),
                         min_size=2, max_size=6),
        leaves=st.lists(st.tuples(st.sampled_from(RUN_INDICATORS), st.sampled_from(["ge", "lt", "eq"]),
                                  st.integers(0, 4), st.integers(1, 3), st.sampled_from([None, None, "delta"])),
-                       min_size=1, max_size=3))
-def test_random_member_histories_and_rules_give_the_same_month_with_kept_values(ruleset, history, leaves):
-    # Rules over runs and year-to-date sums, some of them at earlier months (for_periods, a change): what
-    # an earlier month needs is then read, not kept, and the month is the same either way.
-    b = Builder().branch("B0", "community")
+                       min_size=0, max_size=3),
+       branch=st.one_of(st.none(), st.tuples(st.sampled_from(["red_member_share", "avg_vanguard_points"]),
+                                             st.sampled_from(["ge", "lt"]), st.sampled_from([0, 1, 30, 50]),
+                                             st.integers(1, 3), st.sampled_from([None, None, "delta"]))))
+def test_random_member_histories_and_rules_give_the_same_month_with_kept_values(ruleset, history, leaves, branch):
+    # Rules over runs and year-to-date sums, some of them at earlier months (for_periods, a change), and a
+    # branch rule over its members' lamps or points, maybe at earlier months: what an earlier month needs
+    # is then read, not kept, and the month is the same either way.
+    b = Builder().branch("B0", "community").branch("B1", "village")
+    for lag in range(8):
+        for bid in ("B0", "B1"):
+            b.row("branch", bid, f"2025-{12 - lag:02d}")
     for i, values in enumerate(history):
-        b.member(f"M{i}", "B0")
+        b.member(f"M{i}", f"B{i % 2}")
         for lag, value in enumerate(values):
             if value is not None or lag % 3 or not lag:  # a month with no row breaks a run
                 b.row("member", f"M{i}", f"2025-{12 - lag:02d}", dues_paid=value, volunteer_hours=value,
                       member_assemblies_attended=value)
     full = b.dataset(ruleset.registry)
-    rules = tuple(Rule(id=f"m{i}", subject="member", severity="red", lamp=True, topic="org_life",
-                       when=Compare(ind, op, Ref("const", value=float(value)), change=change, for_periods=periods),
-                       message_zh="{value}", message_en="{value}", source="default", indicator=ind)
-                  for i, (ind, op, value, periods, change) in enumerate(leaves))
-    rs = dataclasses.replace(ruleset, rules=rules)
+    rules = [const_rule(f"m{i}", "member", *leaf) for i, leaf in enumerate(leaves)]
+    if branch is not None:
+        rules.append(const_rule("b0", "branch", *branch))
+    rs = dataclasses.replace(ruleset, rules=tuple(rules))
     plan = carry_plan(rs)
     looked_back = {ind for ind, _, _, periods, change in leaves if periods > 1 or change}
     assert set(plan.indicators("member")).isdisjoint(looked_back)
+    if branch is not None and (branch[3] > 1 or branch[4]):  # the members' earlier months are read
+        assert "member" not in plan.skip_earlier and not plan.depth
     assert lines(carried_view(full, rs, "2025-12"), rs, "2025-12") == lines(full, rs, "2025-12")
+
+
+def test_what_depends_on_more_than_the_subjects_rows_or_on_the_order_of_points_is_told_apart(ruleset):
+    # A run over a count per members on the roll (the roll changes as members join) is not kept, and the
+    # branches' whole history is read for it; points weights in another order give another fingerprint
+    # (a sum of floats depends on its order).
+    run = Indicator("months_few_activists", "branch", "x", "x", "count", 0, None, True,
+                    derived={"run": {"indicator": "activists_per_10_members", "op": "lt", "value": 5}})
+    registry = dataclasses.replace(ruleset.registry, indicators={
+        **ruleset.registry.indicators, "branch": {**ruleset.registry.indicators["branch"], run.id: run}})
+    rs = dataclasses.replace(ruleset, registry=registry,
+                             rules=(*ruleset.rules, const_rule("few", "branch", run.id, "ge", 2)))
+    plan = carry_plan(rs)
+    assert run.id not in plan.indicators("branch") and fingerprint(rs, "branch", run.id) is None
+    assert "branch" not in plan.depth and "activists_in_training" in plan.lookback["branch"]
+    reordered = dataclasses.replace(ruleset, points=dict(reversed(list(ruleset.points.items()))))
+    assert fingerprint(reordered, "member", "vanguard_points_ytd") != fingerprint(ruleset, "member",
+                                                                                  "vanguard_points_ytd")
+    assert fingerprint(reordered, "member", "consecutive_unpaid_months") == fingerprint(
+        ruleset, "member", "consecutive_unpaid_months")
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

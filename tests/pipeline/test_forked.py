@@ -98,3 +98,67 @@ def test_choices_stay_with_the_first_part_and_one_job_keeps_them_all(month, tmp_
 def test_jobs_apply_to_out_only(runner, small_district):
     r = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", "2025-12", "--jobs", "2"])
     assert r.exit_code == 2 and "--jobs applies to --out" in r.output
+
+
+SLOW_PARTS = """
+import json, sys, time
+from pathlib import Path
+from diagnosis_service.cli.common import sigterm_as_exit
+from diagnosis_service.pipeline.forked import write_forked
+
+class Result:
+    def __init__(self, i):
+        self.id, self.extra = f"B{i:03d}", {}
+    def to_json(self):
+        return json.dumps({"id": self.id})
+
+class Month:  # a month whose prescriptions take a while: SIGTERM comes while every part is at work
+    branches = [Result(i) for i in range(8)]
+    members = [Result(100 + i) for i in range(8)]
+    choices = {}
+    def prescribe(self, result):
+        time.sleep(0.5)
+        return []
+
+print("ready", flush=True)
+with sigterm_as_exit():
+    write_forked(Month(), Path(sys.argv[1]), 2)
+"""
+
+
+def test_sigterm_stops_every_part_and_leaves_nothing(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_PARTS, encoding="utf-8")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = subprocess.Popen([sys.executable, str(script), str(out_dir / "month.jsonl")], stdout=subprocess.PIPE,
+                            cwd=REPO, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 20
+        while not any(out_dir.iterdir()) and time.monotonic() < deadline:  # the parts have begun
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 128 + signal.SIGTERM
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    assert list(out_dir.iterdir()) == []
+    cmdline = f"{sys.executable}\0{script}\0".encode()
+    time.sleep(0.2)
+    left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p).startswith(cmdline)]
+    assert left == [], "a part outlived its parent"
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
