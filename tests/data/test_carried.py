@@ -10,7 +10,7 @@ import shutil
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from diagnosis_service.cli import main
@@ -25,7 +25,7 @@ from diagnosis_service.rules.model import Compare, Indicator, Ref, Rule, RuleSet
 from diagnosis_service.simulation.district import SimulationSpec, simulate
 from tests.support.builders import Builder
 from tests.support.diagnose import diagnose
-from tests.support.strategies import branch_table, cell, conditions, make_rules
+from tests.support.strategies import SLOW, branch_table, branch_tables, conditions, make_rules
 
 
 def lines(dataset: Dataset, ruleset: RuleSet, period: str, catalog=None) -> list[str]:
@@ -214,8 +214,7 @@ def const_rule(rid: str, subject: str, indicator: str, op: str, value: float, pe
                 message_zh="{value}", message_en="{value}", source="default", indicator=indicator)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                HealthCheck.too_slow])
+@settings(max_examples=40, **SLOW)
 @given(history=st.lists(st.lists(st.one_of(st.none(), st.integers(0, 2)), min_size=8, max_size=8),
                         min_size=2, max_size=6),
        leaves=st.lists(st.tuples(st.sampled_from(RUN_INDICATORS), st.sampled_from(["ge", "lt", "eq"]),
@@ -271,12 +270,8 @@ def test_what_depends_on_more_than_the_subjects_rows_or_on_the_order_of_points_i
         ruleset, "member", "consecutive_unpaid_months")
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                HealthCheck.too_slow])
-@given(conds=st.lists(conditions, min_size=1, max_size=4),
-       table=st.lists(st.tuples(st.sampled_from(["village", "community"]),
-                                st.lists(st.tuples(cell, cell, cell), min_size=4, max_size=4)),
-                      min_size=1, max_size=6))
+@settings(max_examples=30, **SLOW)
+@given(conds=st.lists(conditions, min_size=1, max_size=4), table=branch_tables(4))
 def test_random_branch_rules_that_look_back_give_the_same_month_from_the_months_they_compare(ruleset, conds,
                                                                                               table):
     # Only the months the rules compare with are read (a change reads the month before its own).

@@ -9,7 +9,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from diagnosis_service.data.csvdir import load_dir
@@ -19,7 +19,7 @@ from diagnosis_service.engine.lookback import lookback_columns
 from diagnosis_service.periods import parse_period
 from diagnosis_service.rules.model import Compare, Ref, Rule, RuleSet
 from tests.support.diagnose import diagnose
-from tests.support.strategies import branch_table, cell, conditions, make_rules
+from tests.support.strategies import SLOW, branch_table, branch_tables, conditions, make_rules
 
 
 def blank_earlier(dataset: Dataset, ruleset: RuleSet, period: str) -> Dataset:
@@ -86,12 +86,8 @@ def test_a_branch_rule_over_its_members_lamps_last_month_keeps_the_members_rules
     assert any(f.rule == share.id for b in whole.branches for f in b.findings)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                HealthCheck.too_slow])
-@given(conds=st.lists(conditions, min_size=1, max_size=4),
-       table=st.lists(st.tuples(st.sampled_from(["village", "community"]),
-                                st.lists(st.tuples(cell, cell, cell), min_size=3, max_size=3)),
-                      min_size=1, max_size=6))
+@settings(max_examples=40, **SLOW)
+@given(conds=st.lists(conditions, min_size=1, max_size=4), table=branch_tables(3))
 def test_random_rules_that_look_back_give_the_same_month_from_their_lookback(ruleset, conds, table):
     rs = RuleSet(ruleset.registry, ruleset.points, tuple(make_rules(ruleset.registry, conds, [True] * len(conds))),
                  "lookback")

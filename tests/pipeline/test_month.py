@@ -2,7 +2,7 @@
 `diagnose --out` recorded at commit 7b7d152 for the small district, re-recorded with issue 13's
 wording and with issue 15's calendar quarters and size bands: messages, reported indicators and the
 two rules now compared with branches of similar size changed), on
-both engines, and the sinks
+both engines and with any number of jobs, and the sinks
 and sources keep what they promise."""
 
 import gzip
@@ -21,13 +21,21 @@ from tests.support.paths import CATALOG, REPO, RULES
 RECORDED = REPO / "tests" / "fixtures" / "diagnose-small-2025-12.jsonl.gz"
 
 
-@pytest.mark.parametrize("engine", ["vectorized", "durable"])
-def test_diagnose_out_is_byte_identical_to_the_recorded_output(runner, small_district, tmp_path, engine):
+@pytest.mark.parametrize("engine, jobs", [("vectorized", None), ("durable", None), ("vectorized", "1"),
+                                          ("vectorized", "3"), ("vectorized", "7"), ("durable", "2")])
+def test_diagnose_out_is_byte_identical_to_the_recorded_output(runner, small_district, tmp_path, engine, jobs):
+    # With any number of processes sharing out the prescriptions and lines (--jobs; default: the cores).
+    from tests.pipeline.test_forked import no_child_left
+
     out = tmp_path / "out.jsonl"
     r = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", "2025-12", "--out", str(out),
-                             "--engine", engine])
+                             "--engine", engine, *(["--jobs", jobs] if jobs else [])])
     assert r.exit_code == 0, r.output
     assert out.read_bytes() == gzip.decompress(RECORDED.read_bytes())
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"] and no_child_left()
 
 
 def test_the_library_call_and_the_command_write_the_same_lines(small_district, tmp_path):

@@ -1,5 +1,6 @@
 """Hypothesis strategies for rules and metric tables, shared by the engine tests."""
 
+from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
 from diagnosis_service.rules.model import AllOf, AnyOf, Compare, Not, Ref, Rule
@@ -19,6 +20,15 @@ conditions = st.recursive(leaf, lambda inner: st.one_of(
     st.builds(AnyOf, items=st.lists(inner, min_size=1, max_size=3).map(tuple), for_periods=st.integers(1, 2)),
     st.builds(Not, item=inner, for_periods=st.integers(1, 2))), max_leaves=5)
 cell = st.one_of(st.none(), st.integers(0, 4))
+# For tests that diagnose a dataset per example (slow, and drawing from function-scoped fixtures).
+SLOW = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]}
+
+
+def branch_tables(months: int):
+    """Tables for ``branch_table``: 1 to 6 branches, each (type, a row of INDICATORS for each of ``months``)."""
+    return st.lists(st.tuples(st.sampled_from(["village", "community"]),
+                              st.lists(st.tuples(cell, cell, cell), min_size=months, max_size=months)),
+                    min_size=1, max_size=6)
 
 
 def branch_table(registry, table, absent=()):
