@@ -27,6 +27,11 @@ def write_bytes_atomic(target: Path, data: bytes) -> Path:
     return _write(target, (data,), "wb")
 
 
+def write_chunks_atomic(target: Path, chunks: Iterable[bytes]) -> Path:
+    """Write the byte ``chunks`` to ``target``, whole or not at all."""
+    return _write(target, chunks, "wb")
+
+
 def _write(target: Path, chunks: Iterable, mode: str) -> Path:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -44,4 +49,4 @@ def _write(target: Path, chunks: Iterable, mode: str) -> Path:
     return target
 
 
-__all__ = ["umask_mode", "write_atomic", "write_bytes_atomic"]
+__all__ = ["umask_mode", "write_atomic", "write_bytes_atomic", "write_chunks_atomic"]

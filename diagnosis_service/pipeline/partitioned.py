@@ -16,7 +16,6 @@ The scheduler is a ``LocalCluster`` on this machine (``local`` or ``local:N``) o
 from __future__ import annotations
 
 import heapq
-import json
 import logging
 import os
 import tempfile
@@ -25,11 +24,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from operator import itemgetter
 from pathlib import Path
 
 from ..data.columnar import ParquetDir, is_dataset, is_url
-from ..data.files import write_atomic
+from ..data.files import write_chunks_atomic
 from ..engine import make_evaluator
 from ..engine.partitioned import (
     Inputs,
@@ -220,13 +218,13 @@ def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str,
         with tempfile.TemporaryDirectory(prefix=f".{out.name}.parts.", dir=out.parent) as tmp:
             for i, result in _gather(client, futures, "diagnosis", progress):
                 for kind, (rows, lamps) in result.items():
-                    with open(Path(tmp) / f"{i:06d}.{kind}", "w", encoding="utf-8") as fh:
-                        fh.writelines(f"{json.dumps(k)}\t{line}\n" for k, line in rows)
+                    with open(Path(tmp) / f"{i:06d}.{kind}", "wb") as fh:
+                        fh.writelines(b"%b\t%b\n" % (sort_key(k), line.encode("utf-8")) for k, line in rows)
                     run.lamps[kind].update(lamps)
                 run.branches += len(result["branch"][0])
                 run.members += len(result["member"][0])
             lap("diagnosis")
-            write_atomic(out, _merged(Path(tmp), len(parts)))
+            write_chunks_atomic(out, _merged(Path(tmp), len(parts)))
             lap("merge")
         run.worker_peaks = sorted(client.run(peak_rss).values())
     run.client_peak = peak_rss()
@@ -236,15 +234,23 @@ def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str,
 MERGE_FILES = 200  # files open at once in a merge: far below the usual limit of 1,024 per process
 
 
-def _read(path: Path) -> Iterator[tuple[str, str]]:
-    with open(path, encoding="utf-8") as fh:
+def sort_key(subject_id: str) -> bytes:
+    """A line's key in a part file: the id's UTF-8 bytes in hex. It holds no tab or newline, and keys sort
+    as the ids do (UTF-8 bytes sort as code points, hex digits as the bytes), compared as bytes: the merge
+    neither decodes a line nor parses its key."""
+    return subject_id.encode("utf-8").hex().encode("ascii")
+
+
+def _read(path: Path) -> Iterator[tuple[bytes, bytes]]:
+    with open(path, "rb") as fh:
         for line in fh:
-            key, _, rest = line.partition("\t")
-            yield json.loads(key), rest
+            key, _, rest = line.partition(b"\t")
+            yield key, rest
 
 
 def _merge_files(paths: list[Path], tmp: Path, kind: str) -> Path:
-    """One sorted file of many sorted ones, MERGE_FILES at a time (rounds of merges for more)."""
+    """One sorted file of many sorted ones, MERGE_FILES at a time (rounds of merges for more). Ids are
+    unique, so (key, line) pairs compare by key alone."""
     round_no = 0
     while len(paths) > 1:
         merged = []
@@ -254,9 +260,8 @@ def _merge_files(paths: list[Path], tmp: Path, kind: str) -> Path:
                 merged.append(group[0])
                 continue
             target = tmp / f"merge-{round_no}-{start:06d}.{kind}"
-            with open(target, "w", encoding="utf-8") as fh:
-                fh.writelines(f"{json.dumps(k)}\t{line}" for k, line in
-                              heapq.merge(*(_read(p) for p in group), key=itemgetter(0)))
+            with open(target, "wb") as fh:
+                fh.writelines(b"%b\t%b" % pair for pair in heapq.merge(*(_read(p) for p in group)))
             for p in group:
                 p.unlink()
             merged.append(target)
@@ -264,7 +269,7 @@ def _merge_files(paths: list[Path], tmp: Path, kind: str) -> Path:
     return paths[0]
 
 
-def _merged(tmp: Path, parts: int) -> Iterator[str]:
+def _merged(tmp: Path, parts: int) -> Iterator[bytes]:
     """Every part's branches, then every part's members, each in id order (parts are sorted already)."""
     for kind in ("branch", "member"):
         paths = [tmp / f"{i:06d}.{kind}" for i in range(parts)]

@@ -16,7 +16,7 @@ from diagnosis_service.engine.partitioned import member_periods
 from diagnosis_service.errors import InputError
 from diagnosis_service.periods import parse_period
 from diagnosis_service.pipeline.month import diagnose_month, write_lines
-from diagnosis_service.pipeline.partitioned import diagnose_partitioned, plan_parts
+from diagnosis_service.pipeline.partitioned import diagnose_partitioned, plan_parts, sort_key
 from diagnosis_service.pipeline.snapshot import Snapshot
 from diagnosis_service.rules import load_ruleset
 from diagnosis_service.simulation.district import SimulationSpec, simulate
@@ -210,3 +210,12 @@ def test_many_parts_are_merged_in_rounds_with_few_files_open(client, snapshot, s
     run = diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, tmp_path / "dask.jsonl", client, part_members=1)
     assert run.parts > 9  # three rounds of merges
     assert (tmp_path / "dask.jsonl").read_bytes() == expected
+
+
+@given(ids=st.lists(st.text(min_size=1, max_size=8), min_size=2, max_size=30, unique=True))
+def test_part_files_sort_their_lines_as_the_ids_sort(ids):
+    # The merge compares keys as bytes: any id (tabs, newlines, quotes, CJK, astral characters) sorts as
+    # one process sorts the ids, and the key holds no tab or newline to break a part file's line.
+    keys = {i: sort_key(i) for i in ids}
+    assert sorted(ids, key=keys.__getitem__) == sorted(ids)
+    assert not any(b"\t" in k or b"\n" in k for k in keys.values())
