@@ -12,7 +12,6 @@ streets' organisation files are swapped just before it and put back if the appen
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -27,6 +26,7 @@ from .columnar import (
     MARKER,
     ParquetDir,
     _street,
+    description_text,
     street_file,
     write_street_metrics,
     write_street_orgs,
@@ -90,8 +90,7 @@ def append_months(dataset: Dataset | Months, out: Path, registry: Registry) -> d
                        "members": int(len(members))}
         description = stale_dropped(description, added)  # a month filled in before kept values changes them
         marker = tmp / MARKER
-        marker.write_text(json.dumps(description, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
-                          encoding="utf-8")
+        marker.write_text(description_text(description), encoding="utf-8")
         # The changed streets' rosters are read with the months already held (size bands, member-based
         # indicators): until the description is replaced, the old files are kept, and put back if the
         # append stops before it.

@@ -174,8 +174,7 @@ class DatasetWriter:
         description = {"format": FORMAT, "periods": sorted(self.periods), "streets": self.streets,
                        "street_members": self.street_members, "columns": self.columns or {},
                        "rows": self.rows, "branches": self.branches, "members": self.members}
-        (self.tmp / MARKER).write_text(json.dumps(description, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
-                                       encoding="utf-8")
+        (self.tmp / MARKER).write_text(description_text(description), encoding="utf-8")
         old = self.out.with_name(f".{self.out.name}.old")
         shutil.rmtree(old, ignore_errors=True)  # left by a convert that stopped between its two renames
         if self.out.exists():
@@ -183,6 +182,11 @@ class DatasetWriter:
         os.replace(self.tmp, self.out)
         shutil.rmtree(old, ignore_errors=True)
         return description
+
+
+def description_text(description: dict) -> str:
+    """``_dataset.json``'s text for ``description`` (every writer of a dataset writes it this way)."""
+    return json.dumps(description, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
 
 
 def write_dataset(dataset: Dataset | Months, out: Path, registry: Registry) -> dict:
@@ -340,5 +344,5 @@ class ParquetDir:
                        carried=carried)
 
 
-__all__ = ["FORMAT", "MARKER", "DatasetWriter", "ParquetDir", "is_dataset", "is_url", "street_file", "write_dataset",
+__all__ = ["FORMAT", "MARKER", "DatasetWriter", "description_text", "ParquetDir", "is_dataset", "is_url", "street_file", "write_dataset",
            "write_street_metrics", "write_street_orgs"]

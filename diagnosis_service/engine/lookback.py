@@ -134,12 +134,10 @@ def carry_plan(ruleset: RuleSet) -> Carry | None:
     """The derived indicators that look back which a dataset may keep with each month (``data carry``) so
     that a month is read without the history they add up: those needed in the diagnosed month only. None
     when keeping them would save nothing."""
-    candidates = set()
-    for subject in ("branch", "member"):
-        for ind in ruleset.registry.derived(subject):
-            if next(iter(ind.derived)) in LOOKING_BACK and fingerprint(ruleset, subject, ind.id) is not None:
-                candidates.add((subject, ind.id))
-    carried = set(candidates)
+    prints = {(subject, ind.id): fingerprint(ruleset, subject, ind.id)
+              for subject in ("branch", "member") for ind in ruleset.registry.derived(subject)
+              if next(iter(ind.derived)) in LOOKING_BACK}
+    carried = {pair for pair, digest in prints.items() if digest is not None}
     while True:  # one needed in an earlier month is computed there from its history: not carried
         earlier = _earlier(ruleset, carried)
         kept = {c for c in carried if c not in earlier}
@@ -160,7 +158,7 @@ def carry_plan(ruleset: RuleSet) -> Carry | None:
                      and not any(p[0] == s for p in earlier) and not (s == "member" and members_earlier))
     fingerprints: dict[str, dict[str, str]] = {}
     for subject, indicator in sorted(carried):
-        fingerprints.setdefault(subject, {})[indicator] = fingerprint(ruleset, subject, indicator) or ""
+        fingerprints.setdefault(subject, {})[indicator] = prints[(subject, indicator)]
     return Carry(fingerprints, lookback, skip, _depths(ruleset, earlier, {u[0] for u in uncarried}))
 
 

@@ -10,7 +10,6 @@ writing; a rule set whose derivations differ from those the values were kept und
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.carried import FOLDER, folder, set_id, write_month
-from ..data.columnar import MARKER, ParquetDir, street_file
+from ..data.columnar import MARKER, ParquetDir, description_text, street_file
 from ..data.files import write_atomic
 from ..data.model import KEYS
 from ..data.sources import HISTORY_MONTHS
@@ -81,7 +80,7 @@ def keep_derived(directory: Path, ruleset: RuleSet, progress: Callable[[int, int
     before = set(old.get("periods", [])) if old.get("set") == name else set()
     description["carry"] = {"set": name, "fingerprints": fingerprints,
                             "periods": sorted((before | set(todo)) & set(description["periods"]))}
-    write_atomic(directory / MARKER, [json_text(description)])
+    write_atomic(directory / MARKER, [description_text(description)])
     # The set held before stays for a reader that read the description before this one; older ones go.
     for other in sorted((directory / FOLDER).iterdir()) if (directory / FOLDER).is_dir() else []:
         if other.name not in (name, old.get("set")):
@@ -126,10 +125,6 @@ def _keep_street(directory: Path, name: str, subject: str, frame, names: list[st
             at = slice(start + at.start, start + at.stop)
         if at.stop > at.start:
             write_month(directory, name, subject, period, street, key, ids[at], values)
-
-
-def json_text(description: dict) -> str:
-    return json.dumps(description, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
 
 
 def describe(kept: Kept) -> str:

@@ -82,9 +82,7 @@ def write_forked(month: Month, out: Path, jobs: int) -> Path:
     later, with ``jobs`` processes. In this process ``Month.choices`` then holds the first part's only."""
     out = Path(out)
     if jobs <= 1 or not hasattr(os, "fork") or len(month.branches) + len(month.members) < 2 * jobs:
-        if month.prescribe is not None:
-            for result in month.branches:
-                month.choices[result.id] = month.prescribe(result)
+        month.prescribe_pending()
         write_lines(month.lines(), out)
         return out
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -45,6 +45,13 @@ class Month:
         for result in self.members:
             yield result.to_json()
 
+    def prescribe_pending(self) -> None:
+        """Prescribe for every branch the month left for later (``diagnose_month(prescribe_now=False)``)."""
+        if self.prescribe is not None:
+            for result in self.branches:
+                self.choices[result.id] = self.prescribe(result)
+            self.prescribe = None
+
     def summary(self) -> dict:
         """References and district means, as the store keeps them with the period's results."""
         return district_summary(self.evaluator, self.period)
@@ -82,9 +89,7 @@ def diagnose_month(dataset: Dataset, snapshot: Snapshot, period: str, engine: st
     if per_weakness > 0:
         month.prescribe = branch_prescriber(dataset, snapshot, per_weakness, history)
         if prescribe_now:
-            for result in branches:
-                month.choices[result.id] = month.prescribe(result)
-            month.prescribe = None
+            month.prescribe_pending()
     return month
 
 
