@@ -65,6 +65,16 @@ def check_period(value: object, *field: str | int) -> str:
     raise InputError(Problem(f"bad period {shown!r}"[:200], field=field or ("period",), suggestion=HINT))
 
 
+def require_period_in(period: object, have: list[str]) -> str:
+    """``period`` if it is one of ``have`` (the periods with data, in order), else InputError saying which
+    periods there are."""
+    check_period(period, "period")
+    if period not in have:
+        raise InputError(Problem(f"no data for period {period}", field=("period",),
+                                 suggestion=f"periods in the data: {have[0]} to {have[-1]}" if have else "none"))
+    return period  # type: ignore[return-value]
+
+
 DAY_RE = re.compile(r"(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 

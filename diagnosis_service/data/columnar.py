@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, Problem
-from ..periods import months_before, parse_period
+from ..periods import months_before, parse_period, require_period_in
 from ..rules.model import Registry
 from .arrowframes import stacked
 from .carried import usable, with_carried
@@ -288,6 +288,8 @@ class ParquetDir:
 
         description = self.describe()
         have = description["periods"]
+        if period is not None:  # else an empty month, and "periods in the data: none" said of it
+            require_period_in(period, have)
         wanted = [p for p in (months_before(period, months) if period else have) if p in set(have)]
         names = [street_file(i) for i in (range(len(description["streets"])) if streets is None else streets)]
 

@@ -19,8 +19,7 @@ from ..data.model import Dataset
 from ..engine import Evaluator, make_evaluator
 from ..engine.findings import SubjectResult
 from ..engine.references import district_summary
-from ..errors import InputError, Problem
-from ..periods import check_period
+from ..periods import require_period_in
 from ..remedies.history import History
 from ..remedies.prescribe import Choice, prescriptions_json
 from ..rules.model import RuleSet
@@ -66,12 +65,7 @@ class Sink(Protocol):
 
 def require_period(dataset: Dataset, period: str) -> None:
     """InputError unless ``period`` is a period with data in ``dataset``."""
-    check_period(period, "period")
-    have = dataset.periods()
-    if period not in have:
-        span = f"{have[0]} to {have[-1]}" if have else "none"
-        raise InputError(Problem(f"no data for period {period}", field=("period",),
-                                 suggestion=f"periods in the data: {span}"))
+    require_period_in(period, dataset.periods())
 
 
 def diagnose_month(dataset: Dataset, snapshot: Snapshot, period: str, engine: str = "vectorized",

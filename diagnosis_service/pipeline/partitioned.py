@@ -39,7 +39,7 @@ from ..engine.partitioned import (
     reference_inputs,
 )
 from ..errors import InputError, Problem
-from ..periods import check_period, parse_period
+from ..periods import check_period, parse_period, require_period_in
 from ..remedies.history import History
 from .month import diagnose_month
 from .snapshot import Snapshot
@@ -172,16 +172,13 @@ def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str,
     """Diagnose ``period`` of the dataset at ``directory`` (a path, or an fsspec URL the workers can read)
     on dask.distributed; JSON Lines to ``out``
     (as ``diagnose --out`` writes them), whole or not at all. ``scheduler``: see ``connect``."""
-    check_period(period, "period")
+    check_period(period, "period")  # before the directory: a bad --period is the first thing said
     if not is_dataset(directory):
         raise InputError(Problem("the dask engine reads a columnar dataset, not a CSV directory", file=str(directory),
                                  suggestion=f"convert it first: diagnosis-service data convert {directory} OUT"))
     source = ParquetDir(directory)
     description = source.describe()
-    if period not in description["periods"]:
-        have = description["periods"]
-        raise InputError(Problem(f"no data for period {period}", field=("period",),
-                                 suggestion=f"periods in the data: {have[0]} to {have[-1]}" if have else "none"))
+    require_period_in(period, description["periods"])
     pidx = parse_period(period)
     out = Path(out)
     with connect(scheduler, worker_memory) as client:

@@ -152,3 +152,11 @@ def test_a_convert_replaces_a_dataset_whole_even_after_one_that_stopped(runner, 
         r = runner.invoke(main, ["data", "convert", str(small_district), str(out)])
         assert r.exit_code == 0, r.output
     assert (out / MARKER).is_file() and not (tmp_path / ".ds.old").exists()
+
+
+def test_a_period_the_dataset_lacks_is_refused_with_the_periods_it_has(runner, ruleset, converted):
+    result = runner.invoke(main, ["diagnose", "--data", str(converted), "--period", "2030-01"])
+    assert result.exit_code == 2
+    assert "no data for period 2030-01 (periods in the data: 2025-01 to 2025-12)" in result.stderr
+    with pytest.raises(InputError, match="no data for period 2024-12"):
+        ParquetDir(converted).load(ruleset.registry, "2024-12")
