@@ -143,10 +143,20 @@ def json_string_body(text: str) -> str:
     return _encode_str(text)[1:-1]
 
 
+_NUMBER_TEXTS: dict[object, str] = {}  # a district's points take a few hundred values among 100,000 lines
+NUMBER_TEXTS_KEPT = 65_536
+
+
 def _number_json(x: float | None) -> str:
-    """``clean_number(x)`` as JSON writes it."""
-    value = clean_number(x)
-    return "null" if value is None else repr(value)
+    """``clean_number(x)`` as JSON writes it. Kept by value (equal numbers clean to the same text, NaN never
+    matches itself as a key and is computed each time)."""
+    text = _NUMBER_TEXTS.get(x)
+    if text is None:
+        value = clean_number(x)
+        text = "null" if value is None else repr(value)
+        if len(_NUMBER_TEXTS) < NUMBER_TEXTS_KEPT:
+            _NUMBER_TEXTS[x] = text
+    return text
 
 
 def clean_number(x: float | None) -> float | int | None:

@@ -43,10 +43,11 @@ class Prescription:
     same_kind_before: int = 0
     advice_zh: str = ""  # the reason without the finding it answers (reports show the finding once)
     advice_en: str = ""
-    # What the prescriber had encoded (``prescriptions_json``): the fields before "score" as JSON, and the
-    # bodies (``json_string_body``) of each reason's two parts, lead and advice, in both languages; a
-    # finding's lead is encoded once for its five prescriptions, an advice once for the district. Used
-    # only while the fields they were made from are these very objects (not after a replace()).
+    # What the prescriber had encoded (``prescriptions_json``): the fields it was encoded from (topic, rule,
+    # resource, reason_zh, reason_en, score, repeated), then the object's JSON in five pieces: up to the
+    # reason, the lead of reason_zh (the finding's, encoded once for its five prescriptions), up to the lead
+    # of reason_en, that lead, and the rest (each encoded once for the district). Used only while the fields
+    # are these very objects (not after a replace()).
     json_parts: tuple | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -63,26 +64,25 @@ class Prescription:
 
 
 def prescriptions_json(prescriptions: list[Prescription]) -> EncodedList:
-    """The prescriptions' ``as_dict`` objects, with their JSON array written from the parts encoded when
+    """The prescriptions' ``as_dict`` objects, with their JSON array written from the pieces encoded when
     they were chosen (encoding a district's 50,000 objects whole wrote 40 MB of text a second time)."""
     objects = []
     parts = ["["]
     for p in prescriptions:
-        obj = p.as_dict()
-        objects.append(obj)
-        score, made = obj["score"], p.json_parts
-        if made is not None and all(a is b for a, b in zip(made[0], (p.topic, p.rule, p.resource, p.reason_zh,
-                                                                     p.reason_en), strict=True)):
-            head, zh_lead, zh_advice, en_lead, en_advice = made[1:]
+        objects.append(p.as_dict())
+        m = p.json_parts
+        if (m is not None and m[0] is p.topic and m[1] is p.rule and m[2] is p.resource and m[3] is p.reason_zh
+                and m[4] is p.reason_en and m[5] is p.score and m[6] is p.repeated):
+            parts += m[7:]
         else:
-            head = prescription_head(p.topic, p.rule, p.resource)
-            zh_lead, en_lead = json_string_body(p.reason_zh), json_string_body(p.reason_en)
-            zh_advice = en_advice = ""
-        repeated = "true" if p.repeated is True else "false" if p.repeated is False else json_value(p.repeated)
-        parts += (head, "null" if score is None else repr(score), ',"reason_zh":"', zh_lead, zh_advice,
-                  '","reason_en":"', en_lead, en_advice, '","repeated":', repeated, "},")
+            score = clean_number(p.score)
+            repeated = "true" if p.repeated is True else "false" if p.repeated is False else json_value(p.repeated)
+            parts += (prescription_head(p.topic, p.rule, p.resource), "null" if score is None else repr(score),
+                      ',"reason_zh":"', json_string_body(p.reason_zh), '","reason_en":"',
+                      json_string_body(p.reason_en), '","repeated":', repeated, "}")
+        parts.append(",")
     if prescriptions:
-        parts[-1] = "}"
+        parts.pop()
     parts.append("]")
     return EncodedList(objects, "".join(parts))
 
@@ -169,19 +169,24 @@ class Prescriber:
             picks = self._diverse(fresh, fresh[index])
         lead_zh, lead_en = self._lead(need, finding)
         lead_json = json_string_body(f"{lead_zh}。"), json_string_body(f"{lead_en}. ")
-        for s, adjusted, before in picks:
-            advice_zh, advice_en, advice_json = self._advice(need, s, choice.used_repeats)
+        repeated = choice.used_repeats
+        for s, score, before in picks:
+            advice_zh, advice_en, (middle, tail) = self._advice(need, s, repeated)
             r = s.resource
-            key = (need.topic, need.rule, r.id, r.kind, r.title_zh, r.title_en)  # what the head says
+            key = (need.topic, need.rule, r.id, r.kind, r.title_zh, r.title_en, score)  # what the head says
             head = self._heads.get(key)
-            if head is None:
-                head = self._heads[key] = prescription_head(need.topic, need.rule, r)
+            if head is None:  # kept while few: a learned ranker's scores are many
+                clean = clean_number(score)
+                head = f'{prescription_head(need.topic, need.rule, r)}{"null" if clean is None else repr(clean)}' \
+                       ',"reason_zh":"'
+                if len(self._heads) < 100_000:
+                    self._heads[key] = head
             reason_zh, reason_en = f"{lead_zh}。{advice_zh}", f"{lead_en}. {advice_en}"
             choice.prescriptions.append(Prescription(
-                need.topic, need.rule, r, round(adjusted, 6), reason_zh, reason_en, choice.used_repeats, s.score,
-                s.parts, before, advice_zh, advice_en,
-                ((need.topic, need.rule, r, reason_zh, reason_en), head, lead_json[0], advice_json[0], lead_json[1],
-                 advice_json[1])))
+                need.topic, need.rule, r, score, reason_zh, reason_en, repeated, s.score, s.parts, before,
+                advice_zh, advice_en,
+                (need.topic, need.rule, r, reason_zh, reason_en, score, repeated, head, lead_json[0], middle,
+                 lead_json[1], tail)))
         return choice
 
     def for_branch(self, result: SubjectResult, street: str | None, history: History | None = None,
@@ -212,8 +217,9 @@ class Prescriber:
         return entry
 
     def _diverse(self, ranked: list[Scored], first: Scored | None = None) -> list[tuple[Scored, float, int]]:
-        """Greedy pick: the best score after the diversity discount of its kind, per step. ``first``,
-        when given, is the first pick (chosen by the ranker's exploration)."""
+        """Greedy pick: the best score after the diversity discount of its kind, per step: (scored, that
+        score rounded to 6 places, how many of its kind before it). ``first``, when given, is the first pick
+        (chosen by the ranker's exploration)."""
         queues: dict[str, list[Scored]] = {}
         for s in ranked:  # already best first: each kind's queue is too
             if s is not first:
@@ -222,7 +228,7 @@ class Prescriber:
         taken: Counter[str] = Counter()
         out = []
         if first is not None:
-            out.append((first, first.score, 0))
+            out.append((first, round(first.score, 6), 0))
             taken[first.resource.kind] += 1
         while len(out) < self.per_weakness:
             best = None
@@ -238,7 +244,7 @@ class Prescriber:
             if best is None:
                 break
             _, s, adjusted = best
-            out.append((s, adjusted, taken[s.resource.kind]))
+            out.append((s, round(adjusted, 6), taken[s.resource.kind]))
             taken[s.resource.kind] += 1
             heads[s.resource.kind] += 1
         return out
@@ -254,8 +260,8 @@ class Prescriber:
                 f"A weakness in {topic.name_en if topic else need.topic}")
 
     def _advice(self, need: Need, scored: Scored, repeated: bool) -> tuple[str, str, tuple[str, str]]:
-        """What to do and why, in both languages, and both as JSON string bodies (cached: it depends on few
-        things)."""
+        """What to do and why, in both languages, and the JSON that follows each language's lead in a
+        prescription's object (cached: it depends on few things)."""
         r = scored.resource
         key = (r.id, need.topic, need.branch_type if r.branch_types else None, need.street if r.streets else None,
                repeated, scored.note_zh, scored.note_en)
@@ -286,7 +292,8 @@ class Prescriber:
             why_en.append(scored.note_en)
         action_zh, action_en = _action(r)
         zh, en = f"推荐{action_zh}（{'，'.join(why_zh)}）。", f"Suggested: {action_en} ({'; '.join(why_en)})."
-        advice = zh, en, (json_string_body(zh), json_string_body(en))
+        advice = zh, en, (f'{json_string_body(zh)}","reason_en":"',
+                          f'{json_string_body(en)}","repeated":{"true" if repeated else "false"}}}')
         if len(self._advice_cache) < 100_000:
             self._advice_cache[key] = advice
         return advice

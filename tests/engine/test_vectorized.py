@@ -277,3 +277,17 @@ def test_fast_member_json_is_byte_identical_to_json_dumps(sid, bid, lamp, points
     result = SubjectResult("member", sid, "2025-01", lamp, [], branch_id=bid, vanguard_points=points,
                            vanguard_points_ytd=ytd)
     assert result.to_json() == json.dumps(result.as_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+NUMBERS = st.one_of(st.none(), st.integers(-10**17, 10**17), st.floats(width=64), st.floats(width=32),
+                    st.floats(width=64).map(np.float64), st.sampled_from([0, 0.0, -0.0, 1, 1.0, True, 2.5, 2.50001]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(NUMBERS, max_size=30))
+def test_kept_number_texts_are_what_clean_number_gives_whatever_came_before(values):
+    # the texts are kept by value: 1, 1.0 and True, 0.0 and -0.0, a float and its numpy twin share one
+    from diagnosis_service.engine.findings import _number_json, clean_number, json_value
+
+    for value in values + values[::-1]:
+        assert _number_json(value) == json_value(clean_number(value))

@@ -43,7 +43,9 @@ def test_a_branch_line_is_what_json_dumps_writes(topics, messages, values, btype
     assert prescriptions_json(bare).json == encoded.json
     if chosen:
         changed = [dataclasses.replace(chosen[0], reason_zh=messages[1][0], topic=messages[1][1], repeated=None),
-                   dataclasses.replace(chosen[-1], resource=CATALOG.resources[0], score=float("nan"))]
+                   dataclasses.replace(chosen[-1], resource=CATALOG.resources[0], score=float("nan")),
+                   dataclasses.replace(chosen[0], score=chosen[0].score + 0.25),
+                   dataclasses.replace(chosen[-1], repeated=not chosen[-1].repeated)]
         assert prescriptions_json(changed).json == dumps([p.as_dict() for p in changed])
     result.extra["prescriptions"] = encoded
     result.extra["note"] = {"text": messages[0][0], "n": values[0]}
