@@ -31,6 +31,7 @@ from .columnar import (
     write_street_metrics,
     write_street_orgs,
 )
+from .files import one_writer
 from .model import Dataset
 from .months import InMemoryMonths, Months
 
@@ -41,8 +42,13 @@ ORGS = {"branches": ("branch_id", ["branch_id", "name", "type", "street"]),
 def append_months(dataset: Dataset | Months, out: Path, registry: Registry) -> dict:
     """Add to the dataset at ``out`` the months of ``dataset`` (in memory, or read a month at a time:
     ``months.Months``) it does not hold. Memory is the organisations and a month of each side. Returns
-    ``{"added": [...], "checked": [...], "streets_rewritten": n, "description": {...}}``."""
-    out = Path(out)
+    ``{"added": [...], "checked": [...], "streets_rewritten": n, "description": {...}}``. One writer at a
+    time (``files.one_writer``)."""
+    with one_writer(Path(out), "data append"):
+        return _append(dataset, Path(out), registry)
+
+
+def _append(dataset: Dataset | Months, out: Path, registry: Registry) -> dict:
     months = InMemoryMonths(dataset) if isinstance(dataset, Dataset) else dataset
     dataset = months.orgs
     source = ParquetDir(out)

@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from ..errors import InputError, Problem
+
+WRITER_LOCK = ".writer.lock"
 
 
 def umask_mode(mode: int = 0o666) -> int:
@@ -49,4 +54,31 @@ def _write(target: Path, chunks: Iterable, mode: str) -> Path:
     return target
 
 
-__all__ = ["umask_mode", "write_atomic", "write_bytes_atomic", "write_chunks_atomic"]
+@contextmanager
+def one_writer(directory: Path, what: str) -> Iterator[None]:
+    """Hold ``directory`` (a dataset) for this writer alone while the block runs: a second ``data append``
+    or ``data carry`` at the same time would each replace the description with its own and lose the
+    other's months. The other gets an InputError naming the writer (``what`` and its pid) at once,
+    not a wait of unknown length. The lock is the kernel's (``flock``): it goes with the process, however
+    that ends, and the file left behind is empty of meaning."""
+    import fcntl
+
+    if not Path(directory).is_dir():  # nothing to guard: the writer says what is wrong with the path
+        yield
+        return
+    fd = os.open(Path(directory) / WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            raise InputError(Problem(f"the dataset is being written by {holder}", file=str(directory),
+                                     suggestion="run this again once that has finished")) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{what} (pid {os.getpid()})".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+__all__ = ["one_writer", "umask_mode", "write_atomic", "write_bytes_atomic", "write_chunks_atomic"]

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..data.carried import FOLDER, folder, set_id, write_month
 from ..data.columnar import MARKER, ParquetDir, description_text, street_file
-from ..data.files import write_atomic
+from ..data.files import one_writer, write_atomic
 from ..data.model import KEYS
 from ..data.sources import HISTORY_MONTHS
 from ..engine.derive import derive_own
@@ -41,8 +41,13 @@ class Kept:
 def keep_derived(directory: Path, ruleset: RuleSet, progress: Callable[[int, int], None] | None = None) -> Kept:
     """Compute and keep, for every month of the dataset at ``directory`` that lacks them under ``ruleset``,
     the derived indicators ``engine.lookback.carry_plan`` names; a street at a time (memory is a street's
-    history of the columns they are computed from). ``progress(streets done, streets)``."""
-    directory = Path(directory)
+    history of the columns they are computed from). ``progress(streets done, streets)``. One writer at a
+    time (``files.one_writer``)."""
+    with one_writer(Path(directory), "data carry"):
+        return _keep(Path(directory), ruleset, progress)
+
+
+def _keep(directory: Path, ruleset: RuleSet, progress: Callable[[int, int], None] | None) -> Kept:
     plan = carry_plan(ruleset)
     source = ParquetDir(directory)
     description = source.describe()

@@ -200,3 +200,23 @@ def test_sigterm_while_a_directory_is_spilled_removes_the_spill(ruleset, small_d
     assert stopped.value.code == 128 + signal.SIGTERM
     assert not any((tmp_path / "tmp").iterdir())
     assert signal.getsignal(signal.SIGTERM) == previous
+
+
+def test_a_second_writer_at_the_same_time_is_refused_and_changes_nothing(runner, ruleset, district, small_district,
+                                                                       tmp_path):
+    from diagnosis_service.data.files import one_writer
+
+    periods = district.periods()
+    write_dataset(months(district, periods[:8]), tmp_path / "ds", ruleset.registry)
+    before = (tmp_path / "ds" / MARKER).read_bytes()
+    with one_writer(tmp_path / "ds", "data carry"):  # another open file: flock refuses it as another process
+        for args in (["data", "append", str(small_district), str(tmp_path / "ds")],
+                     ["data", "carry", str(tmp_path / "ds")]):
+            refused = runner.invoke(main, args)
+            assert refused.exit_code == 2, refused.output
+            assert "the dataset is being written by data carry (pid " in refused.stderr
+            assert "run this again once that has finished" in refused.stderr
+        assert (tmp_path / "ds" / MARKER).read_bytes() == before
+    done = runner.invoke(main, ["data", "append", str(small_district), str(tmp_path / "ds")])
+    assert done.exit_code == 0, done.output
+    assert ParquetDir(tmp_path / "ds").describe()["periods"] == periods
