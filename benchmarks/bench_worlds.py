@@ -12,7 +12,8 @@ in every world, never below the prior; the project's own world >= 0.94 (measured
 1,000-branch district).
 
     python benchmarks/bench_worlds.py [--worlds project,all] [--seeds 3] [--branches 200] [--members 3000]
-                                      [--history 6] [--months 6] [--jobs 2]
+                                      [--history 6] [--months 6] [--history-epsilon 0.5]
+                                      [--jobs 2]
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 
 
 
 def one(args: tuple) -> dict:
-    world, policy, seed, branches, members, history, months = args
+    world, policy, seed, branches, members, history, months, history_epsilon = args
     ruleset = load_ruleset(REPO / "rules")
     catalog = load_catalog(REPO / "resources_catalog", ruleset.registry)
     start = time.perf_counter()
     result = run_loop(LoopSpec(policy=policy, seed=seed, branches=branches, members=members, months=months,
-                               history=history, world=world), ruleset, catalog)
+                               history=history, world=world, history_epsilon=history_epsilon), ruleset, catalog)
     return {"world": world, "policy": policy, "seed": seed, "true_improvement": result.true_improvement,
             "of_best_shown": result.of_best_shown, "seconds": round(time.perf_counter() - start, 1)}
 
@@ -64,11 +65,14 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=3000)
     parser.add_argument("--history", type=int, default=6)
     parser.add_argument("--months", type=int, default=6)
+    parser.add_argument("--history-epsilon", type=float, default=LoopSpec.history_epsilon,
+                        help="uniform choice of the first recommendation while the history months are served "
+                             "(0: the plain prior, as a service with no model and no exploration serves)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--json", type=Path, default=REPO / "var" / "bench" / "worlds.json")
     args = parser.parse_args()
     worlds = args.worlds.split(",")
-    jobs = [(w, p, s, args.branches, args.members, args.history, args.months)
+    jobs = [(w, p, s, args.branches, args.members, args.history, args.months, args.history_epsilon)
             for w in worlds for s in range(args.seeds) for p in POLICIES]
     start = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:

@@ -84,6 +84,10 @@ class Settings:
     job_lease: float = 120.0  # seconds a worker owns a job without renewing it (then another takes it over)
     job_max_attempts: int = 3  # a job whose worker stopped this many times is failed
     job_poll: float = 0.5  # seconds an idle job worker waits before looking for work again
+    # Before a model exists, the first recommendation of a list is drawn uniformly this often (the rest of
+    # the time it is the prior's best), the probability logged: the outcomes a first model learns from
+    # then cover the catalog, not only the prior's favourites (docs/effectiveness.md). 0: the plain prior.
+    prior_exploration: float = 0.5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -117,6 +121,7 @@ class Settings:
             job_lease=_number(env, "DIAGNOSIS_JOB_LEASE_SECONDS", 120, 1, 86400),
             job_max_attempts=int(_number(env, "DIAGNOSIS_JOB_MAX_ATTEMPTS", 3, 1, 100)),
             job_poll=_number(env, "DIAGNOSIS_JOB_POLL_SECONDS", 0.5, 0.01, 60),
+            prior_exploration=_number(env, "DIAGNOSIS_PRIOR_EXPLORATION", 0.5, 0, 1),
         )
 
     def db_url(self) -> str:

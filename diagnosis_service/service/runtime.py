@@ -27,7 +27,7 @@ from ..engine.references import PeriodReferences
 from ..errors import DiagnosisError, ModelError, Problem, RuleError, Unavailable
 from ..learning.persist import load as load_model
 from ..learning.persist import ranker_name
-from ..learning.policy import LearnedRanker
+from ..learning.policy import ExploringPrior, LearnedRanker
 from ..pipeline.jobs import JobConfig, JobWorker
 from ..pipeline.snapshot import Snapshot
 from ..remedies.ranking import PriorRanker, Ranker
@@ -45,10 +45,11 @@ log = logging.getLogger("diagnosis_service.runtime")
 class RankerLoader:
     """The ranker: the trained effectiveness model when a usable one is present, else the prior."""
 
-    def __init__(self, models_dir: Path, registry: Registry | None):
+    def __init__(self, models_dir: Path, registry: Registry | None, prior_exploration: float = 0.0):
         self.path = models_dir / MODEL_FILE
         self.names = {t: (n.name_zh, n.name_en) for t, n in registry.topics.items()} if registry else {}
-        self._ranker: Ranker = PriorRanker()
+        self.prior_exploration = prior_exploration
+        self._ranker: Ranker = self._prior()
         self.status: dict = {"ranker": "prior", "fallback": "not loaded yet"}
         self._stamp: int | None = None
         self._checked = time.monotonic()
@@ -65,7 +66,7 @@ class RankerLoader:
         try:
             model, card = load_model(self.path)
         except ModelError as exc:
-            self._ranker = PriorRanker()
+            self._ranker = self._prior()
             self.status = {"ranker": "prior", "fallback": str(exc.problems[0])}
             log.warning("ranking with the prior: %s", exc.problems[0])
             return
@@ -74,6 +75,11 @@ class RankerLoader:
         self.status = {"ranker": ranker_name(card), "model": self.path.name, "trained_at": card.get("trained_at"),
                        "data_window": card.get("data_window"), "fingerprint": card.get("fingerprint")}
         log.info("ranking with the learned model %s", card.get("fingerprint"))
+
+    def _prior(self) -> Ranker:
+        """The prior, exploring (``Settings.prior_exploration``; seeded by branch, period and topic: the same
+        request, the same list) so that a first model has outcomes of more than the prior's favourites."""
+        return ExploringPrior(self.prior_exploration, 0) if self.prior_exploration > 0 else PriorRanker()
 
     def ranker(self) -> Ranker:
         now = time.monotonic()
@@ -100,7 +106,7 @@ class Runtime:
             self.problems["rules"] = "; ".join(str(p) for p in exc.problems[:5])
         self.versions = RuleVersions(settings.rules_dir, engine)
         self.catalogs = CatalogVersions(settings.catalog_dir, engine, self.registry) if self.registry else None
-        self.rankers = RankerLoader(settings.models_dir, self.registry)
+        self.rankers = RankerLoader(settings.models_dir, self.registry, settings.prior_exploration)
         self.references: dict[tuple[str, str], PeriodReferences] = {}  # shared by this process's snapshots
         self._start_lock = threading.Lock()
         self._down_until = 0.0
