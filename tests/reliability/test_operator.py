@@ -48,7 +48,7 @@ def test_a_missing_postgresql_database(runner, postgres_server):
 
 
 @pytest.mark.parametrize(("name", "value"), [("DIAGNOSIS_MAX_BODY_MB", "lots"), ("DIAGNOSIS_DB_TIMEOUT", "-1"),
-                                             ("DIAGNOSIS_LOG_LEVEL", "LOUD")])
+                                             ("DIAGNOSIS_LOG_LEVEL", "LOUD"), ("DIAGNOSIS_PRIOR_EXPLORATION", "1.5")])
 def test_a_malformed_setting(runner, tmp_path, name, value):
     line = one_line(runner.invoke(main, ["tokens", "list"], env={name: value,
                                                                  "DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}"}))
