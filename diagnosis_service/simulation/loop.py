@@ -38,7 +38,7 @@ from ..pipeline.snapshot import Snapshot
 from ..remedies.catalog import Catalog
 from ..remedies.history import History
 from ..remedies.prescribe import DEFAULT_PER_WEAKNESS
-from ..remedies.ranking import PriorRanker
+from ..remedies.ranking import Need, PriorRanker
 from ..rules.model import RuleSet
 from .adjust import Adjuster
 from .district import SimulationSpec, simulate
@@ -118,50 +118,105 @@ class LoopResult:
                 "cumulative": [round(x, 4) for x in np.cumsum([m["true_improvement"] for m in self.monthly])]}
 
 
+class World:
+    """The district and its hidden truth, as every policy meets them (same seed, same district, same
+    draws in the same order): the metrics with the effects of what was adopted so far, and what the
+    secretaries do with a list (``act``). ``run_loop`` serves its lists in process;
+    ``simulation.served`` asks a running service for them."""
+
+    def __init__(self, spec: LoopSpec, ruleset: RuleSet, catalog: Catalog):
+        total = WARMUP + spec.history + spec.months + HORIZON
+        end = period_str(parse_period(spec.end) + HORIZON)
+        self.spec = spec
+        self.base = simulate(SimulationSpec(branches=spec.branches, members=spec.members, months=total, end=end,
+                                            seed=spec.seed), ruleset.registry)
+        base = self.base
+        the_world = world(spec.world)
+        self.truth = Truth(catalog, sorted(ruleset.registry.branch_types), spec.seed, the_world,
+                           sorted({str(s) for s in base.branches["street"]}))
+        self.untouched = base.branch_metrics.copy()
+        self.first = int(base.branch_metrics["pidx"].min()) + WARMUP  # the first month served
+        self.rng = np.random.default_rng(spec.seed + 7)
+        self.adjust = Adjuster(base.branch_metrics.copy(), ruleset.registry, the_world.fade)
+        self.silent = _silent(base.branches.index, the_world.silent_share, spec.seed)
+        self.popularity = PopularityRanker()
+        self.served = History()  # what was shown, by month: the repeat filter's input, as the service's log
+        self.types = base.branches["type"].to_dict()
+        self.streets = base.branches["street"].to_dict()
+        self.sizes = base.members.groupby("branch_id").size().to_dict()
+
+    def dataset(self) -> Dataset:
+        """The district as it is now: the branches' metrics carry the effects adopted so far."""
+        return Dataset(self.base.branches, self.base.members, self.adjust.frame, self.base.member_metrics,
+                       source="loop")
+
+    def act(self, month: dict, need: Need, shown: list[str], pidx: int) -> tuple[str, float]:
+        """A list of ``shown`` resource ids for ``need``, served in month ``pidx``: its worth counted in
+        ``month``, its items kept as served, the first adopted or not (the truth's rate), the effect of
+        an adoption applied to the months after it. (status as logged, the realized improvement had it
+        been adopted)."""
+        truth, adjust, branch = self.truth, self.adjust, need.branch_id
+        # The secretary acts on the first; what the list could have been worth had its best been first is
+        # learned/best-of-shown's denominator (expected values: the truth's, no draws).
+        worth = [truth.true_value(rid, need, adjust) for rid in shown]
+        month["expected_first"] += worth[0]
+        month["best_shown"] += max(worth)
+        for n, rid in enumerate(shown):
+            self.served.add_month(branch, pidx, need.topic, rid, first=n == 0)
+        rid = shown[0]
+        adopted = self.rng.random() < truth.adoption(rid, self.types[branch])
+        status = "adopted" if adopted else ("ignored" if self.rng.random() < self.spec.ignore_share else "declined")
+        if branch in self.silent:
+            status = "ignored"  # adopted or not, this secretary never says
+        month["weaknesses"] += 1
+        effect = truth.need_effect(rid, need)
+        realized = adjust.realized(branch, need.indicator, pidx, effect, need.reference, need.value)
+        if adopted:
+            month["adopted"] += 1
+            month["true_improvement"] += realized
+            self.popularity.adoptions[rid] += 1
+            adjust.apply(branch, need.indicator, pidx, effect, need.reference, need.value, self.rng)
+            truth.adopted(branch, rid, pidx)
+        return status, realized
+
+
+def new_month(period: str) -> dict:
+    return {"period": period, "weaknesses": 0, "adopted": 0, "true_improvement": 0.0, "expected_first": 0.0,
+            "best_shown": 0.0}
+
+
+def close_month(month: dict, previous_weak: set, weak_now: set) -> None:
+    """The weaknesses gone since last month; the sums rounded (stable bytes)."""
+    month["weaknesses_resolved"] = len(previous_weak - weak_now)
+    for k in ("true_improvement", "expected_first", "best_shown"):
+        month[k] = round(month[k], 6)
+
+
 def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=None) -> LoopResult:
     """``spec.history`` months are served first by the service as deployed before any model exists (the
     prior, exploring with ``history_epsilon``), identically for every policy (same seed, same draws);
     then ``spec.months`` months by the policy, which alone are counted. This is the situation the
     learned policy meets in production: some months of logs from the prior, then its own."""
     spec.validate()
-    total = WARMUP + spec.history + spec.months + HORIZON
-    end = period_str(parse_period(spec.end) + HORIZON)
-    base = simulate(SimulationSpec(branches=spec.branches, members=spec.members, months=total, end=end,
-                                   seed=spec.seed), ruleset.registry)
-    the_world = world(spec.world)
-    truth = Truth(catalog, sorted(ruleset.registry.branch_types), spec.seed, the_world,
-                  sorted({str(s) for s in base.branches["street"]}))
-    reg = ruleset.registry
-    branch_metrics = base.branch_metrics.copy()
-    untouched = base.branch_metrics.copy()
-    first = int(branch_metrics["pidx"].min()) + WARMUP
-    rng = np.random.default_rng(spec.seed + 7)
-    adjust = Adjuster(branch_metrics, reg, the_world.fade)
-    silent = _silent(base.branches.index, the_world.silent_share, spec.seed)
-    popularity = PopularityRanker()
+    w = World(spec, ruleset, catalog)
+    truth, adjust, reg = w.truth, w.adjust, ruleset.registry
     log_rows: list[dict] = []
     monthly: list[dict] = []
     previous_weak: set[tuple[str, str]] = set()
-    served = History()
     model: EffectivenessModel | None = None
-    types = base.branches["type"].to_dict()
-    streets = base.branches["street"].to_dict()
-    sizes = base.members.groupby("branch_id").size().to_dict()
     for step in range(spec.history + spec.months):
         counted = step >= spec.history
-        pidx = first + step
+        pidx = w.first + step
         period = period_str(pidx)
         available = catalog_at(catalog, truth, step - spec.history, spec.months)
-        ranker = _ranker(spec, truth, popularity, model, reg, adjust) if counted else ExploringPrior(spec.history_epsilon,
-                                                                                             spec.seed)
-        dataset = Dataset(base.branches, base.members, adjust.frame, base.member_metrics, source="loop")
+        ranker = (_ranker(spec, truth, w.popularity, model, reg, adjust) if counted
+                  else ExploringPrior(spec.history_epsilon, spec.seed))
         # As the service prescribes (POST /v1/prescriptions): SHOWN items a weakness, and what a branch was
         # served for a topic in the months before is not recommended again for it (the repeat filter).
-        diagnosed = diagnose_month(dataset, Snapshot(ruleset, available, ranker), period, per_weakness=SHOWN,
-                                   history=served)
+        diagnosed = diagnose_month(w.dataset(), Snapshot(ruleset, available, ranker), period, per_weakness=SHOWN,
+                                   history=w.served)
         weak_now = set()
-        month = {"period": period, "weaknesses": 0, "adopted": 0, "true_improvement": 0.0, "expected_first": 0.0,
-                 "best_shown": 0.0}
+        month = new_month(period)
         for result in diagnosed.branches:
             for choice in diagnosed.choices[result.id]:
                 need = choice.need
@@ -170,38 +225,18 @@ def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=Non
                     continue
                 p = choice.prescriptions[0]
                 rid = p.resource_id
-                # The secretary acts on the first; what the list could have been worth had its best been
-                # first is learned/best-of-shown's denominator (expected values: the truth's, no draws).
-                worth = [truth.true_value(q.resource_id, need, adjust) for q in choice.prescriptions]
-                month["expected_first"] += worth[0]
-                month["best_shown"] += max(worth)
-                for n, q in enumerate(choice.prescriptions):
-                    served.add_month(result.id, pidx, need.topic, q.resource_id, first=n == 0)
-                adopted = rng.random() < truth.adoption(rid, types[result.id])
-                status = "adopted" if adopted else ("ignored" if rng.random() < spec.ignore_share else "declined")
-                if result.id in silent:
-                    status = "ignored"  # adopted or not, this secretary never says
-                month["weaknesses"] += 1
-                effect = truth.need_effect(rid, need)
-                realized = adjust.realized(result.id, need.indicator, pidx, effect, need.reference, need.value)
-                if adopted:
-                    month["adopted"] += 1
-                    month["true_improvement"] += realized
-                    popularity.adoptions[rid] += 1
-                    adjust.apply(result.id, need.indicator, pidx, effect, need.reference, need.value, rng)
-                    truth.adopted(result.id, rid, pidx)
+                status, realized = w.act(month, need, [q.resource_id for q in choice.prescriptions], pidx)
+                btype = w.types[result.id]
                 log_rows.append({
                     "branch_id": result.id, "period": period, "pidx": pidx, "topic": need.topic, "rule": need.rule,
                     "indicator": need.indicator, "resource_id": rid, "kind": p.resource.kind,
-                    "propensity": choice.propensity, "status": status, "branch_type": types[result.id],
-                    "street": streets.get(result.id), "members": sizes.get(result.id, 0),
+                    "propensity": choice.propensity, "status": status, "branch_type": btype,
+                    "street": w.streets.get(result.id), "members": w.sizes.get(result.id, 0),
                     "value": need.value, "reference": need.reference, "policy": spec.policy,
-                    "truth_value": truth.adoption(rid, types[result.id]) * realized, "truth_effect": realized,
+                    "truth_value": truth.adoption(rid, btype) * realized, "truth_effect": realized,
                     "shown": " ".join(q.resource_id for q in choice.prescriptions),
                     "kinds": " ".join(need.preferred_kinds)})
-        month["weaknesses_resolved"] = len(previous_weak - weak_now)
-        for k in ("true_improvement", "expected_first", "best_shown"):
-            month[k] = round(month[k], 6)
+        close_month(month, previous_weak, weak_now)
         previous_weak = weak_now
         if counted:
             monthly.append(month)
@@ -209,9 +244,7 @@ def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=Non
             model = train_from_log(pd.DataFrame(log_rows), adjust.frame, ruleset, catalog)
         if on_month is not None and counted:
             on_month(month)
-    return LoopResult(spec, monthly, pd.DataFrame(log_rows), truth, adjust.frame,
-                      Dataset(base.branches, base.members, adjust.frame, base.member_metrics, source="loop"),
-                      untouched)
+    return LoopResult(spec, monthly, pd.DataFrame(log_rows), truth, adjust.frame, w.dataset(), w.untouched)
 
 
 def _silent(branches, share: float, seed: int) -> set[str]:
@@ -253,4 +286,5 @@ def catalog_at(catalog: Catalog, truth: Truth, step: int, months: int) -> Catalo
     return Catalog(resources, catalog.streets, catalog.version, catalog.directory, catalog.street_names_en)
 
 
-__all__ = ["HORIZON", "POLICIES", "LoopResult", "LoopSpec", "catalog_at", "run_loop", "train_from_log"]
+__all__ = ["HORIZON", "POLICIES", "LoopResult", "LoopSpec", "World", "catalog_at", "close_month", "new_month", "run_loop",
+           "train_from_log"]
