@@ -1,0 +1,189 @@
+"""Benchmark: the learned ranking as a running service serves it, driven over HTTP by the closed loop's world.
+
+The effectiveness issue's independent world drove the service month by month over HTTP and measured
+0.40 of its oracle, where the in-process loop gave 0.67-0.83. This benchmark does what that world did,
+with the project's worlds (simulation/worlds.py): for each world and seed, a fresh database and
+`diagnosis-service serve`, then `simulation.served.run_served_loop`: the month's metrics PUT, the month
+diagnosed, every weak branch's prescriptions POSTed, the secretaries' answers POSTed as feedback, and
+after every month from the end of the history on the administrator's routine (`model train`, then
+`model promote`, which activates a candidate only when it is better with confidence). New resources are
+activated halfway through the counted months with PUT /v1/catalog/resources/{id}.
+
+Beside it, the same world and seed in process (`run_loop`): the learned policy (it retrains every month
+and serves at once) and the oracle. Reported: served / oracle and in-process learned / oracle, mean and
+95% interval over seeds, and the months the service spent on the prior before its first promotion.
+
+    python benchmarks/bench_served_loop.py [--worlds project,all] [--seeds 3] [--branches 200]
+                                           [--members 3000] [--history 6] [--months 6] [--db sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench_service import EXE, district_service, request  # noqa: E402
+from bench_worlds import interval  # noqa: E402
+
+from diagnosis_service.data.csvdir import write_dir  # noqa: E402
+from diagnosis_service.data.model import Dataset  # noqa: E402
+from diagnosis_service.remedies.catalog_files import load_catalog  # noqa: E402
+from diagnosis_service.rules import load_ruleset  # noqa: E402
+from diagnosis_service.simulation.loop import LoopSpec, run_loop  # noqa: E402
+from diagnosis_service.simulation.served import run_served_loop  # noqa: E402
+
+PROMOTION_SEEN = 15.0  # seconds to wait for the service to pick a promoted model up (it checks every 5 s)
+
+
+class HttpService:
+    """``simulation.served.Service`` over HTTP, with the administrator's commands run as a shell would."""
+
+    def __init__(self, db: str, registry, workdir: Path):
+        self.db, self.registry, self.workdir = db, registry, workdir
+        self.ctx = None
+        self.promotions: list[str] = []
+        self.said: list[str] = []  # per month, why the active ranking stayed (or "promoted")
+
+    def start(self, dataset: Dataset, before: int, inactive) -> None:
+        data = self.workdir / "district"
+        bm, mm = dataset.branch_metrics, dataset.member_metrics
+        write_dir(Dataset(dataset.branches, dataset.members, bm[bm["pidx"] < before], mm[mm["pidx"] < before],
+                          source="bench"), data, self.registry)
+        self.ctx = district_service(self.db, data, "bench-served-",
+                                    {"DIAGNOSIS_MODELS": str(self.workdir / "models")})
+        self.env, self.port, self.admin, self.platform = self.ctx.__enter__()
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
+        self._catalog(inactive, active=False)
+
+    def close(self) -> None:
+        if self.ctx is not None:
+            self.ctx.__exit__(None, None, None)
+
+    def _call(self, method: str, path: str, token: str, body: object, want: int) -> dict:
+        status, data = request(self.conn, method, path, token, json.dumps(body, ensure_ascii=False).encode())
+        if status != want:
+            raise RuntimeError(f"{method} {path}: {status} {data[:500]!r}")
+        return json.loads(data)
+
+    def _catalog(self, resources, active: bool) -> None:
+        for r in resources:
+            self._call("PUT", f"/v1/catalog/resources/{r.id}", self.admin,
+                       {"resource": {**{k: v for k, v in r.as_dict().items() if v is not None}, "active": active},
+                        "comment": "bench: new resources"}, 200)
+
+    def put_metrics(self, period: str, body: dict) -> None:
+        self._call("PUT", f"/v1/periods/{period}/metrics", self.platform, body, 200)
+
+    def diagnose(self, period: str) -> None:
+        self._call("POST", "/v1/diagnoses?wait=true", self.platform, {"period": period}, 201)
+
+    def prescribe(self, branch_id: str, period: str) -> dict:
+        return self._call("POST", "/v1/prescriptions", self.platform, {"branch_id": branch_id, "period": period}, 201)
+
+    def feedback(self, prescription_id: int, status: str) -> None:
+        self._call("POST", f"/v1/prescriptions/{prescription_id}/feedback", self.platform, {"status": status}, 201)
+
+    def activate(self, resources) -> None:
+        self._catalog(resources, active=True)
+
+    def ranker(self) -> str:
+        status, data = request(self.conn, "GET", "/readyz", self.admin)
+        return json.loads(data)["checks"]["ranking"]["ranker"]
+
+    def month_end(self, period: str) -> str:
+        before = self.ranker()
+        train = subprocess.run([EXE, "model", "train"], env=self.env, capture_output=True, text=True)
+        if train.returncode != 0:  # nothing measurable yet: the service keeps what it has
+            self.said.append(f"{period} train: {(train.stderr.strip().splitlines() or ['?'])[-1][:200]}")
+            return before
+        promote = subprocess.run([EXE, "model", "promote", "--json"], env=self.env, capture_output=True, text=True)
+        if promote.returncode != 0:
+            self.said.append(f"{period} promote: {(promote.stdout.strip() or promote.stderr.strip())[-300:]}")
+            return before
+        self.said.append(f"{period} promoted")
+        self.promotions.append(period)
+        deadline = time.monotonic() + PROMOTION_SEEN
+        while time.monotonic() < deadline and self.ranker() == before:
+            time.sleep(0.5)
+        return self.ranker()
+
+
+def one(args: tuple) -> dict:
+    kind, world, seed, branches, members, history, months, db = args
+    ruleset = load_ruleset(REPO / "rules")
+    catalog = load_catalog(REPO / "resources_catalog", ruleset.registry)
+    spec = LoopSpec(policy="oracle" if kind == "oracle" else "learned", seed=seed, branches=branches,
+                    members=members, months=months, history=history, world=world)
+    start = time.perf_counter()
+    out = {"kind": kind, "world": world, "seed": seed}
+    if kind == "served":
+        workdir = Path(tempfile.mkdtemp(prefix="bench-served-"))
+        service = HttpService(db, ruleset.registry, workdir)
+        try:
+            result = run_served_loop(spec, ruleset, catalog, service)
+        finally:
+            service.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+        out["promotions"] = service.promotions
+        out["said"] = service.said
+        out["rankers"] = [m["ranker"] for m in result.monthly]
+    else:
+        result = run_loop(spec, ruleset, catalog)
+    out.update(true_improvement=result.true_improvement, of_best_shown=result.of_best_shown,
+               seconds=round(time.perf_counter() - start, 1))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worlds", default="project,all")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--branches", type=int, default=200)
+    parser.add_argument("--members", type=int, default=3000)
+    parser.add_argument("--history", type=int, default=6)
+    parser.add_argument("--months", type=int, default=6)
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=REPO / "var" / "bench" / "served_loop.json")
+    args = parser.parse_args()
+    worlds = args.worlds.split(",")
+    jobs = [(k, w, s, args.branches, args.members, args.history, args.months, args.db)
+            for w in worlds for s in range(args.seeds) for k in ("served", "learned", "oracle")]
+    start = time.perf_counter()
+    with ProcessPoolExecutor(args.jobs) as pool:
+        runs = list(pool.map(one, jobs))
+    print(f"{len(runs)} loops ({args.branches} branches, {args.history} months of history, {args.months} counted, "
+          f"{args.seeds} seeds, {args.db}) in {time.perf_counter() - start:.0f} s\n")
+    print(f"{'world':<9} {'served/oracle':>24} {'in process/oracle':>24} {'served/best shown':>24}  first promotion")
+    table = []
+    for w in worlds:
+        value = {(r["kind"], r["seed"]): r for r in runs if r["world"] == w}
+        oracle = [value[("oracle", s)]["true_improvement"] for s in range(args.seeds)]
+        served = [value[("served", s)]["true_improvement"] / o for s, o in enumerate(oracle)]
+        learned = [value[("learned", s)]["true_improvement"] / o for s, o in enumerate(oracle)]
+        shown = [value[("served", s)]["of_best_shown"] for s in range(args.seeds)]
+        first = [(value[("served", s)]["promotions"] or ["never"])[0] for s in range(args.seeds)]
+        sm, slo, shi = interval(served)
+        lm, llo, lhi = interval(learned)
+        bm, blo, bhi = interval(shown)
+        print(f"{w:<9} {sm:>6.3f} [{slo:6.3f}, {shi:6.3f}]    {lm:>6.3f} [{llo:6.3f}, {lhi:6.3f}]    "
+              f"{bm:>6.3f} [{blo:6.3f}, {bhi:6.3f}]  {', '.join(first)}")
+        table.append({"world": w, "served_oracle": [sm, slo, shi], "learned_oracle": [lm, llo, lhi],
+                      "served_best_shown": [bm, blo, bhi], "runs": [r for r in runs if r["world"] == w]})
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
