@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench_service import EXE, district_service, request  # noqa: E402
-from bench_worlds import interval  # noqa: E402
+from bench_worlds import summary  # noqa: E402
 
 from diagnosis_service.data.csvdir import write_dir  # noqa: E402
 from diagnosis_service.data.model import Dataset  # noqa: E402
@@ -174,13 +174,10 @@ def main() -> None:
         learned = [value[("learned", s)]["true_improvement"] / o for s, o in enumerate(oracle)]
         shown = [value[("served", s)]["of_best_shown"] for s in range(args.seeds)]
         first = [(value[("served", s)]["promotions"] or ["never"])[0] for s in range(args.seeds)]
-        sm, slo, shi = interval(served)
-        lm, llo, lhi = interval(learned)
-        bm, blo, bhi = interval(shown)
-        print(f"{w:<9} {sm:>6.3f} [{slo:6.3f}, {shi:6.3f}]    {lm:>6.3f} [{llo:6.3f}, {lhi:6.3f}]    "
-              f"{bm:>6.3f} [{blo:6.3f}, {bhi:6.3f}]  {', '.join(first)}")
-        table.append({"world": w, "served_oracle": [sm, slo, shi], "learned_oracle": [lm, llo, lhi],
-                      "served_best_shown": [bm, blo, bhi], "runs": [r for r in runs if r["world"] == w]})
+        (st, sk), (lt, lk), (bt, bk) = summary(served), summary(learned), summary(shown)
+        print(f"{w:<9} {st}    {lt}    {bt}  {', '.join(first)}")
+        table.append({"world": w, "served_oracle": sk, "learned_oracle": lk, "served_best_shown": bk,
+                      "runs": [r for r in runs if r["world"] == w]})
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
 

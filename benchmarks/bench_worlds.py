@@ -57,6 +57,12 @@ def interval(values: list[float]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+def summary(values: list[float]) -> tuple[str, list[float]]:
+    """The mean and 95% interval over seeds: as printed, and as kept in the JSON."""
+    mean, lo, hi = interval(values)
+    return f"{mean:>6.3f} [{lo:6.3f}, {hi:6.3f}]", [mean, lo, hi]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worlds", default=",".join(WORLDS))
@@ -88,13 +94,9 @@ def main() -> None:
         prior = [value[("prior", s)] / value[("oracle", s)] for s in range(args.seeds)]
         shown = [r["of_best_shown"] for r in runs if r["world"] == w and r["policy"] == "learned"]
         above = sum(value[("learned", s)] > value[("prior", s)] for s in range(args.seeds))
-        lm, llo, lhi = interval(learned)
-        bm, blo, bhi = interval(shown)
-        pm, plo, phi = interval(prior)
-        print(f"{w:<9} {lm:>6.3f} [{llo:6.3f}, {lhi:6.3f}]    {bm:>6.3f} [{blo:6.3f}, {bhi:6.3f}]    "
-              f"{pm:>6.3f} [{plo:6.3f}, {phi:6.3f}]    {above}/{args.seeds} seeds")
-        table.append({"world": w, "learned_oracle": [lm, llo, lhi], "learned_best_shown": [bm, blo, bhi],
-                      "prior_oracle": [pm, plo, phi],
+        (lt, lk), (bt, bk), (pt, pk) = summary(learned), summary(shown), summary(prior)
+        print(f"{w:<9} {lt}    {bt}    {pt}    {above}/{args.seeds} seeds")
+        table.append({"world": w, "learned_oracle": lk, "learned_best_shown": bk, "prior_oracle": pk,
                       "learned_above_prior": above, "seeds": args.seeds, "runs": [r for r in runs if r["world"] == w]})
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")

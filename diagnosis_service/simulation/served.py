@@ -78,7 +78,7 @@ def run_served_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, service:
     from the end of the history on. ``spec.policy`` is only a label here: the service decides."""
     spec.validate()
     w = World(spec, ruleset, catalog)
-    new = [r for r in catalog.resources if r.id in w.truth.new]
+    new = [r for r in catalog.resources if r.id in w.truth.new and r.active]  # one withdrawn stays so
     service.start(w.dataset(), w.first, new)
     needs_of = Prescriber(catalog, ruleset, per_weakness=0)  # the world's own reading of each weakness
     monthly: list[dict] = []
