@@ -104,6 +104,11 @@ active_option = click.option(
     "--active", "active_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
     help=f"The active model (default: $DIAGNOSIS_MODELS/{MODEL_FILE}; the prior when there is none).")
 
+confidence_option = click.option(
+    "--confidence", type=click.FloatRange(0.5, 0.999), default=0.9, show_default=True,
+    help="One-sided: a new candidate is promoted when it is better with this probability; a retrain of the model "
+         "in service on later months, unless it is worse with this probability.")
+
 
 def _outcomes(source: Path | None, ruleset, with_served: bool = False):
     """Measurable outcomes of the logged decisions, from a directory or the store; with ``with_served``,
@@ -193,11 +198,12 @@ def train(source: Path | None, out_file: Path | None, holdout_months: int, rules
               help=f"Compare a candidate model (alone: $DIAGNOSIS_MODELS/{CANDIDATE_FILE}) with the active ranking "
                    "on the months it was not trained on, as `model promote` does, without promoting it.")
 @active_option
+@confidence_option
 @rules_option
 @catalog_option
 @handle_errors
 def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, model_file: Path | None, as_json: bool,
-             candidate_file: Path | None, active_file: Path | None, rules_dir: Path | None,
+             candidate_file: Path | None, active_file: Path | None, confidence: float, rules_dir: Path | None,
              catalog_dir: Path | None) -> None:
     """Off-policy estimates (IPS, SNIPS, 95% bootstrap intervals) of policies' value from the served log;
     with --candidate, the candidate model against the active ranking.
@@ -210,7 +216,7 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
 
     if candidate_file is not None:
         result, *_ = _comparison(source, candidate_file if str(candidate_file) not in ("", ".") else None,
-                                 active_file, rules_dir, catalog_dir)
+                                 active_file, rules_dir, catalog_dir, confidence)
         _print_comparison(result, as_json)
         return
     ruleset, catalog = _setup(rules_dir, catalog_dir)
@@ -235,12 +241,12 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
 
 
 def _comparison(source: Path | None, candidate_file: Path | None, active_file: Path | None,
-                rules_dir: Path | None, catalog_dir: Path | None):
+                rules_dir: Path | None, catalog_dir: Path | None, confidence: float):
     """(comparison, candidate path, active path, candidate card)."""
     from ..errors import ModelError
     from ..learning.persist import load, ranker_name
     from ..learning.policy import LearnedRanker
-    from ..learning.rollout import compare, held_out
+    from ..learning.rollout import compare, held_out, is_refresh
     from ..remedies.ranking import PriorRanker
 
     ruleset, catalog = _setup(rules_dir, catalog_dir)
@@ -248,6 +254,7 @@ def _comparison(source: Path | None, candidate_file: Path | None, active_file: P
     active_path = active_file or settings().models_dir / MODEL_FILE
     model, card = load(candidate_path)
     candidate = LearnedRanker(model, name=ranker_name(card))
+    active_card = None
     try:
         active_model, active_card = load(active_path)
         active = LearnedRanker(active_model, name=ranker_name(active_card))
@@ -258,8 +265,8 @@ def _comparison(source: Path | None, candidate_file: Path | None, active_file: P
         active = PriorRanker()
     outcomes, served, catalogs = _outcomes(source, ruleset, with_served=True)
     outcomes = held_out(outcomes, card.get("data_window", {}).get("to"))
-    return (compare(outcomes, catalog, ruleset, candidate, active, served=served, catalogs=catalogs), candidate_path,
-            active_path, card)
+    return (compare(outcomes, catalog, ruleset, candidate, active, served=served, catalogs=catalogs,
+                    refresh=is_refresh(card, active_card), confidence=confidence), candidate_path, active_path, card)
 
 
 def _print_comparison(result, as_json: bool) -> None:
@@ -272,6 +279,8 @@ def _print_comparison(result, as_json: bool) -> None:
     click.echo(f"  active    {result.active:<22} {result.active_value:+.4f}")
     click.echo(f"  difference {result.difference:+.4f}, 95% interval [{result.ci95[0]:+.4f}, {result.ci95[1]:+.4f}]"
                f"; effective samples {result.effective_sample}")
+    click.echo(f"  {'a retrain of the model in service' if result.refresh else 'a new challenger'}; bounds at "
+               f"{result.confidence:.0%}: [{result.bounds[0]:+.4f}, {result.bounds[1]:+.4f}]")
     click.echo(f"{'promote' if result.promote else 'keep the active ranking'}: {result.reason}")
 
 
@@ -281,13 +290,16 @@ def _print_comparison(result, as_json: bool) -> None:
 @active_option
 @click.option("--force", is_flag=True, help="Activate the candidate even if it is not better (recorded as forced).")
 @click.option("--json", "as_json", is_flag=True)
+@confidence_option
 @rules_option
 @catalog_option
 @handle_errors
 def promote(source: Path | None, candidate_file: Path | None, active_file: Path | None, force: bool,
-            as_json: bool, rules_dir: Path | None, catalog_dir: Path | None) -> None:
+            as_json: bool, confidence: float, rules_dir: Path | None, catalog_dir: Path | None) -> None:
     """Activate the candidate model only if it is better than the active ranking, with confidence, on the
-    months it was not trained on; else keep the active one and say why (exit code 1).
+    months it was not trained on; else keep the active one and say why (exit code 1). A retrain of the
+    model in service (the same features, parameters and libraries, on months that end later) is
+    activated unless it is worse with confidence.
 
     Running services pick the new model up within seconds (they check the file every 5 s); the previous
     one is kept under history/ and every promotion is recorded in promotions.jsonl."""
@@ -298,7 +310,7 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
     candidate_path = candidate_file or settings().models_dir / CANDIDATE_FILE
     compared = candidate_path.read_bytes() if candidate_path.is_file() else None
     result, candidate_path, active_path, card = _comparison(source, candidate_file, active_file, rules_dir,
-                                                            catalog_dir)
+                                                            catalog_dir, confidence)
     _print_comparison(result, as_json)
     if candidate_path.read_bytes() != compared:
         click.echo(f"not promoted: {candidate_path} changed during the comparison (a new `model train`?); "

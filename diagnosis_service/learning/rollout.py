@@ -1,13 +1,21 @@
 """Champion and challenger: a trained candidate replaces the active ranking only when it is better,
-with confidence, on months it did not learn from.
+with confidence, on months it did not learn from; a retrain of the model in service on later months
+replaces it unless it is worse with confidence.
 
 ``model train`` fits a candidate on the months before its held-out window (the latest months, kept
 out of the fit); ``compare`` estimates, on the held-out decisions, the value of the candidate's policy
 and of the active one (the prior, or the model in service), as served (exploration included), by
 self-normalised importance sampling against the logged propensities, and the difference of the two
-with a paired 95% bootstrap interval (the same resampled decisions for both). ``verdict`` promotes only
-when the interval's lower end is above zero and there are enough decisions; otherwise the active
-ranking stays, with the reason.
+with a paired bootstrap (the same resampled decisions for both). ``verdict``:
+- a **challenger** (the active ranking is the prior, or a model of another recipe: features,
+  parameters, libraries; or one trained on no later months) is promoted only when the difference's
+  lower bound at ``confidence`` (one-sided, 0.9 by default) is above zero, with enough decisions and an
+  effective sample of at least 10 for each policy;
+- a **refresh** (the recipe in service, trained on months that end later) is promoted unless the
+  upper bound is below zero: worse with that confidence. Such a candidate is what the service would
+  have become anyway, a month on; requiring it to beat its own predecessor on a log that the
+  predecessor chose near-deterministically (an effective sample of 5 to 15) kept a service on a
+  model trained months before (benchmarks/bench_served_loop.py).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from .ope import contexts, rewards, target_probabilities
 
 MIN_DECISIONS = 100  # held-out decisions with outcomes below which nothing is promoted
 BOOTSTRAP = 2000
+CONFIDENCE = 0.9  # one-sided: a challenger is better, or a refresh worse, with this probability
 
 
 @dataclass(frozen=True)
@@ -39,10 +48,15 @@ class Comparison:
     effective_sample: dict[str, float]
     promote: bool
     reason: str
+    confidence: float = CONFIDENCE
+    bounds: tuple[float, float] = (float("nan"), float("nan"))  # one-sided bounds at ``confidence``
+    refresh: bool = False  # the candidate retrains the active model's recipe on later months
+
 
     def as_dict(self) -> dict:
         out = asdict(self)
         out["ci95"] = list(self.ci95)
+        out["bounds"] = list(self.bounds)
         return out
 
 
@@ -53,19 +67,32 @@ def held_out(outcomes: pd.DataFrame, after: str | None) -> pd.DataFrame:
     return outcomes[outcomes["period"] > after].reset_index(drop=True)
 
 
+def is_refresh(candidate_card: Mapping, active_card: Mapping | None) -> bool:
+    """Whether a candidate retrains the active model's recipe (features, parameters, libraries) on months
+    that end later than the active model's: not a new challenger (``verdict``)."""
+    if not active_card:
+        return False
+    same = all(candidate_card.get(k) == active_card.get(k) for k in ("features", "params", "libraries"))
+    ends = [(c.get("data_window") or {}).get("to") for c in (candidate_card, active_card)]
+    return same and None not in ends and ends[0] > ends[1]
+
+
 def compare(outcomes: pd.DataFrame, catalog: Catalog, ruleset: RuleSet, candidate, active,
             min_decisions: int = MIN_DECISIONS, boot: int = BOOTSTRAP, seed: int = 0,
-            served: pd.DataFrame | None = None, catalogs: Mapping[int, Catalog] | None = None) -> Comparison:
+            served: pd.DataFrame | None = None, catalogs: Mapping[int, Catalog] | None = None,
+            refresh: bool = False, confidence: float = CONFIDENCE) -> Comparison:
     """Candidate against active ranker (objects with ``rank`` and ``name``) on ``outcomes``: the decisions
     neither was fitted on; ``served``: everything served in the log's months (``ope.SERVED_COLUMNS``), for
     the repeat filter the logged choices were made under; ``catalogs``: the stored catalog versions the
-    lists were served from (``ope.target_probabilities``). Deterministic for a seed."""
+    lists were served from (``ope.target_probabilities``); ``refresh``: the candidate retrains the active
+    model's recipe on later months (``is_refresh``). Deterministic for a seed."""
     months = sorted(set(outcomes["period"]))
     if outcomes.empty:
         return Comparison(candidate.name, active.name, months, 0, float("nan"), float("nan"), float("nan"),
                           (float("nan"), float("nan")), {}, False,
                           "no held-out decisions with outcomes: train with held-out months "
-                          "(model train --holdout-months N) and wait for their outcomes")
+                          "(model train --holdout-months N) and wait for their outcomes", confidence,
+                          refresh=refresh)
     reward = rewards(outcomes)
     propensity = outcomes["propensity"].to_numpy(dtype=float)
     replayed = list(contexts(outcomes, ruleset, served))  # the same contexts for both rankers
@@ -87,28 +114,41 @@ def compare(outcomes: pd.DataFrame, catalog: Catalog, ruleset: RuleSet, candidat
         idx = rng.integers(0, n, n)
         diffs[b] = snips(wc[idx], r[idx]) - snips(wa[idx], r[idx])
     diffs = diffs[np.isfinite(diffs)]
-    ci = (float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))) if len(diffs) else \
-        (float("nan"), float("nan"))
+    def percentiles(*q: float) -> tuple[float, ...]:
+        return tuple(float(np.percentile(diffs, x)) for x in q) if len(diffs) else (float("nan"),) * len(q)
+
+    ci = percentiles(2.5, 97.5)
+    bounds = percentiles(100 * (1 - confidence), 100 * confidence)
     ess = {name: round(float(w.sum() ** 2 / (w ** 2).sum()), 1) if (w ** 2).sum() > 0 else 0.0
            for name, w in (("candidate", wc), ("active", wa))}
-    promote, reason = verdict(n, vc - va, ci, ess, min_decisions)
+    promote, reason = verdict(n, vc - va, bounds, ess, min_decisions, refresh, confidence)
     return Comparison(candidate.name, active.name, months, n, round(vc, 6), round(va, 6), round(vc - va, 6),
-                      (round(ci[0], 6), round(ci[1], 6)), ess, promote, reason)
+                      (round(ci[0], 6), round(ci[1], 6)), ess, promote, reason, confidence,
+                      (round(bounds[0], 6), round(bounds[1], 6)), refresh)
 
 
-def verdict(decisions: int, difference: float, ci: tuple[float, float], ess: dict[str, float],
-            min_decisions: int = MIN_DECISIONS) -> tuple[bool, str]:
-    """(promote?, why) from a comparison's figures."""
+def verdict(decisions: int, difference: float, bounds: tuple[float, float], ess: dict[str, float],
+            min_decisions: int = MIN_DECISIONS, refresh: bool = False,
+            confidence: float = CONFIDENCE) -> tuple[bool, str]:
+    """(promote?, why) from a comparison's figures: ``bounds``, the difference's one-sided lower and upper
+    bounds at ``confidence``; ``refresh``: see the module's docstring."""
     if decisions < min_decisions:
         return False, f"too few held-out decisions with outcomes ({decisions} < {min_decisions})"
+    if not (np.isfinite(bounds[0]) and np.isfinite(bounds[1])):
+        return False, "no estimate of the difference"
+    said = (f"difference {difference:+.4f}, bounds at {confidence:.0%} [{bounds[0]:+.4f}, {bounds[1]:+.4f}], "
+            f"effective samples {min(ess.values(), default=0.0):.0f}+")
+    if refresh:
+        if bounds[1] < 0:
+            return False, f"the retrained model is worse than the model in service: {said}"
+        return True, f"a retrain of the model in service on later months, not worse: {said}"
     if min(ess.values(), default=0.0) < 10:
         return False, (f"the logged decisions say too little about one of the policies (effective sample "
                        f"{min(ess.values(), default=0.0):.0f} < 10)")
-    if not ci[0] > 0:
-        worse = "worse than" if ci[1] < 0 else "not better with confidence than"
-        return False, (f"the candidate is {worse} the active ranking: difference {difference:+.4f}, "
-                       f"95% interval [{ci[0]:+.4f}, {ci[1]:+.4f}]")
-    return True, f"better with confidence: difference {difference:+.4f}, 95% interval [{ci[0]:+.4f}, {ci[1]:+.4f}]"
+    if not bounds[0] > 0:
+        worse = "worse than" if bounds[1] < 0 else "not better with confidence than"
+        return False, f"the candidate is {worse} the active ranking: {said}"
+    return True, f"better with confidence: {said}"
 
 
-__all__ = ["BOOTSTRAP", "MIN_DECISIONS", "Comparison", "compare", "held_out", "verdict"]
+__all__ = ["BOOTSTRAP", "CONFIDENCE", "MIN_DECISIONS", "Comparison", "compare", "held_out", "is_refresh", "verdict"]

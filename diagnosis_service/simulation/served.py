@@ -56,8 +56,8 @@ class Service(Protocol):
 
     def activate(self, resources: list[Resource]) -> None: ...
 
-    def month_end(self, period: str) -> str:
-        """The administrator's routine after ``period``; the name of the ranker that serves next."""
+    def month_end(self, period: str) -> None:
+        """The administrator's routine after ``period``."""
 
 
 def month_body(dataset: Dataset, period: str, registry) -> dict:
@@ -84,7 +84,6 @@ def run_served_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, service:
     monthly: list[dict] = []
     rows: list[dict] = []
     previous_weak: set[tuple[str, str]] = set()
-    ranker = "prior"
     for step in range(spec.history + spec.months):
         counted = step >= spec.history
         pidx = w.first + step
@@ -96,13 +95,14 @@ def run_served_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, service:
         service.diagnose(period)
         diagnosed = diagnose_month(dataset, Snapshot(ruleset, catalog), period)
         month = new_month(period)
-        month["ranker"] = ranker
+        month["ranker"] = None  # which ranker served the month's lists, as the service says
         weak_now: set[tuple[str, str]] = set()
         for result in diagnosed.branches:
             needs = {n.topic: n for n in needs_of.needs(result, w.streets.get(result.id), w.sizes.get(result.id, 0))}
             if not needs:
                 continue
             body = service.prescribe(result.id, period)
+            month["ranker"] = month["ranker"] or body["ranker"]
             lists: dict[str, list[dict]] = {}
             for item in body["prescriptions"]:
                 lists.setdefault(item["topic"], []).append(item)
@@ -115,14 +115,14 @@ def run_served_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, service:
                 if status != "ignored":
                     service.feedback(items[0]["prescription_id"], status)
                 rows.append({"branch_id": result.id, "period": period, "topic": topic, "rule": need.rule,
-                             "resource_id": items[0]["resource_id"], "status": status, "ranker": ranker,
+                             "resource_id": items[0]["resource_id"], "status": status, "ranker": body["ranker"],
                              "truth_effect": realized})
         close_month(month, previous_weak, weak_now)
         previous_weak = weak_now
         if counted:
             monthly.append(month)
         if step + 1 >= spec.history:
-            ranker = service.month_end(period)
+            service.month_end(period)
         if on_month is not None and counted:
             on_month(month)
     return LoopResult(spec, monthly, pd.DataFrame(rows), w.truth, w.adjust.frame, w.dataset(), w.untouched)

@@ -11,7 +11,7 @@ import pytest
 
 from diagnosis_service.cli import main
 from diagnosis_service.learning.persist import load, model_card, save
-from diagnosis_service.learning.rollout import MIN_DECISIONS, verdict
+from diagnosis_service.learning.rollout import MIN_DECISIONS, is_refresh, verdict
 from diagnosis_service.learning.train import fit, measurable
 from diagnosis_service.pipeline import training
 from diagnosis_service.remedies.catalog_files import load_catalog
@@ -63,7 +63,7 @@ def test_a_better_candidate_is_promoted_and_a_bad_one_never(runner, loop, tmp_pa
 
     promoted = runner.invoke(main, ["model", "promote", "--candidate", str(models / "candidate.json"), *common])
     assert promoted.exit_code == 0, promoted.output
-    assert "better with confidence" in promoted.stdout and seen["ci95"][0] > 0
+    assert "better with confidence" in promoted.stdout and seen["bounds"][0] > 0 and not seen["refresh"]
     assert (models / "effectiveness.json").read_bytes() == (models / "candidate.json").read_bytes()
     good = (models / "effectiveness.json").read_bytes()
 
@@ -72,9 +72,11 @@ def test_a_better_candidate_is_promoted_and_a_bad_one_never(runner, loop, tmp_pa
     assert refused.exit_code == 1
     result = json.loads(refused.stdout)
     assert result["active"] == f"learned:{card['fingerprint']}" and result["promote"] is False
-    # Estimated worse; whether "with confidence" depends on how much of the log supports it.
-    assert result["difference"] < 0 and result["ci95"][0] < 0
-    assert ("worse than" if result["ci95"][1] < 0 else "not better with confidence") in result["reason"]
+    # Trained on the same months as the model in service: a challenger, not a retrain of it. Estimated
+    # worse; whether "with confidence" depends on how much of the log supports it.
+    assert result["refresh"] is False
+    assert result["difference"] < 0 and result["bounds"][0] < 0
+    assert ("worse than" if result["bounds"][1] < 0 else "not better with confidence") in result["reason"]
     assert "stays active" in refused.stderr
     assert (models / "effectiveness.json").read_bytes() == good  # nothing changed
     # Against the prior as well: the bad model is not promoted over ranking by the documented prior.
@@ -94,6 +96,7 @@ def test_a_better_candidate_is_promoted_and_a_bad_one_never(runner, loop, tmp_pa
 def test_the_verdict_needs_enough_decisions_overlap_and_an_interval_above_zero():
     ess = {"candidate": 50.0, "active": 400.0}
     assert verdict(500, 0.2, (0.05, 0.3), ess) == (True, verdict(500, 0.2, (0.05, 0.3), ess)[1])
+    assert "better with confidence" in verdict(500, 0.2, (0.05, 0.3), ess)[1]
     assert not verdict(MIN_DECISIONS - 1, 0.2, (0.05, 0.3), ess)[0]
     assert "effective sample" in verdict(500, 0.2, (0.05, 0.3), {"candidate": 3.0, "active": 400.0})[1]
     promote, why = verdict(500, 0.1, (-0.01, 0.2), ess)
@@ -101,3 +104,26 @@ def test_the_verdict_needs_enough_decisions_overlap_and_an_interval_above_zero()
     promote, why = verdict(500, -0.1, (-0.2, -0.01), ess)
     assert not promote and "worse than" in why
     assert not verdict(500, math.nan, (math.nan, math.nan), ess)[0]
+
+
+def test_a_retrain_of_the_model_in_service_is_promoted_unless_worse_with_confidence():
+    little = {"candidate": 6.0, "active": 1400.0}  # the model in service chose near-deterministically
+    promote, why = verdict(500, 0.05, (-0.2, 0.3), little, refresh=True)
+    assert promote and "not worse" in why
+    promote, why = verdict(500, -0.3, (-0.5, -0.1), little, refresh=True)
+    assert not promote and "worse than the model in service" in why
+    assert not verdict(MIN_DECISIONS - 1, 0.05, (-0.2, 0.3), little, refresh=True)[0]
+    assert not verdict(500, math.nan, (math.nan, math.nan), little, refresh=True)[0]
+    # The same figures from a new challenger are not enough.
+    assert not verdict(500, 0.05, (-0.2, 0.3), {"candidate": 60.0, "active": 400.0})[0]
+
+
+def test_a_refresh_is_the_recipe_in_service_on_months_that_end_later():
+    recipe = {"features": ["resource", "kind"], "params": {"alpha": 2.0}, "libraries": {"scikit-learn": "1.5"}}
+    active = {**recipe, "data_window": {"from": "2025-01", "to": "2025-06"}}
+    assert is_refresh({**recipe, "data_window": {"from": "2025-01", "to": "2025-07"}}, active)
+    assert not is_refresh({**recipe, "data_window": {"from": "2025-01", "to": "2025-06"}}, active)  # no later
+    assert not is_refresh({**recipe, "data_window": {"from": "2025-01", "to": "2025-05"}}, active)
+    assert not is_refresh({**recipe, "params": {"alpha": 4.0}, "data_window": {"to": "2025-07"}}, active)
+    assert not is_refresh({**recipe, "libraries": {"scikit-learn": "1.6"}, "data_window": {"to": "2025-07"}}, active)
+    assert not is_refresh({**recipe, "data_window": {"to": "2025-07"}}, None)  # the prior in service

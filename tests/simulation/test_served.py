@@ -74,8 +74,8 @@ class ClientService:
     def activate(self, resources) -> None:
         self._catalog(resources, True)
 
-    def month_end(self, period) -> str:
-        return "prior"
+    def month_end(self, period) -> None:
+        pass
 
 
 SPEC = LoopSpec(policy="prior", seed=3, branches=30, members=300, months=2, history=2, history_epsilon=0.0,
@@ -92,6 +92,7 @@ def test_the_service_serves_what_the_loop_serves_in_process(tmp_path, ruleset, c
     remote = run_served_loop(SPEC, ruleset, catalog, service)
     local = run_loop(SPEC, ruleset, catalog)
     assert [{k: v for k, v in m.items() if k != "ranker"} for m in remote.monthly] == local.monthly
+    assert {m["ranker"] for m in remote.monthly} == {"prior"}
     assert remote.true_improvement == local.true_improvement > 0
     assert list(remote.log["resource_id"]) == list(local.log["resource_id"])
     # What the world did is in the store: every month's metrics, one list per weakness acted on, and an
