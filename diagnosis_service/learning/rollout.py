@@ -52,7 +52,6 @@ class Comparison:
     bounds: tuple[float, float] = (float("nan"), float("nan"))  # one-sided bounds at ``confidence``
     refresh: bool = False  # the candidate retrains the active model's recipe on later months
 
-
     def as_dict(self) -> dict:
         out = asdict(self)
         out["ci95"] = list(self.ci95)
@@ -114,6 +113,7 @@ def compare(outcomes: pd.DataFrame, catalog: Catalog, ruleset: RuleSet, candidat
         idx = rng.integers(0, n, n)
         diffs[b] = snips(wc[idx], r[idx]) - snips(wa[idx], r[idx])
     diffs = diffs[np.isfinite(diffs)]
+
     def percentiles(*q: float) -> tuple[float, ...]:
         return tuple(float(np.percentile(diffs, x)) for x in q) if len(diffs) else (float("nan"),) * len(q)
 

@@ -9,8 +9,7 @@ them, as deployed, and only what a platform and an administrator do reaches it:
 4. the secretaries act on each list's first item as the world says, and answer (``feedback``: adopted or
    declined). The ignored and the silent say nothing;
 5. from the end of the history months on, the administrator's monthly routine runs (``month_end``:
-   ``model train``, then ``model promote``, which activates the candidate only when it is better with
-   confidence);
+   ``model train``, then ``model promote``, which activates the candidate as ``learning.rollout`` says);
 6. halfway through the counted months, the new resources join the catalog (``activate``).
 
 The service never sees the truth; the world reads each weakness from its own diagnosis of the same
