@@ -15,6 +15,7 @@ and serves at once) and the oracle. Reported: served / oracle and in-process lea
 
     python benchmarks/bench_served_loop.py [--worlds project,all] [--seeds 3] [--branches 200]
                                            [--members 3000] [--history 6] [--months 6] [--db sqlite]
+                                           [--refit]
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ from diagnosis_service.simulation.served import run_served_loop  # noqa: E402
 class HttpService:
     """``simulation.served.Service`` over HTTP, with the administrator's commands run as a shell would."""
 
-    def __init__(self, db: str, registry, workdir: Path):
-        self.db, self.registry, self.workdir = db, registry, workdir
+    def __init__(self, db: str, registry, workdir: Path, refit: bool = False):
+        self.db, self.registry, self.workdir, self.refit = db, registry, workdir, refit
         self.ctx = None
         self.promotions: list[str] = []
         self.said: list[str] = []  # per month, why the active ranking stayed (or "promoted")
@@ -101,7 +102,8 @@ class HttpService:
         if train.returncode != 0:  # nothing measurable yet: the service keeps what it has
             self.said.append(f"{period} train: {(train.stderr.strip().splitlines() or ['?'])[-1][:200]}")
             return
-        promote = subprocess.run([EXE, "model", "promote", "--json"], env=self.env, capture_output=True, text=True)
+        promote = subprocess.run([EXE, "model", "promote", "--json", *(["--refit"] if self.refit else [])],
+                                 env=self.env, capture_output=True, text=True)
         if promote.returncode != 0:
             self.said.append(f"{period} promote: {(promote.stdout.strip() or promote.stderr.strip())[-300:]}")
             return
@@ -111,7 +113,7 @@ class HttpService:
 
 
 def one(args: tuple) -> dict:
-    kind, world, seed, branches, members, history, months, db = args
+    kind, world, seed, branches, members, history, months, db, refit = args
     ruleset = load_ruleset(REPO / "rules")
     catalog = load_catalog(REPO / "resources_catalog", ruleset.registry)
     spec = LoopSpec(policy="oracle" if kind == "oracle" else "learned", seed=seed, branches=branches,
@@ -120,7 +122,7 @@ def one(args: tuple) -> dict:
     out = {"kind": kind, "world": world, "seed": seed}
     if kind == "served":
         workdir = Path(tempfile.mkdtemp(prefix="bench-served-"))
-        service = HttpService(db, ruleset.registry, workdir)
+        service = HttpService(db, ruleset.registry, workdir, refit)
         try:
             result = run_served_loop(spec, ruleset, catalog, service)
         finally:
@@ -145,11 +147,14 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=6)
     parser.add_argument("--months", type=int, default=6)
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--refit", action="store_true",
+                        help="the administrator promotes with `model promote --refit` (the validated recipe fitted "
+                             "on every month)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--json", type=Path, default=REPO / "var" / "bench" / "served_loop.json")
     args = parser.parse_args()
     worlds = args.worlds.split(",")
-    jobs = [(k, w, s, args.branches, args.members, args.history, args.months, args.db)
+    jobs = [(k, w, s, args.branches, args.members, args.history, args.months, args.db, args.refit)
             for w in worlds for s in range(args.seeds) for k in ("served", "learned", "oracle")]
     start = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:

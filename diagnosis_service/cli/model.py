@@ -106,8 +106,8 @@ active_option = click.option(
 
 confidence_option = click.option(
     "--confidence", type=click.FloatRange(0.5, 0.999), default=0.9, show_default=True,
-    help="One-sided: a new candidate is promoted when it is better with this probability; a retrain of the model "
-         "in service on later months, unless it is worse with this probability.")
+    help="One-sided: a new candidate is promoted when better with this probability; a retrain of the model in "
+         "service, unless worse with it.")
 
 
 def _outcomes(source: Path | None, ruleset, with_served: bool = False):
@@ -289,12 +289,14 @@ def _print_comparison(result, as_json: bool) -> None:
 @candidate_option
 @active_option
 @click.option("--force", is_flag=True, help="Activate the candidate even if it is not better (recorded as forced).")
+@click.option("--refit", is_flag=True,
+              help="Once the candidate passes, activate its recipe fitted on every month, held-out ones too.")
 @click.option("--json", "as_json", is_flag=True)
 @confidence_option
 @rules_option
 @catalog_option
 @handle_errors
-def promote(source: Path | None, candidate_file: Path | None, active_file: Path | None, force: bool,
+def promote(source: Path | None, candidate_file: Path | None, active_file: Path | None, force: bool, refit: bool,
             as_json: bool, confidence: float, rules_dir: Path | None, catalog_dir: Path | None) -> None:
     """Activate the candidate model only if it is better than the active ranking, with confidence, on the
     months it was not trained on; else keep the active one and say why (exit code 1). A retrain of the
@@ -319,11 +321,27 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
     if not (result.promote or force):
         click.echo(f"not promoted: {result.reason}; {result.active} stays active", err=True)
         sys.exit(1)
-    record = activate(candidate_path, active_path, {
-        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "promoted": result.candidate,
+    promoted, name = candidate_path, result.candidate
+    if refit:
+        promoted, name = _refit(source, rules_dir, catalog_dir, candidate_path, card)
+    record = activate(promoted, active_path, {
+        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "promoted": name, "validated": result.candidate,
         "replaced": result.active, "forced": bool(force and not result.promote), "comparison": result.as_dict()})
-    click.echo(f"promoted {result.candidate} (was {result.active}){' by --force' if record['forced'] else ''}: "
-               f"{active_path}", err=True)
+    click.echo(f"promoted {name} (was {result.active}){' by --force' if record['forced'] else ''}"
+               f"{f', the refit of {result.candidate}' if refit else ''}: {active_path}", err=True)
+
+
+def _refit(source: Path | None, rules_dir: Path | None, catalog_dir: Path | None, candidate_path: Path,
+           card: dict) -> tuple[Path, str]:
+    """The candidate's recipe fitted on every month, beside it: (its path, its ranker name)."""
+    from ..learning import train as training
+    from ..learning.persist import model_card, ranker_name, refit_card, save
+
+    ruleset, catalog = _setup(rules_dir, catalog_dir)
+    outcomes = _outcomes(source, ruleset)
+    fitted = training.fit(outcomes, catalog)
+    new = refit_card(model_card(fitted.X, fitted.y, outcomes, fitted.model, str(source or "store"), {}), card)
+    return save(fitted.model, candidate_path.with_name(f"{candidate_path.stem}.refit.json"), new), ranker_name(new)
 
 
 @model.command("info")

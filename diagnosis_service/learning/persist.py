@@ -114,4 +114,12 @@ def model_card(X: pd.DataFrame, y: np.ndarray, outcomes: pd.DataFrame, model: Ef
     }
 
 
-__all__ = ["FORMAT", "library_versions", "load", "model_card", "promote", "ranker_name", "save"]
+def refit_card(card: dict, candidate_card: dict) -> dict:
+    """The card of a candidate's recipe fitted again on every month (``model promote --refit``): its own,
+    with the candidate's holdout metrics, and which candidate it was validated as, trained to when."""
+    return {**card, "metrics": candidate_card.get("metrics", {}), "held_out": None,
+            "refit_of": candidate_card.get("fingerprint"),
+            "validated_to": candidate_card.get("data_window", {}).get("to")}
+
+
+__all__ = ["FORMAT", "library_versions", "load", "model_card", "promote", "ranker_name", "refit_card", "save"]

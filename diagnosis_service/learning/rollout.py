@@ -72,7 +72,10 @@ def is_refresh(candidate_card: Mapping, active_card: Mapping | None) -> bool:
     if not active_card:
         return False
     same = all(candidate_card.get(k) == active_card.get(k) for k in ("features", "params", "libraries"))
-    ends = [(c.get("data_window") or {}).get("to") for c in (candidate_card, active_card)]
+    # A refit (``model promote --refit``) learned from every month, its held-out ones too: it counts as
+    # trained to where the candidate it was validated as ended.
+    ends = [candidate_card.get("data_window", {}).get("to"),
+            active_card.get("validated_to") or (active_card.get("data_window") or {}).get("to")]
     return same and None not in ends and ends[0] > ends[1]
 
 

@@ -127,3 +127,26 @@ def test_a_refresh_is_the_recipe_in_service_on_months_that_end_later():
     assert not is_refresh({**recipe, "params": {"alpha": 4.0}, "data_window": {"to": "2025-07"}}, active)
     assert not is_refresh({**recipe, "libraries": {"scikit-learn": "1.6"}, "data_window": {"to": "2025-07"}}, active)
     assert not is_refresh({**recipe, "data_window": {"to": "2025-07"}}, None)  # the prior in service
+    # A refit learned from its held-out months too: it counts as trained to where it was validated.
+    refit = {**recipe, "data_window": {"from": "2025-01", "to": "2025-08"}, "validated_to": "2025-06"}
+    assert is_refresh({**recipe, "data_window": {"from": "2025-01", "to": "2025-07"}}, refit)
+    assert not is_refresh({**recipe, "data_window": {"from": "2025-01", "to": "2025-06"}}, refit)
+
+
+def test_a_refit_activates_the_validated_recipe_fitted_on_every_month(runner, loop, tmp_path):
+    models = tmp_path / "models"
+    candidate = models / "candidate.json"
+    assert runner.invoke(main, ["model", "train", "--from", str(loop), "--out", str(candidate)]).exit_code == 0
+    _, card = load(candidate)
+    done = runner.invoke(main, ["model", "promote", "--refit", "--candidate", str(candidate), "--from", str(loop),
+                                "--active", str(models / "effectiveness.json")])
+    assert done.exit_code == 0, done.output
+    model, active = load(models / "effectiveness.json")
+    assert active["refit_of"] == card["fingerprint"] != active["fingerprint"]
+    assert active["validated_to"] == card["data_window"]["to"] < active["data_window"]["to"]
+    assert active["data_window"]["to"] == card["held_out"]["to"] and active["held_out"] is None
+    assert active["rows"] > card["rows"] and active["metrics"] == card["metrics"]
+    record = json.loads((models / "promotions.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    assert record["validated"] == f"learned:{card['fingerprint']}"
+    assert record["promoted"] == f"learned:{active['fingerprint']}" and record["comparison"]["promote"] is True
+    assert "the refit of" in done.stderr
