@@ -49,8 +49,9 @@ def run() -> None:
         code = 1
     try:
         atexit._run_exitfuncs()
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            if stream is not None:
+                stream.flush()
     except BaseException:  # noqa: BLE001 -- a closed pipe, say: the normal exit reports it as it always did
         sys.exit(code)
     os._exit(code & 0xFF)

@@ -44,7 +44,7 @@ def append_months(dataset: Dataset | Months, out: Path, registry: Registry) -> d
     ``months.Months``) it does not hold. Memory is the organisations and a month of each side. Returns
     ``{"added": [...], "checked": [...], "streets_rewritten": n, "description": {...}}``. One writer at a
     time (``files.one_writer``)."""
-    with one_writer(Path(out), "data append"):
+    with one_writer(Path(out), "data append", MARKER):
         return _append(dataset, Path(out), registry)
 
 

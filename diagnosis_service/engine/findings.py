@@ -148,13 +148,13 @@ NUMBER_TEXTS_KEPT = 65_536
 
 
 def _number_json(x: float | None) -> str:
-    """``clean_number(x)`` as JSON writes it. Kept by value (equal numbers clean to the same text, NaN never
-    matches itself as a key and is computed each time)."""
+    """``clean_number(x)`` as JSON writes it. Kept by value: equal numbers clean to the same text. NaN and
+    infinities are not kept (a NaN object is a key of its own: they would fill the table)."""
     text = _NUMBER_TEXTS.get(x)
     if text is None:
         value = clean_number(x)
         text = "null" if value is None else repr(value)
-        if len(_NUMBER_TEXTS) < NUMBER_TEXTS_KEPT:
+        if len(_NUMBER_TEXTS) < NUMBER_TEXTS_KEPT and (x is None or text != "null"):
             _NUMBER_TEXTS[x] = text
     return text
 

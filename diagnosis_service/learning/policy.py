@@ -85,8 +85,13 @@ class LearnedRanker:
         return pick, float(probs[pick])
 
     def _rng(self, need: Need, purpose: str) -> np.random.Generator:
-        digest = hashlib.sha256(f"{self.seed}:{purpose}:{need.branch_id}:{need.period}:{need.topic}".encode()).digest()
-        return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+        return seeded(self.seed, purpose, need)
+
+
+def seeded(seed: int, purpose: str, need: Need) -> np.random.Generator:
+    """The draws of one decision: by seed, purpose, branch, period and topic (reruns give the same bytes)."""
+    digest = hashlib.sha256(f"{seed}:{purpose}:{need.branch_id}:{need.period}:{need.topic}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
 def _note(topic: str, effect: float, n: int, names: dict | None) -> tuple[str, str]:
@@ -129,10 +134,18 @@ class ExploringPrior:
         return self.prior.rank(need, resources)
 
     def cache_key(self, need: Need) -> tuple | None:
-        return None
+        return self.prior.cache_key(need)  # the pool and its scores are the prior's; only the draw is per need
 
     def explore(self, need: Need, ranked: list[Scored]) -> tuple[int, float]:
-        return LearnedRanker(EffectivenessModel(), self.epsilon, self.seed, thompson=False).explore(need, ranked)
+        """The prior's best (the first of the highest scores) with probability 1 - epsilon + epsilon / n,
+        each other candidate with epsilon / n: the learned ranker's draw with an empty model and no
+        Thompson sampling, the same pick, without its 256 draws."""
+        n = len(ranked)
+        probs = np.full(n, self.epsilon / n)
+        probs[int(np.array([s.score for s in ranked]).argmax())] += 1.0 - self.epsilon
+        probs = probs / probs.sum()
+        pick = int(seeded(self.seed, "pick", need).choice(n, p=probs))
+        return pick, float(probs[pick])
 
 
-__all__ = ["DRAWS", "ExploringPrior", "LearnedRanker", "RandomRanker"]
+__all__ = ["DRAWS", "ExploringPrior", "LearnedRanker", "RandomRanker", "seeded"]

@@ -43,7 +43,7 @@ def keep_derived(directory: Path, ruleset: RuleSet, progress: Callable[[int, int
     the derived indicators ``engine.lookback.carry_plan`` names; a street at a time (memory is a street's
     history of the columns they are computed from). ``progress(streets done, streets)``. One writer at a
     time (``files.one_writer``)."""
-    with one_writer(Path(directory), "data carry"):
+    with one_writer(Path(directory), "data carry", MARKER):
         return _keep(Path(directory), ruleset, progress)
 
 

@@ -20,7 +20,6 @@ denominator (``benchmarks/bench_served_loop.py``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Protocol
 
@@ -66,7 +65,8 @@ def month_body(dataset: Dataset, period: str, registry) -> dict:
         frame = dataset.metrics(subject)
         columns = [KEYS[subject], *[i.id for i in registry.reported(subject) if i.id in frame.columns]]
         part = frame.loc[frame["period"] == period, columns]
-        out[field] = json.loads(part.to_json(orient="records"))  # NaN as null, numbers as JSON's
+        records = part.astype(object).where(part.notna(), None).to_dict("records")  # NaN as null
+        out[field] = [{k: v.item() if hasattr(v, "item") else v for k, v in r.items()} for r in records]
     return out
 
 

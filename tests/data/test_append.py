@@ -209,7 +209,7 @@ def test_a_second_writer_at_the_same_time_is_refused_and_changes_nothing(runner,
     periods = district.periods()
     write_dataset(months(district, periods[:8]), tmp_path / "ds", ruleset.registry)
     before = (tmp_path / "ds" / MARKER).read_bytes()
-    with one_writer(tmp_path / "ds", "data carry"):  # another open file: flock refuses it as another process
+    with one_writer(tmp_path / "ds", "data carry", MARKER):  # another open file: flock refuses it as another process
         for args in (["data", "append", str(small_district), str(tmp_path / "ds")],
                      ["data", "carry", str(tmp_path / "ds")]):
             refused = runner.invoke(main, args)
@@ -220,3 +220,10 @@ def test_a_second_writer_at_the_same_time_is_refused_and_changes_nothing(runner,
     done = runner.invoke(main, ["data", "append", str(small_district), str(tmp_path / "ds")])
     assert done.exit_code == 0, done.output
     assert ParquetDir(tmp_path / "ds").describe()["periods"] == periods
+
+
+def test_no_lock_file_is_left_where_there_is_no_dataset(runner, small_district, tmp_path):
+    (tmp_path / "other").mkdir()
+    refused = runner.invoke(main, ["data", "append", str(small_district), str(tmp_path / "other")])
+    assert refused.exit_code != 0
+    assert list((tmp_path / "other").iterdir()) == []

@@ -12,6 +12,17 @@ from diagnosis_service.learning.ope import estimate
 from diagnosis_service.learning.policy import LearnedRanker
 from diagnosis_service.remedies.prescribe import Prescriber
 from tests.support.learning import frame, need
+from tests.support.paths import CATALOG, RULES
+
+
+def _resources():
+    from diagnosis_service.remedies.catalog_files import load_catalog
+    from diagnosis_service.rules import load_ruleset
+
+    return load_catalog(CATALOG, load_ruleset(RULES).registry).resources[:12]
+
+
+CATALOG_RESOURCES = _resources()  # the shipped catalog's first resources
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -44,3 +55,23 @@ def test_off_policy_estimates_recover_a_known_bandit():
         assert abs(est.snips - truth) < 0.03
     ones = estimate("logged", r, logging[a], logging[a], boot=50)  # the logging policy itself: weights 1
     assert ones.effective_sample_size == pytest.approx(n)
+
+
+@settings(max_examples=80, deadline=None)
+@given(scores=st.lists(st.sampled_from([0.0, 0.5, 0.57, 0.6, 0.9, 1.0, -0.2]), min_size=1, max_size=12),
+       epsilon=st.sampled_from([0.0, 0.02, 0.5, 1.0]), seed=st.integers(0, 3),
+       branch=st.sampled_from(["B1", "B2", "B00017"]), topic=st.sampled_from(["theory_study", "org_life"]))
+def test_the_exploring_prior_draws_what_the_learned_ranker_with_an_empty_model_draws(scores, epsilon, seed, branch,
+                                                                                    topic):
+    # Its explore is written out (no 256 Thompson draws of zero width); the picks and the logged
+    # probabilities must stay those of the learned ranker it stands for, ties included.
+    import dataclasses
+
+    from diagnosis_service.learning.policy import ExploringPrior
+    from diagnosis_service.remedies.ranking import Scored
+
+    catalog = CATALOG_RESOURCES[: len(scores)]
+    ranked = [Scored(r, s) for r, s in zip(catalog, scores, strict=True)]
+    asked = dataclasses.replace(need(topic), branch_id=branch)
+    old = LearnedRanker(EffectivenessModel(), epsilon, seed, thompson=False).explore(asked, ranked)
+    assert ExploringPrior(epsilon, seed).explore(asked, ranked) == old
