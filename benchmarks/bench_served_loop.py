@@ -6,7 +6,8 @@ with the project's worlds (simulation/worlds.py): for each world and seed, a fre
 `diagnosis-service serve`, then `simulation.served.run_served_loop`: the month's metrics PUT, the month
 diagnosed, every weak branch's prescriptions POSTed, the secretaries' answers POSTed as feedback, and
 after every month from the end of the history on the administrator's routine (`model train`, then
-`model promote`, which activates a candidate only when it is better with confidence). New resources are
+`model promote`: a new candidate when it is better with confidence, a retrain of the model in service
+unless it is worse). New resources are
 activated halfway through the counted months with PUT /v1/catalog/resources/{id}.
 
 Beside it, the same world and seed in process (`run_loop`): the learned policy (it retrains every month

@@ -152,8 +152,8 @@ def train(source: Path | None, out_file: Path | None, holdout_months: int, rules
           catalog_dir: Path | None) -> None:
     """Compute outcomes of the served prescriptions and fit a candidate model; writes it with its model card.
 
-    The service keeps ranking with the active model (or the prior) until `model promote` finds the
-    candidate better on the held-out months."""
+    The service keeps ranking with the active model (or the prior) until `model promote` activates the
+    candidate after comparing them on the held-out months."""
     from ..learning import train as training
     from ..learning.persist import model_card, save
 
@@ -300,8 +300,7 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
             as_json: bool, confidence: float, rules_dir: Path | None, catalog_dir: Path | None) -> None:
     """Activate the candidate model only if it is better than the active ranking, with confidence, on the
     months it was not trained on; else keep the active one and say why (exit code 1). A retrain of the
-    model in service (the same features, parameters and libraries, on months that end later) is
-    activated unless it is worse with confidence.
+    model in service (its recipe on later months) is activated unless it is worse.
 
     Running services pick the new model up within seconds (they check the file every 5 s); the previous
     one is kept under history/ and every promotion is recorded in promotions.jsonl."""
@@ -323,9 +322,10 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
         sys.exit(1)
     promoted, name = candidate_path, result.candidate
     if refit:
-        promoted, name = _refit(source, rules_dir, catalog_dir, candidate_path, card)
+        promoted, name = _refit(source, rules_dir, catalog_dir, candidate_path, card if result.promote else {})
     record = activate(promoted, active_path, {
-        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "promoted": name, "validated": result.candidate,
+        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "promoted": name,
+        "validated": result.candidate if result.promote else None,
         "replaced": result.active, "forced": bool(force and not result.promote), "comparison": result.as_dict()})
     click.echo(f"promoted {name} (was {result.active}){' by --force' if record['forced'] else ''}"
                f"{f', the refit of {result.candidate}' if refit else ''}: {active_path}", err=True)

@@ -11,8 +11,9 @@ with a paired bootstrap (the same resampled decisions for both). ``verdict``:
   parameters, libraries; or one trained on no later months) is promoted only when the difference's
   lower bound at ``confidence`` (one-sided, 0.9 by default) is above zero, with enough decisions and an
   effective sample of at least 10 for each policy;
-- a **refresh** (the recipe in service, trained on months that end later) is promoted unless the
-  upper bound is below zero: worse with that confidence. Such a candidate is what the service would
+- a **refresh** (the recipe in service, trained on months that end later, the same source) is promoted
+  unless the upper bound is below zero (worse with that confidence), or, where an effective sample is
+  below 10, unless it is estimated worse at all. Such a candidate is what the service would
   have become anyway, a month on; requiring it to beat its own predecessor on a log that the
   predecessor chose near-deterministically (an effective sample of 5 to 15) kept a service on a
   model trained months before (benchmarks/bench_served_loop.py).
@@ -69,14 +70,14 @@ def held_out(outcomes: pd.DataFrame, after: str | None) -> pd.DataFrame:
 def is_refresh(candidate_card: Mapping, active_card: Mapping | None) -> bool:
     """Whether a candidate retrains the active model's recipe (features, parameters, libraries) on months
     that end later than the active model's: not a new challenger (``verdict``)."""
-    if not active_card:
-        return False
-    same = all(candidate_card.get(k) == active_card.get(k) for k in ("features", "params", "libraries"))
+    recipe = ("features", "params", "libraries", "source")
+    if not active_card or any(c.get(k) is None for c in (candidate_card, active_card) for k in recipe):
+        return False  # a card that does not say its recipe is judged as a new challenger
     # A refit (``model promote --refit``) learned from every month, its held-out ones too: it counts as
     # trained to where the candidate it was validated as ended.
-    ends = [candidate_card.get("data_window", {}).get("to"),
+    ends = [(candidate_card.get("data_window") or {}).get("to"),
             active_card.get("validated_to") or (active_card.get("data_window") or {}).get("to")]
-    return same and None not in ends and ends[0] > ends[1]
+    return all(candidate_card[k] == active_card[k] for k in recipe) and None not in ends and ends[0] > ends[1]
 
 
 def compare(outcomes: pd.DataFrame, catalog: Catalog, ruleset: RuleSet, candidate, active,
@@ -144,6 +145,8 @@ def verdict(decisions: int, difference: float, bounds: tuple[float, float], ess:
     if refresh:
         if bounds[1] < 0:
             return False, f"the retrained model is worse than the model in service: {said}"
+        if min(ess.values(), default=0.0) < 10 and difference < 0:  # a log that says little: not on a loss
+            return False, f"the retrained model is estimated worse, on a log that says little: {said}"
         return True, f"a retrain of the model in service on later months, not worse: {said}"
     if min(ess.values(), default=0.0) < 10:
         return False, (f"the logged decisions say too little about one of the policies (effective sample "

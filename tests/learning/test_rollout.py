@@ -112,6 +112,9 @@ def test_a_retrain_of_the_model_in_service_is_promoted_unless_worse_with_confide
     assert promote and "not worse" in why
     promote, why = verdict(500, -0.3, (-0.5, -0.1), little, refresh=True)
     assert not promote and "worse than the model in service" in why
+    promote, why = verdict(500, -0.3, (-0.9, 0.02), {"candidate": 1.3, "active": 400.0}, refresh=True)
+    assert not promote and "says little" in why  # no evidence either way, and a loss estimated
+    assert verdict(500, -0.3, (-0.9, 0.02), {"candidate": 40.0, "active": 400.0}, refresh=True)[0]
     assert not verdict(MIN_DECISIONS - 1, 0.05, (-0.2, 0.3), little, refresh=True)[0]
     assert not verdict(500, math.nan, (math.nan, math.nan), little, refresh=True)[0]
     # The same figures from a new challenger are not enough.
@@ -119,7 +122,8 @@ def test_a_retrain_of_the_model_in_service_is_promoted_unless_worse_with_confide
 
 
 def test_a_refresh_is_the_recipe_in_service_on_months_that_end_later():
-    recipe = {"features": ["resource", "kind"], "params": {"alpha": 2.0}, "libraries": {"scikit-learn": "1.5"}}
+    recipe = {"features": ["resource", "kind"], "params": {"alpha": 2.0}, "libraries": {"scikit-learn": "1.5"},
+              "source": "store"}
     active = {**recipe, "data_window": {"from": "2025-01", "to": "2025-06"}}
     assert is_refresh({**recipe, "data_window": {"from": "2025-01", "to": "2025-07"}}, active)
     assert not is_refresh({**recipe, "data_window": {"from": "2025-01", "to": "2025-06"}}, active)  # no later
@@ -127,6 +131,10 @@ def test_a_refresh_is_the_recipe_in_service_on_months_that_end_later():
     assert not is_refresh({**recipe, "params": {"alpha": 4.0}, "data_window": {"to": "2025-07"}}, active)
     assert not is_refresh({**recipe, "libraries": {"scikit-learn": "1.6"}, "data_window": {"to": "2025-07"}}, active)
     assert not is_refresh({**recipe, "data_window": {"to": "2025-07"}}, None)  # the prior in service
+    assert not is_refresh({**recipe, "source": "loop-dir", "data_window": {"to": "2025-07"}}, active)
+    bare = {"data_window": {"to": "2025-07"}}
+    assert not is_refresh(bare, {"data_window": {"to": "2025-06"}})  # cards that do not say their recipe
+    assert not is_refresh({**recipe, "data_window": None}, active)
     # A refit learned from its held-out months too: it counts as trained to where it was validated.
     refit = {**recipe, "data_window": {"from": "2025-01", "to": "2025-08"}, "validated_to": "2025-06"}
     assert is_refresh({**recipe, "data_window": {"from": "2025-01", "to": "2025-07"}}, refit)
