@@ -290,7 +290,7 @@ def _print_comparison(result, as_json: bool) -> None:
 @active_option
 @click.option("--force", is_flag=True, help="Activate the candidate even if it is not better (recorded as forced).")
 @click.option("--refit", is_flag=True,
-              help="Once the candidate passes, activate its recipe fitted on every month, held-out ones too.")
+              help="Once the candidate passes, activate its recipe fitted on every month.")
 @click.option("--json", "as_json", is_flag=True)
 @confidence_option
 @rules_option
