@@ -27,7 +27,10 @@ def stored(request, tmp_path_factory):
     from tests.support.service import make_service
 
     backend = _backend(request)
-    svc = make_service(backend, tmp_path_factory.mktemp(f"history-{backend}"), diagnose=MONTHS)
+    # The same ranking on both sides: the command line's report ranks with the plain prior, and a service
+    # without a model explores unless told not to (DIAGNOSIS_PRIOR_EXPLORATION).
+    svc = make_service(backend, tmp_path_factory.mktemp(f"history-{backend}"), diagnose=MONTHS,
+                       settings={"prior_exploration": 0})
     yield svc
     svc.close()
 
