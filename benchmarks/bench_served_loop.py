@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench_service import EXE, district_service, request  # noqa: E402
-from bench_worlds import summary  # noqa: E402
+from bench_worlds import loop_arguments, summary  # noqa: E402
 
 from diagnosis_service.data.csvdir import write_dir  # noqa: E402
 from diagnosis_service.data.model import Dataset  # noqa: E402
@@ -141,12 +141,7 @@ def one(args: tuple) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--worlds", default="project,all")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--branches", type=int, default=200)
-    parser.add_argument("--members", type=int, default=3000)
-    parser.add_argument("--history", type=int, default=6)
-    parser.add_argument("--months", type=int, default=6)
+    loop_arguments(parser, "project,all")
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--refit", action="store_true",
                         help="the administrator promotes with `model promote --refit` (the validated recipe fitted "

@@ -63,14 +63,19 @@ def summary(values: list[float]) -> tuple[str, list[float]]:
     return f"{mean:>6.3f} [{lo:6.3f}, {hi:6.3f}]", [mean, lo, hi]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--worlds", default=",".join(WORLDS))
+def loop_arguments(parser: argparse.ArgumentParser, worlds: str) -> None:
+    """The loops' shape: worlds, seeds, district size, months of history and counted months."""
+    parser.add_argument("--worlds", default=worlds)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--branches", type=int, default=200)
     parser.add_argument("--members", type=int, default=3000)
     parser.add_argument("--history", type=int, default=6)
     parser.add_argument("--months", type=int, default=6)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    loop_arguments(parser, ",".join(WORLDS))
     parser.add_argument("--history-epsilon", type=float, default=LoopSpec.history_epsilon,
                         help="uniform choice of the first recommendation while the history months are served "
                              "(0: the plain prior, as a service with no model and no exploration serves)")

@@ -186,48 +186,6 @@ def test_an_event_reevaluates_at_once_and_agrees_with_a_full_diagnosis(fresh_ser
     assert c.post("/v1/events", json={"subject": "team", "id": "x"}, headers=h("platform")).status_code == 422
 
 
-def test_before_a_model_the_prior_explores_with_logged_probabilities(fresh_service, tmp_path):
-    from dataclasses import replace
-
-    from diagnosis_service.service import create_app
-    from tests.support.service import settings_for
-
-    svc = fresh_service
-    plain = create_app({"SETTINGS": replace(settings_for(tmp_path / "plain"), prior_exploration=0),
-                        "DATABASE_URL": svc.db.url, "TESTING": True}).test_client()
-    with svc.engine.connect() as conn:
-        diagnosed = sorted(conn.execute(select(results.c.period, results.c.subject_id).where(
-            results.c.subject == "branch")).all())
-    same = differ = 0
-    for period, branch in diagnosed:
-        lists = []
-        for client in (svc.client, plain):
-            r = client.post("/v1/prescriptions", json={"branch_id": branch, "period": period},
-                            headers=svc.h("platform"))
-            assert r.status_code == 201
-            body = r.get_json()
-            assert body["ranker"] == "prior"
-            with svc.engine.connect() as conn:
-                logged = {(t, rid): p for t, rid, p in conn.execute(
-                    select(served.c.topic, served.c.resource_id, served.c.propensity)
-                    .where(served.c.list_id == body["list_id"])).all()}
-            firsts = {}
-            for p in body["prescriptions"]:
-                firsts.setdefault(p["topic"], p["resource_id"])
-            lists.append({t: (rid, logged[t, rid]) for t, rid in firsts.items()})
-        exploring, prior = lists
-        assert exploring.keys() == prior.keys()
-        for topic, (rid, propensity) in exploring.items():
-            assert prior[topic][1] == 1.0  # the plain prior: its best, always
-            if rid == prior[topic][0]:  # the prior's best: half the time, plus its share of the uniform half
-                same += 1
-                assert 0.5 < propensity < 1
-            else:  # drawn uniformly among n candidates: 0.5 / n
-                differ += 1
-                assert 0 < propensity <= 0.25
-    assert same >= 3 and differ >= 3
-
-
 def test_prescriptions_are_logged_and_take_feedback(fresh_service):
     svc = fresh_service
     c, h = svc.client, svc.h
@@ -241,7 +199,7 @@ def test_prescriptions_are_logged_and_take_feedback(fresh_service):
                               .where(served.c.list_id == body["list_id"]).order_by(served.c.position)).all()
     assert [row[1] for row in logged] == [p["resource_id"] for p in body["prescriptions"]]
     # No model yet: the prior explores, and a list's probability (that of its first item) is logged with
-    # each of its items (test_before_a_model_the_prior_explores_with_logged_probabilities says which).
+    # each of its items (tests/service/test_exploration.py says which).
     per_list: dict[str, set] = {}
     for p, row in zip(body["prescriptions"], logged, strict=True):
         per_list.setdefault(p["topic"], set()).add(row[3])
