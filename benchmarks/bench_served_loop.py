@@ -29,14 +29,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench_service import EXE, district_service, request  # noqa: E402
-from bench_worlds import loop_arguments, summary  # noqa: E402
+from bench_worlds import loop_arguments, pooled, summary  # noqa: E402
 
 from diagnosis_service.data.csvdir import write_dir  # noqa: E402
 from diagnosis_service.data.model import Dataset  # noqa: E402
@@ -141,20 +140,16 @@ def one(args: tuple) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    loop_arguments(parser, "project,all")
+    loop_arguments(parser, "project,all", "served_loop.json")
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--refit", action="store_true",
                         help="the administrator promotes with `model promote --refit` (the validated recipe fitted "
                              "on every month)")
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--json", type=Path, default=REPO / "var" / "bench" / "served_loop.json")
     args = parser.parse_args()
     worlds = args.worlds.split(",")
-    jobs = [(k, w, s, args.branches, args.members, args.history, args.months, args.db, args.refit)
-            for w in worlds for s in range(args.seeds) for k in ("served", "learned", "oracle")]
     start = time.perf_counter()
-    with ProcessPoolExecutor(args.jobs) as pool:
-        runs = list(pool.map(one, jobs))
+    runs = pooled(one, [(k, w, s, args.branches, args.members, args.history, args.months, args.db, args.refit)
+                        for w in worlds for s in range(args.seeds) for k in ("served", "learned", "oracle")], args.jobs)
     print(f"{len(runs)} loops ({args.branches} branches, {args.history} months of history, {args.months} counted, "
           f"{args.seeds} seeds, {args.db}) in {time.perf_counter() - start:.0f} s\n")
     print(f"{'world':<9} {'served/oracle':>24} {'in process/oracle':>24} {'served/best shown':>24}  months on the prior")

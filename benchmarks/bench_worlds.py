@@ -63,8 +63,11 @@ def summary(values: list[float]) -> tuple[str, list[float]]:
     return f"{mean:>6.3f} [{lo:6.3f}, {hi:6.3f}]", [mean, lo, hi]
 
 
-def loop_arguments(parser: argparse.ArgumentParser, worlds: str) -> None:
-    """The loops' shape: worlds, seeds, district size, months of history and counted months."""
+def loop_arguments(parser: argparse.ArgumentParser, worlds: str, json_name: str) -> None:
+    """The loops' shape (worlds, seeds, district size, months of history and counted months), the
+    processes running them and where the figures go."""
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=REPO / "var" / "bench" / json_name)
     parser.add_argument("--worlds", default=worlds)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--branches", type=int, default=200)
@@ -73,21 +76,23 @@ def loop_arguments(parser: argparse.ArgumentParser, worlds: str) -> None:
     parser.add_argument("--months", type=int, default=6)
 
 
+def pooled(one, jobs: list[tuple], workers: int) -> list[dict]:
+    """``one`` of each job, on ``workers`` processes, in the jobs' order."""
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(one, jobs))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    loop_arguments(parser, ",".join(WORLDS))
+    loop_arguments(parser, ",".join(WORLDS), "worlds.json")
     parser.add_argument("--history-epsilon", type=float, default=LoopSpec.history_epsilon,
                         help="uniform choice of the first recommendation while the history months are served "
                              "(0: the plain prior, as a service with no model and no exploration serves)")
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--json", type=Path, default=REPO / "var" / "bench" / "worlds.json")
     args = parser.parse_args()
     worlds = args.worlds.split(",")
-    jobs = [(w, p, s, args.branches, args.members, args.history, args.months, args.history_epsilon)
-            for w in worlds for s in range(args.seeds) for p in POLICIES]
     start = time.perf_counter()
-    with ProcessPoolExecutor(args.jobs) as pool:
-        runs = list(pool.map(one, jobs))
+    runs = pooled(one, [(w, p, s, args.branches, args.members, args.history, args.months, args.history_epsilon)
+                        for w in worlds for s in range(args.seeds) for p in POLICIES], args.jobs)
     print(f"{len(runs)} loops ({args.branches} branches, {args.history} months of history, {args.months} counted, "
           f"{args.seeds} seeds) in {time.perf_counter() - start:.0f} s\n")
     print(f"{'world':<9} {'learned/oracle':>24} {'learned/best shown':>24} {'prior/oracle':>24} "
