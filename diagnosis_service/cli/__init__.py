@@ -57,4 +57,4 @@ def run() -> None:
     os._exit(code & 0xFF)
 
 
-__all__ = ["catalog", "data", "diagnose", "main", "model", "run", "overview", "rules", "simulate", "store", "webhooks"]
+__all__ = ["catalog", "data", "diagnose", "main", "model", "overview", "rules", "run", "simulate", "store", "webhooks"]

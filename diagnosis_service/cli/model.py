@@ -242,7 +242,7 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
 
 def _comparison(source: Path | None, candidate_file: Path | None, active_file: Path | None,
                 rules_dir: Path | None, catalog_dir: Path | None, confidence: float):
-    """(comparison, candidate path, active path, candidate card)."""
+    """(comparison, candidate path, active path, candidate card, every month's outcomes, the catalog)."""
     from ..errors import ModelError
     from ..learning.persist import load, ranker_name
     from ..learning.policy import LearnedRanker
@@ -263,10 +263,11 @@ def _comparison(source: Path | None, candidate_file: Path | None, active_file: P
             click.echo(f"warning: the active model is not usable ({exc.problems[0]}): comparing with the prior, "
                        f"as the service ranks", err=True)
         active = PriorRanker()
-    outcomes, served, catalogs = _outcomes(source, ruleset, with_served=True)
-    outcomes = held_out(outcomes, card.get("data_window", {}).get("to"))
+    everything, served, catalogs = _outcomes(source, ruleset, with_served=True)
+    outcomes = held_out(everything, card.get("data_window", {}).get("to"))
     return (compare(outcomes, catalog, ruleset, candidate, active, served=served, catalogs=catalogs,
-                    refresh=is_refresh(card, active_card), confidence=confidence), candidate_path, active_path, card)
+                    refresh=is_refresh(card, active_card), confidence=confidence), candidate_path, active_path, card,
+            everything, catalog)
 
 
 def _print_comparison(result, as_json: bool) -> None:
@@ -310,8 +311,8 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
 
     candidate_path = candidate_file or settings().models_dir / CANDIDATE_FILE
     compared = candidate_path.read_bytes() if candidate_path.is_file() else None
-    result, candidate_path, active_path, card = _comparison(source, candidate_file, active_file, rules_dir,
-                                                            catalog_dir, confidence)
+    result, candidate_path, active_path, card, everything, catalog = _comparison(
+        source, candidate_file, active_file, rules_dir, catalog_dir, confidence)
     _print_comparison(result, as_json)
     if candidate_path.read_bytes() != compared:
         click.echo(f"not promoted: {candidate_path} changed during the comparison (a new `model train`?); "
@@ -322,7 +323,7 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
         sys.exit(1)
     promoted, name = candidate_path, result.candidate
     if refit:
-        promoted, name = _refit(source, rules_dir, catalog_dir, candidate_path, card if result.promote else {})
+        promoted, name = _refit(everything, catalog, source, candidate_path, card if result.promote else {})
     record = activate(promoted, active_path, {
         "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "promoted": name,
         "validated": result.candidate if result.promote else None,
@@ -331,14 +332,11 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
                f"{f', the refit of {result.candidate}' if refit else ''}: {active_path}", err=True)
 
 
-def _refit(source: Path | None, rules_dir: Path | None, catalog_dir: Path | None, candidate_path: Path,
-           card: dict) -> tuple[Path, str]:
-    """The candidate's recipe fitted on every month, beside it: (its path, its ranker name)."""
+def _refit(outcomes, catalog, source: Path | None, candidate_path: Path, card: dict) -> tuple[Path, str]:
+    """The candidate's recipe fitted on every month's ``outcomes``, beside it: (its path, its ranker name)."""
     from ..learning import train as training
     from ..learning.persist import model_card, ranker_name, refit_card, save
 
-    ruleset, catalog = _setup(rules_dir, catalog_dir)
-    outcomes = _outcomes(source, ruleset)
     fitted = training.fit(outcomes, catalog)
     new = refit_card(model_card(fitted.X, fitted.y, outcomes, fitted.model, str(source or "store"), {}), card)
     return save(fitted.model, candidate_path.with_name(f"{candidate_path.stem}.refit.json"), new), ranker_name(new)
