@@ -253,11 +253,12 @@ def _comparison(source: Path | None, candidate_file: Path | None, active_file: P
     candidate_path = candidate_file or settings().models_dir / CANDIDATE_FILE
     active_path = active_file or settings().models_dir / MODEL_FILE
     model, card = load(candidate_path)
-    candidate = LearnedRanker(model, name=ranker_name(card))
+    epsilon = settings().learned_exploration  # as the service serves
+    candidate = LearnedRanker(model, epsilon, name=ranker_name(card))
     active_card = None
     try:
         active_model, active_card = load(active_path)
-        active = LearnedRanker(active_model, name=ranker_name(active_card))
+        active = LearnedRanker(active_model, epsilon, name=ranker_name(active_card))
     except ModelError as exc:
         if active_path.exists():
             click.echo(f"warning: the active model is not usable ({exc.problems[0]}): comparing with the prior, "

@@ -45,10 +45,12 @@ log = logging.getLogger("diagnosis_service.runtime")
 class RankerLoader:
     """The ranker: the trained effectiveness model when a usable one is present, else the prior."""
 
-    def __init__(self, models_dir: Path, registry: Registry | None, prior_exploration: float = 0.0):
+    def __init__(self, models_dir: Path, registry: Registry | None, prior_exploration: float = 0.0,
+                 learned_exploration: float = 0.05):
         self.path = models_dir / MODEL_FILE
         self.names = {t: (n.name_zh, n.name_en) for t, n in registry.topics.items()} if registry else {}
         self.prior_exploration = prior_exploration
+        self.learned_exploration = learned_exploration
         self._ranker: Ranker = self._prior()
         self.status: dict = {"ranker": "prior", "fallback": "not loaded yet"}
         self._stamp: int | None = None
@@ -71,7 +73,7 @@ class RankerLoader:
             log.warning("ranking with the prior: %s", exc.problems[0])
             return
         # Served lists record this name: which model version ranked them.
-        self._ranker = LearnedRanker(model, topic_names=self.names, name=ranker_name(card))
+        self._ranker = LearnedRanker(model, self.learned_exploration, topic_names=self.names, name=ranker_name(card))
         self.status = {"ranker": ranker_name(card), "model": self.path.name, "trained_at": card.get("trained_at"),
                        "data_window": card.get("data_window"), "fingerprint": card.get("fingerprint")}
         log.info("ranking with the learned model %s", card.get("fingerprint"))
@@ -106,7 +108,8 @@ class Runtime:
             self.problems["rules"] = "; ".join(str(p) for p in exc.problems[:5])
         self.versions = RuleVersions(settings.rules_dir, engine)
         self.catalogs = CatalogVersions(settings.catalog_dir, engine, self.registry) if self.registry else None
-        self.rankers = RankerLoader(settings.models_dir, self.registry, settings.prior_exploration)
+        self.rankers = RankerLoader(settings.models_dir, self.registry, settings.prior_exploration,
+                                    settings.learned_exploration)
         self.references: dict[tuple[str, str], PeriodReferences] = {}  # shared by this process's snapshots
         self._start_lock = threading.Lock()
         self._down_until = 0.0

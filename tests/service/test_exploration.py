@@ -1,12 +1,16 @@
 """Before a model exists the service's prior explores (DIAGNOSIS_PRIOR_EXPLORATION): half the time the
-first item of a list is drawn uniformly, and the probability each list had is logged with it."""
+first item of a list is drawn uniformly, and the probability each list had is logged with it. Once a
+model serves, DIAGNOSIS_LEARNED_EXPLORATION says how often its first item is drawn uniformly."""
 
 from dataclasses import replace
 
 from sqlalchemy import select
 
+from diagnosis_service.learning.estimator import EffectivenessModel
+from diagnosis_service.learning.persist import save
 from diagnosis_service.service import create_app
 from diagnosis_service.store.schema import results, served
+from tests.support.learning import frame
 from tests.support.service import settings_for
 
 
@@ -45,3 +49,42 @@ def test_before_a_model_the_prior_explores_with_logged_probabilities(fresh_servi
                 differ += 1
                 assert 0 < propensity <= 0.25
     assert same >= 3 and differ >= 3
+
+
+def first_items(client, engine, headers, branch: str, period: str) -> dict:
+    """Each weakness's first recommendation in the list served to ``branch``: resource and logged probability."""
+    r = client.post("/v1/prescriptions", json={"branch_id": branch, "period": period}, headers=headers)
+    assert r.status_code == 201
+    body = r.get_json()
+    with engine.connect() as conn:
+        rows = conn.execute(select(served.c.topic, served.c.resource_id, served.c.propensity)
+                            .where(served.c.list_id == body["list_id"], served.c.position == 0)).all()
+    return body["ranker"], {t: (rid, p) for t, rid, p in rows}
+
+
+def test_the_learned_rankers_exploration_is_a_setting(fresh_service, tmp_path):
+    """Uniform choice every time (1) logs 1/n for the first item of n; none (0) leaves the model's Thompson
+    draws alone: shares of its 256 draws (the default, 0.05, would add 0.05 / n to each)."""
+    from diagnosis_service.learning.policy import DRAWS
+
+    svc = fresh_service
+    X, y, _ = frame()
+    services = {}
+    for epsilon in (0.0, 1.0):
+        settings = replace(settings_for(tmp_path / str(epsilon)), learned_exploration=epsilon)
+        save(EffectivenessModel().fit(X, y), settings.models_dir / "effectiveness.json", {"fingerprint": "m1"})
+        services[epsilon] = create_app({"SETTINGS": settings, "DATABASE_URL": svc.db.url,
+                                         "TESTING": True}).test_client()
+    with svc.engine.connect() as conn:
+        diagnosed = sorted(conn.execute(select(results.c.period, results.c.subject_id).where(
+            results.c.subject == "branch")).all())[:40]
+    uniform, greedy = [], []
+    for period, branch in diagnosed:
+        for epsilon, out in ((1.0, uniform), (0.0, greedy)):
+            ranker, firsts = first_items(services[epsilon], svc.engine, svc.h("platform"), branch, period)
+            assert ranker == "learned:m1"
+            out += [p for _, p in firsts.values()]
+    assert len(uniform) >= 10 and len(uniform) == len(greedy)
+    assert all(p <= 0.5 and abs(1 / p - round(1 / p)) < 1e-9 for p in uniform)  # 1/n, n >= 2 candidates
+    assert all(abs(p * DRAWS - round(p * DRAWS)) < 1e-6 for p in greedy)
+    assert any(abs(1 / p - round(1 / p)) > 1e-6 for p in greedy)
