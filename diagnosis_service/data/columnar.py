@@ -26,6 +26,7 @@ import os
 import posixpath
 import shutil
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ from ..periods import months_before, parse_period, require_period_in
 from ..rules.model import Registry
 from .arrowframes import stacked
 from .carried import usable, with_carried
+from .files import one_writer
 from .model import KEYS, Dataset
 from .months import InMemoryMonths, Months
 from .sources import HISTORY_MONTHS, Carry, Lookback
@@ -117,10 +119,14 @@ def write_street_metrics(root: Path, subject: str, frame: pd.DataFrame, columns:
 class DatasetWriter:
     """Writes a dataset part by part (``add``: whole streets, e.g. a district at a time) into a directory
     beside ``out``, renamed into place by ``commit``; a writer left without it leaves nothing behind.
-    Memory is one part's: what was added is on disk."""
+    Memory is one part's: what was added is on disk. Used as a context manager, it holds a dataset already
+    at ``out`` for itself from start to commit (``files.one_writer``): an append still writing there
+    would otherwise go on renaming its files into the new directory."""
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, what: str = "data convert"):
         self.out = Path(out)
+        self.what = what
+        self._held = ExitStack()
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", dir=self.out.parent))
         self.streets: list[str] = []
@@ -131,10 +137,18 @@ class DatasetWriter:
         self.branches = self.members = 0
 
     def __enter__(self) -> DatasetWriter:
+        try:
+            self._held.enter_context(one_writer(self.out, self.what, MARKER))
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)  # after commit the directory is gone already
+        try:
+            shutil.rmtree(self.tmp, ignore_errors=True)  # after commit the directory is gone already
+        finally:
+            self._held.close()
 
     def add(self, dataset: Dataset) -> None:
         """Write every street of ``dataset`` (streets sorted by name); a street already written is refused."""

@@ -54,7 +54,7 @@ def write_province(spec: SimulationSpec, scale: int, out: Path, registry: Regist
     if not 1 <= scale <= MAX_SCALE:
         raise InputError(Problem(f"must be from 1 to {MAX_SCALE}", field=("scale",)))
     spec.validate()
-    with DatasetWriter(out) as writer:
+    with DatasetWriter(out, "simulate --scale") as writer:
         for number in range(1, scale + 1):
             district = relabel(simulate(dataclasses.replace(spec, seed=district_seed(spec.seed, number)), registry),
                                number)

@@ -10,6 +10,7 @@ from diagnosis_service.cli import main
 from diagnosis_service.data.append import append_months
 from diagnosis_service.data.columnar import MARKER, ParquetDir, write_dataset
 from diagnosis_service.data.csvdir import write_dir
+from diagnosis_service.data.files import WRITER_LOCK
 from diagnosis_service.data.model import Dataset
 from diagnosis_service.data.sources import CsvDir
 from diagnosis_service.errors import InputError
@@ -220,6 +221,26 @@ def test_a_second_writer_at_the_same_time_is_refused_and_changes_nothing(runner,
     done = runner.invoke(main, ["data", "append", str(small_district), str(tmp_path / "ds")])
     assert done.exit_code == 0, done.output
     assert ParquetDir(tmp_path / "ds").describe()["periods"] == periods
+
+
+def test_a_convert_over_a_dataset_being_written_is_refused_and_leaves_nothing(runner, ruleset, district,
+                                                                              small_district, tmp_path):
+    """A convert replacing a dataset while an append writes into it would take the append's later files into
+    the new directory: it waits for nothing and changes nothing, and leaves no half-written copy beside it."""
+    from diagnosis_service.data.files import one_writer
+
+    write_dataset(months(district, district.periods()[:2]), tmp_path / "ds", ruleset.registry)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.name != WRITER_LOCK)
+    marker = (tmp_path / "ds" / MARKER).read_bytes()
+    with one_writer(tmp_path / "ds", "data append", MARKER):
+        refused = runner.invoke(main, ["data", "convert", str(small_district), str(tmp_path / "ds")])
+        assert refused.exit_code == 2, refused.output
+        assert "the dataset is being written by data append (pid " in refused.stderr
+    assert (tmp_path / "ds" / MARKER).read_bytes() == marker
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.name != WRITER_LOCK) == before
+    done = runner.invoke(main, ["data", "convert", str(small_district), str(tmp_path / "ds")])
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "ds" / MARKER).read_bytes() != marker
 
 
 def test_no_lock_file_is_left_where_there_is_no_dataset(runner, small_district, tmp_path):
