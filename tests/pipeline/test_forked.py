@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,26 @@ def _cmdline(proc: Path) -> bytes:
         return (proc / "cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def test_a_part_that_hangs_is_stopped_and_written_here(month, tmp_path, caplog):
+    """A copy of a process can hang on a lock another thread held at the fork: past ``hung_after`` the part
+    is killed and its share written in this process, the same bytes; nothing is left running."""
+    parent = os.getpid()
+    last = month.branches[-1].id  # in the last part: a child's
+    prescribe = month.prescribe
+
+    def hangs_in_a_child(result):
+        if result.id == last and os.getpid() != parent:
+            time.sleep(60)  # bounded: the part is killed long before
+        return prescribe(result)
+
+    month.prescribe = hangs_in_a_child
+    started = time.monotonic()
+    write_forked(month, tmp_path / "out.jsonl", 3, hung_after=(0.5, 0.0))
+    assert time.monotonic() - started < 30
+    assert (tmp_path / "out.jsonl").read_bytes() == gzip.decompress(RECORDED.read_bytes())
+    assert last in month.choices, "the redone part's choices are this process's"
+    assert "part 2 of 3 was still running" in caplog.text
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
+    assert no_child_left()
