@@ -16,7 +16,7 @@ and serves at once) and the oracle. Reported: served / oracle and in-process lea
 
     python benchmarks/bench_served_loop.py [--worlds project,all] [--seeds 3] [--branches 200]
                                            [--members 3000] [--history 6] [--months 6] [--db sqlite]
-                                           [--refit]
+                                           [--refit] [--learned-exploration 0.05]
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ from diagnosis_service.simulation.served import run_served_loop  # noqa: E402
 class HttpService:
     """``simulation.served.Service`` over HTTP, with the administrator's commands run as a shell would."""
 
-    def __init__(self, db: str, registry, workdir: Path, refit: bool = False):
+    def __init__(self, db: str, registry, workdir: Path, refit: bool = False, settings: dict | None = None):
         self.db, self.registry, self.workdir, self.refit = db, registry, workdir, refit
+        self.settings = settings or {}  # environment variables of the service and the commands
         self.ctx = None
         self.promotions: list[str] = []
         self.said: list[str] = []  # per month, why the active ranking stayed (or "promoted")
@@ -61,7 +62,7 @@ class HttpService:
         write_dir(Dataset(dataset.branches, dataset.members, bm[bm["pidx"] < before], mm[mm["pidx"] < before],
                           source="bench"), data, self.registry)
         self.ctx = district_service(self.db, data, "bench-served-",
-                                    {"DIAGNOSIS_MODELS": str(self.workdir / "models")})
+                                    {"DIAGNOSIS_MODELS": str(self.workdir / "models"), **self.settings})
         self.env, self.port, self.admin, self.platform = self.ctx.__enter__()
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
         self._catalog(inactive, active=False)
@@ -113,7 +114,7 @@ class HttpService:
 
 
 def one(args: tuple) -> dict:
-    kind, world, seed, branches, members, history, months, db, refit = args
+    kind, world, seed, branches, members, history, months, db, refit, learned_exploration = args
     ruleset = load_ruleset(REPO / "rules")
     catalog = load_catalog(REPO / "resources_catalog", ruleset.registry)
     spec = LoopSpec(policy="oracle" if kind == "oracle" else "learned", seed=seed, branches=branches,
@@ -122,7 +123,8 @@ def one(args: tuple) -> dict:
     out = {"kind": kind, "world": world, "seed": seed}
     if kind == "served":
         workdir = Path(tempfile.mkdtemp(prefix="bench-served-"))
-        service = HttpService(db, ruleset.registry, workdir, refit)
+        service = HttpService(db, ruleset.registry, workdir, refit,
+                              {"DIAGNOSIS_LEARNED_EXPLORATION": str(learned_exploration)})
         try:
             result = run_served_loop(spec, ruleset, catalog, service)
         finally:
@@ -145,13 +147,17 @@ def main() -> None:
     parser.add_argument("--refit", action="store_true",
                         help="the administrator promotes with `model promote --refit` (the validated recipe fitted "
                              "on every month)")
+    parser.add_argument("--learned-exploration", type=float, default=0.05,
+                        help="the service's DIAGNOSIS_LEARNED_EXPLORATION (the in-process loop's stays "
+                             f"{LoopSpec.epsilon})")
     args = parser.parse_args()
     worlds = args.worlds.split(",")
     start = time.perf_counter()
-    runs = pooled(one, [(k, w, s, args.branches, args.members, args.history, args.months, args.db, args.refit)
+    runs = pooled(one, [(k, w, s, args.branches, args.members, args.history, args.months, args.db, args.refit,
+                         args.learned_exploration)
                         for w in worlds for s in range(args.seeds) for k in ("served", "learned", "oracle")], args.jobs)
     print(f"{len(runs)} loops ({args.branches} branches, {args.history} months of history, {args.months} counted, "
-          f"{args.seeds} seeds, {args.db}) in {time.perf_counter() - start:.0f} s\n")
+          f"{args.seeds} seeds, {args.db}, the service's learned exploration {args.learned_exploration}) in {time.perf_counter() - start:.0f} s\n")
     print(f"{'world':<9} {'served/oracle':>24} {'in process/oracle':>24} {'served/best shown':>24}  months on the prior")
     table = []
     for w in worlds:
