@@ -246,14 +246,14 @@ def _comparison(source: Path | None, candidate_file: Path | None, active_file: P
     from ..errors import ModelError
     from ..learning.persist import load, ranker_name
     from ..learning.policy import LearnedRanker
-    from ..learning.rollout import compare, held_out, is_refresh
+    from ..learning.rollout import compare, held_out, is_refresh, judged_after
     from ..remedies.ranking import PriorRanker
 
     ruleset, catalog = _setup(rules_dir, catalog_dir)
     candidate_path = candidate_file or settings().models_dir / CANDIDATE_FILE
     active_path = active_file or settings().models_dir / MODEL_FILE
     model, card = load(candidate_path)
-    epsilon = settings().learned_exploration  # as the service serves
+    epsilon = settings().learned_exploration
     candidate = LearnedRanker(model, epsilon, name=ranker_name(card))
     active_card = None
     try:
@@ -265,7 +265,7 @@ def _comparison(source: Path | None, candidate_file: Path | None, active_file: P
                        f"as the service ranks", err=True)
         active = PriorRanker()
     everything, served, catalogs = _outcomes(source, ruleset, with_served=True)
-    outcomes = held_out(everything, card.get("data_window", {}).get("to"))
+    outcomes = held_out(everything, judged_after(card, active_card))
     return (compare(outcomes, catalog, ruleset, candidate, active, served=served, catalogs=catalogs,
                     refresh=is_refresh(card, active_card), confidence=confidence), candidate_path, active_path, card,
             everything, catalog)

@@ -3,7 +3,8 @@ with confidence, on months it did not learn from; a retrain of the model in serv
 replaces it unless it is worse with confidence.
 
 ``model train`` fits a candidate on the months before its held-out window (the latest months, kept
-out of the fit); ``compare`` estimates, on the held-out decisions, the value of the candidate's policy
+out of the fit); ``compare`` estimates, on the held-out decisions neither ranking learned from
+(``judged_after``), the value of the candidate's policy
 and of the active one (the prior, or the model in service), as served (exploration included), by
 self-normalised importance sampling against the logged propensities, and the difference of the two
 with a paired bootstrap (the same resampled decisions for both). ``verdict``:
@@ -65,6 +66,15 @@ def held_out(outcomes: pd.DataFrame, after: str | None) -> pd.DataFrame:
     if after is None:
         return outcomes.iloc[:0]
     return outcomes[outcomes["period"] > after].reset_index(drop=True)
+
+
+def judged_after(candidate_card: Mapping, active_card: Mapping | None) -> str | None:
+    """The month after which decisions are compared: neither ranking learned from them. A model in service
+    refitted on every month (``model promote --refit``) learned from a later candidate's first held-out
+    months: judged on them, it would be judged on its own training data and look better than it is (in
+    the served loop, 4 retrains in 10 were refused so; benchmarks/bench_served_loop.py)."""
+    ends = [(card.get("data_window") or {}).get("to") for card in (candidate_card, active_card or {})]
+    return None if ends[0] is None else max(e for e in ends if e is not None)
 
 
 def is_refresh(candidate_card: Mapping, active_card: Mapping | None) -> bool:
@@ -157,4 +167,5 @@ def verdict(decisions: int, difference: float, bounds: tuple[float, float], ess:
     return True, f"better with confidence: {said}"
 
 
-__all__ = ["BOOTSTRAP", "CONFIDENCE", "MIN_DECISIONS", "Comparison", "compare", "held_out", "is_refresh", "verdict"]
+__all__ = ["BOOTSTRAP", "CONFIDENCE", "MIN_DECISIONS", "Comparison", "compare", "held_out", "is_refresh", "judged_after",
+           "verdict"]

@@ -11,7 +11,7 @@ import pytest
 
 from diagnosis_service.cli import main
 from diagnosis_service.learning.persist import load, model_card, save
-from diagnosis_service.learning.rollout import MIN_DECISIONS, is_refresh, verdict
+from diagnosis_service.learning.rollout import MIN_DECISIONS, is_refresh, judged_after, verdict
 from diagnosis_service.learning.train import fit, measurable
 from diagnosis_service.pipeline import training
 from diagnosis_service.remedies.catalog_files import load_catalog
@@ -158,3 +158,21 @@ def test_a_refit_activates_the_validated_recipe_fitted_on_every_month(runner, lo
     assert record["validated"] == f"learned:{card['fingerprint']}"
     assert record["promoted"] == f"learned:{active['fingerprint']}" and record["comparison"]["promote"] is True
     assert "the refit of" in done.stderr
+    # The refit learned from the candidate's held-out months: judged on them it would be judged on its own
+    # training data, so no month is left to compare on.
+    again = runner.invoke(main, ["model", "evaluate", "--json", "--candidate", str(candidate), "--from", str(loop),
+                                 "--active", str(models / "effectiveness.json")])
+    assert again.exit_code == 0, again.output
+    seen = json.loads(again.stdout)
+    assert seen["months"] == [] and seen["decisions"] == 0 and "no held-out decisions" in seen["reason"]
+
+
+def test_decisions_are_judged_after_both_rankings_training_months():
+    def card(to):
+        return {"data_window": {"from": "2025-01", "to": to}}
+
+    assert judged_after(card("2025-06"), None) == "2025-06"  # the prior learned nothing
+    assert judged_after(card("2025-06"), card("2025-08")) == "2025-08"  # a refit in service: its months
+    assert judged_after(card("2025-07"), card("2025-05")) == "2025-07"
+    assert judged_after(card("2025-07"), {"data_window": None}) == "2025-07"
+    assert judged_after({"data_window": None}, card("2025-05")) is None
