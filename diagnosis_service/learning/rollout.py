@@ -72,7 +72,7 @@ def judged_after(candidate_card: Mapping, active_card: Mapping | None) -> str | 
     """The month after which decisions are compared: neither ranking learned from them. A model in service
     refitted on every month (``model promote --refit``) learned from a later candidate's first held-out
     months: judged on them, it would be judged on its own training data and look better than it is (in
-    the served loop, 4 retrains in 10 were refused so; benchmarks/bench_served_loop.py)."""
+    the served loop, 16 retrains of 31 were refused so; benchmarks/bench_served_loop.py)."""
     ends = [(card.get("data_window") or {}).get("to") for card in (candidate_card, active_card or {})]
     return None if ends[0] is None else max(e for e in ends if e is not None)
 
