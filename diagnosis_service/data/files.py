@@ -58,8 +58,9 @@ def _write(target: Path, chunks: Iterable, mode: str) -> Path:
 def one_writer(directory: Path, what: str, marker: str) -> Iterator[None]:
     """Hold ``directory`` (a dataset) for this writer alone while the block runs: a second ``data append``
     or ``data carry`` at the same time would each replace the description with its own and lose the
-    other's months, and a ``data convert`` replacing the dataset would take an append's later files in. The other gets an InputError naming the writer (``what`` and its pid) at once,
-    not a wait of unknown length. The lock is the kernel's (``flock``): it goes with the process, however
+    other's months, and a ``data convert`` replacing the dataset would take an append's later files in.
+    The other gets an InputError naming the writer (``what`` and its pid) at once, not a wait of
+    unknown length. The lock is the kernel's (``flock``): it goes with the process, however
     that ends, and the file left behind is empty of meaning. Only a dataset (a directory with its
     ``marker`` file) is locked: elsewhere the writer says what is wrong, and no lock file is left."""
     import fcntl
