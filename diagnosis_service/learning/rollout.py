@@ -73,8 +73,13 @@ def judged_after(candidate_card: Mapping, active_card: Mapping | None) -> str | 
     refitted on every month (``model promote --refit``) learned from a later candidate's first held-out
     months: judged on them, it would be judged on its own training data and look better than it is (in
     the served loop, 16 retrains of 31 were refused so; benchmarks/bench_served_loop.py)."""
-    ends = [(card.get("data_window") or {}).get("to") for card in (candidate_card, active_card or {})]
+    ends = [_trained_to(card) for card in (candidate_card, active_card or {})]
     return None if ends[0] is None else max(e for e in ends if e is not None)
+
+
+def _trained_to(card: Mapping) -> str | None:
+    """The last month a model card's model learned from (its data window's end)."""
+    return (card.get("data_window") or {}).get("to")
 
 
 def is_refresh(candidate_card: Mapping, active_card: Mapping | None) -> bool:
@@ -85,8 +90,7 @@ def is_refresh(candidate_card: Mapping, active_card: Mapping | None) -> bool:
         return False  # a card that does not say its recipe is judged as a new challenger
     # A refit (``model promote --refit``) learned from every month, its held-out ones too: it counts as
     # trained to where the candidate it was validated as ended.
-    ends = [(candidate_card.get("data_window") or {}).get("to"),
-            active_card.get("validated_to") or (active_card.get("data_window") or {}).get("to")]
+    ends = [_trained_to(candidate_card), active_card.get("validated_to") or _trained_to(active_card)]
     return all(candidate_card[k] == active_card[k] for k in recipe) and None not in ends and ends[0] > ends[1]
 
 
