@@ -49,7 +49,7 @@ def _features(X: pd.DataFrame) -> pd.DataFrame:
 class EffectivenessModel(BaseEstimator, RegressorMixin):
     """Expected improvement of a weakness when a remedy is recommended first (see module docs)."""
 
-    def __init__(self, prior_strength: float = 5.0, adoption_strength: float = 10.0, ridge_alpha: float = 2.0):
+    def __init__(self, prior_strength: float = 5.0, adoption_strength: float = 20.0, ridge_alpha: float = 4.0):
         self.prior_strength = prior_strength
         self.adoption_strength = adoption_strength
         self.ridge_alpha = ridge_alpha

@@ -18,7 +18,7 @@ from tests.support.learning import frame, log_row, metrics
 def test_the_estimator_contract():
     X, y, true = frame()
     model = EffectivenessModel(prior_strength=3.0)
-    assert model.get_params() == {"prior_strength": 3.0, "adoption_strength": 10.0, "ridge_alpha": 2.0}
+    assert model.get_params() == {"prior_strength": 3.0, "adoption_strength": 20.0, "ridge_alpha": 4.0}
     assert not any(k.endswith("_") for k in vars(model)), "no learned state before fit"
     assert model.fit(X, y) is model
     assert model.n_features_in_ == len(FEATURES) and list(model.feature_names_in_) == list(FEATURES)
