@@ -148,3 +148,21 @@ def test_catalog_list_table_and_json(runner, ruleset):
     assert en.stdout.split("\n")[0].split()[:2] == ["id", "kind"] and "red video lesson" in en.stdout
     bad = runner.invoke(main, ["catalog", "list", "--topic", "theory"])
     assert bad.exit_code == 2 and "unknown topic 'theory'" in bad.output
+
+
+def test_files_parsed_once_still_read_as_edited_and_named_where_they_are(ruleset, catalog_copy, tmp_path):
+    # Parsed documents are kept by text (an edit checks the catalog several times): an edit must still
+    # be seen, a broken file reported every time it is read, and a copy named by its own directory.
+    first = load_catalog(catalog_copy, ruleset.registry)
+    again = load_catalog(catalog_copy, ruleset.registry)
+    assert again == first
+    edit(catalog_copy / "videos.yaml", "topics: [theory_study]", "topics: [theory_studdy]")
+    for _ in range(2):
+        assert any("unknown topic 'theory_studdy'" in p for p in problems(catalog_copy, ruleset))
+    edit(catalog_copy / "videos.yaml", "topics: [theory_studdy]", "topics: [theory_study]")
+    assert load_catalog(catalog_copy, ruleset.registry) == first
+    other = tmp_path / "elsewhere"
+    shutil.copytree(catalog_copy, other)
+    edit(other / "bases.yaml", "format: on_site", "format: onsite")
+    found = problems(other, ruleset)
+    assert found and all(p.startswith(str(other)) for p in found)

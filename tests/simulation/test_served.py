@@ -78,7 +78,7 @@ class ClientService:
         pass
 
 
-SPEC = LoopSpec(policy="prior", seed=3, branches=20, members=200, months=2, history=2, history_epsilon=0.0,
+SPEC = LoopSpec(policy="prior", seed=3, branches=30, members=300, months=2, history=2, history_epsilon=0.0,
                 world="silent")
 
 
