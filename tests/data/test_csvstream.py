@@ -87,7 +87,7 @@ def _apply(directory: Path, changes) -> None:
         (directory / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-@settings(max_examples=14, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=edits, chunk_rows=st.integers(1, 300), max_open=st.sampled_from([1, 2, 64]))
 def test_a_directory_streamed_gives_what_it_gives_read_whole(base, ruleset, changes, chunk_rows, max_open):
     with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:

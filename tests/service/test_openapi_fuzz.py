@@ -41,7 +41,7 @@ def fuzz(op, headers: dict, calls: list) -> None:
     the acceptance of schema-valid bodies where the schema cannot say what valid is."""
     excluded = [positive_data_acceptance] if op.path.startswith(CONTENT_CHECKED) else []
 
-    @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
               database=None)
     @given(case=op.as_strategy())
     def run(case):
