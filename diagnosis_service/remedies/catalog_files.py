@@ -145,12 +145,13 @@ def _load(text: str, name: str, problems: list[Problem]) -> Located | None:
         return None
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=12)
 def _parsed(text: str, name: str) -> Located:
-    """A catalog file parsed once per text: one edit of a resource checks the whole catalog several times
+    """A catalog file parsed once per text: one edit of a resource checks the whole catalog three times
     (check, publish, the switch to it), and parsing the YAML was 90% of each (0.5 s a resource on the
-    sample catalog). The documents are only read here, never changed. A text that does not parse raises
-    each time (exceptions are not cached)."""
+    shipped catalog). The documents are only read here, never changed. Twelve kept: a catalog's six
+    files and recent edits (about 1.2 MB for the largest shipped file; at most ~18 MB for a file at
+    MAX_FILE_BYTES). A text that does not parse raises each time (exceptions are not cached)."""
     return load_text(text, name)
 
 
