@@ -8,8 +8,9 @@ has an active resource for every branch type, so every weakness can get a prescr
 
 from __future__ import annotations
 
-import functools
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,8 @@ def collect_texts(files: Mapping[str, str], registry: Registry, problems: list[P
         return str(Path(label) / name) if label else name
 
     digest = hashlib.sha256()
-    streets = _streets(files, where, problems, digest, unread)
+    parsed: dict[tuple[str, str], Located] = {}
+    streets = _streets(files, where, problems, digest, unread, parsed)
     names_en = dict(streets)
     for name in sorted(set(files) - set(FILES.values()) - {DISTRICT_FILE}):
         problems.append(Problem(f"unexpected file '{name}' in the catalog", file=where(name),
@@ -121,7 +123,7 @@ def collect_texts(files: Mapping[str, str], registry: Registry, problems: list[P
                 problems.append(Problem(f"missing catalog file for kind '{kind}'", file=where(name)))
             continue
         digest.update(files[name].encode("utf-8"))
-        doc = _load(files[name], where(name), problems)
+        doc = _load(files[name], where(name), problems, parsed)
         if doc is not None:
             for res in _parse_file(doc, kind, registry, streets, problems):
                 if res.id in resources:
@@ -132,31 +134,56 @@ def collect_texts(files: Mapping[str, str], registry: Registry, problems: list[P
                 resources[res.id] = res
     if problems:
         return None
+    _keep(parsed)  # every file checked out: worth keeping parsed
     ordered = tuple(sorted(resources.values(), key=lambda r: r.id))
     problems.extend(_coverage(ordered, registry, label or "catalog"))
     return Catalog(ordered, tuple(names_en), digest.hexdigest()[:12], label, names_en)
 
 
-def _load(text: str, name: str, problems: list[Problem]) -> Located | None:
-    try:
-        return _parsed(text, name)
-    except DiagnosisError as exc:  # YAML syntax, size, aliases: reported as catalog problems
-        problems.extend(exc.problems)
-        return None
+# Parsed files, by (name, text), of catalogs whose files all checked out: an edit of one resource checks
+# the whole catalog twice (the publish's check, then the build of the serving catalog), and parsing the
+# YAML was 90% of each. Only files that passed every check of their own are kept: they have a catalog
+# file's shape, so their memory follows their size (1.2 MB for the largest shipped file, ~18 MB at
+# MAX_FILE_BYTES); a text rejected by a validate, a preview or a publish is parsed, judged and dropped
+# (any YAML, however nested, would otherwise stay). Kept documents are only read, never changed.
+_PARSED: OrderedDict[tuple[str, str], Located] = OrderedDict()
+_PARSED_LOCK = threading.Lock()
+PARSED_KEPT = 8  # a catalog's six files and the latest edits of them
 
 
-@functools.lru_cache(maxsize=12)
-def _parsed(text: str, name: str) -> Located:
-    """A catalog file parsed once per text: one edit of a resource checks the whole catalog three times
-    (check, publish, the switch to it), and parsing the YAML was 90% of each (0.5 s a resource on the
-    shipped catalog). The documents are only read here, never changed. Twelve kept: a catalog's six
-    files and recent edits (about 1.2 MB for the largest shipped file; at most ~18 MB for a file at
-    MAX_FILE_BYTES). A text that does not parse raises each time (exceptions are not cached)."""
-    return load_text(text, name)
+def _load(text: str, name: str, problems: list[Problem], parsed: dict[tuple[str, str], Located]) -> Located | None:
+    key = (name, text)
+    with _PARSED_LOCK:
+        doc = _PARSED.get(key)
+        if doc is not None:
+            _PARSED.move_to_end(key)
+    if doc is None:
+        try:
+            doc = load_text(text, name)
+        except DiagnosisError as exc:  # YAML syntax, size, aliases: reported as catalog problems
+            problems.extend(exc.problems)
+            return None
+    parsed[key] = doc
+    return doc
+
+
+def _keep(parsed: dict[tuple[str, str], Located]) -> None:
+    with _PARSED_LOCK:
+        for key, doc in parsed.items():
+            _PARSED[key] = doc
+            _PARSED.move_to_end(key)
+        while len(_PARSED) > PARSED_KEPT:
+            _PARSED.popitem(last=False)
+
+
+def forget_parsed() -> None:
+    """Drop every kept document (the next load parses every file again)."""
+    with _PARSED_LOCK:
+        _PARSED.clear()
 
 
 def _streets(files: Mapping[str, str], where, problems: list[Problem], digest,
-             unread: set[str] | frozenset) -> list[tuple[str, str]]:
+             unread: set[str] | frozenset, parsed: dict[tuple[str, str], Located]) -> list[tuple[str, str]]:
     """(zh, en) names of the district's streets and towns."""
     if DISTRICT_FILE not in files:
         if DISTRICT_FILE in unread:
@@ -165,7 +192,7 @@ def _streets(files: Mapping[str, str], where, problems: list[Problem], digest,
                                 file=where(DISTRICT_FILE)))
         return []
     digest.update(files[DISTRICT_FILE].encode("utf-8"))
-    doc = _load(files[DISTRICT_FILE], where(DISTRICT_FILE), problems)
+    doc = _load(files[DISTRICT_FILE], where(DISTRICT_FILE), problems, parsed)
     if doc is None:
         return []
     data = doc.data

@@ -150,19 +150,42 @@ def test_catalog_list_table_and_json(runner, ruleset):
     assert bad.exit_code == 2 and "unknown topic 'theory'" in bad.output
 
 
-def test_files_parsed_once_still_read_as_edited_and_named_where_they_are(ruleset, catalog_copy, tmp_path):
-    # Parsed documents are kept by text (an edit checks the catalog several times): an edit must still
-    # be seen, a broken file reported every time it is read, and a copy named by its own directory.
+def test_files_of_a_good_catalog_are_parsed_once_and_a_rejected_ones_never_kept(ruleset, catalog_copy, tmp_path,
+                                                                              monkeypatch):
+    # An edit checks the catalog twice: files that checked out are kept parsed, by text. An edit must
+    # still be seen, a rejected file parsed (and reported) on every read and never kept, a kept
+    # document equal to a fresh parse after use, and a copy elsewhere named by its own directory.
+    from diagnosis_service.remedies import catalog_files
+    from diagnosis_service.rules.yamlsafe import load_text
+
+    parses: list[str] = []
+    monkeypatch.setattr(catalog_files, "load_text", lambda text, name: parses.append(name) or load_text(text, name))
+    catalog_files.forget_parsed()
     first = load_catalog(catalog_copy, ruleset.registry)
-    again = load_catalog(catalog_copy, ruleset.registry)
-    assert again == first
-    edit(catalog_copy / "videos.yaml", "topics: [theory_study]", "topics: [theory_studdy]")
-    for _ in range(2):
+    assert len(parses) == 6  # the five kinds' files and the district's
+    assert load_catalog(catalog_copy, ruleset.registry) == first and len(parses) == 6  # none parsed again
+    for (name, text), doc in catalog_files._PARSED.items():
+        fresh = load_text(text, name)
+        assert (doc.data, doc.positions, doc.key_positions) == (fresh.data, fresh.positions, fresh.key_positions)
+
+    videos = catalog_copy / "videos.yaml"
+    edit(videos, "topics: [theory_study]", "topics: [theory_studdy]")
+    for n in (1, 2):  # invalid: parsed each time, reported each time
         assert any("unknown topic 'theory_studdy'" in p for p in problems(catalog_copy, ruleset))
-    edit(catalog_copy / "videos.yaml", "topics: [theory_studdy]", "topics: [theory_study]")
-    assert load_catalog(catalog_copy, ruleset.registry) == first
+        assert parses[6:] == [str(videos)] * n
+    videos.write_text(videos.read_text(encoding="utf-8") + "\n  - [unclosed\n", encoding="utf-8")
+    for n in (3, 4):  # not YAML: the same
+        assert any("YAML syntax" in p for p in problems(catalog_copy, ruleset))
+        assert parses[6:] == [str(videos)] * n
+    assert not any("theory_studdy" in text for _, text in catalog_files._PARSED)  # rejected: not kept
+    edit(videos, "topics: [theory_studdy]", "topics: [theory_study]")
+    videos.write_text(videos.read_text(encoding="utf-8").replace("\n  - [unclosed\n", ""), encoding="utf-8")
+    again = load_catalog(catalog_copy, ruleset.registry)
+    assert again == first and [(r.file, r.line) for r in again.resources] == [(r.file, r.line) for r in first.resources]
+    assert len(catalog_files._PARSED) <= catalog_files.PARSED_KEPT
+
     other = tmp_path / "elsewhere"
     shutil.copytree(catalog_copy, other)
-    edit(other / "bases.yaml", "format: on_site", "format: onsite")
-    found = problems(other, ruleset)
-    assert found and all(p.startswith(str(other)) for p in found)
+    elsewhere = load_catalog(other, ruleset.registry)
+    assert {Path(r.file).parent for r in elsewhere.resources} == {other}
+    assert {Path(r.file).parent for r in first.resources} == {catalog_copy}
