@@ -18,6 +18,7 @@ from ..errors import Problem, RuleError
 
 MAX_FILE_BYTES = 1_000_000  # a generous bound: the default rule files are a few kB
 MAX_NODES = 200_000
+MAX_DEPTH = 100  # nesting; deeper, building the values ran out of Python's stack (a crash, not an error)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_NUMBER = 1e12  # numbers beyond it (a 400-digit integer, .inf) are no threshold anyone means
 
@@ -112,6 +113,9 @@ def load_text(text: str, file: str) -> Located:
                                 line=line, column=col)) from None
     except yaml.YAMLError as exc:
         raise RuleError(Problem(f"YAML syntax: {exc}", file=file)) from None
+    except RecursionError:  # the pure-Python composer recurses per level of nesting
+        raise RuleError(Problem(f"values nested more than {MAX_DEPTH} levels deep", file=file, line=1, column=1,
+                                suggestion="rule and catalog files need a few levels")) from None
     finally:
         loader.dispose()
     doc = Located(file=file, data=None)
@@ -126,6 +130,10 @@ def load_text(text: str, file: str) -> Located:
 
 def _build(node: yaml.Node, path: Path_, doc: Located, constructor: yaml.constructor.SafeConstructor,
            count: list[int]) -> Any:
+    if len(path) > MAX_DEPTH:
+        line, col = _mark(node)
+        raise RuleError(Problem(f"values nested more than {MAX_DEPTH} levels deep", file=doc.file, line=line,
+                                column=col, suggestion="rule and catalog files need a few levels"))
     count[0] += 1
     if count[0] > MAX_NODES:
         raise RuleError(Problem(f"document has more than {MAX_NODES} values", file=doc.file,

@@ -106,3 +106,18 @@ def test_libyaml_and_pure_python_loaders_agree_on_bad_input(monkeypatch, text):
     fast = outcome()
     monkeypatch.setattr(yamlsafe, "_CLoader", None)
     assert outcome() == fast
+
+
+@pytest.mark.parametrize("depth", [101, 600, 5000])
+def test_deep_nesting_is_an_error_not_a_crash(monkeypatch, depth):
+    # Between libyaml's own limit and Python's stack, building the values used to raise RecursionError:
+    # a 500 from POST /v1/catalog/validate instead of a problem with a place.
+    text = "a: " + "[" * depth + "1" + "]" * depth + "\n"
+    for c_loader in (yamlsafe._CLoader, None):
+        monkeypatch.setattr(yamlsafe, "_CLoader", c_loader)
+        with pytest.raises(RuleError) as exc:
+            load_text(text, "deep.yaml")
+        problem = only_problem(exc)
+        assert problem.file == "deep.yaml" and problem.line == 1
+        assert "nested more than 100 levels" in problem.message or "nesting depth" in problem.message
+        assert load_text("a: " + "[" * 99 + "1" + "]" * 99 + "\n", "ok.yaml").data["a"] is not None
