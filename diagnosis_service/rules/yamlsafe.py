@@ -114,8 +114,7 @@ def load_text(text: str, file: str) -> Located:
     except yaml.YAMLError as exc:
         raise RuleError(Problem(f"YAML syntax: {exc}", file=file)) from None
     except RecursionError:  # the pure-Python composer recurses per level of nesting
-        raise RuleError(Problem(f"values nested more than {MAX_DEPTH} levels deep", file=file, line=1, column=1,
-                                suggestion="rule and catalog files need a few levels")) from None
+        raise _too_deep(file, 1, 1) from None
     finally:
         loader.dispose()
     doc = Located(file=file, data=None)
@@ -128,12 +127,15 @@ def load_text(text: str, file: str) -> Located:
     return doc
 
 
+def _too_deep(file: str, line: int, column: int) -> RuleError:
+    return RuleError(Problem(f"values nested more than {MAX_DEPTH} levels deep", file=file, line=line, column=column,
+                             suggestion="rule and catalog files need a few levels"))
+
+
 def _build(node: yaml.Node, path: Path_, doc: Located, constructor: yaml.constructor.SafeConstructor,
            count: list[int]) -> Any:
     if len(path) > MAX_DEPTH:
-        line, col = _mark(node)
-        raise RuleError(Problem(f"values nested more than {MAX_DEPTH} levels deep", file=doc.file, line=line,
-                                column=col, suggestion="rule and catalog files need a few levels"))
+        raise _too_deep(doc.file, *_mark(node))
     count[0] += 1
     if count[0] > MAX_NODES:
         raise RuleError(Problem(f"document has more than {MAX_NODES} values", file=doc.file,
