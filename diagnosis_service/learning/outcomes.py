@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from ..rules.model import RuleSet
+from .outcome_groups import Groups, sum_count
 
 HORIZON = 3  # months after a decision its outcome is followed for
 ADOPTED = ("adopted", "completed")
@@ -111,6 +112,7 @@ def compute(log: pd.DataFrame, branch_metrics: pd.DataFrame, ruleset: RuleSet, h
         return out
     later, baseline, base_has = _windows(out, branch_metrics, horizon)
     out["adopted"] = out["status"].isin(ADOPTED)
+    groups = Groups.of(out)
     dirs = out["rule"].map(lambda r: direction(ruleset, r)).to_numpy(dtype=float)
     units = out["indicator"].map(lambda i: getattr(ruleset.registry.get("branch", i), "unit", None))
     scale = np.array([gap_scale(u, r, v) for u, r, v in zip(units, out["reference"].fillna(0.0),
@@ -122,28 +124,28 @@ def compute(log: pd.DataFrame, branch_metrics: pd.DataFrame, ruleset: RuleSet, h
     base_coef = base_has / np.maximum(base_has.sum(axis=1, keepdims=True), 1)
     other_after, other_base = np.zeros(len(out)), np.zeros(len(out))
     theta = np.ones(len(out))
-    control, improvement = _against_control(out, after - baseline, dirs, scale)
+    control, improvement = _against_control(groups, after - baseline, dirs, scale)
     # The other remedies' effects, the effect's profile over the months and the baseline weight are
     # estimated from the outcomes being corrected: iterate to a fixed point (each round removes part of
     # the bias the last one left).
     effect = np.zeros(len(out))
     for done in range(rounds):
-        previous, effect = effect, _effect_estimates(out, improvement)
+        previous, effect = effect, _effect_estimates(groups, improvement)
         if done and np.max(np.abs(effect - previous), initial=0.0) < SETTLED:
             break
-        shifted = _shifted_lifts(out, np.where(out["adopted"], effect * scale * dirs, 0.0), horizon)
+        shifted = _shifted_lifts(groups, np.where(groups.adopted, effect * scale * dirs, 0.0), horizon)
         other_base = (base_coef * _month_lifts(shifted, range(1 - BASELINE, 1), shape)).sum(axis=1)
         later_lifts = _month_lifts(shifted, range(1, horizon + 1), shape)
         if profile:
-            shape = window_profile(out, later - later_lifts, theta * (baseline - other_base), dirs, scale)
+            shape = window_profile(groups, later - later_lifts, theta * (baseline - other_base), dirs, scale)
             coef = _window_coefficients(has, shape)
         # The weights sum to 1 only for a flat profile: the baseline is weighed by their sum, and each
         # month is compared with its own control, so that what is weighed are changes and a branch's
         # level cancels whichever months it has.
         after, other_after, weight = _weighted(coef, later), (coef * later_lifts).sum(axis=1), coef.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):  # the slope of a weighted mean of the months
-            theta = _baseline_weights(out, (after - other_after) / weight, baseline - other_base)
-        control, improvement = _by_month(out, later - later_lifts, theta * (baseline - other_base), coef, dirs,
+            theta = _baseline_weights(groups, (after - other_after) / weight, baseline - other_base)
+        control, improvement = _by_month(groups, later - later_lifts, theta * (baseline - other_base), coef, dirs,
                                          scale)
     out.attrs["window_profile"] = [round(float(m), 4) for m in shape]
     weight = coef.sum(axis=1)
@@ -182,7 +184,7 @@ def _windows(out: pd.DataFrame, branch_metrics: pd.DataFrame,
     return later, baseline, base_has
 
 
-def window_profile(out: pd.DataFrame, later: np.ndarray, baseline: np.ndarray, dirs: np.ndarray,
+def window_profile(groups: Groups, later: np.ndarray, baseline: np.ndarray, dirs: np.ndarray,
                    scale: np.ndarray) -> np.ndarray:
     """How an adopted remedy's effect is spread over the months after its decision, relative to its
     mean (all ones: alike in every month). Measured on the adopted lists followed for the whole
@@ -190,22 +192,22 @@ def window_profile(out: pd.DataFrame, later: np.ndarray, baseline: np.ndarray, d
     caller takes the other remedies out); all ones with fewer than MIN_PROFILE_ROWS such lists or no
     positive mean effect. Months with a negative mean count as carrying none."""
     horizon = later.shape[1]
-    full = out["adopted"].to_numpy() & ~np.isnan(later).any(axis=1) & np.isfinite(baseline)
+    full = groups.adopted & ~np.isnan(later).any(axis=1) & np.isfinite(baseline)
     if full.sum() < MIN_PROFILE_ROWS:
         return np.ones(horizon)
-    means = np.array([np.clip(_against_control(out, later[:, h] - baseline, dirs, scale)[1][full], -CLIP, CLIP).mean()
+    means = np.array([np.clip(_against_control(groups, later[:, h] - baseline, dirs, scale)[1][full], -CLIP, CLIP).mean()
                       for h in range(horizon)])
     means = np.clip(means, 0.0, None)
     return means / means.mean() if means.mean() > 0 else np.ones(horizon)
 
 
-def _by_month(out: pd.DataFrame, later: np.ndarray, baseline: np.ndarray, coef: np.ndarray, dirs: np.ndarray,
+def _by_month(groups: Groups, later: np.ndarray, baseline: np.ndarray, coef: np.ndarray, dirs: np.ndarray,
               scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(control_change, improvement) of the months after P weighed by ``coef``: each month's change from
     ``baseline`` against that month's control. NaN where no month with weight has data."""
-    control, improvement = np.zeros(len(out)), np.zeros(len(out))
+    control, improvement = np.zeros(len(baseline)), np.zeros(len(baseline))
     for h in range(later.shape[1]):
-        month_control, month_improvement = _against_control(out, later[:, h] - baseline, dirs, scale)
+        month_control, month_improvement = _against_control(groups, later[:, h] - baseline, dirs, scale)
         w = coef[:, h]
         control += w * month_control
         improvement += np.where(w > 0, w * np.nan_to_num(month_improvement), 0.0)
@@ -222,80 +224,81 @@ def _window_coefficients(has: np.ndarray, profile: np.ndarray) -> np.ndarray:
     return np.divide(shaped, norm, out=np.zeros_like(shaped, dtype=float), where=norm > 0)
 
 
-def _baseline_weights(out: pd.DataFrame, after: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+def _baseline_weights(groups: Groups, after: np.ndarray, baseline: np.ndarray) -> np.ndarray:
     """Per rule, how much of the baseline to subtract: the slope of the after-mean on the baseline
     within comparable lists (same period, rule and branch type; adoption held apart), the regression
     adjustment of a randomised comparison. Subtracting all of it (weight 1) is right only when a
     branch's months are strongly correlated; where they are mostly noise it adds the baseline's noise
     to every outcome. Weight 1 for rules with fewer than MIN_SLOPE_ROWS measurable lists."""
-    frame = pd.DataFrame({"rule": out["rule"], "after": after, "baseline": baseline,
-                          "adopted": out["adopted"].to_numpy(dtype=float),
-                          "group": list(zip(out["pidx"], out["rule"], out["branch_type"], strict=True))})
-    frame = frame[np.isfinite(frame["after"]) & np.isfinite(frame["baseline"])]
-    slopes: dict[str, float] = {}
-    cols = ["after", "baseline", "adopted"]
-    for rule, rows in frame.groupby("rule"):
-        if len(rows) < MIN_SLOPE_ROWS:
+    ok = np.isfinite(after) & np.isfinite(baseline)
+    cols = np.column_stack([after, baseline, groups.adopted.astype(float)])[ok]
+    comparable = groups.comparable[ok]
+    # Comparable lists share their rule: centring within them once is centring within each rule.
+    centred = cols - pd.DataFrame(cols).groupby(comparable).transform("mean").to_numpy()
+    rule = groups.rule[ok]
+    slope = np.ones(int(groups.rule.max(initial=-1)) + 2)  # the last slot: a row without a rule
+    order = np.argsort(rule, kind="stable")  # each rule's rows in the log's order
+    bounds = np.flatnonzero(np.diff(rule[order])) + 1
+    for rows in np.split(order, bounds) if len(order) else []:
+        if len(rows) < MIN_SLOPE_ROWS or rule[rows[0]] < 0:
             continue
-        centred = rows[cols] - rows.groupby("group")[cols].transform("mean")
-        design = centred[["baseline", "adopted"]].to_numpy()
+        design = centred[rows][:, 1:]
         if np.linalg.matrix_rank(design) < 2:
             continue
-        slope = np.linalg.lstsq(design, centred["after"].to_numpy(), rcond=None)[0][0]
-        slopes[rule] = float(np.clip(slope, 0.0, SLOPE_BOUND))
-    return out["rule"].map(slopes).fillna(1.0).to_numpy(dtype=float)
+        fitted = np.linalg.lstsq(design, centred[rows, 0], rcond=None)[0][0]
+        slope[rule[rows[0]]] = float(np.clip(fitted, 0.0, SLOPE_BOUND))
+    return slope[groups.rule]
 
 
-def _against_control(out: pd.DataFrame, own: np.ndarray, dirs: np.ndarray,
+def _against_control(groups: Groups, own: np.ndarray, dirs: np.ndarray,
                      scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(control_change, improvement) for the given own changes."""
-    frame = pd.DataFrame({"pidx": out["pidx"], "rule": out["rule"], "branch_type": out["branch_type"], "own": own})
-    rest = frame[~out["adopted"].to_numpy()]
+    rest = ~groups.adopted
     # Indicators of one topic drift differently (regression to the mean is stronger for some): the
     # comparison is with the same rule, not merely the same topic. A period's few non-adopters of one
     # type make a noisy mean, and its noise lands on every adopter compared with it: each level is
     # shrunk toward the wider one (measured in the closed loop: a tenth less noise in the outcomes).
-    control = np.zeros(len(frame))  # a rule without non-adopters: no change expected
-    for level, keys in enumerate((["rule"], ["pidx", "rule"], ["pidx", "rule", "branch_type"])):
-        stats = rest.groupby(keys)["own"].agg(["sum", "count"])
-        joined = frame[keys].join(stats, on=keys)
-        n = joined["count"].fillna(0.0).to_numpy(dtype=float)
+    control = np.zeros(len(own))  # a rule without non-adopters: no change expected
+    for level, codes in enumerate(groups.control):
+        total, n = sum_count(codes, own, rest)
         k = CONTROL_SHRINK if level else 0.0
-        total = joined["sum"].fillna(0.0).to_numpy(dtype=float) + k * control
+        total = total + k * control
         control = np.divide(total, n + k, out=control, where=n + k > 0)
     return control, dirs * (own - control) / scale
 
 
-def _effect_estimates(out: pd.DataFrame, improvement: np.ndarray) -> np.ndarray:
+def _effect_estimates(groups: Groups, improvement: np.ndarray) -> np.ndarray:
     """Each adopted list's expected improvement in shares of its gap: its resource's mean for the rule,
     shrunk toward the rule's mean (EFFECT_SHRINK pseudo-observations)."""
-    y = pd.Series(np.clip(improvement, -CLIP, CLIP))
-    ok = out["adopted"].to_numpy() & np.isfinite(improvement)
+    y = np.clip(improvement, -CLIP, CLIP)
+    ok = groups.adopted & np.isfinite(improvement)
     if not ok.any():
-        return np.zeros(len(out))
-    rule = out["rule"][ok]
-    rule_mean = y[ok].groupby(rule).mean()
-    per = y[ok].groupby([rule, out["resource_id"][ok]]).agg(["sum", "count"])
-    prior = per.index.get_level_values(0).map(rule_mean).to_numpy(dtype=float)
-    shrunk = pd.Series((per["sum"].to_numpy() + EFFECT_SHRINK * prior) / (per["count"].to_numpy() + EFFECT_SHRINK),
-                       index=per.index)
-    keys = pd.MultiIndex.from_arrays([out["rule"], out["resource_id"]])
-    effect = shrunk.reindex(keys).to_numpy(dtype=float)
-    fallback = out["rule"].map(rule_mean).to_numpy(dtype=float)
-    return np.nan_to_num(np.where(np.isnan(effect), fallback, effect))
+        return np.zeros(len(y))
+    rule_sum, rule_n = sum_count(groups.rule, y, ok)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rule_mean = rule_sum / rule_n  # NaN for a rule without a measured adopted list
+        per_sum, per_n = sum_count(groups.resource, y, ok)
+        shrunk = (per_sum + EFFECT_SHRINK * rule_mean) / (per_n + EFFECT_SHRINK)
+    return np.nan_to_num(np.where(per_n > 0, shrunk, rule_mean))
 
 
-def _shifted_lifts(out: pd.DataFrame, lift: np.ndarray, horizon: int) -> dict[int, np.ndarray]:
+def _shifted_lifts(groups: Groups, lift: np.ndarray, horizon: int) -> dict[int, np.ndarray]:
     """For each offset d (months from this list's decision; d < 0: before), what the other adopted
     remedies on the same branch and indicator decided at P+d add per month at full strength (``lift``:
     in the indicator's units), for every offset that can reach this list's baseline or after months."""
-    keys = [out["branch_id"].to_numpy(), out["indicator"].to_numpy()]
-    by_month = pd.Series(lift, index=pd.MultiIndex.from_arrays([*keys, out["pidx"].to_numpy()]))
-    by_month = by_month.groupby(level=[0, 1, 2]).sum()
+    reach = BASELINE + horizon
+    first = int(groups.pidx.min()) - reach
+    width = int(groups.pidx.max()) - first + reach + 1  # every month an offset can reach, per series
+    at = groups.series * width + (groups.pidx - first)
+    known = groups.series >= 0  # a list without a branch or an indicator has no others
+    by_month = pd.Series(lift[known]).groupby(at[known]).sum()
+    keys, sums = by_month.index.to_numpy(dtype=np.int64), by_month.to_numpy(dtype=float)
     shifted = {}
     for d in range(-(BASELINE + horizon - 1), horizon):
-        others = by_month.reindex(pd.MultiIndex.from_arrays([*keys, out["pidx"].to_numpy() + d]))
-        shifted[d] = others.fillna(0.0).to_numpy(dtype=float) - (lift if d == 0 else 0.0)  # not its own
+        wanted = at + d
+        pos = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
+        others = np.where(known & (keys[pos] == wanted), sums[pos], 0.0) if len(keys) else np.zeros(len(lift))
+        shifted[d] = others - (lift if d == 0 else 0.0)  # not its own
     return shifted
 
 
