@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from diagnosis_service.data.csvdir import validate_metrics
 from diagnosis_service.data.rows import check_rows
-from diagnosis_service.data.validate import Problems
+from diagnosis_service.data.validate import Problems, numeric_column
 from diagnosis_service.errors import InputError
 from diagnosis_service.rules import load_ruleset
 from tests.support.paths import RULES
@@ -65,3 +65,21 @@ def test_clean_rows_give_every_reported_indicator(ruleset):
     assert pidx == 2025 * 12 + 1
     assert out[pidx]["dues_paid"] == 1.0
     assert set(out[pidx]) == {i.id for i in ruleset.registry.reported("member")}
+
+
+numbers = st.lists(st.one_of(st.none(), st.integers(-10**20, 10**20), st.integers(10**308, 10**400),
+                             st.floats(allow_nan=True, allow_infinity=True)), min_size=1, max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(numbers)
+def test_a_column_of_numbers_reads_as_the_same_column_written_as_text(values):
+    """JSON numbers and nulls skip the text parse: the same floats, the same problems as their text."""
+    ind = REGISTRY.get("member", "group_meetings_attended")
+    got = []
+    for column in (values, ["" if v is None else str(v) for v in values]):
+        problems = Problems()
+        arr = numeric_column(pd.DataFrame({ind.id: pd.Series(column, dtype=object)}), ind,
+                             lambda pos: ("rows", pos + 1), problems)
+        got.append(([x.hex() for x in arr.tolist()], sorted(str(p) for p in problems.items)))
+    assert got[0] == got[1]
