@@ -77,7 +77,7 @@ def test_a_column_of_numbers_reads_as_the_same_column_written_as_text(values):
     """JSON numbers and nulls skip the text parse: the same floats, the same problems as their text."""
     ind = REGISTRY.get("member", "group_meetings_attended")
     got = []
-    for column in (values, ["" if v is None else str(v) for v in values]):
+    for column in (values, ["" if v is None or v != v else str(v) for v in values]):  # NaN: missing, as null
         problems = Problems()
         arr = numeric_column(pd.DataFrame({ind.id: pd.Series(column, dtype=object)}), ind,
                              lambda pos: ("rows", pos + 1), problems)
