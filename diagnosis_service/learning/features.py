@@ -47,16 +47,22 @@ def linear_effect(row, coef: Mapping[str, float], intercept: float, memo: dict) 
     """``intercept`` + the sum of coefficient x value over ``one_hot(row)``, added in that order (the same
     float to the bit), with the categorical features' part looked up once per combination of their values
     (``memo``: kept by the caller for one set of coefficients). Naming every feature of every candidate
-    was half of the time of ranking a branch's candidates."""
-    key = (row.resource_id, row.kind, row.branch_type, row.topic, bool(row.main_topic), row.street)
-    head = memo.get(key)
+    was half of the time of ranking a branch's candidates. Only text values are remembered: values that
+    are equal but print differently (12 and 12.0, 0.0 and -0.0) name different features, and a NaN is
+    never equal to itself."""
+    rid, kind, btype, topic, street = row.resource_id, row.kind, row.branch_type, row.topic, row.street
+    text = type(rid) is str and type(kind) is str and type(btype) is str and type(topic) is str and \
+        (street is None or type(street) is str)
+    key = (rid, kind, btype, topic, bool(row.main_topic), street) if text else None
+    head = memo.get(key) if text else None
     if head is None:
         head = 0
         for name, value in _categorical(row).items():
             head += coef.get(name, 0.0) * value
-        if len(memo) >= MEMO_LIMIT:
-            memo.clear()
-        memo[key] = head
+        if text:
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            memo[key] = head
     for name, value in _numbers(row).items():
         head += coef.get(name, 0.0) * value
     return intercept + head

@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from ..rules.model import RuleSet
-from .outcome_groups import Groups, sum_count
+from .outcome_groups import Groups, as_keys, sum_count
 
 HORIZON = 3  # months after a decision its outcome is followed for
 ADOPTED = ("adopted", "completed")
@@ -233,8 +233,6 @@ def _baseline_weights(groups: Groups, after: np.ndarray, baseline: np.ndarray) -
     ok = np.isfinite(after) & np.isfinite(baseline)
     cols = np.column_stack([after, baseline, groups.adopted.astype(float)])[ok]
     comparable = groups.comparable[ok]
-    # Comparable lists share their rule: centring within them once is centring within each rule.
-    centred = cols - pd.DataFrame(cols).groupby(comparable).transform("mean").to_numpy()
     rule = groups.rule[ok]
     slope = np.ones(int(groups.rule.max(initial=-1)) + 2)  # the last slot: a row without a rule
     order = np.argsort(rule, kind="stable")  # each rule's rows in the log's order
@@ -242,10 +240,12 @@ def _baseline_weights(groups: Groups, after: np.ndarray, baseline: np.ndarray) -
     for rows in np.split(order, bounds) if len(order) else []:
         if len(rows) < MIN_SLOPE_ROWS or rule[rows[0]] < 0:
             continue
-        design = centred[rows][:, 1:]
+        mine = cols[rows]  # centred within the rule's comparable lists, rule by rule: the same sums to the bit
+        centred = mine - pd.DataFrame(mine).groupby(comparable[rows]).transform("mean").to_numpy()
+        design = centred[:, 1:]
         if np.linalg.matrix_rank(design) < 2:
             continue
-        fitted = np.linalg.lstsq(design, centred[rows, 0], rcond=None)[0][0]
+        fitted = np.linalg.lstsq(design, centred[:, 0], rcond=None)[0][0]
         slope[rule[rows[0]]] = float(np.clip(fitted, 0.0, SLOPE_BOUND))
     return slope[groups.rule]
 
@@ -291,7 +291,7 @@ def _shifted_lifts(groups: Groups, lift: np.ndarray, horizon: int) -> dict[int, 
     width = int(groups.pidx.max()) - first + reach + 1  # every month an offset can reach, per series
     at = groups.series * width + (groups.pidx - first)
     known = groups.series >= 0  # a list without a branch or an indicator has no others
-    by_month = pd.Series(lift[known]).groupby(at[known]).sum()
+    by_month = pd.Series(lift).groupby(as_keys(np.where(known, at, -1))).sum()
     keys, sums = by_month.index.to_numpy(dtype=np.int64), by_month.to_numpy(dtype=float)
     shifted = {}
     for d in range(-(BASELINE + horizon - 1), horizon):

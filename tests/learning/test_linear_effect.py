@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 from diagnosis_service.learning import features
 from diagnosis_service.learning.features import Row, linear_effect, one_hot
 
-RESOURCES, KINDS, TOPICS, TYPES, STREETS = ["L1", "L2", "V1"], ["lecturer", "video"], ["t1", "t2"], \
-    ["rural", "school"], ["S1", "S2", None]
+# Text as the data has it, and values equal to each other that print differently (a memo keyed on them
+# would mix up their features).
+RESOURCES, KINDS, TOPICS, TYPES, STREETS = ["L1", "L2", "V1", 1, True], ["lecturer", "video"], ["t1", "t2"], \
+    ["rural", "school", 0.0, -0.0], ["S1", "S2", None, 12, 12.0, math.nan]
 NAMES = sorted({name for combo in itertools.product(RESOURCES, KINDS, TOPICS, [True, False], TYPES, STREETS)
                 for name in one_hot(Row(*combo, 10.0, 1.0))})
 NUMBER = st.floats(-1e3, 1e3, allow_nan=False)
