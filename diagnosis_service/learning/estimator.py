@@ -35,7 +35,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import Ridge
 
-from .features import FEATURES, linear_effect, one_hot
+from .features import FEATURES, one_hot
 
 SD_FLOOR = 0.01  # the least spread the silent-list EM assumes for an outcome (clipped outcomes repeat)
 
@@ -184,10 +184,8 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         return self.adoption_kind_type_.get(f"{row.kind}|{row.branch_type}", self.adoption_global_)
 
     def _effect_one(self, row) -> float:
-        memo = self.__dict__.get("_memo")
-        if memo is None or memo[0] is not self.coef_:  # made for other coefficients (a refit): start again
-            memo = self._memo = (self.coef_, {})
-        return linear_effect(row, self.coef_, self.intercept_, memo[1])
+        coef = self.coef_
+        return self.intercept_ + sum(coef.get(name, 0.0) * value for name, value in one_hot(row).items())
 
     def _effects(self, X: pd.DataFrame) -> np.ndarray:
         return np.array([self._effect_one(row) for row in _features(X).itertuples(index=False)], dtype=float)

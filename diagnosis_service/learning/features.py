@@ -4,7 +4,7 @@ the training frame built from measured outcomes."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,48 +24,13 @@ def one_hot(row) -> dict[str, float]:
     far below the norm, branch size, ``repeat`` (the same resource was the branch's first
     recommendation within REPEAT_WINDOW months: its learned coefficient is the repeat penalty) and
     ``repeat_kind`` (one of the same kind was, this one or another: a kind the branch tires of)."""
-    return {**_categorical(row), **_numbers(row)}
-
-
-def _categorical(row) -> dict[str, float]:
+    shortfall = 0.0 if row.shortfall != row.shortfall else min(float(row.shortfall), 5.0)
     return {f"resource={row.resource_id}": 1.0, f"kind={row.kind}": 1.0,
             f"kind_type={row.kind}|{row.branch_type}": 1.0, f"topic={row.topic}": 1.0,
             f"kind_topic={row.kind}|{row.topic}": 1.0, f"main={bool(row.main_topic)}": 1.0,
-            f"street={row.street}": 1.0}
-
-
-def _numbers(row) -> dict[str, float]:
-    shortfall = 0.0 if row.shortfall != row.shortfall else min(float(row.shortfall), 5.0)
-    return {"shortfall": shortfall, "log_members": math.log1p(max(float(row.members), 0.0)) / 5.0,
-            "repeat": float(row.repeat), "repeat_kind": float(row.repeat_kind)}
-
-
-MEMO_LIMIT = 100_000  # categorical combinations kept by ``linear_effect`` before it starts again
-
-
-def linear_effect(row, coef: Mapping[str, float], intercept: float, memo: dict) -> float:
-    """``intercept`` + the sum of coefficient x value over ``one_hot(row)``, added in that order (the same
-    float to the bit), with the categorical features' part looked up once per combination of their values
-    (``memo``: kept by the caller for one set of coefficients). Naming every feature of every candidate
-    was half of the time of ranking a branch's candidates. Only text values are remembered: values that
-    are equal but print differently (12 and 12.0, 0.0 and -0.0) name different features, and a NaN is
-    never equal to itself."""
-    rid, kind, btype, topic, street = row.resource_id, row.kind, row.branch_type, row.topic, row.street
-    text = type(rid) is str and type(kind) is str and type(btype) is str and type(topic) is str and \
-        (street is None or type(street) is str)
-    key = (rid, kind, btype, topic, bool(row.main_topic), street) if text else None
-    head = memo.get(key) if text else None
-    if head is None:
-        head = 0
-        for name, value in _categorical(row).items():
-            head += coef.get(name, 0.0) * value
-        if text:
-            if len(memo) >= MEMO_LIMIT:
-                memo.clear()
-            memo[key] = head
-    for name, value in _numbers(row).items():
-        head += coef.get(name, 0.0) * value
-    return intercept + head
+            f"street={row.street}": 1.0, "shortfall": shortfall,
+            "log_members": math.log1p(max(float(row.members), 0.0)) / 5.0, "repeat": float(row.repeat),
+            "repeat_kind": float(row.repeat_kind)}
 
 
 @dataclass(frozen=True, slots=True)
