@@ -1,16 +1,13 @@
-"""Benchmark: four hot paths against the way each was done before, in one run, outputs compared.
+"""Benchmark: three hot paths against the way each was done before, in one run, outputs compared.
 
 1. **Outcomes** (`outcomes.compute`, what `model train`, `model evaluate` and `model promote` start with)
    of a closed loop's log: grouping by integer codes made once (`learning/outcome_groups`) against the
    implementation before it, read from the git history (commit 1107b96's parent; skipped outside a git
    checkout). The outputs must be equal to the bit.
-2. **Ranking** one need's candidates with a model fitted on that log: the effect's categorical part
-   looked up once per combination (`features.linear_effect`) against the plain sum over every one-hot
-   feature. The same scores to the bit.
-3. **Metric columns of numbers** (a JSON body's, a rule test's): a month of the default district's
+2. **Metric columns of numbers** (a JSON body's, a rule test's): a month of the default district's
    member metrics read as numbers against the text parse they went through before. The same floats and
    the same problems.
-4. **Writing a dataset** (`write_dataset`, what `data convert` and `import --dataset` end with) of the
+3. **Writing a dataset** (`write_dataset`, what `data convert` and `import --dataset` end with) of the
    default district, column by column against `Table.from_pandas`. The same files byte for byte.
 
 Times are the best of ``--repeat`` runs (the host is shared; the best is the least disturbed).
@@ -23,13 +20,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,17 +34,11 @@ sys.path.insert(0, str(REPO))
 
 from bench_overview import DATA, ensure_data  # noqa: E402
 
-from diagnosis_service.data import columnar  # noqa: E402
+from diagnosis_service.data import columnar, validate  # noqa: E402
 from diagnosis_service.data.csvdir import load_dir  # noqa: E402
-from diagnosis_service.data.validate import Problems, numeric_column  # noqa: E402
 from diagnosis_service.engine.derive import derive_own  # noqa: E402
-from diagnosis_service.learning import estimator, outcomes  # noqa: E402
-from diagnosis_service.learning.features import one_hot  # noqa: E402
-from diagnosis_service.learning.ope import contexts  # noqa: E402
-from diagnosis_service.learning.policy import LearnedRanker  # noqa: E402
-from diagnosis_service.learning.train import fit, measurable  # noqa: E402
+from diagnosis_service.learning import outcomes  # noqa: E402
 from diagnosis_service.remedies.catalog_files import load_catalog  # noqa: E402
-from diagnosis_service.remedies.prescribe import suitable  # noqa: E402
 from diagnosis_service.rules import load_ruleset  # noqa: E402
 from diagnosis_service.simulation.loop import LoopSpec, run_loop  # noqa: E402
 
@@ -69,12 +60,13 @@ def outcomes_before():
                            capture_output=True, text=True, check=False)
     if shown.returncode != 0:
         return None
-    path = Path(tempfile.mkdtemp()) / "outcomes_before.py"
-    path.write_text(shown.stdout, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("diagnosis_service.learning.outcomes_before", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "outcomes_before.py"
+        path.write_text(shown.stdout, encoding="utf-8")
+        spec = importlib.util.spec_from_file_location("diagnosis_service.learning.outcomes_before", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
     return module
 
 
@@ -93,50 +85,32 @@ def bench_outcomes(result, ruleset, repeat: int) -> None:
           f"outputs {'identical' if same else 'DIFFERENT'}")
 
 
-def bench_ranking(result, ruleset, catalog, repeat: int) -> None:
-    measured = measurable(result.log, result.branch_metrics, ruleset)
-    model = fit(measured, catalog).model
-    ranker = LearnedRanker(model)
-    cases = [(need, suitable(catalog, need)) for _, need, _ in contexts(measured.iloc[:1500], ruleset)]
-
-    def plain(self, row) -> float:  # the sum over every one-hot feature, named each time
-        return self.intercept_ + sum(self.coef_.get(name, 0.0) * value for name, value in one_hot(row).items())
-
-    def scores():
-        return [(s.resource.id, s.score, s.parts) for need, pool in cases for s in ranker.rank(need, pool)]
-
-    now, t_now = scores(), best(repeat, scores)
-    memoised = estimator.EffectivenessModel._effect_one
-    estimator.EffectivenessModel._effect_one = plain
-    try:
-        then, t_then = scores(), best(repeat, scores)
-    finally:
-        estimator.EffectivenessModel._effect_one = memoised
-    per = 1000 / len(cases)
-    print(f"2. ranking a need's {np.mean([len(p) for _, p in cases]):.0f} candidates ({len(cases)} needs): "
-          f"{t_now * per:.3f} ms, before {t_then * per:.3f} ms: {t_then / t_now:.2f}x; "
-          f"scores {'identical' if now == then else 'DIFFERENT'}")
-
-
 def bench_numbers(dataset, ruleset, repeat: int) -> None:
     frame = dataset.member_metrics
     frame = frame[frame["period"] == frame["period"].max()]  # a month: what one body could carry at most
     inds = [i for i in ruleset.registry.reported("member") if i.id in frame.columns]
     as_numbers = {i.id: pd.Series([None if v != v else float(v) for v in frame[i.id].to_numpy()], dtype=object)
                   for i in inds}
-    as_text = {k: pd.Series(["" if v is None else repr(v) for v in s], dtype=object) for k, s in as_numbers.items()}
 
-    def read(columns):
-        problems = Problems()
-        out = [numeric_column(pd.DataFrame({i.id: columns[i.id]}), i, lambda p: ("body", p + 1), problems)
+    def read():
+        problems = validate.Problems()
+        out = [validate.numeric_column(pd.DataFrame({i.id: as_numbers[i.id]}), i, lambda p: ("body", p + 1), problems)
                for i in inds]
         return out, [str(p) for p in problems.items]
 
-    now, t_now = read(as_numbers), best(repeat, lambda: read(as_numbers))
-    then, t_then = read(as_text), best(repeat, lambda: read(as_text))
-    same = all(np.array_equal(a, b, equal_nan=True) for a, b in zip(now[0], then[0], strict=True)) and now[1] == then[1]
-    print(f"3. {len(inds)} member metric columns of {len(frame):,} rows of JSON numbers: {t_now:.2f} s, "
-          f"as text before {t_then:.2f} s: {t_then / t_now:.1f}x; values and problems {'identical' if same else 'DIFFERENT'}")
+    def exact(result) -> tuple:
+        return [[x.hex() for x in arr.tolist()] for arr in result[0]], result[1]
+
+    now, t_now = exact(read()), best(repeat, read)
+    fast = validate._parse_text_column
+    validate._parse_text_column = validate._parse_as_text  # the way before: every cell written out and parsed
+    try:
+        then, t_then = exact(read()), best(repeat, read)
+    finally:
+        validate._parse_text_column = fast
+    print(f"2. {len(inds)} member metric columns of {len(frame):,} rows of JSON numbers: {t_now:.2f} s, "
+          f"parsed as text before {t_then:.2f} s: {t_then / t_now:.1f}x; values and problems "
+          f"{'identical to the bit' if now == then else 'DIFFERENT'}")
 
 
 def bench_write(dataset, ruleset, repeat: int) -> None:
@@ -156,28 +130,39 @@ def bench_write(dataset, ruleset, repeat: int) -> None:
         columnar.write_dataset(dataset, out, ruleset.registry)
         return out
 
-    def digest(root: Path) -> str:
-        h = hashlib.sha256()
-        for f in sorted(root.rglob("*.parquet")):
-            h.update(str(f.relative_to(root)).encode() + f.read_bytes())
-        return h.hexdigest()
+    def timed() -> tuple[float, str, int]:
+        """(best time of ``repeat`` writes, each removed after its timing; the files' digest; their number)."""
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            out = write()
+            times.append(time.perf_counter() - start)
+            shutil.rmtree(out)
+        out = write()
+        h, files = hashlib.sha256(), sorted(out.rglob("*.parquet"))
+        for f in files:
+            h.update(str(f.relative_to(out)).encode() + f.read_bytes())
+        shutil.rmtree(out)
+        return min(times), h.hexdigest(), len(files)
 
-    t_now, now = best(repeat, write), digest(write())
-    columnar_write = columnar._write
-    columnar._write = from_pandas
     try:
-        t_then, then = best(repeat, write), digest(write())
+        t_now, now, files = timed()
+        columnar_write = columnar._write
+        columnar._write = from_pandas
+        try:
+            t_then, then, _ = timed()
+        finally:
+            columnar._write = columnar_write
     finally:
-        columnar._write = columnar_write
-    files = len(list((work / "ds0").rglob("*.parquet")))
-    print(f"4. write_dataset of the default district ({files:,} files): {t_now:.2f} s, "
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"3. write_dataset of the default district ({files:,} files): {t_now:.2f} s, "
           f"before {t_then:.2f} s: {t_then / t_now:.2f}x; files {'identical' if now == then else 'DIFFERENT'}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--branches", type=int, default=200, help="the closed loop's district (1 and 2)")
+    parser.add_argument("--branches", type=int, default=200, help="the closed loop's district (1)")
     parser.add_argument("--months", type=int, default=8)
     args = parser.parse_args()
     ruleset = load_ruleset(REPO / "rules")
@@ -187,7 +172,6 @@ def main() -> None:
     result = run_loop(LoopSpec(policy="prior", history=0, history_epsilon=0.5, epsilon=0.5, months=args.months,
                                branches=args.branches, members=args.branches * 15), ruleset, catalog)
     bench_outcomes(result, ruleset, args.repeat)
-    bench_ranking(result, ruleset, catalog, args.repeat)
     ensure_data(ruleset)
     dataset = load_dir(DATA, ruleset.registry)
     bench_numbers(dataset, ruleset, args.repeat)

@@ -203,6 +203,11 @@ def _parse_text_column(raw: pd.Series, ind: Indicator, where: Locator, problems:
             return np.array([np.nan if v is None else float(v) for v in cells], dtype=np.float64)
         except OverflowError:  # an integer beyond any float: reported as the text path reports it
             pass
+    return _parse_as_text(raw, ind, where, problems)
+
+
+def _parse_as_text(raw: pd.Series, ind: Indicator, where: Locator, problems: Problems) -> np.ndarray:
+    """Each cell as text, parsed back: a bad cell is reported with what it says."""
     text = raw.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
     values = pd.to_numeric(text.where(text != "", None), errors="coerce").to_numpy(dtype=np.float64,
                                                                                     na_value=np.nan, copy=True)
