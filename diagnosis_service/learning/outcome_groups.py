@@ -46,8 +46,9 @@ class Groups:
         """``out``: a log (outcomes.LOG_COLUMNS) with its ``adopted`` column."""
         pidx = out["pidx"].to_numpy(dtype=np.int64)
         rule, branch_type = out["rule"].to_numpy(dtype=object), out["branch_type"].to_numpy(dtype=object)
-        return cls(out["adopted"].to_numpy(dtype=bool), _codes(rule),
-                   (_codes(rule), _codes(pidx, rule), _codes(pidx, rule, branch_type)),
+        by_rule = _codes(rule)
+        return cls(out["adopted"].to_numpy(dtype=bool), by_rule,
+                   (by_rule, _codes(pidx, rule), _codes(pidx, rule, branch_type)),
                    _codes(pidx, rule, branch_type, dropna=False),
                    _codes(rule, out["resource_id"].to_numpy(dtype=object)),
                    _codes(out["branch_id"].to_numpy(dtype=object), out["indicator"].to_numpy(dtype=object)), pidx)
