@@ -91,7 +91,7 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
     # No pandas or Arrow schema in the footer (Parquet's types suffice): a month's read opens 800 files,
     # and decoding their 12 KB of base64 each cost more than reading what they hold. Column by column, not
     # ``Table.from_pandas``: the same types and bytes without building the pandas metadata dropped here
-    # (a third of the time of writing a street's month).
+    # (a quarter of the time of writing the dataset).
     table = pa.Table.from_arrays([pa.array(frame[c], from_pandas=True) for c in frame.columns],
                                  names=[str(c) for c in frame.columns])
     pq.write_table(table, path, store_schema=False)

@@ -292,12 +292,10 @@ def _shifted_lifts(groups: Groups, lift: np.ndarray, horizon: int) -> dict[int, 
     at = groups.series * width + (groups.pidx - first)
     known = groups.series >= 0  # a list without a branch or an indicator has no others
     by_month = pd.Series(lift).groupby(as_keys(np.where(known, at, -1))).sum()
-    keys, sums = by_month.index.to_numpy(dtype=np.int64), by_month.to_numpy(dtype=float)
+    by_month.index = by_month.index.astype(np.int64)
     shifted = {}
     for d in range(-(BASELINE + horizon - 1), horizon):
-        wanted = at + d
-        pos = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
-        others = np.where(known & (keys[pos] == wanted), sums[pos], 0.0) if len(keys) else np.zeros(len(lift))
+        others = np.where(known, by_month.reindex(at + d, fill_value=0.0).to_numpy(dtype=float), 0.0)
         shifted[d] = others - (lift if d == 0 else 0.0)  # not its own
     return shifted
 
