@@ -15,6 +15,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 MODEL_FILE = "effectiveness.json"  # the trained effectiveness model, in the models directory
 CANDIDATE_FILE = "candidate.json"  # what `model train` writes; `model promote` makes it MODEL_FILE
+# A candidate estimated better than the prior, not yet with confidence: `model promote` puts it on trial
+# here, and a service ranking with the prior lets it make the exploring choices (learning.rollout.on_trial).
+CHALLENGER_FILE = "challenger.json"
 
 
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:

@@ -7,7 +7,8 @@ deployment. A version published through any process is served by every process w
 without a restart; ``Runtime.snapshot()`` reads the active versions once, so a request sees one
 version of each from start to end.
 ``RankerLoader`` follows the model file: a retrained model is picked up within seconds; without a
-usable one the documented prior ranks, and ``/readyz`` says why. Problems at start (no schema yet,
+usable one the documented prior ranks, and ``/readyz`` says why; a challenger on trial
+(``CHALLENGER_FILE``, written by ``model promote``) then takes the prior's exploration share. Problems at start (no schema yet,
 broken rules, a broken catalog) are kept for ``/readyz``: the process still starts and answers.
 """
 
@@ -22,7 +23,7 @@ from flask import Flask
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..config import MODEL_FILE, Settings
+from ..config import CHALLENGER_FILE, MODEL_FILE, Settings
 from ..engine.references import PeriodReferences
 from ..errors import DiagnosisError, ModelError, Problem, RuleError, Unavailable
 from ..learning.persist import load as load_model
@@ -43,24 +44,28 @@ log = logging.getLogger("diagnosis_service.runtime")
 
 
 class RankerLoader:
-    """The ranker: the trained effectiveness model when a usable one is present, else the prior."""
+    """The ranker: the trained effectiveness model when a usable one is present, else the prior, exploring
+    with the challenger on trial when there is one (``ExploringPrior``)."""
 
     def __init__(self, models_dir: Path, registry: Registry | None, prior_exploration: float = 0.0,
                  learned_exploration: float = 0.05):
         self.path = models_dir / MODEL_FILE
+        self.challenger_path = models_dir / CHALLENGER_FILE
         self.names = {t: (n.name_zh, n.name_en) for t, n in registry.topics.items()} if registry else {}
         self.prior_exploration = prior_exploration
         self.learned_exploration = learned_exploration
-        self._ranker: Ranker = self._prior()
+        self._ranker: Ranker = self._prior(None)
         self.status: dict = {"ranker": "prior", "fallback": "not loaded yet"}
-        self._stamp: int | None = None
+        self._stamp: tuple[int | None, int | None] | None = None
         self._checked = time.monotonic()
 
-    def _file_stamp(self) -> int | None:
-        try:
-            return self.path.stat().st_mtime_ns
-        except OSError:
-            return None
+    def _file_stamp(self) -> tuple[int | None, int | None]:
+        def stamp(path: Path) -> int | None:
+            try:
+                return path.stat().st_mtime_ns
+            except OSError:
+                return None
+        return stamp(self.path), stamp(self.challenger_path)
 
     def load(self) -> None:
         """Use the model file if it is usable; else the documented prior, saying why (log and /readyz)."""
@@ -68,8 +73,9 @@ class RankerLoader:
         try:
             model, card = load_model(self.path)
         except ModelError as exc:
-            self._ranker = self._prior()
-            self.status = {"ranker": "prior", "fallback": str(exc.problems[0])}
+            challenger, trial = self._challenger()
+            self._ranker = self._prior(challenger)
+            self.status = {"ranker": self._ranker.name, "fallback": str(exc.problems[0]), **trial}
             log.warning("ranking with the prior: %s", exc.problems[0])
             return
         # Served lists record this name: which model version ranked them.
@@ -78,10 +84,30 @@ class RankerLoader:
                        "data_window": card.get("data_window"), "fingerprint": card.get("fingerprint")}
         log.info("ranking with the learned model %s", card.get("fingerprint"))
 
-    def _prior(self) -> Ranker:
+    def _prior(self, challenger: LearnedRanker | None) -> Ranker:
         """The prior, exploring (``Settings.prior_exploration``; seeded by branch, period and topic: the same
-        request, the same list) so that a first model has outcomes of more than the prior's favourites."""
-        return ExploringPrior(self.prior_exploration, 0) if self.prior_exploration > 0 else PriorRanker()
+        request, the same list) so that a first model has outcomes of more than the prior's favourites;
+        with the ``challenger`` on trial making the exploring choices (served lists record
+        ``prior+learned:<fingerprint>``)."""
+        if self.prior_exploration <= 0:
+            return PriorRanker()
+        return ExploringPrior(self.prior_exploration, 0, name=f"prior+{challenger.name}" if challenger else "prior",
+                              challenger=challenger)
+
+    def _challenger(self) -> tuple[LearnedRanker | None, dict]:
+        """The challenger on trial, if its file is present and usable and the prior explores, and what
+        /readyz says of it."""
+        if self.prior_exploration <= 0 or not self.challenger_path.exists():
+            return None, {}
+        try:
+            model, card = load_model(self.challenger_path)
+        except ModelError as exc:
+            log.warning("no challenger on trial: %s", exc.problems[0])
+            return None, {"challenger_problem": str(exc.problems[0])}
+        log.info("the challenger %s on trial makes the prior's exploring choices (%s of them)",
+                 card.get("fingerprint"), self.prior_exploration)
+        return (LearnedRanker(model, self.learned_exploration, topic_names=self.names, name=ranker_name(card)),
+                {"challenger": ranker_name(card), "challenger_share": self.prior_exploration})
 
     def ranker(self) -> Ranker:
         now = time.monotonic()

@@ -2,6 +2,8 @@
 
 import json
 
+from sqlalchemy import text
+
 from diagnosis_service.learning.estimator import EffectivenessModel
 from diagnosis_service.learning.persist import save
 from tests.support.learning import frame
@@ -23,6 +25,39 @@ def test_service_falls_back_to_the_prior_visibly_and_uses_a_model(fresh_service,
     assert body["ranker"] == "learned:abc"  # the model version that ranked the list
     if body["prescriptions"]:
         assert any("采纳" in p["reason_zh"] or "同类资源" in p["reason_zh"] for p in body["prescriptions"])
+
+def test_a_challenger_on_trial_makes_the_exploring_choices_until_a_model_serves(fresh_service):
+    """With the prior in service (exploring, as configured by default), a usable challenger file puts
+    that model on trial: /readyz names it, lists record ``prior+learned:<fingerprint>`` with the
+    mixture's probability; a broken one is said and ignored; once a model serves, it alone ranks."""
+    svc = fresh_service
+    runtime = svc.app.extensions["diagnosis"]
+    models = runtime.settings.models_dir
+    assert runtime.settings.prior_exploration > 0
+    X, y, _ = frame()
+    save(EffectivenessModel().fit(X, y), models / "challenger.json", {"fingerprint": "c1"})
+    runtime.rankers.load()
+    ranking = svc.client.get("/readyz", headers=svc.h("admin")).get_json()["checks"]["ranking"]
+    assert ranking["ranker"] == "prior+learned:c1" and ranking["challenger"] == "learned:c1"
+    assert ranking["challenger_share"] == runtime.settings.prior_exploration and "no trained model" in ranking["fallback"]
+    body = svc.client.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"},
+                           headers=svc.h("platform")).get_json()
+    assert body["ranker"] == "prior+learned:c1"
+    with runtime.engine.connect() as conn:
+        stored = conn.execute(text("SELECT ranker FROM served_lists WHERE branch_id = 'B00002'")).scalars().all()
+    assert stored and set(stored) == {"prior+learned:c1"}
+
+    (models / "challenger.json").write_text("{not json", encoding="utf-8")
+    runtime.rankers.load()
+    ranking = svc.client.get("/readyz", headers=svc.h("admin")).get_json()["checks"]["ranking"]
+    assert ranking["ranker"] == "prior" and "challenger_problem" in ranking and "challenger" not in ranking
+
+    save(EffectivenessModel().fit(X, y), models / "challenger.json", {"fingerprint": "c1"})
+    save(EffectivenessModel().fit(X, y), models / "effectiveness.json", {"fingerprint": "m1"})
+    runtime.rankers.load()
+    ranking = svc.client.get("/readyz", headers=svc.h("admin")).get_json()["checks"]["ranking"]
+    assert ranking["ranker"] == "learned:m1" and "challenger" not in ranking
+
 
 def test_train_and_evaluate_from_the_store(fresh_service, runner):
     """The whole path on a real database: lists served over HTTP (probabilities logged), feedback,
