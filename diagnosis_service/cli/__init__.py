@@ -26,7 +26,7 @@ def main() -> None:
     """
 
 
-from . import catalog, data, diagnose, model, overview, rules, simulate, store, webhooks  # noqa: E402 -- they register on ``main``
+from . import catalog, data, diagnose, model, overview, promote, rules, simulate, store, webhooks  # noqa: E402, F401 -- they register on ``main``
 
 
 def run() -> None:

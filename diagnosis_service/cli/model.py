@@ -215,6 +215,8 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
     from ..learning.persist import load
 
     if candidate_file is not None:
+        from .promote import _comparison, _print_comparison
+
         result, *_ = _comparison(source, candidate_file if str(candidate_file) not in ("", ".") else None,
                                  active_file, rules_dir, catalog_dir, confidence)
         _print_comparison(result, as_json)
@@ -238,109 +240,6 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
         click.echo(f"  {r['policy']:8s} IPS {r['ips']:8.4f} [{r['ips_ci95'][0]:.4f}, {r['ips_ci95'][1]:.4f}]   "
                    f"SNIPS {r['snips']:8.4f} [{r['snips_ci95'][0]:.4f}, {r['snips_ci95'][1]:.4f}]   "
                    f"effective sample {r['effective_sample_size']:.0f}" + (f"   (model: {r['fit']})" if r["fit"] else ""))
-
-
-def _comparison(source: Path | None, candidate_file: Path | None, active_file: Path | None,
-                rules_dir: Path | None, catalog_dir: Path | None, confidence: float):
-    """(comparison, candidate path, active path, candidate card, every month's outcomes, the catalog)."""
-    from ..errors import ModelError
-    from ..learning.persist import load, ranker_name
-    from ..learning.policy import LearnedRanker
-    from ..learning.rollout import compare, held_out, is_refresh, judged_after
-    from ..remedies.ranking import PriorRanker
-
-    ruleset, catalog = _setup(rules_dir, catalog_dir)
-    candidate_path = candidate_file or settings().models_dir / CANDIDATE_FILE
-    active_path = active_file or settings().models_dir / MODEL_FILE
-    model, card = load(candidate_path)
-    epsilon = settings().learned_exploration
-    candidate = LearnedRanker(model, epsilon, name=ranker_name(card))
-    active_card = None
-    try:
-        active_model, active_card = load(active_path)
-        active = LearnedRanker(active_model, epsilon, name=ranker_name(active_card))
-    except ModelError as exc:
-        if active_path.exists():
-            click.echo(f"warning: the active model is not usable ({exc.problems[0]}): comparing with the prior, "
-                       f"as the service ranks", err=True)
-        active = PriorRanker()
-    everything, served, catalogs = _outcomes(source, ruleset, with_served=True)
-    outcomes = held_out(everything, judged_after(card, active_card))
-    return (compare(outcomes, catalog, ruleset, candidate, active, served=served, catalogs=catalogs,
-                    refresh=is_refresh(card, active_card), confidence=confidence), candidate_path, active_path, card,
-            everything, catalog)
-
-
-def _print_comparison(result, as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
-        return
-    months = f"{result.months[0]} to {result.months[-1]}" if result.months else "none"
-    click.echo(f"held-out months {months}, {result.decisions} decisions with outcomes")
-    click.echo(f"  candidate {result.candidate:<22} {result.candidate_value:+.4f}")
-    click.echo(f"  active    {result.active:<22} {result.active_value:+.4f}")
-    click.echo(f"  difference {result.difference:+.4f}, 95% interval [{result.ci95[0]:+.4f}, {result.ci95[1]:+.4f}]"
-               f"; effective samples {result.effective_sample}")
-    click.echo(f"  {'a retrain of the model in service' if result.refresh else 'a new challenger'}; bounds at "
-               f"{result.confidence:.0%}: [{result.bounds[0]:+.4f}, {result.bounds[1]:+.4f}]")
-    click.echo(f"{'promote' if result.promote else 'keep the active ranking'}: {result.reason}")
-
-
-@model.command("promote")
-@source_option
-@candidate_option
-@active_option
-@click.option("--force", is_flag=True, help="Activate the candidate even if it is not better (recorded as forced).")
-@click.option("--refit", is_flag=True,
-              help="Once the candidate passes, activate its recipe fitted on every month.")
-@click.option("--json", "as_json", is_flag=True)
-@confidence_option
-@rules_option
-@catalog_option
-@handle_errors
-def promote(source: Path | None, candidate_file: Path | None, active_file: Path | None, force: bool, refit: bool,
-            as_json: bool, confidence: float, rules_dir: Path | None, catalog_dir: Path | None) -> None:
-    """Activate the candidate model only if it is better than the active ranking, with confidence, on the
-    months it was not trained on; else keep the active one and say why (exit code 1). A retrain of the
-    model in service (its recipe on later months) is activated unless it is worse.
-
-    Running services pick the new model up within seconds (they check the file every 5 s); the previous
-    one is kept under history/ and every promotion is recorded in promotions.jsonl."""
-    from datetime import UTC, datetime
-
-    from ..learning.persist import promote as activate
-
-    candidate_path = candidate_file or settings().models_dir / CANDIDATE_FILE
-    compared = candidate_path.read_bytes() if candidate_path.is_file() else None
-    result, candidate_path, active_path, card, everything, catalog = _comparison(
-        source, candidate_file, active_file, rules_dir, catalog_dir, confidence)
-    _print_comparison(result, as_json)
-    if candidate_path.read_bytes() != compared:
-        click.echo(f"not promoted: {candidate_path} changed during the comparison (a new `model train`?); "
-                   f"run `model promote` again", err=True)
-        sys.exit(1)
-    if not (result.promote or force):
-        click.echo(f"not promoted: {result.reason}; {result.active} stays active", err=True)
-        sys.exit(1)
-    promoted, name = candidate_path, result.candidate
-    if refit:
-        promoted, name = _refit(everything, catalog, source, candidate_path, card if result.promote else {})
-    record = activate(promoted, active_path, {
-        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "promoted": name,
-        "validated": result.candidate if result.promote else None,
-        "replaced": result.active, "forced": bool(force and not result.promote), "comparison": result.as_dict()})
-    click.echo(f"promoted {name} (was {result.active}){' by --force' if record['forced'] else ''}"
-               f"{f', the refit of {result.candidate}' if refit else ''}: {active_path}", err=True)
-
-
-def _refit(outcomes, catalog, source: Path | None, candidate_path: Path, card: dict) -> tuple[Path, str]:
-    """The candidate's recipe fitted on every month's ``outcomes``, beside it: (its path, its ranker name)."""
-    from ..learning import train as training
-    from ..learning.persist import model_card, ranker_name, refit_card, save
-
-    fitted = training.fit(outcomes, catalog)
-    new = refit_card(model_card(fitted.X, fitted.y, outcomes, fitted.model, str(source or "store"), {}), card)
-    return save(fitted.model, candidate_path.with_name(f"{candidate_path.stem}.refit.json"), new), ranker_name(new)
 
 
 @model.command("info")

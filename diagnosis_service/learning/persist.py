@@ -90,7 +90,32 @@ def promote(candidate: Path, active: Path, record: dict) -> dict:
     write_atomic(active, (model_text,))
     if card_text is not None:
         write_atomic(active.with_suffix(".card.json"), (card_text,))
-    log_path = active.parent / "promotions.jsonl"
+    return _recorded(active.parent, record)
+
+
+def put_on_trial(candidate: Path, challenger: Path, record: dict) -> dict:
+    """Make the candidate the challenger on trial (``rollout.on_trial``): its bytes written to
+    ``challenger`` (temp file + rename), ``record`` appended to ``promotions.jsonl`` beside it."""
+    write_atomic(Path(challenger), (Path(candidate).read_text(encoding="utf-8"),))
+    return _recorded(Path(challenger).parent, record)
+
+
+def end_trial(challenger: Path, record: dict) -> dict | None:
+    """End the trial of the challenger in ``challenger``, if there is one: the file removed, ``record``
+    (with the challenger's name) appended to ``promotions.jsonl``. None when there was none."""
+    challenger = Path(challenger)
+    if not challenger.exists():
+        return None
+    try:
+        name = ranker_name(load(challenger)[1])
+    except ModelError:
+        name = "unusable"
+    challenger.unlink()
+    return _recorded(challenger.parent, {**record, "trial_ended": name})
+
+
+def _recorded(models_dir: Path, record: dict) -> dict:
+    log_path = models_dir / "promotions.jsonl"
     before = log_path.read_text(encoding="utf-8") if log_path.exists() else ""
     write_atomic(log_path, (before, json.dumps(record, ensure_ascii=False, sort_keys=True), "\n"))
     return record

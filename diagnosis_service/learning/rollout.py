@@ -18,6 +18,12 @@ with a paired bootstrap (the same resampled decisions for both). ``verdict``:
   have become anyway, a month on; requiring it to beat its own predecessor on a log that the
   predecessor chose near-deterministically (an effective sample of 5 to 15) kept a service on a
   model trained months before (benchmarks/bench_served_loop.py).
+
+A challenger refused against the prior may still go **on trial** (``on_trial``): estimated better on an
+effective sample of 10 or more, not yet with confidence. It then makes the exploring prior's uniform
+choices (``policy.ExploringPrior``): the share the service gives to exploration anyway, where a choice
+of the prior's ~180 candidates each had a 0.3% chance, and a next candidate like it was compared on
+effective samples of 27 to 61.
 """
 
 from __future__ import annotations
@@ -154,7 +160,7 @@ def verdict(decisions: int, difference: float, bounds: tuple[float, float], ess:
         return False, f"too few held-out decisions with outcomes ({decisions} < {min_decisions})"
     if not (np.isfinite(bounds[0]) and np.isfinite(bounds[1])):
         return False, "no estimate of the difference"
-    said = (f"difference {difference:+.4f}, bounds at {confidence:.0%} [{bounds[0]:+.4f}, {bounds[1]:+.4f}], "
+    said = (f"difference {difference:+.4f}, bounds at {round(confidence * 100, 1):g}% [{bounds[0]:+.4f}, {bounds[1]:+.4f}], "
             f"effective samples {min(ess.values(), default=0.0):.0f}+")
     if refresh:
         if bounds[1] < 0:
@@ -171,5 +177,15 @@ def verdict(decisions: int, difference: float, bounds: tuple[float, float], ess:
     return True, f"better with confidence: {said}"
 
 
+def on_trial(comparison: Comparison, active_is_prior: bool) -> bool:
+    """Whether a candidate that was not promoted goes on trial: the active ranking is the prior, the
+    candidate is a challenger estimated better than it on at least ``MIN_DECISIONS`` decisions, with an
+    effective sample of at least 10 for each (what a promotion asks, but the confidence). A candidate
+    estimated worse, or on a log that says too little, does not (and ends a trial before it)."""
+    return (active_is_prior and not comparison.promote and not comparison.refresh
+            and comparison.decisions >= MIN_DECISIONS and np.isfinite(comparison.difference)
+            and comparison.difference > 0 and min(comparison.effective_sample.values(), default=0.0) >= 10)
+
+
 __all__ = ["BOOTSTRAP", "CONFIDENCE", "MIN_DECISIONS", "Comparison", "compare", "held_out", "is_refresh", "judged_after",
-           "verdict"]
+           "on_trial", "verdict"]

@@ -11,14 +11,23 @@ import pytest
 
 from diagnosis_service.cli import main
 from diagnosis_service.learning.persist import load, model_card, save
-from diagnosis_service.learning.rollout import MIN_DECISIONS, is_refresh, judged_after, verdict
+from diagnosis_service.learning.rollout import (
+    MIN_DECISIONS,
+    Comparison,
+    is_refresh,
+    judged_after,
+    on_trial,
+    verdict,
+)
 from diagnosis_service.learning.train import fit, measurable
 from diagnosis_service.pipeline import training
 from diagnosis_service.remedies.catalog_files import load_catalog
 from diagnosis_service.rules import load_ruleset
 from tests.support.paths import CATALOG, RULES
 
-# Months served by the exploring prior (epsilon 0.5: the logged decisions cover other rankings too).
+# 12 months served by the prior exploring at 0.5 (the loop's history), then 8 by the plain prior (--epsilon is
+# the learned policy's exploration): the held-out months' choices are the prior's own, as a service's are where
+# it does not explore.
 LOOP = ["--policy", "prior", "--epsilon", "0.5", "--months", "8", "--branches", "200", "--members", "3000"]
 
 
@@ -91,6 +100,72 @@ def test_a_better_candidate_is_promoted_and_a_bad_one_never(runner, loop, tmp_pa
     assert records[1]["replaced"] == records[0]["promoted"] == f"learned:{card['fingerprint']}"
     kept = models / "history" / f"effectiveness-{card['fingerprint']}.json"
     assert kept.read_bytes() == good  # the previous model, to roll back to
+
+
+def _fewer_held_out(loop, out):
+    """The loop with one in eight of its last two months' decisions: a smaller district's evidence."""
+    import shutil
+
+    import pandas as pd
+
+    shutil.copytree(loop, out)
+    log = pd.read_csv(out / "log.csv", dtype=str, keep_default_na=False)
+    late = log["period"] >= sorted(set(log["period"]))[-2]
+    log[~late | (pd.RangeIndex(len(log)) % 8 == 0)].to_csv(out / "log.csv", index=False)
+    return out
+
+
+def test_a_candidate_better_without_confidence_goes_on_trial_until_promoted_or_refuted(runner, loop, tmp_path):
+    models = tmp_path / "models"
+    candidate, challenger = models / "candidate.json", models / "challenger.json"
+    assert runner.invoke(main, ["model", "train", "--from", str(loop), "--out", str(candidate)]).exit_code == 0
+    small = _fewer_held_out(loop, tmp_path / "small")
+    common = ["--candidate", str(candidate), "--active", str(models / "effectiveness.json"), "--json"]
+
+    def records():
+        return [json.loads(line) for line in (models / "promotions.jsonl").read_text(encoding="utf-8").splitlines()]
+
+    tried = runner.invoke(main, ["model", "promote", "--from", str(small), "--confidence", "0.99", *common])
+    assert tried.exit_code == 1, tried.output
+    result = json.loads(tried.stdout)
+    assert result["trial"] is True and result["promote"] is False and result["active"] == "prior"
+    assert result["difference"] > 0 and result["bounds"][0] <= 0 < min(result["effective_sample"].values()) - 10
+    assert challenger.read_bytes() == candidate.read_bytes() and not (models / "effectiveness.json").exists()
+    assert "on trial" in tried.stderr and records()[-1]["trial"] == result["candidate"]
+
+    # A candidate estimated worse than the prior ends the trial: the newest evidence is against the recipe.
+    bad = bad_model(loop, tmp_path / "bad" / "candidate.json")
+    refuted = runner.invoke(main, ["model", "promote", "--from", str(loop), *common, "--candidate", str(bad)])
+    assert refuted.exit_code == 1 and json.loads(refuted.stdout)["trial"] is False
+    assert not challenger.exists() and records()[-1]["trial_ended"] == result["candidate"]
+
+    # --no-trial: the administrator keeps the prior exploring uniformly.
+    kept = runner.invoke(main, ["model", "promote", "--from", str(small), "--confidence", "0.99", "--no-trial",
+                                *common])
+    assert kept.exit_code == 1 and json.loads(kept.stdout)["trial"] is False and not challenger.exists()
+
+    # On trial again, then promoted with the whole held-out evidence: the trial is over, a model serves.
+    assert runner.invoke(main, ["model", "promote", "--from", str(small), "--confidence", "0.99", *common]
+                         ).exit_code == 1 and challenger.exists()
+    promoted = runner.invoke(main, ["model", "promote", "--from", str(loop), *common])
+    assert promoted.exit_code == 0, promoted.output
+    assert not challenger.exists() and (models / "effectiveness.json").read_bytes() == candidate.read_bytes()
+    assert records()[-1]["promoted"] == result["candidate"] == records()[-1]["trial_ended"]
+
+
+def test_only_a_challenger_estimated_better_than_the_prior_on_enough_evidence_goes_on_trial():
+    def compared(difference=0.1, decisions=500, ess=(40.0, 500.0), promote=False, refresh=False):
+        return Comparison("learned:c", "prior", ["2025-11"], decisions, 0.3, 0.2, difference, (-0.1, 0.3),
+                          {"candidate": ess[0], "active": ess[1]}, promote, "", bounds=(-0.05, 0.25),
+                          refresh=refresh)
+
+    assert on_trial(compared(), active_is_prior=True)
+    assert not on_trial(compared(), active_is_prior=False)  # a model serves: no exploration share to give
+    assert not on_trial(compared(difference=-0.01), True) and not on_trial(compared(difference=0.0), True)
+    assert not on_trial(compared(difference=math.nan), True)
+    assert not on_trial(compared(ess=(9.9, 500.0)), True)  # the log says too little of it
+    assert not on_trial(compared(decisions=MIN_DECISIONS - 1), True)
+    assert not on_trial(compared(promote=True), True) and not on_trial(compared(refresh=True), True)
 
 
 def test_the_verdict_needs_enough_decisions_overlap_and_an_interval_above_zero():

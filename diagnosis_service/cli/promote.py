@@ -1,0 +1,134 @@
+"""`model promote`: the candidate against the active ranking (also `model evaluate --candidate`), then
+activated, put on trial or refused (``learning.rollout``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..config import CANDIDATE_FILE, CHALLENGER_FILE, MODEL_FILE
+from .common import catalog_option, handle_errors, rules_option, settings
+from .model import _outcomes, _setup, active_option, candidate_option, confidence_option, model, source_option
+
+
+def _comparison(source: Path | None, candidate_file: Path | None, active_file: Path | None,
+                rules_dir: Path | None, catalog_dir: Path | None, confidence: float):
+    """(comparison, candidate path, active path, candidate card, every month's outcomes, the catalog)."""
+    from ..errors import ModelError
+    from ..learning.persist import load, ranker_name
+    from ..learning.policy import LearnedRanker
+    from ..learning.rollout import compare, held_out, is_refresh, judged_after
+    from ..remedies.ranking import PriorRanker
+
+    ruleset, catalog = _setup(rules_dir, catalog_dir)
+    candidate_path = candidate_file or settings().models_dir / CANDIDATE_FILE
+    active_path = active_file or settings().models_dir / MODEL_FILE
+    model, card = load(candidate_path)
+    epsilon = settings().learned_exploration
+    candidate = LearnedRanker(model, epsilon, name=ranker_name(card))
+    active_card = None
+    try:
+        active_model, active_card = load(active_path)
+        active = LearnedRanker(active_model, epsilon, name=ranker_name(active_card))
+    except ModelError as exc:
+        if active_path.exists():
+            click.echo(f"warning: the active model is not usable ({exc.problems[0]}): comparing with the prior, "
+                       f"as the service ranks", err=True)
+        active = PriorRanker()
+    everything, served, catalogs = _outcomes(source, ruleset, with_served=True)
+    outcomes = held_out(everything, judged_after(card, active_card))
+    return (compare(outcomes, catalog, ruleset, candidate, active, served=served, catalogs=catalogs,
+                    refresh=is_refresh(card, active_card), confidence=confidence), candidate_path, active_path, card,
+            everything, catalog)
+
+
+def _print_comparison(result, as_json: bool, trial: bool | None = None) -> None:
+    if as_json:
+        click.echo(json.dumps({**result.as_dict(), **({} if trial is None else {"trial": trial})}, ensure_ascii=False))
+        return
+    months = f"{result.months[0]} to {result.months[-1]}" if result.months else "none"
+    click.echo(f"held-out months {months}, {result.decisions} decisions with outcomes")
+    click.echo(f"  candidate {result.candidate:<22} {result.candidate_value:+.4f}")
+    click.echo(f"  active    {result.active:<22} {result.active_value:+.4f}")
+    click.echo(f"  difference {result.difference:+.4f}, 95% interval [{result.ci95[0]:+.4f}, {result.ci95[1]:+.4f}]"
+               f"; effective samples {result.effective_sample}")
+    click.echo(f"  {'a retrain of the model in service' if result.refresh else 'a new challenger'}; bounds at "
+               f"{round(result.confidence * 100, 1):g}%: [{result.bounds[0]:+.4f}, {result.bounds[1]:+.4f}]")
+    click.echo(f"{'promote' if result.promote else 'keep the active ranking'}: {result.reason}")
+
+
+@model.command("promote")
+@source_option
+@candidate_option
+@active_option
+@click.option("--force", is_flag=True, help="Activate the candidate even if it is not better (recorded as forced).")
+@click.option("--refit", is_flag=True,
+              help="Once the candidate passes, activate its recipe fitted on every month.")
+@click.option("--no-trial", is_flag=True,
+              help="Never put a candidate on trial (and end a trial under way): the prior explores uniformly.")
+@click.option("--json", "as_json", is_flag=True)
+@confidence_option
+@rules_option
+@catalog_option
+@handle_errors
+def promote(source: Path | None, candidate_file: Path | None, active_file: Path | None, force: bool, refit: bool,
+            no_trial: bool, as_json: bool, confidence: float, rules_dir: Path | None, catalog_dir: Path | None) -> None:
+    """Activate the candidate model only if it is better than the active ranking, with confidence, on the
+    months it was not trained on; else keep the active one and say why (exit code 1). A retrain of the
+    model in service (its recipe on later months) is activated unless it is worse.
+
+    A candidate estimated better than the prior, not yet with confidence, goes on trial instead
+    ($DIAGNOSIS_MODELS/challenger.json, exit code 1): a service still ranking with the prior lets it make
+    the choices it gives to exploration, so that the next comparison has evidence of such a model.
+
+    Running services pick the new model up within seconds (they check the file every 5 s); the previous
+    one is kept under history/ and every promotion and trial is recorded in promotions.jsonl."""
+    from datetime import UTC, datetime
+
+    from ..learning.persist import end_trial, put_on_trial
+    from ..learning.persist import promote as activate
+    from ..learning.rollout import on_trial
+
+    candidate_path = candidate_file or settings().models_dir / CANDIDATE_FILE
+    compared = candidate_path.read_bytes() if candidate_path.is_file() else None
+    result, candidate_path, active_path, card, everything, catalog = _comparison(
+        source, candidate_file, active_file, rules_dir, catalog_dir, confidence)
+    trial = not (result.promote or force or no_trial) and on_trial(result, result.active == "prior")
+    _print_comparison(result, as_json, trial)
+    if candidate_path.read_bytes() != compared:
+        click.echo(f"not promoted: {candidate_path} changed during the comparison (a new `model train`?); "
+                   f"run `model promote` again", err=True)
+        sys.exit(1)
+    record = {"at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "comparison": result.as_dict()}
+    challenger = active_path.with_name(CHALLENGER_FILE)
+    if not (result.promote or force):
+        if trial:
+            put_on_trial(candidate_path, challenger, {**record, "trial": result.candidate})
+        else:
+            end_trial(challenger, record)
+        click.echo(f"not promoted: {result.reason}; {result.active} stays active"
+                   f"{f', with {result.candidate} on trial: it makes the exploring choices' if trial else ''}",
+                   err=True)
+        sys.exit(1)
+    promoted, name = candidate_path, result.candidate
+    if refit:
+        promoted, name = _refit(everything, catalog, source, candidate_path, card if result.promote else {})
+    record = activate(promoted, active_path, {
+        **record, "promoted": name, "validated": result.candidate if result.promote else None,
+        "replaced": result.active, "forced": bool(force and not result.promote)})
+    end_trial(challenger, record)  # a model serves now: the prior's exploration is no more
+    click.echo(f"promoted {name} (was {result.active}){' by --force' if record['forced'] else ''}"
+               f"{f', the refit of {result.candidate}' if refit else ''}: {active_path}", err=True)
+
+
+def _refit(outcomes, catalog, source: Path | None, candidate_path: Path, card: dict) -> tuple[Path, str]:
+    """The candidate's recipe fitted on every month's ``outcomes``, beside it: (its path, its ranker name)."""
+    from ..learning import train as training
+    from ..learning.persist import model_card, ranker_name, refit_card, save
+
+    fitted = training.fit(outcomes, catalog)
+    new = refit_card(model_card(fitted.X, fitted.y, outcomes, fitted.model, str(source or "store"), {}), card)
+    return save(fitted.model, candidate_path.with_name(f"{candidate_path.stem}.refit.json"), new), ranker_name(new)
