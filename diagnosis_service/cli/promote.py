@@ -82,46 +82,56 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
 
     A candidate estimated better than the prior, not yet with confidence, goes on trial instead
     ($DIAGNOSIS_MODELS/challenger.json, exit code 1): a service still ranking with the prior lets it make
-    the choices it gives to exploration, so that the next comparison has evidence of such a model.
+    half the choices it gives to exploration, so that the next comparison has evidence of such a model.
+    A promotion ends the trial, and so does a later candidate estimated no better on enough evidence.
 
     Running services pick the new model up within seconds (they check the file every 5 s); the previous
     one is kept under history/ and every promotion and trial is recorded in promotions.jsonl."""
     from datetime import UTC, datetime
 
-    from ..learning.persist import end_trial, put_on_trial
+    from ..learning.persist import end_trial, on_trial_now, put_on_trial
     from ..learning.persist import promote as activate
-    from ..learning.rollout import on_trial
+    from ..learning.rollout import ends_trial, on_trial
 
     candidate_path = candidate_file or settings().models_dir / CANDIDATE_FILE
     compared = candidate_path.read_bytes() if candidate_path.is_file() else None
     result, candidate_path, active_path, card, everything, catalog = _comparison(
         source, candidate_file, active_file, rules_dir, catalog_dir, confidence)
-    trial = not (result.promote or force or no_trial) and on_trial(result, result.active == "prior")
+    changed = candidate_path.read_bytes() != compared
+    exploring = settings().prior_exploration > 0  # a service without exploration has no share to give
+    trial = not (changed or result.promote or force or no_trial) and exploring and on_trial(
+        result, result.active == "prior")
     _print_comparison(result, as_json, trial)
-    if candidate_path.read_bytes() != compared:
+    if changed:
         click.echo(f"not promoted: {candidate_path} changed during the comparison (a new `model train`?); "
                    f"run `model promote` again", err=True)
         sys.exit(1)
     record = {"at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "comparison": result.as_dict()}
     challenger = active_path.with_name(CHALLENGER_FILE)
     if not (result.promote or force):
+        said = ""
         if trial:
-            put_on_trial(candidate_path, challenger, {**record, "trial": result.candidate})
-        else:
-            end_trial(challenger, record)
-        click.echo(f"not promoted: {result.reason}; {result.active} stays active"
-                   f"{f', with {result.candidate} on trial: it makes the exploring choices' if trial else ''}",
-                   err=True)
+            put_on_trial(compared, challenger, {**record, "trial": result.candidate})
+            said = f", with {result.candidate} on trial: it makes half the prior's exploring choices"
+        elif no_trial or ends_trial(result):  # the newest evidence is against it, or trials are refused
+            ended = end_trial(challenger, record)
+            said = f"; the trial of {ended} is over" if ended else ""
+        elif on_trial_now(challenger):
+            said = f"; {on_trial_now(challenger)} stays on trial"
+        click.echo(f"not promoted: {result.reason}; {result.active} stays active{said}", err=True)
         sys.exit(1)
     promoted, name = candidate_path, result.candidate
     if refit:
         promoted, name = _refit(everything, catalog, source, candidate_path, card if result.promote else {})
+    ended = on_trial_now(challenger)  # a model serves now: the prior's exploration is no more
     record = activate(promoted, active_path, {
         **record, "promoted": name, "validated": result.candidate if result.promote else None,
-        "replaced": result.active, "forced": bool(force and not result.promote)})
-    end_trial(challenger, record)  # a model serves now: the prior's exploration is no more
+        "replaced": result.active, "forced": bool(force and not result.promote),
+        **({"trial_ended": ended} if ended else {})})
+    end_trial(challenger, None)
     click.echo(f"promoted {name} (was {result.active}){' by --force' if record['forced'] else ''}"
-               f"{f', the refit of {result.candidate}' if refit else ''}: {active_path}", err=True)
+               f"{f', the refit of {result.candidate}' if refit else ''}: {active_path}"
+               f"{f'; the trial of {ended} is over' if ended else ''}", err=True)
 
 
 def _refit(outcomes, catalog, source: Path | None, candidate_path: Path, card: dict) -> tuple[Path, str]:

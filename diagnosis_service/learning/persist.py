@@ -93,25 +93,38 @@ def promote(candidate: Path, active: Path, record: dict) -> dict:
     return _recorded(active.parent, record)
 
 
-def put_on_trial(candidate: Path, challenger: Path, record: dict) -> dict:
-    """Make the candidate the challenger on trial (``rollout.on_trial``): its bytes written to
-    ``challenger`` (temp file + rename), ``record`` appended to ``promotions.jsonl`` beside it."""
-    write_atomic(Path(challenger), (Path(candidate).read_text(encoding="utf-8"),))
+def put_on_trial(model_bytes: bytes, challenger: Path, record: dict) -> dict:
+    """Make a candidate (``model_bytes``, the file as compared) the challenger on trial
+    (``rollout.on_trial``): written to ``challenger`` (temp file + rename), ``record`` appended to
+    ``promotions.jsonl`` beside it."""
+    write_atomic(Path(challenger), (model_bytes.decode("utf-8"),))
     return _recorded(Path(challenger).parent, record)
 
 
-def end_trial(challenger: Path, record: dict) -> dict | None:
-    """End the trial of the challenger in ``challenger``, if there is one: the file removed, ``record``
-    (with the challenger's name) appended to ``promotions.jsonl``. None when there was none."""
+def on_trial_now(challenger: Path) -> str | None:
+    """The ranker name of the challenger on trial in ``challenger`` ("unusable" for a broken file), None
+    without one."""
     challenger = Path(challenger)
     if not challenger.exists():
         return None
     try:
-        name = ranker_name(load(challenger)[1])
+        return ranker_name(load(challenger)[1])
     except ModelError:
-        name = "unusable"
-    challenger.unlink()
-    return _recorded(challenger.parent, {**record, "trial_ended": name})
+        return "unusable"
+
+
+def end_trial(challenger: Path, record: dict | None) -> str | None:
+    """End the trial in ``challenger``, if there is one: the file removed and, unless ``record`` is None
+    (the caller records it), ``record`` with ``trial_ended`` appended to ``promotions.jsonl``. Returns
+    the challenger's name, None when there was none."""
+    challenger = Path(challenger)
+    name = on_trial_now(challenger)
+    if name is None:
+        return None
+    challenger.unlink(missing_ok=True)
+    if record is not None:
+        _recorded(challenger.parent, {**record, "trial_ended": name})
+    return name
 
 
 def _recorded(models_dir: Path, record: dict) -> dict:

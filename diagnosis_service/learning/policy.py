@@ -23,6 +23,10 @@ from .estimator import EffectivenessModel
 from .features import Row, kind_repeats, repeats
 
 DRAWS = 256  # Thompson draws per decision
+# Of the exploring prior's exploration share, what a challenger on trial chooses (the rest stays uniform).
+# All of it (tried first, benchmarks/bench_served_loop.py) left a next candidate that disagreed with the
+# challenger an effective sample of 5 to 7, and the comparison said nothing.
+TRIAL_SHARE = 0.5
 
 
 @dataclass
@@ -126,12 +130,12 @@ class ExploringPrior:
     before a model exists, and the learned policy before its first outcome.
 
     With a ``challenger`` (a model on trial: estimated better than the prior, not yet with confidence;
-    ``learning.rollout.on_trial``), the exploration share is the challenger's choice instead of a
-    uniform one. The prior keeps its share; every candidate keeps a chance (the challenger explores
-    too), so the log still supports any policy; and the challenger's own choices are logged often
-    enough for the next comparison to say something about a model like it. Uniformly, each of a
-    pool of ~180 resources had 0.3% of the choices: a first model was compared on effective samples
-    of 27 to 61 (docs/effectiveness.md)."""
+    ``learning.rollout.on_trial``), ``TRIAL_SHARE`` of the exploration share is the challenger's choice
+    and the rest stays uniform. The prior keeps its share; every candidate keeps at least half the
+    chance it had, so the log still supports a next candidate that disagrees with the challenger; and
+    the challenger's own choices are logged often enough for the next comparison to say something
+    about a model like it. Uniformly, each of a pool of ~180 resources had 0.3% of the choices: a first
+    model was compared on effective samples of 27 to 61 (docs/effectiveness.md)."""
 
     epsilon: float
     seed: int
@@ -148,14 +152,16 @@ class ExploringPrior:
     def distribution(self, need: Need, ranked: list[Scored]) -> np.ndarray:
         """The probability of each candidate (in ``ranked`` order, the prior's scores) to be recommended
         first: the prior's best (the first of the highest scores) with 1 - epsilon, and epsilon spread
-        uniformly, or as the challenger's distribution over the same candidates. Without a challenger:
-        the learned ranker's draw with an empty model and no Thompson sampling, without its 256 draws."""
+        uniformly, or ``TRIAL_SHARE`` of it as the challenger's distribution over the same candidates.
+        Without a challenger: the learned ranker's draw with an empty model and no Thompson sampling,
+        without its 256 draws."""
         n = len(ranked)
         if self.challenger is None:
             probs = np.full(n, self.epsilon / n)
         else:
             own = self.challenger.rank(need, [s.resource for s in ranked])  # the same order
-            probs = self.epsilon * self.challenger.distribution(need, own)
+            probs = self.epsilon * (TRIAL_SHARE * self.challenger.distribution(need, own)
+                                    + (1.0 - TRIAL_SHARE) / n)
         probs[int(np.array([s.score for s in ranked]).argmax())] += 1.0 - self.epsilon
         return probs / probs.sum()
 
@@ -166,4 +172,4 @@ class ExploringPrior:
         return pick, float(probs[pick])
 
 
-__all__ = ["DRAWS", "ExploringPrior", "LearnedRanker", "RandomRanker", "seeded"]
+__all__ = ["DRAWS", "TRIAL_SHARE", "ExploringPrior", "LearnedRanker", "RandomRanker", "seeded"]

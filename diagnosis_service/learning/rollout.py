@@ -28,6 +28,7 @@ effective samples of 27 to 61.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
@@ -180,12 +181,22 @@ def verdict(decisions: int, difference: float, bounds: tuple[float, float], ess:
 def on_trial(comparison: Comparison, active_is_prior: bool) -> bool:
     """Whether a candidate that was not promoted goes on trial: the active ranking is the prior, the
     candidate is a challenger estimated better than it on at least ``MIN_DECISIONS`` decisions, with an
-    effective sample of at least 10 for each (what a promotion asks, but the confidence). A candidate
-    estimated worse, or on a log that says too little, does not (and ends a trial before it)."""
-    return (active_is_prior and not comparison.promote and not comparison.refresh
-            and comparison.decisions >= MIN_DECISIONS and np.isfinite(comparison.difference)
-            and comparison.difference > 0 and min(comparison.effective_sample.values(), default=0.0) >= 10)
+    effective sample of at least 10 for each (what a promotion asks, but the confidence)."""
+    return bool(active_is_prior and not comparison.promote and not comparison.refresh and _says_enough(comparison)
+                and comparison.difference > 0)
+
+
+def ends_trial(comparison: Comparison) -> bool:
+    """Whether a candidate that was not promoted ends a trial under way: it is estimated no better than
+    the active ranking on enough evidence (``on_trial``'s). A comparison that says too little (few
+    decisions, a small effective sample, no estimate) leaves the trial as it is."""
+    return bool(not comparison.promote and _says_enough(comparison) and comparison.difference <= 0)
+
+
+def _says_enough(comparison: Comparison) -> bool:
+    return (comparison.decisions >= MIN_DECISIONS and math.isfinite(comparison.difference)
+            and min(comparison.effective_sample.values(), default=0.0) >= 10)
 
 
 __all__ = ["BOOTSTRAP", "CONFIDENCE", "MIN_DECISIONS", "Comparison", "compare", "held_out", "is_refresh", "judged_after",
-           "on_trial", "verdict"]
+           "ends_trial", "on_trial", "verdict"]

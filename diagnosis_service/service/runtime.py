@@ -56,15 +56,16 @@ class RankerLoader:
         self.learned_exploration = learned_exploration
         self._ranker: Ranker = self._prior(None)
         self.status: dict = {"ranker": "prior", "fallback": "not loaded yet"}
-        self._stamp: tuple[int | None, int | None] | None = None
+        self._stamp: tuple | None = None
         self._checked = time.monotonic()
 
-    def _file_stamp(self) -> tuple[int | None, int | None]:
-        def stamp(path: Path) -> int | None:
+    def _file_stamp(self) -> tuple:
+        def stamp(path: Path) -> tuple[int, int, int] | None:
             try:
-                return path.stat().st_mtime_ns
+                st = path.stat()
             except OSError:
                 return None
+            return st.st_mtime_ns, st.st_size, st.st_ino  # a rename gives a new inode, whatever the clock's grain
         return stamp(self.path), stamp(self.challenger_path)
 
     def load(self) -> None:

@@ -79,12 +79,15 @@ def test_the_exploring_prior_draws_what_the_learned_ranker_with_an_empty_model_d
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(epsilon=st.sampled_from([0.0, 0.1, 0.5, 1.0]), learned_epsilon=st.sampled_from([0.0, 0.05, 1.0]),
-       seed=st.integers(0, 1000), topic=st.sampled_from(["theory_study", "org_life"]))
-def test_a_challenger_on_trial_makes_the_exploring_choices_with_exact_probabilities(catalog, ruleset, epsilon,
-                                                                                    learned_epsilon, seed, topic):
-    """The prior keeps 1 - epsilon on its best; epsilon is spread as the challenger's own distribution
-    over the same candidates (not uniformly); the logged probability is the mixture's."""
-    from diagnosis_service.learning.policy import ExploringPrior
+       seed=st.integers(0, 1000), topic=st.sampled_from(["theory_study", "org_life"]), recent=st.integers(0, 4))
+def test_a_challenger_on_trial_makes_part_of_the_exploring_choices_with_exact_probabilities(
+        catalog, ruleset, epsilon, learned_epsilon, seed, topic, recent):
+    """The prior keeps 1 - epsilon on its best; of epsilon, TRIAL_SHARE follows the challenger's own
+    distribution over the same candidates and the rest stays uniform; the probability the prescriber
+    logs (after its repeat filter) is the one off-policy evaluation replays."""
+    from diagnosis_service.learning.ope import distribution
+    from diagnosis_service.learning.policy import TRIAL_SHARE, ExploringPrior
+    from diagnosis_service.remedies.history import History
 
     X, y, _ = frame(seed=seed % 5)
     challenger = LearnedRanker(EffectivenessModel().fit(X, y), epsilon=learned_epsilon, seed=seed)
@@ -95,35 +98,45 @@ def test_a_challenger_on_trial_makes_the_exploring_choices_with_exact_probabilit
     mixed = trial.distribution(asked, ranked)
     own = challenger.distribution(asked, challenger.rank(asked, [s.resource for s in ranked]))
     best = int(np.array([s.score for s in ranked]).argmax())
-    expected = epsilon * own
+    expected = epsilon * (TRIAL_SHARE * own + (1.0 - TRIAL_SHARE) / len(ranked))
     expected[best] += 1.0 - epsilon
     assert mixed == pytest.approx(expected, abs=1e-12) and math.isclose(mixed.sum(), 1.0, rel_tol=1e-9)
-    if learned_epsilon > 0 and epsilon > 0:  # every candidate keeps a chance: the log supports any policy
-        assert np.all(mixed > 0)
+    if epsilon > 0:  # every candidate keeps at least half its uniform chance: the log supports any policy
+        assert np.all(mixed >= (1.0 - TRIAL_SHARE) * epsilon / len(ranked) - 1e-15)
     index, p = trial.explore(asked, ranked)
     assert p == pytest.approx(mixed[index]) and trial.explore(asked, ranked) == (index, p)
-    # Through the prescriber: the list's first item and the logged probability are the mixture's.
-    choice = Prescriber(catalog, ruleset, trial).choose(asked)
-    assert choice.prescriptions[0].resource_id == ranked[index].resource.id and choice.propensity == pytest.approx(p)
     if epsilon == 0.0:
         assert trial.explore(asked, ranked) == plain.explore(asked, ranked) == (best, 1.0)
+    # Through the prescriber, with some resources served to the branch the month before (left out):
+    # the first item and its logged probability are what ope.distribution replays among the same candidates.
+    served = History()
+    shown = {s.resource.id for s in ranked[:recent]}
+    for rid in shown:
+        served.add(asked.branch_id, "2025-05", topic, rid, first=False)
+    choice = Prescriber(catalog, ruleset, trial).choose(asked, served)
+    replayed = distribution(catalog, trial, asked, shown)
+    first = choice.prescriptions[0].resource_id
+    assert choice.propensity == pytest.approx(replayed[first], rel=1e-12)
+    assert (first not in shown or len(shown) == len(ranked)) and math.isclose(sum(replayed.values()), 1.0)
 
 
-def test_a_challenger_on_trial_takes_the_exploring_share_to_its_favourite(catalog):
-    """Over many branches, the challenger's favourite is picked about epsilon times as often as it wins
-    its own draws, where a uniform exploration would give it epsilon / n."""
+def test_a_challenger_on_trial_takes_its_part_of_the_exploring_share_to_its_favourite(catalog):
+    """Over many branches, the challenger's favourite is picked about epsilon x TRIAL_SHARE of the time,
+    where uniform exploration gave it epsilon / n; the prior's best keeps about 1 - epsilon."""
     import dataclasses
 
-    from diagnosis_service.learning.policy import ExploringPrior
+    from diagnosis_service.learning.policy import TRIAL_SHARE, ExploringPrior
 
     X, y, _ = frame(seed=1)
     challenger = LearnedRanker(EffectivenessModel().fit(X, y), epsilon=0.0, thompson=False)
     trial = ExploringPrior(0.5, 0, challenger=challenger)
     pool = [r for r in catalog.for_topic("theory_study") if r.active and r.suits("village", "古林镇")]
     ranked = sorted(trial.rank(need(), pool), key=lambda s: (-s.score, s.resource.id))
-    favourite = max(challenger.rank(need(), pool), key=lambda s: (s.score, s.resource.id)).resource.id
-    best = ranked[0].resource.id
-    assert favourite != best, "the test needs a challenger that disagrees with the prior"
+    own = challenger.distribution(need(), challenger.rank(need(), [s.resource for s in ranked]))
+    favourite, best = ranked[int(own.argmax())].resource.id, ranked[0].resource.id
+    assert favourite != best and own.max() == 1.0, "the test needs a challenger that disagrees with the prior"
     picks = [ranked[trial.explore(dataclasses.replace(need(), branch_id=f"B{i:05d}"), ranked)[0]].resource.id
              for i in range(400)]
-    assert 0.4 < picks.count(favourite) / len(picks) < 0.6 and 0.4 < picks.count(best) / len(picks) < 0.6
+    share = 0.5 * TRIAL_SHARE + 0.5 * (1 - TRIAL_SHARE) / len(ranked)
+    assert abs(picks.count(favourite) / len(picks) - share) < 0.08
+    assert abs(picks.count(best) / len(picks) - (0.5 + 0.5 * (1 - TRIAL_SHARE) / len(ranked))) < 0.08

@@ -14,6 +14,7 @@ from diagnosis_service.learning.persist import load, model_card, save
 from diagnosis_service.learning.rollout import (
     MIN_DECISIONS,
     Comparison,
+    ends_trial,
     is_refresh,
     judged_after,
     on_trial,
@@ -102,8 +103,8 @@ def test_a_better_candidate_is_promoted_and_a_bad_one_never(runner, loop, tmp_pa
     assert kept.read_bytes() == good  # the previous model, to roll back to
 
 
-def _fewer_held_out(loop, out):
-    """The loop with one in eight of its last two months' decisions: a smaller district's evidence."""
+def _fewer_held_out(loop, out, every):
+    """The loop with one in ``every`` of its last two months' decisions: a smaller district's evidence."""
     import shutil
 
     import pandas as pd
@@ -111,7 +112,7 @@ def _fewer_held_out(loop, out):
     shutil.copytree(loop, out)
     log = pd.read_csv(out / "log.csv", dtype=str, keep_default_na=False)
     late = log["period"] >= sorted(set(log["period"]))[-2]
-    log[~late | (pd.RangeIndex(len(log)) % 8 == 0)].to_csv(out / "log.csv", index=False)
+    log[~late | (pd.RangeIndex(len(log)) % every == 0)].to_csv(out / "log.csv", index=False)
     return out
 
 
@@ -119,13 +120,15 @@ def test_a_candidate_better_without_confidence_goes_on_trial_until_promoted_or_r
     models = tmp_path / "models"
     candidate, challenger = models / "candidate.json", models / "challenger.json"
     assert runner.invoke(main, ["model", "train", "--from", str(loop), "--out", str(candidate)]).exit_code == 0
-    small = _fewer_held_out(loop, tmp_path / "small")
+    small = _fewer_held_out(loop, tmp_path / "small", 8)
+    tiny = _fewer_held_out(loop, tmp_path / "tiny", 40)
     common = ["--candidate", str(candidate), "--active", str(models / "effectiveness.json"), "--json"]
+    on_trial_at = ["model", "promote", "--from", str(small), "--confidence", "0.99", *common]
 
     def records():
         return [json.loads(line) for line in (models / "promotions.jsonl").read_text(encoding="utf-8").splitlines()]
 
-    tried = runner.invoke(main, ["model", "promote", "--from", str(small), "--confidence", "0.99", *common])
+    tried = runner.invoke(main, on_trial_at)
     assert tried.exit_code == 1, tried.output
     result = json.loads(tried.stdout)
     assert result["trial"] is True and result["promote"] is False and result["active"] == "prior"
@@ -133,24 +136,44 @@ def test_a_candidate_better_without_confidence_goes_on_trial_until_promoted_or_r
     assert challenger.read_bytes() == candidate.read_bytes() and not (models / "effectiveness.json").exists()
     assert "on trial" in tried.stderr and records()[-1]["trial"] == result["candidate"]
 
+    # A comparison that says too little (38 decisions) neither starts nor ends a trial.
+    unsure = runner.invoke(main, ["model", "promote", "--from", str(tiny), *common])
+    assert unsure.exit_code == 1 and json.loads(unsure.stdout)["decisions"] < MIN_DECISIONS
+    assert challenger.read_bytes() == candidate.read_bytes() and "stays on trial" in unsure.stderr
+    assert len(records()) == 1
+
     # A candidate estimated worse than the prior ends the trial: the newest evidence is against the recipe.
     bad = bad_model(loop, tmp_path / "bad" / "candidate.json")
     refuted = runner.invoke(main, ["model", "promote", "--from", str(loop), *common, "--candidate", str(bad)])
     assert refuted.exit_code == 1 and json.loads(refuted.stdout)["trial"] is False
     assert not challenger.exists() and records()[-1]["trial_ended"] == result["candidate"]
+    assert "the trial of" in refuted.stderr
 
-    # --no-trial: the administrator keeps the prior exploring uniformly.
-    kept = runner.invoke(main, ["model", "promote", "--from", str(small), "--confidence", "0.99", "--no-trial",
-                                *common])
+    # --no-trial: refused, and a trial under way ends.
+    assert runner.invoke(main, on_trial_at).exit_code == 1 and challenger.exists()
+    kept = runner.invoke(main, [*on_trial_at, "--no-trial"])
     assert kept.exit_code == 1 and json.loads(kept.stdout)["trial"] is False and not challenger.exists()
+    assert records()[-1]["trial_ended"] == result["candidate"]
 
-    # On trial again, then promoted with the whole held-out evidence: the trial is over, a model serves.
-    assert runner.invoke(main, ["model", "promote", "--from", str(small), "--confidence", "0.99", *common]
-                         ).exit_code == 1 and challenger.exists()
+    # On trial again, then promoted on the whole held-out evidence: one record says both.
+    assert runner.invoke(main, on_trial_at).exit_code == 1 and challenger.exists()
+    before = len(records())
     promoted = runner.invoke(main, ["model", "promote", "--from", str(loop), *common])
     assert promoted.exit_code == 0, promoted.output
     assert not challenger.exists() and (models / "effectiveness.json").read_bytes() == candidate.read_bytes()
+    assert len(records()) == before + 1
     assert records()[-1]["promoted"] == result["candidate"] == records()[-1]["trial_ended"]
+
+
+def test_a_service_that_does_not_explore_gets_no_trial(runner, loop, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIAGNOSIS_PRIOR_EXPLORATION", "0")
+    models = tmp_path / "models"
+    assert runner.invoke(main, ["model", "train", "--from", str(loop), "--out", str(models / "c.json")]).exit_code == 0
+    done = runner.invoke(main, ["model", "promote", "--from", str(_fewer_held_out(loop, tmp_path / "small", 8)),
+                                "--confidence", "0.99", "--candidate", str(models / "c.json"),
+                                "--active", str(models / "effectiveness.json"), "--json"])
+    assert done.exit_code == 1 and json.loads(done.stdout)["trial"] is False
+    assert not (models / "challenger.json").exists()
 
 
 def test_only_a_challenger_estimated_better_than_the_prior_on_enough_evidence_goes_on_trial():
@@ -159,13 +182,17 @@ def test_only_a_challenger_estimated_better_than_the_prior_on_enough_evidence_go
                           {"candidate": ess[0], "active": ess[1]}, promote, "", bounds=(-0.05, 0.25),
                           refresh=refresh)
 
-    assert on_trial(compared(), active_is_prior=True)
-    assert not on_trial(compared(), active_is_prior=False)  # a model serves: no exploration share to give
+    assert on_trial(compared(), active_is_prior=True) is True
+    assert on_trial(compared(), active_is_prior=False) is False  # a model serves: no exploration share to give
     assert not on_trial(compared(difference=-0.01), True) and not on_trial(compared(difference=0.0), True)
-    assert not on_trial(compared(difference=math.nan), True)
+    assert on_trial(compared(difference=math.nan), True) is False  # a plain bool: --json prints it
     assert not on_trial(compared(ess=(9.9, 500.0)), True)  # the log says too little of it
     assert not on_trial(compared(decisions=MIN_DECISIONS - 1), True)
     assert not on_trial(compared(promote=True), True) and not on_trial(compared(refresh=True), True)
+    # A trial ends on evidence against it, not on a comparison that says nothing.
+    assert ends_trial(compared(difference=-0.01)) is True and ends_trial(compared(difference=0.0))
+    assert not ends_trial(compared()) and not ends_trial(compared(difference=-0.2, ess=(3.0, 500.0)))
+    assert not ends_trial(compared(difference=-0.2, decisions=50)) and not ends_trial(compared(difference=math.nan))
 
 
 def test_the_verdict_needs_enough_decisions_overlap_and_an_interval_above_zero():

@@ -26,37 +26,52 @@ def test_service_falls_back_to_the_prior_visibly_and_uses_a_model(fresh_service,
     if body["prescriptions"]:
         assert any("采纳" in p["reason_zh"] or "同类资源" in p["reason_zh"] for p in body["prescriptions"])
 
-def test_a_challenger_on_trial_makes_the_exploring_choices_until_a_model_serves(fresh_service):
+def test_a_challenger_on_trial_makes_the_exploring_choices_until_a_model_serves(fresh_service, monkeypatch):
     """With the prior in service (exploring, as configured by default), a usable challenger file puts
-    that model on trial: /readyz names it, lists record ``prior+learned:<fingerprint>`` with the
-    mixture's probability; a broken one is said and ignored; once a model serves, it alone ranks."""
+    that model on trial, picked up by the running service: /readyz names it, lists record
+    ``prior+learned:<fingerprint>``; a broken one is said and ignored;
+    once a model serves, it alone ranks; without the file the plain exploring prior is back."""
+    from diagnosis_service.service import runtime as runtime_module
+
+    monkeypatch.setattr(runtime_module, "MODEL_CHECK_EVERY", 0.0)  # look at the files on every request
     svc = fresh_service
     runtime = svc.app.extensions["diagnosis"]
     models = runtime.settings.models_dir
     assert runtime.settings.prior_exploration > 0
+
+    def ranking() -> dict:
+        return svc.client.get("/readyz", headers=svc.h("admin")).get_json()["checks"]["ranking"]
+
+    def served(branch: str) -> dict:
+        return svc.client.post("/v1/prescriptions", json={"branch_id": branch, "period": "2025-12"},
+                               headers=svc.h("platform")).get_json()
+
     X, y, _ = frame()
     save(EffectivenessModel().fit(X, y), models / "challenger.json", {"fingerprint": "c1"})
-    runtime.rankers.load()
-    ranking = svc.client.get("/readyz", headers=svc.h("admin")).get_json()["checks"]["ranking"]
-    assert ranking["ranker"] == "prior+learned:c1" and ranking["challenger"] == "learned:c1"
-    assert ranking["challenger_share"] == runtime.settings.prior_exploration and "no trained model" in ranking["fallback"]
-    body = svc.client.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"},
-                           headers=svc.h("platform")).get_json()
+    body = served("B00002")  # the request itself finds the new file
     assert body["ranker"] == "prior+learned:c1"
+    now = ranking()
+    assert now["ranker"] == "prior+learned:c1" and now["challenger"] == "learned:c1"
+    assert now["challenger_share"] == runtime.settings.prior_exploration and "no trained model" in now["fallback"]
     with runtime.engine.connect() as conn:
         stored = conn.execute(text("SELECT ranker FROM served_lists WHERE branch_id = 'B00002'")).scalars().all()
     assert stored and set(stored) == {"prior+learned:c1"}
+    with runtime.engine.connect() as conn:  # the trial's probabilities (tests/learning/test_policy.py: exact)
+        logged = conn.execute(text("SELECT propensity FROM served WHERE branch_id = 'B00002' AND position = 0")
+                              ).scalars().all()
+    assert logged and all(0 < p <= 1 for p in logged)
 
     (models / "challenger.json").write_text("{not json", encoding="utf-8")
-    runtime.rankers.load()
-    ranking = svc.client.get("/readyz", headers=svc.h("admin")).get_json()["checks"]["ranking"]
-    assert ranking["ranker"] == "prior" and "challenger_problem" in ranking and "challenger" not in ranking
+    now = ranking()
+    assert now["ranker"] == "prior" and "challenger_problem" in now and "challenger" not in now
 
     save(EffectivenessModel().fit(X, y), models / "challenger.json", {"fingerprint": "c1"})
     save(EffectivenessModel().fit(X, y), models / "effectiveness.json", {"fingerprint": "m1"})
-    runtime.rankers.load()
-    ranking = svc.client.get("/readyz", headers=svc.h("admin")).get_json()["checks"]["ranking"]
-    assert ranking["ranker"] == "learned:m1" and "challenger" not in ranking
+    now = ranking()
+    assert now["ranker"] == "learned:m1" and "challenger" not in now
+    (models / "effectiveness.json").unlink()
+    (models / "challenger.json").unlink()
+    assert ranking()["ranker"] == "prior" and served("B00003")["ranker"] == "prior"
 
 
 def test_train_and_evaluate_from_the_store(fresh_service, runner):
