@@ -7,16 +7,19 @@ with the project's worlds (simulation/worlds.py): for each world and seed, a fre
 diagnosed, every weak branch's prescriptions POSTed, the secretaries' answers POSTed as feedback, and
 after every month from the end of the history on the administrator's routine (`model train`, then
 `model promote`: a new candidate when it is better with confidence, a retrain of the model in service
-unless it is worse). New resources are
+unless it is worse; a new candidate estimated better, not yet with confidence, goes on trial and makes
+the prior's exploring choices). New resources are
 activated halfway through the counted months with PUT /v1/catalog/resources/{id}.
 
 Beside it, the same world and seed in process (`run_loop`): the learned policy (it retrains every month
 and serves at once) and the oracle. Reported: served / oracle and in-process learned / oracle, mean and
-95% interval over seeds, and per seed how many counted months the service served with the prior.
+95% interval over seeds, and per seed how many counted months the service served with the prior (of
+them, with a challenger on trial). ``--no-trial-baseline`` also runs each served loop with `model promote
+--no-trial` (the prior exploring uniformly until a model is promoted), on the same seeds.
 
     python benchmarks/bench_served_loop.py [--worlds project,all] [--seeds 3] [--branches 200]
                                            [--members 3000] [--history 6] [--months 6] [--db sqlite]
-                                           [--refit] [--learned-exploration 0.05]
+                                           [--refit] [--learned-exploration 0.05] [--no-trial-baseline]
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ sys.path.insert(0, str(REPO))
 from bench_service import EXE, district_service, request  # noqa: E402
 from bench_worlds import loop_arguments, pooled, summary  # noqa: E402
 
+from diagnosis_service.config import CHALLENGER_FILE  # noqa: E402
 from diagnosis_service.data.csvdir import write_dir  # noqa: E402
 from diagnosis_service.data.model import Dataset  # noqa: E402
 from diagnosis_service.remedies.catalog_files import load_catalog  # noqa: E402
@@ -49,12 +53,18 @@ from diagnosis_service.simulation.served import run_served_loop  # noqa: E402
 class HttpService:
     """``simulation.served.Service`` over HTTP, with the administrator's commands run as a shell would."""
 
-    def __init__(self, db: str, registry, workdir: Path, refit: bool = False, settings: dict | None = None):
-        self.db, self.registry, self.workdir, self.refit = db, registry, workdir, refit
+    def __init__(self, db: str, registry, workdir: Path, refit: bool = False, settings: dict | None = None,
+                 no_trial: bool = False):
+        self.db, self.registry, self.workdir, self.refit, self.no_trial = db, registry, workdir, refit, no_trial
         self.settings = settings or {}  # environment variables of the service and the commands
         self.ctx = None
         self.promotions: list[str] = []
         self.said: list[str] = []  # per month, why the active ranking stayed (or "promoted")
+
+    def _trial(self) -> tuple[int, int] | None:
+        """The challenger file's (size, mtime), None without one: what a promote changed of it."""
+        path = self.workdir / "models" / CHALLENGER_FILE
+        return (path.stat().st_size, path.stat().st_mtime_ns) if path.exists() else None
 
     def start(self, dataset: Dataset, before: int, inactive) -> None:
         data = self.workdir / "district"
@@ -103,10 +113,14 @@ class HttpService:
         if train.returncode != 0:  # nothing measurable yet: the service keeps what it has
             self.said.append(f"{period} train: {(train.stderr.strip().splitlines() or ['?'])[-1][:200]}")
             return
-        promote = subprocess.run([EXE, "model", "promote", "--json", *(["--refit"] if self.refit else [])],
+        trial = self._trial()
+        promote = subprocess.run([EXE, "model", "promote", "--json", *(["--refit"] if self.refit else []),
+                                  *(["--no-trial"] if self.no_trial else [])],
                                  env=self.env, capture_output=True, text=True)
         if promote.returncode != 0:
             self.said.append(f"{period} promote: {(promote.stdout.strip() or promote.stderr.strip())[-300:]}")
+            if self._trial() != trial:  # a challenger put on trial, or its trial ended: the ranker changes
+                time.sleep(MODEL_CHECK_EVERY + 0.5)
             return
         self.said.append(f"{period} promoted")
         self.promotions.append(period)
@@ -121,10 +135,11 @@ def one(args: tuple) -> dict:
                     members=members, months=months, history=history, world=world)
     start = time.perf_counter()
     out = {"kind": kind, "world": world, "seed": seed}
-    if kind == "served":
+    if kind.startswith("served"):
         workdir = Path(tempfile.mkdtemp(prefix="bench-served-"))
         service = HttpService(db, ruleset.registry, workdir, refit,
-                              {"DIAGNOSIS_LEARNED_EXPLORATION": str(learned_exploration)})
+                              {"DIAGNOSIS_LEARNED_EXPLORATION": str(learned_exploration)},
+                              no_trial=kind == "served-no-trial")
         try:
             result = run_served_loop(spec, ruleset, catalog, service)
         finally:
@@ -147,30 +162,44 @@ def main() -> None:
     parser.add_argument("--refit", action="store_true",
                         help="the administrator promotes with `model promote --refit` (the validated recipe fitted "
                              "on every month)")
+    parser.add_argument("--no-trial-baseline", action="store_true",
+                        help="also serve each world and seed with `model promote --no-trial`, and compare")
     parser.add_argument("--learned-exploration", type=float, default=0.05,
                         help="the service's DIAGNOSIS_LEARNED_EXPLORATION (the in-process loop's stays "
                              f"{LoopSpec.epsilon})")
     args = parser.parse_args()
     worlds = args.worlds.split(",")
+    served_kinds = ("served", "served-no-trial") if args.no_trial_baseline else ("served",)
+    kinds = (*served_kinds, "learned", "oracle")
     start = time.perf_counter()
     runs = pooled(one, [(k, w, s, args.branches, args.members, args.history, args.months, args.db, args.refit,
                          args.learned_exploration)
-                        for w in worlds for s in range(args.seeds) for k in ("served", "learned", "oracle")], args.jobs)
+                        for w in worlds for s in range(args.seeds) for k in kinds], args.jobs)
     print(f"{len(runs)} loops ({args.branches} branches, {args.history} months of history, {args.months} counted, "
           f"{args.seeds} seeds, {args.db}, the service's learned exploration {args.learned_exploration}) in {time.perf_counter() - start:.0f} s\n")
-    print(f"{'world':<9} {'served/oracle':>24} {'in process/oracle':>24} {'served/best shown':>24}  months on the prior")
+    print(f"{'world':<9} {'served as':<15} {'served/oracle':>24} {'in process/oracle':>24} {'served/best shown':>24}"
+          f"  months on the prior (with a challenger on trial)")
     table = []
     for w in worlds:
         value = {(r["kind"], r["seed"]): r for r in runs if r["world"] == w}
         oracle = [value[("oracle", s)]["true_improvement"] for s in range(args.seeds)]
-        served = [value[("served", s)]["true_improvement"] / o for s, o in enumerate(oracle)]
         learned = [value[("learned", s)]["true_improvement"] / o for s, o in enumerate(oracle)]
-        shown = [value[("served", s)]["of_best_shown"] for s in range(args.seeds)]
-        first = [str(sum(r == "prior" for r in value[("served", s)]["rankers"])) for s in range(args.seeds)]
-        (st, sk), (lt, lk), (bt, bk) = summary(served), summary(learned), summary(shown)
-        print(f"{w:<9} {st}    {lt}    {bt}  {', '.join(first)}")
-        table.append({"world": w, "served_oracle": sk, "learned_oracle": lk, "served_best_shown": bk,
-                      "runs": [r for r in runs if r["world"] == w]})
+        row = {"world": w, "learned_oracle": summary(learned)[1], "runs": [r for r in runs if r["world"] == w]}
+        for kind in served_kinds:
+            served = [value[(kind, s)]["true_improvement"] / o for s, o in enumerate(oracle)]
+            shown = [value[(kind, s)]["of_best_shown"] for s in range(args.seeds)]
+            rankers = [value[(kind, s)]["rankers"] for s in range(args.seeds)]
+            first = [f"{sum(str(r).startswith('prior') for r in rs)} ({sum(str(r).startswith('prior+') for r in rs)})"
+                     for rs in rankers]
+            (st, sk), (lt, _), (bt, bk) = summary(served), summary(learned), summary(shown)
+            print(f"{w:<9} {kind:<15} {st}    {lt}    {bt}  {', '.join(first)}")
+            row[kind] = {"served_oracle": sk, "served_best_shown": bk,
+                         "paired_with_no_trial": ([round(a - b, 4) for a, b in zip(served, [
+                             value[("served-no-trial", s)]["true_improvement"] / o for s, o in enumerate(oracle)],
+                             strict=True)] if kind == "served" and args.no_trial_baseline else None)}
+        if args.no_trial_baseline:
+            print(f"{'':<9} {'trial - none':<15} per seed {row['served']['paired_with_no_trial']}")
+        table.append(row)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
 
