@@ -102,7 +102,9 @@ candidate_option = click.option(
     help=f"The candidate model (default: $DIAGNOSIS_MODELS/{CANDIDATE_FILE}, what `model train` writes).")
 active_option = click.option(
     "--active", "active_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-    help=f"The active model (default: $DIAGNOSIS_MODELS/{MODEL_FILE}; the prior when there is none).")
+    help=f"The active model (default: $DIAGNOSIS_MODELS/{MODEL_FILE}; the prior when there is none). `model "
+         f"promote` keeps history/, promotions.jsonl and a challenger on trial beside it: a service reads "
+         f"$DIAGNOSIS_MODELS.")
 
 confidence_option = click.option(
     "--confidence", type=click.FloatRange(0.5, 0.999), default=0.9, show_default=True,

@@ -81,9 +81,10 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
     model in service (its recipe on later months) is activated unless it is worse.
 
     A candidate estimated better than the prior, not yet with confidence, goes on trial instead
-    ($DIAGNOSIS_MODELS/challenger.json, exit code 1): a service still ranking with the prior lets it make
-    half the choices it gives to exploration, so that the next comparison has evidence of such a model.
-    A promotion ends the trial, and so does a later candidate estimated no better on enough evidence.
+    (challenger.json beside the active file, exit code 1): a service still ranking with the prior lets it
+    make half the choices it gives to exploration, so that the next comparison has evidence of such a
+    model. A promotion ends the trial, and so does a retrain of its recipe estimated no better on enough
+    evidence.
 
     Running services pick the new model up within seconds (they check the file every 5 s); the previous
     one is kept under history/ and every promotion and trial is recorded in promotions.jsonl."""
@@ -97,7 +98,7 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
     compared = candidate_path.read_bytes() if candidate_path.is_file() else None
     result, candidate_path, active_path, card, everything, catalog = _comparison(
         source, candidate_file, active_file, rules_dir, catalog_dir, confidence)
-    changed = candidate_path.read_bytes() != compared
+    changed = (candidate_path.read_bytes() if candidate_path.is_file() else None) != compared
     exploring = settings().prior_exploration > 0  # a service without exploration has no share to give
     trial = not (changed or result.promote or force or no_trial) and exploring and on_trial(
         result, result.active == "prior")
@@ -108,22 +109,27 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
         sys.exit(1)
     record = {"at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "comparison": result.as_dict()}
     challenger = active_path.with_name(CHALLENGER_FILE)
+    before = on_trial_now(challenger)
     if not (result.promote or force):
         said = ""
         if trial:
-            put_on_trial(compared, challenger, {**record, "trial": result.candidate})
-            said = f", with {result.candidate} on trial: it makes half the prior's exploring choices"
-        elif no_trial or ends_trial(result):  # the newest evidence is against it, or trials are refused
-            ended = end_trial(challenger, record)
-            said = f"; the trial of {ended} is over" if ended else ""
-        elif on_trial_now(challenger):
-            said = f"; {on_trial_now(challenger)} stays on trial"
+            replaced = {"trial_ended": before[0]} if before and before[0] != result.candidate else {}
+            put_on_trial(compared, challenger, {**record, "trial": result.candidate, **replaced})
+            said = (f", with {result.candidate} on trial: it makes half the prior's exploring choices"
+                    f"{f' (in place of {before[0]})' if replaced else ''}")
+        elif before and (no_trial or ends_trial(result, card, before[1])):
+            end_trial(challenger, record)  # trials refused, or the challenger's recipe retrained is no better
+            said = f"; the trial of {before[0]} is over"
+        elif before:
+            said = (f"; {before[0]} stays on trial" if exploring else
+                    f"; {before[0]} stays on trial, but a service ignores it: the prior does not explore "
+                    f"(DIAGNOSIS_PRIOR_EXPLORATION=0)")
         click.echo(f"not promoted: {result.reason}; {result.active} stays active{said}", err=True)
         sys.exit(1)
     promoted, name = candidate_path, result.candidate
     if refit:
         promoted, name = _refit(everything, catalog, source, candidate_path, card if result.promote else {})
-    ended = on_trial_now(challenger)  # a model serves now: the prior's exploration is no more
+    ended = before[0] if before else None  # a model serves now: the prior's exploration is no more
     record = activate(promoted, active_path, {
         **record, "promoted": name, "validated": result.candidate if result.promote else None,
         "replaced": result.active, "forced": bool(force and not result.promote),

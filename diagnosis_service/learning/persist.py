@@ -41,10 +41,12 @@ def save(model: EffectivenessModel, path: Path, card: dict) -> Path:
 def load(path: Path) -> tuple[EffectivenessModel, dict]:
     """The model and its card; ModelError when missing, unreadable or incompatible."""
     path = Path(path)
-    if not path.exists():
+    try:
+        size = path.stat().st_size
+    except OSError:  # missing, or removed since a look (a trial ended): the same to a reader
         raise ModelError(Problem("no trained model", file=str(path),
-                                 suggestion="diagnosis-service model train, then model promote"))
-    if path.stat().st_size > MAX_MODEL_BYTES:
+                                 suggestion="diagnosis-service model train, then model promote")) from None
+    if size > MAX_MODEL_BYTES:
         raise ModelError(Problem(f"model file over {MAX_MODEL_BYTES} bytes", file=str(path)))
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -60,7 +62,7 @@ def load(path: Path) -> tuple[EffectivenessModel, dict]:
                                  file=str(path), suggestion="retrain: diagnosis-service model train"))
     try:
         model = EffectivenessModel.from_state(doc["params"], doc["state"])
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(Problem(f"model file is incomplete ({exc})", file=str(path))) from None
     return model, doc.get("card", {})
 
@@ -101,16 +103,17 @@ def put_on_trial(model_bytes: bytes, challenger: Path, record: dict) -> dict:
     return _recorded(Path(challenger).parent, record)
 
 
-def on_trial_now(challenger: Path) -> str | None:
-    """The ranker name of the challenger on trial in ``challenger`` ("unusable" for a broken file), None
-    without one."""
+def on_trial_now(challenger: Path) -> tuple[str, dict] | None:
+    """(ranker name, card) of the challenger on trial in ``challenger`` (("unusable", {}) for a broken
+    file), None without one."""
     challenger = Path(challenger)
     if not challenger.exists():
         return None
     try:
-        return ranker_name(load(challenger)[1])
+        card = load(challenger)[1]
     except ModelError:
-        return "unusable"
+        return "unusable", {}
+    return ranker_name(card), card
 
 
 def end_trial(challenger: Path, record: dict | None) -> str | None:
@@ -118,13 +121,13 @@ def end_trial(challenger: Path, record: dict | None) -> str | None:
     (the caller records it), ``record`` with ``trial_ended`` appended to ``promotions.jsonl``. Returns
     the challenger's name, None when there was none."""
     challenger = Path(challenger)
-    name = on_trial_now(challenger)
-    if name is None:
+    now = on_trial_now(challenger)
+    if now is None:
         return None
     challenger.unlink(missing_ok=True)
     if record is not None:
-        _recorded(challenger.parent, {**record, "trial_ended": name})
-    return name
+        _recorded(challenger.parent, {**record, "trial_ended": now[0]})
+    return now[0]
 
 
 def _recorded(models_dir: Path, record: dict) -> dict:

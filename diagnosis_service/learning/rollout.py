@@ -19,11 +19,12 @@ with a paired bootstrap (the same resampled decisions for both). ``verdict``:
   predecessor chose near-deterministically (an effective sample of 5 to 15) kept a service on a
   model trained months before (benchmarks/bench_served_loop.py).
 
-A challenger refused against the prior may still go **on trial** (``on_trial``): estimated better on an
-effective sample of 10 or more, not yet with confidence. It then makes the exploring prior's uniform
-choices (``policy.ExploringPrior``): the share the service gives to exploration anyway, where a choice
-of the prior's ~180 candidates each had a 0.3% chance, and a next candidate like it was compared on
-effective samples of 27 to 61.
+A challenger refused against the prior may still go **on trial** (``on_trial``): estimated better on at
+least ``MIN_DECISIONS`` decisions and an effective sample of 10 or more, not yet with confidence. It then
+makes half (``policy.TRIAL_SHARE``) of the exploring prior's uniform choices (``policy.ExploringPrior``):
+the share the service gives to exploration anyway, where a choice of the prior's ~180 candidates each
+had a 0.3% chance, and a next candidate like it was compared on effective samples of 27 to 61. A retrain
+of its recipe estimated no better ends the trial (``ends_trial``).
 """
 
 from __future__ import annotations
@@ -89,16 +90,25 @@ def _trained_to(card: Mapping) -> str | None:
     return (card.get("data_window") or {}).get("to")
 
 
+RECIPE = ("features", "params", "libraries", "source")  # what a model card says of how it was made
+
+
+def same_recipe(card: Mapping | None, other: Mapping | None) -> bool:
+    """Whether two model cards say the same recipe (``RECIPE``); False where either does not say it."""
+    if not card or not other or any(c.get(k) is None for c in (card, other) for k in RECIPE):
+        return False
+    return all(card[k] == other[k] for k in RECIPE)
+
+
 def is_refresh(candidate_card: Mapping, active_card: Mapping | None) -> bool:
     """Whether a candidate retrains the active model's recipe (features, parameters, libraries) on months
     that end later than the active model's: not a new challenger (``verdict``)."""
-    recipe = ("features", "params", "libraries", "source")
-    if not active_card or any(c.get(k) is None for c in (candidate_card, active_card) for k in recipe):
-        return False  # a card that does not say its recipe is judged as a new challenger
+    if not same_recipe(candidate_card, active_card):
+        return False  # another recipe, or a card that does not say it: judged as a new challenger
     # A refit (``model promote --refit``) learned from every month, its held-out ones too: it counts as
     # trained to where the candidate it was validated as ended.
     ends = [_trained_to(candidate_card), active_card.get("validated_to") or _trained_to(active_card)]
-    return all(candidate_card[k] == active_card[k] for k in recipe) and None not in ends and ends[0] > ends[1]
+    return None not in ends and ends[0] > ends[1]
 
 
 def compare(outcomes: pd.DataFrame, catalog: Catalog, ruleset: RuleSet, candidate, active,
@@ -186,11 +196,14 @@ def on_trial(comparison: Comparison, active_is_prior: bool) -> bool:
                 and comparison.difference > 0)
 
 
-def ends_trial(comparison: Comparison) -> bool:
-    """Whether a candidate that was not promoted ends a trial under way: it is estimated no better than
-    the active ranking on enough evidence (``on_trial``'s). A comparison that says too little (few
-    decisions, a small effective sample, no estimate) leaves the trial as it is."""
-    return bool(not comparison.promote and _says_enough(comparison) and comparison.difference <= 0)
+def ends_trial(comparison: Comparison, candidate_card: Mapping, challenger_card: Mapping | None) -> bool:
+    """Whether a candidate that was not promoted ends the trial of ``challenger_card``'s model: it is the
+    same recipe (``same_recipe``: the challenger's, retrained on the newest months) estimated no better
+    than the active ranking on enough evidence (``on_trial``'s). A comparison that says too little (few
+    decisions, a small effective sample, no estimate), or one of another recipe, says nothing of the
+    challenger and leaves the trial as it is."""
+    return bool(not comparison.promote and _says_enough(comparison) and comparison.difference <= 0
+                and same_recipe(candidate_card, challenger_card))
 
 
 def _says_enough(comparison: Comparison) -> bool:
@@ -199,4 +212,4 @@ def _says_enough(comparison: Comparison) -> bool:
 
 
 __all__ = ["BOOTSTRAP", "CONFIDENCE", "MIN_DECISIONS", "Comparison", "compare", "held_out", "is_refresh", "judged_after",
-           "ends_trial", "on_trial", "verdict"]
+           "RECIPE", "ends_trial", "on_trial", "same_recipe", "verdict"]

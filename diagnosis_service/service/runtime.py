@@ -28,7 +28,7 @@ from ..engine.references import PeriodReferences
 from ..errors import DiagnosisError, ModelError, Problem, RuleError, Unavailable
 from ..learning.persist import load as load_model
 from ..learning.persist import ranker_name
-from ..learning.policy import ExploringPrior, LearnedRanker
+from ..learning.policy import TRIAL_SHARE, ExploringPrior, LearnedRanker
 from ..pipeline.jobs import JobConfig, JobWorker
 from ..pipeline.snapshot import Snapshot
 from ..remedies.ranking import PriorRanker, Ranker
@@ -54,10 +54,16 @@ class RankerLoader:
         self.names = {t: (n.name_zh, n.name_en) for t, n in registry.topics.items()} if registry else {}
         self.prior_exploration = prior_exploration
         self.learned_exploration = learned_exploration
-        self._ranker: Ranker = self._prior(None)
-        self.status: dict = {"ranker": "prior", "fallback": "not loaded yet"}
+        # What serves and what /readyz says of it, swapped as one: a request never sees one load's ranker
+        # with another's status.
+        self._state: tuple[Ranker, dict] = (self._prior(None), {"ranker": "prior", "fallback": "not loaded yet"})
         self._stamp: tuple | None = None
         self._checked = time.monotonic()
+        self._loading = threading.Lock()  # one load at a time; the others serve what is there meanwhile
+
+    @property
+    def status(self) -> dict:
+        return self._state[1]
 
     def _file_stamp(self) -> tuple:
         def stamp(path: Path) -> tuple[int, int, int] | None:
@@ -70,25 +76,27 @@ class RankerLoader:
 
     def load(self) -> None:
         """Use the model file if it is usable; else the documented prior, saying why (log and /readyz)."""
-        self._stamp = self._file_stamp()
-        try:
-            model, card = load_model(self.path)
-        except ModelError as exc:
-            challenger, trial = self._challenger()
-            self._ranker = self._prior(challenger)
-            self.status = {"ranker": self._ranker.name, "fallback": str(exc.problems[0]), **trial}
-            log.warning("ranking with the prior: %s", exc.problems[0])
-            return
-        # Served lists record this name: which model version ranked them.
-        self._ranker = LearnedRanker(model, self.learned_exploration, topic_names=self.names, name=ranker_name(card))
-        self.status = {"ranker": ranker_name(card), "model": self.path.name, "trained_at": card.get("trained_at"),
-                       "data_window": card.get("data_window"), "fingerprint": card.get("fingerprint")}
-        log.info("ranking with the learned model %s", card.get("fingerprint"))
+        with self._loading:
+            self._stamp = self._file_stamp()
+            try:
+                model, card = load_model(self.path)
+            except ModelError as exc:
+                challenger, trial = self._challenger()
+                prior = self._prior(challenger)
+                self._state = (prior, {"ranker": prior.name, "fallback": str(exc.problems[0]), **trial})
+                log.warning("ranking with the prior: %s", exc.problems[0])
+                return
+            # Served lists record this name: which model version ranked them.
+            self._state = (LearnedRanker(model, self.learned_exploration, topic_names=self.names,
+                                         name=ranker_name(card)),
+                           {"ranker": ranker_name(card), "model": self.path.name, "trained_at": card.get("trained_at"),
+                            "data_window": card.get("data_window"), "fingerprint": card.get("fingerprint")})
+            log.info("ranking with the learned model %s", card.get("fingerprint"))
 
     def _prior(self, challenger: LearnedRanker | None) -> Ranker:
         """The prior, exploring (``Settings.prior_exploration``; seeded by branch, period and topic: the same
         request, the same list) so that a first model has outcomes of more than the prior's favourites;
-        with the ``challenger`` on trial making the exploring choices (served lists record
+        with the ``challenger`` on trial making half the exploring choices (served lists record
         ``prior+learned:<fingerprint>``)."""
         if self.prior_exploration <= 0:
             return PriorRanker()
@@ -99,24 +107,25 @@ class RankerLoader:
         """The challenger on trial, if its file is present and usable and the prior explores, and what
         /readyz says of it."""
         if self.prior_exploration <= 0 or not self.challenger_path.exists():
-            return None, {}
+            return None, {}  # (removed between this look and the load: load_model says "no trained model")
         try:
             model, card = load_model(self.challenger_path)
         except ModelError as exc:
             log.warning("no challenger on trial: %s", exc.problems[0])
             return None, {"challenger_problem": str(exc.problems[0])}
-        log.info("the challenger %s on trial makes the prior's exploring choices (%s of them)",
-                 card.get("fingerprint"), self.prior_exploration)
+        share = TRIAL_SHARE * self.prior_exploration
+        log.info("the challenger %s on trial makes %s of the first choices (half the prior's exploring ones)",
+                 card.get("fingerprint"), share)
         return (LearnedRanker(model, self.learned_exploration, topic_names=self.names, name=ranker_name(card)),
-                {"challenger": ranker_name(card), "challenger_share": self.prior_exploration})
+                {"challenger": ranker_name(card), "challenger_share": share})
 
     def ranker(self) -> Ranker:
         now = time.monotonic()
         if now - self._checked > MODEL_CHECK_EVERY:
             self._checked = now
-            if self._file_stamp() != self._stamp:
+            if self._file_stamp() != self._stamp and not self._loading.locked():
                 self.load()
-        return self._ranker
+        return self._state[0]
 
 
 class Runtime:

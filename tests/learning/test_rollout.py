@@ -42,8 +42,9 @@ def loop(tmp_path_factory):
     return out
 
 
-def bad_model(loop, path):
-    """A model fitted on the opposite of what happened: it prefers what did harm."""
+def bad_model(loop, path, source="inverted"):
+    """A model fitted on the opposite of what happened: it prefers what did harm. ``source``: what its card
+    says it was trained from (``str(loop)``: the recipe `model train --from loop` makes)."""
     ruleset = load_ruleset(RULES)
     catalog = load_catalog(CATALOG, ruleset.registry)
     log, metrics = training.from_dir(loop)
@@ -52,7 +53,7 @@ def bad_model(loop, path):
     outcomes = outcomes[outcomes["period"] <= months[-3]].reset_index(drop=True)
     outcomes["improvement"] = -outcomes["improvement"]
     fitted = fit(outcomes, catalog)
-    save(fitted.model, path, model_card(fitted.X, fitted.y, outcomes, fitted.model, "inverted", {}))
+    save(fitted.model, path, model_card(fitted.X, fitted.y, outcomes, fitted.model, source, {}))
     return path
 
 
@@ -142,8 +143,14 @@ def test_a_candidate_better_without_confidence_goes_on_trial_until_promoted_or_r
     assert challenger.read_bytes() == candidate.read_bytes() and "stays on trial" in unsure.stderr
     assert len(records()) == 1
 
-    # A candidate estimated worse than the prior ends the trial: the newest evidence is against the recipe.
-    bad = bad_model(loop, tmp_path / "bad" / "candidate.json")
+    # A candidate of another recipe estimated worse says nothing of the challenger: the trial stays.
+    other = runner.invoke(main, ["model", "promote", "--from", str(loop), *common, "--candidate",
+                                 str(bad_model(loop, tmp_path / "other" / "candidate.json"))])
+    assert other.exit_code == 1 and json.loads(other.stdout)["difference"] < 0
+    assert challenger.read_bytes() == candidate.read_bytes() and "stays on trial" in other.stderr
+    # The challenger's recipe retrained and estimated worse than the prior ends it: the newest evidence
+    # is against the recipe.
+    bad = bad_model(loop, tmp_path / "bad" / "candidate.json", source=str(loop))
     refuted = runner.invoke(main, ["model", "promote", "--from", str(loop), *common, "--candidate", str(bad)])
     assert refuted.exit_code == 1 and json.loads(refuted.stdout)["trial"] is False
     assert not challenger.exists() and records()[-1]["trial_ended"] == result["candidate"]
@@ -189,10 +196,18 @@ def test_only_a_challenger_estimated_better_than_the_prior_on_enough_evidence_go
     assert not on_trial(compared(ess=(9.9, 500.0)), True)  # the log says too little of it
     assert not on_trial(compared(decisions=MIN_DECISIONS - 1), True)
     assert not on_trial(compared(promote=True), True) and not on_trial(compared(refresh=True), True)
-    # A trial ends on evidence against it, not on a comparison that says nothing.
-    assert ends_trial(compared(difference=-0.01)) is True and ends_trial(compared(difference=0.0))
-    assert not ends_trial(compared()) and not ends_trial(compared(difference=-0.2, ess=(3.0, 500.0)))
-    assert not ends_trial(compared(difference=-0.2, decisions=50)) and not ends_trial(compared(difference=math.nan))
+    # A trial ends on evidence against its recipe, not on a comparison that says nothing.
+    recipe = {"features": ["resource"], "params": {"ridge_alpha": 4.0}, "libraries": {"scikit-learn": "1.5"},
+              "source": "store"}
+    card, challenger = {**recipe, "fingerprint": "new"}, {**recipe, "fingerprint": "c"}
+    assert ends_trial(compared(difference=-0.01), card, challenger) is True
+    assert ends_trial(compared(difference=0.0), card, challenger)
+    assert not ends_trial(compared(), card, challenger)
+    assert not ends_trial(compared(difference=-0.2, ess=(3.0, 500.0)), card, challenger)
+    assert not ends_trial(compared(difference=-0.2, decisions=50), card, challenger)
+    assert not ends_trial(compared(difference=math.nan), card, challenger)
+    assert not ends_trial(compared(difference=-0.2), {**card, "params": {"ridge_alpha": 2.0}}, challenger)
+    assert not ends_trial(compared(difference=-0.2), card, {}) and not ends_trial(compared(difference=-0.2), {}, {})
 
 
 def test_the_verdict_needs_enough_decisions_overlap_and_an_interval_above_zero():

@@ -6,6 +6,7 @@ from sqlalchemy import text
 
 from diagnosis_service.learning.estimator import EffectivenessModel
 from diagnosis_service.learning.persist import save
+from diagnosis_service.learning.policy import TRIAL_SHARE
 from tests.support.learning import frame
 
 
@@ -52,7 +53,8 @@ def test_a_challenger_on_trial_makes_the_exploring_choices_until_a_model_serves(
     assert body["ranker"] == "prior+learned:c1"
     now = ranking()
     assert now["ranker"] == "prior+learned:c1" and now["challenger"] == "learned:c1"
-    assert now["challenger_share"] == runtime.settings.prior_exploration and "no trained model" in now["fallback"]
+    assert now["challenger_share"] == TRIAL_SHARE * runtime.settings.prior_exploration
+    assert "no trained model" in now["fallback"]
     with runtime.engine.connect() as conn:
         stored = conn.execute(text("SELECT ranker FROM served_lists WHERE branch_id = 'B00002'")).scalars().all()
     assert stored and set(stored) == {"prior+learned:c1"}
