@@ -8,8 +8,9 @@ without a restart; ``Runtime.snapshot()`` reads the active versions once, so a r
 version of each from start to end.
 ``RankerLoader`` follows the model file: a retrained model is picked up within seconds; without a
 usable one the documented prior ranks, and ``/readyz`` says why; a challenger on trial
-(``CHALLENGER_FILE``, written by ``model promote``) then takes the prior's exploration share. Problems at start (no schema yet,
-broken rules, a broken catalog) are kept for ``/readyz``: the process still starts and answers.
+(``CHALLENGER_FILE``, written by ``model promote``) then makes half the prior's exploring choices.
+Problems at start (no schema yet, broken rules, a broken catalog) are kept for ``/readyz``: the process
+still starts and answers.
 """
 
 from __future__ import annotations
