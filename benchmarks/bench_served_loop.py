@@ -63,8 +63,11 @@ class HttpService:
 
     def _trial(self) -> tuple[int, int] | None:
         """The challenger file's (size, mtime), None without one: what a promote changed of it."""
-        path = self.workdir / "models" / CHALLENGER_FILE
-        return (path.stat().st_size, path.stat().st_mtime_ns) if path.exists() else None
+        try:
+            st = (self.workdir / "models" / CHALLENGER_FILE).stat()
+        except OSError:
+            return None
+        return st.st_size, st.st_mtime_ns
 
     def start(self, dataset: Dataset, before: int, inactive) -> None:
         data = self.workdir / "district"

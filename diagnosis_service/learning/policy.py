@@ -84,12 +84,16 @@ class LearnedRanker:
 
     def explore(self, need: Need, ranked: list[Scored]) -> tuple[int, float]:
         """Index of the first recommendation in ``ranked`` and the exact probability it had."""
-        probs = self.distribution(need, ranked)
-        pick = int(self._rng(need, "pick").choice(len(ranked), p=probs))
-        return pick, float(probs[pick])
+        return drawn(self.distribution(need, ranked), self.seed, need)
 
     def _rng(self, need: Need, purpose: str) -> np.random.Generator:
         return seeded(self.seed, purpose, need)
+
+
+def drawn(probs: np.ndarray, seed: int, need: Need) -> tuple[int, float]:
+    """The first recommendation drawn from ``probs`` (seeded by the decision) and its exact probability."""
+    pick = int(seeded(seed, "pick", need).choice(len(probs), p=probs))
+    return pick, float(probs[pick])
 
 
 def seeded(seed: int, purpose: str, need: Need) -> np.random.Generator:
@@ -167,9 +171,7 @@ class ExploringPrior:
 
     def explore(self, need: Need, ranked: list[Scored]) -> tuple[int, float]:
         """Index of the first recommendation in ``ranked`` and the exact probability it had."""
-        probs = self.distribution(need, ranked)
-        pick = int(seeded(self.seed, "pick", need).choice(len(ranked), p=probs))
-        return pick, float(probs[pick])
+        return drawn(self.distribution(need, ranked), self.seed, need)
 
 
-__all__ = ["DRAWS", "TRIAL_SHARE", "ExploringPrior", "LearnedRanker", "RandomRanker", "seeded"]
+__all__ = ["DRAWS", "TRIAL_SHARE", "ExploringPrior", "LearnedRanker", "RandomRanker", "drawn", "seeded"]
