@@ -11,11 +11,20 @@ import click
 
 from ..config import CANDIDATE_FILE, CHALLENGER_FILE, MODEL_FILE
 from .common import catalog_option, handle_errors, rules_option, settings
-from .model import _outcomes, _setup, active_option, candidate_option, confidence_option, model, source_option
+from .model import (
+    _outcomes,
+    _setup,
+    active_option,
+    candidate_option,
+    confidence_option,
+    cross_fit_option,
+    model,
+    source_option,
+)
 
 
 def _comparison(source: Path | None, candidate_file: Path | None, active_file: Path | None,
-                rules_dir: Path | None, catalog_dir: Path | None, confidence: float):
+                rules_dir: Path | None, catalog_dir: Path | None, confidence: float, cross_fit: bool = False):
     """(comparison, candidate path, active path, candidate card, every month's outcomes, the catalog)."""
     from ..errors import ModelError
     from ..learning.persist import load, ranker_name
@@ -39,10 +48,51 @@ def _comparison(source: Path | None, candidate_file: Path | None, active_file: P
                        f"as the service ranks", err=True)
         active = PriorRanker()
     everything, served, catalogs = _outcomes(source, ruleset, with_served=True)
-    outcomes = held_out(everything, judged_after(card, active_card))
+    outcomes, folds = held_out(everything, judged_after(card, active_card)), []
+    if cross_fit and not isinstance(active, PriorRanker):  # the monthly routine once a model serves: no warning
+        click.echo("note: not cross-fitted: a model serves, and a fold would judge it on its own training months; "
+                   "compared on the months neither learned from", err=True)
+    elif cross_fit:
+        folds, why = _cross_fit(everything, catalog, card, epsilon)
+        if why:
+            click.echo(f"warning: not cross-fitted ({why}): compared on the held-out months only", err=True)
+        else:
+            outcomes = everything  # the held-out months ranked by the candidate, the others by the folds
+            click.echo(f"cross-fitting: ranking {len(outcomes):,} decisions by the candidate, its {len(folds)} "
+                       f"folds and the prior", err=True)
     return (compare(outcomes, catalog, ruleset, candidate, active, served=served, catalogs=catalogs,
-                    refresh=is_refresh(card, active_card), confidence=confidence), candidate_path, active_path, card,
-            everything, catalog)
+                    refresh=is_refresh(card, active_card), confidence=confidence, folds=folds),
+            candidate_path, active_path, card, everything, catalog)
+
+
+def _cross_fit(everything, catalog, card: dict, epsilon: float) -> tuple[list, str | None]:
+    """(folds for ``rollout.compare``, None), or ([], why not): the candidate's recipe fitted without each
+    block of its training months (``rollout.cross_fit_folds``), once this version's recipe on the
+    candidate's own months is shown to give the candidate itself, to the fingerprint."""
+    from ..learning import train as training
+    from ..learning.persist import fingerprint
+    from ..learning.policy import LearnedRanker
+    from ..learning.rollout import cross_fit_folds
+
+    to, held = (card.get("data_window") or {}).get("to"), card.get("held_out")
+    if not to or not held:
+        return [], "the candidate has no held-out months"
+    mine = training.fit(everything[everything["period"] <= to].reset_index(drop=True), catalog)
+    if mine is None or fingerprint(mine.model) != card.get("fingerprint"):
+        return [], (f"this version's recipe on the candidate's months ({card['data_window'].get('from')} to {to}) "
+                    f"gives {fingerprint(mine.model) if mine else 'no model'}, not the candidate "
+                    f"{card.get('fingerprint')}: another version or parameters, or outcomes changed since it "
+                    f"was trained")
+    block = max(1, len({p for p in everything["period"] if held["from"] <= p <= held["to"]}))
+    months = sorted(p for p in set(everything["period"]) if p <= to)
+    total, done = -(-len(months) // block), []
+
+    def fitted(rows):
+        done.append(1)
+        click.echo(f"cross-fitting: fitting the candidate's recipe without fold {len(done)} of {total}", err=True)
+        return LearnedRanker(training.fit(rows, catalog).model, epsilon, name=f"fold {len(done)}")
+
+    return cross_fit_folds(everything, to, block, fitted), None
 
 
 def _print_comparison(result, as_json: bool, trial: bool | None = None) -> None:
@@ -50,7 +100,10 @@ def _print_comparison(result, as_json: bool, trial: bool | None = None) -> None:
         click.echo(json.dumps({**result.as_dict(), **({} if trial is None else {"trial": trial})}, ensure_ascii=False))
         return
     months = f"{result.months[0]} to {result.months[-1]}" if result.months else "none"
-    click.echo(f"held-out months {months}, {result.decisions} decisions with outcomes")
+    folds = (f" ({result.cross_fitted[0]} to {result.cross_fitted[-1]} ranked by the candidate's recipe fitted "
+             f"on the other months)" if result.cross_fitted else "")
+    click.echo(f"{'compared on' if folds else 'held-out'} months {months}{folds}, {result.decisions} decisions "
+               f"with outcomes")
     click.echo(f"  candidate {result.candidate:<22} {result.candidate_value:+.4f}")
     click.echo(f"  active    {result.active:<22} {result.active_value:+.4f}")
     click.echo(f"  difference {result.difference:+.4f}, 95% interval [{result.ci95[0]:+.4f}, {result.ci95[1]:+.4f}]"
@@ -69,13 +122,15 @@ def _print_comparison(result, as_json: bool, trial: bool | None = None) -> None:
               help="Once the candidate passes, activate its recipe fitted on every month.")
 @click.option("--no-trial", is_flag=True,
               help="Never put a candidate on trial (and end a trial under way): the prior explores uniformly.")
+@cross_fit_option
 @click.option("--json", "as_json", is_flag=True)
 @confidence_option
 @rules_option
 @catalog_option
 @handle_errors
 def promote(source: Path | None, candidate_file: Path | None, active_file: Path | None, force: bool, refit: bool,
-            no_trial: bool, as_json: bool, confidence: float, rules_dir: Path | None, catalog_dir: Path | None) -> None:
+            no_trial: bool, cross_fit: bool, as_json: bool, confidence: float, rules_dir: Path | None,
+            catalog_dir: Path | None) -> None:
     """Activate the candidate model only if it is better than the active ranking, with confidence, on the
     months it was not trained on; else keep the active one and say why (exit code 1). A retrain of the
     model in service (its recipe on later months) is activated unless it is worse.
@@ -85,6 +140,10 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
     make half the choices it gives to exploration, so that the next comparison has evidence of such a
     model. A promotion ends the trial, and so does a retrain of its recipe estimated no better on enough
     evidence.
+
+    With --cross-fit, a first candidate (against the prior) is judged on every month with outcomes: its
+    held-out months ranked by the candidate, each earlier block by its recipe fitted on the other months;
+    once promoted, that recipe fitted on every month is activated (as --refit).
 
     Running services pick the new model up within seconds (they check the file every 5 s); the previous
     one is kept under history/ and every promotion and trial is recorded in promotions.jsonl."""
@@ -97,7 +156,7 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
     candidate_path = candidate_file or settings().models_dir / CANDIDATE_FILE
     compared = candidate_path.read_bytes() if candidate_path.is_file() else None
     result, candidate_path, active_path, card, everything, catalog = _comparison(
-        source, candidate_file, active_file, rules_dir, catalog_dir, confidence)
+        source, candidate_file, active_file, rules_dir, catalog_dir, confidence, cross_fit)
     changed = (candidate_path.read_bytes() if candidate_path.is_file() else None) != compared
     exploring = settings().prior_exploration > 0  # a service without exploration has no share to give
     trial = not (changed or result.promote or force or no_trial) and exploring and on_trial(
@@ -127,6 +186,7 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
         click.echo(f"not promoted: {result.reason}; {result.active} stays active{said}", err=True)
         sys.exit(1)
     promoted, name = candidate_path, result.candidate
+    refit = refit or bool(result.promote and result.cross_fitted)  # what was judged is the recipe: fit it on all
     if refit:
         promoted, name = _refit(everything, catalog, source, candidate_path, card if result.promote else {})
     ended = before[0] if before else None  # a model serves now: the prior's exploration is no more

@@ -259,13 +259,21 @@ def cross_fitted_probabilities(outcomes: pd.DataFrame, make_ranker: Callable, fi
         replayed = list(contexts(outcomes, ruleset, served))
     out = np.zeros(len(outcomes))
     for fold in (True, False):
-        model = fit(outcomes[first != fold])
         rows = first == fold
-        at = np.cumsum(rows) - 1  # a decision's position among the fold's
-        out[rows] = target_probabilities(outcomes[rows], make_ranker(model), catalog_at, ruleset, served,
-                                         replayed=[(int(at[i]), need, recent) for i, need, recent in replayed
-                                                   if rows[i]], catalogs=catalogs)
+        out[rows] = fold_probabilities(outcomes, rows, make_ranker(fit(outcomes[first != fold])), catalog_at, ruleset,
+                                       served, replayed, catalogs)
     return out
+
+
+def fold_probabilities(outcomes: pd.DataFrame, rows: np.ndarray, ranker, catalog_at: Callable[[str], Catalog],
+                       ruleset: RuleSet, served: pd.DataFrame | None, replayed: list,
+                       catalogs: Mapping[int, Catalog] | None = None) -> np.ndarray:
+    """``target_probabilities`` of the decisions ``rows`` (a mask over ``outcomes``) under ``ranker``, from
+    the contexts of all of them (``replayed``: ``list(contexts(outcomes, ruleset, served))``)."""
+    at = np.cumsum(rows) - 1  # a decision's position among the fold's
+    return target_probabilities(outcomes[rows], ranker, catalog_at, ruleset, served,
+                                replayed=[(int(at[i]), need, recent) for i, need, recent in replayed if rows[i]],
+                                catalogs=catalogs)
 
 
 def distribution(catalog: Catalog, ranker, need: Need, recent: set[str] | frozenset[str] = frozenset()
@@ -300,5 +308,5 @@ def probabilities(ranker, need: Need, ranked) -> dict[str, float]:
 
 
 __all__ = ["SERVED_COLUMNS", "Estimate", "action_probability", "catalog_versions", "contexts",
-           "cross_fitted_probabilities", "distribution", "estimate", "need_of", "preferred_kinds",
+           "cross_fitted_probabilities", "distribution", "estimate", "fold_probabilities", "need_of", "preferred_kinds",
            "probabilities", "rewards", "served_from_log", "target_probabilities"]

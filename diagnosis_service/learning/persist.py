@@ -151,8 +151,13 @@ def model_card(X: pd.DataFrame, y: np.ndarray, outcomes: pd.DataFrame, model: Ef
         # How the outcomes weighed the months after a decision (outcomes.window_profile): ones when
         # effects were found to last the horizon alike.
         "outcome_window_profile": outcomes.attrs.get("window_profile"),
-        "fingerprint": hashlib.sha256(json.dumps(model.state(), sort_keys=True).encode()).hexdigest()[:12],
+        "fingerprint": fingerprint(model),
     }
+
+
+def fingerprint(model: EffectivenessModel) -> str:
+    """A fitted model's version: the hash of its learned state (the same fit, the same fingerprint)."""
+    return hashlib.sha256(json.dumps(model.state(), sort_keys=True).encode()).hexdigest()[:12]
 
 
 def refit_card(card: dict, candidate_card: dict) -> dict:
@@ -163,4 +168,4 @@ def refit_card(card: dict, candidate_card: dict) -> dict:
             "validated_to": candidate_card.get("data_window", {}).get("to")}
 
 
-__all__ = ["FORMAT", "library_versions", "load", "model_card", "promote", "ranker_name", "refit_card", "save"]
+__all__ = ["FORMAT", "fingerprint", "library_versions", "load", "model_card", "promote", "ranker_name", "refit_card", "save"]

@@ -25,20 +25,25 @@ makes half (``policy.TRIAL_SHARE``) of the exploring prior's uniform choices (``
 the share the service gives to exploration anyway, where a choice of the prior's ~180 candidates each
 had a 0.3% chance, and a next candidate like it was compared on effective samples of 27 to 61. A retrain
 of its recipe estimated no better ends the trial (``ends_trial``).
+
+Against the prior, a first candidate may also be **cross-fitted** (``cross_fit_folds``, ``model promote
+--cross-fit``): its held-out months ranked by the candidate, each block of its training months by its
+recipe fitted on the other months. The prior learned from no month, so every month with outcomes can
+judge the recipe; what is then promoted is the recipe fitted on every month.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ..remedies.catalog import Catalog
 from ..rules.model import RuleSet
-from .ope import contexts, rewards, target_probabilities
+from .ope import contexts, fold_probabilities, rewards
 
 MIN_DECISIONS = 100  # held-out decisions with outcomes below which nothing is promoted
 BOOTSTRAP = 2000
@@ -61,6 +66,7 @@ class Comparison:
     confidence: float = CONFIDENCE
     bounds: tuple[float, float] = (float("nan"), float("nan"))  # one-sided bounds at ``confidence``
     refresh: bool = False  # the candidate retrains the active model's recipe on later months
+    cross_fitted: list[str] = field(default_factory=list)  # months ranked by the recipe fitted without them
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -111,15 +117,34 @@ def is_refresh(candidate_card: Mapping, active_card: Mapping | None) -> bool:
     return None not in ends and ends[0] > ends[1]
 
 
+def cross_fit_folds(outcomes: pd.DataFrame, trained_to: str, block: int,
+                    fitted: Callable[[pd.DataFrame], object]) -> list[tuple[np.ndarray, object]]:
+    """The candidate's own training months (to ``trained_to``) as folds for ``compare``: blocks of ``block``
+    months from the latest back, each a (mask over ``outcomes``, ``fitted(the other months' outcomes)``)
+    pair. The candidate's recipe fitted without a block ranks that block: every month with outcomes is
+    then judged by a model that did not learn from it, and a first candidate is judged on all of them
+    instead of its held-out months alone (about three times the evidence after six months)."""
+    earlier = sorted(p for p in set(outcomes["period"]) if p <= trained_to)
+    folds = []
+    while earlier:
+        months, earlier = earlier[-block:], earlier[:-block]
+        rows = outcomes["period"].isin(months).to_numpy()
+        folds.append((rows, fitted(outcomes[~rows].reset_index(drop=True))))
+    return folds
+
+
 def compare(outcomes: pd.DataFrame, catalog: Catalog, ruleset: RuleSet, candidate, active,
             min_decisions: int = MIN_DECISIONS, boot: int = BOOTSTRAP, seed: int = 0,
             served: pd.DataFrame | None = None, catalogs: Mapping[int, Catalog] | None = None,
-            refresh: bool = False, confidence: float = CONFIDENCE) -> Comparison:
+            refresh: bool = False, confidence: float = CONFIDENCE,
+            folds: Sequence[tuple[np.ndarray, object]] = ()) -> Comparison:
     """Candidate against active ranker (objects with ``rank`` and ``name``) on ``outcomes``: the decisions
     neither was fitted on; ``served``: everything served in the log's months (``ope.SERVED_COLUMNS``), for
     the repeat filter the logged choices were made under; ``catalogs``: the stored catalog versions the
     lists were served from (``ope.target_probabilities``); ``refresh``: the candidate retrains the active
-    model's recipe on later months (``is_refresh``). Deterministic for a seed."""
+    model's recipe on later months (``is_refresh``); ``folds``: (mask over ``outcomes``, ranker) pairs
+    whose rankers stand for the candidate on those decisions (``cross_fit_folds``: its recipe fitted on
+    the other months), the candidate itself ranking the rest. Deterministic for a seed."""
     months = sorted(set(outcomes["period"]))
     if outcomes.empty:
         return Comparison(candidate.name, active.name, months, 0, float("nan"), float("nan"), float("nan"),
@@ -130,8 +155,15 @@ def compare(outcomes: pd.DataFrame, catalog: Catalog, ruleset: RuleSet, candidat
     reward = rewards(outcomes)
     propensity = outcomes["propensity"].to_numpy(dtype=float)
     replayed = list(contexts(outcomes, ruleset, served))  # the same contexts for both rankers
-    targets = [target_probabilities(outcomes, r, lambda _p: catalog, ruleset, replayed=replayed, catalogs=catalogs)
-               for r in (candidate, active)]
+    own = np.ones(len(outcomes), dtype=bool)
+    for rows, _ in folds:
+        own &= ~rows
+    targets = [np.zeros(len(outcomes)), np.zeros(len(outcomes))]
+    for rows, ranker, target in ((own, candidate, 0), *((rows, r, 0) for rows, r in folds),
+                                 (np.ones(len(outcomes), dtype=bool), active, 1)):
+        if rows.any():
+            targets[target][rows] = fold_probabilities(outcomes, rows, ranker, lambda _p: catalog, ruleset, served,
+                                                       replayed, catalogs)
     ok = np.isfinite(reward) & (propensity > 0)
     r = reward[ok]
     wc, wa = (t[ok] / propensity[ok] for t in targets)
@@ -159,7 +191,8 @@ def compare(outcomes: pd.DataFrame, catalog: Catalog, ruleset: RuleSet, candidat
     promote, reason = verdict(n, vc - va, bounds, ess, min_decisions, refresh, confidence)
     return Comparison(candidate.name, active.name, months, n, round(vc, 6), round(va, 6), round(vc - va, 6),
                       (round(ci[0], 6), round(ci[1], 6)), ess, promote, reason, confidence,
-                      (round(bounds[0], 6), round(bounds[1], 6)), refresh)
+                      (round(bounds[0], 6), round(bounds[1], 6)), refresh,
+                      sorted(set(outcomes.loc[~own, "period"])))
 
 
 def verdict(decisions: int, difference: float, bounds: tuple[float, float], ess: dict[str, float],
@@ -211,5 +244,5 @@ def _says_enough(comparison: Comparison) -> bool:
             and min(comparison.effective_sample.values(), default=0.0) >= 10)
 
 
-__all__ = ["BOOTSTRAP", "CONFIDENCE", "MIN_DECISIONS", "Comparison", "compare", "held_out", "is_refresh", "judged_after",
+__all__ = ["BOOTSTRAP", "CONFIDENCE", "MIN_DECISIONS", "Comparison", "compare", "cross_fit_folds", "held_out", "is_refresh", "judged_after",
            "RECIPE", "ends_trial", "on_trial", "same_recipe", "verdict"]

@@ -8,12 +8,15 @@ import json
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from diagnosis_service.cli import main
 from diagnosis_service.learning.persist import load, model_card, save
 from diagnosis_service.learning.rollout import (
     MIN_DECISIONS,
     Comparison,
+    cross_fit_folds,
     ends_trial,
     is_refresh,
     judged_after,
@@ -53,7 +56,8 @@ def bad_model(loop, path, source="inverted"):
     outcomes = outcomes[outcomes["period"] <= months[-3]].reset_index(drop=True)
     outcomes["improvement"] = -outcomes["improvement"]
     fitted = fit(outcomes, catalog)
-    save(fitted.model, path, model_card(fitted.X, fitted.y, outcomes, fitted.model, source, {}))
+    card = model_card(fitted.X, fitted.y, outcomes, fitted.model, source, {})
+    save(fitted.model, path, {**card, "held_out": {"from": months[-2], "to": months[-1]}})  # as `model train`'s
     return path
 
 
@@ -71,6 +75,11 @@ def test_a_better_candidate_is_promoted_and_a_bad_one_never(runner, loop, tmp_pa
     seen = json.loads(looked.stdout)
     assert seen["active"] == "prior" and seen["months"] == [card["held_out"]["from"], card["held_out"]["to"]]
     assert seen["decisions"] >= MIN_DECISIONS and not (models / "effectiveness.json").exists()
+    # `--candidate` alone is the default candidate, $DIAGNOSIS_MODELS/candidate.json.
+    alone = runner.invoke(main, ["model", "evaluate", "--candidate", "--json", "--from", str(loop)],
+                          env={"DIAGNOSIS_MODELS": str(models)})
+    assert alone.exit_code == 0, alone.output
+    assert json.loads(alone.stdout) == seen
 
     promoted = runner.invoke(main, ["model", "promote", "--candidate", str(models / "candidate.json"), *common])
     assert promoted.exit_code == 0, promoted.output
@@ -104,16 +113,19 @@ def test_a_better_candidate_is_promoted_and_a_bad_one_never(runner, loop, tmp_pa
     assert kept.read_bytes() == good  # the previous model, to roll back to
 
 
-def _fewer_held_out(loop, out, every):
-    """The loop with one in ``every`` of its last two months' decisions: a smaller district's evidence."""
+def _fewer_held_out(loop, out, every, months=None):
+    """The loop with one in ``every`` of its last two months' decisions: a smaller district's evidence;
+    with ``months``, only the decisions of its last ``months`` months."""
     import shutil
 
     import pandas as pd
 
     shutil.copytree(loop, out)
     log = pd.read_csv(out / "log.csv", dtype=str, keep_default_na=False)
-    late = log["period"] >= sorted(set(log["period"]))[-2]
-    log[~late | (pd.RangeIndex(len(log)) % every == 0)].to_csv(out / "log.csv", index=False)
+    periods = sorted(set(log["period"]))
+    late = log["period"] >= periods[-2]
+    kept = (~late | (pd.RangeIndex(len(log)) % every == 0)) & (log["period"] >= periods[-(months or len(periods))])
+    log[kept].to_csv(out / "log.csv", index=False)
     return out
 
 
@@ -293,3 +305,86 @@ def test_decisions_are_judged_after_both_rankings_training_months():
     assert judged_after(card("2025-07"), card("2025-05")) == "2025-07"
     assert judged_after(card("2025-07"), {"data_window": None}) == "2025-07"
     assert judged_after({"data_window": None}, card("2025-05")) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 14), st.integers(0, 3), st.integers(1, 4), st.integers(1, 6))
+def test_cross_fit_folds_rank_each_training_month_by_a_fit_without_it(training_months, later, block, rows_a_month):
+    import pandas as pd
+
+    months = [f"2025-{m:02d}" if m <= 12 else f"2026-{m - 12:02d}" for m in range(1, training_months + later + 1)]
+    outcomes = pd.DataFrame({"period": [m for m in months for _ in range(rows_a_month)]})
+    seen = []
+    folds = cross_fit_folds(outcomes, months[training_months - 1], block,
+                            lambda rows: seen.append(sorted(set(rows["period"]))) or len(seen))
+    covered = [sorted(set(outcomes.loc[mask, "period"])) for mask, _ in folds]
+    # Blocks of `block` months from the latest training month back, each once; the later months in none.
+    assert sorted(m for c in covered for m in c) == months[:training_months]
+    assert all(len(c) == block for c in covered[:-1]) and 1 <= len(covered[-1]) <= block
+    assert [c[-1] for c in covered] == sorted((c[-1] for c in covered), reverse=True)
+    assert all(list(mask) == list(outcomes["period"].isin(c)) for (mask, _), c in zip(folds, covered, strict=True))
+    # Each block's ranker is fitted on every other month, the candidate's held-out months included.
+    assert [r for _, r in folds] == list(range(1, len(folds) + 1))
+    assert all(fitted == sorted(set(months) - set(c)) for fitted, c in zip(seen, covered, strict=True))
+
+
+def test_a_fold_ranked_by_the_candidate_itself_is_the_plain_comparison(loop):
+    from diagnosis_service.learning.policy import LearnedRanker
+    from diagnosis_service.learning.rollout import compare
+    from diagnosis_service.remedies.ranking import PriorRanker
+
+    ruleset = load_ruleset(RULES)
+    catalog = load_catalog(CATALOG, ruleset.registry)
+    log, metrics = training.from_dir(loop)
+    outcomes = measurable(log, metrics, ruleset)
+    outcomes = outcomes[outcomes["period"] >= sorted(set(outcomes["period"]))[-4]].reset_index(drop=True)
+    candidate = LearnedRanker(fit(outcomes.iloc[::3].reset_index(drop=True), catalog).model, 0.05, name="c")
+    served = training.served_of(log, None)
+    plain = compare(outcomes, catalog, ruleset, candidate, PriorRanker(), served=served)
+    early = (outcomes["period"] < sorted(set(outcomes["period"]))[2]).to_numpy()
+    same = compare(outcomes, catalog, ruleset, candidate, PriorRanker(), served=served, folds=[(early, candidate)])
+    assert same.as_dict() == {**plain.as_dict(), "cross_fitted": sorted(set(outcomes.loc[early, "period"]))}
+    # Another ranker on the fold changes the candidate's estimate only, never the active one's.
+    other = compare(outcomes, catalog, ruleset, candidate, PriorRanker(), served=served,
+                    folds=[(early, PriorRanker())])
+    assert other.active_value == plain.active_value and other.candidate_value != plain.candidate_value
+    assert other.effective_sample["active"] == plain.effective_sample["active"]
+
+
+def test_cross_fitting_judges_a_first_candidate_on_every_month_and_activates_its_recipe(runner, loop, tmp_path):
+    # A smaller district's evidence in the held-out months, and 14 months of decisions: 6 folds to fit.
+    small = _fewer_held_out(loop, tmp_path / "small", 8, months=14)
+    models = tmp_path / "models"
+    candidate, active = models / "candidate.json", models / "effectiveness.json"
+    assert runner.invoke(main, ["model", "train", "--from", str(small), "--out", str(candidate)]).exit_code == 0
+    _, card = load(candidate)
+    common = ["--from", str(small), "--candidate", str(candidate), "--active", str(active), "--json"]
+
+    plain = json.loads(runner.invoke(main, ["model", "evaluate", *common]).stdout)
+    assert plain["months"] == [card["held_out"]["from"], card["held_out"]["to"]] and plain["cross_fitted"] == []
+
+    promoted = runner.invoke(main, ["model", "promote", *common, "--cross-fit"])
+    assert promoted.exit_code == 0, promoted.output
+    crossed = json.loads(promoted.stdout)
+    assert crossed["cross_fitted"][0] == card["data_window"]["from"]
+    assert crossed["cross_fitted"][-1] == card["data_window"]["to"] and crossed["months"][-1] == plain["months"][-1]
+    assert crossed["decisions"] > 5 * plain["decisions"]
+    assert crossed["effective_sample"]["candidate"] > 3 * plain["effective_sample"]["candidate"]
+    assert crossed["bounds"][1] - crossed["bounds"][0] < plain["bounds"][1] - plain["bounds"][0]
+    assert crossed["promote"] is True and "fold 1 of" in promoted.stderr and "the refit of" in promoted.stderr
+    _, refit = load(active)  # what was judged is the recipe: it is activated fitted on every month
+    assert refit["refit_of"] == card["fingerprint"] and refit["data_window"]["to"] == card["held_out"]["to"]
+    record = json.loads((models / "promotions.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    assert record["comparison"]["cross_fitted"] == crossed["cross_fitted"]
+
+    # Against a model in service, a fold would judge that model on its own training months: not cross-fitted.
+    against_model = runner.invoke(main, ["model", "evaluate", *common, "--cross-fit"])
+    assert "note: not cross-fitted: a model serves" in against_model.stderr
+    assert json.loads(against_model.stdout)["cross_fitted"] == []
+    # A candidate this version's recipe does not reproduce (the deliberately bad model) is judged on its
+    # held-out months only, and refused.
+    bad = bad_model(small, tmp_path / "bad" / "candidate.json", source=str(small))
+    refused = runner.invoke(main, ["model", "promote", *common, "--candidate", str(bad), "--cross-fit",
+                                   "--active", str(tmp_path / "none.json")])
+    assert refused.exit_code == 1 and "not cross-fitted (this version's recipe" in refused.stderr
+    assert json.loads(refused.stdout)["cross_fitted"] == [] and json.loads(refused.stdout)["difference"] < 0
