@@ -15,11 +15,14 @@ Beside it, the same world and seed in process (`run_loop`): the learned policy (
 and serves at once) and the oracle. Reported: served / oracle and in-process learned / oracle, mean and
 95% interval over seeds, and per seed how many counted months the service served with the prior (of
 them, with a challenger on trial). ``--no-trial-baseline`` also runs each served loop with `model promote
---no-trial` (the prior exploring uniformly until a model is promoted), on the same seeds.
+--no-trial` (the prior exploring uniformly until a model is promoted), on the same seeds. ``--cross-fit``
+promotes with `model promote --cross-fit` (a first candidate judged on every month with outcomes), and
+``--no-cross-fit-baseline`` serves each world and seed without it as well.
 
     python benchmarks/bench_served_loop.py [--worlds project,all] [--seeds 3] [--branches 200]
                                            [--members 3000] [--history 6] [--months 6] [--db sqlite]
                                            [--refit] [--learned-exploration 0.05] [--no-trial-baseline]
+                                           [--cross-fit [--no-cross-fit-baseline]]
 """
 
 from __future__ import annotations
@@ -54,8 +57,9 @@ class HttpService:
     """``simulation.served.Service`` over HTTP, with the administrator's commands run as a shell would."""
 
     def __init__(self, db: str, registry, workdir: Path, refit: bool = False, settings: dict | None = None,
-                 no_trial: bool = False):
+                 no_trial: bool = False, cross_fit: bool = False):
         self.db, self.registry, self.workdir, self.refit, self.no_trial = db, registry, workdir, refit, no_trial
+        self.cross_fit = cross_fit
         self.settings = settings or {}  # environment variables of the service and the commands
         self.ctx = None
         self.promotions: list[str] = []
@@ -118,8 +122,12 @@ class HttpService:
             return
         trial = self._trial()
         promote = subprocess.run([EXE, "model", "promote", "--json", *(["--refit"] if self.refit else []),
-                                  *(["--no-trial"] if self.no_trial else [])],
+                                  *(["--no-trial"] if self.no_trial else []),
+                                  *(["--cross-fit"] if self.cross_fit else [])],
                                  env=self.env, capture_output=True, text=True)
+        said = [line for line in promote.stderr.splitlines() if line.startswith("warning: not cross-fitted")]
+        if said:  # the comparison fell back to the held-out months: say why in the run's record
+            self.said.append(f"{period} {said[0][:300]}")
         if promote.returncode != 0:
             self.said.append(f"{period} promote: {(promote.stdout.strip() or promote.stderr.strip())[-300:]}")
             if self._trial() != trial:  # a challenger put on trial, or its trial ended: the ranker changes
@@ -131,7 +139,7 @@ class HttpService:
 
 
 def one(args: tuple) -> dict:
-    kind, world, seed, branches, members, history, months, db, refit, learned_exploration = args
+    kind, world, seed, branches, members, history, months, db, refit, learned_exploration, cross_fit = args
     ruleset = load_ruleset(REPO / "rules")
     catalog = load_catalog(REPO / "resources_catalog", ruleset.registry)
     spec = LoopSpec(policy="oracle" if kind == "oracle" else "learned", seed=seed, branches=branches,
@@ -142,7 +150,7 @@ def one(args: tuple) -> dict:
         workdir = Path(tempfile.mkdtemp(prefix="bench-served-"))
         service = HttpService(db, ruleset.registry, workdir, refit,
                               {"DIAGNOSIS_LEARNED_EXPLORATION": str(learned_exploration)},
-                              no_trial=kind == "served-no-trial")
+                              no_trial=kind == "served-no-trial", cross_fit=cross_fit and kind != "served-no-cross-fit")
         try:
             result = run_served_loop(spec, ruleset, catalog, service)
         finally:
@@ -158,6 +166,11 @@ def one(args: tuple) -> dict:
     return out
 
 
+def paired(baseline: str) -> str:
+    """The result's key of the served runs' differences from a baseline kind's (paired by seed)."""
+    return "paired_with_" + baseline.removeprefix("served-").replace("-", "_")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     loop_arguments(parser, "project,all", "served_loop.json")
@@ -167,19 +180,27 @@ def main() -> None:
                              "on every month)")
     parser.add_argument("--no-trial-baseline", action="store_true",
                         help="also serve each world and seed with `model promote --no-trial`, and compare")
+    parser.add_argument("--cross-fit", action="store_true",
+                        help="the administrator promotes with `model promote --cross-fit` (a first candidate judged "
+                             "on every month, its training months by its recipe fitted on the others)")
+    parser.add_argument("--no-cross-fit-baseline", action="store_true",
+                        help="with --cross-fit: also serve each world and seed without it, and compare")
     parser.add_argument("--learned-exploration", type=float, default=0.05,
                         help="the service's DIAGNOSIS_LEARNED_EXPLORATION (the in-process loop's stays "
                              f"{LoopSpec.epsilon})")
     args = parser.parse_args()
     worlds = args.worlds.split(",")
-    served_kinds = ("served", "served-no-trial") if args.no_trial_baseline else ("served",)
+    baselines = {k: f for k, f in (("served-no-trial", args.no_trial_baseline),
+                                   ("served-no-cross-fit", args.cross_fit and args.no_cross_fit_baseline)) if f}
+    served_kinds = ("served", *baselines)
     kinds = (*served_kinds, "learned", "oracle")
     start = time.perf_counter()
     runs = pooled(one, [(k, w, s, args.branches, args.members, args.history, args.months, args.db, args.refit,
-                         args.learned_exploration)
+                         args.learned_exploration, args.cross_fit)
                         for w in worlds for s in range(args.seeds) for k in kinds], args.jobs)
     print(f"{len(runs)} loops ({args.branches} branches, {args.history} months of history, {args.months} counted, "
-          f"{args.seeds} seeds, {args.db}, the service's learned exploration {args.learned_exploration}) in {time.perf_counter() - start:.0f} s\n")
+          f"{args.seeds} seeds, {args.db}, the service's learned exploration {args.learned_exploration}"
+          f"{', promoted with --cross-fit' if args.cross_fit else ''}) in {time.perf_counter() - start:.0f} s\n")
     print(f"{'world':<9} {'served as':<15} {'served/oracle':>24} {'in process/oracle':>24} {'served/best shown':>24}"
           f"  months on the prior (with a challenger on trial)")
     table = []
@@ -196,12 +217,12 @@ def main() -> None:
                      for rs in rankers]
             (st, sk), (lt, _), (bt, bk) = summary(served), summary(learned), summary(shown)
             print(f"{w:<9} {kind:<15} {st}    {lt}    {bt}  {', '.join(first)}")
-            row[kind] = {"served_oracle": sk, "served_best_shown": bk,
-                         "paired_with_no_trial": ([round(a - b, 4) for a, b in zip(served, [
-                             value[("served-no-trial", s)]["true_improvement"] / o for s, o in enumerate(oracle)],
-                             strict=True)] if kind == "served" and args.no_trial_baseline else None)}
-        if args.no_trial_baseline:
-            print(f"{'':<9} {'trial - none':<15} per seed {row['served']['paired_with_no_trial']}")
+            row[kind] = {"served_oracle": sk, "served_best_shown": bk}
+            if kind == "served":
+                row[kind].update({paired(b): [round(a - value[(b, s)]["true_improvement"] / oracle[s], 4)
+                                              for s, a in enumerate(served)] for b in baselines})
+        for b in baselines:
+            print(f"{'':<9} {'minus ' + b.removeprefix('served-'):<15} per seed {row['served'][paired(b)]}")
         table.append(row)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
