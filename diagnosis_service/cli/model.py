@@ -201,8 +201,8 @@ def train(source: Path | None, out_file: Path | None, holdout_months: int, rules
 @click.option("--model", "model_file", type=click.Path(path_type=Path), default=None,
               help=f"With --fit file: the model (default: the active one, $DIAGNOSIS_MODELS/{MODEL_FILE}).")
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--candidate", "candidate_file", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
-              default=None, is_flag=False, flag_value="-",
+@click.option("--candidate", "candidate_file", type=click.Path(dir_okay=False), default=None, is_flag=False,
+              flag_value="",
               help=f"Compare a candidate model (alone: $DIAGNOSIS_MODELS/{CANDIDATE_FILE}) with the active ranking "
                    "on the months it was not trained on, as `model promote` does, without promoting it.")
 @active_option
@@ -212,7 +212,7 @@ def train(source: Path | None, out_file: Path | None, holdout_months: int, rules
 @catalog_option
 @handle_errors
 def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, model_file: Path | None, as_json: bool,
-             candidate_file: Path | None, active_file: Path | None, confidence: float, cross_fit: bool,
+             candidate_file: str | None, active_file: Path | None, confidence: float, cross_fit: bool,
              rules_dir: Path | None, catalog_dir: Path | None) -> None:
     """Off-policy estimates (IPS, SNIPS, 95% bootstrap intervals) of policies' value from the served log;
     with --candidate, the candidate model against the active ranking.
@@ -226,7 +226,7 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
     if candidate_file is not None:
         from .promote import _comparison, _print_comparison
 
-        result, *_ = _comparison(source, candidate_file if str(candidate_file) != "-" else None,
+        result, *_ = _comparison(source, Path(candidate_file) if candidate_file else None,  # "": the default
                                  active_file, rules_dir, catalog_dir, confidence, cross_fit)
         _print_comparison(result, as_json)
         return

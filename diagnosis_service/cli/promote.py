@@ -75,15 +75,17 @@ def _cross_fit(everything, catalog, card: dict, epsilon: float) -> tuple[list, s
     from ..learning.rollout import cross_fit_folds
 
     to, held = (card.get("data_window") or {}).get("to"), card.get("held_out")
-    if not to or not held:
-        return [], "the candidate has no held-out months"
+    if not to or not held or not card.get("fingerprint"):
+        return [], "the candidate's card does not say its training months, held-out months and fingerprint"
+    block = len({p for p in everything["period"] if held["from"] <= p <= held["to"]})
+    if not block:  # the candidate itself would judge nothing, and a fold could be fitted on nothing
+        return [], f"its held-out months ({held['from']} to {held['to']}) have no outcomes here"
     mine = training.fit(everything[everything["period"] <= to].reset_index(drop=True), catalog)
-    if mine is None or fingerprint(mine.model) != card.get("fingerprint"):
+    if mine is None or fingerprint(mine.model) != card["fingerprint"]:
         return [], (f"this version's recipe on the candidate's months ({card['data_window'].get('from')} to {to}) "
                     f"gives {fingerprint(mine.model) if mine else 'no model'}, not the candidate "
-                    f"{card.get('fingerprint')}: another version or parameters, or outcomes changed since it "
+                    f"{card['fingerprint']}: another version or parameters, or outcomes changed since it "
                     f"was trained")
-    block = max(1, len({p for p in everything["period"] if held["from"] <= p <= held["to"]}))
     months = sorted(p for p in set(everything["period"]) if p <= to)
     total, done = -(-len(months) // block), []
 

@@ -388,3 +388,29 @@ def test_cross_fitting_judges_a_first_candidate_on_every_month_and_activates_its
                                    "--active", str(tmp_path / "none.json")])
     assert refused.exit_code == 1 and "not cross-fitted (this version's recipe" in refused.stderr
     assert json.loads(refused.stdout)["cross_fitted"] == [] and json.loads(refused.stdout)["difference"] < 0
+
+
+def test_a_worse_recipe_cross_fitted_is_refused(loop):
+    """Cross-fitting judges the recipe: one that learns the opposite of what happened is worse on every fold."""
+    from diagnosis_service.learning.policy import LearnedRanker
+    from diagnosis_service.learning.rollout import compare
+    from diagnosis_service.remedies.ranking import PriorRanker
+
+    ruleset = load_ruleset(RULES)
+    catalog = load_catalog(CATALOG, ruleset.registry)
+    log, metrics = training.from_dir(loop)
+    outcomes = measurable(log, metrics, ruleset)
+    months = sorted(set(outcomes["period"]))
+    outcomes = outcomes[outcomes["period"] >= months[-8]].reset_index(drop=True)
+
+    def inverted(rows):
+        rows = rows.assign(improvement=-rows["improvement"])
+        return LearnedRanker(fit(rows.reset_index(drop=True), catalog).model, 0.05, name="inverted")
+
+    trained_to = months[-3]
+    folds = cross_fit_folds(outcomes, trained_to, 2, inverted)
+    result = compare(outcomes, catalog, ruleset, inverted(outcomes[outcomes["period"] <= trained_to]), PriorRanker(),
+                     served=training.served_of(log, None), folds=folds)
+    assert result.cross_fitted == months[-8:-2] and result.decisions == len(outcomes)
+    assert not result.promote and result.difference < 0 and result.bounds[1] < 0, result
+    assert "worse than" in result.reason
