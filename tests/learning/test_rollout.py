@@ -328,29 +328,6 @@ def test_cross_fit_folds_rank_each_training_month_by_a_fit_without_it(training_m
     assert all(fitted == sorted(set(months) - set(c)) for fitted, c in zip(seen, covered, strict=True))
 
 
-def test_a_fold_ranked_by_the_candidate_itself_is_the_plain_comparison(loop):
-    from diagnosis_service.learning.policy import LearnedRanker
-    from diagnosis_service.learning.rollout import compare
-    from diagnosis_service.remedies.ranking import PriorRanker
-
-    ruleset = load_ruleset(RULES)
-    catalog = load_catalog(CATALOG, ruleset.registry)
-    log, metrics = training.from_dir(loop)
-    outcomes = measurable(log, metrics, ruleset)
-    outcomes = outcomes[outcomes["period"] >= sorted(set(outcomes["period"]))[-4]].reset_index(drop=True)
-    candidate = LearnedRanker(fit(outcomes.iloc[::3].reset_index(drop=True), catalog).model, 0.05, name="c")
-    served = training.served_of(log, None)
-    plain = compare(outcomes, catalog, ruleset, candidate, PriorRanker(), served=served)
-    early = (outcomes["period"] < sorted(set(outcomes["period"]))[2]).to_numpy()
-    same = compare(outcomes, catalog, ruleset, candidate, PriorRanker(), served=served, folds=[(early, candidate)])
-    assert same.as_dict() == {**plain.as_dict(), "cross_fitted": sorted(set(outcomes.loc[early, "period"]))}
-    # Another ranker on the fold changes the candidate's estimate only, never the active one's.
-    other = compare(outcomes, catalog, ruleset, candidate, PriorRanker(), served=served,
-                    folds=[(early, PriorRanker())])
-    assert other.active_value == plain.active_value and other.candidate_value != plain.candidate_value
-    assert other.effective_sample["active"] == plain.effective_sample["active"]
-
-
 def test_cross_fitting_judges_a_first_candidate_on_every_month_and_activates_its_recipe(runner, loop, tmp_path):
     # A smaller district's evidence in the held-out months, and 14 months of decisions: 6 folds to fit.
     small = _fewer_held_out(loop, tmp_path / "small", 8, months=14)
@@ -390,8 +367,8 @@ def test_cross_fitting_judges_a_first_candidate_on_every_month_and_activates_its
     assert json.loads(refused.stdout)["cross_fitted"] == [] and json.loads(refused.stdout)["difference"] < 0
 
 
-def test_a_worse_recipe_cross_fitted_is_refused(loop):
-    """Cross-fitting judges the recipe: one that learns the opposite of what happened is worse on every fold."""
+
+def test_folds_stand_for_the_candidate_on_their_months_and_a_worse_recipe_cross_fitted_is_refused(loop):
     from diagnosis_service.learning.policy import LearnedRanker
     from diagnosis_service.learning.rollout import compare
     from diagnosis_service.remedies.ranking import PriorRanker
@@ -400,17 +377,35 @@ def test_a_worse_recipe_cross_fitted_is_refused(loop):
     catalog = load_catalog(CATALOG, ruleset.registry)
     log, metrics = training.from_dir(loop)
     outcomes = measurable(log, metrics, ruleset)
-    months = sorted(set(outcomes["period"]))
-    outcomes = outcomes[outcomes["period"] >= months[-8]].reset_index(drop=True)
+    months = sorted(set(outcomes["period"]))[-6:]
+    outcomes = outcomes[outcomes["period"] >= months[0]].reset_index(drop=True)
+    served, trained_to = training.served_of(log, None), months[-3]
 
+    def ranker(rows, sign=1.0):
+        rows = rows.assign(improvement=sign * rows["improvement"]).reset_index(drop=True)
+        return LearnedRanker(fit(rows, catalog).model, 0.05, name="learned")
+
+    def compared(candidate, folds=(), rows=outcomes):
+        return compare(rows, catalog, ruleset, candidate, PriorRanker(), served=served, folds=folds)
+
+    # A fold ranked by the candidate itself is the plain comparison, to the last digit; another ranker on
+    # a fold changes the candidate's estimate only.
+    candidate = ranker(outcomes.iloc[::3])
+    recent = outcomes[outcomes["period"] >= months[-3]].reset_index(drop=True)
+    early = (recent["period"] == months[-3]).to_numpy()
+    plain = compared(candidate, rows=recent)
+    assert compared(candidate, [(early, candidate)], recent).as_dict() == {**plain.as_dict(),
+                                                                         "cross_fitted": [months[-3]]}
+    other = compared(candidate, [(early, PriorRanker())], recent)
+    assert other.active_value == plain.active_value and other.candidate_value != plain.candidate_value
+    assert other.effective_sample["active"] == plain.effective_sample["active"]
+
+    # Cross-fitting judges the recipe: one that learns the opposite of what happened is worse with confidence.
     def inverted(rows):
-        rows = rows.assign(improvement=-rows["improvement"])
-        return LearnedRanker(fit(rows.reset_index(drop=True), catalog).model, 0.05, name="inverted")
+        return ranker(rows, -1.0)
 
-    trained_to = months[-3]
-    folds = cross_fit_folds(outcomes, trained_to, 2, inverted)
-    result = compare(outcomes, catalog, ruleset, inverted(outcomes[outcomes["period"] <= trained_to]), PriorRanker(),
-                     served=training.served_of(log, None), folds=folds)
-    assert result.cross_fitted == months[-8:-2] and result.decisions == len(outcomes)
-    assert not result.promote and result.difference < 0 and result.bounds[1] < 0, result
-    assert "worse than" in result.reason
+    worse = compared(inverted(outcomes[outcomes["period"] <= trained_to]),
+                     cross_fit_folds(outcomes, trained_to, 2, inverted))
+    assert worse.cross_fitted == months[:-2] and worse.decisions == len(outcomes)
+    assert not worse.promote and worse.difference < 0 and worse.bounds[1] < 0, worse
+    assert "worse than" in worse.reason
