@@ -63,7 +63,8 @@ def one(args: tuple) -> dict:
     shares: dict[str, list[float]] = {name: [] for name in variants}
     for period in counted:
         before, lists = log[log["period"] < period], log[log["period"] == period]
-        models = {name: train_from_log(before, res.branch_metrics, ruleset, catalog, EffectivenessModel(**params))
+        seen = res.branch_metrics[res.branch_metrics["period"] < period]  # the months measured by then
+        models = {name: train_from_log(before, seen, ruleset, catalog, EffectivenessModel(**params))
                   for name, params in variants.items()}
         for row in lists.itertuples(index=False):
             shown = row.shown.split()

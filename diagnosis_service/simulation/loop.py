@@ -241,7 +241,10 @@ def run_loop(spec: LoopSpec, ruleset: RuleSet, catalog: Catalog, *, on_month=Non
         if counted:
             monthly.append(month)
         if spec.policy == "learned" and step + 1 >= spec.history:
-            model = train_from_log(pd.DataFrame(log_rows), adjust.frame, ruleset, catalog)
+            # Only the months that have happened: the world's frame already holds the months ahead (their
+            # draws, and the effects of what was adopted so far), which a service cannot measure yet.
+            model = train_from_log(pd.DataFrame(log_rows), adjust.frame[adjust.frame["pidx"] <= pidx], ruleset,
+                                   catalog)
         if on_month is not None and counted:
             on_month(month)
     return LoopResult(spec, monthly, pd.DataFrame(log_rows), truth, adjust.frame, w.dataset(), w.untouched)

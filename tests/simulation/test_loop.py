@@ -38,6 +38,26 @@ def test_the_oracle_is_an_upper_bound(ruleset, catalog):
     # That no production module reads the truth (imports `simulation`) is an import-linter contract.
 
 
+def test_the_learned_policy_learns_only_from_months_that_have_happened(ruleset, catalog, monkeypatch):
+    # The world's frame holds the months ahead (drawn in advance, with the effects of what was adopted so
+    # far): a loop that trained on them would measure outcomes no service can yet, and flatter the model.
+    from diagnosis_service.simulation import loop
+
+    seen: list[tuple[str, str]] = []
+    real = loop.train_from_log
+
+    def recording(log, branch_metrics, *args, **kwargs):
+        seen.append((max(log["period"]), max(branch_metrics["period"])))
+        return real(log, branch_metrics, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "train_from_log", recording)
+    result = run_loop(LoopSpec(policy="learned", seed=2, branches=30, members=300, months=2, history=2),
+                      ruleset, catalog)
+    assert len(seen) == 3  # after the last month of history and after each counted month
+    assert all(logged == measured for logged, measured in seen), seen
+    assert max(result.branch_metrics["period"]) > seen[-1][1]  # the frame did hold later months
+
+
 def test_cross_fitting_never_ranks_a_month_with_a_model_that_saw_it(ruleset, catalog):
     import numpy as np
 
