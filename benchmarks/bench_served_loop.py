@@ -21,7 +21,7 @@ promotes with `model promote --cross-fit` (a first candidate judged on every mon
 
     python benchmarks/bench_served_loop.py [--worlds project,all] [--seeds 3] [--branches 200]
                                            [--members 3000] [--history 6] [--months 6] [--db sqlite]
-                                           [--refit] [--learned-exploration 0.05] [--no-trial-baseline]
+                                           [--refit] [--learned-exploration 0.02] [--no-trial-baseline]
                                            [--cross-fit [--no-cross-fit-baseline]]
 """
 
@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 from bench_service import EXE, district_service, request  # noqa: E402
 from bench_worlds import loop_arguments, pooled, summary  # noqa: E402
 
-from diagnosis_service.config import CHALLENGER_FILE  # noqa: E402
+from diagnosis_service.config import CHALLENGER_FILE, Settings  # noqa: E402
 from diagnosis_service.data.csvdir import write_dir  # noqa: E402
 from diagnosis_service.data.model import Dataset  # noqa: E402
 from diagnosis_service.remedies.catalog_files import load_catalog  # noqa: E402
@@ -185,7 +185,7 @@ def main() -> None:
                              "on every month, its training months by its recipe fitted on the others)")
     parser.add_argument("--no-cross-fit-baseline", action="store_true",
                         help="with --cross-fit: also serve each world and seed without it, and compare")
-    parser.add_argument("--learned-exploration", type=float, default=0.05,
+    parser.add_argument("--learned-exploration", type=float, default=Settings.learned_exploration,
                         help="the service's DIAGNOSIS_LEARNED_EXPLORATION (the in-process loop's stays "
                              f"{LoopSpec.epsilon})")
     args = parser.parse_args()

@@ -49,7 +49,7 @@ class RankerLoader:
     with the challenger on trial when there is one (``ExploringPrior``)."""
 
     def __init__(self, models_dir: Path, registry: Registry | None, prior_exploration: float = 0.0,
-                 learned_exploration: float = 0.05):
+                 learned_exploration: float = 0.02):
         self.path = models_dir / MODEL_FILE
         self.challenger_path = models_dir / CHALLENGER_FILE
         self.names = {t: (n.name_zh, n.name_en) for t, n in registry.topics.items()} if registry else {}

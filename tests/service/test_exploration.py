@@ -64,7 +64,7 @@ def first_items(client, engine, headers, branch: str, period: str) -> dict:
 
 def test_the_learned_rankers_exploration_is_a_setting(fresh_service, tmp_path):
     """Uniform choice every time (1) logs 1/n for the first item of n; none (0) leaves the model's Thompson
-    draws alone: shares of its 256 draws (the default, 0.05, would add 0.05 / n to each)."""
+    draws alone: shares of its 256 draws (the default, 0.02, would add 0.02 / n to each)."""
     from diagnosis_service.learning.policy import DRAWS
 
     svc = fresh_service
