@@ -34,7 +34,7 @@ class LearnedRanker:
     """Ranks by the model's expected improvement, exploring with probability ``epsilon``."""
 
     model: EffectivenessModel
-    epsilon: float = 0.05
+    epsilon: float = 0.02  # the service's default (Settings.learned_exploration) and the closed loop's
     seed: int = 0
     name: str = "learned"
     topic_names: dict | None = None
