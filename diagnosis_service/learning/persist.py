@@ -151,6 +151,8 @@ def model_card(X: pd.DataFrame, y: np.ndarray, outcomes: pd.DataFrame, model: Ef
         # How the outcomes weighed the months after a decision (outcomes.window_profile): ones when
         # effects were found to last the horizon alike.
         "outcome_window_profile": outcomes.attrs.get("window_profile"),
+        # Whether the effect estimate blends in the multiplicative fit, and why not when it does not.
+        "multiplicative_fit": getattr(model, "multiplicative_", None),
         "fingerprint": fingerprint(model),
     }
 

@@ -18,10 +18,12 @@ from tests.support.learning import frame, log_row, metrics
 def test_the_estimator_contract():
     X, y, true = frame()
     model = EffectivenessModel(prior_strength=3.0)
-    assert model.get_params() == {"prior_strength": 3.0, "adoption_strength": 20.0, "ridge_alpha": 4.0}
+    assert model.get_params() == {"prior_strength": 3.0, "adoption_strength": 20.0, "ridge_alpha": 4.0,
+                                  "blend": 0.5}
     assert not any(k.endswith("_") for k in vars(model)), "no learned state before fit"
     assert model.fit(X, y) is model
     assert model.n_features_in_ == len(FEATURES) and list(model.feature_names_in_) == list(FEATURES)
+    assert model.log_intercept_ is not None and model.log_coef_ and model.multiplicative_ == "fitted"
     twin = clone(model)
     assert twin.get_params() == model.get_params() and not hasattr(twin, "coef_")
     effects = dict(zip(X["resource_id"], model.predict_effect(X), strict=True))
@@ -135,3 +137,73 @@ def test_the_silent_list_estimate_holds_when_refusals_all_measure_the_same():
     model = EffectivenessModel().fit(said, y)
     assert model.silent_adoption_ == pytest.approx(X["adopted"][silent].mean(), abs=0.08)
     assert 0 < model.sigma_ < 0.2 and np.isfinite(model.zero_point_)
+
+
+def _multiplicative(n_per=100, seed=0):
+    """Effects that multiply: a resource's quality times how well its kind suits the branch type. Bases
+    do 1.8x on village branches and 0.1x on community ones; lecturers 1x on both."""
+    rng = np.random.default_rng(seed)
+    quality = {"BASE01": 1.0, "BASE02": 0.3, "LEC001": 0.6, "LEC002": 0.4}
+    suits = {("base", "village"): 1.8, ("base", "community"): 0.1, ("lecturer", "village"): 1.0,
+             ("lecturer", "community"): 1.0}
+    rows, y = [], []
+    for rid, q in quality.items():
+        kind = "base" if rid.startswith("BASE") else "lecturer"
+        for branch_type in ("village", "community"):
+            for _ in range(n_per):
+                rows.append({"resource_id": rid, "kind": kind, "topic": "theory_study", "main_topic": True,
+                             "branch_type": branch_type, "street": "古林镇", "members": 30.0, "shortfall": 0.5,
+                             "adopted": True})
+                y.append(q * suits[(kind, branch_type)] + rng.normal(0, 0.1))
+    X = pd.DataFrame(rows)
+    truth = {(r, t): q * suits[("base" if r.startswith("BASE") else "lecturer", t)]
+             for r, q in quality.items() for t in ("village", "community")}
+    return X, np.array(y), truth
+
+
+def test_effects_that_multiply_are_ranked_by_the_blend_and_not_by_the_additive_fit_alone():
+    """On community branches the best base (1.0 x 0.1) does less than the weaker lecturer (0.4): the
+    additive fit gives BASE01 the same lead over BASE02 on both branch types, so it ranks BASE01 above
+    LEC002 there; the blend with the multiplicative fit ranks as the truth does, and is closer to it."""
+    X, y, truth = _multiplicative()
+    additive = EffectivenessModel(blend=0.0).fit(X, y)
+    blended = EffectivenessModel().fit(X, y)
+    assert additive.log_intercept_ is None and blended.log_intercept_ is not None
+    combos = X.drop_duplicates(["resource_id", "branch_type"]).reset_index(drop=True)
+    true = np.array([truth[(r, t)] for r, t in zip(combos["resource_id"], combos["branch_type"], strict=True)])
+
+    def on_community(model):
+        effects = dict(zip(combos["resource_id"] + "|" + combos["branch_type"], model.predict_effect(combos),
+                           strict=True))
+        return sorted(("BASE01", "BASE02", "LEC001", "LEC002"), key=lambda r: -effects[f"{r}|community"])
+
+    assert on_community(additive)[:3] == ["LEC001", "BASE01", "LEC002"]
+    assert on_community(blended) == ["LEC001", "LEC002", "BASE01", "BASE02"]
+    error = {name: float(np.mean((model.predict_effect(combos) - true) ** 2))
+             for name, model in (("additive", additive), ("blended", blended))}
+    assert error["blended"] < error["additive"] / 2, error
+
+
+def test_without_a_positive_mean_effect_the_additive_fit_stands_alone():
+    """A log link cannot fit a mean at or below zero: the multiplicative part is left out, quietly (the
+    suite turns warnings into errors), and the estimates are the additive fit's."""
+    X, y, _ = frame(n=400, seed=1)
+    y = np.where(X["adopted"], -0.3, 0.0) + np.random.default_rng(2).normal(0, 0.1, len(X))  # remedies harm
+    model = EffectivenessModel().fit(X, y)
+    additive = EffectivenessModel(blend=0.0).fit(X, y)
+    assert model.log_intercept_ is None and model.log_coef_ == {} and "not positive" in model.multiplicative_
+    assert np.array_equal(model.predict_effect(X), additive.predict_effect(X))
+
+
+def test_a_model_file_from_before_the_blend_loads_as_the_additive_fit(tmp_path):
+    X, y, _ = frame()
+    model = EffectivenessModel().fit(X, y)
+    path = save(model, tmp_path / "m.json", {"note": "test"})
+    doc = json.loads(path.read_text())
+    del doc["params"]["blend"], doc["state"]["log_coef_"], doc["state"]["log_intercept_"], doc["state"]["multiplicative_"]
+    path.write_text(json.dumps(doc))
+    old, _ = load(path)
+    additive = EffectivenessModel(blend=0.0).fit(X, y)
+    assert old.log_intercept_ is None and old.multiplicative_.startswith("absent")
+    assert np.allclose(old.predict_effect(X), additive.predict_effect(X))
+    assert not np.allclose(model.predict_effect(X), additive.predict_effect(X))

@@ -15,7 +15,7 @@ def test_a_candidate_better_without_confidence_goes_on_trial_until_promoted_or_r
     models = tmp_path / "models"
     candidate, challenger = models / "candidate.json", models / "challenger.json"
     assert runner.invoke(main, ["model", "train", "--from", str(loop), "--out", str(candidate)]).exit_code == 0
-    small = fewer_held_out(loop, tmp_path / "small", 8)
+    small = fewer_held_out(loop, tmp_path / "small", 10)
     tiny = fewer_held_out(loop, tmp_path / "tiny", 40)
     common = ["--candidate", str(candidate), "--active", str(models / "effectiveness.json"), "--json"]
     on_trial_at = ["model", "promote", "--from", str(small), "--confidence", "0.99", *common]
@@ -70,7 +70,7 @@ def test_a_service_that_does_not_explore_gets_no_trial(runner, loop, tmp_path, m
     monkeypatch.setenv("DIAGNOSIS_PRIOR_EXPLORATION", "0")
     models = tmp_path / "models"
     assert runner.invoke(main, ["model", "train", "--from", str(loop), "--out", str(models / "c.json")]).exit_code == 0
-    done = runner.invoke(main, ["model", "promote", "--from", str(fewer_held_out(loop, tmp_path / "small", 8)),
+    done = runner.invoke(main, ["model", "promote", "--from", str(fewer_held_out(loop, tmp_path / "small", 10)),
                                 "--confidence", "0.99", "--candidate", str(models / "c.json"),
                                 "--active", str(models / "effectiveness.json"), "--json"])
     assert done.exit_code == 1 and json.loads(done.stdout)["trial"] is False
