@@ -184,6 +184,9 @@ def train(source: Path | None, out_file: Path | None, holdout_months: int, rules
     click.echo(f"trained on {len(fitted.X)} lists ({fitted.model.n_effect_obs_} adopted with outcomes, "
                f"{card['data_window']['from']} to {card['data_window']['to']}) in {seconds:.1f} s -> {path}")
     click.echo(f"holdout (last fifth of the months): {json.dumps(holdout)}")
+    blend, how = fitted.model.blend, card["multiplicative_fit"]
+    click.echo(f"effect if adopted: the additive and multiplicative fits blended ({1 - blend:g} / {blend:g})"
+               if how == "fitted" else f"effect if adopted: the additive fit alone (multiplicative fit {how})")
     if card["held_out"]:
         click.echo(f"held out for the comparison: {card['held_out']['from']} to {card['held_out']['to']}; "
                    f"`model promote` activates the candidate only if it is better there")

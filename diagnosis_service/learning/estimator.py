@@ -203,7 +203,7 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
             self.multiplicative_ = "not asked for (blend 0)"
             return
         if len(e) < 10:
-            self.multiplicative_ = "too few adopted lists"
+            self.multiplicative_ = "left out: fewer than 10 adopted lists with an outcome"
             return
         if not np.average(target, weights=w1) > MIN_MULTIPLICATIVE_MEAN:
             self.multiplicative_ = "left out: the adopted lists' mean improvement is not positive"

@@ -21,6 +21,7 @@ def test_a_better_candidate_is_promoted_and_a_bad_one_never(runner, loop, tmp_pa
     _, card = load(models / "candidate.json")
     assert card["held_out"]["to"] > card["data_window"]["to"] and not (models / "effectiveness.json").exists()
     assert card["multiplicative_fit"] == "fitted", "a closed loop's log: both effect fits, blended"
+    assert "the additive and multiplicative fits blended (0.5 / 0.5)" in trained.output
 
     looked = runner.invoke(main, ["model", "evaluate", "--candidate", str(models / "candidate.json"), "--json",
                                   *common])
