@@ -15,9 +15,9 @@ branch's weakness can expect from recommending a remedy first:
     at the average of its kind and topic (cold start on purpose);
   - multiplicative: the same features and penalty with a log link (a normal GLM, exp of the linear
     predictor): a resource's quality scales with how well its kind suits the branch, rather than adding
-    to it. Which of the two a district follows is not known; their average ranked the best of what a
-    list showed better than the additive fit alone in 17 of 18 fixed logs of six different worlds
-    (docs/effectiveness.md). Where the adopted lists' mean improvement is not positive (a log link
+    to it. Which of the two a district follows is not known; on fixed logs of six different worlds
+    their average picked better among what each list showed than the additive fit alone (15 of 18
+    logs, +0.008 of the best shown; docs/effectiveness.md). Where the adopted lists' mean improvement is not positive (a log link
     cannot fit it) or the fit fails, the additive estimate is used alone.
 - P(adopted): partial pooling (empirical Bayes) over every served list: the overall rate, then kind x
   branch type, then resource x branch type, each level shrunk toward the one above with
@@ -50,8 +50,8 @@ from .outcomes import CLIP
 SD_FLOOR = 0.01  # the least spread the silent-list EM assumes for an outcome (clipped outcomes repeat)
 # The multiplicative fit needs a positive mean to take the log of; below this the additive one stands alone.
 MIN_MULTIPLICATIVE_MEAN = 1e-3
-# Its estimate is capped where no measured outcome reaches (they are clipped to +-CLIP around the zero
-# point): an unseen combination of large coefficients must not rank above everything seen.
+# Its estimate is capped beyond what a measured outcome can reach (they are clipped to +-CLIP before the
+# zero point is taken off): an unseen combination of large coefficients must not outrank everything seen.
 MAX_MULTIPLICATIVE_LOG = math.log(2 * CLIP)
 
 
@@ -213,7 +213,7 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         # L-BFGS: Newton's method meets a Hessian that is not positive with a log link and normal errors.
         glm = TweedieRegressor(power=0.0, link="log", alpha=float(self.ridge_alpha) / float(w1.sum()),
                                solver="lbfgs", max_iter=500)
-        try:
+        try:  # models are fitted by the command line, not in the service's threads: the filters are ours
             with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
                 warnings.simplefilter("error", ConvergenceWarning)
                 warnings.simplefilter("error", RuntimeWarning)
