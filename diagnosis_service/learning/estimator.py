@@ -98,20 +98,20 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         weight = adopted.copy()
         if silent.any() and (~silent).any():
             weight[silent] = float(adopted[~silent].mean())  # to start with: as often as those who answer
-        self._fit_weighted(X, y, weight)
+        design = self._fit_weighted(X, y, weight)
         if silent.any() and self.n_effect_obs_ >= 10:
             # Lists of secretaries who never answer: "no answer" is not "not adopted" there. Whether each
             # was adopted is estimated from the outcome that followed (EM over a two-part mixture: the
             # adopters' outcomes around the zero point plus the predicted effect, the others' around the
             # zero point), and the model refitted with those estimates as weights.
-            self.silent_adoption_, weight = self._silent_em(X, y, adopted, silent)
-        self._fit_multiplicative(X, y, weight)
+            self.silent_adoption_, weight, design = self._silent_em(X, y, adopted, silent)
+        self._fit_multiplicative(X, y, weight, design)
         return self
 
     def _silent_em(self, X: pd.DataFrame, y: np.ndarray, adopted: np.ndarray, silent: np.ndarray,
-                   rounds: int = 20) -> tuple[float, np.ndarray]:
-        """Estimate adoption of the silent branches' lists; refit with it. Returns their adoption rate and
-        every list's weight. Spreads are re-estimated each round and kept above SD_FLOOR (clipped outcomes
+                   rounds: int = 20) -> tuple[float, np.ndarray, tuple | None]:
+        """Estimate adoption of the silent branches' lists; refit with it. Returns their adoption rate,
+        every list's weight and the last fit's design (``_fit_weighted``). Spreads are re-estimated each round and kept above SD_FLOOR (clipped outcomes
         are often exactly equal), likelihoods compared in log space, and the rate kept inside (0, 1)."""
         answered = ~silent
         ok = np.isfinite(y)
@@ -133,15 +133,17 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
                 r = np.where(has, 1.0 / (1.0 + np.exp(np.clip(log0 - log1, -700, 700))), pi)
             weight[silent] = r
             new_pi = float(np.clip(np.mean(r), 0.02, 0.98))
-            self._fit_weighted(X, y, weight)
+            design = self._fit_weighted(X, y, weight)
             if abs(new_pi - pi) < 1e-4:
                 pi = new_pi
                 break
             pi = new_pi
-        return round(pi, 6), weight
+        return round(pi, 6), weight, design
 
-    def _fit_weighted(self, X: pd.DataFrame, y: np.ndarray, weight: np.ndarray) -> None:
-        """Fit with each list's probability of having been adopted (1 or 0 when its secretary said)."""
+    def _fit_weighted(self, X: pd.DataFrame, y: np.ndarray, weight: np.ndarray) -> tuple | None:
+        """Fit with each list's probability of having been adopted (1 or 0 when its secretary said).
+        Returns the ridge's design (vectorizer, matrix) for the multiplicative fit of the same lists,
+        None when there were too few to fit one."""
         binary = bool(np.isin(weight, (0.0, 1.0)).all())
         adopted = weight > 0
 
@@ -174,8 +176,9 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         self.streets_ = sorted({str(s) for s in X["street"].dropna().unique()})
         self.coef_: dict[str, float] = {}
         self.intercept_ = self.effect_global_
+        built = None
         if len(e) >= 10:
-            vec, design = _design(e)
+            vec, design = built = _design(e)
             ridge = Ridge(alpha=float(self.ridge_alpha)).fit(design, target, sample_weight=None if binary else w1)
             self.coef_ = {name: float(c) for name, c in zip(vec.get_feature_names_out(), ridge.coef_, strict=True)
                           if c != 0.0}
@@ -191,24 +194,25 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         else:  # lists judged unlikely to have been adopted must not widen the adopters' spread
             self.sigma_ = math.sqrt(float(np.average((resid - np.average(resid, weights=w1)) ** 2, weights=w1))) \
                 if len(resid) > 1 and w1.sum() > 0 else 1.0
+        return built
 
-    def _fit_multiplicative(self, X: pd.DataFrame, y: np.ndarray, weight: np.ndarray) -> None:
-        """The log-link fit of the effect if adopted (module docs), on the same lists, weights and penalty
-        as the additive one; left out (``log_intercept_`` None, the reason in ``multiplicative_``) when it
-        cannot be fitted."""
+    def _fit_multiplicative(self, X: pd.DataFrame, y: np.ndarray, weight: np.ndarray, design: tuple | None) -> None:
+        """The log-link fit of the effect if adopted (module docs), on the same lists, weights, penalty and
+        ``design`` as the additive one (``_fit_weighted`` built it); left out (``log_intercept_`` None, the
+        reason in ``multiplicative_``) when it cannot be fitted."""
         ok = np.isfinite(y) & (weight > 0)
         e = X[ok].reset_index(drop=True)
         target, w1 = y[ok] - self.zero_point_, weight[ok]
         if self.blend <= 0:
             self.multiplicative_ = "not asked for (blend 0)"
             return
-        if len(e) < 10:
+        if len(e) < 10 or design is None:
             self.multiplicative_ = "left out: fewer than 10 adopted lists with an outcome"
             return
         if not np.average(target, weights=w1) > MIN_MULTIPLICATIVE_MEAN:
             self.multiplicative_ = "left out: the adopted lists' mean improvement is not positive"
             return
-        vec, design = _design(e)
+        vec, matrix = design
         # sklearn's GLM weighs its penalty against the mean deviance, the ridge against the sum of squares.
         # L-BFGS: Newton's method meets a Hessian that is not positive with a log link and normal errors.
         glm = TweedieRegressor(power=0.0, link="log", alpha=float(self.ridge_alpha) / float(w1.sum()),
@@ -217,7 +221,7 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
             with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
                 warnings.simplefilter("error", ConvergenceWarning)
                 warnings.simplefilter("error", RuntimeWarning)
-                glm.fit(design, target, sample_weight=w1)
+                glm.fit(matrix, target, sample_weight=w1)
         except (ConvergenceWarning, RuntimeWarning, FloatingPointError, ValueError, np.linalg.LinAlgError) as exc:
             self.multiplicative_ = f"left out: the fit failed ({exc.__class__.__name__})"
             return
