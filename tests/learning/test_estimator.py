@@ -195,6 +195,20 @@ def test_without_a_positive_mean_effect_the_additive_fit_stands_alone():
     assert np.array_equal(model.predict_effect(X), additive.predict_effect(X))
 
 
+def test_when_the_multiplicative_fit_fails_the_additive_fit_stands_alone():
+    """An outcome far beyond anything measured (the service clips them to +-CLIP; ``fit`` takes any) leaves
+    L-BFGS unconverged: the multiplicative part is left out with the reason, no warning escapes (the suite
+    turns them into errors), and the estimates are the additive fit's."""
+    X, _, _ = frame(n=400, seed=1)
+    y = np.where(X["adopted"], 0.3, 0.0) + np.random.default_rng(2).normal(0, 0.1, len(X))
+    y = np.where(X["adopted"] & X["resource_id"].eq("BASE01"), 1e20, y)
+    model = EffectivenessModel().fit(X, y)
+    additive = EffectivenessModel(blend=0.0).fit(X, y)
+    assert model.log_intercept_ is None and model.log_coef_ == {}
+    assert model.multiplicative_ == "left out: the fit failed (ConvergenceWarning)"
+    assert np.array_equal(model.predict_effect(X), additive.predict_effect(X))
+
+
 def test_a_model_file_from_before_the_blend_loads_as_the_additive_fit(tmp_path):
     X, y, _ = frame()
     model = EffectivenessModel().fit(X, y)
