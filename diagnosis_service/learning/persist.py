@@ -56,15 +56,21 @@ def load(path: Path) -> tuple[EffectivenessModel, dict]:
         raise ModelError(Problem(f"incompatible model format {doc.get('format') if isinstance(doc, dict) else None!r}"
                                  f" (this version reads format {FORMAT})", file=str(path),
                                  suggestion="retrain: diagnosis-service model train"))
-    trained = str(doc.get("libraries", {}).get("scikit-learn", ""))
+    for field in ("params", "state", "libraries"):
+        if not isinstance(doc.get(field), dict):
+            raise ModelError(Problem(f"model file is incomplete ({field} is not an object)", file=str(path),
+                                     column=field, suggestion="retrain: diagnosis-service model train"))
+    trained = str(doc["libraries"].get("scikit-learn", ""))
     if trained.split(".")[:2] != sklearn.__version__.split(".")[:2]:
         raise ModelError(Problem(f"model trained with scikit-learn {trained}, this is {sklearn.__version__}",
                                  file=str(path), suggestion="retrain: diagnosis-service model train"))
     try:
         model = EffectivenessModel.from_state(doc["params"], doc["state"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(Problem(f"model file is incomplete ({exc})", file=str(path))) from None
-    return model, doc.get("card", {})
+        raise ModelError(Problem(f"model file is incomplete ({exc})", file=str(path),
+                                 suggestion="retrain: diagnosis-service model train")) from None
+    card = doc.get("card", {})
+    return model, card if isinstance(card, dict) else {}
 
 
 def ranker_name(card: dict) -> str:

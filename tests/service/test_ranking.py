@@ -27,6 +27,22 @@ def test_service_falls_back_to_the_prior_visibly_and_uses_a_model(fresh_service,
     if body["prescriptions"]:
         assert any("采纳" in p["reason_zh"] or "同类资源" in p["reason_zh"] for p in body["prescriptions"])
 
+def test_a_model_file_that_would_not_rank_leaves_the_prior_serving(fresh_service):
+    """A file that parses but lacks its learned state is refused at load, not at the first request: /readyz
+    says why and prescriptions keep coming from the prior."""
+    svc = fresh_service
+    runtime = svc.app.extensions["diagnosis"]
+    X, y, _ = frame()
+    path = save(EffectivenessModel().fit(X, y), runtime.settings.models_dir / "effectiveness.json", {"fingerprint": "abc"})
+    doc = json.loads(path.read_text())
+    doc["state"] = []
+    path.write_text(json.dumps(doc))
+    runtime.rankers.load()
+    ranking = svc.client.get("/readyz", headers=svc.h("admin")).get_json()["checks"]["ranking"]
+    assert ranking["ranker"] == "prior" and "state is not an object" in ranking["fallback"]
+    r = svc.client.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"}, headers=svc.h("platform"))
+    assert r.status_code == 201 and r.get_json()["ranker"] == "prior"
+
 def test_a_challenger_on_trial_makes_the_exploring_choices_until_a_model_serves(fresh_service, monkeypatch):
     """With the prior in service (exploring, as configured by default), a usable challenger file puts
     that model on trial, picked up by the running service: /readyz names it, lists record
