@@ -256,3 +256,14 @@ def test_a_model_file_from_before_the_blend_loads_as_the_additive_fit(tmp_path):
     assert old.log_intercept_ is None and old.multiplicative_.startswith("absent")
     assert np.allclose(old.predict_effect(X), additive.predict_effect(X))
     assert not np.allclose(model.predict_effect(X), additive.predict_effect(X))
+
+
+def test_a_branch_without_a_street_has_one_key_whether_served_or_trained():
+    """Served rows carry street None, training frames NaN: the two are the same feature, or what the model
+    learned of street-less branches would never reach them."""
+    from diagnosis_service.learning.features import Row, one_hot
+    served = Row("BASE01", "base", "T1", True, "rural", None, 30.0, 1.0)
+    trained = pd.DataFrame([{**{f: getattr(served, f) for f in served.__slots__}, "street": np.nan}])
+    row = next(trained.itertuples(index=False))
+    assert one_hot(served) == one_hot(row) and "street=" in one_hot(served)
+    assert "street=S01" in one_hot(Row("BASE01", "base", "T1", True, "rural", "S01", 30.0, 1.0))
