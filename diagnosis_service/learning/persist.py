@@ -85,7 +85,16 @@ def promote(candidate: Path, active: Path, record: dict) -> dict:
     candidate, active = Path(candidate), Path(active)
     model_text = candidate.read_text(encoding="utf-8")
     card_path = candidate.with_suffix(".card.json")
-    card_text = card_path.read_text(encoding="utf-8") if card_path.exists() else None
+    # The card beside the active model is the promoted one's: from its file, else from the model itself
+    # (a candidate copied without its card), never the previous model's left in place.
+    if card_path.exists():
+        card_text = card_path.read_text(encoding="utf-8")
+    else:
+        try:
+            card = json.loads(model_text).get("card")
+        except (ValueError, AttributeError):
+            card = None
+        card_text = json.dumps(card, ensure_ascii=False, sort_keys=True, indent=2) + "\n" if isinstance(card, dict) else None
     if active.exists():
         try:
             _, old_card = load(active)
@@ -98,6 +107,8 @@ def promote(candidate: Path, active: Path, record: dict) -> dict:
     write_atomic(active, (model_text,))
     if card_text is not None:
         write_atomic(active.with_suffix(".card.json"), (card_text,))
+    else:
+        active.with_suffix(".card.json").unlink(missing_ok=True)
     return _recorded(active.parent, record)
 
 

@@ -267,3 +267,19 @@ def test_a_branch_without_a_street_has_one_key_whether_served_or_trained():
     row = next(trained.itertuples(index=False))
     assert one_hot(served) == one_hot(row) and "street=" in one_hot(served)
     assert "street=S01" in one_hot(Row("BASE01", "base", "T1", True, "rural", "S01", 30.0, 1.0))
+
+
+def test_promoting_a_model_without_its_card_file_never_leaves_the_previous_card(tmp_path):
+    from diagnosis_service.learning.persist import promote
+    X, y, _ = frame()
+    active = save(EffectivenessModel().fit(X, y), tmp_path / "models" / "effectiveness.json", {"fingerprint": "old"})
+    candidate = save(EffectivenessModel(blend=0.0).fit(X, y), tmp_path / "cand.json", {"fingerprint": "new"})
+    (tmp_path / "cand.card.json").unlink()  # copied without its card
+    promote(candidate, active, {"promoted": "new"})
+    assert json.loads(active.with_suffix(".card.json").read_text()) == {"fingerprint": "new"} == load(active)[1]
+    assert (tmp_path / "models" / "history" / "effectiveness-old.json").exists()
+    doc = json.loads(candidate.read_text())
+    del doc["card"]
+    candidate.write_text(json.dumps(doc))  # no card anywhere: none beside the active model either
+    promote(candidate, active, {"promoted": "cardless"})
+    assert not active.with_suffix(".card.json").exists() and load(active)[1] == {}
