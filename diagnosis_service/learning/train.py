@@ -57,16 +57,20 @@ def holdout(outcomes: pd.DataFrame, catalog: Catalog) -> dict:
     periods = sorted(set(outcomes["period"]))
     if len(periods) < 3:
         return {"note": "too few months for a holdout"}
-    X, y = training_frame(outcomes, catalog)
     cut = periods[int(len(periods) * (1 - HOLDOUT_SHARE))]
-    train = (outcomes["period"] < cut).to_numpy()
-    m = EffectivenessModel().fit(X[train], y[train])
-    pred = m.predict(X[~train])
-    test = y[~train]
+    earlier = (outcomes["period"] < cut).to_numpy()
+    # Each side framed on its own months: whether a branch ever answers (silent_branch) must not be
+    # learned from the held-out months' feedback.
+    X, y = training_frame(outcomes[earlier].reset_index(drop=True), catalog)
+    X_test, test = training_frame(outcomes[~earlier].reset_index(drop=True), catalog)
+    m = EffectivenessModel().fit(X, y)
+    pred = m.predict(X_test)
     ok = np.isfinite(test)
-    corr = float(np.corrcoef(pred[ok], test[ok])[0, 1]) if ok.sum() > 2 else float("nan")
-    return {"from": cut, "rows": int((~train).sum()), "correlation": round(corr, 4),
-            "r2": round(float(m.score(X[~train][ok], test[ok])), 4) if ok.sum() > 2 else None}
+    # No correlation with a constant (a fit that learned nothing, or one measured outcome): NaN, not a warning.
+    varied = ok.sum() > 2 and np.ptp(pred[ok]) > 0 and np.ptp(test[ok]) > 0
+    corr = float(np.corrcoef(pred[ok], test[ok])[0, 1]) if varied else float("nan")
+    return {"from": cut, "rows": int(len(X_test)), "correlation": round(corr, 4),
+            "r2": round(float(m.score(X_test[ok], test[ok])), 4) if ok.sum() > 2 else None}
 
 
 __all__ = ["HOLDOUT_SHARE", "Training", "fit", "holdout", "measurable"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -120,3 +122,24 @@ def test_folds_stand_for_the_candidate_on_their_months_and_a_worse_recipe_cross_
     assert worse.cross_fitted == months[:-2] and worse.decisions == len(outcomes)
     assert not worse.promote and worse.difference < 0 and worse.bounds[1] < 0, worse
     assert "worse than" in worse.reason
+
+
+def test_the_holdout_learns_nothing_from_its_held_out_months(loop):
+    """Whether a branch never answers is judged on the training months alone: answers given only in the
+    held-out months change no part of the holdout's fit, so its figures stay the same to the digit."""
+    from diagnosis_service.learning.train import HOLDOUT_SHARE, holdout
+
+    ruleset = load_ruleset(RULES)
+    catalog = load_catalog(CATALOG, ruleset.registry)
+    log, metrics = training.from_dir(loop)
+    outcomes = measurable(log, metrics, ruleset)
+    periods = sorted(set(outcomes["period"]))
+    held = outcomes["period"] >= periods[int(len(periods) * (1 - HOLDOUT_SHARE))]
+    # Every other branch never answers; then the same, except that they answer in the held-out months.
+    branches = sorted(set(outcomes["branch_id"]))
+    quiet = outcomes["branch_id"].isin(branches[::2])
+    silenced = outcomes.assign(status=outcomes["status"].where(~quiet, "ignored"))
+    answered = silenced.assign(status=silenced["status"].where(~(held & quiet), "adopted"))
+    assert len(periods) >= 3 and (held & quiet).any() and (~held & quiet).any()
+    figures = holdout(answered, catalog)
+    assert holdout(silenced, catalog) == figures and np.isfinite(figures["correlation"])
