@@ -106,10 +106,12 @@ def _note(topic: str, effect: float, n: int, names: dict | None) -> tuple[str, s
     zh_name, en_name = (names or {}).get(topic, (topic, topic))
     if n == 0:
         return ("尚无本资源的采纳记录，按同类资源估计", "no adoptions of this resource yet: estimated from similar ones")
+    # The effect is a share of the gap to the norm closed (learning.outcomes), not a percent of the norm.
     pct = effect * 100
-    verb_zh = "提升" if pct >= 0 else "下降"
-    return (f"在类似支部中采纳后{zh_name}平均{verb_zh}{abs(pct):.0f}%（参考线的百分比，{n}次采纳）",
-            f"after adoption in similar branches, {en_name} moved {pct:+.0f}% of the norm on average ({n} adoptions)")
+    verb_zh, verb_en = ("缩小", "closed") if pct >= 0 else ("扩大", "widened")
+    return (f"在类似支部中采纳后，{zh_name}与参考线的差距平均{verb_zh}{abs(pct):.0f}%（{n}次采纳）",
+            f"after adoption in similar branches, the gap between {en_name} and the norm {verb_en} by "
+            f"{abs(pct):.0f}% on average ({n} adoptions)")
 
 
 class RandomRanker:

@@ -44,7 +44,7 @@ PAGE_TEXT = {
         "col_id": "编号", "col_title": "名称", "col_kind": "类别", "col_topics": "主题", "col_format": "形式",
         "col_where": "适用范围", "col_status": "状态", "col_served": "推荐次数", "col_adoption": "采纳率",
         "col_effect": "学习到的效果", "everywhere": "全区", "all_types_short": "各类支部",
-        "effect_note": "学习到的效果：模型估计的本资源相对同类资源的改善（参考线的百分比）与依据的采纳次数；"
+        "effect_note": "学习到的效果：模型估计的本资源相对同类资源的改善（缩小与参考线差距的百分比）与依据的采纳次数；"
                        "“—”表示尚无训练好的模型或没有采纳记录。采纳率：已反馈中采纳或完成的比例。",
         "no_model": "当前按先验排序（尚未训练模型），暂无学习到的效果。",
         "download_catalog": "下载 Excel（编辑后可导入）", "catalog_missing": "资源库尚未加载，请稍后再试或联系管理员。",
@@ -107,8 +107,8 @@ PAGE_TEXT = {
         "col_id": "Id", "col_title": "Title", "col_kind": "Kind", "col_topics": "Topics", "col_format": "Format",
         "col_where": "For", "col_status": "Status", "col_served": "Served", "col_adoption": "Adoption",
         "col_effect": "Learned effect", "everywhere": "whole district", "all_types_short": "every type",
-        "effect_note": "Learned effect: the model's estimate of the resource's improvement beyond its kind's (percent "
-                       "of the norm) and the adoptions behind it; '—' while no model is trained or nobody adopted "
+        "effect_note": "Learned effect: the model's estimate of the resource's improvement beyond its kind's (the share "
+                       "of the gap to the norm it closes) and the adoptions behind it; '—' while no model is trained or nobody adopted "
                        "it. Adoption: the share of answers that adopted or completed it.",
         "no_model": "Ranking with the prior (no trained model yet): no learned effects.",
         "download_catalog": "Download as Excel (edit, then import)",
