@@ -19,7 +19,8 @@ branch's weakness can expect from recommending a remedy first:
     their average picked better among what each list showed than the additive fit alone (15 of 18
     logs, +0.008 of the best shown; docs/effectiveness.md). Where the adopted lists' mean improvement is not positive (a log link
     cannot fit it) or the fit fails, the additive estimate is used alone.
-- P(adopted): partial pooling (empirical Bayes) over every served list: the overall rate, then kind x
+- P(adopted): partial pooling (empirical Bayes) over every list it is fitted on (``train.measurable``:
+  those with a measured outcome, so not the latest month's): the overall rate, then kind x
   branch type, then resource x branch type, each level shrunk toward the one above with
   ``adoption_strength`` pseudo-observations.
 - the uncertainty of a resource's effect (for Thompson sampling): the residual spread divided by
@@ -156,7 +157,8 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
                                              self.adoption_global_, ka, ("kind", "branch_type"))
 
         # Effect if adopted: a ridge regression on one-hot features (resource, kind, kind x branch type,
-        # topic, main topic or not, street) plus how far below the norm and branch size. The L2 penalty
+        # topic, kind x topic, main topic or not, street) plus how far below the norm, branch size and
+        # the repeats (features.one_hot). The L2 penalty
         # is the shrinkage: a resource's own coefficient stays near 0 (its kind's average) until its
         # record says otherwise, so new and rarely used resources start at their kind-and-topic average.
         # The target is measured against the non-adopters' average (the measurement's zero point).
