@@ -53,6 +53,28 @@ def resolve_catalog(given: Path | None) -> Path:
     return given or settings().catalog_dir
 
 
+def replaceable_output(out: Path, what: str, ours, inputs: tuple = ()) -> Path:
+    """``out`` resolved, for a command that replaces it whole (``what``: what it writes there): a usage
+    error (exit 2, nothing touched) when it is, holds or lies in one of ``inputs``, is a file, or is a
+    directory holding files that ``ours`` (a test on the directory) does not recognise as an earlier
+    output of the same kind: replacing it would delete them."""
+    resolved = Path(out).resolve()
+    for source in inputs:
+        if isinstance(source, Path):
+            src = source.resolve()
+            if resolved == src or src in resolved.parents or resolved in src.parents:
+                raise click.UsageError(f"{out} is, holds or lies in the input {source}: writing {what} there would "
+                                       "replace what is being read; give another path")
+    if resolved.exists() or resolved.is_symlink():
+        if not resolved.is_dir():
+            raise click.UsageError(f"{out} is a file, not a directory: {what} is a directory; give a new or empty "
+                                   "path")
+        if any(resolved.iterdir()) and not ours(resolved):
+            raise click.UsageError(f"{out} holds other files, not {what}: it would be replaced whole, and they "
+                                   "deleted; give a new or empty directory, or remove it first")
+    return resolved
+
+
 def _option_name(name: str) -> str:
     """A field the library names (``period``) as the option of the running command (``--period``)."""
     ctx = click.get_current_context(silent=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from . import main
-from .common import handle_errors, resolve_rules, rules_option, sigterm_as_exit
+from .common import handle_errors, replaceable_output, resolve_rules, rules_option, sigterm_as_exit
 
 
 @main.group()
@@ -29,9 +29,10 @@ def data_convert(data_dir: Path, out: Path, rules_dir: Path | None) -> None:
     the months they need. OUT is replaced whole, or not at all. Memory is a month's: the directory is
     checked a chunk at a time, its rows kept meanwhile in a temporary directory ($TMPDIR, about 60% of
     the CSV's size)."""
-    from ..data.columnar import write_dataset
+    from ..data.columnar import is_dataset, write_dataset
     from ..rules import load_ruleset
 
+    out = replaceable_output(out, "a dataset", is_dataset, inputs=(data_dir,))
     ruleset = load_ruleset(resolve_rules(rules_dir))
     registry = ruleset.registry
     start = time.perf_counter()

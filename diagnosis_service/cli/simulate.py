@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from . import main
-from .common import handle_errors, resolve_rules, rules_option
+from .common import handle_errors, replaceable_output, resolve_rules, rules_option
 
 
 # The defaults are DEFAULT_SPEC's (diagnosis_service/simulation/district.py), written out so that the command
@@ -53,6 +53,11 @@ def simulate(ctx: click.Context, out_dir: Path | None, seed: int, months: int, e
     ruleset = load_ruleset(resolve_rules(rules_dir))
     spec = SimulationSpec(branches=branches, members=members, months=months, end=end, seed=seed,
                           platform_from=None if platform_from.strip().lower() == "none" else platform_from)
+    if scale is not None:
+        from ..data.columnar import is_dataset
+        out_dir = replaceable_output(out_dir, "a dataset", is_dataset)
+    else:
+        out_dir = replaceable_output(out_dir, "a data directory", _data_directory)
     start = time.perf_counter()
     if scale is not None:
         _province(spec, scale, out_dir, ruleset, start)
@@ -62,6 +67,13 @@ def simulate(ctx: click.Context, out_dir: Path | None, seed: int, months: int, e
     periods = dataset.periods()
     click.echo(f"wrote {out_dir}: {len(dataset.branches)} branches, {len(dataset.members)} members, "
                f"{len(periods)} months ({periods[0]} to {periods[-1]}) in {time.perf_counter() - start:.1f} s")
+
+
+def _data_directory(path: Path) -> bool:
+    """Whether ``path`` holds a CSV data directory (what `simulate` writes) and nothing else."""
+    from ..data.csvdir import FILES
+
+    return {p.name for p in path.iterdir()} <= set(FILES) and (path / "branches.csv").is_file()
 
 
 def _province(spec, scale: int, out_dir: Path, ruleset, start: float) -> None:

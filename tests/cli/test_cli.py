@@ -168,3 +168,29 @@ def test_store_commands_on_a_database_without_a_schema_say_what_to_run(runner, t
         assert r.stderr.strip().splitlines() == [
             f"the database (sqlite:///{tmp_path / 'empty.db'}) has no schema (run `diagnosis-service db upgrade`)"], args
         assert "Traceback" not in r.output
+
+
+def test_commands_that_replace_their_output_never_delete_what_is_not_theirs(runner, district_copy, tmp_path):
+    """`data convert`, `simulate` and `simulate --scale` replace OUT whole: they refuse (exit 2, nothing
+    touched) an OUT that is their own input, a file, or a directory holding other files; they replace an
+    earlier output of their own."""
+    before = {p.name: p.read_bytes() for p in district_copy.iterdir()}
+    for out in (district_copy, district_copy / "inside", district_copy.parent):
+        r = runner.invoke(main, ["data", "convert", str(district_copy), str(out)])
+        assert r.exit_code == 2 and "is, holds or lies in the input" in r.output, r.output
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("mine")
+    small = ["--branches", "10", "--members", "60", "--months", "2", "--end", "2025-02"]
+    for args in (["data", "convert", str(district_copy), str(notes)], ["simulate", *small, "--out", str(notes)],
+                 ["simulate", *small, "--scale", "1", "--out", str(notes)],
+                 ["simulate", *small, "--out", str(notes / "notes.txt")]):
+        r = runner.invoke(main, args)
+        assert r.exit_code == 2 and ("holds other files" in r.output or "is a file" in r.output), (args, r.output)
+    assert (notes / "notes.txt").read_text() == "mine" and [p.name for p in notes.iterdir()] == ["notes.txt"]
+    assert {p.name: p.read_bytes() for p in district_copy.iterdir()} == before
+    for args in (["simulate", *small, "--out", str(tmp_path / "sim")], ["simulate", *small, "--out", str(tmp_path / "sim")],
+                 ["data", "convert", str(tmp_path / "sim"), str(tmp_path / "ds")],
+                 ["data", "convert", str(tmp_path / "sim"), str(tmp_path / "ds")]):
+        r = runner.invoke(main, args)  # the second time, an earlier output of its own: replaced
+        assert r.exit_code == 0, (args, r.output)
