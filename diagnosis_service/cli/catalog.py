@@ -11,6 +11,7 @@ import click
 
 from . import main
 from .common import (
+    OutputFile,
     catalog_option,
     echo_problems,
     handle_errors,
@@ -96,7 +97,7 @@ def _store_catalog(catalog_dir: Path, registry):
 @rules_option
 @click.option("--format", "fmt", type=click.Choice(["xlsx"]), default="xlsx", show_default=True,
               help="xlsx: one sheet per kind (names, then field ids), the streets, and a 说明 sheet.")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+@click.option("--out", type=OutputFile(), required=True,
               help="The workbook to write (whole or not at all).")
 @click.option("--from-store", is_flag=True,
               help="Export the store's active catalog version (DATABASE_URL) instead of the directory.")

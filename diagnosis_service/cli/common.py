@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import os
 import signal
 import sys
 import threading
@@ -34,6 +35,51 @@ class DataLocation(click.ParamType):
 
     def convert(self, value, param, ctx):
         return value if isinstance(value, Path) or "://" in str(value) else Path(value)
+
+
+class OutputFile(click.ParamType):
+    """A file an option writes whole (temp file + rename): refused, before any work, when it is a directory,
+    a device or pipe (``/dev/stdout``: the rename would replace the link, not write to it), or lies in a
+    directory that does not exist. ``-`` is standard output where the command prints without the option
+    (``stdout_ok``: the value becomes None), else refused."""
+
+    name = "FILE"
+
+    def __init__(self, stdout_ok: bool = False):
+        self.stdout_ok = stdout_ok
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Path) and value.name != "-":
+            path = value
+        elif str(value) == "-":
+            if self.stdout_ok:
+                return None
+            self.fail("'-' (standard output) is not written to: give a file path (without the option the "
+                      "command prints a summary)", param, ctx)
+        else:
+            path = Path(value)
+        resolved = path.resolve()
+        if resolved.is_dir():
+            self.fail(f"{value} is a directory: give a file path", param, ctx)
+        if _special(path) or (resolved.exists() and not resolved.is_file()):
+            self.fail(f"{value} is not a regular file (a device or a pipe): the output is written to a temporary "
+                      "file and renamed into place; give a file path", param, ctx)
+        if not resolved.parent.is_dir():
+            self.fail(f"{value}: the directory {path.parent} does not exist; create it first", param, ctx)
+        return path
+
+
+def _special(path: Path) -> bool:
+    """Whether ``path``, or a link on the way to its file, is under /dev or /proc (/dev/stdout is a link to
+    /proc/self/fd/1, which may well resolve to a regular file: the rename would replace the link)."""
+    hop = Path(path).absolute()
+    for _ in range(40):
+        if hop.parts[1:2] in (("dev",), ("proc",)):
+            return True
+        if not hop.is_symlink():
+            return False
+        hop = (hop.parent / os.readlink(hop)).absolute()
+    return True  # a loop of links: nothing to write to either
 
 
 rules_option = click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None,

@@ -11,6 +11,7 @@ import click
 from . import main
 from .common import (
     DataLocation,
+    OutputFile,
     catalog_option,
     collections_paused,
     handle_errors,
@@ -53,7 +54,7 @@ def _month(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Pat
 @click.option("--period", required=True, help="Month to diagnose, YYYY-MM (earlier months are its history).")
 @rules_option
 @catalog_option
-@click.option("--out", "out_file", type=click.Path(path_type=Path), default=None,
+@click.option("--out", "out_file", type=OutputFile(), default=None,
               help="Write JSON Lines here (one object per branch, then per member). Without it: a summary.")
 @click.option("--explain", "explain_id", default=None, metavar="ID",
               help="Print why each rule did or did not fire for this branch (or member), and why each "

@@ -11,7 +11,15 @@ import click
 
 from ..config import CANDIDATE_FILE, MODEL_FILE
 from . import main
-from .common import catalog_option, handle_errors, resolve_catalog, resolve_rules, rules_option, settings
+from .common import (
+    OutputFile,
+    catalog_option,
+    handle_errors,
+    resolve_catalog,
+    resolve_rules,
+    rules_option,
+    settings,
+)
 from .simulate import simulate
 
 
@@ -146,7 +154,7 @@ def _outcomes(source: Path | None, ruleset, with_served: bool = False):
 
 @model.command("train")
 @source_option
-@click.option("--out", "out_file", type=click.Path(path_type=Path), default=None,
+@click.option("--out", "out_file", type=OutputFile(), default=None,
               help=f"Candidate model file (default: $DIAGNOSIS_MODELS/{CANDIDATE_FILE}; `model promote` makes it "
                    f"the active {MODEL_FILE}).")
 @click.option("--holdout-months", type=click.IntRange(0, 24), default=2, show_default=True,

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from . import main
-from .common import handle_errors, lang_option, resolve_rules, rules_option, settings
+from .common import OutputFile, handle_errors, lang_option, resolve_rules, rules_option, settings
 
 
 def _check_scope(street: str | None, branch_type: str | None, streets: set[str], registry) -> None:
@@ -45,7 +45,7 @@ def _write(out_file: Path | None, text: str | None = None, data: bytes | None = 
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "html", "xlsx", "json"]), default="text",
               show_default=True, help="Output format (html: a page with the trend chart and the heat map; xlsx "
                                       "needs --out).")
-@click.option("--out", "out_file", type=click.Path(path_type=Path), default=None,
+@click.option("--out", "out_file", type=OutputFile(stdout_ok=True), default=None,
               help="Write the output to this file (whole or not at all) instead of standard output.")
 @lang_option
 @handle_errors

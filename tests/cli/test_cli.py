@@ -194,3 +194,26 @@ def test_commands_that_replace_their_output_never_delete_what_is_not_theirs(runn
                  ["data", "convert", str(tmp_path / "sim"), str(tmp_path / "ds")]):
         r = runner.invoke(main, args)  # the second time, an earlier output of its own: replaced
         assert r.exit_code == 0, (args, r.output)
+
+
+def test_an_output_file_that_cannot_be_written_whole_is_refused_before_any_work(runner, small_district, tmp_path):
+    """--out is written to a temporary file and renamed into place: a device (the rename would replace
+    /dev/stdout's link), a directory, '-' where nothing is printed instead, or a missing directory is
+    refused at once, exit 2, naming the option."""
+    import os
+
+    base = ["diagnose", "--data", str(small_district), "--period", "2025-12", "--out"]
+    # Stand-ins for /dev/stdout and a device that would do no harm if the check failed: a link like
+    # /dev/stdout's (under pytest fd 1 is a regular file) and a named pipe.
+    (tmp_path / "stdout").symlink_to("/proc/self/fd/1")
+    os.mkfifo(tmp_path / "pipe")
+    for out, says in ((str(tmp_path / "stdout"), "not a regular file"), (str(tmp_path / "pipe"), "not a regular file"),
+                      (str(tmp_path), "is a directory"), ("-", "'-' (standard output) is not written to"),
+                      (str(tmp_path / "nope" / "x.jsonl"), "the directory")):
+        r = runner.invoke(main, [*base, out])
+        assert r.exit_code == 2 and "--out" in r.output and says in r.output, (out, r.output)
+    assert not (tmp_path / "nope").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["pipe", "stdout"]
+    assert (tmp_path / "stdout").is_symlink()
+    r = runner.invoke(main, ["overview", "--data", str(small_district), "--from", "2025-11", "--to", "2025-12",
+                             "--out", "-"])
+    assert r.exit_code == 0 and r.stdout.strip(), r.output  # where the command prints anyway: '-' is stdout

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
