@@ -71,7 +71,7 @@ def _month(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Pat
               help="With --engine dask: streets are grouped into parts of about N members, one task each "
                    "(default: four parts per worker, 2,000 to 50,000 members each).")
 @click.option("--worker-memory", default=None, metavar="SIZE",
-              help="With --engine dask and a local scheduler: memory limit per worker, e.g. 4GiB (default: this "
+              help="With --engine dask and a local scheduler: memory limit per worker, at least 512MiB, e.g. 4GiB (default: this "
                    "machine's memory shared among the workers).")
 @click.option("--jobs", type=click.IntRange(1, 64), default=None, metavar="N",
               help="With --out: processes that share out the prescriptions and the lines once the month is "

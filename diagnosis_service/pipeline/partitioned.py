@@ -38,7 +38,7 @@ from ..engine.partitioned import (
     needs_member_pass,
     reference_inputs,
 )
-from ..errors import InputError, Problem
+from ..errors import InputError, Problem, Unavailable
 from ..periods import check_period, parse_period, require_period_in
 from ..remedies.history import History
 from .month import diagnose_month
@@ -87,8 +87,31 @@ def plan_parts(partitions: list[tuple[int, int]], workers: int, part_members: in
     return parts
 
 
+CONNECT_SECONDS = 30  # a scheduler that answers does so at once; a cluster's, over a network, in seconds
+MIN_WORKER_MEMORY = 512 * 2**20  # below it a worker cannot hold a part of the default size and the snapshot
+
+
+def worker_memory_bytes(text: str | None) -> int | None:
+    """``--worker-memory`` in bytes (None: the machine's memory shared among the workers); InputError for a
+    size dask does not read or one too small for a worker."""
+    if text is None:
+        return None
+    from dask.utils import parse_bytes
+
+    try:
+        size = int(parse_bytes(text))
+    except (ValueError, TypeError):
+        raise InputError(Problem(f"bad size {text!r}", field=("worker_memory",),
+                                 suggestion="a size such as 2GiB, 1500MiB or 4GB")) from None
+    if size < MIN_WORKER_MEMORY:
+        raise InputError(Problem(f"{text} is too little for a worker (at least {MIN_WORKER_MEMORY // 2**20} MiB)",
+                                 field=("worker_memory",),
+                                 suggestion="give at least 512MiB, or smaller parts with --part-members"))
+    return size
+
+
 @contextmanager
-def connect(scheduler: object = "local", worker_memory: str | None = None) -> Iterator:
+def connect(scheduler: object = "local", worker_memory: int | str | None = None) -> Iterator:
     """A dask.distributed client: a LocalCluster of worker processes on 127.0.0.1, a running scheduler, or
     the client given (which stays open)."""
     from distributed import Client, LocalCluster
@@ -107,7 +130,13 @@ def connect(scheduler: object = "local", worker_memory: str | None = None) -> It
                           silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
             yield client
     elif scheduler.startswith(("tcp://", "tls://")):
-        with Client(scheduler, timeout="30s") as client:
+        try:
+            client = Client(scheduler, timeout=f"{CONNECT_SECONDS}s")
+        except (OSError, TimeoutError) as exc:  # refused, unresolvable or silent: distributed says OSError
+            raise Unavailable(Problem(f"no dask scheduler answers at {scheduler} (waited {CONNECT_SECONDS} s: "
+                                      f"{exc.__class__.__name__})", field=("scheduler",),
+                                      suggestion="start one (dask scheduler; dask worker ADDRESS) or use local[:N]")) from None
+        with client:
             yield client
     else:
         raise InputError(Problem(f"unknown scheduler {scheduler!r}", field=("scheduler",), suggestion=SCHEDULERS))
@@ -173,6 +202,9 @@ def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str,
     on dask.distributed; JSON Lines to ``out``
     (as ``diagnose --out`` writes them), whole or not at all. ``scheduler``: see ``connect``."""
     check_period(period, "period")  # before the directory: a bad --period is the first thing said
+    memory = worker_memory_bytes(worker_memory)
+    if not is_url(directory) and not Path(directory).exists():
+        raise InputError(Problem("data directory not found", file=str(directory)))
     if not is_dataset(directory):
         raise InputError(Problem("the dask engine reads a columnar dataset, not a CSV directory", file=str(directory),
                                  suggestion=f"convert it first: diagnosis-service data convert {directory} OUT"))
@@ -181,49 +213,57 @@ def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str,
     require_period_in(period, description["periods"])
     pidx = parse_period(period)
     out = Path(out)
-    with connect(scheduler, worker_memory) as client:
-        workers = max(1, len(client.scheduler_info()["workers"]))
-        parts = plan_parts(source.partitions(), workers, part_members)
-        run = PartitionedRun(out, len(parts), workers)
-        where = str(directory) if is_url(directory) else str(Path(directory).resolve())
-        common = {"directory": where, "period": period,
-                  "snapshot": client.scatter(snapshot, broadcast=True, hash=False)}
-        clock = time.perf_counter()
+    from distributed import KilledWorker
 
-        def lap(name: str) -> None:
-            nonlocal clock
-            run.seconds[name] = time.perf_counter() - clock
+    try:
+        with connect(scheduler, memory) as client:
+            workers = max(1, len(client.scheduler_info()["workers"]))
+            parts = plan_parts(source.partitions(), workers, part_members)
+            run = PartitionedRun(out, len(parts), workers)
+            where = str(directory) if is_url(directory) else str(Path(directory).resolve())
+            common = {"directory": where, "period": period,
+                      "snapshot": client.scatter(snapshot, broadcast=True, hash=False)}
             clock = time.perf_counter()
 
-        months = member_periods(snapshot.ruleset, pidx)
-        references_at: dict[int, References] = {q: {} for q in months}
-        if needs_member_pass(snapshot.ruleset):
-            futures = client.map(member_inputs, parts, periods=months, pure=False, **common)
-            shares = [r for _, r in _gather(client, futures, "member references", progress)]
-            references_at = {q: merge_references(s[q] for s in shares) for q in months}
-            del shares
-        lap("member references")
-        futures = client.map(branch_inputs, parts, references_at=client.scatter(references_at, broadcast=True, hash=False),
-                             pure=False, **common)
-        branch_refs = merge_references(r for _, r in _gather(client, futures, "branch references", progress))
-        references_at[pidx] = {**references_at[pidx], **branch_refs}
-        lap("branch references")
-        futures = client.map(evaluate_part, parts, references_at=client.scatter(references_at, broadcast=True, hash=False),
-                             per_weakness=per_weakness, history=client.scatter(history, broadcast=True, hash=False),
-                             pure=False, **common)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=f".{out.name}.parts.", dir=out.parent) as tmp:
-            for i, result in _gather(client, futures, "diagnosis", progress):
-                for kind, (rows, lamps) in result.items():
-                    with open(Path(tmp) / f"{i:06d}.{kind}", "wb") as fh:
-                        fh.writelines(b"%b\t%b\n" % (sort_key(k), line.encode("utf-8")) for k, line in rows)
-                    run.lamps[kind].update(lamps)
-                run.branches += len(result["branch"][0])
-                run.members += len(result["member"][0])
-            lap("diagnosis")
-            write_chunks_atomic(out, _merged(Path(tmp), len(parts)))
-            lap("merge")
-        run.worker_peaks = sorted(client.run(peak_rss).values())
+            def lap(name: str) -> None:
+                nonlocal clock
+                run.seconds[name] = time.perf_counter() - clock
+                clock = time.perf_counter()
+
+            months = member_periods(snapshot.ruleset, pidx)
+            references_at: dict[int, References] = {q: {} for q in months}
+            if needs_member_pass(snapshot.ruleset):
+                futures = client.map(member_inputs, parts, periods=months, pure=False, **common)
+                shares = [r for _, r in _gather(client, futures, "member references", progress)]
+                references_at = {q: merge_references(s[q] for s in shares) for q in months}
+                del shares
+            lap("member references")
+            futures = client.map(branch_inputs, parts, references_at=client.scatter(references_at, broadcast=True, hash=False),
+                                 pure=False, **common)
+            branch_refs = merge_references(r for _, r in _gather(client, futures, "branch references", progress))
+            references_at[pidx] = {**references_at[pidx], **branch_refs}
+            lap("branch references")
+            futures = client.map(evaluate_part, parts, references_at=client.scatter(references_at, broadcast=True, hash=False),
+                                 per_weakness=per_weakness, history=client.scatter(history, broadcast=True, hash=False),
+                                 pure=False, **common)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix=f".{out.name}.parts.", dir=out.parent) as tmp:
+                for i, result in _gather(client, futures, "diagnosis", progress):
+                    for kind, (rows, lamps) in result.items():
+                        with open(Path(tmp) / f"{i:06d}.{kind}", "wb") as fh:
+                            fh.writelines(b"%b\t%b\n" % (sort_key(k), line.encode("utf-8")) for k, line in rows)
+                        run.lamps[kind].update(lamps)
+                    run.branches += len(result["branch"][0])
+                    run.members += len(result["member"][0])
+                lap("diagnosis")
+                write_chunks_atomic(out, _merged(Path(tmp), len(parts)))
+                lap("merge")
+            run.worker_peaks = sorted(client.run(peak_rss).values())
+    except KilledWorker as exc:  # the scheduler gave up on a part: its workers died (out of memory, mostly)
+        raise Unavailable(Problem(f"the workers died running a part ({exc.__class__.__name__}: {exc})",
+                                  field=("worker_memory",),
+                                  suggestion="more memory a worker (--worker-memory) or smaller parts "
+                                             "(--part-members)")) from None
     run.client_peak = peak_rss()
     return run
 

@@ -164,6 +164,30 @@ def test_the_command_line_runs_a_local_cluster_and_refuses_what_it_cannot_do(run
     ignored = runner.invoke(main, ["diagnose", "--data", str(tmp_path / "ds"), "--period", PERIOD,
                                    "--scheduler", "local:2", "--out", str(tmp_path / "x.jsonl")])
     assert ignored.exit_code == 2 and "--engine dask only" in ignored.output and not (tmp_path / "x.jsonl").exists()
+    dask = ["diagnose", "--period", PERIOD, "--engine", "dask", "--out", str(tmp_path / "x.jsonl")]
+    for args, says in ((["--data", str(tmp_path / "ds"), "--worker-memory", "12zz"], "--worker-memory: bad size '12zz'"),
+                       (["--data", str(tmp_path / "ds"), "--worker-memory", "150MiB"], "too little for a worker"),
+                       (["--data", str(tmp_path / "nope")], "data directory not found")):
+        r = runner.invoke(main, [*dask, *args])
+        assert r.exit_code == 2 and says in r.output and "Traceback" not in r.output, (args, r.output)
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_a_scheduler_that_does_not_answer_is_one_line(runner, small_district, tmp_path, monkeypatch):
+    import socket
+
+    from diagnosis_service.cli import main
+    from diagnosis_service.pipeline import partitioned
+
+    monkeypatch.setattr(partitioned, "CONNECT_SECONDS", 2)  # the wait, shortened: the same path
+    assert runner.invoke(main, ["data", "convert", str(small_district), str(tmp_path / "ds")]).exit_code == 0
+    with socket.socket() as probe:  # a port nobody listens on: bound here, never listened to
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        r = runner.invoke(main, ["diagnose", "--data", str(tmp_path / "ds"), "--period", PERIOD, "--engine", "dask",
+                                 "--scheduler", f"tcp://127.0.0.1:{port}", "--out", str(tmp_path / "x.jsonl")])
+    assert r.exit_code == 2 and f"no dask scheduler answers at tcp://127.0.0.1:{port}" in r.output, r.output
+    assert "--scheduler" in r.output and not (tmp_path / "x.jsonl").exists()
 
 
 def test_a_period_without_data_is_refused_before_any_work(snapshot, small_district, tmp_path):
