@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
 import shutil
 import tempfile
+import warnings
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,25 +94,60 @@ def read_chunks(path: Path, problems: Problems, text_columns: tuple[str, ...] | 
     dtype: object = object if text_columns is None else dict.fromkeys(text_columns, object)
     try:
         with path.open("rb") as fh:
-            read = pd.read_csv(fh, dtype=dtype, keep_default_na=False, na_values=[""], encoding="utf-8",
-                               skipinitialspace=False, chunksize=chunk_rows)
+            with _mixed_types_quiet():
+                read = pd.read_csv(fh, dtype=dtype, keep_default_na=False, na_values=[""], encoding="utf-8",
+                                   skipinitialspace=False, chunksize=chunk_rows)
             if chunk_rows is None:
                 yield _columns_stripped(read), size
                 return
             with read as reader:
-                for frame in reader:
+                while True:
+                    with _mixed_types_quiet():
+                        frame = next(reader, None)
+                    if frame is None:
+                        break
                     yield _columns_stripped(frame), min(fh.tell(), size)
-    except UnicodeDecodeError as exc:
-        problems.add(Problem(f"not UTF-8 text (byte {exc.start})", file=name, suggestion="save the file as UTF-8"))
+    except UnicodeDecodeError:
+        line, column = _first_bad_utf8(path)
+        problems.add(Problem("not UTF-8 text", file=name, line=line, column=column,
+                             suggestion="save the file as UTF-8"))
     except pd.errors.ParserError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        problems.add(Problem(f"malformed CSV: {str(exc).strip()}", file=name,
-                             line=int(match.group(1)) if match else None))
+        text = str(exc).strip()
+        # The C parser counts "line"s from 1 and "row"s (an unterminated quote's start) from 0, the header
+        # being row 0: both as the file's line.
+        match = re.search(r"line (\d+)", text)
+        row = re.search(r"starting at row (\d+)", text)
+        line = int(match.group(1)) if match else int(row.group(1)) + 1 if row else None
+        if row:
+            text = "a quoted field is never closed (a \" without its pair)"
+        problems.add(Problem(f"malformed CSV: {text.removeprefix('Error tokenizing data. C error: ')}", file=name,
+                             line=line))
     except pd.errors.EmptyDataError:
         problems.add(Problem("file is empty; it needs at least a header line", file=name, line=1))
     except ValueError as exc:
         # e.g. a text column asked for that the header lacks: reported by the header check instead
         problems.add(Problem(f"cannot read: {exc}", file=name))
+
+
+@contextlib.contextmanager
+def _mixed_types_quiet() -> Iterator[None]:
+    """pandas' DtypeWarning (a column's chunks guessed as different types) says nothing here: every value is
+    checked after reading, and a bad number is reported with its row and column."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+        yield
+
+
+def _first_bad_utf8(path: Path) -> tuple[int | None, int | None]:
+    """(line, column: the character in that line, both from 1) of the first bytes of ``path`` that are not
+    UTF-8. Line by line: only on the way to an error, and a newline never splits a character."""
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, len(raw[:exc.start].decode("utf-8")) + 1
+    return None, None
 
 
 def _columns_stripped(frame: pd.DataFrame) -> pd.DataFrame:

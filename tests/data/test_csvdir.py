@@ -133,3 +133,36 @@ def test_empty_cell_is_missing_never_guessed(district_copy, ruleset):
     ds = load_dir(district_copy, ruleset.registry)
     value = ds.branch_metrics.query("period == '2025-12' and branch_id == 'B00003'")["theory_study_sessions"]
     assert np.isnan(value.iloc[0])
+
+
+def test_bytes_that_are_not_utf8_and_an_unclosed_quote_are_placed_at_their_line(district_copy, ruleset):
+    branches = district_copy / "branches.csv"
+    lines = branches.read_bytes().split(b"\n")
+    lines[40] = lines[40].replace(b",", b",\xe7\xac\xac\xff", 1)  # line 41: a character, then a bad byte
+    branches.write_bytes(b"\n".join(lines))
+    metrics = district_copy / "member_metrics.csv"
+    rows = metrics.read_text(encoding="utf-8").split("\n")
+    rows[1199] = rows[1199].replace(",", ',"', 1)  # line 1200: a quote never closed
+    metrics.write_text("\n".join(rows), encoding="utf-8")
+    problems = problems_of(district_copy, ruleset.registry)
+    column = len(lines[40].split(b",")[0].decode()) + 3  # after the comma and the character
+    assert any(p.startswith(f"{branches}:41:{column}: not UTF-8 text") for p in problems), problems
+    assert any(p.startswith(f"{metrics}:1200: malformed CSV: a quoted field is never closed") for p in problems), problems
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 100_000])
+def test_a_word_far_down_a_number_column_reads_without_pandas_warnings(tmp_path, chunk_rows):
+    """pandas guesses a column's type by blocks and warns (DtypeWarning) when a late block disagrees; every
+    value is checked after reading anyway (the bad number is reported with its row), so the warning is
+    noise before the real error. The suite turns warnings into errors: this proves none escapes."""
+    from diagnosis_service.data.csvdir import read_chunks
+    from diagnosis_service.data.validate import Problems
+
+    path = tmp_path / "member_metrics.csv"
+    rows = [f"2025-12,M{i:06d},{i % 7}" for i in range(300_000)]
+    rows[-1] = "2025-12,M299999,many"
+    path.write_text("period,member_id,study_hours\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    problems = Problems()
+    frames = [f for f, _ in read_chunks(path, problems, ("period", "member_id"), chunk_rows=chunk_rows)]
+    assert not problems.items and sum(len(f) for f in frames) == 300_000
+    assert frames[-1]["study_hours"].iloc[-1] == "many"
