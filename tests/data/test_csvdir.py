@@ -107,7 +107,7 @@ def test_missing_files_not_utf8_and_empty(district_copy, ruleset):
     (district_copy / "member_metrics.csv").write_text("", encoding="utf-8")
     problems = problems_of(district_copy, ruleset.registry)
     assert any("members.csv: file not found" in p for p in problems)
-    assert any("branch_metrics.csv: not UTF-8 text" in p for p in problems)
+    assert any("branch_metrics.csv:2:9: not UTF-8 text" in p for p in problems), problems
     assert any("member_metrics.csv:1: file is empty" in p for p in problems)
 
 
