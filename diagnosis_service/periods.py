@@ -61,6 +61,8 @@ def check_period(value: object, *field: str | int) -> str:
     ``("query", "period")``; ``("period",)`` by default)."""
     if is_period(value):
         return value  # type: ignore[return-value]
+    if value is None or value == "":
+        raise InputError(Problem("period is required", field=field or ("period",), suggestion=HINT))
     shown = value if isinstance(value, str | int | float | None) else type(value).__name__
     raise InputError(Problem(f"bad period {shown!r}"[:200], field=field or ("period",), suggestion=HINT))
 

@@ -74,7 +74,11 @@ def run_next(engine: Engine, snapshot: Callable[[], Snapshot], owner: str, confi
     """Claim one job and do it; False when there was none to claim. While it runs, its lease is renewed
     every third of the lease (a heartbeat), and before each stage the worker checks it still holds it."""
     lease = timedelta(seconds=config.lease)
-    in_transaction(engine, lambda conn: jobs_store.fail_exhausted(conn, config.max_attempts))
+    for failed in in_transaction(engine, lambda conn: jobs_store.fail_exhausted(conn, config.max_attempts)):
+        # A worker killed (out of memory, a restart) writes nothing itself: this line and the attempts'
+        # "started" lines are what the log holds of it.
+        log.error("job %s failed: its worker stopped %s times without finishing (see its 'started' lines; a "
+                  "process killed, e.g. out of memory, logs nothing itself)", failed, config.max_attempts)
     job = in_transaction(engine, lambda conn: jobs_store.claim(conn, owner, lease, max_attempts=config.max_attempts))
     if job is None:
         return False

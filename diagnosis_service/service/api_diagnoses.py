@@ -40,11 +40,14 @@ def post_diagnosis():
     return resp, 202
 
 
-@bp.get("/jobs/<int:job_id>")
+@bp.get("/jobs/<job_id>")
 @roles("platform", "admin")
-def get_job(job_id: int):
+def get_job(job_id: str):
     """A job's state (queued, running, succeeded, failed), stage, progress, result or error."""
-    job = jobs_store.get(get_db(), check_id(job_id, "job_id"))
+    if not (job_id.isascii() and job_id.isdigit()):  # a typo says so, not the site's bare 404
+        raise NotFound(Problem(f"no job {job_id!r}: job ids are numbers, as POST /v1/diagnoses gives them",
+                               field=("job_id",)))
+    job = jobs_store.get(get_db(), check_id(int(job_id), "job_id"))
     if job is None:
         raise NotFound(Problem(f"no job {job_id}", field=("job_id",)))
     return jsonify(job_json(job))

@@ -99,7 +99,8 @@ def fail_exhausted(conn: Connection, max_attempts: int, at: datetime | None = No
     failed = []
     for job_id in ids:
         error = {"message": f"the worker running it stopped {max_attempts} times without finishing",
-                 "suggestion": "see the service's log for what stopped it; submit the job again"}
+                 "suggestion": "see the service's log around each attempt's start (a worker killed, e.g. out of "
+                               "memory, logs nothing itself); submit the job again"}
         done = conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state == "running", jobs.c.lease_until < at,
                                                jobs.c.attempts >= max_attempts)
                             .values(state="failed", stage="failed", finished_at=at, lease_until=None, open_key=None,

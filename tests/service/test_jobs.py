@@ -43,6 +43,8 @@ def test_a_diagnosis_is_a_job_to_follow(fresh_service):
     assert listed[0]["job_id"] == job["job_id"]
     assert c.get(f"/v1/jobs/{job['job_id']}", headers=h("secretary")).status_code == 403
     assert c.get("/v1/jobs/999999", headers=h("platform")).status_code == 404
+    typo = c.get("/v1/jobs/abc", headers=h("platform"))
+    assert typo.status_code == 404 and "job ids are numbers" in typo.get_json()["detail"]
     assert c.get("/v1/jobs?state=lost", headers=h("platform")).status_code == 422
     assert c.post("/v1/diagnoses?wait=maybe", json={"period": "2025-10"}, headers=h("platform")).status_code == 422
 
@@ -50,6 +52,8 @@ def test_a_diagnosis_is_a_job_to_follow(fresh_service):
 def test_a_bad_or_unknown_period_is_answered_at_once(fresh_service):
     c, h = fresh_service.client, fresh_service.h
     assert c.post("/v1/diagnoses", json={"period": "2025-13"}, headers=h("platform")).status_code == 422
+    empty = c.post("/v1/diagnoses", json={}, headers=h("platform"))
+    assert empty.status_code == 422 and "period is required" in empty.get_json()["detail"], empty.get_json()
     missing = c.post("/v1/diagnoses", json={"period": "2031-01"}, headers=h("platform"))
     assert missing.status_code == 404 and "no metrics stored" in missing.get_json()["detail"]
     with fresh_service.engine.connect() as conn:
@@ -75,7 +79,7 @@ def test_one_job_per_period_and_a_visible_failure(fresh_service):
     assert not run_next(svc.engine, runtime.snapshot, "worker-a", JobConfig())  # nothing left to do
 
 
-def test_a_job_whose_worker_stopped_is_taken_over_then_failed_after_its_attempts(fresh_service):
+def test_a_job_whose_worker_stopped_is_taken_over_then_failed_after_its_attempts(fresh_service, caplog):
     svc = fresh_service
     runtime = svc.app.extensions["diagnosis"]
     job, _ = submit_diagnosis(svc.engine, "2025-08", "test")
@@ -97,6 +101,8 @@ def test_a_job_whose_worker_stopped_is_taken_over_then_failed_after_its_attempts
     with svc.engine.connect() as conn:
         failed = jobs_store.get(conn, doomed["id"])
     assert failed["state"] == "failed" and "stopped 3 times" in failed["error"]["message"]
+    assert any(r.levelname == "ERROR" and f"job {doomed['id']} failed: its worker stopped 3 times" in r.getMessage()
+               for r in caplog.records), caplog.text
 
 
 def test_the_same_work_cannot_be_queued_twice_and_a_renewed_lease_is_not_taken(fresh_service):
