@@ -249,9 +249,14 @@ class ParquetDir:
             else:
                 text = self.fs.cat_file(marker).decode("utf-8")
             description = json.loads(text)
-        except (OSError, ValueError) as exc:
-            raise InputError(Problem(f"not a dataset directory ({exc.__class__.__name__})", file=marker,
+        except FileNotFoundError:
+            where = self.root if self.fs is not None or Path(self.root).exists() else None
+            raise InputError(Problem("not a dataset: it has no description file" if where else
+                                     "dataset directory not found", file=marker if where else str(self.root),
                                      suggestion="write one with: diagnosis-service data convert DIR OUT")) from None
+        except (OSError, ValueError) as exc:
+            raise InputError(Problem(f"unreadable dataset description ({exc.__class__.__name__})", file=marker,
+                                     suggestion="write the dataset again: diagnosis-service data convert DIR OUT")) from None
         if description.get("format") != FORMAT:
             raise InputError(Problem(f"dataset format {description.get('format')!r}; this version reads {FORMAT}",
                                      file=marker, suggestion="convert the data again"))

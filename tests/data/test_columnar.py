@@ -116,8 +116,15 @@ def test_diagnose_reads_only_the_lookback_of_earlier_months_and_gives_the_same_b
 
 
 def test_what_is_not_a_dataset_is_refused_clearly(ruleset, tmp_path, converted):
-    with pytest.raises(InputError, match="not a dataset directory"):
+    with pytest.raises(InputError, match="not a dataset: it has no description file"):
         ParquetDir(tmp_path).load(ruleset.registry)
+    with pytest.raises(InputError, match="dataset directory not found") as caught:
+        ParquetDir(tmp_path / "nope").load(ruleset.registry)
+    assert caught.value.problems[0].file == str(tmp_path / "nope")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / MARKER).write_text("{", encoding="utf-8")
+    with pytest.raises(InputError, match=r"unreadable dataset description \(JSONDecodeError\)"):
+        ParquetDir(tmp_path / "bad").load(ruleset.registry)
     broken = tmp_path / "old"
     broken.mkdir()
     (broken / MARKER).write_text(json.dumps({"format": 99}), encoding="utf-8")
