@@ -95,7 +95,7 @@ def diagnose(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: P
             raise click.UsageError("--engine dask writes --out FILE and does not --explain; for a summary or an "
                                    "explanation use --engine vectorized")
         _diagnose_dask(data_dir, period, rules_dir, catalog_dir, out_file, scheduler, worker_memory, part_members,
-                       per_weakness, history_files)
+                       per_weakness, history_files, lang)
         return
     # The vectorized engine's month is a million objects that live until written, and full collections
     # walked them again for nothing; the durable engine leaves cyclic garbage (about 5 KB a subject) that
@@ -127,15 +127,15 @@ def _diagnose_one(data_dir: Path, period: str, rules_dir: Path | None, catalog_d
         return
     if out_file:
         write_forked(month, out_file, jobs or available_jobs())
-        click.echo(f"wrote {len(month.branches)} branches and {len(month.members)} members to {out_file} "
-                   f"in {time.perf_counter() - start:.2f} s", err=True)
+        click.echo(_wrote(lang, len(month.branches), len(month.members), out_file, time.perf_counter() - start),
+                   err=True)
     else:
         click.echo(summary(month, lang))
 
 
 def _diagnose_dask(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Path | None, out_file: Path,
                    scheduler: str, worker_memory: str | None, part_members: int | None, per_weakness: int,
-                   history_files: tuple[Path, ...]) -> None:
+                   history_files: tuple[Path, ...], lang: str = "zh") -> None:
     import sys
 
     from ..pipeline.month import history_from_files
@@ -153,11 +153,32 @@ def _diagnose_dask(data_dir: Path, period: str, rules_dir: Path | None, catalog_
 
     run = diagnose_partitioned(data_dir, snapshot, period, out_file, scheduler, per_weakness,
                                history_from_files(history_files), worker_memory, part_members, progress)
-    lamps = ", ".join(f"{kind} {dict(sorted(c.items()))}" for kind, c in run.lamps.items())
-    click.echo(f"wrote {run.branches} branches and {run.members} members to {out_file} in "
-               f"{time.perf_counter() - start:.2f} s ({run.parts} parts on {run.workers} workers, peak memory "
-               f"{max(run.worker_peaks, default=0) / 2**20:,.0f} MiB a worker, {run.client_peak / 2**20:,.0f} MiB "
-               f"here; lamps: {lamps})", err=True)
+    worker, here = max(run.worker_peaks, default=0) / 2**20, run.client_peak / 2**20
+    how = (f"（{run.parts} 个分片，{run.workers} 个工作进程；内存峰值每个工作进程 {worker:,.0f} MiB，本进程 {here:,.0f} MiB；"
+           f"{_lamp_counts(run.lamps, 'zh')}）" if lang == "zh" else
+           f" ({run.parts} parts on {run.workers} workers, peak memory {worker:,.0f} MiB a worker, {here:,.0f} MiB "
+           f"here; lamps: {_lamp_counts(run.lamps, 'en')})")
+    click.echo(_wrote(lang, run.branches, run.members, out_file, time.perf_counter() - start) + how, err=True)
+
+
+def _wrote(lang: str, branches: int, members: int, out: Path, seconds: float) -> str:
+    if lang == "zh":
+        return f"已写入 {out}：{branches} 个支部、{members} 名党员，用时 {seconds:.2f} 秒"
+    return f"wrote {branches} branches and {members} members to {out} in {seconds:.2f} s"
+
+
+def _lamp_counts(lamps: dict, lang: str) -> str:
+    """'branches red 3, yellow 5, green 52; members ...' (支部 红 3、黄 5、绿 52；党员 ...)."""
+    colours = {"red": "红", "yellow": "黄", "green": "绿"}
+    kinds = {"branch": ("支部", "branches"), "member": ("党员", "members")}
+    parts = []
+    for kind, counts in lamps.items():
+        order = [c for c in colours if c in counts] + sorted(c for c in counts if c not in colours)
+        if lang == "zh":
+            parts.append(f"{kinds.get(kind, (kind,))[0]} " + "、".join(f"{colours.get(c, c)} {counts[c]}" for c in order))
+        else:
+            parts.append(f"{kinds.get(kind, (kind, kind))[1]} " + ", ".join(f"{c} {counts[c]}" for c in order))
+    return ("；" if lang == "zh" else "; ").join(parts)
 
 
 @main.command()

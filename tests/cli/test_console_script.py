@@ -27,7 +27,7 @@ def test_the_whole_output_and_the_exit_status_are_kept(runner, small_district, t
 
     out = tmp_path / "month.jsonl"
     wrote = script("diagnose", "--data", str(small_district), "--period", "2025-12", "--out", str(out))
-    assert wrote.returncode == 0 and "wrote 60 branches" in wrote.stderr
+    assert wrote.returncode == 0 and "60 个支部" in wrote.stderr and str(out) in wrote.stderr  # Chinese first
     assert out.read_bytes().count(b"\n") > 60
 
     bad = script("diagnose", "--data", str(small_district), "--period", "2030-01")

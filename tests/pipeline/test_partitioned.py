@@ -4,6 +4,7 @@ whose references reach members and earlier months."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -148,9 +149,10 @@ def test_the_command_line_runs_a_local_cluster_and_refuses_what_it_cannot_do(run
     assert vectorized.exit_code == 0, vectorized.output
     result = runner.invoke(main, ["diagnose", "--data", str(tmp_path / "ds"), "--period", PERIOD, "--engine", "dask",
                                   "--scheduler", "local:2", "--worker-memory", "1GiB", "--part-members", "200",
-                                  "--out", str(tmp_path / "d.jsonl")])
+                                  "--out", str(tmp_path / "d.jsonl"), "--lang", "en"])
     assert result.exit_code == 0, result.output
     assert "on 2 workers" in result.output and "wrote 60 branches" in result.output
+    assert re.search(r"lamps: branches (red|yellow) \d+, .*green \d+; members red \d+", result.output), result.output
     assert (tmp_path / "d.jsonl").read_bytes() == (tmp_path / "v.jsonl").read_bytes()
 
     no_out = runner.invoke(main, ["diagnose", "--data", str(tmp_path / "ds"), "--period", PERIOD, "--engine", "dask"])
