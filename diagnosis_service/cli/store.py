@@ -80,7 +80,7 @@ def import_cmd(data_dir: Path, dataset_out: Path | None, jobs: int, rules_dir: P
         click.echo("", err=True)
     for table, c in changes.items():
         click.echo(f"{table:15s} inserted {c['inserted']:7d}  updated {c['updated']:7d}  unchanged {c['unchanged']:7d}")
-    click.echo(f"imported {data_dir} in {time.perf_counter() - start:.1f} s")
+    click.echo(f"imported {data_dir} into {settings().safe_db_url()} in {time.perf_counter() - start:.1f} s")
 
 
 def _keep_dataset(source, out: Path, ruleset, workdir: Path, checking=None):

@@ -60,6 +60,7 @@ def test_import_keeps_a_dataset_up_to_date_and_refuses_a_correction_before_stori
     first = runner.invoke(main, ["import", str(tmp_path / "before"), "--dataset", str(ds)], env=env)
     assert first.exit_code == 0, first.output
     assert f"dataset {ds}: written, {len(periods) - 1} month(s)" in first.stdout
+    assert f"imported {tmp_path / 'before'} into sqlite:///{tmp_path / 'store.db'} in " in first.stdout
     second = runner.invoke(main, ["import", str(small_district), "--dataset", str(ds)], env=env)
     assert second.exit_code == 0, second.output
     assert f"dataset {ds}: added 1 month(s) ({periods[-1]} to {periods[-1]})" in second.stdout
