@@ -40,13 +40,14 @@ class DataLocation(click.ParamType):
 class OutputFile(click.ParamType):
     """A file an option writes whole (temp file + rename): refused, before any work, when it is a directory,
     a device or pipe (``/dev/stdout``: the rename would replace the link, not write to it), or lies in a
-    directory that does not exist. ``-`` is standard output where the command prints without the option
-    (``stdout_ok``: the value becomes None), else refused."""
+    directory that does not exist (unless ``makes_dirs``). ``-`` is standard output where the command
+    prints without the option (``stdout_ok``: the value becomes None), else refused."""
 
     name = "FILE"
 
-    def __init__(self, stdout_ok: bool = False):
+    def __init__(self, stdout_ok: bool = False, makes_dirs: bool = False):
         self.stdout_ok = stdout_ok
+        self.makes_dirs = makes_dirs  # a models directory is made as the default one is
 
     def convert(self, value, param, ctx):
         if isinstance(value, Path) and value.name != "-":
@@ -64,7 +65,7 @@ class OutputFile(click.ParamType):
         if _special(path) or (resolved.exists() and not resolved.is_file()):
             self.fail(f"{value} is not a regular file (a device or a pipe): the output is written to a temporary "
                       "file and renamed into place; give a file path", param, ctx)
-        if not resolved.parent.is_dir():
+        if not self.makes_dirs and not resolved.parent.is_dir():
             self.fail(f"{value}: the directory {path.parent} does not exist; create it first", param, ctx)
         return path
 

@@ -154,7 +154,7 @@ def _outcomes(source: Path | None, ruleset, with_served: bool = False):
 
 @model.command("train")
 @source_option
-@click.option("--out", "out_file", type=OutputFile(), default=None,
+@click.option("--out", "out_file", type=OutputFile(makes_dirs=True), default=None,
               help=f"Candidate model file (default: $DIAGNOSIS_MODELS/{CANDIDATE_FILE}; `model promote` makes it "
                    f"the active {MODEL_FILE}).")
 @click.option("--holdout-months", type=click.IntRange(0, 24), default=2, show_default=True,

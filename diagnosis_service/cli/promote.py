@@ -195,7 +195,7 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
     record = activate(promoted, active_path, {
         **record, "promoted": name, "validated": result.candidate if result.promote else None,
         "replaced": result.active, "forced": bool(force and not result.promote),
-        **({"trial_ended": ended} if ended else {})})
+        **({"trial_ended": ended} if ended else {})}, model_bytes=None if refit else compared)
     end_trial(challenger, None)
     click.echo(f"promoted {name} (was {result.active}){' by --force' if record['forced'] else ''}"
                f"{f', the refit of {result.candidate}' if refit else ''}: {active_path}"

@@ -78,23 +78,25 @@ def ranker_name(card: dict) -> str:
     return f"learned:{card.get('fingerprint', 'unknown')}"
 
 
-def promote(candidate: Path, active: Path, record: dict) -> dict:
+def promote(candidate: Path, active: Path, record: dict, model_bytes: bytes | None = None) -> dict:
     """Make the candidate model the active one: the active file (if any) kept under ``history/``, the
-    candidate's bytes written in its place (temp file + rename: a running service sees the old model or
-    the new one), and ``record`` appended to ``promotions.jsonl`` beside it. Returns the record."""
+    candidate's bytes (``model_bytes``: the file as it was compared, so that a `model train` rewriting
+    it meanwhile cannot slip an unjudged model in; else read now) written in its place (temp file +
+    rename: a running service sees the old model or the new one), and ``record`` appended to
+    ``promotions.jsonl`` beside it. Returns the record."""
     candidate, active = Path(candidate), Path(active)
-    model_text = candidate.read_text(encoding="utf-8")
+    model_text = model_bytes.decode("utf-8") if model_bytes is not None else candidate.read_text(encoding="utf-8")
     card_path = candidate.with_suffix(".card.json")
-    # The card beside the active model is the promoted one's: from its file, else from the model itself
-    # (a candidate copied without its card), never the previous model's left in place.
-    if card_path.exists():
-        card_text = card_path.read_text(encoding="utf-8")
+    # The card beside the active model is the promoted one's: the one inside the model (as save wrote
+    # the card file), else its card file; never the previous model's left in place.
+    try:
+        card = json.loads(model_text).get("card")
+    except (ValueError, AttributeError):
+        card = None
+    if isinstance(card, dict):
+        card_text = json.dumps(card, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
     else:
-        try:
-            card = json.loads(model_text).get("card")
-        except (ValueError, AttributeError):
-            card = None
-        card_text = json.dumps(card, ensure_ascii=False, sort_keys=True, indent=2) + "\n" if isinstance(card, dict) else None
+        card_text = card_path.read_text(encoding="utf-8") if card_path.exists() else None
     if active.exists():
         try:
             _, old_card = load(active)

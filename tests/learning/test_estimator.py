@@ -283,3 +283,17 @@ def test_promoting_a_model_without_its_card_file_never_leaves_the_previous_card(
     candidate.write_text(json.dumps(doc))  # no card anywhere: none beside the active model either
     promote(candidate, active, {"promoted": "cardless"})
     assert not active.with_suffix(".card.json").exists() and load(active)[1] == {}
+
+
+def test_promotion_activates_the_bytes_that_were_compared(tmp_path):
+    """`model promote` compares the candidate file, then activates it: a `model train` rewriting the file
+    in between must not slip its unjudged model (or card) in."""
+    from diagnosis_service.learning.persist import promote
+    X, y, _ = frame()
+    candidate = save(EffectivenessModel().fit(X, y), tmp_path / "cand.json", {"fingerprint": "judged"})
+    compared = candidate.read_bytes()
+    save(EffectivenessModel(blend=0.0).fit(X, y), candidate, {"fingerprint": "unjudged"})  # a train meanwhile
+    active = tmp_path / "models" / "effectiveness.json"
+    promote(candidate, active, {"promoted": "judged"}, model_bytes=compared)
+    assert active.read_bytes() == compared and load(active)[1] == {"fingerprint": "judged"}
+    assert json.loads(active.with_suffix(".card.json").read_text()) == {"fingerprint": "judged"}
