@@ -251,7 +251,8 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
         warning = overlap(card, outcomes)
         if warning:
             click.echo(f"warning: {warning} (--fit cross avoids this)", err=True)
-    out = evaluate_policies(outcomes, policies, catalog, ruleset, fit_mode, fitted, served, catalogs)
+    out = evaluate_policies(outcomes, policies, catalog, ruleset, fit_mode, fitted, served, catalogs,
+                            epsilon=settings().learned_exploration)
     if as_json:
         click.echo(json.dumps(out, ensure_ascii=False))
         return

@@ -23,7 +23,15 @@ from .ope import contexts, cross_fitted_probabilities, estimate, rewards, target
 from .policy import LearnedRanker, RandomRanker
 
 POLICIES = ("prior", "learned", "greedy", "random")
-MODELLED = {"learned": lambda m: LearnedRanker(m), "greedy": lambda m: LearnedRanker(m, epsilon=0.0, thompson=False)}
+MODELLED = ("learned", "greedy")
+
+
+def _modelled(name: str, epsilon: float):
+    """How a fitted model ranks as policy ``name``: ``learned`` as the service serves it (Thompson draws and
+    ``epsilon`` of uniform choice, ``Settings.learned_exploration``), ``greedy`` by its estimates alone."""
+    if name == "learned":
+        return lambda m: LearnedRanker(m, epsilon)
+    return lambda m: LearnedRanker(m, epsilon=0.0, thompson=False)
 FIT_MODES = ("cross", "file")
 
 
@@ -38,9 +46,11 @@ def overlap(card: dict, outcomes: pd.DataFrame) -> str | None:
 
 def evaluate_policies(outcomes: pd.DataFrame, policies: Sequence[str], catalog: Catalog, ruleset: RuleSet,
                       fit: str = "cross", model: EffectivenessModel | None = None,
-                      served: pd.DataFrame | None = None, catalogs: Mapping[int, Catalog] | None = None) -> dict:
+                      served: pd.DataFrame | None = None, catalogs: Mapping[int, Catalog] | None = None,
+                      epsilon: float = 0.02) -> dict:
     """IPS and SNIPS (with 95% bootstrap intervals) of each policy, and the logging policy's value.
-    ``served`` and ``catalogs``: what each logged choice was made among (``ope.target_probabilities``)."""
+    ``served`` and ``catalogs``: what each logged choice was made among (``ope.target_probabilities``);
+    ``epsilon``: the learned policy's uniform share, as the service explores."""
     unknown = [p for p in policies if p not in POLICIES]
     if unknown or fit not in FIT_MODES:
         raise InputError(Problem(f"unknown policy or fit {unknown or fit!r}", field=("policy",),
@@ -64,10 +74,10 @@ def evaluate_policies(outcomes: pd.DataFrame, policies: Sequence[str], catalog: 
     estimates = []
     for name in policies:
         if name in MODELLED and fit == "cross":
-            target = cross_fitted_probabilities(outcomes, MODELLED[name], fitted, lambda _p: catalog, ruleset, served,
+            target = cross_fitted_probabilities(outcomes, _modelled(name, epsilon), fitted, lambda _p: catalog, ruleset, served,
                                                 catalogs, replayed)
         else:
-            ranker = MODELLED[name](model) if name in MODELLED else {"prior": PriorRanker(),
+            ranker = _modelled(name, epsilon)(model) if name in MODELLED else {"prior": PriorRanker(),
                                                                      "random": RandomRanker()}[name]
             target = target_probabilities(outcomes, ranker, lambda _p: catalog, ruleset, served, replayed,
                                           catalogs=catalogs)

@@ -131,5 +131,15 @@ def test_train_info_and_evaluate_from_a_loop_directory(runner, tmp_path):
                                  "--fit", "file", "--model", str(model)])
     assert as_is.exit_code == 0 and "overlaps the evaluated months" in as_is.stderr
     assert json.loads(as_is.stdout)["estimates"][0]["fit"] == "file"
+    # The learned policy is evaluated as the service serves it: with DIAGNOSIS_LEARNED_EXPLORATION=1 every
+    # first choice is uniform, so its estimate is the random policy's to the digit.
+    uniform = runner.invoke(main, ["model", "evaluate", "--from", str(out), "--json", "--policy", "learned",
+                                   "--policy", "random", "--fit", "file", "--model", str(model)],
+                            env={"DIAGNOSIS_LEARNED_EXPLORATION": "1"})
+    learned, random_ = json.loads(uniform.stdout)["estimates"]
+    assert learned["snips"] == random_["snips"] and learned["ips"] == random_["ips"], uniform.stdout
+    served = runner.invoke(main, ["model", "evaluate", "--from", str(out), "--json", "--policy", "learned",
+                                  "--fit", "file", "--model", str(model)])
+    assert json.loads(served.stdout)["estimates"][0]["snips"] != learned["snips"]
     missing = runner.invoke(main, ["model", "info", "--model", str(tmp_path / "none.json")])
     assert missing.exit_code == 1 and "no trained model" in missing.stderr and "prior" in missing.stderr
