@@ -25,13 +25,16 @@ def one_hot(row) -> dict[str, float]:
     recommendation within REPEAT_WINDOW months: its learned coefficient is the repeat penalty) and
     ``repeat_kind`` (one of the same kind was, this one or another: a kind the branch tires of)."""
     shortfall = 0.0 if row.shortfall != row.shortfall else min(float(row.shortfall), 5.0)
+    # A size not known (None, NaN: max() would pass NaN through) counts as none, not as a NaN estimate.
+    members = float(row.members) if row.members is not None and math.isfinite(float(row.members)) else 0.0
+    members = max(members, 0.0)
     # A branch without a street is one key whichever way it came (None when served, NaN from a frame).
     street = row.street if isinstance(row.street, str) else ""
     return {f"resource={row.resource_id}": 1.0, f"kind={row.kind}": 1.0,
             f"kind_type={row.kind}|{row.branch_type}": 1.0, f"topic={row.topic}": 1.0,
             f"kind_topic={row.kind}|{row.topic}": 1.0, f"main={bool(row.main_topic)}": 1.0,
             f"street={street}": 1.0, "shortfall": shortfall,
-            "log_members": math.log1p(max(float(row.members), 0.0)) / 5.0, "repeat": float(row.repeat),
+            "log_members": math.log1p(members) / 5.0, "repeat": float(row.repeat),
             "repeat_kind": float(row.repeat_kind)}
 
 

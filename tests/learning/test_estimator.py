@@ -267,6 +267,9 @@ def test_a_branch_without_a_street_has_one_key_whether_served_or_trained():
     row = next(trained.itertuples(index=False))
     assert one_hot(served) == one_hot(row) and "street=" in one_hot(served)
     assert "street=S01" in one_hot(Row("BASE01", "base", "T1", True, "rural", "S01", 30.0, 1.0))
+    unknown_size = [one_hot(Row("BASE01", "base", "T1", True, "rural", None, m, 1.0))["log_members"]
+                    for m in (float("nan"), None, -3.0, 0.0)]
+    assert unknown_size == [0.0, 0.0, 0.0, 0.0]
 
 
 def test_promoting_a_model_without_its_card_file_never_leaves_the_previous_card(tmp_path):
