@@ -86,13 +86,13 @@ def _province(spec, scale: int, out_dir: Path, ruleset, start: float) -> None:
 
     def progress(done: int, total: int, district) -> None:
         if tty or done == total:
-            rate = done / (time.perf_counter() - start)
-            click.echo(f"\rdistrict {done}/{total}, {rate:.2f} a second, about {(total - done) / rate:.0f} s left",
-                       err=True, nl=done == total)
+            elapsed = time.perf_counter() - start
+            click.echo(f"\rdistrict {done}/{total}, {elapsed / done:.1f} s each, about "
+                       f"{(total - done) * elapsed / done:.0f} s left", err=True, nl=done == total)
 
     described = write_province(spec, scale, out_dir, ruleset.registry, progress)
     periods = described["periods"]
-    click.echo(f"wrote {out_dir}: a province of {scale} districts, {described['branches']:,} branches, "
+    click.echo(f"wrote {out_dir}: a province of {scale} district{'s' if scale != 1 else ''}, {described['branches']:,} branches, "
                f"{described['members']:,} members, {described['rows']['member']:,} member rows, {len(periods)} months "
                f"({periods[0]} to {periods[-1]}) in {len(described['streets'])} streets, "
                f"{time.perf_counter() - start:.1f} s")
