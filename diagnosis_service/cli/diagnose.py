@@ -156,7 +156,7 @@ def _diagnose_dask(data_dir: Path, period: str, rules_dir: Path | None, catalog_
     worker, here = max(run.worker_peaks, default=0) / 2**20, run.client_peak / 2**20
     how = (f"（{run.parts} 个分片，{run.workers} 个工作进程；内存峰值每个工作进程 {worker:,.0f} MiB，本进程 {here:,.0f} MiB；"
            f"{_lamp_counts(run.lamps, 'zh')}）" if lang == "zh" else
-           f" ({run.parts} parts on {run.workers} workers, peak memory {worker:,.0f} MiB a worker, {here:,.0f} MiB "
+           f" ({run.parts} part{'s' if run.parts != 1 else ''} on {run.workers} worker{'s' if run.workers != 1 else ''}, peak memory {worker:,.0f} MiB a worker, {here:,.0f} MiB "
            f"here; lamps: {_lamp_counts(run.lamps, 'en')})")
     click.echo(_wrote(lang, run.branches, run.members, out_file, time.perf_counter() - start) + how, err=True)
 
