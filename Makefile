@@ -8,6 +8,7 @@ DEMO_DIR := var/demo
 DEMO_PERIOD := 2025-12
 DEMO_FROM := 2025-01
 DEMO_BRANCH := B00002
+DEMO_OVERVIEW := var/overview.html
 # Test processes side by side (pytest-xdist; a module's tests stay in one, sharing its fixtures). 0: one process.
 TEST_WORKERS ?= 2
 
@@ -23,14 +24,15 @@ $(STAMP): requirements.txt requirements-dev.txt setup.cfg pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
+	@rm -f $(DEMO_DIR)/overview.html  # where an earlier demo wrote it: simulate replaces only a data directory
 	$(BIN)/diagnosis-service simulate --out $(DEMO_DIR)
 	$(BIN)/diagnosis-service diagnose --data $(DEMO_DIR) --period $(DEMO_PERIOD)
 	@echo
 	$(BIN)/diagnosis-service report --data $(DEMO_DIR) --period $(DEMO_PERIOD) --branch $(DEMO_BRANCH)
 	@echo
-	$(BIN)/diagnosis-service overview --data $(DEMO_DIR) --from $(DEMO_FROM) --to $(DEMO_PERIOD) --format html --out $(DEMO_DIR)/overview.html
+	$(BIN)/diagnosis-service overview --data $(DEMO_DIR) --from $(DEMO_FROM) --to $(DEMO_PERIOD) --format html --out $(DEMO_OVERVIEW)
 	$(BIN)/diagnosis-service overview --data $(DEMO_DIR) --from $(DEMO_FROM) --to $(DEMO_PERIOD) | sed -n '1,10p'
-	@echo "... the whole overview (chart, heat map, streets, branches red 2+ months): $(DEMO_DIR)/overview.html"
+	@echo "... the whole overview (chart, heat map, streets, branches red 2+ months): $(DEMO_OVERVIEW)"
 
 test: $(STAMP)
 	$(BIN)/ruff check diagnosis_service tests benchmarks

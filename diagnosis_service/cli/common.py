@@ -67,15 +67,21 @@ class OutputFile(click.ParamType):
                       "file and renamed into place; give a file path", param, ctx)
         if not self.makes_dirs and not resolved.parent.is_dir():
             self.fail(f"{value}: the directory {path.parent} does not exist; create it first", param, ctx)
+        ancestor = next(p for p in resolved.parents if p.exists())  # the root exists
+        if not ancestor.is_dir():
+            self.fail(f"{value}: {ancestor} is a file, not a directory", param, ctx)
         return path
 
 
 def _special(path: Path) -> bool:
-    """Whether ``path``, or a link on the way to its file, is under /dev or /proc (/dev/stdout is a link to
-    /proc/self/fd/1, which may well resolve to a regular file: the rename would replace the link)."""
+    """Whether ``path``, or a link on the way to its file, is a process's file descriptor: under /proc, or
+    /dev/stdin, stdout, stderr, fd/ (/dev/stdout is a link to /proc/self/fd/1, which may well resolve to
+    a regular file: the rename would replace the link). Other devices are not regular files; a file on
+    /dev/shm is one."""
     hop = Path(path).absolute()
     for _ in range(40):
-        if hop.parts[1:2] in (("dev",), ("proc",)):
+        if hop.parts[1:2] == ("proc",) or (hop.parts[1:2] == ("dev",) and hop.parts[2:3] and
+                                           hop.parts[2] in ("stdin", "stdout", "stderr", "fd")):
             return True
         if not hop.is_symlink():
             return False

@@ -113,11 +113,11 @@ def read_chunks(path: Path, problems: Problems, text_columns: tuple[str, ...] | 
                              suggestion="save the file as UTF-8"))
     except pd.errors.ParserError as exc:
         text = str(exc).strip()
-        # The C parser counts "line"s from 1 and "row"s (an unterminated quote's start) from 0, the header
-        # being row 0: both as the file's line.
+        # The C parser counts "line"s from 1 as the file's lines, and "row"s (an unterminated quote's
+        # start) as records from 0: the header, blank lines, a quoted cell over several lines as one.
         match = re.search(r"line (\d+)", text)
         row = re.search(r"starting at row (\d+)", text)
-        line = int(match.group(1)) if match else int(row.group(1)) + 1 if row else None
+        line = int(match.group(1)) if match else _record_line(path, int(row.group(1))) if row else None
         if row:
             text = "a quoted field is never closed (a \" without its pair)"
         problems.add(Problem(f"malformed CSV: {text.removeprefix('Error tokenizing data. C error: ')}", file=name,
@@ -136,6 +136,23 @@ def _mixed_types_quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pd.errors.DtypeWarning)
         yield
+
+
+def _record_line(path: Path, record: int) -> int | None:
+    """The line (from 1) where record ``record`` (from 0, the header and blank lines counted, as pandas
+    counts its rows) starts. Only on the way to an error."""
+    csv.field_size_limit(MAX_CSV_BYTES)
+    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+        reader = csv.reader(fh)
+        start = 1
+        try:
+            for number, _ in enumerate(reader):
+                if number == record:
+                    return start
+                start = reader.line_num + 1
+        except csv.Error:
+            return None
+    return None
 
 
 def _first_bad_utf8(path: Path) -> tuple[int | None, int | None]:

@@ -3,6 +3,7 @@
 import gc
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -214,6 +215,16 @@ def test_an_output_file_that_cannot_be_written_whole_is_refused_before_any_work(
         assert r.exit_code == 2 and "--out" in r.output and says in r.output, (out, r.output)
     assert not (tmp_path / "nope").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["pipe", "stdout"]
     assert (tmp_path / "stdout").is_symlink()
+    if Path("/dev/shm").is_dir():  # a file on a tmpfs under /dev is a regular file: written as any other
+        shm = Path("/dev/shm") / f"diagnose-{os.getpid()}.jsonl"
+        try:
+            r = runner.invoke(main, [*base, str(shm)])
+            assert r.exit_code == 0 and shm.is_file(), r.output
+        finally:
+            shm.unlink(missing_ok=True)
+    (tmp_path / "afile").write_text("x")
+    r = runner.invoke(main, ["model", "train", "--out", str(tmp_path / "afile" / "m.json")])
+    assert r.exit_code == 2 and "afile is a file, not a directory" in r.output, r.output
     r = runner.invoke(main, ["overview", "--data", str(small_district), "--from", "2025-11", "--to", "2025-12",
                              "--out", "-"])
     assert r.exit_code == 0 and r.stdout.strip(), r.output  # where the command prints anyway: '-' is stdout

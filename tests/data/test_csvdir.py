@@ -158,11 +158,32 @@ def test_a_word_far_down_a_number_column_reads_without_pandas_warnings(tmp_path,
     from diagnosis_service.data.csvdir import read_chunks
     from diagnosis_service.data.validate import Problems
 
+    # Wide, so that pandas' blocks (about 2**20 / columns rows) are smaller than a chunk of 100,000 rows:
+    # the word lies in a later block of the first chunk.
     path = tmp_path / "member_metrics.csv"
-    rows = [f"2025-12,M{i:06d},{i % 7}" for i in range(300_000)]
-    rows[-1] = "2025-12,M299999,many"
-    path.write_text("period,member_id,study_hours\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    numbers = ",".join("1" for _ in range(40))
+    rows = [f"2025-12,M{i:06d},{numbers}" for i in range(100_000)]
+    rows[90_000] = f"2025-12,M090000,many,{numbers[2:]}"
+    header = ",".join(["period", "member_id", *(f"c{k}" for k in range(40))])
+    path.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
     problems = Problems()
     frames = [f for f, _ in read_chunks(path, problems, ("period", "member_id"), chunk_rows=chunk_rows)]
-    assert not problems.items and sum(len(f) for f in frames) == 300_000
-    assert frames[-1]["study_hours"].iloc[-1] == "many"
+    assert not problems.items and sum(len(f) for f in frames) == 100_000
+    assert frames[0]["c0"].iloc[90_000] == "many"
+
+
+@pytest.mark.parametrize("text, line", [
+    ('a,b\n1,"multi\nline"\n2,2\n3,"open\n4,4\n', 5),
+    ('a,b\n1,1\n\n2,2\n3,"open\n4,4\n', 5),
+    ('a,b\n1,"x\ny"\n\n2,2\n\n3,"open\n4,4\n', 7),
+])
+def test_an_unclosed_quote_is_placed_at_its_line_after_blank_lines_and_cells_over_lines(tmp_path, text, line):
+    from diagnosis_service.data.csvdir import read_chunks
+    from diagnosis_service.data.validate import Problems
+
+    path = tmp_path / "x.csv"
+    path.write_text(text, encoding="utf-8")
+    problems = Problems()
+    list(read_chunks(path, problems))
+    assert [str(p) for p in problems.items] == [f"{path}:{line}: malformed CSV: a quoted field is never closed "
+                                                 '(a " without its pair)']
