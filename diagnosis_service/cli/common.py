@@ -55,16 +55,16 @@ class OutputFile(click.ParamType):
         elif str(value) == "-":
             if self.stdout_ok:
                 return None
-            self.fail("'-' (standard output) is not written to: give a file path (without the option the "
-                      "command prints a summary)", param, ctx)
+            self.fail("'-' (standard output) is not written to by this option: give a file path", param, ctx)
         else:
             path = Path(value)
         resolved = path.resolve()
         if resolved.is_dir():
             self.fail(f"{value} is a directory: give a file path", param, ctx)
         if _special(path) or (resolved.exists() and not resolved.is_file()):
-            self.fail(f"{value} is not a regular file (a device or a pipe): the output is written to a temporary "
-                      "file and renamed into place; give a file path", param, ctx)
+            self.fail(f"{value} is a device, a pipe or a process's file descriptor (such as /dev/stdout), not a "
+                      "regular file: the output is written to a temporary file renamed into place, which would "
+                      "replace it; give a file path", param, ctx)
         if not self.makes_dirs and not resolved.parent.is_dir():
             self.fail(f"{value}: the directory {path.parent} does not exist; create it first", param, ctx)
         ancestor = next(p for p in resolved.parents if p.exists())  # the root exists
@@ -111,6 +111,9 @@ def replaceable_output(out: Path, what: str, ours, inputs: tuple = ()) -> Path:
     error (exit 2, nothing touched) when it is, holds or lies in one of ``inputs``, is a file, or is a
     directory holding files that ``ours`` (a test on the directory) does not recognise as an earlier
     output of the same kind: replacing it would delete them."""
+    if str(out) == "-" or _special(Path(out)):
+        raise click.UsageError(f"{out} is not a directory path ({what} is a directory of files): give a new or "
+                               "empty directory")
     resolved = Path(out).resolve()
     for source in inputs:
         if isinstance(source, Path):
@@ -123,8 +126,10 @@ def replaceable_output(out: Path, what: str, ours, inputs: tuple = ()) -> Path:
             raise click.UsageError(f"{out} is a file, not a directory: {what} is a directory; give a new or empty "
                                    "path")
         if any(resolved.iterdir()) and not ours(resolved):
-            raise click.UsageError(f"{out} holds other files, not {what}: it would be replaced whole, and they "
-                                   "deleted; give a new or empty directory, or remove it first")
+            names = sorted(p.name for p in resolved.iterdir())
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            raise click.UsageError(f"{out} holds files that are not {what} ({shown}): it would be replaced whole, "
+                                   "and they deleted; give a new or empty directory, or remove it first")
     return resolved
 
 

@@ -15,6 +15,7 @@ from .common import (
     OutputFile,
     catalog_option,
     handle_errors,
+    replaceable_output,
     resolve_catalog,
     resolve_rules,
     rules_option,
@@ -65,6 +66,8 @@ def loop(policy: str, months: int, seed: int, branches: int, members: int, epsil
     spec = LoopSpec(policy=policy, months=months, seed=seed, branches=branches, members=members, epsilon=epsilon,
                     world=world)
     spec.validate()
+    if out_dir is not None:
+        out_dir = replaceable_output(out_dir, "a loop's log", _loop_directory)
     start = time.perf_counter()
 
     def progress(month: dict) -> None:
@@ -82,6 +85,15 @@ def loop(policy: str, months: int, seed: int, branches: int, members: int, epsil
         return
     click.echo(f"policy {policy}, seed {seed}, {months} months: true improvement {summary['true_improvement']:.2f}, "
                f"{summary['weaknesses_resolved']} weaknesses resolved ({time.perf_counter() - start:.0f} s)")
+
+
+LOOP_FILES = ("log.csv", "truth.csv", "branch_metrics.csv", "summary.json")
+
+
+def _loop_directory(path: Path) -> bool:
+    """Whether ``path`` holds an earlier `simulate loop --out` and nothing else (a data directory has a
+    branch_metrics.csv too: it must not be taken for one)."""
+    return {p.name for p in path.iterdir()} <= set(LOOP_FILES) and (path / "summary.json").is_file()
 
 
 def _write_loop(out_dir: Path, result, summary: dict) -> None:
@@ -250,7 +262,7 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
         fitted, card = load(model_file or settings().models_dir / MODEL_FILE)
         warning = overlap(card, outcomes)
         if warning:
-            click.echo(f"warning: {warning} (--fit cross avoids this)", err=True)
+            click.echo(f"warning: {warning}", err=True)
     out = evaluate_policies(outcomes, policies, catalog, ruleset, fit_mode, fitted, served, catalogs,
                             epsilon=settings().learned_exploration)
     if as_json:

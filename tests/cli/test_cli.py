@@ -187,7 +187,15 @@ def test_commands_that_replace_their_output_never_delete_what_is_not_theirs(runn
                  ["simulate", *small, "--scale", "1", "--out", str(notes)],
                  ["simulate", *small, "--out", str(notes / "notes.txt")]):
         r = runner.invoke(main, args)
-        assert r.exit_code == 2 and ("holds other files" in r.output or "is a file" in r.output), (args, r.output)
+        assert r.exit_code == 2 and ("holds files that are not" in r.output or "is a file" in r.output), (args, r.output)
+    r = runner.invoke(main, ["simulate", "loop", "--out", str(district_copy), "--branches", "20", "--members", "200"])
+    assert r.exit_code == 2 and "branch_metrics.csv" in r.output, r.output  # a data directory is not a loop's
+    (tmp_path / "stdout").symlink_to("/proc/self/fd/1")
+    for out in ("-", str(tmp_path / "stdout")):
+        for args in (["simulate", *small, "--out", out], ["data", "convert", str(district_copy), out]):
+            r = runner.invoke(main, args)
+            assert r.exit_code == 2 and "is not a directory path" in r.output, (args, r.output)
+    assert not (tmp_path / "-").exists() and Path("-").exists() is False
     assert (notes / "notes.txt").read_text() == "mine" and [p.name for p in notes.iterdir()] == ["notes.txt"]
     assert {p.name: p.read_bytes() for p in district_copy.iterdir()} == before
     for args in (["simulate", *small, "--out", str(tmp_path / "sim")], ["simulate", *small, "--out", str(tmp_path / "sim")],
