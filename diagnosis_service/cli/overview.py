@@ -20,17 +20,17 @@ def _check_scope(street: str | None, branch_type: str | None, streets: set[str],
                                  param_hint="--street")
 
 
-def _write(out_file: Path | None, text: str | None = None, data: bytes | None = None) -> None:
+def _write(out_file: Path | None, text: str | None = None, data: bytes | None = None, lang: str = "zh") -> None:
     from ..data.files import write_atomic, write_bytes_atomic
 
     if out_file is None:
         click.echo(text, nl=False)
-    elif data is not None:
+        return
+    if data is not None:
         write_bytes_atomic(out_file, data)
-        click.echo(f"wrote {out_file}", err=True)
     else:
         write_atomic(out_file, [text or ""])
-        click.echo(f"wrote {out_file}", err=True)
+    click.echo(f"已写入 {out_file}" if lang == "zh" else f"wrote {out_file}", err=True)
 
 
 @main.command()
@@ -85,9 +85,10 @@ def overview(data_dir: Path | None, period_from: str, period_to: str, street: st
             data = overview_.from_store(conn, ruleset, period_from, period_to, scope)
     type_name = functools.partial(name_of, ruleset.registry.branch_types, lang=lang)
     if fmt == "xlsx":
-        _write(out_file, data=report.workbook(data, lang, type_name))
+        _write(out_file, data=report.workbook(data, lang, type_name), lang=lang)
     elif fmt == "json":
-        _write(out_file, json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+        _write(out_file, json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n", lang=lang)
     else:
         _write(out_file, render_html(data, lang, type_name) if fmt == "html" else
-               (render_markdown if fmt == "markdown" else render_text)(report.document(data, lang, type_name)))
+               (render_markdown if fmt == "markdown" else render_text)(report.document(data, lang, type_name)),
+               lang=lang)

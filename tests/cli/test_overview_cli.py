@@ -41,11 +41,15 @@ def test_text_markdown_html_and_xlsx(runner, service, tmp_path):
     english = runner.invoke(main, [*ARGS, "--data", data, "--lang", "en", "--format", "markdown"]).stdout
     assert english.startswith("# Diagnosis overview: the district") and "| Street |" in english
     out = tmp_path / "ov.html"
-    assert runner.invoke(main, [*ARGS, "--data", data, "--format", "html", "--out", str(out)]).exit_code == 0
+    wrote = runner.invoke(main, [*ARGS, "--data", data, "--format", "html", "--out", str(out)])
+    assert wrote.exit_code == 0 and f"已写入 {out}" in wrote.stderr  # the closing line in the output's language
     page = out.read_text(encoding="utf-8")
     assert page.count("<circle") == 8 and "<script" not in page and 'lang="zh-CN"' in page
     book = tmp_path / "ov.xlsx"
     assert runner.invoke(main, [*ARGS, "--data", data, "--format", "xlsx", "--out", str(book)]).exit_code == 0
+    wrote = runner.invoke(main, [*ARGS, "--data", data, "--format", "json", "--out", str(tmp_path / "ov.json"),
+                                 "--lang", "en"])
+    assert wrote.exit_code == 0 and f"wrote {tmp_path / 'ov.json'}" in wrote.stderr
     wb = load_workbook(io.BytesIO(book.read_bytes()))
     assert wb.sheetnames[:3] == ["每月亮灯情况", "主要短板", "最常见的问题"]
     assert [r[0] for r in wb["每月亮灯情况"].iter_rows(values_only=True)] == ["月份", "2025-11", "2025-12"]
