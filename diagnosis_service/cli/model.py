@@ -36,7 +36,9 @@ def _setup(rules_dir: Path | None, catalog_dir: Path | None):
 @simulate.command("loop")
 @click.option("--policy", type=click.Choice(["learned", "prior", "random", "popularity", "oracle"]),
               default="learned", show_default=True, help="How prescriptions are ranked.")
-@click.option("--months", type=click.IntRange(1, 60), default=12, show_default=True)
+@click.option("--months", type=click.IntRange(1, 60), default=12, show_default=True,
+              help="Months evaluated, after 12 months of history served by the exploring prior (the same for "
+                   "every policy); --out holds the history's months too.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--branches", type=click.IntRange(1), default=2654, show_default=True)
 @click.option("--members", type=click.IntRange(1), default=47411, show_default=True)
