@@ -47,14 +47,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench_estimator import learned_loop  # noqa: E402
 from bench_worlds import loop_arguments, pooled, summary  # noqa: E402
 
 from diagnosis_service.learning.features import Row  # noqa: E402
 from diagnosis_service.learning.outcomes import CLIP  # noqa: E402
 from diagnosis_service.learning.train import fit, measurable  # noqa: E402
-from diagnosis_service.remedies.catalog_files import load_catalog  # noqa: E402
-from diagnosis_service.rules import load_ruleset  # noqa: E402
-from diagnosis_service.simulation.loop import LoopSpec, run_loop  # noqa: E402
 from diagnosis_service.simulation.worlds import WORLDS  # noqa: E402
 
 RANKERS = ("model", "model_true_adoption", "structured", "structured_true_prior", "structured_no_data", "random")
@@ -104,11 +102,8 @@ def structured_quality(outcomes, truth, unit, prior_mean: float, prior_sd: float
 
 def one(args: tuple) -> dict:
     world, seed, branches, members, history, months = args
-    ruleset = load_ruleset(REPO / "rules")
-    catalog = load_catalog(REPO / "resources_catalog", ruleset.registry)
     start = time.perf_counter()
-    res = run_loop(LoopSpec(policy="learned", seed=seed, branches=branches, members=members, months=months,
-                            history=history, world=world), ruleset, catalog)
+    ruleset, catalog, res = learned_loop(world, seed, branches, members, history, months)
     log, truth = res.log, res.truth
     by_id = {r.id: r for r in catalog.resources}
     unit = copy.copy(truth)  # the truth with every quality 1: its effect is the known non-quality factors

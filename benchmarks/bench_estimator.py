@@ -50,13 +50,19 @@ def variant(text: str) -> dict[str, float]:
     return out
 
 
-def one(args: tuple) -> dict:
-    world, seed, branches, members, history, months, variants = args
+def learned_loop(world: str, seed: int, branches: int, members: int, history: int, months: int):
+    """(ruleset, catalog, loop result) of one learned loop with the default model: the fixed log that
+    estimators are judged on (also by bench_ceiling.py)."""
     ruleset = load_ruleset(REPO / "rules")
     catalog = load_catalog(REPO / "resources_catalog", ruleset.registry)
+    return ruleset, catalog, run_loop(LoopSpec(policy="learned", seed=seed, branches=branches, members=members,
+                                               months=months, history=history, world=world), ruleset, catalog)
+
+
+def one(args: tuple) -> dict:
+    world, seed, branches, members, history, months, variants = args
     start = time.perf_counter()
-    res = run_loop(LoopSpec(policy="learned", seed=seed, branches=branches, members=members, months=months,
-                            history=history, world=world), ruleset, catalog)
+    ruleset, catalog, res = learned_loop(world, seed, branches, members, history, months)
     log, truth = res.log, res.truth
     by_id = {r.id: r for r in catalog.resources}
     counted = sorted(log["period"].unique())[-months:]
