@@ -131,7 +131,8 @@ def test_the_holdout_learns_nothing_from_its_held_out_months(loop):
     ruleset = load_ruleset(RULES)
     catalog = load_catalog(CATALOG, ruleset.registry)
     log, metrics = training.from_dir(loop)
-    outcomes = measurable(log, metrics, ruleset)
+    kept = sorted(set(log["branch_id"]))[:60]  # a third of the loop's branches: the same test, a third of the fits
+    outcomes = measurable(log[log["branch_id"].isin(kept)], metrics[metrics["branch_id"].isin(kept)], ruleset)
     periods = sorted(set(outcomes["period"]))
     held = outcomes["period"] >= periods[int(len(periods) * (1 - HOLDOUT_SHARE))]
     # Every other branch never answers; then the same, except that they answer in the held-out months.
