@@ -29,7 +29,8 @@ def data_convert(data_dir: Path, out: Path, rules_dir: Path | None) -> None:
     the months they need. OUT is replaced whole, or not at all. Memory is a month's: the directory is
     checked a chunk at a time, its rows kept meanwhile in a temporary directory ($TMPDIR, about 60% of
     the CSV's size)."""
-    from ..data.columnar import is_dataset, write_dataset
+    from ..data.columnar import write_dataset
+    from ..data.locations import is_dataset
     from ..rules import load_ruleset
 
     out = replaceable_output(out, "a dataset", is_dataset, inputs=(data_dir,))
@@ -85,7 +86,7 @@ def data_carry(dataset: Path, rules_dir: Path | None) -> None:
     (how such an indicator is derived in rules/indicators.yaml or points.yaml, or lamp rules that look
     back): until then a diagnosis under the changed rules reads the history, with the same result. Months
     that hold them already are left as they are."""
-    from ..data.columnar import is_dataset
+    from ..data.locations import is_dataset
     from ..rules import load_ruleset
 
     if not is_dataset(dataset):

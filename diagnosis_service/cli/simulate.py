@@ -54,7 +54,7 @@ def simulate(ctx: click.Context, out_dir: Path | None, seed: int, months: int, e
     spec = SimulationSpec(branches=branches, members=members, months=months, end=end, seed=seed,
                           platform_from=None if platform_from.strip().lower() == "none" else platform_from)
     if scale is not None:
-        from ..data.columnar import is_dataset
+        from ..data.locations import is_dataset
         out_dir = replaceable_output(out_dir, "a dataset", is_dataset)
     else:
         out_dir = replaceable_output(out_dir, "a data directory", _data_directory)

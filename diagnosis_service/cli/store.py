@@ -89,7 +89,8 @@ def _keep_dataset(source, out: Path, ruleset, workdir: Path, checking=None):
     directory is checked once, a chunk at a time, its months spilled to ``workdir``; returns them as the
     store's source. Memory is a month's."""
     from ..data.append import append_months
-    from ..data.columnar import ParquetDir, is_dataset, write_dataset
+    from ..data.columnar import ParquetDir, write_dataset
+    from ..data.locations import is_dataset
     from ..data.sources import Streamed
     from .data import keep_carried
 

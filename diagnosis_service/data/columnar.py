@@ -38,40 +38,12 @@ from ..rules.model import Registry
 from .arrowframes import stacked
 from .carried import usable, with_carried
 from .files import one_writer
+from .locations import MARKER, filesystem, is_dataset, is_url
 from .model import KEYS, Dataset
 from .months import InMemoryMonths, Months
 from .sources import HISTORY_MONTHS, Carry, Lookback
 
 FORMAT = 3  # 2: street files named by their place in the list; 3: organisations per street too
-MARKER = "_dataset.json"
-
-
-def is_url(location: str | Path) -> bool:
-    return "://" in str(location)
-
-
-def is_dataset(location: str | Path) -> bool:
-    """Whether ``location`` (a directory, or an fsspec URL such as s3://bucket/province) holds a dataset."""
-    if not is_url(location):
-        return (Path(location) / MARKER).is_file()
-    try:
-        fs, root = _filesystem(str(location))
-        return bool(fs.isfile(f"{root.rstrip('/')}/{MARKER}"))
-    except (InputError, OSError):
-        return False
-
-
-def _filesystem(url: str):
-    """(fsspec filesystem, path in it) for a URL; an InputError naming what to install when its scheme has
-    no implementation here."""
-    import fsspec
-
-    try:
-        return fsspec.core.url_to_fs(url)
-    except (ImportError, ValueError) as exc:
-        raise InputError(Problem(f"cannot open {url}: {exc}", file=url,
-                                 suggestion="install the fsspec package of that storage (s3fs, gcsfs, adlfs) "
-                                            "on the client and every worker, or mount it as a directory")) from None
 
 
 def _street(value: object) -> str:
@@ -222,7 +194,7 @@ class ParquetDir:
     def __init__(self, directory: str | Path):
         self.name = str(directory)
         if is_url(directory):
-            self.fs, root = _filesystem(str(directory))
+            self.fs, root = filesystem(str(directory))
             self.root = root.rstrip("/")
         else:
             self.fs, self.root = None, os.fspath(directory)

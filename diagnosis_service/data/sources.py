@@ -119,7 +119,8 @@ class Loaded:
 def source_for(path: Path | str) -> Source:
     """A CSV data directory, or a columnar dataset (``data convert``; a directory or an fsspec URL), by what
     the location holds."""
-    from .columnar import ParquetDir, is_dataset
+    from .columnar import ParquetDir
+    from .locations import is_dataset
 
     return ParquetDir(path) if is_dataset(path) else CsvDir(path)
 

@@ -290,52 +290,15 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
 
     @classmethod
     def from_state(cls, params: dict, state: dict) -> EffectivenessModel:
-        """A fitted model from ``params`` and ``state()``; ValueError naming the first field that is
-        missing or of the wrong type (a file that loads must rank: a bad one is refused here, not at
-        the first request)."""
-        if not isinstance(params, dict) or not isinstance(state, dict):
-            raise ValueError("params and state must be objects")
+        """A fitted model from ``params`` and ``state()`` (``persist.load`` checks a file's state first)."""
         model = cls(**params)
         # A file from before the multiplicative fit: the additive estimate alone.
         model.log_coef_, model.log_intercept_, model.multiplicative_ = {}, None, "absent (a model from before it)"
         model.silent_adoption_ = None
-        for key, kind in _STATE_FIELDS.items():
-            if key not in state:
-                if key in _STATE_OPTIONAL:
-                    continue
-                raise ValueError(f"state lacks {key}")
-            if not _is(state[key], kind):
-                raise ValueError(f"state field {key} is not {kind}")
         for k, v in state.items():
             setattr(model, k, v)
         model.feature_names_in_ = np.array(FEATURES, dtype=object)
         return model
-
-
-# What a model file's state holds (EffectivenessModel.state()): field -> the type its value must have.
-_STATE_FIELDS = {
-    "adoption_global_": "a number", "adoption_kind_type_": "numbers by key", "adoption_resource_type_": "numbers by key",
-    "coef_": "numbers by key", "counts_": "numbers by key", "effect_global_": "a number", "evidence_": "numbers by key",
-    "intercept_": "a number", "log_coef_": "numbers by key", "log_intercept_": "a number or null",
-    "multiplicative_": "a text", "n_effect_obs_": "a number", "n_features_in_": "a number", "sigma_": "a number",
-    "silent_adoption_": "a number or null", "streets_": "a list of texts", "zero_point_": "a number",
-}
-# Fields a file from before them lacks (from_state gives them the values that rank as those files did).
-_STATE_OPTIONAL = frozenset({"log_coef_", "log_intercept_", "multiplicative_", "silent_adoption_"})
-
-
-def _is(value, kind: str) -> bool:
-    def number(v) -> bool:
-        return isinstance(v, int | float) and not isinstance(v, bool)
-    if kind == "a number":
-        return number(value)
-    if kind == "a number or null":
-        return value is None or number(value)
-    if kind == "a text":
-        return isinstance(value, str)
-    if kind == "a list of texts":
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    return isinstance(value, dict) and all(isinstance(k, str) and number(v) for k, v in value.items())
 
 
 def _design(rows: pd.DataFrame):

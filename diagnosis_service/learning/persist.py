@@ -65,12 +65,51 @@ def load(path: Path) -> tuple[EffectivenessModel, dict]:
         raise ModelError(Problem(f"model trained with scikit-learn {trained}, this is {sklearn.__version__}",
                                  file=str(path), suggestion="retrain: diagnosis-service model train"))
     try:
+        _check_state(doc["state"])
         model = EffectivenessModel.from_state(doc["params"], doc["state"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(Problem(f"model file is incomplete ({exc})", file=str(path),
                                  suggestion="retrain: diagnosis-service model train")) from None
     card = doc.get("card", {})
     return model, card if isinstance(card, dict) else {}
+
+
+# What a model file's state holds (EffectivenessModel.state()): field -> the type its value must have.
+_STATE_FIELDS = {
+    "adoption_global_": "a number", "adoption_kind_type_": "numbers by key", "adoption_resource_type_": "numbers by key",
+    "coef_": "numbers by key", "counts_": "numbers by key", "effect_global_": "a number", "evidence_": "numbers by key",
+    "intercept_": "a number", "log_coef_": "numbers by key", "log_intercept_": "a number or null",
+    "multiplicative_": "a text", "n_effect_obs_": "a number", "n_features_in_": "a number", "sigma_": "a number",
+    "silent_adoption_": "a number or null", "streets_": "a list of texts", "zero_point_": "a number",
+}
+# Fields a file from before them lacks (``EffectivenessModel.from_state`` gives them the values that rank as those files did).
+_STATE_OPTIONAL = frozenset({"log_coef_", "log_intercept_", "multiplicative_", "silent_adoption_"})
+
+
+def _is(value, kind: str) -> bool:
+    def number(v) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+    if kind == "a number":
+        return number(value)
+    if kind == "a number or null":
+        return value is None or number(value)
+    if kind == "a text":
+        return isinstance(value, str)
+    if kind == "a list of texts":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return isinstance(value, dict) and all(isinstance(k, str) and number(v) for k, v in value.items())
+
+
+def _check_state(state: dict) -> None:
+    """ValueError naming the first learned field that is missing or of the wrong type: a model that loads
+    must rank (a bad file is refused here, not at the first request)."""
+    for key, kind in _STATE_FIELDS.items():
+        if key not in state:
+            if key in _STATE_OPTIONAL:
+                continue
+            raise ValueError(f"state lacks {key}")
+        if not _is(state[key], kind):
+            raise ValueError(f"state field {key} is not {kind}")
 
 
 def ranker_name(card: dict) -> str:

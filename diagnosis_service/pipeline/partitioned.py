@@ -26,8 +26,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data.columnar import ParquetDir, is_dataset, is_url
+from ..data.columnar import ParquetDir
 from ..data.files import write_chunks_atomic
+from ..data.locations import is_dataset, is_url
 from ..engine import make_evaluator
 from ..engine.partitioned import (
     Inputs,

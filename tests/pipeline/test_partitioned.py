@@ -205,7 +205,7 @@ def test_a_dataset_at_an_fsspec_url_gives_the_same_bytes(client, snapshot, runne
     """Workers of a real cluster read the dataset from shared storage through fsspec (file:// here; s3://,
     gs://, ... where their packages are installed)."""
     from diagnosis_service.cli import main
-    from diagnosis_service.data.columnar import is_dataset
+    from diagnosis_service.data.locations import is_dataset
 
     dataset = CsvDir(small_district).load(snapshot.ruleset.registry, PERIOD)
     write_dataset(dataset, tmp_path / "ds", snapshot.ruleset.registry)
