@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -45,7 +45,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import Ridge, TweedieRegressor
 
-from .features import FEATURES, one_hot
+from .features import FEATURES, NUMBERS, categorical_names, numbers, one_hot
 from .outcomes import CLIP
 
 SD_FLOOR = 0.01  # the least spread the silent-list EM assumes for an outcome (clipped outcomes repeat)
@@ -54,6 +54,8 @@ MIN_MULTIPLICATIVE_MEAN = 1e-3
 # Its estimate is capped beyond what a measured outcome can reach (they are clipped to +-CLIP before the
 # zero point is taken off): an unseen combination of large coefficients must not outrank everything seen.
 MAX_MULTIPLICATIVE_LOG = math.log(2 * CLIP)
+# Coefficients kept per (resource, kind, type, topic, main topic) by the effect's fast path, at most.
+_MAX_KEPT = 100_000
 
 
 def _features(X: pd.DataFrame) -> pd.DataFrame:
@@ -247,23 +249,45 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
             return self.adoption_resource_type_[key]
         return self.adoption_kind_type_.get(f"{row.kind}|{row.branch_type}", self.adoption_global_)
 
-    def _effect_one(self, row) -> float:
-        features = one_hot(row).items()
-        coef = self.coef_
-        additive = self.intercept_ + sum(coef.get(name, 0.0) * value for name, value in features)
-        if self.log_intercept_ is None:
-            return additive
-        log_coef = self.log_coef_
-        z = self.log_intercept_ + sum(log_coef.get(name, 0.0) * value for name, value in features)
-        return (1.0 - self.blend) * additive + self.blend * math.exp(min(z, MAX_MULTIPLICATIVE_LOG))
+    def _effect_list(self, rows: Iterable) -> list[float]:
+        """The effect of each row: each coefficient times its one_hot feature, summed in one_hot's order as
+        ``sum`` would (the same float, bit for bit). A categorical feature's value is 1.0, so its term is
+        its coefficient, looked up once per model and kept: ranking a district scores a million
+        candidates, and building their feature names took most of the time."""
+        coef, log_coef, multiplicative = self.coef_, self.log_coef_, self.log_intercept_ is not None
+        cache = self.__dict__.get("_terms")
+        if cache is None or cache[0] is not coef or cache[1] is not log_coef or len(cache[2]) > _MAX_KEPT:
+            cache = self._terms = (coef, log_coef, {}, {}, tuple(coef.get(n, 0.0) for n in NUMBERS),
+                                   tuple(log_coef.get(n, 0.0) for n in NUMBERS))
+        _, _, kept, streets, c, g = cache
+        out = []
+        for row in rows:
+            street = row.street if isinstance(row.street, str) else ""
+            key = (row.resource_id, row.kind, row.branch_type, row.topic, bool(row.main_topic))
+            terms = kept.get(key)
+            if terms is None:  # names without the street's (the last): one entry per resource, type and topic
+                names = categorical_names(row)[:-1]
+                terms = kept[key] = (tuple(coef.get(n, 0.0) for n in names), tuple(log_coef.get(n, 0.0) for n in names))
+            pair = streets.get(street)
+            if pair is None:
+                name = f"street={street}"
+                pair = streets[street] = (coef.get(name, 0.0), log_coef.get(name, 0.0))
+            x = numbers(row)
+            additive = self.intercept_ + sum((*terms[0], pair[0], c[0] * x[0], c[1] * x[1], c[2] * x[2], c[3] * x[3]))
+            if not multiplicative:
+                out.append(additive)
+                continue
+            z = self.log_intercept_ + sum((*terms[1], pair[1], g[0] * x[0], g[1] * x[1], g[2] * x[2], g[3] * x[3]))
+            out.append((1.0 - self.blend) * additive + self.blend * math.exp(min(z, MAX_MULTIPLICATIVE_LOG)))
+        return out
 
     def _effects(self, X: pd.DataFrame) -> np.ndarray:
-        return np.array([self._effect_one(row) for row in _features(X).itertuples(index=False)], dtype=float)
+        return np.array(self._effect_list(_features(X).itertuples(index=False)), dtype=float)
 
     def predict_rows(self, rows: Sequence) -> tuple[list[float], list[float]]:
         """(improvement if adopted, P(adopted)) for rows with the FEATURES as attributes: the fast path
         of ranking one branch (building a DataFrame would cost more than the prediction)."""
-        return [self._effect_one(r) for r in rows], [self._adoption(r) for r in rows]
+        return self._effect_list(rows), [self._adoption(r) for r in rows]
 
     def predict_effect(self, X: pd.DataFrame) -> np.ndarray:
         """Improvement if adopted."""

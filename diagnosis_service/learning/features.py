@@ -24,18 +24,31 @@ def one_hot(row) -> dict[str, float]:
     far below the norm, branch size, ``repeat`` (the same resource was the branch's first
     recommendation within REPEAT_WINDOW months: its learned coefficient is the repeat penalty) and
     ``repeat_kind`` (one of the same kind was, this one or another: a kind the branch tires of)."""
+    features = dict.fromkeys(categorical_names(row), 1.0)
+    features.update(zip(NUMBERS, numbers(row), strict=True))
+    return features
+
+
+# one_hot's numeric features, after its categorical ones, in this order.
+NUMBERS = ("shortfall", "log_members", "repeat", "repeat_kind")
+
+
+def categorical_names(row) -> tuple[str, ...]:
+    """The names of the one-hot features ``row`` has (each with value 1.0), in one_hot's order."""
+    # A branch without a street is one key whichever way it came (None when served, NaN from a frame).
+    street = row.street if isinstance(row.street, str) else ""
+    return (f"resource={row.resource_id}", f"kind={row.kind}", f"kind_type={row.kind}|{row.branch_type}",
+            f"topic={row.topic}", f"kind_topic={row.kind}|{row.topic}", f"main={bool(row.main_topic)}",
+            f"street={street}")
+
+
+def numbers(row) -> tuple[float, float, float, float]:
+    """The values of the NUMBERS features of ``row``."""
     shortfall = 0.0 if row.shortfall != row.shortfall else min(float(row.shortfall), 5.0)
     # A size not known (None, NaN: max() would pass NaN through) counts as none, not as a NaN estimate.
     members = float(row.members) if row.members is not None and math.isfinite(float(row.members)) else 0.0
     members = max(members, 0.0)
-    # A branch without a street is one key whichever way it came (None when served, NaN from a frame).
-    street = row.street if isinstance(row.street, str) else ""
-    return {f"resource={row.resource_id}": 1.0, f"kind={row.kind}": 1.0,
-            f"kind_type={row.kind}|{row.branch_type}": 1.0, f"topic={row.topic}": 1.0,
-            f"kind_topic={row.kind}|{row.topic}": 1.0, f"main={bool(row.main_topic)}": 1.0,
-            f"street={street}": 1.0, "shortfall": shortfall,
-            "log_members": math.log1p(members) / 5.0, "repeat": float(row.repeat),
-            "repeat_kind": float(row.repeat_kind)}
+    return shortfall, math.log1p(members) / 5.0, float(row.repeat), float(row.repeat_kind)
 
 
 @dataclass(frozen=True, slots=True)
