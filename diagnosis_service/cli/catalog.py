@@ -25,7 +25,7 @@ from .common import (
 
 @main.group()
 def catalog() -> None:
-    """Check and list the remedy catalog (锋领汇)."""
+    """The remedy catalog (锋领汇): check, list, export to and import from a spreadsheet."""
 
 
 @catalog.command("check")

@@ -182,7 +182,8 @@ def _lamp_counts(lamps: dict, lang: str) -> str:
 
 
 @main.command()
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True, help="Data directory.")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True,
+              help="Data directory (CSV files) or columnar dataset (`data convert`).")
 @click.option("--period", required=True, help="Month, YYYY-MM.")
 @click.option("--branch", "branch_id", required=True, help="Branch id, e.g. B00017.")
 @rules_option

@@ -42,8 +42,9 @@ def _setup(rules_dir: Path | None, catalog_dir: Path | None):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--branches", type=click.IntRange(1), default=2654, show_default=True)
 @click.option("--members", type=click.IntRange(1), default=47411, show_default=True)
-@click.option("--epsilon", type=click.FloatRange(0, 1), default=0.05, show_default=True,
-              help="Share of uniform exploration of the learned policy.")
+@click.option("--epsilon", type=click.FloatRange(0, 1), default=0.02, show_default=True,  # LoopSpec.epsilon (tested)
+              help="Share of uniform exploration of the learned policy (the service's default, "
+                   "DIAGNOSIS_LEARNED_EXPLORATION, is the same).")
 @click.option("--world", default="project", show_default=True,
               type=click.Choice(["project", "silent", "fading", "street", "kindtype", "all"]),
               help="The hidden truth's variant (simulation/worlds.py): silent secretaries, fading effects and "
@@ -112,7 +113,7 @@ def _write_loop(out_dir: Path, result, summary: dict) -> None:
 
 @main.group()
 def model() -> None:
-    """The effectiveness model: train, evaluate offline, inspect."""
+    """The effectiveness model: train, inspect, evaluate offline, promote (champion and challenger)."""
 
 
 source_option = click.option("--from", "source", type=click.Path(path_type=Path, file_okay=False), default=None,
@@ -137,7 +138,8 @@ cross_fit_option = click.option(
     "--cross-fit", is_flag=True,
     help="Against the prior: judge the candidate on every month with outcomes, each of its training months "
          "ranked by its recipe fitted on the other months (about three times the evidence after six months); "
-         "needs a candidate this version's recipe reproduces, and activates that recipe fitted on every month.")
+         "needs a candidate this version's recipe reproduces. `model promote` then activates that recipe fitted on "
+         "every month; `model evaluate` only reports.")
 
 
 def _outcomes(source: Path | None, ruleset, with_served: bool = False):

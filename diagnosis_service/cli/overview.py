@@ -35,7 +35,7 @@ def _write(out_file: Path | None, text: str | None = None, data: bytes | None = 
 
 @main.command()
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
-              help="Data directory: diagnose its months here. Without it: the months stored by the service "
+              help="Data directory or columnar dataset: diagnose its months here. Without it: the months stored by the service "
                    "(DATABASE_URL), as GET /v1/overview gives them.")
 @click.option("--from", "period_from", required=True, help="First month, YYYY-MM.")
 @click.option("--to", "period_to", required=True, help="Last month, YYYY-MM (at most 60 months in all).")

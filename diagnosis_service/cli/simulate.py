@@ -34,7 +34,8 @@ from .common import handle_errors, replaceable_output, resolve_rules, rules_opti
 @click.pass_context
 def simulate(ctx: click.Context, out_dir: Path | None, seed: int, months: int, end: str, branches: int, members: int,
              platform_from: str, scale: int | None, rules_dir: Path | None) -> None:
-    """Generate a synthetic district as a CSV data directory (deterministic for a seed).
+    """Generate a synthetic district as a CSV data directory, or with --scale a province as a columnar
+    dataset (deterministic for a seed).
 
     The defaults are the demo district (DEFAULT_SPEC): 2024-01 to 2025-12, a year of history and then
     the platform's first year, over which red and yellow lamps fall.

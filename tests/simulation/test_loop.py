@@ -5,6 +5,7 @@ import json
 import pytest
 
 from diagnosis_service.cli import main
+from diagnosis_service.config import Settings
 from diagnosis_service.simulation.loop import LoopSpec, run_loop
 from diagnosis_service.simulation.truth import Truth
 
@@ -24,6 +25,9 @@ def test_loop_json_has_the_promised_fields_and_is_deterministic(runner):
     assert runner.invoke(main, ["simulate", "loop", "--policy", "best", *TINY]).exit_code == 2
     # The plain simulate command still works beside its new subcommand.
     assert "Missing option '--out'" in runner.invoke(main, ["simulate"]).output
+    # The command explores as the documented loop (and the service, by default) does.
+    epsilon = next(p for p in main.commands["simulate"].commands["loop"].params if p.name == "epsilon")
+    assert epsilon.default == LoopSpec.epsilon == Settings.from_env({}).learned_exploration
 
 
 def test_the_oracle_is_an_upper_bound(ruleset, catalog):
