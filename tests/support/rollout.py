@@ -13,7 +13,7 @@ from tests.support.paths import CATALOG, RULES
 # 12 months served by the prior exploring at 0.5 (the loop's history), then 8 by the plain prior (--epsilon is
 # the learned policy's exploration): the held-out months' choices are the prior's own, as a service's are where
 # it does not explore.
-LOOP = ["--policy", "prior", "--epsilon", "0.5", "--months", "8", "--branches", "200", "--members", "3000"]
+LOOP = ["--policy", "prior", "--epsilon", "0.5", "--months", "8", "--branches", "140", "--members", "2100"]
 
 
 def bad_model(loop, path, source="inverted"):
