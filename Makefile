@@ -42,7 +42,7 @@ test: $(STAMP)
 	$(BIN)/diagnosis-service catalog check
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
-# The inner loop: lint, layers and the tests without PostgreSQL, real servers or closed loops (< 60 s).
+# The inner loop: lint, layers and the tests without PostgreSQL, real servers or closed loops (about half of test).
 test-fast: $(STAMP)
 	$(BIN)/ruff check diagnosis_service tests benchmarks
 	$(BIN)/lint-imports --no-cache

@@ -23,6 +23,12 @@ whose best is worth nothing, are skipped). The rankers:
   alone are worth);
 - ``random``: the expected share of a uniformly chosen item (the floor).
 
+Each ranker is also judged choosing from the whole pool the prescriber draws from (every active resource
+that suits the need's topic, branch type and street), against the pool's best: a per-list view of the
+loop's learned / oracle (the oracle picks the pool's best; the loop's ratio also counts repeats, fading
+and adoption draws over the months). Where even ``structured`` stays below 0.8 of the pool's best, the
+oracle target is out of reach at this much data for any estimator of quality from these outcomes.
+
 Per world it also reports the measured adopted outcomes per resource (among resources with any), the
 correlation of the structured estimate with the true quality (same resources), the noise sd and
 scale of the measured improvements, and the sd of the true qualities (means over counted months). The
@@ -112,6 +118,8 @@ def one(args: tuple) -> dict:
     prior_mean, prior_sd = float(qualities.mean()), float(qualities.std())
     counted = sorted(log["period"].unique())[-months:]
     shares: dict[str, list[float]] = {name: [] for name in RANKERS}
+    pool_shares: dict[str, list[float]] = {name: [] for name in RANKERS}
+    pools: dict[tuple, list[str]] = {}
     monthly: list[dict] = []
     for period in counted:
         before, lists = log[log["period"] < period], log[log["period"] == period]
@@ -121,31 +129,43 @@ def one(args: tuple) -> dict:
         model = None if trained is None else trained.model
         estimate, exact, stats = structured_quality(outcomes, truth, unit, prior_mean, prior_sd, qualities)
         monthly.append({"period": period, **stats})
-        for row in lists.itertuples(index=False):
-            shown = row.shown.split()
-            adoption = np.array([truth.adoption(rid, row.branch_type) for rid in shown])
+
+        def judged(ids, row, model=model, estimate=estimate, exact=exact):
+            """The true worth of each item, and each ranker's scores of them."""
+            adoption = np.array([truth.adoption(rid, row.branch_type) for rid in ids])
             effect = np.array([truth.effect(rid, row.topic, row.branch_type, row.indicator, None, row.street)
-                               for rid in shown])
-            worth = adoption * effect
-            if len(shown) < 2 or worth.max() <= 0:
-                continue
+                               for rid in ids])
             known = adoption * np.array([unit.effect(rid, row.topic, row.branch_type, row.indicator, None,
-                                                     row.street) for rid in shown])
-            scores = {"structured": known * np.array([estimate.get(rid, prior_mean) for rid in shown]),
-                      "structured_true_prior": known * np.array([exact.get(rid, prior_mean) for rid in shown]),
+                                                     row.street) for rid in ids])
+            scores = {"structured": known * np.array([estimate.get(rid, prior_mean) for rid in ids]),
+                      "structured_true_prior": known * np.array([exact.get(rid, prior_mean) for rid in ids]),
                       "structured_no_data": known}
             if model is not None:
                 rows = [Row(rid, by_id[rid].kind, row.topic, by_id[rid].topics[0] == row.topic, row.branch_type,
                             row.street, float(row.members),
-                            abs(row.value - row.reference) / max(abs(row.reference), 1.0)) for rid in shown]
+                            abs(row.value - row.reference) / max(abs(row.reference), 1.0)) for rid in ids]
                 model_effect, model_adoption = (np.array(v) for v in model.predict_rows(rows))
                 scores["model"] = model_adoption * model_effect
                 scores["model_true_adoption"] = adoption * model_effect
-            for name, score in scores.items():
-                shares[name].append(float(worth[int(np.argmax(score))] / worth.max()))
-            shares["random"].append(float(worth.mean() / worth.max()))
+            return adoption * effect, scores
+
+        for row in lists.itertuples(index=False):
+            shown = row.shown.split()
+            key = (row.topic, row.branch_type, row.street)
+            if key not in pools:  # what the prescriber draws from: every active resource that suits the need
+                pools[key] = [r.id for r in catalog.for_topic(row.topic) if r.active and r.suits(row.branch_type,
+                                                                                                    row.street)]
+            for ids, into, floor in ((shown, shares, "random"), (pools[key], pool_shares, "random")):
+                worth, scores = judged(ids, row)
+                if len(ids) < 2 or worth.max() <= 0:
+                    continue
+                for name, score in scores.items():
+                    into[name].append(float(worth[int(np.argmax(score))] / worth.max()))
+                into[floor].append(float(worth.mean() / worth.max()))
     return {"world": world, "seed": seed, "lists": len(shares["random"]),
             "share": {name: float(np.mean(v)) if v else float("nan") for name, v in shares.items()},
+            "pool_share": {name: float(np.mean(v)) if v else float("nan") for name, v in pool_shares.items()},
+            "pool_size": float(np.mean([len(v) for v in pools.values()])) if pools else float("nan"),
             **{k: float(np.nanmean([m[k] for m in monthly])) for k in STATS if k != "quality_sd"},
             "quality_sd": prior_sd, "quality_mean": prior_mean, "monthly": monthly,
             "seconds": round(time.perf_counter() - start, 1)}
@@ -170,6 +190,16 @@ def main() -> None:
         print(f"{w:<9} " + " ".join(f"{cells[name][0]:>24}" for name in RANKERS))
         table.append({"world": w, "seeds": len(mine), "share": {name: cells[name][1] for name in RANKERS},
                       **{k: float(np.mean([r[k] for r in mine])) for k in STATS}})
+    print("\nThe same rankers choosing from the whole pool (every active resource that suits the need, as the "
+          "prescriber draws from): the first pick's true worth as a share of the pool's best (a per-list view of "
+          "the loop's learned / oracle)\n")
+    print(f"{'world':<9} " + " ".join(f"{name:>24}" for name in RANKERS) + f" {'pool size':>10}")
+    for t, w in zip(table, worlds, strict=True):
+        mine = [r for r in runs if r["world"] == w]
+        cells = {name: summary([r["pool_share"][name] for r in mine]) for name in RANKERS}
+        t["pool_share"] = {name: cells[name][1] for name in RANKERS}
+        t["pool_size"] = float(np.mean([r["pool_size"] for r in mine]))
+        print(f"{w:<9} " + " ".join(f"{cells[name][0]:>24}" for name in RANKERS) + f" {t['pool_size']:>10.1f}")
     print(f"\n{'world':<9} {'outcomes/resource':>18} {'resources':>10} {'corr(est, true q)':>18} {'noise sd':>9} "
           f"{'quality sd':>11} {'scale':>7}   (means over counted months and seeds)")
     for t in table:
