@@ -256,7 +256,8 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         candidates, and building their feature names took most of the time."""
         coef, log_coef, multiplicative = self.coef_, self.log_coef_, self.log_intercept_ is not None
         cache = self.__dict__.get("_terms")
-        if cache is None or cache[0] is not coef or cache[1] is not log_coef or len(cache[2]) > _MAX_KEPT:
+        if (cache is None or cache[0] is not coef or cache[1] is not log_coef or len(cache[2]) > _MAX_KEPT
+                or len(cache[3]) > _MAX_KEPT):
             cache = self._terms = (coef, log_coef, {}, {}, tuple(coef.get(n, 0.0) for n in NUMBERS),
                                    tuple(log_coef.get(n, 0.0) for n in NUMBERS))
         _, _, kept, streets, c, g = cache
@@ -264,10 +265,15 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         for row in rows:
             street = row.street if isinstance(row.street, str) else ""
             key = (row.resource_id, row.kind, row.branch_type, row.topic, bool(row.main_topic))
-            terms = kept.get(key)
+            # Kept by value only where the value is its name's text: 1, 1.0 and True are one key but three
+            # names, and a NaN is a new key each time.
+            plain = type(key[0]) is str and type(key[1]) is str and type(key[2]) is str and type(key[3]) is str
+            terms = kept.get(key) if plain else None
             if terms is None:  # names without the street's (the last): one entry per resource, type and topic
                 names = categorical_names(row)[:-1]
-                terms = kept[key] = (tuple(coef.get(n, 0.0) for n in names), tuple(log_coef.get(n, 0.0) for n in names))
+                terms = (tuple(coef.get(n, 0.0) for n in names), tuple(log_coef.get(n, 0.0) for n in names))
+                if plain:
+                    kept[key] = terms
             pair = streets.get(street)
             if pair is None:
                 name = f"street={street}"

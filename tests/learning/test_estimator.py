@@ -324,7 +324,8 @@ def _fitted(blend):
         rng = np.random.default_rng(7)
         X = X.assign(street=rng.choice(["古林镇", "S01", "S02"], len(X)), members=rng.integers(3, 90, len(X)) * 1.0,
                      shortfall=rng.random(len(X)) * 3, repeat=rng.integers(0, 2, len(X)) * 1.0,
-                     repeat_kind=rng.integers(0, 2, len(X)) * 1.0, main_topic=rng.random(len(X)) < 0.7)
+                     repeat_kind=rng.integers(0, 2, len(X)) * 1.0, main_topic=rng.random(len(X)) < 0.7,
+                     topic=rng.choice(["theory_study", "dues", "org_life"], len(X)))
         y = y + 0.05 * X["repeat"].to_numpy() - 0.03 * X["shortfall"].to_numpy()
         _FITTED[blend] = (X, EffectivenessModel(blend=blend).fit(X, y))
     return _FITTED[blend]
@@ -347,6 +348,17 @@ def test_the_effect_of_a_row_is_the_sum_of_its_features_coefficients_to_the_bit(
     assert model.predict_rows(rows)[0] == [_reference_effect(model, r) for r in rows]
     # Twice: the second call reads what the first kept.
     assert model.predict_rows(rows)[0] == [_reference_effect(model, r) for r in rows]
+
+
+def test_values_that_are_equal_but_named_apart_are_not_confused():
+    """1, 1.0 and True are equal as keys but name three features (resource=1, resource=1.0, ...)."""
+    X, model = _fitted(0.0)
+    model = EffectivenessModel.from_state(model.get_params(), {
+        **model.state(), "coef_": {**model.coef_, "resource=1": 0.5, "resource=1.0": -0.25}})
+    base = X.iloc[0]
+    rows = [Row(rid, base["kind"], base["topic"], True, base["branch_type"], "S01", 10.0, 0.5) for rid in (1, 1.0, True)]
+    effects = model.predict_rows(rows)[0]
+    assert effects == [_reference_effect(model, r) for r in rows] and len(set(effects)) == 3
 
 
 def test_coefficients_kept_for_ranking_follow_a_refit_and_a_loaded_state():
