@@ -55,18 +55,23 @@ def street_file(index: int) -> str:
     return f"s{index:04d}"
 
 
-def _write(frame: pd.DataFrame, path: Path) -> None:
+def _table(frame: pd.DataFrame):
+    """``frame`` as an Arrow table. Column by column, not ``Table.from_pandas``: the same types and bytes
+    without building the pandas metadata that ``_write`` drops (a quarter of the time of writing)."""
     import pyarrow as pa
+
+    return pa.Table.from_arrays([pa.array(frame[c], from_pandas=True) for c in frame.columns],
+                                names=[str(c) for c in frame.columns])
+
+
+def _write(data, path: Path) -> None:
+    """``data`` (a frame, or a table ``_table`` made) as a Parquet file at ``path``."""
     import pyarrow.parquet as pq
 
     path.parent.mkdir(parents=True, exist_ok=True)
     # No pandas or Arrow schema in the footer (Parquet's types suffice): a month's read opens 800 files,
-    # and decoding their 12 KB of base64 each cost more than reading what they hold. Column by column, not
-    # ``Table.from_pandas``: the same types and bytes without building the pandas metadata dropped here
-    # (a quarter of the time of writing the dataset).
-    table = pa.Table.from_arrays([pa.array(frame[c], from_pandas=True) for c in frame.columns],
-                                 names=[str(c) for c in frame.columns])
-    pq.write_table(table, path, store_schema=False)
+    # and decoding their 12 KB of base64 each cost more than reading what they hold.
+    pq.write_table(_table(data) if isinstance(data, pd.DataFrame) else data, path, store_schema=False)
 
 
 def write_street_orgs(root: Path, street: str, branches: pd.DataFrame, members: pd.DataFrame,
@@ -86,9 +91,13 @@ def write_street_metrics(root: Path, subject: str, frame: pd.DataFrame, columns:
     key = KEYS[subject]
     streets = frame[key].map(street_of) if subject == "branch" else \
         frame[key].map(pd.Series(member_street.to_numpy(), index=members["member_id"]))
-    for (period, f), part in frame.groupby([frame["period"], streets], sort=True):
-        _write(part[["period", key, *columns]].sort_values(key, kind="stable"),
-               root / f"{subject}_metrics" / str(period) / f"{f}.parquet")
+    # Converted to Arrow once and each file's rows taken from it: converting each file's columns on their
+    # own was most of the time of writing a dataset (its files are many and small: a month x a street).
+    table = _table(frame[["period", key, *columns]])
+    ids = frame[key].to_numpy()
+    for (period, f), rows in sorted(frame.groupby([frame["period"], streets], sort=True).indices.items()):
+        rows = rows[np.argsort(ids[rows], kind="stable")]  # by id, as sort_values(key, kind="stable")
+        _write(table.take(rows), root / f"{subject}_metrics" / str(period) / f"{f}.parquet")
 
 
 class DatasetWriter:
