@@ -26,8 +26,10 @@ whose best is worth nothing, are skipped). The rankers:
 Each ranker is also judged choosing from the whole pool the prescriber draws from (every active resource
 that suits the need's topic, branch type and street), against the pool's best: a per-list view of the
 loop's learned / oracle (the oracle picks the pool's best; the loop's ratio also counts repeats, fading
-and adoption draws over the months). Where even ``structured`` stays below 0.8 of the pool's best, the
-oracle target is out of reach at this much data for any estimator of quality from these outcomes.
+and adoption draws over the months). Where even ``structured_true_prior`` (the Bayes posterior mean, the
+ceiling here) stays below 0.8 of the pool's best, the oracle target is out of reach at this much data for
+any estimator of quality from these outcomes. ``pool_size`` is the mean size of the distinct pools (one
+per topic, branch type and street met), ``pool_lists`` the lists judged on their pool.
 
 Per world it also reports the measured adopted outcomes per resource (among resources with any), the
 correlation of the structured estimate with the true quality (same resources), the noise sd and
@@ -166,6 +168,7 @@ def one(args: tuple) -> dict:
             "share": {name: float(np.mean(v)) if v else float("nan") for name, v in shares.items()},
             "pool_share": {name: float(np.mean(v)) if v else float("nan") for name, v in pool_shares.items()},
             "pool_size": float(np.mean([len(v) for v in pools.values()])) if pools else float("nan"),
+            "pool_lists": len(pool_shares["random"]),
             **{k: float(np.nanmean([m[k] for m in monthly])) for k in STATS if k != "quality_sd"},
             "quality_sd": prior_sd, "quality_mean": prior_mean, "monthly": monthly,
             "seconds": round(time.perf_counter() - start, 1)}
@@ -193,7 +196,7 @@ def main() -> None:
     print("\nThe same rankers choosing from the whole pool (every active resource that suits the need, as the "
           "prescriber draws from): the first pick's true worth as a share of the pool's best (a per-list view of "
           "the loop's learned / oracle)\n")
-    print(f"{'world':<9} " + " ".join(f"{name:>24}" for name in RANKERS) + f" {'pool size':>10}")
+    print(f"{'world':<9} " + " ".join(f"{name:>24}" for name in RANKERS) + f" {'pool size':>10}")  # the distinct pools' mean
     for t, w in zip(table, worlds, strict=True):
         mine = [r for r in runs if r["world"] == w]
         cells = {name: summary([r["pool_share"][name] for r in mine]) for name in RANKERS}

@@ -120,7 +120,7 @@ def test_folds_stand_for_the_candidate_on_their_months_and_a_worse_recipe_cross_
     worse = compared(inverted(outcomes[outcomes["period"] <= trained_to]),
                      cross_fit_folds(outcomes, trained_to, 2, inverted))
     assert worse.cross_fitted == months[:-2] and worse.decisions == len(outcomes)
-    assert not worse.promote and worse.difference < 0 and worse.bounds[0] < 0, worse
+    assert not worse.promote and worse.difference < 0, worse
     assert ("worse than" if worse.bounds[1] < 0 else "not better with confidence") in worse.reason
 
 
