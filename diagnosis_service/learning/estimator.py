@@ -47,6 +47,7 @@ from sklearn.linear_model import Ridge, TweedieRegressor
 
 from .features import FEATURES, NUMBERS, categorical_names, numbers, one_hot
 from .outcomes import CLIP
+from .pooling import shrunk_means
 
 SD_FLOOR = 0.01  # the least spread the silent-list EM assumes for an outcome (clipped outcomes repeat)
 # The multiplicative fit needs a positive mean to take the log of; below this the additive one stands alone.
@@ -154,9 +155,10 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         a = X.assign(_a=weight)
         self.adoption_global_ = float(a["_a"].mean()) if len(a) else 0.5
         ka = float(self.adoption_strength)
-        self.adoption_kind_type_ = _pool(a, ["kind", "branch_type"], "_a", {}, self.adoption_global_, ka, ())
-        self.adoption_resource_type_ = _pool(a, ["resource_id", "branch_type"], "_a", self.adoption_kind_type_,
-                                             self.adoption_global_, ka, ("kind", "branch_type"))
+        self.adoption_kind_type_ = shrunk_means(a, ["kind", "branch_type"], "_a", {}, self.adoption_global_, ka, ())
+        self.adoption_resource_type_ = shrunk_means(a, ["resource_id", "branch_type"], "_a",
+                                                    self.adoption_kind_type_, self.adoption_global_, ka,
+                                                    ("kind", "branch_type"))
 
         # Effect if adopted: a ridge regression on one-hot features (resource, kind, kind x branch type,
         # topic, kind x topic, main topic or not, street) plus how far below the norm, branch size and
@@ -335,25 +337,6 @@ def _design(rows: pd.DataFrame):
     """The one-hot design of ``rows`` (one_hot) and the vectorizer that names its columns."""
     vec = DictVectorizer(sort=True)
     return vec, vec.fit_transform([one_hot(r) for r in _features(rows).itertuples(index=False)])
-
-
-def _pool(frame: pd.DataFrame, keys: list[str], target: str, parent: dict, global_mean: float, k: float,
-          parent_keys: tuple[str, ...]) -> dict[str, float]:
-    """Group means shrunk toward the parent level's estimate: (n x mean + k x parent) / (n + k)."""
-    out: dict[str, float] = {}
-    if frame.empty:
-        return out
-    grouped = frame.groupby(keys, sort=True).agg(n=(target, "size"), mean=(target, "mean"))
-    first = frame.groupby(keys, sort=True).first()
-    for idx, row in grouped.iterrows():
-        idx = idx if isinstance(idx, tuple) else (idx,)
-        if parent_keys:
-            pkey = "|".join(str(first.loc[idx][p] if p not in keys else idx[keys.index(p)]) for p in parent_keys)
-            base = parent.get(pkey, global_mean)
-        else:
-            base = global_mean
-        out["|".join(str(i) for i in idx)] = float((row["n"] * row["mean"] + k * base) / (row["n"] + k))
-    return out
 
 
 __all__ = ["EffectivenessModel"]
