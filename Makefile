@@ -43,13 +43,13 @@ test: $(STAMP)
 	$(BIN)/diagnosis-service rules check
 	$(BIN)/diagnosis-service rules test
 	$(BIN)/diagnosis-service catalog check
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # The inner loop: lint, layers and the tests without PostgreSQL, real servers or closed loops (about half of test).
 test-fast: $(STAMP)
 	$(BIN)/ruff check diagnosis_service tests benchmarks
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope -m "not postgresql and not server and not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder -m "not postgresql and not server and not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check diagnosis_service tests benchmarks

@@ -7,6 +7,7 @@ Markers (setup.cfg): ``postgresql`` (the PostgreSQL leg), ``server`` (real proce
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from pathlib import Path
 
@@ -20,6 +21,38 @@ from diagnosis_service.simulation.district import SimulationSpec, simulate
 from tests.support.paths import CATALOG, RULES
 
 SMALL = SimulationSpec(branches=60, members=900, months=12, end="2025-12", seed=7)
+
+
+# Fixtures that make a test what a marker names: the promotion tests' closed loop (slow), the dask engine's
+# LocalCluster of worker processes (server).
+MARKED_BY_FIXTURE = {"loop": "slow", "dask_client": "server"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Marks from MARKED_BY_FIXTURE; then the modules with a slow test first, those with a server test next.
+
+    pytest-xdist hands whole modules to its workers in collection order (``--no-loadscope-reorder``; by
+    default it orders them by their number of tests, which put the few-test, long modules last, each then
+    running alone on one core while the other idled). Long first, the many short ones fill in at the end.
+    """
+    for item in items:
+        for fixture, marker in MARKED_BY_FIXTURE.items():
+            if fixture in item.fixturenames and not item.get_closest_marker(marker):
+                item.add_marker(marker)
+    tier: dict[str, int] = {}
+    looped: set[str] = set()
+    for item in items:
+        rank = 0 if item.get_closest_marker("slow") else 1 if item.get_closest_marker("server") else 2
+        module = item.nodeid.split("::", 1)[0]
+        tier[module] = min(tier.get(module, 2), rank)
+        if "loop" in item.fixturenames:
+            looped.add(module)
+    # The closed loop is simulated once for the run (by the first module that asks; any other waits for it),
+    # so its modules alternate with other slow ones rather than start side by side.
+    slow = list(dict.fromkeys(m for m in tier if tier[m] == 0))
+    pairs = itertools.zip_longest([m for m in slow if m in looped], [m for m in slow if m not in looped])
+    order = {m: i for i, m in enumerate(m for pair in pairs for m in pair if m)}
+    items.sort(key=lambda item: (tier[module := item.nodeid.split("::", 1)[0]], order.get(module, 0)))  # stable
 
 
 @pytest.fixture(scope="session")

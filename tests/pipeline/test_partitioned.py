@@ -27,7 +27,7 @@ PERIOD = "2025-12"
 
 
 @pytest.fixture(scope="module")
-def client():
+def dask_client():
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
@@ -45,18 +45,18 @@ def vectorized_bytes(dataset, snapshot, period: str, out: Path) -> bytes:
     return out.read_bytes()
 
 
-def test_small_district_in_many_parts_is_byte_identical(client, snapshot, small_district, tmp_path):
+def test_small_district_in_many_parts_is_byte_identical(dask_client, snapshot, small_district, tmp_path):
     dataset = CsvDir(small_district).load(snapshot.ruleset.registry, PERIOD)
     write_dataset(dataset, tmp_path / "ds", snapshot.ruleset.registry)
     expected = vectorized_bytes(dataset, snapshot, PERIOD, tmp_path / "vectorized.jsonl")
+    runs = {}
     for part_members in (1, 150, None):  # a street a part, a few streets, the default
-        run = diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, tmp_path / "dask.jsonl", client,
-                                   part_members=part_members)
+        run = runs[part_members] = diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, tmp_path / "dask.jsonl",
+                                                        dask_client, part_members=part_members)
         assert (tmp_path / "dask.jsonl").read_bytes() == expected, part_members
         assert run.branches == 60 and run.members == expected.count(b'"subject":"member"')
         assert sum(run.lamps["branch"].values()) == 60
-    assert run.parts == 1 and diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, tmp_path / "d2.jsonl", client,
-                                                   part_members=1).parts == len(ParquetDir(tmp_path / "ds").partitions())
+    assert runs[None].parts == 1 and runs[1].parts == len(ParquetDir(tmp_path / "ds").partitions())
     assert not list(tmp_path.glob(".dask.jsonl.*")), "the parts' files are removed"
 
 
@@ -64,7 +64,7 @@ def test_small_district_in_many_parts_is_byte_identical(client, snapshot, small_
                                                                  HealthCheck.too_slow])
 @given(branches=st.integers(2, 40), per_branch=st.integers(1, 25), months=st.integers(2, 14),
        seed=st.integers(0, 10_000), platform=st.booleans(), part_members=st.integers(1, 300))
-def test_random_districts_are_byte_identical(client, snapshot, tmp_path_factory, branches, per_branch, months, seed,
+def test_random_districts_are_byte_identical(dask_client, snapshot, tmp_path_factory, branches, per_branch, months, seed,
                                              platform, part_members):
     tmp = tmp_path_factory.mktemp("random")
     spec = SimulationSpec(branches=branches, members=branches * per_branch, months=months, seed=seed,
@@ -72,7 +72,7 @@ def test_random_districts_are_byte_identical(client, snapshot, tmp_path_factory,
     dataset = simulate(spec, snapshot.ruleset.registry)
     write_dataset(dataset, tmp / "ds", snapshot.ruleset.registry)
     expected = vectorized_bytes(dataset, snapshot, PERIOD, tmp / "vectorized.jsonl")
-    diagnose_partitioned(tmp / "ds", snapshot, PERIOD, tmp / "dask.jsonl", client, part_members=part_members)
+    diagnose_partitioned(tmp / "ds", snapshot, PERIOD, tmp / "dask.jsonl", dask_client, part_members=part_members)
     assert (tmp / "dask.jsonl").read_bytes() == expected
 
 
@@ -110,7 +110,7 @@ BRANCH_RULE = """
 """
 
 
-def test_references_over_members_and_earlier_months_are_the_districts(client, rules_copy, small_district, tmp_path):
+def test_references_over_members_and_earlier_months_are_the_districts(dask_client, rules_copy, small_district, tmp_path):
     """Member rules with peer means and quantiles; a branch rule on the change of red_member_share over
     two months, so that member lamps (and their references) of three months feed branch references."""
     (rules_copy / "member_lamps.yaml").write_text((rules_copy / "member_lamps.yaml").read_text(encoding="utf-8")
@@ -123,7 +123,7 @@ def test_references_over_members_and_earlier_months_are_the_districts(client, ru
     write_dataset(dataset, tmp_path / "ds", snapshot.ruleset.registry)
     expected = vectorized_bytes(dataset, snapshot, PERIOD, tmp_path / "vectorized.jsonl")
     assert b"member_study_below_average" in expected and b"member_quantile" in expected
-    run = diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, tmp_path / "dask.jsonl", client, part_members=80)
+    run = diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, tmp_path / "dask.jsonl", dask_client, part_members=80)
     assert run.parts > 3
     assert (tmp_path / "dask.jsonl").read_bytes() == expected
     # Without the district's references a part would judge its members against its own street only.
@@ -139,6 +139,7 @@ def test_parts_keep_streets_whole_and_in_order():
     assert plan_parts([], 2) == []
 
 
+@pytest.mark.server  # a LocalCluster of worker processes
 def test_the_command_line_runs_a_local_cluster_and_refuses_what_it_cannot_do(runner, small_district, tmp_path):
     from diagnosis_service.cli import main
 
@@ -201,7 +202,7 @@ def test_a_period_without_data_is_refused_before_any_work(snapshot, small_distri
     assert not (tmp_path / "o.jsonl").exists()
 
 
-def test_a_dataset_at_an_fsspec_url_gives_the_same_bytes(client, snapshot, runner, small_district, tmp_path):
+def test_a_dataset_at_an_fsspec_url_gives_the_same_bytes(dask_client, snapshot, runner, small_district, tmp_path):
     """Workers of a real cluster read the dataset from shared storage through fsspec (file:// here; s3://,
     gs://, ... where their packages are installed)."""
     from diagnosis_service.cli import main
@@ -212,7 +213,7 @@ def test_a_dataset_at_an_fsspec_url_gives_the_same_bytes(client, snapshot, runne
     expected = vectorized_bytes(dataset, snapshot, PERIOD, tmp_path / "vectorized.jsonl")
     url = (tmp_path / "ds").as_uri()
     assert url.startswith("file:///") and is_dataset(url) and not is_dataset((tmp_path / "nothing").as_uri())
-    diagnose_partitioned(url, snapshot, PERIOD, tmp_path / "dask.jsonl", client, part_members=100)
+    diagnose_partitioned(url, snapshot, PERIOD, tmp_path / "dask.jsonl", dask_client, part_members=100)
     assert (tmp_path / "dask.jsonl").read_bytes() == expected
     one = runner.invoke(main, ["diagnose", "--data", url, "--period", PERIOD, "--out", str(tmp_path / "one.jsonl")])
     assert one.exit_code == 0, one.output
@@ -225,7 +226,7 @@ def test_a_dataset_at_an_fsspec_url_gives_the_same_bytes(client, snapshot, runne
     assert "not a dataset" in str(info.value)
 
 
-def test_many_parts_are_merged_in_rounds_with_few_files_open(client, snapshot, small_district, tmp_path, monkeypatch):
+def test_many_parts_are_merged_in_rounds_with_few_files_open(dask_client, snapshot, small_district, tmp_path, monkeypatch):
     """A province of thousands of parts must not hit the open-file limit: the merge opens a few at a time."""
     from diagnosis_service.pipeline import partitioned
 
@@ -233,7 +234,7 @@ def test_many_parts_are_merged_in_rounds_with_few_files_open(client, snapshot, s
     dataset = CsvDir(small_district).load(snapshot.ruleset.registry, PERIOD)
     write_dataset(dataset, tmp_path / "ds", snapshot.ruleset.registry)
     expected = vectorized_bytes(dataset, snapshot, PERIOD, tmp_path / "vectorized.jsonl")
-    run = diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, tmp_path / "dask.jsonl", client, part_members=1)
+    run = diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, tmp_path / "dask.jsonl", dask_client, part_members=1)
     assert run.parts > 9  # three rounds of merges
     assert (tmp_path / "dask.jsonl").read_bytes() == expected
 
