@@ -7,21 +7,28 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import sklearn
 
 from ..data.files import write_atomic
 from ..errors import ModelError, Problem
-from .estimator import EffectivenessModel
 from .features import FEATURES
+
+if TYPE_CHECKING:
+    from .estimator import EffectivenessModel
+
+# scikit-learn (and the estimator built on it) is imported where a model is read or written, not with this
+# module: it is a second of the service's 2.5 s start, and a service without a model file never needs it.
 
 FORMAT = 1
 MAX_MODEL_BYTES = 50_000_000
 
 
 def library_versions() -> dict[str, str]:
+    import sklearn
+
     return {"scikit-learn": sklearn.__version__, "numpy": np.__version__, "pandas": pd.__version__}
 
 
@@ -60,6 +67,10 @@ def load(path: Path) -> tuple[EffectivenessModel, dict]:
         if not isinstance(doc.get(field), dict):
             raise ModelError(Problem(f"model file is incomplete ({field} is not an object)", file=str(path),
                                      column=field, suggestion="retrain: diagnosis-service model train"))
+    import sklearn
+
+    from .estimator import EffectivenessModel
+
     trained = str(doc["libraries"].get("scikit-learn", ""))
     if trained.split(".")[:2] != sklearn.__version__.split(".")[:2]:
         raise ModelError(Problem(f"model trained with scikit-learn {trained}, this is {sklearn.__version__}",

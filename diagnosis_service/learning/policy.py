@@ -14,13 +14,16 @@ import hashlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..remedies.catalog import Resource
 from ..remedies.ranking import Need, PriorRanker, Scored
-from .estimator import EffectivenessModel
 from .features import Row, kind_repeats, repeats
+
+if TYPE_CHECKING:  # a ranker holds a model that was loaded: its module (and scikit-learn) are there by then
+    from .estimator import EffectivenessModel
 
 DRAWS = 256  # Thompson draws per decision
 # Of the exploring prior's exploration share, what a challenger on trial chooses (the rest stays uniform).
