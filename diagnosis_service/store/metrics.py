@@ -100,7 +100,7 @@ def upsert_metrics(conn: Connection, subject: str, records: Sequence[Mapping], *
         for row in conn.execute(query).mappings():
             existing[(row["period"], row[key])] = dict(row)
     inserts, revisions = [], []
-    updates: dict[tuple[str, ...], list[dict]] = {}  # grouped by the columns they set
+    updates: dict[tuple[str, ...], list[dict]] = {}  # grouped by the fields they carry
     stamp = now()
     for rec in records:
         values = {c: _clean(v) for c, v in rec.items() if c in known}
@@ -112,8 +112,10 @@ def upsert_metrics(conn: Connection, subject: str, records: Sequence[Mapping], *
         if not changed:
             changes.unchanged += 1
             continue
-        cols = tuple(sorted(changed))
-        updates.setdefault(cols, []).append({"_period": rec["period"], "_key": rec[key], **changed})
+        # The row sets every field it carries (those unchanged to the value they hold): grouped by the fields
+        # changed, corrections scattered over the columns made a statement, compiled anew, per row (17 s for
+        # 6,000 rows); rows that carry the same fields share one.
+        updates.setdefault(tuple(sorted(values)), []).append({"_period": rec["period"], "_key": rec[key], **values})
         revisions.append({
             "subject": subject, "subject_id": rec[key], "period": rec["period"], "source": source,
             "previous": json.dumps({c: old.get(c) for c in changed}, sort_keys=True),
