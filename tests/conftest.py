@@ -49,7 +49,7 @@ def pytest_collection_modifyitems(config, items) -> None:
             looped.add(module)
     # The closed loop is simulated once for the run (by the first module that asks; any other waits for it),
     # so its modules alternate with other slow ones rather than start side by side.
-    slow = list(dict.fromkeys(m for m in tier if tier[m] == 0))
+    slow = [m for m in tier if tier[m] == 0]
     pairs = itertools.zip_longest([m for m in slow if m in looped], [m for m in slow if m not in looped])
     order = {m: i for i, m in enumerate(m for pair in pairs for m in pair if m)}
     items.sort(key=lambda item: (tier[module := item.nodeid.split("::", 1)[0]], order.get(module, 0)))  # stable

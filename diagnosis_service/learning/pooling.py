@@ -10,7 +10,8 @@ def shrunk_means(frame: pd.DataFrame, keys: list[str], target: str, parent: dict
           parent_keys: tuple[str, ...]) -> dict[str, float]:
     """Group means shrunk toward the parent level's estimate: (n x mean + k x parent) / (n + k).
 
-    A group's parent is read from its first row (each column's first non-null value, as groupby's first).
+    A group's parent is read from its first values (each parent column's first non-null value in the group,
+    as groupby's ``first``), rendered as text as a row of those values renders it.
     """
     out: dict[str, float] = {}
     if frame.empty:
@@ -20,8 +21,13 @@ def shrunk_means(frame: pd.DataFrame, keys: list[str], target: str, parent: dict
     # Label lookups row by row were half of a model's fit; the same groups in the same order, as columns.
     ids = [idx if isinstance(idx, tuple) else (idx,) for idx in grouped.index]
     looked_up = [p for p in parent_keys if p not in keys]
-    first = groups[looked_up].first() if looked_up else None
-    columns = {p: first[p].tolist() for p in looked_up} if first is not None else {}
+    columns = {}
+    if looked_up:
+        # One array of the columns' common type: its rows are what a label lookup of a group's row gave (an
+        # int column among float ones reads 3.0, not 3), so a parent key's text is the same.
+        first = groups.first()
+        table = first.to_numpy()
+        columns = {p: table[:, first.columns.get_loc(p)] for p in looked_up}
     bases = np.full(len(ids), global_mean, dtype=float)
     if parent_keys:
         for i, idx in enumerate(ids):

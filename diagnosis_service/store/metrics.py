@@ -112,10 +112,11 @@ def upsert_metrics(conn: Connection, subject: str, records: Sequence[Mapping], *
         if not changed:
             changes.unchanged += 1
             continue
-        # The row sets every field it carries (those unchanged to the value they hold): grouped by the fields
+        # The row sets every field it carries, those unchanged to the very value stored: grouped by the fields
         # changed, corrections scattered over the columns made a statement, compiled anew, per row (17 s for
         # 6,000 rows); rows that carry the same fields share one.
-        updates.setdefault(tuple(sorted(values)), []).append({"_period": rec["period"], "_key": rec[key], **values})
+        updates.setdefault(tuple(sorted(values)), []).append(
+            {"_period": rec["period"], "_key": rec[key], **{c: old.get(c) for c in values}, **changed})
         revisions.append({
             "subject": subject, "subject_id": rec[key], "period": rec["period"], "source": source,
             "previous": json.dumps({c: old.get(c) for c in changed}, sort_keys=True),

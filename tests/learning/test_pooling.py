@@ -30,23 +30,37 @@ def defined(frame, keys, target, parent, global_mean, k, parent_keys) -> dict[st
     return out
 
 
-rows = st.lists(st.tuples(st.sampled_from(["lecturer", "base", "lesson"]), st.sampled_from(["R1", "R2", "R10", "R3"]),
-                          st.sampled_from(["rural", "enterprise", None]), st.floats(0, 1)), max_size=40)
+rows = st.lists(st.tuples(st.sampled_from(["lecturer", "base", "lesson", None]), st.sampled_from(["R1", "R2", "R10", "R3"]),
+                          st.sampled_from(["rural", "enterprise", None]), st.floats(0, 1), st.integers(1, 3)),
+                max_size=40)
+PARENTS = [f"{kind}|{t}" for kind in ("lecturer", "base", "lesson", "None", "nan") for t in ("rural", "enterprise")]
+# A number's text as a row of the groups' first values gives it: 2.0 among float columns, never 2.
+BANDS = [*(str(b) for b in (1, 2, 3)), *(str(float(b)) for b in (1, 2, 3))]
+
+
+def same(got: dict, want: dict) -> bool:
+    """Equal keys in the same order, equal values to the bit (NaN for NaN)."""
+    return list(got) == list(want) and all(
+        got[k] == want[k] or (math.isnan(got[k]) and math.isnan(want[k])) for k in want)
 
 
 @settings(max_examples=60, deadline=None)
 @given(rows=rows, k=st.floats(0.1, 50), global_mean=st.floats(0, 1),
-       parent_values=st.lists(st.floats(0, 1), min_size=6, max_size=6))
+       parent_values=st.lists(st.one_of(st.none(), st.floats(0, 1)), min_size=len(PARENTS) + len(BANDS),
+                              max_size=len(PARENTS) + len(BANDS)))
 def test_pooled_means_are_the_definition_to_the_bit(rows, k, global_mean, parent_values):
-    frame = pd.DataFrame(rows, columns=["kind", "resource_id", "branch_type", "_a"])
-    parent = {f"{kind}|{t}": v for (kind, t), v in zip([(kd, t) for kd in ("lecturer", "base", "lesson")
-                                                        for t in ("rural", "enterprise")], parent_values, strict=True)}
-    upper = shrunk_means(frame, ["kind", "branch_type"], "_a", {}, global_mean, k, ())
-    assert upper == defined(frame, ["kind", "branch_type"], "_a", {}, global_mean, k, ())
-    # A resource's parent is its kind (read from its first row) with the branch type of its group.
-    lower = shrunk_means(frame, ["resource_id", "branch_type"], "_a", parent, global_mean, k, ("kind", "branch_type"))
-    want = defined(frame, ["resource_id", "branch_type"], "_a", parent, global_mean, k, ("kind", "branch_type"))
-    assert list(lower) == list(want)
-    assert all(lower[key] == want[key] or (math.isnan(lower[key]) and math.isnan(want[key])) for key in want)
-    if frame.dropna().empty:
-        assert lower == {}
+    frame = pd.DataFrame(rows, columns=["kind", "resource_id", "branch_type", "_a", "band"])
+    # Parents of some keys only: the others fall back to the global mean.
+    parent = {key: v for key, v in zip([*PARENTS, *BANDS], parent_values, strict=True) if v is not None}
+    assert same(shrunk_means(frame, ["kind", "branch_type"], "_a", {}, global_mean, k, ()),
+                defined(frame, ["kind", "branch_type"], "_a", {}, global_mean, k, ()))
+    # A resource's parent is its kind (its group's first kind, None where it has none) with its branch type.
+    keys = ["resource_id", "branch_type"]
+    assert same(shrunk_means(frame, keys, "_a", parent, global_mean, k, ("kind", "branch_type")),
+                defined(frame, keys, "_a", parent, global_mean, k, ("kind", "branch_type")))
+    # A numeric parent column among numeric columns only: its text is a float's.
+    numeric = frame[["resource_id", "kind", "_a", "band"]]
+    assert same(shrunk_means(numeric, ["resource_id", "kind"], "_a", parent, global_mean, k, ("band",)),
+                defined(numeric, ["resource_id", "kind"], "_a", parent, global_mean, k, ("band",)))
+    if frame.dropna(subset=["kind", "branch_type"]).empty:
+        assert shrunk_means(frame, ["kind", "branch_type"], "_a", {}, global_mean, k, ()) == {}

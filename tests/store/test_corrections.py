@@ -43,8 +43,10 @@ def test_scattered_corrections_are_exact_recorded_field_by_field_and_written_tog
 
     with db_engine.begin() as conn:
         event.listen(conn, "before_cursor_execute", count)
-        changes = metrics_store.upsert_metrics(conn, "branch", records, source="import", actor="t")
-        event.remove(conn, "before_cursor_execute", count)
+        try:
+            changes = metrics_store.upsert_metrics(conn, "branch", records, source="import", actor="t")
+        finally:
+            event.remove(conn, "before_cursor_execute", count)
     assert changes.updated == len(records) and changes.inserted == changes.unchanged == 0
     assert len(statements) == 1, f"{len(statements)} UPDATE statements for {len(records)} rows"
 
