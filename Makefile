@@ -45,7 +45,7 @@ test: $(STAMP)
 	$(BIN)/diagnosis-service catalog check
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
-# The inner loop: lint, layers and the tests without PostgreSQL, real servers or closed loops (about half of test).
+# The inner loop: lint, layers and the tests without PostgreSQL, real servers or closed loops (about a third of test's time).
 test-fast: $(STAMP)
 	$(BIN)/ruff check diagnosis_service tests benchmarks
 	$(BIN)/lint-imports --no-cache
