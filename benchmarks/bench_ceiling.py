@@ -157,13 +157,13 @@ def one(args: tuple) -> dict:
             if key not in pools:  # what the prescriber draws from: every active resource that suits the need
                 pools[key] = [r.id for r in catalog.for_topic(row.topic) if r.active and r.suits(row.branch_type,
                                                                                                     row.street)]
-            for ids, into, floor in ((shown, shares, "random"), (pools[key], pool_shares, "random")):
+            for ids, into in ((shown, shares), (pools[key], pool_shares)):
                 worth, scores = judged(ids, row)
                 if len(ids) < 2 or worth.max() <= 0:
                     continue
                 for name, score in scores.items():
                     into[name].append(float(worth[int(np.argmax(score))] / worth.max()))
-                into[floor].append(float(worth.mean() / worth.max()))
+                into["random"].append(float(worth.mean() / worth.max()))
     return {"world": world, "seed": seed, "lists": len(shares["random"]),
             "share": {name: float(np.mean(v)) if v else float("nan") for name, v in shares.items()},
             "pool_share": {name: float(np.mean(v)) if v else float("nan") for name, v in pool_shares.items()},

@@ -7,7 +7,7 @@ import pandas as pd
 
 
 def shrunk_means(frame: pd.DataFrame, keys: list[str], target: str, parent: dict, global_mean: float, k: float,
-          parent_keys: tuple[str, ...]) -> dict[str, float]:
+                 parent_keys: tuple[str, ...]) -> dict[str, float]:
     """Group means shrunk toward the parent level's estimate: (n x mean + k x parent) / (n + k).
 
     A group's parent is read from its first values (each parent column's first non-null value in the group,

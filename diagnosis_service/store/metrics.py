@@ -113,8 +113,8 @@ def upsert_metrics(conn: Connection, subject: str, records: Sequence[Mapping], *
             changes.unchanged += 1
             continue
         # The row sets every field it carries, those unchanged to the very value stored: grouped by the fields
-        # changed, corrections scattered over the columns made a statement, compiled anew, per row (17 s for
-        # 6,000 rows); rows that carry the same fields share one.
+        # changed, corrections scattered over the columns made a statement, compiled anew, per row (8.8 s for
+        # 6,080 rows on SQLite, 1.2 s now); rows that carry the same fields share one.
         updates.setdefault(tuple(sorted(values)), []).append(
             {"_period": rec["period"], "_key": rec[key], **{c: old.get(c) for c in values}, **changed})
         revisions.append({
