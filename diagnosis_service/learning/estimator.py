@@ -45,7 +45,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import Ridge, TweedieRegressor
 
-from .features import FEATURES, NUMBERS, categorical_names, numbers, one_hot
+from .features import FEATURES, NUMBERS, Row, categorical_names, numbers, one_hot
 from .outcomes import CLIP
 from .pooling import shrunk_means
 
@@ -288,6 +288,65 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
             z = self.log_intercept_ + sum((*terms[1], pair[1], g[0] * x[0], g[1] * x[1], g[2] * x[2], g[3] * x[3]))
             out.append((1.0 - self.blend) * additive + self.blend * math.exp(min(z, MAX_MULTIPLICATIVE_LOG)))
         return out
+
+    def predict_candidates(self, topic: str, branch_type: str, street: str | None, members: float, shortfall: float,
+                           candidates: Sequence[tuple[str, str, bool]], repeat: Sequence[float],
+                           repeat_kind: Sequence[float]) -> list[tuple[float, float, int, float]]:
+        """(improvement if adopted, P(adopted), evidence for ``topic``, uncertainty) of each candidate
+        (resource id, kind, whether ``topic`` is its main one) for one need: the very floats
+        ``predict_rows``, ``evidence`` and ``uncertainty`` give for the rows the need makes. Ranking meets
+        the same few thousand (resource, branch type, topic) over and over: what depends on them alone
+        (the categorical coefficients' partial sums, adoption, evidence) is kept, and the need's own terms
+        (street, size, shortfall) are looked up once per need instead of once per candidate."""
+        if type(topic) is not str or type(branch_type) is not str:  # keys kept only by their text
+            rows = [Row(rid, kind, topic, main, branch_type, street, members, shortfall, rep, krep)
+                    for (rid, kind, main), rep, krep in zip(candidates, repeat, repeat_kind, strict=True)]
+            effects, adoption = self.predict_rows(rows)
+            return [(e, p, self.evidence(row.resource_id, topic), self.uncertainty(row.resource_id))
+                    for row, e, p in zip(rows, effects, adoption, strict=True)]
+        coef, log_coef = self.coef_, self.log_coef_
+        state = (coef, log_coef, self.adoption_resource_type_, self.adoption_kind_type_, self.counts_, self.evidence_)
+        scalars = (self.adoption_global_, self.sigma_, self.prior_strength)
+        cache = self.__dict__.get("_candidates")
+        if (cache is None or any(a is not b for a, b in zip(cache[0], state, strict=True)) or cache[1] != scalars
+                or len(cache[2]) > _MAX_KEPT):
+            cache = self._candidates = (state, scalars, {})
+        kept = cache[2]
+        x0, x1, _, _ = numbers(Row("", "", topic, True, branch_type, street, members, shortfall))
+        street_name = f"street={street if isinstance(street, str) else ''}"
+        c = [coef.get(n, 0.0) for n in NUMBERS]
+        # The sums run in one_hot's order, as _effect_list's do: the categorical terms (kept), the street's,
+        # then each number's; a float sum's value depends on its order.
+        add = (coef.get(street_name, 0.0), c[0] * x0, c[1] * x1)
+        multiplicative = self.log_intercept_ is not None
+        g = [log_coef.get(n, 0.0) for n in NUMBERS]
+        log_add = (log_coef.get(street_name, 0.0), g[0] * x0, g[1] * x1)
+        out = []
+        for (rid, kind, main), rep, krep in zip(candidates, repeat, repeat_kind, strict=True):
+            key = (rid, kind, bool(main))
+            plain = type(rid) is str and type(kind) is str
+            entry = kept.get((topic, branch_type, key)) if plain else None
+            if entry is None:
+                entry = self._candidate_terms(rid, kind, topic, bool(main), branch_type)
+                if plain:
+                    kept[(topic, branch_type, key)] = entry
+            rep, krep = float(rep), float(krep)
+            additive = self.intercept_ + (entry[0] + add[0] + add[1] + add[2] + c[2] * rep + c[3] * krep)
+            if multiplicative:
+                z = self.log_intercept_ + (entry[1] + log_add[0] + log_add[1] + log_add[2] + g[2] * rep + g[3] * krep)
+                additive = (1.0 - self.blend) * additive + self.blend * math.exp(min(z, MAX_MULTIPLICATIVE_LOG))
+            out.append((additive, entry[2], entry[3], entry[4]))
+        return out
+
+    def _candidate_terms(self, rid: str, kind: str, topic: str, main: bool, branch_type: str) -> tuple:
+        """(the categorical terms' sum without the street's, the same of the log-link fit, P(adopted),
+        evidence for ``topic``, uncertainty) of a resource for a branch type and topic: each sum started
+        as ``sum`` starts it, so that adding the rest in order gives _effect_list's float."""
+        row = Row(rid, kind, topic, main, branch_type, None, 0.0, 0.0)
+        names = categorical_names(row)[:-1]
+        return (sum(tuple(self.coef_.get(n, 0.0) for n in names)),
+                sum(tuple(self.log_coef_.get(n, 0.0) for n in names)),
+                self._adoption(row), self.evidence(rid, topic), self.uncertainty(rid))
 
     def _effects(self, X: pd.DataFrame) -> np.ndarray:
         return np.array(self._effect_list(_features(X).itertuples(index=False)), dtype=float)

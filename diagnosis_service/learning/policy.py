@@ -20,7 +20,7 @@ import numpy as np
 
 from ..remedies.catalog import Resource
 from ..remedies.ranking import Need, PriorRanker, Scored
-from .features import Row, kind_repeats, repeats
+from .features import kind_repeats, repeats
 
 if TYPE_CHECKING:  # a ranker holds a model that was loaded: its module (and scikit-learn) are there by then
     from .estimator import EffectivenessModel
@@ -50,20 +50,17 @@ class LearnedRanker:
     def rank(self, need: Need, resources: Sequence[Resource]) -> list[Scored]:
         if not resources:
             return []
-        members = float(need.members or 0)
-        shortfall = need.shortfall if need.shortfall is not None else float("nan")
-        rows = [Row(r.id, r.kind, need.topic, r.topics[0] == need.topic, need.branch_type, need.street, members,
-                    shortfall, rep, kind_rep)
-                for r, rep, kind_rep in zip(resources, repeats(need, resources), kind_repeats(need, resources),
-                                            strict=True)]
-        effect, adopt = self.model.predict_rows(rows)
+        values = self.model.predict_candidates(
+            need.topic, need.branch_type, need.street, float(need.members or 0),
+            need.shortfall if need.shortfall is not None else float("nan"),
+            [(r.id, r.kind, r.topics[0] == need.topic) for r in resources], repeats(need, resources),
+            kind_repeats(need, resources))
+        names = (self.topic_names or {}).get(need.topic, (need.topic, need.topic))
         out = []
-        for r, e, p in zip(resources, effect, adopt, strict=True):
-            n = self.model.evidence(r.id, need.topic)
-            zh, en = _note(need.topic, e, n, self.topic_names)
-            sd = p * self.model.uncertainty(r.id)
+        for r, (e, p, n, uncertainty) in zip(resources, values, strict=True):
+            zh, en = _note(names, e, n)
             out.append(Scored(r, round(p * e, 6), (("adoption", round(p, 4)), ("effect", round(e, 4)),
-                                                   ("evidence", float(n)), ("sd", round(sd, 6))), zh, en))
+                                                   ("evidence", float(n)), ("sd", round(p * uncertainty, 6))), zh, en))
         return out
 
     def cache_key(self, need: Need) -> tuple | None:
@@ -105,8 +102,9 @@ def seeded(seed: int, purpose: str, need: Need) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-def _note(topic: str, effect: float, n: int, names: dict | None) -> tuple[str, str]:
-    zh_name, en_name = (names or {}).get(topic, (topic, topic))
+def _note(names: tuple[str, str], effect: float, n: int) -> tuple[str, str]:
+    """What a secretary reads of a candidate's record; ``names``: the weakness's topic in both languages."""
+    zh_name, en_name = names
     if n == 0:
         return ("尚无本资源的采纳记录，按同类资源估计", "no adoptions of this resource yet: estimated from similar ones")
     # The effect is a share of the gap to the norm closed (learning.outcomes), not a percent of the norm.

@@ -1,5 +1,6 @@
 """The learned ranking's fast path for a row's effect: the very float the model's definition gives."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -78,3 +79,47 @@ def test_coefficients_kept_for_ranking_follow_a_refit_and_a_loaded_state():
     assert loaded.predict_rows(rows)[0] == [_reference_effect(loaded, r) for r in rows] != before
     model.fit(X, -y)  # the same object refitted: nothing kept from the first fit is used
     assert model.predict_rows(rows)[0] == [_reference_effect(model, r) for r in rows] != before
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.sampled_from([0.0, 0.5]), st.sampled_from([None, "古林镇", "S01", "S09", math.nan]),
+       st.sampled_from([None, math.nan, -3.0, 0.0, 12.0, 400.0]), st.sampled_from([math.nan, -1.0, 0.3, 9.0]),
+       st.sampled_from(["village", "community", None]), st.lists(st.tuples(
+           st.integers(0, 399), st.sampled_from(["BASE01", "BASE99", None]), st.sampled_from([0.0, 1.0]),
+           st.sampled_from([0.0, 1.0]), st.booleans()), min_size=1, max_size=12))
+def test_a_needs_candidates_get_the_floats_of_their_rows(blend, street, members, shortfall, branch_type, picks):
+    """The ranking's per-need path gives, for each candidate, the effect, adoption, evidence and uncertainty
+    that the row-by-row definitions give: first met and kept, and for a branch type that is not text."""
+    X, model = _fitted(blend)
+    topic = X.iloc[picks[0][0]]["topic"]
+    btype = X.iloc[picks[0][0]]["branch_type"] if branch_type is None else branch_type
+    candidates = [(resource or X.iloc[i]["resource_id"], X.iloc[i]["kind"], main) for i, resource, _, _, main in picks]
+    repeat, repeat_kind = [p[2] for p in picks], [p[3] for p in picks]
+    rows = [Row(rid, kind, topic, main, btype, street, members, shortfall, rep, krep)
+            for (rid, kind, main), rep, krep in zip(candidates, repeat, repeat_kind, strict=True)]
+    effects, adoption = model.predict_rows(rows)
+    expected = [(e, p, model.evidence(r.resource_id, topic), model.uncertainty(r.resource_id))
+                for r, e, p in zip(rows, effects, adoption, strict=True)]
+    for _ in range(2):  # the second call reads what the first kept
+        assert model.predict_candidates(topic, btype, street, members, shortfall, candidates, repeat,
+                                        repeat_kind) == expected
+    assert [e for e, *_ in expected] == [_reference_effect(model, r) for r in rows]
+    # A branch type that is not text (a number read from a file) is never kept by its text, yet computed alike.
+    odd = [dataclasses.replace(r, branch_type=3) for r in rows]
+    assert [e for e, *_ in model.predict_candidates(topic, 3, street, members, shortfall, candidates, repeat,
+                                                     repeat_kind)] == [_reference_effect(model, r) for r in odd]
+
+
+def test_kept_candidate_terms_follow_a_refit_and_a_changed_parameter():
+    X, y, _ = frame()
+    model = EffectivenessModel().fit(X, y)
+    base = X.iloc[0]
+    args = (base["topic"], base["branch_type"], "S01", 30.0, 0.4, [(base["resource_id"], base["kind"], True)], [0.0],
+            [1.0])
+    before = model.predict_candidates(*args)
+    model.fit(X, -y)  # refitted in place: the kept sums of the first fit must not be used
+    row = Row(base["resource_id"], base["kind"], base["topic"], True, base["branch_type"], "S01", 30.0, 0.4, 0.0, 1.0)
+    assert model.predict_candidates(*args)[0][0] == _reference_effect(model, row) != before[0][0]
+    uncertainty = model.predict_candidates(*args)[0][3]
+    model.set_params(prior_strength=50.0)  # the uncertainty depends on it, and it is not fitted state
+    assert model.predict_candidates(*args)[0][3] == model.uncertainty(base["resource_id"]) < uncertainty

@@ -144,9 +144,9 @@ def test_a_challenger_on_trial_takes_its_part_of_the_exploring_share_to_its_favo
 
 def test_a_reason_says_the_share_of_the_gap_closed_or_widened():
     from diagnosis_service.learning.policy import _note
-    names = {"theory_study": ("理论学习", "theory study")}
-    assert _note("theory_study", 0.35, 12, names) == (
+    names = ("理论学习", "theory study")
+    assert _note(names, 0.35, 12) == (
         "在类似支部中采纳后，理论学习与参考线的差距平均缩小35%（12次采纳）",
         "after adoption in similar branches, the gap between theory study and the norm closed by 35% on average (12 adoptions)")
-    zh, en = _note("theory_study", -0.1, 3, names)
+    zh, en = _note(names, -0.1, 3)
     assert "扩大10%" in zh and "widened by 10%" in en
