@@ -40,12 +40,12 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import Ridge, TweedieRegressor
 
-from .features import FEATURES, NUMBERS, Row, categorical_names, numbers, one_hot
+from .features import FEATURES, NUMBERS, Row, categorical_names, numbers
 from .outcomes import CLIP
 from .pooling import shrunk_means
 
@@ -184,9 +184,9 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         self.intercept_ = self.effect_global_
         built = None
         if len(e) >= 10:
-            vec, design = built = _design(e)
+            names, design = built = _design(e)
             ridge = Ridge(alpha=float(self.ridge_alpha)).fit(design, target, sample_weight=None if binary else w1)
-            self.coef_ = {name: float(c) for name, c in zip(vec.get_feature_names_out(), ridge.coef_, strict=True)
+            self.coef_ = {name: float(c) for name, c in zip(names, ridge.coef_, strict=True)
                           if c != 0.0}
             self.intercept_ = float(ridge.intercept_)
         # Evidence counts the lists known (or judged more likely than not) to have been adopted.
@@ -218,7 +218,7 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         if not np.average(target, weights=w1) > MIN_MULTIPLICATIVE_MEAN:
             self.multiplicative_ = "left out: the adopted lists' mean improvement is not positive"
             return
-        vec, matrix = design
+        names, matrix = design
         # sklearn's GLM weighs its penalty against the mean deviance, the ridge against the sum of squares.
         # L-BFGS: Newton's method meets a Hessian that is not positive with a log link and normal errors.
         glm = TweedieRegressor(power=0.0, link="log", alpha=float(self.ridge_alpha) / float(w1.sum()),
@@ -234,7 +234,7 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         if not (np.all(np.isfinite(glm.coef_)) and math.isfinite(glm.intercept_)):
             self.multiplicative_ = "left out: the fit failed (not finite)"
             return
-        self.log_coef_ = {name: float(c) for name, c in zip(vec.get_feature_names_out(), glm.coef_, strict=True)
+        self.log_coef_ = {name: float(c) for name, c in zip(names, glm.coef_, strict=True)
                           if c != 0.0}
         self.log_intercept_ = float(glm.intercept_)
         self.multiplicative_ = "fitted"
@@ -392,10 +392,42 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         return model
 
 
-def _design(rows: pd.DataFrame):
-    """The one-hot design of ``rows`` (one_hot) and the vectorizer that names its columns."""
-    vec = DictVectorizer(sort=True)
-    return vec, vec.fit_transform([one_hot(r) for r in _features(rows).itertuples(index=False)])
+_NUMBER_SOURCES = ("shortfall", "members", "repeat", "repeat_kind")  # the columns features.numbers reads
+
+
+def _design(rows: pd.DataFrame) -> tuple[list[str], sparse.csr_matrix]:
+    """The names of the one-hot design's columns (every one_hot feature of ``rows``, sorted) and the
+    design: the matrix ``DictVectorizer(sort=True).fit_transform`` makes of the rows' one_hot dicts, the
+    same to the bit (a feature whose value is 0 is stored too). Built from the names, column by column:
+    a dict a row through the vectorizer took a third of a fit."""
+    frame = _features(rows)
+    if frame.empty:
+        raise ValueError("Sample sequence X is empty.")  # as the vectorizer says it
+    kind, btype, topic = (frame[c].to_numpy(dtype=object) for c in ("kind", "branch_type", "topic"))
+    # categorical_names' texts, one column each, in its order.
+    columns = [[f"resource={v}" for v in frame["resource_id"].to_numpy(dtype=object)],
+               [f"kind={v}" for v in kind],
+               [f"kind_type={k}|{b}" for k, b in zip(kind, btype, strict=True)],
+               [f"topic={v}" for v in topic],
+               [f"kind_topic={k}|{t}" for k, t in zip(kind, topic, strict=True)],
+               [f"main={bool(v)}" for v in frame["main_topic"].to_numpy(dtype=object)],
+               [f"street={v if isinstance(v, str) else ''}" for v in frame["street"].to_numpy(dtype=object)]]
+    names = sorted({*NUMBERS, *(name for column in columns for name in column)})
+    at = pd.Index(names)
+    n, width = len(frame), len(columns) + len(NUMBERS)
+    indices = np.empty((n, width), dtype=np.int64)
+    for j, column in enumerate(columns):
+        indices[:, j] = at.get_indexer(column)
+    indices[:, len(columns):] = at.get_indexer(list(NUMBERS))
+    values = np.ones((n, width))
+    values[:, len(columns):] = [numbers(r) for r in frame[list(_NUMBER_SOURCES)].itertuples(index=False)]
+    order = np.argsort(indices, axis=1)  # a row's columns ascending, as the vectorizer's sorted matrix has them
+    matrix = sparse.csr_matrix((np.take_along_axis(values, order, axis=1).ravel(),
+                                np.take_along_axis(indices, order, axis=1).ravel(),
+                                np.arange(0, n * width + 1, width)), shape=(n, len(names)))
+    # scipy narrows the index arrays where it can; the vectorizer's column selection leaves them 64-bit.
+    matrix.indices, matrix.indptr = matrix.indices.astype(np.int64), matrix.indptr.astype(np.int64)
+    return names, matrix
 
 
 __all__ = ["EffectivenessModel"]
