@@ -1,4 +1,4 @@
-"""Benchmark: three hot paths against the way each was done before, in one run, outputs compared.
+"""Benchmark: five hot paths against the way each was done before, in one run, outputs compared.
 
 1. **Outcomes** (`outcomes.compute`, what `model train`, `model evaluate` and `model promote` start with)
    of a closed loop's log: grouping by integer codes made once (`learning/outcome_groups`) against the
@@ -9,6 +9,13 @@
    the same problems.
 3. **Writing a dataset** (`write_dataset`, what `data convert` and `import --dataset` end with) of the
    default district, column by column against `Table.from_pandas`. The same files byte for byte.
+4. **The effect fits' one-hot design** (every `model train`, `evaluate`, `promote` and closed-loop fit
+   builds it, twice with the log-link fit's) of the loop's measurable outcomes, column by column against
+   scikit-learn's `DictVectorizer` over the rows' `one_hot` dicts. The same matrix byte for byte.
+5. **Learned ranking** (`LearnedRanker.rank`: what `diagnose` with a model, `model evaluate` and `model
+   promote` do for every list) of every logged decision's candidates with a model fitted on the loop,
+   per need (`predict_candidates`) against row by row (`predict_rows`, `evidence`, `uncertainty` a
+   candidate at a time, as it ranked before). The same scores, parts and notes.
 
 Times are the best of ``--repeat`` runs (the host is shared; the best is the least disturbed).
 
@@ -18,6 +25,7 @@ Times are the best of ``--repeat`` runs (the host is shared; the best is the lea
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import importlib.util
 import shutil
@@ -38,7 +46,14 @@ from diagnosis_service.data import columnar, validate  # noqa: E402
 from diagnosis_service.data.csvdir import load_dir  # noqa: E402
 from diagnosis_service.engine.derive import derive_own  # noqa: E402
 from diagnosis_service.learning import outcomes  # noqa: E402
+from diagnosis_service.learning import policy as policies  # noqa: E402
+from diagnosis_service.learning.estimator import _design, _features  # noqa: E402
+from diagnosis_service.learning.features import Row, kind_repeats, one_hot, repeats, training_frame  # noqa: E402
+from diagnosis_service.learning.ope import contexts, served_from_log  # noqa: E402
+from diagnosis_service.learning.train import fit, measurable  # noqa: E402
 from diagnosis_service.remedies.catalog_files import load_catalog  # noqa: E402
+from diagnosis_service.remedies.prescribe import recent_kinds, suitable  # noqa: E402
+from diagnosis_service.remedies.ranking import Scored  # noqa: E402
 from diagnosis_service.rules import load_ruleset  # noqa: E402
 from diagnosis_service.simulation.loop import LoopSpec, run_loop  # noqa: E402
 
@@ -159,23 +174,97 @@ def bench_write(dataset, ruleset, repeat: int) -> None:
           f"before {t_then:.2f} s: {t_then / t_now:.2f}x; files {'identical' if now == then else 'DIFFERENT'}")
 
 
+def bench_design(measured, catalog, repeat: int) -> None:
+    from sklearn.feature_extraction import DictVectorizer
+
+    X, _ = training_frame(measured, catalog)
+
+    def vectorized():  # the way before
+        vec = DictVectorizer(sort=True)
+        matrix = vec.fit_transform([one_hot(r) for r in _features(X).itertuples(index=False)])
+        return vec.get_feature_names_out().tolist(), matrix
+
+    def exact(built) -> tuple:
+        names, matrix = built
+        return names, type(matrix), *((a.dtype, a.tobytes()) for a in (matrix.data, matrix.indices, matrix.indptr))
+
+    same = exact(_design(X)) == exact(vectorized())
+    t_now, t_then = best(repeat, lambda: _design(X)), best(repeat, vectorized)
+    print(f"4. the one-hot design of {len(X):,} outcomes: {t_now:.3f} s, through DictVectorizer {t_then:.3f} s: "
+          f"{t_then / t_now:.1f}x; matrices {'identical' if same else 'DIFFERENT'}")
+
+
+class RowByRow(policies.LearnedRanker):
+    """The learned ranking as it was before ``predict_candidates``: a feature row, an evidence and an
+    uncertainty lookup for every candidate."""
+
+    def rank(self, need, resources):
+        members = float(need.members or 0)
+        shortfall = need.shortfall if need.shortfall is not None else float("nan")
+        rows = [Row(r.id, r.kind, need.topic, r.topics[0] == need.topic, need.branch_type, need.street, members,
+                    shortfall, rep, kind_rep)
+                for r, rep, kind_rep in zip(resources, repeats(need, resources), kind_repeats(need, resources),
+                                            strict=True)]
+        effect, adopt = self.model.predict_rows(rows)
+        names = (self.topic_names or {}).get(need.topic, (need.topic, need.topic))
+        out = []
+        for r, e, p in zip(resources, effect, adopt, strict=True):
+            n = self.model.evidence(r.id, need.topic)
+            zh, en = policies._note(names, e, n)
+            sd = p * self.model.uncertainty(r.id)
+            out.append(Scored(r, round(p * e, 6), (("adoption", round(p, 4)), ("effect", round(e, 4)),
+                                                   ("evidence", float(n)), ("sd", round(sd, 6))), zh, en))
+        return out
+
+
+def bench_ranking(result, measured, ruleset, catalog, repeat: int) -> None:
+    model = fit(measured, catalog).model
+    needs = []
+    for _, need, _ in contexts(measured, ruleset, served_from_log(result.log)):
+        if need.recent_first:  # as ope.distribution and the Prescriber tell the ranker
+            need = dataclasses.replace(need, recent_kinds=recent_kinds(catalog, need.recent_first))
+        needs.append((need, suitable(catalog, need)))
+
+    def ranked(ranker) -> list:
+        return [ranker.rank(need, pool) for need, pool in needs]
+
+    now, then = policies.LearnedRanker(model), RowByRow(model)
+    same = ranked(now) == ranked(then)
+    t_now, t_then = best(repeat, lambda: ranked(now)), best(repeat, lambda: ranked(then))
+    candidates = sum(len(pool) for _, pool in needs)
+    print(f"5. learned ranking of {len(needs):,} decisions ({candidates:,} candidates): {t_now:.2f} s "
+          f"({t_now / len(needs) * 1e3:.2f} ms a decision), row by row {t_then:.2f} s: {t_then / t_now:.1f}x; "
+          f"rankings {'identical' if same else 'DIFFERENT'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--branches", type=int, default=200, help="the closed loop's district (1)")
     parser.add_argument("--months", type=int, default=8)
+    parser.add_argument("--only", default="1,2,3,4,5", help="the paths to time, by number (default: all)")
     args = parser.parse_args()
+    only = {int(n) for n in args.only.split(",")}
     ruleset = load_ruleset(REPO / "rules")
     catalog = load_catalog(REPO / "resources_catalog", ruleset.registry)
     print(f"a closed loop of {args.branches} branches, {args.months} months served by the exploring prior (not timed) ...",
           flush=True)
     result = run_loop(LoopSpec(policy="prior", history=0, history_epsilon=0.5, epsilon=0.5, months=args.months,
                                branches=args.branches, members=args.branches * 15), ruleset, catalog)
-    bench_outcomes(result, ruleset, args.repeat)
-    ensure_data(ruleset)
-    dataset = load_dir(DATA, ruleset.registry)
-    bench_numbers(dataset, ruleset, args.repeat)
-    bench_write(dataset, ruleset, args.repeat)
+    if 1 in only:
+        bench_outcomes(result, ruleset, args.repeat)
+    measured = measurable(result.log, result.branch_metrics, ruleset)
+    if 4 in only:
+        bench_design(measured, catalog, args.repeat)
+    if 5 in only:
+        bench_ranking(result, measured, ruleset, catalog, args.repeat)
+    if only & {2, 3}:
+        ensure_data(ruleset)
+        dataset = load_dir(DATA, ruleset.registry)
+    if 2 in only:
+        bench_numbers(dataset, ruleset, args.repeat)
+    if 3 in only:
+        bench_write(dataset, ruleset, args.repeat)
 
 
 if __name__ == "__main__":
