@@ -62,11 +62,12 @@ def _collect(rules_dir: Path, problems: list[Problem], overrides: Mapping[str, s
     points = parse_points(docs[POINTS_FILE], registry, problems) if POINTS_FILE in docs else {}
     rules = []
     implied: dict[str, dict] = {"branch": {}, "member": {}}
+    failed: set[str] = set()
     for name, doc in docs.items():
         if name in (REGISTRY_FILE, POINTS_FILE):
             continue
-        rules.extend(parse_rules(doc, registry, problems, implied))
-    cross_check(rules, problems)
+        rules.extend(parse_rules(doc, registry, problems, implied, failed))
+    cross_check(rules, problems, failed)
     if any(implied.values()):
         registry = replace(registry, indicators={s: {**registry.indicators[s], **dict(sorted(implied[s].items()))}
                                                  for s in registry.indicators})

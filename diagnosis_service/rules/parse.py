@@ -53,6 +53,7 @@ class _RuleParser(CalendarConditions):
         # Indicators a condition implies (a calendar window of an indicator, the months left in one),
         # added to the rule set's registry so that every engine derives them like declared ones.
         self.implied = implied if implied is not None else {"branch": {}, "member": {}}
+        self.failed: set[str] = set()  # the ids of the rules written here that did not parse
 
     def err(self, path: tuple, message: str, rule_id: str | None, *, key: bool = False,
             suggestion: str | None = None) -> None:
@@ -69,6 +70,8 @@ class _RuleParser(CalendarConditions):
             rule = self.parse_rule(("rules", i), item)
             if rule is not None:
                 rules.append(rule)
+            elif isinstance(item, dict) and isinstance(item.get("id"), str):
+                self.failed.add(item["id"])
         return rules
 
     def parse_rule(self, path: tuple, item: Any) -> Rule | None:
@@ -299,13 +302,21 @@ class _RuleParser(CalendarConditions):
 
 
 def parse_rules(doc: Located, registry: Registry, problems: list[Problem],
-                implied: dict[str, dict[str, Indicator]] | None = None) -> list[Rule]:
-    """The rules of one file; indicators its conditions imply (calendar windows) are added to ``implied``."""
-    return _RuleParser(doc, registry, problems, implied).parse_file()
+                implied: dict[str, dict[str, Indicator]] | None = None,
+                failed: set[str] | None = None) -> list[Rule]:
+    """The rules of one file; indicators its conditions imply (calendar windows) are added to ``implied``,
+    and the ids of the rules written there that did not parse to ``failed``."""
+    parser = _RuleParser(doc, registry, problems, implied)
+    rules = parser.parse_file()
+    if failed is not None:
+        failed.update(parser.failed)
+    return rules
 
 
-def cross_check(rules: list[Rule], problems: list[Problem]) -> None:
-    """Checks that need every file: unique ids, superseded_by pointing at real rules of the same subject."""
+def cross_check(rules: list[Rule], problems: list[Problem], failed: set[str] | None = None) -> None:
+    """Checks that need every file: unique ids, superseded_by pointing at real rules of the same subject.
+    ``failed``: the ids of rules written but not parsed: their own problems are told already, and a rule
+    superseded by one of them is not also told that it names no rule."""
     seen: dict[str, Rule] = {}
     for rule in rules:
         if rule.id in seen:
@@ -317,6 +328,8 @@ def cross_check(rules: list[Rule], problems: list[Problem]) -> None:
     for rule in rules:
         for other in rule.superseded_by:
             target = seen.get(other)
+            if target is None and other != rule.id and other in (failed or ()):
+                continue  # written, but did not parse: its problems say why
             if target is None or other == rule.id or target.subject != rule.subject:
                 problems.append(Problem(f"superseded_by names '{other}', which is not another {rule.subject} rule",
                                         file=rule.file, line=rule.line, column=1, rule_id=rule.id,

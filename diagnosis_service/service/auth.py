@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from flask import abort, g, request
 
+from ..errors import InputError, Problem
 from ..pipeline.rankings import Scope
 from ..store import metrics as metrics_store
 from ..store import tickets as tickets_store
@@ -137,6 +138,11 @@ def scoped(street: str | None = None, branch_type: str | None = None, branch_id:
         if branch_id is None:
             abort(403, description="a secretary may only see their own branch (give branch_id)")
         require_branch(branch_id)
+    if street is not None:
+        known = metrics_store.streets(get_db())
+        if street not in known:  # else an empty answer would read as "nothing diagnosed there"
+            raise InputError(Problem(f"no branch in street {street[:40]!r} (streets: {'、'.join(known) or 'none yet'})",
+                                     field=("query", "street")))
     return Scope(street, branch_type, branch_id)
 
 

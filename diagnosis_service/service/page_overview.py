@@ -44,6 +44,8 @@ def _scope_args(t: dict, registry):
     street, branch_type = _arg("street"), _arg("type")
     if branch_type is not None and branch_type not in registry.branch_types:
         raise PageProblem(422, t["bad_type"].format(value=branch_type[:40]))
+    if street is not None and g.identity.role != "street" and street not in metrics_store.streets(get_db()):
+        raise PageProblem(422, t["bad_street"].format(value=street[:40]))
     return scoped(street, branch_type)
 
 

@@ -91,6 +91,9 @@ def test_an_administrator_chooses_a_street_and_a_language_and_downloads_the_circ
     assert book.sheetnames[:3] == ["Summary", "Branch lamps", "Member lamps"]
     rows = list(book["Branch lamps"].iter_rows(values_only=True))
     assert rows[0][0] == "Branch id" and {r[2] for r in rows[1:]} == {street}
+    # A street typed into the address that has no branch: told so, not shown an empty district.
+    browser.get(f"{live.base}/overview?street=不存在镇")
+    assert "“不存在镇”没有支部" in wait_for(browser, "body").text
 
 
 def test_a_secretary_has_no_overview(live, browser):

@@ -118,6 +118,23 @@ def test_every_problem_is_reported_in_one_pass(rules_copy):
     assert {p.rule_id for p in problems} == {"second"}
 
 
+def test_a_rule_that_does_not_parse_is_told_once_not_again_by_the_rules_superseded_by_it(rules_copy):
+    """member_dues_missed is superseded by member_dues_unpaid_6_months: a typo in the latter's indicator is
+    its one problem, not also "superseded_by names a rule that does not exist" on the former."""
+    lamps = rules_copy / "member_lamps.yaml"
+    lamps.write_text(lamps.read_text(encoding="utf-8").replace("{indicator: consecutive_unpaid_months,",
+                                                               "{indicator: consecutive_unpayed_months,", 1),
+                     encoding="utf-8")
+    problems = check_rules(rules_copy)
+    assert [(p.rule_id, p.line) for p in problems] == [("member_dues_unpaid_6_months", 37)], [str(p) for p in problems]
+    assert "did you mean 'consecutive_unpaid_months'" in str(problems[0])
+    # A superseding rule that names nothing written anywhere is still an error.
+    lamps.write_text(lamps.read_text(encoding="utf-8").replace("superseded_by: [member_dues_unpaid_6_months]",
+                                                               "superseded_by: [member_dues_unpaid_7_months]"),
+                     encoding="utf-8")
+    assert any(p.rule_id == "member_dues_missed" and "superseded_by names" in p.message for p in check_rules(rules_copy))
+
+
 def test_duplicate_rule_ids_across_files(rules_copy):
     write_rule(rules_copy, GOOD.replace("my_rule", "member_dues_missed"))
     (p,) = check_rules(rules_copy)

@@ -101,6 +101,21 @@ def test_a_street_sees_its_street_only(service):
                  headers=service.h("street")).status_code == 403
 
 
+def test_a_street_with_no_branch_is_refused_naming_the_streets(service):
+    """An unknown street is an error (422 naming the streets there are), not an empty district that would
+    read as "nothing diagnosed"; the command line's overview says the same."""
+    c, known = service.client, sorted(set(streets_of(service.engine).values()))
+    for path in (RANGE, "/v1/rankings?period=2025-12", "/v1/lamps?period=2025-12", "/v1/lamps/changes?period=2025-12",
+                 "/v1/reminders?period=2025-12", "/v1/exports/branch-lamps.xlsx?period=2025-12"):
+        r = c.get(path + "&street=不存在镇", headers=service.h("admin"))
+        assert r.status_code == 422, path
+        problem = r.get_json()
+        assert "不存在镇" in problem["detail"] and all(s in problem["detail"] for s in known), path
+        assert c.get(path + f"&street={known[0]}", headers=service.h("admin")).status_code == 200, path
+    # A street role asking for another street is still forbidden, not told which streets there are.
+    assert c.get(RANGE + "&street=不存在镇", headers=service.h("street")).status_code == 403
+
+
 def test_a_branch_type_narrows_the_overview(service):
     c = service.client
     data = c.get(RANGE + "&type=village", headers=service.h("admin")).get_json()
