@@ -27,7 +27,7 @@ from .model import (
     leaves,
     template_problems,
 )
-from .parse_calendar import CalendarConditions
+from .parse_calendar import LEFT_KEYS, CalendarConditions
 from .parse_common import ID_RE, is_number, unknown_keys
 from .yamlsafe import Located
 
@@ -184,6 +184,9 @@ class _RuleParser(CalendarConditions):
             return None
         kinds = [k for k in ("indicator", "remaining_months", "all", "any", "not") if k in node]
         if len(kinds) != 1:
+            if not kinds:  # a misspelt key is the likeliest cause: name it, and what it may have meant
+                unknown_keys(self.doc, path, node, tuple(dict.fromkeys(COMPARE_KEYS + LEFT_KEYS + ("all", "any", "not"))),
+                             self.problems, "a condition", rule_id)
             self.err(path, "a condition needs exactly one of: indicator (a comparison), remaining_months, all, any, "
                            "not", rule_id)
             return None

@@ -97,6 +97,8 @@ def test_indicator_of_the_other_subject_is_explained(rules_copy):
     ("when: {indicator: theory_study_sessions, op: lt, ref: district_mean}",
      "when: {all: []}", "non-empty list"),
     ("when: {indicator: theory_study_sessions, op: lt, ref: district_mean}",
+     "when: {indicatr: theory_study_sessions, op: lt, ref: district_mean}", "did you mean 'indicator'"),
+    ("when: {indicator: theory_study_sessions, op: lt, ref: district_mean}",
      "when: {any: [{indicator: theory_study_sessions, op: lt, value: 1}], not: {indicator: x}}", "exactly one of"),
 ])
 def test_each_kind_of_rule_error_is_reported(rules_copy, old, new, expected):
