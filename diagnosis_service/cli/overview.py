@@ -66,7 +66,15 @@ def overview(data_dir: Path | None, period_from: str, period_to: str, street: st
     if fmt == "xlsx" and out_file is None:
         raise click.BadParameter("an xlsx workbook is written to a file: give --out FILE.xlsx", param_hint="--out")
     ruleset = load_ruleset(resolve_rules(rules_dir))
-    overview_.check_range(period_from, period_to)
+    from ..errors import InputError
+
+    try:
+        overview_.check_range(period_from, period_to)
+    except InputError as exc:  # told as the options that were given, not as the API's query fields
+        problem = exc.problems[0]
+        hint = f"--{problem.field[-1]}" if problem.field else "--from"
+        raise click.BadParameter(f"{problem.message}{f' ({problem.suggestion})' if problem.suggestion else ''}",
+                                 param_hint=hint) from None
     scope = Scope(street, branch_type)
     if data_dir is not None:
         from ..data.sources import source_for
