@@ -205,10 +205,14 @@ def serve(host: str, port: int, threads: int) -> None:
 
     from ..errors import Problem, SetupError, StoreError
     from ..service import create_app
+    from ..store.connect import sqlite_file
     from ..store.errors import UPGRADE
     from ..store.migrate import current
 
     config = settings()
+    missing = sqlite_file(config.db_url())
+    if missing is not None and not missing.exists():  # connecting would leave an empty file behind
+        raise StoreError(Problem(f"the database ({config.safe_db_url()}) does not exist", suggestion=UPGRADE))
     app = create_app()
     engine = app.extensions["diagnosis"].engine
     try:

@@ -83,6 +83,14 @@ def _with_driver(url: str) -> str:
     return url
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for another database, memory or a ``file:`` URI."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[1] if "///" in url else ""
+    return Path(path) if path and path != ":memory:" and not path.startswith("file:") else None
+
+
 def make_engine(url: str, autocommit: bool = False, timeout: float = DEFAULT_TIMEOUT,
                 statement_timeout: float = 300.0, bulk: bool = False) -> Engine:
     """An engine for ``url``. SQLite: threads may share it, foreign keys and WAL on. PostgreSQL: a pool
@@ -98,9 +106,9 @@ def make_engine(url: str, autocommit: bool = False, timeout: float = DEFAULT_TIM
     """
     extra = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:" and not path.startswith("file:"):
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         # One writer at a time is SQLite's way: a writer may hold the lock for a few seconds (a month's
         # results), so the wait for it is longer than for a silent server.
         busy = max(timeout, SQLITE_BUSY_TIMEOUT)

@@ -68,11 +68,21 @@ def test_a_token_name_is_bounded(runner, tmp_path):
 @pytest.mark.server
 def test_serve_refuses_a_database_without_schema_and_a_taken_port(tmp_path):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}", "DIAGNOSIS_VAR": str(tmp_path / "var")}
-    r = subprocess.run([EXE, "serve", "--port", str(free_port())], env=env, capture_output=True, text=True,
-                       timeout=60)
-    lines = [line for line in r.stderr.splitlines() if line.strip() and not line.startswith("{")]
-    assert r.returncode == 2 and lines == [f"the database (sqlite:///{tmp_path / 'd.db'}) has no schema "
-                                           "(run `diagnosis-service db upgrade`)"], r.stderr
+    def refused() -> list[str]:
+        r = subprocess.run([EXE, "serve", "--port", str(free_port())], env=env, capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 2, r.stderr
+        return [line for line in r.stderr.splitlines() if line.strip() and not line.startswith("{")]
+
+    # No file yet: refused without leaving an empty one behind.
+    assert refused() == [f"the database (sqlite:///{tmp_path / 'd.db'}) does not exist "
+                         "(run `diagnosis-service db upgrade`)"]
+    assert not (tmp_path / "d.db").exists()
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "d.db").close()  # a file without the schema
+    assert refused() == [f"the database (sqlite:///{tmp_path / 'd.db'}) has no schema "
+                         "(run `diagnosis-service db upgrade`)"]
     subprocess.run([EXE, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=60)
     import socket
 
