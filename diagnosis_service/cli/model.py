@@ -227,7 +227,8 @@ def train(source: Path | None, out_file: Path | None, holdout_months: int, rules
                    "overlaps the months it was trained on).")
 @click.option("--model", "model_file", type=click.Path(path_type=Path), default=None,
               help=f"With --fit file: the model (default: the active one, $DIAGNOSIS_MODELS/{MODEL_FILE}).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of the table (with --candidate: the "
+                                                      "comparison, as `model promote --json` prints it).")
 @click.option("--candidate", "candidate_file", type=click.Path(dir_okay=False), default=None, is_flag=False,
               flag_value="",
               help=f"Compare a candidate model (alone: $DIAGNOSIS_MODELS/{CANDIDATE_FILE}) with the active ranking "
@@ -282,7 +283,8 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
 
 
 @model.command("info")
-@click.option("--model", "model_file", type=click.Path(path_type=Path), default=None)
+@click.option("--model", "model_file", type=click.Path(path_type=Path), default=None,
+              help=f"The model file to describe (default: the active one, $DIAGNOSIS_MODELS/{MODEL_FILE}).")
 @handle_errors
 def info(model_file: Path | None) -> None:
     """The model card of the trained model, and whether this version can load it."""

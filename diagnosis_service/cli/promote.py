@@ -125,7 +125,8 @@ def _print_comparison(result, as_json: bool, trial: bool | None = None) -> None:
 @click.option("--no-trial", is_flag=True,
               help="Never put a candidate on trial (and end a trial under way): the prior explores uniformly.")
 @cross_fit_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="The comparison as one JSON object on standard output (the "
+                                                      "verdict's notes stay on standard error).")
 @confidence_option
 @rules_option
 @catalog_option

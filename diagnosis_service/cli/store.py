@@ -192,9 +192,11 @@ def tokens_list() -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
-@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on (0.0.0.0: every interface; put a TLS proxy in front).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="The port to listen on.")
+@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Requests served at once (waitress's worker threads).")
 @handle_errors
 def serve(host: str, port: int, threads: int) -> None:
     """Serve the HTTP API with waitress (a production WSGI server).

@@ -222,7 +222,9 @@ class Orgs:
 def read_orgs(directory: Path, registry: Registry, problems: Problems) -> Orgs:
     """branches.csv and members.csv, read whole (a district's are a few MB) and checked."""
     if not directory.is_dir():
-        raise InputError(Problem("data directory not found", file=str(directory)))
+        raise InputError(Problem("data directory not found" if not directory.exists() else
+                                 "not a directory (data is a directory of CSV files or a columnar dataset)",
+                                 file=str(directory)))
     branches = _read(directory / "branches.csv", problems)
     members = _read(directory / "members.csv", problems)
     branch_ids = pd.Index([])

@@ -206,8 +206,10 @@ def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str,
     (as ``diagnose --out`` writes them), whole or not at all. ``scheduler``: see ``connect``."""
     check_period(period, "period")  # before the directory: a bad --period is the first thing said
     memory = worker_memory_bytes(worker_memory)
-    if not is_url(directory) and not Path(directory).exists():
-        raise InputError(Problem("data directory not found", file=str(directory)))
+    if not is_url(directory) and not Path(directory).is_dir():
+        raise InputError(Problem("data directory not found" if not Path(directory).exists() else
+                                 "not a directory (data is a directory of CSV files or a columnar dataset)",
+                                 file=str(directory)))
     if not is_dataset(directory):
         raise InputError(Problem("the dask engine reads a columnar dataset, not a CSV directory", file=str(directory),
                                  suggestion=f"convert it first: diagnosis-service data convert {directory} OUT"))

@@ -88,6 +88,10 @@ def served_of(log: pd.DataFrame, engine: Engine | None = None) -> pd.DataFrame:
 def from_dir(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(decisions, branch metrics) written by ``simulate loop --out``."""
     directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError(Problem("log directory not found" if not directory.exists() else
+                                 "not a directory (a served log is a directory, as `simulate loop --out` writes it)",
+                                 file=str(directory)))
     if not (directory / LOG_FILE).exists():
         raise InputError(Problem(f"{directory} has no {LOG_FILE} (a served log as the closed-loop simulation writes it)",
                                  file=str(directory)))

@@ -236,3 +236,19 @@ def test_an_output_file_that_cannot_be_written_whole_is_refused_before_any_work(
     r = runner.invoke(main, ["overview", "--data", str(small_district), "--from", "2025-11", "--to", "2025-12",
                              "--out", "-"])
     assert r.exit_code == 0 and r.stdout.strip(), r.output  # where the command prints anyway: '-' is stdout
+
+
+def test_a_path_that_is_missing_or_a_file_is_told_apart(runner, tmp_path):
+    """`--data` and a log's `--from` name a directory: a missing one and a file in its place get different
+    one-line answers, each with the path."""
+    afile = tmp_path / "notes.txt"
+    afile.write_text("x", encoding="utf-8")
+    missing = tmp_path / "nope"
+    cases = [(["diagnose", "--data", str(missing), "--period", "2025-12"], f"{missing}: data directory not found"),
+             (["diagnose", "--data", str(afile), "--period", "2025-12"], f"{afile}: not a directory"),
+             (["model", "train", "--from", str(missing), "--out", str(tmp_path / "m.json")],
+              f"{missing}: log directory not found")]
+    for args, says in cases:
+        r = runner.invoke(main, args)
+        assert r.exit_code == 2, (args, r.output)
+        assert says in r.stderr and "Traceback" not in r.output, (args, r.stderr)
