@@ -39,7 +39,7 @@ from ..data.csvdir import validate_metrics
 from ..data.model import Dataset
 from ..data.validate import Problems
 from ..engine.findings import clean_number
-from ..errors import InputError, Problem, RuleError
+from ..errors import InputError, Problem, RuleError, did_you_mean
 from ..periods import parse_period, period_str
 from ..rules import load_ruleset
 from ..rules.model import RuleSet
@@ -163,8 +163,8 @@ def _run_file(doc: Located, ruleset: RuleSet, report: RuleTestReport, shared: di
         report.results.append(CaseResult(doc.file, str(name), line, not result, diff=result))
 
 
-def _bad(doc: Located, path: tuple, message: str) -> InputError:
-    return InputError(doc.problem(path, message))
+def _bad(doc: Located, path: tuple, message: str, *, key: bool = False, suggestion: str | None = None) -> InputError:
+    return InputError(doc.problem(path, message, key=key, suggestion=suggestion))
 
 
 def _series(doc: Located, path: tuple, text: Any) -> list[str]:
@@ -176,10 +176,14 @@ def _series(doc: Located, path: tuple, text: Any) -> list[str]:
 
 
 def _rows(doc: Located, path: tuple, subject: str, sid: str, spec: dict, defaults: dict, end: int,
-          key: str) -> list[dict]:
+          key: str, reported: list[str]) -> list[dict]:
     series = spec.get("series") or {}
     if not isinstance(series, dict):
         raise _bad(doc, path + ("series",), "series must map indicator ids to value strings")
+    for ind in series:
+        if ind not in reported:  # said where it is written, not at the test's first line
+            raise _bad(doc, path + ("series", ind), f"unknown {subject} indicator '{ind}' in a series", key=True,
+                       suggestion=did_you_mean(str(ind), reported) or "a reported indicator of the registry")
     tokens = {ind: _series(doc, path + ("series", ind), text) for ind, text in series.items()}
     months = max([len(t) for t in tokens.values()] + [1])
     rows = []
@@ -214,6 +218,7 @@ def _dataset(doc: Located, path: tuple, case: dict, defaults: dict, ruleset: Rul
         raise _bad(doc, path, "branches and members map ids to their specs")
     branches = []
     rows: dict[str, list[dict]] = {"branch": [], "member": []}
+    reported = {subject: [i.id for i in registry.reported(subject)] for subject in ("branch", "member")}
     for bid, spec in branches_spec.items():
         spec = spec or {}
         btype = spec.get("type", "community")
@@ -221,7 +226,7 @@ def _dataset(doc: Located, path: tuple, case: dict, defaults: dict, ruleset: Rul
             raise _bad(doc, path + ("branches", bid, "type"), f"unknown branch type {btype!r}")
         branches.append((str(bid), str(bid), btype, spec.get("street", "")))
         rows["branch"] += _rows(doc, path + ("branches", bid), "branch", str(bid), spec,
-                                dict(defaults.get("branch") or {}), end, "branch_id")
+                                dict(defaults.get("branch") or {}), end, "branch_id", reported["branch"])
     members = []
     for mid, spec in members_spec.items():
         spec = spec or {}
@@ -230,7 +235,7 @@ def _dataset(doc: Located, path: tuple, case: dict, defaults: dict, ruleset: Rul
             raise _bad(doc, path + ("members", mid), f"member {mid}: branch {bid!r} is not listed under branches")
         members.append((str(mid), str(bid), str(mid)))
         rows["member"] += _rows(doc, path + ("members", mid), "member", str(mid), spec,
-                                dict(defaults.get("member") or {}), end, "member_id")
+                                dict(defaults.get("member") or {}), end, "member_id", reported["member"])
     frames = {}
     problems = Problems()
     for subject, key in (("branch", "branch_id"), ("member", "member_id")):
@@ -264,6 +269,7 @@ def _run_case(doc: Located, path: tuple, case: Any, defaults: dict, ruleset: Rul
     if not isinstance(expect, dict) or not expect:
         raise _bad(doc, path + ("expect",), "a test needs 'expect' with branches and/or members")
     got_by = {("branch", r.id): r for r in diag.branches} | {("member", r.id): r for r in diag.members}
+    pidx = parse_period(diag.period)
     expected_doc, actual_doc = {}, {}
     for group, subject in (("branches", "branch"), ("members", "member")):
         for sid, want in (expect.get(group) or {}).items():
@@ -273,6 +279,12 @@ def _run_case(doc: Located, path: tuple, case: Any, defaults: dict, ruleset: Rul
                 if key not in EXPECT_KEYS:
                     raise _bad(doc, path + ("expect", group, sid, key),
                                f"unknown expectation '{key}' (allowed: {', '.join(EXPECT_KEYS)})")
+            for ind in want.get("values") or {} if isinstance(want.get("values"), dict) else ():
+                if diag.evaluator.column(subject, ind, pidx) is None:  # a typo, not a value that differs
+                    known = ruleset.registry.indicators[subject]
+                    raise _bad(doc, path + ("expect", group, sid, "values", ind), f"unknown {subject} indicator "
+                               f"'{ind}' in values", key=True, suggestion=did_you_mean(str(ind), known)
+                               or "an indicator of the registry, reported or derived")
             got = got_by.get((subject, str(sid)))
             label = f"{subject} {sid}"
             expected_doc[label] = _normalise(want)

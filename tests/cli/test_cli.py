@@ -152,6 +152,17 @@ def test_rules_test_reports_bad_test_files(runner, tmp_path):
     result = runner.invoke(main, ["rules", "test", "--rules", str(copy), str(copy / "tests" / "broken_test.yaml")])
     assert result.exit_code == 1
     assert "broken_test.yaml:2: bad" in result.stdout and "theory_study_sesions" in result.stdout
+    # Said at the line and column of the misspelt id, with what it may have meant.
+    assert "broken_test.yaml:4:30: unknown branch indicator 'theory_study_sesions' in a series (did you mean " \
+           "'theory_study_sessions'?)" in result.stdout, result.stdout
+    # A misspelt indicator among the expected values is a mistake in the test, not a value that differs.
+    (copy / "tests" / "broken_test.yaml").write_text(
+        "tests:\n  - name: bad\n    period: 2025-06\n    branches: {B1: {series: {theory_study_sessions: '1'}}}\n"
+        "    expect:\n      branches:\n        B1: {lamp: green, values: {theory_study_sesions: 1}}\n", encoding="utf-8")
+    result = runner.invoke(main, ["rules", "test", "--rules", str(copy), str(copy / "tests" / "broken_test.yaml")])
+    assert result.exit_code == 1 and "+  values" not in result.stdout  # no diff: the test is wrong
+    assert "broken_test.yaml:7:36: unknown branch indicator 'theory_study_sesions' in values (did you mean " \
+           "'theory_study_sessions'?)" in result.stdout, result.stdout
 
 
 def test_help_and_version(runner):
