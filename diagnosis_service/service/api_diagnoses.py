@@ -11,7 +11,7 @@ from ..pipeline.jobs import job_json, submit_diagnosis
 from ..store import jobs as jobs_store
 from .auth import READERS, actor, require_branch, require_member, roles, scoped
 from .db import get_db, runtime, snapshot
-from .request_args import check_id, choice_arg, int_arg, json_body, period_arg
+from .request_args import check_id, choice_arg, int_arg, object_body, period_arg
 
 bp = Blueprint("diagnoses", __name__, url_prefix="/v1")
 
@@ -22,9 +22,7 @@ def post_diagnosis():
     """Diagnose a whole period (vectorized engine) and store the results: 202 with a job to follow
     (GET /v1/jobs/{id}); with ?wait=true the work is done in the request and answered 201 (small
     districts, scripts)."""
-    body = json_body()
-    if not isinstance(body, dict) or set(body) - {"period"}:
-        raise InputError(Problem("the body must be {\"period\": \"YYYY-MM\"}", field=("period",)))
+    body = object_body(("period",), '{"period": "YYYY-MM"}')
     wait = request.args.get("wait", "false")
     if wait not in ("true", "false"):
         raise InputError(Problem(f"wait must be true or false, got {wait[:20]!r}", field=("query", "wait")))

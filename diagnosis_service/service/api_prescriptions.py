@@ -8,7 +8,7 @@ from ..errors import InputError, Problem
 from ..pipeline import prescriptions
 from .auth import actor, require_branch, roles
 from .db import snapshot, write
-from .request_args import check_id, json_body
+from .request_args import check_id, json_body, object_body
 
 bp = Blueprint("prescriptions", __name__, url_prefix="/v1")
 
@@ -17,9 +17,10 @@ bp = Blueprint("prescriptions", __name__, url_prefix="/v1")
 @roles("platform", "secretary")
 def post_prescriptions():
     """The ranked prescriptions of a branch for a period, each with a prescription_id; the list is logged."""
-    body = json_body()
-    if not isinstance(body, dict) or set(body) - {"branch_id", "period"} or not isinstance(body.get("branch_id"), str):
-        raise InputError(Problem('the body must be {"branch_id": "...", "period": "YYYY-MM"}', field=()))
+    body = object_body(("branch_id", "period"), '{"branch_id": "...", "period": "YYYY-MM"}')
+    if not isinstance(body.get("branch_id"), str):
+        raise InputError(Problem('branch_id must be a string: {"branch_id": "...", "period": "YYYY-MM"}',
+                                 field=("branch_id",)))
     require_branch(body["branch_id"])
     snap, who = snapshot(), actor()
     out = write(lambda conn: prescriptions.serve_prescriptions(snap, conn, body["branch_id"], body.get("period"), who))
