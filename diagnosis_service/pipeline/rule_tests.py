@@ -109,6 +109,12 @@ def run_tests(rules_dir: Path, files: list[Path] | None = None, ruleset: RuleSet
     shared: dict[Path, dict] = {}
     for path in files if files is not None else find_test_files(rules_dir):
         path = Path(path)
+        if path.name == SHARED_DEFAULTS:  # named on the command line: it holds no tests of its own
+            report.problems.append(Problem(f"{SHARED_DEFAULTS} holds the row defaults the test files beside it "
+                                           "share, not tests", file=str(path),
+                                           suggestion="name a test file (e.g. tests/member_lamps_test.yaml), or "
+                                                      "none to run every test file"))
+            continue
         if path.parent not in shared:
             defaults = path.parent / SHARED_DEFAULTS
             doc = _load(lambda d=defaults: load_file(d), report) if defaults.is_file() else None
