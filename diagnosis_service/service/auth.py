@@ -79,7 +79,12 @@ def load_identity() -> None:
     if identity is None:
         if request.blueprint == "pages":
             return  # the page view redirects to the login form
-        abort(401, description="a valid token is required: Authorization: Bearer <token>")
+        given = request.headers.get("Authorization", "")
+        # A token that was given but not accepted is told apart from none (RFC 6750's invalid_token); why it
+        # was not (unknown, revoked, mistyped) is not said.
+        abort(401, description="the token given is not valid (unknown or revoked): Authorization: Bearer <token>"
+              if given.startswith("Bearer ") and given[7:].strip() else
+              "a valid token is required: Authorization: Bearer <token>")
     g.identity = identity
 
 

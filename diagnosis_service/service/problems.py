@@ -103,6 +103,11 @@ def register(app: Flask) -> None:
         resp = error_page(exc.code or 500) if wants_page() else problem(exc.code or 500, exc.name, detail)
         if exc.code == 405 and exc.valid_methods:
             resp.headers["Allow"] = ", ".join(exc.valid_methods)
+        if exc.code == 401 and not wants_page():  # RFC 6750: how to authenticate, and whether a token failed
+            given = request.headers.get("Authorization", "")
+            bad = given.startswith("Bearer ") and bool(given[7:].strip())
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="diagnosis-service"' + (
+                ', error="invalid_token"' if bad else "")
         return resp
 
     @app.errorhandler(Exception)

@@ -37,6 +37,11 @@ def test_health_needs_no_token_everything_else_does(service):
             assert r.mimetype == "application/problem+json"
             body = r.get_json()
             assert body["status"] == 401 and body["title"] == "Unauthorized" and body["request_id"]
+            # RFC 6750: the scheme to use, and for a token given but refused, that it was the token.
+            refused = headers.get("Authorization", "").startswith("Bearer ")
+            assert r.headers["WWW-Authenticate"] == 'Bearer realm="diagnosis-service"' + (
+                ', error="invalid_token"' if refused else ""), (method, path, headers)
+            assert body["detail"].startswith("the token given is not valid" if refused else "a valid token is required")
 
 
 def test_readyz_reports_every_check(service):
