@@ -59,6 +59,15 @@ MAX_MULTIPLICATIVE_LOG = math.log(2 * CLIP)
 _MAX_KEPT = 100_000
 
 
+def _in_order(values: Iterable[float]) -> float:
+    """The values added one by one from the left, as ``sum`` adds floats on Python 3.11 (3.12's
+    compensates): the effect's float is the same on either, and the same on every path that computes it."""
+    total = 0.0
+    for value in values:
+        total += value
+    return total
+
+
 def _features(X: pd.DataFrame) -> pd.DataFrame:
     """The FEATURES columns of ``X``; without ``repeat`` or ``repeat_kind`` (a frame from before them), no
     repeats."""
@@ -281,11 +290,13 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
                 name = f"street={street}"
                 pair = streets[street] = (coef.get(name, 0.0), log_coef.get(name, 0.0))
             x = numbers(row)
-            additive = self.intercept_ + sum((*terms[0], pair[0], c[0] * x[0], c[1] * x[1], c[2] * x[2], c[3] * x[3]))
+            additive = self.intercept_ + _in_order((*terms[0], pair[0], c[0] * x[0], c[1] * x[1], c[2] * x[2],
+                                                    c[3] * x[3]))
             if not multiplicative:
                 out.append(additive)
                 continue
-            z = self.log_intercept_ + sum((*terms[1], pair[1], g[0] * x[0], g[1] * x[1], g[2] * x[2], g[3] * x[3]))
+            z = self.log_intercept_ + _in_order((*terms[1], pair[1], g[0] * x[0], g[1] * x[1], g[2] * x[2],
+                                                 g[3] * x[3]))
             out.append((1.0 - self.blend) * additive + self.blend * math.exp(min(z, MAX_MULTIPLICATIVE_LOG)))
         return out
 
@@ -297,7 +308,9 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         ``predict_rows``, ``evidence`` and ``uncertainty`` give for the rows the need makes. Ranking meets
         the same few thousand (resource, branch type, topic) over and over: what depends on them alone
         (the categorical coefficients' partial sums, adoption, evidence) is kept, and the need's own terms
-        (street, size, shortfall) are looked up once per need instead of once per candidate."""
+        (street, size, shortfall) are looked up once per need instead of once per candidate. What is kept
+        is dropped when the fitted dicts are replaced (a refit, a loaded state) or the numbers it used
+        change; the dicts are never changed in place."""
         if type(topic) is not str or type(branch_type) is not str:  # keys kept only by their text
             rows = [Row(rid, kind, topic, main, branch_type, street, members, shortfall, rep, krep)
                     for (rid, kind, main), rep, krep in zip(candidates, repeat, repeat_kind, strict=True)]
@@ -340,12 +353,11 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
 
     def _candidate_terms(self, rid: str, kind: str, topic: str, main: bool, branch_type: str) -> tuple:
         """(the categorical terms' sum without the street's, the same of the log-link fit, P(adopted),
-        evidence for ``topic``, uncertainty) of a resource for a branch type and topic: each sum started
-        as ``sum`` starts it, so that adding the rest in order gives _effect_list's float."""
+        evidence for ``topic``, uncertainty) of a resource for a branch type and topic: each sum the start
+        of _effect_list's, so that adding the rest in order gives its float."""
         row = Row(rid, kind, topic, main, branch_type, None, 0.0, 0.0)
         names = categorical_names(row)[:-1]
-        return (sum(tuple(self.coef_.get(n, 0.0) for n in names)),
-                sum(tuple(self.log_coef_.get(n, 0.0) for n in names)),
+        return (_in_order(self.coef_.get(n, 0.0) for n in names), _in_order(self.log_coef_.get(n, 0.0) for n in names),
                 self._adoption(row), self.evidence(rid, topic), self.uncertainty(rid))
 
     def _effects(self, X: pd.DataFrame) -> np.ndarray:

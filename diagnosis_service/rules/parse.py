@@ -319,7 +319,8 @@ def parse_rules(doc: Located, registry: Registry, problems: list[Problem],
 def cross_check(rules: list[Rule], problems: list[Problem], failed: set[str] | None = None) -> None:
     """Checks that need every file: unique ids, superseded_by pointing at real rules of the same subject.
     ``failed``: the ids of rules written but not parsed: their own problems are told already, and a rule
-    superseded by one of them is not also told that it names no rule."""
+    superseded by one of them is not also told that it names no rule (nor, until it parses, that it is
+    of another subject)."""
     seen: dict[str, Rule] = {}
     for rule in rules:
         if rule.id in seen:

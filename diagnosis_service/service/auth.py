@@ -13,9 +13,10 @@ from collections.abc import Callable
 
 from flask import abort, g, request
 
-from ..errors import InputError, Problem
+from ..errors import NotFound, Problem
 from ..pipeline.rankings import Scope
 from ..store import metrics as metrics_store
+from ..store import overview as overview_store
 from ..store import tickets as tickets_store
 from ..store import tokens as tokens_store
 from .db import get_db
@@ -44,6 +45,12 @@ def _by_hash(digest: str) -> tokens_store.Identity | None:
     else:
         _verified.pop(digest, None)
     return identity
+
+
+def bearer_given() -> bool:
+    """Whether the request carries a bearer token at all (the scheme in any case, as ``identify`` reads it)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(token.strip())
 
 
 def identify() -> tokens_store.Identity | None:
@@ -79,12 +86,10 @@ def load_identity() -> None:
     if identity is None:
         if request.blueprint == "pages":
             return  # the page view redirects to the login form
-        given = request.headers.get("Authorization", "")
         # A token that was given but not accepted is told apart from none (RFC 6750's invalid_token); why it
         # was not (unknown, revoked, mistyped) is not said.
         abort(401, description="the token given is not valid (unknown or revoked): Authorization: Bearer <token>"
-              if given.startswith("Bearer ") and given[7:].strip() else
-              "a valid token is required: Authorization: Bearer <token>")
+              if bearer_given() else "a valid token is required: Authorization: Bearer <token>")
     g.identity = identity
 
 
@@ -143,12 +148,19 @@ def scoped(street: str | None = None, branch_type: str | None = None, branch_id:
         if branch_id is None:
             abort(403, description="a secretary may only see their own branch (give branch_id)")
         require_branch(branch_id)
-    if street is not None:
-        known = metrics_store.streets(get_db())
+    if street is not None and identity.role != "secretary":  # a secretary is told nothing of what exists
+        known = known_streets()
         if street not in known:  # else an empty answer would read as "nothing diagnosed there"
-            raise InputError(Problem(f"no branch in street {street[:40]!r} (streets: {'、'.join(known) or 'none yet'})",
-                                     field=("query", "street")))
+            raise NotFound(Problem(f"no branch in street {street[:40]!r} (streets: {'、'.join(known) or 'none yet'})",
+                                   field=("query", "street")))
     return Scope(street, branch_type, branch_id)
+
+
+def known_streets() -> list[str]:
+    """The streets a scope may name: those of today's branches and those the stored months were
+    diagnosed under (a branch may have moved, a street been renamed, since)."""
+    conn = get_db()
+    return sorted(set(metrics_store.streets(conn)) | set(overview_store.streets(conn)))
 
 
 def actor() -> str:

@@ -17,7 +17,7 @@ from ..reports.overview_page import render_html
 from ..store import metrics as metrics_store
 from ..store import results as results_store
 from .api_overview import workbook_response
-from .auth import scoped
+from .auth import known_streets, scoped
 from .db import get_db, snapshot
 from .page_errors import PageProblem, page_lang
 from .page_text import PAGE_TEXT
@@ -44,8 +44,8 @@ def _scope_args(t: dict, registry):
     street, branch_type = _arg("street"), _arg("type")
     if branch_type is not None and branch_type not in registry.branch_types:
         raise PageProblem(422, t["bad_type"].format(value=branch_type[:40]))
-    if street is not None and g.identity.role != "street" and street not in metrics_store.streets(get_db()):
-        raise PageProblem(422, t["bad_street"].format(value=street[:40]))
+    if street is not None and g.identity.role != "street" and street not in known_streets():
+        raise PageProblem(404, t["bad_street"].format(value=street[:40]))
     return scoped(street, branch_type)
 
 

@@ -104,10 +104,10 @@ def register(app: Flask) -> None:
         if exc.code == 405 and exc.valid_methods:
             resp.headers["Allow"] = ", ".join(exc.valid_methods)
         if exc.code == 401 and not wants_page():  # RFC 6750: how to authenticate, and whether a token failed
-            given = request.headers.get("Authorization", "")
-            bad = given.startswith("Bearer ") and bool(given[7:].strip())
+            from .auth import bearer_given
+
             resp.headers["WWW-Authenticate"] = 'Bearer realm="diagnosis-service"' + (
-                ', error="invalid_token"' if bad else "")
+                ', error="invalid_token"' if bearer_given() else "")
         return resp
 
     @app.errorhandler(Exception)

@@ -26,8 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import NoSuchModuleError, OperationalError
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 DEFAULT_TIMEOUT = 60.0  # seconds of silence a command-line job accepts (the service sets its own)
 SQLITE_BUSY_TIMEOUT = 5.0  # seconds at least that a write waits for SQLite's one write lock
@@ -84,10 +84,14 @@ def _with_driver(url: str) -> str:
 
 
 def sqlite_file(url: str) -> Path | None:
-    """The file a SQLite URL names; None for another database, memory or a ``file:`` URI."""
+    """The file a SQLite URL names, as SQLAlchemy reads it (without its query, %-escapes decoded); None
+    for another database, memory or a ``file:`` URI."""
     if not url.startswith("sqlite"):
         return None
-    path = url.split("///", 1)[1] if "///" in url else ""
+    try:
+        path = make_url(url).database
+    except ArgumentError:  # malformed: left for create_engine to say so
+        return None
     return Path(path) if path and path != ":memory:" and not path.startswith("file:") else None
 
 

@@ -38,6 +38,11 @@ def replace_row(conn: Connection, period: str, row: Mapping) -> None:
         conn.execute(branch_months.insert().values({**row, "period": period}))
 
 
+def streets(conn: Connection) -> list[str]:
+    """Every street some stored month's overview counts branches in, sorted."""
+    return sorted(set(conn.execute(select(overview_cells.c.street).distinct()).scalars()))
+
+
 def row(conn: Connection, period: str, branch_id: str) -> dict | None:
     found = conn.execute(select(branch_months).where(branch_months.c.period == period,
                                                      branch_months.c.branch_id == branch_id)).mappings().first()

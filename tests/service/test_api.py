@@ -31,14 +31,15 @@ def count(engine, table, *where):
 def test_health_needs_no_token_everything_else_does(service):
     assert service.client.get("/healthz").get_json() == {"status": "ok"}
     for method, path in ENDPOINTS:
-        for headers in ({}, {"Authorization": "Bearer ds_not-a-token"}, {"Authorization": "Basic abc"}):
+        for headers in ({}, {"Authorization": "Bearer ds_not-a-token"}, {"Authorization": "bearer ds_x"},
+                        {"Authorization": "Basic abc"}, {"Authorization": "Bearer "}):
             r = getattr(service.client, method)(path, headers=headers)
             assert r.status_code == 401, (method, path)
             assert r.mimetype == "application/problem+json"
             body = r.get_json()
             assert body["status"] == 401 and body["title"] == "Unauthorized" and body["request_id"]
             # RFC 6750: the scheme to use, and for a token given but refused, that it was the token.
-            refused = headers.get("Authorization", "").startswith("Bearer ")
+            refused = headers.get("Authorization", "").lower().startswith("bearer ds_")
             assert r.headers["WWW-Authenticate"] == 'Bearer realm="diagnosis-service"' + (
                 ', error="invalid_token"' if refused else ""), (method, path, headers)
             assert body["detail"].startswith("the token given is not valid" if refused else "a valid token is required")

@@ -102,18 +102,22 @@ def test_a_street_sees_its_street_only(service):
 
 
 def test_a_street_with_no_branch_is_refused_naming_the_streets(service):
-    """An unknown street is an error (422 naming the streets there are), not an empty district that would
+    """An unknown street is not found (404 naming the streets there are), not an empty district that would
     read as "nothing diagnosed"; the command line's overview says the same."""
     c, known = service.client, sorted(set(streets_of(service.engine).values()))
     for path in (RANGE, "/v1/rankings?period=2025-12", "/v1/lamps?period=2025-12", "/v1/lamps/changes?period=2025-12",
                  "/v1/reminders?period=2025-12", "/v1/exports/branch-lamps.xlsx?period=2025-12"):
         r = c.get(path + "&street=不存在镇", headers=service.h("admin"))
-        assert r.status_code == 422, path
+        assert r.status_code == 404, path
         problem = r.get_json()
         assert "不存在镇" in problem["detail"] and all(s in problem["detail"] for s in known), path
         assert c.get(path + f"&street={known[0]}", headers=service.h("admin")).status_code == 200, path
-    # A street role asking for another street is still forbidden, not told which streets there are.
+    # A street role asking for another street is still forbidden, not told which streets there are; a
+    # secretary is told nothing of what exists either (their branch's answer, empty in another street).
     assert c.get(RANGE + "&street=不存在镇", headers=service.h("street")).status_code == 403
+    for path in ("/v1/rankings?period=2025-12&branch_id=B00002", "/v1/reminders?period=2025-12&branch_id=B00002"):
+        r = c.get(path + "&street=不存在镇", headers=service.h("secretary"))
+        assert r.status_code == 200 and not any(s in r.get_data(as_text=True) for s in known), path
 
 
 def test_a_branch_type_narrows_the_overview(service):

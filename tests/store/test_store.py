@@ -239,3 +239,19 @@ def test_the_import_command_stores_exactly_what_the_files_say(engine, ruleset, s
         back = dataset_from_rows(conn, ruleset.registry, "2025-12")
     for subject in ("branch", "member"):
         pd.testing.assert_frame_equal(back.metrics(subject), ds.metrics(subject), check_dtype=False)
+
+
+def test_the_file_a_sqlite_url_names_is_read_as_sqlalchemy_reads_it(tmp_path):
+    from pathlib import Path
+
+    from diagnosis_service.store.connect import make_engine, sqlite_file
+
+    assert sqlite_file("sqlite:///var/a%20b.db?timeout=5") == Path("var/a b.db")
+    assert sqlite_file(f"sqlite:///{tmp_path}/d.db") == tmp_path / "d.db"
+    assert [sqlite_file(u) for u in ("sqlite://", "sqlite:///:memory:", "postgresql://u@127.0.0.1/test",
+                                     "sqlite:///file:x?mode=memory&uri=true")] == [None] * 4
+    engine = make_engine(f"sqlite:///{tmp_path}/new%20dir/d.db?timeout=5")  # the directory made is the one used
+    with engine.connect() as conn:
+        conn.exec_driver_sql("create table t (x int)")
+    engine.dispose()
+    assert (tmp_path / "new dir" / "d.db").is_file()
