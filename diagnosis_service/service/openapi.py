@@ -57,7 +57,8 @@ def p(name: str, schema: dict | None = None) -> dict:
 
 
 PERIOD_Q = q("period", PERIOD, True, "YYYY-MM")
-STREET_Q = q("street", ID_TEXT | {"maxLength": 100}, description="a street (街道/镇)")
+STREET_Q = q("street", ID_TEXT | {"maxLength": 100},
+             description="a street (街道/镇); one no branch is in: 404 naming the streets (platform, admin)")
 ALL = READERS
 ADMIN_READ = ("platform", "admin")
 
@@ -93,14 +94,14 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
         "/v1/events": {"post": _op("One subject's new values, re-evaluated at once", ("platform",), "200",
                                    ref("EventResult"), body=ref("Event"), codes=("400", "404", "409", "422"))},
         "/v1/lamps": {"get": _op(
-            "Lamps of a period", ("platform", "admin", "street (its street)"), "200", ref("Lamps"), codes=("422",),
+            "Lamps of a period", ("platform", "admin", "street (its street)"), "200", ref("Lamps"), codes=("404", "422"),
             params=[PERIOD_Q, q("color", {"enum": ["red", "yellow", "green"]}),
                     q("subject", {"enum": ["branch", "member"]}), STREET_Q,
                     q("limit", {"type": "integer", "minimum": 1, "maximum": 10000}),
                     q("offset", {"type": "integer", "minimum": 0, "maximum": 10_000_000})])},
         "/v1/lamps/changes": {"get": _op("Lamps changed since the previous period",
                                          ("platform", "admin", "street (its street)"), "200",
-                                         ref("LampChanges"), codes=("422",),
+                                         ref("LampChanges"), codes=("404", "422"),
                                          params=[PERIOD_Q, q("subject", {"enum": ["branch", "member"]}), STREET_Q])},
         "/v1/prescriptions": {"post": _op(
             "Ranked prescriptions for a branch (the shown list is logged)", ("platform", "secretary (own branch)"),
@@ -132,7 +133,7 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
             "members' mean (by=ytd|month|lamp); ties ranked alike", ("platform", "admin", "street (its street)",
                                                                      "secretary (members of own branch, branch_id "
                                                                      "required)"), "200",
-            ref("Ranking"), codes=("422",),
+            ref("Ranking"), codes=("404", "422"),
             params=[PERIOD_Q, q("subject", {"enum": ["member", "branch"]}),
                     q("by", {"enum": ["ytd", "month", "lamp"]}, description="lamp: branches only"),
                     STREET_Q, type_q, q("branch_id", ID_TEXT),
@@ -147,7 +148,7 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
             "The overview of a range of months: branches and members by lamp, lamp rates and their change (against "
             "the first month and the same month a year before), top weaknesses and findings, streets side by side, "
             "branches red 2+ months in a row", ("platform", "admin", "street (its street)"), "200", ref("Overview"),
-            codes=("422",), params=[q("from", PERIOD, True, "first month, YYYY-MM"),
+            codes=("404", "422"), params=[q("from", PERIOD, True, "first month, YYYY-MM"),
                                     q("to", PERIOD, True, "last month, YYYY-MM (at most 60 months in all)"),
                                     STREET_Q, type_q, q("top", {"type": "integer", "minimum": 1, "maximum": 100},
                                                         description="weaknesses and findings listed (10)")])},
