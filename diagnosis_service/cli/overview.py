@@ -81,8 +81,15 @@ def overview(data_dir: Path | None, period_from: str, period_to: str, street: st
 
         dataset = source_for(data_dir).load(ruleset.registry)
         _check_scope(street, branch_type, set(dataset.branches["street"]), ruleset.registry)
-        data = overview_.from_dataset(dataset, ruleset, period_from, period_to, scope, progress=lambda p, k, n: click.echo(
-            f"diagnosed {p} ({k}/{n})", err=True))
+        wanted = set(overview_.check_range(period_from, period_to))
+
+        def said(period: str, k: int, n: int) -> None:  # the months a year before are the comparison's
+            earlier = period not in wanted
+            click.echo(f"已诊断 {period}（{k}/{n}{'，用于同比' if earlier else ''}）" if lang == "zh" else
+                       f"diagnosed {period} ({k}/{n}{', for the year-on-year comparison' if earlier else ''})",
+                       err=True)
+
+        data = overview_.from_dataset(dataset, ruleset, period_from, period_to, scope, progress=said)
     else:
         from ..store import make_engine
         from ..store import metrics as metrics_store

@@ -31,6 +31,8 @@ def test_the_command_line_says_what_the_api_says(runner, service, api_overview):
     street = mine["scope"]["street"]
     result = runner.invoke(main, [*ARGS, "--data", str(service.data_dir), "--format", "json", "--street", street])
     assert json.loads(result.stdout) == mine
+    assert "已诊断 2025-12（2/2）" in result.stderr  # progress in the output's language
+    result = runner.invoke(main, [*ARGS, "--data", str(service.data_dir), "--format", "json", "--lang", "en"])
     assert "diagnosed 2025-12 (2/2)" in result.stderr
 
 
