@@ -85,7 +85,8 @@ class RankerLoader:
                 challenger, trial = self._challenger()
                 prior = self._prior(challenger)
                 self._state = (prior, {"ranker": prior.name, "fallback": str(exc.problems[0]), **trial})
-                log.warning("ranking with the prior: %s", exc.problems[0])
+                # No model yet is how a service starts (info); a model file it cannot use is a warning.
+                (log.warning if self.path.exists() else log.info)("ranking with the prior: %s", exc.problems[0])
                 return
             # Served lists record this name: which model version ranked them.
             self._state = (LearnedRanker(model, self.learned_exploration, topic_names=self.names,

@@ -27,9 +27,12 @@ def test_service_falls_back_to_the_prior_visibly_and_uses_a_model(fresh_service,
     if body["prescriptions"]:
         assert any("采纳" in p["reason_zh"] or "同类资源" in p["reason_zh"] for p in body["prescriptions"])
 
-def test_a_model_file_that_would_not_rank_leaves_the_prior_serving(fresh_service):
+def test_a_model_file_that_would_not_rank_leaves_the_prior_serving(fresh_service, caplog):
     """A file that parses but lacks its learned state is refused at load, not at the first request: /readyz
-    says why and prescriptions keep coming from the prior."""
+    says why, the log warns (a model that is there but unusable, unlike none yet) and prescriptions keep
+    coming from the prior."""
+    import logging
+
     svc = fresh_service
     runtime = svc.app.extensions["diagnosis"]
     X, y, _ = frame()
@@ -37,7 +40,13 @@ def test_a_model_file_that_would_not_rank_leaves_the_prior_serving(fresh_service
     doc = json.loads(path.read_text())
     doc["state"] = []
     path.write_text(json.dumps(doc))
-    runtime.rankers.load()
+    logger = logging.getLogger("diagnosis_service")
+    logger.addHandler(caplog.handler)
+    try:
+        runtime.rankers.load()
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert [r.levelname for r in caplog.records if "ranking with the prior" in r.getMessage()] == ["WARNING"]
     ranking = svc.client.get("/readyz", headers=svc.h("admin")).get_json()["checks"]["ranking"]
     assert ranking["ranker"] == "prior" and "state is not an object" in ranking["fallback"]
     r = svc.client.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"}, headers=svc.h("platform"))
