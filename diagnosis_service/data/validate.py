@@ -40,9 +40,18 @@ class Problems:
         self.dropped += count
 
     def final(self) -> list[Problem]:
+        """The problems kept, those of each file in line order (checks run column by column, so they are
+        found out of order; files in the order their first problem was found); the others after them as
+        found."""
+        files: dict[str, int] = {}
+        for item in self.items:
+            if item.file is not None:
+                files.setdefault(item.file, len(files))
+        items = sorted(self.items, key=lambda p: (1, 0, 0) if p.file is None else
+                       (0, files[p.file], p.line if isinstance(p.line, int) else 0))
         if self.dropped:
-            return self.items + [Problem(f"... and {self.dropped} more problems not listed")]
-        return self.items
+            return items + [Problem(f"... and {self.dropped} more problems not listed")]
+        return items
 
     def __bool__(self) -> bool:
         return bool(self.items)

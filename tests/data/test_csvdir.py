@@ -94,6 +94,19 @@ def test_every_problem_in_every_file_is_listed(district_copy, ruleset):
     assert len(problems) == 4, problems
 
 
+def test_a_files_problems_are_listed_in_line_order(district_copy, ruleset):
+    """Columns are checked one after another: the problems they find are told line by line."""
+    edit_cell(district_copy / "member_metrics.csv", 8, "dues_paid", "7")
+    edit_cell(district_copy / "member_metrics.csv", 6, "volunteer_hours", "lots")
+    edit_cell(district_copy / "member_metrics.csv", 7, "dues_paid", "9")
+    edit_cell(district_copy / "branches.csv", 3, "type", "")
+    problems = problems_of(district_copy, ruleset.registry)
+    files = [p.split(":")[0].rsplit("/", 1)[-1] for p in problems]
+    lines = [int(p.split(":")[1]) for p in problems if "member_metrics.csv" in p.split(":")[0]]
+    assert len(problems) == 4 and lines == [6, 7, 8], problems
+    assert files == sorted(files, key=files.index), "a file's problems stay together"
+
+
 def test_line_numbers_follow_quoted_cells_over_several_lines(district_copy, ruleset):
     edit_cell(district_copy / "branches.csv", 2, "name", "第一行\n第二行")
     edit_cell(district_copy / "branches.csv", 5, "type", "bogus")
