@@ -295,6 +295,7 @@ def info(model_file: Path | None) -> None:
     try:
         _, card = load(path)
     except ModelError:
-        click.echo(f"{path}: not usable; the service ranks with the documented prior", err=True)
+        if model_file is None:  # the file the service reads: say what it does without it
+            click.echo(f"{path}: not usable; the service ranks with the documented prior", err=True)
         raise
     click.echo(json.dumps(card, ensure_ascii=False, indent=2))

@@ -143,4 +143,7 @@ def test_train_info_and_evaluate_from_a_loop_directory(runner, tmp_path):
     learned, random_ = json.loads(uniform.stdout)["estimates"]
     assert learned["snips"] == random_["snips"] and learned["ips"] == random_["ips"], uniform.stdout
     missing = runner.invoke(main, ["model", "info", "--model", str(tmp_path / "none.json")])
-    assert missing.exit_code == 1 and "no trained model" in missing.stderr and "prior" in missing.stderr
+    assert missing.exit_code == 1 and "no trained model" in missing.stderr and "prior" not in missing.stderr
+    # The file the service reads (no --model): what the service does without it is said too.
+    active = runner.invoke(main, ["model", "info"], env={"DIAGNOSIS_MODELS": str(tmp_path / "none")})
+    assert active.exit_code == 1 and "the service ranks with the documented prior" in active.stderr
