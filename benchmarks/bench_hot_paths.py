@@ -47,7 +47,7 @@ from diagnosis_service.data.csvdir import load_dir  # noqa: E402
 from diagnosis_service.engine.derive import derive_own  # noqa: E402
 from diagnosis_service.learning import outcomes  # noqa: E402
 from diagnosis_service.learning import policy as policies  # noqa: E402
-from diagnosis_service.learning.estimator import _design, _features  # noqa: E402
+from diagnosis_service.learning.design import feature_frame, one_hot_design  # noqa: E402
 from diagnosis_service.learning.features import Row, kind_repeats, one_hot, repeats, training_frame  # noqa: E402
 from diagnosis_service.learning.ope import contexts, served_from_log  # noqa: E402
 from diagnosis_service.learning.train import fit, measurable  # noqa: E402
@@ -181,15 +181,15 @@ def bench_design(measured, catalog, repeat: int) -> None:
 
     def vectorized():  # the way before
         vec = DictVectorizer(sort=True)
-        matrix = vec.fit_transform([one_hot(r) for r in _features(X).itertuples(index=False)])
+        matrix = vec.fit_transform([one_hot(r) for r in feature_frame(X).itertuples(index=False)])
         return vec.get_feature_names_out().tolist(), matrix
 
     def exact(built) -> tuple:
         names, matrix = built
         return names, type(matrix), *((a.dtype, a.tobytes()) for a in (matrix.data, matrix.indices, matrix.indptr))
 
-    same = exact(_design(X)) == exact(vectorized())
-    t_now, t_then = best(repeat, lambda: _design(X)), best(repeat, vectorized)
+    same = exact(one_hot_design(X)) == exact(vectorized())
+    t_now, t_then = best(repeat, lambda: one_hot_design(X)), best(repeat, vectorized)
     print(f"4. the one-hot design of {len(X):,} outcomes: {t_now:.3f} s, through DictVectorizer {t_then:.3f} s: "
           f"{t_then / t_now:.1f}x; matrices {'identical' if same else 'DIFFERENT'}")
 

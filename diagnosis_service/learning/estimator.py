@@ -40,38 +40,18 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge, TweedieRegressor
 
-from .features import FEATURES, NUMBERS, Row, categorical_names, numbers
-from .outcomes import CLIP
+from .design import feature_frame, one_hot_design
+from .effects import effect_list, need_candidates
+from .features import FEATURES
 from .pooling import shrunk_means
 
 SD_FLOOR = 0.01  # the least spread the silent-list EM assumes for an outcome (clipped outcomes repeat)
 # The multiplicative fit needs a positive mean to take the log of; below this the additive one stands alone.
 MIN_MULTIPLICATIVE_MEAN = 1e-3
-# Its estimate is capped beyond what a measured outcome can reach (they are clipped to +-CLIP before the
-# zero point is taken off): an unseen combination of large coefficients must not outrank everything seen.
-MAX_MULTIPLICATIVE_LOG = math.log(2 * CLIP)
-# Coefficients kept per (resource, kind, type, topic, main topic) by the effect's fast path, at most.
-_MAX_KEPT = 100_000
-
-
-def _in_order(values: Iterable[float]) -> float:
-    """The values added one by one from the left, as ``sum`` adds floats on Python 3.11 (3.12's
-    compensates): the effect's float is the same on either, and the same on every path that computes it."""
-    total = 0.0
-    for value in values:
-        total += value
-    return total
-
-
-def _features(X: pd.DataFrame) -> pd.DataFrame:
-    """The FEATURES columns of ``X``; without ``repeat`` or ``repeat_kind`` (a frame from before them), no
-    repeats."""
-    return X.assign(**{c: 0.0 for c in ("repeat", "repeat_kind") if c not in X.columns})[list(FEATURES)]
 
 
 class EffectivenessModel(BaseEstimator, RegressorMixin):
@@ -193,7 +173,7 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         self.intercept_ = self.effect_global_
         built = None
         if len(e) >= 10:
-            names, design = built = _design(e)
+            names, design = built = one_hot_design(e)
             ridge = Ridge(alpha=float(self.ridge_alpha)).fit(design, target, sample_weight=None if binary else w1)
             self.coef_ = {name: float(c) for name, c in zip(names, ridge.coef_, strict=True)
                           if c != 0.0}
@@ -261,107 +241,20 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         return self.adoption_kind_type_.get(f"{row.kind}|{row.branch_type}", self.adoption_global_)
 
     def _effect_list(self, rows: Iterable) -> list[float]:
-        """The effect of each row: each coefficient times its one_hot feature, summed in one_hot's order as
-        ``sum`` would (the same float, bit for bit). A categorical feature's value is 1.0, so its term is
-        its coefficient, looked up once per model and kept: ranking a district scores a million
-        candidates, and building their feature names took most of the time."""
-        coef, log_coef, multiplicative = self.coef_, self.log_coef_, self.log_intercept_ is not None
-        cache = self.__dict__.get("_terms")
-        if (cache is None or cache[0] is not coef or cache[1] is not log_coef or len(cache[2]) > _MAX_KEPT
-                or len(cache[3]) > _MAX_KEPT):
-            cache = self._terms = (coef, log_coef, {}, {}, tuple(coef.get(n, 0.0) for n in NUMBERS),
-                                   tuple(log_coef.get(n, 0.0) for n in NUMBERS))
-        _, _, kept, streets, c, g = cache
-        out = []
-        for row in rows:
-            street = row.street if isinstance(row.street, str) else ""
-            key = (row.resource_id, row.kind, row.branch_type, row.topic, bool(row.main_topic))
-            # Kept by value only where the value is its name's text: 1, 1.0 and True are one key but three
-            # names, and a NaN is a new key each time.
-            plain = type(key[0]) is str and type(key[1]) is str and type(key[2]) is str and type(key[3]) is str
-            terms = kept.get(key) if plain else None
-            if terms is None:  # names without the street's (the last): one entry per resource, type and topic
-                names = categorical_names(row)[:-1]
-                terms = (tuple(coef.get(n, 0.0) for n in names), tuple(log_coef.get(n, 0.0) for n in names))
-                if plain:
-                    kept[key] = terms
-            pair = streets.get(street)
-            if pair is None:
-                name = f"street={street}"
-                pair = streets[street] = (coef.get(name, 0.0), log_coef.get(name, 0.0))
-            x = numbers(row)
-            additive = self.intercept_ + _in_order((*terms[0], pair[0], c[0] * x[0], c[1] * x[1], c[2] * x[2],
-                                                    c[3] * x[3]))
-            if not multiplicative:
-                out.append(additive)
-                continue
-            z = self.log_intercept_ + _in_order((*terms[1], pair[1], g[0] * x[0], g[1] * x[1], g[2] * x[2],
-                                                 g[3] * x[3]))
-            out.append((1.0 - self.blend) * additive + self.blend * math.exp(min(z, MAX_MULTIPLICATIVE_LOG)))
-        return out
+        """The effect of each row (``effects.effect_list``)."""
+        return effect_list(self, rows)
 
     def predict_candidates(self, topic: str, branch_type: str, street: str | None, members: float, shortfall: float,
                            candidates: Sequence[tuple[str, str, bool]], repeat: Sequence[float],
                            repeat_kind: Sequence[float]) -> list[tuple[float, float, int, float]]:
         """(improvement if adopted, P(adopted), evidence for ``topic``, uncertainty) of each candidate
         (resource id, kind, whether ``topic`` is its main one) for one need: the very floats
-        ``predict_rows``, ``evidence`` and ``uncertainty`` give for the rows the need makes. Ranking meets
-        the same few thousand (resource, branch type, topic) over and over: what depends on them alone
-        (the categorical coefficients' partial sums, adoption, evidence) is kept, and the need's own terms
-        (street, size, shortfall) are looked up once per need instead of once per candidate. What is kept
-        is dropped when the fitted dicts are replaced (a refit, a loaded state) or the numbers it used
-        change; the dicts are never changed in place."""
-        if type(topic) is not str or type(branch_type) is not str:  # keys kept only by their text
-            rows = [Row(rid, kind, topic, main, branch_type, street, members, shortfall, rep, krep)
-                    for (rid, kind, main), rep, krep in zip(candidates, repeat, repeat_kind, strict=True)]
-            effects, adoption = self.predict_rows(rows)
-            return [(e, p, self.evidence(row.resource_id, topic), self.uncertainty(row.resource_id))
-                    for row, e, p in zip(rows, effects, adoption, strict=True)]
-        coef, log_coef = self.coef_, self.log_coef_
-        state = (coef, log_coef, self.adoption_resource_type_, self.adoption_kind_type_, self.counts_, self.evidence_)
-        scalars = (self.adoption_global_, self.sigma_, self.prior_strength)
-        cache = self.__dict__.get("_candidates")
-        if (cache is None or any(a is not b for a, b in zip(cache[0], state, strict=True)) or cache[1] != scalars
-                or len(cache[2]) > _MAX_KEPT):
-            cache = self._candidates = (state, scalars, {})
-        kept = cache[2]
-        x0, x1, _, _ = numbers(Row("", "", topic, True, branch_type, street, members, shortfall))
-        street_name = f"street={street if isinstance(street, str) else ''}"
-        c = [coef.get(n, 0.0) for n in NUMBERS]
-        # The sums run in one_hot's order, as _effect_list's do: the categorical terms (kept), the street's,
-        # then each number's; a float sum's value depends on its order.
-        add = (coef.get(street_name, 0.0), c[0] * x0, c[1] * x1)
-        multiplicative = self.log_intercept_ is not None
-        g = [log_coef.get(n, 0.0) for n in NUMBERS]
-        log_add = (log_coef.get(street_name, 0.0), g[0] * x0, g[1] * x1)
-        out = []
-        for (rid, kind, main), rep, krep in zip(candidates, repeat, repeat_kind, strict=True):
-            key = (rid, kind, bool(main))
-            plain = type(rid) is str and type(kind) is str
-            entry = kept.get((topic, branch_type, key)) if plain else None
-            if entry is None:
-                entry = self._candidate_terms(rid, kind, topic, bool(main), branch_type)
-                if plain:
-                    kept[(topic, branch_type, key)] = entry
-            rep, krep = float(rep), float(krep)
-            additive = self.intercept_ + (entry[0] + add[0] + add[1] + add[2] + c[2] * rep + c[3] * krep)
-            if multiplicative:
-                z = self.log_intercept_ + (entry[1] + log_add[0] + log_add[1] + log_add[2] + g[2] * rep + g[3] * krep)
-                additive = (1.0 - self.blend) * additive + self.blend * math.exp(min(z, MAX_MULTIPLICATIVE_LOG))
-            out.append((additive, entry[2], entry[3], entry[4]))
-        return out
-
-    def _candidate_terms(self, rid: str, kind: str, topic: str, main: bool, branch_type: str) -> tuple:
-        """(the categorical terms' sum without the street's, the same of the log-link fit, P(adopted),
-        evidence for ``topic``, uncertainty) of a resource for a branch type and topic: each sum the start
-        of _effect_list's, so that adding the rest in order gives its float."""
-        row = Row(rid, kind, topic, main, branch_type, None, 0.0, 0.0)
-        names = categorical_names(row)[:-1]
-        return (_in_order(self.coef_.get(n, 0.0) for n in names), _in_order(self.log_coef_.get(n, 0.0) for n in names),
-                self._adoption(row), self.evidence(rid, topic), self.uncertainty(rid))
+        ``predict_rows``, ``evidence`` and ``uncertainty`` give for the rows the need makes
+        (``effects.need_candidates``)."""
+        return need_candidates(self, topic, branch_type, street, members, shortfall, candidates, repeat, repeat_kind)
 
     def _effects(self, X: pd.DataFrame) -> np.ndarray:
-        return np.array(self._effect_list(_features(X).itertuples(index=False)), dtype=float)
+        return np.array(self._effect_list(feature_frame(X).itertuples(index=False)), dtype=float)
 
     def predict_rows(self, rows: Sequence) -> tuple[list[float], list[float]]:
         """(improvement if adopted, P(adopted)) for rows with the FEATURES as attributes: the fast path
@@ -373,7 +266,7 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         return self._effects(X)
 
     def predict_adoption(self, X: pd.DataFrame) -> np.ndarray:
-        return np.array([self._adoption(r) for r in _features(X).itertuples(index=False)], dtype=float)
+        return np.array([self._adoption(r) for r in feature_frame(X).itertuples(index=False)], dtype=float)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Expected improvement when recommended first: P(adopted) x improvement if adopted."""
@@ -402,44 +295,6 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
             setattr(model, k, v)
         model.feature_names_in_ = np.array(FEATURES, dtype=object)
         return model
-
-
-_NUMBER_SOURCES = ("shortfall", "members", "repeat", "repeat_kind")  # the columns features.numbers reads
-
-
-def _design(rows: pd.DataFrame) -> tuple[list[str], sparse.csr_matrix]:
-    """The names of the one-hot design's columns (every one_hot feature of ``rows``, sorted) and the
-    design: the matrix ``DictVectorizer(sort=True).fit_transform`` makes of the rows' one_hot dicts, the
-    same to the bit (a feature whose value is 0 is stored too). Built from the names, column by column:
-    a dict a row through the vectorizer took a third of a fit."""
-    frame = _features(rows)
-    if frame.empty:
-        raise ValueError("Sample sequence X is empty.")  # as the vectorizer says it
-    kind, btype, topic = (frame[c].to_numpy(dtype=object) for c in ("kind", "branch_type", "topic"))
-    # categorical_names' texts, one column each, in its order.
-    columns = [[f"resource={v}" for v in frame["resource_id"].to_numpy(dtype=object)],
-               [f"kind={v}" for v in kind],
-               [f"kind_type={k}|{b}" for k, b in zip(kind, btype, strict=True)],
-               [f"topic={v}" for v in topic],
-               [f"kind_topic={k}|{t}" for k, t in zip(kind, topic, strict=True)],
-               [f"main={bool(v)}" for v in frame["main_topic"].to_numpy(dtype=object)],
-               [f"street={v if isinstance(v, str) else ''}" for v in frame["street"].to_numpy(dtype=object)]]
-    names = sorted({*NUMBERS, *(name for column in columns for name in column)})
-    at = pd.Index(names)
-    n, width = len(frame), len(columns) + len(NUMBERS)
-    indices = np.empty((n, width), dtype=np.int64)
-    for j, column in enumerate(columns):
-        indices[:, j] = at.get_indexer(column)
-    indices[:, len(columns):] = at.get_indexer(list(NUMBERS))
-    values = np.ones((n, width))
-    values[:, len(columns):] = [numbers(r) for r in frame[list(_NUMBER_SOURCES)].itertuples(index=False)]
-    order = np.argsort(indices, axis=1)  # a row's columns ascending, as the vectorizer's sorted matrix has them
-    matrix = sparse.csr_matrix((np.take_along_axis(values, order, axis=1).ravel(),
-                                np.take_along_axis(indices, order, axis=1).ravel(),
-                                np.arange(0, n * width + 1, width)), shape=(n, len(names)))
-    # scipy narrows the index arrays where it can; the vectorizer's column selection leaves them 64-bit.
-    matrix.indices, matrix.indptr = matrix.indices.astype(np.int64), matrix.indptr.astype(np.int64)
-    return names, matrix
 
 
 __all__ = ["EffectivenessModel"]

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.feature_extraction import DictVectorizer
 
-from diagnosis_service.learning.estimator import _design, _features
+from diagnosis_service.learning.design import feature_frame, one_hot_design
 from diagnosis_service.learning.features import one_hot
 
 TEXT = st.sampled_from(["BASE01", "LEC|02", "党史", "a", "a|b", "b", ""])
@@ -17,7 +17,7 @@ TEXT = st.sampled_from(["BASE01", "LEC|02", "党史", "a", "a|b", "b", ""])
 
 def _vectorized(rows: pd.DataFrame):
     vec = DictVectorizer(sort=True)
-    matrix = vec.fit_transform([one_hot(r) for r in _features(rows).itertuples(index=False)])
+    matrix = vec.fit_transform([one_hot(r) for r in feature_frame(rows).itertuples(index=False)])
     return vec.get_feature_names_out().tolist(), matrix
 
 
@@ -33,7 +33,7 @@ def test_the_design_is_the_vectorizers_matrix(rows, arrow, without_repeats):
         frame = frame.astype({c: "string[pyarrow]" for c in ("resource_id", "kind", "topic", "branch_type")})
     if without_repeats:  # a frame from before the repeat features
         frame = frame.drop(columns=["repeat", "repeat_kind"])
-    names, matrix = _design(frame)
+    names, matrix = one_hot_design(frame)
     expected_names, expected = _vectorized(frame)
     assert names == expected_names
     assert type(matrix) is type(expected) and matrix.shape == expected.shape
@@ -45,6 +45,6 @@ def test_the_design_is_the_vectorizers_matrix(rows, arrow, without_repeats):
 def test_an_empty_frame_is_refused_as_the_vectorizer_refuses_it():
     empty = pd.DataFrame(columns=["resource_id", "kind", "topic", "branch_type", "main_topic", "street", "members",
                                   "shortfall"])
-    for build in (_design, _vectorized):
+    for build in (one_hot_design, _vectorized):
         with pytest.raises(ValueError, match="empty"):
             build(empty)

@@ -7,7 +7,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from diagnosis_service.learning.estimator import MAX_MULTIPLICATIVE_LOG, EffectivenessModel
+from diagnosis_service.learning.effects import MAX_MULTIPLICATIVE_LOG
+from diagnosis_service.learning.estimator import EffectivenessModel
 from diagnosis_service.learning.features import Row, one_hot
 from tests.support.learning import frame
 
