@@ -96,10 +96,10 @@ def test_every_problem_in_every_file_is_listed(district_copy, ruleset):
 
 def test_a_files_problems_are_listed_in_line_order(district_copy, ruleset):
     """Columns are checked one after another: the problems they find are told line by line."""
-    edit_cell(district_copy / "member_metrics.csv", 8, "dues_paid", "7")
-    edit_cell(district_copy / "member_metrics.csv", 6, "volunteer_hours", "lots")
-    edit_cell(district_copy / "member_metrics.csv", 7, "dues_paid", "9")
-    edit_cell(district_copy / "branches.csv", 3, "type", "")
+    edits = [("member_metrics.csv", 8, "dues_paid", "7"), ("member_metrics.csv", 6, "volunteer_hours", "lots"),
+             ("member_metrics.csv", 7, "dues_paid", "9"), ("branches.csv", 3, "type", "")]
+    for name, line, column, value in edits:
+        edit_cell(district_copy / name, line, column, value)
     problems = problems_of(district_copy, ruleset.registry)
     files = [p.split(":")[0].rsplit("/", 1)[-1] for p in problems]
     lines = [int(p.split(":")[1]) for p in problems if "member_metrics.csv" in p.split(":")[0]]
