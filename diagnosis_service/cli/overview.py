@@ -69,7 +69,7 @@ def overview(data_dir: Path | None, period_from: str, period_to: str, street: st
     from ..errors import InputError
 
     try:
-        overview_.check_range(period_from, period_to)
+        months = overview_.check_range(period_from, period_to)
     except InputError as exc:  # told as the options that were given, not as the API's query fields
         problem = exc.problems[0]
         hint = f"--{problem.field[-1]}" if problem.field else "--from"
@@ -81,10 +81,8 @@ def overview(data_dir: Path | None, period_from: str, period_to: str, street: st
 
         dataset = source_for(data_dir).load(ruleset.registry)
         _check_scope(street, branch_type, set(dataset.branches["street"]), ruleset.registry)
-        wanted = set(overview_.check_range(period_from, period_to))
-
         def said(period: str, k: int, n: int) -> None:  # the months a year before are the comparison's
-            earlier = period not in wanted
+            earlier = period not in months
             click.echo(f"已诊断 {period}（{k}/{n}{'，用于同比' if earlier else ''}）" if lang == "zh" else
                        f"diagnosed {period} ({k}/{n}{', for the year-on-year comparison' if earlier else ''})",
                        err=True)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..errors import InputError, Problem
 from ..rules.model import Registry
-from .files import umask_mode
+from .files import not_a_directory, umask_mode
 from .model import BRANCH_COLUMNS, KEYS, MEMBER_COLUMNS, Dataset
 from .validate import (
     KeyColumn,
@@ -222,9 +222,7 @@ class Orgs:
 def read_orgs(directory: Path, registry: Registry, problems: Problems) -> Orgs:
     """branches.csv and members.csv, read whole (a district's are a few MB) and checked."""
     if not directory.is_dir():
-        raise InputError(Problem("data directory not found" if not directory.exists() else
-                                 "not a directory (data is a directory of CSV files or a columnar dataset)",
-                                 file=str(directory)))
+        raise InputError(not_a_directory(directory, "data directory", "data is a directory of CSV files or a columnar dataset"))
     branches = _read(directory / "branches.csv", problems)
     members = _read(directory / "members.csv", problems)
     branch_ids = pd.Index([])

@@ -15,6 +15,12 @@ from ..errors import InputError, Problem
 WRITER_LOCK = ".writer.lock"
 
 
+def not_a_directory(path: str | Path, what: str, expected: str) -> Problem:
+    """The problem of a path that should be a directory (``what``, e.g. "data directory"): not found, or
+    something else in its place (``expected`` says what the directory holds)."""
+    return Problem(f"{what} not found" if not Path(path).exists() else f"not a directory ({expected})", file=str(path))
+
+
 def umask_mode(mode: int = 0o666) -> int:
     """``mode`` as the process's umask leaves it."""
     umask = os.umask(0)
@@ -83,4 +89,4 @@ def one_writer(directory: Path, what: str, marker: str) -> Iterator[None]:
         os.close(fd)
 
 
-__all__ = ["one_writer", "umask_mode", "write_atomic", "write_bytes_atomic", "write_chunks_atomic"]
+__all__ = ["not_a_directory", "one_writer", "umask_mode", "write_atomic", "write_bytes_atomic", "write_chunks_atomic"]

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data.columnar import ParquetDir
-from ..data.files import write_chunks_atomic
+from ..data.files import not_a_directory, write_chunks_atomic
 from ..data.locations import is_dataset, is_url
 from ..engine import make_evaluator
 from ..engine.partitioned import (
@@ -207,9 +207,7 @@ def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str,
     check_period(period, "period")  # before the directory: a bad --period is the first thing said
     memory = worker_memory_bytes(worker_memory)
     if not is_url(directory) and not Path(directory).is_dir():
-        raise InputError(Problem("data directory not found" if not Path(directory).exists() else
-                                 "not a directory (data is a directory of CSV files or a columnar dataset)",
-                                 file=str(directory)))
+        raise InputError(not_a_directory(directory, "data directory", "data is a directory of CSV files or a columnar dataset"))
     if not is_dataset(directory):
         raise InputError(Problem("the dask engine reads a columnar dataset, not a CSV directory", file=str(directory),
                                  suggestion=f"convert it first: diagnosis-service data convert {directory} OUT"))

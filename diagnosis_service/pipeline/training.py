@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from ..data.files import not_a_directory
 from ..errors import InputError, Problem
 from ..learning.decisions import decisions
 from ..learning.ope import SERVED_COLUMNS, catalog_versions, served_from_log
@@ -89,9 +90,8 @@ def from_dir(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(decisions, branch metrics) written by ``simulate loop --out``."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise InputError(Problem("log directory not found" if not directory.exists() else
-                                 "not a directory (a served log is a directory, as `simulate loop --out` writes it)",
-                                 file=str(directory)))
+        raise InputError(not_a_directory(directory, "log directory",
+                                         "a served log is a directory, as `simulate loop --out` writes it"))
     if not (directory / LOG_FILE).exists():
         raise InputError(Problem(f"{directory} has no {LOG_FILE} (a served log as the closed-loop simulation writes it)",
                                  file=str(directory)))
