@@ -182,13 +182,18 @@ def tokens_revoke(name: str) -> None:
 @handle_errors
 def tokens_list() -> None:
     """Token names, roles and dates (never the tokens)."""
+    from ..reports.summary import aligned
     from ..store import tokens as tokens_store
 
     with _engine().connect() as conn:
-        for t in tokens_store.listing(conn):
-            state = f"revoked {t['revoked_at']:%Y-%m-%d}" if t["revoked_at"] else "active"
-            click.echo(f"{t['name']:30s} {t['role']:10s} {t['branch_id'] or t['street'] or '-':10s} "
-                       f"created {t['created_at']:%Y-%m-%d}  {state}")
+        rows = [(t["name"], t["role"], t["branch_id"] or t["street"] or "-", f"{t['created_at']:%Y-%m-%d}",
+                 f"revoked {t['revoked_at']:%Y-%m-%d}" if t["revoked_at"] else "active")
+                for t in tokens_store.listing(conn)]
+    if not rows:
+        click.echo("no tokens: `tokens create --role ROLE --name NAME` makes one", err=True)
+        return
+    # Columns padded as a terminal shows them: a street's or a name's Chinese takes two columns a character.
+    click.echo("\n".join(aligned([("name", "role", "scope", "created", "state"), *rows])))
 
 
 @main.command()

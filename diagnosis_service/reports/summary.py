@@ -108,15 +108,20 @@ def catalog_table(resources: list[Resource], registry: Registry, lang: str = "zh
         topics = t["sep"].join((registry.topics[x].name_zh if lang == "zh" else registry.topics[x].name_en)
                                for x in r.topics)
         rows.append((r.id, kind, fmt, t["yes"] if r.active else t["no"], topics, r.title(lang)))
-    widths = [max(_width(row[c]) for row in rows) for c in range(5)]
-    out = []
-    for row in rows:
-        cells = [row[c] + " " * (widths[c] - _width(row[c])) for c in range(5)]
-        out.append("  ".join(cells + [row[5]]))
-    out.append(f"({len(resources)})")
-    return "\n".join(out)
+    return "\n".join([*aligned(rows), f"({len(resources)})"])
 
 
-def _width(text: str) -> int:
+def aligned(rows: list[tuple[str, ...]], gap: str = "  ") -> list[str]:
+    """Rows of cells as lines of a terminal table: each column but the last padded to its widest cell as
+    a terminal shows it (a CJK character takes two columns, so Chinese names do not push the rest out)."""
+    if not rows:
+        return []
+    n = max(len(row) for row in rows)
+    widths = [max((display_width(row[c]) for row in rows if c < len(row)), default=0) for c in range(n - 1)]
+    return [gap.join([cell + " " * (widths[c] - display_width(cell)) if c < n - 1 else cell
+                      for c, cell in enumerate(row)]).rstrip() for row in rows]
+
+
+def display_width(text: str) -> int:
     """Columns a string takes in a terminal: CJK characters take two."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)

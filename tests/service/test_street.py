@@ -4,6 +4,7 @@ endpoint and page where a secretary reads one branch; it changes nothing."""
 import pytest
 from sqlalchemy import select
 
+from diagnosis_service.reports.summary import display_width
 from diagnosis_service.store.schema import branches, members
 from tests.support.pages import login
 
@@ -93,5 +94,9 @@ def test_a_street_token_names_a_street_that_exists(runner, tmp_path, small_distr
     mixed = runner.invoke(main, ["tokens", "create", "--role", "secretary", "--branch", "B00002", "--street", "古林镇",
                                  "--name", "s3"], env=env)
     assert mixed.exit_code == 2 and "only a street role's token is tied to a street" in mixed.stderr
-    listing = runner.invoke(main, ["tokens", "list"], env=env).stdout
-    assert "gl" in listing and "street" in listing and "古林镇" in listing
+    assert runner.invoke(main, ["tokens", "create", "--role", "admin", "--name", "管理员"], env=env).exit_code == 0
+    listing = runner.invoke(main, ["tokens", "list"], env=env).stdout.splitlines()
+    assert [line.split()[:3] for line in listing] == [["name", "role", "scope"], ["gl", "street", "古林镇"],
+                                                      ["管理员", "admin", "-"]]
+    # Chinese takes two terminal columns a character: the columns line up as a terminal shows them.
+    assert len({display_width(line[:line.index(line.split()[3])]) for line in listing}) == 1
