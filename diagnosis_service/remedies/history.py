@@ -58,11 +58,13 @@ class History:
         """Read earlier ``diagnose`` output (JSON Lines): the branch objects' prescriptions."""
         history = cls()
         problems = []
+        read = 0
         for n, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
+                read += 1
                 if obj.get("subject") != "branch":
                     continue
                 branch_id, period = obj["id"], obj["period"]
@@ -72,6 +74,11 @@ class History:
                     history.add(branch_id, period, p["topic"], p["resource_id"], first=p["topic"] not in topics)
                     topics.add(p["topic"])
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                if not read:  # its first line is not JSON: another kind of file, told once, not line by line
+                    raise InputError(Problem(f"not a diagnose output file: its first line is not JSON "
+                                             f"({exc.__class__.__name__}: {exc})", file=file, line=n,
+                                             suggestion="an earlier `diagnose --out FILE.jsonl`: JSON Lines, one "
+                                                        "branch or member an object")) from None
                 problems.append(Problem(f"not a diagnose output line ({exc.__class__.__name__}: {exc})", file=file,
                                         line=n, suggestion="JSON Lines as a diagnosis writes them"))
                 if len(problems) >= 20:

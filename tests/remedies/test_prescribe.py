@@ -185,6 +185,12 @@ def test_diagnose_out_carries_prescriptions_and_the_flag_limits_them(runner, sma
     bad.write_text('{"subject":"branch","id":"B1"}\nnot json\n', encoding="utf-8")
     r = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", "2025-12", "--history", str(bad)])
     assert r.exit_code == 2 and f"{bad}:1:" in r.stderr and f"{bad}:2:" in r.stderr
+    # Another kind of file (a CSV given by mistake) is told once, not once a line.
+    csv = tmp_path / "branch_metrics.csv"
+    csv.write_text("branch_id,period\n" + "B00001,2025-11\n" * 30, encoding="utf-8")
+    r = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", "2025-12", "--history", str(csv)])
+    assert r.exit_code == 2 and f"{csv}:1:" in r.stderr and "not a diagnose output file" in r.stderr
+    assert f"{csv}:2:" not in r.stderr
 
 
 def test_explain_shows_why_each_prescription(runner, small_district, month):
