@@ -58,7 +58,7 @@ def check_rows(rows: Sequence[object], subject: str, registry: Registry,
                 if name in derived:
                     add(f"'{name}' is derived by the service and must not be sent", n, name, "remove the column")
                 else:
-                    add(f"unknown column '{name}'", n, name,
+                    add(f"unknown {subject} indicator '{name}'", n, name,
                         did_you_mean(str(name), tuple(reported)) or "expected indicator ids of the registry")
                 continue
             value = _number(raw)

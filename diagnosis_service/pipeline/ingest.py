@@ -322,11 +322,13 @@ def _checked_metrics(subject: str, field: str, period: str, records: list[dict],
     for p in local.items:
         # validate_metrics locates header problems (unknown or derived columns) on line 1 of a file;
         # for JSON rows, the first row that carries the column is the place.
-        at = p.line
+        at, message = p.line, p.message
         if p.line == 1 and ("unknown column" in p.message or "derived" in p.message):
             at = next((n for n, values in rows if p.column in values), rows[0][0])
+            if "unknown column" in p.message:  # a field of a JSON row, not a column of a file
+                message = f"unknown {subject} indicator '{p.column}'"
         parts = (field, at, p.column) if p.column is not None else (field, at)
-        problems.add(Problem(p.message, rule_id=p.rule_id, suggestion=p.suggestion, field=parts))
+        problems.add(Problem(message, rule_id=p.rule_id, suggestion=p.suggestion, field=parts))
     if local.dropped:
         problems.dropped += local.dropped
     if clean is None or local:

@@ -53,7 +53,7 @@ def test_row_shape_problems_name_the_row_and_field(ruleset):
         "history:1:period: bad period '2025-13' (write it as YYYY-MM, e.g. 2025-03)",
         "history:2:vanguard_points: 'vanguard_points' is derived by the service and must not be sent "
         "(remove the column)",
-        "history:2:dues_payd: unknown column 'dues_payd' (did you mean 'dues_paid'?)",
+        "history:2:dues_payd: unknown member indicator 'dues_payd' (did you mean 'dues_paid'?)",
         "history:3: a row must be an object of field: value",
         "history:4:period: duplicate row for period 2025-01 (one row per subject and period)",
     ])

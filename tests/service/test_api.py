@@ -140,7 +140,7 @@ def test_put_metrics_validates_whole_and_stores_nothing_when_rejected(fresh_serv
     assert "branches[1].theory_study_sessions" in paths and "branches[1].dues_on_time_rate" in paths
     assert "out of range" in paths["branches[1].dues_on_time_rate"]
     assert any(p.startswith("branches[2].") and "unknown branch 'B09999'" in m for p, m in paths.items())
-    assert "unknown column 'theory_study_sesions'" in paths["branches[3].theory_study_sesions"]
+    assert paths["branches[3].theory_study_sesions"] == "unknown branch indicator 'theory_study_sesions'"
     assert count(svc.engine, branch_metrics) == before, "a rejected request stores nothing"
     good = {"branches": [{"branch_id": "B00002", "theory_study_sessions": 3},
                          {"branch_id": "B00100", "name": "新社区党支部", "type": "community", "street": "鼓楼街道",
@@ -185,6 +185,10 @@ def test_an_event_reevaluates_at_once_and_agrees_with_a_full_diagnosis(fresh_ser
     bad = c.post("/v1/events", json={"subject": "member", "id": green["id"], "period": "2025-12",
                                      "values": {"dues_paid": 2}}, headers=h("platform"))
     assert bad.status_code == 422 and bad.get_json()["errors"][0]["path"] == "values.dues_paid"
+    typo = c.post("/v1/events", json={"subject": "member", "id": green["id"], "period": "2025-12",
+                                      "values": {"dues_payd": 1}}, headers=h("platform")).get_json()["errors"]
+    assert [(e["path"], e["message"], e["suggestion"]) for e in typo] == [
+        ("values.dues_payd", "unknown member indicator 'dues_payd'", "did you mean 'dues_paid'?")]
     assert c.post("/v1/events", json={"subject": "member", "id": "M999999", "period": "2025-12",
                                       "values": {"dues_paid": 1}}, headers=h("platform")).status_code == 404
     assert c.post("/v1/events", json={"subject": "member", "id": green["id"], "period": "2024-01",
