@@ -32,7 +32,7 @@ from .columnar import (
     write_street_orgs,
 )
 from .files import one_writer
-from .model import Dataset
+from .model import KEYS, Dataset
 from .months import InMemoryMonths, Months
 
 ORGS = {"branches": ("branch_id", ["branch_id", "name", "type", "street"]),
@@ -139,7 +139,7 @@ def _differences(months: Months, source: ParquetDir, registry: Registry, stored:
                                     suggestion="convert the data again: diagnosis-service data convert DIR OUT"))
     if problems:
         return problems
-    differ: dict[str, str] = {}
+    differ: dict[str, tuple[str, str]] = {}
     for period in checked:
         ours = dict(months.month(period))
         theirs = source.load(registry, period, months=1, organisations=False)
@@ -152,10 +152,10 @@ def _differences(months: Months, source: ParquetDir, registry: Registry, stored:
             if mine is None:
                 mine = held.iloc[:0]
             if not mine.reset_index(drop=True).equals(held[list(mine.columns)]):
-                differ[subject] = period
+                differ[subject] = (period, _first_difference(mine, held, KEYS[subject]))
     dataset = months.orgs
-    for subject, month in differ.items():
-        problems.append(Problem(f"{subject} metrics of {month} differ from the dataset's (a correction?)",
+    for subject, (month, where) in differ.items():
+        problems.append(Problem(f"{subject} metrics of {month} differ from the dataset's (a correction?){where}",
                                 file=f"{subject}_metrics.csv",
                                 suggestion="only new months are appended; to correct a month, convert the data "
                                            "again: diagnosis-service data convert DIR OUT"))
@@ -182,6 +182,34 @@ def _differences(months: Months, source: ParquetDir, registry: Registry, stored:
                                     suggestion="its earlier months are filed under its old street: convert the "
                                                "data again"))
     return problems
+
+
+def _first_difference(mine: pd.DataFrame, held: pd.DataFrame, key: str) -> str:
+    """Where a month here first differs from the dataset's (an id, or an id's indicator and both values)
+    and how much more does, as the end of a sentence; empty when only the types differ."""
+    ours = mine.set_index(key)
+    theirs = held[list(mine.columns)].set_index(key)
+    for ids, said in ((ours.index.difference(theirs.index), "is not in the dataset's month"),
+                      (theirs.index.difference(ours.index), "is in the dataset's month but not here")):
+        if len(ids):
+            return f": {ids[0]} {said}" + (f" ({len(ids):,} such)" if len(ids) > 1 else "")
+    theirs = theirs.reindex(ours.index)
+    first, cells = None, 0
+    for column in ours.columns:
+        a, b = ours[column], theirs[column]
+        differs = ~((a == b) | (a.isna() & b.isna()))
+        if differs.any():
+            cells += int(differs.sum())
+            if first is None:
+                i = differs[differs].index[0]
+                first = f": {i} {column} is {_value(a[i])} here, {_value(b[i])} in the dataset"
+    if first is None:
+        return ""
+    return first + (f" ({cells:,} cells differ)" if cells > 1 else "")
+
+
+def _value(v: object) -> str:
+    return "empty" if pd.isna(v) else f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def _changed_streets(stored: Dataset, branches: pd.DataFrame, members: pd.DataFrame, street_of: pd.Series,

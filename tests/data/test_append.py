@@ -93,6 +93,9 @@ def test_what_cannot_be_appended_is_refused_and_nothing_changes(runner, ruleset,
     with pytest.raises(InputError) as info:
         append_months(months(fixed, periods[:8]), tmp_path / "ds", ruleset.registry)
     assert f"member metrics of {periods[2]} differ" in str(info.value) and "convert" in str(info.value)
+    was = district.member_metrics.loc[row, "dues_paid"]
+    assert (f"{corrected.loc[row, 'member_id']} dues_paid is {1 - was:g} here, {was:g} in the dataset"
+            in str(info.value)) and "cells differ" not in str(info.value), "the one corrected cell, located"
 
     moved = district.branches.copy()
     moved.loc[moved.index[0], "street"] = "别处街道"
