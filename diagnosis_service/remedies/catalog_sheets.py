@@ -28,6 +28,7 @@ from .catalog import (
     FILES,
     FORMAT_NAMES,
     FORMATS,
+    ID_RE,
     MAX_RESOURCES,
     OPTIONAL,
     REQUIRED,
@@ -182,16 +183,20 @@ def _read_sheets(workbook, registry: Registry, problems: list[Problem]) -> tuple
         for i, item in enumerate(doc.data["resources"]):
             if i in doc.told:
                 continue
+            # A repeated id is told at its row with the row's other problems, not in a later import once
+            # they are fixed: it is checked on the cell as written.
+            rid, where = item.get("id") if isinstance(item, dict) else None, doc.cell(("resources", i, "id"))
+            repeated = False
+            if isinstance(rid, str) and ID_RE.match(rid):
+                repeated = rid in first
+                if repeated:
+                    problems.append(Problem(f"duplicate resource id '{rid}' (first at {first[rid]})", file=where,
+                                            suggestion="every resource of the catalog needs its own id"))
+                else:
+                    first[rid] = where
             res = parse_resource(doc, ("resources", i), item, kind, registry, streets, problems)
-            if res is None:
-                continue
-            where = doc.cell(("resources", i, "id"))
-            if res.id in first:
-                problems.append(Problem(f"duplicate resource id '{res.id}' (first at {first[res.id]})", file=where,
-                                        suggestion="every resource of the catalog needs its own id"))
-                continue
-            first[res.id] = where
-            items.append(res.as_dict())
+            if res is not None and not repeated:
+                items.append(res.as_dict())
         out[FILES[kind]] = {"kind": kind, "resources": items}
     return ({} if problems else out), problems
 

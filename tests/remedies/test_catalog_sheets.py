@@ -87,7 +87,9 @@ def test_each_problem_is_located_by_sheet_and_cell(exported, shipped, registry):
         ws = wb["讲师"]
         ws["D17"] = "theroy_study"  # unknown topic
         ws["E18"] = None  # missing field
-        ws["A20"] = ws["A5"].value  # duplicate id
+        ws["A20"] = ws["A5"].value  # duplicate id, told beside the problems of both rows
+        ws["D20"] = "theroy_study"
+        ws["I5"] = "perhaps"
         ws["I21"] = "maybe"
         wb["基地"]["H5"] = "鼓楼街"
 
@@ -100,8 +102,10 @@ def test_each_problem_is_located_by_sheet_and_cell(exported, shipped, registry):
     assert f"讲师!A20: duplicate resource id '{first}' (first at 讲师!A5) (every resource of the catalog needs " \
            "its own id)" in out and lec[first].row == 5
     assert any(p.startswith("讲师!I21: ") and "active must be true or false" in p for p in out)
+    assert any(p.startswith("讲师!I5: ") and "active must be true or false" in p for p in out)
+    assert any(p.startswith("讲师!D20: ") and "unknown topic 'theroy_study'" in p for p in out)
     assert any(p.startswith("基地!H5: ") and "did you mean '鼓楼街道'?" in p for p in out)
-    assert len(out) == 5
+    assert len(out) == 7
 
 
 def test_formulas_are_refused(exported, shipped, registry):
