@@ -22,7 +22,7 @@ and never names a command-line option.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -197,6 +197,14 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     return f"did you mean '{close[0]}'?" if close else None
 
 
+def unknown_fields(body: Mapping, allowed: Sequence[str]) -> list[Problem]:
+    """A problem for each field of a request body that is not among ``allowed`` (at most 100, names cut
+    to 100 characters: the body is untrusted), with what it may have meant, else the fields allowed."""
+    return [Problem(f"unknown field {str(k)[:100]!r}", field=(str(k)[:100],),
+                    suggestion=did_you_mean(str(k), allowed) or "fields: " + ", ".join(allowed))
+            for k in [k for k in body if k not in allowed][:100]]
+
+
 __all__ = ["Conflict", "DatabaseDown", "DiagnosisError", "FieldPath", "FileSpan", "InputError", "Location", "ModelError", "NotFound",
            "Problem", "RuleError", "SetupError", "StoreError", "Unavailable",
-           "did_you_mean"]
+           "did_you_mean", "unknown_fields"]

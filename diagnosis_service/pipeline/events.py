@@ -16,7 +16,7 @@ from ..data.sources import HISTORY_MONTHS
 from ..data.text import id_problem
 from ..engine.findings import SubjectResult, clean_number
 from ..engine.references import PeriodReferences, period_references
-from ..errors import Conflict, InputError, NotFound, Problem
+from ..errors import Conflict, InputError, NotFound, Problem, unknown_fields
 from ..periods import HINT, is_period, months_before, parse_day
 from ..store import metrics as metrics_store
 from ..store import overview as overview_store
@@ -37,8 +37,7 @@ def check_event(body: object) -> tuple[str, str, str, dict, int | None]:
     over, a month's norm is reminded rather than missed."""
     if not isinstance(body, dict):
         raise InputError(Problem("the body must be an object: subject, id, period, values[, on]", field=()))
-    problems = [Problem(f"unknown field '{k}'", field=(str(k),), suggestion="fields: " + ", ".join(FIELDS))
-                for k in body if k not in FIELDS]
+    problems = unknown_fields(body, FIELDS)
     subject, sid, period, values = (body.get(k) for k in FIELDS[:4])
     if subject not in ("branch", "member"):
         problems.append(Problem(f"subject must be 'branch' or 'member', got {subject!r}"[:200], field=("subject",)))

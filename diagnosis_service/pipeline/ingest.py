@@ -22,7 +22,7 @@ from ..data.model import KEYS, Dataset
 from ..data.sources import CsvDir, Source, Streamed
 from ..data.text import NAME_LENGTH, STREET_LENGTH, id_problem, text_problem
 from ..data.validate import Problems
-from ..errors import InputError, Problem, did_you_mean
+from ..errors import InputError, Problem, did_you_mean, unknown_fields
 from ..periods import check_period
 from ..rules.model import Registry
 from ..store import metrics as metrics_store
@@ -186,10 +186,8 @@ def ingest_period(conn: Connection, registry: Registry, period: str, body: objec
     if not isinstance(body, dict):
         raise InputError(Problem("the body must be an object with 'branches' and/or 'members'", field=()))
     problems = Problems()
-    for k in body:
-        if k not in ("branches", "members"):
-            problems.add(Problem(f"unknown field '{k}'"[:200], field=(str(k)[:100],),
-                                 suggestion=did_you_mean(str(k), ("branches", "members")) or "fields: branches, members"))
+    for problem in unknown_fields(body, ("branches", "members")):
+        problems.add(problem)
     if "branches" not in body and "members" not in body:
         problems.add(Problem("nothing to store: give 'branches' and/or 'members'", field=()))
     rows_of, profiles = {}, {}

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from ..data.text import id_problem, text_problem
 from ..engine.findings import SubjectResult
-from ..errors import InputError, NotFound, Problem
+from ..errors import InputError, NotFound, Problem, unknown_fields
 from ..periods import check_period, months_before, parse_day
 from ..remedies.history import History
 from ..remedies.prescribe import DEFAULT_REPEAT_MONTHS, Choice, Prescription
@@ -93,8 +93,7 @@ def record_feedback(conn: Connection, prescription_id: int, body: object, actor:
     (a day of slack: the branch may be a time zone ahead of the server)."""
     if not isinstance(body, dict):
         raise InputError(Problem("the body must be an object: status, done_on, note", field=()))
-    problems = [Problem(f"unknown field '{k}'", field=(str(k),), suggestion="fields: status, done_on, note")
-                for k in body if k not in ("status", "note", "done_on")]
+    problems = unknown_fields(body, ("status", "done_on", "note"))
     status, note, done_on = body.get("status"), body.get("note"), body.get("done_on")
     if status not in served_store.STATUSES:
         problems.append(Problem(f"status must be one of {', '.join(served_store.STATUSES)}, got {status!r}"[:300],

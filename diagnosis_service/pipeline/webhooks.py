@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import Connection, Engine
 
 from ..data.text import id_problem, text_problem
-from ..errors import Conflict, InputError, NotFound, Problem, did_you_mean
+from ..errors import Conflict, InputError, NotFound, Problem, did_you_mean, unknown_fields
 from ..store import metrics as metrics_store
 from ..store import webhooks as webhooks_store
 from .common import in_transaction
@@ -80,8 +80,7 @@ def check_subscription(conn: Connection, body: object, allowed: Sequence[str]) -
     if not isinstance(body, dict):
         raise InputError(Problem("the body must be an object: url, events[, street | branches][, description]",
                                  field=()))
-    problems = [Problem(f"unknown field '{k}'"[:200], field=(str(k),), suggestion="fields: " + ", ".join(FIELDS))
-                for k in body if k not in FIELDS]
+    problems = unknown_fields(body, FIELDS)
     problems += url_problems(body.get("url"), allowed)
     events = body.get("events")
     if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):

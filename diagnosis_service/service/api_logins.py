@@ -7,7 +7,7 @@ from datetime import UTC
 from flask import Blueprint, current_app, jsonify, url_for
 
 from ..data.text import id_problem
-from ..errors import InputError, Problem
+from ..errors import InputError, Problem, unknown_fields
 from ..periods import check_period
 from ..store import tickets as tickets_store
 from .auth import actor, roles
@@ -25,8 +25,7 @@ def post_login_ticket():
     body = json_body()
     if not isinstance(body, dict):
         raise InputError(Problem('the body must be {"branch_id": "...", "user": "..."}', field=()))
-    problems = [Problem(f"unknown field '{k}'"[:200], field=(str(k)[:100],), suggestion="fields: " + ", ".join(FIELDS))
-                for k in body if k not in FIELDS]
+    problems = unknown_fields(body, FIELDS)
     for key in ("branch_id", "user"):
         problem = id_problem(body.get(key)) if key in body else "is required"
         if problem:

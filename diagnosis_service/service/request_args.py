@@ -8,7 +8,7 @@ import re
 from flask import abort, request
 
 from ..data.text import id_problem, text_problem
-from ..errors import InputError, NotFound, Problem, did_you_mean
+from ..errors import InputError, NotFound, Problem, unknown_fields
 from ..periods import is_period
 
 MAX_DEPTH = 32  # objects and lists inside each other; no request of the API needs more than 4
@@ -43,11 +43,9 @@ def object_body(allowed: tuple[str, ...], shape: str) -> dict:
     body = json_body()
     if not isinstance(body, dict):
         raise InputError(Problem(f"the body must be an object: {shape}", field=()))
-    unknown = [k for k in body if k not in allowed]
+    unknown = unknown_fields(body, allowed)
     if unknown:
-        raise InputError([Problem(f"unknown field {str(k)[:100]!r}", field=(str(k)[:100],),
-                                  suggestion=did_you_mean(str(k), allowed) or "fields: " + ", ".join(allowed))
-                          for k in unknown[:100]])
+        raise InputError(unknown)
     return body
 
 

@@ -11,6 +11,24 @@ def test_a_bodys_unknown_fields_are_named_with_what_they_may_have_meant(service)
         assert r.status_code == 422, (path, r.get_json())
         (item,) = r.get_json()["errors"]
         assert item == {"path": field, "message": f"unknown field '{field}'", "suggestion": suggestion}, path
+    # Bodies checked whole name an unknown field beside their other problems, the same way.
+    served = c.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"}, headers=h("secretary"))
+    assert served.status_code == 201, served.get_json()
+    cases = [("post", "/v1/events", "platform", {"subject": "member", "id": "M000001", "period": "2025-12",
+                                                 "valeus": {"dues_paid": 1}}, "valeus", "did you mean 'values'?"),
+             ("post", "/v1/login-tickets", "platform", {"branch_id": "B00002", "user": "u1", "langu": "en"}, "langu",
+              "did you mean 'lang'?"),
+             ("put", "/v1/periods/2025-12/metrics", "platform", {"branchs": []}, "branchs",
+              "did you mean 'branches'?"),
+             ("post", f"/v1/prescriptions/{served.get_json()['prescriptions'][0]['prescription_id']}/feedback", "secretary", {"state": "adopted"}, "state",
+              "did you mean 'status'?"),
+             ("post", "/v1/webhooks", "admin", {"url": "https://example.org/hook", "events": ["lamp.changed"],
+                                                "descripton": "x"}, "descripton", "did you mean 'description'?")]
+    for method, path, who, body, field, suggestion in cases:
+        r = getattr(c, method)(path, json=body, headers=h(who))
+        assert r.status_code == 422, (path, r.get_json())
+        item = {"path": field, "message": f"unknown field '{field}'", "suggestion": suggestion}
+        assert item in r.get_json()["errors"], (path, r.get_json())
     for path, who in (("/v1/diagnoses", "platform"), ("/v1/prescriptions", "secretary")):
         r = c.post(path, json=["2025-12"], headers=h(who))
         assert r.status_code == 422 and r.get_json()["detail"].startswith("the body must be an object: {"), path
