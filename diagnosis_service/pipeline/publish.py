@@ -226,8 +226,11 @@ def publish_rules(snapshot: Snapshot, rules_dir: Path, engine: Engine, changes: 
         return number
 
     version = in_transaction(engine, step)
+    # Comments, formatting or the order of rules changed alone: a version of its own (the text is what
+    # was published), told as one that diagnoses as the last did, so nobody re-diagnoses for it.
     return version, files, {"version": version, "digest": candidate.version, "rules": len(candidate.rules),
-                            "based_on": snapshot.version}
+                            "based_on": snapshot.version,
+                            "same_rules": candidate.version == snapshot.ruleset.version}
 
 
 def activate_version(rules_dir: Path, engine: Engine, version: int, author: str = "") -> tuple[dict[str, str], dict]:

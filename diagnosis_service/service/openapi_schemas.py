@@ -203,7 +203,10 @@ SCHEMAS = {
                         "truncated": {"type": "boolean"}, "diff": {"type": "string"}},
                        ["period", "changed", "subjects"]),
     "Published": obj({"version": {"type": "integer"}, "digest": {"type": "string"}, "rules": {"type": "integer"},
-                      "based_on": {"type": "integer"}}, ["version", "digest", "rules"]),
+                      "based_on": {"type": "integer"},
+                      "same_rules": {"type": "boolean", "description": "the digest equals the version it replaced: "
+                                     "only comments, layout or order changed, and diagnoses stay the same"}},
+                     ["version", "digest", "rules"]),
     "Health": obj({"status": {"type": "string"}}, ["status"]),
     "Ready": obj({"status": {"enum": ["ready", "not ready"]},
                   "reason": {"enum": ["database", "schema", "rules", "catalog", "ranking"]},

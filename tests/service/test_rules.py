@@ -84,6 +84,7 @@ def test_publish_refuses_a_broken_set_whole_then_publishes_and_rolls_back(fresh_
     # A good change: absent one month already lights a yellow lamp. Takes effect without a restart.
     r = c.put("/v1/rules", json={"files": STRICTER_FILES, "comment": "stricter attendance"}, headers=h("admin"))
     assert r.status_code == 201 and r.get_json()["version"] == 2 and r.get_json()["based_on"] == 1
+    assert r.get_json()["same_rules"] is False
     assert c.post("/v1/diagnoses?wait=true", json={"period": "2025-12"}, headers=h("platform")).get_json()["rules_version"] == 2
     assert yellow_members(svc) > yellow_before
     versions = c.get("/v1/rules/versions", headers=h("platform")).get_json()["versions"]
@@ -94,6 +95,11 @@ def test_publish_refuses_a_broken_set_whole_then_publishes_and_rolls_back(fresh_
     # Publishing the same files again is refused as no change.
     assert c.put("/v1/rules", json={"files": STRICTER_FILES, "comment": "again"},
                  headers=h("admin")).status_code == 409
+    # A comment alone: a version of its own, said to diagnose as the one it replaced.
+    name, text = next(iter(STRICTER_FILES.items()))
+    noted = c.put("/v1/rules", json={"files": {name: "# why: the council's 2026 notice\n" + text}, "comment": "why"},
+                  headers=h("admin")).get_json()
+    assert noted["version"] == 3 and noted["same_rules"] is True and noted["digest"] == r.get_json()["digest"]
     # Roll back.
     r = c.post("/v1/rules/versions/1/activate", headers=h("admin"))
     assert r.status_code == 200 and r.get_json()["version"] == 1
