@@ -1,4 +1,4 @@
-"""Benchmark: five hot paths against the way each was done before, in one run, outputs compared.
+"""Benchmark: six hot paths against the way each was done before, in one run, outputs compared.
 
 1. **Outcomes** (`outcomes.compute`, what `model train`, `model evaluate` and `model promote` start with)
    of a closed loop's log: grouping by integer codes made once (`learning/outcome_groups`) against the
@@ -16,6 +16,9 @@
    promote` do for every list) of every logged decision's candidates with a model fitted on the loop,
    per need (`predict_candidates`) against row by row (`predict_rows`, `evidence`, `uncertainty` a
    candidate at a time, as it ranked before). The same scores, parts and notes.
+6. **The overview's rows of months evaluated here** (`overview --data`: a row per branch and month) of
+   the default district's months of 2025, members read as columns (`month_rows`) against a result object
+   built for every member and added up (`branch_month_rows` of `run`, as before). The same rows.
 
 Times are the best of ``--repeat`` runs (the host is shared; the best is the least disturbed).
 
@@ -237,34 +240,59 @@ def bench_ranking(result, measured, ruleset, catalog, repeat: int) -> None:
           f"rankings {'identical' if same else 'DIFFERENT'}")
 
 
+def bench_overview_rows(dataset, ruleset, repeat: int) -> None:
+    from diagnosis_service.engine import make_evaluator
+    from diagnosis_service.pipeline.overview import branch_month_rows, month_rows
+
+    months = [p for p in dataset.periods() if p.startswith("2025")]
+    profiles = dataset.branches[["name", "street", "type"]].to_dict("index")
+    out: dict[str, list] = {}
+
+    def rows(way: str):
+        evaluator = make_evaluator(dataset, ruleset, "vectorized")  # its own caches, as each run of overview
+        out[way] = [repr(row) for period in months for row in (
+            month_rows(evaluator, period, profiles) if way == "now" else
+            branch_month_rows(period, *evaluator.run(period), profiles))]
+
+    t_now, t_then = best(repeat, lambda: rows("now")), best(repeat, lambda: rows("then"))
+    print(f"6. the overview's rows of {len(months)} months ({len(out['now']):,} rows, {len(dataset.members):,} "
+          f"members a month): {t_now:.2f} s ({t_now / len(months) * 1000:.0f} ms a month), with a result object "
+          f"a member before {t_then:.2f} s: {t_then / t_now:.1f}x; rows "
+          f"{'identical' if out['now'] == out['then'] else 'DIFFERENT'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--branches", type=int, default=200, help="the closed loop's district (1)")
     parser.add_argument("--months", type=int, default=8)
-    parser.add_argument("--only", default="1,2,3,4,5", help="the paths to time, by number (default: all)")
+    parser.add_argument("--only", default="1,2,3,4,5,6", help="the paths to time, by number (default: all)")
     args = parser.parse_args()
     only = {int(n) for n in args.only.split(",")}
     ruleset = load_ruleset(REPO / "rules")
     catalog = load_catalog(REPO / "resources_catalog", ruleset.registry)
-    print(f"a closed loop of {args.branches} branches, {args.months} months served by the exploring prior (not timed) ...",
-          flush=True)
-    result = run_loop(LoopSpec(policy="prior", history=0, history_epsilon=0.5, epsilon=0.5, months=args.months,
-                               branches=args.branches, members=args.branches * 15), ruleset, catalog)
+    if only & {1, 4, 5}:
+        print(f"a closed loop of {args.branches} branches, {args.months} months served by the exploring prior "
+              "(not timed) ...", flush=True)
+        result = run_loop(LoopSpec(policy="prior", history=0, history_epsilon=0.5, epsilon=0.5, months=args.months,
+                                   branches=args.branches, members=args.branches * 15), ruleset, catalog)
     if 1 in only:
         bench_outcomes(result, ruleset, args.repeat)
-    measured = measurable(result.log, result.branch_metrics, ruleset)
+    if only & {4, 5}:
+        measured = measurable(result.log, result.branch_metrics, ruleset)
     if 4 in only:
         bench_design(measured, catalog, args.repeat)
     if 5 in only:
         bench_ranking(result, measured, ruleset, catalog, args.repeat)
-    if only & {2, 3}:
+    if only & {2, 3, 6}:
         ensure_data(ruleset)
         dataset = load_dir(DATA, ruleset.registry)
     if 2 in only:
         bench_numbers(dataset, ruleset, args.repeat)
     if 3 in only:
         bench_write(dataset, ruleset, args.repeat)
+    if 6 in only:
+        bench_overview_rows(dataset, ruleset, args.repeat)
 
 
 if __name__ == "__main__":

@@ -132,17 +132,34 @@ class Evaluator:
 
     # ---------------------------------------------------------------- evaluation
 
-    def run(self, period: str) -> tuple[list[SubjectResult], list[SubjectResult]]:
-        """Branch results (sorted by id) and member results (sorted by id) for one period."""
+    def run(self, period: str, members: bool = True) -> tuple[list[SubjectResult], list[SubjectResult]]:
+        """Branch results (sorted by id) and member results (sorted by id) for one period; ``members``
+        false: no member results (their lamps are still found, as branch rules may count them)."""
         pidx = parse_period(period)
         complete = self.dataset.complete_from
         if complete is not None and pidx < complete:
             # A bug, not bad input: that month was read with only what later months look back at.
             raise ValueError(f"{period} was read in part (the months before {period_str(complete)} hold only "
                              "what the rules look back at): load the data without lookback to diagnose it")
-        _, _, members = self.members_at(pidx)
+        _, _, member_results = self.members_at(pidx, build=members)
         _, _, branches = self.evaluate_subjects("branch", pidx, build=True)
-        return branches or [], members or []
+        return branches or [], (member_results or []) if members else []
+
+    def kept_findings(self, subject: str, pidx: int) -> tuple[pd.Index, dict[str, np.ndarray]]:
+        """The subjects' ids, and for each rule that fired for some: which of them keep its finding (it
+        fired and no rule superseding it fired), as ``finalize`` keeps them, a column a rule."""
+        ctx = self.context(subject, pidx)
+        fired = self.matcher.fired(self.applicable(subject, pidx), ctx)
+        kept = {}
+        for rule_id, column in fired.items():
+            if not column.any():
+                continue
+            column = column.copy()
+            for other in self.ruleset.rule(rule_id).superseded_by:
+                if other in fired:
+                    column &= ~fired[other]
+            kept[rule_id] = column
+        return ctx.ids, kept
 
     def subject_ids(self, subject: str, pidx: int) -> pd.Index:
         """Ids with data in the period, sorted (period tables usually are already: no re-sort then)."""
@@ -162,11 +179,12 @@ class Evaluator:
         """Every subject of one kind in one period: (ids, lamps, results or None when not ``build``)."""
         ctx = self.context(subject, pidx)
         ids = ctx.ids
-        hits: list[list[Hit]] = [[] for _ in range(len(ids))]
+        # The hits only make result objects: lamps alone (a branch rule counting red members) need none.
+        hits: list[list[Hit]] = [[] for _ in range(len(ids))] if build else []
         lamps = np.full(len(ids), "green", dtype=object)
         rules = self.applicable(subject, pidx)
         fired_by_rule = self.matcher.fired(rules, ctx)
-        for rule in rules:
+        for rule in rules if build else ():
             fired = fired_by_rule[rule.id]
             if not fired.any():
                 continue
