@@ -201,7 +201,7 @@ def unknown_fields(body: Mapping, allowed: Sequence[str]) -> list[Problem]:
     """A problem for each field of a request body that is not among ``allowed`` (at most 100, names cut
     to 100 characters: the body is untrusted), with what it may have meant, else the fields allowed."""
     return [Problem(f"unknown field {str(k)[:100]!r}", field=(str(k)[:100],),
-                    suggestion=did_you_mean(str(k), allowed) or "fields: " + ", ".join(allowed))
+                    suggestion=did_you_mean(str(k)[:100], allowed) or "fields: " + ", ".join(allowed))
             for k in [k for k in body if k not in allowed][:100]]
 
 

@@ -186,9 +186,12 @@ def _differences(months: Months, source: ParquetDir, registry: Registry, stored:
 
 def _first_difference(mine: pd.DataFrame, held: pd.DataFrame, key: str) -> str:
     """Where a month here first differs from the dataset's (an id, or an id's indicator and both values)
-    and how much more does, as the end of a sentence; empty when only the types differ."""
+    and how much more does, as the end of a sentence; empty when no value differs (only types or the
+    order of rows)."""
     ours = mine.set_index(key)
     theirs = held[list(mine.columns)].set_index(key)
+    if ours.index.has_duplicates or theirs.index.has_duplicates:  # validated away before: said, not raised
+        return ""
     for ids, said in ((ours.index.difference(theirs.index), "is not in the dataset's month"),
                       (theirs.index.difference(ours.index), "is in the dataset's month but not here")):
         if len(ids):
@@ -209,7 +212,8 @@ def _first_difference(mine: pd.DataFrame, held: pd.DataFrame, key: str) -> str:
 
 
 def _value(v: object) -> str:
-    return "empty" if pd.isna(v) else f"{v:g}" if isinstance(v, float) else str(v)
+    """A cell as written back (every digit: a correction may be in the twelfth)."""
+    return "empty" if pd.isna(v) else repr(float(v)).removesuffix(".0") if isinstance(v, float) else str(v)
 
 
 def _changed_streets(stored: Dataset, branches: pd.DataFrame, members: pd.DataFrame, street_of: pd.Series,

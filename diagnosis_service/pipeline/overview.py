@@ -109,7 +109,9 @@ def month_rows(evaluator: Evaluator, period: str, profiles: Mapping[str, Mapping
 
     def per_branch(selected: np.ndarray | None = None, weights: np.ndarray | None = None) -> list:
         chosen = mine if selected is None else mine[selected[inside]]
-        return np.bincount(chosen, weights=weights, minlength=n).tolist()
+        counts = np.bincount(chosen, weights=weights, minlength=n)
+        # With no weight at all bincount gives ints: a sum of no points is 0.0, as the loop starts it.
+        return (counts if weights is None else counts.astype(float)).tolist()
 
     frame = evaluator.frame("member", pidx)
     sums = {}

@@ -226,8 +226,9 @@ def publish_rules(snapshot: Snapshot, rules_dir: Path, engine: Engine, changes: 
         return number
 
     version = in_transaction(engine, step)
-    # Comments, formatting or the order of rules changed alone: a version of its own (the text is what
-    # was published), told as one that diagnoses as the last did, so nobody re-diagnoses for it.
+    # Comments or layout changed alone (the digest is of the parsed files: the order of rules and keys
+    # counts): a version of its own, the text being what was published, told as one that diagnoses as the
+    # last did, so nobody re-diagnoses for it.
     return version, files, {"version": version, "digest": candidate.version, "rules": len(candidate.rules),
                             "based_on": snapshot.version,
                             "same_rules": candidate.version == snapshot.ruleset.version}

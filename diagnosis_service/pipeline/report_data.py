@@ -69,7 +69,7 @@ def from_month(month: Month, branch_id: str) -> ReportInputs:
         if period == month.period:
             history.append((period, json.loads(result.to_json())))
         elif period in dataset.periods():
-            earlier = next((b for b in month.evaluator.run(period)[0] if b.id == branch_id), None)
+            earlier = next((b for b in month.evaluator.run(period, members=False)[0] if b.id == branch_id), None)
             history.append((period, None if earlier is None else json.loads(earlier.to_json())))
         else:
             history.append((period, None))

@@ -205,7 +205,7 @@ SCHEMAS = {
     "Published": obj({"version": {"type": "integer"}, "digest": {"type": "string"}, "rules": {"type": "integer"},
                       "based_on": {"type": "integer"},
                       "same_rules": {"type": "boolean", "description": "the digest equals the version it replaced: "
-                                     "only comments, layout or order changed, and diagnoses stay the same"}},
+                                     "only comments or layout changed, and diagnoses stay the same"}},
                      ["version", "digest", "rules"]),
     "Health": obj({"status": {"type": "string"}}, ["status"]),
     "Ready": obj({"status": {"enum": ["ready", "not ready"]},

@@ -49,6 +49,18 @@ def test_the_small_districts_months(ruleset):
     assert same_rows(dataset, ruleset) == 60 * 12
 
 
+def test_a_month_without_members_or_points(ruleset):
+    dataset = simulate(SMALL, ruleset.registry)
+    periods = dataset.periods()
+    metrics = dataset.member_metrics
+    gone = metrics[metrics["period"] != periods[-1]]  # no member reported in the last month
+    unscored = metrics.assign(vanguard_points=float("nan")) if "vanguard_points" in metrics else metrics
+    for members in (gone, unscored):
+        changed = type(dataset)(dataset.branches, dataset.members, dataset.branch_metrics,
+                                members.reset_index(drop=True))
+        assert same_rows(changed, ruleset) == 60 * 12
+
+
 def test_reminders_are_left_out_and_points_rounded_as_results_round_them(ruleset):
     points = (RULES / "points.yaml").read_text(encoding="utf-8").replace("weight: 0.5", "weight: 0.123456789")
     assert points != (RULES / "points.yaml").read_text(encoding="utf-8")
