@@ -52,6 +52,8 @@ def default_links(status: int, lang: str) -> list[tuple[str, str]]:
     links = []
     if identity is not None and identity.role == "secretary" and status in (403, 404):
         links.append((t["own_report"], url_for("pages.branch_page", branch_id=identity.branch_id, lang=lang)))
+    if identity is not None and identity.role == "street" and status in (403, 404):
+        links.append((t["own_overview"], url_for("pages.overview_page", lang=lang)))
     if identity is None and status in (400, 403):
         links.append((t["to_login"], url_for("pages.login", lang=lang)))
     links.append((t["to_home"], url_for("pages.index", lang=lang)))
@@ -63,6 +65,10 @@ def error_page(status: int, text: str | None = None, links: Sequence[tuple[str, 
     lang = page_lang()
     t = PAGE_TEXT[lang]
     shown = status if status in STATUSES else (500 if status >= 500 else 400)
+    if text is None and shown == 403:  # what this account may see, said for its role
+        identity = g.get("identity")
+        role = f"e403_{identity.role}" if identity is not None else ""
+        text = t["e403_text"] + t.get(role, "")
     body = render_template("error.html", t=t, lang=lang, status=status, title=t[f"e{shown}"],
                            text=text or t[f"e{shown}_text"], links=list(links) if links else default_links(status, lang),
                            details=list(details), request_id=g.get("request_id") if status >= 500 else None)

@@ -69,12 +69,13 @@ def test_errors_are_pages_that_say_what_to_do(fresh_service):
     other = c.get("/branches/B00003/report?period=2025-12")
     html = other.get_data(as_text=True)
     assert other.status_code == 403 and other.mimetype == "text/html" and "无权查看" in html
+    assert "支部书记只能查看本支部的报告" in html
     assert 'href="/branches/B00002/report?lang=zh"' in html, "it links to the secretary's own report"
     missing = c.get("/branches/B00002/report?period=2024-01")
     html = missing.get_data(as_text=True)
     assert missing.status_code == 404 and "2024-01 还没有诊断结果" in html and "period=2025-11" in html
     bad = c.get("/branches/B00002/report?period=2025-13&lang=en")
-    assert bad.status_code == 422 and "not written right" in bad.get_data(as_text=True)
+    assert bad.status_code == 422 and "“2025-13” is not a month" in bad.get_data(as_text=True)
     assert '<html lang="en">' in bad.get_data(as_text=True)
     nowhere = c.get("/no/such/page", headers={"Accept": "text/html"})
     assert nowhere.status_code == 404 and nowhere.mimetype == "text/html" and "未找到" in nowhere.get_data(as_text=True)

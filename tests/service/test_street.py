@@ -76,7 +76,12 @@ def test_the_pages_of_its_street(service, layout):
     page = browser.get(f"/branches/{mine[1]}/report?period=2025-12")
     assert page.status_code == 200 and 'class="feedback"' not in page.get_data(as_text=True)
     other = browser.get(f"/branches/{others[0]}/report?period=2025-12")
-    assert other.status_code == 403 and "无权查看" in other.get_data(as_text=True)
+    html = other.get_data(as_text=True)
+    # Said for its role (not the secretary's rule), with the way back to its street's overview.
+    assert other.status_code == 403 and "无权查看" in html and "街道（镇）账号只能查看本街道（镇）的支部和概览" in html
+    assert "支部书记" not in html and 'href="/overview?lang=zh"' in html
+    english = browser.get(f"/branches/{others[0]}/report?period=2025-12&lang=en").get_data(as_text=True)
+    assert "account sees only its own street" in english and "secretary" not in english
 
 
 def test_a_street_token_names_a_street_that_exists(runner, tmp_path, small_district):
