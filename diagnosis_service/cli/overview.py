@@ -8,7 +8,15 @@ from pathlib import Path
 import click
 
 from . import main
-from .common import OutputFile, handle_errors, lang_option, resolve_rules, rules_option, settings
+from .common import (
+    OutputFile,
+    handle_errors,
+    lang_option,
+    resolve_catalog,
+    resolve_rules,
+    rules_option,
+    settings,
+)
 
 
 def _check_scope(street: str | None, branch_type: str | None, streets: set[str], registry) -> None:
@@ -18,6 +26,19 @@ def _check_scope(street: str | None, branch_type: str | None, streets: set[str],
     if street is not None and street not in streets:
         raise click.BadParameter(f"no branch in street '{street}' (streets: {'、'.join(sorted(streets))})",
                                  param_hint="--street")
+
+
+def _english_streets(registry):
+    """The catalog's English street names (its district.yaml), or None with a warning when it does not load."""
+    from ..errors import DiagnosisError
+    from ..remedies.catalog_files import load_catalog
+
+    try:
+        return load_catalog(resolve_catalog(None), registry).street_en
+    except DiagnosisError as exc:
+        click.echo(f"warning: streets are shown as the data spells them: the catalog does not load "
+                   f"({exc.problems[0] if exc.problems else exc})", err=True)
+        return None
 
 
 def _write(out_file: Path | None, text: str | None = None, data: bytes | None = None, lang: str = "zh") -> None:
@@ -58,7 +79,7 @@ def overview(data_dir: Path | None, period_from: str, period_to: str, street: st
     from ..pipeline import overview as overview_
     from ..pipeline.rankings import Scope
     from ..reports import overview as report
-    from ..reports.labels import name_of
+    from ..reports.labels import name_of, with_street_names
     from ..reports.overview_page import render_html
     from ..reports.render import render_markdown, render_text
     from ..rules import load_ruleset
@@ -97,6 +118,8 @@ def overview(data_dir: Path | None, period_from: str, period_to: str, street: st
             _check_scope(street, branch_type, set(metrics_store.streets(conn)), ruleset.registry)
             data = overview_.from_store(conn, ruleset, period_from, period_to, scope)
     type_name = functools.partial(name_of, ruleset.registry.branch_types, lang=lang)
+    if lang == "en" and fmt != "json":  # JSON keeps the streets as the data spells them: they are ids
+        data = with_street_names(data, _english_streets(ruleset.registry))
     if fmt == "xlsx":
         _write(out_file, data=report.workbook(data, lang, type_name), lang=lang)
     elif fmt == "json":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Callable
 
 from sqlalchemy.engine import Connection
 
@@ -20,6 +21,7 @@ from ..engine.findings import clean_number
 from ..errors import NotFound, Problem
 from ..periods import check_period
 from ..reports.circular import sheets
+from ..reports.labels import with_street_names
 from ..reports.xlsx import workbook_bytes
 from ..rules.model import RuleSet
 from ..store import metrics as metrics_store
@@ -143,9 +145,10 @@ def _dues(results: dict, member_rows: list[tuple], info: dict) -> list[dict]:
 
 
 def workbook(conn: Connection, ruleset: RuleSet, period: str, kind: str = "circular", scope: Scope = DISTRICT,
-             lang: str = "zh") -> bytes:
-    """The .xlsx of ``kind`` for ``period`` in ``scope`` (byte-identical for the same stored results)."""
-    data = records(conn, ruleset, period, kind, scope)
+             lang: str = "zh", street_name: Callable[[str], str | None] | None = None) -> bytes:
+    """The .xlsx of ``kind`` for ``period`` in ``scope`` (byte-identical for the same stored results);
+    ``street_name``: how streets are shown (the catalog's English names in an English workbook)."""
+    data = with_street_names(records(conn, ruleset, period, kind, scope), street_name)
     return workbook_bytes(sheets(data, ruleset.registry, lang), data["stamp"], title=f"{kind} {period}")
 
 

@@ -3,7 +3,7 @@ numbers are written in it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from ..engine.findings import clean_number
 
@@ -96,4 +96,18 @@ def name_of(names: Mapping, key: str, lang: str = "zh") -> str:
     return (named.name_zh if lang == "zh" else named.name_en) if named else key
 
 
-__all__ = ["LABELS", "fmt", "name_of"]
+def with_street_names(value, street_name: Callable[[str], str | None] | None):
+    """``value`` (an overview's data, a circular's records: dicts and lists) with every ``street`` shown
+    by ``street_name`` (the catalog's English names on English output; the data spells streets in
+    Chinese, and they stay the ids in JSON). Unchanged without one."""
+    if street_name is None:
+        return value
+    if isinstance(value, dict):
+        return {k: (street_name(v) or v if k == "street" and isinstance(v, str) else with_street_names(v, street_name))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_street_names(v, street_name) for v in value]
+    return value
+
+
+__all__ = ["LABELS", "fmt", "name_of", "with_street_names"]

@@ -45,5 +45,7 @@ def export(kind: str):
     branch_type = choice_arg("type", tuple(snapshot().ruleset.registry.branch_types))
     lang = choice_arg("lang", ("zh", "en")) or "zh"
     scope = scoped(request.args.get("street"), branch_type)
-    data = exports.workbook(get_db(), snapshot().ruleset, period, kind, scope, lang)
+    snap = snapshot()
+    data = exports.workbook(get_db(), snap.ruleset, period, kind, scope, lang,
+                            snap.catalog.street_en if lang == "en" and snap.catalog is not None else None)
     return workbook_response(data, kind, period)

@@ -12,7 +12,7 @@ from flask import Response, abort, g, render_template, request, url_for
 
 from ..periods import is_period, months_before, parse_period
 from ..pipeline import exports, overview
-from ..reports.labels import name_of
+from ..reports.labels import name_of, with_street_names
 from ..reports.overview_page import render_html
 from ..store import metrics as metrics_store
 from ..store import results as results_store
@@ -73,23 +73,25 @@ def overview_page():
     if parse_period(end) - parse_period(start) >= overview.MAX_MONTHS:
         raise PageProblem(422, t["long_range"].format(n=overview.MAX_MONTHS))
     scope = _scope_args(t, registry)
-    data = overview.from_store(get_db(), snap.ruleset, start, end, scope)
+    street_name = snap.catalog.street_en if lang == "en" and snap.catalog is not None else None
+    data = with_street_names(overview.from_store(get_db(), snap.ruleset, start, end, scope), street_name)
     type_name = functools.partial(name_of, registry.branch_types, lang=lang)
     streets = [] if identity.role == "street" else metrics_store.streets(get_db())
     args = {"from": start, "to": end, "street": scope.street if identity.role != "street" else None,
             "type": scope.branch_type}
     nav = render_template("_overview_nav.html", t=t, lang=lang, periods=periods, start=start, end=end,
-                          street=scope.street, streets=streets, branch_type=scope.branch_type,
+                          street=scope.street, streets=[(s, (street_name or str)(s) or s) for s in streets],
+                          branch_type=scope.branch_type,
                           types=[(k, type_name(k)) for k in registry.branch_types], args=args,
                           last=data["last"], csrf=csrf_token(), user=identity.name, print_js=PRINT_JS,
                           kinds=exports.KINDS)
-    extra = _branches(data, scope, lang, t, type_name, args) if data["last"] else ""
+    extra = _branches(data, scope, lang, t, type_name, args, street_name) if data["last"] else ""
     return Response(render_html(data, lang, type_name, nav=nav, extra=extra), mimetype="text/html")
 
 
-def _branches(data: dict, scope, lang: str, t: dict, type_name, args: dict) -> str:
+def _branches(data: dict, scope, lang: str, t: dict, type_name, args: dict, street_name) -> str:
     """The last month's branches of the scope, red first, paged, each linked to its page."""
-    ranked = overview.branch_list(get_db(), data["last"], scope)
+    ranked = with_street_names(overview.branch_list(get_db(), data["last"], scope), street_name)
     pages = max(1, -(-len(ranked) // PAGE_SIZE))
     try:
         page = min(max(int(request.args.get("page", "1")), 1), pages)
@@ -116,5 +118,6 @@ def overview_export(kind: str):
         raise PageProblem(422, t["bad_period"].format(value=(period or "")[:20]))
     snap = snapshot()
     scope = _scope_args(t, snap.ruleset.registry)
-    data = exports.workbook(get_db(), snap.ruleset, period, kind, scope, lang)
+    data = exports.workbook(get_db(), snap.ruleset, period, kind, scope, lang,
+                            snap.catalog.street_en if lang == "en" and snap.catalog is not None else None)
     return workbook_response(data, kind, period)

@@ -5,6 +5,7 @@ Screenshots are saved under var/screenshots/."""
 from __future__ import annotations
 
 import io
+import re
 import urllib.request
 
 import pytest
@@ -13,9 +14,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 from sqlalchemy import create_engine, select
 
+from diagnosis_service.remedies.catalog_files import load_catalog
+from diagnosis_service.rules import load_ruleset
 from diagnosis_service.store.schema import branches
 from tests.browser.test_secretary import SHOTS, click_and_wait, sign_in, wait_for
 from tests.support.browser import full_page_png
+from tests.support.paths import CATALOG, RULES
 
 pytestmark = [pytest.mark.server]
 
@@ -68,6 +72,10 @@ def test_an_administrator_chooses_a_street_and_a_language_and_downloads_the_circ
                                                                                            "#branches .lamp")]
     order = {"red": 0, "yellow": 1, "green": 2}
     assert [order[x] for x in lamps] == sorted(order[x] for x in lamps)
+    # The year's points per member rounded as the branch's own page rounds them (two places).
+    means = [r.find_elements(By.CSS_SELECTOR, "td.num")[-1].text
+             for r in browser.find_elements(By.CSS_SELECTOR, "#branches tbody tr")]
+    assert means and all(m == "—" or re.fullmatch(r"\d+\.\d\d", m) for m in means), means[:5]
     full_page_png(browser, SHOTS / "overview-zh.png")
     street = streets["B00003"]
     Select(browser.find_element(By.ID, "street-select")).select_by_value(street)
@@ -78,7 +86,12 @@ def test_an_administrator_chooses_a_street_and_a_language_and_downloads_the_circ
     click_and_wait(browser, browser.find_element(By.ID, "other-lang"))
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
     assert "Diagnosis overview" in browser.find_element(By.TAG_NAME, "h1").text
-    assert street in browser.find_element(By.TAG_NAME, "h1").text, "the street stays chosen"
+    # The street stays chosen, shown by its English name (the data spells it in Chinese, the form sends that).
+    english = load_catalog(CATALOG, load_ruleset(RULES).registry).street_en
+    assert english(street) != street and english(street) in browser.find_element(By.TAG_NAME, "h1").text
+    chosen = Select(browser.find_element(By.ID, "street-select")).first_selected_option
+    assert (chosen.get_attribute("value"), chosen.text) == (street, english(street))
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in browser.find_element(By.ID, "heatmap").text)
     assert "branch lamp rate" in browser.find_element(By.CSS_SELECTOR, "#trend svg").text
     full_page_png(browser, SHOTS / "overview-en.png")
     # The circular: the link downloads, with the page's session, the street's workbook in English.
@@ -90,7 +103,7 @@ def test_an_administrator_chooses_a_street_and_a_language_and_downloads_the_circ
         book = load_workbook(io.BytesIO(resp.read()), read_only=True)
     assert book.sheetnames[:3] == ["Summary", "Branch lamps", "Member lamps"]
     rows = list(book["Branch lamps"].iter_rows(values_only=True))
-    assert rows[0][0] == "Branch id" and {r[2] for r in rows[1:]} == {street}
+    assert rows[0][0] == "Branch id" and {r[2] for r in rows[1:]} == {english(street)}
     # A street typed into the address that has no branch: told so, not shown an empty district.
     browser.get(f"{live.base}/overview?street=不存在镇")
     assert "“不存在镇”没有支部" in wait_for(browser, "body").text

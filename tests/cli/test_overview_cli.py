@@ -12,6 +12,9 @@ from diagnosis_service.cli import main
 from diagnosis_service.periods import parse_period, period_str
 from diagnosis_service.pipeline.overview import _red_streaks, from_rows
 from diagnosis_service.pipeline.rankings import Scope
+from diagnosis_service.remedies.catalog_files import load_catalog
+from diagnosis_service.rules import load_ruleset
+from tests.support.paths import CATALOG, RULES
 
 ARGS = ["overview", "--from", "2025-11", "--to", "2025-12"]
 
@@ -42,6 +45,11 @@ def test_text_markdown_html_and_xlsx(runner, service, tmp_path):
     assert text.startswith("党建诊断概览：全区（2025-11 至 2025-12）") and "各街道（镇）对比" in text
     english = runner.invoke(main, [*ARGS, "--data", data, "--lang", "en", "--format", "markdown"]).stdout
     assert english.startswith("# Diagnosis overview: the district") and "| Street |" in english
+    # Streets by their English names in English, by the data's Chinese ones in Chinese and in JSON (ids).
+    streets = {s["street"] for s in json.loads(runner.invoke(main, [*ARGS, "--data", data, "--format", "json",
+                                                                    "--lang", "en"]).stdout)["streets"]}
+    named = load_catalog(CATALOG, load_ruleset(RULES).registry).street_en
+    assert streets and all(f"| {named(s)} |" in english and s not in english and s in text for s in streets)
     out = tmp_path / "ov.html"
     wrote = runner.invoke(main, [*ARGS, "--data", data, "--format", "html", "--out", str(out)])
     assert wrote.exit_code == 0 and f"已写入 {out}" in wrote.stderr  # the closing line in the output's language

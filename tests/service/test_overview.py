@@ -259,6 +259,12 @@ def test_the_circular_has_every_sheet_and_agrees_with_the_api(service):
     assert c.get("/v1/exports/circular.xlsx?period=2025-12", headers=h).data == data
     en = load_workbook(io.BytesIO(c.get("/v1/exports/circular.xlsx?period=2025-12&lang=en", headers=h).data))
     assert en.sheetnames[:3] == ["Summary", "Branch lamps", "Member lamps"]
+    # Streets by their English names (the catalog's district.yaml) in English, as the data spells them in Chinese.
+    english = service.app.extensions["diagnosis"].snapshot().catalog.street_en
+    chinese = sorted({r[0] for r in weak[1:]})
+    assert sorted(r[0] for r in list(en["Weaknesses by street"].iter_rows(values_only=True))[1:]) == sorted(
+        english(s) for s in chinese) and all(english(s) != s for s in chinese)
+    assert {r[2] for r in list(book["支部亮灯"].iter_rows(values_only=True))[1:]} <= set(chinese)
 
 
 def test_export_errors_say_what_is_wrong(service):
