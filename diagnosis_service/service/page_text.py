@@ -22,6 +22,8 @@ PAGE_TEXT = {
         "st_none": "尚未反馈", "status": "状态：",
         "saved": "已记录：「{title}」{status}。", "bad_day": "完成日期应在 {first} 至 {today} 之间，请重新选择。",
         "index_title": "打开支部报告", "index_intro": "输入支部编号并选择月份。", "branch_id": "支部编号",
+        "branch_required": "请输入支部编号（形如 B00063）。",
+        "no_branch": "没有编号为“{value}”的支部。支部编号形如 B00063，可在概览的支部一览中查到。",
         "no_months": "还没有任何月份的诊断结果。",
         "what_next": "您可以：", "request_id": "请求编号：{id}（联系管理员时请提供）", "details": "技术信息",
         "e400": "请求无效", "e400_text": "页面已过期或表单不完整。请返回上一页，刷新后重试。",
@@ -80,6 +82,8 @@ PAGE_TEXT = {
         "saved": "Recorded: “{title}” {status}.", "bad_day": "The day it was done must be from {first} to {today}.",
         "index_title": "Open a branch's report", "index_intro": "Enter the branch id and choose a month.",
         "branch_id": "Branch id", "no_months": "No month has been diagnosed yet.",
+        "branch_required": "Enter a branch id (like B00063).",
+        "no_branch": "There is no branch “{value}”. Branch ids look like B00063; the overview's branch list shows them.",
         "what_next": "You can:", "request_id": "Request id: {id} (give it when you contact the administrator)",
         "details": "Technical details",
         "e400": "Bad request", "e400_text": "The page has expired or the form was incomplete. Go back, reload it "

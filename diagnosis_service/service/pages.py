@@ -153,9 +153,14 @@ def open_branch():
     """The home page's form: to the branch's report (its id checked like any other)."""
     if g.get("identity") is None:
         return login_redirect()
+    t = PAGE_TEXT[page_lang()]
     branch_id = request.args.get("branch_id", "").strip()
+    if not branch_id:
+        raise PageProblem(422, t["branch_required"])
+    if branch_id != branch_id.upper() and metrics_store.known_ids(get_db(), "branch", [branch_id.upper()]):
+        branch_id = branch_id.upper()  # typed as b00063: ids are written in capitals
     period = request.args.get("period")
-    return redirect(url_for("pages.branch_page", branch_id=branch_id or "-", lang=page_lang(),
+    return redirect(url_for("pages.branch_page", branch_id=branch_id, lang=page_lang(),
                             period=period if is_period(period) else None), code=303)
 
 
@@ -188,6 +193,8 @@ def branch_page(branch_id: str):
         return login_redirect()
     require_branch(branch_id)
     periods = results_store.subject_periods(get_db(), "branch", branch_id)
+    if not periods and not metrics_store.known_ids(get_db(), "branch", [branch_id]):  # not "not diagnosed yet"
+        raise PageProblem(404, PAGE_TEXT[page_lang()]["no_branch"].format(value=branch_id[:40]))
     period = _period_for(branch_id, periods)
     snap = snapshot()
     who = f"{identity.role}:{identity.name}"

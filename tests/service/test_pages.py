@@ -273,3 +273,13 @@ def test_others_choose_a_branch_from_home(fresh_service):
     go = c.get("/open?branch_id=B00007&period=2025-11")
     assert go.status_code == 303 and go.headers["Location"] == "/branches/B00007/report?lang=zh&period=2025-11"
     assert c.get(go.headers["Location"]).status_code == 200
+    # A lower-case id finds its branch; none, or one that does not exist, is told as such (not as a branch
+    # not diagnosed yet).
+    assert c.get("/open?branch_id=b00007").headers["Location"] == "/branches/B00007/report?lang=zh"
+    empty = c.get("/open?branch_id=+&period=2025-11")
+    assert empty.status_code == 422 and "请输入支部编号" in empty.get_data(as_text=True)
+    unknown = c.get(c.get("/open?branch_id=B99999").headers["Location"])
+    html = unknown.get_data(as_text=True)
+    assert unknown.status_code == 404 and "没有编号为“B99999”的支部" in html and "还没有" not in html
+    english = c.get("/branches/X1/report?period=2025-12&lang=en").get_data(as_text=True)
+    assert "There is no branch “X1”" in english
