@@ -101,7 +101,7 @@ def catalog_page():
     when = row.get("created_at")
     args = {k: v for k, v in f.items() if v and not (k == "status" and v == "all")}
     return render_template(
-        "catalog.html", t=t, lang=lang, rows=rows, f=f, args=args, csrf=csrf_token(), user=identity.name,
+        "catalog.html", t=t, lang=lang, rows=rows, f=f, args=args, csrf=csrf_token(), user=identity.display_name,
         version=t["catalog_version"].format(version=active.version, digest=active.catalog.version,
                                             author=row.get("author", "?"),
                                             when=when.strftime("%Y-%m-%d %H:%M") if when else "?",

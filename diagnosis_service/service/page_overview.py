@@ -79,11 +79,13 @@ def overview_page():
     streets = [] if identity.role == "street" else metrics_store.streets(get_db())
     args = {"from": start, "to": end, "street": scope.street if identity.role != "street" else None,
             "type": scope.branch_type}
-    nav = render_template("_overview_nav.html", t=t, lang=lang, periods=periods, start=start, end=end,
+    # The range shown is the range chosen, even where it has months not diagnosed: the form keeps it.
+    choices = sorted(set(periods) | {start, end})
+    nav = render_template("_overview_nav.html", t=t, lang=lang, periods=choices, start=start, end=end,
                           street=scope.street, streets=[(s, (street_name or str)(s) or s) for s in streets],
                           branch_type=scope.branch_type,
                           types=[(k, type_name(k)) for k in registry.branch_types], args=args,
-                          last=data["last"], csrf=csrf_token(), user=identity.name, print_js=PRINT_JS,
+                          last=data["last"], csrf=csrf_token(), user=identity.display_name, print_js=PRINT_JS,
                           kinds=exports.KINDS)
     extra = _branches(data, scope, lang, t, type_name, args, street_name) if data["last"] else ""
     return Response(render_html(data, lang, type_name, nav=nav, extra=extra), mimetype="text/html")
@@ -118,6 +120,12 @@ def overview_export(kind: str):
         raise PageProblem(422, t["bad_period"].format(value=(period or "")[:20]))
     snap = snapshot()
     scope = _scope_args(t, snap.ruleset.registry)
+    periods = results_store.diagnosed_periods(get_db())
+    if period not in periods:
+        raise PageProblem(404, t["no_month"].format(period=period), [
+            (t["download"].format(period=p), url_for("pages.overview_export", kind=kind, period=p, lang=lang,
+                                                     street=_arg("street"), type=_arg("type")))
+            for p in periods[::-1][:12]])
     data = exports.workbook(get_db(), snap.ruleset, period, kind, scope, lang,
                             snap.catalog.street_en if lang == "en" and snap.catalog is not None else None)
     return workbook_response(data, kind, period)

@@ -33,7 +33,9 @@ from .session import check_csrf, csrf_token, end, start
 
 bp = Blueprint("pages", __name__)
 
-PRINT_JS = "document.getElementById('print').addEventListener('click',function(){window.print();});"
+# The button is hidden until this runs: without JavaScript it would do nothing (the browser's own print works).
+PRINT_JS = ("var p=document.getElementById('print');p.hidden=false;"
+            "p.addEventListener('click',function(){window.print();});")
 PRINT_JS_HASH = base64.b64encode(hashlib.sha256(PRINT_JS.encode()).digest()).decode()
 # The pages' own inline style and the print button's one script; nothing else loads, nothing frames
 # them, forms post only here.
@@ -145,7 +147,7 @@ def index():
     lang = page_lang()
     periods = results_store.diagnosed_periods(get_db())
     return render_template("index.html", t=PAGE_TEXT[lang], lang=lang, periods=periods, csrf=csrf_token(),
-                           user=identity.name, catalog_link=identity.role in ("admin", "platform"))
+                           user=identity.display_name, catalog_link=identity.role in ("admin", "platform"))
 
 
 @bp.get("/open")
@@ -169,7 +171,8 @@ def _period_for(branch_id: str, periods: list[str]) -> str:
     lang = page_lang()
     t = PAGE_TEXT[lang]
     asked = request.args.get("period")
-    months = [(p, url_for("pages.branch_page", branch_id=branch_id, period=p, lang=lang)) for p in periods[::-1][:12]]
+    months = [(t["see_month"].format(period=p), url_for("pages.branch_page", branch_id=branch_id, period=p, lang=lang))
+              for p in periods[::-1][:12]]
     if asked is not None and not is_period(asked):
         raise PageProblem(422, t["bad_period"].format(value=asked[:20]), months)
     if asked is None:
@@ -203,7 +206,7 @@ def branch_page(branch_id: str):
         write(lambda conn: report_data.ensure_served(snap, conn, branch_id, period, who))
     data = report_data.build(report_data.from_store(snap, get_db(), branch_id, period), snap)
     lang = page_lang()
-    controls = _controls(data, branch_id, period, periods, lang, identity.name, identity.role in FEEDBACK_ROLES)
+    controls = _controls(data, branch_id, period, periods, lang, identity.display_name, identity.role in FEEDBACK_ROLES)
     return Response(render_html(document(data, snap.ruleset.registry, lang), controls), mimetype="text/html")
 
 

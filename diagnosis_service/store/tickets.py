@@ -62,7 +62,7 @@ def identity(conn: Connection, ticket_id: int) -> Identity | None:
     """Who a redeemed ticket's session is: the branch's secretary, named as the platform named them."""
     row = conn.execute(select(login_tickets.c.branch_id, login_tickets.c.user_name).where(
         login_tickets.c.id == ticket_id, login_tickets.c.used_at.is_not(None))).first()
-    return None if row is None else Identity(f"{row[1]} (ticket {ticket_id})", "secretary", row[0])
+    return None if row is None else Identity(f"{row[1]} (ticket {ticket_id})", "secretary", row[0], shown=row[1])
 
 
 __all__ = ["PREFIX", "create", "identity", "peek", "redeem"]

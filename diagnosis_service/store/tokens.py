@@ -26,6 +26,11 @@ class Identity:
     role: str
     branch_id: str | None = None  # a secretary's branch
     street: str | None = None  # a street role's street (街道/镇)
+    shown: str | None = None  # what a page shows, where ``name`` says more for the log (a ticket's number)
+
+    @property
+    def display_name(self) -> str:
+        return self.shown or self.name
 
 
 def token_hash(token: str) -> str:

@@ -74,6 +74,7 @@ def test_errors_are_pages_that_say_what_to_do(fresh_service):
     missing = c.get("/branches/B00002/report?period=2024-01")
     html = missing.get_data(as_text=True)
     assert missing.status_code == 404 and "2024-01 还没有诊断结果" in html and "period=2025-11" in html
+    assert "查看 2025-11 的报告</a>" in html
     bad = c.get("/branches/B00002/report?period=2025-13&lang=en")
     assert bad.status_code == 422 and "“2025-13” is not a month" in bad.get_data(as_text=True)
     assert '<html lang="en">' in bad.get_data(as_text=True)
@@ -230,6 +231,7 @@ def test_a_login_ticket_works_once_within_five_minutes(fresh_service, caplog):
         assert arrive.status_code == 303 and arrive.headers["Location"] == "/branches/B00002/report?lang=zh&period=2025-11"
         page = browser.get(arrive.headers["Location"])
         assert page.status_code == 200 and "当前用户：张书记" in text_of(page.get_data(as_text=True))
+        assert "(ticket" not in page.get_data(as_text=True), "which ticket is for the log, not for the page"
         assert browser.get("/branches/B00003/report").status_code == 403
         again = svc.app.test_client().get(body["url"])
         assert again.status_code == 403 and "登录链接无效" in again.get_data(as_text=True)

@@ -75,6 +75,15 @@ def test_the_pages_of_its_street(service, layout):
     assert login(browser, service.tokens["street"], f"/branches/{mine[1]}/report?period=2025-12").status_code == 303
     page = browser.get(f"/branches/{mine[1]}/report?period=2025-12")
     assert page.status_code == 200 and 'class="feedback"' not in page.get_data(as_text=True)
+    wide = browser.get("/overview?from=2020-01&to=2020-06").get_data(as_text=True)
+    assert '<option value="2020-01" selected>' in wide and '<option value="2020-06" selected>' in wide
+    # Without JavaScript the print button would do nothing: it is hidden until its script shows it.
+    assert '<button type="button" id="print" hidden>' in page.get_data(as_text=True)
+    # Its street's circular of a month never diagnosed: said so, with the months that have one.
+    none = browser.get("/overview/circular.xlsx?period=2024-03")
+    html = none.get_data(as_text=True)
+    assert none.status_code == 404 and "2024-03 还没有诊断结果，没有这个月的通报" in html
+    assert "/overview/circular.xlsx?period=2025-12" in html and "下载 2025-12 月度通报" in html
     other = browser.get(f"/branches/{others[0]}/report?period=2025-12")
     html = other.get_data(as_text=True)
     # Said for its role (not the secretary's rule), with the way back to its street's overview.
