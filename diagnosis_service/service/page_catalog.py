@@ -42,8 +42,10 @@ def _filters(t: dict, registry, streets: list[str]) -> dict:
     args["status"] = request.args.get("status", "all")
     for name, allowed in (("kind", KIND_NAMES), ("topic", registry.topics), ("street", streets),
                           ("status", STATUSES)):
-        if args[name] is not None and args[name] not in allowed:
-            raise PageProblem(422, t["bad_filter"].format(value=f"{name}={args[name][:40]}"))
+        if args[name] is not None and args[name] not in allowed:  # an address edited by hand: start again
+            raise PageProblem(422, t["bad_filter"].format(what=t["status_label" if name == "status" else name],
+                                                          value=args[name][:40]),
+                              [(t["catalog_title"], url_for("pages.catalog_page", lang=page_lang()))])
     if args["q"] is not None:
         args["q"] = args["q"][:100]
     return args
@@ -103,9 +105,12 @@ def catalog_page():
     return render_template(
         "catalog.html", t=t, lang=lang, rows=rows, f=f, args=args, csrf=csrf_token(), user=identity.display_name,
         version=t["catalog_version"].format(version=active.version, digest=active.catalog.version,
-                                            author=row.get("author", "?"),
+                                            author=t["system"] if row.get("author") == "system" else
+                                            row.get("author", "?"),
                                             when=when.strftime("%Y-%m-%d %H:%M") if when else "?",
-                                            comment=row.get("comment", "")),
+                                            # the first version's, stored in English: said in the page's words
+                                            comment=t["bundled"] if row.get("author") == "system" and
+                                            row.get("comment") == "bundled catalog" else row.get("comment", "")),
         summary=t["catalog_counts"].format(total=len(active.catalog.resources),
                                            active=sum(r.active for r in active.catalog.resources), shown=len(chosen)),
         kinds=[(k, v[0 if lang == "zh" else 1]) for k, v in KIND_NAMES.items()],

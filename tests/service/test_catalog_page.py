@@ -19,6 +19,7 @@ def test_the_catalog_page_lists_filters_and_counts(fresh_service):
     page = c.get("/catalog")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "锋领汇资源库" in html and "共 376 项资源" in html
+    assert "系统 于" in html and "随部署提供的资源库" in html and "bundled" not in html  # the first version, in Chinese
     assert html.count('<tr id="res-') == 200 and 'rel="next"' in html  # 200 a page
     row = re.search(rf'<tr id="res-{first["resource_id"]}".*?</tr>', c.get(
         f"/catalog?q={first['resource_id']}").get_data(as_text=True), re.S).group(0)
@@ -33,7 +34,10 @@ def test_the_catalog_page_lists_filters_and_counts(fresh_service):
     assert set(for_street) == {i for i, r in listed.items() if r["streets"] == ["all"] or street in r["streets"]}
     retired = c.get("/catalog?status=retired").get_data(as_text=True)
     assert 'class="retired"' in retired and "已停用" in retired
-    assert c.get("/catalog?kind=spaceship").status_code == 422
+    bad = c.get("/catalog?kind=spaceship")
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and "筛选条件无效：类别“spaceship”不在可选项中" in html
+    assert 'href="/catalog?lang=zh"' in html, "a way back to the catalog"
     book = c.get("/catalog.xlsx")
     assert book.status_code == 200 and book.data[:2] == b"PK" and "catalog-v1.xlsx" in book.headers[
         "Content-Disposition"]
