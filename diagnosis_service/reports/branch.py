@@ -192,7 +192,10 @@ def _history(data: BranchReport, t: dict, topic_name) -> Section:
     for line in data.history:
         weak = t["sep"].join(t["with_state"].format(topic=topic_name(topic), state=t[state])
                              for topic, state in line.weaknesses)
-        rows.append([line.period, t[line.lamp] if line.lamp else t["no_data"], weak or t["none"],
+        if not line.lamp:  # a month not diagnosed says nothing of its weaknesses: not "none"
+            rows.append([line.period, t["no_data"], "—", "—"])
+            continue
+        rows.append([line.period, t[line.lamp], weak or t["none"],
                      t["sep"].join(topic_name(x) for x in line.resolved) or t["none"]])
     section.blocks.append(("table", [t["month_col"], t["lamp_col"], t["weak_col"], t["resolved_col"]], rows))
     return section

@@ -274,7 +274,9 @@ def test_others_choose_a_branch_from_home(fresh_service):
     assert home.status_code == 200 and "打开支部报告" in html and '<option value="2025-12">' in html
     go = c.get("/open?branch_id=B00007&period=2025-11")
     assert go.status_code == 303 and go.headers["Location"] == "/branches/B00007/report?lang=zh&period=2025-11"
-    assert c.get(go.headers["Location"]).status_code == 200
+    page = c.get(go.headers["Location"]).get_data(as_text=True)
+    # The six months: those not diagnosed say nothing of weaknesses (not "none", which reads as no weakness).
+    assert '<td class="short">2025-10</td><td class="short">无诊断</td><td class="num">—</td><td class="short">—</td>' in page
     # A lower-case id finds its branch; none, or one that does not exist, is told as such (not as a branch
     # not diagnosed yet).
     assert c.get("/open?branch_id=b00007").headers["Location"] == "/branches/B00007/report?lang=zh"
