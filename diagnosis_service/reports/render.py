@@ -153,9 +153,10 @@ def html_block(block: tuple) -> list[str]:
 
 
 def _html_block(block: tuple, c: Controls, e) -> list[str]:
-    def item(text: str, subs: list[str], extra: str = "", attrs: str = "") -> str:
+    def item(text: str, subs: list[str], extra: str = "", attrs: str = "", text_id: str = "") -> str:
         notes = "".join(f'<br><span class="note">{e(s)}</span>' for s in subs)
-        return f"<li{attrs}>{e(text)}{notes}{extra}</li>"
+        shown = f'<span id="{e(text_id)}">{e(text)}</span>' if text_id else e(text)
+        return f"<li{attrs}>{shown}{notes}{extra}</li>"
 
     if block[0] == "p":
         return [f"<p>{e(block[1])}</p>"]
@@ -164,8 +165,11 @@ def _html_block(block: tuple, c: Controls, e) -> list[str]:
     if block[0] == "list":
         return ["<ul>", *[item(text, subs) for text, subs in block[1]], "</ul>"]
     if block[0] == "plan":
+        # The item's text has an id a page's feedback buttons refer to: a screen reader tells which item each
+        # 采纳 / 不采纳 / 已完成 answers (the same in a file: a page is the file plus its controls).
         return ['<ol class="plan">', *[item(text, subs, c.plan.get(p.resource_id, ""),
-                                             f' data-resource="{e(p.resource_id)}"') for text, subs, p in block[1]],
+                                             f' data-resource="{e(p.resource_id)}"', f"plan-{p.resource_id}")
+                                        for text, subs, p in block[1]],
                 "</ol>"]
     if block[0] == "more":
         return [f"<details><summary>{e(block[1])}</summary><ul>", *[item(text, subs) for text, subs in block[2]],

@@ -54,6 +54,9 @@ def test_sign_in_then_the_own_branchs_workbench(fresh_service):
         assert words in text, words
     assert re.search(r'class="lamp lamp-(red|yellow|green)" id="lamp-badge"', html)
     assert len(re.findall(r'<li data-resource="', html)) <= 3
+    # Each feedback button names its item for a screen reader: the id it refers to is that item's text.
+    for rid in re.findall(r'<li data-resource="([^"]+)"', html):
+        assert html.count(f'aria-describedby="plan-{rid}"') == 3 and f'<li data-resource="{rid}"><span id="plan-{rid}">' in html
     en = c.get(PAGE + "&lang=en").get_data(as_text=True)
     assert '<html lang="en">' in en and "This month's plan" in en.replace("&#x27;", "'") and "中文" in en
     # Home and the page without a month: the secretary's branch, its latest month.
