@@ -146,8 +146,9 @@ def _dues(results: dict, member_rows: list[tuple], info: dict) -> list[dict]:
 
 def workbook(conn: Connection, ruleset: RuleSet, period: str, kind: str = "circular", scope: Scope = DISTRICT,
              lang: str = "zh", street_name: Callable[[str], str | None] | None = None) -> bytes:
-    """The .xlsx of ``kind`` for ``period`` in ``scope`` (byte-identical for the same stored results);
-    ``street_name``: how streets are shown (the catalog's English names in an English workbook)."""
+    """The .xlsx of ``kind`` for ``period`` in ``scope`` (byte-identical for the same stored results and,
+    in English, the same catalog); ``street_name``: how streets are shown (the catalog's English names in
+    an English workbook)."""
     data = with_street_names(records(conn, ruleset, period, kind, scope), street_name)
     return workbook_bytes(sheets(data, ruleset.registry, lang), data["stamp"], title=f"{kind} {period}")
 

@@ -243,7 +243,7 @@ def parse_resource(doc: Located | Any, path: tuple, item: Any, kind: str, regist
         return None
     before = len(problems)
     rid = item.get("id")
-    if not isinstance(rid, str) or not ID_RE.match(rid):
+    if not isinstance(rid, str) or not ID_RE.fullmatch(rid):
         problems.append(doc.problem(path + ("id",), f"bad resource id {rid!r}",
                                     suggestion="a letter, then letters, digits, _ or -; e.g. LEC001"))
         rid = None

@@ -187,7 +187,7 @@ def _read_sheets(workbook, registry: Registry, problems: list[Problem]) -> tuple
             # they are fixed: it is checked on the cell as written.
             rid, where = item.get("id") if isinstance(item, dict) else None, doc.cell(("resources", i, "id"))
             repeated = False
-            if isinstance(rid, str) and ID_RE.match(rid):
+            if isinstance(rid, str) and ID_RE.fullmatch(rid):
                 repeated = rid in first
                 if repeated:
                     problems.append(Problem(f"duplicate resource id '{rid}' (first at {first[rid]})", file=where,

@@ -79,7 +79,7 @@ class _RuleParser(CalendarConditions):
             self.err(path, "a rule must be a mapping", None)
             return None
         rule_id = item.get("id")
-        if not isinstance(rule_id, str) or not ID_RE.match(rule_id):
+        if not isinstance(rule_id, str) or not ID_RE.fullmatch(rule_id):
             self.err(path + ("id",), f"bad or missing rule id {rule_id!r}", None,
                      suggestion="lower-case letters, digits and _, starting with a letter")
             rule_id = None

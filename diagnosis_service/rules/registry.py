@@ -79,7 +79,7 @@ def _parse_indicator(doc: Located, path: tuple, item: Any, subject: str,
     unknown_keys(doc, path, item, ("id", "zh", "en", "unit", "range", "derived", "norm"), problems,
                   "an indicator")
     ind_id = item.get("id")
-    if not isinstance(ind_id, str) or not ID_RE.match(ind_id):
+    if not isinstance(ind_id, str) or not ID_RE.fullmatch(ind_id):
         problems.append(doc.problem(path + ("id",), f"bad indicator id {ind_id!r}",
                                     suggestion="lower-case letters, digits and _"))
         return None

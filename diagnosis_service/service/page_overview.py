@@ -121,9 +121,9 @@ def overview_export(kind: str):
     snap = snapshot()
     scope = _scope_args(t, snap.ruleset.registry)
     periods = results_store.diagnosed_periods(get_db())
-    if period not in periods:
+    if kind in exports.KINDS and period not in periods:  # an unknown kind is the generic 404 below
         raise PageProblem(404, t["no_month"].format(period=period), [
-            (t["download"].format(period=p), url_for("pages.overview_export", kind=kind, period=p, lang=lang,
+            (t["download"].format(period=p) if kind == "circular" else p, url_for("pages.overview_export", kind=kind, period=p, lang=lang,
                                                      street=_arg("street"), type=_arg("type")))
             for p in periods[::-1][:12]])
     data = exports.workbook(get_db(), snap.ruleset, period, kind, scope, lang,

@@ -29,7 +29,7 @@ PAGE_TEXT = {
         "e400": "请求无效", "e400_text": "页面已过期或表单不完整。请返回上一页，刷新后重试。",
         "e403": "无权查看", "e403_text": "您的账号无权查看此页面。",
         "e403_secretary": "支部书记只能查看本支部的报告。", "e403_street": "街道（镇）账号只能查看本街道（镇）的支部和概览。",
-        "e403_platform": "平台账号用于接口调用，不能查看页面。", "own_overview": "查看本街道（镇）概览",
+        "own_overview": "查看本街道（镇）概览",
         "e404": "未找到", "e404_text": "没有找到您要的页面。请检查链接，或从首页进入。",
         "e405": "操作无效", "e405_text": "这个页面不支持该操作。请从首页进入。",
         "e413": "内容过大", "e413_text": "提交的内容过大。",
@@ -93,7 +93,6 @@ PAGE_TEXT = {
         "e403": "Not allowed", "e403_text": "Your account may not see this page.",
         "e403_secretary": "A branch secretary sees only their own branch's report.",
         "e403_street": "A street's account sees only its own street's branches and overview.",
-        "e403_platform": "The platform's account is for the API, not for pages.",
         "own_overview": "Open your street's overview",
         "e404": "Not found", "e404_text": "The page you asked for does not exist. Check the link, or start from "
                                           "the home page.",

@@ -153,14 +153,18 @@ def index():
 @bp.get("/open")
 def open_branch():
     """The home page's form: to the branch's report (its id checked like any other)."""
-    if g.get("identity") is None:
+    identity = g.get("identity")
+    if identity is None:
         return login_redirect()
     t = PAGE_TEXT[page_lang()]
     branch_id = request.args.get("branch_id", "").strip()
     if not branch_id:
         raise PageProblem(422, t["branch_required"])
-    if branch_id != branch_id.upper() and metrics_store.known_ids(get_db(), "branch", [branch_id.upper()]):
-        branch_id = branch_id.upper()  # typed as b00063: ids are written in capitals
+    # Typed as b00063: ids are written in capitals. Looked up only for roles that see every branch: to a
+    # secretary or a street the answer must not tell which branches exist.
+    if (identity.role in ("admin", "platform") and branch_id != branch_id.upper()
+            and metrics_store.known_ids(get_db(), "branch", [branch_id.upper()])):
+        branch_id = branch_id.upper()
     period = request.args.get("period")
     return redirect(url_for("pages.branch_page", branch_id=branch_id, lang=page_lang(),
                             period=period if is_period(period) else None), code=303)

@@ -83,6 +83,7 @@ def test_indicator_of_the_other_subject_is_explained(rules_copy):
     ("op: lt,", "op: lt, change: ratio,", "change must be delta or percent"),
     ("topic: theory_study", "topic: theory", "unknown topic 'theory'"),
     ("severity: yellow", "severity: orange", "severity must be yellow, red or reminder"),
+    ("id: my_rule", 'id: "my_rule\\n"', "rule id"),  # an id may not end in a line break (``$`` would allow it)
     ("source: default", "source: rumour", "source must be one of"),
     ("subject: branch", "subject: street", "subject must be branch or member"),
     ("en: \"below average {reference}\"", "en: \"below {avg}\"", "unknown placeholder {avg}"),

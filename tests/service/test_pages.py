@@ -55,6 +55,7 @@ def test_sign_in_then_the_own_branchs_workbench(fresh_service):
     assert re.search(r'class="lamp lamp-(red|yellow|green)" id="lamp-badge"', html)
     assert len(re.findall(r'<li data-resource="', html)) <= 3
     # Each feedback button names its item for a screen reader: the id it refers to is that item's text.
+    assert re.findall(r'<li data-resource="([^"]+)"', html), "a plan to answer"
     for rid in re.findall(r'<li data-resource="([^"]+)"', html):
         assert html.count(f'aria-describedby="plan-{rid}"') == 3 and f'<li data-resource="{rid}"><span id="plan-{rid}">' in html
     en = c.get(PAGE + "&lang=en").get_data(as_text=True)
@@ -290,3 +291,17 @@ def test_others_choose_a_branch_from_home(fresh_service):
     assert unknown.status_code == 404 and "没有编号为“B99999”的支部" in html and "还没有" not in html
     english = c.get("/branches/X1/report?period=2025-12&lang=en").get_data(as_text=True)
     assert "There is no branch “X1”" in english
+
+
+def test_the_print_script_is_the_one_the_policy_allows(service):
+    """The print button is hidden until its script runs: a script the policy refuses would hide it for good."""
+    import base64
+    import hashlib
+
+    c = signed_in(service, "admin")
+    for path in ("/branches/B00002/report?period=2025-12", "/overview?lang=en"):
+        page = c.get(path)
+        (script,) = re.findall(r"<script>(.*?)</script>", page.get_data(as_text=True), re.S)
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        assert f"script-src 'sha256-{digest}'" in page.headers["Content-Security-Policy"], path
+        assert "hidden=false" in script and '<button type="button" id="print" hidden>' in page.get_data(as_text=True)

@@ -75,6 +75,9 @@ def test_the_pages_of_its_street(service, layout):
     assert login(browser, service.tokens["street"], f"/branches/{mine[1]}/report?period=2025-12").status_code == 303
     page = browser.get(f"/branches/{mine[1]}/report?period=2025-12")
     assert page.status_code == 200 and 'class="feedback"' not in page.get_data(as_text=True)
+    # Opening a branch by a lower-case id says nothing to a street of which branches exist.
+    assert [browser.get(f"/open?branch_id={b}").headers["Location"] for b in (others[0].lower(), "b99999")] == [
+        f"/branches/{others[0].lower()}/report?lang=zh", "/branches/b99999/report?lang=zh"]
     wide = browser.get("/overview?from=2020-01&to=2020-06").get_data(as_text=True)
     assert '<option value="2020-01" selected>' in wide and '<option value="2020-06" selected>' in wide
     # Without JavaScript the print button would do nothing: it is hidden until its script shows it.
