@@ -70,7 +70,9 @@ def catalog_list(catalog_dir: Path | None, rules_dir: Path | None, kind: str | N
 
     registry = load_ruleset(resolve_rules(rules_dir)).registry
     if topic is not None and topic not in registry.topics:
-        hint = did_you_mean(topic, registry.topics) or "topics: " + ", ".join(registry.topics)
+        # The ids with their names in the output's language: a secretary knows 党费交纳, not dues.
+        named = ", ".join(f"{k} ({t.name_zh if lang == 'zh' else t.name_en})" for k, t in registry.topics.items())
+        hint = did_you_mean(topic, registry.topics) or "topics: " + named
         raise click.BadParameter(f"unknown topic '{topic}' ({hint})", param_hint="--topic")
     cat = load_catalog(resolve_catalog(catalog_dir), registry)
     items = cat.select(kind, topic)

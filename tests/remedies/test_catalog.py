@@ -148,6 +148,9 @@ def test_catalog_list_table_and_json(runner, ruleset):
     assert en.stdout.split("\n")[0].split()[:2] == ["id", "kind"] and "red video lesson" in en.stdout
     bad = runner.invoke(main, ["catalog", "list", "--topic", "theory"])
     assert bad.exit_code == 2 and "unknown topic 'theory'" in bad.output
+    far = runner.invoke(main, ["catalog", "list", "--topic", "zzz", "--lang", "en"])  # nothing close: every topic named
+    assert far.exit_code == 2 and "dues (party dues)" in far.output
+    assert "dues (党费交纳)" in runner.invoke(main, ["catalog", "list", "--topic", "zzz"]).output
 
 
 def test_files_of_a_good_catalog_are_parsed_once_and_a_rejected_ones_never_kept(ruleset, catalog_copy, tmp_path,
