@@ -143,7 +143,12 @@ def _weaknesses(data: BranchReport, t: dict, topic_name, message) -> Section:
                                                      if r.weaknesses else t["none"]), "weaknesses")
     if data.findings:
         headers = [t["findings"], t["value_col"], t["mean_col"], t["severity_col"]]
-        rows = [[message(item["finding"]), fmt(item["finding"].value), fmt(item["district_mean"]),
+        def shown(value, item) -> str:  # a share in percent says so: 25% beside 1.06%, not 25 beside 1.06
+            text = fmt(value)
+            unit = getattr(item.get("indicator"), "unit", None)
+            return f"{text}%" if unit == "percent" and value is not None else text
+
+        rows = [[message(item["finding"]), shown(item["finding"].value, item), shown(item["district_mean"], item),
                  t[f"sev_{item['finding'].severity}"]] for item in data.findings]
         section.blocks.append(("table", headers, rows))
     else:

@@ -190,7 +190,7 @@ def _cell(k: int, v: str, width: int, e) -> str:
 
 
 def _numeric(text: str) -> bool:
-    return text.replace(".", "", 1).replace("-", "", 1).replace("—", "0").isdigit()
+    return text.removesuffix("%").replace(".", "", 1).replace("-", "", 1).replace("—", "0").isdigit()
 
 
 __all__ = ["FORMATS", "Controls", "html_block", "render", "render_html", "render_markdown", "render_text"]

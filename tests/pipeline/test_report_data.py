@@ -115,3 +115,22 @@ def test_the_document_renders_what_the_data_says(cli_month):
         assert item["finding"].message_zh in html
     for item in data.plan:
         assert item.advice_zh.replace('"', "&quot;") in html or item.advice_zh in html
+
+
+def test_a_share_in_percent_says_so_beside_its_district_mean(cli_month):
+    from diagnosis_service.reports.labels import fmt
+    from diagnosis_service.reports.render import render_text
+
+    snapshot, month = cli_month
+    seen = 0
+    for b in month.branches:
+        data = report_data.build(report_data.from_month(month, b.id), snapshot)
+        text = render_text(document(data, snapshot.ruleset.registry, "zh"))
+        for item in data.findings:
+            value, mean = item["finding"].value, item["district_mean"]
+            if item["indicator"].unit == "percent" and value is not None and mean is not None:
+                assert f"本支部 {fmt(value)}%、全区平均 {fmt(mean)}%" in text, b.id
+                seen += 1
+            elif item["indicator"].unit == "count" and value is not None and mean is not None:
+                assert f"本支部 {fmt(value)}、全区平均 {fmt(mean)}" in text, b.id
+    assert seen, "a branch with a finding on a share"
