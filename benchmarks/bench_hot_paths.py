@@ -242,7 +242,7 @@ def bench_ranking(result, measured, ruleset, catalog, repeat: int) -> None:
 
 def bench_overview_rows(dataset, ruleset, repeat: int) -> None:
     from diagnosis_service.engine import make_evaluator
-    from diagnosis_service.pipeline.overview import branch_month_rows, month_rows
+    from diagnosis_service.pipeline.overview_rows import branch_month_rows, month_rows
 
     months = [p for p in dataset.periods() if p.startswith("2025")]
     profiles = dataset.branches[["name", "street", "type"]].to_dict("index")

@@ -8,15 +8,7 @@ from pathlib import Path
 import click
 
 from . import main
-from .common import (
-    OutputFile,
-    handle_errors,
-    lang_option,
-    resolve_catalog,
-    resolve_rules,
-    rules_option,
-    settings,
-)
+from .common import OutputFile, handle_errors, lang_option, resolve_rules, rules_option, settings
 
 
 def _check_scope(street: str | None, branch_type: str | None, streets: set[str], registry) -> None:
@@ -32,6 +24,7 @@ def _english_streets(registry):
     """The catalog's English street names (its district.yaml), or None with a warning when it does not load."""
     from ..errors import DiagnosisError
     from ..remedies.catalog_files import load_catalog
+    from .common import resolve_catalog
 
     try:
         return load_catalog(resolve_catalog(None), registry).street_en

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from diagnosis_service.engine import make_evaluator
-from diagnosis_service.pipeline.overview import branch_month_rows, month_rows
+from diagnosis_service.pipeline.overview_rows import branch_month_rows, month_rows
 from diagnosis_service.rules import load_ruleset
 from diagnosis_service.simulation.district import SimulationSpec, simulate
 from tests.conftest import SMALL
