@@ -117,6 +117,7 @@ def collect_texts(files: Mapping[str, str], registry: Registry, problems: list[P
         problems.append(Problem(f"unexpected file '{name}' in the catalog", file=where(name),
                                 suggestion="expected: " + ", ".join(sorted(FILES.values()) + [DISTRICT_FILE])))
     resources: dict[str, Resource] = {}
+    first: dict[str, str] = {}  # id -> where it was first written, across the files
     for kind, name in FILES.items():
         if name not in files:
             if name not in unread:
@@ -125,12 +126,7 @@ def collect_texts(files: Mapping[str, str], registry: Registry, problems: list[P
         digest.update(files[name].encode("utf-8"))
         doc = _load(files[name], where(name), problems, parsed)
         if doc is not None:
-            for res in _parse_file(doc, kind, registry, streets, problems):
-                if res.id in resources:
-                    other = resources[res.id]
-                    problems.append(Problem(f"duplicate resource id '{res.id}' (first at {other.file}:{other.line})",
-                                            file=res.file, line=res.line, column=1))
-                    continue
+            for res in _parse_file(doc, kind, registry, streets, problems, first):
                 resources[res.id] = res
     if problems:
         return None
@@ -210,7 +206,9 @@ def _streets(files: Mapping[str, str], where, problems: list[Problem], digest,
 
 
 def _parse_file(doc: Located, kind: str, registry: Registry, streets: list[tuple[str, str]],
-                problems: list[Problem]) -> Iterable[Resource]:
+                problems: list[Problem], first: dict[str, str]) -> Iterable[Resource]:
+    """The file's resources that parse, each told problem in place; ``first``: where each id was first
+    written (a repeated one is told at its resource beside the resource's other problems, and not kept)."""
     data = doc.data
     if not isinstance(data, dict):
         problems.append(doc.problem((), "a catalog file must be a mapping with 'kind' and 'resources'"))
@@ -230,8 +228,17 @@ def _parse_file(doc: Located, kind: str, registry: Registry, streets: list[tuple
         problems.append(doc.problem(("resources",), f"{len(items)} resources; at most {MAX_RESOURCES} per file"))
         return
     for i, item in enumerate(items):
+        rid, repeated = item.get("id") if isinstance(item, dict) else None, False
+        if isinstance(rid, str) and ID_RE.fullmatch(rid):
+            line, _ = doc.where(("resources", i))
+            repeated = rid in first
+            if repeated:
+                problems.append(Problem(f"duplicate resource id '{rid}' (first at {first[rid]})", file=doc.file,
+                                        line=line, column=1))
+            else:
+                first[rid] = f"{doc.file}:{line}"
         res = parse_resource(doc, ("resources", i), item, kind, registry, streets, problems)
-        if res is not None:
+        if res is not None and not repeated:
             yield res
 
 

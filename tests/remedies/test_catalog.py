@@ -90,6 +90,22 @@ def test_broken_copies_fail_with_file_line_and_column(ruleset, catalog_copy, fil
     assert all(p.startswith(str(catalog_copy)) for p in found)
 
 
+def test_a_repeated_id_is_told_beside_the_other_problems_of_both_resources(ruleset, catalog_copy):
+    path = catalog_copy / "lessons.yaml"
+    # LES001 gets a bad format, and LES002 becomes a second LES001 with an unknown topic.
+    edit(path, "- id: LES002\n", "- id: LES001\n")
+    edit(path, "  topics: [theory_study]\n  format: on_site\n  duration_minutes: 90",
+         "  topics: [theory_studdy]\n  format: on_site\n  duration_minutes: 90")
+    edit(path, "  format: on_site\n  duration_minutes: 60", "  format: onsite\n  duration_minutes: 60")
+    text = path.read_text(encoding="utf-8")
+    first, second = (text[:text.index("- id: LES001")].count("\n") + 1,
+                     text[:text.rindex("- id: LES001")].count("\n") + 1)
+    found = [p.removeprefix(str(catalog_copy) + "/") for p in problems(catalog_copy, ruleset)]
+    assert f"lessons.yaml:{second}:1: duplicate resource id 'LES001' (first at {path}:{first})" in found, found
+    assert any("unknown format 'onsite'" in p for p in found) and any("theory_studdy" in p for p in found)
+    assert len(found) == 3, found
+
+
 def test_a_topic_left_without_active_resources_is_reported(ruleset, catalog_copy):
     # Switch off every resource whose main or other topic is "openness".
     for name in FILES.values():
