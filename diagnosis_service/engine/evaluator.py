@@ -8,6 +8,7 @@ the vectorized and the durable_rules engines cannot disagree on anything but mat
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cached_property
 from typing import Protocol
 
@@ -149,17 +150,9 @@ class Evaluator:
         """The subjects' ids, and for each rule that fired for some: which of them keep its finding (it
         fired and no rule superseding it fired), as ``finalize`` keeps them, a column a rule."""
         ctx = self.context(subject, pidx)
-        fired = self.matcher.fired(self.applicable(subject, pidx), ctx)
-        kept = {}
-        for rule_id, column in fired.items():
-            if not column.any():
-                continue
-            column = column.copy()
-            for other in self.ruleset.rule(rule_id).superseded_by:
-                if other in fired:
-                    column &= ~fired[other]
-            kept[rule_id] = column
-        return ctx.ids, kept
+        rules = self.applicable(subject, pidx)
+        fired = self.matcher.fired(rules, ctx)
+        return ctx.ids, {rule.id: column for rule, column in _kept(fired, rules) if fired[rule.id].any()}
 
     def subject_ids(self, subject: str, pidx: int) -> pd.Index:
         """Ids with data in the period, sorted (period tables usually are already: no re-sort then)."""
@@ -197,13 +190,7 @@ class Evaluator:
                                        strict=True):
                 hits[pos].append(Hit(rule, _f(value), _f(ref), periods))
         # Lamps are needed (for red_member_share) even when no result objects are built.
-        for rule in self.ruleset.for_subject(subject):
-            if rule.id not in fired_by_rule or not rule.lamp:
-                continue
-            fired = fired_by_rule[rule.id].copy()
-            for other in rule.superseded_by:
-                if other in fired_by_rule:
-                    fired &= ~fired_by_rule[other]
+        for rule, fired in _kept(fired_by_rule, [r for r in self.ruleset.for_subject(subject) if r.lamp]):
             if rule.severity == "red":
                 lamps[fired] = "red"
             else:
@@ -344,6 +331,19 @@ def _span(cond: Condition, target: Compare) -> int:
         return None
 
     return walk(cond) or 1
+
+
+def _kept(fired: dict[str, np.ndarray], rules: list[Rule]) -> Iterator[tuple[Rule, np.ndarray]]:
+    """Each of ``rules`` that was evaluated, with the subjects that keep its finding: it fired and no rule
+    superseding it fired (what ``finalize`` keeps, and what lights a lamp)."""
+    for rule in rules:
+        if rule.id not in fired:
+            continue
+        column = fired[rule.id].copy()
+        for other in rule.superseded_by:
+            if other in fired:
+                column &= ~fired[other]
+        yield rule, column
 
 
 def _f(x: float) -> float | None:
