@@ -9,7 +9,7 @@ the middle of a request cannot mix two versions. Every prescriber is set up here
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +58,11 @@ class Snapshot:
         if self.catalog is None:
             raise Conflict(Problem("the remedy catalog is not loaded", suggestion="see /readyz or `catalog check`"))
         return Prescriber(self.catalog, self.ruleset, self.ranker, per_weakness=per_weakness)
+
+    def street_names(self, lang: str) -> Callable[[str | None], str | None] | None:
+        """How output in ``lang`` shows a street: by the catalog's English name in English (the data spells
+        streets in Chinese); None where they show as spelled (Chinese, or no catalog loaded)."""
+        return self.catalog.street_en if lang == "en" and self.catalog is not None else None
 
     def lookback(self) -> dict[str, frozenset[str]]:
         """The indicators a month's diagnosis reads of the months before it (``engine.lookback``)."""

@@ -46,6 +46,5 @@ def export(kind: str):
     lang = choice_arg("lang", ("zh", "en")) or "zh"
     scope = scoped(request.args.get("street"), branch_type)
     snap = snapshot()
-    data = exports.workbook(get_db(), snap.ruleset, period, kind, scope, lang,
-                            snap.catalog.street_en if lang == "en" and snap.catalog is not None else None)
+    data = exports.workbook(get_db(), snap.ruleset, period, kind, scope, lang, snap.street_names(lang))
     return workbook_response(data, kind, period)

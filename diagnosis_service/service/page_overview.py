@@ -73,7 +73,7 @@ def overview_page():
     if parse_period(end) - parse_period(start) >= overview.MAX_MONTHS:
         raise PageProblem(422, t["long_range"].format(n=overview.MAX_MONTHS))
     scope = _scope_args(t, registry)
-    street_name = snap.catalog.street_en if lang == "en" and snap.catalog is not None else None
+    street_name = snap.street_names(lang)
     data = with_street_names(overview.from_store(get_db(), snap.ruleset, start, end, scope), street_name)
     type_name = functools.partial(name_of, registry.branch_types, lang=lang)
     streets = [] if identity.role == "street" else metrics_store.streets(get_db())
@@ -126,6 +126,5 @@ def overview_export(kind: str):
             (t["download"].format(period=p) if kind == "circular" else p, url_for("pages.overview_export", kind=kind, period=p, lang=lang,
                                                      street=_arg("street"), type=_arg("type")))
             for p in periods[::-1][:12]])
-    data = exports.workbook(get_db(), snap.ruleset, period, kind, scope, lang,
-                            snap.catalog.street_en if lang == "en" and snap.catalog is not None else None)
+    data = exports.workbook(get_db(), snap.ruleset, period, kind, scope, lang, snap.street_names(lang))
     return workbook_response(data, kind, period)
