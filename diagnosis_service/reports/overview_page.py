@@ -139,7 +139,7 @@ def render_html(data: dict, lang: str = "zh", type_name=lambda t: t, nav: str = 
            f"<style>{CSS}{PAGE_CSS}</style>", "</head>", "<body>"]
     if nav:
         out.append(nav)
-    out += [f"<h1>{e(doc.title)}</h1>", '<dl class="facts">']
+    out += ['<main id="main">', f"<h1>{e(doc.title)}</h1>", '<dl class="facts">']
     out += [f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in doc.facts]
     out.append("</dl>")
     if data["diagnosed"]:
@@ -152,7 +152,7 @@ def render_html(data: dict, lang: str = "zh", type_name=lambda t: t, nav: str = 
         out.append("</section>")
     if extra:
         out.append(extra)
-    out += ["</body>", "</html>"]
+    out += ["</main>", "</body>", "</html>"]
     return "\n".join(out) + "\n"
 
 

@@ -108,6 +108,8 @@ ol.plan>li{margin:.8rem 0;padding:.5rem .7rem;border-left:4px solid #c00;backgro
 details summary{cursor:pointer;font-weight:600;margin:.6rem 0}
 nav.bar{display:flex;flex-wrap:wrap;gap:.4rem 1rem;align-items:center;font-size:.95em;padding:.4rem 0;
 border-bottom:1px solid #eee}nav.bar form{display:inline;margin:0}
+.skip{position:absolute;left:-9999px}.skip:focus{left:1rem;top:.5rem;background:#fff;padding:.3rem .6rem;
+border:2px solid #c00;z-index:10}
 .notice{padding:.5rem .8rem;background:#e8f5e9;border:1px solid #a5d6a7;border-radius:.3rem}
 .feedback{margin-top:.4rem;display:flex;flex-wrap:wrap;gap:.4rem;align-items:center}
 .feedback form{display:inline-flex;gap:.3rem;align-items:center;margin:0}
@@ -129,7 +131,7 @@ def render_html(doc: Document, controls: Controls | None = None) -> str:
            f"<style>{CSS}</style>", "</head>", "<body>"]
     if c.nav:
         out.append(c.nav)
-    out += [f"<h1>{e(doc.title)}</h1>", '<dl class="facts">']
+    out += ['<main id="main">', f"<h1>{e(doc.title)}</h1>", '<dl class="facts">']
     for k, v in doc.facts[:-1]:
         out.append(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>")
     k, _ = doc.facts[-1]
@@ -143,7 +145,7 @@ def render_html(doc: Document, controls: Controls | None = None) -> str:
         for block in section.blocks:
             out += _html_block(block, c, e)
         out.append("</section>")
-    out += ["</body>", "</html>"]
+    out += ["</main>", "</body>", "</html>"]
     return "\n".join(out) + "\n"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 PAGE_TEXT = {
     "zh": {
-        "site": "智慧党建 · 支部诊疗",
+        "site": "智慧党建 · 支部诊疗", "skip": "跳到正文",
         "login_title": "登录", "login_intro": "请输入管理员发放给您的访问令牌。从智慧党建平台点击链接进入的，无需输入令牌。",
         "token": "访问令牌", "sign_in": "登录", "bad_token": "令牌无效或已停用，请核对后重试，或联系管理员。",
         "expired": "登录已超时，请重新登录。", "logged_out": "您已退出登录。",
@@ -66,7 +66,7 @@ PAGE_TEXT = {
         "lamp_green": "绿灯", "prev_page": "上一页", "next_page": "下一页", "page_of": "第 {k} 页，共 {n} 页",
     },
     "en": {
-        "site": "Smart Party building · branch diagnosis",
+        "site": "Smart Party building · branch diagnosis", "skip": "Skip to main content",
         "login_title": "Sign in", "login_intro": "Enter the access token the administrator gave you. Coming from "
                                                  "the Party-building platform by its link, you need no token.",
         "token": "Access token", "sign_in": "Sign in",

@@ -9,7 +9,9 @@ from datetime import date
 
 import pytest
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import create_engine, select
@@ -127,6 +129,13 @@ def test_the_page_in_english_and_in_print(live, browser):
     assert not re.search(r"[\u4e00-\u9fff]{2,}(?!（M)", browser.find_element(By.ID, "plan").text.split("\n")[0])
     full_page_png(browser, SHOTS / "secretary-en.png")
     click_and_wait(browser, browser.find_element(By.ID, "other-lang"))
+    # The keyboard's first stop is the skip link, out of sight until then; it leads past the navigation.
+    skip = browser.find_element(By.CSS_SELECTOR, "a.skip")
+    assert skip.location["x"] < 0 and skip.text == ""
+    ActionChains(browser).send_keys(Keys.TAB).perform()
+    assert browser.switch_to.active_element == skip and skip.location["x"] >= 0 and skip.text == "跳到正文"
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    assert browser.current_url.endswith("#main")
     # Print: no navigation, no buttons; an A4 PDF.
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
     assert not browser.find_element(By.CSS_SELECTOR, "nav.bar").is_displayed()

@@ -305,3 +305,22 @@ def test_the_print_script_is_the_one_the_policy_allows(service):
         digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
         assert f"script-src 'sha256-{digest}'" in page.headers["Content-Security-Policy"], path
         assert "hidden=false" in script and '<button type="button" id="print" hidden>' in page.get_data(as_text=True)
+
+
+def test_every_page_starts_with_a_skip_link_to_its_one_main_region(service):
+    """A keyboard or screen-reader user skips the navigation: the first link of every page goes to its
+    ``<main>``, which holds the page's title and content and none of its navigation."""
+    admin = signed_in(service, "admin")
+    pages = {"/login": service.app.test_client(), "/": admin, PAGE: admin, "/overview": admin,
+             "/catalog": admin, "/branches/X1/report?period=2025-12": admin}
+    for path, client in pages.items():
+        for lang, skip in (("zh", "跳到正文"), ("en", "Skip to main content")):
+            page = client.get(path + ("&" if "?" in path else "?") + f"lang={lang}")
+            html = page.get_data(as_text=True)
+            assert page.status_code in (200, 404), (path, page.status_code)
+            body = html.split("<body>", 1)[1]
+            first_link = re.search(r"<a [^>]*>[^<]*</a>", body).group(0)
+            assert first_link == f'<a class="skip" href="#main">{skip}</a>', (path, lang, first_link)
+            assert html.count("<main") == 1 and html.count('<main id="main">') == 1 and html.count("</main>") == 1
+            main = html.split('<main id="main">', 1)[1].split("</main>", 1)[0]
+            assert "<h1" in main and "<nav" not in main, (path, lang)
