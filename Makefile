@@ -33,8 +33,8 @@ demo: $(STAMP)
 	@echo
 	$(BIN)/diagnosis-service report --data $(DEMO_DIR) --period $(DEMO_PERIOD) --branch $(DEMO_BRANCH)
 	@echo
-	$(BIN)/diagnosis-service overview --data $(DEMO_DIR) --from $(DEMO_FROM) --to $(DEMO_PERIOD) --format html --out $(DEMO_OVERVIEW)
-	$(BIN)/diagnosis-service overview --data $(DEMO_DIR) --from $(DEMO_FROM) --to $(DEMO_PERIOD) | sed -n '1,10p'
+	$(BIN)/diagnosis-service overview --data $(DEMO_DIR) --from $(DEMO_FROM) --to $(DEMO_PERIOD) --out $(DEMO_OVERVIEW) --out $(DEMO_OVERVIEW:.html=.txt)
+	@sed -n '1,10p' $(DEMO_OVERVIEW:.html=.txt)
 	@echo "... the whole overview (chart, heat map, streets, branches red 2+ months): $(DEMO_OVERVIEW)"
 
 test: $(STAMP)

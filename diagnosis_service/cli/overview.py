@@ -10,6 +10,9 @@ import click
 from . import main
 from .common import OutputFile, handle_errors, lang_option, resolve_rules, rules_option, settings
 
+FORMATS = ["text", "markdown", "html", "xlsx", "json"]
+SUFFIXES = {".txt": "text", ".md": "markdown", ".html": "html", ".htm": "html", ".xlsx": "xlsx", ".json": "json"}
+
 
 def _check_scope(street: str | None, branch_type: str | None, streets: set[str], registry) -> None:
     if branch_type is not None and branch_type not in registry.branch_types:
@@ -56,15 +59,20 @@ def _write(out_file: Path | None, text: str | None = None, data: bytes | None = 
 @click.option("--street", default=None, help="Only this street (街道/镇), as in branches.csv.")
 @click.option("--type", "branch_type", default=None, help="Only this branch type (e.g. village, community).")
 @rules_option
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "html", "xlsx", "json"]), default="text",
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
               show_default=True, help="Output format (html: a page with the trend chart and the heat map; xlsx "
-                                      "needs --out).")
-@click.option("--out", "out_file", type=OutputFile(stdout_ok=True), default=None,
-              help="Write the output to this file (whole or not at all) instead of standard output.")
+                                      "needs --out). Without it, a file given to --out has the format its name "
+                                      "ends with (.txt .md .html .xlsx .json; text otherwise).")
+@click.option("--out", "out_files", type=OutputFile(stdout_ok=True), multiple=True,
+              help="Write the output to this file (whole or not at all) instead of standard output. Repeatable: "
+                   "the overview is computed once and written in each file's format (by its name), e.g. --out "
+                   "overview.html --out overview.xlsx.")
 @lang_option
+@click.pass_context
 @handle_errors
-def overview(data_dir: Path | None, period_from: str, period_to: str, street: str | None, branch_type: str | None,
-             rules_dir: Path | None, fmt: str, out_file: Path | None, lang: str) -> None:
+def overview(ctx: click.Context, data_dir: Path | None, period_from: str, period_to: str, street: str | None,
+             branch_type: str | None, rules_dir: Path | None, fmt: str, out_files: tuple[Path | None, ...],
+             lang: str) -> None:
     """Lamps and lamp rates month by month and their change, the top weaknesses and findings, streets side
     by side, and the branches red two months or more in a row."""
     import json
@@ -77,8 +85,8 @@ def overview(data_dir: Path | None, period_from: str, period_to: str, street: st
     from ..reports.render import render_markdown, render_text
     from ..rules import load_ruleset
 
-    if fmt == "xlsx" and out_file is None:
-        raise click.BadParameter("an xlsx workbook is written to a file: give --out FILE.xlsx", param_hint="--out")
+    outputs = _outputs(out_files, fmt if ctx.get_parameter_source("fmt") is click.core.ParameterSource.COMMANDLINE
+                       else None)
     ruleset = load_ruleset(resolve_rules(rules_dir))
     from ..errors import InputError
 
@@ -111,13 +119,36 @@ def overview(data_dir: Path | None, period_from: str, period_to: str, street: st
             _check_scope(street, branch_type, set(metrics_store.streets(conn)), ruleset.registry)
             data = overview_.from_store(conn, ruleset, period_from, period_to, scope)
     type_name = functools.partial(name_of, ruleset.registry.branch_types, lang=lang)
-    if lang == "en" and fmt != "json":  # JSON keeps the streets as the data spells them: they are ids
-        data = with_street_names(data, _english_streets(ruleset.registry))
-    if fmt == "xlsx":
-        _write(out_file, data=report.workbook(data, lang, type_name), lang=lang)
-    elif fmt == "json":
-        _write(out_file, json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n", lang=lang)
-    else:
-        _write(out_file, render_html(data, lang, type_name) if fmt == "html" else
-               (render_markdown if fmt == "markdown" else render_text)(report.document(data, lang, type_name)),
-               lang=lang)
+    named = data
+    if lang == "en" and any(f != "json" for _, f in outputs):  # JSON keeps the streets as the data spells them: ids
+        named = with_street_names(data, _english_streets(ruleset.registry))
+    for out_file, form in outputs:
+        if form == "xlsx":
+            _write(out_file, data=report.workbook(named, lang, type_name), lang=lang)
+        elif form == "json":
+            _write(out_file, json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n", lang=lang)
+        else:
+            _write(out_file, render_html(named, lang, type_name) if form == "html" else
+                   (render_markdown if form == "markdown" else render_text)(report.document(named, lang, type_name)),
+                   lang=lang)
+
+
+def _outputs(out_files: tuple[Path | None, ...], fmt: str | None) -> list[tuple[Path | None, str]]:
+    """Each output (None: standard output) with its format: ``fmt`` when --format was given, else the
+    file's suffix. Checked before any work: an xlsx to standard output, one file twice, --format with
+    several files, standard output twice."""
+    if not out_files:
+        out_files = (None,)
+    if fmt is not None and len(out_files) > 1:
+        raise click.BadParameter("--format applies to one --out; with several, each file's format is taken from "
+                                 f"its name ({' '.join(SUFFIXES)})", param_hint="--format")
+    outputs = [(f, fmt or (SUFFIXES.get(f.suffix.lower(), "text") if f is not None else "text")) for f in out_files]
+    seen: set = set()
+    for f, form in outputs:
+        key = f.resolve() if f is not None else None
+        if key in seen:
+            raise click.BadParameter(f"{f or '-'} is given twice", param_hint="--out")
+        seen.add(key)
+        if form == "xlsx" and f is None:
+            raise click.BadParameter("an xlsx workbook is written to a file: give --out FILE.xlsx", param_hint="--out")
+    return outputs

@@ -65,7 +65,32 @@ def test_text_markdown_html_and_xlsx(runner, service, tmp_path):
     assert [r[0] for r in wb["每月亮灯情况"].iter_rows(values_only=True)] == ["月份", "2025-11", "2025-12"]
 
 
+def test_several_files_from_one_diagnosis_each_as_its_name_says(runner, service, tmp_path):
+    data = [*ARGS, "--data", str(service.data_dir), "--lang", "en"]
+    names = ["ov.html", "ov.md", "ov.txt", "ov.json", "ov.xlsx", "ov.other"]
+    result = runner.invoke(main, [*data, *(a for n in names for a in ("--out", str(tmp_path / n)))])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("diagnosed 2025-12") == 1, "the months are diagnosed once for all the files"
+    assert all(f"wrote {tmp_path / n}" in result.stderr for n in names)
+    # Each file is what that format alone gives: JSON keeps the data's street names (ids), the rest show English.
+    for name, fmt in (("ov.md", "markdown"), ("ov.txt", "text"), ("ov.other", "text"), ("ov.json", "json"),
+                      ("ov.html", "html")):
+        alone = runner.invoke(main, [*data, "--format", fmt]).stdout
+        assert (tmp_path / name).read_text(encoding="utf-8") == alone, name
+    book = load_workbook(io.BytesIO((tmp_path / "ov.xlsx").read_bytes()))
+    assert book.sheetnames[0] == "Lamps by month"
+    # One --out without --format takes its name's format; with --format, --format decides.
+    runner.invoke(main, [*data, "--out", str(tmp_path / "one.html")])
+    assert (tmp_path / "one.html").read_text(encoding="utf-8").startswith("<!doctype html>")
+    runner.invoke(main, [*data, "--format", "markdown", "--out", str(tmp_path / "two.html")])
+    assert (tmp_path / "two.html").read_text(encoding="utf-8").startswith("# Diagnosis overview")
+
+
 @pytest.mark.parametrize("extra, words", [
+    (["--format", "html", "--out", "a.html", "--out", "b.md"], "--format applies to one --out"),
+    (["--out", "a.html", "--out", "./a.html"], "a.html is given twice"),
+    (["--out", "-", "--out", "-"], "- is given twice"),
+    (["--out", "a.html", "--out", "-", "--format", "xlsx"], "--format applies to one --out"),
     (["--format", "xlsx"], "--out"), (["--street", "火星街道"], "streets:"), (["--type", "castle"], "types:"),
     (["--from", "2025-12", "--to", "2025-01"], "Invalid value for --from: 'from' (2025-12) is after"),
     (["--from", "2020-01", "--to", "2025-12"], "Invalid value for --from: 72 months asked"),
