@@ -25,9 +25,11 @@ WORDS = {
         "no_change": "只有一个月的诊断数据，无法比较。", "no_data": "所选月份没有诊断数据。",
         "down": "下降 {p} 个百分点（相对下降 {r}%）", "up": "上升 {p} 个百分点（相对上升 {r}%）",
         "down_abs": "下降 {p} 个百分点", "up_abs": "上升 {p} 个百分点", "flat": "持平",
-        "h_month": "月份", "h_branches": "支部", "h_members": "党员", "h_red": "红灯", "h_yellow": "黄灯",
+        "h_month": "月份", "h_branches": "支部", "h_members": "党员", "h_red_branches": "红灯支部",
+        "h_yellow_branches": "黄灯支部", "h_red_members": "红灯党员", "h_yellow_members": "黄灯党员", "h_member_red_rate": "党员红灯率",
         "h_lamp_rate": "红黄灯率", "h_branch_lamp_rate": "支部红黄灯率", "h_member_lamp_rate": "党员红黄灯率",
-        "h_vs_first": "较首月", "h_topic": "短板", "h_last_n": "{period} 支部数", "h_total": "区间累计",
+        "h_vs_first": "较首月", "h_branches_vs_first": "支部较首月", "h_members_vs_first": "党员较首月",
+        "h_topic": "短板", "h_last_n": "{period} 支部数", "h_total": "区间累计",
         "h_rule": "问题", "h_subject": "对象", "h_last_count": "{period} 次数", "branch": "支部", "member": "党员",
         "h_street": "街道（镇）", "h_branch_red_rate": "支部红灯率", "h_branch_id": "支部编号", "h_name": "名称",
         "h_longest": "最长连续红灯（月）", "h_span": "起止", "h_now": "至今连续红灯（月）", "h_type": "类型",
@@ -50,9 +52,12 @@ WORDS = {
         "no_change": "Only one month diagnosed: nothing to compare.", "no_data": "No month of the range is diagnosed.",
         "down": "down {p} points ({r}%)", "up": "up {p} points (+{r}%)", "down_abs": "down {p} points",
         "up_abs": "up {p} points", "flat": "unchanged",
-        "h_month": "Month", "h_branches": "Branches", "h_members": "Members", "h_red": "Red", "h_yellow": "Yellow",
+        "h_month": "Month", "h_branches": "Branches", "h_members": "Members", "h_red_branches": "Red branches",
+        "h_yellow_branches": "Yellow branches", "h_red_members": "Red members", "h_yellow_members": "Yellow members",
+        "h_member_red_rate": "Member red rate",
         "h_lamp_rate": "Lamp rate", "h_branch_lamp_rate": "Branch lamp rate", "h_member_lamp_rate": "Member lamp rate",
-        "h_vs_first": "vs first month", "h_topic": "Weakness", "h_last_n": "Branches in {period}",
+        "h_vs_first": "vs first month", "h_branches_vs_first": "Branches vs first month",
+        "h_members_vs_first": "Members vs first month", "h_topic": "Weakness", "h_last_n": "Branches in {period}",
         "h_total": "Branch-months in the range", "h_rule": "Finding", "h_subject": "Of", "h_last_count": "In {period}",
         "branch": "branch", "member": "member", "h_street": "Street", "h_branch_red_rate": "Branch red rate",
         "h_branch_id": "Branch id", "h_name": "Name", "h_longest": "Longest red run (months)", "h_span": "From–to",
@@ -149,8 +154,8 @@ def _year_before(period: str) -> str:
 
 
 def _month_headers(w: dict) -> list[str]:
-    return [w["h_month"], w["h_branches"], w["h_red"], w["h_yellow"], w["h_branch_lamp_rate"], w["h_members"],
-            w["h_red"], w["h_yellow"], w["h_member_lamp_rate"], w["h_vs_first"]]
+    return [w["h_month"], w["h_branches"], w["h_red_branches"], w["h_yellow_branches"], w["h_branch_lamp_rate"],
+            w["h_members"], w["h_red_members"], w["h_yellow_members"], w["h_member_lamp_rate"], w["h_vs_first"]]
 
 
 def _month_rows(data: dict, w: dict) -> list[list[str]]:
@@ -168,8 +173,8 @@ def _month_rows(data: dict, w: dict) -> list[list[str]]:
 
 
 def _street_headers(w: dict) -> list[str]:
-    return [w["h_street"], w["h_branches"], w["h_members"], w["h_branch_lamp_rate"], w["h_vs_first"],
-            w["h_member_lamp_rate"], w["h_vs_first"], w["h_branch_red_rate"]]
+    return [w["h_street"], w["h_branches"], w["h_members"], w["h_branch_lamp_rate"], w["h_branches_vs_first"],
+            w["h_member_lamp_rate"], w["h_members_vs_first"], w["h_branch_red_rate"]]
 
 
 def _street_rows(data: dict, w: dict) -> list[list[str]]:
@@ -189,9 +194,9 @@ def _street_rows(data: dict, w: dict) -> list[list[str]]:
 def sheets(data: dict, lang: str = "zh", type_name=lambda t: t) -> list[Sheet]:
     """The overview's tables as workbook sheets (numbers as numbers: rates in percent)."""
     w = WORDS[lang]
-    out = [Sheet(w["months"], [w["h_month"], w["h_branches"], w["h_red"], w["h_yellow"], w["h_branch_lamp_rate"],
-                               w["h_branch_red_rate"], w["h_members"], w["h_red"], w["h_yellow"],
-                               w["h_member_lamp_rate"], w["member_red_rate"]],
+    out = [Sheet(w["months"], [w["h_month"], w["h_branches"], w["h_red_branches"], w["h_yellow_branches"],
+                               w["h_branch_lamp_rate"], w["h_branch_red_rate"], w["h_members"], w["h_red_members"],
+                               w["h_yellow_members"], w["h_member_lamp_rate"], w["h_member_red_rate"]],
                  [[m["period"], m["branches"]["total"], m["branches"]["red"], m["branches"]["yellow"],
                    m["branches"]["lamp_rate"], m["branches"]["red_rate"], m["members"]["total"], m["members"]["red"],
                    m["members"]["yellow"], m["members"]["lamp_rate"], m["members"]["red_rate"]]
@@ -205,7 +210,7 @@ def sheets(data: dict, lang: str = "zh", type_name=lambda t: t) -> list[Sheet]:
                        f["count"]] for f in data["findings"]]))
     out.append(Sheet(w["streets"], [w["h_street"], w["h_month"], w["h_branches"], w["h_branch_lamp_rate"],
                                     w["h_branch_red_rate"], w["h_members"], w["h_member_lamp_rate"],
-                                    w["member_red_rate"]],
+                                    w["h_member_red_rate"]],
                      [[s["street"], m["period"], m["branches"], m["branch_lamp_rate"], m["branch_red_rate"],
                        m["members"], m["member_lamp_rate"], m["member_red_rate"]]
                       for s in data["streets"] for m in s["months"]]))

@@ -63,6 +63,10 @@ def test_text_markdown_html_and_xlsx(runner, service, tmp_path):
     wb = load_workbook(io.BytesIO(book.read_bytes()))
     assert wb.sheetnames[:3] == ["每月亮灯情况", "主要短板", "最常见的问题"]
     assert [r[0] for r in wb["每月亮灯情况"].iter_rows(values_only=True)] == ["月份", "2025-11", "2025-12"]
+    # Every column has a heading of its own (a screen reader, a filter in Excel): no two alike.
+    for sheet in wb.worksheets:
+        heads = [c for c in next(sheet.iter_rows(values_only=True)) if c]
+        assert len(heads) == len(set(heads)), (sheet.title, heads)
 
 
 def test_several_files_from_one_diagnosis_each_as_its_name_says(runner, service, tmp_path):
