@@ -47,6 +47,17 @@ if __name__ == "__main__":
 """
 
 
+def province_arguments(doc: str, scales: str) -> argparse.ArgumentParser:
+    """The options every province benchmark takes (bench_scale.py, bench_parts.py)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scales", default=scales)
+    parser.add_argument("--months", type=int, default=13)
+    parser.add_argument("--period", default="2025-12")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-memory", default="4GiB")
+    return parser
+
+
 def ensure_province(scale: int, months: int) -> Path:
     target = REPO / "var" / "bench" / f"province-{scale}x-{months}m"
     if not (target / "_dataset.json").is_file():
@@ -85,12 +96,7 @@ def watched(cmd: list[str], cap: int) -> tuple[float, int, bool, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scales", default="1,4,16,64")
-    parser.add_argument("--months", type=int, default=13)
-    parser.add_argument("--period", default="2025-12")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--worker-memory", default="4GiB")
+    parser = province_arguments(__doc__, "1,4,16,64")
     parser.add_argument("--single-cap-gib", type=float, default=20.0)
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=REPO / "var" / "bench" / "scale.json")

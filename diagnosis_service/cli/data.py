@@ -10,7 +10,14 @@ from pathlib import Path
 import click
 
 from . import main
-from .common import handle_errors, replaceable_output, resolve_rules, rules_option, sigterm_as_exit
+from .common import (
+    OutputFile,
+    handle_errors,
+    replaceable_output,
+    resolve_rules,
+    rules_option,
+    sigterm_as_exit,
+)
 
 
 @main.group()
@@ -92,6 +99,25 @@ def data_carry(dataset: Path, rules_dir: Path | None) -> None:
     if not is_dataset(dataset):
         raise click.BadParameter(f"{dataset} is not a dataset (`data convert` writes one)", param_hint="DATASET")
     keep_carried(dataset, load_ruleset(resolve_rules(rules_dir)))
+
+
+@data.command("merge-parts")
+@click.argument("parts_dir", type=click.Path(path_type=Path))
+@click.option("--out", "out_file", type=OutputFile(), required=True,
+              help="The JSON Lines file to write (whole or not at all).")
+@handle_errors
+def data_merge_parts(parts_dir: Path, out_file: Path) -> None:
+    """Merge the parts `diagnose --engine dask --out-parts PARTS_DIR` wrote into one JSON Lines file: every
+    branch in id order, then every member, the bytes `--out FILE` would have written. Each part is checked
+    against the manifest (lines, size, SHA-256) first; a part missing, cut short or from another run is
+    refused and nothing is written."""
+    from ..pipeline.parts_out import merge_parts
+
+    start = time.perf_counter()
+    manifest = merge_parts(parts_dir, out_file)
+    click.echo(f"wrote {out_file}: {manifest['branches']:,} branches and {manifest['members']:,} members of "
+               f"{manifest.get('period')} from {len(manifest['parts'])} parts, {time.perf_counter() - start:.1f} s",
+               err=True)
 
 
 def keep_carried(out: Path, ruleset) -> None:

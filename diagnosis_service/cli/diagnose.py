@@ -56,6 +56,11 @@ def _month(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Pat
 @catalog_option
 @click.option("--out", "out_file", type=OutputFile(), default=None,
               help="Write JSON Lines here (one object per branch, then per member). Without it: a summary.")
+@click.option("--out-parts", "out_parts", type=click.Path(file_okay=False, path_type=Path), default=None,
+              metavar="DIR",
+              help="With --engine dask, instead of --out: each worker writes the parts it diagnosed into DIR (on "
+                   "storage the workers share) and this process writes DIR/manifest.json; no merge here. "
+                   "`data merge-parts DIR --out FILE` gives the --out file, byte for byte (docs/scale.md).")
 @click.option("--explain", "explain_id", default=None, metavar="ID",
               help="Print why each rule did or did not fire for this branch (or member), and why each "
                    "prescription was chosen.")
@@ -82,7 +87,7 @@ def _month(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Pat
 @lang_option
 @handle_errors
 def diagnose(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Path | None, out_file: Path | None,
-             explain_id: str | None, engine: str, scheduler: str, part_members: int | None, worker_memory: str | None,
+             out_parts: Path | None, explain_id: str | None, engine: str, scheduler: str, part_members: int | None, worker_memory: str | None,
              jobs: int | None, per_weakness: int, history_files: tuple[Path, ...], lang: str) -> None:
     """Diagnose one period: lamps, findings, weaknesses, vanguard points and prescriptions."""
     start = time.perf_counter()
@@ -90,12 +95,14 @@ def diagnose(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: P
         raise click.UsageError("--scheduler, --part-members and --worker-memory apply to --engine dask only")
     if jobs is not None and (engine == "dask" or not out_file or explain_id):
         raise click.UsageError("--jobs applies to --out with the vectorized or durable engine")
+    if out_parts is not None and (engine != "dask" or out_file):
+        raise click.UsageError("--out-parts applies to --engine dask, instead of --out")
     if engine == "dask":
-        if explain_id or not out_file:
-            raise click.UsageError("--engine dask writes --out FILE and does not --explain; for a summary or an "
-                                   "explanation use --engine vectorized")
+        if explain_id or not (out_file or out_parts):
+            raise click.UsageError("--engine dask writes --out FILE (or --out-parts DIR) and does not --explain; for "
+                                   "a summary or an explanation use --engine vectorized")
         _diagnose_dask(data_dir, period, rules_dir, catalog_dir, out_file, scheduler, worker_memory, part_members,
-                       per_weakness, history_files, lang)
+                       per_weakness, history_files, lang, out_parts)
         return
     # The vectorized engine's month is a million objects that live until written, and full collections
     # walked them again for nothing; the durable engine leaves cyclic garbage (about 5 KB a subject) that
@@ -133,9 +140,10 @@ def _diagnose_one(data_dir: Path, period: str, rules_dir: Path | None, catalog_d
         click.echo(summary(month, lang))
 
 
-def _diagnose_dask(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Path | None, out_file: Path,
-                   scheduler: str, worker_memory: str | None, part_members: int | None, per_weakness: int,
-                   history_files: tuple[Path, ...], lang: str = "zh") -> None:
+def _diagnose_dask(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Path | None,
+                   out_file: Path | None, scheduler: str, worker_memory: str | None, part_members: int | None,
+                   per_weakness: int, history_files: tuple[Path, ...], lang: str = "zh",
+                   out_parts: Path | None = None) -> None:
     import sys
 
     from ..pipeline.month import history_from_files
@@ -152,13 +160,13 @@ def _diagnose_dask(data_dir: Path, period: str, rules_dir: Path | None, catalog_
                        nl=done == total)
 
     run = diagnose_partitioned(data_dir, snapshot, period, out_file, scheduler, per_weakness,
-                               history_from_files(history_files), worker_memory, part_members, progress)
+                               history_from_files(history_files), worker_memory, part_members, progress, out_parts)
     worker, here = max(run.worker_peaks, default=0) / 2**20, run.client_peak / 2**20
     how = (f"（{run.parts} 个分片，{run.workers} 个工作进程；内存峰值每个工作进程 {worker:,.0f} MiB，本进程 {here:,.0f} MiB；"
            f"{_lamp_counts(run.lamps, 'zh')}）" if lang == "zh" else
            f" ({run.parts} part{'s' if run.parts != 1 else ''} on {run.workers} worker{'s' if run.workers != 1 else ''}, peak memory {worker:,.0f} MiB a worker, {here:,.0f} MiB "
            f"here; lamps: {_lamp_counts(run.lamps, 'en')})")
-    click.echo(_wrote(lang, run.branches, run.members, out_file, time.perf_counter() - start) + how, err=True)
+    click.echo(_wrote(lang, run.branches, run.members, run.out, time.perf_counter() - start) + how, err=True)
 
 
 def _wrote(lang: str, branches: int, members: int, out: Path, seconds: float) -> str:

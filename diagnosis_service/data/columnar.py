@@ -37,7 +37,7 @@ from ..periods import months_before, parse_period, require_period_in
 from ..rules.model import Registry
 from .arrowframes import stacked
 from .carried import usable, with_carried
-from .files import one_writer
+from .files import one_writer, replace_dir
 from .locations import MARKER, filesystem, is_dataset, is_url
 from .model import KEYS, Dataset
 from .months import InMemoryMonths, Months
@@ -173,12 +173,7 @@ class DatasetWriter:
                        "street_members": self.street_members, "columns": self.columns or {},
                        "rows": self.rows, "branches": self.branches, "members": self.members}
         (self.tmp / MARKER).write_text(description_text(description), encoding="utf-8")
-        old = self.out.with_name(f".{self.out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)  # left by a convert that stopped between its two renames
-        if self.out.exists():
-            os.replace(self.out, old)
-        os.replace(self.tmp, self.out)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(self.tmp, self.out)
         return description
 
 

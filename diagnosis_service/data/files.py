@@ -1,10 +1,11 @@
 """Writing files atomically: to a temporary name beside the target, then renamed over it, so a reader
 never sees half a file; the file gets the mode any new file gets under the umask (a temporary file
-alone would be private)."""
+alone would be private). Directories likewise (``replace_dir``)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -90,3 +91,15 @@ def one_writer(directory: Path, what: str, marker: str) -> Iterator[None]:
 
 
 __all__ = ["not_a_directory", "one_writer", "umask_mode", "write_atomic", "write_bytes_atomic", "write_chunks_atomic"]
+
+
+def replace_dir(tmp: Path, out: Path) -> None:
+    """Put the finished directory ``tmp`` in place of ``out`` (replacing it whole, if there): two renames,
+    with the old directory removed after. One left by a run that stopped between the renames is removed
+    first."""
+    old = out.with_name(f".{out.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)

@@ -7,6 +7,8 @@ references, the branches' references, then every subject evaluated with the same
 branches prescribed. Each worker holds one part at a time; the client holds the references' inputs (one
 number per subject and reference) and writes each part's lines to a file as it arrives, then merges
 them in id order into ``--out``: byte-identical to ``--engine vectorized`` (differential tests say so).
+With ``--out-parts DIR`` the workers write their parts' lines themselves and the client only a manifest
+(``parts_out``): no line passes through the client, and ``data merge-parts`` gives the same file.
 
 The scheduler is a ``LocalCluster`` on this machine (``local`` or ``local:N``) or a running one
 (``tcp://HOST:8786``): its workers need this package installed and the dataset at the same path
@@ -15,6 +17,7 @@ The scheduler is a ``LocalCluster`` on this machine (``local`` or ``local:N``) o
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import os
@@ -43,6 +46,7 @@ from ..errors import InputError, Problem, Unavailable
 from ..periods import check_period, parse_period, require_period_in
 from ..remedies.history import History
 from .month import diagnose_month
+from .parts_out import PartsDir, write_part
 from .snapshot import Snapshot
 
 SCHEDULERS = "local, local:N (N worker processes on this machine) or tcp://HOST:PORT (a running scheduler)"
@@ -182,6 +186,12 @@ def evaluate_part(streets: list[int], directory: str, snapshot: Snapshot, period
             for kind, results in (("branch", month.branches), ("member", month.members))}
 
 
+def evaluate_part_to(index: int, streets: list[int], parts_dir: str, **kwargs) -> dict:
+    """Pass 3 for ``--out-parts``: the part's lines written here, on the worker, into ``parts_dir``; only
+    its manifest entry (counts, size, digest, lamps) goes back to the client."""
+    return write_part(parts_dir, index, evaluate_part(streets, **kwargs))
+
+
 # ------------------------------------------------------------------ the driver
 
 def _gather(client, futures: list, name: str, progress: Progress | None) -> Iterator[tuple[int, object]]:
@@ -198,12 +208,16 @@ def _gather(client, futures: list, name: str, progress: Progress | None) -> Iter
         yield index[future.key], result
 
 
-def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str, out: Path, scheduler: object = "local",
-                         per_weakness: int = 5, history: History | None = None, worker_memory: str | None = None,
-                         part_members: int | None = None, progress: Progress | None = None) -> PartitionedRun:
+def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str, out: Path | None,
+                         scheduler: object = "local", per_weakness: int = 5, history: History | None = None,
+                         worker_memory: str | None = None, part_members: int | None = None,
+                         progress: Progress | None = None, out_parts: Path | None = None) -> PartitionedRun:
     """Diagnose ``period`` of the dataset at ``directory`` (a path, or an fsspec URL the workers can read)
-    on dask.distributed; JSON Lines to ``out``
-    (as ``diagnose --out`` writes them), whole or not at all. ``scheduler``: see ``connect``."""
+    on dask.distributed; JSON Lines to ``out`` (as ``diagnose --out`` writes them), or a file per part
+    written by the workers into the directory ``out_parts`` (``parts_out``: on storage the workers
+    share), whole or not at all. ``scheduler``: see ``connect``."""
+    if (out is None) == (out_parts is None):
+        raise TypeError("give one of out and out_parts")
     check_period(period, "period")  # before the directory: a bad --period is the first thing said
     memory = worker_memory_bytes(worker_memory)
     if not is_url(directory) and not Path(directory).is_dir():
@@ -215,14 +229,14 @@ def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str,
     description = source.describe()
     require_period_in(period, description["periods"])
     pidx = parse_period(period)
-    out = Path(out)
     from distributed import KilledWorker
 
     try:
-        with connect(scheduler, memory) as client:
+        with connect(scheduler, memory) as client, \
+                (PartsDir(Path(out_parts)) if out_parts is not None else contextlib.nullcontext()) as target:
             workers = max(1, len(client.scheduler_info()["workers"]))
             parts = plan_parts(source.partitions(), workers, part_members)
-            run = PartitionedRun(out, len(parts), workers)
+            run = PartitionedRun(Path(out if out is not None else out_parts), len(parts), workers)
             where = str(directory) if is_url(directory) else str(Path(directory).resolve())
             common = {"directory": where, "period": period,
                       "snapshot": client.scatter(snapshot, broadcast=True, hash=False)}
@@ -246,21 +260,16 @@ def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str,
             branch_refs = merge_references(r for _, r in _gather(client, futures, "branch references", progress))
             references_at[pidx] = {**references_at[pidx], **branch_refs}
             lap("branch references")
-            futures = client.map(evaluate_part, parts, references_at=client.scatter(references_at, broadcast=True, hash=False),
-                                 per_weakness=per_weakness, history=client.scatter(history, broadcast=True, hash=False),
-                                 pure=False, **common)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(prefix=f".{out.name}.parts.", dir=out.parent) as tmp:
-                for i, result in _gather(client, futures, "diagnosis", progress):
-                    for kind, (rows, lamps) in result.items():
-                        with open(Path(tmp) / f"{i:06d}.{kind}", "wb") as fh:
-                            fh.writelines(b"%b\t%b\n" % (sort_key(k), line.encode("utf-8")) for k, line in rows)
-                        run.lamps[kind].update(lamps)
-                    run.branches += len(result["branch"][0])
-                    run.members += len(result["member"][0])
+            evaluate = {"references_at": client.scatter(references_at, broadcast=True, hash=False),
+                        "per_weakness": per_weakness, "history": client.scatter(history, broadcast=True, hash=False),
+                        "pure": False, **common}
+            if target is not None:
+                names = description.get("streets", [])
+                _to_parts(client, parts, evaluate, target, period, run, progress,
+                          [[names[k] if k < len(names) else str(k) for k in part] for part in parts])
                 lap("diagnosis")
-                write_chunks_atomic(out, _merged(Path(tmp), len(parts)))
-                lap("merge")
+            else:
+                _to_file(client, parts, evaluate, Path(out), run, progress, lap)
             run.worker_peaks = sorted(client.run(peak_rss).values())
     except KilledWorker as exc:  # the scheduler gave up on a part: its workers died (out of memory, mostly)
         raise Unavailable(Problem(f"the workers died running a part ({exc.__class__.__name__}: {exc})",
@@ -269,6 +278,40 @@ def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str,
                                              "(--part-members)")) from None
     run.client_peak = peak_rss()
     return run
+
+
+def _to_file(client, parts: list[list[int]], evaluate: dict, out: Path, run: PartitionedRun,
+             progress: Progress | None, lap: Callable[[str], None]) -> None:
+    """Pass 3, the lines sent here: a file per part as they arrive, merged in id order into ``out``."""
+    futures = client.map(evaluate_part, parts, **evaluate)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.parts.", dir=out.parent) as tmp:
+        for i, result in _gather(client, futures, "diagnosis", progress):
+            for kind, (rows, lamps) in result.items():
+                with open(Path(tmp) / f"{i:06d}.{kind}", "wb") as fh:
+                    fh.writelines(b"%b\t%b\n" % (sort_key(k), line.encode("utf-8")) for k, line in rows)
+                run.lamps[kind].update(lamps)
+            run.branches += len(result["branch"][0])
+            run.members += len(result["member"][0])
+        lap("diagnosis")
+        write_chunks_atomic(out, _merged(Path(tmp), len(parts)))
+        lap("merge")
+
+
+def _to_parts(client, parts: list[list[int]], evaluate: dict, target: PartsDir, period: str, run: PartitionedRun,
+              progress: Progress | None, streets: list[list[str]]) -> None:
+    """Pass 3, the lines written by the workers into the parts directory; only each part's manifest entry
+    comes here (with its streets added: where a reader finds a branch)."""
+    futures = client.map(evaluate_part_to, range(len(parts)), parts, parts_dir=str(target.tmp.resolve()), **evaluate)
+    entries: list[dict | None] = [None] * len(parts)
+    for i, entry in _gather(client, futures, "diagnosis", progress):
+        entries[i] = {**entry, "streets": streets[i]}
+        for kind in ("branch", "member"):
+            run.lamps[kind].update(entry["lamps"][kind])
+        run.branches += entry["branches"]
+        run.members += entry["members"]
+    assert all(e is not None for e in entries)  # _gather yields every part or raises
+    target.commit(period, entries)  # type: ignore[arg-type]
 
 
 MERGE_FILES = 200  # files open at once in a merge: far below the usual limit of 1,024 per process

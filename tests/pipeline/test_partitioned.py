@@ -246,3 +246,92 @@ def test_part_files_sort_their_lines_as_the_ids_sort(ids):
     keys = {i: sort_key(i) for i in ids}
     assert sorted(ids, key=keys.__getitem__) == sorted(ids)
     assert not any(b"\t" in k or b"\n" in k for k in keys.values())
+
+
+def test_parts_written_by_the_workers_merge_to_the_same_bytes(dask_client, snapshot, runner, small_district, tmp_path,
+                                                               monkeypatch):
+    """``--out-parts``: each worker writes its part; the manifest says what each holds; the merge gives the
+    one file, byte for byte, also in rounds; a second run replaces the directory whole."""
+    import hashlib
+    import json
+
+    from diagnosis_service.cli import main
+    from diagnosis_service.pipeline import partitioned
+    from diagnosis_service.pipeline.parts_out import FORMAT
+
+    dataset = CsvDir(small_district).load(snapshot.ruleset.registry, PERIOD)
+    write_dataset(dataset, tmp_path / "ds", snapshot.ruleset.registry)
+    expected = vectorized_bytes(dataset, snapshot, PERIOD, tmp_path / "vectorized.jsonl")
+    out = tmp_path / "parts"
+    run = diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, None, dask_client, part_members=1, out_parts=out)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["format"] == FORMAT and manifest["period"] == PERIOD and len(manifest["parts"]) == run.parts > 9
+    assert (manifest["branches"], manifest["members"]) == (run.branches, run.members) == (
+        60, expected.count(b'"subject":"member"'))
+    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.json", *(e["file"] for e in manifest["parts"])])
+    streets = [s for e in manifest["parts"] for s in e["streets"]]
+    assert streets == ParquetDir(tmp_path / "ds").describe()["streets"], "each street in one part, in order"
+    for entry in manifest["parts"]:
+        data = (out / entry["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"] and len(data) == entry["bytes"]
+        lines = data.splitlines()
+        kinds = [json.loads(line)["subject"] for line in lines]
+        assert kinds == ["branch"] * entry["branches"] + ["member"] * entry["members"]
+        for kind in ("branch", "member"):
+            ids = [json.loads(line)["id"] for line, k in zip(lines, kinds, strict=True) if k == kind]
+            assert ids == sorted(ids)
+    assert sum(run.lamps["member"].values()) == manifest["members"]
+    monkeypatch.setattr(partitioned, "MERGE_FILES", 3)  # the merge in rounds, as at a province's size
+    merged = runner.invoke(main, ["data", "merge-parts", str(out), "--out", str(tmp_path / "merged.jsonl")])
+    assert merged.exit_code == 0, merged.output
+    assert (tmp_path / "merged.jsonl").read_bytes() == expected
+    assert "60 branches" in merged.output and f"from {run.parts} parts" in merged.output
+    # Again with fewer parts, from the command line: the directory is replaced whole (no part left over).
+    again = runner.invoke(main, ["diagnose", "--data", str(tmp_path / "ds"), "--period", PERIOD, "--engine", "dask",
+                                 "--scheduler", "local:2", "--part-members", "200", "--out-parts", str(out)])
+    assert again.exit_code == 0, again.output
+    second = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert 1 < len(second["parts"]) < len(manifest["parts"])
+    assert len(list(out.iterdir())) == len(second["parts"]) + 1
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".parts")], "no temporary directory left"
+    assert runner.invoke(main, ["data", "merge-parts", str(out), "--out", str(tmp_path / "m2.jsonl")]).exit_code == 0
+    assert (tmp_path / "m2.jsonl").read_bytes() == expected
+
+
+def test_a_parts_directory_refuses_what_it_cannot_trust(dask_client, snapshot, runner, small_district, tmp_path):
+    """Never a directory that is not a parts directory replaced; never a merge of parts that are not the
+    manifest's; each told with the file and what to do, nothing written."""
+    from diagnosis_service.cli import main
+
+    dataset = CsvDir(small_district).load(snapshot.ruleset.registry, PERIOD)
+    write_dataset(dataset, tmp_path / "ds", snapshot.ruleset.registry)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, None, dask_client, out_parts=mine)
+    assert "is not a parts directory" in str(info.value) and (mine / "keep.txt").read_text(encoding="utf-8") == "mine"
+    out = tmp_path / "parts"
+    diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, None, dask_client, part_members=150, out_parts=out)
+    merge = ["data", "merge-parts", str(out), "--out", str(tmp_path / "m.jsonl")]
+    first = sorted(out.glob("part-*.jsonl"))[0]
+    original = first.read_bytes()
+    for broken, says in ((original[:-40], "is not the one the manifest describes"),
+                         (original.replace(b'"lamp":"green"', b'"lamp":"red"  ', 1), "is not the one the manifest"),
+                         (None, "is missing")):
+        if broken is None:
+            first.unlink()
+        else:
+            first.write_bytes(broken)
+        r = runner.invoke(main, merge)
+        assert r.exit_code == 2 and says in r.output and first.name in r.output, r.output
+        assert not (tmp_path / "m.jsonl").exists() and "Traceback" not in r.output
+    (out / "manifest.json").unlink()
+    r = runner.invoke(main, merge)
+    assert r.exit_code == 2 and "no manifest.json" in r.output and "--out-parts" in r.output
+    for args, says in ((["--out", str(tmp_path / "x.jsonl")], "instead of --out"),
+                       ([], "applies to --engine dask")):
+        engine = ["--engine", "dask"] if args else []
+        r = runner.invoke(main, ["diagnose", "--data", str(tmp_path / "ds"), "--period", PERIOD, *engine, *args,
+                                 "--out-parts", str(tmp_path / "p2")])
+        assert r.exit_code == 2 and says in r.output and not (tmp_path / "p2").exists(), r.output
