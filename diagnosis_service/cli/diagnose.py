@@ -16,6 +16,7 @@ from .common import (
     collections_paused,
     handle_errors,
     lang_option,
+    replaceable_output,
     resolve_catalog,
     resolve_rules,
     rules_option,
@@ -101,8 +102,14 @@ def diagnose(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: P
         if explain_id or not (out_file or out_parts):
             raise click.UsageError("--engine dask writes --out FILE (or --out-parts DIR) and does not --explain; for "
                                    "a summary or an explanation use --engine vectorized")
-        _diagnose_dask(data_dir, period, rules_dir, catalog_dir, out_file, scheduler, worker_memory, part_members,
-                       per_weakness, history_files, lang, out_parts)
+        if out_parts is not None:
+            from ..pipeline.parts_out import is_parts_dir
+
+            out_parts = replaceable_output(out_parts, "a parts directory", is_parts_dir,
+                                           inputs=(data_dir,) if isinstance(data_dir, Path) else ())
+        with sigterm_as_exit():  # SIGTERM as Ctrl-C: the cluster is closed and the temporary parts removed
+            _diagnose_dask(data_dir, period, rules_dir, catalog_dir, out_file, scheduler, worker_memory, part_members,
+                           per_weakness, history_files, lang, out_parts)
         return
     # The vectorized engine's month is a million objects that live until written, and full collections
     # walked them again for nothing; the durable engine leaves cyclic garbage (about 5 KB a subject) that

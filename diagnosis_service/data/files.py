@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,10 +23,22 @@ def not_a_directory(path: str | Path, what: str, expected: str) -> Problem:
     return Problem(f"{what} not found" if not Path(path).exists() else f"not a directory ({expected})", file=str(path))
 
 
+_UMASK_LOCK = threading.Lock()
+
+
 def umask_mode(mode: int = 0o666) -> int:
-    """``mode`` as the process's umask leaves it."""
-    umask = os.umask(0)
-    os.umask(umask)
+    """``mode`` as the process's umask leaves it. Read from /proc where it can be: setting the umask to
+    read it is not safe beside other threads (a dask worker's), which could see it at 0 meanwhile."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return mode & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        umask = os.umask(0)
+        os.umask(umask)
     return mode & ~umask
 
 
@@ -98,6 +111,8 @@ def replace_dir(tmp: Path, out: Path) -> None:
     with the old directory removed after. One left by a run that stopped between the renames is removed
     first."""
     old = out.with_name(f".{out.name}.old")
+    if old.is_symlink() or old.is_file():
+        old.unlink()
     shutil.rmtree(old, ignore_errors=True)
     if out.exists():
         os.replace(out, old)

@@ -232,8 +232,9 @@ def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str,
     from distributed import KilledWorker
 
     try:
-        with connect(scheduler, memory) as client, \
-                (PartsDir(Path(out_parts)) if out_parts is not None else contextlib.nullcontext()) as target:
+        # The parts' directory outlives the client: removed (on failure) once no task can still write to it.
+        with (PartsDir(Path(out_parts)) if out_parts is not None else contextlib.nullcontext()) as target, \
+                connect(scheduler, memory) as client:
             workers = max(1, len(client.scheduler_info()["workers"]))
             parts = plan_parts(source.partitions(), workers, part_members)
             run = PartitionedRun(Path(out if out is not None else out_parts), len(parts), workers)
