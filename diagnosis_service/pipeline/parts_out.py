@@ -11,7 +11,7 @@ byte for byte.
 
 DIR is written whole or not at all: the parts go to a temporary directory beside it, renamed into place
 once the manifest is written. An existing DIR is replaced only when it is a parts directory (it has a
-manifest of this format): any other directory is refused, never emptied.
+manifest of this format) or empty: any other directory is refused, never emptied.
 """
 
 from __future__ import annotations
@@ -215,17 +215,19 @@ def _split(path: Path, entry: dict, tmp: Path, index: int, sort_key) -> None:
                                             "diagnosis again"))
 
 
-_BRANCH, _MEMBER = b'{"subject":"branch",', b'{"subject":"member",'
+_BRANCH, _MEMBER = b'{"subject":"branch",', b'{"subject":"member",'  # the same length
 _ID = b'"id":'
+_DECODER = json.JSONDecoder()
 
 
 def _subject_id(line: bytes) -> str | None:
-    """The subject's id of a line (``{"subject":"branch","id":"B00001",...``) without parsing the rest."""
-    at = line.find(_ID)
-    if at < 0:
+    """The subject's id of a line (``{"subject":"branch","id":"B00001",...``: the id right after the
+    subject) without parsing the rest."""
+    at = len(_BRANCH) + len(_ID)
+    if line[len(_BRANCH):at] != _ID:
         return None
     try:
-        value, _ = json.JSONDecoder().raw_decode(line[at + len(_ID):at + len(_ID) + 400].decode("utf-8", "replace"))
+        value, _ = _DECODER.raw_decode(line[at:at + 400].decode("utf-8", "replace"))
     except ValueError:
         return None
     return value if isinstance(value, str) else None
