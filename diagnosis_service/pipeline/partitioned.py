@@ -18,7 +18,6 @@ The scheduler is a ``LocalCluster`` on this machine (``local`` or ``local:N``) o
 from __future__ import annotations
 
 import contextlib
-import heapq
 import logging
 import os
 import tempfile
@@ -45,6 +44,7 @@ from ..engine.partitioned import (
 from ..errors import InputError, Problem, Unavailable
 from ..periods import check_period, parse_period, require_period_in
 from ..remedies.history import History
+from .keyed_merge import merged_lines, sort_key
 from .month import diagnose_month
 from .parts_out import PartsDir, write_part
 from .snapshot import Snapshot
@@ -295,7 +295,7 @@ def _to_file(client, parts: list[list[int]], evaluate: dict, out: Path, run: Par
             run.branches += len(result["branch"][0])
             run.members += len(result["member"][0])
         lap("diagnosis")
-        write_chunks_atomic(out, _merged(Path(tmp), len(parts)))
+        write_chunks_atomic(out, merged_lines(Path(tmp), len(parts)))
         lap("merge")
 
 
@@ -313,53 +313,6 @@ def _to_parts(client, parts: list[list[int]], evaluate: dict, target: PartsDir, 
         run.members += entry["members"]
     assert all(e is not None for e in entries)  # _gather yields every part or raises
     target.commit(period, entries)  # type: ignore[arg-type]
-
-
-MERGE_FILES = 200  # files open at once in a merge: far below the usual limit of 1,024 per process
-
-
-def sort_key(subject_id: str) -> bytes:
-    """A line's key in a part file: the id's UTF-8 bytes in hex. It holds no tab or newline, and keys sort
-    as the ids do (UTF-8 bytes sort as code points, hex digits as the bytes), compared as bytes: the merge
-    neither decodes a line nor parses its key."""
-    return subject_id.encode("utf-8").hex().encode("ascii")
-
-
-def _read(path: Path) -> Iterator[tuple[bytes, bytes]]:
-    with open(path, "rb") as fh:
-        for line in fh:
-            key, _, rest = line.partition(b"\t")
-            yield key, rest
-
-
-def _merge_files(paths: list[Path], tmp: Path, kind: str) -> Path:
-    """One sorted file of many sorted ones, MERGE_FILES at a time (rounds of merges for more). Ids are
-    unique, so (key, line) pairs compare by key alone."""
-    round_no = 0
-    while len(paths) > 1:
-        merged = []
-        for start in range(0, len(paths), MERGE_FILES):
-            group = paths[start:start + MERGE_FILES]
-            if len(group) == 1:
-                merged.append(group[0])
-                continue
-            target = tmp / f"merge-{round_no}-{start:06d}.{kind}"
-            with open(target, "wb") as fh:
-                fh.writelines(b"%b\t%b" % pair for pair in heapq.merge(*(_read(p) for p in group)))
-            for p in group:
-                p.unlink()
-            merged.append(target)
-        paths, round_no = merged, round_no + 1
-    return paths[0]
-
-
-def _merged(tmp: Path, parts: int) -> Iterator[bytes]:
-    """Every part's branches, then every part's members, each in id order (parts are sorted already)."""
-    for kind in ("branch", "member"):
-        paths = [tmp / f"{i:06d}.{kind}" for i in range(parts)]
-        if not paths:
-            continue
-        yield from (line for _, line in _read(_merge_files(paths, tmp, kind)))
 
 
 __all__ = ["SCHEDULERS", "PartitionedRun", "connect", "diagnose_partitioned", "peak_rss", "plan_parts"]

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from ..data.files import not_a_directory, replace_dir, umask_mode, write_atomic, write_chunks_atomic
 from ..errors import InputError, Problem
+from .keyed_merge import merged_lines, sort_key
 
 FORMAT = "diagnosis-parts/1"
 MANIFEST = "manifest.json"
@@ -162,8 +163,6 @@ def merge_parts(directory: Path, out: Path) -> dict:
     """Merge a parts directory into ``out`` (whole or not at all): every branch in id order, then every
     member, the bytes of ``diagnose --out``. Each part is checked against the manifest (its lines, size
     and SHA-256) before anything is written. Returns the manifest."""
-    from .partitioned import _merged, sort_key
-
     directory = Path(directory)
     manifest = read_manifest(directory)
     out = Path(out)
@@ -174,13 +173,13 @@ def merge_parts(directory: Path, out: Path) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.merge.", dir=out.parent) as tmp:
         for k, entry in enumerate(manifest["parts"]):
-            _split(directory / entry["file"], entry, Path(tmp), k, sort_key)
-        write_chunks_atomic(out, _merged(Path(tmp), len(manifest["parts"])))
+            _split(directory / entry["file"], entry, Path(tmp), k)
+        write_chunks_atomic(out, merged_lines(Path(tmp), len(manifest["parts"])))
     return manifest
 
 
-def _split(path: Path, entry: dict, tmp: Path, index: int, sort_key) -> None:
-    """One part's branch and member lines into the merge's keyed files (``partitioned._merged``'s input),
+def _split(path: Path, entry: dict, tmp: Path, index: int) -> None:
+    """One part's branch and member lines into the merge's keyed files (``keyed_merge.merged_lines``' input),
     checked against its manifest entry: its size and digest, and each line's subject (branches first)."""
     digest = hashlib.sha256()
     size = 0

@@ -16,8 +16,9 @@ from diagnosis_service.data.sources import CsvDir
 from diagnosis_service.engine.partitioned import member_periods
 from diagnosis_service.errors import InputError
 from diagnosis_service.periods import parse_period
+from diagnosis_service.pipeline.keyed_merge import sort_key
 from diagnosis_service.pipeline.month import diagnose_month, write_lines
-from diagnosis_service.pipeline.partitioned import diagnose_partitioned, plan_parts, sort_key
+from diagnosis_service.pipeline.partitioned import diagnose_partitioned, plan_parts
 from diagnosis_service.pipeline.snapshot import Snapshot
 from diagnosis_service.rules import load_ruleset
 from diagnosis_service.simulation.district import SimulationSpec, simulate
@@ -214,9 +215,9 @@ def test_a_dataset_at_an_fsspec_url_gives_the_same_bytes(dask_client, snapshot, 
 
 def test_many_parts_are_merged_in_rounds_with_few_files_open(dask_client, snapshot, small_district, tmp_path, monkeypatch):
     """A province of thousands of parts must not hit the open-file limit: the merge opens a few at a time."""
-    from diagnosis_service.pipeline import partitioned
+    from diagnosis_service.pipeline import keyed_merge
 
-    monkeypatch.setattr(partitioned, "MERGE_FILES", 3)
+    monkeypatch.setattr(keyed_merge, "MERGE_FILES", 3)
     dataset = CsvDir(small_district).load(snapshot.ruleset.registry, PERIOD)
     write_dataset(dataset, tmp_path / "ds", snapshot.ruleset.registry)
     expected = vectorized_bytes(dataset, snapshot, PERIOD, tmp_path / "vectorized.jsonl")

@@ -20,7 +20,7 @@ def test_parts_written_by_the_workers_merge_to_the_same_bytes(dask_client, snaps
     import json
 
     from diagnosis_service.cli import main
-    from diagnosis_service.pipeline import partitioned
+    from diagnosis_service.pipeline import keyed_merge
     from diagnosis_service.pipeline.parts_out import FORMAT
 
     dataset = CsvDir(small_district).load(snapshot.ruleset.registry, PERIOD)
@@ -45,7 +45,7 @@ def test_parts_written_by_the_workers_merge_to_the_same_bytes(dask_client, snaps
             ids = [json.loads(line)["id"] for line, k in zip(lines, kinds, strict=True) if k == kind]
             assert ids == sorted(ids)
     assert sum(run.lamps["member"].values()) == manifest["members"]
-    monkeypatch.setattr(partitioned, "MERGE_FILES", 3)  # the merge in rounds, as at a province's size
+    monkeypatch.setattr(keyed_merge, "MERGE_FILES", 3)  # the merge in rounds, as at a province's size
     merged = runner.invoke(main, ["data", "merge-parts", str(out), "--out", str(tmp_path / "merged.jsonl")])
     assert merged.exit_code == 0, merged.output
     assert (tmp_path / "merged.jsonl").read_bytes() == expected
