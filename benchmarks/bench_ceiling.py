@@ -58,7 +58,7 @@ sys.path.insert(0, str(REPO))
 from bench_estimator import learned_loop  # noqa: E402
 from bench_worlds import loop_arguments, pooled, summary  # noqa: E402
 
-from diagnosis_service.learning.features import Row  # noqa: E402
+from diagnosis_service.learning.features import Row, on_site_flags  # noqa: E402
 from diagnosis_service.learning.outcomes import CLIP  # noqa: E402
 from diagnosis_service.learning.train import fit, measurable  # noqa: E402
 from diagnosis_service.simulation.worlds import WORLDS  # noqa: E402
@@ -145,7 +145,8 @@ def one(args: tuple) -> dict:
             if model is not None:
                 rows = [Row(rid, by_id[rid].kind, row.topic, by_id[rid].topics[0] == row.topic, row.branch_type,
                             row.street, float(row.members),
-                            abs(row.value - row.reference) / max(abs(row.reference), 1.0)) for rid in ids]
+                            abs(row.value - row.reference) / max(abs(row.reference), 1.0),
+                            on_site=on_site_flags([by_id[rid]])[0]) for rid in ids]
                 model_effect, model_adoption = (np.array(v) for v in model.predict_rows(rows))
                 scores["model"] = model_adoption * model_effect
                 scores["model_true_adoption"] = adoption * model_effect

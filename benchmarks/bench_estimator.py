@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from bench_worlds import loop_arguments, pooled, summary  # noqa: E402
 
 from diagnosis_service.learning.estimator import EffectivenessModel  # noqa: E402
-from diagnosis_service.learning.features import Row  # noqa: E402
+from diagnosis_service.learning.features import Row, on_site_flags  # noqa: E402
 from diagnosis_service.remedies.catalog_files import load_catalog  # noqa: E402
 from diagnosis_service.rules import load_ruleset  # noqa: E402
 from diagnosis_service.simulation.loop import LoopSpec, run_loop, train_from_log  # noqa: E402
@@ -79,7 +79,8 @@ def one(args: tuple) -> dict:
             if len(shown) < 2 or worth.max() <= 0:
                 continue
             rows = [Row(rid, by_id[rid].kind, row.topic, by_id[rid].topics[0] == row.topic, row.branch_type,
-                        row.street, float(row.members), abs(row.value - row.reference) / max(abs(row.reference), 1.0))
+                        row.street, float(row.members), abs(row.value - row.reference) / max(abs(row.reference), 1.0),
+                        on_site=on_site_flags([by_id[rid]])[0])
                     for rid in shown]
             for name, model in models.items():
                 if model is None:

@@ -51,7 +51,14 @@ from diagnosis_service.engine.derive import derive_own  # noqa: E402
 from diagnosis_service.learning import outcomes  # noqa: E402
 from diagnosis_service.learning import policy as policies  # noqa: E402
 from diagnosis_service.learning.design import feature_frame, one_hot_design  # noqa: E402
-from diagnosis_service.learning.features import Row, kind_repeats, one_hot, repeats, training_frame  # noqa: E402
+from diagnosis_service.learning.features import (  # noqa: E402
+    Row,
+    kind_repeats,
+    on_site_flags,
+    one_hot,
+    repeats,
+    training_frame,
+)
 from diagnosis_service.learning.ope import contexts, served_from_log  # noqa: E402
 from diagnosis_service.learning.train import fit, measurable  # noqa: E402
 from diagnosis_service.remedies.catalog_files import load_catalog  # noqa: E402
@@ -205,9 +212,9 @@ class RowByRow(policies.LearnedRanker):
         members = float(need.members or 0)
         shortfall = need.shortfall if need.shortfall is not None else float("nan")
         rows = [Row(r.id, r.kind, need.topic, r.topics[0] == need.topic, need.branch_type, need.street, members,
-                    shortfall, rep, kind_rep)
-                for r, rep, kind_rep in zip(resources, repeats(need, resources), kind_repeats(need, resources),
-                                            strict=True)]
+                    shortfall, rep, kind_rep, site)
+                for r, rep, kind_rep, site in zip(resources, repeats(need, resources), kind_repeats(need, resources),
+                                                  on_site_flags(resources), strict=True)]
         effect, adopt = self.model.predict_rows(rows)
         names = (self.topic_names or {}).get(need.topic, (need.topic, need.topic))
         out = []

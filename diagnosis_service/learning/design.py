@@ -6,13 +6,16 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .features import FEATURES, NUMBERS, numbers
+from .features import FEATURES, NUMBERS, numbers, on_site_value, onsite_name
+
+# Columns a frame from before them may lack, and what they then are: no repeats, nothing on site.
+_ADDED_LATER = ("repeat", "repeat_kind", "on_site")
 
 
 def feature_frame(X: pd.DataFrame) -> pd.DataFrame:
-    """The FEATURES columns of ``X``; without ``repeat`` or ``repeat_kind`` (a frame from before them), no
-    repeats."""
-    return X.assign(**{c: 0.0 for c in ("repeat", "repeat_kind") if c not in X.columns})[list(FEATURES)]
+    """The FEATURES columns of ``X``; without ``repeat``, ``repeat_kind`` or ``on_site`` (a frame from
+    before them), no repeats and nothing on site."""
+    return X.assign(**{c: 0.0 for c in _ADDED_LATER if c not in X.columns})[list(FEATURES)]
 
 
 _NUMBER_SOURCES = ("shortfall", "members", "repeat", "repeat_kind")  # the columns features.numbers reads
@@ -35,6 +38,8 @@ def one_hot_design(rows: pd.DataFrame) -> tuple[list[str], sparse.csr_matrix]:
                [f"kind_topic={k}|{t}" for k, t in zip(kind, topic, strict=True)],
                [f"main={bool(v)}" for v in frame["main_topic"].to_numpy(dtype=object)],
                [f"street={v if isinstance(v, str) else ''}" for v in frame["street"].to_numpy(dtype=object)]]
+    # The street x on-site feature: its name for every row, its value 1.0 or 0.0 (stored either way).
+    columns.append([onsite_name(v) for v in frame["street"].to_numpy(dtype=object)])
     names = sorted({*NUMBERS, *(name for column in columns for name in column)})
     at = pd.Index(names)
     n, width = len(frame), len(columns) + len(NUMBERS)
@@ -43,6 +48,7 @@ def one_hot_design(rows: pd.DataFrame) -> tuple[list[str], sparse.csr_matrix]:
         indices[:, j] = at.get_indexer(column)
     indices[:, len(columns):] = at.get_indexer(list(NUMBERS))
     values = np.ones((n, width))
+    values[:, len(columns) - 1] = [on_site_value(v) for v in frame["on_site"].to_numpy(dtype=object)]
     values[:, len(columns):] = [numbers(r) for r in frame[list(_NUMBER_SOURCES)].itertuples(index=False)]
     order = np.argsort(indices, axis=1)  # a row's columns ascending, as the vectorizer's sorted matrix has them
     matrix = sparse.csr_matrix((np.take_along_axis(values, order, axis=1).ravel(),

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from .features import NUMBERS, Row, categorical_names, numbers
+from .features import NUMBERS, Row, categorical_names, numbers, on_site, on_site_value, onsite_name
 from .outcomes import CLIP
 
 if TYPE_CHECKING:
@@ -61,17 +61,18 @@ def effect_list(model: EffectivenessModel, rows: Iterable) -> list[float]:
             if plain:
                 kept[key] = terms
         pair = streets.get(street)
-        if pair is None:
-            name = f"street={street}"
-            pair = streets[street] = (coef.get(name, 0.0), log_coef.get(name, 0.0))
-        x = numbers(row)
-        additive = model.intercept_ + in_order((*terms[0], pair[0], c[0] * x[0], c[1] * x[1], c[2] * x[2],
-                                                c[3] * x[3]))
+        if pair is None:  # the street's coefficient and its on-site one, of each fit
+            name, onsite = f"street={street}", onsite_name(street)
+            pair = streets[street] = (coef.get(name, 0.0), log_coef.get(name, 0.0), coef.get(onsite, 0.0),
+                                      log_coef.get(onsite, 0.0))
+        x, v = numbers(row), on_site(row)
+        additive = model.intercept_ + in_order((*terms[0], pair[0], pair[2] * v, c[0] * x[0], c[1] * x[1],
+                                                c[2] * x[2], c[3] * x[3]))
         if not multiplicative:
             out.append(additive)
             continue
-        z = model.log_intercept_ + in_order((*terms[1], pair[1], g[0] * x[0], g[1] * x[1], g[2] * x[2],
-                                             g[3] * x[3]))
+        z = model.log_intercept_ + in_order((*terms[1], pair[1], pair[3] * v, g[0] * x[0], g[1] * x[1],
+                                             g[2] * x[2], g[3] * x[3]))
         out.append((1.0 - model.blend) * additive + model.blend * math.exp(min(z, MAX_MULTIPLICATIVE_LOG)))
     return out
 
@@ -79,18 +80,22 @@ def effect_list(model: EffectivenessModel, rows: Iterable) -> list[float]:
 
 def need_candidates(model: EffectivenessModel, topic: str, branch_type: str, street: str | None, members: float,
                     shortfall: float, candidates: Sequence[tuple[str, str, bool]], repeat: Sequence[float],
-                    repeat_kind: Sequence[float]) -> list[tuple[float, float, int, float]]:
+                    repeat_kind: Sequence[float], on_site: Sequence[float] | None = None
+                    ) -> list[tuple[float, float, int, float]]:
     """(improvement if adopted, P(adopted), evidence for ``topic``, uncertainty) of each candidate
-    (resource id, kind, whether ``topic`` is its main one) for one need: the very floats
+    (resource id, kind, whether ``topic`` is its main one; ``on_site``: whether it is used on site, none
+    if not given) for one need: the very floats
     ``predict_rows``, ``evidence`` and ``uncertainty`` give for the rows the need makes. Ranking meets
     the same few thousand (resource, branch type, topic) over and over: what depends on them alone
     (the categorical coefficients' partial sums, adoption, evidence) is kept, and the need's own terms
     (street, size, shortfall) are looked up once per need instead of once per candidate. What is kept
     is dropped when the fitted dicts are replaced (a refit, a loaded state) or the numbers it used
     change; the dicts are never changed in place."""
+    if on_site is None:
+        on_site = [0.0] * len(candidates)
     if type(topic) is not str or type(branch_type) is not str:  # keys kept only by their text
-        rows = [Row(rid, kind, topic, main, branch_type, street, members, shortfall, rep, krep)
-                for (rid, kind, main), rep, krep in zip(candidates, repeat, repeat_kind, strict=True)]
+        rows = [Row(rid, kind, topic, main, branch_type, street, members, shortfall, rep, krep, site)
+                for (rid, kind, main), rep, krep, site in zip(candidates, repeat, repeat_kind, on_site, strict=True)]
         effects, adoption = model.predict_rows(rows)
         return [(e, p, model.evidence(row.resource_id, topic), model.uncertainty(row.resource_id))
                 for row, e, p in zip(rows, effects, adoption, strict=True)]
@@ -106,13 +111,15 @@ def need_candidates(model: EffectivenessModel, topic: str, branch_type: str, str
     street_name = f"street={street if isinstance(street, str) else ''}"
     c = [coef.get(n, 0.0) for n in NUMBERS]
     # The sums run in one_hot's order, as _effect_list's do: the categorical terms (kept), the street's,
-    # then each number's; a float sum's value depends on its order.
+    # the street x on-site one, then each number's; a float sum's value depends on its order.
     add = (coef.get(street_name, 0.0), c[0] * x0, c[1] * x1)
+    onsite = onsite_name(street)
+    site_coef, site_log = coef.get(onsite, 0.0), log_coef.get(onsite, 0.0)
     multiplicative = model.log_intercept_ is not None
     g = [log_coef.get(n, 0.0) for n in NUMBERS]
     log_add = (log_coef.get(street_name, 0.0), g[0] * x0, g[1] * x1)
     out = []
-    for (rid, kind, main), rep, krep in zip(candidates, repeat, repeat_kind, strict=True):
+    for (rid, kind, main), rep, krep, site in zip(candidates, repeat, repeat_kind, on_site, strict=True):
         key = (rid, kind, bool(main))
         plain = type(rid) is str and type(kind) is str
         entry = kept.get((topic, branch_type, key)) if plain else None
@@ -120,10 +127,11 @@ def need_candidates(model: EffectivenessModel, topic: str, branch_type: str, str
             entry = _candidate_terms(model, rid, kind, topic, bool(main), branch_type)
             if plain:
                 kept[(topic, branch_type, key)] = entry
-        rep, krep = float(rep), float(krep)
-        additive = model.intercept_ + (entry[0] + add[0] + add[1] + add[2] + c[2] * rep + c[3] * krep)
+        rep, krep, v = float(rep), float(krep), on_site_value(site)
+        additive = model.intercept_ + (entry[0] + add[0] + site_coef * v + add[1] + add[2] + c[2] * rep + c[3] * krep)
         if multiplicative:
-            z = model.log_intercept_ + (entry[1] + log_add[0] + log_add[1] + log_add[2] + g[2] * rep + g[3] * krep)
+            z = model.log_intercept_ + (entry[1] + log_add[0] + site_log * v + log_add[1] + log_add[2] + g[2] * rep
+                                        + g[3] * krep)
             additive = (1.0 - model.blend) * additive + model.blend * math.exp(min(z, MAX_MULTIPLICATIVE_LOG))
         out.append((additive, entry[2], entry[3], entry[4]))
     return out

@@ -8,7 +8,8 @@ branch's weakness can expect from recommending a remedy first:
 
 - improvement if adopted: on the adopted lists with a measured outcome, the improvement (above the
   non-adopters' average) on one-hot features (resource, kind, kind x branch type, topic, kind x topic,
-  main topic or not, street) and numbers (how far below the norm, branch size, repeats), fitted twice
+  main topic or not, street, street x on site) and numbers (how far below the norm, branch size,
+  repeats), fitted twice
   and the two estimates blended (``blend``, the multiplicative one's share):
   - additive: a ridge regression. The L2 penalty (``ridge_alpha``) is the shrinkage: a resource's own
     coefficient stays near 0 until its record says otherwise, so a new or rarely used resource starts
@@ -70,8 +71,8 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         """``X``: one row per served list (FEATURES plus ``adopted``); ``y``: the measured improvement
         of the weakness (outcomes.compute), NaN where not measurable yet."""
         X = X.reset_index(drop=True)
-        # A frame from before the repeat features: no repeats known.
-        X = X.assign(**{c: 0.0 for c in ("repeat", "repeat_kind") if c not in X.columns})
+        # A frame from before the repeat and on-site features: no repeats known, nothing on site.
+        X = X.assign(**{c: 0.0 for c in ("repeat", "repeat_kind", "on_site") if c not in X.columns})
         y = np.asarray(y, dtype=float)
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} rows and y {len(y)}")
@@ -150,8 +151,8 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
                                                     ("kind", "branch_type"))
 
         # Effect if adopted: a ridge regression on one-hot features (resource, kind, kind x branch type,
-        # topic, kind x topic, main topic or not, street) plus how far below the norm, branch size and
-        # the repeats (features.one_hot). The L2 penalty
+        # topic, kind x topic, main topic or not, street, street x on site) plus how far below the norm,
+        # branch size and the repeats (features.one_hot). The L2 penalty
         # is the shrinkage: a resource's own coefficient stays near 0 (its kind's average) until its
         # record says otherwise, so new and rarely used resources start at their kind-and-topic average.
         # The target is measured against the non-adopters' average (the measurement's zero point).
@@ -246,12 +247,14 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
 
     def predict_candidates(self, topic: str, branch_type: str, street: str | None, members: float, shortfall: float,
                            candidates: Sequence[tuple[str, str, bool]], repeat: Sequence[float],
-                           repeat_kind: Sequence[float]) -> list[tuple[float, float, int, float]]:
+                           repeat_kind: Sequence[float], on_site: Sequence[float] | None = None
+                           ) -> list[tuple[float, float, int, float]]:
         """(improvement if adopted, P(adopted), evidence for ``topic``, uncertainty) of each candidate
-        (resource id, kind, whether ``topic`` is its main one) for one need: the very floats
-        ``predict_rows``, ``evidence`` and ``uncertainty`` give for the rows the need makes
-        (``effects.need_candidates``)."""
-        return need_candidates(self, topic, branch_type, street, members, shortfall, candidates, repeat, repeat_kind)
+        (resource id, kind, whether ``topic`` is its main one; ``on_site``: whether each is used on site)
+        for one need: the very floats ``predict_rows``, ``evidence`` and ``uncertainty`` give for the rows
+        the need makes (``effects.need_candidates``)."""
+        return need_candidates(self, topic, branch_type, street, members, shortfall, candidates, repeat, repeat_kind,
+                               on_site)
 
     def _effects(self, X: pd.DataFrame) -> np.ndarray:
         return np.array(self._effect_list(feature_frame(X).itertuples(index=False)), dtype=float)

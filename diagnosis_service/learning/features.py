@@ -15,18 +15,42 @@ from ..remedies.catalog import Resource
 from ..remedies.ranking import REPEAT_WINDOW, Need
 from .outcomes import ADOPTED, CLIP
 
+ON_SITE = "on_site"  # the catalog's format of resources used on site
+
 FEATURES = ("resource_id", "kind", "topic", "main_topic", "branch_type", "street", "members", "shortfall", "repeat",
-            "repeat_kind")
+            "repeat_kind", "on_site")
 
 
 def one_hot(row) -> dict[str, float]:
     """The model's features of one (remedy, branch, weakness): categorical ones one-hot, and numbers: how
     far below the norm, branch size, ``repeat`` (the same resource was the branch's first
     recommendation within REPEAT_WINDOW months: its learned coefficient is the repeat penalty) and
-    ``repeat_kind`` (one of the same kind was, this one or another: a kind the branch tires of)."""
+    ``repeat_kind`` (one of the same kind was, this one or another: a kind the branch tires of). Between
+    the categorical features and the numbers, the street x on-site interaction: ``onsite_street=<street>``
+    is 1.0 for a resource used on site (the catalog's format: a base, a lecturer who comes) and 0.0
+    otherwise, so that a street where going somewhere works better or worse than elsewhere is learned
+    from on-site resources alone."""
     features = dict.fromkeys(categorical_names(row), 1.0)
+    features[onsite_name(row.street)] = on_site(row)
     features.update(zip(NUMBERS, numbers(row), strict=True))
     return features
+
+
+def onsite_name(street) -> str:
+    """The street x on-site feature's name for a branch in ``street`` (none: the empty street)."""
+    return f"onsite_street={street if isinstance(street, str) else ''}"
+
+
+def on_site(row) -> float:
+    """1.0 if the row's resource is used on site, else 0.0 (not known, NaN: not on site)."""
+    return on_site_value(getattr(row, "on_site", 0.0))
+
+
+def on_site_value(value) -> float:
+    """An ``on_site`` value as the feature's: 1.0 or 0.0 (None, NaN, NA: 0.0)."""
+    if value is None or value is pd.NA:
+        return 0.0
+    return 1.0 if value == value and bool(value) else 0.0
 
 
 # one_hot's numeric features, after its categorical ones, in this order.
@@ -63,6 +87,7 @@ class Row:
     shortfall: float
     repeat: float = 0.0
     repeat_kind: float = 0.0
+    on_site: float = 0.0
 
 
 def repeats(need: Need, resources: Sequence[Resource]) -> list[float]:
@@ -98,6 +123,11 @@ def repeat_flags(log: pd.DataFrame, window: int = REPEAT_WINDOW, by: str = "reso
     return out
 
 
+def on_site_flags(resources: Sequence[Resource]) -> list[float]:
+    """1.0 for each resource used on site (its format), else 0.0."""
+    return [1.0 if r.format == ON_SITE else 0.0 for r in resources]
+
+
 def features_for(need: Need, resources: Sequence[Resource]) -> pd.DataFrame:
     return pd.DataFrame({
         "resource_id": [r.id for r in resources], "kind": [r.kind for r in resources],
@@ -105,6 +135,7 @@ def features_for(need: Need, resources: Sequence[Resource]) -> pd.DataFrame:
         "branch_type": need.branch_type, "street": need.street, "members": float(need.members or 0),
         "shortfall": need.shortfall if need.shortfall is not None else float("nan"),
         "repeat": repeats(need, resources), "repeat_kind": kind_repeats(need, resources),
+        "on_site": on_site_flags(resources),
     }, columns=list(FEATURES))
 
 
@@ -125,6 +156,7 @@ def silent_branches(outcomes: pd.DataFrame) -> np.ndarray:
 def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.ndarray]:
     """(X, y) from outcomes.compute's result: one row per served list, its first item."""
     main = {r.id: r.topics[0] for r in catalog.resources}
+    onsite = {r.id for r in catalog.resources if r.format == ON_SITE}
     X = pd.DataFrame({
         "resource_id": outcomes["resource_id"], "kind": outcomes["kind"], "topic": outcomes["topic"],
         "main_topic": [main.get(r) == t for r, t in zip(outcomes["resource_id"], outcomes["topic"], strict=True)],
@@ -134,6 +166,7 @@ def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.nd
         "repeat": outcomes["repeat"].to_numpy(dtype=float) if "repeat" in outcomes.columns else repeat_flags(outcomes),
         "repeat_kind": (outcomes["repeat_kind"].to_numpy(dtype=float) if "repeat_kind" in outcomes.columns
                         else repeat_flags(outcomes, by="kind")),
+        "on_site": outcomes["resource_id"].isin(onsite).to_numpy(dtype=float),
         "adopted": outcomes["status"].isin(ADOPTED),
         "silent_branch": silent_branches(outcomes),
     })
@@ -143,5 +176,5 @@ def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.nd
     return X.reset_index(drop=True), y
 
 
-__all__ = ["FEATURES", "Row", "SILENT_MIN_LISTS", "features_for", "kind_repeats", "one_hot", "repeat_flags", "repeats",
-           "silent_branches", "training_frame"]
+__all__ = ["FEATURES", "Row", "SILENT_MIN_LISTS", "features_for", "kind_repeats", "on_site", "on_site_flags", "on_site_value", "one_hot",
+           "onsite_name", "repeat_flags", "repeats", "silent_branches", "training_frame"]

@@ -41,8 +41,10 @@ def _fitted(blend):
         X = X.assign(street=rng.choice(["古林镇", "S01", "S02"], len(X)), members=rng.integers(3, 90, len(X)) * 1.0,
                      shortfall=rng.random(len(X)) * 3, repeat=rng.integers(0, 2, len(X)) * 1.0,
                      repeat_kind=rng.integers(0, 2, len(X)) * 1.0, main_topic=rng.random(len(X)) < 0.7,
-                     topic=rng.choice(["theory_study", "dues", "org_life"], len(X)))
-        y = y + 0.05 * X["repeat"].to_numpy() - 0.03 * X["shortfall"].to_numpy()
+                     topic=rng.choice(["theory_study", "dues", "org_life"], len(X)),
+                     on_site=(rng.random(len(X)) < 0.5) * 1.0)
+        y = (y + 0.05 * X["repeat"].to_numpy() - 0.03 * X["shortfall"].to_numpy()
+             + 0.2 * (X["on_site"].to_numpy() * (X["street"] == "S01").to_numpy()))
         _FITTED[blend] = (X, EffectivenessModel(blend=blend).fit(X, y))
     return _FITTED[blend]
 
@@ -51,16 +53,17 @@ def _fitted(blend):
 @given(st.sampled_from([0.0, 0.5]), st.lists(st.tuples(
     st.integers(0, 399), st.sampled_from(["BASE01", "BASE99", None]), st.sampled_from([None, "古林镇", "S01", "S09", math.nan]),
     st.sampled_from([None, math.nan, -3.0, 0.0, 12.0, 400.0]), st.sampled_from([math.nan, -1.0, 0.3, 9.0]),
-    st.sampled_from([0.0, 1.0]), st.booleans()), min_size=1, max_size=12))
+    st.sampled_from([0.0, 1.0]), st.booleans(), st.sampled_from([0.0, 1.0, True, math.nan, None])), min_size=1,
+    max_size=12))
 def test_the_effect_of_a_row_is_the_sum_of_its_features_coefficients_to_the_bit(blend, picks):
     """The ranking's fast path (coefficients kept per resource, type and topic) gives the very float the
     definition gives, for seen and unseen resources and streets, missing sizes and shortfalls."""
     X, model = _fitted(blend)
     rows = []
-    for i, resource, street, members, shortfall, repeat, main in picks:
+    for i, resource, street, members, shortfall, repeat, main, site in picks:
         base = X.iloc[i]
         rows.append(Row(resource or base["resource_id"], base["kind"], base["topic"], main, base["branch_type"],
-                        street, members, shortfall, repeat, 1.0 - repeat))
+                        street, members, shortfall, repeat, 1.0 - repeat, site))
     assert model.predict_rows(rows)[0] == [_reference_effect(model, r) for r in rows]
     # Twice: the second call reads what the first kept.
     assert model.predict_rows(rows)[0] == [_reference_effect(model, r) for r in rows]
@@ -95,28 +98,32 @@ def test_coefficients_kept_for_ranking_follow_a_refit_and_a_loaded_state():
        st.sampled_from([None, math.nan, -3.0, 0.0, 12.0, 400.0]), st.sampled_from([math.nan, -1.0, 0.3, 9.0]),
        st.sampled_from(["village", "community", None]), st.lists(st.tuples(
            st.integers(0, 399), st.sampled_from(["BASE01", "BASE99", None]), st.sampled_from([0.0, 1.0]),
-           st.sampled_from([0.0, 1.0]), st.booleans()), min_size=1, max_size=12))
+           st.sampled_from([0.0, 1.0]), st.booleans(), st.sampled_from([0.0, 1.0])), min_size=1, max_size=12))
 def test_a_needs_candidates_get_the_floats_of_their_rows(blend, street, members, shortfall, branch_type, picks):
     """The ranking's per-need path gives, for each candidate, the effect, adoption, evidence and uncertainty
     that the row-by-row definitions give: first met and kept, and for a branch type that is not text."""
     X, model = _fitted(blend)
     topic = X.iloc[picks[0][0]]["topic"]
     btype = X.iloc[picks[0][0]]["branch_type"] if branch_type is None else branch_type
-    candidates = [(resource or X.iloc[i]["resource_id"], X.iloc[i]["kind"], main) for i, resource, _, _, main in picks]
-    repeat, repeat_kind = [p[2] for p in picks], [p[3] for p in picks]
-    rows = [Row(rid, kind, topic, main, btype, street, members, shortfall, rep, krep)
-            for (rid, kind, main), rep, krep in zip(candidates, repeat, repeat_kind, strict=True)]
+    candidates = [(resource or X.iloc[i]["resource_id"], X.iloc[i]["kind"], main) for i, resource, _, _, main, _ in picks]
+    repeat, repeat_kind, site = [p[2] for p in picks], [p[3] for p in picks], [p[5] for p in picks]
+    rows = [Row(rid, kind, topic, main, btype, street, members, shortfall, rep, krep, on)
+            for (rid, kind, main), rep, krep, on in zip(candidates, repeat, repeat_kind, site, strict=True)]
     effects, adoption = model.predict_rows(rows)
     expected = [(e, p, model.evidence(r.resource_id, topic), model.uncertainty(r.resource_id))
                 for r, e, p in zip(rows, effects, adoption, strict=True)]
     for _ in range(2):  # the second call reads what the first kept
         assert model.predict_candidates(topic, btype, street, members, shortfall, candidates, repeat,
-                                        repeat_kind) == expected
+                                        repeat_kind, site) == expected
     assert [e for e, *_ in expected] == [_reference_effect(model, r) for r in rows]
     # A branch type that is not text (a number read from a file) is never kept by its text, yet computed alike.
     odd = [dataclasses.replace(r, branch_type=3) for r in rows]
     assert [e for e, *_ in model.predict_candidates(topic, 3, street, members, shortfall, candidates, repeat,
-                                                     repeat_kind)] == [_reference_effect(model, r) for r in odd]
+                                                     repeat_kind, site)] == [_reference_effect(model, r) for r in odd]
+    # Without on_site: nothing on site, as rows without it.
+    plain = [dataclasses.replace(r, on_site=0.0) for r in rows]
+    assert [e for e, *_ in model.predict_candidates(topic, btype, street, members, shortfall, candidates, repeat,
+                                                     repeat_kind)] == [_reference_effect(model, r) for r in plain]
 
 
 def test_kept_candidate_terms_follow_a_refit_and_a_changed_parameter():

@@ -299,3 +299,44 @@ def test_promotion_activates_the_bytes_that_were_compared(tmp_path):
     promote(candidate, active, {"promoted": "judged"}, model_bytes=compared)
     assert active.read_bytes() == compared and load(active)[1] == {"fingerprint": "judged"}
     assert json.loads(active.with_suffix(".card.json").read_text()) == {"fingerprint": "judged"}
+
+
+def test_a_street_where_going_on_site_works_better_is_learned_for_on_site_resources_alone():
+    """Street x on-site: a base (on site) beats a video (online) in the street where visits work, and loses
+    to it in the street where they do not; street main effects alone (every resource alike) could not
+    rank the two apart by street."""
+    rng = np.random.default_rng(3)
+    n = 1200
+    rid = rng.choice(["BASE01", "VID001"], n)
+    street = rng.choice(["S01", "S02"], n)
+    site = (rid == "BASE01") * 1.0
+    adopted = rng.random(n) < 0.7
+    effect = 0.3 + site * np.where(street == "S01", 0.4, -0.25)
+    X = pd.DataFrame({"resource_id": rid, "kind": np.where(site == 1.0, "base", "video"), "topic": "theory_study",
+                      "main_topic": True, "branch_type": "village", "street": street, "members": 30.0,
+                      "shortfall": 0.5, "on_site": site, "adopted": adopted})
+    y = np.where(adopted, effect, 0.0) + rng.normal(0, 0.1, n)
+    model = EffectivenessModel().fit(X, y)
+    assert model.coef_["onsite_street=S01"] > 0.1 > -0.1 > model.coef_["onsite_street=S02"]
+    for where, first in (("S01", "BASE01"), ("S02", "VID001")):
+        values = model.predict_candidates("theory_study", "village", where, 30.0, 0.5,
+                                          [("BASE01", "base", True), ("VID001", "video", True)], [0.0, 0.0],
+                                          [0.0, 0.0], [1.0, 0.0])
+        expected = [p * e for e, p, *_ in values]
+        assert ["BASE01", "VID001"][int(np.argmax(expected))] == first, (where, values)
+    # Where the format is not told (a frame from before it), nothing is on site: no interaction is learned.
+    blind = EffectivenessModel().fit(X.drop(columns=["on_site"]), y)
+    assert not any(name.startswith("onsite_street=S") for name in blind.coef_)
+
+
+def test_the_training_frame_and_a_needs_features_take_on_site_from_the_catalogs_format(catalog):
+    from diagnosis_service.learning.features import features_for
+    from tests.support.learning import need
+
+    by_format = {f: next(r for r in catalog.resources if r.format == f) for f in ("on_site", "online", "self_run")}
+    rows = features_for(need(), list(by_format.values()))
+    assert rows["on_site"].tolist() == [1.0, 0.0, 0.0]
+    outcomes = pd.DataFrame([{**log_row("B1", "adopted", resource=r.id), "kind": r.kind, "improvement": 0.5,
+                              "repeat": 0.0, "repeat_kind": 0.0} for r in by_format.values()])
+    X, _ = training_frame(outcomes, catalog)
+    assert X["on_site"].tolist() == [1.0, 0.0, 0.0]
