@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +30,7 @@ from .columnar import (
     write_street_metrics,
     write_street_orgs,
 )
-from .files import one_writer
+from .files import one_writer, temp_dir
 from .model import KEYS, Dataset
 from .months import InMemoryMonths, Months
 
@@ -73,7 +72,7 @@ def _append(dataset: Dataset | Months, out: Path, registry: Registry) -> dict:
     member_street = members["branch_id"].map(street_of)
     changed = _changed_streets(stored, branches, members, street_of, member_street)
 
-    tmp = Path(tempfile.mkdtemp(prefix=".append.", dir=out))
+    tmp = temp_dir(out / "append", mode=None)  # inside the dataset: its files are renamed into place
     try:
         for f in sorted(changed):
             counts[int(f[1:])] = write_street_orgs(tmp, f, branches, members, street_of, member_street)

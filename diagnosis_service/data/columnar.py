@@ -25,7 +25,6 @@ import json
 import os
 import posixpath
 import shutil
-import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -37,7 +36,7 @@ from ..periods import months_before, parse_period, require_period_in
 from ..rules.model import Registry
 from .arrowframes import stacked
 from .carried import usable, with_carried
-from .files import one_writer, replace_dir
+from .files import one_writer, replace_dir, temp_dir
 from .locations import MARKER, filesystem, is_dataset, is_url
 from .model import KEYS, Dataset
 from .months import InMemoryMonths, Months
@@ -111,8 +110,8 @@ class DatasetWriter:
         self.out = Path(out)
         self.what = what
         self._held = ExitStack()
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", dir=self.out.parent))
+        # Renamed into place: with the mode any new directory gets (workers of another user read it).
+        self.tmp = temp_dir(self.out)
         self.streets: list[str] = []
         self.street_members: list[int] = []
         self.periods: set[str] = set()

@@ -7,7 +7,6 @@ import csv
 import os
 import re
 import shutil
-import tempfile
 import warnings
 from array import array
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ import pandas as pd
 
 from ..errors import InputError, Problem
 from ..rules.model import Registry
-from .files import not_a_directory, umask_mode
+from .files import not_a_directory, temp_dir
 from .model import BRANCH_COLUMNS, KEYS, MEMBER_COLUMNS, Dataset
 from .validate import (
     KeyColumn,
@@ -324,8 +323,7 @@ def write_dir(dataset: Dataset, directory: Path, registry: Registry) -> None:
     """Write a dataset as a CSV directory, atomically: a temp directory renamed into place."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    os.chmod(tmp, umask_mode(0o777))  # mkdtemp makes it private; a data directory is like any other
+    tmp = temp_dir(directory)  # renamed into place: with the mode any new directory gets, not mkdtemp's private one
     try:
         dataset.branches.reset_index()[list(BRANCH_COLUMNS)].to_csv(tmp / "branches.csv", index=False)
         dataset.members.reset_index()[list(MEMBER_COLUMNS)].to_csv(tmp / "members.csv", index=False)

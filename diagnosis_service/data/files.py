@@ -1,11 +1,19 @@
 """Writing files atomically: to a temporary name beside the target, then renamed over it, so a reader
 never sees half a file; the file gets the mode any new file gets under the umask (a temporary file
-alone would be private). Directories likewise (``replace_dir``)."""
+alone would be private). Directories likewise (``replace_dir``).
+
+A temporary name says who made it: ``.NAME.KIND-HOST-PID-XXXXXXXX``. A writer killed outright (SIGKILL,
+the kernel's out-of-memory killer, a lost node) cannot remove it, and a province's dataset half-written
+is gigabytes: the next writer of the same target removes what a process of this host left that is no
+longer running (``sweep_stale``). A temporary of another host (shared storage) or of a live process is
+never touched."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import socket
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
@@ -15,6 +23,8 @@ from pathlib import Path
 from ..errors import InputError, Problem
 
 WRITER_LOCK = ".writer.lock"
+
+log = logging.getLogger("diagnosis_service.files")
 
 
 def not_a_directory(path: str | Path, what: str, expected: str) -> Problem:
@@ -42,6 +52,78 @@ def umask_mode(mode: int = 0o666) -> int:
     return mode & ~umask
 
 
+def _host() -> str:
+    # The one separator a name's parts are split on is "-"; a host name keeps its dots.
+    return socket.gethostname().replace("-", "_") or "localhost"
+
+
+def temp_prefix(target: Path, kind: str = "tmp") -> str:
+    """The start of every temporary name this process makes beside ``target`` for ``kind`` of work."""
+    return f".{Path(target).name}.{kind}-{_host()}-{os.getpid()}-"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: running
+        return True
+    return True
+
+
+def sweep_stale(target: Path, kind: str = "tmp") -> list[Path]:
+    """Remove the temporaries beside ``target`` of ``kind`` that a process of this host left and that is
+    no longer running; the paths removed. Each is logged (what, which process left it)."""
+    target = Path(target)
+    start = f".{target.name}.{kind}-"
+    host = _host()
+    removed = []
+    try:
+        entries = [e for e in os.scandir(target.parent) if e.name.startswith(start)]
+    except OSError:
+        return removed
+    for entry in sorted(entries, key=lambda e: e.name):
+        parts = entry.name[len(start):].rsplit("-", 2)
+        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+            continue
+        pid = int(parts[1])
+        if pid == os.getpid() or _running(pid):
+            continue
+        path = Path(entry.path)
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        if not os.path.lexists(path):
+            log.warning("removed %s, left by process %d of this host, which stopped before it could (killed?)",
+                        path, pid)
+            removed.append(path)
+    return removed
+
+
+def temp_dir(target: Path, kind: str = "tmp", mode: int | None = 0o777) -> Path:
+    """A new directory beside ``target`` for ``kind`` of work, made after ``sweep_stale``; its mode is
+    ``mode`` as the umask leaves it (``None``: private to this user, as ``mkdtemp`` makes it)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale(target, kind)
+    path = Path(tempfile.mkdtemp(prefix=temp_prefix(target, kind), dir=target.parent))
+    if mode is not None:
+        os.chmod(path, umask_mode(mode))
+    return path
+
+
+@contextmanager
+def temporary_dir(target: Path, kind: str = "tmp") -> Iterator[Path]:
+    """``temp_dir``, private to this user, removed with what it holds when the block ends."""
+    path = temp_dir(target, kind, mode=None)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def write_atomic(target: Path, chunks: Iterable[str]) -> Path:
     """Write the text ``chunks`` to ``target`` (UTF-8, newlines as given), whole or not at all."""
     return _write(target, chunks, "w")
@@ -60,7 +142,8 @@ def write_chunks_atomic(target: Path, chunks: Iterable[bytes]) -> Path:
 def _write(target: Path, chunks: Iterable, mode: str) -> Path:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    sweep_stale(target)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), dir=target.parent)
     try:
         text = {"encoding": "utf-8", "newline": "\n"} if mode == "w" else {}
         with os.fdopen(fd, mode, **text) as fh:
@@ -103,7 +186,8 @@ def one_writer(directory: Path, what: str, marker: str) -> Iterator[None]:
         os.close(fd)
 
 
-__all__ = ["not_a_directory", "one_writer", "umask_mode", "write_atomic", "write_bytes_atomic", "write_chunks_atomic"]
+__all__ = ["not_a_directory", "one_writer", "sweep_stale", "temp_dir", "temp_prefix", "temporary_dir", "umask_mode",
+           "write_atomic", "write_bytes_atomic", "write_chunks_atomic"]
 
 
 def replace_dir(tmp: Path, out: Path) -> None:

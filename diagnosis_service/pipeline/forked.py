@@ -19,13 +19,12 @@ import logging
 import os
 import shutil
 import signal
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..data.files import umask_mode
+from ..data.files import temp_dir, umask_mode
 from ..engine.findings import SubjectResult
 from .month import Month, write_lines
 
@@ -97,7 +96,7 @@ def write_forked(month: Month, out: Path, jobs: int, hung_after: tuple[float, fl
         write_lines(month.lines(), out)
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    work = temp_dir(out, "parts", mode=None)
     children: list[int] = []
     try:
         b_parts, m_parts = _slices(len(month.branches), jobs), _slices(len(month.members), jobs)

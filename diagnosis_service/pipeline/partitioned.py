@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -29,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data.columnar import ParquetDir
-from ..data.files import not_a_directory, write_chunks_atomic
+from ..data.files import not_a_directory, temporary_dir, write_chunks_atomic
 from ..data.locations import is_dataset, is_url
 from ..engine import make_evaluator
 from ..engine.partitioned import (
@@ -286,7 +285,7 @@ def _to_file(client, parts: list[list[int]], evaluate: dict, out: Path, run: Par
     """Pass 3, the lines sent here: a file per part as they arrive, merged in id order into ``out``."""
     futures = client.map(evaluate_part, parts, **evaluate)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.parts.", dir=out.parent) as tmp:
+    with temporary_dir(out, "parts") as tmp:
         for i, result in _gather(client, futures, "diagnosis", progress):
             for kind, (rows, lamps) in result.items():
                 with open(Path(tmp) / f"{i:06d}.{kind}", "wb") as fh:

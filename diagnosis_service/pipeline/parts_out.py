@@ -22,12 +22,18 @@ import os
 import re
 import shutil
 import socket
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..data.files import not_a_directory, replace_dir, umask_mode, write_atomic, write_chunks_atomic
+from ..data.files import (
+    not_a_directory,
+    replace_dir,
+    temp_dir,
+    temporary_dir,
+    write_atomic,
+    write_chunks_atomic,
+)
 from ..errors import InputError, Problem
 from .keyed_merge import merged_lines, sort_key
 
@@ -77,13 +83,12 @@ class PartsDir:
                                      f"format {FORMAT}): it is not replaced", field=("out_parts",),
                                      suggestion="give a new or empty directory, or remove this one first"))
         try:
-            self.out.parent.mkdir(parents=True, exist_ok=True)
-            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
+            # The workers write here: a worker running as another user (a shared cluster) needs the umask's
+            # access, which temp_dir gives.
+            self.tmp = temp_dir(self.out)
         except OSError as exc:
             raise InputError(Problem(f"cannot write beside {self.out} ({exc.strerror or exc})", field=("out_parts",),
                                      suggestion="a directory on storage this process and every worker can write")) from None
-        # The workers write here: a worker running as another user (a shared cluster) needs the umask's access.
-        os.chmod(self.tmp, umask_mode(0o777))
 
     def __enter__(self) -> PartsDir:
         return self
@@ -171,7 +176,7 @@ def merge_parts(directory: Path, out: Path) -> dict:
                                  "and the next --out-parts replace it", file=str(out),
                                  suggestion="write the merged file elsewhere"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.merge.", dir=out.parent) as tmp:
+    with temporary_dir(out, "merge") as tmp:
         for k, entry in enumerate(manifest["parts"]):
             _split(directory / entry["file"], entry, Path(tmp), k)
         write_chunks_atomic(out, merged_lines(Path(tmp), len(manifest["parts"])))

@@ -1,0 +1,110 @@
+"""Temporary files and directories beside a target, and what a writer killed outright leaves behind."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from diagnosis_service.data.columnar import MARKER
+from diagnosis_service.data.files import sweep_stale, temp_dir, temp_prefix, temporary_dir, write_atomic
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has run and been reaped (not reused this soon on a host of 2 cores)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=30)
+    return proc.pid
+
+
+def _host() -> str:
+    return socket.gethostname().replace("-", "_")
+
+
+def test_a_dead_process_s_temporaries_are_swept_and_no_other(tmp_path, caplog):
+    target = tmp_path / "out.jsonl"
+    dead, alive = _dead_pid(), os.getppid()
+    stale_dir = tmp_path / f".out.jsonl.tmp-{_host()}-{dead}-abc123"
+    stale_dir.mkdir()
+    (stale_dir / "part").write_text("x")
+    stale_file = tmp_path / f".out.jsonl.tmp-{_host()}-{dead}-def456"
+    stale_file.write_text("half")
+    kept = [tmp_path / f".out.jsonl.tmp-{_host()}-{alive}-aaa111",      # a process still running
+            tmp_path / f".out.jsonl.tmp-otherhost-{dead}-bbb222",      # another host's, on shared storage
+            tmp_path / f".out.jsonl.merge-{_host()}-{dead}-ccc333",    # another kind of work
+            tmp_path / f".other.jsonl.tmp-{_host()}-{dead}-ddd444",    # another target's
+            tmp_path / f".out.jsonl.tmp-{_host()}-notapid-eee555"]     # not a name this module makes
+    for path in kept:
+        path.mkdir()
+    with caplog.at_level(logging.WARNING, logger="diagnosis_service.files"):
+        write_atomic(target, ["line\n"])
+    assert target.read_text() == "line\n"
+    assert not stale_dir.exists() and not stale_file.exists()
+    assert all(path.is_dir() for path in kept)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.jsonl", *(p.name for p in kept)])
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2 and all(f"process {dead} of this host" in m for m in said)
+    assert sweep_stale(target) == []  # nothing left to sweep
+
+
+def test_temp_dir_names_its_maker_and_takes_the_umask(tmp_path):
+    target = tmp_path / "dataset"
+    made = temp_dir(target)
+    assert made.name.startswith(temp_prefix(target)) and made.parent == tmp_path
+    assert temp_prefix(target) == f".dataset.tmp-{_host()}-{os.getpid()}-"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert made.stat().st_mode & 0o777 == 0o777 & ~umask
+    with temporary_dir(target, "merge") as private:
+        assert private.name.startswith(f".dataset.merge-{_host()}-{os.getpid()}-")
+        assert private.stat().st_mode & 0o777 == 0o700
+    assert not private.exists()
+    assert temp_dir(target).exists() and made.exists(), "this process's own temporaries are never swept"
+
+
+KILLED_WRITER = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    from diagnosis_service.data.columnar import DatasetWriter
+    from diagnosis_service.rules import load_ruleset
+    from diagnosis_service.simulation.district import SimulationSpec, simulate
+
+    registry = load_ruleset(Path(sys.argv[1])).registry
+    writer = DatasetWriter(Path(sys.argv[2]))
+    writer.__enter__()
+    writer.add(simulate(SimulationSpec(branches=12, members=150, months=3, seed=5), registry))
+    print(writer.tmp, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would: no handler runs
+""")
+
+
+def test_a_convert_killed_outright_is_cleaned_up_by_the_next(tmp_path, small_district):
+    """A ``data convert`` killed with SIGKILL leaves its half-written dataset; the next convert of the same
+    target removes it and writes the dataset whole, and the directory holds nothing else."""
+    out = tmp_path / "converted" / "dataset"
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED_WRITER, encoding="utf-8")
+    r = subprocess.run([sys.executable, str(script), str(REPO / "rules"), str(out)], capture_output=True, text=True,
+                       cwd=REPO, timeout=300)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    left = Path(r.stdout.strip())
+    assert left.is_dir() and any(left.rglob("*.parquet")), "the killed writer left its work"
+    assert not out.exists()
+    r = subprocess.run([str(Path(sys.executable).parent / "diagnosis-service"), "data", "convert", str(small_district), str(out)],
+                       capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert not left.exists()
+    assert [p.name for p in out.parent.iterdir()] == ["dataset"]
+    assert "removed" in r.stderr and str(left) in r.stderr and "this host" in r.stderr
+    assert json.loads((out / MARKER).read_text(encoding="utf-8"))["branches"] == 60
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask, "a dataset is readable as any new directory, not private"
