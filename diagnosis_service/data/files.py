@@ -134,15 +134,18 @@ def write_bytes_atomic(target: Path, data: bytes) -> Path:
     return _write(target, (data,), "wb")
 
 
-def write_chunks_atomic(target: Path, chunks: Iterable[bytes]) -> Path:
-    """Write the byte ``chunks`` to ``target``, whole or not at all."""
-    return _write(target, chunks, "wb")
+def write_chunks_atomic(target: Path, chunks: Iterable[bytes], sweep: bool = True) -> Path:
+    """Write the byte ``chunks`` to ``target``, whole or not at all. ``sweep=False``: leave what killed
+    writers left to whoever owns the directory (one of many files written into a fresh directory: looking
+    through it before each would cost the square of their number)."""
+    return _write(target, chunks, "wb", sweep)
 
 
-def _write(target: Path, chunks: Iterable, mode: str) -> Path:
+def _write(target: Path, chunks: Iterable, mode: str, sweep: bool = True) -> Path:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    sweep_stale(target)
+    if sweep:
+        sweep_stale(target)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), dir=target.parent)
     try:
         text = {"encoding": "utf-8", "newline": "\n"} if mode == "w" else {}

@@ -67,7 +67,7 @@ def write_part(directory: str, index: int, result: dict[str, tuple[list[tuple[st
                 size += len(data)
                 yield data
 
-    write_chunks_atomic(Path(directory) / name, lines())
+    write_chunks_atomic(Path(directory) / name, lines(), sweep=False)  # PartsDir.commit does
     return {"file": name, "branches": len(result["branch"][0]), "members": len(result["member"][0]),
             "bytes": size, "sha256": digest.hexdigest(),
             "lamps": {kind: dict(sorted(result[kind][1].items())) for kind in ("branch", "member")}}
@@ -112,6 +112,8 @@ class PartsDir:
                     "order": "each part: its branches in id order, then its members in id order; "
                              "data merge-parts DIR --out FILE gives the one file in id order"}
         write_atomic(self.tmp / MANIFEST, [json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n"])
+        for left in self.tmp.glob(".*"):  # a worker killed mid-part (its task redone elsewhere) left its temporary
+            left.unlink(missing_ok=True)
         replace_dir(self.tmp, self.out)
         return manifest
 
