@@ -2,16 +2,20 @@
 never sees half a file; the file gets the mode any new file gets under the umask (a temporary file
 alone would be private). Directories likewise (``replace_dir``).
 
-A temporary name says who made it: ``.NAME.KIND-HOST-PID-XXXXXXXX``. A writer killed outright (SIGKILL,
-the kernel's out-of-memory killer, a lost node) cannot remove it, and a province's dataset half-written
-is gigabytes: the next writer of the same target removes what a process of this host left that is no
-longer running (``sweep_stale``). A temporary of another host (shared storage) or of a live process is
+A temporary name says who made it: ``.NAME.KIND-HOST-PID-XXXXXXXX`` (HOST: the host name and a digest
+of it and of the pid namespace). A writer killed outright (SIGKILL, the kernel's out-of-memory killer)
+cannot remove it, and a province's dataset half-written is gigabytes: the next writer of the same
+target removes what a process of this host and namespace left that is no longer running
+(``sweep_stale``). A temporary of another host or container (shared storage) or of a live process is
 never touched."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -52,13 +56,27 @@ def umask_mode(mode: int = 0o666) -> int:
     return mode & ~umask
 
 
+KINDS = ("tmp", "parts", "merge")  # every kind of temporary made beside a target: each writer sweeps them all
+
+
+@functools.cache
 def _host() -> str:
-    # The one separator a name's parts are split on is "-"; a host name keeps its dots.
-    return socket.gethostname().replace("-", "_") or "localhost"
+    """This host and process namespace, as a temporary's name gives it: the host name (readable, without the
+    "-" names are split on) and a digest of the full name and of the pid namespace, so two containers that
+    share a host name (host networking, a pod's shared volume) never take each other's pids for their own."""
+    name = socket.gethostname() or "localhost"
+    try:
+        namespace = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        namespace = ""
+    digest = hashlib.sha256(f"{name}\0{namespace}".encode()).hexdigest()[:8]
+    return f"{re.sub(r'[^A-Za-z0-9_.]', '_', name)[:24]}.{digest}"
 
 
 def temp_prefix(target: Path, kind: str = "tmp") -> str:
     """The start of every temporary name this process makes beside ``target`` for ``kind`` of work."""
+    if kind not in KINDS:
+        raise ValueError(f"kind {kind!r} is not one of {KINDS}")
     return f".{Path(target).name}.{kind}-{_host()}-{os.getpid()}-"
 
 
@@ -67,38 +85,44 @@ def _running(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's process: running
+    except (PermissionError, OverflowError):  # another user's process: running; a pid no process has: not ours
         return True
     return True
 
 
-def sweep_stale(target: Path, kind: str = "tmp") -> list[Path]:
-    """Remove the temporaries beside ``target`` of ``kind`` that a process of this host left and that is
-    no longer running; the paths removed. Each is logged (what, which process left it)."""
+def sweep_stale(target: Path) -> list[Path]:
+    """Remove the temporaries beside ``target`` (of every kind) that a process of this host left and that
+    is no longer running; the paths removed. Each is logged (what, which process left it). What cannot be
+    removed (another user's, in a sticky directory) is left, and never stops the write that called this."""
     target = Path(target)
-    start = f".{target.name}.{kind}-"
+    pattern = re.compile(re.escape(f".{target.name}.") + "(?:" + "|".join(KINDS) + r")-([A-Za-z0-9_.]+)-([0-9]{1,9})-"
+                         r"[A-Za-z0-9_]+")
     host = _host()
     removed = []
     try:
-        entries = [e for e in os.scandir(target.parent) if e.name.startswith(start)]
+        entries = [e for e in os.scandir(target.parent) if e.name.startswith(f".{target.name}.")]
     except OSError:
         return removed
     for entry in sorted(entries, key=lambda e: e.name):
-        parts = entry.name[len(start):].rsplit("-", 2)
-        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+        match = pattern.fullmatch(entry.name)
+        if not match or match[1] != host:
             continue
-        pid = int(parts[1])
+        pid = int(match[2])
         if pid == os.getpid() or _running(pid):
             continue
         path = Path(entry.path)
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-        if not os.path.lexists(path):
-            log.warning("removed %s, left by process %d of this host, which stopped before it could (killed?)",
-                        path, pid)
-            removed.append(path)
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except FileNotFoundError:  # another writer swept it first
+            continue
+        except OSError as exc:
+            log.warning("could not remove %s, left by process %d of this host (%s)", path, pid, exc.strerror or exc)
+            continue
+        log.warning("removed %s, left by process %d of this host, which stopped before it could (killed?)", path, pid)
+        removed.append(path)
     return removed
 
 
@@ -107,7 +131,7 @@ def temp_dir(target: Path, kind: str = "tmp", mode: int | None = 0o777) -> Path:
     ``mode`` as the umask leaves it (``None``: private to this user, as ``mkdtemp`` makes it)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    sweep_stale(target, kind)
+    sweep_stale(target)
     path = Path(tempfile.mkdtemp(prefix=temp_prefix(target, kind), dir=target.parent))
     if mode is not None:
         os.chmod(path, umask_mode(mode))

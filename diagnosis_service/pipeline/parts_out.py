@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -36,6 +37,8 @@ from ..data.files import (
 )
 from ..errors import InputError, Problem
 from .keyed_merge import merged_lines, sort_key
+
+log = logging.getLogger("diagnosis_service.parts")
 
 FORMAT = "diagnosis-parts/1"
 MANIFEST = "manifest.json"
@@ -112,8 +115,12 @@ class PartsDir:
                     "order": "each part: its branches in id order, then its members in id order; "
                              "data merge-parts DIR --out FILE gives the one file in id order"}
         write_atomic(self.tmp / MANIFEST, [json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n"])
-        for left in self.tmp.glob(".*"):  # a worker killed mid-part (its task redone elsewhere) left its temporary
-            left.unlink(missing_ok=True)
+        for left in sorted(self.tmp.glob(".*")):  # a worker killed mid-part (its task redone elsewhere) left it
+            try:
+                shutil.rmtree(left) if left.is_dir() and not left.is_symlink() else left.unlink()
+            except FileNotFoundError:
+                continue
+            log.warning("parts: removed %s, a part's temporary left by a worker that stopped", left.name)
         replace_dir(self.tmp, self.out)
         return manifest
 

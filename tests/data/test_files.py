@@ -6,12 +6,12 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+from diagnosis_service.data import files
 from diagnosis_service.data.columnar import MARKER
 from diagnosis_service.data.files import sweep_stale, temp_dir, temp_prefix, temporary_dir, write_atomic
 
@@ -26,7 +26,7 @@ def _dead_pid() -> int:
 
 
 def _host() -> str:
-    return socket.gethostname().replace("-", "_")
+    return files._host()
 
 
 def test_a_dead_process_s_temporaries_are_swept_and_no_other(tmp_path, caplog):
@@ -37,9 +37,12 @@ def test_a_dead_process_s_temporaries_are_swept_and_no_other(tmp_path, caplog):
     (stale_dir / "part").write_text("x")
     stale_file = tmp_path / f".out.jsonl.tmp-{_host()}-{dead}-def456"
     stale_file.write_text("half")
+    stale_parts = tmp_path / f".out.jsonl.parts-{_host()}-{dead}-ccc333"  # another kind of work on the same target
+    stale_parts.mkdir()
     kept = [tmp_path / f".out.jsonl.tmp-{_host()}-{alive}-aaa111",      # a process still running
-            tmp_path / f".out.jsonl.tmp-otherhost-{dead}-bbb222",      # another host's, on shared storage
-            tmp_path / f".out.jsonl.merge-{_host()}-{dead}-ccc333",    # another kind of work
+            tmp_path / f".out.jsonl.tmp-otherhost.0badf00d-{dead}-bbb222",   # another host's, on shared storage
+            tmp_path / f".out.jsonl.tmp-{_host().split('.')[0]}.0badf00d-{dead}-fff666",  # another container's
+            tmp_path / f".out.jsonl.tmp-{_host()}-99999999999-ggg777",  # a pid no process can have
             tmp_path / f".other.jsonl.tmp-{_host()}-{dead}-ddd444",    # another target's
             tmp_path / f".out.jsonl.tmp-{_host()}-notapid-eee555"]     # not a name this module makes
     for path in kept:
@@ -47,11 +50,11 @@ def test_a_dead_process_s_temporaries_are_swept_and_no_other(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="diagnosis_service.files"):
         write_atomic(target, ["line\n"])
     assert target.read_text() == "line\n"
-    assert not stale_dir.exists() and not stale_file.exists()
+    assert not stale_dir.exists() and not stale_file.exists() and not stale_parts.exists()
     assert all(path.is_dir() for path in kept)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.jsonl", *(p.name for p in kept)])
     said = [r.getMessage() for r in caplog.records]
-    assert len(said) == 2 and all(f"process {dead} of this host" in m for m in said)
+    assert len(said) == 3 and all(f"process {dead} of this host" in m for m in said)
     assert sweep_stale(target) == []  # nothing left to sweep
 
 

@@ -156,7 +156,7 @@ def test_merge_parts_refuses_a_manifest_or_parts_it_cannot_trust(dask_client, sn
         assert r.exit_code == 2 and says in r.output, r.output
 
 
-def test_a_part_left_half_written_by_a_killed_worker_is_not_committed(tmp_path):
+def test_a_part_left_half_written_by_a_killed_worker_is_not_committed(tmp_path, caplog):
     """A worker killed mid-part leaves its temporary in the directory (its task is redone elsewhere): the
     committed directory holds the manifest and the parts only."""
     from collections import Counter
@@ -166,9 +166,11 @@ def test_a_part_left_half_written_by_a_killed_worker_is_not_committed(tmp_path):
     out = tmp_path / "parts"
     with PartsDir(out) as parts:
         (parts.tmp / ".part-000000.jsonl.tmp-otherhost-4242-abcd1234").write_bytes(b'{"half":')
+        (parts.tmp / ".part-000001.jsonl.tmp-otherhost-4243-abcd1235").mkdir()
         entry = write_part(str(parts.tmp), 0, {"branch": ([("B1", '{"subject":"branch"}')], Counter(red=1)),
                                               "member": ([("M1", '{"subject":"member"}')], Counter(green=1))})
         parts.commit("2025-12", [entry])
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "part-000000.jsonl"]
     assert (out / "part-000000.jsonl").read_bytes() == b'{"subject":"branch"}\n{"subject":"member"}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["parts"]
+    assert sum("a part's temporary left by a worker" in r.getMessage() for r in caplog.records) == 2
