@@ -67,12 +67,12 @@ def effect_list(model: EffectivenessModel, rows: Iterable) -> list[float]:
                                       log_coef.get(onsite, 0.0))
         x, v = numbers(row), on_site(row)
         additive = model.intercept_ + in_order((*terms[0], pair[0], pair[2] * v, c[0] * x[0], c[1] * x[1],
-                                                c[2] * x[2], c[3] * x[3]))
+                                                c[2] * x[2], c[3] * x[3], c[4] * x[4]))
         if not multiplicative:
             out.append(additive)
             continue
         z = model.log_intercept_ + in_order((*terms[1], pair[1], pair[3] * v, g[0] * x[0], g[1] * x[1],
-                                             g[2] * x[2], g[3] * x[3]))
+                                             g[2] * x[2], g[3] * x[3], g[4] * x[4]))
         out.append((1.0 - model.blend) * additive + model.blend * math.exp(min(z, MAX_MULTIPLICATIVE_LOG)))
     return out
 
@@ -80,11 +80,12 @@ def effect_list(model: EffectivenessModel, rows: Iterable) -> list[float]:
 
 def need_candidates(model: EffectivenessModel, topic: str, branch_type: str, street: str | None, members: float,
                     shortfall: float, candidates: Sequence[tuple[str, str, bool]], repeat: Sequence[float],
-                    repeat_kind: Sequence[float], on_site: Sequence[float] | None = None
-                    ) -> list[tuple[float, float, int, float]]:
+                    repeat_kind: Sequence[float], on_site: Sequence[float] | None = None,
+                    repeat_adopted: Sequence[float] | None = None) -> list[tuple[float, float, int, float]]:
     """(improvement if adopted, P(adopted), evidence for ``topic``, uncertainty) of each candidate
-    (resource id, kind, whether ``topic`` is its main one; ``on_site``: whether it is used on site, none
-    if not given) for one need: the very floats
+    (resource id, kind, whether ``topic`` is its main one; ``on_site``: whether it is used on site;
+    ``repeat_adopted``: whether the branch said it adopted it lately; none of either if not given) for
+    one need: the very floats
     ``predict_rows``, ``evidence`` and ``uncertainty`` give for the rows the need makes. Ranking meets
     the same few thousand (resource, branch type, topic) over and over: what depends on them alone
     (the categorical coefficients' partial sums, adoption, evidence) is kept, and the need's own terms
@@ -93,9 +94,12 @@ def need_candidates(model: EffectivenessModel, topic: str, branch_type: str, str
     change; the dicts are never changed in place."""
     if on_site is None:
         on_site = [0.0] * len(candidates)
+    if repeat_adopted is None:
+        repeat_adopted = [0.0] * len(candidates)
     if type(topic) is not str or type(branch_type) is not str:  # keys kept only by their text
-        rows = [Row(rid, kind, topic, main, branch_type, street, members, shortfall, rep, krep, site)
-                for (rid, kind, main), rep, krep, site in zip(candidates, repeat, repeat_kind, on_site, strict=True)]
+        rows = [Row(rid, kind, topic, main, branch_type, street, members, shortfall, rep, krep, site, arep)
+                for (rid, kind, main), rep, krep, site, arep in zip(candidates, repeat, repeat_kind, on_site,
+                                                                    repeat_adopted, strict=True)]
         effects, adoption = model.predict_rows(rows)
         return [(e, p, model.evidence(row.resource_id, topic), model.uncertainty(row.resource_id))
                 for row, e, p in zip(rows, effects, adoption, strict=True)]
@@ -107,7 +111,7 @@ def need_candidates(model: EffectivenessModel, topic: str, branch_type: str, str
             or len(cache[2]) > MAX_KEPT):
         cache = model._candidates = (state, scalars, {})
     kept = cache[2]
-    x0, x1, _, _ = numbers(Row("", "", topic, True, branch_type, street, members, shortfall))
+    x0, x1, _, _, _ = numbers(Row("", "", topic, True, branch_type, street, members, shortfall))
     street_name = f"street={street if isinstance(street, str) else ''}"
     c = [coef.get(n, 0.0) for n in NUMBERS]
     # The sums run in one_hot's order, as _effect_list's do: the categorical terms (kept), the street's,
@@ -119,7 +123,8 @@ def need_candidates(model: EffectivenessModel, topic: str, branch_type: str, str
     g = [log_coef.get(n, 0.0) for n in NUMBERS]
     log_add = (log_coef.get(street_name, 0.0), g[0] * x0, g[1] * x1)
     out = []
-    for (rid, kind, main), rep, krep, site in zip(candidates, repeat, repeat_kind, on_site, strict=True):
+    for (rid, kind, main), rep, krep, site, arep in zip(candidates, repeat, repeat_kind, on_site, repeat_adopted,
+                                                        strict=True):
         key = (rid, kind, bool(main))
         plain = type(rid) is str and type(kind) is str
         entry = kept.get((topic, branch_type, key)) if plain else None
@@ -127,11 +132,12 @@ def need_candidates(model: EffectivenessModel, topic: str, branch_type: str, str
             entry = _candidate_terms(model, rid, kind, topic, bool(main), branch_type)
             if plain:
                 kept[(topic, branch_type, key)] = entry
-        rep, krep, v = float(rep), float(krep), on_site_value(site)
-        additive = model.intercept_ + (entry[0] + add[0] + site_coef * v + add[1] + add[2] + c[2] * rep + c[3] * krep)
+        rep, krep, v, arep = float(rep), float(krep), on_site_value(site), float(arep)
+        additive = model.intercept_ + (entry[0] + add[0] + site_coef * v + add[1] + add[2] + c[2] * rep + c[3] * krep
+                                       + c[4] * arep)
         if multiplicative:
             z = model.log_intercept_ + (entry[1] + log_add[0] + site_log * v + log_add[1] + log_add[2] + g[2] * rep
-                                        + g[3] * krep)
+                                        + g[3] * krep + g[4] * arep)
             additive = (1.0 - model.blend) * additive + model.blend * math.exp(min(z, MAX_MULTIPLICATIVE_LOG))
         out.append((additive, entry[2], entry[3], entry[4]))
     return out

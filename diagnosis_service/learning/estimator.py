@@ -71,8 +71,8 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         """``X``: one row per served list (FEATURES plus ``adopted``); ``y``: the measured improvement
         of the weakness (outcomes.compute), NaN where not measurable yet."""
         X = X.reset_index(drop=True)
-        # A frame from before the repeat and on-site features: no repeats known, nothing on site.
-        X = X.assign(**{c: 0.0 for c in ("repeat", "repeat_kind", "on_site") if c not in X.columns})
+        # A frame from before the repeat, on-site and adopted-repeat features: no repeats known, nothing on site.
+        X = X.assign(**{c: 0.0 for c in ("repeat", "repeat_kind", "on_site", "repeat_adopted") if c not in X.columns})
         y = np.asarray(y, dtype=float)
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} rows and y {len(y)}")
@@ -247,14 +247,15 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
 
     def predict_candidates(self, topic: str, branch_type: str, street: str | None, members: float, shortfall: float,
                            candidates: Sequence[tuple[str, str, bool]], repeat: Sequence[float],
-                           repeat_kind: Sequence[float], on_site: Sequence[float] | None = None
-                           ) -> list[tuple[float, float, int, float]]:
+                           repeat_kind: Sequence[float], on_site: Sequence[float] | None = None,
+                           repeat_adopted: Sequence[float] | None = None) -> list[tuple[float, float, int, float]]:
         """(improvement if adopted, P(adopted), evidence for ``topic``, uncertainty) of each candidate
-        (resource id, kind, whether ``topic`` is its main one; ``on_site``: whether each is used on site)
-        for one need: the very floats ``predict_rows``, ``evidence`` and ``uncertainty`` give for the rows
-        the need makes (``effects.need_candidates``)."""
+        (resource id, kind, whether ``topic`` is its main one; ``on_site``: whether each is used on site;
+        ``repeat_adopted``: whether the branch said it adopted it lately) for one need: the very floats
+        ``predict_rows``, ``evidence`` and ``uncertainty`` give for the rows the need makes
+        (``effects.need_candidates``)."""
         return need_candidates(self, topic, branch_type, street, members, shortfall, candidates, repeat, repeat_kind,
-                               on_site)
+                               on_site, repeat_adopted)
 
     def _effects(self, X: pd.DataFrame) -> np.ndarray:
         return np.array(self._effect_list(feature_frame(X).itertuples(index=False)), dtype=float)

@@ -18,14 +18,16 @@ from .outcomes import ADOPTED, CLIP
 ON_SITE = "on_site"  # the catalog's format of resources used on site
 
 FEATURES = ("resource_id", "kind", "topic", "main_topic", "branch_type", "street", "members", "shortfall", "repeat",
-            "repeat_kind", "on_site")
+            "repeat_kind", "on_site", "repeat_adopted")
 
 
 def one_hot(row) -> dict[str, float]:
     """The model's features of one (remedy, branch, weakness): categorical ones one-hot, and numbers: how
     far below the norm, branch size, ``repeat`` (the same resource was the branch's first
     recommendation within REPEAT_WINDOW months: its learned coefficient is the repeat penalty) and
-    ``repeat_kind`` (one of the same kind was, this one or another: a kind the branch tires of). Between
+    ``repeat_kind`` (one of the same kind was, this one or another: a kind the branch tires of) and
+    ``repeat_adopted`` (the branch said it adopted the same resource within the window: doing a thing
+    again may do less than being shown it again; a branch that never answers has none). Between
     the categorical features and the numbers, the street x on-site interaction: ``onsite_street=<street>``
     is 1.0 for a resource used on site (the catalog's format: a base, a lecturer who comes) and 0.0
     otherwise, so that a street where going somewhere works better or worse than elsewhere is learned
@@ -54,7 +56,7 @@ def on_site_value(value) -> float:
 
 
 # one_hot's numeric features, after its categorical ones, in this order.
-NUMBERS = ("shortfall", "log_members", "repeat", "repeat_kind")
+NUMBERS = ("shortfall", "log_members", "repeat", "repeat_kind", "repeat_adopted")
 
 
 def categorical_names(row) -> tuple[str, ...]:
@@ -66,13 +68,14 @@ def categorical_names(row) -> tuple[str, ...]:
             f"street={street}")
 
 
-def numbers(row) -> tuple[float, float, float, float]:
+def numbers(row) -> tuple[float, float, float, float, float]:
     """The values of the NUMBERS features of ``row``."""
     shortfall = 0.0 if row.shortfall != row.shortfall else min(float(row.shortfall), 5.0)
     # A size not known (None, NaN: max() would pass NaN through) counts as none, not as a NaN estimate.
     members = float(row.members) if row.members is not None and math.isfinite(float(row.members)) else 0.0
     members = max(members, 0.0)
-    return shortfall, math.log1p(members) / 5.0, float(row.repeat), float(row.repeat_kind)
+    return (shortfall, math.log1p(members) / 5.0, float(row.repeat), float(row.repeat_kind),
+            float(getattr(row, "repeat_adopted", 0.0)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,7 @@ class Row:
     repeat: float = 0.0
     repeat_kind: float = 0.0
     on_site: float = 0.0
+    repeat_adopted: float = 0.0
 
 
 def repeats(need: Need, resources: Sequence[Resource]) -> list[float]:
@@ -101,25 +105,39 @@ def kind_repeats(need: Need, resources: Sequence[Resource]) -> list[float]:
     return [1.0 if r.kind in need.recent_kinds else 0.0 for r in resources]
 
 
-def repeat_flags(log: pd.DataFrame, window: int = REPEAT_WINDOW, by: str = "resource_id") -> np.ndarray:
+def adopted_repeats(need: Need, resources: Sequence[Resource]) -> list[float]:
+    """1.0 for each resource the branch said it adopted within the window, else 0.0."""
+    adopted = set(need.recent_adopted)
+    return [1.0 if r.id in adopted else 0.0 for r in resources]
+
+
+def repeat_flags(log: pd.DataFrame, window: int = REPEAT_WINDOW, by: str = "resource_id",
+                 adopted: bool = False) -> np.ndarray:
     """For each served list (branch_id, ``by``, period): whether the branch had the same resource (``by``
     "kind": one of the same kind) as a first recommendation in the ``window`` months before (what
-    ``repeats`` and ``kind_repeats`` tell at ranking time)."""
+    ``repeats`` and ``kind_repeats`` tell at ranking time); ``adopted``: only those it said it adopted
+    (``status`` adopted or completed: what ``adopted_repeats`` tells)."""
     if log.empty or "branch_id" not in log.columns or by not in log.columns:
+        return np.zeros(len(log))
+    if adopted and "status" not in log.columns:
         return np.zeros(len(log))
     pidx = log["pidx"].to_numpy() if "pidx" in log.columns else log["period"].map(parse_period).to_numpy()
     order = np.lexsort((pidx, log[by].to_numpy(), log["branch_id"].to_numpy()))
     keys = list(zip(log["branch_id"].to_numpy()[order], log[by].to_numpy()[order], strict=True))
     months = pidx[order]
+    counts = log["status"].isin(ADOPTED).to_numpy()[order] if adopted else np.ones(len(log), dtype=bool)
     out = np.zeros(len(log))
-    last_before: int | None = None  # the latest month before this one that the same pair was served in
+    last_before: int | None = None  # the latest month before this one in which the same pair counted
+    this_month: int | None = None  # this month, once a row of the pair in it counted
     for n in range(len(order)):
         if n == 0 or keys[n] != keys[n - 1]:
-            last_before = None
-        elif months[n] != months[n - 1]:
-            last_before = months[n - 1]
+            last_before = this_month = None
+        elif months[n] != months[n - 1] and this_month is not None:
+            last_before, this_month = this_month, None
         if last_before is not None and months[n] - last_before <= window:
             out[order[n]] = 1.0
+        if counts[n]:
+            this_month = months[n]
     return out
 
 
@@ -135,7 +153,7 @@ def features_for(need: Need, resources: Sequence[Resource]) -> pd.DataFrame:
         "branch_type": need.branch_type, "street": need.street, "members": float(need.members or 0),
         "shortfall": need.shortfall if need.shortfall is not None else float("nan"),
         "repeat": repeats(need, resources), "repeat_kind": kind_repeats(need, resources),
-        "on_site": on_site_flags(resources),
+        "on_site": on_site_flags(resources), "repeat_adopted": adopted_repeats(need, resources),
     }, columns=list(FEATURES))
 
 
@@ -167,6 +185,8 @@ def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.nd
         "repeat_kind": (outcomes["repeat_kind"].to_numpy(dtype=float) if "repeat_kind" in outcomes.columns
                         else repeat_flags(outcomes, by="kind")),
         "on_site": outcomes["resource_id"].isin(onsite).to_numpy(dtype=float),
+        "repeat_adopted": (outcomes["repeat_adopted"].to_numpy(dtype=float) if "repeat_adopted" in outcomes.columns
+                           else repeat_flags(outcomes, adopted=True)),
         "adopted": outcomes["status"].isin(ADOPTED),
         "silent_branch": silent_branches(outcomes),
     })
@@ -176,5 +196,5 @@ def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.nd
     return X.reset_index(drop=True), y
 
 
-__all__ = ["FEATURES", "Row", "SILENT_MIN_LISTS", "features_for", "kind_repeats", "on_site", "on_site_flags", "on_site_value", "one_hot",
+__all__ = ["FEATURES", "Row", "SILENT_MIN_LISTS", "adopted_repeats", "features_for", "kind_repeats", "on_site", "on_site_flags", "on_site_value", "one_hot",
            "onsite_name", "repeat_flags", "repeats", "silent_branches", "training_frame"]

@@ -158,7 +158,10 @@ def contexts(log: pd.DataFrame, ruleset: RuleSet, served: pd.DataFrame | None = 
     rows = list(log.itertuples(index=False))
     months = _served_by_month(served)
     late = _shown_late(rows, served)
-    history, added = History(), 0
+    # What the branches said they adopted, by month (the ranker's repeat_adopted reads it).
+    adoptions = sorted((parse_period(r.period), r.branch_id, r.resource_id) for r in rows
+                       if getattr(r, "status", None) in ADOPTED)
+    history, added, told = History(), 0, 0
     for i in sorted(range(len(rows)), key=lambda k: (parse_period(rows[k].period), k)):
         row = rows[i]
         pidx = parse_period(row.period)
@@ -166,10 +169,14 @@ def contexts(log: pd.DataFrame, ruleset: RuleSet, served: pd.DataFrame | None = 
             for branch_id, period, topic, rid, first in months[added][1]:
                 history.add(branch_id, period, topic, rid, first=bool(first))
             added += 1
+        while told < len(adoptions) and adoptions[told][0] < pidx:
+            history.add_adopted(adoptions[told][1], adoptions[told][0], adoptions[told][2])
+            told += 1
         known = (_known_then(row.branch_id, late[row.branch_id], pidx, int(row.list_id))
                  if row.branch_id in late and row.list_id == row.list_id else history)
         need = Need(**{**need_of(row).__dict__, "preferred_kinds": preferred_kinds(row, ruleset),
-                       "recent_first": known.first_before(row.branch_id, row.period, REPEAT_WINDOW)})
+                       "recent_first": known.first_before(row.branch_id, row.period, REPEAT_WINDOW),
+                       "recent_adopted": history.adopted_before(row.branch_id, row.period, REPEAT_WINDOW)})
         yield i, need, known.recent(row.branch_id, row.topic, row.period, DEFAULT_REPEAT_MONTHS)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..remedies.catalog import Resource
 from ..remedies.ranking import Need, PriorRanker, Scored
-from .features import kind_repeats, on_site_flags, repeats
+from .features import adopted_repeats, kind_repeats, on_site_flags, repeats
 
 if TYPE_CHECKING:  # a ranker holds a model that was loaded: its module (and scikit-learn) are there by then
     from .estimator import EffectivenessModel
@@ -54,7 +54,7 @@ class LearnedRanker:
             need.topic, need.branch_type, need.street, float(need.members or 0),
             need.shortfall if need.shortfall is not None else float("nan"),
             [(r.id, r.kind, r.topics[0] == need.topic) for r in resources], repeats(need, resources),
-            kind_repeats(need, resources), on_site_flags(resources))
+            kind_repeats(need, resources), on_site_flags(resources), adopted_repeats(need, resources))
         names = (self.topic_names or {}).get(need.topic, (need.topic, need.topic))
         out = []
         for r, (e, p, n, uncertainty) in zip(resources, values, strict=True):

@@ -41,6 +41,7 @@ def measurable(log: pd.DataFrame, branch_metrics: pd.DataFrame, ruleset: RuleSet
     # whose own outcome is not measurable still makes a later one a repeat.
     outcomes["repeat"] = repeat_flags(outcomes)
     outcomes["repeat_kind"] = repeat_flags(outcomes, by="kind")
+    outcomes["repeat_adopted"] = repeat_flags(outcomes, adopted=True)
     return outcomes[np.isfinite(outcomes["improvement"])].reset_index(drop=True)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from ..engine.findings import SubjectResult
 from ..errors import InputError, NotFound, Problem
-from ..periods import check_period, months_before
+from ..periods import check_period, months_before, parse_period
 from ..remedies.catalog import Catalog
 from ..remedies.history import History
 from ..remedies.prescribe import DEFAULT_REPEAT_MONTHS, Choice, Prescriber
@@ -49,9 +49,11 @@ def preview(snapshot: Snapshot, active_files: Mapping[str, str], registry: Regis
         streets = {b[0]: b[3] for b in metrics_store.profiles(conn)[0]}
         sizes = results_store.member_counts(conn, period)
         history = History()  # as POST /v1/prescriptions reads it (history_for): what the ranker is told too
-        for branch_id, served_period, topic, resource_id, first, _list_id in served_store.served_during(
-                conn, months_before(period, max(DEFAULT_REPEAT_MONTHS, REPEAT_WINDOW), include=False)):
+        periods = months_before(period, max(DEFAULT_REPEAT_MONTHS, REPEAT_WINDOW), include=False)
+        for branch_id, served_period, topic, resource_id, first, _list_id in served_store.served_during(conn, periods):
             history.add(branch_id, served_period, topic, resource_id, first=first)
+        for branch_id, served_period, resource_id in served_store.adopted_in(conn, periods):
+            history.add_adopted(branch_id, parse_period(served_period), resource_id)
     active = snapshot.prescriber()
     after = Prescriber(candidate, snapshot.ruleset, snapshot.ranker)
     tally = _Tally(active.catalog, candidate)

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from ..data.text import id_problem, text_problem
 from ..engine.findings import SubjectResult
 from ..errors import InputError, NotFound, Problem, unknown_fields
-from ..periods import check_period, months_before, parse_day
+from ..periods import check_period, months_before, parse_day, parse_period
 from ..remedies.history import History
 from ..remedies.prescribe import DEFAULT_REPEAT_MONTHS, Choice, Prescription
 from ..remedies.ranking import REPEAT_WINDOW
@@ -38,11 +38,14 @@ def served_body(p: Prescription, choice: Choice) -> dict:
 def history_for(conn: Connection, branch_id: str, period: str,
                 months: int = max(DEFAULT_REPEAT_MONTHS, REPEAT_WINDOW)) -> History:
     """What was served to the branch in the ``months`` months before ``period`` (the repeat filter reads
-    the last DEFAULT_REPEAT_MONTHS of it; the ranker's repeat feature REPEAT_WINDOW)."""
+    the last DEFAULT_REPEAT_MONTHS of it; the ranker's repeat features REPEAT_WINDOW), and what of it the
+    branch said it adopted."""
     history = History()
-    for served_period, topic, resource_id, first in served_store.served_in(
-            conn, branch_id, months_before(period, months, include=False)):
+    periods = months_before(period, months, include=False)
+    for served_period, topic, resource_id, first in served_store.served_in(conn, branch_id, periods):
         history.add(branch_id, served_period, topic, resource_id, first=first)
+    for _, served_period, resource_id in served_store.adopted_in(conn, periods, branch_id):
+        history.add_adopted(branch_id, parse_period(served_period), resource_id)
     return history
 
 

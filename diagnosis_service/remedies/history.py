@@ -19,6 +19,7 @@ class History:
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str], dict[str, int]] = {}
         self._first: dict[str, dict[str, int]] = {}  # branch -> resource -> last month it was recommended first
+        self._adopted: dict[str, dict[str, int]] = {}  # branch -> resource -> last month its adoption was told
 
     def add(self, branch_id: str, period: str, topic: str, resource_id: str, *, first: bool) -> None:
         self.add_month(branch_id, parse_period(period), topic, resource_id, first=first)
@@ -29,6 +30,10 @@ class History:
         if first:
             _latest(self._first.setdefault(branch_id, {}), resource_id, pidx)
 
+    def add_adopted(self, branch_id: str, pidx: int, resource_id: str) -> None:
+        """The branch said it adopted (or completed) ``resource_id``, recommended to it in month ``pidx``."""
+        _latest(self._adopted.setdefault(branch_id, {}), resource_id, pidx)
+
     def update(self, other: History) -> None:
         for (branch_id, topic), seen in other._seen.items():
             for resource_id, pidx in seen.items():
@@ -36,6 +41,9 @@ class History:
         for branch_id, firsts in other._first.items():
             for resource_id, pidx in firsts.items():
                 _latest(self._first.setdefault(branch_id, {}), resource_id, pidx)
+        for branch_id, adopted in other._adopted.items():
+            for resource_id, pidx in adopted.items():
+                self.add_adopted(branch_id, pidx, resource_id)
 
     def first_before(self, branch_id: str, period: str, months: int) -> tuple[tuple[str, int], ...]:
         """(resource, months ago) of what was recommended first to the branch, for any weakness, in the
@@ -43,6 +51,14 @@ class History:
         pidx = parse_period(period)
         firsts = self._first.get(branch_id, {})
         return tuple(sorted((rid, pidx - p) for rid, p in firsts.items() if pidx - months <= p < pidx))
+
+    def adopted_before(self, branch_id: str, period: str, months: int) -> tuple[str, ...]:
+        """The resources the branch said it adopted, recommended to it in the ``months`` months before
+        ``period``: what the effectiveness model's ``repeat_adopted`` feature reads (a branch that never
+        answers has none: there its ``repeat`` alone tells)."""
+        pidx = parse_period(period)
+        adopted = self._adopted.get(branch_id, {})
+        return tuple(sorted(rid for rid, p in adopted.items() if pidx - months <= p < pidx))
 
     def recent(self, branch_id: str, topic: str, period: str, months: int) -> set[str]:
         """Resources prescribed in the ``months`` months before ``period`` (not counting it)."""

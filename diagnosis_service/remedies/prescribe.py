@@ -197,7 +197,9 @@ class Prescriber:
             recent = history.first_before(result.id, result.period, REPEAT_WINDOW)
             if recent:
                 kinds = recent_kinds(self.catalog, recent)
-                needs = [dataclasses.replace(n, recent_first=recent, recent_kinds=kinds) for n in needs]
+                adopted = history.adopted_before(result.id, result.period, REPEAT_WINDOW)
+                needs = [dataclasses.replace(n, recent_first=recent, recent_kinds=kinds, recent_adopted=adopted)
+                         for n in needs]
         return [self.choose(need, history, findings.get(need.rule)) for need in needs]
 
     def _ranked_pool(self, need: Need) -> tuple[tuple[int, int, int], list[Scored], list[tuple[Scored, float, int]]]:

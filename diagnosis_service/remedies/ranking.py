@@ -55,6 +55,8 @@ class Need:
     recent_first: tuple[tuple[str, int], ...] = ()
     # the kinds of those, as the catalog knows them (``prescribe.recent_kinds``)
     recent_kinds: tuple[str, ...] = ()
+    # resources recommended to this branch in the same months that it said it adopted (History.adopted_before)
+    recent_adopted: tuple[str, ...] = ()
 
     @property
     def shortfall(self) -> float | None:

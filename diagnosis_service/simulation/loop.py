@@ -168,6 +168,8 @@ class World:
         status = "adopted" if adopted else ("ignored" if self.rng.random() < self.spec.ignore_share else "declined")
         if branch in self.silent:
             status = "ignored"  # adopted or not, this secretary never says
+        if status == "adopted":  # what the service hears (the feedback), not the truth's adoption
+            self.served.add_adopted(branch, pidx, rid)
         month["weaknesses"] += 1
         effect = truth.need_effect(rid, need)
         realized = adjust.realized(branch, need.indicator, pidx, effect, need.reference, need.value)

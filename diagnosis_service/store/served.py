@@ -112,6 +112,22 @@ def resource_counts(conn: Connection) -> dict[str, tuple[int, int, int]]:
     return {k: (v[0], v[1], v[2]) for k, v in out.items()}
 
 
+def adopted_in(conn: Connection, periods: Sequence[str], branch_id: str | None = None) -> list[tuple[str, str, str]]:
+    """(branch_id, period, resource_id) of what was served in ``periods`` (to ``branch_id`` alone, if
+    given) and, by its latest answer, adopted or completed; sorted."""
+    latest = (select(feedback.c.prescription_id, func.max(feedback.c.id).label("fid"))
+              .group_by(feedback.c.prescription_id).subquery())
+    where = [served.c.period.in_(periods), feedback.c.status.in_(("adopted", "completed"))]
+    if branch_id is not None:
+        where.append(served.c.branch_id == branch_id)
+    rows = conn.execute(
+        select(served.c.branch_id, served.c.period, served.c.resource_id)
+        .join(latest, latest.c.prescription_id == served.c.prescription_id)
+        .join(feedback, feedback.c.id == latest.c.fid)
+        .where(*where))
+    return sorted({(str(b), str(p), str(r)) for b, p, r in rows})
+
+
 def first_items(conn: Connection) -> list[tuple]:
     """The first recommendation for each weakness (rule) of every shown list, in the order shown:
     (list_id, branch_id, period, topic, rule, resource_id, kind, propensity, body, catalog_version)."""
@@ -135,5 +151,5 @@ def feedback_given(conn: Connection) -> list[tuple]:
         .join(served, served.c.prescription_id == feedback.c.prescription_id).order_by(feedback.c.id))]
 
 
-__all__ = ["STATUSES", "add_feedback", "feedback_given", "first_items", "get", "latest_feedback", "latest_list",
+__all__ = ["STATUSES", "adopted_in", "add_feedback", "feedback_given", "first_items", "get", "latest_feedback", "latest_list",
            "log_list", "resource_counts", "served_during", "served_in"]

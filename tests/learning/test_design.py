@@ -25,15 +25,16 @@ def _vectorized(rows: pd.DataFrame):
 @given(st.lists(st.tuples(TEXT, TEXT, TEXT, TEXT, st.booleans(), st.sampled_from([None, math.nan, "古林镇", "S01", ""]),
                           st.sampled_from([math.nan, -4.0, 0.0, 7.0, 1e6]), st.sampled_from([math.nan, -1.0, 0.2, 9.0]),
                           st.sampled_from([0.0, 1.0]), st.sampled_from([0.0, 1.0]),
-                          st.sampled_from([0.0, 1.0, True, False, math.nan, None])), min_size=1, max_size=30),
+                          st.sampled_from([0.0, 1.0, True, False, math.nan, None]), st.sampled_from([0.0, 1.0])),
+                min_size=1, max_size=30),
        st.booleans(), st.booleans())
 def test_the_design_is_the_vectorizers_matrix(rows, arrow, without_repeats):
     frame = pd.DataFrame(rows, columns=["resource_id", "kind", "topic", "branch_type", "main_topic", "street", "members",
-                                        "shortfall", "repeat", "repeat_kind", "on_site"])
+                                        "shortfall", "repeat", "repeat_kind", "on_site", "repeat_adopted"])
     if arrow:  # text as the store and the CSV readers give it
         frame = frame.astype({c: "string[pyarrow]" for c in ("resource_id", "kind", "topic", "branch_type")})
     if without_repeats:  # a frame from before the repeat and on-site features
-        frame = frame.drop(columns=["repeat", "repeat_kind", "on_site"])
+        frame = frame.drop(columns=["repeat", "repeat_kind", "on_site", "repeat_adopted"])
     names, matrix = one_hot_design(frame)
     expected_names, expected = _vectorized(frame)
     assert names == expected_names

@@ -42,8 +42,8 @@ def _fitted(blend):
                      shortfall=rng.random(len(X)) * 3, repeat=rng.integers(0, 2, len(X)) * 1.0,
                      repeat_kind=rng.integers(0, 2, len(X)) * 1.0, main_topic=rng.random(len(X)) < 0.7,
                      topic=rng.choice(["theory_study", "dues", "org_life"], len(X)),
-                     on_site=(rng.random(len(X)) < 0.5) * 1.0)
-        y = (y + 0.05 * X["repeat"].to_numpy() - 0.03 * X["shortfall"].to_numpy()
+                     on_site=(rng.random(len(X)) < 0.5) * 1.0, repeat_adopted=rng.integers(0, 2, len(X)) * 1.0)
+        y = (y + 0.05 * X["repeat"].to_numpy() - 0.03 * X["shortfall"].to_numpy() - 0.1 * X["repeat_adopted"].to_numpy()
              + 0.2 * (X["on_site"].to_numpy() * (X["street"] == "S01").to_numpy()))
         _FITTED[blend] = (X, EffectivenessModel(blend=blend).fit(X, y))
     return _FITTED[blend]
@@ -63,7 +63,7 @@ def test_the_effect_of_a_row_is_the_sum_of_its_features_coefficients_to_the_bit(
     for i, resource, street, members, shortfall, repeat, main, site in picks:
         base = X.iloc[i]
         rows.append(Row(resource or base["resource_id"], base["kind"], base["topic"], main, base["branch_type"],
-                        street, members, shortfall, repeat, 1.0 - repeat, site))
+                        street, members, shortfall, repeat, 1.0 - repeat, site, repeat * (i % 2)))
     assert model.predict_rows(rows)[0] == [_reference_effect(model, r) for r in rows]
     # Twice: the second call reads what the first kept.
     assert model.predict_rows(rows)[0] == [_reference_effect(model, r) for r in rows]
@@ -107,21 +107,24 @@ def test_a_needs_candidates_get_the_floats_of_their_rows(blend, street, members,
     btype = X.iloc[picks[0][0]]["branch_type"] if branch_type is None else branch_type
     candidates = [(resource or X.iloc[i]["resource_id"], X.iloc[i]["kind"], main) for i, resource, _, _, main, _ in picks]
     repeat, repeat_kind, site = [p[2] for p in picks], [p[3] for p in picks], [p[5] for p in picks]
-    rows = [Row(rid, kind, topic, main, btype, street, members, shortfall, rep, krep, on)
-            for (rid, kind, main), rep, krep, on in zip(candidates, repeat, repeat_kind, site, strict=True)]
+    adopted = [p[2] * p[3] for p in picks]  # adopted lately: shown lately too, and not always
+    rows = [Row(rid, kind, topic, main, btype, street, members, shortfall, rep, krep, on, done)
+            for (rid, kind, main), rep, krep, on, done in zip(candidates, repeat, repeat_kind, site, adopted,
+                                                              strict=True)]
     effects, adoption = model.predict_rows(rows)
     expected = [(e, p, model.evidence(r.resource_id, topic), model.uncertainty(r.resource_id))
                 for r, e, p in zip(rows, effects, adoption, strict=True)]
     for _ in range(2):  # the second call reads what the first kept
         assert model.predict_candidates(topic, btype, street, members, shortfall, candidates, repeat,
-                                        repeat_kind, site) == expected
+                                        repeat_kind, site, adopted) == expected
     assert [e for e, *_ in expected] == [_reference_effect(model, r) for r in rows]
     # A branch type that is not text (a number read from a file) is never kept by its text, yet computed alike.
     odd = [dataclasses.replace(r, branch_type=3) for r in rows]
     assert [e for e, *_ in model.predict_candidates(topic, 3, street, members, shortfall, candidates, repeat,
-                                                     repeat_kind, site)] == [_reference_effect(model, r) for r in odd]
-    # Without on_site: nothing on site, as rows without it.
-    plain = [dataclasses.replace(r, on_site=0.0) for r in rows]
+                                                     repeat_kind, site, adopted)] == [_reference_effect(model, r)
+                                                                                      for r in odd]
+    # Without on_site and repeat_adopted: nothing on site and nothing adopted, as rows without them.
+    plain = [dataclasses.replace(r, on_site=0.0, repeat_adopted=0.0) for r in rows]
     assert [e for e, *_ in model.predict_candidates(topic, btype, street, members, shortfall, candidates, repeat,
                                                      repeat_kind)] == [_reference_effect(model, r) for r in plain]
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from diagnosis_service.learning.estimator import EffectivenessModel
-from diagnosis_service.learning.features import kind_repeats, repeat_flags, repeats
+from diagnosis_service.learning.features import adopted_repeats, kind_repeats, repeat_flags, repeats
 from diagnosis_service.learning.policy import LearnedRanker
 from diagnosis_service.periods import parse_period, period_str
 from diagnosis_service.remedies.catalog import Catalog, Resource
@@ -141,3 +141,76 @@ def test_a_first_recommendation_without_a_measurable_outcome_still_makes_a_later
     later = log_row("B1", "declined")  # 2025-06, measured over the months after
     out = measurable(pd.DataFrame([early, later]), metrics({"B1": [1, 1, 2, 2]}), ruleset, derived=True)
     assert out["period"].tolist() == ["2025-06"] and out["repeat"].tolist() == [1.0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["B1", "B2"]), st.sampled_from(["R1", "R2"]),
+                          st.integers(min_value=0, max_value=14),
+                          st.sampled_from(["adopted", "completed", "declined", "ignored"])), max_size=40))
+def test_adopted_repeats_at_training_are_what_the_history_tells_the_ranker(served):
+    """``repeat_adopted``: the branch said it adopted (or completed) the same resource in an earlier month
+    within the window; a list declined or never answered does not count."""
+    log = pd.DataFrame({"branch_id": [b for b, *_ in served], "resource_id": [r for _, r, *_ in served],
+                        "period": [period_str(BASE + m) for _, _, m, _ in served], "status": [s for *_, s in served]},
+                       columns=["branch_id", "resource_id", "period", "status"])
+    flags = repeat_flags(log, adopted=True)
+    for i, (b, r, m, _) in enumerate(served):
+        want = any(b2 == b and r2 == r and 1 <= m - m2 <= REPEAT_WINDOW and s2 in ("adopted", "completed")
+                   for b2, r2, m2, s2 in served)
+        history = History()
+        for b2, r2, m2, s2 in served:
+            if m2 < m:
+                history.add_month(b2, BASE + m2, "theory_study", r2, first=True)
+                if s2 in ("adopted", "completed"):
+                    history.add_adopted(b2, BASE + m2, r2)
+        told = dataclasses.replace(need(), recent_adopted=history.adopted_before(b, period_str(BASE + m), REPEAT_WINDOW))
+        resource = Resource(r, "video", r, r, ("theory_study",), "online", 60, (), (), True)
+        assert flags[i] == float(want) == adopted_repeats(told, [resource])[0], (i, served)
+    assert not repeat_flags(log.drop(columns=["status"]), adopted=True).any()  # a log without answers: none known
+
+
+def test_a_world_where_doing_it_again_works_less_teaches_it_apart_from_being_shown_it_again():
+    # Adopted again within the window, a remedy does 30% of its effect; shown again (not adopted) costs nothing.
+    X, y, model, ranker, resources, fresh = taught("repeat_adopted", 0.3, n=600, seed=5, rate=0.3)
+    assert model.coef_["repeat_adopted"] < -0.1
+    shown_only = dataclasses.replace(need(), recent_first=(("BASE01", 2),))
+    assert adopted_repeats(shown_only, resources) == [0.0, 0.0]
+    assert {s.resource.id: s.score for s in ranker.rank(shown_only, resources)} == fresh
+    done = dataclasses.replace(shown_only, recent_adopted=("BASE01",))
+    assert adopted_repeats(done, resources) == [1.0, 0.0]
+    again = {s.resource.id: s.score for s in ranker.rank(done, resources)}
+    assert again["BASE01"] < again["LEC001"] and again["LEC001"] == fresh["LEC001"]
+    # Without the column (a frame from before the feature), it is never learned.
+    assert "repeat_adopted" not in EffectivenessModel().fit(X.drop(columns=["repeat_adopted"]), y).coef_
+
+
+def test_the_prescriber_tells_the_ranker_what_the_branch_adopted(ruleset, catalog):
+    from diagnosis_service.engine.findings import Finding, SubjectResult
+    from diagnosis_service.remedies.prescribe import Prescriber
+
+    told = []
+
+    class Listening:
+        name = "listening"
+
+        def rank(self, need, resources):
+            told.append(need.recent_adopted)
+            return [Scored(r, 1.0) for r in resources]
+
+        def cache_key(self, need):
+            return None
+
+    rule = next(r for r in ruleset.for_subject("branch") if r.topic == "theory_study" and r.severity != "reminder")
+    result = SubjectResult("branch", "B1", "2025-06", "yellow", [Finding(rule.id, rule.indicator, rule.severity,
+                           rule.topic, 1.0, 2.0, "zh", "en")], branch_type="village", weaknesses=["theory_study"])
+    history, other = History(), History()
+    history.add("B1", "2025-04", "dues", "R1", first=True)
+    history.add("B1", "2025-03", "dues", "R2", first=True)
+    other.add_adopted("B1", parse_period("2025-04"), "R1")
+    other.add_adopted("B1", parse_period("2024-08"), "R9")  # past the window
+    other.add_adopted("B2", parse_period("2025-04"), "R2")  # another branch
+    history.update(other)
+    assert history.adopted_before("B1", "2025-06", REPEAT_WINDOW) == ("R1",)
+    assert history.adopted_before("B1", "2025-04", REPEAT_WINDOW) == ()  # not before its own month
+    Prescriber(catalog, ruleset, Listening()).for_branch(result, None, history)
+    assert told == [("R1",)]

@@ -255,3 +255,25 @@ def test_the_file_a_sqlite_url_names_is_read_as_sqlalchemy_reads_it(tmp_path):
         conn.exec_driver_sql("create table t (x int)")
     engine.dispose()
     assert (tmp_path / "new dir" / "d.db").is_file()
+
+
+def test_served_history_tells_what_the_branch_said_it_adopted(engine, ruleset, small_district):
+    """``history_for`` joins each served item's latest answer: adopted or completed counts, a later
+    "declined" takes an adoption back, an unanswered item and another branch's do not count."""
+    ds = load_dir(small_district, ruleset.registry)
+    with engine.begin() as conn:
+        store_dataset(conn, ds, "test")
+        ids = {}
+        for branch, period, rid in (("B00002", "2025-09", "A"), ("B00002", "2025-10", "B"), ("B00002", "2025-10", "C"),
+                                    ("B00002", "2025-11", "D"), ("B00003", "2025-11", "E"), ("B00002", "2025-12", "F")):
+            _, (pid,) = served.log_list(conn, branch, period, "prior", "api", "t", [{
+                "topic": "dues", "rule": "r", "resource_id": rid, "kind": "video", "score": 1.0, "propensity": 1.0,
+                "body": {}}])
+            ids[rid] = pid
+        for rid, status in (("A", "adopted"), ("B", "completed"), ("C", "adopted"), ("C", "declined"), ("E", "adopted"),
+                            ("F", "adopted")):
+            served.add_feedback(conn, ids[rid], status, None, "t")
+    with engine.connect() as conn:
+        h = history_for(conn, "B00002", "2025-12")
+    assert h.adopted_before("B00002", "2025-12", 6) == ("A", "B")  # D unanswered, C declined at last, F this month
+    assert h.adopted_before("B00003", "2025-12", 6) == ()
