@@ -54,6 +54,14 @@ def test_training_flags_are_what_the_history_tells_the_ranker(served):
 
 def test_the_kinds_told_come_from_the_catalog_and_the_prescriber_tells_them(ruleset, catalog):
     assert recent_kinds(KIND_CATALOG, (("R3", 1), ("R1", 2), ("R2", 5), ("R4", 1))) == ("base", "video")
+    history = History()
+    lecturer = next(r for r in catalog.resources if r.kind == "lecturer")
+    history.add("B1", "2025-04", "dues", lecturer.id, first=True)
+    assert [n.recent_kinds for n in _needs_told(ruleset, catalog, history)] == [("lecturer",)]
+
+
+def _needs_told(ruleset, catalog, history: History) -> list:
+    """The needs a Prescriber tells its ranker for B1's theory-study weakness in 2025-06, given ``history``."""
     from diagnosis_service.engine.findings import Finding, SubjectResult
     from diagnosis_service.remedies.prescribe import Prescriber
 
@@ -63,7 +71,7 @@ def test_the_kinds_told_come_from_the_catalog_and_the_prescriber_tells_them(rule
         name = "listening"
 
         def rank(self, need, resources):
-            told.append(need.recent_kinds)
+            told.append(need)
             return [Scored(r, 1.0) for r in resources]
 
         def cache_key(self, need):
@@ -72,11 +80,8 @@ def test_the_kinds_told_come_from_the_catalog_and_the_prescriber_tells_them(rule
     rule = next(r for r in ruleset.for_subject("branch") if r.topic == "theory_study" and r.severity != "reminder")
     result = SubjectResult("branch", "B1", "2025-06", "yellow", [Finding(rule.id, rule.indicator, rule.severity,
                            rule.topic, 1.0, 2.0, "zh", "en")], branch_type="village", weaknesses=["theory_study"])
-    history = History()
-    lecturer = next(r for r in catalog.resources if r.kind == "lecturer")
-    history.add("B1", "2025-04", "dues", lecturer.id, first=True)
     Prescriber(catalog, ruleset, Listening()).for_branch(result, None, history)
-    assert told == [("lecturer",)]
+    return told
 
 
 def test_only_a_lists_first_recommendation_counts_as_a_repeat():
@@ -185,24 +190,6 @@ def test_a_world_where_doing_it_again_works_less_teaches_it_apart_from_being_sho
 
 
 def test_the_prescriber_tells_the_ranker_what_the_branch_adopted(ruleset, catalog):
-    from diagnosis_service.engine.findings import Finding, SubjectResult
-    from diagnosis_service.remedies.prescribe import Prescriber
-
-    told = []
-
-    class Listening:
-        name = "listening"
-
-        def rank(self, need, resources):
-            told.append(need.recent_adopted)
-            return [Scored(r, 1.0) for r in resources]
-
-        def cache_key(self, need):
-            return None
-
-    rule = next(r for r in ruleset.for_subject("branch") if r.topic == "theory_study" and r.severity != "reminder")
-    result = SubjectResult("branch", "B1", "2025-06", "yellow", [Finding(rule.id, rule.indicator, rule.severity,
-                           rule.topic, 1.0, 2.0, "zh", "en")], branch_type="village", weaknesses=["theory_study"])
     history, other = History(), History()
     history.add("B1", "2025-04", "dues", "R1", first=True)
     history.add("B1", "2025-03", "dues", "R2", first=True)
@@ -212,5 +199,4 @@ def test_the_prescriber_tells_the_ranker_what_the_branch_adopted(ruleset, catalo
     history.update(other)
     assert history.adopted_before("B1", "2025-06", REPEAT_WINDOW) == ("R1",)
     assert history.adopted_before("B1", "2025-04", REPEAT_WINDOW) == ()  # not before its own month
-    Prescriber(catalog, ruleset, Listening()).for_branch(result, None, history)
-    assert told == [("R1",)]
+    assert [n.recent_adopted for n in _needs_told(ruleset, catalog, history)] == [("R1",)]
