@@ -2,7 +2,7 @@
 never sees half a file; the file gets the mode any new file gets under the umask (a temporary file
 alone would be private). Directories likewise (``replace_dir``).
 
-A temporary name says who made it: ``.NAME.KIND-HOST-PID-XXXXXXXX`` (HOST: the host name and a digest
+A temporary name says who made it: ``.NAME.KIND-HOST-PID-<random>`` (HOST: the host name and a digest
 of it and of the pid namespace). A writer killed outright (SIGKILL, the kernel's out-of-memory killer)
 cannot remove it, and a province's dataset half-written is gigabytes: the next writer of the same
 target removes what a process of this host and namespace left that is no longer running
