@@ -14,16 +14,18 @@ branch's weakness can expect from recommending a remedy first:
   - additive: a ridge regression. The L2 penalty (``ridge_alpha``) is the shrinkage: a resource's own
     coefficient stays near 0 until its record says otherwise, so a new or rarely used resource starts
     at the average of its kind and topic (cold start on purpose);
-  - multiplicative: the same features and penalty with a log link (a normal GLM, exp of the linear
-    predictor): a resource's quality scales with how well its kind suits the branch, rather than adding
-    to it. Which of the two a district follows is not known; on fixed logs of six different worlds
+  - multiplicative: the same features with a log link (a normal GLM, exp of the linear predictor) and
+    an L2 penalty on the sum of squares as the ridge's (``log_ridge_alpha``; None: ``ridge_alpha``): a
+    resource's quality scales with how well its kind suits the branch, rather than adding to it. Which of the two a district follows is not known; on fixed logs of six different worlds
     their average picked better among what each list showed than the additive fit alone (15 of 18
     logs, +0.008 of the best shown; docs/effectiveness.md). Where the adopted lists' mean improvement is not positive (a log link
     cannot fit it) or the fit fails, the additive estimate is used alone.
 - P(adopted): partial pooling (empirical Bayes) over every list it is fitted on (``train.measurable``:
   those with a measured outcome, so not the latest month's): the overall rate, then kind x
   branch type, then resource x branch type, each level shrunk toward the one above with
-  ``adoption_strength`` pseudo-observations.
+  ``adoption_strength`` pseudo-observations. With ``adoption_offsets`` (the default) the level above a
+  resource x branch type is its kind x type rate plus the resource's own offset, its mean departure
+  from those rates over all its lists, whatever the type (``pooling.resource_rates``).
 - the uncertainty of a resource's effect (for Thompson sampling): the residual spread divided by
   sqrt(its adopted lists + ``prior_strength``).
 - lists of branches that never answer (``silent_branch``): whether each was adopted is estimated from
@@ -48,7 +50,7 @@ from sklearn.linear_model import Ridge, TweedieRegressor
 from .design import feature_frame, one_hot_design
 from .effects import effect_list, need_candidates
 from .features import FEATURES
-from .pooling import shrunk_means
+from .pooling import resource_rates, shrunk_means
 
 SD_FLOOR = 0.01  # the least spread the silent-list EM assumes for an outcome (clipped outcomes repeat)
 # The multiplicative fit needs a positive mean to take the log of; below this the additive one stands alone.
@@ -59,11 +61,14 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
     """Expected improvement of a weakness when a remedy is recommended first (see module docs)."""
 
     def __init__(self, prior_strength: float = 5.0, adoption_strength: float = 20.0, ridge_alpha: float = 4.0,
-                 blend: float = 0.5):
+                 blend: float = 0.5, adoption_offsets: bool = True,
+                 log_ridge_alpha: float | None = None):
         self.prior_strength = prior_strength
         self.adoption_strength = adoption_strength
         self.ridge_alpha = ridge_alpha
         self.blend = blend
+        self.adoption_offsets = adoption_offsets
+        self.log_ridge_alpha = log_ridge_alpha
 
     # ---------------------------------------------------------------- fitting
 
@@ -146,9 +151,13 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         self.adoption_global_ = float(a["_a"].mean()) if len(a) else 0.5
         ka = float(self.adoption_strength)
         self.adoption_kind_type_ = shrunk_means(a, ["kind", "branch_type"], "_a", {}, self.adoption_global_, ka, ())
-        self.adoption_resource_type_ = shrunk_means(a, ["resource_id", "branch_type"], "_a",
-                                                    self.adoption_kind_type_, self.adoption_global_, ka,
-                                                    ("kind", "branch_type"))
+        if self.adoption_offsets:  # a resource's pull over its kind, learned from every branch type
+            self.adoption_resource_type_ = resource_rates(a, "_a", self.adoption_kind_type_, self.adoption_global_,
+                                                          ka)
+        else:
+            self.adoption_resource_type_ = shrunk_means(a, ["resource_id", "branch_type"], "_a",
+                                                        self.adoption_kind_type_, self.adoption_global_, ka,
+                                                        ("kind", "branch_type"))
 
         # Effect if adopted: a ridge regression on one-hot features (resource, kind, kind x branch type,
         # topic, kind x topic, main topic or not, street, street x on site) plus how far below the norm,
@@ -193,7 +202,7 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         return built
 
     def _fit_multiplicative(self, X: pd.DataFrame, y: np.ndarray, weight: np.ndarray, design: tuple | None) -> None:
-        """The log-link fit of the effect if adopted (module docs), on the same lists, weights, penalty and
+        """The log-link fit of the effect if adopted (module docs), on the same lists, weights and
         ``design`` as the additive one (``_fit_weighted`` built it); left out (``log_intercept_`` None, the
         reason in ``multiplicative_``) when it cannot be fitted."""
         ok = np.isfinite(y) & (weight > 0)
@@ -211,8 +220,9 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         names, matrix = design
         # sklearn's GLM weighs its penalty against the mean deviance, the ridge against the sum of squares.
         # L-BFGS: Newton's method meets a Hessian that is not positive with a log link and normal errors.
-        glm = TweedieRegressor(power=0.0, link="log", alpha=float(self.ridge_alpha) / float(w1.sum()),
-                               solver="lbfgs", max_iter=500)
+        penalty = self.ridge_alpha if self.log_ridge_alpha is None else self.log_ridge_alpha
+        glm = TweedieRegressor(power=0.0, link="log", alpha=float(penalty) / float(w1.sum()), solver="lbfgs",
+                               max_iter=500)
         try:  # models are fitted by the command line, not in the service's threads: the filters are ours
             with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
                 warnings.simplefilter("error", ConvergenceWarning)

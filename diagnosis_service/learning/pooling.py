@@ -40,4 +40,42 @@ def shrunk_means(frame: pd.DataFrame, keys: list[str], target: str, parent: dict
     return out
 
 
-__all__ = ["shrunk_means"]
+def resource_rates(frame: pd.DataFrame, target: str, kind_type: dict[str, float], global_mean: float,
+                   k: float) -> dict[str, float]:
+    """Rates by resource and branch type ("resource|type"), each group's mean shrunk toward its kind x type
+    rate plus the resource's own offset, with ``k`` pseudo-observations at both steps.
+
+    The offset is the resource's mean departure from its lists' kind x type rates over all its lists,
+    whatever the branch type, shrunk toward 0: a resource more (or less) taken up than its kind is so
+    for every type, so a type with few of its lists borrows what the others show rather than starting at
+    the kind's rate. Every type the kind x type level knows gets a rate for every resource seen (the
+    parent where the resource has no lists of that type), so a ranker looks one key up. Keys in sorted
+    order; rows without a resource or branch type are left out, as the groups leave them.
+    """
+    if frame.empty:
+        return {}
+    rows = frame.dropna(subset=["resource_id", "branch_type"])
+    if rows.empty:
+        return {}
+    # A row without a kind (a resource gone from the catalog) departs from the overall rate.
+    kinds = [kd if isinstance(kd, str) else None for kd in rows["kind"].tolist()]
+    types = rows["branch_type"].astype(str).to_numpy()
+    base = np.array([global_mean if kd is None else kind_type.get(f"{kd}|{t}", global_mean)
+                     for kd, t in zip(kinds, types, strict=True)], dtype=float)
+    departures = pd.DataFrame({"r": rows["resource_id"].astype(str).to_numpy(), "kind": kinds,
+                               "d": rows[target].to_numpy(dtype=float) - base})
+    # "first": the resource's first kind given, None where it has none
+    per = departures.groupby("r", sort=True).agg(total=("d", "sum"), n=("d", "size"), kind=("kind", "first"))
+    known_types = sorted({key.split("|", 1)[1] for key in kind_type})
+    parent: dict[str, float] = {}
+    for rid, total, n, kind in zip(per.index, per["total"].tolist(), per["n"].tolist(), per["kind"], strict=True):
+        offset = total / (n + k)
+        for t in known_types:
+            rate = kind_type.get(f"{kind}|{t}", global_mean) if isinstance(kind, str) else global_mean
+            parent[f"{rid}|{t}"] = min(max(rate + offset, 0.0), 1.0)
+    own = shrunk_means(rows.assign(resource_id=rows["resource_id"].astype(str), branch_type=types),
+                       ["resource_id", "branch_type"], target, parent, global_mean, k, ("resource_id", "branch_type"))
+    return {key: own[key] if key in own else parent[key] for key in sorted({*parent, *own})}
+
+
+__all__ = ["resource_rates", "shrunk_means"]

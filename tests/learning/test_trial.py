@@ -15,7 +15,7 @@ def test_a_candidate_better_without_confidence_goes_on_trial_until_promoted_or_r
     models = tmp_path / "models"
     candidate, challenger = models / "candidate.json", models / "challenger.json"
     assert runner.invoke(main, ["model", "train", "--from", str(loop), "--out", str(candidate)]).exit_code == 0
-    small = fewer_held_out(loop, tmp_path / "small", 10)
+    small = fewer_held_out(loop, tmp_path / "small", 4)
     tiny = fewer_held_out(loop, tmp_path / "tiny", 40)
     common = ["--candidate", str(candidate), "--active", str(models / "effectiveness.json"), "--json"]
     on_trial_at = ["model", "promote", "--from", str(small), "--confidence", "0.99", *common]
