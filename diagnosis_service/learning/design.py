@@ -9,13 +9,13 @@ from scipy import sparse
 from .features import FEATURES, NUMBERS, numbers, on_site_value, onsite_name
 
 # Columns a frame from before them may lack, and what they then are: no repeats, nothing on site.
-_ADDED_LATER = ("repeat", "repeat_kind", "on_site", "repeat_adopted")
+ADDED_LATER = ("repeat", "repeat_kind", "on_site", "repeat_adopted")
 
 
 def feature_frame(X: pd.DataFrame) -> pd.DataFrame:
     """The FEATURES columns of ``X``; without ``repeat``, ``repeat_kind``, ``on_site`` or
     ``repeat_adopted`` (a frame from before them), no repeats and nothing on site."""
-    return X.assign(**{c: 0.0 for c in _ADDED_LATER if c not in X.columns})[list(FEATURES)]
+    return X.assign(**{c: 0.0 for c in ADDED_LATER if c not in X.columns})[list(FEATURES)]
 
 
 _NUMBER_SOURCES = ("shortfall", "members", "repeat", "repeat_kind", "repeat_adopted")  # what features.numbers reads
@@ -59,4 +59,4 @@ def one_hot_design(rows: pd.DataFrame) -> tuple[list[str], sparse.csr_matrix]:
     return names, matrix
 
 
-__all__ = ["feature_frame", "one_hot_design"]
+__all__ = ["ADDED_LATER", "feature_frame", "one_hot_design"]

@@ -16,10 +16,11 @@ branch's weakness can expect from recommending a remedy first:
     at the average of its kind and topic (cold start on purpose);
   - multiplicative: the same features with a log link (a normal GLM, exp of the linear predictor) and
     an L2 penalty on the sum of squares as the ridge's (``log_ridge_alpha``; None: ``ridge_alpha``): a
-    resource's quality scales with how well its kind suits the branch, rather than adding to it. Which of the two a district follows is not known; on fixed logs of six different worlds
-    their average picked better among what each list showed than the additive fit alone (15 of 18
-    logs, +0.008 of the best shown; docs/effectiveness.md). Where the adopted lists' mean improvement is not positive (a log link
-    cannot fit it) or the fit fails, the additive estimate is used alone.
+    resource's quality scales with how well its kind suits the branch, rather than adding to it. Which
+    of the two a district follows is not known; on fixed logs of six different worlds their average
+    picked better among what each list showed than the additive fit alone (15 of 18 logs, +0.008 of the
+    best shown; docs/effectiveness.md). Where the adopted lists' mean improvement is not positive (a log
+    link cannot fit it) or the fit fails, the additive estimate is used alone.
 - P(adopted): partial pooling (empirical Bayes) over every list it is fitted on (``train.measurable``:
   those with a measured outcome, so not the latest month's): the overall rate, then kind x
   branch type, then resource x branch type, each level shrunk toward the one above with
@@ -47,7 +48,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge, TweedieRegressor
 
-from .design import feature_frame, one_hot_design
+from .design import ADDED_LATER, feature_frame, one_hot_design
 from .effects import effect_list, need_candidates
 from .features import FEATURES
 from .pooling import resource_rates, shrunk_means
@@ -77,7 +78,7 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         of the weakness (outcomes.compute), NaN where not measurable yet."""
         X = X.reset_index(drop=True)
         # A frame from before the repeat, on-site and adopted-repeat features: no repeats known, nothing on site.
-        X = X.assign(**{c: 0.0 for c in ("repeat", "repeat_kind", "on_site", "repeat_adopted") if c not in X.columns})
+        X = X.assign(**{c: 0.0 for c in ADDED_LATER if c not in X.columns})
         y = np.asarray(y, dtype=float)
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} rows and y {len(y)}")
