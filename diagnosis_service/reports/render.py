@@ -108,6 +108,8 @@ ol.plan>li{margin:.8rem 0;padding:.5rem .7rem;border-left:4px solid #c00;backgro
 details summary{cursor:pointer;font-weight:600;margin:.6rem 0}
 nav.bar{display:flex;flex-wrap:wrap;gap:.4rem 1rem;align-items:center;font-size:.95em;padding:.4rem 0;
 border-bottom:1px solid #eee}nav.bar form{display:inline;margin:0}
+nav.bar .who{margin-left:auto;display:inline-flex;gap:.6rem;align-items:center;white-space:nowrap}
+nav.bar form.filters{flex-basis:100%;display:flex;flex-wrap:wrap;gap:.3rem .9rem;align-items:center}
 .skip{position:absolute;left:-9999px}.skip:focus{left:1rem;top:.5rem;background:#fff;padding:.3rem .6rem;
 border:2px solid #c00;z-index:10}
 .notice{padding:.5rem .8rem;background:#e8f5e9;border:1px solid #a5d6a7;border-radius:.3rem}

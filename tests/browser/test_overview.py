@@ -76,6 +76,14 @@ def test_an_administrator_chooses_a_street_and_a_language_and_downloads_the_circ
     means = [r.find_elements(By.CSS_SELECTOR, "td.num")[-1].text
              for r in browser.find_elements(By.CSS_SELECTOR, "#branches tbody tr")]
     assert means and all(m == "—" or re.fullmatch(r"\d+\.\d\d", m) for m in means), means[:5]
+    # At 1280 px the bar is two rows by design: links with the user and sign-out at the right end of the
+    # first (sign-out once wrapped alone onto a line of its own), the filters under them.
+    home, logout = browser.find_element(By.LINK_TEXT, "首页"), browser.find_element(By.ID, "logout")
+    filters = browser.find_element(By.ID, "overview-form")
+    assert browser.get_window_size()["width"] == 1280
+    assert abs(logout.location["y"] - home.location["y"]) < home.size["height"]
+    assert logout.location["x"] > browser.find_element(By.ID, "download-circular").location["x"]
+    assert filters.location["y"] >= home.location["y"] + home.size["height"]
     full_page_png(browser, SHOTS / "overview-zh.png")
     street = streets["B00003"]
     Select(browser.find_element(By.ID, "street-select")).select_by_value(street)
