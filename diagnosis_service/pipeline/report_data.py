@@ -19,11 +19,12 @@ from sqlalchemy.engine import Connection
 
 from ..data.sources import HISTORY_MONTHS
 from ..engine.derive import derive_own
-from ..engine.findings import SubjectResult
+from ..engine.findings import Finding, SubjectResult
 from ..errors import NotFound, Problem
 from ..periods import months_before, parse_period
 from ..remedies.plan import make_plan
 from ..reports.branch import ABSENT_MONTHS, CATEGORIES, BranchReport, MonthLine
+from ..rules.model import Compare, RuleSet
 from ..store import metrics as metrics_store
 from ..store import results as results_store
 from ..store import served as served_store
@@ -116,7 +117,8 @@ def build(inputs: ReportInputs, snapshot: Snapshot) -> BranchReport:
     members = sorted((SubjectResult.from_dict(m) for m in inputs.members), key=lambda m: m.id)
     means = inputs.summary.get("branch_means", {})
     order = {topic: k for k, topic in enumerate(result.weaknesses)}
-    findings = [{"finding": f, "indicator": reg.get("branch", f.indicator), "district_mean": means.get(f.indicator)}
+    findings = [{"finding": f, "indicator": reg.get("branch", f.indicator), "district_mean": means.get(f.indicator),
+                 "compared": _compared(ruleset, f)}
                 for f in sorted(result.findings, key=lambda f: order.get(f.topic, len(order)))  # stable: severity kept
                 if f.severity != "reminder"]
     reminders = [f for f in result.findings if f.severity == "reminder"]
@@ -148,6 +150,22 @@ def build(inputs: ReportInputs, snapshot: Snapshot) -> BranchReport:
         district_points=inputs.summary.get("member_points_mean"),
         top=sorted(members, key=lambda m: (-(m.vanguard_points or 0), m.id))[:TOP_MEMBERS], bookings=bookings,
         feedback=dict(inputs.feedback))
+
+
+def _compared(ruleset: RuleSet, finding: Finding) -> Compare | None:
+    """What the finding's rule compared the branch's value with (its main condition), when the report can
+    say it in words: a mean or quantile of the district or of the branch's peers, or a bound on the value
+    itself. None for a rule the rule set no longer has, a change from an earlier month, an equality, or a
+    finding without a reference."""
+    rule = ruleset.rule(finding.rule)
+    if rule is None or finding.reference is None:
+        return None
+    compare = rule.primary
+    if compare.indicator != finding.indicator or compare.change is not None:
+        return None
+    if compare.ref.kind == "const" and compare.op not in ("lt", "le", "gt", "ge"):
+        return None
+    return compare
 
 
 def _member_values(rows: pd.DataFrame, period: str, ids: list[str], snapshot: Snapshot) -> dict[str, dict]:

@@ -10,12 +10,13 @@ Markdown or HTML, so every format says the same thing.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..engine.findings import Finding, SubjectResult
 from ..remedies.catalog import KIND_NAMES
 from ..remedies.plan import PlanItem
-from ..rules.model import Registry
+from ..rules.model import Compare, Registry
 from .labels import LABELS, fmt
 
 CATEGORIES = {
@@ -49,7 +50,7 @@ class BranchReport:
     members: list[SubjectResult]
     names: dict[str, str]  # member id -> name
     lamp_reasons: list[Finding]  # the findings of lamp rules at the branch's lamp
-    findings: list[dict]  # {finding, indicator, district_mean}, in the order of the weaknesses
+    findings: list[dict]  # {finding, indicator, district_mean, compared}, in the order of the weaknesses
     reminders: list[Finding]  # what must still be done, and by when (severity reminder)
     dues_unpaid: list[tuple[str, int]]  # (member id, months unpaid in a row), longest first
     absent: list[tuple[str, int]]  # (member id, months absent in a row), ABSENT_MONTHS or more
@@ -142,18 +143,53 @@ def _weaknesses(data: BranchReport, t: dict, topic_name, message) -> Section:
     section = Section(f"{t['weak']}{t['colon']}" + (t["sep"].join(topic_name(w) for w in r.weaknesses)
                                                      if r.weaknesses else t["none"]), "weaknesses")
     if data.findings:
-        headers = [t["findings"], t["value_col"], t["mean_col"], t["severity_col"]]
+        headers = [t["findings"], t["value_col"], t["ref_col"], t["severity_col"]]
         def shown(value, item) -> str:  # a share in percent says so: 25% beside 1.06%, not 25 beside 1.06
             text = fmt(value)
             unit = getattr(item.get("indicator"), "unit", None)
             return f"{text}%" if unit == "percent" and value is not None else text
 
-        rows = [[message(item["finding"]), shown(item["finding"].value, item), shown(item["district_mean"], item),
+        rows = [[message(item["finding"]), shown(item["finding"].value, item),
+                 compared_with(item, t, lambda value, item=item: shown(value, item)),
                  t[f"sev_{item['finding'].severity}"]] for item in data.findings]
         section.blocks.append(("table", headers, rows))
     else:
         section.blocks.append(("p", t["no_findings"]))
     return section
+
+
+def compared_with(item: dict, t: dict, shown: Callable[[float | None], str]) -> str:
+    """What a finding's value was compared with, in words, beside the district's average: the type's
+    average, say, when the district's alone would show a value above it as a weakness."""
+    compare: Compare | None = item.get("compared")
+    mean = item.get("district_mean")
+    if compare is None:
+        return t["ref_is"].format(basis=t["ref_mean_district"], value=shown(mean)) if mean is not None \
+            else t["ref_none"]
+    ref = compare.ref
+    if ref.kind == "const":
+        text = t[f"ref_{compare.op}"].format(value=shown(ref.value))
+    else:
+        if ref.kind == "mean":
+            basis = t[f"ref_mean_{ref.peers}"]
+        else:
+            basis = t[f"ref_q_{ref.peers}"].format(p=_percentile(ref.q or 0.0, t))
+        if ref.scale != 1.0:
+            basis = t["ref_scaled"].format(basis=basis, pct=fmt(ref.scale * 100))
+        text = t["ref_is"].format(basis=basis, value=shown(item["finding"].reference))
+        if ref.kind == "mean" and ref.peers == "district" and ref.scale == 1.0:
+            return text  # the district's average itself
+    return t["ref_and_mean"].format(ref=text, mean=shown(mean)) if mean is not None else text
+
+
+def _percentile(q: float, t: dict) -> str:
+    """10 in Chinese (第10百分位), 10th in English."""
+    p = fmt(q * 100)
+    if t is LABELS["zh"] or not p.isdigit():
+        return p
+    n = int(p)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{p}{suffix}"
 
 
 def _actions(data: BranchReport, t: dict, message) -> Section:

@@ -47,7 +47,7 @@ def render_text(doc: Document) -> str:
                 _, headers, rows = block
                 for row in rows:
                     lines.append(f"  · [{row[3]}] {row[0]}")
-                    lines.append(f"      {headers[1]} {row[1]}{LABELS[doc.lang]['sep']}{headers[2]} {row[2]}")
+                    lines.append(f"      {headers[1]} {row[1]}{LABELS[doc.lang]['sep']}{row[2]}")  # says what it is
             else:
                 _, headers, rows = block
                 colon = LABELS[doc.lang]["colon"]

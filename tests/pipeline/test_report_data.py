@@ -117,20 +117,60 @@ def test_the_document_renders_what_the_data_says(cli_month):
         assert item.advice_zh.replace('"', "&quot;") in html or item.advice_zh in html
 
 
-def test_a_share_in_percent_says_so_beside_its_district_mean(cli_month):
+def test_each_finding_says_what_it_was_compared_with_and_a_share_in_percent_says_so(cli_month):
+    """Beside each finding, the value its rule compared the branch with, named (the district's average,
+    80% of the branch type's, a quantile, a standard), with the district's average beside any other:
+    a type's average once showed only the district's, lower than the branch's own value."""
     from diagnosis_service.reports.labels import fmt
     from diagnosis_service.reports.render import render_text
 
     snapshot, month = cli_month
-    seen = 0
+    seen: dict[str, int] = {}
     for b in month.branches:
         data = report_data.build(report_data.from_month(month, b.id), snapshot)
         text = render_text(document(data, snapshot.ruleset.registry, "zh"))
         for item in data.findings:
-            value, mean = item["finding"].value, item["district_mean"]
-            if item["indicator"].unit == "percent" and value is not None and mean is not None:
-                assert f"本支部 {fmt(value)}%、全区平均 {fmt(mean)}%" in text, b.id
-                seen += 1
-            elif item["indicator"].unit == "count" and value is not None and mean is not None:
-                assert f"本支部 {fmt(value)}、全区平均 {fmt(mean)}" in text, b.id
-    assert seen, "a branch with a finding on a share"
+            f, mean, compare = item["finding"], item["district_mean"], item["compared"]
+            pct = "%" if item["indicator"].unit == "percent" else ""
+            value = f"本支部 {fmt(f.value)}{pct}" if f.value is not None else "本支部 —"
+            and_mean = f"（全区平均 {fmt(mean)}{pct}）" if mean is not None else ""
+            rule = snapshot.ruleset.rule(f.rule)
+            if compare is None:
+                assert rule is None or rule.primary.change or rule.primary.ref.kind == "const" or f.reference is None
+                line = f"{value}、全区平均：{fmt(mean)}{pct}" if mean is not None else f"{value}、—"
+                kind = "district"
+            elif compare.ref.kind == "const":
+                assert compare.op in ("lt", "le", "gt", "ge")
+                words = {"lt": "不低于", "le": "高于", "gt": "不超过", "ge": "低于"}[compare.op]
+                line = f"{value}、标准：{words} {fmt(compare.ref.value)}{pct}{and_mean}"
+                kind = "standard"
+            else:
+                ref = compare.ref
+                assert compare is rule.primary and f.reference is not None
+                peers = {"district": "全区", "type": "同类支部", "size": "同规模支部"}[ref.peers]
+                basis = f"{peers}平均" if ref.kind == "mean" else f"{peers}第{fmt(ref.q * 100)}百分位"
+                if ref.scale != 1:
+                    basis += f"的{fmt(ref.scale * 100)}%"
+                own = ref.kind == "mean" and ref.peers == "district" and ref.scale == 1
+                line = f"{value}、{basis}：{fmt(f.reference)}{pct}{'' if own else and_mean}"
+                kind = f"{ref.kind} {ref.peers}"
+            assert line in text, (b.id, f.rule, line)
+            seen[kind] = seen.get(kind, 0) + 1
+    # The default rules compare with each of these somewhere in the default district's month.
+    assert {"district", "standard", "mean type", "mean size", "quantile size"} <= set(seen), seen
+
+
+def test_the_comparison_reads_in_english_too(cli_month):
+    from diagnosis_service.reports.render import render_text
+
+    snapshot, month = cli_month
+    texts = [render_text(document(report_data.build(report_data.from_month(month, b.id), snapshot),
+                                  snapshot.ruleset.registry, "en")) for b in month.branches if b.weaknesses]
+    text = "\n".join(texts)
+    assert "80% of the average of its type: " in text and "(district average " in text
+    assert "20th percentile of its size band: " in text
+    assert "standard: at least 100%" in text
+    assert not any("\u4e00" <= ch <= "\u9fff" for line in text.splitlines() if line.startswith("      this branch")
+                   for ch in line)
+
+
