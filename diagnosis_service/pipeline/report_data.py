@@ -155,15 +155,16 @@ def build(inputs: ReportInputs, snapshot: Snapshot) -> BranchReport:
 def _compared(ruleset: RuleSet, finding: Finding) -> Compare | None:
     """What the finding's rule compared the branch's value with (its main condition), when the report can
     say it in words: a mean or quantile of the district or of the branch's peers, or a bound on the value
-    itself. None for a rule the rule set no longer has, a change from an earlier month, an equality, or a
-    finding without a reference."""
+    itself. None for a rule the rule set no longer has, a change from an earlier month, an equality, a
+    finding without a reference, or a bound other than the one the finding was measured against."""
     rule = ruleset.rule(finding.rule)
     if rule is None or finding.reference is None:
         return None
     compare = rule.primary
     if compare.indicator != finding.indicator or compare.change is not None:
         return None
-    if compare.ref.kind == "const" and compare.op not in ("lt", "le", "gt", "ge"):
+    if compare.ref.kind == "const" and (compare.op not in ("lt", "le", "gt", "ge")
+                                        or compare.ref.value != finding.reference):  # a rule changed since
         return None
     return compare
 
