@@ -116,8 +116,12 @@ border:2px solid #c00;z-index:10}
 .feedback{margin-top:.4rem;display:flex;flex-wrap:wrap;gap:.4rem;align-items:center}
 .feedback form{display:inline-flex;gap:.3rem;align-items:center;margin:0}
 .feedback button{padding:.2rem .8rem;cursor:pointer}.status{font-weight:600;color:#2e7d32}
-.feedback[data-status=""] .status{color:#666;font-weight:400}
-@media print{nav.bar,.feedback,.notice,details{display:none}
+.feedback[data-status=""] .status{color:#666;font-weight:400}.feedback[data-status="declined"] .status{color:#6d4c41}
+.feedback button[aria-pressed="true"]{background:#2e7d32;color:#fff;border:1px solid #2e7d32;border-radius:2px}
+.feedback button.fb-declined[aria-pressed="true"]{background:#6d4c41;border-color:#6d4c41}
+.feedback .notice,.feedback .error{flex-basis:100%;margin:0 0 .2rem}
+.error{padding:.5rem .8rem;background:#ffebee;border:1px solid #ef9a9a;border-radius:.3rem;color:#b71c1c}
+@media print{nav.bar,.feedback,.notice,.error,details{display:none}
 body{max-width:none;margin:0;padding:0;font-size:11pt;color:#000}@page{size:A4;margin:15mm}
 section{break-inside:avoid-page}h2{break-after:avoid}a{color:#000;text-decoration:none}
 .lamp{border:1px solid #000;color:#000!important;background:none!important}}
@@ -194,7 +198,8 @@ def _cell(k: int, v: str, width: int, e) -> str:
 
 
 def _numeric(text: str) -> bool:
-    return text.removesuffix("%").replace(".", "", 1).replace("-", "", 1).replace("—", "0").isdigit()
+    """A number (a share in percent too); a dash alone is not one (it aligns as the text of its column)."""
+    return text.removesuffix("%").replace(".", "", 1).replace("-", "", 1).isdigit()
 
 
 __all__ = ["FORMATS", "Controls", "html_block", "render", "render_html", "render_markdown", "render_text"]

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import re
 from datetime import date
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
 from markupsafe import Markup
@@ -42,6 +43,7 @@ PRINT_JS_HASH = base64.b64encode(hashlib.sha256(PRINT_JS.encode()).digest()).dec
 CSP = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{PRINT_JS_HASH}'; img-src 'self' data:; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 FEEDBACK_ROLES = ("platform", "secretary")  # as POST /v1/prescriptions/{id}/feedback
+SAFE_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")  # a resource id fit for an address's fragment
 SAFE_NEXT = re.compile(r"/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*")  # a path of this site, in URL characters
 
 
@@ -94,7 +96,15 @@ def login_post():
     if identity is None:
         return _login_page(next_url, "bad_token", status=401)
     start("token_hash", tokens_store.token_hash(token))
-    return redirect(next_url, code=303)
+    return redirect(_with_lang(next_url, page_lang()), code=303)
+
+
+def _with_lang(url: str, lang: str) -> str:
+    """``url`` (a path of this site) in the language the login page was read in: the one chosen there
+    wins over the one the address had when the login was asked for."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "lang"] + [("lang", lang)]
+    return urlunsplit(("", "", parts.path, urlencode(query), parts.fragment))
 
 
 @bp.get("/login/ticket/<ticket>")
@@ -222,21 +232,34 @@ def _controls(data: BranchReport, branch_id: str, period: str, periods: list[str
     nav = render_template("_nav.html", t=t, lang=lang, branch_id=branch_id, period=period, periods=periods,
                           prev=periods[k - 1] if k > 0 else None, next=periods[k + 1] if k + 1 < len(periods) else None,
                           csrf=csrf, user=user, print_js=PRINT_JS)
-    notice = ""
+    notice, message = "", None
     saved = session.pop("notice", None)
     if isinstance(saved, dict) and saved.get("branch_id") == branch_id and saved.get("period") == period:
-        notice = str(Markup('<p class="notice" id="notice" role="status">{}</p>').format(saved.get(lang, "")))
+        message = (str(saved.get(lang, "")), "error" if saved.get("kind") == "error" else "notice",
+                   saved.get("resource_id"))
     today = date.today().isoformat()
     plan = {}
     for item in data.plan:
         if not item.prescription_ids or not answers:
             continue
         status = data.status(item)
+        here = message is not None and message[2] == item.resource_id
         plan[item.resource_id] = render_template(
             "_feedback.html", t=t, lang=lang, csrf=csrf, period=period, resource_id=item.resource_id,
             action=url_for("pages.feedback_post", branch_id=branch_id), status=status[0] if status else None,
-            status_text=_status_text(t, status), today=today, first_day=f"{period}-01")
+            status_text=_status_text(t, status), today=today, first_day=f"{period}-01",
+            # the day recorded, when the item is done: the form shows what was said, not today again
+            done_on=status[1] if status and status[0] == "completed" and is_day(status[1]) else today,
+            message=message[:2] if here else None)
+        if here:
+            message = None
+    if message is not None:  # an item no longer in the plan: said under the facts
+        notice = str(Markup('<p class="{}" id="notice" role="status">{}</p>').format(message[1], message[0]))
     return Controls(nav=nav, notice=notice, plan=plan)
+
+
+def is_day(text: object) -> bool:
+    return isinstance(text, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) is not None
 
 
 def _status_text(t: dict, status: tuple[str, str] | None) -> str:
@@ -275,26 +298,32 @@ def feedback_post(branch_id: str):
         return items[0]
 
     back = url_for("pages.branch_page", branch_id=branch_id, period=period, lang=lang, _anchor="plan")
+    # Back to the item answered, where its message is shown: in view, not at the top of the page.
+    at_item = url_for("pages.branch_page", branch_id=branch_id, period=period, lang=lang,
+                      _anchor=f"plan-{resource_id}") if SAFE_ID.fullmatch(resource_id) else back
     try:
         item = write(step)
     except InputError as exc:
         if status == "completed" and any(p.field == ("done_on",) for p in exc.problems):
             _notice(branch_id, period, {code: PAGE_TEXT[code]["bad_day"].format(
-                first=f"{period}-01", today=date.today().isoformat()) for code in PAGE_TEXT})
-            return redirect(back, code=303)
+                first=f"{period}-01", today=date.today().isoformat()) for code in PAGE_TEXT}, resource_id, "error")
+            return redirect(at_item, code=303)
         raise
     if item is None:
         raise PageProblem(404, t["not_in_list"], [(t["own_report"] if identity.role == "secretary" else t["go"], back)])
     when = body.get("done_on") or date.today().isoformat()
     _notice(branch_id, period, {code: PAGE_TEXT[code]["saved"].format(
         title=item.get(f"title_{code}", ""), status=PAGE_TEXT[code][f"st_{status}"].format(date=when))
-        for code in PAGE_TEXT})
-    return redirect(back, code=303)
+        for code in PAGE_TEXT}, resource_id)
+    return redirect(at_item, code=303)
 
 
-def _notice(branch_id: str, period: str, texts: dict[str, str]) -> None:
-    """A message shown once, on the next view of that month (Post/Redirect/Get)."""
-    session["notice"] = {"branch_id": branch_id, "period": period, **texts}
+def _notice(branch_id: str, period: str, texts: dict[str, str], resource_id: str | None = None,
+            kind: str = "notice") -> None:
+    """A message shown once, on the next view of that month (Post/Redirect/Get), beside the plan item it
+    is about."""
+    session["notice"] = {"branch_id": branch_id, "period": period, "resource_id": resource_id, "kind": kind,
+                         **texts}
 
 
 __all__ = ["CSP", "SAFE_NEXT", "bp"]

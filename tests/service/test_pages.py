@@ -39,7 +39,7 @@ def test_sign_in_then_the_own_branchs_workbench(fresh_service):
     bad = login(c, "ds_wrong", PAGE)
     assert bad.status_code == 401 and "令牌无效" in bad.get_data(as_text=True)
     ok = login(c, svc.tokens["secretary"], PAGE)
-    assert ok.status_code == 303 and ok.headers["Location"] == PAGE
+    assert ok.status_code == 303 and ok.headers["Location"] == PAGE + "&lang=zh"
     cookie = ok.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
     assert svc.tokens["secretary"] not in cookie
@@ -65,6 +65,23 @@ def test_sign_in_then_the_own_branchs_workbench(fresh_service):
     assert home.status_code == 303 and home.headers["Location"].startswith("/branches/B00002/report")
     latest = c.get(home.headers["Location"])
     assert latest.status_code == 200 and "2025-12" in text_of(latest.get_data(as_text=True))
+
+
+def test_the_language_chosen_on_the_login_page_is_the_one_signed_in_to(fresh_service):
+    """The login page's language wins over the one the address asked for before it (a user who switched
+    the login page to English lands on the English report, and back)."""
+    svc = fresh_service
+    for asked, chosen in (("zh", "en"), ("en", "zh"), (None, "en")):
+        c = svc.app.test_client()
+        page = PAGE + (f"&lang={asked}" if asked else "")
+        to_login = c.get(page)
+        assert to_login.status_code == 303
+        ok = login(c, svc.tokens["secretary"], page, chosen)
+        location = ok.headers["Location"]
+        assert ok.status_code == 303 and location.startswith("/branches/B00002/report?")
+        assert location.count("lang=") == 1 and location.endswith(f"lang={chosen}") and "period=2025-12" in location
+        html = c.get(location).get_data(as_text=True)
+        assert f'<html lang="{"en" if chosen == "en" else "zh-CN"}">' in html
 
 
 def test_errors_are_pages_that_say_what_to_do(fresh_service):
@@ -111,13 +128,21 @@ def test_feedback_from_the_page_is_stored_and_seen_by_training(fresh_service):
     first, token = first_plan_item(c)
     adopt = c.post("/branches/B00002/feedback", data={"csrf": token, "period": "2025-12", "resource_id": first,
                                                       "status": "adopted"})
-    assert adopt.status_code == 303 and adopt.headers["Location"].endswith("#plan")
+    # Back to the item answered, its message inside it (in view where the button was, not atop the page).
+    assert adopt.status_code == 303 and adopt.headers["Location"].endswith(f"#plan-{first}")
     after = c.get(adopt.headers["Location"]).get_data(as_text=True)
-    assert 'id="notice"' in after and "已记录" in after and "已采纳" in after
+    item = re.search(rf'<li data-resource="{first}">.*?</li>', after, re.S).group(0)
+    assert 'id="notice"' in item and "已记录" in item and "已采纳" in item
+    assert re.search(r'value="adopted" [^>]*aria-pressed="true"', item)
+    assert re.search(r'value="declined" [^>]*aria-pressed="false"', item)
+    assert "已记录" not in c.get(PAGE).get_data(as_text=True), "said once"
     done = c.post("/branches/B00002/feedback", data={"csrf": token, "period": "2025-12", "resource_id": first,
                                                      "status": "completed", "done_on": "2026-01-15"})
     assert done.status_code == 303
-    assert "已完成（2026-01-15）" in c.get(PAGE).get_data(as_text=True)
+    page = c.get(PAGE).get_data(as_text=True)
+    assert "已完成（2026-01-15）" in page
+    # The form shows the day recorded, not today's again.
+    assert re.search(r'name="done_on" value="2026-01-15"', page)
     with svc.engine.connect() as conn:
         rows = conn.execute(select(feedback.c.status, feedback.c.done_on, feedback.c.actor, served.c.resource_id)
                             .join(served, served.c.prescription_id == feedback.c.prescription_id)
@@ -142,7 +167,9 @@ def test_page_feedback_is_refused_whole_when_it_should_be(fresh_service):
     assert post({"status": "adopted"}).status_code == 400, "no CSRF token"
     assert post({"status": "adopted", "csrf": "x" * len(token)}).status_code == 400, "a wrong CSRF token"
     future = post({"status": "completed", "done_on": "2999-01-01", "csrf": token})
-    assert future.status_code == 303 and "完成日期应在" in c.get(PAGE).get_data(as_text=True)
+    assert future.status_code == 303 and future.headers["Location"].endswith(f"#plan-{first}")
+    item = re.search(rf'<li data-resource="{first}">.*?</li>', c.get(PAGE).get_data(as_text=True), re.S).group(0)
+    assert re.search(r'<p class="error" id="notice" role="alert">完成日期应在', item), "the error where the button was"
     assert post({"status": "maybe", "csrf": token}).status_code == 422
     assert post({"status": "adopted", "csrf": token, "resource_id": "NOPE"}).status_code == 404
     other = signed_in(svc, "other_secretary")
@@ -280,7 +307,7 @@ def test_others_choose_a_branch_from_home(fresh_service):
     assert go.status_code == 303 and go.headers["Location"] == "/branches/B00007/report?lang=zh&period=2025-11"
     page = c.get(go.headers["Location"]).get_data(as_text=True)
     # The six months: those not diagnosed say nothing of weaknesses (not "none", which reads as no weakness).
-    assert '<td class="short">2025-10</td><td class="short">无诊断</td><td class="num">—</td><td class="short">—</td>' in page
+    assert '<td class="short">2025-10</td><td class="short">无诊断</td><td class="short">—</td><td class="short">—</td>' in page
     # A lower-case id finds its branch; none, or one that does not exist, is told as such (not as a branch
     # not diagnosed yet).
     assert c.get("/open?branch_id=b00007").headers["Location"] == "/branches/B00007/report?lang=zh"
