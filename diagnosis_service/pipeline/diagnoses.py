@@ -59,7 +59,7 @@ def member_report(conn: Connection, member_id: str, period: str) -> dict:
     check_period(period, "query", "period")
     stored = results_store.result(conn, period, "member", member_id)
     if stored is None:
-        raise NotFound(Problem(f"no diagnosis of member '{member_id}' for {period}", field=("member_id",)))
+        raise NotFound(Problem(f"no diagnosis of member '{member_id}' for {period}", field=("query", "period")))
     return {**stored, "rank": member_rank(conn, period, stored["branch_id"], stored.get("vanguard_points_ytd"))}
 
 

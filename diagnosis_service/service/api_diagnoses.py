@@ -80,7 +80,11 @@ def member_report(member_id: str):
     """A member's points, rank in the district and the branch, lamp and findings."""
     period = period_arg()
     require_member(member_id)
-    return jsonify(diagnoses.member_report(get_db(), member_id, period))
+    report = diagnoses.member_report(get_db(), member_id, period)
+    # A member who moved since keeps the months of the old branch with it: seen by whoever may see that one.
+    if report.get("branch_id") is not None:
+        require_branch(report["branch_id"])
+    return jsonify(report)
 
 
 @bp.get("/lamps")

@@ -126,6 +126,28 @@ def test_lamps_and_changes(service):
     assert c.get("/v1/lamps?period=2025-12&color=blue", headers=h("admin")).status_code == 422
 
 
+def test_a_member_who_moved_keeps_the_old_branchs_months_out_of_the_new_secretarys_sight(fresh_service):
+    """A transfer (the platform names another branch for a known member) moves the member, not the
+    months diagnosed before: those stay with the branch they were diagnosed in."""
+    svc = fresh_service
+    c, h = svc.client, svc.h
+    ranking = c.get("/v1/rankings?period=2025-12&limit=10000", headers=h("platform")).get_json()["ranking"]
+    mover = next(m for m in ranking if m["branch_id"] != "B00002")
+    own = next(m for m in ranking if m["branch_id"] == "B00002")
+    url = f"/v1/members/{mover['member_id']}/report?period=2025-12"
+    assert c.get(url, headers=h("secretary")).status_code == 403
+    moved = c.put("/v1/periods/2026-01/metrics", headers=h("platform"), json={"members": [
+        {"member_id": mover["member_id"], "branch_id": "B00002", "name": "调入党员", "dues_paid": 1}]})
+    assert moved.status_code == 200 and moved.get_json()["profiles"]["members"]["updated"] == 1
+    old = c.get(url, headers=h("secretary"))
+    assert old.status_code == 403, "a month diagnosed in the old branch"
+    assert c.get(url, headers=h("platform")).get_json()["branch_id"] == mover["branch_id"]
+    # The secretary's own members as before; a month not diagnosed is 404 on the period.
+    assert c.get(f"/v1/members/{own['member_id']}/report?period=2025-12", headers=h("secretary")).status_code == 200
+    missing = c.get(f"/v1/members/{own['member_id']}/report?period=2030-01", headers=h("secretary"))
+    assert missing.status_code == 404 and missing.get_json()["errors"][0]["path"] == "query.period"
+
+
 def test_put_metrics_validates_whole_and_stores_nothing_when_rejected(fresh_service):
     svc = fresh_service
     c, h = svc.client, svc.h
