@@ -3,6 +3,7 @@ and HTTP headers choke on (NUL and other control characters, lone surrogates).""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 ID_LENGTH, NAME_LENGTH, STREET_LENGTH = 64, 200, 100  # the store's columns
@@ -26,11 +27,21 @@ def text_problem(value: object, max_length: int, lines: bool = False) -> str | N
     return None
 
 
+# An id is a segment of the service's addresses (/v1/branches/{id}/...): what would end or escape one is
+# not part of it. Spaces inside are refused too (surrounding ones are stripped from files).
+ID_FORBIDDEN = re.compile(r"[/\\?#%\s]")
+ID_RULE = "letters, digits and marks such as - _ . (no '/', '\\', '?', '#', '%' or spaces)"
+
+
 def id_problem(value: object) -> str | None:
-    """Why ``value`` is not a usable id: non-empty text without surrounding spaces, at most 64 characters."""
+    """Why ``value`` is not a usable id: non-empty text without surrounding spaces, at most 64 characters,
+    nothing that would end or escape a segment of an address, and not made of dots alone."""
     if isinstance(value, str) and (not value.strip() or value != value.strip()):
         return "must be a non-empty id without surrounding spaces"
-    return text_problem(value, ID_LENGTH)
+    problem = text_problem(value, ID_LENGTH)
+    if problem is None and isinstance(value, str) and (ID_FORBIDDEN.search(value) or not value.strip(".")):
+        return f"must be {ID_RULE}, got {value[:40]!r}"
+    return problem
 
 
-__all__ = ["ID_LENGTH", "NAME_LENGTH", "STREET_LENGTH", "id_problem", "text_problem"]
+__all__ = ["ID_FORBIDDEN", "ID_LENGTH", "ID_RULE", "NAME_LENGTH", "STREET_LENGTH", "id_problem", "text_problem"]

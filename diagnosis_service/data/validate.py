@@ -15,6 +15,7 @@ from ..errors import Problem, did_you_mean
 from ..periods import is_period, parse_period
 from ..rules.model import Indicator, Registry
 from .model import BRANCH_COLUMNS, KEYS, MEMBER_COLUMNS
+from .text import ID_FORBIDDEN, ID_RULE
 
 MAX_PROBLEMS = 1000
 
@@ -127,6 +128,14 @@ def check_ids(frame: pd.DataFrame, col: str, file: str, where: Locator, problems
     for pos in np.flatnonzero(key.empty()):
         f, line = where(int(pos))
         problems.add(Problem(f"{col} is empty", file=f, line=line, column=col))
+    # Checked once per distinct id: what an address could not carry (text.id_problem says why).
+    shaped = pd.Series(key.uniques, dtype=object)
+    bad_unique = (shaped.str.contains(ID_FORBIDDEN, regex=True) | (shaped.str.strip(".") == "")).to_numpy(bool) \
+        & (key.uniques != "")
+    for pos in np.flatnonzero(key.per_row(bad_unique))[:1000]:
+        f, line = where(int(pos))
+        problems.add(Problem(f"{col} '{key.text(pos)[:40]}' is not a usable id", file=f, line=line, column=col,
+                             suggestion=f"ids are {ID_RULE}"))
     if unique:
         dup = pd.Series(key.codes).duplicated(keep="first").to_numpy() & ~key.empty()
         for pos in np.flatnonzero(dup):

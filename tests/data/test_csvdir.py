@@ -54,6 +54,8 @@ def test_clean_directory_loads(small_district, ruleset):
     ("branches.csv", 3, "type", "factory", "branches.csv:3:type: type 'factory' is not valid (one of village"),
     ("branches.csv", 3, "branch_id", "B00001", "branches.csv:3:branch_id: duplicate branch_id 'B00001' (first at line 2)"),
     ("branches.csv", 3, "name", "", "branches.csv:3:name: name is empty"),
+    ("branches.csv", 3, "branch_id", "../B1", "branches.csv:3:branch_id: branch_id '../B1' is not a usable id"),
+    ("members.csv", 5, "member_id", "M 1", "members.csv:5:member_id: member_id 'M 1' is not a usable id"),
 ])
 def test_each_kind_of_bad_cell_is_located(district_copy, ruleset, file, line, column, value, expected):
     edit_cell(district_copy / file, line, column, value)

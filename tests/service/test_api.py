@@ -185,6 +185,11 @@ def test_put_metrics_validates_whole_and_stores_nothing_when_rejected(fresh_serv
     for who in ("admin", "secretary"):
         assert c.put("/v1/periods/2026-01/metrics", json=good, headers=h(who)).status_code == 403
     assert c.put("/v1/periods/2026-01/metrics", data="{not json", headers=h("platform")).status_code == 400
+    # An id no address could reach is not registered (it was, and sorted first in the lamps).
+    odd = c.put("/v1/periods/2026-01/metrics", headers=h("platform"), json={"branches": [
+        {"branch_id": "../B1", "name": "x", "type": "village", "street": "鼓楼街道"}]})
+    assert odd.status_code == 422 and odd.get_json()["errors"][0]["path"] == "branches[0].branch_id"
+    assert "no '/'" in odd.get_json()["errors"][0]["message"]
     assert c.put("/v1/periods/26-01/metrics", json=good, headers=h("platform")).status_code == 422
 
 
