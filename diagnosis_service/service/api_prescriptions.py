@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from ..errors import InputError, Problem
+from ..errors import InputError, NotFound, Problem
 from ..pipeline import prescriptions
 from .auth import actor, require_branch, roles
 from .db import snapshot, write
@@ -36,7 +36,12 @@ def post_feedback(prescription_id: int):
     who = actor()
 
     def step(conn):
-        require_branch(prescriptions.served_prescription(conn, prescription_id)["branch_id"])
+        try:
+            served = prescriptions.served_prescription(conn, prescription_id)
+        except NotFound:
+            require_branch(None)  # a scoped role learns nothing of what exists: the 403 another's gets
+            raise
+        require_branch(served["branch_id"])
         return prescriptions.record_feedback(conn, prescription_id, body, who)
 
     return jsonify(write(step)), 201

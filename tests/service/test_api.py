@@ -252,6 +252,9 @@ def test_prescriptions_are_logged_and_take_feedback(fresh_service):
                   headers=h("platform")).status_code == 422
     assert c.post("/v1/prescriptions/999999/feedback", json={"status": "adopted"},
                   headers=h("platform")).status_code == 404
+    # A secretary cannot tell a prescription that does not exist from another branch's.
+    assert c.post("/v1/prescriptions/999999/feedback", json={"status": "adopted"},
+                  headers=h("secretary")).status_code == 403
     assert c.post("/v1/prescriptions", json={"branch_id": "B00003", "period": "2025-12"},
                   headers=h("secretary")).status_code == 403
     assert c.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"},
