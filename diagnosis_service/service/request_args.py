@@ -17,15 +17,18 @@ _SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")  # an escape
 
 def json_body() -> object:
     """The parsed JSON body, whatever the Content-Type says (curl -d sends a form type). 400 when it is
-    missing, not UTF-8 JSON, nested deeper than MAX_DEPTH or holds NaN or Infinity (not JSON: a missing
-    value is null); 422 naming the field where a string holds a NUL or a lone surrogate."""
+    missing, not UTF-8 JSON, nested deeper than MAX_DEPTH, holds NaN or Infinity (not JSON: a missing
+    value is null) or names a field twice in one object; 422 naming the field where a string holds a NUL or a lone surrogate."""
     raw = request.get_data(cache=True)  # read before any form parsing could consume it
     if not raw:
         abort(400, description="a JSON body is required")
     try:
-        body = json.loads(raw.decode("utf-8"), parse_constant=_not_json, parse_int=_int)
+        body = json.loads(raw.decode("utf-8"), parse_constant=_not_json, parse_int=_int, object_pairs_hook=_unique)
     except RecursionError:
         body = None  # nested deeper than the parser goes: far deeper than MAX_DEPTH
+    except _Repeated as exc:
+        abort(400, description=f"the body names the field {exc.args[0]!r} twice in one object (which one "
+                               "was meant cannot be told)")
     except (UnicodeDecodeError, ValueError):
         abort(400, description="the body is not valid JSON (UTF-8; no NaN or Infinity: a missing value is null)")
     if body is None and raw.strip() != b"null" or _depth(body) > MAX_DEPTH:
@@ -47,6 +50,19 @@ def object_body(allowed: tuple[str, ...], shape: str) -> dict:
     if unknown:
         raise InputError(unknown)
     return body
+
+
+class _Repeated(Exception):
+    pass
+
+
+def _unique(pairs: list[tuple[str, object]]) -> dict:
+    """An object of the body; a field named twice is refused (JSON parsers differ on which one wins)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        raise _Repeated(next(k for k, _ in pairs if k in seen or seen.add(k))[:100])
+    return out
 
 
 def _depth(value: object) -> int:

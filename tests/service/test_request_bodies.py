@@ -34,3 +34,18 @@ def test_a_bodys_unknown_fields_are_named_with_what_they_may_have_meant(service)
         assert r.status_code == 422 and r.get_json()["detail"].startswith("the body must be an object: {"), path
     r = c.post("/v1/prescriptions", json={"branch_id": 2, "period": "2025-12"}, headers=h("platform"))
     assert r.status_code == 422 and r.get_json()["errors"][0]["path"] == "branch_id"
+
+
+def test_a_field_named_twice_in_one_object_is_refused_not_guessed(service):
+    """{"period": "2025-12", "period": "2025-11"} queued a job for 2025-11: which one a sender meant cannot
+    be told (parsers differ), so neither is taken."""
+    c, h = service.client, service.h
+    for path, who, raw in (("/v1/diagnoses", "platform", '{"period": "2025-12", "period": "2025-11"}'),
+                           ("/v1/prescriptions", "secretary",
+                            '{"branch_id": "B00002", "period": "2025-12", "x": {"a": 1, "a": 2}}')):
+        r = c.post(path, data=raw, content_type="application/json", headers=h(who))
+        assert r.status_code == 400 and r.mimetype == "application/problem+json", (path, r.get_data(as_text=True))
+        assert "twice" in r.get_json()["detail"] and ("'period'" in r.get_json()["detail"] or "'a'" in r.get_json()["detail"])
+    ok = c.post("/v1/prescriptions", data='{"branch_id": "B00002", "period": "2025-12"}',
+                content_type="application/json", headers=h("secretary"))
+    assert ok.status_code == 201
