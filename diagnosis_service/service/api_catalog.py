@@ -13,7 +13,7 @@ from ..remedies.catalog_sheets import XLSX_MIME
 from .api_rules import base_version
 from .auth import actor, roles
 from .db import get_db, runtime, snapshot
-from .problems import problem_item
+from .problems import problem_items
 from .request_args import check_id, json_body
 
 bp = Blueprint("catalog", __name__, url_prefix="/v1/catalog")
@@ -58,9 +58,9 @@ def validate():
         if request.mimetype != XLSX_MIME:
             raise
         # A workbook's problems are the answer of a validation, as a file's are.
-        return jsonify(valid=False, errors=[problem_item(p) for p in exc.problems])
+        return jsonify(valid=False, errors=problem_items(exc.problems))
     out = catalog_admin.validate(active.files, snapshot().ruleset.registry, changes)
-    out["errors"] = [problem_item(p) for p in out["errors"]]
+    out["errors"] = problem_items(out["errors"])
     return jsonify(out)
 
 

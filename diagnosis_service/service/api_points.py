@@ -10,7 +10,7 @@ from ..pipeline import points_admin
 from .api_rules import base_version
 from .auth import actor, roles
 from .db import runtime, snapshot
-from .problems import problem_item
+from .problems import problem_items
 from .request_args import json_body
 
 bp = Blueprint("points", __name__, url_prefix="/v1/points")
@@ -47,7 +47,7 @@ def validate():
     """Check weights with the active rules (rule tests included): every problem with line and column."""
     text, body = _body(("tests",))
     problems = points_admin.validate(snapshot(), runtime().settings.rules_dir, text, body.get("tests"))
-    return jsonify(valid=not problems, errors=[problem_item(p) for p in problems])
+    return jsonify(valid=not problems, errors=problem_items(problems))
 
 
 @bp.post("/preview")

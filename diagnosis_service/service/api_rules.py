@@ -9,7 +9,7 @@ from ..pipeline import publish
 from ..store import rulesets as versions_store
 from .auth import actor, roles
 from .db import get_db, runtime, snapshot
-from .problems import problem_item
+from .problems import problem_items
 from .request_args import check_id, json_body
 
 bp = Blueprint("rules", __name__, url_prefix="/v1/rules")
@@ -44,7 +44,7 @@ def validate():
     """Check rule files (merged over the active version) without publishing: errors with line and column."""
     files, _ = _files_from_request()
     problems = publish.validate_rules(snapshot(), runtime().settings.rules_dir, files)
-    return jsonify(valid=not problems, errors=[problem_item(p) for p in problems])
+    return jsonify(valid=not problems, errors=problem_items(problems))
 
 
 @bp.post("/preview")

@@ -45,6 +45,19 @@ def problem_item(p: Problem) -> dict:
     return item
 
 
+MAX_LISTED = 1000  # problems listed in one answer (a file of 60,000 bad lines answered 11 MB of them)
+
+
+def problem_items(problems: list[Problem]) -> list[dict]:
+    """The first MAX_LISTED problems as ``errors`` items; past that, one more item saying how many were
+    left out (the count is in the answer's ``detail`` too)."""
+    items = [problem_item(p) for p in problems[:MAX_LISTED]]
+    if len(problems) > MAX_LISTED:
+        items.append({"path": "", "message": f"{len(problems) - MAX_LISTED} more problems not listed",
+                      "suggestion": "mend those listed and check again"})
+    return items
+
+
 def problem(status: int, title: str, detail: str, errors: list[dict] | None = None, **extra) -> Response:
     body = {"type": "about:blank", "status": status, "title": title, "detail": detail, **extra}
     if errors is not None:
@@ -64,12 +77,12 @@ def register(app: Flask) -> None:
     @app.errorhandler(DiagnosisError)
     def _diagnosis_error(exc: DiagnosisError):
         status, title = next(((s, t) for cls, s, t in STATUS if isinstance(exc, cls)), (422, "Unprocessable Content"))
-        items = [problem_item(p) for p in exc.problems]
+        items = problem_items(exc.problems)
         if wants_page():
             resp = error_page(status, details=[f"{i['path']}: {i['message']}" if i["path"] else i["message"]
                                                for i in items])
         else:
-            detail = items[0]["message"] if len(items) == 1 else f"{len(items)} problems; see errors"
+            detail = items[0]["message"] if len(exc.problems) == 1 else f"{len(exc.problems)} problems; see errors"
             resp = problem(status, title, detail, errors=items)
         if status == 503:
             resp.headers["Retry-After"] = "1" if isinstance(exc, DatabaseDown) else RETRY_AFTER
