@@ -78,12 +78,12 @@ def publish(snapshot: Snapshot, rules_dir: Path, engine: Engine, text: object, c
     """PUT /v1/points: a new rule-set version with these weights (and the rule tests sent with them),
     refused whole on any problem."""
     files = _files(snapshot, rules_dir, text, tests)
-    if snapshot.files.get(POINTS_FILE) is None and text == active_text(snapshot, rules_dir) and not tests:
+    changed = {k: v for k, v in files.items() if snapshot.files.get(k) != v}
+    if (not changed or snapshot.files.get(POINTS_FILE) is None and text == active_text(snapshot, rules_dir)
+            and not tests):
         raise Conflict(Problem("no change: the weights equal the active ones", field=("file",)))
     try:
-        return publish_rules(snapshot, rules_dir, engine, {k: v for k, v in files.items()
-                                                            if snapshot.files.get(k) != v}, comment, author,
-                             base_version)
+        return publish_rules(snapshot, rules_dir, engine, changed, comment, author, base_version)
     except InputError as exc:
         raise InputError([_hint(p) for p in exc.problems]) from None
 

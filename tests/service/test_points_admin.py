@@ -80,6 +80,9 @@ def test_publish_weights_then_roll_back(fresh_service):
                 headers={**h("admin"), "If-Match": f'"{first["version"]}"'})
     assert put.status_code == 201, put.get_json()
     version = put.get_json()["version"]
+    # The same weights again (now the version's own file): no change, said as such.
+    same = c.put("/v1/points", json={"file": heavier, "comment": "again"}, headers=h("admin"))
+    assert same.status_code == 409 and "no change" in same.get_json()["detail"], same.get_json()
     now = c.get("/v1/points", headers=h("admin")).get_json()
     assert now["version"] == version and now["stored"] is True
     assert {w["indicator"]: w["weight"] for w in now["weights"]}["volunteer_hours"] == 5
