@@ -28,7 +28,7 @@ from .model import (
     template_problems,
 )
 from .parse_calendar import LEFT_KEYS, CalendarConditions
-from .parse_common import ID_RE, is_number, unknown_keys
+from .parse_common import ID_RE, format_version, is_number, unknown_keys
 from .yamlsafe import Located
 
 MAX_FOR_PERIODS = 36
@@ -65,6 +65,7 @@ class _RuleParser(CalendarConditions):
             self.err((), "a rule file must be a mapping with a 'rules' list", None)
             return []
         unknown_keys(self.doc, (), data, ("version", "rules", "description"), self.problems, "a rule file")
+        format_version(self.doc, data, self.problems, "the rule file")
         rules = []
         for i, item in enumerate(data["rules"]):
             rule = self.parse_rule(("rules", i), item)

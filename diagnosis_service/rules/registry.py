@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import Problem, did_you_mean
 from .model import OP_ALIASES, SUBJECTS, UNIT_RANGES, Indicator, Named, Registry
-from .parse_common import ID_RE, is_number, unknown_keys
+from .parse_common import ID_RE, format_version, is_number, unknown_keys
 from .yamlsafe import Located
 
 DERIVATIONS = ("sum", "run", "points", "year_to_date", "window", "remaining_months", "day_of_month",
@@ -28,6 +28,7 @@ def parse_registry(doc: Located, problems: list[Problem]) -> Registry:
         return Registry({"branch": {}, "member": {}}, {}, {})
     unknown_keys(doc, (), data, ("version", "branch", "member", "topics", "branch_types", "size_bands"), problems,
                   "the indicator registry")
+    format_version(doc, data, problems, "the indicator registry")
     bands = data.get("size_bands", [10, 30])
     if (not isinstance(bands, list) or not bands or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0
                                                             for b in bands) or sorted(set(bands)) != bands):
@@ -228,6 +229,7 @@ def parse_points(doc: Located, registry: Registry, problems: list[Problem]) -> d
         problems.append(doc.problem((), "the points file must have a 'points' mapping of member indicator -> weight"))
         return {}
     unknown_keys(doc, (), data, ("version", "points"), problems, "the points file")
+    format_version(doc, data, problems, "the points file")
     out: dict[str, float] = {}
     for name, spec in data["points"].items():
         path = ("points", name)

@@ -60,12 +60,12 @@ class _Loader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(
-                None, None, "YAML aliases (*name) are not allowed in rule files", event.start_mark)
+                None, None, "YAML aliases (*name) are not allowed in rule or catalog files", event.start_mark)
         event = self.peek_event()
         anchor = getattr(event, "anchor", None)
         if anchor is not None:
             raise yaml.composer.ComposerError(
-                None, None, f"YAML anchors (&{anchor}) are not allowed in rule files", event.start_mark)
+                None, None, f"YAML anchors (&{anchor}) are not allowed in rule or catalog files", event.start_mark)
         return super().compose_node(parent, index)
 
 
@@ -78,11 +78,11 @@ def _refuse_aliases(text: str) -> None:
     for event in yaml.parse(text, Loader=_CLoader):
         if isinstance(event, yaml.AliasEvent):
             raise yaml.composer.ComposerError(
-                None, None, "YAML aliases (*name) are not allowed in rule files", event.start_mark)
+                None, None, "YAML aliases (*name) are not allowed in rule or catalog files", event.start_mark)
         anchor = getattr(event, "anchor", None)
         if anchor is not None:
             raise yaml.composer.ComposerError(
-                None, None, f"YAML anchors (&{anchor}) are not allowed in rule files", event.start_mark)
+                None, None, f"YAML anchors (&{anchor}) are not allowed in rule or catalog files", event.start_mark)
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:

@@ -66,6 +66,22 @@ def test_misspelled_indicator_is_located_with_did_you_mean(rules_copy, runner):
         load_ruleset(rules_copy)
 
 
+@pytest.mark.parametrize("file", ["extra.yaml", "indicators.yaml", "points.yaml"])
+def test_a_file_written_for_another_layout_version_is_refused_where_it_says_so(rules_copy, file):
+    path = rules_copy / file
+    if file == "extra.yaml":
+        write_rule(rules_copy, GOOD)
+    text = path.read_text(encoding="utf-8")
+    assert "version: 1\n" in text
+    path.write_text(text.replace("version: 1\n", "version: 2\n", 1), encoding="utf-8")
+    problems = check_rules(rules_copy)
+    assert [(p.file, p.column) for p in problems] == [(str(path), 10)], problems
+    assert "says version '2'; this service reads version 1" in problems[0].message
+    assert problems[0].line == text.splitlines().index("version: 1") + 1
+    path.write_text(text.replace("version: 1\n", "", 1), encoding="utf-8")
+    assert is_valid(rules_copy), "the key may be left out"
+
+
 def test_indicator_of_the_other_subject_is_explained(rules_copy):
     write_rule(rules_copy, GOOD.replace("theory_study_sessions", "dues_paid"))
     (p,) = check_rules(rules_copy)
