@@ -59,9 +59,11 @@ def url_problems(url: object, allowed: Sequence[str]) -> list[Problem]:
         return [Problem(f"url must be an http(s) URL of at most {MAX_URL} characters", field=("url",))]
     parts = urlsplit(url)
     try:
-        _ = parts.port
+        port = parts.port
     except ValueError:
-        return [Problem(f"url has a bad port: {url[:200]!r}", field=("url",))]
+        port = -1
+    if port is not None and not 1 <= port <= 65535:  # 0 is no port a receiver listens on
+        return [Problem(f"url has a bad port: {url[:200]!r}", field=("url",), suggestion="a port from 1 to 65535")]
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return [Problem(f"url must start with http:// or https:// and name a host, got {url[:200]!r}", field=("url",))]
     if parts.username or parts.password or parts.fragment:

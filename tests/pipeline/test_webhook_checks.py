@@ -10,7 +10,7 @@ from diagnosis_service.config import Settings
 from diagnosis_service.errors import SetupError
 from diagnosis_service.pipeline.deliver import DeliveryConfig
 from diagnosis_service.pipeline.signing import sign, verify
-from diagnosis_service.pipeline.webhooks import host_allowed
+from diagnosis_service.pipeline.webhooks import host_allowed, url_problems
 
 ALLOWED = ("receiver.example.org", "10.0.0.5:8443", "*.platform.gov.cn", "[::1]:9000")
 
@@ -33,6 +33,18 @@ ALLOWED = ("receiver.example.org", "10.0.0.5:8443", "*.platform.gov.cn", "[::1]:
 ])
 def test_the_allow_list(url, ok):
     assert host_allowed(url, ALLOWED) is ok
+
+
+@pytest.mark.parametrize(("url", "ok"), [
+    ("http://receiver.example.org:1/x", True), ("http://receiver.example.org:65535/x", True),
+    ("http://receiver.example.org:0/x", False), ("http://receiver.example.org:65536/x", False),
+    ("http://receiver.example.org:99999/x", False), ("http://receiver.example.org:port/x", False),
+])
+def test_a_receivers_port_is_one_it_could_listen_on(url, ok):
+    problems = url_problems(url, ALLOWED)
+    assert (not problems) is ok, problems
+    if not ok:
+        assert problems[0].message.startswith("url has a bad port") and problems[0].field == ("url",)
 
 
 def test_the_allow_list_setting_is_parsed_and_checked():
