@@ -65,12 +65,15 @@ def member_report(conn: Connection, member_id: str, period: str) -> dict:
 
 def lamps(conn: Connection, period: str, color: str | None, subject: str | None, limit: int, offset: int,
           street: str | None = None) -> dict:
+    require_diagnosed(conn, period)
     total, items = results_store.lamps(conn, period, color, subject, limit, offset, street)
     return {"period": period, "total": total, "limit": limit, "offset": offset, "lamps": items}
 
 
 def lamp_changes(conn: Connection, period: str, subject: str | None, street: str | None = None) -> dict:
-    """Subjects whose lamp differs from the previous period's (new subjects count as from none)."""
+    """Subjects whose lamp differs from the previous period's (new subjects count as from none; with the
+    previous period not diagnosed, every subject is new and ``previous_diagnosed`` says so)."""
+    require_diagnosed(conn, period)
     previous = period_str(parse_period(period) - 1)
     now = results_store.lamps_of(conn, period, subject, street)
     before = results_store.lamps_of(conn, previous, subject, street)
@@ -84,15 +87,23 @@ def lamp_changes(conn: Connection, period: str, subject: str | None, street: str
     scope = Scope(street=street)
     seen = {(r["id"], r["rule"]) for r in _reminders(conn, previous, scope)} if subject != "member" else set()
     fresh = [r for r in _reminders(conn, period, scope) if (r["id"], r["rule"]) not in seen] if subject != "member" else []
-    return {"period": period, "previous": previous, "count": len(changes), "changes": changes, "reminders": fresh}
+    return {"period": period, "previous": previous, "previous_diagnosed": results_store.latest_run(conn, previous)
+            is not None, "count": len(changes), "changes": changes, "reminders": fresh}
+
+
+def require_diagnosed(conn: Connection, period: str) -> None:
+    """NotFound (on the query's period) for a period without a diagnosis: its lists would be empty, which
+    reads as "no lamps" rather than "not diagnosed"."""
+    if results_store.latest_run(conn, period) is None:
+        raise NotFound(Problem(f"period {period} has not been diagnosed", field=("query", "period"),
+                               suggestion="POST /v1/diagnoses (or diagnosis-service diagnose) first"))
 
 
 def reminders(conn: Connection, period: str, scope: Scope = DISTRICT) -> dict:
     """GET /v1/reminders: the reminder findings (what must still be done, and by when) of a period's
     stored branch results in the scope, by branch and rule."""
     check_period(period, "query", "period")
-    if results_store.latest_run(conn, period) is None:
-        raise NotFound(Problem(f"period {period} has not been diagnosed", field=("query", "period")))
+    require_diagnosed(conn, period)
     out = _reminders(conn, period, scope)
     return {"period": period, "scope": scope.as_dict(), "count": len(out), "reminders": out}
 

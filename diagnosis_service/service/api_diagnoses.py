@@ -124,6 +124,7 @@ def rankings():
     scope = scoped(request.args.get("street"), branch_type, request.args.get("branch_id"))
     limit = int_arg("limit", 100, 1, 10_000)
     offset = int_arg("offset", 0, 0, 10_000_000)
+    diagnoses.require_diagnosed(get_db(), period)
     rank = rankings_.branch_ranking if subject == "branch" else rankings_.member_ranking
     return jsonify(rank(get_db(), period, by, scope, limit, offset))
 

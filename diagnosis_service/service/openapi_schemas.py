@@ -38,6 +38,11 @@ REMINDER = obj({"subject": {"const": "branch"}, "id": {"type": "string"}, "branc
 ID_TEXT = {"type": "string", "minLength": 1, "maxLength": 64,
            "pattern": ("^[^\\s\\u0000-\\u001f\\u007f-\\u009f](?:[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*"
                        "[^\\s\\u0000-\\u001f\\u007f-\\u009f])?$")}
+# A branch's or member's id: also a segment of addresses (data.text.id_problem): none of / \\ ? # % or
+# spaces, not dots alone.
+_NOT_IN_ID = "\\s\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029/\\\\?#%"
+SUBJECT_ID = {"type": "string", "minLength": 1, "maxLength": 64,
+              "pattern": f"^[^{_NOT_IN_ID}]*[^{_NOT_IN_ID}.][^{_NOT_IN_ID}]*$"}
 RULE_FILES = {"type": "object", "minProperties": 1,
               "description": "file name (NAME.yaml or tests/NAME.yaml) -> YAML text; null removes the file. Merged "
                              "over the active version.",
@@ -73,7 +78,7 @@ SCHEMAS = {
     "MetricsPutResult": obj({"period": PERIOD, "branches": {"oneOf": [ref("Changes"), {"type": "null"}]},
                              "members": {"oneOf": [ref("Changes"), {"type": "null"}]},
                              "profiles": {"type": "object"}}, ["period"]),
-    "Event": obj({"subject": {"enum": ["branch", "member"]}, "id": {"type": "string"}, "period": PERIOD,
+    "Event": obj({"subject": {"enum": ["branch", "member"]}, "id": SUBJECT_ID, "period": PERIOD,
                   "values": {"type": "object", "minProperties": 1,
                              "additionalProperties": {"type": ["number", "null"]}},
                   "on": {"type": ["string", "null"], "format": "date",
@@ -95,7 +100,8 @@ SCHEMAS = {
                   "lamps": arr(obj({"subject": {"type": "string"}, "id": {"type": "string"},
                                     "branch_id": {"type": "string"}, "lamp": LAMP}))},
                  ["period", "total", "lamps"]),
-    "LampChanges": obj({"period": PERIOD, "previous": ANY_PERIOD, "count": {"type": "integer"},
+    "LampChanges": obj({"period": PERIOD, "previous": ANY_PERIOD, "previous_diagnosed": {"type": "boolean"},
+                        "count": {"type": "integer"},
                         "changes": arr(obj({"subject": {"type": "string"}, "id": {"type": "string"},
                                             "branch_id": {"type": "string"}, "from": {"type": ["string", "null"]},
                                             "to": LAMP})),
@@ -143,7 +149,7 @@ SCHEMAS = {
     "LampChange": obj({k: obj({r: {"anyOf": [obj({"points": {"type": "number"}, "relative": NUM}),
                                              {"type": "null"}]} for r in ("red_rate", "lamp_rate")})
                        for k in ("branches", "members")}),
-    "PrescriptionRequest": obj({"branch_id": ID_TEXT, "period": PERIOD}, ["branch_id", "period"],
+    "PrescriptionRequest": obj({"branch_id": SUBJECT_ID, "period": PERIOD}, ["branch_id", "period"],
                                extra=False),
     "Prescription": obj({"prescription_id": {"type": "integer"}, "topic": {"type": "string"},
                          "rule": {"type": "string"}, "resource_id": {"type": "string"},
@@ -165,7 +171,7 @@ SCHEMAS = {
     "FeedbackResult": obj({"feedback_id": {"type": "integer"}, "prescription_id": {"type": "integer"},
                            "status": {"type": "string"}, "done_on": {"type": "string", "format": "date"}},
                           ["feedback_id", "prescription_id", "status"]),
-    "LoginTicketRequest": obj({"branch_id": ID_TEXT, "user": ID_TEXT | {"description": "the secretary's name, shown on the page"},
+    "LoginTicketRequest": obj({"branch_id": SUBJECT_ID, "user": ID_TEXT | {"description": "the secretary's name, shown on the page"},
                                "period": PERIOD, "lang": {"enum": ["zh", "en"]}}, ["branch_id", "user"], extra=False),
     "LoginTicket": obj({"ticket": {"type": "string"}, "url": {"type": "string"}, "branch_id": {"type": "string"},
                         "expires_at": {"type": "string", "format": "date-time"}, "expires_in": {"type": "integer"}},
@@ -214,4 +220,4 @@ SCHEMAS = {
 }
 
 
-__all__ = ["ANY_PERIOD", "ID_SCHEMA", "ID_TEXT", "NUM", "PERIOD", "SCHEMAS", "STR_NULL", "arr", "obj", "ref"]
+__all__ = ["ANY_PERIOD", "ID_SCHEMA", "ID_TEXT", "NUM", "PERIOD", "SCHEMAS", "STR_NULL", "SUBJECT_ID", "arr", "obj", "ref"]

@@ -124,6 +124,15 @@ def test_lamps_and_changes(service):
     assert sorted((x["subject"], x["id"]) for x in changes["changes"]) == expected and changes["previous"] == "2025-11"
     assert c.get("/v1/lamps?period=2025-12", headers=h("secretary")).status_code == 403
     assert c.get("/v1/lamps?period=2025-12&color=blue", headers=h("admin")).status_code == 422
+    assert changes["previous_diagnosed"] is True
+    # A month not diagnosed is said to be one (an empty list read as "no lamps"), on each list.
+    for path in ("/v1/lamps?period=2030-01", "/v1/lamps/changes?period=2030-01", "/v1/rankings?period=2030-01"):
+        r = c.get(path, headers=h("admin"))
+        assert r.status_code == 404 and r.get_json()["errors"][0]["path"] == "query.period", path
+        assert "has not been diagnosed" in r.get_json()["detail"]
+    # 2025-11 is the first month the test service diagnosed: every subject's lamp is new there.
+    first = c.get("/v1/lamps/changes?period=2025-11", headers=h("admin")).get_json()
+    assert first["previous_diagnosed"] is False and all(x["from"] is None for x in first["changes"])
 
 
 def test_a_member_who_moved_keeps_the_old_branchs_months_out_of_the_new_secretarys_sight(fresh_service):
