@@ -33,6 +33,14 @@ ID_FORBIDDEN = re.compile(r"[/\\?#%\s]")
 ID_RULE = "letters, digits and marks such as - _ . (no '/', '\\', '?', '#', '%' or spaces)"
 
 
+def label_problem(value: object) -> str | None:
+    """Why ``value`` is not a usable short label (a user's name, say): non-empty text without surrounding
+    spaces, at most 64 characters; any character text may hold."""
+    if isinstance(value, str) and (not value.strip() or value != value.strip()):
+        return "must be non-empty text without surrounding spaces"
+    return text_problem(value, ID_LENGTH)
+
+
 def id_problem(value: object) -> str | None:
     """Why ``value`` is not a usable id: non-empty text without surrounding spaces, at most 64 characters,
     nothing that would end or escape a segment of an address, and not made of dots alone."""
@@ -44,4 +52,16 @@ def id_problem(value: object) -> str | None:
     return problem
 
 
-__all__ = ["ID_FORBIDDEN", "ID_LENGTH", "ID_RULE", "NAME_LENGTH", "STREET_LENGTH", "id_problem", "text_problem"]
+def is_json_number(value: object) -> bool:
+    """A JSON number (not text that reads as one, not true or false) or null."""
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def json_type(value: object) -> str:
+    """What a JSON value is, as a message names it."""
+    if isinstance(value, str):
+        return f"text {value[:20]!r}"
+    return {bool: "true/false", list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+__all__ = ["ID_FORBIDDEN", "ID_LENGTH", "ID_RULE", "NAME_LENGTH", "STREET_LENGTH", "id_problem", "is_json_number", "label_problem", "json_type", "text_problem"]

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..data.rows import check_rows
 from ..data.sources import HISTORY_MONTHS
-from ..data.text import id_problem
+from ..data.text import id_problem, is_json_number, json_type
 from ..engine.findings import SubjectResult, clean_number
 from ..engine.references import PeriodReferences, period_references
 from ..errors import Conflict, InputError, NotFound, Problem, unknown_fields
@@ -47,6 +47,10 @@ def check_event(body: object) -> tuple[str, str, str, dict, int | None]:
         problems.append(Problem(f"bad period {period!r}"[:200], field=("period",), suggestion=HINT))
     if not isinstance(values, dict) or not values:
         problems.append(Problem("values must be a non-empty object of indicator: value", field=("values",)))
+    else:
+        problems += [Problem(f"{name} must be a number or null, got {json_type(value)}", field=("values", name),
+                             suggestion='send 1, not "1"; null for a missing value')
+                     for name, value in values.items() if not is_json_number(value)]
     day = None
     if body.get("on") is not None:
         on = parse_day(body["on"])

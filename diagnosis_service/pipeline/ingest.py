@@ -20,7 +20,7 @@ from ..data.columnar import ParquetDir
 from ..data.csvdir import validate_metrics
 from ..data.model import KEYS, Dataset
 from ..data.sources import CsvDir, Source, Streamed
-from ..data.text import NAME_LENGTH, STREET_LENGTH, id_problem, text_problem
+from ..data.text import NAME_LENGTH, STREET_LENGTH, id_problem, is_json_number, json_type, text_problem
 from ..data.validate import Problems
 from ..errors import InputError, Problem, did_you_mean, unknown_fields
 from ..periods import check_period
@@ -248,6 +248,13 @@ def _rows(conn: Connection, subject: str, field: str, rows: list, period: str, r
     profile_rows = _profiles(subject, field, records, known, registry, problems)
     metric_rows = [(n, {k: v for k, v in r.items() if k not in profile_cols and k not in ("period", key)})
                    for n, r in enumerate(records) if r]
+    known_indicators = {i.id for i in registry.reported(subject)}
+    for n, values in metric_rows:
+        for name, value in values.items():
+            if not is_json_number(value) and name in known_indicators:  # an unknown name is said as such below
+                problems.add(Problem(f"{name} must be a number or null, got {json_type(value)}",
+                                     field=(field, n, name), suggestion="send 1, not \"1\"; null for a missing value"))
+                values[name] = None  # said once: not again as a bad number (the request is refused whole)
     # A row with no indicator still says the organisation has a row this month: a new one is stored
     # with every value missing; a stored one keeps its values.
     metrics = [{"period": period, key: records[n][key]} for n, values in metric_rows if not values]

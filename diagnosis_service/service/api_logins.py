@@ -6,7 +6,7 @@ from datetime import UTC
 
 from flask import Blueprint, current_app, jsonify, url_for
 
-from ..data.text import id_problem
+from ..data.text import id_problem, label_problem
 from ..errors import InputError, Problem, unknown_fields
 from ..periods import check_period
 from ..store import tickets as tickets_store
@@ -27,7 +27,8 @@ def post_login_ticket():
         raise InputError(Problem('the body must be {"branch_id": "...", "user": "..."}', field=()))
     problems = unknown_fields(body, FIELDS)
     for key in ("branch_id", "user"):
-        problem = id_problem(body.get(key)) if key in body else "is required"
+        check = id_problem if key == "branch_id" else label_problem  # a user's name may hold any character
+        problem = check(body.get(key)) if key in body else "is required"
         if problem:
             problems.append(Problem(f"{key} {problem}"[:300], field=(key,)))
     if body.get("lang") not in (None, "zh", "en"):

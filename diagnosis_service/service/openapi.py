@@ -12,7 +12,7 @@ from .. import __version__
 from . import openapi_catalog, openapi_jobs, openapi_points, openapi_webhooks
 from .auth import READERS, roles
 from .db import snapshot
-from .openapi_schemas import ID_SCHEMA, ID_TEXT, PERIOD, SCHEMAS, ref
+from .openapi_schemas import ID_SCHEMA, ID_TEXT, PERIOD, SCHEMAS, SUBJECT_ID, ref
 
 bp = Blueprint("openapi", __name__)
 
@@ -136,14 +136,14 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
             ref("Ranking"), codes=("404", "422"),
             params=[PERIOD_Q, q("subject", {"enum": ["member", "branch"]}),
                     q("by", {"enum": ["ytd", "month", "lamp"]}, description="lamp: branches only"),
-                    STREET_Q, type_q, q("branch_id", ID_TEXT),
+                    STREET_Q, type_q, q("branch_id", SUBJECT_ID),
                     q("limit", {"type": "integer", "minimum": 1, "maximum": 10000}),
                     q("offset", {"type": "integer", "minimum": 0, "maximum": 10_000_000})])},
         "/v1/reminders": {"get": _op(
             "What branches must still do this quarter or year, and by when (the reminder findings of the "
             "period's diagnosis)", ("platform", "admin", "street (its street)",
                                    "secretary (own branch, branch_id required)"), "200", ref("Reminders"),
-            codes=("404", "422"), params=[PERIOD_Q, STREET_Q, type_q, q("branch_id", ID_TEXT)])},
+            codes=("404", "422"), params=[PERIOD_Q, STREET_Q, type_q, q("branch_id", SUBJECT_ID)])},
         "/v1/overview": {"get": _op(
             "The overview of a range of months: branches and members by lamp, lamp rates and their change (against "
             "the first month and the same month a year before), top weaknesses and findings, streets side by side, "

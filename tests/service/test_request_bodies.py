@@ -49,3 +49,23 @@ def test_a_field_named_twice_in_one_object_is_refused_not_guessed(service):
     ok = c.post("/v1/prescriptions", data='{"branch_id": "B00002", "period": "2025-12"}',
                 content_type="application/json", headers=h("secretary"))
     assert ok.status_code == 201
+
+
+def test_a_value_sent_as_text_is_refused_where_a_number_is_expected(fresh_service):
+    """The OpenAPI document says number or null: "1" is refused (it was stored as 1), true too."""
+    c, h = fresh_service.client, fresh_service.h
+    r = c.put("/v1/periods/2025-12/metrics", headers=h("platform"), json={"branches": [
+        {"branch_id": "B00002", "member_assemblies": "1", "theory_study_sessions": 2},
+        {"branch_id": "B00003", "theory_study_sessions": True}]})
+    assert r.status_code == 422
+    errors = {e["path"]: e["message"] for e in r.get_json()["errors"]}
+    assert errors == {"branches[0].member_assemblies": "member_assemblies must be a number or null, got text '1'",
+                      "branches[1].theory_study_sessions": "theory_study_sessions must be a number or null, "
+                                                           "got true/false"}
+    e = c.post("/v1/events", headers=h("platform"), json={"subject": "member", "id": "M000001", "period": "2025-12",
+                                                         "values": {"dues_paid": "1"}})
+    assert e.status_code == 422 and e.get_json()["errors"][0]["path"] == "values.dues_paid"
+    assert "got text '1'" in e.get_json()["errors"][0]["message"]
+    fine = c.put("/v1/periods/2025-12/metrics", headers=h("platform"), json={"branches": [
+        {"branch_id": "B00002", "member_assemblies": 1, "theory_study_sessions": None}]})
+    assert fine.status_code == 200, fine.get_json()
