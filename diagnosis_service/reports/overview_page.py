@@ -134,7 +134,7 @@ def render_html(data: dict, lang: str = "zh", type_name=lambda t: t, nav: str = 
     w = WORDS[lang]
     e = html.escape
     doc = document(data, lang, type_name)
-    out = ["<!doctype html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', "<head>", '<meta charset="utf-8">',
+    out = ["<!doctype html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', "<head>", '<meta charset="utf-8">', '<link rel="icon" href="data:,">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">', f"<title>{e(doc.title)}</title>",
            f"<style>{CSS}{PAGE_CSS}</style>", "</head>", "<body>"]
     if nav:

@@ -132,7 +132,7 @@ def render_html(doc: Document, controls: Controls | None = None) -> str:
     e = html.escape
     c = controls or Controls()
     lang = "zh-CN" if doc.lang == "zh" else "en"
-    out = ["<!doctype html>", f'<html lang="{lang}">', "<head>", '<meta charset="utf-8">',
+    out = ["<!doctype html>", f'<html lang="{lang}">', "<head>", '<meta charset="utf-8">', '<link rel="icon" href="data:,">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">', f"<title>{e(doc.title)}</title>",
            f"<style>{CSS}</style>", "</head>", "<body>"]
     if c.nav:

@@ -68,7 +68,7 @@ def error_page(status: int, text: str | None = None, links: Sequence[tuple[str, 
     if text is None and shown == 403:  # what this account may see, said for its role
         identity = g.get("identity")
         role = f"e403_{identity.role}" if identity is not None else ""
-        text = t["e403_text"] + t.get(role, "")
+        text = t["e403_text"] + (" " if lang == "en" and t.get(role) else "") + t.get(role, "")
     body = render_template("error.html", t=t, lang=lang, status=status, title=t[f"e{shown}"],
                            text=text or t[f"e{shown}_text"], links=list(links) if links else default_links(status, lang),
                            details=list(details), request_id=g.get("request_id") if status >= 500 else None)

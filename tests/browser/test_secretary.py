@@ -128,6 +128,9 @@ def test_the_page_in_english_and_in_print(live, browser):
     assert "Branch diagnosis report" in body and "This month's plan" in body and "village Party organisation" in body
     assert not re.search(r"[\u4e00-\u9fff]{2,}(?!（M)", browser.find_element(By.ID, "plan").text.split("\n")[0])
     full_page_png(browser, SHOTS / "secretary-en.png")
+    # Nothing went wrong in the console on the way (a favicon.ico the pages never had was a 404 each time).
+    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not severe, severe
     click_and_wait(browser, browser.find_element(By.ID, "other-lang"))
     # The keyboard's first stop is the skip link, out of sight until then; it leads past the navigation.
     skip = browser.find_element(By.CSS_SELECTOR, "a.skip")

@@ -92,6 +92,8 @@ def test_errors_are_pages_that_say_what_to_do(fresh_service):
     assert other.status_code == 403 and other.mimetype == "text/html" and "无权查看" in html
     assert "支部书记只能查看本支部的报告" in html
     assert 'href="/branches/B00002/report?lang=zh"' in html, "it links to the secretary's own report"
+    english = c.get("/branches/B00003/report?period=2025-12&lang=en").get_data(as_text=True)
+    assert re.search(r"may not see this page\. A branch secretary", english), "two sentences, with a space"
     missing = c.get("/branches/B00002/report?period=2024-01")
     html = missing.get_data(as_text=True)
     assert missing.status_code == 404 and "2024-01 还没有诊断结果" in html and "period=2025-11" in html

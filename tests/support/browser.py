@@ -70,6 +70,7 @@ def new_driver(lang: str = "zh-CN", width: int = 1280, height: int = 1600):
                  "--disable-quic", f"--lang={lang}", f"--window-size={width},{height}"):
         options.add_argument(flag)
     options.add_experimental_option("prefs", {"intl.accept_languages": lang})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, for tests that read it
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
     return driver
