@@ -14,11 +14,11 @@ from .overview import SERIES, WORDS, document, pct
 from .render import CSS, html_block
 
 PAGE_CSS = """
-body{max-width:72rem}svg.chart{width:100%;height:auto;max-width:60rem;display:block}
+body{max-width:72rem}svg.chart{width:100%;height:auto;max-width:60rem;min-width:40rem;display:block}
 svg.chart text{font-size:12px;fill:#333}svg.chart .axis{stroke:#999}svg.chart .grid{stroke:#eee}
 table.heat td{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 table.heat td.street,table.heat th{text-align:left}.scroll{overflow-x:auto}
-.legend{display:flex;flex-wrap:wrap;gap:.3rem 1.2rem;font-size:.9em}
+.legend{display:flex;flex-wrap:wrap;gap:.3rem 1.2rem;font-size:.9em}.small{font-size:.85em;color:#666}
 """
 
 
@@ -48,9 +48,11 @@ def chart_svg(data: dict, lang: str = "zh") -> str:
         out.append(f'<line class="grid" x1="{left}" y1="{y(v):.1f}" x2="{width - right}" y2="{y(v):.1f}"/>')
         out.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{fmt(round(v, 2))}%</text>')
     out.append(f'<line class="axis" x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}"/>')
-    every = max(1, -(-n // 12))
+    # At most 10 month labels, counted back from the last one, which is always labelled (a label of its own
+    # beside an earlier one's overlapped it at 24 months).
+    every = max(1, -(-n // 10))
     for i, m in enumerate(months):
-        if i % every == 0 or i == n - 1:
+        if (n - 1 - i) % every == 0:
             out.append(f'<text x="{x(i):.1f}" y="{top + plot_h + 18}" text-anchor="middle">{e(m["period"])}</text>')
     for subject, rate, key, color, dash in SERIES:
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
@@ -95,7 +97,7 @@ def heat_table(data: dict, lang: str = "zh") -> str:
     rates = [m["branch_red_rate"] for s in data["streets"] for m in s["months"] if m["branch_red_rate"] is not None]
     scale = max([1.0, *rates])  # the darkest cell is the highest rate shown (at least 1%)
     out = ['<div class="scroll"><table class="heat"><thead><tr><th>' + e(w["h_street"]) + "</th>"
-           + "".join(f"<th>{e(p[2:])}</th>" for p in diagnosed) + "</tr></thead><tbody>"]
+           + "".join(f"<th>{e(p)}</th>" for p in diagnosed) + "</tr></thead><tbody>"]
     for s in data["streets"]:
         cells = []
         for m in s["months"]:
@@ -110,21 +112,26 @@ def heat_table(data: dict, lang: str = "zh") -> str:
             cells.append(f'<td style="background:rgba(198,40,40,{a:.2f});color:{ink}" title="{e(tip)}">{fmt(v)}</td>')
         out.append(f'<tr><td class="street">{e(s["street"])}</td>{"".join(cells)}</tr>')
     out.append("</tbody></table></div>")
+    # The shades are relative to this table (a street's own page has its own darkest): said under it.
+    out.append(f'<p class="small" id="heat-note">{e(w["heat_note"].format(top=fmt(scale)))}</p>')
     return "\n".join(out)
 
 
 _NUMBER = re.compile(r"^[-+]?[0-9][0-9,.]*%?$|^—$")
+_PERIOD = re.compile(r"^\d{4}-\d{2}$")  # a month: on one line (it wrapped as 2025- / 10)
 
 
 def _table(block: tuple) -> list[str]:
     """A table of the overview: numbers (counts, rates) right-aligned in every column alike."""
     e = html.escape
     _, headers, rows = block
-    out = ["<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead><tbody>"]
+    out = ['<div class="scroll"><table><thead><tr>' + "".join(f"<th>{e(h)}</th>" for h in headers)
+           + "</tr></thead><tbody>"]
     for row in rows:
-        out.append("<tr>" + "".join(f'<td class="num">{e(v)}</td>' if _NUMBER.match(v) else f"<td>{e(v)}</td>"
+        out.append("<tr>" + "".join(f'<td class="num">{e(v)}</td>' if _NUMBER.match(v) else
+                                    f'<td class="short">{e(v)}</td>' if _PERIOD.match(v) else f"<td>{e(v)}</td>"
                                     for v in row) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return out
 
 
@@ -143,7 +150,7 @@ def render_html(data: dict, lang: str = "zh", type_name=lambda t: t, nav: str = 
     out += [f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in doc.facts]
     out.append("</dl>")
     if data["diagnosed"]:
-        out += ['<section id="trend">', f"<h2>{e(w['trend'])}</h2>", chart_svg(data, lang), "</section>",
+        out += ['<section id="trend">', f"<h2>{e(w['trend'])}</h2>", f'<div class="scroll">{chart_svg(data, lang)}</div>', "</section>",
                 '<section id="heatmap">', f"<h2>{e(w['heat'])}</h2>", heat_table(data, lang), "</section>"]
     for section in doc.sections:
         out.append(f'<section id="{e(section.key)}"><h2>{e(section.heading)}</h2>')

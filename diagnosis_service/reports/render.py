@@ -102,7 +102,7 @@ dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dl.fa
 .lamp-red{background:#c62828}.lamp-yellow{background:#f9a825;color:#222}.lamp-green{background:#2e7d32}
 table{border-collapse:collapse;width:100%}th,td{border:1px solid #ddd;padding:.35rem .5rem;text-align:left;
 vertical-align:top}th{background:#f6f1f1;white-space:nowrap}td.num{text-align:right;white-space:nowrap}
-td.short{white-space:nowrap}
+td.short{white-space:nowrap}.scroll{overflow-x:auto}
 li{margin:.25rem 0}li .note{color:#666;font-size:.9em}
 ol.plan>li{margin:.8rem 0;padding:.5rem .7rem;border-left:4px solid #c00;background:#fbf6f6}
 details summary{cursor:pointer;font-weight:600;margin:.6rem 0}
@@ -183,10 +183,11 @@ def _html_block(block: tuple, c: Controls, e) -> list[str]:
         return [f"<details><summary>{e(block[1])}</summary><ul>", *[item(text, subs) for text, subs in block[2]],
                 "</ul></details>"]
     _, headers, rows = block
-    out = ["<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead><tbody>"]
+    out = ['<div class="scroll"><table><thead><tr>' + "".join(f"<th>{e(h)}</th>" for h in headers)
+           + "</tr></thead><tbody>"]
     for row in rows:
         out.append("<tr>" + "".join(_cell(k, v, len(row), e) for k, v in enumerate(row)) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")  # a narrow screen scrolls the table, not the page
     return out
 
 

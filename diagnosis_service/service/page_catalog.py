@@ -114,7 +114,8 @@ def catalog_page():
         summary=t["catalog_counts"].format(total=len(active.catalog.resources),
                                            active=sum(r.active for r in active.catalog.resources), shown=len(chosen)),
         kinds=[(k, v[0 if lang == "zh" else 1]) for k, v in KIND_NAMES.items()],
-        topics=[(k, _name(registry.topics, k, lang)) for k in registry.topics], streets=sorted(active.catalog.streets),
+        topics=[(k, _name(registry.topics, k, lang)) for k in registry.topics],
+        streets=[(s, s if lang == "zh" else active.catalog.street_en(s)) for s in sorted(active.catalog.streets)],
         model=model is not None, page=page, pages=pages,
         prev_url=url_for("pages.catalog_page", lang=lang, page=page - 1, **args) if page > 1 else None,
         next_url=url_for("pages.catalog_page", lang=lang, page=page + 1, **args) if page < pages else None)

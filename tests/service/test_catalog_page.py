@@ -32,6 +32,18 @@ def test_the_catalog_page_lists_filters_and_counts(fresh_service):
     for_street = re.findall(r'<tr id="res-([^"]+)"', c.get(f"/catalog?kind=base&street={street}").get_data(
         as_text=True))
     assert set(for_street) == {i for i, r in listed.items() if r["streets"] == ["all"] or street in r["streets"]}
+    # The street filter in English says the streets' English names (and sends the Chinese ones).
+    english = c.get("/catalog?lang=en").get_data(as_text=True)
+    options = re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>',
+                         re.search(r'id="street-select">(.*?)</select>', english, re.S).group(1))
+    named = [(v, shown) for v, shown in options if v]
+    assert named and all(re.search(r"[\u4e00-\u9fff]", v) and not re.search(r"[\u4e00-\u9fff]", shown)
+                         for v, shown in named), named
+    assert "376 resources, 376 active; 376 match the filters." in english or "match the filters." in english
+    # Nothing found is said, not a table of headers alone.
+    for lang, words in (("zh", "没有符合筛选条件的资源"), ("en", "No resource matches these filters")):
+        none = c.get(f"/catalog?q=zzzz&lang={lang}").get_data(as_text=True)
+        assert '<tr id="res-' not in none and f'id="catalog-none">{words}' in none
     retired = c.get("/catalog?status=retired").get_data(as_text=True)
     assert 'class="retired"' in retired and "已停用" in retired
     bad = c.get("/catalog?kind=spaceship")
