@@ -149,7 +149,9 @@ def _weaknesses(data: BranchReport, t: dict, topic_name, message) -> Section:
             unit = getattr(item.get("indicator"), "unit", None)
             return f"{text}%" if unit == "percent" and value is not None else text
 
-        rows = [[message(item["finding"]), shown(item["finding"].value, item),
+        # Each finding names the weakness it belongs to: a weakness may have several (基地活动 under 理论学习).
+        rows = [[t["of_topic"].format(topic=topic_name(item["finding"].topic), text=message(item["finding"])),
+                 shown(item["finding"].value, item),
                  compared_with(item, t, lambda value, item=item: shown(value, item)),
                  t[f"sev_{item['finding'].severity}"]] for item in data.findings]
         section.blocks.append(("table", headers, rows))

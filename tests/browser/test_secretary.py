@@ -65,7 +65,7 @@ def _replaced(old):
 
 def test_a_secretary_reads_the_month_reminds_and_acts(live, browser):
     sign_in(browser, live)
-    assert browser.current_url == live.base + REPORT
+    assert browser.current_url == live.base + REPORT + "&lang=zh"  # in the login page's language
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
     lamp = browser.find_element(By.ID, "lamp-badge").text
     assert lamp in ("红灯", "黄灯", "绿灯")
