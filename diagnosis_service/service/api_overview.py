@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import quote
+
 from flask import Blueprint, Response, jsonify, request
 
 from ..pipeline import exports, overview
@@ -29,10 +32,17 @@ def get_overview():
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def workbook_response(data: bytes, kind: str, period: str) -> Response:
-    """A workbook as a download named after its kind and month."""
+def workbook_response(data: bytes, kind: str, period: str, scope_parts: tuple[str | None, ...] = (),
+                      lang: str = "zh") -> Response:
+    """A workbook as a download named after its kind, month, scope (street, type) and language, so that
+    the downloads of two filters do not overwrite each other: ``circular-2025-12-古林镇-village-en.xlsx``
+    (RFC 6266: UTF-8 in ``filename*``, an ASCII ``filename`` without the parts that are not ASCII)."""
+    parts = [kind, period, *(p for p in scope_parts if p), *(["en"] if lang == "en" else [])]
+    safe = [re.sub(r"[^\w.-]+", "_", p).strip("_") for p in parts]
+    ascii_name = "-".join(p for p in safe if p.isascii() and p) + ".xlsx"
     response = Response(data, mimetype=XLSX)
-    response.headers["Content-Disposition"] = f'attachment; filename="{kind}-{period}.xlsx"'
+    response.headers["Content-Disposition"] = (f'attachment; filename="{ascii_name}"; '
+                                               f"filename*=UTF-8''{quote('-'.join(safe) + '.xlsx')}")
     return response
 
 
@@ -47,4 +57,10 @@ def export(kind: str):
     scope = scoped(request.args.get("street"), branch_type)
     snap = snapshot()
     data = exports.workbook(get_db(), snap.ruleset, period, kind, scope, lang, snap.street_names(lang))
-    return workbook_response(data, kind, period)
+    return workbook_response(data, kind, period, file_scope(scope, snap, lang), lang)
+
+
+def file_scope(scope, snap, lang: str) -> tuple[str | None, ...]:
+    """The scope as a file name says it: the street (by its English name in English) and the type."""
+    names = snap.street_names(lang)
+    return (names(scope.street) if names and scope.street else scope.street), scope.branch_type

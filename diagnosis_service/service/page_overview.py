@@ -16,7 +16,7 @@ from ..reports.labels import name_of, with_street_names
 from ..reports.overview_page import render_html
 from ..store import metrics as metrics_store
 from ..store import results as results_store
-from .api_overview import workbook_response
+from .api_overview import file_scope, workbook_response
 from .auth import known_streets, scoped
 from .db import get_db, snapshot
 from .page_errors import PageProblem, page_lang
@@ -127,4 +127,4 @@ def overview_export(kind: str):
                                                      street=_arg("street"), type=_arg("type")))
             for p in periods[::-1][:12]])
     data = exports.workbook(get_db(), snap.ruleset, period, kind, scope, lang, snap.street_names(lang))
-    return workbook_response(data, kind, period)
+    return workbook_response(data, kind, period, file_scope(scope, snap, lang), lang)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections import Counter
+from urllib.parse import quote
 
 import pytest
 from alembic import command
@@ -211,7 +213,20 @@ def sheet_rows(data: bytes, title: str | None = None) -> tuple[object, list[tupl
 def test_member_lamps_list_every_member_with_names_and_reasons(service):
     r = service.client.get("/v1/exports/member-lamps.xlsx?period=2025-12", headers=service.h("admin"))
     assert r.status_code == 200 and r.mimetype.endswith("spreadsheetml.sheet")
-    assert r.headers["Content-Disposition"] == 'attachment; filename="member-lamps-2025-12.xlsx"'
+    assert r.headers["Content-Disposition"] == ('attachment; filename="member-lamps-2025-12.xlsx"; '
+                                                "filename*=UTF-8''member-lamps-2025-12.xlsx")
+    # A filtered download is named after its filters (they overwrote each other): the street in UTF-8,
+    # left out of the ASCII name; by its English name in English.
+    street = "鼓楼街道"
+    zh = service.client.get(f"/v1/exports/circular.xlsx?period=2025-12&street={street}&type=village",
+                            headers=service.h("admin"))
+    assert zh.headers["Content-Disposition"] == (
+        'attachment; filename="circular-2025-12-village.xlsx"; '
+        f"filename*=UTF-8''circular-2025-12-{quote(street)}-village.xlsx")
+    en = service.client.get(f"/v1/exports/circular.xlsx?period=2025-12&street={street}&lang=en",
+                            headers=service.h("admin"))
+    assert re.fullmatch(r'attachment; filename="circular-2025-12-(\w+)-en\.xlsx"; '
+                        r"filename\*=UTF-8''circular-2025-12-\1-en\.xlsx", en.headers["Content-Disposition"])
     ws, rows = sheet_rows(r.data)
     assert ws.title == "党员亮灯" and ws.freeze_panes == "A2"
     assert rows[0] == ("党员编号", "姓名", "支部编号", "支部名称", "街道（镇）", "亮灯", "本月锋领指数", "年度累计锋领指数", "原因")
