@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import tempfile
 import time
@@ -12,6 +13,8 @@ import click
 
 from . import main
 from .common import handle_errors, resolve_rules, rules_option, settings, sigterm_as_exit
+
+log = logging.getLogger("diagnosis_service.serve")
 
 
 def _engine():
@@ -225,8 +228,8 @@ def serve(host: str, port: int, threads: int) -> None:
     try:
         revision = current(engine)
     except Exception as exc:  # unreachable or slow: serve anyway; /readyz answers 503 until it comes back
-        click.echo(f"warning: the database does not answer ({exc.__class__.__name__}); serving anyway, "
-                   "/readyz says when it is ready", err=True)
+        log.warning("the database does not answer (%s); serving anyway, /readyz says when it is ready",
+                    exc.__class__.__name__)
     else:
         if revision is None:
             raise StoreError(Problem(f"the database ({config.safe_db_url()}) has no schema", suggestion=UPGRADE))
@@ -236,7 +239,7 @@ def serve(host: str, port: int, threads: int) -> None:
     except OSError as exc:
         raise SetupError(Problem(f"cannot listen on {host}:{port}: {exc.strerror or exc}", field=("port",),
                                  suggestion="choose another port with --port, or stop what uses this one")) from None
-    click.echo(f"serving on http://{host}:{port} ({threads} threads), database {config.safe_db_url()}", err=True)
+    log.info("serving on http://%s:%s (%s threads), database %s", host, port, threads, config.safe_db_url())
     worker = None
     if config.webhook_deliver_in_serve:
         import threading
@@ -245,12 +248,17 @@ def serve(host: str, port: int, threads: int) -> None:
 
         worker = Worker(engine, DeliveryConfig.from_settings(config))
         threading.Thread(target=worker.run, name="webhook-delivery", daemon=True).start()
-        click.echo("delivering webhooks in this process (WEBHOOK_DELIVER_IN_SERVE)", err=True)
+        log.info("delivering webhooks in this process (WEBHOOK_DELIVER_IN_SERVE)")
     # Jobs a stopped process left (its lease expires) or that were queued meanwhile are taken up here.
     app.extensions["diagnosis"].jobs.start()
     try:
-        server.run()
+        # SIGTERM (a supervisor's stop) as Ctrl-C: a job under way is given back for the next process at
+        # once, not left "running" until its lease expires.
+        with sigterm_as_exit():
+            server.run()  # returns on Ctrl-C and SIGTERM (waitress takes them as its signal to stop)
     finally:
+        log.info("stopping")
+        server.close()
         app.extensions["diagnosis"].jobs.stop()
         if worker is not None:
             worker.stop.set()

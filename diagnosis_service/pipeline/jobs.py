@@ -153,9 +153,18 @@ class JobWorker:
         self.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop taking jobs; a job still under way after ``timeout`` is given back (``jobs_store.release``),
+        queued for the next worker at once rather than after its lease (two minutes) expires."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        try:
+            released = in_transaction(self.engine, lambda conn: jobs_store.release(conn, self.owner))
+        except Exception as exc:  # the database is away: the lease's expiry gives the job back instead
+            log.warning("job worker: could not give back its job on stopping (%s)", exc.__class__.__name__)
+            return
+        for job_id in released:
+            log.info("job %s: given back on stopping; the next worker takes it up", job_id)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -34,14 +34,17 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: str) -> None:
-    root = logging.getLogger("diagnosis_service")
-    if not any(getattr(h, "_diagnosis", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
-        handler._diagnosis = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
-    root.setLevel(level)
-    root.propagate = False
+    """One JSON object per line on stderr, for this package's loggers and for waitress's (its queue depth
+    and its errors are the server's own news: they were plain text among the JSON)."""
+    for name, at in (("diagnosis_service", level), ("waitress", "INFO")):
+        logger = logging.getLogger(name)
+        if not any(getattr(h, "_diagnosis", False) for h in logger.handlers):
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(JsonFormatter())
+            handler._diagnosis = True  # type: ignore[attr-defined]
+            logger.addHandler(handler)
+        logger.setLevel(at if name == "waitress" else level)
+        logger.propagate = False
 
 
 SECRET_PATHS = ("pages.ticket_login", "pages.ticket_post")  # their path carries a login ticket

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from . import now
@@ -89,6 +89,18 @@ def finish(conn: Connection, job_id: int, owner: str, result: dict | None = None
     done = conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.owner == owner, jobs.c.state == "running")
                         .values(**values))
     return done.rowcount == 1
+
+
+def release(conn: Connection, owner: str) -> list[int]:
+    """Give back the jobs this worker holds (its process is stopping): queued again at once, the attempt
+    not counted, so that the next worker takes them up without waiting for the lease to expire. A part
+    of the work still running here then finds the job no longer its own and stores nothing."""
+    held = [r.id for r in conn.execute(select(jobs.c.id).where(jobs.c.owner == owner, jobs.c.state == "running"))]
+    if held:
+        conn.execute(update(jobs).where(jobs.c.id.in_(held), jobs.c.owner == owner, jobs.c.state == "running")
+                     .values(state="queued", owner=None, lease_until=None, stage=None, progress=0.0,
+                             attempts=case((jobs.c.attempts > 0, jobs.c.attempts - 1), else_=0)))
+    return held
 
 
 def fail_exhausted(conn: Connection, max_attempts: int, at: datetime | None = None) -> list[int]:

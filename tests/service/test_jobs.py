@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, func, select
 
-from diagnosis_service.pipeline.jobs import JobConfig, run_next, submit_diagnosis
+from diagnosis_service.pipeline.jobs import JobConfig, JobWorker, run_next, submit_diagnosis
 from diagnosis_service.store import jobs as jobs_store
 from diagnosis_service.store.schema import branch_metrics, member_metrics, metric_blocks, results
 
@@ -122,3 +122,23 @@ def test_the_same_work_cannot_be_queued_twice_and_a_renewed_lease_is_not_taken(f
         assert jobs_store.finish(conn, job["id"], "worker-a", result={"ok": True})
     again, created = submit_diagnosis(svc.engine, "2025-06", "test")  # the work ended: it may be asked again
     assert created and again["id"] != job["id"]
+
+
+def test_a_stopping_worker_gives_its_job_back_for_the_next_at_once(fresh_service, caplog):
+    """A process told to stop (SIGTERM) left its job "running" for the lease's two minutes; now the job is
+    queued again at once, the attempt not counted, and the stopping worker can no longer store it."""
+    svc = fresh_service
+    job, _ = submit_diagnosis(svc.engine, "2025-05", "test")
+    stopping = JobWorker(svc.engine, svc.app.extensions["diagnosis"].snapshot, JobConfig(lease=120))
+    with svc.engine.begin() as conn:
+        assert jobs_store.claim(conn, stopping.owner, timedelta(seconds=120))["id"] == job["id"]
+        assert jobs_store.claim(conn, "worker-b", timedelta(seconds=120)) is None  # held: not taken
+    with caplog.at_level("INFO", logger="diagnosis_service"):
+        stopping.stop(timeout=0.1)
+    with svc.engine.begin() as conn:
+        back = jobs_store.get(conn, job["id"])
+        assert back["state"] == "queued" and back["attempts"] == 0 and back["owner"] is None
+        assert not jobs_store.progress(conn, job["id"], stopping.owner, "diagnosing", 0.5, timedelta(seconds=60))
+        assert not jobs_store.finish(conn, job["id"], stopping.owner, result={"ok": True})
+        assert jobs_store.claim(conn, "worker-b", timedelta(seconds=120))["id"] == job["id"]
+    assert f"job {job['id']}: given back on stopping" in caplog.text

@@ -95,3 +95,8 @@ def test_a_real_server_process_over_http(env, small_district, tmp_path):
     assert requests and all(entry["request_id"] for entry in requests)
     text = (tmp_path / "server.log").read_text()
     assert platform not in text and secretary not in text
+    # Every line of the server's log is one JSON object (waitress's own and the start-up's too), the last
+    # ones saying it stopped on SIGTERM.
+    assert all(line.startswith("{") for line in text.splitlines() if line.strip()), text[:2000]
+    assert any(entry["msg"].startswith("serving on http://127.0.0.1") for entry in lines)
+    assert any(entry["msg"] == "stopping" for entry in lines)
