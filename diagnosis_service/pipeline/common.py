@@ -38,11 +38,20 @@ def in_transaction(engine: Engine, step: Callable[[Connection], T]) -> T:
     attempt, start = 1, time.monotonic()
     while True:
         try:
+            turn = time.monotonic()
             with sqlite_write_turn(engine), engine.begin() as conn:
                 if conn.dialect.name == "sqlite":
                     # Take the write lock now, waiting for it if need be: a transaction that reads first
-                    # and writes later fails at once when another writer committed in between.
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    # and writes later fails at once when another writer committed in between. The wait for
+                    # this process's turn and for the lock share one bound (another thread of this process
+                    # waiting on a lock another process holds made a write wait twice, 10 s).
+                    busy_ms = int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0)
+                    left_ms = max(50, busy_ms - int((time.monotonic() - turn) * 1000))
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {left_ms}")
+                    try:
+                        conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    finally:
+                        conn.exec_driver_sql(f"PRAGMA busy_timeout = {busy_ms}")
                 return step(conn)
         except DBAPIError as exc:
             if attempt >= ATTEMPTS or not _retryable(exc) or time.monotonic() - start > RETRY_WITHIN:

@@ -3,6 +3,7 @@
 itself when the database comes back. PostgreSQL behind a proxy on 127.0.0.1 that the test freezes and
 takes down; SQLite held by an exclusive lock."""
 
+import contextlib
 import os
 import sqlite3
 import subprocess
@@ -172,6 +173,16 @@ def test_serve_starts_and_listens_while_postgresql_is_down(proxied, tmp_path):
 
 
 @pytest.mark.slow  # waits out the lock timeout
+def _suppress_locked(engine) -> None:
+    """A write that waits for the lock, then gives up (as the job worker's claim would)."""
+    from sqlalchemy.exc import OperationalError
+
+    from diagnosis_service.pipeline.common import in_transaction
+
+    with contextlib.suppress(OperationalError):
+        in_transaction(engine, lambda conn: conn.exec_driver_sql("UPDATE jobs SET progress = progress"))
+
+
 def test_a_locked_sqlite_answers_writes_with_503_and_keeps_reading(tmp_path):
     svc = make_service("sqlite", tmp_path, diagnose=("2025-12",))
     try:
@@ -186,6 +197,17 @@ def test_a_locked_sqlite_answers_writes_with_503_and_keeps_reading(tmp_path):
             assert r.status_code == 503 and r.headers["Retry-After"] and seconds < 6, (r.status_code, seconds)
             read = svc.client.get("/v1/branches/B00002/diagnosis?period=2025-12", headers=svc.h("admin"))
             assert read.status_code == 200, "readers are not blocked by a writer (WAL)"
+            # Another thread of this process already waiting for the lock (the job worker, say): a write
+            # still answers within the one bound, not after waiting for that thread and then for the lock.
+            engine = svc.app.extensions["diagnosis"].engine  # the service's own, as its job worker's
+            waiting = threading.Thread(target=lambda: _suppress_locked(engine), daemon=True)
+            waiting.start()
+            time.sleep(0.5)
+            r, seconds = timed(lambda: svc.client.put(
+                "/v1/periods/2025-12/metrics", json={"branches": [{"branch_id": "B00002", "theory_study_sessions": 4}]},
+                headers=svc.h("platform")))
+            assert r.status_code == 503 and seconds < 6, (r.status_code, seconds)
+            waiting.join(10)
         finally:
             holder.execute("ROLLBACK")
             holder.close()
