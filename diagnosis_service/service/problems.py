@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Flask, Response, current_app, g, json, request
 from werkzeug.exceptions import HTTPException
@@ -56,6 +57,27 @@ def problem_items(problems: list[Problem]) -> list[dict]:
         items.append({"path": "", "message": f"{len(problems) - MAX_LISTED} more problems not listed",
                       "suggestion": "mend those listed and check again"})
     return items
+
+
+def _not_a_number(app: Flask, path: str) -> str | None:
+    """For an address that would match a route but for a number it must hold (``/v1/rules/versions/abc``),
+    what that number is; None otherwise (the generic "not found" stands)."""
+    given = path.split("/")
+    for rule in app.url_map.iter_rules():
+        wanted = rule.rule.split("/")
+        if "<int:" not in rule.rule or len(wanted) != len(given):
+            continue
+        bad = None
+        for want, got in zip(wanted, given, strict=True):
+            variable = re.fullmatch(r"<(?:(\w+):)?(\w+)>", want)
+            if variable is None and want != got:
+                break
+            if variable is not None and variable.group(1) == "int" and not got.isdigit() and bad is None:
+                bad = variable.group(2).replace("_", " "), got
+        else:
+            if bad is not None:
+                return f"no {bad[0]} {bad[1][:40]!r}: {bad[0]}s are whole numbers"
+    return None
 
 
 def problem(status: int, title: str, detail: str, errors: list[dict] | None = None, **extra) -> Response:
@@ -111,6 +133,8 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         detail = exc.description or exc.name
+        if exc.code == 404 and request.url_rule is None:
+            detail = _not_a_number(app, request.path) or detail
         if exc.code == 413:
             detail = f"the request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
         resp = error_page(exc.code or 500) if wants_page() else problem(exc.code or 500, exc.name, detail)

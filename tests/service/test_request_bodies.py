@@ -69,3 +69,16 @@ def test_a_value_sent_as_text_is_refused_where_a_number_is_expected(fresh_servic
     fine = c.put("/v1/periods/2025-12/metrics", headers=h("platform"), json={"branches": [
         {"branch_id": "B00002", "member_assemblies": 1, "theory_study_sessions": None}]})
     assert fine.status_code == 200, fine.get_json()
+
+
+def test_an_address_with_a_word_where_a_number_belongs_says_so(service):
+    c, h = service.client, service.h
+    for method, path, words in (("get", "/v1/rules/versions/abc", "no version 'abc': versions are whole numbers"),
+                                ("get", "/v1/catalog/versions/-1", "no version '-1': versions are whole numbers"),
+                                ("post", "/v1/prescriptions/x1/feedback",
+                                 "no prescription id 'x1': prescription ids are whole numbers"),
+                                ("get", "/v1/webhooks/abc", "no subscription id 'abc': subscription ids are whole numbers")):
+        r = getattr(c, method)(path, headers=h("admin"))
+        assert r.status_code == 404 and r.get_json()["detail"] == words, (path, r.get_json())
+    plain = c.get("/v1/no-such-thing", headers=h("admin"))
+    assert plain.status_code == 404 and "whole numbers" not in plain.get_json()["detail"]
