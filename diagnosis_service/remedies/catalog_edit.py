@@ -41,7 +41,9 @@ def resource_change(catalog: Catalog, files: Mapping[str, str], registry: Regist
     if not isinstance(body, dict):
         raise InputError(Problem("the resource must be an object with every field of the schema", field=("resource",),
                                  suggestion="GET /v1/catalog/resources?kind=... shows resources as they are"))
-    item = dict(body)
+    # A field null is a field not given: a resource read from GET /v1/catalog/resources (which shows every
+    # kind's fields, null where they do not apply) can be sent back as it was read.
+    item = {k: v for k, v in body.items() if v is not None}
     kind = item.pop("kind", None)
     old = catalog.get(resource_id)
     if kind not in FILES:

@@ -130,6 +130,14 @@ def put_resource(resource_id: str):
                                  suggestion='{"resource": {"kind": "lecturer", "title_zh": ...}, "comment": "why"}'))
     if id_problem(resource_id):
         raise InputError(Problem(f"resource id {id_problem(resource_id)}", field=("resource_id",)))
+    if active.catalog.get(resource_id) is None:
+        # A new resource whose id differs from one that exists only in case is a typo far more often than
+        # a new resource ('act01' beside 'ACT01' added a second copy).
+        same = sorted(r.id for r in active.catalog.resources if r.id.casefold() == resource_id.casefold())
+        if same:
+            raise InputError(Problem(f"no resource '{resource_id}', and a new one may not differ from "
+                                     f"'{same[0]}' only in case", field=("resource_id",),
+                                     suggestion=f"did you mean '{same[0]}'? (ids are case-sensitive)"))
     registry = snapshot().ruleset.registry
     changes = resource_change(active.catalog, active.files, registry, resource_id, body.get("resource"))
     rt = runtime()

@@ -272,4 +272,12 @@ def test_one_resource_changed_or_added_through_the_api(fresh_service):
     assert status == 422 and "resource.id" in errs
     assert problems("LES998", new, "platform")[0] == 403
     assert c.put("/v1/catalog/resources/LES998", json={"resource": new}, headers=h("admin")).status_code == 422
+    status, errs = problems("les999", new)  # a typo of LES999's id: not a second copy
+    assert status == 422 and "did you mean 'LES999'?" in errs["resource_id"]["suggestion"]
+    # A resource sent back as it was read (its empty optional fields null) is taken as it was.
+    read = next(r for r in c.get("/v1/catalog/resources?kind=lesson", headers=h("admin")).get_json()["resources"]
+                if r["id"] == "LES999")
+    assert any(v is None for v in read.values()), read
+    again = c.put("/v1/catalog/resources/LES999", json={"resource": read, "comment": "as read"}, headers=h("admin"))
+    assert again.status_code == 409 and "no change" in again.get_json()["detail"], again.get_json()
     assert c.get("/v1/catalog", headers=h("admin")).get_json()["version"] == 3  # nothing refused was stored
