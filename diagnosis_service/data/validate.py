@@ -128,10 +128,11 @@ def check_ids(frame: pd.DataFrame, col: str, file: str, where: Locator, problems
     for pos in np.flatnonzero(key.empty()):
         f, line = where(int(pos))
         problems.add(Problem(f"{col} is empty", file=f, line=line, column=col))
-    # Checked once per distinct id: what an address could not carry (text.id_problem says why).
+    # An id column's values checked once per distinct id: what an address could not carry (text.id_problem
+    # says why). Names, also required here, may hold anything.
     shaped = pd.Series(key.uniques, dtype=object)
-    bad_unique = (shaped.str.contains(ID_FORBIDDEN, regex=True) | (shaped.str.strip(".") == "")).to_numpy(bool) \
-        & (key.uniques != "")
+    bad_unique = ((shaped.str.contains(ID_FORBIDDEN, regex=True) | (shaped.str.strip(".") == "")).to_numpy(bool)
+                  & (key.uniques != "") & col.endswith("_id"))
     for pos in np.flatnonzero(key.per_row(bad_unique))[:1000]:
         f, line = where(int(pos))
         problems.add(Problem(f"{col} '{key.text(pos)[:40]}' is not a usable id", file=f, line=line, column=col,
