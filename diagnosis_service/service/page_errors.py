@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from flask import Response, g, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
@@ -69,7 +70,12 @@ def error_page(status: int, text: str | None = None, links: Sequence[tuple[str, 
         identity = g.get("identity")
         role = f"e403_{identity.role}" if identity is not None else ""
         text = t["e403_text"] + (" " if lang == "en" and t.get(role) else "") + t.get(role, "")
-    body = render_template("error.html", t=t, lang=lang, status=status, title=t[f"e{shown}"],
+    # The same address in the other language (a GET only: a form's answer cannot be asked for again).
+    other = None
+    if request.method == "GET":
+        args = {k: v for k, v in request.args.items() if k != "lang"}
+        other = f"{request.path}?{urlencode({**args, 'lang': 'en' if lang == 'zh' else 'zh'})}"
+    body = render_template("error.html", t=t, lang=lang, status=status, title=t[f"e{shown}"], other_lang=other,
                            text=text or t[f"e{shown}_text"], links=list(links) if links else default_links(status, lang),
                            details=list(details), request_id=g.get("request_id") if status >= 500 else None)
     return Response(body, status=status, mimetype="text/html")

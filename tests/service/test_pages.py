@@ -94,6 +94,8 @@ def test_errors_are_pages_that_say_what_to_do(fresh_service):
     assert 'href="/branches/B00002/report?lang=zh"' in html, "it links to the secretary's own report"
     english = c.get("/branches/B00003/report?period=2025-12&lang=en").get_data(as_text=True)
     assert re.search(r"may not see this page\. A branch secretary", english), "two sentences, with a space"
+    # An error page can be read in the other language: the same address, the language swapped.
+    assert 'href="/branches/B00003/report?period=2025-12&amp;lang=zh" id="other-lang"' in english
     missing = c.get("/branches/B00002/report?period=2024-01")
     html = missing.get_data(as_text=True)
     assert missing.status_code == 404 and "2024-01 还没有诊断结果" in html and "period=2025-11" in html
