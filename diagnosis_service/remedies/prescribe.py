@@ -319,7 +319,7 @@ def _action(r: Resource) -> tuple[str, str]:
     if r.kind == "lecturer":
         return f"邀请红色讲师宣讲「{r.title_zh}」", f"invite a red lecturer: {r.title_en}"
     if r.kind == "lesson":
-        return f"开展{r.title_zh}", f"hold the {r.title_en}"
+        return f"开展{r.title_zh}", f"hold the lesson \"{r.title_en}\""
     if r.kind == "video":
         return f"组织集体观看「{r.title_zh}」", f"watch together \"{r.title_en}\""
     return f"开展「{r.title_zh}」", f"run the activity \"{r.title_en}\""

@@ -67,7 +67,7 @@ PAGE_TEXT = {
         "lamp_green": "绿灯", "prev_page": "上一页", "next_page": "下一页", "page_of": "第 {k} 页，共 {n} 页",
     },
     "en": {
-        "site": "Smart Party building · branch diagnosis", "skip": "Skip to main content",
+        "site": "Smart Party Building · branch diagnosis", "skip": "Skip to main content",
         "login_title": "Sign in", "login_intro": "Enter the access token the administrator gave you. Coming from "
                                                  "the Party-building platform by its link, you need no token.",
         "token": "Access token", "sign_in": "Sign in",
