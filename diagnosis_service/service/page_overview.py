@@ -68,8 +68,10 @@ def overview_page():
         if value is not None and not is_period(value):
             raise PageProblem(422, t["bad_period"].format(value=value[:20]))
     start = start or max(periods[0], months_before(end, 12)[0])
-    if start > end:
-        raise PageProblem(422, t["bad_range"].format(start=start, end=end))
+    if start > end:  # the way on: the same filters, the months the right way round
+        swapped = {**{k: v for k, v in request.args.items() if k not in ("from", "to")}, "from": end, "to": start}
+        raise PageProblem(422, t["bad_range"].format(start=start, end=end),
+                          [(t["swap_range"].format(start=end, end=start), url_for("pages.overview_page", **swapped))])
     if parse_period(end) - parse_period(start) >= overview.MAX_MONTHS:
         raise PageProblem(422, t["long_range"].format(n=overview.MAX_MONTHS))
     scope = _scope_args(t, registry)

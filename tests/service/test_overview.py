@@ -320,3 +320,17 @@ def test_the_pages_branch_list_agrees_with_the_ranking(service):
     assert [(order[b["lamp"]], b["branch_id"]) for b in listed] == sorted((order[b["lamp"]], b["branch_id"])
                                                                          for b in listed)
     assert {b["branch_id"] for b in mine} == {b for b, s in streets_of(service.engine).items() if s == street}
+
+
+def test_a_range_the_wrong_way_round_offers_it_the_right_way_keeping_the_filters(service):
+    from tests.support.pages import login
+
+    c = service.app.test_client()
+    assert login(c, service.tokens["admin"], next_url="/overview").status_code == 303
+    r = c.get("/overview?from=2025-12&to=2025-11&type=village")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and "起始月份 2025-12 晚于结束月份 2025-11" in html
+    link = re.search(r'<a href="([^"]+)">查看 2025-11 至 2025-12</a>', html)
+    assert link, html[-1500:]
+    again = c.get(link.group(1).replace("&amp;", "&"))
+    assert again.status_code == 200 and "type=village" in link.group(1)
