@@ -1,7 +1,8 @@
 """A month through the pipeline gives the same bytes as before the pipeline was one (the output of
 `diagnose --out` recorded at commit 7b7d152 for the small district, re-recorded with issue 13's
 wording and with issue 15's calendar quarters and size bands: messages, reported indicators and the
-two rules now compared with branches of similar size changed), on
+two rules now compared with branches of similar size changed; and with a lesson named as one in
+English, "hold the lesson \"...\"", 2026-12-04), on
 both engines and with any number of jobs, and the sinks
 and sources keep what they promise."""
 
