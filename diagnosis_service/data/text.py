@@ -33,20 +33,18 @@ ID_FORBIDDEN = re.compile(r"[/\\?#%\s]")
 ID_RULE = "letters, digits and marks such as - _ . (no '/', '\\', '?', '#', '%' or spaces)"
 
 
-def label_problem(value: object) -> str | None:
+def label_problem(value: object, what: str = "non-empty text") -> str | None:
     """Why ``value`` is not a usable short label (a user's name, say): non-empty text without surrounding
     spaces, at most 64 characters; any character text may hold."""
     if isinstance(value, str) and (not value.strip() or value != value.strip()):
-        return "must be non-empty text without surrounding spaces"
+        return f"must be {what} without surrounding spaces"
     return text_problem(value, ID_LENGTH)
 
 
 def id_problem(value: object) -> str | None:
-    """Why ``value`` is not a usable id: non-empty text without surrounding spaces, at most 64 characters,
-    nothing that would end or escape a segment of an address, and not made of dots alone."""
-    if isinstance(value, str) and (not value.strip() or value != value.strip()):
-        return "must be a non-empty id without surrounding spaces"
-    problem = text_problem(value, ID_LENGTH)
+    """Why ``value`` is not a usable id: a label (``label_problem``) with nothing that would end or escape a
+    segment of an address, and not made of dots alone."""
+    problem = label_problem(value, "a non-empty id")
     if problem is None and isinstance(value, str) and (ID_FORBIDDEN.search(value) or not value.strip(".")):
         return f"must be {ID_RULE}, got {value[:40]!r}"
     return problem

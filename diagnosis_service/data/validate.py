@@ -128,15 +128,15 @@ def check_ids(frame: pd.DataFrame, col: str, file: str, where: Locator, problems
     for pos in np.flatnonzero(key.empty()):
         f, line = where(int(pos))
         problems.add(Problem(f"{col} is empty", file=f, line=line, column=col))
-    # An id column's values checked once per distinct id: what an address could not carry (text.id_problem
-    # says why). Names, also required here, may hold anything.
-    shaped = pd.Series(key.uniques, dtype=object)
-    bad_unique = ((shaped.str.contains(ID_FORBIDDEN, regex=True) | (shaped.str.strip(".") == "")).to_numpy(bool)
-                  & (key.uniques != "") & col.endswith("_id"))
-    for pos in np.flatnonzero(key.per_row(bad_unique))[:1000]:
-        f, line = where(int(pos))
-        problems.add(Problem(f"{col} '{key.text(pos)[:40]}' is not a usable id", file=f, line=line, column=col,
-                             suggestion=f"ids are {ID_RULE}"))
+    if col.endswith("_id"):  # names, also required here, may hold anything
+        # Checked once per distinct id: what an address could not carry (text.id_problem says why).
+        shaped = pd.Series(key.uniques, dtype=object)
+        bad_unique = ((shaped.str.contains(ID_FORBIDDEN, regex=True) | (shaped.str.strip(".") == "")).to_numpy(bool)
+                      & (key.uniques != ""))
+        for pos in np.flatnonzero(key.per_row(bad_unique))[:MAX_PROBLEMS]:
+            f, line = where(int(pos))
+            problems.add(Problem(f"{col} '{key.text(pos)[:40]}' is not a usable id", file=f, line=line, column=col,
+                                 suggestion=f"ids are {ID_RULE}"))
     if unique:
         dup = pd.Series(key.codes).duplicated(keep="first").to_numpy() & ~key.empty()
         for pos in np.flatnonzero(dup):

@@ -8,6 +8,8 @@ from urllib.parse import quote
 from flask import Blueprint, Response, jsonify, request
 
 from ..pipeline import exports, overview
+from ..pipeline.rankings import Scope
+from ..pipeline.snapshot import Snapshot
 from .auth import roles, scoped
 from .db import get_db, snapshot
 from .request_args import choice_arg, int_arg, period_arg
@@ -60,7 +62,7 @@ def export(kind: str):
     return workbook_response(data, kind, period, file_scope(scope, snap, lang), lang)
 
 
-def file_scope(scope, snap, lang: str) -> tuple[str | None, ...]:
+def file_scope(scope: Scope, snap: Snapshot, lang: str) -> tuple[str | None, ...]:
     """The scope as a file name says it: the street (by its English name in English) and the type."""
     names = snap.street_names(lang)
     return (names(scope.street) if names and scope.street else scope.street), scope.branch_type

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Response, g, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
@@ -35,6 +35,13 @@ def page_lang() -> str:
         except HTTPException:
             lang = None
     return "en" if lang == "en" else "zh"
+
+
+def with_lang(url: str, lang: str) -> str:
+    """``url`` (a path of this site, with its query) with ``lang`` as its one language parameter."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "lang"] + [("lang", lang)]
+    return urlunsplit(("", "", parts.path, urlencode(query), parts.fragment))
 
 
 def wants_page() -> bool:
@@ -71,14 +78,11 @@ def error_page(status: int, text: str | None = None, links: Sequence[tuple[str, 
         role = f"e403_{identity.role}" if identity is not None else ""
         text = t["e403_text"] + (" " if lang == "en" and t.get(role) else "") + t.get(role, "")
     # The same address in the other language (a GET only: a form's answer cannot be asked for again).
-    other = None
-    if request.method == "GET":
-        args = {k: v for k, v in request.args.items() if k != "lang"}
-        other = f"{request.path}?{urlencode({**args, 'lang': 'en' if lang == 'zh' else 'zh'})}"
+    other = with_lang(request.full_path, "en" if lang == "zh" else "zh") if request.method == "GET" else None
     body = render_template("error.html", t=t, lang=lang, status=status, title=t[f"e{shown}"], other_lang=other,
                            text=text or t[f"e{shown}_text"], links=list(links) if links else default_links(status, lang),
                            details=list(details), request_id=g.get("request_id") if status >= 500 else None)
     return Response(body, status=status, mimetype="text/html")
 
 
-__all__ = ["PageProblem", "error_page", "page_lang", "wants_page"]
+__all__ = ["PageProblem", "error_page", "page_lang", "wants_page", "with_lang"]

@@ -11,13 +11,12 @@ import base64
 import hashlib
 import re
 from datetime import date
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
 from markupsafe import Markup
 
 from ..errors import InputError
-from ..periods import is_period
+from ..periods import is_period, parse_day
 from ..pipeline import prescriptions, report_data
 from ..reports.branch import BranchReport, document
 from ..reports.render import Controls, render_html
@@ -28,7 +27,7 @@ from ..store import tickets as tickets_store
 from ..store import tokens as tokens_store
 from .auth import require_branch
 from .db import get_db, snapshot, write
-from .page_errors import PageProblem, page_lang
+from .page_errors import PageProblem, page_lang, with_lang
 from .page_text import PAGE_TEXT
 from .session import check_csrf, csrf_token, end, start
 
@@ -96,15 +95,8 @@ def login_post():
     if identity is None:
         return _login_page(next_url, "bad_token", status=401)
     start("token_hash", tokens_store.token_hash(token))
-    return redirect(_with_lang(next_url, page_lang()), code=303)
-
-
-def _with_lang(url: str, lang: str) -> str:
-    """``url`` (a path of this site) in the language the login page was read in: the one chosen there
-    wins over the one the address had when the login was asked for."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "lang"] + [("lang", lang)]
-    return urlunsplit(("", "", parts.path, urlencode(query), parts.fragment))
+    # In the language the login page was read in: the one chosen there wins over the address's.
+    return redirect(with_lang(next_url, page_lang()), code=303)
 
 
 @bp.get("/login/ticket/<ticket>")
@@ -249,17 +241,13 @@ def _controls(data: BranchReport, branch_id: str, period: str, periods: list[str
             action=url_for("pages.feedback_post", branch_id=branch_id), status=status[0] if status else None,
             status_text=_status_text(t, status), today=today, first_day=f"{period}-01",
             # the day recorded, when the item is done: the form shows what was said, not today again
-            done_on=status[1] if status and status[0] == "completed" and is_day(status[1]) else today,
+            done_on=status[1] if status and status[0] == "completed" and parse_day(status[1]) else today,
             message=message[:2] if here else None)
         if here:
             message = None
     if message is not None:  # an item no longer in the plan: said under the facts
         notice = str(Markup('<p class="{}" id="notice" role="status">{}</p>').format(message[1], message[0]))
     return Controls(nav=nav, notice=notice, plan=plan)
-
-
-def is_day(text: object) -> bool:
-    return isinstance(text, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) is not None
 
 
 def _status_text(t: dict, status: tuple[str, str] | None) -> str:
