@@ -1,0 +1,106 @@
+"""Metrics in over HTTP (a whole period's PUT, single events) and what a change of profile moves, on
+SQLite and on PostgreSQL."""
+
+import json
+
+from sqlalchemy import select
+
+from diagnosis_service.store.schema import branch_metrics, metric_revisions
+from tests.service.test_api import count
+
+
+def test_a_member_who_moved_keeps_the_old_branchs_months_out_of_the_new_secretarys_sight(fresh_service):
+    """A transfer (the platform names another branch for a known member) moves the member, not the
+    months diagnosed before: those stay with the branch they were diagnosed in."""
+    svc = fresh_service
+    c, h = svc.client, svc.h
+    ranking = c.get("/v1/rankings?period=2025-12&limit=10000", headers=h("platform")).get_json()["ranking"]
+    mover = next(m for m in ranking if m["branch_id"] != "B00002")
+    own = next(m for m in ranking if m["branch_id"] == "B00002")
+    url = f"/v1/members/{mover['member_id']}/report?period=2025-12"
+    assert c.get(url, headers=h("secretary")).status_code == 403
+    moved = c.put("/v1/periods/2026-01/metrics", headers=h("platform"), json={"members": [
+        {"member_id": mover["member_id"], "branch_id": "B00002", "name": "调入党员", "dues_paid": 1}]})
+    assert moved.status_code == 200 and moved.get_json()["profiles"]["members"]["updated"] == 1
+    old = c.get(url, headers=h("secretary"))
+    assert old.status_code == 403, "a month diagnosed in the old branch"
+    assert c.get(url, headers=h("platform")).get_json()["branch_id"] == mover["branch_id"]
+    # The secretary's own members as before; a month not diagnosed is 404 on the period.
+    assert c.get(f"/v1/members/{own['member_id']}/report?period=2025-12", headers=h("secretary")).status_code == 200
+    missing = c.get(f"/v1/members/{own['member_id']}/report?period=2030-01", headers=h("secretary"))
+    assert missing.status_code == 404 and missing.get_json()["errors"][0]["path"] == "query.period"
+
+
+def test_put_metrics_validates_whole_and_stores_nothing_when_rejected(fresh_service):
+    svc = fresh_service
+    c, h = svc.client, svc.h
+    before = count(svc.engine, branch_metrics)
+    rows = [{"branch_id": "B00002", "theory_study_sessions": 3, "dues_on_time_rate": 100},
+            {"branch_id": "B00003", "theory_study_sessions": "many", "dues_on_time_rate": 101},
+            {"branch_id": "B09999", "theory_study_sessions": 1},
+            {"branch_id": "B00004", "theory_study_sesions": 1}]
+    r = c.put("/v1/periods/2026-01/metrics", json={"branches": rows}, headers=h("platform"))
+    assert r.status_code == 422 and r.mimetype == "application/problem+json"
+    paths = {e["path"]: e["message"] for e in r.get_json()["errors"]}
+    assert "branches[1].theory_study_sessions" in paths and "branches[1].dues_on_time_rate" in paths
+    assert "out of range" in paths["branches[1].dues_on_time_rate"]
+    assert any(p.startswith("branches[2].") and "unknown branch 'B09999'" in m for p, m in paths.items())
+    assert paths["branches[3].theory_study_sesions"] == "unknown branch indicator 'theory_study_sesions'"
+    assert count(svc.engine, branch_metrics) == before, "a rejected request stores nothing"
+    good = {"branches": [{"branch_id": "B00002", "theory_study_sessions": 3},
+                         {"branch_id": "B00100", "name": "新社区党支部", "type": "community", "street": "鼓楼街道",
+                          "theory_study_sessions": 1}],
+            "members": [{"member_id": "M900000", "branch_id": "B00100", "name": "新党员", "dues_paid": 1}]}
+    first = c.put("/v1/periods/2026-01/metrics", json=good, headers=h("platform")).get_json()
+    assert first["branches"]["inserted"] == 2 and first["members"]["inserted"] == 1
+    again = c.put("/v1/periods/2026-01/metrics", json=good, headers=h("platform")).get_json()
+    assert again["branches"] == {"inserted": 0, "updated": 0, "unchanged": 2}, "idempotent"
+    revisions = count(svc.engine, metric_revisions)
+    good["branches"][0]["theory_study_sessions"] = 4
+    fix = c.put("/v1/periods/2026-01/metrics", json=good, headers=h("platform")).get_json()
+    assert fix["branches"] == {"inserted": 0, "updated": 1, "unchanged": 1}
+    with svc.engine.connect() as conn:
+        rev = conn.execute(select(metric_revisions).order_by(metric_revisions.c.id.desc())).mappings().first()
+    assert count(svc.engine, metric_revisions) == revisions + 1
+    assert json.loads(rev["previous"]) == {"theory_study_sessions": 3.0}
+    assert json.loads(rev["current"]) == {"theory_study_sessions": 4.0}
+    assert rev["actor"] == "platform:platform" and rev["source"] == "api"
+    for who in ("admin", "secretary"):
+        assert c.put("/v1/periods/2026-01/metrics", json=good, headers=h(who)).status_code == 403
+    assert c.put("/v1/periods/2026-01/metrics", data="{not json", headers=h("platform")).status_code == 400
+    # An id no address could reach is not registered (it was, and sorted first in the lamps).
+    odd = c.put("/v1/periods/2026-01/metrics", headers=h("platform"), json={"branches": [
+        {"branch_id": "../B1", "name": "x", "type": "village", "street": "鼓楼街道"}]})
+    assert odd.status_code == 422 and odd.get_json()["errors"][0]["path"] == "branches[0].branch_id"
+    assert "no '/'" in odd.get_json()["errors"][0]["message"]
+    assert c.put("/v1/periods/26-01/metrics", json=good, headers=h("platform")).status_code == 422
+
+
+def test_an_event_reevaluates_at_once_and_agrees_with_a_full_diagnosis(fresh_service):
+    svc = fresh_service
+    c, h = svc.client, svc.h
+    lamps = c.get("/v1/lamps?period=2025-12&subject=member&limit=10000", headers=h("admin")).get_json()["lamps"]
+    green = next(x for x in lamps if x["lamp"] == "green")
+    r = c.post("/v1/events", json={"subject": "member", "id": green["id"], "period": "2025-12",
+                                   "values": {"dues_paid": 0}}, headers=h("platform"))
+    body = r.get_json()
+    assert r.status_code == 200 and body["previous_lamp"] == "green" and body["lamp"] == "yellow" and body["changed"]
+    assert "member_dues_missed" in [f["rule"] for f in body["findings"]]
+    stored = c.get(f"/v1/members/{green['id']}/report?period=2025-12", headers=h("platform")).get_json()
+    assert stored["lamp"] == "yellow"
+    # The same numbers diagnosed whole give the same answer for that member.
+    c.post("/v1/diagnoses?wait=true", json={"period": "2025-12"}, headers=h("platform"))
+    again = c.get(f"/v1/members/{green['id']}/report?period=2025-12", headers=h("platform")).get_json()
+    assert again["lamp"] == body["lamp"] and again["findings"] == body["findings"]
+    bad = c.post("/v1/events", json={"subject": "member", "id": green["id"], "period": "2025-12",
+                                     "values": {"dues_paid": 2}}, headers=h("platform"))
+    assert bad.status_code == 422 and bad.get_json()["errors"][0]["path"] == "values.dues_paid"
+    typo = c.post("/v1/events", json={"subject": "member", "id": green["id"], "period": "2025-12",
+                                      "values": {"dues_payd": 1}}, headers=h("platform")).get_json()["errors"]
+    assert [(e["path"], e["message"], e["suggestion"]) for e in typo] == [
+        ("values.dues_payd", "unknown member indicator 'dues_payd'", "did you mean 'dues_paid'?")]
+    assert c.post("/v1/events", json={"subject": "member", "id": "M999999", "period": "2025-12",
+                                      "values": {"dues_paid": 1}}, headers=h("platform")).status_code == 404
+    assert c.post("/v1/events", json={"subject": "member", "id": green["id"], "period": "2024-01",
+                                      "values": {"dues_paid": 1}}, headers=h("platform")).status_code == 409
+    assert c.post("/v1/events", json={"subject": "team", "id": "x"}, headers=h("platform")).status_code == 422
