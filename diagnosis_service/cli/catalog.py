@@ -16,6 +16,7 @@ from .common import (
     echo_problems,
     handle_errors,
     lang_option,
+    refuse_input_overwrite,
     resolve_catalog,
     resolve_rules,
     rules_option,
@@ -111,8 +112,9 @@ def catalog_export(catalog_dir: Path | None, rules_dir: Path | None, fmt: str, o
     from ..remedies.catalog_files import load_catalog
     from ..rules import load_ruleset
 
-    registry = load_ruleset(resolve_rules(rules_dir)).registry
     directory = resolve_catalog(catalog_dir)
+    refuse_input_overwrite([out], [directory, resolve_rules(rules_dir)])
+    registry = load_ruleset(resolve_rules(rules_dir)).registry
     if from_store:
         _, active = _store_catalog(directory, registry)
         cat, where = active.catalog, f"the store's version {active.version}"

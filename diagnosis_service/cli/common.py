@@ -106,6 +106,32 @@ def resolve_catalog(given: Path | None) -> Path:
     return given or settings().catalog_dir
 
 
+# What the readers of a data, rules, catalog or loop directory take from it: an output file of one of these
+# kinds inside such a directory would be read back as input next time, or replace a file being read.
+INPUT_SUFFIXES = frozenset({".csv", ".yaml", ".yml", ".parquet"})
+
+
+def refuse_input_overwrite(outputs, inputs, option: str = "--out") -> None:
+    """A usage error (exit 2, before any work) when an output file of the command is one of its input files
+    (``inputs``: files or directories it reads; URLs and None are passed over), or lies in an input directory
+    where that directory's reader would take it: a CSV, YAML or Parquet file, or anything inside a columnar
+    dataset. A file beside the inputs of another kind (``--out var/loop/candidate.json``) is fine."""
+    for out in outputs:
+        if not isinstance(out, Path):
+            continue
+        target = out.resolve()
+        for source in inputs:
+            if not isinstance(source, Path):
+                continue
+            src = source.resolve()
+            inside = src in target.parents
+            if target == src or (inside and (target.suffix.lower() in INPUT_SUFFIXES
+                                             or (src / "_dataset.json").exists())):
+                raise click.UsageError(
+                    f"{option} {out} {'is' if target == src else 'lies in'} the input {source}: writing there would "
+                    f"replace or add to what this command reads; give a path outside it")
+
+
 def replaceable_output(out: Path, what: str, ours, inputs: tuple = ()) -> Path:
     """``out`` resolved, for a command that replaces it whole (``what``: what it writes there): a usage
     error (exit 2, nothing touched) when it is, holds or lies in one of ``inputs``, is a file, or is a

@@ -16,6 +16,7 @@ from .common import (
     collections_paused,
     handle_errors,
     lang_option,
+    refuse_input_overwrite,
     replaceable_output,
     resolve_catalog,
     resolve_rules,
@@ -98,6 +99,7 @@ def diagnose(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: P
         raise click.UsageError("--jobs applies to --out with the vectorized or durable engine")
     if out_parts is not None and (engine != "dask" or out_file):
         raise click.UsageError("--out-parts applies to --engine dask, instead of --out")
+    refuse_input_overwrite([out_file], [data_dir, resolve_rules(rules_dir), resolve_catalog(catalog_dir), *history_files])
     if engine == "dask":
         if explain_id or not (out_file or out_parts):
             raise click.UsageError("--engine dask writes --out FILE (or --out-parts DIR) and does not --explain; for "

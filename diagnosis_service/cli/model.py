@@ -15,6 +15,7 @@ from .common import (
     OutputFile,
     catalog_option,
     handle_errors,
+    refuse_input_overwrite,
     replaceable_output,
     resolve_catalog,
     resolve_rules,
@@ -189,6 +190,7 @@ def train(source: Path | None, out_file: Path | None, holdout_months: int, rules
     from ..learning import train as training
     from ..learning.persist import model_card, save
 
+    refuse_input_overwrite([out_file], [source, resolve_rules(rules_dir), resolve_catalog(catalog_dir)])
     ruleset, catalog = _setup(rules_dir, catalog_dir)
     start = time.perf_counter()
     outcomes = _outcomes(source, ruleset)

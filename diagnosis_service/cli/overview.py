@@ -8,7 +8,15 @@ from pathlib import Path
 import click
 
 from . import main
-from .common import OutputFile, handle_errors, lang_option, resolve_rules, rules_option, settings
+from .common import (
+    OutputFile,
+    handle_errors,
+    lang_option,
+    refuse_input_overwrite,
+    resolve_rules,
+    rules_option,
+    settings,
+)
 
 FORMATS = ["text", "markdown", "html", "xlsx", "json"]
 SUFFIXES = {".txt": "text", ".md": "markdown", ".html": "html", ".htm": "html", ".xlsx": "xlsx", ".json": "json"}
@@ -87,6 +95,7 @@ def overview(ctx: click.Context, data_dir: Path | None, period_from: str, period
 
     outputs = _outputs(out_files, fmt if ctx.get_parameter_source("fmt") is click.core.ParameterSource.COMMANDLINE
                        else None)
+    refuse_input_overwrite([f for f, _ in outputs], [data_dir, resolve_rules(rules_dir)])
     ruleset = load_ruleset(resolve_rules(rules_dir))
     from ..errors import InputError
 

@@ -219,6 +219,32 @@ def test_commands_that_replace_their_output_never_delete_what_is_not_theirs(runn
         assert r.exit_code == 0, (args, r.output)
 
 
+def test_an_output_file_never_replaces_or_joins_the_inputs(runner, district_copy, tmp_path):
+    """`--out` naming one of the command's inputs (a data file, the rules or the catalog, a history file)
+    or a file their readers would take (CSV, YAML, Parquet) in an input directory is refused, exit 2,
+    nothing written; another kind of file beside the inputs is written."""
+    import shutil
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "resources_catalog", catalog)
+    history = tmp_path / "history.jsonl"
+    history.write_text("", encoding="utf-8")
+    before = {p: p.read_bytes() for d in (district_copy, catalog) for p in d.iterdir() if p.is_file()}
+    diagnose = ["diagnose", "--data", str(district_copy), "--period", "2025-12", "--catalog", str(catalog), "--out"]
+    overview = ["overview", "--data", str(district_copy), "--from", "2025-11", "--to", "2025-12", "--out"]
+    for args in ([*diagnose, str(district_copy / "members.csv")], [*diagnose, str(district_copy / "new.csv")],
+                 [*diagnose, str(catalog / "lecturers.yaml")], [*diagnose, str(history), "--history", str(history)],
+                 [*overview, str(district_copy / "branches.csv")],
+                 ["catalog", "export", "--catalog", str(catalog), "--out", str(catalog / "lecturers.yaml")],
+                 ["model", "train", "--from", str(district_copy), "--out", str(district_copy / "branches.csv")]):
+        r = runner.invoke(main, args)
+        assert r.exit_code == 2 and "--out" in r.output and "the input" in r.output, (args, r.output)
+    assert {p: p.read_bytes() for d in (district_copy, catalog) for p in d.iterdir() if p.is_file()} == before
+    assert history.read_text(encoding="utf-8") == "" and not (district_copy / "new.csv").exists()
+    r = runner.invoke(main, [*overview, str(district_copy / "overview.html")])
+    assert r.exit_code == 0 and (district_copy / "overview.html").read_text(encoding="utf-8").startswith("<!"), r.output
+
+
 def test_an_output_file_that_cannot_be_written_whole_is_refused_before_any_work(runner, small_district, tmp_path):
     """--out is written to a temporary file and renamed into place: a device (the rename would replace
     /dev/stdout's link), a directory, '-' where nothing is printed instead, or a missing directory is
