@@ -43,7 +43,7 @@ from ..errors import InputError, Problem, RuleError, did_you_mean
 from ..periods import parse_period, period_str
 from ..rules import load_ruleset
 from ..rules.model import RuleSet
-from ..rules.yamlsafe import Located, load_file, load_text
+from ..rules.yamlsafe import Located, load_file, load_text, misnamed_yaml
 from .month import diagnose_month
 from .snapshot import Snapshot
 
@@ -107,6 +107,8 @@ def run_tests(rules_dir: Path, files: list[Path] | None = None, ruleset: RuleSet
     ruleset = ruleset or load_ruleset(rules_dir)
     report = RuleTestReport()
     shared: dict[Path, dict] = {}
+    if files is None and (Path(rules_dir) / "tests").is_dir():
+        report.problems.extend(misnamed_yaml(Path(rules_dir) / "tests", "rule test files"))
     for path in files if files is not None else find_test_files(rules_dir):
         path = Path(path)
         if path.name == SHARED_DEFAULTS:  # named on the command line: it holds no tests of its own
@@ -116,7 +118,11 @@ def run_tests(rules_dir: Path, files: list[Path] | None = None, ruleset: RuleSet
                                                       "none to run every test file"))
             continue
         if path.parent not in shared:
+            # A test file named on the command line from elsewhere (a copy being edited) takes the rules'
+            # shared defaults when its own directory has none: its rows would miss them otherwise.
             defaults = path.parent / SHARED_DEFAULTS
+            if not defaults.is_file():
+                defaults = Path(rules_dir) / "tests" / SHARED_DEFAULTS
             doc = _load(lambda d=defaults: load_file(d), report) if defaults.is_file() else None
             shared[path.parent] = _defaults_doc(doc, report) if doc is not None else {}
         doc = _load(lambda p=path: load_file(p), report)

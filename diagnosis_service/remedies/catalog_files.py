@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import CatalogError, DiagnosisError, Problem, did_you_mean
 from ..rules.model import Registry
 from ..rules.parse_common import is_number
-from ..rules.yamlsafe import MAX_FILE_BYTES, Located, load_text
+from ..rules.yamlsafe import MAX_FILE_BYTES, Located, load_text, misnamed_yaml, not_utf8
 from .catalog import (
     ALL,
     DISTRICT_FILE,
@@ -61,17 +61,18 @@ def read_files(directory: Path) -> tuple[dict[str, str], list[Problem]]:
     if not directory.is_dir():
         return {}, [Problem("catalog directory not found", file=str(directory),
                             suggestion="name an existing catalog directory (DIAGNOSIS_CATALOG)")]
-    files, problems = {}, []
+    files, problems = {}, misnamed_yaml(directory, "catalog files")
     for path in sorted(directory.glob("*.yaml")):
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             problems.append(Problem(f"file is {size} bytes, over the limit of {MAX_FILE_BYTES}", file=str(path),
                                     line=1, column=1, suggestion="split it into several files"))
             continue
+        data = path.read_bytes()
         try:
-            files[path.name] = path.read_bytes().decode("utf-8")
+            files[path.name] = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            problems.append(Problem(f"not UTF-8 text (byte {exc.start})", file=str(path)))
+            problems.append(not_utf8(str(path), data, exc))
     return files, problems
 
 

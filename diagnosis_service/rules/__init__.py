@@ -11,7 +11,7 @@ from ..errors import Problem, RuleError
 from .model import RuleSet
 from .parse import cross_check, parse_rules
 from .registry import parse_points, parse_registry
-from .yamlsafe import load_file, load_text
+from .yamlsafe import load_file, load_text, misnamed_yaml
 
 REGISTRY_FILE = "indicators.yaml"
 POINTS_FILE = "points.yaml"
@@ -41,6 +41,8 @@ def _collect(rules_dir: Path, problems: list[Problem], overrides: Mapping[str, s
         return None
     digest = hashlib.sha256()
     docs = {}
+    if not only_overrides:
+        problems.extend(misnamed_yaml(rules_dir, "rule files"))
     own = [] if only_overrides else rule_files(rules_dir)
     paths = [rules_dir / REGISTRY_FILE, rules_dir / POINTS_FILE] + own
     extra = sorted(set(overrides or {}) - {p.name for p in paths})

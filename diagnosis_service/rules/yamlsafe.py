@@ -109,6 +109,10 @@ def load_text(text: str, file: str) -> Located:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         text = str(exc.problem or exc.context)
+        # Where the parser was when it met the problem: an unclosed bracket or quote is found lines later.
+        started = exc.context_mark if exc.problem and exc.context and exc.context_mark is not None else None
+        if started is not None and (started.line, started.column) != (mark.line, mark.column):
+            text += f" ({exc.context} started at line {started.line + 1}, column {started.column + 1})"
         raise RuleError(Problem(text if text.startswith("YAML") else f"YAML syntax: {text}", file=file,
                                 line=line, column=col)) from None
     except yaml.YAMLError as exc:
@@ -202,8 +206,24 @@ def load_file(path: Path) -> Located:
     if size > MAX_FILE_BYTES:
         raise RuleError(Problem(f"file is {size} bytes, over the limit of {MAX_FILE_BYTES}", file=name,
                                 line=1, column=1, suggestion="split it into several files"))
+    data = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RuleError(Problem(f"not UTF-8 text (byte {exc.start})", file=name)) from None
+        raise RuleError(not_utf8(name, data, exc)) from None
     return load_text(text, name)
+
+
+def not_utf8(name: str, data: bytes, exc: UnicodeDecodeError) -> Problem:
+    """Where a file stops being UTF-8 (line, and column counted in bytes), and what to do about it."""
+    line_start = data.rfind(b"\n", 0, exc.start) + 1
+    return Problem(f"not UTF-8 text (byte 0x{data[exc.start]:02X})", file=name, line=data.count(b"\n", 0, exc.start) + 1,
+                   column=exc.start - line_start + 1, suggestion="save the file as UTF-8")
+
+
+def misnamed_yaml(directory: Path, what: str) -> list[Problem]:
+    """A problem for each file of ``directory`` that looks like YAML but is not named ``*.yaml`` (``x.yml``,
+    ``x.YAML``): such files are not read, so a rule or resource in one would be left out without a word."""
+    return [Problem(f"not read: {what} are named *.yaml", file=str(path), suggestion=f"rename it to {path.stem}.yaml")
+            for path in sorted(Path(directory).iterdir())
+            if path.suffix.lower() in (".yml", ".yaml") and path.suffix != ".yaml" and path.is_file()]

@@ -163,6 +163,12 @@ def test_rules_test_reports_bad_test_files(runner, tmp_path):
     assert result.exit_code == 1 and "+  values" not in result.stdout  # no diff: the test is wrong
     assert "broken_test.yaml:7:36: unknown branch indicator 'theory_study_sesions' in values (did you mean " \
            "'theory_study_sessions'?)" in result.stdout, result.stdout
+    # A test file copied out of tests/ still takes the rules' shared defaults (its rows would miss them).
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(copy / "tests" / "member_lamps_test.yaml", alone)
+    result = runner.invoke(main, ["rules", "test", "--rules", str(RULES), str(alone / "member_lamps_test.yaml")])
+    assert result.exit_code == 0 and " 0 failed" in result.stdout, result.stdout
     # The shared defaults named as if they were tests: told what the file is.
     result = runner.invoke(main, ["rules", "test", "--rules", str(copy), str(copy / "tests" / "defaults.yaml")])
     assert result.exit_code == 1 and "defaults.yaml holds the row defaults" in result.stdout

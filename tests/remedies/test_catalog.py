@@ -135,6 +135,12 @@ def test_refuses_aliases_oversize_and_stray_files(ruleset, catalog_copy):
     assert "videos.yaml:" in found and "YAML anchors (&s) are not allowed" in found
     assert "activities.yaml:1:1: file is" in found and "over the limit" in found
     assert "unexpected file 'notes.yaml'" in found
+    (catalog_copy / "lessons.yaml").rename(catalog_copy / "lessons.yml")  # not read: said so, with the fix
+    (catalog_copy / "bases.yaml").write_bytes("kind: base\n# 红色基地\n".encode("gbk"))
+    found = "\n".join(problems(catalog_copy, ruleset))
+    assert f"{catalog_copy / 'lessons.yml'}: not read: catalog files are named *.yaml (rename it to lessons.yaml)" \
+        in found, found
+    assert f"{catalog_copy / 'bases.yaml'}:2:3: not UTF-8 text (byte 0xBA) (save the file as UTF-8)" in found, found
     with pytest.raises(CatalogError):
         load_catalog(catalog_copy, ruleset.registry)
 

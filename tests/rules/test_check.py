@@ -179,6 +179,20 @@ def test_missing_rules_dir_and_registry(tmp_path, runner):
     assert result.exit_code == 1 and "indicators.yaml: required file is missing" in result.stderr
 
 
+def test_a_yaml_file_not_named_yaml_is_reported_not_skipped(rules_copy, runner):
+    """`member_lamps.yml` would not be read: its rules would be left out of every diagnosis without a word."""
+    (rules_copy / "member_lamps.yaml").rename(rules_copy / "member_lamps.yml")
+    found = [str(p) for p in check_rules(rules_copy)]
+    assert f"{rules_copy / 'member_lamps.yml'}: not read: rule files are named *.yaml (rename it to " \
+           "member_lamps.yaml)" in found, found
+    assert not is_valid(rules_copy)
+    (rules_copy / "member_lamps.yml").rename(rules_copy / "member_lamps.yaml")
+    (rules_copy / "tests" / "member_lamps_test.yaml").rename(rules_copy / "tests" / "member_lamps_test.YAML")
+    r = runner.invoke(main, ["rules", "test", "--rules", str(rules_copy)])
+    assert r.exit_code == 1 and "member_lamps_test.YAML: not read: rule test files are named *.yaml" in r.output, \
+        r.output
+
+
 def test_points_file_errors(rules_copy):
     (rules_copy / "points.yaml").write_text(
         "points:\n  dues_payd: 1\n  volunteer_hours: {weight: -1}\n", encoding="utf-8")

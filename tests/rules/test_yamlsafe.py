@@ -2,7 +2,7 @@ import pytest
 
 from diagnosis_service.errors import RuleError
 from diagnosis_service.rules import yamlsafe
-from diagnosis_service.rules.yamlsafe import load_text
+from diagnosis_service.rules.yamlsafe import load_file, load_text
 from tests.support.paths import RULES
 
 
@@ -56,6 +56,28 @@ def test_syntax_error_has_line_and_column():
     problem = only_problem(exc)
     assert problem.file == "broken.yaml" and problem.line is not None and problem.line >= 2
     assert problem.message.startswith("YAML syntax")
+
+
+@pytest.mark.parametrize(("text", "where", "started"), [
+    ("a: 1\nb:\n  severity: [yellow\n  c: 2\nd: 3\n", (4, 4), "flow sequence started at line 3, column 13"),
+    ('a: "x\nb: 2\nc: [1]\n', (4, 1), "quoted scalar started at line 1, column 4"),
+])
+def test_a_syntax_error_found_later_says_where_its_cause_started(text, where, started):
+    """An unclosed bracket or quote is met lines after it was opened: both places are told."""
+    with pytest.raises(RuleError) as exc:
+        load_text(text, "x.yaml")
+    problem = only_problem(exc)
+    assert (problem.line, problem.column) == where and problem.message.endswith(f"{started})"), problem
+
+
+def test_a_file_that_is_not_utf8_is_located_at_its_first_bad_byte(tmp_path):
+    path = tmp_path / "member_lamps.yaml"
+    path.write_bytes("version: 1\nrules: []  # 党员\n".encode("gbk"))
+    with pytest.raises(RuleError) as exc:
+        load_file(path)
+    problem = only_problem(exc)
+    assert (problem.line, problem.column) == (2, 14) and problem.message == "not UTF-8 text (byte 0xB5)", problem
+    assert problem.suggestion == "save the file as UTF-8"
 
 
 def test_oversized_text_and_files_are_refused(tmp_path, monkeypatch):
