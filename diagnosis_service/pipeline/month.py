@@ -19,6 +19,7 @@ from ..data.model import Dataset
 from ..engine import Evaluator, make_evaluator
 from ..engine.findings import SubjectResult
 from ..engine.references import district_summary
+from ..errors import InputError, Problem
 from ..periods import require_period_in
 from ..remedies.history import History
 from ..remedies.prescribe import Choice, prescriptions_json
@@ -122,8 +123,13 @@ def history_from_files(paths: Iterable[Path]) -> History:
     """What earlier ``diagnose --out`` files prescribed (not to prescribe it again too soon)."""
     history = History()
     for path in paths:
-        with open(path, encoding="utf-8") as fh:
-            history.update(History.from_lines(fh, str(path)))
+        try:
+            with open(path, encoding="utf-8") as fh:
+                history.update(History.from_lines(fh, str(path)))
+        except UnicodeDecodeError:  # a workbook or an archive given by mistake
+            raise InputError(Problem("not a diagnose output file: not UTF-8 text", file=str(path),
+                                     suggestion="an earlier `diagnose --out FILE.jsonl`: JSON Lines, one branch or "
+                                                "member an object")) from None
     return history
 
 

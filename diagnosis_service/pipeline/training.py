@@ -15,8 +15,8 @@ from ..data.files import not_a_directory
 from ..errors import InputError, Problem
 from ..learning.decisions import decisions
 from ..learning.ope import SERVED_COLUMNS, catalog_versions, served_from_log
-from ..learning.outcomes import BASELINE, HORIZON
-from ..periods import period_str
+from ..learning.outcomes import BASELINE, HORIZON, LOG_COLUMNS, STATUSES
+from ..periods import is_period, parse_period, period_str
 from ..remedies.catalog import Catalog
 from ..remedies.ranking import REPEAT_WINDOW
 from ..rules.model import Registry, RuleSet
@@ -92,10 +92,89 @@ def from_dir(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not directory.is_dir():
         raise InputError(not_a_directory(directory, "log directory",
                                          "a served log is a directory, as `simulate loop --out` writes it"))
-    if not (directory / LOG_FILE).exists():
-        raise InputError(Problem(f"{directory} has no {LOG_FILE} (a served log as the closed-loop simulation writes it)",
-                                 file=str(directory)))
+    for name in (LOG_FILE, METRICS_FILE):
+        if not (directory / name).is_file():
+            raise InputError(Problem(f"{directory} has no {name} (a served log as the closed-loop simulation writes "
+                                     f"it: {LOG_FILE} and {METRICS_FILE})", file=str(directory / name)))
+    problems = check_log(directory / LOG_FILE) + check_log_metrics(directory / METRICS_FILE)
+    if problems:
+        raise InputError(problems)
     return pd.read_csv(directory / LOG_FILE, keep_default_na=True), pd.read_csv(directory / METRICS_FILE)
 
 
-__all__ = ["catalogs_served", "from_dir", "from_store", "served_in_store", "served_of"]
+MAX_LOG_PROBLEMS = 20  # a log written by hand or by another tool is often wrong on every line the same way
+
+
+def _text_table(path: Path, required: tuple[str, ...]) -> tuple[pd.DataFrame | None, list[Problem]]:
+    """The file's cells as text, or the problem that it cannot be read as CSV with ``required`` columns."""
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [Problem(f"not UTF-8 text (byte {exc.start})", file=str(path), suggestion="save it as UTF-8")]
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        return None, [Problem(f"not a CSV table: {str(exc).strip()}", file=str(path), line=1)]
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        return None, [Problem(f"missing column(s) {', '.join(missing)}", file=str(path), line=1,
+                              suggestion=f"a served log's {path.name} has the columns {', '.join(required)}")]
+    return table, []
+
+
+def _row_problems(path: Path, table: pd.DataFrame, checks: list[tuple[str, pd.Series, str]]) -> list[Problem]:
+    """A problem per bad cell (``checks``: column, rows that are bad, what a good value is), in file order,
+    at most MAX_LOG_PROBLEMS and then how many more."""
+    found = []
+    for column, bad, valid in checks:
+        for row in bad[bad].index[:MAX_LOG_PROBLEMS].tolist():
+            found.append((row, list(table.columns).index(column), column, table.at[row, column], valid))
+    total = sum(int(bad.sum()) for _, bad, _ in checks)
+    problems = [Problem(f"bad {column} {value!r}", file=str(path), line=int(row) + 2, column=column, suggestion=valid)
+                for row, _, column, value, valid in sorted(found)[:MAX_LOG_PROBLEMS]]
+    if total > len(problems):
+        problems.append(Problem(f"and {total - len(problems)} more bad value(s)", file=str(path)))
+    return problems
+
+
+def _numbers(column: pd.Series) -> pd.Series:
+    return pd.to_numeric(column.where(column != "", None), errors="coerce")
+
+
+def check_log(path: Path) -> list[Problem]:
+    """Every problem of a served log's decisions file (``simulate loop --out``'s log.csv), each at its line
+    and column; none for a good one."""
+    table, problems = _text_table(path, LOG_COLUMNS)
+    if table is None:
+        return problems
+    well_formed = table["period"].map(is_period)
+    pidx = _numbers(table["pidx"])
+    expected = table["period"][well_formed].map(parse_period).reindex(table.index)
+    propensity = _numbers(table["propensity"])
+    members = _numbers(table["members"])
+    return _row_problems(path, table, [
+        ("branch_id", table["branch_id"] == "", "a branch id"),
+        ("period", ~well_formed, "YYYY-MM, e.g. 2025-06"),
+        ("pidx", well_formed & (pidx != expected), "the month index of the row's period (year x 12 + month - 1)"),
+        ("resource_id", table["resource_id"] == "", "the id of the resource shown first"),
+        ("propensity", ~((propensity > 0) & (propensity <= 1)),
+         "the probability the logged resource had of being shown first: a number above 0, at most 1"),
+        ("status", ~table["status"].isin(STATUSES), f"one of {', '.join(STATUSES)}"),
+        ("members", ~(members >= 0), "the branch's number of members"),
+        ("value", (table["value"] != "") & _numbers(table["value"]).isna(), "a number, or empty"),
+        ("reference", (table["reference"] != "") & _numbers(table["reference"]).isna(), "a number, or empty"),
+    ])
+
+
+def check_log_metrics(path: Path) -> list[Problem]:
+    """Every problem of a served log's branch metrics (``pidx``, ``branch_id`` and numeric indicators)."""
+    table, problems = _text_table(path, ("pidx", "branch_id"))
+    if table is None:
+        return problems
+    checks = [("pidx", _numbers(table["pidx"]).isna(), "a month index (year x 12 + month - 1)"),
+              ("branch_id", table["branch_id"] == "", "a branch id")]
+    for column in table.columns:
+        if column not in ("pidx", "period", "branch_id"):
+            checks.append((column, (table[column] != "") & _numbers(table[column]).isna(), "a number, or empty"))
+    return _row_problems(path, table, checks)
+
+
+__all__ = ["catalogs_served", "check_log", "check_log_metrics", "from_dir", "from_store", "served_in_store", "served_of"]

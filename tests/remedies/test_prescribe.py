@@ -191,6 +191,11 @@ def test_diagnose_out_carries_prescriptions_and_the_flag_limits_them(runner, sma
     r = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", "2025-12", "--history", str(csv)])
     assert r.exit_code == 2 and f"{csv}:1:" in r.stderr and "not a diagnose output file" in r.stderr
     assert f"{csv}:2:" not in r.stderr
+    # A workbook (not text at all) likewise, not a traceback.
+    book = tmp_path / "plans.xlsx"
+    book.write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\xa1\xb2\xff\xfe" * 8)
+    r = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", "2025-12", "--history", str(book)])
+    assert r.exit_code == 2 and f"{book}: not a diagnose output file: not UTF-8 text" in r.stderr, r.output
 
 
 def test_explain_shows_why_each_prescription(runner, small_district, month):
