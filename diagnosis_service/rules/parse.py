@@ -254,6 +254,14 @@ class _RuleParser(CalendarConditions):
         ref = self.parse_ref(path, node, subject, rule_id)
         if ref is None or not ok:
             return None
+        indicator = self.registry.get(subject, name) if change is None and ref.kind == "const" else None
+        if indicator is not None and not (indicator.min <= ref.value <= (
+                indicator.max if indicator.max is not None else float("inf"))):
+            span = f"[{indicator.min:g}, {indicator.max:g}]" if indicator.max is not None else f"{indicator.min:g} or more"
+            self.err(path + ("value",), f"value {ref.value:g} is outside {name}'s range {span} ({indicator.unit}): the "
+                     "comparison would hold for every subject or for none", rule_id,
+                     suggestion=f"a value within {span}")
+            return None
         return Compare(name, op, ref, change, for_periods, path, node_id)
 
     def parse_ref(self, path: tuple, node: dict, subject: str, rule_id: str | None) -> Ref | None:

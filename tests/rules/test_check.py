@@ -113,6 +113,11 @@ def test_indicator_of_the_other_subject_is_explained(rules_copy):
     ("    severity: yellow\n", "    severity: yellow\n    lamp: sometimes\n", "lamp must be true or false"),
     ("when: {indicator: theory_study_sessions, op: lt, ref: district_mean}",
      "when: {all: []}", "non-empty list"),
+    ("when: {indicator: theory_study_sessions, op: lt, ref: district_mean}",  # can never hold: said where
+     "when: {indicator: dues_on_time_rate, op: gt, value: 250}",
+     "extra.yaml:6:57: rule my_rule: value 250 is outside dues_on_time_rate's range [0, 100] (percent)"),
+    ("when: {indicator: theory_study_sessions, op: lt, ref: district_mean}",
+     "when: {indicator: theory_study_sessions, op: lt, value: -1}", "outside theory_study_sessions's range"),
     ("when: {indicator: theory_study_sessions, op: lt, ref: district_mean}",
      "when: {indicatr: theory_study_sessions, op: lt, ref: district_mean}", "did you mean 'indicator'"),
     ("when: {indicator: theory_study_sessions, op: lt, ref: district_mean}",
