@@ -6,6 +6,7 @@ and only broken columns are looked at cell by cell to say exactly where the prob
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -63,8 +64,13 @@ def check_header(columns: list[str], required: tuple[str, ...], optional: tuple[
     seen = set()
     known = required + optional
     for col in columns:
-        if col in seen:
-            problems.add(Problem(f"duplicate column '{col}'", file=file, line=1, column=col))
+        # pandas renames a repeated column 'x' to 'x.1', 'x.2': told as the user wrote it
+        mangled = re.fullmatch(r"(.+)\.[1-9][0-9]*", col) if col not in known else None
+        if col in seen or (mangled and mangled.group(1) in seen):
+            name = col if col in seen else mangled.group(1)
+            problems.add(Problem(f"duplicate column '{name}'", file=file, line=1, column=name,
+                                 suggestion="each column once"))
+            continue
         seen.add(col)
         if col in derived:
             problems.add(Problem(f"'{col}' is derived by the service and must not be sent", file=file, line=1,

@@ -75,6 +75,11 @@ def test_duplicate_rows_and_header_problems(district_copy, ruleset):
     assert f"{name}:1:theory_study_sesions: unknown column 'theory_study_sesions' (did you mean 'theory_study_sessions'?)" in problems
     assert f"{name}:1:theory_study_sessions: missing column 'theory_study_sessions'" in problems
     assert any(p.startswith(f"{name}:1:org_life_sessions: 'org_life_sessions' is derived by the service") for p in problems)
+    # A column written twice is told by the name written, not by the one pandas gives the copy ('x.1').
+    path.write_text("\n".join(f"{line},{line.split(',')[1]}" for line in lines) + "\n", encoding="utf-8")
+    column = lines[0].split(",")[1]
+    header_problems = [p for p in problems_of(district_copy, ruleset.registry) if p.startswith(f"{name}:1:")]
+    assert header_problems == [f"{name}:1:{column}: duplicate column '{column}' (each column once)"], header_problems
 
 
 def test_duplicate_key_row(district_copy, ruleset):
