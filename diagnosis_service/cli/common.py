@@ -98,12 +98,27 @@ lang_option = click.option("--lang", type=click.Choice(["zh", "en"]), default="z
                            help="Language of human-readable output.")
 
 
+def _existing_dir(given: Path | None, default: Path, what: str, option: str, setting: str) -> Path:
+    """``given`` (the option) or the setting's directory; a missing one is a bad command line or a setup
+    mistake (exit 2), told as the one the user chose."""
+    path = Path(given) if given is not None else default
+    if path.is_dir():
+        return path
+    why = f"{what} not found" if not path.exists() else f"not a directory (a {what} is a directory of YAML files)"
+    if given is not None:
+        raise click.BadParameter(f"{path}: {why}", param_hint=option)
+    from ..errors import SetupError
+
+    raise SetupError(Problem(f"{why} ({setting}={path})", file=str(path),
+                             suggestion=f"set {setting} to an existing {what}, or give {option} DIR"))
+
+
 def resolve_rules(given: Path | None) -> Path:
-    return given or settings().rules_dir
+    return _existing_dir(given, settings().rules_dir, "rules directory", "--rules", "DIAGNOSIS_RULES")
 
 
 def resolve_catalog(given: Path | None) -> Path:
-    return given or settings().catalog_dir
+    return _existing_dir(given, settings().catalog_dir, "catalog directory", "--catalog", "DIAGNOSIS_CATALOG")
 
 
 # What the readers of a data, rules, catalog or loop directory take from it: an output file of one of these

@@ -99,7 +99,8 @@ def diagnose(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: P
         raise click.UsageError("--jobs applies to --out with the vectorized or durable engine")
     if out_parts is not None and (engine != "dask" or out_file):
         raise click.UsageError("--out-parts applies to --engine dask, instead of --out")
-    refuse_input_overwrite([out_file], [data_dir, resolve_rules(rules_dir), resolve_catalog(catalog_dir), *history_files])
+    refuse_input_overwrite([out_file], [data_dir, resolve_rules(rules_dir), *history_files,
+                                        resolve_catalog(catalog_dir) if per_weakness else None])
     if engine == "dask":
         if explain_id or not (out_file or out_parts):
             raise click.UsageError("--engine dask writes --out FILE (or --out-parts DIR) and does not --explain; for "

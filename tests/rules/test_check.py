@@ -178,7 +178,11 @@ def test_oversized_rule_file_and_yaml_bomb_via_cli(rules_copy, runner):
 
 def test_missing_rules_dir_and_registry(tmp_path, runner):
     result = runner.invoke(main, ["rules", "check", "--rules", str(tmp_path / "nope")])
-    assert result.exit_code == 1 and "rules directory not found" in result.stderr
+    assert result.exit_code == 2 and "Invalid value for --rules: " in result.stderr and "rules directory not found" in result.stderr
+    # The setting pointing nowhere: a setup mistake (exit 2), told as the setting, not as an option not given.
+    result = runner.invoke(main, ["catalog", "check"], env={"DIAGNOSIS_CATALOG": str(tmp_path / "nope")})
+    assert result.exit_code == 2 and f"catalog directory not found (DIAGNOSIS_CATALOG={tmp_path / 'nope'})" in \
+        result.stderr and "Traceback" not in result.output, result.output
     (tmp_path / "r").mkdir()
     result = runner.invoke(main, ["rules", "check", "--rules", str(tmp_path / "r")])
     assert result.exit_code == 1 and "indicators.yaml: required file is missing" in result.stderr
