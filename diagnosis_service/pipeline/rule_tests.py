@@ -48,6 +48,7 @@ from .month import diagnose_month
 from .snapshot import Snapshot
 
 TEST_KEYS = ("name", "period", "branches", "members", "expect")
+LAMPS = ("green", "yellow", "red")
 EXPECT_KEYS = ("lamp", "findings", "weaknesses", "vanguard_points", "vanguard_points_ytd", "values")
 
 
@@ -184,6 +185,13 @@ def _series(doc: Located, path: tuple, text: Any) -> list[str]:
         return [str(text)]
     if not isinstance(text, str) or not text.split():
         raise _bad(doc, path, "a series is a string of space-separated values, _ (missing) or x (no row)")
+    for tok in text.split():
+        if tok not in ("_", "x"):
+            try:
+                float(tok)
+            except ValueError:
+                raise _bad(doc, path, f"bad value {tok!r} in a series",
+                           suggestion="a number, _ for a missing value or x for a month with no row") from None
     return text.split()
 
 
@@ -291,6 +299,7 @@ def _run_case(doc: Located, path: tuple, case: Any, defaults: dict, ruleset: Rul
                 if key not in EXPECT_KEYS:
                     raise _bad(doc, path + ("expect", group, sid, key),
                                f"unknown expectation '{key}' (allowed: {', '.join(EXPECT_KEYS)})")
+            _check_names(doc, path + ("expect", group, sid), want, subject, ruleset)
             for ind in want.get("values") or {} if isinstance(want.get("values"), dict) else ():
                 if diag.evaluator.column(subject, ind, pidx) is None:  # a typo, not a value that differs
                     known = ruleset.registry.indicators[subject]
@@ -306,6 +315,28 @@ def _run_case(doc: Located, path: tuple, case: Any, defaults: dict, ruleset: Rul
     a = yaml.safe_dump(expected_doc, allow_unicode=True, sort_keys=True).splitlines()
     b = yaml.safe_dump(actual_doc, allow_unicode=True, sort_keys=True).splitlines()
     return "\n".join(difflib.unified_diff(a, b, "expected", "actual", lineterm=""))
+
+
+def _check_names(doc: Located, path: tuple, want: dict, subject: str, ruleset: RuleSet) -> None:
+    """A lamp, rule id or topic that does not exist is a mistake in the test, told where it is written with
+    what it may have meant, not a difference from what the rules gave."""
+    if "lamp" in want and want["lamp"] not in LAMPS:
+        raise _bad(doc, path + ("lamp",), f"unknown lamp {want['lamp']!r}",
+                   suggestion=did_you_mean(str(want["lamp"]), LAMPS) or f"one of {', '.join(LAMPS)}")
+    names = {"findings": ([r.id for r in ruleset.for_subject(subject)], f"{subject} rule id"),
+             "weaknesses": (list(ruleset.registry.topics), "topic")}
+    for key, (known, what) in names.items():
+        items = want.get(key)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            raise _bad(doc, path + (key,), f"{key} is a list of {what}s (empty for none)")
+        for i, item in enumerate(items):
+            if str(item) not in known:
+                other = ruleset.rule(str(item)) if key == "findings" else None
+                hint = (f"'{item}' is a {other.subject} rule; these are a {subject}'s findings" if other
+                        else did_you_mean(str(item), known) or f"a {what} of the rules")
+                raise _bad(doc, path + (key, i), f"unknown {what} {item!r} in {key}", suggestion=hint)
 
 
 def _normalise(want: dict) -> dict:
