@@ -118,6 +118,9 @@ def _parse_indicator(doc: Located, path: tuple, item: Any, subject: str,
 
 def _check_derivations(doc: Located, registry: Registry, problems: list[Problem]) -> None:
     # Derivations name other indicators; a typo here would silently produce empty columns.
+    # An indicator written in the file that did not parse has its own problem told: not again here.
+    written = {subject: {it.get("id") for it in doc.data.get(subject) or [] if isinstance(it, dict)}
+               for subject in registry.indicators}
     for subject, table in registry.indicators.items():
         items = doc.data.get(subject) or []
         index = {it.get("id"): i for i, it in enumerate(items) if isinstance(it, dict)}
@@ -167,6 +170,8 @@ def _check_derivations(doc: Located, registry: Registry, problems: list[Problem]
                 problems.append(doc.problem(path, f"indicator {ind.id}: member_share needs lamp: red|yellow"))
             for subj, name in names:
                 source = registry.get(subj, name) if isinstance(name, str) else None
+                if source is None and name in written.get(subj, ()):
+                    continue
                 if source is None:
                     problems.append(doc.problem(path, f"indicator {ind.id}: derivation names unknown "
                                                       f"{subj} indicator {name!r}",

@@ -202,6 +202,15 @@ def test_a_yaml_file_not_named_yaml_is_reported_not_skipped(rules_copy, runner):
         r.output
 
 
+def test_a_bad_indicator_is_told_once_not_again_by_the_derivations_naming_it(rules_copy):
+    registry = rules_copy / "indicators.yaml"
+    text = registry.read_text(encoding="utf-8")
+    line = next(x for x in text.splitlines() if x.startswith("  - {id: member_assemblies,"))
+    registry.write_text(text.replace(line, line.replace("unit: count", "unit: cnt")), encoding="utf-8")
+    found = [str(p) for p in check_rules(rules_copy)]
+    assert len(found) == 1 and "indicator member_assemblies: unknown unit 'cnt'" in found[0], found
+
+
 def test_points_file_errors(rules_copy):
     (rules_copy / "points.yaml").write_text(
         "points:\n  dues_payd: 1\n  volunteer_hours: {weight: -1}\n", encoding="utf-8")
