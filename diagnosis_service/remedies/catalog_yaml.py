@@ -21,15 +21,28 @@ class YamlDumper(yaml.SafeDumper):
 YamlDumper.add_representer(tuple, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
 
 
-def yaml_text(name: str, data: Mapping) -> str:
-    """The YAML file of one kind (or the district) as a spreadsheet import writes it."""
+def yaml_text(name: str, data: Mapping, head: str | None = None) -> str:
+    """The YAML file of one kind (or the district) as a spreadsheet import writes it; ``head``: the comment
+    lines to open it with (those of the file it replaces), else a generated one."""
     if name == DISTRICT_FILE:
         body = {"streets": [{"zh": s["zh"], "en": s["en"]} for s in data["streets"]]}
-        head = "# The streets and towns of the district (from a spreadsheet: catalog import).\n"
+        generated = "# The streets and towns of the district (from a spreadsheet: catalog import).\n"
     else:
         body = {"kind": data["kind"], "resources": [_item(r) for r in data["resources"]]}
-        head = f"# {data['kind']} resources of the catalog (from a spreadsheet: catalog import). Schema: docs/catalog.md.\n"
-    return head + _dump(body)
+        generated = (f"# {data['kind']} resources of the catalog (from a spreadsheet: catalog import). Schema: "
+                     "docs/catalog.md.\n")
+    return (head or generated) + _dump(body)
+
+
+def leading_comments(text: str) -> str:
+    """The comment lines (and blank lines among them) a file opens with: what its author wrote about it,
+    kept when an import rewrites the resources below."""
+    lines = text.splitlines(keepends=True)
+    end = 0
+    while end < len(lines) and (lines[end].lstrip().startswith("#") or not lines[end].strip()):
+        end += 1
+    head = "".join(lines[:end])
+    return head if "#" in head else ""
 
 
 def resource_block(resource: Mapping) -> str:
@@ -60,8 +73,8 @@ def changed_files(data: Mapping[str, Mapping], active: Catalog, active_files: Ma
             same = (name in active_files and sorted(content["resources"], key=lambda r: r["id"])
                     == [r.as_dict() for r in mine])
         if not same:
-            out[name] = yaml_text(name, content)
+            out[name] = yaml_text(name, content, leading_comments(active_files.get(name, "")) or None)
     return out
 
 
-__all__ = ["YAML_ORDER", "YamlDumper", "changed_files", "resource_block", "yaml_text"]
+__all__ = ["YAML_ORDER", "YamlDumper", "changed_files", "leading_comments", "resource_block", "yaml_text"]

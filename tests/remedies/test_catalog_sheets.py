@@ -80,6 +80,9 @@ def test_an_edit_becomes_the_changed_file_only(exported, shipped, registry):
     first = min(r.id for r in shipped[1].resources if r.kind == "base")
     assert catalog.get(first).active is False
     assert {r.id for r in catalog.resources} == {r.id for r in shipped[1].resources} | {"BASE99"}
+    # The comments the file opened with (what its author wrote about it) are kept above the new resources.
+    head = shipped[0]["bases.yaml"].split("\nkind:")[0]
+    assert head.startswith("#") and changes["bases.yaml"].startswith(head + "\nkind: base\n"), changes["bases.yaml"][:300]
 
 
 def test_each_problem_is_located_by_sheet_and_cell(exported, shipped, registry):
