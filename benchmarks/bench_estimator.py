@@ -38,15 +38,19 @@ from diagnosis_service.simulation.loop import LoopSpec, run_loop, train_from_log
 DEFAULT_VARIANTS = ("ridge_alpha=1", "ridge_alpha=4", "adoption_strength=5", "adoption_strength=20")
 
 
-def variant(text: str) -> dict[str, float]:
-    """``name=value[,name=value]`` of EffectivenessModel's parameters; ValueError naming the known ones."""
+def variant(text: str) -> dict[str, float | str]:
+    """``name=value[,name=value]`` of EffectivenessModel's parameters (a value that is not a number is
+    passed as its text: log_ridge_alpha=cv); ValueError naming the known ones."""
     known = EffectivenessModel().get_params()
     out = {}
     for part in filter(None, text.split(",")):
         name, _, value = part.partition("=")
         if name not in known:
             raise ValueError(f"unknown parameter {name!r} in {text!r}: one of {', '.join(sorted(known))}")
-        out[name] = float(value)
+        try:
+            out[name] = float(value)
+        except ValueError:
+            out[name] = value
     return out
 
 
@@ -67,11 +71,14 @@ def one(args: tuple) -> dict:
     by_id = {r.id: r for r in catalog.resources}
     counted = sorted(log["period"].unique())[-months:]
     shares: dict[str, list[float]] = {name: [] for name in variants}
+    penalties: dict[str, list[float | None]] = {name: [] for name in variants}  # the log-link fit's, month by month
     for period in counted:
         before, lists = log[log["period"] < period], log[log["period"] == period]
         seen = res.branch_metrics[res.branch_metrics["period"] < period]  # the months measured by then
         models = {name: train_from_log(before, seen, ruleset, catalog, EffectivenessModel(**params))
                   for name, params in variants.items()}
+        for name, model in models.items():
+            penalties[name].append(getattr(model, "log_ridge_alpha_", None))
         for row in lists.itertuples(index=False):
             shown = row.shown.split()
             worth = np.array([truth.adoption(rid, row.branch_type) * truth.effect(
@@ -89,7 +96,7 @@ def one(args: tuple) -> dict:
                 shares[name].append(float(worth[int(np.argmax(np.array(adoption) * np.array(effect)))] / worth.max()))
     return {"world": world, "seed": seed, "lists": len(shares["default"]),
             "share": {name: float(np.mean(v)) if v else float("nan") for name, v in shares.items()},
-            "seconds": round(time.perf_counter() - start, 1)}
+            "log_ridge_alpha": penalties, "seconds": round(time.perf_counter() - start, 1)}
 
 
 def main() -> None:

@@ -15,7 +15,9 @@ branch's weakness can expect from recommending a remedy first:
     coefficient stays near 0 until its record says otherwise, so a new or rarely used resource starts
     at the average of its kind and topic (cold start on purpose);
   - multiplicative: the same features with a log link (a normal GLM, exp of the linear predictor) and
-    an L2 penalty on the sum of squares as the ridge's (``log_ridge_alpha``; None: ``ridge_alpha``): a
+    an L2 penalty on the sum of squares as the ridge's (``log_ridge_alpha``; None: ``ridge_alpha``;
+    "cv": chosen by cross-validation grouped by branch, ``_choose_log_penalty``; the penalty used is
+    ``log_ridge_alpha_``): a
     resource's quality scales with how well its kind suits the branch, rather than adding to it. Which
     of the two a district follows is not known; on fixed logs of six different worlds their average
     picked better among what each list showed than the additive fit alone (15 of 18 logs, +0.008 of the
@@ -47,15 +49,28 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge, TweedieRegressor
+from threadpoolctl import threadpool_limits
 
 from .design import ADDED_LATER, feature_frame, one_hot_design
-from .effects import effect_list, need_candidates
+from .effects import MAX_MULTIPLICATIVE_LOG, effect_list, need_candidates
 from .features import FEATURES
 from .pooling import resource_rates, shrunk_means
 
 SD_FLOOR = 0.01  # the least spread the silent-list EM assumes for an outcome (clipped outcomes repeat)
 # The multiplicative fit needs a positive mean to take the log of; below this the additive one stands alone.
 MIN_MULTIPLICATIVE_MEAN = 1e-3
+# log_ridge_alpha="cv": the log-link fit's penalty chosen from this grid, heaviest first (each fold's fits
+# warm-start from the one before: a lighter penalty starts where the heavier one ended), by CV_FOLDS-fold
+# cross-validation grouped by branch (a branch's lists all in one fold), weighted squared error of the
+# log-link estimate on the held-out folds.
+LOG_PENALTY_GRID = (16.0, 8.0, 4.0, 2.0, 1.0, 0.5, 0.25, 0.125)
+CV_FOLDS = 3
+MIN_CV_BRANCHES = 15  # fewer branches with an adopted, measured list: the ridge's penalty (ridge_alpha)
+# More adopted, measured lists than this: the CV runs on every k-th branch (sorted ids), the fewest k that
+# brings them under it. A subsample leans to a heavier penalty than the whole would choose (the default
+# district's year, 75k lists: 2 on 6k of them, 1 on 12k, 0.25-0.5 on all), so the cap is far above the
+# district's year; every fit there took about a second on one thread.
+CV_MAX_ROWS = 100_000
 
 
 class EffectivenessModel(BaseEstimator, RegressorMixin):
@@ -63,7 +78,7 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
 
     def __init__(self, prior_strength: float = 5.0, adoption_strength: float = 20.0, ridge_alpha: float = 4.0,
                  blend: float = 0.5, adoption_offsets: bool = True,
-                 log_ridge_alpha: float | None = None):
+                 log_ridge_alpha: float | str | None = None):
         self.prior_strength = prior_strength
         self.adoption_strength = adoption_strength
         self.ridge_alpha = ridge_alpha
@@ -85,6 +100,8 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         missing = [c for c in (*FEATURES, "adopted") if c not in X.columns]
         if missing:
             raise ValueError(f"X lacks columns {missing}")
+        if isinstance(self.log_ridge_alpha, str) and self.log_ridge_alpha != "cv":
+            raise ValueError(f"log_ridge_alpha must be a number, None or 'cv', not {self.log_ridge_alpha!r}")
         self.feature_names_in_ = np.array(FEATURES, dtype=object)
         self.n_features_in_ = len(FEATURES)
         adopted = X["adopted"].astype(bool).to_numpy().astype(float)
@@ -95,6 +112,8 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         self.log_coef_: dict[str, float] = {}
         self.log_intercept_: float | None = None
         self.multiplicative_ = "not fitted"
+        self.log_ridge_alpha_: float | None = None  # the log-link fit's penalty, once it is fitted
+        self.log_cv_: dict[str, float] = {}  # log_ridge_alpha="cv": each penalty's held-out error
         weight = adopted.copy()
         if silent.any() and (~silent).any():
             weight[silent] = float(adopted[~silent].mean())  # to start with: as often as those who answer
@@ -219,26 +238,74 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
             self.multiplicative_ = "left out: the adopted lists' mean improvement is not positive"
             return
         names, matrix = design
-        # sklearn's GLM weighs its penalty against the mean deviance, the ridge against the sum of squares.
-        # L-BFGS: Newton's method meets a Hessian that is not positive with a log link and normal errors.
-        penalty = self.ridge_alpha if self.log_ridge_alpha is None else self.log_ridge_alpha
-        glm = TweedieRegressor(power=0.0, link="log", alpha=float(penalty) / float(w1.sum()), solver="lbfgs",
-                               max_iter=500)
-        try:  # models are fitted by the command line, not in the service's threads: the filters are ours
-            with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
-                warnings.simplefilter("error", ConvergenceWarning)
-                warnings.simplefilter("error", RuntimeWarning)
-                glm.fit(matrix, target, sample_weight=w1)
-        except (ConvergenceWarning, RuntimeWarning, FloatingPointError, ValueError, np.linalg.LinAlgError) as exc:
-            self.multiplicative_ = f"left out: the fit failed ({exc.__class__.__name__})"
-            return
-        if not (np.all(np.isfinite(glm.coef_)) and math.isfinite(glm.intercept_)):
-            self.multiplicative_ = "left out: the fit failed (not finite)"
+        # One OpenMP thread: the GLM's loss is computed point by point in parallel and summed by numpy (the
+        # same floats either way), and on a busy 2-core host the second thread's waits made a fit 3x (a
+        # district's year) to 70x (200 branches, 2,500 lists) slower.
+        with threadpool_limits(limits=1, user_api="openmp"):
+            if self.log_ridge_alpha == "cv":
+                groups = e["branch_id"].to_numpy() if "branch_id" in e.columns else None
+                penalty, self.log_cv_ = self._choose_log_penalty(matrix, target, w1, groups)
+            else:
+                penalty = float(self.ridge_alpha if self.log_ridge_alpha is None else self.log_ridge_alpha)
+            glm = _log_link_glm(penalty, w1)
+            failed = _fitted(glm, matrix, target, w1)
+        if failed:
+            self.multiplicative_ = f"left out: the fit failed ({failed})"
             return
         self.log_coef_ = {name: float(c) for name, c in zip(names, glm.coef_, strict=True)
                           if c != 0.0}
         self.log_intercept_ = float(glm.intercept_)
+        self.log_ridge_alpha_ = penalty
         self.multiplicative_ = "fitted"
+
+    def _choose_log_penalty(self, matrix, target: np.ndarray, w1: np.ndarray,
+                            groups: np.ndarray | None) -> tuple[float, dict[str, float]]:
+        """(the log-link fit's penalty, each grid penalty's held-out error) for ``log_ridge_alpha="cv"``:
+        CV_FOLDS folds of branches (``groups``: each list's branch; the sorted ids dealt out in turn, so
+        the same lists give the same folds), on every k-th branch beyond CV_MAX_ROWS lists. In each
+        fold the grid's penalties are fitted heaviest first, each warm-started from the one before (on
+        many lists a step of the penalty can move the gradient less than the solver's tolerance: the fit
+        then stays where the heavier one ended, the two errors are equal and the heavier wins); a fit
+        that fails (or a fold whose mean is not positive) ends its fold's path, and only penalties
+        fitted in every fold are compared. The weighted squared error of exp(linear predictor), capped
+        as the estimate is (``effects.MAX_MULTIPLICATIVE_LOG``), over the held-out lists; the least
+        wins, the heavier on a tie. Without ``branch_id`` in X, with fewer than MIN_CV_BRANCHES
+        branches or nothing fitted in every fold: the ridge's penalty, and no errors."""
+        fallback = (float(self.ridge_alpha), {})
+        if groups is None:
+            return fallback
+        keys = np.array([str(g) for g in groups], dtype=object)
+        branches, code = np.unique(keys, return_inverse=True)  # sorted ids
+        if len(branches) < MIN_CV_BRANCHES:
+            return fallback
+        step = max(1, math.ceil(len(keys) / CV_MAX_ROWS))
+        if step > 1:  # every step-th branch, its lists all
+            kept = code % step == 0
+            matrix, target, w1, code = matrix[kept], target[kept], w1[kept], code[kept] // step
+        fold = code % CV_FOLDS
+        sse = np.zeros(len(LOG_PENALTY_GRID))
+        fitted = np.zeros(len(LOG_PENALTY_GRID), dtype=int)
+        for k in range(CV_FOLDS):
+            train, test = fold != k, fold == k
+            if not (train.sum() >= 10 and test.any()
+                    and np.average(target[train], weights=w1[train]) > MIN_MULTIPLICATIVE_MEAN):
+                continue
+            glm = _log_link_glm(LOG_PENALTY_GRID[0], w1[train], warm_start=True)
+            X_train, X_test = matrix[train], matrix[test]
+            for j, penalty in enumerate(LOG_PENALTY_GRID):
+                glm.set_params(alpha=penalty / float(w1[train].sum()))
+                if _fitted(glm, X_train, target[train], w1[train]):
+                    break
+                z = np.minimum(X_test @ glm.coef_ + glm.intercept_, MAX_MULTIPLICATIVE_LOG)
+                sse[j] += float(np.sum(w1[test] * (target[test] - np.exp(z)) ** 2))
+                fitted[j] += 1
+        whole = fitted == CV_FOLDS
+        if not whole.any():
+            return fallback
+        error = sse / float(w1.sum())
+        best = min(np.flatnonzero(whole), key=lambda j: error[j])  # the first (heaviest) of equals
+        return LOG_PENALTY_GRID[best], {f"{p:g}": round(float(error[j]), 8)
+                                        for j, p in enumerate(LOG_PENALTY_GRID) if whole[j]}
 
     # ---------------------------------------------------------------- prediction
 
@@ -305,11 +372,35 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         model = cls(**params)
         # A file from before the multiplicative fit: the additive estimate alone.
         model.log_coef_, model.log_intercept_, model.multiplicative_ = {}, None, "absent (a model from before it)"
+        model.log_ridge_alpha_, model.log_cv_ = None, {}  # a file from before they were kept: not known
         model.silent_adoption_ = None
         for k, v in state.items():
             setattr(model, k, v)
         model.feature_names_in_ = np.array(FEATURES, dtype=object)
         return model
+
+
+def _log_link_glm(penalty: float, w1: np.ndarray, warm_start: bool = False) -> TweedieRegressor:
+    """The multiplicative fit's GLM for ``penalty`` on lists weighing ``w1``. sklearn's GLM weighs its
+    penalty against the mean deviance, the ridge against the sum of squares: hence the division.
+    L-BFGS: Newton's method meets a Hessian that is not positive with a log link and normal errors."""
+    return TweedieRegressor(power=0.0, link="log", alpha=float(penalty) / float(w1.sum()), solver="lbfgs",
+                            max_iter=500, warm_start=warm_start)
+
+
+def _fitted(glm: TweedieRegressor, matrix, target: np.ndarray, w1: np.ndarray) -> str | None:
+    """Fit ``glm``; None when it converged to finite coefficients, else why not (an exception's class
+    name, or "not finite")."""
+    try:  # models are fitted by the command line, not in the service's threads: the filters are ours
+        with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
+            warnings.simplefilter("error", ConvergenceWarning)
+            warnings.simplefilter("error", RuntimeWarning)
+            glm.fit(matrix, target, sample_weight=w1)
+    except (ConvergenceWarning, RuntimeWarning, FloatingPointError, ValueError, np.linalg.LinAlgError) as exc:
+        return exc.__class__.__name__
+    if not (np.all(np.isfinite(glm.coef_)) and math.isfinite(glm.intercept_)):
+        return "not finite"
+    return None
 
 
 __all__ = ["EffectivenessModel"]

@@ -172,7 +172,8 @@ def silent_branches(outcomes: pd.DataFrame) -> np.ndarray:
 
 
 def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.ndarray]:
-    """(X, y) from outcomes.compute's result: one row per served list, its first item."""
+    """(X, y) from outcomes.compute's result: one row per served list, its first item; X has the
+    FEATURES, ``adopted``, ``silent_branch`` and (where the outcomes have it) ``branch_id``."""
     main = {r.id: r.topics[0] for r in catalog.resources}
     onsite = {r.id for r in catalog.resources if r.format == ON_SITE}
     X = pd.DataFrame({
@@ -190,6 +191,10 @@ def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.nd
         "adopted": outcomes["status"].isin(ADOPTED),
         "silent_branch": silent_branches(outcomes),
     })
+    if "branch_id" in outcomes.columns:
+        # Not a feature (design.feature_frame takes the FEATURES alone): which lists are one branch's, for
+        # the folds of a cross-validation grouped by branch (EffectivenessModel, log_ridge_alpha="cv").
+        X["branch_id"] = outcomes["branch_id"].to_numpy()
     # Winsorized: an indicator that swings a lot next to a small gap (e.g. project progress in percent)
     # would otherwise dominate every mean.
     y = np.clip(outcomes["improvement"].to_numpy(dtype=float), -CLIP, CLIP)

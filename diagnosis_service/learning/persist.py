@@ -89,12 +89,14 @@ def load(path: Path) -> tuple[EffectivenessModel, dict]:
 _STATE_FIELDS = {
     "adoption_global_": "a number", "adoption_kind_type_": "numbers by key", "adoption_resource_type_": "numbers by key",
     "coef_": "numbers by key", "counts_": "numbers by key", "effect_global_": "a number", "evidence_": "numbers by key",
-    "intercept_": "a number", "log_coef_": "numbers by key", "log_intercept_": "a number or null",
+    "intercept_": "a number", "log_coef_": "numbers by key", "log_cv_": "numbers by key",
+    "log_intercept_": "a number or null", "log_ridge_alpha_": "a number or null",
     "multiplicative_": "a text", "n_effect_obs_": "a number", "n_features_in_": "a number", "sigma_": "a number",
     "silent_adoption_": "a number or null", "streets_": "a list of texts", "zero_point_": "a number",
 }
 # Fields a file from before them lacks (``EffectivenessModel.from_state`` gives them the values that rank as those files did).
-_STATE_OPTIONAL = frozenset({"log_coef_", "log_intercept_", "multiplicative_", "silent_adoption_"})
+_STATE_OPTIONAL = frozenset({"log_coef_", "log_cv_", "log_intercept_", "log_ridge_alpha_", "multiplicative_",
+                             "silent_adoption_"})
 
 
 def _is(value, kind: str) -> bool:
@@ -222,6 +224,8 @@ def model_card(X: pd.DataFrame, y: np.ndarray, outcomes: pd.DataFrame, model: Ef
         "outcome_window_profile": outcomes.attrs.get("window_profile"),
         # Whether the effect estimate blends in the multiplicative fit, and why not when it does not.
         "multiplicative_fit": getattr(model, "multiplicative_", None),
+        # The multiplicative fit's penalty, and with log_ridge_alpha "cv" each penalty's held-out error.
+        "log_ridge_alpha": getattr(model, "log_ridge_alpha_", None), "log_cv": getattr(model, "log_cv_", {}),
         "fingerprint": fingerprint(model),
     }
 
