@@ -15,11 +15,10 @@ branch's weakness can expect from recommending a remedy first:
     coefficient stays near 0 until its record says otherwise, so a new or rarely used resource starts
     at the average of its kind and topic (cold start on purpose);
   - multiplicative: the same features with a log link (a normal GLM, exp of the linear predictor) and
-    an L2 penalty on the sum of squares as the ridge's (``log_ridge_alpha``; None: ``ridge_alpha``;
-    "cv": chosen by cross-validation grouped by branch, ``_choose_log_penalty``; the penalty used is
-    ``log_ridge_alpha_``): a
-    resource's quality scales with how well its kind suits the branch, rather than adding to it. Which
-    of the two a district follows is not known; on fixed logs of six different worlds their average
+    an L2 penalty on the sum of squares as the ridge's (``log_ridge_alpha``: "cv", the default, chooses
+    it by cross-validation grouped by branch, ``_choose_log_penalty``, so that it lightens as a district's
+    data grow; None: ``ridge_alpha``; the penalty used is ``log_ridge_alpha_``): a resource's quality
+    scales with how well its kind suits the branch, rather than adding to it. Which of the two a district follows is not known; on fixed logs of six different worlds their average
     picked better among what each list showed than the additive fit alone (15 of 18 logs, +0.008 of the
     best shown; docs/effectiveness.md). Where the adopted lists' mean improvement is not positive (a log
     link cannot fit it) or the fit fails, the additive estimate is used alone.
@@ -78,7 +77,7 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
 
     def __init__(self, prior_strength: float = 5.0, adoption_strength: float = 20.0, ridge_alpha: float = 4.0,
                  blend: float = 0.5, adoption_offsets: bool = True,
-                 log_ridge_alpha: float | str | None = None):
+                 log_ridge_alpha: float | str | None = "cv"):
         self.prior_strength = prior_strength
         self.adoption_strength = adoption_strength
         self.ridge_alpha = ridge_alpha

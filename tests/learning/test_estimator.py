@@ -19,7 +19,7 @@ def test_the_estimator_contract():
     X, y, true = frame()
     model = EffectivenessModel(prior_strength=3.0)
     assert model.get_params() == {"prior_strength": 3.0, "adoption_strength": 20.0, "ridge_alpha": 4.0,
-                                  "blend": 0.5, "adoption_offsets": True, "log_ridge_alpha": None}
+                                  "blend": 0.5, "adoption_offsets": True, "log_ridge_alpha": "cv"}
     assert not any(k.endswith("_") for k in vars(model)), "no learned state before fit"
     assert model.fit(X, y) is model
     assert model.n_features_in_ == len(FEATURES) and list(model.feature_names_in_) == list(FEATURES)

@@ -31,7 +31,8 @@ def test_the_penalty_is_chosen_from_the_grid_recorded_and_the_fit_is_that_penalt
     assert fixed.log_coef_ == model.log_coef_ and fixed.log_intercept_ == model.log_intercept_
     assert fixed.coef_ == model.coef_  # the additive fit is not touched
     # The fixed penalties record theirs, and hold no errors.
-    assert fixed.log_cv_ == {} and EffectivenessModel().fit(X, y).log_ridge_alpha_ == 4.0
+    assert fixed.log_cv_ == {} and EffectivenessModel(log_ridge_alpha=None).fit(X, y).log_ridge_alpha_ == 4.0
+    assert EffectivenessModel().log_ridge_alpha == "cv"  # the default
 
 
 def test_the_choice_is_deterministic_and_follows_the_branches_not_the_rows_order():
@@ -55,7 +56,7 @@ def test_large_data_are_cross_validated_on_every_kth_branch(monkeypatch):
 
 def test_without_branches_to_fold_the_ridges_penalty_is_kept():
     X, y = branched()
-    plain = EffectivenessModel(ridge_alpha=2.0).fit(X, y)
+    plain = EffectivenessModel(ridge_alpha=2.0, log_ridge_alpha=None).fit(X, y)
     for rows in (X.drop(columns=["branch_id"]), X.assign(branch_id=[f"B{i % 10}" for i in range(len(X))])):
         model = EffectivenessModel(ridge_alpha=2.0, log_ridge_alpha="cv").fit(rows, y)
         assert model.log_ridge_alpha_ == 2.0 and model.log_cv_ == {} and model.log_coef_ == plain.log_coef_
@@ -90,6 +91,6 @@ def test_the_training_frame_carries_the_branch_and_the_design_ignores_it(ruleset
     assert list(X["branch_id"]) == ["A", "B"]
     assert "branch_id" not in training_frame(out.drop(columns=["branch_id"]), catalog)[0].columns
     rows, y = branched()
-    with_branch = EffectivenessModel().fit(rows, y)
-    without = EffectivenessModel().fit(rows.drop(columns=["branch_id"]), y)
+    with_branch = EffectivenessModel(log_ridge_alpha=None).fit(rows, y)
+    without = EffectivenessModel(log_ridge_alpha=None).fit(rows.drop(columns=["branch_id"]), y)
     assert with_branch.state() == without.state()
