@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from diagnosis_service.learning import estimator
+from diagnosis_service.learning import log_link
 from diagnosis_service.learning.estimator import LOG_PENALTY_GRID, EffectivenessModel
 from diagnosis_service.learning.features import training_frame
 from diagnosis_service.learning.outcomes import compute
@@ -48,7 +48,7 @@ def test_the_choice_is_deterministic_and_follows_the_branches_not_the_rows_order
 def test_large_data_are_cross_validated_on_every_kth_branch(monkeypatch):
     X, y = branched(900, 90)
     whole = EffectivenessModel(log_ridge_alpha="cv").fit(X, y)
-    monkeypatch.setattr(estimator, "CV_MAX_ROWS", 400)  # every 3rd branch: 30 branches, 300 lists
+    monkeypatch.setattr(log_link, "CV_MAX_ROWS", 400)  # every 3rd branch: 30 branches, 300 lists
     sub = EffectivenessModel(log_ridge_alpha="cv").fit(X, y)
     assert sub.log_ridge_alpha_ in LOG_PENALTY_GRID and sub.log_cv_ and sub.log_cv_ != whole.log_cv_
     assert EffectivenessModel(log_ridge_alpha="cv").fit(X, y).state() == sub.state()
