@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import time
 from pathlib import Path
 
 import click
 
+from ..data.files import spill_dir
 from . import main
 from .common import (
     OutputFile,
@@ -147,5 +147,5 @@ def _checked(data_dir: Path, registry):
     removed afterwards (``data.csvstream``)."""
     from ..data.sources import CsvDir
 
-    with sigterm_as_exit(), tempfile.TemporaryDirectory(prefix="diagnosis-data-") as work:
-        yield CsvDir(data_dir).stream(registry, Path(work))
+    with sigterm_as_exit(), spill_dir() as work:
+        yield CsvDir(data_dir).stream(registry, work)

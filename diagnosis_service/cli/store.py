@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import click
 
+from ..data.files import spill_dir
 from . import main
 from .common import handle_errors, resolve_rules, rules_option, settings, sigterm_as_exit
 
@@ -74,7 +74,7 @@ def import_cmd(data_dir: Path, dataset_out: Path | None, jobs: int, rules_dir: P
 
     with sigterm_as_exit(), contextlib.ExitStack() as stack:
         if dataset_out is not None:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="diagnosis-import-")))
+            workdir = stack.enter_context(spill_dir())
             source = _keep_dataset(source, dataset_out, ruleset, workdir, bar and bar.checking)
         engine = make_engine(settings().db_url(), bulk=True)  # COPY on PostgreSQL: this process only imports
         changes = import_source(engine, registry, source, actor="cli:import", progress=bar and bar.storing,

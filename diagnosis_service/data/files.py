@@ -56,7 +56,7 @@ def umask_mode(mode: int = 0o666) -> int:
     return mode & ~umask
 
 
-KINDS = ("tmp", "parts", "merge")  # every kind of temporary made beside a target: each writer sweeps them all
+KINDS = ("tmp", "parts", "merge", "spill")  # every kind of temporary made beside a target: each writer sweeps them all
 
 
 @functools.cache
@@ -146,6 +146,19 @@ def temporary_dir(target: Path, kind: str = "tmp") -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+SPILL_NAME = "diagnosis-service"  # spill directories are .diagnosis-service.spill-HOST-PID-... in TMPDIR
+
+
+@contextmanager
+def spill_dir() -> Iterator[Path]:
+    """A private working directory in the system's temporary directory (``TMPDIR``) for a command's spill
+    files (``import``, ``data convert``, ``data append``), removed when the block ends. Named like every
+    temporary here, so one left by a process killed outright (SIGKILL, out of memory: a district's spill
+    is half its CSV) is swept by the next command that spills, whichever it is."""
+    with temporary_dir(Path(tempfile.gettempdir()) / SPILL_NAME, "spill") as path:
+        yield path
 
 
 def write_atomic(target: Path, chunks: Iterable[str]) -> Path:

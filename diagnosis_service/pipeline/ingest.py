@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from pathlib import Path
 
 import pandas as pd
 from sqlalchemy.engine import Connection, Engine
 
 from ..data.columnar import ParquetDir
 from ..data.csvdir import validate_metrics
+from ..data.files import spill_dir
 from ..data.model import KEYS, Dataset
 from ..data.sources import CsvDir, Source, Streamed
 from ..data.text import NAME_LENGTH, STREET_LENGTH, id_problem, is_json_number, json_type, text_problem
@@ -52,7 +51,7 @@ def import_source(engine: Engine, registry: Registry, source: Source, actor: str
             if isinstance(source, Streamed):  # checked already (import DIR --dataset OUT)
                 spilled = source.spilled
             else:
-                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="diagnosis-import-")))
+                workdir = stack.enter_context(spill_dir())
                 spilled = source.stream(registry, workdir, progress=checking)
             orgs, total = spilled.orgs, sum(spilled.rows.values())
             months = ((period, spilled.month(period)) for period in spilled.periods)

@@ -111,3 +111,43 @@ def test_a_convert_killed_outright_is_cleaned_up_by_the_next(tmp_path, small_dis
     umask = os.umask(0o022)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o777 & ~umask, "a dataset is readable as any new directory, not private"
+
+
+KILLED_SPILLER = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    from diagnosis_service.data.sources import CsvDir
+    from diagnosis_service.data.files import spill_dir
+    from diagnosis_service.rules import load_ruleset
+
+    registry = load_ruleset(Path(sys.argv[1])).registry
+    spill = spill_dir()
+    work = spill.__enter__()
+    CsvDir(Path(sys.argv[2])).stream(registry, work)
+    print(work, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would: no handler runs
+""")
+
+
+def test_a_spill_left_by_a_command_killed_outright_is_swept_by_the_next(tmp_path, small_district):
+    """``import`` and ``data convert``/``append`` spill a CSV directory's months into TMPDIR (half the CSV's
+    size); one killed with SIGKILL cannot remove its spill, and the next command that spills does, and leaves
+    nothing of its own there."""
+    spills = tmp_path / "tmp"
+    spills.mkdir()
+    env = {**os.environ, "TMPDIR": str(spills)}
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED_SPILLER, encoding="utf-8")
+    r = subprocess.run([sys.executable, str(script), str(REPO / "rules"), str(small_district)], capture_output=True,
+                       text=True, cwd=REPO, timeout=300, env=env)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    left = Path(r.stdout.strip())
+    assert left.parent == spills and left.name.startswith(f".diagnosis-service.spill-{_host()}-")
+    assert any(left.glob("*.arrow")), "the killed command left its spill"
+    out = tmp_path / "dataset"
+    r = subprocess.run([str(Path(sys.executable).parent / "diagnosis-service"), "data", "convert", str(small_district),
+                        str(out)], capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    assert not left.exists()
+    assert "removed" in r.stderr and str(left) in r.stderr
+    assert list(spills.iterdir()) == [], "the convert's own spill is removed too"
