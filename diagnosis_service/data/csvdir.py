@@ -20,6 +20,7 @@ from ..rules.model import Registry
 from .files import not_a_directory, temp_dir
 from .model import BRANCH_COLUMNS, KEYS, MEMBER_COLUMNS, Dataset
 from .validate import (
+    MAX_PROBLEMS,
     KeyColumn,
     Problems,
     check_choice,
@@ -39,8 +40,8 @@ class _Lines:
     """Row position -> line number as an editor shows it (header = line 1).
 
     Built lazily, only when a problem is reported: clean data never pays for it. Quoted cells
-    may span lines, so the exact map needs a real CSV pass; blank lines are skipped, as pandas skips
-    them. A file that stops being CSV (or UTF-8) further on maps the rows after that point by count: the
+    may span lines, so the exact map needs a real CSV pass; blank lines (and lines of only spaces and
+    tabs) are skipped, as pandas skips them. A file that stops being CSV (or UTF-8) further on maps the rows after that point by count: the
     read reports that problem itself.
     """
 
@@ -58,15 +59,21 @@ class _Lines:
                 start, header = 1, True
                 try:
                     for row in reader:
-                        if row and not header:
+                        blank = _blank(row)
+                        if not blank and not header:
                             self._map.append(start)
-                        header = header and not row
+                        header = header and blank
                         start = reader.line_num + 1
                 except csv.Error:
                     pass
         line = self._map[pos] if pos < len(self._map) else (self._map[-1] + pos - len(self._map) + 1
                                                             if len(self._map) else pos + 2)
         return self.name, line
+
+
+def _blank(row: list[str]) -> bool:
+    """Whether the csv module's ``row`` is a line pandas skips: empty, or only spaces and tabs."""
+    return not row or (len(row) == 1 and not row[0].strip(" \t"))
 
 
 def _read(path: Path, problems: Problems, text_columns: tuple[str, ...] | None = None) -> pd.DataFrame | None:
@@ -91,13 +98,14 @@ def read_chunks(path: Path, problems: Problems, text_columns: tuple[str, ...] | 
         problems.add(Problem("file is empty; it needs at least a header line", file=name, line=1))
         return
     dtype: object = object if text_columns is None else dict.fromkeys(text_columns, object)
+    short = _ShortRows(path)
     try:
         with path.open("rb") as fh:
             with _mixed_types_quiet():
                 read = pd.read_csv(fh, dtype=dtype, keep_default_na=False, na_values=[""], encoding="utf-8",
                                    skipinitialspace=False, chunksize=chunk_rows)
             if chunk_rows is None:
-                yield _columns_stripped(read), size
+                yield short.check(_columns_stripped(read), problems), size
                 return
             with read as reader:
                 while True:
@@ -105,7 +113,7 @@ def read_chunks(path: Path, problems: Problems, text_columns: tuple[str, ...] | 
                         frame = next(reader, None)
                     if frame is None:
                         break
-                    yield _columns_stripped(frame), min(fh.tell(), size)
+                    yield short.check(_columns_stripped(frame), problems), min(fh.tell(), size)
     except UnicodeDecodeError:
         line, column = _first_bad_utf8(path)
         problems.add(Problem("not UTF-8 text", file=name, line=line, column=column,
@@ -126,6 +134,100 @@ def read_chunks(path: Path, problems: Problems, text_columns: tuple[str, ...] | 
     except ValueError as exc:
         # e.g. a text column asked for that the header lacks: reported by the header check instead
         problems.add(Problem(f"cannot read: {exc}", file=name))
+
+
+SCAN_BLOCK = 1 << 22  # bytes of a file counted at a time when its rows' fields are counted (memory: 6 bytes each)
+_NOT_BLANK = np.ones(256, dtype=bool)
+_NOT_BLANK[[9, 10, 13, 32]] = False  # a line of only tabs, spaces and its ending is blank: pandas skips it
+
+
+class _ShortRows:
+    """Rows with fewer fields than the header, which pandas pads with missing values: a truncated file (cut
+    in the middle of a row) or a row that lost its last cells would be read as empty cells, i.e. as missing
+    values, and stored. Such a row's last cell is missing, so only a chunk with a missing last cell is looked
+    at, and the file's fields are counted once, then (clean files, whose last column is filled, never pay):
+    on bytes for a file without quotes (a comma or a newline is never part of a UTF-8 character), with the
+    csv module otherwise."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.where = _Lines(path)
+        self._fields: np.ndarray | None = None
+
+    def check(self, frame: pd.DataFrame, problems: Problems) -> pd.DataFrame:
+        """``frame`` (a chunk, its index the rows' positions in the file), each short row of it added to
+        ``problems``."""
+        width = frame.shape[1]
+        if width < 2 or not len(frame):
+            return frame
+        missing = np.flatnonzero(frame.iloc[:, -1].isna().to_numpy())
+        if not len(missing):
+            return frame
+        if self._fields is None:
+            self._fields = _field_counts(self.path, width)
+        positions = frame.index.to_numpy()[missing].astype(np.int64)
+        positions = positions[positions < len(self._fields)]
+        cut = positions[self._fields[positions] < width]
+        for pos in cut[:MAX_PROBLEMS].tolist():
+            have = int(self._fields[pos])
+            name, line = self.where(pos)
+            problems.add(Problem(
+                f"row has {have} field{'s' if have != 1 else ''}, the header has {width}: the cells from "
+                f"'{frame.columns[have]}' on are missing", file=name, line=line, column=str(frame.columns[have]),
+                suggestion="give every row a cell for each column of the header (an empty cell between two "
+                           "commas is a missing value); a file that ends like this was cut short"))
+        problems.more(max(0, len(cut) - MAX_PROBLEMS))
+        return frame
+
+
+def _field_counts(path: Path, width: int) -> np.ndarray:
+    """How many fields each row of a CSV file whose header has ``width`` has (the header and blank lines left
+    out, as pandas leaves them), a block of SCAN_BLOCK bytes at a time."""
+    counts: list[np.ndarray] = []
+    carry = b""
+    with path.open("rb") as fh:
+        while True:
+            block = fh.read(SCAN_BLOCK)
+            if b'"' in block:
+                return _field_counts_csv(path)
+            if not block:
+                if carry:
+                    counts.append(_line_fields(carry + b"\n", width))
+                break
+            buf = carry + block
+            end = buf.rfind(b"\n") + 1
+            carry = buf[end:]
+            if end:
+                counts.append(_line_fields(buf[:end], width))
+    fields = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
+    return fields[1:]
+
+
+def _line_fields(buf: bytes, width: int) -> np.ndarray:
+    """The fields of each line of ``buf`` (whole lines, each ending in a newline) that is not blank. A block
+    whose lines all have ``width`` fields (pandas refuses a row with more) has as many commas as that says:
+    counted at once; else running counts of commas and of other than blank bytes, read at each line's end."""
+    data = np.frombuffer(buf, dtype=np.uint8)
+    ends = np.flatnonzero(data == 10)
+    if np.count_nonzero(data == 44) == (width - 1) * len(ends):
+        return np.full(len(ends), width, dtype=np.int64)
+    commas = np.diff(np.cumsum(data == 44, dtype=np.int32)[ends], prepend=0)
+    text = np.diff(np.cumsum(_NOT_BLANK[data], dtype=np.int32)[ends], prepend=0)
+    return (commas[text > 0] + 1).astype(np.int64)
+
+
+def _field_counts_csv(path: Path) -> np.ndarray:
+    """``_field_counts`` for a file with quotes (a quoted cell may hold commas and newlines)."""
+    csv.field_size_limit(MAX_CSV_BYTES)
+    out = array("q")
+    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+        try:
+            for row in csv.reader(fh):
+                if not _blank(row):
+                    out.append(len(row))
+        except csv.Error:  # the read reports it
+            pass
+    return np.frombuffer(out, dtype=np.int64)[1:] if len(out) else np.zeros(0, dtype=np.int64)
 
 
 @contextlib.contextmanager

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from diagnosis_service.cli import main
 from diagnosis_service.data.csvdir import load_dir
@@ -207,3 +209,82 @@ def test_an_unclosed_quote_is_placed_at_its_line_after_blank_lines_and_cells_ove
     list(read_chunks(path, problems))
     assert [str(p) for p in problems.items] == [f"{path}:{line}: malformed CSV: a quoted field is never closed "
                                                  '(a " without its pair)']
+
+
+def test_a_row_cut_short_is_refused_not_read_as_missing_values(district_copy, ruleset, tmp_path):
+    """pandas pads a row with fewer cells than the header with missing values: a row that lost its last
+    cells, or a file cut off in the middle of a row, would be stored as empty cells. Each is told at its line
+    with the first missing column; a row whose last cells are empty between commas is data, as before."""
+    metrics = district_copy / "member_metrics.csv"
+    lines = metrics.read_text(encoding="utf-8").split("\n")
+    header = lines[0].split(",")
+    lines[4999] = ",".join(lines[4999].split(",")[:5])  # line 5000: five cells left
+    lines[5009] = ",".join(lines[5009].split(",")[:-3]) + ",,,"  # line 5010: its last three cells empty
+    metrics.write_text("\n".join(lines), encoding="utf-8")
+    branches = district_copy / "branch_metrics.csv"
+    text = branches.read_text(encoding="utf-8").rstrip("\n")
+    cut = text[:-7]  # cut off in the middle of its last row
+    branches.write_text(cut, encoding="utf-8")
+    last_line, last_cells = cut.count("\n") + 1, cut.rsplit("\n", 1)[1].count(",") + 1
+    branch_header = text.split("\n", 1)[0].split(",")
+    problems = problems_of(district_copy, ruleset.registry)
+    assert problems == [
+        f"{branches}:{last_line}:{branch_header[last_cells]}: row has {last_cells} fields, the header has "
+        f"{len(branch_header)}: the cells from '{branch_header[last_cells]}' on are missing (give every row a cell "
+        "for each column of the header (an empty cell between two commas is a missing value); a file that ends "
+        "like this was cut short)",
+        f"{metrics}:5000:{header[5]}: row has 5 fields, the header has {len(header)}: the cells from "
+        f"'{header[5]}' on are missing (give every row a cell for each column of the header (an empty cell between "
+        "two commas is a missing value); a file that ends like this was cut short)"], problems
+
+
+def test_a_row_cut_short_is_refused_by_import_and_nothing_is_stored(district_copy, tmp_path, runner, monkeypatch):
+    """The import checks a chunk at a time (``data.csvstream``): a row cut short in a later chunk fails it
+    whole, as a bad cell does."""
+    metrics = district_copy / "member_metrics.csv"
+    lines = metrics.read_text(encoding="utf-8").split("\n")
+    lines[-3] = ",".join(lines[-3].split(",")[:2])
+    metrics.write_text("\n".join(lines), encoding="utf-8")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    r = runner.invoke(main, ["import", str(district_copy)])
+    assert r.exit_code == 2, r.output
+    assert f"{metrics}:{len(lines) - 2}:" in r.output and "row has 2 fields" in r.output
+    from sqlalchemy import create_engine, text
+    with create_engine(f"sqlite:///{tmp_path / 'store.db'}").connect() as conn:
+        assert conn.execute(text("select count(*) from member_metrics")).scalar() == 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_exactly_the_rows_cut_short_are_told_at_their_lines(tmp_path, data):
+    """Random files (quoted cells with commas and newlines or not, blank and whitespace-only lines, empty
+    last cells, CRLF or LF, read whole or in chunks): the problems name exactly the rows cut short, at their
+    lines as an editor numbers them."""
+    from diagnosis_service.data.csvdir import read_chunks
+    from diagnosis_service.data.validate import Problems
+
+    width = data.draw(st.integers(2, 6))
+    quoted = data.draw(st.booleans())
+    newline = data.draw(st.sampled_from(["\n", "\r\n"]))
+    cell = st.sampled_from(["1", "x", "", "22"] + (['"a,b"', '"two\nlines"'] if quoted else []))
+    out, line, cut_lines = [",".join(f"c{k}" for k in range(width))], 1, []
+    for _ in range(data.draw(st.integers(1, 40))):
+        for _ in range(data.draw(st.integers(0, 1))):
+            out.append(data.draw(st.sampled_from(["", "  ", "\t"])))
+            line += 1
+        cells = [data.draw(cell) for _ in range(width)]
+        cells[0] = data.draw(st.sampled_from(["1", "x", '"q"'] if quoted else ["1", "x"]))  # never blank
+        keep = data.draw(st.integers(1, width))
+        row = ",".join(cells[:keep])
+        line += 1
+        if keep < width:
+            cut_lines.append(line)
+        out.append(row)
+        line += row.count("\n")
+    path = tmp_path / "x.csv"
+    path.write_bytes(("\n".join(out) + "\n").replace("\n", newline).encode())
+    problems = Problems()
+    frames = list(read_chunks(path, problems, chunk_rows=data.draw(st.sampled_from([None, 1, 7]))))
+    assert sum(len(f) for f, _ in frames) == len(out) - 1 - sum(1 for r in out[1:] if not r.strip())
+    assert [p.line for p in problems.items] == cut_lines, (out, [str(p) for p in problems.items])
