@@ -18,10 +18,13 @@ from .store_io import StoreSink, StoreSource, rebuild_blocks
 
 
 def diagnose_period(snapshot: Snapshot, engine: Engine, period: str, actor: str,
-                    progress: Callable[[str, float], None] | None = None) -> dict:
+                    progress: Callable[[str, float], None] | None = None,
+                    finish: Callable[[Connection, dict], None] | None = None) -> dict:
     """The monthly job (POST /v1/diagnoses): the whole period through the vectorized engine, kept in the
-    store in one transaction (all of it or, if anything stops it, none). ``progress(stage, fraction)``
-    is told as each stage starts."""
+    store in one transaction (all of it or, if anything stops it, none); its summary (run, counts,
+    seconds). ``progress(stage, fraction)`` is told as each stage starts; ``finish(conn, summary)`` runs
+    in that transaction, last (a job marks itself done there: kept with the results or, if it raises,
+    neither is)."""
     tell = progress or (lambda _stage, _fraction: None)
     check_period(period, "period")
     start = time.perf_counter()
@@ -33,11 +36,18 @@ def diagnose_period(snapshot: Snapshot, engine: Engine, period: str, actor: str,
     tell("diagnosing", 0.5)
     month = diagnose_month(dataset, snapshot, period)
     tell("storing results", 0.7)
-    run_id = StoreSink(engine, snapshot, actor).keep(month)
     lamps = {s: {c: sum(r.lamp == c for r in rs) for c in ("red", "yellow", "green")}
              for s, rs in (("branch", month.branches), ("member", month.members))}
-    return {"period": period, "run_id": run_id, "rules_version": snapshot.version, "branches": len(month.branches),
-            "members": len(month.members), "lamps": lamps, "seconds": round(time.perf_counter() - start, 3)}
+    summary: dict = {}
+
+    def kept(conn: Connection, run_id: int) -> None:
+        summary.update(period=period, run_id=run_id, rules_version=snapshot.version, branches=len(month.branches),
+                       members=len(month.members), lamps=lamps, seconds=round(time.perf_counter() - start, 3))
+        if finish is not None:
+            finish(conn, summary)
+
+    StoreSink(engine, snapshot, actor).keep(month, kept)
+    return summary
 
 
 def no_metrics(period: str) -> Problem:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from ..errors import DiagnosisError, NotFound
 from ..periods import check_period
@@ -106,7 +106,7 @@ def run_next(engine: Engine, snapshot: Callable[[], Snapshot], owner: str, confi
     beat.start()
     try:
         outcome: dict = {"result": diagnose_period(snapshot(), engine, job["params"]["period"], job["actor"],
-                                                   progress)}
+                                                   progress, finisher(job_id, owner))}
     except LeaseLost as exc:
         log.warning("%s: another worker has it now", exc)
         return True
@@ -122,11 +122,23 @@ def run_next(engine: Engine, snapshot: Callable[[], Snapshot], owner: str, confi
     finally:
         stop.set()
         beat.join(timeout=5)
-    if not in_transaction(engine, lambda conn: jobs_store.finish(conn, job_id, owner, **outcome)):
-        log.warning("job %s: finished, but another worker had taken it over", job_id)
-    elif "result" in outcome:
+    if "result" in outcome:  # marked done with its results, in their transaction
         log.info("job %s done in %.1f s", job_id, outcome["result"].get("seconds", 0.0))
+    elif not in_transaction(engine, lambda conn: jobs_store.finish(conn, job_id, owner, **outcome)):
+        log.warning("job %s: finished, but another worker had taken it over", job_id)
     return True
+
+
+def finisher(job_id: int, owner: str) -> Callable[[Connection, dict], None]:
+    """What marks a job done in the transaction that keeps its results: a worker killed between the two
+    would leave a job run twice (two runs stored, "diagnosis.completed" sent twice); one whose lease
+    another worker took over keeps nothing (LeaseLost: the transaction is rolled back)."""
+
+    def finish(conn: Connection, result: dict) -> None:
+        if not jobs_store.finish(conn, job_id, owner, result=result):
+            raise LeaseLost(f"job {job_id}: lease lost before its results were kept")
+
+    return finish
 
 
 class JobWorker:

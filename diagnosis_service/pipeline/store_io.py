@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Connection, Engine
@@ -118,7 +120,9 @@ class StoreSink:
         self.snapshot = snapshot
         self.actor = actor
 
-    def keep(self, month: Month) -> int:
+    def keep(self, month: Month, before_commit: Callable[[Connection, int], None] | None = None) -> int:
+        """The run's id. ``before_commit(conn, run_id)`` runs last in the transaction: what it writes is kept
+        with the run or not at all, and if it raises, nothing is kept."""
         rows = [result_row(r) for r in month.branches] + [result_row(r) for r in month.members]
         summary = summary_json(month.summary())
         profiles = month.evaluator.dataset.branches[["street", "type"]].to_dict("index")
@@ -136,6 +140,8 @@ class StoreSink:
             notify.diagnosis_completed(outbox, month.period, run_id, self.snapshot.version, month.branches,
                                        month.members)
             outbox.flush()
+            if before_commit is not None:
+                before_commit(conn, run_id)
             return run_id
 
         return in_transaction(self.engine, step)

@@ -142,3 +142,45 @@ def test_a_stopping_worker_gives_its_job_back_for_the_next_at_once(fresh_service
         assert not jobs_store.finish(conn, job["id"], stopping.owner, result={"ok": True})
         assert jobs_store.claim(conn, "worker-b", timedelta(seconds=120))["id"] == job["id"]
     assert f"job {job['id']}: given back on stopping" in caplog.text
+
+
+def test_a_job_is_marked_done_with_its_results_or_neither_is_kept(fresh_service):
+    """The job is marked done in the transaction that keeps its results: a worker killed between the two no
+    longer leaves a job that runs again (a second run stored, "diagnosis.completed" sent twice), and a worker
+    whose lease was taken over while it stored keeps nothing, not even the events."""
+    import pytest
+
+    from diagnosis_service.pipeline.diagnoses import diagnose_period
+    from diagnosis_service.pipeline.jobs import LeaseLost, finisher
+    from diagnosis_service.store import webhooks as webhooks_store
+    from diagnosis_service.store.schema import diagnosis_runs, webhook_events
+
+    svc = fresh_service
+    with svc.engine.begin() as conn:  # a subscriber: a kept run writes its event to the outbox
+        webhooks_store.create(conn, url="http://127.0.0.1:9/hook", salt="s", events=["diagnosis.completed"],
+                              street=None, branches=None, description="", created_by="test")
+    snapshot = svc.app.extensions["diagnosis"].snapshot()
+    job, _ = submit_diagnosis(svc.engine, "2025-04", "test")
+    with svc.engine.begin() as conn:
+        assert jobs_store.claim(conn, "worker-a", timedelta(seconds=-1))["id"] == job["id"]  # its lease ran out
+        assert jobs_store.claim(conn, "worker-b", timedelta(seconds=60))["id"] == job["id"]  # and b took it over
+
+    def kept() -> tuple[int, int, int]:
+        with svc.engine.connect() as conn:
+            return tuple(conn.execute(select(func.count()).select_from(t).where(*where)).scalar() for t, where in (
+                (results, (results.c.period == "2025-04",)), (diagnosis_runs, (diagnosis_runs.c.period == "2025-04",)),
+                (webhook_events, ())))
+
+    events_before = kept()[2]
+    with pytest.raises(LeaseLost):
+        diagnose_period(snapshot, svc.engine, "2025-04", "test", finish=finisher(job["id"], "worker-a"))
+    assert kept() == (0, 0, events_before)
+    with svc.engine.connect() as conn:
+        held = jobs_store.get(conn, job["id"])
+    assert held["state"] == "running" and held["owner"] == "worker-b"
+    summary = diagnose_period(snapshot, svc.engine, "2025-04", "test", finish=finisher(job["id"], "worker-b"))
+    with svc.engine.connect() as conn:
+        done = jobs_store.get(conn, job["id"])
+    assert done["state"] == "succeeded" and done["result"] == summary
+    assert kept()[:2] == (summary["branches"] + summary["members"], 1)
+    assert kept()[2] > events_before, "the kept run's events are there"
