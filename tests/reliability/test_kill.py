@@ -45,7 +45,9 @@ def big_district(tmp_path_factory, ruleset):
 
 def test_kill_during_import(fresh_service, big_district, ruleset, tmp_path):
     svc = fresh_service
-    env = {**os.environ, "DATABASE_URL": svc.db.url, "DIAGNOSIS_VAR": str(tmp_path / "var")}
+    spills = tmp_path / "tmp"  # TMPDIR: where an import spills the checked months
+    spills.mkdir()
+    env = {**os.environ, "DATABASE_URL": svc.db.url, "DIAGNOSIS_VAR": str(tmp_path / "var"), "TMPDIR": str(spills)}
     start = time.perf_counter()
     import_source(svc.engine, ruleset.registry, CsvDir(big_district), actor="test")
     seconds = time.perf_counter() - start + 1.5  # and a command's start
@@ -61,6 +63,7 @@ def test_kill_during_import(fresh_service, big_district, ruleset, tmp_path):
         killed = digest(svc.engine)
         again = subprocess.run([EXE, "import", str(other)], env=env, capture_output=True, timeout=600)
         assert again.returncode == 0, again.stderr  # an import stopped half-way is finished by running it again
+        assert list(spills.iterdir()) == [], "the killed import's spill is swept by the next, which removes its own"
         after = digest(svc.engine)
         assert set(killed) == set(after) == set(before)
         for period, fingerprint in killed.items():  # each month all of the old or all of the new, never a part
