@@ -29,8 +29,15 @@ def text_problem(value: object, max_length: int, lines: bool = False) -> str | N
 
 # An id is a segment of the service's addresses (/v1/branches/{id}/...): what would end or escape one is
 # not part of it. Spaces inside are refused too (surrounding ones are stripped from files).
-ID_FORBIDDEN = re.compile(r"[/\\?#%\s]")
-ID_RULE = "letters, digits and marks such as - _ . (no '/', '\\', '?', '#', '%' or spaces)"
+ID_FORBIDDEN = re.compile(r"[/\\?#%\s\x00-\x1f\x7f]")
+ID_RULE = "letters, digits and marks such as - _ . (no '/', '\\', '?', '#', '%', spaces or control characters)"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def visible(text: str) -> str:
+    """``text`` with its control characters written as escapes (``\\x00``): a message quoting a value shows
+    what is there (a NUL printed as itself looks like a space, or like nothing)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
 
 
 def label_problem(value: object, what: str = "non-empty text") -> str | None:

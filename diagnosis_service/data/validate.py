@@ -16,7 +16,7 @@ from ..errors import Problem, did_you_mean
 from ..periods import is_period, parse_period
 from ..rules.model import Indicator, Registry
 from .model import BRANCH_COLUMNS, KEYS, MEMBER_COLUMNS
-from .text import ID_FORBIDDEN, ID_RULE
+from .text import ID_FORBIDDEN, ID_RULE, visible
 
 MAX_PROBLEMS = 1000
 
@@ -141,21 +141,21 @@ def check_ids(frame: pd.DataFrame, col: str, file: str, where: Locator, problems
                       & (key.uniques != ""))
         for pos in np.flatnonzero(key.per_row(bad_unique))[:MAX_PROBLEMS]:
             f, line = where(int(pos))
-            problems.add(Problem(f"{col} '{key.text(pos)[:40]}' is not a usable id", file=f, line=line, column=col,
+            problems.add(Problem(f"{col} '{visible(key.text(pos)[:40])}' is not a usable id", file=f, line=line, column=col,
                                  suggestion=f"ids are {ID_RULE}"))
     if unique:
         dup = pd.Series(key.codes).duplicated(keep="first").to_numpy() & ~key.empty()
         for pos in np.flatnonzero(dup):
             f, line = where(int(pos))
             first = int(np.flatnonzero(key.codes == key.codes[pos])[0])
-            problems.add(Problem(f"duplicate {col} '{key.text(pos)}' (first at line {where(first)[1]})",
+            problems.add(Problem(f"duplicate {col} '{visible(key.text(pos))}' (first at line {where(first)[1]})",
                                  file=f, line=line, column=col))
     if known is not None:
         # Plain objects: an Index of pandas' Arrow strings makes a scalar of each known id in ``isin``.
         unknown_unique = ~pd.Index(key.uniques, dtype=object).isin(known) & (key.uniques != "")
         for pos in np.flatnonzero(key.per_row(unknown_unique)):
             f, line = where(int(pos))
-            problems.add(Problem(f"unknown {known_what} '{key.text(pos)}'", file=f, line=line, column=col,
+            problems.add(Problem(f"unknown {known_what} '{visible(key.text(pos))}'", file=f, line=line, column=col,
                                  suggestion=did_you_mean(key.text(pos), known[:5000])))
 
 

@@ -288,3 +288,17 @@ def test_exactly_the_rows_cut_short_are_told_at_their_lines(tmp_path, data):
     frames = list(read_chunks(path, problems, chunk_rows=data.draw(st.sampled_from([None, 1, 7]))))
     assert sum(len(f) for f, _ in frames) == len(out) - 1 - sum(1 for r in out[1:] if not r.strip())
     assert [p.line for p in problems.items] == cut_lines, (out, [str(p) for p in problems.items])
+
+
+def test_a_control_character_in_an_id_is_refused_and_shown_escaped(district_copy, ruleset):
+    """A NUL (or another control character) in an id cannot be an address's segment, and printed as itself
+    it looks like a space or like nothing: the id is refused, and each message shows it escaped."""
+    metrics = district_copy / "member_metrics.csv"
+    lines = metrics.read_text(encoding="utf-8").split("\n")
+    member = lines[99].split(",")[1]
+    lines[99] = lines[99].replace(f",{member},", f",\x00{member},", 1)  # line 100
+    metrics.write_text("\n".join(lines), encoding="utf-8")
+    problems = [p for p in problems_of(district_copy, ruleset.registry) if ":100:" in p]
+    assert problems and all("\x00" not in p for p in problems), problems
+    assert any(f"member_id '\\x00{member}' is not a usable id" in p and "control characters" in p
+               for p in problems), problems
