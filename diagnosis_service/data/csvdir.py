@@ -144,90 +144,97 @@ _NOT_BLANK[[9, 10, 13, 32]] = False  # a line of only tabs, spaces and its endin
 class _ShortRows:
     """Rows with fewer fields than the header, which pandas pads with missing values: a truncated file (cut
     in the middle of a row) or a row that lost its last cells would be read as empty cells, i.e. as missing
-    values, and stored. Such a row's last cell is missing, so only a chunk with a missing last cell is looked
-    at, and the file's fields are counted once, then (clean files, whose last column is filled, never pay):
-    on bytes for a file without quotes (a comma or a newline is never part of a UTF-8 character), with the
-    csv module otherwise."""
+    values, and stored. Such a row's last cell is missing, so the file is looked at only once a chunk has a
+    missing last cell (clean files, whose last column is filled, never pay): its rows' fields counted in one
+    pass, on bytes for a file without quotes (a comma or a newline is never part of a UTF-8 character), with
+    the csv module otherwise, and every short row told at once (the first MAX_PROBLEMS listed, the rest
+    counted: memory stays bounded on a file of any size)."""
 
     def __init__(self, path: Path):
         self.path = path
-        self.where = _Lines(path)
-        self._fields: np.ndarray | None = None
+        self.done = False
 
     def check(self, frame: pd.DataFrame, problems: Problems) -> pd.DataFrame:
-        """``frame`` (a chunk, its index the rows' positions in the file), each short row of it added to
-        ``problems``."""
+        """``frame`` as it is; the file's short rows added to ``problems`` the first time a chunk may hold one."""
         width = frame.shape[1]
-        if width < 2 or not len(frame):
+        if self.done or width < 2 or not len(frame) or not frame.iloc[:, -1].isna().any():
             return frame
-        missing = np.flatnonzero(frame.iloc[:, -1].isna().to_numpy())
-        if not len(missing):
-            return frame
-        if self._fields is None:
-            self._fields = _field_counts(self.path, width)
-        positions = frame.index.to_numpy()[missing].astype(np.int64)
-        positions = positions[positions < len(self._fields)]
-        cut = positions[self._fields[positions] < width]
-        for pos in cut[:MAX_PROBLEMS].tolist():
-            have = int(self._fields[pos])
-            name, line = self.where(pos)
+        self.done = True
+        listed, total = _short_rows(self.path, width, MAX_PROBLEMS)
+        where = _Lines(self.path)
+        for pos, have in listed:
+            name, line = where(pos)
             problems.add(Problem(
                 f"row has {have} field{'s' if have != 1 else ''}, the header has {width}: the cells from "
                 f"'{frame.columns[have]}' on are missing", file=name, line=line, column=str(frame.columns[have]),
                 suggestion="give every row a cell for each column of the header (an empty cell between two "
                            "commas is a missing value); a file that ends like this was cut short"))
-        problems.more(max(0, len(cut) - MAX_PROBLEMS))
+        problems.more(total - len(listed))
         return frame
 
 
-def _field_counts(path: Path, width: int) -> np.ndarray:
-    """How many fields each row of a CSV file whose header has ``width`` has (the header and blank lines left
-    out, as pandas leaves them), a block of SCAN_BLOCK bytes at a time."""
-    counts: list[np.ndarray] = []
-    carry = b""
+def _short_rows(path: Path, width: int, keep: int) -> tuple[list[tuple[int, int]], int]:
+    """(position, fields) of the first ``keep`` rows of a CSV file with fewer than ``width`` fields (positions
+    from 0 after the header, blank lines left out, as pandas counts rows), and how many there are in all;
+    a block of SCAN_BLOCK bytes at a time."""
+    listed: list[tuple[int, int]] = []
+    total, seen, carry = 0, -1, b""  # seen: non-blank lines so far, less the header
     with path.open("rb") as fh:
         while True:
             block = fh.read(SCAN_BLOCK)
             if b'"' in block:
-                return _field_counts_csv(path)
-            if not block:
-                if carry:
-                    counts.append(_line_fields(carry + b"\n", width))
+                return _short_rows_csv(path, width, keep)
+            if not block and not carry:
                 break
-            buf = carry + block
+            buf = carry + block if block else carry + b"\n"
             end = buf.rfind(b"\n") + 1
-            carry = buf[end:]
-            if end:
-                counts.append(_line_fields(buf[:end], width))
-    fields = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
-    return fields[1:]
+            carry = buf[end:] if block else b""
+            lines, short, fields = _line_fields(buf[:end], width)
+            for k, have in zip(short.tolist(), fields.tolist(), strict=True):
+                if seen + k >= 0:  # not the header
+                    total += 1
+                    if len(listed) < keep:
+                        listed.append((seen + k, have))
+            seen += lines
+            if not block:
+                break
+    return listed, total
 
 
-def _line_fields(buf: bytes, width: int) -> np.ndarray:
-    """The fields of each line of ``buf`` (whole lines, each ending in a newline) that is not blank. A block
-    whose lines all have ``width`` fields (pandas refuses a row with more) has as many commas as that says:
-    counted at once; else running counts of commas and of other than blank bytes, read at each line's end."""
+def _line_fields(buf: bytes, width: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """(the lines of ``buf`` that are not blank, the indexes among them of those with fewer than ``width``
+    fields, and their fields); ``buf`` holds whole lines, each ending in a newline. A block whose lines all
+    have ``width`` fields (pandas refuses a row with more) has as many commas as that says: counted at once;
+    else running counts of commas and of other than blank bytes, read at each line's end."""
     data = np.frombuffer(buf, dtype=np.uint8)
     ends = np.flatnonzero(data == 10)
     if np.count_nonzero(data == 44) == (width - 1) * len(ends):
-        return np.full(len(ends), width, dtype=np.int64)
+        return len(ends), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     commas = np.diff(np.cumsum(data == 44, dtype=np.int32)[ends], prepend=0)
     text = np.diff(np.cumsum(_NOT_BLANK[data], dtype=np.int32)[ends], prepend=0)
-    return (commas[text > 0] + 1).astype(np.int64)
+    fields = commas[text > 0].astype(np.int64) + 1
+    short = np.flatnonzero(fields < width)
+    return len(fields), short, fields[short]
 
 
-def _field_counts_csv(path: Path) -> np.ndarray:
-    """``_field_counts`` for a file with quotes (a quoted cell may hold commas and newlines)."""
+def _short_rows_csv(path: Path, width: int, keep: int) -> tuple[list[tuple[int, int]], int]:
+    """``_short_rows`` for a file with quotes (a quoted cell may hold commas and newlines)."""
     csv.field_size_limit(MAX_CSV_BYTES)
-    out = array("q")
+    listed: list[tuple[int, int]] = []
+    total, pos = 0, -1
     with path.open(encoding="utf-8", errors="replace", newline="") as fh:
         try:
             for row in csv.reader(fh):
-                if not _blank(row):
-                    out.append(len(row))
+                if _blank(row):
+                    continue
+                if pos >= 0 and len(row) < width:
+                    total += 1
+                    if len(listed) < keep:
+                        listed.append((pos, len(row)))
+                pos += 1
         except csv.Error:  # the read reports it
             pass
-    return np.frombuffer(out, dtype=np.int64)[1:] if len(out) else np.zeros(0, dtype=np.int64)
+    return listed, total
 
 
 @contextlib.contextmanager

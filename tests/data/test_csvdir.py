@@ -302,3 +302,18 @@ def test_a_control_character_in_an_id_is_refused_and_shown_escaped(district_copy
     assert problems and all("\x00" not in p for p in problems), problems
     assert any(f"member_id '\\x00{member}' is not a usable id" in p and "control characters" in p
                for p in problems), problems
+
+
+@pytest.mark.parametrize("quote", ["", '"'])
+def test_a_file_of_short_rows_lists_the_first_and_counts_the_rest(tmp_path, quote):
+    from diagnosis_service.data.csvdir import read_chunks
+    from diagnosis_service.data.validate import MAX_PROBLEMS, Problems
+
+    path = tmp_path / "x.csv"
+    path.write_text("a,b,c\n" + "".join(f"{quote}{i}{quote},{i}\n" for i in range(MAX_PROBLEMS + 2345)),
+                    encoding="utf-8")
+    problems = Problems()
+    frames = list(read_chunks(path, problems, chunk_rows=500))
+    assert sum(len(f) for f, _ in frames) == MAX_PROBLEMS + 2345
+    assert len(problems.items) == MAX_PROBLEMS and problems.dropped == 2345
+    assert [p.line for p in problems.items[:3]] == [2, 3, 4] and problems.items[-1].line == MAX_PROBLEMS + 1
