@@ -21,7 +21,7 @@ from datetime import timedelta
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import DiagnosisError, NotFound
-from ..periods import check_period
+from ..periods import check_period, parse_period, period_str
 from ..store import jobs as jobs_store
 from ..store import metrics as metrics_store
 from .common import in_transaction
@@ -79,7 +79,8 @@ def run_next(engine: Engine, snapshot: Callable[[], Snapshot], owner: str, confi
         # "started" lines are what the log holds of it.
         log.error("job %s failed: its worker stopped %s times without finishing (see its 'started' lines; a "
                   "process killed, e.g. out of memory, logs nothing itself)", failed, config.max_attempts)
-    job = in_transaction(engine, lambda conn: jobs_store.claim(conn, owner, lease, max_attempts=config.max_attempts))
+    job = in_transaction(engine, lambda conn: jobs_store.claim(conn, owner, lease, max_attempts=config.max_attempts,
+                                                               follows=previous_month))
     if job is None:
         return False
     job_id = job["id"]
@@ -127,6 +128,18 @@ def run_next(engine: Engine, snapshot: Callable[[], Snapshot], owner: str, confi
     elif not in_transaction(engine, lambda conn: jobs_store.finish(conn, job_id, owner, **outcome)):
         log.warning("job %s: finished, but another worker had taken it over", job_id)
     return True
+
+
+def previous_month(kind: str, params: dict) -> dict | None:
+    """A diagnosis job waits while the previous month's is queued or running: its lamp.changed events
+    compare with that month's stored lamps, which two workers storing neighbouring months at once would
+    not yet see (every subject "new", a red lamp that was red already pushed as newly red)."""
+    if kind != KIND:
+        return None
+    try:
+        return {"period": period_str(parse_period(params["period"]) - 1)}
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def finisher(job_id: int, owner: str) -> Callable[[Connection, dict], None]:

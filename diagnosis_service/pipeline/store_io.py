@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from ..data.model import Dataset
@@ -111,6 +112,9 @@ def result_row(result: SubjectResult) -> dict:
             "vanguard_points_ytd": clean_number(result.vanguard_points_ytd), "body": result.to_json()}
 
 
+STORE_RUN_LOCK = 0x64696167  # PostgreSQL advisory lock key held while a month's run is stored ("diag")
+
+
 class StoreSink:
     """Keeps a month as the period's stored run: every result, the summary later steps need, the
     per-branch rows of the overviews and the events it causes (the outbox), in one transaction."""
@@ -132,6 +136,11 @@ class StoreSink:
         streets = {b: str(p.get("street") or "") for b, p in profiles.items()}
 
         def step(conn: Connection) -> int:
+            if conn.dialect.name == "postgresql":
+                # One month stored at a time: its lamp.changed events compare with the previous month's lamps,
+                # which a run being stored at the same moment by another process would not show yet (read
+                # committed); waiting here, the statements after see it. SQLite has one writer anyway.
+                conn.execute(text("select pg_advisory_xact_lock(:key)"), {"key": STORE_RUN_LOCK})
             outbox = notify.Outbox(conn)
             notify.diagnosis_changes(outbox, month.period, month.branches, month.members, streets)
             run_id = results_store.save_run(conn, month.period, rows, version=self.snapshot.version or 0,

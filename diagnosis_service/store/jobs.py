@@ -9,6 +9,7 @@ more than ``max_attempts`` times is failed, so a job that kills its worker every
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, or_, select, update
@@ -18,6 +19,7 @@ from . import now
 from .schema import jobs
 
 STATES = ("queued", "running", "succeeded", "failed")
+CLAIM_CANDIDATES = 50  # jobs looked at per claim (some may wait for another: the next ones are taken then)
 
 
 def _open_key(kind: str, params: dict) -> str:
@@ -52,14 +54,19 @@ def open_job(conn: Connection, kind: str, params: dict) -> dict | None:
 
 
 def claim(conn: Connection, owner: str, lease: timedelta, at: datetime | None = None,
-          max_attempts: int = 1_000_000) -> dict | None:
+          max_attempts: int = 1_000_000, follows: Callable[[str, dict], dict | None] | None = None) -> dict | None:
     """The next job this worker now holds (queued, or running with an expired lease and attempts left),
-    or None. The UPDATE repeats the conditions: a lease renewed since the SELECT is not taken."""
+    or None. The UPDATE repeats the conditions: a lease renewed since the SELECT is not taken.
+    ``follows(kind, params)``: the parameters of the job of the same kind that one must wait for (None:
+    none); a job is not claimed while that one is queued or running."""
     at = at or now()
     claimable = and_(jobs.c.attempts < max_attempts,
                      or_(jobs.c.state == "queued", and_(jobs.c.state == "running", jobs.c.lease_until < at)))
-    for row in conn.execute(select(jobs.c.id, jobs.c.state, jobs.c.attempts).where(claimable)
-                            .order_by(jobs.c.id).limit(5)).all():
+    for row in conn.execute(select(jobs.c.id, jobs.c.state, jobs.c.attempts, jobs.c.kind, jobs.c.params)
+                            .where(claimable).order_by(jobs.c.id).limit(CLAIM_CANDIDATES)).all():
+        before = follows(row.kind, json.loads(row.params)) if follows is not None else None
+        if before is not None and open_job(conn, row.kind, before) is not None:
+            continue
         taken = conn.execute(update(jobs).where(jobs.c.id == row.id, jobs.c.state == row.state,
                                                 jobs.c.attempts == row.attempts, claimable)
                              .values(state="running", owner=owner, lease_until=at + lease, attempts=row.attempts + 1,

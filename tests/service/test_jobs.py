@@ -184,3 +184,73 @@ def test_a_job_is_marked_done_with_its_results_or_neither_is_kept(fresh_service)
     assert done["state"] == "succeeded" and done["result"] == summary
     assert kept()[:2] == (summary["branches"] + summary["members"], 1)
     assert kept()[2] > events_before, "the kept run's events are there"
+
+
+def test_a_month_s_job_waits_while_the_month_before_is_open(fresh_service):
+    """lamp.changed compares a month with the month before as stored: two workers storing neighbouring
+    months at once would send every subject as new. A job is not claimed while the previous month's job is
+    queued or running; other months' jobs are."""
+    svc = fresh_service
+    later, _ = submit_diagnosis(svc.engine, "2025-03", "test")
+    earlier, _ = submit_diagnosis(svc.engine, "2025-02", "test")  # asked for after, but it goes first
+    other, _ = submit_diagnosis(svc.engine, "2025-06", "test")
+    from diagnosis_service.pipeline.jobs import previous_month
+
+    def claim(owner: str) -> dict | None:
+        with svc.engine.begin() as conn:
+            return jobs_store.claim(conn, owner, timedelta(seconds=60), follows=previous_month)
+
+    assert claim("worker-a")["id"] == earlier["id"]
+    assert claim("worker-b")["id"] == other["id"]  # 2025-03 waits for 2025-02, running
+    assert claim("worker-c") is None
+    with svc.engine.begin() as conn:
+        assert jobs_store.finish(conn, earlier["id"], "worker-a", result={"ok": True})
+    assert claim("worker-c")["id"] == later["id"]
+
+
+def test_two_months_stored_at_once_are_stored_one_after_the_other(fresh_service):
+    """On PostgreSQL two processes may store two months at the same moment (a job and a request, two
+    servers): the second waits for the first's commit, so its lamp.changed events compare with the month
+    before as stored, as GET /v1/lamps/changes does, not with nothing."""
+    import json
+    import threading
+
+    import pytest
+    from sqlalchemy import text
+
+    from diagnosis_service.pipeline.diagnoses import diagnose_period, lamp_changes
+    from diagnosis_service.store import webhooks as webhooks_store
+    from diagnosis_service.store.schema import webhook_events
+
+    svc = fresh_service
+    if svc.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    with svc.engine.begin() as conn:
+        webhooks_store.create(conn, url="http://127.0.0.1:9/hook", salt="s", events=["lamp.changed"],
+                              street=None, branches=None, description="", created_by="test")
+    snapshot = svc.app.extensions["diagnosis"].snapshot()
+    later: dict = {}
+    worker = threading.Thread(target=lambda: later.update(diagnose_period(snapshot, svc.engine, "2025-06", "test")))
+
+    def while_the_month_before_is_stored(conn, summary) -> None:
+        worker.start()  # reads, diagnoses, then waits for this transaction to end before storing
+        deadline = time.monotonic() + 60
+        with svc.engine.connect() as watch:
+            while time.monotonic() < deadline and worker.is_alive():  # bounded: a small district's month
+                waiting = watch.execute(text("select count(*) from pg_locks where locktype = 'advisory' "
+                                             "and not granted")).scalar()
+                watch.rollback()
+                if waiting:
+                    return
+                time.sleep(0.05)
+        raise AssertionError("the second month was stored while the first was still being stored")
+
+    diagnose_period(snapshot, svc.engine, "2025-05", "test", finish=while_the_month_before_is_stored)
+    worker.join(timeout=120)
+    assert later["period"] == "2025-06"
+    with svc.engine.connect() as conn:
+        sent = [json.loads(b) for b in conn.execute(select(webhook_events.c.body)
+                                                     .where(webhook_events.c.type == "lamp.changed")).scalars()]
+        expected = lamp_changes(conn, "2025-06", None)
+    june = [e for e in sent if e["data"]["period"] == "2025-06"]
+    assert expected["previous_diagnosed"] and len(june) == expected["count"] < later["branches"] + later["members"]
