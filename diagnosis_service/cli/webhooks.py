@@ -39,6 +39,7 @@ def deliver(until_idle: bool, max_seconds: float | None, quiet: bool) -> None:
         signal.signal(sig, lambda *_: worker.stop.set())
     if not config.webhook_allowed_hosts:
         click.echo("warning: WEBHOOK_ALLOWED_HOSTS is empty: every delivery will be dead-lettered", err=True)
+    worker.backlog()  # a database that does not answer now (a wrong DATABASE_URL): exit 2 here; later, it waits
     click.echo(f"delivering from {config.safe_db_url()} as {worker.owner}", err=True)
     last = [0.0]
 

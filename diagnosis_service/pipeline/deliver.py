@@ -26,9 +26,10 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from .. import __version__
+from ..errors import StoreError
 from ..store import outbox as outbox_store
 from ..store import webhooks as webhooks_store
 from ..store.connect import sqlite_write_turn
@@ -42,6 +43,7 @@ MAX_ERROR = 500  # characters of a failure kept in the delivery log
 MAX_RESPONSE = 64 * 1024  # bytes of a receiver's answer read (the rest is not waited for)
 FLUSH_EVERY = 50  # deliveries whose outcomes are written in one transaction ...
 FLUSH_SECONDS = 0.5  # ... or after this long
+MAX_PAUSE = 30.0  # seconds at most between two tries of a worker whose rounds fail (the database is down)
 LOCK_WAIT_MS = 10  # milliseconds the worker waits for SQLite's write lock before it tries again
 
 
@@ -151,26 +153,44 @@ class Worker:
         """Deliver until ``stop`` is set, ``max_seconds`` have passed or (``until_idle``) nothing is pending."""
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         waiting_logged = False
+        failures = 0
         try:
             while not self.stop.is_set() and (deadline is None or time.monotonic() < deadline):
-                if self.sqlite and not self._hold_sqlite_lock():
-                    if not waiting_logged:
-                        log.info("another worker delivers on this SQLite database; waiting for its lock")
-                        waiting_logged = True
-                    self.stop.wait(self.config.poll * 5)
-                    continue
-                sent = self.round()
-                if report is not None and sent:
-                    report(self.stats)
-                if not sent:
-                    if until_idle and self.backlog()["pending"] == 0:
-                        break
-                    self.stop.wait(self.config.poll)
+                try:
+                    if self.sqlite and not self._hold_sqlite_lock():
+                        if not waiting_logged:
+                            log.info("another worker delivers on this SQLite database; waiting for its lock")
+                            waiting_logged = True
+                        self.stop.wait(self.config.poll * 5)
+                        continue
+                    sent = self.round()
+                    if report is not None and sent:
+                        report(self.stats)
+                    if not sent:
+                        if until_idle and self.backlog()["pending"] == 0:
+                            break
+                        self.stop.wait(self.config.poll)
+                    if failures:
+                        log.info("webhook delivery: going on after %d failed round(s)", failures)
+                    failures = 0
+                except Exception as exc:  # noqa: BLE001 -- a worker rides out an outage (or a bug): it never dies
+                    failures += 1
+                    pause = min(MAX_PAUSE, self.config.poll * 2 ** min(failures, 10))
+                    if isinstance(exc, DBAPIError | StoreError):
+                        log.warning("webhook delivery: the database failed (%s: %s); trying again in %.1f s",
+                                    exc.__class__.__name__, _first_line(exc), pause)
+                    else:
+                        log.exception("webhook delivery: a round failed; trying again in %.1f s", pause)
+                    self.stop.wait(pause)
         finally:
             self.sender.close()
-            self._release(self.held)
-            if self.sqlite:
-                self._tx(lambda c: outbox_store.drop_lock(c, SQLITE_LOCK, self.owner))
+            try:
+                self._release(self.held)
+                if self.sqlite:
+                    self._tx(lambda c: outbox_store.drop_lock(c, SQLITE_LOCK, self.owner))
+            except Exception as exc:  # noqa: BLE001 -- stopping in an outage: the leases run out by themselves
+                log.warning("webhook delivery: could not give back its leases (%s: %s); they run out in %s s",
+                            exc.__class__.__name__, _first_line(exc), self.config.lease)
         return self.stats
 
     def _tx(self, step):
@@ -323,5 +343,12 @@ class Worker:
         next_at = now + timedelta(seconds=wait)
         return outcome | {"next_attempt_at": next_at}, next_at
 
+
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an error's message, short (a driver's message runs over several lines)."""
+    text = str(exc)
+    return text.splitlines()[0][:200] if text else ""
 
 __all__ = ["DeliveryConfig", "Sender", "Stats", "Worker"]

@@ -180,3 +180,45 @@ def test_killing_the_server_mid_burst_loses_no_committed_change(svc, tmp_path):
     assert acknowledged <= changed
     assert told == changed  # every committed change was told, and nothing else
     assert statuses(svc) == {"delivered": len(events_in_order(svc))}
+
+
+def test_a_worker_rides_out_dropped_database_connections(svc, caplog):
+    """Every connection the worker holds dropped by the server mid-batch (a restart, a failover,
+    pg_terminate_backend), twice: the worker says so in the log, waits and goes on; every event is delivered
+    (it died on the first one, inside `serve` silently)."""
+    from sqlalchemy import create_engine, make_url, text
+    from sqlalchemy.pool import NullPool
+
+    if svc.db.backend != "postgresql":
+        pytest.skip("dropping a PostgreSQL server's connections")
+    with Receiver(delay=0.003) as rx:
+        subscribe(svc, rx.url)
+        diagnose(svc)
+        expected = len(events_in_order(svc))
+        runtime = svc.app.extensions["diagnosis"]
+        tagged = make_url(svc.db.url).update_query_dict({"application_name": "deliver-under-test"})
+        engine = make_engine(tagged.render_as_string(hide_password=False))
+        worker = Worker(engine, DeliveryConfig.from_settings(runtime.settings))
+        thread = threading.Thread(target=worker.run, kwargs={"max_seconds": 120, "until_idle": True})
+        admin = create_engine(svc.db.url, poolclass=NullPool)
+        with caplog.at_level("WARNING", logger="diagnosis_service"):
+            thread.start()
+            for fraction in (0.2, 0.5):  # bounded: two outages, each in the middle of the batch
+                rx.wait_for(int(expected * fraction), seconds=60)
+                dropped = 0
+                with admin.connect() as conn:
+                    for _ in range(60):  # about a second and a half of the worker's connections dropped at once
+                        dropped += conn.execute(text(
+                            "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                            "where application_name = 'deliver-under-test'")).scalar()
+                        conn.commit()
+                        time.sleep(0.025)
+                assert dropped > 0
+            thread.join(timeout=150)
+        admin.dispose()
+        engine.dispose()
+        got = rx.accepted()
+    assert not thread.is_alive()
+    assert {r.event_id for r in got} == set(events_in_order(svc))
+    assert statuses(svc) == {"delivered": expected}
+    assert "webhook delivery: the database failed" in caplog.text, caplog.text
