@@ -127,13 +127,11 @@ def make_engine(url: str, autocommit: bool = False, timeout: float = DEFAULT_TIM
             cur.close()
 
         return engine
-    # Pre-ping (a round trip per checkout, a fraction of a millisecond here): a pooled connection the server
-    # dropped (a restart, a failover, an administrator's pg_terminate_backend) is replaced before use, not
-    # found out by the request that uses it (a 503 while the database is fine, and the next second's
-    # requests refused behind it). Connections older than 30 minutes are replaced.
+    # No pre-ping (a round trip per checkout): a connection that broke is discarded when it fails, and
+    # connections older than 30 minutes are replaced.
     try:
         engine = create_engine(_with_driver(url), pool_size=10, max_overflow=10, pool_recycle=1800,
-                               pool_timeout=timeout, pool_pre_ping=True, **extra)
+                               pool_timeout=timeout, **extra)
     except ModuleNotFoundError as exc:  # a driver SQLAlchemy knows of, not installed: the same error as an unknown one
         raise NoSuchModuleError(f"Can't load plugin: the driver module {exc.name} is not installed") from None
     if engine.dialect.driver == "psycopg2":

@@ -277,22 +277,3 @@ def test_served_history_tells_what_the_branch_said_it_adopted(engine, ruleset, s
         h = history_for(conn, "B00002", "2025-12")
     assert h.adopted_before("B00002", "2025-12", 6) == ("A", "B")  # D unanswered, C declined at last, F this month
     assert h.adopted_before("B00003", "2025-12", 6) == ()
-
-
-@pytest.mark.postgresql
-def test_a_pooled_connection_the_server_dropped_is_replaced_before_use(db_engine):
-    """A restart, a failover or an administrator's pg_terminate_backend drops the pool's connections; the next
-    request must not be the one that finds out (it was answered 503 while the database was fine)."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.pool import NullPool
-
-    if db_engine.dialect.name != "postgresql":
-        pytest.skip("a PostgreSQL server's connections")
-    with db_engine.connect() as conn:
-        pid = conn.execute(text("select pg_backend_pid()")).scalar()
-    admin = create_engine(db_engine.url, poolclass=NullPool)  # a connection of its own, not the pool's
-    with admin.connect() as other:
-        assert other.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
-    admin.dispose()
-    with db_engine.connect() as conn:
-        assert conn.execute(text("select 1")).scalar() == 1
