@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from ..errors import DiagnosisError, NotFound
+from ..errors import DiagnosisError, NotFound, StoreError
 from ..periods import check_period, parse_period, period_str
 from ..store import jobs as jobs_store
 from ..store import metrics as metrics_store
@@ -110,6 +111,13 @@ def run_next(engine: Engine, snapshot: Callable[[], Snapshot], owner: str, confi
                                                    progress, finisher(job_id, owner))}
     except LeaseLost as exc:
         log.warning("%s: another worker has it now", exc)
+        return True
+    except (OperationalError, InterfaceError, StoreError) as exc:
+        # The database went away mid-job (a restart, a failover, dropped connections): nothing was kept, and
+        # the job is not failed for it but left to its lease, then run again (its attempts still bound it).
+        log.warning("job %s: the database failed while it ran (%s: %s); it runs again once its lease runs out "
+                    "(attempt %s of %s)", job_id, exc.__class__.__name__, str(exc).splitlines()[0][:200] if str(exc)
+                    else "", job["attempts"], config.max_attempts)
         return True
     except DiagnosisError as exc:
         problem = exc.problems[0]

@@ -254,3 +254,61 @@ def test_two_months_stored_at_once_are_stored_one_after_the_other(fresh_service)
         expected = lamp_changes(conn, "2025-06", None)
     june = [e for e in sent if e["data"]["period"] == "2025-06"]
     assert expected["previous_diagnosed"] and len(june) == expected["count"] < later["branches"] + later["members"]
+
+
+def test_a_job_the_database_failed_under_runs_again_not_failed(fresh_service, caplog):
+    """The database dropping its connections as a job starts (a restart, a failover) is an outage, not the
+    job's failure: nothing is kept, the job is left to its lease and run again (it was failed for good as an
+    "internal error (OperationalError)")."""
+    import contextlib
+
+    import pytest
+    from sqlalchemy import create_engine, make_url, text
+    from sqlalchemy.pool import NullPool
+
+    from diagnosis_service.store import make_engine
+
+    svc = fresh_service
+    if svc.engine.dialect.name != "postgresql":
+        pytest.skip("dropping a PostgreSQL server's connections")
+    tagged = make_url(svc.db.url).update_query_dict({"application_name": "job-under-test"})
+    engine = make_engine(tagged.render_as_string(hide_password=False))
+    admin = create_engine(make_url(svc.db.url).set(database="postgres"), poolclass=NullPool,
+                          isolation_level="AUTOCOMMIT")  # beside the test's own database, to close and open it
+    runtime = svc.app.extensions["diagnosis"]
+    drops: list[int] = []
+
+    database = make_url(svc.db.url).database
+
+    def snapshot():  # the job has started: the database refuses its worker's connections and drops them, once
+        if not drops:
+            with admin.connect() as conn:
+                conn.execute(text(f'alter database "{database}" with allow_connections false'))
+                drops.append(conn.execute(text("select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                                               "where application_name = 'job-under-test'")).scalar())
+        return runtime.snapshot()
+
+    def reopen() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'alter database "{database}" with allow_connections true'))
+
+    job, _ = submit_diagnosis(svc.engine, "2025-03", "test")
+    config = JobConfig(lease=0.5, max_attempts=3)
+    with caplog.at_level("WARNING", logger="diagnosis_service"), contextlib.ExitStack() as stack:
+        stack.callback(reopen)  # whatever happens, the database is open again for the others
+        assert run_next(engine, snapshot, "worker-a", config)
+        with svc.engine.connect() as conn:
+            left = jobs_store.get(conn, job["id"])
+            kept = conn.execute(select(func.count()).select_from(results).where(results.c.period == "2025-03")).scalar()
+        assert drops[0] > 0 and left["state"] == "running" and kept == 0, left
+        reopen()  # the database is back
+        deadline = time.monotonic() + 30
+        while not run_next(engine, snapshot, "worker-b", config):  # bounded: until its lease (0.5 s) runs out
+            assert time.monotonic() < deadline, "the job was never run again"
+            time.sleep(0.1)
+    engine.dispose()
+    admin.dispose()
+    with svc.engine.connect() as conn:
+        done = jobs_store.get(conn, job["id"])
+    assert done["state"] == "succeeded" and done["attempts"] == 2 and done["owner"] == "worker-b"
+    assert "the database failed while it ran" in caplog.text
