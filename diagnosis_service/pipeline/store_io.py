@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -12,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from ..data.model import Dataset
 from ..data.sources import HISTORY_MONTHS, Carry, Lookback
 from ..engine.findings import SubjectResult, clean_number
+from ..errors import Problem, StoreError
 from ..periods import months_before, parse_period
 from ..rules.model import Registry
 from ..store import blocks as blocks_store
@@ -115,6 +117,21 @@ def result_row(result: SubjectResult) -> dict:
 STORE_RUN_LOCK = 0x64696167  # PostgreSQL advisory lock key held while a month's run is stored ("diag")
 
 
+STORE_TURN_WAIT = 300.0  # seconds a run waits for another's storing to end (a district's takes a few)
+
+
+def _store_turn(conn: Connection) -> None:
+    """Take the advisory lock that stores one run at a time, for this transaction. Tried again every 50 ms,
+    not waited for in one statement: the service reads a silent database as an outage after
+    DIAGNOSIS_DB_TIMEOUT (1.5 s), and another run's storing may take longer."""
+    deadline = time.monotonic() + STORE_TURN_WAIT
+    while not conn.execute(text("select pg_try_advisory_xact_lock(:key)"), {"key": STORE_RUN_LOCK}).scalar():
+        if time.monotonic() > deadline:
+            raise StoreError(Problem(f"another diagnosis was still being stored after {STORE_TURN_WAIT:g} s",
+                                     suggestion="try again when it is done"))
+        time.sleep(0.05)
+
+
 class StoreSink:
     """Keeps a month as the period's stored run: every result, the summary later steps need, the
     per-branch rows of the overviews and the events it causes (the outbox), in one transaction."""
@@ -140,7 +157,7 @@ class StoreSink:
                 # One month stored at a time: its lamp.changed events compare with the previous month's lamps,
                 # which a run being stored at the same moment by another process would not show yet (read
                 # committed); waiting here, the statements after see it. SQLite has one writer anyway.
-                conn.execute(text("select pg_advisory_xact_lock(:key)"), {"key": STORE_RUN_LOCK})
+                _store_turn(conn)
             outbox = notify.Outbox(conn)
             notify.diagnosis_changes(outbox, month.period, month.branches, month.members, streets)
             run_id = results_store.save_run(conn, month.period, rows, version=self.snapshot.version or 0,
