@@ -55,11 +55,9 @@ class _Lines:
             self._map = array("q")  # 8 bytes a row: a district's million rows are 9 MB, not 40
             csv.field_size_limit(MAX_CSV_BYTES)
             with self.path.open(encoding="utf-8", errors="replace", newline="") as fh:
-                reader = csv.reader(fh)
                 start, header = 1, True
                 try:
-                    for row in reader:
-                        blank = _blank(row)
+                    for reader, _, blank in _records(fh):
                         if not blank and not header:
                             self._map.append(start)
                         header = header and blank
@@ -71,9 +69,21 @@ class _Lines:
         return self.name, line
 
 
-def _blank(row: list[str]) -> bool:
-    """Whether the csv module's ``row`` is a line pandas skips: empty, or only spaces and tabs."""
-    return not row or (len(row) == 1 and not row[0].strip(" \t"))
+def _records(fh) -> Iterator[tuple[csv.reader, list[str], bool]]:
+    """The csv module's records of ``fh`` (opened with ``newline=""``): (the reader, the row, whether it is a
+    line pandas skips: nothing but spaces and tabs, told from the raw text, so a quoted empty cell is not)."""
+    raw: list[str] = []
+
+    def lines() -> Iterator[str]:
+        for line in fh:
+            raw.append(line)
+            yield line
+
+    reader = csv.reader(lines())
+    for row in reader:
+        text = "".join(raw)
+        raw.clear()
+        yield reader, row, not text.strip(" \t\r\n")
 
 
 def _read(path: Path, problems: Problems, text_columns: tuple[str, ...] | None = None) -> pd.DataFrame | None:
@@ -137,6 +147,7 @@ def read_chunks(path: Path, problems: Problems, text_columns: tuple[str, ...] | 
 
 
 SCAN_BLOCK = 1 << 22  # bytes of a file counted at a time when its rows' fields are counted (memory: 6 bytes each)
+MAX_SCAN_LINE = 1 << 24  # a longer line (no newline for 16 MB): counted by the csv module instead
 _NOT_BLANK = np.ones(256, dtype=bool)
 _NOT_BLANK[[9, 10, 13, 32]] = False  # a line of only tabs, spaces and its ending is blank: pandas skips it
 
@@ -182,7 +193,10 @@ def _short_rows(path: Path, width: int, keep: int) -> tuple[list[tuple[int, int]
     with path.open("rb") as fh:
         while True:
             block = fh.read(SCAN_BLOCK)
-            if b'"' in block:
+            # Quotes (a cell may hold commas and newlines), lines ended by a bare CR (pandas splits there),
+            # or a line past MAX_SCAN_LINE bytes: the csv module reads the file instead.
+            if (b'"' in block or block.count(b"\r") != block.count(b"\r\n") + block.endswith(b"\r")
+                    or len(carry) > MAX_SCAN_LINE):
                 return _short_rows_csv(path, width, keep)
             if not block and not carry:
                 break
@@ -224,8 +238,8 @@ def _short_rows_csv(path: Path, width: int, keep: int) -> tuple[list[tuple[int, 
     total, pos = 0, -1
     with path.open(encoding="utf-8", errors="replace", newline="") as fh:
         try:
-            for row in csv.reader(fh):
-                if _blank(row):
+            for _, row, blank in _records(fh):
+                if blank:
                     continue
                 if pos >= 0 and len(row) < width:
                     total += 1

@@ -258,15 +258,15 @@ def test_a_row_cut_short_is_refused_by_import_and_nothing_is_stored(district_cop
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_exactly_the_rows_cut_short_are_told_at_their_lines(tmp_path, data):
-    """Random files (quoted cells with commas and newlines or not, blank and whitespace-only lines, empty
-    last cells, CRLF or LF, read whole or in chunks): the problems name exactly the rows cut short, at their
-    lines as an editor numbers them."""
+    """Random files (quoted cells with commas and newlines or not, a quoted empty cell, blank and
+    whitespace-only lines, empty last cells, LF, CRLF or bare CR, read whole or in chunks): the problems name
+    exactly the rows cut short, at their lines as an editor numbers them."""
     from diagnosis_service.data.csvdir import read_chunks
     from diagnosis_service.data.validate import Problems
 
     width = data.draw(st.integers(2, 6))
     quoted = data.draw(st.booleans())
-    newline = data.draw(st.sampled_from(["\n", "\r\n"]))
+    newline = data.draw(st.sampled_from(["\n", "\r\n", "\r"]))
     cell = st.sampled_from(["1", "x", "", "22"] + (['"a,b"', '"two\nlines"'] if quoted else []))
     out, line, cut_lines = [",".join(f"c{k}" for k in range(width))], 1, []
     for _ in range(data.draw(st.integers(1, 40))):
@@ -274,7 +274,7 @@ def test_exactly_the_rows_cut_short_are_told_at_their_lines(tmp_path, data):
             out.append(data.draw(st.sampled_from(["", "  ", "\t"])))
             line += 1
         cells = [data.draw(cell) for _ in range(width)]
-        cells[0] = data.draw(st.sampled_from(["1", "x", '"q"'] if quoted else ["1", "x"]))  # never blank
+        cells[0] = data.draw(st.sampled_from(["1", "x", '"q"', '""'] if quoted else ["1", "x"]))  # never blank
         keep = data.draw(st.integers(1, width))
         row = ",".join(cells[:keep])
         line += 1
