@@ -31,6 +31,9 @@ def deliver(until_idle: bool, max_seconds: float | None, quiet: bool) -> None:
     Sends each subscription's events in order, signed (X-Signature), retried with backoff up to
     WEBHOOK_MAX_ATTEMPTS, then dead-lettered; SIGTERM or Ctrl-C stops it after the current attempt.
     Setting WEBHOOK_DELIVER_IN_SERVE=true runs one inside `serve` instead. See docs/webhooks.md."""
+    from sqlalchemy.exc import DBAPIError
+
+    from ..errors import StoreError
     from ..pipeline.deliver import DeliveryConfig, Worker
 
     config = settings()
@@ -49,9 +52,13 @@ def deliver(until_idle: bool, max_seconds: float | None, quiet: bool) -> None:
             click.echo(f"delivered {stats.delivered}, retrying {stats.failed}, dead {stats.dead}", err=True)
 
     stats = worker.run(max_seconds=max_seconds, until_idle=until_idle, report=report)
-    left = worker.backlog()
-    click.echo(f"delivered {stats.delivered}, failed attempts {stats.failed}, dead-lettered {stats.dead}; "
-               f"pending {left['pending']}, dead in all {left['dead']}", err=True)
+    try:
+        left = worker.backlog()
+        backlog = f"pending {left['pending']}, dead in all {left['dead']}"
+    except (DBAPIError, StoreError):  # stopped during an outage: what is left is not known now
+        backlog = "pending not known (the database does not answer)"
+    click.echo(f"delivered {stats.delivered}, failed attempts {stats.failed}, dead-lettered {stats.dead}; {backlog}",
+               err=True)
 
 
 @main.group()

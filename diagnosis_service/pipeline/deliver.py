@@ -175,7 +175,12 @@ class Worker:
                     failures = 0
                 except Exception as exc:  # noqa: BLE001 -- a worker rides out an outage (or a bug): it never dies
                     failures += 1
+                    # Its leases may run out while it waits and another worker take those queues: it claims
+                    # afresh (what it still held comes back to it, or to another, when the lease ends).
+                    self.held = []
                     pause = min(MAX_PAUSE, self.config.poll * 2 ** min(failures, 10))
+                    if deadline is not None:
+                        pause = max(0.0, min(pause, deadline - time.monotonic()))
                     if isinstance(exc, DBAPIError | StoreError):
                         log.warning("webhook delivery: the database failed (%s: %s); trying again in %.1f s",
                                     exc.__class__.__name__, _first_line(exc), pause)

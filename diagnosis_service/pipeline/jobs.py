@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
-from ..errors import DiagnosisError, NotFound, StoreError
+from ..errors import DatabaseDown, DiagnosisError, NotFound
 from ..periods import check_period, parse_period, period_str
 from ..store import jobs as jobs_store
 from ..store import metrics as metrics_store
@@ -112,13 +112,18 @@ def run_next(engine: Engine, snapshot: Callable[[], Snapshot], owner: str, confi
     except LeaseLost as exc:
         log.warning("%s: another worker has it now", exc)
         return True
-    except (OperationalError, InterfaceError, StoreError) as exc:
-        # The database went away mid-job (a restart, a failover, dropped connections): nothing was kept, and
-        # the job is not failed for it but left to its lease, then run again (its attempts still bound it).
-        log.warning("job %s: the database failed while it ran (%s: %s); it runs again once its lease runs out "
-                    "(attempt %s of %s)", job_id, exc.__class__.__name__, str(exc).splitlines()[0][:200] if str(exc)
-                    else "", job["attempts"], config.max_attempts)
-        return True
+    except (DBAPIError, DatabaseDown) as exc:
+        if not _outage(exc):  # a database error that running again would not mend (no table, disk full)
+            log.exception("job %s failed", job_id)
+            outcome = {"error": {"message": f"the database failed ({exc.__class__.__name__})",
+                                 "suggestion": "see the service's log; submit the job again"}}
+        else:
+            # The database went away mid-job (a restart, a failover, dropped connections): nothing was kept,
+            # and the job is not failed for it but left to its lease, then run again (its attempts bound it).
+            log.warning("job %s: the database failed while it ran (%s: %s); it runs again once its lease runs "
+                        "out (attempt %s of %s)", job_id, exc.__class__.__name__,
+                        str(exc).splitlines()[0][:200] if str(exc) else "", job["attempts"], config.max_attempts)
+            return True
     except DiagnosisError as exc:
         problem = exc.problems[0]
         outcome = {"error": {"message": problem.message, "suggestion": problem.suggestion,
@@ -136,6 +141,21 @@ def run_next(engine: Engine, snapshot: Callable[[], Snapshot], owner: str, confi
     elif not in_transaction(engine, lambda conn: jobs_store.finish(conn, job_id, owner, **outcome)):
         log.warning("job %s: finished, but another worker had taken it over", job_id)
     return True
+
+
+def _outage(exc: BaseException) -> bool:
+    """Whether a database error is the database going away (a dropped or refused connection, silence past
+    the timeout): worth running the job again, unlike an error the same work would meet again."""
+    if isinstance(exc, DatabaseDown):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        text = str(exc.orig if exc.orig is not None else exc).lower()
+        return any(s in text for s in ("could not connect", "connection refused", "not currently accepting",
+                                       "terminating connection", "server closed the connection",
+                                       "the database system is", "did not answer within"))
+    return False
 
 
 def previous_month(kind: str, params: dict) -> dict | None:

@@ -19,7 +19,7 @@ from . import now
 from .schema import jobs
 
 STATES = ("queued", "running", "succeeded", "failed")
-CLAIM_CANDIDATES = 50  # jobs looked at per claim (some may wait for another: the next ones are taken then)
+CLAIM_CANDIDATES = 5  # jobs looked at per claim when none waits for another (a few: two workers may race)
 
 
 def _open_key(kind: str, params: dict) -> str:
@@ -62,10 +62,17 @@ def claim(conn: Connection, owner: str, lease: timedelta, at: datetime | None = 
     at = at or now()
     claimable = and_(jobs.c.attempts < max_attempts,
                      or_(jobs.c.state == "queued", and_(jobs.c.state == "running", jobs.c.lease_until < at)))
-    for row in conn.execute(select(jobs.c.id, jobs.c.state, jobs.c.attempts, jobs.c.kind, jobs.c.params)
-                            .where(claimable).order_by(jobs.c.id).limit(CLAIM_CANDIDATES)).all():
+    query = select(jobs.c.id, jobs.c.state, jobs.c.attempts, jobs.c.kind, jobs.c.params).where(claimable)
+    if follows is None:
+        query = query.limit(CLAIM_CANDIDATES)
+    # Every claimable job when some may wait (a backfill queued newest first waits all along but for one):
+    # the open jobs read once, not a query a candidate.
+    open_now = set() if follows is None else {
+        (r.kind, r.params) for r in conn.execute(select(jobs.c.kind, jobs.c.params)
+                                                 .where(jobs.c.state.in_(("queued", "running"))))}
+    for row in conn.execute(query.order_by(jobs.c.id)).all():
         before = follows(row.kind, json.loads(row.params)) if follows is not None else None
-        if before is not None and open_job(conn, row.kind, before) is not None:
+        if before is not None and (row.kind, json.dumps(before, sort_keys=True)) in open_now:
             continue
         taken = conn.execute(update(jobs).where(jobs.c.id == row.id, jobs.c.state == row.state,
                                                 jobs.c.attempts == row.attempts, claimable)

@@ -318,3 +318,25 @@ def test_a_job_the_database_failed_under_runs_again_not_failed(fresh_service, ca
         done = jobs_store.get(conn, job["id"])
     assert done["state"] == "succeeded" and done["attempts"] == 2 and done["owner"] == "worker-b"
     assert "the database failed while it ran" in caplog.text
+
+
+def test_a_backfill_queued_newest_first_runs_oldest_first(fresh_service):
+    """Sixty months queued newest first: each waits for the one before, and the claim finds the one that
+    waits for none, however far down the queue it lies (a claim looking at the first few stalled for good)."""
+    from diagnosis_service.pipeline.jobs import previous_month
+    from diagnosis_service.store.schema import jobs as jobs_table
+
+    svc = fresh_service
+    months = [f"{2020 + k // 12}-{k % 12 + 1:02d}" for k in range(60)]
+    with svc.engine.begin() as conn:  # straight into the store: these months have no metrics to check
+        made = {m: jobs_store.create(conn, "diagnosis", {"period": m}, "test") for m in reversed(months)}
+    order = []
+    for _ in range(3):  # bounded: the first three claims
+        with svc.engine.begin() as conn:
+            job = jobs_store.claim(conn, "worker-a", timedelta(seconds=60), follows=previous_month)
+            assert job is not None
+            order.append(job["params"]["period"])
+            assert jobs_store.finish(conn, job["id"], "worker-a", result={"ok": True})
+    assert order == months[:3] and made[months[0]] == max(made.values())
+    with svc.engine.begin() as conn:
+        conn.execute(delete(jobs_table))
