@@ -20,7 +20,8 @@ import pandas as pd
 from ..errors import InputError
 from ..periods import parse_period, period_str
 from ..rules.model import Registry
-from .csvdir import _Lines, check_metric_rows, duplicate_row, metrics_header_ok, read_chunks, read_orgs
+from .csvdir import check_metric_rows, duplicate_row, metrics_header_ok, read_chunks, read_orgs
+from .csvlines import Lines
 from .model import KEYS, Dataset
 from .validate import MAX_PROBLEMS, Problems
 
@@ -80,7 +81,7 @@ def stream_dir(directory: Path, registry: Registry, workdir: Path, chunk_rows: i
     spill = _Spill(workdir)
     try:
         for subject, path in paths.items():
-            where = _Lines(path)
+            where = Lines(path)
             checked_header = False
             read = 0
             for chunk, read in read_chunks(path, problems, ("period", KEYS[subject]), chunk_rows,
@@ -91,7 +92,7 @@ def stream_dir(directory: Path, registry: Registry, workdir: Path, chunk_rows: i
                         break
                 offset = int(chunk.index[0]) if len(chunk) else 0
 
-                def at(pos: int, offset: int = offset, where: _Lines = where) -> tuple[str, int | str]:
+                def at(pos: int, offset: int = offset, where: Lines = where) -> tuple[str, int | str]:
                     return where(pos + offset)
 
                 checked = check_metric_rows(chunk.reset_index(drop=True), subject, registry, str(path), at, problems,
@@ -104,7 +105,7 @@ def stream_dir(directory: Path, registry: Registry, workdir: Path, chunk_rows: i
     finally:
         spill.close()
     for subject in ("branch", "member"):
-        _duplicates(spill, subject, _Lines(paths[subject]), problems)
+        _duplicates(spill, subject, Lines(paths[subject]), problems)
     if problems:
         raise InputError(problems.final())
     empty = {s: pd.DataFrame(columns=["pidx", "period", KEYS[s], *(i.id for i in registry.reported(s))])
@@ -175,7 +176,7 @@ class _Spill:
         self.writers.clear()
 
 
-def _duplicates(spill: _Spill, subject: str, where: _Lines, problems: Problems) -> None:
+def _duplicates(spill: _Spill, subject: str, where: Lines, problems: Problems) -> None:
     """A problem for each row whose (subject, period) an earlier row of the file has, in file order; past
     MAX_PROBLEMS only counted (a file written twice over has a million)."""
     key = KEYS[subject]
