@@ -182,6 +182,7 @@ def test_killing_the_server_mid_burst_loses_no_committed_change(svc, tmp_path):
     assert statuses(svc) == {"delivered": len(events_in_order(svc))}
 
 
+@pytest.mark.parametrize("svc", [pytest.param("postgresql", marks=pytest.mark.postgresql)], indirect=True)
 def test_a_worker_rides_out_dropped_database_connections(svc, caplog):
     """Every connection the worker holds dropped by the server mid-batch (a restart, a failover,
     pg_terminate_backend), twice: the worker says so in the log, waits and goes on; every event is delivered
@@ -189,8 +190,6 @@ def test_a_worker_rides_out_dropped_database_connections(svc, caplog):
     from sqlalchemy import create_engine, make_url, text
     from sqlalchemy.pool import NullPool
 
-    if svc.db.backend != "postgresql":
-        pytest.skip("dropping a PostgreSQL server's connections")
     with Receiver(delay=0.003) as rx:
         subscribe(svc, rx.url)
         diagnose(svc)

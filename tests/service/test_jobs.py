@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import delete, func, select
 
 from diagnosis_service.pipeline.jobs import JobConfig, JobWorker, run_next, submit_diagnosis
@@ -208,6 +209,8 @@ def test_a_month_s_job_waits_while_the_month_before_is_open(fresh_service):
     assert claim("worker-c")["id"] == later["id"]
 
 
+@pytest.mark.parametrize("fresh_service", [pytest.param("postgresql", marks=pytest.mark.postgresql)],
+                         indirect=True)  # PostgreSQL's own: concurrent writers, dropped connections
 def test_two_months_stored_at_once_are_stored_one_after_the_other(fresh_service):
     """On PostgreSQL two processes may store two months at the same moment (a job and a request, two
     servers): the second waits for the first's commit, so its lamp.changed events compare with the month
@@ -215,7 +218,6 @@ def test_two_months_stored_at_once_are_stored_one_after_the_other(fresh_service)
     import json
     import threading
 
-    import pytest
     from sqlalchemy import text
 
     from diagnosis_service.pipeline.diagnoses import diagnose_period, lamp_changes
@@ -223,8 +225,6 @@ def test_two_months_stored_at_once_are_stored_one_after_the_other(fresh_service)
     from diagnosis_service.store.schema import webhook_events
 
     svc = fresh_service
-    if svc.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has one writer at a time")
     with svc.engine.begin() as conn:
         webhooks_store.create(conn, url="http://127.0.0.1:9/hook", salt="s", events=["lamp.changed"],
                               street=None, branches=None, description="", created_by="test")
@@ -262,21 +262,20 @@ def test_two_months_stored_at_once_are_stored_one_after_the_other(fresh_service)
     assert expected["previous_diagnosed"] and len(june) == expected["count"] < later["branches"] + later["members"]
 
 
+@pytest.mark.parametrize("fresh_service", [pytest.param("postgresql", marks=pytest.mark.postgresql)],
+                         indirect=True)  # PostgreSQL's own: concurrent writers, dropped connections
 def test_a_job_the_database_failed_under_runs_again_not_failed(fresh_service, caplog):
     """The database dropping its connections as a job starts (a restart, a failover) is an outage, not the
     job's failure: nothing is kept, the job is left to its lease and run again (it was failed for good as an
     "internal error (OperationalError)")."""
     import contextlib
 
-    import pytest
     from sqlalchemy import create_engine, make_url, text
     from sqlalchemy.pool import NullPool
 
     from diagnosis_service.store import make_engine
 
     svc = fresh_service
-    if svc.engine.dialect.name != "postgresql":
-        pytest.skip("dropping a PostgreSQL server's connections")
     tagged = make_url(svc.db.url).update_query_dict({"application_name": "job-under-test"})
     engine = make_engine(tagged.render_as_string(hide_password=False))
     admin = create_engine(make_url(svc.db.url).set(database="postgres"), poolclass=NullPool,
