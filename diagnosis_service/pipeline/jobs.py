@@ -25,6 +25,7 @@ from ..errors import DatabaseDown, DiagnosisError, NotFound
 from ..periods import check_period, parse_period, period_str
 from ..store import jobs as jobs_store
 from ..store import metrics as metrics_store
+from ..store.errors import describe
 from .common import in_transaction
 from .diagnoses import diagnose_period, no_metrics
 from .snapshot import Snapshot
@@ -145,17 +146,9 @@ def run_next(engine: Engine, snapshot: Callable[[], Snapshot], owner: str, confi
 
 def _outage(exc: BaseException) -> bool:
     """Whether a database error is the database going away (a dropped or refused connection, silence past
-    the timeout): worth running the job again, unlike an error the same work would meet again."""
-    if isinstance(exc, DatabaseDown):
-        return True
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        text = str(exc.orig if exc.orig is not None else exc).lower()
-        return any(s in text for s in ("could not connect", "connection refused", "not currently accepting",
-                                       "terminating connection", "server closed the connection",
-                                       "the database system is", "did not answer within"))
-    return False
+    the timeout: ``store.errors.describe`` says DatabaseDown): worth running the job again, unlike an error
+    the same work would meet again."""
+    return isinstance(exc, DatabaseDown) or isinstance(describe(exc), DatabaseDown)
 
 
 def previous_month(kind: str, params: dict) -> dict | None:

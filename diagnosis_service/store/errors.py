@@ -35,7 +35,9 @@ def describe(exc: BaseException, url: str = "", strict: bool = False) -> Diagnos
                                   suggestion="create it (e.g. createdb NAME), or fix DATABASE_URL"))
     if isinstance(exc, DBAPIError) and exc.connection_invalidated or any(
             k in lowered for k in ("could not connect", "connection refused", "unable to open database",
-                                   "timeout expired", "server closed the connection", "could not translate host")):
+                                   "timeout expired", "server closed the connection", "could not translate host",
+                                   "not currently accepting connections", "terminating connection",
+                                   "the database system is")):
         return DatabaseDown(Problem(f"cannot reach the database{where}: {text[:200]}",
                                   suggestion="check that it runs and that DATABASE_URL is right"))
     if "canceling statement due to statement timeout" in lowered or "database is locked" in lowered:
