@@ -6,8 +6,9 @@ seconds of silence: on PostgreSQL a psycopg2 wait callback polls the connection'
 timeout (connecting included) and fails the call with ``DatabaseTimeout``, and the connection is
 discarded; the server also ends statements that run longer than ``statement_timeout``. SQLite, whose
 one write lock writers take in turns, waits for it at most ``SQLITE_BUSY_TIMEOUT`` (or ``timeout``).
-Pooled connections that broke meanwhile are replaced on their next use, so the service recovers by
-itself when the database comes back.
+A pooled connection the server closed meanwhile (a restart) is replaced when it is next taken from
+the pool, one that breaks in use when it fails, so the service recovers by itself, from its first
+call, when the database comes back.
 
 The writers of one process take SQLite's lock in turns through ``sqlite_write_turn``: SQLite's own
 wait polls with sleeps that grow to 100 ms, so under a steady stream of short writes from many threads
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, NoSuchModuleError, OperationalError
 
 DEFAULT_TIMEOUT = 60.0  # seconds of silence a command-line job accepts (the service sets its own)
 SQLITE_BUSY_TIMEOUT = 5.0  # seconds at least that a write waits for SQLite's one write lock
@@ -127,8 +128,10 @@ def make_engine(url: str, autocommit: bool = False, timeout: float = DEFAULT_TIM
             cur.close()
 
         return engine
-    # No pre-ping (a round trip per checkout): a connection that broke is discarded when it fails, and
-    # connections older than 30 minutes are replaced.
+    # No pre-ping (a round trip per checkout, and on a frozen server a wait for the ping and another for
+    # a new connection): a pooled connection the server closed is told at checkout without a round trip
+    # (``_closed_while_idle``), one that broke in use is discarded when it fails, and connections older
+    # than 30 minutes are replaced.
     try:
         engine = create_engine(_with_driver(url), pool_size=10, max_overflow=10, pool_recycle=1800,
                                pool_timeout=timeout, **extra)
@@ -181,10 +184,31 @@ def _guard_psycopg2(engine: Engine, timeout: float, statement_timeout: float, wa
             cur.execute(f"SET statement_timeout = {int(statement_timeout * 1000)}")
         dbapi_conn.autocommit = autocommit
 
+    @event.listens_for(engine, "checkout")
+    def _closed_while_idle(dbapi_conn, _record, _proxy) -> None:
+        if _server_closed(dbapi_conn):
+            raise DisconnectionError("the server closed this pooled connection while it was idle")
+
     @event.listens_for(engine, "handle_error")
     def _timed_out(ctx) -> None:
         if isinstance(ctx.original_exception, timeout_error):
             ctx.is_disconnect = True  # the connection is mid-call: discard it, never reuse it
+
+
+def _server_closed(dbapi_conn) -> bool:
+    """Whether the server closed this idle psycopg2 connection (a restart, ``pg_terminate_backend``, an
+    idle timeout): an idle connection has nothing to read, so a readable socket holds the server's last
+    words (FATAL, then the end of the stream). Told by a poll of the socket, with no round trip; the pool
+    then connects afresh, and only a server that is really down fails the call. Otherwise the first call
+    after a restart failed on each dead connection, and its 503 held every call back for a second
+    (``service.runtime.DOWN_FOR``). A message the server sends an idle session unasked (a setting it
+    reports, changed by a reload) also reads as closed: that connection is replaced, which costs a connect."""
+    if dbapi_conn.closed:
+        return True
+    try:
+        return bool(select.select([dbapi_conn.fileno()], [], [], 0)[0])
+    except (OSError, ValueError):  # no socket any more
+        return True
 
 
 __all__ = ["DEFAULT_TIMEOUT", "SQLITE_BUSY_TIMEOUT", "database_timeout", "make_engine", "sqlite_write_turn"]

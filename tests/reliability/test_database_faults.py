@@ -81,6 +81,42 @@ def test_postgresql_frozen_or_down_then_back(proxied, outage):
 
 
 @pytest.mark.postgresql
+@pytest.mark.parametrize("how", ["terminated", "down and up"])
+def test_the_first_calls_after_a_postgresql_restart_succeed(proxied, how):
+    """A restart while the service is idle leaves its pooled connections dead: the server ended them
+    (as at shutdown: terminated) or they were cut and the server is back (down and up). The first calls
+    after it find them closed at checkout and connect afresh: none answers 503, and none holds the
+    others back (a dead connection found in use opened the one-second fail-fast window: ten calls 503)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    svc, proxy, app, _ = proxied
+    client, h = app.test_client(), svc.h("admin")
+    for path in ("/v1/lamps?period=2025-12", "/v1/branches/B00002/diagnosis?period=2025-12"):
+        assert client.get(path, headers=h).status_code == 200  # both engines now hold pooled connections
+    assert client.post("/v1/diagnoses?wait=true", json={"period": "2025-12"},
+                       headers=svc.h("platform")).status_code == 201
+    if how == "terminated":
+        admin = create_engine(make_url(svc.db.url), poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            ended = conn.execute(text("select count(pg_terminate_backend(pid)) from pg_stat_activity where "
+                                      "datname = current_database() and pid <> pg_backend_pid()")).scalar()
+        admin.dispose()
+        assert ended >= 2
+    else:
+        proxy.down()
+        time.sleep(0.5)  # the proxy's listener is gone (its accept loop wakes every 0.2 s)
+        proxy.up()
+    time.sleep(0.3)  # the ends reach the service's sockets
+    statuses = [client.get(path, headers=h).status_code for path in
+                ("/v1/lamps?period=2025-12", "/v1/branches/B00002/diagnosis?period=2025-12") * 4]
+    assert statuses == [200] * 8, statuses
+    assert client.post("/v1/diagnoses?wait=true", json={"period": "2025-12"},
+                       headers=svc.h("platform")).status_code == 201
+
+
+@pytest.mark.postgresql
 def test_the_service_starts_while_postgresql_is_frozen_and_becomes_ready(proxied, tmp_path):
     svc, proxy, _, url = proxied
     proxy.freeze()
