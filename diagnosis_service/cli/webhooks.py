@@ -22,7 +22,8 @@ def _engine():
 @main.command()
 @click.option("--until-idle", is_flag=True, help="Stop when nothing is pending (retries waiting count as pending).")
 @click.option("--max-seconds", type=click.FloatRange(0.1, 10 ** 7), default=None,
-              help="Stop after this long (default: run until SIGTERM or Ctrl-C).")
+              help="Stop after this long, a batch under way too, once the send in flight ends (at most "
+                   "WEBHOOK_TIMEOUT_SECONDS more); default: run until SIGTERM or Ctrl-C.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @handle_errors
 def deliver(until_idle: bool, max_seconds: float | None, quiet: bool) -> None:

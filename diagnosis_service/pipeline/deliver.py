@@ -146,16 +146,19 @@ class Worker:
         self.sqlite = engine.dialect.name == "sqlite"
         self.stop = threading.Event()
         self.held: list[int] = []  # subscriptions leased now
+        self.deadline: float | None = None  # monotonic time ``run`` stops at, a round under way included
         self.lock_renewed = 0.0  # when the SQLite lock was last taken or renewed (monotonic)
 
     def run(self, max_seconds: float | None = None, until_idle: bool = False,
             report: Callable[[Stats], None] | None = None) -> Stats:
-        """Deliver until ``stop`` is set, ``max_seconds`` have passed or (``until_idle``) nothing is pending."""
-        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        """Deliver until ``stop`` is set, ``max_seconds`` have passed or (``until_idle``) nothing is pending.
+        Past ``max_seconds`` a round under way stops too, after the send in flight (at most the
+        receiver's timeout): its outcomes are written and its leases given back."""
+        deadline = self.deadline = None if max_seconds is None else time.monotonic() + max_seconds
         waiting_logged = False
         failures = 0
         try:
-            while not self.stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            while not self._stopping():
                 try:
                     if self.sqlite and not self._hold_sqlite_lock():
                         if not waiting_logged:
@@ -189,6 +192,7 @@ class Worker:
                     self.stop.wait(pause)
         finally:
             self.sender.close()
+            self.deadline = None  # a later ``round`` is not bound by this run's time
             try:
                 self._release(self.held)
                 if self.sqlite:
@@ -197,6 +201,9 @@ class Worker:
                 log.warning("webhook delivery: could not give back its leases (%s: %s); they run out in %s s",
                             exc.__class__.__name__, _first_line(exc), self.config.lease)
         return self.stats
+
+    def _stopping(self) -> bool:
+        return self.stop.is_set() or (self.deadline is not None and time.monotonic() >= self.deadline)
 
     def _tx(self, step):
         """``step(conn)`` in a write transaction. On SQLite the worker takes its turn among this process's
@@ -254,12 +261,12 @@ class Worker:
         done: list[int] = []
         try:
             for sid in list(self.held):
-                if self.stop.is_set():
+                if self._stopping():
                     break
                 if not self._send_queue(sid):
                     done.append(sid)
         finally:
-            self._release(self.held if self.stop.is_set() else done)
+            self._release(self.held if self._stopping() else done)
         return self.stats.attempts - before
 
     def _release(self, ids: list[int]) -> None:
@@ -284,7 +291,7 @@ class Worker:
         outcomes: list[dict] = []
         written = time.monotonic()
         for item in items:
-            if self.stop.is_set():
+            if self._stopping():
                 break
             outcome, retry_at = self._attempt(sub, secret, item)
             outcomes.append(outcome)
@@ -295,7 +302,7 @@ class Worker:
                 outcomes, written = [], time.monotonic()
             if retry_at is not None:
                 return False  # its later events wait: they keep their order
-        return self._write(subscription_id, outcomes, None) if outcomes else not self.stop.is_set()
+        return self._write(subscription_id, outcomes, None) if outcomes else not self._stopping()
 
     def _write(self, subscription_id: int, outcomes: list[dict], retry_at) -> bool:
         """Record outcomes if this worker still holds the subscription's lease (renewing it)."""

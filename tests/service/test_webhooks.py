@@ -245,3 +245,28 @@ def test_branch_scope_and_rule_publishes(svc):
     assert [(p["action"], p["version"]) for p in published] == [("published", put.get_json()["version"]),
                                                                  ("activated", rules["version"])]
     assert published[0]["author"] and published[0]["comment"] == "a comment line"
+
+
+def test_a_worker_stops_sending_at_max_seconds_and_gives_its_queues_back(svc):
+    """``max_seconds`` ends a round under way too (a slow receiver held a worker for a whole batch: 200
+    deliveries of up to the timeout each): what was sent is recorded, the rest stays pending, and the
+    leases are given back at once for the next worker."""
+    import time
+
+    members = [x for x in member_lamps(svc) if x["lamp"] == "green"][:24]
+    with Receiver(delay=0.2) as rx:
+        subscribe(svc, rx.url, ["lamp.changed"])
+        for m in members:
+            flip(svc, m["id"], 0)
+        start = time.monotonic()
+        stats = worker(svc).run(max_seconds=1.0)
+        took = time.monotonic() - start
+        assert took < 1.0 + 0.2 + 1.0, took  # the deadline, one send under way, writing its outcomes
+        assert 1 <= stats.delivered < len(members), stats
+        with svc.engine.connect() as conn:
+            statuses = dict(conn.execute(select(webhook_deliveries.c.status, func.count())
+                                         .group_by(webhook_deliveries.c.status)).all())
+        assert statuses == {"delivered": stats.delivered, "pending": len(members) - stats.delivered}, statuses
+        rest = worker(svc).run(max_seconds=30, until_idle=True)  # not held back by a lease
+        assert rest.delivered == len(members) - stats.delivered
+        assert len({r.event_id for r in rx.wait_for(len(members))}) == len(members)
