@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO))
 
 from bench_overview import DATA, ensure_data  # noqa: E402
 
-from diagnosis_service.data import columnar, validate  # noqa: E402
+from diagnosis_service.data import columnar, streetfiles, validate  # noqa: E402
 from diagnosis_service.data.csvdir import load_dir  # noqa: E402
 from diagnosis_service.engine.derive import derive_own  # noqa: E402
 from diagnosis_service.learning import outcomes  # noqa: E402
@@ -172,12 +172,12 @@ def bench_write(dataset, ruleset, repeat: int) -> None:
 
     try:
         t_now, now, files = timed()
-        columnar_write = columnar._write
-        columnar._write = from_pandas
+        columnar_write = streetfiles._write
+        streetfiles._write = from_pandas
         try:
             t_then, then, _ = timed()
         finally:
-            columnar._write = columnar_write
+            streetfiles._write = columnar_write
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"3. write_dataset of the default district ({files:,} files): {t_now:.2f} s, "

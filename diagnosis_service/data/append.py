@@ -26,6 +26,7 @@ from .columnar import (
     ParquetDir,
     _street,
     description_text,
+    inventory,
     street_file,
     write_street_metrics,
     write_street_orgs,
@@ -92,7 +93,9 @@ def _append(dataset: Dataset | Months, out: Path, registry: Registry) -> dict:
                 os.replace(folder, target)
         description = {**description, "periods": sorted(have | set(added)), "streets": streets,
                        "street_members": counts, "rows": rows, "branches": int(len(branches)),
-                       "members": int(len(members))}
+                       "members": int(len(members)),
+                       # what the dataset holds once the changed streets' rosters are in place too
+                       "files": inventory(out, tmp, carry_set=(description.get("carry") or {}).get("set"))}
         description = stale_dropped(description, added)  # a month filled in before kept values changes them
         marker = tmp / MARKER
         marker.write_text(description_text(description), encoding="utf-8")

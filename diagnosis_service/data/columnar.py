@@ -4,7 +4,8 @@ written, so that a diagnosis reads only the months and columns it needs and chec
 Layout of a dataset directory (``diagnosis-service data convert DIR OUT`` writes it from a CSV
 directory, ``simulate --scale K`` a simulated province straight away)::
 
-    _dataset.json                        format, periods, streets (and members in each), columns, counts
+    _dataset.json                        format, periods, streets (and members in each), columns, counts,
+                                         and which street files each folder holds (``files``)
     branches/s0003.parquet               branch_id, name, type, street: the street's branches
     members/s0003.parquet                member_id, branch_id, name: their members
     branch_metrics/<period>/s0003.parquet      period, branch_id, one float64 column per indicator
@@ -25,7 +26,8 @@ import json
 import os
 import posixpath
 import shutil
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -41,62 +43,9 @@ from .locations import MARKER, filesystem, is_dataset, is_url
 from .model import KEYS, Dataset
 from .months import InMemoryMonths, Months
 from .sources import HISTORY_MONTHS, Carry, Lookback
+from .streetfiles import _street, inventory, street_file, write_street_metrics, write_street_orgs
 
 FORMAT = 3  # 2: street files named by their place in the list; 3: organisations per street too
-
-
-def _street(value: object) -> str:
-    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
-
-
-def street_file(index: int) -> str:
-    """The file of the street at ``index`` in the dataset's list of streets ("" is no street)."""
-    return f"s{index:04d}"
-
-
-def _table(frame: pd.DataFrame):
-    """``frame`` as an Arrow table. Column by column, not ``Table.from_pandas``: the same types and bytes
-    without building the pandas metadata that ``_write`` drops (a quarter of the time of writing)."""
-    import pyarrow as pa
-
-    return pa.Table.from_arrays([pa.array(frame[c], from_pandas=True) for c in frame.columns],
-                                names=[str(c) for c in frame.columns])
-
-
-def _write(data, path: Path) -> None:
-    """``data`` (a frame, or a table ``_table`` made) as a Parquet file at ``path``."""
-    import pyarrow.parquet as pq
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # No pandas or Arrow schema in the footer (Parquet's types suffice): a month's read opens 800 files,
-    # and decoding their 12 KB of base64 each cost more than reading what they hold.
-    pq.write_table(_table(data) if isinstance(data, pd.DataFrame) else data, path, store_schema=False)
-
-
-def write_street_orgs(root: Path, street: str, branches: pd.DataFrame, members: pd.DataFrame,
-                      street_of: pd.Series, member_street: pd.Series) -> int:
-    """The branches and members files of one street (``street``: its file name) under ``root``; returns its
-    members. ``street_of``: each branch's street file; ``member_street``: each member's (aligned)."""
-    mine = members[member_street.to_numpy() == street]
-    _write(branches[street_of.to_numpy() == street].sort_values("branch_id", kind="stable"),
-           root / "branches" / f"{street}.parquet")
-    _write(mine.sort_values("member_id", kind="stable"), root / "members" / f"{street}.parquet")
-    return int(len(mine))
-
-
-def write_street_metrics(root: Path, subject: str, frame: pd.DataFrame, columns: list[str], street_of: pd.Series,
-                         member_street: pd.Series, members: pd.DataFrame) -> None:
-    """A subject's metric rows under ``root``, a file per month and street, each sorted by id."""
-    key = KEYS[subject]
-    streets = frame[key].map(street_of) if subject == "branch" else \
-        frame[key].map(pd.Series(member_street.to_numpy(), index=members["member_id"]))
-    # Converted to Arrow once and each file's rows taken from it: converting each file's columns on their
-    # own was most of the time of writing a dataset (its files are many and small: a month x a street).
-    table = _table(frame[["period", key, *columns]])
-    ids = frame[key].to_numpy()
-    for (period, f), rows in sorted(frame.groupby([frame["period"], streets], sort=True).indices.items()):
-        rows = rows[np.argsort(ids[rows], kind="stable")]  # by id, as sort_values(key, kind="stable")
-        _write(table.take(rows), root / f"{subject}_metrics" / str(period) / f"{f}.parquet")
 
 
 class DatasetWriter:
@@ -170,7 +119,8 @@ class DatasetWriter:
         """Describe what was written and put it in place (replacing a dataset there). Returns the description."""
         description = {"format": FORMAT, "periods": sorted(self.periods), "streets": self.streets,
                        "street_members": self.street_members, "columns": self.columns or {},
-                       "rows": self.rows, "branches": self.branches, "members": self.members}
+                       "rows": self.rows, "branches": self.branches, "members": self.members,
+                       "files": inventory(self.tmp)}
         (self.tmp / MARKER).write_text(description_text(description), encoding="utf-8")
         replace_dir(self.tmp, self.out)
         return description
@@ -202,19 +152,49 @@ class ParquetDir:
         else:
             self.fs, self.root = None, os.fspath(directory)
         self.directory = Path(self.root) if self.fs is None else self.root
+        self._listed: dict | None = None  # the description's ``files`` (None: a dataset written before it)
+        self._expected: dict[str, set[int]] = {}
 
     def _path(self, *parts: str) -> str:
         return "/".join([self.root, *parts]) if self.fs is not None else os.path.join(self.root, *parts)
 
-    def _files(self, folder: str, names: list[str]) -> list[str]:
-        """The files ``<name>.parquet`` of ``folder`` that exist (a street may have no rows in a month)."""
+    def _files(self, key: str, names: list[str]) -> list[str]:
+        """The files ``<name>.parquet`` of the folder ``key`` (``branch_metrics/2025-12``) that exist: a
+        street may have no rows in a month. InputError when one the description lists is missing."""
+        folder = self._path(*key.split("/"))
         if self.fs is None:
-            return [p for p in (os.path.join(folder, f"{n}.parquet") for n in names) if os.path.isfile(p)]
+            there = {n for n in names if os.path.isfile(os.path.join(folder, f"{n}.parquet"))}
+        else:
+            try:
+                listing = {posixpath.basename(p) for p in self.fs.ls(folder, detail=False)}
+            except FileNotFoundError:
+                listing = set()
+            there = {n for n in names if f"{n}.parquet" in listing}
+        if self._listed is not None:
+            if key not in self._expected:
+                self._expected[key] = {i for a, b in self._listed.get(key, ()) for i in range(a, b + 1)}
+            lost = [n for n in names if int(n[1:]) in self._expected[key] and n not in there]
+            if lost:
+                first = self._path(*key.split("/"), f"{lost[0]}.parquet")
+                raise InputError(Problem(
+                    f"{len(lost)} file{'s' if len(lost) != 1 else ''} of the dataset missing, that its description "
+                    f"lists ({', '.join(f'{n}.parquet' for n in lost[:5])}{', ...' if len(lost) > 5 else ''})",
+                    file=first, suggestion="copy the dataset again whole (an interrupted copy or sync leaves files "
+                                           "out), or write it again: diagnosis-service data convert DIR OUT"))
+        return [self._path(*key.split("/"), f"{n}.parquet") for n in names if n in there]
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A file that is not Parquet (cut short, overwritten) as an InputError, not pyarrow's traceback."""
+        import pyarrow as pa
+
         try:
-            there = {posixpath.basename(p) for p in self.fs.ls(folder, detail=False)}
-        except FileNotFoundError:
-            return []
-        return [f"{folder}/{n}.parquet" for n in names if f"{n}.parquet" in there]
+            yield
+        except (pa.ArrowInvalid, OSError) as exc:
+            text = " ".join(str(exc).split())
+            raise InputError(Problem(f"a file of the dataset cannot be read: {text[:400]}", file=self.name,
+                                     suggestion="copy the dataset again whole, or write it again: "
+                                                "diagnosis-service data convert DIR OUT")) from None
 
     def describe(self) -> dict:
         marker = self._path(MARKER)
@@ -232,9 +212,15 @@ class ParquetDir:
         except (OSError, ValueError) as exc:
             raise InputError(Problem(f"unreadable dataset description ({exc.__class__.__name__})", file=marker,
                                      suggestion="write the dataset again: diagnosis-service data convert DIR OUT")) from None
+        if not isinstance(description, dict):
+            raise InputError(Problem(f"unreadable dataset description (a JSON {type(description).__name__}, not an "
+                                     "object)", file=marker,
+                                     suggestion="write the dataset again: diagnosis-service data convert DIR OUT"))
         if description.get("format") != FORMAT:
             raise InputError(Problem(f"dataset format {description.get('format')!r}; this version reads {FORMAT}",
                                      file=marker, suggestion="convert the data again"))
+        listed = description.get("files")
+        self._listed, self._expected = listed if isinstance(listed, dict) else None, {}
         return description
 
     def partitions(self) -> list[tuple[int, int]]:
@@ -253,16 +239,16 @@ class ParquetDir:
         import pyarrow.dataset as pads
 
         base = self._path(folder or f"{subject}_metrics")
-        found = [(p, self._files(posixpath.join(base, p) if self.fs else os.path.join(base, p), names))
-                 for p in months]
+        found = [(p, self._files(f"{folder or f'{subject}_metrics'}/{p}", names)) for p in months]
         found = [(p, files) for p, files in found if files]
         if not found:
             return None
         dictionary = pa.array([p for p, _ in found], pa.string())
         partitioning = pads.partitioning(pa.schema([("month", pa.dictionary(pa.int32(), pa.string()))]),
                                          dictionaries={"month": dictionary})
-        table = pads.dataset([f for _, files in found for f in files], format="parquet", filesystem=self.fs,
-                             partitioning=partitioning, partition_base_dir=base).to_table(columns=[*columns, "month"])
+        with self._reading():
+            table = pads.dataset([f for _, files in found for f in files], format="parquet", filesystem=self.fs,
+                                 partitioning=partitioning, partition_base_dir=base).to_table(columns=[*columns, "month"])
         month = table.column("month").combine_chunks()
         which = month.indices.to_numpy(zero_copy_only=False)
         pidx = np.array([parse_period(p) for p in month.dictionary.to_pylist()], dtype=np.int64)[which]
@@ -292,7 +278,10 @@ class ParquetDir:
 
         def read(folder: str, columns: list[str] | None = None) -> pa.Table | None:
             files = self._files(folder, names)
-            return pq.ParquetDataset(files, filesystem=self.fs).read(columns=columns) if files else None
+            if not files:
+                return None
+            with self._reading():
+                return pq.ParquetDataset(files, filesystem=self.fs).read(columns=columns)
 
         frames = {}
         pruned = lookback is not None and period is not None
@@ -329,7 +318,7 @@ class ParquetDir:
         orgs = {}
         for kind, key, cols in (("branches", "branch_id", ["branch_id", "name", "type", "street"]),
                                 ("members", "member_id", ["member_id", "branch_id", "name"])):
-            table = read(self._path(kind)) if organisations else None
+            table = read(kind) if organisations else None
             frame = (table.sort_by([(key, "ascending")]).to_pandas() if table is not None
                      else pd.DataFrame({c: pd.Series(dtype=object) for c in cols}))
             # As the CSV reader gives them: plain objects, the ids in the index.
@@ -343,5 +332,6 @@ class ParquetDir:
                        carried=carried)
 
 
-__all__ = ["FORMAT", "MARKER", "DatasetWriter", "description_text", "ParquetDir", "is_dataset", "is_url", "street_file", "write_dataset",
+__all__ = ["FORMAT", "MARKER", "DatasetWriter", "description_text", "inventory", "ParquetDir", "is_dataset", "is_url",
+           "street_file", "write_dataset",
            "write_street_metrics", "write_street_orgs"]

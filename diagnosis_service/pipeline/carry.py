@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.carried import FOLDER, folder, set_id, write_month
-from ..data.columnar import MARKER, ParquetDir, description_text, street_file
+from ..data.columnar import MARKER, ParquetDir, description_text, inventory, street_file
 from ..data.files import one_writer, write_atomic
 from ..data.model import KEYS
 from ..data.sources import HISTORY_MONTHS
@@ -85,6 +85,7 @@ def _keep(directory: Path, ruleset: RuleSet, progress: Callable[[int, int], None
     before = set(old.get("periods", [])) if old.get("set") == name else set()
     description["carry"] = {"set": name, "fingerprints": fingerprints,
                             "periods": sorted((before | set(todo)) & set(description["periods"]))}
+    description["files"] = inventory(directory, carry_set=name)
     write_atomic(directory / MARKER, [description_text(description)])
     # The set held before stays for a reader that read the description before this one; older ones go.
     for other in sorted((directory / FOLDER).iterdir()) if (directory / FOLDER).is_dir() else []:

@@ -4,6 +4,7 @@ came from, only the months asked for read, and clear errors for what is not a da
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -130,8 +131,12 @@ def test_what_is_not_a_dataset_is_refused_clearly(ruleset, tmp_path, converted):
     (broken / MARKER).write_text(json.dumps({"format": 99}), encoding="utf-8")
     with pytest.raises(InputError, match="dataset format 99"):
         ParquetDir(broken).load(ruleset.registry)
+    (broken / MARKER).write_text("[1, 2, 3]", encoding="utf-8")
+    with pytest.raises(InputError, match=r"unreadable dataset description \(a JSON list, not an object\)"):
+        ParquetDir(broken).load(ruleset.registry)
     described = json.loads((converted / MARKER).read_text(encoding="utf-8"))
     described["columns"]["member"] = described["columns"]["member"][1:]
+    del described["files"]  # a description alone: the files it would list are not there
     short = tmp_path / "short"
     short.mkdir()
     (short / MARKER).write_text(json.dumps(described), encoding="utf-8")
@@ -167,3 +172,45 @@ def test_a_period_the_dataset_lacks_is_refused_with_the_periods_it_has(runner, r
     assert "no data for period 2030-01 (periods in the data: 2025-01 to 2025-12)" in result.stderr
     with pytest.raises(InputError, match="no data for period 2024-12"):
         ParquetDir(converted).load(ruleset.registry, "2024-12")
+
+
+@pytest.mark.parametrize("lost", ["member_metrics/2025-12", "branch_metrics/2025-12", "members", "branches"])
+def test_a_file_lost_on_the_way_is_refused_not_read_as_a_street_without_rows(runner, converted, tmp_path, lost):
+    """A street with no rows in a month has no file there; one whose file the description lists but that
+    is gone (an interrupted copy or sync) stops the diagnosis: it gave a month without that street's
+    subjects, or other references, with exit 0."""
+    copy = tmp_path / "copy"
+    shutil.copytree(converted, copy)
+    gone = copy / lost / f"{street_file(1)}.parquet"
+    gone.unlink()
+    out = tmp_path / "month.jsonl"
+    r = runner.invoke(main, ["diagnose", "--data", str(copy), "--period", "2025-12", "--out", str(out)])
+    assert r.exit_code == 2, r.output
+    assert f"{gone}: 1 file of the dataset missing, that its description lists (s0001.parquet)" in r.stderr
+    assert not out.exists()
+
+
+def test_a_lost_file_of_an_earlier_month_and_a_file_that_is_not_parquet_are_refused(ruleset, converted, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(converted, copy)
+    (copy / "member_metrics" / "2025-03" / f"{street_file(0)}.parquet").unlink()
+    with pytest.raises(InputError, match="1 file of the dataset missing") as caught:
+        ParquetDir(copy).load(ruleset.registry)
+    assert caught.value.problems[0].file.endswith("member_metrics/2025-03/s0000.parquet")
+    ParquetDir(copy).load(ruleset.registry, "2025-12", months=6)  # the months it reads are whole
+    cut = copy / "branch_metrics" / "2025-12" / f"{street_file(2)}.parquet"
+    cut.write_bytes(cut.read_bytes()[:100])
+    with pytest.raises(InputError, match="a file of the dataset cannot be read: .*s0002.parquet"):
+        ParquetDir(copy).load(ruleset.registry, "2025-12", months=6)
+
+
+def test_a_dataset_written_before_its_description_listed_files_still_reads(ruleset, converted, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(converted, copy)
+    described = json.loads((copy / MARKER).read_text(encoding="utf-8"))
+    assert described["files"]["members"] == [[0, len(described["streets"]) - 1]]
+    del described["files"]
+    (copy / MARKER).write_text(json.dumps(described), encoding="utf-8")
+    back = ParquetDir(copy).load(ruleset.registry, "2025-12", months=2)
+    whole = ParquetDir(converted).load(ruleset.registry, "2025-12", months=2)
+    pd.testing.assert_frame_equal(back.member_metrics, whole.member_metrics)
