@@ -114,7 +114,8 @@ def data_merge_parts(parts_dir: Path, out_file: Path) -> None:
     from ..pipeline.parts_out import merge_parts
 
     start = time.perf_counter()
-    manifest = merge_parts(parts_dir, out_file)
+    with sigterm_as_exit():  # as Ctrl-C: the merge's temporaries (about twice the output) are removed
+        manifest = merge_parts(parts_dir, out_file)
     click.echo(f"wrote {out_file}: {manifest['branches']:,} branches and {manifest['members']:,} members of "
                f"{manifest.get('period')} from {len(manifest['parts'])} parts, {time.perf_counter() - start:.1f} s",
                err=True)

@@ -202,9 +202,19 @@ def _gather(client, futures: list, name: str, progress: Progress | None) -> Iter
     pending = as_completed(futures, with_results=True)
     futures.clear()  # as_completed holds each until it is yielded: a part's result is freed once handled
     for done, (future, result) in enumerate(pending, start=1):
+        # A part whose data the cluster lost (its workers died: out of memory, killed) comes back
+        # cancelled, its "result" the CancelledError: as_completed raises only a task's own error.
+        if isinstance(result, BaseException) or future.status == "cancelled":
+            raise _workers_died(result if isinstance(result, BaseException) else RuntimeError("cancelled"))
         if progress:
             progress(name, done, total)
         yield index[future.key], result
+
+
+def _workers_died(exc: BaseException) -> Unavailable:
+    return Unavailable(Problem(f"the workers died running a part ({exc.__class__.__name__}: "
+                               f"{' '.join(str(exc).split())[:300]})", field=("worker_memory",),
+                               suggestion="more memory a worker (--worker-memory) or smaller parts (--part-members)"))
 
 
 def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str, out: Path | None,
@@ -272,10 +282,7 @@ def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str,
                 _to_file(client, parts, evaluate, Path(out), run, progress, lap)
             run.worker_peaks = sorted(client.run(peak_rss).values())
     except KilledWorker as exc:  # the scheduler gave up on a part: its workers died (out of memory, mostly)
-        raise Unavailable(Problem(f"the workers died running a part ({exc.__class__.__name__}: {exc})",
-                                  field=("worker_memory",),
-                                  suggestion="more memory a worker (--worker-memory) or smaller parts "
-                                             "(--part-members)")) from None
+        raise _workers_died(exc) from None
     run.client_peak = peak_rss()
     return run
 

@@ -233,3 +233,31 @@ def test_part_files_sort_their_lines_as_the_ids_sort(ids):
     keys = {i: sort_key(i) for i in ids}
     assert sorted(ids, key=keys.__getitem__) == sorted(ids)
     assert not any(b"\t" in k or b"\n" in k for k in keys.values())
+
+
+def test_a_part_the_cluster_lost_is_one_line_not_a_traceback(dask_client):
+    """A part whose workers died (out of memory, killed) comes back cancelled, the CancelledError given as
+    its result (as_completed raises only a task's own error): the run ended in "AttributeError:
+    'FutureCancelledError' object has no attribute 'items'" instead of saying what to do."""
+    import time
+
+    from diagnosis_service.errors import Unavailable
+    from diagnosis_service.pipeline.partitioned import _gather
+
+    future = dask_client.submit(time.sleep, 0.5, pure=False)
+    future.cancel()
+    with pytest.raises(Unavailable, match="the workers died running a part") as caught:
+        list(_gather(dask_client, [future], "diagnosis", None))
+    assert "more memory a worker (--worker-memory)" in caught.value.problems[0].suggestion
+
+
+def test_a_file_lost_from_the_dataset_stops_the_dask_run_with_one_line(dask_client, snapshot, small_district,
+                                                                        tmp_path):
+    from diagnosis_service.data.columnar import street_file
+
+    dataset = CsvDir(small_district).load(snapshot.ruleset.registry, PERIOD)
+    write_dataset(dataset, tmp_path / "ds", snapshot.ruleset.registry)
+    (tmp_path / "ds" / "member_metrics" / PERIOD / f"{street_file(1)}.parquet").unlink()
+    with pytest.raises(InputError, match="1 file of the dataset missing, that its description lists"):
+        diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, tmp_path / "o.jsonl", dask_client, part_members=100)
+    assert not (tmp_path / "o.jsonl").exists()

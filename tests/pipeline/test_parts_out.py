@@ -174,3 +174,36 @@ def test_a_part_left_half_written_by_a_killed_worker_is_not_committed(tmp_path, 
     assert (out / "part-000000.jsonl").read_bytes() == b'{"subject":"branch"}\n{"subject":"member"}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["parts"]
     assert sum("a part's temporary left by a worker" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_merge_parts_stopped_by_sigterm_leaves_nothing_behind(dask_client, snapshot, small_district, tmp_path):
+    """SIGTERM (a stopped container, a job runner's timeout) ends `data merge-parts` as Ctrl-C does: its
+    temporaries (about twice the output) are removed and the target is untouched. Its default action
+    left them beside the target until the next merge there."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    dataset = CsvDir(small_district).load(snapshot.ruleset.registry, PERIOD)
+    write_dataset(dataset, tmp_path / "ds", snapshot.ruleset.registry)
+    diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, None, dask_client, part_members=100,
+                         out_parts=tmp_path / "parts")
+    target = tmp_path / "out" / "merged.jsonl"
+    target.parent.mkdir()
+    target.write_text("the file before\n", encoding="utf-8")
+    # The merge is stopped from inside once it has split a part (the same moment every run).
+    script = ("import os, signal, sys\n"
+              "from diagnosis_service.pipeline import parts_out\n"
+              "split = parts_out._split\n"
+              "def stopping(*a, **k):\n"
+              "    split(*a, **k)\n"
+              "    os.kill(os.getpid(), signal.SIGTERM)\n"
+              "parts_out._split = stopping\n"
+              "from diagnosis_service.cli import main\n"
+              "main(['data', 'merge-parts', sys.argv[1], '--out', sys.argv[2]])\n")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "parts"), str(target)], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert done.returncode == 128 + signal.SIGTERM, (done.returncode, done.stderr[-2000:])
+    assert sorted(p.name for p in target.parent.iterdir()) == ["merged.jsonl"], "no temporaries left"
+    assert target.read_text(encoding="utf-8") == "the file before\n"
