@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -136,16 +137,65 @@ def connect(scheduler: object = "local", worker_memory: int | str | None = None)
                           silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
             yield client
     elif scheduler.startswith(("tcp://", "tls://")):
-        try:
-            client = Client(scheduler, timeout=f"{CONNECT_SECONDS}s")
-        except (OSError, TimeoutError) as exc:  # refused, unresolvable or silent: distributed says OSError
-            raise Unavailable(Problem(f"no dask scheduler answers at {scheduler} (waited {CONNECT_SECONDS} s: "
-                                      f"{exc.__class__.__name__})", field=("scheduler",),
-                                      suggestion="start one (dask scheduler; dask worker ADDRESS) or use local[:N]")) from None
-        with client:
+        with _remote_client(scheduler) as client:
             yield client
     else:
         raise InputError(Problem(f"unknown scheduler {scheduler!r}", field=("scheduler",), suggestion=SCHEDULERS))
+
+
+@contextmanager
+def _remote_client(scheduler: str) -> Iterator:
+    """A client of the scheduler at ``scheduler`` (tcp:// or tls://HOST:PORT), or one line saying why not
+    within CONNECT_SECONDS: a malformed address, a refused port (at once), one that accepts and never
+    answers (a stopped or frozen scheduler: distributed's own timeout does not cover its handshake, and
+    the client waited for good), or TLS without its certificates."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from distributed import Client
+
+    def down(why: str) -> Unavailable:
+        return Unavailable(Problem(f"no dask scheduler answers at {scheduler} ({why})", field=("scheduler",),
+                                   suggestion="start one (dask scheduler; dask worker ADDRESS) or use local[:N]"))
+
+    try:
+        parts = urlsplit(scheduler)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is not a number, or out of range
+        host = port = None
+    if not host or port is None or parts.path not in ("", "/") or parts.query:
+        raise InputError(Problem(f"bad scheduler address {scheduler!r}", field=("scheduler",),
+                                 suggestion="tcp://HOST:PORT (a dask scheduler's, e.g. tcp://10.0.0.5:8786), "
+                                            "or local[:N]"))
+    try:  # a refused or unreachable port is told now, not after the wait
+        socket.create_connection((host, port), timeout=min(5, CONNECT_SECONDS)).close()
+    except OSError as exc:
+        raise down(f"{exc.__class__.__name__}: {exc.strerror or exc}") from None
+    made: dict = {}
+
+    def connect_() -> None:
+        try:
+            made["client"] = Client(scheduler, timeout=f"{CONNECT_SECONDS}s")
+        except BaseException as exc:  # noqa: BLE001 -- told to the caller
+            made["error"] = exc
+
+    thread = threading.Thread(target=connect_, name="dask-connect", daemon=True)
+    thread.start()
+    thread.join(CONNECT_SECONDS + 5)
+    if thread.is_alive():  # left behind, a daemon: this process ends with the one line below
+        raise down(f"it took the connection and said nothing for {CONNECT_SECONDS} s: stopped or overloaded?")
+    error = made.get("error")
+    if isinstance(error, (OSError, TimeoutError)):  # silent or gone: distributed says OSError
+        raise down(f"waited {CONNECT_SECONDS} s: {error.__class__.__name__}")
+    if isinstance(error, TypeError | ValueError) and parts.scheme == "tls":
+        raise InputError(Problem(f"tls:// needs this client's certificates ({' '.join(str(error).split())[:200]})",
+                                 field=("scheduler",),
+                                 suggestion="set dask's distributed.comm.tls settings (e.g. DASK_DISTRIBUTED__COMM__"
+                                            "TLS__CA_FILE, __CLIENT__CERT, __CLIENT__KEY), or use tcp://"))
+    if error is not None:
+        raise error
+    with made["client"] as client:
+        yield client
 
 
 # ------------------------------------------------------------------ tasks (run on workers, by name)

@@ -180,6 +180,39 @@ def test_a_scheduler_that_does_not_answer_is_one_line(runner, small_district, tm
     assert "--scheduler" in r.output and not (tmp_path / "x.jsonl").exists()
 
 
+def test_a_scheduler_that_takes_the_connection_and_never_answers_is_one_line(runner, small_district, tmp_path,
+                                                                              monkeypatch):
+    """A stopped (SIGSTOP) or overloaded scheduler accepts the connection and says nothing: distributed's
+    timeout does not cover that, and the client waited for good. Malformed addresses and TLS without
+    certificates are one line too (they were tracebacks)."""
+    import socket
+    import time
+
+    from diagnosis_service.cli import main
+    from diagnosis_service.pipeline import partitioned
+
+    monkeypatch.setattr(partitioned, "CONNECT_SECONDS", 1)
+    assert runner.invoke(main, ["data", "convert", str(small_district), str(tmp_path / "ds")]).exit_code == 0
+    dask = ["diagnose", "--data", str(tmp_path / "ds"), "--period", PERIOD, "--engine", "dask",
+            "--out", str(tmp_path / "x.jsonl")]
+    with socket.socket() as silent:  # listens (the kernel completes the handshake) and never reads
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        start = time.monotonic()
+        r = runner.invoke(main, [*dask, "--scheduler", f"tcp://127.0.0.1:{port}"])
+        took = time.monotonic() - start
+    assert r.exit_code == 2 and "said nothing for 1 s" in r.output and took < 30, (took, r.output)
+    for address, says in (("tcp://127.0.0.1", "bad scheduler address"), ("tcp://127.0.0.1:99999", "bad scheduler "
+                          "address"), (f"tls://127.0.0.1:{port}", "tls:// needs this client's certificates")):
+        with socket.socket() as listening:
+            listening.bind(("127.0.0.1", port))
+            listening.listen(8)
+            r = runner.invoke(main, [*dask, "--scheduler", address])
+        assert r.exit_code == 2 and says in r.output and "Traceback" not in r.output, (address, r.output)
+    assert not (tmp_path / "x.jsonl").exists()
+
+
 def test_a_period_without_data_is_refused_before_any_work(snapshot, small_district, tmp_path):
     dataset = CsvDir(small_district).load(snapshot.ruleset.registry, PERIOD)
     write_dataset(dataset, tmp_path / "ds", snapshot.ruleset.registry)
