@@ -238,7 +238,25 @@ def replace_dir(tmp: Path, out: Path) -> None:
     if old.is_symlink() or old.is_file():
         old.unlink()
     shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
+    with _signals_held():  # Ctrl-C or SIGTERM between the renames left neither: the caller removed tmp
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM held back inside (a few system calls), delivered at its end; in the main thread,
+    where Python runs their handlers."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

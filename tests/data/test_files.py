@@ -151,3 +151,34 @@ def test_a_spill_left_by_a_command_killed_outright_is_swept_by_the_next(tmp_path
     assert not left.exists()
     assert "removed" in r.stderr and str(left) in r.stderr
     assert list(spills.iterdir()) == [], "the convert's own spill is removed too"
+
+
+def test_sigterm_between_replace_dir_s_renames_leaves_the_new_directory_in_place(tmp_path, monkeypatch):
+    """The two renames that put a finished directory in place (the old one aside, the new one in) are not
+    cut between by Ctrl-C or SIGTERM: the signal waits for the second, so the target is the new directory
+    (it was neither: the old one aside, the new one removed by the caller's cleanup)."""
+    from diagnosis_service.cli.common import sigterm_as_exit
+
+    out, tmp = tmp_path / "parts", tmp_path / ".parts.tmp"
+    out.mkdir()
+    (out / "old").write_text("old", encoding="utf-8")
+    tmp.mkdir()
+    (tmp / "new").write_text("new", encoding="utf-8")
+    replace = os.replace
+    calls = []
+
+    def stopping(a, b):
+        replace(a, b)
+        calls.append(b)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # between the renames
+
+    monkeypatch.setattr(files.os, "replace", stopping)
+    try:
+        with sigterm_as_exit():
+            files.replace_dir(tmp, out)
+        stopped = None
+    except SystemExit as exc:
+        stopped = exc.code
+    assert stopped == 128 + signal.SIGTERM and len(calls) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["new"]
