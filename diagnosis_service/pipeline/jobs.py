@@ -72,10 +72,23 @@ class LeaseLost(Exception):
     """This worker's lease on its job expired and another worker has the job now: stop, store nothing."""
 
 
-def run_next(engine: Engine, snapshot: Callable[[], Snapshot], owner: str, config: JobConfig) -> bool:
+def run_next(engine: Engine, snapshot: Callable[[], Snapshot], owner: str, config: JobConfig,
+             left: list[dict] | None = None) -> bool:
     """Claim one job and do it; False when there was none to claim. While it runs, its lease is renewed
-    every third of the lease (a heartbeat), and before each stage the worker checks it still holds it."""
+    every third of the lease (a heartbeat), and before each stage the worker checks it still holds it.
+    ``left``: the jobs this worker left when the database failed under them (appended to here); once the
+    database answers they are given back first (``jobs_store.after_outage``), so that one runs again at
+    once rather than after its lease, and one out of attempts says the database failed it."""
     lease = timedelta(seconds=config.lease)
+    for item in list(left or ()):
+        given = in_transaction(engine, lambda conn, i=item: jobs_store.after_outage(
+            conn, i["id"], owner, i["attempt"], config.max_attempts, i["why"]))
+        left.remove(item)
+        if given == "queued":
+            log.info("job %s: queued again after the database failed under attempt %s", item["id"], item["attempt"])
+        elif given == "failed":
+            log.error("job %s failed: the database failed under its last allowed attempt (%s of %s): %s",
+                      item["id"], item["attempt"], config.max_attempts, item["why"])
     for failed in in_transaction(engine, lambda conn: jobs_store.fail_exhausted(conn, config.max_attempts)):
         # A worker killed (out of memory, a restart) writes nothing itself: this line and the attempts'
         # "started" lines are what the log holds of it.
@@ -121,9 +134,12 @@ def run_next(engine: Engine, snapshot: Callable[[], Snapshot], owner: str, confi
         else:
             # The database went away mid-job (a restart, a failover, dropped connections): nothing was kept,
             # and the job is not failed for it but left to its lease, then run again (its attempts bound it).
-            log.warning("job %s: the database failed while it ran (%s: %s); it runs again once its lease runs "
-                        "out (attempt %s of %s)", job_id, exc.__class__.__name__,
-                        str(exc).splitlines()[0][:200] if str(exc) else "", job["attempts"], config.max_attempts)
+            why = f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+            if left is not None:
+                left.append({"id": job_id, "attempt": job["attempts"], "why": why})
+            log.warning("job %s: the database failed while it ran (%s); %s (attempt %s of %s)", job_id, why,
+                        "it is given back once the database answers" if left is not None else
+                        "it runs again once its lease runs out", job["attempts"], config.max_attempts)
             return True
     except DiagnosisError as exc:
         problem = exc.problems[0]
@@ -186,6 +202,7 @@ class JobWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._left: list[dict] = []  # jobs left when the database failed under them: given back when it answers
 
     def start(self) -> None:
         with self._lock:
@@ -215,7 +232,7 @@ class JobWorker:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                worked = run_next(self.engine, self.snapshot, self.owner, self.config)
+                worked = run_next(self.engine, self.snapshot, self.owner, self.config, self._left)
             except Exception as exc:  # the database went away: try again after a pause, never die
                 log.warning("job worker: could not reach the database (%s: %s); trying again",
                             exc.__class__.__name__, str(exc).splitlines()[0][:200] if str(exc) else "")

@@ -117,6 +117,24 @@ def release(conn: Connection, owner: str) -> list[int]:
     return held
 
 
+def after_outage(conn: Connection, job_id: int, owner: str, attempt: int, max_attempts: int, why: str) -> str | None:
+    """A job this worker left when the database failed under it (nothing of it was kept), once the database
+    answers again: queued at once (the attempt counted), or failed, saying so, when that was its last
+    allowed attempt. "queued" or "failed"; None when it is no longer this worker's (its lease ran out and
+    another worker took it)."""
+    mine = (jobs.c.id == job_id, jobs.c.owner == owner, jobs.c.state == "running", jobs.c.attempts == attempt)
+    if attempt >= max_attempts:
+        error = {"message": f"the database failed while it ran, in its last allowed attempt ({attempt} of "
+                            f"{max_attempts}): {why}",
+                 "suggestion": "submit the job again once the database is steady (see the service's log)"}
+        values = {"state": "failed", "stage": "failed", "finished_at": now(), "lease_until": None, "open_key": None,
+                  "error": json.dumps(error, sort_keys=True)}
+    else:
+        values = {"state": "queued", "owner": None, "lease_until": None, "stage": None, "progress": 0.0}
+    done = conn.execute(update(jobs).where(*mine).values(**values))
+    return values["state"] if done.rowcount == 1 else None
+
+
 def fail_exhausted(conn: Connection, max_attempts: int, at: datetime | None = None) -> list[int]:
     """Fail the jobs whose lease expired after their last allowed attempt (their worker died each time)."""
     at = at or now()

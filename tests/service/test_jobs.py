@@ -3,6 +3,7 @@ time, visible failure, and a job taken over when its worker stopped (its lease e
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import timedelta
 
@@ -262,30 +263,25 @@ def test_two_months_stored_at_once_are_stored_one_after_the_other(fresh_service)
     assert expected["previous_diagnosed"] and len(june) == expected["count"] < later["branches"] + later["members"]
 
 
-@pytest.mark.parametrize("fresh_service", [pytest.param("postgresql", marks=pytest.mark.postgresql)],
-                         indirect=True)  # PostgreSQL's own: concurrent writers, dropped connections
-def test_a_job_the_database_failed_under_runs_again_not_failed(fresh_service, caplog):
-    """The database dropping its connections as a job starts (a restart, a failover) is an outage, not the
-    job's failure: nothing is kept, the job is left to its lease and run again (it was failed for good as an
-    "internal error (OperationalError)")."""
-    import contextlib
-
+@contextlib.contextmanager
+def _connections_dropped_as_the_job_starts(svc):
+    """(the job's engine, a snapshot function, reopen): once the job has started (it asks for its snapshot),
+    the database refuses the job engine's connections and drops those it has, once; reopen lets them in
+    again (and is done on leaving, whatever happened)."""
     from sqlalchemy import create_engine, make_url, text
     from sqlalchemy.pool import NullPool
 
     from diagnosis_service.store import make_engine
 
-    svc = fresh_service
     tagged = make_url(svc.db.url).update_query_dict({"application_name": "job-under-test"})
     engine = make_engine(tagged.render_as_string(hide_password=False))
     admin = create_engine(make_url(svc.db.url).set(database="postgres"), poolclass=NullPool,
                           isolation_level="AUTOCOMMIT")  # beside the test's own database, to close and open it
     runtime = svc.app.extensions["diagnosis"]
     drops: list[int] = []
-
     database = make_url(svc.db.url).database
 
-    def snapshot():  # the job has started: the database refuses its worker's connections and drops them, once
+    def snapshot():
         if not drops:
             with admin.connect() as conn:
                 conn.execute(text(f'alter database "{database}" with allow_connections false'))
@@ -294,29 +290,78 @@ def test_a_job_the_database_failed_under_runs_again_not_failed(fresh_service, ca
         return runtime.snapshot()
 
     def reopen() -> None:
+        assert drops and drops[0] > 0, "the job's connections were dropped"
         with admin.connect() as conn:
             conn.execute(text(f'alter database "{database}" with allow_connections true'))
 
+    try:
+        yield engine, snapshot, reopen
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'alter database "{database}" with allow_connections true'))
+        engine.dispose()
+        admin.dispose()
+
+
+def _left_as_it_was(svc, job_id: int) -> dict:
+    with svc.engine.connect() as conn:
+        left = jobs_store.get(conn, job_id)
+        kept = conn.execute(select(func.count()).select_from(results).where(results.c.period == "2025-03")).scalar()
+    assert left["state"] == "running" and kept == 0, left
+    return left
+
+
+@pytest.mark.parametrize("fresh_service", [pytest.param("postgresql", marks=pytest.mark.postgresql)],
+                         indirect=True)  # PostgreSQL's own: concurrent writers, dropped connections
+def test_a_job_the_database_failed_under_runs_again_not_failed(fresh_service, caplog):
+    """The database dropping its connections as a job starts (a restart, a failover) is an outage, not the
+    job's failure: nothing is kept, the job is left to its lease and run again (it was failed for good as an
+    "internal error (OperationalError)")."""
+    svc = fresh_service
     job, _ = submit_diagnosis(svc.engine, "2025-03", "test")
     config = JobConfig(lease=0.5, max_attempts=3)
-    with caplog.at_level("WARNING", logger="diagnosis_service"), contextlib.ExitStack() as stack:
-        stack.callback(reopen)  # whatever happens, the database is open again for the others
+    with caplog.at_level("WARNING", logger="diagnosis_service"), \
+            _connections_dropped_as_the_job_starts(svc) as (engine, snapshot, reopen):
         assert run_next(engine, snapshot, "worker-a", config)
-        with svc.engine.connect() as conn:
-            left = jobs_store.get(conn, job["id"])
-            kept = conn.execute(select(func.count()).select_from(results).where(results.c.period == "2025-03")).scalar()
-        assert drops[0] > 0 and left["state"] == "running" and kept == 0, left
+        _left_as_it_was(svc, job["id"])
         reopen()  # the database is back
         deadline = time.monotonic() + 30
         while not run_next(engine, snapshot, "worker-b", config):  # bounded: until its lease (0.5 s) runs out
             assert time.monotonic() < deadline, "the job was never run again"
             time.sleep(0.1)
-    engine.dispose()
-    admin.dispose()
     with svc.engine.connect() as conn:
         done = jobs_store.get(conn, job["id"])
     assert done["state"] == "succeeded" and done["attempts"] == 2 and done["owner"] == "worker-b"
     assert "the database failed while it ran" in caplog.text
+
+
+@pytest.mark.parametrize("fresh_service", [pytest.param("postgresql", marks=pytest.mark.postgresql)],
+                         indirect=True)
+@pytest.mark.parametrize("max_attempts", [3, 1])
+def test_a_job_left_in_an_outage_is_given_back_once_the_database_answers(fresh_service, max_attempts):
+    """The worker that left a job in an outage gives it back as soon as the database answers: it runs again
+    at once, not after its lease (two minutes by default, the job showing "running" meanwhile); on its last
+    allowed attempt it fails saying the database failed it (it said "the worker running it stopped 1
+    times without finishing", which the worker knew to be untrue)."""
+    svc = fresh_service
+    job, _ = submit_diagnosis(svc.engine, "2025-03", "test")
+    config = JobConfig(lease=600, max_attempts=max_attempts)
+    left: list[dict] = []
+    with _connections_dropped_as_the_job_starts(svc) as (engine, snapshot, reopen):
+        assert run_next(engine, snapshot, "worker-a", config, left)
+        _left_as_it_was(svc, job["id"])
+        assert [x["id"] for x in left] == [job["id"]]
+        reopen()
+        run_next(engine, snapshot, "worker-a", config, left)  # gives it back, then claims what is queued
+    assert left == []
+    with svc.engine.connect() as conn:
+        done = jobs_store.get(conn, job["id"])
+    if max_attempts > 1:
+        assert done["state"] == "succeeded" and done["attempts"] == 2, done
+    else:
+        assert done["state"] == "failed" and done["attempts"] == 1, done
+        assert done["error"]["message"].startswith("the database failed while it ran, in its last allowed attempt "
+                                                   "(1 of 1): OperationalError"), done["error"]
 
 
 def test_a_backfill_queued_newest_first_runs_oldest_first(fresh_service):
