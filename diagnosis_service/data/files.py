@@ -247,16 +247,22 @@ def replace_dir(tmp: Path, out: Path) -> None:
 
 @contextmanager
 def _signals_held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM held back inside (a few system calls), delivered at its end; in the main thread,
-    where Python runs their handlers."""
+    """Ctrl-C and SIGTERM held back inside (a few system calls) and given to their handlers at its end.
+    Their Python handlers are swapped for one that notes them, not the signals masked: another thread
+    of the process (dask's, say) would take a masked signal and the main thread still run its handler.
+    Only the main thread can do this; elsewhere the signals go as they come."""
     import signal
 
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _frame: caught.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for sig, handler in previous.items():  # (None: one set outside Python, not restorable from here)
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        for sig in dict.fromkeys(caught):
+            signal.raise_signal(sig)
