@@ -126,8 +126,9 @@ def _store_month(conn: Connection, frames: list[tuple[str, pd.DataFrame]], perio
         changes = metrics_store.insert_month(conn, subject, period, ids, columns, values)
         if changes is None and metrics_store.month_unchanged(conn, subject, period, ids, columns, values):
             changes = metrics_store.Changes(unchanged=len(frame))  # imported before: nothing to do
-        elif changes is None:  # the month is stored already: compared row by row, corrections recorded
-            changes = metrics_store.upsert_metrics(conn, subject, _records(frame), source="import", actor=actor)
+        elif changes is None:  # the month is stored already: compared with it, corrections recorded
+            changes = metrics_store.correct_month(conn, subject, period, ids, columns, values, source="import",
+                                                  actor=actor)
         done_here.append((subject, changes))
     return done_here
 

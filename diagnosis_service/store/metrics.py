@@ -154,13 +154,23 @@ def insert_month(conn: Connection, subject: str, period: str, ids: Sequence[str]
     whole = np.full((len(ids), len(all_cols)), np.nan)
     whole[:, [all_cols.index(c) for c in cols]] = block
     blocks.put(conn, subject, period, ids, all_cols, whole)
+    _write_rows(conn, table.name, key, period, ids, cols, block)
+    return Changes(inserted=len(ids))
+
+
+def _write_rows(conn: Connection, table: str, key: str, period: str, ids: Sequence[str], cols: Sequence[str],
+                block: np.ndarray) -> None:
+    """Rows of one month into ``table`` as plain tuples through the driver: COPY from a bulk engine on
+    PostgreSQL (else multi-row VALUES), SQLite's executemany."""
+    if not len(ids):
+        return
     names = ", ".join(f'"{c}"' for c in ("period", key, *cols))
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         if conn.dialect.name == "postgresql" and _can_copy():
-            cursor.copy_expert(f"COPY {table.name} ({names}) FROM STDIN WITH (FORMAT csv)",  # noqa: S608
+            cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv)",  # noqa: S608
                                _csv(period, ids, cols, block))
-            return Changes(inserted=len(ids))
+            return
         cells = block.astype(object)
         cells[np.isnan(block)] = None
         rows = np.column_stack([np.full(len(ids), period, dtype=object), np.asarray(ids, dtype=object),
@@ -168,13 +178,129 @@ def insert_month(conn: Connection, subject: str, period: str, ids: Sequence[str]
         if conn.dialect.name == "postgresql":
             from psycopg2.extras import execute_values
 
-            execute_values(cursor, f"INSERT INTO {table.name} ({names}) VALUES %s", rows, page_size=2000)  # noqa: S608
+            execute_values(cursor, f"INSERT INTO {table} ({names}) VALUES %s", rows, page_size=2000)  # noqa: S608
         else:
             marks = ", ".join("?" * (len(cols) + 2))
-            cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)  # noqa: S608
+            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)  # noqa: S608
     finally:
         cursor.close()
-    return Changes(inserted=len(rows))
+
+
+def correct_month(conn: Connection, subject: str, period: str, ids: Sequence[str], columns: Sequence[str],
+                  values: np.ndarray, *, source: str, actor: str) -> Changes:
+    """A whole month of rows for a month the store holds (an import of corrected data): what
+    ``upsert_metrics`` does with them, to the same rows and revisions (tested), but compared column-wise
+    and written in bulk instead of a dict per row: rows the month lacks inserted, rows that differ
+    updated in the fields given (one statement; on PostgreSQL from a temporary table filled by COPY),
+    each change recorded in ``metric_revisions`` with the fields it changed. 137,000 corrected rows
+    took 50 s and 1 GiB row by row. The month's block is written anew when these rows are the whole
+    month in every stored column, else dropped."""
+    table, key, all_cols = METRICS[subject]
+    cols = [c for c in columns if c in set(all_cols)]
+    incoming = np.asarray(values[:, [list(columns).index(c) for c in cols]], dtype=np.float64)
+    ids = list(ids)
+    blocks.lock(conn, subject, [period])
+    held = metric_frame(conn, subject, cols, [period])
+    at = pd.Index(held[key]).get_indexer(ids)
+    new = at < 0
+    old = held[cols].to_numpy(dtype=np.float64)[at[~new]]
+    mine = incoming[~new]
+    differs = ~((old == mine) | (np.isnan(old) & np.isnan(mine)))
+    changed = np.flatnonzero(differs.any(axis=1))
+    stored_ids = np.asarray(ids, dtype=object)[~new]
+    _write_rows(conn, table.name, key, period, [i for i, n in zip(ids, new, strict=True) if n], cols, incoming[new])
+    if len(changed):
+        _update_rows(conn, table.name, key, period, stored_ids[changed].tolist(), cols, mine[changed])
+        stamp = now()
+        for start in range(0, len(changed), REVISIONS_AT_ONCE):  # memory: a slice's texts at a time
+            rows = changed[start:start + REVISIONS_AT_ONCE]
+            previous, current = _revision_texts(cols, differs[rows], old[rows], mine[rows])
+            _insert_revisions(conn, [(subject, i, period, source, p, c, actor, None, stamp) for i, p, c in
+                                     zip(stored_ids[rows].tolist(), previous, current, strict=True)])
+    whole = set(cols) == set(all_cols) and len(held) == int((~new).sum())
+    if new.any() or len(changed):
+        if whole:
+            order = [cols.index(c) for c in all_cols]
+            blocks.put(conn, subject, period, ids, all_cols, incoming[:, order])
+        else:
+            blocks.drop(conn, subject, [period])
+    return Changes(inserted=int(new.sum()), updated=len(changed), unchanged=int((~new).sum()) - len(changed))
+
+
+def _revision_texts(cols: Sequence[str], differs: np.ndarray, old: np.ndarray,
+                    new: np.ndarray) -> tuple[list[str], list[str]]:
+    """Each row's changed fields before and after, as the JSON ``json.dumps(..., sort_keys=True)`` writes
+    of them (a float as its repr, NaN as null), built from the arrays at once: a dict and two dumps a row
+    were a third of a large correction's time."""
+    order = sorted(range(len(cols)), key=lambda j: cols[j])
+    differs, old, new = differs[:, order], old[:, order], new[:, order]
+    rows, at = np.nonzero(differs)  # row by row, each row's fields in key order
+    keys = [json.dumps(cols[j]) + ": " for j in order]
+
+    def cells(values: np.ndarray) -> list[str]:
+        return [keys[j] + ("null" if v != v else repr(v)) for j, v in zip(at.tolist(), values.tolist(), strict=True)]
+
+    bounds = np.searchsorted(rows, np.arange(len(differs) + 1)).tolist()
+    texts = []
+    for part in (cells(old[rows, at]), cells(new[rows, at])):
+        texts.append(["{" + ", ".join(part[a:b]) + "}" for a, b in zip(bounds, bounds[1:], strict=False)])
+    return texts[0], texts[1]
+
+
+REVISIONS_AT_ONCE = 20_000  # corrections whose revisions are written in one statement
+REVISION_FIELDS = ("subject", "subject_id", "period", "source", "previous", "current", "actor", "request_id",
+                   "created_at")
+
+
+def _insert_revisions(conn: Connection, rows: list[tuple]) -> None:
+    """``metric_revisions`` rows (``REVISION_FIELDS``) as tuples through the driver: COPY from a bulk engine
+    on PostgreSQL, else one multi-row statement after another."""
+    import csv
+
+    names = ", ".join(REVISION_FIELDS)
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        if conn.dialect.name == "postgresql" and _can_copy() and all(r[-2] is None and all(r[:7]) for r in rows):
+            text_ = io.StringIO()
+            csv.writer(text_, lineterminator="\n").writerows(  # an unquoted empty cell is NULL (request_id)
+                (*r[:7], "", r[8].strftime("%Y-%m-%d %H:%M:%S.%f")) for r in rows)
+            text_.seek(0)
+            cursor.copy_expert(f"COPY metric_revisions ({names}) FROM STDIN WITH (FORMAT csv)", text_)
+        elif conn.dialect.name == "postgresql":
+            from psycopg2.extras import execute_values
+
+            execute_values(cursor, f"INSERT INTO metric_revisions ({names}) VALUES %s", rows, page_size=2000)  # noqa: S608
+        else:
+            marks = ", ".join("?" * len(REVISION_FIELDS))
+            cursor.executemany(f"INSERT INTO metric_revisions ({names}) VALUES ({marks})",  # noqa: S608
+                               [(*r[:8], r[8].strftime("%Y-%m-%d %H:%M:%S.%f")) for r in rows])
+    finally:
+        cursor.close()
+
+
+def _update_rows(conn: Connection, table: str, key: str, period: str, ids: Sequence[str], cols: Sequence[str],
+                 block: np.ndarray) -> None:
+    """Set ``cols`` of the rows ``ids`` of ``period`` to ``block``'s values, in one statement."""
+    quoted = [f'"{c}"' for c in cols]
+    if conn.dialect.name == "postgresql":
+        # A temporary table of the new values, then one UPDATE joining it (dropped at commit).
+        conn.exec_driver_sql(f'CREATE TEMP TABLE _corrected ON COMMIT DROP AS SELECT period, "{key}", '  # noqa: S608
+                             f'{", ".join(quoted)} FROM {table} WITH NO DATA')
+        _write_rows(conn, "_corrected", key, period, ids, cols, block)
+        sets = ", ".join(f"{q} = s.{q}" for q in quoted)
+        conn.exec_driver_sql(f'UPDATE {table} AS t SET {sets} FROM _corrected AS s '  # noqa: S608
+                             f'WHERE t.period = s.period AND t."{key}" = s."{key}"')
+        conn.exec_driver_sql("DROP TABLE _corrected")
+        return
+    cells = block.astype(object)
+    cells[np.isnan(block)] = None
+    rows = np.column_stack([cells, np.full(len(ids), period, dtype=object), np.asarray(ids, dtype=object)]).tolist()
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.executemany(f'UPDATE {table} SET {", ".join(f"{q} = ?" for q in quoted)} '  # noqa: S608
+                           f'WHERE period = ? AND "{key}" = ?', rows)
+    finally:
+        cursor.close()
 
 
 def month_unchanged(conn: Connection, subject: str, period: str, ids: Sequence[str], columns: Sequence[str],

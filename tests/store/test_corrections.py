@@ -2,6 +2,7 @@
 gets exactly its new values, only the changed fields are recorded as revisions, and the rows that carry
 the same fields are written by one statement, not one statement per row (SQLite and PostgreSQL)."""
 
+import datetime
 import json
 import random
 
@@ -59,3 +60,63 @@ def test_scattered_corrections_are_exact_recorded_field_by_field_and_written_tog
     for rev in revisions:  # only what changed, before and after
         assert sorted(json.loads(rev["current"])) == changed_fields[rev["subject_id"]]
         assert sorted(json.loads(rev["previous"])) == changed_fields[rev["subject_id"]]
+
+
+def _month_state(conn, period: str) -> tuple[list, list]:
+    from sqlalchemy import text
+
+    rows = sorted(tuple(r) for r in conn.execute(select(metric_revisions.c.subject, metric_revisions.c.subject_id,
+                                                        metric_revisions.c.period, metric_revisions.c.source,
+                                                        metric_revisions.c.previous, metric_revisions.c.current,
+                                                        metric_revisions.c.actor)
+                                                 .order_by(metric_revisions.c.id)))
+    stored = sorted(tuple(r) for r in conn.execute(text("SELECT * FROM member_metrics WHERE period = :p"), {"p": period}))
+    return stored, rows
+
+
+def test_a_corrected_month_is_stored_in_bulk_exactly_as_row_by_row(db_engine, ruleset, small_district, monkeypatch):
+    """``correct_month`` (an import's corrected month, compared column-wise and written in bulk) leaves the
+    same rows and the same revisions, in the same order, as ``upsert_metrics`` row by row: values changed
+    in scattered fields, NaN to a value and back, rows the month lacked inserted, and the month's block
+    written anew holds exactly its rows."""
+    from diagnosis_service.store import blocks
+
+    ds = load_dir(small_district, ruleset.registry)
+    period = sorted(set(ds.member_metrics["period"]))[-1]
+    month = ds.member_metrics[ds.member_metrics["period"] == period].drop(columns=["pidx"], errors="ignore")
+    month = month.sort_values("member_id").reset_index(drop=True)
+    columns = [c for c in month.columns if c not in ("period", "member_id")]
+    held_back = set(month["member_id"].iloc[::17])  # rows the store does not hold yet
+    stored = ds.member_metrics[~((ds.member_metrics["period"] == period) &
+                                 ds.member_metrics["member_id"].isin(held_back))].reset_index(drop=True)
+    with db_engine.begin() as conn:
+        store_dataset(conn, ds.__class__(ds.branches, ds.members, ds.branch_metrics, stored), "test")
+    rng = np.random.default_rng(7)
+    values = month[columns].to_numpy(dtype=float, copy=True)
+    hit = rng.random(values.shape) < 0.05
+    values[hit] = np.where(np.isnan(values[hit]), 3.25, np.where(rng.random(hit.sum()) < 0.3, np.nan,
+                                                                 values[hit] + 1.5))
+    ids = month["member_id"].tolist()
+    records = [{"period": period, "member_id": i, **{c: (None if np.isnan(v) else float(v))
+                                                      for c, v in zip(columns, row, strict=True)}}
+               for i, row in zip(ids, values.tolist(), strict=True)]
+    with db_engine.connect() as conn:
+        trans = conn.begin()
+        by_row = metrics_store.upsert_metrics(conn, "member", records, source="import", actor="t")
+        expected = _month_state(conn, period)
+        trans.rollback()
+    monkeypatch.setattr(metrics_store, "REVISIONS_AT_ONCE", 7)  # the revisions written a few at a time
+    with db_engine.begin() as conn:
+        bulk = metrics_store.correct_month(conn, "member", period, ids, columns, values, source="import", actor="t")
+    assert bulk.as_dict() == by_row.as_dict() and bulk.inserted == len(held_back) and bulk.updated > 50
+    with db_engine.connect() as conn:
+        assert _month_state(conn, period) == expected
+        assert metrics_store.month_unchanged(conn, "member", period, ids, columns, values), "its block holds the rows"
+        assert not blocks.missing(conn, "member", [period], columns)
+        stamps = set(conn.execute(select(metric_revisions.c.created_at)).scalars())
+    (stamp,) = stamps  # read back as the datetime SQLAlchemy writes, on both databases
+    assert isinstance(stamp, datetime.datetime) and abs((datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+                                                        - stamp).total_seconds()) < 600
+    with db_engine.begin() as conn:  # again: nothing to do
+        again = metrics_store.correct_month(conn, "member", period, ids, columns, values, source="import", actor="t")
+    assert again.as_dict() == {"inserted": 0, "updated": 0, "unchanged": len(ids)}
