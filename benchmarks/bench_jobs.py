@@ -7,9 +7,14 @@ In one run, for each database (SQLite by default; --db postgresql or --db both):
    and by the service (`POST /v1/diagnoses`, 202, then `GET /v1/jobs/{id}` until it is done: the time
    from the request to the job's end), with the ratio (target: within 1.5 times the command line);
 3. `import` of CSV directories and of columnar datasets (`data convert`) of the district's first 6, 12 and 24
-   months: peak memory against the months (target: flat in the number of months).
+   months: peak memory against the months (target: flat in the number of months);
+4. (``--corrections``) the district's last 3 months imported again corrected (a value changed in every
+   third member row and every fifth branch row, as a platform's re-export brings them): the command's
+   time and peak memory, and the months stored by ``correct_month`` (column-wise, in bulk) against
+   ``upsert_metrics`` (a dict per row, as before), each in a transaction rolled back, with the ratio.
 
     python benchmarks/bench_jobs.py [--db sqlite|postgresql|both] [--period 2025-12] [--import-months 6,12,24]
+                                    [--corrections]
 """
 
 from __future__ import annotations
@@ -62,7 +67,8 @@ def job_seconds(port: int, token: str, period: str) -> tuple[float, dict]:
     return time.perf_counter() - start, job
 
 
-def run(db: str, district: Path, period: str, cli_seconds: float) -> None:
+def run(db: str, district: Path, period: str, cli_seconds: float, corrected: Path | None = None,
+        ruleset=None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
     with database(db, tmp) as env:
         subprocess.run([EXE, "db", "upgrade"], env=env, check=True, capture_output=True)
@@ -78,6 +84,71 @@ def run(db: str, district: Path, period: str, cli_seconds: float) -> None:
         print(f"[{db}] POST /v1/diagnoses {period} as a job: {wall:.1f} s (the job says {job['result']['seconds']:.1f} s), "
               f"{ratio:.2f} x the command line; target <= {RATIO_TARGET} x "
               f"{'met' if ratio <= RATIO_TARGET else 'MISSED'}", flush=True)
+        if corrected is not None:
+            corrections(db, env, corrected, ruleset)
+
+
+CORRECTED_MONTHS = 3
+
+
+def corrected_input(district: Path, ruleset, root: Path) -> Path:
+    """The district's last CORRECTED_MONTHS months as a CSV directory, a value changed in every third
+    member row and every fifth branch row (written once, not timed)."""
+    from diagnosis_service.data.csvdir import write_dir
+    from diagnosis_service.data.model import Dataset
+    from diagnosis_service.data.sources import CsvDir
+
+    whole = CsvDir(district).load(ruleset.registry)
+    last = int(whole.branch_metrics["pidx"].max())
+    cut = {}
+    for subject, frame, column, every in (("branch", whole.branch_metrics, "theory_study_sessions", 5),
+                                          ("member", whole.member_metrics, "volunteer_hours", 3)):
+        part = frame[frame["pidx"] > last - CORRECTED_MONTHS].reset_index(drop=True)
+        part.loc[part.index % every == 0, column] = part[column].fillna(0) + 1
+        cut[subject] = part
+    out = root / "district-corrected"
+    write_dir(Dataset(whole.branches, whole.members, cut["branch"], cut["member"], source=str(district)), out,
+              ruleset.registry)
+    return out
+
+
+def corrections(db: str, env: dict, corrected: Path, ruleset) -> None:
+    """The corrected months through both paths in process (rolled back), then the command for real."""
+    from diagnosis_service.data.model import KEYS
+    from diagnosis_service.data.sources import CsvDir
+    from diagnosis_service.store import make_engine
+    from diagnosis_service.store import metrics as metrics_store
+
+    data = CsvDir(corrected).load(ruleset.registry)
+    engine = make_engine(env["DATABASE_URL"], bulk=True)
+    took = {}
+    try:
+        for way in ("upsert_metrics", "correct_month"):
+            with engine.connect() as conn:
+                trans = conn.begin()
+                start = time.perf_counter()
+                for subject in ("branch", "member"):
+                    frame = data.metrics(subject)
+                    for period, month in frame.groupby("period", sort=True):
+                        month = month.drop(columns="pidx")
+                        if way == "upsert_metrics":
+                            metrics_store.upsert_metrics(conn, subject, month.to_dict("records"), source="import",
+                                                         actor="bench")
+                        else:
+                            cols = [c for c in month.columns if c not in ("period", KEYS[subject])]
+                            metrics_store.correct_month(conn, subject, str(period), month[KEYS[subject]].tolist(),
+                                                        cols, month[cols].to_numpy(dtype=float), source="import",
+                                                        actor="bench")
+                took[way] = time.perf_counter() - start
+                trans.rollback()
+    finally:
+        engine.dispose()
+    seconds, peak = timed([EXE, "import", str(corrected)], env)
+    rows = len(data.member_metrics) + len(data.branch_metrics)
+    print(f"[{db}] import of {CORRECTED_MONTHS} corrected months ({rows:,} rows, a third of members' and a fifth of "
+          f"branches' changed): {seconds:.1f} s, peak {peak:,.0f} MiB; stored in process: correct_month "
+          f"{took['correct_month']:.1f} s, row by row (upsert_metrics) {took['upsert_metrics']:.1f} s: "
+          f"{took['upsert_metrics'] / took['correct_month']:.1f} x faster", flush=True)
 
 
 def inputs_by_months(district: Path, ruleset, months: list[int], root: Path) -> dict[str, dict[int, Path]]:
@@ -123,6 +194,8 @@ def main() -> None:
     parser.add_argument("--period", default="2025-12")
     parser.add_argument("--import-months", default="6,12,24",
                         help="import CSV directories and datasets of the district's first N months (comma-separated; '' to skip)")
+    parser.add_argument("--corrections", action="store_true",
+                        help=f"also import the district's last {CORRECTED_MONTHS} months again, corrected (item 4)")
     args = parser.parse_args()
     ruleset = load_ruleset(REPO / "rules")
     district = DATA  # the district `simulate` writes by default: 24 months
@@ -132,8 +205,10 @@ def main() -> None:
                                    str(Path(out) / "month.jsonl")], dict(os.environ))
     print(f"baseline: diagnose --data (CSV) {args.period}: {cli_seconds:.1f} s, peak {peak:,.0f} MiB", flush=True)
     dbs = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
-    for db in dbs:
-        run(db, district, args.period, cli_seconds)
+    with tempfile.TemporaryDirectory() as root:
+        corrected = corrected_input(district, ruleset, Path(root)) if args.corrections else None
+        for db in dbs:
+            run(db, district, args.period, cli_seconds, corrected, ruleset)
     if args.import_months:
         with tempfile.TemporaryDirectory() as root:
             inputs = inputs_by_months(district, ruleset, [int(n) for n in args.import_months.split(",")],
