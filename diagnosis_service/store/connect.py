@@ -17,8 +17,10 @@ one waiter can lose every race for seconds while the others go through.
 
 from __future__ import annotations
 
+import logging
 import select
 import sqlite3
+import sys
 import threading
 import time
 import weakref
@@ -36,6 +38,7 @@ _local = threading.local()  # the timeout of the connection being made in this t
 _timeouts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # psycopg2 connection -> timeout
 _turns: dict[str, threading.RLock] = {}  # SQLite database file -> the lock its writers in this process share
 _turns_guard = threading.Lock()
+log = logging.getLogger("diagnosis_service.store")
 
 
 def _psycopg2_timeout_error():
@@ -169,6 +172,8 @@ def _guard_psycopg2(engine: Engine, timeout: float, statement_timeout: float, wa
 
     if wait_callback and extensions.get_wait_callback() is not _wait:
         extensions.set_wait_callback(_wait)
+    if not getattr(sys.excepthook, "quiets_psycopg2", False):
+        sys.excepthook = _quiet_driver_prints(sys.excepthook)
     timeout_error = database_timeout()
 
     @event.listens_for(engine, "do_connect")
@@ -193,6 +198,23 @@ def _guard_psycopg2(engine: Engine, timeout: float, statement_timeout: float, wa
     def _timed_out(ctx) -> None:
         if isinstance(ctx.original_exception, timeout_error):
             ctx.is_disconnect = True  # the connection is mid-call: discard it, never reuse it
+
+
+def _quiet_driver_prints(previous):
+    """``sys.excepthook`` less what psycopg2 prints itself (through ``PyErr_Print``) when a connection dies
+    in a COPY: decoding the server's message with an error already set, it prints a SystemError chained to
+    that error, whose context is the row being copied (a member's id and values), before raising the error
+    to its caller anyway (where it is told in one line). Anything else goes to ``previous``."""
+
+    def hook(exc_type, exc, tb) -> None:
+        cause = None if exc is None else (exc.__cause__ or exc.__context__)
+        if exc_type is SystemError and cause is not None and type(cause).__module__.startswith("psycopg2"):
+            log.debug("psycopg2 printed an error it raises too (%s)", type(cause).__name__)
+            return
+        previous(exc_type, exc, tb)
+
+    hook.quiets_psycopg2 = True  # type: ignore[attr-defined]
+    return hook
 
 
 def _server_closed(dbapi_conn) -> bool:

@@ -253,3 +253,64 @@ def test_a_locked_sqlite_answers_writes_with_503_and_keeps_reading(tmp_path):
         assert r.status_code == 200
     finally:
         svc.close()
+
+
+@pytest.mark.postgresql
+def test_a_connection_dying_in_a_copy_prints_no_row_of_data(postgres_server):
+    """psycopg2, decoding the server's message when a connection dies in a COPY, prints (PyErr_Print,
+    through sys.excepthook) a SystemError chained to that error, the row being copied in its context (a
+    member's id and values), then raises the error to its caller anyway. A real COPY cut by
+    pg_terminate_backend: its caller gets the error, and nothing else reaches stderr."""
+    import textwrap
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    from tests.support.service import PG_SERVER
+
+    url = make_url(PG_SERVER).update_query_dict({"application_name": "copy-under-test"})
+    script = textwrap.dedent(f"""
+        import io, sys, time
+        from diagnosis_service.store import make_engine
+        engine = make_engine({url.render_as_string(hide_password=False)!r}, bulk=True)
+
+        class Slow(io.RawIOBase):  # rows, slowly: the test ends the connection meanwhile (10 s at most)
+            def __init__(self): self.n = 0
+            def readable(self): return True
+            def readinto(self, b):
+                time.sleep(0.01)
+                self.n += 1
+                if self.n > 1000:
+                    return 0
+                line = f'"2025-12","M{{self.n:06d}}",1.5,secret-looking-value\\n'.encode()
+                b[:len(line)] = line
+                return len(line)
+
+        with engine.connect() as conn:
+            cur = conn.connection.dbapi_connection.cursor()
+            cur.execute("CREATE TEMP TABLE t (period text, id text, x float8, y text)")
+            try:
+                cur.copy_expert("COPY t FROM STDIN WITH (FORMAT csv)", io.BufferedReader(Slow()))
+                print("copied")
+            except Exception as exc:
+                print("raised", type(exc).__name__)
+        """)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    admin = create_engine(make_url(PG_SERVER), poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    ended = 0
+    try:
+        for _ in range(100):  # bounded: until the COPY runs (10 s at most)
+            time.sleep(0.1)
+            with admin.connect() as conn:
+                ended = conn.execute(text("select count(pg_terminate_backend(pid)) from pg_stat_activity where "
+                                          "application_name = 'copy-under-test' and query like 'COPY%'")).scalar()
+            if ended:
+                break
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+        admin.dispose()
+    assert ended and out.startswith("raised "), (out, err)
+    assert "secret-looking-value" not in err and "SystemError" not in err, err
