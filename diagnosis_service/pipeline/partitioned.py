@@ -132,15 +132,48 @@ def connect(scheduler: object = "local", worker_memory: int | str | None = None)
         if count and not (count.isdigit() and 1 <= int(count) <= 256):
             raise InputError(Problem(f"bad worker count {count!r}", field=("scheduler",), suggestion=SCHEDULERS))
         workers = int(count) if count else max(1, os.cpu_count() or 1)
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address="127.0.0.1:0", memory_limit=worker_memory or "auto",
-                          silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        with _interrupts_for_this_process_only():
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address="127.0.0.1:0", memory_limit=worker_memory or "auto",
+                                   silence_logs=logging.ERROR)
+        with cluster, Client(cluster) as client, _quiet_when_stopped():
             yield client
     elif scheduler.startswith(("tcp://", "tls://")):
-        with _remote_client(scheduler) as client:
+        with _remote_client(scheduler) as client, _quiet_when_stopped():
             yield client
     else:
         raise InputError(Problem(f"unknown scheduler {scheduler!r}", field=("scheduler",), suggestion=SCHEDULERS))
+
+
+@contextmanager
+def _interrupts_for_this_process_only() -> Iterator[None]:
+    """Ctrl-C ignored by the worker processes started inside (they inherit it, and Python keeps an ignored
+    SIGINT ignored): a terminal's Ctrl-C, sent to the whole process group, then stops this process, which
+    closes the cluster, instead of each worker printing its own KeyboardInterrupt traceback as well."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
+
+
+@contextmanager
+def _quiet_when_stopped() -> Iterator[None]:
+    """A run stopped (Ctrl-C, SIGTERM, an error) leaves the cluster's logs out: its teardown logs the work
+    it drops (connections closed, keys forgotten) as errors with tracebacks, dozens of lines after the one
+    line that says what happened."""
+    try:
+        yield
+    except BaseException:
+        names = [n for n in list(logging.root.manager.loggerDict) if n.split(".")[0] in ("distributed", "tornado")]
+        for name in ["distributed", "tornado", *names]:  # the children too: dask sets some levels of its own
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        raise
 
 
 @contextmanager

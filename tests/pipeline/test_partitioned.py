@@ -294,3 +294,67 @@ def test_a_file_lost_from_the_dataset_stops_the_dask_run_with_one_line(dask_clie
     with pytest.raises(InputError, match="1 file of the dataset missing, that its description lists"):
         diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, tmp_path / "o.jsonl", dask_client, part_members=100)
     assert not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("how", ["ctrl-c to the process group", "sigterm"])
+def test_a_dask_run_stopped_says_one_thing_and_leaves_nothing(small_district, tmp_path, how):
+    """Stopped during the diagnosis pass: Ctrl-C from a terminal (SIGINT to the whole process group) or
+    SIGTERM to the command. Its workers ignore the terminal's Ctrl-C (each printed its KeyboardInterrupt
+    traceback) and the cluster's teardown logs are left out (dozens of lines of closed connections and
+    forgotten keys): stderr holds the progress lines and "Aborted!" at most. No output file, no process
+    of the run left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from click.testing import CliRunner
+
+    from diagnosis_service.cli import main as cli
+
+    assert CliRunner().invoke(cli, ["data", "convert", str(small_district), str(tmp_path / "ds")]).exit_code == 0
+    exe = str(Path(sys.executable).parent / "diagnosis-service")
+    env = {**os.environ, "TMPDIR": str(tmp_path), "DIAGNOSIS_VAR": str(tmp_path / "var")}
+    run = subprocess.Popen([exe, "diagnose", "--data", str(tmp_path / "ds"), "--period", PERIOD, "--engine", "dask",
+                            "--scheduler", "local:2", "--part-members", "50", "--out", str(tmp_path / "o.jsonl")],
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    lines: list[str] = []
+    started = threading.Event()
+
+    def read() -> None:
+        for line in run.stderr:
+            lines.append(line)
+            if line.startswith("branch references:"):
+                started.set()  # the diagnosis pass comes next
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert started.wait(120), "".join(lines)
+        if how == "sigterm":
+            run.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(run.pid, signal.SIGINT)
+        code = run.wait(timeout=120)
+        reader.join(timeout=30)
+    finally:
+        run.kill()
+        run.wait(timeout=30)
+        reader.join(timeout=30)
+        run.stderr.close()
+    err = "".join(lines)
+    assert code == (128 + signal.SIGTERM if how == "sigterm" else 1), (code, err)
+    assert "Traceback" not in err and "ERROR" not in err, err
+    assert not (tmp_path / "o.jsonl").exists()
+    for _ in range(100):  # bounded: the run's processes gone within 10 s
+        try:
+            os.killpg(run.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("processes of the stopped run are left")
