@@ -18,6 +18,7 @@ one waiter can lose every race for seconds while the others go through.
 from __future__ import annotations
 
 import logging
+import math
 import select
 import sqlite3
 import sys
@@ -70,13 +71,21 @@ def _wait(conn) -> None:
         if state == extensions.POLL_OK:
             return
         if state == extensions.POLL_READ:
-            ready = select.select([conn.fileno()], [], [], timeout)[0]
+            ready = _ready(conn.fileno(), select.POLLIN, timeout)
         elif state == extensions.POLL_WRITE:
-            ready = select.select([], [conn.fileno()], [], timeout)[1]
+            ready = _ready(conn.fileno(), select.POLLOUT, timeout)
         else:
             raise database_timeout()(f"unexpected state {state} from the database connection")
         if not ready:
             raise database_timeout()(f"the database did not answer within {timeout:g} s")
+
+
+def _ready(fd: int, events: int, timeout: float) -> bool:
+    """Whether ``fd`` is ready for ``events`` within ``timeout`` seconds (``poll``, not ``select``: a
+    process with a thousand files open has sockets past select's limit of 1024)."""
+    poller = select.poll()
+    poller.register(fd, events)
+    return bool(poller.poll(max(0, math.ceil(timeout * 1000))))
 
 
 def _with_driver(url: str) -> str:
@@ -208,7 +217,8 @@ def _quiet_driver_prints(previous):
 
     def hook(exc_type, exc, tb) -> None:
         cause = None if exc is None else (exc.__cause__ or exc.__context__)
-        if exc_type is SystemError and cause is not None and type(cause).__module__.startswith("psycopg2"):
+        if (exc_type is SystemError and cause is not None and type(cause).__module__.startswith("psycopg2")
+                and "returned a result with an e" in str(exc)):  # "... an exception set", "... an error set"
             log.debug("psycopg2 printed an error it raises too (%s)", type(cause).__name__)
             return
         previous(exc_type, exc, tb)
@@ -228,8 +238,8 @@ def _server_closed(dbapi_conn) -> bool:
     if dbapi_conn.closed:
         return True
     try:
-        return bool(select.select([dbapi_conn.fileno()], [], [], 0)[0])
-    except (OSError, ValueError):  # no socket any more
+        return _ready(dbapi_conn.fileno(), select.POLLIN | select.POLLPRI, 0)  # (a hang-up is POLLHUP: ready too)
+    except OSError:  # no socket any more
         return True
 
 

@@ -314,3 +314,37 @@ def test_a_connection_dying_in_a_copy_prints_no_row_of_data(postgres_server):
         admin.dispose()
     assert ended and out.startswith("raised "), (out, err)
     assert "secret-looking-value" not in err and "SystemError" not in err, err
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("bulk", [False, True])
+def test_a_process_with_a_thousand_files_open_still_talks_to_postgresql(postgres_server, bulk):
+    """The waits and the check of a pooled connection poll its socket: ``select`` refuses a descriptor
+    past 1024 (a server with many clients, an import with many files open), which made every call fail."""
+    import resource
+
+    from sqlalchemy import text
+
+    from diagnosis_service.store import make_engine
+    from tests.support.service import PG_SERVER
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"this machine lets a process open {hard} files, too few to pass 1024")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = []
+    try:
+        while len(held) < 1100:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        engine = make_engine(PG_SERVER, bulk=bulk)
+        try:
+            for _ in range(3):  # a new connection, then pooled ones (checked at checkout)
+                with engine.connect() as conn:
+                    assert conn.connection.dbapi_connection.fileno() > 1024
+                    assert conn.execute(text("select 1")).scalar() == 1
+        finally:
+            engine.dispose()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
