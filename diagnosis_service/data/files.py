@@ -238,11 +238,13 @@ def replace_dir(tmp: Path, out: Path) -> None:
     if old.is_symlink() or old.is_file():
         old.unlink()
     shutil.rmtree(old, ignore_errors=True)
-    with _signals_held():  # Ctrl-C or SIGTERM between the renames left neither: the caller removed tmp
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
+    try:
+        with _signals_held():  # Ctrl-C or SIGTERM between the renames left neither: the caller removed tmp
+            if out.exists():
+                os.replace(out, old)
+            os.replace(tmp, out)
+    finally:  # also when a signal held back is delivered: the old directory is not left beside the new
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @contextmanager
@@ -257,9 +259,10 @@ def _signals_held() -> Iterator[None]:
         yield
         return
     caught: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, _frame: caught.append(signum))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous: dict = {}
     try:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # each swapped inside the try: each one swapped is restored
+            previous[sig] = signal.signal(sig, lambda signum, _frame: caught.append(signum))
         yield
     finally:
         for sig, handler in previous.items():  # (None: one set outside Python, not restorable from here)

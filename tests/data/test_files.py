@@ -182,3 +182,4 @@ def test_sigterm_between_replace_dir_s_renames_leaves_the_new_directory_in_place
         stopped = exc.code
     assert stopped == 128 + signal.SIGTERM and len(calls) == 2
     assert sorted(p.name for p in out.iterdir()) == ["new"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"], "the old directory is not left behind"
