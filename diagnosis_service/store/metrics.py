@@ -197,7 +197,8 @@ def correct_month(conn: Connection, subject: str, period: str, ids: Sequence[str
     month in every stored column, else dropped."""
     table, key, all_cols = METRICS[subject]
     cols = [c for c in columns if c in set(all_cols)]
-    incoming = np.asarray(values[:, [list(columns).index(c) for c in cols]], dtype=np.float64)
+    # + 0.0: -0.0 as 0.0, as the databases keep it through their drivers (COPY keeps the sign)
+    incoming = np.asarray(values[:, [list(columns).index(c) for c in cols]], dtype=np.float64) + 0.0
     ids = list(ids)
     blocks.lock(conn, subject, [period])
     held = metric_frame(conn, subject, cols, [period])
@@ -345,7 +346,8 @@ def _csv(period: str, ids: Sequence[str], cols: Sequence[str], block: np.ndarray
 
     arrays = [pa.array(np.full(len(ids), period, dtype=object), pa.string()),
               pa.array(np.asarray(ids, dtype=object), pa.string())]
-    arrays += [pa.array(block[:, j], pa.float64(), from_pandas=True) for j in range(block.shape[1])]
+    # + 0.0: -0.0 as 0.0, as the other writers' drivers store it (COPY would keep the sign)
+    arrays += [pa.array(block[:, j] + 0.0, pa.float64(), from_pandas=True) for j in range(block.shape[1])]
     sink = io.BytesIO()
     pacsv.write_csv(pa.Table.from_arrays(arrays, names=["period", "id", *cols]), sink,
                     pacsv.WriteOptions(include_header=False))

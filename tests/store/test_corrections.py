@@ -2,6 +2,7 @@
 gets exactly its new values, only the changed fields are recorded as revisions, and the rows that carry
 the same fields are written by one statement, not one statement per row (SQLite and PostgreSQL)."""
 
+import contextlib
 import datetime
 import json
 import random
@@ -63,15 +64,35 @@ def test_scattered_corrections_are_exact_recorded_field_by_field_and_written_tog
 
 
 def _month_state(conn, period: str) -> tuple[list, list]:
+    """The month's rows (each value by its repr: -0.0 is not 0.0 here) and the revisions, in the order
+    they were written."""
     from sqlalchemy import text
 
-    rows = sorted(tuple(r) for r in conn.execute(select(metric_revisions.c.subject, metric_revisions.c.subject_id,
-                                                        metric_revisions.c.period, metric_revisions.c.source,
-                                                        metric_revisions.c.previous, metric_revisions.c.current,
-                                                        metric_revisions.c.actor)
-                                                 .order_by(metric_revisions.c.id)))
-    stored = sorted(tuple(r) for r in conn.execute(text("SELECT * FROM member_metrics WHERE period = :p"), {"p": period}))
+    rows = [tuple(r) for r in conn.execute(select(metric_revisions.c.subject, metric_revisions.c.subject_id,
+                                                  metric_revisions.c.period, metric_revisions.c.source,
+                                                  metric_revisions.c.previous, metric_revisions.c.current,
+                                                  metric_revisions.c.actor).order_by(metric_revisions.c.id))]
+    stored = sorted(tuple(repr(v) for v in r) for r in
+                    conn.execute(text("SELECT * FROM member_metrics WHERE period = :p"), {"p": period}))
     return stored, rows
+
+
+@contextlib.contextmanager
+def _copying(engine, on: bool):
+    """PostgreSQL's COPY paths on (as `import`'s bulk engine has them: no wait callback in the process) or
+    as the test's engine has them (off)."""
+    if not on:
+        yield
+        return
+    from psycopg2 import extensions
+
+    callback = extensions.get_wait_callback()
+    extensions.set_wait_callback(None)
+    try:
+        assert metrics_store._can_copy()
+        yield
+    finally:
+        extensions.set_wait_callback(callback)
 
 
 def test_a_corrected_month_is_stored_in_bulk_exactly_as_row_by_row(db_engine, ruleset, small_district, monkeypatch):
@@ -96,6 +117,7 @@ def test_a_corrected_month_is_stored_in_bulk_exactly_as_row_by_row(db_engine, ru
     hit = rng.random(values.shape) < 0.05
     values[hit] = np.where(np.isnan(values[hit]), 3.25, np.where(rng.random(hit.sum()) < 0.3, np.nan,
                                                                  values[hit] + 1.5))
+    values[(values == 0) & (rng.random(values.shape) < 0.2)] = -0.0  # stored as 0.0 (and unchanged)
     ids = month["member_id"].tolist()
     records = [{"period": period, "member_id": i, **{c: (None if np.isnan(v) else float(v))
                                                       for c, v in zip(columns, row, strict=True)}}
@@ -106,14 +128,23 @@ def test_a_corrected_month_is_stored_in_bulk_exactly_as_row_by_row(db_engine, ru
         expected = _month_state(conn, period)
         trans.rollback()
     monkeypatch.setattr(metrics_store, "REVISIONS_AT_ONCE", 7)  # the revisions written a few at a time
-    with db_engine.begin() as conn:
-        bulk = metrics_store.correct_month(conn, "member", period, ids, columns, values, source="import", actor="t")
-    assert bulk.as_dict() == by_row.as_dict() and bulk.inserted == len(held_back) and bulk.updated > 50
-    with db_engine.connect() as conn:
-        assert _month_state(conn, period) == expected
-        assert metrics_store.month_unchanged(conn, "member", period, ids, columns, values), "its block holds the rows"
-        assert not blocks.missing(conn, "member", [period], columns)
-        stamps = set(conn.execute(select(metric_revisions.c.created_at)).scalars())
+    for copying in [False, True] if db_engine.dialect.name == "postgresql" else [False]:
+        with _copying(db_engine, copying), db_engine.connect() as conn:
+            trans = conn.begin()
+            bulk = metrics_store.correct_month(conn, "member", period, ids, columns, values, source="import",
+                                               actor="t")
+            assert bulk.as_dict() == by_row.as_dict() and bulk.inserted == len(held_back) and bulk.updated > 50
+            assert _month_state(conn, period) == expected, f"COPY: {copying}"
+            assert metrics_store.month_unchanged(conn, "member", period, ids, columns, values), "the block holds the rows"
+            assert not blocks.missing(conn, "member", [period], columns)
+            stamps = set(conn.execute(select(metric_revisions.c.created_at)).scalars())
+            if copying:
+                trans.commit()
+            else:
+                trans.rollback()
+    if db_engine.dialect.name != "postgresql":
+        with db_engine.begin() as conn:
+            metrics_store.correct_month(conn, "member", period, ids, columns, values, source="import", actor="t")
     (stamp,) = stamps  # read back as the datetime SQLAlchemy writes, on both databases
     assert isinstance(stamp, datetime.datetime) and abs((datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
                                                         - stamp).total_seconds()) < 600
