@@ -43,7 +43,14 @@ from .locations import MARKER, filesystem, is_dataset, is_url
 from .model import KEYS, Dataset
 from .months import InMemoryMonths, Months
 from .sources import HISTORY_MONTHS, Carry, Lookback
-from .streetfiles import _street, inventory, street_file, write_street_metrics, write_street_orgs
+from .streetfiles import (
+    _street,
+    inventory,
+    inventory_ok,
+    street_file,
+    write_street_metrics,
+    write_street_orgs,
+)
 
 FORMAT = 3  # 2: street files named by their place in the list; 3: organisations per street too
 
@@ -220,7 +227,11 @@ class ParquetDir:
             raise InputError(Problem(f"dataset format {description.get('format')!r}; this version reads {FORMAT}",
                                      file=marker, suggestion="convert the data again"))
         listed = description.get("files")
-        self._listed, self._expected = listed if isinstance(listed, dict) else None, {}
+        if listed is not None and not inventory_ok(listed):
+            raise InputError(Problem("unreadable dataset description: 'files' is not a map of folders to ranges "
+                                     "of street indexes ([[first, last], ...])", file=marker,
+                                     suggestion="write the dataset again: diagnosis-service data convert DIR OUT"))
+        self._listed, self._expected = listed, {}
         return description
 
     def partitions(self) -> list[tuple[int, int]]:

@@ -42,6 +42,14 @@ def inventory(*roots: Path, carry_set: str | None = None) -> dict[str, list[list
     return {key: _ranges(sorted(indexes)) for key, indexes in sorted(found.items())}
 
 
+def inventory_ok(listed: object) -> bool:
+    """Whether ``listed`` has the shape ``inventory`` gives: folder -> [[first, last], ...]."""
+    return isinstance(listed, dict) and all(
+        isinstance(k, str) and isinstance(v, list) and all(
+            isinstance(r, list) and len(r) == 2 and all(isinstance(i, int) and not isinstance(i, bool) for i in r)
+            for r in v) for k, v in listed.items())
+
+
 def _ranges(indexes: list[int]) -> list[list[int]]:
     out: list[list[int]] = []
     for i in indexes:
@@ -106,4 +114,4 @@ def write_street_metrics(root: Path, subject: str, frame: pd.DataFrame, columns:
         _write(table.take(rows), root / f"{subject}_metrics" / str(period) / f"{f}.parquet")
 
 
-__all__ = ["inventory", "street_file", "write_street_metrics", "write_street_orgs"]
+__all__ = ["inventory", "inventory_ok", "street_file", "write_street_metrics", "write_street_orgs"]

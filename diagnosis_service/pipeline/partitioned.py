@@ -216,7 +216,7 @@ def _remote_client(scheduler: str) -> Iterator:
     thread.start()
     thread.join(CONNECT_SECONDS + 5)
     if thread.is_alive():  # left behind, a daemon: this process ends with the one line below
-        raise down(f"it took the connection and said nothing for {CONNECT_SECONDS} s: stopped or overloaded?")
+        raise down(f"it took the connection and said nothing for {CONNECT_SECONDS + 5} s: stopped or overloaded?")
     error = made.get("error")
     if isinstance(error, (OSError, TimeoutError)):  # silent or gone: distributed says OSError
         raise down(f"waited {CONNECT_SECONDS} s: {error.__class__.__name__}")

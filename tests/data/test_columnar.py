@@ -131,6 +131,10 @@ def test_what_is_not_a_dataset_is_refused_clearly(ruleset, tmp_path, converted):
     (broken / MARKER).write_text(json.dumps({"format": 99}), encoding="utf-8")
     with pytest.raises(InputError, match="dataset format 99"):
         ParquetDir(broken).load(ruleset.registry)
+    listed = {**json.loads((converted / MARKER).read_text(encoding="utf-8")), "files": {"members": [[0]]}}
+    (broken / MARKER).write_text(json.dumps(listed), encoding="utf-8")
+    with pytest.raises(InputError, match="'files' is not a map of folders to ranges"):
+        ParquetDir(broken).load(ruleset.registry)
     (broken / MARKER).write_text("[1, 2, 3]", encoding="utf-8")
     with pytest.raises(InputError, match=r"unreadable dataset description \(a JSON list, not an object\)"):
         ParquetDir(broken).load(ruleset.registry)
