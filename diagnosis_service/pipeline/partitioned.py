@@ -135,7 +135,10 @@ def connect(scheduler: object = "local", worker_memory: int | str | None = None)
         with _interrupts_for_this_process_only():
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                                    dashboard_address="127.0.0.1:0", memory_limit=worker_memory or "auto",
-                                   silence_logs=logging.ERROR)
+                                   # The workers' own logs stay out: what goes wrong in a part reaches this
+                                   # process as its error, told in one line; a worker's heartbeat to a
+                                   # scheduler closing under it is not news (a Ctrl-C printed it as an ERROR)
+                                   silence_logs=logging.CRITICAL)
         with cluster, Client(cluster) as client, _quiet_when_stopped():
             yield client
     elif scheduler.startswith(("tcp://", "tls://")):

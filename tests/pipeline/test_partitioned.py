@@ -204,10 +204,11 @@ def test_a_scheduler_that_takes_the_connection_and_never_answers_is_one_line(run
         took = time.monotonic() - start
     assert r.exit_code == 2 and "said nothing for 6 s" in r.output and took < 30, (took, r.output)
     for address, says in (("tcp://127.0.0.1", "bad scheduler address"), ("tcp://127.0.0.1:99999", "bad scheduler "
-                          "address"), (f"tls://127.0.0.1:{port}", "tls:// needs this client's certificates")):
-        with socket.socket() as listening:
-            listening.bind(("127.0.0.1", port))
+                          "address"), ("tls://127.0.0.1:{port}", "tls:// needs this client's certificates")):
+        with socket.socket() as listening:  # a port of its own each time (the one above may linger)
+            listening.bind(("127.0.0.1", 0))
             listening.listen(8)
+            address = address.format(port=listening.getsockname()[1])
             r = runner.invoke(main, [*dask, "--scheduler", address])
         assert r.exit_code == 2 and says in r.output and "Traceback" not in r.output, (address, r.output)
     assert not (tmp_path / "x.jsonl").exists()
