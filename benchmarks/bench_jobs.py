@@ -116,7 +116,7 @@ def corrections(db: str, env: dict, corrected: Path, ruleset) -> None:
     """The corrected months through both paths in process (rolled back), then the command for real."""
     from diagnosis_service.data.model import KEYS
     from diagnosis_service.data.sources import CsvDir
-    from diagnosis_service.store import make_engine
+    from diagnosis_service.store import make_engine, whole_months
     from diagnosis_service.store import metrics as metrics_store
 
     data = CsvDir(corrected).load(ruleset.registry)
@@ -136,7 +136,7 @@ def corrections(db: str, env: dict, corrected: Path, ruleset) -> None:
                                                          actor="bench")
                         else:
                             cols = [c for c in month.columns if c not in ("period", KEYS[subject])]
-                            metrics_store.correct_month(conn, subject, str(period), month[KEYS[subject]].tolist(),
+                            whole_months.correct_month(conn, subject, str(period), month[KEYS[subject]].tolist(),
                                                         cols, month[cols].to_numpy(dtype=float), source="import",
                                                         actor="bench")
                 took[way] = time.perf_counter() - start

@@ -25,6 +25,7 @@ from ..errors import InputError, Problem, did_you_mean, unknown_fields
 from ..periods import check_period
 from ..rules.model import Registry
 from ..store import metrics as metrics_store
+from ..store import whole_months
 from .common import MAX_ROWS, PROFILE, in_transaction
 
 
@@ -123,11 +124,11 @@ def _store_month(conn: Connection, frames: list[tuple[str, pd.DataFrame]], perio
     for subject, frame in frames:
         columns = [c for c in frame.columns if c not in ("pidx", "period", KEYS[subject])]
         ids, values = frame[KEYS[subject]].tolist(), frame[columns].to_numpy(dtype=float)
-        changes = metrics_store.insert_month(conn, subject, period, ids, columns, values)
-        if changes is None and metrics_store.month_unchanged(conn, subject, period, ids, columns, values):
+        changes = whole_months.insert_month(conn, subject, period, ids, columns, values)
+        if changes is None and whole_months.month_unchanged(conn, subject, period, ids, columns, values):
             changes = metrics_store.Changes(unchanged=len(frame))  # imported before: nothing to do
         elif changes is None:  # the month is stored already: compared with it, corrections recorded
-            changes = metrics_store.correct_month(conn, subject, period, ids, columns, values, source="import",
+            changes = whole_months.correct_month(conn, subject, period, ids, columns, values, source="import",
                                                   actor=actor)
         done_here.append((subject, changes))
     return done_here

@@ -20,6 +20,7 @@ from ..store import blocks as blocks_store
 from ..store import metrics as metrics_store
 from ..store import overview as overview_store
 from ..store import results as results_store
+from ..store import whole_months
 from . import notify
 from .common import in_transaction
 from .month import Month, summary_json
@@ -53,7 +54,7 @@ def rebuild_blocks(engine: Engine, period: str | None, months: int = HISTORY_MON
         wanted = _wanted(conn, period, months)
         todo = {s: [p for p in blocks_store.missing(conn, s, wanted, metrics_store.METRICS[s][2])
                     if metrics_store.has_rows(conn, s, p)] for s in metrics_store.KEYS}
-    return sum(in_transaction(engine, lambda conn, s=subject, p=p: metrics_store.rebuild_block(conn, s, p))
+    return sum(in_transaction(engine, lambda conn, s=subject, p=p: whole_months.rebuild_block(conn, s, p))
                for subject, periods in todo.items() for p in periods)
 
 

@@ -18,7 +18,7 @@ from diagnosis_service.data.model import Dataset
 from diagnosis_service.data.sources import CsvDir
 from diagnosis_service.errors import InputError
 from diagnosis_service.pipeline.ingest import import_source
-from diagnosis_service.store import make_engine
+from diagnosis_service.store import make_engine, whole_months
 from diagnosis_service.store import metrics as metrics_store
 from diagnosis_service.store.schema import branch_metrics, member_metrics, metric_blocks, metric_revisions
 from tests.support.builders import months
@@ -130,14 +130,14 @@ def test_a_month_that_fails_leaves_whole_months_and_running_again_finishes(db_en
     registry = ruleset.registry
     whole = CsvDir(small_district).load(registry)
     per_month = whole.member_metrics.groupby("period").size().to_dict()
-    insert = metrics_store.insert_month
+    insert = whole_months.insert_month
 
     def failing(conn, subject, period, *args):
         if period == "2025-06" and subject == "member":
             raise ConnectionError("the database went away")  # after the month's branch rows: rolled back
         return insert(conn, subject, period, *args)
 
-    monkeypatch.setattr(metrics_store, "insert_month", failing)
+    monkeypatch.setattr(whole_months, "insert_month", failing)
     with pytest.raises(ConnectionError):
         import_source(db_engine, registry, CsvDir(small_district), actor="test", workers=2)
     stored = _rows_by_period(db_engine)
@@ -146,7 +146,7 @@ def test_a_month_that_fails_leaves_whole_months_and_running_again_finishes(db_en
     with db_engine.connect() as conn:
         assert "2025-06" not in {p for (p,) in conn.execute(select(branch_metrics.c.period).distinct())}
     assert list(own_tmpdir.iterdir()) == []
-    monkeypatch.setattr(metrics_store, "insert_month", insert)
+    monkeypatch.setattr(whole_months, "insert_month", insert)
     again = import_source(db_engine, registry, CsvDir(small_district), actor="test", workers=2)
     assert _rows_by_period(db_engine) == per_month
     assert again["member_metrics"]["inserted"] == sum(per_month[p] for p in per_month if p not in stored)

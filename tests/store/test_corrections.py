@@ -13,6 +13,7 @@ from sqlalchemy import event, select
 from diagnosis_service.data.csvdir import load_dir
 from diagnosis_service.pipeline.ingest import store_dataset
 from diagnosis_service.store import metrics as metrics_store
+from diagnosis_service.store import whole_months
 from diagnosis_service.store.schema import BRANCH_COLUMNS, metric_revisions
 
 
@@ -89,7 +90,7 @@ def _copying(engine, on: bool):
     callback = extensions.get_wait_callback()
     extensions.set_wait_callback(None)
     try:
-        assert metrics_store._can_copy()
+        assert whole_months._can_copy()
         yield
     finally:
         extensions.set_wait_callback(callback)
@@ -127,15 +128,15 @@ def test_a_corrected_month_is_stored_in_bulk_exactly_as_row_by_row(db_engine, ru
         by_row = metrics_store.upsert_metrics(conn, "member", records, source="import", actor="t")
         expected = _month_state(conn, period)
         trans.rollback()
-    monkeypatch.setattr(metrics_store, "REVISIONS_AT_ONCE", 7)  # the revisions written a few at a time
+    monkeypatch.setattr(whole_months, "REVISIONS_AT_ONCE", 7)  # the revisions written a few at a time
     for copying in [False, True] if db_engine.dialect.name == "postgresql" else [False]:
         with _copying(db_engine, copying), db_engine.connect() as conn:
             trans = conn.begin()
-            bulk = metrics_store.correct_month(conn, "member", period, ids, columns, values, source="import",
+            bulk = whole_months.correct_month(conn, "member", period, ids, columns, values, source="import",
                                                actor="t")
             assert bulk.as_dict() == by_row.as_dict() and bulk.inserted == len(held_back) and bulk.updated > 50
             assert _month_state(conn, period) == expected, f"COPY: {copying}"
-            assert metrics_store.month_unchanged(conn, "member", period, ids, columns, values), "the block holds the rows"
+            assert whole_months.month_unchanged(conn, "member", period, ids, columns, values), "the block holds the rows"
             assert not blocks.missing(conn, "member", [period], columns)
             stamps = set(conn.execute(select(metric_revisions.c.created_at)).scalars())
             if copying:
@@ -144,10 +145,10 @@ def test_a_corrected_month_is_stored_in_bulk_exactly_as_row_by_row(db_engine, ru
                 trans.rollback()
     if db_engine.dialect.name != "postgresql":
         with db_engine.begin() as conn:
-            metrics_store.correct_month(conn, "member", period, ids, columns, values, source="import", actor="t")
+            whole_months.correct_month(conn, "member", period, ids, columns, values, source="import", actor="t")
     (stamp,) = stamps  # read back as the datetime SQLAlchemy writes, on both databases
     assert isinstance(stamp, datetime.datetime) and abs((datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
                                                         - stamp).total_seconds()) < 600
     with db_engine.begin() as conn:  # again: nothing to do
-        again = metrics_store.correct_month(conn, "member", period, ids, columns, values, source="import", actor="t")
+        again = whole_months.correct_month(conn, "member", period, ids, columns, values, source="import", actor="t")
     assert again.as_dict() == {"inserted": 0, "updated": 0, "unchanged": len(ids)}

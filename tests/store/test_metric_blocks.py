@@ -18,7 +18,7 @@ from diagnosis_service.pipeline.common import in_transaction
 from diagnosis_service.pipeline.store_io import StoreSource, dataset_from_rows, rebuild_blocks
 from diagnosis_service.rules import load_ruleset
 from diagnosis_service.rules.model import Registry
-from diagnosis_service.store import blocks
+from diagnosis_service.store import blocks, whole_months
 from diagnosis_service.store import metrics as metrics_store
 from diagnosis_service.store.schema import (
     MEMBER_COLUMNS,
@@ -77,7 +77,7 @@ def test_a_month_read_from_its_block_is_the_month_read_from_its_rows(db_engine, 
         from_rows = dataset_from_rows(conn, registry, "2025-03", months=3)
     # Some months (any of them) from blocks, the others from rows: the same frames.
     for p in sorted(with_blocks):
-        in_transaction(db_engine, lambda conn, p=p: metrics_store.rebuild_block(conn, "member", p))
+        in_transaction(db_engine, lambda conn, p=p: whole_months.rebuild_block(conn, "member", p))
     with db_engine.connect() as conn:
         mixed = dataset_from_rows(conn, registry, "2025-03", months=3)
     _same(from_rows.member_metrics, mixed.member_metrics)
@@ -94,7 +94,7 @@ def test_a_new_month_writes_its_block_and_a_change_to_its_rows_drops_it(db_engin
     values = np.array([[1.0, np.nan, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]])
     with db_engine.begin() as conn:
         _reset(conn, mids)
-        assert metrics_store.insert_month(conn, "member", "2025-01", mids, COLUMNS, values).inserted == 3
+        assert whole_months.insert_month(conn, "member", "2025-01", mids, COLUMNS, values).inserted == 3
     assert _block_count(db_engine) == 1
     with db_engine.connect() as conn:
         held = blocks.read(conn, "member", ["2025-01"], COLUMNS)["2025-01"]
@@ -129,7 +129,7 @@ def test_a_rebuild_waits_for_a_writer_of_the_same_month(db_engine):
     done = threading.Event()
 
     def rebuild() -> None:
-        in_transaction(db_engine, lambda conn: metrics_store.rebuild_block(conn, "member", "2025-01"))
+        in_transaction(db_engine, lambda conn: whole_months.rebuild_block(conn, "member", "2025-01"))
         done.set()
 
     with db_engine.connect() as writer:
@@ -153,9 +153,9 @@ def test_an_unchanged_month_is_recognised_from_its_block_and_any_difference_is_n
     values = np.array([[7.0, 8.0, 9.0], [4.0, 5.0, 6.0], [1.0, np.nan, 3.0]])
     with db_engine.begin() as conn:
         _reset(conn, mids)
-        metrics_store.insert_month(conn, "member", "2025-01", mids, COLUMNS, values)
+        whole_months.insert_month(conn, "member", "2025-01", mids, COLUMNS, values)
     with db_engine.begin() as conn:
-        same = metrics_store.month_unchanged
+        same = whole_months.month_unchanged
         assert same(conn, "member", "2025-01", mids, COLUMNS, values.copy())
         assert same(conn, "member", "2025-01", mids, COLUMNS[:1], values[:, :1])  # only the columns given
         for i, j, v in ((0, 0, 7.5), (2, 1, 0.0), (1, 2, np.nan)):
