@@ -167,9 +167,9 @@ def test_a_scheduler_that_does_not_answer_is_one_line(runner, small_district, tm
     import socket
 
     from diagnosis_service.cli import main
-    from diagnosis_service.pipeline import partitioned
+    from diagnosis_service.pipeline import dask_cluster
 
-    monkeypatch.setattr(partitioned, "CONNECT_SECONDS", 2)  # the wait, shortened: the same path
+    monkeypatch.setattr(dask_cluster, "CONNECT_SECONDS", 2)  # the wait, shortened: the same path
     assert runner.invoke(main, ["data", "convert", str(small_district), str(tmp_path / "ds")]).exit_code == 0
     with socket.socket() as probe:  # a port nobody listens on: bound here, never listened to
         probe.bind(("127.0.0.1", 0))
@@ -189,9 +189,9 @@ def test_a_scheduler_that_takes_the_connection_and_never_answers_is_one_line(run
     import time
 
     from diagnosis_service.cli import main
-    from diagnosis_service.pipeline import partitioned
+    from diagnosis_service.pipeline import dask_cluster
 
-    monkeypatch.setattr(partitioned, "CONNECT_SECONDS", 1)
+    monkeypatch.setattr(dask_cluster, "CONNECT_SECONDS", 1)
     assert runner.invoke(main, ["data", "convert", str(small_district), str(tmp_path / "ds")]).exit_code == 0
     dask = ["diagnose", "--data", str(tmp_path / "ds"), "--period", PERIOD, "--engine", "dask",
             "--out", str(tmp_path / "x.jsonl")]
