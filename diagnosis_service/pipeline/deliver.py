@@ -179,7 +179,7 @@ class Worker:
                 except Exception as exc:  # noqa: BLE001 -- a worker rides out an outage (or a bug): it never dies
                     failures += 1
                     # Its leases may run out while it waits and another worker take those queues: it claims
-                    # afresh (what it still held comes back to it, or to another, when the lease ends).
+                    # afresh (its own, not taken meanwhile, it takes back at once: ``outbox.claim``).
                     self.held = []
                     pause = min(MAX_PAUSE, self.config.poll * 2 ** min(failures, 10))
                     if deadline is not None:
@@ -253,10 +253,11 @@ class Worker:
         self.stats.rounds += 1
         if len(self.held) < self.config.claim:
             with self.engine.connect() as conn:  # a read first: an idle poll takes no lock
-                found = outbox_store.claimable(conn, webhooks_store.clock())
+                found = outbox_store.claimable(conn, webhooks_store.clock(), self.owner, self.held)
             if found:
                 self.held += self._tx(lambda c: outbox_store.claim(
-                    c, self.owner, webhooks_store.clock(), self.config.lease, self.config.claim - len(self.held)))
+                    c, self.owner, webhooks_store.clock(), self.config.lease, self.config.claim - len(self.held),
+                    self.held))
         before = self.stats.attempts
         done: list[int] = []
         try:

@@ -37,23 +37,29 @@ def add(conn: Connection, events: Sequence[Mapping], targets: Sequence[Sequence[
     return count
 
 
-def _due(now: datetime) -> list:
-    """Subscriptions with pending deliveries, not leased by a live worker, not waiting for a retry."""
-    return [SUBS.c.deleted_at.is_(None), or_(SUBS.c.lease_until.is_(None), SUBS.c.lease_until < now),
-            or_(SUBS.c.retry_at.is_(None), SUBS.c.retry_at <= now),
-            exists().where(DELIVERIES.c.subscription_id == SUBS.c.id, DELIVERIES.c.status == "pending")]
+def _due(now: datetime, owner: str | None = None, held: Sequence[int] = ()) -> list:
+    """Subscriptions with pending deliveries, not leased by a live worker (but ``owner``, whose leases
+    outside ``held`` it forgot after a failed round), not waiting for a retry."""
+    free = [SUBS.c.lease_until.is_(None), SUBS.c.lease_until < now]
+    if owner is not None:
+        free.append(SUBS.c.lease_owner == owner)
+    return [SUBS.c.deleted_at.is_(None), or_(*free), or_(SUBS.c.retry_at.is_(None), SUBS.c.retry_at <= now),
+            exists().where(DELIVERIES.c.subscription_id == SUBS.c.id, DELIVERIES.c.status == "pending"),
+            *([SUBS.c.id.not_in(list(held))] if held else [])]
 
 
-def claimable(conn: Connection, now: datetime) -> bool:
+def claimable(conn: Connection, now: datetime, owner: str | None = None, held: Sequence[int] = ()) -> bool:
     """Whether ``claim`` would find something (a read, without locks)."""
-    return conn.execute(select(SUBS.c.id).where(*_due(now)).limit(1)).first() is not None
+    return conn.execute(select(SUBS.c.id).where(*_due(now, owner, held)).limit(1)).first() is not None
 
 
-def claim(conn: Connection, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[int]:
+def claim(conn: Connection, owner: str, now: datetime, lease_seconds: float, limit: int,
+          held: Sequence[int] = ()) -> list[int]:
     """Lease up to ``limit`` subscriptions that have pending deliveries, are not leased by a live worker
-    and are not waiting for a retry; returns their ids."""
+    other than ``owner`` (its own, outside ``held``, it takes back: a worker forgets its leases after a
+    failed round) and are not waiting for a retry; returns their ids."""
     ids = conn.execute(
-        select(SUBS.c.id).where(*_due(now))
+        select(SUBS.c.id).where(*_due(now, owner, held))
         .order_by(SUBS.c.lease_until.is_not(None), SUBS.c.id).limit(limit)
         .with_for_update(skip_locked=True, of=SUBS)).scalars().all()
     if ids:
