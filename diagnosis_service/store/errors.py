@@ -33,13 +33,17 @@ def describe(exc: BaseException, url: str = "", strict: bool = False) -> Diagnos
     if "database" in lowered and "does not exist" in lowered:
         return StoreError(Problem(f"the database named in DATABASE_URL{where} does not exist",
                                   suggestion="create it (e.g. createdb NAME), or fix DATABASE_URL"))
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated or any(
-            k in lowered for k in ("could not connect", "connection refused", "unable to open database",
-                                   "timeout expired", "server closed the connection", "could not translate host",
-                                   "not currently accepting connections", "terminating connection",
-                                   "the database system is")):
+    if any(k in lowered for k in ("could not connect", "connection refused", "unable to open database",
+                                  "timeout expired", "could not translate host", "not currently accepting connections",
+                                  "the database system is")):
         return DatabaseDown(Problem(f"cannot reach the database{where}: {text[:200]}",
-                                  suggestion="check that it runs and that DATABASE_URL is right"))
+                                    suggestion="check that it runs and that DATABASE_URL is right"))
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated or any(
+            k in lowered for k in ("server closed the connection", "terminating connection", "connection already closed")):
+        # It answered before: a restart, a failover or an administrator ended the connection under the call.
+        return DatabaseDown(Problem(f"the database{where} closed the connection: {text[:200]}",
+                                    suggestion="try again in a moment (it was restarted or stopped); if it goes on, "
+                                               "check that it runs"))
     if "canceling statement due to statement timeout" in lowered or "database is locked" in lowered:
         return StoreError(Problem(f"the database{where} is too slow to answer: {text[:200]}",
                                   suggestion="try again in a moment"))

@@ -348,3 +348,41 @@ def test_a_process_with_a_thousand_files_open_still_talks_to_postgresql(postgres
         for fd in held:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.postgresql
+def test_a_connection_ended_under_a_call_is_told_apart_from_a_database_out_of_reach(postgres_server):
+    """Both are outages (503, a job run again), but one says the database closed the connection (it was
+    there: try again) and the other that it cannot be reached (check that it runs and the URL): a restart
+    was told as "check that it runs and that DATABASE_URL is right"."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.pool import NullPool
+
+    from diagnosis_service.errors import DatabaseDown
+    from diagnosis_service.store import make_engine
+    from diagnosis_service.store.errors import describe
+    from tests.support.service import PG_SERVER
+
+    engine = make_engine(make_url(PG_SERVER).update_query_dict({"application_name": "ended-under-test"})
+                         .render_as_string(hide_password=False))
+    admin = create_engine(make_url(PG_SERVER), poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            with admin.connect() as other:
+                assert other.execute(text("select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                                          "where application_name = 'ended-under-test'")).scalar() == 1
+            with pytest.raises(DBAPIError) as ended:
+                conn.execute(text("select 1"))
+        with pytest.raises(DBAPIError) as refused:
+            make_engine("postgresql://postgres@127.0.0.1:1/test", timeout=2).connect()
+    finally:
+        engine.dispose()
+        admin.dispose()
+    closed, away = describe(ended.value, "db"), describe(refused.value, "db")
+    assert isinstance(closed, DatabaseDown) and isinstance(away, DatabaseDown)
+    assert closed.problems[0].message.startswith("the database (db) closed the connection: ")
+    assert "try again in a moment" in closed.problems[0].suggestion
+    assert away.problems[0].message.startswith("cannot reach the database (db): ")
+    assert "DATABASE_URL" in away.problems[0].suggestion
