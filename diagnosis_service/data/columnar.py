@@ -168,7 +168,8 @@ class ParquetDir:
     def _files(self, key: str, names: list[str]) -> list[str]:
         """The files ``<name>.parquet`` of the folder ``key`` (``branch_metrics/2025-12``) that exist: a
         street may have no rows in a month. InputError when one the description lists is missing."""
-        folder = self._path(*key.split("/"))
+        parts = key.split("/")
+        folder = self._path(*parts)
         if self.fs is None:
             there = {n for n in names if os.path.isfile(os.path.join(folder, f"{n}.parquet"))}
         else:
@@ -182,13 +183,13 @@ class ParquetDir:
                 self._expected[key] = {i for a, b in self._listed.get(key, ()) for i in range(a, b + 1)}
             lost = [n for n in names if int(n[1:]) in self._expected[key] and n not in there]
             if lost:
-                first = self._path(*key.split("/"), f"{lost[0]}.parquet")
+                first = self._path(*parts, f"{lost[0]}.parquet")
                 raise InputError(Problem(
                     f"{len(lost)} file{'s' if len(lost) != 1 else ''} of the dataset missing, that its description "
                     f"lists ({', '.join(f'{n}.parquet' for n in lost[:5])}{', ...' if len(lost) > 5 else ''})",
                     file=first, suggestion="copy the dataset again whole (an interrupted copy or sync leaves files "
                                            "out), or write it again: diagnosis-service data convert DIR OUT"))
-        return [self._path(*key.split("/"), f"{n}.parquet") for n in names if n in there]
+        return [self._path(*parts, f"{n}.parquet") for n in names if n in there]
 
     @contextmanager
     def _reading(self) -> Iterator[None]:

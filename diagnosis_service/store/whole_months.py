@@ -56,10 +56,8 @@ def _write_rows(conn: Connection, table: str, key: str, period: str, ids: Sequen
             cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv)",  # noqa: S608
                                _csv(period, ids, cols, block))
             return
-        cells = block.astype(object)
-        cells[np.isnan(block)] = None
         rows = np.column_stack([np.full(len(ids), period, dtype=object), np.asarray(ids, dtype=object),
-                                cells]).tolist()
+                                _cells(block)]).tolist()
         if conn.dialect.name == "postgresql":
             from psycopg2.extras import execute_values
 
@@ -69,6 +67,13 @@ def _write_rows(conn: Connection, table: str, key: str, period: str, ids: Sequen
             cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)  # noqa: S608
     finally:
         cursor.close()
+
+
+def _cells(block: np.ndarray) -> np.ndarray:
+    """``block``'s values as objects for the driver, None where NaN (a missing value is NULL)."""
+    cells = block.astype(object)
+    cells[np.isnan(block)] = None
+    return cells
 
 
 def correct_month(conn: Connection, subject: str, period: str, ids: Sequence[str], columns: Sequence[str],
@@ -82,8 +87,7 @@ def correct_month(conn: Connection, subject: str, period: str, ids: Sequence[str
     month in every stored column, else dropped."""
     table, key, all_cols = METRICS[subject]
     cols = [c for c in columns if c in set(all_cols)]
-    # + 0.0: -0.0 as 0.0, as the databases keep it through their drivers (COPY keeps the sign)
-    incoming = np.asarray(values[:, [list(columns).index(c) for c in cols]], dtype=np.float64) + 0.0
+    incoming = np.asarray(values[:, [list(columns).index(c) for c in cols]], dtype=np.float64)
     ids = list(ids)
     blocks.lock(conn, subject, [period])
     held = metric_frame(conn, subject, cols, [period])
@@ -176,9 +180,8 @@ def _update_rows(conn: Connection, table: str, key: str, period: str, ids: Seque
                              f'WHERE t.period = s.period AND t."{key}" = s."{key}"')
         conn.exec_driver_sql("DROP TABLE _corrected")
         return
-    cells = block.astype(object)
-    cells[np.isnan(block)] = None
-    rows = np.column_stack([cells, np.full(len(ids), period, dtype=object), np.asarray(ids, dtype=object)]).tolist()
+    rows = np.column_stack([_cells(block), np.full(len(ids), period, dtype=object),
+                            np.asarray(ids, dtype=object)]).tolist()
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         cursor.executemany(f'UPDATE {table} SET {", ".join(f"{q} = ?" for q in quoted)} '  # noqa: S608
