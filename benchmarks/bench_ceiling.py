@@ -58,7 +58,7 @@ sys.path.insert(0, str(REPO))
 from bench_estimator import learned_loop  # noqa: E402
 from bench_worlds import loop_arguments, pooled, summary  # noqa: E402
 
-from diagnosis_service.learning.features import Row, on_site_flags  # noqa: E402
+from diagnosis_service.learning.features import Row, on_site_flags, weakness_months  # noqa: E402
 from diagnosis_service.learning.outcomes import CLIP  # noqa: E402
 from diagnosis_service.learning.train import fit, measurable  # noqa: E402
 from diagnosis_service.simulation.worlds import WORLDS  # noqa: E402
@@ -119,6 +119,7 @@ def one(args: tuple) -> dict:
     qualities = np.array([truth.quality[r.id] for r in catalog.resources])
     prior_mean, prior_sd = float(qualities.mean()), float(qualities.std())
     counted = sorted(log["period"].unique())[-months:]
+    log = log.assign(weakness_months=weakness_months(log))  # as the loop told the ranker (History.last_on_topic)
     shares: dict[str, list[float]] = {name: [] for name in RANKERS}
     pool_shares: dict[str, list[float]] = {name: [] for name in RANKERS}
     pools: dict[tuple, list[str]] = {}
@@ -146,7 +147,7 @@ def one(args: tuple) -> dict:
                 rows = [Row(rid, by_id[rid].kind, row.topic, by_id[rid].topics[0] == row.topic, row.branch_type,
                             row.street, float(row.members),
                             abs(row.value - row.reference) / max(abs(row.reference), 1.0),
-                            on_site=on_site_flags([by_id[rid]])[0]) for rid in ids]
+                            on_site=on_site_flags([by_id[rid]])[0], weakness_months=row.weakness_months) for rid in ids]
                 model_effect, model_adoption = (np.array(v) for v in model.predict_rows(rows))
                 scores["model"] = model_adoption * model_effect
                 scores["model_true_adoption"] = adoption * model_effect

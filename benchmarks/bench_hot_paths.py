@@ -53,6 +53,7 @@ from diagnosis_service.learning import policy as policies  # noqa: E402
 from diagnosis_service.learning.design import feature_frame, one_hot_design  # noqa: E402
 from diagnosis_service.learning.features import (  # noqa: E402
     Row,
+    adopted_repeats,
     kind_repeats,
     on_site_flags,
     one_hot,
@@ -139,13 +140,22 @@ def bench_numbers(dataset, ruleset, repeat: int) -> None:
 
 
 def bench_write(dataset, ruleset, repeat: int) -> None:
-    def from_pandas(frame: pd.DataFrame, path: Path) -> None:  # the way before
+    def from_pandas(frame: pd.DataFrame, path: Path) -> None:  # the way before: each file's rows converted
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None), path,
                        store_schema=False)
+
+    def metrics_before(root, subject, frame, columns, street_of, member_street, members) -> None:
+        """streetfiles.write_street_metrics as it was: a frame sliced and converted for every file."""
+        key = streetfiles.KEYS[subject]
+        streets = frame[key].map(street_of) if subject == "branch" else \
+            frame[key].map(pd.Series(member_street.to_numpy(), index=members["member_id"]))
+        for (period, f), part in frame.groupby([frame["period"], streets], sort=True):
+            from_pandas(part.sort_values(key, kind="stable")[["period", key, *columns]],
+                        root / f"{subject}_metrics" / str(period) / f"{f}.parquet")
 
     work = Path(tempfile.mkdtemp())
     runs = iter(range(1_000_000))
@@ -172,12 +182,12 @@ def bench_write(dataset, ruleset, repeat: int) -> None:
 
     try:
         t_now, now, files = timed()
-        columnar_write = streetfiles._write
-        streetfiles._write = from_pandas
+        columnar_write, columnar_metrics = streetfiles._write, columnar.write_street_metrics
+        streetfiles._write, columnar.write_street_metrics = from_pandas, metrics_before
         try:
             t_then, then, _ = timed()
         finally:
-            streetfiles._write = columnar_write
+            streetfiles._write, columnar.write_street_metrics = columnar_write, columnar_metrics
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"3. write_dataset of the default district ({files:,} files): {t_now:.2f} s, "
@@ -212,9 +222,10 @@ class RowByRow(policies.LearnedRanker):
         members = float(need.members or 0)
         shortfall = need.shortfall if need.shortfall is not None else float("nan")
         rows = [Row(r.id, r.kind, need.topic, r.topics[0] == need.topic, need.branch_type, need.street, members,
-                    shortfall, rep, kind_rep, site)
-                for r, rep, kind_rep, site in zip(resources, repeats(need, resources), kind_repeats(need, resources),
-                                                  on_site_flags(resources), strict=True)]
+                    shortfall, rep, kind_rep, site, done, need.weakness_months)
+                for r, rep, kind_rep, site, done in zip(resources, repeats(need, resources),
+                                                        kind_repeats(need, resources), on_site_flags(resources),
+                                                        adopted_repeats(need, resources), strict=True)]
         effect, adopt = self.model.predict_rows(rows)
         names = (self.topic_names or {}).get(need.topic, (need.topic, need.topic))
         out = []

@@ -67,12 +67,12 @@ def effect_list(model: EffectivenessModel, rows: Iterable) -> list[float]:
                                       log_coef.get(onsite, 0.0))
         x, v = numbers(row), on_site(row)
         additive = model.intercept_ + in_order((*terms[0], pair[0], pair[2] * v, c[0] * x[0], c[1] * x[1],
-                                                c[2] * x[2], c[3] * x[3], c[4] * x[4]))
+                                                c[2] * x[2], c[3] * x[3], c[4] * x[4], c[5] * x[5], c[6] * x[6]))
         if not multiplicative:
             out.append(additive)
             continue
         z = model.log_intercept_ + in_order((*terms[1], pair[1], pair[3] * v, g[0] * x[0], g[1] * x[1],
-                                             g[2] * x[2], g[3] * x[3], g[4] * x[4]))
+                                             g[2] * x[2], g[3] * x[3], g[4] * x[4], g[5] * x[5], g[6] * x[6]))
         out.append((1.0 - model.blend) * additive + model.blend * math.exp(min(z, MAX_MULTIPLICATIVE_LOG)))
     return out
 
@@ -81,11 +81,12 @@ def effect_list(model: EffectivenessModel, rows: Iterable) -> list[float]:
 def need_candidates(model: EffectivenessModel, topic: str, branch_type: str, street: str | None, members: float,
                     shortfall: float, candidates: Sequence[tuple[str, str, bool]], repeat: Sequence[float],
                     repeat_kind: Sequence[float], on_site: Sequence[float] | None = None,
-                    repeat_adopted: Sequence[float] | None = None) -> list[tuple[float, float, int, float]]:
+                    repeat_adopted: Sequence[float] | None = None, weakness_months: float = 0.0
+                    ) -> list[tuple[float, float, int, float]]:
     """(improvement if adopted, P(adopted), evidence for ``topic``, uncertainty) of each candidate
     (resource id, kind, whether ``topic`` is its main one; ``on_site``: whether it is used on site;
     ``repeat_adopted``: whether the branch said it adopted it lately; none of either if not given) for
-    one need: the very floats
+    one need (``weakness_months``: since the branch's last list for the weakness, 0 for none): the very floats
     ``predict_rows``, ``evidence`` and ``uncertainty`` give for the rows the need makes. Ranking meets
     the same few thousand (resource, branch type, topic) over and over: what depends on them alone
     (the categorical coefficients' partial sums, adoption, evidence) is kept, and the need's own terms
@@ -97,7 +98,8 @@ def need_candidates(model: EffectivenessModel, topic: str, branch_type: str, str
     if repeat_adopted is None:
         repeat_adopted = [0.0] * len(candidates)
     if type(topic) is not str or type(branch_type) is not str:  # keys kept only by their text
-        rows = [Row(rid, kind, topic, main, branch_type, street, members, shortfall, rep, krep, site, arep)
+        rows = [Row(rid, kind, topic, main, branch_type, street, members, shortfall, rep, krep, site, arep,
+                    weakness_months)
                 for (rid, kind, main), rep, krep, site, arep in zip(candidates, repeat, repeat_kind, on_site,
                                                                     repeat_adopted, strict=True)]
         effects, adoption = model.predict_rows(rows)
@@ -111,7 +113,8 @@ def need_candidates(model: EffectivenessModel, topic: str, branch_type: str, str
             or len(cache[2]) > MAX_KEPT):
         cache = model._candidates = (state, scalars, {})
     kept = cache[2]
-    x0, x1, _, _, _ = numbers(Row("", "", topic, True, branch_type, street, members, shortfall))
+    x0, x1, _, _, _, x5, x6 = numbers(Row("", "", topic, True, branch_type, street, members, shortfall,
+                                          weakness_months=weakness_months))
     street_name = f"street={street if isinstance(street, str) else ''}"
     c = [coef.get(n, 0.0) for n in NUMBERS]
     # The sums run in one_hot's order, as _effect_list's do: the categorical terms (kept), the street's,
@@ -122,6 +125,7 @@ def need_candidates(model: EffectivenessModel, topic: str, branch_type: str, str
     multiplicative = model.log_intercept_ is not None
     g = [log_coef.get(n, 0.0) for n in NUMBERS]
     log_add = (log_coef.get(street_name, 0.0), g[0] * x0, g[1] * x1)
+    tail, log_tail = (c[5] * x5, c[6] * x6), (g[5] * x5, g[6] * x6)  # the need's weakness flags, added last
     out = []
     for (rid, kind, main), rep, krep, site, arep in zip(candidates, repeat, repeat_kind, on_site, repeat_adopted,
                                                         strict=True):
@@ -134,10 +138,10 @@ def need_candidates(model: EffectivenessModel, topic: str, branch_type: str, str
                 kept[(topic, branch_type, key)] = entry
         rep, krep, v, arep = float(rep), float(krep), on_site_value(site), float(arep)
         additive = model.intercept_ + (entry[0] + add[0] + site_coef * v + add[1] + add[2] + c[2] * rep + c[3] * krep
-                                       + c[4] * arep)
+                                       + c[4] * arep + tail[0] + tail[1])
         if multiplicative:
             z = model.log_intercept_ + (entry[1] + log_add[0] + site_log * v + log_add[1] + log_add[2] + g[2] * rep
-                                        + g[3] * krep + g[4] * arep)
+                                        + g[3] * krep + g[4] * arep + log_tail[0] + log_tail[1])
             additive = (1.0 - model.blend) * additive + model.blend * math.exp(min(z, MAX_MULTIPLICATIVE_LOG))
         out.append((additive, entry[2], entry[3], entry[4]))
     return out

@@ -9,7 +9,8 @@ branch's weakness can expect from recommending a remedy first:
 - improvement if adopted: on the adopted lists with a measured outcome, the improvement (above the
   non-adopters' average) on one-hot features (resource, kind, kind x branch type, topic, kind x topic,
   main topic or not, street, street x on site) and numbers (how far below the norm, branch size,
-  repeats), fitted twice
+  repeats; with ``weakness_flags``, whether the branch had a list for the same weakness last month or 2
+  to 3 months before: off by default, measured no better, docs/effectiveness.md), fitted twice
   and the two estimates blended (``blend``, the multiplicative one's share):
   - additive: a ridge regression. The L2 penalty (``ridge_alpha``) is the shrinkage: a resource's own
     coefficient stays near 0 until its record says otherwise, so a new or rarely used resource starts
@@ -50,7 +51,7 @@ from threadpoolctl import threadpool_limits
 
 from .design import ADDED_LATER, feature_frame, one_hot_design
 from .effects import effect_list, need_candidates
-from .features import FEATURES
+from .features import FEATURES, WEAKNESS_FLAGS, used_features
 from .log_link import LOG_PENALTY_GRID, MIN_MULTIPLICATIVE_MEAN, choose_log_penalty, fit_glm, log_link_glm
 from .pooling import resource_rates, shrunk_means
 
@@ -62,13 +63,14 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
 
     def __init__(self, prior_strength: float = 5.0, adoption_strength: float = 20.0, ridge_alpha: float = 4.0,
                  blend: float = 0.5, adoption_offsets: bool = True,
-                 log_ridge_alpha: float | str | None = "cv"):
+                 log_ridge_alpha: float | str | None = "cv", weakness_flags: bool = False):
         self.prior_strength = prior_strength
         self.adoption_strength = adoption_strength
         self.ridge_alpha = ridge_alpha
         self.blend = blend
         self.adoption_offsets = adoption_offsets
         self.log_ridge_alpha = log_ridge_alpha
+        self.weakness_flags = weakness_flags
 
     # ---------------------------------------------------------------- fitting
 
@@ -86,8 +88,9 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
             raise ValueError(f"X lacks columns {missing}")
         if isinstance(self.log_ridge_alpha, str) and self.log_ridge_alpha != "cv":
             raise ValueError(f"log_ridge_alpha must be a number, None or 'cv', not {self.log_ridge_alpha!r}")
-        self.feature_names_in_ = np.array(FEATURES, dtype=object)
-        self.n_features_in_ = len(FEATURES)
+        used = used_features(self.weakness_flags)
+        self.feature_names_in_ = np.array(used, dtype=object)
+        self.n_features_in_ = len(used)
         adopted = X["adopted"].astype(bool).to_numpy().astype(float)
         silent = (X["silent_branch"].astype(bool).to_numpy() if "silent_branch" in X.columns
                   else np.zeros(len(X), dtype=bool))
@@ -187,7 +190,8 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         self.intercept_ = self.effect_global_
         built = None
         if len(e) >= 10:
-            names, design = built = one_hot_design(e)
+            # Without weakness_flags the flags are not in the design: the fit is the one made before them.
+            names, design = built = one_hot_design(e, () if self.weakness_flags else WEAKNESS_FLAGS)
             ridge = Ridge(alpha=float(self.ridge_alpha)).fit(design, target, sample_weight=None if binary else w1)
             self.coef_ = {name: float(c) for name, c in zip(names, ridge.coef_, strict=True)
                           if c != 0.0}
@@ -261,14 +265,16 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
     def predict_candidates(self, topic: str, branch_type: str, street: str | None, members: float, shortfall: float,
                            candidates: Sequence[tuple[str, str, bool]], repeat: Sequence[float],
                            repeat_kind: Sequence[float], on_site: Sequence[float] | None = None,
-                           repeat_adopted: Sequence[float] | None = None) -> list[tuple[float, float, int, float]]:
+                           repeat_adopted: Sequence[float] | None = None, weakness_months: float = 0.0
+                           ) -> list[tuple[float, float, int, float]]:
         """(improvement if adopted, P(adopted), evidence for ``topic``, uncertainty) of each candidate
         (resource id, kind, whether ``topic`` is its main one; ``on_site``: whether each is used on site;
-        ``repeat_adopted``: whether the branch said it adopted it lately) for one need: the very floats
+        ``repeat_adopted``: whether the branch said it adopted it lately) for one need
+        (``weakness_months``: since the branch's last list for the weakness, 0 for none): the very floats
         ``predict_rows``, ``evidence`` and ``uncertainty`` give for the rows the need makes
         (``effects.need_candidates``)."""
         return need_candidates(self, topic, branch_type, street, members, shortfall, candidates, repeat, repeat_kind,
-                               on_site, repeat_adopted)
+                               on_site, repeat_adopted, weakness_months)
 
     def _effects(self, X: pd.DataFrame) -> np.ndarray:
         return np.array(self._effect_list(feature_frame(X).itertuples(index=False)), dtype=float)
@@ -311,7 +317,7 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         model.silent_adoption_ = None
         for k, v in state.items():
             setattr(model, k, v)
-        model.feature_names_in_ = np.array(FEATURES, dtype=object)
+        model.feature_names_in_ = np.array(used_features(model.weakness_flags), dtype=object)
         return model
 
 

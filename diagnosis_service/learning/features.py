@@ -13,12 +13,18 @@ import pandas as pd
 from ..periods import parse_period
 from ..remedies.catalog import Resource
 from ..remedies.ranking import REPEAT_WINDOW, Need
-from .outcomes import ADOPTED, CLIP
+from .outcomes import ADOPTED, CLIP, HORIZON
 
 ON_SITE = "on_site"  # the catalog's format of resources used on site
 
 FEATURES = ("resource_id", "kind", "topic", "main_topic", "branch_type", "street", "members", "shortfall", "repeat",
-            "repeat_kind", "on_site", "repeat_adopted")
+            "repeat_kind", "on_site", "repeat_adopted", "weakness_months")
+
+
+def used_features(weakness_flags: bool) -> tuple[str, ...]:
+    """The FEATURES a model uses: without ``weakness_months`` unless its weakness flags are on (a model
+    without them is the one made before the feature: the same features, the same fingerprint)."""
+    return FEATURES if weakness_flags else tuple(f for f in FEATURES if f != "weakness_months")
 
 
 def one_hot(row) -> dict[str, float]:
@@ -27,7 +33,11 @@ def one_hot(row) -> dict[str, float]:
     recommendation within REPEAT_WINDOW months: its learned coefficient is the repeat penalty) and
     ``repeat_kind`` (one of the same kind was, this one or another: a kind the branch tires of) and
     ``repeat_adopted`` (the branch said it adopted the same resource within the window: doing a thing
-    again may do less than being shown it again; a branch that never answers has none). Between
+    again may do less than being shown it again; a branch that never answers has none), and the time
+    since the branch's last list for the same weakness (``weakness_months``, its topic's: None, NaN or 0
+    for none in the window), as two flags: ``weakness_last_month`` and ``weakness_lately`` (2 to HORIZON
+    months before: an earlier remedy's effect may still be moving the months this one is measured
+    over). Between
     the categorical features and the numbers, the street x on-site interaction: ``onsite_street=<street>``
     is 1.0 for a resource used on site (the catalog's format: a base, a lecturer who comes) and 0.0
     otherwise, so that a street where going somewhere works better or worse than elsewhere is learned
@@ -56,7 +66,8 @@ def on_site_value(value) -> float:
 
 
 # one_hot's numeric features, after its categorical ones, in this order.
-NUMBERS = ("shortfall", "log_members", "repeat", "repeat_kind", "repeat_adopted")
+WEAKNESS_FLAGS = ("weakness_last_month", "weakness_lately")  # of weakness_months (weakness_values)
+NUMBERS = ("shortfall", "log_members", "repeat", "repeat_kind", "repeat_adopted", *WEAKNESS_FLAGS)
 
 
 def categorical_names(row) -> tuple[str, ...]:
@@ -68,14 +79,23 @@ def categorical_names(row) -> tuple[str, ...]:
             f"street={street}")
 
 
-def numbers(row) -> tuple[float, float, float, float, float]:
+def numbers(row) -> tuple[float, float, float, float, float, float, float]:
     """The values of the NUMBERS features of ``row``."""
     shortfall = 0.0 if row.shortfall != row.shortfall else min(float(row.shortfall), 5.0)
     # A size not known (None, NaN: max() would pass NaN through) counts as none, not as a NaN estimate.
     members = float(row.members) if row.members is not None and math.isfinite(float(row.members)) else 0.0
     members = max(members, 0.0)
     return (shortfall, math.log1p(members) / 5.0, float(row.repeat), float(row.repeat_kind),
-            float(getattr(row, "repeat_adopted", 0.0)))
+            float(getattr(row, "repeat_adopted", 0.0)), *weakness_values(getattr(row, "weakness_months", 0.0)))
+
+
+def weakness_values(months) -> tuple[float, float]:
+    """(``weakness_last_month``, ``weakness_lately``) of a list whose branch last had a list for the same
+    weakness ``months`` months before (None, NaN, 0 or less: none known)."""
+    if months is None or months is pd.NA or months != months:
+        return 0.0, 0.0
+    months = float(months)
+    return (1.0 if months == 1.0 else 0.0), (1.0 if 2.0 <= months <= HORIZON else 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +112,7 @@ class Row:
     repeat_kind: float = 0.0
     on_site: float = 0.0
     repeat_adopted: float = 0.0
+    weakness_months: float = 0.0  # since the branch's last list for the same weakness (0: none known)
 
 
 def repeats(need: Need, resources: Sequence[Resource]) -> list[float]:
@@ -141,6 +162,23 @@ def repeat_flags(log: pd.DataFrame, window: int = REPEAT_WINDOW, by: str = "reso
     return out
 
 
+def weakness_months(log: pd.DataFrame, window: int = REPEAT_WINDOW) -> np.ndarray:
+    """For each served list (branch_id, topic, period): the months since the branch's latest list for the
+    same weakness (its topic) in the ``window`` months before, 0.0 for none (what ``History.last_on_topic``
+    tells the ranker: every list counts, answered or not, adopted or not)."""
+    if log.empty or not {"branch_id", "topic"} <= set(log.columns):
+        return np.zeros(len(log))
+    pidx = log["pidx"].to_numpy() if "pidx" in log.columns else log["period"].map(parse_period).to_numpy()
+    months = pd.DataFrame({"b": log["branch_id"].to_numpy(), "t": log["topic"].to_numpy(),
+                           "p": pidx.astype(np.int64)}).drop_duplicates().sort_values(["b", "t", "p"])
+    same = (months["b"].eq(months["b"].shift()) & months["t"].eq(months["t"].shift())).to_numpy()
+    gap = np.where(same, months["p"].to_numpy() - months["p"].shift().fillna(0).to_numpy(np.int64), 0)
+    gap = np.where(gap <= window, gap, 0)
+    found = pd.Series(gap.astype(float), index=pd.MultiIndex.from_arrays([months["b"], months["t"], months["p"]]))
+    at = pd.MultiIndex.from_arrays([log["branch_id"].to_numpy(), log["topic"].to_numpy(), pidx.astype(np.int64)])
+    return found.reindex(at).to_numpy(dtype=float)
+
+
 def on_site_flags(resources: Sequence[Resource]) -> list[float]:
     """1.0 for each resource used on site (its format), else 0.0."""
     return [1.0 if r.format == ON_SITE else 0.0 for r in resources]
@@ -154,6 +192,7 @@ def features_for(need: Need, resources: Sequence[Resource]) -> pd.DataFrame:
         "shortfall": need.shortfall if need.shortfall is not None else float("nan"),
         "repeat": repeats(need, resources), "repeat_kind": kind_repeats(need, resources),
         "on_site": on_site_flags(resources), "repeat_adopted": adopted_repeats(need, resources),
+        "weakness_months": float(need.weakness_months or 0),
     }, columns=list(FEATURES))
 
 
@@ -188,6 +227,8 @@ def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.nd
         "on_site": outcomes["resource_id"].isin(onsite).to_numpy(dtype=float),
         "repeat_adopted": (outcomes["repeat_adopted"].to_numpy(dtype=float) if "repeat_adopted" in outcomes.columns
                            else repeat_flags(outcomes, adopted=True)),
+        "weakness_months": (outcomes["weakness_months"].to_numpy(dtype=float) if "weakness_months" in outcomes.columns
+                            else weakness_months(outcomes)),
         "adopted": outcomes["status"].isin(ADOPTED),
         "silent_branch": silent_branches(outcomes),
     })
@@ -201,5 +242,6 @@ def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.nd
     return X.reset_index(drop=True), y
 
 
-__all__ = ["FEATURES", "Row", "SILENT_MIN_LISTS", "adopted_repeats", "features_for", "kind_repeats", "on_site", "on_site_flags", "on_site_value", "one_hot",
-           "onsite_name", "repeat_flags", "repeats", "silent_branches", "training_frame"]
+__all__ = ["FEATURES", "WEAKNESS_FLAGS", "Row", "used_features", "SILENT_MIN_LISTS", "adopted_repeats", "features_for", "kind_repeats", "on_site", "on_site_flags", "on_site_value", "one_hot",
+           "onsite_name", "repeat_flags", "repeats", "silent_branches", "training_frame", "weakness_months",
+           "weakness_values"]

@@ -176,7 +176,8 @@ def contexts(log: pd.DataFrame, ruleset: RuleSet, served: pd.DataFrame | None = 
                  if row.branch_id in late and row.list_id == row.list_id else history)
         need = Need(**{**need_of(row).__dict__, "preferred_kinds": preferred_kinds(row, ruleset),
                        "recent_first": known.first_before(row.branch_id, row.period, REPEAT_WINDOW),
-                       "recent_adopted": history.adopted_before(row.branch_id, row.period, REPEAT_WINDOW)})
+                       "recent_adopted": history.adopted_before(row.branch_id, row.period, REPEAT_WINDOW),
+                       "weakness_months": known.last_on_topic(row.branch_id, row.topic, row.period, REPEAT_WINDOW)})
         yield i, need, known.recent(row.branch_id, row.topic, row.period, DEFAULT_REPEAT_MONTHS)
 
 

@@ -14,7 +14,6 @@ import pandas as pd
 
 from ..data.files import write_atomic
 from ..errors import ModelError, Problem
-from .features import FEATURES
 
 if TYPE_CHECKING:
     from .estimator import EffectivenessModel
@@ -217,7 +216,7 @@ def model_card(X: pd.DataFrame, y: np.ndarray, outcomes: pd.DataFrame, model: Ef
         "source": source, "data_window": {"from": periods[0] if periods else None,
                                           "to": periods[-1] if periods else None},
         "rows": int(len(X)), "adopted_measured": int(model.n_effect_obs_),
-        "features": list(FEATURES), "params": model.get_params(), "libraries": library_versions(),
+        "features": list(model.feature_names_in_), "params": model.get_params(), "libraries": library_versions(),
         "metrics": holdout,
         # How the outcomes weighed the months after a decision (outcomes.window_profile): ones when
         # effects were found to last the horizon alike.

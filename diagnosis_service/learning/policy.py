@@ -54,7 +54,8 @@ class LearnedRanker:
             need.topic, need.branch_type, need.street, float(need.members or 0),
             need.shortfall if need.shortfall is not None else float("nan"),
             [(r.id, r.kind, r.topics[0] == need.topic) for r in resources], repeats(need, resources),
-            kind_repeats(need, resources), on_site_flags(resources), adopted_repeats(need, resources))
+            kind_repeats(need, resources), on_site_flags(resources), adopted_repeats(need, resources),
+            float(need.weakness_months))
         names = (self.topic_names or {}).get(need.topic, (need.topic, need.topic))
         out = []
         for r, (e, p, n, uncertainty) in zip(resources, values, strict=True):

@@ -97,13 +97,17 @@ def _trained_to(card: Mapping) -> str | None:
 
 
 RECIPE = ("features", "params", "libraries", "source")  # what a model card says of how it was made
+# Parameters added later, with the value that makes the model the one fitted before them (to the bit): a
+# card without them was made so.
+AS_BEFORE = {"weakness_flags": False}
 
 
 def same_recipe(card: Mapping | None, other: Mapping | None) -> bool:
     """Whether two model cards say the same recipe (``RECIPE``); False where either does not say it."""
     if not card or not other or any(c.get(k) is None for c in (card, other) for k in RECIPE):
         return False
-    return all(card[k] == other[k] for k in RECIPE)
+    return all(card[k] == other[k] for k in RECIPE if k != "params") and \
+        {**AS_BEFORE, **card["params"]} == {**AS_BEFORE, **other["params"]}
 
 
 def is_refresh(candidate_card: Mapping, active_card: Mapping | None) -> bool:
@@ -244,5 +248,5 @@ def _says_enough(comparison: Comparison) -> bool:
             and min(comparison.effective_sample.values(), default=0.0) >= 10)
 
 
-__all__ = ["BOOTSTRAP", "CONFIDENCE", "MIN_DECISIONS", "Comparison", "compare", "cross_fit_folds", "held_out", "is_refresh", "judged_after",
-           "RECIPE", "ends_trial", "on_trial", "same_recipe", "verdict"]
+__all__ = ["AS_BEFORE", "BOOTSTRAP", "CONFIDENCE", "MIN_DECISIONS", "Comparison", "compare", "cross_fit_folds", "held_out", "is_refresh", "judged_after",
+           "AS_BEFORE", "RECIPE", "ends_trial", "on_trial", "same_recipe", "verdict"]

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from ..engine.derive import derive_own
 from ..remedies.catalog import Catalog
 from ..rules.model import RuleSet
 from .estimator import EffectivenessModel
-from .features import repeat_flags, training_frame
+from .features import repeat_flags, training_frame, weakness_months
 from .outcomes import HORIZON, compute
 
 HOLDOUT_SHARE = 0.2  # the latest fifth of the months
@@ -42,19 +43,22 @@ def measurable(log: pd.DataFrame, branch_metrics: pd.DataFrame, ruleset: RuleSet
     outcomes["repeat"] = repeat_flags(outcomes)
     outcomes["repeat_kind"] = repeat_flags(outcomes, by="kind")
     outcomes["repeat_adopted"] = repeat_flags(outcomes, adopted=True)
+    outcomes["weakness_months"] = weakness_months(outcomes)
     return outcomes[np.isfinite(outcomes["improvement"])].reset_index(drop=True)
 
 
 def fit(outcomes: pd.DataFrame, catalog: Catalog, model: EffectivenessModel | None = None) -> Training | None:
-    """The model fitted on measurable outcomes; None while there are none."""
+    """The model fitted on measurable outcomes; None while there are none. ``model``: the one to fit (its
+    parameters; fitted in place), a default one when None."""
     if outcomes.empty:
         return None
     X, y = training_frame(outcomes, catalog)
     return Training((model or EffectivenessModel()).fit(X, y), outcomes, X, y)
 
 
-def holdout(outcomes: pd.DataFrame, catalog: Catalog) -> dict:
-    """Fit on the earlier months, score on the latest fifth: correlation of predicted and measured."""
+def holdout(outcomes: pd.DataFrame, catalog: Catalog, model: EffectivenessModel | None = None) -> dict:
+    """Fit on the earlier months, score on the latest fifth: correlation of predicted and measured.
+    ``model``: the parameters to fit with (unfitted; the defaults when None)."""
     periods = sorted(set(outcomes["period"]))
     if len(periods) < 3:
         return {"note": "too few months for a holdout"}
@@ -64,7 +68,7 @@ def holdout(outcomes: pd.DataFrame, catalog: Catalog) -> dict:
     # learned from the held-out months' feedback.
     X, y = training_frame(outcomes[earlier].reset_index(drop=True), catalog)
     X_test, test = training_frame(outcomes[~earlier].reset_index(drop=True), catalog)
-    m = EffectivenessModel().fit(X, y)
+    m = clone(model).fit(X, y) if model is not None else EffectivenessModel().fit(X, y)
     pred = m.predict(X_test)
     ok = np.isfinite(test)
     # No correlation with a constant (a fit that learned nothing, or one measured outcome): NaN, not a warning.

@@ -60,6 +60,13 @@ class History:
         adopted = self._adopted.get(branch_id, {})
         return tuple(sorted(rid for rid, p in adopted.items() if pidx - months <= p < pidx))
 
+    def last_on_topic(self, branch_id: str, topic: str, period: str, months: int) -> int:
+        """Months since the branch's latest list for ``topic`` (a weakness) in the ``months`` months before
+        ``period``, 0 for none: what the effectiveness model's weakness flags read."""
+        pidx = parse_period(period)
+        seen = self._seen.get((branch_id, topic), {})
+        return min((pidx - p for p in seen.values() if pidx - months <= p < pidx), default=0)
+
     def recent(self, branch_id: str, topic: str, period: str, months: int) -> set[str]:
         """Resources prescribed in the ``months`` months before ``period`` (not counting it)."""
         pidx = parse_period(period)

@@ -195,10 +195,14 @@ class Prescriber:
         needs = self.needs(result, street, members)
         if history is not None:
             recent = history.first_before(result.id, result.period, REPEAT_WINDOW)
+            # Every list has a first recommendation: a branch with none lately had no list lately either
+            # (and a district month without a history asks nothing more per weakness).
             if recent:
                 kinds = recent_kinds(self.catalog, recent)
                 adopted = history.adopted_before(result.id, result.period, REPEAT_WINDOW)
-                needs = [dataclasses.replace(n, recent_first=recent, recent_kinds=kinds, recent_adopted=adopted)
+                needs = [dataclasses.replace(n, recent_first=recent, recent_kinds=kinds, recent_adopted=adopted,
+                                             weakness_months=history.last_on_topic(n.branch_id, n.topic, n.period,
+                                                                                   REPEAT_WINDOW))
                          for n in needs]
         return [self.choose(need, history, findings.get(need.rule)) for need in needs]
 

@@ -57,6 +57,8 @@ class Need:
     recent_kinds: tuple[str, ...] = ()
     # resources recommended to this branch in the same months that it said it adopted (History.adopted_before)
     recent_adopted: tuple[str, ...] = ()
+    # months since this branch's latest list for the same weakness (topic), 0 for none (History.last_on_topic)
+    weakness_months: int = 0
 
     @property
     def shortfall(self) -> float | None:

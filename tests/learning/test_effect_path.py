@@ -42,10 +42,12 @@ def _fitted(blend):
                      shortfall=rng.random(len(X)) * 3, repeat=rng.integers(0, 2, len(X)) * 1.0,
                      repeat_kind=rng.integers(0, 2, len(X)) * 1.0, main_topic=rng.random(len(X)) < 0.7,
                      topic=rng.choice(["theory_study", "dues", "org_life"], len(X)),
-                     on_site=(rng.random(len(X)) < 0.5) * 1.0, repeat_adopted=rng.integers(0, 2, len(X)) * 1.0)
+                     on_site=(rng.random(len(X)) < 0.5) * 1.0, repeat_adopted=rng.integers(0, 2, len(X)) * 1.0,
+                     weakness_months=rng.choice([0.0, 1.0, 2.0, 3.0, 5.0], len(X)))
         y = (y + 0.05 * X["repeat"].to_numpy() - 0.03 * X["shortfall"].to_numpy() - 0.1 * X["repeat_adopted"].to_numpy()
-             + 0.2 * (X["on_site"].to_numpy() * (X["street"] == "S01").to_numpy()))
-        _FITTED[blend] = (X, EffectivenessModel(blend=blend).fit(X, y))
+             + 0.2 * (X["on_site"].to_numpy() * (X["street"] == "S01").to_numpy())
+             - 0.15 * (X["weakness_months"] == 1.0).to_numpy() + 0.05 * (X["weakness_months"] == 3.0).to_numpy())
+        _FITTED[blend] = (X, EffectivenessModel(blend=blend, weakness_flags=True).fit(X, y))
     return _FITTED[blend]
 
 
@@ -63,7 +65,7 @@ def test_the_effect_of_a_row_is_the_sum_of_its_features_coefficients_to_the_bit(
     for i, resource, street, members, shortfall, repeat, main, site in picks:
         base = X.iloc[i]
         rows.append(Row(resource or base["resource_id"], base["kind"], base["topic"], main, base["branch_type"],
-                        street, members, shortfall, repeat, 1.0 - repeat, site, repeat * (i % 2)))
+                        street, members, shortfall, repeat, 1.0 - repeat, site, repeat * (i % 2), i % 5))
     assert model.predict_rows(rows)[0] == [_reference_effect(model, r) for r in rows]
     # Twice: the second call reads what the first kept.
     assert model.predict_rows(rows)[0] == [_reference_effect(model, r) for r in rows]
@@ -98,8 +100,9 @@ def test_coefficients_kept_for_ranking_follow_a_refit_and_a_loaded_state():
        st.sampled_from([None, math.nan, -3.0, 0.0, 12.0, 400.0]), st.sampled_from([math.nan, -1.0, 0.3, 9.0]),
        st.sampled_from(["village", "community", None]), st.lists(st.tuples(
            st.integers(0, 399), st.sampled_from(["BASE01", "BASE99", None]), st.sampled_from([0.0, 1.0]),
-           st.sampled_from([0.0, 1.0]), st.booleans(), st.sampled_from([0.0, 1.0])), min_size=1, max_size=12))
-def test_a_needs_candidates_get_the_floats_of_their_rows(blend, street, members, shortfall, branch_type, picks):
+           st.sampled_from([0.0, 1.0]), st.booleans(), st.sampled_from([0.0, 1.0])), min_size=1, max_size=12),
+       st.sampled_from([0, 1, 2, 3, 5, math.nan]))
+def test_a_needs_candidates_get_the_floats_of_their_rows(blend, street, members, shortfall, branch_type, picks, months):
     """The ranking's per-need path gives, for each candidate, the effect, adoption, evidence and uncertainty
     that the row-by-row definitions give: first met and kept, and for a branch type that is not text."""
     X, model = _fitted(blend)
@@ -108,7 +111,7 @@ def test_a_needs_candidates_get_the_floats_of_their_rows(blend, street, members,
     candidates = [(resource or X.iloc[i]["resource_id"], X.iloc[i]["kind"], main) for i, resource, _, _, main, _ in picks]
     repeat, repeat_kind, site = [p[2] for p in picks], [p[3] for p in picks], [p[5] for p in picks]
     adopted = [p[2] * p[3] for p in picks]  # adopted lately: shown lately too, and not always
-    rows = [Row(rid, kind, topic, main, btype, street, members, shortfall, rep, krep, on, done)
+    rows = [Row(rid, kind, topic, main, btype, street, members, shortfall, rep, krep, on, done, months)
             for (rid, kind, main), rep, krep, on, done in zip(candidates, repeat, repeat_kind, site, adopted,
                                                               strict=True)]
     effects, adoption = model.predict_rows(rows)
@@ -116,15 +119,16 @@ def test_a_needs_candidates_get_the_floats_of_their_rows(blend, street, members,
                 for r, e, p in zip(rows, effects, adoption, strict=True)]
     for _ in range(2):  # the second call reads what the first kept
         assert model.predict_candidates(topic, btype, street, members, shortfall, candidates, repeat,
-                                        repeat_kind, site, adopted) == expected
+                                        repeat_kind, site, adopted, months) == expected
     assert [e for e, *_ in expected] == [_reference_effect(model, r) for r in rows]
     # A branch type that is not text (a number read from a file) is never kept by its text, yet computed alike.
     odd = [dataclasses.replace(r, branch_type=3) for r in rows]
     assert [e for e, *_ in model.predict_candidates(topic, 3, street, members, shortfall, candidates, repeat,
-                                                     repeat_kind, site, adopted)] == [_reference_effect(model, r)
+                                                     repeat_kind, site, adopted, months)] == [_reference_effect(model, r)
                                                                                       for r in odd]
-    # Without on_site and repeat_adopted: nothing on site and nothing adopted, as rows without them.
-    plain = [dataclasses.replace(r, on_site=0.0, repeat_adopted=0.0) for r in rows]
+    # Without on_site, repeat_adopted and the weakness's months: nothing on site, nothing adopted and no
+    # earlier list for the weakness, as rows without them.
+    plain = [dataclasses.replace(r, on_site=0.0, repeat_adopted=0.0, weakness_months=0.0) for r in rows]
     assert [e for e, *_ in model.predict_candidates(topic, btype, street, members, shortfall, candidates, repeat,
                                                      repeat_kind)] == [_reference_effect(model, r) for r in plain]
 

@@ -19,10 +19,13 @@ def test_the_estimator_contract():
     X, y, true = frame()
     model = EffectivenessModel(prior_strength=3.0)
     assert model.get_params() == {"prior_strength": 3.0, "adoption_strength": 20.0, "ridge_alpha": 4.0,
-                                  "blend": 0.5, "adoption_offsets": True, "log_ridge_alpha": "cv"}
+                                  "blend": 0.5, "adoption_offsets": True, "log_ridge_alpha": "cv",
+                                  "weakness_flags": False}
     assert not any(k.endswith("_") for k in vars(model)), "no learned state before fit"
     assert model.fit(X, y) is model
-    assert model.n_features_in_ == len(FEATURES) and list(model.feature_names_in_) == list(FEATURES)
+    # The features it uses: all but the weakness's months, whose flags are off by default.
+    used = [f for f in FEATURES if f != "weakness_months"]
+    assert model.n_features_in_ == len(used) and list(model.feature_names_in_) == used
     assert model.log_intercept_ is not None and model.log_coef_ and model.multiplicative_ == "fitted"
     twin = clone(model)
     assert twin.get_params() == model.get_params() and not hasattr(twin, "coef_")

@@ -131,3 +131,14 @@ def test_a_list_of_an_earlier_month_served_after_the_decision_was_not_known_to_i
     other = pd.concat([served(8), _served(("B2", "2025-05", NEED.topic, top, True)).assign(list_id=30)])
     assert target_probabilities(_decision(second).assign(list_id=10), PriorRanker(), lambda _p: catalog, ruleset,
                                 other)[0] == 1.0
+
+
+def test_a_decision_is_replayed_with_the_months_since_its_weaknesss_last_list(ruleset):
+    from diagnosis_service.learning.ope import contexts
+
+    served = _served((NEED.branch_id, "2025-03", NEED.topic, "R1", True),
+                     (NEED.branch_id, "2025-04", "dues", "R2", True),  # another weakness
+                     (NEED.branch_id, "2025-06", NEED.topic, "R3", True),  # the decision's own month
+                     ("B9", "2025-05", NEED.topic, "R4", True))  # another branch
+    told = [need.weakness_months for _, need, _ in contexts(_decision("R9"), ruleset, served)]
+    assert told == [3]
