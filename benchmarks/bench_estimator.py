@@ -29,8 +29,10 @@ sys.path.insert(0, str(REPO))
 
 from bench_worlds import loop_arguments, pooled, summary  # noqa: E402
 
+from diagnosis_service.errors import InputError  # noqa: E402
 from diagnosis_service.learning.estimator import EffectivenessModel  # noqa: E402
-from diagnosis_service.learning.features import Row, on_site_flags  # noqa: E402
+from diagnosis_service.learning.features import Row, on_site_flags, weakness_months  # noqa: E402
+from diagnosis_service.learning.params import parse_params  # noqa: E402
 from diagnosis_service.remedies.catalog_files import load_catalog  # noqa: E402
 from diagnosis_service.rules import load_ruleset  # noqa: E402
 from diagnosis_service.simulation.loop import LoopSpec, run_loop, train_from_log  # noqa: E402
@@ -38,20 +40,13 @@ from diagnosis_service.simulation.loop import LoopSpec, run_loop, train_from_log
 DEFAULT_VARIANTS = ("ridge_alpha=1", "ridge_alpha=4", "adoption_strength=5", "adoption_strength=20")
 
 
-def variant(text: str) -> dict[str, float | str]:
-    """``name=value[,name=value]`` of EffectivenessModel's parameters (a value that is not a number is
-    passed as its text: log_ridge_alpha=cv); ValueError naming the known ones."""
-    known = EffectivenessModel().get_params()
-    out = {}
-    for part in filter(None, text.split(",")):
-        name, _, value = part.partition("=")
-        if name not in known:
-            raise ValueError(f"unknown parameter {name!r} in {text!r}: one of {', '.join(sorted(known))}")
-        try:
-            out[name] = float(value)
-        except ValueError:
-            out[name] = value
-    return out
+def variant(text: str) -> dict[str, object]:
+    """``name=value[,name=value]`` of EffectivenessModel's parameters, as `model train --param` takes each
+    (learning.params); ValueError saying what is wrong and what would be valid."""
+    try:
+        return parse_params([part for part in text.split(",") if part], option="--variant")
+    except InputError as exc:
+        raise ValueError(f"{text!r}: " + "; ".join(str(p) for p in exc.problems)) from None
 
 
 def learned_loop(world: str, seed: int, branches: int, members: int, history: int, months: int):
@@ -70,6 +65,7 @@ def one(args: tuple) -> dict:
     log, truth = res.log, res.truth
     by_id = {r.id: r for r in catalog.resources}
     counted = sorted(log["period"].unique())[-months:]
+    log = log.assign(weakness_months=weakness_months(log))  # as the loop told the ranker (History.last_on_topic)
     shares: dict[str, list[float]] = {name: [] for name in variants}
     penalties: dict[str, list[float | None]] = {name: [] for name in variants}  # the log-link fit's, month by month
     for period in counted:
@@ -87,7 +83,7 @@ def one(args: tuple) -> dict:
                 continue
             rows = [Row(rid, by_id[rid].kind, row.topic, by_id[rid].topics[0] == row.topic, row.branch_type,
                         row.street, float(row.members), abs(row.value - row.reference) / max(abs(row.reference), 1.0),
-                        on_site=on_site_flags([by_id[rid]])[0])
+                        on_site=on_site_flags([by_id[rid]])[0], weakness_months=row.weakness_months)
                     for rid in shown]
             for name, model in models.items():
                 if model is None:

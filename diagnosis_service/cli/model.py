@@ -24,6 +24,16 @@ from .common import (
 )
 from .simulate import simulate
 
+# `model train --param`'s help: each parameter and what it takes (learning.params, without importing
+# scikit-learn for --help: kept in step by tests/learning/test_model_params.py).
+PARAM_HELP = (("adoption_offsets", "true or false, default true"),
+              ("adoption_strength", "a number ≥ 0, default 20"),
+              ("blend", "a number ≥ 0 and ≤ 1, default 0.5"),
+              ("log_ridge_alpha", "cv/none or a number > 0, default cv"),
+              ("prior_strength", "a number > 0, default 5"),
+              ("ridge_alpha", "a number > 0, default 4"),
+              ("weakness_flags", "true or false, default false"))
+
 
 def _setup(rules_dir: Path | None, catalog_dir: Path | None):
     from ..pipeline.snapshot import Snapshot
@@ -178,18 +188,24 @@ def _outcomes(source: Path | None, ruleset, with_served: bool = False):
               help="The latest months kept out of the fit, for `model evaluate --candidate` and `model promote` "
                    "to compare the candidate with the active ranking on (0: fit on every month; then nothing "
                    "can be compared until later months have outcomes).")
+@click.option("--param", "param_texts", multiple=True, metavar="NAME=VALUE",
+              help="A model parameter other than its default (repeatable): " + "; ".join(
+                  f"{name} ({default_text})" for name, default_text in PARAM_HELP) + ". Other parameters make "
+                   "another recipe: `model promote` activates it only if it is better than the model in service.")
 @rules_option
 @catalog_option
 @handle_errors
-def train(source: Path | None, out_file: Path | None, holdout_months: int, rules_dir: Path | None,
-          catalog_dir: Path | None) -> None:
+def train(source: Path | None, out_file: Path | None, holdout_months: int, param_texts: tuple[str, ...],
+          rules_dir: Path | None, catalog_dir: Path | None) -> None:
     """Compute outcomes of the served prescriptions and fit a candidate model; writes it with its model card.
 
     The service keeps ranking with the active model (or the prior) until `model promote` activates the
     candidate after comparing them on the held-out months."""
     from ..learning import train as training
+    from ..learning.params import changed, parse_params, recipe_model, shown
     from ..learning.persist import model_card, save
 
+    params = parse_params(param_texts)  # before anything is read: a typo is told at once
     refuse_input_overwrite([out_file], [source, resolve_rules(rules_dir), resolve_catalog(catalog_dir)])
     ruleset, catalog = _setup(rules_dir, catalog_dir)
     start = time.perf_counter()
@@ -200,8 +216,8 @@ def train(source: Path | None, out_file: Path | None, holdout_months: int, rules
                    f"(a promotion needs later months' outcomes)", err=True)
         holdout_months = 0
     fit_on = outcomes[outcomes["period"] <= months[len(months) - holdout_months - 1]].reset_index(drop=True)
-    holdout = training.holdout(fit_on, catalog)
-    fitted = training.fit(fit_on, catalog)
+    holdout = training.holdout(fit_on, catalog, recipe_model(params))
+    fitted = training.fit(fit_on, catalog, recipe_model(params))
     seconds = time.perf_counter() - start
     card = model_card(fitted.X, fitted.y, fit_on, fitted.model, str(source) if source else "store", holdout)
     card["held_out"] = ({"from": months[-holdout_months], "to": months[-1]} if holdout_months else None)
@@ -209,6 +225,8 @@ def train(source: Path | None, out_file: Path | None, holdout_months: int, rules
     path = save(fitted.model, out_file or settings().models_dir / CANDIDATE_FILE, card)
     click.echo(f"trained on {len(fitted.X)} lists ({fitted.model.n_effect_obs_} adopted with outcomes, "
                f"{card['data_window']['from']} to {card['data_window']['to']}) in {seconds:.1f} s -> {path}")
+    other = changed(fitted.model.get_params())
+    click.echo(f"parameters: {shown(other)} (the others the defaults)" if other else "parameters: the defaults")
     click.echo(f"holdout (last fifth of the months): {json.dumps(holdout)}")
     blend, how = fitted.model.blend, card["multiplicative_fit"]
     click.echo(f"effect if adopted: the additive and multiplicative fits blended ({1 - blend:g} / {blend:g})"
@@ -229,6 +247,9 @@ def train(source: Path | None, out_file: Path | None, holdout_months: int, rules
                    "overlaps the months it was trained on).")
 @click.option("--model", "model_file", type=click.Path(path_type=Path), default=None,
               help=f"With --fit file: the model (default: the active one, $DIAGNOSIS_MODELS/{MODEL_FILE}).")
+@click.option("--param", "param_texts", multiple=True, metavar="NAME=VALUE",
+              help="With --fit cross: a model parameter other than its default, as `model train --param` takes it "
+                   "(repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of the table (with --candidate: the "
                                                       "comparison, as `model promote --json` prints it).")
 @click.option("--candidate", "candidate_file", type=click.Path(dir_okay=False), default=None, is_flag=False,
@@ -241,9 +262,9 @@ def train(source: Path | None, out_file: Path | None, holdout_months: int, rules
 @rules_option
 @catalog_option
 @handle_errors
-def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, model_file: Path | None, as_json: bool,
-             candidate_file: str | None, active_file: Path | None, confidence: float, cross_fit: bool,
-             rules_dir: Path | None, catalog_dir: Path | None) -> None:
+def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, model_file: Path | None,
+             param_texts: tuple[str, ...], as_json: bool, candidate_file: str | None, active_file: Path | None,
+             confidence: float, cross_fit: bool, rules_dir: Path | None, catalog_dir: Path | None) -> None:
     """Off-policy estimates (IPS, SNIPS, 95% bootstrap intervals) of policies' value from the served log;
     with --candidate, the candidate model against the active ranking.
 
@@ -251,8 +272,13 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
     version its list came from (--catalog for lists without one), less what the branch had been served
     before it, with the remedy kinds its ranker preferred."""
     from ..learning.evaluate import MODELLED, evaluate_policies, overlap
+    from ..learning.params import parse_params
     from ..learning.persist import load
 
+    params = parse_params(param_texts)
+    if params and (candidate_file is not None or fit_mode != "cross"):
+        click.echo("warning: --param applies to --fit cross; a model file is judged with the parameters it was "
+                   "trained with", err=True)
     if candidate_file is not None:
         from .promote import _comparison, _print_comparison
 
@@ -271,7 +297,7 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
         if warning:
             click.echo(f"warning: {warning}", err=True)
     out = evaluate_policies(outcomes, policies, catalog, ruleset, fit_mode, fitted, served, catalogs,
-                            epsilon=settings().learned_exploration)
+                            epsilon=settings().learned_exploration, params=params)
     if as_json:
         click.echo(json.dumps(out, ensure_ascii=False))
         return

@@ -70,6 +70,7 @@ def _cross_fit(everything, catalog, card: dict, epsilon: float) -> tuple[list, s
     block of its training months (``rollout.cross_fit_folds``), once this version's recipe on the
     candidate's own months is shown to give the candidate itself, to the fingerprint."""
     from ..learning import train as training
+    from ..learning.params import recipe_model
     from ..learning.persist import fingerprint
     from ..learning.policy import LearnedRanker
     from ..learning.rollout import cross_fit_folds
@@ -80,11 +81,16 @@ def _cross_fit(everything, catalog, card: dict, epsilon: float) -> tuple[list, s
     block = len({p for p in everything["period"] if held["from"] <= p <= held["to"]})
     if not block:  # the candidate itself would judge nothing, and a fold could be fitted on nothing
         return [], f"its held-out months ({held['from']} to {held['to']}) have no outcomes here"
-    mine = training.fit(everything[everything["period"] <= to].reset_index(drop=True), catalog)
+    try:
+        recipe_model(card.get("params"))  # the candidate's parameters (`model train --param`), each fit its own
+    except (TypeError, ValueError) as exc:
+        return [], f"its card's parameters are not this version's ({exc})"
+    mine = training.fit(everything[everything["period"] <= to].reset_index(drop=True), catalog,
+                        recipe_model(card.get("params")))
     if mine is None or fingerprint(mine.model) != card["fingerprint"]:
         return [], (f"this version's recipe on the candidate's months ({card['data_window'].get('from')} to {to}) "
                     f"gives {fingerprint(mine.model) if mine else 'no model'}, not the candidate "
-                    f"{card['fingerprint']}: another version or parameters, or outcomes changed since it "
+                    f"{card['fingerprint']}: another version, or outcomes changed since it "
                     f"was trained")
     months = sorted(p for p in set(everything["period"]) if p <= to)
     total, done = -(-len(months) // block), []
@@ -92,7 +98,8 @@ def _cross_fit(everything, catalog, card: dict, epsilon: float) -> tuple[list, s
     def fitted(rows):
         done.append(1)
         click.echo(f"cross-fitting: fitting the candidate's recipe without fold {len(done)} of {total}", err=True)
-        return LearnedRanker(training.fit(rows, catalog).model, epsilon, name=f"fold {len(done)}")
+        return LearnedRanker(training.fit(rows, catalog, recipe_model(card.get("params"))).model, epsilon,
+                             name=f"fold {len(done)}")
 
     return cross_fit_folds(everything, to, block, fitted), None
 
@@ -191,7 +198,8 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
     promoted, name = candidate_path, result.candidate
     refit = refit or bool(result.promote and result.cross_fitted)  # what was judged is the recipe: fit it on all
     if refit:
-        promoted, name = _refit(everything, catalog, source, candidate_path, card if result.promote else {})
+        promoted, name = _refit(everything, catalog, source, candidate_path, card if result.promote else {},
+                                card.get("params"))
     ended = before[0] if before else None  # a model serves now: the prior's exploration is no more
     record = activate(promoted, active_path, {
         **record, "promoted": name, "validated": result.candidate if result.promote else None,
@@ -203,11 +211,14 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
                f"{f'; the trial of {ended} is over' if ended else ''}", err=True)
 
 
-def _refit(outcomes, catalog, source: Path | None, candidate_path: Path, card: dict) -> tuple[Path, str]:
-    """The candidate's recipe fitted on every month's ``outcomes``, beside it: (its path, its ranker name)."""
+def _refit(outcomes, catalog, source: Path | None, candidate_path: Path, card: dict,
+           params: dict | None) -> tuple[Path, str]:
+    """The candidate's recipe (``params``: its card's parameters) fitted on every month's ``outcomes``,
+    beside it: (its path, its ranker name)."""
     from ..learning import train as training
+    from ..learning.params import recipe_model
     from ..learning.persist import model_card, ranker_name, refit_card, save
 
-    fitted = training.fit(outcomes, catalog)
+    fitted = training.fit(outcomes, catalog, recipe_model(params))
     new = refit_card(model_card(fitted.X, fitted.y, outcomes, fitted.model, str(source or "store"), {}), card)
     return save(fitted.model, candidate_path.with_name(f"{candidate_path.stem}.refit.json"), new), ranker_name(new)

@@ -47,10 +47,11 @@ def overlap(card: dict, outcomes: pd.DataFrame) -> str | None:
 def evaluate_policies(outcomes: pd.DataFrame, policies: Sequence[str], catalog: Catalog, ruleset: RuleSet,
                       fit: str = "cross", model: EffectivenessModel | None = None,
                       served: pd.DataFrame | None = None, catalogs: Mapping[int, Catalog] | None = None,
-                      epsilon: float = 0.02) -> dict:
+                      epsilon: float = 0.02, params: Mapping[str, object] | None = None) -> dict:
     """IPS and SNIPS (with 95% bootstrap intervals) of each policy, and the logging policy's value.
     ``served`` and ``catalogs``: what each logged choice was made among (``ope.target_probabilities``);
-    ``epsilon``: the learned policy's uniform share, as the service explores."""
+    ``epsilon``: the learned policy's uniform share, as the service explores; ``params``: the model's
+    parameters where ``fit`` is "cross" (the defaults when None)."""
     unknown = [p for p in policies if p not in POLICIES]
     if unknown or fit not in FIT_MODES:
         raise InputError(Problem(f"unknown policy or fit {unknown or fit!r}", field=("policy",),
@@ -67,7 +68,7 @@ def evaluate_policies(outcomes: pd.DataFrame, policies: Sequence[str], catalog: 
     def fitted(rows: pd.DataFrame) -> EffectivenessModel:  # learned and greedy share each half's model
         key = tuple(sorted(set(rows["period"])))
         if key not in fits:
-            fits[key] = EffectivenessModel().fit(*training_frame(rows, catalog))
+            fits[key] = EffectivenessModel(**dict(params or {})).fit(*training_frame(rows, catalog))
         return fits[key]
 
     replayed = list(contexts(outcomes, ruleset, served))  # once, for every policy and fold
