@@ -70,7 +70,7 @@ def parse_params(texts: Sequence[str], option: str = "--param") -> dict[str, obj
 
 def _value(name: str, value: str, default: object, option: str) -> object:
     bad = Problem(f"model parameter {name}={value!r} is not valid", column=option,
-                  suggestion=f"{name} takes {describe(name, default)} (default {_shown(default)})")
+                  suggestion=f"{name} takes {describe(name, default)}; its default is {_shown(default)}")
     word = value.lower()
     if isinstance(default, bool):
         return True if word in TRUE else False if word in FALSE else bad

@@ -39,10 +39,10 @@ def test_parameters_are_typed_as_their_defaults():
 @pytest.mark.parametrize(("text", "said"), [
     ("weakness_flags", "is not NAME=VALUE"), ("=1", "is not NAME=VALUE"),
     ("ridge=2", "unknown model parameter 'ridge' (one of: adoption_offsets, adoption_strength, blend,"),
-    ("blend=2", "blend takes a number ≥ 0 and ≤ 1 (default 0.5)"), ("ridge_alpha=0", "a number > 0"),
-    ("prior_strength=-1", "prior_strength takes a number > 0 (default 5)"), ("ridge_alpha=nan", "a number > 0"),
-    ("adoption_strength=inf", "a number ≥ 0"), ("weakness_flags=maybe", "true or false (default false)"),
-    ("log_ridge_alpha=auto", "log_ridge_alpha takes cv/none or a number > 0 (default cv)"),
+    ("blend=2", "blend takes a number ≥ 0 and ≤ 1; its default is 0.5"), ("ridge_alpha=0", "a number > 0"),
+    ("prior_strength=-1", "prior_strength takes a number > 0; its default is 5"), ("ridge_alpha=nan", "a number > 0"),
+    ("adoption_strength=inf", "a number ≥ 0"), ("weakness_flags=maybe", "true or false; its default is false"),
+    ("log_ridge_alpha=auto", "log_ridge_alpha takes cv/none or a number > 0; its default is cv"),
 ])
 def test_a_parameter_that_is_not_one_says_what_would_be(text, said):
     with pytest.raises(InputError) as raised:
