@@ -98,14 +98,16 @@ def test_a_candidate_with_other_parameters_is_a_new_recipe_judged_and_refitted_w
     assert refit.ridge_alpha == 2.0 and refit.weakness_flags is True
 
 
-def test_evaluate_cross_fits_the_learned_policy_with_the_parameters_given(runner, loop):
+def test_evaluate_cross_fits_the_learned_policy_with_the_parameters_given(runner, loop, tmp_path):
+    small = fewer_held_out(loop, tmp_path / "small", 1, months=6)  # its last 6 months: two halves to fit
+
     def learned(*params):
-        r = runner.invoke(main, ["model", "evaluate", "--from", str(loop), "--policy", "learned", "--json",
+        r = runner.invoke(main, ["model", "evaluate", "--from", str(small), "--policy", "learned", "--json",
                                  *(a for p in params for a in ("--param", p))])
         assert r.exit_code == 0, r.output
         return next(e for e in json.loads(r.stdout)["estimates"] if e["policy"] == "learned")
 
     default, heavy = learned(), learned("ridge_alpha=1000", "blend=0")
     assert default["ips"] != heavy["ips"]  # a ridge that learns next to nothing ranks otherwise
-    bad = runner.invoke(main, ["model", "evaluate", "--from", str(loop), "--param", "blend=-1"])
+    bad = runner.invoke(main, ["model", "evaluate", "--from", str(small), "--param", "blend=-1"])
     assert bad.exit_code == 2 and "--param: model parameter blend='-1' is not valid" in bad.stderr
