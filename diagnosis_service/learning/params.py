@@ -48,7 +48,7 @@ def parse_params(texts: Sequence[str], option: str = "--param") -> dict[str, obj
         name, sep, value = (part.strip() for part in text.partition("="))
         if not sep or not name:
             problems.append(Problem(f"{text!r} is not NAME=VALUE", column=option,
-                                    suggestion="e.g. --param weakness_flags=true or --param ridge_alpha=2"))
+                                    suggestion=f"e.g. {option} weakness_flags=true or {option} ridge_alpha=2"))
             continue
         if name not in known:
             problems.append(Problem(f"unknown model parameter {name!r}", column=option,
