@@ -216,8 +216,9 @@ def train(source: Path | None, out_file: Path | None, holdout_months: int, param
                    f"(a promotion needs later months' outcomes)", err=True)
         holdout_months = 0
     fit_on = outcomes[outcomes["period"] <= months[len(months) - holdout_months - 1]].reset_index(drop=True)
-    holdout = training.holdout(fit_on, catalog, recipe_model(params))
-    fitted = training.fit(fit_on, catalog, recipe_model(params))
+    recipe = recipe_model(params)
+    holdout = training.holdout(fit_on, catalog, recipe)  # fits a copy of it
+    fitted = training.fit(fit_on, catalog, recipe)
     seconds = time.perf_counter() - start
     card = model_card(fitted.X, fitted.y, fit_on, fitted.model, str(source) if source else "store", holdout)
     card["held_out"] = ({"from": months[-holdout_months], "to": months[-1]} if holdout_months else None)

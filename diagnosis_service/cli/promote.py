@@ -81,12 +81,12 @@ def _cross_fit(everything, catalog, card: dict, epsilon: float) -> tuple[list, s
     block = len({p for p in everything["period"] if held["from"] <= p <= held["to"]})
     if not block:  # the candidate itself would judge nothing, and a fold could be fitted on nothing
         return [], f"its held-out months ({held['from']} to {held['to']}) have no outcomes here"
+    params = card.get("params")  # the candidate's (`model train --param`): every fit below is its recipe
     try:
-        recipe_model(card.get("params"))  # the candidate's parameters (`model train --param`), each fit its own
+        recipe_model(params)
     except (TypeError, ValueError) as exc:
         return [], f"its card's parameters are not this version's ({exc})"
-    mine = training.fit(everything[everything["period"] <= to].reset_index(drop=True), catalog,
-                        recipe_model(card.get("params")))
+    mine = training.fit(everything[everything["period"] <= to].reset_index(drop=True), catalog, recipe_model(params))
     if mine is None or fingerprint(mine.model) != card["fingerprint"]:
         return [], (f"this version's recipe on the candidate's months ({card['data_window'].get('from')} to {to}) "
                     f"gives {fingerprint(mine.model) if mine else 'no model'}, not the candidate "
@@ -98,8 +98,7 @@ def _cross_fit(everything, catalog, card: dict, epsilon: float) -> tuple[list, s
     def fitted(rows):
         done.append(1)
         click.echo(f"cross-fitting: fitting the candidate's recipe without fold {len(done)} of {total}", err=True)
-        return LearnedRanker(training.fit(rows, catalog, recipe_model(card.get("params"))).model, epsilon,
-                             name=f"fold {len(done)}")
+        return LearnedRanker(training.fit(rows, catalog, recipe_model(params)).model, epsilon, name=f"fold {len(done)}")
 
     return cross_fit_folds(everything, to, block, fitted), None
 

@@ -242,6 +242,6 @@ def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.nd
     return X.reset_index(drop=True), y
 
 
-__all__ = ["FEATURES", "WEAKNESS_FLAGS", "Row", "used_features", "SILENT_MIN_LISTS", "adopted_repeats", "features_for", "kind_repeats", "on_site", "on_site_flags", "on_site_value", "one_hot",
-           "onsite_name", "repeat_flags", "repeats", "silent_branches", "training_frame", "weakness_months",
-           "weakness_values"]
+__all__ = ["FEATURES", "NUMBERS", "SILENT_MIN_LISTS", "WEAKNESS_FLAGS", "Row", "adopted_repeats", "features_for",
+           "kind_repeats", "on_site", "on_site_flags", "on_site_value", "one_hot", "onsite_name", "repeat_flags",
+           "repeats", "silent_branches", "training_frame", "used_features", "weakness_months", "weakness_values"]

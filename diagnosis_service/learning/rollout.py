@@ -249,4 +249,4 @@ def _says_enough(comparison: Comparison) -> bool:
 
 
 __all__ = ["AS_BEFORE", "BOOTSTRAP", "CONFIDENCE", "MIN_DECISIONS", "Comparison", "compare", "cross_fit_folds", "held_out", "is_refresh", "judged_after",
-           "AS_BEFORE", "RECIPE", "ends_trial", "on_trial", "same_recipe", "verdict"]
+           "RECIPE", "ends_trial", "on_trial", "same_recipe", "verdict"]

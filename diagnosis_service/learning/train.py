@@ -68,7 +68,7 @@ def holdout(outcomes: pd.DataFrame, catalog: Catalog, model: EffectivenessModel 
     # learned from the held-out months' feedback.
     X, y = training_frame(outcomes[earlier].reset_index(drop=True), catalog)
     X_test, test = training_frame(outcomes[~earlier].reset_index(drop=True), catalog)
-    m = clone(model).fit(X, y) if model is not None else EffectivenessModel().fit(X, y)
+    m = (clone(model) if model is not None else EffectivenessModel()).fit(X, y)
     pred = m.predict(X_test)
     ok = np.isfinite(test)
     # No correlation with a constant (a fit that learned nothing, or one measured outcome): NaN, not a warning.
