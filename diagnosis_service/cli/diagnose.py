@@ -27,7 +27,7 @@ from .common import (
 history_option = click.option(
     "--history", "history_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Earlier `diagnose --out` files: resources prescribed there in the 3 months before --period are not "
-         "prescribed again for the same weakness. Repeatable.")
+         "prescribed again for the same weakness (lines of --period or later are passed over). Repeatable.")
 
 
 def _month(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Path | None, engine: str = "vectorized",
@@ -44,7 +44,7 @@ def _month(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Pat
     dataset = source_for(data_dir).load(snapshot.ruleset.registry, period,
                                         lookback=None if earlier_months else snapshot.lookback(),
                                         carry=None if earlier_months else snapshot.carry())
-    return snapshot, diagnose_month(dataset, snapshot, period, engine, per_weakness, history_from_files(history_files),
+    return snapshot, diagnose_month(dataset, snapshot, period, engine, per_weakness, history_from_files(history_files, period),
                                     prescribe_now=prescribe_now)
 
 
@@ -170,7 +170,7 @@ def _diagnose_dask(data_dir: Path, period: str, rules_dir: Path | None, catalog_
                        nl=done == total)
 
     run = diagnose_partitioned(data_dir, snapshot, period, out_file, scheduler, per_weakness,
-                               history_from_files(history_files), worker_memory, part_members, progress, out_parts)
+                               history_from_files(history_files, period), worker_memory, part_members, progress, out_parts)
     worker, here = max(run.worker_peaks, default=0) / 2**20, run.client_peak / 2**20
     how = (f"（{run.parts} 个分片，{run.workers} 个工作进程；内存峰值每个工作进程 {worker:,.0f} MiB，本进程 {here:,.0f} MiB；"
            f"{_lamp_counts(run.lamps, 'zh')}）" if lang == "zh" else

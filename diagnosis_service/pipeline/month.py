@@ -119,13 +119,14 @@ def write_lines(lines: Iterable[str], out: Path) -> None:
     write_atomic(out, (f"{line}\n" for line in lines))
 
 
-def history_from_files(paths: Iterable[Path]) -> History:
-    """What earlier ``diagnose --out`` files prescribed (not to prescribe it again too soon)."""
+def history_from_files(paths: Iterable[Path], before: str | None = None) -> History:
+    """What earlier ``diagnose --out`` files prescribed (not to prescribe it again too soon); with ``before``,
+    in the months before that period only (the files may hold it or later months too)."""
     history = History()
     for path in paths:
         try:
             with open(path, encoding="utf-8") as fh:
-                history.update(History.from_lines(fh, str(path)))
+                history.update(History.from_lines(fh, str(path), before))
         except UnicodeDecodeError:  # a workbook or an archive given by mistake
             raise InputError(Problem("not a diagnose output file: not UTF-8 text", file=str(path),
                                      suggestion="an earlier `diagnose --out FILE.jsonl`: JSON Lines, one branch or "

@@ -77,9 +77,13 @@ class History:
         return sum(len(v) for v in self._seen.values())
 
     @classmethod
-    def from_lines(cls, lines: Iterable[str], file: str) -> History:
-        """Read earlier ``diagnose`` output (JSON Lines): the branch objects' prescriptions."""
+    def from_lines(cls, lines: Iterable[str], file: str, before: str | None = None) -> History:
+        """Read earlier ``diagnose`` output (JSON Lines): the branch objects' prescriptions; with ``before``
+        (a period), only those of earlier months. A month's own output or a later one is no history of it,
+        and keeping it would hide an earlier month's list of the same resource (one month per resource is
+        kept: the latest)."""
         history = cls()
+        limit = parse_period(before) if before is not None else None
         problems = []
         read = 0
         for n, line in enumerate(lines, start=1):
@@ -91,10 +95,12 @@ class History:
                 if obj.get("subject") != "branch":
                     continue
                 branch_id, period = obj["id"], obj["period"]
-                parse_period(period)
+                pidx = parse_period(period)
+                if limit is not None and pidx >= limit:
+                    continue
                 topics: set[str] = set()
                 for p in obj.get("prescriptions", []):  # a weakness's prescriptions, its first one first
-                    history.add(branch_id, period, p["topic"], p["resource_id"], first=p["topic"] not in topics)
+                    history.add_month(branch_id, pidx, p["topic"], p["resource_id"], first=p["topic"] not in topics)
                     topics.add(p["topic"])
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 if not read:  # its first line is not JSON: another kind of file, told once, not line by line

@@ -181,6 +181,16 @@ def test_diagnose_out_carries_prescriptions_and_the_flag_limits_them(runner, sma
                 checked += 1
                 assert p["resource_id"] not in nov[(obj["id"], p["topic"])] or p["repeated"]
     assert checked > 20
+    # A file of December or later among December's history files is no history of it: November's lists
+    # listed again there must not look as if they were last listed in December (and so not lately).
+    later = tmp_path / "later.jsonl"
+    later.write_text(out.read_text(encoding="utf-8").replace('"period":"2025-11"', '"period":"2025-12"'),
+                     encoding="utf-8")
+    again = tmp_path / "again.jsonl"
+    r = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", "2025-12", "--out", str(again),
+                             "--history", str(out), "--history", str(later), "--history", str(dec)])
+    assert r.exit_code == 0, r.output
+    assert again.read_bytes() == dec.read_bytes()
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"subject":"branch","id":"B1"}\nnot json\n', encoding="utf-8")
     r = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", "2025-12", "--history", str(bad)])
