@@ -73,14 +73,14 @@ def import_cmd(data_dir: Path, dataset_out: Path | None, jobs: int, rules_dir: P
     from ..store import make_engine
 
     with sigterm_as_exit(), contextlib.ExitStack() as stack:
+        if bar is not None:
+            stack.callback(bar.end)  # error or not: what is printed next starts a line of its own
         if dataset_out is not None:
             workdir = stack.enter_context(spill_dir())
             source = _keep_dataset(source, dataset_out, ruleset, workdir, bar and bar.checking)
         engine = make_engine(settings().db_url(), bulk=True)  # COPY on PostgreSQL: this process only imports
         changes = import_source(engine, registry, source, actor="cli:import", progress=bar and bar.storing,
                                 checking=bar and bar.checking, workers=jobs)
-    if bar is not None:
-        click.echo("", err=True)
     for table, c in changes.items():
         click.echo(f"{table:15s} inserted {c['inserted']:7d}  updated {c['updated']:7d}  unchanged {c['unchanged']:7d}")
     click.echo(f"imported {data_dir} into {settings().safe_db_url()} in {time.perf_counter() - start:.1f} s")
@@ -126,10 +126,18 @@ class _Bar:
 
     def __init__(self, start: float):
         self.start = self.storing_since = start
+        self.drawn = False
 
     def _line(self, done: float, total: float, text: str) -> None:
         filled = int(self.width * done / total) if total else self.width
         click.echo(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {text} ", nl=False, err=True)
+        self.drawn = True
+
+    def end(self) -> None:
+        """Ends the bar's line, once, if one was drawn: what follows (the summary, an error) starts a line."""
+        if self.drawn:
+            click.echo("", err=True)
+            self.drawn = False
 
     def checking(self, done: int, total: int) -> None:
         self.storing_since = time.perf_counter()

@@ -15,7 +15,7 @@ from ..errors import InputError, Problem, did_you_mean
 from ..periods import is_period, parse_period
 from ..rules.model import Registry
 from .model import KEYS
-from .validate import MAX_PROBLEMS, fmt_number
+from .validate import MAX_PROBLEMS, fmt_number, number_wanted, valid_range
 
 # What a metrics cell may hold as text: a plain decimal number (no "nan", "inf" or "1_000").
 NUMBER_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -63,15 +63,13 @@ def check_rows(rows: Sequence[object], subject: str, registry: Registry,
                 continue
             value = _number(raw)
             if value is None:
-                add(f"bad number '{raw}' for {ind.id} ({ind.unit})", n, ind.id,
-                    "write a plain number, or leave the cell empty for a missing value")
+                add(f"bad number '{raw}' for {ind.id} ({ind.unit})", n, ind.id, number_wanted(ind))
                 continue
             if math.isnan(value):
                 values[name] = value
                 continue
             if math.isinf(value) or value < ind.min or (ind.max is not None and value > ind.max):
-                rng = f"{fmt_number(ind.min)} to {fmt_number(ind.max) if ind.max is not None else 'any'}"
-                add(f"{ind.id} = {fmt_number(value)} is out of range ({ind.unit}: {rng})", n, ind.id)
+                add(f"{ind.id} = {fmt_number(value)} is out of range ({ind.unit}: {valid_range(ind)})", n, ind.id)
             if ind.integer and not math.isinf(value) and not value.is_integer():
                 add(f"{ind.id} = {fmt_number(value)} must be a whole number ({ind.unit})", n, ind.id)
             values[name] = value

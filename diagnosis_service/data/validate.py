@@ -203,7 +203,7 @@ def numeric_column(frame: pd.DataFrame, ind: Indicator, where: Locator, problems
         if ind.max is not None:
             out[finite] |= arr[finite] > ind.max
         out |= np.isinf(arr)
-        rng = f"{fmt_number(ind.min)} to {fmt_number(ind.max) if ind.max is not None else 'any'}"
+        rng = valid_range(ind)
         for pos in np.flatnonzero(out):
             f, line = where(int(pos))
             problems.add(Problem(f"{ind.id} = {fmt_number(arr[pos])} is out of range ({ind.unit}: {rng})", file=f,
@@ -242,13 +242,24 @@ def _parse_as_text(raw: pd.Series, ind: Indicator, where: Locator, problems: Pro
     for pos in np.flatnonzero(bad):
         f, line = where(int(pos))
         problems.add(Problem(f"bad number '{text.iloc[pos]}' for {ind.id} ({ind.unit})", file=f, line=line,
-                             column=ind.id, suggestion="write a plain number, or leave the cell empty "
-                                                       "for a missing value"))
+                             column=ind.id, suggestion=number_wanted(ind)))
     return values
 
 
 def fmt_number(x: float) -> str:
     return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
+def valid_range(ind: Indicator) -> str:
+    """What the indicator takes, as its out-of-range problems say it: ``0 to 100``, ``0 to any``."""
+    return f"{fmt_number(ind.min)} to {fmt_number(ind.max) if ind.max is not None else 'any'}"
+
+
+def number_wanted(ind: Indicator) -> str:
+    """The suggestion for a cell that is not a number: what would be valid there."""
+    number = "a whole number" if ind.integer else "a plain number"
+    upper = f" to {fmt_number(ind.max)}" if ind.max is not None else " or more"
+    return f"write {number} from {fmt_number(ind.min)}{upper}, or leave the cell empty for a missing value"
 
 
 def metric_columns(registry: Registry, subject: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -269,5 +280,7 @@ __all__ = [
     "check_ids",
     "check_periods",
     "metric_columns",
+    "number_wanted",
     "numeric_column",
+    "valid_range",
 ]

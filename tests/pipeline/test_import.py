@@ -152,3 +152,49 @@ def test_a_month_that_fails_leaves_whole_months_and_running_again_finishes(db_en
     assert again["member_metrics"]["inserted"] == sum(per_month[p] for p in per_month if p not in stored)
     assert again["member_metrics"]["unchanged"] == sum(stored.values())
     assert again["member_metrics"]["updated"] == 0
+
+
+def test_on_a_terminal_an_error_starts_a_line_of_its_own_after_the_progress_bar(district_copy, tmp_path):
+    """The bar redraws one line on a terminal; a problem found while it is drawn is printed on a line of its
+    own, not after the bar's last text."""
+    import os
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    exe = str(Path(sys.executable).parent / "diagnosis-service")
+    path = district_copy / "branch_metrics.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    cells = lines[-1].split(",")
+    cells[header.index("group_meetings")] = "1x"
+    path.write_text("\n".join([*lines[:-1], ",".join(cells)]) + "\n", encoding="utf-8")
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'tty.db'}"}
+    subprocess.run([exe, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120)
+    master, slave = os.openpty()
+    received: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the terminal's other end closed
+                return
+            if not chunk:
+                return
+            received.append(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        proc = subprocess.run([exe, "import", str(district_copy)], env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=slave, timeout=120)
+    finally:
+        os.close(slave)
+        reader.join(timeout=10)
+        os.close(master)
+    text = b"".join(received).decode("utf-8").replace("\r\n", "\n")
+    assert proc.returncode == 2 and "\r[" in text, text  # the bar was drawn, then the problem told
+    (problem,) = [line for line in text.split("\n") if "bad number '1x'" in line]
+    assert problem.startswith(f"{path}:{len(lines)}:group_meetings: "), text
