@@ -56,6 +56,11 @@ def _setup(rules_dir: Path | None, catalog_dir: Path | None):
 @click.option("--epsilon", type=click.FloatRange(0, 1), default=0.02, show_default=True,  # LoopSpec.epsilon (tested)
               help="Share of uniform exploration of the learned policy (the service's default, "
                    "DIAGNOSIS_LEARNED_EXPLORATION, is the same).")
+@click.option("--prior-exploration", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="With --policy prior: share of uniform exploration of the prior in the months evaluated, "
+                   "as a service serves before its first model (DIAGNOSIS_PRIOR_EXPLORATION, 0.5 there); 0: "
+                   "the plain prior, the baseline the benchmarks compare with. A log for model promote needs "
+                   "it: only choices a log could have made can be judged on it.")
 @click.option("--world", default="project", show_default=True,
               type=click.Choice(["project", "silent", "fading", "street", "kindtype", "all"]),
               help="The hidden truth's variant (simulation/worlds.py): silent secretaries, fading effects and "
@@ -67,8 +72,8 @@ def _setup(rules_dir: Path | None, catalog_dir: Path | None):
 @rules_option
 @catalog_option
 @handle_errors
-def loop(policy: str, months: int, seed: int, branches: int, members: int, epsilon: float, world: str,
-         as_json: bool, out_dir: Path | None, rules_dir: Path | None, catalog_dir: Path | None) -> None:
+def loop(policy: str, months: int, seed: int, branches: int, members: int, epsilon: float, prior_exploration: float,
+         world: str, as_json: bool, out_dir: Path | None, rules_dir: Path | None, catalog_dir: Path | None) -> None:
     """Closed loop: diagnose, prescribe, simulated adoption and outcomes, feedback, retrain; month after month.
 
     Remedies have true effects known only to the simulator (and the oracle policy). Prints the weaknesses
@@ -78,7 +83,7 @@ def loop(policy: str, months: int, seed: int, branches: int, members: int, epsil
 
     ruleset, catalog = _setup(rules_dir, catalog_dir)
     spec = LoopSpec(policy=policy, months=months, seed=seed, branches=branches, members=members, epsilon=epsilon,
-                    world=world)
+                    prior_epsilon=prior_exploration, world=world)
     spec.validate()
     if out_dir is not None:
         out_dir = replaceable_output(out_dir, "a loop's log", _loop_directory)

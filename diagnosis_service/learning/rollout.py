@@ -11,7 +11,8 @@ with a paired bootstrap (the same resampled decisions for both). ``verdict``:
 - a **challenger** (the active ranking is the prior, or a model of another recipe: features,
   parameters, libraries; or one trained on no later months) is promoted only when the difference's
   lower bound at ``confidence`` (one-sided, 0.9 by default) is above zero, with enough decisions and an
-  effective sample of at least 10 for each policy;
+  effective sample of at least 10 for each policy, and a log that could have made at least half of the
+  candidate's choices (``MIN_SUPPORT``);
 - a **refresh** (the recipe in service, trained on months that end later, the same source) is promoted
   unless the upper bound is below zero (worse with that confidence), or, where an effective sample is
   below 10, unless it is estimated worse at all. Such a candidate is what the service would
@@ -46,6 +47,11 @@ from ..rules.model import RuleSet
 from .ope import contexts, fold_probabilities, rewards
 
 MIN_DECISIONS = 100  # held-out decisions with outcomes below which nothing is promoted
+# A challenger's mean importance weight below which the log cannot judge it: 1 in expectation where every
+# choice it makes could have been logged; where the logged lists were chosen without exploration it is
+# the share of decisions on which the candidate agrees with them, and its estimate only the value of those
+# (a deliberately bad model that kept the prior's easy choices was promoted on 2% of them).
+MIN_SUPPORT = 0.5
 BOOTSTRAP = 2000
 CONFIDENCE = 0.9  # one-sided: a challenger is better, or a refresh worse, with this probability
 
@@ -67,12 +73,24 @@ class Comparison:
     bounds: tuple[float, float] = (float("nan"), float("nan"))  # one-sided bounds at ``confidence``
     refresh: bool = False  # the candidate retrains the active model's recipe on later months
     cross_fitted: list[str] = field(default_factory=list)  # months ranked by the recipe fitted without them
+    # Each policy's mean importance weight: the share of its choices the logged ones could have been (1 in
+    # expectation where the log's exploration covers them; see ``verdict``).
+    supported: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
+        """JSON-ready: a figure there is none of (no held-out decisions) is null, not NaN (not JSON)."""
         out = asdict(self)
         out["ci95"] = list(self.ci95)
         out["bounds"] = list(self.bounds)
-        return out
+        return {k: _finite(v) for k, v in out.items()}
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def held_out(outcomes: pd.DataFrame, after: str | None) -> pd.DataFrame:
@@ -192,18 +210,20 @@ def compare(outcomes: pd.DataFrame, catalog: Catalog, ruleset: RuleSet, candidat
     bounds = percentiles(100 * (1 - confidence), 100 * confidence)
     ess = {name: round(float(w.sum() ** 2 / (w ** 2).sum()), 1) if (w ** 2).sum() > 0 else 0.0
            for name, w in (("candidate", wc), ("active", wa))}
-    promote, reason = verdict(n, vc - va, bounds, ess, min_decisions, refresh, confidence)
+    supported = {name: round(float(w.mean()), 3) if n else 0.0 for name, w in (("candidate", wc), ("active", wa))}
+    promote, reason = verdict(n, vc - va, bounds, ess, min_decisions, refresh, confidence, supported["candidate"])
     return Comparison(candidate.name, active.name, months, n, round(vc, 6), round(va, 6), round(vc - va, 6),
                       (round(ci[0], 6), round(ci[1], 6)), ess, promote, reason, confidence,
                       (round(bounds[0], 6), round(bounds[1], 6)), refresh,
-                      sorted(set(outcomes.loc[~own, "period"])))
+                      sorted(set(outcomes.loc[~own, "period"])), supported)
 
 
 def verdict(decisions: int, difference: float, bounds: tuple[float, float], ess: dict[str, float],
             min_decisions: int = MIN_DECISIONS, refresh: bool = False,
-            confidence: float = CONFIDENCE) -> tuple[bool, str]:
+            confidence: float = CONFIDENCE, supported: float = 1.0) -> tuple[bool, str]:
     """(promote?, why) from a comparison's figures: ``bounds``, the difference's one-sided lower and upper
-    bounds at ``confidence``; ``refresh``: see the module's docstring."""
+    bounds at ``confidence``; ``refresh``: see the module's docstring; ``supported``: the candidate's mean
+    importance weight (``MIN_SUPPORT``)."""
     if decisions < min_decisions:
         return False, f"too few held-out decisions with outcomes ({decisions} < {min_decisions})"
     if not (np.isfinite(bounds[0]) and np.isfinite(bounds[1])):
@@ -219,6 +239,12 @@ def verdict(decisions: int, difference: float, bounds: tuple[float, float], ess:
     if min(ess.values(), default=0.0) < 10:
         return False, (f"the logged decisions say too little about one of the policies (effective sample "
                        f"{min(ess.values(), default=0.0):.0f} < 10)")
+    if not supported >= MIN_SUPPORT:
+        return False, (f"the log could have made only {supported:.0%} of the candidate's choices (at least "
+                       f"{MIN_SUPPORT:.0%} needed): its estimate is the value of the choices it shares with the "
+                       f"logged ones, not of its own; the held-out lists were chosen with little exploration "
+                       f"(DIAGNOSIS_PRIOR_EXPLORATION, DIAGNOSIS_LEARNED_EXPLORATION), --cross-fit judges a first "
+                       f"candidate on earlier months too: {said}")
     if not bounds[0] > 0:
         worse = "worse than" if bounds[1] < 0 else "not better with confidence than"
         return False, f"the candidate is {worse} the active ranking: {said}"
@@ -245,8 +271,9 @@ def ends_trial(comparison: Comparison, candidate_card: Mapping, challenger_card:
 
 def _says_enough(comparison: Comparison) -> bool:
     return (comparison.decisions >= MIN_DECISIONS and math.isfinite(comparison.difference)
-            and min(comparison.effective_sample.values(), default=0.0) >= 10)
+            and min(comparison.effective_sample.values(), default=0.0) >= 10
+            and comparison.supported.get("candidate", 1.0) >= MIN_SUPPORT)
 
 
-__all__ = ["AS_BEFORE", "BOOTSTRAP", "CONFIDENCE", "MIN_DECISIONS", "Comparison", "compare", "cross_fit_folds", "held_out", "is_refresh", "judged_after",
+__all__ = ["AS_BEFORE", "BOOTSTRAP", "CONFIDENCE", "MIN_DECISIONS", "MIN_SUPPORT", "Comparison", "compare", "cross_fit_folds", "held_out", "is_refresh", "judged_after",
            "RECIPE", "ends_trial", "on_trial", "same_recipe", "verdict"]

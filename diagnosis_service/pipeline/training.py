@@ -145,7 +145,7 @@ def check_log(path: Path) -> list[Problem]:
     table, problems = _text_table(path, LOG_COLUMNS)
     if table is None:
         return problems
-    well_formed = table["period"].map(is_period)
+    well_formed = table["period"].map(is_period).astype(bool)  # a header alone: an empty bool Series
     pidx = _numbers(table["pidx"])
     expected = table["period"][well_formed].map(parse_period).reindex(table.index)
     propensity = _numbers(table["propensity"])

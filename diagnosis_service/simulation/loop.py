@@ -59,6 +59,7 @@ class LoopSpec:
     members: int = 47411
     end: str = "2025-12"
     epsilon: float = 0.02
+    prior_epsilon: float = 0.0  # the prior policy's exploration in the evaluated months (0: the plain prior)
     ignore_share: float = 0.3  # of the lists not adopted, how many get no feedback at all
     history: int = 12  # months served before the evaluated ones, the same for every policy (see run_loop)
     history_epsilon: float = 0.5
@@ -72,8 +73,9 @@ class LoopSpec:
                                     suggestion="one of " + ", ".join(POLICIES)))
         if not 1 <= self.months <= 60:
             problems.append(Problem("must be from 1 to 60", field=("months",)))
-        if not 0.0 <= self.epsilon <= 1.0:
-            problems.append(Problem("must be from 0 to 1", field=("epsilon",)))
+        for name in ("epsilon", "prior_epsilon"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                problems.append(Problem("must be from 0 to 1", field=(name,)))
         if not 0 <= self.history <= 36:
             problems.append(Problem("must be from 0 to 36", field=("history",)))
         if self.world not in WORLDS:
@@ -271,7 +273,7 @@ def _ranker(spec: LoopSpec, truth: Truth, popularity: PopularityRanker, model: E
             adjust: Adjuster | None = None):
     names = {t: (n.name_zh, n.name_en) for t, n in reg.topics.items()}
     if spec.policy == "prior":
-        return PriorRanker()
+        return ExploringPrior(spec.prior_epsilon, spec.seed) if spec.prior_epsilon else PriorRanker()
     if spec.policy == "random":
         return RandomRanker()
     if spec.policy == "popularity":

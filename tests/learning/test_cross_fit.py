@@ -42,8 +42,8 @@ def test_cross_fit_folds_rank_each_training_month_by_a_fit_without_it(training_m
 
 
 def test_cross_fitting_judges_a_first_candidate_on_every_month_and_activates_its_recipe(runner, loop, tmp_path):
-    # A smaller district's evidence in the held-out months, and 8 months of decisions: 3 folds to fit.
-    small = fewer_held_out(loop, tmp_path / "small", 8, months=8)
+    # A smaller district's evidence in the held-out months, and 14 months of decisions: 6 folds to fit.
+    small = fewer_held_out(loop, tmp_path / "small", 8, months=14)
     models = tmp_path / "models"
     candidate, active = models / "candidate.json", models / "effectiveness.json"
     assert runner.invoke(main, ["model", "train", "--from", str(small), "--out", str(candidate)]).exit_code == 0

@@ -72,3 +72,14 @@ def test_missing_files_columns_and_many_bad_rows(loop, tmp_path):
     _edit(copy / "branch_metrics.csv", 4, "theory_study_sessions", "two")
     assert [f"{p.line}:{p.column}" for p in check_log_metrics(copy / "branch_metrics.csv")] == \
         ["4:theory_study_sessions"]
+
+
+def test_a_log_with_its_header_alone_has_nothing_to_learn_and_says_so(loop, tmp_path):
+    copy = tmp_path / "loop"
+    shutil.copytree(loop, copy)
+    header = (copy / "log.csv").read_text(encoding="utf-8").splitlines()[0]
+    (copy / "log.csv").write_text(header + "\n", encoding="utf-8")
+    assert check_log(copy / "log.csv") == []
+    r = CliRunner().invoke(main, ["model", "train", "--from", str(copy), "--out", str(tmp_path / "c.json")])
+    assert r.exit_code == 2 and "no served prescription has a measurable outcome yet" in r.stderr, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)

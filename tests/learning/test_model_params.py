@@ -70,7 +70,7 @@ def test_a_card_from_another_version_is_told():
 
 
 def test_a_candidate_with_other_parameters_is_a_new_recipe_judged_and_refitted_with_them(runner, loop, tmp_path):
-    small = fewer_held_out(loop, tmp_path / "small", 8, months=6)  # 4 training months: 2 folds to fit
+    small = fewer_held_out(loop, tmp_path / "small", 1, months=8)  # 6 training months: 3 folds to fit
     models = tmp_path / "models"
     candidate, active = models / "candidate.json", models / "effectiveness.json"
 

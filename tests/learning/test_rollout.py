@@ -7,16 +7,21 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from diagnosis_service.cli import main
 from diagnosis_service.learning.persist import load
-from diagnosis_service.learning.rollout import MIN_DECISIONS, is_refresh, judged_after, verdict
+from diagnosis_service.learning.rollout import MIN_DECISIONS, MIN_SUPPORT, is_refresh, judged_after, verdict
 from tests.support.rollout import bad_model
 
 
 def test_a_better_candidate_is_promoted_and_a_bad_one_never(runner, loop, tmp_path):
     models = tmp_path / "models"
     common = ["--from", str(loop), "--active", str(models / "effectiveness.json")]
-    trained = runner.invoke(main, ["model", "train", "--from", str(loop), "--out", str(models / "candidate.json")])
+    # Three held-out months: on two, the exploring prior's log (a uniform choice of some 180 resources half
+    # the time) supports the candidate's choices on an effective sample of about 30, too few to be sure.
+    trained = runner.invoke(main, ["model", "train", "--from", str(loop), "--out", str(models / "candidate.json"),
+                                   "--holdout-months", "3"])
     assert trained.exit_code == 0, trained.output
     _, card = load(models / "candidate.json")
     assert card["held_out"]["to"] > card["data_window"]["to"] and not (models / "effectiveness.json").exists()
@@ -27,7 +32,8 @@ def test_a_better_candidate_is_promoted_and_a_bad_one_never(runner, loop, tmp_pa
                                   *common])
     assert looked.exit_code == 0, looked.output
     seen = json.loads(looked.stdout)
-    assert seen["active"] == "prior" and seen["months"] == [card["held_out"]["from"], card["held_out"]["to"]]
+    assert seen["active"] == "prior" and seen["months"][::len(seen["months"]) - 1] == [card["held_out"]["from"],
+                                                                              card["held_out"]["to"]]
     assert seen["decisions"] >= MIN_DECISIONS and not (models / "effectiveness.json").exists()
     # `--candidate` alone is the default candidate, $DIAGNOSIS_MODELS/candidate.json.
     alone = runner.invoke(main, ["model", "evaluate", "--candidate", "--json", "--from", str(loop)],
@@ -78,6 +84,10 @@ def test_the_verdict_needs_enough_decisions_overlap_and_an_interval_above_zero()
     promote, why = verdict(500, -0.1, (-0.2, -0.01), ess)
     assert not promote and "worse than" in why
     assert not verdict(500, math.nan, (math.nan, math.nan), ess)[0]
+    # Better with confidence, on a log that could have made too few of the candidate's choices: refused.
+    promote, why = verdict(500, 0.2, (0.05, 0.3), ess, supported=MIN_SUPPORT - 0.01)
+    assert not promote and "could have made only 49%" in why
+    assert verdict(500, 0.2, (0.05, 0.3), ess, supported=MIN_SUPPORT)[0]
 
 
 def test_a_retrain_of_the_model_in_service_is_promoted_unless_worse_with_confidence():
@@ -115,10 +125,34 @@ def test_a_refresh_is_the_recipe_in_service_on_months_that_end_later():
     assert not is_refresh({**recipe, "data_window": {"from": "2025-01", "to": "2025-06"}}, refit)
 
 
+def test_a_log_that_could_not_have_made_the_candidates_choices_does_not_promote_it(runner, loop, tmp_path):
+    """Held-out lists chosen with certainty (a service that does not explore): a candidate is then estimated
+    on the few decisions where it agrees with them, the value of those alone. A deliberately bad model that
+    keeps some of the prior's choices looked better than the prior so (a new user's walk promoted one)."""
+    import shutil
+
+    import pandas as pd
+
+    copy = tmp_path / "loop"
+    shutil.copytree(loop, copy)
+    log = pd.read_csv(copy / "log.csv", dtype=str, keep_default_na=False)
+    late = log["period"] >= sorted(set(log["period"]))[-2]
+    log.loc[late & (log["propensity"] != ""), "propensity"] = "1.0"
+    log.to_csv(copy / "log.csv", index=False)
+    bad = bad_model(copy, tmp_path / "bad" / "candidate.json")
+    refused = runner.invoke(main, ["model", "promote", "--candidate", str(bad), "--from", str(copy), "--json",
+                                   "--active", str(tmp_path / "models" / "effectiveness.json")])
+    assert refused.exit_code == 1, refused.output
+    result = json.loads(refused.stdout)
+    assert result["supported"]["candidate"] < 0.1 and result["promote"] is False and result["trial"] is False
+    assert "the log could have made only" in result["reason"] and not (tmp_path / "models").exists()
+
+
 def test_a_refit_activates_the_validated_recipe_fitted_on_every_month(runner, loop, tmp_path):
     models = tmp_path / "models"
     candidate = models / "candidate.json"
-    assert runner.invoke(main, ["model", "train", "--from", str(loop), "--out", str(candidate)]).exit_code == 0
+    assert runner.invoke(main, ["model", "train", "--from", str(loop), "--out", str(candidate),
+                                "--holdout-months", "3"]).exit_code == 0  # promoted on them (above)
     _, card = load(candidate)
     done = runner.invoke(main, ["model", "promote", "--refit", "--candidate", str(candidate), "--from", str(loop),
                                 "--active", str(models / "effectiveness.json")])
@@ -137,8 +171,9 @@ def test_a_refit_activates_the_validated_recipe_fitted_on_every_month(runner, lo
     again = runner.invoke(main, ["model", "evaluate", "--json", "--candidate", str(candidate), "--from", str(loop),
                                  "--active", str(models / "effectiveness.json")])
     assert again.exit_code == 0, again.output
-    seen = json.loads(again.stdout)
+    seen = json.loads(again.stdout, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
     assert seen["months"] == [] and seen["decisions"] == 0 and "no held-out decisions" in seen["reason"]
+    assert seen["difference"] is None and seen["bounds"] == [None, None]
 
 
 def test_decisions_are_judged_after_both_rankings_training_months():

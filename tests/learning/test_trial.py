@@ -14,9 +14,11 @@ from tests.support.rollout import bad_model, fewer_held_out
 def test_a_candidate_better_without_confidence_goes_on_trial_until_promoted_or_refuted(runner, loop, tmp_path):
     models = tmp_path / "models"
     candidate, challenger = models / "candidate.json", models / "challenger.json"
-    assert runner.invoke(main, ["model", "train", "--from", str(loop), "--out", str(candidate)]).exit_code == 0
-    small = fewer_held_out(loop, tmp_path / "small", 4)
-    tiny = fewer_held_out(loop, tmp_path / "tiny", 40)
+    # Three held-out months, as in test_rollout: on all their decisions it is promoted with confidence.
+    assert runner.invoke(main, ["model", "train", "--from", str(loop), "--out", str(candidate),
+                                "--holdout-months", "3"]).exit_code == 0
+    small = fewer_held_out(loop, tmp_path / "small", 2, last=3)
+    tiny = fewer_held_out(loop, tmp_path / "tiny", 40, last=3)
     common = ["--candidate", str(candidate), "--active", str(models / "effectiveness.json"), "--json"]
     on_trial_at = ["model", "promote", "--from", str(small), "--confidence", "0.99", *common]
 
@@ -31,7 +33,7 @@ def test_a_candidate_better_without_confidence_goes_on_trial_until_promoted_or_r
     assert challenger.read_bytes() == candidate.read_bytes() and not (models / "effectiveness.json").exists()
     assert "on trial" in tried.stderr and records()[-1]["trial"] == result["candidate"]
 
-    # A comparison that says too little (38 decisions) neither starts nor ends a trial.
+    # A comparison that says too little (fewer than MIN_DECISIONS decisions) neither starts nor ends a trial.
     unsure = runner.invoke(main, ["model", "promote", "--from", str(tiny), *common])
     assert unsure.exit_code == 1 and json.loads(unsure.stdout)["decisions"] < MIN_DECISIONS
     assert challenger.read_bytes() == candidate.read_bytes() and "stays on trial" in unsure.stderr

@@ -10,10 +10,9 @@ from diagnosis_service.remedies.catalog_files import load_catalog
 from diagnosis_service.rules import load_ruleset
 from tests.support.paths import CATALOG, RULES
 
-# 12 months served by the prior exploring at 0.5 (the loop's history), then 8 by the plain prior (--epsilon is
-# the learned policy's exploration): the held-out months' choices are the prior's own, as a service's are where
-# it does not explore.
-LOOP = ["--policy", "prior", "--epsilon", "0.5", "--months", "8", "--branches", "140", "--members", "2100"]
+# 20 months served by the prior exploring at 0.5, as a service serves before its first model (12 of history,
+# then 8 evaluated): every candidate's choices could have been logged (rollout.MIN_SUPPORT).
+LOOP = ["--policy", "prior", "--prior-exploration", "0.5", "--months", "8", "--branches", "140", "--members", "2100"]
 
 
 def bad_model(loop, path, source="inverted"):
@@ -32,8 +31,8 @@ def bad_model(loop, path, source="inverted"):
     return path
 
 
-def fewer_held_out(loop, out, every, months=None):
-    """The loop with one in ``every`` of its last two months' decisions: a smaller district's evidence;
+def fewer_held_out(loop, out, every, months=None, last=2):
+    """The loop with one in ``every`` of its last ``last`` months' decisions: a smaller district's evidence;
     with ``months``, only the decisions of its last ``months`` months."""
     import shutil
 
@@ -42,7 +41,7 @@ def fewer_held_out(loop, out, every, months=None):
     shutil.copytree(loop, out)
     log = pd.read_csv(out / "log.csv", dtype=str, keep_default_na=False)
     periods = sorted(set(log["period"]))
-    late = log["period"] >= periods[-2]
+    late = log["period"] >= periods[-last]
     kept = (~late | (pd.RangeIndex(len(log)) % every == 0)) & (log["period"] >= periods[-(months or len(periods))])
     log[kept].to_csv(out / "log.csv", index=False)
     return out
