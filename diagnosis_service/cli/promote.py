@@ -3,6 +3,7 @@ activated, put on trial or refused (``learning.rollout``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -60,9 +61,17 @@ def _comparison(source: Path | None, candidate_file: Path | None, active_file: P
             outcomes = everything  # the held-out months ranked by the candidate, the others by the folds
             click.echo(f"cross-fitting: ranking {len(outcomes):,} decisions by the candidate, its {len(folds)} "
                        f"folds and the prior", err=True)
-    return (compare(outcomes, catalog, ruleset, candidate, active, served=served, catalogs=catalogs,
-                    refresh=is_refresh(card, active_card), confidence=confidence, folds=folds),
-            candidate_path, active_path, card, everything, catalog)
+    result = compare(outcomes, catalog, ruleset, candidate, active, served=served, catalogs=catalogs,
+                     refresh=is_refresh(card, active_card), confidence=confidence, folds=folds)
+    seen_to, held = (active_card or {}).get("data_window", {}).get("to"), card.get("held_out") or {}
+    if not result.decisions and seen_to and held.get("to") and seen_to >= held["to"]:
+        # Not the candidate's fault: the refit in service learned from every month it held out.
+        result = dataclasses.replace(result, reason=(
+            f"no month is left to judge on: the model in service ({active.name}) learned from every month to "
+            f"{seen_to}, the candidate's held-out months {held.get('from')} to {held['to']} among them (a refit "
+            f"learns from every month); the next retrain is compared on the month that follows, once it has "
+            f"outcomes"))
+    return result, candidate_path, active_path, card, everything, catalog
 
 
 def _cross_fit(everything, catalog, card: dict, epsilon: float) -> tuple[list, str | None]:
@@ -112,12 +121,15 @@ def _print_comparison(result, as_json: bool, trial: bool | None = None) -> None:
              f"on the other months)" if result.cross_fitted else "")
     click.echo(f"{'compared on' if folds else 'held-out'} months {months}{folds}, {result.decisions} decisions "
                f"with outcomes")
-    click.echo(f"  candidate {result.candidate:<22} {result.candidate_value:+.4f}")
-    click.echo(f"  active    {result.active:<22} {result.active_value:+.4f}")
-    click.echo(f"  difference {result.difference:+.4f}, 95% interval [{result.ci95[0]:+.4f}, {result.ci95[1]:+.4f}]"
-               f"; effective samples {result.effective_sample}")
-    click.echo(f"  {'a retrain of the model in service' if result.refresh else 'a new challenger'}; bounds at "
-               f"{round(result.confidence * 100, 1):g}%: [{result.bounds[0]:+.4f}, {result.bounds[1]:+.4f}]")
+    if result.decisions:
+        samples = ", ".join(f"{name} {value:.0f}" for name, value in result.effective_sample.items())
+        shares = ", ".join(f"{name} {value:.0%}" for name, value in result.supported.items())
+        click.echo(f"  candidate {result.candidate:<22} {result.candidate_value:+.4f}")
+        click.echo(f"  active    {result.active:<22} {result.active_value:+.4f}")
+        click.echo(f"  difference {result.difference:+.4f}, 95% interval [{result.ci95[0]:+.4f}, {result.ci95[1]:+.4f}]"
+                   f"; effective samples: {samples}; choices the log could have made: {shares}")
+        click.echo(f"  {'a retrain of the model in service' if result.refresh else 'a new challenger'}; bounds at "
+                   f"{round(result.confidence * 100, 1):g}%: [{result.bounds[0]:+.4f}, {result.bounds[1]:+.4f}]")
     click.echo(f"{'promote' if result.promote else 'keep the active ranking'}: {result.reason}")
 
 

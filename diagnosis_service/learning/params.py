@@ -86,6 +86,26 @@ def _value(name: str, value: str, default: object, option: str) -> object:
     return number
 
 
+def invalid(params: Mapping[str, object]) -> list[str]:
+    """The parameters a model file holds that this version would not fit with, each as ``name=value: what it
+    takes`` (none for a good file): a file edited by hand must not rank with a blend of 7."""
+    known = defaults()
+    out = []
+    for name, value in sorted(params.items()):
+        default = known.get(name, ...)
+        if default is ...:
+            out.append(f"{name}: a parameter this version does not know")
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                out.append(f"{name}={value!r}: {describe(name, default)}")
+        elif name in RANGES and value not in CHOICES.get(name, {}).values():
+            low, high, closed = RANGES[name]
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not number or not math.isfinite(value) or not low <= value <= high or (value == low and not closed):
+                out.append(f"{name}={value!r}: {describe(name, default)}")
+    return out
+
+
 def _shown(value: object) -> str:
     return "none" if value is None else str(value).lower() if isinstance(value, bool) else f"{value:g}" \
         if isinstance(value, float) else str(value)
@@ -112,4 +132,4 @@ def recipe_model(params: Mapping[str, object] | None) -> EffectivenessModel:
     return EffectivenessModel(**dict(params or {}))
 
 
-__all__ = ["changed", "defaults", "describe", "parse_params", "recipe_model", "shown"]
+__all__ = ["changed", "defaults", "describe", "invalid", "parse_params", "recipe_model", "shown"]

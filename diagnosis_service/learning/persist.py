@@ -54,18 +54,41 @@ def load(path: Path) -> tuple[EffectivenessModel, dict]:
                                  suggestion="diagnosis-service model train, then model promote")) from None
     if size > MAX_MODEL_BYTES:
         raise ModelError(Problem(f"model file over {MAX_MODEL_BYTES} bytes", file=str(path)))
+    wanted = "the JSON file `model train` writes (effectiveness.json, candidate.json), not its .card.json"
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(Problem(f"unreadable model ({exc.__class__.__name__})", file=str(path))) from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("estimator") != "EffectivenessModel":
-        raise ModelError(Problem(f"incompatible model format {doc.get('format') if isinstance(doc, dict) else None!r}"
-                                 f" (this version reads format {FORMAT})", file=str(path),
-                                 suggestion="retrain: diagnosis-service model train"))
+    except json.JSONDecodeError as exc:
+        raise ModelError(Problem(f"not a model file: not JSON ({exc.msg})", file=str(path), line=exc.lineno,
+                                 column=exc.colno, suggestion=wanted)) from None
+    except UnicodeDecodeError:
+        raise ModelError(Problem("not a model file: not UTF-8 text", file=str(path), suggestion=wanted)) from None
+    except OSError as exc:
+        raise ModelError(Problem(f"unreadable model ({exc.strerror or exc.__class__.__name__})",
+                                 file=str(path))) from None
+    if not isinstance(doc, dict):
+        raise ModelError(Problem(f"not a model file: a JSON {type(doc).__name__}, not an object", file=str(path),
+                                 suggestion=wanted))
+    if "format" not in doc:
+        card = "fingerprint" in doc and "state" not in doc
+        raise ModelError(Problem("not a model file: " + ("a model's card (what it is), not the model"
+                                                         if card else "it has no format"),
+                                 file=str(path), suggestion=wanted))
+    if doc["format"] != FORMAT:
+        raise ModelError(Problem(f"incompatible model format {doc['format']!r} (this version reads format "
+                                 f"{FORMAT})", file=str(path), suggestion="retrain: diagnosis-service model train"))
+    if doc.get("estimator") != "EffectivenessModel":
+        raise ModelError(Problem(f"not an effectiveness model (its estimator is {doc.get('estimator')!r})",
+                                 file=str(path), suggestion=wanted))
     for field in ("params", "state", "libraries"):
         if not isinstance(doc.get(field), dict):
             raise ModelError(Problem(f"model file is incomplete ({field} is not an object)", file=str(path),
                                      column=field, suggestion="retrain: diagnosis-service model train"))
+    from .params import invalid
+
+    bad = invalid(doc["params"])
+    if bad:
+        raise ModelError(Problem(f"model parameters this version would not fit with: {'; '.join(bad)}",
+                                 file=str(path), column="params", suggestion="retrain: diagnosis-service model train"))
     import sklearn
 
     from .estimator import EffectivenessModel

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, g, jsonify
 
 from ..errors import InputError, NotFound, Problem
 from ..pipeline import prescriptions
@@ -24,6 +24,7 @@ def post_prescriptions():
     require_branch(body["branch_id"])
     snap, who = snapshot(), actor()
     out = write(lambda conn: prescriptions.serve_prescriptions(snap, conn, body["branch_id"], body.get("period"), who))
+    g.ranker, g.list_id = out["ranker"], out["list_id"]  # the request's log line says who ranked the list
     return jsonify(out), 201
 
 

@@ -1,7 +1,9 @@
 """Structured logs: one JSON object per line on stderr, each request's with its request id.
 
 Never logged: the Authorization header, cookies, tokens, request bodies. A request is logged with
-method, path (no query string), status, duration and who (token name and role).
+method, path (no query string), status, duration and who (token name and role); a request that served
+a list of prescriptions also with the ranker that made it (``learned:<fingerprint>``, ``prior``, ...)
+and the list's id, as the store keeps them (``served_lists``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ log = logging.getLogger("diagnosis_service.http")
 
 
 class JsonFormatter(logging.Formatter):
-    FIELDS = ("request_id", "method", "path", "status", "ms", "who")
+    FIELDS = ("request_id", "method", "path", "status", "ms", "who", "ranker", "list_id")
 
     def format(self, record: logging.LogRecord) -> str:
         out = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
@@ -67,5 +69,6 @@ def register(app: Flask) -> None:
             "path": request.url_rule.rule if request.endpoint in SECRET_PATHS else request.path,
             "status": response.status_code, "ms": round((time.perf_counter() - g.get("started", time.perf_counter()))
                                                         * 1000, 1),
-            "who": f"{identity.role}:{identity.name}" if identity else None})
+            "who": f"{identity.role}:{identity.name}" if identity else None,
+            **{key: g.get(key) for key in ("ranker", "list_id") if g.get(key) is not None}})
         return response

@@ -65,6 +65,35 @@ def test_save_load_and_incompatible_files(tmp_path):
     with pytest.raises(ModelError, match="no trained model"):
         load(tmp_path / "missing.json")
 
+
+def test_a_file_that_is_not_a_model_says_what_it_is(tmp_path):
+    X, y, _ = frame()
+    path = save(EffectivenessModel().fit(X, y), tmp_path / "m.json", {"fingerprint": "abc", "features": ["kind"]})
+    text = path.read_text(encoding="utf-8")
+
+    def refused(content: str | bytes) -> object:
+        other = tmp_path / "other.json"
+        other.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+        with pytest.raises(ModelError) as caught:
+            load(other)
+        return caught.value.problems[0]
+
+    cut = refused(text[: len(text) // 2])  # a copy cut short
+    assert str(cut).startswith(f"{tmp_path / 'other.json'}:") and "not JSON" in str(cut) and cut.line > 1
+    card = refused((tmp_path / "m.card.json").read_text(encoding="utf-8"))
+    assert "a model's card (what it is), not the model" in str(card) and "not its .card.json" in card.suggestion
+    assert "a JSON list, not an object" in str(refused("[]"))
+    assert "not UTF-8 text" in str(refused(b"PK\x03\x04\xff\xfe"))
+    doc = json.loads(text)
+    assert "incompatible model format 2 (this version reads format 1)" in str(refused(json.dumps({**doc, "format": 2})))
+    wrong = refused(json.dumps({**doc, "estimator": "RandomForest"}))
+    assert "not an effectiveness model (its estimator is 'RandomForest')" in str(wrong)
+    assert "format 1" not in str(wrong)  # it said "incompatible model format 1 (this version reads format 1)"
+    # Parameters edited by hand: refused with what each takes, not ranked with (info showed the card's).
+    bad = refused(json.dumps({**doc, "params": {**doc["params"], "blend": 7, "weakness_flags": "yes"}}))
+    assert "blend=7: a number ≥ 0 and ≤ 1" in str(bad) and "weakness_flags='yes': true or false" in str(bad)
+    assert bad.column == "params" and "model train" in bad.suggestion
+
 @pytest.mark.parametrize("field, value, says", [
     ("state", [], "state is not an object"),
     ("libraries", None, "libraries is not an object"),

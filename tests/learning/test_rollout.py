@@ -44,6 +44,7 @@ def test_a_better_candidate_is_promoted_and_a_bad_one_never(runner, loop, tmp_pa
     promoted = runner.invoke(main, ["model", "promote", "--candidate", str(models / "candidate.json"), *common])
     assert promoted.exit_code == 0, promoted.output
     assert "better with confidence" in promoted.stdout and seen["bounds"][0] > 0 and not seen["refresh"]
+    assert "effective samples: candidate " in promoted.stdout and "could have made: candidate " in promoted.stdout
     assert (models / "effectiveness.json").read_bytes() == (models / "candidate.json").read_bytes()
     good = (models / "effectiveness.json").read_bytes()
 
@@ -172,8 +173,13 @@ def test_a_refit_activates_the_validated_recipe_fitted_on_every_month(runner, lo
                                  "--active", str(models / "effectiveness.json")])
     assert again.exit_code == 0, again.output
     seen = json.loads(again.stdout, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
-    assert seen["months"] == [] and seen["decisions"] == 0 and "no held-out decisions" in seen["reason"]
+    assert seen["months"] == [] and seen["decisions"] == 0
+    assert f"no month is left to judge on: the model in service (learned:{active['fingerprint']}) learned from every " \
+           f"month to {active['data_window']['to']}" in seen["reason"]
     assert seen["difference"] is None and seen["bounds"] == [None, None]
+    said = runner.invoke(main, ["model", "evaluate", "--candidate", str(candidate), "--from", str(loop),
+                                "--active", str(models / "effectiveness.json")]).stdout
+    assert "no month is left to judge on" in said and "nan" not in said
 
 
 def test_decisions_are_judged_after_both_rankings_training_months():

@@ -203,6 +203,27 @@ def test_logs_carry_request_ids_and_never_tokens(service, caplog):
     assert service.tokens["platform"] not in text and "wrong-token-value" not in text
 
 
+def test_the_log_line_of_a_served_list_names_its_ranker(fresh_service, caplog):
+    import logging
+
+    from diagnosis_service.service.logs import JsonFormatter
+
+    caplog.set_level(logging.INFO, logger="diagnosis_service")
+    logger = logging.getLogger("diagnosis_service")
+    logger.addHandler(caplog.handler)
+    try:
+        served_list = fresh_service.client.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"},
+                                                headers=fresh_service.h("platform")).get_json()
+        fresh_service.client.get("/v1/indicators", headers=fresh_service.h("platform"))
+    finally:
+        logger.removeHandler(caplog.handler)
+    lines = [json.loads(JsonFormatter().format(rec)) for rec in caplog.records if rec.getMessage() == "request"]
+    listed = [line for line in lines if line["path"] == "/v1/prescriptions"]
+    assert [(line["ranker"], line["list_id"]) for line in listed] == [("prior", served_list["list_id"])]
+    assert served_list["ranker"] == "prior"
+    assert all("ranker" not in line for line in lines if line["path"] == "/v1/indicators")
+
+
 def test_openapi_describes_every_route(service):
     doc = service.client.get("/openapi.json", headers=service.h("admin")).get_json()
     registry = service.app.extensions["diagnosis"].registry
