@@ -97,8 +97,11 @@ def diagnose(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: P
         raise click.UsageError("--scheduler, --part-members and --worker-memory apply to --engine dask only")
     if jobs is not None and (engine == "dask" or not out_file or explain_id):
         raise click.UsageError("--jobs applies to --out with the vectorized or durable engine")
-    if out_parts is not None and (engine != "dask" or out_file):
-        raise click.UsageError("--out-parts applies to --engine dask, instead of --out")
+    if out_parts is not None and engine != "dask":
+        raise click.UsageError("--out-parts applies to --engine dask only (its workers write the parts)")
+    if out_parts is not None and out_file:
+        raise click.UsageError("give --out or --out-parts, not both (`data merge-parts DIR --out FILE` makes the "
+                               "one file from the parts)")
     refuse_input_overwrite([out_file], [data_dir, resolve_rules(rules_dir), *history_files,
                                         resolve_catalog(catalog_dir) if per_weakness else None])
     if engine == "dask":

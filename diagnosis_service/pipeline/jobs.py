@@ -63,7 +63,9 @@ def job_json(job: dict) -> dict:
     out = {"job_id": job["id"], "kind": job["kind"], "state": job["state"], "stage": job["stage"],
            "progress": job["progress"], "params": job["params"], "attempts": job["attempts"], "actor": job["actor"],
            "result": job.get("result"), "error": job.get("error"), "links": {"self": f"/v1/jobs/{job['id']}"}}
-    for key in ("created_at", "started_at", "finished_at"):
+    # A running job's worker renews its lease every third of it: a lease_until that stops moving says its
+    # worker stopped (a restart, a kill), and when it passes another worker takes the job up.
+    for key in ("created_at", "started_at", "finished_at", "lease_until"):
         out[key] = job[key].isoformat() + "Z" if job.get(key) is not None else None
     return out
 

@@ -21,6 +21,10 @@ SCHEMAS = {
         "error": {"type": ["object", "null"], "properties": {"message": {"type": "string"},
                                                              "suggestion": {"type": ["string", "null"]}}},
         "created_at": TIME, "started_at": TIME, "finished_at": TIME,
+        "lease_until": {**TIME, "description": "a running job: until when its worker holds it. The worker renews "
+                                               "it every third of the lease; one that stops moving says the "
+                                               "worker stopped, and once it passes another worker takes the job "
+                                               "up (a new attempt)"},
         "links": obj({"self": {"type": "string"}})},
         ["job_id", "kind", "state", "progress", "params", "links"]),
     "Jobs": obj({"jobs": arr(ref("Job"))}, ["jobs"]),

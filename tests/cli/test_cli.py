@@ -298,3 +298,12 @@ def test_a_path_that_is_missing_or_a_file_is_told_apart(runner, tmp_path):
         r = runner.invoke(main, args)
         assert r.exit_code == 2, (args, r.output)
         assert says in r.stderr and "Traceback" not in r.output, (args, r.stderr)
+
+
+def test_out_parts_says_which_mistake_it_is(runner, small_district, tmp_path):
+    common = ["diagnose", "--data", str(small_district), "--period", "2025-12", "--out-parts", str(tmp_path / "p")]
+    both = runner.invoke(main, [*common, "--engine", "dask", "--out", str(tmp_path / "x.jsonl")])
+    assert both.exit_code == 2 and "give --out or --out-parts, not both" in both.output
+    vectorized = runner.invoke(main, common)
+    assert vectorized.exit_code == 2 and "--out-parts applies to --engine dask only" in vectorized.output
+    assert not (tmp_path / "p").exists() and not (tmp_path / "x.jsonl").exists()

@@ -33,6 +33,7 @@ def test_a_diagnosis_is_a_job_to_follow(fresh_service):
     done = _wait(c, h("platform"), job["job_id"])
     assert done["state"] == "succeeded" and done["progress"] == 1.0 and done["stage"] == "done"
     assert done["attempts"] == 1 and done["finished_at"] >= done["started_at"] >= done["created_at"]
+    assert done["lease_until"] is None  # held by no worker once done
     assert done["result"]["branches"] == 24 and done["result"]["period"] == "2025-10"
     sync = c.post("/v1/diagnoses?wait=true", json={"period": "2025-10"}, headers=h("platform")).get_json()
     assert {k: v for k, v in sync.items() if k not in ("run_id", "seconds")} == {
@@ -117,6 +118,14 @@ def test_the_same_work_cannot_be_queued_twice_and_a_renewed_lease_is_not_taken(f
         held = jobs_store.claim(conn, "worker-a", timedelta(seconds=60))
         assert held["id"] == job["id"]
         assert jobs_store.claim(conn, "worker-b", timedelta(seconds=60)) is None  # a live lease is not taken
+    # The job as a client sees it while it runs: until when its worker holds it, moved on by each renewal.
+    watched = svc.client.get(f"/v1/jobs/{job['id']}", headers=svc.h("platform")).get_json()
+    assert watched["state"] == "running" and watched["lease_until"] > watched["started_at"]
+    with svc.engine.begin() as conn:
+        assert jobs_store.progress(conn, job["id"], "worker-a", "diagnosing", 0.5, timedelta(seconds=90))
+    renewed = svc.client.get(f"/v1/jobs/{job['id']}", headers=svc.h("platform")).get_json()
+    assert renewed["lease_until"] > watched["lease_until"] and renewed["stage"] == "diagnosing"
+    with svc.engine.begin() as conn:
         assert jobs_store.progress(conn, job["id"], "worker-a", "diagnosing", 0.5, timedelta(seconds=60))
         assert not jobs_store.progress(conn, job["id"], "worker-b", "diagnosing", 0.5, timedelta(seconds=60))
         assert jobs_store.finish(conn, job["id"], "worker-a", result={"ok": True})
