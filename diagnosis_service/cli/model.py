@@ -233,7 +233,9 @@ def train(source: Path | None, out_file: Path | None, holdout_months: int, param
                f"{card['data_window']['from']} to {card['data_window']['to']}) in {seconds:.1f} s -> {path}")
     other = changed(fitted.model.get_params())
     click.echo(f"parameters: {shown(other)} (the others the defaults)" if other else "parameters: the defaults")
-    click.echo(f"holdout (last fifth of the months): {json.dumps(holdout)}")
+    click.echo(f"fit check, the recipe fitted on the earlier months and scored on the last fifth of the months it "
+               f"learns from (how well predictions follow measured outcomes; not the comparison's months): "
+               f"{json.dumps(holdout)}")
     blend, how = fitted.model.blend, card["multiplicative_fit"]
     click.echo(f"effect if adopted: the additive and multiplicative fits blended ({1 - blend:g} / {blend:g})"
                if how == "fitted" else f"effect if adopted: the additive fit alone (multiplicative fit {how})")
