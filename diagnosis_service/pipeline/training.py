@@ -161,6 +161,9 @@ def check_log(path: Path) -> list[Problem]:
         ("members", ~(members >= 0), "the branch's number of members"),
         ("value", (table["value"] != "") & _numbers(table["value"]).isna(), "a number, or empty"),
         ("reference", (table["reference"] != "") & _numbers(table["reference"]).isna(), "a number, or empty"),
+        # One list per weakness a month: a row twice would count its outcome twice, in the fit and the comparison.
+        ("topic", table.duplicated(["branch_id", "period", "topic"]),
+         "one list per branch, month and weakness (topic): an earlier row has this row's branch, period and topic"),
     ])
 
 

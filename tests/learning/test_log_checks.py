@@ -83,3 +83,16 @@ def test_a_log_with_its_header_alone_has_nothing_to_learn_and_says_so(loop, tmp_
     r = CliRunner().invoke(main, ["model", "train", "--from", str(copy), "--out", str(tmp_path / "c.json")])
     assert r.exit_code == 2 and "no served prescription has a measurable outcome yet" in r.stderr, r.output
     assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
+def test_a_list_logged_twice_is_told_at_its_second_line(loop, tmp_path):
+    copy = tmp_path / "loop"
+    shutil.copytree(loop, copy)
+    lines = (copy / "log.csv").read_text(encoding="utf-8").splitlines()
+    (copy / "log.csv").write_text("\n".join([*lines[:5], lines[3], *lines[5:]]) + "\n", encoding="utf-8")
+    found = check_log(copy / "log.csv")
+    assert [str(p) for p in found] == [f"{copy / 'log.csv'}:6:topic: bad topic {lines[3].split(',')[3]!r} (one list "
+                                       "per branch, month and weakness (topic): an earlier row has this row's branch, "
+                                       "period and topic)"]
+    r = CliRunner().invoke(main, ["model", "train", "--from", str(copy), "--out", str(tmp_path / "m.json")])
+    assert r.exit_code == 2 and "log.csv:6:topic:" in r.stderr and not (tmp_path / "m.json").exists()
