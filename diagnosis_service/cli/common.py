@@ -248,6 +248,34 @@ def collections_paused():
 
 
 @contextlib.contextmanager
+def stops_noted():
+    """Ctrl-C (KeyboardInterrupt) and SIGTERM (as ``sigterm_as_exit``) raised as usual, and noted: yields a
+    check that raises the stop again. Python drops an exception raised where it cannot propagate (inside a
+    garbage-collection callback or a ``__del__``: "Exception ignored in ..."), and dask's scheduler, which a
+    local cluster runs in this process, has such a callback: a Ctrl-C there was lost and the run went on to
+    write its output. The check, called between parts and before the output is committed, stops it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+    noted: list[int] = []
+
+    def stop(signum: int, frame) -> None:
+        noted.append(signum)
+        raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
+
+    def check() -> None:
+        if noted:
+            raise KeyboardInterrupt if noted[0] == signal.SIGINT else SystemExit(128 + noted[0])
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield check
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@contextlib.contextmanager
 def sigterm_as_exit():
     """SIGTERM ends what runs inside as Ctrl-C does: work under way finishes or rolls back, and temporary
     directories are removed (SIGTERM's default action would leave them, e.g. a CSV directory's spilled

@@ -22,6 +22,7 @@ from .common import (
     resolve_rules,
     rules_option,
     sigterm_as_exit,
+    stops_noted,
 )
 
 history_option = click.option(
@@ -113,9 +114,9 @@ def diagnose(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: P
 
             out_parts = replaceable_output(out_parts, "a parts directory", is_parts_dir,
                                            inputs=(data_dir,) if isinstance(data_dir, Path) else ())
-        with sigterm_as_exit():  # SIGTERM as Ctrl-C: the cluster is closed and the temporary parts removed
+        with stops_noted() as stopped:  # SIGTERM as Ctrl-C: the cluster is closed and the temporary parts removed
             _diagnose_dask(data_dir, period, rules_dir, catalog_dir, out_file, scheduler, worker_memory, part_members,
-                           per_weakness, history_files, lang, out_parts)
+                           per_weakness, history_files, lang, out_parts, stopped)
         return
     # The vectorized engine's month is a million objects that live until written, and full collections
     # walked them again for nothing; the durable engine leaves cyclic garbage (about 5 KB a subject) that
@@ -156,7 +157,7 @@ def _diagnose_one(data_dir: Path, period: str, rules_dir: Path | None, catalog_d
 def _diagnose_dask(data_dir: Path, period: str, rules_dir: Path | None, catalog_dir: Path | None,
                    out_file: Path | None, scheduler: str, worker_memory: str | None, part_members: int | None,
                    per_weakness: int, history_files: tuple[Path, ...], lang: str = "zh",
-                   out_parts: Path | None = None) -> None:
+                   out_parts: Path | None = None, stopped=lambda: None) -> None:
     import sys
 
     from ..pipeline.month import history_from_files
@@ -168,12 +169,14 @@ def _diagnose_dask(data_dir: Path, period: str, rules_dir: Path | None, catalog_
     tty = sys.stderr.isatty()
 
     def progress(name: str, done: int, total: int) -> None:
+        stopped()  # a Ctrl-C the cluster's code swallowed stops the run here (``stops_noted``)
         if tty or done == total:
             click.echo(f"\r{name}: {done}/{total} parts, {time.perf_counter() - start:.1f} s", err=True,
                        nl=done == total)
 
     run = diagnose_partitioned(data_dir, snapshot, period, out_file, scheduler, per_weakness,
-                               history_from_files(history_files, period), worker_memory, part_members, progress, out_parts)
+                               history_from_files(history_files, period), worker_memory, part_members, progress, out_parts,
+                               before_commit=stopped)
     worker, here = max(run.worker_peaks, default=0) / 2**20, run.client_peak / 2**20
     how = (f"（{run.parts} 个分片，{run.workers} 个工作进程；内存峰值每个工作进程 {worker:,.0f} MiB，本进程 {here:,.0f} MiB；"
            f"{_lamp_counts(run.lamps, 'zh')}）" if lang == "zh" else

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,11 +160,13 @@ def _workers_died(exc: BaseException) -> Unavailable:
 def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str, out: Path | None,
                          scheduler: object = "local", per_weakness: int = 5, history: History | None = None,
                          worker_memory: str | None = None, part_members: int | None = None,
-                         progress: Progress | None = None, out_parts: Path | None = None) -> PartitionedRun:
+                         progress: Progress | None = None, out_parts: Path | None = None,
+                         before_commit: Callable[[], None] | None = None) -> PartitionedRun:
     """Diagnose ``period`` of the dataset at ``directory`` (a path, or an fsspec URL the workers can read)
     on dask.distributed; JSON Lines to ``out`` (as ``diagnose --out`` writes them), or a file per part
     written by the workers into the directory ``out_parts`` (``parts_out``: on storage the workers
-    share), whole or not at all. ``scheduler``: see ``connect``."""
+    share), whole or not at all. ``scheduler``: see ``connect``. ``before_commit``: called once every part
+    is in, before the output is put in place; what it raises stops the run with nothing written."""
     if (out is None) == (out_parts is None):
         raise TypeError("give one of out and out_parts")
     check_period(period, "period")  # before the directory: a bad --period is the first thing said
@@ -216,10 +218,10 @@ def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str,
             if target is not None:
                 names = description.get("streets", [])
                 _to_parts(client, parts, evaluate, target, period, run, progress,
-                          [[names[k] if k < len(names) else str(k) for k in part] for part in parts])
+                          [[names[k] if k < len(names) else str(k) for k in part] for part in parts], before_commit)
                 lap("diagnosis")
             else:
-                _to_file(client, parts, evaluate, Path(out), run, progress, lap)
+                _to_file(client, parts, evaluate, Path(out), run, progress, lap, before_commit)
             run.worker_peaks = sorted(client.run(peak_rss).values())
     except KilledWorker as exc:  # the scheduler gave up on a part: its workers died (out of memory, mostly)
         raise _workers_died(exc) from None
@@ -228,7 +230,8 @@ def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str,
 
 
 def _to_file(client, parts: list[list[int]], evaluate: dict, out: Path, run: PartitionedRun,
-             progress: Progress | None, lap: Callable[[str], None]) -> None:
+             progress: Progress | None, lap: Callable[[str], None],
+             before_commit: Callable[[], None] | None = None) -> None:
     """Pass 3, the lines sent here: a file per part as they arrive, merged in id order into ``out``."""
     futures = client.map(evaluate_part, parts, **evaluate)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -241,12 +244,23 @@ def _to_file(client, parts: list[list[int]], evaluate: dict, out: Path, run: Par
             run.branches += len(result["branch"][0])
             run.members += len(result["member"][0])
         lap("diagnosis")
-        write_chunks_atomic(out, merged_lines(Path(tmp), len(parts)))
+        if before_commit:
+            before_commit()
+        write_chunks_atomic(out, _then(merged_lines(Path(tmp), len(parts)), before_commit))
         lap("merge")
 
 
+def _then(chunks: Iterable[bytes], check: Callable[[], None] | None) -> Iterator[bytes]:
+    """``chunks``, then ``check()`` once they are written and before the file is put in place (the merge
+    of a province's lines takes a while: a stop during it must stop it too)."""
+    yield from chunks
+    if check:
+        check()
+
+
 def _to_parts(client, parts: list[list[int]], evaluate: dict, target: PartsDir, period: str, run: PartitionedRun,
-              progress: Progress | None, streets: list[list[str]]) -> None:
+              progress: Progress | None, streets: list[list[str]],
+              before_commit: Callable[[], None] | None = None) -> None:
     """Pass 3, the lines written by the workers into the parts directory; only each part's manifest entry
     comes here (with its streets added: where a reader finds a branch)."""
     futures = client.map(evaluate_part_to, range(len(parts)), parts, parts_dir=str(target.tmp.resolve()), **evaluate)
@@ -258,6 +272,8 @@ def _to_parts(client, parts: list[list[int]], evaluate: dict, target: PartsDir, 
         run.branches += entry["branches"]
         run.members += entry["members"]
     assert all(e is not None for e in entries)  # _gather yields every part or raises
+    if before_commit:
+        before_commit()
     target.commit(period, entries)  # type: ignore[arg-type]
 
 

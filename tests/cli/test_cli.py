@@ -307,3 +307,23 @@ def test_out_parts_says_which_mistake_it_is(runner, small_district, tmp_path):
     vectorized = runner.invoke(main, common)
     assert vectorized.exit_code == 2 and "--out-parts applies to --engine dask only" in vectorized.output
     assert not (tmp_path / "p").exists() and not (tmp_path / "x.jsonl").exists()
+
+
+def test_a_stop_python_dropped_is_still_noted():
+    """``stops_noted``: a Ctrl-C or SIGTERM raised where Python drops the exception ("Exception ignored in"
+    a garbage-collection callback) is raised again by the check; the handlers before it come back after."""
+    import contextlib
+    import signal
+
+    from diagnosis_service.cli.common import stops_noted
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    for signum, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)):
+        with stops_noted() as check:
+            check()  # nothing noted: nothing raised
+            with contextlib.suppress(raised):  # dropped, as in a callback
+                signal.raise_signal(signum)
+            with pytest.raises(raised) as again:
+                check()
+        assert signum == signal.SIGINT or again.value.code == 128 + signal.SIGTERM
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before

@@ -47,6 +47,28 @@ def test_small_district_in_many_parts_is_byte_identical(dask_client, snapshot, s
     assert not list(tmp_path.glob(".dask.jsonl.*")), "the parts' files are removed"
 
 
+def test_a_stop_noted_before_the_output_is_committed_leaves_nothing(dask_client, snapshot, small_district, tmp_path):
+    """``before_commit`` raising (a Ctrl-C that the cluster's code swallowed, noted by the command line) once
+    every part is in: no file, not even the one there before, and no temporary left; the parts directory
+    likewise."""
+    dataset = CsvDir(small_district).load(snapshot.ruleset.registry, PERIOD)
+    write_dataset(dataset, tmp_path / "ds", snapshot.ruleset.registry)
+    calls = []
+
+    def stop() -> None:
+        calls.append(1)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, tmp_path / "o.jsonl", dask_client, part_members=150,
+                             before_commit=stop)
+    assert calls == [1] and not (tmp_path / "o.jsonl").exists() and not list(tmp_path.glob(".o.jsonl*"))
+    with pytest.raises(KeyboardInterrupt):
+        diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, None, dask_client, part_members=150,
+                             out_parts=tmp_path / "parts", before_commit=stop)
+    assert calls == [1, 1] and not (tmp_path / "parts").exists()
+
+
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(branches=st.integers(2, 40), per_branch=st.integers(1, 25), months=st.integers(2, 14),
