@@ -248,13 +248,16 @@ def collections_paused():
 
 
 @contextlib.contextmanager
-def stops_noted():
-    """Ctrl-C (KeyboardInterrupt) and SIGTERM (as ``sigterm_as_exit``) raised as usual, and noted: yields a
-    check that raises the stop again. Python drops an exception raised where it cannot propagate (inside a
-    garbage-collection callback or a ``__del__``: "Exception ignored in ..."), and dask's scheduler, which a
-    local cluster runs in this process, has such a callback: a Ctrl-C there was lost and the run went on to
-    write its output. The check, called between parts and before the output is committed, stops it."""
-    if threading.current_thread() is not threading.main_thread():
+def stops_noted(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)):
+    """Ctrl-C (KeyboardInterrupt) and SIGTERM (SystemExit 128 + 15: work under way finishes or rolls back and
+    temporary directories are removed, where SIGTERM's default action would leave them) raised as usual,
+    and noted: yields a check that raises the stop again. Python drops an exception raised where it cannot
+    propagate (inside a garbage-collection callback or a ``__del__``: "Exception ignored in ..."), and
+    dask's scheduler, which a local cluster runs in this process, has such a callback: a Ctrl-C there was
+    lost and the run went on to write its output. The check, called between parts and before the output is
+    committed, stops it. A signal ignored when the command started (``trap "" INT``, ``nohup``) stays
+    ignored."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         yield lambda: None
         return
     noted: list[int] = []
@@ -267,12 +270,16 @@ def stops_noted():
         if noted:
             raise KeyboardInterrupt if noted[0] == signal.SIGINT else SystemExit(128 + noted[0])
 
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.getsignal(s) for s in signals}
+    for s, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(s, stop)
     try:
         yield check
     finally:
         for s, handler in previous.items():
-            signal.signal(s, handler)
+            if handler is not None:  # None: set from outside Python, which signal.signal cannot restore
+                signal.signal(s, handler)
 
 
 @contextlib.contextmanager
@@ -280,15 +287,5 @@ def sigterm_as_exit():
     """SIGTERM ends what runs inside as Ctrl-C does: work under way finishes or rolls back, and temporary
     directories are removed (SIGTERM's default action would leave them, e.g. a CSV directory's spilled
     months: about 60% of its size)."""
-    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+    with stops_noted((signal.SIGTERM,)):
         yield
-        return
-
-    def leave(signum: int, frame) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, leave)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -81,6 +81,12 @@ def loop(policy: str, months: int, seed: int, branches: int, members: int, epsil
     """
     from ..simulation.loop import LoopSpec, run_loop
 
+    given = click.get_current_context().get_parameter_source("epsilon") is click.core.ParameterSource.COMMANDLINE
+    if given and policy != "learned":  # it was silently ignored, and a log taken for an exploring one
+        raise click.UsageError(f"--epsilon is the learned policy's exploration; --policy {policy} does not explore"
+                               + (" (its exploration is --prior-exploration)" if policy == "prior" else ""))
+    if prior_exploration and policy != "prior":
+        raise click.UsageError("--prior-exploration applies to --policy prior")
     ruleset, catalog = _setup(rules_dir, catalog_dir)
     spec = LoopSpec(policy=policy, months=months, seed=seed, branches=branches, members=members, epsilon=epsilon,
                     prior_epsilon=prior_exploration, world=world)

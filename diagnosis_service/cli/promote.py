@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -112,6 +113,11 @@ def _cross_fit(everything, catalog, card: dict, epsilon: float) -> tuple[list, s
     return cross_fit_folds(everything, to, block, fitted), None
 
 
+def _figure(value: float) -> str:
+    """A signed estimate, or "none" where there is none (a policy the log never agreed with)."""
+    return f"{value:+.4f}" if math.isfinite(value) else "none"
+
+
 def _print_comparison(result, as_json: bool, trial: bool | None = None) -> None:
     if as_json:
         click.echo(json.dumps({**result.as_dict(), **({} if trial is None else {"trial": trial})}, ensure_ascii=False))
@@ -123,13 +129,14 @@ def _print_comparison(result, as_json: bool, trial: bool | None = None) -> None:
                f"with outcomes")
     if result.decisions:
         samples = ", ".join(f"{name} {value:.0f}" for name, value in result.effective_sample.items())
-        shares = ", ".join(f"{name} {value:.0%}" for name, value in result.supported.items())
-        click.echo(f"  candidate {result.candidate:<22} {result.candidate_value:+.4f}")
-        click.echo(f"  active    {result.active:<22} {result.active_value:+.4f}")
-        click.echo(f"  difference {result.difference:+.4f}, 95% interval [{result.ci95[0]:+.4f}, {result.ci95[1]:+.4f}]"
-                   f"; effective samples: {samples}; choices the log could have made: {shares}")
+        weights = ", ".join(f"{name} {value:.2f}" for name, value in result.supported.items())
+        click.echo(f"  candidate {result.candidate:<22} {_figure(result.candidate_value)}")
+        click.echo(f"  active    {result.active:<22} {_figure(result.active_value)}")
+        click.echo(f"  difference {_figure(result.difference)}, 95% interval [{_figure(result.ci95[0])}, "
+                   f"{_figure(result.ci95[1])}]; effective samples: {samples}; mean importance weights (1 where "
+                   f"the log could have made every choice): {weights}")
         click.echo(f"  {'a retrain of the model in service' if result.refresh else 'a new challenger'}; bounds at "
-                   f"{round(result.confidence * 100, 1):g}%: [{result.bounds[0]:+.4f}, {result.bounds[1]:+.4f}]")
+                   f"{round(result.confidence * 100, 1):g}%: [{_figure(result.bounds[0])}, {_figure(result.bounds[1])}]")
     click.echo(f"{'promote' if result.promote else 'keep the active ranking'}: {result.reason}")
 
 

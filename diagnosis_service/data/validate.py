@@ -258,8 +258,9 @@ def valid_range(ind: Indicator) -> str:
 def number_wanted(ind: Indicator) -> str:
     """The suggestion for a cell that is not a number: what would be valid there."""
     number = "a whole number" if ind.integer else "a plain number"
-    upper = f" to {fmt_number(ind.max)}" if ind.max is not None else " or more"
-    return f"write {number} from {fmt_number(ind.min)}{upper}, or leave the cell empty for a missing value"
+    span = (f"from {fmt_number(ind.min)} to {fmt_number(ind.max)}" if ind.max is not None
+            else f"{fmt_number(ind.min)} or more")
+    return f"write {number}, {span}, or leave the cell empty for a missing value"
 
 
 def metric_columns(registry: Registry, subject: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

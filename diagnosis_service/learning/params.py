@@ -80,10 +80,12 @@ def _value(name: str, value: str, default: object, option: str) -> object:
         number = float(value)
     except ValueError:
         return bad
+    return number if _in_range(name, number) else bad
+
+
+def _in_range(name: str, number: float) -> bool:
     low, high, closed = RANGES[name]
-    if not math.isfinite(number) or not low <= number <= high or (number == low and not closed):
-        return bad
-    return number
+    return math.isfinite(number) and low <= number <= high and (number != low or closed)
 
 
 def invalid(params: Mapping[str, object]) -> list[str]:
@@ -99,9 +101,8 @@ def invalid(params: Mapping[str, object]) -> list[str]:
             if not isinstance(value, bool):
                 out.append(f"{name}={value!r}: {describe(name, default)}")
         elif name in RANGES and value not in CHOICES.get(name, {}).values():
-            low, high, closed = RANGES[name]
             number = isinstance(value, int | float) and not isinstance(value, bool)
-            if not number or not math.isfinite(value) or not low <= value <= high or (value == low and not closed):
+            if not number or not _in_range(name, value):
                 out.append(f"{name}={value!r}: {describe(name, default)}")
     return out
 

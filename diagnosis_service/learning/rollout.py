@@ -73,8 +73,8 @@ class Comparison:
     bounds: tuple[float, float] = (float("nan"), float("nan"))  # one-sided bounds at ``confidence``
     refresh: bool = False  # the candidate retrains the active model's recipe on later months
     cross_fitted: list[str] = field(default_factory=list)  # months ranked by the recipe fitted without them
-    # Each policy's mean importance weight: the share of its choices the logged ones could have been (1 in
-    # expectation where the log's exploration covers them; see ``verdict``).
+    # Each policy's mean importance weight: 1 in expectation where the log could have made every choice the
+    # policy makes; below, about the share it could have made (``MIN_SUPPORT``, ``verdict``).
     supported: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -210,8 +210,9 @@ def compare(outcomes: pd.DataFrame, catalog: Catalog, ruleset: RuleSet, candidat
     bounds = percentiles(100 * (1 - confidence), 100 * confidence)
     ess = {name: round(float(w.sum() ** 2 / (w ** 2).sum()), 1) if (w ** 2).sum() > 0 else 0.0
            for name, w in (("candidate", wc), ("active", wa))}
-    supported = {name: round(float(w.mean()), 3) if n else 0.0 for name, w in (("candidate", wc), ("active", wa))}
+    supported = {name: float(w.mean()) if n else 0.0 for name, w in (("candidate", wc), ("active", wa))}
     promote, reason = verdict(n, vc - va, bounds, ess, min_decisions, refresh, confidence, supported["candidate"])
+    supported = {name: round(value, 3) for name, value in supported.items()}
     return Comparison(candidate.name, active.name, months, n, round(vc, 6), round(va, 6), round(vc - va, 6),
                       (round(ci[0], 6), round(ci[1], 6)), ess, promote, reason, confidence,
                       (round(bounds[0], 6), round(bounds[1], 6)), refresh,
@@ -226,6 +227,12 @@ def verdict(decisions: int, difference: float, bounds: tuple[float, float], ess:
     importance weight (``MIN_SUPPORT``)."""
     if decisions < min_decisions:
         return False, f"too few held-out decisions with outcomes ({decisions} < {min_decisions})"
+    if not refresh and not supported >= MIN_SUPPORT:  # first: where it never agrees with the log, no estimate
+        return False, (f"the log could have made only {supported:.0%} of the candidate's choices (at least "
+                       f"{MIN_SUPPORT:.0%} needed): its estimate is the value of the choices it shares with the "
+                       f"logged ones, not of its own; the held-out lists were chosen with little exploration "
+                       f"(DIAGNOSIS_PRIOR_EXPLORATION, DIAGNOSIS_LEARNED_EXPLORATION), --cross-fit judges a first "
+                       f"candidate on earlier months too")
     if not (np.isfinite(bounds[0]) and np.isfinite(bounds[1])):
         return False, "no estimate of the difference"
     said = (f"difference {difference:+.4f}, bounds at {round(confidence * 100, 1):g}% [{bounds[0]:+.4f}, {bounds[1]:+.4f}], "
@@ -239,12 +246,6 @@ def verdict(decisions: int, difference: float, bounds: tuple[float, float], ess:
     if min(ess.values(), default=0.0) < 10:
         return False, (f"the logged decisions say too little about one of the policies (effective sample "
                        f"{min(ess.values(), default=0.0):.0f} < 10)")
-    if not supported >= MIN_SUPPORT:
-        return False, (f"the log could have made only {supported:.0%} of the candidate's choices (at least "
-                       f"{MIN_SUPPORT:.0%} needed): its estimate is the value of the choices it shares with the "
-                       f"logged ones, not of its own; the held-out lists were chosen with little exploration "
-                       f"(DIAGNOSIS_PRIOR_EXPLORATION, DIAGNOSIS_LEARNED_EXPLORATION), --cross-fit judges a first "
-                       f"candidate on earlier months too: {said}")
     if not bounds[0] > 0:
         worse = "worse than" if bounds[1] < 0 else "not better with confidence than"
         return False, f"the candidate is {worse} the active ranking: {said}"
@@ -263,8 +264,8 @@ def ends_trial(comparison: Comparison, candidate_card: Mapping, challenger_card:
     """Whether a candidate that was not promoted ends the trial of ``challenger_card``'s model: it is the
     same recipe (``same_recipe``: the challenger's, retrained on the newest months) estimated no better
     than the active ranking on enough evidence (``on_trial``'s). A comparison that says too little (few
-    decisions, a small effective sample, no estimate), or one of another recipe, says nothing of the
-    challenger and leaves the trial as it is."""
+    decisions, a small effective sample, a log that could have made too few of its choices, no estimate),
+    or one of another recipe, says nothing of the challenger and leaves the trial as it is."""
     return bool(not comparison.promote and _says_enough(comparison) and comparison.difference <= 0
                 and same_recipe(candidate_card, challenger_card))
 

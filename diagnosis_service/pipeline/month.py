@@ -20,7 +20,7 @@ from ..engine import Evaluator, make_evaluator
 from ..engine.findings import SubjectResult
 from ..engine.references import district_summary
 from ..errors import InputError, Problem
-from ..periods import require_period_in
+from ..periods import check_period, require_period_in
 from ..remedies.history import History
 from ..remedies.prescribe import Choice, prescriptions_json
 from ..rules.model import RuleSet
@@ -122,6 +122,8 @@ def write_lines(lines: Iterable[str], out: Path) -> None:
 def history_from_files(paths: Iterable[Path], before: str | None = None) -> History:
     """What earlier ``diagnose --out`` files prescribed (not to prescribe it again too soon); with ``before``,
     in the months before that period only (the files may hold it or later months too)."""
+    if before is not None:
+        check_period(before, "period")  # a bad --period is said as such, before any file is read
     history = History()
     for path in paths:
         try:

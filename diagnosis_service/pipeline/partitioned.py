@@ -166,7 +166,8 @@ def diagnose_partitioned(directory: str | Path, snapshot: Snapshot, period: str,
     on dask.distributed; JSON Lines to ``out`` (as ``diagnose --out`` writes them), or a file per part
     written by the workers into the directory ``out_parts`` (``parts_out``: on storage the workers
     share), whole or not at all. ``scheduler``: see ``connect``. ``before_commit``: called once every part
-    is in, before the output is put in place; what it raises stops the run with nothing written."""
+    is in and, for ``out``, again once the merged lines are written, before the file is put in place; what
+    it raises stops the run with nothing written."""
     if (out is None) == (out_parts is None):
         raise TypeError("give one of out and out_parts")
     check_period(period, "period")  # before the directory: a bad --period is the first thing said

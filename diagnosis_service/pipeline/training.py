@@ -120,16 +120,17 @@ def _text_table(path: Path, required: tuple[str, ...]) -> tuple[pd.DataFrame | N
     return table, []
 
 
-def _row_problems(path: Path, table: pd.DataFrame, checks: list[tuple[str, pd.Series, str]]) -> list[Problem]:
-    """A problem per bad cell (``checks``: column, rows that are bad, what a good value is), in file order,
-    at most MAX_LOG_PROBLEMS and then how many more."""
+def _row_problems(path: Path, table: pd.DataFrame, checks: list[tuple]) -> list[Problem]:
+    """A problem per bad cell (``checks``: column, rows that are bad, what a good value is, and what to call
+    it where not "bad <column>"), in file order, at most MAX_LOG_PROBLEMS and then how many more."""
     found = []
-    for column, bad, valid in checks:
+    for column, bad, valid, *called in checks:
         for row in bad[bad].index[:MAX_LOG_PROBLEMS].tolist():
-            found.append((row, list(table.columns).index(column), column, table.at[row, column], valid))
-    total = sum(int(bad.sum()) for _, bad, _ in checks)
-    problems = [Problem(f"bad {column} {value!r}", file=str(path), line=int(row) + 2, column=column, suggestion=valid)
-                for row, _, column, value, valid in sorted(found)[:MAX_LOG_PROBLEMS]]
+            found.append((row, list(table.columns).index(column), column, table.at[row, column], valid,
+                          called[0] if called else f"bad {column}"))
+    total = sum(int(check[1].sum()) for check in checks)
+    problems = [Problem(f"{what} {value!r}", file=str(path), line=int(row) + 2, column=column, suggestion=valid)
+                for row, _, column, value, valid, what in sorted(found)[:MAX_LOG_PROBLEMS]]
     if total > len(problems):
         problems.append(Problem(f"and {total - len(problems)} more bad value(s)", file=str(path)))
     return problems
@@ -163,7 +164,8 @@ def check_log(path: Path) -> list[Problem]:
         ("reference", (table["reference"] != "") & _numbers(table["reference"]).isna(), "a number, or empty"),
         # One list per weakness a month: a row twice would count its outcome twice, in the fit and the comparison.
         ("topic", table.duplicated(["branch_id", "period", "topic"]),
-         "one list per branch, month and weakness (topic): an earlier row has this row's branch, period and topic"),
+         "one list per branch, month and weakness (topic): an earlier row has this row's branch, period and topic",
+         "a list logged twice: topic"),
     ])
 
 

@@ -327,3 +327,22 @@ def test_a_stop_python_dropped_is_still_noted():
                 check()
         assert signum == signal.SIGINT or again.value.code == 128 + signal.SIGTERM
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    # A signal ignored when the command started (`trap "" INT`, a script's background job) stays ignored.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with stops_noted() as check:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            signal.raise_signal(signal.SIGINT)
+            check()  # nothing noted
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+
+
+def test_a_bad_period_with_history_files_is_said_as_such(runner, small_district, tmp_path):
+    history = tmp_path / "earlier.jsonl"
+    history.write_text('{"subject":"branch","id":"B00001","period":"2025-11","prescriptions":[]}\n', encoding="utf-8")
+    for engine in ("vectorized", "dask"):
+        r = runner.invoke(main, ["diagnose", "--data", str(small_district), "--period", "2025-13", "--engine", engine,
+                                 "--history", str(history), "--out", str(tmp_path / "o.jsonl")])
+        assert r.exit_code == 2 and "bad period '2025-13'" in r.output, (engine, r.output)
+        assert isinstance(r.exception, SystemExit) and not (tmp_path / "o.jsonl").exists()  # no traceback

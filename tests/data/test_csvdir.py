@@ -41,13 +41,13 @@ def test_clean_directory_loads(small_district, ruleset):
 
 
 @pytest.mark.parametrize(("file", "line", "column", "value", "expected"), [
-    ("member_metrics.csv", 5, "dues_paid", "yes", "member_metrics.csv:5:dues_paid: bad number 'yes' for dues_paid (flag) (write a whole number from 0 to 1, or leave the cell empty"),
+    ("member_metrics.csv", 5, "dues_paid", "yes", "member_metrics.csv:5:dues_paid: bad number 'yes' for dues_paid (flag) (write a whole number, from 0 to 1, or leave the cell empty"),
     ("member_metrics.csv", 5, "dues_paid", "NA", "member_metrics.csv:5:dues_paid: bad number 'NA'"),
     ("member_metrics.csv", 7, "dues_paid", "2", "member_metrics.csv:7:dues_paid: dues_paid = 2 is out of range (flag: 0 to 1)"),
     ("branch_metrics.csv", 3, "dues_on_time_rate", "100.5", "branch_metrics.csv:3:dues_on_time_rate: dues_on_time_rate = 100.5 is out of range"),
     ("branch_metrics.csv", 4, "group_meetings", "-1", "branch_metrics.csv:4:group_meetings: group_meetings = -1 is out of range"),
-    ("branch_metrics.csv", 4, "group_meetings", "1x", "branch_metrics.csv:4:group_meetings: bad number '1x' for group_meetings (count) (write a whole number from 0 to "),
-    ("branch_metrics.csv", 4, "dues_on_time_rate", "9o", "branch_metrics.csv:4:dues_on_time_rate: bad number '9o' for dues_on_time_rate (percent) (write a plain number from 0 to 100,"),
+    ("branch_metrics.csv", 4, "group_meetings", "1x", "branch_metrics.csv:4:group_meetings: bad number '1x' for group_meetings (count) (write a whole number, "),
+    ("branch_metrics.csv", 4, "dues_on_time_rate", "9o", "branch_metrics.csv:4:dues_on_time_rate: bad number '9o' for dues_on_time_rate (percent) (write a plain number, from 0 to 100,"),
     ("branch_metrics.csv", 4, "group_meetings", "1.5", "branch_metrics.csv:4:group_meetings: group_meetings = 1.5 must be a whole number"),
     ("branch_metrics.csv", 4, "star_rating", "0", "branch_metrics.csv:4:star_rating: star_rating = 0 is out of range (rating: 1 to 5)"),
     ("branch_metrics.csv", 6, "branch_id", "B99999", "branch_metrics.csv:6:branch_id: unknown branch 'B99999'"),

@@ -91,7 +91,7 @@ def test_a_list_logged_twice_is_told_at_its_second_line(loop, tmp_path):
     lines = (copy / "log.csv").read_text(encoding="utf-8").splitlines()
     (copy / "log.csv").write_text("\n".join([*lines[:5], lines[3], *lines[5:]]) + "\n", encoding="utf-8")
     found = check_log(copy / "log.csv")
-    assert [str(p) for p in found] == [f"{copy / 'log.csv'}:6:topic: bad topic {lines[3].split(',')[3]!r} (one list "
+    assert [str(p) for p in found] == [f"{copy / 'log.csv'}:6:topic: a list logged twice: topic {lines[3].split(',')[3]!r} (one list "
                                        "per branch, month and weakness (topic): an earlier row has this row's branch, "
                                        "period and topic)"]
     r = CliRunner().invoke(main, ["model", "train", "--from", str(copy), "--out", str(tmp_path / "m.json")])

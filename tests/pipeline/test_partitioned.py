@@ -49,24 +49,32 @@ def test_small_district_in_many_parts_is_byte_identical(dask_client, snapshot, s
 
 def test_a_stop_noted_before_the_output_is_committed_leaves_nothing(dask_client, snapshot, small_district, tmp_path):
     """``before_commit`` raising (a Ctrl-C that the cluster's code swallowed, noted by the command line) once
-    every part is in: no file, not even the one there before, and no temporary left; the parts directory
-    likewise."""
+    every part is in, or once the merged lines are written: the file there before is left as it was, no
+    temporary is left; the parts directory likewise."""
     dataset = CsvDir(small_district).load(snapshot.ruleset.registry, PERIOD)
     write_dataset(dataset, tmp_path / "ds", snapshot.ruleset.registry)
     calls = []
 
-    def stop() -> None:
-        calls.append(1)
-        raise KeyboardInterrupt
+    def stop_at(call: int):
+        def stop() -> None:
+            calls.append(call)
+            if len(calls) == call:
+                raise KeyboardInterrupt
+        return stop
 
-    with pytest.raises(KeyboardInterrupt):
-        diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, tmp_path / "o.jsonl", dask_client, part_members=150,
-                             before_commit=stop)
-    assert calls == [1] and not (tmp_path / "o.jsonl").exists() and not list(tmp_path.glob(".o.jsonl*"))
+    (tmp_path / "o.jsonl").write_text("the file there before\n", encoding="utf-8")
+    for call in (1, 2):  # once every part is in; then once the merged lines are written, before the rename
+        calls.clear()
+        with pytest.raises(KeyboardInterrupt):
+            diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, tmp_path / "o.jsonl", dask_client,
+                                 part_members=150, before_commit=stop_at(call))
+        assert len(calls) == call and not list(tmp_path.glob(".o.jsonl*")), call
+        assert (tmp_path / "o.jsonl").read_text(encoding="utf-8") == "the file there before\n"
+    calls.clear()
     with pytest.raises(KeyboardInterrupt):
         diagnose_partitioned(tmp_path / "ds", snapshot, PERIOD, None, dask_client, part_members=150,
-                             out_parts=tmp_path / "parts", before_commit=stop)
-    assert calls == [1, 1] and not (tmp_path / "parts").exists()
+                             out_parts=tmp_path / "parts", before_commit=stop_at(1))
+    assert calls == [1] and not (tmp_path / "parts").exists()
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

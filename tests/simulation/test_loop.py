@@ -23,6 +23,11 @@ def test_loop_json_has_the_promised_fields_and_is_deterministic(runner):
     again = runner.invoke(main, ["simulate", "loop", "--policy", "prior", "--seed", "3", "--json", *TINY])
     assert again.stdout == first.stdout
     assert runner.invoke(main, ["simulate", "loop", "--policy", "best", *TINY]).exit_code == 2
+    # An option the policy does not use is refused, not ignored (a log was taken for an exploring one).
+    ignored = runner.invoke(main, ["simulate", "loop", "--policy", "prior", "--epsilon", "0.5", *TINY])
+    assert ignored.exit_code == 2 and "its exploration is --prior-exploration" in ignored.output
+    ignored = runner.invoke(main, ["simulate", "loop", "--policy", "learned", "--prior-exploration", "0.5", *TINY])
+    assert ignored.exit_code == 2 and "--prior-exploration applies to --policy prior" in ignored.output
     # The plain simulate command still works beside its new subcommand.
     assert "Missing option '--out'" in runner.invoke(main, ["simulate"]).output
     # The command explores as the documented loop (and the service, by default) does.
