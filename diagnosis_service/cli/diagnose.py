@@ -171,8 +171,9 @@ def _diagnose_dask(data_dir: Path, period: str, rules_dir: Path | None, catalog_
     def progress(name: str, done: int, total: int) -> None:
         stopped()  # a Ctrl-C the cluster's code swallowed stops the run here (``stops_noted``)
         if tty or done == total:
-            click.echo(f"\r{name}: {done}/{total} parts, {time.perf_counter() - start:.1f} s", err=True,
-                       nl=done == total)
+            seconds = time.perf_counter() - start
+            click.echo(f"\r{PASSES_ZH.get(name, name)}：{done}/{total} 个分片，{seconds:.1f} 秒" if lang == "zh" else
+                       f"\r{name}: {done}/{total} parts, {seconds:.1f} s", err=True, nl=done == total)
 
     run = diagnose_partitioned(data_dir, snapshot, period, out_file, scheduler, per_weakness,
                                history_from_files(history_files, period), worker_memory, part_members, progress, out_parts,
@@ -183,6 +184,9 @@ def _diagnose_dask(data_dir: Path, period: str, rules_dir: Path | None, catalog_
            f" ({run.parts} part{'s' if run.parts != 1 else ''} on {run.workers} worker{'s' if run.workers != 1 else ''}, peak memory {worker:,.0f} MiB a worker, {here:,.0f} MiB "
            f"here; lamps: {_lamp_counts(run.lamps, 'en')})")
     click.echo(_wrote(lang, run.branches, run.members, run.out, time.perf_counter() - start) + how, err=True)
+
+
+PASSES_ZH = {"member references": "党员参照值", "branch references": "支部参照值", "diagnosis": "诊断"}
 
 
 def _wrote(lang: str, branches: int, members: int, out: Path, seconds: float) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from . import main
-from .common import handle_errors, replaceable_output, resolve_rules, rules_option
+from .common import handle_errors, lang_option, replaceable_output, resolve_rules, rules_option
 
 
 # The defaults are DEFAULT_SPEC's (diagnosis_service/simulation/district.py), written out so that the command
@@ -30,10 +30,11 @@ from .common import handle_errors, replaceable_output, resolve_rules, rules_opti
                    "D002-, ...), written district by district straight to a columnar dataset (`data convert`'s "
                    "layout) instead of CSV: memory is one district's whatever K is.")
 @rules_option
+@lang_option
 @handle_errors
 @click.pass_context
 def simulate(ctx: click.Context, out_dir: Path | None, seed: int, months: int, end: str, branches: int, members: int,
-             platform_from: str, scale: int | None, rules_dir: Path | None) -> None:
+             platform_from: str, scale: int | None, rules_dir: Path | None, lang: str) -> None:
     """Generate a synthetic district as a CSV data directory, or with --scale a province as a columnar
     dataset (deterministic for a seed).
 
@@ -61,13 +62,15 @@ def simulate(ctx: click.Context, out_dir: Path | None, seed: int, months: int, e
         out_dir = replaceable_output(out_dir, "a data directory", _data_directory)
     start = time.perf_counter()
     if scale is not None:
-        _province(spec, scale, out_dir, ruleset, start)
+        _province(spec, scale, out_dir, ruleset, start, lang)
         return
     dataset = run(spec, ruleset.registry)
     write_dir(dataset, out_dir, ruleset.registry)
-    periods = dataset.periods()
-    click.echo(f"wrote {out_dir}: {len(dataset.branches)} branches, {len(dataset.members)} members, "
-               f"{len(periods)} months ({periods[0]} to {periods[-1]}) in {time.perf_counter() - start:.1f} s")
+    periods, seconds = dataset.periods(), time.perf_counter() - start
+    click.echo(f"已写入 {out_dir}：{len(dataset.branches)} 个支部、{len(dataset.members)} 名党员，{len(periods)} 个月"
+               f"（{periods[0]} 至 {periods[-1]}），用时 {seconds:.1f} 秒" if lang == "zh" else
+               f"wrote {out_dir}: {len(dataset.branches)} branches, {len(dataset.members)} members, "
+               f"{len(periods)} months ({periods[0]} to {periods[-1]}) in {seconds:.1f} s")
 
 
 def _data_directory(path: Path) -> bool:
@@ -77,7 +80,7 @@ def _data_directory(path: Path) -> bool:
     return {p.name for p in path.iterdir()} <= set(FILES) and (path / "branches.csv").is_file()
 
 
-def _province(spec, scale: int, out_dir: Path, ruleset, start: float) -> None:
+def _province(spec, scale: int, out_dir: Path, ruleset, start: float, lang: str = "zh") -> None:
     import sys
 
     from ..simulation.province import write_province
@@ -88,13 +91,20 @@ def _province(spec, scale: int, out_dir: Path, ruleset, start: float) -> None:
     def progress(done: int, total: int, district) -> None:
         if tty or done == total:
             elapsed = time.perf_counter() - start
-            click.echo(f"\rdistrict {done}/{total}, {elapsed / done:.1f} s each, about "
-                       f"{(total - done) * elapsed / done:.0f} s left", err=True, nl=done == total)
+            each, left = elapsed / done, (total - done) * elapsed / done
+            click.echo(f"\r区县 {done}/{total}，每个 {each:.1f} 秒，约剩 {left:.0f} 秒" if lang == "zh" else
+                       f"\rdistrict {done}/{total}, {each:.1f} s each, about {left:.0f} s left", err=True,
+                       nl=done == total)
 
     described = write_province(spec, scale, out_dir, ruleset.registry, progress)
-    periods = described["periods"]
-    click.echo(f"wrote {out_dir}: a province of {scale} district{'s' if scale != 1 else ''}, {described['branches']:,} branches, "
-               f"{described['members']:,} members, {described['rows']['member']:,} member rows, {len(periods)} months "
-               f"({periods[0]} to {periods[-1]}) in {len(described['streets'])} streets, "
-               f"{time.perf_counter() - start:.1f} s")
-    keep_carried(out_dir, ruleset)
+    periods, seconds = described["periods"], time.perf_counter() - start
+    if lang == "zh":
+        click.echo(f"已写入 {out_dir}：{scale} 个区县的全省，{described['branches']:,} 个支部、{described['members']:,} 名党员、"
+                   f"{described['rows']['member']:,} 行党员指标，{len(periods)} 个月（{periods[0]} 至 {periods[-1]}），"
+                   f"{len(described['streets'])} 个街道，用时 {seconds:.1f} 秒")
+    else:
+        click.echo(f"wrote {out_dir}: a province of {scale} district{'s' if scale != 1 else ''}, "
+                   f"{described['branches']:,} branches, {described['members']:,} members, "
+                   f"{described['rows']['member']:,} member rows, {len(periods)} months ({periods[0]} to "
+                   f"{periods[-1]}) in {len(described['streets'])} streets, {seconds:.1f} s")
+    keep_carried(out_dir, ruleset, lang)

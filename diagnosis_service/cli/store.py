@@ -12,7 +12,7 @@ import click
 
 from ..data.files import spill_dir
 from . import main
-from .common import handle_errors, resolve_rules, rules_option, settings, sigterm_as_exit
+from .common import handle_errors, lang_option, resolve_rules, rules_option, settings, sigterm_as_exit
 
 log = logging.getLogger("diagnosis_service.serve")
 
@@ -51,8 +51,9 @@ def db_upgrade() -> None:
               help="Months stored at once on PostgreSQL, each in its own transaction and connection (SQLite "
                    "stores one at a time).")
 @rules_option
+@lang_option
 @handle_errors
-def import_cmd(data_dir: Path, dataset_out: Path | None, jobs: int, rules_dir: Path | None) -> None:
+def import_cmd(data_dir: Path, dataset_out: Path | None, jobs: int, rules_dir: Path | None, lang: str) -> None:
     """Import a CSV data directory, or a dataset (`data convert`), into the store: validated whole first (a
     bad row anywhere and nothing is written), then month by month, each month all or nothing; idempotent
     (run it again to finish an import that was stopped: months store in parallel on PostgreSQL, so a
@@ -69,7 +70,7 @@ def import_cmd(data_dir: Path, dataset_out: Path | None, jobs: int, rules_dir: P
     registry = ruleset.registry
     start = time.perf_counter()
     source = source_for(data_dir)
-    bar = _Bar(start) if sys.stderr.isatty() else None
+    bar = _Bar(start, lang) if sys.stderr.isatty() else None
     from ..store import make_engine
 
     with sigterm_as_exit(), contextlib.ExitStack() as stack:
@@ -77,16 +78,20 @@ def import_cmd(data_dir: Path, dataset_out: Path | None, jobs: int, rules_dir: P
             stack.callback(bar.end)  # error or not: what is printed next starts a line of its own
         if dataset_out is not None:
             workdir = stack.enter_context(spill_dir())
-            source = _keep_dataset(source, dataset_out, ruleset, workdir, bar and bar.checking)
+            source = _keep_dataset(source, dataset_out, ruleset, workdir, bar and bar.checking, lang)
         engine = make_engine(settings().db_url(), bulk=True)  # COPY on PostgreSQL: this process only imports
         changes = import_source(engine, registry, source, actor="cli:import", progress=bar and bar.storing,
                                 checking=bar and bar.checking, workers=jobs)
+    words = ("新增", "更新", "未变") if lang == "zh" else ("inserted", "updated", "unchanged")
     for table, c in changes.items():
-        click.echo(f"{table:15s} inserted {c['inserted']:7d}  updated {c['updated']:7d}  unchanged {c['unchanged']:7d}")
-    click.echo(f"imported {data_dir} into {settings().safe_db_url()} in {time.perf_counter() - start:.1f} s")
+        click.echo(f"{table:15s} {words[0]} {c['inserted']:7d}  {words[1]} {c['updated']:7d}  "
+                   f"{words[2]} {c['unchanged']:7d}")
+    seconds = time.perf_counter() - start
+    click.echo(f"已将 {data_dir} 导入 {settings().safe_db_url()}，用时 {seconds:.1f} 秒" if lang == "zh" else
+               f"imported {data_dir} into {settings().safe_db_url()} in {seconds:.1f} s")
 
 
-def _keep_dataset(source, out: Path, ruleset, workdir: Path, checking=None):
+def _keep_dataset(source, out: Path, ruleset, workdir: Path, checking=None, lang: str = "zh"):
     """Append the CSV directory's new months to the dataset ``out`` (or write it whole when there is none
     yet), before the store: a month the dataset refuses stops the import with nothing stored. The
     directory is checked once, a chunk at a time, its months spilled to ``workdir``; returns them as the
@@ -109,12 +114,17 @@ def _keep_dataset(source, out: Path, ruleset, workdir: Path, checking=None):
     if is_dataset(out):
         done = append_months(spilled, out, registry)
         added = done["added"]
-        click.echo(f"dataset {out}: " + (f"added {len(added)} month(s) ({added[0]} to {added[-1]})" if added
-                                         else "no new month"))
+        if lang == "zh":
+            click.echo(f"数据集 {out}：" + (f"新增 {len(added)} 个月（{added[0]} 至 {added[-1]}）" if added
+                                          else "没有新的月份"))
+        else:
+            click.echo(f"dataset {out}: " + (f"added {len(added)} month(s) ({added[0]} to {added[-1]})" if added
+                                             else "no new month"))
     else:
         described = write_dataset(spilled, out, registry)
-        click.echo(f"dataset {out}: written, {len(described['periods'])} month(s)")
-    keep_carried(out, ruleset)
+        click.echo(f"数据集 {out}：已写入，{len(described['periods'])} 个月" if lang == "zh" else
+                   f"dataset {out}: written, {len(described['periods'])} month(s)")
+    keep_carried(out, ruleset, lang)
     return Streamed(spilled, source.name)
 
 
@@ -124,9 +134,10 @@ class _Bar:
 
     width = 30
 
-    def __init__(self, start: float):
+    def __init__(self, start: float, lang: str = "zh"):
         self.start = self.storing_since = start
         self.drawn = False
+        self.zh = lang == "zh"
 
     def _line(self, done: float, total: float, text: str) -> None:
         filled = int(self.width * done / total) if total else self.width
@@ -141,13 +152,14 @@ class _Bar:
 
     def checking(self, done: int, total: int) -> None:
         self.storing_since = time.perf_counter()
-        self._line(done, total, f"checking  {done / 2**20:,.0f}/{total / 2**20:,.0f} MiB  "
-                                f"{self.storing_since - self.start:.0f} s")
+        size, seconds = f"{done / 2**20:,.0f}/{total / 2**20:,.0f} MiB", self.storing_since - self.start
+        self._line(done, total, f"检查  {size}  {seconds:.0f} 秒" if self.zh else f"checking  {size}  {seconds:.0f} s")
 
     def storing(self, done: int, total: int, period: str) -> None:
         rate = done / max(time.perf_counter() - self.storing_since, 1e-6)
         left = (total - done) / rate if rate > 0 else 0.0
-        self._line(done, total, f"{period}  {done:,}/{total:,} rows  {rate:,.0f} rows/s  {left:.0f} s left")
+        self._line(done, total, f"{period}  {done:,}/{total:,} 行  {rate:,.0f} 行/秒  剩余 {left:.0f} 秒" if self.zh
+                   else f"{period}  {done:,}/{total:,} rows  {rate:,.0f} rows/s  {left:.0f} s left")
 
 
 @main.group()

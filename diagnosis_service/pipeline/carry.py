@@ -133,11 +133,14 @@ def _keep_street(directory: Path, name: str, subject: str, frame, names: list[st
             write_month(directory, name, subject, period, street, key, ids[at], values)
 
 
-def describe(kept: Kept) -> str:
-    """One line for the command line."""
+def describe(kept: Kept, lang: str = "en") -> str:
+    """One line for the command line (``lang``: zh or en)."""
     if kept.set is None:
-        return "the rules keep no derived indicator (none looks back, or every one is needed in earlier months)"
+        return ("这些规则不保存派生指标（没有回看的指标，或每个都要用到更早的月份）" if lang == "zh" else
+                "the rules keep no derived indicator (none looks back, or every one is needed in earlier months)")
     names = ", ".join(i for s in sorted(kept.indicators) for i in kept.indicators[s])
+    if lang == "zh":
+        return (f"已为 {len(kept.computed)} 个月保存 {names}" + (f"，{len(kept.held)} 个月已有" if kept.held else ""))
     return (f"kept {names} for {len(kept.computed)} month(s) now"
             + (f", {len(kept.held)} held already" if kept.held else ""))
 

@@ -17,7 +17,7 @@ def test_simulate_is_deterministic_for_a_seed(runner, tmp_path):
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
         result = runner.invoke(main, args + ["--seed", str(seed), "--out", str(tmp_path / name)])
         assert result.exit_code == 0, result.output
-        assert "20 branches, 200 members, 3 months (2025-01 to 2025-03)" in result.stdout
+        assert "20 个支部、200 名党员，3 个月（2025-01 至 2025-03）" in result.stdout
     for file in ("branches.csv", "members.csv", "branch_metrics.csv", "member_metrics.csv"):
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
     assert (tmp_path / "a" / "member_metrics.csv").read_bytes() != (tmp_path / "c" / "member_metrics.csv").read_bytes()

@@ -49,7 +49,9 @@ def test_months_appended_one_by_one_give_the_full_dataset(runner, ruleset, distr
     assert lines(loaded, periods[-1]) == lines(district, periods[-1])
     again = runner.invoke(main, ["data", "append", str(district.source), str(tmp_path / "ds")])
     assert again.exit_code == 0, again.output
-    assert "no new month: nothing written" in again.stdout
+    assert "没有新的月份：未写入任何内容" in again.stdout
+    in_english = runner.invoke(main, ["data", "append", str(district.source), str(tmp_path / "ds"), "--lang", "en"])
+    assert in_english.exit_code == 0 and "no new month: nothing written" in in_english.stdout
     assert not [p for p in (tmp_path / "ds").iterdir() if p.name.startswith(".append")]
 
 

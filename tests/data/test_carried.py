@@ -50,7 +50,7 @@ def converted(small_district, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("carried") / "ds"
     said = convert(CliRunner(), small_district, out)
-    assert "consecutive_absent_months" in said and "for 12 month(s) now" in said
+    assert "consecutive_absent_months" in said and "已为 12 个月保存" in said
     return out
 
 
@@ -114,7 +114,7 @@ def test_values_kept_under_other_rules_are_not_used_until_kept_again(runner, rul
 
     r = runner.invoke(main, ["data", "carry", str(out), "--rules", str(rules_copy)])
     assert r.exit_code == 0, r.output
-    assert "for 12 month(s) now" in r.stdout
+    assert "已为 12 个月保存" in r.stdout
     held = json.loads((out / MARKER).read_text())["carry"]
     # The set held before stays, for a reader that read the description before: one set back, no more.
     assert held["set"] != first_set and (out / "carry" / first_set).exists()
@@ -122,10 +122,12 @@ def test_values_kept_under_other_rules_are_not_used_until_kept_again(runner, rul
     assert fresh.carried and lines(fresh, other, "2025-12") == lines(full, other, "2025-12")
     # Run again, it has nothing to do; the shipped rules now read the history.
     r = runner.invoke(main, ["data", "carry", str(out), "--rules", str(rules_copy)])
+    assert "已为 0 个月保存" in r.stdout and "，12 个月已有" in r.stdout
+    r = runner.invoke(main, ["data", "carry", str(out), "--rules", str(rules_copy), "--lang", "en"])
     assert "for 0 month(s) now, 12 held already" in r.stdout
     assert not read(out, ruleset, "2025-12").carried
     r = runner.invoke(main, ["data", "carry", str(out)])
-    assert r.exit_code == 0 and "for 12 month(s) now" in r.stdout
+    assert r.exit_code == 0 and "已为 12 个月保存" in r.stdout
     assert sorted(p.name for p in (out / "carry").iterdir()) == sorted([held["set"], json.loads(
         (out / MARKER).read_text())["carry"]["set"]]) and not (out / "carry" / first_set).exists()
     assert read(out, ruleset, "2025-12").carried
@@ -164,13 +166,13 @@ def test_months_appended_keep_their_values_and_a_month_filled_in_before_drops_th
     # Months 8 to 12 first, then the seventh filled in: what was kept for 8 to 12 counted without it.
     r = runner.invoke(main, ["data", "append", str(csv(periods[:6] + periods[7:])), str(out)])
     assert r.exit_code == 0, r.output
-    assert "kept" in r.stdout and "for 5 month(s) now" in r.stdout
+    assert "已为 5 个月保存" in r.stdout
     before = json.loads((out / MARKER).read_text())["carry"]["set"]
     r = runner.invoke(main, ["data", "append", str(csv(periods)), str(out)])
     assert r.exit_code == 0, r.output
     # Months 8 to 12 are computed again, as a new set with all the months: never over the files a reader
     # of the description before the append may be reading.
-    assert "for 12 month(s) now" in r.stdout
+    assert "已为 12 个月保存" in r.stdout
     assert json.loads((out / MARKER).read_text())["carry"]["set"] != before
     assert json.loads((out / MARKER).read_text())["carry"]["periods"] == periods
     for period in (periods[6], periods[7], periods[-1]):

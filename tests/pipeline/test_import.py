@@ -59,11 +59,12 @@ def test_import_keeps_a_dataset_up_to_date_and_refuses_a_correction_before_stori
     ds = tmp_path / "ds"
     first = runner.invoke(main, ["import", str(tmp_path / "before"), "--dataset", str(ds)], env=env)
     assert first.exit_code == 0, first.output
-    assert f"dataset {ds}: written, {len(periods) - 1} month(s)" in first.stdout
-    assert f"imported {tmp_path / 'before'} into sqlite:///{tmp_path / 'store.db'} in " in first.stdout
-    second = runner.invoke(main, ["import", str(small_district), "--dataset", str(ds)], env=env)
+    assert f"数据集 {ds}：已写入，{len(periods) - 1} 个月" in first.stdout  # Chinese first
+    assert f"已将 {tmp_path / 'before'} 导入 sqlite:///{tmp_path / 'store.db'}，用时 " in first.stdout
+    second = runner.invoke(main, ["import", str(small_district), "--dataset", str(ds), "--lang", "en"], env=env)
     assert second.exit_code == 0, second.output
     assert f"dataset {ds}: added 1 month(s) ({periods[-1]} to {periods[-1]})" in second.stdout
+    assert f"imported {small_district} into sqlite:///{tmp_path / 'store.db'} in " in second.stdout
     loaded = ParquetDir(ds).load(registry)
     for name in ("branch_metrics", "member_metrics"):
         pd.testing.assert_frame_equal(getattr(loaded, name), getattr(whole, name))

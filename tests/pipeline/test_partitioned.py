@@ -359,7 +359,7 @@ def test_a_dask_run_stopped_says_one_thing_and_leaves_nothing(small_district, tm
     def read() -> None:
         for line in run.stderr:
             lines.append(line)
-            if line.startswith("branch references:"):
+            if line.startswith("支部参照值："):  # the branch references' pass is done (Chinese first)
                 started.set()  # the diagnosis pass comes next
 
     reader = threading.Thread(target=read, daemon=True)

@@ -49,7 +49,7 @@ def test_parts_written_by_the_workers_merge_to_the_same_bytes(dask_client, snaps
     merged = runner.invoke(main, ["data", "merge-parts", str(out), "--out", str(tmp_path / "merged.jsonl")])
     assert merged.exit_code == 0, merged.output
     assert (tmp_path / "merged.jsonl").read_bytes() == expected
-    assert "60 branches" in merged.output and f"from {run.parts} parts" in merged.output
+    assert "60 个支部" in merged.output and f"来自 {run.parts} 个分片" in merged.output
     # Again with fewer parts, from the command line: the directory is replaced whole (no part left over).
     again = runner.invoke(main, ["diagnose", "--data", str(tmp_path / "ds"), "--period", PERIOD, "--engine", "dask",
                                  "--scheduler", "local:2", "--part-members", "200", "--out-parts", str(out)])
@@ -93,7 +93,7 @@ def test_a_parts_directory_refuses_what_it_cannot_trust(dask_client, snapshot, r
     (out / "manifest.json").unlink()
     r = runner.invoke(main, merge)
     assert r.exit_code == 2 and "no manifest.json" in r.output and "--out-parts" in r.output
-    for args, says in ((["--out", str(tmp_path / "x.jsonl")], "instead of --out"),
+    for args, says in ((["--out", str(tmp_path / "x.jsonl")], "not both"),
                        ([], "applies to --engine dask")):
         engine = ["--engine", "dask"] if args else []
         r = runner.invoke(main, ["diagnose", "--data", str(tmp_path / "ds"), "--period", PERIOD, *engine, *args,

@@ -40,12 +40,12 @@ def test_db_upgrade_import_and_tokens(runner, env, small_district, district_copy
     engine = create_engine(env["DATABASE_URL"])
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(member_metrics)).scalar() == 0
-    first = runner.invoke(main, ["import", str(small_district)])
+    first = runner.invoke(main, ["import", str(small_district), "--lang", "en"])
     assert first.exit_code == 0 and "branches        inserted      60" in first.stdout
     second = runner.invoke(main, ["import", str(small_district)])
     assert second.exit_code == 0
     for line in second.stdout.splitlines()[:-1]:
-        assert "inserted       0  updated       0" in line, "importing twice changes nothing"
+        assert "新增       0  更新       0" in line, "importing twice changes nothing"
     created = runner.invoke(main, ["tokens", "create", "--role", "secretary", "--branch", "B00002", "--name", "s2"])
     token = created.stdout.strip()
     assert created.exit_code == 0 and token.startswith("ds_") and "not shown again" in created.stderr
