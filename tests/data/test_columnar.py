@@ -24,7 +24,7 @@ def converted(small_district, tmp_path_factory):
     out = tmp_path_factory.mktemp("columnar") / "dataset"
     r = CliRunner().invoke(main, ["data", "convert", str(small_district), str(out)])
     assert r.exit_code == 0, r.output
-    assert "wrote" in r.stdout and "metric rows" in r.stdout
+    assert "已写入" in r.stdout and "行指标" in r.stdout
     return out
 
 

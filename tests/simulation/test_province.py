@@ -47,7 +47,7 @@ def test_the_command_writes_the_same_bytes_for_a_seed_and_refuses_bad_scales(run
     args = ["simulate", "--scale", "2", "--branches", "8", "--members", "60", "--months", "2"]
     first = runner.invoke(main, [*args, "--out", str(tmp_path / "a")])
     assert first.exit_code == 0, first.output
-    assert "a province of 2 districts" in first.stdout and "16 branches" in first.stdout
+    assert "2 个区县的全省" in first.stdout and "16 个支部" in first.stdout
     assert runner.invoke(main, [*args, "--out", str(tmp_path / "b")]).exit_code == 0
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     assert files and files == sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
