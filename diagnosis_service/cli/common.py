@@ -222,6 +222,23 @@ def handle_errors(func):
     return wrapper
 
 
+# Commands that only read (and `diagnose` and `overview` when no output file is given): their errors do not
+# add "nothing was written", which would suggest they write something.
+READS_ONLY = frozenset({"check", "evaluate", "info", "list", "report", "test", "verify-signature"})
+OUTPUT_PARAMS = ("out_file", "out_files", "out_parts")
+
+
+def _writes() -> bool:
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return True
+    if ctx.command.name in READS_ONLY:
+        return False
+    if ctx.command.name in ("diagnose", "overview"):
+        return any(ctx.params.get(name) for name in OUTPUT_PARAMS)
+    return True
+
+
 def fail(exc: DiagnosisError) -> None:
     from ..errors import CatalogError, InputError, ModelError, RuleError, SetupError, StoreError
 
@@ -229,7 +246,8 @@ def fail(exc: DiagnosisError) -> None:
     if not isinstance(exc, StoreError | SetupError):  # a setup mistake's one line says it all
         label = {InputError: "input ", RuleError: "rule ", CatalogError: "catalog ", ModelError: "model "}.get(
             type(exc), "")
-        click.echo(f"error: {len(exc.problems)} {label}problem(s); nothing was written", err=True)
+        click.echo(f"error: {len(exc.problems)} {label}problem(s)" + ("; nothing was written" if _writes() else ""),
+                   err=True)
     sys.exit(exc.exit_code)
 
 

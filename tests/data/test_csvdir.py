@@ -143,6 +143,11 @@ def test_cli_exit_2_and_nothing_written(district_copy, tmp_path, runner):
     assert f"{district_copy / 'member_metrics.csv'}:5:dues_paid: dues_paid = 9 is out of range" in result.stderr
     assert "nothing was written" in result.stderr
     assert not out.exists()
+    # Without --out the command writes nothing anyway: its error does not say it did not.
+    summary = runner.invoke(main, ["diagnose", "--data", str(district_copy), "--period", "2025-12"])
+    assert summary.exit_code == 2 and "error: 1 input problem(s)\n" in summary.stderr
+    info = runner.invoke(main, ["model", "info", "--model", str(tmp_path / "none.json")])
+    assert info.exit_code == 1 and "error: 1 model problem(s)\n" in info.stderr
     out.write_text("previous results\n", encoding="utf-8")
     result = runner.invoke(main, ["diagnose", "--data", str(district_copy), "--period", "2025-12", "--out", str(out)])
     assert result.exit_code == 2 and out.read_text(encoding="utf-8") == "previous results\n"
