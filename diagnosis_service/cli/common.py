@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Collection
 from pathlib import Path
 
 import click
@@ -147,11 +148,12 @@ def refuse_input_overwrite(outputs, inputs, option: str = "--out") -> None:
                     f"replace or add to what this command reads; give a path outside it")
 
 
-def replaceable_output(out: Path, what: str, ours, inputs: tuple = ()) -> Path:
+def replaceable_output(out: Path, what: str, ours, inputs: tuple = (), own: Collection[str] = ()) -> Path:
     """``out`` resolved, for a command that replaces it whole (``what``: what it writes there): a usage
     error (exit 2, nothing touched) when it is, holds or lies in one of ``inputs``, is a file, or is a
     directory holding files that ``ours`` (a test on the directory) does not recognise as an earlier
-    output of the same kind: replacing it would delete them."""
+    output of the same kind: replacing it would delete them. ``own``: the names such an output holds,
+    left out of the files the error lists."""
     if str(out) == "-" or _special(Path(out)):
         raise click.UsageError(f"{out} is not a directory path ({what} is a directory of files): give a new or "
                                "empty directory")
@@ -167,7 +169,7 @@ def replaceable_output(out: Path, what: str, ours, inputs: tuple = ()) -> Path:
             raise click.UsageError(f"{out} is a file, not a directory: {what} is a directory; give a new or empty "
                                    "path")
         if any(resolved.iterdir()) and not ours(resolved):
-            names = sorted(p.name for p in resolved.iterdir())
+            names = sorted(p.name for p in resolved.iterdir() if p.name not in own)
             shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
             raise click.UsageError(f"{out} holds files that are not {what} ({shown}): it would be replaced whole, "
                                    "and they deleted; give a new or empty directory, or remove it first")

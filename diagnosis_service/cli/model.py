@@ -92,7 +92,7 @@ def loop(policy: str, months: int, seed: int, branches: int, members: int, epsil
                     prior_epsilon=prior_exploration, world=world)
     spec.validate()
     if out_dir is not None:
-        out_dir = replaceable_output(out_dir, "a loop's log", _loop_directory)
+        out_dir = replaceable_output(out_dir, "a loop's log", _loop_directory, own=LOOP_FILES)
     start = time.perf_counter()
 
     def progress(month: dict) -> None:

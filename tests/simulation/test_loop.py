@@ -115,6 +115,13 @@ def test_train_info_and_evaluate_from_a_loop_directory(runner, tmp_path):
     assert r.exit_code == 0, r.output
     assert {"log.csv", "truth.csv", "branch_metrics.csv", "summary.json"} <= {p.name for p in out.iterdir()}
     assert "truth" not in (out / "log.csv").read_text(encoding="utf-8").split("\n")[0]
+    # A model written into it (as the README's commands do) makes it more than a loop's log: it is not
+    # replaced, and the refusal names that file, not the loop's own.
+    (out / "candidate.json").write_text("{}", encoding="utf-8")
+    kept = runner.invoke(main, ["simulate", "loop", "--policy", "learned", "--out", str(out), *TINY])
+    assert kept.exit_code == 2 and "holds files that are not a loop's log (candidate.json)" in kept.output
+    assert (out / "candidate.json").exists() and (out / "log.csv").exists()
+    (out / "candidate.json").unlink()
     model = tmp_path / "models" / "effectiveness.json"
     r = runner.invoke(main, ["model", "train", "--from", str(out), "--out", str(model)])
     assert r.exit_code == 0, r.output
