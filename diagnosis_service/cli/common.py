@@ -282,13 +282,16 @@ def stops_noted(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)):
         return
     noted: list[int] = []
 
+    def stopping(signum: int) -> BaseException:
+        return KeyboardInterrupt() if signum == signal.SIGINT else SystemExit(128 + signum)
+
     def stop(signum: int, frame) -> None:
         noted.append(signum)
-        raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
+        raise stopping(signum)
 
     def check() -> None:
         if noted:
-            raise KeyboardInterrupt if noted[0] == signal.SIGINT else SystemExit(128 + noted[0])
+            raise stopping(noted[0])
 
     previous = {s: signal.getsignal(s) for s in signals}
     for s, handler in previous.items():

@@ -129,6 +129,7 @@ def test_a_refresh_is_the_recipe_in_service_on_months_that_end_later():
     assert not is_refresh({**recipe, "data_window": {"from": "2025-01", "to": "2025-06"}}, refit)
 
 
+@pytest.mark.slow  # a closed loop of its own
 def test_a_log_that_could_not_have_made_the_candidates_choices_does_not_promote_it(runner, tmp_path):
     """Held-out lists chosen with certainty (a service that does not explore; here the plain prior's 8 months
     after the exploring history): a candidate is estimated on the decisions where it agrees with them, the
