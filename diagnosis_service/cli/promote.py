@@ -174,10 +174,10 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
     once promoted, that recipe fitted on every month is activated (as --refit).
 
     Running services pick the new model up within seconds (they check the file every 5 s); the previous
-    one is kept under history/ and every promotion and trial is recorded in promotions.jsonl."""
+    one is kept under history/ and every verdict (promoted, on trial, refused) is recorded in promotions.jsonl."""
     from datetime import UTC, datetime
 
-    from ..learning.persist import end_trial, on_trial_now, put_on_trial
+    from ..learning.persist import end_trial, on_trial_now, put_on_trial, record_refusal
     from ..learning.persist import promote as activate
     from ..learning.rollout import ends_trial, on_trial
 
@@ -205,12 +205,15 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
             said = (f", with {result.candidate} on trial: it makes half the prior's exploring choices"
                     f"{f' (in place of {before[0]})' if replaced else ''}")
         elif before and (no_trial or ends_trial(result, card, before[1])):
-            end_trial(challenger, record)  # trials refused, or the challenger's recipe retrained is no better
+            # trials refused, or the challenger's recipe retrained is no better
+            end_trial(challenger, {**record, "refused": result.candidate})
             said = f"; the trial of {before[0]} is over"
-        elif before:
-            said = (f"; {before[0]} stays on trial" if exploring else
-                    f"; {before[0]} stays on trial, but a service ignores it: the prior does not explore "
-                    f"(DIAGNOSIS_PRIOR_EXPLORATION=0)")
+        else:
+            record_refusal(active_path.parent, {**record, "refused": result.candidate})
+            if before:
+                said = (f"; {before[0]} stays on trial" if exploring else
+                        f"; {before[0]} stays on trial, but a service ignores it: the prior does not explore "
+                        f"(DIAGNOSIS_PRIOR_EXPLORATION=0)")
         click.echo(f"not promoted: {result.reason}; {result.active} stays active{said}", err=True)
         sys.exit(1)
     promoted, name = candidate_path, result.candidate

@@ -223,6 +223,13 @@ def end_trial(challenger: Path, record: dict | None) -> str | None:
     return now[0]
 
 
+def record_refusal(models_dir: Path, record: dict) -> dict:
+    """Append ``record`` (a comparison that activated nothing and put nothing on trial) to
+    ``promotions.jsonl`` in ``models_dir``: the log tells every verdict, not only the promotions, so an
+    administrator sees which candidates were refused and why."""
+    return _recorded(Path(models_dir), record)
+
+
 def _recorded(models_dir: Path, record: dict) -> dict:
     log_path = models_dir / "promotions.jsonl"
     before = log_path.read_text(encoding="utf-8") if log_path.exists() else ""
@@ -265,4 +272,5 @@ def refit_card(card: dict, candidate_card: dict) -> dict:
             "validated_to": candidate_card.get("data_window", {}).get("to")}
 
 
-__all__ = ["FORMAT", "fingerprint", "library_versions", "load", "model_card", "promote", "ranker_name", "refit_card", "save"]
+__all__ = ["FORMAT", "fingerprint", "library_versions", "load", "model_card", "promote", "ranker_name", "record_refusal",
+           "refit_card", "save"]

@@ -68,8 +68,14 @@ def test_a_better_candidate_is_promoted_and_a_bad_one_never(runner, loop, tmp_pa
     forced = runner.invoke(main, ["model", "promote", "--candidate", str(bad), "--force", *common])
     assert forced.exit_code == 0 and "by --force" in forced.stderr
     records = [json.loads(line) for line in (models / "promotions.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert [r["forced"] for r in records] == [False, True]
-    assert records[1]["replaced"] == records[0]["promoted"] == f"learned:{card['fingerprint']}"
+    # Every verdict is recorded: the promotion, the refusal (with its reason), the forced promotion.
+    assert [(r.get("refused"), r.get("forced")) for r in records] == [(None, False), (result["candidate"], None),
+                                                                     (None, True)]
+    assert records[1]["comparison"] == {k: v for k, v in result.items() if k != "trial"}
+    assert "promoted" not in records[1]
+    assert records[2]["replaced"] == records[0]["promoted"] == f"learned:{card['fingerprint']}"
+    prior_log = (tmp_path / "promotions.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["comparison"]["active"] for line in prior_log] == ["prior"]
     kept = models / "history" / f"effectiveness-{card['fingerprint']}.json"
     assert kept.read_bytes() == good  # the previous model, to roll back to
 
@@ -158,7 +164,11 @@ def test_a_log_that_could_not_have_made_the_candidates_choices_does_not_promote_
     result = json.loads(refused.stdout)
     assert result["bounds"][0] > 0 and result["effective_sample"]["candidate"] >= 10  # it passed every other test
     assert result["supported"]["candidate"] < 0.1 and result["promote"] is False and result["trial"] is False
-    assert "the log could have made only" in result["reason"] and not (tmp_path / "models").exists()
+    assert "the log could have made only" in result["reason"]
+    # Nothing activated; the refusal recorded, with the reason.
+    assert [p.name for p in (tmp_path / "models").iterdir()] == ["promotions.jsonl"]
+    record = json.loads((tmp_path / "models" / "promotions.jsonl").read_text(encoding="utf-8"))
+    assert record["refused"] == result["candidate"] and record["comparison"]["reason"] == result["reason"]
 
 
 def test_a_refit_activates_the_validated_recipe_fitted_on_every_month(runner, loop, tmp_path):

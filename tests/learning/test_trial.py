@@ -37,7 +37,9 @@ def test_a_candidate_better_without_confidence_goes_on_trial_until_promoted_or_r
     unsure = runner.invoke(main, ["model", "promote", "--from", str(tiny), *common])
     assert unsure.exit_code == 1 and json.loads(unsure.stdout)["decisions"] < MIN_DECISIONS
     assert challenger.read_bytes() == candidate.read_bytes() and "stays on trial" in unsure.stderr
-    assert len(records()) == 1
+    # Recorded as refused (every verdict is), the trial untouched.
+    assert len(records()) == 2 and records()[-1]["refused"] == result["candidate"]
+    assert "trial" not in records()[-1] and "trial_ended" not in records()[-1]
 
     # A candidate of another recipe estimated worse says nothing of the challenger: the trial stays.
     other = runner.invoke(main, ["model", "promote", "--from", str(loop), *common, "--candidate",
@@ -50,6 +52,7 @@ def test_a_candidate_better_without_confidence_goes_on_trial_until_promoted_or_r
     refuted = runner.invoke(main, ["model", "promote", "--from", str(loop), *common, "--candidate", str(bad)])
     assert refuted.exit_code == 1 and json.loads(refuted.stdout)["trial"] is False
     assert not challenger.exists() and records()[-1]["trial_ended"] == result["candidate"]
+    assert records()[-1]["refused"] == json.loads(refuted.stdout)["candidate"] != result["candidate"]
     assert "the trial of" in refuted.stderr
 
     # --no-trial: refused, and a trial under way ends.
