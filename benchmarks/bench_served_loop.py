@@ -8,8 +8,10 @@ diagnosed, every weak branch's prescriptions POSTed, the secretaries' answers PO
 after every month from the end of the history on the administrator's routine (`model train`, then
 `model promote`: a new candidate when it is better with confidence, a retrain of the model in service
 unless it is worse; a new candidate estimated better, not yet with confidence, goes on trial and makes
-the prior's exploring choices). New resources are
-activated halfway through the counted months with PUT /v1/catalog/resources/{id}.
+the prior's exploring choices). With ``--routine service`` nobody runs those commands: the service runs
+its own routine (DIAGNOSIS_MODEL_ROUTINE=monthly, its default) before each month's diagnosis, from the
+first month on. New resources are activated halfway through the counted months with
+PUT /v1/catalog/resources/{id}.
 
 Beside it, the same world and seed in process (`run_loop`): the learned policy (it retrains every month
 and serves at once) and the oracle. Reported: served / oracle and in-process learned / oracle, mean and
@@ -22,7 +24,7 @@ promotes with `model promote --cross-fit` (a first candidate judged on every mon
     python benchmarks/bench_served_loop.py [--worlds project,all] [--seeds 3] [--branches 200]
                                            [--members 3000] [--history 6] [--months 6] [--db sqlite]
                                            [--refit] [--learned-exploration 0.02] [--no-trial-baseline]
-                                           [--cross-fit [--no-cross-fit-baseline]]
+                                           [--cross-fit [--no-cross-fit-baseline]] [--routine admin|service]
 """
 
 from __future__ import annotations
@@ -57,10 +59,13 @@ class HttpService:
     """``simulation.served.Service`` over HTTP, with the administrator's commands run as a shell would."""
 
     def __init__(self, db: str, registry, workdir: Path, refit: bool = False, settings: dict | None = None,
-                 no_trial: bool = False, cross_fit: bool = False):
+                 no_trial: bool = False, cross_fit: bool = False, routine: str = "admin"):
         self.db, self.registry, self.workdir, self.refit, self.no_trial = db, registry, workdir, refit, no_trial
-        self.cross_fit = cross_fit
-        self.settings = settings or {}  # environment variables of the service and the commands
+        self.cross_fit, self.routine = cross_fit, routine
+        # Environment variables of the service and the commands. "admin": the administrator runs the routine
+        # after each month (the service's own is off); "service": the service runs it before each month's
+        # diagnosis (DIAGNOSIS_MODEL_ROUTINE, its default), and nobody else does.
+        self.settings = {"DIAGNOSIS_MODEL_ROUTINE": "monthly" if routine == "service" else "off", **(settings or {})}
         self.ctx = None
         self.promotions: list[str] = []
         self.said: list[str] = []  # per month, why the active ranking stayed (or "promoted")
@@ -104,7 +109,13 @@ class HttpService:
         self._call("PUT", f"/v1/periods/{period}/metrics", self.platform, body, 200)
 
     def diagnose(self, period: str) -> None:
-        self._call("POST", "/v1/diagnoses?wait=true", self.platform, {"period": period}, 201)
+        done = self._call("POST", "/v1/diagnoses?wait=true", self.platform, {"period": period}, 201)
+        model = done.get("model") or {}
+        if model.get("state") == "promoted":
+            self.said.append(f"{period} promoted")
+            self.promotions.append(period)
+        elif model.get("state") not in (None, "skipped"):
+            self.said.append(f"{period} routine: {model.get('state')}: {str(model.get('reason'))[:300]}")
 
     def prescribe(self, branch_id: str, period: str) -> dict:
         return self._call("POST", "/v1/prescriptions", self.platform, {"branch_id": branch_id, "period": period}, 201)
@@ -116,6 +127,8 @@ class HttpService:
         self._catalog(resources, active=True)
 
     def month_end(self, period: str) -> None:
+        if self.routine == "service":  # the service ran it before the month's diagnosis
+            return
         train = subprocess.run([EXE, "model", "train"], env=self.env, capture_output=True, text=True)
         if train.returncode != 0:  # nothing measurable yet: the service keeps what it has
             self.said.append(f"{period} train: {(train.stderr.strip().splitlines() or ['?'])[-1][:200]}")
@@ -139,7 +152,7 @@ class HttpService:
 
 
 def one(args: tuple) -> dict:
-    kind, world, seed, branches, members, history, months, db, refit, learned_exploration, cross_fit = args
+    kind, world, seed, branches, members, history, months, db, refit, learned_exploration, cross_fit, routine = args
     ruleset = load_ruleset(REPO / "rules")
     catalog = load_catalog(REPO / "resources_catalog", ruleset.registry)
     spec = LoopSpec(policy="oracle" if kind == "oracle" else "learned", seed=seed, branches=branches,
@@ -150,7 +163,8 @@ def one(args: tuple) -> dict:
         workdir = Path(tempfile.mkdtemp(prefix="bench-served-"))
         service = HttpService(db, ruleset.registry, workdir, refit,
                               {"DIAGNOSIS_LEARNED_EXPLORATION": str(learned_exploration)},
-                              no_trial=kind == "served-no-trial", cross_fit=cross_fit and kind != "served-no-cross-fit")
+                              no_trial=kind == "served-no-trial", cross_fit=cross_fit and kind != "served-no-cross-fit",
+                              routine=routine)
         try:
             result = run_served_loop(spec, ruleset, catalog, service)
         finally:
@@ -188,7 +202,14 @@ def main() -> None:
     parser.add_argument("--learned-exploration", type=float, default=Settings.learned_exploration,
                         help="the service's DIAGNOSIS_LEARNED_EXPLORATION (the in-process loop's stays "
                              f"{LoopSpec.epsilon})")
+    parser.add_argument("--routine", choices=["admin", "service"], default="admin",
+                        help="who runs the model's monthly routine: the administrator after each month (`model "
+                             "train`, `model promote` with the options above), or the service itself before each "
+                             "month's diagnosis (DIAGNOSIS_MODEL_ROUTINE=monthly: train, then promote --refit "
+                             "--cross-fit; the options above do not apply)")
     args = parser.parse_args()
+    if args.routine == "service" and (args.no_trial_baseline or args.no_cross_fit_baseline):
+        parser.error("--routine service runs the service's own routine: no baselines of the administrator's options")
     worlds = args.worlds.split(",")
     baselines = {k: f for k, f in (("served-no-trial", args.no_trial_baseline),
                                    ("served-no-cross-fit", args.cross_fit and args.no_cross_fit_baseline)) if f}
@@ -196,11 +217,12 @@ def main() -> None:
     kinds = (*served_kinds, "learned", "oracle")
     start = time.perf_counter()
     runs = pooled(one, [(k, w, s, args.branches, args.members, args.history, args.months, args.db, args.refit,
-                         args.learned_exploration, args.cross_fit)
+                         args.learned_exploration, args.cross_fit, args.routine)
                         for w in worlds for s in range(args.seeds) for k in kinds], args.jobs)
     print(f"{len(runs)} loops ({args.branches} branches, {args.history} months of history, {args.months} counted, "
           f"{args.seeds} seeds, {args.db}, the service's learned exploration {args.learned_exploration}"
-          f"{', promoted with --cross-fit' if args.cross_fit else ''}) in {time.perf_counter() - start:.0f} s\n")
+          f"{', the service running its own routine' if args.routine == 'service' else ''}"
+          f"{', promoted with --cross-fit' if args.cross_fit and args.routine == 'admin' else ''}) in {time.perf_counter() - start:.0f} s\n")
     print(f"{'world':<9} {'served as':<15} {'served/oracle':>24} {'in process/oracle':>24} {'served/best shown':>24}"
           f"  months on the prior (with a challenger on trial)")
     table = []

@@ -96,6 +96,12 @@ class Settings:
     # rankings, which a challenger's evaluation needs. 2%, as the closed loop: measured against 5% in the
     # loop against a running service, it served better in 5 of 6 seeds (docs/effectiveness.md).
     learned_exploration: float = 0.02
+    # The model's monthly routine (`model train`, then `model promote --refit --cross-fit`), run by the service
+    # itself when a month newer than the last one it ran for is diagnosed: "monthly", or "off" (an
+    # administrator runs it, as docs/effectiveness.md shows). It runs before the month's diagnosis, so the
+    # month's lists are ranked by what the months before taught; at most this many seconds.
+    model_routine: str = "monthly"
+    model_routine_timeout: float = 3600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -131,6 +137,8 @@ class Settings:
             job_poll=_number(env, "DIAGNOSIS_JOB_POLL_SECONDS", 0.5, 0.01, 60),
             prior_exploration=_number(env, "DIAGNOSIS_PRIOR_EXPLORATION", 0.5, 0, 1),
             learned_exploration=_number(env, "DIAGNOSIS_LEARNED_EXPLORATION", 0.02, 0, 1),
+            model_routine=_choice(env, "DIAGNOSIS_MODEL_ROUTINE", "monthly", ("MONTHLY", "OFF")).lower(),
+            model_routine_timeout=_number(env, "DIAGNOSIS_MODEL_ROUTINE_TIMEOUT_SECONDS", 3600, 10, 86400),
         )
 
     def db_url(self) -> str:

@@ -19,12 +19,12 @@ from .store_io import StoreSink, StoreSource, rebuild_blocks
 
 def diagnose_period(snapshot: Snapshot, engine: Engine, period: str, actor: str,
                     progress: Callable[[str, float], None] | None = None,
-                    finish: Callable[[Connection, dict], None] | None = None) -> dict:
+                    finish: Callable[[Connection, dict], None] | None = None, extra: dict | None = None) -> dict:
     """The monthly job (POST /v1/diagnoses): the whole period through the vectorized engine, kept in the
     store in one transaction (all of it or, if anything stops it, none); its summary (run, counts,
     seconds). ``progress(stage, fraction)`` is told as each stage starts; ``finish(conn, summary)`` runs
     in that transaction, last (a job marks itself done there: kept with the results or, if it raises,
-    neither is)."""
+    neither is). ``extra``: more of the summary (what the model's routine did before it)."""
     tell = progress or (lambda _stage, _fraction: None)
     check_period(period, "period")
     start = time.perf_counter()
@@ -42,7 +42,8 @@ def diagnose_period(snapshot: Snapshot, engine: Engine, period: str, actor: str,
 
     def kept(conn: Connection, run_id: int) -> None:
         summary.update(period=period, run_id=run_id, rules_version=snapshot.version, branches=len(month.branches),
-                       members=len(month.members), lamps=lamps, seconds=round(time.perf_counter() - start, 3))
+                       members=len(month.members), lamps=lamps, seconds=round(time.perf_counter() - start, 3),
+                       **(extra or {}))
         if finish is not None:
             finish(conn, summary)
 

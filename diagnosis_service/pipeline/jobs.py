@@ -74,13 +74,18 @@ class LeaseLost(Exception):
     """This worker's lease on its job expired and another worker has the job now: stop, store nothing."""
 
 
+Routine = Callable[[str, Callable[[str, float], None]], "dict | None"]
+
+
 def run_next(engine: Engine, snapshot: Callable[[], Snapshot], owner: str, config: JobConfig,
-             left: list[dict] | None = None) -> bool:
+             left: list[dict] | None = None, routine: Routine | None = None) -> bool:
     """Claim one job and do it; False when there was none to claim. While it runs, its lease is renewed
     every third of the lease (a heartbeat), and before each stage the worker checks it still holds it.
     ``left``: the jobs this worker left when the database failed under them (appended to here); once the
     database answers they are given back first (``jobs_store.after_outage``), so that one runs again at
-    once rather than after its lease, and one out of attempts says the database failed it."""
+    once rather than after its lease, and one out of attempts says the database failed it. ``routine``:
+    run first with the job's period (the model's monthly routine); what it says goes into the result as
+    ``model``."""
     lease = timedelta(seconds=config.lease)
     for item in list(left or ()):
         given = in_transaction(engine, lambda conn, i=item: jobs_store.after_outage(
@@ -123,8 +128,10 @@ def run_next(engine: Engine, snapshot: Callable[[], Snapshot], owner: str, confi
     beat = threading.Thread(target=heartbeat, name=f"job-{job_id}-lease", daemon=True)
     beat.start()
     try:
-        outcome: dict = {"result": diagnose_period(snapshot(), engine, job["params"]["period"], job["actor"],
-                                                   progress, finisher(job_id, owner))}
+        period = job["params"]["period"]
+        said = routine(period, progress) if routine is not None else None
+        outcome: dict = {"result": diagnose_period(snapshot(), engine, period, job["actor"], progress,
+                                                   finisher(job_id, owner), {"model": said} if said else None)}
     except LeaseLost as exc:
         log.warning("%s: another worker has it now", exc)
         return True
@@ -196,10 +203,12 @@ def finisher(job_id: int, owner: str) -> Callable[[Connection, dict], None]:
 class JobWorker:
     """A thread that does jobs one at a time until stopped (bounded waits: it looks again every ``poll``)."""
 
-    def __init__(self, engine: Engine, snapshot: Callable[[], Snapshot], config: JobConfig):
+    def __init__(self, engine: Engine, snapshot: Callable[[], Snapshot], config: JobConfig,
+                 routine: Routine | None = None):
         self.engine = engine
         self.snapshot = snapshot
         self.config = config
+        self.routine = routine
         self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -234,7 +243,7 @@ class JobWorker:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                worked = run_next(self.engine, self.snapshot, self.owner, self.config, self._left)
+                worked = run_next(self.engine, self.snapshot, self.owner, self.config, self._left, self.routine)
             except Exception as exc:  # the database went away: try again after a pause, never die
                 log.warning("job worker: could not reach the database (%s: %s); trying again",
                             exc.__class__.__name__, str(exc).splitlines()[0][:200] if str(exc) else "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, g, jsonify, request
 
 from ..errors import InputError, NotFound, Problem
+from ..periods import check_period
 from ..pipeline import diagnoses
 from ..pipeline import rankings as rankings_
 from ..pipeline.jobs import job_json, submit_diagnosis
@@ -28,7 +29,12 @@ def post_diagnosis():
         raise InputError(Problem(f"wait must be true or false, got {wait[:20]!r}", field=("query", "wait")))
     rt = runtime()
     if wait == "true":
-        return jsonify(diagnoses.diagnose_period(snapshot(), rt.engine, body.get("period"), actor())), 201
+        period = body.get("period")
+        check_period(period, "period")
+        snapshot()  # a service that is not ready says so (503) before the model's routine runs
+        said = rt.model_routine(period)  # the month's lists ranked by what the months before taught
+        return jsonify(diagnoses.diagnose_period(snapshot(), rt.engine, period, actor(),
+                                                 extra={"model": said} if said else None)), 201
     snapshot()  # a service that is not ready says so now (503), not in a failed job later
     job, _ = submit_diagnosis(rt.engine, body.get("period"), actor())
     rt.jobs.wake()

@@ -93,7 +93,14 @@ SCHEMAS = {
     "DiagnosisRequest": obj({"period": PERIOD}, ["period"], extra=False),
     "DiagnosisRun": obj({"period": PERIOD, "run_id": {"type": "integer"}, "rules_version": {"type": "integer"},
                          "branches": {"type": "integer"}, "members": {"type": "integer"},
-                         "lamps": {"type": "object"}, "seconds": {"type": "number"}},
+                         "lamps": {"type": "object"}, "seconds": {"type": "number"},
+                         # What the model's monthly routine did before the diagnosis (DIAGNOSIS_MODEL_ROUTINE).
+                         "model": {"type": "object", "properties": {
+                             "state": {"type": "string", "enum": ["promoted", "on trial", "kept", "nothing to learn",
+                                                                  "skipped", "failed"]},
+                             "reason": {"type": ["string", "null"]}, "candidate": {"type": ["string", "null"]},
+                             "active_before": {"type": ["string", "null"]}, "verdict": {"type": "string"},
+                             "seconds": {"type": "number"}}, "required": ["state", "reason"]}},
                         ["period", "run_id", "rules_version", "branches", "members", "lamps"]),
     "Lamps": obj({"period": PERIOD, "total": {"type": "integer"}, "limit": {"type": "integer"},
                   "offset": {"type": "integer"},

@@ -36,6 +36,7 @@ from ..remedies.ranking import PriorRanker, Ranker
 from ..rules import load_ruleset
 from ..rules.model import Registry
 from ..store import make_engine
+from .model_routine import ModelRoutine
 from .versions import CHECK_EVERY, CatalogVersion, CatalogVersions, RuleVersions
 
 MODEL_CHECK_EVERY = 5.0  # seconds between checks of the model file (a retrained model is picked up)
@@ -156,8 +157,10 @@ class Runtime:
         self._catalog_tried = -CHECK_EVERY
         # The monthly jobs' worker: started by `serve` (to take up jobs a stopped process left) and by
         # the first job submitted here.
+        # Before a new month's diagnosis, the model's monthly routine (DIAGNOSIS_MODEL_ROUTINE).
+        self.model_routine = ModelRoutine(settings, engine, self.rankers.load)
         self.jobs = JobWorker(engine, self.snapshot, JobConfig(settings.job_lease, settings.job_max_attempts,
-                                                                settings.job_poll))
+                                                                settings.job_poll), self.model_routine)
 
     def start(self) -> None:
         """Load the catalog, the model and the active rule set (storing the bundled rules as version 1 if the

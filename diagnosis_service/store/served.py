@@ -70,6 +70,11 @@ def _with_first(conn: Connection, where: list) -> list:
     return out
 
 
+def served_before(conn: Connection, period: str) -> bool:
+    """Whether any list was served for a month before ``period`` (one whose outcome may have begun)."""
+    return conn.execute(select(served_lists.c.id).where(served_lists.c.period < period).limit(1)).first() is not None
+
+
 def get(conn: Connection, prescription_id: int) -> dict | None:
     row = conn.execute(select(served).where(served.c.prescription_id == prescription_id)).mappings().first()
     return None if row is None else dict(row)

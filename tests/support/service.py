@@ -119,8 +119,11 @@ class Service:
 
 
 def settings_for(tmp: Path) -> Settings:
+    """A test service's settings. The model's monthly routine is off (a service test that serves lists and
+    then diagnoses a later month would train models in a child process); tests/service/test_model_routine.py
+    turns it on."""
     return Settings(rules_dir=RULES, catalog_dir=CATALOG, models_dir=tmp / "models",
-                    var_dir=tmp / "var", secret_key="test-secret", log_level="WARNING")
+                    var_dir=tmp / "var", secret_key="test-secret", log_level="WARNING", model_routine="off")
 
 
 def make_service(backend: str, tmp: Path, *, spec: SimulationSpec = SERVICE_DISTRICT, diagnose: tuple = ("2025-11",

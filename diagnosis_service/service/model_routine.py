@@ -1,0 +1,152 @@
+"""The model's monthly routine, run by the service: once a month newer than the last one it ran for is
+diagnosed, `model train` and then `model promote --refit --cross-fit`, before the month's diagnosis.
+
+Without it a service learns only where an administrator runs the routine each month (docs/effectiveness.md);
+a platform that only speaks HTTP, or an administrator who trains and never promotes (`model train` once
+activated the model it wrote; since the guarded rollout it writes a candidate), would keep the prior for
+good. The routine is the administrator's very commands, run as a child process: the same code and gate
+as `model promote` (a candidate activated only when better with confidence, a retrain unless worse,
+every verdict recorded in promotions.jsonl), a year of a district's logs fitted outside the serving
+process's memory, and a failure of it never fails the diagnosis (the job's result says it).
+
+It runs before the diagnosis so that when the job (or ``?wait=true``) answers, the month's prescriptions
+are ranked by what the months before taught, in this process at once (the ranker is reloaded) and in
+the others within ``MODEL_CHECK_EVERY``. ``models/routine.json`` records the last month it ran for: a
+job run again, or an earlier month diagnosed again, does not train again. A lock on the models
+directory keeps two serving processes from running it at the same time (the second skips it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Engine
+
+from ..config import Settings
+from ..data.files import write_atomic
+from ..store import metrics as metrics_store
+from ..store import served as served_store
+
+log = logging.getLogger("diagnosis_service.model_routine")
+
+MARKER = "routine.json"
+CANDIDATE = "routine-candidate.json"  # not candidate.json: an administrator's own `model train` is left alone
+LOCK = ".routine.lock"
+# The console script's entry, run by this interpreter (a service started without the venv's bin on PATH).
+COMMAND = (sys.executable, "-c", "from diagnosis_service.cli import run; run()")
+
+
+class ModelRoutine:
+    """``routine(period, tell)`` -> what it did, for the job's result (None when it is off)."""
+
+    def __init__(self, settings: Settings, engine: Engine, reload: Callable[[], None]):
+        self.settings = settings
+        self.engine = engine
+        self.reload = reload
+        self.models_dir = settings.models_dir
+
+    def __call__(self, period: str, tell: Callable[[str, float], None] | None = None) -> dict | None:
+        if self.settings.model_routine == "off":
+            return None
+        done = self.last_period()
+        if done is not None and done >= period:
+            return {"state": "skipped", "reason": f"the routine ran for {done} already"}
+        with self.engine.connect() as conn:
+            if period not in metrics_store.periods(conn):
+                return None  # the diagnosis says it (404); a month without data is not one to learn for
+            if not served_store.served_before(conn, period):
+                return {"state": "nothing to learn", "reason": f"no list served before {period}"}
+        def told(stage: str, fraction: float) -> None:
+            try:
+                (tell or (lambda _stage, _fraction: None))(stage, fraction)
+            except Exception as exc:  # the job's own (its lease lost, say): not the routine's failure
+                raise _Told(exc) from exc
+
+        try:
+            with self._locked() as lock:
+                return self._run(period, told, lock)
+        except _Told as exc:
+            raise exc.exc from None
+        except BlockingIOError:
+            return {"state": "skipped", "reason": "another routine or `model promote` holds the models directory"}
+        except Exception as exc:  # the diagnosis goes on; the job's result and the log say why
+            log.exception("model routine for %s failed", period)
+            return {"state": "failed", "reason": f"{exc.__class__.__name__}: {str(exc)[:300]}"}
+
+    def last_period(self) -> str | None:
+        try:
+            return json.loads((self.models_dir / MARKER).read_text(encoding="utf-8")).get("period")
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[int]:
+        """The models directory's lock (BlockingIOError when another holds it), and its file descriptor:
+        the child commands inherit it, so a child left running by a stopped service still holds the lock
+        and a restarted one does not start a second routine beside it."""
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.models_dir / LOCK, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            yield fh.fileno()  # closing the file (here and in the children) releases it
+
+    def _run(self, period: str, tell: Callable[[str, float], None], lock: int) -> dict:
+        start = time.perf_counter()
+        candidate = self.models_dir / CANDIDATE
+        tell("model routine: training a candidate", 0.01)
+        trained = self._command(["model", "train", "--out", str(candidate)], lock)
+        if trained.returncode == 2 and "no served prescription has a measurable outcome" in trained.stderr:
+            out = {"state": "nothing to learn", "reason": "no served list has a measurable outcome yet"}
+        elif trained.returncode != 0:
+            raise RuntimeError(f"model train ended with status {trained.returncode}: {_last(trained.stderr)}")
+        else:
+            tell("model routine: judging the candidate", 0.03)
+            judged = self._command(["model", "promote", "--candidate", str(candidate), "--refit", "--cross-fit",
+                                    "--json"], lock)
+            if judged.returncode not in (0, 1) or not judged.stdout.strip():
+                raise RuntimeError(f"model promote ended with status {judged.returncode}: {_last(judged.stderr)}")
+            comparison = json.loads(judged.stdout.strip().splitlines()[-1])
+            out = {"state": "promoted" if judged.returncode == 0 else "on trial" if comparison.get("trial")
+                   else "kept", "candidate": comparison.get("candidate"), "active_before": comparison.get("active"),
+                   "reason": comparison.get("reason"), "verdict": _last(judged.stderr)}
+            self.reload()  # this process ranks by the verdict at once
+        out["seconds"] = round(time.perf_counter() - start, 2)
+        write_atomic(self.models_dir / MARKER, (json.dumps({
+            "period": period, "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), **out},
+            ensure_ascii=False, sort_keys=True), "\n"))
+        log.info("model routine for %s: %s (%s) in %.1f s", period, out["state"], out.get("reason"), out["seconds"])
+        return out
+
+    def _command(self, args: list[str], lock: int) -> subprocess.CompletedProcess:
+        s = self.settings
+        # The database this service uses (its engine's: a test or a `serve --db` may name another than the
+        # settings'), given to the child in its environment, never on its command line (a password).
+        url = self.engine.url.render_as_string(hide_password=False)
+        env = {**os.environ, "DATABASE_URL": url, "DIAGNOSIS_MODELS": str(s.models_dir),
+               "DIAGNOSIS_RULES": str(s.rules_dir), "DIAGNOSIS_CATALOG": str(s.catalog_dir),
+               "DIAGNOSIS_VAR": str(s.var_dir), "DIAGNOSIS_PRIOR_EXPLORATION": repr(s.prior_exploration),
+               "DIAGNOSIS_LEARNED_EXPLORATION": repr(s.learned_exploration)}
+        return subprocess.run([*COMMAND, *args], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              timeout=s.model_routine_timeout, pass_fds=(lock,))
+
+
+class _Told(Exception):
+    def __init__(self, exc: Exception):
+        super().__init__(str(exc))
+        self.exc = exc
+
+
+def _last(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:400] if lines else ""
+
+
+__all__ = ["ModelRoutine"]

@@ -1,0 +1,114 @@
+"""The model's monthly routine run by the service (DIAGNOSIS_MODEL_ROUTINE, service/model_routine.py): before
+a new month's diagnosis it trains a candidate and judges it as `model promote --refit --cross-fit` does, in
+a child process; the month's answer says what it did; it runs once a month; a failure of it never fails
+the diagnosis."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import time
+
+import pytest
+
+from diagnosis_service.config import Settings
+from diagnosis_service.simulation.loop import LoopSpec
+from diagnosis_service.simulation.served import run_served_loop
+from tests.support.served import ClientService
+from tests.support.service import make_service
+
+SPEC = LoopSpec(policy="prior", seed=3, branches=30, members=300, months=2, history=2, world="project")
+
+
+def test_the_setting_is_read_from_the_environment_and_on_by_default():
+    assert Settings.from_env({}).model_routine == "monthly"
+    assert Settings.from_env({"DIAGNOSIS_MODEL_ROUTINE": "off"}).model_routine == "off"
+    with pytest.raises(Exception, match="DIAGNOSIS_MODEL_ROUTINE"):
+        Settings.from_env({"DIAGNOSIS_MODEL_ROUTINE": "weekly"})
+
+
+def test_a_month_with_nothing_served_before_it_learns_nothing_and_says_so(tmp_path):
+    svc = make_service("sqlite", tmp_path, settings={"model_routine": "monthly"})
+    try:
+        done = svc.client.post("/v1/diagnoses?wait=true", json={"period": "2025-12"}, headers=svc.h("platform"))
+        assert done.status_code == 201, done.get_json()
+        assert done.get_json()["model"] == {"state": "nothing to learn", "reason": "no list served before 2025-12"}
+        assert not (tmp_path / "models" / "routine.json").exists()  # nothing ran: the next month looks again
+        unknown = svc.client.post("/v1/diagnoses?wait=true", json={"period": "2031-01"}, headers=svc.h("platform"))
+        assert unknown.status_code == 404  # a month without data: no routine, the diagnosis says why
+    finally:
+        svc.close()
+    (tmp_path / "off").mkdir()
+    off = make_service("sqlite", tmp_path / "off")  # the tests' default: off, and the answer has no "model"
+    try:
+        done = off.client.post("/v1/diagnoses?wait=true", json={"period": "2025-12"}, headers=off.h("platform"))
+        assert done.status_code == 201 and "model" not in done.get_json()
+    finally:
+        off.close()
+
+
+@pytest.mark.slow  # a closed loop against the service, and `model train` and `model promote` in child processes
+def test_the_service_runs_the_routine_once_a_month_records_every_verdict_and_survives_its_failure(
+        tmp_path, ruleset, catalog):
+    service = ClientService(tmp_path, ruleset, model_routine="monthly")
+    run_served_loop(SPEC, ruleset, catalog, service)
+    models = tmp_path / "models"
+    said = [d["model"] for d in service.diagnosed]
+    periods = [d["period"] for d in service.diagnosed]
+    # The first month had no list before it; from the second on a candidate was trained and judged.
+    assert said[0]["state"] == "nothing to learn"
+    judged = said[1:]
+    assert judged and all(s["state"] in ("promoted", "on trial", "kept") for s in judged), said
+    assert all(s["candidate"].startswith("learned:") and s["reason"] for s in judged)
+    records = [json.loads(line) for line in (models / "promotions.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(records) == len(judged)  # every verdict recorded, one a month
+    for s, record in zip(judged, records, strict=True):
+        key = {"promoted": "promoted", "on trial": "trial", "kept": "refused"}[s["state"]]
+        assert key in record and record["comparison"]["reason"] == s["reason"]
+    marker = json.loads((models / "routine.json").read_text(encoding="utf-8"))
+    assert marker["period"] == periods[-1] and marker["state"] == judged[-1]["state"]
+    # The ranker the month's lists name is the verdict's: a model once one is promoted, else the prior.
+    ready = service.client.get("/readyz", headers={"Authorization": f"Bearer {service.tokens['admin']}"})
+    ranking = ready.get_json()["checks"]["ranking"]["ranker"]
+    if any(s["state"] == "promoted" for s in judged):  # reloaded at once, not after the file's next look
+        assert ranking.startswith("learned:")
+    elif judged[-1]["state"] == "on trial":
+        assert ranking == f"prior+{judged[-1]['candidate']}"
+    else:
+        assert ranking.split("+")[0] == "prior"
+
+    # The same month diagnosed again: the routine does not run again.
+    last = periods[-1]
+    again = service._call("POST", "/v1/diagnoses?wait=true", "platform", {"period": last}, 201)
+    assert again["model"] == {"state": "skipped", "reason": f"the routine ran for {last} already"}
+    assert len((models / "promotions.jsonl").read_text(encoding="utf-8").splitlines()) == len(records)
+
+    # Another process running it (it holds the models directory's lock): this one skips it.
+    (models / "routine.json").unlink()
+    with open(models / ".routine.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        busy = service._call("POST", "/v1/diagnoses?wait=true", "platform", {"period": last}, 201)
+    assert busy["model"]["state"] == "skipped" and "holds the models directory" in busy["model"]["reason"]
+
+    # A routine that fails (its candidate's place taken by a directory) leaves the diagnosis whole.
+    (models / "routine-candidate.json").unlink()
+    (models / "routine-candidate.json").mkdir()
+    broken = service._call("POST", "/v1/diagnoses?wait=true", "platform", {"period": last}, 201)
+    assert broken["model"]["state"] == "failed" and "model train ended with status" in broken["model"]["reason"]
+    assert broken["branches"] == again["branches"] > 0 and broken["run_id"] != again["run_id"]
+    assert not (models / "routine.json").exists()  # failed: the next diagnosis tries again
+
+
+def test_a_job_carries_what_the_routine_did(tmp_path):
+    svc = make_service("sqlite", tmp_path, settings={"model_routine": "monthly"})
+    try:
+        posted = svc.client.post("/v1/diagnoses", json={"period": "2025-12"}, headers=svc.h("platform"))
+        assert posted.status_code == 202
+        deadline, job = time.monotonic() + 60, {}
+        while time.monotonic() < deadline and job.get("state") not in ("succeeded", "failed"):
+            time.sleep(0.05)
+            job = svc.client.get(posted.headers["Location"], headers=svc.h("platform")).get_json()
+        assert job["state"] == "succeeded", job
+        assert job["result"]["model"] == {"state": "nothing to learn", "reason": "no list served before 2025-12"}
+    finally:
+        svc.close()
