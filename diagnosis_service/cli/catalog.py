@@ -32,9 +32,11 @@ def catalog() -> None:
 @catalog.command("check")
 @catalog_option
 @rules_option
+@lang_option
 @handle_errors
-def catalog_check(catalog_dir: Path | None, rules_dir: Path | None) -> None:
+def catalog_check(catalog_dir: Path | None, rules_dir: Path | None, lang: str) -> None:
     """Validate the catalog: schema, duplicate ids, unknown topics, types and streets, coverage."""
+    from ..remedies.catalog import KIND_NAMES
     from ..remedies.catalog_files import check_catalog, load_catalog
     from ..rules import load_ruleset
 
@@ -43,11 +45,17 @@ def catalog_check(catalog_dir: Path | None, rules_dir: Path | None) -> None:
     problems = check_catalog(directory, registry)
     if problems:
         echo_problems(problems)
-        click.echo(f"{len(problems)} problem(s) in {directory}", err=True)
+        click.echo(f"{directory}：{len(problems)} 个问题" if lang == "zh" else
+                   f"{len(problems)} problem(s) in {directory}", err=True)
         sys.exit(1)
     cat = load_catalog(directory, registry)
     kinds = Counter(r.kind for r in cat.resources)
     active = sum(r.active for r in cat.resources)
+    if lang == "zh":
+        counted = "、".join(f"{KIND_NAMES[k][0] if k in KIND_NAMES else k} {n}" for k, n in sorted(kinds.items()))
+        click.echo(f"通过：{len(cat.resources)} 个资源（{counted}；启用 {active} 个），覆盖 {len(registry.topics)} 个"
+                   f"主题，版本 {cat.version}")
+        return
     click.echo(f"ok: {len(cat.resources)} resources ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}; "
                f"{active} active) covering {len(registry.topics)} topics, version {cat.version}")
 

@@ -376,19 +376,24 @@ def _actual(got, want: dict, diag, subject: str) -> dict:
     return out
 
 
-def format_report(report: RuleTestReport) -> str:
+def format_report(report: RuleTestReport, lang: str = "zh") -> str:
+    """The report as `rules test` prints it: a line per test (通过/失败 or PASS/FAIL, its file and line, its
+    name), a failure's error and diff indented under it, then the counts; Chinese first, English with
+    ``lang="en"`` (the tests' names and the problems as written)."""
+    zh = lang == "zh"
     lines = []
     for problem in report.problems:
-        lines.append(f"ERROR {problem}")
+        lines.append(f"{'错误' if zh else 'ERROR'} {problem}")
     for r in report.results:
         where = f"{r.file}:{r.line}" if r.line else r.file
         if r.passed:
-            lines.append(f"PASS {where}: {r.name}")
+            lines.append(f"{'通过' if zh else 'PASS'} {where}: {r.name}")
         else:
-            lines.append(f"FAIL {where}: {r.name}")
+            lines.append(f"{'失败' if zh else 'FAIL'} {where}: {r.name}")
             if r.error:
                 lines += ["  " + x for x in r.error.splitlines()]
             if r.diff:
                 lines += ["  " + x for x in r.diff.splitlines()]
-    lines.append(f"{report.passed} passed, {report.failed} failed")
+    lines.append(f"{report.passed} 个通过，{report.failed} 个失败" if zh else
+                 f"{report.passed} passed, {report.failed} failed")
     return "\n".join(lines)

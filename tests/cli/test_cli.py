@@ -131,7 +131,9 @@ def test_branch_report_in_both_languages(runner, small_district):
 def test_rules_test_command_passes_and_fails_with_a_diff(runner, tmp_path):
     result = runner.invoke(main, ["rules", "test", "--rules", str(RULES)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.rstrip().endswith(" passed, 0 failed")
+    assert result.stdout.rstrip().endswith(" 个通过，0 个失败") and result.stdout.startswith("通过 ")
+    en = runner.invoke(main, ["rules", "test", "--rules", str(RULES), "--lang", "en"])
+    assert en.stdout.startswith("PASS ") and en.stdout.rstrip().endswith(" passed, 0 failed")
     copy = tmp_path / "rules"
     shutil.copytree(RULES, copy)
     test_file = copy / "tests" / "member_lamps_test.yaml"
@@ -139,8 +141,8 @@ def test_rules_test_command_passes_and_fails_with_a_diff(runner, tmp_path):
     test_file.write_text(text.replace("M6: {lamp: red", "M6: {lamp: green", 1), encoding="utf-8")
     result = runner.invoke(main, ["rules", "test", "--rules", str(copy)])
     assert result.exit_code == 1
-    assert "FAIL " in result.stdout and "-  lamp: green" in result.stdout and "+  lamp: red" in result.stdout
-    assert result.stdout.rstrip().endswith(" passed, 1 failed")
+    assert "失败 " in result.stdout and "-  lamp: green" in result.stdout and "+  lamp: red" in result.stdout
+    assert result.stdout.rstrip().endswith(" 个通过，1 个失败")
 
 
 def test_rules_test_reports_bad_test_files(runner, tmp_path):
@@ -168,7 +170,7 @@ def test_rules_test_reports_bad_test_files(runner, tmp_path):
     alone.mkdir()
     shutil.copy(copy / "tests" / "member_lamps_test.yaml", alone)
     result = runner.invoke(main, ["rules", "test", "--rules", str(RULES), str(alone / "member_lamps_test.yaml")])
-    assert result.exit_code == 0 and " 0 failed" in result.stdout, result.stdout
+    assert result.exit_code == 0 and "，0 个失败" in result.stdout, result.stdout
     # The shared defaults named as if they were tests: told what the file is.
     result = runner.invoke(main, ["rules", "test", "--rules", str(copy), str(copy / "tests" / "defaults.yaml")])
     assert result.exit_code == 1 and "defaults.yaml holds the row defaults" in result.stdout

@@ -52,7 +52,9 @@ def test_shipped_catalog_has_the_seed_numbers(ruleset):
 def test_catalog_check_passes_on_the_shipped_catalog(runner):
     result = runner.invoke(main, ["catalog", "check"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("ok: 376 resources (36 activity, 24 base, 132 lecturer, 88 lesson, 96 video;")
+    assert result.stdout.startswith("通过：376 个资源（自主活动 36、组织生活基地 24、红色讲师 132、特色党课 88、红色视频党课 96；")
+    en = runner.invoke(main, ["catalog", "check", "--lang", "en"])
+    assert en.stdout.startswith("ok: 376 resources (36 activity, 24 base, 132 lecturer, 88 lesson, 96 video;")
 
 
 @pytest.mark.parametrize(("file", "old", "new", "expected"), [
@@ -150,7 +152,7 @@ def test_catalog_check_cli_exits_1_with_the_problems(runner, catalog_copy):
     result = runner.invoke(main, ["catalog", "check", "--catalog", str(catalog_copy)])
     assert result.exit_code == 1
     assert "videos.yaml:" in result.stderr and "unknown topic 'theory'" in result.stderr
-    assert "1 problem(s)" in result.stderr
+    assert result.stderr.rstrip().endswith("catalog：1 个问题")
 
 
 def test_catalog_list_table_and_json(runner, ruleset):

@@ -222,7 +222,9 @@ def test_points_file_errors(rules_copy):
 def test_rules_check_cli_ok(runner):
     result = runner.invoke(main, ["rules", "check", "--rules", str(RULES)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("ok: ")
+    assert result.stdout.startswith("通过：3 个规则文件共 ") and "（支部 " in result.stdout
+    en = runner.invoke(main, ["rules", "check", "--rules", str(RULES), "--lang", "en"])
+    assert en.exit_code == 0 and en.stdout.startswith("ok: ") and " rule files, version " in en.stdout
 
 
 def test_every_template_placeholder_is_documented_and_accepted(rules_copy):
