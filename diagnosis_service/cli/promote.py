@@ -174,7 +174,19 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
     once promoted, that recipe fitted on every month is activated (as --refit).
 
     Running services pick the new model up within seconds (they check the file every 5 s); the previous
-    one is kept under history/ and every verdict (promoted, on trial, refused) is recorded in promotions.jsonl."""
+    one is kept under history/ and every verdict (promoted, on trial, refused) is recorded in promotions.jsonl.
+    One `model promote` at a time judges in a models directory (a service's monthly routine runs one too):
+    another waits for it, up to 10 minutes."""
+    from ..learning.persist import promotion_lock
+
+    with promotion_lock((active_file or settings().models_dir / MODEL_FILE).parent):
+        _promote(source, candidate_file, active_file, force, refit, no_trial, cross_fit, as_json, confidence,
+                 rules_dir, catalog_dir)
+
+
+def _promote(source: Path | None, candidate_file: Path | None, active_file: Path | None, force: bool, refit: bool,
+             no_trial: bool, cross_fit: bool, as_json: bool, confidence: float, rules_dir: Path | None,
+             catalog_dir: Path | None) -> None:
     from datetime import UTC, datetime
 
     from ..learning.persist import end_trial, on_trial_now, put_on_trial, record_refusal

@@ -3,8 +3,12 @@ catalog), with the parameters, the library versions and a model card; written at
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -223,6 +227,34 @@ def end_trial(challenger: Path, record: dict | None) -> str | None:
     return now[0]
 
 
+PROMOTION_LOCK = ".promote.lock"
+PROMOTION_WAIT = 600.0  # seconds `model promote` waits for another one in the same models directory
+
+
+@contextlib.contextmanager
+def promotion_lock(models_dir: Path, wait: float = PROMOTION_WAIT) -> Iterator[None]:
+    """One comparison-and-activation at a time in ``models_dir`` (an administrator's `model promote` beside a
+    service's monthly routine): the second waits up to ``wait`` seconds, then ModelError. Without it two
+    could activate models in between each other's steps, and ``promotions.jsonl``, rewritten whole by
+    each, could lose a record."""
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait
+    with open(models_dir / PROMOTION_LOCK, "a") as fh:
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ModelError(Problem(
+                        f"another `model promote` has been judging in {models_dir} for {wait:.0f} s or more (a "
+                        f"service's monthly routine, or an administrator's)", file=str(models_dir / PROMOTION_LOCK),
+                        suggestion="run it again once that one has ended (promotions.jsonl records it)")) from None
+                time.sleep(0.5)
+        yield  # closing the file releases the lock
+
+
 def record_refusal(models_dir: Path, record: dict) -> dict:
     """Append ``record`` (a comparison that activated nothing and put nothing on trial) to
     ``promotions.jsonl`` in ``models_dir``: the log tells every verdict, not only the promotions, so an
@@ -272,5 +304,5 @@ def refit_card(card: dict, candidate_card: dict) -> dict:
             "validated_to": candidate_card.get("data_window", {}).get("to")}
 
 
-__all__ = ["FORMAT", "fingerprint", "library_versions", "load", "model_card", "promote", "ranker_name", "record_refusal",
-           "refit_card", "save"]
+__all__ = ["FORMAT", "fingerprint", "library_versions", "load", "model_card", "promote", "promotion_lock", "ranker_name",
+           "record_refusal", "refit_card", "save"]

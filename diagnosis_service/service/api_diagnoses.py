@@ -30,10 +30,11 @@ def post_diagnosis():
     rt = runtime()
     if wait == "true":
         period = body.get("period")
+        snapshot()  # a service that is not ready says so (503) first, as a job's submission does
         check_period(period, "period")
-        snapshot()  # a service that is not ready says so (503) before the model's routine runs
         said = rt.model_routine(period)  # the month's lists ranked by what the months before taught
-        return jsonify(diagnoses.diagnose_period(snapshot(), rt.engine, period, actor(),
+        # The request's snapshot read again: its ranker is the routine's verdict, not the one before it.
+        return jsonify(diagnoses.diagnose_period(snapshot(force=True), rt.engine, period, actor(),
                                                  extra={"model": said} if said else None)), 201
     snapshot()  # a service that is not ready says so now (503), not in a failed job later
     job, _ = submit_diagnosis(rt.engine, body.get("period"), actor())

@@ -48,18 +48,20 @@ COMMAND = (sys.executable, "-c", "from diagnosis_service.cli import run; run()")
 class ModelRoutine:
     """``routine(period, tell)`` -> what it did, for the job's result (None when it is off)."""
 
-    def __init__(self, settings: Settings, engine: Engine, reload: Callable[[], None]):
+    def __init__(self, settings: Settings, engine: Engine, reload: Callable[[], None],
+                 command: tuple[str, ...] = COMMAND):
         self.settings = settings
         self.engine = engine
         self.reload = reload
         self.models_dir = settings.models_dir
+        self.command = command  # what runs `diagnosis-service ARGS...`
 
     def __call__(self, period: str, tell: Callable[[str, float], None] | None = None) -> dict | None:
         if self.settings.model_routine == "off":
             return None
-        done = self.last_period()
-        if done is not None and done >= period:
-            return {"state": "skipped", "reason": f"the routine ran for {done} already"}
+        said = self._done_for(period)
+        if said is not None:
+            return said
         with self.engine.connect() as conn:
             if period not in metrics_store.periods(conn):
                 return None  # the diagnosis says it (404); a month without data is not one to learn for
@@ -73,20 +75,33 @@ class ModelRoutine:
 
         try:
             with self._locked() as lock:
-                return self._run(period, told, lock)
+                said = self._done_for(period)  # again: another process may have run it while this one looked
+                return said if said is not None else self._run(period, told, lock)
         except _Told as exc:
             raise exc.exc from None
         except BlockingIOError:
-            return {"state": "skipped", "reason": "another routine or `model promote` holds the models directory"}
+            return {"state": "skipped", "reason": "another serving process is running the routine"}
         except Exception as exc:  # the diagnosis goes on; the job's result and the log say why
             log.exception("model routine for %s failed", period)
             return {"state": "failed", "reason": f"{exc.__class__.__name__}: {str(exc)[:300]}"}
 
-    def last_period(self) -> str | None:
+    def last_run(self) -> dict:
+        """``models/routine.json``: the month it last ran for and what it did ({} before its first run)."""
         try:
-            return json.loads((self.models_dir / MARKER).read_text(encoding="utf-8")).get("period")
-        except (OSError, ValueError, AttributeError):
-            return None
+            marker = json.loads((self.models_dir / MARKER).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return marker if isinstance(marker, dict) and isinstance(marker.get("period"), str) else {}
+
+    def _done_for(self, period: str) -> dict | None:
+        """What to answer without running: the month's own run again (a job run a second time, its first
+        attempt having run the routine), or a skip for a month before the last one run for."""
+        last = self.last_run()
+        if last.get("period") == period:
+            return {**{k: v for k, v in last.items() if k != "period"}, "repeated": True}
+        if last and last["period"] > period:
+            return {"state": "skipped", "reason": f"the routine ran for a later month ({last['period']}) already"}
+        return None
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[int]:
@@ -100,9 +115,10 @@ class ModelRoutine:
 
     def _run(self, period: str, tell: Callable[[str, float], None], lock: int) -> dict:
         start = time.perf_counter()
+        deadline = time.monotonic() + self.settings.model_routine_timeout  # both commands together
         candidate = self.models_dir / CANDIDATE
         tell("model routine: training a candidate", 0.01)
-        trained = self._command(["model", "train", "--out", str(candidate)], lock)
+        trained = self._command(["model", "train", "--out", str(candidate)], lock, deadline)
         if trained.returncode == 2 and "no served prescription has a measurable outcome" in trained.stderr:
             out = {"state": "nothing to learn", "reason": "no served list has a measurable outcome yet"}
         elif trained.returncode != 0:
@@ -110,13 +126,16 @@ class ModelRoutine:
         else:
             tell("model routine: judging the candidate", 0.03)
             judged = self._command(["model", "promote", "--candidate", str(candidate), "--refit", "--cross-fit",
-                                    "--json"], lock)
-            if judged.returncode not in (0, 1) or not judged.stdout.strip():
-                raise RuntimeError(f"model promote ended with status {judged.returncode}: {_last(judged.stderr)}")
+                                    "--json"], lock, deadline)
+            verdict = _last(judged.stderr)
+            # Its verdict, not its exit status alone: a crash after the comparison was printed exits 1 too.
+            promoted = judged.returncode == 0 and verdict.startswith("promoted ")
+            if not (promoted or judged.returncode == 1 and verdict.startswith("not promoted: ")):
+                raise RuntimeError(f"model promote ended with status {judged.returncode}: {verdict}")
             comparison = json.loads(judged.stdout.strip().splitlines()[-1])
-            out = {"state": "promoted" if judged.returncode == 0 else "on trial" if comparison.get("trial")
-                   else "kept", "candidate": comparison.get("candidate"), "active_before": comparison.get("active"),
-                   "reason": comparison.get("reason"), "verdict": _last(judged.stderr)}
+            out = {"state": "promoted" if promoted else "on trial" if comparison.get("trial") else "kept",
+                   "candidate": comparison.get("candidate"), "active_before": comparison.get("active"),
+                   "reason": comparison.get("reason"), "verdict": verdict}
             self.reload()  # this process ranks by the verdict at once
         out["seconds"] = round(time.perf_counter() - start, 2)
         write_atomic(self.models_dir / MARKER, (json.dumps({
@@ -125,7 +144,7 @@ class ModelRoutine:
         log.info("model routine for %s: %s (%s) in %.1f s", period, out["state"], out.get("reason"), out["seconds"])
         return out
 
-    def _command(self, args: list[str], lock: int) -> subprocess.CompletedProcess:
+    def _command(self, args: list[str], lock: int, deadline: float) -> subprocess.CompletedProcess:
         s = self.settings
         # The database this service uses (its engine's: a test or a `serve --db` may name another than the
         # settings'), given to the child in its environment, never on its command line (a password).
@@ -134,8 +153,13 @@ class ModelRoutine:
                "DIAGNOSIS_RULES": str(s.rules_dir), "DIAGNOSIS_CATALOG": str(s.catalog_dir),
                "DIAGNOSIS_VAR": str(s.var_dir), "DIAGNOSIS_PRIOR_EXPLORATION": repr(s.prior_exploration),
                "DIAGNOSIS_LEARNED_EXPLORATION": repr(s.learned_exploration)}
-        return subprocess.run([*COMMAND, *args], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                              timeout=s.model_routine_timeout, pass_fds=(lock,))
+        try:
+            return subprocess.run([*self.command, *args], env=env, capture_output=True, text=True,
+                                  stdin=subprocess.DEVNULL, timeout=max(deadline - time.monotonic(), 0.01),
+                                  pass_fds=(lock,))
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"`{' '.join(args[:2])}` was stopped: the routine ran past "
+                               f"DIAGNOSIS_MODEL_ROUTINE_TIMEOUT_SECONDS ({s.model_routine_timeout:g} s)") from None
 
 
 class _Told(Exception):

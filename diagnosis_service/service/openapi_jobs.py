@@ -12,8 +12,10 @@ SCHEMAS = {
     "Job": obj({
         "job_id": {"type": "integer"}, "kind": {"type": "string", "enum": ["diagnosis"]},
         "state": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
-        "stage": {"type": ["string", "null"], "description": "starting, reading metrics, diagnosing, storing "
-                                                              "results, done, failed"},
+        "stage": {"type": ["string", "null"], "description": "starting, model routine: training a candidate, "
+                                                              "model routine: judging the candidate (when the "
+                                                              "service runs the model's monthly routine), reading "
+                                                              "metrics, diagnosing, storing results, done, failed"},
         "progress": {"type": "number", "minimum": 0, "maximum": 1}, "params": {"type": "object"},
         "attempts": {"type": "integer", "description": "starts so far (a worker that stopped is replaced)"},
         "actor": {"type": "string"},

@@ -166,7 +166,7 @@ def test_a_log_that_could_not_have_made_the_candidates_choices_does_not_promote_
     assert result["supported"]["candidate"] < 0.1 and result["promote"] is False and result["trial"] is False
     assert "the log could have made only" in result["reason"]
     # Nothing activated; the refusal recorded, with the reason.
-    assert [p.name for p in (tmp_path / "models").iterdir()] == ["promotions.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [".promote.lock", "promotions.jsonl"]
     record = json.loads((tmp_path / "models" / "promotions.jsonl").read_text(encoding="utf-8"))
     assert record["refused"] == result["candidate"] and record["comparison"]["reason"] == result["reason"]
 
@@ -213,3 +213,33 @@ def test_decisions_are_judged_after_both_rankings_training_months():
     assert judged_after(card("2025-07"), card("2025-05")) == "2025-07"
     assert judged_after(card("2025-07"), {"data_window": None}) == "2025-07"
     assert judged_after({"data_window": None}, card("2025-05")) is None
+
+
+def test_one_promote_at_a_time_in_a_models_directory(tmp_path):
+    """A second `model promote` (an administrator's beside a service's routine) waits for the first, then says
+    why it gave up; the lock is free again once the first ends."""
+    import threading
+    import time
+
+    from diagnosis_service.errors import ModelError
+    from diagnosis_service.learning.persist import promotion_lock
+
+    held, release = threading.Event(), threading.Event()
+
+    def first():
+        with promotion_lock(tmp_path):
+            held.set()
+            release.wait(10)
+
+    worker = threading.Thread(target=first)
+    worker.start()
+    assert held.wait(10)
+    start = time.monotonic()
+    with pytest.raises(ModelError, match="another `model promote` has been judging"), \
+            promotion_lock(tmp_path, wait=0.6):
+        pass
+    assert time.monotonic() - start >= 0.5  # it waited before giving up
+    release.set()
+    worker.join(10)
+    with promotion_lock(tmp_path, wait=0.6):  # free again
+        pass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import sys
 import time
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from diagnosis_service.config import Settings
 from diagnosis_service.simulation.loop import LoopSpec
 from diagnosis_service.simulation.served import run_served_loop
+from diagnosis_service.store import served as served_store
 from tests.support.served import ClientService
 from tests.support.service import make_service
 
@@ -80,15 +82,17 @@ def test_the_service_runs_the_routine_once_a_month_records_every_verdict_and_sur
     # The same month diagnosed again: the routine does not run again.
     last = periods[-1]
     again = service._call("POST", "/v1/diagnoses?wait=true", "platform", {"period": last}, 201)
-    assert again["model"] == {"state": "skipped", "reason": f"the routine ran for {last} already"}
+    assert again["model"] == {**judged[-1], "at": marker["at"], "repeated": True}  # what that month's run did
     assert len((models / "promotions.jsonl").read_text(encoding="utf-8").splitlines()) == len(records)
+    earlier = service._call("POST", "/v1/diagnoses?wait=true", "platform", {"period": periods[-2]}, 201)
+    assert earlier["model"] == {"state": "skipped", "reason": f"the routine ran for a later month ({last}) already"}
 
     # Another process running it (it holds the models directory's lock): this one skips it.
     (models / "routine.json").unlink()
     with open(models / ".routine.lock", "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         busy = service._call("POST", "/v1/diagnoses?wait=true", "platform", {"period": last}, 201)
-    assert busy["model"]["state"] == "skipped" and "holds the models directory" in busy["model"]["reason"]
+    assert busy["model"] == {"state": "skipped", "reason": "another serving process is running the routine"}
 
     # A routine that fails (its candidate's place taken by a directory) leaves the diagnosis whole.
     (models / "routine-candidate.json").unlink()
@@ -110,5 +114,34 @@ def test_a_job_carries_what_the_routine_did(tmp_path):
             job = svc.client.get(posted.headers["Location"], headers=svc.h("platform")).get_json()
         assert job["state"] == "succeeded", job
         assert job["result"]["model"] == {"state": "nothing to learn", "reason": "no list served before 2025-12"}
+    finally:
+        svc.close()
+
+
+CRASHES_AFTER_ITS_COMPARISON = """
+import json, sys
+args = sys.argv[1:]
+if args[:2] == ["model", "train"]:
+    sys.exit(0)
+print(json.dumps({"candidate": "learned:c", "active": "prior", "promote": True, "trial": False,
+                  "reason": "better with confidence"}))
+raise OSError(28, "No space left on device")  # while activating: a traceback, exit status 1
+"""
+
+
+def test_a_promote_that_crashes_after_printing_its_comparison_is_a_failure_not_a_verdict(tmp_path):
+    """Exit status 1 is a refusal only with its verdict line: a crash exits 1 too, and must not be recorded as
+    "kept" with the month marked done (it would never be tried again)."""
+    svc = make_service("sqlite", tmp_path, settings={"model_routine": "monthly"})
+    try:
+        rt = svc.app.extensions["diagnosis"]
+        with rt.engine.begin() as conn:  # one list served before the month: there is something to learn
+            served_store.log_list(conn, "B0001", "2025-11", "prior", "api", "test", [])
+        rt.model_routine.command = (sys.executable, "-c", CRASHES_AFTER_ITS_COMPARISON)
+        done = svc.client.post("/v1/diagnoses?wait=true", json={"period": "2025-12"}, headers=svc.h("platform"))
+        assert done.status_code == 201, done.get_json()
+        said = done.get_json()["model"]
+        assert said["state"] == "failed" and "No space left on device" in said["reason"], said
+        assert not (tmp_path / "models" / "routine.json").exists()  # the next diagnosis tries again
     finally:
         svc.close()
