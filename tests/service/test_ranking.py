@@ -150,7 +150,9 @@ def test_train_and_evaluate_from_the_store(fresh_service, runner):
     assert not (settings.models_dir / "effectiveness.json").exists()
     forced = runner.invoke(main, ["model", "promote", "--force"], env=env)
     assert forced.exit_code == 0 and "by --force" in forced.stderr
-    record = json.loads((settings.models_dir / "promotions.jsonl").read_text(encoding="utf-8"))
+    refusal, record = (json.loads(line) for line in
+                       (settings.models_dir / "promotions.jsonl").read_text(encoding="utf-8").splitlines())
+    assert refusal["refused"] == record["promoted"] and "no held-out decisions" in refusal["comparison"]["reason"]
     assert record["forced"] is True and record["replaced"] == "prior"
     ev = runner.invoke(main, ["model", "evaluate", "--json"], env=env)
     assert ev.exit_code == 0, ev.output
