@@ -9,6 +9,10 @@ as `model promote` (a candidate activated only when better with confidence, a re
 every verdict recorded in promotions.jsonl), a year of a district's logs fitted outside the serving
 process's memory, and a failure of it never fails the diagnosis (the job's result says it).
 
+The commands read the rule set and the catalog this service serves (the versions published through the
+API, written to a temporary directory for them), not the directories it was deployed with: a rule or a
+resource added since is known to the candidate as to the lists it learns from.
+
 It runs before the diagnosis so that when the job (or ``?wait=true``) answers, the month's prescriptions
 are ranked by what the months before taught, in this process at once (the ranker is reloaded) and in
 the others within ``MODEL_CHECK_EVERY``. ``models/routine.json`` records the last month it ran for: a
@@ -23,16 +27,20 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
 from ..config import Settings
 from ..data.files import write_atomic
+from ..rules import rule_files
 from ..store import metrics as metrics_store
 from ..store import served as served_store
 
@@ -49,10 +57,13 @@ class ModelRoutine:
     """``routine(period, tell)`` -> what it did, for the job's result (None when it is off)."""
 
     def __init__(self, settings: Settings, engine: Engine, reload: Callable[[], None],
+                 served: Callable[[], tuple[dict[str, str], dict[str, str] | None]] | None = None,
                  command: tuple[str, ...] = COMMAND):
         self.settings = settings
         self.engine = engine
         self.reload = reload
+        # The rule set's and the catalog's files as served now (None: the deployed directories).
+        self.served = served
         self.models_dir = settings.models_dir
         self.command = command  # what runs `diagnosis-service ARGS...`
 
@@ -114,11 +125,39 @@ class ModelRoutine:
             yield fh.fileno()  # closing the file (here and in the children) releases it
 
     def _run(self, period: str, tell: Callable[[str, float], None], lock: int) -> dict:
+        with tempfile.TemporaryDirectory(prefix="diagnosis-routine-") as work:
+            return self._run_in(period, tell, lock, self._sources(Path(work)))
+
+    def _sources(self, work: Path) -> tuple[Path, Path]:
+        """(rules directory, catalog directory) for the commands: the served versions' files written under
+        ``work`` (the rules over a copy of the deployed directory, which holds the registry and the
+        tests' row defaults that a version does not), or the deployed directories."""
+        s = self.settings
+        if self.served is None:
+            return s.rules_dir, s.catalog_dir
+        rule_texts, catalog_texts = self.served()
+        rules = work / "rules"
+        shutil.copytree(s.rules_dir, rules)
+        for path in [*rule_files(rules), *(rules / "tests").glob("*_test.yaml")]:
+            path.unlink()  # the version's own rule files and tests only
+        for name, text in rule_texts.items():
+            (rules / name).parent.mkdir(parents=True, exist_ok=True)
+            (rules / name).write_text(text, encoding="utf-8")
+        if catalog_texts is None:
+            return rules, s.catalog_dir
+        catalog = work / "catalog"
+        catalog.mkdir()
+        for name, text in catalog_texts.items():
+            (catalog / name).write_text(text, encoding="utf-8")
+        return rules, catalog
+
+    def _run_in(self, period: str, tell: Callable[[str, float], None], lock: int,
+                sources: tuple[Path, Path]) -> dict:
         start = time.perf_counter()
         deadline = time.monotonic() + self.settings.model_routine_timeout  # both commands together
         candidate = self.models_dir / CANDIDATE
         tell("model routine: training a candidate", 0.01)
-        trained = self._command(["model", "train", "--out", str(candidate)], lock, deadline)
+        trained = self._command(["model", "train", "--out", str(candidate)], lock, deadline, sources)
         if trained.returncode == 2 and "no served prescription has a measurable outcome" in trained.stderr:
             out = {"state": "nothing to learn", "reason": "no served list has a measurable outcome yet"}
         elif trained.returncode != 0:
@@ -126,7 +165,7 @@ class ModelRoutine:
         else:
             tell("model routine: judging the candidate", 0.03)
             judged = self._command(["model", "promote", "--candidate", str(candidate), "--refit", "--cross-fit",
-                                    "--json"], lock, deadline)
+                                    "--json"], lock, deadline, sources)
             verdict = _last(judged.stderr)
             # Its verdict, not its exit status alone: a crash after the comparison was printed exits 1 too.
             promoted = judged.returncode == 0 and verdict.startswith("promoted ")
@@ -144,13 +183,14 @@ class ModelRoutine:
         log.info("model routine for %s: %s (%s) in %.1f s", period, out["state"], out.get("reason"), out["seconds"])
         return out
 
-    def _command(self, args: list[str], lock: int, deadline: float) -> subprocess.CompletedProcess:
+    def _command(self, args: list[str], lock: int, deadline: float,
+                 sources: tuple[Path, Path]) -> subprocess.CompletedProcess:
         s = self.settings
         # The database this service uses (its engine's: a test or a `serve --db` may name another than the
         # settings'), given to the child in its environment, never on its command line (a password).
         url = self.engine.url.render_as_string(hide_password=False)
         env = {**os.environ, "DATABASE_URL": url, "DIAGNOSIS_MODELS": str(s.models_dir),
-               "DIAGNOSIS_RULES": str(s.rules_dir), "DIAGNOSIS_CATALOG": str(s.catalog_dir),
+               "DIAGNOSIS_RULES": str(sources[0]), "DIAGNOSIS_CATALOG": str(sources[1]),
                "DIAGNOSIS_VAR": str(s.var_dir), "DIAGNOSIS_PRIOR_EXPLORATION": repr(s.prior_exploration),
                "DIAGNOSIS_LEARNED_EXPLORATION": repr(s.learned_exploration)}
         try:

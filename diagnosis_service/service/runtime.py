@@ -158,9 +158,15 @@ class Runtime:
         # The monthly jobs' worker: started by `serve` (to take up jobs a stopped process left) and by
         # the first job submitted here.
         # Before a new month's diagnosis, the model's monthly routine (DIAGNOSIS_MODEL_ROUTINE).
-        self.model_routine = ModelRoutine(settings, engine, self.rankers.load)
+        self.model_routine = ModelRoutine(settings, engine, self.rankers.load, self._served_files)
         self.jobs = JobWorker(engine, self.snapshot, JobConfig(settings.job_lease, settings.job_max_attempts,
                                                                 settings.job_poll), self.model_routine)
+
+    def _served_files(self) -> tuple[dict[str, str], dict[str, str] | None]:
+        """The active rule set's files and the active catalog's (None while none could be loaded), as
+        stored: what the model's routine trains and judges with."""
+        catalog = self.catalog()
+        return self.versions.active().files, catalog.files if catalog is not None else None
 
     def start(self) -> None:
         """Load the catalog, the model and the active rule set (storing the bundled rules as version 1 if the

@@ -145,3 +145,40 @@ def test_a_promote_that_crashes_after_printing_its_comparison_is_a_failure_not_a
         assert not (tmp_path / "models" / "routine.json").exists()  # the next diagnosis tries again
     finally:
         svc.close()
+
+
+TELLS_WHAT_IT_WAS_GIVEN = """
+import json, os, pathlib, sys
+catalog, rules = pathlib.Path(os.environ["DIAGNOSIS_CATALOG"]), pathlib.Path(os.environ["DIAGNOSIS_RULES"])
+(pathlib.Path(os.environ["DIAGNOSIS_MODELS"]) / "given.json").write_text(json.dumps({
+    "catalog": "".join(p.read_text(encoding="utf-8") for p in sorted(catalog.glob("*.yaml"))),
+    "rules": sorted(p.name for p in rules.glob("*.yaml")), "tests": sorted(p.name for p in rules.glob("tests/*.yaml"))}))
+print("no served prescription has a measurable outcome yet (a month after it is needed)", file=sys.stderr)
+sys.exit(2)
+"""
+
+
+def test_the_routine_trains_with_the_catalog_and_rules_the_service_serves(tmp_path):
+    """A resource added through the API (catalog version 2) is in the catalog the commands read, and the
+    rules directory they read holds the registry beside the active version's rule files."""
+    svc = make_service("sqlite", tmp_path, settings={"model_routine": "monthly"})
+    try:
+        c, h, rt = svc.client, svc.h, svc.app.extensions["diagnosis"]
+        lec = next(r for r in c.get("/v1/catalog/resources?kind=lecturer", headers=h("admin")).get_json()["resources"]
+                   if r["id"] == "LEC001")
+        new = {**{k: v for k, v in lec.items() if v is not None}, "id": "LEC999", "title_zh": "新来的讲师"}
+        added = c.put("/v1/catalog/resources/LEC999", json={"resource": new, "comment": "a new lecturer"},
+                      headers=h("admin"))
+        assert added.status_code in (200, 201) and added.get_json()["created"] is True, added.get_json()
+        with rt.engine.begin() as conn:
+            served_store.log_list(conn, "B0001", "2025-11", "prior", "api", "test", [])
+        rt.model_routine.command = (sys.executable, "-c", TELLS_WHAT_IT_WAS_GIVEN)
+        done = c.post("/v1/diagnoses?wait=true", json={"period": "2025-12"}, headers=h("platform"))
+        assert done.status_code == 201 and done.get_json()["model"]["state"] == "nothing to learn"
+        given = json.loads((tmp_path / "models" / "given.json").read_text(encoding="utf-8"))
+        assert "id: LEC999" in given["catalog"] and "新来的讲师" in given["catalog"]
+        assert given["rules"] == ["branch_lamps.yaml", "branch_weaknesses.yaml", "indicators.yaml", "member_lamps.yaml",
+                                  "points.yaml"]
+        assert "defaults.yaml" in given["tests"]
+    finally:
+        svc.close()
