@@ -35,9 +35,12 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    """The setting, upper-cased, one of ``choices`` (given upper-case; said in the default's case)."""
     value = (env.get(name) or default).upper()
     if value not in choices:
-        raise SetupError(Problem(f"must be one of {', '.join(choices)}, got {value!r}"[:200], field=(name,)))
+        shown = [c.lower() if default.islower() else c for c in choices]
+        raise SetupError(Problem(f"must be one of {', '.join(shown)}, got {(env.get(name) or '')[:40]!r}",
+                                 field=(name,), suggestion=f"e.g. {name}={default}"))
     return value
 
 

@@ -152,12 +152,15 @@ def _print_comparison(result, as_json: bool, trial: bool | None = None) -> None:
 @cross_fit_option
 @click.option("--json", "as_json", is_flag=True, help="The comparison as one JSON object on standard output (the "
                                                       "verdict's notes stay on standard error).")
+@click.option("--by", "by", default=None, metavar="TEXT",
+              help="Who or what asks, recorded with the verdict in promotions.jsonl (default: the user running "
+                   "the command; a service's monthly routine names itself and the month).")
 @confidence_option
 @rules_option
 @catalog_option
 @handle_errors
 def promote(source: Path | None, candidate_file: Path | None, active_file: Path | None, force: bool, refit: bool,
-            no_trial: bool, cross_fit: bool, as_json: bool, confidence: float, rules_dir: Path | None,
+            no_trial: bool, cross_fit: bool, as_json: bool, by: str | None, confidence: float, rules_dir: Path | None,
             catalog_dir: Path | None) -> None:
     """Activate the candidate model only if it is better than the active ranking, with confidence, on the
     months it was not trained on; else keep the active one and say why (exit code 1). A retrain of the
@@ -177,16 +180,26 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
     one is kept under history/ and every verdict (promoted, on trial, refused) is recorded in promotions.jsonl.
     One `model promote` at a time judges in a models directory (a service's monthly routine runs one too):
     another waits for it, up to 10 minutes."""
+    import getpass
+
     from ..learning.persist import promotion_lock
 
-    with promotion_lock((active_file or settings().models_dir / MODEL_FILE).parent):
+    def waiting(models_dir: Path) -> None:
+        click.echo(f"waiting for another `model promote` in {models_dir} to end (a service's monthly routine, or "
+                   f"an administrator's; at most 10 minutes)", err=True)
+
+    try:
+        asker = by or f"{getpass.getuser()} (command line)"
+    except (KeyError, OSError):  # no name for this user id (a container)
+        asker = "command line"
+    with promotion_lock((active_file or settings().models_dir / MODEL_FILE).parent, on_wait=waiting):
         _promote(source, candidate_file, active_file, force, refit, no_trial, cross_fit, as_json, confidence,
-                 rules_dir, catalog_dir)
+                 rules_dir, catalog_dir, asker)
 
 
 def _promote(source: Path | None, candidate_file: Path | None, active_file: Path | None, force: bool, refit: bool,
              no_trial: bool, cross_fit: bool, as_json: bool, confidence: float, rules_dir: Path | None,
-             catalog_dir: Path | None) -> None:
+             catalog_dir: Path | None, by: str) -> None:
     from datetime import UTC, datetime
 
     from ..learning.persist import end_trial, on_trial_now, put_on_trial, record_refusal
@@ -206,7 +219,7 @@ def _promote(source: Path | None, candidate_file: Path | None, active_file: Path
         click.echo(f"not promoted: {candidate_path} changed during the comparison (a new `model train`?); "
                    f"run `model promote` again", err=True)
         sys.exit(1)
-    record = {"at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "comparison": result.as_dict()}
+    record = {"at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "by": by, "comparison": result.as_dict()}
     challenger = active_path.with_name(CHALLENGER_FILE)
     before = on_trial_now(challenger)
     if not (result.promote or force):

@@ -230,7 +230,9 @@ def serve(host: str, port: int, threads: int) -> None:
     """Serve the HTTP API with waitress (a production WSGI server).
 
     Refuses to start on a database without the schema (run `db upgrade`); starts whatever else the
-    database does (down, slow) and says so in /readyz until it answers."""
+    database does (down, slow) and says so in /readyz until it answers. Before diagnosing a month newer
+    than the last one it ran for, it runs the model's monthly routine (`model train`, `model promote`;
+    DIAGNOSIS_MODEL_ROUTINE=off leaves that to an administrator)."""
     import waitress
 
     from ..errors import Problem, SetupError, StoreError

@@ -8,7 +8,7 @@ import fcntl
 import hashlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -232,11 +232,12 @@ PROMOTION_WAIT = 600.0  # seconds `model promote` waits for another one in the s
 
 
 @contextlib.contextmanager
-def promotion_lock(models_dir: Path, wait: float = PROMOTION_WAIT) -> Iterator[None]:
+def promotion_lock(models_dir: Path, wait: float = PROMOTION_WAIT,
+                   on_wait: Callable[[Path], None] | None = None) -> Iterator[None]:
     """One comparison-and-activation at a time in ``models_dir`` (an administrator's `model promote` beside a
     service's monthly routine): the second waits up to ``wait`` seconds, then ModelError. Without it two
     could activate models in between each other's steps, and ``promotions.jsonl``, rewritten whole by
-    each, could lose a record."""
+    each, could lose a record. ``on_wait(models_dir)`` is told once when it has to wait."""
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait
@@ -246,6 +247,9 @@ def promotion_lock(models_dir: Path, wait: float = PROMOTION_WAIT) -> Iterator[N
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if on_wait is not None:
+                    on_wait(models_dir)
+                    on_wait = None
                 if time.monotonic() >= deadline:
                     raise ModelError(Problem(
                         f"another `model promote` has been judging in {models_dir} for {wait:.0f} s or more (a "

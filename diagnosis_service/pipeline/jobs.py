@@ -107,6 +107,7 @@ def run_next(engine: Engine, snapshot: Callable[[], Snapshot], owner: str, confi
         return False
     job_id = job["id"]
     log.info("job %s (%s %s) started, attempt %s", job_id, job["kind"], job["params"], job["attempts"])
+    began = time.perf_counter()
     state = {"stage": "starting", "fraction": 0.0}
 
     def progress(stage: str, fraction: float) -> None:
@@ -163,7 +164,8 @@ def run_next(engine: Engine, snapshot: Callable[[], Snapshot], owner: str, confi
         stop.set()
         beat.join(timeout=5)
     if "result" in outcome:  # marked done with its results, in their transaction
-        log.info("job %s done in %.1f s", job_id, outcome["result"].get("seconds", 0.0))
+        log.info("job %s done in %.1f s (the diagnosis %.1f s)", job_id, time.perf_counter() - began,
+                 outcome["result"].get("seconds", 0.0))
     elif not in_transaction(engine, lambda conn: jobs_store.finish(conn, job_id, owner, **outcome)):
         log.warning("job %s: finished, but another worker had taken it over", job_id)
     return True

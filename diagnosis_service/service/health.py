@@ -76,7 +76,7 @@ def readyz():
                          {"ok": False, "detail": "; ".join(str(p) for p in rt.catalog_error[:5]) or start_error})
     # A missing or incompatible model is not an outage: the prior ranks, and this says so.
     rt.rankers.ranker()  # follows the model and challenger files (a look every few seconds), as requests do
-    checks["ranking"] = {"ok": True, **rt.rankers.status}
+    checks["ranking"] = {"ok": True, **rt.rankers.status, **rt.model_routine.status()}
     if schema_ok:  # informational: a failing receiver is not an outage of this service
         with rt.engine.connect() as conn:
             checks["webhooks"] = {"ok": True, **outbox_store.backlog(conn)}

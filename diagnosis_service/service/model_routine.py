@@ -27,7 +27,9 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,7 +52,20 @@ MARKER = "routine.json"
 CANDIDATE = "routine-candidate.json"  # not candidate.json: an administrator's own `model train` is left alone
 LOCK = ".routine.lock"
 # The console script's entry, run by this interpreter (a service started without the venv's bin on PATH).
-COMMAND = (sys.executable, "-c", "from diagnosis_service.cli import run; run()")
+# On Linux the child asks to be sent SIGTERM when the thread that started it ends (the service stopped or
+# killed): a routine left running by a stopped service would hold the lock and could promote behind the
+# back of the one restarted. It exits at once if that thread is gone already.
+COMMAND = (sys.executable, "-c", """\
+import os, signal, sys
+if sys.platform.startswith("linux"):
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(os.environ.get("DIAGNOSIS_ROUTINE_PARENT", os.getppid())):
+        sys.exit(143)
+from diagnosis_service.cli import run
+run()
+""")
+LOCK_WAIT_POLL = 0.5
 
 
 class ModelRoutine:
@@ -84,17 +99,29 @@ class ModelRoutine:
             except Exception as exc:  # the job's own (its lease lost, say): not the routine's failure
                 raise _Told(exc) from exc
 
+        deadline = time.monotonic() + self.settings.model_routine_timeout
         try:
-            with self._locked() as lock:
-                said = self._done_for(period)  # again: another process may have run it while this one looked
-                return said if said is not None else self._run(period, told, lock)
+            with self._locked(deadline, told) as lock:
+                # Again: another request or process may have run it for this month while this one waited.
+                said = self._done_for(period)
+                return said if said is not None else self._run(period, told, lock, deadline)
         except _Told as exc:
             raise exc.exc from None
-        except BlockingIOError:
-            return {"state": "skipped", "reason": "another serving process is running the routine"}
+        except TimeoutError as exc:
+            log.warning("model routine for %s skipped: %s", period, exc)
+            return {"state": "skipped", "reason": str(exc)}
+        except _Stopped as exc:  # the service is stopping: not a failure of the routine's
+            log.warning("model routine for %s stopped: %s", period, exc)
+            return {"state": "failed", "reason": str(exc)}
         except Exception as exc:  # the diagnosis goes on; the job's result and the log say why
             log.exception("model routine for %s failed", period)
             return {"state": "failed", "reason": f"{exc.__class__.__name__}: {str(exc)[:300]}"}
+
+    def status(self) -> dict:
+        """For /readyz: the setting and what the last run did."""
+        last = self.last_run()
+        return {"routine": self.settings.model_routine,
+                **({"routine_last": {k: last.get(k) for k in ("period", "at", "state", "promoted")}} if last else {})}
 
     def last_run(self) -> dict:
         """``models/routine.json``: the month it last ran for and what it did ({} before its first run)."""
@@ -115,18 +142,33 @@ class ModelRoutine:
         return None
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[int]:
-        """The models directory's lock (BlockingIOError when another holds it), and its file descriptor:
-        the child commands inherit it, so a child left running by a stopped service still holds the lock
-        and a restarted one does not start a second routine beside it."""
+    def _locked(self, deadline: float, tell: Callable[[str, float], None]) -> Iterator[int]:
+        """The models directory's lock and its file descriptor, which the child commands inherit (they
+        hold it as long as they run). Held by another routine (a job and a ``?wait=true`` request for the
+        same month, another serving process): waited for until ``deadline`` (TimeoutError), so that the
+        month's lists are ranked by its verdict."""
         self.models_dir.mkdir(parents=True, exist_ok=True)
         with open(self.models_dir / LOCK, "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            waited = False
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise TimeoutError("another routine held the models directory past "
+                                           "DIAGNOSIS_MODEL_ROUTINE_TIMEOUT_SECONDS") from None
+                    if not waited:
+                        waited = True
+                        log.info("model routine: waiting for another routine in %s", self.models_dir)
+                        tell("model routine: waiting for another routine", 0.01)
+                    time.sleep(LOCK_WAIT_POLL)
             yield fh.fileno()  # closing the file (here and in the children) releases it
 
-    def _run(self, period: str, tell: Callable[[str, float], None], lock: int) -> dict:
+    def _run(self, period: str, tell: Callable[[str, float], None], lock: int, deadline: float) -> dict:
+        log.info("model routine for %s: training a candidate", period)
         with tempfile.TemporaryDirectory(prefix="diagnosis-routine-") as work:
-            return self._run_in(period, tell, lock, self._sources(Path(work)))
+            return self._run_in(period, tell, lock, deadline, self._sources(Path(work)))
 
     def _sources(self, work: Path) -> tuple[Path, Path]:
         """(rules directory, catalog directory) for the commands: the served versions' files written under
@@ -151,10 +193,9 @@ class ModelRoutine:
             (catalog / name).write_text(text, encoding="utf-8")
         return rules, catalog
 
-    def _run_in(self, period: str, tell: Callable[[str, float], None], lock: int,
+    def _run_in(self, period: str, tell: Callable[[str, float], None], lock: int, deadline: float,
                 sources: tuple[Path, Path]) -> dict:
         start = time.perf_counter()
-        deadline = time.monotonic() + self.settings.model_routine_timeout  # both commands together
         candidate = self.models_dir / CANDIDATE
         tell("model routine: training a candidate", 0.01)
         trained = self._command(["model", "train", "--out", str(candidate)], lock, deadline, sources)
@@ -165,7 +206,8 @@ class ModelRoutine:
         else:
             tell("model routine: judging the candidate", 0.03)
             judged = self._command(["model", "promote", "--candidate", str(candidate), "--refit", "--cross-fit",
-                                    "--json"], lock, deadline, sources)
+                                    "--json", "--by", f"the service's monthly routine, for {period}"],
+                                   lock, deadline, sources)
             verdict = _last(judged.stderr)
             # Its verdict, not its exit status alone: a crash after the comparison was printed exits 1 too.
             promoted = judged.returncode == 0 and verdict.startswith("promoted ")
@@ -174,7 +216,13 @@ class ModelRoutine:
             comparison = json.loads(judged.stdout.strip().splitlines()[-1])
             out = {"state": "promoted" if promoted else "on trial" if comparison.get("trial") else "kept",
                    "candidate": comparison.get("candidate"), "active_before": comparison.get("active"),
-                   "reason": comparison.get("reason"), "verdict": verdict}
+                   "reason": _for_a_platform(comparison.get("reason")), "verdict": verdict}
+            served = re.match(r"promoted (\S+)", verdict)  # the refit of the candidate, when it passed
+            if served:
+                out["promoted"] = served.group(1)
+            ended = re.search(r"the trial of (\S+) is over", verdict)
+            if ended:
+                out["trial_ended"] = ended.group(1)
             self.reload()  # this process ranks by the verdict at once
         out["seconds"] = round(time.perf_counter() - start, 2)
         write_atomic(self.models_dir / MARKER, (json.dumps({
@@ -190,16 +238,34 @@ class ModelRoutine:
         # settings'), given to the child in its environment, never on its command line (a password).
         url = self.engine.url.render_as_string(hide_password=False)
         env = {**os.environ, "DATABASE_URL": url, "DIAGNOSIS_MODELS": str(s.models_dir),
+               "DIAGNOSIS_ROUTINE_PARENT": str(os.getpid()),
                "DIAGNOSIS_RULES": str(sources[0]), "DIAGNOSIS_CATALOG": str(sources[1]),
                "DIAGNOSIS_VAR": str(s.var_dir), "DIAGNOSIS_PRIOR_EXPLORATION": repr(s.prior_exploration),
                "DIAGNOSIS_LEARNED_EXPLORATION": repr(s.learned_exploration)}
         try:
-            return subprocess.run([*self.command, *args], env=env, capture_output=True, text=True,
+            done = subprocess.run([*self.command, *args], env=env, capture_output=True, text=True,
                                   stdin=subprocess.DEVNULL, timeout=max(deadline - time.monotonic(), 0.01),
                                   pass_fds=(lock,))
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"`{' '.join(args[:2])}` was stopped: the routine ran past "
                                f"DIAGNOSIS_MODEL_ROUTINE_TIMEOUT_SECONDS ({s.model_routine_timeout:g} s)") from None
+        if done.returncode in (-signal.SIGTERM, -signal.SIGINT, -signal.SIGKILL, 143, 130):
+            raise _Stopped(f"`{' '.join(args[:2])}` was stopped by a signal (the service stopping?); the next "
+                           f"diagnosis of a new month runs the routine again")
+        return done
+
+
+class _Stopped(Exception):
+    """A child command ended by a signal: the service is being stopped, or someone stopped the child."""
+
+
+def _for_a_platform(reason: str | None) -> str | None:
+    """The comparison's reason, but where it advises an administrator's command line, what the service
+    does about it instead (the platform reading the answer runs no commands)."""
+    if reason and reason.startswith("no held-out decisions with outcomes"):
+        return ("no held-out decisions with outcomes yet: the candidate's held-out months have no measured "
+                "outcomes so far; the routine judges again next month")
+    return reason
 
 
 class _Told(Exception):

@@ -100,7 +100,13 @@ SCHEMAS = {
                                                                   "skipped", "failed"]},
                              "reason": {"type": ["string", "null"]}, "candidate": {"type": ["string", "null"]},
                              "active_before": {"type": ["string", "null"]}, "verdict": {"type": "string"},
-                             "seconds": {"type": "number"}}, "required": ["state", "reason"]}},
+                             "promoted": {"type": "string", "description": "the model now serving (the refit of "
+                                                                          "the candidate that passed)"},
+                             "trial_ended": {"type": "string"}, "seconds": {"type": "number"},
+                             "at": {"type": "string", "format": "date-time"},
+                             "repeated": {"type": "boolean", "description": "this month's routine had run "
+                                                                           "already: what it did then"}},
+                          "required": ["state", "reason"]}},
                         ["period", "run_id", "rules_version", "branches", "members", "lamps"]),
     "Lamps": obj({"period": PERIOD, "total": {"type": "integer"}, "limit": {"type": "integer"},
                   "offset": {"type": "integer"},

@@ -50,12 +50,13 @@ class RankerLoader:
     with the challenger on trial when there is one (``ExploringPrior``)."""
 
     def __init__(self, models_dir: Path, registry: Registry | None, prior_exploration: float = 0.0,
-                 learned_exploration: float = 0.02):
+                 learned_exploration: float = 0.02, routine: bool = False):
         self.path = models_dir / MODEL_FILE
         self.challenger_path = models_dir / CHALLENGER_FILE
         self.names = {t: (n.name_zh, n.name_en) for t, n in registry.topics.items()} if registry else {}
         self.prior_exploration = prior_exploration
         self.learned_exploration = learned_exploration
+        self.routine = routine  # the service trains and promotes by itself (DIAGNOSIS_MODEL_ROUTINE)
         # What serves and what /readyz says of it, swapped as one: a request never sees one load's ranker
         # with another's status.
         self._state: tuple[Ranker, dict] = (self._prior(None), {"ranker": "prior", "fallback": "not loaded yet"})
@@ -85,9 +86,13 @@ class RankerLoader:
             except ModelError as exc:
                 challenger, trial = self._challenger()
                 prior = self._prior(challenger)
-                self._state = (prior, {"ranker": prior.name, "fallback": str(exc.problems[0]), **trial})
+                why = str(exc.problems[0])
+                if self.routine and not self.path.exists():  # not a command for the platform to run
+                    why = ("no model promoted yet: the service's monthly routine trains and judges one before each "
+                           "new month's diagnosis, once lists have outcomes")
+                self._state = (prior, {"ranker": prior.name, "fallback": why, **trial})
                 # No model yet is how a service starts (info); a model file it cannot use is a warning.
-                (log.warning if self.path.exists() else log.info)("ranking with the prior: %s", exc.problems[0])
+                (log.warning if self.path.exists() else log.info)("ranking with the prior: %s", why)
                 return
             # Served lists record this name: which model version ranked them.
             self._state = (LearnedRanker(model, self.learned_exploration, topic_names=self.names,
@@ -148,7 +153,7 @@ class Runtime:
         self.versions = RuleVersions(settings.rules_dir, engine)
         self.catalogs = CatalogVersions(settings.catalog_dir, engine, self.registry) if self.registry else None
         self.rankers = RankerLoader(settings.models_dir, self.registry, settings.prior_exploration,
-                                    settings.learned_exploration)
+                                    settings.learned_exploration, settings.model_routine != "off")
         self.references: dict[tuple[str, str], PeriodReferences] = {}  # shared by this process's snapshots
         self._start_lock = threading.Lock()
         self._down_until = 0.0

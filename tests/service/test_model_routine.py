@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
+import signal
+import subprocess
 import sys
+import threading
 import time
+from dataclasses import replace
 
 import pytest
 
 from diagnosis_service.config import Settings
+from diagnosis_service.service.model_routine import COMMAND
 from diagnosis_service.simulation.loop import LoopSpec
 from diagnosis_service.simulation.served import run_served_loop
 from diagnosis_service.store import served as served_store
@@ -64,14 +70,22 @@ def test_the_service_runs_the_routine_once_a_month_records_every_verdict_and_sur
     assert all(s["candidate"].startswith("learned:") and s["reason"] for s in judged)
     records = [json.loads(line) for line in (models / "promotions.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(records) == len(judged)  # every verdict recorded, one a month
-    for s, record in zip(judged, records, strict=True):
+    for period, s, record in zip(periods[1:], judged, records, strict=True):
         key = {"promoted": "promoted", "on trial": "trial", "kept": "refused"}[s["state"]]
-        assert key in record and record["comparison"]["reason"] == s["reason"]
+        assert key in record and record["by"] == f"the service's monthly routine, for {period}"
+        if record["comparison"]["reason"].startswith("no held-out decisions"):  # said for a platform
+            assert s["reason"].endswith("the routine judges again next month")
+        else:
+            assert record["comparison"]["reason"] == s["reason"]
+        if s["state"] == "promoted":  # the refit of the candidate serves, and is named
+            assert s["promoted"] == record["promoted"] != s["candidate"]
     marker = json.loads((models / "routine.json").read_text(encoding="utf-8"))
     assert marker["period"] == periods[-1] and marker["state"] == judged[-1]["state"]
     # The ranker the month's lists name is the verdict's: a model once one is promoted, else the prior.
     ready = service.client.get("/readyz", headers={"Authorization": f"Bearer {service.tokens['admin']}"})
     ranking = ready.get_json()["checks"]["ranking"]["ranker"]
+    assert ready.get_json()["checks"]["ranking"]["routine_last"] == {
+        "period": periods[-1], "at": marker["at"], "state": marker["state"], "promoted": marker.get("promoted")}
     if any(s["state"] == "promoted" for s in judged):  # reloaded at once, not after the file's next look
         assert ranking.startswith("learned:")
     elif judged[-1]["state"] == "on trial":
@@ -87,12 +101,19 @@ def test_the_service_runs_the_routine_once_a_month_records_every_verdict_and_sur
     earlier = service._call("POST", "/v1/diagnoses?wait=true", "platform", {"period": periods[-2]}, 201)
     assert earlier["model"] == {"state": "skipped", "reason": f"the routine ran for a later month ({last}) already"}
 
-    # Another process running it (it holds the models directory's lock): this one skips it.
+    # Another routine running (a job of the month, another process: it holds the models directory's lock):
+    # this one waits for it, at most the routine's time, then goes on without.
     (models / "routine.json").unlink()
+    routine = service.app.extensions["diagnosis"].model_routine
+    routine.settings = replace(routine.settings, model_routine_timeout=1.0)
     with open(models / ".routine.lock", "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
+        started = time.monotonic()
         busy = service._call("POST", "/v1/diagnoses?wait=true", "platform", {"period": last}, 201)
-    assert busy["model"] == {"state": "skipped", "reason": "another serving process is running the routine"}
+    assert time.monotonic() - started >= 1.0
+    assert busy["model"] == {"state": "skipped", "reason": "another routine held the models directory past "
+                                                            "DIAGNOSIS_MODEL_ROUTINE_TIMEOUT_SECONDS"}
+    routine.settings = replace(routine.settings, model_routine_timeout=3600.0)
 
     # A routine that fails (its candidate's place taken by a directory) leaves the diagnosis whole.
     (models / "routine-candidate.json").unlink()
@@ -182,3 +203,27 @@ def test_the_routine_trains_with_the_catalog_and_rules_the_service_serves(tmp_pa
         assert "defaults.yaml" in given["tests"]
     finally:
         svc.close()
+
+
+def test_a_routine_s_command_ends_with_the_thread_that_started_it():
+    """A service stopped (or killed) mid-routine leaves no command running on (it would hold the lock and
+    could promote behind the back of the service started again): the child asks for SIGTERM when the
+    thread that started it ends, and one whose parent is gone already stops at once."""
+    prelude = COMMAND[2].split("from diagnosis_service.cli import run")[0]
+    sleeper = [COMMAND[0], "-c", prelude + "print('asked', flush=True)\nimport time\ntime.sleep(30)\n"]
+    started: list[subprocess.Popen] = []
+    env = {"DIAGNOSIS_ROUTINE_PARENT": str(os.getpid())}
+
+    def start() -> None:  # as a routine's thread does, alive at least until the child has asked
+        child = subprocess.Popen(sleeper, env=env, stdout=subprocess.PIPE, text=True)
+        started.append(child)
+        assert child.stdout.readline() == "asked\n"
+
+    thread = threading.Thread(target=start)
+    thread.start()
+    thread.join(20)
+    child = started[0]
+    assert child.wait(timeout=20) == -signal.SIGTERM  # not the 30 s of its sleep
+    child.stdout.close()
+    orphan = subprocess.run(sleeper, env={"DIAGNOSIS_ROUTINE_PARENT": "1"}, timeout=20)
+    assert orphan.returncode == 143

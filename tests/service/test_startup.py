@@ -29,4 +29,4 @@ def test_a_service_without_a_model_never_imports_scikit_learn(tmp_path):
     assert done.stdout.split() == ["200", "ready", "False"], done.stdout + done.stderr
     # The model was looked for; none yet is how a service starts: said at INFO, not as a warning.
     said = [line for line in done.stderr.splitlines() if "ranking with the prior" in line]
-    assert len(said) == 1 and "no trained model" in said[0] and '"level": "INFO"' in said[0], done.stderr
+    assert len(said) == 1 and "no model promoted yet" in said[0] and '"level": "INFO"' in said[0], done.stderr

@@ -36,6 +36,7 @@ class ClientService:
             self.tokens = {role: tokens_store.create(conn, role, role) for role in ("platform", "admin")}
         app = create_app({"SETTINGS": replace(settings_for(self.tmp), **self.settings),
                           "DATABASE_URL": str(self.engine.url), "TESTING": True})
+        self.app = app
         self.client = app.test_client()
         self._catalog(inactive, False)
 
