@@ -129,12 +129,12 @@ class HttpService:
     def month_end(self, period: str) -> None:
         if self.routine == "service":  # the service ran it before the month's diagnosis
             return
-        train = subprocess.run([EXE, "model", "train"], env=self.env, capture_output=True, text=True)
+        train = subprocess.run([EXE, "model", "train", "--lang", "en"], env=self.env, capture_output=True, text=True)
         if train.returncode != 0:  # nothing measurable yet: the service keeps what it has
             self.said.append(f"{period} train: {(train.stderr.strip().splitlines() or ['?'])[-1][:200]}")
             return
         trial = self._trial()
-        promote = subprocess.run([EXE, "model", "promote", "--json", *(["--refit"] if self.refit else []),
+        promote = subprocess.run([EXE, "model", "promote", "--lang", "en", "--json", *(["--refit"] if self.refit else []),
                                   *(["--no-trial"] if self.no_trial else []),
                                   *(["--cross-fit"] if self.cross_fit else [])],
                                  env=self.env, capture_output=True, text=True)

@@ -15,6 +15,7 @@ from .common import (
     OutputFile,
     catalog_option,
     handle_errors,
+    lang_option,
     refuse_input_overwrite,
     replaceable_output,
     resolve_catalog,
@@ -164,7 +165,7 @@ cross_fit_option = click.option(
          "every month; `model evaluate` only reports.")
 
 
-def _outcomes(source: Path | None, ruleset, with_served: bool = False):
+def _outcomes(source: Path | None, ruleset, with_served: bool = False, lang: str = "zh"):
     """Measurable outcomes of the logged decisions, from a directory or the store; with ``with_served``,
     (outcomes, everything served in the log's months, the stored catalog versions the lists came from)
     for off-policy estimates."""
@@ -180,13 +181,14 @@ def _outcomes(source: Path | None, ruleset, with_served: bool = False):
         log, metrics = training.from_store(engine, ruleset)
     outcomes = measurable(log, metrics, ruleset)
     if outcomes.empty:
-        click.echo("no served prescription has a measurable outcome yet (a month after it is needed)", err=True)
+        click.echo("还没有可测量结果的已推送药方（需要推送后一个月的数据）" if lang == "zh" else
+                   "no served prescription has a measurable outcome yet (a month after it is needed)", err=True)
         sys.exit(2)
     if not with_served:
         return outcomes
     catalogs, warnings = training.catalogs_served(outcomes, engine, ruleset.registry)
     for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"{'警告' if lang == 'zh' else 'warning'}: {warning}", err=True)
     return outcomes, training.served_of(log, engine), catalogs
 
 
@@ -205,9 +207,10 @@ def _outcomes(source: Path | None, ruleset, with_served: bool = False):
                    "another recipe: `model promote` activates it only if it is better than the model in service.")
 @rules_option
 @catalog_option
+@lang_option
 @handle_errors
 def train(source: Path | None, out_file: Path | None, holdout_months: int, param_texts: tuple[str, ...],
-          rules_dir: Path | None, catalog_dir: Path | None) -> None:
+          rules_dir: Path | None, catalog_dir: Path | None, lang: str) -> None:
     """Compute outcomes of the served prescriptions and fit a candidate model; writes it with its model card.
 
     The service keeps ranking with the active model (or the prior) until `model promote` activates the
@@ -220,10 +223,12 @@ def train(source: Path | None, out_file: Path | None, holdout_months: int, param
     refuse_input_overwrite([out_file], [source, resolve_rules(rules_dir), resolve_catalog(catalog_dir)])
     ruleset, catalog = _setup(rules_dir, catalog_dir)
     start = time.perf_counter()
-    outcomes = _outcomes(source, ruleset)
+    outcomes = _outcomes(source, ruleset, lang=lang)
     months = sorted(set(outcomes["period"]))
+    zh = lang == "zh"
     if holdout_months and len(months) <= holdout_months:
-        click.echo(f"warning: outcomes in {len(months)} month(s) only: fitting on all of them, none held out "
+        click.echo(f"警告：只有 {len(months)} 个月有结果：全部用于拟合，不留出（启用需要更晚月份的结果）" if zh else
+                   f"warning: outcomes in {len(months)} month(s) only: fitting on all of them, none held out "
                    f"(a promotion needs later months' outcomes)", err=True)
         holdout_months = 0
     fit_on = outcomes[outcomes["period"] <= months[len(months) - holdout_months - 1]].reset_index(drop=True)
@@ -235,14 +240,27 @@ def train(source: Path | None, out_file: Path | None, holdout_months: int, param
     card["held_out"] = ({"from": months[-holdout_months], "to": months[-1]} if holdout_months else None)
     card["training_seconds"] = round(seconds, 2)
     path = save(fitted.model, out_file or settings().models_dir / CANDIDATE_FILE, card)
-    click.echo(f"trained on {len(fitted.X)} lists ({fitted.model.n_effect_obs_} adopted with outcomes, "
-               f"{card['data_window']['from']} to {card['data_window']['to']}) in {seconds:.1f} s -> {path}")
+    window = card["data_window"]
     other = changed(fitted.model.get_params())
+    blend, how = fitted.model.blend, card["multiplicative_fit"]
+    if zh:
+        click.echo(f"已训练：{len(fitted.X)} 个清单（其中 {fitted.model.n_effect_obs_} 个采纳且有结果，{window['from']} 至 "
+                   f"{window['to']}），用时 {seconds:.1f} 秒 -> {path}")
+        click.echo(f"参数：{shown(other)}（其余为默认值）" if other else "参数：默认值")
+        click.echo(f"拟合检查（配方在较早月份上拟合，在其学习月份的最后五分之一上评分：预测与实测结果的吻合程度；不是比较所用的月份）："
+                   f"{json.dumps(holdout)}")
+        click.echo(f"采纳后的效果：加法与乘法拟合混合（{1 - blend:g} / {blend:g}）" if how == "fitted" else
+                   f"采纳后的效果：仅加法拟合（乘法拟合：{how}）")
+        if card["held_out"]:
+            click.echo(f"留出用于比较：{card['held_out']['from']} 至 {card['held_out']['to']}；只有在这些月份上更好，"
+                       f"`model promote` 才会启用候选模型")
+        return
+    click.echo(f"trained on {len(fitted.X)} lists ({fitted.model.n_effect_obs_} adopted with outcomes, "
+               f"{window['from']} to {window['to']}) in {seconds:.1f} s -> {path}")
     click.echo(f"parameters: {shown(other)} (the others the defaults)" if other else "parameters: the defaults")
     click.echo(f"fit check, the recipe fitted on the earlier months and scored on the last fifth of the months it "
                f"learns from (how well predictions follow measured outcomes; not the comparison's months): "
                f"{json.dumps(holdout)}")
-    blend, how = fitted.model.blend, card["multiplicative_fit"]
     click.echo(f"effect if adopted: the additive and multiplicative fits blended ({1 - blend:g} / {blend:g})"
                if how == "fitted" else f"effect if adopted: the additive fit alone (multiplicative fit {how})")
     if card["held_out"]:
@@ -275,10 +293,11 @@ def train(source: Path | None, out_file: Path | None, holdout_months: int, param
 @cross_fit_option
 @rules_option
 @catalog_option
+@lang_option
 @handle_errors
 def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, model_file: Path | None,
              param_texts: tuple[str, ...], as_json: bool, candidate_file: str | None, active_file: Path | None,
-             confidence: float, cross_fit: bool, rules_dir: Path | None, catalog_dir: Path | None) -> None:
+             confidence: float, cross_fit: bool, rules_dir: Path | None, catalog_dir: Path | None, lang: str) -> None:
     """Off-policy estimates (IPS, SNIPS, 95% bootstrap intervals) of policies' value from the served log;
     with --candidate, the candidate model against the active ranking.
 
@@ -291,19 +310,21 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
 
     params = parse_params(param_texts)
     if params and (candidate_file is not None or fit_mode != "cross"):
-        click.echo("warning: --param applies to --fit cross; a model file is judged with the parameters it was "
+        click.echo("警告：--param 只用于 --fit cross；模型文件按其训练时的参数评判" if lang == "zh" else
+                   "warning: --param applies to --fit cross; a model file is judged with the parameters it was "
                    "trained with", err=True)
     if candidate_file is not None:
         from .promote import _comparison, _print_comparison
 
         result, *_ = _comparison(source, Path(candidate_file) if candidate_file else None,  # "": the default
-                                 active_file, rules_dir, catalog_dir, confidence, cross_fit)
-        _print_comparison(result, as_json)
+                                 active_file, rules_dir, catalog_dir, confidence, cross_fit, lang)
+        _print_comparison(result, as_json, lang=lang)
         return
     if cross_fit:
-        click.echo("warning: --cross-fit applies to --candidate; policies are cross-fitted by --fit cross", err=True)
+        click.echo("警告：--cross-fit 只用于 --candidate；各策略由 --fit cross 交叉拟合" if lang == "zh" else
+                   "warning: --cross-fit applies to --candidate; policies are cross-fitted by --fit cross", err=True)
     ruleset, catalog = _setup(rules_dir, catalog_dir)
-    outcomes, served, catalogs = _outcomes(source, ruleset, with_served=True)
+    outcomes, served, catalogs = _outcomes(source, ruleset, with_served=True, lang=lang)
     fitted = None
     if fit_mode == "file" and set(MODELLED) & set(policies):
         fitted, card = load(model_file or settings().models_dir / MODEL_FILE)
@@ -315,20 +336,23 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
     if as_json:
         click.echo(json.dumps(out, ensure_ascii=False))
         return
-    logged = out["logged"]
-    click.echo(f"{logged['decisions']} logged decisions with outcomes; value of the logging policy "
+    logged, zh = out["logged"], lang == "zh"
+    click.echo(f"{logged['decisions']} 个有结果的记录决策；记录策略的价值 {logged['value']:.4f}" if zh else
+               f"{logged['decisions']} logged decisions with outcomes; value of the logging policy "
                f"{logged['value']:.4f}")
     for r in out["estimates"]:
+        fit = (f"   （模型：{r['fit']}）" if zh else f"   (model: {r['fit']})") if r["fit"] else ""
         click.echo(f"  {r['policy']:8s} IPS {r['ips']:8.4f} [{r['ips_ci95'][0]:.4f}, {r['ips_ci95'][1]:.4f}]   "
                    f"SNIPS {r['snips']:8.4f} [{r['snips_ci95'][0]:.4f}, {r['snips_ci95'][1]:.4f}]   "
-                   f"effective sample {r['effective_sample_size']:.0f}" + (f"   (model: {r['fit']})" if r["fit"] else ""))
+                   f"{'有效样本' if zh else 'effective sample'} {r['effective_sample_size']:.0f}{fit}")
 
 
 @model.command("info")
 @click.option("--model", "model_file", type=click.Path(path_type=Path), default=None,
               help=f"The model file to describe (default: the active one, $DIAGNOSIS_MODELS/{MODEL_FILE}).")
+@lang_option
 @handle_errors
-def info(model_file: Path | None) -> None:
+def info(model_file: Path | None, lang: str) -> None:
     """The model card of the trained model, and whether this version can load it."""
     from ..errors import ModelError
     from ..learning.persist import load
@@ -338,6 +362,7 @@ def info(model_file: Path | None) -> None:
         _, card = load(path)
     except ModelError:
         if model_file is None:  # the file the service reads: say what it does without it
-            click.echo(f"{path}: not usable; the service ranks with the documented prior", err=True)
+            click.echo(f"{path}：不可用；服务按文档所述的先验排序" if lang == "zh" else
+                       f"{path}: not usable; the service ranks with the documented prior", err=True)
         raise
     click.echo(json.dumps(card, ensure_ascii=False, indent=2))

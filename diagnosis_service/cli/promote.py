@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ..config import CANDIDATE_FILE, CHALLENGER_FILE, MODEL_FILE
-from .common import catalog_option, handle_errors, rules_option, settings
+from .common import catalog_option, handle_errors, lang_option, rules_option, settings
 from .model import (
     _outcomes,
     _setup,
@@ -25,8 +25,13 @@ from .model import (
 )
 
 
+def _t(lang: str, zh: str, en: str) -> str:
+    return zh if lang == "zh" else en
+
+
 def _comparison(source: Path | None, candidate_file: Path | None, active_file: Path | None,
-                rules_dir: Path | None, catalog_dir: Path | None, confidence: float, cross_fit: bool = False):
+                rules_dir: Path | None, catalog_dir: Path | None, confidence: float, cross_fit: bool = False,
+                lang: str = "zh"):
     """(comparison, candidate path, active path, candidate card, every month's outcomes, the catalog)."""
     from ..errors import ModelError
     from ..learning.persist import load, ranker_name
@@ -46,22 +51,26 @@ def _comparison(source: Path | None, candidate_file: Path | None, active_file: P
         active = LearnedRanker(active_model, epsilon, name=ranker_name(active_card))
     except ModelError as exc:
         if active_path.exists():
-            click.echo(f"warning: the active model is not usable ({exc.problems[0]}): comparing with the prior, "
-                       f"as the service ranks", err=True)
+            click.echo(_t(lang, f"警告：在用模型不可用（{exc.problems[0]}）：与先验比较，如服务所排序",
+                          f"warning: the active model is not usable ({exc.problems[0]}): comparing with the prior, "
+                          f"as the service ranks"), err=True)
         active = PriorRanker()
-    everything, served, catalogs = _outcomes(source, ruleset, with_served=True)
+    everything, served, catalogs = _outcomes(source, ruleset, with_served=True, lang=lang)
     outcomes, folds = held_out(everything, judged_after(card, active_card)), []
     if cross_fit and not isinstance(active, PriorRanker):  # the monthly routine once a model serves: no warning
-        click.echo("note: not cross-fitted: a model serves, and a fold would judge it on its own training months; "
-                   "compared on the months neither learned from", err=True)
+        click.echo(_t(lang, "说明：未交叉拟合：已有模型在用，分折会在它自己的训练月份上评判它；改在两者都未学习过的月份上比较",
+                      "note: not cross-fitted: a model serves, and a fold would judge it on its own training months; "
+                      "compared on the months neither learned from"), err=True)
     elif cross_fit:
-        folds, why = _cross_fit(everything, catalog, card, epsilon)
+        folds, why = _cross_fit(everything, catalog, card, epsilon, lang)
         if why:
-            click.echo(f"warning: not cross-fitted ({why}): compared on the held-out months only", err=True)
+            click.echo(_t(lang, f"警告：未交叉拟合（{why}）：只在留出月份上比较",
+                          f"warning: not cross-fitted ({why}): compared on the held-out months only"), err=True)
         else:
             outcomes = everything  # the held-out months ranked by the candidate, the others by the folds
-            click.echo(f"cross-fitting: ranking {len(outcomes):,} decisions by the candidate, its {len(folds)} "
-                       f"folds and the prior", err=True)
+            click.echo(_t(lang, f"交叉拟合：由候选模型、它的 {len(folds)} 个分折和先验为 {len(outcomes):,} 个决策排序",
+                          f"cross-fitting: ranking {len(outcomes):,} decisions by the candidate, its {len(folds)} "
+                          f"folds and the prior"), err=True)
     result = compare(outcomes, catalog, ruleset, candidate, active, served=served, catalogs=catalogs,
                      refresh=is_refresh(card, active_card), confidence=confidence, folds=folds)
     seen_to, held = (active_card or {}).get("data_window", {}).get("to"), card.get("held_out") or {}
@@ -71,11 +80,13 @@ def _comparison(source: Path | None, candidate_file: Path | None, active_file: P
             f"no month is left to judge on: the model in service ({active.name}) learned from every month to "
             f"{seen_to}, the candidate's held-out months {held.get('from')} to {held['to']} among them (a refit "
             f"learns from every month); the next retrain is compared on the month that follows, once it has "
-            f"outcomes"))
+            f"outcomes"), reason_zh=(
+            f"没有可供评判的月份：在用模型（{active.name}）已学习截至 {seen_to} 的每个月，其中包括候选模型的留出月份 "
+            f"{held.get('from')} 至 {held['to']}（重新拟合会学习每个月）；下一次重新训练将在其后一个月有结果后比较"))
     return result, candidate_path, active_path, card, everything, catalog
 
 
-def _cross_fit(everything, catalog, card: dict, epsilon: float) -> tuple[list, str | None]:
+def _cross_fit(everything, catalog, card: dict, epsilon: float, lang: str = "zh") -> tuple[list, str | None]:
     """(folds for ``rollout.compare``, None), or ([], why not): the candidate's recipe fitted without each
     block of its training months (``rollout.cross_fit_folds``), once this version's recipe on the
     candidate's own months is shown to give the candidate itself, to the fingerprint."""
@@ -107,20 +118,24 @@ def _cross_fit(everything, catalog, card: dict, epsilon: float) -> tuple[list, s
 
     def fitted(rows):
         done.append(1)
-        click.echo(f"cross-fitting: fitting the candidate's recipe without fold {len(done)} of {total}", err=True)
+        click.echo(_t(lang, f"交叉拟合：不含第 {len(done)}/{total} 折拟合候选配方",
+                      f"cross-fitting: fitting the candidate's recipe without fold {len(done)} of {total}"), err=True)
         return LearnedRanker(training.fit(rows, catalog, recipe_model(params)).model, epsilon, name=f"fold {len(done)}")
 
     return cross_fit_folds(everything, to, block, fitted), None
 
 
-def _figure(value: float) -> str:
+def _figure(value: float, lang: str = "en") -> str:
     """A signed estimate, or "none" where there is none (a policy the log never agreed with)."""
-    return f"{value:+.4f}" if math.isfinite(value) else "none"
+    return f"{value:+.4f}" if math.isfinite(value) else _t(lang, "无", "none")
 
 
-def _print_comparison(result, as_json: bool, trial: bool | None = None) -> None:
+def _print_comparison(result, as_json: bool, trial: bool | None = None, lang: str = "zh") -> None:
     if as_json:
         click.echo(json.dumps({**result.as_dict(), **({} if trial is None else {"trial": trial})}, ensure_ascii=False))
+        return
+    if lang == "zh":
+        _print_comparison_zh(result)
         return
     months = f"{result.months[0]} to {result.months[-1]}" if result.months else "none"
     folds = (f" ({result.cross_fitted[0]} to {result.cross_fitted[-1]} ranked by the candidate's recipe fitted "
@@ -138,6 +153,28 @@ def _print_comparison(result, as_json: bool, trial: bool | None = None) -> None:
         click.echo(f"  {'a retrain of the model in service' if result.refresh else 'a new challenger'}; bounds at "
                    f"{round(result.confidence * 100, 1):g}%: [{_figure(result.bounds[0])}, {_figure(result.bounds[1])}]")
     click.echo(f"{'promote' if result.promote else 'keep the active ranking'}: {result.reason}")
+
+
+ROLE_ZH = {"candidate": "候选", "active": "当前"}
+
+
+def _print_comparison_zh(result) -> None:
+    months = f"{result.months[0]} 至 {result.months[-1]}" if result.months else "无"
+    folds = (f"（{result.cross_fitted[0]} 至 {result.cross_fitted[-1]} 由在其他月份上拟合的候选配方排序）"
+             if result.cross_fitted else "")
+    click.echo(f"{'比较' if folds else '留出'}月份 {months}{folds}，{result.decisions} 个有结果的决策")
+    if result.decisions:
+        samples = "、".join(f"{ROLE_ZH.get(name, name)} {value:.0f}" for name, value in result.effective_sample.items())
+        weights = "、".join(f"{ROLE_ZH.get(name, name)} {value:.2f}" for name, value in result.supported.items())
+        click.echo(f"  候选模型 {result.candidate:<22} {_figure(result.candidate_value, 'zh')}")
+        click.echo(f"  当前排序 {result.active:<22} {_figure(result.active_value, 'zh')}")
+        click.echo(f"  差值 {_figure(result.difference, 'zh')}，95% 区间 [{_figure(result.ci95[0], 'zh')}, "
+                   f"{_figure(result.ci95[1], 'zh')}]；有效样本：{samples}；平均重要性权重（日志可能做出全部选择时为 1）："
+                   f"{weights}")
+        click.echo(f"  {'在用模型的重新训练' if result.refresh else '新的挑战者'}；"
+                   f"{round(result.confidence * 100, 1):g}% 置信界：[{_figure(result.bounds[0], 'zh')}, "
+                   f"{_figure(result.bounds[1], 'zh')}]")
+    click.echo(f"{'启用' if result.promote else '保持当前排序'}：{result.reason_zh or result.reason}")
 
 
 @model.command("promote")
@@ -158,10 +195,11 @@ def _print_comparison(result, as_json: bool, trial: bool | None = None) -> None:
 @confidence_option
 @rules_option
 @catalog_option
+@lang_option
 @handle_errors
 def promote(source: Path | None, candidate_file: Path | None, active_file: Path | None, force: bool, refit: bool,
             no_trial: bool, cross_fit: bool, as_json: bool, by: str | None, confidence: float, rules_dir: Path | None,
-            catalog_dir: Path | None) -> None:
+            catalog_dir: Path | None, lang: str) -> None:
     """Activate the candidate model only if it is better than the active ranking, with confidence, on the
     months it was not trained on; else keep the active one and say why (exit code 1). A retrain of the
     model in service (its recipe on later months) is activated unless it is worse.
@@ -185,8 +223,9 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
     from ..learning.persist import promotion_lock
 
     def waiting(models_dir: Path) -> None:
-        click.echo(f"waiting for another `model promote` in {models_dir} to end (a service's monthly routine, or "
-                   f"an administrator's; at most 10 minutes)", err=True)
+        click.echo(_t(lang, f"等待 {models_dir} 中另一个 `model promote` 结束（服务的月度例行任务或管理员的；最多 10 分钟）",
+                      f"waiting for another `model promote` in {models_dir} to end (a service's monthly routine, or "
+                      f"an administrator's; at most 10 minutes)"), err=True)
 
     try:
         asker = by or f"{getpass.getuser()} (command line)"
@@ -194,12 +233,12 @@ def promote(source: Path | None, candidate_file: Path | None, active_file: Path 
         asker = "command line"
     with promotion_lock((active_file or settings().models_dir / MODEL_FILE).parent, on_wait=waiting):
         _promote(source, candidate_file, active_file, force, refit, no_trial, cross_fit, as_json, confidence,
-                 rules_dir, catalog_dir, asker)
+                 rules_dir, catalog_dir, asker, lang)
 
 
 def _promote(source: Path | None, candidate_file: Path | None, active_file: Path | None, force: bool, refit: bool,
              no_trial: bool, cross_fit: bool, as_json: bool, confidence: float, rules_dir: Path | None,
-             catalog_dir: Path | None, by: str) -> None:
+             catalog_dir: Path | None, by: str, lang: str) -> None:
     from datetime import UTC, datetime
 
     from ..learning.persist import end_trial, on_trial_now, put_on_trial, record_refusal
@@ -209,15 +248,16 @@ def _promote(source: Path | None, candidate_file: Path | None, active_file: Path
     candidate_path = candidate_file or settings().models_dir / CANDIDATE_FILE
     compared = candidate_path.read_bytes() if candidate_path.is_file() else None
     result, candidate_path, active_path, card, everything, catalog = _comparison(
-        source, candidate_file, active_file, rules_dir, catalog_dir, confidence, cross_fit)
+        source, candidate_file, active_file, rules_dir, catalog_dir, confidence, cross_fit, lang)
     changed = (candidate_path.read_bytes() if candidate_path.is_file() else None) != compared
     exploring = settings().prior_exploration > 0  # a service without exploration has no share to give
     trial = not (changed or result.promote or force or no_trial) and exploring and on_trial(
         result, result.active == "prior")
-    _print_comparison(result, as_json, trial)
+    _print_comparison(result, as_json, trial, lang)
     if changed:
-        click.echo(f"not promoted: {candidate_path} changed during the comparison (a new `model train`?); "
-                   f"run `model promote` again", err=True)
+        click.echo(_t(lang, f"未启用：比较期间 {candidate_path} 已改变（新的 `model train`？）；请再次运行 `model promote`",
+                      f"not promoted: {candidate_path} changed during the comparison (a new `model train`?); "
+                      f"run `model promote` again"), err=True)
         sys.exit(1)
     record = {"at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "by": by, "comparison": result.as_dict()}
     challenger = active_path.with_name(CHALLENGER_FILE)
@@ -227,19 +267,23 @@ def _promote(source: Path | None, candidate_file: Path | None, active_file: Path
         if trial:
             replaced = {"trial_ended": before[0]} if before and before[0] != result.candidate else {}
             put_on_trial(compared, challenger, {**record, "trial": result.candidate, **replaced})
-            said = (f", with {result.candidate} on trial: it makes half the prior's exploring choices"
-                    f"{f' (in place of {before[0]})' if replaced else ''}")
+            said = _t(lang, f"，{result.candidate} 进入试用：先验的探索选择由它做出一半"
+                            f"{f'（替代 {before[0]}）' if replaced else ''}",
+                      f", with {result.candidate} on trial: it makes half the prior's exploring choices"
+                      f"{f' (in place of {before[0]})' if replaced else ''}")
         elif before and (no_trial or ends_trial(result, card, before[1])):
             # trials refused, or the challenger's recipe retrained is no better
             end_trial(challenger, {**record, "refused": result.candidate})
-            said = f"; the trial of {before[0]} is over"
+            said = _t(lang, f"；{before[0]} 的试用结束", f"; the trial of {before[0]} is over")
         else:
             record_refusal(active_path.parent, {**record, "refused": result.candidate})
             if before:
-                said = (f"; {before[0]} stays on trial" if exploring else
-                        f"; {before[0]} stays on trial, but a service ignores it: the prior does not explore "
-                        f"(DIAGNOSIS_PRIOR_EXPLORATION=0)")
-        click.echo(f"not promoted: {result.reason}; {result.active} stays active{said}", err=True)
+                said = (_t(lang, f"；{before[0]} 继续试用", f"; {before[0]} stays on trial") if exploring else
+                        _t(lang, f"；{before[0]} 继续试用，但服务不会采用：先验不探索（DIAGNOSIS_PRIOR_EXPLORATION=0）",
+                           f"; {before[0]} stays on trial, but a service ignores it: the prior does not explore "
+                           f"(DIAGNOSIS_PRIOR_EXPLORATION=0)"))
+        click.echo(_t(lang, f"未启用：{result.reason_zh or result.reason}；继续使用 {result.active}{said}",
+                      f"not promoted: {result.reason}; {result.active} stays active{said}"), err=True)
         sys.exit(1)
     promoted, name = candidate_path, result.candidate
     refit = refit or bool(result.promote and result.cross_fitted)  # what was judged is the recipe: fit it on all
@@ -252,9 +296,12 @@ def _promote(source: Path | None, candidate_file: Path | None, active_file: Path
         "replaced": result.active, "forced": bool(force and not result.promote),
         **({"trial_ended": ended} if ended else {})}, model_bytes=None if refit else compared)
     end_trial(challenger, None)
-    click.echo(f"promoted {name} (was {result.active}){' by --force' if record['forced'] else ''}"
-               f"{f', the refit of {result.candidate}' if refit else ''}: {active_path}"
-               f"{f'; the trial of {ended} is over' if ended else ''}", err=True)
+    click.echo(_t(lang, f"已启用 {name}（此前为 {result.active}）{'，由 --force 强制' if record['forced'] else ''}"
+                        f"{f'，为 {result.candidate} 的重新拟合' if refit else ''}：{active_path}"
+                        f"{f'；{ended} 的试用结束' if ended else ''}",
+                  f"promoted {name} (was {result.active}){' by --force' if record['forced'] else ''}"
+                  f"{f', the refit of {result.candidate}' if refit else ''}: {active_path}"
+                  f"{f'; the trial of {ended} is over' if ended else ''}"), err=True)
 
 
 def _refit(outcomes, catalog, source: Path | None, candidate_path: Path, card: dict,

@@ -76,6 +76,7 @@ class Comparison:
     # Each policy's mean importance weight: 1 in expectation where the log could have made every choice the
     # policy makes; below, about the share it could have made (``MIN_SUPPORT``, ``verdict``).
     supported: dict[str, float] = field(default_factory=dict)
+    reason_zh: str = ""  # the reason in Chinese, for a person (``reason`` stays the record's)
 
     def as_dict(self) -> dict:
         """JSON-ready: a figure there is none of (no held-out decisions) is null, not NaN (not JSON)."""
@@ -173,7 +174,8 @@ def compare(outcomes: pd.DataFrame, catalog: Catalog, ruleset: RuleSet, candidat
                           (float("nan"), float("nan")), {}, False,
                           "no held-out decisions with outcomes: train with held-out months "
                           "(model train --holdout-months N) and wait for their outcomes", confidence,
-                          refresh=refresh)
+                          refresh=refresh, reason_zh="没有带结果的留出决策：训练时留出月份（model train "
+                                                     "--holdout-months N），并等待其结果")
     reward = rewards(outcomes)
     propensity = outcomes["propensity"].to_numpy(dtype=float)
     replayed = list(contexts(outcomes, ruleset, served))  # the same contexts for both rankers
@@ -211,12 +213,13 @@ def compare(outcomes: pd.DataFrame, catalog: Catalog, ruleset: RuleSet, candidat
     ess = {name: round(float(w.sum() ** 2 / (w ** 2).sum()), 1) if (w ** 2).sum() > 0 else 0.0
            for name, w in (("candidate", wc), ("active", wa))}
     supported = {name: float(w.mean()) if n else 0.0 for name, w in (("candidate", wc), ("active", wa))}
-    promote, reason = verdict(n, vc - va, bounds, ess, min_decisions, refresh, confidence, supported["candidate"])
+    promote, reason, reason_zh = verdict_said(n, vc - va, bounds, ess, min_decisions, refresh, confidence,
+                                              supported["candidate"])
     supported = {name: round(value, 3) for name, value in supported.items()}
     return Comparison(candidate.name, active.name, months, n, round(vc, 6), round(va, 6), round(vc - va, 6),
                       (round(ci[0], 6), round(ci[1], 6)), ess, promote, reason, confidence,
                       (round(bounds[0], 6), round(bounds[1], 6)), refresh,
-                      sorted(set(outcomes.loc[~own, "period"])), supported)
+                      sorted(set(outcomes.loc[~own, "period"])), supported, reason_zh)
 
 
 def verdict(decisions: int, difference: float, bounds: tuple[float, float], ess: dict[str, float],
@@ -224,32 +227,51 @@ def verdict(decisions: int, difference: float, bounds: tuple[float, float], ess:
             confidence: float = CONFIDENCE, supported: float = 1.0) -> tuple[bool, str]:
     """(promote?, why) from a comparison's figures: ``bounds``, the difference's one-sided lower and upper
     bounds at ``confidence``; ``refresh``: see the module's docstring; ``supported``: the candidate's mean
-    importance weight (``MIN_SUPPORT``)."""
+    importance weight (``MIN_SUPPORT``). ``verdict_said`` gives the why in Chinese too."""
+    promote, why, _ = verdict_said(decisions, difference, bounds, ess, min_decisions, refresh, confidence, supported)
+    return promote, why
+
+
+def verdict_said(decisions: int, difference: float, bounds: tuple[float, float], ess: dict[str, float],
+                 min_decisions: int = MIN_DECISIONS, refresh: bool = False,
+                 confidence: float = CONFIDENCE, supported: float = 1.0) -> tuple[bool, str, str]:
+    """``verdict``'s (promote?, why in English, why in Chinese): the record and ``--json`` keep the English,
+    a person reads the Chinese (``model promote``, ``--lang en`` for the English)."""
     if decisions < min_decisions:
-        return False, f"too few held-out decisions with outcomes ({decisions} < {min_decisions})"
+        return (False, f"too few held-out decisions with outcomes ({decisions} < {min_decisions})",
+                f"有结果的留出决策太少（{decisions} < {min_decisions}）")
     if not refresh and not supported >= MIN_SUPPORT:  # first: where it never agrees with the log, no estimate
         return False, (f"the log could have made only {supported:.0%} of the candidate's choices (at least "
                        f"{MIN_SUPPORT:.0%} needed): its estimate is the value of the choices it shares with the "
                        f"logged ones, not of its own; the held-out lists were chosen with little exploration "
                        f"(DIAGNOSIS_PRIOR_EXPLORATION, DIAGNOSIS_LEARNED_EXPLORATION), --cross-fit judges a first "
-                       f"candidate on earlier months too")
+                       f"candidate on earlier months too"), (
+                       f"日志只可能做出候选模型 {supported:.0%} 的选择（至少需要 {MIN_SUPPORT:.0%}）：其估计只是它与"
+                       f"日志相同的那些选择的价值，而非它自己的；留出月份的清单几乎未经探索（DIAGNOSIS_PRIOR_EXPLORATION、"
+                       f"DIAGNOSIS_LEARNED_EXPLORATION），--cross-fit 还会在更早的月份上评判首个候选模型")
     if not (np.isfinite(bounds[0]) and np.isfinite(bounds[1])):
-        return False, "no estimate of the difference"
-    said = (f"difference {difference:+.4f}, bounds at {round(confidence * 100, 1):g}% [{bounds[0]:+.4f}, {bounds[1]:+.4f}], "
-            f"effective samples {min(ess.values(), default=0.0):.0f}+")
+        return False, "no estimate of the difference", "无法估计差值"
+    level, least = f"{round(confidence * 100, 1):g}%", min(ess.values(), default=0.0)
+    said = (f"difference {difference:+.4f}, bounds at {level} [{bounds[0]:+.4f}, {bounds[1]:+.4f}], "
+            f"effective samples {least:.0f}+")
+    said_zh = f"差值 {difference:+.4f}，{level} 置信界 [{bounds[0]:+.4f}, {bounds[1]:+.4f}]，有效样本 {least:.0f}+"
     if refresh:
         if bounds[1] < 0:
-            return False, f"the retrained model is worse than the model in service: {said}"
-        if min(ess.values(), default=0.0) < 10 and difference < 0:  # a log that says little: not on a loss
-            return False, f"the retrained model is estimated worse, on a log that says little: {said}"
-        return True, f"a retrain of the model in service on later months, not worse: {said}"
-    if min(ess.values(), default=0.0) < 10:
+            return (False, f"the retrained model is worse than the model in service: {said}",
+                    f"重新训练的模型比在用模型差：{said_zh}")
+        if least < 10 and difference < 0:  # a log that says little: not on a loss
+            return (False, f"the retrained model is estimated worse, on a log that says little: {said}",
+                    f"重新训练的模型估计更差，而日志所含信息很少：{said_zh}")
+        return (True, f"a retrain of the model in service on later months, not worse: {said}",
+                f"在用模型在更晚月份上的重新训练，不比它差：{said_zh}")
+    if least < 10:
         return False, (f"the logged decisions say too little about one of the policies (effective sample "
-                       f"{min(ess.values(), default=0.0):.0f} < 10)")
+                       f"{least:.0f} < 10)"), f"记录的决策对其中一个策略所知太少（有效样本 {least:.0f} < 10）"
     if not bounds[0] > 0:
         worse = "worse than" if bounds[1] < 0 else "not better with confidence than"
-        return False, f"the candidate is {worse} the active ranking: {said}"
-    return True, f"better with confidence: {said}"
+        worse_zh = "比当前排序差" if bounds[1] < 0 else "并未有把握地优于当前排序"
+        return False, f"the candidate is {worse} the active ranking: {said}", f"候选模型{worse_zh}：{said_zh}"
+    return True, f"better with confidence: {said}", f"有把握地更好：{said_zh}"
 
 
 def on_trial(comparison: Comparison, active_is_prior: bool) -> bool:
@@ -277,4 +299,4 @@ def _says_enough(comparison: Comparison) -> bool:
 
 
 __all__ = ["AS_BEFORE", "BOOTSTRAP", "CONFIDENCE", "MIN_DECISIONS", "MIN_SUPPORT", "Comparison", "compare", "cross_fit_folds", "held_out", "is_refresh", "judged_after",
-           "RECIPE", "ends_trial", "on_trial", "same_recipe", "verdict"]
+           "RECIPE", "ends_trial", "on_trial", "same_recipe", "verdict", "verdict_said"]

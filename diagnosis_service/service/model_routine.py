@@ -198,14 +198,16 @@ class ModelRoutine:
         start = time.perf_counter()
         candidate = self.models_dir / CANDIDATE
         tell("model routine: training a candidate", 0.01)
-        trained = self._command(["model", "train", "--out", str(candidate)], lock, deadline, sources)
+        # --lang en: what follows reads their English lines (the records and --json are English either way).
+        trained = self._command(["model", "train", "--lang", "en", "--out", str(candidate)], lock, deadline, sources)
         if trained.returncode == 2 and "no served prescription has a measurable outcome" in trained.stderr:
             out = {"state": "nothing to learn", "reason": "no served list has a measurable outcome yet"}
         elif trained.returncode != 0:
             raise RuntimeError(f"model train ended with status {trained.returncode}: {_last(trained.stderr)}")
         else:
             tell("model routine: judging the candidate", 0.03)
-            judged = self._command(["model", "promote", "--candidate", str(candidate), "--refit", "--cross-fit",
+            judged = self._command(["model", "promote", "--lang", "en", "--candidate", str(candidate), "--refit",
+                                    "--cross-fit",
                                     "--json", "--by", f"the service's monthly routine, for {period}"],
                                    lock, deadline, sources)
             verdict = _last(judged.stderr)
@@ -216,7 +218,8 @@ class ModelRoutine:
             comparison = json.loads(judged.stdout.strip().splitlines()[-1])
             out = {"state": "promoted" if promoted else "on trial" if comparison.get("trial") else "kept",
                    "candidate": comparison.get("candidate"), "active_before": comparison.get("active"),
-                   "reason": _for_a_platform(comparison.get("reason")), "verdict": verdict}
+                   "verdict": verdict}
+            out["reason"], out["reason_zh"] = _for_a_platform(comparison.get("reason"), comparison.get("reason_zh"))
             served = re.match(r"promoted (\S+)", verdict)  # the refit of the candidate, when it passed
             if served:
                 out["promoted"] = served.group(1)
@@ -259,13 +262,14 @@ class _Stopped(Exception):
     """A child command ended by a signal: the service is being stopped, or someone stopped the child."""
 
 
-def _for_a_platform(reason: str | None) -> str | None:
-    """The comparison's reason, but where it advises an administrator's command line, what the service
-    does about it instead (the platform reading the answer runs no commands)."""
+def _for_a_platform(reason: str | None, reason_zh: str | None) -> tuple[str | None, str | None]:
+    """The comparison's reason (in English and Chinese), but where it advises an administrator's command
+    line, what the service does about it instead (the platform reading the answer runs no commands)."""
     if reason and reason.startswith("no held-out decisions with outcomes"):
         return ("no held-out decisions with outcomes yet: the candidate's held-out months have no measured "
-                "outcomes so far; the routine judges again next month")
-    return reason
+                "outcomes so far; the routine judges again next month",
+                "还没有带结果的留出决策：候选模型的留出月份尚无实测结果；例行任务下月再评判")
+    return reason, reason_zh
 
 
 class _Told(Exception):

@@ -98,7 +98,8 @@ SCHEMAS = {
                          "model": {"type": "object", "properties": {
                              "state": {"type": "string", "enum": ["promoted", "on trial", "kept", "nothing to learn",
                                                                   "skipped", "failed"]},
-                             "reason": {"type": ["string", "null"]}, "candidate": {"type": ["string", "null"]},
+                             "reason": {"type": ["string", "null"]}, "reason_zh": {"type": ["string", "null"]},
+                             "candidate": {"type": ["string", "null"]},
                              "active_before": {"type": ["string", "null"]}, "verdict": {"type": "string"},
                              "promoted": {"type": "string", "description": "the model now serving (the refit of "
                                                                           "the candidate that passed)"},

@@ -46,14 +46,14 @@ def test_cross_fitting_judges_a_first_candidate_on_every_month_and_activates_its
     small = fewer_held_out(loop, tmp_path / "small", 8, months=14)
     models = tmp_path / "models"
     candidate, active = models / "candidate.json", models / "effectiveness.json"
-    assert runner.invoke(main, ["model", "train", "--from", str(small), "--out", str(candidate)]).exit_code == 0
+    assert runner.invoke(main, ["model", "train", "--lang", "en", "--from", str(small), "--out", str(candidate)]).exit_code == 0
     _, card = load(candidate)
     common = ["--from", str(small), "--candidate", str(candidate), "--active", str(active), "--json"]
 
-    plain = json.loads(runner.invoke(main, ["model", "evaluate", *common]).stdout)
+    plain = json.loads(runner.invoke(main, ["model", "evaluate", "--lang", "en", *common]).stdout)
     assert plain["months"] == [card["held_out"]["from"], card["held_out"]["to"]] and plain["cross_fitted"] == []
 
-    promoted = runner.invoke(main, ["model", "promote", *common, "--cross-fit"])
+    promoted = runner.invoke(main, ["model", "promote", "--lang", "en", *common, "--cross-fit"])
     assert promoted.exit_code == 0, promoted.output
     crossed = json.loads(promoted.stdout)
     assert crossed["cross_fitted"][0] == card["data_window"]["from"]
@@ -68,13 +68,13 @@ def test_cross_fitting_judges_a_first_candidate_on_every_month_and_activates_its
     assert record["comparison"]["cross_fitted"] == crossed["cross_fitted"]
 
     # Against a model in service, a fold would judge that model on its own training months: not cross-fitted.
-    against_model = runner.invoke(main, ["model", "evaluate", *common, "--cross-fit"])
+    against_model = runner.invoke(main, ["model", "evaluate", "--lang", "en", *common, "--cross-fit"])
     assert "note: not cross-fitted: a model serves" in against_model.stderr
     assert json.loads(against_model.stdout)["cross_fitted"] == []
     # A candidate this version's recipe does not reproduce (the deliberately bad model) is judged on its
     # held-out months only, and refused.
     bad = bad_model(small, tmp_path / "bad" / "candidate.json", source=str(small))
-    refused = runner.invoke(main, ["model", "promote", *common, "--candidate", str(bad), "--cross-fit",
+    refused = runner.invoke(main, ["model", "promote", "--lang", "en", *common, "--candidate", str(bad), "--cross-fit",
                                    "--active", str(tmp_path / "none.json")])
     assert refused.exit_code == 1 and "not cross-fitted (this version's recipe" in refused.stderr
     assert json.loads(refused.stdout)["cross_fitted"] == [] and json.loads(refused.stdout)["difference"] < 0

@@ -41,8 +41,8 @@ def test_a_bad_cell_is_told_at_its_line_and_column(loop, tmp_path, column, value
     _edit(copy / "log.csv", 3, column, value)
     found = check_log(copy / "log.csv")
     assert len(found) == 1 and str(found[0]).startswith(f"{copy / 'log.csv'}:3:{column}: {says}"), found
-    for command in (["model", "train", "--from", str(copy), "--out", str(tmp_path / "m.json")],
-                    ["model", "evaluate", "--from", str(copy), "--policy", "prior"]):
+    for command in (["model", "train", "--lang", "en", "--from", str(copy), "--out", str(tmp_path / "m.json")],
+                    ["model", "evaluate", "--lang", "en", "--from", str(copy), "--policy", "prior"]):
         r = CliRunner().invoke(main, command)
         assert r.exit_code == 2 and f"log.csv:3:{column}: {says}" in r.output, (command, r.output)
         assert "Traceback" not in r.output
@@ -53,7 +53,7 @@ def test_missing_files_columns_and_many_bad_rows(loop, tmp_path):
     copy = tmp_path / "loop"
     shutil.copytree(loop, copy)
     (copy / "branch_metrics.csv").unlink()
-    r = CliRunner().invoke(main, ["model", "train", "--from", str(copy), "--out", str(tmp_path / "m.json")])
+    r = CliRunner().invoke(main, ["model", "train", "--lang", "en", "--from", str(copy), "--out", str(tmp_path / "m.json")])
     assert r.exit_code == 2 and "has no branch_metrics.csv" in r.output and "Traceback" not in r.output, r.output
     shutil.copy(loop / "branch_metrics.csv", copy)
     log = copy / "log.csv"
@@ -80,7 +80,7 @@ def test_a_log_with_its_header_alone_has_nothing_to_learn_and_says_so(loop, tmp_
     header = (copy / "log.csv").read_text(encoding="utf-8").splitlines()[0]
     (copy / "log.csv").write_text(header + "\n", encoding="utf-8")
     assert check_log(copy / "log.csv") == []
-    r = CliRunner().invoke(main, ["model", "train", "--from", str(copy), "--out", str(tmp_path / "c.json")])
+    r = CliRunner().invoke(main, ["model", "train", "--lang", "en", "--from", str(copy), "--out", str(tmp_path / "c.json")])
     assert r.exit_code == 2 and "no served prescription has a measurable outcome yet" in r.stderr, r.output
     assert r.exception is None or isinstance(r.exception, SystemExit)
 
@@ -94,5 +94,5 @@ def test_a_list_logged_twice_is_told_at_its_second_line(loop, tmp_path):
     assert [str(p) for p in found] == [f"{copy / 'log.csv'}:6:topic: a list logged twice: topic {lines[3].split(',')[3]!r} (one list "
                                        "per branch, month and weakness (topic): an earlier row has this row's branch, "
                                        "period and topic)"]
-    r = CliRunner().invoke(main, ["model", "train", "--from", str(copy), "--out", str(tmp_path / "m.json")])
+    r = CliRunner().invoke(main, ["model", "train", "--lang", "en", "--from", str(copy), "--out", str(tmp_path / "m.json")])
     assert r.exit_code == 2 and "log.csv:6:topic:" in r.stderr and not (tmp_path / "m.json").exists()

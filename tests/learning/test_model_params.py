@@ -74,13 +74,13 @@ def test_a_candidate_with_other_parameters_is_a_new_recipe_judged_and_refitted_w
     models = tmp_path / "models"
     candidate, active = models / "candidate.json", models / "effectiveness.json"
 
-    wrong = runner.invoke(main, ["model", "train", "--from", str(small), "--out", str(candidate),
+    wrong = runner.invoke(main, ["model", "train", "--lang", "en", "--from", str(small), "--out", str(candidate),
                                  "--param", "weakness_flags=sometimes", "--param", "ridge=1"])
     assert wrong.exit_code == 2 and not candidate.exists()
     assert "--param: model parameter weakness_flags='sometimes' is not valid" in wrong.stderr
     assert "--param: unknown model parameter 'ridge'" in wrong.stderr
 
-    trained = runner.invoke(main, ["model", "train", "--from", str(small), "--out", str(candidate),
+    trained = runner.invoke(main, ["model", "train", "--lang", "en", "--from", str(small), "--out", str(candidate),
                                    "--param", "weakness_flags=true", "--param", "ridge_alpha=2"])
     assert trained.exit_code == 0, trained.output
     assert "parameters: ridge_alpha=2, weakness_flags=true (the others the defaults)" in trained.stdout
@@ -89,7 +89,7 @@ def test_a_candidate_with_other_parameters_is_a_new_recipe_judged_and_refitted_w
     assert model.weakness_flags and any(k.startswith("weakness_") for k in model.coef_)  # the loop has them
 
     common = ["--from", str(small), "--candidate", str(candidate), "--active", str(active), "--json"]
-    promoted = runner.invoke(main, ["model", "promote", *common, "--cross-fit"])
+    promoted = runner.invoke(main, ["model", "promote", "--lang", "en", *common, "--cross-fit"])
     assert promoted.exit_code == 0, promoted.output
     # Cross-fitted: this version's recipe with the candidate's parameters gives the candidate itself.
     assert "not cross-fitted" not in promoted.stderr and json.loads(promoted.stdout)["cross_fitted"]
@@ -102,12 +102,12 @@ def test_evaluate_cross_fits_the_learned_policy_with_the_parameters_given(runner
     small = fewer_held_out(loop, tmp_path / "small", 1, months=6)  # its last 6 months: two halves to fit
 
     def learned(*params):
-        r = runner.invoke(main, ["model", "evaluate", "--from", str(small), "--policy", "learned", "--json",
+        r = runner.invoke(main, ["model", "evaluate", "--lang", "en", "--from", str(small), "--policy", "learned", "--json",
                                  *(a for p in params for a in ("--param", p))])
         assert r.exit_code == 0, r.output
         return next(e for e in json.loads(r.stdout)["estimates"] if e["policy"] == "learned")
 
     default, heavy = learned(), learned("ridge_alpha=1000", "blend=0")
     assert default["ips"] != heavy["ips"]  # a ridge that learns next to nothing ranks otherwise
-    bad = runner.invoke(main, ["model", "evaluate", "--from", str(small), "--param", "blend=-1"])
+    bad = runner.invoke(main, ["model", "evaluate", "--lang", "en", "--from", str(small), "--param", "blend=-1"])
     assert bad.exit_code == 2 and "--param: model parameter blend='-1' is not valid" in bad.stderr

@@ -20,7 +20,7 @@ def test_a_better_candidate_is_promoted_and_a_bad_one_never(runner, loop, tmp_pa
     common = ["--from", str(loop), "--active", str(models / "effectiveness.json")]
     # Three held-out months: on two, the exploring prior's log (a uniform choice of some 180 resources half
     # the time) supports the candidate's choices on an effective sample of about 30, too few to be sure.
-    trained = runner.invoke(main, ["model", "train", "--from", str(loop), "--out", str(models / "candidate.json"),
+    trained = runner.invoke(main, ["model", "train", "--lang", "en", "--from", str(loop), "--out", str(models / "candidate.json"),
                                    "--holdout-months", "3"])
     assert trained.exit_code == 0, trained.output
     _, card = load(models / "candidate.json")
@@ -28,7 +28,7 @@ def test_a_better_candidate_is_promoted_and_a_bad_one_never(runner, loop, tmp_pa
     assert card["multiplicative_fit"] == "fitted", "a closed loop's log: both effect fits, blended"
     assert "the additive and multiplicative fits blended (0.5 / 0.5)" in trained.output
 
-    looked = runner.invoke(main, ["model", "evaluate", "--candidate", str(models / "candidate.json"), "--json",
+    looked = runner.invoke(main, ["model", "evaluate", "--lang", "en", "--candidate", str(models / "candidate.json"), "--json",
                                   *common])
     assert looked.exit_code == 0, looked.output
     seen = json.loads(looked.stdout)
@@ -36,12 +36,12 @@ def test_a_better_candidate_is_promoted_and_a_bad_one_never(runner, loop, tmp_pa
                                                                               card["held_out"]["to"]]
     assert seen["decisions"] >= MIN_DECISIONS and not (models / "effectiveness.json").exists()
     # `--candidate` alone is the default candidate, $DIAGNOSIS_MODELS/candidate.json.
-    alone = runner.invoke(main, ["model", "evaluate", "--candidate", "--json", "--from", str(loop)],
+    alone = runner.invoke(main, ["model", "evaluate", "--lang", "en", "--candidate", "--json", "--from", str(loop)],
                           env={"DIAGNOSIS_MODELS": str(models)})
     assert alone.exit_code == 0, alone.output
     assert json.loads(alone.stdout) == seen
 
-    promoted = runner.invoke(main, ["model", "promote", "--candidate", str(models / "candidate.json"), *common])
+    promoted = runner.invoke(main, ["model", "promote", "--lang", "en", "--candidate", str(models / "candidate.json"), *common])
     assert promoted.exit_code == 0, promoted.output
     assert "better with confidence" in promoted.stdout and seen["bounds"][0] > 0 and not seen["refresh"]
     assert "effective samples: candidate " in promoted.stdout and "could have made every choice): candidate " in promoted.stdout
@@ -49,7 +49,7 @@ def test_a_better_candidate_is_promoted_and_a_bad_one_never(runner, loop, tmp_pa
     good = (models / "effectiveness.json").read_bytes()
 
     bad = bad_model(loop, tmp_path / "bad" / "candidate.json")
-    refused = runner.invoke(main, ["model", "promote", "--candidate", str(bad), "--json", *common])
+    refused = runner.invoke(main, ["model", "promote", "--lang", "en", "--candidate", str(bad), "--json", *common])
     assert refused.exit_code == 1
     result = json.loads(refused.stdout)
     assert result["active"] == f"learned:{card['fingerprint']}" and result["promote"] is False
@@ -61,11 +61,11 @@ def test_a_better_candidate_is_promoted_and_a_bad_one_never(runner, loop, tmp_pa
     assert "stays active" in refused.stderr
     assert (models / "effectiveness.json").read_bytes() == good  # nothing changed
     # Against the prior as well: the bad model is not promoted over ranking by the documented prior.
-    against_prior = runner.invoke(main, ["model", "promote", "--candidate", str(bad), "--from", str(loop),
+    against_prior = runner.invoke(main, ["model", "promote", "--lang", "en", "--candidate", str(bad), "--from", str(loop),
                                          "--active", str(tmp_path / "none.json")])
     assert against_prior.exit_code == 1 and "not promoted" in against_prior.stderr + against_prior.stdout
 
-    forced = runner.invoke(main, ["model", "promote", "--candidate", str(bad), "--force", *common])
+    forced = runner.invoke(main, ["model", "promote", "--lang", "en", "--candidate", str(bad), "--force", *common])
     assert forced.exit_code == 0 and "by --force" in forced.stderr
     records = [json.loads(line) for line in (models / "promotions.jsonl").read_text(encoding="utf-8").splitlines()]
     # Every verdict is recorded: the promotion, the refusal (with its reason), the forced promotion.
@@ -157,8 +157,8 @@ def test_a_log_that_could_not_have_made_the_candidates_choices_does_not_promote_
     log.loc[status == "adopted", "status"], log.loc[status == "declined", "status"] = "declined", "adopted"
     log.to_csv(swapped / "log.csv", index=False)
     bad = tmp_path / "bad" / "candidate.json"
-    assert runner.invoke(main, ["model", "train", "--from", str(swapped), "--out", str(bad)]).exit_code == 0
-    refused = runner.invoke(main, ["model", "promote", "--candidate", str(bad), "--from", str(plain), "--json",
+    assert runner.invoke(main, ["model", "train", "--lang", "en", "--from", str(swapped), "--out", str(bad)]).exit_code == 0
+    refused = runner.invoke(main, ["model", "promote", "--lang", "en", "--candidate", str(bad), "--from", str(plain), "--json",
                                    "--active", str(tmp_path / "models" / "effectiveness.json")])
     assert refused.exit_code == 1, refused.output
     result = json.loads(refused.stdout)
@@ -174,10 +174,10 @@ def test_a_log_that_could_not_have_made_the_candidates_choices_does_not_promote_
 def test_a_refit_activates_the_validated_recipe_fitted_on_every_month(runner, loop, tmp_path):
     models = tmp_path / "models"
     candidate = models / "candidate.json"
-    assert runner.invoke(main, ["model", "train", "--from", str(loop), "--out", str(candidate),
+    assert runner.invoke(main, ["model", "train", "--lang", "en", "--from", str(loop), "--out", str(candidate),
                                 "--holdout-months", "3"]).exit_code == 0  # promoted on them (above)
     _, card = load(candidate)
-    done = runner.invoke(main, ["model", "promote", "--refit", "--candidate", str(candidate), "--from", str(loop),
+    done = runner.invoke(main, ["model", "promote", "--lang", "en", "--refit", "--candidate", str(candidate), "--from", str(loop),
                                 "--active", str(models / "effectiveness.json")])
     assert done.exit_code == 0, done.output
     model, active = load(models / "effectiveness.json")
@@ -191,7 +191,7 @@ def test_a_refit_activates_the_validated_recipe_fitted_on_every_month(runner, lo
     assert "the refit of" in done.stderr
     # The refit learned from the candidate's held-out months: judged on them it would be judged on its own
     # training data, so no month is left to compare on.
-    again = runner.invoke(main, ["model", "evaluate", "--json", "--candidate", str(candidate), "--from", str(loop),
+    again = runner.invoke(main, ["model", "evaluate", "--lang", "en", "--json", "--candidate", str(candidate), "--from", str(loop),
                                  "--active", str(models / "effectiveness.json")])
     assert again.exit_code == 0, again.output
     seen = json.loads(again.stdout, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
@@ -199,7 +199,7 @@ def test_a_refit_activates_the_validated_recipe_fitted_on_every_month(runner, lo
     assert f"no month is left to judge on: the model in service (learned:{active['fingerprint']}) learned from every " \
            f"month to {active['data_window']['to']}" in seen["reason"]
     assert seen["difference"] is None and seen["bounds"] == [None, None]
-    said = runner.invoke(main, ["model", "evaluate", "--candidate", str(candidate), "--from", str(loop),
+    said = runner.invoke(main, ["model", "evaluate", "--lang", "en", "--candidate", str(candidate), "--from", str(loop),
                                 "--active", str(models / "effectiveness.json")]).stdout
     assert "no month is left to judge on" in said and "nan" not in said
 
@@ -243,3 +243,38 @@ def test_one_promote_at_a_time_in_a_models_directory(tmp_path):
     worker.join(10)
     with promotion_lock(tmp_path, wait=0.6):  # free again
         pass
+
+
+def test_every_verdict_is_said_in_chinese_too():
+    from diagnosis_service.learning.rollout import verdict_said
+
+    ess = {"candidate": 50.0, "active": 400.0}
+    cases = [((MIN_DECISIONS - 1, 0.2, (0.05, 0.3), ess), {}, "有结果的留出决策太少"),
+             ((500, 0.2, (0.05, 0.3), ess), {"supported": 0.1}, "日志只可能做出候选模型 10% 的选择"),
+             ((500, math.nan, (math.nan, math.nan), ess), {}, "无法估计差值"),
+             ((500, -0.3, (-0.5, -0.1), ess), {"refresh": True}, "重新训练的模型比在用模型差"),
+             ((500, -0.3, (-0.9, 0.02), {"candidate": 1.3, "active": 400.0}), {"refresh": True}, "日志所含信息很少"),
+             ((500, 0.05, (-0.2, 0.3), ess), {"refresh": True}, "在用模型在更晚月份上的重新训练，不比它差"),
+             ((500, 0.2, (0.05, 0.3), {"candidate": 3.0, "active": 400.0}), {}, "有效样本 3 < 10"),
+             ((500, -0.1, (-0.2, -0.01), ess), {}, "候选模型比当前排序差"),
+             ((500, 0.1, (-0.01, 0.2), ess), {}, "候选模型并未有把握地优于当前排序"),
+             ((500, 0.2, (0.05, 0.3), ess), {}, "有把握地更好：差值 +0.2000，90% 置信界 [+0.0500, +0.3000]，有效样本 50+")]
+    for args, kwargs, zh in cases:
+        promote, en, said = verdict_said(*args, **kwargs)
+        assert (promote, en) == verdict(*args, **kwargs) and zh in said, (args, kwargs, said)
+
+
+def test_the_model_commands_speak_chinese_first(runner, loop, tmp_path):
+    models = tmp_path / "models"
+    trained = runner.invoke(main, ["model", "train", "--from", str(loop), "--out", str(models / "candidate.json"),
+                                   "--holdout-months", "3"])
+    assert trained.exit_code == 0, trained.output
+    assert trained.stdout.startswith("已训练：") and "留出用于比较：" in trained.stdout and "参数：默认值" in trained.stdout
+    common = ["--from", str(loop), "--candidate", str(models / "candidate.json"), "--active",
+              str(models / "effectiveness.json")]
+    looked = runner.invoke(main, ["model", "evaluate", *common])
+    assert looked.exit_code == 0 and looked.stdout.startswith("留出月份 ") and "有效样本：候选 " in looked.stdout
+    assert "启用：有把握地更好：差值 " in looked.stdout  # the verdict, in Chinese
+    promoted = runner.invoke(main, ["model", "promote", *common])
+    assert promoted.exit_code == 0 and "已启用 learned:" in promoted.stderr and "（此前为 prior）" in promoted.stderr
+    assert "better with confidence" not in promoted.output

@@ -15,12 +15,12 @@ def test_a_candidate_better_without_confidence_goes_on_trial_until_promoted_or_r
     models = tmp_path / "models"
     candidate, challenger = models / "candidate.json", models / "challenger.json"
     # Three held-out months, as in test_rollout: on all their decisions it is promoted with confidence.
-    assert runner.invoke(main, ["model", "train", "--from", str(loop), "--out", str(candidate),
+    assert runner.invoke(main, ["model", "train", "--lang", "en", "--from", str(loop), "--out", str(candidate),
                                 "--holdout-months", "3"]).exit_code == 0
     small = fewer_held_out(loop, tmp_path / "small", 2, last=3)
     tiny = fewer_held_out(loop, tmp_path / "tiny", 40, last=3)
     common = ["--candidate", str(candidate), "--active", str(models / "effectiveness.json"), "--json"]
-    on_trial_at = ["model", "promote", "--from", str(small), "--confidence", "0.99", *common]
+    on_trial_at = ["model", "promote", "--lang", "en", "--from", str(small), "--confidence", "0.99", *common]
 
     def records():
         return [json.loads(line) for line in (models / "promotions.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -34,7 +34,7 @@ def test_a_candidate_better_without_confidence_goes_on_trial_until_promoted_or_r
     assert "on trial" in tried.stderr and records()[-1]["trial"] == result["candidate"]
 
     # A comparison that says too little (fewer than MIN_DECISIONS decisions) neither starts nor ends a trial.
-    unsure = runner.invoke(main, ["model", "promote", "--from", str(tiny), *common])
+    unsure = runner.invoke(main, ["model", "promote", "--lang", "en", "--from", str(tiny), *common])
     assert unsure.exit_code == 1 and json.loads(unsure.stdout)["decisions"] < MIN_DECISIONS
     assert challenger.read_bytes() == candidate.read_bytes() and "stays on trial" in unsure.stderr
     # Recorded as refused (every verdict is), the trial untouched.
@@ -42,14 +42,14 @@ def test_a_candidate_better_without_confidence_goes_on_trial_until_promoted_or_r
     assert "trial" not in records()[-1] and "trial_ended" not in records()[-1]
 
     # A candidate of another recipe estimated worse says nothing of the challenger: the trial stays.
-    other = runner.invoke(main, ["model", "promote", "--from", str(loop), *common, "--candidate",
+    other = runner.invoke(main, ["model", "promote", "--lang", "en", "--from", str(loop), *common, "--candidate",
                                  str(bad_model(loop, tmp_path / "other" / "candidate.json"))])
     assert other.exit_code == 1 and json.loads(other.stdout)["difference"] < 0
     assert challenger.read_bytes() == candidate.read_bytes() and "stays on trial" in other.stderr
     # The challenger's recipe retrained and estimated worse than the prior ends it: the newest evidence
     # is against the recipe.
     bad = bad_model(loop, tmp_path / "bad" / "candidate.json", source=str(loop))
-    refuted = runner.invoke(main, ["model", "promote", "--from", str(loop), *common, "--candidate", str(bad)])
+    refuted = runner.invoke(main, ["model", "promote", "--lang", "en", "--from", str(loop), *common, "--candidate", str(bad)])
     assert refuted.exit_code == 1 and json.loads(refuted.stdout)["trial"] is False
     assert not challenger.exists() and records()[-1]["trial_ended"] == result["candidate"]
     assert records()[-1]["refused"] == json.loads(refuted.stdout)["candidate"] != result["candidate"]
@@ -64,7 +64,7 @@ def test_a_candidate_better_without_confidence_goes_on_trial_until_promoted_or_r
     # On trial again, then promoted on the whole held-out evidence: one record says both.
     assert runner.invoke(main, on_trial_at).exit_code == 1 and challenger.exists()
     before = len(records())
-    promoted = runner.invoke(main, ["model", "promote", "--from", str(loop), *common])
+    promoted = runner.invoke(main, ["model", "promote", "--lang", "en", "--from", str(loop), *common])
     assert promoted.exit_code == 0, promoted.output
     assert not challenger.exists() and (models / "effectiveness.json").read_bytes() == candidate.read_bytes()
     assert len(records()) == before + 1
@@ -74,8 +74,8 @@ def test_a_candidate_better_without_confidence_goes_on_trial_until_promoted_or_r
 def test_a_service_that_does_not_explore_gets_no_trial(runner, loop, tmp_path, monkeypatch):
     monkeypatch.setenv("DIAGNOSIS_PRIOR_EXPLORATION", "0")
     models = tmp_path / "models"
-    assert runner.invoke(main, ["model", "train", "--from", str(loop), "--out", str(models / "c.json")]).exit_code == 0
-    done = runner.invoke(main, ["model", "promote", "--from", str(fewer_held_out(loop, tmp_path / "small", 10)),
+    assert runner.invoke(main, ["model", "train", "--lang", "en", "--from", str(loop), "--out", str(models / "c.json")]).exit_code == 0
+    done = runner.invoke(main, ["model", "promote", "--lang", "en", "--from", str(fewer_held_out(loop, tmp_path / "small", 10)),
                                 "--confidence", "0.99", "--candidate", str(models / "c.json"),
                                 "--active", str(models / "effectiveness.json"), "--json"])
     assert done.exit_code == 1 and json.loads(done.stdout)["trial"] is False

@@ -138,23 +138,23 @@ def test_train_and_evaluate_from_the_store(fresh_service, runner):
                   headers=h("platform")).status_code == 201
     settings = svc.app.extensions["diagnosis"].settings
     env = {"DATABASE_URL": svc.db.url, "DIAGNOSIS_MODELS": str(settings.models_dir)}
-    r = runner.invoke(main, ["model", "train"], env=env)
+    r = runner.invoke(main, ["model", "train", "--lang", "en"], env=env)
     assert r.exit_code == 0, r.output
     assert f"trained on {served - unmeasurable} lists" in r.stdout and "2025-08 to 2025-09" in r.stdout
     assert "none held out" in r.stderr  # two months of outcomes: nothing left to compare on
     card = json.loads((settings.models_dir / "candidate.card.json").read_text(encoding="utf-8"))
     assert card["data_window"] == {"from": "2025-08", "to": "2025-09"} and card["held_out"] is None
     assert not (settings.models_dir / "effectiveness.json").exists()  # a candidate, not yet served
-    refused = runner.invoke(main, ["model", "promote"], env=env)
+    refused = runner.invoke(main, ["model", "promote", "--lang", "en"], env=env)
     assert refused.exit_code == 1 and "no held-out decisions" in refused.stderr
     assert not (settings.models_dir / "effectiveness.json").exists()
-    forced = runner.invoke(main, ["model", "promote", "--force"], env=env)
+    forced = runner.invoke(main, ["model", "promote", "--lang", "en", "--force"], env=env)
     assert forced.exit_code == 0 and "by --force" in forced.stderr
     refusal, record = (json.loads(line) for line in
                        (settings.models_dir / "promotions.jsonl").read_text(encoding="utf-8").splitlines())
     assert refusal["refused"] == record["promoted"] and "no held-out decisions" in refusal["comparison"]["reason"]
     assert record["forced"] is True and record["replaced"] == "prior"
-    ev = runner.invoke(main, ["model", "evaluate", "--json"], env=env)
+    ev = runner.invoke(main, ["model", "evaluate", "--lang", "en", "--json"], env=env)
     assert ev.exit_code == 0, ev.output
     result = json.loads(ev.stdout)
     assert result["logged"]["decisions"] == served - unmeasurable

@@ -123,14 +123,14 @@ def test_train_info_and_evaluate_from_a_loop_directory(runner, tmp_path):
     assert (out / "candidate.json").exists() and (out / "log.csv").exists()
     (out / "candidate.json").unlink()
     model = tmp_path / "models" / "effectiveness.json"
-    r = runner.invoke(main, ["model", "train", "--from", str(out), "--out", str(model)])
+    r = runner.invoke(main, ["model", "train", "--lang", "en", "--from", str(out), "--out", str(model)])
     assert r.exit_code == 0, r.output
     assert "trained on" in r.stdout and model.exists() and (tmp_path / "models" / "effectiveness.card.json").exists()
-    info = runner.invoke(main, ["model", "info", "--model", str(model)])
+    info = runner.invoke(main, ["model", "info", "--lang", "en", "--model", str(model)])
     card = json.loads(info.stdout)
     assert info.exit_code == 0 and card["features"] and card["libraries"]["scikit-learn"]
     assert card["data_window"]["from"] <= card["data_window"]["to"]
-    ev = runner.invoke(main, ["model", "evaluate", "--from", str(out), "--model", str(model), "--json",
+    ev = runner.invoke(main, ["model", "evaluate", "--lang", "en", "--from", str(out), "--model", str(model), "--json",
                               "--policy", "prior", "--policy", "random"])
     assert ev.exit_code == 0, ev.output
     res = json.loads(ev.stdout)
@@ -139,23 +139,23 @@ def test_train_info_and_evaluate_from_a_loop_directory(runner, tmp_path):
         assert e["ips_ci95"][0] <= e["ips"] <= e["ips_ci95"][1] and e["decisions"] > 0
     # Policies built on a model: cross-fitted by default; the model file as it is on request, with a
     # warning when it was trained on the evaluated months.
-    cross = runner.invoke(main, ["model", "evaluate", "--from", str(out), "--json", "--policy", "greedy"])
+    cross = runner.invoke(main, ["model", "evaluate", "--lang", "en", "--from", str(out), "--json", "--policy", "greedy"])
     assert cross.exit_code == 0, cross.output
     (greedy,) = json.loads(cross.stdout)["estimates"]
     assert greedy["fit"] == "cross" and greedy["effective_sample_size"] > 0
-    as_is = runner.invoke(main, ["model", "evaluate", "--from", str(out), "--json", "--policy", "greedy",
+    as_is = runner.invoke(main, ["model", "evaluate", "--lang", "en", "--from", str(out), "--json", "--policy", "greedy",
                                  "--fit", "file", "--model", str(model)])
     assert as_is.exit_code == 0 and "overlaps the evaluated months" in as_is.stderr
     assert json.loads(as_is.stdout)["estimates"][0]["fit"] == "file"
     # The learned policy is evaluated as the service serves it: with DIAGNOSIS_LEARNED_EXPLORATION=1 every
     # first choice is uniform, so its estimate is the random policy's to the digit.
-    uniform = runner.invoke(main, ["model", "evaluate", "--from", str(out), "--json", "--policy", "learned",
+    uniform = runner.invoke(main, ["model", "evaluate", "--lang", "en", "--from", str(out), "--json", "--policy", "learned",
                                    "--policy", "random", "--fit", "file", "--model", str(model)],
                             env={"DIAGNOSIS_LEARNED_EXPLORATION": "1"})
     learned, random_ = json.loads(uniform.stdout)["estimates"]
     assert learned["snips"] == random_["snips"] and learned["ips"] == random_["ips"], uniform.stdout
-    missing = runner.invoke(main, ["model", "info", "--model", str(tmp_path / "none.json")])
+    missing = runner.invoke(main, ["model", "info", "--lang", "en", "--model", str(tmp_path / "none.json")])
     assert missing.exit_code == 1 and "no trained model" in missing.stderr and "prior" not in missing.stderr
     # The file the service reads (no --model): what the service does without it is said too.
-    active = runner.invoke(main, ["model", "info"], env={"DIAGNOSIS_MODELS": str(tmp_path / "none")})
+    active = runner.invoke(main, ["model", "info", "--lang", "en"], env={"DIAGNOSIS_MODELS": str(tmp_path / "none")})
     assert active.exit_code == 1 and "the service ranks with the documented prior" in active.stderr
