@@ -72,9 +72,11 @@ def _setup(rules_dir: Path | None, catalog_dir: Path | None):
               help="Also write the served log and the metrics here (for model train/evaluate --from).")
 @rules_option
 @catalog_option
+@lang_option
 @handle_errors
 def loop(policy: str, months: int, seed: int, branches: int, members: int, epsilon: float, prior_exploration: float,
-         world: str, as_json: bool, out_dir: Path | None, rules_dir: Path | None, catalog_dir: Path | None) -> None:
+         world: str, as_json: bool, out_dir: Path | None, rules_dir: Path | None, catalog_dir: Path | None,
+         lang: str) -> None:
     """Closed loop: diagnose, prescribe, simulated adoption and outcomes, feedback, retrain; month after month.
 
     Remedies have true effects known only to the simulator (and the oracle policy). Prints the weaknesses
@@ -96,11 +98,18 @@ def loop(policy: str, months: int, seed: int, branches: int, members: int, epsil
         out_dir = replaceable_output(out_dir, "a loop's log", _loop_directory, own=LOOP_FILES)
     start = time.perf_counter()
 
+    zh = lang == "zh"
+
     def progress(month: dict) -> None:
-        if not as_json:
-            click.echo(f"{month['period']}: {month['weaknesses']:6d} weaknesses prescribed, {month['adopted']:6d} "
-                       f"adopted, true improvement {month['true_improvement']:9.2f}, "
-                       f"{month['weaknesses_resolved']:6d} resolved")
+        if as_json:
+            return
+        if zh:
+            click.echo(f"{month['period']}：开方短板 {month['weaknesses']:6d} 个，采纳 {month['adopted']:6d} 个，"
+                       f"真实改善 {month['true_improvement']:9.2f}，解决 {month['weaknesses_resolved']:6d} 个")
+            return
+        click.echo(f"{month['period']}: {month['weaknesses']:6d} weaknesses prescribed, {month['adopted']:6d} "
+                   f"adopted, true improvement {month['true_improvement']:9.2f}, "
+                   f"{month['weaknesses_resolved']:6d} resolved")
 
     result = run_loop(spec, ruleset, catalog, on_month=progress)
     summary = result.summary()
@@ -109,8 +118,11 @@ def loop(policy: str, months: int, seed: int, branches: int, members: int, epsil
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False))
         return
-    click.echo(f"policy {policy}, seed {seed}, {months} months: true improvement {summary['true_improvement']:.2f}, "
-               f"{summary['weaknesses_resolved']} weaknesses resolved ({time.perf_counter() - start:.0f} s)")
+    seconds = time.perf_counter() - start
+    click.echo(f"策略 {policy}，种子 {seed}，{months} 个月：真实改善 {summary['true_improvement']:.2f}，解决短板 "
+               f"{summary['weaknesses_resolved']} 个（{seconds:.0f} 秒）" if zh else
+               f"policy {policy}, seed {seed}, {months} months: true improvement {summary['true_improvement']:.2f}, "
+               f"{summary['weaknesses_resolved']} weaknesses resolved ({seconds:.0f} s)")
 
 
 LOOP_FILES = ("log.csv", "truth.csv", "branch_metrics.csv", "summary.json")

@@ -29,8 +29,9 @@ def db() -> None:
 
 
 @db.command("upgrade")
+@lang_option
 @handle_errors
-def db_upgrade() -> None:
+def db_upgrade(lang: str) -> None:
     """Create or migrate the database schema to the latest revision (safe to run again)."""
     from ..store.migrate import current, head, upgrade
 
@@ -38,7 +39,8 @@ def db_upgrade() -> None:
     before = current(engine)
     upgrade(engine)
     after = current(engine)
-    click.echo(f"database {settings().safe_db_url()}: revision {before or 'none'} -> {after} (head {head()})")
+    click.echo(f"数据库 {settings().safe_db_url()}：版本 {before or '无'} -> {after}（最新 {head()}）" if lang == "zh" else
+               f"database {settings().safe_db_url()}: revision {before or 'none'} -> {after} (head {head()})")
 
 
 @main.command("import")
@@ -174,49 +176,60 @@ def tokens() -> None:
 @click.option("--branch", "branch_id", default=None, help="The branch of a secretary's token.")
 @click.option("--street", default=None, help="The street (街道/镇, as in branches.csv) of a street role's token.")
 @click.option("--name", required=True, help="Who or what holds the token (unique), e.g. platform-prod.")
+@lang_option
 @handle_errors
-def tokens_create(role: str, branch_id: str | None, street: str | None, name: str) -> None:
+def tokens_create(role: str, branch_id: str | None, street: str | None, name: str, lang: str) -> None:
     """Create a token and print it once."""
     from ..store import tokens as tokens_store
 
     with _engine().begin() as conn:
         token = tokens_store.create(conn, name, role, branch_id, street)
     click.echo(token)
+    if lang == "zh":
+        of = f"，{branch_id}" if branch_id else f"，{street}" if street else ""
+        click.echo(f"已创建令牌 '{name}'（{role}{of}）；它不会再次显示", err=True)
+        return
     of = f" of {branch_id}" if branch_id else f" of {street}" if street else ""
     click.echo(f"token '{name}' ({role}{of}) created; it is not shown again", err=True)
 
 
 @tokens.command("revoke")
 @click.option("--name", required=True)
+@lang_option
 @handle_errors
-def tokens_revoke(name: str) -> None:
+def tokens_revoke(name: str, lang: str) -> None:
     """Revoke a token by name (at once, in every process)."""
     from ..store import tokens as tokens_store
 
     with _engine().begin() as conn:
         done = tokens_store.revoke(conn, name)
     if not done:
-        click.echo(f"no active token named '{name}'", err=True)
+        click.echo(f"没有名为 '{name}' 的有效令牌" if lang == "zh" else f"no active token named '{name}'", err=True)
         sys.exit(2)
-    click.echo(f"token '{name}' revoked")
+    click.echo(f"已吊销令牌 '{name}'" if lang == "zh" else f"token '{name}' revoked")
 
 
 @tokens.command("list")
+@lang_option
 @handle_errors
-def tokens_list() -> None:
+def tokens_list(lang: str) -> None:
     """Token names, roles and dates (never the tokens)."""
     from ..reports.summary import aligned
     from ..store import tokens as tokens_store
 
+    zh = lang == "zh"
     with _engine().connect() as conn:
         rows = [(t["name"], t["role"], t["branch_id"] or t["street"] or "-", f"{t['created_at']:%Y-%m-%d}",
-                 f"revoked {t['revoked_at']:%Y-%m-%d}" if t["revoked_at"] else "active")
+                 (f"{t['revoked_at']:%Y-%m-%d} 已吊销" if zh else f"revoked {t['revoked_at']:%Y-%m-%d}")
+                 if t["revoked_at"] else ("有效" if zh else "active"))
                 for t in tokens_store.listing(conn)]
     if not rows:
-        click.echo("no tokens: `tokens create --role ROLE --name NAME` makes one", err=True)
+        click.echo("没有令牌：`tokens create --role ROLE --name NAME` 可创建" if zh else
+                   "no tokens: `tokens create --role ROLE --name NAME` makes one", err=True)
         return
     # Columns padded as a terminal shows them: a street's or a name's Chinese takes two columns a character.
-    click.echo("\n".join(aligned([("name", "role", "scope", "created", "state"), *rows])))
+    head = ("名称", "角色", "范围", "创建", "状态") if zh else ("name", "role", "scope", "created", "state")
+    click.echo("\n".join(aligned([head, *rows])))
 
 
 @main.command()

@@ -27,8 +27,8 @@ def env(tmp_path, monkeypatch):
 
 def test_db_upgrade_import_and_tokens(runner, env, small_district, district_copy):
     r = runner.invoke(main, ["db", "upgrade"])
-    assert r.exit_code == 0 and "revision none -> 0009" in r.stdout
-    assert "revision 0009 -> 0009" in runner.invoke(main, ["db", "upgrade"]).stdout
+    assert r.exit_code == 0 and "：版本 无 -> 0009（最新 0009）" in r.stdout
+    assert "revision 0009 -> 0009" in runner.invoke(main, ["db", "upgrade", "--lang", "en"]).stdout
     # A broken directory is refused whole: nothing stored.
     text = (district_copy / "member_metrics.csv").read_text(encoding="utf-8").split("\n")
     cells = text[5].split(",")
@@ -48,15 +48,20 @@ def test_db_upgrade_import_and_tokens(runner, env, small_district, district_copy
         assert "新增       0  更新       0" in line, "importing twice changes nothing"
     created = runner.invoke(main, ["tokens", "create", "--role", "secretary", "--branch", "B00002", "--name", "s2"])
     token = created.stdout.strip()
-    assert created.exit_code == 0 and token.startswith("ds_") and "not shown again" in created.stderr
+    assert created.exit_code == 0 and token.startswith("ds_") and "已创建令牌 's2'（secretary，B00002）" in created.stderr
     listing = runner.invoke(main, ["tokens", "list"]).stdout
-    assert "s2" in listing and "secretary" in listing and token not in listing
+    assert "s2" in listing and "secretary" in listing and token not in listing and listing.startswith("名称")
+    english = runner.invoke(main, ["tokens", "list", "--lang", "en"]).stdout
+    assert english.startswith("name") and "active" in english
     dup = runner.invoke(main, ["tokens", "create", "--role", "admin", "--name", "s2"])
     assert dup.exit_code == 2 and "a token named 's2' exists" in dup.stderr
     nobranch = runner.invoke(main, ["tokens", "create", "--role", "secretary", "--name", "s9"])
     assert nobranch.exit_code == 2 and "--branch: a secretary's token needs a branch" in nobranch.stderr
-    assert runner.invoke(main, ["tokens", "revoke", "--name", "s2"]).exit_code == 0
-    assert runner.invoke(main, ["tokens", "revoke", "--name", "s2"]).exit_code == 2
+    revoked = runner.invoke(main, ["tokens", "revoke", "--name", "s2"])
+    assert revoked.exit_code == 0 and revoked.stdout.strip() == "已吊销令牌 's2'"
+    again = runner.invoke(main, ["tokens", "revoke", "--name", "s2", "--lang", "en"])
+    assert again.exit_code == 2 and "no active token named 's2'" in again.stderr
+    assert "已吊销" in runner.invoke(main, ["tokens", "list"]).stdout
     engine.dispose()
 
 

@@ -102,7 +102,8 @@ def test_a_street_token_names_a_street_that_exists(runner, tmp_path, small_distr
     env = {"DIAGNOSIS_VAR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}"}
     assert runner.invoke(main, ["db", "upgrade"], env=env).exit_code == 0
     assert runner.invoke(main, ["import", str(small_district)], env=env).exit_code == 0
-    ok = runner.invoke(main, ["tokens", "create", "--role", "street", "--street", "古林镇", "--name", "gl"], env=env)
+    ok = runner.invoke(main, ["tokens", "create", "--role", "street", "--street", "古林镇", "--name", "gl", "--lang",
+                              "en"], env=env)
     assert ok.exit_code == 0 and ok.stdout.startswith("ds_") and "(street of 古林镇)" in ok.stderr
     none = runner.invoke(main, ["tokens", "create", "--role", "street", "--name", "s1"], env=env)
     assert none.exit_code == 2 and "--street: a street role's token needs a street" in none.stderr
@@ -113,7 +114,7 @@ def test_a_street_token_names_a_street_that_exists(runner, tmp_path, small_distr
     assert mixed.exit_code == 2 and "only a street role's token is tied to a street" in mixed.stderr
     assert runner.invoke(main, ["tokens", "create", "--role", "admin", "--name", "管理员"], env=env).exit_code == 0
     listing = runner.invoke(main, ["tokens", "list"], env=env).stdout.splitlines()
-    assert [line.split()[:3] for line in listing] == [["name", "role", "scope"], ["gl", "street", "古林镇"],
+    assert [line.split()[:3] for line in listing] == [["名称", "角色", "范围"], ["gl", "street", "古林镇"],
                                                       ["管理员", "admin", "-"]]
     # Chinese takes two terminal columns a character: the columns line up as a terminal shows them.
     assert len({display_width(line[:line.index(line.split()[3])]) for line in listing}) == 1
