@@ -12,6 +12,7 @@ from ..pipeline.jobs import job_json, submit_diagnosis
 from ..store import jobs as jobs_store
 from .auth import READERS, actor, require_branch, require_member, roles, scoped
 from .db import get_db, runtime, snapshot
+from .model_routine import REQUEST_WAIT
 from .request_args import check_id, choice_arg, int_arg, object_body, period_arg
 
 bp = Blueprint("diagnoses", __name__, url_prefix="/v1")
@@ -32,7 +33,9 @@ def post_diagnosis():
         period = body.get("period")
         snapshot()  # a service that is not ready says so (503) first, as a job's submission does
         check_period(period, "period")
-        said = rt.model_routine(period)  # the month's lists ranked by what the months before taught
+        # The month's lists ranked by what the months before taught; a routine another holds (the month's
+        # job, another process) is waited for a minute at most: this request's thread is one of a few.
+        said = rt.model_routine(period, wait=REQUEST_WAIT)
         # The request's snapshot read again: its ranker is the routine's verdict, not the one before it.
         return jsonify(diagnoses.diagnose_period(snapshot(force=True), rt.engine, period, actor(),
                                                  extra={"model": said} if said else None)), 201

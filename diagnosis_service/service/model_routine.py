@@ -17,7 +17,8 @@ It runs before the diagnosis so that when the job (or ``?wait=true``) answers, t
 are ranked by what the months before taught, in this process at once (the ranker is reloaded) and in
 the others within ``MODEL_CHECK_EVERY``. ``models/routine.json`` records the last month it ran for: a
 job run again, or an earlier month diagnosed again, does not train again. A lock on the models
-directory keeps two serving processes from running it at the same time (the second skips it).
+directory keeps two from running it at the same time: the second (a job and a ``?wait=true`` request of the
+month, another serving process) waits for the first and answers what it did.
 """
 
 from __future__ import annotations
@@ -58,14 +59,20 @@ LOCK = ".routine.lock"
 COMMAND = (sys.executable, "-c", """\
 import os, signal, sys
 if sys.platform.startswith("linux"):
-    import ctypes
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    if os.getppid() != int(os.environ.get("DIAGNOSIS_ROUTINE_PARENT", os.getppid())):
+    try:
+        import ctypes
+        asked = ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM) == 0  # PR_SET_PDEATHSIG
+    except (ImportError, OSError, AttributeError):  # no ctypes, no prctl (a static build): go on without
+        asked = False
+    if asked and os.getppid() != int(os.environ.get("DIAGNOSIS_ROUTINE_PARENT", os.getppid())):
         sys.exit(143)
 from diagnosis_service.cli import run
 run()
 """)
 LOCK_WAIT_POLL = 0.5
+# A ``?wait=true`` request waits this long at most for a routine another holds (a job's, another process's);
+# then it goes on without it (its request thread is one of a few). A job waits up to the routine's time.
+REQUEST_WAIT = 60.0
 
 
 class ModelRoutine:
@@ -82,7 +89,10 @@ class ModelRoutine:
         self.models_dir = settings.models_dir
         self.command = command  # what runs `diagnosis-service ARGS...`
 
-    def __call__(self, period: str, tell: Callable[[str, float], None] | None = None) -> dict | None:
+    def __call__(self, period: str, tell: Callable[[str, float], None] | None = None,
+                 wait: float | None = None) -> dict | None:
+        """What the routine did for ``period`` (None when it is off or the month has no data); ``wait``: how
+        long to wait for a routine another holds (default: the routine's time, as a job does)."""
         if self.settings.model_routine == "off":
             return None
         said = self._done_for(period)
@@ -99,15 +109,19 @@ class ModelRoutine:
             except Exception as exc:  # the job's own (its lease lost, say): not the routine's failure
                 raise _Told(exc) from exc
 
-        deadline = time.monotonic() + self.settings.model_routine_timeout
+        limit = self.settings.model_routine_timeout
         try:
-            with self._locked(deadline, told) as lock:
+            with self._locked(time.monotonic() + (limit if wait is None else min(wait, limit)), told) as (lock, waited):
                 # Again: another request or process may have run it for this month while this one waited.
                 said = self._done_for(period)
-                return said if said is not None else self._run(period, told, lock, deadline)
+                if said is not None:
+                    if waited:  # its verdict may be seconds old: rank this month by it, not by the file's last look
+                        self.reload()
+                    return said
+                return self._run(period, told, lock, time.monotonic() + limit)  # the wait is not its time
         except _Told as exc:
             raise exc.exc from None
-        except TimeoutError as exc:
+        except _Busy as exc:
             log.warning("model routine for %s skipped: %s", period, exc)
             return {"state": "skipped", "reason": str(exc)}
         except _Stopped as exc:  # the service is stopping: not a failure of the routine's
@@ -142,11 +156,11 @@ class ModelRoutine:
         return None
 
     @contextlib.contextmanager
-    def _locked(self, deadline: float, tell: Callable[[str, float], None]) -> Iterator[int]:
+    def _locked(self, deadline: float, tell: Callable[[str, float], None]) -> Iterator[tuple[int, bool]]:
         """The models directory's lock and its file descriptor, which the child commands inherit (they
         hold it as long as they run). Held by another routine (a job and a ``?wait=true`` request for the
-        same month, another serving process): waited for until ``deadline`` (TimeoutError), so that the
-        month's lists are ranked by its verdict."""
+        same month, another serving process): waited for until ``deadline`` (_Busy), so that the month's
+        lists are ranked by its verdict; whether it had to wait."""
         self.models_dir.mkdir(parents=True, exist_ok=True)
         with open(self.models_dir / LOCK, "a") as fh:
             waited = False
@@ -156,14 +170,14 @@ class ModelRoutine:
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
-                        raise TimeoutError("another routine held the models directory past "
-                                           "DIAGNOSIS_MODEL_ROUTINE_TIMEOUT_SECONDS") from None
+                        raise _Busy("another routine was running (a job's, or another process's); this "
+                                    "diagnosis went on without waiting longer for it") from None
                     if not waited:
                         waited = True
                         log.info("model routine: waiting for another routine in %s", self.models_dir)
                         tell("model routine: waiting for another routine", 0.01)
                     time.sleep(LOCK_WAIT_POLL)
-            yield fh.fileno()  # closing the file (here and in the children) releases it
+            yield fh.fileno(), waited  # closing the file (here and in the children) releases it
 
     def _run(self, period: str, tell: Callable[[str, float], None], lock: int, deadline: float) -> dict:
         log.info("model routine for %s: training a candidate", period)
@@ -223,9 +237,9 @@ class ModelRoutine:
             served = re.match(r"promoted (\S+)", verdict)  # the refit of the candidate, when it passed
             if served:
                 out["promoted"] = served.group(1)
-            ended = re.search(r"the trial of (\S+) is over", verdict)
+            ended = re.search(r"the trial of (\S+) is over|\(in place of (\S+)\)", verdict)
             if ended:
-                out["trial_ended"] = ended.group(1)
+                out["trial_ended"] = ended.group(1) or ended.group(2)
             self.reload()  # this process ranks by the verdict at once
         out["seconds"] = round(time.perf_counter() - start, 2)
         write_atomic(self.models_dir / MARKER, (json.dumps({
@@ -252,10 +266,17 @@ class ModelRoutine:
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"`{' '.join(args[:2])}` was stopped: the routine ran past "
                                f"DIAGNOSIS_MODEL_ROUTINE_TIMEOUT_SECONDS ({s.model_routine_timeout:g} s)") from None
-        if done.returncode in (-signal.SIGTERM, -signal.SIGINT, -signal.SIGKILL, 143, 130):
+        if done.returncode == -signal.SIGKILL:  # most likely the kernel's out-of-memory killer
+            raise RuntimeError(f"`{' '.join(args[:2])}` was killed (SIGKILL: out of memory? its peak is about "
+                               f"1.6 GiB on a whole district's year)")
+        if done.returncode in (-signal.SIGTERM, -signal.SIGINT, 143, 130):
             raise _Stopped(f"`{' '.join(args[:2])}` was stopped by a signal (the service stopping?); the next "
                            f"diagnosis of a new month runs the routine again")
         return done
+
+
+class _Busy(Exception):
+    """Another routine held the models directory past the wait."""
 
 
 class _Stopped(Exception):

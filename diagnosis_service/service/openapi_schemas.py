@@ -101,8 +101,9 @@ SCHEMAS = {
                              "reason": {"type": ["string", "null"]}, "reason_zh": {"type": ["string", "null"]},
                              "candidate": {"type": ["string", "null"]},
                              "active_before": {"type": ["string", "null"]}, "verdict": {"type": "string"},
-                             "promoted": {"type": "string", "description": "the model now serving (the refit of "
-                                                                          "the candidate that passed)"},
+                             "promoted": {"type": "string", "description": "the model the routine activated "
+                                                                          "(the refit of the candidate that "
+                                                                          "passed)"},
                              "trial_ended": {"type": "string"}, "seconds": {"type": "number"},
                              "at": {"type": "string", "format": "date-time"},
                              "repeated": {"type": "boolean", "description": "this month's routine had run "

@@ -111,9 +111,27 @@ def test_the_service_runs_the_routine_once_a_month_records_every_verdict_and_sur
         started = time.monotonic()
         busy = service._call("POST", "/v1/diagnoses?wait=true", "platform", {"period": last}, 201)
     assert time.monotonic() - started >= 1.0
-    assert busy["model"] == {"state": "skipped", "reason": "another routine held the models directory past "
-                                                            "DIAGNOSIS_MODEL_ROUTINE_TIMEOUT_SECONDS"}
+    assert busy["model"] == {"state": "skipped", "reason": "another routine was running (a job's, or another "
+                                                            "process's); this diagnosis went on without waiting "
+                                                            "longer for it"}
     routine.settings = replace(routine.settings, model_routine_timeout=3600.0)
+    # ... and when that one finishes the month while this one waits, this one answers what it did.
+    held, finished = threading.Event(), {"at": "2026-01-01T00:00:00Z", "state": "kept", "reason": "another's verdict"}
+
+    def another() -> None:
+        with open(models / ".routine.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            held.set()
+            time.sleep(0.8)
+            (models / "routine.json").write_text(json.dumps({"period": last, **finished}), encoding="utf-8")
+
+    other = threading.Thread(target=another)
+    other.start()
+    assert held.wait(10)
+    waited = service._call("POST", "/v1/diagnoses?wait=true", "platform", {"period": last}, 201)
+    other.join(10)
+    assert waited["model"] == {**finished, "repeated": True}
+    (models / "routine.json").unlink()
 
     # A routine that fails (its candidate's place taken by a directory) leaves the diagnosis whole.
     (models / "routine-candidate.json").unlink()
