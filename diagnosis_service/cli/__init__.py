@@ -26,7 +26,7 @@ def main() -> None:
     """
 
 
-from . import catalog, data, diagnose, model, overview, promote, rules, simulate, store, webhooks  # noqa: E402, F401 -- they register on ``main``
+from . import catalog, data, diagnose, loop, model, overview, promote, rules, simulate, store, webhooks  # noqa: E402, F401 -- they register on ``main``
 
 
 def run() -> None:
@@ -57,4 +57,4 @@ def run() -> None:
     os._exit(code & 0xFF)
 
 
-__all__ = ["catalog", "data", "diagnose", "main", "model", "overview", "rules", "run", "simulate", "store", "webhooks"]
+__all__ = ["catalog", "data", "diagnose", "loop", "main", "model", "overview", "rules", "run", "simulate", "store", "webhooks"]

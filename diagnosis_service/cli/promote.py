@@ -130,51 +130,53 @@ def _figure(value: float, lang: str = "en") -> str:
     return f"{value:+.4f}" if math.isfinite(value) else _t(lang, "无", "none")
 
 
+# What `model evaluate --candidate` and `model promote` print of a comparison: (key, English, Chinese).
+_COMPARISON_TEXTS = (
+    ("to", " to ", " 至 "),
+    ("list", ", ", "、"),
+    ("roles", {}, {"candidate": "候选", "active": "当前"}),
+    ("kind", ("held-out", "compared on"), ("留出", "比较")),
+    ("folds", " ({a} to {b} ranked by the candidate's recipe fitted on the other months)",
+     "（{a} 至 {b} 由在其他月份上拟合的候选配方排序）"),
+    ("head", "{kind} months {months}{folds}, {n} decisions with outcomes", "{kind}月份 {months}{folds}，{n} 个有结果的决策"),
+    ("candidate", "  candidate {name:<22} {value}", "  候选模型 {name:<22} {value}"),
+    ("active", "  active    {name:<22} {value}", "  当前排序 {name:<22} {value}"),
+    ("difference", "  difference {d}, 95% interval [{lo}, {hi}]; effective samples: {samples}; mean importance weights "
+                   "(1 where the log could have made every choice): {weights}",
+     "  差值 {d}，95% 区间 [{lo}, {hi}]；有效样本：{samples}；平均重要性权重（日志可能做出全部选择时为 1）：{weights}"),
+    ("what", ("a new challenger", "a retrain of the model in service"), ("新的挑战者", "在用模型的重新训练")),
+    ("bounds", "  {what}; bounds at {level}%: [{lo}, {hi}]", "  {what}；{level}% 置信界：[{lo}, {hi}]"),
+    ("verdict", ("keep the active ranking", "promote"), ("保持当前排序", "启用")),
+    ("said", "{verdict}: {reason}", "{verdict}：{reason}"),
+)
+COMPARISON_WORDS = {lang: {key: texts[i] for key, *texts in _COMPARISON_TEXTS} for i, lang in enumerate(("en", "zh"))}
+
+
 def _print_comparison(result, as_json: bool, trial: bool | None = None, lang: str = "zh") -> None:
     if as_json:
         click.echo(json.dumps({**result.as_dict(), **({} if trial is None else {"trial": trial})}, ensure_ascii=False))
         return
-    if lang == "zh":
-        _print_comparison_zh(result)
-        return
-    months = f"{result.months[0]} to {result.months[-1]}" if result.months else "none"
-    folds = (f" ({result.cross_fitted[0]} to {result.cross_fitted[-1]} ranked by the candidate's recipe fitted "
-             f"on the other months)" if result.cross_fitted else "")
-    click.echo(f"{'compared on' if folds else 'held-out'} months {months}{folds}, {result.decisions} decisions "
-               f"with outcomes")
+    w = COMPARISON_WORDS[lang]
+
+    def fig(value: float) -> str:
+        return _figure(value, lang)
+
+    def listed(values: dict, digits: int) -> str:
+        return w["list"].join(f"{w['roles'].get(name, name)} {value:.{digits}f}" for name, value in values.items())
+
+    months = w["to"].join((result.months[0], result.months[-1])) if result.months else fig(math.nan)
+    folds = w["folds"].format(a=result.cross_fitted[0], b=result.cross_fitted[-1]) if result.cross_fitted else ""
+    click.echo(w["head"].format(kind=w["kind"][bool(folds)], months=months, folds=folds, n=result.decisions))
     if result.decisions:
-        samples = ", ".join(f"{name} {value:.0f}" for name, value in result.effective_sample.items())
-        weights = ", ".join(f"{name} {value:.2f}" for name, value in result.supported.items())
-        click.echo(f"  candidate {result.candidate:<22} {_figure(result.candidate_value)}")
-        click.echo(f"  active    {result.active:<22} {_figure(result.active_value)}")
-        click.echo(f"  difference {_figure(result.difference)}, 95% interval [{_figure(result.ci95[0])}, "
-                   f"{_figure(result.ci95[1])}]; effective samples: {samples}; mean importance weights (1 where "
-                   f"the log could have made every choice): {weights}")
-        click.echo(f"  {'a retrain of the model in service' if result.refresh else 'a new challenger'}; bounds at "
-                   f"{round(result.confidence * 100, 1):g}%: [{_figure(result.bounds[0])}, {_figure(result.bounds[1])}]")
-    click.echo(f"{'promote' if result.promote else 'keep the active ranking'}: {result.reason}")
-
-
-ROLE_ZH = {"candidate": "候选", "active": "当前"}
-
-
-def _print_comparison_zh(result) -> None:
-    months = f"{result.months[0]} 至 {result.months[-1]}" if result.months else "无"
-    folds = (f"（{result.cross_fitted[0]} 至 {result.cross_fitted[-1]} 由在其他月份上拟合的候选配方排序）"
-             if result.cross_fitted else "")
-    click.echo(f"{'比较' if folds else '留出'}月份 {months}{folds}，{result.decisions} 个有结果的决策")
-    if result.decisions:
-        samples = "、".join(f"{ROLE_ZH.get(name, name)} {value:.0f}" for name, value in result.effective_sample.items())
-        weights = "、".join(f"{ROLE_ZH.get(name, name)} {value:.2f}" for name, value in result.supported.items())
-        click.echo(f"  候选模型 {result.candidate:<22} {_figure(result.candidate_value, 'zh')}")
-        click.echo(f"  当前排序 {result.active:<22} {_figure(result.active_value, 'zh')}")
-        click.echo(f"  差值 {_figure(result.difference, 'zh')}，95% 区间 [{_figure(result.ci95[0], 'zh')}, "
-                   f"{_figure(result.ci95[1], 'zh')}]；有效样本：{samples}；平均重要性权重（日志可能做出全部选择时为 1）："
-                   f"{weights}")
-        click.echo(f"  {'在用模型的重新训练' if result.refresh else '新的挑战者'}；"
-                   f"{round(result.confidence * 100, 1):g}% 置信界：[{_figure(result.bounds[0], 'zh')}, "
-                   f"{_figure(result.bounds[1], 'zh')}]")
-    click.echo(f"{'启用' if result.promote else '保持当前排序'}：{result.reason_zh or result.reason}")
+        click.echo(w["candidate"].format(name=result.candidate, value=fig(result.candidate_value)))
+        click.echo(w["active"].format(name=result.active, value=fig(result.active_value)))
+        click.echo(w["difference"].format(d=fig(result.difference), lo=fig(result.ci95[0]), hi=fig(result.ci95[1]),
+                                          samples=listed(result.effective_sample, 0),
+                                          weights=listed(result.supported, 2)))
+        click.echo(w["bounds"].format(what=w["what"][bool(result.refresh)], level=f"{round(result.confidence * 100, 1):g}",
+                                      lo=fig(result.bounds[0]), hi=fig(result.bounds[1])))
+    reason = (result.reason_zh or result.reason) if lang == "zh" else result.reason
+    click.echo(w["said"].format(verdict=w["verdict"][bool(result.promote)], reason=reason))
 
 
 @model.command("promote")
