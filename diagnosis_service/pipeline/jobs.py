@@ -21,7 +21,7 @@ from datetime import timedelta
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from ..errors import DatabaseDown, DiagnosisError, NotFound
+from ..errors import Conflict, DatabaseDown, DiagnosisError, NotFound, Problem
 from ..periods import check_period, parse_period, period_str
 from ..store import jobs as jobs_store
 from ..store import metrics as metrics_store
@@ -57,6 +57,17 @@ def submit_diagnosis(engine: Engine, period: object, actor: str) -> tuple[dict, 
         return jobs_store.get(conn, jobs_store.create(conn, KIND, {"period": period}, actor)), True
 
     return in_transaction(engine, step)
+
+
+def refuse_beside_open_job(engine: Engine, period: str) -> None:
+    """Conflict when a job diagnosing ``period`` is queued or running: diagnosing the month beside it (a
+    ``?wait=true`` request) would store it twice and send its lamp changes twice."""
+    with engine.connect() as conn:
+        job = jobs_store.open_job(conn, KIND, {"period": period})
+    if job is not None:
+        raise Conflict(Problem(f"a job diagnosing {period} is {job['state']} (job {job['id']})", field=("period",),
+                               suggestion=f"GET /v1/jobs/{job['id']} until it has succeeded: its result is this "
+                                          f"month's diagnosis"))
 
 
 def job_json(job: dict) -> dict:
@@ -257,4 +268,4 @@ class JobWorker:
                 time.sleep(0)  # let the request threads run between two jobs
 
 
-__all__ = ["JobConfig", "JobWorker", "LeaseLost", "job_json", "run_next", "submit_diagnosis"]
+__all__ = ["JobConfig", "JobWorker", "LeaseLost", "job_json", "refuse_beside_open_job", "run_next", "submit_diagnosis"]

@@ -8,7 +8,7 @@ from ..errors import InputError, NotFound, Problem
 from ..periods import check_period
 from ..pipeline import diagnoses
 from ..pipeline import rankings as rankings_
-from ..pipeline.jobs import job_json, submit_diagnosis
+from ..pipeline.jobs import job_json, refuse_beside_open_job, submit_diagnosis
 from ..store import jobs as jobs_store
 from .auth import READERS, actor, require_branch, require_member, roles, scoped
 from .db import get_db, runtime, snapshot
@@ -33,6 +33,7 @@ def post_diagnosis():
         period = body.get("period")
         snapshot()  # a service that is not ready says so (503) first, as a job's submission does
         check_period(period, "period")
+        refuse_beside_open_job(rt.engine, period)  # 409: the month's job is under way
         # The month's lists ranked by what the months before taught; a routine another holds (the month's
         # job, another process) is waited for a minute at most: this request's thread is one of a few.
         said = rt.model_routine(period, wait=REQUEST_WAIT)

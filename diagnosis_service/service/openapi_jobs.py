@@ -37,9 +37,10 @@ def paths(op: Callable[..., dict], p: Callable[..., dict], q: Callable[..., dict
     read = ("platform", "admin")
     diagnose = op("Diagnose a whole period and store it: 202 with a job to follow (GET /v1/jobs/{job_id}; the "
                   "same job while one for the period is queued or running); with wait=true, done in the request "
-                  "and answered 201", ("platform",), "202", ref("Job"), body=ref("DiagnosisRequest"),
+                  "and answered 201 (409 while the period's job is queued or running)", ("platform",), "202",
+                  ref("Job"), body=ref("DiagnosisRequest"),
                   params=[q("wait", {"type": "string", "enum": ["true", "false"]}, description="true: do the work "
-                            "in the request (small districts)")], codes=("400", "404", "422"))
+                            "in the request (small districts)")], codes=("400", "404", "409", "422"))
     diagnose["responses"]["201"] = {"description": "Done (wait=true)",
                                     "content": {"application/json": {"schema": ref("DiagnosisRun")}}}
     return {

@@ -236,3 +236,23 @@ def test_a_backfill_queued_newest_first_runs_oldest_first(fresh_service):
     assert order == months[:3] and made[months[0]] == max(made.values())
     with svc.engine.begin() as conn:
         conn.execute(delete(jobs_table))
+
+
+def test_a_month_is_not_diagnosed_in_a_request_beside_its_job(fresh_service):
+    """`?wait=true` for a month whose job is queued or running is 409 (the month would be stored twice, its lamp
+    changes sent twice); the job is named to follow. Another month, or the month once its job ended, is done."""
+    svc, h = fresh_service, fresh_service.h("platform")
+    job, _ = submit_diagnosis(svc.engine, "2025-06", "test")  # queued: no worker woken
+    refused = svc.client.post("/v1/diagnoses?wait=true", json={"period": "2025-06"}, headers=h)
+    assert refused.status_code == 409, refused.get_json()
+    body = refused.get_json()
+    assert body["errors"][0]["message"] == f"a job diagnosing 2025-06 is queued (job {job['id']})"
+    assert f"GET /v1/jobs/{job['id']}" in body["errors"][0]["suggestion"]
+    assert svc.client.post("/v1/diagnoses?wait=true", json={"period": "2025-05"}, headers=h).status_code == 201
+    with svc.engine.begin() as conn:
+        assert jobs_store.claim(conn, "worker-a", timedelta(seconds=60))["id"] == job["id"]
+    running = svc.client.post("/v1/diagnoses?wait=true", json={"period": "2025-06"}, headers=h)
+    assert running.status_code == 409 and "is running" in running.get_json()["errors"][0]["message"]
+    with svc.engine.begin() as conn:
+        assert jobs_store.finish(conn, job["id"], "worker-a", result={"ok": True})
+    assert svc.client.post("/v1/diagnoses?wait=true", json={"period": "2025-06"}, headers=h).status_code == 201
