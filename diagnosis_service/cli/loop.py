@@ -73,7 +73,7 @@ def loop(policy: str, months: int, seed: int, branches: int, members: int, epsil
         if as_json:
             return
         if zh:
-            click.echo(f"{month['period']}：开方短板 {month['weaknesses']:6d} 个，采纳 {month['adopted']:6d} 个，"
+            click.echo(f"{month['period']}：已开方短板 {month['weaknesses']:6d} 个，采纳 {month['adopted']:6d} 个，"
                        f"真实改善 {month['true_improvement']:9.2f}，解决 {month['weaknesses_resolved']:6d} 个")
             return
         click.echo(f"{month['period']}: {month['weaknesses']:6d} weaknesses prescribed, {month['adopted']:6d} "

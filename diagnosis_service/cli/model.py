@@ -156,8 +156,11 @@ def train(source: Path | None, out_file: Path | None, holdout_months: int, param
         click.echo(f"已训练：{len(fitted.X)} 个清单（其中 {fitted.model.n_effect_obs_} 个采纳且有结果，{window['from']} 至 "
                    f"{window['to']}），用时 {seconds:.1f} 秒 -> {path}")
         click.echo(f"参数：{shown(other)}（其余为默认值）" if other else "参数：默认值")
+        checked = (f"{holdout['from']} 起 {holdout['rows']} 行，相关系数 {holdout['correlation']:.3f}，R² "
+                   f"{holdout['r2']:.3f}" if {"from", "rows", "correlation", "r2"} <= set(holdout) else
+                   "月份太少，未做" if "note" in holdout else json.dumps(holdout, ensure_ascii=False))
         click.echo(f"拟合检查（配方在较早月份上拟合，在其学习月份的最后五分之一上评分：预测与实测结果的吻合程度；不是比较所用的月份）："
-                   f"{json.dumps(holdout)}")
+                   f"{checked}")
         click.echo(f"采纳后的效果：加法与乘法拟合混合（{1 - blend:g} / {blend:g}）" if how == "fitted" else
                    f"采纳后的效果：仅加法拟合（乘法拟合：{how}）")
         if card["held_out"]:
@@ -246,11 +249,12 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
         click.echo(json.dumps(out, ensure_ascii=False))
         return
     logged, zh = out["logged"], lang == "zh"
-    click.echo(f"{logged['decisions']} 个有结果的记录决策；记录策略的价值 {logged['value']:.4f}" if zh else
+    click.echo(f"日志中有结果的决策 {logged['decisions']} 个；日志策略的价值 {logged['value']:.4f}" if zh else
                f"{logged['decisions']} logged decisions with outcomes; value of the logging policy "
                f"{logged['value']:.4f}")
     for r in out["estimates"]:
-        fit = (f"   （模型：{r['fit']}）" if zh else f"   (model: {r['fit']})") if r["fit"] else ""
+        fit = (f"   （{ {'cross': '交叉拟合', 'file': '模型文件'}.get(r['fit'], r['fit'])}）" if zh else
+               f"   (model: {r['fit']})") if r["fit"] else ""
         click.echo(f"  {r['policy']:8s} IPS {r['ips']:8.4f} [{r['ips_ci95'][0]:.4f}, {r['ips_ci95'][1]:.4f}]   "
                    f"SNIPS {r['snips']:8.4f} [{r['snips_ci95'][0]:.4f}, {r['snips_ci95'][1]:.4f}]   "
                    f"{'有效样本' if zh else 'effective sample'} {r['effective_sample_size']:.0f}{fit}")
@@ -275,3 +279,12 @@ def info(model_file: Path | None, lang: str) -> None:
                        f"{path}: not usable; the service ranks with the documented prior", err=True)
         raise
     click.echo(json.dumps(card, ensure_ascii=False, indent=2))
+    # For a person, on standard error (standard output stays the card, JSON for a script).
+    window, refit = card.get("data_window") or {}, card.get("refit_of")
+    name = f"learned:{card.get('fingerprint', 'unknown')}"
+    click.echo(f"模型 {name}{f'（learned:{refit} 的重新拟合）' if refit else ''}，数据 {window.get('from')} 至 "
+               f"{window.get('to')}，{card.get('rows')} 个清单（{card.get('adopted_measured')} 个采纳且有结果）；"
+               f"本版本可以加载" if lang == "zh" else
+               f"model {name}{f' (the refit of learned:{refit})' if refit else ''}, data {window.get('from')} to "
+               f"{window.get('to')}, {card.get('rows')} lists ({card.get('adopted_measured')} adopted with "
+               f"outcomes); this version loads it", err=True)

@@ -118,7 +118,7 @@ def _cross_fit(everything, catalog, card: dict, epsilon: float, lang: str = "zh"
 
     def fitted(rows):
         done.append(1)
-        click.echo(_t(lang, f"交叉拟合：不含第 {len(done)}/{total} 折拟合候选配方",
+        click.echo(_t(lang, f"交叉拟合：留出第 {len(done)}/{total} 折，拟合候选配方",
                       f"cross-fitting: fitting the candidate's recipe without fold {len(done)} of {total}"), err=True)
         return LearnedRanker(training.fit(rows, catalog, recipe_model(params)).model, epsilon, name=f"fold {len(done)}")
 
@@ -143,8 +143,8 @@ _COMPARISON_TEXTS = (
     ("active", "  active    {name:<22} {value}", "  当前排序 {name:<22} {value}"),
     ("difference", "  difference {d}, 95% interval [{lo}, {hi}]; effective samples: {samples}; mean importance weights "
                    "(1 where the log could have made every choice): {weights}",
-     "  差值 {d}，95% 区间 [{lo}, {hi}]；有效样本：{samples}；平均重要性权重（日志可能做出全部选择时为 1）：{weights}"),
-    ("what", ("a new challenger", "a retrain of the model in service"), ("新的挑战者", "在用模型的重新训练")),
+     "  差值 {d}，95% 置信区间 [{lo}, {hi}]；有效样本：{samples}；平均重要性权重（日志可能做出全部选择时为 1）：{weights}"),
+    ("what", ("a new challenger", "a retrain of the model in service"), ("新的候选模型（挑战者）", "在用模型的重新训练")),
     ("bounds", "  {what}; bounds at {level}%: [{lo}, {hi}]", "  {what}；{level}% 置信界：[{lo}, {hi}]"),
     ("verdict", ("keep the active ranking", "promote"), ("保持当前排序", "启用")),
     ("said", "{verdict}: {reason}", "{verdict}：{reason}"),

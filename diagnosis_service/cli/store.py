@@ -39,7 +39,8 @@ def db_upgrade(lang: str) -> None:
     before = current(engine)
     upgrade(engine)
     after = current(engine)
-    click.echo(f"数据库 {settings().safe_db_url()}：版本 {before or '无'} -> {after}（最新 {head()}）" if lang == "zh" else
+    click.echo((f"数据库 {settings().safe_db_url()}：已是最新版本 {after}" if before == after == head() else
+                f"数据库 {settings().safe_db_url()}：版本 {before or '无'} -> {after}（最新 {head()}）") if lang == "zh" else
                f"database {settings().safe_db_url()}: revision {before or 'none'} -> {after} (head {head()})")
 
 
@@ -228,7 +229,7 @@ def tokens_list(lang: str) -> None:
                    "no tokens: `tokens create --role ROLE --name NAME` makes one", err=True)
         return
     # Columns padded as a terminal shows them: a street's or a name's Chinese takes two columns a character.
-    head = ("名称", "角色", "范围", "创建", "状态") if zh else ("name", "role", "scope", "created", "state")
+    head = ("名称", "角色", "范围", "创建日期", "状态") if zh else ("name", "role", "scope", "created", "state")
     click.echo("\n".join(aligned([head, *rows])))
 
 

@@ -213,6 +213,7 @@ def compare(outcomes: pd.DataFrame, catalog: Catalog, ruleset: RuleSet, candidat
     ess = {name: round(float(w.sum() ** 2 / (w ** 2).sum()), 1) if (w ** 2).sum() > 0 else 0.0
            for name, w in (("candidate", wc), ("active", wa))}
     supported = {name: float(w.mean()) if n else 0.0 for name, w in (("candidate", wc), ("active", wa))}
+    bounds = (round(bounds[0], 6), round(bounds[1], 6))  # as kept: the reason and the figures say the same
     promote, reason, reason_zh = verdict_said(n, vc - va, bounds, ess, min_decisions, refresh, confidence,
                                               supported["candidate"])
     supported = {name: round(value, 3) for name, value in supported.items()}
@@ -254,7 +255,7 @@ def verdict_said(decisions: int, difference: float, bounds: tuple[float, float],
     level, least = f"{round(confidence * 100, 1):g}%", min(ess.values(), default=0.0)
     said = (f"difference {difference:+.4f}, bounds at {level} [{bounds[0]:+.4f}, {bounds[1]:+.4f}], "
             f"effective samples {least:.0f}+")
-    said_zh = f"差值 {difference:+.4f}，{level} 置信界 [{bounds[0]:+.4f}, {bounds[1]:+.4f}]，有效样本 {least:.0f}+"
+    said_zh = f"差值 {difference:+.4f}，{level} 置信界 [{bounds[0]:+.4f}, {bounds[1]:+.4f}]，有效样本至少 {least:.0f}"
     if refresh:
         if bounds[1] < 0:
             return (False, f"the retrained model is worse than the model in service: {said}",

@@ -393,7 +393,10 @@ def format_report(report: RuleTestReport, lang: str = "zh") -> str:
             if r.error:
                 lines += ["  " + x for x in r.error.splitlines()]
             if r.diff:
-                lines += ["  " + x for x in r.diff.splitlines()]
+                diff = r.diff.splitlines()
+                if zh:  # the headers a reader reads; the lines themselves are the YAML as written
+                    diff = [{"--- expected": "--- 预期", "+++ actual": "+++ 实际"}.get(x, x) for x in diff]
+                lines += ["  " + x for x in diff]
     lines.append(f"{report.passed} 个通过，{report.failed} 个失败" if zh else
                  f"{report.passed} passed, {report.failed} failed")
     return "\n".join(lines)

@@ -64,9 +64,11 @@ def create(conn: Connection, name: str, role: str, branch_id: str | None = None,
     elif branch_id and conn.execute(select(branches.c.branch_id).where(branches.c.branch_id == branch_id)).first() is None:
         problems.append(Problem(f"unknown branch '{branch_id}'", field=("branch",),
                                 suggestion="import the district first (diagnosis-service import DIR)"))
-    if not problems and conn.execute(select(api_tokens.c.id).where(api_tokens.c.name == name)).first() is not None:
-        problems.append(Problem(f"a token named '{name}' exists", field=("name",),
-                                suggestion="choose another name, or revoke that one"))
+    held = conn.execute(select(api_tokens.c.revoked_at).where(api_tokens.c.name == name)).first() if not problems else None
+    if held is not None:
+        problems.append(Problem(f"a token named '{name}' exists" + (" (revoked)" if held[0] else ""), field=("name",),
+                                suggestion="choose another name (a revoked token keeps its name, for the record)"
+                                if held[0] else "choose another name, or revoke that one"))
     if problems:
         raise InputError(problems)
     token = PREFIX + secrets.token_urlsafe(32)

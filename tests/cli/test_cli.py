@@ -142,6 +142,7 @@ def test_rules_test_command_passes_and_fails_with_a_diff(runner, tmp_path):
     result = runner.invoke(main, ["rules", "test", "--rules", str(copy)])
     assert result.exit_code == 1
     assert "失败 " in result.stdout and "-  lamp: green" in result.stdout and "+  lamp: red" in result.stdout
+    assert "--- 预期" in result.stdout and "+++ 实际" in result.stdout
     assert result.stdout.rstrip().endswith(" 个通过，1 个失败")
 
 

@@ -258,7 +258,7 @@ def test_every_verdict_is_said_in_chinese_too():
              ((500, 0.2, (0.05, 0.3), {"candidate": 3.0, "active": 400.0}), {}, "有效样本 3 < 10"),
              ((500, -0.1, (-0.2, -0.01), ess), {}, "候选模型比当前排序差"),
              ((500, 0.1, (-0.01, 0.2), ess), {}, "候选模型并未有把握地优于当前排序"),
-             ((500, 0.2, (0.05, 0.3), ess), {}, "有把握地更好：差值 +0.2000，90% 置信界 [+0.0500, +0.3000]，有效样本 50+")]
+             ((500, 0.2, (0.05, 0.3), ess), {}, "有把握地更好：差值 +0.2000，90% 置信界 [+0.0500, +0.3000]，有效样本至少 50")]
     for args, kwargs, zh in cases:
         promote, en, said = verdict_said(*args, **kwargs)
         assert (promote, en) == verdict(*args, **kwargs) and zh in said, (args, kwargs, said)

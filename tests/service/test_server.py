@@ -62,6 +62,10 @@ def test_db_upgrade_import_and_tokens(runner, env, small_district, district_copy
     again = runner.invoke(main, ["tokens", "revoke", "--name", "s2", "--lang", "en"])
     assert again.exit_code == 2 and "no active token named 's2'" in again.stderr
     assert "已吊销" in runner.invoke(main, ["tokens", "list"]).stdout
+    reused = runner.invoke(main, ["tokens", "create", "--role", "admin", "--name", "s2"])
+    assert reused.exit_code == 2 and "a token named 's2' exists (revoked)" in reused.stderr
+    assert "a revoked token keeps its name" in reused.stderr and "revoke that one" not in reused.stderr
+    assert "已是最新版本 0009" in runner.invoke(main, ["db", "upgrade"]).stdout
     engine.dispose()
 
 
