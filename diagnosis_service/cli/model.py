@@ -226,7 +226,7 @@ def evaluate(source: Path | None, policies: tuple[str, ...], fit_mode: str, mode
                    "warning: --param applies to --fit cross; a model file is judged with the parameters it was "
                    "trained with", err=True)
     if candidate_file is not None:
-        from .promote import _comparison, _print_comparison
+        from .comparison import _comparison, _print_comparison
 
         result, *_ = _comparison(source, Path(candidate_file) if candidate_file else None,  # "": the default
                                  active_file, rules_dir, catalog_dir, confidence, cross_fit, lang)
