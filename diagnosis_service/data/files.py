@@ -20,7 +20,8 @@ import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -226,8 +227,41 @@ def one_writer(directory: Path, what: str, marker: str) -> Iterator[None]:
         os.close(fd)
 
 
-__all__ = ["not_a_directory", "one_writer", "sweep_stale", "temp_dir", "temp_prefix", "temporary_dir", "umask_mode",
-           "write_atomic", "write_bytes_atomic", "write_chunks_atomic"]
+class LockBusy(Exception):
+    """``waited_lock``: another held the lock past the deadline."""
+
+
+@contextmanager
+def waited_lock(path: Path, deadline: float, on_wait: Callable[[], None] | None = None,
+                poll: float = 0.5) -> Iterator[tuple[int, bool]]:
+    """The kernel's lock (``flock``) on the file ``path`` (made, with its directory, if missing), waited for
+    until ``deadline`` (``time.monotonic``; then LockBusy), looking every ``poll`` seconds; ``on_wait`` is
+    told once when it has to wait. Yields the file descriptor (a child process given it holds the lock
+    too, as long as it runs) and whether it waited. Unlike ``one_writer``, for work worth waiting for: a
+    model's promotion, the service's monthly routine."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:  # closing the file (here and in children) releases the lock
+        waited = False
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waited:
+                    waited = True
+                    if on_wait is not None:
+                        on_wait()
+                if time.monotonic() >= deadline:
+                    raise LockBusy(str(path)) from None
+                time.sleep(poll)
+        yield fh.fileno(), waited
+
+
+__all__ = ["LockBusy", "not_a_directory", "one_writer", "sweep_stale", "temp_dir", "temp_prefix", "temporary_dir", "umask_mode",
+           "waited_lock", "write_atomic", "write_bytes_atomic", "write_chunks_atomic"]
 
 
 def replace_dir(tmp: Path, out: Path) -> None:

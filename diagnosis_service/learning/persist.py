@@ -4,7 +4,6 @@ catalog), with the parameters, the library versions and a model card; written at
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import time
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..data.files import write_atomic
+from ..data.files import LockBusy, waited_lock, write_atomic
 from ..errors import ModelError, Problem
 
 if TYPE_CHECKING:
@@ -239,24 +238,15 @@ def promotion_lock(models_dir: Path, wait: float = PROMOTION_WAIT,
     could activate models in between each other's steps, and ``promotions.jsonl``, rewritten whole by
     each, could lose a record. ``on_wait(models_dir)`` is told once when it has to wait."""
     models_dir = Path(models_dir)
-    models_dir.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + wait
-    with open(models_dir / PROMOTION_LOCK, "a") as fh:
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if on_wait is not None:
-                    on_wait(models_dir)
-                    on_wait = None
-                if time.monotonic() >= deadline:
-                    raise ModelError(Problem(
-                        f"another `model promote` has been judging in {models_dir} for {wait:.0f} s or more (a "
-                        f"service's monthly routine, or an administrator's)", file=str(models_dir / PROMOTION_LOCK),
-                        suggestion="run it again once that one has ended (promotions.jsonl records it)")) from None
-                time.sleep(0.5)
-        yield  # closing the file releases the lock
+    try:
+        with waited_lock(models_dir / PROMOTION_LOCK, time.monotonic() + wait,
+                         (lambda: on_wait(models_dir)) if on_wait is not None else None):
+            yield
+    except LockBusy:
+        raise ModelError(Problem(
+            f"another `model promote` has been judging in {models_dir} for {wait:.0f} s or more (a service's "
+            f"monthly routine, or an administrator's)", file=str(models_dir / PROMOTION_LOCK),
+            suggestion="run it again once that one has ended (promotions.jsonl records it)")) from None
 
 
 def record_refusal(models_dir: Path, record: dict) -> dict:

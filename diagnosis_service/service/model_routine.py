@@ -24,7 +24,6 @@ month, another serving process) waits for the first and answers what it did.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -42,7 +41,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from ..config import Settings
-from ..data.files import write_atomic
+from ..data.files import LockBusy, waited_lock, write_atomic
 from ..rules import rule_files
 from ..store import metrics as metrics_store
 from ..store import served as served_store
@@ -158,26 +157,19 @@ class ModelRoutine:
     @contextlib.contextmanager
     def _locked(self, deadline: float, tell: Callable[[str, float], None]) -> Iterator[tuple[int, bool]]:
         """The models directory's lock and its file descriptor, which the child commands inherit (they
-        hold it as long as they run). Held by another routine (a job and a ``?wait=true`` request for the
-        same month, another serving process): waited for until ``deadline`` (_Busy), so that the month's
-        lists are ranked by its verdict; whether it had to wait."""
-        self.models_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.models_dir / LOCK, "a") as fh:
-            waited = False
-            while True:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise _Busy("another routine was running (a job's, or another process's); this "
-                                    "diagnosis went on without waiting longer for it") from None
-                    if not waited:
-                        waited = True
-                        log.info("model routine: waiting for another routine in %s", self.models_dir)
-                        tell("model routine: waiting for another routine", 0.01)
-                    time.sleep(LOCK_WAIT_POLL)
-            yield fh.fileno(), waited  # closing the file (here and in the children) releases it
+        hold it as long as they run), and whether it had to wait. Held by another routine (a job and a
+        ``?wait=true`` request for the same month, another serving process): waited for until ``deadline``
+        (_Busy), so that the month's lists are ranked by its verdict."""
+        def waiting() -> None:
+            log.info("model routine: waiting for another routine in %s", self.models_dir)
+            tell("model routine: waiting for another routine", 0.01)
+
+        try:
+            with waited_lock(self.models_dir / LOCK, deadline, waiting, LOCK_WAIT_POLL) as held:
+                yield held
+        except LockBusy:
+            raise _Busy("another routine was running (a job's, or another process's); this diagnosis went on "
+                        "without waiting longer for it") from None
 
     def _run(self, period: str, tell: Callable[[str, float], None], lock: int, deadline: float) -> dict:
         log.info("model routine for %s: training a candidate", period)
