@@ -275,8 +275,9 @@ def stops_noted(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)):
     propagate (inside a garbage-collection callback or a ``__del__``: "Exception ignored in ..."), and
     dask's scheduler, which a local cluster runs in this process, has such a callback: a Ctrl-C there was
     lost and the run went on to write its output. The check, called between parts and before the output is
-    committed, stops it. A signal ignored when the command started (``trap "" INT``, ``nohup``) stays
-    ignored."""
+    committed, stops it; the stop so dropped is not printed either (Python's "Exception ignored" traceback,
+    which told a person at the terminal of a crash where there was none). A signal ignored when the command
+    started (``trap "" INT``, ``nohup``) stays ignored."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         yield lambda: None
         return
@@ -293,6 +294,13 @@ def stops_noted(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)):
         if noted:
             raise stopping(noted[0])
 
+    def unraisable(unraisable) -> None:
+        if noted and isinstance(unraisable.exc_value, KeyboardInterrupt | SystemExit):
+            return  # our own stop, dropped where it could not propagate: check() raises it again
+        previous_hook(unraisable)
+
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = unraisable
     previous = {s: signal.getsignal(s) for s in signals}
     for s, handler in previous.items():
         if handler is not signal.SIG_IGN:
@@ -300,6 +308,7 @@ def stops_noted(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)):
     try:
         yield check
     finally:
+        sys.unraisablehook = previous_hook
         for s, handler in previous.items():
             if handler is not None:  # None: set from outside Python, which signal.signal cannot restore
                 signal.signal(s, handler)
