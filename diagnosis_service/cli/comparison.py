@@ -136,7 +136,8 @@ _COMPARISON_TEXTS = (
      "  差值 {d}，95% 置信区间 [{lo}, {hi}]；有效样本：{samples}；平均重要性权重（日志可能做出全部选择时为 1）：{weights}"),
     ("what", ("a new challenger", "a retrain of the model in service"), ("新的候选模型（挑战者）", "在用模型的重新训练")),
     ("bounds", "  {what}; bounds at {level}%: [{lo}, {hi}]", "  {what}；{level}% 置信界：[{lo}, {hi}]"),
-    ("verdict", ("keep the active ranking", "promote"), ("保持当前排序", "启用")),
+    ("verdict", ("keep the active ranking", "promote", "keep the active ranking, the candidate on trial"),
+     ("保持当前排序", "启用", "保持当前排序，候选模型进入试用")),
     ("said", "{verdict}: {reason}", "{verdict}：{reason}"),
 )
 COMPARISON_WORDS = {lang: {key: texts[i] for key, *texts in _COMPARISON_TEXTS} for i, lang in enumerate(("en", "zh"))}
@@ -166,4 +167,4 @@ def _print_comparison(result, as_json: bool, trial: bool | None = None, lang: st
         click.echo(w["bounds"].format(what=w["what"][bool(result.refresh)], level=f"{round(result.confidence * 100, 1):g}",
                                       lo=fig(result.bounds[0]), hi=fig(result.bounds[1])))
     reason = (result.reason_zh or result.reason) if lang == "zh" else result.reason
-    click.echo(w["said"].format(verdict=w["verdict"][bool(result.promote)], reason=reason))
+    click.echo(w["said"].format(verdict=w["verdict"][1 if result.promote else 2 if trial else 0], reason=reason))

@@ -32,13 +32,17 @@ def test_a_candidate_better_without_confidence_goes_on_trial_until_promoted_or_r
     assert result["difference"] > 0 and result["bounds"][0] <= 0 < min(result["effective_sample"].values()) - 10
     assert challenger.read_bytes() == candidate.read_bytes() and not (models / "effectiveness.json").exists()
     assert "on trial" in tried.stderr and records()[-1]["trial"] == result["candidate"]
+    # Printed for a person, the verdict on stdout names the trial too (not only "keep the active ranking").
+    plain = runner.invoke(main, [arg for arg in on_trial_at if arg != "--json"])
+    assert plain.exit_code == 1 and "keep the active ranking, the candidate on trial: " in plain.stdout, plain.output
+    assert challenger.read_bytes() == candidate.read_bytes() and records()[-1]["trial"] == result["candidate"]
 
     # A comparison that says too little (fewer than MIN_DECISIONS decisions) neither starts nor ends a trial.
     unsure = runner.invoke(main, ["model", "promote", "--lang", "en", "--from", str(tiny), *common])
     assert unsure.exit_code == 1 and json.loads(unsure.stdout)["decisions"] < MIN_DECISIONS
     assert challenger.read_bytes() == candidate.read_bytes() and "stays on trial" in unsure.stderr
     # Recorded as refused (every verdict is), the trial untouched.
-    assert len(records()) == 2 and records()[-1]["refused"] == result["candidate"]
+    assert len(records()) == 3 and records()[-1]["refused"] == result["candidate"]
     assert "trial" not in records()[-1] and "trial_ended" not in records()[-1]
 
     # A candidate of another recipe estimated worse says nothing of the challenger: the trial stays.
