@@ -56,11 +56,22 @@ def serve_prescriptions(snapshot: Snapshot, conn: Connection, branch_id: str, pe
     if id_problem(branch_id):
         raise InputError(Problem(f"branch_id {id_problem(branch_id)}", field=("branch_id",)))
     stored = results_store.result(conn, period, "branch", branch_id)
+    info = metrics_store.branch(conn, branch_id)
     if stored is None:
+        # Which of three: "diagnose first" told a platform that sent a wrong id to diagnose a month it had.
+        if info is None:
+            raise NotFound(Problem(f"no branch '{branch_id}'", field=("branch_id",),
+                                   suggestion="a branch_id sent with a month's metrics "
+                                              "(PUT /v1/periods/{period}/metrics, its branches)"))
+        if results_store.latest_run(conn, period) is not None:
+            raise NotFound(Problem(f"branch '{branch_id}' has no diagnosis for {period}: the month's metrics "
+                                   f"did not hold it", field=("branch_id",),
+                                   suggestion=f"PUT /v1/periods/{period}/metrics with the branch, then POST "
+                                              f"/v1/diagnoses for {period} again"))
         raise NotFound(Problem(f"no diagnosis of branch '{branch_id}' for {period}", field=("branch_id",),
                                suggestion="POST /v1/diagnoses for the period first"))
     prescriber = snapshot.prescriber()
-    info = metrics_store.branch(conn, branch_id) or {}
+    info = info or {}
     size = len(results_store.branch_members(conn, period, branch_id))
     choices = prescriber.for_branch(SubjectResult.from_dict(stored), info.get("street"),
                                     history_for(conn, branch_id, period), size)
@@ -126,7 +137,8 @@ def _done_on_problems(conn: Connection, prescription_id: int, status: object, do
     first = date(*(int(x) for x in row["period"].split("-")), 1) if row else None
     if day > today + timedelta(days=1):  # a day of slack: the branch may be a time zone ahead
         return [Problem(f"done_on {done_on} is in the future", field=("done_on",),
-                        suggestion=f"a day up to {today.isoformat()}")]
+                        suggestion=f"a day up to {(today + timedelta(days=1)).isoformat()} (today, or tomorrow "
+                                   f"where the branch's day is ahead of the server's)")]
     if first is not None and day < first:
         return [Problem(f"done_on {done_on} is before the month diagnosed ({row['period']})", field=("done_on",),
                         suggestion=f"a day from {first.isoformat()} on")]

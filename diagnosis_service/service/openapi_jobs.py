@@ -12,7 +12,7 @@ SCHEMAS = {
     "Job": obj({
         "job_id": {"type": "integer"}, "kind": {"type": "string", "enum": ["diagnosis"]},
         "state": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
-        "stage": {"type": ["string", "null"], "description": "starting, model routine: training a candidate, "
+        "stage": {"type": ["string", "null"], "description": "null while queued; then starting, model routine: training a candidate, "
                                                               "model routine: judging the candidate (when the "
                                                               "service runs the model's monthly routine), reading "
                                                               "metrics, diagnosing, storing results, done, failed"},

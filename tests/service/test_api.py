@@ -171,8 +171,19 @@ def test_prescriptions_are_logged_and_take_feedback(fresh_service):
                   headers=h("secretary")).status_code == 403
     assert c.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2025-12"},
                   headers=h("admin")).status_code == 403
-    assert c.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2024-12"},
-                  headers=h("platform")).status_code == 404
+    early = c.post("/v1/prescriptions", json={"branch_id": "B00002", "period": "2024-12"}, headers=h("platform"))
+    assert early.status_code == 404 and "POST /v1/diagnoses for the period first" in json.dumps(early.get_json())
+    # A wrong id in a month that is diagnosed: said as such, not "diagnose first".
+    unknown = c.post("/v1/prescriptions", json={"branch_id": "B99999", "period": "2025-12"}, headers=h("platform"))
+    assert unknown.status_code == 404 and "no branch 'B99999'" in json.dumps(unknown.get_json()), unknown.get_json()
+    assert "POST /v1/diagnoses" not in json.dumps(unknown.get_json())
+    # A day too far ahead: the suggestion names the last day that is accepted (tomorrow: a day of slack).
+    from datetime import date, timedelta
+    ahead = c.post(f"/v1/prescriptions/{ids[0]}/feedback", headers=h("platform"),
+                   json={"status": "completed", "done_on": (date.today() + timedelta(days=2)).isoformat()})
+    assert ahead.status_code == 422, ahead.get_json()
+    assert f"a day up to {(date.today() + timedelta(days=1)).isoformat()}" in json.dumps(ahead.get_json()), \
+        ahead.get_json()
 
 
 def test_bodies_over_the_limit_get_413(tmp_path):
