@@ -125,10 +125,18 @@ class ModelRoutine:
             return {"state": "skipped", "reason": str(exc)}
         except _Stopped as exc:  # the service is stopping: not a failure of the routine's
             log.warning("model routine for %s stopped: %s", period, exc)
-            return {"state": "failed", "reason": str(exc)}
+            return {"state": "failed", "reason": self._no_paths(str(exc))}
         except Exception as exc:  # the diagnosis goes on; the job's result and the log say why
             log.exception("model routine for %s failed", period)
-            return {"state": "failed", "reason": f"{exc.__class__.__name__}: {str(exc)[:300]}"}
+            return {"state": "failed", "reason": self._no_paths(f"{exc.__class__.__name__}: {str(exc)[:300]}")}
+
+    def _no_paths(self, text: str) -> str:
+        """``text`` (a command's line) without the server's file paths: the answer goes to a platform, and
+        /readyz shows it too (the log keeps the whole). The models directory is said as ``models``, any
+        other absolute path by its last part."""
+        for directory in {str(self.models_dir.resolve()), str(self.models_dir)}:
+            text = text.replace(directory + os.sep, "models" + os.sep)
+        return _ABSOLUTE.sub(lambda m: m.group(1), text)
 
     def status(self) -> dict:
         """For /readyz: the setting and what the last run did."""
@@ -224,7 +232,7 @@ class ModelRoutine:
             comparison = json.loads(judged.stdout.strip().splitlines()[-1])
             out = {"state": "promoted" if promoted else "on trial" if comparison.get("trial") else "kept",
                    "candidate": comparison.get("candidate"), "active_before": comparison.get("active"),
-                   "verdict": verdict}
+                   "verdict": self._no_paths(verdict)}
             out["reason"], out["reason_zh"] = _for_a_platform(comparison.get("reason"), comparison.get("reason_zh"))
             served = re.match(r"promoted (\S+)", verdict)  # the refit of the candidate, when it passed
             if served:
@@ -289,6 +297,9 @@ class _Told(Exception):
     def __init__(self, exc: Exception):
         super().__init__(str(exc))
         self.exc = exc
+
+
+_ABSOLUTE = re.compile(r"(?<![\w.~/:])/(?:[^\s:;,'\"()/]+/)+([^\s:;,'\"()/]+)")
 
 
 def _last(text: str) -> str:

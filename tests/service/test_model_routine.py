@@ -81,6 +81,9 @@ def test_the_service_runs_the_routine_once_a_month_records_every_verdict_and_sur
             assert s["promoted"] == record["promoted"] != s["candidate"]
     marker = json.loads((models / "routine.json").read_text(encoding="utf-8"))
     assert marker["period"] == periods[-1] and marker["state"] == judged[-1]["state"]
+    # A platform reads no server path (a promotion's verdict named the active model's file).
+    assert str(tmp_path) not in json.dumps(said, ensure_ascii=False)
+    assert all("models/effectiveness.json" in s["verdict"] for s in judged if s["state"] == "promoted")
     # The ranker the month's lists name is the verdict's: a model once one is promoted, else the prior.
     ready = service.client.get("/readyz", headers={"Authorization": f"Bearer {service.tokens['admin']}"})
     ranking = ready.get_json()["checks"]["ranking"]["ranker"]
@@ -164,7 +167,8 @@ if args[:2] == ["model", "train"]:
     sys.exit(0)
 print(json.dumps({"candidate": "learned:c", "active": "prior", "promote": True, "trial": False,
                   "reason": "better with confidence"}))
-raise OSError(28, "No space left on device")  # while activating: a traceback, exit status 1
+import os  # while activating: a traceback naming the server's file, exit status 1
+raise OSError(28, "No space left on device", os.path.join(os.environ["DIAGNOSIS_MODELS"], ".effectiveness.json.tmp"))
 """
 
 
@@ -181,6 +185,8 @@ def test_a_promote_that_crashes_after_printing_its_comparison_is_a_failure_not_a
         assert done.status_code == 201, done.get_json()
         said = done.get_json()["model"]
         assert said["state"] == "failed" and "No space left on device" in said["reason"], said
+        # Said without the server's paths (a platform reads it; the log keeps the whole).
+        assert "models/.effectiveness.json.tmp" in said["reason"] and str(tmp_path) not in said["reason"], said
         assert not (tmp_path / "models" / "routine.json").exists()  # the next diagnosis tries again
     finally:
         svc.close()
