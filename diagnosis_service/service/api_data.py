@@ -17,8 +17,15 @@ bp = Blueprint("data", __name__, url_prefix="/v1")
 def put_metrics(period: str):
     """Store a period's metrics: validated whole first; all or nothing; idempotent; corrections recorded."""
     body = json_body()
-    registry, who = snapshot().ruleset.registry, actor()
-    return jsonify(write(lambda conn: ingest.ingest_period(conn, registry, period, body, who, g.request_id)))
+    snap, who = snapshot(), actor()
+    out = write(lambda conn: ingest.ingest_period(conn, snap.ruleset.registry, period, body, who, g.request_id))
+    if snap.catalog is not None and snap.catalog.streets:
+        # Stored all the same (the data may be ahead of the catalog), but said: a misspelt street matched no
+        # street's resources, silently.
+        unknown = ingest.unknown_streets(body, snap.catalog.streets)
+        if unknown:
+            out["warnings"] = unknown
+    return jsonify(out)
 
 
 @bp.post("/events")

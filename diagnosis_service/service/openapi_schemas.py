@@ -77,7 +77,11 @@ SCHEMAS = {
                     "unchanged": {"type": "integer"}}),
     "MetricsPutResult": obj({"period": PERIOD, "branches": {"oneOf": [ref("Changes"), {"type": "null"}]},
                              "members": {"oneOf": [ref("Changes"), {"type": "null"}]},
-                             "profiles": {"type": "object"}}, ["period"]),
+                             "profiles": {"type": "object"},
+                             "warnings": {"type": "array", "description": "stored all the same: a branch's street "
+                                          "that is not one of the district's (the catalog's district.yaml), so no "
+                                          "resource limited to streets matches it",
+                                          "items": {"type": "object"}}}, ["period"]),
     "Event": obj({"subject": {"enum": ["branch", "member"]}, "id": SUBJECT_ID, "period": PERIOD,
                   "values": {"type": "object", "minProperties": 1,
                              "additionalProperties": {"type": ["number", "null"]}},
