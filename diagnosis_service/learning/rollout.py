@@ -15,7 +15,8 @@ with a paired bootstrap (the same resampled decisions for both). ``verdict``:
   candidate's choices (``MIN_SUPPORT``);
 - a **refresh** (the recipe in service, trained on months that end later, the same source) is promoted
   unless the upper bound is below zero (worse with that confidence), or, where an effective sample is
-  below 10, unless it is estimated worse at all. Such a candidate is what the service would
+  below 10 or there are fewer than ``MIN_DECISIONS`` held-out decisions (but some), unless it is
+  estimated worse at all. Such a candidate is what the service would
   have become anyway, a month on; requiring it to beat its own predecessor on a log that the
   predecessor chose near-deterministically (an effective sample of 5 to 15) kept a service on a
   model trained months before (benchmarks/bench_served_loop.py).
@@ -238,7 +239,7 @@ def verdict_said(decisions: int, difference: float, bounds: tuple[float, float],
                  confidence: float = CONFIDENCE, supported: float = 1.0) -> tuple[bool, str, str]:
     """``verdict``'s (promote?, why in English, why in Chinese): the record and ``--json`` keep the English,
     a person reads the Chinese (``model promote``, ``--lang en`` for the English)."""
-    if decisions < min_decisions:
+    if decisions < min_decisions and not (refresh and decisions > 0):
         return (False, f"too few held-out decisions with outcomes ({decisions} < {min_decisions})",
                 f"有结果的留出决策太少（{decisions} < {min_decisions}）")
     if not refresh and not supported >= MIN_SUPPORT:  # first: where it never agrees with the log, no estimate
@@ -260,14 +261,20 @@ def verdict_said(decisions: int, difference: float, bounds: tuple[float, float],
         if bounds[1] < 0:
             return (False, f"the retrained model is worse than the model in service: {said}",
                     f"重新训练的模型比在用模型差：{said_zh}")
-        if least < 10 and difference < 0:  # a log that says little: not on a loss
-            return (False, f"the retrained model is estimated worse, on a log that says little: {said}",
-                    f"重新训练的模型估计更差，而日志所含信息很少：{said_zh}")
-        return (True, f"a retrain of the model in service on later months, not worse: {said}",
-                f"在用模型在更晚月份上的重新训练，不比它差：{said_zh}")
+        # A log that says little (few decisions: a small district's two months; or a small effective
+        # sample): not on a loss. Asking a refresh for MIN_DECISIONS kept a 200-branch district's service on
+        # a model a month older every other month, and a smaller one's for good.
+        few = (f"; {decisions} held-out decisions with outcomes (< {min_decisions})" if decisions < min_decisions
+               else "", f"；有结果的留出决策 {decisions} 个（< {min_decisions}）" if decisions < min_decisions else "")
+        if (least < 10 or few[0]) and difference < 0:
+            return (False, f"the retrained model is estimated worse, on a log that says little: {said}{few[0]}",
+                    f"重新训练的模型估计更差，而日志所含信息很少：{said_zh}{few[1]}")
+        return (True, f"a retrain of the model in service on later months, not worse: {said}{few[0]}",
+                f"在用模型在更晚月份上的重新训练，不比它差：{said_zh}{few[1]}")
     if least < 10:
+        # One decimal: 9.6 rounded to "10 < 10" read as a contradiction.
         return False, (f"the logged decisions say too little about one of the policies (effective sample "
-                       f"{least:.0f} < 10)"), f"记录的决策对其中一个策略所知太少（有效样本 {least:.0f} < 10）"
+                       f"{least:.1f} < 10)"), f"记录的决策对其中一个策略所知太少（有效样本 {least:.1f} < 10）"
     if not bounds[0] > 0:
         worse = "worse than" if bounds[1] < 0 else "not better with confidence than"
         worse_zh = "比当前排序差" if bounds[1] < 0 else "并未有把握地优于当前排序"

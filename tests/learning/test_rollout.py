@@ -109,8 +109,16 @@ def test_a_retrain_of_the_model_in_service_is_promoted_unless_worse_with_confide
     promote, why = verdict(500, -0.3, (-0.9, 0.02), {"candidate": 1.3, "active": 400.0}, refresh=True)
     assert not promote and "says little" in why  # no evidence either way, and a loss estimated
     assert verdict(500, -0.3, (-0.9, 0.02), {"candidate": 40.0, "active": 400.0}, refresh=True)[0]
-    assert not verdict(MIN_DECISIONS - 1, 0.05, (-0.2, 0.3), little, refresh=True)[0]
+    # Fewer decisions than a challenger needs (a small district's two months): not on a loss, and not on none.
+    promote, why = verdict(MIN_DECISIONS - 1, 0.05, (-0.2, 0.3), {"candidate": 30.0, "active": 90.0}, refresh=True)
+    assert promote and f"{MIN_DECISIONS - 1} held-out decisions with outcomes (< {MIN_DECISIONS})" in why
+    promote, why = verdict(MIN_DECISIONS - 1, -0.01, (-0.2, 0.3), {"candidate": 30.0, "active": 90.0}, refresh=True)
+    assert not promote and "says little" in why
+    assert not verdict(0, math.nan, (math.nan, math.nan), little, refresh=True)[0]
+    assert not verdict(MIN_DECISIONS - 1, 0.05, (-0.2, 0.3), little)[0]  # a challenger: too few
     assert not verdict(500, math.nan, (math.nan, math.nan), little, refresh=True)[0]
+    # An effective sample just below 10 is not said as "10 < 10".
+    assert "(effective sample 9.6 < 10)" in verdict(500, 0.2, (0.05, 0.3), {"candidate": 9.6, "active": 90.0})[1]
     # The same figures from a new challenger are not enough.
     assert not verdict(500, 0.05, (-0.2, 0.3), {"candidate": 60.0, "active": 400.0})[0]
 
@@ -255,7 +263,8 @@ def test_every_verdict_is_said_in_chinese_too():
              ((500, -0.3, (-0.5, -0.1), ess), {"refresh": True}, "重新训练的模型比在用模型差"),
              ((500, -0.3, (-0.9, 0.02), {"candidate": 1.3, "active": 400.0}), {"refresh": True}, "日志所含信息很少"),
              ((500, 0.05, (-0.2, 0.3), ess), {"refresh": True}, "在用模型在更晚月份上的重新训练，不比它差"),
-             ((500, 0.2, (0.05, 0.3), {"candidate": 3.0, "active": 400.0}), {}, "有效样本 3 < 10"),
+             ((500, 0.2, (0.05, 0.3), {"candidate": 3.0, "active": 400.0}), {}, "有效样本 3.0 < 10"),
+             ((MIN_DECISIONS - 1, 0.05, (-0.2, 0.3), ess), {"refresh": True}, f"有结果的留出决策 {MIN_DECISIONS - 1} 个"),
              ((500, -0.1, (-0.2, -0.01), ess), {}, "候选模型比当前排序差"),
              ((500, 0.1, (-0.01, 0.2), ess), {}, "候选模型并未有把握地优于当前排序"),
              ((500, 0.2, (0.05, 0.3), ess), {}, "有把握地更好：差值 +0.2000，90% 置信界 [+0.0500, +0.3000]，有效样本至少 50")]
