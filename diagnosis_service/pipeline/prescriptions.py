@@ -118,8 +118,15 @@ def record_feedback(conn: Connection, prescription_id: int, body: object, actor:
         problems += _done_on_problems(conn, prescription_id, status, done_on, today or date.today())
     if problems:
         raise InputError(problems)
-    fid = served_store.add_feedback(conn, prescription_id, status, note, actor, done_on)
+    last = served_store.last_feedback(conn, prescription_id)
+    if last is not None and (last["status"], last["note"], last["done_on"]) == (status, note, done_on):
+        # The same answer again (a double click, a retry after a lost response): nothing new to keep.
+        fid, repeated = int(last["id"]), True
+    else:
+        fid, repeated = served_store.add_feedback(conn, prescription_id, status, note, actor, done_on), False
     out = {"feedback_id": fid, "prescription_id": prescription_id, "status": status}
+    if repeated:
+        out["repeated"] = True
     if done_on is not None:
         out["done_on"] = done_on
     return out

@@ -188,7 +188,9 @@ SCHEMAS = {
                               "pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"}},
                     ["status"], extra=False),
     "FeedbackResult": obj({"feedback_id": {"type": "integer"}, "prescription_id": {"type": "integer"},
-                           "status": {"type": "string"}, "done_on": {"type": "string", "format": "date"}},
+                           "status": {"type": "string"}, "done_on": {"type": "string", "format": "date"},
+                           "repeated": {"type": "boolean", "description": "the prescription's latest feedback "
+                                        "said the same (a double click, a retry): nothing new was stored"}},
                           ["feedback_id", "prescription_id", "status"]),
     "LoginTicketRequest": obj({"branch_id": SUBJECT_ID, "user": ID_TEXT | {"description": "the secretary's name, shown on the page"},
                                "period": PERIOD, "lang": {"enum": ["zh", "en"]}}, ["branch_id", "user"], extra=False),

@@ -87,6 +87,14 @@ def add_feedback(conn: Connection, prescription_id: int, status: str, note: str 
                                                      actor=actor, created_at=now())).inserted_primary_key[0])
 
 
+def last_feedback(conn: Connection, prescription_id: int) -> dict | None:
+    """The latest feedback row on one prescription (id, status, note, done_on), or None."""
+    row = conn.execute(select(feedback.c.id, feedback.c.status, feedback.c.note, feedback.c.done_on)
+                       .where(feedback.c.prescription_id == prescription_id)
+                       .order_by(feedback.c.id.desc()).limit(1)).mappings().first()
+    return None if row is None else dict(row)
+
+
 def latest_feedback(conn: Connection, prescription_ids: Sequence[int]) -> dict[int, tuple[str, str, int]]:
     """prescription id -> (status, date, feedback id) of the latest feedback on each of them that has one;
     the date is the day it was done for a completed remedy, else the day the feedback was given."""

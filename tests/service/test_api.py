@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from diagnosis_service.data.csvdir import load_dir
 from diagnosis_service.service.openapi import document
-from diagnosis_service.store.schema import results, served
+from diagnosis_service.store.schema import feedback, results, served
 from tests.support.diagnose import diagnose
 
 ENDPOINTS = [
@@ -157,7 +157,15 @@ def test_prescriptions_are_logged_and_take_feedback(fresh_service):
     assert topics == {p["topic"] for p in body["prescriptions"]}
     fb = c.post(f"/v1/prescriptions/{ids[0]}/feedback", json={"status": "adopted", "note": "下周去基地"},
                 headers=h("secretary"))
-    assert fb.status_code == 201 and fb.get_json()["status"] == "adopted"
+    assert fb.status_code == 201 and fb.get_json()["status"] == "adopted" and "repeated" not in fb.get_json()
+    # The same answer again (a double click): nothing new stored, the stored one named; another answer is kept.
+    rows = count(svc.engine, feedback)
+    again = c.post(f"/v1/prescriptions/{ids[0]}/feedback", json={"status": "adopted", "note": "下周去基地"},
+                   headers=h("platform"))
+    assert again.status_code == 201 and again.get_json() == {**fb.get_json(), "repeated": True}
+    assert count(svc.engine, feedback) == rows
+    other = c.post(f"/v1/prescriptions/{ids[0]}/feedback", json={"status": "adopted"}, headers=h("secretary"))
+    assert "repeated" not in other.get_json() and count(svc.engine, feedback) == rows + 1  # the note differs
     assert c.post(f"/v1/prescriptions/{ids[0]}/feedback", json={"status": "adopted"},
                   headers=h("other_secretary")).status_code == 403
     assert c.post(f"/v1/prescriptions/{ids[0]}/feedback", json={"status": "maybe"},
