@@ -275,27 +275,29 @@ def stops_noted(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)):
     propagate (inside a garbage-collection callback or a ``__del__``: "Exception ignored in ..."), and
     dask's scheduler, which a local cluster runs in this process, has such a callback: a Ctrl-C there was
     lost and the run went on to write its output. The check, called between parts and before the output is
-    committed, stops it; the stop so dropped is not printed either (Python's "Exception ignored" traceback,
-    which told a person at the terminal of a crash where there was none). A signal ignored when the command
-    started (``trap "" INT``, ``nohup``) stays ignored."""
+    committed, stops it, and so does the end of the block; the stop so dropped is not printed either
+    (Python's "Exception ignored" traceback, which told a person at the terminal of a crash where there
+    was none). A signal ignored when the command started (``trap "" INT``, ``nohup``) stays ignored."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         yield lambda: None
         return
     noted: list[int] = []
+    raised: list[BaseException] = []
 
     def stopping(signum: int) -> BaseException:
         return KeyboardInterrupt() if signum == signal.SIGINT else SystemExit(128 + signum)
 
     def stop(signum: int, frame) -> None:
         noted.append(signum)
-        raise stopping(signum)
+        raised.append(stopping(signum))
+        raise raised[-1]
 
     def check() -> None:
         if noted:
             raise stopping(noted[0])
 
     def unraisable(unraisable) -> None:
-        if noted and isinstance(unraisable.exc_value, KeyboardInterrupt | SystemExit):
+        if any(unraisable.exc_value is exc for exc in raised):
             return  # our own stop, dropped where it could not propagate: check() raises it again
         previous_hook(unraisable)
 
@@ -307,6 +309,7 @@ def stops_noted(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)):
             signal.signal(s, stop)
     try:
         yield check
+        check()  # a stop dropped after the last check is not lost: the command does not end as if done
     finally:
         sys.unraisablehook = previous_hook
         for s, handler in previous.items():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -147,13 +148,15 @@ def _print_comparison(result, as_json: bool, trial: bool | None = None, lang: st
     if as_json:
         click.echo(json.dumps({**result.as_dict(), **({} if trial is None else {"trial": trial})}, ensure_ascii=False))
         return
+    from ..learning.verdicts import sample_said
+
     w = COMPARISON_WORDS[lang]
 
     def fig(value: float) -> str:
         return _figure(value, lang)
 
-    def listed(values: dict, digits: int) -> str:
-        return w["list"].join(f"{w['roles'].get(name, name)} {value:.{digits}f}" for name, value in values.items())
+    def listed(values: dict, said: Callable[[float], str]) -> str:
+        return w["list"].join(f"{w['roles'].get(name, name)} {said(value)}" for name, value in values.items())
 
     months = w["to"].join((result.months[0], result.months[-1])) if result.months else fig(math.nan)
     folds = w["folds"].format(a=result.cross_fitted[0], b=result.cross_fitted[-1]) if result.cross_fitted else ""
@@ -162,8 +165,8 @@ def _print_comparison(result, as_json: bool, trial: bool | None = None, lang: st
         click.echo(w["candidate"].format(name=result.candidate, value=fig(result.candidate_value)))
         click.echo(w["active"].format(name=result.active, value=fig(result.active_value)))
         click.echo(w["difference"].format(d=fig(result.difference), lo=fig(result.ci95[0]), hi=fig(result.ci95[1]),
-                                          samples=listed(result.effective_sample, 0),
-                                          weights=listed(result.supported, 2)))
+                                          samples=listed(result.effective_sample, sample_said),
+                                          weights=listed(result.supported, lambda value: f"{value:.2f}")))
         click.echo(w["bounds"].format(what=w["what"][bool(result.refresh)], level=f"{round(result.confidence * 100, 1):g}",
                                       lo=fig(result.bounds[0]), hi=fig(result.bounds[1])))
     reason = (result.reason_zh or result.reason) if lang == "zh" else result.reason

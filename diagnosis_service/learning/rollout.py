@@ -15,8 +15,8 @@ with a paired bootstrap (the same resampled decisions for both). ``verdict``:
   candidate's choices (``MIN_SUPPORT``);
 - a **refresh** (the recipe in service, trained on months that end later, the same source) is promoted
   unless the upper bound is below zero (worse with that confidence), or, where an effective sample is
-  below 10 or there are fewer than ``MIN_DECISIONS`` held-out decisions (but some), unless it is
-  estimated worse at all. Such a candidate is what the service would
+  below 10 or there are fewer than ``MIN_DECISIONS`` held-out decisions (but ``MIN_REFRESH_DECISIONS``
+  or more), unless it is estimated worse at all. Such a candidate is what the service would
   have become anyway, a month on; requiring it to beat its own predecessor on a log that the
   predecessor chose near-deterministically (an effective sample of 5 to 15) kept a service on a
   model trained months before (benchmarks/bench_served_loop.py).
@@ -46,15 +46,17 @@ import pandas as pd
 from ..remedies.catalog import Catalog
 from ..rules.model import RuleSet
 from .ope import contexts, fold_probabilities, rewards
+from .verdicts import (
+    CONFIDENCE,
+    MIN_DECISIONS,
+    MIN_REFRESH_DECISIONS,
+    MIN_SUPPORT,
+    sample_said,
+    verdict,
+    verdict_said,
+)
 
-MIN_DECISIONS = 100  # held-out decisions with outcomes below which nothing is promoted
-# A challenger's mean importance weight below which the log cannot judge it: 1 in expectation where every
-# choice it makes could have been logged; where the logged lists were chosen without exploration it is
-# the share of decisions on which the candidate agrees with them, and its estimate only the value of those
-# (a deliberately bad model that kept the prior's easy choices was promoted on 2% of them).
-MIN_SUPPORT = 0.5
 BOOTSTRAP = 2000
-CONFIDENCE = 0.9  # one-sided: a challenger is better, or a refresh worse, with this probability
 
 
 @dataclass(frozen=True)
@@ -224,64 +226,6 @@ def compare(outcomes: pd.DataFrame, catalog: Catalog, ruleset: RuleSet, candidat
                       sorted(set(outcomes.loc[~own, "period"])), supported, reason_zh)
 
 
-def verdict(decisions: int, difference: float, bounds: tuple[float, float], ess: dict[str, float],
-            min_decisions: int = MIN_DECISIONS, refresh: bool = False,
-            confidence: float = CONFIDENCE, supported: float = 1.0) -> tuple[bool, str]:
-    """(promote?, why) from a comparison's figures: ``bounds``, the difference's one-sided lower and upper
-    bounds at ``confidence``; ``refresh``: see the module's docstring; ``supported``: the candidate's mean
-    importance weight (``MIN_SUPPORT``). ``verdict_said`` gives the why in Chinese too."""
-    promote, why, _ = verdict_said(decisions, difference, bounds, ess, min_decisions, refresh, confidence, supported)
-    return promote, why
-
-
-def verdict_said(decisions: int, difference: float, bounds: tuple[float, float], ess: dict[str, float],
-                 min_decisions: int = MIN_DECISIONS, refresh: bool = False,
-                 confidence: float = CONFIDENCE, supported: float = 1.0) -> tuple[bool, str, str]:
-    """``verdict``'s (promote?, why in English, why in Chinese): the record and ``--json`` keep the English,
-    a person reads the Chinese (``model promote``, ``--lang en`` for the English)."""
-    if decisions < min_decisions and not (refresh and decisions > 0):
-        return (False, f"too few held-out decisions with outcomes ({decisions} < {min_decisions})",
-                f"有结果的留出决策太少（{decisions} < {min_decisions}）")
-    if not refresh and not supported >= MIN_SUPPORT:  # first: where it never agrees with the log, no estimate
-        return False, (f"the log could have made only {supported:.0%} of the candidate's choices (at least "
-                       f"{MIN_SUPPORT:.0%} needed): its estimate is the value of the choices it shares with the "
-                       f"logged ones, not of its own; the held-out lists were chosen with little exploration "
-                       f"(DIAGNOSIS_PRIOR_EXPLORATION, DIAGNOSIS_LEARNED_EXPLORATION), --cross-fit judges a first "
-                       f"candidate on earlier months too"), (
-                       f"日志只可能做出候选模型 {supported:.0%} 的选择（至少需要 {MIN_SUPPORT:.0%}）：其估计只是它与"
-                       f"日志相同的那些选择的价值，而非它自己的；留出月份的清单几乎未经探索（DIAGNOSIS_PRIOR_EXPLORATION、"
-                       f"DIAGNOSIS_LEARNED_EXPLORATION），--cross-fit 还会在更早的月份上评判首个候选模型")
-    if not (np.isfinite(bounds[0]) and np.isfinite(bounds[1])):
-        return False, "no estimate of the difference", "无法估计差值"
-    level, least = f"{round(confidence * 100, 1):g}%", min(ess.values(), default=0.0)
-    said = (f"difference {difference:+.4f}, bounds at {level} [{bounds[0]:+.4f}, {bounds[1]:+.4f}], "
-            f"effective samples {least:.0f}+")
-    said_zh = f"差值 {difference:+.4f}，{level} 置信界 [{bounds[0]:+.4f}, {bounds[1]:+.4f}]，有效样本至少 {least:.0f}"
-    if refresh:
-        if bounds[1] < 0:
-            return (False, f"the retrained model is worse than the model in service: {said}",
-                    f"重新训练的模型比在用模型差：{said_zh}")
-        # A log that says little (few decisions: a small district's two months; or a small effective
-        # sample): not on a loss. Asking a refresh for MIN_DECISIONS kept a 200-branch district's service on
-        # a model a month older every other month, and a smaller one's for good.
-        few = (f"; {decisions} held-out decisions with outcomes (< {min_decisions})" if decisions < min_decisions
-               else "", f"；有结果的留出决策 {decisions} 个（< {min_decisions}）" if decisions < min_decisions else "")
-        if (least < 10 or few[0]) and difference < 0:
-            return (False, f"the retrained model is estimated worse, on a log that says little: {said}{few[0]}",
-                    f"重新训练的模型估计更差，而日志所含信息很少：{said_zh}{few[1]}")
-        return (True, f"a retrain of the model in service on later months, not worse: {said}{few[0]}",
-                f"在用模型在更晚月份上的重新训练，不比它差：{said_zh}{few[1]}")
-    if least < 10:
-        # One decimal: 9.6 rounded to "10 < 10" read as a contradiction.
-        return False, (f"the logged decisions say too little about one of the policies (effective sample "
-                       f"{least:.1f} < 10)"), f"记录的决策对其中一个策略所知太少（有效样本 {least:.1f} < 10）"
-    if not bounds[0] > 0:
-        worse = "worse than" if bounds[1] < 0 else "not better with confidence than"
-        worse_zh = "比当前排序差" if bounds[1] < 0 else "并未有把握地优于当前排序"
-        return False, f"the candidate is {worse} the active ranking: {said}", f"候选模型{worse_zh}：{said_zh}"
-    return True, f"better with confidence: {said}", f"有把握地更好：{said_zh}"
-
-
 def on_trial(comparison: Comparison, active_is_prior: bool) -> bool:
     """Whether a candidate that was not promoted goes on trial: the active ranking is the prior, the
     candidate is a challenger estimated better than it on at least ``MIN_DECISIONS`` decisions, with an
@@ -306,5 +250,5 @@ def _says_enough(comparison: Comparison) -> bool:
             and comparison.supported.get("candidate", 1.0) >= MIN_SUPPORT)
 
 
-__all__ = ["AS_BEFORE", "BOOTSTRAP", "CONFIDENCE", "MIN_DECISIONS", "MIN_SUPPORT", "Comparison", "compare", "cross_fit_folds", "held_out", "is_refresh", "judged_after",
-           "RECIPE", "ends_trial", "on_trial", "same_recipe", "verdict", "verdict_said"]
+__all__ = ["AS_BEFORE", "BOOTSTRAP", "CONFIDENCE", "MIN_DECISIONS", "MIN_REFRESH_DECISIONS", "MIN_SUPPORT", "Comparison", "compare", "cross_fit_folds", "held_out", "is_refresh", "judged_after",
+           "RECIPE", "ends_trial", "on_trial", "same_recipe", "sample_said", "verdict", "verdict_said"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import pandas as pd
@@ -215,23 +215,6 @@ def ingest_period(conn: Connection, registry: Registry, period: str, body: objec
                                                         request_id=request_id).as_dict()
     return {"period": period, "branches": out.get("branch"), "members": out.get("member"),
             "profiles": {k: v.as_dict() for k, v in changed.items()}}
-
-
-def unknown_streets(body: dict, streets: Sequence[str], limit: int = 20) -> list[dict]:
-    """Warnings for the branch rows of a stored ``body`` whose street is not one of the district's
-    (``district.yaml``): a resource limited to streets never matches such a branch (at most ``limit``)."""
-    known, out = set(streets), []
-    for n, row in enumerate(body.get("branches") or []):
-        street = row.get("street") if isinstance(row, dict) else None
-        if isinstance(street, str) and street not in known:
-            out.append({"field": ["branches", n, "street"], "branch_id": row.get("branch_id"),
-                        "detail": f"street '{street[:60]}' is not one of the district's streets; stored, but "
-                                  f"no resource limited to streets will match the branch",
-                        "suggestion": "one of the streets in the catalog's district.yaml (GET /v1/catalog, its "
-                                      "files), or add the street there"})
-            if len(out) == limit:
-                break
-    return out
 
 
 def _rows(conn: Connection, subject: str, field: str, rows: list, period: str, registry: Registry,

@@ -64,8 +64,8 @@ def serve_prescriptions(snapshot: Snapshot, conn: Connection, branch_id: str, pe
                                    suggestion="a branch_id sent with a month's metrics "
                                               "(PUT /v1/periods/{period}/metrics, its branches)"))
         if results_store.latest_run(conn, period) is not None:
-            raise NotFound(Problem(f"branch '{branch_id}' has no diagnosis for {period}: the month's metrics "
-                                   f"did not hold it", field=("branch_id",),
+            raise NotFound(Problem(f"branch '{branch_id}' has no diagnosis for {period}: the month's diagnosis "
+                                   f"had no metrics of it (sent later, or not at all)", field=("branch_id",),
                                    suggestion=f"PUT /v1/periods/{period}/metrics with the branch, then POST "
                                               f"/v1/diagnoses for {period} again"))
         raise NotFound(Problem(f"no diagnosis of branch '{branch_id}' for {period}", field=("branch_id",),

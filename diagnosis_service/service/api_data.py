@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flask import Blueprint, g, jsonify
 
+from ..errors import did_you_mean
 from ..pipeline import events, ingest
 from .auth import actor, roles
 from .db import runtime, snapshot, write
@@ -22,10 +25,29 @@ def put_metrics(period: str):
     if snap.catalog is not None and snap.catalog.streets:
         # Stored all the same (the data may be ahead of the catalog), but said: a misspelt street matched no
         # street's resources, silently.
-        unknown = ingest.unknown_streets(body, snap.catalog.streets)
+        unknown = unknown_streets(body, snap.catalog.streets)
         if unknown:
             out["warnings"] = unknown
     return jsonify(out)
+
+
+def unknown_streets(body: dict, streets: Sequence[str], limit: int = 20) -> list[dict]:
+    """Warnings for the branch rows of a stored ``body`` whose street is not one of the district's
+    (``district.yaml``): a resource limited to streets never matches such a branch (at most ``limit``;
+    a blank street is no street, as stored)."""
+    known, out = set(streets), []
+    for n, row in enumerate(body.get("branches") or []):
+        street = row.get("street") if isinstance(row, dict) else None
+        if isinstance(street, str) and street.strip() and street not in known:
+            close = did_you_mean(street[:100], streets)
+            out.append({"field": ["branches", n, "street"], "branch_id": row.get("branch_id"),
+                        "detail": f"street '{street[:60]}' is not one of the district's streets; stored, but "
+                                  f"no resource limited to streets will match the branch",
+                        "suggestion": f"{close + '; or ' if close else ''}one of the streets in the catalog's "
+                                      f"district.yaml (GET /v1/catalog, its files), or add the street there"})
+            if len(out) == limit:
+                break
+    return out
 
 
 @bp.post("/events")

@@ -131,9 +131,10 @@ class ModelRoutine:
             return {"state": "failed", "reason": self._no_paths(f"{exc.__class__.__name__}: {str(exc)[:300]}")}
 
     def _no_paths(self, text: str) -> str:
-        """``text`` (a command's line) without the server's file paths: the answer goes to a platform, and
-        /readyz shows it too (the log keeps the whole). The models directory is said as ``models``, any
-        other absolute path by its last part."""
+        """``text`` (a command's line) without the server's file paths: the answer goes to a platform (the
+        log keeps the whole). The models directory is said as ``models``, any other absolute path by its
+        last part; the API's own paths (``/v1/...``) stay."""
+        text = text.replace("file://", "")
         for directory in {str(self.models_dir.resolve()), str(self.models_dir)}:
             text = text.replace(directory + os.sep, "models" + os.sep)
         return _ABSOLUTE.sub(lambda m: m.group(1), text)
@@ -156,8 +157,9 @@ class ModelRoutine:
         """What to answer without running: the month's own run again (a job run a second time, its first
         attempt having run the routine), or a skip for a month before the last one run for."""
         last = self.last_run()
-        if last.get("period") == period:
-            return {**{k: v for k, v in last.items() if k != "period"}, "repeated": True}
+        if last.get("period") == period:  # (a marker written before paths were left out has them: not said)
+            return {**{k: self._no_paths(v) if k in ("verdict", "reason") and isinstance(v, str) else v
+                       for k, v in last.items() if k != "period"}, "repeated": True}
         if last and last["period"] > period:
             return {"state": "skipped", "reason": f"the routine ran for a later month ({last['period']}) already"}
         return None
@@ -299,7 +301,7 @@ class _Told(Exception):
         self.exc = exc
 
 
-_ABSOLUTE = re.compile(r"(?<![\w.~/:])/(?:[^\s:;,'\"()/]+/)+([^\s:;,'\"()/]+)")
+_ABSOLUTE = re.compile(r"(?<![\w.~/:])/(?!v1/)(?:[^\s:;,'\"()/]+/)+([^\s:;,'\"()/]+)")
 
 
 def _last(text: str) -> str:

@@ -81,7 +81,9 @@ SCHEMAS = {
                              "warnings": {"type": "array", "description": "stored all the same: a branch's street "
                                           "that is not one of the district's (the catalog's district.yaml), so no "
                                           "resource limited to streets matches it",
-                                          "items": {"type": "object"}}}, ["period"]),
+                                          "items": obj({"field": {"type": "array"}, "branch_id": {"type": "string"},
+                                                        "detail": {"type": "string"},
+                                                        "suggestion": {"type": "string"}})}}, ["period"]),
     "Event": obj({"subject": {"enum": ["branch", "member"]}, "id": SUBJECT_ID, "period": PERIOD,
                   "values": {"type": "object", "minProperties": 1,
                              "additionalProperties": {"type": ["number", "null"]}},

@@ -15,13 +15,14 @@ def test_a_stop_python_dropped_is_still_noted():
 
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     for signum, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)):
-        with stops_noted() as check:
+        # A block that swallowed the check's stop too does not end as if done: its end raises it.
+        with pytest.raises(raised) as at_the_end, stops_noted() as check:
             check()  # nothing noted: nothing raised
             with contextlib.suppress(raised):  # dropped, as in a callback
                 signal.raise_signal(signum)
             with pytest.raises(raised) as again:
                 check()
-        assert signum == signal.SIGINT or again.value.code == 128 + signal.SIGTERM
+        assert signum == signal.SIGINT or again.value.code == at_the_end.value.code == 128 + signal.SIGTERM
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
     # A signal ignored when the command started (`trap "" INT`, a script's background job) stays ignored.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -58,18 +59,21 @@ def test_a_stop_dropped_in_a_finalizer_is_not_printed_and_other_errors_are():
         def __del__(self) -> None:
             raise ValueError("a finalizer's own error")
 
+    class Interrupted:
+        def __del__(self) -> None:
+            raise KeyboardInterrupt  # not the stop's own: a Ctrl-C by other means is still said
+
     before = sys.unraisablehook
     sys.unraisablehook = hook
     try:
-        with stops_noted() as check:
+        with pytest.raises(KeyboardInterrupt), stops_noted():  # the last thing in the block: its end raises it
             Stops()
             gc.collect()
             assert seen == []
             Fails()
+            Interrupted()
             gc.collect()
-            assert seen == [ValueError]
-            with pytest.raises(KeyboardInterrupt):
-                check()
+            assert seen == [ValueError, KeyboardInterrupt]
         assert sys.unraisablehook is hook
     finally:
         sys.unraisablehook = before

@@ -11,7 +11,14 @@ import pytest
 
 from diagnosis_service.cli import main
 from diagnosis_service.learning.persist import load
-from diagnosis_service.learning.rollout import MIN_DECISIONS, MIN_SUPPORT, is_refresh, judged_after, verdict
+from diagnosis_service.learning.rollout import (
+    MIN_DECISIONS,
+    MIN_REFRESH_DECISIONS,
+    MIN_SUPPORT,
+    is_refresh,
+    judged_after,
+    verdict,
+)
 from tests.support.rollout import bad_model
 
 
@@ -115,6 +122,12 @@ def test_a_retrain_of_the_model_in_service_is_promoted_unless_worse_with_confide
     promote, why = verdict(MIN_DECISIONS - 1, -0.01, (-0.2, 0.3), {"candidate": 30.0, "active": 90.0}, refresh=True)
     assert not promote and "says little" in why
     assert not verdict(0, math.nan, (math.nan, math.nan), little, refresh=True)[0]
+    promote, why = verdict(MIN_REFRESH_DECISIONS - 1, 0.05, (0.05, 0.05), {"candidate": 19.0, "active": 19.0},
+                           refresh=True)  # a handful of decisions: bounds that say nothing
+    assert not promote and "too few held-out decisions" in why
+    # An effective sample below 10 said with its decimal wherever it is said.
+    assert "effective samples 9.6+" in verdict(500, -0.3, (-0.9, 0.02), {"candidate": 9.6, "active": 400.0},
+                                               refresh=True)[1]
     assert not verdict(MIN_DECISIONS - 1, 0.05, (-0.2, 0.3), little)[0]  # a challenger: too few
     assert not verdict(500, math.nan, (math.nan, math.nan), little, refresh=True)[0]
     # An effective sample just below 10 is not said as "10 < 10".

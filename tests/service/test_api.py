@@ -185,6 +185,14 @@ def test_prescriptions_are_logged_and_take_feedback(fresh_service):
     unknown = c.post("/v1/prescriptions", json={"branch_id": "B99999", "period": "2025-12"}, headers=h("platform"))
     assert unknown.status_code == 404 and "no branch 'B99999'" in json.dumps(unknown.get_json()), unknown.get_json()
     assert "POST /v1/diagnoses" not in json.dumps(unknown.get_json())
+    # A branch whose metrics came after the month's diagnosis: said as such, and what to do.
+    late = c.put("/v1/periods/2025-12/metrics", headers=h("platform"), json={"branches": [
+        {"branch_id": "B00150", "name": "新党支部", "type": "community", "street": "鼓楼街道", "theory_study_sessions": 1}]})
+    assert late.status_code == 200
+    missing = c.post("/v1/prescriptions", json={"branch_id": "B00150", "period": "2025-12"}, headers=h("platform"))
+    said = json.dumps(missing.get_json(), ensure_ascii=False)
+    assert missing.status_code == 404 and "branch 'B00150' has no diagnosis for 2025-12" in said, said
+    assert "then POST /v1/diagnoses for 2025-12 again" in said
     # A day too far ahead: the suggestion names the last day that is accepted (tomorrow: a day of slack).
     from datetime import date, timedelta
     ahead = c.post(f"/v1/prescriptions/{ids[0]}/feedback", headers=h("platform"),

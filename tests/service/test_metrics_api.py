@@ -56,14 +56,15 @@ def test_put_metrics_validates_whole_and_stores_nothing_when_rejected(fresh_serv
     assert "warnings" not in first  # 鼓楼街道 is one of the district's streets
     # A misspelt street is stored (the data may be ahead of the catalog) but said, with where it is.
     typo = c.put("/v1/periods/2026-01/metrics", headers=h("platform"), json={"branches": [
-        {"branch_id": "B00101", "name": "新村党支部", "type": "village", "street": "鼓楼街到", "theory_study_sessions": 1}]})
-    assert typo.status_code == 200 and typo.get_json()["branches"]["inserted"] == 1
+        {"branch_id": "B00101", "name": "新村党支部", "type": "village", "street": "鼓楼街到", "theory_study_sessions": 1},
+        {"branch_id": "B00102", "name": "无街道党支部", "type": "village", "street": " ", "theory_study_sessions": 1}]})
+    assert typo.status_code == 200 and typo.get_json()["branches"]["inserted"] == 2  # a blank street: no warning
     assert typo.get_json()["warnings"] == [{
         "field": ["branches", 0, "street"], "branch_id": "B00101",
         "detail": "street '鼓楼街到' is not one of the district's streets; stored, but no resource limited to "
                   "streets will match the branch",
-        "suggestion": "one of the streets in the catalog's district.yaml (GET /v1/catalog, its files), or add the "
-                      "street there"}]
+        "suggestion": "did you mean '鼓楼街道'?; or one of the streets in the catalog's district.yaml (GET "
+                      "/v1/catalog, its files), or add the street there"}]
     again = c.put("/v1/periods/2026-01/metrics", json=good, headers=h("platform")).get_json()
     assert again["branches"] == {"inserted": 0, "updated": 0, "unchanged": 2}, "idempotent"
     revisions = count(svc.engine, metric_revisions)

@@ -251,3 +251,26 @@ def test_a_routine_s_command_ends_with_the_thread_that_started_it():
     child.stdout.close()
     orphan = subprocess.run(sleeper, env={"DIAGNOSIS_ROUTINE_PARENT": "1"}, timeout=20)
     assert orphan.returncode == 143
+
+
+def test_what_the_routine_says_names_no_server_path(tmp_path):
+    """A promotion's verdict named the active model's file, a failure the file it could not write: in the
+    answer a platform reads they are said without the server's directories; the API's paths stay."""
+    from diagnosis_service.service.model_routine import ModelRoutine
+
+    models = tmp_path / "srv" / "models"
+    routine = ModelRoutine(replace(Settings.from_env({}), models_dir=models), None, lambda: None)
+    said = routine._no_paths(f"promoted learned:1 (was prior), the refit of learned:0: {models}/effectiveness.json; "
+                             f"the trial of learned:9 is over")
+    assert said == ("promoted learned:1 (was prior), the refit of learned:0: models/effectiveness.json; the trial "
+                    "of learned:9 is over")
+    assert routine._no_paths(f"ModelError: {tmp_path}/rules/branch.yaml line 3: bad; see file://{tmp_path}/x.txt "
+                             "or POST /v1/diagnoses (ratio 2/3)") == (
+        "ModelError: branch.yaml line 3: bad; see x.txt or POST /v1/diagnoses (ratio 2/3)")
+    # A month's marker written before (with the path) is repeated without it.
+    models.mkdir(parents=True)
+    (models / "routine.json").write_text(json.dumps({
+        "period": "2025-06", "state": "promoted", "verdict": f"promoted learned:1 (was prior): {models}/effectiveness.json",
+        "reason": "better with confidence"}), encoding="utf-8")
+    again = routine._done_for("2025-06")
+    assert again["verdict"] == "promoted learned:1 (was prior): models/effectiveness.json" and again["repeated"]
