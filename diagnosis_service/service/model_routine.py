@@ -90,10 +90,10 @@ class ModelRoutine:
 
     def __call__(self, period: str, tell: Callable[[str, float], None] | None = None,
                  wait: float | None = None) -> dict | None:
-        """What the routine did for ``period`` (None when it is off or the month has no data); ``wait``: how
-        long to wait for a routine another holds (default: the routine's time, as a job does)."""
-        if self.settings.model_routine == "off":
-            return None
+        """What the routine did for ``period`` (None when the month has no data); ``wait``: how long to wait
+        for a routine another holds (default: the routine's time, as a job does)."""
+        if self.settings.model_routine == "off":  # said all the same: a platform need not tell absence apart
+            return dict(OFF)
         said = self._done_for(period)
         if said is not None:
             return said
@@ -301,6 +301,9 @@ class _Told(Exception):
         self.exc = exc
 
 
+OFF = {"state": "off", "reason": "DIAGNOSIS_MODEL_ROUTINE=off: the service does not train its model itself; an "
+                                 "administrator runs `model train` and `model promote`",
+       "reason_zh": "DIAGNOSIS_MODEL_ROUTINE=off：服务不自行训练模型，由管理员运行 `model train` 和 `model promote`"}
 _ABSOLUTE = re.compile(r"(?<![\w.~/:])/(?!v1/)(?:[^\s:;,'\"()/]+/)+([^\s:;,'\"()/]+)")
 
 

@@ -103,7 +103,7 @@ SCHEMAS = {
                          # What the model's monthly routine did before the diagnosis (DIAGNOSIS_MODEL_ROUTINE).
                          "model": {"type": "object", "properties": {
                              "state": {"type": "string", "enum": ["promoted", "on trial", "kept", "nothing to learn",
-                                                                  "skipped", "failed"]},
+                                                                  "skipped", "failed", "off"]},
                              "reason": {"type": ["string", "null"]}, "reason_zh": {"type": ["string", "null"]},
                              "candidate": {"type": ["string", "null"]},
                              "active_before": {"type": ["string", "null"]}, "verdict": {"type": "string"},

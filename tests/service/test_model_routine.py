@@ -47,10 +47,12 @@ def test_a_month_with_nothing_served_before_it_learns_nothing_and_says_so(tmp_pa
     finally:
         svc.close()
     (tmp_path / "off").mkdir()
-    off = make_service("sqlite", tmp_path / "off")  # the tests' default: off, and the answer has no "model"
+    off = make_service("sqlite", tmp_path / "off")  # the tests' default: off, and the answer says so
     try:
         done = off.client.post("/v1/diagnoses?wait=true", json={"period": "2025-12"}, headers=off.h("platform"))
-        assert done.status_code == 201 and "model" not in done.get_json()
+        assert done.status_code == 201 and done.get_json()["model"]["state"] == "off", done.get_json()
+        assert "administrator runs `model train`" in done.get_json()["model"]["reason"]
+        assert not (tmp_path / "off" / "models" / "routine.json").exists()
     finally:
         off.close()
 
