@@ -114,7 +114,7 @@ class HttpService:
         if model.get("state") == "promoted":
             self.said.append(f"{period} promoted")
             self.promotions.append(period)
-        elif model.get("state") not in (None, "skipped"):
+        elif model.get("state") not in (None, "skipped", "off"):
             self.said.append(f"{period} routine: {model.get('state')}: {str(model.get('reason'))[:300]}")
 
     def prescribe(self, branch_id: str, period: str) -> dict:
