@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from flask import Blueprint, g, jsonify
 
@@ -22,12 +23,17 @@ def put_metrics(period: str):
     body = json_body()
     snap, who = snapshot(), actor()
     out = write(lambda conn: ingest.ingest_period(conn, snap.ruleset.registry, period, body, who, g.request_id))
+    warnings = []
+    this_month = datetime.now(UTC).strftime("%Y-%m")
+    if period > this_month:  # stored all the same (a clock ahead of ours), but a typo's year is likelier
+        warnings.append({"field": ["period"], "detail": f"period {period} is after this month ({this_month}, "
+                                                        f"UTC); stored", "suggestion": "the month the metrics are of"})
     if snap.catalog is not None and snap.catalog.streets:
         # Stored all the same (the data may be ahead of the catalog), but said: a misspelt street matched no
         # street's resources, silently.
-        unknown = unknown_streets(body, snap.catalog.streets)
-        if unknown:
-            out["warnings"] = unknown
+        warnings += unknown_streets(body, snap.catalog.streets)
+    if warnings:
+        out["warnings"] = warnings
     return jsonify(out)
 
 

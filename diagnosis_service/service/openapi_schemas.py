@@ -78,10 +78,10 @@ SCHEMAS = {
     "MetricsPutResult": obj({"period": PERIOD, "branches": {"oneOf": [ref("Changes"), {"type": "null"}]},
                              "members": {"oneOf": [ref("Changes"), {"type": "null"}]},
                              "profiles": {"type": "object"},
-                             "warnings": {"type": "array", "description": "stored all the same: a branch's street "
-                                          "that is not one of the district's (the catalog's district.yaml), so no "
-                                          "resource limited to streets matches it",
-                                          "items": obj({"field": {"type": "array"}, "branch_id": {"type": "string"},
+                             "warnings": {"type": "array", "description": "stored all the same: a period after the "
+                                          "current month; a branch's street that is not one of the district's (the "
+                                          "catalog's district.yaml), so no resource limited to streets matches it",
+                                          "items": obj({"field": {"type": "array"}, "branch_id": STR_NULL,
                                                         "detail": {"type": "string"},
                                                         "suggestion": {"type": "string"}})}}, ["period"]),
     "Event": obj({"subject": {"enum": ["branch", "member"]}, "id": SUBJECT_ID, "period": PERIOD,

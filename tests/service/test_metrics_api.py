@@ -54,6 +54,14 @@ def test_put_metrics_validates_whole_and_stores_nothing_when_rejected(fresh_serv
     first = c.put("/v1/periods/2026-01/metrics", json=good, headers=h("platform")).get_json()
     assert first["branches"]["inserted"] == 2 and first["members"]["inserted"] == 1
     assert "warnings" not in first  # 鼓楼街道 is one of the district's streets
+    # A month after this one (a typo's year, a clock ahead): stored, and said.
+    from datetime import UTC, datetime
+    ahead = f"{datetime.now(UTC).year + 1}-01"
+    later = c.put(f"/v1/periods/{ahead}/metrics", headers=h("platform"),
+                  json={"branches": [{"branch_id": "B00002", "theory_study_sessions": 2}]})
+    assert later.status_code == 200 and later.get_json()["branches"]["inserted"] == 1
+    assert [w["field"] for w in later.get_json()["warnings"]] == [["period"]]
+    assert f"period {ahead} is after this month" in later.get_json()["warnings"][0]["detail"]
     # A misspelt street is stored (the data may be ahead of the catalog) but said, with where it is.
     typo = c.put("/v1/periods/2026-01/metrics", headers=h("platform"), json={"branches": [
         {"branch_id": "B00101", "name": "新村党支部", "type": "village", "street": "鼓楼街到", "theory_study_sessions": 1},
