@@ -49,8 +49,8 @@ def unknown_streets(body: dict, streets: Sequence[str], limit: int = 20) -> list
             out.append({"field": ["branches", n, "street"], "branch_id": row.get("branch_id"),
                         "detail": f"street '{street[:60]}' is not one of the district's streets; stored, but "
                                   f"no resource limited to streets will match the branch",
-                        "suggestion": f"{close + '; or ' if close else ''}one of the streets in the catalog's "
-                                      f"district.yaml (GET /v1/catalog, its files), or add the street there"})
+                        "suggestion": f"{close + ' ' if close else ''}The district's streets are in the catalog's "
+                                      f"district.yaml (GET /v1/catalog, its files); a new street is added there"})
             if len(out) == limit:
                 break
     return out

@@ -71,8 +71,8 @@ def test_put_metrics_validates_whole_and_stores_nothing_when_rejected(fresh_serv
         "field": ["branches", 0, "street"], "branch_id": "B00101",
         "detail": "street '鼓楼街到' is not one of the district's streets; stored, but no resource limited to "
                   "streets will match the branch",
-        "suggestion": "did you mean '鼓楼街道'?; or one of the streets in the catalog's district.yaml (GET "
-                      "/v1/catalog, its files), or add the street there"}]
+        "suggestion": "did you mean '鼓楼街道'? The district's streets are in the catalog's district.yaml (GET "
+                      "/v1/catalog, its files); a new street is added there"}]
     again = c.put("/v1/periods/2026-01/metrics", json=good, headers=h("platform")).get_json()
     assert again["branches"] == {"inserted": 0, "updated": 0, "unchanged": 2}, "idempotent"
     revisions = count(svc.engine, metric_revisions)
