@@ -246,10 +246,14 @@ def fail(exc: DiagnosisError) -> None:
 
     echo_problems(exc.problems)
     if not isinstance(exc, StoreError | SetupError):  # a setup mistake's one line says it all
-        label = {InputError: "input ", RuleError: "rule ", CatalogError: "catalog ", ModelError: "model "}.get(
-            type(exc), "")
-        click.echo(f"error: {len(exc.problems)} {label}problem(s)" + ("; nothing was written" if _writes() else ""),
-                   err=True)
+        label = {InputError: ("input ", "输入"), RuleError: ("rule ", "规则"), CatalogError: ("catalog ", "目录"),
+                 ModelError: ("model ", "模型")}.get(type(exc), ("", ""))
+        n, writes = len(exc.problems), _writes()
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None and ctx.params.get("lang") == "zh":  # the command's language (its problems: English)
+            click.echo(f"错误：{n} 个{label[1]}问题" + ("；未写入任何内容" if writes else ""), err=True)
+        else:
+            click.echo(f"error: {n} {label[0]}problem(s)" + ("; nothing was written" if writes else ""), err=True)
     sys.exit(exc.exit_code)
 
 

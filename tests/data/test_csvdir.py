@@ -141,12 +141,15 @@ def test_cli_exit_2_and_nothing_written(district_copy, tmp_path, runner):
     result = runner.invoke(main, ["diagnose", "--data", str(district_copy), "--period", "2025-12", "--out", str(out)])
     assert result.exit_code == 2
     assert f"{district_copy / 'member_metrics.csv'}:5:dues_paid: dues_paid = 9 is out of range" in result.stderr
-    assert "nothing was written" in result.stderr
+    assert "错误：1 个输入问题；未写入任何内容\n" in result.stderr  # the summary in the command's language
     assert not out.exists()
+    english = runner.invoke(main, ["diagnose", "--lang", "en", "--data", str(district_copy), "--period", "2025-12",
+                                   "--out", str(out)])
+    assert english.exit_code == 2 and "error: 1 input problem(s); nothing was written\n" in english.stderr
     # Without --out the command writes nothing anyway: its error does not say it did not.
     summary = runner.invoke(main, ["diagnose", "--data", str(district_copy), "--period", "2025-12"])
-    assert summary.exit_code == 2 and "error: 1 input problem(s)\n" in summary.stderr
-    info = runner.invoke(main, ["model", "info", "--model", str(tmp_path / "none.json")])
+    assert summary.exit_code == 2 and "错误：1 个输入问题\n" in summary.stderr
+    info = runner.invoke(main, ["model", "info", "--lang", "en", "--model", str(tmp_path / "none.json")])
     assert info.exit_code == 1 and "error: 1 model problem(s)\n" in info.stderr
     out.write_text("previous results\n", encoding="utf-8")
     result = runner.invoke(main, ["diagnose", "--data", str(district_copy), "--period", "2025-12", "--out", str(out)])

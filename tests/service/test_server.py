@@ -36,7 +36,7 @@ def test_db_upgrade_import_and_tokens(runner, env, small_district, district_copy
     text[5] = ",".join(cells)
     (district_copy / "member_metrics.csv").write_text("\n".join(text), encoding="utf-8")
     bad = runner.invoke(main, ["import", str(district_copy)])
-    assert bad.exit_code == 2 and "member_metrics.csv:6:" in bad.stderr and "nothing was written" in bad.stderr
+    assert bad.exit_code == 2 and "member_metrics.csv:6:" in bad.stderr and "未写入任何内容" in bad.stderr
     engine = create_engine(env["DATABASE_URL"])
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(member_metrics)).scalar() == 0
