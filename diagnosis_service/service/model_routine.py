@@ -90,8 +90,14 @@ class ModelRoutine:
 
     def __call__(self, period: str, tell: Callable[[str, float], None] | None = None,
                  wait: float | None = None) -> dict | None:
-        """What the routine did for ``period`` (None when the month has no data); ``wait``: how long to wait
-        for a routine another holds (default: the routine's time, as a job does)."""
+        """What the routine did for ``period`` (None when the month has no data), as a platform reads it:
+        without the server's file paths; ``wait``: how long to wait for a routine another holds (default:
+        the routine's time, as a job does)."""
+        said = self._said_for(period, tell, wait)
+        return None if said is None else {k: self._no_paths(v) if k in ("verdict", "reason") and isinstance(v, str)
+                                          else v for k, v in said.items()}
+
+    def _said_for(self, period: str, tell: Callable[[str, float], None] | None, wait: float | None) -> dict | None:
         if self.settings.model_routine == "off":  # said all the same: a platform need not tell absence apart
             return dict(OFF)
         said = self._done_for(period)
@@ -125,14 +131,14 @@ class ModelRoutine:
             return {"state": "skipped", "reason": str(exc)}
         except _Stopped as exc:  # the service is stopping: not a failure of the routine's
             log.warning("model routine for %s stopped: %s", period, exc)
-            return {"state": "failed", "reason": self._no_paths(str(exc))}
+            return {"state": "failed", "reason": str(exc)}
         except Exception as exc:  # the diagnosis goes on; the job's result and the log say why
             log.exception("model routine for %s failed", period)
-            return {"state": "failed", "reason": self._no_paths(f"{exc.__class__.__name__}: {str(exc)[:300]}")}
+            return {"state": "failed", "reason": f"{exc.__class__.__name__}: {str(exc)[:300]}"}
 
     def _no_paths(self, text: str) -> str:
         """``text`` (a command's line) without the server's file paths: the answer goes to a platform (the
-        log keeps the whole). The models directory is said as ``models``, any other absolute path by its
+        log and ``models/routine.json`` keep the whole). The models directory is said as ``models``, any other absolute path by its
         last part; the API's own paths (``/v1/...``) stay."""
         text = text.replace("file://", "")
         for directory in {str(self.models_dir.resolve()), str(self.models_dir)}:
@@ -157,9 +163,8 @@ class ModelRoutine:
         """What to answer without running: the month's own run again (a job run a second time, its first
         attempt having run the routine), or a skip for a month before the last one run for."""
         last = self.last_run()
-        if last.get("period") == period:  # (a marker written before paths were left out has them: not said)
-            return {**{k: self._no_paths(v) if k in ("verdict", "reason") and isinstance(v, str) else v
-                       for k, v in last.items() if k != "period"}, "repeated": True}
+        if last.get("period") == period:
+            return {**{k: v for k, v in last.items() if k != "period"}, "repeated": True}
         if last and last["period"] > period:
             return {"state": "skipped", "reason": f"the routine ran for a later month ({last['period']}) already"}
         return None
@@ -234,7 +239,7 @@ class ModelRoutine:
             comparison = json.loads(judged.stdout.strip().splitlines()[-1])
             out = {"state": "promoted" if promoted else "on trial" if comparison.get("trial") else "kept",
                    "candidate": comparison.get("candidate"), "active_before": comparison.get("active"),
-                   "verdict": self._no_paths(verdict)}
+                   "verdict": verdict}
             out["reason"], out["reason_zh"] = _for_a_platform(comparison.get("reason"), comparison.get("reason_zh"))
             served = re.match(r"promoted (\S+)", verdict)  # the refit of the candidate, when it passed
             if served:

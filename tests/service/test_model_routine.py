@@ -269,10 +269,10 @@ def test_what_the_routine_says_names_no_server_path(tmp_path):
     assert routine._no_paths(f"ModelError: {tmp_path}/rules/branch.yaml line 3: bad; see file://{tmp_path}/x.txt "
                              "or POST /v1/diagnoses (ratio 2/3)") == (
         "ModelError: branch.yaml line 3: bad; see x.txt or POST /v1/diagnoses (ratio 2/3)")
-    # A month's marker written before (with the path) is repeated without it.
+    # A month's marker (it keeps the whole line, as the log does) is repeated without the path.
     models.mkdir(parents=True)
     (models / "routine.json").write_text(json.dumps({
         "period": "2025-06", "state": "promoted", "verdict": f"promoted learned:1 (was prior): {models}/effectiveness.json",
         "reason": "better with confidence"}), encoding="utf-8")
-    again = routine._done_for("2025-06")
+    again = routine("2025-06")
     assert again["verdict"] == "promoted learned:1 (was prior): models/effectiveness.json" and again["repeated"]
