@@ -55,6 +55,22 @@ def pytest_collection_modifyitems(config, items) -> None:
     items.sort(key=lambda item: (tier[module := item.nodeid.split("::", 1)[0]], order.get(module, 0)))  # stable
 
 
+@pytest.fixture
+def sigint_default():
+    """Ctrl-C raises KeyboardInterrupt in this process and in the processes a test starts, as in a terminal.
+
+    A test run started in the background by a shell without job control (``cmd &`` in a script, as a CI
+    runner may) inherits SIGINT ignored, and a process keeps an ignored signal across exec: a test of what
+    Ctrl-C does would then see nothing happen. A handled signal is reset to the default across exec."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    if before is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.fixture(scope="session")
 def ruleset():
     return load_ruleset(RULES)

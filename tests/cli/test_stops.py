@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.usefixtures("sigint_default")  # a run started in the background ignores Ctrl-C
+
 
 def test_a_stop_python_dropped_is_still_noted():
     """``stops_noted``: a Ctrl-C or SIGTERM raised where Python drops the exception ("Exception ignored in"

@@ -46,7 +46,7 @@ def test_a_stop_noted_before_the_output_is_committed_leaves_nothing(dask_client,
 
 @pytest.mark.server
 @pytest.mark.parametrize("how", ["ctrl-c to the process group", "sigterm"])
-def test_a_dask_run_stopped_says_one_thing_and_leaves_nothing(small_district, tmp_path, how):
+def test_a_dask_run_stopped_says_one_thing_and_leaves_nothing(small_district, tmp_path, how, sigint_default):
     """Stopped during the diagnosis pass: Ctrl-C from a terminal (SIGINT to the whole process group) or
     SIGTERM to the command. Its workers ignore the terminal's Ctrl-C (each printed its KeyboardInterrupt
     traceback) and the cluster's teardown logs are left out (dozens of lines of closed connections and
