@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..data.files import LockBusy, waited_lock, write_atomic
+from ..data.files import LockBusy, waited_lock, write_atomic, write_chunks_atomic
 from ..errors import ModelError, Problem
+from .verdict_log import VERDICTS_FILE
 
 if TYPE_CHECKING:
     from .estimator import EffectivenessModel
@@ -257,9 +258,12 @@ def record_refusal(models_dir: Path, record: dict) -> dict:
 
 
 def _recorded(models_dir: Path, record: dict) -> dict:
-    log_path = models_dir / "promotions.jsonl"
-    before = log_path.read_text(encoding="utf-8") if log_path.exists() else ""
-    write_atomic(log_path, (before, json.dumps(record, ensure_ascii=False, sort_keys=True), "\n"))
+    log_path = models_dir / VERDICTS_FILE
+    # As bytes: a line someone broke (not UTF-8, cut short) stays as it was, and never stops a verdict
+    # from being recorded; the readers skip it and say which line (verdict_log).
+    before = log_path.read_bytes() if log_path.exists() else b""
+    line = json.dumps(record, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
+    write_chunks_atomic(log_path, (before, b"\n" if before and not before.endswith(b"\n") else b"", line))
     return record
 
 
