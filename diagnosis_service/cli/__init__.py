@@ -26,7 +26,20 @@ def main() -> None:
     """
 
 
-from . import catalog, data, diagnose, loop, model, overview, promote, rules, simulate, store, webhooks  # noqa: E402, F401 -- they register on ``main``
+from . import (  # noqa: E402, F401 -- they register on ``main``
+    catalog,
+    data,
+    diagnose,
+    loop,
+    model,
+    model_history,
+    overview,
+    promote,
+    rules,
+    simulate,
+    store,
+    webhooks,
+)
 
 
 def run() -> None:

@@ -59,6 +59,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         api_data,
         api_diagnoses,
         api_logins,
+        api_model,
         api_overview,
         api_points,
         api_prescriptions,
@@ -73,7 +74,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
 
     for module in (health, api_reference, api_catalog, api_data, api_diagnoses, api_points, api_prescriptions, api_rules,
-                   api_logins, api_overview,
+                   api_logins, api_model, api_overview,
                    api_webhooks, openapi, pages):
         app.register_blueprint(module.bp)
     return app

@@ -24,7 +24,8 @@ DETAIL_ROLES = ("platform", "admin")
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:/[^/\s:]+)+/([^/\s:]+)")  # an absolute path -> its file name
 
 
-def _no_paths(text: str) -> str:
+def no_paths(text: str) -> str:
+    """``text`` with each absolute path said by its last part (a file name, not where the server keeps it)."""
     return _PATH.sub(r"\1", text)
 
 
@@ -85,7 +86,7 @@ def readyz():
     if failed is not None:
         body["reason"] = failed
     if checks["database"]["ok"] and _may_see_details():  # a token is looked up in the database: not while down
-        body["checks"] = {name: {k: _no_paths(v) if isinstance(v, str) else v for k, v in c.items()}
+        body["checks"] = {name: {k: no_paths(v) if isinstance(v, str) else v for k, v in c.items()}
                           for name, c in checks.items()}
     return jsonify(body), 200 if failed is None else 503
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from .. import __version__
-from . import openapi_catalog, openapi_jobs, openapi_points, openapi_webhooks
+from . import openapi_catalog, openapi_jobs, openapi_model, openapi_points, openapi_webhooks
 from .auth import READERS, roles
 from .db import snapshot
 from .openapi_schemas import ID_SCHEMA, ID_TEXT, PERIOD, SCHEMAS, SUBJECT_ID, ref
@@ -174,6 +174,7 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
         **openapi_catalog.paths(_op, p, PERIOD_Q),
         **openapi_points.paths(_op, PERIOD_Q),
         **openapi_jobs.paths(_op, p, q),
+        **openapi_model.paths(_op, q),
         **openapi_webhooks.paths(_op, p, q),
     }
     page = paths["/branches/{branch_id}/report"]["get"]["responses"]
@@ -191,7 +192,8 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
         "security": [{"bearer": []}],
         "paths": paths,
         "webhooks": openapi_webhooks.webhooks(),
-        "components": {"schemas": {**SCHEMAS, **openapi_catalog.SCHEMAS, **openapi_points.SCHEMAS, **openapi_jobs.SCHEMAS, **openapi_webhooks.SCHEMAS},
+        "components": {"schemas": {**SCHEMAS, **openapi_catalog.SCHEMAS, **openapi_points.SCHEMAS, **openapi_jobs.SCHEMAS,
+                                   **openapi_model.SCHEMAS, **openapi_webhooks.SCHEMAS},
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                                       "description": "diagnosis-service tokens create ..."}}},
     }

@@ -97,6 +97,15 @@ def test_the_service_runs_the_routine_once_a_month_records_every_verdict_and_sur
         assert ranking == f"prior+{judged[-1]['candidate']}"
     else:
         assert ranking.split("+")[0] == "prior"
+    # An administrator reads the same verdicts, newest first, and what ranks now (GET /v1/model).
+    state = service._call("GET", "/v1/model", "admin", None, 200)
+    assert state["ranking"]["ranker"] == ranking and state["routine"]["routine_last"]["period"] == periods[-1]
+    assert state["verdicts"]["total"] == len(records) and state["verdicts"]["problems"] == []
+    assert [v["verdict"] for v in state["verdicts"]["items"]] == [s["state"].replace("kept", "refused")
+                                                                  for s in reversed(judged)]
+    assert [v["candidate"] for v in state["verdicts"]["items"]] == [s["candidate"] for s in reversed(judged)]
+    assert [v["by"] for v in state["verdicts"]["items"]] == [r["by"] for r in reversed(records)]
+    assert str(tmp_path) not in json.dumps(state, ensure_ascii=False)
 
     # The same month diagnosed again: the routine does not run again.
     last = periods[-1]

@@ -1,0 +1,46 @@
+"""GET /v1/model: what ranks now and the promotion verdicts, for the platform and administrators only."""
+
+from __future__ import annotations
+
+import json
+
+from jsonschema_rs import Draft202012Validator
+
+from tests.support.verdicts import record
+
+
+def test_who_may_read_the_models_state(service):
+    assert service.client.get("/v1/model").status_code == 401
+    for role in ("secretary", "street"):
+        assert service.client.get("/v1/model", headers=service.h(role)).status_code == 403
+    for role in ("platform", "admin"):
+        r = service.client.get("/v1/model", headers=service.h(role))
+        assert r.status_code == 200, r.get_json()
+
+
+def test_the_ranking_in_service_and_the_latest_verdicts_without_server_paths(service, tmp_path):
+    models = service.app.extensions["diagnosis"].settings.models_dir
+    before = service.client.get("/v1/model", headers=service.h("admin")).get_json()
+    assert before["ranking"]["ranker"].startswith("prior") and before["routine"]["routine"] == "off"
+    assert before["verdicts"] == {"total": 0, "items": [], "problems": [], "partial": False}
+    assert str(models) not in json.dumps(before)  # "no trained model" named the file where the server keeps it
+    record(models, "refused", "learned:aaa", "2025-11-01T00:00:00Z", difference=-0.01,
+           reason=f"not cross-fitted (this version's recipe does not reproduce {models}/candidate.json)")
+    with (models / "promotions.jsonl").open("a", encoding="utf-8") as f:
+        f.write("{broken\n")
+    record(models, "on trial", "learned:bbb", "2025-12-01T00:00:00Z")
+    state = service.client.get("/v1/model", headers=service.h("platform")).get_json()
+    assert [(v["verdict"], v["candidate"]) for v in state["verdicts"]["items"]] == [
+        ("on trial", "learned:bbb"), ("refused", "learned:aaa")]
+    assert state["verdicts"]["total"] == 2 and state["verdicts"]["problems"] == [
+        "promotions.jsonl line 2: not a JSON record (JSONDecodeError); skipped"]
+    refused = state["verdicts"]["items"][1]
+    assert refused["reason"] == "not cross-fitted (this version's recipe does not reproduce candidate.json)"
+    assert str(models) not in json.dumps(state)
+    # As the OpenAPI document promises (the fuzz test meets no verdict: its service has none).
+    doc = service.client.get("/openapi.json", headers=service.h("admin")).get_json()
+    Draft202012Validator({**doc["components"]["schemas"]["ModelState"], "components": doc["components"]}).validate(state)
+    one = service.client.get("/v1/model?limit=1", headers=service.h("admin")).get_json()
+    assert [v["candidate"] for v in one["verdicts"]["items"]] == ["learned:bbb"] and one["verdicts"]["total"] == 2
+    bad = service.client.get("/v1/model?limit=201", headers=service.h("admin"))
+    assert bad.status_code == 422 and "limit must be a whole number from 0 to 200" in json.dumps(bad.get_json())
