@@ -13,8 +13,6 @@ from .common import handle_errors, lang_option, settings
 from .comparison import _figure, _t
 from .model import model
 
-_VERDICT_WORDS = {"promoted": ("promoted", "已启用"), "on trial": ("on trial", "试用"), "refused": ("refused", "未启用")}
-
 
 @model.command("history")
 @click.option("--models", "models_dir", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
@@ -53,7 +51,9 @@ def history(models_dir: Path | None, limit: int, as_json: bool, lang: str) -> No
 
 def _line(v: dict, lang: str, sample_said) -> str:
     """One verdict on one line: when, what, against what, the estimate, the evidence, why, by whom."""
-    word = _VERDICT_WORDS[v["verdict"]][lang == "zh"]
+    from ..learning.verdict_log import VERDICT_NAMES
+
+    word = VERDICT_NAMES[v["verdict"]][lang != "zh"]
     promoted = v.get("promoted")
     name = v["candidate"] or "?"
     if promoted and promoted != v["candidate"]:

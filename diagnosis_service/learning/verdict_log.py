@@ -16,6 +16,7 @@ from pathlib import Path
 VERDICTS_FILE = "promotions.jsonl"
 MAX_BYTES = 8 * 1024 * 1024  # years of monthly verdicts are a few hundred kB; past this, only the latest are read
 VERDICTS = ("promoted", "on trial", "refused")
+VERDICT_NAMES = {"promoted": ("已启用", "promoted"), "on trial": ("试用", "on trial"), "refused": ("未启用", "refused")}
 
 
 @dataclass(frozen=True)
@@ -100,4 +101,4 @@ def summary(record: dict) -> dict:
     return out
 
 
-__all__ = ["MAX_BYTES", "VERDICTS", "VERDICTS_FILE", "Verdicts", "read_verdicts", "summary", "verdict_of"]
+__all__ = ["MAX_BYTES", "VERDICTS", "VERDICTS_FILE", "VERDICT_NAMES", "Verdicts", "read_verdicts", "summary", "verdict_of"]

@@ -69,6 +69,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         health,
         openapi,
         page_catalog,  # noqa: F401 -- its views register on pages.bp
+        page_model,  # noqa: F401 -- its views register on pages.bp
         page_overview,  # noqa: F401 -- its views register on pages.bp
         pages,
     )

@@ -1,0 +1,100 @@
+"""The ranking model as a page for district administrators (/model): what ranks the prescriptions now,
+the challenger on trial, the monthly routine, and every promotion verdict, newest first (GET /v1/model
+answers the same to a program; docs/effectiveness.md says how verdicts are reached)."""
+
+from __future__ import annotations
+
+import math
+
+from flask import abort, g, render_template
+
+from ..learning.verdict_log import VERDICT_NAMES, read_verdicts
+from .db import runtime
+from .health import no_paths
+from .page_errors import page_lang
+from .page_text import PAGE_TEXT
+from .pages import bp, login_redirect
+from .session import csrf_token
+
+MODEL_ROLES = ("admin", "platform")
+SHOWN = 50  # verdicts on the page: four years of monthly routines
+
+
+@bp.get("/model")
+def model_page():
+    identity = g.get("identity")
+    if identity is None:
+        return login_redirect()
+    if identity.role not in MODEL_ROLES:  # the error page says what this role may see
+        abort(403, description="the model page is for district administrators")
+    lang = page_lang()
+    t = PAGE_TEXT[lang]
+    rt = runtime()
+    rt.rankers.ranker()  # follows the model and challenger files, as requests do
+    status = rt.rankers.status
+    routine = rt.model_routine.status()
+    verdicts = read_verdicts(rt.settings.models_dir, SHOWN)
+    return render_template(
+        "model.html", t=t, lang=lang, csrf=csrf_token(), user=identity.display_name,
+        serving=_serving(status, t), challenger=_challenger(status, t), routine=_routine(routine, t),
+        rows=[_row(v, lang, t) for v in verdicts.items], problems=verdicts.problems,
+        counts=t["model_counts"].format(total=verdicts.total, shown=len(verdicts.items)) if verdicts.total else None)
+
+
+def _serving(status: dict, t: dict) -> dict:
+    """What ranks now, in the page's words; the reason the prior ranks as the service's log says it."""
+    if status.get("ranker", "").startswith("learned:"):
+        window = status.get("data_window") or {}
+        return {"text": t["model_serving"].format(name=status["ranker"], start=window.get("from") or "?",
+                                                  end=window.get("to") or "?",
+                                                  at=(status.get("trained_at") or "?").replace("T", " ").rstrip("Z")),
+                "detail": None}
+    return {"text": t["model_prior"], "detail": no_paths(status.get("fallback") or "")}
+
+
+def _challenger(status: dict, t: dict) -> str | None:
+    if status.get("challenger"):
+        share = status.get("challenger_share") or 0
+        return t["model_challenger"].format(name=status["challenger"], share=f"{share:.0%}")
+    return None
+
+
+def _routine(routine: dict, t: dict) -> str:
+    if routine.get("routine") != "monthly":
+        return t["model_routine_off"]
+    last = routine.get("routine_last")
+    if not last:
+        return t["model_routine_none"]
+    state = {"promoted": VERDICT_NAMES["promoted"], "on trial": VERDICT_NAMES["on trial"],
+             "kept": VERDICT_NAMES["refused"]}.get(last.get("state"))
+    said = state[0 if t is PAGE_TEXT["zh"] else 1] if state else last.get("state") or "?"
+    return t["model_routine_last"].format(period=last.get("period"), state=said,
+                                          at=(last.get("at") or "?").replace("T", " ").rstrip("Z"))
+
+
+def _figure(value) -> str:
+    return f"{value:+.4f}" if isinstance(value, int | float) and math.isfinite(value) else "—"
+
+
+def _row(v: dict, lang: str, t: dict) -> dict:
+    """One verdict as a table row: when, what, against what, the estimate, the evidence, why, who."""
+    bounds = v.get("bounds") or []
+    months = v.get("months") or []
+    sample = (v.get("effective_sample") or {}).get("candidate")
+    promoted = v.get("promoted")
+    return {
+        "at": (v.get("at") or "?").replace("T", " ").rstrip("Z"), "verdict": v["verdict"],
+        "said": VERDICT_NAMES[v["verdict"]][lang != "zh"] + (t["model_forced"] if v.get("forced") else ""),
+        "candidate": v.get("candidate") or "?",
+        "refit": t["model_refit"].format(name=promoted) if promoted and promoted != v.get("candidate") else None,
+        "active": v.get("active") or "?",
+        "difference": _figure(v.get("difference")),
+        "bounds": f"[{_figure(bounds[0])}, {_figure(bounds[1])}]" if len(bounds) == 2 else "",
+        "evidence": t["model_evidence"].format(
+            months=(months[0] if len(months) == 1 else f"{months[0]}{' 至 ' if lang == 'zh' else ' to '}{months[-1]}")
+            if months else "—",
+            n=v.get("decisions") or 0, sample="—" if not isinstance(sample, int | float) else
+            (f"{sample:.1f}" if sample < 10 else f"{sample:.0f}")),
+        "reason": no_paths((v.get("reason_zh") if lang == "zh" else v.get("reason")) or v.get("reason") or ""),
+        "by": v.get("by") or "?",
+    }
