@@ -226,7 +226,7 @@ def handle_errors(func):
 
 # Commands that only read (and `diagnose` and `overview` when no output file is given): their errors do not
 # add "nothing was written", which would suggest they write something.
-READS_ONLY = frozenset({"check", "evaluate", "info", "list", "report", "test", "verify-signature"})
+READS_ONLY = frozenset({"check", "evaluate", "history", "info", "list", "report", "test", "verify-signature"})
 OUTPUT_PARAMS = ("out_file", "out_files", "out_parts")
 
 

@@ -65,19 +65,19 @@ def _line(v: dict, lang: str, sample_said) -> str:
     difference = v["difference"]
     estimate = _figure(difference if isinstance(difference, int | float) else math.nan, lang)
     bounds = v.get("bounds") or []
-    level = f"{round((v.get('confidence') or 0) * 100, 1):g}"
     if len(bounds) == 2 and all(isinstance(b, int | float) for b in bounds):
-        estimate += f" [{_figure(bounds[0], lang)}, {_figure(bounds[1], lang)}] {level}%"
+        level = f" {round(v['confidence'] * 100, 1):g}%" if isinstance(v.get("confidence"), int | float) else ""
+        estimate += f" [{_figure(bounds[0], lang)}, {_figure(bounds[1], lang)}]{level}"
     sample = (v.get("effective_sample") or {}).get("candidate")
     evidence = _t(lang, f"{span}，{v['decisions'] or 0} 个决策", f"{span}, {v['decisions'] or 0} decisions")
     if isinstance(sample, int | float):
         evidence += _t(lang, f"，有效样本 {sample_said(sample)}", f", effective sample {sample_said(sample)}")
     if v.get("cross_fitted"):
         evidence += _t(lang, f"（{v['cross_fitted']} 个月交叉拟合）", f" ({v['cross_fitted']} months cross-fitted)")
-    reason = (v.get("reason_zh") or v.get("reason")) if lang == "zh" else v.get("reason")
+    reason = ((v.get("reason_zh") or v.get("reason")) if lang == "zh" else v.get("reason")) or "?"
     ended = v.get("trial_ended")
     trial = _t(lang, f"；{ended} 的试用结束", f"; the trial of {ended} is over") if ended else ""
-    return _t(lang, f"{v['at']}  {word}{forced}  {name} 对比 {v['active']}：差值 {estimate}；{evidence}；{reason}{trial}；"
+    return _t(lang, f"{v['at'] or '?'}  {word}{forced}  {name} 对比 {v['active'] or '?'}：差值 {estimate}；{evidence}；{reason}{trial}；"
                     f"由 {v.get('by') or '?'}",
-              f"{v['at']}  {word}{forced}  {name} against {v['active']}: {estimate}; {evidence}; {reason}{trial}; "
+              f"{v['at'] or '?'}  {word}{forced}  {name} against {v['active'] or '?'}: {estimate}; {evidence}; {reason}{trial}; "
               f"by {v.get('by') or '?'}")

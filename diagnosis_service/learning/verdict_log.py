@@ -10,6 +10,7 @@ grown past ``MAX_BYTES``.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,10 +20,14 @@ VERDICTS = ("promoted", "on trial", "refused")
 VERDICT_NAMES = {"promoted": ("已启用", "promoted"), "on trial": ("试用", "on trial"), "refused": ("未启用", "refused")}
 
 
+MAX_PROBLEMS = 20  # lines named; past them, how many more (a file of junk must not make an answer of megabytes)
+
+
 @dataclass(frozen=True)
 class Verdicts:
-    """The verdicts read: ``items`` the latest ``limit``, newest first; ``total`` every record read;
-    ``problems`` the lines skipped (which line, why); ``partial`` when only the file's end was read."""
+    """The verdicts read: ``items`` the latest ``limit``, newest first; ``total`` every verdict read (all of
+    them, unless ``partial``: only the file's last ``MAX_BYTES`` were read); ``problems`` the lines skipped
+    (which line, why), the first ``MAX_PROBLEMS`` of them and how many more."""
 
     items: list[dict]
     total: int
@@ -35,33 +40,41 @@ class Verdicts:
 
 def read_verdicts(models_dir: Path, limit: int = 20) -> Verdicts:
     """The latest ``limit`` verdicts recorded in ``models_dir`` (none before the first ``model promote``).
-    Never raises for the file's content: a broken line is skipped and said in ``problems``."""
+    Never raises for the file's content or for a file it cannot read: that is said in ``problems``."""
     path = Path(models_dir) / VERDICTS_FILE
     try:
         with path.open("rb") as f:
             size = f.seek(0, 2)
             partial = size > MAX_BYTES
-            f.seek(size - MAX_BYTES if partial else 0)
-            data = f.read(MAX_BYTES)
+            # One byte before the window: a line that starts right at it is whole and kept.
+            f.seek(size - MAX_BYTES - 1 if partial else 0)
+            data = f.read(MAX_BYTES + 1)
     except FileNotFoundError:
         return Verdicts([], 0)
-    lines = data.split(b"\n")
+    except OSError as exc:  # a directory in its place, no permission: the record is not readable
+        return Verdicts([], 0, [f"{VERDICTS_FILE} cannot be read ({exc.__class__.__name__})"])
     if partial:
-        lines = lines[1:]  # the first is cut where the read began
-    records, problems = [], []
-    for number, line in enumerate(lines, start=1):
+        data = data[data.find(b"\n") + 1:]  # what precedes the first newline is cut where the read began
+    records, problems, more = [], [], 0
+    for number, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
             continue
         where = f"{VERDICTS_FILE} line {number}{' of its last 8 MiB' if partial else ''}"
         try:
-            record = json.loads(line.decode("utf-8"))
+            record = json.loads(line.decode("utf-8"), parse_constant=lambda _name: None)  # NaN is not JSON
         except (UnicodeDecodeError, ValueError) as exc:
-            problems.append(f"{where}: not a JSON record ({exc.__class__.__name__}); skipped")
-            continue
-        if not isinstance(record, dict) or verdict_of(record) is None:
-            problems.append(f"{where}: not a verdict (none of promoted, trial, refused); skipped")
-            continue
-        records.append(record)
+            said = f"{where}: not a JSON record ({exc.__class__.__name__}); skipped"
+        else:
+            if isinstance(record, dict) and verdict_of(record) is not None:
+                records.append(record)
+                continue
+            said = f"{where}: not a verdict (none of promoted, trial, refused); skipped"
+        if len(problems) < MAX_PROBLEMS:
+            problems.append(said)
+        else:
+            more += 1
+    if more:
+        problems.append(f"{more} more lines of {VERDICTS_FILE} skipped")
     latest = records[::-1][:max(limit, 0)]
     return Verdicts([summary(r) for r in latest], len(records), problems, partial)
 
@@ -80,25 +93,48 @@ def verdict_of(record: dict) -> str | None:
 def summary(record: dict) -> dict:
     """One verdict for a reader: what was judged against what, on which months and how much evidence, the
     estimate with its bounds, and the reason (English and Chinese). No file paths (the record keeps where
-    the previous model was put, which is the server's business)."""
+    the previous model was put, which is the server's business). Each field of the type it is documented
+    with, null where the record has no such value (a line edited by hand reads as far as it can)."""
     comparison = record.get("comparison") if isinstance(record.get("comparison"), dict) else {}
     verdict = verdict_of(record)
+    bounds = comparison.get("bounds")
+    sample = comparison.get("effective_sample")
+    cross = comparison.get("cross_fitted")
     out = {
-        "at": record.get("at"), "by": record.get("by"), "verdict": verdict,
-        "candidate": comparison.get("candidate") or record.get("trial") or record.get("refused"),
-        "active": comparison.get("active"),
-        "months": comparison.get("months") or [], "decisions": comparison.get("decisions"),
-        "difference": comparison.get("difference"), "bounds": comparison.get("bounds"),
-        "confidence": comparison.get("confidence"), "effective_sample": comparison.get("effective_sample") or {},
-        "refresh": bool(comparison.get("refresh")), "cross_fitted": len(comparison.get("cross_fitted") or []),
-        "reason": comparison.get("reason"), "reason_zh": comparison.get("reason_zh") or comparison.get("reason"),
+        "at": _text(record.get("at")), "by": _text(record.get("by")), "verdict": verdict,
+        "candidate": _text(comparison.get("candidate")) or _text(record.get("trial")) or _text(record.get("refused")),
+        "active": _text(comparison.get("active")),
+        "months": [m for m in comparison.get("months") or [] if isinstance(m, str)]
+        if isinstance(comparison.get("months"), list) else [],
+        "decisions": _whole(comparison.get("decisions")), "difference": _number(comparison.get("difference")),
+        "bounds": [_number(b) for b in bounds] if isinstance(bounds, list) and len(bounds) == 2 else None,
+        "confidence": _number(comparison.get("confidence")),
+        "effective_sample": {k: v for k, v in sample.items() if isinstance(k, str) and _number(v) is not None}
+        if isinstance(sample, dict) else {},
+        "refresh": comparison.get("refresh") is True, "cross_fitted": len(cross) if isinstance(cross, list) else 0,
+        "reason": _text(comparison.get("reason")),
+        "reason_zh": _text(comparison.get("reason_zh")) or _text(comparison.get("reason")),
     }
     if verdict == "promoted":
-        out["promoted"] = record["promoted"]  # the candidate itself, or its recipe refitted on every month
-        out["forced"] = bool(record.get("forced"))
-    if record.get("trial_ended"):
+        out["promoted"] = _text(record["promoted"]) or "?"  # the candidate, or its recipe refitted on every month
+        out["forced"] = record.get("forced") is True
+    if _text(record.get("trial_ended")):
         out["trial_ended"] = record["trial_ended"]
     return out
 
 
-__all__ = ["MAX_BYTES", "VERDICTS", "VERDICTS_FILE", "VERDICT_NAMES", "Verdicts", "read_verdicts", "summary", "verdict_of"]
+def _text(value) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return value
+
+
+def _whole(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+__all__ = ["MAX_BYTES", "MAX_PROBLEMS", "VERDICTS", "VERDICTS_FILE", "VERDICT_NAMES", "Verdicts", "read_verdicts", "summary", "verdict_of"]

@@ -24,7 +24,7 @@ SCHEMAS = {
                                                                           "state, and what it promoted"}},
                        ["routine"]),
         "verdicts": obj({
-            "total": {"type": "integer", "description": "verdicts recorded"},
+            "total": {"type": "integer", "description": "verdicts read: all those recorded, unless partial"},
             "items": arr(ref("Verdict")),
             "problems": arr({"type": "string"}),
             "partial": {"type": "boolean", "description": "the record is large: only its end was read"}},

@@ -1,6 +1,7 @@
 """The ranking model as a page for district administrators (/model): what ranks the prescriptions now,
-the challenger on trial, the monthly routine, and every promotion verdict, newest first (GET /v1/model
-answers the same to a program; docs/effectiveness.md says how verdicts are reached)."""
+the challenger on trial, the monthly routine, and the latest promotion verdicts, newest first (``SHOWN``;
+GET /v1/model and `model history` answer the same to a program; docs/effectiveness.md says how verdicts
+are reached)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ from .session import csrf_token
 
 MODEL_ROLES = ("admin", "platform")
 SHOWN = 50  # verdicts on the page: four years of monthly routines
+# What the routine's last run did (model_routine: the states of a diagnosis's ``model`` answer), as said.
+ROUTINE_STATES = {"promoted": VERDICT_NAMES["promoted"], "on trial": VERDICT_NAMES["on trial"],
+                  "kept": VERDICT_NAMES["refused"], "failed": ("失败", "failed"),
+                  "nothing to learn": ("尚无可学习的结果", "nothing to learn"), "skipped": ("跳过", "skipped")}
 
 
 @bp.get("/model")
@@ -38,7 +43,8 @@ def model_page():
         "model.html", t=t, lang=lang, csrf=csrf_token(), user=identity.display_name,
         serving=_serving(status, t), challenger=_challenger(status, t), routine=_routine(routine, t),
         rows=[_row(v, lang, t) for v in verdicts.items], problems=verdicts.problems,
-        counts=t["model_counts"].format(total=verdicts.total, shown=len(verdicts.items)) if verdicts.total else None)
+        counts=(t["model_counts"].format(total=verdicts.total, shown=len(verdicts.items))
+                + (t["model_partial"] if verdicts.partial else "")) if verdicts.total else None)
 
 
 def _serving(status: dict, t: dict) -> dict:
@@ -55,7 +61,7 @@ def _serving(status: dict, t: dict) -> dict:
 def _challenger(status: dict, t: dict) -> str | None:
     if status.get("challenger"):
         share = status.get("challenger_share") or 0
-        return t["model_challenger"].format(name=status["challenger"], share=f"{share:.0%}")
+        return t["model_challenger"].format(name=status["challenger"], share=f"{share * 100:g}%")
     return None
 
 
@@ -65,8 +71,7 @@ def _routine(routine: dict, t: dict) -> str:
     last = routine.get("routine_last")
     if not last:
         return t["model_routine_none"]
-    state = {"promoted": VERDICT_NAMES["promoted"], "on trial": VERDICT_NAMES["on trial"],
-             "kept": VERDICT_NAMES["refused"]}.get(last.get("state"))
+    state = ROUTINE_STATES.get(last.get("state"))
     said = state[0 if t is PAGE_TEXT["zh"] else 1] if state else last.get("state") or "?"
     return t["model_routine_last"].format(period=last.get("period"), state=said,
                                           at=(last.get("at") or "?").replace("T", " ").rstrip("Z"))

@@ -169,6 +169,8 @@ _MODEL_TEXTS = (
      "Verdicts"),
     ("model_counts", "共 {total} 条裁决，显示最近 {shown} 条（最新在前）。",
      "{total} verdicts recorded, the latest {shown} shown (newest first)."),
+    ("model_partial", "（记录过大，只读取了其末尾）",
+     " (a large record: only its end was read)"),
     ("model_problem", "注意：",
      "Note:"),
     ("model_forced", "（强制）",

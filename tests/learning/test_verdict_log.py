@@ -92,3 +92,44 @@ def test_a_broken_record_file_never_stops_a_verdict_being_recorded(tmp_path):
     assert data.startswith(b'\xff\xfe not text\n{"at": "cut short"\n{')
     read = read_verdicts(models)
     assert [v["candidate"] for v in read.items] == ["learned:aaa"] and len(read.problems) == 2
+
+
+def test_a_line_edited_by_hand_reads_as_far_as_it_can(tmp_path):
+    """Each field of its documented type or null, whatever a hand put there: the readers (the page, the
+    command, the API's JSON) format them without a second look."""
+    models = tmp_path / "models"
+    models.mkdir()
+    odd = {"at": 5, "by": ["x"], "refused": "learned:odd", "forced": "yes",
+           "comparison": {"candidate": 7, "active": None, "months": 3, "decisions": 2.5, "difference": "big",
+                          "bounds": 1, "confidence": "high", "effective_sample": ["a"], "cross_fitted": 4,
+                          "reason": {"why": "?"}, "refresh": "true"}}
+    lines = [json.dumps(odd), '{"promoted": "learned:nan", "comparison": {"difference": NaN, "bounds": [-Infinity, 1]}}']
+    (models / "promotions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    read = read_verdicts(models)
+    assert read.problems == [] and read.total == 2
+    nan, odd_read = read.items
+    assert nan["difference"] is None and nan["bounds"] == [None, 1] and nan["forced"] is False
+    assert odd_read == {"at": None, "by": None, "verdict": "refused", "candidate": "learned:odd", "active": None,
+                        "months": [], "decisions": None, "difference": None, "bounds": None, "confidence": None,
+                        "effective_sample": {}, "refresh": False, "cross_fitted": 0, "reason": None, "reason_zh": None}
+    json.loads(json.dumps(read.as_dict(), allow_nan=False))  # strict JSON: no NaN reaches an answer
+
+
+def test_a_record_that_cannot_be_read_is_said_not_raised(tmp_path):
+    (tmp_path / "models" / "promotions.jsonl").mkdir(parents=True)  # a directory in its place
+    read = read_verdicts(tmp_path / "models")
+    assert read.items == [] and read.problems == ["promotions.jsonl cannot be read (IsADirectoryError)"]
+
+
+def test_a_window_that_starts_at_a_line_keeps_it_and_junk_is_named_up_to_a_bound(tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    for month in range(1, 5):
+        record(models, "refused", f"learned:{month:03d}", f"2025-{month:02d}-01T00:00:00Z")
+    lines = (models / "promotions.jsonl").read_bytes().splitlines(keepends=True)
+    monkeypatch.setattr(verdict_log, "MAX_BYTES", sum(len(line) for line in lines[1:]))  # the last three exactly
+    read = read_verdicts(models)
+    assert read.partial and [v["candidate"] for v in read.items] == ["learned:004", "learned:003", "learned:002"]
+    monkeypatch.undo()
+    (models / "promotions.jsonl").write_text("junk\n" * 50, encoding="utf-8")
+    junk = read_verdicts(models)
+    assert len(junk.problems) == verdict_log.MAX_PROBLEMS + 1 and junk.problems[-1].startswith("30 more lines")

@@ -44,3 +44,26 @@ def test_the_ranking_in_service_and_the_latest_verdicts_without_server_paths(ser
     assert [v["candidate"] for v in one["verdicts"]["items"]] == ["learned:bbb"] and one["verdicts"]["total"] == 2
     bad = service.client.get("/v1/model?limit=201", headers=service.h("admin"))
     assert bad.status_code == 422 and "limit must be a whole number from 0 to 200" in json.dumps(bad.get_json())
+
+
+def test_a_record_edited_by_hand_or_unreadable_never_fails_the_answer_or_the_page(fresh_service):
+    svc = fresh_service
+    models = svc.app.extensions["diagnosis"].settings.models_dir
+    models.mkdir(parents=True, exist_ok=True)
+    odd = {"at": 5, "refused": "learned:odd", "comparison": {"months": 3, "bounds": 1, "effective_sample": ["a"],
+                                                              "cross_fitted": 4, "reason": {"why": "?"}, "difference": "x"}}
+    (models / "promotions.jsonl").write_text(json.dumps(odd) + '\n{"trial": "learned:nan", "comparison": '
+                                             '{"difference": NaN, "confidence": 0.9, "bounds": [NaN, 1]}}\n',
+                                             encoding="utf-8")
+    state = svc.client.get("/v1/model", headers=svc.h("admin"))
+    assert state.status_code == 200 and "NaN" not in state.get_data(as_text=True)
+    doc = svc.client.get("/openapi.json", headers=svc.h("admin")).get_json()
+    Draft202012Validator({**doc["components"]["schemas"]["ModelState"], "components": doc["components"]}).validate(
+        state.get_json())
+    page = svc.client.get("/model", headers=svc.h("admin"))
+    assert page.status_code == 200 and "learned:odd" in page.get_data(as_text=True)
+    (models / "promotions.jsonl").unlink()
+    (models / "promotions.jsonl").mkdir()
+    broken = svc.client.get("/v1/model", headers=svc.h("admin")).get_json()
+    assert broken["verdicts"]["problems"] == ["promotions.jsonl cannot be read (IsADirectoryError)"]
+    assert svc.client.get("/model", headers=svc.h("admin")).status_code == 200
