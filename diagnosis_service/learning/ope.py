@@ -293,6 +293,13 @@ def distribution(catalog: Catalog, ranker, need: Need, recent: set[str] | frozen
         return {}
     if need.recent_first and not need.recent_kinds:  # as the Prescriber tells the ranker, from this catalog
         need = dataclasses.replace(need, recent_kinds=recent_kinds(catalog, need.recent_first))
+    if hasattr(ranker, "scores") and hasattr(ranker, "distribution_of"):  # the learned ranking: no notes made
+        mu, sd = ranker.scores(need, pool)
+        order = sorted(range(len(pool)), key=lambda i: (-mu[i], pool[i].id))
+        kept = [i for i in order if pool[i].id not in recent] if recent else order
+        kept = kept or order
+        return dict(zip((pool[i].id for i in kept), ranker.distribution_of(
+            need, np.array([mu[i] for i in kept]), np.array([sd[i] for i in kept])), strict=True))
     ranked = sorted(ranker.rank(need, pool), key=lambda s: (-s.score, s.resource.id))
     fresh = [s for s in ranked if s.resource.id not in recent] if recent else ranked
     return probabilities(ranker, need, fresh or ranked)

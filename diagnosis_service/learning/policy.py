@@ -50,19 +50,29 @@ class LearnedRanker:
     def rank(self, need: Need, resources: Sequence[Resource]) -> list[Scored]:
         if not resources:
             return []
-        values = self.model.predict_candidates(
+        names = (self.topic_names or {}).get(need.topic, (need.topic, need.topic))
+        out = []
+        for r, (e, p, n, uncertainty) in zip(resources, self._values(need, resources), strict=True):
+            zh, en = _note(names, e, n)
+            out.append(Scored(r, round(p * e, 6), (("adoption", round(p, 4)), ("effect", round(e, 4)),
+                                                   ("evidence", float(n)), ("sd", round(p * uncertainty, 6))), zh, en))
+        return out
+
+    def scores(self, need: Need, resources: Sequence[Resource]) -> tuple[list[float], list[float]]:
+        """Each candidate's score and the standard deviation its Thompson draw uses, the very floats
+        ``rank`` puts in its ``Scored``, without what a person reads of them: offline evaluation asks this of
+        every logged decision (ope.distribution), where the notes were a third of the time."""
+        values = self._values(need, resources) if resources else []
+        return [round(p * e, 6) for e, p, _n, _u in values], [round(p * u, 6) for _e, p, _n, u in values]
+
+    def _values(self, need: Need, resources: Sequence[Resource]) -> list[tuple[float, float, int, float]]:
+        """(effect, adoption, evidence, uncertainty) of each candidate."""
+        return self.model.predict_candidates(
             need.topic, need.branch_type, need.street, float(need.members or 0),
             need.shortfall if need.shortfall is not None else float("nan"),
             [(r.id, r.kind, r.topics[0] == need.topic) for r in resources], repeats(need, resources),
             kind_repeats(need, resources), on_site_flags(resources), adopted_repeats(need, resources),
             float(need.weakness_months))
-        names = (self.topic_names or {}).get(need.topic, (need.topic, need.topic))
-        out = []
-        for r, (e, p, n, uncertainty) in zip(resources, values, strict=True):
-            zh, en = _note(names, e, n)
-            out.append(Scored(r, round(p * e, 6), (("adoption", round(p, 4)), ("effect", round(e, 4)),
-                                                   ("evidence", float(n)), ("sd", round(p * uncertainty, 6))), zh, en))
-        return out
 
     def cache_key(self, need: Need) -> tuple | None:
         return None
@@ -74,10 +84,13 @@ class LearnedRanker:
         policy (a candidate's probability is the share of draws it wins), mixed with ``epsilon`` of
         uniform choice so that every candidate keeps a chance (what unbiased offline evaluation needs).
         """
-        n = len(ranked)
-        mu = np.array([s.score for s in ranked])
-        sd = (np.array([dict(s.parts).get("sd", 0.0) for s in ranked]) * self.temperature if self.thompson
-              else np.zeros(n))
+        return self.distribution_of(need, np.array([s.score for s in ranked]),
+                                    np.array([dict(s.parts).get("sd", 0.0) for s in ranked]))
+
+    def distribution_of(self, need: Need, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
+        """``distribution`` from the candidates' scores and standard deviations (``scores``), in that order."""
+        n = len(mu)
+        sd = sd * self.temperature if self.thompson else np.zeros(n)
         wins = np.bincount((mu + sd * self._rng(need, "draws").standard_normal((DRAWS, n))).argmax(axis=1),
                            minlength=n) / DRAWS
         probs = (1.0 - self.epsilon) * wins + self.epsilon / n

@@ -150,3 +150,37 @@ def test_a_reason_says_the_share_of_the_gap_closed_or_widened():
         "after adoption in similar branches, the gap between theory study and the norm closed by 35% on average (12 adoptions)")
     zh, en = _note(names, -0.1, 3)
     assert "扩大10%" in zh and "widened by 10%" in en
+
+
+class _WithoutScores:
+    """The learned ranker seen through ``rank`` and ``distribution`` only: how offline evaluation judged it
+    before its fast path (``scores``), and how it judges every other ranker."""
+
+    def __init__(self, ranker):
+        self.rank, self.distribution, self.name = ranker.rank, ranker.distribution, ranker.name
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 6), thompson=st.booleans(), epsilon=st.sampled_from([0.0, 0.02, 0.5]),
+       topic=st.sampled_from(["theory_study", "org_life", "dues", "democratic_consultation"]),
+       branch_type=st.sampled_from(["village", "community", "enterprise"]),
+       street=st.sampled_from(["古林镇", "鼓楼街道", None]), members=st.sampled_from([None, 3, 30, 400]),
+       value=st.sampled_from([None, 0.0, 1.0, 7.5]), picks=st.lists(st.integers(0, 60), max_size=6),
+       recent_picks=st.lists(st.integers(0, 60), max_size=60))
+def test_offline_evaluation_of_the_learned_ranking_without_its_notes_gives_the_same_probabilities(
+        catalog, seed, thompson, epsilon, topic, branch_type, street, members, value, picks, recent_picks):
+    import dataclasses
+
+    from diagnosis_service.learning.ope import distribution
+
+    X, y, _ = frame(seed=seed)
+    ranker = LearnedRanker(EffectivenessModel().fit(X, y), epsilon=epsilon, seed=seed, thompson=thompson)
+    ids = sorted(r.id for r in catalog.resources)
+    base = need(topic)
+    asked = dataclasses.replace(base, branch_type=branch_type, street=street, members=members, value=value,
+                                recent_first=tuple((ids[p % len(ids)], 1 + p % 3) for p in picks),
+                                recent_adopted=tuple(ids[p % len(ids)] for p in picks[:2]))
+    recent = frozenset(ids[p % len(ids)] for p in recent_picks) | frozenset(["BASE01", "LEC001"])
+    fast = distribution(catalog, ranker, asked, recent)
+    slow = distribution(catalog, _WithoutScores(ranker), asked, recent)
+    assert list(fast.items()) == list(slow.items())  # the same candidates, order and floats, to the bit
