@@ -21,7 +21,9 @@ from .db import runtime
 
 bp = Blueprint("health", __name__)
 DETAIL_ROLES = ("platform", "admin")
-_PATH = re.compile(r"(?:[A-Za-z]:)?(?:/[^/\s:]+)+/([^/\s:]+)")  # an absolute path -> its file name
+# An absolute path -> its file name. Not inside a word: a relative path (var/loop/x.json) stays whole, where
+# its tail alone was cut out of it ("varx.json"); the API's own paths (/v1/...) stay too.
+_PATH = re.compile(r"(?<![\w.~-])(?!/v1/)(?:[A-Za-z]:)?(?:/[^/\s:]+)+/([^/\s:]+)")
 
 
 def no_paths(text: str) -> str:

@@ -67,3 +67,11 @@ def test_a_record_edited_by_hand_or_unreadable_never_fails_the_answer_or_the_pag
     broken = svc.client.get("/v1/model", headers=svc.h("admin")).get_json()
     assert broken["verdicts"]["problems"] == ["promotions.jsonl cannot be read (IsADirectoryError)"]
     assert svc.client.get("/model", headers=svc.h("admin")).status_code == 200
+
+
+def test_a_reason_keeps_relative_and_api_paths_and_says_an_absolute_one_by_its_name():
+    from diagnosis_service.service.health import no_paths
+
+    assert no_paths("see var/loop/candidate.json") == "see var/loop/candidate.json"  # was "varcandidate.json"
+    assert no_paths("/srv/ds/models/candidate.json: bad (C:/x/y.json)") == "candidate.json: bad (y.json)"
+    assert no_paths("POST /v1/diagnoses for 2025-12, then x=/srv/a/b") == "POST /v1/diagnoses for 2025-12, then x=b"
