@@ -45,8 +45,9 @@ def history(models_dir: Path | None, limit: int, as_json: bool, lang: str) -> No
     else:
         click.echo(_t(lang, f"共 {verdicts.total} 条裁决{'（记录过大，只读了末尾）' if verdicts.partial else ''}，"
                             f"显示最近 {len(verdicts.items)} 条",
-                      f"{verdicts.total} verdicts recorded{' (a large record: its end read)' if verdicts.partial else ''}, "
-                      f"the latest {len(verdicts.items)} shown"), err=True)
+                      f"{verdicts.total} verdict{'s' if verdicts.total != 1 else ''} recorded"
+                      f"{' (a large record: its end read)' if verdicts.partial else ''}, the latest {len(verdicts.items)} "
+                      f"shown"), err=True)
 
 
 def _line(v: dict, lang: str, sample_said) -> str:

@@ -33,9 +33,11 @@ class Verdicts:
     total: int
     problems: list[str] = field(default_factory=list)
     partial: bool = False
+    skipped: int = 0  # lines that are not verdicts (the problems name the first MAX_PROBLEMS)
 
     def as_dict(self) -> dict:
-        return {"total": self.total, "items": self.items, "problems": self.problems, "partial": self.partial}
+        return {"total": self.total, "items": self.items, "problems": self.problems, "partial": self.partial,
+                "skipped": self.skipped}
 
 
 def read_verdicts(models_dir: Path, limit: int = 20) -> Verdicts:
@@ -76,7 +78,7 @@ def read_verdicts(models_dir: Path, limit: int = 20) -> Verdicts:
     if more:
         problems.append(f"{more} more lines of {VERDICTS_FILE} skipped")
     latest = records[::-1][:max(limit, 0)]
-    return Verdicts([summary(r) for r in latest], len(records), problems, partial)
+    return Verdicts([summary(r) for r in latest], len(records), problems, partial, min(len(problems), MAX_PROBLEMS) + more)
 
 
 def verdict_of(record: dict) -> str | None:

@@ -27,8 +27,9 @@ SCHEMAS = {
             "total": {"type": "integer", "description": "verdicts read: all those recorded, unless partial"},
             "items": arr(ref("Verdict")),
             "problems": arr({"type": "string"}),
-            "partial": {"type": "boolean", "description": "the record is large: only its end was read"}},
-            ["total", "items", "problems", "partial"])},
+            "partial": {"type": "boolean", "description": "the record is large: only its end was read"},
+            "skipped": {"type": "integer", "description": "lines that are not verdicts (problems names the first 20)"}},
+            ["total", "items", "problems", "partial", "skipped"])},
         ["ranking", "routine", "verdicts"]),
     "Verdict": obj({
         "at": STR_NULL, "by": STR_NULL, "verdict": {"enum": list(VERDICTS)},

@@ -43,8 +43,13 @@ def model_page():
         "model.html", t=t, lang=lang, csrf=csrf_token(), user=identity.display_name,
         serving=_serving(status, t), challenger=_challenger(status, t), routine=_routine(routine, t),
         rows=[_row(v, lang, t) for v in verdicts.items], problems=verdicts.problems,
-        counts=(t["model_counts"].format(total=verdicts.total, shown=len(verdicts.items))
+        skipped=(t["model_skipped"].format(n=verdicts.skipped) if verdicts.skipped else t["model_unreadable"])
+        if verdicts.problems else None,
+        counts=((t["model_count_one"] if verdicts.total == 1 else
+                 t["model_counts"].format(total=verdicts.total, shown=len(verdicts.items)))
                 + (t["model_partial"] if verdicts.partial else "")) if verdicts.total else None)
+
+
 
 
 def _serving(status: dict, t: dict) -> dict:
@@ -99,7 +104,9 @@ def _row(v: dict, lang: str, t: dict) -> dict:
             months=(months[0] if len(months) == 1 else f"{months[0]}{' 至 ' if lang == 'zh' else ' to '}{months[-1]}")
             if months else "—",
             n=v.get("decisions") or 0, sample="—" if not isinstance(sample, int | float) else
-            (f"{sample:.1f}" if sample < 10 else f"{sample:.0f}")),
+            (f"{sample:.1f}" if sample < 10 else f"{sample:.0f}"))
+        + (t["model_cross_fitted"].format(n=v["cross_fitted"]) if v.get("cross_fitted") else ""),
+        "trial_ended": t["model_trial_ended"].format(name=v["trial_ended"]) if v.get("trial_ended") else None,
         "reason": no_paths((v.get("reason_zh") if lang == "zh" else v.get("reason")) or v.get("reason") or ""),
         "by": v.get("by") or "?",
     }

@@ -27,7 +27,9 @@ def test_an_administrator_reads_what_ranks_and_every_verdict(live, browser):
     assert "共 3 条裁决" in browser.find_element(By.ID, "model-counts").text
     rows = browser.find_elements(By.CSS_SELECTOR, "#verdicts tbody tr")
     cells = [[td.text for td in r.find_elements(By.TAG_NAME, "td")] for r in rows]
-    assert [c[1] for c in cells] == ["已启用", "试用", "未启用"]  # newest first
+    assert [c[1].split("\n")[0] for c in cells] == ["已启用", "试用", "未启用"]  # newest first
+    assert cells[1][1].endswith("learned:aaa 的试用结束") and "（其中 2 个月交叉拟合）" in cells[0][5]
+    assert "尚未训练过候选模型" in browser.find_element(By.ID, "model-routine").text  # the routine is on by default
     assert cells[0][2].startswith("learned:ccc") and "learned:ddd" in cells[0][2]  # its refit serves
     assert cells[2][4].startswith("-0.0123") and cells[2][6] == "估计更差"
     assert "2025-11 至 2025-12，240 个决策，有效样本 9.6" in cells[2][5]
@@ -39,7 +41,8 @@ def test_an_administrator_reads_what_ranks_and_every_verdict(live, browser):
     assert wait_for(browser, "h1").text == "The ranking model"
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
     english = [r.find_elements(By.TAG_NAME, "td") for r in browser.find_elements(By.CSS_SELECTOR, "#verdicts tbody tr")]
-    assert [c[1].text for c in english] == ["promoted", "on trial", "refused"] and english[2][6].text == "estimated worse"
+    assert [c[1].text.split("\n")[0] for c in english] == ["promoted", "on trial", "refused"]
+    assert english[2][6].text == "estimated worse" and "the trial of learned:aaa ended" in english[1][1].text
     full_page_png(browser, SHOTS / "model-admin-en.png")
 
 

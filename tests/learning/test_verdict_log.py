@@ -133,3 +133,4 @@ def test_a_window_that_starts_at_a_line_keeps_it_and_junk_is_named_up_to_a_bound
     (models / "promotions.jsonl").write_text("junk\n" * 50, encoding="utf-8")
     junk = read_verdicts(models)
     assert len(junk.problems) == verdict_log.MAX_PROBLEMS + 1 and junk.problems[-1].startswith("30 more lines")
+    assert junk.skipped == 50 and junk.total == 0

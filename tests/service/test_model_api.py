@@ -22,7 +22,7 @@ def test_the_ranking_in_service_and_the_latest_verdicts_without_server_paths(ser
     models = service.app.extensions["diagnosis"].settings.models_dir
     before = service.client.get("/v1/model", headers=service.h("admin")).get_json()
     assert before["ranking"]["ranker"].startswith("prior") and before["routine"]["routine"] == "off"
-    assert before["verdicts"] == {"total": 0, "items": [], "problems": [], "partial": False}
+    assert before["verdicts"] == {"total": 0, "items": [], "problems": [], "partial": False, "skipped": 0}
     assert str(models) not in json.dumps(before)  # "no trained model" named the file where the server keeps it
     record(models, "refused", "learned:aaa", "2025-11-01T00:00:00Z", difference=-0.01,
            reason=f"not cross-fitted (this version's recipe does not reproduce {models}/candidate.json)")
@@ -32,7 +32,7 @@ def test_the_ranking_in_service_and_the_latest_verdicts_without_server_paths(ser
     state = service.client.get("/v1/model", headers=service.h("platform")).get_json()
     assert [(v["verdict"], v["candidate"]) for v in state["verdicts"]["items"]] == [
         ("on trial", "learned:bbb"), ("refused", "learned:aaa")]
-    assert state["verdicts"]["total"] == 2 and state["verdicts"]["problems"] == [
+    assert state["verdicts"]["total"] == 2 and state["verdicts"]["skipped"] == 1 and state["verdicts"]["problems"] == [
         "promotions.jsonl line 2: not a JSON record (JSONDecodeError); skipped"]
     refused = state["verdicts"]["items"][1]
     assert refused["reason"] == "not cross-fitted (this version's recipe does not reproduce candidate.json)"
@@ -75,3 +75,15 @@ def test_a_reason_keeps_relative_and_api_paths_and_says_an_absolute_one_by_its_n
     assert no_paths("see var/loop/candidate.json") == "see var/loop/candidate.json"  # was "varcandidate.json"
     assert no_paths("/srv/ds/models/candidate.json: bad (C:/x/y.json)") == "candidate.json: bad (y.json)"
     assert no_paths("POST /v1/diagnoses for 2025-12, then x=/srv/a/b") == "POST /v1/diagnoses for 2025-12, then x=b"
+
+
+def test_administrators_find_the_model_and_the_catalog_from_home_before_any_month_is_diagnosed(tmp_path):
+    from tests.support.service import make_service
+
+    svc = make_service("sqlite", tmp_path, diagnose=())
+    try:
+        home = svc.client.get("/", headers=svc.h("admin")).get_data(as_text=True)
+        assert 'id="open-model"' in home and 'id="open-catalog"' in home and "还没有任何月份的诊断结果" in home
+        assert 'id="open-model"' not in svc.client.get("/", headers=svc.h("street")).get_data(as_text=True)
+    finally:
+        svc.close()
