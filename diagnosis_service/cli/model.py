@@ -101,6 +101,33 @@ def _outcomes(source: Path | None, ruleset, with_served: bool = False, lang: str
     return outcomes, training.served_of(log, engine), catalogs
 
 
+def _no_month_to_judge(card: dict, lang: str) -> None:
+    """Say at once when the model in service ($DIAGNOSIS_MODELS) learned from the candidate's held-out
+    months (a refit learns from every month): `model promote` would find no month to judge on and keep it."""
+    from ..errors import ModelError
+    from ..learning.persist import load, ranker_name
+
+    held = card.get("held_out") or {}
+    active = settings().models_dir / MODEL_FILE
+    if not held.get("to") or not active.is_file():
+        return
+    try:
+        _, active_card = load(active)
+    except ModelError:
+        return  # `model promote` says what is wrong with it
+    learned_to = (active_card.get("data_window") or {}).get("to")
+    if not learned_to or learned_to < held["to"]:
+        return
+    year, month = map(int, learned_to.split("-"))
+    after = f"{year + month // 12}-{month % 12 + 1:02d}"
+    name = ranker_name(active_card)
+    click.echo(f"注意：在用模型 {name} 已学习截至 {learned_to} 的每个月，包括这些留出月份；在 {after} 有结果之前，"
+               f"`model promote` 没有可供比较的月份，会保持在用模型" if lang == "zh" else
+               f"note: the model in service ({name}) learned from every month to {learned_to}, these held-out months "
+               f"among them; until {after} has outcomes, `model promote` has no month to judge on and keeps it",
+               err=True)
+
+
 @model.command("train")
 @source_option
 @click.option("--out", "out_file", type=OutputFile(makes_dirs=True), default=None,
@@ -149,6 +176,7 @@ def train(source: Path | None, out_file: Path | None, holdout_months: int, param
     card["held_out"] = ({"from": months[-holdout_months], "to": months[-1]} if holdout_months else None)
     card["training_seconds"] = round(seconds, 2)
     path = save(fitted.model, out_file or settings().models_dir / CANDIDATE_FILE, card)
+    _no_month_to_judge(card, lang)
     window = card["data_window"]
     other = changed(fitted.model.get_params())
     blend, how = fitted.model.blend, card["multiplicative_fit"]

@@ -223,6 +223,14 @@ def test_a_refit_activates_the_validated_recipe_fitted_on_every_month(runner, lo
     said = runner.invoke(main, ["model", "evaluate", "--lang", "en", "--candidate", str(candidate), "--from", str(loop),
                                 "--active", str(models / "effectiveness.json")]).stdout
     assert "no month is left to judge on" in said and "nan" not in said
+    # `model train` says so at once, of the model where a service reads it (DIAGNOSIS_MODELS).
+    retrained = runner.invoke(main, ["model", "train", "--lang", "en", "--from", str(loop), "--out",
+                                     str(tmp_path / "next.json")], env={"DIAGNOSIS_MODELS": str(models)})
+    assert retrained.exit_code == 0 and (f"note: the model in service (learned:{active['fingerprint']}) learned from "
+                                         f"every month to {active['data_window']['to']}") in retrained.stderr
+    first = runner.invoke(main, ["model", "train", "--lang", "en", "--from", str(loop), "--out", str(tmp_path / "n.json")],
+                          env={"DIAGNOSIS_MODELS": str(tmp_path / "empty")})
+    assert first.exit_code == 0 and "note:" not in first.stderr  # no model in service: nothing to say
 
 
 def test_decisions_are_judged_after_both_rankings_training_months():
