@@ -14,6 +14,9 @@ SCHEMAS = {
         "ranking": obj({
             "ranker": NAME, "fallback": {"type": "string", "description": "why the prior ranks (no model yet, or "
                                                                             "one this version cannot use)"},
+            "fallback_kind": {"enum": ["none", "unusable"], "description": "none: no model promoted yet; "
+                                                                            "unusable: a model file this version "
+                                                                            "cannot use (fallback says why)"},
             "fingerprint": {"type": "string"}, "trained_at": STR_NULL,
             "data_window": {"type": ["object", "null"]},
             "challenger": {"type": "string", "description": "the challenger on trial"},

@@ -60,7 +60,8 @@ def _serving(status: dict, t: dict) -> dict:
                                                   end=window.get("to") or "?",
                                                   at=(status.get("trained_at") or "?").replace("T", " ").rstrip("Z")),
                 "detail": None}
-    return {"text": t["model_prior"], "detail": no_paths(status.get("fallback") or "")}
+    said = t["model_prior_unusable"] if status.get("fallback_kind") == "unusable" else t["model_prior"]
+    return {"text": said, "detail": no_paths(status.get("fallback") or "")}
 
 
 def _challenger(status: dict, t: dict) -> str | None:

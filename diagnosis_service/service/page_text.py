@@ -155,6 +155,8 @@ _MODEL_TEXTS = (
      "Prescriptions are ranked by the model {name}: it learned from {start} to {end}, trained on {at} (UTC)."),
     ("model_prior", "当前按文档所述的先验排序药方（尚未启用训练好的模型）。",
      "Prescriptions are ranked by the documented prior (no trained model is active yet)."),
+    ("model_prior_unusable", "当前按文档所述的先验排序药方：模型文件存在，但本版本无法使用（原因见下方原文；可重新运行 model train 与 model promote）。",
+     "Prescriptions are ranked by the documented prior: a model file is there, but this version cannot use it (why below; run model train and model promote again)."),
     ("model_why", "原因（服务日志原文）",
      "Why (as the service's log says it)"),
     ("model_challenger", "试用中：{name} 做出先验探索选择的一半（占首条推荐的 {share}）。",

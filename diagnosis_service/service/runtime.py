@@ -90,7 +90,10 @@ class RankerLoader:
                 if self.routine and not self.path.exists():  # not a command for the platform to run
                     why = ("no model promoted yet: the service's monthly routine trains and judges one before each "
                            "new month's diagnosis, once lists have outcomes")
-                self._state = (prior, {"ranker": prior.name, "fallback": why, **trial})
+                # "none" (no model promoted yet) or "unusable" (a file this version cannot use): for a page to
+                # say it in its own words, the detail staying the log's.
+                kind = "unusable" if self.path.exists() else "none"
+                self._state = (prior, {"ranker": prior.name, "fallback": why, "fallback_kind": kind, **trial})
                 # No model yet is how a service starts (info); a model file it cannot use is a warning.
                 (log.warning if self.path.exists() else log.info)("ranking with the prior: %s", why)
                 return

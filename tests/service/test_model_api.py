@@ -87,3 +87,19 @@ def test_administrators_find_the_model_and_the_catalog_from_home_before_any_mont
         assert 'id="open-model"' not in svc.client.get("/", headers=svc.h("street")).get_data(as_text=True)
     finally:
         svc.close()
+
+
+def test_the_page_says_whether_no_model_was_promoted_or_the_file_is_unusable(fresh_service):
+    svc = fresh_service
+    rt = svc.app.extensions["diagnosis"]
+    none = svc.client.get("/v1/model", headers=svc.h("admin")).get_json()["ranking"]
+    assert none["fallback_kind"] == "none" and "尚未启用训练好的模型" in svc.client.get(
+        "/model", headers=svc.h("admin")).get_data(as_text=True)
+    rt.settings.models_dir.mkdir(parents=True, exist_ok=True)
+    (rt.settings.models_dir / "effectiveness.json").write_text("{not a model", encoding="utf-8")
+    rt.rankers.load()  # as the service does within seconds of the file's change
+    broken = svc.client.get("/v1/model", headers=svc.h("admin")).get_json()["ranking"]
+    assert broken["ranker"].startswith("prior") and broken["fallback_kind"] == "unusable"
+    assert str(rt.settings.models_dir) not in broken["fallback"]
+    page = svc.client.get("/model", headers=svc.h("admin")).get_data(as_text=True)
+    assert "模型文件存在，但本版本无法使用" in page and str(rt.settings.models_dir) not in page
