@@ -108,6 +108,7 @@ def _row(v: dict, lang: str, t: dict) -> dict:
             (f"{sample:.1f}" if sample < 10 else f"{sample:.0f}"))
         + (t["model_cross_fitted"].format(n=v["cross_fitted"]) if v.get("cross_fitted") else ""),
         "trial_ended": t["model_trial_ended"].format(name=v["trial_ended"]) if v.get("trial_ended") else None,
+        "trial_note": t["model_trial_note"] if v["verdict"] == "on trial" else None,
         "reason": no_paths((v.get("reason_zh") if lang == "zh" else v.get("reason")) or v.get("reason") or ""),
         "by": v.get("by") or "?",
     }

@@ -177,6 +177,8 @@ _MODEL_TEXTS = (
      "{n} lines of the record are not readable verdicts and were skipped (as follows; delete or correct them):"),
     ("model_unreadable", "启用记录无法读取（原因如下；请检查模型目录中的 promotions.jsonl）：",
      "The record of verdicts cannot be read (as follows; check promotions.jsonl in the models directory):"),
+    ("model_trial_note", "估计更好但把握不足：做出先验探索选择的一半，下月再评判",
+     "estimated better, not yet with confidence: it makes half the prior's exploring choices, judged again next month"),
     ("model_trial_ended", "{name} 的试用结束",
      "the trial of {name} ended"),
     ("model_cross_fitted", "（其中 {n} 个月交叉拟合）",

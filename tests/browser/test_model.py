@@ -28,7 +28,7 @@ def test_an_administrator_reads_what_ranks_and_every_verdict(live, browser):
     rows = browser.find_elements(By.CSS_SELECTOR, "#verdicts tbody tr")
     cells = [[td.text for td in r.find_elements(By.TAG_NAME, "td")] for r in rows]
     assert [c[1].split("\n")[0] for c in cells] == ["已启用", "试用", "未启用"]  # newest first
-    assert cells[1][1].endswith("learned:aaa 的试用结束") and "（其中 2 个月交叉拟合）" in cells[0][5]
+    assert "估计更好但把握不足" in cells[1][1] and cells[1][1].endswith("learned:aaa 的试用结束") and "（其中 2 个月交叉拟合）" in cells[0][5]
     assert "尚未训练过候选模型" in browser.find_element(By.ID, "model-routine").text  # the routine is on by default
     assert cells[0][2].startswith("learned:ccc") and "learned:ddd" in cells[0][2]  # its refit serves
     assert cells[2][4].startswith("-0.0123") and cells[2][6] == "估计更差"
