@@ -52,7 +52,7 @@ def history(models_dir: Path | None, limit: int, as_json: bool, lang: str) -> No
 
 def _line(v: dict, lang: str, sample_said) -> str:
     """One verdict on one line: when, what, against what, the estimate, the evidence, why, by whom."""
-    from ..learning.verdict_log import VERDICT_NAMES
+    from ..learning.verdict_log import VERDICT_NAMES, asker_said
 
     word = VERDICT_NAMES[v["verdict"]][lang != "zh"]
     promoted = v.get("promoted")
@@ -79,6 +79,6 @@ def _line(v: dict, lang: str, sample_said) -> str:
     ended = v.get("trial_ended")
     trial = _t(lang, f"；{ended} 的试用结束", f"; the trial of {ended} is over") if ended else ""
     return _t(lang, f"{v['at'] or '?'}  {word}{forced}  {name} 对比 {v['active'] or '?'}：差值 {estimate}；{evidence}；{reason}{trial}；"
-                    f"由 {v.get('by') or '?'}",
+                    f"由 {asker_said(v.get('by'), lang)}",
               f"{v['at'] or '?'}  {word}{forced}  {name} against {v['active'] or '?'}: {estimate}; {evidence}; {reason}{trial}; "
-              f"by {v.get('by') or '?'}")
+              f"by {asker_said(v.get('by'), lang)}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,6 +82,23 @@ def read_verdicts(models_dir: Path, limit: int = 20) -> Verdicts:
     return Verdicts([summary(r) for r in latest], len(records), problems, partial, min(len(problems), MAX_PROBLEMS) + more)
 
 
+# Who asked, as `model promote` records it (cli/promote.py, service/model_routine.py), said in Chinese.
+_ASKERS_ZH = ((re.compile(r"^the service's monthly routine, for (\d{4}-\d{2})$"), r"服务的月度例程（\1）"),
+              (re.compile(r"^(.+) \(command line\)$"), r"\1（命令行）"))
+
+
+def asker_said(by: str | None, lang: str) -> str:
+    """Who asked for a verdict in ``lang``: the routine and a command line's user in Chinese too; any other
+    name (``model promote --by``) as written."""
+    if not by:
+        return "?"
+    if lang == "zh":
+        for pattern, said in _ASKERS_ZH:
+            if pattern.match(by):
+                return pattern.sub(said, by)
+    return by
+
+
 def verdict_of(record: dict) -> str | None:
     """``promoted``, ``on trial`` or ``refused`` (None for a record that is none of them)."""
     if record.get("promoted"):
@@ -139,4 +157,4 @@ def _whole(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-__all__ = ["MAX_BYTES", "MAX_PROBLEMS", "VERDICTS", "VERDICTS_FILE", "VERDICT_NAMES", "Verdicts", "read_verdicts", "summary", "verdict_of"]
+__all__ = ["MAX_BYTES", "MAX_PROBLEMS", "asker_said", "VERDICTS", "VERDICTS_FILE", "VERDICT_NAMES", "Verdicts", "read_verdicts", "summary", "verdict_of"]

@@ -9,7 +9,7 @@ import math
 
 from flask import abort, g, render_template
 
-from ..learning.verdict_log import VERDICT_NAMES, read_verdicts
+from ..learning.verdict_log import VERDICT_NAMES, asker_said, read_verdicts
 from .db import runtime
 from .health import no_paths
 from .page_errors import page_lang
@@ -110,5 +110,5 @@ def _row(v: dict, lang: str, t: dict) -> dict:
         "trial_ended": t["model_trial_ended"].format(name=v["trial_ended"]) if v.get("trial_ended") else None,
         "trial_note": t["model_trial_note"] if v["verdict"] == "on trial" else None,
         "reason": no_paths((v.get("reason_zh") if lang == "zh" else v.get("reason")) or v.get("reason") or ""),
-        "by": v.get("by") or "?",
+        "by": asker_said(v.get("by"), lang),
     }

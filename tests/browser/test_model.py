@@ -32,7 +32,7 @@ def test_an_administrator_reads_what_ranks_and_every_verdict(live, browser):
     assert "尚未训练过候选模型" in browser.find_element(By.ID, "model-routine").text  # the routine is on by default
     assert cells[0][2].startswith("learned:ccc") and "learned:ddd" in cells[0][2]  # its refit serves
     assert cells[2][4].startswith("-0.0123") and cells[2][6] == "估计更差"
-    assert "2025-11 至 2025-12，240 个决策，有效样本 9.6" in cells[2][5]
+    assert "2025-11 至 2025-12，240 个决策，有效样本 9.6" in cells[2][5] and cells[2][7] == "admin（命令行）"
     assert str(models) not in browser.page_source
     assert browser.find_element(By.ID, "verdicts").size["width"] > 700  # the wide layout
     full_page_png(browser, SHOTS / "model-admin-zh.png")

@@ -134,3 +134,12 @@ def test_a_window_that_starts_at_a_line_keeps_it_and_junk_is_named_up_to_a_bound
     junk = read_verdicts(models)
     assert len(junk.problems) == verdict_log.MAX_PROBLEMS + 1 and junk.problems[-1].startswith("30 more lines")
     assert junk.skipped == 50 and junk.total == 0
+
+
+def test_who_asked_is_said_in_chinese_where_the_service_or_a_command_line_wrote_it():
+    from diagnosis_service.learning.verdict_log import asker_said
+
+    assert asker_said("root (command line)", "zh") == "root（命令行）"
+    assert asker_said("the service's monthly routine, for 2025-12", "zh") == "服务的月度例程（2025-12）"
+    assert asker_said("the service's monthly routine, for 2025-12", "en") == "the service's monthly routine, for 2025-12"
+    assert asker_said("王书记", "zh") == "王书记" and asker_said(None, "zh") == "?"  # `--by` as written
