@@ -47,7 +47,7 @@ def diagnose_period(snapshot: Snapshot, engine: Engine, period: str, actor: str,
         if finish is not None:
             finish(conn, summary)
 
-    StoreSink(engine, snapshot, actor).keep(month, kept)
+    StoreSink(engine, snapshot, actor, (extra or {}).get("model")).keep(month, kept)
     return summary
 
 

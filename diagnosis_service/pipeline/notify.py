@@ -126,12 +126,21 @@ def diagnosis_changes(outbox: Outbox, period: str, branches: Sequence[SubjectRes
                               findings=[f.as_dict() for f in r.findings], before=reminded.get(r.id, ()))
 
 
+MODEL_FIELDS = ("state", "candidate", "promoted")  # of what the model's routine did, what a platform is told
+
+
 def diagnosis_completed(outbox: Outbox, period: str, run_id: int, rules_version: int | None,
-                        branches: Sequence[SubjectResult], members: Sequence[SubjectResult]) -> None:
+                        branches: Sequence[SubjectResult], members: Sequence[SubjectResult],
+                        model: Mapping | None = None) -> None:
+    """``model``: what the service's monthly routine did before the month (its state, the candidate judged,
+    the model promoted), so that a platform knows when the ranking of the month's lists changed."""
     lamps = {s: {c: sum(r.lamp == c for r in rs) for c in ("red", "yellow", "green")}
              for s, rs in (("branch", branches), ("member", members))}
-    outbox.add("diagnosis.completed", {"period": period, "run_id": run_id, "rules_version": rules_version,
-                                       "branches": len(branches), "members": len(members), "lamps": lamps})
+    data = {"period": period, "run_id": run_id, "rules_version": rules_version, "branches": len(branches),
+            "members": len(members), "lamps": lamps}
+    if model:
+        data["model"] = {k: model[k] for k in MODEL_FIELDS if model.get(k) is not None}
+    outbox.add("diagnosis.completed", data)
 
 
 def rules_changed(outbox: Outbox, *, action: str, version: int, digest: str, author: str, comment: str | None,

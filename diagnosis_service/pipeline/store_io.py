@@ -137,10 +137,11 @@ class StoreSink:
     """Keeps a month as the period's stored run: every result, the summary later steps need, the
     per-branch rows of the overviews and the events it causes (the outbox), in one transaction."""
 
-    def __init__(self, engine: Engine, snapshot: Snapshot, actor: str):
+    def __init__(self, engine: Engine, snapshot: Snapshot, actor: str, model: dict | None = None):
         self.engine = engine
         self.snapshot = snapshot
         self.actor = actor
+        self.model = model  # what the model's routine did before the month, told with diagnosis.completed
 
     def keep(self, month: Month, before_commit: Callable[[Connection, int], None] | None = None) -> int:
         """The run's id. ``before_commit(conn, run_id)`` runs last in the transaction: what it writes is kept
@@ -165,7 +166,7 @@ class StoreSink:
                                             digest=self.snapshot.digest, summary=summary, actor=self.actor)
             overview_store.save_period(conn, month.period, aggregates, added)
             notify.diagnosis_completed(outbox, month.period, run_id, self.snapshot.version, month.branches,
-                                       month.members)
+                                       month.members, self.model)
             outbox.flush()
             if before_commit is not None:
                 before_commit(conn, run_id)

@@ -70,7 +70,12 @@ EVENT_SCHEMAS = {
     "diagnosis.completed": _event("diagnosis.completed", obj({
         "period": PERIOD, "run_id": {"type": "integer"}, "rules_version": {"type": ["integer", "null"]},
         "branches": {"type": "integer"}, "members": {"type": "integer"},
-        "lamps": obj({"branch": LAMPS, "member": LAMPS}, ["branch", "member"])},
+        "lamps": obj({"branch": LAMPS, "member": LAMPS}, ["branch", "member"]),
+        "model": obj({"state": {"enum": ["promoted", "on trial", "kept", "nothing to learn", "skipped", "failed",
+                                         "off"]},
+                      "candidate": {"type": "string"}, "promoted": {"type": "string", "description": "the model "
+                                                                               "that ranks the month's lists now"}},
+                     ["state"])},
         ["period", "run_id", "branches", "members", "lamps"])),
     "rules.published": _event("rules.published", obj({
         "action": {"enum": ["published", "activated"]}, "version": {"type": "integer"}, "digest": {"type": "string"},

@@ -16,14 +16,27 @@ import time
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import select
 
 from diagnosis_service.config import Settings
 from diagnosis_service.service.model_routine import COMMAND
 from diagnosis_service.simulation.loop import LoopSpec
 from diagnosis_service.simulation.served import run_served_loop
 from diagnosis_service.store import served as served_store
+from diagnosis_service.store.schema import webhook_events
 from tests.support.served import ClientService
 from tests.support.service import make_service
+
+
+class _Subscribed(ClientService):
+    """The served loop's service with a webhook subscription to diagnosis.completed (never delivered here:
+    the events are read from the outbox)."""
+
+    def start(self, *args) -> None:
+        super().start(*args)
+        self._call("POST", "/v1/webhooks", "admin", {"url": "http://127.0.0.1:9/", "events": ["diagnosis.completed"]},
+                   201)
+
 
 SPEC = LoopSpec(policy="prior", seed=3, branches=30, members=300, months=2, history=2, world="project")
 
@@ -60,7 +73,7 @@ def test_a_month_with_nothing_served_before_it_learns_nothing_and_says_so(tmp_pa
 @pytest.mark.slow  # a closed loop against the service, and `model train` and `model promote` in child processes
 def test_the_service_runs_the_routine_once_a_month_records_every_verdict_and_survives_its_failure(
         tmp_path, ruleset, catalog):
-    service = ClientService(tmp_path, ruleset, model_routine="monthly")
+    service = _Subscribed(tmp_path, ruleset, model_routine="monthly", webhook_allowed_hosts=("127.0.0.1",))
     run_served_loop(SPEC, ruleset, catalog, service)
     models = tmp_path / "models"
     said = [d["model"] for d in service.diagnosed]
@@ -106,6 +119,13 @@ def test_the_service_runs_the_routine_once_a_month_records_every_verdict_and_sur
     assert [v["candidate"] for v in state["verdicts"]["items"]] == [s["candidate"] for s in reversed(judged)]
     assert [v["by"] for v in state["verdicts"]["items"]] == [r["by"] for r in reversed(records)]
     assert str(tmp_path) not in json.dumps(state, ensure_ascii=False)
+    # A platform is told with each month's diagnosis.completed what the routine did: when the ranking changed.
+    with service.engine.connect() as conn:
+        told = [json.loads(b)["data"] for b in conn.execute(
+            select(webhook_events.c.body).where(webhook_events.c.type == "diagnosis.completed")
+            .order_by(webhook_events.c.id)).scalars()]
+    assert [t["period"] for t in told] == periods
+    assert [t["model"] for t in told] == [{k: s[k] for k in ("state", "candidate", "promoted") if k in s} for s in said]
 
     # The same month diagnosed again: the routine does not run again.
     last = periods[-1]

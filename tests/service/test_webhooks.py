@@ -216,6 +216,8 @@ def test_a_diagnosis_tells_its_lamp_changes_in_the_street_and_that_it_completed(
     assert len(done) == 4 and {g.event["data"]["run_id"] for g in done} == {r.get_json()["run_id"],
                                                                            r2.get_json()["run_id"]}
     assert done[0].event["data"]["lamps"] == r.get_json()["lamps"]
+    # What the model's routine did before the month is told too (off in these tests: an administrator runs it).
+    assert all(g.event["data"]["model"] == {"state": "off"} for g in done) and r.get_json()["model"]["state"] == "off"
     log = c.get(f"/v1/webhooks/{everything['id']}/deliveries", headers=h("admin")).get_json()
     assert log["total"] == 2
 
