@@ -27,6 +27,7 @@ ROUTINE_STATES = {"promoted": VERDICT_NAMES["promoted"], "on trial": VERDICT_NAM
 
 @bp.get("/model")
 def model_page():
+    """The page: the administrators' and the platform's (a secretary or a street gets the 403 page)."""
     identity = g.get("identity")
     if identity is None:
         return login_redirect()
@@ -41,15 +42,13 @@ def model_page():
     verdicts = read_verdicts(rt.settings.models_dir, SHOWN)
     return render_template(
         "model.html", t=t, lang=lang, csrf=csrf_token(), user=identity.display_name,
-        serving=_serving(status, t), challenger=_challenger(status, t), routine=_routine(routine, t),
+        serving=_serving(status, t), challenger=_challenger(status, t), routine=_routine(routine, t, lang),
         rows=[_row(v, lang, t) for v in verdicts.items], problems=verdicts.problems,
         skipped=(t["model_skipped"].format(n=verdicts.skipped) if verdicts.skipped else t["model_unreadable"])
         if verdicts.problems else None,
         counts=((t["model_count_one"] if verdicts.total == 1 else
                  t["model_counts"].format(total=verdicts.total, shown=len(verdicts.items)))
                 + (t["model_partial"] if verdicts.partial else "")) if verdicts.total else None)
-
-
 
 
 def _serving(status: dict, t: dict) -> dict:
@@ -71,14 +70,14 @@ def _challenger(status: dict, t: dict) -> str | None:
     return None
 
 
-def _routine(routine: dict, t: dict) -> str:
+def _routine(routine: dict, t: dict, lang: str) -> str:
     if routine.get("routine") != "monthly":
         return t["model_routine_off"]
     last = routine.get("routine_last")
     if not last:
         return t["model_routine_none"]
     state = ROUTINE_STATES.get(last.get("state"))
-    said = state[0 if t is PAGE_TEXT["zh"] else 1] if state else last.get("state") or "?"
+    said = state[lang != "zh"] if state else last.get("state") or "?"
     return t["model_routine_last"].format(period=last.get("period"), state=said,
                                           at=(last.get("at") or "?").replace("T", " ").rstrip("Z"))
 

@@ -119,6 +119,9 @@ def test_the_service_runs_the_routine_once_a_month_records_every_verdict_and_sur
     assert [v["candidate"] for v in state["verdicts"]["items"]] == [s["candidate"] for s in reversed(judged)]
     assert [v["by"] for v in state["verdicts"]["items"]] == [r["by"] for r in reversed(records)]
     assert str(tmp_path) not in json.dumps(state, ensure_ascii=False)
+    page = service.client.get("/model", headers={"Authorization": f"Bearer {service.tokens['admin']}"})
+    said_zh = {"promoted": "已启用", "on trial": "试用", "kept": "未启用"}[judged[-1]["state"]]
+    assert f"月度例程：开启；最近一次为 {periods[-1]}，结果：{said_zh}" in page.get_data(as_text=True)
     # A platform is told with each month's diagnosis.completed what the routine did: when the ranking changed.
     with service.engine.connect() as conn:
         told = [json.loads(b)["data"] for b in conn.execute(
