@@ -106,6 +106,7 @@ def _no_month_to_judge(card: dict, lang: str) -> None:
     months (a refit learns from every month): `model promote` would find no month to judge on and keep it."""
     from ..errors import ModelError
     from ..learning.persist import load, ranker_name
+    from ..periods import parse_period, period_str
 
     held = card.get("held_out") or {}
     active = settings().models_dir / MODEL_FILE
@@ -118,8 +119,7 @@ def _no_month_to_judge(card: dict, lang: str) -> None:
     learned_to = (active_card.get("data_window") or {}).get("to")
     if not learned_to or learned_to < held["to"]:
         return
-    year, month = map(int, learned_to.split("-"))
-    after = f"{year + month // 12}-{month % 12 + 1:02d}"
+    after = period_str(parse_period(learned_to) + 1)
     name = ranker_name(active_card)
     click.echo(f"注意：在用模型 {name} 已学习截至 {learned_to} 的每个月，包括这些留出月份；在 {after} 有结果之前，"
                f"`model promote` 没有可供比较的月份，会保持在用模型" if lang == "zh" else

@@ -27,7 +27,6 @@ def history(models_dir: Path | None, limit: int, as_json: bool, lang: str) -> No
     """Every verdict of `model promote` (an administrator's or the service's monthly routine): promoted, on
     trial or refused, against what, on how much evidence, and why; newest first."""
     from ..learning.verdict_log import read_verdicts
-    from ..learning.verdicts import sample_said
 
     directory = models_dir or settings().models_dir
     verdicts = read_verdicts(directory, limit)
@@ -35,7 +34,7 @@ def history(models_dir: Path | None, limit: int, as_json: bool, lang: str) -> No
         click.echo(json.dumps(verdicts.as_dict(), ensure_ascii=False, sort_keys=True))
     else:
         for v in verdicts.items:
-            click.echo(_line(v, lang, sample_said))
+            click.echo(_line(v, lang))
     for problem in verdicts.problems:
         click.echo(_t(lang, f"注意：{problem}", f"note: {problem}"), err=True)
     if verdicts.total == 0:
@@ -50,9 +49,10 @@ def history(models_dir: Path | None, limit: int, as_json: bool, lang: str) -> No
                       f"shown"), err=True)
 
 
-def _line(v: dict, lang: str, sample_said) -> str:
+def _line(v: dict, lang: str) -> str:
     """One verdict on one line: when, what, against what, the estimate, the evidence, why, by whom."""
     from ..learning.verdict_log import VERDICT_NAMES, asker_said
+    from ..learning.verdicts import sample_said
 
     word = VERDICT_NAMES[v["verdict"]][lang != "zh"]
     promoted = v.get("promoted")

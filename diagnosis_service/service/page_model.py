@@ -10,6 +10,7 @@ import math
 from flask import abort, g, render_template
 
 from ..learning.verdict_log import VERDICT_NAMES, asker_said, read_verdicts
+from ..learning.verdicts import sample_said
 from .db import runtime
 from .health import no_paths
 from .page_errors import page_lang
@@ -103,8 +104,7 @@ def _row(v: dict, lang: str, t: dict) -> dict:
         "evidence": t["model_evidence"].format(
             months=(months[0] if len(months) == 1 else f"{months[0]}{' 至 ' if lang == 'zh' else ' to '}{months[-1]}")
             if months else "—",
-            n=v.get("decisions") or 0, sample="—" if not isinstance(sample, int | float) else
-            (f"{sample:.1f}" if sample < 10 else f"{sample:.0f}"))
+            n=v.get("decisions") or 0, sample=sample_said(sample) if isinstance(sample, int | float) else "—")
         + (t["model_cross_fitted"].format(n=v["cross_fitted"]) if v.get("cross_fitted") else ""),
         "trial_ended": t["model_trial_ended"].format(name=v["trial_ended"]) if v.get("trial_ended") else None,
         "trial_note": t["model_trial_note"] if v["verdict"] == "on trial" else None,
