@@ -51,7 +51,9 @@ def history_for(conn: Connection, branch_id: str, period: str,
 
 def serve_prescriptions(snapshot: Snapshot, conn: Connection, branch_id: str, period: str, actor: str,
                         source: str = "api") -> dict:
-    """POST /v1/prescriptions: rank, log what is shown (order, scores, probabilities), answer."""
+    """POST /v1/prescriptions: rank, log what is shown (order, scores, probabilities), answer. The same
+    list as the latest one served to the branch for the month is not logged again: the answer is that
+    list (its ids) with ``"repeated": true``."""
     check_period(period, "period")
     if id_problem(branch_id):
         raise InputError(Problem(f"branch_id {id_problem(branch_id)}", field=("branch_id",)))
@@ -82,14 +84,17 @@ def serve_prescriptions(snapshot: Snapshot, conn: Connection, branch_id: str, pe
             # ranker explores; 1 for the deterministic prior).
             items.append({"topic": p.topic, "rule": p.rule, "resource_id": p.resource_id, "kind": p.resource.kind,
                           "score": float(p.score), "propensity": c.propensity, "body": served_body(p, c)})
-    list_id, ids = served_store.log_list(conn, branch_id, period, prescriber.ranker.name, source, actor, items,
-                                         catalog_version=snapshot.catalog_version)
-    return {"branch_id": branch_id, "period": period, "list_id": list_id, "ranker": prescriber.ranker.name,
+    ranker = prescriber.ranker.name
+    again = served_store.same_as_latest(conn, branch_id, period, ranker, items, snapshot.catalog_version)
+    list_id, ids = again or served_store.log_list(conn, branch_id, period, ranker, source, actor, items,
+                                                  catalog_version=snapshot.catalog_version)
+    return {"branch_id": branch_id, "period": period, "list_id": list_id, "ranker": ranker,
             "catalog_version": snapshot.catalog_version,
             "weaknesses": stored.get("weaknesses", []),
             "prescriptions": [{"prescription_id": pid, **{k: v for k, v in item["body"].items()
                                                           if k not in ("advice_zh", "advice_en", "need")}}
-                              for pid, item in zip(ids, items, strict=True)]}
+                              for pid, item in zip(ids, items, strict=True)],
+            **({"repeated": True} if again else {})}
 
 
 def served_prescription(conn: Connection, prescription_id: int) -> dict:

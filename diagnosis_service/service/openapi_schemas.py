@@ -181,7 +181,12 @@ SCHEMAS = {
                         ["prescription_id", "topic", "resource_id", "kind", "score", "reason_zh", "reason_en"]),
     "PrescriptionList": obj({"branch_id": {"type": "string"}, "period": PERIOD, "list_id": {"type": "integer"},
                              "ranker": {"type": "string"}, "weaknesses": arr({"type": "string"}),
-                             "prescriptions": arr(ref("Prescription"))},
+                             "catalog_version": {"type": ["integer", "null"]},
+                             "prescriptions": arr(ref("Prescription")),
+                             "repeated": {"type": "boolean", "description": (
+                                 "true: the same list as the latest one served to the branch for the month (the "
+                                 "same ranker, catalog version and items), answered with its ids and not logged "
+                                 "again")}},
                             ["branch_id", "period", "list_id", "prescriptions"]),
     "Feedback": obj({"status": {"enum": ["adopted", "declined", "completed"]},
                      "done_on": {"type": "string", "format": "date",

@@ -29,10 +29,38 @@ def log_list(conn: Connection, branch_id: str, period: str, ranker: str, source:
         pid = conn.execute(served.insert().values(
             list_id=list_id, position=position, branch_id=branch_id, period=period, topic=item["topic"],
             rule=item["rule"], resource_id=item["resource_id"], kind=item["kind"], score=item["score"],
-            propensity=item["propensity"], body=json.dumps(item["body"], ensure_ascii=False, sort_keys=True))
+            propensity=item["propensity"], body=_body_text(item["body"]))
         ).inserted_primary_key[0]
         ids.append(int(pid))
     return int(list_id), ids
+
+
+def _body_text(body: dict) -> str:
+    return json.dumps(body, ensure_ascii=False, sort_keys=True)
+
+
+def same_as_latest(conn: Connection, branch_id: str, period: str, ranker: str, items: list[dict],
+                   catalog_version: int | None = None) -> tuple[int, list[int]] | None:
+    """(list id, prescription ids) of the latest list served to the branch for the month when it is the
+    list ``log_list`` would store now (the same ranker and catalog version, the same items in the same
+    order with the same scores, probabilities and bodies), else None. A platform asking again (a retry
+    after a lost response, a screen shown twice) is then answered with the list it has, and the log
+    keeps one showing: the learning counts a list shown again as the same decision anyway."""
+    latest = conn.execute(select(served_lists.c.id, served_lists.c.ranker, served_lists.c.catalog_version)
+                          .where(served_lists.c.branch_id == branch_id, served_lists.c.period == period)
+                          .order_by(served_lists.c.id.desc()).limit(1)).first()
+    if latest is None or latest.ranker != ranker or latest.catalog_version != catalog_version:
+        return None
+    rows = conn.execute(select(served.c.prescription_id, served.c.topic, served.c.rule, served.c.resource_id,
+                               served.c.kind, served.c.score, served.c.propensity, served.c.body)
+                        .where(served.c.list_id == latest.id).order_by(served.c.position)).all()
+    if len(rows) != len(items):
+        return None
+    for row, item in zip(rows, items, strict=True):
+        if tuple(row[1:]) != (item["topic"], item["rule"], item["resource_id"], item["kind"], float(item["score"]),
+                              float(item["propensity"]), _body_text(item["body"])):
+            return None
+    return int(latest.id), [int(row.prescription_id) for row in rows]
 
 
 def latest_list(conn: Connection, branch_id: str, period: str) -> list[dict] | None:
@@ -165,4 +193,4 @@ def feedback_given(conn: Connection) -> list[tuple]:
 
 
 __all__ = ["STATUSES", "adopted_in", "add_feedback", "feedback_given", "first_items", "get", "latest_feedback", "latest_list",
-           "log_list", "resource_counts", "served_during", "served_in"]
+           "log_list", "resource_counts", "same_as_latest", "served_during", "served_in"]
