@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import NotFound, Problem
 from ..periods import check_period, parse_period, period_str
+from ..store import metrics as metrics_store
 from ..store import results as results_store
 from .month import diagnose_month
 from .rankings import DISTRICT, Scope, member_rank
@@ -33,6 +34,8 @@ def diagnose_period(snapshot: Snapshot, engine: Engine, period: str, actor: str,
     dataset = StoreSource(engine).load(snapshot.ruleset.registry, period)
     if period not in dataset.periods():
         raise NotFound(no_metrics(period))
+    with engine.connect() as conn:
+        warnings = _missing_branches(*metrics_store.missing_since(conn, period), period)
     tell("diagnosing", 0.5)
     month = diagnose_month(dataset, snapshot, period)
     tell("storing results", 0.7)
@@ -43,12 +46,25 @@ def diagnose_period(snapshot: Snapshot, engine: Engine, period: str, actor: str,
     def kept(conn: Connection, run_id: int) -> None:
         summary.update(period=period, run_id=run_id, rules_version=snapshot.version, branches=len(month.branches),
                        members=len(month.members), lamps=lamps, seconds=round(time.perf_counter() - start, 3),
-                       **(extra or {}))
+                       **(extra or {}), **({"warnings": warnings} if warnings else {}))
         if finish is not None:
             finish(conn, summary)
 
     StoreSink(engine, snapshot, actor, (extra or {}).get("model")).keep(month, kept)
     return summary
+
+
+def _missing_branches(before: str | None, lacking: list[str], period: str, named: int = 10) -> list[dict]:
+    """The diagnosis's warning when branches with metrics for the month before (``before``) have none for
+    ``period``: a month sent in part is diagnosed all the same, its absent branches left out."""
+    if not lacking:
+        return []
+    ids = ", ".join(lacking[:named]) + (f" and {len(lacking) - named} more" if len(lacking) > named else "")
+    return [{"field": ["period"], "branch_ids": lacking[:named], "missing": len(lacking),
+             "detail": f"{len(lacking)} branches with metrics for {before} have none for {period} ({ids}): "
+                       f"they are not diagnosed for {period}",
+             "suggestion": f"PUT /v1/periods/{period}/metrics with their rows, then POST /v1/diagnoses for "
+                           f"{period} again; a branch that is gone is named once, the first month without it"}]
 
 
 def no_metrics(period: str) -> Problem:

@@ -114,7 +114,12 @@ SCHEMAS = {
                              "at": {"type": "string", "format": "date-time"},
                              "repeated": {"type": "boolean", "description": "this month's routine had run "
                                                                            "already: what it did then"}},
-                          "required": ["state", "reason"]}},
+                          "required": ["state", "reason"]},
+                         "warnings": {"type": "array", "description": "diagnosed all the same: branches with "
+                                      "metrics for the month before have none for this one (a month sent in part)",
+                                      "items": obj({"field": {"type": "array"}, "branch_ids": arr({"type": "string"}),
+                                                    "missing": {"type": "integer"}, "detail": {"type": "string"},
+                                                    "suggestion": {"type": "string"}})}},
                         ["period", "run_id", "rules_version", "branches", "members", "lamps"]),
     "Lamps": obj({"period": PERIOD, "total": {"type": "integer"}, "limit": {"type": "integer"},
                   "offset": {"type": "integer"},

@@ -151,6 +151,19 @@ def has_rows(conn: Connection, subject: str, period: str) -> bool:
     return conn.execute(select(table.c[key]).where(table.c.period == period).limit(1)).first() is not None
 
 
+def missing_since(conn: Connection, period: str) -> tuple[str | None, list[str]]:
+    """(the latest earlier month with branch metrics, the branches it has that ``period`` lacks, sorted):
+    a platform's month sent in part. A branch gone for longer (dissolved, merged) is not named again."""
+    table = METRICS["branch"][0]
+    before = conn.execute(select(func.max(table.c.period)).where(table.c.period < period)).scalar()
+    if before is None:
+        return None, []
+    now = select(table.c.branch_id).where(table.c.period == period)
+    lacking = conn.execute(select(table.c.branch_id).where(table.c.period == before, table.c.branch_id.not_in(now))
+                           .order_by(table.c.branch_id)).scalars()
+    return before, list(lacking)
+
+
 def periods(conn: Connection) -> list[str]:
     table = METRICS["branch"][0]
     return sorted(set(conn.execute(select(table.c.period).distinct()).scalars()))
@@ -275,5 +288,5 @@ def _chunks(items: list, size: int) -> Iterable[list]:
 
 
 __all__ = ["KEYS", "PROFILE_COLUMNS", "Changes", "branch", "known_ids", "member_branch", "member_names",
-           "has_rows", "member_values", "metric_frame", "periods", "profiles", "roll", "streets", "subject_history",
+           "has_rows", "member_values", "metric_frame", "missing_since", "periods", "profiles", "roll", "streets", "subject_history",
            "subject_rows", "upsert_metrics", "upsert_profiles"]

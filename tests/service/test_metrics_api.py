@@ -124,3 +124,30 @@ def test_an_event_reevaluates_at_once_and_agrees_with_a_full_diagnosis(fresh_ser
     assert c.post("/v1/events", json={"subject": "member", "id": green["id"], "period": "2024-01",
                                       "values": {"dues_paid": 1}}, headers=h("platform")).status_code == 409
     assert c.post("/v1/events", json={"subject": "team", "id": "x"}, headers=h("platform")).status_code == 422
+
+
+def test_a_month_sent_in_part_is_diagnosed_and_says_which_branches_it_lacks(fresh_service):
+    c, h = fresh_service.client, fresh_service.h
+    with fresh_service.engine.connect() as conn:
+        known = sorted(conn.execute(select(branch_metrics.c.branch_id).where(branch_metrics.c.period == "2025-12"))
+                       .scalars())
+    sent = known[:3]
+    put = c.put("/v1/periods/2026-01/metrics", headers=h("platform"),
+                json={"branches": [{"branch_id": b, "theory_study_sessions": 2} for b in sent]})
+    assert put.status_code == 200
+    done = c.post("/v1/diagnoses?wait=true", json={"period": "2026-01"}, headers=h("platform")).get_json()
+    assert done["branches"] == len(sent)
+    [warning] = done["warnings"]
+    lacking = known[3:]
+    assert warning["missing"] == len(lacking) and warning["branch_ids"] == lacking[:10]
+    assert warning["detail"].startswith(f"{len(lacking)} branches with metrics for 2025-12 have none for 2026-01 "
+                                        f"({', '.join(lacking[:10])} and {len(lacking) - 10} more)")
+    assert "PUT /v1/periods/2026-01/metrics" in warning["suggestion"]
+    # The rest sent, the month diagnosed again: nothing lacking. A month whose branches are all there never warned.
+    rest = c.put("/v1/periods/2026-01/metrics", headers=h("platform"),
+                 json={"branches": [{"branch_id": b, "theory_study_sessions": 1} for b in lacking]})
+    assert rest.status_code == 200
+    again = c.post("/v1/diagnoses?wait=true", json={"period": "2026-01"}, headers=h("platform")).get_json()
+    assert again["branches"] == len(known) and "warnings" not in again
+    dec = c.post("/v1/diagnoses?wait=true", json={"period": "2025-12"}, headers=h("platform")).get_json()
+    assert "warnings" not in dec
