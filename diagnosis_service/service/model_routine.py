@@ -228,7 +228,7 @@ class ModelRoutine:
         else:
             tell("model routine: judging the candidate", 0.03)
             judged = self._command(["model", "promote", "--lang", "en", "--candidate", str(candidate), "--refit",
-                                    "--cross-fit",
+                                    "--cross-fit", "--confidence", f"{self.settings.model_routine_confidence:g}",
                                     "--json", "--by", f"the service's monthly routine, for {period}"],
                                    lock, deadline, sources)
             verdict = _last(judged.stderr)

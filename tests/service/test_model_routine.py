@@ -44,6 +44,11 @@ SPEC = LoopSpec(policy="prior", seed=3, branches=30, members=300, months=2, hist
 def test_the_setting_is_read_from_the_environment_and_on_by_default():
     assert Settings.from_env({}).model_routine == "monthly"
     assert Settings.from_env({"DIAGNOSIS_MODEL_ROUTINE": "off"}).model_routine == "off"
+    assert Settings.from_env({}).model_routine_confidence == 0.9
+    assert Settings.from_env({"DIAGNOSIS_MODEL_ROUTINE_CONFIDENCE": "0.8"}).model_routine_confidence == 0.8
+    for bad in ("0.3", "1", "high"):
+        with pytest.raises(Exception, match="DIAGNOSIS_MODEL_ROUTINE_CONFIDENCE"):
+            Settings.from_env({"DIAGNOSIS_MODEL_ROUTINE_CONFIDENCE": bad})
     with pytest.raises(Exception, match="DIAGNOSIS_MODEL_ROUTINE"):
         Settings.from_env({"DIAGNOSIS_MODEL_ROUTINE": "weekly"})
 
@@ -199,17 +204,20 @@ import json, sys
 args = sys.argv[1:]
 if args[:2] == ["model", "train"]:
     sys.exit(0)
+import os, pathlib
+(pathlib.Path(os.environ["DIAGNOSIS_MODELS"]) / "promote-args.json").write_text(json.dumps(args))
 print(json.dumps({"candidate": "learned:c", "active": "prior", "promote": True, "trial": False,
                   "reason": "better with confidence"}))
-import os  # while activating: a traceback naming the server's file, exit status 1
+# while activating: a traceback naming the server's file, exit status 1
 raise OSError(28, "No space left on device", os.path.join(os.environ["DIAGNOSIS_MODELS"], ".effectiveness.json.tmp"))
 """
 
 
 def test_a_promote_that_crashes_after_printing_its_comparison_is_a_failure_not_a_verdict(tmp_path):
     """Exit status 1 is a refusal only with its verdict line: a crash exits 1 too, and must not be recorded as
-    "kept" with the month marked done (it would never be tried again)."""
-    svc = make_service("sqlite", tmp_path, settings={"model_routine": "monthly"})
+    "kept" with the month marked done (it would never be tried again). The confidence it is asked for is
+    the service's setting."""
+    svc = make_service("sqlite", tmp_path, settings={"model_routine": "monthly", "model_routine_confidence": 0.8})
     try:
         rt = svc.app.extensions["diagnosis"]
         with rt.engine.begin() as conn:  # one list served before the month: there is something to learn
@@ -222,6 +230,9 @@ def test_a_promote_that_crashes_after_printing_its_comparison_is_a_failure_not_a
         # Said without the server's paths (a platform reads it; the log keeps the whole).
         assert "models/.effectiveness.json.tmp" in said["reason"] and str(tmp_path) not in said["reason"], said
         assert not (tmp_path / "models" / "routine.json").exists()  # the next diagnosis tries again
+        args = json.loads((tmp_path / "models" / "promote-args.json").read_text(encoding="utf-8"))
+        assert args[:2] == ["model", "promote"] and args[args.index("--confidence") + 1] == "0.8"
+        assert "--refit" in args and "--cross-fit" in args
     finally:
         svc.close()
 
