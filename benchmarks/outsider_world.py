@@ -16,8 +16,10 @@ seed see the same district and, for the same situation, the same draws (common r
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
+import yaml
 
 STREETS = ("鼓楼街道", "南门街道", "月湖街道", "白云街道", "石碶街道", "古林镇", "横街镇", "高桥镇")
 TYPES = {"village": .24, "community": .24, "enterprise": .16, "social_org": .10, "government": .10,
@@ -31,21 +33,17 @@ KIND_TYPE = {
     "base": dict(village=.7, community=1.4, enterprise=.6, social_org=.8, government=1.0, school=.7, hospital=.6),
     "activity": dict(village=.8, community=.6, enterprise=.9, social_org=1.2, government=.6, school=.9, hospital=.8),
 }
-BRANCH_IND = (
-    "member_assemblies", "committee_meetings", "group_meetings", "party_lectures", "theme_party_days",
-    "org_life_attendance_rate", "theory_study_sessions", "democratic_consultations", "democratic_appraisal_done",
-    "org_life_meeting_done", "dues_on_time_rate", "transfer_completion_rate", "mobile_member_contact_rate",
-    "heart_to_heart_talks", "activists_in_training", "volunteer_hours_per_member", "micro_wishes_fulfilled",
-    "model_post_rate", "in_service_report_rate", "affairs_disclosures", "base_activities", "star_rating",
-    "secretary_project_progress")
-MEMBER_IND = (
-    "member_assemblies_attended", "committee_meetings_attended", "group_meetings_attended",
-    "party_lectures_attended", "theme_party_days_attended", "dues_paid", "theory_study_hours",
-    "online_study_points", "study_test_score", "volunteer_hours", "volunteer_activities", "model_posts_created",
-    "micro_wishes_claimed", "micro_wishes_fulfilled", "community_report_done", "community_service_hours",
-    "contact_households", "suggestions_adopted", "lectures_given", "heart_to_heart_talks", "base_visits",
-    "emergency_duty_days", "commendations", "disciplinary_actions", "mass_complaints",
-    "democratic_appraisal_grade", "transfer_pending", "platform_active_days")
+
+
+def _reported(subject):
+    """The indicators a platform sends for ``subject`` (branch, member): the rule files' registry, less the
+    derived ones the service computes."""
+    registry = yaml.safe_load((Path(__file__).resolve().parents[1] / "rules" / "indicators.yaml").read_text(
+        encoding="utf-8"))
+    return tuple(i["id"] for i in registry[subject] if not i.get("derived"))
+
+
+BRANCH_IND, MEMBER_IND = _reported("branch"), _reported("member")
 KEYS = ("committee", "group", "theme_day", "assembly", "lecture", "disclosure", "attendance", "theory", "consult",
         "dues", "transfer", "mobile", "report", "talks", "activists", "volunteer", "wishes", "posts", "base",
         "star", "project", "appraisal", "olmeeting", "absentees")
