@@ -70,6 +70,11 @@ def test_a_better_candidate_is_promoted_and_a_bad_one_never(runner, loop, tmp_pa
     against_prior = runner.invoke(main, ["model", "promote", "--lang", "en", "--candidate", str(bad), "--from", str(loop),
                                          "--active", str(tmp_path / "none.json")])
     assert against_prior.exit_code == 1 and "not promoted" in against_prior.stderr + against_prior.stdout
+    # Nor where less confidence is asked (a service's DIAGNOSIS_MODEL_ROUTINE_CONFIDENCE of 0.8).
+    lenient = runner.invoke(main, ["model", "promote", "--lang", "en", "--candidate", str(bad), "--from", str(loop),
+                                   "--active", str(tmp_path / "lenient" / "none.json"), "--confidence", "0.8", "--json"])
+    assert lenient.exit_code == 1 and json.loads(lenient.stdout)["promote"] is False, lenient.output
+    assert json.loads(lenient.stdout)["difference"] < 0
 
     forced = runner.invoke(main, ["model", "promote", "--lang", "en", "--candidate", str(bad), "--force", *common])
     assert forced.exit_code == 0 and "by --force" in forced.stderr
