@@ -63,8 +63,10 @@ def verdict_said(decisions: int, difference: float, bounds: tuple[float, float],
         if (least < 10 or few[0]) and difference < 0:
             return (False, f"the retrained model is estimated worse, on a log that says little: {said}{few[0]}",
                     f"重新训练的模型估计更差，而日志所含信息很少：{said_zh}{few[1]}")
-        return (True, f"a retrain of the model in service on later months, not worse: {said}{few[0]}",
-                f"在用模型在更晚月份上的重新训练，不比它差：{said_zh}{few[1]}")
+        # "not worse with confidence", not "not worse": the estimate itself may be below zero (a platform
+        # read "promoted ... not worse: difference -0.06" as a contradiction).
+        return (True, f"a retrain of the model in service on later months, not worse with confidence: {said}{few[0]}",
+                f"在用模型在更晚月份上的重新训练，没有把握说它更差：{said_zh}{few[1]}")
     if least < 10:
         return False, (f"the logged decisions say too little about one of the policies (effective sample "
                        f"{sample_said(least)} < 10)"), f"记录的决策对其中一个策略所知太少（有效样本 {sample_said(least)} < 10）"

@@ -235,7 +235,7 @@ def test_every_verdict_is_said_in_chinese_too():
              ((500, math.nan, (math.nan, math.nan), ess), {}, "无法估计差值"),
              ((500, -0.3, (-0.5, -0.1), ess), {"refresh": True}, "重新训练的模型比在用模型差"),
              ((500, -0.3, (-0.9, 0.02), {"candidate": 1.3, "active": 400.0}), {"refresh": True}, "日志所含信息很少"),
-             ((500, 0.05, (-0.2, 0.3), ess), {"refresh": True}, "在用模型在更晚月份上的重新训练，不比它差"),
+             ((500, 0.05, (-0.2, 0.3), ess), {"refresh": True}, "在用模型在更晚月份上的重新训练，没有把握说它更差"),
              ((500, 0.2, (0.05, 0.3), {"candidate": 3.0, "active": 400.0}), {}, "有效样本 3.0 < 10"),
              ((MIN_DECISIONS - 1, 0.05, (-0.2, 0.3), ess), {"refresh": True}, f"有结果的留出决策 {MIN_DECISIONS - 1} 个"),
              ((500, -0.1, (-0.2, -0.01), ess), {}, "候选模型比当前排序差"),
