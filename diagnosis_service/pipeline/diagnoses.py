@@ -91,9 +91,9 @@ def member_report(conn: Connection, member_id: str, period: str) -> dict:
 
 
 def lamps(conn: Connection, period: str, color: str | None, subject: str | None, limit: int, offset: int,
-          street: str | None = None) -> dict:
+          street: str | None = None, weaknesses: bool = False) -> dict:
     require_diagnosed(conn, period)
-    total, items = results_store.lamps(conn, period, color, subject, limit, offset, street)
+    total, items = results_store.lamps(conn, period, color, subject, limit, offset, street, weaknesses)
     return {"period": period, "total": total, "limit": limit, "offset": offset, "lamps": items}
 
 

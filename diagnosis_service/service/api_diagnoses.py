@@ -101,14 +101,17 @@ def member_report(member_id: str):
 @bp.get("/lamps")
 @roles("platform", "admin", "street")
 def lamps():
-    """Lamps of a period, filtered by colour and subject kind, paged (a street role: its street's)."""
+    """Lamps of a period, filtered by colour and subject kind, paged (a street role: its street's); with
+    weaknesses=true, each branch's weaknesses too (a platform asks for the month's lists in one call, not
+    one diagnosis a branch)."""
     period = period_arg()
     color = choice_arg("color", ("red", "yellow", "green"))
     subject = choice_arg("subject", ("branch", "member"))
+    weaknesses = choice_arg("weaknesses", ("true", "false")) == "true"
     limit = int_arg("limit", 1000, 1, 10_000)
     offset = int_arg("offset", 0, 0, 10_000_000)
     street = scoped(request.args.get("street")).street
-    return jsonify(diagnoses.lamps(get_db(), period, color, subject, limit, offset, street))
+    return jsonify(diagnoses.lamps(get_db(), period, color, subject, limit, offset, street, weaknesses))
 
 
 @bp.get("/lamps/changes")

@@ -97,6 +97,8 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = ()) -
             "Lamps of a period", ("platform", "admin", "street (its street)"), "200", ref("Lamps"), codes=("404", "422"),
             params=[PERIOD_Q, q("color", {"enum": ["red", "yellow", "green"]}),
                     q("subject", {"enum": ["branch", "member"]}), STREET_Q,
+                    q("weaknesses", {"enum": ["true", "false"], "description": "true: each branch's weaknesses "
+                                     "(topics) too, as its diagnosis has them"}),
                     q("limit", {"type": "integer", "minimum": 1, "maximum": 10000}),
                     q("offset", {"type": "integer", "minimum": 0, "maximum": 10_000_000})])},
         "/v1/lamps/changes": {"get": _op("Lamps changed since the previous period",

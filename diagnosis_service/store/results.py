@@ -132,19 +132,27 @@ def period_rows(conn: Connection, period: str, subject: str, *, street: str | No
 
 
 def lamps(conn: Connection, period: str, color: str | None = None, subject: str | None = None,
-          limit: int = 1000, offset: int = 0, street: str | None = None) -> tuple[int, list[dict]]:
-    """(total, page) of subjects with their lamp (of one street, when given), by subject and id."""
+          limit: int = 1000, offset: int = 0, street: str | None = None,
+          weaknesses: bool = False) -> tuple[int, list[dict]]:
+    """(total, page) of subjects with their lamp (of one street, when given), by subject and id; with
+    ``weaknesses``, each branch's weaknesses (topics) too, read from its stored result."""
     cond = [results.c.period == period, *_in_street(street)]
     if color:
         cond.append(results.c.lamp == color)
     if subject:
         cond.append(results.c.subject == subject)
     total = conn.execute(select(func.count()).where(*cond)).scalar() or 0
-    rows = conn.execute(select(results.c.subject, results.c.subject_id, results.c.branch_id, results.c.lamp)
+    columns = [results.c.subject, results.c.subject_id, results.c.branch_id, results.c.lamp]
+    rows = conn.execute(select(*columns, *([results.c.body] if weaknesses else []))
                         .where(*cond).order_by(results.c.subject, results.c.subject_id)
                         .limit(limit).offset(offset)).mappings()
-    return total, [{"subject": r["subject"], "id": r["subject_id"], "branch_id": r["branch_id"], "lamp": r["lamp"]}
-                   for r in rows]
+    page = []
+    for r in rows:
+        item = {"subject": r["subject"], "id": r["subject_id"], "branch_id": r["branch_id"], "lamp": r["lamp"]}
+        if weaknesses and r["subject"] == "branch":
+            item["weaknesses"] = json.loads(r["body"]).get("weaknesses", [])
+        page.append(item)
+    return total, page
 
 
 def lamps_of(conn: Connection, period: str, subject: str | None = None,

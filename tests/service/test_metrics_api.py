@@ -151,3 +151,23 @@ def test_a_month_sent_in_part_is_diagnosed_and_says_which_branches_it_lacks(fres
     assert again["branches"] == len(known) and "warnings" not in again
     dec = c.post("/v1/diagnoses?wait=true", json={"period": "2025-12"}, headers=h("platform")).get_json()
     assert "warnings" not in dec
+
+
+def test_the_months_weak_branches_in_one_call_agree_with_each_branchs_diagnosis(service):
+    c, h = service.client, service.h
+    page = c.get("/v1/lamps?period=2025-12&subject=branch&weaknesses=true&limit=10000", headers=h("platform"))
+    assert page.status_code == 200
+    items = page.get_json()["lamps"]
+    assert len(items) == page.get_json()["total"] and any(i["weaknesses"] for i in items)
+    for item in items:
+        one = c.get(f"/v1/branches/{item['id']}/diagnosis?period=2025-12", headers=h("platform")).get_json()
+        assert item["weaknesses"] == one["weaknesses"] and item["lamp"] == one["lamp"]
+    # Without it, or for members, no weaknesses field; a street worker's page is her street's.
+    assert "weaknesses" not in c.get("/v1/lamps?period=2025-12&subject=branch", headers=h("platform")).get_json()["lamps"][0]
+    members = c.get("/v1/lamps?period=2025-12&subject=member&weaknesses=true&limit=5", headers=h("platform")).get_json()
+    assert members["lamps"] and all("weaknesses" not in m for m in members["lamps"])
+    street = c.get("/v1/lamps?period=2025-12&subject=branch&weaknesses=true", headers=h("street")).get_json()["lamps"]
+    assert street and {i["id"] for i in street} < {i["id"] for i in items}
+    assert all(i["weaknesses"] == next(x for x in items if x["id"] == i["id"])["weaknesses"] for i in street)
+    bad = c.get("/v1/lamps?period=2025-12&weaknesses=yes", headers=h("platform"))
+    assert bad.status_code == 422 and bad.get_json()["errors"][0]["path"] == "query.weaknesses"
