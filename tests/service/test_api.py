@@ -254,8 +254,8 @@ def test_the_log_line_of_a_served_list_names_its_ranker(fresh_service, caplog):
 def test_openapi_describes_every_route(service):
     doc = service.client.get("/openapi.json", headers=service.h("admin")).get_json()
     registry = service.app.extensions["diagnosis"].registry
-    assert doc["openapi"].startswith("3.") and doc == json.loads(json.dumps(document(tuple(registry.topics),
-                                                                                     tuple(registry.branch_types))))
+    assert doc["openapi"].startswith("3.") and doc == json.loads(json.dumps(document(
+        tuple(registry.topics), tuple(registry.branch_types), {s: registry.reported(s) for s in ("branch", "member")})))
     routes = set()
     for rule in service.app.url_map.iter_rules():
         if rule.endpoint == "static" or (rule.endpoint.startswith("pages.") and rule.endpoint != "pages.branch_page"):

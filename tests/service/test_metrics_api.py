@@ -171,3 +171,31 @@ def test_the_months_weak_branches_in_one_call_agree_with_each_branchs_diagnosis(
     assert all(i["weaknesses"] == next(x for x in items if x["id"] == i["id"])["weaknesses"] for i in street)
     bad = c.get("/v1/lamps?period=2025-12&weaknesses=yes", headers=h("platform"))
     assert bad.status_code == 422 and bad.get_json()["errors"][0]["path"] == "query.weaknesses"
+
+
+def test_the_document_describes_a_metric_row_field_by_field_as_the_service_checks_it(fresh_service):
+    from jsonschema_rs import Draft202012Validator
+
+    c, h = fresh_service.client, fresh_service.h
+    doc = c.get("/openapi.json", headers=h("platform")).get_json()
+    schemas = doc["components"]["schemas"]
+    put = Draft202012Validator({**schemas["MetricsPut"], "components": doc["components"]})
+    reported = {i["id"]: i for i in c.get("/v1/indicators", headers=h("platform")).get_json()["branch"]
+                if not i.get("derived")}
+    assert set(reported) <= set(schemas["BranchMetricRow"]["properties"])
+    good = {"branches": [{"branch_id": "B00002", "theory_study_sessions": 3, "dues_on_time_rate": None},
+                         {"branch_id": "B00100", "name": "新社区党支部", "type": "community", "street": "鼓楼街道",
+                          "theory_study_sessions": 1}],
+            "members": [{"member_id": "M900000", "branch_id": "B00100", "name": "新党员", "dues_paid": 1}]}
+    assert put.is_valid(good)
+    assert c.put("/v1/periods/2026-01/metrics", json=good, headers=h("platform")).status_code == 200
+    # What the document refuses, the service refuses too, and says where.
+    for row, path in (({"branch_id": "B00002", "theory_study_sesions": 1}, "branches[0].theory_study_sesions"),
+                      ({"branch_id": "B00002", "dues_on_time_rate": 101}, "branches[0].dues_on_time_rate"),
+                      ({"branch_id": "B00002", "dues_on_time_rate": "100"}, "branches[0].dues_on_time_rate"),
+                      ({"branch_id": "B00101", "name": "村", "type": "town", "street": "鼓楼街道",
+                        "theory_study_sessions": 1}, "branches[0].type")):
+        assert not put.is_valid({"branches": [row]}), row
+        refused = c.put("/v1/periods/2026-01/metrics", json={"branches": [row]}, headers=h("platform"))
+        assert refused.status_code == 422 and path in [e["path"] for e in refused.get_json()["errors"]], (
+            row, refused.get_json())
