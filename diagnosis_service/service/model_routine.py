@@ -49,6 +49,7 @@ from ..store import served as served_store
 log = logging.getLogger("diagnosis_service.model_routine")
 
 MARKER = "routine.json"
+ACTIVE = "effectiveness.json"  # the model in service (`model promote`'s default --active): none, the prior ranks
 CANDIDATE = "routine-candidate.json"  # not candidate.json: an administrator's own `model train` is left alone
 LOCK = ".routine.lock"
 # The console script's entry, run by this interpreter (a service started without the venv's bin on PATH).
@@ -228,7 +229,7 @@ class ModelRoutine:
         else:
             tell("model routine: judging the candidate", 0.03)
             judged = self._command(["model", "promote", "--lang", "en", "--candidate", str(candidate), "--refit",
-                                    "--cross-fit", "--confidence", f"{self.settings.model_routine_confidence:g}",
+                                    "--cross-fit", *confidence_args(self.models_dir, self.settings),
                                     "--json", "--by", f"the service's monthly routine, for {period}"],
                                    lock, deadline, sources)
             verdict = _last(judged.stderr)
@@ -310,6 +311,16 @@ OFF = {"state": "off", "reason": "DIAGNOSIS_MODEL_ROUTINE=off: the service does 
                                  "administrator runs `model train` and `model promote`",
        "reason_zh": "DIAGNOSIS_MODEL_ROUTINE=off：服务不自行训练模型，由管理员运行 `model train` 和 `model promote`"}
 _ABSOLUTE = re.compile(r"(?<![\w.~/:])/(?!v1/)(?:[^\s:;,'\"()/]+/)+([^\s:;,'\"()/]+)")
+
+
+def confidence_args(models_dir: Path, settings: Settings) -> list[str]:
+    """What the routine's `model promote` is told of confidence: DIAGNOSIS_MODEL_ROUTINE_CONFIDENCE for a
+    first model (no model in service: the prior ranks), nothing for a model that would replace a model
+    (`model promote`'s own: a retrain is refused more readily at less confidence, and the project's served
+    loops lost 2-3% in two seeds of `all` so, docs/effectiveness.md)."""
+    if (models_dir / ACTIVE).exists():
+        return []
+    return ["--confidence", f"{settings.model_routine_confidence:g}"]
 
 
 def _last(text: str) -> str:

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from diagnosis_service.config import Settings
-from diagnosis_service.service.model_routine import COMMAND
+from diagnosis_service.service.model_routine import COMMAND, confidence_args
 from diagnosis_service.simulation.loop import LoopSpec
 from diagnosis_service.simulation.served import run_served_loop
 from diagnosis_service.store import served as served_store
@@ -44,8 +44,8 @@ SPEC = LoopSpec(policy="prior", seed=3, branches=30, members=300, months=2, hist
 def test_the_setting_is_read_from_the_environment_and_on_by_default():
     assert Settings.from_env({}).model_routine == "monthly"
     assert Settings.from_env({"DIAGNOSIS_MODEL_ROUTINE": "off"}).model_routine == "off"
-    assert Settings.from_env({}).model_routine_confidence == 0.9
-    assert Settings.from_env({"DIAGNOSIS_MODEL_ROUTINE_CONFIDENCE": "0.8"}).model_routine_confidence == 0.8
+    assert Settings.from_env({}).model_routine_confidence == 0.8
+    assert Settings.from_env({"DIAGNOSIS_MODEL_ROUTINE_CONFIDENCE": "0.95"}).model_routine_confidence == 0.95
     for bad in ("0.3", "1", "high"):
         with pytest.raises(Exception, match="DIAGNOSIS_MODEL_ROUTINE_CONFIDENCE"):
             Settings.from_env({"DIAGNOSIS_MODEL_ROUTINE_CONFIDENCE": bad})
@@ -217,7 +217,7 @@ def test_a_promote_that_crashes_after_printing_its_comparison_is_a_failure_not_a
     """Exit status 1 is a refusal only with its verdict line: a crash exits 1 too, and must not be recorded as
     "kept" with the month marked done (it would never be tried again). The confidence it is asked for is
     the service's setting."""
-    svc = make_service("sqlite", tmp_path, settings={"model_routine": "monthly", "model_routine_confidence": 0.8})
+    svc = make_service("sqlite", tmp_path, settings={"model_routine": "monthly", "model_routine_confidence": 0.75})
     try:
         rt = svc.app.extensions["diagnosis"]
         with rt.engine.begin() as conn:  # one list served before the month: there is something to learn
@@ -231,7 +231,7 @@ def test_a_promote_that_crashes_after_printing_its_comparison_is_a_failure_not_a
         assert "models/.effectiveness.json.tmp" in said["reason"] and str(tmp_path) not in said["reason"], said
         assert not (tmp_path / "models" / "routine.json").exists()  # the next diagnosis tries again
         args = json.loads((tmp_path / "models" / "promote-args.json").read_text(encoding="utf-8"))
-        assert args[:2] == ["model", "promote"] and args[args.index("--confidence") + 1] == "0.8"
+        assert args[:2] == ["model", "promote"] and args[args.index("--confidence") + 1] == "0.75"  # a first model
         assert "--refit" in args and "--cross-fit" in args
     finally:
         svc.close()
@@ -319,3 +319,10 @@ def test_what_the_routine_says_names_no_server_path(tmp_path):
         "reason": "better with confidence"}), encoding="utf-8")
     again = routine("2025-06")
     assert again["verdict"] == "promoted learned:1 (was prior): models/effectiveness.json" and again["repeated"]
+
+
+def test_less_confidence_is_asked_of_a_first_model_only(tmp_path):
+    settings = replace(Settings.from_env({}), models_dir=tmp_path, model_routine_confidence=0.7)
+    assert confidence_args(tmp_path, settings) == ["--confidence", "0.7"]  # the prior ranks: a first model
+    (tmp_path / "effectiveness.json").write_text("{}", encoding="utf-8")
+    assert confidence_args(tmp_path, settings) == []  # a model serves: model promote's own confidence
