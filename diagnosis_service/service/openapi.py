@@ -12,10 +12,10 @@ from flask import Blueprint, jsonify
 
 from .. import __version__
 from ..rules.model import Indicator
-from . import openapi_catalog, openapi_jobs, openapi_model, openapi_points, openapi_webhooks
+from . import openapi_catalog, openapi_data, openapi_jobs, openapi_model, openapi_points, openapi_webhooks
 from .auth import READERS, roles
 from .db import snapshot
-from .openapi_schemas import ID_SCHEMA, ID_TEXT, PERIOD, SCHEMAS, SUBJECT_ID, arr, obj, ref
+from .openapi_schemas import ID_SCHEMA, ID_TEXT, PERIOD, SCHEMAS, SUBJECT_ID, ref
 
 bp = Blueprint("openapi", __name__)
 
@@ -201,7 +201,7 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = (),
         "webhooks": openapi_webhooks.webhooks(),
         "components": {"schemas": {**SCHEMAS, **openapi_catalog.SCHEMAS, **openapi_points.SCHEMAS, **openapi_jobs.SCHEMAS,
                                    **openapi_model.SCHEMAS, **openapi_webhooks.SCHEMAS,
-                                   **metric_rows(indicators, branch_types)},
+                                   **openapi_data.SCHEMAS, **openapi_data.metric_rows(indicators, branch_types)},
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                                       "description": "diagnosis-service tokens create ..."}}},
     }
@@ -213,26 +213,3 @@ def openapi_json():
     registry = snapshot().ruleset.registry
     return jsonify(document(tuple(registry.topics), tuple(registry.branch_types),
                             {s: registry.reported(s) for s in ("branch", "member")}))
-
-
-def metric_rows(indicators: Mapping[str, Sequence[Indicator]] | None, branch_types: tuple[str, ...]) -> dict:
-    """A metric row of each subject field by field (its key, its profile, each reported indicator with its
-    range; nothing else: the service refuses an unknown field), and MetricsPut naming them; none without
-    ``indicators`` (MetricRow, open, stands)."""
-    if not indicators:
-        return {}
-    text = {"type": "string", "maxLength": 200}
-    profile = {"branch": {"name": text, "type": {"enum": list(branch_types)} if branch_types else text,
-                          "street": {"type": "string", "maxLength": 100}},
-               "member": {"branch_id": ID_TEXT, "name": text}}
-    out = {}
-    for subject, key, name in (("branch", "branch_id", "BranchMetricRow"), ("member", "member_id", "MemberMetricRow")):
-        fields = {ind.id: {"type": ["integer" if ind.integer else "number", "null"], "minimum": ind.min,
-                           **({"maximum": ind.max} if ind.max is not None else {}),
-                           "description": f"{ind.name_en} ({ind.unit})"} for ind in indicators.get(subject, ())}
-        out[name] = obj({key: ID_TEXT, **profile[subject], **fields}, [key], extra=False) | {
-            "description": f"one {subject}'s month: profile fields required for a {subject} not yet known; an "
-                           f"indicator it does not name keeps its stored value (null clears it)"}
-    out["MetricsPut"] = obj({"branches": arr(ref("BranchMetricRow")), "members": arr(ref("MemberMetricRow"))},
-                            extra=False) | {"minProperties": 1, "description": SCHEMAS["MetricsPut"]["description"]}
-    return out

@@ -67,35 +67,6 @@ SCHEMAS = {
                                       "district": {"type": ["integer", "null"]}, "district_of": {"type": "integer"},
                                       "branch": {"type": ["integer", "null"]}, "branch_of": {"type": "integer"}})},
                         ["id", "period", "lamp", "findings", "rank"]),
-    "MetricRow": {"type": "object", "description": "branch_id or member_id, optional profile fields (branch: name, "
-                  "type, street; member: branch_id, name; required for a subject not yet known), and indicator "
-                  "values (number or null; a missing indicator is null)", "additionalProperties": True},
-    "MetricsPut": obj({"branches": arr(ref("MetricRow")), "members": arr(ref("MetricRow"))}, extra=False)
-    | {"minProperties": 1, "description": "A row updates only the fields it carries: an indicator it does not name "
-                                         "keeps its stored value (send null to clear one)."},
-    "Changes": obj({"inserted": {"type": "integer"}, "updated": {"type": "integer"},
-                    "unchanged": {"type": "integer"}}),
-    "MetricsPutResult": obj({"period": PERIOD, "branches": {"oneOf": [ref("Changes"), {"type": "null"}]},
-                             "members": {"oneOf": [ref("Changes"), {"type": "null"}]},
-                             "profiles": {"type": "object"},
-                             "warnings": {"type": "array", "description": "stored all the same: a period after the "
-                                          "current month; a branch's street that is not one of the district's (the "
-                                          "catalog's district.yaml), so no resource limited to streets matches it",
-                                          "items": obj({"field": {"type": "array"}, "branch_id": STR_NULL,
-                                                        "detail": {"type": "string"},
-                                                        "suggestion": {"type": "string"}})}}, ["period"]),
-    "Event": obj({"subject": {"enum": ["branch", "member"]}, "id": SUBJECT_ID, "period": PERIOD,
-                  "values": {"type": "object", "minProperties": 1,
-                             "additionalProperties": {"type": ["number", "null"]}},
-                  "on": {"type": ["string", "null"], "format": "date",
-                         "description": "the day the values were recorded (within period): before the month is "
-                                        "over, a month's norm is reminded (e.g. dues after the 20th), not missed"}},
-                 ["subject", "id", "period", "values"], extra=False),
-    "EventResult": obj({"subject": {"type": "string"}, "id": {"type": "string"}, "branch_id": STR_NULL,
-                        "period": PERIOD, "lamp": LAMP, "previous_lamp": {"type": ["string", "null"]},
-                        "changed": {"type": "boolean"}, "push": {"type": "boolean"},
-                        "findings": arr(ref("Finding")), "branch": {"type": "object"}},
-                       ["subject", "id", "period", "lamp", "changed", "push", "findings"]),
     "DiagnosisRequest": obj({"period": PERIOD}, ["period"], extra=False),
     "DiagnosisRun": obj({"period": PERIOD, "run_id": {"type": "integer"}, "rules_version": {"type": "integer"},
                          "branches": {"type": "integer"}, "members": {"type": "integer"},
