@@ -40,7 +40,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from ..config import Settings
+from ..config import MODEL_FILE, Settings
 from ..data.files import LockBusy, waited_lock, write_atomic
 from ..rules import rule_files
 from ..store import metrics as metrics_store
@@ -49,7 +49,6 @@ from ..store import served as served_store
 log = logging.getLogger("diagnosis_service.model_routine")
 
 MARKER = "routine.json"
-ACTIVE = "effectiveness.json"  # the model in service (`model promote`'s default --active): none, the prior ranks
 CANDIDATE = "routine-candidate.json"  # not candidate.json: an administrator's own `model train` is left alone
 LOCK = ".routine.lock"
 # The console script's entry, run by this interpreter (a service started without the venv's bin on PATH).
@@ -318,7 +317,7 @@ def confidence_args(models_dir: Path, settings: Settings) -> list[str]:
     first model (no model in service: the prior ranks), nothing for a model that would replace a model
     (`model promote`'s own: a retrain is refused more readily at less confidence, and the project's served
     loops lost 2-3% in two seeds of `all` so, docs/effectiveness.md)."""
-    if (models_dir / ACTIVE).exists():
+    if (models_dir / MODEL_FILE).exists():  # `model promote`'s default --active: none, the prior ranks
         return []
     return ["--confidence", f"{settings.model_routine_confidence:g}"]
 

@@ -288,5 +288,5 @@ def _chunks(items: list, size: int) -> Iterable[list]:
 
 
 __all__ = ["KEYS", "PROFILE_COLUMNS", "Changes", "branch", "known_ids", "member_branch", "member_names",
-           "has_rows", "member_values", "metric_frame", "missing_since", "periods", "profiles", "roll", "streets", "subject_history",
-           "subject_rows", "upsert_metrics", "upsert_profiles"]
+           "has_rows", "member_values", "metric_frame", "missing_since", "periods", "profiles", "roll", "streets",
+           "subject_history", "subject_rows", "upsert_metrics", "upsert_profiles"]

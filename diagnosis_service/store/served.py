@@ -46,9 +46,8 @@ def same_as_latest(conn: Connection, branch_id: str, period: str, ranker: str, i
     order with the same scores, probabilities and bodies), else None. A platform asking again (a retry
     after a lost response, a screen shown twice) is then answered with the list it has, and the log
     keeps one showing: the learning counts a list shown again as the same decision anyway."""
-    latest = conn.execute(select(served_lists.c.id, served_lists.c.ranker, served_lists.c.catalog_version)
-                          .where(served_lists.c.branch_id == branch_id, served_lists.c.period == period)
-                          .order_by(served_lists.c.id.desc()).limit(1)).first()
+    latest = _latest(conn, branch_id, period, served_lists.c.id, served_lists.c.ranker,
+                     served_lists.c.catalog_version).first()
     if latest is None or latest.ranker != ranker or latest.catalog_version != catalog_version:
         return None
     rows = conn.execute(select(served.c.prescription_id, served.c.topic, served.c.rule, served.c.resource_id,
@@ -63,10 +62,14 @@ def same_as_latest(conn: Connection, branch_id: str, period: str, ranker: str, i
     return int(latest.id), [int(row.prescription_id) for row in rows]
 
 
+def _latest(conn: Connection, branch_id: str, period: str, *columns):
+    """``columns`` of the latest list served to the branch for the month (a result of at most one row)."""
+    return conn.execute(select(*columns).where(served_lists.c.branch_id == branch_id, served_lists.c.period == period)
+                        .order_by(served_lists.c.id.desc()).limit(1))
+
+
 def latest_list(conn: Connection, branch_id: str, period: str) -> list[dict] | None:
-    list_id = conn.execute(select(served_lists.c.id).where(served_lists.c.branch_id == branch_id,
-                                                           served_lists.c.period == period)
-                           .order_by(served_lists.c.id.desc()).limit(1)).scalar()
+    list_id = _latest(conn, branch_id, period, served_lists.c.id).scalar()
     if list_id is None:
         return None
     rows = conn.execute(select(served.c.prescription_id, served.c.body).where(served.c.list_id == list_id)
