@@ -9,6 +9,7 @@ from ..learning.verdict_log import read_verdicts
 from .auth import roles
 from .db import runtime
 from .health import no_paths
+from .model_routine import verdict_for_readers
 from .request_args import int_arg
 
 bp = Blueprint("model", __name__, url_prefix="/v1")
@@ -24,6 +25,7 @@ def model_state():
     rt.rankers.ranker()  # follows the model and challenger files, as requests do
     ranking = {k: no_paths(v) if isinstance(v, str) else v for k, v in rt.rankers.status.items() if k != "model"}
     verdicts = read_verdicts(rt.settings.models_dir, limit).as_dict()
+    verdicts["items"] = [verdict_for_readers(item) for item in verdicts["items"]]
     for item in verdicts["items"]:  # a reason may name a file (a rule file, a model): said by its name only
         item.update({k: no_paths(item[k]) for k in ("reason", "reason_zh") if isinstance(item[k], str)})
     return jsonify(ranking=ranking, routine=rt.model_routine.status(), verdicts=verdicts)

@@ -229,7 +229,7 @@ class ModelRoutine:
             tell("model routine: judging the candidate", 0.03)
             judged = self._command(["model", "promote", "--lang", "en", "--candidate", str(candidate), "--refit",
                                     "--cross-fit", *confidence_args(self.models_dir, self.settings),
-                                    "--json", "--by", f"the service's monthly routine, for {period}"],
+                                    "--json", "--by", f"{ROUTINE_ASKER}{period}"],
                                    lock, deadline, sources)
             verdict = _last(judged.stderr)
             # Its verdict, not its exit status alone: a crash after the comparison was printed exits 1 too.
@@ -288,6 +288,19 @@ class _Busy(Exception):
 
 class _Stopped(Exception):
     """A child command ended by a signal: the service is being stopped, or someone stopped the child."""
+
+
+ROUTINE_ASKER = "the service's monthly routine, for "  # + the month: who asked, in the verdicts' record
+
+
+def verdict_for_readers(item: dict) -> dict:
+    """A recorded verdict (``verdict_log.summary``) as ``GET /v1/model`` and the model page say it: the
+    routine's own verdicts with the reason ``_for_a_platform`` gives (the routine, not a person, trains
+    again next month); an administrator's ``model promote`` keeps its advice."""
+    if not str(item.get("by") or "").startswith(ROUTINE_ASKER):
+        return item
+    reason, reason_zh = _for_a_platform(item.get("reason"), item.get("reason_zh"))
+    return {**item, "reason": reason, "reason_zh": reason_zh}
 
 
 def _for_a_platform(reason: str | None, reason_zh: str | None) -> tuple[str | None, str | None]:

@@ -13,6 +13,7 @@ from ..learning.verdict_log import VERDICT_NAMES, asker_said, read_verdicts
 from ..learning.verdicts import sample_said
 from .db import runtime
 from .health import no_paths
+from .model_routine import verdict_for_readers
 from .page_errors import page_lang
 from .page_text import PAGE_TEXT
 from .pages import bp, login_redirect
@@ -44,7 +45,7 @@ def model_page():
     return render_template(
         "model.html", t=t, lang=lang, csrf=csrf_token(), user=identity.display_name,
         serving=_serving(status, t), challenger=_challenger(status, t), routine=_routine(routine, t, lang),
-        rows=[_row(v, lang, t) for v in verdicts.items], problems=verdicts.problems,
+        rows=[_row(verdict_for_readers(v), lang, t) for v in verdicts.items], problems=verdicts.problems,
         skipped=(t["model_skipped"].format(n=verdicts.skipped) if verdicts.skipped else t["model_unreadable"])
         if verdicts.problems else None,
         counts=((t["model_count_one"] if verdicts.total == 1 else

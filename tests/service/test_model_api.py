@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 from jsonschema_rs import Draft202012Validator
 
 from tests.support.verdicts import record
@@ -103,3 +104,28 @@ def test_the_page_says_whether_no_model_was_promoted_or_the_file_is_unusable(fre
     assert str(rt.settings.models_dir) not in broken["fallback"]
     page = svc.client.get("/model", headers=svc.h("admin")).get_data(as_text=True)
     assert "模型文件存在，但本版本无法使用" in page and str(rt.settings.models_dir) not in page
+
+
+def test_the_routines_own_verdicts_give_no_command_line_advice_an_administrators_keep_it(service):
+    from diagnosis_service.learning.rollout import compare
+
+    models = service.app.extensions["diagnosis"].settings.models_dir
+    empty = compare(pd.DataFrame({"period": []}), None, None, _Named("learned:new"), _Named("prior"))
+    said = {"reason": empty.reason, "reason_zh": empty.reason_zh}  # what `model promote` records for it
+    assert "--holdout-months" in said["reason"]
+    record(models, "refused", "learned:by-hand", "2025-11-01T00:00:00Z", **said)
+    record(models, "refused", "learned:routine", "2025-12-01T00:00:00Z", by="the service's monthly routine, for "
+           "2025-12", **said)
+    items = service.client.get("/v1/model", headers=service.h("platform")).get_json()["verdicts"]["items"]
+    by_candidate = {v["candidate"]: v for v in items}
+    routine, by_hand = by_candidate["learned:routine"], by_candidate["learned:by-hand"]
+    assert routine["reason"].endswith("the routine judges again next month") and "--holdout" not in routine["reason"]
+    assert "例行任务下月再评判" in routine["reason_zh"] and "--holdout" not in routine["reason_zh"]
+    assert by_hand["reason"] == said["reason"] and by_hand["reason_zh"] == said["reason_zh"]
+    page = service.client.get("/model", headers=service.h("admin")).get_data(as_text=True)
+    assert page.count("例行任务下月再评判") == 1 and page.count("--holdout-months N") == 1
+
+
+class _Named:
+    def __init__(self, name: str):
+        self.name = name
