@@ -49,11 +49,11 @@ def history_for(conn: Connection, branch_id: str, period: str,
     return history
 
 
-def serve_prescriptions(snapshot: Snapshot, conn: Connection, branch_id: str, period: str, actor: str,
-                        source: str = "api") -> dict:
-    """POST /v1/prescriptions: rank, log what is shown (order, scores, probabilities), answer. The same
-    list as the latest one served to the branch for the month is not logged again: the answer is that
-    list (its ids) with ``"repeated": true``."""
+def choose_prescriptions(snapshot: Snapshot, conn: Connection, branch_id: str, period: str
+                         ) -> tuple[dict, str, list[dict]]:
+    """(the branch's stored result, the ranker's name, the items with their bodies) of the list the
+    service would serve the branch for the month now: ranked, nothing logged (``serve_prescriptions``
+    logs it; a supervisor's page shows it as a preview)."""
     check_period(period, "period")
     if id_problem(branch_id):
         raise InputError(Problem(f"branch_id {id_problem(branch_id)}", field=("branch_id",)))
@@ -84,7 +84,15 @@ def serve_prescriptions(snapshot: Snapshot, conn: Connection, branch_id: str, pe
             # ranker explores; 1 for the deterministic prior).
             items.append({"topic": p.topic, "rule": p.rule, "resource_id": p.resource_id, "kind": p.resource.kind,
                           "score": float(p.score), "propensity": c.propensity, "body": served_body(p, c)})
-    ranker = prescriber.ranker.name
+    return stored, prescriber.ranker.name, items
+
+
+def serve_prescriptions(snapshot: Snapshot, conn: Connection, branch_id: str, period: str, actor: str,
+                        source: str = "api") -> dict:
+    """POST /v1/prescriptions: rank, log what is shown (order, scores, probabilities), answer. The same
+    list as the latest one served to the branch for the month is not logged again: the answer is that
+    list (its ids) with ``"repeated": true``."""
+    stored, ranker, items = choose_prescriptions(snapshot, conn, branch_id, period)
     again = served_store.same_as_latest(conn, branch_id, period, ranker, items, snapshot.catalog_version)
     list_id, ids = again or served_store.log_list(conn, branch_id, period, ranker, source, actor, items,
                                                   catalog_version=snapshot.catalog_version)
@@ -157,4 +165,4 @@ def _done_on_problems(conn: Connection, prescription_id: int, status: object, do
     return []
 
 
-__all__ = ["history_for", "record_feedback", "serve_prescriptions", "served_body", "served_prescription"]
+__all__ = ["choose_prescriptions", "history_for", "record_feedback", "serve_prescriptions", "served_body", "served_prescription"]

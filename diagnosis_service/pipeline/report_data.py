@@ -29,7 +29,7 @@ from ..store import metrics as metrics_store
 from ..store import results as results_store
 from ..store import served as served_store
 from .month import Month
-from .prescriptions import serve_prescriptions, served_body
+from .prescriptions import choose_prescriptions, serve_prescriptions, served_body
 from .snapshot import Snapshot
 
 TOP_MEMBERS = 5
@@ -90,9 +90,11 @@ def ensure_served(snapshot: Snapshot, conn: Connection, branch_id: str, period: 
         serve_prescriptions(snapshot, conn, branch_id, period, actor, source="page")
 
 
-def from_store(snapshot: Snapshot, conn: Connection, branch_id: str, period: str) -> ReportInputs:
+def from_store(snapshot: Snapshot, conn: Connection, branch_id: str, period: str,
+               preview: bool = False) -> ReportInputs:
     """The inputs of a branch's report from the store (reads only: the plan is made of the list served
-    last, none when none was served; see ``ensure_served``)."""
+    last; when none was served, none, or with ``preview`` the list the service would serve now, not
+    logged and without prescription ids: see ``ensure_served``)."""
     stored = results_store.result(conn, period, "branch", branch_id)
     run = results_store.latest_run(conn, period)
     info = metrics_store.branch(conn, branch_id)
@@ -102,10 +104,13 @@ def from_store(snapshot: Snapshot, conn: Connection, branch_id: str, period: str
     ids = [m["id"] for m in members]
     columns, rows = metrics_store.subject_rows(conn, "member", ids, months_before(period, HISTORY_MONTHS))
     member_rows = pd.DataFrame.from_records(rows, columns=columns)
-    served = served_store.latest_list(conn, branch_id, period) or []
+    served = served_store.latest_list(conn, branch_id, period)
+    if served is None:
+        served = [item["body"] for item in choose_prescriptions(snapshot, conn, branch_id, period)[2]] \
+            if preview else []
     shown = months_before(period, HISTORY_SHOWN + 1)
     stored_history = results_store.subject_results(conn, "branch", branch_id, shown)
-    feedback = served_store.latest_feedback(conn, [s["prescription_id"] for s in served])
+    feedback = served_store.latest_feedback(conn, [s["prescription_id"] for s in served if "prescription_id" in s])
     return ReportInputs(stored, info, members, metrics_store.member_names(conn, ids), member_rows, run["summary"],
                         served, [(p, stored_history.get(p)) for p in shown], feedback)
 

@@ -12,7 +12,7 @@ import hashlib
 import re
 from datetime import date
 
-from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, g, redirect, render_template, request, session, url_for
 from markupsafe import Markup
 
 from ..errors import InputError
@@ -207,17 +207,24 @@ def branch_page(branch_id: str):
     period = _period_for(branch_id, periods)
     snap = snapshot()
     who = f"{identity.role}:{identity.name}"
-    # The first view of a month serves (and logs) its prescription list: a write, once; then reads only.
-    if report_data.needs_serving(get_db(), branch_id, period):
+    acts = identity.role in FEEDBACK_ROLES
+    # The branch's first view of a month serves (and logs) its prescription list: a write, once; then reads
+    # only. A supervisor's view (admin, street) is not the branch seeing a list: a preview, nothing logged
+    # (the model learns from what was shown to branches).
+    preview = report_data.needs_serving(get_db(), branch_id, period)
+    if preview and acts:
         write(lambda conn: report_data.ensure_served(snap, conn, branch_id, period, who))
-    data = report_data.build(report_data.from_store(snap, get_db(), branch_id, period), snap)
+    data = report_data.build(report_data.from_store(snap, get_db(), branch_id, period, preview=not acts), snap)
     lang = page_lang()
-    controls = _controls(data, branch_id, period, periods, lang, identity.display_name, identity.role in FEEDBACK_ROLES)
+    controls = _controls(data, branch_id, period, periods, lang, identity.display_name, acts,
+                         preview=preview and not acts and bool(data.plan))
     return Response(render_html(document(data, snap.ruleset.registry, lang), controls), mimetype="text/html")
 
 
 def _controls(data: BranchReport, branch_id: str, period: str, periods: list[str], lang: str, user: str,
-              answers: bool) -> Controls:
+              answers: bool, preview: bool = False) -> Controls:
+    """The page's controls: the navigation, a notice, and under each plan item its feedback buttons (a
+    role that answers) or the branch's answer (a role that supervises)."""
     t = PAGE_TEXT[lang]
     k = periods.index(period)
     csrf = csrf_token()
@@ -229,12 +236,18 @@ def _controls(data: BranchReport, branch_id: str, period: str, periods: list[str
     if isinstance(saved, dict) and saved.get("branch_id") == branch_id and saved.get("period") == period:
         message = (str(saved.get(lang, "")), "error" if saved.get("kind") == "error" else "notice",
                    saved.get("resource_id"))
+    elif answers and request.args.get("unsaved") == "1":  # back from signing in again after a timed-out click
+        message = (t["unsaved"], "error", None)
     today = date.today().isoformat()
     plan = {}
     for item in data.plan:
-        if not item.prescription_ids or not answers:
+        if not item.prescription_ids:
             continue
         status = data.status(item)
+        if not answers:
+            plan[item.resource_id] = str(Markup('<p class="branch-status">{}<span class="status">{}</span></p>').format(
+                t["branch_status"], _status_text(t, status)))
+            continue
         here = message is not None and message[2] == item.resource_id
         plan[item.resource_id] = render_template(
             "_feedback.html", t=t, lang=lang, csrf=csrf, period=period, resource_id=item.resource_id,
@@ -247,6 +260,8 @@ def _controls(data: BranchReport, branch_id: str, period: str, periods: list[str
             message = None
     if message is not None:  # an item no longer in the plan: said under the facts
         notice = str(Markup('<p class="{}" id="notice" role="status">{}</p>').format(message[1], message[0]))
+    elif preview:
+        notice = str(Markup('<p class="notice" id="notice" role="status">{}</p>').format(t["preview"]))
     return Controls(nav=nav, notice=notice, plan=plan)
 
 
@@ -261,14 +276,16 @@ def feedback_post(branch_id: str):
     identity = g.get("identity")
     if identity is None:  # the session ended while the page was open: sign in, then back to the month
         period = request.form.get("period")
+        # ``unsaved``: the month's page, once signed in again, says the answer was not recorded
         return login_redirect(url_for("pages.branch_page", branch_id=branch_id,
-                                       period=period if is_period(period) else None, lang=page_lang()))
+                                       period=period if is_period(period) else None, lang=page_lang(), unsaved=1))
     check_csrf()
-    if identity.role not in FEEDBACK_ROLES:
-        abort(403, description=f"the {identity.role} role may not give feedback")
-    require_branch(branch_id)
     lang = page_lang()
     t = PAGE_TEXT[lang]
+    if identity.role not in FEEDBACK_ROLES:
+        raise PageProblem(403, t["not_yours_to_answer"], [(t["go"], url_for(
+            "pages.branch_page", branch_id=branch_id, period=request.form.get("period") or None, lang=lang))])
+    require_branch(branch_id)
     period, resource_id, status = (request.form.get(k, "") for k in ("period", "resource_id", "status"))
     if not is_period(period):
         raise PageProblem(422, t["bad_period"].format(value=period[:20]))

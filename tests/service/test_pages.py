@@ -2,11 +2,12 @@
 pages (signing in, sessions and tickets: test_sign_in). A real browser walks them in tests/browser."""
 
 import re
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select, update
 
 from diagnosis_service.pipeline import training
-from diagnosis_service.store.schema import feedback, served
+from diagnosis_service.store.schema import feedback, served, served_lists
 from tests.support.pages import csrf_of, login
 
 PAGE = "/branches/B00002/report?period=2025-12"
@@ -164,7 +165,50 @@ def test_page_feedback_is_refused_whole_when_it_should_be(fresh_service):
     assert post({"status": "adopted", "csrf": csrf_of(admin_page)}, client=admin).status_code == 403
     anonymous = svc.app.test_client().post("/branches/B00002/feedback", data={"status": "adopted", "period": "2025-12"})
     assert anonymous.status_code == 303
-    assert anonymous.headers["Location"] == "/login?next=/branches/B00002/report?period%3D2025-12%26lang%3Dzh&lang=zh"
+    assert anonymous.headers["Location"] == \
+        "/login?next=/branches/B00002/report?period%3D2025-12%26lang%3Dzh%26unsaved%3D1&lang=zh"
+    with svc.engine.connect() as conn:
+        assert conn.execute(select(feedback.c.id)).all() == []
+
+
+def test_a_supervisor_sees_a_preview_that_logs_nothing_then_the_branchs_answers(fresh_service):
+    svc = fresh_service
+
+    def lists() -> list[tuple]:
+        with svc.engine.connect() as conn:
+            return conn.execute(select(served_lists.c.id, served_lists.c.actor).order_by(served_lists.c.id)).all()
+
+    before = lists()
+    for who in ("admin", "street"):  # opening the page is not the branch being shown a list
+        page = signed_in(svc, who).get(PAGE).get_data(as_text=True)
+        assert "本月方案尚未发给支部：以下为预览" in page and '<li data-resource="' in page
+        assert 'class="feedback"' not in page and "支部反馈" not in page
+    assert lists() == before
+    secretary = signed_in(svc)
+    first, token = first_plan_item(secretary)  # the branch's own first view serves the list the preview showed
+    served_now = lists()
+    assert len(served_now) == len(before) + 1 and served_now[-1][1] == "secretary:sec-B00002"
+    admin = signed_in(svc, "admin")
+    preview_gone = admin.get(PAGE).get_data(as_text=True)
+    assert "以下为预览" not in preview_gone and re.findall(r'<li data-resource="([^"]+)"', preview_gone)[0] == first
+    assert secretary.post("/branches/B00002/feedback", data={"csrf": token, "period": "2025-12", "resource_id": first,
+                                                            "status": "adopted"}).status_code == 303
+    item = re.search(rf'<li data-resource="{first}">.*?</li>', admin.get(PAGE).get_data(as_text=True), re.S).group(0)
+    assert "支部反馈：" in item and "已采纳" in item and "<form" not in item
+    refused = admin.post("/branches/B00002/feedback", data={"csrf": csrf_of(preview_gone), "period": "2025-12",
+                                                           "resource_id": first, "status": "declined"})
+    assert refused.status_code == 403 and "由支部书记反馈" in refused.get_data(as_text=True)
+    assert lists() == served_now
+
+
+def test_an_answer_given_after_the_sign_in_timed_out_is_said_unsaved_once_back(fresh_service):
+    svc = fresh_service
+    c = svc.app.test_client()
+    lost = c.post("/branches/B00002/feedback", data={"status": "adopted", "period": "2025-12", "lang": "en"})
+    assert lost.status_code == 303
+    back = login(c, svc.tokens["secretary"], parse_qs(urlsplit(lost.headers["Location"]).query)["next"][0], "en")
+    page = c.get(back.headers["Location"]).get_data(as_text=True)
+    assert "the answer you just gave was not recorded" in page
     with svc.engine.connect() as conn:
         assert conn.execute(select(feedback.c.id)).all() == []
 
