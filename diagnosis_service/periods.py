@@ -10,7 +10,7 @@ newline; neither is a period).
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 from .errors import InputError, Problem
 
@@ -93,6 +93,16 @@ def require_period_in(period: object, have: list[str]) -> str:
 DAY_RE = re.compile(r"(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
+def this_month(now: datetime | None = None) -> str:
+    """The current month by the server's clock, in UTC (``now``: another instant)."""
+    return (now or datetime.now(UTC)).strftime("%Y-%m")
+
+
+def months_ahead(period: str, now: datetime | None = None) -> int:
+    """How many months ``period`` lies after ``this_month`` (0 or less: not ahead)."""
+    return parse_period(period) - parse_period(this_month(now))
+
+
 def parse_day(text: object) -> date | None:
     """A calendar day written YYYY-MM-DD (ASCII digits, a real date), or None."""
     if not isinstance(text, str) or not DAY_RE.fullmatch(text):
@@ -103,5 +113,5 @@ def parse_day(text: object) -> date | None:
         return None
 
 
-__all__ = ["EXAMPLE", "HINT", "PERIOD_RE", "check_period", "is_period", "months_before", "parse_day", "parse_period",
+__all__ = ["months_ahead", "this_month", "EXAMPLE", "HINT", "PERIOD_RE", "check_period", "is_period", "months_before", "parse_day", "parse_period",
            "period_month", "period_str", "quarter_start", "year_start"]

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import NotFound, Problem
-from ..periods import check_period, parse_period, period_str
+from ..periods import check_period, months_ahead, parse_period, period_str, this_month
 from ..store import metrics as metrics_store
 from ..store import results as results_store
 from .month import diagnose_month
@@ -36,6 +36,10 @@ def diagnose_period(snapshot: Snapshot, engine: Engine, period: str, actor: str,
         raise NotFound(no_metrics(period))
     with engine.connect() as conn:
         warnings = _missing_branches(*metrics_store.missing_since(conn, period), period)
+    if months_ahead(period) > 0:  # diagnosed all the same (a clock behind the platform's), but a typo is likelier
+        warnings.append({"field": ["period"], "detail": f"period {period} is after this month ({this_month()}, UTC)",
+                         "suggestion": "the month the metrics are of; the model's routine does not learn for a "
+                                       "month more than one after this one"})
     tell("diagnosing", 0.5)
     month = diagnose_month(dataset, snapshot, period)
     tell("storing results", 0.7)

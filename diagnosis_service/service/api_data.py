@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from flask import Blueprint, g, jsonify
 
 from ..errors import did_you_mean
+from ..periods import months_ahead, this_month
 from ..pipeline import events, ingest
 from .auth import actor, roles
 from .db import runtime, snapshot, write
@@ -24,9 +24,8 @@ def put_metrics(period: str):
     snap, who = snapshot(), actor()
     out = write(lambda conn: ingest.ingest_period(conn, snap.ruleset.registry, period, body, who, g.request_id))
     warnings = []
-    this_month = datetime.now(UTC).strftime("%Y-%m")
-    if period > this_month:  # stored all the same (a clock ahead of ours), but a typo's year is likelier
-        warnings.append({"field": ["period"], "detail": f"period {period} is after this month ({this_month}, "
+    if months_ahead(period) > 0:  # stored all the same (a clock ahead of ours), but a typo's year is likelier
+        warnings.append({"field": ["period"], "detail": f"period {period} is after this month ({this_month()}, "
                                                         f"UTC); stored", "suggestion": "the month the metrics are of"})
     if snap.catalog is not None and snap.catalog.streets:
         # Stored all the same (the data may be ahead of the catalog), but said: a misspelt street matched no

@@ -42,6 +42,7 @@ from sqlalchemy.engine import Engine
 
 from ..config import MODEL_FILE, Settings
 from ..data.files import LockBusy, waited_lock, write_atomic
+from ..periods import months_ahead, this_month
 from ..rules import rule_files
 from ..store import metrics as metrics_store
 from ..store import served as served_store
@@ -100,6 +101,12 @@ class ModelRoutine:
     def _said_for(self, period: str, tell: Callable[[str, float], None] | None, wait: float | None) -> dict | None:
         if self.settings.model_routine == "off":  # said all the same: a platform need not tell absence apart
             return dict(OFF)
+        if months_ahead(period) > 1:  # one month of slack: the platform's clock (UTC+8) may be ahead of ours
+            # Not run, and not marked: a mistyped year (2062 for 2026) would otherwise keep it from every real
+            # month after (``_done_for`` skips a month before the last one run for).
+            return {"state": "skipped", "reason": f"{period} is after this month ({this_month()}, UTC): the routine "
+                                                  "learns for months up to the next one",
+                    "reason_zh": f"{period} 晚于本月（{this_month()}，UTC）：例行任务只为截至下个月的月份训练"}
         said = self._done_for(period)
         if said is not None:
             return said
