@@ -48,7 +48,9 @@ def _collect(rules_dir: Path, problems: list[Problem], overrides: Mapping[str, s
     extra = sorted(set(overrides or {}) - {p.name for p in paths})
     paths += [rules_dir / name for name in extra]
     if len(paths) > MAX_RULE_FILES:
-        problems.append(Problem(f"{len(paths)} rule files, over the limit of {MAX_RULE_FILES}", file=str(rules_dir)))
+        # Files sent to the service are said as its body's ``files``: the server's directory is its own business.
+        problems.append(Problem(f"{len(paths)} rule files, over the limit of {MAX_RULE_FILES}",
+                                file=str(rules_dir) if overrides is None else "files"))
         return None
     for path in paths:
         if not path.exists() and not (overrides and path.name in overrides):

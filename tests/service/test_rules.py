@@ -41,6 +41,16 @@ def test_validate_reports_line_and_column(service):
     assert bad_name["valid"] is False and "bad rule file name" in bad_name["errors"][0]["message"]
 
 
+def test_too_many_files_sent_are_said_as_the_bodys_files_not_the_servers_directory(service):
+    rules_dir = str(service.app.extensions["diagnosis"].settings.rules_dir)
+    files = {f"r{n:03d}.yaml": "rules: []\n" for n in range(300)}
+    for method, path in (("post", "/v1/rules/validate"), ("post", "/v1/rules/preview"),
+                         ("put", "/v1/rules")):
+        r = getattr(service.client, method)(path, json={"files": files, "comment": "x", "period": "2025-12"},
+                                             headers=service.h("admin"))
+        assert "over the limit of 200" in r.get_data(as_text=True) and rules_dir not in r.get_data(as_text=True), path
+
+
 def test_a_file_with_thousands_of_problems_gets_the_first_thousand_and_a_count(service):
     """60,000 unknown keys answered 60,000 errors (11 MB); now the first 1,000 and how many more."""
     many = LAMPS + "".join(f"k{n}: 1\n" for n in range(1500))
