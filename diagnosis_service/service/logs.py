@@ -17,7 +17,14 @@ import uuid
 
 from flask import Flask, g, request
 
+from ..pipeline import signing
+from ..store import tickets as tickets_store
+from ..store import tokens as tokens_store
+
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# A caller's request id is logged as given: one shaped like a secret of ours (a token sent in the wrong
+# header) is replaced, never written to the log.
+SECRET_PREFIXES = (tokens_store.PREFIX, tickets_store.PREFIX, signing.PREFIX)
 log = logging.getLogger("diagnosis_service.http")
 
 
@@ -56,7 +63,8 @@ def register(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
         given = request.headers.get("X-Request-Id", "")
-        g.request_id = given if REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
+        g.request_id = given if REQUEST_ID_RE.fullmatch(given) and not given.startswith(SECRET_PREFIXES) \
+            else uuid.uuid4().hex
         g.started = time.perf_counter()
 
     @app.after_request

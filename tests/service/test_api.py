@@ -221,6 +221,7 @@ def test_logs_carry_request_ids_and_never_tokens(service, caplog):
     try:
         r = service.client.get("/v1/indicators", headers={**service.h("platform"), "X-Request-Id": "req-42"})
         service.client.get("/v1/indicators", headers={"Authorization": "Bearer ds_wrong-token-value"})
+        misplaced = service.client.get("/healthz", headers={"X-Request-Id": service.tokens["secretary"]})
     finally:
         logger.removeHandler(caplog.handler)
     assert r.headers["X-Request-Id"] == "req-42"
@@ -228,6 +229,8 @@ def test_logs_carry_request_ids_and_never_tokens(service, caplog):
     assert any(getattr(rec, "request_id", None) == "req-42" and rec.who == "platform:platform" for rec in records)
     text = "\n".join(f"{rec.__dict__}" for rec in caplog.records)
     assert service.tokens["platform"] not in text and "wrong-token-value" not in text
+    # A token sent as the request id (the wrong header) is neither logged nor echoed: another id is made.
+    assert service.tokens["secretary"] not in text and misplaced.headers["X-Request-Id"] != service.tokens["secretary"]
 
 
 def test_the_log_line_of_a_served_list_names_its_ranker(fresh_service, caplog):
