@@ -20,6 +20,7 @@ from ..store import overview as overview_store
 from ..store import tickets as tickets_store
 from ..store import tokens as tokens_store
 from .db import get_db
+from .query_check import check_query
 from .session import current_login
 
 PUBLIC = {"health.healthz", "health.readyz", "pages.login", "pages.login_post", "pages.ticket_login", "pages.ticket_post",
@@ -106,6 +107,7 @@ def roles(*allowed: str) -> Callable:
                 abort(401, description="a valid token is required: Authorization: Bearer <token>")
             if identity.role not in allowed:
                 abort(403, description=f"the {identity.role} role may not do this (allowed: {', '.join(allowed)})")
+            check_query()  # after who may ask: a caller without a token learns nothing of the parameters
             return view(*args, **kwargs)
 
         return inner
@@ -153,6 +155,10 @@ def scoped(street: str | None = None, branch_type: str | None = None, branch_id:
         if street not in known:  # else an empty answer would read as "nothing diagnosed there"
             raise NotFound(Problem(f"no branch in street {street[:40]!r} (streets: {'、'.join(known) or 'none yet'})",
                                    field=("query", "street")))
+    if branch_id is not None and identity.role in ("platform", "admin") and not metrics_store.known_ids(
+            get_db(), "branch", [branch_id]):  # else an empty answer would read as "nothing to say of it"
+        raise NotFound(Problem(f"no branch {branch_id[:64]!r}", field=("query", "branch_id"),
+                               suggestion="a branch_id sent with a month's metrics"))
     return Scope(street, branch_type, branch_id)
 
 

@@ -15,7 +15,7 @@ from ..rules.model import Indicator
 from . import openapi_catalog, openapi_data, openapi_jobs, openapi_model, openapi_points, openapi_webhooks
 from .auth import READERS, roles
 from .db import snapshot
-from .openapi_schemas import ID_SCHEMA, ID_TEXT, PERIOD, SCHEMAS, SUBJECT_ID, ref
+from .openapi_schemas import ID_SCHEMA, ID_TEXT, ONE_LINE, PERIOD, SCHEMAS, SUBJECT_ID, q, ref
 
 bp = Blueprint("openapi", __name__)
 
@@ -51,10 +51,6 @@ def _op(summary: str, roles_: tuple[str, ...], ok: str, schema: dict | None, *, 
     return op
 
 
-def q(name: str, schema: dict, required: bool = False, description: str = "") -> dict:
-    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
-
-
 def p(name: str, schema: dict | None = None) -> dict:
     return {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}}
 
@@ -63,6 +59,8 @@ PERIOD_Q = q("period", PERIOD, True, "YYYY-MM")
 STREET_Q = q("street", ID_TEXT | {"maxLength": 100},
              description="a street (街道/镇); one no branch is in: 404 naming the streets (platform, admin)")
 ALL = READERS
+YAML_FILE_Q = q("file", ONE_LINE | {"maxLength": 100},
+                description="with a YAML body (Content-Type: application/yaml): which file it is, e.g. lamps.yaml")
 ADMIN_READ = ("platform", "admin")
 
 
@@ -120,10 +118,13 @@ def document(topics: tuple[str, ...] = (), branch_types: tuple[str, ...] = (),
         "/v1/rules": {
             "get": _op("The active rule-set version", ADMIN_READ, "200", ref("RuleVersion")),
             "put": _op("Publish a new rule-set version (refused whole when any check fails)", ("admin",), "201",
-                       ref("Published"), body=ref("RuleFiles"), codes=("400", "409", "422")),
+                       ref("Published"), body=ref("RuleFiles"), codes=("400", "409", "422"),
+                       params=[YAML_FILE_Q, q("comment", ONE_LINE | {"maxLength": 2000},
+                                              description="with a YAML body: why (the JSON body's comment)")]),
         },
         "/v1/rules/validate": {"post": _op("Validate rule files without publishing", ADMIN_READ, "200",
-                                           ref("RuleValidation"), body=ref("RuleFiles"), codes=("400", "422"))},
+                                           ref("RuleValidation"), body=ref("RuleFiles"), codes=("400", "422"),
+                                           params=[YAML_FILE_Q])},
         "/v1/rules/preview": {"post": _op("Who would change lamp or findings under candidate rules", ADMIN_READ,
                                           "200", ref("RulePreview"), body=ref("RulePreviewRequest"),
                                           codes=("400", "404", "422"))},

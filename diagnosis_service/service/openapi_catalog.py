@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .openapi_schemas import ID_SCHEMA, arr, obj, ref
+from .openapi_schemas import ID_SCHEMA, ONE_LINE, arr, obj, q, ref
 
 COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
 FILES = {"type": "object", "minProperties": 1, "description": "file name -> YAML text; null removes the file. Merged "
@@ -58,24 +58,36 @@ SCHEMAS = {
 }
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
 def paths(op: Callable[..., dict], p: Callable[..., dict], period: dict) -> dict:
     read, admin = ("platform", "admin"), ("admin",)
     version = p("version", ID_SCHEMA)
+    yaml_file = q("file", ONE_LINE | {"maxLength": 100},
+                  description="with a YAML body (Content-Type: application/yaml): which catalog file it is")
+    workbook = q("name", ONE_LINE | {"maxLength": 100}, description="with a workbook body (.xlsx): its file name, as problems "
+                                                         "name it (default catalog.xlsx)")
+    comment = q("comment", ONE_LINE | {"maxLength": 2000},
+                description="with a YAML or workbook body: why (the JSON body's comment)")
     out = {
         "/v1/catalog": {
             "get": op("The active remedy catalog version: its YAML files, digest, resources by kind (ETag: the "
-                      "version)", read, "200", ref("CatalogFiles"), codes=("409",)),
+                      "version)", read, "200", ref("CatalogFiles"), codes=("409", "422"),
+                      params=[q("format", {"enum": ["json", "xlsx"]},
+                                description="xlsx: the catalog as a workbook to edit and PUT back")]),
             "put": op("Publish a new catalog version (refused whole when any check fails; the next prescriptions "
                       "use it)", admin, "201", ref("CatalogPublished"), body=ref("CatalogPublish"),
-                      codes=("400", "409", "422"))},
+                      codes=("400", "409", "422"), params=[yaml_file, workbook, comment])},
         "/v1/catalog/validate": {"post": op(
             "Check catalog files merged over the active ones (null removes a file); nothing is stored", read, "200",
-            ref("CatalogValidation"), body=ref("CatalogChange"), codes=("400", "409", "422"))},
+            ref("CatalogValidation"), body=ref("CatalogChange"), codes=("400", "409", "422"),
+            params=[yaml_file, workbook])},
         "/v1/catalog/preview": {"post": op(
             "How a diagnosed month's prescriptions would change under changed catalog files: resources gained and "
             "lost per topic and branch type, weaknesses left without a remedy (nothing served or stored)", read,
-            "200", ref("CatalogPreview"), body=ref("CatalogChange"), params=[period], codes=("400", "404", "409",
-                                                                                         "422"))},
+            "200", ref("CatalogPreview"), body=ref("CatalogChange"), params=[period, yaml_file, workbook],
+            codes=("400", "404", "409", "422"))},
         "/v1/catalog/resources/{resource_id}": {"put": op(
             "Change one resource (or add it) as a new catalog version whose diff is that resource; problems by "
             "field path", admin, "200", ref("CatalogPublished"), body=ref("CatalogResourcePut"),
@@ -89,6 +101,8 @@ def paths(op: Callable[..., dict], p: Callable[..., dict], period: dict) -> dict
             "Activate (roll back to) a catalog version", admin, "200", ref("CatalogPublished"), params=[version],
             codes=("404", "422"))},
     }
+    # ?format=xlsx answers a workbook
+    out["/v1/catalog"]["get"]["responses"]["200"]["content"][XLSX] = {"schema": {"type": "string", "format": "binary"}}
     put = out["/v1/catalog/resources/{resource_id}"]["put"]
     put["responses"]["201"] = {**put["responses"]["200"], "description": "Created (a new resource)"}
     return out

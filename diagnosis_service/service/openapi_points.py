@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .openapi_schemas import arr, obj, ref
+from .openapi_schemas import ONE_LINE, arr, obj, q, ref
 
 NUM = {"type": ["number", "null"]}
 BEFORE_AFTER_NUM = obj({"before": NUM, "after": NUM})
@@ -51,7 +51,11 @@ def paths(op: Callable[..., dict], period: dict) -> dict:
                       "version)", read, "200", ref("Points")),
             "put": op("Publish weights (with the rule tests they change) as a new rule-set version; refused whole on "
                       "any problem; roll back with /v1/rules/versions/{version}/activate", admin, "201",
-                      ref("Published"), body=ref("PointsPublish"), codes=("400", "409", "422"))},
+                      ref("Published"), body=ref("PointsPublish"), codes=("400", "409", "422"),
+                      params=[q("comment", ONE_LINE | {"maxLength": 2000},
+                                description="with a YAML body: why (the JSON body's comment)"),
+                              q("base_version", {"type": "integer", "minimum": 1},
+                                description="with a YAML body: the version edited (the JSON body's base_version)")])},
         "/v1/points/validate": {"post": op(
             "Check weights with the active rules (rule tests included); nothing stored", read, "200",
             ref("RuleValidation"), body=ref("PointsChange"), codes=("400", "422"))},

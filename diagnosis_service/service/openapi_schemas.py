@@ -38,6 +38,8 @@ REMINDER = obj({"subject": {"const": "branch"}, "id": {"type": "string"}, "branc
 ID_TEXT = {"type": "string", "minLength": 1, "maxLength": 64,
            "pattern": ("^[^\\s\\u0000-\\u001f\\u007f-\\u009f](?:[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*"
                        "[^\\s\\u0000-\\u001f\\u007f-\\u009f])?$")}
+# One line of text in a query parameter: no control characters, no line or paragraph separators.
+ONE_LINE = {"type": "string", "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"}
 # A branch's or member's id: also a segment of addresses (data.text.id_problem): none of / \\ ? # % or
 # spaces, not dots alone.
 _NOT_IN_ID = "\\s\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029/\\\\?#%"
@@ -225,4 +227,9 @@ SCHEMAS = {
 }
 
 
-__all__ = ["ANY_PERIOD", "ID_SCHEMA", "ID_TEXT", "NUM", "PERIOD", "SCHEMAS", "STR_NULL", "SUBJECT_ID", "arr", "obj", "ref"]
+def q(name: str, schema: dict, required: bool = False, description: str = "") -> dict:
+    """A query parameter of an operation."""
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+
+__all__ = ["q", "ONE_LINE", "ANY_PERIOD", "ID_SCHEMA", "ID_TEXT", "NUM", "PERIOD", "SCHEMAS", "STR_NULL", "SUBJECT_ID", "arr", "obj", "ref"]
