@@ -77,6 +77,8 @@ class Settings:
     session_hours: float = 8.0  # a page login lasts at most this long
     session_idle_minutes: float = 30.0  # ... and ends sooner after this long without a page opened
     cookie_secure: bool = False  # send the login cookie over HTTPS only (set it when served over HTTPS)
+    # The district's clock, hours from UTC (China's: +8, no summer time): a secretary's "today" on the pages.
+    district_utc_offset: float = 8.0
     # Webhooks (docs/webhooks.md). Empty allow-list: no subscription can be made.
     webhook_allowed_hosts: tuple[str, ...] = ()  # host, host:port or *.domain patterns a target may name
     webhook_max_attempts: int = 12  # then the delivery is dead-lettered
@@ -131,6 +133,7 @@ class Settings:
             session_idle_minutes=_number(env, "DIAGNOSIS_SESSION_IDLE_MINUTES", 30, 1, 43200),
             cookie_secure=_choice(env, "DIAGNOSIS_COOKIE_SECURE", "false", ("TRUE", "FALSE", "1", "0"))
             in ("TRUE", "1"),
+            district_utc_offset=_number(env, "DIAGNOSIS_DISTRICT_UTC_OFFSET", 8, -12, 14),
             webhook_allowed_hosts=_hosts(env, "WEBHOOK_ALLOWED_HOSTS"),
             webhook_max_attempts=int(_number(env, "WEBHOOK_MAX_ATTEMPTS", 12, 1, 100)),
             webhook_retry_base=_number(env, "WEBHOOK_RETRY_BASE_SECONDS", 10, 0.01, 86400),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 from flask import Blueprint, Response, g, redirect, render_template, request, session, url_for
 from markupsafe import Markup
@@ -26,7 +26,7 @@ from ..store import served as served_store
 from ..store import tickets as tickets_store
 from ..store import tokens as tokens_store
 from .auth import require_branch
-from .db import get_db, snapshot, write
+from .db import get_db, runtime, snapshot, write
 from .page_errors import PageProblem, page_lang, with_lang
 from .page_text import PAGE_TEXT
 from .session import check_csrf, csrf_token, end, start
@@ -238,7 +238,7 @@ def _controls(data: BranchReport, branch_id: str, period: str, periods: list[str
                    saved.get("resource_id"))
     elif answers and request.args.get("unsaved") == "1":  # back from signing in again after a timed-out click
         message = (t["unsaved"], "error", None)
-    today = date.today().isoformat()
+    today = district_today().isoformat()
     plan = {}
     for item in data.plan:
         if not item.prescription_ids:
@@ -306,21 +306,34 @@ def feedback_post(branch_id: str):
     # Back to the item answered, where its message is shown: in view, not at the top of the page.
     at_item = url_for("pages.branch_page", branch_id=branch_id, period=period, lang=lang,
                       _anchor=f"plan-{resource_id}") if SAFE_ID.fullmatch(resource_id) else back
+    today = district_today()
+    bad_day = {code: PAGE_TEXT[code]["bad_day"].format(first=f"{period}-01", today=today.isoformat())
+               for code in PAGE_TEXT}
+    day = parse_day(body.get("done_on")) if status == "completed" else None
+    if day is not None and day > today:  # the API allows a day more (a caller's clock ahead): the page says today
+        _notice(branch_id, period, bad_day, resource_id, "error")
+        return redirect(at_item, code=303)
     try:
         item = write(step)
     except InputError as exc:
         if status == "completed" and any(p.field == ("done_on",) for p in exc.problems):
-            _notice(branch_id, period, {code: PAGE_TEXT[code]["bad_day"].format(
-                first=f"{period}-01", today=date.today().isoformat()) for code in PAGE_TEXT}, resource_id, "error")
+            _notice(branch_id, period, bad_day, resource_id, "error")
             return redirect(at_item, code=303)
         raise
     if item is None:
         raise PageProblem(404, t["not_in_list"], [(t["own_report"] if identity.role == "secretary" else t["go"], back)])
-    when = body.get("done_on") or date.today().isoformat()
+    when = body.get("done_on") or today.isoformat()
     _notice(branch_id, period, {code: PAGE_TEXT[code]["saved"].format(
         title=item.get(f"title_{code}", ""), status=PAGE_TEXT[code][f"st_{status}"].format(date=when))
         for code in PAGE_TEXT}, resource_id)
     return redirect(at_item, code=303)
+
+
+def district_today() -> date:
+    """Today on the district's clock (DIAGNOSIS_DISTRICT_UTC_OFFSET): a secretary's "today" at 7 in the
+    morning in Beijing is the server's (UTC) yesterday."""
+    offset = runtime().settings.district_utc_offset
+    return datetime.now(timezone(timedelta(hours=offset))).date()
 
 
 def _notice(branch_id: str, period: str, texts: dict[str, str], resource_id: str | None = None,

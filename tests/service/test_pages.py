@@ -213,6 +213,30 @@ def test_an_answer_given_after_the_sign_in_timed_out_is_said_unsaved_once_back(f
         assert conn.execute(select(feedback.c.id)).all() == []
 
 
+def test_the_pages_today_is_the_districts_and_a_day_after_it_is_refused(fresh_service):
+    from datetime import UTC, datetime, timedelta
+
+    from diagnosis_service.config import Settings
+
+    assert Settings.from_env({}).district_utc_offset == 8
+    assert Settings.from_env({"DIAGNOSIS_DISTRICT_UTC_OFFSET": "-5"}).district_utc_offset == -5
+    svc = fresh_service
+    district = (datetime.now(UTC) + timedelta(hours=8)).date()  # the default offset: Beijing's day
+    c = signed_in(svc)
+    first, token = first_plan_item(c)
+    page = c.get(PAGE).get_data(as_text=True)
+    assert f'max="{district.isoformat()}"' in page, "the date field's latest day is the district's today"
+
+    def done(day) -> str:
+        r = c.post("/branches/B00002/feedback", data={"csrf": token, "period": "2025-12", "resource_id": first,
+                                                      "status": "completed", "done_on": day.isoformat()})
+        assert r.status_code == 303
+        return re.search(rf'<li data-resource="{first}">.*?</li>', c.get(PAGE).get_data(as_text=True), re.S).group(0)
+
+    assert f"完成日期应在 2025-12-01 至 {district.isoformat()} 之间" in done(district + timedelta(days=1))
+    assert f"已完成（{district.isoformat()}）" in done(district)
+
+
 def test_a_form_too_large_gets_the_413_page(tmp_path):
     from tests.support.service import make_service
 
