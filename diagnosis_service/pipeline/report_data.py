@@ -203,7 +203,9 @@ def _history(months: Sequence[tuple[str, dict | None]]) -> list:
             continue
         weak = list(obj.get("weaknesses", []))
         seen = set(before or [])
-        lines.append(MonthLine(period, obj["lamp"], [(w, "continuing" if w in seen else "new") for w in weak],
+        # After a month not diagnosed (or the first one), whether a weakness is new cannot be told: no state.
+        lines.append(MonthLine(period, obj["lamp"], [(w, "" if before is None else "continuing" if w in seen
+                                                      else "new") for w in weak],
                                [w for w in (before or []) if w not in weak]))
         before = weak
     return lines[-HISTORY_SHOWN:]

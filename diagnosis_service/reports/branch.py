@@ -36,7 +36,7 @@ class MonthLine:
 
     period: str
     lamp: str | None  # None: not diagnosed
-    weaknesses: list[tuple[str, str]]  # (topic, "new" | "continuing")
+    weaknesses: list[tuple[str, str]]  # (topic, "new" | "continuing" | "": not known, no month before it)
     resolved: list[str]
 
 
@@ -233,8 +233,8 @@ def _history(data: BranchReport, t: dict, topic_name) -> Section:
     section = Section(t["history"], "history")
     rows = []
     for line in data.history:
-        weak = t["sep"].join(t["with_state"].format(topic=topic_name(topic), state=t[state])
-                             for topic, state in line.weaknesses)
+        weak = t["sep"].join(t["with_state"].format(topic=topic_name(topic), state=t[state]) if state
+                             else topic_name(topic) for topic, state in line.weaknesses)
         if not line.lamp:  # a month not diagnosed says nothing of its weaknesses: not "none"
             rows.append([line.period, t["no_data"], "—", "—"])
             continue

@@ -174,3 +174,15 @@ def test_the_comparison_reads_in_english_too(cli_month):
                    for ch in line)
 
 
+
+
+def test_a_weakness_after_a_month_not_diagnosed_is_neither_new_nor_continuing():
+    from diagnosis_service.pipeline.report_data import _history
+
+    months = [("2025-06", {"lamp": "red", "weaknesses": ["dues"]}), ("2025-07", None),
+              ("2025-08", {"lamp": "red", "weaknesses": ["dues", "org_life"]}),
+              ("2025-09", {"lamp": "yellow", "weaknesses": ["dues", "openness"]})]
+    lines = {line.period: line for line in _history(months)}
+    assert lines["2025-08"].weaknesses == [("dues", ""), ("org_life", "")]  # July says nothing of them
+    assert lines["2025-09"].weaknesses == [("dues", "continuing"), ("openness", "new")]
+    assert lines["2025-09"].resolved == ["org_life"] and lines["2025-07"].lamp is None
