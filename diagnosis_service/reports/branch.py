@@ -197,7 +197,8 @@ def _percentile(q: float, t: dict) -> str:
 def _actions(data: BranchReport, t: dict, message) -> Section:
     section = Section(t["actions"], "actions")
     section.blocks.append(("h", t["dues_list"]))
-    section.blocks.append(("list", [(t["dues_line"].format(name=data.name(m), id=m, months=n), [])
+    section.blocks.append(("list", [(t["dues_line"].format(name=data.name(m), id=m, months=n,
+                                                           month_word="month" if n == 1 else "months"), [])
                                     for m, n in data.dues_unpaid]) if data.dues_unpaid else ("p", t["dues_none"]))
     section.blocks.append(("h", t["talk_list"]))
     section.blocks.append(("list", [(t["talk_line"].format(name=data.name(m), id=m, months=n), [])

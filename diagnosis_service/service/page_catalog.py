@@ -105,8 +105,9 @@ def catalog_page():
     return render_template(
         "catalog.html", t=t, lang=lang, rows=rows, f=f, args=args, csrf=csrf_token(), user=identity.display_name,
         version=t["catalog_version"].format(version=active.version, digest=active.catalog.version,
+                                            # 系统于, not 系统 于: a space only beside a Latin id (admin 于)
                                             author=t["system"] if row.get("author") == "system" else
-                                            row.get("author", "?"),
+                                            row.get("author", "?") + (" " if lang == "zh" else ""),
                                             when=when.strftime("%Y-%m-%d %H:%M") if when else "?",
                                             # the first version's, stored in English: said in the page's words
                                             comment=t["bundled"] if row.get("author") == "system" and

@@ -44,7 +44,7 @@ PAGE_TEXT = {
         "own_report": "打开本支部的报告", "to_login": "重新登录", "to_home": "返回首页",
         "not_in_list": "这项资源不在本月的药方中，请刷新页面后再试。",
         "open_catalog": "资源库管理（锋领汇：讲师、党课、视频、基地、活动）",
-        "catalog_title": "锋领汇资源库", "catalog_version": "当前版本 {version}（{digest}），{author} 于 {when} 发布：{comment}",
+        "catalog_title": "锋领汇资源库", "catalog_version": "当前版本 {version}（{digest}），{author}于 {when} 发布：{comment}",
         "system": "系统", "bundled": "随部署提供的资源库",
         "catalog_counts": "共 {total} 项资源，其中启用 {active} 项；筛选后 {shown} 项。",
         "catalog_none": "没有符合筛选条件的资源：请清除搜索词或选择“全部”。",

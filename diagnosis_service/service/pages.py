@@ -188,7 +188,7 @@ def _period_for(branch_id: str, periods: list[str]) -> str:
     if asked not in periods:
         text = t["no_diagnosis"].format(branch=branch_id, period=asked)
         if periods:
-            text += " " + t["months_available"]
+            text += ("" if page_lang() == "zh" else " ") + t["months_available"]  # no space between Chinese sentences
         raise PageProblem(404, text, months)
     return asked
 

@@ -19,7 +19,7 @@ def test_the_catalog_page_lists_filters_and_counts(fresh_service):
     page = c.get("/catalog")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "锋领汇资源库" in html and "共 376 项资源" in html
-    assert "系统 于" in html and "随部署提供的资源库" in html and "bundled" not in html  # the first version, in Chinese
+    assert "系统于" in html and "随部署提供的资源库" in html and "bundled" not in html  # the first version, in Chinese
     assert html.count('<tr id="res-') == 200 and 'rel="next"' in html  # 200 a page
     row = re.search(rf'<tr id="res-{first["resource_id"]}".*?</tr>', c.get(
         f"/catalog?q={first['resource_id']}").get_data(as_text=True), re.S).group(0)

@@ -78,7 +78,7 @@ def test_errors_are_pages_that_say_what_to_do(fresh_service):
     assert 'href="/branches/B00003/report?period=2025-12&amp;lang=zh" id="other-lang"' in english
     missing = c.get("/branches/B00002/report?period=2024-01")
     html = missing.get_data(as_text=True)
-    assert missing.status_code == 404 and "2024-01 还没有诊断结果" in html and "period=2025-11" in html
+    assert missing.status_code == 404 and "2024-01 还没有诊断结果。可查看" in html and "period=2025-11" in html
     assert "查看 2025-11 的报告</a>" in html
     bad = c.get("/branches/B00002/report?period=2025-13&lang=en")
     assert bad.status_code == 422 and "“2025-13” is not a month" in bad.get_data(as_text=True)
