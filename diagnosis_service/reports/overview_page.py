@@ -15,6 +15,7 @@ from .render import CSS, html_block
 
 PAGE_CSS = """
 body{max-width:72rem}svg.chart{width:100%;height:auto;max-width:60rem;min-width:40rem;display:block}
+@media (max-width:42rem){svg.chart{min-width:0}}
 svg.chart text{font-size:12px;fill:#333}svg.chart .axis{stroke:#999}svg.chart .grid{stroke:#eee}
 table.heat td{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 table.heat td.street,table.heat th{text-align:left}.scroll{overflow-x:auto}

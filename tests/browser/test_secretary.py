@@ -5,7 +5,7 @@ Screenshots (zh, en, print) are saved under var/screenshots/."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
@@ -95,7 +95,8 @@ def test_a_secretary_reads_the_month_reminds_and_acts(live, browser):
     assert item.find_element(By.CSS_SELECTOR, ".status").text.startswith("已采纳")
     click_and_wait(browser, item.find_element(By.CSS_SELECTOR, "button.fb-completed"))
     item = browser.find_element(By.CSS_SELECTOR, f'ol.plan > li[data-resource="{first}"]')
-    assert item.find_element(By.CSS_SELECTOR, ".status").text == f"已完成（{date.today().isoformat()}）"
+    district_today = (datetime.now(UTC) + timedelta(hours=8)).date()  # the pages' today: Beijing's by default
+    assert item.find_element(By.CSS_SELECTOR, ".status").text == f"已完成（{district_today.isoformat()}）"
 
     # The store has both answers, from the page's login, and the model's training reads them.
     engine = create_engine(live.db_url)
@@ -105,7 +106,7 @@ def test_a_secretary_reads_the_month_reminds_and_acts(live, browser):
                                 .join(served, served.c.prescription_id == feedback.c.prescription_id)
                                 .where(served.c.branch_id == "B00002", served.c.resource_id == first)
                                 .order_by(feedback.c.id)).all()
-        assert [r[0] for r in rows][:1] == ["adopted"] and rows[-1][:2] == ("completed", date.today().isoformat())
+        assert [r[0] for r in rows][:1] == ["adopted"] and rows[-1][:2] == ("completed", district_today.isoformat())
         assert {r[2] for r in rows} == {"secretary:sec-B00002"}
         log, _ = training.from_store(engine, load_ruleset(RULES))
     finally:
