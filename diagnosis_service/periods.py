@@ -77,7 +77,20 @@ def check_period(value: object, *field: str | int) -> str:
     if value is None or value == "":
         raise InputError(Problem("period is required", field=field or ("period",), suggestion=HINT))
     shown = value if isinstance(value, str | int | float | None) else type(value).__name__
-    raise InputError(Problem(f"bad period {shown!r}"[:200], field=field or ("period",), suggestion=HINT))
+    raise InputError(Problem(f"bad period {shown!r}: {why_not_period(value)}"[:300], field=field or ("period",),
+                             suggestion=HINT))
+
+
+def why_not_period(value: object) -> str:
+    """What is wrong with a value that is not a period (``is_period``), for a person."""
+    if not isinstance(value, str):
+        return f"a period is text, not {type(value).__name__}"
+    shape = re.fullmatch(r"([0-9]{4})-([0-9]{2})", value, re.ASCII)
+    if shape is None:
+        return "a period is four digits of the year, a hyphen, two digits of the month"
+    if not 1 <= int(shape[2]) <= 12:
+        return f"the month is {shape[2]}: months are 01 to 12"
+    return f"the year is {shape[1]}: years are 1900 to 2099"
 
 
 def require_period_in(period: object, have: list[str]) -> str:
@@ -113,5 +126,5 @@ def parse_day(text: object) -> date | None:
         return None
 
 
-__all__ = ["months_ahead", "this_month", "EXAMPLE", "HINT", "PERIOD_RE", "check_period", "is_period", "months_before", "parse_day", "parse_period",
+__all__ = ["months_ahead", "this_month", "why_not_period", "EXAMPLE", "HINT", "PERIOD_RE", "check_period", "is_period", "months_before", "parse_day", "parse_period",
            "period_month", "period_str", "quarter_start", "year_start"]

@@ -39,3 +39,17 @@ def test_a_subclass_of_str_is_checked_and_parsed_as_its_text():
     assert parse_period(Period("2025-03")) == parse_period("2025-03")
     with pytest.raises(ValueError):
         parse_period(Period("2025-13"))
+
+
+@pytest.mark.parametrize(("value", "why"), [("2025-13", "the month is 13: months are 01 to 12"),
+                                            ("9999-12", "the year is 9999: years are 1900 to 2099"),
+                                            ("2025-1", "four digits of the year, a hyphen, two digits of the month"),
+                                            (202512, "a period is text, not int")])
+def test_a_bad_period_says_what_is_wrong_with_it(value, why):
+    from diagnosis_service.errors import InputError
+    from diagnosis_service.periods import check_period
+
+    with pytest.raises(InputError) as caught:
+        check_period(value, "query", "period")
+    (problem,) = caught.value.problems
+    assert why in problem.message and problem.field == ("query", "period")

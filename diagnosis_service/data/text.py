@@ -12,6 +12,8 @@ ID_LENGTH, NAME_LENGTH, STREET_LENGTH = 64, 200, 100  # the store's columns
 def text_problem(value: object, max_length: int, lines: bool = False) -> str | None:
     """Why ``value`` is not acceptable text of at most ``max_length`` characters (None when it is);
     ``lines``: line breaks and tabs are allowed (a note, a comment)."""
+    if value is None:  # a field left out, or null: said as missing, not as Python's NoneType
+        return "is required (missing or null)"
     if not isinstance(value, str):
         return f"must be text, got {type(value).__name__}"
     if len(value) > max_length:

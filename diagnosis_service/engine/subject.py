@@ -61,7 +61,8 @@ class SubjectEngine:
         """
         ruleset, compiled, plans = self._state  # one read: consistent even during a replace
         if subject not in KEYS:
-            raise InputError(Problem(f"subject must be branch or member, got {subject!r}", field=("subject",)))
+            raise InputError(Problem("subject is required: branch or member" if subject is None else
+                                     f"subject must be branch or member, got {subject!r}", field=("subject",)))
         pidx = _period(period, "period")
         plan = plans[subject]
         rows = self._rows(subject, history, ruleset, validate)

@@ -17,7 +17,7 @@ from ..data.text import id_problem, is_json_number, json_type
 from ..engine.findings import SubjectResult, clean_number
 from ..engine.references import PeriodReferences, period_references
 from ..errors import Conflict, InputError, NotFound, Problem, unknown_fields
-from ..periods import HINT, is_period, months_before, parse_day
+from ..periods import HINT, is_period, months_before, parse_day, why_not_period
 from ..store import metrics as metrics_store
 from ..store import overview as overview_store
 from ..store import results as results_store
@@ -44,7 +44,8 @@ def check_event(body: object) -> tuple[str, str, str, dict, int | None]:
     if id_problem(sid):
         problems.append(Problem(f"id must be a branch or member id: it {id_problem(sid)}", field=("id",)))
     if not is_period(period):
-        problems.append(Problem(f"bad period {period!r}"[:200], field=("period",), suggestion=HINT))
+        problems.append(Problem(f"bad period {period!r}: {why_not_period(period)}"[:300], field=("period",),
+                                suggestion=HINT))
     if not isinstance(values, dict) or not values:
         problems.append(Problem("values must be a non-empty object of indicator: value", field=("values",)))
     else:

@@ -123,7 +123,8 @@ def record_feedback(conn: Connection, prescription_id: int, body: object, actor:
     problems = unknown_fields(body, ("status", "done_on", "note"))
     status, note, done_on = body.get("status"), body.get("note"), body.get("done_on")
     if status not in served_store.STATUSES:
-        problems.append(Problem(f"status must be one of {', '.join(served_store.STATUSES)}, got {status!r}"[:300],
+        problems.append(Problem(f"status is required: one of {', '.join(served_store.STATUSES)}" if status is None else
+                                f"status must be one of {', '.join(served_store.STATUSES)}, got {status!r}"[:300],
                                 field=("status",)))
     if note is not None and text_problem(note, MAX_NOTE, lines=True):
         problems.append(Problem(f"note {text_problem(note, MAX_NOTE, lines=True)}", field=("note",)))

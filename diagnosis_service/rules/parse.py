@@ -88,7 +88,8 @@ class _RuleParser(CalendarConditions):
         unknown_keys(self.doc, path, item, RULE_KEYS, self.problems, "a rule", rule_id)
         subject = item.get("subject")
         if subject not in SUBJECTS:
-            self.err(path + ("subject",), f"subject must be branch or member, got {subject!r}", rule_id)
+            self.err(path + ("subject",), "subject is required: branch or member" if subject is None else
+                     f"subject must be branch or member, got {subject!r}", rule_id)
             subject = None
         severity = item.get("severity")
         if severity not in SEVERITIES:
@@ -107,7 +108,8 @@ class _RuleParser(CalendarConditions):
                      or "one of " + ", ".join(self.registry.topics))
         source = item.get("source")
         if source not in SOURCES:
-            self.err(path + ("source",), f"source must be one of {', '.join(SOURCES)}, got {source!r}", rule_id)
+            self.err(path + ("source",), f"source is required: one of {', '.join(SOURCES)}" if source is None else
+                     f"source must be one of {', '.join(SOURCES)}, got {source!r}", rule_id)
         messages = self.parse_messages(path + ("message",), item.get("message"), rule_id)
         when = None
         if "when" not in item:

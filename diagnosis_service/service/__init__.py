@@ -12,14 +12,24 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from ..config import Settings
 from ..store.migrate import upgrade
 from . import auth, db, logs, problems, request_args, runtime
 
 
+class AsciiIntegerConverter(IntegerConverter):
+    regex = r"[0-9]+"
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
+    # Before any route is added: ids in paths are ASCII digits (Python's \d also matches ١ and １, which
+    # named version 1), and a doubled slash is a 404 in the API's words, not a redirect built from the
+    # request's Host header.
+    app.url_map.converters["int"] = AsciiIntegerConverter
+    app.url_map.merge_slashes = False
     settings: Settings = (test_config or {}).get("SETTINGS") or Settings.from_env()
     app.config.from_mapping(
         DATABASE_URL=settings.db_url(),

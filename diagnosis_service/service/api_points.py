@@ -69,7 +69,7 @@ def publish():
     comment = body.get("comment") or request.args.get("comment")
     base = body.get("base_version")
     if isinstance(base, str):
-        base = int(base) if base.isdigit() else base
+        base = int(base) if base.isascii() and base.isdigit() else base
     rt = runtime()
     version, files, out = points_admin.publish(snapshot(force=True), rt.settings.rules_dir, rt.engine, text, comment,
                                                actor(), base_version({"base_version": base}), body.get("tests"))

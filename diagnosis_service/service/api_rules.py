@@ -80,7 +80,7 @@ def base_version(body: dict) -> object:
     if header is None:
         return body.get("base_version")
     text = header.strip().removeprefix("W/").strip('"')
-    if not text.isdigit() or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise InputError(Problem(f"If-Match must be the ETag of a version, e.g. \"3\", got {header!r}"[:200],
                                  field=("headers", "If-Match")))
     return int(text)

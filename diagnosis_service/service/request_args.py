@@ -9,7 +9,7 @@ from flask import abort, request
 
 from ..data.text import id_problem, text_problem
 from ..errors import InputError, NotFound, Problem, unknown_fields
-from ..periods import is_period
+from ..periods import check_period
 
 MAX_DEPTH = 32  # objects and lists inside each other; no request of the API needs more than 4
 _SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")  # an escaped NUL or surrogate
@@ -112,10 +112,7 @@ def period_arg(name: str = "period", required: bool = True) -> str | None:
         if required:
             raise InputError(Problem(f"query parameter '{name}' is required (YYYY-MM)", field=("query", name)))
         return None
-    if not is_period(value):
-        raise InputError(Problem(f"bad period {value!r}"[:200], field=("query", name),
-                                 suggestion="write it as YYYY-MM, e.g. 2025-03"))
-    return value
+    return check_period(value, "query", name)
 
 
 def choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
@@ -130,10 +127,8 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
     value = request.args.get(name)
     if value is None:
         return default
-    try:
-        number = int(value)
-    except ValueError:
-        number = None
+    # ASCII digits only: int() also takes " 10", "+10", "1_0" and "１０", which a client did not mean to send
+    number = int(value) if re.fullmatch(r"[0-9]{1,18}", value) else None
     if number is None or not low <= number <= high:
         raise InputError(Problem(f"{name} must be a whole number from {low} to {high}, got {value!r}"[:300],
                                  field=("query", name)))

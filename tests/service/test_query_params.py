@@ -39,3 +39,16 @@ def test_a_branch_that_does_not_exist_is_404_not_an_empty_answer(service, path):
     assert mine.status_code == 200
     # A secretary is told nothing of what exists: another branch, known or not, is the same 403.
     assert service.client.get(path, headers=service.h("secretary")).status_code == 403
+
+
+def test_numbers_and_ids_are_ascii_digits_and_a_doubled_slash_is_not_redirected(service):
+    for limit in ("１０", "1_0", "+10", " 10"):
+        r = service.client.get("/v1/lamps", query_string={"period": "2025-12", "limit": limit},
+                               headers=service.h("platform"))
+        assert r.status_code == 422 and "limit must be a whole number" in r.get_data(as_text=True), limit
+    assert service.client.get("/v1/lamps?period=2025-12&limit=10", headers=service.h("platform")).status_code == 200
+    assert service.client.get("/v1/rules/versions/1", headers=service.h("admin")).status_code == 200
+    assert service.client.get("/v1/rules/versions/%D9%A1", headers=service.h("admin")).status_code == 404
+    doubled = service.client.get("/v1//rules", headers={**service.h("admin"), "Host": "evil.example"})
+    assert doubled.status_code == 404 and doubled.mimetype == "application/problem+json"
+    assert "evil.example" not in str(doubled.headers)
