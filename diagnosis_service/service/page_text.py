@@ -13,7 +13,8 @@ PAGE_TEXT = {
         "expired": "登录已超时，请重新登录。", "logged_out": "您已退出登录。",
         "ticket_bad": "登录链接无效、已使用或已过期（链接 5 分钟内有效，只能使用一次）。请回到智慧党建平台重新打开，"
                       "或用访问令牌登录。",
-        "ticket_title": "进入支部诊疗报告", "ticket_intro": "您将以“{user}”的身份进入{branch}的诊疗报告。",
+        "ticket_title": "进入支部诊疗报告", "ticket_intro": "您将以“{user}”的身份进入{branch}{month}的诊疗报告。", "ticket_month": " {period} ",
+        "ticket_latest": "最近一个月",
         "ticket_go": "进入", "ticket_note": "此链接只能使用一次，5 分钟内有效。",
         "home": "首页", "prev": "上个月", "next": "下个月", "month": "月份", "go": "查看", "other_lang": "English",
         "print": "打印", "logout": "退出登录", "user": "当前用户：{name}",
@@ -78,7 +79,8 @@ PAGE_TEXT = {
         "expired": "Your session has ended: please sign in again.", "logged_out": "You have signed out.",
         "ticket_bad": "This sign-in link is not valid, was used already or has expired (a link works once, within "
                       "5 minutes). Open it again from the Party-building platform, or sign in with your token.",
-        "ticket_title": "Open the branch's report", "ticket_intro": "You will open the report of {branch} as “{user}”.",
+        "ticket_title": "Open the branch's report", "ticket_intro": "You will open the report of {branch} for {month} as “{user}”.", "ticket_month": "{period}",
+        "ticket_latest": "its latest month",
         "ticket_go": "Continue", "ticket_note": "This link works once, within 5 minutes.",
         "home": "Home", "prev": "Previous month", "next": "Next month", "month": "Month", "go": "Show",
         "other_lang": "中文", "print": "Print", "logout": "Sign out", "user": "Signed in as {name}",

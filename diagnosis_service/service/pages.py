@@ -108,9 +108,15 @@ def ticket_login(ticket: str):
     if found is None:
         return _login_page(url_for("pages.index", lang=lang), "ticket_bad", status=403)
     branch = metrics_store.branch(get_db(), found[0]) or {}
-    body = render_template("ticket.html", t=PAGE_TEXT[lang], lang=lang, csrf=csrf_token(), user=found[1],
-                           branch=branch.get("name", found[0]), period=request.args.get("period", ""),
-                           action=url_for("pages.ticket_post", ticket=ticket))
+    t, period = PAGE_TEXT[lang], request.args.get("period", "")
+    month = t["ticket_month"].format(period=period) if is_period(period) else t["ticket_latest"]
+    body = render_template("ticket.html", t=t, lang=lang, csrf=csrf_token(), user=found[1],
+                           intro=t["ticket_intro"].format(user=found[1], branch=branch.get("name", found[0]),
+                                                          month=month),
+                           period=period, action=url_for("pages.ticket_post", ticket=ticket),
+                           # the same link in the other language (looking does not use the ticket up)
+                           other_lang=url_for("pages.ticket_login", ticket=ticket, lang="en" if lang == "zh" else "zh",
+                                              period=period if is_period(period) else None))
     return Response(body, mimetype="text/html")
 
 

@@ -76,7 +76,9 @@ def test_session_settings_reach_the_cookie(tmp_path):
 
 
 def test_a_login_ticket_works_once_within_five_minutes(fresh_service, caplog):
+    import html
     import logging
+    import re
 
     svc = fresh_service
     c, h = svc.client, svc.h
@@ -100,6 +102,11 @@ def test_a_login_ticket_works_once_within_five_minutes(fresh_service, caplog):
         for _ in range(2):
             confirm = browser.get(body["url"])
             assert confirm.status_code == 200 and "张书记" in confirm.get_data(as_text=True)
+        said = confirm.get_data(as_text=True)
+        assert re.search(r'id="ticket-who">[^<]*2025-11 的诊疗报告', said), "the month the link opens"
+        english = html.unescape(re.search(r'<a href="([^"]+)" id="other-lang"', said).group(1))
+        assert english.startswith(body["url"].split("?")[0]) and "lang=en" in english
+        assert "You will open the report of" in browser.get(english).get_data(as_text=True)
         token = csrf_of(confirm.get_data(as_text=True))
         assert browser.post(body["url"], data={"period": "2025-11"}).status_code == 400, "no CSRF token"
         arrive = browser.post(body["url"], data={"csrf": token, "period": "2025-11"})
