@@ -74,6 +74,10 @@ def overview_page():
                           [(t["swap_range"].format(start=end, end=start), url_for("pages.overview_page", **swapped))])
     if parse_period(end) - parse_period(start) >= overview.MAX_MONTHS:
         raise PageProblem(422, t["long_range"].format(n=overview.MAX_MONTHS))
+    if not any(start <= p <= end for p in periods):  # the way on: the same filters, the latest months
+        kept = {k: v for k, v in request.args.items() if k not in ("from", "to")}
+        raise PageProblem(404, t["range_empty"].format(start=start, end=end, first=periods[0], last=periods[-1]),
+                          [(t["see_latest"].format(last=periods[-1]), url_for("pages.overview_page", **kept))])
     scope = _scope_args(t, registry)
     street_name = snap.street_names(lang)
     data = with_street_names(overview.from_store(get_db(), snap.ruleset, start, end, scope), street_name)

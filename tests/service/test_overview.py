@@ -334,3 +334,16 @@ def test_a_range_the_wrong_way_round_offers_it_the_right_way_keeping_the_filters
     assert link, html[-1500:]
     again = c.get(link.group(1).replace("&amp;", "&"))
     assert again.status_code == 200 and "type=village" in link.group(1)
+
+
+def test_a_range_with_no_diagnosed_month_says_which_months_are_and_links_to_them(service):
+    from tests.support.pages import login
+
+    c = service.app.test_client()
+    assert login(c, service.tokens["admin"], next_url="/overview").status_code == 303
+    r = c.get("/overview?from=2024-01&to=2024-06&type=village")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 404 and "2024-01 至 2024-06 没有诊断数据；已诊断的月份为" in html
+    link = re.search(r'<a href="([^"]+)">查看最近的月份（至 (\d{4}-\d{2})）</a>', html)
+    assert link and "type=village" in link.group(1) and "from=" not in link.group(1)
+    assert c.get(link.group(1).replace("&amp;", "&")).status_code == 200
