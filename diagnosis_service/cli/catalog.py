@@ -123,12 +123,13 @@ def catalog_export(catalog_dir: Path | None, rules_dir: Path | None, fmt: str, o
     directory = resolve_catalog(catalog_dir)
     refuse_input_overwrite([out], [directory, resolve_rules(rules_dir)])
     registry = load_ruleset(resolve_rules(rules_dir)).registry
+    version = None
     if from_store:
         _, active = _store_catalog(directory, registry)
-        cat, where = active.catalog, f"the store's version {active.version}"
+        cat, where, version = active.catalog, f"the store's version {active.version}", active.version
     else:
         cat, where = load_catalog(directory, registry), str(directory)
-    write_bytes_atomic(out, export_xlsx(cat, registry))
+    write_bytes_atomic(out, export_xlsx(cat, registry, version))
     click.echo(f"wrote {out}: {len(cat.resources)} resources from {where}")
 
 
@@ -166,6 +167,9 @@ def catalog_import(workbook: Path, catalog_dir: Path | None, rules_dir: Path | N
             raise click.UsageError("--publish needs --comment (why the catalog changes)")
         engine, active = _store_catalog(directory, registry)
         cat, files = active.catalog, active.files
+        from ..pipeline.catalog_xlsx import exported_over
+
+        exported_over(data, active.version, "catalog export --format xlsx --from-store")
     else:
         cat, files = load_catalog(directory, registry), read_files(directory)[0]
     changes = workbook_changes(data, registry, cat, files, name=workbook.name)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from ..errors import InputError
+from ..errors import Conflict, InputError, Problem
 from ..remedies.catalog import Catalog
 from ..remedies.catalog_sheets import (
     DISTRICT_SHEET,
@@ -14,6 +14,7 @@ from ..remedies.catalog_sheets import (
     read_workbook,
     readme_rows,
     sheet_rows,
+    workbook_version,
 )
 from ..remedies.catalog_yaml import changed_files
 from ..reports.xlsx import Sheet, workbook_bytes
@@ -23,11 +24,12 @@ from ..rules.model import Registry
 STAMP = datetime(2000, 1, 1)
 
 
-def export_xlsx(catalog: Catalog, registry: Registry) -> bytes:
-    """The catalog as a workbook: one sheet per kind (names, then field ids), the streets, and 说明."""
+def export_xlsx(catalog: Catalog, registry: Registry, version: int | None = None) -> bytes:
+    """The catalog as a workbook: one sheet per kind (names, then field ids), the streets, and 说明 (with
+    ``version``, the store's catalog version it is: publishing it over a newer one is refused)."""
     sheets = [Sheet(title, labels, rows, subheader=ids, widths=None if title != DISTRICT_SHEET else [16, 28])
               for title, labels, ids, rows in sheet_rows(catalog)]
-    sheets.append(Sheet(README_SHEET, ["项目 Item", "说明 Notes"], readme_rows(registry), widths=[34, 120]))
+    sheets.append(Sheet(README_SHEET, ["项目 Item", "说明 Notes"], readme_rows(registry, version), widths=[34, 120]))
     return workbook_bytes(sheets, STAMP, title="锋领汇 remedy catalog")
 
 
@@ -41,4 +43,14 @@ def workbook_changes(data: bytes, registry: Registry, active: Catalog, active_fi
     return changed_files(data_by_file, active, active_files)
 
 
-__all__ = ["export_xlsx", "workbook_changes"]
+def exported_over(data: bytes, active_version: int, read_again: str) -> None:
+    """Conflict when the workbook says it was exported from a catalog version that is no longer the active
+    one: its publish would undo, silently, what was published since."""
+    exported = workbook_version(data)
+    if exported is not None and exported != active_version:
+        raise Conflict(Problem(f"the workbook was exported from catalog version {exported}; version {active_version} "
+                               f"is active now (published since)", field=("body",),
+                               suggestion=f"export it again ({read_again}), make your edits in that and publish it"))
+
+
+__all__ = ["export_xlsx", "exported_over", "workbook_changes"]

@@ -347,9 +347,18 @@ def sheet_rows(catalog: Catalog) -> list[tuple[str, list[str], list[str], list[l
     return sheets
 
 
-def readme_rows(registry: Registry) -> list[list[str]]:
-    """The 说明 sheet: how to fill the others, and the ids they may use."""
-    rows = [
+VERSION_ITEM = "版本 version"  # the 说明 sheet's row naming the catalog version a workbook was exported from
+
+
+def readme_rows(registry: Registry, version: int | None = None) -> list[list[str]]:
+    """The 说明 sheet: the catalog version it was exported from (a version kept in the store), how to fill
+    the others, and the ids they may use."""
+    rows = [[VERSION_ITEM, str(version)],
+            ["版本说明 about the version", "导出时的资源库版本。发布时若已有更新的版本，将被拒绝：请重新导出后再修改。 / "
+                                           "The catalog version this workbook was exported from: publishing it "
+                                           "once a newer version is active is refused (export again and edit that)."],
+            ] if version is not None else []
+    rows += [
         ["用法 How to", "每类资源一张工作表（讲师、党课、视频党课、基地、活动）与“街道”表；第1行为中文列名，第2行为字段编号"
                       "（程序按第2行识别列，列的顺序可调）。列表用逗号分隔，all 表示全部。请只填值，不要用公式。"
                       " / One sheet per kind and the 街道 sheet; row 2 holds the field ids. Lists are separated "
@@ -363,5 +372,31 @@ def readme_rows(registry: Registry) -> list[list[str]]:
     return rows
 
 
-__all__ = ["DISTRICT_SHEET", "MAX_XLSX_BYTES", "README_SHEET", "SHEETS", "XLSX_MIME", "SheetDoc", "archive_problems",
+def workbook_version(data: bytes) -> int | None:
+    """The catalog version a workbook says it was exported from (its 说明 sheet's ``VERSION_ITEM`` row);
+    None when it says none (a directory's export, a workbook made by hand) or cannot be read (its problems
+    are ``read_workbook``'s to tell)."""
+    if archive_problems(data, "catalog.xlsx"):
+        return None
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    except Exception:  # an untrusted file: read_workbook says what is wrong with it
+        return None
+    try:
+        if README_SHEET not in workbook.sheetnames:
+            return None
+        for row in workbook[README_SHEET].iter_rows(min_row=1, max_row=20, max_col=2, values_only=True):
+            if row and row[0] == VERSION_ITEM:
+                text = str(row[1] if len(row) > 1 else "").strip()
+                return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None
+        return None
+    except Exception:
+        return None
+    finally:
+        workbook.close()
+
+
+__all__ = ["VERSION_ITEM", "workbook_version", "DISTRICT_SHEET", "MAX_XLSX_BYTES", "README_SHEET", "SHEETS", "XLSX_MIME", "SheetDoc", "archive_problems",
            "cell_value", "read_workbook", "readme_rows", "sheet_rows"]

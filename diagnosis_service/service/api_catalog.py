@@ -37,7 +37,8 @@ def active_catalog():
     if fmt not in ("json", "xlsx"):
         raise InputError(Problem(f"format must be json or xlsx, got {fmt[:20]!r}", field=("query", "format")))
     if fmt == "xlsx":
-        resp = Response(catalog_xlsx.export_xlsx(active.catalog, snapshot().ruleset.registry), mimetype=XLSX_MIME)
+        resp = Response(catalog_xlsx.export_xlsx(active.catalog, snapshot().ruleset.registry, active.version),
+                        mimetype=XLSX_MIME)
         resp.headers["Content-Disposition"] = f'attachment; filename="catalog-v{active.version}.xlsx"'
         resp.headers["ETag"] = f'"{active.version}"'
         return resp
@@ -109,6 +110,8 @@ def publish():
     active = _active()
     changes, body = _changes(("files", "comment", "base_version"), active)
     comment = body.get("comment") if body else request.args.get("comment")
+    if request.mimetype == XLSX_MIME and request.headers.get("If-Match") is None:  # If-Match says it instead
+        catalog_xlsx.exported_over(request.get_data(), active.version, "GET /v1/catalog?format=xlsx")
     rt = runtime()
     version, files, out = catalog_admin.publish(active.version, active.files, snapshot().ruleset.registry, rt.engine,
                                                 changes, comment, actor(), base_version(body))

@@ -134,6 +134,6 @@ def catalog_export():
     if identity is None:
         return login_redirect()
     active = _active(PAGE_TEXT[page_lang()])
-    resp = Response(export_xlsx(active.catalog, snapshot().ruleset.registry), mimetype=XLSX_MIME)
+    resp = Response(export_xlsx(active.catalog, snapshot().ruleset.registry, active.version), mimetype=XLSX_MIME)
     resp.headers["Content-Disposition"] = f'attachment; filename="catalog-v{active.version}.xlsx"'
     return resp

@@ -68,4 +68,11 @@ def test_import_publishes_a_version_in_the_store(runner, tmp_path):
         rows = CATALOGS.listing(conn)
         assert [(r["version"], r["active"], r["author"]) for r in rows] == [(2, True, "cli:catalog-import"),
                                                                            (1, False, "system")]
+    # Another edit of the same export (version 1's) would undo version 2: refused, nothing published.
+    _edit(book, tmp_path / "late.xlsx", lambda wb: wb["基地"].__setitem__("I4", False))
+    late = runner.invoke(main, ["catalog", "import", str(tmp_path / "late.xlsx"), "--publish", "--comment", "late"],
+                         env=env)
+    assert late.exit_code == 2 and "exported from catalog version 1; version 2 is active now" in late.stderr
+    with engine.connect() as conn:
+        assert [r["version"] for r in CATALOGS.listing(conn)] == [2, 1]
     engine.dispose()

@@ -226,6 +226,19 @@ def test_a_spreadsheet_round_trip_through_the_api(fresh_service):
     changed = c.get("/v1/catalog/versions/2", headers=h("admin")).get_json()
     assert list(changed["files"]) == list(c.get("/v1/catalog", headers=h("admin")).get_json()["files"])
     assert "+  active: false" in changed["diff"] and changed["comment"] == "retired from the sheet"
+    # The first workbook (exported from version 1) put back now would undo version 2 without a word: refused,
+    # saying so, unless the caller says with If-Match which version it means to replace.
+    wb = openpyxl.load_workbook(io.BytesIO(got.data))
+    wb.worksheets[0].cell(3, 2).value = "a change made on the old export"
+    stale = io.BytesIO()
+    wb.save(stale)
+    late = c.put("/v1/catalog?comment=late", data=stale.getvalue(), headers={**h("admin"), "Content-Type": XLSX})
+    assert late.status_code == 409 and late.get_json()["detail"].startswith(
+        "the workbook was exported from catalog version 1; version 2 is active now"), late.get_json()
+    assert c.get("/v1/catalog", headers=h("admin")).get_json()["version"] == 2
+    fresh = c.get("/v1/catalog?format=xlsx", headers=h("admin")).data
+    same = c.put("/v1/catalog?comment=same", data=fresh, headers={**h("admin"), "Content-Type": XLSX})
+    assert same.status_code == 409 and "no change" in same.get_json()["detail"]  # the active one's: not stale
 
 
 def test_one_resource_changed_or_added_through_the_api(fresh_service):
