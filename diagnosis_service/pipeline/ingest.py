@@ -289,6 +289,12 @@ def _profiles(subject: str, field: str, records: list[dict], known: set[str], re
             problems.add(Problem(f"unknown {subject} '{rid}': give {', '.join(missing)} to register it",
                                  field=(field, n, missing[0])))
             continue
+        if missing:  # a known one's change: its profile is replaced whole, so what is left out is not kept
+            problems.add(Problem(f"{subject} '{rid}': a change of its {', '.join(c for c in cols if c != 'street')} "
+                                 f"is sent whole; {', '.join(missing)} left out", field=(field, n, missing[0]),
+                                 suggestion=f"send {', '.join(missing)} too, with their current values where they "
+                                            "do not change"))
+            continue
         profile = {key: rid, **{c: "" if given.get(c) is None and c == "street" else given.get(c, "") for c in cols}}
         bad = {c: _profile_problem(c, v) for c, v in profile.items() if c != key}
         for c, problem in bad.items():

@@ -23,3 +23,12 @@ def test_a_bad_period_says_what_is_wrong_with_it(service):
     for period, why in (("2025-13", "months are 01 to 12"), ("9999-12", "years are 1900 to 2099")):
         r = service.client.get(f"/v1/lamps?period={period}", headers=service.h("platform"))
         assert r.status_code == 422 and why in r.get_data(as_text=True), r.get_json()
+
+
+def test_renaming_a_known_branch_without_its_type_says_the_profile_is_sent_whole(service):
+    r = service.client.put("/v1/periods/2025-12/metrics", json={"branches": [{"branch_id": "B00002", "name": "改名支部"}]},
+                           headers=service.h("platform"))
+    assert r.status_code == 422
+    (err,) = r.get_json()["errors"]
+    assert err["path"] == "branches[0].type" and "is sent whole; type left out" in err["message"], err
+    assert "with their current values" in err["suggestion"]
