@@ -78,7 +78,7 @@ def run_policy(seed, policy, args, catalog, log):
         for t in range(imported, len(world.months)):
             counted = t >= args.history
             if policy == "forced" and t > imported:
-                force_model(svc, log)
+                force_model(svc, log, args.train_param)
             month = run_month(svc, ptok, world, t, args, out if counted else _uncounted(out), log)
             if counted:
                 out["months"].append(month)
@@ -93,11 +93,12 @@ def run_policy(seed, policy, args, catalog, log):
     return out
 
 
-def force_model(svc, log):
+def force_model(svc, log, params=()):
     """The `forced` policy: an administrator who trains a model before each month and activates it
-    whatever `model promote` judges (`--force`): what the model itself ranks, without its guard."""
+    whatever `model promote` judges (`--force`): what the model itself ranks, without its guard;
+    ``params``: the model's parameters (`model train --param NAME=VALUE`)."""
     try:
-        svc.cli("model", "train", "--lang", "en")
+        svc.cli("model", "train", "--lang", "en", *(a for p in params for a in ("--param", p)))
     except ServiceError as e:  # nothing to learn yet: the prior stays
         log(f"  (model train: {str(e).splitlines()[-1][:160]})")
         return
@@ -276,6 +277,9 @@ def main(argv=None):
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--decisions", help="write every weakness's true values and what was adopted to this file "
                                         "(JSON lines: to set the service's measured outcomes beside the truth)")
+    ap.add_argument("--train-param", action="append", default=[], metavar="NAME=VALUE",
+                    help="the forced policy's model parameters (`model train --param`, repeatable): a variant of "
+                         "the model without its promotion gate")
     ap.add_argument("--keep", action="store_true", help="keep each run's directory (database, logs)")
     args = ap.parse_args(argv)
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]

@@ -29,6 +29,7 @@ PARAM_HELP = (("adoption_offsets", "true or false, default true"),
               ("adoption_strength", "a number ≥ 0, default 20"),
               ("blend", "a number ≥ 0 and ≤ 1, default 0.5"),
               ("log_ridge_alpha", "cv/none or a number > 0, default cv"),
+              ("noise_weights", "true or false, default true"),
               ("prior_strength", "a number > 0, default 5"),
               ("ridge_alpha", "a number > 0, default 4"),
               ("weakness_flags", "true or false, default false"))
@@ -168,7 +169,7 @@ def train(source: Path | None, out_file: Path | None, holdout_months: int, param
                    f"(a promotion needs later months' outcomes)", err=True)
         holdout_months = 0
     fit_on = outcomes[outcomes["period"] <= months[len(months) - holdout_months - 1]].reset_index(drop=True)
-    recipe = recipe_model(params)
+    recipe = recipe_model(params, from_card=False)
     holdout = training.holdout(fit_on, catalog, recipe)  # fits a copy of it
     fitted = training.fit(fit_on, catalog, recipe)
     seconds = time.perf_counter() - start

@@ -11,7 +11,8 @@ branch's weakness can expect from recommending a remedy first:
   main topic or not, street, street x on site) and numbers (how far below the norm, branch size,
   repeats; with ``weakness_flags``, whether the branch had a list for the same weakness last month or 2
   to 3 months before: off by default, measured no better, docs/effectiveness.md), fitted twice
-  and the two estimates blended (``blend``, the multiplicative one's share):
+  and the two estimates blended (``blend``, the multiplicative one's share); with ``noise_weights`` (the
+  default) each list weighted inversely to its rule's outcome noise (``noise.rule_weights``):
   - additive: a ridge regression. The L2 penalty (``ridge_alpha``) is the shrinkage: a resource's own
     coefficient stays near 0 until its record says otherwise, so a new or rarely used resource starts
     at the average of its kind and topic (cold start on purpose);
@@ -19,9 +20,8 @@ branch's weakness can expect from recommending a remedy first:
     an L2 penalty on the sum of squares as the ridge's (``log_ridge_alpha``: "cv", the default, chooses
     it by cross-validation grouped by branch, ``log_link.choose_log_penalty``, so that it lightens as a district's
     data grow; None: ``ridge_alpha``; the penalty used is ``log_ridge_alpha_``): a resource's quality
-    scales with how well its kind suits the branch, rather than adding to it. Which of the two a district follows is not known; on fixed logs of six different worlds their average
-    picked better among what each list showed than the additive fit alone (15 of 18 logs, +0.008 of the
-    best shown; docs/effectiveness.md). Where the adopted lists' mean improvement is not positive (a log
+    scales with how well its kind suits the branch, rather than adding to it. Which of the two a district follows is not known; their average picked
+    better than the additive fit alone on 15 of 18 fixed logs (docs/effectiveness.md). Where the adopted lists' mean improvement is not positive (a log
     link cannot fit it) or the fit fails, the additive estimate is used alone.
 - P(adopted): partial pooling (empirical Bayes) over every list it is fitted on (``train.measurable``:
   those with a measured outcome, so not the latest month's): the overall rate, then kind x
@@ -53,6 +53,7 @@ from .design import ADDED_LATER, feature_frame, one_hot_design
 from .effects import effect_list, need_candidates
 from .features import FEATURES, WEAKNESS_FLAGS, used_features
 from .log_link import LOG_PENALTY_GRID, MIN_MULTIPLICATIVE_MEAN, choose_log_penalty, fit_glm, log_link_glm
+from .noise import rule_weights
 from .pooling import resource_rates, shrunk_means
 
 SD_FLOOR = 0.01  # the least spread the silent-list EM assumes for an outcome (clipped outcomes repeat)
@@ -63,7 +64,8 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
 
     def __init__(self, prior_strength: float = 5.0, adoption_strength: float = 20.0, ridge_alpha: float = 4.0,
                  blend: float = 0.5, adoption_offsets: bool = True,
-                 log_ridge_alpha: float | str | None = "cv", weakness_flags: bool = False):
+                 log_ridge_alpha: float | str | None = "cv", weakness_flags: bool = False,
+                 noise_weights: bool = True):
         self.prior_strength = prior_strength
         self.adoption_strength = adoption_strength
         self.ridge_alpha = ridge_alpha
@@ -71,6 +73,7 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         self.adoption_offsets = adoption_offsets
         self.log_ridge_alpha = log_ridge_alpha
         self.weakness_flags = weakness_flags
+        self.noise_weights = noise_weights
 
     # ---------------------------------------------------------------- fitting
 
@@ -95,6 +98,9 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         silent = (X["silent_branch"].astype(bool).to_numpy() if "silent_branch" in X.columns
                   else np.zeros(len(X), dtype=bool))
         self.silent_adoption_ = None
+        # noise_weights: a list counts inversely to its rule's noise, seen where a branch said it did not adopt.
+        self._noise = rule_weights(X["rule"], y, (adopted == 0) & ~silent)[0] \
+            if self.noise_weights and "rule" in X.columns else None
         # The additive estimate alone until the multiplicative one is fitted last (the EM below uses it).
         self.log_coef_: dict[str, float] = {}
         self.log_intercept_: float | None = None
@@ -166,12 +172,8 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
                                                         self.adoption_kind_type_, self.adoption_global_, ka,
                                                         ("kind", "branch_type"))
 
-        # Effect if adopted: a ridge regression on one-hot features (resource, kind, kind x branch type,
-        # topic, kind x topic, main topic or not, street, street x on site) plus how far below the norm,
-        # branch size and the repeats (features.one_hot). The L2 penalty
-        # is the shrinkage: a resource's own coefficient stays near 0 (its kind's average) until its
-        # record says otherwise, so new and rarely used resources start at their kind-and-topic average.
-        # The target is measured against the non-adopters' average (the measurement's zero point).
+        # Effect if adopted: the ridge of the module docs, its target measured against the non-adopters'
+        # average (the measurement's zero point).
         ok = np.isfinite(y)
         if binary:
             zero = y[ok & ~adopted]
@@ -192,7 +194,9 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         if len(e) >= 10:
             # Without weakness_flags the flags are not in the design: the fit is the one made before them.
             names, design = built = one_hot_design(e, () if self.weakness_flags else WEAKNESS_FLAGS)
-            ridge = Ridge(alpha=float(self.ridge_alpha)).fit(design, target, sample_weight=None if binary else w1)
+            ridge = Ridge(alpha=float(self.ridge_alpha)).fit(
+                design, target, sample_weight=self._noisy(w1, ok & adopted) if self._noise is not None
+                else None if binary else w1)
             self.coef_ = {name: float(c) for name, c in zip(names, ridge.coef_, strict=True)
                           if c != 0.0}
             self.intercept_ = float(ridge.intercept_)
@@ -216,6 +220,7 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         ok = np.isfinite(y) & (weight > 0)
         e = X[ok].reset_index(drop=True)
         target, w1 = y[ok] - self.zero_point_, weight[ok]
+        w1 = w1 if self._noise is None else self._noisy(w1, ok)
         if self.blend <= 0:
             self.multiplicative_ = "not asked for (blend 0)"
             return
@@ -245,6 +250,11 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         self.log_intercept_ = float(glm.intercept_)
         self.log_ridge_alpha_ = penalty
         self.multiplicative_ = "fitted"
+
+    def _noisy(self, w: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``w`` (the weights of ``rows``) times their rules' noise weights, scaled to the same total."""
+        out = w * self._noise[rows]
+        return out * (w.sum() / out.sum()) if out.sum() > 0 else w
 
     # ---------------------------------------------------------------- prediction
 

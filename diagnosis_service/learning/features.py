@@ -212,7 +212,7 @@ def silent_branches(outcomes: pd.DataFrame) -> np.ndarray:
 
 def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.ndarray]:
     """(X, y) from outcomes.compute's result: one row per served list, its first item; X has the
-    FEATURES, ``adopted``, ``silent_branch`` and (where the outcomes have it) ``branch_id``."""
+    FEATURES, ``adopted``, ``silent_branch`` and (where the outcomes have them) ``branch_id`` and ``rule``."""
     main = {r.id: r.topics[0] for r in catalog.resources}
     onsite = {r.id for r in catalog.resources if r.format == ON_SITE}
     X = pd.DataFrame({
@@ -236,6 +236,8 @@ def training_frame(outcomes: pd.DataFrame, catalog) -> tuple[pd.DataFrame, np.nd
         # Not a feature (design.feature_frame takes the FEATURES alone): which lists are one branch's, for
         # the folds of a cross-validation grouped by branch (EffectivenessModel, log_ridge_alpha="cv").
         X["branch_id"] = outcomes["branch_id"].to_numpy()
+    if "rule" in outcomes.columns:  # not a feature either: whose noise a list's outcome has (noise.rule_weights)
+        X["rule"] = outcomes["rule"].to_numpy()
     # Winsorized: an indicator that swings a lot next to a small gap (e.g. project progress in percent)
     # would otherwise dominate every mean.
     y = np.clip(outcomes["improvement"].to_numpy(dtype=float), -CLIP, CLIP)

@@ -123,14 +123,21 @@ def shown(params: Mapping[str, object]) -> str:
     return ", ".join(f"{k}={_shown(v)}" for k, v in sorted(params.items()))
 
 
-def recipe_model(params: Mapping[str, object] | None) -> EffectivenessModel:
-    """An unfitted model with a card's parameters (none: the defaults); ValueError naming a parameter this
-    version does not know (a card from another version)."""
+# Parameters added later, with the value that makes the model the one fitted before them (to the bit): a
+# card without them was made so (noise_weights came in on by default: a card from before is refitted off).
+AS_BEFORE = {"weakness_flags": False, "noise_weights": False}
+
+
+def recipe_model(params: Mapping[str, object] | None, from_card: bool = True) -> EffectivenessModel:
+    """An unfitted model with a card's parameters (none: the defaults; a parameter added since the card
+    was written: ``AS_BEFORE``'s value), or with ``from_card`` False a person's (``model train --param``:
+    the others the defaults); ValueError naming a parameter this version does not know (a card from
+    another version)."""
     known = defaults()
     unknown = sorted(set(params or {}) - set(known))
     if unknown:
         raise ValueError(f"parameters this version does not know: {', '.join(unknown)}")
-    return EffectivenessModel(**dict(params or {}))
+    return EffectivenessModel(**({**AS_BEFORE, **params} if params is not None and from_card else dict(params or {})))
 
 
-__all__ = ["changed", "defaults", "describe", "invalid", "parse_params", "recipe_model", "shown"]
+__all__ = ["AS_BEFORE", "changed", "defaults", "describe", "invalid", "parse_params", "recipe_model", "shown"]

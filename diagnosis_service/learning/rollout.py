@@ -46,6 +46,7 @@ import pandas as pd
 from ..remedies.catalog import Catalog
 from ..rules.model import RuleSet
 from .ope import contexts, fold_probabilities, rewards
+from .params import AS_BEFORE
 from .verdicts import (
     CONFIDENCE,
     MIN_DECISIONS,
@@ -119,9 +120,6 @@ def _trained_to(card: Mapping) -> str | None:
 
 
 RECIPE = ("features", "params", "libraries", "source")  # what a model card says of how it was made
-# Parameters added later, with the value that makes the model the one fitted before them (to the bit): a
-# card without them was made so.
-AS_BEFORE = {"weakness_flags": False}
 
 
 def same_recipe(card: Mapping | None, other: Mapping | None) -> bool:

@@ -20,7 +20,7 @@ def test_the_estimator_contract():
     model = EffectivenessModel(prior_strength=3.0)
     assert model.get_params() == {"prior_strength": 3.0, "adoption_strength": 20.0, "ridge_alpha": 4.0,
                                   "blend": 0.5, "adoption_offsets": True, "log_ridge_alpha": "cv",
-                                  "weakness_flags": False}
+                                  "weakness_flags": False, "noise_weights": True}
     assert not any(k.endswith("_") for k in vars(model)), "no learned state before fit"
     assert model.fit(X, y) is model
     # The features it uses: all but the weakness's months, whose flags are off by default.

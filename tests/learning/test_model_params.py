@@ -30,7 +30,7 @@ def test_parameters_are_typed_as_their_defaults():
     assert parse_params(["log_ridge_alpha=CV"]) == {"log_ridge_alpha": "cv"}
     assert parse_params(["log_ridge_alpha=0.5", "adoption_strength=0"]) == {"log_ridge_alpha": 0.5,
                                                                             "adoption_strength": 0.0}
-    model = recipe_model(parse_params(["weakness_flags=yes", "prior_strength=3"]))
+    model = recipe_model(parse_params(["weakness_flags=yes", "prior_strength=3"]), from_card=False)
     assert model.weakness_flags is True and model.prior_strength == 3.0 and not hasattr(model, "coef_")
     assert changed(model.get_params()) == {"prior_strength": 3.0, "weakness_flags": True}
     assert shown(changed(model.get_params())) == "prior_strength=3, weakness_flags=true"
@@ -67,6 +67,10 @@ def test_a_card_from_another_version_is_told():
     with pytest.raises(ValueError, match="parameters this version does not know: gamma"):
         recipe_model({"gamma": 1.0, "blend": 0.5})
     assert recipe_model(None).get_params() == defaults()
+    # A card written before a parameter was added was made without it: refitted so, not with today's default.
+    before = {k: v for k, v in defaults().items() if k != "noise_weights"}
+    assert recipe_model(before).noise_weights is False and defaults()["noise_weights"] is True
+    assert recipe_model({**before, "noise_weights": True}).noise_weights is True
 
 
 def test_a_candidate_with_other_parameters_is_a_new_recipe_judged_and_refitted_with_them(runner, loop, tmp_path):
