@@ -78,8 +78,11 @@ def test_the_pages_of_its_street(service, layout):
     # Opening a branch by a lower-case id says nothing to a street of which branches exist.
     assert [browser.get(f"/open?branch_id={b}").headers["Location"] for b in (others[0].lower(), "b99999")] == [
         f"/branches/{others[0].lower()}/report?lang=zh", "/branches/b99999/report?lang=zh"]
-    wide = browser.get("/overview?from=2020-01&to=2020-06").get_data(as_text=True)
-    assert '<option value="2020-01" selected>' in wide and '<option value="2020-06" selected>' in wide
+    # A range with months not diagnosed is shown as chosen (the form keeps it); one with none says so.
+    wide = browser.get("/overview?from=2025-05&to=2025-12").get_data(as_text=True)
+    assert '<option value="2025-05" selected>' in wide and '<option value="2025-12" selected>' in wide
+    empty = browser.get("/overview?from=2020-01&to=2020-06")
+    assert empty.status_code == 404 and "查看最近的月份（至 2025-12）" in empty.get_data(as_text=True)
     # Without JavaScript the print button would do nothing: it is hidden until its script shows it.
     assert '<button type="button" id="print" hidden>' in page.get_data(as_text=True)
     # Its street's circular of a month never diagnosed: said so, with the months that have one.
