@@ -9,8 +9,8 @@ from ..learning.verdict_log import read_verdicts
 from .auth import roles
 from .db import runtime
 from .health import no_paths
-from .model_routine import verdict_for_readers
 from .request_args import int_arg
+from .routine_said import verdict_for_readers
 
 bp = Blueprint("model", __name__, url_prefix="/v1")
 MAX_VERDICTS = 200

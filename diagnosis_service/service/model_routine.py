@@ -46,6 +46,7 @@ from ..periods import months_ahead, this_month
 from ..rules import rule_files
 from ..store import metrics as metrics_store
 from ..store import served as served_store
+from .routine_said import ROUTINE_ASKER, for_a_platform
 
 log = logging.getLogger("diagnosis_service.model_routine")
 
@@ -247,7 +248,7 @@ class ModelRoutine:
             out = {"state": "promoted" if promoted else "on trial" if comparison.get("trial") else "kept",
                    "candidate": comparison.get("candidate"), "active_before": comparison.get("active"),
                    "verdict": verdict}
-            out["reason"], out["reason_zh"] = _for_a_platform(comparison.get("reason"), comparison.get("reason_zh"))
+            out["reason"], out["reason_zh"] = for_a_platform(comparison.get("reason"), comparison.get("reason_zh"))
             served = re.match(r"promoted (\S+)", verdict)  # the refit of the candidate, when it passed
             if served:
                 out["promoted"] = served.group(1)
@@ -295,29 +296,6 @@ class _Busy(Exception):
 
 class _Stopped(Exception):
     """A child command ended by a signal: the service is being stopped, or someone stopped the child."""
-
-
-ROUTINE_ASKER = "the service's monthly routine, for "  # + the month: who asked, in the verdicts' record
-
-
-def verdict_for_readers(item: dict) -> dict:
-    """A recorded verdict (``verdict_log.summary``) as ``GET /v1/model`` and the model page say it: the
-    routine's own verdicts with the reason ``_for_a_platform`` gives (the routine, not a person, trains
-    again next month); an administrator's ``model promote`` keeps its advice."""
-    if not str(item.get("by") or "").startswith(ROUTINE_ASKER):
-        return item
-    reason, reason_zh = _for_a_platform(item.get("reason"), item.get("reason_zh"))
-    return {**item, "reason": reason, "reason_zh": reason_zh}
-
-
-def _for_a_platform(reason: str | None, reason_zh: str | None) -> tuple[str | None, str | None]:
-    """The comparison's reason (in English and Chinese), but where it advises an administrator's command
-    line, what the service does about it instead (the platform reading the answer runs no commands)."""
-    if reason and reason.startswith("no held-out decisions with outcomes"):
-        return ("no held-out decisions with outcomes yet: the candidate's held-out months have no measured "
-                "outcomes so far; the routine judges again next month",
-                "还没有带结果的留出决策：候选模型的留出月份尚无实测结果；例行任务下月再评判")
-    return reason, reason_zh
 
 
 class _Told(Exception):

@@ -13,10 +13,10 @@ from ..learning.verdict_log import VERDICT_NAMES, asker_said, read_verdicts
 from ..learning.verdicts import sample_said
 from .db import runtime
 from .health import no_paths
-from .model_routine import verdict_for_readers
 from .page_errors import page_lang
 from .page_text import PAGE_TEXT
 from .pages import bp, login_redirect
+from .routine_said import verdict_for_readers
 from .session import csrf_token
 
 MODEL_ROLES = ("admin", "platform")

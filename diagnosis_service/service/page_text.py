@@ -5,6 +5,8 @@ The report's own words are in ``reports.labels``; these are what only a served p
 
 from __future__ import annotations
 
+from .page_text_model import MODEL_TEXTS
+
 PAGE_TEXT = {
     "zh": {
         "site": "智慧党建 · 支部诊疗", "skip": "跳到正文",
@@ -159,74 +161,7 @@ PAGE_TEXT = {
     },
 }
 
-# The model page's words as (key, Chinese, English): one entry a text, so the two languages stay in step.
-_MODEL_TEXTS = (
-    ("open_model", "推荐模型（当前排序、试用与启用记录）",
-     "The ranking model (what ranks now, trials, verdicts)"),
-    ("model_title", "推荐模型",
-     "The ranking model"),
-    ("model_serving", "当前由模型 {name} 排序药方：学习了 {start} 至 {end} 的数据，训练于 {at}（UTC）。",
-     "Prescriptions are ranked by the model {name}: it learned from {start} to {end}, trained on {at} (UTC)."),
-    ("model_prior", "当前按文档所述的先验排序药方（尚未启用训练好的模型）。",
-     "Prescriptions are ranked by the documented prior (no trained model is active yet)."),
-    ("model_prior_unusable", "当前按文档所述的先验排序药方：模型文件存在，但本版本无法使用（原因见下方原文；可重新运行 model train 与 model promote）。",
-     "Prescriptions are ranked by the documented prior: a model file is there, but this version cannot use it (why below; run model train and model promote again)."),
-    ("model_why", "原因（服务日志原文）",
-     "Why (as the service's log says it)"),
-    ("model_challenger", "试用中：{name} 做出先验探索选择的一半（占首条推荐的 {share}）。",
-     "On trial: {name} makes half the prior's exploring choices ({share} of first recommendations)."),
-    ("model_routine_off", "月度例程：关闭（由管理员运行 model train 与 model promote）。",
-     "Monthly routine: off (an administrator runs model train and model promote)."),
-    ("model_routine_none", "月度例程：开启；尚未训练过候选模型（每个新月份诊断前运行一次，已推送的药方有了结果后才会训练）。",
-     "Monthly routine: on; no candidate trained yet (it runs before each new month's diagnosis, and trains once served lists have outcomes)."),
-    ("model_routine_last", "月度例程：开启；最近一次为 {period}，结果：{state}（{at} UTC）。",
-     "Monthly routine: on; last run for {period}: {state} ({at} UTC)."),
-    ("model_verdicts", "启用记录",
-     "Verdicts"),
-    ("model_counts", "共 {total} 条裁决，显示最近 {shown} 条（最新在前）。",
-     "{total} verdicts recorded, the latest {shown} shown (newest first)."),
-    ("model_count_one", "共 1 条裁决（最新在前）。",
-     "1 verdict recorded."),
-    ("model_skipped", "记录中有 {n} 行不是可读的裁决，已跳过（原文如下；可删除或修正这些行）：",
-     "{n} lines of the record are not readable verdicts and were skipped (as follows; delete or correct them):"),
-    ("model_unreadable", "启用记录无法读取（原因如下；请检查模型目录中的 promotions.jsonl）：",
-     "The record of verdicts cannot be read (as follows; check promotions.jsonl in the models directory):"),
-    ("model_trial_note", "估计更好但把握不足：做出先验探索选择的一半，下月再评判",
-     "estimated better, not yet with confidence: it makes half the prior's exploring choices, judged again next month"),
-    ("model_trial_ended", "{name} 的试用结束",
-     "the trial of {name} ended"),
-    ("model_cross_fitted", "（其中 {n} 个月交叉拟合）",
-     " ({n} months cross-fitted)"),
-    ("model_partial", "（记录过大，只读取了其末尾）",
-     " (a large record: only its end was read)"),
-    ("model_forced", "（强制）",
-     " (forced)"),
-    ("model_refit", "启用的是其重新拟合：{name}",
-     "what serves is its refit: {name}"),
-    ("model_none", "尚无裁决：每次 model promote（或月度例程）判定的候选模型都会记录在此。",
-     "No verdict yet: every candidate model promote (or the monthly routine) judges is recorded here."),
-    ("model_evidence", "{months}，{n} 个决策，有效样本 {sample}",
-     "{months}, {n} decisions, effective sample {sample}"),
-    ("col_when", "时间（UTC）",
-     "When (UTC)"),
-    ("col_verdict", "裁决",
-     "Verdict"),
-    ("col_candidate", "候选模型",
-     "Candidate"),
-    ("col_against", "对比",
-     "Against"),
-    ("col_difference", "差值 [置信界]",
-     "Difference [bounds]"),
-    ("col_evidence", "依据",
-     "Evidence"),
-    ("col_reason", "原因",
-     "Reason"),
-    ("col_by", "发起",
-     "By"),
-    ("model_note", "差值：候选模型相对当前排序在每个决策上的估计改善（离线策略估计，以缩小与参考线差距的份额计），方括号内为单侧置信界。新的候选模型须有把握地更好才启用；在用模型的重新训练，除非估计更差，都会启用。",
-     "Difference: the candidate's estimated improvement per decision over the ranking in service (off-policy estimate, in shares of the gap to the reference closed), one-sided bounds in brackets. A new candidate is promoted only when better with confidence; a retrain of the model in service unless estimated worse."),
-)
-for _key, _zh, _en in _MODEL_TEXTS:
+for _key, _zh, _en in MODEL_TEXTS:
     PAGE_TEXT["zh"][_key], PAGE_TEXT["en"][_key] = _zh, _en
 
 __all__ = ["PAGE_TEXT"]
