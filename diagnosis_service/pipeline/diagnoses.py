@@ -65,8 +65,10 @@ def _missing_branches(before: str | None, lacking: list[str], period: str, named
         return []
     ids = ", ".join(lacking[:named]) + (f" and {len(lacking) - named} more" if len(lacking) > named else "")
     return [{"field": ["period"], "branch_ids": lacking[:named], "missing": len(lacking),
-             "detail": f"{len(lacking)} branches with metrics for {before} have none for {period} ({ids}): "
-                       f"they are not diagnosed for {period}",
+             "detail": (f"1 branch with metrics for {before} has none for {period} ({ids}): it is"
+                        if len(lacking) == 1 else
+                        f"{len(lacking)} branches with metrics for {before} have none for {period} ({ids}): they are")
+                       + f" not diagnosed for {period}",
              "suggestion": f"PUT /v1/periods/{period}/metrics with their rows, then POST /v1/diagnoses for "
                            f"{period} again; a branch that is gone is named once, the first month without it"}]
 

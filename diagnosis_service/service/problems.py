@@ -52,11 +52,22 @@ MAX_LISTED = 1000  # problems listed in one answer (a file of 60,000 bad lines a
 def problem_items(problems: list[Problem]) -> list[dict]:
     """The first MAX_LISTED problems as ``errors`` items; past that, one more item saying how many were
     left out (the count is in the answer's ``detail`` too)."""
+    if len(problems) == MAX_LISTED + 1:  # the last one says itself how many more (data.validate's cap): kept
+        return [problem_item(p) for p in problems]
     items = [problem_item(p) for p in problems[:MAX_LISTED]]
     if len(problems) > MAX_LISTED:
         items.append({"path": "", "message": f"{len(problems) - MAX_LISTED} more problems not listed",
                       "suggestion": "mend those listed and check again"})
     return items
+
+
+_MORE = re.compile(r"^\.\.\. and (\d+) more problems not listed$")
+
+
+def problem_count(problems: list[Problem]) -> int:
+    """How many problems there are: those listed, and the count a capped list's last one says it left out."""
+    more = _MORE.match(problems[-1].message) if problems else None
+    return len(problems) - 1 + int(more[1]) if more else len(problems)
 
 
 def _not_a_number(app: Flask, path: str) -> str | None:
@@ -104,7 +115,7 @@ def register(app: Flask) -> None:
             resp = error_page(status, details=[f"{i['path']}: {i['message']}" if i["path"] else i["message"]
                                                for i in items])
         else:
-            detail = items[0]["message"] if len(exc.problems) == 1 else f"{len(exc.problems)} problems; see errors"
+            detail = items[0]["message"] if len(exc.problems) == 1 else f"{problem_count(exc.problems)} problems; see errors"
             resp = problem(status, title, detail, errors=items)
         if status == 503:
             resp.headers["Retry-After"] = "1" if isinstance(exc, DatabaseDown) else RETRY_AFTER

@@ -32,3 +32,14 @@ def test_renaming_a_known_branch_without_its_type_says_the_profile_is_sent_whole
     (err,) = r.get_json()["errors"]
     assert err["path"] == "branches[0].type" and "is sent whole; type left out" in err["message"], err
     assert "with their current values" in err["suggestion"]
+
+
+def test_thousands_of_bad_rows_are_counted_whole_and_the_count_is_listed(service):
+    rows = [{"branch_id": "B00002", "member_assemblies": 1, f"typo_{n}": 1} for n in range(1500)]
+    r = service.client.put("/v1/periods/2025-12/metrics", json={"branches": rows}, headers=service.h("platform"))
+    assert r.status_code == 422
+    body = r.get_json()
+    *listed, last = body["errors"]
+    assert len(listed) == 1000 and last["message"].startswith("... and ") and "more problems not listed" in last["message"]
+    more = int(last["message"].split()[2])
+    assert body["detail"] == f"{1000 + more} problems; see errors" and 1000 + more >= 1500
