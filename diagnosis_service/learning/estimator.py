@@ -98,7 +98,7 @@ class EffectivenessModel(BaseEstimator, RegressorMixin):
         silent = (X["silent_branch"].astype(bool).to_numpy() if "silent_branch" in X.columns
                   else np.zeros(len(X), dtype=bool))
         self.silent_adoption_ = None
-        # noise_weights: a list counts inversely to its rule's noise, seen where a branch said it did not adopt.
+        # A list counts inversely to its rule's noise, seen in answering branches' lists not adopted.
         self._noise = rule_weights(X["rule"], y, (adopted == 0) & ~silent)[0] \
             if self.noise_weights and "rule" in X.columns else None
         # The additive estimate alone until the multiplicative one is fitted last (the EM below uses it).

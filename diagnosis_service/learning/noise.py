@@ -2,8 +2,9 @@
 
 An outcome is measured on the weakness's indicator, and indicators differ in how noisy they are as
 measures of a remedy: a rate over many members barely moves with a remedy, a monthly count moves a lot
-by chance. The lists a branch said it did not adopt show a rule's noise alone (no remedy, the same
-measurement); in a fit that pools a resource's record over its rules and topics, a list of a noisy
+by chance. The lists not adopted by branches that answer (declined, or left unanswered where the branch
+answers others) show a rule's noise alone (no remedy, the same measurement; a branch that never answers
+is left out: its lists may have been adopted); in a fit that pools a resource's record over its rules and topics, a list of a noisy
 rule should count for less than one of a quiet rule (weighted least squares: weight 1 / variance).
 """
 
