@@ -22,6 +22,7 @@ and never names a command-line option.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -191,6 +192,20 @@ class DatabaseDown(StoreError):
     """The database does not answer at all (refused, or silent past the timeout): an outage, not a busy moment."""
 
 
+_MORE = re.compile(r"\.\.\. and (\d+) more problems not listed")
+
+
+def more_problems(count: int) -> Problem:
+    """The last problem of a capped list: how many more were found and not listed (``left_out`` reads it)."""
+    return Problem(f"... and {count} more problems not listed")
+
+
+def left_out(problems: Sequence[Problem]) -> int:
+    """How many problems a capped list says it left out (its last one, ``more_problems``); 0 if none."""
+    more = _MORE.fullmatch(problems[-1].message) if problems else None
+    return int(more[1]) if more else 0
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """A 'did you mean' hint for a misspelled id, or None when nothing is close."""
     close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
@@ -207,4 +222,4 @@ def unknown_fields(body: Mapping, allowed: Sequence[str]) -> list[Problem]:
 
 __all__ = ["Conflict", "DatabaseDown", "DiagnosisError", "FieldPath", "FileSpan", "InputError", "Location", "ModelError", "NotFound",
            "Problem", "RuleError", "SetupError", "StoreError", "Unavailable",
-           "did_you_mean", "unknown_fields"]
+           "did_you_mean", "left_out", "more_problems", "unknown_fields"]

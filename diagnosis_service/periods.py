@@ -126,5 +126,5 @@ def parse_day(text: object) -> date | None:
         return None
 
 
-__all__ = ["months_ahead", "this_month", "why_not_period", "EXAMPLE", "HINT", "PERIOD_RE", "check_period", "is_period", "months_before", "parse_day", "parse_period",
-           "period_month", "period_str", "quarter_start", "year_start"]
+__all__ = ["EXAMPLE", "HINT", "PERIOD_RE", "check_period", "is_period", "months_ahead", "months_before", "parse_day",
+           "parse_period", "period_month", "period_str", "quarter_start", "this_month", "why_not_period", "year_start"]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ..errors import Problem, did_you_mean
+from ..errors import Problem, did_you_mean, more_problems
 from ..periods import is_period, parse_period
 from ..rules.model import Indicator, Registry
 from .model import BRANCH_COLUMNS, KEYS, MEMBER_COLUMNS
@@ -52,7 +52,7 @@ class Problems:
         items = sorted(self.items, key=lambda p: (1, 0, 0) if p.file is None else
                        (0, files[p.file], p.line if isinstance(p.line, int) else 0))
         if self.dropped:
-            return items + [Problem(f"... and {self.dropped} more problems not listed")]
+            return items + [more_problems(self.dropped)]
         return items
 
     def __bool__(self) -> bool:

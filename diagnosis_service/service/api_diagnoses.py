@@ -69,10 +69,7 @@ def list_jobs():
     state = request.args.get("state")
     if state is not None and state not in jobs_store.STATES:
         raise InputError(Problem(f"state must be one of {', '.join(jobs_store.STATES)}", field=("query", "state")))
-    limit = request.args.get("limit", "50")
-    if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= 200:
-        raise InputError(Problem("limit must be a whole number from 1 to 200", field=("query", "limit")))
-    return jsonify(jobs=[job_json(j) for j in jobs_store.listing(get_db(), state, int(limit))])
+    return jsonify(jobs=[job_json(j) for j in jobs_store.listing(get_db(), state, int_arg("limit", 50, 1, 200))])
 
 
 @bp.get("/branches/<branch_id>/diagnosis")

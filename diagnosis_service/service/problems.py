@@ -20,6 +20,7 @@ from ..errors import (
     Problem,
     RuleError,
     Unavailable,
+    left_out,
 )
 from ..store.errors import SQLAlchemyError
 from ..store.errors import describe as describe_store
@@ -52,7 +53,7 @@ MAX_LISTED = 1000  # problems listed in one answer (a file of 60,000 bad lines a
 def problem_items(problems: list[Problem]) -> list[dict]:
     """The first MAX_LISTED problems as ``errors`` items; past that, one more item saying how many were
     left out (the count is in the answer's ``detail`` too)."""
-    if len(problems) == MAX_LISTED + 1:  # the last one says itself how many more (data.validate's cap): kept
+    if len(problems) == MAX_LISTED + 1 and left_out(problems):  # the last says how many more (a capped list)
         return [problem_item(p) for p in problems]
     items = [problem_item(p) for p in problems[:MAX_LISTED]]
     if len(problems) > MAX_LISTED:
@@ -61,13 +62,10 @@ def problem_items(problems: list[Problem]) -> list[dict]:
     return items
 
 
-_MORE = re.compile(r"^\.\.\. and (\d+) more problems not listed$")
-
-
-def problem_count(problems: list[Problem]) -> int:
-    """How many problems there are: those listed, and the count a capped list's last one says it left out."""
-    more = _MORE.match(problems[-1].message) if problems else None
-    return len(problems) - 1 + int(more[1]) if more else len(problems)
+def _count(problems: list[Problem]) -> int:
+    """How many problems there are: those listed, a capped list's last one standing for those it left out."""
+    more = left_out(problems)
+    return len(problems) - 1 + more if more else len(problems)
 
 
 def _not_a_number(app: Flask, path: str) -> str | None:
@@ -115,7 +113,7 @@ def register(app: Flask) -> None:
             resp = error_page(status, details=[f"{i['path']}: {i['message']}" if i["path"] else i["message"]
                                                for i in items])
         else:
-            detail = items[0]["message"] if len(exc.problems) == 1 else f"{problem_count(exc.problems)} problems; see errors"
+            detail = items[0]["message"] if len(exc.problems) == 1 else f"{_count(exc.problems)} problems; see errors"
             resp = problem(status, title, detail, errors=items)
         if status == 503:
             resp.headers["Retry-After"] = "1" if isinstance(exc, DatabaseDown) else RETRY_AFTER
